@@ -1,0 +1,267 @@
+"""The model graph: frozen tensor and layer records over a ``networkx`` DAG.
+
+A :class:`ModelGraph` is what every reader produces and everything downstream consumes.  Layers
+are nodes; an edge ``a -> b`` means that ``b`` reads a tensor that ``a`` writes (the edge's
+``tensor`` attribute names it).  Skip connections, several inputs and several outputs are ordinary
+DAG shapes.  Iteration is in a deterministic topological order that keeps the file's operator
+order wherever the data dependencies allow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+import networkx as nx
+import numpy as np
+
+from tinymodel.errors import ModelReadError
+from tinymodel.ops import Activation, OpType, Padding
+
+#: Bytes per element of every dtype the readers produce.
+DTYPE_BYTES: Mapping[str, int] = MappingProxyType({
+    "float32": 4, "float16": 2, "float64": 8,
+    "int8": 1, "uint8": 1, "int16": 2, "uint16": 2,
+    "int32": 4, "uint32": 4, "int64": 8, "uint64": 8,
+    "bool": 1, "int4": 1,
+})
+
+
+@dataclass(frozen=True)
+class Quantization:
+    """Affine quantization ``real = scale * (q - zero_point)``.
+
+    ``scale`` and ``zero_point`` have one entry for per-tensor quantization, or one entry per
+    slice along ``axis`` for per-channel quantization.
+    """
+
+    scale: tuple[float, ...]
+    zero_point: tuple[int, ...]
+    axis: int = 0
+
+    @property
+    def per_channel(self) -> bool:
+        """True when there is more than one (scale, zero point) pair."""
+        return len(self.scale) > 1
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """A tensor: name, static shape, dtype and optional quantization.
+
+    ``constant`` marks tensors whose values are stored in the model (weights, biases, shape
+    operands).  ``data`` holds those values as a read-only numpy array when they are known; graphs
+    built for cost estimation alone may leave it ``None``.  ``data`` does not take part in equality.
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    quantization: Quantization | None = None
+    constant: bool = False
+    data: np.ndarray | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def is_constant(self) -> bool:
+        """True for tensors whose values are stored in the model (weights, biases, ...)."""
+        return self.constant or self.data is not None
+
+    @property
+    def size(self) -> int:
+        """Number of elements (product of the shape; 1 for a scalar)."""
+        n = 1
+        for d in self.shape:
+            n *= d
+        return n
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the tensor occupies: ``size`` × bytes per element of ``dtype``."""
+        return self.size * DTYPE_BYTES.get(self.dtype, 4)
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One operator application.
+
+    ``inputs`` keeps the operator's positional convention (TFLite's): for conv, depthwise and
+    dense layers ``inputs[0]`` is the activation, ``inputs[1]`` the weights and ``inputs[2]`` the
+    bias, which may be ``None`` when the model has no bias.  ``kernel`` is (height, width) for
+    conv and pooling layers; ``strides`` and ``dilation`` are (height, width).  ``options`` holds
+    operator-specific extras (e.g. ``axis`` for concatenation, ``keep_dims`` for mean).
+    ``source_op`` is the operator's name in the file it came from, kept for unsupported layers.
+    """
+
+    name: str
+    op: OpType
+    inputs: tuple[TensorSpec | None, ...]
+    outputs: tuple[TensorSpec, ...]
+    kernel: tuple[int, int] | None = None
+    strides: tuple[int, int] = (1, 1)
+    padding: Padding = Padding.VALID
+    dilation: tuple[int, int] = (1, 1)
+    depth_multiplier: int = 1
+    groups: int = 1
+    activation: Activation = Activation.NONE
+    options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    source_op: str = ""
+
+    @property
+    def input(self) -> TensorSpec:
+        """The first (activation) input."""
+        first = self.inputs[0]
+        if first is None:  # pragma: no cover - readers never produce this
+            raise ModelReadError(f"layer {self.name!r} has no first input")
+        return first
+
+    @property
+    def output(self) -> TensorSpec:
+        """The first output."""
+        return self.outputs[0]
+
+    @property
+    def weights(self) -> TensorSpec | None:
+        """The weight tensor of conv / depthwise / dense layers, else ``None``."""
+        if self.op.has_weights and len(self.inputs) > 1:
+            return self.inputs[1]
+        return None
+
+    @property
+    def bias(self) -> TensorSpec | None:
+        """The bias tensor of conv / depthwise / dense layers, else ``None``."""
+        if self.op.has_weights and len(self.inputs) > 2:
+            return self.inputs[2]
+        return None
+
+    @property
+    def activation_inputs(self) -> tuple[TensorSpec, ...]:
+        """Inputs that are computed at run time (not constants)."""
+        return tuple(t for t in self.inputs if t is not None and not t.is_constant)
+
+    @property
+    def constant_inputs(self) -> tuple[TensorSpec, ...]:
+        """Inputs whose values are stored in the model."""
+        return tuple(t for t in self.inputs if t is not None and t.is_constant)
+
+    @property
+    def supported(self) -> bool:
+        """False for layers whose operator the reader could not map."""
+        return self.op is not OpType.UNSUPPORTED
+
+
+class ModelGraph:
+    """A model as a DAG of :class:`Layer` nodes.
+
+    Parameters
+    ----------
+    name:
+        A display name (usually the file stem).
+    layers:
+        The layers in file order; names must be unique.
+    inputs, outputs:
+        The model's input and output tensors.
+    source:
+        Where the model came from (a path or a description), for messages.
+    """
+
+    def __init__(self, name: str, layers: Sequence[Layer], inputs: Sequence[TensorSpec],
+                 outputs: Sequence[TensorSpec], source: str = "") -> None:
+        self.name = name
+        self.source = source or name
+        self.inputs: tuple[TensorSpec, ...] = tuple(inputs)
+        self.outputs: tuple[TensorSpec, ...] = tuple(outputs)
+        self._dag = nx.DiGraph()
+        self._producer: dict[str, Layer] = {}
+        self._consumers: dict[str, list[Layer]] = {}
+        self._tensors: dict[str, TensorSpec] = {t.name: t for t in self.inputs}
+        index: dict[str, int] = {}
+        for i, layer in enumerate(layers):
+            if layer.name in index:
+                raise ModelReadError(f"{self.source}: duplicate layer name {layer.name!r}")
+            index[layer.name] = i
+            self._dag.add_node(layer.name, layer=layer)
+            for t in layer.outputs:
+                if t.name in self._producer:
+                    raise ModelReadError(
+                        f"{self.source}: tensor {t.name!r} is written by both "
+                        f"{self._producer[t.name].name!r} and {layer.name!r}")
+                self._producer[t.name] = layer
+                self._tensors[t.name] = t
+        for layer in layers:
+            for t in layer.inputs:
+                if t is None:
+                    continue
+                self._tensors.setdefault(t.name, t)
+                self._consumers.setdefault(t.name, []).append(layer)
+                src = self._producer.get(t.name)
+                if src is not None and src is not layer:
+                    self._dag.add_edge(src.name, layer.name, tensor=t.name)
+        if not nx.is_directed_acyclic_graph(self._dag):
+            raise ModelReadError(f"{self.source}: the operator graph has a cycle")
+        order = nx.lexicographical_topological_sort(self._dag, key=index.__getitem__)
+        self._order: tuple[Layer, ...] = tuple(self._dag.nodes[n]["layer"] for n in order)
+        self._position = {layer.name: i for i, layer in enumerate(self._order)}
+
+    # -- iteration -------------------------------------------------------------------------
+    def __iter__(self) -> Iterator[Layer]:
+        return iter(self._order)
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    def __repr__(self) -> str:
+        return f"ModelGraph({self.name!r}, {len(self)} layers)"
+
+    @property
+    def layers(self) -> tuple[Layer, ...]:
+        """All layers in execution (topological) order."""
+        return self._order
+
+    @property
+    def dag(self) -> nx.DiGraph:
+        """The underlying ``networkx`` graph (nodes are layer names, attribute ``layer``)."""
+        return self._dag
+
+    @property
+    def tensors(self) -> Mapping[str, TensorSpec]:
+        """Every tensor the model mentions, by name."""
+        return MappingProxyType(self._tensors)
+
+    @property
+    def unsupported(self) -> tuple[Layer, ...]:
+        """Layers whose operator the reader could not map, in execution order."""
+        return tuple(layer for layer in self._order if not layer.supported)
+
+    # -- navigation ------------------------------------------------------------------------
+    def layer(self, name: str) -> Layer:
+        """The layer called ``name``."""
+        try:
+            return self._dag.nodes[name]["layer"]
+        except KeyError:
+            raise KeyError(f"no layer named {name!r} in {self.name}") from None
+
+    def position(self, layer: Layer | str) -> int:
+        """Index of a layer in :attr:`layers`."""
+        return self._position[layer if isinstance(layer, str) else layer.name]
+
+    def producer(self, tensor: TensorSpec | str) -> Layer | None:
+        """The layer that writes ``tensor``, or ``None`` for model inputs and constants."""
+        return self._producer.get(tensor if isinstance(tensor, str) else tensor.name)
+
+    def consumers(self, tensor: TensorSpec | str) -> tuple[Layer, ...]:
+        """Layers that read ``tensor``, in file order."""
+        return tuple(self._consumers.get(tensor if isinstance(tensor, str) else tensor.name, ()))
+
+    def predecessors(self, layer: Layer | str) -> tuple[Layer, ...]:
+        """Layers whose outputs ``layer`` reads."""
+        name = layer if isinstance(layer, str) else layer.name
+        return tuple(sorted((self._dag.nodes[n]["layer"] for n in self._dag.predecessors(name)),
+                            key=self.position))
+
+    def successors(self, layer: Layer | str) -> tuple[Layer, ...]:
+        """Layers that read an output of ``layer``."""
+        name = layer if isinstance(layer, str) else layer.name
+        return tuple(sorted((self._dag.nodes[n]["layer"] for n in self._dag.successors(name)),
+                            key=self.position))
