@@ -111,9 +111,9 @@ class Layer:
     @property
     def input(self) -> TensorSpec:
         """The first (activation) input."""
-        first = self.inputs[0]
-        if first is None:  # pragma: no cover - readers never produce this
-            raise ModelReadError(f"layer {self.name!r} has no first input")
+        first = self.inputs[0] if self.inputs else None
+        if first is None:
+            raise ModelReadError(f"layer {self.name!r} ({self.source_op or self.op}) has no first input")
         return first
 
     @property
