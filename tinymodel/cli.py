@@ -192,8 +192,8 @@ class BoardsCommand(Command):
         for b in boards:
             s = b.summary()
             rows.append([b.id, s.get("name", ""), s.get("mcu", ""), s.get("core", ""),
-                         b.clock_hz / 1e6, b.flash_bytes // 1024, b.ram_bytes // 1024,
-                         s.get("flash_wait_states", "-"), b.run_power_mw])
+                         f"{b.clock_hz / 1e6:g}", b.flash_bytes // 1024, b.ram_bytes // 1024,
+                         s.get("flash_wait_states", "-"), f"{b.run_power_mw:.1f}"])
         out.write(format_table(["id", "board", "MCU", "core", "clock MHz", "flash KiB", "RAM KiB",
                                 "flash WS", "run mW"], rows,
                                right=[False] * 4 + [True] * 5) + "\n")

@@ -9,16 +9,19 @@ order wherever the data dependencies allow.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import networkx as nx
 import numpy as np
 
 from tinymodel.errors import ModelReadError
 from tinymodel.ops import Activation, OpType, Padding
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 #: Bytes per element of every dtype the readers produce.
 DTYPE_BYTES: Mapping[str, int] = MappingProxyType({
@@ -172,16 +175,21 @@ class ModelGraph:
         self.source = source or name
         self.inputs: tuple[TensorSpec, ...] = tuple(inputs)
         self.outputs: tuple[TensorSpec, ...] = tuple(outputs)
-        self._dag = nx.DiGraph()
+        self._layers_by_name: dict[str, Layer] = {}
         self._producer: dict[str, Layer] = {}
         self._consumers: dict[str, list[Layer]] = {}
         self._tensors: dict[str, TensorSpec] = {t.name: t for t in self.inputs}
+        self._succ: dict[str, dict[str, str]] = {}
+        self._pred: dict[str, dict[str, str]] = {}
+        self._nx: nx.DiGraph | None = None
         index: dict[str, int] = {}
         for i, layer in enumerate(layers):
             if layer.name in index:
                 raise ModelReadError(f"{self.source}: duplicate layer name {layer.name!r}")
             index[layer.name] = i
-            self._dag.add_node(layer.name, layer=layer)
+            self._layers_by_name[layer.name] = layer
+            self._succ[layer.name] = {}
+            self._pred[layer.name] = {}
             for t in layer.outputs:
                 if t.name in self._producer:
                     raise ModelReadError(
@@ -197,11 +205,24 @@ class ModelGraph:
                 self._consumers.setdefault(t.name, []).append(layer)
                 src = self._producer.get(t.name)
                 if src is not None and src is not layer:
-                    self._dag.add_edge(src.name, layer.name, tensor=t.name)
-        if not nx.is_directed_acyclic_graph(self._dag):
+                    self._succ[src.name].setdefault(layer.name, t.name)
+                    self._pred[layer.name].setdefault(src.name, t.name)
+        # Kahn's algorithm, always taking the ready layer that comes first in the file: the
+        # lexicographical topological order keyed by file position.
+        missing = {n: len(p) for n, p in self._pred.items()}
+        ready = [index[n] for n, k in missing.items() if k == 0]
+        heapq.heapify(ready)
+        order: list[Layer] = []
+        while ready:
+            layer = layers[heapq.heappop(ready)]
+            order.append(layer)
+            for succ in self._succ[layer.name]:
+                missing[succ] -= 1
+                if missing[succ] == 0:
+                    heapq.heappush(ready, index[succ])
+        if len(order) != len(layers):
             raise ModelReadError(f"{self.source}: the operator graph has a cycle")
-        order = nx.lexicographical_topological_sort(self._dag, key=index.__getitem__)
-        self._order: tuple[Layer, ...] = tuple(self._dag.nodes[n]["layer"] for n in order)
+        self._order: tuple[Layer, ...] = tuple(order)
         self._position = {layer.name: i for i, layer in enumerate(self._order)}
 
     # -- iteration -------------------------------------------------------------------------
@@ -221,8 +242,23 @@ class ModelGraph:
 
     @property
     def dag(self) -> nx.DiGraph:
-        """The underlying ``networkx`` graph (nodes are layer names, attribute ``layer``)."""
-        return self._dag
+        """The ``networkx`` view of the graph: nodes are layer names with attribute ``layer``; an
+        edge ``a -> b`` has attribute ``tensor``, the first tensor ``b`` reads from ``a``.
+
+        Built on first use (networkx is imported then), so that code which only iterates layers
+        pays neither the import nor the construction.
+        """
+        if self._nx is None:
+            import networkx
+
+            dag = networkx.DiGraph(name=self.name)
+            for layer in self._order:
+                dag.add_node(layer.name, layer=layer)
+            for src, succs in self._succ.items():
+                for dst, tensor in succs.items():
+                    dag.add_edge(src, dst, tensor=tensor)
+            self._nx = dag
+        return self._nx
 
     @property
     def tensors(self) -> Mapping[str, TensorSpec]:
@@ -238,7 +274,7 @@ class ModelGraph:
     def layer(self, name: str) -> Layer:
         """The layer called ``name``."""
         try:
-            return self._dag.nodes[name]["layer"]
+            return self._layers_by_name[name]
         except KeyError:
             raise KeyError(f"no layer named {name!r} in {self.name}") from None
 
@@ -257,11 +293,9 @@ class ModelGraph:
     def predecessors(self, layer: Layer | str) -> tuple[Layer, ...]:
         """Layers whose outputs ``layer`` reads."""
         name = layer if isinstance(layer, str) else layer.name
-        return tuple(sorted((self._dag.nodes[n]["layer"] for n in self._dag.predecessors(name)),
-                            key=self.position))
+        return tuple(sorted((self._layers_by_name[n] for n in self._pred[name]), key=self.position))
 
     def successors(self, layer: Layer | str) -> tuple[Layer, ...]:
         """Layers that read an output of ``layer``."""
         name = layer if isinstance(layer, str) else layer.name
-        return tuple(sorted((self._dag.nodes[n]["layer"] for n in self._dag.successors(name)),
-                            key=self.position))
+        return tuple(sorted((self._layers_by_name[n] for n in self._succ[name]), key=self.position))
