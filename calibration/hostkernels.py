@@ -1,0 +1,873 @@
+"""The firmware kernels built for the host and called from Python through ``ctypes``.
+
+The C sources under ``firmware/kernels`` are compiled with the host's C compiler into
+``firmware/build/host/libtmkernels.so`` (on first use, and again whenever a source, a header or the
+flags change; the DSP intrinsics become portable C, see ``firmware/include/tm_dsp.h``).  The same
+sources run on the microcontroller, so the host build lets the tests check every kernel against
+TensorFlow bit for bit, and lets a layer-by-layer runner execute whole models with the firmware's
+arithmetic.
+
+Three kernel families (:data:`FAMILIES`):
+
+* ``"ref"``  – int8, TFLite's integer arithmetic with the reference (TFLite Micro) loop structure;
+* ``"opt"``  – int8, the same arithmetic with DSP SIMD (``tm_*_s8_opt``); bit-exact with ``"ref"``;
+* ``"f32"``  – float32.
+
+Every public function takes numpy arrays in the firmware's layouts — NHWC activations, OHWI conv
+filters, ``1·H·W·(C·M)`` depthwise filters, ``(out, in)`` dense weights, int32 (int8 kernels) or
+float32 bias — and returns a new array.  Integer requantization parameters come from
+:class:`QuantS8` (built from float scales with :meth:`QuantS8.from_scales`, which uses
+:mod:`tinymodel.requantization`).  A kernel that returns an error status raises
+:class:`KernelError`.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import enum
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tinymodel import requantization as rq
+from tinymodel.errors import TinymodelError, UnsupportedError
+from tinymodel.formulas import conv_output_size, same_padding
+from tinymodel.graph import Layer, ModelGraph, TensorSpec
+from tinymodel.ops import Activation, OpType, Padding
+
+log = logging.getLogger(__name__)
+
+#: ``firmware/`` of this checkout.
+FIRMWARE_DIR = Path(__file__).resolve().parent.parent / "firmware"
+#: Where the host library is written (git-ignored).
+BUILD_DIR = FIRMWARE_DIR / "build" / "host"
+LIBRARY_NAME = "libtmkernels.so"
+
+#: Compiler flags of the host build (the Makefile in ``firmware/host`` uses the same).
+HOST_CFLAGS: tuple[str, ...] = (
+    "-O2", "-fPIC", "-Wall", "-Wextra", "-Werror", "-Wshadow", "-Wdouble-promotion",
+    "-Wfloat-conversion", "-Wvla", "-std=c99",
+)
+
+#: Kernel families: int8 reference, int8 SIMD-optimized, float32.
+FAMILIES = ("ref", "opt", "f32")
+
+_INT8_MIN, _INT8_MAX = -128, 127
+_FLT_MAX = float(np.finfo(np.float32).max)
+
+
+class KernelError(TinymodelError):
+    """A firmware kernel returned an error status (bad shape, parameter or scratch size)."""
+
+
+class TmStatus(enum.IntEnum):
+    """Mirror of ``tm_status`` in ``tm_kernels.h``."""
+
+    OK = 0
+    ERR_NULL_POINTER = 1
+    ERR_SHAPE = 2
+    ERR_PARAM = 3
+    ERR_SCRATCH = 4
+    ERR_UNSUPPORTED = 5
+
+
+class KernelPath(enum.IntEnum):
+    """Mirror of ``tm_path``: the code path an s8_opt convolution takes."""
+
+    REF = 0
+    CONV_1X1 = 1
+    CONV_IM2COL = 2
+    DW_3X3 = 3
+    DW_GENERIC = 4
+
+
+# -- ctypes mirrors of the C structs ------------------------------------------------------------
+
+class _Dims(ctypes.Structure):
+    _fields_ = [("n", ctypes.c_int32), ("h", ctypes.c_int32), ("w", ctypes.c_int32),
+                ("c", ctypes.c_int32)]
+
+
+class _FcDims(ctypes.Structure):
+    _fields_ = [("batches", ctypes.c_int32), ("in_features", ctypes.c_int32),
+                ("out_features", ctypes.c_int32)]
+
+
+class _Scratch(ctypes.Structure):
+    _fields_ = [("buf", ctypes.c_void_p), ("bytes", ctypes.c_int32)]
+
+
+class _ConvParams(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_int32) for n in (
+        "stride_h", "stride_w", "pad_h", "pad_w", "dilation_h", "dilation_w", "ch_mult")]
+
+
+class _PoolParams(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_int32) for n in (
+        "stride_h", "stride_w", "pad_h", "pad_w", "filter_h", "filter_w")]
+
+
+class _QuantS8(ctypes.Structure):
+    _fields_ = [("input_offset", ctypes.c_int32), ("output_offset", ctypes.c_int32),
+                ("act_min", ctypes.c_int32), ("act_max", ctypes.c_int32),
+                ("multiplier", ctypes.POINTER(ctypes.c_int32)),
+                ("shift", ctypes.POINTER(ctypes.c_int32)), ("per_channel", ctypes.c_int32)]
+
+
+class _AddParamsS8(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_int32) for n in (
+        "input1_offset", "input2_offset", "output_offset", "left_shift", "input1_multiplier",
+        "input1_shift", "input2_multiplier", "input2_shift", "output_multiplier", "output_shift",
+        "act_min", "act_max")]
+
+
+class _SoftmaxParamsS8(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_int32) for n in ("input_multiplier", "input_left_shift", "diff_min")]
+
+
+class _ActF32(ctypes.Structure):
+    _fields_ = [("act_min", ctypes.c_float), ("act_max", ctypes.c_float)]
+
+
+# -- building and loading -----------------------------------------------------------------------
+
+def _sources() -> list[Path]:
+    return sorted((FIRMWARE_DIR / "kernels").glob("*.c"))
+
+
+def _headers() -> list[Path]:
+    return sorted((FIRMWARE_DIR / "include").glob("*.h"))
+
+
+def _fingerprint(cc: str) -> str:
+    """Hash of the compiler name, flags and every source and header (decides rebuilds)."""
+    h = hashlib.sha256()
+    h.update(cc.encode())
+    h.update(" ".join(HOST_CFLAGS).encode())
+    for p in _sources() + _headers():
+        h.update(p.name.encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def find_compiler() -> str:
+    """The host C compiler: ``$TINYMODEL_CC``, ``$CC``, or the first of gcc / cc / clang on PATH.
+
+    Raises :class:`TinymodelError` when there is none.
+    """
+    for candidate in (os.environ.get("TINYMODEL_CC"), os.environ.get("CC"), "gcc", "cc", "clang"):
+        if candidate and shutil.which(candidate):
+            return candidate
+    raise TinymodelError(
+        "no C compiler found to build the host kernels (tried $TINYMODEL_CC, $CC, gcc, cc, "
+        "clang); install gcc or set TINYMODEL_CC")
+
+
+def library_path() -> Path:
+    """Path of the host library (it may not exist yet)."""
+    return BUILD_DIR / LIBRARY_NAME
+
+
+def build_library(*, force: bool = False) -> Path:
+    """Compile ``libtmkernels.so`` unless an up-to-date build exists; return its path.
+
+    Up to date means: the stamp file next to the library holds the fingerprint of the current
+    compiler, flags, sources and headers.  The library is written to a temporary file and moved
+    into place, so concurrent test workers never load a half-written file.
+    """
+    cc = find_compiler()
+    target = library_path()
+    stamp = target.with_name(LIBRARY_NAME + ".stamp")
+    fingerprint = _fingerprint(cc)
+    if not force and target.exists() and stamp.exists() and stamp.read_text() == fingerprint:
+        return target
+    BUILD_DIR.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=".libtmkernels-", suffix=".so", dir=BUILD_DIR)
+    os.close(fd)
+    cmd = [cc, *HOST_CFLAGS, "-shared", "-I", str(FIRMWARE_DIR / "include"),
+           *(str(p) for p in _sources()), "-o", tmp_name, "-lm"]
+    log.info("building host kernels: %s", " ".join(cmd))
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise TinymodelError(
+                f"building {target.name} with {cc} failed (exit {proc.returncode}):\n"
+                f"{proc.stderr.strip()}")
+        os.replace(tmp_name, target)
+    finally:
+        if os.path.exists(tmp_name):
+            os.unlink(tmp_name)
+    stamp_tmp = stamp.with_name(stamp.name + f".{os.getpid()}")
+    stamp_tmp.write_text(fingerprint)
+    os.replace(stamp_tmp, stamp)
+    return target
+
+
+_lib: ctypes.CDLL | None = None
+_lib_lock = threading.Lock()
+
+
+def load_library() -> ctypes.CDLL:
+    """The loaded host library (built first if needed); cached for the process."""
+    global _lib
+    with _lib_lock:
+        if _lib is None:
+            lib = ctypes.CDLL(str(build_library()))
+            _lib = lib
+        return _lib
+
+
+def _fn(name: str):
+    """The C function ``name`` with its return type set (status enums and sizes are int32)."""
+    fn = getattr(load_library(), name)
+    fn.restype = ctypes.c_int32
+    return fn
+
+
+def _call(name: str, *args) -> None:
+    status = TmStatus(_fn(name)(*args))
+    if status is not TmStatus.OK:
+        raise KernelError(f"{name} returned {status.name}")
+
+
+def _ptr(a: np.ndarray | None, ctype):
+    if a is None:
+        return None
+    return a.ctypes.data_as(ctypes.POINTER(ctype))
+
+
+def _as(a, dtype) -> np.ndarray:
+    arr = np.ascontiguousarray(a)
+    if arr.dtype != np.dtype(dtype):
+        raise KernelError(f"expected a {np.dtype(dtype).name} array, got {arr.dtype.name}")
+    return arr
+
+
+def _dims(shape: Sequence[int]) -> _Dims:
+    n, h, w, c = (int(v) for v in shape)
+    return _Dims(n, h, w, c)
+
+
+def _scratch(nbytes: int) -> tuple[_Scratch, np.ndarray | None]:
+    if nbytes <= 0:
+        return _Scratch(None, 0), None
+    buf = np.zeros(nbytes + 8, dtype=np.uint8)
+    # Align the start to 4 bytes (the firmware's scratch comes from a word-aligned arena).
+    offset = (-buf.ctypes.data) % 4
+    view = buf[offset:offset + nbytes]
+    return _Scratch(view.ctypes.data, nbytes), buf
+
+
+# -- parameters -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class QuantS8:
+    """int8 requantization parameters of a conv / depthwise / dense / RELU layer.
+
+    ``out = clamp(output_offset + acc · M_c, act_min, act_max)`` with ``M_c`` given by
+    ``(multiplier[c], shift[c])``; one entry means per-tensor.  ``input_offset = -zp_in``,
+    ``output_offset = zp_out``.
+    """
+
+    input_offset: int
+    output_offset: int
+    act_min: int
+    act_max: int
+    multiplier: np.ndarray
+    shift: np.ndarray
+
+    @classmethod
+    def from_scales(cls, input_scale: float, input_zero_point: int,
+                    filter_scales: Sequence[float] | np.ndarray | float, output_scale: float,
+                    output_zero_point: int, activation: Activation | str | None = None,
+                    *, rounding: str = rq.DOUBLE_ROUNDING) -> QuantS8:
+        """Parameters from float scales, as TFLite's ``Prepare`` computes them.
+
+        ``filter_scales`` has one entry per output channel (or one for per-tensor); for a pure
+        rescale (RELU) pass ``1.0``.
+        """
+        mult, shift = rq.conv_multipliers(input_scale, np.atleast_1d(filter_scales),
+                                          output_scale, rounding=rounding)
+        lo, hi = rq.activation_range(activation, output_scale, output_zero_point)
+        return cls(input_offset=-int(input_zero_point), output_offset=int(output_zero_point),
+                   act_min=lo, act_max=hi, multiplier=mult, shift=shift)
+
+    def _struct(self, channels: int) -> tuple[_QuantS8, tuple[np.ndarray, np.ndarray]]:
+        mult = np.ascontiguousarray(self.multiplier, dtype=np.int32).ravel()
+        shift = np.ascontiguousarray(self.shift, dtype=np.int32).ravel()
+        if mult.shape != shift.shape or mult.size not in (1, channels):
+            raise KernelError(f"quantization has {mult.size} multipliers and {shift.size} shifts "
+                              f"for {channels} output channels")
+        per_channel = int(mult.size > 1)
+        s = _QuantS8(int(self.input_offset), int(self.output_offset), int(self.act_min),
+                     int(self.act_max), _ptr(mult, ctypes.c_int32), _ptr(shift, ctypes.c_int32),
+                     per_channel)
+        return s, (mult, shift)
+
+
+def _act_f32(activation: Activation | str | None) -> _ActF32:
+    act = Activation(activation) if isinstance(activation, str) else activation
+    if act is None or act is Activation.NONE:
+        return _ActF32(-_FLT_MAX, _FLT_MAX)
+    if act is Activation.RELU:
+        return _ActF32(0.0, _FLT_MAX)
+    if act is Activation.RELU6:
+        return _ActF32(0.0, 6.0)
+    if act is Activation.RELU_N1_TO_1:
+        return _ActF32(-1.0, 1.0)
+    raise KernelError(f"fused activation {act.value!r} is not supported by the kernels")
+
+
+def _pad_and_size(in_size: int, kernel: int, stride: int, dilation: int,
+                  padding: Padding | str) -> tuple[int, int]:
+    """(pad_before, out_size) along one axis with TensorFlow's padding rules."""
+    pad = Padding(padding) if isinstance(padding, str) else padding
+    same = pad is Padding.SAME
+    out = conv_output_size(in_size, kernel, stride, dilation, same)
+    before = same_padding(in_size, kernel, stride, dilation)[0] if same else 0
+    return before, out
+
+
+def _pair(v: int | Sequence[int]) -> tuple[int, int]:
+    if isinstance(v, int | np.integer):
+        return int(v), int(v)
+    a, b = v
+    return int(a), int(b)
+
+
+def _family(family: str, allowed: Sequence[str]) -> str:
+    if family not in allowed:
+        raise KernelError(f"unknown kernel family {family!r}; use one of {', '.join(allowed)}")
+    return family
+
+
+# -- convolution ------------------------------------------------------------------------------
+
+def _conv_geometry(x_shape, k_h: int, k_w: int, strides, padding, dilation, ch_mult: int = 1
+                   ) -> tuple[_ConvParams, int, int]:
+    s_h, s_w = _pair(strides)
+    d_h, d_w = _pair(dilation)
+    pad_h, out_h = _pad_and_size(x_shape[1], k_h, s_h, d_h, padding)
+    pad_w, out_w = _pad_and_size(x_shape[2], k_w, s_w, d_w, padding)
+    if out_h <= 0 or out_w <= 0:
+        raise KernelError(f"empty output for input {tuple(x_shape)} and kernel {k_h}x{k_w}")
+    return _ConvParams(s_h, s_w, pad_h, pad_w, d_h, d_w, ch_mult), out_h, out_w
+
+
+def conv2d(x: np.ndarray, filters: np.ndarray, bias: np.ndarray | None, *, family: str,
+           quant: QuantS8 | None = None, strides: int | Sequence[int] = 1,
+           padding: Padding | str = Padding.VALID, dilation: int | Sequence[int] = 1,
+           activation: Activation | str | None = None) -> np.ndarray:
+    """CONV_2D: ``x`` (n,h,w,ic), ``filters`` (oc,kh,kw,ic) → (n,oh,ow,oc).
+
+    int8 families need ``quant`` (which carries the fused activation as its clamp range); ``f32``
+    uses ``activation``.
+    """
+    family = _family(family, FAMILIES)
+    k_h, k_w = int(filters.shape[1]), int(filters.shape[2])
+    conv, out_h, out_w = _conv_geometry(x.shape, k_h, k_w, strides, padding, dilation)
+    out_shape = (x.shape[0], out_h, out_w, filters.shape[0])
+    in_d, fil_d, out_d = _dims(x.shape), _dims(filters.shape), _dims(out_shape)
+    if family == "f32":
+        xa, wa = _as(x, np.float32), _as(filters, np.float32)
+        ba = None if bias is None else _as(bias, np.float32)
+        out = np.zeros(out_shape, np.float32)
+        nbytes = _fn("tm_conv2d_f32_scratch_bytes")(ctypes.byref(conv), ctypes.byref(in_d),
+                                                    ctypes.byref(fil_d), ctypes.byref(out_d))
+        scratch, _keep = _scratch(nbytes)
+        _call("tm_conv2d_f32", ctypes.byref(conv), ctypes.byref(_act_f32(activation)),
+              ctypes.byref(in_d), _ptr(xa, ctypes.c_float), ctypes.byref(fil_d),
+              _ptr(wa, ctypes.c_float), _ptr(ba, ctypes.c_float), ctypes.byref(out_d),
+              _ptr(out, ctypes.c_float), ctypes.byref(scratch))
+        return out
+    return _conv_like_s8(f"tm_conv2d_s8_{family}", conv, quant, x, filters, bias, in_d, fil_d,
+                         out_d, out_shape)
+
+
+def depthwise_conv2d(x: np.ndarray, filters: np.ndarray, bias: np.ndarray | None, *,
+                     family: str, quant: QuantS8 | None = None, depth_multiplier: int = 1,
+                     strides: int | Sequence[int] = 1, padding: Padding | str = Padding.VALID,
+                     dilation: int | Sequence[int] = 1,
+                     activation: Activation | str | None = None) -> np.ndarray:
+    """DEPTHWISE_CONV_2D: ``x`` (n,h,w,ic), ``filters`` (1,kh,kw,ic·m) → (n,oh,ow,ic·m)."""
+    family = _family(family, FAMILIES)
+    k_h, k_w = int(filters.shape[1]), int(filters.shape[2])
+    conv, out_h, out_w = _conv_geometry(x.shape, k_h, k_w, strides, padding, dilation,
+                                        depth_multiplier)
+    out_shape = (x.shape[0], out_h, out_w, filters.shape[3])
+    in_d, fil_d, out_d = _dims(x.shape), _dims(filters.shape), _dims(out_shape)
+    if family == "f32":
+        xa, wa = _as(x, np.float32), _as(filters, np.float32)
+        ba = None if bias is None else _as(bias, np.float32)
+        out = np.zeros(out_shape, np.float32)
+        _call("tm_depthwise_conv2d_f32", ctypes.byref(conv),
+              ctypes.byref(_act_f32(activation)), ctypes.byref(in_d), _ptr(xa, ctypes.c_float),
+              ctypes.byref(fil_d), _ptr(wa, ctypes.c_float), _ptr(ba, ctypes.c_float),
+              ctypes.byref(out_d), _ptr(out, ctypes.c_float), None)
+        return out
+    return _conv_like_s8(f"tm_depthwise_conv2d_s8_{family}", conv, quant, x, filters, bias, in_d,
+                         fil_d, out_d, out_shape)
+
+
+def _conv_like_s8(name: str, conv: _ConvParams, quant: QuantS8 | None, x, filters, bias,
+                  in_d: _Dims, fil_d: _Dims, out_d: _Dims, out_shape) -> np.ndarray:
+    if quant is None:
+        raise KernelError(f"{name} needs quantization parameters")
+    xa, wa = _as(x, np.int8), _as(filters, np.int8)
+    ba = None if bias is None else _as(bias, np.int32)
+    q, _keep = quant._struct(int(out_shape[3]))
+    out = np.zeros(out_shape, np.int8)
+    nbytes = _fn(name + "_scratch_bytes")(ctypes.byref(conv), ctypes.byref(in_d),
+                                          ctypes.byref(fil_d), ctypes.byref(out_d))
+    scratch, _buf = _scratch(nbytes)
+    _call(name, ctypes.byref(conv), ctypes.byref(q), ctypes.byref(in_d), _ptr(xa, ctypes.c_int8),
+          ctypes.byref(fil_d), _ptr(wa, ctypes.c_int8), _ptr(ba, ctypes.c_int32),
+          ctypes.byref(out_d), _ptr(out, ctypes.c_int8), ctypes.byref(scratch))
+    return out
+
+
+def conv2d_s8_opt_path(x_shape: Sequence[int], filter_shape: Sequence[int], *,
+                       strides: int | Sequence[int] = 1, padding: Padding | str = Padding.VALID,
+                       dilation: int | Sequence[int] = 1) -> KernelPath:
+    """The path ``tm_conv2d_s8_opt`` takes for this layer (1×1 fast path or im2col)."""
+    conv, out_h, out_w = _conv_geometry(x_shape, int(filter_shape[1]), int(filter_shape[2]),
+                                        strides, padding, dilation)
+    out_d = _dims((x_shape[0], out_h, out_w, filter_shape[0]))
+    return KernelPath(_fn("tm_conv2d_s8_opt_path")(
+        ctypes.byref(conv), ctypes.byref(_dims(x_shape)), ctypes.byref(_dims(filter_shape)),
+        ctypes.byref(out_d)))
+
+
+def depthwise_conv2d_s8_opt_path(x_shape: Sequence[int], filter_shape: Sequence[int], *,
+                                 depth_multiplier: int = 1, strides: int | Sequence[int] = 1,
+                                 padding: Padding | str = Padding.VALID,
+                                 dilation: int | Sequence[int] = 1) -> KernelPath:
+    """The path ``tm_depthwise_conv2d_s8_opt`` takes (3×3, generic, or the scalar reference)."""
+    conv, out_h, out_w = _conv_geometry(x_shape, int(filter_shape[1]), int(filter_shape[2]),
+                                        strides, padding, dilation, depth_multiplier)
+    out_d = _dims((x_shape[0], out_h, out_w, filter_shape[3]))
+    return KernelPath(_fn("tm_depthwise_conv2d_s8_opt_path")(
+        ctypes.byref(conv), ctypes.byref(_dims(x_shape)), ctypes.byref(_dims(filter_shape)),
+        ctypes.byref(out_d)))
+
+
+def conv2d_s8_path_kernel(path: KernelPath, x: np.ndarray, filters: np.ndarray,
+                          bias: np.ndarray | None, *, quant: QuantS8,
+                          strides: int | Sequence[int] = 1,
+                          padding: Padding | str = Padding.VALID,
+                          dilation: int | Sequence[int] = 1, depth_multiplier: int = 1
+                          ) -> np.ndarray:
+    """Call one s8_opt path directly, bypassing the wrapper's dispatch (for tests).
+
+    ``CONV_IM2COL`` may be forced on any convolution; ``CONV_1X1`` and ``DW_3X3`` raise
+    :class:`KernelError` (``ERR_UNSUPPORTED``) outside their domain; ``DW_GENERIC`` needs
+    depth multiplier 1.
+    """
+    names = {KernelPath.CONV_1X1: "tm_conv2d_1x1_s8_opt",
+             KernelPath.CONV_IM2COL: "tm_conv2d_im2col_s8_opt",
+             KernelPath.DW_3X3: "tm_depthwise_conv2d_3x3_s8_opt",
+             KernelPath.DW_GENERIC: "tm_depthwise_conv2d_generic_s8_opt"}
+    if path not in names:
+        raise KernelError(f"no directly callable kernel for path {path.name}")
+    name = names[path]
+    depthwise = path in (KernelPath.DW_3X3, KernelPath.DW_GENERIC)
+    k_h, k_w = int(filters.shape[1]), int(filters.shape[2])
+    conv, out_h, out_w = _conv_geometry(x.shape, k_h, k_w, strides, padding, dilation,
+                                        depth_multiplier if depthwise else 1)
+    oc = int(filters.shape[3] if depthwise else filters.shape[0])
+    out_shape = (x.shape[0], out_h, out_w, oc)
+    in_d, fil_d, out_d = _dims(x.shape), _dims(filters.shape), _dims(out_shape)
+    size_fn = {KernelPath.CONV_IM2COL: "tm_conv2d_im2col_s8_opt",
+               KernelPath.DW_GENERIC: "tm_depthwise_conv2d_generic_s8_opt"}.get(path)
+    nbytes = 0
+    if size_fn is not None:
+        nbytes = _fn(size_fn + "_scratch_bytes")(ctypes.byref(conv), ctypes.byref(in_d),
+                                                 ctypes.byref(fil_d), ctypes.byref(out_d))
+    xa, wa = _as(x, np.int8), _as(filters, np.int8)
+    ba = None if bias is None else _as(bias, np.int32)
+    q, _keep = quant._struct(oc)
+    out = np.zeros(out_shape, np.int8)
+    scratch, _buf = _scratch(nbytes)
+    _call(name, ctypes.byref(conv), ctypes.byref(q), ctypes.byref(in_d), _ptr(xa, ctypes.c_int8),
+          ctypes.byref(fil_d), _ptr(wa, ctypes.c_int8), _ptr(ba, ctypes.c_int32),
+          ctypes.byref(out_d), _ptr(out, ctypes.c_int8), ctypes.byref(scratch))
+    return out
+
+
+def scratch_bytes(op: str, family: str, x_shape: Sequence[int], filter_shape: Sequence[int],
+                  *, strides: int | Sequence[int] = 1, padding: Padding | str = Padding.VALID,
+                  dilation: int | Sequence[int] = 1, depth_multiplier: int = 1) -> int:
+    """Scratch bytes a conv (``op="conv2d"``) or depthwise (``"depthwise_conv2d"``) kernel needs.
+
+    This is what a memory planner reserves: ``*_scratch_bytes()`` of the C kernel.
+    """
+    family = _family(family, FAMILIES)
+    if op not in ("conv2d", "depthwise_conv2d"):
+        raise KernelError(f"scratch_bytes: unknown op {op!r}")
+    depthwise = op == "depthwise_conv2d"
+    conv, out_h, out_w = _conv_geometry(x_shape, int(filter_shape[1]), int(filter_shape[2]),
+                                        strides, padding, dilation,
+                                        depth_multiplier if depthwise else 1)
+    oc = int(filter_shape[3] if depthwise else filter_shape[0])
+    out_d = _dims((x_shape[0], out_h, out_w, oc))
+    name = f"tm_{op}_f32" if family == "f32" else f"tm_{op}_s8_{family}"
+    return int(_fn(name + "_scratch_bytes")(ctypes.byref(conv), ctypes.byref(_dims(x_shape)),
+                                            ctypes.byref(_dims(filter_shape)),
+                                            ctypes.byref(out_d)))
+
+
+# -- dense ------------------------------------------------------------------------------------
+
+def fully_connected(x: np.ndarray, weights: np.ndarray, bias: np.ndarray | None, *, family: str,
+                    quant: QuantS8 | None = None,
+                    activation: Activation | str | None = None) -> np.ndarray:
+    """FULLY_CONNECTED: ``x`` (..., in) flattened to (batches, in), ``weights`` (out, in)."""
+    family = _family(family, FAMILIES)
+    n_out, n_in = int(weights.shape[0]), int(weights.shape[1])
+    if x.size % n_in:
+        raise KernelError(f"input of {x.size} elements is not a multiple of {n_in} features")
+    batches = x.size // n_in
+    dims = _FcDims(batches, n_in, n_out)
+    if family == "f32":
+        xa, wa = _as(x, np.float32), _as(weights, np.float32)
+        ba = None if bias is None else _as(bias, np.float32)
+        out = np.zeros((batches, n_out), np.float32)
+        _call("tm_fully_connected_f32", ctypes.byref(_act_f32(activation)), ctypes.byref(dims),
+              _ptr(xa, ctypes.c_float), _ptr(wa, ctypes.c_float), _ptr(ba, ctypes.c_float),
+              _ptr(out, ctypes.c_float), None)
+        return out
+    if quant is None:
+        raise KernelError("the int8 dense kernels need quantization parameters")
+    name = f"tm_fully_connected_s8_{family}"
+    xa, wa = _as(x, np.int8), _as(weights, np.int8)
+    ba = None if bias is None else _as(bias, np.int32)
+    q, _keep = quant._struct(n_out)
+    out = np.zeros((batches, n_out), np.int8)
+    scratch, _buf = _scratch(_fn(name + "_scratch_bytes")(ctypes.byref(dims)))
+    _call(name, ctypes.byref(q), ctypes.byref(dims), _ptr(xa, ctypes.c_int8),
+          _ptr(wa, ctypes.c_int8), _ptr(ba, ctypes.c_int32), _ptr(out, ctypes.c_int8),
+          ctypes.byref(scratch))
+    return out
+
+
+# -- pooling ----------------------------------------------------------------------------------
+
+def _pool(kind: str, x: np.ndarray, pool_size, *, family: str, strides, padding,
+          act_range: tuple[int, int] | None, activation) -> np.ndarray:
+    family = _family(family, FAMILIES)
+    f_h, f_w = _pair(pool_size)
+    s_h, s_w = _pair(strides if strides is not None else pool_size)
+    pad_h, out_h = _pad_and_size(x.shape[1], f_h, s_h, 1, padding)
+    pad_w, out_w = _pad_and_size(x.shape[2], f_w, s_w, 1, padding)
+    if out_h <= 0 or out_w <= 0:
+        raise KernelError(f"empty pooling output for input {tuple(x.shape)}")
+    params = _PoolParams(s_h, s_w, pad_h, pad_w, f_h, f_w)
+    out_shape = (x.shape[0], out_h, out_w, x.shape[3])
+    in_d, out_d = _dims(x.shape), _dims(out_shape)
+    if family == "f32":
+        xa = _as(x, np.float32)
+        out = np.zeros(out_shape, np.float32)
+        _call(f"tm_{kind}_pool2d_f32", ctypes.byref(params), ctypes.byref(_act_f32(activation)),
+              ctypes.byref(in_d), _ptr(xa, ctypes.c_float), ctypes.byref(out_d),
+              _ptr(out, ctypes.c_float))
+        return out
+    lo, hi = act_range if act_range is not None else (_INT8_MIN, _INT8_MAX)
+    xa = _as(x, np.int8)
+    out = np.zeros(out_shape, np.int8)
+    _call(f"tm_{kind}_pool2d_s8_{family}", ctypes.byref(params), lo, hi, ctypes.byref(in_d),
+          _ptr(xa, ctypes.c_int8), ctypes.byref(out_d), _ptr(out, ctypes.c_int8))
+    return out
+
+
+def avg_pool2d(x: np.ndarray, pool_size: int | Sequence[int], *, family: str,
+               strides: int | Sequence[int] | None = None,
+               padding: Padding | str = Padding.VALID,
+               act_range: tuple[int, int] | None = None,
+               activation: Activation | str | None = None) -> np.ndarray:
+    """AVERAGE_POOL_2D (int8 needs equal input/output quantization; ``act_range`` clamps)."""
+    return _pool("avg", x, pool_size, family=family, strides=strides, padding=padding,
+                 act_range=act_range, activation=activation)
+
+
+def max_pool2d(x: np.ndarray, pool_size: int | Sequence[int], *, family: str,
+               strides: int | Sequence[int] | None = None,
+               padding: Padding | str = Padding.VALID,
+               act_range: tuple[int, int] | None = None,
+               activation: Activation | str | None = None) -> np.ndarray:
+    """MAX_POOL_2D (int8 needs equal input/output quantization; ``act_range`` clamps)."""
+    return _pool("max", x, pool_size, family=family, strides=strides, padding=padding,
+                 act_range=act_range, activation=activation)
+
+
+# -- elementwise ------------------------------------------------------------------------------
+
+def add(x1: np.ndarray, x2: np.ndarray, *, family: str, params: rq.AddParams | None = None,
+        act_range: tuple[int, int] | None = None,
+        activation: Activation | str | None = None) -> np.ndarray:
+    """ADD of two same-shape tensors; int8 takes :class:`tinymodel.requantization.AddParams`."""
+    family = _family(family, FAMILIES)
+    if x1.shape != x2.shape:
+        raise KernelError(f"ADD needs equal shapes, got {x1.shape} and {x2.shape}")
+    if family == "f32":
+        a, b = _as(x1, np.float32), _as(x2, np.float32)
+        out = np.zeros(x1.shape, np.float32)
+        _call("tm_add_f32", ctypes.byref(_act_f32(activation)), int(a.size),
+              _ptr(a, ctypes.c_float), _ptr(b, ctypes.c_float), _ptr(out, ctypes.c_float))
+        return out
+    if params is None:
+        raise KernelError("the int8 ADD needs AddParams")
+    lo, hi = act_range if act_range is not None else (_INT8_MIN, _INT8_MAX)
+    p = _AddParamsS8(params.input1_offset, params.input2_offset, params.output_offset,
+                     params.left_shift, params.input1_multiplier, params.input1_shift,
+                     params.input2_multiplier, params.input2_shift, params.output_multiplier,
+                     params.output_shift, lo, hi)
+    a, b = _as(x1, np.int8), _as(x2, np.int8)
+    out = np.zeros(x1.shape, np.int8)
+    _call(f"tm_add_s8_{family}", ctypes.byref(p), int(a.size), _ptr(a, ctypes.c_int8),
+          _ptr(b, ctypes.c_int8), _ptr(out, ctypes.c_int8))
+    return out
+
+
+def softmax(x: np.ndarray, *, family: str, params: rq.SoftmaxParams | None = None,
+            beta: float = 1.0) -> np.ndarray:
+    """SOFTMAX over the last axis; int8 (``ref`` and ``opt`` share one kernel) takes
+    :class:`tinymodel.requantization.SoftmaxParams` and produces scale 1/256, zero point -128."""
+    family = _family(family, FAMILIES)
+    depth = int(x.shape[-1])
+    rows = int(x.size // depth)
+    if family == "f32":
+        a = _as(x, np.float32)
+        out = np.zeros(x.shape, np.float32)
+        _call("tm_softmax_f32", ctypes.c_float(beta), rows, depth, _ptr(a, ctypes.c_float),
+              _ptr(out, ctypes.c_float))
+        return out
+    if params is None:
+        raise KernelError("the int8 softmax needs SoftmaxParams")
+    p = _SoftmaxParamsS8(params.input_multiplier, params.input_left_shift, params.diff_min)
+    a = _as(x, np.int8)
+    out = np.zeros(x.shape, np.int8)
+    _call("tm_softmax_s8_ref", ctypes.byref(p), rows, depth, _ptr(a, ctypes.c_int8),
+          _ptr(out, ctypes.c_int8))
+    return out
+
+
+def relu(x: np.ndarray, *, family: str, quant: QuantS8 | None = None,
+         activation: Activation | str = Activation.RELU) -> np.ndarray:
+    """Stand-alone RELU / RELU6; int8 requantizes with ``quant`` (one multiplier, clamp range
+    from the activation), float clamps."""
+    family = _family(family, FAMILIES)
+    if family == "f32":
+        a = _as(x, np.float32)
+        out = np.zeros(x.shape, np.float32)
+        _call("tm_relu_f32", ctypes.byref(_act_f32(activation)), int(a.size),
+              _ptr(a, ctypes.c_float), _ptr(out, ctypes.c_float))
+        return out
+    if quant is None:
+        raise KernelError("the int8 RELU needs quantization parameters")
+    q, _keep = quant._struct(1)
+    a = _as(x, np.int8)
+    out = np.zeros(x.shape, np.int8)
+    _call("tm_relu_s8_ref", ctypes.byref(q), int(a.size), _ptr(a, ctypes.c_int8),
+          _ptr(out, ctypes.c_int8))
+    return out
+
+
+def reshape(x: np.ndarray, shape: Sequence[int]) -> np.ndarray:
+    """RESHAPE through the firmware's byte copy (any dtype)."""
+    a = np.ascontiguousarray(x)
+    out = np.empty(tuple(int(s) for s in shape), dtype=a.dtype)
+    if out.size != a.size:
+        raise KernelError(f"cannot reshape {a.shape} into {out.shape}")
+    _call("tm_reshape", ctypes.c_void_p(a.ctypes.data), ctypes.c_void_p(out.ctypes.data),
+          int(a.nbytes))
+    return out
+
+
+# -- cross-compilation check --------------------------------------------------------------------
+
+#: Cortex-M configurations every kernel must compile for without warnings:
+#: name -> arm-none-eabi-gcc flags.  ``m4-soft`` is the "f32-soft" build of the float kernels.
+ARM_CONFIGS: dict[str, tuple[str, ...]] = {
+    "m4-hard": ("-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"),
+    "m4-soft": ("-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=soft"),
+    "m7-hard": ("-mcpu=cortex-m7", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv5-d16"),
+}
+
+#: Flags shared by every Arm configuration (warnings are errors, as on the host).
+ARM_CFLAGS: tuple[str, ...] = ("-O2", "-ffunction-sections", "-fdata-sections", "-Wall",
+                               "-Wextra", "-Werror", "-Wshadow", "-Wdouble-promotion",
+                               "-Wfloat-conversion", "-Wvla", "-std=c99")
+
+ARM_CC = "arm-none-eabi-gcc"
+
+
+def compile_for_arm(config: str, out_dir: Path, *, cc: str = ARM_CC) -> list[Path]:
+    """Compile every kernel source for one of :data:`ARM_CONFIGS` into ``out_dir``; return the
+    object files.  Raises :class:`TinymodelError` with the compiler's message on any warning or
+    error, or when the cross compiler is missing."""
+    if config not in ARM_CONFIGS:
+        raise TinymodelError(f"unknown Arm configuration {config!r}; "
+                             f"use one of {', '.join(ARM_CONFIGS)}")
+    if shutil.which(cc) is None:
+        raise TinymodelError(f"cross compiler {cc!r} not found on PATH")
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    def one(src: Path) -> Path:
+        obj = out_dir / (src.stem + ".o")
+        cmd = [cc, *ARM_CONFIGS[config], *ARM_CFLAGS, "-I", str(FIRMWARE_DIR / "include"),
+               "-c", str(src), "-o", str(obj)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if proc.returncode != 0 or proc.stderr.strip():
+            raise TinymodelError(f"{src.name} for {config}: {proc.stderr.strip()}")
+        return obj
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        return list(pool.map(one, _sources()))
+
+
+# -- layer-by-layer runner ----------------------------------------------------------------------
+
+def _quant_of(t: TensorSpec, what: str) -> tuple[tuple[float, ...], int]:
+    """(scales, zero point) of a quantized tensor."""
+    if t.quantization is None:
+        raise UnsupportedError(f"{what} {t.name!r} has no quantization parameters")
+    return t.quantization.scale, int(t.quantization.zero_point[0])
+
+
+def _const(t: TensorSpec | None, layer: Layer, what: str) -> np.ndarray | None:
+    if t is None:
+        return None
+    if t.data is None:
+        raise UnsupportedError(f"layer {layer.name!r}: {what} {t.name!r} has no stored values")
+    return np.ascontiguousarray(t.data)
+
+
+def _layer_quant(layer: Layer) -> QuantS8:
+    """:class:`QuantS8` of a conv / depthwise / dense layer from its tensors' quantization."""
+    s_in, zp_in = _quant_of(layer.input, "input")
+    s_out, zp_out = _quant_of(layer.output, "output")
+    w = layer.weights
+    s_w = (1.0,) if w is None else _quant_of(w, "weights")[0]
+    return QuantS8.from_scales(s_in[0], zp_in, s_w, s_out[0], zp_out, layer.activation)
+
+
+def run_layer(layer: Layer, inputs: Sequence[np.ndarray], family: str) -> np.ndarray:
+    """Execute one layer with the host kernels.
+
+    ``inputs`` are the values of the layer's non-constant inputs, in the layer's input order
+    (constants — weights, biases, shape operands — come from the layer itself).  int8 layers run
+    with ``family`` ``"ref"`` or ``"opt"``, float32 layers with ``"f32"``.  Returns the first output
+    with the layer's output shape.  Operators without a kernel raise
+    :class:`~tinymodel.errors.UnsupportedError`.
+    """
+    family = _family(family, FAMILIES)
+    op = layer.op
+    out_shape = layer.output.shape
+    is_float = layer.output.dtype == "float32"
+    if is_float != (family == "f32"):
+        raise UnsupportedError(f"layer {layer.name!r} ({layer.output.dtype}) cannot run with the "
+                               f"{family!r} kernels")
+    x = inputs[0]
+    if op in (OpType.CONV_2D, OpType.DEPTHWISE_CONV_2D):
+        if op is OpType.CONV_2D and layer.groups != 1:
+            raise UnsupportedError(f"layer {layer.name!r}: grouped convolution")
+        w = _const(layer.weights, layer, "weights")
+        b = _const(layer.bias, layer, "bias")
+        geo = {"strides": layer.strides, "padding": layer.padding, "dilation": layer.dilation}
+        quant = None if is_float else _layer_quant(layer)
+        if op is OpType.CONV_2D:
+            y = conv2d(x, w, b, family=family, quant=quant, activation=layer.activation, **geo)
+        else:
+            y = depthwise_conv2d(x, w, b, family=family, quant=quant,
+                                 depth_multiplier=layer.depth_multiplier,
+                                 activation=layer.activation, **geo)
+        return y.reshape(out_shape)
+    if op is OpType.FULLY_CONNECTED:
+        if layer.options.get("weights_format", 0) not in (0, None):
+            raise UnsupportedError(f"layer {layer.name!r}: shuffled dense weights")
+        w = _const(layer.weights, layer, "weights")
+        b = _const(layer.bias, layer, "bias")
+        quant = None if is_float else _layer_quant(layer)
+        y = fully_connected(x, w, b, family=family, quant=quant, activation=layer.activation)
+        return y.reshape(out_shape)
+    if op in (OpType.AVERAGE_POOL_2D, OpType.MAX_POOL_2D):
+        act_range = None
+        if not is_float:
+            s_in, zp_in = _quant_of(layer.input, "input")
+            s_out, zp_out = _quant_of(layer.output, "output")
+            if (s_in[0], zp_in) != (s_out[0], zp_out):
+                raise UnsupportedError(f"layer {layer.name!r}: int8 pooling needs equal input "
+                                       f"and output quantization")
+            act_range = rq.activation_range(layer.activation, s_out[0], zp_out)
+        fn = avg_pool2d if op is OpType.AVERAGE_POOL_2D else max_pool2d
+        return fn(x, layer.kernel, strides=layer.strides, padding=layer.padding, family=family,
+                  act_range=act_range, activation=layer.activation).reshape(out_shape)
+    if op is OpType.ADD:
+        a, b2 = inputs[0], inputs[1]
+        if a.shape != b2.shape:
+            raise UnsupportedError(f"layer {layer.name!r}: ADD with broadcasting")
+        if is_float:
+            return add(a, b2, family=family, activation=layer.activation).reshape(out_shape)
+        t1, t2 = layer.activation_inputs[:2]
+        s1, z1 = _quant_of(t1, "input")
+        s2, z2 = _quant_of(t2, "input")
+        so, zo = _quant_of(layer.output, "output")
+        params = rq.add_params(s1[0], z1, s2[0], z2, so[0], zo)
+        act_range = rq.activation_range(layer.activation, so[0], zo)
+        return add(a, b2, family=family, params=params, act_range=act_range).reshape(out_shape)
+    if op is OpType.SOFTMAX:
+        beta = float(layer.options.get("beta", 1.0))
+        if is_float:
+            return softmax(x, family=family, beta=beta).reshape(out_shape)
+        so, zo = _quant_of(layer.output, "output")
+        if (float(np.float32(so[0])), zo) != (1.0 / 256.0, -128):
+            raise UnsupportedError(f"layer {layer.name!r}: int8 softmax needs output scale "
+                                   f"1/256 and zero point -128")
+        params = rq.softmax_params(beta, _quant_of(layer.input, "input")[0][0])
+        return softmax(x, family=family, params=params).reshape(out_shape)
+    if op in (OpType.RELU, OpType.RELU6):
+        act = Activation.RELU if op is OpType.RELU else Activation.RELU6
+        if is_float:
+            return relu(x, family=family, activation=act).reshape(out_shape)
+        s_in, zp_in = _quant_of(layer.input, "input")
+        s_out, zp_out = _quant_of(layer.output, "output")
+        quant = QuantS8.from_scales(s_in[0], zp_in, 1.0, s_out[0], zp_out, act)
+        return relu(x, family=family, quant=quant, activation=act).reshape(out_shape)
+    if op is OpType.RESHAPE:
+        return reshape(x, out_shape)
+    raise UnsupportedError(f"layer {layer.name!r}: no host kernel for {layer.source_op or op}")
+
+
+def run_model(graph: ModelGraph, inputs: Sequence[np.ndarray], family: str, *,
+              keep_all: bool = False) -> list[np.ndarray] | dict[str, np.ndarray]:
+    """Run a whole graph layer by layer in topological order.
+
+    ``inputs`` are the values of ``graph.inputs`` in order.  Returns the values of
+    ``graph.outputs`` in order, or with ``keep_all`` every tensor computed (by name).
+    """
+    if len(inputs) != len(graph.inputs):
+        raise KernelError(f"{graph.name}: expected {len(graph.inputs)} inputs, got {len(inputs)}")
+    values: dict[str, np.ndarray] = {}
+    for spec, arr in zip(graph.inputs, inputs, strict=True):
+        values[spec.name] = np.ascontiguousarray(arr).reshape(spec.shape)
+    for layer in graph:
+        args = []
+        for t in layer.activation_inputs:
+            if t.name not in values:
+                raise KernelError(f"{graph.name}: layer {layer.name!r} reads {t.name!r}, which "
+                                  f"nothing computed")
+            args.append(values[t.name])
+        values[layer.output.name] = run_layer(layer, args, family)
+    if keep_all:
+        return values
+    return [values[t.name] for t in graph.outputs]

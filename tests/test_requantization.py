@@ -1,0 +1,149 @@
+"""Oracle tests for tinymodel.requantization: every expected integer is worked out by hand."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from tinymodel import requantization as rq
+from tinymodel.errors import TinymodelError
+from tinymodel.ops import Activation
+
+
+@pytest.mark.parametrize("real, expected", [
+    (0.0, (0, 0)),
+    (0.5, (1 << 30, 0)),             # frexp(0.5) = (0.5, 0); 0.5·2^31 = 2^30
+    (1.0, (1 << 30, 1)),             # frexp(1) = (0.5, 1)
+    (0.25, (1 << 30, -1)),
+    (0.75, (1610612736, 0)),         # 0.75·2^31
+    (3.0, (1610612736, 2)),          # 3 = 0.75·2^2
+    (0.1, (1717986918, -3)),         # 0.1 = 0.8·2^-3; 0.8·2^31 = 1717986918.4 -> 1717986918
+    (2.0 ** -31, (1 << 30, -30)),    # still representable
+    (2.0 ** -33, (0, 0)),            # frexp exponent -32 < -31: flushed to zero
+])
+def test_quantize_multiplier_values(real, expected):
+    assert rq.quantize_multiplier(real) == expected
+
+
+def test_quantize_multiplier_rounds_up_to_next_power():
+    # q = 1 - 2^-40 rounds to 2^31 in 31 bits: halved to 2^30 and the exponent bumped.
+    assert rq.quantize_multiplier(1.0 - 2.0 ** -40) == (1 << 30, 1)
+    # Round half away from zero at the 31st bit: q·2^31 = 2^30 + 0.5 -> 2^30 + 1.
+    real = (2.0 ** 30 + 0.5) / 2.0 ** 31
+    assert rq.quantize_multiplier(real) == ((1 << 30) + 1, 0)
+
+
+def test_quantize_multiplier_single_rounding_saturates_large_shift():
+    big = 2.0 ** 40
+    assert rq.quantize_multiplier(big) == (1 << 30, 41)
+    assert rq.quantize_multiplier(big, rounding=rq.SINGLE_ROUNDING) == ((1 << 31) - 1, 30)
+
+
+def test_quantize_multiplier_reconstructs():
+    rng = np.random.default_rng(0)
+    for real in rng.uniform(1e-6, 10.0, size=500):
+        m, e = rq.quantize_multiplier(float(real))
+        assert (1 << 30) <= m < (1 << 31)
+        assert math.isclose(m * 2.0 ** (e - 31), real, rel_tol=2.0 ** -30)
+
+
+def test_quantize_multiplier_rejects_bad_input():
+    with pytest.raises(TinymodelError):
+        rq.quantize_multiplier(float("inf"))
+    with pytest.raises(TinymodelError):
+        rq.quantize_multiplier_smaller_than_one(1.5)
+    with pytest.raises(TinymodelError):
+        rq.quantize_multiplier_greater_than_one(0.5)
+    with pytest.raises(TinymodelError):
+        rq.quantize_multiplier(0.5, rounding="triple")
+
+
+def test_conv_multipliers_per_channel():
+    # M_c = 0.5 · s_w[c] / 0.25 = 2·s_w[c]: s_w = 0.25 -> 0.5, 0.125 -> 0.25, 0.375 -> 0.75
+    mult, shift = rq.conv_multipliers(0.5, [0.25, 0.125, 0.375], 0.25)
+    assert mult.tolist() == [1 << 30, 1 << 30, 1610612736]
+    assert shift.tolist() == [0, -1, 0]
+    assert mult.dtype == np.int32 and shift.dtype == np.int32
+
+
+@pytest.mark.parametrize("a, b, expected", [
+    (1 << 30, 1 << 30, 1 << 29),             # 2·2^60 / 2^32
+    (-(1 << 31), -(1 << 31), (1 << 31) - 1),  # the one overflow: saturates
+    (-1, 1 << 30, 0),                         # -2^30 + (1 - 2^30) = 1 - 2^31 -> trunc 0
+    (1, 1 << 30, 1),                          # (2^30 + 2^30) / 2^31 = 1
+    (3, 1 << 30, 2),                          # 1.5 -> 2
+    (-3, 1 << 30, -1),                        # -1.5 -> -1: halves round toward +inf
+    (5, -(1 << 31), -5),                      # -5·2^31·2 / 2^32 = -5 exactly
+])
+def test_srdhm(a, b, expected):
+    assert int(rq.saturating_rounding_doubling_high_mul(a, b)) == expected
+
+
+@pytest.mark.parametrize("x, n, expected", [
+    (5, 1, 3), (-5, 1, -3), (3, 1, 2), (-3, 1, -2), (4, 1, 2), (1, 1, 1), (-1, 1, -1),
+    (7, 2, 2), (-7, 2, -2), (6, 2, 2), (-6, 2, -2), (100, 0, 100), (-(1 << 31), 31, -1),
+])
+def test_rounding_divide_by_pot(x, n, expected):
+    assert int(rq.rounding_divide_by_pot(x, n)) == expected
+
+
+def test_multiply_by_quantized_multiplier_modes():
+    # M = 0.5 = (2^30, 0).  Halves round up (toward +inf) in srdhm: 1.5 -> 2, -1.5 -> -1.
+    for mode in (rq.DOUBLE_ROUNDING, rq.SINGLE_ROUNDING):
+        assert rq.multiply_by_quantized_multiplier([3, -3, 100], 1 << 30, 0,
+                                                   rounding=mode).tolist() == [2, -1, 50]
+    # M = 2 = (2^30, 2): the left shift is applied before the multiply.
+    assert int(rq.multiply_by_quantized_multiplier(7, 1 << 30, 2)) == 14
+    # The double-rounding artefact: x = 1, m = 0.75·2^31 + 1, e = -1, exact value 0.375 + tiny.
+    # double: srdhm(1, m) = round(0.75 + tiny) = 1, then 1 / 2 = 0.5 rounds away from zero -> 1;
+    # single: floor(0.375 + tiny + 0.5) = 0.
+    m = 1610612737
+    assert int(rq.multiply_by_quantized_multiplier(1, m, -1)) == 1
+    assert int(rq.multiply_by_quantized_multiplier(1, m, -1, rounding=rq.SINGLE_ROUNDING)) == 0
+    # x = 2, m = 0.75·2^31 - 1, e = -1: exact 0.75 - tiny; both modes give 1.
+    m = 1610612735
+    for mode in (rq.DOUBLE_ROUNDING, rq.SINGLE_ROUNDING):
+        assert int(rq.multiply_by_quantized_multiplier(2, m, -1, rounding=mode)) == 1
+
+
+@pytest.mark.parametrize("act, scale, zp, expected", [
+    (Activation.NONE, 0.1, 3, (-128, 127)),
+    (Activation.RELU, 0.1, -128, (-128, 127)),
+    (Activation.RELU, 0.1, -5, (-5, 127)),
+    (Activation.RELU6, 0.05, -128, (-128, -8)),       # 6 / 0.05 = 120 -> -128 + 120
+    (Activation.RELU6, 0.02, -128, (-128, 127)),      # 300 -> clamped
+    (Activation.RELU_N1_TO_1, 0.01, 0, (-100, 100)),
+    ("relu6", 0.1, 0, (0, 60)),
+])
+def test_activation_range(act, scale, zp, expected):
+    assert rq.activation_range(act, scale, zp) == expected
+
+
+def test_quantize_value_rounds_half_away():
+    assert rq.quantize_value(0.25, 0.5, 0) == 1    # 0.5 -> 1
+    assert rq.quantize_value(-0.25, 0.5, 0) == -1  # -0.5 -> -1
+    assert rq.quantize_value(0.74, 0.5, 10) == 11
+
+
+def test_add_params():
+    # s1 = 0.1, s2 = 0.2: twice_max = 0.4; M1 = 0.25, M2 = 0.5; M_out = 0.4 / (2^20 · 0.5)
+    p = rq.add_params(0.1, 3, 0.2, -4, 0.5, 7)
+    assert (p.input1_offset, p.input2_offset, p.output_offset, p.left_shift) == (-3, 4, 7, 20)
+    assert (p.input1_multiplier, p.input1_shift) == rq.quantize_multiplier(
+        float(np.float32(0.1)) / (2 * float(np.float32(0.2))))
+    assert (p.input2_multiplier, p.input2_shift) == (1 << 30, 0)
+    m, e = p.output_multiplier, p.output_shift
+    assert math.isclose(m * 2.0 ** (e - 31), 2 * float(np.float32(0.2)) / (2 ** 20 * 0.5),
+                        rel_tol=1e-9)
+
+
+def test_softmax_params():
+    # beta·s·2^26 = 2^-4·2^26 = 2^22 = 0.5·2^23: m = 2^30, e = 23;
+    # radius = floor(31·2^26 / 2^23) = 248
+    p = rq.softmax_params(1.0, 2.0 ** -4)
+    assert p == rq.SoftmaxParams(input_multiplier=1 << 30, input_left_shift=23, diff_min=-248)
+    # huge scales clamp the real multiplier at 2^31 - 1 = (1 - 2^-31)·2^31: m = 2^31 - 1, e = 31
+    big = rq.softmax_params(1.0, 1000.0)
+    assert (big.input_multiplier, big.input_left_shift) == ((1 << 31) - 1, 31)
