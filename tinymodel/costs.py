@@ -18,6 +18,7 @@ from types import MappingProxyType
 
 from tinymodel import formulas as f
 from tinymodel.arena import ArenaPlan, plan_arena
+from tinymodel.dispatch import Variant, scratch_bytes
 from tinymodel.errors import ModelReadError
 from tinymodel.formulas import Alignment
 from tinymodel.graph import ModelGraph, Layer
@@ -45,7 +46,8 @@ class LayerCost:
     input_bytes, output_bytes:
         Bytes of the run-time (non-constant) inputs and of the outputs.
     scratch_bytes:
-        Temporary buffer of the SIMD int8 kernels (int16 im2col) for int8 layers, else 0.
+        Working buffer of the layer's kernel (:func:`tinymodel.dispatch.scratch_bytes`): the int16
+        im2col of the s8-opt kernels for int8 layers; 0 for float layers, whose kernels need none.
     reduction_length:
         Input length of a dense layer, input channels of a conv / depthwise layer, else ``None``.
     alignment:
@@ -106,14 +108,10 @@ def _conv2d(layer: Layer) -> dict:
         raise ModelReadError(f"layer {layer.name!r} (CONV_2D): weight shape {list(w)} is not OHWI")
     _, k_h, k_w, in_c_per_group = w
     macs = f.conv2d_macs(out_h, out_w, out_c, k_h, k_w, in_c_per_group, n)
-    scratch = 0
-    if layer.input.dtype == "int8" and not (k_h == k_w == 1 and layer.strides == (1, 1)
-                                             and in_c % 4 == 0):
-        scratch = f.im2col_scratch_bytes(k_h, k_w, in_c_per_group)
     return dict(macs=macs, flops=2 * macs,
                 paper_macs=f.paper_conv2d_macs(out_h, out_w, in_c_per_group, k_h, k_w, out_c, n),
                 paper_flops=f.paper_conv2d_flops(out_h, out_w, in_c_per_group, k_h, k_w, out_c, n),
-                reduction_length=in_c, scratch_bytes=scratch)
+                reduction_length=in_c)
 
 
 @_register(OpType.DEPTHWISE_CONV_2D)
@@ -125,13 +123,10 @@ def _depthwise(layer: Layer) -> dict:
         raise ModelReadError(f"layer {layer.name!r} (DEPTHWISE_CONV_2D): weight shape {list(w)} is not 1HWC")
     _, k_h, k_w, _ = w
     macs = f.depthwise_conv2d_macs(out_h, out_w, out_c, k_h, k_w, n)
-    scratch = 0
-    if layer.input.dtype == "int8" and layer.depth_multiplier == 1 and (k_h, k_w) != (3, 3):
-        scratch = f.im2col_scratch_bytes(k_h, k_w, in_c, columns=1)
     return dict(macs=macs, flops=2 * macs,
                 paper_macs=f.paper_depthwise_conv2d_macs(out_h, out_w, out_c, k_h, k_w, n),
                 paper_flops=f.paper_depthwise_conv2d_flops(out_h, out_w, out_c, k_h, k_w, n),
-                reduction_length=in_c, scratch_bytes=scratch)
+                reduction_length=in_c)
 
 
 @_register(OpType.FULLY_CONNECTED)
@@ -198,7 +193,10 @@ def layer_cost(layer: Layer) -> LayerCost:
     for t in layer.constant_inputs:
         by_dtype[t.dtype] = by_dtype.get(t.dtype, 0) + t.nbytes
     reduction = extra.get("reduction_length")
+    acts = layer.activation_inputs
+    scratch = scratch_bytes(layer, Variant.S8_OPT) if acts and acts[0].dtype == "int8" else 0
     return LayerCost(
+        scratch_bytes=scratch,
         params=params,
         weight_bytes=sum(by_dtype.values()),
         weight_bytes_by_dtype=MappingProxyType(by_dtype),

@@ -1,0 +1,149 @@
+"""Which firmware kernel — and which code path inside it — runs a layer for a given variant.
+
+The latency of a layer depends on the code path its kernel takes (paper §4.3; docs/kernels.md),
+so prediction, fitting and the memory planner all need to know it.  This module mirrors, in
+Python, the dispatch of the C wrappers in ``firmware/kernels/`` (``tm_conv2d_s8_opt_path``,
+``tm_depthwise_conv2d_s8_opt_path``) and their ``*_scratch_bytes`` functions; a test checks the
+two agree on random shapes.
+
+Variants are the paper's four configurations (§4.1, Table 2):
+
+======== ============ ================================================
+variant  paper label  kernels
+======== ============ ================================================
+f32-soft U            float kernels, soft-float (no FPU)
+f32      U+FPU        float kernels on the FPU
+s8-ref   Q            int8, TFLite-Micro-reference structure
+s8-opt   Q+CMSIS-NN   int8, DSP SIMD structure (CMSIS-NN 2021 style)
+======== ============ ================================================
+"""
+
+from __future__ import annotations
+
+import enum
+
+from tinymodel.errors import TinymodelError
+from tinymodel.formulas import same_padding
+from tinymodel.graph import Layer
+from tinymodel.ops import OpType, Padding
+
+
+class Variant(enum.Enum):
+    """A kernel configuration; the value is the name used on the command line and in tables."""
+
+    F32_SOFT = "f32-soft"
+    F32 = "f32"
+    S8_REF = "s8-ref"
+    S8_OPT = "s8-opt"
+
+    @property
+    def dtype(self) -> str:
+        """Activation dtype of models this variant runs."""
+        return "float32" if self in (Variant.F32_SOFT, Variant.F32) else "int8"
+
+    @property
+    def paper_label(self) -> str:
+        """The paper's name of the configuration (U, U+FPU, Q, Q+CMSIS-NN)."""
+        return {"f32-soft": "U", "f32": "U+FPU", "s8-ref": "Q", "s8-opt": "Q+CMSIS-NN"}[self.value]
+
+    @classmethod
+    def parse(cls, name: str | Variant) -> Variant:
+        """The variant called ``name``; a :class:`TinymodelError` lists the valid names."""
+        if isinstance(name, Variant):
+            return name
+        try:
+            return cls(name)
+        except ValueError:
+            raise TinymodelError(f"unknown variant {name!r}; known: "
+                                 + ", ".join(v.value for v in cls)) from None
+
+
+class KernelPath(enum.Enum):
+    """The code path a layer takes; each has its own latency formula."""
+
+    REF = "ref"                  # scalar s8-ref structure (also s8-opt depthwise with multiplier != 1)
+    F32 = "f32"                  # float kernels
+    FC_OPT = "fc-opt"            # SIMD dense: 2 rows x 16 columns, scalar K mod 16 tail
+    CONV_1X1 = "conv-1x1"        # SIMD 1x1 conv without im2col (ic % 4 == 0)
+    CONV_IM2COL = "conv-im2col"  # SIMD conv through an int16 im2col of two pixels
+    DW_3X3 = "dw-3x3"            # SIMD depthwise 3x3, channels in groups of 4
+    DW_GENERIC = "dw-generic"    # SIMD depthwise through a per-pixel int16 im2col
+    SIMD = "simd"                # other s8-opt kernels with a 4-lane SIMD body (pooling, add)
+    SCALAR = "scalar"            # kernels with one implementation for both int8 variants
+    COPY = "copy"                # data movement only (reshape)
+    NONE = "none"                # no kernel: unsupported operator, or one the firmware lacks
+
+
+#: Operators with an s8-opt SIMD kernel of their own (besides conv, depthwise and dense).
+_SIMD_OPS = {OpType.AVERAGE_POOL_2D, OpType.MAX_POOL_2D, OpType.ADD}
+#: Operators the firmware has kernels for in every variant.
+_FIRMWARE_OPS = {OpType.CONV_2D, OpType.DEPTHWISE_CONV_2D, OpType.FULLY_CONNECTED,
+                 OpType.AVERAGE_POOL_2D, OpType.MAX_POOL_2D, OpType.ADD, OpType.SOFTMAX,
+                 OpType.RESHAPE, OpType.RELU, OpType.RELU6}
+
+
+def conv_top_left_padding(layer: Layer) -> tuple[int, int]:
+    """(top, left) zero padding of a conv / depthwise / pooling layer, as the kernels take it."""
+    if layer.padding is not Padding.SAME:
+        return (0, 0)
+    _, h, w, _ = layer.input.shape
+    k_h, k_w = layer.kernel or (1, 1)
+    return (same_padding(h, k_h, layer.strides[0], layer.dilation[0])[0],
+            same_padding(w, k_w, layer.strides[1], layer.dilation[1])[0])
+
+
+def kernel_path(layer: Layer, variant: Variant | str) -> KernelPath:
+    """The path the firmware's kernel for ``variant`` takes on ``layer``.
+
+    s8-opt conv: ``CONV_1X1`` when the kernel is 1×1, strides 1, no padding, the output as large as
+    the input and ``ic % 4 == 0`` (the 2021 CMSIS-NN condition), else ``CONV_IM2COL``.
+    s8-opt depthwise: ``REF`` when the multiplier is not 1; ``DW_3X3`` for 3×3, dilation 1 and
+    padding ≤ 1; ``DW_GENERIC`` otherwise.
+    """
+    variant = Variant.parse(variant)
+    op = layer.op
+    if op not in _FIRMWARE_OPS:
+        return KernelPath.NONE
+    if op is OpType.RESHAPE:
+        return KernelPath.COPY
+    if variant in (Variant.F32, Variant.F32_SOFT):
+        return KernelPath.F32
+    if variant is Variant.S8_REF:
+        return KernelPath.REF
+    if op in (OpType.SOFTMAX, OpType.RELU, OpType.RELU6):
+        return KernelPath.SCALAR
+    if op is OpType.FULLY_CONNECTED:
+        return KernelPath.FC_OPT
+    if op is OpType.CONV_2D:
+        k_h, k_w = layer.kernel or (1, 1)
+        _, h, w, ic = layer.input.shape
+        _, oh, ow, _ = layer.output.shape
+        if ((k_h, k_w) == (1, 1) and layer.strides == (1, 1) and conv_top_left_padding(layer) == (0, 0)
+                and (oh, ow) == (h, w) and ic % 4 == 0):
+            return KernelPath.CONV_1X1
+        return KernelPath.CONV_IM2COL
+    if op is OpType.DEPTHWISE_CONV_2D:
+        if layer.depth_multiplier != 1:
+            return KernelPath.REF
+        top, left = conv_top_left_padding(layer)
+        if (layer.kernel == (3, 3) and layer.dilation == (1, 1) and top <= 1 and left <= 1):
+            return KernelPath.DW_3X3
+        return KernelPath.DW_GENERIC
+    if op in _SIMD_OPS:
+        return KernelPath.SIMD
+    return KernelPath.SCALAR
+
+
+def scratch_bytes(layer: Layer, variant: Variant | str) -> int:
+    """Scratch buffer the layer's kernel needs (``*_scratch_bytes`` of the C kernel).
+
+    ``CONV_IM2COL``: two int16 columns of ``kh·kw·ic`` values, ``4·kh·kw·ic`` bytes;
+    ``DW_GENERIC``: one int16 column, ``2·kh·kw·ic`` bytes; every other path: 0.
+    """
+    path = kernel_path(layer, variant)
+    if path not in (KernelPath.CONV_IM2COL, KernelPath.DW_GENERIC):
+        return 0
+    k_h, k_w = layer.kernel or (1, 1)
+    ic = layer.input.shape[-1]
+    columns = 2 if path is KernelPath.CONV_IM2COL else 1
+    return columns * k_h * k_w * ic * 2
