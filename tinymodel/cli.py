@@ -13,57 +13,13 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
+from tinymodel.command import Command, format_table
+from tinymodel.deploy import DeployCommand
 from tinymodel.errors import TinymodelError, UsageError
 
 log = logging.getLogger("tinymodel")
-
-
-class Command:
-    """A subcommand: ``name``, ``help``, arguments in :meth:`configure`, work in :meth:`run`."""
-
-    name = ""
-    help = ""
-    description = ""
-
-    def configure(self, parser: argparse.ArgumentParser) -> None:
-        """Add this subcommand's arguments to ``parser``."""
-
-    def run(self, args: argparse.Namespace, out: TextIO) -> int:
-        """Do the work; return the exit code."""
-        raise NotImplementedError
-
-
-# -- formatting helpers --------------------------------------------------------------------------
-
-def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]],
-                 right: Sequence[bool] | None = None) -> str:
-    """A plain-text table with a header rule; numbers are right-aligned by default."""
-    cells = [[str(h) for h in headers]] + [[_cell(v) for v in row] for row in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    if right is None:
-        right = [bool(rows) and isinstance(rows[0][i], (int, float)) and not isinstance(rows[0][i], bool)
-                 for i in range(len(headers))]
-    lines = []
-    for n, r in enumerate(cells):
-        lines.append("  ".join(c.rjust(w) if right[i] else c.ljust(w)
-                               for i, (c, w) in enumerate(zip(r, widths))).rstrip())
-        if n == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
-def _cell(v: Any) -> str:
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    if isinstance(v, int):
-        return f"{v:,}"
-    if isinstance(v, float):
-        return f"{v:,.3f}"
-    if v is None:
-        return "-"
-    return str(v)
 
 
 def _shape(shape: Sequence[int]) -> str:
@@ -200,7 +156,7 @@ class BoardsCommand(Command):
         return 0
 
 
-COMMANDS: tuple[type[Command], ...] = (AnalyzeCommand, BoardsCommand)
+COMMANDS: tuple[type[Command], ...] = (AnalyzeCommand, BoardsCommand, DeployCommand)
 
 
 def build_parser() -> argparse.ArgumentParser:

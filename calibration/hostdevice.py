@@ -1,0 +1,103 @@
+"""The firmware's device side, compiled for the host, as a :class:`~calibration.transport.Transport`.
+
+The protocol dispatcher, the layer runner, the kernels and (optionally) a generated network are
+compiled with the host's C compiler into a shared library (``firmware/fuzz/tm_host_device.c``
+provides byte-in / byte-out entry points).  Bytes written to :class:`HostDeviceTransport` go
+through exactly the code that runs on a board, so the protocol, code generation and INFER can be
+tested without hardware or an emulator.  Cycle counts are not meaningful here.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import shutil
+import subprocess
+from pathlib import Path
+
+from calibration.firmware import FIRMWARE_DIR, FirmwareError
+from calibration.transport import Transport
+
+#: Where the libraries are cached (one per source fingerprint).
+CACHE_DIR: Path = FIRMWARE_DIR / "build" / "hostdevice"
+
+_DEFS = ["-DTM_HOST=1", "-DTM_HAVE_F32=1", "-DTM_HAVE_S8_REF=1", "-DTM_HAVE_S8_OPT=1",
+         "-DTM_F32_VARIANT_MASK=3u"]
+SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
+
+
+def device_sources() -> list[Path]:
+    """C sources of the host device (firmware code that is not board-specific, and the kernels)."""
+    src = FIRMWARE_DIR / "src"
+    return ([src / n for n in ("tm_frame.c", "tm_protocol.c", "tm_runner.c", "tm_mean.c",
+                               "tm_model.c")]
+            + sorted((FIRMWARE_DIR / "kernels").glob("*.c"))
+            + [FIRMWARE_DIR / "fuzz" / "tm_host_device.c"])
+
+
+def find_host_compiler() -> str:
+    """``cc``, ``gcc`` or ``clang``, whichever is on PATH first."""
+    for cc in ("cc", "gcc", "clang"):
+        if shutil.which(cc):
+            return cc
+    raise FirmwareError("no host C compiler (cc, gcc or clang) on PATH")
+
+
+def build_host_device(model_dir: Path | None = None, *, extra_flags: tuple[str, ...] = ()) -> Path:
+    """Compile (or reuse) the host device library, with the network in ``model_dir`` linked in."""
+    cc = find_host_compiler()
+    sources = device_sources()
+    model_files: list[Path] = []
+    if model_dir is not None:
+        model_files = sorted(Path(model_dir).glob("*.c")) + sorted(Path(model_dir).glob("*.S"))
+    h = hashlib.sha256()
+    for p in sources + model_files + sorted((FIRMWARE_DIR / "include").glob("*.h")):
+        h.update(str(p).encode())
+        h.update(p.read_bytes())
+    if model_dir is not None:
+        for p in sorted(Path(model_dir).glob("*.bin")):
+            h.update(p.read_bytes())
+    h.update(" ".join(extra_flags).encode())
+    out_dir = CACHE_DIR / h.hexdigest()[:16]
+    lib = out_dir / "libtmdevice.so"
+    if lib.exists():
+        return lib
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cmd = [cc, "-O1", "-g", "-std=gnu99", "-fPIC", "-shared", *_DEFS, *extra_flags,
+           f"-I{FIRMWARE_DIR / 'include'}"]
+    if model_dir is not None:
+        cmd += [f"-I{model_dir}", f"-Wa,-I{model_dir}"]
+    tmp = out_dir / f"libtmdevice.{id(cmd)}.so"
+    cmd += ["-o", str(tmp), *map(str, sources), *map(str, model_files), "-lm"]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise FirmwareError("host device build failed: " + res.stderr.strip()[-2000:])
+    tmp.replace(lib)
+    return lib
+
+
+class HostDeviceTransport(Transport):
+    """A :class:`Transport` whose far end is the device code running in this process.
+
+    Each library file keeps its own device state; use one transport per library at a time.
+    """
+
+    def __init__(self, library: Path | None = None, arena_bytes: int = 512 * 1024) -> None:
+        self._lib = ctypes.CDLL(str(library or build_host_device()))
+        self._lib.tm_host_init.argtypes = [ctypes.c_uint32]
+        self._lib.tm_host_feed.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_void_p,
+                                           ctypes.c_size_t]
+        self._lib.tm_host_feed.restype = ctypes.c_size_t
+        if self._lib.tm_host_init(arena_bytes) != 0:
+            raise FirmwareError(f"host device: arena of {arena_bytes} bytes is too large")
+        self._out = ctypes.create_string_buffer(1 << 20)
+        self._rx = bytearray()
+
+    def write(self, data: bytes) -> None:
+        n = self._lib.tm_host_feed(bytes(data), len(data), self._out, len(self._out))
+        self._rx += self._out.raw[:n]
+
+    def read(self, max_bytes: int, timeout_s: float) -> bytes:
+        out = bytes(self._rx[:max_bytes])
+        del self._rx[:max_bytes]
+        return out

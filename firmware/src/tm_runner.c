@@ -1,0 +1,744 @@
+/*
+ * tm_runner.c - validate a layer description, size it, and dispatch it to the kernels of the
+ * image's variant.
+ *
+ * Which kernel families are linked is decided by the build (firmware/Makefile):
+ *   TM_HAVE_F32     f32 kernels (f32-soft and f32 images; TM_F32_VARIANT says which of the two)
+ *   TM_HAVE_S8_REF  s8_ref kernels (s8-ref and s8-opt images)
+ *   TM_HAVE_S8_OPT  s8_opt kernels (s8-opt images)
+ * The s8_opt entry points are weak references: an s8_opt kernel that is not (yet) linked makes
+ * RUN_LAYER answer UNSUPPORTED for that op instead of failing the link; HELLO's op mask says which
+ * ops the image has.
+ *
+ * Every size is computed in 64 bits from dimensions that were bounded first, so a description
+ * read from the wire can never make the runner or a kernel address outside its buffers.
+ */
+#include <float.h>
+#include <string.h>
+
+#include "tm_mean.h"
+#include "tm_runner.h"
+
+#ifndef TM_HAVE_F32
+#define TM_HAVE_F32 0
+#endif
+#ifndef TM_HAVE_S8_REF
+#define TM_HAVE_S8_REF 0
+#endif
+#ifndef TM_HAVE_S8_OPT
+#define TM_HAVE_S8_OPT 0
+#endif
+#ifndef TM_F32_VARIANT
+#define TM_F32_VARIANT TM_VARIANT_F32
+#endif
+/* Float variants this image answers to (the host build of the fuzz harness answers to both). */
+#ifndef TM_F32_VARIANT_MASK
+#define TM_F32_VARIANT_MASK (1u << TM_F32_VARIANT)
+#endif
+
+#if TM_HAVE_S8_OPT
+#pragma weak tm_conv2d_s8_opt
+#pragma weak tm_conv2d_s8_opt_scratch_bytes
+#pragma weak tm_conv2d_s8_opt_path
+#pragma weak tm_depthwise_conv2d_s8_opt
+#pragma weak tm_depthwise_conv2d_s8_opt_scratch_bytes
+#pragma weak tm_depthwise_conv2d_s8_opt_path
+#pragma weak tm_fully_connected_s8_opt
+#pragma weak tm_fully_connected_s8_opt_scratch_bytes
+#pragma weak tm_avg_pool2d_s8_opt
+#pragma weak tm_max_pool2d_s8_opt
+#pragma weak tm_add_s8_opt
+#endif
+
+/* Largest value of a geometry field (stride, padding, dilation, multiplier, pool window): keeps
+ * every index product inside int32 for dims up to TM_RUN_MAX_DIM. */
+#define TM_RUN_MAX_GEOM 255
+/* Largest element count of one tensor (well above any MCU's RAM). */
+#define TM_RUN_MAX_ELEMENTS (1u << 26)
+
+/* Byte offsets of the fields in the RUN_LAYER payload, for PARAM errors. */
+#define TM_FIELD_OP 0u
+#define TM_FIELD_VARIANT 1u
+#define TM_FIELD_IN(i) (12u + 4u * (uint32_t)(i))
+#define TM_FIELD_FILTER(i) (28u + 4u * (uint32_t)(i))
+#define TM_FIELD_OUT(i) (44u + 4u * (uint32_t)(i))
+#define TM_FIELD_GEOM(i) (60u + 4u * (uint32_t)(i))
+#define TM_FIELD_QUANT(i) (92u + 4u * (uint32_t)(i))
+
+static int tm_is_float_variant(tm_variant v)
+{
+    return v == TM_VARIANT_F32_SOFT || v == TM_VARIANT_F32;
+}
+
+uint32_t tm_runner_variants(void)
+{
+    uint32_t mask = 0;
+#if TM_HAVE_F32
+    mask |= TM_F32_VARIANT_MASK;
+#endif
+#if TM_HAVE_S8_REF
+    mask |= 1u << TM_VARIANT_S8_REF;
+#endif
+#if TM_HAVE_S8_OPT
+    mask |= 1u << TM_VARIANT_S8_OPT;
+#endif
+    return mask;
+}
+
+uint32_t tm_runner_ops(void)
+{
+    uint32_t mask = 0;
+#if TM_HAVE_F32 || TM_HAVE_S8_REF
+    for (uint32_t op = TM_OP_CONV_2D; op < TM_OP_COUNT; op++) {
+        mask |= 1u << op;
+    }
+#endif
+#if TM_HAVE_S8_OPT
+    /* an s8-opt image answers for the ops whose SIMD kernel is linked */
+    if (!tm_conv2d_s8_opt) {
+        mask &= ~(1u << TM_OP_CONV_2D);
+    }
+    if (!tm_depthwise_conv2d_s8_opt) {
+        mask &= ~(1u << TM_OP_DEPTHWISE_CONV_2D);
+    }
+    if (!tm_fully_connected_s8_opt) {
+        mask &= ~(1u << TM_OP_FULLY_CONNECTED);
+    }
+    if (!tm_avg_pool2d_s8_opt) {
+        mask &= ~(1u << TM_OP_AVERAGE_POOL_2D);
+    }
+    if (!tm_max_pool2d_s8_opt) {
+        mask &= ~(1u << TM_OP_MAX_POOL_2D);
+    }
+    if (!tm_add_s8_opt) {
+        mask &= ~(1u << TM_OP_ADD);
+    }
+#endif
+    return mask;
+}
+
+uint64_t tm_runner_work(const tm_layer_desc *d)
+{
+    uint64_t out = 1;
+    uint64_t in = 1;
+    for (int i = 0; i < 4; i++) {
+        out *= (uint64_t)(d->out[i] > 0 ? d->out[i] : 0);
+        in *= (uint64_t)(d->in[i] > 0 ? d->in[i] : 0);
+    }
+    switch (d->op) {
+    case TM_OP_CONV_2D:
+        return out * (uint64_t)d->filter[1] * (uint64_t)d->filter[2] * (uint64_t)d->filter[3];
+    case TM_OP_DEPTHWISE_CONV_2D:
+        return out * (uint64_t)d->filter[1] * (uint64_t)d->filter[2];
+    case TM_OP_FULLY_CONNECTED:
+        return out * (uint64_t)d->filter[1];
+    case TM_OP_AVERAGE_POOL_2D:
+    case TM_OP_MAX_POOL_2D:
+        return out * (uint64_t)d->geom[TM_G_FILTER_H] * (uint64_t)d->geom[TM_G_FILTER_W];
+    default:
+        return in + out;
+    }
+}
+
+/* Float view of a quant word (the wire carries f32 bit patterns). */
+__attribute__((unused)) static float tm_word_float(int32_t w)
+{
+    float f;
+    uint32_t u = (uint32_t)w;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+static int tm_dim_ok(int32_t v)
+{
+    return v >= 1 && v <= TM_RUN_MAX_DIM;
+}
+
+/* Checks all four dims; returns the element count (0 when a dim is out of range). */
+static uint32_t tm_elems(const int32_t d[4], uint16_t field0, uint16_t *bad_field)
+{
+    uint64_t n = 1;
+    for (int i = 0; i < 4; i++) {
+        if (!tm_dim_ok(d[i])) {
+            *bad_field = (uint16_t)(field0 + 4u * (uint32_t)i);
+            return 0;
+        }
+        n *= (uint64_t)d[i];
+        if (n > TM_RUN_MAX_ELEMENTS) {
+            *bad_field = (uint16_t)(field0 + 4u * (uint32_t)i);
+            return 0;
+        }
+    }
+    return (uint32_t)n;
+}
+
+static int tm_geom_ok(int32_t v, int32_t lo)
+{
+    return v >= lo && v <= TM_RUN_MAX_GEOM;
+}
+
+/* Conv-style geometry: strides and dilations >= 1, paddings >= 0. */
+static tm_run_status tm_check_geom(const tm_layer_desc *d, int dilation, uint16_t *bad_field)
+{
+    static const int32_t lo[6] = {1, 1, 0, 0, 1, 1};
+    const int n = dilation ? 6 : 4;
+    for (int i = 0; i < n; i++) {
+        if (!tm_geom_ok(d->geom[i], lo[i])) {
+            *bad_field = (uint16_t)TM_FIELD_GEOM(i);
+            return TM_RUN_PARAM;
+        }
+    }
+    return TM_RUN_OK;
+}
+
+static tm_conv_params tm_conv_of(const tm_layer_desc *d)
+{
+    tm_conv_params c;
+    c.stride_h = d->geom[TM_G_STRIDE_H];
+    c.stride_w = d->geom[TM_G_STRIDE_W];
+    c.pad_h = d->geom[TM_G_PAD_H];
+    c.pad_w = d->geom[TM_G_PAD_W];
+    c.dilation_h = d->geom[TM_G_DIL_H];
+    c.dilation_w = d->geom[TM_G_DIL_W];
+    c.ch_mult = d->op == TM_OP_DEPTHWISE_CONV_2D ? d->geom[TM_G_CH_MULT] : 1;
+    return c;
+}
+
+static tm_pool_params tm_pool_of(const tm_layer_desc *d)
+{
+    tm_pool_params p;
+    p.stride_h = d->geom[TM_G_STRIDE_H];
+    p.stride_w = d->geom[TM_G_STRIDE_W];
+    p.pad_h = d->geom[TM_G_PAD_H];
+    p.pad_w = d->geom[TM_G_PAD_W];
+    p.filter_h = d->geom[TM_G_FILTER_H];
+    p.filter_w = d->geom[TM_G_FILTER_W];
+    return p;
+}
+
+static tm_dims tm_dims_of(const int32_t v[4])
+{
+    tm_dims t;
+    t.n = v[0];
+    t.h = v[1];
+    t.w = v[2];
+    t.c = v[3];
+    return t;
+}
+
+static tm_fc_dims tm_fc_of(const tm_layer_desc *d)
+{
+    tm_fc_dims f;
+    f.batches = d->in[0];
+    f.in_features = d->in[3];
+    f.out_features = d->filter[0];
+    return f;
+}
+
+static int32_t tm_scratch_of(const tm_layer_desc *d, tm_variant v)
+{
+    const tm_conv_params conv = tm_conv_of(d);
+    const tm_dims in = tm_dims_of(d->in);
+    const tm_dims fil = tm_dims_of(d->filter);
+    const tm_dims out = tm_dims_of(d->out);
+    const tm_fc_dims fc = tm_fc_of(d);
+    (void)conv, (void)in, (void)fil, (void)out, (void)fc;
+    switch (d->op) {
+    case TM_OP_CONV_2D:
+#if TM_HAVE_F32
+        if (tm_is_float_variant(v)) {
+            return tm_conv2d_f32_scratch_bytes(&conv, &in, &fil, &out);
+        }
+#endif
+#if TM_HAVE_S8_OPT
+        if (v == TM_VARIANT_S8_OPT) {
+            return tm_conv2d_s8_opt_scratch_bytes ? tm_conv2d_s8_opt_scratch_bytes(&conv, &in, &fil, &out) : 0;
+        }
+#endif
+#if TM_HAVE_S8_REF
+        if (v == TM_VARIANT_S8_REF) {
+            return tm_conv2d_s8_ref_scratch_bytes(&conv, &in, &fil, &out);
+        }
+#endif
+        return 0;
+    case TM_OP_DEPTHWISE_CONV_2D:
+#if TM_HAVE_F32
+        if (tm_is_float_variant(v)) {
+            return tm_depthwise_conv2d_f32_scratch_bytes(&conv, &in, &fil, &out);
+        }
+#endif
+#if TM_HAVE_S8_OPT
+        if (v == TM_VARIANT_S8_OPT) {
+            return tm_depthwise_conv2d_s8_opt_scratch_bytes
+                       ? tm_depthwise_conv2d_s8_opt_scratch_bytes(&conv, &in, &fil, &out) : 0;
+        }
+#endif
+#if TM_HAVE_S8_REF
+        if (v == TM_VARIANT_S8_REF) {
+            return tm_depthwise_conv2d_s8_ref_scratch_bytes(&conv, &in, &fil, &out);
+        }
+#endif
+        return 0;
+    case TM_OP_FULLY_CONNECTED:
+#if TM_HAVE_F32
+        if (tm_is_float_variant(v)) {
+            return tm_fully_connected_f32_scratch_bytes(&fc);
+        }
+#endif
+#if TM_HAVE_S8_OPT
+        if (v == TM_VARIANT_S8_OPT) {
+            return tm_fully_connected_s8_opt_scratch_bytes ? tm_fully_connected_s8_opt_scratch_bytes(&fc) : 0;
+        }
+#endif
+#if TM_HAVE_S8_REF
+        if (v == TM_VARIANT_S8_REF) {
+            return tm_fully_connected_s8_ref_scratch_bytes(&fc);
+        }
+#endif
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+tm_run_status tm_runner_sizes(const tm_layer_desc *d, tm_variant v, tm_layer_sizes *s,
+                              uint16_t *bad_field)
+{
+    uint16_t scratch_field = 0;
+    if (bad_field == NULL) {
+        bad_field = &scratch_field;
+    }
+    *bad_field = 0;
+    memset(s, 0, sizeof *s);
+    if ((uint32_t)v >= (uint32_t)TM_VARIANT_COUNT) {
+        *bad_field = TM_FIELD_VARIANT;
+        return TM_RUN_PARAM;
+    }
+    if ((tm_runner_variants() & (1u << (uint32_t)v)) == 0) {
+        return TM_RUN_VARIANT;
+    }
+    const uint32_t elem = tm_is_float_variant(v) ? 4u : 1u;
+    const uint32_t in_n = tm_elems(d->in, TM_FIELD_IN(0), bad_field);
+    if (in_n == 0) {
+        return TM_RUN_PARAM;
+    }
+    const uint32_t out_n = tm_elems(d->out, TM_FIELD_OUT(0), bad_field);
+    if (out_n == 0) {
+        return TM_RUN_PARAM;
+    }
+    uint64_t weights = 0;
+    uint64_t bias = 0;
+    uint32_t channels = 0;
+    const int has_bias = (d->flags & TM_LAYER_FLAG_BIAS) != 0;
+
+    switch (d->op) {
+    case TM_OP_CONV_2D: {
+        const uint32_t w_n = tm_elems(d->filter, TM_FIELD_FILTER(0), bad_field);
+        if (w_n == 0) {
+            return TM_RUN_PARAM;
+        }
+        if (tm_check_geom(d, 1, bad_field) != TM_RUN_OK) {
+            return TM_RUN_PARAM;
+        }
+        if (d->filter[3] != d->in[3]) {
+            *bad_field = (uint16_t)TM_FIELD_FILTER(3);
+            return TM_RUN_PARAM;
+        }
+        if (d->filter[0] != d->out[3]) {
+            *bad_field = (uint16_t)TM_FIELD_OUT(3);
+            return TM_RUN_PARAM;
+        }
+        if (d->out[0] != d->in[0]) {
+            *bad_field = (uint16_t)TM_FIELD_OUT(0);
+            return TM_RUN_PARAM;
+        }
+        weights = (uint64_t)w_n * elem;
+        channels = (uint32_t)d->out[3];
+        break;
+    }
+    case TM_OP_DEPTHWISE_CONV_2D: {
+        const uint32_t w_n = tm_elems(d->filter, TM_FIELD_FILTER(0), bad_field);
+        if (w_n == 0) {
+            return TM_RUN_PARAM;
+        }
+        if (tm_check_geom(d, 1, bad_field) != TM_RUN_OK) {
+            return TM_RUN_PARAM;
+        }
+        if (!tm_geom_ok(d->geom[TM_G_CH_MULT], 1)) {
+            *bad_field = (uint16_t)TM_FIELD_GEOM(TM_G_CH_MULT);
+            return TM_RUN_PARAM;
+        }
+        if (d->filter[0] != 1) {
+            *bad_field = (uint16_t)TM_FIELD_FILTER(0);
+            return TM_RUN_PARAM;
+        }
+        if (d->filter[3] != d->out[3] ||
+            (int64_t)d->in[3] * d->geom[TM_G_CH_MULT] != (int64_t)d->out[3]) {
+            *bad_field = (uint16_t)TM_FIELD_OUT(3);
+            return TM_RUN_PARAM;
+        }
+        if (d->out[0] != d->in[0]) {
+            *bad_field = (uint16_t)TM_FIELD_OUT(0);
+            return TM_RUN_PARAM;
+        }
+        weights = (uint64_t)w_n * elem;
+        channels = (uint32_t)d->out[3];
+        break;
+    }
+    case TM_OP_FULLY_CONNECTED: {
+        /* input (batches, 1, 1, in), filter (out, in, 1, 1), output (batches, 1, 1, out) */
+        if (d->filter[0] < 1 || d->filter[0] > TM_RUN_MAX_DIM) {
+            *bad_field = (uint16_t)TM_FIELD_FILTER(0);
+            return TM_RUN_PARAM;
+        }
+        if (d->filter[1] != d->in[3]) {
+            *bad_field = (uint16_t)TM_FIELD_FILTER(1);
+            return TM_RUN_PARAM;
+        }
+        if (d->in[1] != 1 || d->in[2] != 1) {
+            *bad_field = (uint16_t)TM_FIELD_IN(1);
+            return TM_RUN_PARAM;
+        }
+        if (d->out[0] != d->in[0] || d->out[1] != 1 || d->out[2] != 1 || d->out[3] != d->filter[0]) {
+            *bad_field = (uint16_t)TM_FIELD_OUT(3);
+            return TM_RUN_PARAM;
+        }
+        const uint64_t w_n = (uint64_t)d->filter[0] * (uint64_t)d->filter[1];
+        if (w_n > TM_RUN_MAX_ELEMENTS) {
+            *bad_field = (uint16_t)TM_FIELD_FILTER(0);
+            return TM_RUN_PARAM;
+        }
+        weights = w_n * elem;
+        channels = (uint32_t)d->filter[0];
+        break;
+    }
+    case TM_OP_AVERAGE_POOL_2D:
+    case TM_OP_MAX_POOL_2D:
+        if (tm_check_geom(d, 0, bad_field) != TM_RUN_OK) {
+            return TM_RUN_PARAM;
+        }
+        if (!tm_geom_ok(d->geom[TM_G_FILTER_H], 1)) {
+            *bad_field = (uint16_t)TM_FIELD_GEOM(TM_G_FILTER_H);
+            return TM_RUN_PARAM;
+        }
+        if (!tm_geom_ok(d->geom[TM_G_FILTER_W], 1)) {
+            *bad_field = (uint16_t)TM_FIELD_GEOM(TM_G_FILTER_W);
+            return TM_RUN_PARAM;
+        }
+        if (d->out[0] != d->in[0] || d->out[3] != d->in[3]) {
+            *bad_field = (uint16_t)TM_FIELD_OUT(3);
+            return TM_RUN_PARAM;
+        }
+        break;
+    case TM_OP_ADD:
+    case TM_OP_RELU:
+    case TM_OP_SOFTMAX:
+        if (out_n != in_n || d->out[3] != d->in[3]) {
+            *bad_field = (uint16_t)TM_FIELD_OUT(3);
+            return TM_RUN_PARAM;
+        }
+        break;
+    case TM_OP_RESHAPE:
+        if (out_n != in_n) {
+            *bad_field = (uint16_t)TM_FIELD_OUT(0);
+            return TM_RUN_PARAM;
+        }
+        break;
+    case TM_OP_MEAN:
+        if (d->out[0] != d->in[0] || d->out[1] != 1 || d->out[2] != 1 || d->out[3] != d->in[3]) {
+            *bad_field = (uint16_t)TM_FIELD_OUT(1);
+            return TM_RUN_PARAM;
+        }
+        break;
+    default:
+        *bad_field = TM_FIELD_OP;
+        return TM_RUN_PARAM;
+    }
+
+    if (channels > 0 && has_bias) {
+        bias = (uint64_t)channels * 4u;
+    }
+    const int32_t scratch = tm_scratch_of(d, v);
+    if (scratch < 0) {
+        return TM_RUN_PARAM;
+    }
+    s->in_bytes = in_n * elem;
+    s->in2_bytes = d->op == TM_OP_ADD ? in_n * elem : 0u;
+    s->out_bytes = out_n * elem;
+    s->scratch_bytes = (uint32_t)scratch;
+    s->weight_bytes = (uint32_t)weights;
+    s->bias_bytes = (uint32_t)bias;
+    s->channels = channels;
+    return TM_RUN_OK;
+}
+
+uint8_t tm_runner_path(const tm_layer_desc *d, tm_variant v)
+{
+#if TM_HAVE_S8_OPT
+    if (v == TM_VARIANT_S8_OPT) {
+        const tm_conv_params conv = tm_conv_of(d);
+        const tm_dims in = tm_dims_of(d->in);
+        const tm_dims fil = tm_dims_of(d->filter);
+        const tm_dims out = tm_dims_of(d->out);
+        if (d->op == TM_OP_CONV_2D && tm_conv2d_s8_opt_path) {
+            return (uint8_t)tm_conv2d_s8_opt_path(&conv, &in, &fil, &out);
+        }
+        if (d->op == TM_OP_DEPTHWISE_CONV_2D && tm_depthwise_conv2d_s8_opt_path) {
+            return (uint8_t)tm_depthwise_conv2d_s8_opt_path(&conv, &in, &fil, &out);
+        }
+    }
+#else
+    (void)d;
+    (void)v;
+#endif
+    return 0xFFu;
+}
+
+#if TM_HAVE_F32
+static tm_run_status tm_exec_f32(const tm_layer_desc *d, const tm_layer_ptrs *p, tm_status *st)
+{
+    const tm_conv_params conv = tm_conv_of(d);
+    const tm_pool_params pool = tm_pool_of(d);
+    const tm_dims in = tm_dims_of(d->in);
+    const tm_dims fil = tm_dims_of(d->filter);
+    const tm_dims out = tm_dims_of(d->out);
+    const tm_fc_dims fc = tm_fc_of(d);
+    tm_act_f32 act;
+    act.act_min = tm_word_float(d->quant[TM_Q_ACT_MIN]);
+    act.act_max = tm_word_float(d->quant[TM_Q_ACT_MAX]);
+    const tm_scratch scratch = {p->scratch, (int32_t)d->scratch_bytes};
+    const int32_t size = d->in[0] * d->in[1] * d->in[2] * d->in[3];
+    const float *bias = (d->flags & TM_LAYER_FLAG_BIAS) ? (const float *)p->bias : NULL;
+    switch (d->op) {
+    case TM_OP_CONV_2D:
+        *st = tm_conv2d_f32(&conv, &act, &in, (const float *)p->in, &fil,
+                            (const float *)p->weights, bias, &out, (float *)p->out, &scratch);
+        break;
+    case TM_OP_DEPTHWISE_CONV_2D:
+        *st = tm_depthwise_conv2d_f32(&conv, &act, &in, (const float *)p->in, &fil,
+                                      (const float *)p->weights, bias, &out, (float *)p->out,
+                                      &scratch);
+        break;
+    case TM_OP_FULLY_CONNECTED:
+        *st = tm_fully_connected_f32(&act, &fc, (const float *)p->in, (const float *)p->weights,
+                                     bias, (float *)p->out, &scratch);
+        break;
+    case TM_OP_AVERAGE_POOL_2D:
+        *st = tm_avg_pool2d_f32(&pool, &act, &in, (const float *)p->in, &out, (float *)p->out);
+        break;
+    case TM_OP_MAX_POOL_2D:
+        *st = tm_max_pool2d_f32(&pool, &act, &in, (const float *)p->in, &out, (float *)p->out);
+        break;
+    case TM_OP_ADD:
+        *st = tm_add_f32(&act, size, (const float *)p->in, (const float *)p->in2,
+                         (float *)p->out);
+        break;
+    case TM_OP_SOFTMAX:
+        *st = tm_softmax_f32(tm_word_float(d->quant[0]), d->in[0] * d->in[1] * d->in[2],
+                             d->in[3], (const float *)p->in, (float *)p->out);
+        break;
+    case TM_OP_RELU:
+        *st = tm_relu_f32(&act, size, (const float *)p->in, (float *)p->out);
+        break;
+    case TM_OP_RESHAPE:
+        *st = tm_reshape(p->in, p->out, size * 4);
+        break;
+    case TM_OP_MEAN:
+        *st = tm_mean_f32(&act, &in, (const float *)p->in, (float *)p->out);
+        break;
+    default:
+        return TM_RUN_UNSUPPORTED;
+    }
+    return *st == TM_OK ? TM_RUN_OK : TM_RUN_KERNEL;
+}
+#endif
+
+#if TM_HAVE_S8_REF || TM_HAVE_S8_OPT
+static tm_run_status tm_exec_s8(const tm_layer_desc *d, tm_variant v, const tm_layer_ptrs *p,
+                                tm_status *st)
+{
+    const tm_conv_params conv = tm_conv_of(d);
+    const tm_pool_params pool = tm_pool_of(d);
+    const tm_dims in = tm_dims_of(d->in);
+    const tm_dims fil = tm_dims_of(d->filter);
+    const tm_dims out = tm_dims_of(d->out);
+    const tm_fc_dims fc = tm_fc_of(d);
+    const tm_scratch scratch = {p->scratch, (int32_t)d->scratch_bytes};
+    const int32_t size = d->in[0] * d->in[1] * d->in[2] * d->in[3];
+    const int32_t *bias = (d->flags & TM_LAYER_FLAG_BIAS) ? (const int32_t *)p->bias : NULL;
+    tm_quant_s8 q;
+    q.input_offset = d->quant[TM_Q_IN_OFFSET];
+    q.output_offset = d->quant[TM_Q_OUT_OFFSET];
+    q.act_min = d->quant[TM_Q_ACT_MIN];
+    q.act_max = d->quant[TM_Q_ACT_MAX];
+    q.per_channel = (d->flags & TM_LAYER_FLAG_PER_CHANNEL) ? 1 : 0;
+    q.multiplier = q.per_channel ? p->mult : &d->quant[TM_Q_MULT];
+    q.shift = q.per_channel ? p->shift : &d->quant[TM_Q_SHIFT];
+    const int opt = v == TM_VARIANT_S8_OPT;
+    (void)opt;
+
+    switch (d->op) {
+    case TM_OP_CONV_2D:
+#if TM_HAVE_S8_OPT
+        if (opt) {
+            if (!tm_conv2d_s8_opt) {
+                return TM_RUN_UNSUPPORTED;
+            }
+            *st = tm_conv2d_s8_opt(&conv, &q, &in, (const int8_t *)p->in, &fil,
+                                   (const int8_t *)p->weights, bias, &out, (int8_t *)p->out,
+                                   &scratch);
+            break;
+        }
+#endif
+        *st = tm_conv2d_s8_ref(&conv, &q, &in, (const int8_t *)p->in, &fil,
+                               (const int8_t *)p->weights, bias, &out, (int8_t *)p->out, &scratch);
+        break;
+    case TM_OP_DEPTHWISE_CONV_2D:
+#if TM_HAVE_S8_OPT
+        if (opt) {
+            if (!tm_depthwise_conv2d_s8_opt) {
+                return TM_RUN_UNSUPPORTED;
+            }
+            *st = tm_depthwise_conv2d_s8_opt(&conv, &q, &in, (const int8_t *)p->in, &fil,
+                                             (const int8_t *)p->weights, bias, &out,
+                                             (int8_t *)p->out, &scratch);
+            break;
+        }
+#endif
+        *st = tm_depthwise_conv2d_s8_ref(&conv, &q, &in, (const int8_t *)p->in, &fil,
+                                         (const int8_t *)p->weights, bias, &out,
+                                         (int8_t *)p->out, &scratch);
+        break;
+    case TM_OP_FULLY_CONNECTED:
+#if TM_HAVE_S8_OPT
+        if (opt) {
+            if (!tm_fully_connected_s8_opt) {
+                return TM_RUN_UNSUPPORTED;
+            }
+            *st = tm_fully_connected_s8_opt(&q, &fc, (const int8_t *)p->in,
+                                            (const int8_t *)p->weights, bias, (int8_t *)p->out,
+                                            &scratch);
+            break;
+        }
+#endif
+        *st = tm_fully_connected_s8_ref(&q, &fc, (const int8_t *)p->in, (const int8_t *)p->weights,
+                                        bias, (int8_t *)p->out, &scratch);
+        break;
+    case TM_OP_AVERAGE_POOL_2D:
+#if TM_HAVE_S8_OPT
+        if (opt) {
+            if (!tm_avg_pool2d_s8_opt) {
+                return TM_RUN_UNSUPPORTED;
+            }
+            *st = tm_avg_pool2d_s8_opt(&pool, q.act_min, q.act_max, &in, (const int8_t *)p->in,
+                                       &out, (int8_t *)p->out);
+            break;
+        }
+#endif
+        *st = tm_avg_pool2d_s8_ref(&pool, q.act_min, q.act_max, &in, (const int8_t *)p->in, &out,
+                                   (int8_t *)p->out);
+        break;
+    case TM_OP_MAX_POOL_2D:
+#if TM_HAVE_S8_OPT
+        if (opt) {
+            if (!tm_max_pool2d_s8_opt) {
+                return TM_RUN_UNSUPPORTED;
+            }
+            *st = tm_max_pool2d_s8_opt(&pool, q.act_min, q.act_max, &in, (const int8_t *)p->in,
+                                       &out, (int8_t *)p->out);
+            break;
+        }
+#endif
+        *st = tm_max_pool2d_s8_ref(&pool, q.act_min, q.act_max, &in, (const int8_t *)p->in, &out,
+                                   (int8_t *)p->out);
+        break;
+    case TM_OP_ADD: {
+        tm_add_params_s8 a;
+        a.input1_offset = d->quant[0];
+        a.input2_offset = d->quant[1];
+        a.output_offset = d->quant[2];
+        a.left_shift = d->quant[3];
+        a.input1_multiplier = d->quant[4];
+        a.input1_shift = d->quant[5];
+        a.input2_multiplier = d->quant[6];
+        a.input2_shift = d->quant[7];
+        a.output_multiplier = d->quant[8];
+        a.output_shift = d->quant[9];
+        a.act_min = d->quant[10];
+        a.act_max = d->quant[11];
+#if TM_HAVE_S8_OPT
+        if (opt) {
+            if (!tm_add_s8_opt) {
+                return TM_RUN_UNSUPPORTED;
+            }
+            *st = tm_add_s8_opt(&a, size, (const int8_t *)p->in, (const int8_t *)p->in2,
+                                (int8_t *)p->out);
+            break;
+        }
+#endif
+        *st = tm_add_s8_ref(&a, size, (const int8_t *)p->in, (const int8_t *)p->in2,
+                            (int8_t *)p->out);
+        break;
+    }
+    case TM_OP_SOFTMAX: {
+        tm_softmax_params_s8 sp;
+        sp.input_multiplier = d->quant[0];
+        sp.input_left_shift = d->quant[1];
+        sp.diff_min = d->quant[2];
+        *st = tm_softmax_s8_ref(&sp, d->in[0] * d->in[1] * d->in[2], d->in[3],
+                                (const int8_t *)p->in, (int8_t *)p->out);
+        break;
+    }
+    case TM_OP_RELU:
+        q.per_channel = 0;
+        q.multiplier = &d->quant[TM_Q_MULT];
+        q.shift = &d->quant[TM_Q_SHIFT];
+        *st = tm_relu_s8_ref(&q, size, (const int8_t *)p->in, (int8_t *)p->out);
+        break;
+    case TM_OP_RESHAPE:
+        *st = tm_reshape(p->in, p->out, size);
+        break;
+    case TM_OP_MEAN:
+        q.per_channel = 0;
+        q.multiplier = &d->quant[TM_Q_MULT];
+        q.shift = &d->quant[TM_Q_SHIFT];
+        *st = tm_mean_s8(&q, &in, (const int8_t *)p->in, (int8_t *)p->out);
+        break;
+    default:
+        return TM_RUN_UNSUPPORTED;
+    }
+    return *st == TM_OK ? TM_RUN_OK : TM_RUN_KERNEL;
+}
+#endif
+
+tm_run_status tm_runner_exec(const tm_layer_desc *d, tm_variant v, const tm_layer_ptrs *p,
+                             int32_t *kernel_status)
+{
+    tm_status st = TM_OK;
+    tm_run_status rs = TM_RUN_VARIANT;
+#if defined(TM_FUZZ_MAX_WORK)
+    /* fuzz builds: validation runs in full, but very long kernel calls are skipped */
+    if (tm_runner_work(d) > (uint64_t)TM_FUZZ_MAX_WORK) {
+        if (kernel_status != NULL) {
+            *kernel_status = 0;
+        }
+        return TM_RUN_UNSUPPORTED;
+    }
+#endif
+    if ((uint32_t)v < (uint32_t)TM_VARIANT_COUNT && (tm_runner_variants() & (1u << (uint32_t)v))) {
+#if TM_HAVE_F32
+        if (tm_is_float_variant(v)) {
+            rs = tm_exec_f32(d, p, &st);
+        }
+#endif
+#if TM_HAVE_S8_REF || TM_HAVE_S8_OPT
+        if (!tm_is_float_variant(v)) {
+            rs = tm_exec_s8(d, v, p, &st);
+        }
+#endif
+    }
+    if (kernel_status != NULL) {
+        *kernel_status = (int32_t)st;
+    }
+    return rs;
+}

@@ -1,0 +1,152 @@
+"""The benchmark firmware builds for all 3 boards x 4 variants; each size report is printed.
+
+Builds run in parallel (three makes at a time, each with -j2) into firmware/build/<cfg>/; the
+size reports are also written to firmware/build/size-reports.txt.  Skipped without
+arm-none-eabi-gcc.  With the virtual board (calibration.vboard) present, one image per board is
+also driven end to end over its serial URL.
+"""
+
+from __future__ import annotations
+
+import struct
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from calibration.firmware import (FIRMWARE_DIR, VARIANTS, build_image, toolchain_available)
+from tinymodel.boards import load_board
+
+pytestmark = pytest.mark.skipif(not toolchain_available(), reason="arm-none-eabi-gcc not installed")
+
+BOARDS = ("L4", "F4", "F7")
+CONFIGS = [(b, v) for b in BOARDS for v in VARIANTS]
+
+
+@pytest.fixture(scope="module")
+def images():
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        futures = {cfg: pool.submit(build_image, cfg[0], cfg[1], "-O2", jobs=2) for cfg in CONFIGS}
+        built = {cfg: f.result() for cfg, f in futures.items()}
+    report = "\n\n".join(f"== {b} {v} -O2\n{built[(b, v)].size.text()}" for b, v in CONFIGS)
+    (FIRMWARE_DIR / "build" / "size-reports.txt").write_text(report + "\n")
+    print("\n" + report)
+    return built
+
+
+def _words(elf: Path, symbol_section: str = ".isr_vector", count: int = 2) -> tuple[int, ...]:
+    from elftools.elf.elffile import ELFFile
+
+    with open(elf, "rb") as fh:
+        sec = ELFFile(fh).get_section_by_name(symbol_section)
+        return struct.unpack_from(f"<{count}I", sec.data())
+
+
+@pytest.mark.parametrize("board,variant", CONFIGS)
+def test_image_builds_with_map_and_size_report(images, board, variant):
+    img = images[(board, variant)]
+    b = load_board(board)
+    assert img.elf.exists() and img.map.exists() and img.bin.exists()
+    assert (img.build_dir / "size.txt").read_text().startswith(f"board {board}")
+    size = img.size
+    print(f"{board} {variant}: {size.text()}")
+    assert size.flash_bytes == b.flash_bytes
+    assert 0 < size.flash_used_bytes < size.flash_bytes
+    assert size.weight_region_bytes == 256 * 1024
+    assert size.arena_bytes > 100 * 1024
+    # vector table: initial SP at the top of RAM, reset handler in flash, Thumb bit set
+    sp, reset = _words(img.elf)
+    assert sp == 0x2000_0000 + size.ram_bytes
+    assert reset & 1 and 0x0800_0000 <= reset < 0x0800_0000 + b.flash_bytes
+
+
+def test_memory_maps_follow_the_board_files(images):
+    # F7: DTCM + SRAM1 + SRAM2 contiguous from 0x2000_0000 (512 KiB); F4: SRAM1-3 (320 KiB);
+    # L4: SRAM1 (256 KiB)
+    assert images[("F7", "s8-opt")].size.ram_bytes == 512 * 1024
+    assert images[("F4", "s8-opt")].size.ram_bytes == 320 * 1024
+    assert images[("L4", "s8-opt")].size.ram_bytes == 256 * 1024
+    ld = (images[("F7", "f32")].build_dir / "gen" / "tm_memory.ld").read_text()
+    assert "ORIGIN = 0x08000000, LENGTH = 2097152" in ld and "ITCM_RAM" in ld
+
+
+def test_build_records_compiler_and_flags(images):
+    for (board, variant), img in images.items():
+        info = (img.build_dir / "gen" / "tm_build_info.h").read_text()
+        data = img.elf.read_bytes()
+        assert b"arm-none-eabi-gcc" in data
+        cpu = "cortex-m7" if board == "F7" else "cortex-m4"
+        assert f"-mcpu={cpu}".encode() in data
+        assert f'TM_BUILD_VARIANT_NAME "{variant}"' in info
+        if variant == "f32-soft":
+            assert b"-mfloat-abi=soft" in data
+        else:
+            assert b"-mfloat-abi=hard" in data
+
+
+def test_f32_soft_has_no_fpu_instructions(images):
+    for board in BOARDS:
+        dis = subprocess.run(["arm-none-eabi-objdump", "-d", str(images[(board, "f32-soft")].elf)],
+                             capture_output=True, text=True, check=True).stdout
+        assert "\tvmul" not in dis and "\tvfma" not in dis and "\tvadd" not in dis
+        dis_fpu = subprocess.run(["arm-none-eabi-objdump", "-d", str(images[(board, "f32")].elf)],
+                                 capture_output=True, text=True, check=True).stdout
+        assert "\tvfma" in dis_fpu or "\tvmla" in dis_fpu or "\tvmul" in dis_fpu
+
+
+def test_s8_opt_links_every_simd_kernel(images):
+    from elftools.elf.elffile import ELFFile
+
+    want = ["tm_conv2d_s8_opt", "tm_depthwise_conv2d_s8_opt", "tm_fully_connected_s8_opt",
+            "tm_avg_pool2d_s8_opt", "tm_max_pool2d_s8_opt", "tm_add_s8_opt"]
+    for board in BOARDS:
+        with open(images[(board, "s8-opt")].elf, "rb") as fh:
+            symtab = ELFFile(fh).get_section_by_name(".symtab")
+            defined = {s.name for s in symtab.iter_symbols() if s["st_shndx"] != "SHN_UNDEF"}
+        assert set(want) <= defined, set(want) - defined
+
+
+def test_weight_region_holds_the_fill_pattern(images):
+    from elftools.elf.elffile import ELFFile
+
+    with open(images[("L4", "f32")].elf, "rb") as fh:
+        data = ELFFile(fh).get_section_by_name(".tm_weights").data()
+    assert len(data) == 256 * 1024
+    assert set(struct.unpack(f"<{len(data) // 4}f", data)) == {struct.unpack("<f", struct.pack("<I", 0x3C23D70A))[0]}
+
+
+def _vboard():
+    try:
+        import calibration.vboard  # noqa: F401  (registers the vboard:// URL scheme)
+    except Exception as e:  # the emulator is being written in parallel
+        pytest.skip(f"virtual board not available: {e}")
+
+
+@pytest.mark.parametrize("board", BOARDS)
+def test_hello_ping_run_layer_on_the_virtual_board(images, board):
+    _vboard()
+    from calibration.protocol import Client, LayerRequest, Op
+    from calibration.transport import SerialTransport
+
+    from calibration.protocol import DeviceTimeout
+
+    img = images[(board, "s8-ref")]
+    transport = SerialTransport(f"vboard://{board}?image={img.elf}")
+    with Client(transport, timeout_s=20) as c:
+        try:
+            hello = c.hello()
+        except DeviceTimeout:
+            result = getattr(transport._serial, "result", None)
+            if result is not None and result.exit in ("stopped", "wfi-deadlock"):
+                # the emulator (written in parallel) stopped on its own: report, do not fail here
+                pytest.skip(f"virtual board stopped: {result.exit} ({result.detail}) at "
+                            f"pc=0x{result.pc:08x}")
+            raise
+        assert hello.board_id == board and hello.core_clock_hz == load_board(board).clock_hz
+        assert hello.variants == ("s8-ref",) and hello.clock_status == 0
+        assert c.ping(b"\x00tinymodel\x00") == b"\x00tinymodel\x00"
+        t = c.run_layer(LayerRequest(Op.CONV_2D, "s8-ref", (1, 8, 8, 4), (1, 8, 8, 8), (8, 3, 3, 4),
+                                     (1, 1, 1, 1, 1, 1, 0, 0), (0, 0, -128, 127, 1 << 30, -3),
+                                     reps=2))
+        assert t.reps == 2 and t.min_cycles > 0

@@ -1,0 +1,153 @@
+"""Code generation: the layer table and weights linked into an image, read back, equal the model's;
+the generated network runs through the real device code (host build) and matches TFLite."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from calibration.codegen import (NO_OFFSET, CodegenError, LayerDescriptor, describe_model,
+                                 generate, read_image_model)
+from calibration.firmware import build_image, toolchain_available
+from tinymodel.arena import plan_arena
+from tinymodel.builder import GraphBuilder
+from tinymodel.errors import UnsupportedError
+from tinymodel.readers import load_model
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "tinymodel" / "examples"
+HOST_CC = shutil.which("cc") or shutil.which("gcc")
+
+
+def _small_int8_graph():
+    b = GraphBuilder("small", dtype="int8", with_data=True)
+    x = b.input((1, 12, 12, 3))
+    y = b.conv2d(x, 8, kernel=3, strides=1)
+    z = b.depthwise_conv2d(y, kernel=3)
+    z = b.add(y, z)
+    z = b.max_pool(z, 2)
+    z = b.flatten(z)
+    z = b.dense(z, 10, activation="none")
+    return b.build([b.softmax(z)])
+
+
+def _check_against_graph(graph, variant, image_layers, blob):
+    gen = describe_model(graph, variant)
+    assert tuple(image_layers) == gen.layers
+    assert blob == gen.blob
+    plan = plan_arena(graph, {})  if variant != "s8-opt" else None
+    for layer, d in zip(graph, image_layers):
+        if layer.weights is not None:
+            w = np.asarray(layer.weights.data)
+            raw = blob[d.weights_offset:d.weights_offset + w.nbytes]
+            assert np.array_equal(np.frombuffer(raw, dtype=w.dtype).reshape(w.shape), w)
+        if layer.bias is not None:
+            bias = np.asarray(layer.bias.data)
+            raw = blob[d.bias_offset:d.bias_offset + bias.nbytes]
+            assert np.array_equal(np.frombuffer(raw, dtype=bias.dtype), bias.ravel())
+        if plan is not None:
+            assert d.out_offset == plan.offset(layer.output.name)
+            assert d.in_offset == plan.offset(layer.input.name)
+
+
+def test_descriptor_words_round_trip():
+    d = LayerDescriptor(1, 3, (1, 2, 3, 4), (5, 6, 7, 8), (1, 2, 3, 5), (1, 1, 0, 0, 1, 1, 0, 0),
+                        (-1, 2, -128, 127, 1 << 30, -31, 0, 0, 0, 0, 0, 0), 0, NO_OFFSET, 16)
+    words = [w & 0xFFFFFFFF for w in d.words()]
+    assert LayerDescriptor.from_words(words) == d
+
+
+def test_tables_follow_the_model_and_the_arena_plan():
+    g = _small_int8_graph()
+    gen = describe_model(g, "s8-ref")
+    plan = plan_arena(g, {})
+    assert gen.arena_bytes == plan.peak_bytes
+    assert [d.out_offset for d in gen.layers] == [plan.offset(layer.output.name) for layer in g]
+    conv = gen.layers[0]
+    assert conv.op == 1 and conv.filter == (8, 3, 3, 3) and conv.geom[:4] == (1, 1, 1, 1)
+    assert conv.flags == 3          # bias + per-channel (the builder quantizes per channel)
+    add = gen.layers[2]
+    assert add.op == 6 and add.in2_offset != NO_OFFSET
+    # s8-opt plans the im2col scratch of the SIMD kernels into the same arena
+    opt = describe_model(g, "s8-opt")
+    assert opt.layers[0].scratch_bytes > 0 and opt.arena_bytes >= gen.arena_bytes
+
+
+@pytest.mark.skipif(not toolchain_available(), reason="arm-none-eabi-gcc not installed")
+@pytest.mark.parametrize("model,variant", [("lenet_int8", "s8-opt"), ("small", "s8-ref"),
+                                           ("lenet_f32", "f32")])
+def test_image_tables_read_back_equal_the_model(tmp_path, model, variant):
+    graph = _small_int8_graph() if model == "small" else load_model(EXAMPLES / f"{model}.tflite")
+    generate(graph, variant, tmp_path / "model")
+    img = build_image("L4", variant, "-Os", model_dir=tmp_path / "model",
+                      build_dir=tmp_path / "build", jobs=2)
+    back = read_image_model(img.elf)
+    _check_against_graph(graph, variant, back.layers, back.blob)
+    assert back.arena_bytes == describe_model(graph, variant).arena_bytes
+    assert img.size.model_weight_bytes == len(back.blob)
+    assert img.size.weight_region_bytes == 0
+
+
+@pytest.mark.skipif(HOST_CC is None, reason="no host C compiler")
+@pytest.mark.parametrize("variant", ["s8-ref", "s8-opt"])
+def test_generated_network_runs_on_the_host_device(tmp_path, variant):
+    from calibration.hostdevice import HostDeviceTransport, build_host_device
+    from calibration.protocol import Client
+
+    graph = _small_int8_graph()
+    generate(graph, variant, tmp_path)
+    with Client(HostDeviceTransport(build_host_device(tmp_path)), timeout_s=5) as c:
+        info = c.model_info()
+        assert info.n_layers == len(graph) and info.inputs[0].shape == (1, 12, 12, 3)
+        x = np.arange(12 * 12 * 3, dtype=np.int64).astype(np.int8)
+        outs, _ = c.infer([x.tobytes()])
+        y = np.frombuffer(outs[0], dtype=np.int8)
+        assert y.shape == (10,)
+        timing = c.run_model(warmups=1, reps=2)
+        assert len(timing.layer_cycles) == len(graph) and timing.reps == 2
+
+
+@pytest.mark.tf
+@pytest.mark.skipif(HOST_CC is None, reason="no host C compiler")
+@pytest.mark.parametrize("model,variant", [("lenet_int8", "s8-opt"), ("resnet20_int8", "s8-ref"),
+                                           ("lenet_f32", "f32")])
+def test_infer_matches_tflite(tmp_path, model, variant):
+    tf = pytest.importorskip("tensorflow")
+    from calibration.hostdevice import HostDeviceTransport, build_host_device
+    from calibration.protocol import Client
+
+    path = EXAMPLES / f"{model}.tflite"
+    generate(load_model(path), variant, tmp_path)
+    c = Client(HostDeviceTransport(build_host_device(tmp_path)), timeout_s=30)
+    t = c.model_info().inputs[0]
+    rng = np.random.default_rng(1)
+    x = (rng.integers(-128, 128, size=t.shape).astype(np.int8) if t.dtype == "int8"
+         else rng.random(t.shape, dtype=np.float32))
+    outs, _ = c.infer([x.tobytes()])
+    it = tf.lite.Interpreter(model_path=str(path),
+                             experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_REF)
+    it.allocate_tensors()
+    it.set_tensor(it.get_input_details()[0]["index"], x)
+    it.invoke()
+    ref = it.get_tensor(it.get_output_details()[0]["index"]).ravel()
+    got = np.frombuffer(outs[0], dtype=ref.dtype)
+    if t.dtype == "int8":
+        assert np.array_equal(got, ref)
+    else:
+        np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6)
+
+
+def test_unsupported_and_mismatched():
+    b = GraphBuilder("t", dtype="int8", with_data=True)
+    x = b.input((1, 4, 4, 2))
+    g = b.build([b.activation(x, "tanh")])
+    with pytest.raises(UnsupportedError, match="TANH has no firmware kernel"):
+        describe_model(g, "s8-ref")
+    with pytest.raises(CodegenError, match="int8 model; variant f32 cannot run it"):
+        describe_model(_small_int8_graph(), "f32")
+    nodata = GraphBuilder("n", dtype="float32", with_data=False)
+    y = nodata.input((1, 8))
+    with pytest.raises(CodegenError, match="no values"):
+        describe_model(nodata.build([nodata.dense(y, 4)]), "f32")

@@ -1,0 +1,121 @@
+"""``tinymodel deploy``: an oversized model is reported by region and bytes (paper Table 2), and the
+pyOCD flash path builds the right command and fails cleanly without a probe."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from calibration.firmware import OversizedError, build_image, parse_overflow, toolchain_available
+from tinymodel.cli import COMMANDS, main
+from tinymodel.deploy import DeployCommand, FlashError, flash_image, pyocd_command
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "tinymodel" / "examples"
+needs_arm = pytest.mark.skipif(not toolchain_available(), reason="arm-none-eabi-gcc not installed")
+
+
+def test_deploy_is_a_command():
+    assert DeployCommand in COMMANDS
+
+
+def test_linker_overflow_parsing():
+    out = ("ld: tinymodel.elf section `.tm_model' will not fit in region `FLASH'\n"
+           "ld: region `FLASH' overflowed by 64408 bytes\nld: region `RAM' overflowed by 12 bytes\n")
+    assert parse_overflow(out) == {"flash": 64408, "RAM": 12}
+    assert str(OversizedError({"flash": 64408}, "L4")) == "oversized: flash by 64408 bytes (board L4)"
+
+
+def _big_float_graph():
+    path = EXAMPLES / "resnet20_f32.tflite"
+    from tinymodel.readers import load_model
+    if path.exists():
+        return load_model(path)
+    from tinymodel.builder import GraphBuilder  # pragma: no cover - fallback
+    b = GraphBuilder("big_f32", dtype="float32", with_data=True)
+    x = b.input((1, 16, 16, 16))
+    for _ in range(5):
+        x = b.conv2d(x, 128, kernel=3)
+    return b.build()
+
+
+@needs_arm
+def test_float_resnet20_is_oversized_on_the_l4(tmp_path):
+    from calibration.codegen import generate
+
+    graph = _big_float_graph()
+    generate(graph, "f32", tmp_path / "model")
+    with pytest.raises(OversizedError) as e:
+        build_image("L4", "f32", "-O2", model_dir=tmp_path / "model", build_dir=tmp_path / "b",
+                    jobs=2)
+    assert set(e.value.overflow_bytes) == {"flash"}
+    assert str(e.value).startswith("oversized: flash by ")
+    # the same model fits the F4's 2 MB flash, as in the paper's Table 2
+    img = build_image("F4", "f32", "-O2", model_dir=tmp_path / "model", build_dir=tmp_path / "b4",
+                      jobs=2)
+    assert img.size.model_weight_bytes > 1_000_000
+
+
+@needs_arm
+def test_cli_reports_oversized_in_one_line(tmp_path, capsys):
+    rc = main(["deploy", str(EXAMPLES / "resnet20_f32.tflite"), "--board", "L4", "--variant",
+               "f32-soft", "--out", str(tmp_path)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1 and len(err) == 1
+    assert err[0].startswith("tinymodel deploy: error: oversized: flash by ")
+
+
+@needs_arm
+def test_cli_deploys_lenet(tmp_path, capsys):
+    rc = main(["deploy", str(EXAMPLES / "lenet_int8.tflite"), "--board", "F7", "--variant",
+               "s8-opt", "--out", str(tmp_path), "--json"])
+    assert rc == 0
+    import json
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["layers"] == 9 and doc["size"]["model_weight_bytes"] == doc["weight_bytes"]
+    assert Path(doc["image"]).exists()
+
+
+def test_cli_rejects_a_variant_for_the_wrong_dtype(tmp_path, capsys):
+    rc = main(["deploy", str(EXAMPLES / "lenet_int8.tflite"), "--board", "L4", "--variant", "f32",
+               "--out", str(tmp_path)])
+    assert rc == 1 and "int8 model; variant f32 cannot run it" in capsys.readouterr().err
+
+
+def test_pyocd_command():
+    assert pyocd_command(Path("/x/tinymodel.elf"), "L4") == [
+        "pyocd", "flash", "--target", "stm32l496zgtx", "--format", "elf", "/x/tinymodel.elf"]
+    assert pyocd_command(Path("a.elf"), "f7", probe="0669FF")[2:6] == [
+        "--target", "stm32f767zitx", "--uid", "0669FF"]
+    with pytest.raises(FlashError, match="no pyOCD target known"):
+        pyocd_command(Path("a.elf"), "H7")
+
+
+def test_flash_without_pyocd(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(FlashError, match="pyOCD not found: install it with 'pip install pyocd'"):
+        flash_image(tmp_path / "a.elf", "L4")
+
+
+def _fake_pyocd(tmp_path: Path, body: str) -> None:
+    exe = tmp_path / "pyocd"
+    exe.write_text("#!/bin/sh\n" + body + "\n")
+    exe.chmod(exe.stat().st_mode | stat.S_IEXEC)
+
+
+def test_flash_without_a_probe(monkeypatch, tmp_path):
+    _fake_pyocd(tmp_path, 'echo "0000600 C No connected debug probes [__main__]" >&2; exit 1')
+    monkeypatch.setenv("PATH", str(tmp_path) + os.pathsep + os.environ["PATH"])
+    with pytest.raises(FlashError, match="no debug probe found: connect the board's ST-LINK"):
+        flash_image(tmp_path / "a.elf", "L4")
+
+
+def test_flash_passes_the_command_to_pyocd(monkeypatch, tmp_path):
+    log = tmp_path / "args"
+    _fake_pyocd(tmp_path, f'echo "$@" > {log}; exit 0')
+    monkeypatch.setenv("PATH", str(tmp_path) + os.pathsep + os.environ["PATH"])
+    flash_image(tmp_path / "img.elf", "F4", probe="ABC")
+    assert log.read_text().split() == ["flash", "--target", "stm32f469nihx", "--uid", "ABC",
+                                       "--format", "elf", str(tmp_path / "img.elf")]

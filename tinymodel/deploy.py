@@ -1,0 +1,146 @@
+"""``tinymodel deploy``: a model as a firmware image for a board, optionally flashed with pyOCD.
+
+Steps (paper component D): read the model, generate C sources (:mod:`calibration.codegen`: weights
+as constants in flash, the layer table, the arena plan), build the image with the benchmark
+firmware (:func:`calibration.firmware.build_image`) and report its size.  An image that does not
+fit reports ``oversized: flash by N bytes`` (or RAM), the paper's Table 2 wording.  With
+``--flash`` the image is written through pyOCD (``pyocd flash``) to the board's probe.
+
+Heavy imports (numpy, the readers, the firmware build) happen inside :meth:`DeployCommand.run`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from tinymodel.command import Command
+from tinymodel.errors import TinymodelError, UsageError
+
+#: pyOCD target names (CMSIS-Pack part numbers) of the shipped boards.  Install the pack once with
+#: ``pyocd pack install <target>``.
+PYOCD_TARGETS: dict[str, str] = {"L4": "stm32l496zgtx", "F4": "stm32f469nihx",
+                                 "F7": "stm32f767zitx"}
+
+
+class FlashError(TinymodelError):
+    """Writing the image to the board failed (no pyOCD, no probe, or pyOCD reported an error)."""
+
+
+def pyocd_command(image: Path, board: str, probe: str | None = None,
+                  pyocd: str = "pyocd") -> list[str]:
+    """The pyOCD command line that writes ``image`` to ``board`` (and resets it to run)."""
+    target = PYOCD_TARGETS.get(board.upper())
+    if target is None:
+        raise FlashError(f"no pyOCD target known for board {board!r}; "
+                         f"known: {', '.join(PYOCD_TARGETS)}")
+    cmd = [pyocd, "flash", "--target", target]
+    if probe:
+        cmd += ["--uid", probe]
+    cmd += ["--format", "elf", str(image)]
+    return cmd
+
+
+def flash_image(image: Path, board: str, probe: str | None = None, pyocd: str = "pyocd",
+                timeout_s: float = 300.0) -> str:
+    """Run pyOCD; returns its output.  One-line :class:`FlashError` for every failure."""
+    exe = shutil.which(pyocd)
+    if exe is None:
+        raise FlashError("pyOCD not found: install it with 'pip install pyocd' and the target "
+                         f"pack with 'pyocd pack install {PYOCD_TARGETS.get(board.upper(), board)}'")
+    cmd = pyocd_command(image, board, probe, exe)
+    try:
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        raise FlashError(f"pyOCD did not finish within {timeout_s:g} s") from None
+    output = (res.stdout or "") + (res.stderr or "")
+    if res.returncode != 0:
+        low = output.lower()
+        if "no connected debug probes" in low or "no available debug probes" in low \
+                or "no matching debug probe" in low or "unable to open probe" in low:
+            which = f" with unique id {probe}" if probe else ""
+            raise FlashError(f"no debug probe found{which}: connect the board's ST-LINK USB port "
+                             f"(pyocd list shows the probes)")
+        if "target type" in low and "not recognized" in low:
+            raise FlashError(f"pyOCD does not know target {PYOCD_TARGETS[board.upper()]}: run "
+                             f"'pyocd pack install {PYOCD_TARGETS[board.upper()]}'")
+        last = [line for line in output.strip().splitlines() if line.strip()]
+        raise FlashError(f"pyOCD failed (exit {res.returncode}): "
+                         f"{last[-1].strip() if last else 'no output'}")
+    return output
+
+
+class DeployCommand(Command):
+    name = "deploy"
+    help = "build a firmware image that runs a model on a board (and flash it with pyOCD)"
+    description = (
+        "Generate C sources from a model (weights in flash, the layer table, the tensor arena "
+        "planned by tinymodel), link them into the benchmark firmware for one board and kernel "
+        "variant, and print the image's flash and RAM use. A model that does not fit is reported "
+        "as 'oversized: flash by N bytes' (or RAM), as in the paper's Table 2. With --flash the "
+        "image is written to a connected board through pyOCD; the board then answers HELLO, "
+        "RUN_MODEL and INFER on its ST-LINK serial port (docs/protocol.md).")
+
+    def configure(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("model", metavar="MODEL", help="model file (.tflite)")
+        parser.add_argument("--board", required=True, help="board id: L4, F4 or F7")
+        parser.add_argument("--variant", required=True,
+                            choices=("f32-soft", "f32", "s8-ref", "s8-opt"),
+                            help="kernel variant: f32-soft (U), f32 (U+FPU), s8-ref (Q), "
+                                 "s8-opt (Q+SIMD kernels)")
+        parser.add_argument("--out", required=True, type=Path, metavar="DIR",
+                            help="output directory (generated sources in DIR/model, image in DIR/build)")
+        parser.add_argument("--opt", default="-O2", choices=("-Os", "-O2", "-Ofast"),
+                            help="compiler optimisation level (default -O2)")
+        parser.add_argument("--flash", action="store_true",
+                            help="write the image to the board through pyOCD")
+        parser.add_argument("--probe", metavar="UID", help="pyOCD probe unique id (with --flash)")
+        parser.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    def run(self, args: argparse.Namespace, out: TextIO) -> int:
+        from calibration.codegen import check_variant, generate
+        from calibration.firmware import build_image
+        from tinymodel.boards import load_board
+        from tinymodel.readers import load_model
+
+        if args.probe and not args.flash:
+            raise UsageError("--probe needs --flash")
+        board = load_board(args.board)
+        graph = load_model(args.model)
+        check_variant(graph, args.variant)
+        model_dir = args.out / "model"
+        gen = generate(graph, args.variant, model_dir)
+        image = build_image(board.id, args.variant, args.opt, model_dir=model_dir,
+                            build_dir=args.out / "build")
+        result = {"model": graph.name, "board": board.id, "variant": args.variant,
+                  "opt": args.opt, "image": str(image.elf), "layers": len(gen.layers),
+                  "weight_bytes": len(gen.blob), "arena_bytes": gen.arena_bytes,
+                  "size": image.size.as_dict(), "flashed": False}
+        if args.flash:
+            flash_image(image.elf, board.id, args.probe)
+            result["flashed"] = True
+        if args.json:
+            json.dump(result, out, indent=2)
+            out.write("\n")
+            return 0
+        out.write(f"{graph.name} on {board.id} ({board.name}), variant {args.variant} {args.opt}: "
+                  f"{len(gen.layers)} layers, weights {len(gen.blob):,} B, "
+                  f"arena {gen.arena_bytes:,} B\n")
+        out.write(image.size.text() + "\n")
+        out.write(f"image: {image.elf}\n")
+        if args.flash:
+            out.write(f"flashed to {board.id} through pyOCD\n")
+        return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:  # pragma: no cover - convenience
+    """``python -m tinymodel.deploy ...`` (same as ``tinymodel deploy ...``)."""
+    from tinymodel.cli import main as cli_main
+
+    return cli_main(["deploy", *(argv if argv is not None else sys.argv[1:])])
