@@ -1,0 +1,56 @@
+"""Layer specs: data <-> Layer round trips and clear errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from tinymodel.costs import layer_cost
+from tinymodel.errors import TinymodelError
+from tinymodel.layerspec import build_layer, spec_key, spec_of
+from tinymodel.ops import OpType
+
+SPECS = [
+    {"op": "CONV_2D", "input": [1, 16, 16, 12], "filters": 16, "kernel": [3, 3], "strides": [1, 1],
+     "padding": "same", "dilation": [1, 1]},
+    {"op": "CONV_2D", "input": [1, 9, 9, 7], "filters": 5, "kernel": [1, 1], "strides": [2, 2],
+     "padding": "valid", "dilation": [1, 1]},
+    {"op": "DEPTHWISE_CONV_2D", "input": [1, 12, 12, 13], "kernel": [3, 3], "strides": [2, 2],
+     "padding": "same", "dilation": [1, 1], "depth_multiplier": 2},
+    {"op": "FULLY_CONNECTED", "input": [1, 37], "units": 32},
+    {"op": "AVERAGE_POOL_2D", "input": [1, 8, 8, 6], "pool": [2, 2], "strides": [2, 2], "padding": "valid"},
+    {"op": "MAX_POOL_2D", "input": [1, 7, 7, 3], "pool": [3, 3], "strides": [1, 1], "padding": "same"},
+    {"op": "ADD", "input": [1, 4, 4, 8]},
+    {"op": "SOFTMAX", "input": [1, 10]},
+]
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s["op"])
+def test_round_trip(spec):
+    layer = build_layer(spec)
+    assert spec_of(layer) == spec
+    assert spec_key(spec_of(build_layer(spec_of(layer)))) == spec_key(spec)
+
+
+def test_shapes_and_costs():
+    conv = build_layer(SPECS[0])
+    assert conv.output.shape == (1, 16, 16, 16)
+    assert layer_cost(conv).macs == 16 * 16 * 16 * 9 * 12
+    dense = build_layer(SPECS[3], dtype="float32")
+    assert dense.op is OpType.FULLY_CONNECTED and dense.input.dtype == "float32"
+    assert layer_cost(dense).macs == 37 * 32
+
+
+@pytest.mark.parametrize("spec, message", [
+    ({"op": "LSTM", "input": [1, 4]}, "unknown or missing op"),
+    ({"input": [1, 4]}, "unknown or missing op"),
+    ({"op": "RESHAPE", "input": [1, 4]}, "cannot be described"),
+    ({"op": "CONV_2D", "input": [1, 4, 4, 2], "kernel": 3}, "filters"),
+    ({"op": "CONV_2D", "input": [1, 4, 4, 2], "filters": 2, "kernel": "big"}, "kernel"),
+    ({"op": "CONV_2D", "input": [1, -4, 4, 2], "filters": 2, "kernel": 3}, "input"),
+    ({"op": "CONV_2D", "input": [1, 2, 2, 2], "filters": 2, "kernel": 5, "padding": "valid"}, "empty output"),
+    ({"op": "FULLY_CONNECTED", "input": [1, 4], "units": 0}, "units"),
+    ({"op": "MAX_POOL_2D", "input": [1, 4, 4, 2], "padding": "full"}, "padding"),
+])
+def test_bad_specs(spec, message):
+    with pytest.raises(TinymodelError, match=message):
+        build_layer(spec)

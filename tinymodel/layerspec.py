@@ -1,0 +1,145 @@
+"""Single layers described as plain data, for sweep plans, measurement logs and tables.
+
+A *layer spec* is a JSON-ready dict naming one layer and its input::
+
+    {"op": "CONV_2D", "input": [1, 16, 16, 12], "filters": 16, "kernel": [3, 3],
+     "strides": [1, 1], "padding": "same", "dilation": [1, 1]}
+
+Keys by operator (defaults in brackets):
+
+===================== =====================================================================
+op                    keys
+===================== =====================================================================
+CONV_2D               input, filters, kernel, strides [1,1], padding [same], dilation [1,1]
+DEPTHWISE_CONV_2D     input, kernel, depth_multiplier [1], strides, padding, dilation
+FULLY_CONNECTED       input ([rows, n_in]), units
+AVERAGE_POOL_2D,      input, pool, strides [= pool], padding [valid]
+MAX_POOL_2D
+ADD                   input (both operands have this shape)
+SOFTMAX, RELU, RELU6  input
+===================== =====================================================================
+
+:func:`build_layer` turns a spec into a :class:`~tinymodel.graph.Layer` (through
+:class:`~tinymodel.builder.GraphBuilder`, so shapes are inferred exactly as for whole models) and
+:func:`spec_of` does the reverse, so a measured point can be re-costed by any later model.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from tinymodel.builder import GraphBuilder
+from tinymodel.errors import TinymodelError
+from tinymodel.graph import Layer
+from tinymodel.ops import OpType
+
+#: Operators a spec can describe.
+SPEC_OPS = (OpType.CONV_2D, OpType.DEPTHWISE_CONV_2D, OpType.FULLY_CONNECTED,
+            OpType.AVERAGE_POOL_2D, OpType.MAX_POOL_2D, OpType.ADD, OpType.SOFTMAX,
+            OpType.RELU, OpType.RELU6)
+
+
+def _pair(spec: Mapping[str, Any], key: str, default: Any) -> tuple[int, int]:
+    v = spec.get(key, default)
+    if isinstance(v, int):
+        return (v, v)
+    try:
+        a, b = v
+        return (int(a), int(b))
+    except (TypeError, ValueError):
+        raise TinymodelError(f"layer spec: {key} must be an integer or a pair, not {v!r}") from None
+
+
+def _ints(spec: Mapping[str, Any], key: str) -> tuple[int, ...]:
+    v = spec.get(key)
+    if not isinstance(v, (list, tuple)) or not all(isinstance(d, int) and d > 0 for d in v):
+        raise TinymodelError(f"layer spec: {key} must be a list of positive integers, not {v!r}")
+    return tuple(v)
+
+
+def _int(spec: Mapping[str, Any], key: str, default: int | None = None) -> int:
+    v = spec.get(key, default)
+    if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+        raise TinymodelError(f"layer spec: {key} must be a positive integer, not {v!r}")
+    return v
+
+
+def build_layer(spec: Mapping[str, Any], dtype: str = "int8", with_data: bool = False) -> Layer:
+    """The layer a spec describes, with ``dtype`` activations (``"int8"`` or ``"float32"``).
+
+    Raises :class:`TinymodelError` naming the key for a malformed spec.
+    """
+    try:
+        op = OpType[spec["op"]]
+    except (KeyError, TypeError):
+        raise TinymodelError(f"layer spec: unknown or missing op {spec.get('op')!r}; known: "
+                             + ", ".join(o.label for o in SPEC_OPS)) from None
+    if op not in SPEC_OPS:
+        raise TinymodelError(f"layer spec: op {op.label} cannot be described as a single layer")
+    b = GraphBuilder(f"spec_{op.label.lower()}", dtype=dtype, with_data=with_data)
+    x = b.input(_ints(spec, "input"))
+    padding = spec.get("padding", "same" if op in (OpType.CONV_2D, OpType.DEPTHWISE_CONV_2D) else "valid")
+    if padding not in ("same", "valid"):
+        raise TinymodelError(f"layer spec: padding must be 'same' or 'valid', not {padding!r}")
+    act = spec.get("activation", "none")
+    try:
+        if op is OpType.CONV_2D:
+            b.conv2d(x, _int(spec, "filters"), kernel=_pair(spec, "kernel", None),
+                     strides=_pair(spec, "strides", 1), padding=padding,
+                     dilation=_pair(spec, "dilation", 1), activation=act)
+        elif op is OpType.DEPTHWISE_CONV_2D:
+            b.depthwise_conv2d(x, kernel=_pair(spec, "kernel", None), strides=_pair(spec, "strides", 1),
+                               padding=padding, dilation=_pair(spec, "dilation", 1),
+                               depth_multiplier=_int(spec, "depth_multiplier", 1), activation=act)
+        elif op is OpType.FULLY_CONNECTED:
+            b.dense(x, _int(spec, "units"), activation=act)
+        elif op in (OpType.AVERAGE_POOL_2D, OpType.MAX_POOL_2D):
+            pool = _pair(spec, "pool", 2)
+            strides = _pair(spec, "strides", pool)
+            fn = b.avg_pool if op is OpType.AVERAGE_POOL_2D else b.max_pool
+            fn(x, pool, strides=strides, padding=padding)
+        elif op is OpType.ADD:
+            b.add(x, b.input(x.shape))
+        else:
+            b.activation(x, {OpType.SOFTMAX: "softmax", OpType.RELU: "relu",
+                             OpType.RELU6: "relu6"}[op])
+    except ValueError as e:
+        raise TinymodelError(f"layer spec {json.dumps(dict(spec))}: {e}") from None
+    layer = b.build().layers[-1]
+    if any(d <= 0 for d in layer.output.shape):
+        raise TinymodelError(f"layer spec {json.dumps(dict(spec))}: empty output {list(layer.output.shape)}")
+    return layer
+
+
+def spec_of(layer: Layer) -> dict[str, Any]:
+    """The spec of a conv, depthwise, dense, pooling, add or activation layer (inverse of
+    :func:`build_layer` up to defaults)."""
+    op = layer.op
+    if op not in SPEC_OPS:
+        raise TinymodelError(f"layer {layer.name!r}: op {op.label} has no layer spec")
+    spec: dict[str, Any] = {"op": op.label, "input": list(layer.input.shape)}
+    if op in (OpType.CONV_2D, OpType.DEPTHWISE_CONV_2D):
+        spec.update(kernel=list(layer.kernel or (1, 1)), strides=list(layer.strides),
+                    padding=layer.padding.value, dilation=list(layer.dilation))
+        if op is OpType.CONV_2D:
+            spec["filters"] = layer.output.shape[-1]
+        else:
+            spec["depth_multiplier"] = layer.depth_multiplier
+    elif op is OpType.FULLY_CONNECTED:
+        spec["units"] = layer.output.shape[-1]
+    elif op in (OpType.AVERAGE_POOL_2D, OpType.MAX_POOL_2D):
+        spec.update(pool=list(layer.kernel or (1, 1)), strides=list(layer.strides),
+                    padding=layer.padding.value)
+    if layer.activation.value != "none" and op.has_weights:
+        spec["activation"] = layer.activation.value
+    return spec
+
+
+def spec_key(spec: Mapping[str, Any]) -> str:
+    """A canonical string of a spec (sorted keys, no spaces), usable as an identity."""
+    return json.dumps(spec, sort_keys=True, separators=(",", ":"))
+
+
+__all__ = ["SPEC_OPS", "build_layer", "spec_key", "spec_of"]
