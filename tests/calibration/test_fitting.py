@@ -1,0 +1,151 @@
+"""Fitting latency tables: recover known cost models from synthetic measurements."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from calibration.fitting import (FitError, delta_table, fit_table, format_delta_table, prepare,
+                                 table4_type)
+from tinymodel.features import layer_features
+from tinymodel.layerspec import build_layer
+from tinymodel.tables import TableError, check_table, load_table, table_from_json
+
+FIRMWARE = {"build_id": "abc123", "compiler": "gcc 12.2", "flags": "-O2"}
+
+
+def record(spec, variant, cycles, holdout=False, board="L4"):
+    return {"kind": "layer", "point_id": json.dumps(spec, sort_keys=True) + variant, "spec": spec,
+            "variant": variant, "median_cycles": cycles, "holdout": holdout, "board": board,
+            "clock_hz": 80_000_000, "firmware": FIRMWARE, "plan": "synthetic"}
+
+
+TRUE_FC = {"calls": 400.0, "outputs": 25.0, "simd_macs": 2.6, "tail_macs": 7.5, "unaligned": 1.0}
+
+
+def fc_truth(spec, rng):
+    f = layer_features(build_layer(spec), "s8-opt").counts
+    y = sum(c * f.get(n, 0.0) for n, c in TRUE_FC.items())
+    return y * (1 + rng.normal(0, 0.003))
+
+
+def fc_records(rng):
+    recs = []
+    for k in range(1, 97):
+        for units in (8, 32):
+            spec = {"op": "FULLY_CONNECTED", "input": [1, k], "units": units}
+            recs.append(record(spec, "s8-opt", fc_truth(spec, rng), holdout=(k % 7 == 3)))
+    return recs
+
+
+def test_rich_model_recovers_coefficients_and_is_chosen():
+    rng = np.random.default_rng(0)
+    table = fit_table(fc_records(rng), variant="s8-opt", board="L4")
+    e = table.entry("FULLY_CONNECTED", "fc-opt")
+    assert e.chosen == "rich"
+    assert e.holdout_mape["rich"] < 1.0 < e.holdout_mape["paper"]
+    coef = dict(zip(e.rich.features, e.rich.coef))
+    for name, true in TRUE_FC.items():
+        assert coef[name] == pytest.approx(true, rel=0.1, abs=2.0)
+    lo, hi = dict(zip(e.rich.features, e.rich.ci_low)), dict(zip(e.rich.features, e.rich.ci_high))
+    assert lo["simd_macs"] <= TRUE_FC["simd_macs"] <= hi["simd_macs"]
+    # the paper model keeps one delta per class, the %4 one the cheapest on this synthetic data
+    d = e.paper.delta_cycles_per_mac
+    assert set(d) == {"odd", "even", "div4"} and d["div4"] < d["even"]
+
+
+def test_prediction_intervals_cover_most_held_out_points():
+    rng = np.random.default_rng(1)
+    table = fit_table(fc_records(rng), variant="s8-opt")
+    e = table.entry("FULLY_CONNECTED", "fc-opt")
+    inside = 0
+    fresh = np.random.default_rng(99)
+    trials = 200
+    for _ in range(trials):
+        spec = {"op": "FULLY_CONNECTED", "input": [1, int(fresh.integers(1, 97))], "units": 32}
+        p = prepare([record(spec, "s8-opt", fc_truth(spec, fresh))], "s8-opt")[0]
+        y, half = e.predict(p.counts, p.paper_macs, p.alignment)
+        inside += abs(y - p.cycles) <= half
+    assert inside / trials >= 0.9
+
+
+def test_paper_model_chosen_when_data_is_delta_times_macs():
+    rng = np.random.default_rng(2)
+    delta = {"odd": 12.0, "even": 11.0, "div4": 10.0}
+    recs = []
+    for c in range(1, 40):
+        spec = {"op": "CONV_2D", "input": [1, 8, 8, c], "filters": 8, "kernel": 3, "padding": "valid"}
+        p = prepare([record(spec, "s8-ref", 1.0)], "s8-ref")[0]
+        recs.append(record(spec, "s8-ref", delta[p.alignment] * p.paper_macs * (1 + rng.normal(0, 0.002)),
+                           holdout=(c % 5 == 0)))
+    e = fit_table(recs, variant="s8-ref").entry("CONV_2D", "ref")
+    assert e.paper.delta_cycles_per_mac == pytest.approx(delta, rel=0.01)
+    assert e.chosen in ("paper", "rich") and e.holdout_mape[e.chosen] < 1.0
+
+
+def test_table_round_trip_and_checks(tmp_path):
+    rng = np.random.default_rng(3)
+    table = fit_table(fc_records(rng), variant="s8-opt", board="L4", plan="synthetic")
+    path = table.save(tmp_path / "L4-s8-opt.json")
+    again = load_table(path)
+    assert again.entries.keys() == table.entries.keys()
+    assert again.entry("FULLY_CONNECTED", "fc-opt").rich.coef == table.entry("FULLY_CONNECTED", "fc-opt").rich.coef
+    assert again.provenance["points"] == 192 and again.firmware["build_id"] == "abc123"
+    assert again.mac_proxy_cycles_per_mac > 0
+    check_table(again, "L4", "s8-opt", "abc123")
+    with pytest.raises(TableError, match="for board L4, not F7"):
+        check_table(again, "F7", "s8-opt")
+    with pytest.raises(TableError, match="variant s8-opt, not s8-ref"):
+        check_table(again, "L4", "s8-ref")
+    with pytest.raises(TableError, match="firmware build abc123, not zzz"):
+        check_table(again, "L4", "s8-opt", "zzz")
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda d: d.pop("entries"), "missing key 'entries'"),
+    (lambda d: d.update(schema="other/9"), "schema"),
+    (lambda d: d["entries"]["FULLY_CONNECTED/fc-opt"].update(chosen="magic"), "chosen"),
+    (lambda d: d["entries"]["FULLY_CONNECTED/fc-opt"]["rich"]["coef"].pop(), "disagree in length"),
+])
+def test_malformed_tables(mutate, message):
+    doc = fit_table(fc_records(np.random.default_rng(4)), variant="s8-opt").to_json()
+    doc = json.loads(json.dumps(doc))
+    mutate(doc)
+    with pytest.raises(TableError, match=message):
+        table_from_json(doc, "t.json")
+
+
+def test_bad_table_files(tmp_path):
+    with pytest.raises(TableError, match="no such table file"):
+        load_table(tmp_path / "none.json")
+    (tmp_path / "x.json").write_text("{not json")
+    with pytest.raises(TableError, match="not JSON"):
+        load_table(tmp_path / "x.json")
+
+
+def test_mixed_provenance_is_refused():
+    recs = fc_records(np.random.default_rng(5))
+    recs[3] = dict(recs[3], firmware={"build_id": "other"})
+    with pytest.raises(FitError, match="several firmware values"):
+        fit_table(recs, variant="s8-opt")
+    with pytest.raises(FitError, match="no measurements of variant f32"):
+        fit_table(recs, variant="f32")
+
+
+def test_table4_analogue():
+    recs = []
+    for k in (15, 16, 17, 18, 20, 31, 32):
+        spec = {"op": "FULLY_CONNECTED", "input": [1, k], "units": 32}
+        ops = 32 * (k + 1)
+        recs.append(record(spec, "s8-ref", 10.0 * ops))
+        recs.append(record(spec, "s8-opt", (3.0 if k % 4 == 0 else 4.0) * ops))
+    rows = delta_table(recs, 80e6)
+    (dense,) = rows
+    assert dense["layer_type"] == "Dense"
+    assert dense["delta_ref_ns"] == pytest.approx(10.0 / 80e6 * 1e9)
+    assert dense["gain_div4"] == pytest.approx(10 / 3) and dense["gain_odd"] == pytest.approx(2.5)
+    text = format_delta_table(rows)
+    assert "Dense" in text and "3.33x" in text
+    assert table4_type({"op": "CONV_2D", "kernel": [1, 1]}) == "1x1 2D Conv."

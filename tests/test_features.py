@@ -1,0 +1,95 @@
+"""Latency-model features: hand-counted loop events for small layers of every path."""
+
+from __future__ import annotations
+
+import pytest
+
+from tinymodel.dispatch import KernelPath
+from tinymodel.features import (FEATURE_NAMES, PATH_FEATURES, inside_taps, layer_features,
+                                misaligned_fraction)
+from tinymodel.formulas import Alignment
+from tinymodel.layerspec import build_layer
+
+
+def test_misaligned_fraction():
+    assert [misaligned_fraction(k) for k in (16, 17, 18, 19, 20)] == [0, 0.75, 0.5, 0.75, 0]
+
+
+def test_inside_taps_by_hand():
+    # 4x4 input, 3x3 kernel, same padding: per axis 2+3+3+2 = 10 valid taps -> 100
+    conv = build_layer({"op": "CONV_2D", "input": [1, 4, 4, 1], "filters": 1, "kernel": 3})
+    assert inside_taps(conv) == 100
+    valid = build_layer({"op": "CONV_2D", "input": [1, 4, 4, 1], "filters": 1, "kernel": 3,
+                         "padding": "valid"})
+    assert inside_taps(valid) == 4 * 9
+
+
+def test_dense_opt_period_16():
+    f = layer_features(build_layer({"op": "FULLY_CONNECTED", "input": [1, 37], "units": 5}), "s8-opt")
+    assert f.path is KernelPath.FC_OPT and f.alignment is Alignment.ODD
+    c = f.counts
+    assert c["simd_macs"] == 5 * 32 and c["tail_macs"] == 5 * 5 and c["macs"] == 185
+    assert c["outputs"] == 5
+    # 2 blocks x 4 input words, 5 rows (2 pairs + 1 odd), 3/4 of rows misaligned
+    assert c["unaligned"] == 2 * 4 * 5 * 0.75
+    aligned = layer_features(build_layer({"op": "FULLY_CONNECTED", "input": [1, 32], "units": 5}),
+                             "s8-opt")
+    assert aligned.counts["unaligned"] == 0 and aligned.counts["tail_macs"] == 0
+
+
+def test_conv_1x1_fast_path_counts():
+    f = layer_features(build_layer({"op": "CONV_2D", "input": [1, 3, 3, 20], "filters": 3,
+                                    "kernel": 1}), "s8-opt")
+    assert f.path is KernelPath.CONV_1X1
+    c = f.counts
+    # one channel pair: 16 + 4 SIMD per pixel; the odd channel runs scalar; row sums 3*20
+    assert c["simd_macs"] == 2 * 9 * 20
+    assert c["tail_macs"] == 9 * 20 + 3 * 20
+    assert c["macs"] == 9 * 3 * 20
+
+
+def test_conv_im2col_counts_odd_channels():
+    f = layer_features(build_layer({"op": "CONV_2D", "input": [1, 4, 4, 3], "filters": 2,
+                                    "kernel": 3}), "s8-opt")
+    assert f.path is KernelPath.CONV_IM2COL and f.alignment is Alignment.ODD
+    c = f.counts
+    k = 27
+    assert c["simd_macs"] == 16 * 2 * 24 and c["tail_macs"] == 16 * 2 * 3
+    assert c["im2col_values"] == 100 * 3 and c["zero_fills"] == (16 * 9 - 100) * 3
+    assert c["unaligned"] > 0
+    assert c["macs"] == 16 * 2 * k
+
+
+def test_depthwise_paths():
+    dw3 = layer_features(build_layer({"op": "DEPTHWISE_CONV_2D", "input": [1, 4, 4, 6],
+                                      "kernel": 3}), "s8-opt")
+    assert dw3.path is KernelPath.DW_3X3
+    assert dw3.counts["simd_macs"] == 100 * 4 and dw3.counts["tail_macs"] == 100 * 2
+    gen = layer_features(build_layer({"op": "DEPTHWISE_CONV_2D", "input": [1, 6, 6, 5],
+                                      "kernel": 5, "padding": "valid"}), "s8-opt")
+    assert gen.path is KernelPath.DW_GENERIC
+    # 4 pixels, one group of 4 channels: 12 tap pairs + 1 tail tap; 1 leftover channel x 25 taps
+    assert gen.counts["simd_macs"] == 4 * 4 * 24 and gen.counts["tail_macs"] == 4 * (4 + 25)
+    ref = layer_features(build_layer({"op": "DEPTHWISE_CONV_2D", "input": [1, 4, 4, 6],
+                                      "kernel": 3, "depth_multiplier": 2}), "s8-opt")
+    assert ref.path is KernelPath.REF and ref.counts["macs"] == 100 * 12
+
+
+def test_reference_counts_skip_padding_taps():
+    f = layer_features(build_layer({"op": "CONV_2D", "input": [1, 4, 4, 2], "filters": 3,
+                                    "kernel": 3}), "s8-ref")
+    assert f.path is KernelPath.REF and f.counts["macs"] == 100 * 3 * 2
+
+
+def test_path_feature_lists_are_known_names():
+    for names in PATH_FEATURES.values():
+        assert set(names) <= set(FEATURE_NAMES)
+
+
+@pytest.mark.parametrize("variant", ["f32-soft", "f32", "s8-ref", "s8-opt"])
+def test_every_spec_op_has_features(variant):
+    dtype = "float32" if variant.startswith("f32") else "int8"
+    for spec in ({"op": "MAX_POOL_2D", "input": [1, 8, 8, 6]}, {"op": "ADD", "input": [1, 4, 4, 8]},
+                 {"op": "SOFTMAX", "input": [1, 10]}):
+        f = layer_features(build_layer(spec, dtype=dtype), variant)
+        assert f.counts["elements"] > 0 and f.counts["calls"] == 1

@@ -1,0 +1,202 @@
+"""Latency-model features of a layer: the event counts its kernel's loop structure implies.
+
+The firmware kernels (docs/kernels.md) spend their time in a few kinds of work: SIMD steps of the
+reduction loops, scalar leftover ("tail") steps, per-output requantizations, im2col gathering, and
+word loads that happen to be unaligned.  A layer's latency is modelled as a weighted sum of these
+counts, with weights fitted per (operator, kernel path, variant) on measurements
+(:mod:`calibration.fitting`).  The counts follow from shapes alone, by the loop structure of the
+path :func:`tinymodel.dispatch.kernel_path` picks:
+
+============== ========================================================================
+feature        meaning
+============== ========================================================================
+calls          1 per layer (call overhead, per-layer setup)
+outputs        output elements (one requantization / clamp each)
+macs           MACs the kernel really executes (padding taps skipped by scalar kernels)
+simd_macs      MACs done in SIMD steps (4 int8 per word, ``SMLAD``)
+tail_macs      MACs done one at a time in leftover loops (``K mod 16``, ``K mod 4``, ``C mod 4``)
+im2col_values  int8 values widened into an int16 im2col buffer (``x + zx``)
+zero_fills     im2col values written as zeros for padding taps
+unaligned      32-bit word loads at addresses that are not a multiple of 4 (expected count)
+elements       elements processed by element-wise and pooling kernels (per tap for pools)
+============== ========================================================================
+
+The paper's own model uses only ``macs`` and the layer's alignment class (§3.1, Table 4).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from tinymodel.dispatch import KernelPath, Variant, conv_top_left_padding, kernel_path
+from tinymodel.errors import TinymodelError
+from tinymodel.formulas import Alignment, alignment_class
+from tinymodel.graph import Layer
+from tinymodel.ops import OpType
+
+#: Feature names in a fixed order (table columns).
+FEATURE_NAMES = ("calls", "outputs", "macs", "simd_macs", "tail_macs", "im2col_values",
+                 "zero_fills", "unaligned", "elements")
+
+#: The features each path's model may use (the rest are always zero or collinear for it).
+PATH_FEATURES: Mapping[KernelPath, tuple[str, ...]] = MappingProxyType({
+    KernelPath.REF: ("calls", "outputs", "macs"),
+    KernelPath.F32: ("calls", "outputs", "macs"),
+    KernelPath.FC_OPT: ("calls", "outputs", "simd_macs", "tail_macs", "unaligned"),
+    KernelPath.CONV_1X1: ("calls", "outputs", "simd_macs", "tail_macs"),
+    KernelPath.CONV_IM2COL: ("calls", "outputs", "simd_macs", "tail_macs", "im2col_values",
+                             "zero_fills", "unaligned"),
+    KernelPath.DW_3X3: ("calls", "outputs", "simd_macs", "tail_macs", "unaligned"),
+    KernelPath.DW_GENERIC: ("calls", "outputs", "simd_macs", "tail_macs", "im2col_values",
+                            "zero_fills"),
+    KernelPath.SIMD: ("calls", "outputs", "elements"),
+    KernelPath.SCALAR: ("calls", "outputs", "elements"),
+    KernelPath.COPY: ("calls", "elements"),
+    KernelPath.NONE: (),
+})
+
+
+def misaligned_fraction(row_bytes: int) -> float:
+    """Fraction of rows ``r·row_bytes`` (r = 0, 1, 2, ...) that do not start on a 4-byte boundary.
+
+    Odd ``row_bytes``: 3/4; ``row_bytes ≡ 2 (mod 4)``: 1/2; a multiple of 4: 0.
+    """
+    return {0: 0.0, 2: 0.5}.get(row_bytes % 4, 0.75)
+
+
+def _axis_taps(in_size: int, out_size: int, k: int, stride: int, dilation: int, pad: int) -> int:
+    """Σ over output positions of the kernel taps that fall inside the input along one axis."""
+    total = 0
+    for o in range(out_size):
+        start = o * stride - pad
+        for t in range(k):
+            if 0 <= start + t * dilation < in_size:
+                total += 1
+    return total
+
+
+def inside_taps(layer: Layer) -> int:
+    """Σ over output pixels (and batch) of the kernel taps inside the input (separable count)."""
+    n, h, w, _ = layer.input.shape
+    _, oh, ow, _ = layer.output.shape
+    k_h, k_w = layer.kernel or (1, 1)
+    top, left = conv_top_left_padding(layer)
+    return n * (_axis_taps(h, oh, k_h, layer.strides[0], layer.dilation[0], top)
+                * _axis_taps(w, ow, k_w, layer.strides[1], layer.dilation[1], left))
+
+
+@dataclass(frozen=True)
+class LayerFeatures:
+    """The feature counts of one layer for one variant, with its path and alignment class."""
+
+    path: KernelPath
+    alignment: Alignment | None
+    counts: Mapping[str, float]
+
+    def vector(self, names: tuple[str, ...]) -> list[float]:
+        """The counts named by ``names``, in that order."""
+        return [float(self.counts.get(n, 0.0)) for n in names]
+
+
+def _conv_like(layer: Layer, path: KernelPath) -> dict[str, float]:
+    n, _, _, ic = layer.input.shape
+    _, oh, ow, oc = layer.output.shape
+    k_h, k_w = layer.kernel or (1, 1)
+    pixels = n * oh * ow
+    taps = k_h * k_w
+    inside = inside_taps(layer)                 # Σ pixels of valid taps
+    depthwise = layer.op is OpType.DEPTHWISE_CONV_2D
+    per_tap = 1 if depthwise else ic            # MACs per (pixel, out channel, tap)
+    c = {"calls": 1, "outputs": pixels * oc}
+    if path in (KernelPath.REF, KernelPath.F32):
+        # scalar kernels test every tap and skip those outside the input
+        c["macs"] = inside * oc * per_tap // (layer.groups or 1)
+        return c
+    if path is KernelPath.CONV_1X1:
+        k = ic
+        pairs_c, odd_c = divmod(oc, 2)
+        simd_k = (k // 16) * 16 + ((k % 16) // 4) * 4
+        c["simd_macs"] = pairs_c * 2 * pixels * simd_k
+        c["tail_macs"] = pairs_c * 2 * pixels * (k - simd_k) + odd_c * pixels * k + oc * k
+        c["macs"] = pixels * oc * k
+        return c
+    if path is KernelPath.CONV_IM2COL:
+        k = taps * ic
+        c["im2col_values"] = inside * ic
+        c["zero_fills"] = (pixels * taps - inside) * ic
+        c["simd_macs"] = pixels * oc * (k // 4) * 4
+        c["tail_macs"] = pixels * oc * (k % 4)
+        c["macs"] = pixels * oc * k
+        # weight rows start at c·K bytes; the second im2col column starts K int16 after the first
+        col_words = (pixels // 2) * (oc // 2 * 2 + oc % 2) * (k // 4) * 2
+        c["unaligned"] = (pixels * oc * (k // 4) * misaligned_fraction(k)
+                          + (col_words / 2 if k % 2 else 0.0))
+        return c
+    if path is KernelPath.DW_3X3:
+        groups, rest = divmod(ic, 4)
+        c["simd_macs"] = inside * groups * 4
+        c["tail_macs"] = inside * rest
+        c["macs"] = inside * ic
+        # input words at pixel·C + c and weight words at tap·C + c
+        c["unaligned"] = 2 * inside * groups * misaligned_fraction(ic)
+        return c
+    if path is KernelPath.DW_GENERIC:
+        groups, rest = divmod(ic, 4)
+        c["im2col_values"] = inside * ic
+        c["zero_fills"] = (pixels * taps - inside) * ic
+        c["simd_macs"] = pixels * groups * 4 * (taps // 2) * 2
+        c["tail_macs"] = pixels * (groups * 4 * (taps % 2) + rest * taps)
+        c["macs"] = pixels * ic * taps
+        return c
+    raise TinymodelError(f"layer {layer.name!r}: no features for path {path.value}")
+
+
+def _dense(layer: Layer, path: KernelPath) -> dict[str, float]:
+    weights = layer.weights
+    if weights is None:
+        raise TinymodelError(f"layer {layer.name!r} (FULLY_CONNECTED) has no weight tensor")
+    units, k = weights.shape
+    rows = layer.input.size // k
+    c = {"calls": 1, "outputs": rows * units, "macs": rows * units * k}
+    if path is KernelPath.FC_OPT:
+        blocks = (k // 16) * 16
+        c["simd_macs"] = rows * units * blocks
+        c["tail_macs"] = rows * units * (k - blocks)
+        # per 16-column block and row pair: 4 input words + 8 weight words; weight rows start at r·K
+        pairs, odd = divmod(units, 2)
+        words = rows * (k // 16) * 4
+        c["unaligned"] = (words * (pairs * 2 + odd) * misaligned_fraction(k)
+                          + words * (pairs + odd) * (misaligned_fraction(k) if rows > 1 else 0.0))
+    return c
+
+
+def _other(layer: Layer, path: KernelPath) -> dict[str, float]:
+    out = layer.output.size
+    c: dict[str, float] = {"calls": 1, "outputs": out}
+    if layer.op in (OpType.AVERAGE_POOL_2D, OpType.MAX_POOL_2D):
+        c["elements"] = inside_taps(layer) * layer.input.shape[-1]
+    elif layer.op is OpType.RESHAPE:
+        c["elements"] = layer.output.nbytes
+    else:
+        c["elements"] = sum(t.size for t in layer.activation_inputs)
+    return c
+
+
+def layer_features(layer: Layer, variant: Variant | str) -> LayerFeatures:
+    """Path, alignment class and feature counts of ``layer`` run by ``variant``'s kernels."""
+    variant = Variant.parse(variant)
+    path = kernel_path(layer, variant)
+    alignment = None
+    if path is KernelPath.NONE:
+        counts: dict[str, float] = {}
+    elif layer.op in (OpType.CONV_2D, OpType.DEPTHWISE_CONV_2D):
+        counts = _conv_like(layer, path)
+        alignment = alignment_class(layer.input.shape[-1])
+    elif layer.op is OpType.FULLY_CONNECTED:
+        counts = _dense(layer, path)
+        alignment = alignment_class(layer.weights.shape[1])
+    else:
+        counts = _other(layer, path)
+    return LayerFeatures(path, alignment, MappingProxyType(counts))

@@ -1,0 +1,241 @@
+"""Calibrated latency tables: the file format, loading, validation and per-layer evaluation.
+
+A table holds, for one (board, variant, firmware build), one entry per (operator, kernel path):
+
+* the **paper's model** — ``cycles = δ[alignment class] × paper MACs`` (Heim et al. §3.1,
+  Table 4), one δ per odd / even / divisible-by-4 reduction input;
+* a **richer model** — ``cycles = Σ coef_i × feature_i`` over the loop-event counts of
+  :mod:`tinymodel.features` (fixed, per-output, SIMD-MAC, tail-MAC, im2col, unaligned terms),
+  with the coefficient covariance so predictions carry an interval;
+* which of the two was **chosen** on held-out measurements, and the held-out errors of both.
+
+Tables are JSON (schema in docs/tables.md) and are produced by ``calibrate``
+(:mod:`calibration.fitting`).  Evaluating a table needs numpy only.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tinymodel.errors import TinymodelError
+
+SCHEMA = "tinymodel-latency-table/1"
+#: z value of the two-sided 95 % prediction interval.
+Z95 = 1.959963984540054
+
+
+class TableError(TinymodelError):
+    """A latency table file is missing, malformed, or made for another board / variant / build."""
+
+
+@dataclass(frozen=True)
+class PaperModel:
+    """``cycles = delta_cycles_per_mac[class] × paper_macs``; ``rel_sigma`` is the relative
+    residual standard deviation of the fit."""
+
+    delta_cycles_per_mac: Mapping[str, float]
+    rel_sigma: float
+    r2: float
+
+
+@dataclass(frozen=True)
+class RichModel:
+    """``cycles = coef · x`` over ``features``; ``cov`` is the coefficient covariance and
+    ``rel_sigma`` the relative residual standard deviation (weighted least squares, weights
+    ``1/cycles²``)."""
+
+    features: tuple[str, ...]
+    coef: tuple[float, ...]
+    ci_low: tuple[float, ...]
+    ci_high: tuple[float, ...]
+    cov: tuple[tuple[float, ...], ...]
+    rel_sigma: float
+    r2: float
+
+
+@dataclass(frozen=True)
+class TableEntry:
+    """The fitted models of one (operator, kernel path)."""
+
+    op: str
+    path: str
+    points: int
+    chosen: str                      # "paper" or "rich"
+    holdout_mape: Mapping[str, float]
+    paper: PaperModel | None
+    rich: RichModel | None
+
+    @property
+    def key(self) -> str:
+        """``"OP/path"``, the entry's key in the table."""
+        return f"{self.op}/{self.path}"
+
+    def predict(self, counts: Mapping[str, float], paper_macs: float, alignment: str | None,
+                model: str | None = None) -> tuple[float, float]:
+        """Predicted cycles and the half-width of the 95 % prediction interval.
+
+        ``model`` forces ``"paper"`` or ``"rich"``; by default the chosen one is used.
+        """
+        which = model or self.chosen
+        if which == "paper" and self.paper is not None and alignment in self.paper.delta_cycles_per_mac:
+            y = self.paper.delta_cycles_per_mac[alignment] * paper_macs
+            return y, Z95 * self.paper.rel_sigma * abs(y)
+        rich = self.rich
+        if rich is None:
+            raise TableError(f"table entry {self.key} has no usable {which} model")
+        x = [float(counts.get(n, 0.0)) for n in rich.features]
+        y = sum(c * v for c, v in zip(rich.coef, x))
+        var = sum(x[i] * rich.cov[i][j] * x[j] for i in range(len(x)) for j in range(len(x)))
+        var += (rich.rel_sigma * y) ** 2
+        return y, Z95 * math.sqrt(max(var, 0.0))
+
+
+@dataclass(frozen=True)
+class LatencyTable:
+    """A calibrated table for one board, variant and firmware build."""
+
+    board: str
+    variant: str
+    clock_hz: int
+    firmware: Mapping[str, Any]
+    provenance: Mapping[str, Any]
+    entries: Mapping[str, TableEntry]
+    mac_proxy_cycles_per_mac: float | None = None
+    source: str = field(default="", compare=False)
+
+    def entry(self, op: str, path: str) -> TableEntry | None:
+        """The entry for ``op`` on ``path``, or ``None`` when the table does not cover it."""
+        return self.entries.get(f"{op}/{path}")
+
+    # -- serialisation -------------------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        """The JSON document (docs/tables.md)."""
+        def model(m: Any) -> Any:
+            if m is None:
+                return None
+            d = {k: getattr(m, k) for k in m.__dataclass_fields__}
+            return json.loads(json.dumps(d, default=lambda o: dict(o) if isinstance(o, Mapping) else list(o)))
+
+        return {
+            "schema": SCHEMA, "board": self.board, "variant": self.variant,
+            "clock_hz": self.clock_hz, "firmware": dict(self.firmware),
+            "provenance": dict(self.provenance),
+            "mac_proxy_cycles_per_mac": self.mac_proxy_cycles_per_mac,
+            "entries": {k: {"op": e.op, "path": e.path, "points": e.points, "chosen": e.chosen,
+                            "holdout_mape": dict(e.holdout_mape), "paper": model(e.paper),
+                            "rich": model(e.rich)}
+                        for k, e in sorted(self.entries.items())},
+        }
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the table as JSON to ``path``."""
+        path = Path(path)
+        try:
+            path.write_text(json.dumps(self.to_json(), indent=1) + "\n")
+        except OSError as e:
+            raise TableError(f"{path}: cannot write table ({e.strerror})") from None
+        return path
+
+
+def _need(doc: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
+    if key not in doc:
+        raise TableError(f"{where}: missing key {key!r}")
+    v = doc[key]
+    if not isinstance(v, kind) or isinstance(v, bool) and kind is not bool:
+        raise TableError(f"{where}: {key} = {v!r} has the wrong type")
+    return v
+
+
+def _paper(d: Any, where: str) -> PaperModel | None:
+    if d is None:
+        return None
+    deltas = _need(d, "delta_cycles_per_mac", dict, where)
+    if not deltas or any(k not in ("odd", "even", "div4") or not isinstance(v, (int, float))
+                         for k, v in deltas.items()):
+        raise TableError(f"{where}: delta_cycles_per_mac must map odd/even/div4 to numbers")
+    return PaperModel({k: float(v) for k, v in deltas.items()},
+                      float(_need(d, "rel_sigma", (int, float), where)),
+                      float(_need(d, "r2", (int, float), where)))
+
+
+def _rich(d: Any, where: str) -> RichModel | None:
+    if d is None:
+        return None
+    feats = tuple(_need(d, "features", list, where))
+    n = len(feats)
+    vecs = {k: tuple(float(v) for v in _need(d, k, list, where)) for k in ("coef", "ci_low", "ci_high")}
+    cov = tuple(tuple(float(v) for v in row) for row in _need(d, "cov", list, where))
+    if any(len(v) != n for v in vecs.values()) or len(cov) != n or any(len(r) != n for r in cov):
+        raise TableError(f"{where}: features, coef, ci_low, ci_high and cov disagree in length")
+    return RichModel(feats, vecs["coef"], vecs["ci_low"], vecs["ci_high"], cov,
+                     float(_need(d, "rel_sigma", (int, float), where)),
+                     float(_need(d, "r2", (int, float), where)))
+
+
+def table_from_json(doc: Any, source: str = "<table>") -> LatencyTable:
+    """Validate and build a :class:`LatencyTable` from its JSON document."""
+    if not isinstance(doc, dict):
+        raise TableError(f"{source}: not a latency table (a JSON object is expected)")
+    schema = doc.get("schema")
+    if schema != SCHEMA:
+        raise TableError(f"{source}: schema {schema!r} is not {SCHEMA!r}")
+    entries = {}
+    for key, e in _need(doc, "entries", dict, source).items():
+        where = f"{source}: entries.{key}"
+        if not isinstance(e, dict):
+            raise TableError(f"{where}: not an object")
+        chosen = _need(e, "chosen", str, where)
+        entry = TableEntry(_need(e, "op", str, where), _need(e, "path", str, where),
+                           int(_need(e, "points", int, where)), chosen,
+                           {k: float(v) for k, v in _need(e, "holdout_mape", dict, where).items()},
+                           _paper(e.get("paper"), where + ".paper"), _rich(e.get("rich"), where + ".rich"))
+        if chosen not in ("paper", "rich") or getattr(entry, chosen) is None:
+            raise TableError(f"{where}: chosen = {chosen!r} names no model of the entry")
+        if entry.key != key:
+            raise TableError(f"{where}: key does not match op/path {entry.key!r}")
+        entries[key] = entry
+    proxy = doc.get("mac_proxy_cycles_per_mac")
+    return LatencyTable(_need(doc, "board", str, source), _need(doc, "variant", str, source),
+                        int(_need(doc, "clock_hz", int, source)), dict(_need(doc, "firmware", dict, source)),
+                        dict(_need(doc, "provenance", dict, source)), entries,
+                        float(proxy) if isinstance(proxy, (int, float)) else None, source)
+
+
+def load_table(path: str | os.PathLike) -> LatencyTable:
+    """Read and validate a table file; every problem is one :class:`TableError` line."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise TableError(f"{path}: no such table file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise TableError(f"{path}: cannot read table ({e})") from None
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise TableError(f"{path}: not JSON (line {e.lineno}: {e.msg})") from None
+    return table_from_json(doc, str(path))
+
+
+def check_table(table: LatencyTable, board: str, variant: str,
+                firmware_build: str | None = None) -> None:
+    """Refuse a table made for another board, variant or firmware build (one-line error)."""
+    if table.board != board:
+        raise TableError(f"{table.source}: table is for board {table.board}, not {board}")
+    if table.variant != variant:
+        raise TableError(f"{table.source}: table is for variant {table.variant}, not {variant}")
+    built = table.firmware.get("build_id")
+    if firmware_build is not None and built != firmware_build:
+        raise TableError(f"{table.source}: table was fitted on firmware build {built}, "
+                         f"not {firmware_build}")
+
+
+def tables_in(paths: Sequence[str | os.PathLike]) -> list[LatencyTable]:
+    """Load several table files."""
+    return [load_table(p) for p in paths]
