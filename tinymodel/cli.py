@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from calibration.vboard.cli import VboardCommand
 from tinymodel.command import Command, format_table
 from tinymodel.deploy import DeployCommand
 from tinymodel.errors import TinymodelError, UsageError
@@ -156,7 +157,7 @@ class BoardsCommand(Command):
         return 0
 
 
-COMMANDS: tuple[type[Command], ...] = (AnalyzeCommand, BoardsCommand, DeployCommand)
+COMMANDS: tuple[type[Command], ...] = (AnalyzeCommand, BoardsCommand, DeployCommand, VboardCommand)
 
 
 def build_parser() -> argparse.ArgumentParser:

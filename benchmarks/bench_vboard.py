@@ -1,0 +1,144 @@
+"""Emulation speed of the virtual board (not a test): instructions per second.
+
+    .venv/bin/python benchmarks/bench_vboard.py [--repeat 3]
+
+Workload: an int8 fully-connected kernel in the CMSIS-NN style (weights in flash read four at a
+time, SXTB16 + SMLAD on the activations in SRAM, -O2), 256 inputs x 64 outputs, 40 times, plus
+newlib memcpy/memset of the activations.  Reported:
+
+* raw unicorn, no hooks (upper bound);
+* unicorn with an empty UC_HOOK_BLOCK through ctypes (the floor of any per-block model);
+* the full virtual board (cycle model, ART/caches, data-address corrections) on L4 and F7.
+
+Numbers use process CPU time, so other load on the machine distorts them less.  Results are
+recorded in docs/benchmarks.md ("Virtual board").
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.vboard.images import build_c, toolchain_available  # noqa: E402
+
+KERNEL_C = r"""
+#include <stdint.h>
+#include <string.h>
+void reset(void);
+__attribute__((section(".vectors"))) const void *vt[2] = {(void *)0x20010000, (void *)reset};
+#define IN 256
+#define OUT 64
+extern const int8_t weights[OUT * IN];
+const int8_t weights[OUT * IN] = {1, -2, 3, -4, 5, -6, 7, -8};
+static int8_t act[IN], act2[IN];
+static int32_t acc[OUT];
+static inline uint32_t sxtb16(uint32_t x) { uint32_t r; __asm("sxtb16 %0, %1" : "=r"(r) : "r"(x)); return r; }
+static inline uint32_t sxtb16_ror8(uint32_t x) { uint32_t r; __asm("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x)); return r; }
+static inline int32_t smlad(uint32_t a, uint32_t b, int32_t c) { int32_t r; __asm("smlad %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(c)); return r; }
+static void fc(const int8_t *in, const int8_t *w, int32_t *out) {
+  for (int o = 0; o < OUT; o++) {
+    int32_t s = 0;
+    const int8_t *wp = w + o * IN;
+    for (int i = 0; i < IN; i += 4) {
+      uint32_t a, b;
+      __builtin_memcpy(&a, in + i, 4);
+      __builtin_memcpy(&b, wp + i, 4);
+      s = smlad(sxtb16(a), sxtb16(b), s);
+      s = smlad(sxtb16_ror8(a), sxtb16_ror8(b), s);
+    }
+    out[o] = s;
+  }
+}
+void reset(void) {
+  for (int i = 0; i < IN; i++) act[i] = (int8_t)(i * 3);
+  for (int rep = 0; rep < 40; rep++) {
+    fc(act, weights, acc);
+    memcpy(act2, act, IN);
+    memset(act, rep, 16);
+  }
+  __asm volatile("bkpt #0");
+  for (;;) {}
+}
+"""
+
+
+def _raw_unicorn(elf: Path, block_hook: bool) -> tuple[float, int]:
+    """CPU seconds and instructions for the image on bare unicorn (no model)."""
+    from unicorn import UC_ARCH_ARM, UC_HOOK_BLOCK, UC_HOOK_INTR, UC_MODE_MCLASS, UC_MODE_THUMB, Uc
+    from unicorn.arm_const import UC_ARM_REG_SP, UC_CPU_ARM_CORTEX_M4
+    from unicorn.unicorn_py3 import unicorn as ucmod
+
+    from calibration.vboard.image import load_image
+    img = load_image(elf)
+    uc = Uc(UC_ARCH_ARM, UC_MODE_THUMB | UC_MODE_MCLASS)
+    uc.ctl_set_cpu_model(UC_CPU_ARM_CORTEX_M4)
+    uc.mem_map(0x08000000, 0x100000)
+    uc.mem_map(0x20000000, 0x40000)
+    for s in img.segments:
+        uc.mem_write(s.address, s.data)
+    uc.reg_write(UC_ARM_REG_SP, img.read_word(0x08000000))
+    uc.hook_add(UC_HOOK_INTR, lambda u, n, d: u.emu_stop())
+    keep = None
+    if block_hook:
+        cb_type = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint32,
+                                   ctypes.c_void_p)
+        keep = cb_type(lambda h, a, s, u: None)
+        hh = ucmod.uc_hook_h()
+        ucmod.uclib.uc_hook_add(uc._uch, ctypes.byref(hh), UC_HOOK_BLOCK,
+                                ctypes.cast(keep, ctypes.c_void_p), None, ctypes.c_uint64(1),
+                                ctypes.c_uint64(0))
+    t0 = time.process_time()
+    uc.emu_start(img.read_word(0x08000004), 0xFFFFFFFF)
+    return time.process_time() - t0, 0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    if not toolchain_available():
+        print("arm-none-eabi toolchain not found", file=sys.stderr)
+        return 1
+    from calibration.vboard.emulator import Machine
+
+    work = Path(tempfile.mkdtemp(prefix="bench_vboard_"))
+    rows = []
+    for board in ("L4", "F7"):
+        elf = build_c(KERNEL_C, work, board, opt="-O2")
+        best = None
+        for _ in range(args.repeat):
+            m = Machine(board, elf, configured=True)
+            t0 = time.process_time()
+            r = m.run(10**10)
+            cpu = time.process_time() - t0
+            assert r.exit == "bkpt", r.detail
+            if best is None or cpu < best[0]:
+                best = (cpu, r)
+        cpu, r = best
+        blocks = r.stats["blocks_executed"]
+        rows.append((f"virtual board {board}, full cycle model", r.instructions, cpu,
+                     r.instructions / blocks, r.cycles))
+        if board == "L4":
+            for hook in (False, True):
+                t = min(_raw_unicorn(elf, hook)[0] for _ in range(args.repeat))
+                rows.append((f"unicorn {'+ empty block hook' if hook else 'no hooks'}",
+                             r.instructions, t, r.instructions / blocks, None))
+    print(f"machine: {platform.processor() or platform.machine()}, {platform.python_version()}, "
+          f"{time.strftime('%Y-%m-%d')}")
+    print(f"{'configuration':45s} {'instructions':>13s} {'CPU s':>7s} {'M instr/s':>10s} "
+          f"{'instr/block':>11s} {'cycles':>12s}")
+    for name, n, t, ipb, cyc in rows:
+        print(f"{name:45s} {n:13,d} {t:7.3f} {n / t / 1e6:10.1f} {ipb:11.1f} "
+              f"{cyc if cyc is not None else '':>12}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

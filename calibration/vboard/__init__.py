@@ -1,0 +1,24 @@
+"""The virtual board: the project's firmware (or any bare-metal Cortex-M ELF) running on an
+emulated L4, F4 or F7 with a cycle-approximate timing model.
+
+Importing this package registers the ``vboard://`` pyserial URL handler, so
+``serial.serial_for_url("vboard://L4?image=fw.elf")`` works.  Heavy modules (unicorn,
+capstone) load only when a machine is created.
+"""
+
+from __future__ import annotations
+
+import serial as _serial
+
+if "calibration.vboard" not in _serial.protocol_handler_packages:
+    _serial.protocol_handler_packages.append("calibration.vboard")
+
+
+def __getattr__(name: str):
+    if name in ("Machine", "RunResult", "run_image", "GpioWindow"):
+        from calibration.vboard import emulator
+        return getattr(emulator, name)
+    raise AttributeError(name)
+
+
+__all__ = ["GpioWindow", "Machine", "RunResult", "run_image"]

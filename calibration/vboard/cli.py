@@ -1,0 +1,135 @@
+"""``tinymodel vboard``: run an image on the virtual board, or serve it as a serial port."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import TextIO
+
+from tinymodel.command import Command
+from tinymodel.errors import UsageError
+
+
+class VboardCommand(Command):
+    name = "vboard"
+    help = "run firmware on the virtual L4/F4/F7 (cycle-approximate emulator)"
+    description = (
+        "The virtual board runs an unmodified bare-metal Cortex-M ELF in a cycle-approximate "
+        "emulator of the NUCLEO-L496ZG (L4), 32F469IDISCOVERY (F4) or NUCLEO-F767ZI (F7). "
+        "'run' executes from reset until the program halts (BKPT, semihosting exit, fault) or a "
+        "cycle limit and prints the UART output; 'serve' exposes the board's UART as a "
+        "pseudo-terminal for any serial client. Timing rules and their limits: "
+        "docs/virtual-board.md.")
+
+    def configure(self, parser: argparse.ArgumentParser) -> None:
+        sub = parser.add_subparsers(dest="vboard_command", metavar="SUBCOMMAND")
+        run = sub.add_parser("run", help="run an image from reset and report cycles and output",
+                             description="Run IMAGE from reset until it halts (BKPT, "
+                             "semihosting exit, fault, waiting for UART input that was not "
+                             "given) or --max-cycles, then print the UART output.")
+        run.add_argument("image", metavar="IMAGE.elf")
+        self._common(run)
+        run.add_argument("--max-cycles", type=int, default=None, metavar="N",
+                         help="stop after N cycles (default: 10 s of board time; 0 = no limit)")
+        run.add_argument("--input", default=None, metavar="TEXT",
+                         help="bytes for the UART receiver (Python escapes allowed, e.g. 'a\\n')")
+        run.add_argument("--input-file", default=None, metavar="FILE",
+                         help="file whose bytes are sent to the UART receiver")
+        run.add_argument("--json", action="store_true",
+                         help="print one JSON object: cycles, instructions, exit, uart, "
+                              "gpio_windows, ...")
+        run.add_argument("--profile", type=int, default=0, metavar="N",
+                         help="also list the N hottest blocks")
+        serve = sub.add_parser("serve", help="serve the board's UART on a pseudo-terminal",
+                               description="Start the board and print the path of a "
+                               "pseudo-terminal connected to its console UART; runs until "
+                               "Ctrl-C or the firmware halts.")
+        serve.add_argument("--image", required=True, metavar="IMAGE.elf")
+        self._common(serve)
+        serve.add_argument("--max-cycles", type=int, default=None, metavar="N")
+
+    @staticmethod
+    def _common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--board", default="L4", metavar="L4|F4|F7",
+                       help="board id or board file (default L4)")
+        p.add_argument("--configured", action="store_true",
+                       help="start with clocks, flash wait states, accelerator/caches and FPU "
+                            "configured as the board file says (default: hardware reset state)")
+
+    def run(self, args: argparse.Namespace, out: TextIO) -> int:
+        if args.vboard_command == "run":
+            return self._run(args, out)
+        if args.vboard_command == "serve":
+            return self._serve(args, out)
+        raise UsageError("vboard: give a subcommand: run or serve")
+
+    def _run(self, args: argparse.Namespace, out: TextIO) -> int:
+        from calibration.vboard.emulator import Machine
+
+        data = b""
+        if args.input is not None:
+            data += args.input.encode("utf-8").decode("unicode_escape").encode("latin-1")
+        if args.input_file is not None:
+            try:
+                with open(args.input_file, "rb") as fh:
+                    data += fh.read()
+            except OSError as e:
+                raise UsageError(f"--input-file {args.input_file}: {e.strerror}") from None
+        m = Machine(args.board, args.image, configured=args.configured)
+        if data:
+            m.uart_send(data)
+        limit = args.max_cycles
+        if limit is None:
+            limit = 10 * m.board.clock_hz
+        result = m.run(limit or None)
+        if args.json:
+            doc = result.as_dict()
+            if args.profile:
+                doc["profile"] = [{"address": f"0x{a:08X}", "executions": n, "instructions": i}
+                                  for a, n, i in m.profile(args.profile)]
+            json.dump(doc, out, indent=2)
+            out.write("\n")
+        else:
+            text = result.uart.decode("utf-8", "replace")
+            out.write(text)
+            if result.semihosting:
+                out.write(result.semihosting.decode("utf-8", "replace"))
+            if text and not text.endswith("\n"):
+                out.write("\n")
+            ms = result.time_s * 1e3
+            out.write(f"-- {result.board}: {result.cycles:,} cycles ({ms:,.3f} ms at "
+                      f"{result.clock_hz / 1e6:g} MHz), {result.instructions:,} instructions, "
+                      f"exit: {result.exit}" + (f" ({result.detail})" if result.detail else "")
+                      + "\n")
+            for w in result.gpio_windows:
+                out.write(f"   marker window: cycles {w.start_cycle:,}..{w.end_cycle:,} "
+                          f"({w.cycles:,} cycles, {w.energy_uj:.3f} uJ)\n")
+            for warning in result.warnings:
+                out.write(f"   warning: {warning}\n")
+            if args.profile:
+                for a, n, i in m.profile(args.profile):
+                    out.write(f"   block 0x{a:08X}: {n:,} executions, {i:,} instructions\n")
+        if result.exit == "fault":
+            print(f"tinymodel vboard: error: {result.detail}", file=sys.stderr)
+            return 1
+        return 0
+
+    def _serve(self, args: argparse.Namespace, out: TextIO) -> int:
+        from calibration.vboard.emulator import Machine
+        from calibration.vboard.pty import PtyBridge
+
+        m = Machine(args.board, args.image, configured=args.configured)
+        bridge = PtyBridge(m)
+        out.write(f"{bridge.path}\n")
+        out.flush()
+        try:
+            result = bridge.serve(args.max_cycles)
+        except KeyboardInterrupt:
+            bridge.stop()
+            return 0
+        finally:
+            bridge.close()
+        print(f"tinymodel vboard: board stopped: {result.exit}"
+              + (f" ({result.detail})" if result.detail else ""), file=sys.stderr)
+        return 1 if result.exit == "fault" else 0

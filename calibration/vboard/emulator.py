@@ -1,0 +1,1347 @@
+"""The virtual board: a Cortex-M4/M7 in unicorn with the board's memory map and peripherals and
+a cycle model, running an unmodified firmware ELF.
+
+Lifecycle::
+
+    m = Machine("L4", "fw.elf")          # load, map memory from the board file, reset
+    m.uart_send(b"...")                  # host -> firmware bytes (any thread)
+    result = m.run(max_cycles=10**9)     # run from reset until BKPT/exit/fault/limit
+    result.cycles, result.uart, result.gpio_windows
+
+The cycle model is charged per translated block from a ``UC_HOOK_BLOCK`` callback (see
+:meth:`Machine._build_engine`): static cost from the core model, plus dynamic corrections for
+the branch outcome, instruction fetch from flash (wait states, ART / L1 caches), data accesses
+to flash and unaligned data accesses.  No unicorn memory hooks are installed; peripherals are
+``mmio_map`` regions.  Rules and sources: docs/virtual-board.md.
+"""
+
+from __future__ import annotations
+
+import collections
+import ctypes
+import logging
+import struct
+import threading
+import time
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from calibration.vboard import cortex_m4, cortex_m7
+from calibration.vboard.decode import (FP_ALU, FP_DIV, FP_MAC, VLDM, VLDR, VMOV_CORE, VMRS, VSTM,
+                                       VSTR, WFI, decode_block)
+from calibration.vboard.errors import FaultError, ImageError, VboardError
+from calibration.vboard.image import Image, load_image
+from calibration.vboard.peripherals import (SVCALL_EXCEPTION, SYSTICK_EXCEPTION, Bus, Dwt,
+                                            FlashInterface, Gpio, Pwr, Rcc, RegisterFile,
+                                            SystemControl, Uart)
+from calibration.vboard.power import PowerModel
+from calibration.vboard.semihosting import Semihosting
+from calibration.vboard.timing import LineCache, access_groups, block_accesses, fetch_lines
+
+log = logging.getLogger(__name__)
+
+EXTRAS_PATH = Path(__file__).resolve().parent / "data" / "extras.toml"
+
+#: Exception entry and return on the Cortex-M4/M7: 12 cycles interrupt latency with zero-wait
+#: memory (S29); the return cost was not found in a source and is taken equal [U].
+EXCEPTION_ENTRY_CYCLES = 12
+EXCEPTION_RETURN_CYCLES = 12
+
+_FP_CLASSES = frozenset({FP_ALU, FP_MAC, FP_DIV, VLDR, VSTR, VLDM, VSTM, VMOV_CORE, VMRS})
+
+# indexes into a block record (a list, for speed)
+B_SIZE, B_FALL, B_STATIC, B_TAKEN, B_ENTRY, B_FLINES, B_FEPOCH, B_DYN, B_WFI, B_COUNT, B_NINSN, \
+    B_ADDR, B_INSNS, B_PREFIX, B_BRANCH, B_FCACHE, B_DYN2, B_LOOPX, B_LOOPOK, B_ACC = range(20)
+
+
+def _pseudo_block(fall: int) -> list:
+    """A record standing for 'no previous block': entering ``fall`` costs no branch penalty."""
+    return [0, fall, 0, 0, 0, None, 0, None, 0, 0, 0, fall, (), (0,), None, None, None, None,
+            False, None]
+
+
+@dataclass
+class GpioWindow:
+    """One marker-pin window (pin active from ``start_cycle`` to ``end_cycle``)."""
+
+    start_cycle: int
+    end_cycle: int
+    clock_hz: int
+    energy_uj: float
+
+    @property
+    def cycles(self) -> int:
+        return self.end_cycle - self.start_cycle
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"start_cycle": self.start_cycle, "end_cycle": self.end_cycle,
+                "cycles": self.cycles, "time_us": self.cycles / self.clock_hz * 1e6,
+                "clock_hz": self.clock_hz, "energy_uj": self.energy_uj}
+
+
+@dataclass
+class RunResult:
+    """What a run produced.  ``exit`` is one of: ``bkpt``, ``semihosting-exit``, ``fault``,
+    ``max-cycles``, ``uart-rx-eof`` (the firmware waits for input and none is left),
+    ``wfi-deadlock``, ``reset-request``, ``stopped`` (stopped by the host)."""
+
+    board: str
+    cycles: int
+    instructions: int
+    exit: str
+    detail: str
+    exit_code: int | None
+    pc: int
+    uart: bytes
+    semihosting: bytes
+    gpio_edges: list[tuple[int, bool]]
+    gpio_windows: list[GpioWindow]
+    clock_hz: int
+    time_s: float
+    warnings: list[str]
+    wall_s: float
+    stats: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON document of ``tinymodel vboard run --json``."""
+        return {
+            "board": self.board, "cycles": self.cycles, "instructions": self.instructions,
+            "exit": self.exit, "detail": self.detail, "exit_code": self.exit_code,
+            "pc": f"0x{self.pc:08X}",
+            "uart": self.uart.decode("utf-8", "replace"),
+            "semihosting": self.semihosting.decode("utf-8", "replace"),
+            "gpio_edges": [{"cycle": c, "level": int(v)} for c, v in self.gpio_edges],
+            "gpio_windows": [w.as_dict() for w in self.gpio_windows],
+            "clock_hz": self.clock_hz, "time_s": self.time_s, "warnings": self.warnings,
+            "wall_s": round(self.wall_s, 3),
+            "instructions_per_second": round(self.instructions / self.wall_s) if self.wall_s else 0,
+            "stats": self.stats,
+        }
+
+
+def board_extras(board_id: str) -> dict[str, int]:
+    """The virtual board's own facts for ``board_id`` (data/extras.toml), or defaults."""
+    data = tomllib.loads(EXTRAS_PATH.read_text())
+    return dict(data.get(board_id, {}))
+
+
+class Machine:
+    """One virtual board running one image.  Not thread-safe except :meth:`uart_send`,
+    :meth:`close_input` and :meth:`request_stop`, which other threads may call while
+    :meth:`run` executes.
+
+    ``configured=True`` starts as if the firmware's clock setup had already run: HCLK at the
+    board clock, FLASH_ACR with the board's wait states and accelerator bits, the Cortex-M7 L1
+    caches as in the board file, and the FPU enabled.  The default is the hardware reset state.
+    """
+
+    def __init__(self, board, image, *, configured: bool = False,
+                 tx_callback: Callable[[bytes], None] | None = None) -> None:
+        from tinymodel.boards import load_board
+
+        self.board = load_board(board)
+        self.image = image if isinstance(image, Image) else load_image(image)
+        self.m7 = self.board.core == "cortex-m7"
+        self.configured = configured
+        self.extras = board_extras(self.board.id)
+        self.power = PowerModel(self.board)
+        self.tx_callback = tx_callback
+        self.tx = bytearray()
+        self._rx = collections.deque()
+        self._rx_cond = threading.Condition()
+        self._rx_closed = False
+        self.rx_eof = True                 # no more input will come once the queue is empty
+        self.warnings: list[str] = []
+        self._warned: set[str] = set()
+        self.marker_edges: list[tuple[int, bool]] = []
+        self.clock_changes: list[tuple[int, int]] = []
+        self.semihosting = Semihosting()
+        self._stop: tuple[str, str, int | None] | None = None
+        self._fault: FaultError | None = None
+        self._exc_stack: list[tuple[int, list[int] | None]] = []
+        self._invalid_access: tuple[str, int, int] | None = None
+        self.hclk_hz = self.board.clock_hz if configured else int(self.extras.get(
+            "reset_sysclk_hz", self.board.clock_hz))
+        self._setup_uc()
+        self._setup_peripherals()
+        self._configure_timing()
+        self._build_engine()
+        self.reset()
+
+    # -- construction ---------------------------------------------------------------------------
+
+    def _setup_uc(self) -> None:
+        from unicorn import UC_ARCH_ARM, UC_MODE_MCLASS, UC_MODE_THUMB, Uc
+        from unicorn.arm_const import UC_CPU_ARM_CORTEX_M4, UC_CPU_ARM_CORTEX_M7
+
+        uc = Uc(UC_ARCH_ARM, UC_MODE_THUMB | UC_MODE_MCLASS)
+        uc.ctl_set_cpu_model(UC_CPU_ARM_CORTEX_M7 if self.m7 else UC_CPU_ARM_CORTEX_M4)
+        self.uc = uc
+        self._buffers: dict[str, Any] = {}
+        self.regions: list[tuple[int, int, str, str]] = []     # (lo, hi, name, kind)
+        b = self.board
+        for r in b.memory:
+            if r.alias_of is not None:
+                continue
+            buf = (ctypes.c_ubyte * r.size_bytes)()
+            if r.kind == "flash":
+                ctypes.memset(buf, 0xFF, r.size_bytes)
+            self._buffers[r.name] = buf
+        self.flash = next((r for r in b.memory if r.kind == "flash" and r.alias_of is None), None)
+        from unicorn import UC_PROT_ALL, UC_PROT_EXEC, UC_PROT_READ
+        for r in b.memory:
+            target = r.alias_of or r.name
+            buf = self._buffers[target]
+            if r.kind == "flash":
+                perms = UC_PROT_READ | UC_PROT_EXEC
+            elif r.executable:
+                perms = UC_PROT_ALL
+            else:
+                perms = UC_PROT_ALL & ~UC_PROT_EXEC
+            uc.mem_map_ptr(r.address, r.size_bytes, perms, ctypes.addressof(buf))
+            self.regions.append((r.address, r.end, r.name, r.kind))
+        # boot alias of the main flash at 0x0000_0000 (STM32L4/F4 boot from main flash)
+        if self.flash is not None and b.region_at(0) is None:
+            uc.mem_map_ptr(0, self.flash.size_bytes, UC_PROT_READ | UC_PROT_EXEC,
+                           ctypes.addressof(self._buffers[self.flash.name]))
+            self.regions.append((0, self.flash.size_bytes, "flash_boot_alias", "flash"))
+        # system memory / option bytes / device id area: readable zeros
+        sysmem = 0x1FFF0000
+        if not any(lo < sysmem + 0x10000 and sysmem < hi for lo, hi, *_ in self.regions):
+            uc.mem_map(sysmem, 0x10000, UC_PROT_READ)
+        self.regions.sort()
+        for seg in self.image.segments:
+            end = seg.address + len(seg.data)
+            if not any(lo <= seg.address and end <= hi for lo, hi, *_ in self.regions):
+                raise ImageError(f"{self.image.path}: segment 0x{seg.address:08X}-0x{end:08X} "
+                                 f"lies outside the memory of board {b.id}")
+            self._write_mem(seg.address, seg.data)
+
+    def _write_mem(self, address: int, data: bytes) -> None:
+        """Write into guest memory, including read-only flash (host side, like a programmer)."""
+        for r in self.board.memory:
+            if r.contains(address):
+                buf = self._buffers[r.alias_of or r.name]
+                off = address - r.address
+                ctypes.memmove(ctypes.addressof(buf) + off, data, len(data))
+                return
+        self.uc.mem_write(address, data)
+
+    def _setup_peripherals(self) -> None:
+        b = self.board
+        family = "l4" if b.family.upper().startswith("STM32L4") else "f4"
+        self.bus = bus = Bus()
+        self.rcc = Rcc(b.peripheral("rcc"), family, self, int(self.extras.get("hse_hz",
+                                                                                8_000_000)))
+        bus.attach(self.rcc.base, 0x400, self.rcc)
+        self.pwr = Pwr(b.peripheral("pwr"), family)
+        bus.attach(self.pwr.base, 0x400, self.pwr)
+        acc = dict(b.accelerator.enable_bits)
+        reset_acr = 0x600 if family == "l4" else 0
+        if self.configured:
+            reset_acr = b.flash.wait_states
+            for name in ("icen", "dcen", "arten"):
+                if name in acc:
+                    reset_acr |= 1 << acc[name]
+            if b.accelerator.prefetch and "prften" in acc:
+                reset_acr |= 1 << acc["prften"]
+        self.acr_bits = acc
+        self.flash_if = FlashInterface(b.flash.acr_address, reset_acr, self)
+        bus.attach(b.flash.acr_address & ~0x3FF, 0x400, self.flash_if)
+        # GPIO: every port of the family, derived from one described port's base
+        g0 = b.gpio[0]
+        port_a = g0.base - 0x400 * (ord(g0.port) - ord("A"))
+        self.gpio = Gpio(port_a, b.marker.pin.port, b.marker.pin.number, self._on_marker, self)
+        bus.attach(port_a, 0x400 * 11, self.gpio)
+        ratio = b.uart.kernel_clock_hz / b.clock_hz
+        self.uart = Uart(b.uart.base, b.uart.layout, b.uart.is_lpuart, ratio, self,
+                         self._rx_source, self._tx_sink)
+        bus.attach(b.uart.base, 0x400, self.uart)
+        self.uart_irq = int(self.extras.get("uart_irq", -1))
+        self.scs = SystemControl(self, int(self.extras.get("cpuid", 0x410FC241)), self.m7, 0)
+        if self.configured:
+            self.scs.cpacr = 0xF << 20
+            if self.m7 and b.cpu_cache is not None and b.cpu_cache.enabled:
+                self.scs.ccr |= 3 << 16
+        bus.attach(0xE000E000, 0x1000, self.scs)
+        self.dwt = Dwt(self, lockable=self.m7)
+        bus.attach(0xE0001000, 0x1000, self.dwt)
+        # map MMIO over the peripheral and PPB spaces, around RAM regions that live there
+        ram = [(lo, hi) for lo, hi, *_ in self.regions]
+        for lo, hi in ((0x40000000, 0x60000000), (0xA0000000, 0xA0001000),
+                       (0xE0000000, 0xE0100000)):
+            for a, z in _subtract(lo, hi, ram):
+                self._map_mmio_range(a, z - a)
+
+    # -- timing configuration --------------------------------------------------------------------
+
+    def _configure_timing(self) -> None:
+        """Derive the fetch/data models from FLASH_ACR and SCB_CCR (called again on writes)."""
+        b = self.board
+        acr = self.flash_if.acr
+        bits = self.acr_bits
+        self.ws = acr & 0xF
+        req = None
+        try:
+            req = b.flash.required_wait_states(self.hclk_hz)
+        except Exception:
+            pass
+        if req is not None and self.ws < req:
+            self.warn_once(f"ws{self.ws}@{self.hclk_hz}",
+                           f"FLASH_ACR LATENCY={self.ws} is below the {req} wait states "
+                           f"{b.id} needs at {self.hclk_hz / 1e6:g} MHz (hardware would "
+                           f"read wrong data)")
+        on = lambda name: bool(name in bits and acr >> bits[name] & 1)  # noqa: E731
+        acc = b.accelerator
+        read_bytes = max(b.flash.read_width_bits // 8, 4)
+        self.fetch_prefetch = on("prften")
+        ic_on = on("icen") or on("arten")
+        dc_on = on("dcen")
+        # fetch model per code region kind: (cache or None, line_bytes, reads_per_miss)
+        self._fetch_cfg: dict[str, tuple] = {}
+        if not hasattr(self, "_caches"):
+            self._caches: dict[str, LineCache] = {}
+        if acc.icache_lines and "art_i" not in self._caches:
+            self._caches["art_i"] = LineCache(acc.icache_lines, acc.icache_lines,
+                                              acc.icache_line_bytes)
+        if acc.dcache_lines and "art_d" not in self._caches:
+            self._caches["art_d"] = LineCache(acc.dcache_lines, acc.dcache_lines,
+                                              acc.dcache_line_bytes)
+        cc = b.cpu_cache
+        if self.m7 and cc is not None:
+            if "l1_i" not in self._caches:
+                self._caches["l1_i"] = LineCache(cc.icache_bytes // cc.line_bytes, cc.icache_ways,
+                                                 cc.line_bytes)
+                self._caches["l1_d"] = LineCache(cc.dcache_bytes // cc.line_bytes, cc.dcache_ways,
+                                                 cc.line_bytes)
+        l1_i = self.m7 and cc is not None and bool(self.scs.ccr >> 17 & 1)
+        l1_d = self.m7 and cc is not None and bool(self.scs.ccr >> 16 & 1)
+        art_i = self._caches.get("art_i") if ic_on and acc.icache_lines else None
+        art_line = acc.icache_line_bytes if art_i is not None else read_bytes
+        if acc.path == "icode_dcode":
+            self._fetch_cfg["flash"] = (art_i, art_line, read_bytes, False)
+            self._fetch_cfg["flash_alias"] = self._fetch_cfg["flash"]
+            self._data_cache = self._caches.get("art_d") if dc_on and acc.dcache_lines else None
+            self._data_miss = self.ws
+        else:  # STM32F7: AXI window through L1, ITCM window through the ART
+            if l1_i:
+                self._fetch_cfg["flash"] = (self._caches["l1_i"], cc.line_bytes, read_bytes, True)
+            else:
+                self._fetch_cfg["flash"] = (None, read_bytes, read_bytes, False)
+            self._fetch_cfg["flash_alias"] = (art_i, art_line, read_bytes, False)
+            self._data_cache = self._caches["l1_d"] if l1_d else None
+            self._data_miss = self.ws * max(1, (cc.line_bytes if cc else 32) // read_bytes)
+        self._fetch_ws = self.ws
+
+    # -- host-facing UART ----------------------------------------------------------------------
+
+    def uart_send(self, data: bytes) -> None:
+        """Queue bytes for the firmware's UART receiver (thread-safe)."""
+        with self._rx_cond:
+            self._rx.extend(data)
+            self._rx_cond.notify_all()
+        if self.uart.wants_rx_interrupt():
+            self._poke()
+
+    def close_input(self) -> None:
+        """No more host input: a firmware waiting for bytes stops the run (``uart-rx-eof``)."""
+        with self._rx_cond:
+            self._rx_closed = True
+            self._rx_cond.notify_all()
+
+    def _rx_source(self, block: bool) -> int | None:
+        with self._rx_cond:
+            while not self._rx:
+                if not block:
+                    return None
+                if self._rx_closed or self.rx_eof or self._stop is not None:
+                    self.request_stop("uart-rx-eof", "the firmware waits for UART input and "
+                                      "no more input was given")
+                    return None
+                self._rx_cond.wait(0.2)
+            return self._rx.popleft()
+
+    def _tx_sink(self, byte: int) -> None:
+        self.tx.append(byte)
+        if self.tx_callback is not None:
+            self.tx_callback(bytes((byte,)))
+
+    # -- the engine ----------------------------------------------------------------------------
+
+    def _build_engine(self) -> None:
+        """Install the block hook and the closures that share the cycle state with it."""
+        from unicorn import UC_HOOK_BLOCK, UC_HOOK_INTR, UC_HOOK_MEM_INVALID
+        from unicorn.unicorn_py3 import unicorn as _ucmod
+
+        from calibration.vboard.regfile import register_view
+
+        uc = self.uc
+        core = cortex_m7 if self.m7 else cortex_m4
+        unaligned_penalty = core.UNALIGNED_CYCLES
+        static_cache: dict[tuple[int, int], tuple] = {}
+        blocks: dict[int, list] = {}
+        regs = register_view(uc)
+        self.fast_registers = not type(regs).__name__.startswith("_Slow")
+        m7 = self.m7
+        flash = self.flash
+        flo, fhi = (flash.address, flash.end) if flash is not None else (0, 0)
+        regions = self.regions
+        machine = self
+
+        cyc = 0                 # cycles at the end of the current block
+        entry = 0               # cycles at the start of the current block's first instruction
+        prev = _pseudo_block(0)  # the block being executed (between hooks: the last one)
+        next_event = 0          # cycle at which event() must run (limit, SysTick, poke)
+        limit = 1 << 62
+        retired_extra = 0
+        unaligned_cycles = 0
+        last_fetch_line = [-1]
+        btac: dict[int, list[int]] = {}
+        btac_get = btac.get
+        mispredicts = [0]
+        loc = [None, 0, 0]       # (block address, entry) of the last MMIO location, next index
+
+        def region_kind(addr: int) -> str | None:
+            for lo, hi, name, kind in regions:
+                if lo <= addr < hi:
+                    if kind == "flash":
+                        return "flash" if name == flash.name else "flash_alias"
+                    return kind
+            return None
+
+        flash_buckets = {flo >> 27} if flash is not None else set()
+        if any(name == "flash_boot_alias" for _lo, _hi, name, _k in regions):
+            flash_buckets.add(0)
+        tables: dict[tuple, list[int]] = {}
+
+        def group_table(unal: tuple[int, int, int, int], loads: bool) -> list[int]:
+            """Cost lookup by ``(addr >> 25 & 0x7C) | (addr & 3)`` = (128 MiB bucket, residue):
+            the unaligned penalty, or ``-(1 + penalty)`` in flash (slow path: data cache)."""
+            key = (unal, loads)
+            t = tables.get(key)
+            if t is None:
+                t = [0] * 128
+                for bucket in range(32):
+                    for r in range(4):
+                        t[bucket * 4 + r] = (-(1 + unal[r]) if (bucket in flash_buckets and loads)
+                                             else unal[r])
+                tables[key] = t
+            return t
+
+        def groups_cost(b: list, d: tuple, c: int) -> int:
+            """Unaligned and flash-data corrections of the register-based access groups."""
+            nonlocal unaligned_cycles
+            extra = 0
+            flash_seen = False
+            for g in d:
+                v = regs[g[0]]
+                x = g[1][(v >> 25 & 0x7C) | (v & 3)]
+                if x:
+                    if x > 0:
+                        extra += x
+                    else:
+                        extra -= x + 1
+                        flash_seen = True
+                        lo = v + g[2]
+                        dc = machine._data_cache
+                        if dc is not None:
+                            sh = dc.shift
+                            line = lo >> sh
+                            if line == dc.mru and line == (v + g[3]) >> sh:
+                                dc.hits += 1
+                                continue
+                        c += data_slow(lo, v + g[3], g[4])
+            unaligned_cycles += extra
+            b[17] = None if (flash_seen or not b[18]) else extra
+            return c + extra
+
+        def dyn_slow(b: list, c: int) -> int:
+            """Groups with an index register or PC-relative literals, and flash accesses."""
+            nonlocal unaligned_cycles
+            for base, index, shift, unal, dlo, dhi, nload in b[B_DYN2]:
+                v = regs[base] if base >= 0 else 0
+                if index >= 0:
+                    v = (v + (regs[index] << shift)) & 0xFFFFFFFF
+                x = unal[v & 3]
+                if x:
+                    c += x
+                    unaligned_cycles += x
+                if nload and (v + dlo) >> 27 in flash_buckets:
+                    c += data_slow(v + dlo, v + dhi, nload)
+            return c
+
+        def translate(addr: int, size: int) -> list:
+            key = (addr, size)
+            st = static_cache.get(key)
+            if st is None:
+                code = bytes(uc.mem_read(addr, size))
+                insns = decode_block(code, addr)
+                timing = core.block_timing(insns)
+                groups = access_groups(insns, unaligned_penalty)
+                st = (insns, timing, groups, block_accesses(insns) if groups else None)
+                static_cache[key] = st
+            insns, timing, groups, acc = st
+            if not machine.scs.fpu_enabled and any(i.cls in _FP_CLASSES for i in insns):
+                first = next(i for i in insns if i.cls in _FP_CLASSES)
+                raise FaultError(first.address, "floating-point instruction while CPACR "
+                                 "disables CP10/CP11 (UsageFault NOCP on hardware; enable "
+                                 "the FPU in SCB->CPACR first)")
+            kind = region_kind(addr)
+            flines = None
+            fcache = None
+            if kind in machine._fetch_cfg and machine._fetch_ws > 0:
+                fcache, line_bytes, read_bytes, _fill = machine._fetch_cfg[kind]
+                sh = line_bytes.bit_length() - 1
+                flines = tuple((ln, ch, ln << sh)
+                               for ln, ch in fetch_lines(insns, line_bytes, read_bytes))
+            dyn = []
+            dyn2 = []
+            for g in groups:
+                lo = min(g.deltas)
+                if g.base >= 0 and g.index < 0:
+                    dyn.append((g.base, group_table(g.unaligned_cycles, g.loads > 0), lo,
+                                lo + g.last_byte, g.loads))
+                else:
+                    dyn2.append((g.base, g.index, g.shift, g.unaligned_cycles, lo,
+                                 lo + g.last_byte, g.loads))
+            # a block that branches to itself and moves every base register by a multiple of 4
+            # sees the same alignment residue (and region) on every iteration: B_LOOPX caches
+            # the last extra cost of such a self-loop (None: recompute every time)
+            self_loop = bool(insns) and insns[-1].target == addr and not dyn2 and all(
+                g.stride is not None and g.stride % 4 == 0 for g in groups if g.base >= 0)
+            br = timing.branch
+            rec = [size, addr + size, timing.total, timing.taken_cycles, timing.entry_cycles,
+                   flines, -1, tuple(dyn) if dyn else None,
+                   1 if insns and insns[-1].cls == WFI else 0, 0, len(insns), addr, insns,
+                   timing.prefix,
+                   (br.pc, br.kind, br.backward, br.mispredict_cycles) if br else None, fcache,
+                   tuple(dyn2) if dyn2 else None, None, self_loop, acc]
+            blocks[addr] = rec
+            return rec
+
+        fetch_mark = [None, ()]   # (cycle after the fetch stalls, ((line address, cost), ...))
+
+        def fetch_slow(b: list, sequential: bool, c: int) -> int:
+            """Instruction-fetch stalls of block ``b`` (cache lookups, wait states); returns the
+            new cycle count and remembers which line each stall belongs to, so that a
+            DWT_CYCCNT read in the middle of the block only sees the stalls before it."""
+            cache = b[B_FCACHE]
+            ws = machine._fetch_ws
+            cfg_fill = cache is not None and cache is machine._caches.get("l1_i")
+            prefetch = machine.fetch_prefetch
+            cost = 0
+            first = True
+            detail = []
+            for line, chunks, line_addr in b[B_FLINES]:
+                if cache is not None:
+                    if cache.access(line):
+                        first = False
+                        continue
+                elif line == last_fetch_line[0]:
+                    first = False
+                    continue
+                if cfg_fill:
+                    k = ws * max(1, chunks)
+                elif prefetch:
+                    k = ws if (first and not sequential) else 0
+                else:
+                    k = ws * chunks
+                if k:
+                    cost += k
+                    detail.append((line_addr, k))
+                last_fetch_line[0] = line
+                first = False
+            if cache is not None:
+                b[B_FEPOCH] = cache.epoch
+            c += cost
+            fetch_mark[0] = c
+            fetch_mark[1] = detail
+            return c
+
+        def data_slow(lo: int, hi: int, nloads: int) -> int:
+            dc = machine._data_cache
+            if dc is None:
+                return machine._data_miss * nloads
+            cost = 0
+            sh = dc.shift
+            for line in range(lo >> sh, (hi >> sh) + 1):
+                if not dc.access(line):
+                    cost += machine._data_miss
+            return cost
+
+        def event(addr: int, c: int) -> bool:
+            """Slow path when ``c`` reached ``next_event``; True = do not run this block now."""
+            nonlocal next_event, cyc, prev
+            if machine._stop is not None:
+                uc.emu_stop()
+                return True
+            if c >= limit:
+                machine.request_stop("max-cycles", f"cycle limit {limit} reached")
+                return True
+            st = machine.scs.systick
+            if st.enabled and st.ctrl & 2 and st.expire(c):
+                machine.scs.pending_exc.add(SYSTICK_EXCEPTION)
+            exc = machine._deliverable()
+            if exc is not None:
+                cyc = c
+                machine._take_exception(exc, addr)
+                return True
+            next_event = machine._next_event_after(c, limit)
+            return False
+
+        def wfi(addr: int, c: int) -> int | None:
+            """The previous block ended with WFI: sleep until a wake-up event."""
+            nonlocal next_event
+            m = machine
+            if m._pending_any():
+                return c
+            if m.uart.wants_rx_interrupt():
+                m.uart.deliver(True)
+                if m._stop is not None:
+                    uc.emu_stop()
+                    return None
+                return c
+            st = m.scs.systick
+            if st.enabled and st.ctrl & 2:
+                t = st.next_expiry(c)
+                if t is not None:
+                    if t >= limit:
+                        m.request_stop("max-cycles", f"cycle limit {limit} reached during WFI")
+                        return None
+                    next_event = 0
+                    return t
+            m.request_stop("wfi-deadlock", f"WFI at 0x{addr - 2:08X} with no enabled "
+                           "interrupt that could wake the core")
+            return None
+
+        def hook(handle, addr, size, ud):
+            """Cortex-M4 block hook (the hot path: keep it short)."""
+            nonlocal cyc, entry, prev, unaligned_cycles
+            try:
+                b = blocks.get(addr)
+                if b is None or b[0] != size:
+                    b = translate(addr, size)
+                p = prev
+                c = cyc
+                if addr != p[1]:
+                    c += p[3] + b[4]
+                if p[8]:
+                    c = wfi(addr, c)
+                    if c is None:
+                        return
+                if b[5] is not None:
+                    fc = b[15]
+                    if fc is None or b[6] != fc.epoch:
+                        c = fetch_slow(b, addr == p[1], c)
+                if c >= next_event and event(addr, c):
+                    return
+                entry = c
+                c += b[2]
+                d = b[7]
+                if d is not None:
+                    if p is b and b[17] is not None:
+                        c += b[17]
+                        unaligned_cycles += b[17]
+                    else:
+                        c = groups_cost(b, d, c)
+                if b[16] is not None:
+                    c = dyn_slow(b, c)
+                cyc = c
+                b[9] += 1
+                prev = b
+            except BaseException as e:  # never let an exception escape into C
+                fail(e)
+
+        def hook_m7(handle, addr, size, ud):
+            """Cortex-M7 block hook: as :func:`hook`, with branch prediction instead of the
+            fixed taken-branch refill."""
+            nonlocal cyc, entry, prev, unaligned_cycles
+            try:
+                b = blocks.get(addr)
+                if b is None or b[0] != size:
+                    b = translate(addr, size)
+                p = prev
+                c = cyc
+                br = p[14]
+                if br is not None:
+                    e = btac_get(br[0])
+                    if addr != p[1]:
+                        if e is None or e[0] != 3 or e[1] != addr:
+                            c += predict(br, addr, True)
+                    elif e is None or e[0] != 0:
+                        c += predict(br, addr, False)
+                if p[8]:
+                    c = wfi(addr, c)
+                    if c is None:
+                        return
+                if b[5] is not None:
+                    fc = b[15]
+                    if fc is None or b[6] != fc.epoch:
+                        c = fetch_slow(b, addr == p[1], c)
+                if c >= next_event and event(addr, c):
+                    return
+                entry = c
+                c += b[2]
+                d = b[7]
+                if d is not None:
+                    if p is b and b[17] is not None:
+                        c += b[17]
+                        unaligned_cycles += b[17]
+                    else:
+                        c = groups_cost(b, d, c)
+                if b[16] is not None:
+                    c = dyn_slow(b, c)
+                cyc = c
+                b[9] += 1
+                prev = b
+            except BaseException as e:
+                fail(e)
+
+        def fail(e: BaseException) -> None:
+            if isinstance(e, FaultError):
+                machine._fault = e
+            else:
+                machine._hook_error = e
+            if machine._stop is None:
+                machine._stop = ("fault", str(e), None)
+            uc.emu_stop()
+
+        def predict(br: tuple, addr: int, taken: bool) -> int:
+            """Cortex-M7 branch prediction: a BTAC entry (2-bit counter + target) per branch;
+            without an entry, the static rule (backward/direct taken, forward not)."""
+            pc, kind, backward, penalty = br
+            e = btac.get(pc)
+            if e is None:
+                pred = kind == "direct" or (kind == "cond" and backward)
+                ok = pred == taken and kind != "indirect" or (kind == "indirect" and not taken)
+                btac[pc] = [2 if taken else 1, addr]
+            else:
+                pred = e[0] >= 2
+                ok = pred == taken and (not taken or e[1] == addr)
+                if taken:
+                    if e[0] < 3:
+                        e[0] += 1
+                    e[1] = addr
+                elif e[0] > 0:
+                    e[0] -= 1
+            if ok:
+                return 0
+            mispredicts[0] += 1
+            return penalty
+
+        # -- closures used by peripherals and the run loop ------------------------------------
+
+        def now() -> int:
+            """Cycle at which the instruction doing the current MMIO access executes."""
+            b = prev
+            insns = b[B_INSNS]
+            if not insns:
+                return cyc
+            key = b[B_ADDR]
+            start = loc[2] if (loc[0] == key and loc[1] == entry) else 0
+            addr = machine._mmio_addr
+            found = None
+            for i in range(start, len(insns)):
+                m = insns[i].mem
+                if m is None:
+                    continue
+                if m.base == 15:
+                    ea = ((insns[i].address + 4) & ~3) + m.disp
+                else:
+                    ea = regs[m.base]
+                    if m.index is not None:
+                        ea = ea + ((-1 if m.subtract_index else 1) * (regs[m.index] << m.shift))
+                    if m.post is None:
+                        ea += m.disp
+                    if m.count > 1 and m.down:
+                        ea -= 4 * m.count
+                ea &= 0xFFFFFFFF
+                if ea <= addr < ea + m.size * m.count:
+                    found = i
+                    break
+            if found is None:
+                found = min(start, len(insns) - 1)
+            loc[0], loc[1], loc[2] = key, entry, found + 1
+            machine._loc_pc = insns[found].address
+            t = entry + b[B_PREFIX][found] + dynamic_before(b, found)
+            if fetch_mark[0] == entry and fetch_mark[1]:
+                here = insns[found].address
+                t -= sum(k for a, k in fetch_mark[1] if a > here)
+            return t
+
+        def dynamic_before(b: list, pos: int) -> int:
+            """Unaligned and (uncached) flash-data cycles of the block's accesses before
+            instruction ``pos``: the block-entry register values are rebuilt from the current
+            ones minus the tracked increments.  D-cache misses are not attributed here."""
+            acc = b[B_ACC]
+            if acc is None:
+                return 0
+            accesses, deltas, deads = acc
+            dnow = deltas[pos]
+            dead = deads[pos]
+            extra = 0
+            for a in accesses:
+                if a.position >= pos:
+                    break
+                if a.base >= 0:
+                    if a.base in dead or (a.index >= 0 and a.index in dead):
+                        continue
+                    v = (regs[a.base] - dnow.get(a.base, 0))
+                    if a.index >= 0:
+                        v += (regs[a.index] - dnow.get(a.index, 0)) << a.shift
+                    ea = (v + a.delta) & 0xFFFFFFFF
+                else:
+                    ea = a.delta
+                if a.single and a.size > 1 and ea & (a.size - 1):
+                    extra += unaligned_penalty
+                if a.load and ea >> 27 in flash_buckets and machine._data_cache is None:
+                    extra += machine._data_miss
+            return extra
+
+        def stall(n: int) -> None:
+            nonlocal entry, cyc
+            if fetch_mark[0] == entry:
+                fetch_mark[0] += n
+            entry += n
+            cyc += n
+            loc[1] = entry
+
+        def poke() -> None:
+            nonlocal next_event
+            next_event = 0
+
+        def set_limit(n: int) -> None:
+            nonlocal limit, next_event
+            limit = n
+            next_event = 0
+
+        def get_cycles() -> int:
+            return cyc
+
+        def add_cycles(n: int, resume_at: int | None) -> None:
+            nonlocal cyc, prev
+            cyc += n
+            if resume_at is not None:
+                prev = _pseudo_block(resume_at & ~1)
+
+        def reset_state() -> None:
+            nonlocal cyc, entry, prev, next_event, retired_extra, unaligned_cycles
+            cyc = entry = next_event = retired_extra = unaligned_cycles = 0
+            prev = _pseudo_block(0)
+            btac.clear()
+            last_fetch_line[0] = -1
+
+        def invalidate_blocks() -> None:
+            nonlocal retired_extra
+            retired_extra += sum(b[B_COUNT] * b[B_NINSN] for b in blocks.values())
+            blocks.clear()
+
+        def stats() -> dict[str, int]:
+            out = {"instructions": retired_extra + sum(b[B_COUNT] * b[B_NINSN]
+                                                       for b in blocks.values()),
+                   "blocks_executed": sum(b[B_COUNT] for b in blocks.values()),
+                   "blocks_translated": len(static_cache),
+                   "unaligned_penalty_cycles": unaligned_cycles,
+                   "unaligned_accesses": unaligned_cycles // max(unaligned_penalty, 1)}
+            if m7:
+                out["branch_mispredicts"] = mispredicts[0]
+            for name, c in machine._caches.items():
+                out[f"{name}_hits"] = c.hits
+                out[f"{name}_misses"] = c.misses
+            return out
+
+        def profile(top: int = 20) -> list[tuple[int, int, int]]:
+            rows = [(b[B_ADDR], b[B_COUNT], b[B_COUNT] * b[B_NINSN]) for b in blocks.values()]
+            rows.sort(key=lambda r: -r[2])
+            return rows[:top]
+
+        self.now = now
+        self.stall = stall
+        self._poke = poke
+        self._set_limit = set_limit
+        self._get_cycles = get_cycles
+        self._add_cycles = add_cycles
+        self._reset_state = reset_state
+        self._invalidate_blocks = invalidate_blocks
+        self.stats = stats
+        self.profile = profile
+        self._regs = regs
+        self._hook_error = None
+        self._mmio_addr = 0
+
+        # the block hook through ctypes directly: half the per-block overhead of Uc.hook_add
+        cb_type = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint32,
+                                   ctypes.c_void_p)
+        self._blocks = blocks
+        self._hook_py = hook_m7 if m7 else hook
+        self._block_cb = cb_type(self._hook_py)
+        hh = _ucmod.uc_hook_h()
+        err = _ucmod.uclib.uc_hook_add(uc._uch, ctypes.byref(hh), UC_HOOK_BLOCK,
+                                       ctypes.cast(self._block_cb, ctypes.c_void_p), None,
+                                       ctypes.c_uint64(1), ctypes.c_uint64(0))
+        if err:
+            raise VboardError(f"unicorn refused the block hook (error {err})")
+        self._block_hook_handle = hh
+        uc.hook_add(UC_HOOK_INTR, self._on_interrupt)
+        uc.hook_add(UC_HOOK_MEM_INVALID, self._on_invalid_access)
+
+    # -- MMIO dispatch (closures over the absolute base of each mapped range) ---------------------
+
+    def _map_mmio_range(self, base: int, size: int) -> None:
+        bus = self.bus
+
+        def rd(uc, offset, sz, ud):
+            addr = base + offset
+            self._mmio_addr = addr
+            return bus.read(addr, sz)
+
+        def wr(uc, offset, sz, value, ud):
+            addr = base + offset
+            self._mmio_addr = addr
+            bus.write(addr, sz, value)
+
+        self.uc.mmio_map(base, size, rd, None, wr, None)
+
+    # -- reset and run -----------------------------------------------------------------------------
+
+    def vector_table_address(self) -> int:
+        """Where the core boots from: the main flash if the image loads it, else address 0 if
+        loaded, else the image's vector-table section, else its lowest segment."""
+        img = self.image
+        if self.flash is not None and img.covers(self.flash.address, 8):
+            return self.flash.address
+        if img.covers(0, 8):
+            return 0
+        if img.vector_section is not None:
+            return img.vector_section
+        return min(s.address for s in img.segments)
+
+    def reset(self) -> None:
+        """Hardware reset: SP and PC from the vector table (ARMv7-M B1.5.5)."""
+        from unicorn.arm_const import (UC_ARM_REG_CONTROL, UC_ARM_REG_LR, UC_ARM_REG_PC,
+                                       UC_ARM_REG_SP, UC_ARM_REG_XPSR)
+
+        vt = self.vector_table_address()
+        sp = self._read32(vt)
+        pc = self._read32(vt + 4)
+        where = f"{self.image.path}: vector table at 0x{vt:08X}"
+        if not pc & 1:
+            raise ImageError(f"{where}: reset vector 0x{pc:08X} has the Thumb bit clear "
+                             f"(not a Cortex-M image?)")
+        kind = self._kind_at(pc & ~1)
+        if kind is None:
+            raise ImageError(f"{where}: reset vector 0x{pc:08X} is outside board memory")
+        if sp & 3 or self._kind_at((sp - 4) & 0xFFFFFFFF) not in ("sram", "dtcm", "ccm", "itcm",
+                                                                   "backup"):
+            raise ImageError(f"{where}: initial SP 0x{sp:08X} is not in RAM of board "
+                             f"{self.board.id}")
+        self.scs.vtor = vt
+        self.uc.reg_write(UC_ARM_REG_CONTROL, 0)
+        self.uc.reg_write(UC_ARM_REG_SP, sp)
+        self.uc.reg_write(UC_ARM_REG_LR, 0xFFFFFFFF)
+        self.uc.reg_write(UC_ARM_REG_XPSR, 0x01000000)
+        self.uc.reg_write(UC_ARM_REG_PC, pc & ~1)
+        self._reset_state()
+        self.clock_changes = [(0, self.hclk_hz)]
+
+    def _kind_at(self, addr: int) -> str | None:
+        for lo, hi, _name, kind in self.regions:
+            if lo <= addr < hi:
+                return kind
+        return None
+
+    def _read32(self, addr: int) -> int:
+        return int.from_bytes(bytes(self.uc.mem_read(addr, 4)), "little")
+
+    @property
+    def cycles(self) -> int:
+        """Cycles executed so far (the model's clock; DWT_CYCCNT derives from it)."""
+        return self._get_cycles()
+
+    def run(self, max_cycles: int | None = None) -> RunResult:
+        """Run until the program halts (BKPT, semihosting exit, fault, WFI with nothing to
+        wake it, waiting for input that will not come) or ``max_cycles`` is reached."""
+        from unicorn import UcError
+        from unicorn.arm_const import UC_ARM_REG_PC
+
+        t0 = time.perf_counter()
+        self._set_limit(max_cycles if max_cycles is not None else 1 << 62)
+        self._stop = None
+        idle = 0
+        last = None
+        while self._stop is None:
+            pc = self.uc.reg_read(UC_ARM_REG_PC)
+            try:
+                self.uc.emu_start(pc | 1, 0xFFFFFFFF)
+            except UcError as e:
+                if self._handle_uc_error(e):
+                    continue
+            if self._hook_error is not None:
+                err, self._hook_error = self._hook_error, None
+                raise err
+            # unicorn returns from emu_start when a hook rewrote PC (exception entry/return);
+            # resume, unless nothing moves any more
+            now = (self.uc.reg_read(UC_ARM_REG_PC), self.cycles)
+            idle = idle + 1 if now == last else 0
+            last = now
+            if self._stop is None and idle >= 3:
+                self._stop = ("stopped", "emulation made no progress", None)
+        wall = time.perf_counter() - t0
+        return self._result(wall)
+
+    def request_stop(self, reason: str = "stopped", detail: str = "",
+                     exit_code: int | None = None) -> None:
+        """Stop the run at the next opportunity (any thread)."""
+        if self._stop is None:
+            self._stop = (reason, detail, exit_code)
+        try:
+            self.uc.emu_stop()
+        except Exception:  # pragma: no cover
+            pass
+        with self._rx_cond:
+            self._rx_cond.notify_all()
+        self._poke()
+
+    def _result(self, wall: float) -> RunResult:
+        from unicorn.arm_const import UC_ARM_REG_PC
+
+        reason, detail, code = self._stop
+        cycles = self.cycles
+        st = self.stats()
+        edges = list(self.marker_edges)
+        return RunResult(
+            board=self.board.id, cycles=cycles, instructions=st["instructions"], exit=reason,
+            detail=detail, exit_code=code, pc=self.uc.reg_read(UC_ARM_REG_PC),
+            uart=bytes(self.tx), semihosting=bytes(self.semihosting.output),
+            gpio_edges=edges, gpio_windows=self.gpio_windows(),
+            clock_hz=self.hclk_hz, time_s=self.seconds(cycles), warnings=list(self.warnings),
+            wall_s=wall, stats=st)
+
+    # -- time, clock, energy --------------------------------------------------------------------
+
+    def set_clock(self, hz: int) -> None:
+        if hz and hz != self.hclk_hz:
+            self.hclk_hz = hz
+            self.clock_changes.append((self.cycles, hz))
+            self._configure_timing()
+            self._invalidate_blocks()
+
+    def clock_at(self, cycle: int) -> int:
+        hz = self.clock_changes[0][1]
+        for c, h in self.clock_changes:
+            if c <= cycle:
+                hz = h
+        return hz
+
+    def seconds(self, cycles: int) -> float:
+        """Wall time of the first ``cycles`` cycles, following the recorded clock changes."""
+        total = 0.0
+        changes = self.clock_changes + [(cycles, 0)]
+        for (c0, hz), (c1, _) in zip(changes, changes[1:]):
+            if c1 > c0:
+                total += (min(c1, cycles) - c0) / hz
+        return total
+
+    def _on_marker(self, level: bool) -> None:
+        self.marker_edges.append((self.now(), level))
+
+    def gpio_windows(self) -> list[GpioWindow]:
+        """Marker windows: from each edge to the active level to the next edge away from it."""
+        active = self.board.marker.active_high
+        out = []
+        start = None
+        for c, level in self.marker_edges:
+            if level == active and start is None:
+                start = c
+            elif level != active and start is not None:
+                hz = self.clock_at(start)
+                out.append(GpioWindow(start, c, hz, self.power.energy_uj(c - start, hz)))
+                start = None
+        return out
+
+    # -- peripherals' host interface -------------------------------------------------------------
+
+    def irq_changed(self) -> None:
+        self._poke()
+
+    def reschedule(self) -> None:
+        self._poke()
+
+    def timing_changed(self) -> None:
+        self._configure_timing()
+        self._invalidate_blocks()
+        if self.flash_if.acr & (1 << self.acr_bits.get("icrst", 99)) or \
+                self.flash_if.acr & (1 << self.acr_bits.get("artrst", 99)):
+            if "art_i" in self._caches:
+                self._caches["art_i"].flush()
+        if self.flash_if.acr & (1 << self.acr_bits.get("dcrst", 99)) and "art_d" in self._caches:
+            self._caches["art_d"].flush()
+
+    def invalidate_icache(self) -> None:
+        if "l1_i" in self._caches:
+            self._caches["l1_i"].flush()
+
+    def dwt_state_changed(self) -> None:
+        self.dwt.update(self.now(), self.scs)
+
+    def ccsidr(self, icache: int) -> int:
+        cc = self.board.cpu_cache
+        if cc is None:
+            return 0
+        size, ways = (cc.icache_bytes, cc.icache_ways) if icache else (cc.dcache_bytes,
+                                                                       cc.dcache_ways)
+        sets = size // (ways * cc.line_bytes)
+        return 0xF0000000 | (sets - 1) << 13 | (ways - 1) << 3 | ((cc.line_bytes // 4).bit_length()
+                                                                   - 1 - 2)
+
+    def warn(self, message: str) -> None:
+        if message not in self.warnings:
+            self.warnings.append(message)
+            log.warning("%s", message)
+
+    def warn_once(self, key: str, message: str) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            self.warn(message)
+
+    # -- exceptions ----------------------------------------------------------------------------
+
+    def pending_irq_set(self) -> set[int]:
+        s = set(self.scs.pending_irqs)
+        if self.uart_irq >= 0 and self.uart.irq_level():
+            s.add(self.uart_irq)
+        return s
+
+    def active_exceptions(self) -> list[int]:
+        return [n for n, _ in self._exc_stack]
+
+    def _pending_any(self) -> bool:
+        return bool(self.scs.pending_exc) or bool(self.pending_irq_set() & self.scs.enabled_irqs)
+
+    def _deliverable(self) -> int | None:
+        """The exception to take now, or None (no nesting: only from thread mode)."""
+        if self._exc_stack:
+            return None
+        cands = set(self.scs.pending_exc)
+        cands |= {16 + n for n in self.pending_irq_set() & self.scs.enabled_irqs}
+        if not cands:
+            return None
+        from unicorn.arm_const import UC_ARM_REG_PRIMASK
+        if self.uc.reg_read(UC_ARM_REG_PRIMASK) & 1:
+            return None
+        return min(cands, key=lambda n: (self._priority(n), n))
+
+    def _priority(self, n: int) -> int:
+        if n >= 16:
+            return self.scs.priorities.get(n - 16, 0)
+        shpr = self.scs.regs.get(0xE000ED18 + ((n - 4) & ~3), 0)
+        return (shpr >> (8 * ((n - 4) & 3))) & 0xFF
+
+    def _next_event_after(self, c: int, limit: int) -> int:
+        nxt = limit
+        st = self.scs.systick
+        if st.enabled and st.ctrl & 2:
+            t = st.next_expiry(c + 1)
+            if t is not None and t < nxt:
+                nxt = t
+        return nxt
+
+    def _take_exception(self, num: int, return_addr: int) -> None:
+        """Exception entry at a block boundary (ARMv7-M B1.5.6): push the basic frame, set LR
+        to EXC_RETURN, IPSR, PC from the vector table.  FP registers are saved host-side."""
+        from unicorn.arm_const import (UC_ARM_REG_FPSCR, UC_ARM_REG_LR, UC_ARM_REG_PC,
+                                       UC_ARM_REG_R0, UC_ARM_REG_R12, UC_ARM_REG_S0,
+                                       UC_ARM_REG_SP, UC_ARM_REG_XPSR)
+        uc = self.uc
+        if num >= 16:
+            self.scs.pending_irqs.discard(num - 16)
+        else:
+            self.scs.pending_exc.discard(num)
+        sp = uc.reg_read(UC_ARM_REG_SP)
+        xpsr = uc.reg_read(UC_ARM_REG_XPSR)
+        realign = sp & 4
+        sp = (sp & ~7) - 32
+        frame = [uc.reg_read(UC_ARM_REG_R0 + i) for i in range(4)] + [
+            uc.reg_read(UC_ARM_REG_R12), uc.reg_read(UC_ARM_REG_LR), return_addr & ~1,
+            (xpsr | (1 << 9 if realign else 0)) | 0x01000000]
+        uc.mem_write(sp, struct.pack("<8I", *[v & 0xFFFFFFFF for v in frame]))
+        fp = None
+        if self.scs.fpu_enabled:
+            fp = [uc.reg_read(UC_ARM_REG_S0 + i) for i in range(16)] + [
+                uc.reg_read(UC_ARM_REG_FPSCR)]
+        self._exc_stack.append((num, fp))
+        vector = self._read32(self.scs.vtor + 4 * num)
+        uc.reg_write(UC_ARM_REG_SP, sp)
+        uc.reg_write(UC_ARM_REG_LR, 0xFFFFFFF9)
+        uc.reg_write(UC_ARM_REG_XPSR, (xpsr & ~0x1FF & ~(3 << 25) & ~(0x3F << 10)) | num)
+        self._add_cycles(EXCEPTION_ENTRY_CYCLES, vector)
+        uc.reg_write(UC_ARM_REG_PC, vector | 1)
+
+    def _exception_return(self) -> None:
+        from unicorn.arm_const import (UC_ARM_REG_FPSCR, UC_ARM_REG_LR, UC_ARM_REG_PC,
+                                       UC_ARM_REG_R0, UC_ARM_REG_R12, UC_ARM_REG_S0,
+                                       UC_ARM_REG_SP, UC_ARM_REG_XPSR)
+        uc = self.uc
+        sp = uc.reg_read(UC_ARM_REG_SP)
+        frame = struct.unpack("<8I", bytes(uc.mem_read(sp, 32)))
+        for i in range(4):
+            uc.reg_write(UC_ARM_REG_R0 + i, frame[i])
+        uc.reg_write(UC_ARM_REG_R12, frame[4])
+        uc.reg_write(UC_ARM_REG_LR, frame[5])
+        xpsr = frame[7]
+        sp += 32 + (4 if xpsr & (1 << 9) else 0)
+        uc.reg_write(UC_ARM_REG_SP, sp)
+        uc.reg_write(UC_ARM_REG_XPSR, xpsr & ~(1 << 9))
+        _num, fp = self._exc_stack.pop()
+        if fp is not None:
+            for i in range(16):
+                uc.reg_write(UC_ARM_REG_S0 + i, fp[i])
+            uc.reg_write(UC_ARM_REG_FPSCR, fp[16])
+        self._add_cycles(EXCEPTION_RETURN_CYCLES, frame[6])
+        uc.reg_write(UC_ARM_REG_PC, frame[6] | 1)
+        self._poke()
+
+    def _on_interrupt(self, uc, intno: int, ud) -> None:
+        from unicorn.arm_const import UC_ARM_REG_PC, UC_ARM_REG_R0, UC_ARM_REG_R1
+
+        pc = uc.reg_read(UC_ARM_REG_PC)
+        if intno == 8 and self._exc_stack:                 # EXC_RETURN branch
+            self._exception_return()
+            return
+        if intno == 7:                                     # BKPT: PC is on the instruction
+            imm = bytes(uc.mem_read(pc, 2))[0]
+            if imm == 0xAB:
+                op = uc.reg_read(UC_ARM_REG_R0)
+                arg = uc.reg_read(UC_ARM_REG_R1)
+                r0, code = self.semihosting.call(
+                    op, arg, lambda a, n: bytes(uc.mem_read(a, n)),
+                    lambda a, d: uc.mem_write(a, d), self.seconds(self.cycles))
+                uc.reg_write(UC_ARM_REG_R0, r0)
+                if code is not None:
+                    self.request_stop("semihosting-exit", f"exit code {code}", code)
+                    return
+                uc.reg_write(UC_ARM_REG_PC, (pc + 2) | 1)
+                return
+            self.request_stop("bkpt", f"BKPT #{imm} at 0x{pc:08X}", imm)
+            return
+        if intno == 2:                                      # SVC: PC is past the instruction
+            self._take_exception(SVCALL_EXCEPTION, pc)
+            return
+        causes = {1: "undefined instruction (UsageFault UNDEFINSTR)",
+                  3: "instruction fetch fault (prefetch abort)",
+                  4: "data access fault (BusFault)",
+                  8: "exception return outside a handler (INVPC)",
+                  17: "coprocessor access while disabled (UsageFault NOCP)",
+                  18: "invalid state: branch to an address with the Thumb bit clear "
+                      "(UsageFault INVSTATE)",
+                  22: "unaligned access not allowed here (UsageFault UNALIGNED)"}
+        self._fault = FaultError(pc & ~1, causes.get(intno, f"CPU exception {intno}"))
+        self.request_stop("fault", str(self._fault))
+
+    def _on_invalid_access(self, uc, access: int, address: int, size: int, value: int,
+                           ud) -> bool:
+        import unicorn as U
+        kind, prot = {U.UC_MEM_READ_UNMAPPED: ("read", False),
+                      U.UC_MEM_WRITE_UNMAPPED: ("write", False),
+                      U.UC_MEM_FETCH_UNMAPPED: ("fetch", False),
+                      U.UC_MEM_READ_PROT: ("read", True),
+                      U.UC_MEM_WRITE_PROT: ("write", True),
+                      U.UC_MEM_FETCH_PROT: ("fetch", True)}.get(access, ("access", False))
+        self._invalid_access = (kind, address & 0xFFFFFFFF, size, prot)
+        self._fault_pc = None
+        if kind != "fetch":
+            self._mmio_addr = address & 0xFFFFFFFF
+            self._loc_pc = None
+            try:
+                self.now()
+                self._fault_pc = self._loc_pc
+            except Exception:
+                self._fault_pc = None
+        return False
+
+    def _handle_uc_error(self, e) -> bool:
+        """Turn a unicorn error into a stop reason; True if the run can continue."""
+        from unicorn import (UC_ERR_FETCH_PROT, UC_ERR_FETCH_UNMAPPED, UC_ERR_INSN_INVALID,
+                             UC_ERR_READ_PROT, UC_ERR_READ_UNMAPPED, UC_ERR_WRITE_PROT,
+                             UC_ERR_WRITE_UNMAPPED)
+        from unicorn.arm_const import UC_ARM_REG_PC
+
+        pc = self.uc.reg_read(UC_ARM_REG_PC) & ~1
+        if e.errno == UC_ERR_INSN_INVALID and self.m7:
+            from calibration.vboard import vfp64
+            if vfp64.emulate(self.uc, pc):
+                return True
+        if self._stop is not None and self._stop[0] == "fault":
+            return False
+        acc = self._invalid_access
+        if e.errno in (UC_ERR_READ_UNMAPPED, UC_ERR_WRITE_UNMAPPED, UC_ERR_FETCH_UNMAPPED,
+                       UC_ERR_READ_PROT, UC_ERR_WRITE_PROT, UC_ERR_FETCH_PROT) and acc:
+            kind, address, size, prot = acc
+            region = self._kind_at(address)
+            if kind == "fetch":
+                what = (f"instruction fetch from 0x{address:08X}"
+                        + (" (execute-never region)" if prot else " (unmapped address)"))
+                pc = address
+            elif prot and region == "flash":
+                what = f"{kind} of {size} bytes to flash at 0x{address:08X} (flash is read-only)"
+            else:
+                what = (f"{kind} of {size} bytes at 0x{address:08X} "
+                        + ("(access not permitted)" if prot else "(unmapped address)"))
+            cause = f"bad address: {what}"
+            loc_pc = self._fault_location()
+            if loc_pc is not None and kind != "fetch":
+                pc = loc_pc
+        elif e.errno == UC_ERR_INSN_INVALID:
+            raw = bytes(self.uc.mem_read(pc, 4)) if self._kind_at(pc) else b""
+            txt = ""
+            if raw:
+                ins = decode_block(raw, pc)[0]
+                txt = f" ({ins.text})" if ins.name != "UNKNOWN" else f" (0x{raw[:2][::-1].hex()})"
+                if ins.double and not self.m7:
+                    txt += "; double precision is not in the Cortex-M4 FPU"
+            cause = f"invalid instruction{txt}"
+        else:
+            cause = f"emulator error: {e}"
+        self._fault = FaultError(pc, cause)
+        self._stop = ("fault", str(self._fault), None)
+        return False
+
+    def _fault_location(self) -> int | None:
+        """PC of the instruction in the current block whose address matched the bad access."""
+        return getattr(self, "_fault_pc", None)
+
+    @property
+    def fault(self) -> FaultError | None:
+        """The fault that stopped the last run, if any."""
+        return self._fault
+
+
+def _subtract(lo: int, hi: int, holes: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """``[lo, hi)`` minus the ``holes``, as a list of 1 KiB-aligned ranges."""
+    out = [(lo, hi)]
+    for a, b in holes:
+        nxt = []
+        for x, y in out:
+            if b <= x or a >= y:
+                nxt.append((x, y))
+                continue
+            if x < a:
+                nxt.append((x, a))
+            if b < y:
+                nxt.append((b, y))
+        out = nxt
+    return [(x, y) for x, y in out if y > x]
+
+
+def run_image(board, image, *, max_cycles: int | None = None, uart_input: bytes = b"",
+              configured: bool = False) -> RunResult:
+    """Convenience: load ``image`` on ``board``, queue ``uart_input``, run, return the result."""
+    m = Machine(board, image, configured=configured)
+    if uart_input:
+        m.uart_send(uart_input)
+    return m.run(max_cycles)
+
+
+__all__ = ["GpioWindow", "Machine", "RunResult", "board_extras", "run_image"]

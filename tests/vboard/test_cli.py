@@ -1,0 +1,44 @@
+"""``tinymodel vboard run``."""
+
+from __future__ import annotations
+
+import io
+import json
+
+from tests.vboard.conftest import needs_toolchain
+from tests.vboard.test_machine import MARKER_L4, PUTS_L4, UART_L4
+from tinymodel.cli import main
+
+pytestmark = needs_toolchain
+
+
+def test_run_json(asm):
+    elf = asm(UART_L4 + "  adr r2, msg\n  bl puts\n" + MARKER_L4.replace("  bkpt #0\n", "")
+              + "  bkpt #0\n" + PUTS_L4 + '.align 2\nmsg: .asciz "hi"\n')
+    out = io.StringIO()
+    assert main(["vboard", "run", str(elf), "--board", "L4", "--json"], out=out) == 0
+    doc = json.loads(out.getvalue())
+    assert doc["uart"] == "hi" and doc["exit"] == "bkpt"
+    assert doc["cycles"] > 0 and doc["instructions"] > 0
+    assert len(doc["gpio_windows"]) == 1
+    w = doc["gpio_windows"][0]
+    assert {"start_cycle", "end_cycle", "energy_uj"} <= set(w)
+
+
+def test_run_text_and_fault_exit_code(asm, capsys):
+    out = io.StringIO()
+    assert main(["vboard", "run", str(asm("  ldr r0, =0x60000000\n  ldr r0, [r0]\n")),
+                 "--board", "F4"], out=out) == 1
+    assert "exit: fault" in out.getvalue()
+    assert "0x60000000" in capsys.readouterr().err
+
+
+def test_run_max_cycles(asm):
+    out = io.StringIO()
+    assert main(["vboard", "run", str(asm("1: b 1b\n")), "--max-cycles", "1000"], out=out) == 0
+    assert "max-cycles" in out.getvalue()
+
+
+def test_unknown_board(asm, capsys):
+    assert main(["vboard", "run", str(asm("  bkpt #0\n")), "--board", "Z9"]) == 1
+    assert "unknown board" in capsys.readouterr().err
