@@ -25,7 +25,8 @@
 #define TM_RCC_PLLCFGR (TM_RCC_BASE + 0x04u)
 #define TM_RCC_CFGR (TM_RCC_BASE + 0x08u)
 #define TM_RCC_APB1ENR (TM_RCC_BASE + 0x40u)
-#define TM_PWR_CR1 (TM_PWR_BASE + 0x00u)
-#define TM_PWR_CSR1 (TM_PWR_BASE + 0x04u)
+/* RM0410 names these PWR_CR1 / PWR_CSR1; same offsets and bits as the F4's PWR_CR / PWR_CSR. */
+#define TM_PWR_CR (TM_PWR_BASE + 0x00u)
+#define TM_PWR_CSR (TM_PWR_BASE + 0x04u)
 
 #endif /* TM_FAMILY_H */

@@ -1,18 +1,22 @@
 /*
- * tm_clock.c - STM32F7 (F767) clock tree: HSE -> PLL (M, N, P from the board file) -> SYSCLK
- * with voltage scale 1 and over-drive, flash wait states and the ART accelerator.  The board
- * file's values give 216 MHz (HSE 8 MHz in bypass from the ST-LINK MCO, M=8, N=432, P=2; AHB /1,
- * APB1 /4, APB2 /2; 7 wait states; ART and prefetch on).  The Cortex-M7 L1 caches are enabled
- * afterwards (tm_cpu_caches_enable).
+ * tm_clock_hse_pll.c - STM32F4 (F469) and STM32F7 (F767) clock tree, shared: the two families
+ * have the same RCC PLL, PWR over-drive and FLASH_ACR latency sequence (RM0386 for the F469,
+ * RM0410 for the F767; the F7 calls PWR_CR/PWR_CSR "PWR_CR1/PWR_CSR1" at the same offsets).
+ * HSE -> PLL (M, N, P from the board file) -> SYSCLK with voltage scale 1 and over-drive, flash
+ * wait states and the ART accelerator.  The board files' values give 180 MHz on the F4 (HSE 8 MHz,
+ * M=8, N=360, P=2; AHB /1, APB1 /4, APB2 /2; 5 wait states; prefetch, I- and D-cache on) and
+ * 216 MHz on the F7 (HSE 8 MHz in bypass from the ST-LINK MCO, M=8, N=432, P=2; 7 wait states;
+ * ART and prefetch on; the Cortex-M7 L1 caches are enabled afterwards, F7/tm_cpu_caches.c).
  *
- * Order (RM0410 §4.1.4 "Entering Over-drive mode" and §3.3.2 flash read access latency):
+ * Order (RM0386 §5.1.4 / RM0410 §4.1.4 "Entering Over-drive mode", and RM0386 §3.4.2 /
+ * RM0410 §3.3.2 flash read access latency):
  *   PWR clock, VOS = scale 1 (only while the PLL is off) -> HSE on -> PLL configured and locked ->
  *   ODEN, wait ODRDY -> ODSWEN, wait ODSWRDY -> wait states -> bus prescalers -> SW = PLL.
- * Registers (RM0410 §5.3): RCC_CR HSEON b16, HSERDY b17, HSEBYP b18, PLLON b24, PLLRDY b25;
+ * Registers (RM0386 §6.3, RM0410 §5.3): RCC_CR HSEON b16, HSERDY b17, HSEBYP b18, PLLON b24, PLLRDY b25;
  * RCC_PLLCFGR PLLM[5:0], PLLN[14:6], PLLP[17:16] (P/2-1), PLLSRC b22 (1 = HSE), PLLQ/PLLR kept at
  * their reset values; RCC_CFGR SW[1:0] (10 = PLL), SWS[3:2], HPRE[7:4], PPRE1[12:10],
  * PPRE2[15:13]; PWR_CR VOS[15:14] (11 = scale 1), ODEN b16, ODSWEN b17; PWR_CSR ODRDY b16,
- * ODSWRDY b17 (RM0410 §4.4; PWR_CR1 / PWR_CSR1 on the F7).
+ * ODSWRDY b17 (RM0386 §5.4, RM0410 §4.4).
  */
 #include "tm_board.h"
 #include "tm_board_config.h"
@@ -20,13 +24,13 @@
 #include "tm_regs.h"
 
 #if !defined(TM_CLK_OSC_HSE) && !defined(TM_CLK_OSC_HSE_BYPASS)
-#error "this STM32F7 clock code starts the PLL from the HSE"
+#error "this STM32F4/F7 clock code starts the PLL from the HSE"
 #endif
 #if !defined(TM_CLK_PLL_OUTPUT_P)
-#error "STM32F7 SYSCLK comes from the PLL's P output"
+#error "STM32F4/F7 SYSCLK comes from the PLL's P output"
 #endif
 #if TM_CLK_PLL_M < 2u || TM_CLK_PLL_M > 63u || TM_CLK_PLL_N < 50u || TM_CLK_PLL_N > 432u
-#error "PLL M or N out of the STM32F7 range"
+#error "PLL M or N out of the STM32F4/F7 range"
 #endif
 #if TM_CLK_PLL_DIV != 2u && TM_CLK_PLL_DIV != 4u && TM_CLK_PLL_DIV != 6u && TM_CLK_PLL_DIV != 8u
 #error "PLLP must be 2, 4, 6 or 8"
@@ -88,7 +92,7 @@ static tm_clock_state tm_reset_state(tm_clock_status st)
 tm_clock_state tm_clock_init(void)
 {
     tm_board_enable_clock(TM_RCC_APB1ENR, 28u); /* PWREN */
-    tm_reg_field(TM_PWR_CR1, TM_PWR_VOS_MASK, TM_PWR_VOS_SCALE1);
+    tm_reg_field(TM_PWR_CR, TM_PWR_VOS_MASK, TM_PWR_VOS_SCALE1);
 
 #if defined(TM_CLK_OSC_HSE_BYPASS)
     tm_reg_set(TM_RCC_CR, TM_RCC_CR_HSEBYP);
@@ -109,12 +113,12 @@ tm_clock_state tm_clock_init(void)
     }
 
 #if TM_CLK_OVERDRIVE
-    tm_reg_set(TM_PWR_CR1, TM_PWR_ODEN);
-    if (!tm_wait_bits(TM_PWR_CSR1, TM_PWR_ODRDY, TM_PWR_ODRDY)) {
+    tm_reg_set(TM_PWR_CR, TM_PWR_ODEN);
+    if (!tm_wait_bits(TM_PWR_CSR, TM_PWR_ODRDY, TM_PWR_ODRDY)) {
         return tm_reset_state(TM_CLOCK_VOLTAGE_FAILED);
     }
-    tm_reg_set(TM_PWR_CR1, TM_PWR_ODSWEN);
-    if (!tm_wait_bits(TM_PWR_CSR1, TM_PWR_ODSWRDY, TM_PWR_ODSWRDY)) {
+    tm_reg_set(TM_PWR_CR, TM_PWR_ODSWEN);
+    if (!tm_wait_bits(TM_PWR_CSR, TM_PWR_ODSWRDY, TM_PWR_ODSWRDY)) {
         return tm_reset_state(TM_CLOCK_VOLTAGE_FAILED);
     }
 #endif
@@ -132,7 +136,7 @@ tm_clock_state tm_clock_init(void)
     }
 
     /* ART: reset the caches while they are off, then enable what the board file asks for
-     * (RM0410 §3.3.4: ARTRST only while ARTEN is clear). */
+     * (RM0386 §3.5.2 / RM0410 §3.3.4: a cache may be reset only while it is disabled). */
     tm_reg_clear(TM_FLASH_ACR, TM_FLASH_ACR_ENABLE_BITS);
     tm_reg_set(TM_FLASH_ACR, TM_FLASH_ACR_RESET_BITS);
     tm_reg_clear(TM_FLASH_ACR, TM_FLASH_ACR_RESET_BITS);
@@ -147,46 +151,4 @@ tm_clock_state tm_clock_init(void)
 #endif
     s.status = TM_CLOCK_OK;
     return s;
-}
-
-/*
- * Cortex-M7 L1 caches (ARMv7-M ARM B2.2.7 cache maintenance; Cortex-M7 TRM §4.1 and the
- * "Enabling the caches" sequence): invalidate the I-cache (ICIALLU), enable CCR.IC; select the
- * L1 data cache (CSSELR = 0), read its geometry from CCSIDR (sets-1 [27:13], ways-1 [12:3],
- * log2(words per line)-2 [2:0]), invalidate every set/way through DCISW (way in the top bits,
- * set above the line offset), enable CCR.DC.  DSB/ISB around each step.
- */
-void tm_cpu_caches_enable(void)
-{
-#if TM_CPU_CACHES
-    tm_dsb();
-    tm_isb();
-    TM_REG32(TM_SCB_ICIALLU) = 0u;
-    tm_dsb();
-    tm_isb();
-    TM_REG32(TM_SCB_CCR) |= TM_SCB_CCR_IC;
-    tm_dsb();
-    tm_isb();
-
-    TM_REG32(TM_SCB_CSSELR) = 0u;
-    tm_dsb();
-    const uint32_t ccsidr = TM_REG32(TM_SCB_CCSIDR);
-    const uint32_t sets = ((ccsidr >> 13) & 0x7FFFu) + 1u;
-    const uint32_t ways = ((ccsidr >> 3) & 0x3FFu) + 1u;
-    const uint32_t line_shift = (ccsidr & 7u) + 4u; /* log2(line bytes) */
-    uint32_t way_shift = 32u;
-    for (uint32_t w = ways - 1u; w != 0u; w >>= 1) {
-        way_shift--;
-    }
-    for (uint32_t set = 0; set < sets; set++) {
-        for (uint32_t way = 0; way < ways; way++) {
-            const uint32_t way_bits = way_shift < 32u ? (way << way_shift) : 0u;
-            TM_REG32(TM_SCB_DCISW) = way_bits | (set << line_shift);
-        }
-    }
-    tm_dsb();
-    TM_REG32(TM_SCB_CCR) |= TM_SCB_CCR_DC;
-    tm_dsb();
-    tm_isb();
-#endif
 }
