@@ -21,3 +21,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print the firmware size reports that tests recorded (also under pytest-xdist)."""
+    reports = [value for rep in terminalreporter.stats.get("passed", [])
+               for key, value in getattr(rep, "user_properties", ()) if key == "size_report"]
+    if reports:
+        terminalreporter.section("firmware size reports")
+        for text in sorted(reports):
+            terminalreporter.write_line(text)

@@ -44,13 +44,13 @@ def _words(elf: Path, symbol_section: str = ".isr_vector", count: int = 2) -> tu
 
 
 @pytest.mark.parametrize("board,variant", CONFIGS)
-def test_image_builds_with_map_and_size_report(images, board, variant):
+def test_image_builds_with_map_and_size_report(images, board, variant, record_property):
     img = images[(board, variant)]
     b = load_board(board)
     assert img.elf.exists() and img.map.exists() and img.bin.exists()
     assert (img.build_dir / "size.txt").read_text().startswith(f"board {board}")
     size = img.size
-    print(f"{board} {variant}: {size.text()}")
+    record_property("size_report", f"{board} {variant} -O2\n{size.text()}")
     assert size.flash_bytes == b.flash_bytes
     assert 0 < size.flash_used_bytes < size.flash_bytes
     assert size.weight_region_bytes == 256 * 1024
