@@ -28,7 +28,7 @@ def test_dense_opt_period_16():
     f = layer_features(build_layer({"op": "FULLY_CONNECTED", "input": [1, 37], "units": 5}), "s8-opt")
     assert f.path is KernelPath.FC_OPT and f.alignment is Alignment.ODD
     c = f.counts
-    assert c["simd_macs"] == 5 * 32 and c["tail_macs"] == 5 * 5 and c["macs"] == 185
+    assert c["block_macs"] == 5 * 32 and c["tail_macs"] == 5 * 5 and c["macs"] == 185
     assert c["outputs"] == 5
     # 2 blocks x 4 input words, 5 rows (2 pairs + 1 odd), 3/4 of rows misaligned
     assert c["unaligned"] == 2 * 4 * 5 * 0.75
@@ -42,8 +42,8 @@ def test_conv_1x1_fast_path_counts():
                                     "kernel": 1}), "s8-opt")
     assert f.path is KernelPath.CONV_1X1
     c = f.counts
-    # one channel pair: 16 + 4 SIMD per pixel; the odd channel runs scalar; row sums 3*20
-    assert c["simd_macs"] == 2 * 9 * 20
+    # one channel pair: a 16-block and a 4-step per pixel; the odd channel runs scalar; row sums
+    assert c["block_macs"] == 2 * 9 * 16 and c["simd_macs"] == 2 * 9 * 4
     assert c["tail_macs"] == 9 * 20 + 3 * 20
     assert c["macs"] == 9 * 3 * 20
 
@@ -79,6 +79,7 @@ def test_reference_counts_skip_padding_taps():
     f = layer_features(build_layer({"op": "CONV_2D", "input": [1, 4, 4, 2], "filters": 3,
                                     "kernel": 3}), "s8-ref")
     assert f.path is KernelPath.REF and f.counts["macs"] == 100 * 3 * 2
+    assert f.counts["taps"] == 16 * 3 * 9 and f.counts["pixels"] == 16
 
 
 def test_path_feature_lists_are_known_names():

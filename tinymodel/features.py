@@ -11,9 +11,13 @@ path :func:`tinymodel.dispatch.kernel_path` picks:
 feature        meaning
 ============== ========================================================================
 calls          1 per layer (call overhead, per-layer setup)
+pixels         output pixels (per-pixel setup: tap ranges, im2col columns, micro-kernel calls)
 outputs        output elements (one requantization / clamp each)
+taps           kernel-tap loop iterations: every tap tested per output in the scalar kernels,
+               every valid tap per pixel in the depthwise 3×3 path
 macs           MACs the kernel really executes (padding taps skipped by scalar kernels)
-simd_macs      MACs done in SIMD steps (4 int8 per word, ``SMLAD``)
+block_macs     MACs done in 16-wide unrolled SIMD blocks (dense, 1×1 conv)
+simd_macs      MACs done in 4-wide SIMD steps (4 int8 per word, ``SMLAD``)
 tail_macs      MACs done one at a time in leftover loops (``K mod 16``, ``K mod 4``, ``C mod 4``)
 im2col_values  int8 values widened into an int16 im2col buffer (``x + zx``)
 zero_fills     im2col values written as zeros for padding taps
@@ -37,20 +41,21 @@ from tinymodel.graph import Layer
 from tinymodel.ops import OpType
 
 #: Feature names in a fixed order (table columns).
-FEATURE_NAMES = ("calls", "outputs", "macs", "simd_macs", "tail_macs", "im2col_values",
-                 "zero_fills", "unaligned", "elements")
+FEATURE_NAMES = ("calls", "pixels", "outputs", "taps", "macs", "block_macs", "simd_macs",
+                 "tail_macs", "im2col_values", "zero_fills", "unaligned", "elements")
 
 #: The features each path's model may use (the rest are always zero or collinear for it).
 PATH_FEATURES: Mapping[KernelPath, tuple[str, ...]] = MappingProxyType({
-    KernelPath.REF: ("calls", "outputs", "macs"),
-    KernelPath.F32: ("calls", "outputs", "macs"),
-    KernelPath.FC_OPT: ("calls", "outputs", "simd_macs", "tail_macs", "unaligned"),
-    KernelPath.CONV_1X1: ("calls", "outputs", "simd_macs", "tail_macs"),
-    KernelPath.CONV_IM2COL: ("calls", "outputs", "simd_macs", "tail_macs", "im2col_values",
-                             "zero_fills", "unaligned"),
-    KernelPath.DW_3X3: ("calls", "outputs", "simd_macs", "tail_macs", "unaligned"),
-    KernelPath.DW_GENERIC: ("calls", "outputs", "simd_macs", "tail_macs", "im2col_values",
-                            "zero_fills"),
+    KernelPath.REF: ("calls", "pixels", "outputs", "taps", "macs"),
+    KernelPath.F32: ("calls", "pixels", "outputs", "taps", "macs"),
+    KernelPath.FC_OPT: ("calls", "outputs", "block_macs", "tail_macs", "unaligned"),
+    KernelPath.CONV_1X1: ("calls", "pixels", "outputs", "block_macs", "simd_macs", "tail_macs"),
+    KernelPath.CONV_IM2COL: ("calls", "pixels", "outputs", "simd_macs", "tail_macs",
+                             "im2col_values", "zero_fills", "unaligned"),
+    KernelPath.DW_3X3: ("calls", "pixels", "outputs", "taps", "simd_macs", "tail_macs",
+                        "unaligned"),
+    KernelPath.DW_GENERIC: ("calls", "pixels", "outputs", "simd_macs", "tail_macs",
+                            "im2col_values", "zero_fills"),
     KernelPath.SIMD: ("calls", "outputs", "elements"),
     KernelPath.SCALAR: ("calls", "outputs", "elements"),
     KernelPath.COPY: ("calls", "elements"),
@@ -109,17 +114,19 @@ def _conv_like(layer: Layer, path: KernelPath) -> dict[str, float]:
     inside = inside_taps(layer)                 # Σ pixels of valid taps
     depthwise = layer.op is OpType.DEPTHWISE_CONV_2D
     per_tap = 1 if depthwise else ic            # MACs per (pixel, out channel, tap)
-    c = {"calls": 1, "outputs": pixels * oc}
+    c = {"calls": 1, "pixels": pixels, "outputs": pixels * oc}
     if path in (KernelPath.REF, KernelPath.F32):
         # scalar kernels test every tap and skip those outside the input
+        c["taps"] = pixels * oc * taps
         c["macs"] = inside * oc * per_tap // (layer.groups or 1)
         return c
     if path is KernelPath.CONV_1X1:
         k = ic
         pairs_c, odd_c = divmod(oc, 2)
-        simd_k = (k // 16) * 16 + ((k % 16) // 4) * 4
-        c["simd_macs"] = pairs_c * 2 * pixels * simd_k
-        c["tail_macs"] = pairs_c * 2 * pixels * (k - simd_k) + odd_c * pixels * k + oc * k
+        block_k, step_k = (k // 16) * 16, ((k % 16) // 4) * 4
+        c["block_macs"] = pairs_c * 2 * pixels * block_k
+        c["simd_macs"] = pairs_c * 2 * pixels * step_k
+        c["tail_macs"] = pairs_c * 2 * pixels * (k - block_k - step_k) + odd_c * pixels * k + oc * k
         c["macs"] = pixels * oc * k
         return c
     if path is KernelPath.CONV_IM2COL:
@@ -136,6 +143,7 @@ def _conv_like(layer: Layer, path: KernelPath) -> dict[str, float]:
         return c
     if path is KernelPath.DW_3X3:
         groups, rest = divmod(ic, 4)
+        c["taps"] = inside
         c["simd_macs"] = inside * groups * 4
         c["tail_macs"] = inside * rest
         c["macs"] = inside * ic
@@ -162,7 +170,7 @@ def _dense(layer: Layer, path: KernelPath) -> dict[str, float]:
     c = {"calls": 1, "outputs": rows * units, "macs": rows * units * k}
     if path is KernelPath.FC_OPT:
         blocks = (k // 16) * 16
-        c["simd_macs"] = rows * units * blocks
+        c["block_macs"] = rows * units * blocks
         c["tail_macs"] = rows * units * (k - blocks)
         # per 16-column block and row pair: 4 input words + 8 weight words; weight rows start at r·K
         pairs, odd = divmod(units, 2)

@@ -22,7 +22,7 @@ def record(spec, variant, cycles, holdout=False, board="L4"):
             "clock_hz": 80_000_000, "firmware": FIRMWARE, "plan": "synthetic"}
 
 
-TRUE_FC = {"calls": 400.0, "outputs": 25.0, "simd_macs": 2.6, "tail_macs": 7.5, "unaligned": 1.0}
+TRUE_FC = {"calls": 400.0, "outputs": 25.0, "block_macs": 2.6, "tail_macs": 7.5, "unaligned": 1.0}
 
 
 def fc_truth(spec, rng):
@@ -50,7 +50,7 @@ def test_rich_model_recovers_coefficients_and_is_chosen():
     for name, true in TRUE_FC.items():
         assert coef[name] == pytest.approx(true, rel=0.1, abs=2.0)
     lo, hi = dict(zip(e.rich.features, e.rich.ci_low)), dict(zip(e.rich.features, e.rich.ci_high))
-    assert lo["simd_macs"] <= TRUE_FC["simd_macs"] <= hi["simd_macs"]
+    assert lo["block_macs"] <= TRUE_FC["block_macs"] <= hi["block_macs"]
     # the paper model keeps one delta per class, the %4 one the cheapest on this synthetic data
     d = e.paper.delta_cycles_per_mac
     assert set(d) == {"odd", "even", "div4"} and d["div4"] < d["even"]
