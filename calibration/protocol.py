@@ -545,7 +545,7 @@ class Client:
                     raise DeviceError(cmd, frame.status, frame.payload,
                                       _error_message(cmd, frame.status, frame.payload))
                 return frame.payload
-        raise ProtocolError(f"device rejected the request twice as damaged (NAK)")
+        raise ProtocolError("device rejected the request twice as damaged (NAK)")
 
     # -- commands --------------------------------------------------------------------------------
     def hello(self) -> Hello:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 
 from tinymodel.builder import GraphBuilder
 from tinymodel.costs import HANDLERS, analyze, layer_cost
