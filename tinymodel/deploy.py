@@ -76,6 +76,14 @@ def flash_image(image: Path, board: str, probe: str | None = None, pyocd: str = 
     return output
 
 
+def _opt_level(text: str) -> str:
+    """``Os``/``-Os``, ``O2``/``-O2`` or ``Ofast``/``-Ofast`` → the compiler flag."""
+    flag = "-" + text.lstrip("-")
+    if flag not in ("-Os", "-O2", "-Ofast"):
+        raise argparse.ArgumentTypeError(f"invalid optimisation level {text!r} (Os, O2 or Ofast)")
+    return flag
+
+
 class DeployCommand(Command):
     name = "deploy"
     help = "build a firmware image that runs a model on a board (and flash it with pyOCD)"
@@ -96,8 +104,9 @@ class DeployCommand(Command):
                                  "s8-opt (Q+SIMD kernels)")
         parser.add_argument("--out", required=True, type=Path, metavar="DIR",
                             help="output directory (generated sources in DIR/model, image in DIR/build)")
-        parser.add_argument("--opt", default="-O2", choices=("-Os", "-O2", "-Ofast"),
-                            help="compiler optimisation level (default -O2)")
+        parser.add_argument("--opt", default="-O2", type=_opt_level, metavar="Os|O2|Ofast",
+                            help="compiler optimisation level, with or without the dash "
+                                 "(default O2; write --opt=-Os for the dashed form)")
         parser.add_argument("--flash", action="store_true",
                             help="write the image to the board through pyOCD")
         parser.add_argument("--probe", metavar="UID", help="pyOCD probe unique id (with --flash)")

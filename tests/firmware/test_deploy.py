@@ -119,3 +119,17 @@ def test_flash_passes_the_command_to_pyocd(monkeypatch, tmp_path):
     flash_image(tmp_path / "img.elf", "F4", probe="ABC")
     assert log.read_text().split() == ["flash", "--target", "stm32f469nihx", "--uid", "ABC",
                                        "--format", "elf", str(tmp_path / "img.elf")]
+
+
+def test_opt_level_accepts_dashless_and_dashed_forms(capsys):
+    from tinymodel.cli import build_parser
+
+    parser = build_parser()
+    for given, flag in (("Os", "-Os"), ("--opt=-Ofast", "-Ofast"), ("O2", "-O2")):
+        argv = ["deploy", "m.tflite", "--board", "L4", "--variant", "s8-opt", "--out", "d"]
+        argv += [given] if given.startswith("--") else ["--opt", given]
+        assert parser.parse_args(argv).opt == flag
+    with pytest.raises(SystemExit) as e:
+        parser.parse_args(["deploy", "m.tflite", "--board", "L4", "--variant", "s8-opt",
+                           "--out", "d", "--opt", "O3"])
+    assert e.value.code == 2 and "invalid optimisation level" in capsys.readouterr().err
