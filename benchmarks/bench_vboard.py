@@ -1,6 +1,6 @@
 """Emulation speed of the virtual board (not a test): instructions per second.
 
-    .venv/bin/python benchmarks/bench_vboard.py [--repeat 3]
+    .venv/bin/python benchmarks/bench_vboard.py [--repeat 3] [--firmware]
 
 Workload: an int8 fully-connected kernel in the CMSIS-NN style (weights in flash read four at a
 time, SXTB16 + SMLAD on the activations in SRAM, -O2), 256 inputs x 64 outputs, 40 times, plus
@@ -8,10 +8,17 @@ newlib memcpy/memset of the activations.  Reported:
 
 * raw unicorn, no hooks (upper bound);
 * unicorn with an empty UC_HOOK_BLOCK through ctypes (the floor of any per-block model);
-* the full virtual board (cycle model, ART/caches, data-address corrections) on L4 and F7.
+* the full virtual board (cycle model, ART/caches, data-address corrections) on L4 and F7:
+  the first run in the process (blocks decoded with capstone: "cold"), the best of the further
+  runs (decoded blocks come from the process-wide cache), and the reference path without the
+  self-loop fast path (``Machine(fast_path=False)``, same cycle counts).
 
-Numbers use process CPU time, so other load on the machine distorts them less.  Results are
-recorded in docs/benchmarks.md ("Virtual board").
+``--firmware`` also builds the project's firmware (L4, s8-opt, -O2, into a temporary directory)
+and runs RUN_LAYER over ``vboard://L4`` for a conv, a dense and a depthwise layer, each twice
+(the first request decodes the kernel's blocks), reporting the emulator thread's CPU time.
+
+Numbers use process (or thread) CPU time, so other load on the machine distorts them less.
+Results are recorded in docs/benchmarks.md ("Virtual board").
 """
 
 from __future__ import annotations
@@ -99,9 +106,57 @@ def _raw_unicorn(elf: Path, block_hook: bool) -> tuple[float, int]:
     return time.process_time() - t0, 0
 
 
+def _firmware_layers(reps: int) -> list[tuple]:
+    """(name, instructions, emulator-thread CPU s, instr/block, cycles) per RUN_LAYER request."""
+    import calibration.vboard  # noqa: F401  (registers vboard://)
+    from calibration.firmware import build_image
+    from calibration.protocol import Client, LayerRequest, Op
+    from calibration.transport import SerialTransport
+
+    out = Path(tempfile.mkdtemp(prefix="bench_vboard_fw_"))
+    img = build_image("L4", "s8-opt", "-O2", build_dir=out / "L4-s8-opt-O2", jobs=2)
+    q = (128, -128, -128, 127, 1 << 30, -7)
+    reqs = [
+        ("conv 16x16x16 -> 16, 3x3", LayerRequest(
+            Op.CONV_2D, "s8-opt", (1, 16, 16, 16), (1, 16, 16, 16), (16, 3, 3, 16),
+            (1, 1, 1, 1, 1, 1, 0, 0), q, per_channel=True, warmups=1, reps=reps)),
+        ("dense 2048 -> 64", LayerRequest(
+            Op.FULLY_CONNECTED, "s8-opt", (1, 1, 1, 2048), (1, 1, 1, 64), (64, 2048, 1, 1),
+            (1, 1, 0, 0, 1, 1, 0, 0), q, warmups=1, reps=reps)),
+        ("depthwise 16x16x32, 3x3", LayerRequest(
+            Op.DEPTHWISE_CONV_2D, "s8-opt", (1, 16, 16, 32), (1, 16, 16, 32), (1, 3, 3, 32),
+            (1, 1, 1, 1, 1, 1, 1, 0), q, per_channel=True, warmups=1, reps=reps)),
+    ]
+    rows = []
+    tr = SerialTransport(f"vboard://L4?image={img.elf}")
+    port = tr._serial
+    m = port.machine
+
+    def cpu() -> float:      # CPU time of the emulator thread
+        tid = port._thread.native_id
+        return int(Path(f"/proc/self/task/{tid}/schedstat").read_text().split()[0]) / 1e9
+
+    with Client(tr, timeout_s=600) as c:
+        c.hello()
+        for name, req in reqs:
+            for k in range(2):
+                s0 = m.stats()
+                t0 = cpu()
+                t = c.run_layer(req)
+                dt = cpu() - t0
+                s1 = m.stats()
+                n = s1["instructions"] - s0["instructions"]
+                nb = s1["blocks_executed"] - s0["blocks_executed"]
+                rows.append((f"L4 s8-opt {name}{' (first: decoding)' if k == 0 else ''}", n,
+                             dt, n / nb, t.cycles))
+    return rows
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--firmware", action="store_true",
+                    help="also run RUN_LAYER on the project's firmware (L4 s8-opt)")
     args = ap.parse_args()
     if not toolchain_available():
         print("arm-none-eabi toolchain not found", file=sys.stderr)
@@ -110,32 +165,41 @@ def main() -> int:
 
     work = Path(tempfile.mkdtemp(prefix="bench_vboard_"))
     rows = []
+
+    def timed(board, elf, fast):
+        m = Machine(board, elf, configured=True, fast_path=fast)
+        t0 = time.process_time()
+        r = m.run(10**10)
+        cpu = time.process_time() - t0
+        assert r.exit == "bkpt", r.detail
+        return cpu, r
+
     for board in ("L4", "F7"):
         elf = build_c(KERNEL_C, work, board, opt="-O2")
-        best = None
-        for _ in range(args.repeat):
-            m = Machine(board, elf, configured=True)
-            t0 = time.process_time()
-            r = m.run(10**10)
-            cpu = time.process_time() - t0
-            assert r.exit == "bkpt", r.detail
-            if best is None or cpu < best[0]:
-                best = (cpu, r)
-        cpu, r = best
-        blocks = r.stats["blocks_executed"]
-        rows.append((f"virtual board {board}, full cycle model", r.instructions, cpu,
-                     r.instructions / blocks, r.cycles))
+        cold = timed(board, elf, True)
+        warm = min((timed(board, elf, True) for _ in range(max(args.repeat - 1, 1))),
+                   key=lambda x: x[0])
+        ref = min((timed(board, elf, False) for _ in range(args.repeat)), key=lambda x: x[0])
+        assert ref[1].cycles == warm[1].cycles == cold[1].cycles
+        for label, (cpu, r) in (("full cycle model", warm), ("full cycle model, cold", cold),
+                                ("reference path (no fast path)", ref)):
+            rows.append((f"virtual board {board}, {label}", r.instructions, cpu,
+                         r.instructions / r.stats["blocks_executed"], r.cycles))
         if board == "L4":
+            r = warm[1]
             for hook in (False, True):
                 t = min(_raw_unicorn(elf, hook)[0] for _ in range(args.repeat))
                 rows.append((f"unicorn {'+ empty block hook' if hook else 'no hooks'}",
-                             r.instructions, t, r.instructions / blocks, None))
+                             r.instructions, t, r.instructions / r.stats["blocks_executed"],
+                             None))
+    if args.firmware:
+        rows.extend(_firmware_layers(2))
     print(f"machine: {platform.processor() or platform.machine()}, {platform.python_version()}, "
           f"{time.strftime('%Y-%m-%d')}")
-    print(f"{'configuration':45s} {'instructions':>13s} {'CPU s':>7s} {'M instr/s':>10s} "
+    print(f"{'configuration':52s} {'instructions':>13s} {'CPU s':>7s} {'M instr/s':>10s} "
           f"{'instr/block':>11s} {'cycles':>12s}")
     for name, n, t, ipb, cyc in rows:
-        print(f"{name:45s} {n:13,d} {t:7.3f} {n / t / 1e6:10.1f} {ipb:11.1f} "
+        print(f"{name:52s} {n:13,d} {t:7.3f} {n / t / 1e6:10.1f} {ipb:11.1f} "
               f"{cyc if cyc is not None else '':>12}")
     return 0
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import collections
 import ctypes
 import logging
+import os
 import struct
 import threading
 import time
@@ -29,8 +30,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from calibration.vboard import cortex_m4, cortex_m7
-from calibration.vboard.decode import (FP_ALU, FP_DIV, FP_MAC, VLDM, VLDR, VMOV_CORE, VMRS, VSTM,
-                                       VSTR, WFI, decode_block)
+from calibration.vboard.decode import (FP_ALU, FP_DIV, FP_MAC, IT, VLDM, VLDR, VMOV_CORE, VMRS,
+                                       VSTM, VSTR, WFI, decode_block)
 from calibration.vboard.errors import FaultError, ImageError, VboardError
 from calibration.vboard.image import Image, load_image
 from calibration.vboard.peripherals import (SVCALL_EXCEPTION, SYSTICK_EXCEPTION, Bus, Dwt,
@@ -49,17 +50,29 @@ EXTRAS_PATH = Path(__file__).resolve().parent / "data" / "extras.toml"
 EXCEPTION_ENTRY_CYCLES = 12
 EXCEPTION_RETURN_CYCLES = 12
 
+#: Decoded blocks shared by all machines of the process, keyed by (core model, address, code
+#: bytes): decoding is a pure function of these and costs ~30 us per instruction (capstone
+#: details from Python), so a new machine on the same image starts warm.  The records are
+#: immutable.  Cleared when it reaches _STATIC_CACHE_MAX blocks.
+_STATIC_CACHE: dict[tuple[str, int, bytes], tuple] = {}
+_STATIC_CACHE_MAX = 200_000
+
 _FP_CLASSES = frozenset({FP_ALU, FP_MAC, FP_DIV, VLDR, VSTR, VLDM, VSTM, VMOV_CORE, VMRS})
 
 # indexes into a block record (a list, for speed)
 B_SIZE, B_FALL, B_STATIC, B_TAKEN, B_ENTRY, B_FLINES, B_FEPOCH, B_DYN, B_WFI, B_COUNT, B_NINSN, \
-    B_ADDR, B_INSNS, B_PREFIX, B_BRANCH, B_FCACHE, B_DYN2, B_LOOPX, B_LOOPOK, B_ACC = range(20)
+    B_ADDR, B_INSNS, B_PREFIX, B_BRANCH, B_FCACHE, B_DYN2, B_LOOPX, B_LOOPOK, B_ACC, B_FAST = range(21)
+
+#: Environment switch for the self-loop fast path (``0`` = reference path only); the
+#: ``fast_path`` argument of :class:`Machine` overrides it.  Both give identical cycle counts
+#: (tests/vboard/test_fastpath.py); the switch exists to prove that.
+FAST_PATH_ENV = "TINYMODEL_VBOARD_FAST"
 
 
 def _pseudo_block(fall: int) -> list:
     """A record standing for 'no previous block': entering ``fall`` costs no branch penalty."""
     return [0, fall, 0, 0, 0, None, 0, None, 0, 0, 0, fall, (), (0,), None, None, None, None,
-            False, None]
+            False, None, None]
 
 
 @dataclass
@@ -138,8 +151,14 @@ class Machine:
     """
 
     def __init__(self, board, image, *, configured: bool = False,
-                 tx_callback: Callable[[bytes], None] | None = None) -> None:
+                 tx_callback: Callable[[bytes], None] | None = None,
+                 fast_path: bool | None = None) -> None:
         from tinymodel.boards import load_board
+
+        if fast_path is None:
+            fast_path = os.environ.get(FAST_PATH_ENV, "1").strip().lower() not in (
+                "0", "no", "off", "false")
+        self.fast_path = bool(fast_path)
 
         self.board = load_board(board)
         self.image = image if isinstance(image, Image) else load_image(image)
@@ -153,6 +172,7 @@ class Machine:
         self._rx_cond = threading.Condition()
         self._rx_closed = False
         self.rx_eof = True                 # no more input will come once the queue is empty
+        self.waiting_for_input = False     # the firmware is blocked reading the UART (for tests)
         self.warnings: list[str] = []
         self._warned: set[str] = set()
         self.marker_edges: list[tuple[int, bool]] = []
@@ -360,7 +380,11 @@ class Machine:
                     self.request_stop("uart-rx-eof", "the firmware waits for UART input and "
                                       "no more input was given")
                     return None
-                self._rx_cond.wait(0.2)
+                self.waiting_for_input = True
+                try:
+                    self._rx_cond.wait(0.2)
+                finally:
+                    self.waiting_for_input = False
             return self._rx.popleft()
 
     def _tx_sink(self, byte: int) -> None:
@@ -402,6 +426,20 @@ class Machine:
         btac_get = btac.get
         mispredicts = [0]
         loc = [None, 0, 0]       # (block address, entry) of the last MMIO location, next index
+        fast_enabled = self.fast_path
+        # self-loop fast path state (see arm() and sync()): while armed, an execution of block
+        # fast_b (at fast_addr, fast_size) only counts itself in fast_n, up to fast_budget
+        # iterations that are certain to cost fast_d cycles each; sync() applies them.
+        fast_addr = -1
+        fast_size = 0
+        fast_n = 0
+        fast_budget = 0
+        fast_d = 0
+        fast_tail = 0
+        fast_extra = 0
+        fast_stream = None
+        fast_b = None
+        fast_total = [0]         # iterations run on the fast path (for tests and benchmarks)
 
         def region_kind(addr: int) -> str | None:
             for lo, hi, name, kind in regions:
@@ -477,10 +515,16 @@ class Machine:
             st = static_cache.get(key)
             if st is None:
                 code = bytes(uc.mem_read(addr, size))
-                insns = decode_block(code, addr)
-                timing = core.block_timing(insns)
-                groups = access_groups(insns, unaligned_penalty)
-                st = (insns, timing, groups, block_accesses(insns) if groups else None)
+                skey = (core.__name__, addr, code)
+                st = _STATIC_CACHE.get(skey)
+                if st is None:
+                    insns = decode_block(code, addr)
+                    timing = core.block_timing(insns)
+                    groups = access_groups(insns, unaligned_penalty)
+                    st = (insns, timing, groups, block_accesses(insns) if groups else None)
+                    if len(_STATIC_CACHE) >= _STATIC_CACHE_MAX:
+                        _STATIC_CACHE.clear()
+                    _STATIC_CACHE[skey] = st
                 static_cache[key] = st
             insns, timing, groups, acc = st
             if not machine.scs.fpu_enabled and any(i.cls in _FP_CLASSES for i in insns):
@@ -498,11 +542,13 @@ class Machine:
                                for ln, ch in fetch_lines(insns, line_bytes, read_bytes))
             dyn = []
             dyn2 = []
+            dynf = []
             for g in groups:
                 lo = min(g.deltas)
                 if g.base >= 0 and g.index < 0:
-                    dyn.append((g.base, group_table(g.unaligned_cycles, g.loads > 0), lo,
-                                lo + g.last_byte, g.loads))
+                    tab = group_table(g.unaligned_cycles, g.loads > 0)
+                    dyn.append((g.base, tab, lo, lo + g.last_byte, g.loads))
+                    dynf.append((g.base, g.stride, tab, lo, lo + g.last_byte, g.loads))
                 else:
                     dyn2.append((g.base, g.index, g.shift, g.unaligned_cycles, lo,
                                  lo + g.last_byte, g.loads))
@@ -511,13 +557,21 @@ class Machine:
             # the last extra cost of such a self-loop (None: recompute every time)
             self_loop = bool(insns) and insns[-1].target == addr and not dyn2 and all(
                 g.stride is not None and g.stride % 4 == 0 for g in groups if g.base >= 0)
+            # fast path (see arm()): a self-loop whose base registers certainly move by their
+            # tracked stride every iteration (no conditional instruction before the final
+            # branch) and whose fetch stalls, if any, go through a cache
+            fast = None
+            if fast_enabled and self_loop and not dyn2 and insns[-1].cls != WFI \
+                    and not any(i.conditional or i.cls == IT for i in insns[:-1]) \
+                    and (flines is None or fcache is not None):
+                fast = tuple(dynf)
             br = timing.branch
             rec = [size, addr + size, timing.total, timing.taken_cycles, timing.entry_cycles,
                    flines, -1, tuple(dyn) if dyn else None,
                    1 if insns and insns[-1].cls == WFI else 0, 0, len(insns), addr, insns,
                    timing.prefix,
                    (br.pc, br.kind, br.backward, br.mispredict_cycles) if br else None, fcache,
-                   tuple(dyn2) if dyn2 else None, None, self_loop, acc]
+                   tuple(dyn2) if dyn2 else None, None, self_loop, acc, fast]
             blocks[addr] = rec
             return rec
 
@@ -699,6 +753,291 @@ class Machine:
             except BaseException as e:
                 fail(e)
 
+        # -- the self-loop fast path -----------------------------------------------------------
+        #
+        # A block that branches to itself (B_FAST set at translation) usually costs the same on
+        # every iteration: the branch refill (M4) or a saturated BTAC hit (M7), no fetch stall
+        # while the fetch cache is unchanged, the same unaligned penalty (every base register
+        # moves by a multiple of 4), and for a flash data stream an MRU-line hit of the data
+        # cache until the stream leaves that line.  After an iteration ran through the normal
+        # path, arm() computes how many further iterations are certain to take exactly that
+        # path with exactly that cost (the budget), and the hook then only counts them.  sync()
+        # applies the counted iterations (cycles, entry, block count, unaligned cycles, data
+        # cache hits) before anything looks at the state: the normal path, now(), MMIO,
+        # interrupts, stats.  The results are identical to the normal path by construction;
+        # tests/vboard/test_fastpath.py compares both on many images.
+
+        def sync() -> None:
+            """Apply the iterations counted by the fast path and disarm it (emulator thread)."""
+            nonlocal fast_n, fast_addr, fast_budget, cyc, entry, unaligned_cycles
+            n = fast_n
+            fast_addr = -1
+            fast_budget = 0
+            if n:
+                fast_n = 0
+                fast_total[0] += n
+                c = cyc + n * fast_d
+                last = 0
+                if fast_stream is not None:
+                    more, last = stream_replay(n)
+                    c += more
+                cyc = c
+                entry = c - fast_tail - last
+                fast_b[B_COUNT] += n
+                if fast_extra:
+                    unaligned_cycles += n * fast_extra
+
+        def stream_replay(n: int) -> tuple[int, int]:
+            """The data-cache operations of ``n`` fast iterations reading flash, in order and
+            exactly as :func:`groups_cost` makes them (per flash group: a hit counted on the
+            MRU line, else :func:`data_slow`).  Returns the miss cycles of all ``n`` iterations
+            and of the last one.
+
+            Iterations are simulated one by one, except that once an iteration starts and ends
+            with the same MRU line and misses nothing, the following ones up to the next line
+            change of any stream repeat it exactly (same lines, all hits, and re-applying the
+            same hits leaves the LRU order as it is), so only their hit counts are added."""
+            streams, dc, miss = fast_stream
+            sh = dc.shift
+            access = dc.access
+            total = 0
+            last = 0
+            j = 1
+            if len(streams) == 1:
+                # one stream: runs of MRU hits between the iterations that change lines
+                lo0, hi0, s = streams[0]
+                while j <= n:
+                    lo = lo0 + j * s
+                    hi = hi0 + j * s
+                    line = lo >> sh
+                    if line == dc.mru and line == hi >> sh:
+                        if s > 0:
+                            r = (((line + 1) << sh) - 1 - hi) // s + 1
+                        elif s < 0:
+                            r = (lo - (line << sh)) // -s + 1
+                        else:
+                            r = n
+                        r = min(r, n - j + 1)
+                        dc.hits += r
+                        j += r
+                        last = 0
+                    else:
+                        last = 0
+                        for ln in range(line, (hi >> sh) + 1):
+                            if not access(ln):
+                                last += miss
+                        total += last
+                        j += 1
+                return total, last
+            while j <= n:
+                # the last iteration (<= n) before any stream's lines change
+                end = n
+                for lo0, hi0, s in streams:
+                    if s:
+                        lo = lo0 + j * s
+                        hi = hi0 + j * s
+                        if s > 0:
+                            room = min((((lo >> sh) + 1) << sh) - 1 - lo,
+                                       (((hi >> sh) + 1) << sh) - 1 - hi) // s
+                        else:
+                            room = min(lo - (lo >> sh << sh), hi - (hi >> sh << sh)) // -s
+                        end = min(end, j + room)
+                while j <= end:
+                    m0 = dc.mru
+                    h0 = dc.hits
+                    misses = dc.misses
+                    cost = 0
+                    for lo0, hi0, s in streams:
+                        lo = lo0 + j * s
+                        hi = hi0 + j * s
+                        line = lo >> sh
+                        if line == dc.mru and line == hi >> sh:
+                            dc.hits += 1
+                        else:
+                            for ln in range(line, (hi >> sh) + 1):
+                                if not access(ln):
+                                    cost += miss
+                    total += cost
+                    last = cost
+                    j += 1
+                    if dc.misses == misses and dc.mru == m0:
+                        r = end - j + 1
+                        if r > 0:
+                            dc.hits += r * (dc.hits - h0)
+                            j = end + 1
+                            last = 0
+                        break
+            return total, last
+
+        def arm(b: list, c: int) -> None:
+            """Block ``b`` (a fast-path candidate) just ran through the normal path and ends at
+            cycle ``c``; arm the fast path for its next iterations if their cost is certain."""
+            nonlocal fast_addr, fast_size, fast_n, fast_budget, fast_d, fast_tail, fast_extra, \
+                fast_stream, fast_b
+            if b[B_FLINES] is not None and b[B_FEPOCH] != b[B_FCACHE].epoch:
+                return
+            if m7:
+                br = b[B_BRANCH]
+                t = 0
+                if br is not None:
+                    e = btac_get(br[0])
+                    if e is None or e[0] != 3 or e[1] != b[B_ADDR]:
+                        return
+            else:
+                t = b[B_TAKEN] + b[B_ENTRY]
+            budget = 1 << 62
+            tail = b[B_STATIC]
+            extra = 0
+            stream = None
+            worst = 0
+            if b[B_DYN] is not None:
+                x17 = b[B_LOOPX]
+                if x17 is not None:
+                    # the normal path reuses this correction on every self-iteration
+                    extra = x17
+                else:
+                    for base, s, tab, dlo, dhi, nload in b[B_FAST]:
+                        v = regs[base]
+                        x = tab[(v >> 25 & 0x7C) | (v & 3)]
+                        # the register stays in its 128 MiB region: same table entry (the
+                        # residue mod 4 never changes) and no 32-bit wrap-around
+                        rlo = v >> 27 << 27
+                        if s > 0:
+                            k = (rlo + 0x7FFFFFF - v) // s
+                        elif s < 0:
+                            k = (v - rlo) // -s
+                        else:
+                            k = budget
+                        budget = min(budget, k)
+                        if x >= 0:
+                            extra += x
+                            continue
+                        extra -= x + 1
+                        dc = machine._data_cache
+                        if dc is None:
+                            tail += machine._data_miss * nload
+                        else:
+                            if stream is None:
+                                stream = []
+                            stream.append((v + dlo, v + dhi, s))
+                            worst += machine._data_miss * (((dhi - dlo) >> dc.shift) + 2)
+                tail += extra
+            d = t + tail
+            e = next_event - c - t
+            if e <= 0:
+                return
+            budget = min(budget, (e - 1) // (d + worst) + 1)
+            if budget <= 0:
+                return
+            fast_b = b
+            fast_size = b[B_SIZE]
+            fast_n = 0
+            fast_d = d
+            fast_tail = tail
+            fast_extra = extra
+            fast_stream = None if stream is None else (tuple(stream), machine._data_cache,
+                                                       machine._data_miss)
+            fast_budget = budget
+            fast_addr = b[B_ADDR]
+            if next_event <= c:       # poked by another thread meanwhile
+                fast_budget = 0
+
+        def hook_fast(handle, addr, size, ud):
+            """:func:`hook` with the self-loop fast path."""
+            nonlocal cyc, entry, prev, unaligned_cycles, fast_n
+            if addr == fast_addr and fast_n < fast_budget and size == fast_size:
+                fast_n += 1
+                return
+            try:
+                if fast_addr != -1:
+                    sync()
+                b = blocks.get(addr)
+                if b is None or b[0] != size:
+                    b = translate(addr, size)
+                p = prev
+                c = cyc
+                if addr != p[1]:
+                    c += p[3] + b[4]
+                if p[8]:
+                    c = wfi(addr, c)
+                    if c is None:
+                        return
+                if b[5] is not None:
+                    fc = b[15]
+                    if fc is None or b[6] != fc.epoch:
+                        c = fetch_slow(b, addr == p[1], c)
+                if c >= next_event and event(addr, c):
+                    return
+                entry = c
+                c += b[2]
+                d = b[7]
+                if d is not None:
+                    if p is b and b[17] is not None:
+                        c += b[17]
+                        unaligned_cycles += b[17]
+                    else:
+                        c = groups_cost(b, d, c)
+                if b[16] is not None:
+                    c = dyn_slow(b, c)
+                cyc = c
+                b[9] += 1
+                prev = b
+                if b[20] is not None:
+                    arm(b, c)
+            except BaseException as e:  # never let an exception escape into C
+                fail(e)
+
+        def hook_m7_fast(handle, addr, size, ud):
+            """:func:`hook_m7` with the self-loop fast path."""
+            nonlocal cyc, entry, prev, unaligned_cycles, fast_n
+            if addr == fast_addr and fast_n < fast_budget and size == fast_size:
+                fast_n += 1
+                return
+            try:
+                if fast_addr != -1:
+                    sync()
+                b = blocks.get(addr)
+                if b is None or b[0] != size:
+                    b = translate(addr, size)
+                p = prev
+                c = cyc
+                br = p[14]
+                if br is not None:
+                    e = btac_get(br[0])
+                    if addr != p[1]:
+                        if e is None or e[0] != 3 or e[1] != addr:
+                            c += predict(br, addr, True)
+                    elif e is None or e[0] != 0:
+                        c += predict(br, addr, False)
+                if p[8]:
+                    c = wfi(addr, c)
+                    if c is None:
+                        return
+                if b[5] is not None:
+                    fc = b[15]
+                    if fc is None or b[6] != fc.epoch:
+                        c = fetch_slow(b, addr == p[1], c)
+                if c >= next_event and event(addr, c):
+                    return
+                entry = c
+                c += b[2]
+                d = b[7]
+                if d is not None:
+                    if p is b and b[17] is not None:
+                        c += b[17]
+                        unaligned_cycles += b[17]
+                    else:
+                        c = groups_cost(b, d, c)
+                if b[16] is not None:
+                    c = dyn_slow(b, c)
+                cyc = c
+                b[9] += 1
+                prev = b
+                if b[20] is not None:
+                    arm(b, c)
+            except BaseException as e:
+                fail(e)
+
         def fail(e: BaseException) -> None:
             if isinstance(e, FaultError):
                 machine._fault = e
@@ -735,6 +1074,8 @@ class Machine:
 
         def now() -> int:
             """Cycle at which the instruction doing the current MMIO access executes."""
+            if fast_addr != -1:
+                sync()
             b = prev
             insns = b[B_INSNS]
             if not insns:
@@ -802,6 +1143,8 @@ class Machine:
 
         def stall(n: int) -> None:
             nonlocal entry, cyc
+            if fast_addr != -1:
+                sync()
             if fetch_mark[0] == entry:
                 fetch_mark[0] += n
             entry += n
@@ -809,25 +1152,33 @@ class Machine:
             loc[1] = entry
 
         def poke() -> None:
-            nonlocal next_event
+            # any thread: only disarm the fast path (the emulator thread syncs at its next
+            # normal-path block, which runs event() because of next_event = 0)
+            nonlocal next_event, fast_budget
             next_event = 0
+            fast_budget = 0
 
         def set_limit(n: int) -> None:
             nonlocal limit, next_event
+            sync()
             limit = n
             next_event = 0
 
         def get_cycles() -> int:
+            if fast_addr != -1:
+                sync()
             return cyc
 
         def add_cycles(n: int, resume_at: int | None) -> None:
             nonlocal cyc, prev
+            sync()
             cyc += n
             if resume_at is not None:
                 prev = _pseudo_block(resume_at & ~1)
 
         def reset_state() -> None:
             nonlocal cyc, entry, prev, next_event, retired_extra, unaligned_cycles
+            sync()
             cyc = entry = next_event = retired_extra = unaligned_cycles = 0
             prev = _pseudo_block(0)
             btac.clear()
@@ -835,10 +1186,19 @@ class Machine:
 
         def invalidate_blocks() -> None:
             nonlocal retired_extra
+            sync()
             retired_extra += sum(b[B_COUNT] * b[B_NINSN] for b in blocks.values())
             blocks.clear()
 
+        def owner_sync() -> None:
+            # sync() belongs to the emulator thread; another thread asking for statistics
+            # while a run is going on sees them without the not yet applied fast iterations
+            t = machine._run_thread
+            if t is None or t == threading.get_ident():
+                sync()
+
         def stats() -> dict[str, int]:
+            owner_sync()
             out = {"instructions": retired_extra + sum(b[B_COUNT] * b[B_NINSN]
                                                        for b in blocks.values()),
                    "blocks_executed": sum(b[B_COUNT] for b in blocks.values()),
@@ -853,11 +1213,13 @@ class Machine:
             return out
 
         def profile(top: int = 20) -> list[tuple[int, int, int]]:
+            owner_sync()
             rows = [(b[B_ADDR], b[B_COUNT], b[B_COUNT] * b[B_NINSN]) for b in blocks.values()]
             rows.sort(key=lambda r: -r[2])
             return rows[:top]
 
         self.now = now
+        self._sync = sync
         self.stall = stall
         self._poke = poke
         self._set_limit = set_limit
@@ -866,16 +1228,21 @@ class Machine:
         self._reset_state = reset_state
         self._invalidate_blocks = invalidate_blocks
         self.stats = stats
+        self.fast_iterations = lambda: (owner_sync(), fast_total[0])[1]
         self.profile = profile
         self._regs = regs
         self._hook_error = None
         self._mmio_addr = 0
+        self._run_thread = None
 
         # the block hook through ctypes directly: half the per-block overhead of Uc.hook_add
         cb_type = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint32,
                                    ctypes.c_void_p)
         self._blocks = blocks
-        self._hook_py = hook_m7 if m7 else hook
+        if fast_enabled:
+            self._hook_py = hook_m7_fast if m7 else hook_fast
+        else:
+            self._hook_py = hook_m7 if m7 else hook
         self._block_cb = cb_type(self._hook_py)
         hh = _ucmod.uc_hook_h()
         err = _ucmod.uclib.uc_hook_add(uc._uch, ctypes.byref(hh), UC_HOOK_BLOCK,
@@ -893,11 +1260,13 @@ class Machine:
         bus = self.bus
 
         def rd(uc, offset, sz, ud):
+            self._sync()
             addr = base + offset
             self._mmio_addr = addr
             return bus.read(addr, sz)
 
         def wr(uc, offset, sz, value, ud):
+            self._sync()
             addr = base + offset
             self._mmio_addr = addr
             bus.write(addr, sz, value)
@@ -963,10 +1332,17 @@ class Machine:
     def run(self, max_cycles: int | None = None) -> RunResult:
         """Run until the program halts (BKPT, semihosting exit, fault, WFI with nothing to
         wake it, waiting for input that will not come) or ``max_cycles`` is reached."""
+        t0 = time.perf_counter()
+        self._run_thread = threading.get_ident()
+        try:
+            return self._run(max_cycles, t0)
+        finally:
+            self._run_thread = None
+
+    def _run(self, max_cycles: int | None, t0: float) -> RunResult:
         from unicorn import UcError
         from unicorn.arm_const import UC_ARM_REG_PC
 
-        t0 = time.perf_counter()
         self._set_limit(max_cycles if max_cycles is not None else 1 << 62)
         self._stop = None
         idle = 0
@@ -1206,6 +1582,7 @@ class Machine:
     def _on_interrupt(self, uc, intno: int, ud) -> None:
         from unicorn.arm_const import UC_ARM_REG_PC, UC_ARM_REG_R0, UC_ARM_REG_R1
 
+        self._sync()
         pc = uc.reg_read(UC_ARM_REG_PC)
         if intno == 8 and self._exc_stack:                 # EXC_RETURN branch
             self._exception_return()
@@ -1243,6 +1620,7 @@ class Machine:
     def _on_invalid_access(self, uc, access: int, address: int, size: int, value: int,
                            ud) -> bool:
         import unicorn as U
+        self._sync()
         kind, prot = {U.UC_MEM_READ_UNMAPPED: ("read", False),
                       U.UC_MEM_WRITE_UNMAPPED: ("write", False),
                       U.UC_MEM_FETCH_UNMAPPED: ("fetch", False),
@@ -1268,6 +1646,7 @@ class Machine:
                              UC_ERR_WRITE_UNMAPPED)
         from unicorn.arm_const import UC_ARM_REG_PC
 
+        self._sync()
         pc = self.uc.reg_read(UC_ARM_REG_PC) & ~1
         if e.errno == UC_ERR_INSN_INVALID and self.m7:
             from calibration.vboard import vfp64

@@ -1,0 +1,268 @@
+"""The self-loop fast path of the engine (``Machine(fast_path=True)``, the default) gives exactly
+the cycle counts, cache statistics, CYCCNT readings and instruction counts of the reference
+path (``fast_path=False``), on synthetic kernels built to stress it (flash streams of every
+stride and direction, two and four streams at once, unaligned streams, LDM across cache lines,
+D-cache off, SysTick interrupts that disturb the cache in the middle of loops, CYCCNT reads and
+the cycle limit inside loops) and on the project's firmware running RUN_LAYER."""
+
+from __future__ import annotations
+
+import struct
+import time
+
+import pytest
+
+from calibration.vboard.emulator import FAST_PATH_ENV, Machine
+
+BOARDS = ("L4", "F4", "F7")
+
+# flash interface ACR address and a value with 4 wait states, instruction cache on, data cache
+# off (F7: the ART only serves the ITCM window; its data cache is the L1 D-cache, see SCB_CCR)
+ACR = {"L4": (0x40022000, 4 | 1 << 9), "F4": (0x40023C00, 4 | 1 << 9 | 1 << 8),
+       "F7": (0x40023C00, 4 | 1 << 9 | 1 << 8)}
+
+STREAMS_C = r"""
+#include <stdint.h>
+#include <string.h>
+void reset(void);
+void systick(void);
+__attribute__((section(".vectors"))) const void *vt[16] = {
+  (void *)0x20010000, (void *)reset, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, (void *)systick};
+#define N 512
+extern const uint32_t w32[N];
+const uint32_t w32[N] = {0x01020304, 0xFFFEFDFC, 7, 9, 11, 13};
+extern const int8_t w8[4 * N + 8];
+const int8_t w8[4 * N + 8] = {1, -2, 3, -4, 5, -6, 7, -8, 9};
+extern const int16_t w16[N];
+const int16_t w16[N] = {3, -3, 5, -5};
+static uint32_t sram[N];
+volatile uint32_t results[64];
+volatile uint32_t ticks;
+static inline uint32_t cyccnt(void) { return *(volatile uint32_t *)0xE0001004; }
+
+void systick(void) {                /* disturbs the data cache in the middle of the loops */
+  ticks += w32[(ticks * 37) % N] + (uint32_t)w8[(ticks * 101) % (4 * N)];
+}
+
+__attribute__((noinline)) uint32_t stream4(const uint32_t *p, int n) {
+  uint32_t s = 0;
+  for (int i = 0; i < n; i++) s += p[i] * 3u;
+  return s;
+}
+__attribute__((noinline)) uint32_t backwards(const uint32_t *p, int n) {
+  uint32_t s = 0;
+  for (int i = n - 1; i >= 0; i--) s ^= p[i] + (uint32_t)i;
+  return s;
+}
+__attribute__((noinline)) uint32_t two_rows(const uint32_t *a, const uint32_t *b, int n) {
+  uint32_t s = 0, t = 0;
+  for (int i = 0; i < n; i += 4) {
+    s += a[i] ^ b[i]; t += a[i + 1] + b[i + 1]; s += a[i + 2] * b[i + 2]; t ^= a[i + 3] - b[i + 3];
+  }
+  return s + t;
+}
+__attribute__((noinline)) uint32_t four_rows(const uint32_t *a, int stride, int n) {
+  uint32_t s = 0;
+  for (int i = 0; i < n; i++) s += a[i] + a[i + stride] * 3u + a[i + 2 * stride] + (a[i + 3 * stride] >> 1);
+  return s;
+}
+__attribute__((noinline)) uint32_t unaligned(const uint8_t *p, int n) {
+  uint32_t s = 0, v;
+  for (int i = 0; i < n; i++) { memcpy(&v, p + 4 * i, 4); s += v; }
+  return s;
+}
+__attribute__((noinline)) uint32_t halfwords(const int16_t *p, int n) {
+  int32_t s = 0;
+  for (int i = 0; i < n; i++) s += p[i] * (i & 7);
+  return (uint32_t)s;
+}
+__attribute__((noinline)) uint32_t in_sram(uint32_t *p, int n) {
+  uint32_t s = 0;
+  for (int i = 0; i < n; i++) { s += p[i]; p[i] = s; }
+  return s;
+}
+__attribute__((noinline)) uint32_t timed(const uint32_t *p, int n) {
+  uint32_t s = 0;
+  for (int i = 0; i < n; i++) s += p[i] ^ cyccnt();
+  return s;
+}
+__attribute__((noinline, naked)) uint32_t ldm_lines(const uint32_t *p, int n) {
+  __asm volatile(
+    "push {r4-r9}\n movs r9, #0\n"
+    "1: ldmia r0!, {r2-r8}\n add r9, r9, r2\n eor r9, r9, r8\n subs r1, #1\n bne 1b\n"
+    "mov r0, r9\n pop {r4-r9}\n bx lr\n");
+}
+
+void reset(void) {
+  int k = 0;
+  *(volatile uint32_t *)0xE000ED88 |= 0xF << 20;          /* FPU (the M7 build uses it) */
+  *(volatile uint32_t *)0xE000EDFC |= 1u << 24;            /* TRCENA */
+  *(volatile uint32_t *)0xE0001FB0 = 0xC5ACCE55;           /* M7 DWT lock */
+  *(volatile uint32_t *)0xE0001000 |= 1;                   /* CYCCNTENA */
+#ifdef ACR_ADDR
+  *(volatile uint32_t *)ACR_ADDR = ACR_VALUE;
+  __asm volatile("dsb\n isb");
+#endif
+#ifdef NO_L1D
+  *(volatile uint32_t *)0xE000ED14 &= ~(1u << 16);
+  __asm volatile("dsb\n isb");
+#endif
+#ifdef TICK
+  *(volatile uint32_t *)0xE000E014 = TICK;                 /* SysTick LOAD */
+  *(volatile uint32_t *)0xE000E018 = 0;
+  *(volatile uint32_t *)0xE000E010 = 7;
+#endif
+  for (int i = 0; i < N; i++) sram[i] = (uint32_t)i * 2654435761u;
+  for (int rep = 0; rep < 2; rep++) {
+    results[k++] = cyccnt();
+    results[k++] = stream4(w32, N);
+    results[k++] = stream4(w32 + 3, N - 40);
+    results[k++] = backwards(w32, N);
+    results[k++] = two_rows(w32, w32 + 256, 256);
+    results[k++] = four_rows(w32, 100, 200);
+    results[k++] = unaligned((const uint8_t *)w8 + 1 + rep, N);
+    results[k++] = unaligned((const uint8_t *)sram + 3, 200);
+    results[k++] = halfwords(w16, N);
+    results[k++] = in_sram(sram, N);
+    results[k++] = timed(w32, 300);
+    results[k++] = ldm_lines(w32 + 1, 60);
+    results[k++] = ldm_lines(sram + 2, 60);
+    results[k++] = stream4(sram, N);
+    results[k++] = cyccnt();
+  }
+  results[k++] = ticks;
+  __asm volatile("bkpt #0");
+  for (;;) {}
+}
+"""
+
+#: (name, extra compiler flags per board, configured)
+VARIANTS = [
+    ("configured", lambda b: [], True),
+    ("reset-state", lambda b: [], False),
+    ("no-data-cache", lambda b: ([f"-DACR_ADDR=0x{ACR[b][0]:08X}u", f"-DACR_VALUE={ACR[b][1]}u"]
+                                 + (["-DNO_L1D"] if b == "F7" else [])), True),
+    ("systick", lambda b: ["-DTICK=997"], True),
+    ("systick-fast", lambda b: ["-DTICK=211"], True),
+]
+
+
+def _run(elf, board: str, configured: bool, fast: bool, max_cycles: int = 50_000_000):
+    m = Machine(board, elf, configured=configured, fast_path=fast)
+    r = m.run(max_cycles)
+    sym = m.image.symbols.get("results")
+    mem = bytes(m.uc.mem_read(sym, 64 * 4)) if sym is not None else b""
+    return m, r, mem
+
+
+def _key(r, mem: bytes) -> tuple:
+    return (r.exit, r.cycles, r.instructions, r.stats, r.gpio_edges, r.uart, r.pc, mem)
+
+
+@pytest.mark.parametrize("board", BOARDS)
+@pytest.mark.parametrize("variant", [v[0] for v in VARIANTS])
+def test_fast_path_gives_the_reference_counts(cc, board, variant):
+    _, flags, configured = next(v for v in VARIANTS if v[0] == variant)
+    elf = cc(STREAMS_C, board, opt="-O2", extra=flags(board))
+    mf, rf, memf = _run(elf, board, configured, True)
+    mr, rr, memr = _run(elf, board, configured, False)
+    assert rr.exit == "bkpt", rr.detail
+    assert _key(rf, memf) == _key(rr, memr)
+    assert mf.profile(50) == mr.profile(50)
+    results = struct.unpack("<64I", memf)
+    assert results[14] > results[0]                       # CYCCNT ran
+    if variant.startswith("systick"):
+        assert results[30] > 0                            # the handler ran
+    assert mr.fast_iterations() == 0 < mf.fast_iterations()
+
+
+@pytest.mark.parametrize("board", BOARDS)
+def test_fast_path_stops_at_the_same_cycle_limit(cc, board):
+    elf = cc(STREAMS_C, board, opt="-O2", extra=["-DTICK=997"])
+    total = _run(elf, board, True, True)[1].cycles
+    for limit in (5_000, total // 7 + 1, total // 3, total // 2 + 3, total - 50):
+        _, rf, memf = _run(elf, board, True, True, limit)
+        _, rr, memr = _run(elf, board, True, False, limit)
+        assert rr.exit == "max-cycles"
+        assert _key(rf, memf) == _key(rr, memr)
+
+
+def test_fast_path_switch_follows_the_environment(cc, monkeypatch):
+    elf = cc(STREAMS_C, "L4")
+    monkeypatch.setenv(FAST_PATH_ENV, "0")
+    assert not Machine("L4", elf).fast_path
+    monkeypatch.setenv(FAST_PATH_ENV, "1")
+    assert Machine("L4", elf).fast_path
+    assert not Machine("L4", elf, fast_path=False).fast_path
+
+
+def test_bench_kernel_is_mostly_fast_iterations(cc):
+    """The benchmark's inner loop (a flash weight stream) runs almost entirely on the fast
+    path, with the reference counts."""
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    from bench_vboard import KERNEL_C
+    for board in ("L4", "F7"):
+        elf = cc(KERNEL_C, board)
+        out = {}
+        for fast in (True, False):
+            m = Machine(board, elf, configured=True, fast_path=fast)
+            r = m.run(10**9)
+            out[fast] = (r.cycles, r.instructions, r.stats, m.fast_iterations())
+        assert out[True][:3] == out[False][:3]
+        assert out[False][3] == 0
+        assert out[True][3] > 0.8 * out[True][2]["blocks_executed"]
+
+
+def _firmware_requests(variant: str):
+    from calibration.protocol import LayerRequest, Op
+    q = (128, -128, -128, 127, 1 << 30, -7)
+    return [
+        LayerRequest(Op.CONV_2D, variant, (1, 8, 8, 16), (1, 8, 8, 16), (16, 3, 3, 16),
+                     (1, 1, 1, 1, 1, 1, 0, 0), q, per_channel=True, warmups=1, reps=2),
+        LayerRequest(Op.CONV_2D, variant, (1, 8, 8, 8), (1, 8, 8, 24), (24, 1, 1, 8),
+                     (1, 1, 0, 0, 1, 1, 0, 0), q, per_channel=True, warmups=0, reps=1),
+        LayerRequest(Op.FULLY_CONNECTED, variant, (1, 1, 1, 500), (1, 1, 1, 20), (20, 500, 1, 1),
+                     (1, 1, 0, 0, 1, 1, 0, 0), q, warmups=1, reps=2),
+        LayerRequest(Op.DEPTHWISE_CONV_2D, variant, (1, 8, 8, 16), (1, 8, 8, 16), (1, 3, 3, 16),
+                     (1, 1, 1, 1, 1, 1, 1, 0), q, per_channel=True, warmups=0, reps=1),
+    ]
+
+
+@pytest.mark.parametrize("board,variant", [("L4", "s8-opt"), ("L4", "s8-ref"), ("F7", "s8-opt")])
+def test_firmware_layers_identical_with_and_without_fast_path(tmp_path_factory, monkeypatch,
+                                                              board, variant):
+    """RUN_LAYER on the project's firmware over vboard:// gives the same cycle counts (every
+    repetition) and the same total instruction count with the fast path on and off."""
+    from calibration.firmware import build_image, toolchain_available
+    if not toolchain_available():
+        pytest.skip("arm-none-eabi-gcc not installed")
+    import calibration.vboard  # noqa: F401  (registers vboard://)
+    from calibration.protocol import Client
+    from calibration.transport import SerialTransport
+
+    out = tmp_path_factory.mktemp("fw") / f"{board}-{variant}-O2"
+    img = build_image(board, variant, "-O2", build_dir=out, jobs=2)
+    seen = {}
+    for fast in ("1", "0"):
+        monkeypatch.setenv(FAST_PATH_ENV, fast)
+        tr = SerialTransport(f"vboard://{board}?image={img.elf}")
+        port = tr._serial
+        assert port.machine.fast_path == (fast == "1")
+        with Client(tr, timeout_s=120) as c:
+            c.hello()
+            timings = [c.run_layer(r) for r in _firmware_requests(variant)]
+            # let the firmware reach its wait for the next command, so that closing the port
+            # stops it at the same instruction in both runs
+            deadline = time.monotonic() + 30
+            while not port.machine.waiting_for_input and time.monotonic() < deadline:
+                time.sleep(0.01)
+        # closed: the firmware was stopped where it waits for the next command
+        r = port.result
+        assert r is not None and r.exit in ("uart-rx-eof", "stopped"), (r and r.exit)
+        seen[fast] = ([(t.cycles, t.min_cycles, t.max_cycles, t.overhead_cycles, t.kernel_path)
+                       for t in timings], r.cycles, r.instructions, r.stats,
+                      port.machine.fast_iterations())
+    assert seen["1"][:4] == seen["0"][:4]
+    assert seen["0"][4] == 0 and seen["1"][4] > 0
