@@ -185,7 +185,7 @@ def run_table4(quick: bool, warmups: int, reps: int, opt: str = "-O2") -> dict[s
             for kind, ys in sweeps.items():
                 for y in ys:
                     spec = layer_spec(kind, y)
-                    layer = build_layer(spec)
+                    layer = build_layer(spec, with_data=True)
                     macs = layer_cost(layer).paper_macs
                     t0 = time.perf_counter()
                     timing = client.run_layer(make_request(layer, variant, warmups, reps))

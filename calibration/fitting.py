@@ -97,12 +97,18 @@ class _Fit:
 def _wls(X: np.ndarray, y: np.ndarray) -> _Fit:
     import statsmodels.api as sm
 
+    import warnings
+
     w = 1.0 / np.square(y)
-    res = sm.WLS(y, X, weights=w).fit()
-    conf = np.asarray(res.conf_int(0.05)).reshape(-1, 2)
-    r2 = float(res.rsquared) if np.isfinite(res.rsquared) else 0.0
-    return _Fit(np.asarray(res.params, float), np.asarray(res.cov_params(), float), conf,
-                float(np.sqrt(max(res.scale, 0.0))), r2)
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        res = sm.WLS(y, X, weights=w).fit()
+        conf = np.asarray(res.conf_int(0.05)).reshape(-1, 2)
+        r2 = float(res.rsquared) if np.isfinite(res.rsquared) else 0.0
+        cov = np.asarray(res.cov_params(), float)
+        scale = float(res.scale)
+    return _Fit(np.asarray(res.params, float), cov, conf,
+                float(np.sqrt(scale)) if np.isfinite(scale) and scale > 0 else 0.0, r2)
 
 
 def _paper_design(points: Sequence[Point], classes: Sequence[str]) -> np.ndarray:
@@ -121,8 +127,12 @@ def _fit_paper(points: Sequence[Point]) -> tuple[PaperModel, list[str]] | None:
     if any(p.paper_macs <= 0 or p.alignment is None for p in points):
         return None
     classes = [c for c in CLASSES if any(p.alignment == c for p in points)]
+    if len(points) <= len(classes):     # no residual degree of freedom: no interval
+        return None
     fit = _wls(_paper_design(points, classes), np.array([p.cycles for p in points]))
-    return PaperModel(dict(zip(classes, map(float, fit.params))), fit.rel_sigma, fit.r2), classes
+    ci = {c: (float(fit.conf[i, 0]), float(fit.conf[i, 1])) for i, c in enumerate(classes)}
+    return PaperModel(dict(zip(classes, map(float, fit.params))), fit.rel_sigma, fit.r2,
+                      ci), classes
 
 
 def _usable_features(points: Sequence[Point], path: str) -> list[str]:
@@ -142,7 +152,7 @@ def _usable_features(points: Sequence[Point], path: str) -> list[str]:
 
 
 def _fit_rich(points: Sequence[Point], names: Sequence[str]) -> RichModel | None:
-    if not names or len(points) < len(names):
+    if not names or len(points) <= len(names):     # needs a residual degree of freedom
         return None
     fit = _wls(_rich_design(points, names), np.array([p.cycles for p in points]))
     return RichModel(tuple(names), tuple(map(float, fit.params)), tuple(map(float, fit.conf[:, 0])),

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from calibration.cli import CalibrateCommand
 from calibration.vboard.cli import VboardCommand
 from tinymodel.command import Command, format_table
 from tinymodel.deploy import DeployCommand
@@ -54,8 +55,8 @@ class AnalyzeCommand(Command):
     def run(self, args: argparse.Namespace, out: TextIO) -> int:
         from tinymodel.costs import analyze
         from tinymodel.readers import load_model
-        from tinymodel.resources import example_models
         from tinymodel.report import analysis_record
+        from tinymodel.resources import example_models
 
         paths: list[Path] = [Path(m) for m in args.models]
         if args.examples:
@@ -157,7 +158,8 @@ class BoardsCommand(Command):
         return 0
 
 
-COMMANDS: tuple[type[Command], ...] = (AnalyzeCommand, BoardsCommand, DeployCommand, VboardCommand)
+COMMANDS: tuple[type[Command], ...] = (AnalyzeCommand, BoardsCommand, DeployCommand, VboardCommand,
+                                       CalibrateCommand)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -42,6 +42,8 @@ class PaperModel:
     delta_cycles_per_mac: Mapping[str, float]
     rel_sigma: float
     r2: float
+    #: 95 % confidence interval of each delta (optional in the file).
+    delta_ci: Mapping[str, tuple[float, float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -159,9 +161,15 @@ def _paper(d: Any, where: str) -> PaperModel | None:
     if not deltas or any(k not in ("odd", "even", "div4") or not isinstance(v, (int, float))
                          for k, v in deltas.items()):
         raise TableError(f"{where}: delta_cycles_per_mac must map odd/even/div4 to numbers")
+    ci = d.get("delta_ci") or {}
+    if not isinstance(ci, dict) or any(
+            k not in deltas or not isinstance(v, list) or len(v) != 2
+            or not all(isinstance(x, (int, float)) for x in v) for k, v in ci.items()):
+        raise TableError(f"{where}: delta_ci must map classes of delta_cycles_per_mac to [low, high]")
     return PaperModel({k: float(v) for k, v in deltas.items()},
                       float(_need(d, "rel_sigma", (int, float), where)),
-                      float(_need(d, "r2", (int, float), where)))
+                      float(_need(d, "r2", (int, float), where)),
+                      {k: (float(v[0]), float(v[1])) for k, v in ci.items()})
 
 
 def _rich(d: Any, where: str) -> RichModel | None:
@@ -239,3 +247,31 @@ def check_table(table: LatencyTable, board: str, variant: str,
 def tables_in(paths: Sequence[str | os.PathLike]) -> list[LatencyTable]:
     """Load several table files."""
     return [load_table(p) for p in paths]
+
+
+#: Directory of the shipped default tables (``<board>-<variant>.json``), produced on the virtual
+#: boards by ``scripts/make_default_tables.sh`` (docs/calibration.md).
+DEFAULT_TABLE_DIR: Path = Path(__file__).resolve().parent / "data" / "tables"
+
+_DEFAULT_CACHE: dict[tuple[str, str], LatencyTable] = {}
+
+
+def default_table_path(board: str, variant: str) -> Path:
+    """Where the shipped table of ``board`` and ``variant`` lives."""
+    return DEFAULT_TABLE_DIR / f"{board.upper()}-{variant}.json"
+
+
+def default_table(board: str, variant: str) -> LatencyTable:
+    """The shipped table of ``board`` and ``variant`` (read once per process).
+
+    :class:`TableError` when none is shipped for that pair.
+    """
+    key = (board.upper(), variant)
+    table = _DEFAULT_CACHE.get(key)
+    if table is None:
+        path = default_table_path(*key)
+        if not path.is_file():
+            raise TableError(f"no shipped table for board {key[0]}, variant {variant} "
+                             f"(expected {path}); pass one with --table")
+        table = _DEFAULT_CACHE[key] = load_table(path)
+    return table

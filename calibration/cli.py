@@ -1,0 +1,289 @@
+"""``calibrate`` (also ``tinymodel calibrate``): run a sweep plan on a board and fit latency tables.
+
+Without ``--port`` every variant runs on a virtual board (:mod:`calibration.vboard`) loaded with
+that variant's firmware image, built on first use (:func:`calibration.firmware.build_image`);
+``--jobs N`` runs N of them in parallel processes.  With ``--port`` the same requests go over
+pyserial to a real board, which must already run the right image (HELLO is checked and the error
+says what to flash).
+
+Every measurement is appended to the measurement log (``--out``, JSONL) as it arrives; a run that
+stops for any reason continues with ``--resume``.  At the end one table per variant is fitted
+(:func:`calibration.fitting.fit_table`) and written next to the log as
+``<log stem>.<variant>.table.json``, and the fitted deltas are printed, with the paper's Table 4
+analogue when both int8 variants were measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from tinymodel.command import Command, format_table
+from tinymodel.errors import UsageError
+
+VARIANT_CHOICES = ("f32-soft", "f32", "s8-ref", "s8-opt", "all")
+ALIGNMENTS = ("odd", "even", "div4")
+
+
+def _opt_level(text: str) -> str:
+    flag = "-" + text.lstrip("-")
+    if flag not in ("-Os", "-O2", "-Ofast"):
+        raise argparse.ArgumentTypeError(f"invalid optimisation level {text!r} (Os, O2 or Ofast)")
+    return flag
+
+
+def _jobs(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid --jobs {text!r} (a positive integer)") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"invalid --jobs {text!r} (a positive integer)")
+    return n
+
+
+def default_jobs() -> int:
+    """Parallel virtual boards by default: one per CPU, at most 4."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def vboard_slowdown(clock_hz: float) -> float:
+    """How much slower than the real board a virtual board runs, pessimistically (it emulates
+    10-25 M instructions/s, docs/benchmarks.md; 2 M cycles/s is assumed for timeouts)."""
+    return max(1.0, clock_hz / 2e6)
+
+
+class CalibrateCommand(Command):
+    name = "calibrate"
+    help = "run microbenchmark sweeps on a (virtual) board and fit latency tables"
+    description = (
+        "Measure the single layers of a sweep plan with RUN_LAYER on a board and fit one latency "
+        "table per kernel variant: the paper's model (one delta per odd / even / divisible-by-4 "
+        "class times MACs) and a richer loop-event model, the one to use chosen on held-out "
+        "points. Without --port the board is the virtual board running the same firmware image "
+        "(built when needed); with --port a real board on that serial device. Every measurement "
+        "is appended to the log (--out) as it arrives; rerun with --resume after an interruption "
+        "to continue without repeating a point. Tables go next to the log as "
+        "<stem>.<variant>.table.json. See docs/calibration.md.")
+
+    def configure(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--board", required=True, metavar="L4|F4|F7", help="board id")
+        parser.add_argument("--variant", default="all", choices=VARIANT_CHOICES,
+                            help="kernel variant to calibrate (default: all four)")
+        parser.add_argument("--port", metavar="DEVICE",
+                            help="serial device or pyserial URL of a real board running the "
+                                 "benchmark firmware (default: a virtual board)")
+        parser.add_argument("--baud", type=int, default=None,
+                            help="baud rate with --port (default: the board file's)")
+        parser.add_argument("--plan", default="paper", metavar="quick|paper|full|FILE",
+                            help="sweep plan: a shipped plan name or a plan file (default: paper)")
+        parser.add_argument("--out", type=Path, metavar="FILE",
+                            help="measurement log, JSONL (default: calibration-<board>-<plan>.jsonl)")
+        parser.add_argument("--resume", action="store_true",
+                            help="continue the log given by --out, skipping points it holds")
+        parser.add_argument("--jobs", type=_jobs, default=None, metavar="N",
+                            help="virtual boards run in parallel processes "
+                                 "(default: one per CPU, at most 4; always 1 with --port)")
+        parser.add_argument("--opt", default="-O2", type=_opt_level, metavar="Os|O2|Ofast",
+                            help="compiler optimisation level of the virtual board's image (default O2)")
+        parser.add_argument("--no-fit", action="store_true",
+                            help="only measure; do not fit tables")
+        parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+        parser.add_argument("--json", action="store_true",
+                            help="print one JSON object: run summary, table files, fit quality, deltas")
+
+    # -- the run ---------------------------------------------------------------------------------
+    def run(self, args: argparse.Namespace, out: TextIO) -> int:
+        from calibration.harness import (
+            HarnessSettings,
+            SerialConnector,
+            Target,
+            VariantRun,
+            delta_table_text,
+            fit_tables,
+            run_plan,
+        )
+        from calibration.measurements import MeasurementLog
+        from calibration.plans import load_plan
+        from tinymodel.boards import load_board
+
+        board = load_board(args.board)
+        plan = load_plan(args.plan)
+        variants = list(plan.variants) if args.variant == "all" else [args.variant]
+        missing = [v for v in variants if not plan.points_for(v)]
+        if args.variant != "all" and missing:
+            raise UsageError(f"plan {plan.name} has no points for variant {args.variant} "
+                             f"(it covers {', '.join(plan.variants)})")
+        variants = [v for v in variants if v not in missing]
+        log_path = args.out or Path(f"calibration-{board.id}-{plan.name}.jsonl")
+        virtual = args.port is None
+        jobs = 1 if not virtual else (args.jobs or default_jobs())
+        if not virtual and args.jobs and args.jobs > 1:
+            raise UsageError("--jobs needs virtual boards; a real board (--port) runs one request "
+                             "at a time")
+
+        runs = [self._variant_run(board, v, args, SerialConnector, Target, VariantRun)
+                for v in variants]
+        settings = HarnessSettings(slowdown=vboard_slowdown(board.clock_hz) if virtual else 1.0)
+        argv = sys.argv[1:] if sys.argv else None
+        with MeasurementLog.open(log_path, resume=args.resume) as mlog:
+            total = sum(len(plan.points_for(v)) for v in variants)
+            done_before = sum(1 for v in variants for p in plan.points_for(v)
+                              if _pid(plan.name, v, p.key) in mlog.done)
+            bar = self._progress(total, done_before, args.no_progress)
+            try:
+                summary = run_plan(plan, runs, mlog, board=board.id, jobs=jobs, settings=settings,
+                                   progress=bar.step if bar else None, argv=argv)
+            except KeyboardInterrupt:
+                n = sum(1 for r in mlog.records if r.get("kind") in ("layer", "skip"))
+                print(f"calibrate: interrupted; {n} points are safe in {log_path}; rerun with "
+                      f"--resume to continue", file=sys.stderr)
+                return 130
+            finally:
+                if bar:
+                    bar.close()
+            records = list(mlog.records)
+
+        tables: dict[str, Path] = {}
+        if not args.no_fit:
+            tables = fit_tables(records, board=board.id, variants=variants, out=log_path,
+                                plan=plan.name)
+        delta_text = delta_table_text([r for r in records if r.get("plan") == plan.name])
+        result = self._result(summary, tables)
+        if args.json:
+            from calibration.fitting import delta_table
+            layer = [r for r in records if r.get("kind") == "layer" and r.get("plan") == plan.name]
+            clock = next((r["clock_hz"] for r in layer if r.get("clock_hz")), 0)
+            have = {r.get("variant") for r in layer}
+            result["table4"] = (delta_table(layer, float(clock))
+                                if clock and {"s8-ref", "s8-opt"} <= have else None)
+            json.dump(result, out, indent=2)
+            out.write("\n")
+            return 0
+        out.write(self._text(result, delta_text))
+        return 0
+
+    @staticmethod
+    def _variant_run(board: Any, variant: str, args: argparse.Namespace, SerialConnector: Any,
+                     Target: Any, VariantRun: Any) -> Any:
+        image_hint = (f"the {variant} image: make -C firmware BOARD={board.id} "
+                      f"VARIANT={variant} OPT={args.opt}, then flash firmware/build/"
+                      f"{board.id}-{variant}{args.opt}/tinymodel.elf (e.g. pyocd flash)")
+        if args.port is None:
+            from calibration.firmware import build_image
+
+            img = build_image(board.id, variant, args.opt)
+            url = f"vboard://{board.id}?image={img.elf}"
+            return VariantRun(variant, SerialConnector(url),
+                              Target(board.id, variant, url, True, board.clock_hz, image_hint))
+        return VariantRun(variant, _PortConnector(args.port, args.baud),
+                          Target(board.id, variant, args.port, False, board.clock_hz, image_hint))
+
+    @staticmethod
+    def _progress(total: int, done: int, disabled: bool) -> Any:
+        if disabled:
+            return None
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, initial=done, unit="pt", desc="calibrate", file=sys.stderr,
+                   dynamic_ncols=True, disable=None)
+
+        def step(n: int, label: str) -> None:
+            bar.set_postfix_str(label, refresh=False)
+            bar.update(n)
+
+        bar.step = step  # type: ignore[attr-defined]
+        return bar
+
+    @staticmethod
+    def _result(summary: Any, tables: dict[str, Path]) -> dict[str, Any]:
+        from tinymodel.tables import load_table
+
+        result = summary.as_dict()
+        result["tables"] = {}
+        for v, path in tables.items():
+            t = load_table(path)
+            entries = []
+            for key, e in sorted(t.entries.items()):
+                paper = e.paper
+                entries.append({
+                    "entry": key, "points": e.points, "chosen": e.chosen,
+                    "holdout_mape": dict(e.holdout_mape),
+                    "paper_r2": paper.r2 if paper else None,
+                    "rich_r2": e.rich.r2 if e.rich else None,
+                    "delta_ns_per_op": ({a: paper.delta_cycles_per_mac[a] / t.clock_hz * 1e9
+                                         for a in ALIGNMENTS if a in paper.delta_cycles_per_mac}
+                                        if paper and t.clock_hz else None)})
+            result["tables"][v] = {"path": str(path), "clock_hz": t.clock_hz,
+                                   "build_id": t.firmware.get("build_id"), "entries": entries}
+        return result
+
+    @staticmethod
+    def _text(result: dict[str, Any], delta_text: str | None) -> str:
+        lines = [(f"plan {result['plan']} on {result['board']}: log {result['log']} "
+                  f"({result['seconds']:.1f} s)")]
+        rows = [[v["variant"], v["points"], v["already_done"], v["measured"], v["skipped"],
+                 v.get("build_id") or "-"] for v in result["variants"]]
+        lines.append(format_table(["variant", "points", "resumed", "measured", "skipped", "build"],
+                                  rows, right=[False, True, True, True, True, False]))
+        for v, t in result["tables"].items():
+            lines.append("")
+            lines.append(f"{v}: {t['path']}  (fitted delta in ns/op per alignment class; "
+                         f"held-out MAPE of both models, the chosen one marked *)")
+            rows = []
+            for e in t["entries"]:
+                d = e["delta_ns_per_op"] or {}
+                mape = e["holdout_mape"]
+
+                def m(name: str, mape: dict = mape, chosen: str = e["chosen"]) -> str:
+                    val = mape.get(name)
+                    mark = "*" if chosen == name else ""
+                    return f"{val:.1f}%{mark}" if isinstance(val, (int, float)) else f"-{mark}"
+                rows.append([e["entry"], e["points"]] + [d.get(a) for a in ALIGNMENTS]
+                            + [m("paper"), m("rich")])
+            lines.append(format_table(["op/kernel path", "points", "odd", "even", "div4",
+                                       "paper", "rich"], rows,
+                                      right=[False, True, True, True, True, True, True]))
+        if delta_text:
+            lines += ["", "Table 4 analogue (measured, s8-opt gain over s8-ref):", delta_text]
+        return "\n".join(lines) + "\n"
+
+
+def _pid(plan: str, variant: str, key: str) -> str:
+    from calibration.measurements import point_id
+
+    return point_id(plan, variant, key)
+
+
+class _PortConnector:
+    """Opens a real serial port (picklable like :class:`calibration.harness.SerialConnector`)."""
+
+    def __init__(self, port: str, baud: int | None) -> None:
+        self.port, self.baud = port, baud
+
+    def __call__(self) -> Any:
+        from calibration.transport import SerialTransport
+
+        if self.port.startswith("vboard://"):
+            import calibration.vboard  # noqa: F401  (registers the URL handler)
+        if self.baud:
+            return SerialTransport(self.port, baudrate=self.baud)
+        return SerialTransport(self.port)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``calibrate`` script: ``tinymodel calibrate`` with the same arguments."""
+    from tinymodel.cli import main as tinymodel_main
+
+    return tinymodel_main(["calibrate", *(sys.argv[1:] if argv is None else argv)])
+
+
+__all__ = ["CalibrateCommand", "default_jobs", "main", "vboard_slowdown"]
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

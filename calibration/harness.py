@@ -1,0 +1,718 @@
+"""The measurement harness: a sweep plan, run point by point on a board, into a measurement log.
+
+Lifecycle of one variant (:func:`run_plan` does this for every variant asked for):
+
+1. **Connect and identify.**  The transport is opened through a *connector* (a picklable
+   callable returning a :class:`~calibration.transport.Transport`: :class:`SerialConnector` for
+   a real port or a ``vboard://`` URL).  HELLO must name the expected board, speak protocol
+   version 1, have the variant compiled in, implement the plan's operators and run its clock as
+   the board file says; otherwise :class:`FirmwareMismatchError` says what to flash
+   (:func:`check_hello`).  A resumed log must come from the same firmware build.
+2. **Measure.**  Each point is ``reps`` RUN_LAYER calls with ``warmups`` untimed kernel calls
+   before each timed one (:func:`measure_point`); the record holds every sample, the median and
+   the spread (:func:`calibration.measurements.summarize`) and full provenance.  It is appended
+   to the log (flushed and fsynced) the moment it is complete.  Points the board cannot run
+   (``NO_FIT``, ``UNSUPPORTED``, ``KERNEL``) are logged as ``skip`` records.
+3. **Survive the link** (:class:`BoardSession`).  A request that gets no reply in time is
+   retried; the session tells a *noisy* link (bytes arrived but no valid frame: corrupted or
+   dropped bytes) from a *silent* board (nothing arrived).  A noisy link is retried up to
+   ``noisy_attempts`` times per request; a silent board ``retries`` times, reopening the port
+   before each retry (which resets a virtual board).  A port that fails (unplugged, closed) is
+   reopened with exponential back-off, ``reconnects`` times; after a reconnect HELLO must show
+   the same board and build.  When the board is gone for good, :class:`BoardLostError` tells
+   how many points are safe in the log and to rerun with ``--resume``.
+4. **In parallel** (``jobs > 1``, virtual boards only): the points are handed out through a
+   queue to ``jobs`` worker processes, each with its own virtual board; only the parent writes
+   the log, as results arrive.
+
+:func:`fit_tables` turns the log's records into calibrated tables (through
+:func:`calibration.fitting.fit_table`, or any function of the same shape).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import queue
+import socket
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from calibration.measurements import MeasurementLog, point_id, summarize, utc_now
+from calibration.plans import Plan, PlanPoint
+from calibration.protocol import (
+    PROTOCOL_VERSION,
+    Client,
+    DeviceError,
+    DeviceFault,
+    DeviceTimeout,
+    Hello,
+    LayerTiming,
+    ProtocolError,
+    Status,
+)
+from calibration.transport import SerialTransport, Transport, TransportError
+from tinymodel.errors import TinymodelError
+
+log = logging.getLogger(__name__)
+
+#: Statuses after which a point is logged as skipped (the board cannot run that layer).
+SKIP_STATUSES = {Status.NO_FIT: "no-fit", Status.UNSUPPORTED: "unsupported",
+                 Status.KERNEL: "kernel-refused", Status.PARAM: "bad-parameter"}
+
+
+# -- errors ----------------------------------------------------------------------------------------
+
+class CalibrationError(TinymodelError):
+    """A calibration run cannot continue (the message says why and what to do)."""
+
+
+class FirmwareMismatchError(CalibrationError):
+    """The board runs the wrong firmware (board, variant, build or protocol)."""
+
+
+class BoardLostError(CalibrationError):
+    """The board stopped answering or its port disappeared and could not be reopened."""
+
+
+# -- configuration ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class HarnessSettings:
+    """Retry, reconnect and timeout policy.
+
+    ``retries``: silent timeouts per request (the port is reopened before each retry);
+    ``noisy_attempts``: attempts per request while bytes arrive but no valid reply;
+    ``reconnects``: attempts to reopen a lost port, ``backoff_s`` doubling up to ``max_backoff_s``;
+    timeouts: ``base_timeout_s + slowdown · calls · estimated cycles / clock``
+    (:func:`calibration.requests.timeout_s`); ``hello_timeout_s`` for HELLO.
+    """
+
+    retries: int = 3
+    noisy_attempts: int = 40
+    reconnects: int = 5
+    backoff_s: float = 0.5
+    max_backoff_s: float = 8.0
+    base_timeout_s: float = 2.0
+    slowdown: float = 1.0
+    hello_timeout_s: float = 5.0
+
+
+@dataclass(frozen=True)
+class Target:
+    """What the board must be: id, variant, port (for messages and provenance), whether it is
+    virtual, the board file's clock (``None``: not checked) and how to get the right image."""
+
+    board: str
+    variant: str
+    port: str
+    virtual: bool = False
+    clock_hz: int | None = None
+    flash_hint: str = ""
+
+    def transport_info(self) -> dict[str, Any]:
+        """The ``transport`` field of the records."""
+        return {"port": self.port, "virtual": self.virtual}
+
+
+@dataclass(frozen=True)
+class SerialConnector:
+    """Opens ``url`` (a device path or pyserial URL) as a :class:`SerialTransport`; picklable, so
+    worker processes can open their own."""
+
+    url: str
+
+    def __call__(self) -> Transport:
+        if self.url.startswith("vboard://"):
+            import calibration.vboard  # noqa: F401  (registers the URL handler)
+        return SerialTransport(self.url)
+
+
+@dataclass(frozen=True)
+class VariantRun:
+    """One variant of a run: how to reach a board running it and what that board must be."""
+
+    variant: str
+    connect: Callable[[], Transport]
+    target: Target
+
+
+# -- HELLO checks ----------------------------------------------------------------------------------
+
+def firmware_info(hello: Hello) -> dict[str, Any]:
+    """The ``firmware`` field of the records: what identifies the image."""
+    return {"build_id": hello.build_id, "compiler": hello.compiler, "cflags": hello.cflags,
+            "protocol_version": hello.protocol_version, "board_id": hello.board_id,
+            "mcu": hello.mcu}
+
+
+def check_hello(hello: Hello, target: Target, ops: Iterable[str] = ()) -> None:
+    """Raise :class:`FirmwareMismatchError` unless the board can run the plan for ``target``."""
+    where = f"the board on {target.port}"
+    flash = f"; flash {target.flash_hint}" if target.flash_hint else ""
+    if hello.protocol_version != PROTOCOL_VERSION:
+        raise FirmwareMismatchError(
+            f"{where} speaks protocol version {hello.protocol_version}, this tinymodel speaks "
+            f"{PROTOCOL_VERSION}{flash}")
+    if hello.board_id != target.board:
+        raise FirmwareMismatchError(
+            f"{where} is a {hello.board_id or '?'} ({hello.mcu or 'unknown MCU'}), not {target.board}: "
+            f"connect the {target.board}, or calibrate it with --board {hello.board_id}")
+    if target.variant not in hello.variants:
+        raise FirmwareMismatchError(
+            f"{where} runs firmware build {hello.build_id} with variants "
+            f"{', '.join(hello.variants) or 'none'}, not {target.variant}{flash}")
+    missing = sorted(set(ops) - set(hello.ops))
+    if missing:
+        raise FirmwareMismatchError(
+            f"{where} (build {hello.build_id}) lacks operators the plan needs: "
+            f"{', '.join(missing)}{flash}")
+    if hello.clock_status != 0:
+        raise FirmwareMismatchError(
+            f"{where} did not bring up its clock tree (clock status {hello.clock_status}; running "
+            f"at {hello.core_clock_hz:,} Hz): its cycles would not be representative; check the "
+            f"board's oscillator / solder bridges (docs/firmware.md)")
+    if target.clock_hz and hello.core_clock_hz != target.clock_hz:
+        raise FirmwareMismatchError(
+            f"{where} runs at {hello.core_clock_hz:,} Hz, the board file says "
+            f"{target.clock_hz:,} Hz{flash}")
+
+
+# -- the session: one board, retries and reconnects --------------------------------------------------
+
+class _CountingTransport(Transport):
+    """Passes bytes through and counts those received (tells a noisy link from a silent one)."""
+
+    def __init__(self, inner: Transport) -> None:
+        self.inner = inner
+        self.bytes_in = 0
+
+    def write(self, data: bytes) -> None:
+        self.inner.write(data)
+
+    def read(self, max_bytes: int, timeout_s: float) -> bytes:
+        data = self.inner.read(max_bytes, timeout_s)
+        self.bytes_in += len(data)
+        return data
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class BoardSession:
+    """A connection to one board that survives a noisy link and a lost port.
+
+    Lifecycle: ``open()`` (connect, HELLO, :func:`check_hello`) → any number of ``call(fn)`` →
+    ``close()``.  ``call`` runs ``fn(client)`` with the retry policy of ``settings``; device
+    errors (:class:`DeviceError`) pass through unchanged.
+    """
+
+    def __init__(self, connect: Callable[[], Transport], target: Target,
+                 settings: HarnessSettings = HarnessSettings(), ops: Iterable[str] = ()) -> None:
+        self.connect = connect
+        self.target = target
+        self.settings = settings
+        self.ops = tuple(ops)
+        self.hello: Hello | None = None
+        self.reconnects = 0
+        self._client: Client | None = None
+        self._io: _CountingTransport | None = None
+
+    # -- connection ------------------------------------------------------------------------------
+    def open(self) -> Hello:
+        """Connect and identify the board; returns its HELLO."""
+        self._reconnect(first=True)
+        assert self.hello is not None
+        return self.hello
+
+    def close(self) -> None:
+        """Close the port (idempotent)."""
+        self._drop()
+
+    def _drop(self) -> None:
+        if self._client is not None:
+            try:
+                self._client.close()
+            except Exception:  # closing a dead port may fail; it is gone either way
+                log.debug("closing %s failed", self.target.port, exc_info=True)
+        self._client = None
+        self._io = None
+
+    def _connect_once(self) -> None:
+        """Open the port and HELLO (retrying a noisy HELLO); sets ``self.hello``."""
+        self._drop()
+        transport = self.connect()
+        self._io = _CountingTransport(transport)
+        self._client = Client(self._io, timeout_s=self.settings.hello_timeout_s)
+        silent = noisy = 0
+        while True:
+            before = self._io.bytes_in
+            try:
+                hello = self._client.hello()
+                break
+            except (DeviceError, DeviceFault):
+                raise
+            except ProtocolError:
+                if self._io.bytes_in == before:
+                    silent += 1
+                    if silent > self.settings.retries:
+                        raise
+                else:
+                    noisy += 1
+                    if noisy > self.settings.noisy_attempts:
+                        raise
+        if self.hello is None:
+            check_hello(hello, self.target, self.ops)
+        elif (hello.board_id, hello.build_id) != (self.hello.board_id, self.hello.build_id):
+            raise FirmwareMismatchError(
+                f"after reconnecting, the board on {self.target.port} is {hello.board_id} with "
+                f"build {hello.build_id}; it was {self.hello.board_id} with build "
+                f"{self.hello.build_id}: reflash the original image")
+        self.hello = hello
+
+    def _reconnect(self, first: bool = False) -> None:
+        s = self.settings
+        delay = s.backoff_s
+        attempts = 1 + min(2, max(s.reconnects, 0)) if first else max(1, s.reconnects)
+        last: Exception | None = None
+        for attempt in range(1, attempts + 1):
+            try:
+                self._connect_once()
+                if not first:
+                    self.reconnects += 1
+                    log.info("reconnected to %s (attempt %d)", self.target.port, attempt)
+                return
+            except (FirmwareMismatchError, DeviceError, DeviceFault):
+                self._drop()
+                raise
+            except (TransportError, ProtocolError) as e:
+                last = e
+                self._drop()
+                log.info("%s: connect attempt %d failed: %s", self.target.port, attempt, e)
+            if attempt < attempts:
+                time.sleep(delay)
+                delay = min(delay * 2, s.max_backoff_s)
+        if first:
+            raise BoardLostError(f"cannot talk to the board on {self.target.port}: {last}")
+        raise BoardLostError(f"lost the board on {self.target.port}: {last} "
+                             f"(gave up after {attempts} reconnect attempts)")
+
+    # -- requests --------------------------------------------------------------------------------
+    def call(self, fn: Callable[[Client], Any], what: str = "request") -> Any:
+        """``fn(client)`` with retries: noisy failures up to ``noisy_attempts``, silent timeouts
+        up to ``retries`` (each followed by a reopen), lost ports reopened (``reconnects``)."""
+        silent = noisy = lost = 0
+        while True:
+            if self._client is None:
+                self._reconnect()
+            assert self._client is not None and self._io is not None
+            before = self._io.bytes_in
+            try:
+                return fn(self._client)
+            except DeviceFault as e:
+                self._drop()
+                raise CalibrationError(f"the board on {self.target.port} faulted during {what}: {e} "
+                                       f"(reset it; the point is not logged)") from None
+            except DeviceError:
+                raise
+            except TransportError as e:
+                log.info("%s: %s; reconnecting", self.target.port, e)
+                self._drop()
+                lost += 1
+                if lost > max(self.settings.reconnects, 1):
+                    raise BoardLostError(f"{self.target.port} keeps failing during {what}: {e}") from None
+            except ProtocolError as e:
+                heard = self._io.bytes_in - before if self._io is not None else 0
+                if heard == 0 and isinstance(e, DeviceTimeout):
+                    silent += 1
+                    log.info("%s: no reply to %s (%d/%d)", self.target.port, what, silent,
+                             self.settings.retries)
+                    if silent > self.settings.retries:
+                        self._drop()
+                        raise BoardLostError(
+                            f"the board on {self.target.port} stopped answering: no reply to "
+                            f"{what} in {silent} attempts") from None
+                    self._drop()          # reopen before retrying (resets a virtual board)
+                else:
+                    noisy += 1
+                    log.debug("%s: damaged reply to %s (%s); attempt %d", self.target.port, what,
+                              e, noisy)
+                    if noisy > self.settings.noisy_attempts:
+                        raise BoardLostError(
+                            f"{self.target.port}: {noisy} damaged replies to {what} in a row; "
+                            f"check the cable and the baud rate") from None
+
+
+# -- one point -------------------------------------------------------------------------------------
+
+def measure_point(session: BoardSession, point: PlanPoint, *, plan: str, warmups: int, reps: int,
+                  run_id: str = "") -> dict[str, Any]:
+    """Measure one point: ``reps`` RUN_LAYER calls of ``warmups`` untimed + 1 timed kernel call.
+
+    Returns a ``layer`` record, or a ``skip`` record when the board refuses the layer
+    (:data:`SKIP_STATUSES`).  Raises :class:`FirmwareMismatchError` when the image lacks the
+    variant, and the session's errors when the board is lost.
+    """
+    from calibration.requests import layer_request, point_layer, timeout_s
+    from tinymodel.dispatch import kernel_path
+
+    target = session.target
+    variant = target.variant
+    hello = session.hello
+    assert hello is not None, "open the session first"
+    layer = point_layer(point.spec, variant)
+    req = layer_request(layer, variant, warmups=warmups, reps=1)
+    wait_s = timeout_s(layer, variant, warmups + 1, hello.core_clock_hz,
+                       slowdown=session.settings.slowdown, base_s=session.settings.base_timeout_s)
+    pid = point_id(plan, variant, point.key)
+    base: dict[str, Any] = {
+        "kind": "layer", "point_id": pid, "run_id": run_id, "plan": plan,
+        "section": point.section, "board": target.board, "variant": variant, "op": point.op,
+        "spec": dict(point.spec), "holdout": point.holdout,
+    }
+    t0 = time.monotonic()
+    attempts_before = session.reconnects
+    samples: list[int] = []
+    timing: LayerTiming | None = None
+    what = f"RUN_LAYER {point.op} {point.key}"
+    try:
+        for _ in range(reps):
+            timing = session.call(lambda c: c.run_layer(req, timeout_s=wait_s), what)
+            samples.append(int(timing.total_cycles))
+    except DeviceError as e:
+        if e.status == Status.VARIANT:
+            raise FirmwareMismatchError(f"the board on {target.port} refused variant {variant}: {e}"
+                                        + (f"; flash {target.flash_hint}" if target.flash_hint else "")) from None
+        if e.status in SKIP_STATUSES:
+            if e.status == Status.PARAM:
+                log.warning("%s: the device rejected a parameter (a harness bug?): %s", pid, e)
+            base.update(kind="skip", reason=SKIP_STATUSES[Status(e.status)], detail=str(e),
+                        firmware=firmware_info(hello), clock_hz=hello.core_clock_hz,
+                        transport=target.transport_info(), measured_at=utc_now())
+            return base
+        raise CalibrationError(f"{what}: {e}") from None
+    assert timing is not None
+    from tinymodel import __version__
+
+    base.update(summarize(samples))
+    base.update({
+        "cycles": samples, "warmups": warmups, "reps": reps,
+        "overhead_cycles": timing.overhead_cycles, "path": kernel_path(layer, variant).value,
+        "device_kernel_path": timing.kernel_path, "arena_bytes_used": timing.arena_bytes,
+        "weight_bytes_used": timing.weight_bytes, "firmware": firmware_info(hello),
+        "clock_hz": hello.core_clock_hz, "transport": target.transport_info(),
+        "measured_at": utc_now(), "host_seconds": round(time.monotonic() - t0, 4),
+        "attempts": 1 + session.reconnects - attempts_before, "tinymodel_version": __version__,
+    })
+    return base
+
+
+# -- runs ------------------------------------------------------------------------------------------
+
+@dataclass
+class VariantSummary:
+    """What a run did for one variant."""
+
+    variant: str
+    points: int = 0
+    already_done: int = 0
+    measured: int = 0
+    skipped: int = 0
+    build_id: str = ""
+    clock_hz: int = 0
+    port: str = ""
+
+
+@dataclass
+class RunSummary:
+    """What :func:`run_plan` did."""
+
+    run_id: str
+    log: str
+    plan: str
+    board: str
+    variants: list[VariantSummary] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return asdict(self)
+
+
+Progress = Callable[[int, str], None]
+
+
+def _host_info() -> dict[str, Any]:
+    return {"hostname": socket.gethostname(), "python": platform.python_version(),
+            "platform": platform.platform(), "pid": os.getpid()}
+
+
+def _check_log_compatible(mlog: MeasurementLog, plan: Plan, board: str) -> None:
+    runs = [r for r in mlog.records if r.get("kind") == "run"]
+    for r in runs:
+        if r.get("board") != board:
+            raise CalibrationError(f"{mlog.path} holds measurements of board {r.get('board')}, not "
+                                   f"{board}: choose another --out")
+        pname = (r.get("plan") or {}).get("name")
+        if pname != plan.name:
+            raise CalibrationError(f"{mlog.path} was measured with plan {pname!r}, not "
+                                   f"{plan.name!r}: use --plan {pname} or another --out")
+    if runs and (runs[-1].get("plan") or {}).get("sha256") != plan.sha256:
+        log.warning("%s: the plan file changed since this log was started; points already "
+                    "measured are kept, new ones are added", mlog.path)
+
+
+def _check_same_build(mlog: MeasurementLog, variant: str, hello: Hello, port: str) -> None:
+    for r in mlog.records:
+        if r.get("kind") == "layer" and r.get("variant") == variant:
+            old = (r.get("firmware") or {}).get("build_id")
+            if old and old != hello.build_id:
+                raise FirmwareMismatchError(
+                    f"{mlog.path} holds {variant} measurements of firmware build {old}; the board "
+                    f"on {port} runs build {hello.build_id}: flash build {old} again, or start a "
+                    f"new log with another --out")
+            return
+
+
+def _hello_record(hello: Hello, run: VariantRun, run_id: str, worker: int | None = None) -> dict[str, Any]:
+    rec = {"kind": "hello", "run_id": run_id, "variant": run.variant, "board": run.target.board,
+           "firmware": firmware_info(hello), "clock_hz": hello.core_clock_hz,
+           "clock_status": hello.clock_status, "fpu_enabled": hello.fpu_enabled,
+           "variants": list(hello.variants), "ops": list(hello.ops),
+           "arena_bytes": hello.arena_bytes, "weight_region_bytes": hello.weight_region_bytes,
+           "transport": run.target.transport_info(), "measured_at": utc_now()}
+    if worker is not None:
+        rec["worker"] = worker
+    return rec
+
+
+def run_plan(plan: Plan, runs: Sequence[VariantRun], mlog: MeasurementLog, *, board: str,
+             jobs: int = 1, settings: HarnessSettings = HarnessSettings(),
+             progress: Progress | None = None, argv: Sequence[str] | None = None) -> RunSummary:
+    """Measure every point of ``plan`` for each of ``runs`` that ``mlog`` does not hold yet.
+
+    ``progress(n, label)`` is called with the number of points finished (measured or skipped)
+    since the last call.  Errors leave every finished point in the log; the message says so.
+    """
+    from tinymodel import __version__
+
+    _check_log_compatible(mlog, plan, board)
+    run_id = uuid.uuid4().hex[:12]
+    t0 = time.monotonic()
+    summary = RunSummary(run_id, str(mlog.path), plan.name, board)
+    mlog.append({"kind": "run", "run_id": run_id, "started": utc_now(), "board": board,
+                 "plan": plan.provenance(), "variants": [r.variant for r in runs],
+                 "transport": [dict(r.target.transport_info(), variant=r.variant) for r in runs],
+                 "jobs": jobs, "resumed": bool(mlog.resumed_points),
+                 "resumed_points": mlog.resumed_points, "host": _host_info(),
+                 "tinymodel_version": __version__, "argv": list(argv) if argv is not None else None})
+    try:
+        for run in runs:
+            points = plan.points_for(run.variant)
+            vs = VariantSummary(run.variant, len(points), port=run.target.port)
+            summary.variants.append(vs)
+            todo = [p for p in points if point_id(plan.name, run.variant, p.key) not in mlog.done]
+            vs.already_done = len(points) - len(todo)
+            if not todo:
+                continue
+            warmups, reps = plan.repetitions(run.target.virtual)
+            if jobs > 1 and len(todo) > 1:
+                _run_parallel(plan, run, todo, mlog, vs, run_id, warmups, reps, min(jobs, len(todo)),
+                              settings, progress)
+            else:
+                _run_serial(plan, run, todo, mlog, vs, run_id, warmups, reps, settings, progress)
+    except CalibrationError as e:
+        done = sum(1 for r in mlog.records if r.get("kind") in ("layer", "skip"))
+        raise type(e)(f"{e} ({done} points are safe in {mlog.path}; fix this and rerun with "
+                      f"--resume to continue)") from None
+    summary.seconds = round(time.monotonic() - t0, 3)
+    return summary
+
+
+def _record_result(mlog: MeasurementLog, rec: Mapping[str, Any], vs: VariantSummary,
+                   progress: Progress | None) -> None:
+    if rec["point_id"] in mlog.done:        # never log a point twice
+        return
+    mlog.append(rec)
+    if rec.get("kind") == "skip":
+        vs.skipped += 1
+        log.warning("skipped %s: %s", rec["point_id"], rec.get("detail"))
+    else:
+        vs.measured += 1
+    if progress:
+        progress(1, f"{vs.variant} {rec.get('section', '')}")
+
+
+def _run_serial(plan: Plan, run: VariantRun, todo: Sequence[PlanPoint], mlog: MeasurementLog,
+                vs: VariantSummary, run_id: str, warmups: int, reps: int,
+                settings: HarnessSettings, progress: Progress | None) -> None:
+    session = BoardSession(run.connect, run.target, settings, plan.ops(run.variant))
+    try:
+        hello = session.open()
+        _check_same_build(mlog, run.variant, hello, run.target.port)
+        vs.build_id, vs.clock_hz = hello.build_id, hello.core_clock_hz
+        mlog.append(_hello_record(hello, run, run_id))
+        for p in todo:
+            rec = measure_point(session, p, plan=plan.name, warmups=warmups, reps=reps, run_id=run_id)
+            _record_result(mlog, rec, vs, progress)
+    finally:
+        session.close()
+
+
+# -- parallel workers ------------------------------------------------------------------------------
+
+def _worker_main(wid: int, run: VariantRun, settings: HarnessSettings, ops: tuple[str, ...],
+                 plan_name: str, warmups: int, reps: int, run_id: str, task_q: Any, result_q: Any,
+                 parent_pid: int) -> None:
+    """A worker process: its own board, points from ``task_q``, results to ``result_q``."""
+    logging.basicConfig(level=logging.WARNING, format=f"%(levelname)s worker {wid}: %(message)s")
+    session = BoardSession(run.connect, run.target, settings, ops)
+    try:
+        hello = session.open()
+        result_q.put(("hello", wid, hello))
+        while True:
+            point = task_q.get()
+            if point is None or os.getppid() != parent_pid:
+                break
+            rec = measure_point(session, point, plan=plan_name, warmups=warmups, reps=reps,
+                                run_id=run_id)
+            rec["worker"] = wid
+            result_q.put(("point", wid, rec))
+        result_q.put(("done", wid, None))
+    except KeyboardInterrupt:
+        result_q.put(("error", wid, ("KeyboardInterrupt", "interrupted")))
+    except TinymodelError as e:
+        result_q.put(("error", wid, (type(e).__name__, str(e))))
+    except BaseException as e:  # a bug: report it rather than die silently
+        result_q.put(("error", wid, ("CalibrationError", f"worker {wid} crashed: {e!r}")))
+    finally:
+        session.close()
+
+
+_ERRORS = {"FirmwareMismatchError": FirmwareMismatchError, "BoardLostError": BoardLostError}
+
+
+def _run_parallel(plan: Plan, run: VariantRun, todo: Sequence[PlanPoint], mlog: MeasurementLog,
+                  vs: VariantSummary, run_id: str, warmups: int, reps: int, jobs: int,
+                  settings: HarnessSettings, progress: Progress | None) -> None:
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")      # the parent may run threads (progress bar, vboard)
+    task_q = ctx.Queue()
+    result_q = ctx.Queue()
+    for p in todo:
+        task_q.put(p)
+    for _ in range(jobs):
+        task_q.put(None)
+    procs = [ctx.Process(target=_worker_main, name=f"calibrate-worker-{w}", daemon=True,
+                         args=(w, run, settings, plan.ops(run.variant), plan.name, warmups, reps,
+                               run_id, task_q, result_q, os.getpid()))
+             for w in range(jobs)]
+    for p in procs:
+        p.start()
+    finished: set[int] = set()
+    suspect: set[int] = set()
+    build: str | None = None
+    try:
+        while len(finished) < jobs:
+            try:
+                kind, wid, payload = result_q.get(timeout=0.5)
+            except queue.Empty:
+                for w, p in enumerate(procs):
+                    if w in finished or p.is_alive():
+                        continue
+                    if w in suspect:
+                        raise CalibrationError(f"worker {w} ({run.target.port}) died with exit code "
+                                               f"{p.exitcode}")
+                    suspect.add(w)
+                continue
+            if kind == "hello":
+                hello: Hello = payload
+                if build is None:
+                    _check_same_build(mlog, run.variant, hello, run.target.port)
+                    build = hello.build_id
+                    vs.build_id, vs.clock_hz = hello.build_id, hello.core_clock_hz
+                elif hello.build_id != build:
+                    raise FirmwareMismatchError(f"worker {wid} runs build {hello.build_id}, "
+                                                f"worker 0 build {build}")
+                mlog.append(_hello_record(hello, run, run_id, worker=wid))
+            elif kind == "point":
+                _record_result(mlog, payload, vs, progress)
+            elif kind == "done":
+                finished.add(wid)
+            else:
+                name, message = payload
+                if name == "KeyboardInterrupt":
+                    raise KeyboardInterrupt
+                raise _ERRORS.get(name, CalibrationError)(message)
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+        for p in procs:
+            p.join(timeout=5)
+        task_q.cancel_join_thread()
+        result_q.cancel_join_thread()
+
+
+# -- fitting ---------------------------------------------------------------------------------------
+
+def table_path(out: str | os.PathLike[str], variant: str) -> Path:
+    """Where the fitted table of ``variant`` goes: ``<log stem>.<variant>.table.json``."""
+    out = Path(out)
+    return out.with_name(f"{out.stem}.{variant}.table.json")
+
+
+def default_fitter() -> Callable[..., Any]:
+    """:func:`calibration.fitting.fit_table`."""
+    from calibration.fitting import fit_table
+
+    return fit_table
+
+
+def fit_tables(records: Sequence[Mapping[str, Any]], *, board: str, variants: Iterable[str],
+               out: str | os.PathLike[str], plan: str | None = None,
+               fitter: Callable[..., Any] | None = None) -> dict[str, Path]:
+    """Fit and save one table per variant that has ``layer`` records.
+
+    ``fitter(records, variant=, board=, plan=, log_name=)`` must return an object with
+    ``save(path)`` (:func:`calibration.fitting.fit_table` by default).  Returns the table paths.
+    """
+    fit = fitter or default_fitter()
+    paths: dict[str, Path] = {}
+    for v in variants:
+        recs = [r for r in records if r.get("kind") == "layer" and r.get("variant") == v
+                and (plan is None or r.get("plan") == plan)]
+        if not recs:
+            continue
+        table = fit(recs, variant=v, board=board, plan=plan, log_name=Path(out).name)
+        path = table_path(out, v)
+        table.save(path)
+        paths[v] = path
+    return paths
+
+
+def delta_table_text(records: Sequence[Mapping[str, Any]]) -> str | None:
+    """The paper's Table 4 analogue from ``s8-ref`` and ``s8-opt`` records (``None`` unless both
+    variants were measured)."""
+    layer = [r for r in records if r.get("kind") == "layer"]
+    have = {r.get("variant") for r in layer}
+    if not {"s8-ref", "s8-opt"} <= have:
+        return None
+    from calibration.fitting import delta_table, format_delta_table
+
+    clock = next((r["clock_hz"] for r in layer if r.get("clock_hz")), 0)
+    if not clock:
+        return None
+    return format_delta_table(delta_table(layer, float(clock)))
+
+
+__all__ = ["BoardLostError", "BoardSession", "CalibrationError", "FirmwareMismatchError",
+           "HarnessSettings", "RunSummary", "SerialConnector", "Target", "VariantRun",
+           "VariantSummary", "check_hello", "default_fitter", "delta_table_text", "firmware_info",
+           "fit_tables", "measure_point", "run_plan", "table_path"]

@@ -1,0 +1,248 @@
+"""The measurement log: one JSON object per line, appended and fsynced as each result arrives.
+
+A killed run loses nothing that was logged, and ``calibrate --resume`` continues where it
+stopped: :meth:`MeasurementLog.open` reads the existing records, drops (and truncates away) a last
+line that a kill cut off mid-write, and reports which ``point_id`` values are done, so no point
+is measured twice.
+
+Record kinds (``kind``; every record carries ``schema``):
+
+``run``
+    written when a run (or a resumed run) starts: run id, plan provenance, board, variants,
+    transport, host, tinymodel version, command line.
+``hello``
+    the board's HELLO for a variant: firmware build id, compiler, flags, protocol version, clock.
+``layer``
+    one measured point (:func:`summarize` gives the statistics fields).
+``skip``
+    a point the board cannot run (``NO_FIT``, ``UNSUPPORTED``, ``KERNEL``), with the reason; it
+    counts as done so ``--resume`` does not retry it.
+
+The format is documented in ``docs/calibration.md``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import os
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from tinymodel.errors import TinymodelError
+
+log = logging.getLogger(__name__)
+
+#: Version of the record layout; bump when a field changes meaning.
+SCHEMA = 1
+
+#: Record kinds that mark a point as done.
+DONE_KINDS = ("layer", "skip")
+
+
+class LogError(TinymodelError):
+    """The measurement log cannot be opened, read or written."""
+
+
+def point_id(plan: str, variant: str, spec_key: str) -> str:
+    """The stable identity of a measurement: ``plan|variant|spec_key``."""
+    return f"{plan}|{variant}|{spec_key}"
+
+
+def utc_now() -> str:
+    """The current UTC time, ISO 8601 with milliseconds."""
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds")
+
+
+def summarize(cycles: Sequence[int | float]) -> dict[str, float]:
+    """Median and spread of per-sample cycles.
+
+    ``median_cycles``, ``min_cycles``, ``max_cycles``, ``mean_cycles``; ``iqr_cycles`` = Q3 − Q1
+    (inclusive quartiles; 0 for one sample) and ``mad_cycles`` = median absolute deviation from
+    the median (unscaled); ``rel_spread`` = IQR / median.
+    """
+    if not cycles:
+        raise ValueError("no samples")
+    xs = sorted(float(c) for c in cycles)
+    med = statistics.median(xs)
+    if len(xs) >= 2:
+        q1, _, q3 = statistics.quantiles(xs, n=4, method="inclusive")
+    else:
+        q1 = q3 = xs[0]
+    mad = statistics.median(abs(x - med) for x in xs)
+    return {"median_cycles": med, "min_cycles": xs[0], "max_cycles": xs[-1],
+            "mean_cycles": statistics.fmean(xs), "iqr_cycles": q3 - q1, "mad_cycles": mad,
+            "rel_spread": (q3 - q1) / med if med else 0.0}
+
+
+def read_records(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Every complete record of a log (a cut-off last line is ignored, not repaired)."""
+    records, _, _ = _scan(Path(path))
+    return records
+
+
+def _scan(path: Path) -> tuple[list[dict[str, Any]], int, bool]:
+    """Records, byte length of the complete part, and whether a cut-off tail was found."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise LogError(f"{path}: no such measurement log") from None
+    except OSError as e:
+        raise LogError(f"{path}: cannot read the measurement log ({e.strerror})") from None
+    records: list[dict[str, Any]] = []
+    good = 0
+    pos = 0
+    lineno = 0
+    truncated = False
+    while pos < len(data):
+        nl = data.find(b"\n", pos)
+        lineno += 1
+        if nl < 0:                       # no newline: a write cut off by a kill
+            truncated = True
+            break
+        line = data[pos:nl]
+        pos = nl + 1
+        if not line.strip():
+            good = pos
+            continue
+        try:
+            rec = json.loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            if pos >= len(data):         # the last line, complete but garbled: a torn write
+                truncated = True
+                break
+            raise LogError(f"{path}:{lineno}: not a JSON record; the log is damaged "
+                           f"(remove the line or start a new log with --out)") from None
+        if not isinstance(rec, dict) or "kind" not in rec:
+            raise LogError(f"{path}:{lineno}: not a measurement record (no 'kind')")
+        if rec.get("schema", SCHEMA) > SCHEMA:
+            raise LogError(f"{path}:{lineno}: schema {rec.get('schema')} is newer than this "
+                           f"tinymodel understands ({SCHEMA})")
+        records.append(rec)
+        good = pos
+    return records, good, truncated
+
+
+class MeasurementLog:
+    """An append-only JSONL log; use :meth:`open`.
+
+    ``records`` are those read at open time plus every record appended since; ``done`` the
+    ``point_id`` values of ``layer`` and ``skip`` records.  Writing is exclusive: a second
+    process opening the same log gets a :class:`LogError`.
+    """
+
+    def __init__(self, path: Path, fh: Any, records: list[dict[str, Any]], repaired: bool) -> None:
+        self.path = path
+        self._fh = fh
+        self.records = records
+        self.repaired = repaired
+        self.done: set[str] = {r["point_id"] for r in records
+                               if r.get("kind") in DONE_KINDS and "point_id" in r}
+        self.resumed_points = len(self.done)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], *, resume: bool) -> MeasurementLog:
+        """Open ``path`` for appending.
+
+        Without ``resume`` the log must not exist yet (or be empty).  With ``resume`` an existing
+        log is read; a last line cut off by a kill is truncated away (and logged).
+        """
+        path = Path(path)
+        exists = path.exists() and path.stat().st_size > 0
+        if exists and not resume:
+            raise LogError(f"{path} already exists; continue it with --resume, or choose another "
+                           f"log with --out")
+        records: list[dict[str, Any]] = []
+        repaired = False
+        if exists:
+            records, good, truncated = _scan(path)
+            if truncated:
+                size = path.stat().st_size
+                log.warning("%s: dropping a cut-off last record (%d bytes) left by an interrupted run",
+                            path, size - good)
+                try:
+                    with open(path, "r+b") as fh:
+                        fh.truncate(good)
+                        fh.flush()
+                        os.fsync(fh.fileno())
+                except OSError as e:
+                    raise LogError(f"{path}: cannot repair the cut-off last line ({e.strerror})") from None
+                repaired = True
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fh = open(path, "ab")
+        except OSError as e:
+            raise LogError(f"{path}: cannot open the measurement log for writing ({e.strerror})") from None
+        try:
+            import fcntl
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except ImportError:  # pragma: no cover - not POSIX
+            pass
+        except OSError:
+            fh.close()
+            raise LogError(f"{path}: another calibrate run is writing this log") from None
+        return cls(path, fh, records, repaired)
+
+    def append(self, record: Mapping[str, Any]) -> None:
+        """Write one record as a line and make it durable (flush + fsync) before returning."""
+        rec = dict(record)
+        rec.setdefault("schema", SCHEMA)
+        line = (json.dumps(rec, separators=(",", ":"), sort_keys=False) + "\n").encode()
+        try:
+            self._fh.write(line)
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+        except OSError as e:
+            raise LogError(f"{self.path}: cannot write the measurement log ({e.strerror})") from None
+        self.records.append(rec)
+        if rec.get("kind") in DONE_KINDS and "point_id" in rec:
+            self.done.add(rec["point_id"])
+
+    def layer_records(self, variant: str | None = None) -> list[dict[str, Any]]:
+        """The ``layer`` records (of one variant)."""
+        return [r for r in self.records if r.get("kind") == "layer"
+                and (variant is None or r.get("variant") == variant)]
+
+    def last(self, kind: str, **match: Any) -> dict[str, Any] | None:
+        """The latest record of ``kind`` whose fields equal ``match``."""
+        for r in reversed(self.records):
+            if r.get("kind") == kind and all(r.get(k) == v for k, v in match.items()):
+                return r
+        return None
+
+    def close(self) -> None:
+        """Release the log."""
+        if not self._fh.closed:
+            self._fh.close()
+
+    def __enter__(self) -> MeasurementLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def without_timing(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """``layer`` and ``skip`` records minus the fields that differ between identical runs (run
+    id, wall-clock times, attempt counts), sorted by ``point_id``: equal for two runs that
+    measured the same points with the same results."""
+    volatile = {"run_id", "measured_at", "host_seconds", "attempts", "schema"}
+    out = [{k: v for k, v in r.items() if k not in volatile}
+           for r in records if r.get("kind") in DONE_KINDS]
+    return sorted(out, key=lambda r: str(r.get("point_id")))
+
+
+__all__ = [
+    "DONE_KINDS",
+    "SCHEMA",
+    "LogError",
+    "MeasurementLog",
+    "point_id",
+    "read_records",
+    "summarize",
+    "utc_now",
+    "without_timing",
+]
