@@ -47,6 +47,16 @@ def _jobs(text: str) -> int:
     return n
 
 
+def _variants(text: str) -> tuple[str, ...]:
+    names = tuple(v.strip() for v in text.split(",") if v.strip())
+    bad = [v for v in names if v not in VARIANT_CHOICES]
+    if not names or bad or ("all" in names and len(names) > 1):
+        raise argparse.ArgumentTypeError(
+            f"invalid --variant {text!r} (one of {', '.join(VARIANT_CHOICES)}, or a comma-separated "
+            f"list of variants)")
+    return names
+
+
 def default_jobs() -> int:
     """Parallel virtual boards by default: one per CPU, at most 4."""
     return max(1, min(4, os.cpu_count() or 1))
@@ -73,8 +83,10 @@ class CalibrateCommand(Command):
 
     def configure(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--board", required=True, metavar="L4|F4|F7", help="board id")
-        parser.add_argument("--variant", default="all", choices=VARIANT_CHOICES,
-                            help="kernel variant to calibrate (default: all four)")
+        parser.add_argument("--variant", default=("all",), type=_variants,
+                            metavar="f32-soft|f32|s8-ref|s8-opt|all",
+                            help="kernel variant(s) to calibrate, comma-separated "
+                                 "(default: all of the plan's)")
         parser.add_argument("--port", metavar="DEVICE",
                             help="serial device or pyserial URL of a real board running the "
                                  "benchmark firmware (default: a virtual board)")
@@ -114,10 +126,11 @@ class CalibrateCommand(Command):
 
         board = load_board(args.board)
         plan = load_plan(args.plan)
-        variants = list(plan.variants) if args.variant == "all" else [args.variant]
+        every = args.variant == ("all",)
+        variants = list(plan.variants) if every else list(dict.fromkeys(args.variant))
         missing = [v for v in variants if not plan.points_for(v)]
-        if args.variant != "all" and missing:
-            raise UsageError(f"plan {plan.name} has no points for variant {args.variant} "
+        if not every and missing:
+            raise UsageError(f"plan {plan.name} has no points for variant {', '.join(missing)} "
                              f"(it covers {', '.join(plan.variants)})")
         variants = [v for v in variants if v not in missing]
         log_path = args.out or Path(f"calibration-{board.id}-{plan.name}.jsonl")
@@ -156,12 +169,16 @@ class CalibrateCommand(Command):
         delta_text = delta_table_text([r for r in records if r.get("plan") == plan.name])
         result = self._result(summary, tables)
         if args.json:
-            from calibration.fitting import delta_table
+            from calibration.fitting import TABLE4_SECTIONS, delta_table, table4_findings
             layer = [r for r in records if r.get("kind") == "layer" and r.get("plan") == plan.name]
             clock = next((r["clock_hz"] for r in layer if r.get("clock_hz")), 0)
             have = {r.get("variant") for r in layer}
-            result["table4"] = (delta_table(layer, float(clock))
-                                if clock and {"s8-ref", "s8-opt"} <= have else None)
+            sections = (TABLE4_SECTIONS if any(r.get("section") in TABLE4_SECTIONS for r in layer)
+                        else None)
+            rows = (delta_table(layer, float(clock), sections=sections)
+                    if clock and {"s8-ref", "s8-opt"} <= have else None)
+            result["table4"] = rows
+            result["table4_findings"] = table4_findings(rows) if rows else None
             json.dump(result, out, indent=2)
             out.write("\n")
             return 0

@@ -285,17 +285,30 @@ def table4_type(spec: Mapping[str, Any]) -> str | None:
     return None
 
 
+#: The plan sections that are the paper's Table 4 sweeps (§4.3: the swept variable is the dense
+#: input length or the benchmarked convolution's input channels, everything else fixed).
+TABLE4_SECTIONS: tuple[str, ...] = ("dense-inputs", "conv3x3-channels", "conv1x1-channels",
+                                    "dw3x3-channels")
+
+
 def delta_table(records: Sequence[Mapping[str, Any]], clock_hz: float,
-                reference: str = "s8-ref", optimized: str = "s8-opt") -> list[dict[str, Any]]:
+                reference: str = "s8-ref", optimized: str = "s8-opt",
+                sections: Sequence[str] | None = None) -> list[dict[str, Any]]:
     """The analogue of the paper's Table 4 from measurements.
 
     Per layer type: ``delta_ref_ns`` = mean over the reference variant's points of
-    ``latency / paper MACs`` in ns per operation, and gains ``G`` = mean δ_ref / mean δ_opt over
-    all points and per alignment class (points measured in both variants).
+    ``latency / paper MACs`` in ns per operation, ``delta_opt_<class>_ns`` the optimized
+    variant's per alignment class, and gains ``G`` = mean δ_ref / mean δ_opt over all points and
+    per alignment class (points measured in both variants).  ``sections`` keeps only records of
+    those plan sections (the paper's sweeps: :data:`TABLE4_SECTIONS`); mixing in other sweeps
+    (kernel size, stride, filter count) changes the per-class means because their layers differ
+    in more than the alignment class.
     """
     deltas: dict[tuple[str, str, str], list[float]] = defaultdict(list)
     for r in records:
         if r.get("kind", "layer") != "layer" or r.get("variant") not in (reference, optimized):
+            continue
+        if sections is not None and r.get("section") not in sections:
             continue
         kind = table4_type(r["spec"])
         if kind is None:
@@ -322,8 +335,47 @@ def delta_table(records: Sequence[Mapping[str, Any]], clock_hz: float,
         for cls in (None, *CLASSES):
             r_, o_ = mean(reference, cls), mean(optimized, cls)
             row["gain_" + (cls or "all")] = (r_ / o_) if r_ and o_ else None
+            if cls:
+                row[f"delta_opt_{cls}_ns"] = o_
         rows.append(row)
     return rows
+
+
+def table4_findings(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The paper's qualitative Table 4 findings checked against ``rows`` (:func:`delta_table`).
+
+    1. for dense and conv layers the optimized kernels are faster per operation with a
+       divisible-by-4 reduction input than with an even one, and with an even than an odd one;
+    2. depthwise convolution gains least from the optimized kernels.
+
+    Each finding: ``claim``, ``holds`` (``None`` when the data lack a class) and ``detail``.
+    """
+    out: list[dict[str, Any]] = []
+    by = {r["layer_type"]: r for r in rows}
+    for kind in ("Dense", "2D Conv."):
+        r = by.get(kind)
+        d = [r.get(f"delta_opt_{c}_ns") if r else None for c in ("odd", "even", "div4")]
+        holds = None if None in d else bool(d[2] < d[1] < d[0])
+        detail = ("no data" if None in d else
+                  f"odd {d[0]:.1f}, even {d[1]:.1f}, div4 {d[2]:.1f} ns/op")
+        out.append({"claim": f"{kind}: optimized delta div4 < even < odd", "holds": holds,
+                    "detail": detail})
+    gains = {k: r.get("gain_all") for k, r in by.items() if r.get("gain_all")}
+    if "DW 2D Conv." in gains and len(gains) > 1:
+        smallest = min(gains, key=gains.get)
+        out.append({"claim": "DW 2D Conv.: the smallest gain of the optimized kernels",
+                    "holds": smallest == "DW 2D Conv.",
+                    "detail": ", ".join(f"{k} {g:.2f}x" for k, g in gains.items())})
+    else:
+        out.append({"claim": "DW 2D Conv.: the smallest gain of the optimized kernels",
+                    "holds": None, "detail": "no data"})
+    return out
+
+
+def format_findings(findings: Sequence[Mapping[str, Any]]) -> str:
+    """One line per finding: ``yes`` / ``NO`` / ``n/a``, the claim and the numbers."""
+    word = {True: "yes", False: "NO", None: "n/a"}
+    return "\n".join(f"  {word[f['holds']]:>3}  {f['claim']}  ({f['detail']})" for f in findings)
 
 
 def format_delta_table(rows: Sequence[Mapping[str, Any]], reference: str = "s8-ref",
@@ -332,13 +384,18 @@ def format_delta_table(rows: Sequence[Mapping[str, Any]], reference: str = "s8-r
     def g(v: Any) -> str:
         return f"{v:.2f}x" if isinstance(v, float) else "-"
 
+    def ns(v: Any) -> str:
+        return f"{v:.1f}" if isinstance(v, float) else "-"
+
     head = (f"{'layer type':<14} {'delta ' + reference + ' [ns/op]':>22} {'G_all':>7} {'G_odd':>7} "
-            f"{'G_even':>7} {'G_%4':>7}")
+            f"{'G_even':>7} {'G_%4':>7}   {optimized + ' odd/even/%4 [ns/op]':>26}")
     lines = [head, "-" * len(head)]
     for r in rows:
         d = r.get("delta_ref_ns")
+        opt = "/".join(ns(r.get(f"delta_opt_{c}_ns")) for c in ("odd", "even", "div4"))
         lines.append(f"{r['layer_type']:<14} {(f'{d:.1f}' if d else '-'):>22} {g(r.get('gain_all')):>7} "
-                     f"{g(r.get('gain_odd')):>7} {g(r.get('gain_even')):>7} {g(r.get('gain_div4')):>7}")
+                     f"{g(r.get('gain_odd')):>7} {g(r.get('gain_even')):>7} {g(r.get('gain_div4')):>7}"
+                     f"   {opt:>26}")
     lines.append(f"(gains: delta {reference} / delta {optimized}; paper Table 4 on the L4: dense 145.2, "
                  "conv 250.6, 1x1 148.5, depthwise 925.1 ns/op; gains 3.00x, 6.70x, 6.05x, 2.23x)")
     return "\n".join(lines)

@@ -704,12 +704,17 @@ def delta_table_text(records: Sequence[Mapping[str, Any]]) -> str | None:
     have = {r.get("variant") for r in layer}
     if not {"s8-ref", "s8-opt"} <= have:
         return None
-    from calibration.fitting import delta_table, format_delta_table
+    from calibration.fitting import (TABLE4_SECTIONS, delta_table, format_delta_table,
+                                     format_findings, table4_findings)
 
     clock = next((r["clock_hz"] for r in layer if r.get("clock_hz")), 0)
     if not clock:
         return None
-    return format_delta_table(delta_table(layer, float(clock)))
+    sections = TABLE4_SECTIONS if any(r.get("section") in TABLE4_SECTIONS for r in layer) else None
+    rows = delta_table(layer, float(clock), sections=sections)
+    where = ("the paper's sweeps: " + ", ".join(TABLE4_SECTIONS)) if sections else "all points"
+    return (format_delta_table(rows) + f"\n(from {where})\n\nthe paper's findings on these "
+            f"measurements:\n" + format_findings(table4_findings(rows)))
 
 
 __all__ = ["BoardLostError", "BoardSession", "CalibrationError", "FirmwareMismatchError",

@@ -74,7 +74,7 @@ from tinymodel.errors import TinymodelError
 PLAN_DIR: Path = Path(__file__).resolve().parent
 
 #: Names of the shipped plans.
-BUILTIN_PLANS: tuple[str, ...] = ("quick", "paper", "full")
+BUILTIN_PLANS: tuple[str, ...] = ("quick", "paper", "full", "soft")
 
 #: Kernel variants a plan may name (the paper's four configurations).
 VARIANTS: tuple[str, ...] = ("f32-soft", "f32", "s8-ref", "s8-opt")

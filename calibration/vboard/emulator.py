@@ -35,7 +35,7 @@ from calibration.vboard.decode import (FP_ALU, FP_DIV, FP_MAC, IT, VLDM, VLDR, V
 from calibration.vboard.errors import FaultError, ImageError, VboardError
 from calibration.vboard.image import Image, load_image
 from calibration.vboard.peripherals import (SVCALL_EXCEPTION, SYSTICK_EXCEPTION, Bus, Dwt,
-                                            FlashInterface, Gpio, Pwr, Rcc, RegisterFile,
+                                            FlashInterface, Gpio, Pwr, Rcc,
                                             SystemControl, Uart)
 from calibration.vboard.power import PowerModel
 from calibration.vboard.semihosting import Semihosting

@@ -149,3 +149,72 @@ def test_table4_analogue():
     text = format_delta_table(rows)
     assert "Dense" in text and "3.33x" in text
     assert table4_type({"op": "CONV_2D", "kernel": [1, 1]}) == "1x1 2D Conv."
+
+
+def test_paper_model_has_delta_confidence_intervals():
+    rng = np.random.default_rng(3)
+    table = fit_table(fc_records(rng), variant="s8-opt", board="L4")
+    p = table.entry("FULLY_CONNECTED", "fc-opt").paper
+    assert set(p.delta_ci) == set(p.delta_cycles_per_mac)
+    for cls, (lo, hi) in p.delta_ci.items():
+        assert lo < p.delta_cycles_per_mac[cls] < hi
+    # and they survive a save/load round trip
+    again = table_from_json(json.loads(json.dumps(table.to_json())))
+    assert again.entry("FULLY_CONNECTED", "fc-opt").paper.delta_ci == p.delta_ci
+
+
+def test_no_model_without_a_residual_degree_of_freedom():
+    # two points, one class: the paper model has one coefficient -> fitted; the rich model for
+    # fc-opt has more coefficients than points -> not fitted
+    spec = {"op": "FULLY_CONNECTED", "input": [1, 8], "units": 4}
+    spec2 = {"op": "FULLY_CONNECTED", "input": [1, 16], "units": 4}
+    table = fit_table([record(spec, "s8-opt", 900.0), record(spec2, "s8-opt", 1500.0)],
+                      variant="s8-opt", board="L4")
+    e = table.entry("FULLY_CONNECTED", "fc-opt")
+    assert e.rich is None and e.chosen == "paper"
+    assert e.paper.rel_sigma > 0 and np.isfinite(e.paper.rel_sigma)
+
+
+def _sweep_records(section, op_spec, ys, key, cost):
+    out = []
+    for v in ("s8-ref", "s8-opt"):
+        for y in ys:
+            spec = json.loads(json.dumps(op_spec))
+            spec["input"][key] = y
+            r = record(spec, v, cost(v, y, build_layer(spec)))
+            r["section"] = section
+            out.append(r)
+    return out
+
+
+def test_table4_findings_read_the_sweeps():
+    from calibration.fitting import TABLE4_SECTIONS, format_findings, table4_findings
+    from tinymodel.costs import layer_cost
+
+    def cost(per_mac):
+        def f(v, y, layer):
+            cls = "div4" if y % 4 == 0 else "even" if y % 2 == 0 else "odd"
+            return layer_cost(layer).paper_macs * per_mac[v][cls]
+        return f
+
+    dense = cost({"s8-ref": dict(odd=12, even=12, div4=12), "s8-opt": dict(odd=5, even=4, div4=3)})
+    conv = cost({"s8-ref": dict(odd=20, even=20, div4=20), "s8-opt": dict(odd=6, even=5, div4=2)})
+    dw = cost({"s8-ref": dict(odd=30, even=30, div4=30), "s8-opt": dict(odd=20, even=20, div4=15)})
+    recs = (_sweep_records("dense-inputs", {"op": "FULLY_CONNECTED", "input": [1, 1], "units": 4},
+                           range(1, 13), 1, dense)
+            + _sweep_records("conv3x3-channels", {"op": "CONV_2D", "input": [1, 4, 4, 1], "filters": 4,
+                                                  "kernel": [3, 3], "padding": "same"}, range(1, 13), 3, conv)
+            + _sweep_records("dw3x3-channels", {"op": "DEPTHWISE_CONV_2D", "input": [1, 4, 4, 1],
+                                                "kernel": [3, 3], "padding": "same"}, range(1, 13), 3, dw))
+    # a record outside the sweeps that would break the ordering if it were counted
+    odd = {"op": "FULLY_CONNECTED", "input": [1, 8], "units": 1}
+    r = record(odd, "s8-opt", layer_cost(build_layer(odd)).paper_macs * 500.0)
+    r["section"] = "dense-units"
+    rows = delta_table(recs + [r], 80e6, sections=TABLE4_SECTIONS)
+    by = {row["layer_type"]: row for row in rows}
+    assert by["Dense"]["delta_opt_div4_ns"] == pytest.approx(3 / 80e6 * 1e9)
+    findings = table4_findings(rows)
+    assert [f["holds"] for f in findings] == [True, True, True]
+    assert "yes" in format_findings(findings)
+    # counting the stray record breaks the dense ordering: the filter matters
+    assert table4_findings(delta_table(recs + [r], 80e6))[0]["holds"] is False
