@@ -11,7 +11,22 @@ from tinymodel.ops import Activation, OpCategory, OpType, Padding
 
 __version__ = "0.1.0"
 
+#: Names exported lazily from :mod:`tinymodel.estimator` (numpy and the tables load on first use).
+_LAZY = {"load_model", "predict", "Estimator", "Prediction", "BatchPrediction"}
+
 __all__ = [
-    "Activation", "BoardError", "Layer", "ModelGraph", "ModelReadError", "OpCategory", "OpType",
-    "Padding", "Quantization", "TensorSpec", "TinymodelError", "UnsupportedError", "__version__",
+    "Activation", "BatchPrediction", "BoardError", "Estimator", "Layer", "ModelGraph",
+    "ModelReadError", "OpCategory", "OpType", "Padding", "Prediction", "Quantization",
+    "TensorSpec", "TinymodelError", "UnsupportedError", "__version__", "load_model", "predict",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """``tinymodel.predict``, ``tinymodel.Estimator``, ... imported on first access."""
+    if name in _LAZY:
+        from tinymodel import estimator
+
+        value = getattr(estimator, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'tinymodel' has no attribute {name!r}")

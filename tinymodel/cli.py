@@ -20,6 +20,7 @@ from calibration.vboard.cli import VboardCommand
 from tinymodel.command import Command, format_table
 from tinymodel.deploy import DeployCommand
 from tinymodel.errors import TinymodelError, UsageError
+from tinymodel.predict_cli import AdviseCommand, PredictCommand
 
 log = logging.getLogger("tinymodel")
 
@@ -159,7 +160,7 @@ class BoardsCommand(Command):
 
 
 COMMANDS: tuple[type[Command], ...] = (AnalyzeCommand, BoardsCommand, DeployCommand, VboardCommand,
-                                       CalibrateCommand)
+                                       CalibrateCommand, PredictCommand, AdviseCommand)
 
 
 def build_parser() -> argparse.ArgumentParser:

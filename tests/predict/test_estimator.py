@@ -1,0 +1,291 @@
+"""The Estimator: per-layer agreement with the table formulas, totals, fallbacks, memory, errors."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tests.predict.conftest import make_table, write_table
+from tinymodel.builder import GraphBuilder
+from tinymodel.costs import layer_cost
+from tinymodel.errors import BoardError, TinymodelError
+from tinymodel.estimator import Estimator, predict
+from tinymodel.features import layer_features
+from tinymodel.graph import Layer, ModelGraph, TensorSpec
+from tinymodel.ops import OpType
+from tinymodel.tables import Z95, TableError
+
+
+def random_graph(rng: random.Random, layers: int = 6, name: str = "g") -> ModelGraph:
+    """A random chain of conv / depthwise / dense layers (int8)."""
+    b = GraphBuilder(name, dtype="int8")
+    size = rng.choice([8, 12, 16])
+    x = b.input((1, size, size, rng.randint(1, 12)))
+    for _ in range(layers):
+        kind = rng.choice(["conv", "conv", "dw", "pool"])
+        if kind == "conv":
+            x = b.conv2d(x, rng.randint(1, 24), kernel=rng.choice([1, 3, 5]),
+                         strides=rng.choice([1, 1, 2]) if x.shape[1] > 4 else 1)
+        elif kind == "dw":
+            x = b.depthwise_conv2d(x, kernel=3)
+        elif x.shape[1] >= 4:
+            x = b.avg_pool(x, 2)
+    x = b.flatten(x)
+    x = b.dense(x, rng.randint(1, 40))
+    return b.build([b.softmax(x)])
+
+
+def test_layers_match_table_entry_formulas():
+    """Every covered layer's cycles and 95 % half-width equal TableEntry.predict (the oracle)."""
+    table = make_table()
+    est = Estimator("L4", "s8-opt", table)
+    rng = random.Random(3)
+    checked = 0
+    for i in range(15):
+        g = random_graph(rng, name=f"g{i}")
+        p = est.predict(g)
+        for layer, y, h, fb in zip(g, p.layer_cycles, p.layer_half_width_cycles, p.fallback):
+            f = layer_features(layer, "s8-opt")
+            entry = table.entry(layer.op.label, f.path.value)
+            if entry is None:
+                assert fb
+                continue
+            want, half = entry.predict(f.counts, layer_cost(layer).paper_macs,
+                                       f.alignment.value if f.alignment else None)
+            assert not fb
+            assert y == pytest.approx(want, rel=1e-9)
+            assert h == pytest.approx(half, rel=1e-6)
+            checked += 1
+    assert checked > 30
+
+
+def test_totals_add_up_and_interval_covers_layers():
+    est = Estimator("L4", "s8-opt", make_table())
+    g = random_graph(random.Random(5), layers=8)
+    p = est.predict(g)
+    assert p.cycles == pytest.approx(np.nansum(p.layer_cycles))
+    assert p.ms == pytest.approx(p.cycles / 80e6 * 1e3)
+    assert p.energy_uj == pytest.approx(p.ms * p.run_power_mw)
+    # the total interval is at least the largest layer's and at most the sum of all
+    assert p.half_width_cycles >= np.nanmax(p.layer_half_width_cycles) * 0.999
+    assert p.half_width_cycles <= np.nansum(p.layer_half_width_cycles) * 1.001
+    lo, hi = p.interval_ms
+    assert lo < p.ms < hi
+    rec = p.layers[0]
+    assert rec.cycles_low <= rec.cycles <= rec.cycles_high
+    assert rec.energy_uj == pytest.approx(rec.ms * p.run_power_mw)
+
+
+def test_single_layer_interval_equals_layer_interval():
+    b = GraphBuilder("one")
+    x = b.input((1, 10))
+    g = b.build([b.dense(x, 7)])
+    p = Estimator("L4", "s8-opt", make_table()).predict(g)
+    assert p.half_width_cycles == pytest.approx(p.layer_half_width_cycles[0], rel=1e-9)
+
+
+def test_fallback_proxy_is_marked_with_reason():
+    """A conv on the 1x1 path is not in the synthetic table: MAC proxy × MACs, interval 0..2y."""
+    b = GraphBuilder("pw")
+    x = b.input((1, 8, 8, 16))
+    g = b.build([b.conv2d(x, 8, kernel=1, padding="valid")])
+    p = Estimator("L4", "s8-opt", make_table()).predict(g)
+    layer = p.layers[0]
+    assert layer.path == "conv-1x1" and layer.fallback
+    assert "CONV_2D/conv-1x1" in layer.note
+    assert layer.cycles == pytest.approx(7.0 * layer.macs)
+    assert layer.cycles_low == pytest.approx(0.0, abs=1e-6)
+    assert layer.cycles_high == pytest.approx(2 * layer.cycles)
+    assert p.fallbacks == (("conv_2d_0", layer.note),)
+
+
+def test_fallback_for_ops_without_macs_uses_flops_or_elements():
+    """RELU (no table entry): proxy × FLOPs; MEAN (no kernel path): also proxied, and PAD (data
+    movement, no FLOPs): proxy × output elements."""
+    b = GraphBuilder("misc")
+    x = b.input((1, 4, 4, 8))
+    r = b.activation(x, "relu")
+    p_ = b.pad(r, [[0, 0], [1, 1], [1, 1], [0, 0]])
+    g = b.build([b.mean(p_)])
+    p = Estimator("L4", "s8-opt", make_table()).predict(g)
+    assert all(p.fallback)
+    relu, pad, mean = p.layers
+    assert relu.cycles == pytest.approx(7.0 * layer_cost(g.layers[0]).flops)
+    assert pad.cycles == pytest.approx(7.0 * g.layers[1].output.size)
+    assert "no calibrated kernel path for PAD" in pad.note
+    assert mean.cycles == pytest.approx(7.0 * layer_cost(g.layers[2]).flops)
+
+
+def test_unsupported_ops_are_listed_and_the_rest_predicted():
+    b = GraphBuilder("mixed")
+    x = b.input((1, 8, 8, 4))
+    y = b.conv2d(x, 8)
+    g0 = b.build([y])
+    conv = g0.layers[0]
+    out = TensorSpec("weird_out", y.shape, "int8")
+    weird = Layer("weird", OpType.UNSUPPORTED, (y,), (out,), source_op="FANCY_OP")
+    g = ModelGraph("mixed", [conv, weird], g0.inputs, [out])
+    p = Estimator("L4", "s8-opt", make_table()).predict(g)
+    assert p.unsupported == (("weird", "UNSUPPORTED(FANCY_OP)"),)
+    assert math.isfinite(p.layer_cycles[0]) and not math.isfinite(p.layer_cycles[1])
+    assert p.cycles == pytest.approx(p.layer_cycles[0])
+    assert p.layers[1].cycles is None
+    doc = p.as_dict()
+    assert doc["unsupported_layers"] == [{"name": "weird", "op": "UNSUPPORTED(FANCY_OP)"}]
+    json.dumps(doc)          # JSON-ready (no numpy scalars)
+
+
+def test_predict_many_equals_predict():
+    est = Estimator("L4", "s8-opt", make_table())
+    rng = random.Random(11)
+    graphs = [random_graph(rng, layers=rng.randint(1, 8), name=f"g{i}") for i in range(40)]
+    batch = est.predict_many(graphs)
+    assert len(batch) == 40
+    for i, g in enumerate(graphs):
+        p = est.predict(g)
+        assert batch.cycles[i] == pytest.approx(p.cycles, rel=1e-12)
+        assert batch.half_width_cycles[i] == pytest.approx(p.half_width_cycles, rel=1e-9)
+        assert batch.flash_bytes[i] == p.flash_bytes and batch.ram_bytes[i] == p.ram_bytes
+        assert batch.peak_ram_bytes[i] == p.peak_ram_bytes
+        assert batch.fallback_layers[i] == len(p.fallbacks)
+    assert np.allclose(batch.energy_uj, batch.ms * batch.run_power_mw)
+    # compiled graphs give the same answer
+    again = est.predict_many([est.compile(g) for g in graphs])
+    assert np.array_equal(again.cycles, batch.cycles)
+
+
+def test_coefficient_uncertainty_is_shared_within_an_entry():
+    """Two identical layers: the coefficient part of the variance scales with 4 (correlated),
+    the residual part with 2 (independent)."""
+    b = GraphBuilder("two")
+    x = b.input((1, 64))
+    y = b.dense(x, 64)
+    g2 = b.build([b.dense(y, 64)])
+    b1 = GraphBuilder("one")
+    g1 = b1.build([b1.dense(b1.input((1, 64)), 64)])
+    est = Estimator("L4", "s8-opt", make_table())
+    p1, p2 = est.predict(g1), est.predict(g2)
+    v1 = (p1.half_width_cycles / Z95) ** 2
+    v2 = (p2.half_width_cycles / Z95) ** 2
+    res1 = (0.02 * p1.cycles) ** 2
+    assert v2 == pytest.approx(2 * res1 + 4 * (v1 - res1), rel=1e-6)
+
+
+def test_memory_fits_and_oversized_like_table_2():
+    """A dense layer with 1.5 M int8 weights does not fit the L4's 1 MiB flash but fits the F4's
+    2 MiB (paper Table 2: 'oversized')."""
+    b = GraphBuilder("big")
+    x = b.input((1, 1500))
+    g = b.build([b.dense(x, 1000)])
+    p_l4 = Estimator("L4", "s8-opt", make_table("L4")).predict(g)
+    p_f4 = Estimator("F4", "s8-opt", make_table("F4")).predict(g)
+    assert not p_l4.fits and p_l4.memory["RAM"].fits
+    assert p_l4.oversized == f"oversized: flash by {p_l4.memory['flash'].over_bytes:,} bytes"
+    assert p_l4.flash_bytes > 1_500_000
+    assert p_f4.fits and p_f4.oversized is None
+
+
+def test_ram_grows_with_the_arena():
+    small, big = GraphBuilder("s"), GraphBuilder("b")
+    gs = small.build([small.conv2d(small.input((1, 8, 8, 4)), 8)])
+    gb = big.build([big.conv2d(big.input((1, 64, 64, 4)), 8)])
+    est = Estimator("L4", "s8-opt", make_table())
+    ps, pb = est.predict(gs), est.predict(gb)
+    assert pb.peak_ram_bytes - ps.peak_ram_bytes == pytest.approx(64 * 64 * 12 - 8 * 8 * 12, abs=64)
+    assert pb.ram_bytes - ps.ram_bytes == pytest.approx(pb.peak_ram_bytes - ps.peak_ram_bytes, abs=16)
+
+
+def test_table_for_another_board_variant_or_build_is_refused(tmp_path):
+    g = random_graph(random.Random(1))
+    f4 = write_table(tmp_path / "f4.json", board="F4")
+    with pytest.raises(TableError, match="table is for board F4, not L4"):
+        Estimator("L4", "s8-opt", f4).predict(g)
+    ref = write_table(tmp_path / "ref.json", variant="s8-ref")
+    with pytest.raises(TableError, match="variant s8-ref, not s8-opt"):
+        Estimator("L4", "s8-opt", ref).predict(g)
+    ok = write_table(tmp_path / "ok.json", build="b1")
+    Estimator("L4", "s8-opt", ok, firmware_build="b1").predict(g)
+    with pytest.raises(TableError, match="firmware build b1, not b2"):
+        Estimator("L4", "s8-opt", ok, firmware_build="b2").predict(g)
+    doc = json.loads(ok.read_text())
+    doc["clock_hz"] = 48_000_000
+    (tmp_path / "clock.json").write_text(json.dumps(doc))
+    with pytest.raises(TableError, match="48000000 Hz"):
+        Estimator("L4", "s8-opt", tmp_path / "clock.json").predict(g)
+
+
+def test_unknown_board_lists_known_ones():
+    with pytest.raises(BoardError, match="known boards: F4, F7, L4"):
+        Estimator("H7", "s8-opt", make_table()).predict(random_graph(random.Random(0)))
+
+
+def test_unknown_variant_lists_known_ones():
+    with pytest.raises(TinymodelError, match="known: f32-soft, f32, s8-ref, s8-opt"):
+        Estimator("L4", "s8-fast", make_table()).predict(random_graph(random.Random(0)))
+
+
+def test_missing_shipped_table_says_so(shipped_tables):
+    with pytest.raises(TableError, match="no shipped table for board L4, variant f32"):
+        Estimator("L4", "f32").predict(random_graph(random.Random(0)))
+
+
+def test_module_predict_uses_shipped_tables(shipped_tables):
+    g = random_graph(random.Random(2))
+    p = predict(g, board="l4")
+    assert p.board == "L4" and p.variant == "s8-opt"
+    assert p.table.endswith("L4-s8-opt.json")
+    slower = predict(g, board="L4", variant="s8-ref")
+    assert slower.cycles > p.cycles
+
+
+def test_fit_recovers_a_known_model(tmp_path):
+    """Records generated from a known linear model in the features: the fitted estimator predicts
+    new layers of the same kind within 1 %."""
+    from calibration.plans import load_plan
+
+    def cycles(spec):
+        from tinymodel.layerspec import build_layer
+
+        layer = build_layer(spec)
+        c = layer_features(layer, "s8-opt").counts
+        return 700 + 3 * c.get("outputs", 0) + 1.1 * c.get("block_macs", 0) + 5 * c.get("tail_macs", 0)
+
+    pts = [p for p in load_plan("full").points_for("s8-opt") if p.op == "FULLY_CONNECTED"]
+    assert len(pts) > 20
+    recs = [{"kind": "layer", "variant": "s8-opt", "board": "L4", "clock_hz": 80_000_000,
+             "firmware": {"build_id": "fit-test"}, "spec": dict(p.spec),
+             "median_cycles": cycles(p.spec) * (1 + 0.002 * ((i % 5) - 2)), "holdout": p.holdout,
+             "point_id": p.key}
+            for i, p in enumerate(pts)]
+    est = Estimator("L4", "s8-opt").fit(recs)
+    assert est.table_.firmware["build_id"] == "fit-test"
+    assert "FULLY_CONNECTED/fc-opt" in est.coef_
+    assert est.fit_report_["FULLY_CONNECTED/fc-opt"]["points"] == len(pts)
+    b = GraphBuilder("fc")
+    x = b.input((1, 77))
+    g = b.build([b.dense(x, 19)])
+    want = cycles({"op": "FULLY_CONNECTED", "input": [1, 77], "units": 19})
+    assert est.predict(g).cycles == pytest.approx(want, rel=0.01)
+    # the same from a log file
+    log = tmp_path / "m.jsonl"
+    log.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    est2 = Estimator("L4", "s8-opt").fit(log)
+    assert est2.predict(g).cycles == pytest.approx(est.predict(g).cycles, rel=1e-9)
+    with pytest.raises(TinymodelError, match="not L4|from board"):
+        Estimator("L4", "s8-opt").fit([dict(r, board="F7") for r in recs])
+
+
+def test_import_tinymodel_stays_light():
+    probe = ("import sys, tinymodel\n"
+             "assert 'tinymodel.estimator' not in sys.modules\n"
+             "assert callable(tinymodel.predict) and tinymodel.Estimator.__name__ == 'Estimator'\n"
+             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))\n")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

@@ -1,0 +1,811 @@
+"""Latency, energy and memory prediction from calibrated tables: the :class:`Estimator`.
+
+An :class:`Estimator` holds one board, one kernel variant and one latency table
+(:mod:`tinymodel.tables`; the shipped default unless one is given or :meth:`Estimator.fit` made
+one).  :meth:`~Estimator.predict` returns a :class:`Prediction` for one graph,
+:meth:`~Estimator.predict_many` a :class:`BatchPrediction` for many, vectorised.
+
+**How a layer is predicted.**  :func:`tinymodel.features.layer_features` gives the layer's kernel
+path, alignment class and loop-event counts; the table entry of ``(op, path)`` gives the model the
+fit chose (the paper's ``δ[class] × paper MACs`` or the richer ``Σ coef·feature``) and its 95 %
+prediction interval (:meth:`tinymodel.tables.TableEntry.predict`, reproduced exactly).  Every
+model is written as a linear form over one feature vector (the twelve counts, the paper MACs
+split by alignment class, and a proxy work count), so a whole batch of layers is evaluated with
+array operations.
+
+**Fallback proxy.**  A layer whose ``(op, path)`` the table does not cover — or whose entry has no
+model for its alignment class — is predicted as ``mac_proxy_cycles_per_mac × work``, where work is
+the conventional MAC count for conv / depthwise / dense layers, else the FLOP count (one operation
+per element or window element), else the output elements (data movement).  The proxy has no
+calibrated uncertainty: its interval is ``[0, 2 × prediction]``.  Such layers are marked
+``fallback`` with the reason.  Layers the reader could not map (``UNSUPPORTED``) are not predicted;
+they are listed and left out of the totals.
+
+**Totals.**  Predicted cycles add up.  The interval of the sum treats each layer's residual as
+independent and each entry's coefficient uncertainty as shared by all layers that use the entry:
+``var = Σ_layers (σ_rel·y)² + Σ_entries sᵀ Σ_coef s`` with ``s`` the entry's summed features.
+
+**Memory.**  Peak RAM is the arena of :func:`tinymodel.arena.plan_arena` with the variant's scratch
+buffers; flash and RAM use of the deployed image follow :mod:`tinymodel.footprint`; each memory
+region is reported as fitting or ``oversized`` by so many bytes (paper Table 2).
+
+**Speed.**  A graph is compiled once per estimator (layer rows memoised by shape signature, the
+arena planned, the flash blob summed) and kept in a weak cache, so predicting a loaded graph again
+costs only the array evaluation (docs/benchmarks.md, "Prediction").
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import weakref
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+
+from tinymodel.errors import TinymodelError
+from tinymodel.features import FEATURE_NAMES
+from tinymodel.graph import Layer, ModelGraph
+from tinymodel.tables import (
+    Z95,
+    LatencyTable,
+    TableError,
+    check_table,
+    default_table,
+    load_table,
+)
+
+#: Columns of the feature vector every table model is written over.
+MODEL_FEATURES: tuple[str, ...] = FEATURE_NAMES + ("paper_macs_odd", "paper_macs_even",
+                                                   "paper_macs_div4", "proxy_work")
+_COL = {n: i for i, n in enumerate(MODEL_FEATURES)}
+_NF = len(MODEL_FEATURES)
+_CLASSES = ("odd", "even", "div4")
+
+
+class PredictionError(TinymodelError):
+    """A prediction cannot be made (no table, a table for another board, variant or build)."""
+
+
+# -- compiled table ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Evaluator:
+    """One linear model: ``y = coef·x``, ``var = xᵀ cov x + (rel_sigma·y)²``."""
+
+    key: str
+    model: str                  # "paper", "rich" or "proxy"
+    coef: np.ndarray
+    cov: np.ndarray | None      # None: no coefficient uncertainty
+    rel_sigma: float
+    cols: tuple[int, ...]       # columns with a non-zero coefficient or covariance
+
+
+def _proxy_rate(table: LatencyTable) -> float | None:
+    """Cycles per unit of proxy work: the table's MAC proxy, else the median paper δ."""
+    if table.mac_proxy_cycles_per_mac is not None and table.mac_proxy_cycles_per_mac > 0:
+        return float(table.mac_proxy_cycles_per_mac)
+    deltas = [d for e in table.entries.values() if e.paper is not None
+              for d in e.paper.delta_cycles_per_mac.values() if d > 0]
+    return float(np.median(deltas)) if deltas else None
+
+
+class _CompiledTable:
+    """A table as linear evaluators, plus the choice of evaluator per (op, path, class)."""
+
+    def __init__(self, table: LatencyTable) -> None:
+        self.table = table
+        self.evaluators: list[_Evaluator] = []
+        self._index: dict[tuple[str, str], int] = {}
+        self.proxy_rate = _proxy_rate(table)
+        self.proxy = -1
+        if self.proxy_rate is not None:
+            coef = np.zeros(_NF)
+            coef[_COL["proxy_work"]] = self.proxy_rate
+            self.proxy = self._add(_Evaluator("proxy", "proxy", coef, None, 1.0 / Z95,
+                                              (_COL["proxy_work"],)))
+
+    def _add(self, ev: _Evaluator) -> int:
+        self.evaluators.append(ev)
+        return len(self.evaluators) - 1
+
+    def _evaluator(self, key: str, model: str) -> int:
+        i = self._index.get((key, model))
+        if i is not None:
+            return i
+        e = self.table.entries[key]
+        coef = np.zeros(_NF)
+        if model == "paper":
+            for cls, d in e.paper.delta_cycles_per_mac.items():
+                coef[_COL[f"paper_macs_{cls}"]] = d
+            ev = _Evaluator(key, "paper", coef, None, e.paper.rel_sigma,
+                            tuple(int(j) for j in np.flatnonzero(coef)))
+        else:
+            rich = e.rich
+            cols = [_COL[n] for n in rich.features]
+            coef[cols] = rich.coef
+            cov = np.zeros((_NF, _NF))
+            cov[np.ix_(cols, cols)] = np.asarray(rich.cov, float)
+            ev = _Evaluator(key, "rich", coef, cov, rich.rel_sigma, tuple(cols))
+        i = self._index[(key, model)] = self._add(ev)
+        return i
+
+    def choose(self, op: str, path: str, alignment: str | None) -> tuple[int, str | None]:
+        """Evaluator index for a layer and, for a fallback, the reason (index -1: no proxy)."""
+        key = f"{op}/{path}"
+        e = self.table.entries.get(key)
+        if e is not None:
+            paper_ok = e.paper is not None and alignment in e.paper.delta_cycles_per_mac
+            if e.chosen == "paper" and paper_ok:
+                return self._evaluator(key, "paper"), None
+            if e.rich is not None:
+                return self._evaluator(key, "rich"), None
+            if paper_ok:
+                return self._evaluator(key, "paper"), None
+            reason = f"table entry {key} has no model for alignment class {alignment}"
+        elif path == "none":
+            reason = f"no calibrated kernel path for {op}"
+        else:
+            reason = f"table has no entry {key}"
+        if self.proxy < 0:
+            return -1, reason + " and no MAC proxy to fall back on"
+        return self.proxy, reason + "; MAC proxy used"
+
+
+# -- layer catalogue -----------------------------------------------------------------------------
+
+def _signature(layer: Layer) -> tuple:
+    """Everything a layer's features, costs, scratch and blob bytes depend on."""
+    return (layer.op, layer.kernel, layer.strides, layer.padding, layer.dilation,
+            layer.depth_multiplier, layer.groups,
+            tuple(None if t is None else
+                  (t.shape, t.dtype, t.is_constant,
+                   len(t.quantization.scale) if t.quantization is not None else 0)
+                  for t in layer.inputs),
+            tuple((t.shape, t.dtype) for t in layer.outputs))
+
+
+def _blob_bytes(layer: Layer, int8: bool) -> int:
+    """Bytes of the layer's constants in the deployed blob (:mod:`calibration.codegen`)."""
+    from tinymodel.footprint import blob_item_bytes
+
+    w = layer.weights
+    if w is None:
+        return 0
+    total = blob_item_bytes(w.size * (1 if int8 else 4))
+    b = layer.bias
+    if b is not None:
+        total += blob_item_bytes(b.size * 4)
+    if int8:
+        channels = w.shape[0] if layer.op.label == "FULLY_CONNECTED" else layer.output.shape[-1]
+        q = w.quantization
+        if q is None or len(q.scale) > 1:     # per-channel: a multiplier and a shift per channel
+            total += 2 * blob_item_bytes(4 * channels)
+    return total
+
+
+@dataclass
+class _Row:
+    ev: int
+    x: np.ndarray
+    op: str
+    path: str
+    alignment: str | None
+    macs: int
+    paper_macs: int
+    blob_bytes: int
+    scratch_bytes: int
+    fallback: str | None
+    supported: bool
+
+
+class _Catalogue:
+    """Unique layer shapes seen by an estimator, with their features and predictions."""
+
+    def __init__(self, ctable: _CompiledTable, variant: str) -> None:
+        self.ctable = ctable
+        self.variant = variant
+        self.int8 = variant.startswith("s8")
+        self.rows: dict[tuple, int] = {}
+        self.items: list[_Row] = []
+        self._arrays: dict[str, np.ndarray] | None = None
+
+    def row(self, layer: Layer) -> int:
+        """The catalogue index of ``layer`` (computed on first sight of its signature)."""
+        sig = _signature(layer)
+        i = self.rows.get(sig)
+        if i is None:
+            i = self.rows[sig] = len(self.items)
+            self.items.append(self._describe(layer))
+            self._arrays = None
+        return i
+
+    def _describe(self, layer: Layer) -> _Row:
+        from tinymodel.costs import layer_cost
+        from tinymodel.dispatch import scratch_bytes
+        from tinymodel.features import layer_features
+
+        x = np.zeros(_NF)
+        op = layer.op.label if layer.supported else f"UNSUPPORTED({layer.source_op})"
+        if not layer.supported:
+            return _Row(-1, x, op, "none", None, 0, 0, 0, 0, "operator not supported", False)
+        try:
+            f = layer_features(layer, self.variant)
+            cost = layer_cost(layer)
+            scratch = scratch_bytes(layer, self.variant)
+        except TinymodelError as e:
+            return _Row(-1, x, op, "none", None, 0, 0, 0, 0, f"cannot cost the layer: {e}", False)
+        for n, v in f.counts.items():
+            x[_COL[n]] = v
+        alignment = f.alignment.value if f.alignment is not None else None
+        if alignment is not None:
+            x[_COL[f"paper_macs_{alignment}"]] = cost.paper_macs
+        x[_COL["proxy_work"]] = cost.macs or cost.flops or layer.output.size
+        ev, reason = self.ctable.choose(op, f.path.value, alignment)
+        return _Row(ev, x, op, f.path.value, alignment, cost.macs, cost.paper_macs,
+                    _blob_bytes(layer, self.int8), scratch, reason, True)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Per-row arrays: evaluator, features, cycles, coefficient and residual variance."""
+        if self._arrays is not None:
+            return self._arrays
+        evs = self.ctable.evaluators
+        ev = np.array([r.ev for r in self.items], np.int64)
+        X = np.array([r.x for r in self.items], float).reshape(len(self.items), _NF)
+        y = np.full(len(self.items), np.nan)
+        vcoef = np.zeros(len(self.items))
+        vres = np.zeros(len(self.items))
+        for i, r in enumerate(self.items):
+            if r.ev < 0:
+                continue
+            e = evs[r.ev]
+            y[i] = float(e.coef @ r.x)
+            if e.cov is not None:
+                vcoef[i] = max(float(r.x @ e.cov @ r.x), 0.0)
+            vres[i] = (e.rel_sigma * y[i]) ** 2
+        rich = np.array([evs[k].cov is not None if k >= 0 else False for k in ev], bool)
+        self._arrays = {"ev": ev, "X": X, "y": y, "vcoef": vcoef, "vres": vres, "rich": rich,
+                        "blob": np.array([r.blob_bytes for r in self.items], np.int64)}
+        return self._arrays
+
+
+# -- compiled graphs -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CompiledGraph:
+    """A graph reduced to what prediction needs: catalogue rows and memory figures.
+
+    Made by :meth:`Estimator.compile`; valid for that estimator only.
+    """
+
+    name: str
+    rows: np.ndarray
+    layer_names: tuple[str, ...]
+    arena_bytes: int
+    blob_bytes: int
+    io_tensors: int
+    estimator_id: int = field(repr=False)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+# -- results -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class MemoryFit:
+    """Use of one memory region by the deployed image (paper Table 2: "oversized")."""
+
+    region: str
+    used_bytes: int
+    size_bytes: int
+
+    @property
+    def fits(self) -> bool:
+        """``used_bytes <= size_bytes``."""
+        return self.used_bytes <= self.size_bytes
+
+    @property
+    def over_bytes(self) -> int:
+        """Bytes that do not fit (0 when it fits)."""
+        return max(self.used_bytes - self.size_bytes, 0)
+
+
+@dataclass(frozen=True)
+class LayerPrediction:
+    """One layer of a :class:`Prediction` (cycles, ms and µJ with their 95 % intervals)."""
+
+    name: str
+    op: str
+    macs: int
+    paper_macs: int
+    alignment: str | None
+    path: str
+    cycles: float | None
+    cycles_low: float | None
+    cycles_high: float | None
+    ms: float | None
+    ms_low: float | None
+    ms_high: float | None
+    energy_uj: float | None
+    fallback: bool
+    note: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready fields."""
+        return dict(self.__dict__)
+
+
+def _oversized_text(regions: Mapping[str, MemoryFit]) -> str | None:
+    over = [f"{r.region} by {r.over_bytes:,} bytes" for r in regions.values() if not r.fits]
+    return "oversized: " + ", ".join(over) if over else None
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Predicted latency, energy and memory of one model on one board and variant.
+
+    Per-layer values are arrays in execution order (``nan`` for layers that were not predicted);
+    :attr:`layers` gives them as :class:`LayerPrediction` records.  Intervals are 95 %.
+    """
+
+    model: str
+    board: str
+    variant: str
+    clock_hz: int
+    run_power_mw: float
+    table: str
+    firmware_build: str | None
+    layer_names: tuple[str, ...]
+    ops: tuple[str, ...]
+    paths: tuple[str, ...]
+    alignments: tuple[str | None, ...]
+    macs: np.ndarray
+    paper_macs: np.ndarray
+    layer_cycles: np.ndarray
+    layer_half_width_cycles: np.ndarray
+    notes: tuple[str | None, ...]
+    fallback: np.ndarray
+    cycles: float
+    half_width_cycles: float
+    peak_ram_bytes: int
+    flash_bytes: int
+    ram_bytes: int
+    memory: Mapping[str, MemoryFit]
+    firmware_base: str
+
+    # -- totals ------------------------------------------------------------------------------
+    @property
+    def ms(self) -> float:
+        """Predicted latency in milliseconds: ``cycles / clock_hz · 1000``."""
+        return self.cycles / self.clock_hz * 1e3
+
+    @property
+    def interval_cycles(self) -> tuple[float, float]:
+        """95 % interval of the total cycles (lower end clipped at 0)."""
+        return (max(self.cycles - self.half_width_cycles, 0.0), self.cycles + self.half_width_cycles)
+
+    @property
+    def interval_ms(self) -> tuple[float, float]:
+        """95 % interval of the latency in ms."""
+        lo, hi = self.interval_cycles
+        return (lo / self.clock_hz * 1e3, hi / self.clock_hz * 1e3)
+
+    @property
+    def energy_uj(self) -> float:
+        """Predicted energy per inference: ``run_power_mw × ms`` (mW·ms = µJ)."""
+        return self.run_power_mw * self.ms
+
+    @property
+    def fits(self) -> bool:
+        """True when every memory region fits."""
+        return all(r.fits for r in self.memory.values())
+
+    @property
+    def oversized(self) -> str | None:
+        """``"oversized: flash by N bytes"`` (paper Table 2 wording), or ``None`` when it fits."""
+        return _oversized_text(self.memory)
+
+    @property
+    def unsupported(self) -> tuple[tuple[str, str], ...]:
+        """(layer, operator) of every layer that was not predicted."""
+        return tuple((n, op) for n, op, y in zip(self.layer_names, self.ops, self.layer_cycles)
+                     if not np.isfinite(y))
+
+    @property
+    def fallbacks(self) -> tuple[tuple[str, str], ...]:
+        """(layer, reason) of every layer predicted by the fallback proxy."""
+        return tuple((n, note or "") for n, note, fb in zip(self.layer_names, self.notes, self.fallback)
+                     if fb)
+
+    # -- per layer -----------------------------------------------------------------------------
+    @cached_property
+    def layers(self) -> tuple[LayerPrediction, ...]:
+        """Per-layer records in execution order."""
+        to_ms = 1e3 / self.clock_hz
+        out = []
+        for i, name in enumerate(self.layer_names):
+            y = float(self.layer_cycles[i])
+            ok = math.isfinite(y)
+            h = float(self.layer_half_width_cycles[i])
+            lo, hi = (max(y - h, 0.0), y + h) if ok else (None, None)
+            out.append(LayerPrediction(
+                name, self.ops[i], int(self.macs[i]), int(self.paper_macs[i]), self.alignments[i],
+                self.paths[i], y if ok else None, lo, hi, y * to_ms if ok else None,
+                lo * to_ms if ok else None, hi * to_ms if ok else None,
+                self.run_power_mw * y * to_ms if ok else None, bool(self.fallback[i]),
+                self.notes[i]))
+        return tuple(out)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON document of ``tinymodel predict --json`` (docs/prediction.md)."""
+        lo, hi = self.interval_ms
+        return {
+            "model": self.model, "board": self.board, "variant": self.variant,
+            "clock_hz": self.clock_hz, "table": self.table, "firmware_build": self.firmware_build,
+            "layers": [layer.as_dict() for layer in self.layers],
+            "totals": {
+                "cycles": self.cycles, "cycles_low": self.interval_cycles[0],
+                "cycles_high": self.interval_cycles[1], "ms": self.ms, "ms_low": lo, "ms_high": hi,
+                "energy_uj": self.energy_uj, "energy_uj_low": self.run_power_mw * lo,
+                "energy_uj_high": self.run_power_mw * hi,
+                "macs": int(self.macs.sum()), "paper_macs": int(self.paper_macs.sum()),
+                "peak_ram_bytes": self.peak_ram_bytes, "flash_bytes": self.flash_bytes,
+                "ram_bytes": self.ram_bytes,
+            },
+            "memory": {k: {"used_bytes": r.used_bytes, "size_bytes": r.size_bytes,
+                           "fits": r.fits, "over_bytes": r.over_bytes}
+                       for k, r in self.memory.items()},
+            "fits": self.fits, "oversized": self.oversized, "firmware_base": self.firmware_base,
+            "fallback_layers": [{"name": n, "reason": r} for n, r in self.fallbacks],
+            "unsupported_layers": [{"name": n, "op": op} for n, op in self.unsupported],
+        }
+
+
+@dataclass(frozen=True)
+class BatchPrediction:
+    """Totals of many graphs (:meth:`Estimator.predict_many`), one array entry per graph."""
+
+    board: str
+    variant: str
+    clock_hz: int
+    run_power_mw: float
+    cycles: np.ndarray
+    half_width_cycles: np.ndarray
+    layers: np.ndarray
+    fallback_layers: np.ndarray
+    unsupported_layers: np.ndarray
+    peak_ram_bytes: np.ndarray
+    flash_bytes: np.ndarray
+    ram_bytes: np.ndarray
+    flash_size_bytes: int
+    ram_size_bytes: int
+
+    def __len__(self) -> int:
+        return len(self.cycles)
+
+    @property
+    def ms(self) -> np.ndarray:
+        """Latency in ms per graph."""
+        return self.cycles / self.clock_hz * 1e3
+
+    @property
+    def half_width_ms(self) -> np.ndarray:
+        """Half-width of the 95 % latency interval in ms."""
+        return self.half_width_cycles / self.clock_hz * 1e3
+
+    @property
+    def energy_uj(self) -> np.ndarray:
+        """Energy per inference in µJ."""
+        return self.run_power_mw * self.ms
+
+    @property
+    def fits(self) -> np.ndarray:
+        """True where flash and RAM both fit."""
+        return (self.flash_bytes <= self.flash_size_bytes) & (self.ram_bytes <= self.ram_size_bytes)
+
+
+# -- the estimator -------------------------------------------------------------------------------
+
+def _read_measurements(measurements: Any) -> list[Mapping[str, Any]]:
+    if isinstance(measurements, (str, os.PathLike)):
+        from calibration.measurements import read_records
+
+        path = Path(measurements)
+        if not path.is_file():
+            raise PredictionError(f"{path}: no such measurement log")
+        return read_records(path)
+    records = list(measurements)
+    if not all(isinstance(r, Mapping) for r in records):
+        raise PredictionError("measurements must be a log path or a sequence of record dicts")
+    return records
+
+
+class Estimator:
+    """Predicts latency, energy and memory of models on one board with one kernel variant.
+
+    Parameters (stored as given; nothing is loaded until first use)
+    ----------
+    board:
+        A board id (``"L4"``, ``"F4"``, ``"F7"``) or a board file path.
+    variant:
+        ``"f32-soft"``, ``"f32"``, ``"s8-ref"`` or ``"s8-opt"``.
+    table:
+        A :class:`~tinymodel.tables.LatencyTable`, a table file path, or ``None`` for the shipped
+        default of the board and variant.
+    firmware_build:
+        When given, a table fitted on another firmware build id is refused.
+
+    After :meth:`fit`: ``table_`` (the fitted table), ``coef_`` (per entry, the chosen model's
+    coefficients by feature or alignment class) and ``fit_report_`` (per entry: chosen model,
+    points, held-out MAPE of both models, R²).
+    """
+
+    def __init__(self, board: str = "L4", variant: str = "s8-opt",
+                 table: LatencyTable | str | os.PathLike | None = None,
+                 firmware_build: str | None = None) -> None:
+        self.board = board
+        self.variant = variant
+        self.table = table
+        self.firmware_build = firmware_build
+
+    # -- fitting -------------------------------------------------------------------------------
+    def fit(self, measurements: Any) -> Estimator:
+        """Fit a table from measurement records (dicts as the harness logs them, or the path of a
+        JSONL log) with :func:`calibration.fitting.fit_table`; returns ``self``."""
+        from calibration.fitting import fit_table
+
+        board = self._board()
+        variant = self._variant()
+        records = _read_measurements(measurements)
+        name = str(measurements) if isinstance(measurements, (str, os.PathLike)) else None
+        table = fit_table(records, variant=variant, board=board.id, log_name=name)
+        if not table.entries:
+            raise PredictionError(f"no table entry could be fitted from the {variant} measurements")
+        self.table_ = table
+        self.coef_ = {k: (dict(zip(e.rich.features, e.rich.coef)) if e.chosen == "rich"
+                          else dict(e.paper.delta_cycles_per_mac))
+                      for k, e in table.entries.items()}
+        self.fit_report_ = {k: {"chosen": e.chosen, "points": e.points,
+                                "holdout_mape": dict(e.holdout_mape),
+                                "r2": getattr(getattr(e, e.chosen), "r2", None)}
+                            for k, e in table.entries.items()}
+        self._state = None
+        return self
+
+    # -- resolution ----------------------------------------------------------------------------
+    def _board(self):
+        from tinymodel.boards import load_board
+
+        return load_board(self.board)
+
+    def _variant(self) -> str:
+        from tinymodel.dispatch import Variant
+
+        return Variant.parse(self.variant).value
+
+    def _resolve_table(self, board, variant: str) -> LatencyTable:
+        table = getattr(self, "table_", None) or self.table
+        if table is None:
+            table = default_table(board.id, variant)
+        elif not isinstance(table, LatencyTable):
+            table = load_table(table)
+        check_table(table, board.id, variant, self.firmware_build)
+        if table.clock_hz and table.clock_hz != board.clock_hz:
+            raise TableError(f"{table.source}: table was measured at {table.clock_hz} Hz; board "
+                             f"{board.id} runs at {board.clock_hz} Hz")
+        return table
+
+    def _get_state(self) -> _State:
+        state = getattr(self, "_state", None)
+        if state is None:
+            board = self._board()
+            variant = self._variant()
+            table = self._resolve_table(board, variant)
+            state = self._state = _State(board, variant, table)
+        return state
+
+    @property
+    def table_in_use(self) -> LatencyTable:
+        """The table predictions use (fitted, given, or the shipped default)."""
+        return self._get_state().table
+
+    # -- compiling -----------------------------------------------------------------------------
+    def compile(self, graph: ModelGraph | CompiledGraph) -> CompiledGraph:
+        """``graph`` reduced to catalogue rows and memory figures (cached per graph object)."""
+        state = self._get_state()
+        if isinstance(graph, CompiledGraph):
+            if graph.estimator_id != id(state):
+                raise PredictionError(f"{graph.name}: compiled by another estimator")
+            return graph
+        cached = state.compiled.get(graph)
+        if cached is not None:
+            return cached
+        from tinymodel.arena import plan_arena
+
+        cat = state.catalogue
+        rows = [cat.row(layer) for layer in graph]
+        items = cat.items
+        scratch = {layer.name: items[r].scratch_bytes for layer, r in zip(graph, rows)
+                   if items[r].scratch_bytes}
+        arena = plan_arena(graph, scratch).peak_bytes
+        cg = CompiledGraph(graph.name, np.array(rows, np.int64),
+                           tuple(layer.name for layer in graph), arena,
+                           int(sum(items[r].blob_bytes for r in rows)),
+                           len(graph.inputs) + len(graph.outputs), id(state))
+        try:
+            state.compiled[graph] = cg
+        except TypeError:       # not weak-referenceable: no cache
+            pass
+        return cg
+
+    # -- predicting ----------------------------------------------------------------------------
+    def predict(self, graph: ModelGraph | CompiledGraph) -> Prediction:
+        """Per-layer and total latency, energy and memory of one graph."""
+        state = self._get_state()
+        cg = self.compile(graph)
+        arr = state.catalogue.arrays()
+        totals = state.evaluate([cg], arr)
+        rows = cg.rows
+        items = state.catalogue.items
+        y = arr["y"][rows]
+        half = Z95 * np.sqrt(arr["vcoef"][rows] + arr["vres"][rows])
+        half[~np.isfinite(y)] = np.nan
+        mem = state.memory(int(totals["flash"][0]), int(totals["ram"][0]))
+        return Prediction(
+            model=cg.name, board=state.board.id, variant=state.variant,
+            clock_hz=state.board.clock_hz, run_power_mw=state.board.run_power_mw,
+            table=state.table.source or "<fitted>",
+            firmware_build=state.table.firmware.get("build_id"),
+            layer_names=cg.layer_names,
+            ops=tuple(items[r].op for r in rows), paths=tuple(items[r].path for r in rows),
+            alignments=tuple(items[r].alignment for r in rows),
+            macs=np.array([items[r].macs for r in rows], np.int64),
+            paper_macs=np.array([items[r].paper_macs for r in rows], np.int64),
+            layer_cycles=y, layer_half_width_cycles=half,
+            notes=tuple(items[r].fallback for r in rows),
+            fallback=np.array([items[r].supported and items[r].fallback is not None
+                               for r in rows], bool),
+            cycles=float(totals["cycles"][0]), half_width_cycles=float(totals["half"][0]),
+            peak_ram_bytes=cg.arena_bytes, flash_bytes=int(totals["flash"][0]),
+            ram_bytes=int(totals["ram"][0]), memory=mem, firmware_base=state.base.source)
+
+    def predict_many(self, graphs: Iterable[ModelGraph | CompiledGraph]) -> BatchPrediction:
+        """Totals for many graphs at once: every layer of every graph is evaluated in one pass of
+        array operations.  Graphs are compiled first if they are not (see :meth:`compile`)."""
+        state = self._get_state()
+        cgs = [self.compile(g) for g in graphs]
+        arr = state.catalogue.arrays()
+        t = state.evaluate(cgs, arr)
+        lay = state.layout
+        return BatchPrediction(state.board.id, state.variant, state.board.clock_hz,
+                               state.board.run_power_mw, t["cycles"], t["half"], t["layers"],
+                               t["fallback"], t["unsupported"], t["arena"], t["flash"], t["ram"],
+                               lay.flash_bytes, lay.ram_bytes)
+
+    def __repr__(self) -> str:
+        return (f"Estimator(board={self.board!r}, variant={self.variant!r}, "
+                f"table={getattr(self.table, 'source', self.table)!r})")
+
+
+class _State:
+    """What an estimator resolved: board, variant, table, catalogue, firmware base, caches."""
+
+    def __init__(self, board, variant: str, table: LatencyTable) -> None:
+        from calibration.firmware import memory_layout
+        from tinymodel.footprint import firmware_base
+
+        self.board = board
+        self.variant = variant
+        self.table = table
+        self.ctable = _CompiledTable(table)
+        self.catalogue = _Catalogue(self.ctable, variant)
+        self.compiled: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self.layout = memory_layout(board)
+        self.base = firmware_base(board.id, variant)
+
+    def memory(self, flash: int, ram: int) -> Mapping[str, MemoryFit]:
+        return MappingProxyType({"flash": MemoryFit("flash", flash, self.layout.flash_bytes),
+                                 "RAM": MemoryFit("RAM", ram, self.layout.ram_bytes)})
+
+    def evaluate(self, cgs: Sequence[CompiledGraph], arr: Mapping[str, np.ndarray]
+                 ) -> dict[str, np.ndarray]:
+        """Totals per compiled graph (vectorised over all their layers)."""
+        from tinymodel.footprint import (
+            DESC_WORDS,
+            MODEL_RECORD_BYTES,
+            TENSOR_RECORD_BYTES,
+        )
+
+        n_graphs = len(cgs)
+        lengths = np.fromiter((len(c.rows) for c in cgs), np.int64, n_graphs)
+        idx = np.concatenate([c.rows for c in cgs]) if n_graphs else np.zeros(0, np.int64)
+        gid = np.repeat(np.arange(n_graphs), lengths)
+        y = arr["y"][idx]
+        ok = np.isfinite(y)
+        cycles = np.bincount(gid, np.where(ok, y, 0.0), n_graphs)
+        var = np.bincount(gid, arr["vres"][idx], n_graphs)
+        ev = arr["ev"][idx]
+        rich = arr["rich"][idx]
+        if rich.any():
+            X = arr["X"]
+            for k in np.unique(ev[rich]):
+                e = self.ctable.evaluators[k]
+                m = ev == k
+                g = gid[m]
+                Xk = X[idx[m]][:, e.cols]
+                S = np.stack([np.bincount(g, Xk[:, j], n_graphs) for j in range(len(e.cols))], 1)
+                C = e.cov[np.ix_(e.cols, e.cols)]
+                var += np.maximum(np.einsum("gi,ij,gj->g", S, C, S), 0.0)
+        fb = np.array([it.fallback is not None and it.supported for it in self.catalogue.items],
+                      bool)
+        fallback = np.bincount(gid, fb[idx], n_graphs).astype(np.int64)
+        unsupported = np.bincount(gid, ~ok, n_graphs).astype(np.int64)
+        blob = np.fromiter((c.blob_bytes for c in cgs), np.int64, n_graphs)
+        arena = np.fromiter((c.arena_bytes for c in cgs), np.int64, n_graphs)
+        io = np.fromiter((c.io_tensors for c in cgs), np.int64, n_graphs)
+        names = np.fromiter((len(c.name.encode()) + 1 for c in cgs), np.int64, n_graphs)
+        flash = (self.base.flash_bytes + blob + 4 * DESC_WORDS * lengths + TENSOR_RECORD_BYTES * io
+                 + MODEL_RECORD_BYTES + names)
+        ram = self.base.ram_static_bytes + (np.maximum(arena, 16) + 15) // 16 * 16 + 8 * lengths
+        return {"cycles": cycles, "half": Z95 * np.sqrt(var), "layers": lengths,
+                "fallback": fallback, "unsupported": unsupported, "arena": arena, "flash": flash,
+                "ram": ram}
+
+
+# -- module-level API ----------------------------------------------------------------------------
+
+_ESTIMATORS: dict[tuple, Estimator] = {}
+
+
+def load_model(source: Any, name: str | None = None) -> ModelGraph:
+    """Read a model (``.tflite``, ``.keras``, ``.h5``, an in-memory Keras model, ``.tflite`` bytes
+    or a :class:`ModelGraph`) into a :class:`ModelGraph` (:func:`tinymodel.readers.load_model`)."""
+    from tinymodel.readers import load_model as _load
+
+    return _load(source, name=name)
+
+
+def estimator_for(board: str = "L4", variant: str = "s8-opt",
+                  table: LatencyTable | str | os.PathLike | None = None) -> Estimator:
+    """A shared :class:`Estimator` for the arguments (one per board, variant and table file)."""
+    key = (str(board).upper() if isinstance(board, str) else board, variant,
+           table if table is None or isinstance(table, LatencyTable) else str(Path(table).resolve()))
+    try:
+        est = _ESTIMATORS.get(key)
+    except TypeError:            # an unhashable table object
+        return Estimator(board, variant, table)
+    if est is None:
+        est = _ESTIMATORS[key] = Estimator(board, variant, table)
+    return est
+
+
+def predict(model: Any, board: str = "L4", variant: str = "s8-opt",
+            table: LatencyTable | str | os.PathLike | None = None) -> Prediction:
+    """Predict ``model`` (anything :func:`load_model` reads) on ``board`` with ``variant``.
+
+    Uses the shipped table of the board and variant unless ``table`` is given.  Estimators (and
+    their compiled graphs) are shared between calls with the same arguments.
+    """
+    graph = model if isinstance(model, ModelGraph) else load_model(model)
+    return estimator_for(board, variant, table).predict(graph)
+
+
+__all__ = [
+    "MODEL_FEATURES",
+    "BatchPrediction",
+    "CompiledGraph",
+    "Estimator",
+    "LayerPrediction",
+    "MemoryFit",
+    "Prediction",
+    "PredictionError",
+    "estimator_for",
+    "load_model",
+    "predict",
+]
