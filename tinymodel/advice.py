@@ -59,7 +59,10 @@ def resize_channels(graph: ModelGraph, layer_name: str, filters: int) -> ModelGr
     """``graph`` with layer ``layer_name`` (conv or dense) producing ``filters`` channels, and
     every layer downstream whose shapes follow from it rebuilt.  Weight values are dropped (the
     costs do not depend on them).  :class:`AdviceError` when the change cannot propagate."""
-    layer = graph.layer(layer_name)
+    try:
+        layer = graph.layer(layer_name)
+    except KeyError:
+        raise AdviceError(f"no layer named {layer_name!r} in {graph.name}") from None
     if layer.op not in _REDUCING or (layer.op is OpType.CONV_2D and layer.groups != 1):
         raise AdviceError(f"layer {layer_name!r} ({layer.op}) is not a conv or dense layer")
     if filters < 1:

@@ -84,6 +84,7 @@ class _Evaluator:
     cov: np.ndarray | None      # None: no coefficient uncertainty
     rel_sigma: float
     cols: tuple[int, ...]       # columns with a non-zero coefficient or covariance
+    note: str | None = None     # why the interval is not the fit's own
 
 
 def _proxy_rate(table: LatencyTable) -> float | None:
@@ -123,38 +124,45 @@ class _CompiledTable:
         if model == "paper":
             for cls, d in e.paper.delta_cycles_per_mac.items():
                 coef[_COL[f"paper_macs_{cls}"]] = d
-            ev = _Evaluator(key, "paper", coef, None, e.paper.rel_sigma,
-                            tuple(int(j) for j in np.flatnonzero(coef)))
+            cols = tuple(int(j) for j in np.flatnonzero(coef))
+            cov, rel_sigma = None, e.paper.rel_sigma
         else:
             rich = e.rich
-            cols = [_COL[n] for n in rich.features]
-            coef[cols] = rich.coef
+            cols = tuple(_COL[n] for n in rich.features)
+            coef[list(cols)] = rich.coef
             cov = np.zeros((_NF, _NF))
             cov[np.ix_(cols, cols)] = np.asarray(rich.cov, float)
-            ev = _Evaluator(key, "rich", coef, cov, rich.rel_sigma, tuple(cols))
+            rel_sigma = rich.rel_sigma
+        note = None
+        if not (math.isfinite(rel_sigma) and (cov is None or np.isfinite(cov).all())):
+            # a fit without residual degrees of freedom: no interval of its own
+            note = (f"table entry {key} ({e.points} points) states no interval; "
+                    f"0-2x the prediction used")
+            cov, rel_sigma = None, 1.0 / Z95
+        ev = _Evaluator(key, model, coef, cov, rel_sigma, cols, note)
         i = self._index[(key, model)] = self._add(ev)
         return i
 
-    def choose(self, op: str, path: str, alignment: str | None) -> tuple[int, str | None]:
-        """Evaluator index for a layer and, for a fallback, the reason (index -1: no proxy)."""
+    def choose(self, op: str, path: str, alignment: str | None) -> tuple[int, str | None, bool]:
+        """Evaluator index for a layer, a note, and whether it is the fallback proxy (index -1:
+        no proxy either)."""
         key = f"{op}/{path}"
         e = self.table.entries.get(key)
         if e is not None:
             paper_ok = e.paper is not None and alignment in e.paper.delta_cycles_per_mac
-            if e.chosen == "paper" and paper_ok:
-                return self._evaluator(key, "paper"), None
-            if e.rich is not None:
-                return self._evaluator(key, "rich"), None
-            if paper_ok:
-                return self._evaluator(key, "paper"), None
+            model = ("paper" if e.chosen == "paper" and paper_ok else
+                     "rich" if e.rich is not None else "paper" if paper_ok else None)
+            if model is not None:
+                i = self._evaluator(key, model)
+                return i, self.evaluators[i].note, False
             reason = f"table entry {key} has no model for alignment class {alignment}"
         elif path == "none":
             reason = f"no calibrated kernel path for {op}"
         else:
             reason = f"table has no entry {key}"
         if self.proxy < 0:
-            return -1, reason + " and no MAC proxy to fall back on"
-        return self.proxy, reason + "; MAC proxy used"
+            return -1, reason + " and no MAC proxy to fall back on", True
+        return self.proxy, reason + "; MAC proxy used", True
 
 
 # -- layer catalogue -----------------------------------------------------------------------------
@@ -200,7 +208,8 @@ class _Row:
     paper_macs: int
     blob_bytes: int
     scratch_bytes: int
-    fallback: str | None
+    note: str | None
+    fallback: bool
     supported: bool
 
 
@@ -233,22 +242,24 @@ class _Catalogue:
         x = np.zeros(_NF)
         op = layer.op.label if layer.supported else f"UNSUPPORTED({layer.source_op})"
         if not layer.supported:
-            return _Row(-1, x, op, "none", None, 0, 0, 0, 0, "operator not supported", False)
+            return _Row(-1, x, op, "none", None, 0, 0, 0, 0, "operator not supported", False,
+                        False)
         try:
             f = layer_features(layer, self.variant)
             cost = layer_cost(layer)
             scratch = scratch_bytes(layer, self.variant)
         except TinymodelError as e:
-            return _Row(-1, x, op, "none", None, 0, 0, 0, 0, f"cannot cost the layer: {e}", False)
+            return _Row(-1, x, op, "none", None, 0, 0, 0, 0, f"cannot cost the layer: {e}",
+                        False, False)
         for n, v in f.counts.items():
             x[_COL[n]] = v
         alignment = f.alignment.value if f.alignment is not None else None
         if alignment is not None:
             x[_COL[f"paper_macs_{alignment}"]] = cost.paper_macs
         x[_COL["proxy_work"]] = cost.macs or cost.flops or layer.output.size
-        ev, reason = self.ctable.choose(op, f.path.value, alignment)
+        ev, note, fallback = self.ctable.choose(op, f.path.value, alignment)
         return _Row(ev, x, op, f.path.value, alignment, cost.macs, cost.paper_macs,
-                    _blob_bytes(layer, self.int8), scratch, reason, True)
+                    _blob_bytes(layer, self.int8), scratch, note, fallback, True)
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Per-row arrays: evaluator, features, cycles, coefficient and residual variance."""
@@ -668,9 +679,8 @@ class Estimator:
             macs=np.array([items[r].macs for r in rows], np.int64),
             paper_macs=np.array([items[r].paper_macs for r in rows], np.int64),
             layer_cycles=y, layer_half_width_cycles=half,
-            notes=tuple(items[r].fallback for r in rows),
-            fallback=np.array([items[r].supported and items[r].fallback is not None
-                               for r in rows], bool),
+            notes=tuple(items[r].note for r in rows),
+            fallback=np.array([items[r].fallback for r in rows], bool),
             cycles=float(totals["cycles"][0]), half_width_cycles=float(totals["half"][0]),
             peak_ram_bytes=cg.arena_bytes, flash_bytes=int(totals["flash"][0]),
             ram_bytes=int(totals["ram"][0]), memory=mem, firmware_base=state.base.source)
@@ -742,8 +752,7 @@ class _State:
                 S = np.stack([np.bincount(g, Xk[:, j], n_graphs) for j in range(len(e.cols))], 1)
                 C = e.cov[np.ix_(e.cols, e.cols)]
                 var += np.maximum(np.einsum("gi,ij,gj->g", S, C, S), 0.0)
-        fb = np.array([it.fallback is not None and it.supported for it in self.catalogue.items],
-                      bool)
+        fb = np.array([it.fallback for it in self.catalogue.items], bool)
         fallback = np.bincount(gid, fb[idx], n_graphs).astype(np.int64)
         unsupported = np.bincount(gid, ~ok, n_graphs).astype(np.int64)
         blob = np.fromiter((c.blob_bytes for c in cgs), np.int64, n_graphs)

@@ -66,7 +66,7 @@ def _layer_rows(p: Any) -> list[list[Any]]:
             continue
         rows.append([L.name, L.op, L.macs, L.alignment or "-", L.path, round(L.cycles),
                      L.ms, _shape_interval(L.ms_low, L.ms_high, 3), L.energy_uj,
-                     "proxy" if L.fallback else ""])
+                     "proxy" if L.fallback else "note" if L.note else ""])
     return rows
 
 
@@ -88,6 +88,10 @@ def prediction_text(p: Any) -> str:
     if p.fallbacks:
         lines.append("proxy layers (not covered by the table):")
         lines += [f"  {n}: {r}" for n, r in p.fallbacks]
+    noted = [(L.name, L.note) for L in p.layers if L.note and not L.fallback and L.cycles is not None]
+    if noted:
+        lines.append("notes:")
+        lines += [f"  {n}: {r}" for n, r in noted]
     if p.unsupported:
         lines.append("not predicted (left out of the totals): "
                      + ", ".join(f"{n} ({op})" for n, op in p.unsupported))
@@ -142,8 +146,11 @@ class PredictCommand(Command):
         preds = [est.predict(graph) for est, _ in ests if est is not None]
         missing = [why for est, why in ests if est is None]
         if not preds:
-            raise TinymodelError("no latency table for any requested configuration: "
-                                 + "; ".join(missing))
+            from tinymodel.tables import DEFAULT_TABLE_DIR
+
+            raise TinymodelError(f"no shipped latency table for any requested configuration "
+                                 f"(looked for {DEFAULT_TABLE_DIR}/<BOARD>-<variant>.json); "
+                                 f"pass one with --table")
         if len(boards) == 1 and len(variants) == 1:
             p = preds[0]
             if args.json:

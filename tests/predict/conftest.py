@@ -71,7 +71,7 @@ def write_table(path: Path, **kw: Any) -> Path:
 def shipped_tables(tmp_path, monkeypatch) -> Path:
     """Synthetic tables in place of the shipped ones for every board (s8-opt and s8-ref); the
     boards get slower per cycle-count scale so comparisons are not degenerate."""
-    import tinymodel.tables as tables
+    from tinymodel import tables
 
     d = tmp_path / "tables"
     d.mkdir()
@@ -81,7 +81,7 @@ def shipped_tables(tmp_path, monkeypatch) -> Path:
                         scale=scale * vs)
     monkeypatch.setattr(tables, "DEFAULT_TABLE_DIR", d)
     monkeypatch.setattr(tables, "_DEFAULT_CACHE", {})
-    import tinymodel.estimator as estimator
+    from tinymodel import estimator
 
     monkeypatch.setattr(estimator, "_ESTIMATORS", {})
     return d

@@ -286,6 +286,28 @@ def test_import_tinymodel_stays_light():
              "assert 'tinymodel.estimator' not in sys.modules\n"
              "assert callable(tinymodel.predict) and tinymodel.Estimator.__name__ == 'Estimator'\n"
              "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))\n")
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-c", probe], check=False, capture_output=True,
+                         text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_entry_without_an_interval_is_noted_not_hidden():
+    """A rich fit on as many points as coefficients has a NaN covariance: the layer keeps the
+    entry's prediction, gets the 0-2x interval and a note, and totals stay finite."""
+    from tests.predict.conftest import table_doc
+    from tinymodel.tables import table_from_json
+
+    doc = table_doc()
+    rich = doc["entries"]["FULLY_CONNECTED/fc-opt"]["rich"]
+    rich["cov"] = [[float("nan")] * 4 for _ in range(4)]
+    rich["rel_sigma"] = float("nan")
+    table = table_from_json(doc, "<degenerate>")
+    b = GraphBuilder("fc")
+    g = b.build([b.dense(b.input((1, 40)), 10)])
+    p = Estimator("L4", "s8-opt", table).predict(g)
+    layer = p.layers[0]
+    assert not layer.fallback and "states no interval" in layer.note
+    assert layer.cycles == pytest.approx(300 + 20 * 10 + 1.2 * 10 * 32 + 4 * 10 * 8)
+    assert layer.cycles_high == pytest.approx(2 * layer.cycles)
+    assert math.isfinite(p.half_width_cycles)

@@ -1,0 +1,111 @@
+"""``tinymodel predict`` and ``tinymodel advise``."""
+
+from __future__ import annotations
+
+import io
+import json
+
+from tests.conftest import REPO
+from tests.predict.conftest import write_table
+from tinymodel.cli import main
+from tinymodel.predict_cli import pareto_front
+
+LENET = str(REPO / "tinymodel" / "examples" / "lenet_int8.tflite")
+RESNET = str(REPO / "tinymodel" / "examples" / "resnet20_int8.tflite")
+
+
+def run(*argv: str) -> tuple[int, str]:
+    out = io.StringIO()
+    code = main(list(argv), out)
+    return code, out.getvalue()
+
+
+def test_predict_text_with_a_table(tmp_path):
+    table = write_table(tmp_path / "t.json")
+    code, text = run("predict", LENET, "--board", "L4", "--table", str(table))
+    assert code == 0
+    assert "lenet_int8 on L4, variant s8-opt" in text
+    assert "conv_2d_0" in text and "conv-im2col" in text and "fc-opt" in text
+    assert "total:" in text and "µJ" in text and ": fits" in text
+    # pooling and reshape are not in the synthetic table: marked and explained
+    assert "proxy" in text and "table has no entry AVERAGE_POOL_2D/simd" in text
+
+
+def test_predict_json(shipped_tables):
+    code, text = run("predict", LENET, "--board", "L4", "--json")
+    assert code == 0
+    doc = json.loads(text)
+    assert doc["board"] == "L4" and doc["variant"] == "s8-opt"
+    assert len(doc["layers"]) == 9
+    first = doc["layers"][0]
+    for key in ("op", "macs", "alignment", "path", "cycles", "ms", "energy_uj", "cycles_low",
+                "cycles_high", "fallback"):
+        assert key in first
+    t = doc["totals"]
+    assert t["cycles_low"] < t["cycles"] < t["cycles_high"]
+    assert abs(t["cycles"] - sum(layer["cycles"] for layer in doc["layers"])) < 1e-6 * t["cycles"]
+    assert doc["memory"]["flash"]["fits"] and doc["fits"] and doc["oversized"] is None
+    assert {f["name"] for f in doc["fallback_layers"]} >= {"reshape_4"}
+
+
+def test_board_comparison_and_pareto_front(shipped_tables):
+    code, text = run("predict", RESNET, "--board", "all", "--json")
+    assert code == 0
+    doc = json.loads(text)
+    rows = {r["board"]: r for r in doc["configurations"]}
+    assert set(rows) == {"L4", "F4", "F7"}
+    # F7: fastest clock and the smallest synthetic cycle scale -> the lowest latency
+    assert rows["F7"]["ms"] < rows["F4"]["ms"] < rows["L4"]["ms"]
+    assert rows["F7"]["pareto"]
+    front = [r["board"] for r in doc["configurations"] if r["pareto"]]
+    pts = [(r["ms"], r["energy_uj"]) for r in doc["configurations"]]
+    assert front == [r["board"] for r, f in zip(doc["configurations"], pareto_front(pts)) if f]
+    code, text = run("predict", RESNET, "--board", "all", "--variant", "all")
+    assert code == 0
+    assert "pareto" in text and "F7" in text and "s8-ref" in text
+    assert "skipped: L4 f32" in text          # no f32 table: said, not hidden
+
+
+def test_pareto_front():
+    assert pareto_front([(1, 5), (2, 2), (3, 3), (5, 1), (1, 5)]) == [True, True, False, True, True]
+
+
+def test_unknown_board_lists_known_ones(capsys, shipped_tables):
+    code, _ = run("predict", LENET, "--board", "H7")
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "unknown board 'H7'" in err and "F4, F7, L4" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_table_for_another_board_is_refused(capsys, tmp_path):
+    table = write_table(tmp_path / "f4.json", board="F4")
+    code, _ = run("predict", LENET, "--board", "L4", "--table", str(table))
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "table is for board F4, not L4" in err and len(err.strip().splitlines()) == 1
+    code, _ = run("predict", LENET, "--board", "L4", "--table", str(write_table(
+        tmp_path / "b.json", build="x1")), "--firmware-build", "x2")
+    assert code == 1 and "firmware build x1, not x2" in capsys.readouterr().err
+
+
+def test_bad_variant_and_table_with_all(capsys, tmp_path):
+    code, _ = run("predict", LENET, "--variant", "s4")
+    assert code == 1 and "unknown variant 's4'" in capsys.readouterr().err
+    table = write_table(tmp_path / "t.json")
+    try:
+        code, _ = run("predict", LENET, "--board", "all", "--table", str(table))
+    except SystemExit as e:
+        code = e.code
+    assert code == 2
+
+
+def test_advise(tmp_path):
+    table = write_table(tmp_path / "t.json")
+    code, text = run("advise", LENET, "--board", "L4", "--table", str(table))
+    assert code == 0
+    assert "changes tried" in text and "lower the latency" in text
+    code, text = run("advise", LENET, "--board", "L4", "--table", str(table), "--json", "--top", "0")
+    doc = json.loads(text)
+    assert doc["candidates_tried"] > 0
+    assert all(c["cycles_delta"] < 0 for c in doc["changes"])
