@@ -20,6 +20,8 @@ from calibration.vboard.cli import VboardCommand
 from tinymodel.command import Command, format_table
 from tinymodel.deploy import DeployCommand
 from tinymodel.errors import TinymodelError, UsageError
+from tinymodel.evaluate import EvaluateCommand
+from tinymodel.optimize import OptimizeCommand
 from tinymodel.predict_cli import AdviseCommand, PredictCommand
 
 log = logging.getLogger("tinymodel")
@@ -160,7 +162,8 @@ class BoardsCommand(Command):
 
 
 COMMANDS: tuple[type[Command], ...] = (AnalyzeCommand, BoardsCommand, DeployCommand, VboardCommand,
-                                       CalibrateCommand, PredictCommand, AdviseCommand)
+                                       CalibrateCommand, PredictCommand, AdviseCommand,
+                                       OptimizeCommand, EvaluateCommand)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,152 @@
+"""``tinymodel evaluate``: accuracy and loss of a ``.tflite`` model on the host and on a board.
+
+The host run uses the TFLite interpreter's reference kernels; with ``--board`` the same samples
+go through ``INFER`` to the board (the virtual board unless ``--port`` names a real one) and the
+report says whether the board reproduced the host sample for sample (paper §3.2 F, Table 1).
+The work is done by :mod:`tinymodel.accuracy`; this module is the command-line face of it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any, TextIO
+
+from tinymodel.command import Command
+from tinymodel.errors import UsageError
+
+
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be positive, not {n}")
+    return n
+
+
+def _opt_level(text: str) -> str:
+    flag = "-" + text.lstrip("-")
+    if flag not in ("-Os", "-O2", "-Ofast"):
+        raise argparse.ArgumentTypeError(f"invalid optimisation level {text!r} (Os, O2 or Ofast)")
+    return flag
+
+
+def evaluation_text(result: dict[str, Any]) -> str:
+    """The text ``tinymodel evaluate`` prints for the dict it would print with ``--json``."""
+    h = result["host"]
+    lines = [f"{result['model']} ({h['dtype']}) on {result['data']}",
+             (f"host (TFLite reference kernels): accuracy {100 * h['accuracy']:.2f} % "
+              f"({h['correct']}/{h['samples']}), loss {h['loss']:.4f}")]
+    t = result.get("target")
+    if t:
+        a = result["agreement"]
+        kind = "virtual board" if t["virtual"] else "board"
+        lines.append(f"{t['where']} ({kind}): accuracy {100 * t['accuracy']:.2f} % "
+                     f"({t['correct']}/{t['samples']}) on the first {t['samples']} samples, "
+                     f"loss {t['loss']:.4f}; host on the same samples "
+                     f"{100 * a['host_accuracy']:.2f} %, delta "
+                     f"{100 * a['delta_accuracy']:+.2f} pp")
+        if a["bit_exact"]:
+            lines.append(f"on target = on host, sample for sample: all {a['samples']} output "
+                         f"tensors identical, 0 classes differ")
+        else:
+            lines.append(f"on target differs from host: {a['differing_classes']} of "
+                         f"{a['samples']} samples classified differently, "
+                         f"{a['identical_outputs']} output tensors identical (largest output "
+                         f"difference {a['max_abs_output_diff']:g})")
+        if t.get("mean_cycles") is not None and result.get("clock_hz"):
+            ms = t["mean_cycles"] / result["clock_hz"] * 1e3
+            lines.append(f"mean {t['mean_cycles']:,.0f} cycles per inference "
+                         f"({ms:.2f} ms at {result['clock_hz'] / 1e6:g} MHz); "
+                         f"{t['wall_s']:.1f} s wall for {t['samples']} samples")
+    f = result["footprint"]
+    lines.append(f"memory footprint: weights {f['weight_bytes']:,} B + activations "
+                 f"{f['activation_bytes']:,} B = {f['total_bytes']:,} B "
+                 f"({f['total_bytes'] / 1024:.2f} KiB)")
+    return "\n".join(lines) + "\n"
+
+
+class EvaluateCommand(Command):
+    name = "evaluate"
+    help = "accuracy and loss of a .tflite model on the host, and on a (virtual) board"
+    description = (
+        "Run a .tflite model over labelled data in the TFLite interpreter (reference kernels) and "
+        "print accuracy and cross-entropy loss. DATA is 'digits' (shipped: 8x8 handwritten "
+        "digits upsampled to 32x32x1, the input of the paper's LeNet) or an .npz file with "
+        "arrays x and y, or x_test and y_test (x as the model's float input expects it). With "
+        "--board the same samples are sent through INFER to the board running the model — the "
+        "virtual board (the image is built for --variant) unless --port names a real board, "
+        "which must already run it (tinymodel deploy --flash) — and the on-target accuracy, the "
+        "difference and the number of samples whose class differs are reported, as in the "
+        "paper's Table 1.")
+
+    def configure(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("model", metavar="MODEL", help="model file (.tflite, float32 or int8)")
+        parser.add_argument("--data", required=True, metavar="DATA",
+                            help="'digits' or an .npz file (docs/accuracy.md)")
+        parser.add_argument("--split", default="test", help="split of DATA (default test)")
+        parser.add_argument("--limit", type=_positive, metavar="N",
+                            help="evaluate only the first N samples")
+        parser.add_argument("--board", help="also evaluate on this board: L4, F4 or F7")
+        parser.add_argument("--variant", choices=("f32-soft", "f32", "s8-ref", "s8-opt"),
+                            help="kernel variant on the board (default s8-opt for int8 models, "
+                                 "f32 for float)")
+        parser.add_argument("--target-limit", type=_positive, metavar="N",
+                            help="send only the first N samples to the board (default: all "
+                                 "evaluated samples; the virtual board takes ~0.3 s per LeNet "
+                                 "int8 sample)")
+        parser.add_argument("--port", metavar="PORT",
+                            help="serial port of a real board that runs the model "
+                                 "(default: the virtual board)")
+        parser.add_argument("--baud", type=int, default=115200, help="baud rate (default 115200)")
+        parser.add_argument("--image", type=Path, metavar="ELF",
+                            help="run this firmware image on the virtual board instead of "
+                                 "building one")
+        parser.add_argument("--work", type=Path, metavar="DIR",
+                            help="keep the generated sources and image in DIR")
+        parser.add_argument("--opt", default="-O2", type=_opt_level, metavar="Os|O2|Ofast",
+                            help="compiler optimisation level of the built image (default O2)")
+        parser.add_argument("--json", action="store_true", help="print the result as JSON")
+        parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    def run(self, args: argparse.Namespace, out: TextIO) -> int:
+        import sys
+
+        from tinymodel.accuracy import compare, evaluate_host, evaluate_target
+        from tinymodel.datasets import load_dataset
+        from tinymodel.optimize import footprint
+
+        target_opts = [n for n, v in (("--variant", args.variant), ("--port", args.port),
+                                      ("--image", args.image), ("--target-limit",
+                                                                args.target_limit),
+                                      ("--work", args.work)) if v is not None]
+        if target_opts and not args.board:
+            raise UsageError(f"{', '.join(target_opts)} need --board")
+        if args.port and (args.image or args.work):
+            raise UsageError("--image and --work are for the virtual board, not --port")
+        data = load_dataset(args.data, args.split)
+        progress = not args.no_progress and sys.stderr.isatty()
+        host = evaluate_host(args.model, data, limit=args.limit, progress=progress)
+        result: dict[str, Any] = {"model": host.io.name, "data": host.data,
+                                  "host": host.as_dict(),
+                                  "footprint": footprint(args.model).as_dict()}
+        if args.board:
+            from tinymodel.boards import load_board
+
+            board = load_board(args.board)
+            variant = args.variant or ("s8-opt" if host.io.input_dtype == "int8" else "f32")
+            n = min(args.target_limit or host.samples, host.samples)
+            target = evaluate_target(args.model, data, board.id, variant, port=args.port,
+                                     image=args.image, work_dir=args.work, opt=args.opt,
+                                     limit=n, baudrate=args.baud, progress=progress)
+            result.update(target=target.as_dict(), agreement=compare(host, target).as_dict(),
+                          board=board.id, variant=variant, clock_hz=board.clock_hz)
+        if args.json:
+            json.dump(result, out, indent=2)
+            out.write("\n")
+        else:
+            out.write(evaluation_text(result))
+        return 0

@@ -1,0 +1,255 @@
+"""``tinymodel optimize``: full-int8 post-training quantization and its memory savings.
+
+Paper component C (and the memory column of Table 1): a Keras model is converted twice with the
+TFLite converter (:func:`tinymodel.zoo.to_tflite`) — float32, and full-integer int8 calibrated on
+a *representative* data set — and both ``.tflite`` files are analysed
+(:func:`tinymodel.costs.analyze`) for their memory footprint:
+
+    footprint_bytes = weight_bytes + activation_bytes
+
+with ``weight_bytes`` every constant tensor (flash) and ``activation_bytes`` the peak of the
+tensor arena from the planner (RAM; int8 also counts the SIMD kernels' scratch buffers), the
+numbers ``tinymodel analyze`` prints.  The paper's LeNet drops to 26.6 % of its float size.
+
+Heavy imports (TensorFlow) happen inside the functions that need them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+import numpy as np
+
+from tinymodel.command import Command, format_table
+from tinymodel.errors import ModelReadError, TinymodelError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import keras
+
+    from tinymodel.datasets import Dataset
+    from tinymodel.graph import ModelGraph
+
+log = logging.getLogger(__name__)
+
+#: Calibration samples taken from the representative data when the caller does not say.
+DEFAULT_CALIBRATION_SAMPLES = 200
+
+#: Suffixes of the two files :func:`optimize` writes: ``<name>_f32.tflite``, ``<name>_int8.tflite``.
+FLOAT_SUFFIX = "_f32.tflite"
+INT8_SUFFIX = "_int8.tflite"
+
+#: Summary file written next to them.
+SUMMARY_NAME = "optimize.json"
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """Memory a model needs on the board: constants in flash, the tensor arena in RAM."""
+
+    weight_bytes: int
+    activation_bytes: int
+
+    @property
+    def total_bytes(self) -> int:
+        """``weight_bytes + activation_bytes`` (the paper's "memory footprint")."""
+        return self.weight_bytes + self.activation_bytes
+
+    def as_dict(self) -> dict[str, int]:
+        """Plain-dict form (the JSON schema of ``optimize --json``)."""
+        return {"weight_bytes": self.weight_bytes, "activation_bytes": self.activation_bytes,
+                "total_bytes": self.total_bytes}
+
+
+def footprint(model: ModelGraph | str | os.PathLike[str] | bytes) -> Footprint:
+    """The :class:`Footprint` of a model (anything :func:`tinymodel.readers.load_model` reads)."""
+    from tinymodel.costs import analyze
+    from tinymodel.readers import load_model
+
+    cost = analyze(load_model(model))
+    return Footprint(int(cost.totals["weight_bytes"]), int(cost.peak_activation_bytes))
+
+
+@dataclass(frozen=True)
+class OptimizeResult:
+    """What :func:`optimize` wrote and measured.
+
+    ``ratio`` is ``int8.total_bytes / float.total_bytes``; ``representative`` says which data
+    calibrated the int8 conversion.
+    """
+
+    model: str
+    float_path: Path
+    int8_path: Path
+    float_footprint: Footprint
+    int8_footprint: Footprint
+    representative: str
+
+    @property
+    def ratio(self) -> float:
+        """int8 footprint as a fraction of the float footprint."""
+        return self.int8_footprint.total_bytes / self.float_footprint.total_bytes
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain-dict form (the JSON written to ``optimize.json`` and by ``--json``)."""
+        return {"model": self.model, "float32": {"path": str(self.float_path),
+                                                 **self.float_footprint.as_dict()},
+                "int8": {"path": str(self.int8_path), **self.int8_footprint.as_dict()},
+                "ratio": self.ratio, "representative": self.representative}
+
+
+def load_keras_model(path: str | os.PathLike[str]) -> keras.Model:
+    """Load a ``.keras``/``.h5`` model for conversion; one-line :class:`ModelReadError` on failure."""
+    from tinymodel._optional import import_keras
+    from tinymodel.readers import KERAS_SUFFIXES, TFLITE_SUFFIXES
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in TFLITE_SUFFIXES:
+        raise ModelReadError(f"{path}: already a .tflite file; optimize needs the Keras model "
+                             f"(.keras or .h5)")
+    if suffix not in KERAS_SUFFIXES:
+        raise ModelReadError(f"{path}: not a Keras model file (expected .keras or .h5)")
+    if not path.exists():
+        raise ModelReadError(f"{path}: no such file")
+    keras = import_keras(ModelReadError)
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as exc:  # Keras raises many unrelated types for bad files
+        first = next((line.strip() for line in str(exc).splitlines() if line.strip()),
+                     type(exc).__name__)
+        raise ModelReadError(f"{path}: cannot load the Keras model: {first[:200]}") from exc
+
+
+def representative_samples(data: Dataset, input_shape: tuple[int, ...], model: str,
+                           samples: int = DEFAULT_CALIBRATION_SAMPLES) -> np.ndarray:
+    """The first ``samples`` of ``data`` after checking they fit ``input_shape`` (batch first)."""
+    data.check_shape(input_shape, model)
+    return data.head(samples).x
+
+
+def optimize(model: keras.Model | str | os.PathLike[str], out_dir: str | os.PathLike[str],
+             representative: Dataset | np.ndarray | None = None, *,
+             samples: int = DEFAULT_CALIBRATION_SAMPLES, seed: int = 0,
+             name: str | None = None) -> OptimizeResult:
+    """Convert ``model`` to float32 and full-int8 ``.tflite`` in ``out_dir`` and measure both.
+
+    ``representative``: a :class:`~tinymodel.datasets.Dataset` (its first ``samples`` samples
+    calibrate the quantization), an array of samples, or ``None`` for seeded uniform random
+    inputs in [0, 1] (:func:`tinymodel.zoo.random_representative`; quantization ranges are then
+    a guess and accuracy suffers — pass real data).  Files are named after ``name`` (default the
+    Keras model's name); a summary is written to ``out_dir/optimize.json``.
+    """
+    from tinymodel.datasets import Dataset
+    from tinymodel.zoo import to_tflite
+
+    if not hasattr(model, "inputs"):
+        model = load_keras_model(model)
+    if len(model.inputs) != 1:
+        raise TinymodelError(f"model {model.name!r} has {len(model.inputs)} inputs; optimize "
+                             f"supports single-input models")
+    input_shape = (1,) + tuple(int(d) if d is not None else -1 for d in model.inputs[0].shape[1:])
+    stem = name or model.name
+    if isinstance(representative, Dataset):
+        rep: np.ndarray | None = representative_samples(representative, input_shape, model.name,
+                                                        samples)
+        described = f"{representative.name}, first {len(rep)} samples"
+    elif representative is not None:
+        rep = np.asarray(representative, np.float32)
+        if tuple(rep.shape[1:]) != input_shape[1:]:
+            raise TinymodelError(f"representative samples have shape "
+                                 f"{'x'.join(map(str, rep.shape[1:]))} but model {model.name} "
+                                 f"takes input {'x'.join(map(str, input_shape))}")
+        described = f"{len(rep)} given samples"
+    else:
+        rep = None
+        described = f"{samples} seeded uniform random samples in [0, 1] (no data given)"
+        log.warning("no representative data: int8 ranges calibrated on random inputs; "
+                    "accuracy may drop (pass --representative DATA)")
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise TinymodelError(f"{out}: cannot create output folder: {exc.strerror}") from None
+    float_bytes = to_tflite(model, "float32")
+    int8_bytes = to_tflite(model, "int8", representative=rep, seed=seed, samples=samples)
+    paths = {}
+    for suffix, data in ((FLOAT_SUFFIX, float_bytes), (INT8_SUFFIX, int8_bytes)):
+        path = out / f"{stem}{suffix}"
+        try:
+            path.write_bytes(data)
+        except OSError as exc:
+            raise TinymodelError(f"{path}: cannot write: {exc.strerror}") from None
+        paths[suffix] = path
+    result = OptimizeResult(stem, paths[FLOAT_SUFFIX], paths[INT8_SUFFIX],
+                            footprint(paths[FLOAT_SUFFIX]), footprint(paths[INT8_SUFFIX]),
+                            described)
+    summary = out / SUMMARY_NAME
+    try:
+        summary.write_text(json.dumps(result.as_dict(), indent=2) + "\n")
+    except OSError as exc:
+        raise TinymodelError(f"{summary}: cannot write: {exc.strerror}") from None
+    return result
+
+
+def format_result(result: OptimizeResult) -> str:
+    """The text ``tinymodel optimize`` prints: a before/after footprint table."""
+    f, q = result.float_footprint, result.int8_footprint
+    rows = [["float32", f.weight_bytes, f.activation_bytes, f.total_bytes,
+             f"{f.total_bytes / 1024:.2f}", "100.0 %", str(result.float_path)],
+            ["int8", q.weight_bytes, q.activation_bytes, q.total_bytes,
+             f"{q.total_bytes / 1024:.2f}", f"{100 * result.ratio:.1f} %", str(result.int8_path)]]
+    table = format_table(["model", "weights B", "activations B", "footprint B", "KiB", "of float",
+                          "file"], rows, right=[False, True, True, True, True, True, False])
+    return (f"{result.model}: full-int8 post-training quantization "
+            f"(calibrated on {result.representative})\n{table}\n"
+            f"memory footprint {f.total_bytes:,} B -> {q.total_bytes:,} B "
+            f"({100 * (1 - result.ratio):.1f} % smaller)\n")
+
+
+class OptimizeCommand(Command):
+    name = "optimize"
+    help = "quantize a Keras model to full int8 and report the memory footprint before and after"
+    description = (
+        "Convert a Keras model (.keras or .h5) with the TFLite converter to a float32 .tflite and "
+        "a full-integer int8 .tflite (post-training quantization, int8 input and output), written "
+        "to DIR as NAME_f32.tflite and NAME_int8.tflite, and print the memory footprint of both: "
+        "weight bytes (flash), peak activation bytes (the tensor arena, RAM) and their sum. "
+        "--representative DATA calibrates the int8 ranges on real samples: 'digits' (shipped) or "
+        "an .npz file with x/y or x_train/y_train arrays. A summary goes to DIR/optimize.json.")
+
+    def configure(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("model", metavar="MODEL", help="Keras model file (.keras or .h5)")
+        parser.add_argument("--out", required=True, type=Path, metavar="DIR",
+                            help="output directory for the two .tflite files and optimize.json")
+        parser.add_argument("--representative", metavar="DATA",
+                            help="calibration data: 'digits' or an .npz file (default: random "
+                                 "inputs in [0, 1], which costs accuracy)")
+        parser.add_argument("--split", default="train",
+                            help="split of DATA to calibrate on (default train)")
+        parser.add_argument("--samples", type=int, default=DEFAULT_CALIBRATION_SAMPLES,
+                            metavar="N", help=f"calibration samples (default "
+                                              f"{DEFAULT_CALIBRATION_SAMPLES})")
+        parser.add_argument("--name", help="file name stem (default: the Keras model's name)")
+        parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+    def run(self, args: argparse.Namespace, out: TextIO) -> int:
+        from tinymodel.datasets import load_dataset
+        from tinymodel.errors import UsageError
+
+        if args.samples < 1:
+            raise UsageError("--samples must be positive")
+        model = load_keras_model(args.model)
+        data = load_dataset(args.representative, args.split) if args.representative else None
+        result = optimize(model, args.out, data, samples=args.samples, name=args.name)
+        if args.json:
+            json.dump(result.as_dict(), out, indent=2)
+            out.write("\n")
+        else:
+            out.write(format_result(result))
+        return 0
