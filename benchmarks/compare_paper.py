@@ -35,7 +35,6 @@ import os
 import platform
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -48,7 +47,6 @@ sys.path.insert(0, str(ROOT))
 from calibration.firmware import (
     FIRMWARE_DIR,
     FirmwareError,
-    OversizedError,
     build_image,
 )
 
@@ -230,36 +228,21 @@ def summarize_table4(points: list[dict[str, Any]]) -> dict[str, Any]:
 
 # -- whole networks (Table 2) --------------------------------------------------------------------
 
-def _sync_dir(src: Path, dst: Path) -> None:
-    """Copy files of ``src`` into ``dst``, rewriting only those whose bytes changed."""
-    dst.mkdir(parents=True, exist_ok=True)
-    for f in src.iterdir():
-        target = dst / f.name
-        data = f.read_bytes()
-        if not target.exists() or target.read_bytes() != data:
-            target.write_bytes(data)
-
-
 def deploy_cached(model: str, board: str, variant: str, opt: str = "-O2") -> dict[str, Any]:
-    """Generate + build (cached) a network image; ``{"elf": ...}`` or ``{"oversized": ...}``."""
-    from calibration.codegen import generate
+    """Generate + build (cached) a network image; ``{"elf": ...}`` or ``{"oversized": ...}``
+    (:func:`validation.deployment.deploy_cached`, the deploy step ``validate`` uses)."""
     from tinymodel.readers import load_model
+    from validation.deployment import deploy_cached as deploy
 
     f32_file, int8_file = MODEL_FILES[model]
     path = EXAMPLES / (f32_file if variant.startswith("f32") else int8_file)
     out = CACHE / f"{model}-{board}-{variant}{'' if opt == '-O2' else opt}"
-    graph = load_model(str(path))
-    with tempfile.TemporaryDirectory() as tmp:
-        generate(graph, variant, Path(tmp))
-        _sync_dir(Path(tmp), out / "model")
-    t0 = time.perf_counter()
-    try:
-        image = build_image(board, variant, opt, model_dir=out / "model", build_dir=out / "build")
-    except OversizedError as e:
-        return {"model_file": path.name, "oversized": str(e), "overflow_bytes": e.overflow_bytes,
-                "build_s": time.perf_counter() - t0}
-    return {"model_file": path.name, "elf": str(image.elf), "build_s": time.perf_counter() - t0,
-            "flash_used_bytes": image.size.flash_used_bytes, "flash_bytes": image.size.flash_bytes}
+    dep = deploy(load_model(str(path)), board, variant, out, opt)
+    if dep.oversized:
+        return {"model_file": path.name, "oversized": dep.oversized,
+                "overflow_bytes": dep.overflow_bytes, "build_s": dep.build_s}
+    return {"model_file": path.name, "elf": str(dep.elf), "build_s": dep.build_s,
+            "flash_used_bytes": dep.size["flash_used_bytes"], "flash_bytes": dep.size["flash_bytes"]}
 
 
 def run_model_job(model: str, board: str, variant: str, warmups: int, reps: int,

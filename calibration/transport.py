@@ -68,6 +68,11 @@ class SerialTransport(Transport):
             raise TransportError(f"cannot open {port}: {e}") from None
         self._closed = False
 
+    @property
+    def device(self):
+        """The pyserial port object (a virtual board's port has ``.machine``, the emulator)."""
+        return self._serial
+
     def write(self, data: bytes) -> None:
         try:
             self._serial.write(data)

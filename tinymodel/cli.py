@@ -23,6 +23,7 @@ from tinymodel.errors import TinymodelError, UsageError
 from tinymodel.evaluate import EvaluateCommand
 from tinymodel.optimize import OptimizeCommand
 from tinymodel.predict_cli import AdviseCommand, PredictCommand
+from validation.cli import ValidateCommand
 
 log = logging.getLogger("tinymodel")
 
@@ -163,7 +164,7 @@ class BoardsCommand(Command):
 
 COMMANDS: tuple[type[Command], ...] = (AnalyzeCommand, BoardsCommand, DeployCommand, VboardCommand,
                                        CalibrateCommand, PredictCommand, AdviseCommand,
-                                       OptimizeCommand, EvaluateCommand)
+                                       OptimizeCommand, EvaluateCommand, ValidateCommand)
 
 
 def build_parser() -> argparse.ArgumentParser:

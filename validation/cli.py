@@ -1,0 +1,300 @@
+"""``validate`` (also ``tinymodel validate``): run a suite of full networks on boards and record them.
+
+For every model × board × variant of a suite (:mod:`validation.suite`) the runner
+(:mod:`validation.runner`) deploys the network as a firmware image, runs it on a virtual board
+(default) or on the real board at ``--port``, records per-layer cycles, the energy of the
+marker windows and the on-target verification against TFLite, and appends the record to
+``OUT/results.jsonl`` as it arrives.  A rerun with the same ``--out`` skips what is already
+there.  At the end a plain-text summary is printed (``--json``: one JSON object) and written to
+``OUT/summary.json``.
+
+What comes next plugs in at :func:`report_outputs`: the analysis of measured against predicted
+latency (``tinymodel.predict``) and the HTML report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from tinymodel.command import Command, format_table
+from tinymodel.errors import TinymodelError, UsageError
+
+BOARD_CHOICES = ("L4", "F4", "F7")
+VARIANT_CHOICES = ("f32-soft", "f32", "s8-ref", "s8-opt")
+#: Paper labels of the variants, for the summary's column heads.
+VARIANT_LABELS = {"f32-soft": "U", "f32": "U+FPU", "s8-ref": "Q", "s8-opt": "Q+CMSIS-NN"}
+
+
+def _list_arg(kind: str, choices: Sequence[str]):
+    def parse(text: str) -> tuple[str, ...]:
+        names = [t.strip() for t in text.split(",") if t.strip()]
+        if names == ["all"]:
+            return tuple(choices)
+        canon = {c.lower(): c for c in choices}
+        bad = [n for n in names if n.lower() not in canon]
+        if not names or bad:
+            raise argparse.ArgumentTypeError(
+                f"invalid --{kind} {text!r} (one of {', '.join(choices)}, all, or a "
+                f"comma-separated list)")
+        return tuple(dict.fromkeys(canon[n.lower()] for n in names))
+    return parse
+
+
+def _positive(name: str, low: int = 1):
+    def parse(text: str) -> int:
+        try:
+            n = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid --{name} {text!r} (an integer ≥ {low})") from None
+        if n < low:
+            raise argparse.ArgumentTypeError(f"invalid --{name} {text!r} (an integer ≥ {low})")
+        return n
+    return parse
+
+
+def _opt_level(text: str) -> str:
+    flag = "-" + text.lstrip("-")
+    if flag not in ("-Os", "-O2", "-Ofast"):
+        raise argparse.ArgumentTypeError(f"invalid optimisation level {text!r} (Os, O2 or Ofast)")
+    return flag
+
+
+def default_cache_dir() -> Path:
+    """Generated random networks and built images: ``$TINYMODEL_CACHE/validation`` if set, else
+    ``build/validation-cache`` in a source checkout, else ``~/.cache/tinymodel/validation``."""
+    env = os.environ.get("TINYMODEL_CACHE")
+    if env:
+        return Path(env).expanduser() / "validation"
+    repo = Path(__file__).resolve().parent.parent
+    if (repo / "pyproject.toml").is_file():
+        return repo / "build" / "validation-cache"
+    return Path.home() / ".cache" / "tinymodel" / "validation"
+
+
+class ValidateCommand(Command):
+    name = "validate"
+    help = "measure full networks on a (virtual) board: per-layer cycles, energy, verification"
+    description = (
+        "Run a validation suite: every network on every board in every kernel variant is "
+        "deployed as a firmware image, run with RUN_MODEL (per-layer cycles) and checked with "
+        "INFER against the TFLite interpreter on a few random inputs (int8 bit-exact). Without "
+        "--port each run uses a virtual board (the same firmware in the emulator, which also "
+        "gives the energy of the marker windows); with --port the real board on that serial "
+        "device, which must run the image (--flash writes each image with pyOCD). Networks "
+        "that do not fit are reported as oversized (paper Table 2). Every run is appended to "
+        "OUT/results.jsonl as it finishes; rerunning with the same --out skips finished runs. "
+        "Suites: paper (LeNet and ResNet-20, paper Tables 2-3), mlperf (MLPerf Tiny), random "
+        "(seeded random CNNs), or a suite file; --models runs given .tflite files. See "
+        "docs/validation.md.")
+
+    def configure(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--board", type=_list_arg("board", BOARD_CHOICES), metavar="L4|F4|F7|all",
+                            help="board(s), comma-separated, or all (default: the suite's)")
+        parser.add_argument("--variant", type=_list_arg("variant", VARIANT_CHOICES),
+                            metavar="f32-soft|f32|s8-ref|s8-opt|all",
+                            help="kernel variant(s), comma-separated, or all (default: the suite's)")
+        src = parser.add_mutually_exclusive_group()
+        src.add_argument("--suite", default=None, metavar="paper|mlperf|random|FILE",
+                         help="a shipped suite or a suite file (default: paper)")
+        src.add_argument("--models", nargs="+", metavar="MODEL.tflite",
+                         help="run these .tflite files as an ad-hoc suite")
+        parser.add_argument("--port", metavar="DEVICE",
+                            help="serial device (or pyserial URL) of a real board "
+                                 "(default: virtual boards)")
+        parser.add_argument("--baud", type=_positive("baud"), default=115200,
+                            help="baud rate with --port (default 115200)")
+        parser.add_argument("--flash", action="store_true",
+                            help="with --port: write each image to the board with pyOCD first")
+        parser.add_argument("--probe", metavar="UID", help="pyOCD probe unique id (with --flash)")
+        parser.add_argument("--out", type=Path, metavar="DIR",
+                            help="output directory (default: validation-<suite>)")
+        parser.add_argument("--cache", type=Path, metavar="DIR",
+                            help="where random networks and images are cached "
+                                 "(default: build/validation-cache in a checkout)")
+        parser.add_argument("--fresh", action="store_true",
+                            help="start a new results file instead of resuming DIR/results.jsonl")
+        parser.add_argument("--jobs", type=_positive("jobs"), default=None, metavar="N",
+                            help="virtual boards in parallel processes (default: one per CPU, "
+                                 "at most 4; always 1 with --port)")
+        parser.add_argument("--count", type=_positive("count"), metavar="N",
+                            help="number of random networks (suites with random networks)")
+        parser.add_argument("--seed", type=_positive("seed", 0), metavar="N",
+                            help="first random network's seed")
+        parser.add_argument("--warmups", type=_positive("warmups", 0), metavar="N",
+                            help="untimed inferences before the timed ones (default: the suite's)")
+        parser.add_argument("--reps", type=_positive("reps"), metavar="N",
+                            help="timed inferences (default: the suite's)")
+        parser.add_argument("--verify", type=_positive("verify", 0), metavar="N",
+                            help="random inputs checked against TFLite per run (0: none; "
+                                 "default: the suite's)")
+        parser.add_argument("--opt", default="-O2", type=_opt_level, metavar="Os|O2|Ofast",
+                            help="compiler optimisation level of the images (default O2)")
+        parser.add_argument("--timeout", type=_positive("timeout"), default=3600, metavar="S",
+                            help="seconds allowed for one RUN_MODEL or INFER (default 3600)")
+        parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+        parser.add_argument("--json", action="store_true",
+                            help="print the summary as one JSON object")
+
+    def run(self, args: argparse.Namespace, out: TextIO) -> int:
+        from validation.runner import RunSettings, run_jobs, summarize
+        from validation.suite import adhoc_suite, load_suite, plan_jobs
+
+        if args.port is None and (args.flash or args.probe):
+            raise UsageError("--flash and --probe need --port")
+        if args.probe and not args.flash:
+            raise UsageError("--probe needs --flash")
+        if args.models:
+            suite = adhoc_suite(args.models, args.board or ("L4",), args.variant)
+        else:
+            suite = load_suite(args.suite or "paper")
+        suite = suite.with_random_count(args.count, args.seed)
+        boards = args.board or suite.boards
+        variants = args.variant or suite.variants
+        if args.port is not None and len(boards) != 1:
+            raise UsageError(f"--port is one board: give --board with one of {', '.join(boards)}")
+        cache = (args.cache or default_cache_dir()).expanduser()
+        out_dir = (args.out or Path(f"validation-{suite.name}")).expanduser()
+        results = out_dir / "results.jsonl"
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            if args.fresh and results.exists():
+                results.unlink()
+        except OSError as e:
+            raise TinymodelError(f"{out_dir}: cannot write ({e.strerror})") from None
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        suite = suite.resolve(cache / "random", variants,
+                              progress=_generation_progress(not args.no_progress))
+        jobs = plan_jobs(suite, boards, variants, args.opt, args.warmups, args.reps, args.verify)
+        if not jobs:
+            raise TinymodelError(f"suite {suite.name}: no model has a file for variants "
+                                 f"{', '.join(variants)}")
+        if args.jobs is not None:
+            workers = args.jobs
+        else:
+            from calibration.cli import default_jobs
+            workers = default_jobs()
+        settings = RunSettings(cache_dir=cache, port=args.port, baud=args.baud, flash=args.flash,
+                               probe=args.probe, timeout_s=float(args.timeout),
+                               make_jobs=1 if workers > 1 and args.port is None else None)
+        records = run_jobs(jobs, settings, results, workers, progress=not args.no_progress)
+        summary = summarize(records.values())
+        summary.update(suite=suite.name, source=suite.source, boards=list(boards),
+                       variants=list(variants), target=settings.target, port=args.port,
+                       results=str(results), out_dir=str(out_dir))
+        report_outputs(summary, out_dir)
+        if args.json:
+            json.dump(summary, out, indent=2)
+            out.write("\n")
+        else:
+            out.write(summary_text(summary))
+        failed = [n for n in summary["networks"] if n["status"] == "error"]
+        bad = [n for n in summary["networks"] if n["verification"] == "failed"]
+        if failed:
+            n = failed[0]
+            raise TinymodelError(f"{len(failed)} of {len(summary['networks'])} runs failed "
+                                 f"(details in {results}); first: {n['model']} {n['board']} "
+                                 f"{n['variant']}: {n['error']}")
+        if bad:
+            n = bad[0]
+            raise TinymodelError(f"{len(bad)} runs' outputs differ from TFLite (details in "
+                                 f"{results}); first: {n['model']} {n['board']} {n['variant']}")
+        return 0
+
+
+def _generation_progress(enabled: bool):
+    """A progress callback for random-network generation (a bar only when something is
+    actually converted, which takes a second or two per network)."""
+    state: dict[str, Any] = {}
+
+    def progress(done: int, total: int) -> None:
+        if not enabled:
+            return
+        bar = state.get("bar")
+        if bar is None:
+            from tqdm import tqdm
+            bar = state["bar"] = tqdm(total=total, unit="net", desc="random networks",
+                                      file=sys.stderr, dynamic_ncols=True, leave=False)
+        bar.n = done
+        bar.refresh()
+        if done == total:
+            bar.close()
+    return progress
+
+
+def report_outputs(summary: dict[str, Any], out_dir: Path) -> None:
+    """Write what a validation run produces besides ``results.jsonl``: ``summary.json``.
+
+    This is where the analysis plugs in (predictions joined to the records, errors per network
+    and per layer, the proxy comparison, the HTML report with JSON and CSV of every number).
+    """
+    try:
+        (out_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    except OSError as e:
+        raise TinymodelError(f"{out_dir / 'summary.json'}: cannot write ({e.strerror})") from None
+
+
+def _cell(n: dict[str, Any]) -> str:
+    if n["status"] == "ok":
+        mark = {"passed": "", "failed": " !", "skipped": " ?"}.get(n["verification"] or "", " ?")
+        return f"{n['latency_ms']:,.2f}{mark}"
+    return {"oversized": "oversized", "unsupported": "unsupported"}.get(n["status"], "error")
+
+
+def summary_text(summary: dict[str, Any]) -> str:
+    """The plain-text summary: measured ms per network × board and variant, then the oversized,
+    unsupported and failed runs and the verification counts."""
+    nets = summary["networks"]
+    variants = [v for v in VARIANT_CHOICES if any(n["variant"] == v for n in nets)]
+    by = {(n["model"], n["board"], n["variant"]): n for n in nets}
+    rows = []
+    for model in dict.fromkeys(n["model"] for n in nets):
+        for board in dict.fromkeys(n["board"] for n in nets if n["model"] == model):
+            row: list[Any] = [model, board]
+            macs = next((n["macs"] for n in nets if n["model"] == model and n["macs"]), None)
+            row.append(macs)
+            for v in variants:
+                n = by.get((model, board, v))
+                row.append(_cell(n) if n else "-")
+            ok = [by[(model, board, v)] for v in variants if (model, board, v) in by
+                  and by[(model, board, v)]["energy_uj"] is not None]
+            row.append(", ".join(f"{n['energy_uj']:,.0f}" for n in ok) if ok else "-")
+            rows.append(row)
+    heads = ["model", "board", "MACs"] + [f"{v} ({VARIANT_LABELS[v]}) ms" for v in variants] \
+        + ["energy uJ"]
+    lines = [f"validation suite {summary['suite']} on {summary['target']} boards "
+             f"({summary['runs']} runs)",
+             format_table(heads, rows, right=[False, False, True] + [True] * len(variants) + [True])]
+    counts = summary["status_counts"]
+    lines.append("runs: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    vc = summary["verification_counts"]
+    if vc:
+        lines.append("on-target verification against TFLite: "
+                     + ", ".join(f"{k} {v}" for k, v in sorted(vc.items()))
+                     + "  (! = outputs differ, ? = not verified)")
+    for n in nets:
+        if n["status"] == "oversized":
+            lines.append(f"oversized: {n['model']} {n['board']} {n['variant']}: {n['oversized']}")
+    for n in nets:
+        if n["status"] in ("error", "unsupported"):
+            lines.append(f"{n['status']}: {n['model']} {n['board']} {n['variant']}: {n['error']}")
+    lines.append(f"every number: {summary['results']}")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``validate`` script: ``tinymodel validate`` with the same arguments."""
+    from tinymodel.cli import main as tinymodel_main
+
+    return tinymodel_main(["validate", *(sys.argv[1:] if argv is None else argv)])
+
+
+__all__ = ["ValidateCommand", "default_cache_dir", "main", "report_outputs", "summary_text"]
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,483 @@
+"""Full-network measurements: deploy, run, verify, record (paper components D–F).
+
+For one :class:`~validation.suite.Job` (a model file, a board, a kernel variant) :func:`measure`
+
+1. reads the model and its static costs (:mod:`tinymodel.costs`);
+2. deploys it as a firmware image (:func:`validation.deployment.deploy_cached`); an image the
+   linker rejects is recorded as ``oversized`` (paper Table 2), a network the firmware cannot run
+   as ``unsupported``;
+3. connects to the board — a virtual board (``vboard://BOARD?image=ELF``) by default, or the
+   serial device of :class:`RunSettings` ``port``, which must run this image (HELLO's board,
+   model, variant and build id are checked; ``flash=True`` writes it with pyOCD first);
+4. runs RUN_MODEL, which returns per-layer DWT cycles, and captures the energy of the marker-pin
+   windows (one window per layer) from the virtual board's power model — an external monitor
+   on a real board is not read, so there the energy is ``null``;
+5. runs INFER on ``verify_inputs`` seeded random inputs and compares the outputs with the TFLite
+   interpreter's reference kernels: int8 must be bit-exact, float32 within a relative tolerance
+   (paper component F, on-target verification);
+6. returns one record (schema in ``docs/validation.md``), never raising for a problem of the
+   model, the build or the device — those are recorded with ``status = "error"``.
+
+:func:`run_jobs` runs many jobs — in parallel processes for virtual boards — and appends each
+record to a JSONL file the moment it arrives; jobs whose record is already there are skipped
+(resume).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+import os
+import platform
+import sys
+import time
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tinymodel.errors import TinymodelError
+
+from validation.suite import Job
+
+log = logging.getLogger(__name__)
+
+#: Version of the record layout in ``results.jsonl`` (docs/validation.md).
+SCHEMA_VERSION = 1
+#: Record statuses that end a job; ``error`` records are retried on resume.
+FINAL_STATUSES = ("ok", "oversized", "unsupported")
+#: Relative and absolute (times the largest reference magnitude) tolerance of float outputs.
+FLOAT_RTOL = 1e-3
+FLOAT_ATOL = 1e-5
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Where and how jobs run.
+
+    ``port``: ``None`` for a virtual board (one per job, started from the image), else a serial
+    device or pyserial URL of a board that runs the job's image (``flash=True`` writes it through
+    pyOCD first, with ``probe`` as the probe's unique id).  ``timeout_s`` bounds RUN_MODEL and each
+    INFER; ``make_jobs`` is passed to ``make -j``.
+    """
+
+    cache_dir: Path
+    port: str | None = None
+    baud: int = 115200
+    flash: bool = False
+    probe: str | None = None
+    timeout_s: float = 3600.0
+    make_jobs: int | None = None
+
+    @property
+    def target(self) -> str:
+        """``virtual`` or ``device``: part of a record's key, so both can share a results file."""
+        return "virtual" if self.port is None else "device"
+
+
+def record_key(job: Job, target: str) -> str:
+    """The key of a job's record: :attr:`Job.key` and the target kind."""
+    return f"{job.key}|{target}"
+
+
+def image_dir(cache_dir: Path, job: Job) -> Path:
+    """Where the image of ``job`` is generated and built (one directory per model file, board,
+    variant and optimisation level)."""
+    return (Path(cache_dir) / "images"
+            / f"{job.model}-{job.model_sha256[:12]}-{job.board}-{job.variant}{job.opt}")
+
+
+# -- one job -----------------------------------------------------------------------------------------
+
+def _base_record(job: Job, settings: RunSettings) -> dict[str, Any]:
+    return {
+        "schema": SCHEMA_VERSION, "key": record_key(job, settings.target), "suite": job.suite,
+        "model": job.model, "model_file": str(job.model_file), "model_sha256": job.model_sha256,
+        "seed": job.seed, "board": job.board, "variant": job.variant, "opt": job.opt,
+        "target": settings.target, "port": settings.port,
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "host": platform.node(),
+        "status": "error", "error": None, "oversized": None, "overflow_bytes": None,
+        "warmups": job.warmups, "reps": job.reps,
+        "static": None, "image": None, "firmware": None,
+        "cycles": None, "min_cycles": None, "max_cycles": None, "latency_ms": None,
+        "energy_uj": None, "energy_source": None, "layers": [],
+        "verification": {"status": "not-run", "inputs": 0},
+        "wall_s": {},
+    }
+
+
+def _static_costs(graph) -> dict[str, Any]:
+    from tinymodel.costs import analyze
+
+    cost = analyze(graph)
+    t = cost.totals
+    out = {k: int(t[k]) for k in ("macs", "paper_macs", "flops", "params", "weight_bytes")
+           if k in t}
+    out["layers"] = len(graph)
+    out["unsupported_layers"] = [f"{u.name} ({u.source_op or u.op.label})"
+                                 for u in graph.unsupported]
+    return out
+
+
+def _enum_value(v: Any) -> Any:
+    return getattr(v, "value", v)
+
+
+def layer_records(graph, variant: str, layer_cycles: Sequence[float], clock_hz: int,
+                  layer_energy_uj: Sequence[float] | None) -> list[dict[str, Any]]:
+    """Per-layer records: measured cycles joined with the layer's static facts (MACs, kernel
+    path, alignment class, spec) so predictions can be joined on ``(model, index)`` or ``spec``."""
+    from tinymodel.costs import layer_cost
+    from tinymodel.dispatch import kernel_path
+    from tinymodel.layerspec import SPEC_OPS, spec_of
+
+    rows = []
+    for i, (layer, cycles) in enumerate(zip(graph, layer_cycles, strict=True)):
+        cost = layer_cost(layer)
+        rows.append({
+            "index": i, "name": layer.name, "op": layer.op.label,
+            "kernel_path": kernel_path(layer, variant).value,
+            "cycles": float(cycles), "latency_ms": float(cycles) / clock_hz * 1e3,
+            "energy_uj": None if layer_energy_uj is None else float(layer_energy_uj[i]),
+            "macs": int(cost.macs), "paper_macs": int(cost.paper_macs), "flops": int(cost.flops),
+            "params": int(cost.params), "reduction_length": cost.reduction_length,
+            "alignment": _enum_value(cost.alignment),
+            "input_shape": list(layer.input.shape) if layer.inputs else None,
+            "output_shape": list(layer.output.shape),
+            "spec": spec_of(layer) if layer.op in SPEC_OPS else None,
+        })
+    return rows
+
+
+def _marker_energy(machine, before: int, warmups: int, reps: int, n_layers: int
+                   ) -> tuple[float | None, list[float] | None, str | None]:
+    """Energy per inference and per layer from the marker windows RUN_MODEL added.
+
+    The firmware drives the marker pin active around each layer, so a run adds
+    ``(warmups + reps) · n_layers`` windows; the last ``reps · n_layers`` are the timed ones.
+    """
+    windows = machine.gpio_windows()[before:]
+    want = (warmups + reps) * n_layers
+    if len(windows) != want:
+        return None, None, (f"expected {want} marker windows, the board recorded {len(windows)}; "
+                            f"energy not reported")
+    timed = windows[warmups * n_layers:]
+    per_layer = [sum(timed[r * n_layers + i].energy_uj for r in range(reps)) / reps
+                 for i in range(n_layers)]
+    return sum(per_layer), per_layer, None
+
+
+def _tf_interpreter(model_file: Path):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    warnings.filterwarnings("ignore", module="tensorflow")
+    warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated.*")
+    from tinymodel._optional import import_tensorflow
+
+    tf = import_tensorflow()
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    it = tf.lite.Interpreter(model_path=str(model_file),
+                             experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_REF)
+    it.allocate_tensors()
+    return it
+
+
+def verify_outputs(client, model_file: Path, n_inputs: int, seed: int, timeout_s: float
+                   ) -> dict[str, Any]:
+    """INFER ``n_inputs`` seeded random inputs on the device and compare with TFLite.
+
+    int8 outputs must equal the interpreter's (reference kernels) exactly; float32 outputs must
+    satisfy ``|device - ref| ≤ FLOAT_RTOL·|ref| + FLOAT_ATOL·max(1, max|ref|)``.  Inputs: uniform
+    over the full int8 range, or uniform in [0, 1) for float32.  Returns the verification record.
+    """
+    import numpy as np
+
+    try:
+        it = _tf_interpreter(model_file)
+    except TinymodelError as e:
+        return {"status": "skipped", "inputs": 0, "reason": str(e)}
+    rng = np.random.default_rng(seed)
+    in_details = it.get_input_details()
+    out_details = it.get_output_details()
+    max_diff = 0.0
+    mismatched = 0
+    compared = 0
+    infer_cycles = []
+    for _ in range(n_inputs):
+        raw_inputs = []
+        for d in in_details:
+            shape = tuple(int(s) for s in d["shape"])
+            if np.dtype(d["dtype"]) == np.int8:
+                x = rng.integers(-128, 128, size=shape, dtype=np.int64).astype(np.int8)
+            else:
+                x = rng.uniform(0.0, 1.0, size=shape).astype(np.dtype(d["dtype"]))
+            it.set_tensor(d["index"], x)
+            raw_inputs.append(x.tobytes())
+        outs, cycles = client.infer(raw_inputs, timeout_s)
+        infer_cycles.append(int(cycles))
+        it.invoke()
+        for d, raw in zip(out_details, outs, strict=True):
+            ref = np.array(it.get_tensor(d["index"])).ravel()
+            got = np.frombuffer(raw, dtype=ref.dtype)
+            if got.shape != ref.shape:
+                return {"status": "failed", "inputs": len(infer_cycles),
+                        "reason": f"output has {got.size} values, TFLite {ref.size}"}
+            diff = np.abs(got.astype(np.float64) - ref.astype(np.float64))
+            if ref.dtype == np.int8:
+                bad = diff > 0
+            else:
+                tol = FLOAT_RTOL * np.abs(ref) + FLOAT_ATOL * max(1.0, float(np.abs(ref).max()))
+                bad = ~(diff <= tol)
+            mismatched += int(bad.sum())
+            compared += int(ref.size)
+            max_diff = max(max_diff, float(diff.max()) if diff.size else 0.0)
+    return {"status": "passed" if mismatched == 0 else "failed", "inputs": n_inputs,
+            "exact": bool(out_details) and np.dtype(out_details[0]["dtype"]) == np.int8,
+            "values_compared": compared, "values_mismatched": mismatched,
+            "max_abs_diff": max_diff, "infer_cycles": infer_cycles}
+
+
+def _connect(url: str, baud: int):
+    from calibration.protocol import Client
+    from calibration.transport import SerialTransport
+
+    if url.startswith("vboard://"):
+        import calibration.vboard  # noqa: F401  (registers the vboard:// URL handler)
+    return Client(SerialTransport(url, baud), timeout_s=10.0)
+
+
+def _hello(client, attempts: int = 3):
+    from calibration.protocol import DeviceTimeout
+
+    for i in range(attempts):
+        try:
+            return client.hello()
+        except DeviceTimeout:
+            if i == attempts - 1:
+                raise
+            time.sleep(0.5)
+    raise AssertionError("unreachable")
+
+
+def _check_image(hello, job: Job, graph, dep, where: str) -> None:
+    """Raise when the device does not run this job's image (board, variant, model, build)."""
+    from calibration.protocol import ProtocolError
+
+    what = f"'tinymodel deploy {job.model_file} --board {job.board} --variant {job.variant} --flash'"
+    if hello.board_id != job.board:
+        raise ProtocolError(f"{where} is a {hello.board_id or '?'} board, not {job.board}")
+    if job.variant not in hello.variants or hello.model_name != graph.name:
+        raise ProtocolError(
+            f"{where} runs model {hello.model_name or '(none)'} with variants "
+            f"{', '.join(hello.variants) or '(none)'}, not {graph.name} {job.variant}: flash "
+            f"{dep.elf} ({what}) or pass --flash")
+    if dep.build_id and hello.build_id != dep.build_id:
+        raise ProtocolError(f"{where} runs build {hello.build_id}, not {dep.build_id} of {dep.elf}: "
+                            f"flash it ({what}) or pass --flash")
+
+
+def measure(job: Job, settings: RunSettings) -> dict[str, Any]:
+    """Deploy, run and verify one job; the record (see the module docstring).  Never raises
+    for a problem of the model, build or device: the record says ``status = "error"``."""
+    from calibration.codegen import CodegenError
+    from tinymodel.readers import load_model
+
+    from validation.deployment import deploy_cached
+
+    t_start = time.perf_counter()
+    rec = _base_record(job, settings)
+    wall = rec["wall_s"]
+    try:
+        graph = load_model(job.model_file)
+        rec["static"] = _static_costs(graph)
+        t0 = time.perf_counter()
+        try:
+            dep = deploy_cached(graph, job.board, job.variant, image_dir(settings.cache_dir, job),
+                                job.opt, settings.make_jobs)
+        except CodegenError as e:
+            rec.update(status="unsupported", error=str(e))
+            return rec
+        wall["build"] = time.perf_counter() - t0
+        rec["image"] = {"elf": str(dep.elf) if dep.elf else None, "build_id": dep.build_id,
+                        "model_weight_bytes": dep.weight_bytes, "model_arena_bytes": dep.arena_bytes,
+                        "size": dep.size or None}
+        if dep.oversized:
+            rec.update(status="oversized", oversized=dep.oversized,
+                       overflow_bytes=dep.overflow_bytes)
+            return rec
+        if settings.port is not None and settings.flash:
+            from tinymodel.deploy import flash_image
+
+            t0 = time.perf_counter()
+            flash_image(dep.elf, job.board, settings.probe)
+            wall["flash"] = time.perf_counter() - t0
+        url = settings.port or f"vboard://{job.board}?image={dep.elf}"
+        where = settings.port or f"the virtual {job.board}"
+        t0 = time.perf_counter()
+        with _connect(url, settings.baud) as client:
+            hello = _hello(client)
+            _check_image(hello, job, graph, dep, where)
+            info = client.model_info()
+            if info.n_layers != len(graph) or tuple(dep.layer_names) != tuple(L.name for L in graph):
+                raise TinymodelError(f"{where}: the image has {info.n_layers} layers, the model "
+                                     f"{len(graph)}")
+            clock = hello.core_clock_hz
+            rec["firmware"] = {"build_id": hello.build_id, "compiler": hello.compiler,
+                               "cflags": hello.cflags, "clock_hz": clock,
+                               "clock_status": hello.clock_status, "mcu": hello.mcu,
+                               "fpu_enabled": hello.fpu_enabled}
+            machine = getattr(getattr(client.transport, "device", None), "machine", None)
+            before = len(machine.gpio_windows()) if machine is not None else 0
+            t1 = time.perf_counter()
+            timing = client.run_model(warmups=job.warmups, reps=job.reps,
+                                      timeout_s=settings.timeout_s)
+            wall["run_model"] = time.perf_counter() - t1
+            energy, layer_energy, note = (None, None, None)
+            if machine is not None:
+                energy, layer_energy, note = _marker_energy(machine, before, job.warmups,
+                                                            timing.reps, len(graph))
+                if note:
+                    log.warning("%s: %s", rec["key"], note)
+            rec.update(cycles=timing.cycles, min_cycles=timing.min_cycles,
+                       max_cycles=timing.max_cycles, latency_ms=timing.cycles / clock * 1e3,
+                       reps=timing.reps, energy_uj=energy,
+                       energy_source=("virtual board power model (marker windows)"
+                                      if energy is not None else None),
+                       layers=layer_records(graph, job.variant, timing.layer_mean_cycles, clock,
+                                            layer_energy))
+            if job.verify_inputs > 0:
+                t1 = time.perf_counter()
+                rec["verification"] = verify_outputs(
+                    client, job.model_file, job.verify_inputs,
+                    seed=int(job.model_sha256[:8] or "0", 16), timeout_s=settings.timeout_s)
+                wall["verify"] = time.perf_counter() - t1
+            else:
+                rec["verification"] = {"status": "skipped", "inputs": 0,
+                                       "reason": "verify_inputs = 0"}
+        wall["board"] = time.perf_counter() - t0
+        rec["status"] = "ok"
+    except TinymodelError as e:
+        rec.update(status="error", error=f"{type(e).__name__}: {e}")
+    except Exception as e:  # noqa: BLE001 - a bug or an unexpected device state: recorded
+        log.debug("job %s failed", rec["key"], exc_info=True)
+        rec.update(status="error", error=f"{type(e).__name__}: {e}")
+    finally:
+        wall["total"] = time.perf_counter() - t_start
+    return rec
+
+
+# -- the results file --------------------------------------------------------------------------------
+
+def read_results(path: Path) -> dict[str, dict[str, Any]]:
+    """The records of a results file by key (a later record of a key replaces an earlier one).
+    A line that does not parse — a run killed while writing — is skipped with a warning."""
+    out: dict[str, dict[str, Any]] = {}
+    try:
+        fh = open(path, encoding="utf-8")
+    except FileNotFoundError:
+        return out
+    except OSError as e:
+        raise TinymodelError(f"{path}: cannot read ({e.strerror})") from None
+    with fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+                key = rec["key"]
+            except (json.JSONDecodeError, KeyError, TypeError):
+                log.warning("%s:%d: not a result record; skipped", path, n)
+                continue
+            out[key] = rec
+    return out
+
+
+def append_record(fh, rec: dict[str, Any]) -> None:
+    """Append one record as a JSON line and push it to disk."""
+    fh.write(json.dumps(rec, separators=(",", ":")) + "\n")
+    fh.flush()
+    os.fsync(fh.fileno())
+
+
+def run_jobs(jobs: Sequence[Job], settings: RunSettings, results_path: Path, workers: int = 1,
+             progress: bool = True,
+             on_record: Callable[[dict[str, Any]], None] | None = None) -> dict[str, dict[str, Any]]:
+    """Run the jobs whose final record is not yet in ``results_path``; append each new record as
+    it arrives.  Virtual-board jobs run in ``workers`` processes; jobs on a real port run one at
+    a time.  Returns the records of all ``jobs`` (old and new) by key."""
+    results_path = Path(results_path)
+    results_path.parent.mkdir(parents=True, exist_ok=True)
+    existing = read_results(results_path)
+    keys = [record_key(j, settings.target) for j in jobs]
+    todo = [j for j, k in zip(jobs, keys)
+            if existing.get(k, {}).get("status") not in FINAL_STATUSES]
+    if len(todo) < len(jobs):
+        log.info("%d of %d runs already in %s; %d to go", len(jobs) - len(todo), len(jobs),
+                 results_path, len(todo))
+    workers = 1 if settings.port is not None else max(1, min(workers, len(todo) or 1))
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(todo), unit="run", file=sys.stderr, disable=not progress or not todo,
+               dynamic_ncols=True)
+
+    def done(rec: dict[str, Any], fh) -> None:
+        append_record(fh, rec)
+        existing[rec["key"]] = rec
+        bar.update(1)
+        ms = f"{rec['latency_ms']:.2f} ms" if rec.get("latency_ms") is not None else rec["status"]
+        bar.set_postfix_str(f"{rec['model']} {rec['board']} {rec['variant']}: {ms}", refresh=True)
+        if on_record:
+            on_record(rec)
+
+    try:
+        with open(results_path, "a", encoding="utf-8") as fh:
+            if workers == 1:
+                for job in todo:
+                    bar.set_postfix_str(f"{job.model} {job.board} {job.variant}: running",
+                                        refresh=True)
+                    done(measure(job, settings), fh)
+            else:
+                ctx = multiprocessing.get_context("spawn")
+                with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+                    futures = [pool.submit(measure, job, settings) for job in todo]
+                    try:
+                        for fut in as_completed(futures):
+                            done(fut.result(), fh)
+                    except BaseException:
+                        for f in futures:
+                            f.cancel()
+                        raise
+    finally:
+        bar.close()
+    return {k: existing[k] for k in keys if k in existing}
+
+
+def summarize(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """Counts and per-network measured numbers of a set of records (the ``--json`` summary)."""
+    recs = list(records)
+    counts: dict[str, int] = {}
+    for r in recs:
+        counts[r["status"]] = counts.get(r["status"], 0) + 1
+    verify: dict[str, int] = {}
+    for r in recs:
+        if r["status"] == "ok":
+            s = (r.get("verification") or {}).get("status", "not-run")
+            verify[s] = verify.get(s, 0) + 1
+    runs = [{
+        "model": r["model"], "board": r["board"], "variant": r["variant"], "status": r["status"],
+        "latency_ms": r.get("latency_ms"), "cycles": r.get("cycles"),
+        "energy_uj": r.get("energy_uj"), "layers": len(r.get("layers") or []),
+        "macs": (r.get("static") or {}).get("macs"),
+        "verification": (r.get("verification") or {}).get("status"),
+        "oversized": r.get("oversized"), "error": r.get("error"),
+        "wall_s": round((r.get("wall_s") or {}).get("total", 0.0), 2),
+    } for r in recs]
+    return {"runs": len(recs), "status_counts": counts, "verification_counts": verify,
+            "networks": runs}
+
+
+__all__ = ["FINAL_STATUSES", "RunSettings", "SCHEMA_VERSION", "append_record", "image_dir",
+           "layer_records", "measure", "read_results", "record_key", "run_jobs", "summarize",
+           "verify_outputs"]
