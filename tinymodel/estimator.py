@@ -168,12 +168,14 @@ class _CompiledTable:
 # -- layer catalogue -----------------------------------------------------------------------------
 
 def _signature(layer: Layer) -> tuple:
-    """Everything a layer's features, costs, scratch and blob bytes depend on."""
-    return (layer.op, layer.kernel, layer.strides, layer.padding, layer.dilation,
+    """Everything a layer's features, costs, scratch and blob bytes depend on (plain strings and
+    ints: enum members hash slowly)."""
+    return (layer.op.label, layer.source_op if not layer.supported else None, layer.kernel,
+            layer.strides, layer.padding.value, layer.dilation,
             layer.depth_multiplier, layer.groups,
             tuple(None if t is None else
-                  (t.shape, t.dtype, t.is_constant,
-                   len(t.quantization.scale) if t.quantization is not None else 0)
+                  (t.shape, t.dtype, t.constant or t.data is not None,
+                   0 if t.quantization is None else len(t.quantization.scale))
                   for t in layer.inputs),
             tuple((t.shape, t.dtype) for t in layer.outputs))
 
@@ -220,6 +222,9 @@ class _Catalogue:
         self.ctable = ctable
         self.variant = variant
         self.int8 = variant.startswith("s8")
+        from tinymodel.dispatch import Variant
+
+        self._variant = Variant.parse(variant)
         self.rows: dict[tuple, int] = {}
         self.items: list[_Row] = []
         self._arrays: dict[str, np.ndarray] | None = None
@@ -235,8 +240,8 @@ class _Catalogue:
         return i
 
     def _describe(self, layer: Layer) -> _Row:
-        from tinymodel.costs import layer_cost
-        from tinymodel.dispatch import scratch_bytes
+        from tinymodel.costs import HANDLERS
+        from tinymodel.dispatch import KernelPath, scratch_bytes
         from tinymodel.features import layer_features
 
         x = np.zeros(_NF)
@@ -245,20 +250,24 @@ class _Catalogue:
             return _Row(-1, x, op, "none", None, 0, 0, 0, 0, "operator not supported", False,
                         False)
         try:
-            f = layer_features(layer, self.variant)
-            cost = layer_cost(layer)
-            scratch = scratch_bytes(layer, self.variant)
+            f = layer_features(layer, self._variant)
+            # the operator's cost handler alone (tinymodel.costs.layer_cost adds fields not
+            # needed here and dispatches the kernel once more)
+            cost = HANDLERS[layer.op](layer)
+            scratch = (scratch_bytes(layer, self._variant)
+                       if f.path in (KernelPath.CONV_IM2COL, KernelPath.DW_GENERIC) else 0)
         except TinymodelError as e:
             return _Row(-1, x, op, "none", None, 0, 0, 0, 0, f"cannot cost the layer: {e}",
                         False, False)
+        macs, paper_macs = cost.get("macs", 0), cost.get("paper_macs", 0)
         for n, v in f.counts.items():
             x[_COL[n]] = v
         alignment = f.alignment.value if f.alignment is not None else None
         if alignment is not None:
-            x[_COL[f"paper_macs_{alignment}"]] = cost.paper_macs
-        x[_COL["proxy_work"]] = cost.macs or cost.flops or layer.output.size
+            x[_COL[f"paper_macs_{alignment}"]] = paper_macs
+        x[_COL["proxy_work"]] = macs or cost.get("flops", 0) or layer.output.size
         ev, note, fallback = self.ctable.choose(op, f.path.value, alignment)
-        return _Row(ev, x, op, f.path.value, alignment, cost.macs, cost.paper_macs,
+        return _Row(ev, x, op, f.path.value, alignment, macs, paper_macs,
                     _blob_bytes(layer, self.int8), scratch, note, fallback, True)
 
     def arrays(self) -> dict[str, np.ndarray]:

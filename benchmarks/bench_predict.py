@@ -1,0 +1,156 @@
+"""Benchmark: prediction speed of the Estimator (issue "prediction API").
+
+Targets: one prediction of ResNet-20 with the graph already loaded <= 200 us; ``predict_many``
+>= 1 million layers per second; 10,000 random 20-layer candidates predicted within 1 s.
+
+    .venv/bin/python benchmarks/bench_predict.py [--table FILE] [--candidates N] [--repeat N]
+
+Uses the shipped L4 / s8-opt table unless ``--table`` is given (speed does not depend on the
+table's numbers).  Prints one JSON object; the numbers in docs/benchmarks.md come from it.
+
+What is timed:
+
+* ``resnet20_predict_us``: ``Estimator.predict(graph)`` on the int8 ResNet-20, graph loaded and
+  compiled before (the estimator caches the compiled graph: arena plan, catalogue rows);
+* ``resnet20_first_predict_us``: the first prediction of a freshly read copy of the graph by an
+  estimator that has seen its layer shapes before (compile: signatures, arena plan, flash sum);
+* ``resnet20_cold_predict_ms``: a new estimator (table already read) predicting the graph;
+* ``predict_many_layers_per_s``: ``predict_many`` over compiled candidate graphs;
+* ``candidates_s``: ``predict_many`` over N freshly built random 20-layer ``ModelGraph`` objects
+  (compile included, building the graphs excluded), with a warm estimator and with a new one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import random
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+
+#: Output channels of the 1x1 convolutions: any count (every layer shape new), or a discrete menu
+#: as NAS search spaces use (multiples of 8), where layer shapes repeat across candidates.
+SPACES = {"random": list(range(4, 65)), "discrete": [8, 16, 24, 32, 48, 64]}
+
+
+def candidate(rng: random.Random, name: str, layers: int = 20, space: str = "random"):
+    """A random int8 candidate from a MobileNet-like search space: ``layers`` layers."""
+    from tinymodel.builder import GraphBuilder
+
+    b = GraphBuilder(name, dtype="int8")
+    x = b.input((1, rng.choice([32, 48, 64]), rng.choice([32, 48, 64]), 3))
+    x = b.conv2d(x, rng.choice([8, 12, 16]), kernel=3, strides=2)
+    n = 1
+    while n < layers - 3:
+        kind = rng.random()
+        if kind < 0.45:
+            x = b.depthwise_conv2d(x, kernel=rng.choice([3, 5]),
+                                   strides=2 if x.shape[1] > 8 and rng.random() < 0.3 else 1)
+        elif kind < 0.9 or x.shape[1] < 4:
+            x = b.conv2d(x, rng.choice(SPACES[space]), kernel=1, padding="valid")
+        else:
+            x = b.avg_pool(x, 2)
+        n += 1
+    x = b.mean(x)
+    x = b.dense(x, rng.choice([2, 10, 12]), activation="none")
+    return b.build([b.softmax(x)])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--table", help="latency table (default: the shipped L4 s8-opt table)")
+    ap.add_argument("--candidates", type=int, default=10_000)
+    ap.add_argument("--repeat", type=int, default=5)
+    args = ap.parse_args()
+
+    from tinymodel.estimator import Estimator
+    from tinymodel.readers import load_model
+    from tinymodel.tables import default_table, load_table
+
+    table = load_table(args.table) if args.table else default_table("L4", "s8-opt")
+    path = REPO / "tinymodel" / "examples" / "resnet20_int8.tflite"
+    graph = load_model(path)
+
+    est = Estimator("L4", "s8-opt", table)
+    est.predict(graph)
+    n = 2000
+    warm = []
+    for _ in range(args.repeat):
+        t = time.perf_counter()
+        for _ in range(n):
+            est.predict(graph)
+        warm.append((time.perf_counter() - t) / n)
+
+    first = []
+    for _ in range(args.repeat):
+        g2 = load_model(path)
+        t = time.perf_counter()
+        est.predict(g2)
+        first.append(time.perf_counter() - t)
+
+    cold = []
+    for _ in range(args.repeat):
+        e2 = Estimator("L4", "s8-opt", table)
+        t = time.perf_counter()
+        e2.predict(graph)
+        cold.append(time.perf_counter() - t)
+
+    result = {}
+    for space in SPACES:
+        rng = random.Random(0)
+        t = time.perf_counter()
+        graphs = [candidate(rng, f"c{i}", space=space) for i in range(args.candidates)]
+        build_s = time.perf_counter() - t
+        layers = sum(len(g) for g in graphs)
+
+        fresh = Estimator("L4", "s8-opt", table)
+        t = time.perf_counter()
+        fresh.predict_many(graphs)
+        cand_new_s = time.perf_counter() - t
+
+        cand_warm = []
+        for r in range(args.repeat):
+            rng = random.Random(1000 + r)
+            gs = [candidate(rng, f"w{i}", space=space) for i in range(args.candidates)]
+            t = time.perf_counter()
+            fresh.predict_many(gs)
+            cand_warm.append(time.perf_counter() - t)
+
+        compiled = [fresh.compile(g) for g in graphs]
+        many = []
+        for _ in range(args.repeat):
+            t = time.perf_counter()
+            batch = fresh.predict_many(compiled)
+            many.append(time.perf_counter() - t)
+        assert len(batch) == len(graphs)
+        result[space] = {
+            "candidate_layers": layers,
+            "candidates_build_s": round(build_s, 2),
+            "candidates_s_new_estimator": round(cand_new_s, 3),
+            "candidates_s_warm_estimator": round(min(cand_warm), 3),
+            "catalogue_rows": len(fresh._get_state().catalogue.items),
+            "predict_many_compiled_s": round(min(many), 4),
+            "predict_many_layers_per_s": round(layers / min(many)),
+        }
+
+    print(json.dumps({
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": f"{platform.machine()} {platform.python_version()}",
+        "table": table.source,
+        "resnet20_layers": len(graph),
+        "resnet20_predict_us": round(min(warm) * 1e6, 1),
+        "resnet20_first_predict_us": round(min(first) * 1e6, 1),
+        "resnet20_cold_predict_ms": round(min(cold) * 1e3, 2),
+        "candidates": args.candidates,
+        "spaces": result,
+    }, indent=1))
+
+
+if __name__ == "__main__":
+    main()
