@@ -1,0 +1,122 @@
+"""The runner without a board: resume, the results file, marker energy, verification failures."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tinymodel.resources import examples_dir
+from validation import runner
+from validation.runner import RunSettings, read_results, record_key, run_jobs
+from validation.suite import adhoc_suite, plan_jobs
+
+EXAMPLES = examples_dir()
+
+
+def _jobs():
+    suite = adhoc_suite([EXAMPLES / "lenet_int8.tflite", EXAMPLES / "dense_bench_int8.tflite"])
+    return plan_jobs(suite, ("L4",), ("s8-ref", "s8-opt"))
+
+
+def _fake_measure(calls: list, status: str = "ok"):
+    def measure(job, settings):
+        calls.append(job.key)
+        return {"key": record_key(job, settings.target), "model": job.model, "board": job.board,
+                "variant": job.variant, "status": status, "latency_ms": 1.0 if status == "ok" else None}
+    return measure
+
+
+def test_resume_skips_finished_runs_and_retries_errors(tmp_path, monkeypatch):
+    results = tmp_path / "results.jsonl"
+    settings = RunSettings(cache_dir=tmp_path)
+    jobs = _jobs()
+    assert len(jobs) == 4
+    calls: list = []
+    monkeypatch.setattr(runner, "measure", _fake_measure(calls, "error"))
+    recs = run_jobs(jobs[:2], settings, results, progress=False)
+    assert len(calls) == 2 and {r["status"] for r in recs.values()} == {"error"}
+    assert len(results.read_text().splitlines()) == 2         # written as they arrive
+
+    calls.clear()
+    monkeypatch.setattr(runner, "measure", _fake_measure(calls, "ok"))
+    recs = run_jobs(jobs, settings, results, progress=False)
+    assert len(calls) == 4                                     # 2 errors retried + 2 new
+    calls.clear()
+    recs = run_jobs(jobs, settings, results, progress=False)
+    assert calls == [] and len(recs) == 4                      # everything final: nothing runs
+    assert all(r["status"] == "ok" for r in recs.values())
+    # the latest record of a key wins
+    assert len(results.read_text().splitlines()) == 6
+    assert {r["status"] for r in read_results(results).values()} == {"ok"}
+
+    # a device run is another key: it runs even though the virtual one is done
+    recs = run_jobs(jobs[:1], RunSettings(cache_dir=tmp_path, port="loop://"), results,
+                    progress=False)
+    assert len(calls) == 1 and next(iter(recs)).endswith("|device")
+
+
+def test_truncated_last_line_is_skipped(tmp_path, caplog):
+    results = tmp_path / "results.jsonl"
+    good = {"key": "a", "status": "ok"}
+    results.write_text(json.dumps(good) + "\n" + '{"key": "b", "sta')
+    assert read_results(results) == {"a": good}
+    assert "not a result record" in caplog.text
+
+
+class _Window:
+    def __init__(self, e):
+        self.energy_uj = e
+
+
+class _Machine:
+    def __init__(self, energies):
+        self._w = [_Window(e) for e in energies]
+
+    def gpio_windows(self):
+        return self._w
+
+
+def test_marker_energy_takes_the_timed_windows():
+    # 2 earlier windows, then warmups=1 and reps=2 over 3 layers
+    m = _Machine([99, 99] + [50, 50, 50] + [1, 2, 3] + [3, 4, 5])
+    total, per_layer, note = runner._marker_energy(m, 2, 1, 2, 3)
+    assert note is None
+    assert per_layer == [2.0, 3.0, 4.0] and total == 9.0
+    total, per_layer, note = runner._marker_energy(m, 2, 0, 2, 3)
+    assert total is None and per_layer is None and "expected 6 marker windows" in note
+
+
+class _FakeClient:
+    """INFER that returns the TFLite output (optionally with one value changed)."""
+
+    def __init__(self, model_file: Path, corrupt: bool) -> None:
+        import tensorflow as tf
+        self.it = tf.lite.Interpreter(model_path=str(model_file))
+        self.it.allocate_tensors()
+        self.corrupt = corrupt
+
+    def infer(self, inputs, timeout_s=None):
+        d = self.it.get_input_details()[0]
+        self.it.set_tensor(d["index"], np.frombuffer(inputs[0], d["dtype"]).reshape(d["shape"]))
+        self.it.invoke()
+        out = np.array(self.it.get_tensor(self.it.get_output_details()[0]["index"])).ravel()
+        if self.corrupt:
+            out = out.copy()
+            out[0] = out[0] + 1 if out.dtype == np.int8 and out[0] < 127 else out[0] - 1
+        return [out.tobytes()], 1234
+
+
+@pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None, reason="TensorFlow not installed")
+@pytest.mark.parametrize("name", ["lenet_int8.tflite", "lenet_f32.tflite"])
+def test_verification_passes_and_fails(name):
+    model = EXAMPLES / name
+    ok = runner.verify_outputs(_FakeClient(model, False), model, 2, seed=1, timeout_s=10)
+    assert ok["status"] == "passed" and ok["inputs"] == 2 and ok["values_compared"] == 20
+    assert ok["infer_cycles"] == [1234, 1234]
+    bad = runner.verify_outputs(_FakeClient(model, True), model, 2, seed=1, timeout_s=10)
+    assert bad["status"] == "failed" and bad["values_mismatched"] == 2
+    assert bad["max_abs_diff"] > 0
