@@ -294,6 +294,33 @@ class _Catalogue:
         return self._arrays
 
 
+def _activation_dtype(graph: ModelGraph) -> str | None:
+    """The dtype of the graph's run-time tensors when it is one of int8 / float32, else None."""
+    dtypes = {t.dtype for layer in graph for t in layer.outputs}
+    return dtypes.pop() if len(dtypes) == 1 and dtypes <= {"int8", "float32"} else None
+
+
+def _retyped(graph: ModelGraph, dtype: str) -> ModelGraph:
+    """``graph`` with every run-time tensor in ``dtype``: how a float model runs with the int8
+    kernels after quantization (and the reverse), for memory and data-movement figures."""
+    import dataclasses
+
+    done: dict[str, Any] = {}
+
+    def t2(t: Any) -> Any:
+        if t is None or t.is_constant:
+            return t
+        new = done.get(t.name)
+        if new is None:
+            new = done[t.name] = dataclasses.replace(t, dtype=dtype)
+        return new
+
+    layers = [dataclasses.replace(layer, inputs=tuple(t2(t) for t in layer.inputs),
+                                  outputs=tuple(t2(t) for t in layer.outputs)) for layer in graph]
+    return ModelGraph(graph.name, layers, [t2(t) for t in graph.inputs],
+                      [t2(t) for t in graph.outputs], graph.source)
+
+
 # -- compiled graphs -----------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -310,6 +337,7 @@ class CompiledGraph:
     blob_bytes: int
     io_tensors: int
     estimator_id: int = field(repr=False)
+    retyped_from: str | None = None     # the model's activation dtype when the variant's differs
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -398,6 +426,7 @@ class Prediction:
     ram_bytes: int
     memory: Mapping[str, MemoryFit]
     firmware_base: str
+    model_note: str | None = None
 
     # -- totals ------------------------------------------------------------------------------
     @property
@@ -482,6 +511,7 @@ class Prediction:
                            "fits": r.fits, "over_bytes": r.over_bytes}
                        for k, r in self.memory.items()},
             "fits": self.fits, "oversized": self.oversized, "firmware_base": self.firmware_base,
+            "model_note": self.model_note,
             "fallback_layers": [{"name": n, "reason": r} for n, r in self.fallbacks],
             "unsupported_layers": [{"name": n, "op": op} for n, op in self.unsupported],
         }
@@ -648,16 +678,22 @@ class Estimator:
             return cached
         from tinymodel.arena import plan_arena
 
+        name = graph.name
+        retyped = _activation_dtype(graph)
+        if retyped in (None, state.dtype):
+            src, retyped = graph, None
+        else:
+            src = _retyped(graph, state.dtype)
         cat = state.catalogue
-        rows = [cat.row(layer) for layer in graph]
+        rows = [cat.row(layer) for layer in src]
         items = cat.items
-        scratch = {layer.name: items[r].scratch_bytes for layer, r in zip(graph, rows)
+        scratch = {layer.name: items[r].scratch_bytes for layer, r in zip(src, rows)
                    if items[r].scratch_bytes}
-        arena = plan_arena(graph, scratch).peak_bytes
-        cg = CompiledGraph(graph.name, np.array(rows, np.int64),
-                           tuple(layer.name for layer in graph), arena,
+        arena = plan_arena(src, scratch).peak_bytes
+        cg = CompiledGraph(name, np.array(rows, np.int64),
+                           tuple(layer.name for layer in src), arena,
                            int(sum(items[r].blob_bytes for r in rows)),
-                           len(graph.inputs) + len(graph.outputs), id(state))
+                           len(src.inputs) + len(src.outputs), id(state), retyped)
         try:
             state.compiled[graph] = cg
         except TypeError:       # not weak-referenceable: no cache
@@ -692,7 +728,10 @@ class Estimator:
             fallback=np.array([items[r].fallback for r in rows], bool),
             cycles=float(totals["cycles"][0]), half_width_cycles=float(totals["half"][0]),
             peak_ram_bytes=cg.arena_bytes, flash_bytes=int(totals["flash"][0]),
-            ram_bytes=int(totals["ram"][0]), memory=mem, firmware_base=state.base.source)
+            ram_bytes=int(totals["ram"][0]), memory=mem, firmware_base=state.base.source,
+            model_note=None if cg.retyped_from is None else (
+                f"a {cg.retyped_from} model predicted with {state.variant} kernels: activations "
+                f"and weights counted as {state.dtype}"))
 
     def predict_many(self, graphs: Iterable[ModelGraph | CompiledGraph]) -> BatchPrediction:
         """Totals for many graphs at once: every layer of every graph is evaluated in one pass of
@@ -721,6 +760,7 @@ class _State:
 
         self.board = board
         self.variant = variant
+        self.dtype = "int8" if variant.startswith("s8") else "float32"
         self.table = table
         self.ctable = _CompiledTable(table)
         self.catalogue = _Catalogue(self.ctable, variant)

@@ -48,10 +48,10 @@ def _estimators(boards: Sequence[str], variants: Sequence[str], table: str | Non
             est = Estimator(b, v, table, firmware_build)
             try:
                 _ = est.table_in_use
-            except TableError as e:
+            except TableError:
                 if table is not None or (len(boards) == 1 and len(variants) == 1):
                     raise
-                out.append((None, f"{b} {v}: {e}"))
+                out.append((None, f"{b} {v}"))
                 continue
             out.append((est, None))
     return out
@@ -85,6 +85,8 @@ def prediction_text(p: Any) -> str:
     lines.append(f"memory: peak activations {p.peak_ram_bytes:,} B; flash {fl.used_bytes:,} / "
                  f"{fl.size_bytes:,} B, RAM {ram.used_bytes:,} / {ram.size_bytes:,} B: "
                  + (p.oversized or "fits"))
+    if p.model_note:
+        lines.append(f"note: {p.model_note}")
     if p.fallbacks:
         lines.append("proxy layers (not covered by the table):")
         lines += [f"  {n}: {r}" for n, r in p.fallbacks]
@@ -200,7 +202,8 @@ def _comparison(model: str, preds: Sequence[Any], missing: Sequence[str], as_jso
     unsupported = {n for p in preds for n, _ in p.unsupported}
     if unsupported:
         out.write("not predicted (left out of the totals): " + ", ".join(sorted(unsupported)) + "\n")
-    out.writelines(f"skipped: {why}\n" for why in missing)
+    if missing:
+        out.write(f"skipped (no shipped table): {', '.join(missing)}\n")
     return 0
 
 

@@ -311,3 +311,19 @@ def test_entry_without_an_interval_is_noted_not_hidden():
     assert layer.cycles == pytest.approx(300 + 20 * 10 + 1.2 * 10 * 32 + 4 * 10 * 8)
     assert layer.cycles_high == pytest.approx(2 * layer.cycles)
     assert math.isfinite(p.half_width_cycles)
+
+
+def test_float_model_with_int8_kernels_counts_int8_memory():
+    """A float32 graph predicted with s8-opt is costed as its quantized form: the same arena,
+    flash and cycles as the int8 graph, and a note saying so."""
+    def build(dtype):
+        b = GraphBuilder("net", dtype=dtype)
+        x = b.conv2d(b.input((1, 16, 16, 3)), 8)
+        return b.build([b.dense(b.flatten(x), 10)])
+
+    est = Estimator("L4", "s8-opt", make_table())
+    pf, pi = est.predict(build("float32")), est.predict(build("int8"))
+    assert "float32 model predicted with s8-opt kernels" in pf.model_note
+    assert pi.model_note is None
+    assert pf.peak_ram_bytes == pi.peak_ram_bytes
+    assert pf.flash_bytes == pi.flash_bytes and pf.cycles == pytest.approx(pi.cycles)
