@@ -113,7 +113,20 @@ class _CompiledTable:
 
     def _add(self, ev: _Evaluator) -> int:
         self.evaluators.append(ev)
+        self._cov = None
         return len(self.evaluators) - 1
+
+    def covariances(self) -> tuple[np.ndarray, list[int]]:
+        """Coefficient covariances of all evaluators, stacked ``(evaluators, k, k)`` over the
+        ``k`` feature columns any of them uses (zeros for models without one)."""
+        if getattr(self, "_cov", None) is None:
+            cols = sorted({c for e in self.evaluators if e.cov is not None for c in e.cols})
+            cov = np.zeros((len(self.evaluators), len(cols), len(cols)))
+            for i, e in enumerate(self.evaluators):
+                if e.cov is not None:
+                    cov[i] = e.cov[np.ix_(cols, cols)]
+            self._cov = (cov, cols)
+        return self._cov
 
     def _evaluator(self, key: str, model: str) -> int:
         i = self._index.get((key, model))
@@ -290,7 +303,8 @@ class _Catalogue:
             vres[i] = (e.rel_sigma * y[i]) ** 2
         rich = np.array([evs[k].cov is not None if k >= 0 else False for k in ev], bool)
         self._arrays = {"ev": ev, "X": X, "y": y, "vcoef": vcoef, "vres": vres, "rich": rich,
-                        "blob": np.array([r.blob_bytes for r in self.items], np.int64)}
+                        "blob": np.array([r.blob_bytes for r in self.items], np.int64),
+                        "fallback": np.array([r.fallback for r in self.items], bool)}
         return self._arrays
 
 
@@ -338,6 +352,20 @@ class CompiledGraph:
     io_tensors: int
     estimator_id: int = field(repr=False)
     retyped_from: str | None = None     # the model's activation dtype when the variant's differs
+
+    def layer_facts(self, items: Sequence[_Row]) -> dict[str, Any]:
+        """Per-layer static facts (op, path, class, MACs, notes), computed once per graph."""
+        facts = self.__dict__.get("_facts")
+        if facts is None:
+            rows = [items[r] for r in self.rows]
+            facts = {"ops": tuple(r.op for r in rows), "paths": tuple(r.path for r in rows),
+                     "alignments": tuple(r.alignment for r in rows),
+                     "macs": np.array([r.macs for r in rows], np.int64),
+                     "paper_macs": np.array([r.paper_macs for r in rows], np.int64),
+                     "notes": tuple(r.note for r in rows),
+                     "fallback": np.array([r.fallback for r in rows], bool)}
+            object.__setattr__(self, "_facts", facts)
+        return facts
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -708,7 +736,7 @@ class Estimator:
         arr = state.catalogue.arrays()
         totals = state.evaluate([cg], arr)
         rows = cg.rows
-        items = state.catalogue.items
+        facts = cg.layer_facts(state.catalogue.items)
         y = arr["y"][rows]
         half = Z95 * np.sqrt(arr["vcoef"][rows] + arr["vres"][rows])
         half[~np.isfinite(y)] = np.nan
@@ -719,13 +747,10 @@ class Estimator:
             table=state.table.source or "<fitted>",
             firmware_build=state.table.firmware.get("build_id"),
             layer_names=cg.layer_names,
-            ops=tuple(items[r].op for r in rows), paths=tuple(items[r].path for r in rows),
-            alignments=tuple(items[r].alignment for r in rows),
-            macs=np.array([items[r].macs for r in rows], np.int64),
-            paper_macs=np.array([items[r].paper_macs for r in rows], np.int64),
+            ops=facts["ops"], paths=facts["paths"], alignments=facts["alignments"],
+            macs=facts["macs"], paper_macs=facts["paper_macs"],
             layer_cycles=y, layer_half_width_cycles=half,
-            notes=tuple(items[r].note for r in rows),
-            fallback=np.array([items[r].fallback for r in rows], bool),
+            notes=facts["notes"], fallback=facts["fallback"],
             cycles=float(totals["cycles"][0]), half_width_cycles=float(totals["half"][0]),
             peak_ram_bytes=cg.arena_bytes, flash_bytes=int(totals["flash"][0]),
             ram_bytes=int(totals["ram"][0]), memory=mem, firmware_base=state.base.source,
@@ -789,20 +814,23 @@ class _State:
         ok = np.isfinite(y)
         cycles = np.bincount(gid, np.where(ok, y, 0.0), n_graphs)
         var = np.bincount(gid, arr["vres"][idx], n_graphs)
-        ev = arr["ev"][idx]
         rich = arr["rich"][idx]
         if rich.any():
-            X = arr["X"]
-            for k in np.unique(ev[rich]):
-                e = self.ctable.evaluators[k]
-                m = ev == k
-                g = gid[m]
-                Xk = X[idx[m]][:, e.cols]
-                S = np.stack([np.bincount(g, Xk[:, j], n_graphs) for j in range(len(e.cols))], 1)
-                C = e.cov[np.ix_(e.cols, e.cols)]
-                var += np.maximum(np.einsum("gi,ij,gj->g", S, C, S), 0.0)
-        fb = np.array([it.fallback for it in self.catalogue.items], bool)
-        fallback = np.bincount(gid, fb[idx], n_graphs).astype(np.int64)
+            # coefficient uncertainty: per graph and evaluator the summed features s, then sᵀ Σ s
+            cov, cols = self.ctable.covariances()
+            n_ev = len(cov)
+            ev = arr["ev"][idx[rich]]
+            Xr = arr["X"][idx[rich]][:, cols]
+            if n_graphs == 1:
+                S = np.zeros((n_ev, len(cols)))
+                np.add.at(S, ev, Xr)
+                var += max(float(np.einsum("ef,efh,eh->", S, cov, S)), 0.0)
+            else:
+                key = gid[rich] * n_ev + ev
+                S = np.stack([np.bincount(key, Xr[:, j], n_graphs * n_ev)
+                              for j in range(len(cols))], 1).reshape(n_graphs, n_ev, len(cols))
+                var += np.maximum(np.einsum("gef,efh,geh->g", S, cov, S), 0.0)
+        fallback = np.bincount(gid, arr["fallback"][idx], n_graphs).astype(np.int64)
         unsupported = np.bincount(gid, ~ok, n_graphs).astype(np.int64)
         blob = np.fromiter((c.blob_bytes for c in cgs), np.int64, n_graphs)
         arena = np.fromiter((c.arena_bytes for c in cgs), np.int64, n_graphs)
