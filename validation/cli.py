@@ -8,8 +8,10 @@ marker windows and the on-target verification against TFLite, and appends the re
 there.  At the end a plain-text summary is printed (``--json``: one JSON object) and written to
 ``OUT/summary.json``.
 
-What comes next plugs in at :func:`report_outputs`: the analysis of measured against predicted
-latency (``tinymodel.predict``) and the HTML report.
+:func:`report_outputs` then joins the records with predictions from the calibrated tables
+(:mod:`validation.analysis`) and writes ``OUT/report.html``, ``OUT/report.json``,
+``OUT/layers.csv`` and ``OUT/networks.csv`` (:mod:`validation.report`).  ``--report-only``
+analyses an existing ``OUT/results.jsonl`` without running anything.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -137,6 +139,20 @@ class ValidateCommand(Command):
                             help="compiler optimisation level of the images (default O2)")
         parser.add_argument("--timeout", type=_positive("timeout"), default=3600, metavar="S",
                             help="seconds allowed for one RUN_MODEL or INFER (default 3600)")
+        parser.add_argument("--table", action="append", default=[], type=Path, metavar="FILE",
+                            help="latency table to predict with (repeatable, one per board and "
+                                 "variant; default: the shipped tables)")
+        parser.add_argument("--calibration-log", action="append", default=[], type=Path,
+                            metavar="FILE",
+                            help="calibration log(s) for the Table 4 and sweep analogues "
+                                 "(default: the shipped calibration/data logs of the boards)")
+        parser.add_argument("--report-only", action="store_true",
+                            help="run nothing: analyse OUT/results.jsonl and write the report")
+        parser.add_argument("--no-report", action="store_true",
+                            help="write only results.jsonl and summary.json")
+        parser.add_argument("--accuracy", action="store_true",
+                            help="add the Table 1 analogue (trains LeNet on the shipped digits; "
+                                 "needs TensorFlow, takes minutes)")
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
         parser.add_argument("--json", action="store_true",
                             help="print the summary as one JSON object")
@@ -145,6 +161,8 @@ class ValidateCommand(Command):
         from validation.runner import RunSettings, run_jobs, summarize
         from validation.suite import adhoc_suite, load_suite, plan_jobs
 
+        if args.report_only:
+            return self._report_only(args, out)
         if args.port is None and (args.flash or args.probe):
             raise UsageError("--flash and --probe need --port")
         if args.probe and not args.flash:
@@ -187,12 +205,10 @@ class ValidateCommand(Command):
         summary.update(suite=suite.name, source=suite.source, boards=list(boards),
                        variants=list(variants), target=settings.target, port=args.port,
                        results=str(results), out_dir=str(out_dir))
-        report_outputs(summary, out_dir)
-        if args.json:
-            json.dump(summary, out, indent=2)
-            out.write("\n")
-        else:
-            out.write(summary_text(summary))
+        report = report_outputs(summary, out_dir, None if args.no_report else records.values(),
+                                tables=args.table, calibration=args.calibration_log,
+                                accuracy=args.accuracy, boards=boards)
+        self._print(summary, report, args, out)
         failed = [n for n in summary["networks"] if n["status"] == "error"]
         bad = [n for n in summary["networks"] if n["verification"] == "failed"]
         if failed:
@@ -205,6 +221,66 @@ class ValidateCommand(Command):
             raise TinymodelError(f"{len(bad)} runs' outputs differ from TFLite (details in "
                                  f"{results}); first: {n['model']} {n['board']} {n['variant']}")
         return 0
+
+
+    def _report_only(self, args: argparse.Namespace, out: TextIO) -> int:
+        from validation.runner import read_results, summarize
+
+        if args.no_report:
+            raise UsageError("--report-only and --no-report exclude each other")
+        if args.out is None:
+            raise UsageError("--report-only needs --out DIR (the directory with results.jsonl)")
+        results = args.out.expanduser() / "results.jsonl"
+        if not results.is_file():
+            raise TinymodelError(f"{results}: no such results file")
+        records = list(read_results(results).values())
+        if args.board:
+            records = [r for r in records if r["board"] in args.board]
+        if args.variant:
+            records = [r for r in records if r["variant"] in args.variant]
+        if not records:
+            raise TinymodelError(f"{results}: no records (for the boards and variants asked)")
+        summary = summarize(records)
+        suites = sorted({str(r.get("suite")) for r in records})
+        summary.update(suite=", ".join(suites), source=None,
+                       boards=sorted({r["board"] for r in records}),
+                       variants=sorted({r["variant"] for r in records}),
+                       target=", ".join(sorted({r["target"] for r in records})), port=None,
+                       results=str(results), out_dir=str(args.out))
+        report = report_outputs(summary, args.out.expanduser(), records, tables=args.table,
+                                calibration=args.calibration_log, accuracy=args.accuracy,
+                                boards=summary["boards"])
+        self._print(summary, report, args, out)
+        return 0
+
+    @staticmethod
+    def _print(summary: dict[str, Any], report: dict[str, Path], args: argparse.Namespace,
+               out: TextIO) -> None:
+        if args.json:
+            json.dump(summary, out, indent=2)
+            out.write("\n")
+            return
+        out.write(summary_text(summary))
+        acc = summary.get("accuracy")
+        if acc:
+            for g, e in acc.items():
+                if g == "all" and len(acc) == 2:
+                    continue
+                lines = [f"{g}: {e['networks']} networks, {e['layers']} layers"]
+                for p, label in (("rich", "richer model"), ("paper", "paper model"),
+                                 ("mac", "MAC proxy")):
+                    n, lay = e["network"][p], e["layer"][p]
+                    if n["n"] or lay["n"]:
+                        lines.append(f"  {label:<13} network MAPE {_pct(n['mape_pct'])}, layers "
+                                     f"within ±10 % {_pct(lay['within_pct'])} "
+                                     f"(layer MAPE {_pct(lay['mape_pct'])})")
+                out.write("prediction errors " + "\n".join(lines) + "\n")
+        if "html" in report:
+            out.write(f"report: {report['html']}\n")
+
+
+def _pct(v: Any) -> str:
+    return "-" if v is None else f"{v:.1f} %"
 
 
 def _generation_progress(enabled: bool):
@@ -227,16 +303,40 @@ def _generation_progress(enabled: bool):
     return progress
 
 
-def report_outputs(summary: dict[str, Any], out_dir: Path) -> None:
-    """Write what a validation run produces besides ``results.jsonl``: ``summary.json``.
+def report_outputs(summary: dict[str, Any], out_dir: Path,
+                   records: Iterable[dict[str, Any]] | None = None, *,
+                   tables: Sequence[Path] = (), calibration: Sequence[Path] = (),
+                   accuracy: bool = False, boards: Sequence[str] = ()) -> dict[str, Path]:
+    """Write what a validation run produces besides ``results.jsonl``.
 
-    This is where the analysis plugs in (predictions joined to the records, errors per network
-    and per layer, the proxy comparison, the HTML report with JSON and CSV of every number).
+    Always ``summary.json``.  With ``records``: the analysis (:func:`validation.analysis.analyze`
+    with the given ``tables`` or the shipped ones, the ``calibration`` logs or the shipped logs of
+    ``boards``, and the Table 1 analogue when ``accuracy``) and the report files of
+    :func:`validation.report.write_report`; ``summary`` gains ``accuracy`` (the error summary per
+    board/variant) and ``report`` (the paths).  Returns the paths written by name.
     """
+    paths: dict[str, Path] = {}
+    if records is not None:
+        from validation.analysis import TableChoice, accuracy_rows, analyze, calibration_logs, load_tables
+        from validation.report import write_report
+
+        records = list(records)
+        choice = TableChoice(load_tables(tables))
+        logs = calibration_logs(boards or sorted({r["board"] for r in records}), calibration)
+        acc_rows = accuracy_rows(out_dir / "accuracy") if accuracy else None
+        analysis = analyze(records, choice, logs, acc_rows)
+        paths = write_report(analysis, out_dir, {
+            "suite": summary.get("suite"), "target": summary.get("target"),
+            "results": summary.get("results")})
+        summary["accuracy"] = {g: {k: e[k] for k in ("networks", "layers", "network", "layer")}
+                               for g, e in analysis["errors"].items()}
+        summary["report"] = {k: str(v) for k, v in paths.items()}
     try:
         (out_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     except OSError as e:
         raise TinymodelError(f"{out_dir / 'summary.json'}: cannot write ({e.strerror})") from None
+    paths["summary"] = out_dir / "summary.json"
+    return paths
 
 
 def _cell(n: dict[str, Any]) -> str:
