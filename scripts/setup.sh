@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything tinymodel needs on a fresh Debian/Ubuntu machine (idempotent, quick when done):
-#   - Debian packages when missing: python3-venv, a C compiler, the Arm cross compiler and newlib;
+#   - Debian packages when missing: python3-venv, a C compiler, the Arm cross compiler and newlib,
+#     and chromium (the test that renders the validation report in a headless browser);
 #   - a virtual environment in .venv with tinymodel installed (editable) with the tf and test extras.
 # Sourced by scripts/demo.sh and scripts/test.sh; can also be run on its own.
 set -euo pipefail
@@ -19,6 +20,7 @@ command -v make >/dev/null || packages+=(make)
 command -v arm-none-eabi-gcc >/dev/null || packages+=(gcc-arm-none-eabi)
 [ -e /usr/lib/arm-none-eabi/lib/libc.a ] || [ -e /usr/lib/arm-none-eabi/newlib/libc.a ] \
     || packages+=(libnewlib-arm-none-eabi)
+command -v chromium >/dev/null || command -v chromium-browser >/dev/null || packages+=(chromium)
 if [ ${#packages[@]} -gt 0 ]; then
     sudo=""
     [ "$(id -u)" -eq 0 ] || sudo=sudo

@@ -1,0 +1,245 @@
+"""The analysis on synthetic records (no board): predictors, errors, correlations, the paper's
+tables and findings, the report files and ``validate --report-only``."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from tests.validation.synthetic import CLOCK_HZ, UJ_PER_CYCLE, record, write_results
+from tinymodel.cli import main
+from tinymodel.estimator import Estimator
+from tinymodel.readers import load_model
+from tinymodel.resources import examples_dir
+from tinymodel.tables import default_table
+from validation.analysis import (
+    TableChoice,
+    analyze,
+    correlation,
+    error_stats,
+    join,
+    mispredictions,
+    paper_findings,
+    pareto_front,
+    predict_layer,
+    rel_error,
+    table2,
+    table3,
+)
+from validation.report import LAYER_COLUMNS, write_report
+
+LENET_LAYERS = 9
+
+
+def test_error_statistics_by_hand():
+    assert rel_error(110.0, 100.0) == pytest.approx(0.10)
+    assert rel_error(1.0, 0.0) is None and rel_error(None, 5.0) is None
+    s = error_stats([0.05, -0.2, 0.1, None])
+    assert s["n"] == 3
+    assert s["mape_pct"] == pytest.approx((5 + 20 + 10) / 3)
+    assert s["within_pct"] == pytest.approx(200 / 3)      # ±10 % is inside
+    assert s["bias_pct"] == pytest.approx((5 - 20 + 10) / 3)
+    assert error_stats([])["mape_pct"] is None
+
+
+def test_correlation_and_pareto_by_hand():
+    x, y = [1, 2, 3, 4, 10], [2, 4, 5, 4, 30]
+    c = correlation(x, y)
+    assert c["pearson"] == pytest.approx(np.corrcoef(x, y)[0, 1])
+    ranks_x, ranks_y = [1, 2, 3, 4, 5], [1, 2.5, 4, 2.5, 5]
+    assert c["spearman"] == pytest.approx(np.corrcoef(ranks_x, ranks_y)[0, 1])
+    assert correlation([1, 1, 1], [1, 2, 3])["pearson"] is None
+    assert pareto_front([(1, 5), (2, 2), (3, 3), (5, 1), (2, 2.5)]) == [True, True, False, True,
+                                                                         False]
+
+
+def test_three_predictors_of_a_layer_follow_the_table():
+    table = default_table("L4", "s8-opt")
+    graph = load_model(examples_dir() / "lenet_int8.tflite")
+    from tinymodel.costs import layer_cost
+    from tinymodel.features import layer_features
+
+    for layer in graph:
+        p = predict_layer(layer, "s8-opt", table)
+        cost = layer_cost(layer)
+        assert p["mac"] == pytest.approx(table.mac_proxy_cycles_per_mac * cost.macs)
+        entry = table.entry(layer.op.label, p["path"])
+        if entry is None:
+            assert p["fallback"] and p["rich"] == p["paper"] == p["chosen"]
+            continue
+        f = layer_features(layer, "s8-opt")
+        if entry.paper is not None and p["alignment"] in entry.paper.delta_cycles_per_mac:
+            assert p["paper"] == pytest.approx(entry.paper.delta_cycles_per_mac[p["alignment"]]
+                                               * cost.paper_macs)
+        if entry.rich is not None:
+            want = sum(c * f.counts.get(n, 0.0) for n, c in zip(entry.rich.features,
+                                                                 entry.rich.coef))
+            assert p["rich"] == pytest.approx(want)
+    # the table's choice adds up to what the estimator predicts for the network
+    chosen = sum(predict_layer(layer, "s8-opt", table)["chosen"] for layer in graph)
+    assert chosen == pytest.approx(Estimator("L4", "s8-opt").predict(graph).cycles)
+
+
+def test_errors_per_layer_and_network_are_computed_from_known_factors():
+    # layers 0..8 of LeNet measured so that the richer model is off by these factors
+    factors = [1.20, 1.0, 0.95, 1.0, 1.0, 1.08, 1.0, 0.5, 1.0]
+    rec = record("lenet_int8", "s8-opt", factors)
+    a = analyze([rec], TableChoice())
+    layers = a["layers"]
+    assert len(layers) == LENET_LAYERS
+    for row, f in zip(layers, factors):
+        assert row["err_rich"] == pytest.approx(f - 1)
+        assert row["err_mac"] == pytest.approx(rel_error(row["mac_cycles"], row["measured_cycles"]))
+    e = a["errors"]["L4/s8-opt"]
+    assert e["layer"]["rich"]["mape_pct"] == pytest.approx(
+        100 * np.mean([abs(f - 1) for f in factors]))
+    assert e["layer"]["rich"]["within_pct"] == pytest.approx(100 * 7 / 9)
+    (net,) = a["networks"]
+    want = sum(L["rich_cycles"] for L in layers) / rec["cycles"] - 1
+    assert net["err_rich"] == pytest.approx(want)
+    assert e["network"]["rich"]["mape_pct"] == pytest.approx(100 * abs(want))
+    assert net["mac_cycles"] == pytest.approx(sum(L["mac_cycles"] for L in layers))
+    assert net["rich_ms"] == pytest.approx(net["rich_cycles"] / CLOCK_HZ * 1e3)
+    # MACs and parameters against measured latency, per layer
+    corr = a["correlations"]["L4/s8-opt"]["layer"]
+    assert corr["macs"]["pearson"] == pytest.approx(
+        np.corrcoef([L["macs"] for L in layers], [L["measured_cycles"] for L in layers])[0, 1])
+    # energy ∝ latency in the synthetic records: r = 1 for layers
+    assert a["energy"]["layer_r"]["pearson"] == pytest.approx(1.0)
+    assert a["energy"]["network_r"]["n"] == 1
+
+
+def test_mispredictions_rank_conditions_from_the_data():
+    rows = []
+    for i in range(4):   # depthwise: the MAC proxy is 60 % low, the richer model exact
+        rows.append({"board": "L4", "variant": "s8-opt", "macs": 100, "measured_cycles": 1000,
+                     "rich_cycles": 1000, "err_mac": -0.6, "err_rich": 0.0, "err_paper": -0.1,
+                     "conditions": ["path dw-3x3"]})
+    for i in range(3):   # 1x1 odd: the MAC proxy 20 % high, the richer model 15 % high
+        rows.append({"board": "L4", "variant": "s8-opt", "macs": 100, "measured_cycles": 1000,
+                     "rich_cycles": 1150, "err_mac": 0.2, "err_rich": 0.15, "err_paper": 0.2,
+                     "conditions": ["path conv-1x1, input channels odd"]})
+    rows.append({"board": "L4", "variant": "s8-opt", "macs": 100, "measured_cycles": 1000,
+                 "rich_cycles": 1000, "err_mac": 3.0, "err_rich": 0.0, "err_paper": 0.0,
+                 "conditions": ["rare"]})                     # too few layers to rank
+    m = mispredictions(rows)
+    assert [x["condition"] for x in m] == ["path dw-3x3", "path conv-1x1, input channels odd"]
+    assert m[0]["mac_mape_pct"] == pytest.approx(60) and m[0]["mac_bias_pct"] == pytest.approx(-60)
+    assert m[0]["excess_pct"] == pytest.approx(60)
+    assert m[1]["rich_abs_error_share_pct"] == pytest.approx(100)
+
+
+def _net(model, board, variant, ms, status="ok", macs=100, params=10, paper_macs=None, energy=None):
+    return {"model": model, "board": board, "variant": variant, "status": status,
+            "measured_ms": ms if status == "ok" else None, "macs": macs, "params": params,
+            "paper_macs": paper_macs or macs, "energy_uj": energy, "seed": None,
+            "oversized": "oversized: flash" if status == "oversized" else None,
+            "chosen_ms": None, "predicted_oversized": None}
+
+
+def test_tables_2_and_3_and_the_paper_findings():
+    nets = [_net("lenet", "F4", "f32-soft", 200.0), _net("lenet", "F4", "f32", 50.0),
+            _net("lenet", "F4", "s8-ref", 60.0), _net("lenet", "F4", "s8-opt", 20.0),
+            _net("resnet", "F4", "f32-soft", 30000.0, macs=14000, params=34),
+            _net("resnet", "F4", "s8-opt", 1000.0, macs=14000, params=34),
+            _net("resnet", "L4", "f32-soft", None, "oversized", macs=14000, params=34),
+            _net("resnet", "L4", "f32", None, "oversized", macs=14000, params=34),
+            _net("resnet", "L4", "s8-opt", 2000.0, macs=14000, params=34)]
+    t2 = table2(nets)
+    by = {(r["model"], r["board"]): r for r in t2}
+    assert by[("lenet", "F4")]["speedup"] == pytest.approx(10.0)
+    assert by[("resnet", "F4")]["speedup"] == pytest.approx(30.0)
+    assert by[("resnet", "L4")]["unoptimised_ms"] == "oversized"
+    assert by[("lenet", "F4")]["slowest"] == "f32-soft" and by[("lenet", "F4")]["fastest"] == "s8-opt"
+    t3 = table3(nets)
+    r = next(x for x in t3 if x["board"] == "F4")
+    assert (r["model"], r["reference"]) == ("resnet", "lenet")
+    assert r["macs_ratio"] == pytest.approx(140) and r["params_ratio"] == pytest.approx(3.4)
+    assert r["unoptimised_latency_ratio"] == pytest.approx(150)
+    assert r["optimised_latency_ratio"] == pytest.approx(50)
+    energy = {"network_r": {"n": 0, "pearson": None}, "layer_r": {"n": 0, "pearson": None},
+              "pareto": {}}
+    f = {x["claim"]: x["holds"] for x in paper_findings(nets, t2, t3, energy)}
+    assert f["optimised (s8-opt) is much faster (≥ 5×) than unoptimised (f32-soft) on every board"]
+    assert f["int8 without SIMD (s8-ref, Q) is not faster than float with an FPU (f32, U+FPU)"]
+    assert f["the larger network gains more from the optimisations (speed-up U/O)"]
+    assert f["float resnet is oversized on the L4"]
+    # the same claims fail on data that contradicts them
+    nets[2] = _net("lenet", "F4", "s8-ref", 40.0)            # Q faster than U+FPU
+    nets[5] = _net("resnet", "F4", "s8-opt", 10000.0, macs=14000, params=34)   # speed-up 3×
+    t2 = table2(nets)
+    f = {x["claim"]: x["holds"] for x in paper_findings(nets, t2, table3(nets), energy)}
+    assert f["int8 without SIMD (s8-ref, Q) is not faster than float with an FPU (f32, U+FPU)"] is False
+    assert f["optimised (s8-opt) is much faster (≥ 5×) than unoptimised (f32-soft) on every board"] is False
+    assert f["the larger network gains more from the optimisations (speed-up U/O)"] is False
+
+
+def test_report_files_hold_every_number(tmp_path):
+    recs = [record("lenet_int8", "s8-opt", [1.02] * LENET_LAYERS),
+            record("lenet_f32", "f32", 1.0), record("resnet20_f32", "f32", status="oversized")]
+    a = analyze(recs, TableChoice())
+    paths = write_report(a, tmp_path, {"suite": "synthetic"})
+    doc = json.loads(paths["json"].read_text())
+    assert doc["errors"]["L4/s8-opt"]["layer"]["rich"]["mape_pct"] == pytest.approx(2.0)
+    assert doc["errors"]["L4/f32"]["network"]["rich"]["mape_pct"] == pytest.approx(0.0, abs=1e-9)
+    with open(paths["layers_csv"]) as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 2 * LENET_LAYERS and list(rows[0]) == list(LAYER_COLUMNS)
+    assert float(rows[0]["err_rich"]) == pytest.approx(0.02)
+    with open(paths["networks_csv"]) as fh:
+        nets = list(csv.DictReader(fh))
+    assert [n["status"] for n in nets] == ["ok", "ok", "oversized"]
+    assert nets[2]["predicted_fits"] == "False"      # the estimator agrees it does not fit
+    text = paths["html"].read_text()
+    for section in ("Where MACs mispredict", "Prediction accuracy", "Findings",
+                    "Paper Table 2 analogue", "Paper Table 3 analogue", "Paper Table 4 analogue",
+                    "Figures 4–5", "Figures 3, 6, 7", "All runs"):
+        assert section in text
+    assert "src=\"http" not in text and "href=\"http" not in text
+    assert text.count("data:image/png;base64,") >= 4
+    # energy per run ∝ latency in the synthetic data
+    assert doc["energy"]["network_r"]["pearson"] is None     # two runs: too few for r
+    assert doc["energy"]["layer_r"]["pearson"] == pytest.approx(1.0)
+    assert doc["networks"][0]["energy_uj"] == pytest.approx(recs[0]["cycles"] * UJ_PER_CYCLE)
+
+
+def test_a_given_table_replaces_the_shipped_one(tmp_path):
+    table = default_table("L4", "s8-opt")
+    doc = table.to_json()
+    doc["mac_proxy_cycles_per_mac"] = 2 * table.mac_proxy_cycles_per_mac
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps(doc))
+    from validation.analysis import load_tables
+
+    rec = record("lenet_int8", "s8-opt")
+    layers, _ = join([rec], TableChoice(load_tables([path])))
+    layers0, _ = join([rec], TableChoice())
+    assert [L["mac_cycles"] for L in layers] == pytest.approx([2 * L["mac_cycles"] for L in layers0])
+
+
+def test_validate_report_only(tmp_path, capsys):
+    out = tmp_path / "val"
+    write_results(out, [record("lenet_int8", "s8-opt", [1.05] * LENET_LAYERS)])
+    assert main(["validate", "--report-only", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert f"report: {out / 'report.html'}" in text
+    assert "richer model  network MAPE" in text and "layers within ±10 % 100.0 %" in text
+    for name in ("report.html", "report.json", "layers.csv", "networks.csv", "summary.json"):
+        assert (out / name).is_file()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["accuracy"]["L4/s8-opt"]["layer"]["rich"]["n"] == LENET_LAYERS
+
+
+def test_validate_report_only_errors(tmp_path, capsys):
+    assert main(["validate", "--report-only", "--out", str(tmp_path / "none")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no such results file" in err[0]
+    out = tmp_path / "val"
+    write_results(out, [record("lenet_int8", "s8-opt")])
+    assert main(["validate", "--report-only", "--out", str(out), "--table",
+                 str(tmp_path / "missing.json")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "missing.json" in err[0]
