@@ -54,3 +54,19 @@ def test_shapes_and_costs():
 def test_bad_specs(spec, message):
     with pytest.raises(TinymodelError, match=message):
         build_layer(spec)
+
+
+def test_mean_spec_round_trip_and_dispatch():
+    from tinymodel.dispatch import KernelPath, kernel_path
+    from tinymodel.features import layer_features
+
+    for spec in ({"op": "MEAN", "input": [1, 5, 7, 12]},
+                 {"op": "MEAN", "input": [1, 5, 7, 12], "keep_dims": True}):
+        layer = build_layer(spec)
+        assert layer.output.shape == ((1, 1, 1, 12) if spec.get("keep_dims") else (1, 12))
+        assert spec_of(layer) == spec
+        assert kernel_path(layer, "s8-opt") is KernelPath.SCALAR
+        assert kernel_path(layer, "s8-ref") is KernelPath.REF
+        assert kernel_path(layer, "f32") is KernelPath.F32
+        f = layer_features(layer, "s8-ref")
+        assert f.counts["elements"] == 5 * 7 * 12 and f.counts["outputs"] == 12

@@ -79,7 +79,7 @@ _SIMD_OPS = {OpType.AVERAGE_POOL_2D, OpType.MAX_POOL_2D, OpType.ADD}
 #: Operators the firmware has kernels for in every variant.
 _FIRMWARE_OPS = {OpType.CONV_2D, OpType.DEPTHWISE_CONV_2D, OpType.FULLY_CONNECTED,
                  OpType.AVERAGE_POOL_2D, OpType.MAX_POOL_2D, OpType.ADD, OpType.SOFTMAX,
-                 OpType.RESHAPE, OpType.RELU, OpType.RELU6}
+                 OpType.RESHAPE, OpType.RELU, OpType.RELU6, OpType.MEAN}
 
 
 def conv_top_left_padding(layer: Layer) -> tuple[int, int]:
@@ -110,7 +110,7 @@ def kernel_path(layer: Layer, variant: Variant | str) -> KernelPath:
         return KernelPath.F32
     if variant is Variant.S8_REF:
         return KernelPath.REF
-    if op in (OpType.SOFTMAX, OpType.RELU, OpType.RELU6):
+    if op in (OpType.SOFTMAX, OpType.RELU, OpType.RELU6, OpType.MEAN):
         return KernelPath.SCALAR
     if op is OpType.FULLY_CONNECTED:
         return KernelPath.FC_OPT

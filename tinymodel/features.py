@@ -46,8 +46,10 @@ FEATURE_NAMES = ("calls", "pixels", "outputs", "taps", "macs", "block_macs", "si
 
 #: The features each path's model may use (the rest are always zero or collinear for it).
 PATH_FEATURES: Mapping[KernelPath, tuple[str, ...]] = MappingProxyType({
-    KernelPath.REF: ("calls", "pixels", "outputs", "taps", "macs"),
-    KernelPath.F32: ("calls", "pixels", "outputs", "taps", "macs"),
+    # conv, depthwise and dense layers use the first five; pooling, ADD, MEAN and activations
+    # (which run the same scalar kernels in s8-ref and f32) calls, outputs and elements
+    KernelPath.REF: ("calls", "pixels", "outputs", "taps", "macs", "elements"),
+    KernelPath.F32: ("calls", "pixels", "outputs", "taps", "macs", "elements"),
     KernelPath.FC_OPT: ("calls", "outputs", "block_macs", "tail_macs", "unaligned"),
     KernelPath.CONV_1X1: ("calls", "pixels", "outputs", "block_macs", "simd_macs", "tail_macs"),
     KernelPath.CONV_IM2COL: ("calls", "pixels", "outputs", "simd_macs", "tail_macs",

@@ -38,7 +38,7 @@ from tinymodel.ops import OpType
 #: Operators a spec can describe.
 SPEC_OPS = (OpType.CONV_2D, OpType.DEPTHWISE_CONV_2D, OpType.FULLY_CONNECTED,
             OpType.AVERAGE_POOL_2D, OpType.MAX_POOL_2D, OpType.ADD, OpType.SOFTMAX,
-            OpType.RELU, OpType.RELU6)
+            OpType.RELU, OpType.RELU6, OpType.MEAN)
 
 
 def _pair(spec: Mapping[str, Any], key: str, default: Any) -> tuple[int, int]:
@@ -102,6 +102,13 @@ def build_layer(spec: Mapping[str, Any], dtype: str = "int8", with_data: bool = 
             fn(x, pool, strides=strides, padding=padding)
         elif op is OpType.ADD:
             b.add(x, b.input(x.shape))
+        elif op is OpType.MEAN:
+            if len(x.shape) != 4:
+                raise ValueError("MEAN takes a 4-D [1, height, width, channels] input")
+            keep = spec.get("keep_dims", False)
+            if not isinstance(keep, bool):
+                raise TinymodelError(f"layer spec: keep_dims must be true or false, not {keep!r}")
+            b.mean(x, axes=(1, 2), keep_dims=keep)
         else:
             b.activation(x, {OpType.SOFTMAX: "softmax", OpType.RELU: "relu",
                              OpType.RELU6: "relu6"}[op])
@@ -132,6 +139,8 @@ def spec_of(layer: Layer) -> dict[str, Any]:
     elif op in (OpType.AVERAGE_POOL_2D, OpType.MAX_POOL_2D):
         spec.update(pool=list(layer.kernel or (1, 1)), strides=list(layer.strides),
                     padding=layer.padding.value)
+    elif op is OpType.MEAN and layer.options.get("keep_dims"):
+        spec["keep_dims"] = True
     if layer.activation.value != "none" and op.has_weights:
         spec["activation"] = layer.activation.value
     return spec

@@ -49,6 +49,7 @@ DEPTHWISE_CONV_2D    size | height+width, channels, kernel, strides, padding, de
 FULLY_CONNECTED      inputs, units
 AVERAGE/MAX_POOL_2D  size | height+width, channels, pool, strides, padding
 ADD, RELU, RELU6     size | height+width, channels
+MEAN                 size | height+width, channels (global average over height and width)
 SOFTMAX              inputs (a [1, inputs] vector)
 ==================== ==============================================================
 
@@ -100,6 +101,7 @@ _RANDOM_PARAMS: dict[str, set[str]] = {
     "RELU": set(_SPATIAL),
     "RELU6": set(_SPATIAL),
     "SOFTMAX": {"inputs"},
+    "MEAN": set(_SPATIAL),
 }
 _MAX_DRAWS_PER_POINT = 200
 
