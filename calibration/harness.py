@@ -51,6 +51,7 @@ from calibration.protocol import (
     DeviceError,
     DeviceFault,
     DeviceTimeout,
+    FrameDecoder,
     Hello,
     LayerTiming,
     ProtocolError,
@@ -89,18 +90,21 @@ class HarnessSettings:
     ``retries``: silent timeouts per request (the port is reopened before each retry);
     ``noisy_attempts``: attempts per request while bytes arrive but no valid reply;
     ``reconnects``: attempts to reopen a lost port, ``backoff_s`` doubling up to ``max_backoff_s``;
+    ``damaged_quiet_s``: after a damaged reply, how long a quiet line means no other reply is
+    coming (the request is then retried at once; ``None``: wait out the timeout);
     timeouts: ``base_timeout_s + slowdown · calls · estimated cycles / clock``
     (:func:`calibration.requests.timeout_s`); ``hello_timeout_s`` for HELLO.
     """
 
     retries: int = 3
-    noisy_attempts: int = 40
+    noisy_attempts: int = 200
     reconnects: int = 5
     backoff_s: float = 0.5
     max_backoff_s: float = 8.0
     base_timeout_s: float = 2.0
     slowdown: float = 1.0
     hello_timeout_s: float = 5.0
+    damaged_quiet_s: float | None = 0.1
 
 
 @dataclass(frozen=True)
@@ -185,19 +189,42 @@ def check_hello(hello: Hello, target: Target, ops: Iterable[str] = ()) -> None:
 
 # -- the session: one board, retries and reconnects --------------------------------------------------
 
-class _CountingTransport(Transport):
-    """Passes bytes through and counts those received (tells a noisy link from a silent one)."""
+class DamagedReply(ProtocolError):
+    """A reply arrived damaged (it failed to decode) and nothing followed it."""
 
-    def __init__(self, inner: Transport) -> None:
+
+class _CountingTransport(Transport):
+    """Passes bytes through and counts those received (tells a noisy link from a silent one).
+
+    It also decodes the received stream alongside the client: once a frame that fails to decode
+    has arrived since the last request and the line then stays quiet for ``quiet_s``, that frame
+    was the reply, and ``read`` raises :class:`DamagedReply` rather than let the client wait out
+    its whole timeout (on a noisy link most retries would otherwise cost a full timeout).
+    """
+
+    def __init__(self, inner: Transport, quiet_s: float | None = None) -> None:
         self.inner = inner
         self.bytes_in = 0
+        self.quiet_s = quiet_s
+        self._decoder = FrameDecoder()
+        self._damaged = False
 
     def write(self, data: bytes) -> None:
+        self._damaged = False
         self.inner.write(data)
 
     def read(self, max_bytes: int, timeout_s: float) -> bytes:
-        data = self.inner.read(max_bytes, timeout_s)
-        self.bytes_in += len(data)
+        watch = self.quiet_s is not None and self._damaged
+        data = self.inner.read(max_bytes, min(timeout_s, self.quiet_s) if watch else timeout_s)
+        if data:
+            self.bytes_in += len(data)
+            if self.quiet_s is not None:
+                dropped = self._decoder.dropped
+                for _ in self._decoder.feed(data):   # the client decodes the valid frames
+                    pass
+                self._damaged = self._damaged or self._decoder.dropped > dropped
+        elif watch:
+            raise DamagedReply(f"a damaged reply and then nothing for {self.quiet_s:g} s")
         return data
 
     def close(self) -> None:
@@ -247,7 +274,7 @@ class BoardSession:
         """Open the port and HELLO (retrying a noisy HELLO); sets ``self.hello``."""
         self._drop()
         transport = self.connect()
-        self._io = _CountingTransport(transport)
+        self._io = _CountingTransport(transport, self.settings.damaged_quiet_s)
         self._client = Client(self._io, timeout_s=self.settings.hello_timeout_s)
         silent = noisy = 0
         while True:

@@ -155,22 +155,8 @@ class MeasurementLog:
         if exists and not resume:
             raise LogError(f"{path} already exists; continue it with --resume, or choose another "
                            f"log with --out")
-        records: list[dict[str, Any]] = []
-        repaired = False
-        if exists:
-            records, good, truncated = _scan(path)
-            if truncated:
-                size = path.stat().st_size
-                log.warning("%s: dropping a cut-off last record (%d bytes) left by an interrupted run",
-                            path, size - good)
-                try:
-                    with open(path, "r+b") as fh:
-                        fh.truncate(good)
-                        fh.flush()
-                        os.fsync(fh.fileno())
-                except OSError as e:
-                    raise LogError(f"{path}: cannot repair the cut-off last line ({e.strerror})") from None
-                repaired = True
+        # lock first, then read and repair: a run refused by the lock must not touch the tail
+        # that the run holding it is writing
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             fh = open(path, "ab")
@@ -184,6 +170,26 @@ class MeasurementLog:
         except OSError:
             fh.close()
             raise LogError(f"{path}: another calibrate run is writing this log") from None
+        records: list[dict[str, Any]] = []
+        repaired = False
+        try:
+            if exists:
+                records, good, truncated = _scan(path)
+                if truncated:
+                    size = path.stat().st_size
+                    log.warning("%s: dropping a cut-off last record (%d bytes) left by an "
+                                "interrupted run", path, size - good)
+                    try:
+                        fh.truncate(good)
+                        fh.flush()
+                        os.fsync(fh.fileno())
+                    except OSError as e:
+                        raise LogError(f"{path}: cannot repair the cut-off last line "
+                                       f"({e.strerror})") from None
+                    repaired = True
+        except BaseException:
+            fh.close()
+            raise
         return cls(path, fh, records, repaired)
 
     def append(self, record: Mapping[str, Any]) -> None:

@@ -1,0 +1,179 @@
+"""``calibrate`` / ``tinymodel calibrate`` (calibration.cli) on the virtual board: help, JSON
+output, handled errors (one line on stderr, exit 1, no traceback), resume and parallel jobs."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from calibration.measurements import read_records, without_timing
+from tests.calibration.conftest import SMALL_PLAN, needs_arm
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def calibrate(argv, capsys):
+    """Run ``tinymodel calibrate ARGV`` in-process: (exit code, stdout, stderr)."""
+    from tinymodel.cli import main
+
+    out = io.StringIO()
+    try:
+        code = main(["calibrate", *argv], out=out)
+    except SystemExit as e:              # argparse usage errors
+        code = e.code
+    err = capsys.readouterr().err
+    return code, out.getvalue(), err
+
+
+@pytest.fixture
+def plan_file(tmp_path):
+    path = tmp_path / "small.toml"
+    path.write_text(SMALL_PLAN)
+    return path
+
+
+def results(path: Path) -> list[dict]:
+    return [{k: v for k, v in r.items() if k != "worker"} for r in without_timing(read_records(path))]
+
+
+def test_help():
+    res = subprocess.run([sys.executable, "-m", "calibration.cli", "--help"], cwd=REPO,
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0
+    for option in ("--board", "--variant", "--port", "--plan", "--out", "--resume", "--jobs",
+                   "--opt", "--no-fit", "--no-progress", "--json"):
+        assert option in res.stdout
+    assert res.stdout.startswith("usage: tinymodel calibrate")
+
+
+def test_console_script_is_installed():
+    script = Path(sys.executable).with_name("calibrate")
+    if not script.exists():
+        pytest.skip("the calibrate console script is not installed in this environment")
+    res = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0 and "--resume" in res.stdout
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--board", "L9"], "unknown board"),
+    (["--board", "L4", "--plan", "nosuch"], "nosuch: no such plan file (shipped plans: quick, paper, full"),
+])
+def test_handled_errors_are_one_line(argv, message, capsys, tmp_path):
+    code, out, err = calibrate(argv + ["--out", str(tmp_path / "x.jsonl")], capsys)
+    assert code == 1 and out == ""
+    assert err.startswith("tinymodel calibrate: error: ") and err.count("\n") == 1
+    assert message.lower() in err.lower()
+    assert "Traceback" not in err
+    assert not (tmp_path / "x.jsonl").exists()
+
+
+def test_usage_errors_exit_2(capsys, tmp_path, plan_file):
+    code, _, err = calibrate(["--board", "L4", "--jobs", "0"], capsys)
+    assert code == 2 and "invalid --jobs '0'" in err
+    code, _, err = calibrate(["--board", "L4", "--opt", "O9"], capsys)
+    assert code == 2 and "invalid optimisation level 'O9'" in err
+    code, _, err = calibrate(["--board", "L4", "--plan", str(plan_file), "--variant", "f32-soft",
+                              "--out", str(tmp_path / "x.jsonl")], capsys)
+    assert code == 2 and "plan small has no points for variant f32-soft" in err
+    code, _, err = calibrate(["--board", "L4", "--port", "/dev/null", "--jobs", "2"], capsys)
+    assert code == 2 and "--jobs needs virtual boards" in err
+
+
+@needs_arm
+def test_json_output_of_a_run(l4_image, plan_file, tmp_path, capsys):
+    l4_image("s8-opt")
+    out = tmp_path / "run.jsonl"
+    code, text, err = calibrate(["--board", "L4", "--variant", "s8-opt", "--plan", str(plan_file),
+                                 "--out", str(out), "--jobs", "1", "--no-progress", "--json"], capsys)
+    assert code == 0, err
+    res = json.loads(text)
+    assert res["plan"] == "small" and res["board"] == "L4" and res["log"] == str(out)
+    [v] = res["variants"]
+    assert (v["variant"], v["points"], v["measured"], v["skipped"], v["already_done"]) == ("s8-opt", 9, 9, 0, 0)
+    assert v["clock_hz"] == 80_000_000 and len(v["build_id"]) == 16
+    table = res["tables"]["s8-opt"]
+    assert table["path"] == str(tmp_path / "run.s8-opt.table.json") and Path(table["path"]).exists()
+    assert table["build_id"] == v["build_id"]
+    entries = {e["entry"]: e for e in table["entries"]}
+    assert "FULLY_CONNECTED/fc-opt" in entries and set(entries) <= {"FULLY_CONNECTED/fc-opt", "CONV_2D/conv-1x1"}
+    fc = entries["FULLY_CONNECTED/fc-opt"]
+    assert fc["points"] == 6 and fc["chosen"] in ("paper", "rich")
+    assert set(fc["delta_ns_per_op"]) <= {"odd", "even", "div4"}
+    assert all(x > 0 for x in fc["delta_ns_per_op"].values())
+    assert res["table4"] is None                      # needs both int8 variants
+    assert len([r for r in read_records(out) if r["kind"] == "layer"]) == 9
+
+    # the same log again needs --resume; with it, nothing is measured twice
+    code, _, err = calibrate(["--board", "L4", "--variant", "s8-opt", "--plan", str(plan_file),
+                              "--out", str(out), "--no-progress"], capsys)
+    assert code == 1 and "already exists; continue it with --resume" in err and err.count("\n") == 1
+    code, text, err = calibrate(["--board", "L4", "--variant", "s8-opt", "--plan", str(plan_file),
+                                 "--out", str(out), "--no-progress", "--resume", "--no-fit"], capsys)
+    assert code == 0, err
+    assert "plan small on L4" in text and "s8-opt" in text
+    assert len([r for r in read_records(out) if r["kind"] == "layer"]) == 9
+
+
+@needs_arm
+def test_parallel_jobs_give_the_same_measurements(l4_image, plan_file, tmp_path, capsys):
+    l4_image("s8-opt")
+    l4_image("s8-ref")
+    logs = {}
+    for jobs in (1, 2):
+        out = tmp_path / f"jobs{jobs}.jsonl"
+        code, text, err = calibrate(["--board", "L4", "--variant", "s8-opt", "--plan", str(plan_file),
+                                     "--out", str(out), "--jobs", str(jobs), "--no-progress", "--no-fit",
+                                     "--json"], capsys)
+        assert code == 0, err
+        assert json.loads(text)["variants"][0]["measured"] == 9
+        logs[jobs] = out
+    assert results(logs[1]) == results(logs[2])
+    assert len(results(logs[1])) == 9
+    workers = {r.get("worker") for r in read_records(logs[2]) if r["kind"] == "layer"}
+    assert workers == {0, 1}
+    hellos = [r for r in read_records(logs[2]) if r["kind"] == "hello"]
+    assert sorted(h["worker"] for h in hellos) == [0, 1]
+
+
+@needs_arm
+def test_port_with_the_wrong_image(l4_image, plan_file, tmp_path, capsys):
+    """``--port`` to a board running the f32 image, asked for s8-opt: what to flash, one line."""
+    url = f"vboard://L4?image={l4_image('f32')}"
+    code, out, err = calibrate(["--board", "L4", "--variant", "s8-opt", "--plan", str(plan_file),
+                                "--port", url, "--out", str(tmp_path / "x.jsonl"), "--no-progress"],
+                               capsys)
+    assert code == 1 and out == "" and "Traceback" not in err and err.count("\n") == 1
+    assert "with variants f32, not s8-opt; flash the s8-opt image: make -C firmware BOARD=L4 " \
+           "VARIANT=s8-opt OPT=-O2" in err
+    assert "(0 points are safe in" in err
+
+
+@needs_arm
+def test_port_with_another_board(tmp_path, plan_file, capsys):
+    from calibration.firmware import build_image
+
+    url = f"vboard://F4?image={build_image('F4', 's8-opt', '-O2').elf}"
+    code, out, err = calibrate(["--board", "L4", "--variant", "s8-opt", "--plan", str(plan_file),
+                                "--port", url, "--out", str(tmp_path / "x.jsonl"), "--no-progress"],
+                               capsys)
+    assert code == 1 and "Traceback" not in err and err.count("\n") == 1
+    assert "is a F4 (" in err and "not L4: connect the L4, or calibrate it with --board F4" in err
+
+
+@pytest.mark.slow
+@needs_arm
+def test_quick_plan_both_int8_variants(l4_image, tmp_path, capsys):
+    """The shipped quick plan on the virtual L4, both int8 variants: the Table 4 analogue."""
+    out = tmp_path / "quick.jsonl"
+    code, text, err = calibrate(["--board", "L4", "--plan", "quick", "--out", str(out), "--jobs", "2",
+                                 "--no-progress", "--json"], capsys)
+    assert code == 0, err
+    res = json.loads(text)
+    assert [v["variant"] for v in res["variants"]] == ["f32-soft", "f32", "s8-ref", "s8-opt"]
+    assert all(v["measured"] + v["skipped"] == 50 for v in res["variants"])
+    assert res["table4"]
