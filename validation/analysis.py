@@ -794,7 +794,16 @@ def paper_findings(nets: Sequence[Mapping[str, Any]], t2: Sequence[Mapping[str, 
         ", ".join(dict.fromkeys(f"{r['model']}/{r['reference']}: params {r['params_ratio']:.1f}×, "
                                 f"Ops {r['paper_macs_ratio']:.1f}×" for r in pr)) or "no data",
         "Table 3"))
-    for level, key, fig in (("networks", "network_r", "Figure 6"), ("layers", "layer_r", "Figure 7")):
+    per_board = {b: c for b, c in energy["per_board_network_r"].items() if c["pearson"] is not None}
+    pooled = energy["network_r"]
+    out.append(_finding(
+        "energy is linear in latency across networks on each board (Pearson r ≥ 0.99; the "
+        "slope differs between boards)",
+        all(c["pearson"] >= 0.99 for c in per_board.values()) if per_board else None,
+        ", ".join(f"{b}: r = {c['pearson']:.4f} ({c['n']} runs)" for b, c in per_board.items())
+        + (f"; all boards pooled r = {pooled['pearson']:.4f}" if pooled["pearson"] is not None
+           else "") or "no data", "Figure 6"))
+    for level, key, fig in (("layers", "layer_r", "Figure 7"),):
         c = energy[key]
         out.append(_finding(f"energy is linear in latency across {level} (Pearson r ≥ 0.99)",
                             None if c["pearson"] is None else c["pearson"] >= 0.99,
