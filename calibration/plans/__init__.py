@@ -246,7 +246,10 @@ def _load(path: Path, seen: tuple[Path, ...]) -> Plan:
     if not isinstance(virt, dict):
         raise ctx.fail("virtual", virt, "must be a table with warmups and reps")
     ctx.unknown(virt, {"warmups", "reps"}, "virtual.")
-    v_warmups = ctx.int_(virt, "warmups", "virtual.", warmups, 0)
+    # at least one warm-up on the virtual board: the first kernel call after a reset costs a few
+    # cycles more (cold caches and flash accelerator), so without one a resumed or parallel run
+    # would not repeat a serial run's values
+    v_warmups = ctx.int_(virt, "warmups", "virtual.", max(warmups, 1), 1)
     v_reps = ctx.int_(virt, "reps", "virtual.", reps, 1)
     if reps > 1000 or v_reps > 1000:
         raise ctx.fail("reps", max(reps, v_reps), "must be at most 1000")
