@@ -257,11 +257,13 @@ def evaluate_host(model: str | os.PathLike[str] | bytes, data: Dataset, *, limit
                 experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_REF)
             interp.allocate_tensors()
         except Exception as exc:  # the interpreter raises RuntimeError/ValueError with long text
-            first = next((s.strip() for s in str(exc).splitlines() if s.strip()), type(exc).__name__)
+            first = next((s.strip() for s in str(exc).splitlines() if s.strip()),
+                         type(exc).__name__)
             raise TinymodelError(f"model {io.name}: the TFLite interpreter cannot load it: "
                                  f"{first[:200]}") from exc
         in_d, out_d = interp.get_input_details()[0], interp.get_output_details()[0]
-        outputs = np.empty((len(data),) + tuple(io.output_shape[1:]), _NUMPY_DTYPES[io.output_dtype])
+        outputs = np.empty((len(data),) + tuple(io.output_shape[1:]),
+                           _NUMPY_DTYPES[io.output_dtype])
         for n in _progress(range(len(data)), "host", progress):
             interp.set_tensor(in_d["index"], inputs[n].reshape(in_d["shape"]))
             interp.invoke()
@@ -429,8 +431,8 @@ def table1(float_model: str | os.PathLike[str] | bytes, int8_model: str | os.Pat
 
     ``label, model, dtype, variant, board, data, host_samples, host_accuracy, host_loss,
     target_samples, host_accuracy_on_target_samples, target_accuracy, delta_accuracy,
-    differing_samples, identical_outputs, bit_exact, mean_cycles, weight_bytes,
-    activation_bytes, footprint_bytes, footprint_kib, footprint_ratio``
+    differing_samples, identical_outputs, bit_exact, max_abs_output_diff, mean_cycles,
+    weight_bytes, activation_bytes, footprint_bytes, footprint_kib, footprint_ratio``
 
     (target keys ``None`` without a board; accuracies are fractions, ``delta_accuracy`` is
     target minus host on the target samples; ``footprint_ratio`` is the footprint over the float
@@ -446,8 +448,7 @@ def table1(float_model: str | os.PathLike[str] | bytes, int8_model: str | os.Pat
              for dtype, m in models.items()}
     feet = {dtype: footprint(m) for dtype, m in models.items()}
     for dtype, ev in hosts.items():
-        want = "float32" if dtype == "float32" else "int8"
-        if ev.io.input_dtype != want:
+        if ev.io.input_dtype != dtype:
             raise TinymodelError(f"the {dtype} model given to table1 ({ev.io.name}) takes "
                                  f"{ev.io.input_dtype} input")
     float_total = feet["float32"].total_bytes
@@ -463,7 +464,8 @@ def table1(float_model: str | os.PathLike[str] | bytes, int8_model: str | os.Pat
                 "host_accuracy": host.accuracy, "host_loss": host.loss, "target_samples": 0,
                 "host_accuracy_on_target_samples": None, "target_accuracy": None,
                 "delta_accuracy": None, "differing_samples": None, "identical_outputs": None,
-                "bit_exact": None, "mean_cycles": None, "weight_bytes": foot.weight_bytes,
+                "bit_exact": None, "max_abs_output_diff": None, "mean_cycles": None,
+                "weight_bytes": foot.weight_bytes,
                 "activation_bytes": foot.activation_bytes, "footprint_bytes": foot.total_bytes,
                 "footprint_kib": foot.total_bytes / 1024,
                 "footprint_ratio": foot.total_bytes / float_total}
@@ -479,6 +481,7 @@ def table1(float_model: str | os.PathLike[str] | bytes, int8_model: str | os.Pat
                            delta_accuracy=agree.delta_accuracy,
                            differing_samples=agree.differing_classes,
                            identical_outputs=agree.identical_outputs, bit_exact=agree.bit_exact,
+                           max_abs_output_diff=agree.max_abs_output_diff,
                            mean_cycles=float(np.mean(target.cycles)))
             out.append(row)
     return out
@@ -505,13 +508,15 @@ def format_table1(rows: Sequence[Mapping[str, Any]]) -> str:
                       _pct(r["delta_accuracy"], signed=True),
                       "-" if r["differing_samples"] is None else r["differing_samples"],
                       f"{r['footprint_kib']:.2f}", f"{100 * r['footprint_ratio']:.1f} %"])
-    lines = [f"Table 1 analogue: {rows[0]['model']} on {rows[0]['data']}"
+    models = " / ".join(dict.fromkeys(r["model"] for r in rows))
+    lines = [f"Table 1 analogue: {models} on {rows[0]['data']}"
              + (f", target {rows[0]['board']} (virtual board)" if rows[0]["board"] else ""),
              format_table(headers, table, right=[False, False, False] + [True] * 9)]
     by_dtype = {r["dtype"]: r for r in rows}
     if "float32" in by_dtype and "int8" in by_dtype:
         f, q = by_dtype["float32"], by_dtype["int8"]
-        lines.append(f"int8 vs float32 on the host: {_pct(q['host_accuracy'] - f['host_accuracy'], True)}"
+        change = _pct(q["host_accuracy"] - f["host_accuracy"], signed=True)
+        lines.append(f"int8 vs float32 on the host: {change}"
                      f" accuracy ({f['host_samples']} samples), footprint "
                      f"{f['footprint_bytes']:,} B -> {q['footprint_bytes']:,} B "
                      f"({100 * q['footprint_ratio']:.1f} %)")
@@ -524,7 +529,8 @@ def format_table1(rows: Sequence[Mapping[str, Any]]) -> str:
         else:
             lines.append(f"{r['label']} ({r['variant']}): {r['differing_samples']} of "
                          f"{r['target_samples']} samples classified differently on target; "
-                         f"{r['identical_outputs']} outputs bit-identical")
+                         f"{r['identical_outputs']} outputs bit-identical (largest output "
+                         f"difference {r['max_abs_output_diff']:g})")
     return "\n".join(lines) + "\n"
 
 

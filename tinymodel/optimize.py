@@ -104,7 +104,7 @@ class OptimizeResult:
 
 
 def load_keras_model(path: str | os.PathLike[str]) -> keras.Model:
-    """Load a ``.keras``/``.h5`` model for conversion; one-line :class:`ModelReadError` on failure."""
+    """Load a ``.keras``/``.h5`` model for conversion (one-line :class:`ModelReadError` if not)."""
     from tinymodel._optional import import_keras
     from tinymodel.readers import KERAS_SUFFIXES, TFLITE_SUFFIXES
 

@@ -32,7 +32,8 @@ def train_classifier(model: keras.Model, data: Dataset, *, epochs: int = 10, bat
     """
     keras = import_keras()
     if epochs < 1 or batch_size < 1:
-        raise TinymodelError(f"epochs and batch size must be positive, not {epochs} and {batch_size}")
+        raise TinymodelError(f"epochs and batch size must be positive, not {epochs} and "
+                             f"{batch_size}")
     data.check_shape((1,) + tuple(int(d) for d in model.inputs[0].shape[1:]), model.name)
     classes = int(model.outputs[0].shape[-1])
     if data.classes > classes:

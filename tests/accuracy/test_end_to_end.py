@@ -28,8 +28,8 @@ from tinymodel.errors import TinymodelError
 from tinymodel.evaluate import evaluation_text
 from tinymodel.resources import examples_dir
 
-pytestmark = [pytest.mark.tf,
-              pytest.mark.skipif(not toolchain_available(), reason="arm-none-eabi-gcc not installed")]
+pytestmark = [pytest.mark.tf, pytest.mark.skipif(not toolchain_available(),
+                                                 reason="arm-none-eabi-gcc not installed")]
 
 EPOCHS = 10
 TARGET_SAMPLES = 40

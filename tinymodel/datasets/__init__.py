@@ -145,7 +145,8 @@ def read_npz(path: str | os.PathLike[str], split: str = "test") -> Dataset:
                            f"found {', '.join(keys) or 'none'}")
     if len(x) != len(y):
         raise DatasetError(f"{path}: x has {len(x)} samples but y has {len(y)}")
-    classes = int(arrays["classes"]) if "classes" in arrays and arrays["classes"].ndim == 0 else None
+    given = arrays.get("classes")
+    classes = int(given) if given is not None and given.ndim == 0 else None
     return make_dataset(f"{path.name}:{split}", x, y, classes)
 
 
