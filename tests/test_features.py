@@ -94,3 +94,25 @@ def test_every_spec_op_has_features(variant):
                  {"op": "SOFTMAX", "input": [1, 10]}):
         f = layer_features(build_layer(spec, dtype=dtype), variant)
         assert f.counts["elements"] > 0 and f.counts["calls"] == 1
+
+
+def test_simd_pool_features_split_channels_in_groups_of_four():
+    from tinymodel.layerspec import build_layer
+
+    layer = build_layer({"op": "MAX_POOL_2D", "input": [1, 6, 6, 7], "pool": [2, 2],
+                         "padding": "valid"})
+    c = layer_features(layer, "s8-opt").counts
+    assert c["pixels"] == 9 and c["outputs"] == 63
+    assert c["simd_macs"] == 9 * 4 * 4 and c["tail_macs"] == 9 * 4 * 3     # 4 taps per window
+    assert c["simd_macs"] + c["tail_macs"] == c["elements"]
+    assert c["taps"] == 9 * (1 + 3)
+    ref = layer_features(layer, "s8-ref").counts
+    assert "simd_macs" not in ref and ref["elements"] == c["elements"]
+
+
+def test_im2col_paths_count_one_copy_per_pixel_and_tap():
+    from tinymodel.layerspec import build_layer
+
+    layer = build_layer({"op": "CONV_2D", "input": [1, 8, 8, 3], "filters": 8, "kernel": [3, 3],
+                         "padding": "same"})
+    assert layer_features(layer, "s8-opt").counts["taps"] == 64 * 9

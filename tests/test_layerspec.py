@@ -43,7 +43,7 @@ def test_shapes_and_costs():
 @pytest.mark.parametrize("spec, message", [
     ({"op": "LSTM", "input": [1, 4]}, "unknown or missing op"),
     ({"input": [1, 4]}, "unknown or missing op"),
-    ({"op": "RESHAPE", "input": [1, 4]}, "cannot be described"),
+    ({"op": "PAD", "input": [1, 4]}, "cannot be described"),
     ({"op": "CONV_2D", "input": [1, 4, 4, 2], "kernel": 3}, "filters"),
     ({"op": "CONV_2D", "input": [1, 4, 4, 2], "filters": 2, "kernel": "big"}, "kernel"),
     ({"op": "CONV_2D", "input": [1, -4, 4, 2], "filters": 2, "kernel": 3}, "input"),
@@ -70,3 +70,9 @@ def test_mean_spec_round_trip_and_dispatch():
         assert kernel_path(layer, "f32") is KernelPath.F32
         f = layer_features(layer, "s8-ref")
         assert f.counts["elements"] == 5 * 7 * 12 and f.counts["outputs"] == 12
+
+
+def test_reshape_spec_is_a_flatten():
+    layer = build_layer({"op": "RESHAPE", "input": [1, 3, 4, 5]})
+    assert layer.output.shape == (1, 60)
+    assert spec_of(layer) == {"op": "RESHAPE", "input": [1, 3, 4, 5]}

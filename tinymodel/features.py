@@ -14,11 +14,15 @@ calls          1 per layer (call overhead, per-layer setup)
 pixels         output pixels (per-pixel setup: tap ranges, im2col columns, micro-kernel calls)
 outputs        output elements (one requantization / clamp each)
 taps           kernel-tap loop iterations: every tap tested per output in the scalar kernels,
-               every valid tap per pixel in the depthwise 3×3 path
+               every valid tap per pixel in the depthwise 3×3 path, every (pixel, tap) im2col
+               copy or zero fill in the im2col paths (a fixed cost each, whatever the channels),
+               every (pixel, channel group or leftover channel) window walk of the SIMD pools
 macs           MACs the kernel really executes (padding taps skipped by scalar kernels)
 block_macs     MACs done in 16-wide unrolled SIMD blocks (dense, 1×1 conv)
-simd_macs      MACs done in 4-wide SIMD steps (4 int8 per word, ``SMLAD``)
-tail_macs      MACs done one at a time in leftover loops (``K mod 16``, ``K mod 4``, ``C mod 4``)
+simd_macs      MACs done in 4-wide SIMD steps (4 int8 per word, ``SMLAD``); for the SIMD
+               pools, window elements handled 4 channels per word
+tail_macs      MACs done one at a time in leftover loops (``K mod 16``, ``K mod 4``, ``C mod 4``);
+               for the SIMD pools, window elements of the ``C mod 4`` leftover channels
 im2col_values  int8 values widened into an int16 im2col buffer (``x + zx``)
 zero_fills     im2col values written as zeros for padding taps
 unaligned      32-bit word loads at addresses that are not a multiple of 4 (expected count)
@@ -52,13 +56,13 @@ PATH_FEATURES: Mapping[KernelPath, tuple[str, ...]] = MappingProxyType({
     KernelPath.F32: ("calls", "pixels", "outputs", "taps", "macs", "elements"),
     KernelPath.FC_OPT: ("calls", "outputs", "block_macs", "tail_macs", "unaligned"),
     KernelPath.CONV_1X1: ("calls", "pixels", "outputs", "block_macs", "simd_macs", "tail_macs"),
-    KernelPath.CONV_IM2COL: ("calls", "pixels", "outputs", "simd_macs", "tail_macs",
+    KernelPath.CONV_IM2COL: ("calls", "pixels", "outputs", "taps", "simd_macs", "tail_macs",
                              "im2col_values", "zero_fills", "unaligned"),
     KernelPath.DW_3X3: ("calls", "pixels", "outputs", "taps", "simd_macs", "tail_macs",
                         "unaligned"),
-    KernelPath.DW_GENERIC: ("calls", "pixels", "outputs", "simd_macs", "tail_macs",
+    KernelPath.DW_GENERIC: ("calls", "pixels", "outputs", "taps", "simd_macs", "tail_macs",
                             "im2col_values", "zero_fills"),
-    KernelPath.SIMD: ("calls", "outputs", "elements"),
+    KernelPath.SIMD: ("calls", "pixels", "outputs", "taps", "simd_macs", "tail_macs", "elements"),
     KernelPath.SCALAR: ("calls", "outputs", "elements"),
     KernelPath.COPY: ("calls", "elements"),
     KernelPath.NONE: (),
@@ -133,6 +137,8 @@ def _conv_like(layer: Layer, path: KernelPath) -> dict[str, float]:
         return c
     if path is KernelPath.CONV_IM2COL:
         k = taps * ic
+        # one copy (or zero fill) per (pixel, tap): a fixed cost each, whatever ic is
+        c["taps"] = pixels * taps
         c["im2col_values"] = inside * ic
         c["zero_fills"] = (pixels * taps - inside) * ic
         c["simd_macs"] = pixels * oc * (k // 4) * 4
@@ -154,6 +160,7 @@ def _conv_like(layer: Layer, path: KernelPath) -> dict[str, float]:
         return c
     if path is KernelPath.DW_GENERIC:
         groups, rest = divmod(ic, 4)
+        c["taps"] = pixels * taps
         c["im2col_values"] = inside * ic
         c["zero_fills"] = (pixels * taps - inside) * ic
         c["simd_macs"] = pixels * groups * 4 * (taps // 2) * 2
@@ -186,7 +193,17 @@ def _other(layer: Layer, path: KernelPath) -> dict[str, float]:
     out = layer.output.size
     c: dict[str, float] = {"calls": 1, "outputs": out}
     if layer.op in (OpType.AVERAGE_POOL_2D, OpType.MAX_POOL_2D):
-        c["elements"] = inside_taps(layer) * layer.input.shape[-1]
+        ch = layer.input.shape[-1]
+        inside = inside_taps(layer)
+        c["pixels"] = out // layer.output.shape[-1]     # window bounds computed per pixel
+        c["elements"] = inside * ch
+        if path is KernelPath.SIMD:
+            # channels in groups of 4 (one word per valid tap), the c mod 4 rest one by one;
+            # each group or leftover channel walks the window again
+            groups, rest = divmod(ch, 4)
+            c["taps"] = c["pixels"] * (groups + rest)
+            c["simd_macs"] = inside * groups * 4
+            c["tail_macs"] = inside * rest
     elif layer.op is OpType.RESHAPE:
         c["elements"] = layer.output.nbytes
     else:

@@ -38,7 +38,7 @@ from tinymodel.ops import OpType
 #: Operators a spec can describe.
 SPEC_OPS = (OpType.CONV_2D, OpType.DEPTHWISE_CONV_2D, OpType.FULLY_CONNECTED,
             OpType.AVERAGE_POOL_2D, OpType.MAX_POOL_2D, OpType.ADD, OpType.SOFTMAX,
-            OpType.RELU, OpType.RELU6, OpType.MEAN)
+            OpType.RELU, OpType.RELU6, OpType.MEAN, OpType.RESHAPE)
 
 
 def _pair(spec: Mapping[str, Any], key: str, default: Any) -> tuple[int, int]:
@@ -102,6 +102,8 @@ def build_layer(spec: Mapping[str, Any], dtype: str = "int8", with_data: bool = 
             fn(x, pool, strides=strides, padding=padding)
         elif op is OpType.ADD:
             b.add(x, b.input(x.shape))
+        elif op is OpType.RESHAPE:
+            b.flatten(x)            # a flatten: [1, ...] -> [1, size], as before a dense layer
         elif op is OpType.MEAN:
             if len(x.shape) != 4:
                 raise ValueError("MEAN takes a 4-D [1, height, width, channels] input")

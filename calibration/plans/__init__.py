@@ -50,6 +50,7 @@ FULLY_CONNECTED      inputs, units
 AVERAGE/MAX_POOL_2D  size | height+width, channels, pool, strides, padding
 ADD, RELU, RELU6     size | height+width, channels
 MEAN                 size | height+width, channels (global average over height and width)
+RESHAPE              size | height+width, channels (a flatten to [1, size])
 SOFTMAX              inputs (a [1, inputs] vector)
 ==================== ==============================================================
 
@@ -102,6 +103,7 @@ _RANDOM_PARAMS: dict[str, set[str]] = {
     "RELU6": set(_SPATIAL),
     "SOFTMAX": {"inputs"},
     "MEAN": set(_SPATIAL),
+    "RESHAPE": set(_SPATIAL),
 }
 _MAX_DRAWS_PER_POINT = 200
 
