@@ -224,6 +224,9 @@ def _prepare(model: str | os.PathLike[str] | bytes, data: Dataset, limit: int | 
     graph = load_model(model)
     io = ModelIO.from_graph(graph)
     data.check_shape(io.input_shape, io.name)
+    if int(data.y.max()) >= io.classes:
+        raise DatasetError(f"data {data.name} has labels up to {int(data.y.max())} but model "
+                           f"{io.name} outputs {io.classes} classes")
     if limit is not None and limit < 1:
         raise DatasetError(f"sample limit must be positive, not {limit}")
     return graph, io, data.head(limit)
@@ -394,12 +397,22 @@ class Agreement:
 
     def sentence(self) -> str:
         """One line saying whether the target reproduces the host, sample for sample."""
-        if self.bit_exact:
-            return (f"on target = on host, sample for sample: all {self.samples} output tensors "
-                    f"identical, 0 classes differ")
-        return (f"on target differs from host: {self.differing_classes} of {self.samples} "
-                f"classes differ, {self.identical_outputs} output tensors identical (largest "
-                f"output difference {self.max_abs_output_diff:g})")
+        return agreement_sentence(self.as_dict())
+
+
+def agreement_sentence(agreement: Mapping[str, Any]) -> str:
+    """The sentence for an :meth:`Agreement.as_dict` record: bit-exact, same classes with
+    different low bits (float kernels), or how many classes differ."""
+    n, same = agreement["samples"], agreement["identical_outputs"]
+    diff, worst = agreement["differing_classes"], agreement["max_abs_output_diff"]
+    if agreement["bit_exact"]:
+        return (f"on target = on host, sample for sample: all {n} output tensors identical, "
+                f"0 classes differ")
+    if diff == 0:
+        return (f"on target = on host in class for all {n} samples; {n - same} output tensors "
+                f"differ in the last bits (largest difference {worst:g})")
+    return (f"on target differs from host: {diff} of {n} samples classified differently, {same} "
+            f"output tensors identical (largest output difference {worst:g})")
 
 
 def compare(host: Evaluation, target: Evaluation) -> Agreement:
@@ -526,6 +539,11 @@ def format_table1(rows: Sequence[Mapping[str, Any]]) -> str:
         if r["bit_exact"]:
             lines.append(f"{r['label']} ({r['variant']}): on target = on host, sample for sample "
                          f"({r['target_samples']} samples, all outputs bit-identical)")
+        elif r["differing_samples"] == 0:
+            lines.append(f"{r['label']} ({r['variant']}): same class on target and host for all "
+                         f"{r['target_samples']} samples; {r['identical_outputs']} outputs "
+                         f"bit-identical (largest output difference "
+                         f"{r['max_abs_output_diff']:g})")
         else:
             lines.append(f"{r['label']} ({r['variant']}): {r['differing_samples']} of "
                          f"{r['target_samples']} samples classified differently on target; "

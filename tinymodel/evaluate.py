@@ -36,6 +36,8 @@ def _opt_level(text: str) -> str:
 
 def evaluation_text(result: dict[str, Any]) -> str:
     """The text ``tinymodel evaluate`` prints for the dict it would print with ``--json``."""
+    from tinymodel.accuracy import agreement_sentence
+
     h = result["host"]
     lines = [f"{result['model']} ({h['dtype']}) on {result['data']}",
              (f"host (TFLite reference kernels): accuracy {100 * h['accuracy']:.2f} % "
@@ -49,14 +51,7 @@ def evaluation_text(result: dict[str, Any]) -> str:
                      f"loss {t['loss']:.4f}; host on the same samples "
                      f"{100 * a['host_accuracy']:.2f} %, delta "
                      f"{100 * a['delta_accuracy']:+.2f} pp")
-        if a["bit_exact"]:
-            lines.append(f"on target = on host, sample for sample: all {a['samples']} output "
-                         f"tensors identical, 0 classes differ")
-        else:
-            lines.append(f"on target differs from host: {a['differing_classes']} of "
-                         f"{a['samples']} samples classified differently, "
-                         f"{a['identical_outputs']} output tensors identical (largest output "
-                         f"difference {a['max_abs_output_diff']:g})")
+        lines.append(agreement_sentence(a))
         if t.get("mean_cycles") is not None and result.get("clock_hz"):
             ms = t["mean_cycles"] / result["clock_hz"] * 1e3
             lines.append(f"mean {t['mean_cycles']:,.0f} cycles per inference "

@@ -80,7 +80,11 @@ def test_compare_counts_differing_classes_and_identical_outputs():
     b = compare(host, other)
     assert (b.identical_outputs, b.differing_classes, b.max_abs_output_diff) == (1, 1, 12.0)
     assert b.target_accuracy == pytest.approx(2 / 3) and b.delta_accuracy == pytest.approx(-1 / 3)
-    assert not b.bit_exact and "1 of 3" in b.sentence()
+    assert not b.bit_exact and "1 of 3 samples classified differently" in b.sentence()
+    close = _eval([[10, 0, 1], [0, 10, 0], [0, 0, 10]], [0, 1, 2], "L4 f32")
+    c = compare(host, close)
+    assert c.differing_classes == 0 and not c.bit_exact
+    assert "in class for all 3 samples; 1 output tensors differ" in c.sentence()
     with pytest.raises(TinymodelError, match="same samples"):
         compare(host, _eval([[1, 0, 0]], [2]))
 
@@ -106,6 +110,7 @@ def test_format_table1():
     assert "int8 vs float32 on the host: -0.05 %" in text
     assert "Q (s8-ref): on target = on host, sample for sample (40 samples" in text
     assert "Q+SIMD (s8-opt): 1 of 40 samples classified differently" in text
+    assert "U (f32): same class on target and host for all 40 samples; 0 outputs" in text
     host_only = [dict(r, target_accuracy=None, target_samples=0, delta_accuracy=None,
                       differing_samples=None, host_accuracy_on_target_samples=None, board=None)
                  for r in rows]
@@ -125,6 +130,12 @@ def test_evaluate_shape_mismatch_is_one_line_naming_both_shapes(tmp_path, capsys
     assert code == 1 and out == ""
     assert err.count("\n") == 1 and "Traceback" not in err
     assert "28x28x1" in err and "1x32x32x1" in err
+
+
+def test_labels_beyond_the_model_outputs_are_refused(tmp_path, capsys):
+    np.savez(tmp_path / "many.npz", x=np.zeros((2, 32, 32, 1), np.float32), y=np.array([3, 12]))
+    code, _, err = _cli(capsys, "evaluate", str(LENET_INT8), "--data", str(tmp_path / "many.npz"))
+    assert code == 1 and "labels up to 12" in err and "10 classes" in err
 
 
 @pytest.mark.parametrize("argv, message", [
