@@ -33,7 +33,6 @@ pytestmark = [pytest.mark.tf, pytest.mark.skipif(not toolchain_available(),
 
 EPOCHS = 10
 TARGET_SAMPLES = 40
-BUDGET_S = 180.0
 
 
 def _run(*argv: str) -> dict:
@@ -87,10 +86,6 @@ def test_virtual_board_reproduces_host_int8_sample_for_sample(pipeline):
     text = evaluation_text(int8)
     assert f"on target = on host, sample for sample: all {TARGET_SAMPLES} output tensors" in text
     assert f"on the first {TARGET_SAMPLES} samples" in text
-
-
-def test_pipeline_fits_the_ci_budget(pipeline):
-    assert pipeline["wall_s"] < BUDGET_S
 
 
 def test_table1_rows_and_text(pipeline):
