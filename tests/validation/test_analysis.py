@@ -243,3 +243,21 @@ def test_validate_report_only_errors(tmp_path, capsys):
                  str(tmp_path / "missing.json")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "missing.json" in err[0]
+
+
+def test_table1_rows_appear_in_the_report(tmp_path):
+    rows = [{"label": "U", "dtype": "float32", "variant": "f32", "host_accuracy": 0.9638,
+             "target_accuracy": 0.9638, "delta_accuracy": 0.0, "footprint_kib": 343.55,
+             "footprint_ratio": 1.0},
+            {"label": "Q+SIMD", "dtype": "int8", "variant": "s8-opt", "host_accuracy": 0.9610,
+             "target_accuracy": 0.9610, "delta_accuracy": 0.0, "footprint_kib": 86.6,
+             "footprint_ratio": 0.252}]
+    recs = [record("lenet_int8", "s8-opt", [1.02] * LENET_LAYERS)]
+    a = analyze(recs, TableChoice(), accuracy=rows)
+    text = write_report(a, tmp_path, {"suite": "synthetic"})["html"].read_text()
+    body = text[text.index("Paper Table 1 analogue"):]
+    for cell in ("96.38 %", "96.10 %", "343.55", "25.2 %"):
+        assert cell in body[:3000]
+    # without rows the section says how to get them
+    a = analyze(recs, TableChoice())
+    assert "--accuracy" in write_report(a, tmp_path / "n", {"suite": "s"})["html"].read_text()
