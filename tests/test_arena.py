@@ -1,11 +1,15 @@
-"""The tensor-arena planner: hand-checked plans and invariants on random DAGs."""
+"""The tensor-arena planner: hand-checked plans, invariants on random DAGs, and equality with the
+first (object-per-buffer) implementation of the greedy placement."""
 
 from __future__ import annotations
 
+import random
+
 from hypothesis import given, settings, strategies as st
 
-from tinymodel.arena import plan_arena, scratch_name
+from tinymodel.arena import peak_bytes, plan_arena, scratch_name
 from tinymodel.builder import GraphBuilder
+from tinymodel.graph import ModelGraph
 
 
 def test_chain_plan_by_hand():
@@ -90,3 +94,95 @@ def test_plan_invariants(case):
                 assert a.end <= c.offset or c.end <= a.offset, (a, c)
     assert plan.peak_bytes >= plan.lower_bound_bytes
     assert plan.lower_bound_bytes == max(plan.live_bytes(s) for s in range(len(g)))
+
+
+# -- the reference: the planner as first written (tinymodel 0.x, commit ae5e23c), verbatim but for
+# returning plain tuples; the plain-list planner must give the same offsets and peak.
+
+def _reference_plan(graph: ModelGraph, scratch_bytes=None, alignment: int = 16):
+    def round_up(n):
+        return -(-n // alignment) * alignment
+
+    last_step = max(len(graph) - 1, 0)
+    output_names = {t.name for t in graph.outputs}
+    spans: dict[str, list[int]] = {}
+    sizes: dict[str, int] = {}
+    for t in graph.inputs:
+        spans[t.name] = [0, 0]
+        sizes[t.name] = t.nbytes
+    for step, layer in enumerate(graph):
+        for t in layer.inputs:
+            if t is None or t.is_constant:
+                continue
+            span = spans.setdefault(t.name, [step, step])
+            sizes.setdefault(t.name, t.nbytes)
+            span[1] = max(span[1], step)
+        for t in layer.outputs:
+            spans.setdefault(t.name, [step, step])
+            sizes[t.name] = t.nbytes
+    for name in output_names & spans.keys():
+        spans[name][1] = last_step
+    scratch = {}
+    for layer_name, n in (scratch_bytes or {}).items():
+        if n > 0:
+            step = graph.position(layer_name)
+            scratch[scratch_name(layer_name)] = (n, step)
+            spans[scratch_name(layer_name)] = [step, step]
+            sizes[scratch_name(layer_name)] = n
+    order = sorted((name for name in spans if sizes[name] > 0),
+                   key=lambda name: (-sizes[name], spans[name][0], name))
+    placed = []        # (name, size, first, last, offset)
+    for name in order:
+        first, last = spans[name]
+        size = sizes[name]
+        overlapping = sorted((b for b in placed if b[2] <= last and first <= b[3]),
+                             key=lambda b: b[4])
+        offset = 0
+        for b in overlapping:
+            if offset + size <= b[4]:
+                break
+            offset = max(offset, round_up(b[4] + b[1]))
+        placed.append((name, size, first, last, offset))
+    buffers = {b[0]: b + (b[0] in scratch,) for b in sorted(placed, key=lambda b: (b[2], b[0]))}
+    peak = round_up(max((b[4] + b[1] for b in placed), default=0))
+    lower = max((sum(b[1] for b in placed if b[2] <= s <= b[3]) for s in range(len(graph))),
+                default=0)
+    return buffers, peak, lower
+
+
+def _random_graph(rng: random.Random, name: str) -> ModelGraph:
+    """A chain, or a DAG with skip connections (adds of earlier tensors), pools, several outputs."""
+    b = GraphBuilder(name, dtype=rng.choice(["int8", "float32"]))
+    tensors = [b.input((1, rng.choice([4, 8]), rng.choice([4, 8]), rng.randint(1, 16)))]
+    chain = rng.random() < 0.4
+    for _ in range(rng.randint(1, 24)):
+        src = tensors[-1] if chain else rng.choice(tensors)
+        kind = rng.random()
+        if kind < 0.25 and not chain:
+            same = [t for t in tensors if t.shape == src.shape]
+            tensors.append(b.add(src, rng.choice(same)))
+        elif kind < 0.4 and src.shape[1] >= 2:
+            tensors.append(b.max_pool(src, 2, strides=rng.choice([1, 2])))
+        elif kind < 0.6:
+            tensors.append(b.depthwise_conv2d(src, kernel=3, padding="same"))
+        else:
+            tensors.append(b.conv2d(src, rng.choice([1, 4, 8, 16, 17, 32]),
+                                    kernel=rng.choice([1, 3]), padding="same"))
+    outputs = [tensors[-1]] + rng.sample(tensors[1:], min(rng.randint(0, 2), len(tensors) - 1))
+    return b.build(list(dict.fromkeys(outputs)))
+
+
+def test_plan_equals_the_reference_planner_on_random_graphs():
+    rng = random.Random(2026)
+    for i in range(2000):
+        g = _random_graph(rng, f"g{i}")
+        scratch = {L.name: rng.choice([0, 0, 16, 100, 256, 4000]) for L in g}
+        alignment = rng.choice([16, 16, 4, 8, 1])
+        buffers, peak, lower = _reference_plan(g, scratch, alignment)
+        plan = plan_arena(g, scratch, alignment)
+        got = {n: (b.name, b.size_bytes, b.first, b.last, b.offset, b.scratch)
+               for n, b in plan.buffers.items()}
+        assert list(got) == list(buffers), g.name
+        assert got == buffers, g.name
+        assert (plan.peak_bytes, plan.lower_bound_bytes) == (peak, lower), g.name
+        assert peak_bytes(g, scratch, alignment) == peak, g.name

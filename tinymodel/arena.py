@@ -13,6 +13,7 @@ layer table), so the peak reported here is the arena size that runs.
 
 from __future__ import annotations
 
+from bisect import insort
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -70,6 +71,76 @@ def _round_up(n: int, alignment: int) -> int:
     return -(-n // alignment) * alignment
 
 
+def _lifetimes(graph: ModelGraph, scratch_bytes: Mapping[str, int] | None
+               ) -> tuple[dict[str, list[int]], set[str]]:
+    """Every buffer of ``graph`` as ``name -> [size_bytes, first, last]``, and the names of the
+    scratch buffers (plain lists and ints: this runs once per candidate in a search)."""
+    last_step = max(len(graph) - 1, 0)
+    spans: dict[str, list[int]] = {}
+    for t in graph.inputs:
+        spans[t.name] = [t.nbytes, 0, 0]
+    get = spans.get
+    step = 0
+    for layer in graph:
+        for t in layer.inputs:
+            if t is None or t.constant or t.data is not None:
+                continue
+            span = get(t.name)
+            if span is None:
+                spans[t.name] = [t.nbytes, step, step]
+            elif span[2] < step:
+                span[2] = step
+        for t in layer.outputs:
+            span = get(t.name)
+            if span is None:
+                spans[t.name] = [t.nbytes, step, step]
+            else:
+                span[0] = t.nbytes
+        step += 1
+    for t in graph.outputs:
+        span = get(t.name)
+        if span is not None:
+            span[2] = last_step
+    scratch = set()
+    if scratch_bytes:
+        position = graph.position
+        for layer_name, n in scratch_bytes.items():
+            if n > 0:
+                step = position(layer_name)
+                name = scratch_name(layer_name)
+                spans[name] = [n, step, step]
+                scratch.add(name)
+    return spans, scratch
+
+
+def _place(spans: Mapping[str, list[int]], alignment: int) -> tuple[list[str], list[int], int]:
+    """The greedy placement: buffers largest first (ties: earlier first step, then name), each at
+    the lowest aligned offset clear of every placed buffer live at the same time.  Returns the
+    names in placement order, their offsets, and the peak (highest end rounded up)."""
+    todo = sorted([(-size, first, name, last) for name, (size, first, last) in spans.items()
+                   if size > 0])
+    placed: list[tuple[int, int, int, int]] = []    # (offset, aligned end, first, last), sorted
+    offsets: list[int] = []
+    peak = 0
+    for neg_size, first, _, last in todo:
+        size = -neg_size
+        offset = 0
+        # placed buffers by offset; those of equal offset may come in any order, as the result
+        # is the largest aligned end among them
+        for b_offset, b_end, b_first, b_last in placed:
+            if b_first <= last and first <= b_last:
+                if offset + size <= b_offset:
+                    break
+                if b_end > offset:
+                    offset = b_end
+        end = _round_up(offset + size, alignment)
+        insort(placed, (offset, end, first, last))
+        offsets.append(offset)
+        if end > peak:
+            peak = end
+    return [t[2] for t in todo], offsets, peak
+
+
 def plan_arena(graph: ModelGraph, scratch_bytes: Mapping[str, int] | None = None,
                alignment: int = 16) -> ArenaPlan:
     """Plan the tensor arena of ``graph``.
@@ -77,50 +148,21 @@ def plan_arena(graph: ModelGraph, scratch_bytes: Mapping[str, int] | None = None
     ``scratch_bytes`` maps layer names to the scratch size their kernel needs.  Offsets are
     multiples of ``alignment`` bytes.
     """
-    last_step = max(len(graph) - 1, 0)
-    output_names = {t.name for t in graph.outputs}
-    spans: dict[str, list[int]] = {}
-    sizes: dict[str, int] = {}
-    for t in graph.inputs:
-        spans[t.name] = [0, 0]
-        sizes[t.name] = t.nbytes
-    for step, layer in enumerate(graph):
-        for t in layer.inputs:
-            if t is None or t.is_constant:
-                continue
-            span = spans.setdefault(t.name, [step, step])
-            sizes.setdefault(t.name, t.nbytes)
-            span[1] = max(span[1], step)
-        for t in layer.outputs:
-            spans.setdefault(t.name, [step, step])
-            sizes[t.name] = t.nbytes
-    for name in output_names & spans.keys():
-        spans[name][1] = last_step
-    scratch = {}
-    for layer_name, n in (scratch_bytes or {}).items():
-        if n > 0:
-            step = graph.position(layer_name)
-            scratch[scratch_name(layer_name)] = (n, step)
-            spans[scratch_name(layer_name)] = [step, step]
-            sizes[scratch_name(layer_name)] = n
-
-    order = sorted((name for name in spans if sizes[name] > 0),
-                   key=lambda name: (-sizes[name], spans[name][0], name))
-    placed: list[Buffer] = []
-    for name in order:
-        first, last = spans[name]
-        size = sizes[name]
-        overlapping = sorted((b for b in placed if b.first <= last and first <= b.last),
-                             key=lambda b: b.offset)
-        offset = 0
-        for b in overlapping:
-            if offset + size <= b.offset:
-                break
-            offset = max(offset, _round_up(b.end, alignment))
-        placed.append(Buffer(name, size, first, last, offset, name in scratch))
-
+    spans, scratch = _lifetimes(graph, scratch_bytes)
+    order, offsets, peak = _place(spans, alignment)
+    placed = [Buffer(name, spans[name][0], spans[name][1], spans[name][2], offset,
+                     name in scratch) for name, offset in zip(order, offsets)]
     buffers = {b.name: b for b in sorted(placed, key=lambda b: (b.first, b.name))}
-    peak = _round_up(max((b.end for b in placed), default=0), alignment)
-    lower = max((sum(b.size_bytes for b in placed if b.first <= s <= b.last)
-                 for s in range(len(graph))), default=0)
+    live = [0] * len(graph)
+    for b in placed:
+        for s in range(b.first, min(b.last, len(live) - 1) + 1):
+            live[s] += b.size_bytes
+    lower = max(live, default=0)
     return ArenaPlan(MappingProxyType(buffers), peak, lower, alignment, len(graph))
+
+
+def peak_bytes(graph: ModelGraph, scratch_bytes: Mapping[str, int] | None = None,
+               alignment: int = 16) -> int:
+    """``plan_arena(graph, scratch_bytes, alignment).peak_bytes``, without building the plan
+    (the same placement; what the estimator needs per candidate)."""
+    return _place(_lifetimes(graph, scratch_bytes)[0], alignment)[2]

@@ -29,9 +29,11 @@ independent and each entry's coefficient uncertainty as shared by all layers tha
 buffers; flash and RAM use of the deployed image follow :mod:`tinymodel.footprint`; each memory
 region is reported as fitting or ``oversized`` by so many bytes (paper Table 2).
 
-**Speed.**  A graph is compiled once per estimator (layer rows memoised by shape signature, the
-arena planned, the flash blob summed) and kept in a weak cache, so predicting a loaded graph again
-costs only the array evaluation (docs/benchmarks.md, "Prediction").
+**Speed.**  A graph is compiled once per estimator (layer rows memoised by a flat shape
+signature, the arena peak of :func:`tinymodel.arena.peak_bytes` — the planner's placement without
+building the plan — the flash blob summed) and kept in a weak cache, so predicting a loaded graph
+again costs only the array evaluation; the per-row arrays grow with the catalogue instead of being
+rebuilt (docs/benchmarks.md, "Prediction").
 """
 
 from __future__ import annotations
@@ -48,9 +50,11 @@ from typing import Any
 
 import numpy as np
 
+from tinymodel.arena import peak_bytes
 from tinymodel.errors import TinymodelError
 from tinymodel.features import FEATURE_NAMES
 from tinymodel.graph import Layer, ModelGraph
+from tinymodel.ops import OpType
 from tinymodel.tables import (
     Z95,
     LatencyTable,
@@ -66,6 +70,7 @@ MODEL_FEATURES: tuple[str, ...] = FEATURE_NAMES + ("paper_macs_odd", "paper_macs
 _COL = {n: i for i, n in enumerate(MODEL_FEATURES)}
 _NF = len(MODEL_FEATURES)
 _CLASSES = ("odd", "even", "div4")
+_UNSUPPORTED = OpType.UNSUPPORTED
 
 
 class PredictionError(TinymodelError):
@@ -181,16 +186,25 @@ class _CompiledTable:
 # -- layer catalogue -----------------------------------------------------------------------------
 
 def _signature(layer: Layer) -> tuple:
-    """Everything a layer's features, costs, scratch and blob bytes depend on (plain strings and
-    ints: enum members hash slowly)."""
-    return (layer.op.label, layer.source_op if not layer.supported else None, layer.kernel,
-            layer.strides, layer.padding.value, layer.dilation,
-            layer.depth_multiplier, layer.groups,
-            tuple(None if t is None else
-                  (t.shape, t.dtype, t.constant or t.data is not None,
-                   0 if t.quantization is None else len(t.quantization.scale))
-                  for t in layer.inputs),
-            tuple((t.shape, t.dtype) for t in layer.outputs))
+    """Everything a layer's features, costs, scratch and blob bytes depend on, as one flat tuple
+    of plain strings, ints and shapes (enum members hash slowly; nested tuples build slowly):
+    the op, the source op of unsupported layers, the geometry, the input count, per input
+    ``None`` or (shape, dtype, constant, quantization scales), per output (shape, dtype)."""
+    op = layer.op
+    inputs = layer.inputs
+    key = [op.label, layer.source_op if op is _UNSUPPORTED else None, layer.kernel,
+           layer.strides, layer.padding._value_, layer.dilation, layer.depth_multiplier,
+           layer.groups, len(inputs)]
+    for t in inputs:
+        if t is None:
+            key.append(None)
+        else:
+            q = t.quantization
+            key += (t.shape, t.dtype, t.constant or t.data is not None,
+                    0 if q is None else len(q.scale))
+    for t in layer.outputs:
+        key += (t.shape, t.dtype)
+    return tuple(key)
 
 
 def _blob_bytes(layer: Layer, int8: bool) -> int:
@@ -226,6 +240,7 @@ class _Row:
     note: str | None
     fallback: bool
     supported: bool
+    out_dtypes: frozenset[str] = frozenset()    # dtypes of the layer's outputs
 
 
 class _Catalogue:
@@ -242,14 +257,17 @@ class _Catalogue:
         self.items: list[_Row] = []
         self._arrays: dict[str, np.ndarray] | None = None
 
-    def row(self, layer: Layer) -> int:
-        """The catalogue index of ``layer`` (computed on first sight of its signature)."""
-        sig = _signature(layer)
+    def row(self, layer: Layer, sig: tuple | None = None) -> int:
+        """The catalogue index of ``layer`` (computed on first sight of its signature ``sig``,
+        :func:`_signature` unless given)."""
+        if sig is None:
+            sig = _signature(layer)
         i = self.rows.get(sig)
         if i is None:
+            item = self._describe(layer)
+            item.out_dtypes = frozenset(t.dtype for t in layer.outputs)
             i = self.rows[sig] = len(self.items)
-            self.items.append(self._describe(layer))
-            self._arrays = None
+            self.items.append(item)
         return i
 
     def _describe(self, layer: Layer) -> _Row:
@@ -284,16 +302,20 @@ class _Catalogue:
                     _blob_bytes(layer, self.int8), scratch, note, fallback, True)
 
     def arrays(self) -> dict[str, np.ndarray]:
-        """Per-row arrays: evaluator, features, cycles, coefficient and residual variance."""
-        if self._arrays is not None:
-            return self._arrays
+        """Per-row arrays: evaluator, features, cycles, coefficient and residual variance (rows
+        added since the last call are computed and appended)."""
+        arrays = self._arrays
+        done = 0 if arrays is None else len(arrays["ev"])
+        if arrays is not None and done == len(self.items):
+            return arrays
         evs = self.ctable.evaluators
-        ev = np.array([r.ev for r in self.items], np.int64)
-        X = np.array([r.x for r in self.items], float).reshape(len(self.items), _NF)
-        y = np.full(len(self.items), np.nan)
-        vcoef = np.zeros(len(self.items))
-        vres = np.zeros(len(self.items))
-        for i, r in enumerate(self.items):
+        new = self.items[done:]
+        ev = np.array([r.ev for r in new], np.int64)
+        X = np.array([r.x for r in new], float).reshape(len(new), _NF)
+        y = np.full(len(new), np.nan)
+        vcoef = np.zeros(len(new))
+        vres = np.zeros(len(new))
+        for i, r in enumerate(new):
             if r.ev < 0:
                 continue
             e = evs[r.ev]
@@ -302,16 +324,21 @@ class _Catalogue:
                 vcoef[i] = max(float(r.x @ e.cov @ r.x), 0.0)
             vres[i] = (e.rel_sigma * y[i]) ** 2
         rich = np.array([evs[k].cov is not None if k >= 0 else False for k in ev], bool)
-        self._arrays = {"ev": ev, "X": X, "y": y, "vcoef": vcoef, "vres": vres, "rich": rich,
-                        "blob": np.array([r.blob_bytes for r in self.items], np.int64),
-                        "fallback": np.array([r.fallback for r in self.items], bool)}
+        part = {"ev": ev, "X": X, "y": y, "vcoef": vcoef, "vres": vres, "rich": rich,
+                "blob": np.array([r.blob_bytes for r in new], np.int64),
+                "fallback": np.array([r.fallback for r in new], bool)}
+        self._arrays = part if arrays is None else {
+            k: np.concatenate([arrays[k], v]) for k, v in part.items()}
         return self._arrays
+
+
+_DTYPES = frozenset({"int8", "float32"})
 
 
 def _activation_dtype(graph: ModelGraph) -> str | None:
     """The dtype of the graph's run-time tensors when it is one of int8 / float32, else None."""
     dtypes = {t.dtype for layer in graph for t in layer.outputs}
-    return dtypes.pop() if len(dtypes) == 1 and dtypes <= {"int8", "float32"} else None
+    return dtypes.pop() if len(dtypes) == 1 and dtypes <= _DTYPES else None
 
 
 def _retyped(graph: ModelGraph, dtype: str) -> ModelGraph:
@@ -696,37 +723,7 @@ class Estimator:
     # -- compiling -----------------------------------------------------------------------------
     def compile(self, graph: ModelGraph | CompiledGraph) -> CompiledGraph:
         """``graph`` reduced to catalogue rows and memory figures (cached per graph object)."""
-        state = self._get_state()
-        if isinstance(graph, CompiledGraph):
-            if graph.estimator_id != id(state):
-                raise PredictionError(f"{graph.name}: compiled by another estimator")
-            return graph
-        cached = state.compiled.get(graph)
-        if cached is not None:
-            return cached
-        from tinymodel.arena import plan_arena
-
-        name = graph.name
-        retyped = _activation_dtype(graph)
-        if retyped in (None, state.dtype):
-            src, retyped = graph, None
-        else:
-            src = _retyped(graph, state.dtype)
-        cat = state.catalogue
-        rows = [cat.row(layer) for layer in src]
-        items = cat.items
-        scratch = {layer.name: items[r].scratch_bytes for layer, r in zip(src, rows)
-                   if items[r].scratch_bytes}
-        arena = plan_arena(src, scratch).peak_bytes
-        cg = CompiledGraph(name, np.array(rows, np.int64),
-                           tuple(layer.name for layer in src), arena,
-                           int(sum(items[r].blob_bytes for r in rows)),
-                           len(src.inputs) + len(src.outputs), id(state), retyped)
-        try:
-            state.compiled[graph] = cg
-        except TypeError:       # not weak-referenceable: no cache
-            pass
-        return cg
+        return self._get_state().compile(graph)
 
     # -- predicting ----------------------------------------------------------------------------
     def predict(self, graph: ModelGraph | CompiledGraph) -> Prediction:
@@ -762,7 +759,8 @@ class Estimator:
         """Totals for many graphs at once: every layer of every graph is evaluated in one pass of
         array operations.  Graphs are compiled first if they are not (see :meth:`compile`)."""
         state = self._get_state()
-        cgs = [self.compile(g) for g in graphs]
+        compile_one = state.compile
+        cgs = [compile_one(g) for g in graphs]
         arr = state.catalogue.arrays()
         t = state.evaluate(cgs, arr)
         lay = state.layout
@@ -792,6 +790,53 @@ class _State:
         self.compiled: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self.layout = memory_layout(board)
         self.base = firmware_base(board.id, variant)
+
+    def compile(self, graph: ModelGraph | CompiledGraph) -> CompiledGraph:
+        """:meth:`Estimator.compile`: from the cache, else one pass over the layers for their
+        catalogue rows (shape signatures; new shapes described), then the arena peak of
+        :func:`tinymodel.arena.peak_bytes` (the plan of :func:`~tinymodel.arena.plan_arena`)
+        with the rows' scratch buffers, and the flash blob summed."""
+        if isinstance(graph, CompiledGraph):
+            if graph.estimator_id != id(self):
+                raise PredictionError(f"{graph.name}: compiled by another estimator")
+            return graph
+        cached = self.compiled.get(graph)
+        if cached is not None:
+            return cached
+        cat = self.catalogue
+        items = cat.items
+        get = cat.rows.get
+        layers = graph.layers
+        sigs = [_signature(layer) for layer in layers]
+        rows = [get(sig) for sig in sigs]
+        if None in rows:        # new shapes: decide the dtype before describing them
+            retyped = _activation_dtype(graph)
+        else:
+            dtypes = frozenset().union(*[items[r].out_dtypes for r in rows])
+            retyped = next(iter(dtypes)) if len(dtypes) == 1 and dtypes <= _DTYPES else None
+        if retyped in (None, self.dtype):
+            src, retyped = graph, None
+            rows = [cat.row(layer, sig) if r is None else r
+                    for layer, sig, r in zip(layers, sigs, rows)]
+        else:
+            src = _retyped(graph, self.dtype)
+            layers = src.layers
+            rows = [cat.row(layer) for layer in layers]
+        scratch = {}
+        blob = 0
+        for layer, r in zip(layers, rows):
+            item = items[r]
+            if item.scratch_bytes:
+                scratch[layer.name] = item.scratch_bytes
+            blob += item.blob_bytes
+        cg = CompiledGraph(graph.name, np.array(rows, np.int64),
+                           tuple([layer.name for layer in layers]), peak_bytes(src, scratch),
+                           blob, len(src.inputs) + len(src.outputs), id(self), retyped)
+        try:
+            self.compiled[graph] = cg
+        except TypeError:       # not weak-referenceable: no cache
+            pass
+        return cg
 
     def memory(self, flash: int, ram: int) -> Mapping[str, MemoryFit]:
         return MappingProxyType({"flash": MemoryFit("flash", flash, self.layout.flash_bytes),
