@@ -34,6 +34,8 @@ The paper's own model uses only ``macs`` and the layer's alignment class (§3.1,
 
 from __future__ import annotations
 
+import functools
+
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -77,8 +79,10 @@ def misaligned_fraction(row_bytes: int) -> float:
     return {0: 0.0, 2: 0.5}.get(row_bytes % 4, 0.75)
 
 
+@functools.lru_cache(maxsize=8192)
 def _axis_taps(in_size: int, out_size: int, k: int, stride: int, dilation: int, pad: int) -> int:
-    """Σ over output positions of the kernel taps that fall inside the input along one axis."""
+    """Σ over output positions of the kernel taps that fall inside the input along one axis
+    (memoised: architecture searches ask for the same few axes over and over)."""
     total = 0
     for o in range(out_size):
         start = o * stride - pad
