@@ -133,3 +133,16 @@ def test_hello_ping_run_layer_on_the_virtual_board(images, board):
                                      (1, 1, 1, 1, 1, 1, 0, 0), (0, 0, -128, 127, 1 << 30, -3),
                                      reps=2))
         assert t.reps == 2 and t.min_cycles > 0
+
+
+def test_generated_board_files_name_no_absolute_path():
+    """The build id hashes the generated files: an absolute path in them would make the id
+    depend on where the repository was cloned (and shipped tables would never match)."""
+    from calibration.firmware import REPO, board_header, board_make_vars, memory_script
+    from tinymodel.boards import load_board
+
+    for board_id in ("L4", "F4", "F7"):
+        board = load_board(board_id)
+        for text in (board_header(board), memory_script(board), board_make_vars(board)):
+            assert str(REPO) not in text
+            assert f"tinymodel/boards/data/{board_id}.toml" in text.splitlines()[0]
