@@ -23,18 +23,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from tinymodel.command import Command, format_table
+from tinymodel.command import Command, format_table, opt_level
 from tinymodel.errors import UsageError
 
 VARIANT_CHOICES = ("f32-soft", "f32", "s8-ref", "s8-opt", "all")
 ALIGNMENTS = ("odd", "even", "div4")
 
-
-def _opt_level(text: str) -> str:
-    flag = "-" + text.lstrip("-")
-    if flag not in ("-Os", "-O2", "-Ofast"):
-        raise argparse.ArgumentTypeError(f"invalid optimisation level {text!r} (Os, O2 or Ofast)")
-    return flag
 
 
 def _jobs(text: str) -> int:
@@ -101,7 +95,7 @@ class CalibrateCommand(Command):
         parser.add_argument("--jobs", type=_jobs, default=None, metavar="N",
                             help="virtual boards run in parallel processes "
                                  "(default: one per CPU, at most 4; always 1 with --port)")
-        parser.add_argument("--opt", default="-O2", type=_opt_level, metavar="Os|O2|Ofast",
+        parser.add_argument("--opt", default="-O2", type=opt_level, metavar="Os|O2|Ofast",
                             help="compiler optimisation level of the virtual board's image (default O2)")
         parser.add_argument("--no-fit", action="store_true",
                             help="only measure; do not fit tables")

@@ -27,6 +27,15 @@ class Command:
         raise NotImplementedError
 
 
+def opt_level(text: str) -> str:
+    """An ``--opt`` argument: ``Os``/``-Os``, ``O2``/``-O2`` or ``Ofast``/``-Ofast`` → the
+    compiler flag (the argparse ``type`` of every command that builds firmware)."""
+    flag = "-" + text.lstrip("-")
+    if flag not in ("-Os", "-O2", "-Ofast"):
+        raise argparse.ArgumentTypeError(f"invalid optimisation level {text!r} (Os, O2 or Ofast)")
+    return flag
+
+
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]],
                  right: Sequence[bool] | None = None) -> str:
     """A plain-text table with a header rule; numbers are right-aligned by default."""

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from tinymodel.command import Command
+from tinymodel.command import Command, opt_level
 from tinymodel.errors import TinymodelError, UsageError
 
 #: pyOCD target names (CMSIS-Pack part numbers) of the shipped boards.  Install the pack once with
@@ -76,13 +76,6 @@ def flash_image(image: Path, board: str, probe: str | None = None, pyocd: str = 
     return output
 
 
-def _opt_level(text: str) -> str:
-    """``Os``/``-Os``, ``O2``/``-O2`` or ``Ofast``/``-Ofast`` → the compiler flag."""
-    flag = "-" + text.lstrip("-")
-    if flag not in ("-Os", "-O2", "-Ofast"):
-        raise argparse.ArgumentTypeError(f"invalid optimisation level {text!r} (Os, O2 or Ofast)")
-    return flag
-
 
 class DeployCommand(Command):
     name = "deploy"
@@ -104,7 +97,7 @@ class DeployCommand(Command):
                                  "s8-opt (Q+SIMD kernels)")
         parser.add_argument("--out", required=True, type=Path, metavar="DIR",
                             help="output directory (generated sources in DIR/model, image in DIR/build)")
-        parser.add_argument("--opt", default="-O2", type=_opt_level, metavar="Os|O2|Ofast",
+        parser.add_argument("--opt", default="-O2", type=opt_level, metavar="Os|O2|Ofast",
                             help="compiler optimisation level, with or without the dash "
                                  "(default O2; write --opt=-Os for the dashed form)")
         parser.add_argument("--flash", action="store_true",

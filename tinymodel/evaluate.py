@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any, TextIO
 
-from tinymodel.command import Command
+from tinymodel.command import Command, opt_level
 from tinymodel.errors import UsageError
 
 
@@ -26,12 +26,6 @@ def _positive(text: str) -> int:
         raise argparse.ArgumentTypeError(f"must be positive, not {n}")
     return n
 
-
-def _opt_level(text: str) -> str:
-    flag = "-" + text.lstrip("-")
-    if flag not in ("-Os", "-O2", "-Ofast"):
-        raise argparse.ArgumentTypeError(f"invalid optimisation level {text!r} (Os, O2 or Ofast)")
-    return flag
 
 
 def evaluation_text(result: dict[str, Any]) -> str:
@@ -102,7 +96,7 @@ class EvaluateCommand(Command):
                                  "building one")
         parser.add_argument("--work", type=Path, metavar="DIR",
                             help="keep the generated sources and image in DIR")
-        parser.add_argument("--opt", default="-O2", type=_opt_level, metavar="Os|O2|Ofast",
+        parser.add_argument("--opt", default="-O2", type=opt_level, metavar="Os|O2|Ofast",
                             help="compiler optimisation level of the built image (default O2)")
         parser.add_argument("--json", action="store_true", help="print the result as JSON")
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")

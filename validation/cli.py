@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from tinymodel.command import Command, format_table
+from tinymodel.command import Command, format_table, opt_level
 from tinymodel.errors import TinymodelError, UsageError
 
 BOARD_CHOICES = ("L4", "F4", "F7")
@@ -59,12 +59,6 @@ def _positive(name: str, low: int = 1):
         return n
     return parse
 
-
-def _opt_level(text: str) -> str:
-    flag = "-" + text.lstrip("-")
-    if flag not in ("-Os", "-O2", "-Ofast"):
-        raise argparse.ArgumentTypeError(f"invalid optimisation level {text!r} (Os, O2 or Ofast)")
-    return flag
 
 
 def default_cache_dir() -> Path:
@@ -135,7 +129,7 @@ class ValidateCommand(Command):
         parser.add_argument("--verify", type=_positive("verify", 0), metavar="N",
                             help="random inputs checked against TFLite per run (0: none; "
                                  "default: the suite's)")
-        parser.add_argument("--opt", default="-O2", type=_opt_level, metavar="Os|O2|Ofast",
+        parser.add_argument("--opt", default="-O2", type=opt_level, metavar="Os|O2|Ofast",
                             help="compiler optimisation level of the images (default O2)")
         parser.add_argument("--timeout", type=_positive("timeout"), default=3600, metavar="S",
                             help="seconds allowed for one RUN_MODEL or INFER (default 3600)")
