@@ -397,8 +397,8 @@ def table3_text(results: list[dict[str, Any]]) -> str:
     for b in dict.fromkeys(r["board"] for r in results):
         row = [b]
         for i, v in enumerate(("f32-soft", "s8-opt")):
-            r, l = by.get(("resnet20", b, v)), by.get(("lenet", b, v))
-            row += [f"{r / l:.1f}×" if r and l else "—",
+            r, le = by.get(("resnet20", b, v)), by.get(("lenet", b, v))
+            row += [f"{r / le:.1f}×" if r and le else "—",
                     f"{PAPER_TABLE3[b][i]:.1f}×" if PAPER_TABLE3.get(b, (None, None))[i] else "—"]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)

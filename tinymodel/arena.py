@@ -14,11 +14,12 @@ layer table), so the peak reported here is the arena size that runs.
 from __future__ import annotations
 
 from bisect import insort
+from math import prod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from tinymodel.graph import ModelGraph
+from tinymodel.graph import DTYPE_BYTES, ModelGraph
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ def _lifetimes(graph: ModelGraph, scratch_bytes: Mapping[str, int] | None
     for t in graph.inputs:
         spans[t.name] = [t.nbytes, 0, 0]
     get = spans.get
+    width = DTYPE_BYTES.get
     step = 0
     for layer in graph:
         for t in layer.inputs:
@@ -92,10 +94,11 @@ def _lifetimes(graph: ModelGraph, scratch_bytes: Mapping[str, int] | None
                 span[2] = step
         for t in layer.outputs:
             span = get(t.name)
+            # t.nbytes, inline: this is the planner's hottest line
             if span is None:
-                spans[t.name] = [t.nbytes, step, step]
+                spans[t.name] = [prod(t.shape) * width(t.dtype, 4), step, step]
             else:
-                span[0] = t.nbytes
+                span[0] = prod(t.shape) * width(t.dtype, 4)
         step += 1
     for t in graph.outputs:
         span = get(t.name)
@@ -123,17 +126,16 @@ def _place(spans: Mapping[str, list[int]], alignment: int) -> tuple[list[str], l
     offsets: list[int] = []
     peak = 0
     for neg_size, first, _, last in todo:
-        size = -neg_size
         offset = 0
         # placed buffers by offset; those of equal offset may come in any order, as the result
         # is the largest aligned end among them
         for b_offset, b_end, b_first, b_last in placed:
             if b_first <= last and first <= b_last:
-                if offset + size <= b_offset:
+                if offset - neg_size <= b_offset:
                     break
                 if b_end > offset:
                     offset = b_end
-        end = _round_up(offset + size, alignment)
+        end = (offset - neg_size + alignment - 1) // alignment * alignment
         insort(placed, (offset, end, first, last))
         offsets.append(offset)
         if end > peak:

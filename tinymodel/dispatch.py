@@ -134,13 +134,15 @@ def kernel_path(layer: Layer, variant: Variant | str) -> KernelPath:
     return KernelPath.SCALAR
 
 
-def scratch_bytes(layer: Layer, variant: Variant | str) -> int:
+def scratch_bytes(layer: Layer, variant: Variant | str, path: KernelPath | None = None) -> int:
     """Scratch buffer the layer's kernel needs (``*_scratch_bytes`` of the C kernel).
 
     ``CONV_IM2COL``: two int16 columns of ``kh·kw·ic`` values, ``4·kh·kw·ic`` bytes;
-    ``DW_GENERIC``: one int16 column, ``2·kh·kw·ic`` bytes; every other path: 0.
+    ``DW_GENERIC``: one int16 column, ``2·kh·kw·ic`` bytes; every other path: 0.  ``path``, when
+    given, is ``kernel_path(layer, variant)`` already computed.
     """
-    path = kernel_path(layer, variant)
+    if path is None:
+        path = kernel_path(layer, variant)
     if path not in (KernelPath.CONV_IM2COL, KernelPath.DW_GENERIC):
         return 0
     k_h, k_w = layer.kernel or (1, 1)

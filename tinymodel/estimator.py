@@ -70,6 +70,9 @@ MODEL_FEATURES: tuple[str, ...] = FEATURE_NAMES + ("paper_macs_odd", "paper_macs
 _COL = {n: i for i, n in enumerate(MODEL_FEATURES)}
 _NF = len(MODEL_FEATURES)
 _CLASSES = ("odd", "even", "div4")
+_PAPER_COL = {c: _COL[f"paper_macs_{c}"] for c in _CLASSES}
+_PROXY_COL = _COL["proxy_work"]
+_NO_FEATURES: tuple[tuple[int, ...], tuple[float, ...]] = ((), ())
 _UNSUPPORTED = OpType.UNSUPPORTED
 
 
@@ -229,7 +232,7 @@ def _blob_bytes(layer: Layer, int8: bool) -> int:
 @dataclass
 class _Row:
     ev: int
-    x: np.ndarray
+    x: tuple[tuple[int, ...], tuple[float, ...]]    # the feature vector's non-zero (columns, values)
     op: str
     path: str
     alignment: str | None
@@ -240,7 +243,7 @@ class _Row:
     note: str | None
     fallback: bool
     supported: bool
-    out_dtypes: frozenset[str] = frozenset()    # dtypes of the layer's outputs
+    out_dtype: str = ""     # the dtype of all the layer's outputs ("" when they differ)
 
 
 class _Catalogue:
@@ -255,6 +258,10 @@ class _Catalogue:
         self._variant = Variant.parse(variant)
         self.rows: dict[tuple, int] = {}
         self.items: list[_Row] = []
+        # per row, as plain lists for the per-candidate sums of compile()
+        self.out_dtypes: list[str] = []
+        self.scratch: list[int] = []
+        self.blob: list[int] = []
         self._arrays: dict[str, np.ndarray] | None = None
 
     def row(self, layer: Layer, sig: tuple | None = None) -> int:
@@ -265,9 +272,13 @@ class _Catalogue:
         i = self.rows.get(sig)
         if i is None:
             item = self._describe(layer)
-            item.out_dtypes = frozenset(t.dtype for t in layer.outputs)
+            dtypes = {t.dtype for t in layer.outputs}
+            item.out_dtype = dtypes.pop() if len(dtypes) == 1 else ""
             i = self.rows[sig] = len(self.items)
             self.items.append(item)
+            self.out_dtypes.append(item.out_dtype)
+            self.scratch.append(item.scratch_bytes)
+            self.blob.append(item.blob_bytes)
         return i
 
     def _describe(self, layer: Layer) -> _Row:
@@ -275,31 +286,32 @@ class _Catalogue:
         from tinymodel.dispatch import KernelPath, scratch_bytes
         from tinymodel.features import layer_features
 
-        x = np.zeros(_NF)
         op = layer.op.label if layer.supported else f"UNSUPPORTED({layer.source_op})"
         if not layer.supported:
-            return _Row(-1, x, op, "none", None, 0, 0, 0, 0, "operator not supported", False,
-                        False)
+            return _Row(-1, _NO_FEATURES, op, "none", None, 0, 0, 0, 0, "operator not supported",
+                        False, False)
         try:
             f = layer_features(layer, self._variant)
             # the operator's cost handler alone (tinymodel.costs.layer_cost adds fields not
             # needed here and dispatches the kernel once more)
             cost = HANDLERS[layer.op](layer)
-            scratch = (scratch_bytes(layer, self._variant)
+            scratch = (scratch_bytes(layer, self._variant, f.path)
                        if f.path in (KernelPath.CONV_IM2COL, KernelPath.DW_GENERIC) else 0)
         except TinymodelError as e:
-            return _Row(-1, x, op, "none", None, 0, 0, 0, 0, f"cannot cost the layer: {e}",
-                        False, False)
+            return _Row(-1, _NO_FEATURES, op, "none", None, 0, 0, 0, 0,
+                        f"cannot cost the layer: {e}", False, False)
         macs, paper_macs = cost.get("macs", 0), cost.get("paper_macs", 0)
-        for n, v in f.counts.items():
-            x[_COL[n]] = v
+        cols = [_COL[n] for n in f.counts]
+        vals = list(f.counts.values())
         alignment = f.alignment.value if f.alignment is not None else None
         if alignment is not None:
-            x[_COL[f"paper_macs_{alignment}"]] = paper_macs
-        x[_COL["proxy_work"]] = macs or cost.get("flops", 0) or layer.output.size
+            cols.append(_PAPER_COL[alignment])
+            vals.append(paper_macs)
+        cols.append(_PROXY_COL)
+        vals.append(macs or cost.get("flops", 0) or layer.output.size)
         ev, note, fallback = self.ctable.choose(op, f.path.value, alignment)
-        return _Row(ev, x, op, f.path.value, alignment, macs, paper_macs,
-                    _blob_bytes(layer, self.int8), scratch, note, fallback, True)
+        return _Row(ev, (tuple(cols), tuple(vals)), op, f.path.value, alignment, macs,
+                    paper_macs, _blob_bytes(layer, self.int8), scratch, note, fallback, True)
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Per-row arrays: evaluator, features, cycles, coefficient and residual variance (rows
@@ -310,19 +322,28 @@ class _Catalogue:
             return arrays
         evs = self.ctable.evaluators
         new = self.items[done:]
-        ev = np.array([r.ev for r in new], np.int64)
-        X = np.array([r.x for r in new], float).reshape(len(new), _NF)
-        y = np.full(len(new), np.nan)
-        vcoef = np.zeros(len(new))
-        vres = np.zeros(len(new))
-        for i, r in enumerate(new):
-            if r.ev < 0:
+        n = len(new)
+        ev = np.fromiter((r.ev for r in new), np.int64, n)
+        X = np.zeros((n, _NF))
+        lengths = np.fromiter((len(r.x[0]) for r in new), np.int64, n)
+        X[np.repeat(np.arange(n), lengths),
+          np.fromiter((c for r in new for c in r.x[0]), np.int64, int(lengths.sum()))] = \
+            np.fromiter((v for r in new for v in r.x[1]), float, int(lengths.sum()))
+        # per evaluator: y = X·coef, the coefficient variance xᵀ Σ x, the residual (rel_sigma·y)²
+        y = np.full(n, np.nan)
+        vcoef = np.zeros(n)
+        vres = np.zeros(n)
+        for k in np.unique(ev):
+            if k < 0:
                 continue
-            e = evs[r.ev]
-            y[i] = float(e.coef @ r.x)
+            e = evs[k]
+            sel = ev == k
+            Xk = X[sel]
+            yk = Xk @ e.coef
+            y[sel] = yk
             if e.cov is not None:
-                vcoef[i] = max(float(r.x @ e.cov @ r.x), 0.0)
-            vres[i] = (e.rel_sigma * y[i]) ** 2
+                vcoef[sel] = np.maximum(np.einsum("if,fg,ig->i", Xk, e.cov, Xk), 0.0)
+            vres[sel] = (e.rel_sigma * yk) ** 2
         rich = np.array([evs[k].cov is not None if k >= 0 else False for k in ev], bool)
         part = {"ev": ev, "X": X, "y": y, "vcoef": vcoef, "vres": vres, "rich": rich,
                 "blob": np.array([r.blob_bytes for r in new], np.int64),
@@ -373,12 +394,22 @@ class CompiledGraph:
 
     name: str
     rows: np.ndarray
-    layer_names: tuple[str, ...]
+    layers: tuple[Layer, ...] = field(repr=False)
     arena_bytes: int
     blob_bytes: int
     io_tensors: int
     estimator_id: int = field(repr=False)
     retyped_from: str | None = None     # the model's activation dtype when the variant's differs
+
+    @property
+    def layer_names(self) -> tuple[str, ...]:
+        """The layers' names, in execution order (computed when first asked: a search that only
+        wants totals never needs them)."""
+        names = self.__dict__.get("_names")
+        if names is None:
+            names = tuple([layer.name for layer in self.layers])
+            object.__setattr__(self, "_names", names)
+        return names
 
     def layer_facts(self, items: Sequence[_Row]) -> dict[str, Any]:
         """Per-layer static facts (op, path, class, MACs, notes), computed once per graph."""
@@ -804,33 +835,30 @@ class _State:
         if cached is not None:
             return cached
         cat = self.catalogue
-        items = cat.items
-        get = cat.rows.get
         layers = graph.layers
-        sigs = [_signature(layer) for layer in layers]
-        rows = [get(sig) for sig in sigs]
+        sigs = list(map(_signature, layers))
+        rows = list(map(cat.rows.get, sigs))
         if None in rows:        # new shapes: decide the dtype before describing them
             retyped = _activation_dtype(graph)
         else:
-            dtypes = frozenset().union(*[items[r].out_dtypes for r in rows])
-            retyped = next(iter(dtypes)) if len(dtypes) == 1 and dtypes <= _DTYPES else None
+            dtypes = set(map(cat.out_dtypes.__getitem__, rows))
+            retyped = dtypes.pop() if len(dtypes) == 1 else None
+            if retyped not in _DTYPES:
+                retyped = None
         if retyped in (None, self.dtype):
             src, retyped = graph, None
-            rows = [cat.row(layer, sig) if r is None else r
-                    for layer, sig, r in zip(layers, sigs, rows)]
+            if None in rows:
+                rows = [cat.row(layer, sig) if r is None else r
+                        for layer, sig, r in zip(layers, sigs, rows)]
         else:
             src = _retyped(graph, self.dtype)
             layers = src.layers
             rows = [cat.row(layer) for layer in layers]
-        scratch = {}
-        blob = 0
-        for layer, r in zip(layers, rows):
-            item = items[r]
-            if item.scratch_bytes:
-                scratch[layer.name] = item.scratch_bytes
-            blob += item.blob_bytes
-        cg = CompiledGraph(graph.name, np.array(rows, np.int64),
-                           tuple([layer.name for layer in layers]), peak_bytes(src, scratch),
+        scratch = {layer.name: n for layer, n in zip(layers, map(cat.scratch.__getitem__, rows))
+                   if n}
+        blob = sum(map(cat.blob.__getitem__, rows))
+        cg = CompiledGraph(graph.name, np.array(rows, np.int64), tuple(layers),
+                           peak_bytes(src, scratch),
                            blob, len(src.inputs) + len(src.outputs), id(self), retyped)
         try:
             self.compiled[graph] = cg
