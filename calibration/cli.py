@@ -229,7 +229,8 @@ class CalibrateCommand(Command):
                     "rich_r2": e.rich.r2 if e.rich else None,
                     "delta_ns_per_op": ({a: paper.delta_cycles_per_mac[a] / t.clock_hz * 1e9
                                          for a in ALIGNMENTS if a in paper.delta_cycles_per_mac}
-                                        if paper and t.clock_hz else None)})
+                                        if paper and t.clock_hz else None),
+                    "cold_start_cycles": e.cold.cycles if e.cold else None})
             result["tables"][v] = {"path": str(path), "clock_hz": t.clock_hz,
                                    "build_id": t.firmware.get("build_id"), "entries": entries}
         return result
@@ -245,7 +246,8 @@ class CalibrateCommand(Command):
         for v, t in result["tables"].items():
             lines.append("")
             lines.append(f"{v}: {t['path']}  (fitted delta in ns/op per alignment class; "
-                         f"held-out MAPE of both models, the chosen one marked *)")
+                         f"held-out MAPE of both models, the chosen one marked *; cold-start "
+                         f"cycles added per layer inside a network)")
             rows = []
             for e in t["entries"]:
                 d = e["delta_ns_per_op"] or {}
@@ -255,11 +257,12 @@ class CalibrateCommand(Command):
                     val = mape.get(name)
                     mark = "*" if chosen == name else ""
                     return f"{val:.1f}%{mark}" if isinstance(val, (int, float)) else f"-{mark}"
+                cold = e.get("cold_start_cycles")
                 rows.append([e["entry"], e["points"]] + [d.get(a) for a in ALIGNMENTS]
-                            + [m("paper"), m("rich")])
+                            + [m("paper"), m("rich"), "-" if cold is None else f"{cold:.0f}"])
             lines.append(format_table(["op/kernel path", "points", "odd", "even", "div4",
-                                       "paper", "rich"], rows,
-                                      right=[False, True, True, True, True, True, True]))
+                                       "paper", "rich", "cold"], rows,
+                                      right=[False, True, True, True, True, True, True, True]))
         if delta_text:
             lines += ["", "Table 4 analogue (measured, s8-opt gain over s8-ref):", delta_text]
         return "\n".join(lines) + "\n"

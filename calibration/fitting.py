@@ -16,6 +16,7 @@ proxy (one cycles-per-MAC for every MAC layer) is fitted too, for comparisons.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import logging
 from collections import defaultdict
@@ -32,7 +33,15 @@ from tinymodel.errors import TinymodelError
 from tinymodel.features import PATH_FEATURES, layer_features
 from tinymodel.layerspec import build_layer, spec_key
 from tinymodel.ops import OpType
-from tinymodel.tables import SCHEMA, LatencyTable, PaperModel, RichModel, TableEntry
+from tinymodel.tables import (
+    SCHEMA,
+    ColdStart,
+    LatencyTable,
+    PaperModel,
+    RichModel,
+    TableEntry,
+    TableError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +74,8 @@ def prepare(records: Sequence[Mapping[str, Any]], variant: Variant | str) -> lis
     variant = Variant.parse(variant)
     points = []
     for r in records:
-        if r.get("kind", "layer") != "layer" or r.get("variant") != variant.value:
+        if (r.get("kind", "layer") != "layer" or r.get("variant") != variant.value
+                or r.get("cold")):
             continue
         try:
             spec = r["spec"]
@@ -163,7 +173,10 @@ def _fit_rich(points: Sequence[Point], names: Sequence[str]) -> RichModel | None
 def _mape(entry: TableEntry, points: Sequence[Point], model: str) -> float:
     errs = []
     for p in points:
-        y, _ = entry.predict(p.counts, p.paper_macs, p.alignment, model=model)
+        try:
+            y, _ = entry.predict(p.counts, p.paper_macs, p.alignment, model=model, cold_start=False)
+        except TableError:      # e.g. a paper model whose training fold lacked this class
+            return float("inf")
         errs.append(abs(y - p.cycles) / p.cycles)
     return float(np.mean(errs)) * 100.0 if errs else float("nan")
 
@@ -198,12 +211,46 @@ def fit_entry(op: str, path: str, points: Sequence[Point]) -> TableEntry:
             if getattr(trial, model) is not None:
                 errors[model].append(_mape(trial, test, model))
     mape = {m: float(np.nanmean(v)) for m, v in errors.items() if v}
+    # a model that cannot predict some held-out point (inf) is never chosen over one that can,
+    # and a table stores finite errors only
+    mape = {m: v for m, v in mape.items() if np.isfinite(v)}
     final = _entry(op, path, points)
     candidates = [m for m in ("paper", "rich") if getattr(final, m) is not None]
     if not candidates:
         raise FitError(f"{op}/{path}: {len(points)} points are too few to fit any model")
     chosen = min(candidates, key=lambda m: (mape.get(m, float("inf")), m != "paper"))
     return TableEntry(op, path, len(points), chosen, mape, final.paper, final.rich)
+
+
+def cold_starts(records: Sequence[Mapping[str, Any]], variant: Variant | str
+                ) -> dict[str, ColdStart]:
+    """Cold-start cycles per ``"OP/path"`` entry from the plan's cold twins: for every layer
+    measured both without warm-up (``cold``) and warmed up, the difference of the two medians;
+    per entry their median and standard deviation (0 with a single pair)."""
+    variant = Variant.parse(variant)
+    warm: dict[str, float] = {}
+    cold: dict[str, tuple[Mapping[str, Any], float]] = {}
+    for r in records:
+        if r.get("kind", "layer") != "layer" or r.get("variant") != variant.value:
+            continue
+        try:
+            key, cycles = spec_key(r["spec"]), float(r["median_cycles"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        if r.get("cold"):
+            cold[key] = (r["spec"], cycles)
+        else:
+            warm[key] = cycles
+    diffs: dict[str, list[float]] = defaultdict(list)
+    for key, (spec, cycles) in cold.items():
+        if key not in warm:
+            continue
+        layer = build_layer(spec, dtype=variant.dtype)
+        path = layer_features(layer, variant).path.value
+        diffs[f"{layer.op.label}/{path}"].append(cycles - warm[key])
+    return {k: ColdStart(float(np.median(v)), float(np.std(v, ddof=1)) if len(v) > 1 else 0.0,
+                         len(v))
+            for k, v in sorted(diffs.items())}
 
 
 def fit_mac_proxy(points: Sequence[Point]) -> float | None:
@@ -247,11 +294,14 @@ def fit_table(records: Sequence[Mapping[str, Any]], *, variant: Variant | str,
     for p in points:
         groups[(p.op, p.path)].append(p)
     entries = {}
+    colds = cold_starts(mine, variant)
     for (op, path), pts in sorted(groups.items()):
         try:
-            entries[f"{op}/{path}"] = fit_entry(op, path, pts)
+            entry = fit_entry(op, path, pts)
         except FitError as e:
             log.warning("%s", e)
+            continue
+        entries[f"{op}/{path}"] = dataclasses.replace(entry, cold=colds.get(f"{op}/{path}"))
     provenance = {
         "plan": plan or _provenance_value(mine, "plan"),
         "log": log_name,

@@ -393,6 +393,10 @@ def measure_point(session: BoardSession, point: PlanPoint, *, plan: str, warmups
     hello = session.hello
     assert hello is not None, "open the session first"
     layer = point_layer(point.spec, variant)
+    if point.cold:
+        # no warm-up: each timed call follows the host request's handling, so the layer starts
+        # with cold caches, as inside a network
+        warmups = 0
     req = layer_request(layer, variant, warmups=warmups, reps=1)
     wait_s = timeout_s(layer, variant, warmups + 1, hello.core_clock_hz,
                        slowdown=session.settings.slowdown, base_s=session.settings.base_timeout_s)
@@ -402,12 +406,19 @@ def measure_point(session: BoardSession, point: PlanPoint, *, plan: str, warmups
         "section": point.section, "board": target.board, "variant": variant, "op": point.op,
         "spec": dict(point.spec), "holdout": point.holdout,
     }
+    if point.cold:
+        base["cold"] = True
     t0 = time.monotonic()
     attempts_before = session.reconnects
     samples: list[int] = []
     timing: LayerTiming | None = None
     what = f"RUN_LAYER {point.op} {point.key}"
     try:
+        if point.cold:
+            # one untimed call first: the first call after a (re)connect or another point may
+            # find colder caches than the next (the protocol code then differs), and a resumed
+            # or parallel run must repeat a serial run's values
+            session.call(lambda c: c.run_layer(req, timeout_s=wait_s), what)
         for _ in range(reps):
             timing = session.call(lambda c: c.run_layer(req, timeout_s=wait_s), what)
             samples.append(int(timing.total_cycles))

@@ -72,6 +72,7 @@ _NF = len(MODEL_FEATURES)
 _CLASSES = ("odd", "even", "div4")
 _PAPER_COL = {c: _COL[f"paper_macs_{c}"] for c in _CLASSES}
 _PROXY_COL = _COL["proxy_work"]
+_CALLS_COL = _COL["calls"]
 _NO_FEATURES: tuple[tuple[int, ...], tuple[float, ...]] = ((), ())
 _UNSUPPORTED = OpType.UNSUPPORTED
 
@@ -93,6 +94,8 @@ class _Evaluator:
     rel_sigma: float
     cols: tuple[int, ...]       # columns with a non-zero coefficient or covariance
     note: str | None = None     # why the interval is not the fit's own
+    cold: float = 0.0           # cold-start cycles included in coef (on the "calls" column)
+    add_var: float = 0.0        # variance added per layer (the cold-start term's)
 
 
 def _proxy_rate(table: LatencyTable) -> float | None:
@@ -160,7 +163,16 @@ class _CompiledTable:
             note = (f"table entry {key} ({e.points} points) states no interval; "
                     f"0-2x the prediction used")
             cov, rel_sigma = None, 1.0 / Z95
-        ev = _Evaluator(key, model, coef, cov, rel_sigma, cols, note)
+        add_var = cold = 0.0
+        if e.cold is not None:
+            # a layer inside a network starts with cold caches: its entry's cold-start cycles,
+            # once per layer (the "calls" feature is 1 for every layer)
+            cold = e.cold.cycles
+            coef[_CALLS_COL] += cold
+            add_var = e.cold.sigma ** 2
+            if _CALLS_COL not in cols:
+                cols = tuple(sorted(cols + (_CALLS_COL,)))
+        ev = _Evaluator(key, model, coef, cov, rel_sigma, cols, note, cold, add_var)
         i = self._index[(key, model)] = self._add(ev)
         return i
 
@@ -343,7 +355,8 @@ class _Catalogue:
             y[sel] = yk
             if e.cov is not None:
                 vcoef[sel] = np.maximum(np.einsum("if,fg,ig->i", Xk, e.cov, Xk), 0.0)
-            vres[sel] = (e.rel_sigma * yk) ** 2
+            # the fit's relative residual applies to the warm part (TableEntry.predict)
+            vres[sel] = (e.rel_sigma * (yk - e.cold)) ** 2 + e.add_var
         rich = np.array([evs[k].cov is not None if k >= 0 else False for k in ev], bool)
         part = {"ev": ev, "X": X, "y": y, "vcoef": vcoef, "vres": vres, "rich": rich,
                 "blob": np.array([r.blob_bytes for r in new], np.int64),

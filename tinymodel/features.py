@@ -48,7 +48,8 @@ from tinymodel.ops import OpType
 
 #: Feature names in a fixed order (table columns).
 FEATURE_NAMES = ("calls", "pixels", "outputs", "taps", "macs", "block_macs", "simd_macs",
-                 "tail_macs", "im2col_values", "zero_fills", "unaligned", "elements")
+                 "tail_macs", "im2col_values", "zero_fills", "unaligned", "elements",
+                 "col1_macs", "block_loops", "step_loops", "single_pixel_calls", "scalar_rows")
 
 #: The features each path's model may use (the rest are always zero or collinear for it).
 PATH_FEATURES: Mapping[KernelPath, tuple[str, ...]] = MappingProxyType({
@@ -57,9 +58,10 @@ PATH_FEATURES: Mapping[KernelPath, tuple[str, ...]] = MappingProxyType({
     KernelPath.REF: ("calls", "pixels", "outputs", "taps", "macs", "elements"),
     KernelPath.F32: ("calls", "pixels", "outputs", "taps", "macs", "elements"),
     KernelPath.FC_OPT: ("calls", "outputs", "block_macs", "tail_macs", "unaligned"),
-    KernelPath.CONV_1X1: ("calls", "pixels", "outputs", "block_macs", "simd_macs", "tail_macs"),
+    KernelPath.CONV_1X1: ("calls", "pixels", "outputs", "block_macs", "simd_macs", "tail_macs",
+                          "block_loops", "step_loops", "single_pixel_calls", "scalar_rows"),
     KernelPath.CONV_IM2COL: ("calls", "pixels", "outputs", "taps", "simd_macs", "tail_macs",
-                             "im2col_values", "zero_fills", "unaligned"),
+                             "im2col_values", "zero_fills", "unaligned", "col1_macs"),
     KernelPath.DW_3X3: ("calls", "pixels", "outputs", "taps", "simd_macs", "tail_macs",
                         "unaligned"),
     KernelPath.DW_GENERIC: ("calls", "pixels", "outputs", "taps", "simd_macs", "tail_macs",
@@ -138,6 +140,16 @@ def _conv_like(layer: Layer, path: KernelPath) -> dict[str, float]:
         c["simd_macs"] = pairs_c * 2 * pixels * step_k
         c["tail_macs"] = pairs_c * 2 * pixels * (k - block_k - step_k) + odd_c * pixels * k + oc * k
         c["macs"] = pixels * oc * k
+        # loop entries: every micro-kernel call (2 pixels or an odd last pixel, x 2 channels)
+        # enters the 16-block loop when k >= 16 and the 4-step loop when k mod 16 >= 4; each
+        # entered loop's code is fetched again, which costs more than its iterations where the
+        # flash cache is small (the L4's 1 KB ART instruction cache)
+        pairs_p, odd_p = divmod(pixels, 2)
+        kernel_calls = pairs_c * (pairs_p + odd_p)
+        c["block_loops"] = kernel_calls if block_k else 0
+        c["step_loops"] = kernel_calls if step_k else 0
+        c["single_pixel_calls"] = pairs_c * odd_p
+        c["scalar_rows"] = odd_c * pixels       # the odd last channel's scalar row loop
         return c
     if path is KernelPath.CONV_IM2COL:
         k = taps * ic
@@ -148,6 +160,9 @@ def _conv_like(layer: Layer, path: KernelPath) -> dict[str, float]:
         c["simd_macs"] = pixels * oc * (k // 4) * 4
         c["tail_macs"] = pixels * oc * (k % 4)
         c["macs"] = pixels * oc * k
+        # an odd pixel count leaves one column for a 1 x 1 loop that widens every weight word
+        # for a single column (the 2 x 2 micro-kernel widens it once for two)
+        c["col1_macs"] = (pixels % 2) * oc * k
         # weight rows start at c·K bytes; the second im2col column starts K int16 after the first
         col_words = (pixels // 2) * (oc // 2 * 2 + oc % 2) * (k // 4) * 2
         c["unaligned"] = (pixels * oc * (k // 4) * misaligned_fraction(k)

@@ -62,6 +62,18 @@ class RichModel:
 
 
 @dataclass(frozen=True)
+class ColdStart:
+    """The extra cycles of a layer that starts with cold caches, as every layer inside a network
+    does (the layers before it evicted its code and constants from the flash accelerator and the
+    caches): the median over ``points`` plan points of (first call after other code − warmed-up
+    call) of the same layer, and the standard deviation ``sigma`` of those differences."""
+
+    cycles: float
+    sigma: float
+    points: int
+
+
+@dataclass(frozen=True)
 class TableEntry:
     """The fitted models of one (operator, kernel path)."""
 
@@ -72,6 +84,7 @@ class TableEntry:
     holdout_mape: Mapping[str, float]
     paper: PaperModel | None
     rich: RichModel | None
+    cold: ColdStart | None = None    # None: not measured (the prediction is a warm layer's)
 
     @property
     def key(self) -> str:
@@ -79,22 +92,28 @@ class TableEntry:
         return f"{self.op}/{self.path}"
 
     def predict(self, counts: Mapping[str, float], paper_macs: float, alignment: str | None,
-                model: str | None = None) -> tuple[float, float]:
+                model: str | None = None, cold_start: bool = True) -> tuple[float, float]:
         """Predicted cycles and the half-width of the 95 % prediction interval.
 
         ``model`` forces ``"paper"`` or ``"rich"``; by default the chosen one is used.
+        ``cold_start`` adds the entry's cold-start cycles (a layer inside a network); without it
+        the prediction is that of the warmed-up layer that ``RUN_LAYER`` times.
         """
         which = model or self.chosen
         if which == "paper" and self.paper is not None and alignment in self.paper.delta_cycles_per_mac:
             y = self.paper.delta_cycles_per_mac[alignment] * paper_macs
-            return y, Z95 * self.paper.rel_sigma * abs(y)
-        rich = self.rich
-        if rich is None:
-            raise TableError(f"table entry {self.key} has no usable {which} model")
-        x = [float(counts.get(n, 0.0)) for n in rich.features]
-        y = sum(c * v for c, v in zip(rich.coef, x))
-        var = sum(x[i] * rich.cov[i][j] * x[j] for i in range(len(x)) for j in range(len(x)))
-        var += (rich.rel_sigma * y) ** 2
+            var = (self.paper.rel_sigma * y) ** 2
+        else:
+            rich = self.rich
+            if rich is None:
+                raise TableError(f"table entry {self.key} has no usable {which} model")
+            x = [float(counts.get(n, 0.0)) for n in rich.features]
+            y = sum(c * v for c, v in zip(rich.coef, x))
+            var = sum(x[i] * rich.cov[i][j] * x[j] for i in range(len(x)) for j in range(len(x)))
+            var += (rich.rel_sigma * y) ** 2
+        if cold_start and self.cold is not None:
+            y += self.cold.cycles
+            var += self.cold.sigma ** 2
         return y, Z95 * math.sqrt(max(var, 0.0))
 
 
@@ -131,7 +150,7 @@ class LatencyTable:
             "mac_proxy_cycles_per_mac": self.mac_proxy_cycles_per_mac,
             "entries": {k: {"op": e.op, "path": e.path, "points": e.points, "chosen": e.chosen,
                             "holdout_mape": dict(e.holdout_mape), "paper": model(e.paper),
-                            "rich": model(e.rich)}
+                            "rich": model(e.rich), "cold_start": model(e.cold)}
                         for k, e in sorted(self.entries.items())},
         }
 
@@ -186,6 +205,18 @@ def _rich(d: Any, where: str) -> RichModel | None:
                      float(_need(d, "r2", (int, float), where)))
 
 
+def _cold(d: Any, where: str) -> ColdStart | None:
+    if d is None:
+        return None
+    if not isinstance(d, dict):
+        raise TableError(f"{where}: not an object")
+    c = ColdStart(float(_need(d, "cycles", (int, float), where)),
+                  float(_need(d, "sigma", (int, float), where)), int(_need(d, "points", int, where)))
+    if not (math.isfinite(c.cycles) and math.isfinite(c.sigma) and c.sigma >= 0 and c.points > 0):
+        raise TableError(f"{where}: cycles and sigma must be finite, sigma >= 0, points > 0")
+    return c
+
+
 def table_from_json(doc: Any, source: str = "<table>") -> LatencyTable:
     """Validate and build a :class:`LatencyTable` from its JSON document."""
     if not isinstance(doc, dict):
@@ -202,7 +233,8 @@ def table_from_json(doc: Any, source: str = "<table>") -> LatencyTable:
         entry = TableEntry(_need(e, "op", str, where), _need(e, "path", str, where),
                            int(_need(e, "points", int, where)), chosen,
                            {k: float(v) for k, v in _need(e, "holdout_mape", dict, where).items()},
-                           _paper(e.get("paper"), where + ".paper"), _rich(e.get("rich"), where + ".rich"))
+                           _paper(e.get("paper"), where + ".paper"), _rich(e.get("rich"), where + ".rich"),
+                           _cold(e.get("cold_start"), where + ".cold_start"))
         if chosen not in ("paper", "rich") or getattr(entry, chosen) is None:
             raise TableError(f"{where}: chosen = {chosen!r} names no model of the entry")
         if entry.key != key:

@@ -221,7 +221,10 @@ def predict_layer(layer: Any, variant: str, table: Any) -> dict[str, Any]:
         out["rich"] = (entry.predict(f.counts, cost.paper_macs, alignment, model="rich")[0]
                        if entry.rich is not None else chosen[0])
         paper_ok = entry.paper is not None and alignment in entry.paper.delta_cycles_per_mac
-        out["paper"] = (entry.predict(f.counts, cost.paper_macs, alignment, model="paper")[0]
+        # the paper's model as published: δ × MACs, without the cold-start term the richer
+        # model adds for a layer inside a network
+        out["paper"] = (entry.predict(f.counts, cost.paper_macs, alignment, model="paper",
+                                      cold_start=False)[0]
                         if paper_ok else chosen[0])
         return out
     # the estimator's fallback: proxy rate × (MACs, else FLOPs, else output elements)

@@ -76,7 +76,7 @@ from tinymodel.errors import TinymodelError
 PLAN_DIR: Path = Path(__file__).resolve().parent
 
 #: Names of the shipped plans.
-BUILTIN_PLANS: tuple[str, ...] = ("quick", "paper", "full", "soft")
+BUILTIN_PLANS: tuple[str, ...] = ("quick", "paper", "full", "soft", "cold")
 
 #: Kernel variants a plan may name (the paper's four configurations).
 VARIANTS: tuple[str, ...] = ("f32-soft", "f32", "s8-ref", "s8-opt")
@@ -88,9 +88,11 @@ DEFAULT_MAX_WEIGHT_BYTES = 200_000
 
 _TOP_KEYS = {"name", "description", "extends", "variants", "warmups", "reps", "virtual", "sweep",
              "random"}
-_SWEEP_KEYS = {"name", "base", "key", "range", "values", "holdout_every", "variants"}
+_SWEEP_KEYS = {"name", "base", "key", "range", "values", "holdout_every", "variants", "cold"}
 _RANDOM_COMMON = {"name", "op", "seed", "count", "holdout_every", "variants", "max_macs",
-                  "max_activation_bytes", "max_weight_bytes"}
+                  "max_activation_bytes", "max_weight_bytes", "cold"}
+#: Key prefix of a cold-start twin (the same layer measured without warm-up calls).
+COLD_PREFIX = "cold "
 _SPATIAL = {"size", "height", "width", "channels"}
 _RANDOM_PARAMS: dict[str, set[str]] = {
     "CONV_2D": _SPATIAL | {"filters", "kernel", "strides", "padding", "dilation"},
@@ -121,6 +123,9 @@ class PlanPoint:
     section: str                  # the sweep or random section that produced it
     holdout: bool = False
     variants: tuple[str, ...] = VARIANTS
+    #: measured without warm-up calls: each timed call follows the protocol handling, so the
+    #: layer's code and constants start out of the caches, as inside a network
+    cold: bool = False
 
     @property
     def op(self) -> str:
@@ -259,12 +264,14 @@ def _load(path: Path, seen: tuple[Path, ...]) -> Plan:
     digest = hashlib.sha256(raw)
     points: list[PlanPoint] = []
     sections: list[str] = []
-    extends = doc.get("extends")
-    if extends is not None:
-        if not isinstance(extends, str):
-            raise ctx.fail("extends", extends, "must be a plan name or a path")
-        base_path = plan_path(extends)
-        if not base_path.is_absolute() and str(extends) not in BUILTIN_PLANS:
+    extends = doc.get("extends", [])
+    if isinstance(extends, str):
+        extends = [extends]
+    if not isinstance(extends, list) or not all(isinstance(e, str) for e in extends):
+        raise ctx.fail("extends", extends, "must be a plan name or a path, or a list of them")
+    for parent in extends:
+        base_path = plan_path(parent)
+        if not base_path.is_absolute() and str(parent) not in BUILTIN_PLANS:
             base_path = path.parent / base_path
         base = _load(base_path, seen + (path.resolve(),))
         digest.update(base.sha256.encode())
@@ -295,12 +302,13 @@ def _load(path: Path, seen: tuple[Path, ...]) -> Plan:
         if p.key in unique:
             old = unique[p.key]
             merged = tuple(dict.fromkeys(old.variants + p.variants))
-            unique[p.key] = PlanPoint(old.spec, old.key, old.section, old.holdout, merged)
+            unique[p.key] = PlanPoint(old.spec, old.key, old.section, old.holdout, merged,
+                                      old.cold)
         else:
             unique[p.key] = p
     # the plan's own variant list restricts inherited points too
     final = tuple(PlanPoint(p.spec, p.key, p.section, p.holdout,
-                            tuple(v for v in p.variants if v in variants))
+                            tuple(v for v in p.variants if v in variants), p.cold)
                   for p in unique.values())
     final = tuple(p for p in final if p.variants)
     return Plan(name, path, desc, variants, warmups, reps, v_warmups, v_reps, final,
@@ -377,7 +385,7 @@ def _sweep(ctx: _Ctx, s: Mapping[str, Any], where: str, plan_variants: Sequence[
         canon, skey = _canonical(ctx, spec, f"{where}{key}={v!r}")
         holdout = bool(every) and (i + 1) % every == 0
         out.append(PlanPoint(canon, skey, name, holdout, variants))
-    return out
+    return _with_cold_twins(ctx, s, where, out)
 
 
 def _param(ctx: _Ctx, r: Mapping[str, Any], key: str, where: str, default: Any, rng: random.Random) -> Any:
@@ -476,11 +484,27 @@ def _random(ctx: _Ctx, r: Mapping[str, Any], where: str, plan_variants: Sequence
         keys.add(skey)
         holdout = bool(every) and (len(out) + 1) % every == 0
         out.append(PlanPoint(canon, skey, name, holdout, variants))
+    return _with_cold_twins(ctx, r, where, out)
+
+
+def _with_cold_twins(ctx: _Ctx, section: Mapping[str, Any], where: str,
+                     points: list[PlanPoint]) -> list[PlanPoint]:
+    """``points``, each followed by its cold-start twin when the section says ``cold = true``
+    (the fit takes the difference of the two as the layer's cold-start cost)."""
+    cold = section.get("cold", False)
+    if not isinstance(cold, bool):
+        raise ctx.fail(where + "cold", cold, "must be true or false")
+    if not cold:
+        return points
+    out = []
+    for p in points:
+        out += [p, PlanPoint(p.spec, COLD_PREFIX + p.key, p.section, False, p.variants, True)]
     return out
 
 
 __all__ = [
     "BUILTIN_PLANS",
+    "COLD_PREFIX",
     "PLAN_DIR",
     "VARIANTS",
     "Plan",

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import os
 import struct
 
 log = logging.getLogger(__name__)
@@ -76,12 +77,43 @@ def register_view(uc):
 
 
 def _scan(needle: bytes) -> list[int]:
-    """Addresses of ``needle`` in the readable, private, anonymous mappings of this process."""
+    """Addresses of ``needle`` in the readable, private, anonymous mappings of this process.
+
+    The mappings are read through ``/proc/self/mem``, not by dereferencing them: another thread
+    may unmap a region between reading ``/proc/self/maps`` and reading the region, which a
+    pointer read turns into a segmentation fault and ``/proc/self/mem`` into an ``OSError``."""
     hits = []
     try:
         maps = open("/proc/self/maps").read().splitlines()
+        mem = os.open("/proc/self/mem", os.O_RDONLY)
     except OSError:
         return hits
+    try:
+        for line in maps:
+            parts = line.split()
+            if len(parts) < 5:
+                continue
+            lo, hi = (int(x, 16) for x in parts[0].split("-"))
+            perms = parts[1]
+            name = parts[5] if len(parts) > 5 else ""
+            if not perms.startswith("rw") or perms[3] != "p":
+                continue
+            if name and name != "[heap]":
+                continue
+            if hi - lo > _MAX_SCAN_BYTES:
+                continue
+            try:
+                data = os.pread(mem, hi - lo, lo)
+            except OSError:         # unmapped meanwhile
+                continue
+            i = data.find(needle)
+            while i >= 0:
+                if i % 4 == 0:
+                    hits.append(lo + i)
+                i = data.find(needle, i + 1)
+    finally:
+        os.close(mem)
+    return hits
     for line in maps:
         parts = line.split()
         if len(parts) < 5:

@@ -218,3 +218,61 @@ def test_table4_findings_read_the_sweeps():
     assert "yes" in format_findings(findings)
     # counting the stray record breaks the dense ordering: the filter matters
     assert table4_findings(delta_table(recs + [r], 80e6))[0]["holds"] is False
+
+
+# -- cold start ------------------------------------------------------------------------------------
+
+def cold_record(spec, variant, cycles):
+    r = record(spec, variant, cycles)
+    r["cold"] = True
+    r["point_id"] = "cold " + r["point_id"]
+    return r
+
+
+def test_cold_start_is_the_median_difference_of_twins_and_stays_out_of_the_fit():
+    from calibration.fitting import cold_starts
+
+    rng = np.random.default_rng(5)
+    recs = fc_records(rng)
+    extras = {4: 10.0, 9: 14.0, 20: 12.0, 33: 400.0}     # one outlier: the median ignores it
+    for k, extra in extras.items():
+        spec = {"op": "FULLY_CONNECTED", "input": [1, k], "units": 8}
+        warm = next(r for r in recs if r["spec"] == spec)
+        recs.append(cold_record(spec, "s8-opt", warm["median_cycles"] + extra))
+    # a cold record without a warm twin contributes nothing
+    recs.append(cold_record({"op": "FULLY_CONNECTED", "input": [1, 500], "units": 3}, "s8-opt", 9e9))
+    colds = cold_starts(recs, "s8-opt")
+    c = colds["FULLY_CONNECTED/fc-opt"]
+    assert c.points == 4 and c.cycles == pytest.approx(13.0)
+    assert c.sigma == pytest.approx(np.std(list(extras.values()), ddof=1))
+    # cold records are not fitted as ordinary points
+    assert len(prepare(recs, "s8-opt")) == len(fc_records(np.random.default_rng(5)))
+    table = fit_table(recs, variant="s8-opt", board="L4")
+    e = table.entry("FULLY_CONNECTED", "fc-opt")
+    assert e.cold == c
+    f = layer_features(build_layer({"op": "FULLY_CONNECTED", "input": [1, 40], "units": 8}),
+                       "s8-opt")
+    warm, half_warm = e.predict(f.counts, 0, f.alignment.value, cold_start=False)
+    hot, half = e.predict(f.counts, 0, f.alignment.value)
+    assert hot == pytest.approx(warm + 13.0) and half > half_warm
+    # and the table file keeps it
+    again = table_from_json(json.loads(json.dumps(table.to_json())))
+    assert again.entry("FULLY_CONNECTED", "fc-opt").cold == c
+
+
+def test_table_without_cold_start_predicts_warm_layers_and_bad_cold_start_is_refused():
+    rng = np.random.default_rng(6)
+    table = fit_table(fc_records(rng), variant="s8-opt", board="L4")
+    e = table.entry("FULLY_CONNECTED", "fc-opt")
+    assert e.cold is None
+    f = layer_features(build_layer({"op": "FULLY_CONNECTED", "input": [1, 40], "units": 8}),
+                       "s8-opt")
+    assert e.predict(f.counts, 0, "div4") == e.predict(f.counts, 0, "div4", cold_start=False)
+    doc = table.to_json()
+    doc["entries"]["FULLY_CONNECTED/fc-opt"]["cold_start"] = {"cycles": 12.0, "sigma": -1.0,
+                                                             "points": 3}
+    with pytest.raises(TableError, match="sigma"):
+        table_from_json(doc)
+    doc["entries"]["FULLY_CONNECTED/fc-opt"]["cold_start"] = {"cycles": 12.0}
+    with pytest.raises(TableError, match="sigma"):
+        table_from_json(doc)

@@ -348,3 +348,50 @@ def test_vboard_cycles_grow_with_macs_and_a_missing_variant_is_refused(l4_image)
                                      (4, 4, 1, 1), reps=1))
         assert e.value.status == Status.VARIANT
     assert 1.2 * cyc[0] < cyc[1] < 8 * cyc[0]
+
+
+def test_cold_twin_is_measured_without_warm_up(host_lib, small_plan):
+    import dataclasses
+
+    from calibration.plans import COLD_PREFIX
+
+    s = BoardSession(HostConnector(host_lib), Target("HOST", "s8-opt", "host"), FAST)
+    s.open()
+    p = small_plan.points_for("s8-opt")[2]
+    twin = dataclasses.replace(p, key=COLD_PREFIX + p.key, holdout=False, cold=True)
+    rec = measure_point(s, twin, plan="small", warmups=1, reps=3, run_id="r")
+    assert rec["cold"] is True and rec["warmups"] == 0 and len(rec["cycles"]) == 3
+    assert rec["point_id"] == point_id("small", "s8-opt", COLD_PREFIX + p.key)
+    assert "cold" not in measure_point(s, p, plan="small", warmups=1, reps=3, run_id="r")
+
+
+def test_cold_twins_on_the_virtual_board_cost_more_and_repeat_exactly(l4_image, tmp_path):
+    """Layers measured without warm-up start with cold flash caches on the emulated L4: never
+    cheaper than warmed up, and the same in a second run (the untimed priming call)."""
+    plan_file = tmp_path / "cold.toml"
+    plan_file.write_text(
+        'name = "c"\nvariants = ["s8-opt"]\n'
+        '[[sweep]]\nname = "reshape"\nbase = { op = "RESHAPE", input = [1, 2, 2, 6] }\n'
+        'key = "input.3"\nvalues = [6, 35]\ncold = true\n'
+        '[[sweep]]\nname = "fc"\nbase = { op = "FULLY_CONNECTED", input = [1, 19], units = 5 }\n'
+        'key = "units"\nvalues = [5]\ncold = true\n')
+    plan = load_plan(plan_file)
+    elf = l4_image("s8-opt")
+    url = f"vboard://L4?image={elf}"
+    run = VariantRun("s8-opt", SerialConnector(url), Target("L4", "s8-opt", url, True, 80_000_000))
+    results = []
+    for name in ("a.jsonl", "b.jsonl"):
+        with MeasurementLog.open(tmp_path / name, resume=False) as mlog:
+            run_plan(plan, [run], mlog, board="L4", settings=HarnessSettings(slowdown=40.0))
+        results.append({r["point_id"]: r["median_cycles"] for r in layers(read_records(tmp_path / name))})
+    a, b = results
+    assert a == b and len(a) == 6
+    for p in plan.points:
+        if p.cold:
+            warm = a[point_id("c", "s8-opt", p.key[len("cold "):])]
+            assert a[point_id("c", "s8-opt", p.key)] >= warm
+    from calibration.fitting import cold_starts
+
+    colds = cold_starts(layers(read_records(tmp_path / "a.jsonl")), "s8-opt")
+    assert set(colds) == {"RESHAPE/copy", "FULLY_CONNECTED/fc-opt"}
+    assert colds["RESHAPE/copy"].points == 2

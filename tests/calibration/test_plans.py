@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from calibration.plans import (BUILTIN_PLANS, PLAN_DIR, VARIANTS, PlanError, load_plan,
+from calibration.plans import (BUILTIN_PLANS, COLD_PREFIX, PLAN_DIR, VARIANTS, PlanError, load_plan,
                                plan_path)
 from tinymodel.layerspec import build_layer, spec_key, spec_of
 
@@ -41,7 +41,8 @@ def test_shipped_plans_load(name):
     if name in EXPECTED:
         assert (points, sum(p.holdout for p in plan.points)) == EXPECTED[name]
         assert plan.variants == VARIANTS
-    assert 0 < sum(p.holdout for p in plan.points) < points
+    if name != "cold":          # the cold-start plan holds no held-out points
+        assert 0 < sum(p.holdout for p in plan.points) < points
     for v in plan.variants:
         assert 0 < len(plan.points_for(v)) <= points
     keys = [p.key for p in plan.points]
@@ -49,7 +50,7 @@ def test_shipped_plans_load(name):
     # every point is canonical: rebuilding its layer gives the same spec and key
     for p in plan.points[:60]:
         assert spec_of(build_layer(p.spec, "int8")) == p.spec
-        assert spec_key(p.spec) == p.key
+        assert (COLD_PREFIX if p.cold else "") + spec_key(p.spec) == p.key
     assert len(plan.sha256) == 64
 
 
@@ -282,3 +283,35 @@ def test_extends_loop(tmp_path):
     write(tmp_path, 'extends = "a.toml"\n', "b.toml")
     with pytest.raises(PlanError, match="'extends' loops back to itself"):
         load_plan(tmp_path / "a.toml")
+
+
+def test_cold_sections_add_a_cold_twin_per_point(tmp_path):
+    p = tmp_path / "c.toml"
+    p.write_text('name = "c"\n'
+                 '[[sweep]]\nname = "fc"\nbase = { op = "FULLY_CONNECTED", input = [1, 1], units = 4 }\n'
+                 'key = "input.1"\nvalues = [3, 5, 8]\nholdout_every = 2\ncold = true\n'
+                 '[[random]]\nname = "r"\nop = "RELU"\nseed = 1\ncount = 2\nsize = { min = 1, max = 4 }\n'
+                 'channels = { min = 1, max = 4 }\n')
+    plan = load_plan(p)
+    fc = [q for q in plan.points if q.section == "fc"]
+    assert len(fc) == 6 and [q.cold for q in fc] == [False, True] * 3
+    for warm, cold in zip(fc[::2], fc[1::2]):
+        assert cold.spec == warm.spec and cold.key == COLD_PREFIX + warm.key
+        assert not cold.holdout               # twins are never held out
+    assert any(q.holdout for q in fc[::2])
+    assert not any(q.cold for q in plan.points if q.section == "r")
+    p.write_text(p.read_text().replace("cold = true", "cold = 1"))
+    with pytest.raises(PlanError, match="cold"):
+        load_plan(p)
+
+
+def test_extends_takes_a_list_of_plans(tmp_path):
+    p = tmp_path / "both.toml"
+    p.write_text('name = "both"\nextends = ["quick", "cold"]\nvariants = ["s8-opt"]\n')
+    plan = load_plan(p)
+    quick, cold = load_plan("quick"), load_plan("cold")
+    assert {q.key for q in plan.points} == {q.key for q in quick.points} | {q.key for q in cold.points}
+    assert plan.sections == quick.sections + cold.sections
+    p.write_text('name = "both"\nextends = ["quick", 3]\n')
+    with pytest.raises(PlanError, match="extends"):
+        load_plan(p)

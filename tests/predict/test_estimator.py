@@ -327,3 +327,38 @@ def test_float_model_with_int8_kernels_counts_int8_memory():
     assert pi.model_note is None
     assert pf.peak_ram_bytes == pi.peak_ram_bytes
     assert pf.flash_bytes == pi.flash_bytes and pf.cycles == pytest.approx(pi.cycles)
+
+
+def test_cold_start_cycles_are_added_once_per_layer():
+    """With cold-start terms in the table every covered layer predicts warm + cold cycles, and the
+    interval widens by the term's spread, exactly as TableEntry.predict says."""
+    import dataclasses
+
+    from tinymodel.tables import ColdStart
+
+    table = make_table()
+    cold = dataclasses.replace(table, entries={
+        k: dataclasses.replace(e, cold=ColdStart(100.0 + 10 * i, 7.0, 4))
+        for i, (k, e) in enumerate(sorted(table.entries.items()))})
+    warm_est, cold_est = Estimator("L4", "s8-opt", table), Estimator("L4", "s8-opt", cold)
+    g = random_graph(random.Random(8), layers=8)
+    pw, pc = warm_est.predict(g), cold_est.predict(g)
+    covered = 0
+    for layer, yw, yc, hw, hc, fb in zip(g, pw.layer_cycles, pc.layer_cycles,
+                                         pw.layer_half_width_cycles, pc.layer_half_width_cycles,
+                                         pc.fallback):
+        if fb:
+            assert yc == yw
+            continue
+        f = layer_features(layer, "s8-opt")
+        entry = cold.entry(layer.op.label, f.path.value)
+        assert yc == pytest.approx(yw + entry.cold.cycles, rel=1e-9)
+        want, half = entry.predict(f.counts, layer_cost(layer).paper_macs,
+                                   f.alignment.value if f.alignment else None)
+        assert yc == pytest.approx(want, rel=1e-9) and hc == pytest.approx(half, rel=1e-6)
+        assert hc > hw
+        covered += 1
+    assert covered >= 5
+    assert pc.cycles == pytest.approx(np.nansum(pc.layer_cycles))
+    many = cold_est.predict_many([g])
+    assert many.cycles[0] == pytest.approx(pc.cycles)

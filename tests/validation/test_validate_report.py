@@ -62,10 +62,6 @@ def test_richer_model_beats_the_mac_proxy_on_random_networks(random_suite_report
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason=(
-    "not met by the shipped L4 s8-opt table (docs/validation.md, 'Measured'): first "
-    "convolutions with 1-4 input channels on large images (conv-im2col) are under-predicted by "
-    "15-35 %; remove this mark when the calibration plan covers them"))
 def test_richer_model_meets_the_accuracy_targets_on_random_networks(random_suite_report):
     e = random_suite_report
     assert e["network"]["rich"]["mape_pct"] <= 5.0
