@@ -306,8 +306,9 @@ def _describe(layer: Layer, int8: bool, blob: _Blob) -> LayerDescriptor:
                                f"of a 4-D tensor only")
         out4 = (in4[0], 1, 1, in4[3])
         if int8:
-            m, e = rq.quantize_multiplier(float(np.float32(s_in)) /
-                                          (float(np.float32(s_out)) * in4[1] * in4[2]))
+            # TFLite's folding of 1/(H·W) into the s_in/s_out multiplier (not the quantized
+            # s_in/(s_out·H·W), which is off by one for many H·W), see rq.mean_multiplier.
+            m, e = rq.mean_multiplier(s_in, s_out, in4[1] * in4[2])
             quant[:6] = [-zp_in, zp_out, -128, 127, m, e]
         else:
             quant[2], quant[3] = _f32_bits(-_F32_MAX), _f32_bits(_F32_MAX)

@@ -177,6 +177,35 @@ def requantize_multiplier(input_scale: float, output_scale: float, *,
                                rounding=rounding)
 
 
+def mean_multiplier(input_scale: float, output_scale: float, num_elements: int, *,
+                    rounding: str = DOUBLE_ROUNDING) -> tuple[int, int]:
+    """``(m, e)`` of the int8 MEAN over ``num_elements`` values, as TFLite computes it.
+
+    TFLite's int8 MEAN does not quantize ``s_in / (s_out · n)`` directly.  ``Prepare`` quantizes
+    the rescale ``s_in / s_out`` to ``(m0, e0)`` (binary64, :func:`requantize_multiplier`), and
+    the kernel then folds ``1/n`` into that multiplier with integer arithmetic:
+
+    * ``k = min(floor(log2 n), 32, 31 + e0)``;
+    * ``m = floor(m0 · 2^k / n)`` (64-bit integer division), ``e = e0 - k``,
+
+    and every output is ``clamp(zp_out + mul(Σ(x - zp_in), m, e), -128, 127)`` with
+    :func:`multiply_by_quantized_multiplier`.  ``m`` is truncated and not normalised
+    (``m < 2^30`` in general), so the result differs by one from quantizing ``s_in / (s_out · n)``
+    for many ``n`` that are not powers of two.  The same arithmetic is used for ``keep_dims`` true
+    and false and for equal or different input and output quantization.
+
+    Source: ``reference_ops::QuantizedMeanOrSum`` in TensorFlow Lite's
+    ``tensorflow/lite/kernels/internal/reference/reduce.h``; checked bit for bit against the TF 2.21
+    interpreter by ``tests/firmware/test_mean_s8.py``.
+    """
+    n = int(num_elements)
+    if n < 1:
+        raise TinymodelError(f"MEAN over {num_elements!r} elements: need at least one")
+    m0, e0 = requantize_multiplier(input_scale, output_scale, rounding=rounding)
+    k = min(n.bit_length() - 1, 32, 31 + e0)
+    return (m0 << k) // n, e0 - k
+
+
 def quantize_value(value: float, scale: float, zero_point: int) -> int:
     """``zp + round_half_away(value / scale)``, the division in float32 (TFLite's activation bounds)."""
     q = np.float32(value) / np.float32(scale)

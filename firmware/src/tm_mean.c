@@ -1,6 +1,13 @@
 /*
  * tm_mean.c - MEAN over height and width (see tm_mean.h).  Sums are 64-bit and saturated to
  * int32 before requantization, so no input size can overflow.
+ *
+ * int8 follows TFLite's integer MEAN (reference_ops::QuantizedMeanOrSum in
+ * tensorflow/lite/kernels/internal/reference/reduce.h): the int32 sum of (x - zp_in) over the
+ * h*w positions, one MultiplyByQuantizedMultiplier with the (m, e) that already holds 1/(h*w)
+ * (computed on the host, see tm_mean.h), plus zp_out, clamped to int8.  TFLite's int32 sum can
+ * only overflow beyond 2^23 positions (8 MiB per channel plane), far more than any board's RAM;
+ * below that the saturating sum here is the same number.
  */
 #include <stddef.h>
 

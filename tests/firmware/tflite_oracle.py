@@ -148,3 +148,61 @@ def single_op(make_layer: Callable[[Any], Any], input_shapes: Sequence[tuple[int
 def random_int8(rng: np.random.Generator, shape: Sequence[int]) -> np.ndarray:
     """Uniform random int8 over the full range."""
     return rng.integers(-128, 128, size=tuple(shape), dtype=np.int64).astype(np.int8)
+
+
+def mean_model(input_shape: Sequence[int], axes: Sequence[int], keep_dims: bool,
+               input_quant: tuple[float, int], output_quant: tuple[float, int]) -> bytes:
+    """A one-operator int8 MEAN flatbuffer with the given quantization, written directly.
+
+    The converter picks the output quantization itself (from calibration data), so it cannot give
+    equal input and output scales, extreme ratios or chosen zero points on demand; this builds the
+    model with TFLite's schema object API (``schema_py_generated``) instead.  ``axes`` are stored as
+    given (negative values and any order allowed); ``*_quant`` are ``(scale, zero_point)``.
+    """
+    tf_modules()
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    shape = [int(d) for d in input_shape]
+    reduced = {int(a) % len(shape) for a in axes}
+    if keep_dims:
+        out_shape = [1 if i in reduced else d for i, d in enumerate(shape)]
+    else:
+        out_shape = [d for i, d in enumerate(shape) if i not in reduced]
+
+    def tensor(name: str, dims: list[int], ttype: int, buffer: int,
+               quant: tuple[float, int] | None = None) -> Any:
+        t = schema.TensorT()
+        t.name, t.shape, t.type, t.buffer = name, dims, ttype, buffer
+        if quant is not None:
+            q = schema.QuantizationParametersT()
+            q.scale, q.zeroPoint = [float(np.float32(quant[0]))], [int(quant[1])]
+            t.quantization = q
+        return t
+
+    def buffer(data: bytes = b"") -> Any:
+        b = schema.BufferT()
+        b.data = list(data) if data else None
+        return b
+
+    code = schema.OperatorCodeT()
+    code.builtinCode = code.deprecatedBuiltinCode = schema.BuiltinOperator.MEAN
+    code.version = 2
+    options = schema.ReducerOptionsT()
+    options.keepDims = bool(keep_dims)
+    op = schema.OperatorT()
+    op.opcodeIndex, op.inputs, op.outputs = 0, [0, 1], [2]
+    op.builtinOptionsType = schema.BuiltinOptions.ReducerOptions
+    op.builtinOptions = options
+    graph = schema.SubGraphT()
+    graph.tensors = [
+        tensor("input", shape, schema.TensorType.INT8, 1, input_quant),
+        tensor("axes", [len(axes)], schema.TensorType.INT32, 2),
+        tensor("output", out_shape, schema.TensorType.INT8, 3, output_quant)]
+    graph.inputs, graph.outputs, graph.operators = [0], [2], [op]
+    model = schema.ModelT()
+    model.version = 3
+    model.operatorCodes = [code]
+    model.subgraphs = [graph]
+    model.buffers = [buffer(), buffer(), buffer(np.asarray(axes, dtype="<i4").tobytes()), buffer()]
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
