@@ -168,6 +168,13 @@ def _act_f32(act: Activation) -> tuple[float, float]:
     raise CodegenError(f"fused activation {act.value!r} is not supported by the kernels")
 
 
+def _strip_leading_ones(shape: tuple[int, ...]) -> tuple[int, ...]:
+    i = 0
+    while i < len(shape) - 1 and shape[i] == 1:
+        i += 1
+    return tuple(shape[i:])
+
+
 def _describe(layer: Layer, int8: bool, blob: _Blob) -> LayerDescriptor:
     """The descriptor of one layer (arena offsets filled in later); constants go to ``blob``."""
     from tinymodel import requantization as rq
@@ -265,8 +272,13 @@ def _describe(layer: Layer, int8: bool, blob: _Blob) -> LayerDescriptor:
     elif op is OpType.ADD:
         code = int(Op.ADD)
         a, b = layer.inputs[0], layer.inputs[1]
-        if a is None or b is None or a.shape != b.shape or a.is_constant or b.is_constant:
-            raise CodegenError(f"layer {layer.name!r}: ADD needs two run-time inputs of one shape")
+        # shapes that differ only by leading 1s broadcast without repeating anything, e.g. the
+        # converter's (1, 1, 1, C) + (C,) after a flatten: the same element-wise ADD in memory
+        if (a is None or b is None or a.is_constant or b.is_constant
+                or _strip_leading_ones(a.shape) != _strip_leading_ones(b.shape)
+                or a.size != layer.output.size):
+            raise CodegenError(f"layer {layer.name!r}: ADD needs two run-time inputs of one shape "
+                               f"(up to leading 1s)")
         if int8:
             s1, z1 = _quant(a, "input")
             s2, z2 = _quant(b, "input")

@@ -155,3 +155,29 @@ def test_unsupported_and_mismatched():
     y = nodata.input((1, 8))
     with pytest.raises(CodegenError, match="no values"):
         describe_model(nodata.build([nodata.dense(y, 4)]), "f32")
+
+
+def test_add_accepts_shapes_that_differ_by_leading_ones_only():
+    """The converter writes a residual on a 1x1 map after a flatten as (1, 1, 1, C) + (C,): the
+    same element-wise ADD in memory.  A real broadcast, (1, 2, 2, C) + (C,), stays refused."""
+    import dataclasses
+
+    from calibration.codegen import _Blob, _describe
+
+    b = GraphBuilder("t", dtype="int8", with_data=True)
+    x = b.input((1, 2, 2, 8))
+    y = b.input((1, 2, 2, 8))
+    g = b.build([b.add(x, y)])
+    add = g.layers[0]
+
+    def with_shapes(s1, s2, out):
+        a, c = add.inputs
+        return dataclasses.replace(add, inputs=(dataclasses.replace(a, shape=s1),
+                                                dataclasses.replace(c, shape=s2)),
+                                   outputs=(dataclasses.replace(add.output, shape=out),))
+
+    same = _describe(add, True, _Blob())
+    flat = _describe(with_shapes((1, 1, 1, 32), (32,), (1, 1, 1, 32)), True, _Blob())
+    assert flat.op == same.op and flat.quant == same.quant
+    with pytest.raises(CodegenError, match="ADD needs two run-time inputs of one shape"):
+        _describe(with_shapes((1, 2, 2, 8), (8,), (1, 2, 2, 8)), True, _Blob())
