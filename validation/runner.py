@@ -47,8 +47,9 @@ log = logging.getLogger(__name__)
 
 #: Version of the record layout in ``results.jsonl`` (docs/validation.md).
 SCHEMA_VERSION = 1
-#: Record statuses that end a job; ``error`` records are retried on resume.
-FINAL_STATUSES = ("ok", "oversized", "unsupported")
+#: Record statuses that end a job.  ``error`` records are retried on resume, and so are
+#: ``unsupported`` ones: a newer tinymodel may support the layer (and refusing again is cheap).
+FINAL_STATUSES = ("ok", "oversized")
 #: Relative and absolute (times the largest reference magnitude) tolerance of float outputs.
 FLOAT_RTOL = 1e-3
 FLOAT_ATOL = 1e-5

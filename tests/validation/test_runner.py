@@ -120,3 +120,16 @@ def test_verification_passes_and_fails(name):
     bad = runner.verify_outputs(_FakeClient(model, True), model, 2, seed=1, timeout_s=10)
     assert bad["status"] == "failed" and bad["values_mismatched"] == 2
     assert bad["max_abs_diff"] > 0
+
+
+def test_resume_tries_unsupported_runs_again(tmp_path, monkeypatch):
+    results = tmp_path / "results.jsonl"
+    settings = RunSettings(cache_dir=tmp_path)
+    jobs = _jobs()[:2]
+    calls: list = []
+    monkeypatch.setattr(runner, "measure", _fake_measure(calls, "unsupported"))
+    run_jobs(jobs, settings, results, progress=False)
+    calls.clear()
+    monkeypatch.setattr(runner, "measure", _fake_measure(calls, "ok"))
+    recs = run_jobs(jobs, settings, results, progress=False)
+    assert len(calls) == 2 and {r["status"] for r in recs.values()} == {"ok"}
