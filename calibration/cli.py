@@ -23,22 +23,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from tinymodel.command import Command, format_table, opt_level
+from tinymodel.command import Command, format_table, int_at_least, opt_level
 from tinymodel.errors import UsageError
 
 VARIANT_CHOICES = ("f32-soft", "f32", "s8-ref", "s8-opt", "all")
 ALIGNMENTS = ("odd", "even", "div4")
-
-
-
-def _jobs(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid --jobs {text!r} (a positive integer)") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"invalid --jobs {text!r} (a positive integer)")
-    return n
 
 
 def _variants(text: str) -> tuple[str, ...]:
@@ -92,7 +81,7 @@ class CalibrateCommand(Command):
                             help="measurement log, JSONL (default: calibration-<board>-<plan>.jsonl)")
         parser.add_argument("--resume", action="store_true",
                             help="continue the log given by --out, skipping points it holds")
-        parser.add_argument("--jobs", type=_jobs, default=None, metavar="N",
+        parser.add_argument("--jobs", type=int_at_least("jobs"), default=None, metavar="N",
                             help="virtual boards run in parallel processes "
                                  "(default: one per CPU, at most 4; always 1 with --port)")
         parser.add_argument("--opt", default="-O2", type=opt_level, metavar="Os|O2|Ofast",

@@ -8,7 +8,7 @@ inside :meth:`Command.run`, so ``tinymodel --help`` stays fast.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 
@@ -34,6 +34,20 @@ def opt_level(text: str) -> str:
     if flag not in ("-Os", "-O2", "-Ofast"):
         raise argparse.ArgumentTypeError(f"invalid optimisation level {text!r} (Os, O2 or Ofast)")
     return flag
+
+
+def int_at_least(name: str, low: int = 1) -> Callable[[str], int]:
+    """The argparse ``type`` of an integer option ``--<name>`` that must be ``>= low``; a bad
+    value gives one line naming the option and the bound."""
+    def parse(text: str) -> int:
+        try:
+            n = int(text)
+        except ValueError:
+            n = None
+        if n is None or n < low:
+            raise argparse.ArgumentTypeError(f"invalid --{name} {text!r} (an integer ≥ {low})")
+        return n
+    return parse
 
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]],

@@ -13,19 +13,8 @@ import json
 from pathlib import Path
 from typing import Any, TextIO
 
-from tinymodel.command import Command, opt_level
+from tinymodel.command import Command, int_at_least, opt_level
 from tinymodel.errors import UsageError
-
-
-def _positive(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be positive, not {n}")
-    return n
-
 
 
 def evaluation_text(result: dict[str, Any]) -> str:
@@ -77,13 +66,13 @@ class EvaluateCommand(Command):
         parser.add_argument("--data", required=True, metavar="DATA",
                             help="'digits' or an .npz file (docs/accuracy.md)")
         parser.add_argument("--split", default="test", help="split of DATA (default test)")
-        parser.add_argument("--limit", type=_positive, metavar="N",
+        parser.add_argument("--limit", type=int_at_least("limit"), metavar="N",
                             help="evaluate only the first N samples")
         parser.add_argument("--board", help="also evaluate on this board: L4, F4 or F7")
         parser.add_argument("--variant", choices=("f32-soft", "f32", "s8-ref", "s8-opt"),
                             help="kernel variant on the board (default s8-opt for int8 models, "
                                  "f32 for float)")
-        parser.add_argument("--target-limit", type=_positive, metavar="N",
+        parser.add_argument("--target-limit", type=int_at_least("target-limit"), metavar="N",
                             help="send only the first N samples to the board (default: all "
                                  "evaluated samples; the virtual board takes ~0.3 s per LeNet "
                                  "int8 sample)")

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from tinymodel.command import Command, format_table, opt_level
+from tinymodel.command import Command, format_table, int_at_least, opt_level
 from tinymodel.errors import TinymodelError, UsageError
 
 BOARD_CHOICES = ("L4", "F4", "F7")
@@ -46,19 +46,6 @@ def _list_arg(kind: str, choices: Sequence[str]):
                 f"comma-separated list)")
         return tuple(dict.fromkeys(canon[n.lower()] for n in names))
     return parse
-
-
-def _positive(name: str, low: int = 1):
-    def parse(text: str) -> int:
-        try:
-            n = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"invalid --{name} {text!r} (an integer ≥ {low})") from None
-        if n < low:
-            raise argparse.ArgumentTypeError(f"invalid --{name} {text!r} (an integer ≥ {low})")
-        return n
-    return parse
-
 
 
 def default_cache_dir() -> Path:
@@ -103,7 +90,7 @@ class ValidateCommand(Command):
         parser.add_argument("--port", metavar="DEVICE",
                             help="serial device (or pyserial URL) of a real board "
                                  "(default: virtual boards)")
-        parser.add_argument("--baud", type=_positive("baud"), default=115200,
+        parser.add_argument("--baud", type=int_at_least("baud"), default=115200,
                             help="baud rate with --port (default 115200)")
         parser.add_argument("--flash", action="store_true",
                             help="with --port: write each image to the board with pyOCD first")
@@ -115,23 +102,23 @@ class ValidateCommand(Command):
                                  "(default: build/validation-cache in a checkout)")
         parser.add_argument("--fresh", action="store_true",
                             help="start a new results file instead of resuming DIR/results.jsonl")
-        parser.add_argument("--jobs", type=_positive("jobs"), default=None, metavar="N",
+        parser.add_argument("--jobs", type=int_at_least("jobs"), default=None, metavar="N",
                             help="virtual boards in parallel processes (default: one per CPU, "
                                  "at most 4; always 1 with --port)")
-        parser.add_argument("--count", type=_positive("count"), metavar="N",
+        parser.add_argument("--count", type=int_at_least("count"), metavar="N",
                             help="number of random networks (suites with random networks)")
-        parser.add_argument("--seed", type=_positive("seed", 0), metavar="N",
+        parser.add_argument("--seed", type=int_at_least("seed", 0), metavar="N",
                             help="first random network's seed")
-        parser.add_argument("--warmups", type=_positive("warmups", 0), metavar="N",
+        parser.add_argument("--warmups", type=int_at_least("warmups", 0), metavar="N",
                             help="untimed inferences before the timed ones (default: the suite's)")
-        parser.add_argument("--reps", type=_positive("reps"), metavar="N",
+        parser.add_argument("--reps", type=int_at_least("reps"), metavar="N",
                             help="timed inferences (default: the suite's)")
-        parser.add_argument("--verify", type=_positive("verify", 0), metavar="N",
+        parser.add_argument("--verify", type=int_at_least("verify", 0), metavar="N",
                             help="random inputs checked against TFLite per run (0: none; "
                                  "default: the suite's)")
         parser.add_argument("--opt", default="-O2", type=opt_level, metavar="Os|O2|Ofast",
                             help="compiler optimisation level of the images (default O2)")
-        parser.add_argument("--timeout", type=_positive("timeout"), default=3600, metavar="S",
+        parser.add_argument("--timeout", type=int_at_least("timeout"), default=3600, metavar="S",
                             help="seconds allowed for one RUN_MODEL or INFER (default 3600)")
         parser.add_argument("--table", action="append", default=[], type=Path, metavar="FILE",
                             help="latency table to predict with (repeatable, one per board and "
