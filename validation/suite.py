@@ -35,13 +35,13 @@ from __future__ import annotations
 
 import hashlib
 import re
-import tomllib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from tinymodel.errors import TinymodelError
+from tinymodel.tomlfile import read_toml
 
 from validation.randomnet import RandomNetConfig
 
@@ -264,16 +264,7 @@ def load_suite(name_or_path: str | Path) -> Suite:
         path = shipped
     else:
         path = Path(text).expanduser()
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise SuiteError(f"suite file not found: {path}") from None
-    except OSError as e:
-        raise SuiteError(f"{path}: cannot read ({e.strerror})") from None
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
-        raise SuiteError(f"{path}: not valid TOML ({e})") from None
+    data, _ = read_toml(path, SuiteError, "suite", f"suite file not found: {path}")
     return parse_suite(data, str(path), path.parent)
 
 

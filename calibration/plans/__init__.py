@@ -64,13 +64,13 @@ from __future__ import annotations
 import copy
 import hashlib
 import random
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tinymodel.errors import TinymodelError
+from tinymodel.tomlfile import read_toml
 
 #: Directory of the shipped plans.
 PLAN_DIR: Path = Path(__file__).resolve().parent
@@ -188,16 +188,8 @@ def load_plan(name_or_path: str | Path) -> Plan:
 
 
 def _read_toml(path: Path) -> tuple[dict[str, Any], bytes]:
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise PlanError(f"{path}: no such plan file (shipped plans: {', '.join(BUILTIN_PLANS)})") from None
-    except OSError as e:
-        raise PlanError(f"{path}: cannot read plan ({e.strerror})") from None
-    try:
-        return tomllib.loads(raw.decode("utf-8")), raw
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise PlanError(f"{path}: not a valid TOML file ({e})") from None
+    return read_toml(path, PlanError, "plan",
+                     f"{path}: no such plan file (shipped plans: {', '.join(BUILTIN_PLANS)})")
 
 
 class _Ctx:

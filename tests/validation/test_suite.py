@@ -82,7 +82,7 @@ def _write(tmp_path: Path, text: str) -> Path:
     ('name = "x"\n', "no models"),
     ('[random]\ncount = 2\n[random.generator]\nmax_flops = 3\n', "unknown key 'max_flops'"),
     ('[random]\ncount = 2\n[random.generator]\nkernels = "3"\n', "kernels must be a list"),
-    ('[[models]\n', "not valid TOML"),
+    ('[[models]\n', "not a valid TOML file"),
 ])
 def test_bad_suite_files_give_one_line(tmp_path, text, message):
     with pytest.raises(SuiteError, match=message) as exc:
