@@ -75,8 +75,10 @@ class CalibrateCommand(Command):
                                  "benchmark firmware (default: a virtual board)")
         parser.add_argument("--baud", type=int, default=None,
                             help="baud rate with --port (default: the board file's)")
-        parser.add_argument("--plan", default="paper", metavar="quick|paper|full|FILE",
-                            help="sweep plan: a shipped plan name or a plan file (default: paper)")
+        parser.add_argument("--plan", default="paper", metavar="quick|paper|full|soft|cold|FILE",
+                            help="sweep plan: a shipped plan name or a plan file (default: paper; "
+                                 "full = paper + cold-start twins + random layers, what the "
+                                 "shipped tables are fitted on)")
         parser.add_argument("--out", type=Path, metavar="FILE",
                             help="measurement log, JSONL (default: calibration-<board>-<plan>.jsonl)")
         parser.add_argument("--resume", action="store_true",
