@@ -84,7 +84,8 @@ def _scan(needle: bytes) -> list[int]:
     pointer read turns into a segmentation fault and ``/proc/self/mem`` into an ``OSError``."""
     hits = []
     try:
-        maps = open("/proc/self/maps").read().splitlines()
+        with open("/proc/self/maps") as f:
+            maps = f.read().splitlines()
         mem = os.open("/proc/self/mem", os.O_RDONLY)
     except OSError:
         return hits
@@ -113,24 +114,4 @@ def _scan(needle: bytes) -> list[int]:
                 i = data.find(needle, i + 1)
     finally:
         os.close(mem)
-    return hits
-    for line in maps:
-        parts = line.split()
-        if len(parts) < 5:
-            continue
-        lo, hi = (int(x, 16) for x in parts[0].split("-"))
-        perms = parts[1]
-        name = parts[5] if len(parts) > 5 else ""
-        if not perms.startswith("rw") or perms[3] != "p":
-            continue
-        if name and name != "[heap]":
-            continue
-        if hi - lo > _MAX_SCAN_BYTES:
-            continue
-        data = ctypes.string_at(lo, hi - lo)
-        i = data.find(needle)
-        while i >= 0:
-            if i % 4 == 0:
-                hits.append(lo + i)
-            i = data.find(needle, i + 1)
     return hits
