@@ -14,9 +14,9 @@ layer table), so the peak reported here is the arena size that runs.
 from __future__ import annotations
 
 from bisect import insort
-from math import prod
 from collections.abc import Mapping
 from dataclasses import dataclass
+from math import prod
 from types import MappingProxyType
 
 from tinymodel.graph import DTYPE_BYTES, ModelGraph
@@ -66,10 +66,6 @@ class ArenaPlan:
 def scratch_name(layer_name: str) -> str:
     """Name of a layer's scratch buffer in an :class:`ArenaPlan`."""
     return f"{layer_name}:scratch"
-
-
-def _round_up(n: int, alignment: int) -> int:
-    return -(-n // alignment) * alignment
 
 
 def _lifetimes(graph: ModelGraph, scratch_bytes: Mapping[str, int] | None

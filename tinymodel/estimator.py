@@ -255,7 +255,6 @@ class _Row:
     note: str | None
     fallback: bool
     supported: bool
-    out_dtype: str = ""     # the dtype of all the layer's outputs ("" when they differ)
 
 
 class _Catalogue:
@@ -270,7 +269,8 @@ class _Catalogue:
         self._variant = Variant.parse(variant)
         self.rows: dict[tuple, int] = {}
         self.items: list[_Row] = []
-        # per row, as plain lists for the per-candidate sums of compile()
+        # per row, as plain lists for the per-candidate sums of compile(): the dtype of all the
+        # layer's outputs ("" when they differ), scratch and blob bytes
         self.out_dtypes: list[str] = []
         self.scratch: list[int] = []
         self.blob: list[int] = []
@@ -285,10 +285,9 @@ class _Catalogue:
         if i is None:
             item = self._describe(layer)
             dtypes = {t.dtype for t in layer.outputs}
-            item.out_dtype = dtypes.pop() if len(dtypes) == 1 else ""
             i = self.rows[sig] = len(self.items)
             self.items.append(item)
-            self.out_dtypes.append(item.out_dtype)
+            self.out_dtypes.append(dtypes.pop() if len(dtypes) == 1 else "")
             self.scratch.append(item.scratch_bytes)
             self.blob.append(item.blob_bytes)
         return i
