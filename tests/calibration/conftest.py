@@ -32,6 +32,21 @@ holdout_every = 3
 """
 
 
+class HostConnector:
+    """Opens a fresh host device (its state reset, like a board whose port was reopened) and
+    counts the openings."""
+
+    def __init__(self, lib):
+        self.lib = lib
+        self.opened = 0
+
+    def __call__(self):
+        from calibration.hostdevice import HostDeviceTransport
+
+        self.opened += 1
+        return HostDeviceTransport(self.lib)
+
+
 def have_host_cc() -> bool:
     return any(shutil.which(c) for c in ("cc", "gcc", "clang"))
 

@@ -17,24 +17,11 @@ from calibration.measurements import MeasurementLog, point_id, read_records
 from calibration.plans import load_plan
 from calibration.protocol import Client, DeviceError, Hello, LayerRequest, Op, Status
 from calibration.requests import (estimated_cycles, layer_request, point_layer, timeout_s)
+from tests.calibration.conftest import HostConnector
 from tinymodel.layerspec import build_layer
 
 FAST = HarnessSettings(retries=1, noisy_attempts=5, reconnects=2, backoff_s=0.01,
                        max_backoff_s=0.02, base_timeout_s=0.5, hello_timeout_s=0.5)
-
-
-class HostConnector:
-    """Opens a fresh host device (its state reset, like a board after reopening its port)."""
-
-    def __init__(self, lib):
-        self.lib = lib
-        self.opened = 0
-
-    def __call__(self):
-        from calibration.hostdevice import HostDeviceTransport
-
-        self.opened += 1
-        return HostDeviceTransport(self.lib)
 
 
 def host_run(lib, variant: str = "s8-opt", board: str = "HOST", **target) -> VariantRun:

@@ -25,27 +25,13 @@ from calibration.harness import (BoardLostError, BoardSession, CalibrationError,
 from calibration.measurements import MeasurementLog, point_id, read_records, without_timing
 from calibration.protocol import Command, ProtocolError, cobs_decode
 from calibration.transport import Transport, TransportError
-from tests.calibration.conftest import needs_arm
+from tests.calibration.conftest import HostConnector, needs_arm
 
 REPO = Path(__file__).resolve().parents[2]
 CALIBRATE = [sys.executable, "-c", "from calibration.cli import main; raise SystemExit(main())"]
 
 FAST = HarnessSettings(retries=2, noisy_attempts=200, reconnects=3, backoff_s=0.01,
                        max_backoff_s=0.02, base_timeout_s=0.2, hello_timeout_s=0.2)
-
-
-class HostConnector:
-    """Opens a fresh host device (state reset, like a board whose port was reopened)."""
-
-    def __init__(self, lib):
-        self.lib = lib
-        self.opened = 0
-
-    def __call__(self) -> Transport:
-        from calibration.hostdevice import HostDeviceTransport
-
-        self.opened += 1
-        return HostDeviceTransport(self.lib)
 
 
 def frame_command(data: bytes) -> int | None:
