@@ -294,7 +294,7 @@ class _Catalogue:
 
     def _describe(self, layer: Layer) -> _Row:
         from tinymodel.costs import HANDLERS
-        from tinymodel.dispatch import KernelPath, scratch_bytes
+        from tinymodel.dispatch import scratch_bytes
         from tinymodel.features import layer_features
 
         op = layer.op.label if layer.supported else f"UNSUPPORTED({layer.source_op})"
@@ -306,8 +306,7 @@ class _Catalogue:
             # the operator's cost handler alone (tinymodel.costs.layer_cost adds fields not
             # needed here and dispatches the kernel once more)
             cost = HANDLERS[layer.op](layer)
-            scratch = (scratch_bytes(layer, self._variant, f.path)
-                       if f.path in (KernelPath.CONV_IM2COL, KernelPath.DW_GENERIC) else 0)
+            scratch = scratch_bytes(layer, self._variant, f.path)
         except TinymodelError as e:
             return _Row(-1, _NO_FEATURES, op, "none", None, 0, 0, 0, 0,
                         f"cannot cost the layer: {e}", False, False)

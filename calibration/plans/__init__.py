@@ -65,7 +65,7 @@ import copy
 import hashlib
 import random
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -294,13 +294,11 @@ def _load(path: Path, seen: tuple[Path, ...]) -> Plan:
         if p.key in unique:
             old = unique[p.key]
             merged = tuple(dict.fromkeys(old.variants + p.variants))
-            unique[p.key] = PlanPoint(old.spec, old.key, old.section, old.holdout, merged,
-                                      old.cold)
+            unique[p.key] = replace(old, variants=merged)
         else:
             unique[p.key] = p
     # the plan's own variant list restricts inherited points too
-    final = tuple(PlanPoint(p.spec, p.key, p.section, p.holdout,
-                            tuple(v for v in p.variants if v in variants), p.cold)
+    final = tuple(replace(p, variants=tuple(v for v in p.variants if v in variants))
                   for p in unique.values())
     final = tuple(p for p in final if p.variants)
     return Plan(name, path, desc, variants, warmups, reps, v_warmups, v_reps, final,
@@ -490,7 +488,7 @@ def _with_cold_twins(ctx: _Ctx, section: Mapping[str, Any], where: str,
         return points
     out = []
     for p in points:
-        out += [p, PlanPoint(p.spec, COLD_PREFIX + p.key, p.section, False, p.variants, True)]
+        out += [p, replace(p, key=COLD_PREFIX + p.key, holdout=False, cold=True)]
     return out
 
 
