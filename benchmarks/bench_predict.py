@@ -19,7 +19,8 @@ What is timed:
 * ``candidates_s``: ``predict_many`` over N freshly built random 20-layer ``ModelGraph`` objects
   (compile included, building the graphs excluded), with a warm estimator and with a new one;
   ``candidates_cpu_s_warm_estimator`` is the process CPU time of the fastest warm run, less
-  sensitive than wall time to other jobs on the machine.
+  sensitive than wall time to other jobs on the machine; ``new_shapes_per_candidate_warm``: layer
+  shapes per candidate that the fastest warm run met for the first time.
 
 ``python`` names the interpreter: the compile step is pure Python, so a distribution's CPython
 (built with profile-guided optimisation and LTO) runs it about 15 % faster than a build without
@@ -125,12 +126,15 @@ def main() -> None:
         cand_new_s = time.perf_counter() - t
 
         cand_warm = []
+        new_shapes = []         # layer shapes each warm run had to describe
         for r in range(args.repeat):
             rng = random.Random(1000 + r)
             gs = [candidate(rng, f"w{i}", space=space) for i in range(args.candidates)]
+            before = len(fresh._get_state().catalogue.items)
             t, c = time.perf_counter(), time.process_time()
             fresh.predict_many(gs)
             cand_warm.append((time.perf_counter() - t, time.process_time() - c))
+            new_shapes.append(len(fresh._get_state().catalogue.items) - before)
 
         compiled = [fresh.compile(g) for g in graphs]
         many = []
@@ -146,6 +150,8 @@ def main() -> None:
             "candidates_s_warm_estimator": round(min(cand_warm)[0], 3),
             "candidates_cpu_s_warm_estimator": round(min(cand_warm)[1], 3),
             "catalogue_rows": len(fresh._get_state().catalogue.items),
+            "new_shapes_per_candidate_warm": round(
+                new_shapes[cand_warm.index(min(cand_warm))] / args.candidates, 2),
             "predict_many_compiled_s": round(min(many), 4),
             "predict_many_layers_per_s": round(layers / min(many)),
         }
