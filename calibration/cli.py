@@ -8,7 +8,7 @@ says what to flash).
 
 Every measurement is appended to the measurement log (``--out``, JSONL) as it arrives; a run that
 stops for any reason continues with ``--resume``.  At the end one table per variant is fitted
-(:func:`calibration.fitting.fit_table`) and written next to the log as
+(:func:`tinymodel.fitting.fit_table`) and written next to the log as
 ``<log stem>.<variant>.table.json``, and the fitted deltas are printed, with the paper's Table 4
 analogue when both int8 variants were measured.
 """
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -38,17 +37,6 @@ def _variants(text: str) -> tuple[str, ...]:
             f"invalid --variant {text!r} (one of {', '.join(VARIANT_CHOICES)}, or a comma-separated "
             f"list of variants)")
     return names
-
-
-def default_jobs() -> int:
-    """Parallel virtual boards by default: one per CPU, at most 4."""
-    return max(1, min(4, os.cpu_count() or 1))
-
-
-def vboard_slowdown(clock_hz: float) -> float:
-    """How much slower than the real board a virtual board runs, pessimistically (it emulates
-    10-25 M instructions/s, docs/benchmarks.md; 2 M cycles/s is assumed for timeouts)."""
-    return max(1.0, clock_hz / 2e6)
 
 
 class CalibrateCommand(Command):
@@ -98,6 +86,8 @@ class CalibrateCommand(Command):
     def run(self, args: argparse.Namespace, out: TextIO) -> int:
         from calibration.harness import (
             HarnessSettings,
+            default_jobs,
+            vboard_slowdown,
             SerialConnector,
             Target,
             VariantRun,
@@ -154,7 +144,7 @@ class CalibrateCommand(Command):
         delta_text = delta_table_text([r for r in records if r.get("plan") == plan.name])
         result = self._result(summary, tables)
         if args.json:
-            from calibration.fitting import TABLE4_SECTIONS, delta_table, table4_findings
+            from tinymodel.fitting import TABLE4_SECTIONS, delta_table, table4_findings
             layer = [r for r in records if r.get("kind") == "layer" and r.get("plan") == plan.name]
             clock = next((r["clock_hz"] for r in layer if r.get("clock_hz")), 0)
             have = {r.get("variant") for r in layer}
@@ -288,7 +278,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return tinymodel_main(["calibrate", *(sys.argv[1:] if argv is None else argv)])
 
 
-__all__ = ["CalibrateCommand", "default_jobs", "main", "vboard_slowdown"]
+__all__ = ["CalibrateCommand", "main"]
 
 if __name__ == "__main__":  # pragma: no cover
     raise SystemExit(main())

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import logging
 import os
 import re
@@ -30,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tinymodel.errors import TinymodelError
+from tinymodel.footprint import memory_layout
 
 log = logging.getLogger(__name__)
 
@@ -191,41 +193,6 @@ def board_header(board) -> str:
         "",
     ]
     return "\n".join(lines)
-
-
-@dataclass(frozen=True)
-class MemoryLayout:
-    """Where the linker puts things: flash, the main (largest contiguous) data RAM, extra RAMs."""
-
-    flash_origin: int
-    flash_bytes: int
-    ram_origin: int
-    ram_bytes: int
-    extra: tuple[tuple[str, int, int], ...] = ()   # (region name, origin, bytes), unused by default
-
-
-def memory_layout(board) -> MemoryLayout:
-    """Pick the linker regions from the board's memory map: the non-alias flash region, and the
-    largest address-contiguous run of ``sram``/``dtcm`` regions as RAM (the arena's limit)."""
-    flashes = [r for r in board.memory if r.kind == "flash" and r.alias_of is None]
-    if not flashes:
-        raise FirmwareError(f"board {board.id}: no flash region")
-    flash = flashes[0]
-    spans = sorted((r.address, r.end) for r in board.memory
-                   if r.kind in ("sram", "dtcm") and r.alias_of is None)
-    best = (0, 0)
-    run_start = run_end = None
-    for start, end in spans:
-        if run_end != start:
-            run_start = start
-        run_end = end
-        if run_end - run_start > best[1] - best[0]:
-            best = (run_start, run_end)
-    if best[1] <= best[0]:
-        raise FirmwareError(f"board {board.id}: no SRAM region")
-    extra = tuple((r.name.upper(), r.address, r.size_bytes) for r in board.memory
-                  if r.kind in ("sram", "ccm", "itcm") and not best[0] <= r.address < best[1])
-    return MemoryLayout(flash.address, flash.size_bytes, best[0], best[1] - best[0], extra)
 
 
 def memory_script(board, weight_region_bytes: int = DEFAULT_WEIGHT_REGION_BYTES,
@@ -469,6 +436,25 @@ class Image:
     size: SizeReport
     log: str = field(default="", repr=False)
 
+    @property
+    def build_id(self) -> str:
+        """The build id the image reports in HELLO (:func:`image_build_id`)."""
+        return image_build_id(self.build_dir)
+
+
+_BUILD_ID = re.compile(r'#define TM_BUILD_ID "([^"]*)"')
+
+
+def image_build_id(build_dir: Path) -> str:
+    """The build id an image built in ``build_dir`` reports in HELLO (from its generated
+    ``tm_build_info.h``), or ``""`` when the header is not there."""
+    try:
+        text = (Path(build_dir) / "gen" / "tm_build_info.h").read_text()
+    except OSError:
+        return ""
+    m = _BUILD_ID.search(text)
+    return m.group(1) if m else ""
+
 
 def toolchain_available(cc: str = "arm-none-eabi-gcc") -> bool:
     """True when the Arm cross compiler is on PATH."""
@@ -521,10 +507,50 @@ def build_image(board: str, variant: str, opt: str = "-O2", *, model_dir: Path |
                  size_report(elf, board), output)
 
 
+# -- base sizes (tinymodel/data/firmware_base.json) ----------------------------------------------
+
+def base_sizes(boards: Sequence[str], variants: Sequence[str] = VARIANTS,
+               opt: str = "-O2") -> dict[str, dict[str, object]]:
+    """Build (or reuse) the benchmark image of every board and variant and measure the firmware
+    without a network: ``flash_bytes`` = flash used − the RUN_LAYER weight region,
+    ``ram_static_bytes`` = ``.data + .bss + stack``, and the image's build id — the records of
+    ``tinymodel/data/firmware_base.json`` (:func:`tinymodel.footprint.firmware_base`)."""
+    out: dict[str, dict[str, object]] = {}
+    for board in boards:
+        for variant in variants:
+            image = build_image(board, variant, opt)
+            out[f"{board}-{variant}"] = {
+                "flash_bytes": image.size.flash_used_bytes - image.size.weight_region_bytes,
+                "ram_static_bytes": image.size.ram_static_bytes, "build_id": image.build_id}
+    return out
+
+
+def write_base_sizes(configs: dict[str, dict[str, object]], compiler: str, opt: str = "-O2") -> Path:
+    """Rewrite ``tinymodel/data/firmware_base.json`` with ``configs`` (:func:`base_sizes`)."""
+    import datetime
+
+    from tinymodel.footprint import BASE_FILE
+
+    doc = {
+        "schema": "tinymodel-firmware-base/1",
+        "description": ("Flash and static RAM of the benchmark firmware without a network, per "
+                        f"board and variant ({opt}): flash_bytes = size report flash_used_bytes - "
+                        "weight_region_bytes, ram_static_bytes = .data + .bss + stack. Used by "
+                        "tinymodel.footprint for every prediction."),
+        "source": (f"python -m calibration.firmware base-sizes --write ({compiler}), "
+                   f"{datetime.date.today().isoformat()}"),
+        "opt": opt,
+        "configs": configs}
+    lines = [f' "{k}": {json.dumps(v)}' for k, v in doc.items() if k != "configs"]
+    body = ",\n".join(f'  "{k}": {json.dumps(v)}' for k, v in configs.items())
+    BASE_FILE.write_text("{\n" + ",\n".join(lines) + ',\n "configs": {\n' + body + "\n }\n}\n")
+    return BASE_FILE
+
+
 # -- command line (used by firmware/Makefile) ------------------------------------------------------
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m calibration.firmware {board-config,build-info,size-report} ...``."""
+    """``python -m calibration.firmware {board-config,build-info,size-report,base-sizes} ...``."""
     p = argparse.ArgumentParser(prog="python -m calibration.firmware")
     sub = p.add_subparsers(dest="what", required=True)
     bc = sub.add_parser("board-config", help="write tm_board_config.h, tm_memory.ld, board.mk")
@@ -543,6 +569,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     sr.add_argument("elf", type=Path)
     sr.add_argument("--board", default="")
     sr.add_argument("--out", type=Path)
+    bs = sub.add_parser("base-sizes", help="measure the firmware without a network on every "
+                                           "board and variant (tinymodel/data/firmware_base.json)")
+    bs.add_argument("--write", action="store_true", help="rewrite the shipped file")
     args = p.parse_args(argv)
     try:
         if args.what == "board-config":
@@ -552,6 +581,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             bid = build_id(args.files, cflags + "\0" + args.variant + "\0" + args.extra)
             _write_if_changed(args.out, build_info_header(bid, compiler_version(args.cc), cflags,
                                                           args.variant))
+        elif args.what == "base-sizes":
+            from tinymodel.boards import all_boards
+
+            configs = base_sizes([b.id for b in all_boards()])
+            if args.write:
+                print(write_base_sizes(configs, compiler_version("arm-none-eabi-gcc")))
+            else:
+                json.dump(configs, sys.stdout, indent=1)
+                sys.stdout.write("\n")
         else:
             text = size_report(args.elf, args.board).text() + "\n"
             if args.out:

@@ -26,7 +26,7 @@ Lifecycle of one variant (:func:`run_plan` does this for every variant asked for
    the log, as results arrive.
 
 :func:`fit_tables` turns the log's records into calibrated tables (through
-:func:`calibration.fitting.fit_table`, or any function of the same shape).
+:func:`tinymodel.fitting.fit_table`, or any function of the same shape).
 """
 
 from __future__ import annotations
@@ -65,6 +65,17 @@ log = logging.getLogger(__name__)
 #: Statuses after which a point is logged as skipped (the board cannot run that layer).
 SKIP_STATUSES = {Status.NO_FIT: "no-fit", Status.UNSUPPORTED: "unsupported",
                  Status.KERNEL: "kernel-refused", Status.PARAM: "bad-parameter"}
+
+
+def default_jobs() -> int:
+    """Parallel virtual boards by default: one per CPU, at most 4."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def vboard_slowdown(clock_hz: float) -> float:
+    """How much slower than the real board a virtual board runs, pessimistically (it emulates
+    10-25 M instructions/s, docs/benchmarks.md; 2 M cycles/s is assumed for timeouts)."""
+    return max(1.0, clock_hz / 2e6)
 
 
 # -- errors ----------------------------------------------------------------------------------------
@@ -707,8 +718,8 @@ def table_path(out: str | os.PathLike[str], variant: str) -> Path:
 
 
 def default_fitter() -> Callable[..., Any]:
-    """:func:`calibration.fitting.fit_table`."""
-    from calibration.fitting import fit_table
+    """:func:`tinymodel.fitting.fit_table`."""
+    from tinymodel.fitting import fit_table
 
     return fit_table
 
@@ -719,7 +730,7 @@ def fit_tables(records: Sequence[Mapping[str, Any]], *, board: str, variants: It
     """Fit and save one table per variant that has ``layer`` records.
 
     ``fitter(records, variant=, board=, plan=, log_name=)`` must return an object with
-    ``save(path)`` (:func:`calibration.fitting.fit_table` by default).  Returns the table paths.
+    ``save(path)`` (:func:`tinymodel.fitting.fit_table` by default).  Returns the table paths.
     """
     fit = fitter or default_fitter()
     paths: dict[str, Path] = {}
@@ -742,7 +753,7 @@ def delta_table_text(records: Sequence[Mapping[str, Any]]) -> str | None:
     have = {r.get("variant") for r in layer}
     if not {"s8-ref", "s8-opt"} <= have:
         return None
-    from calibration.fitting import (TABLE4_SECTIONS, delta_table, format_delta_table,
+    from tinymodel.fitting import (TABLE4_SECTIONS, delta_table, format_delta_table,
                                      format_findings, table4_findings)
 
     clock = next((r["clock_hz"] for r in layer if r.get("clock_hz")), 0)
@@ -755,7 +766,7 @@ def delta_table_text(records: Sequence[Mapping[str, Any]]) -> str | None:
             f"measurements:\n" + format_findings(table4_findings(rows)))
 
 
-__all__ = ["BoardLostError", "BoardSession", "CalibrationError", "FirmwareMismatchError",
+__all__ = ["default_jobs", "vboard_slowdown", "BoardLostError", "BoardSession", "CalibrationError", "FirmwareMismatchError",
            "HarnessSettings", "RunSummary", "SerialConnector", "Target", "VariantRun",
            "VariantSummary", "check_hello", "default_fitter", "delta_table_text", "firmware_info",
            "fit_tables", "measure_point", "run_plan", "table_path"]

@@ -32,18 +32,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from tinymodel.errors import TinymodelError
+from tinymodel.records import MEASUREMENT_SCHEMA as SCHEMA
+from tinymodel.records import RecordFileError, scan_measurements
 
 log = logging.getLogger(__name__)
-
-#: Version of the record layout; bump when a field changes meaning.
-SCHEMA = 1
 
 #: Record kinds that mark a point as done.
 DONE_KINDS = ("layer", "skip")
 
 
-class LogError(TinymodelError):
+class LogError(RecordFileError):
     """The measurement log cannot be opened, read or written."""
 
 
@@ -76,54 +74,6 @@ def summarize(cycles: Sequence[int | float]) -> dict[str, float]:
     return {"median_cycles": med, "min_cycles": xs[0], "max_cycles": xs[-1],
             "mean_cycles": statistics.fmean(xs), "iqr_cycles": q3 - q1, "mad_cycles": mad,
             "rel_spread": (q3 - q1) / med if med else 0.0}
-
-
-def read_records(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """Every complete record of a log (a cut-off last line is ignored, not repaired)."""
-    records, _, _ = _scan(Path(path))
-    return records
-
-
-def _scan(path: Path) -> tuple[list[dict[str, Any]], int, bool]:
-    """Records, byte length of the complete part, and whether a cut-off tail was found."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise LogError(f"{path}: no such measurement log") from None
-    except OSError as e:
-        raise LogError(f"{path}: cannot read the measurement log ({e.strerror})") from None
-    records: list[dict[str, Any]] = []
-    good = 0
-    pos = 0
-    lineno = 0
-    truncated = False
-    while pos < len(data):
-        nl = data.find(b"\n", pos)
-        lineno += 1
-        if nl < 0:                       # no newline: a write cut off by a kill
-            truncated = True
-            break
-        line = data[pos:nl]
-        pos = nl + 1
-        if not line.strip():
-            good = pos
-            continue
-        try:
-            rec = json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            if pos >= len(data):         # the last line, complete but garbled: a torn write
-                truncated = True
-                break
-            raise LogError(f"{path}:{lineno}: not a JSON record; the log is damaged "
-                           f"(remove the line or start a new log with --out)") from None
-        if not isinstance(rec, dict) or "kind" not in rec:
-            raise LogError(f"{path}:{lineno}: not a measurement record (no 'kind')")
-        if rec.get("schema", SCHEMA) > SCHEMA:
-            raise LogError(f"{path}:{lineno}: schema {rec.get('schema')} is newer than this "
-                           f"tinymodel understands ({SCHEMA})")
-        records.append(rec)
-        good = pos
-    return records, good, truncated
 
 
 class MeasurementLog:
@@ -174,13 +124,17 @@ class MeasurementLog:
         repaired = False
         try:
             if exists:
-                records, good, truncated = _scan(path)
-                if truncated:
+                try:
+                    scan = scan_measurements(path)
+                except RecordFileError as e:
+                    raise LogError(str(e)) from None
+                records = scan.records
+                if scan.torn:
                     size = path.stat().st_size
                     log.warning("%s: dropping a cut-off last record (%d bytes) left by an "
-                                "interrupted run", path, size - good)
+                                "interrupted run", path, size - scan.complete_bytes)
                     try:
-                        fh.truncate(good)
+                        fh.truncate(scan.complete_bytes)
                         fh.flush()
                         os.fsync(fh.fileno())
                     except OSError as e:
@@ -247,7 +201,6 @@ __all__ = [
     "LogError",
     "MeasurementLog",
     "point_id",
-    "read_records",
     "summarize",
     "utc_now",
     "without_timing",

@@ -661,12 +661,12 @@ class BatchPrediction:
 
 def _read_measurements(measurements: Any) -> list[Mapping[str, Any]]:
     if isinstance(measurements, (str, os.PathLike)):
-        from calibration.measurements import read_records
+        from tinymodel.records import read_measurements
 
         path = Path(measurements)
         if not path.is_file():
             raise PredictionError(f"{path}: no such measurement log")
-        return read_records(path)
+        return read_measurements(path)
     records = list(measurements)
     if not all(isinstance(r, Mapping) for r in records):
         raise PredictionError("measurements must be a log path or a sequence of record dicts")
@@ -704,8 +704,8 @@ class Estimator:
     # -- fitting -------------------------------------------------------------------------------
     def fit(self, measurements: Any) -> Estimator:
         """Fit a table from measurement records (dicts as the harness logs them, or the path of a
-        JSONL log) with :func:`calibration.fitting.fit_table`; returns ``self``."""
-        from calibration.fitting import fit_table
+        JSONL log) with :func:`tinymodel.fitting.fit_table`; returns ``self``."""
+        from tinymodel.fitting import fit_table
 
         board = self._board()
         variant = self._variant()
@@ -820,8 +820,7 @@ class _State:
     """What an estimator resolved: board, variant, table, catalogue, firmware base, caches."""
 
     def __init__(self, board, variant: str, table: LatencyTable) -> None:
-        from calibration.firmware import memory_layout
-        from tinymodel.footprint import firmware_base
+        from tinymodel.footprint import firmware_base, memory_layout
 
         self.board = board
         self.variant = variant

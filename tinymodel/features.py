@@ -4,7 +4,7 @@ The firmware kernels (docs/kernels.md) spend their time in a few kinds of work: 
 reduction loops, scalar leftover ("tail") steps, per-output requantizations, im2col gathering, and
 word loads that happen to be unaligned.  A layer's latency is modelled as a weighted sum of these
 counts, with weights fitted per (operator, kernel path, variant) on measurements
-(:mod:`calibration.fitting`).  The counts follow from shapes alone, by the loop structure of the
+(:mod:`tinymodel.fitting`).  The counts follow from shapes alone, by the loop structure of the
 path :func:`tinymodel.dispatch.kernel_path` picks:
 
 ============== ========================================================================

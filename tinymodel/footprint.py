@@ -1,4 +1,4 @@
-"""Flash and RAM a deployed network takes, predicted without building it.
+"""Flash and RAM a deployed network takes, predicted without building it; the board's memory layout.
 
 ``tinymodel deploy`` links a network into the benchmark firmware (:mod:`calibration.codegen`,
 :mod:`calibration.firmware`).  The image it builds holds, on top of the firmware without a network
@@ -17,26 +17,24 @@ MODEL_RECORD_BYTES + len(name) + 1`` and ``ram_used = base_ram_static + arena + 
 int8 ResNet-20 for L4 / s8-opt this gives 323,738 B flash and 78,964 B RAM against 323,744 B and
 78,976 B in the linked image (``tinymodel deploy``; the rest is linker alignment).
 
-The base comes from the local firmware build when one exists (``firmware/build/<BOARD>-<variant>-O2``,
-read from its ELF), else from ``tinymodel/data/firmware_base.json``, measured on the builds listed
-there (``python -m tinymodel.footprint`` prints the current builds' numbers in that format).
+The base sizes are data: ``tinymodel/data/firmware_base.json``, measured on the firmware builds it
+names, so a prediction is the same on every machine whatever is built locally.
+``python -m calibration.firmware base-sizes --write`` rebuilds the images and rewrites the file
+(a test fails when it is out of date).  :func:`memory_layout` picks the linker's flash and RAM
+regions from a board file; the firmware's linker script is generated from the same function.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-import re
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from tinymodel.errors import TinymodelError
+from tinymodel.errors import BoardError, TinymodelError
 
 #: The shipped base sizes (see the module docstring).
 BASE_FILE: Path = Path(__file__).resolve().parent / "data" / "firmware_base.json"
-#: Where local firmware builds live (``calibration.firmware.build_image``'s default).
-BUILD_DIR: Path = Path(__file__).resolve().parent.parent / "firmware" / "build"
 #: 32-bit words per layer-table entry (``tm_layer_desc``; ``calibration.codegen.DESC_WORDS``).
 DESC_WORDS = 2 + 12 + 8 + 12 + 9
 #: Bytes of one ``tm_model_tensor`` record (dtype, rank, bytes, offset, dims[4], scale, zero point).
@@ -68,22 +66,6 @@ def blob_item_bytes(nbytes: int) -> int:
     return _round_up(nbytes, BLOB_ALIGN)
 
 
-def _local_build(board: str, variant: str) -> FirmwareBase | None:
-    d = BUILD_DIR / f"{board}-{variant}-O2"
-    elf, info = d / "tinymodel.elf", d / "gen" / "tm_build_info.h"
-    if not elf.is_file() or not info.is_file():
-        return None
-    try:
-        from calibration.firmware import size_report
-
-        size = size_report(elf, board)
-        m = re.search(r'TM_BUILD_ID "(\w+)"', info.read_text())
-    except (TinymodelError, OSError, ImportError, ValueError):
-        return None
-    return FirmwareBase(board, variant, size.flash_used_bytes - size.weight_region_bytes,
-                        size.ram_static_bytes, m.group(1) if m else "?", str(elf))
-
-
 @functools.cache
 def _shipped() -> dict:
     try:
@@ -93,13 +75,9 @@ def _shipped() -> dict:
 
 
 @functools.cache
-def firmware_base(board: str, variant: str, use_build: bool = True) -> FirmwareBase:
-    """The base sizes of ``board`` / ``variant``: the local build's when ``use_build`` and one
-    exists, else the shipped numbers.  :class:`TinymodelError` when neither knows the pair."""
-    if use_build:
-        local = _local_build(board, variant)
-        if local is not None:
-            return local
+def firmware_base(board: str, variant: str) -> FirmwareBase:
+    """The shipped base sizes of ``board`` / ``variant``.  :class:`TinymodelError` when the file
+    does not know the pair."""
     rec = _shipped().get(f"{board}-{variant}")
     if rec is None:
         raise TinymodelError(f"no firmware base size for board {board}, variant {variant} "
@@ -120,20 +98,39 @@ def model_ram_bytes(arena_bytes: int, layers: int) -> int:
     return _round_up(max(arena_bytes, 16), 16) + 8 * layers
 
 
-def main() -> int:  # pragma: no cover - maintenance helper
-    """Print the local builds' base sizes in the ``firmware_base.json`` format."""
-    configs = {}
-    for board in ("L4", "F4", "F7"):
-        for variant in ("f32-soft", "f32", "s8-ref", "s8-opt"):
-            b = _local_build(board, variant)
-            if b is not None:
-                configs[f"{board}-{variant}"] = {"flash_bytes": b.flash_bytes,
-                                                 "ram_static_bytes": b.ram_static_bytes,
-                                                 "build_id": b.build_id}
-    json.dump(configs, sys.stdout, indent=1)
-    sys.stdout.write("\n")
-    return 0
+# -- the board's memory layout ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class MemoryLayout:
+    """Where the linker puts things: flash, the main (largest contiguous) data RAM, extra RAMs."""
+
+    flash_origin: int
+    flash_bytes: int
+    ram_origin: int
+    ram_bytes: int
+    extra: tuple[tuple[str, int, int], ...] = ()   # (region name, origin, bytes), unused by default
 
 
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+def memory_layout(board) -> MemoryLayout:
+    """Pick the linker regions from the board's memory map (a :class:`tinymodel.boards.Board`):
+    the non-alias flash region, and the largest address-contiguous run of ``sram``/``dtcm``
+    regions as RAM (the arena's limit)."""
+    flashes = [r for r in board.memory if r.kind == "flash" and r.alias_of is None]
+    if not flashes:
+        raise BoardError(f"board {board.id}: no flash region")
+    flash = flashes[0]
+    spans = sorted((r.address, r.end) for r in board.memory
+                   if r.kind in ("sram", "dtcm") and r.alias_of is None)
+    best = (0, 0)
+    run_start = run_end = None
+    for start, end in spans:
+        if run_end != start:
+            run_start = start
+        run_end = end
+        if run_end - run_start > best[1] - best[0]:
+            best = (run_start, run_end)
+    if best[1] <= best[0]:
+        raise BoardError(f"board {board.id}: no SRAM region")
+    extra = tuple((r.name.upper(), r.address, r.size_bytes) for r in board.memory
+                  if r.kind in ("sram", "ccm", "itcm") and not best[0] <= r.address < best[1])
+    return MemoryLayout(flash.address, flash.size_bytes, best[0], best[1] - best[0], extra)

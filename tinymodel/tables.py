@@ -10,7 +10,7 @@ A table holds, for one (board, variant, firmware build), one entry per (operator
 * which of the two was **chosen** on held-out measurements, and the held-out errors of both.
 
 Tables are JSON (schema in docs/tables.md) and are produced by ``calibrate``
-(:mod:`calibration.fitting`).  Evaluating a table needs numpy only.
+(:mod:`tinymodel.fitting`).  Evaluating a table needs numpy only.
 """
 
 from __future__ import annotations

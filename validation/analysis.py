@@ -31,15 +31,13 @@ docs/validation.md) and returns one JSON-ready dict with every number the report
   validation layers), the sweeps of Figures 4–5, and the energy/latency points and Pareto fronts
   of Figures 3, 6 and 7.
 * **Findings**: the paper's qualitative claims checked on the data, each ``holds`` yes / no /
-  ``None`` (no data) with the numbers (like :func:`calibration.fitting.table4_findings`).
+  ``None`` (no data) with the numbers (like :func:`tinymodel.fitting.table4_findings`).
 
 Nothing here runs a board; it needs numpy, scipy and the table files.
 """
 
 from __future__ import annotations
 
-import gzip
-import json
 import logging
 import math
 from collections import defaultdict
@@ -602,29 +600,14 @@ def table3(nets: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def read_calibration_log(path: str | Path) -> list[dict[str, Any]]:
-    """The records of a calibration log (plain or gzipped JSONL)."""
-    path = Path(path)
-    try:
-        raw = path.read_bytes()
-        text = (gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw).decode()
-    except (OSError, EOFError, gzip.BadGzipFile, UnicodeDecodeError) as e:
-        raise AnalysisError(f"{path}: cannot read calibration log ({e})") from None
-    out = []
-    for line in text.splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return out
-
-
 def calibration_logs(boards: Iterable[str], given: Sequence[str | Path] = ()) -> dict[str, list]:
     """Calibration records per board: the given logs (by their board), else the shipped
     ``calibration/data/calibration-<BOARD>-full.jsonl.gz`` of each board that has one."""
+    from tinymodel.records import read_measurements
+
     out: dict[str, list] = {}
     for p in given:
-        recs = read_calibration_log(p)
+        recs = read_measurements(p)
         b = next((r.get("board") for r in recs if r.get("board")), None)
         if b is None:
             raise AnalysisError(f"{p}: no record names a board")
@@ -633,7 +616,7 @@ def calibration_logs(boards: Iterable[str], given: Sequence[str | Path] = ()) ->
         for b in boards:
             p = CALIBRATION_DATA / f"calibration-{b}-full.jsonl.gz"
             if p.is_file():
-                out[b] = read_calibration_log(p)
+                out[b] = read_measurements(p)
     return out
 
 
@@ -644,9 +627,9 @@ def _clock(recs: Sequence[Mapping[str, Any]]) -> float | None:
 def table4(logs: Mapping[str, list], layers: Sequence[Mapping[str, Any]],
            records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Paper Table 4 per board: from the calibration sweeps (the paper's sections) with
-    :func:`calibration.fitting.table4_findings`, and from the validation layers (``s8-ref``
+    :func:`tinymodel.fitting.table4_findings`, and from the validation layers (``s8-ref``
     against ``s8-opt`` where both ran)."""
-    from calibration.fitting import TABLE4_SECTIONS, delta_table, table4_findings
+    from tinymodel.fitting import TABLE4_SECTIONS, delta_table, table4_findings
 
     out: dict[str, Any] = {}
     for board, recs in sorted(logs.items()):
@@ -861,7 +844,7 @@ def analyze(records: Iterable[Mapping[str, Any]], tables: TableChoice | None = N
     ``table2``, ``table3``, ``table4``, ``sweeps``, ``energy``, ``findings``, ``accuracy``).
 
     ``calibration``: calibration records per board (:func:`calibration_logs`) for Table 4 and
-    the sweeps; ``accuracy``: Table 1 rows (:func:`tinymodel.accuracy.table1`), if any.
+    the sweeps; ``accuracy``: Table 1 rows (:func:`calibration.accuracy.table1`), if any.
     """
     recs = [r for r in records if r.get("status") in ("ok", "oversized", "unsupported", "error")]
     if not recs:
@@ -895,7 +878,7 @@ def analyze(records: Iterable[Mapping[str, Any]], tables: TableChoice | None = N
 def accuracy_rows(work_dir: Path, epochs: int = 3, target_limit: int = 20) -> list[dict[str, Any]]:
     """Table 1 rows: LeNet trained on the shipped digits for ``epochs``, quantized, evaluated on
     the host and on the virtual L4 (``target_limit`` samples per row).  Needs TensorFlow."""
-    from tinymodel.accuracy import table1
+    from calibration.accuracy import table1
     from tinymodel.datasets import load_dataset
     from tinymodel.optimize import optimize
     from tinymodel.training import lenet_digits
@@ -911,5 +894,4 @@ def accuracy_rows(work_dir: Path, epochs: int = 3, target_limit: int = 20) -> li
 __all__ = ["AnalysisError", "PREDICTORS", "PREDICTOR_LABELS", "TableChoice", "WITHIN",
            "accuracy_rows", "analyze", "calibration_logs", "correlation", "energy_points",
            "error_stats", "error_summary", "join", "load_tables", "mispredictions",
-           "no_mac_summary", "paper_findings", "pareto_front", "predict_layer", "read_calibration_log",
-           "rel_error", "sweeps", "table2", "table3", "table4"]
+           "no_mac_summary", "paper_findings", "pareto_front", "predict_layer",            "rel_error", "sweeps", "table2", "table3", "table4"]

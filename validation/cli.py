@@ -176,7 +176,7 @@ class ValidateCommand(Command):
         if args.jobs is not None:
             workers = args.jobs
         else:
-            from calibration.cli import default_jobs
+            from calibration.harness import default_jobs
             workers = default_jobs()
         settings = RunSettings(cache_dir=cache, port=args.port, baud=args.baud, flash=args.flash,
                                probe=args.probe, timeout_s=float(args.timeout),

@@ -12,7 +12,6 @@ Used by ``validate`` (:mod:`validation.runner`) and ``benchmarks/compare_paper.p
 
 from __future__ import annotations
 
-import re
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -55,20 +54,6 @@ def sync_dir(src: Path, dst: Path) -> None:
             target.write_bytes(data)
 
 
-_BUILD_ID = re.compile(r'#define TM_BUILD_ID "([^"]*)"')
-
-
-def image_build_id(build_dir: Path) -> str:
-    """The build id a built image reports in HELLO (from its generated ``tm_build_info.h``),
-    or ``""`` when the header is not there."""
-    try:
-        text = (Path(build_dir) / "gen" / "tm_build_info.h").read_text()
-    except OSError:
-        return ""
-    m = _BUILD_ID.search(text)
-    return m.group(1) if m else ""
-
-
 def deploy_cached(graph, board: str, variant: str, out_dir: Path, opt: str = "-O2",
                   make_jobs: int | None = None) -> Deployment:
     """Generate and build ``graph`` for ``board`` / ``variant`` in ``out_dir`` (cached).
@@ -95,7 +80,7 @@ def deploy_cached(graph, board: str, variant: str, out_dir: Path, opt: str = "-O
         return Deployment(**base, build_s=time.perf_counter() - t0, oversized=str(e),
                           overflow_bytes=dict(e.overflow_bytes))
     return Deployment(**base, build_s=time.perf_counter() - t0, elf=image.elf,
-                      build_id=image_build_id(image.build_dir), size=image.size.as_dict())
+                      build_id=image.build_id, size=image.size.as_dict())
 
 
-__all__ = ["Deployment", "deploy_cached", "image_build_id", "sync_dir"]
+__all__ = ["Deployment", "deploy_cached", "sync_dir"]

@@ -309,7 +309,7 @@ def measure(job: Job, settings: RunSettings) -> dict[str, Any]:
                        overflow_bytes=dep.overflow_bytes)
             return rec
         if settings.port is not None and settings.flash:
-            from tinymodel.deploy import flash_image
+            from calibration.flashing import flash_image
 
             t0 = time.perf_counter()
             flash_image(dep.elf, job.board, settings.probe)
@@ -372,27 +372,21 @@ def measure(job: Job, settings: RunSettings) -> dict[str, Any]:
 # -- the results file --------------------------------------------------------------------------------
 
 def read_results(path: Path) -> dict[str, dict[str, Any]]:
-    """The records of a results file by key (a later record of a key replaces an earlier one).
-    A line that does not parse — a run killed while writing — is skipped with a warning."""
-    out: dict[str, dict[str, Any]] = {}
-    try:
-        fh = open(path, encoding="utf-8")
-    except FileNotFoundError:
-        return out
-    except OSError as e:
-        raise TinymodelError(f"{path}: cannot read ({e.strerror})") from None
-    with fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-                key = rec["key"]
-            except (json.JSONDecodeError, KeyError, TypeError):
-                log.warning("%s:%d: not a result record; skipped", path, n)
-                continue
-            out[key] = rec
-    return out
+    """The records of a results file by key (a later record of a key replaces an earlier one;
+    :func:`tinymodel.records.scan_records`).  A cut-off last line — a run killed while writing —
+    is left out with a warning; damage before the last line is an error naming the line."""
+    return _scan_results(path)[0]
+
+
+def _scan_results(path: Path) -> tuple[dict[str, dict[str, Any]], int | None]:
+    """Records by key, and the byte length to truncate a torn last line to (``None``: intact)."""
+    from tinymodel.records import scan_records
+
+    scan = scan_records(path, what="result record", require="key", missing_ok=True)
+    if scan.torn:
+        log.warning("%s: cut-off last line (not a result record, left by an interrupted run); "
+                    "skipped", path)
+    return {rec["key"]: rec for rec in scan.records}, scan.complete_bytes if scan.torn else None
 
 
 def append_record(fh, rec: dict[str, Any]) -> None:
@@ -410,7 +404,7 @@ def run_jobs(jobs: Sequence[Job], settings: RunSettings, results_path: Path, wor
     a time.  Returns the records of all ``jobs`` (old and new) by key."""
     results_path = Path(results_path)
     results_path.parent.mkdir(parents=True, exist_ok=True)
-    existing = read_results(results_path)
+    existing, torn_at = _scan_results(results_path)
     keys = [record_key(j, settings.target) for j in jobs]
     todo = [j for j, k in zip(jobs, keys)
             if existing.get(k, {}).get("status") not in FINAL_STATUSES]
@@ -434,6 +428,8 @@ def run_jobs(jobs: Sequence[Job], settings: RunSettings, results_path: Path, wor
 
     try:
         with open(results_path, "a", encoding="utf-8") as fh:
+            if torn_at is not None:     # drop the cut-off line, or the next record would join it
+                fh.truncate(torn_at)
             if workers == 1:
                 for job in todo:
                     bar.set_postfix_str(f"{job.model} {job.board} {job.variant}: running",

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from calibration.measurements import read_records, without_timing
+from calibration.measurements import without_timing
+from tinymodel.records import read_measurements
 from tests.calibration.conftest import SMALL_PLAN, needs_arm
 
 REPO = Path(__file__).resolve().parents[2]
@@ -38,7 +39,7 @@ def plan_file(tmp_path):
 
 
 def results(path: Path) -> list[dict]:
-    return [{k: v for k, v in r.items() if k != "worker"} for r in without_timing(read_records(path))]
+    return [{k: v for k, v in r.items() if k != "worker"} for r in without_timing(read_measurements(path))]
 
 
 def test_help():
@@ -106,7 +107,7 @@ def test_json_output_of_a_run(l4_image, plan_file, tmp_path, capsys):
     assert set(fc["delta_ns_per_op"]) <= {"odd", "even", "div4"}
     assert all(x > 0 for x in fc["delta_ns_per_op"].values())
     assert res["table4"] is None                      # needs both int8 variants
-    assert len([r for r in read_records(out) if r["kind"] == "layer"]) == 9
+    assert len([r for r in read_measurements(out) if r["kind"] == "layer"]) == 9
 
     # the same log again needs --resume; with it, nothing is measured twice
     code, _, err = calibrate(["--board", "L4", "--variant", "s8-opt", "--plan", str(plan_file),
@@ -116,7 +117,7 @@ def test_json_output_of_a_run(l4_image, plan_file, tmp_path, capsys):
                                  "--out", str(out), "--no-progress", "--resume", "--no-fit"], capsys)
     assert code == 0, err
     assert "plan small on L4" in text and "s8-opt" in text
-    assert len([r for r in read_records(out) if r["kind"] == "layer"]) == 9
+    assert len([r for r in read_measurements(out) if r["kind"] == "layer"]) == 9
 
 
 @needs_arm
@@ -134,9 +135,9 @@ def test_parallel_jobs_give_the_same_measurements(l4_image, plan_file, tmp_path,
         logs[jobs] = out
     assert results(logs[1]) == results(logs[2])
     assert len(results(logs[1])) == 9
-    workers = {r.get("worker") for r in read_records(logs[2]) if r["kind"] == "layer"}
+    workers = {r.get("worker") for r in read_measurements(logs[2]) if r["kind"] == "layer"}
     assert workers == {0, 1}
-    hellos = [r for r in read_records(logs[2]) if r["kind"] == "hello"]
+    hellos = [r for r in read_measurements(logs[2]) if r["kind"] == "hello"]
     assert sorted(h["worker"] for h in hellos) == [0, 1]
 
 

@@ -13,7 +13,8 @@ from calibration.harness import (BoardSession, CalibrationError, FirmwareMismatc
                                  HarnessSettings, SerialConnector, Target, VariantRun,
                                  check_hello, delta_table_text, fit_tables, measure_point,
                                  run_plan, table_path)
-from calibration.measurements import MeasurementLog, point_id, read_records
+from calibration.measurements import MeasurementLog, point_id
+from tinymodel.records import read_measurements
 from calibration.plans import load_plan
 from calibration.protocol import Client, DeviceError, Hello, LayerRequest, Op, Status
 from calibration.requests import (estimated_cycles, layer_request, point_layer, timeout_s)
@@ -172,7 +173,7 @@ def test_run_plan_measures_every_point_once(host_lib, small_plan, tmp_path):
         summary = run_plan(small_plan, [host_run(host_lib, "s8-opt"), host_run(host_lib, "f32")],
                            mlog, board="HOST", settings=FAST,
                            progress=lambda n, label: progress.append((n, label)), argv=["x"])
-    recs = read_records(out)
+    recs = read_measurements(out)
     assert [r["kind"] for r in recs[:2]] == ["run", "hello"]
     run = recs[0]
     assert run["plan"]["name"] == "small" and run["variants"] == ["s8-opt", "f32"]
@@ -192,8 +193,8 @@ def test_run_plan_measures_every_point_once(host_lib, small_plan, tmp_path):
     with MeasurementLog.open(out, resume=True) as mlog:
         again = run_plan(small_plan, [host_run(host_lib, "s8-opt")], mlog, board="HOST", settings=FAST)
     assert again.variants[0].already_done == 9 and again.variants[0].measured == 0
-    assert len(layers(read_records(out))) == 18
-    assert read_records(out)[-1]["kind"] == "run" and read_records(out)[-1]["resumed"]
+    assert len(layers(read_measurements(out))) == 18
+    assert read_measurements(out)[-1]["kind"] == "run" and read_measurements(out)[-1]["resumed"]
 
 
 def test_resume_with_a_grown_plan_measures_only_new_points(host_lib, tmp_path, caplog):
@@ -209,7 +210,7 @@ def test_resume_with_a_grown_plan_measures_only_new_points(host_lib, tmp_path, c
         s = run_plan(load_plan(plan_file), [host_run(host_lib)], mlog, board="HOST", settings=FAST)
     assert (s.variants[0].already_done, s.variants[0].measured) == (3, 2)
     assert "the plan file changed since this log was started" in caplog.text
-    assert [r["spec"]["input"][1] for r in layers(read_records(out))] == [1, 2, 3, 4, 5]
+    assert [r["spec"]["input"][1] for r in layers(read_measurements(out))] == [1, 2, 3, 4, 5]
 
 
 def test_points_that_do_not_fit_are_skipped_and_count_as_done(host_lib, tmp_path):
@@ -221,7 +222,7 @@ def test_points_that_do_not_fit_are_skipped_and_count_as_done(host_lib, tmp_path
         s = run_plan(load_plan(plan_file), [host_run(host_lib)], mlog, board="HOST", settings=FAST)
         assert len(mlog.done) == 2
     assert (s.variants[0].measured, s.variants[0].skipped) == (1, 1)
-    skip = [r for r in read_records(out) if r["kind"] == "skip"]
+    skip = [r for r in read_measurements(out) if r["kind"] == "skip"]
     assert len(skip) == 1 and skip[0]["reason"] == "no-fit" and "flash weight region" in skip[0]["detail"]
     assert skip[0]["spec"]["input"] == [1, 2000]
     with MeasurementLog.open(out, resume=True) as mlog:
@@ -256,7 +257,7 @@ def test_resume_on_another_firmware_build_is_refused(host_lib, small_plan, tmp_p
     assert "holds s8-opt measurements of firmware build feedfacefeedface" in msg
     assert "runs build 0000000000000000: flash build feedfacefeedface again" in msg
     assert "(1 points are safe in" in msg and "--resume" in msg and "\n" not in msg
-    assert len(layers(read_records(out))) == 1          # nothing measured with the wrong build
+    assert len(layers(read_measurements(out))) == 1          # nothing measured with the wrong build
 
 
 # -- fitting -----------------------------------------------------------------------------------
@@ -306,13 +307,13 @@ def test_run_plan_on_the_virtual_board(l4_image, small_plan, tmp_path):
     for name in ("a.jsonl", "b.jsonl"):
         with MeasurementLog.open(tmp_path / name, resume=False) as mlog:
             run_plan(small_plan, [run], mlog, board="L4", settings=settings)
-        results.append({r["point_id"]: r["cycles"] for r in layers(read_records(tmp_path / name))})
+        results.append({r["point_id"]: r["cycles"] for r in layers(read_measurements(tmp_path / name))})
     a, b = results
     assert a == b and len(a) == 9
     assert all(len(c) == 2 for c in a.values())            # the plan's [virtual] reps
     dense = [a[point_id("small", "s8-opt", p.key)][0] for p in small_plan.points if p.section == "dense"]
     assert dense == sorted(dense) and dense[0] < dense[-1]  # more inputs, more cycles
-    recs = read_records(tmp_path / "a.jsonl")
+    recs = read_measurements(tmp_path / "a.jsonl")
     assert recs[1]["firmware"]["board_id"] == "L4" and recs[1]["clock_hz"] == 80_000_000
     assert layers(recs)[0]["transport"] == {"port": url, "virtual": True}
 
@@ -370,15 +371,15 @@ def test_cold_twins_on_the_virtual_board_cost_more_and_repeat_exactly(l4_image, 
     for name in ("a.jsonl", "b.jsonl"):
         with MeasurementLog.open(tmp_path / name, resume=False) as mlog:
             run_plan(plan, [run], mlog, board="L4", settings=HarnessSettings(slowdown=40.0))
-        results.append({r["point_id"]: r["median_cycles"] for r in layers(read_records(tmp_path / name))})
+        results.append({r["point_id"]: r["median_cycles"] for r in layers(read_measurements(tmp_path / name))})
     a, b = results
     assert a == b and len(a) == 6
     for p in plan.points:
         if p.cold:
             warm = a[point_id("c", "s8-opt", p.key[len("cold "):])]
             assert a[point_id("c", "s8-opt", p.key)] >= warm
-    from calibration.fitting import cold_starts
+    from tinymodel.fitting import cold_starts
 
-    colds = cold_starts(layers(read_records(tmp_path / "a.jsonl")), "s8-opt")
+    colds = cold_starts(layers(read_measurements(tmp_path / "a.jsonl")), "s8-opt")
     assert set(colds) == {"RESHAPE/copy", "FULLY_CONNECTED/fc-opt"}
     assert colds["RESHAPE/copy"].points == 2

@@ -22,7 +22,8 @@ import pytest
 from calibration.harness import (BoardLostError, BoardSession, CalibrationError,
                                  FirmwareMismatchError, HarnessSettings, SerialConnector, Target,
                                  VariantRun, run_plan)
-from calibration.measurements import MeasurementLog, point_id, read_records, without_timing
+from calibration.measurements import MeasurementLog, point_id, without_timing
+from tinymodel.records import read_measurements
 from calibration.protocol import Command, ProtocolError, cobs_decode
 from calibration.transport import Transport, TransportError
 from tests.calibration.conftest import HostConnector, needs_arm
@@ -55,7 +56,7 @@ def measure(plan, connect, out: Path, settings=FAST, variant="s8-opt", resume=Fa
 
 def results(path: Path) -> list[dict]:
     """The log's point results without the fields that legitimately differ between runs."""
-    return [{k: v for k, v in r.items() if k != "worker"} for r in without_timing(read_records(path))]
+    return [{k: v for k, v in r.items() if k != "worker"} for r in without_timing(read_measurements(path))]
 
 
 @pytest.fixture
@@ -117,7 +118,7 @@ def test_port_comes_back_and_the_run_completes(host_lib, small_plan, tmp_path, r
     assert port.failed_opens == 2 and port.inner.opened == 2
     assert summary.variants[0].measured == 9
     assert results(out) == reference
-    attempts = [r["attempts"] for r in read_records(out) if r["kind"] == "layer"]
+    attempts = [r["attempts"] for r in read_measurements(out) if r["kind"] == "layer"]
     assert sorted(attempts) == [1] * 8 + [2]          # one point needed a reconnect
 
 
@@ -126,7 +127,7 @@ def test_port_gone_for_good_says_what_is_safe(host_lib, small_plan, tmp_path, re
     out = tmp_path / "log.jsonl"
     with pytest.raises(BoardLostError) as e:
         measure(small_plan, port, out)
-    done = [r for r in read_records(out) if r["kind"] == "layer"]
+    done = [r for r in read_measurements(out) if r["kind"] == "layer"]
     assert 0 < len(done) < 9
     msg = str(e.value)
     assert "\n" not in msg
@@ -196,7 +197,7 @@ def test_noisy_link_measures_every_point_once_with_the_same_values(host_lib, sma
     summary = measure(small_plan, link, out)
     assert link.flipped > 5 and link.dropped > 5          # the link really was noisy
     assert summary.variants[0].measured == 9
-    pids = [r["point_id"] for r in read_records(out) if r["kind"] in ("layer", "skip")]
+    pids = [r["point_id"] for r in read_measurements(out) if r["kind"] in ("layer", "skip")]
     assert len(pids) == len(set(pids)) == 9
     assert results(out) == reference
 
@@ -288,7 +289,7 @@ def test_silent_board_gives_a_clear_error(host_lib, small_plan, tmp_path):
     out = tmp_path / "log.jsonl"
     with pytest.raises(BoardLostError) as e:
         measure(small_plan, board, out)
-    done = [r for r in read_records(out) if r["kind"] == "layer"]
+    done = [r for r in read_measurements(out) if r["kind"] == "layer"]
     assert len(done) == 3                                 # 3 reps each: the 10th RUN_LAYER hung
     msg = str(e.value)
     assert msg.startswith("lost the board on host: no response to HELLO within 0.2 s "
@@ -322,7 +323,7 @@ def test_wrong_board_id(host_lib, small_plan, tmp_path):
             run_plan(small_plan, [run], mlog, board="L4", settings=FAST)
     assert str(e.value).startswith("the board on /dev/ttyACM0 is a HOST (x86 host), not L4: connect "
                                    "the L4, or calibrate it with --board HOST (0 points are safe")
-    assert not [r for r in read_records(out) if r["kind"] == "hello"]
+    assert not [r for r in read_measurements(out) if r["kind"] == "hello"]
 
 
 @needs_arm
@@ -416,7 +417,7 @@ def test_resume_after_kill_9(l4_image, tmp_path):
             proc.wait(30)
     assert proc.returncode == -signal.SIGKILL
     proc.stderr.close()
-    measured_before = sum(1 for r in read_records(killed) if r["kind"] == "layer")
+    measured_before = sum(1 for r in read_measurements(killed) if r["kind"] == "layer")
     assert 5 <= measured_before < len(plan.points)
     with open(killed, "ab") as fh:                         # a write cut off by the kill
         fh.write(b'{"kind":"layer","point_id":"killtest|s8-opt|FULLY_CONNECTED|in=1x')
@@ -429,7 +430,7 @@ def test_resume_after_kill_9(l4_image, tmp_path):
     assert v["already_done"] == measured_before and v["measured"] == len(plan.points) - measured_before
     assert "dropping a cut-off last record" in res.stderr
 
-    recs = read_records(killed)
+    recs = read_measurements(killed)
     pids = [r["point_id"] for r in recs if r["kind"] in ("layer", "skip")]
     assert len(pids) == len(set(pids))
     assert set(pids) == {point_id("killtest", "s8-opt", p.key) for p in plan.points}

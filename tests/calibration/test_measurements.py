@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-from calibration.measurements import (SCHEMA, LogError, MeasurementLog, point_id, read_records,
+from tinymodel.records import RecordFileError, read_measurements
+from calibration.measurements import (SCHEMA, LogError, MeasurementLog, point_id,
                                       summarize, without_timing)
 
 
@@ -51,7 +52,7 @@ def test_append_is_durable_and_read_back(tmp_path):
     lines = path.read_text().splitlines()
     assert [json.loads(s)["kind"] for s in lines] == ["run", "layer", "skip"]
     assert all(json.loads(s)["schema"] == SCHEMA for s in lines)
-    assert read_records(path)[1]["point_id"] == "p|v|a"
+    assert read_measurements(path)[1]["point_id"] == "p|v|a"
 
 
 def test_existing_log_needs_resume(tmp_path):
@@ -63,7 +64,7 @@ def test_existing_log_needs_resume(tmp_path):
     with MeasurementLog.open(path, resume=True) as log:
         assert log.done == {"p|v|a"} and log.resumed_points == 1 and not log.repaired
         log.append(layer("p|v|b"))
-    assert [r["point_id"] for r in read_records(path)] == ["p|v|a", "p|v|b"]
+    assert [r["point_id"] for r in read_measurements(path)] == ["p|v|a", "p|v|b"]
 
 
 def test_empty_file_and_resume_of_missing_log_start_fresh(tmp_path):
@@ -86,28 +87,50 @@ def test_cut_off_last_line_is_repaired(tmp_path, tail):
     good = path.read_bytes()
     with open(path, "ab") as fh:
         fh.write(tail)
-    assert [r["point_id"] for r in read_records(path)] == ["p|v|a", "p|v|b"]  # read: ignored
+    assert [r["point_id"] for r in read_measurements(path)] == ["p|v|a", "p|v|b"]  # read: ignored
     assert path.read_bytes() == good + tail                                    # ... not repaired
     with MeasurementLog.open(path, resume=True) as log:
         assert log.repaired and log.done == {"p|v|a", "p|v|b"}
         assert path.read_bytes() == good
         log.append(layer("p|v|c"))
-    assert [r["point_id"] for r in read_records(path)] == ["p|v|a", "p|v|b", "p|v|c"]
+    assert [r["point_id"] for r in read_measurements(path)] == ["p|v|a", "p|v|b", "p|v|c"]
 
 
 def test_damage_before_the_last_line_is_an_error(tmp_path):
     path = tmp_path / "log.jsonl"
     path.write_text(json.dumps(layer("a")) + "\n{broken\n" + json.dumps(layer("b")) + "\n")
-    with pytest.raises(LogError, match=r"log.jsonl:2: not a JSON record; the log is damaged"):
+    with pytest.raises(LogError,
+                       match=r"log.jsonl:2: not a JSON measurement record; the file is damaged"):
         MeasurementLog.open(path, resume=True)
+    with pytest.raises(RecordFileError, match=r"log.jsonl:2: not a JSON measurement record"):
+        read_measurements(path)
     path.write_text('["not", "a", "record"]\n')
-    with pytest.raises(LogError, match=r"log.jsonl:1: not a measurement record"):
-        read_records(path)
+    with pytest.raises(RecordFileError, match=r"log.jsonl:1: not a measurement record"):
+        read_measurements(path)
+    path.write_text(json.dumps({"schema": 1}) + "\n")
+    with pytest.raises(RecordFileError, match=r"log.jsonl:1: not a measurement record \(no 'kind'\)"):
+        read_measurements(path)
     path.write_text(json.dumps(dict(layer("a"), schema=SCHEMA + 1)) + "\n")
-    with pytest.raises(LogError, match=f"schema {SCHEMA + 1} is newer"):
-        read_records(path)
-    with pytest.raises(LogError, match="no such measurement log"):
-        read_records(tmp_path / "nope.jsonl")
+    with pytest.raises(RecordFileError, match=f"schema {SCHEMA + 1} is newer"):
+        read_measurements(path)
+    with pytest.raises(RecordFileError, match="nope.jsonl: no such file"):
+        read_measurements(tmp_path / "nope.jsonl")
+
+
+def test_gzipped_log_reads_like_the_plain_one(tmp_path):
+    import gzip
+
+    lines = json.dumps(layer("a")) + "\n" + json.dumps(layer("b")) + "\n"
+    plain, packed = tmp_path / "log.jsonl", tmp_path / "log.jsonl.gz"
+    plain.write_text(lines)
+    packed.write_bytes(gzip.compress(lines.encode()))
+    assert read_measurements(packed) == read_measurements(plain)
+    packed.write_bytes(gzip.compress((json.dumps(layer("a")) + "\n{broken\n").encode()))
+    with pytest.raises(RecordFileError, match=r"log.jsonl.gz:2: not a JSON measurement record"):
+        read_measurements(packed)
+    packed.write_bytes(b"\x1f\x8b not gzip")
+    with pytest.raises(RecordFileError, match="not a readable gzip file"):
+        read_measurements(packed)
 
 
 def test_blank_lines_are_tolerated(tmp_path):

@@ -67,6 +67,33 @@ def test_truncated_last_line_is_skipped(tmp_path, caplog):
     assert "not a result record" in caplog.text
 
 
+def test_resume_after_a_cut_off_line_appends_intact_records(tmp_path, monkeypatch):
+    """A run killed mid-write leaves a torn last line; the next run truncates it before it
+    appends, so its first record does not join the torn one."""
+    results = tmp_path / "results.jsonl"
+    settings = RunSettings(cache_dir=tmp_path)
+    calls: list = []
+    monkeypatch.setattr(runner, "measure", _fake_measure(calls, "ok"))
+    run_jobs(_jobs()[:1], settings, results, progress=False)
+    results.write_bytes(results.read_bytes() + b'{"key": "torn", "sta')
+    run_jobs(_jobs(), settings, results, progress=False)
+    assert len(calls) == 4
+    lines = results.read_text().splitlines()
+    assert len(lines) == 4 and all(json.loads(line)["status"] == "ok" for line in lines)
+
+
+def test_damage_before_the_last_line_is_an_error(tmp_path):
+    from tinymodel.records import RecordFileError
+
+    results = tmp_path / "results.jsonl"
+    results.write_text('{"key": "a"}\n{broken\n{"key": "b"}\n')
+    with pytest.raises(RecordFileError, match=r"results.jsonl:2: not a JSON result record"):
+        read_results(results)
+    results.write_text('{"status": "ok"}\n')
+    with pytest.raises(RecordFileError, match=r"results.jsonl:1: not a result record \(no 'key'\)"):
+        read_results(results)
+
+
 class _Window:
     def __init__(self, e):
         self.energy_uj = e

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from calibration.fitting import (FitError, delta_table, fit_table, format_delta_table, prepare,
+from tinymodel.fitting import (FitError, delta_table, fit_table, format_delta_table, prepare,
                                  table4_type)
 from tinymodel.features import layer_features
 from tinymodel.layerspec import build_layer
@@ -188,7 +188,7 @@ def _sweep_records(section, op_spec, ys, key, cost):
 
 
 def test_table4_findings_read_the_sweeps():
-    from calibration.fitting import TABLE4_SECTIONS, format_findings, table4_findings
+    from tinymodel.fitting import TABLE4_SECTIONS, format_findings, table4_findings
     from tinymodel.costs import layer_cost
 
     def cost(per_mac):
@@ -230,7 +230,7 @@ def cold_record(spec, variant, cycles):
 
 
 def test_cold_start_is_the_median_difference_of_twins_and_stays_out_of_the_fit():
-    from calibration.fitting import cold_starts
+    from tinymodel.fitting import cold_starts
 
     rng = np.random.default_rng(5)
     recs = fc_records(rng)
