@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import TextIO
 
 from calibration.cli import CalibrateCommand
+from calibration.deploy import DeployCommand
+from calibration.evaluate import EvaluateCommand
 from calibration.vboard.cli import VboardCommand
 from tinymodel.command import Command, format_table
-from tinymodel.deploy import DeployCommand
 from tinymodel.errors import TinymodelError, UsageError
-from tinymodel.evaluate import EvaluateCommand
 from tinymodel.optimize import OptimizeCommand
 from tinymodel.predict_cli import AdviseCommand, PredictCommand
 from validation.cli import ValidateCommand

@@ -21,11 +21,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 pytest.importorskip("tensorflow")
 
 from calibration.firmware import toolchain_available
-from tinymodel.accuracy import TABLE1_ROWS, evaluate_target, format_table1, table1
+from calibration.accuracy import evaluate_target, table1
+from tinymodel.accuracy import TABLE1_ROWS, format_table1
 from tinymodel.cli import main
 from tinymodel.datasets import load_dataset
 from tinymodel.errors import TinymodelError
-from tinymodel.evaluate import evaluation_text
+from calibration.evaluate import evaluation_text
 from tinymodel.resources import examples_dir
 
 pytestmark = [pytest.mark.tf, pytest.mark.skipif(not toolchain_available(),
@@ -107,7 +108,7 @@ def test_table1_rows_and_text(pipeline):
 
 
 def test_a_board_running_another_model_is_refused(pipeline, tmp_path):
-    from tinymodel.accuracy import build_target_image
+    from calibration.accuracy import build_target_image
 
     other = build_target_image(examples_dir() / "conv_bench_int8.tflite", "L4", "s8-opt", tmp_path)
     with pytest.raises(TinymodelError, match="the device runs .* flash it first"):

@@ -11,7 +11,8 @@ import pytest
 
 from calibration.firmware import OversizedError, build_image, parse_overflow, toolchain_available
 from tinymodel.cli import COMMANDS, main
-from tinymodel.deploy import DeployCommand, FlashError, flash_image, pyocd_command
+from calibration.deploy import DeployCommand
+from calibration.flashing import FlashError, flash_image, pyocd_command
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "tinymodel" / "examples"
 needs_arm = pytest.mark.skipif(not toolchain_available(), reason="arm-none-eabi-gcc not installed")

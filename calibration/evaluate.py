@@ -3,7 +3,7 @@
 The host run uses the TFLite interpreter's reference kernels; with ``--board`` the same samples
 go through ``INFER`` to the board (the virtual board unless ``--port`` names a real one) and the
 report says whether the board reproduced the host sample for sample (paper §3.2 F, Table 1).
-The work is done by :mod:`tinymodel.accuracy`; this module is the command-line face of it.
+The work is done by :mod:`tinymodel.accuracy` (host) and :mod:`calibration.accuracy` (board); this module is the command-line face of it.
 """
 
 from __future__ import annotations
@@ -93,7 +93,8 @@ class EvaluateCommand(Command):
     def run(self, args: argparse.Namespace, out: TextIO) -> int:
         import sys
 
-        from tinymodel.accuracy import compare, evaluate_host, evaluate_target
+        from calibration.accuracy import evaluate_target
+        from tinymodel.accuracy import compare, evaluate_host
         from tinymodel.datasets import load_dataset
         from tinymodel.optimize import footprint
 
