@@ -91,7 +91,6 @@ class CalibrateCommand(Command):
             SerialConnector,
             Target,
             VariantRun,
-            delta_table_text,
             fit_tables,
             run_plan,
         )
@@ -141,23 +140,18 @@ class CalibrateCommand(Command):
         if not args.no_fit:
             tables = fit_tables(records, board=board.id, variants=variants, out=log_path,
                                 plan=plan.name)
-        delta_text = delta_table_text([r for r in records if r.get("plan") == plan.name])
+        from tinymodel.fitting import table4
+
+        t4 = table4([r for r in records if r.get("plan") == plan.name])
+        t4 = t4 if t4 is not None and t4.complete else None     # gains need both int8 variants
         result = self._result(summary, tables)
         if args.json:
-            from tinymodel.fitting import TABLE4_SECTIONS, delta_table, table4_findings
-            layer = [r for r in records if r.get("kind") == "layer" and r.get("plan") == plan.name]
-            clock = next((r["clock_hz"] for r in layer if r.get("clock_hz")), 0)
-            have = {r.get("variant") for r in layer}
-            sections = (TABLE4_SECTIONS if any(r.get("section") in TABLE4_SECTIONS for r in layer)
-                        else None)
-            rows = (delta_table(layer, float(clock), sections=sections)
-                    if clock and {"s8-ref", "s8-opt"} <= have else None)
-            result["table4"] = rows
-            result["table4_findings"] = table4_findings(rows) if rows else None
+            result["table4"] = t4.rows if t4 else None
+            result["table4_findings"] = t4.findings if t4 and t4.rows else None
             json.dump(result, out, indent=2)
             out.write("\n")
             return 0
-        out.write(self._text(result, delta_text))
+        out.write(self._text(result, t4.text() if t4 else None))
         return 0
 
     @staticmethod

@@ -746,27 +746,7 @@ def fit_tables(records: Sequence[Mapping[str, Any]], *, board: str, variants: It
     return paths
 
 
-def delta_table_text(records: Sequence[Mapping[str, Any]]) -> str | None:
-    """The paper's Table 4 analogue from ``s8-ref`` and ``s8-opt`` records (``None`` unless both
-    variants were measured)."""
-    layer = [r for r in records if r.get("kind") == "layer"]
-    have = {r.get("variant") for r in layer}
-    if not {"s8-ref", "s8-opt"} <= have:
-        return None
-    from tinymodel.fitting import (TABLE4_SECTIONS, delta_table, format_delta_table,
-                                     format_findings, table4_findings)
-
-    clock = next((r["clock_hz"] for r in layer if r.get("clock_hz")), 0)
-    if not clock:
-        return None
-    sections = TABLE4_SECTIONS if any(r.get("section") in TABLE4_SECTIONS for r in layer) else None
-    rows = delta_table(layer, float(clock), sections=sections)
-    where = ("the paper's sweeps: " + ", ".join(TABLE4_SECTIONS)) if sections else "all points"
-    return (format_delta_table(rows) + f"\n(from {where})\n\nthe paper's findings on these "
-            f"measurements:\n" + format_findings(table4_findings(rows)))
-
-
 __all__ = ["default_jobs", "vboard_slowdown", "BoardLostError", "BoardSession", "CalibrationError", "FirmwareMismatchError",
            "HarnessSettings", "RunSummary", "SerialConnector", "Target", "VariantRun",
-           "VariantSummary", "check_hello", "default_fitter", "delta_table_text", "firmware_info",
+           "VariantSummary", "check_hello", "default_fitter", "firmware_info",
            "fit_tables", "measure_point", "run_plan", "table_path"]

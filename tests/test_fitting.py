@@ -276,3 +276,25 @@ def test_table_without_cold_start_predicts_warm_layers_and_bad_cold_start_is_ref
     doc["entries"]["FULLY_CONNECTED/fc-opt"]["cold_start"] = {"cycles": 12.0}
     with pytest.raises(TableError, match="sigma"):
         table_from_json(doc)
+
+
+def test_table4_selects_its_records_once():
+    """tinymodel.fitting.table4: layer records only, the paper's sweeps when present, the
+    records' clock, and complete only with both int8 variants."""
+    from tinymodel.fitting import table4
+
+    rec = {"kind": "layer", "variant": "s8-ref", "clock_hz": 80_000_000, "median_cycles": 100,
+           "spec": {"op": "FULLY_CONNECTED", "input": [1, 4], "units": 4}}
+    assert table4([dict(rec, variant="f32")]) is None
+    assert table4([dict(rec, clock_hz=None)]) is None
+    only_ref = table4([rec, dict(rec, variant="f32")])
+    assert only_ref is not None and not only_ref.complete and only_ref.sections is None
+    both = table4([rec, dict(rec, variant="s8-opt", median_cycles=50), {"kind": "hello"}])
+    assert both.complete and both.rows[0]["gain_all"] == pytest.approx(2.0)
+    swept = table4([rec, dict(rec, variant="s8-opt", section="dense-inputs", median_cycles=25),
+                    dict(rec, variant="s8-opt", median_cycles=50)])
+    from tinymodel.fitting import TABLE4_SECTIONS
+
+    assert swept.sections == TABLE4_SECTIONS and swept.rows[0]["delta_opt_ns"] == pytest.approx(
+        25 / 80e6 * 1e9 / 20)
+    assert "the paper's sweeps" in swept.text() and "findings" in swept.text()

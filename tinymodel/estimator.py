@@ -6,12 +6,19 @@ one).  :meth:`~Estimator.predict` returns a :class:`Prediction` for one graph,
 :meth:`~Estimator.predict_many` a :class:`BatchPrediction` for many, vectorised.
 
 **How a layer is predicted.**  :func:`tinymodel.features.layer_features` gives the layer's kernel
-path, alignment class and loop-event counts; the table entry of ``(op, path)`` gives the model the
-fit chose (the paper's ``δ[class] × paper MACs`` or the richer ``Σ coef·feature``) and its 95 %
-prediction interval (:meth:`tinymodel.tables.TableEntry.predict`, reproduced exactly).  Every
-model is written as a linear form over one feature vector (the twelve counts, the paper MACs
-split by alignment class, and a proxy work count), so a whole batch of layers is evaluated with
-array operations.
+path, alignment class and loop-event counts; the table entry of ``(op, path)`` gives the model
+(:meth:`tinymodel.tables.TableEntry.model_for`: the paper's ``δ[class] × paper MACs`` or the
+richer ``Σ coef·feature``, as the fit chose) and its 95 % prediction interval.  Every model is a
+:class:`~tinymodel.tables.LinearForm` over one feature vector (the loop-event counts, the paper
+MACs split by alignment class, and a proxy work count), so a whole batch of layers is evaluated
+with array operations — the rule itself is written once, in :mod:`tinymodel.tables`.
+
+**Predictors.**  Besides the chosen model, :meth:`Estimator.predict` gives per layer the
+predictions validation compares (:data:`PREDICTORS`): ``rich`` (the entry's richer model, else the
+chosen one), ``paper`` (the paper's model as published, ``δ[class] × paper MACs`` without the
+cold-start term, else the chosen one) and ``mac`` (the plain MAC proxy,
+``mac_proxy_cycles_per_mac × conventional MACs``).  A layer on the fallback proxy has the proxy's
+prediction in ``rich`` and ``paper`` too.
 
 **Fallback proxy.**  A layer whose ``(op, path)`` the table does not cover — or whose entry has no
 model for its alignment class — is predicted as ``mac_proxy_cycles_per_mac × work``, where work is
@@ -52,29 +59,29 @@ import numpy as np
 
 from tinymodel.arena import peak_bytes
 from tinymodel.errors import TinymodelError
-from tinymodel.features import FEATURE_NAMES
 from tinymodel.graph import Layer, ModelGraph
 from tinymodel.ops import OpType
 from tinymodel.tables import (
+    CLASSES,
+    FEATURE_COLUMN,
+    MODEL_FEATURES,
     Z95,
     LatencyTable,
+    LinearForm,
     TableError,
     check_table,
     default_table,
     load_table,
 )
 
-#: Columns of the feature vector every table model is written over.
-MODEL_FEATURES: tuple[str, ...] = FEATURE_NAMES + ("paper_macs_odd", "paper_macs_even",
-                                                   "paper_macs_div4", "proxy_work")
-_COL = {n: i for i, n in enumerate(MODEL_FEATURES)}
+_COL = FEATURE_COLUMN
 _NF = len(MODEL_FEATURES)
-_CLASSES = ("odd", "even", "div4")
-_PAPER_COL = {c: _COL[f"paper_macs_{c}"] for c in _CLASSES}
+_PAPER_COL = {c: _COL[f"paper_macs_{c}"] for c in CLASSES}
 _PROXY_COL = _COL["proxy_work"]
-_CALLS_COL = _COL["calls"]
 _NO_FEATURES: tuple[tuple[int, ...], tuple[float, ...]] = ((), ())
 _UNSUPPORTED = OpType.UNSUPPORTED
+#: The per-layer predictors a :class:`Prediction` carries besides the chosen one.
+PREDICTORS: tuple[str, ...] = ("rich", "paper", "mac")
 
 
 class PredictionError(TinymodelError):
@@ -85,17 +92,13 @@ class PredictionError(TinymodelError):
 
 @dataclass(frozen=True)
 class _Evaluator:
-    """One linear model: ``y = coef·x``, ``var = xᵀ cov x + (rel_sigma·y)²``."""
+    """One linear model of the table (:class:`~tinymodel.tables.LinearForm`) and where it came
+    from: the entry key and the model (``"paper"``, ``"rich"`` or ``"proxy"``)."""
 
     key: str
-    model: str                  # "paper", "rich" or "proxy"
-    coef: np.ndarray
-    cov: np.ndarray | None      # None: no coefficient uncertainty
-    rel_sigma: float
+    model: str
+    form: LinearForm
     cols: tuple[int, ...]       # columns with a non-zero coefficient or covariance
-    note: str | None = None     # why the interval is not the fit's own
-    cold: float = 0.0           # cold-start cycles included in coef (on the "calls" column)
-    add_var: float = 0.0        # variance added per layer (the cold-start term's)
 
 
 def _proxy_rate(table: LatencyTable) -> float | None:
@@ -107,20 +110,37 @@ def _proxy_rate(table: LatencyTable) -> float | None:
     return float(np.median(deltas)) if deltas else None
 
 
+@dataclass(frozen=True)
+class _Choice:
+    """The evaluators that predict one (op, path, alignment class): the table's choice, the
+    richer model and the paper's model as published (``-1``: none), and why the fallback proxy
+    was used, if it was."""
+
+    chosen: int
+    rich: int
+    paper: int
+    fallback: bool
+    note: str | None
+
+
 class _CompiledTable:
-    """A table as linear evaluators, plus the choice of evaluator per (op, path, class)."""
+    """A table as linear evaluators, plus the choice of evaluators per (op, path, class)."""
 
     def __init__(self, table: LatencyTable) -> None:
         self.table = table
         self.evaluators: list[_Evaluator] = []
-        self._index: dict[tuple[str, str], int] = {}
+        self._index: dict[tuple[str, str, bool], int] = {}
+        self._choices: dict[tuple[str, str, str | None], _Choice] = {}
         self.proxy_rate = _proxy_rate(table)
+        mac_rate = table.mac_proxy_cycles_per_mac
+        #: Cycles per conventional MAC of the plain MAC proxy (``None``: the table has none).
+        self.mac_rate = float(mac_rate) if mac_rate is not None else None
         self.proxy = -1
         if self.proxy_rate is not None:
             coef = np.zeros(_NF)
-            coef[_COL["proxy_work"]] = self.proxy_rate
-            self.proxy = self._add(_Evaluator("proxy", "proxy", coef, None, 1.0 / Z95,
-                                              (_COL["proxy_work"],)))
+            coef[_PROXY_COL] = self.proxy_rate
+            self.proxy = self._add(_Evaluator("proxy", "proxy",
+                                              LinearForm(coef, None, 1.0 / Z95), (_PROXY_COL,)))
 
     def _add(self, ev: _Evaluator) -> int:
         self.evaluators.append(ev)
@@ -131,71 +151,53 @@ class _CompiledTable:
         """Coefficient covariances of all evaluators, stacked ``(evaluators, k, k)`` over the
         ``k`` feature columns any of them uses (zeros for models without one)."""
         if getattr(self, "_cov", None) is None:
-            cols = sorted({c for e in self.evaluators if e.cov is not None for c in e.cols})
+            cols = sorted({c for e in self.evaluators if e.form.cov is not None for c in e.cols})
             cov = np.zeros((len(self.evaluators), len(cols), len(cols)))
             for i, e in enumerate(self.evaluators):
-                if e.cov is not None:
-                    cov[i] = e.cov[np.ix_(cols, cols)]
+                if e.form.cov is not None:
+                    cov[i] = e.form.cov[np.ix_(cols, cols)]
             self._cov = (cov, cols)
         return self._cov
 
-    def _evaluator(self, key: str, model: str) -> int:
-        i = self._index.get((key, model))
-        if i is not None:
-            return i
-        e = self.table.entries[key]
-        coef = np.zeros(_NF)
-        if model == "paper":
-            for cls, d in e.paper.delta_cycles_per_mac.items():
-                coef[_COL[f"paper_macs_{cls}"]] = d
-            cols = tuple(int(j) for j in np.flatnonzero(coef))
-            cov, rel_sigma = None, e.paper.rel_sigma
-        else:
-            rich = e.rich
-            cols = tuple(_COL[n] for n in rich.features)
-            coef[list(cols)] = rich.coef
-            cov = np.zeros((_NF, _NF))
-            cov[np.ix_(cols, cols)] = np.asarray(rich.cov, float)
-            rel_sigma = rich.rel_sigma
-        note = None
-        if not (math.isfinite(rel_sigma) and (cov is None or np.isfinite(cov).all())):
-            # a fit without residual degrees of freedom: no interval of its own
-            note = (f"table entry {key} ({e.points} points) states no interval; "
-                    f"0-2x the prediction used")
-            cov, rel_sigma = None, 1.0 / Z95
-        add_var = cold = 0.0
-        if e.cold is not None:
-            # a layer inside a network starts with cold caches: its entry's cold-start cycles,
-            # once per layer (the "calls" feature is 1 for every layer)
-            cold = e.cold.cycles
-            coef[_CALLS_COL] += cold
-            add_var = e.cold.sigma ** 2
-            if _CALLS_COL not in cols:
-                cols = tuple(sorted(cols + (_CALLS_COL,)))
-        ev = _Evaluator(key, model, coef, cov, rel_sigma, cols, note, cold, add_var)
-        i = self._index[(key, model)] = self._add(ev)
+    def _evaluator(self, key: str, model: str, cold_start: bool = True) -> int:
+        i = self._index.get((key, model, cold_start))
+        if i is None:
+            form = self.table.entries[key].linear_form(model, cold_start)
+            i = self._index[(key, model, cold_start)] = self._add(
+                _Evaluator(key, model, form, form.columns))
         return i
 
-    def choose(self, op: str, path: str, alignment: str | None) -> tuple[int, str | None, bool]:
-        """Evaluator index for a layer, a note, and whether it is the fallback proxy (index -1:
-        no proxy either)."""
+    def choose(self, op: str, path: str, alignment: str | None) -> _Choice:
+        """The evaluators of a layer (:meth:`~tinymodel.tables.TableEntry.model_for` decides;
+        index -1 for the fallback when there is no proxy either)."""
+        ckey = (op, path, alignment)
+        c = self._choices.get(ckey)
+        if c is not None:
+            return c
         key = f"{op}/{path}"
         e = self.table.entries.get(key)
         if e is not None:
-            paper_ok = e.paper is not None and alignment in e.paper.delta_cycles_per_mac
-            model = ("paper" if e.chosen == "paper" and paper_ok else
-                     "rich" if e.rich is not None else "paper" if paper_ok else None)
+            model = e.model_for(alignment)
             if model is not None:
-                i = self._evaluator(key, model)
-                return i, self.evaluators[i].note, False
+                chosen = self._evaluator(key, model)
+                rich = self._evaluator(key, "rich") if e.rich is not None else chosen
+                # the paper's model as published: δ × MACs, without the cold-start term
+                paper = (self._evaluator(key, "paper", cold_start=False)
+                         if e.paper_usable(alignment) else chosen)
+                c = self._choices[ckey] = _Choice(chosen, rich, paper, False,
+                                                  self.evaluators[chosen].form.note)
+                return c
             reason = f"table entry {key} has no model for alignment class {alignment}"
         elif path == "none":
             reason = f"no calibrated kernel path for {op}"
         else:
             reason = f"table has no entry {key}"
         if self.proxy < 0:
-            return -1, reason + " and no MAC proxy to fall back on", True
-        return self.proxy, reason + "; MAC proxy used", True
+            reason += " and no MAC proxy to fall back on"
+        else:
+            reason += "; MAC proxy used"
+        c = self._choices[ckey] = _Choice(self.proxy, self.proxy, self.proxy, True, reason)
+        return c
 
 
 # -- layer catalogue -----------------------------------------------------------------------------
@@ -255,6 +257,8 @@ class _Row:
     note: str | None
     fallback: bool
     supported: bool
+    ev_rich: int = -1           # the richer model's evaluator (the chosen one's without it)
+    ev_paper: int = -1          # the paper's model as published (likewise)
 
 
 class _Catalogue:
@@ -319,9 +323,26 @@ class _Catalogue:
             vals.append(paper_macs)
         cols.append(_PROXY_COL)
         vals.append(macs or cost.get("flops", 0) or layer.output.size)
-        ev, note, fallback = self.ctable.choose(op, f.path.value, alignment)
-        return _Row(ev, (tuple(cols), tuple(vals)), op, f.path.value, alignment, macs,
-                    paper_macs, _blob_bytes(layer, self.int8), scratch, note, fallback, True)
+        c = self.ctable.choose(op, f.path.value, alignment)
+        return _Row(c.chosen, (tuple(cols), tuple(vals)), op, f.path.value, alignment, macs,
+                    paper_macs, _blob_bytes(layer, self.int8), scratch, c.note, c.fallback, True,
+                    c.rich, c.paper)
+
+    def _evaluate(self, ev: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.ndarray,
+                                                                  np.ndarray]:
+        """Cycles, coefficient and residual variance of rows ``X`` under evaluators ``ev`` (one
+        array pass per evaluator; ``nan`` cycles where ``ev`` is -1)."""
+        evs = self.ctable.evaluators
+        n = len(ev)
+        y = np.full(n, np.nan)
+        vcoef = np.zeros(n)
+        vres = np.zeros(n)
+        for k in np.unique(ev):
+            if k < 0:
+                continue
+            sel = ev == k
+            y[sel], vcoef[sel], vres[sel] = evs[k].form.evaluate(X[sel])
+        return y, vcoef, vres
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Per-row arrays: evaluator, features, cycles, coefficient and residual variance (rows
@@ -339,29 +360,37 @@ class _Catalogue:
         X[np.repeat(np.arange(n), lengths),
           np.fromiter((c for r in new for c in r.x[0]), np.int64, int(lengths.sum()))] = \
             np.fromiter((v for r in new for v in r.x[1]), float, int(lengths.sum()))
-        # per evaluator: y = X·coef, the coefficient variance xᵀ Σ x, the residual (rel_sigma·y)²
-        y = np.full(n, np.nan)
-        vcoef = np.zeros(n)
-        vres = np.zeros(n)
-        for k in np.unique(ev):
-            if k < 0:
-                continue
-            e = evs[k]
-            sel = ev == k
-            Xk = X[sel]
-            yk = Xk @ e.coef
-            y[sel] = yk
-            if e.cov is not None:
-                vcoef[sel] = np.maximum(np.einsum("if,fg,ig->i", Xk, e.cov, Xk), 0.0)
-            # the fit's relative residual applies to the warm part (TableEntry.predict)
-            vres[sel] = (e.rel_sigma * (yk - e.cold)) ** 2 + e.add_var
-        rich = np.array([evs[k].cov is not None if k >= 0 else False for k in ev], bool)
+        y, vcoef, vres = self._evaluate(ev, X)
+        rich = np.array([evs[k].form.cov is not None if k >= 0 else False for k in ev], bool)
         part = {"ev": ev, "X": X, "y": y, "vcoef": vcoef, "vres": vres, "rich": rich,
                 "blob": np.array([r.blob_bytes for r in new], np.int64),
                 "fallback": np.array([r.fallback for r in new], bool)}
         self._arrays = part if arrays is None else {
             k: np.concatenate([arrays[k], v]) for k, v in part.items()}
         return self._arrays
+
+    def predictors(self) -> dict[str, np.ndarray]:
+        """Per-row cycles of the other predictors (:data:`PREDICTORS`): ``rich`` (the entry's
+        richer model, else its chosen one), ``paper`` (the paper's ``δ × paper MACs`` as
+        published, without the cold-start term, else the chosen model), ``mac`` (the table's
+        MAC proxy × conventional MACs; ``nan`` without one).  A fallback row has the proxy's
+        prediction in ``rich`` and ``paper``.  Computed only when asked (a search that wants
+        totals never needs them) and cached like :meth:`arrays`."""
+        arrays = self.arrays()
+        have = getattr(self, "_predictors", None)
+        done = 0 if have is None else len(have["mac"])
+        if have is not None and done == len(self.items):
+            return have
+        new = self.items[done:]
+        X = arrays["X"][done:]
+        rate = self.ctable.mac_rate
+        part = {"rich": self._evaluate(np.array([r.ev_rich for r in new], np.int64), X)[0],
+                "paper": self._evaluate(np.array([r.ev_paper for r in new], np.int64), X)[0],
+                "mac": np.array([rate * r.macs if rate is not None and r.supported else np.nan
+                                 for r in new], float)}
+        self._predictors = part if have is None else {
+            k: np.concatenate([have[k], v]) for k, v in part.items()}
+        return self._predictors
 
 
 _DTYPES = frozenset({"int8", "float32"})
@@ -422,12 +451,16 @@ class CompiledGraph:
             object.__setattr__(self, "_names", names)
         return names
 
-    def layer_facts(self, items: Sequence[_Row]) -> dict[str, Any]:
-        """Per-layer static facts (op, path, class, MACs, notes), computed once per graph."""
+    def layer_facts(self, items: Sequence[_Row], evaluators: Sequence[_Evaluator]
+                    ) -> dict[str, Any]:
+        """Per-layer static facts (op, path, model, class, MACs, notes), computed once per
+        graph."""
         facts = self.__dict__.get("_facts")
         if facts is None:
             rows = [items[r] for r in self.rows]
             facts = {"ops": tuple(r.op for r in rows), "paths": tuple(r.path for r in rows),
+                     "models": tuple(evaluators[r.ev].model if r.ev >= 0 else None
+                                     for r in rows),
                      "alignments": tuple(r.alignment for r in rows),
                      "macs": np.array([r.macs for r in rows], np.int64),
                      "paper_macs": np.array([r.paper_macs for r in rows], np.int64),
@@ -480,6 +513,10 @@ class LayerPrediction:
     energy_uj: float | None
     fallback: bool
     note: str | None
+    model: str | None = None            # "paper", "rich" or "proxy" (the fallback); None: none
+    rich_cycles: float | None = None    # the richer model's prediction (chosen model's without)
+    paper_cycles: float | None = None   # the paper's δ × paper MACs, as published
+    mac_cycles: float | None = None     # the table's MAC proxy × conventional MACs
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready fields."""
@@ -524,6 +561,10 @@ class Prediction:
     memory: Mapping[str, MemoryFit]
     firmware_base: str
     model_note: str | None = None
+    models: tuple[str | None, ...] = ()
+    #: Per-layer cycles of the other predictors (:data:`PREDICTORS`: ``rich``, ``paper``,
+    #: ``mac``; ``nan`` where a predictor has nothing to say).
+    predictor_cycles: Mapping[str, np.ndarray] = field(default_factory=dict)
 
     # -- totals ------------------------------------------------------------------------------
     @property
@@ -573,20 +614,11 @@ class Prediction:
     @cached_property
     def layers(self) -> tuple[LayerPrediction, ...]:
         """Per-layer records in execution order."""
-        to_ms = 1e3 / self.clock_hz
-        out = []
-        for i, name in enumerate(self.layer_names):
-            y = float(self.layer_cycles[i])
-            ok = math.isfinite(y)
-            h = float(self.layer_half_width_cycles[i])
-            lo, hi = (max(y - h, 0.0), y + h) if ok else (None, None)
-            out.append(LayerPrediction(
-                name, self.ops[i], int(self.macs[i]), int(self.paper_macs[i]), self.alignments[i],
-                self.paths[i], y if ok else None, lo, hi, y * to_ms if ok else None,
-                lo * to_ms if ok else None, hi * to_ms if ok else None,
-                self.run_power_mw * y * to_ms if ok else None, bool(self.fallback[i]),
-                self.notes[i]))
-        return tuple(out)
+        return _layer_predictions(self.layer_names, self.ops, self.paths, self.alignments,
+                                  self.macs, self.paper_macs, self.layer_cycles,
+                                  self.layer_half_width_cycles, self.fallback, self.notes,
+                                  self.models, self.predictor_cycles, self.clock_hz,
+                                  self.run_power_mw)
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON document of ``tinymodel predict --json`` (docs/prediction.md)."""
@@ -612,6 +644,34 @@ class Prediction:
             "fallback_layers": [{"name": n, "reason": r} for n, r in self.fallbacks],
             "unsupported_layers": [{"name": n, "op": op} for n, op in self.unsupported],
         }
+
+
+def _layer_predictions(names: Sequence[str], ops: Sequence[str], paths: Sequence[str],
+                       alignments: Sequence[str | None], macs: np.ndarray, paper_macs: np.ndarray,
+                       cycles: np.ndarray, half_width: np.ndarray, fallback: np.ndarray,
+                       notes: Sequence[str | None], models: Sequence[str | None],
+                       predictor_cycles: Mapping[str, np.ndarray], clock_hz: float,
+                       run_power_mw: float) -> tuple[LayerPrediction, ...]:
+    """Per-layer arrays as :class:`LayerPrediction` records (``None`` for ``nan``)."""
+    to_ms = 1e3 / clock_hz
+
+    def other(name: str, i: int) -> float | None:
+        v = predictor_cycles.get(name)
+        return float(v[i]) if v is not None and math.isfinite(v[i]) else None
+
+    out = []
+    for i, name in enumerate(names):
+        y = float(cycles[i])
+        ok = math.isfinite(y)
+        h = float(half_width[i])
+        lo, hi = (max(y - h, 0.0), y + h) if ok else (None, None)
+        out.append(LayerPrediction(
+            name, ops[i], int(macs[i]), int(paper_macs[i]), alignments[i], paths[i],
+            y if ok else None, lo, hi, y * to_ms if ok else None, lo * to_ms if ok else None,
+            hi * to_ms if ok else None, run_power_mw * y * to_ms if ok else None,
+            bool(fallback[i]), notes[i], models[i] if models else None, other("rich", i),
+            other("paper", i), other("mac", i)))
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -775,10 +835,8 @@ class Estimator:
         arr = state.catalogue.arrays()
         totals = state.evaluate([cg], arr)
         rows = cg.rows
-        facts = cg.layer_facts(state.catalogue.items)
-        y = arr["y"][rows]
-        half = Z95 * np.sqrt(arr["vcoef"][rows] + arr["vres"][rows])
-        half[~np.isfinite(y)] = np.nan
+        facts = cg.layer_facts(state.catalogue.items, state.ctable.evaluators)
+        y, half, others = state.layer_arrays(rows)
         mem = state.memory(int(totals["flash"][0]), int(totals["ram"][0]))
         return Prediction(
             model=cg.name, board=state.board.id, variant=state.variant,
@@ -795,7 +853,26 @@ class Estimator:
             ram_bytes=int(totals["ram"][0]), memory=mem, firmware_base=state.base.source,
             model_note=None if cg.retyped_from is None else (
                 f"a {cg.retyped_from} model predicted with {state.variant} kernels: activations "
-                f"and weights counted as {state.dtype}"))
+                f"and weights counted as {state.dtype}"),
+            models=facts["models"], predictor_cycles=others)
+
+    def predict_layers(self, layers: Iterable[Layer]) -> tuple[LayerPrediction, ...]:
+        """Per-layer predictions of layers outside a graph (no memory figures): the same rows,
+        models and predictors as :meth:`predict` gives the layers of a graph."""
+        state = self._get_state()
+        layers = list(layers)
+        cat = state.catalogue
+        rows = np.array([cat.row(layer) for layer in layers], np.int64)
+        y, half, others = state.layer_arrays(rows)
+        items, evs = cat.items, state.ctable.evaluators
+        r = [items[i] for i in rows]
+        return _layer_predictions(
+            [layer.name for layer in layers], [x.op for x in r], [x.path for x in r],
+            [x.alignment for x in r], np.array([x.macs for x in r], np.int64),
+            np.array([x.paper_macs for x in r], np.int64), y, half,
+            np.array([x.fallback for x in r], bool), [x.note for x in r],
+            [evs[x.ev].model if x.ev >= 0 else None for x in r], others,
+            state.board.clock_hz, state.board.run_power_mw)
 
     def predict_many(self, graphs: Iterable[ModelGraph | CompiledGraph]) -> BatchPrediction:
         """Totals for many graphs at once: every layer of every graph is evaluated in one pass of
@@ -875,6 +952,17 @@ class _State:
         except TypeError:       # not weak-referenceable: no cache
             pass
         return cg
+
+    def layer_arrays(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray,
+                                                      Mapping[str, np.ndarray]]:
+        """Of catalogue ``rows``: chosen cycles, 95 % half-widths (``nan`` where not predicted)
+        and the other predictors' cycles."""
+        arr = self.catalogue.arrays()
+        y = arr["y"][rows]
+        half = Z95 * np.sqrt(arr["vcoef"][rows] + arr["vres"][rows])
+        half[~np.isfinite(y)] = np.nan
+        others = self.catalogue.predictors()
+        return y, half, MappingProxyType({k: others[k][rows] for k in PREDICTORS})
 
     def memory(self, flash: int, ram: int) -> Mapping[str, MemoryFit]:
         return MappingProxyType({"flash": MemoryFit("flash", flash, self.layout.flash_bytes),
@@ -967,6 +1055,7 @@ def predict(model: Any, board: str = "L4", variant: str = "s8-opt",
 
 __all__ = [
     "MODEL_FEATURES",
+    "PREDICTORS",
     "BatchPrediction",
     "CompiledGraph",
     "Estimator",

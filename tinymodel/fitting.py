@@ -422,6 +422,46 @@ def table4_findings(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+@dataclass(frozen=True)
+class Table4:
+    """The paper's Table 4 analogue from measurements (:func:`table4`): the rows of
+    :func:`delta_table`, the findings of :func:`table4_findings`, the plan sections the rows come
+    from (``None``: every point) and the variants measured."""
+
+    rows: list[dict[str, Any]]
+    findings: list[dict[str, Any]]
+    sections: tuple[str, ...] | None
+    variants: frozenset[str]
+
+    @property
+    def complete(self) -> bool:
+        """Both int8 variants were measured, so the gains are defined."""
+        return {"s8-ref", "s8-opt"} <= self.variants
+
+    def text(self) -> str:
+        """The plain-text table, where its points come from, and the findings."""
+        where = ("the paper's sweeps: " + ", ".join(self.sections)) if self.sections else "all points"
+        return (format_delta_table(self.rows) + f"\n(from {where})\n\nthe paper's findings on "
+                f"these measurements:\n" + format_findings(self.findings))
+
+
+def table4(records: Sequence[Mapping[str, Any]], clock_hz: float | None = None) -> Table4 | None:
+    """The Table 4 analogue of measurement records — the one place that selects the records
+    for it: ``layer`` records (records without ``kind`` count as layers), of the paper's sweep
+    sections (:data:`TABLE4_SECTIONS`) when any record belongs to one, else all of them; the
+    clock is ``clock_hz`` or the records' own.  ``None`` without a clock or without a measured
+    s8-ref or s8-opt layer."""
+    layer = [r for r in records if r.get("kind", "layer") == "layer"]
+    variants = frozenset(r.get("variant") for r in layer) & {"s8-ref", "s8-opt"}
+    clock = clock_hz or next((r["clock_hz"] for r in layer if r.get("clock_hz")), None)
+    if not variants or not clock:
+        return None
+    sections = (TABLE4_SECTIONS if any(r.get("section") in TABLE4_SECTIONS for r in layer)
+                else None)
+    rows = delta_table(layer, float(clock), sections=sections)
+    return Table4(rows, table4_findings(rows), sections, variants)
+
+
 def format_findings(findings: Sequence[Mapping[str, Any]]) -> str:
     """One line per finding: ``yes`` / ``NO`` / ``n/a``, the claim and the numbers."""
     word = {True: "yes", False: "NO", None: "n/a"}
@@ -451,5 +491,5 @@ def format_delta_table(rows: Sequence[Mapping[str, Any]], reference: str = "s8-r
     return "\n".join(lines)
 
 
-__all__ = ["FitError", "Point", "SCHEMA", "TABLE4_TYPES", "delta_table", "fit_entry",
-           "fit_mac_proxy", "fit_table", "format_delta_table", "prepare", "table4_type"]
+__all__ = ["FitError", "Point", "SCHEMA", "TABLE4_TYPES", "Table4", "delta_table", "fit_entry",
+           "fit_mac_proxy", "fit_table", "format_delta_table", "prepare", "table4", "table4_type"]

@@ -11,6 +11,11 @@ A table holds, for one (board, variant, firmware build), one entry per (operator
 
 Tables are JSON (schema in docs/tables.md) and are produced by ``calibrate``
 (:mod:`tinymodel.fitting`).  Evaluating a table needs numpy only.
+
+**The prediction rule** is written once, here: :meth:`TableEntry.model_for` says which model of an
+entry predicts a layer, :meth:`TableEntry.linear_form` turns that model into a
+:class:`LinearForm` over :data:`MODEL_FEATURES`, and :meth:`LinearForm.evaluate` gives cycles and
+variances.  The estimator evaluates the same forms over whole batches of layers.
 """
 
 from __future__ import annotations
@@ -18,12 +23,16 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
+import numpy as np
+
 from tinymodel.errors import TinymodelError
+from tinymodel.features import FEATURE_NAMES
 
 SCHEMA = "tinymodel-latency-table/1"
 #: z value of the two-sided 95 % prediction interval.
@@ -32,6 +41,69 @@ Z95 = 1.959963984540054
 
 class TableError(TinymodelError):
     """A latency table file is missing, malformed, or made for another board / variant / build."""
+
+
+#: Columns of the feature vector every table model is written over: the loop-event counts of
+#: :mod:`tinymodel.features`, the paper MACs split by alignment class (the paper's model is
+#: ``δ[class] × paper MACs``), and the work count of the estimator's fallback proxy.
+MODEL_FEATURES: tuple[str, ...] = FEATURE_NAMES + ("paper_macs_odd", "paper_macs_even",
+                                                   "paper_macs_div4", "proxy_work")
+#: Column of each feature in :data:`MODEL_FEATURES`.
+FEATURE_COLUMN: Mapping[str, int] = MappingProxyType({n: i for i, n in enumerate(MODEL_FEATURES)})
+#: The alignment classes of the reduction input (odd, even not divisible by 4, divisible by 4).
+CLASSES: tuple[str, ...] = ("odd", "even", "div4")
+
+
+def feature_vector(counts: Mapping[str, float], paper_macs: float, alignment: str | None,
+                   proxy_work: float = 0.0) -> np.ndarray:
+    """A layer's row over :data:`MODEL_FEATURES`: its loop-event counts, its paper MACs in the
+    column of its alignment class, and the fallback proxy's work."""
+    x = np.zeros(len(MODEL_FEATURES))
+    for name, v in counts.items():
+        x[FEATURE_COLUMN[name]] = v
+    if alignment is not None:
+        x[FEATURE_COLUMN[f"paper_macs_{alignment}"]] = paper_macs
+    x[FEATURE_COLUMN["proxy_work"]] = proxy_work
+    return x
+
+
+@dataclass(frozen=True)
+class LinearForm:
+    """One prediction model as a linear form over :data:`MODEL_FEATURES` (from
+    :meth:`TableEntry.linear_form`, or the estimator's fallback proxy).
+
+    For a layer row ``x``: ``y = coef · x``; the variance of ``y`` is the coefficient part
+    ``xᵀ cov x`` (none without ``cov``) plus the residual part ``(rel_sigma · (y − cold))² +
+    cold_var`` — the fit's relative residual applies to the warm part, the cold-start term
+    (``cold`` cycles, already inside ``coef``) adds its own spread.  ``note`` says why the
+    interval is not the fit's own, if it is not.
+    """
+
+    coef: np.ndarray
+    cov: np.ndarray | None
+    rel_sigma: float
+    cold: float = 0.0
+    cold_var: float = 0.0
+    note: str | None = None
+
+    @property
+    def columns(self) -> tuple[int, ...]:
+        """Columns with a non-zero coefficient or covariance."""
+        used = self.coef != 0
+        if self.cov is not None:
+            used |= (self.cov != 0).any(axis=0)
+        return tuple(int(j) for j in np.flatnonzero(used))
+
+    def evaluate(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For rows ``X`` (``(n, len(MODEL_FEATURES))``): cycles, coefficient variance and residual
+        variance."""
+        y = X @ self.coef
+        if self.cov is not None:
+            var_coef = np.maximum(np.einsum("if,fg,ig->i", X, self.cov, X), 0.0)
+        else:
+            var_coef = np.zeros(len(y))
+        var_res = (self.rel_sigma * (y - self.cold)) ** 2 + self.cold_var
+        return y, var_coef, var_res
 
 
 @dataclass(frozen=True)
@@ -91,30 +163,81 @@ class TableEntry:
         """``"OP/path"``, the entry's key in the table."""
         return f"{self.op}/{self.path}"
 
-    def predict(self, counts: Mapping[str, float], paper_macs: float, alignment: str | None,
-                model: str | None = None, cold_start: bool = True) -> tuple[float, float]:
-        """Predicted cycles and the half-width of the 95 % prediction interval.
+    def paper_usable(self, alignment: str | None) -> bool:
+        """True when the paper's model has a δ for ``alignment``."""
+        return self.paper is not None and alignment in self.paper.delta_cycles_per_mac
 
-        ``model`` forces ``"paper"`` or ``"rich"``; by default the chosen one is used.
-        ``cold_start`` adds the entry's cold-start cycles (a layer inside a network); without it
-        the prediction is that of the warmed-up layer that ``RUN_LAYER`` times.
-        """
+    def model_for(self, alignment: str | None, model: str | None = None) -> str | None:
+        """Which of the entry's models predicts a layer of ``alignment`` — **the** rule every
+        prediction follows (the estimator, the held-out errors of a fit, validation).
+
+        By default the chosen model; the paper's model needs a δ for the layer's alignment class,
+        else the richer model is used, else (no richer model) nothing can predict the layer
+        (``None``).  ``model`` asks for ``"paper"`` or ``"rich"`` instead of the chosen one, with
+        the same fall-through (the other model when the asked one cannot predict the layer)."""
         which = model or self.chosen
-        if which == "paper" and self.paper is not None and alignment in self.paper.delta_cycles_per_mac:
-            y = self.paper.delta_cycles_per_mac[alignment] * paper_macs
-            var = (self.paper.rel_sigma * y) ** 2
-        else:
+        if which == "paper" and self.paper_usable(alignment):
+            return "paper"
+        if self.rich is not None:
+            return "rich"
+        return "paper" if self.paper_usable(alignment) else None
+
+    def linear_form(self, model: str, cold_start: bool = True) -> LinearForm:
+        """The entry's ``model`` (``"paper"`` or ``"rich"``) as a :class:`LinearForm` over
+        :data:`MODEL_FEATURES`.
+
+        The paper's model is ``Σ_class δ[class] · paper_macs_<class>`` without coefficient
+        uncertainty; the richer model ``coef · x`` with its covariance.  A fit without residual
+        degrees of freedom (non-finite ``rel_sigma`` or covariance) states no interval: its form
+        has no covariance, ``rel_sigma = 1/z₉₅`` (``[0, 2y]``) and a ``note`` saying so.
+        ``cold_start`` adds the entry's cold-start cycles on the ``calls`` column (1 for every
+        layer) and their variance: a layer inside a network; without it, the warmed-up layer that
+        ``RUN_LAYER`` times."""
+        coef = np.zeros(len(MODEL_FEATURES))
+        if model == "paper":
+            if self.paper is None:
+                raise TableError(f"table entry {self.key} has no paper model")
+            for cls, d in self.paper.delta_cycles_per_mac.items():
+                coef[FEATURE_COLUMN[f"paper_macs_{cls}"]] = d
+            cov, rel_sigma = None, self.paper.rel_sigma
+        elif model == "rich":
             rich = self.rich
             if rich is None:
-                raise TableError(f"table entry {self.key} has no usable {which} model")
-            x = [float(counts.get(n, 0.0)) for n in rich.features]
-            y = sum(c * v for c, v in zip(rich.coef, x))
-            var = sum(x[i] * rich.cov[i][j] * x[j] for i in range(len(x)) for j in range(len(x)))
-            var += (rich.rel_sigma * y) ** 2
+                raise TableError(f"table entry {self.key} has no rich model")
+            cols = [FEATURE_COLUMN[n] for n in rich.features]
+            coef[cols] = rich.coef
+            cov = np.zeros((len(MODEL_FEATURES), len(MODEL_FEATURES)))
+            cov[np.ix_(cols, cols)] = np.asarray(rich.cov, float)
+            rel_sigma = rich.rel_sigma
+        else:
+            raise TableError(f"table entry {self.key}: unknown model {model!r}")
+        note = None
+        if not (math.isfinite(rel_sigma) and (cov is None or np.isfinite(cov).all())):
+            note = (f"table entry {self.key} ({self.points} points) states no interval; "
+                    f"0-2x the prediction used")
+            cov, rel_sigma = None, 1.0 / Z95
+        cold = cold_var = 0.0
         if cold_start and self.cold is not None:
-            y += self.cold.cycles
-            var += self.cold.sigma ** 2
-        return y, Z95 * math.sqrt(max(var, 0.0))
+            cold, cold_var = self.cold.cycles, self.cold.sigma ** 2
+            coef[FEATURE_COLUMN["calls"]] += cold
+        return LinearForm(coef, cov, rel_sigma, cold, cold_var, note)
+
+    def predict(self, counts: Mapping[str, float], paper_macs: float, alignment: str | None,
+                model: str | None = None, cold_start: bool = True) -> tuple[float, float]:
+        """Predicted cycles of one layer and the half-width of its 95 % prediction interval.
+
+        The model is :meth:`model_for` (``model`` forces ``"paper"`` or ``"rich"``), evaluated as
+        its :meth:`linear_form` on :func:`feature_vector` — the same form
+        :class:`tinymodel.estimator.Estimator` evaluates for whole batches of layers.
+        :class:`TableError` when no model of the entry can predict the layer.
+        """
+        which = self.model_for(alignment, model)
+        if which is None:
+            raise TableError(f"table entry {self.key} has no model for alignment class "
+                             f"{alignment}")
+        x = feature_vector(counts, paper_macs, alignment)
+        y, var_coef, var_res = self.linear_form(which, cold_start).evaluate(x[None, :])
+        return float(y[0]), Z95 * math.sqrt(max(float(var_coef[0] + var_res[0]), 0.0))
 
 
 @dataclass(frozen=True)
@@ -177,7 +300,7 @@ def _paper(d: Any, where: str) -> PaperModel | None:
     if d is None:
         return None
     deltas = _need(d, "delta_cycles_per_mac", dict, where)
-    if not deltas or any(k not in ("odd", "even", "div4") or not isinstance(v, (int, float))
+    if not deltas or any(k not in CLASSES or not isinstance(v, (int, float))
                          for k, v in deltas.items()):
         raise TableError(f"{where}: delta_cycles_per_mac must map odd/even/div4 to numbers")
     ci = d.get("delta_ci") or {}
@@ -274,11 +397,6 @@ def check_table(table: LatencyTable, board: str, variant: str,
     if firmware_build is not None and built != firmware_build:
         raise TableError(f"{table.source}: table was fitted on firmware build {built}, "
                          f"not {firmware_build}")
-
-
-def tables_in(paths: Sequence[str | os.PathLike]) -> list[LatencyTable]:
-    """Load several table files."""
-    return [load_table(p) for p in paths]
 
 
 #: Directory of the shipped default tables (``<board>-<variant>.json``), produced on the virtual

@@ -31,7 +31,7 @@ docs/validation.md) and returns one JSON-ready dict with every number the report
   validation layers), the sweeps of Figures 4–5, and the energy/latency points and Pareto fronts
   of Figures 3, 6 and 7.
 * **Findings**: the paper's qualitative claims checked on the data, each ``holds`` yes / no /
-  ``None`` (no data) with the numbers (like :func:`tinymodel.fitting.table4_findings`).
+  ``None`` (no data) with the numbers (like :func:`tinymodel.fitting.table4`'s findings).
 
 Nothing here runs a board; it needs numpy, scipy and the table files.
 """
@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 
 from tinymodel.errors import TinymodelError
+from tinymodel.pareto import pareto_front
 
 log = logging.getLogger(__name__)
 
@@ -115,17 +116,6 @@ def correlation(x: Sequence[float], y: Sequence[float]) -> dict[str, Any]:
             "spearman": float(stats.spearmanr(xa, ya)[0])}
 
 
-def pareto_front(points: Sequence[tuple[float, float]]) -> list[bool]:
-    """For each (latency, energy) point: True when no other point is at least as good in both and
-    better in one (lower is better)."""
-    out = []
-    for i, (a, b) in enumerate(points):
-        dominated = any(c <= a and d <= b and (c < a or d < b)
-                        for j, (c, d) in enumerate(points) if j != i)
-        out.append(not dominated)
-    return out
-
-
 # -- tables --------------------------------------------------------------------------------------
 
 def load_tables(paths: Sequence[str | Path]) -> dict[tuple[str, str], Any]:
@@ -170,71 +160,6 @@ class TableChoice:
     def used(self) -> dict[str, str]:
         """``"BOARD/variant"`` → table file of every pair a table was found for."""
         return {f"{b}/{v}": t.source for (b, v), t in sorted(self._cache.items()) if t is not None}
-
-
-def proxy_rate(table: Any) -> float | None:
-    """Cycles per unit of work of the estimator's fallback: the table's MAC proxy, else the median
-    paper δ (as :mod:`tinymodel.estimator` does)."""
-    rate = table.mac_proxy_cycles_per_mac
-    if rate is not None and rate > 0:
-        return float(rate)
-    deltas = [d for e in table.entries.values() if e.paper is not None
-              for d in e.paper.delta_cycles_per_mac.values() if d > 0]
-    return float(np.median(deltas)) if deltas else None
-
-
-def predict_layer(layer: Any, variant: str, table: Any) -> dict[str, Any]:
-    """The three predictors (and the table's choice) for one layer, in cycles.
-
-    Returns ``path``, ``alignment``, ``macs``, ``paper_macs``, ``params``, ``chosen``,
-    ``chosen_model``, ``half_width`` (95 %, of the chosen model), ``rich``, ``paper``, ``mac``,
-    ``fallback`` and ``note``; a value is ``None`` where nothing predicts the layer.
-    """
-    from tinymodel.costs import layer_cost
-    from tinymodel.features import layer_features
-    from tinymodel.tables import TableError
-
-    cost = layer_cost(layer)
-    f = layer_features(layer, variant)
-    alignment = f.alignment.value if f.alignment is not None else None
-    op = layer.op.label
-    rate = table.mac_proxy_cycles_per_mac
-    out: dict[str, Any] = {
-        "path": f.path.value, "alignment": alignment, "macs": int(cost.macs),
-        "paper_macs": int(cost.paper_macs), "params": int(cost.params),
-        "mac": float(rate * cost.macs) if rate is not None else None,
-        "chosen": None, "chosen_model": None, "half_width": None, "rich": None, "paper": None,
-        "fallback": False, "note": None}
-    entry = table.entry(op, f.path.value)
-    chosen = None
-    if entry is not None:
-        try:
-            chosen = entry.predict(f.counts, cost.paper_macs, alignment)
-            paper_ok = entry.paper is not None and alignment in entry.paper.delta_cycles_per_mac
-            out["chosen_model"] = "paper" if entry.chosen == "paper" and paper_ok else "rich"
-        except TableError as e:
-            out["note"] = str(e)
-    if chosen is not None:
-        out["chosen"], out["half_width"] = chosen
-        out["rich"] = (entry.predict(f.counts, cost.paper_macs, alignment, model="rich")[0]
-                       if entry.rich is not None else chosen[0])
-        paper_ok = entry.paper is not None and alignment in entry.paper.delta_cycles_per_mac
-        # the paper's model as published: δ × MACs, without the cold-start term the richer
-        # model adds for a layer inside a network
-        out["paper"] = (entry.predict(f.counts, cost.paper_macs, alignment, model="paper",
-                                      cold_start=False)[0]
-                        if paper_ok else chosen[0])
-        return out
-    # the estimator's fallback: proxy rate × (MACs, else FLOPs, else output elements)
-    rate_fb = proxy_rate(table)
-    out["fallback"] = True
-    out["note"] = out["note"] or (f"no calibrated kernel path for {op}" if f.path.value == "none"
-                                  else f"table has no entry {op}/{f.path.value}")
-    if rate_fb is not None:
-        work = cost.macs or cost.flops or layer.output.size
-        y = rate_fb * work
-        out.update(chosen=y, chosen_model="proxy", half_width=y, rich=y, paper=y)
-    return out
 
 
 # -- joining records with predictions ------------------------------------------------------------
@@ -302,12 +227,47 @@ def _conditions(row: Mapping[str, Any], spec: Mapping[str, Any] | None) -> list[
     return out
 
 
+def _estimator_for(board: str, variant: str, tables: TableChoice,
+                   cache: dict[tuple[str, str], Any]) -> Any:
+    """The :class:`~tinymodel.estimator.Estimator` of a (board, variant) with its table, or
+    ``None`` without a table (shared by all records of the pair)."""
+    key = (board, variant)
+    if key not in cache:
+        from tinymodel.estimator import Estimator
+
+        table = tables.get(board, variant)
+        cache[key] = Estimator(board, variant, table) if table is not None else None
+    return cache[key]
+
+
+def _layer_predictions(rec: Mapping[str, Any], graph: Any, est: Any) -> tuple[Any, list[Any]]:
+    """The estimator's prediction of the record's network (``None`` when it cannot be made) and
+    its per-layer predictions, one per measured layer (``None`` for a layer that neither the
+    graph nor its spec describes)."""
+    pred = None
+    if graph is not None:
+        try:
+            pred = est.predict(graph)
+        except TinymodelError as e:
+            log.warning("%s: no prediction (%s)", rec.get("key"), e)
+    by_index = {i: lp for i, lp in enumerate(pred.layers)} if pred is not None else {}
+    out = []
+    for rl in rec.get("layers") or []:
+        i = rl.get("index")
+        lp = by_index.get(i) if isinstance(i, int) else None
+        if lp is None or lp.name != rl.get("name"):
+            layer = _layer_of(rl, graph, est.variant)
+            lp = est.predict_layers([layer])[0] if layer is not None else None
+        out.append(lp)
+    return pred, out
+
+
 def join(records: Iterable[Mapping[str, Any]], tables: TableChoice
          ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Per-layer and per-network rows: measurements joined with the predictions of
-    :func:`predict_layer` (all record statuses for networks; layers of ``ok`` records)."""
-    from tinymodel.estimator import Estimator
-
+    """Per-layer and per-network rows: measurements joined with the estimator's per-layer
+    predictions (:meth:`tinymodel.estimator.Estimator.predict`: the table's choice and the
+    ``rich``, ``paper`` and ``mac`` predictors) for all record statuses of networks and the
+    layers of ``ok`` records."""
     layers: list[dict[str, Any]] = []
     nets: list[dict[str, Any]] = []
     estimators: dict[tuple[str, str], Any] = {}
@@ -333,28 +293,19 @@ def join(records: Iterable[Mapping[str, Any]], tables: TableChoice
             net[f"{p}_ms"] = None
             net[f"err_{p}"] = None
         nets.append(net)
-        if table is None:
+        est = _estimator_for(board, variant, tables, estimators)
+        if est is None:
             continue
-        graph = _record_graph(rec)
-        if graph is not None:
-            key = (board, variant)
-            est = estimators.get(key)
-            if est is None:
-                est = estimators[key] = Estimator(board, variant, table)
-            try:
-                pred = est.predict(graph)
-                net["predicted_fits"] = pred.fits
-                net["predicted_oversized"] = pred.oversized
-                net["chosen_cycles_low"], net["chosen_cycles_high"] = pred.interval_cycles
-                clock = clock or pred.clock_hz
-            except TinymodelError as e:
-                log.warning("%s: no prediction (%s)", rec.get("key"), e)
+        pred, lps = _layer_predictions(rec, _record_graph(rec), est)
+        if pred is not None:
+            net["predicted_fits"] = pred.fits
+            net["predicted_oversized"] = pred.oversized
+            net["chosen_cycles_low"], net["chosen_cycles_high"] = pred.interval_cycles
+            clock = clock or pred.clock_hz
         if status != "ok":
             continue
         sums = {p: 0.0 for p in ("chosen",) + PREDICTORS}
-        for rl in rec.get("layers") or []:
-            layer = _layer_of(rl, graph, variant)
-            pr = predict_layer(layer, variant, table) if layer is not None else None
+        for rl, lp in zip(rec.get("layers") or [], lps):
             row: dict[str, Any] = {
                 "model": rec["model"], "board": board, "variant": variant,
                 "index": rl["index"], "name": rl["name"], "op": rl["op"],
@@ -364,21 +315,25 @@ def join(records: Iterable[Mapping[str, Any]], tables: TableChoice
                 "params": rl.get("params"), "measured_cycles": rl["cycles"],
                 "measured_ms": rl.get("latency_ms"), "energy_uj": rl.get("energy_uj"),
                 "fallback": None, "note": None, "half_width": None}
+            ys = ({"chosen": lp.cycles, "rich": lp.rich_cycles, "paper": lp.paper_cycles,
+                   "mac": lp.mac_cycles} if lp is not None else {})
             for p in ("chosen",) + PREDICTORS:
-                y = pr.get(p) if pr else None
+                y = ys.get(p)
                 row[f"{p}_cycles"] = y
                 row[f"err_{p}"] = rel_error(y, rl["cycles"])
                 if y is None:
                     sums[p] = math.nan
                 else:
                     sums[p] += y
-            if pr is None:
+            if lp is None:
                 net["unpredicted_layers"] += 1
                 row["note"] = "layer not predicted (no model file and no spec)"
             else:
-                row.update(fallback=pr["fallback"], note=pr["note"], half_width=pr["half_width"],
-                           path=pr["path"], alignment=pr["alignment"])
-                net["fallback_layers"] += int(pr["fallback"])
+                row.update(fallback=lp.fallback, note=lp.note, path=lp.path,
+                           alignment=lp.alignment,
+                           half_width=(lp.cycles_high - lp.cycles) if lp.cycles is not None
+                           else None)
+                net["fallback_layers"] += int(lp.fallback)
             row["conditions"] = _conditions(row, rl.get("spec"))
             layers.append(row)
         for p, s in sums.items():
@@ -626,18 +581,16 @@ def _clock(recs: Sequence[Mapping[str, Any]]) -> float | None:
 
 def table4(logs: Mapping[str, list], layers: Sequence[Mapping[str, Any]],
            records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Paper Table 4 per board: from the calibration sweeps (the paper's sections) with
-    :func:`tinymodel.fitting.table4_findings`, and from the validation layers (``s8-ref``
+    """Paper Table 4 per board (:func:`tinymodel.fitting.table4`): from the calibration logs (the
+    paper's sweep sections when the log has them) and from the validation layers (``s8-ref``
     against ``s8-opt`` where both ran)."""
-    from tinymodel.fitting import TABLE4_SECTIONS, delta_table, table4_findings
+    from tinymodel.fitting import table4 as paper_table4
 
     out: dict[str, Any] = {}
     for board, recs in sorted(logs.items()):
-        clock = _clock(recs)
-        if clock is None:
-            continue
-        rows = delta_table(recs, clock, sections=TABLE4_SECTIONS)
-        out[f"{board} calibration sweeps"] = {"rows": rows, "findings": table4_findings(rows)}
+        t = paper_table4(recs)
+        if t is not None:
+            out[f"{board} calibration sweeps"] = {"rows": t.rows, "findings": t.findings}
     spec_by = {(r["model"], r["board"], r["variant"], L["index"]): L.get("spec")
                for r in records if r["status"] == "ok" for L in r.get("layers") or []}
     per_board: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -651,11 +604,9 @@ def table4(logs: Mapping[str, list], layers: Sequence[Mapping[str, Any]],
             per_board[L["board"]].append({"kind": "layer", "variant": L["variant"], "spec": spec,
                                           "median_cycles": L["measured_cycles"]})
     for board, recs in sorted(per_board.items()):
-        if board in clocks:
-            rows = delta_table(recs, clocks[board])
-            if rows:
-                out[f"{board} validation layers"] = {"rows": rows,
-                                                     "findings": table4_findings(rows)}
+        t = paper_table4(recs, clocks[board]) if board in clocks else None
+        if t is not None and t.rows:
+            out[f"{board} validation layers"] = {"rows": t.rows, "findings": t.findings}
     return out
 
 
@@ -894,4 +845,4 @@ def accuracy_rows(work_dir: Path, epochs: int = 3, target_limit: int = 20) -> li
 __all__ = ["AnalysisError", "PREDICTORS", "PREDICTOR_LABELS", "TableChoice", "WITHIN",
            "accuracy_rows", "analyze", "calibration_logs", "correlation", "energy_points",
            "error_stats", "error_summary", "join", "load_tables", "mispredictions",
-           "no_mac_summary", "paper_findings", "pareto_front", "predict_layer",            "rel_error", "sweeps", "table2", "table3", "table4"]
+           "no_mac_summary", "paper_findings", "rel_error", "sweeps", "table2", "table3", "table4"]

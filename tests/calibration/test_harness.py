@@ -11,7 +11,7 @@ import pytest
 
 from calibration.harness import (BoardSession, CalibrationError, FirmwareMismatchError,
                                  HarnessSettings, SerialConnector, Target, VariantRun,
-                                 check_hello, delta_table_text, fit_tables, measure_point,
+                                 check_hello, fit_tables, measure_point,
                                  run_plan, table_path)
 from calibration.measurements import MeasurementLog, point_id
 from tinymodel.records import read_measurements
@@ -288,11 +288,6 @@ def test_fit_tables_writes_one_table_per_measured_variant(tmp_path):
     assert len(calls) == 1
 
 
-def test_delta_table_text_needs_both_int8_variants():
-    rec = {"kind": "layer", "variant": "s8-ref", "clock_hz": 80_000_000, "median_cycles": 100,
-           "spec": {"op": "FULLY_CONNECTED", "input": [1, 4], "units": 4}}
-    assert delta_table_text([rec]) is None
-    assert delta_table_text([rec, dict(rec, variant="f32")]) is None
 
 
 # -- the virtual board -------------------------------------------------------------------------

@@ -362,3 +362,73 @@ def test_cold_start_cycles_are_added_once_per_layer():
     assert pc.cycles == pytest.approx(np.nansum(pc.layer_cycles))
     many = cold_est.predict_many([g])
     assert many.cycles[0] == pytest.approx(pc.cycles)
+
+
+def test_every_predictor_of_a_layer_follows_the_table_by_hand():
+    """Per layer the chosen, richer, paper and MAC-proxy predictions, computed by hand from the
+    shipped table: δ[class] × paper MACs (without cold start), Σ coef · count + cold start,
+    rate × MACs; a layer without an entry has the fallback proxy everywhere."""
+    from tinymodel.readers import load_model
+    from tinymodel.resources import examples_dir
+    from tinymodel.tables import default_table
+
+    table = default_table("L4", "s8-opt")
+    graph = load_model(examples_dir() / "lenet_int8.tflite")
+    pred = Estimator("L4", "s8-opt").predict(graph)
+    for layer, lp in zip(graph, pred.layers):
+        cost = layer_cost(layer)
+        assert lp.mac_cycles == pytest.approx(table.mac_proxy_cycles_per_mac * cost.macs)
+        entry = table.entry(layer.op.label, lp.path)
+        if entry is None:
+            assert lp.fallback and lp.model == "proxy"
+            assert lp.rich_cycles == lp.paper_cycles == lp.cycles
+            continue
+        f = layer_features(layer, "s8-opt")
+        cold = entry.cold.cycles if entry.cold else 0.0
+        paper = (entry.paper.delta_cycles_per_mac[lp.alignment] * cost.paper_macs
+                 if entry.paper is not None and lp.alignment in entry.paper.delta_cycles_per_mac
+                 else None)
+        rich = (sum(c * f.counts.get(n, 0.0) for n, c in zip(entry.rich.features,
+                                                              entry.rich.coef)) + cold
+                if entry.rich is not None else None)
+        if paper is not None:
+            assert lp.paper_cycles == pytest.approx(paper)
+        if rich is not None:
+            assert lp.rich_cycles == pytest.approx(rich)
+        want = paper + cold if entry.chosen == "paper" and paper is not None else rich
+        assert lp.model == ("paper" if entry.chosen == "paper" and paper is not None else "rich")
+        assert lp.cycles == pytest.approx(want)
+    assert pred.cycles == pytest.approx(sum(lp.cycles for lp in pred.layers))
+
+
+def test_predict_layers_is_predict_without_the_graph():
+    from tinymodel.readers import load_model
+    from tinymodel.resources import examples_dir
+
+    graph = load_model(examples_dir() / "resnet20_int8.tflite")
+    est = Estimator("F7", "s8-ref")
+    assert est.predict_layers(list(graph)) == est.predict(graph).layers
+
+
+def test_a_chosen_rich_entry_without_a_rich_fit_uses_the_paper_model():
+    """The rule lives in one place (TableEntry.model_for): for an entry whose chosen model is
+    missing, the estimator and the table's own evaluation agree (they used to differ)."""
+    import dataclasses
+
+    table = make_table()
+    est = Estimator("L4", "s8-opt", table)
+    g = random_graph(random.Random(11), layers=10)
+    pred = est.predict(g)
+    layer, lp = next((la, lp) for la, lp in zip(g, pred.layers)
+                     if not lp.fallback and lp.alignment is not None
+                     and table.entry(lp.op, lp.path).paper is not None)
+    key = f"{lp.op}/{lp.path}"
+    broken = dataclasses.replace(table.entries[key], chosen="rich", rich=None)
+    assert broken.model_for(lp.alignment) == "paper"
+    entries = dict(table.entries, **{key: broken})
+    bad = dataclasses.replace(table, entries=entries)
+    got = Estimator("L4", "s8-opt", bad).predict_layers([layer])[0]
+    f = layer_features(layer, "s8-opt")
+    want, half = broken.predict(f.counts, layer_cost(layer).paper_macs, lp.alignment)
+    assert got.model == "paper" and got.rich_cycles == got.cycles
+    assert got.cycles == pytest.approx(want) and got.cycles_high - got.cycles == pytest.approx(half)

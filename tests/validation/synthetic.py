@@ -10,8 +10,7 @@ from typing import Any
 
 from tinymodel.readers import load_model
 from tinymodel.resources import examples_dir
-from tinymodel.tables import default_table
-from validation.analysis import predict_layer
+from tinymodel.estimator import Estimator
 from validation.runner import layer_records
 
 CLOCK_HZ = 80_000_000
@@ -25,8 +24,7 @@ def record(model: str, variant: str, factors: Sequence[float] | float = 1.0,
     ``rich_i / factors[i]`` cycles (so the richer model's error is ``factors[i] − 1``)."""
     path = examples_dir() / f"{model}.tflite"
     graph = load_model(path)
-    table = default_table(board, variant)
-    rich = [predict_layer(layer, variant, table)["rich"] for layer in graph]
+    rich = [lp.rich_cycles for lp in Estimator(board, variant).predict(graph).layers]
     if not isinstance(factors, (list, tuple)):
         factors = [float(factors)] * len(rich)
     cycles = [y / f for y, f in zip(rich, factors, strict=True)]

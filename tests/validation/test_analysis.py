@@ -11,9 +11,6 @@ import pytest
 
 from tests.validation.synthetic import CLOCK_HZ, UJ_PER_CYCLE, record, write_results
 from tinymodel.cli import main
-from tinymodel.estimator import Estimator
-from tinymodel.readers import load_model
-from tinymodel.resources import examples_dir
 from tinymodel.tables import default_table
 from validation.analysis import (
     TableChoice,
@@ -23,12 +20,11 @@ from validation.analysis import (
     join,
     mispredictions,
     paper_findings,
-    pareto_front,
-    predict_layer,
     rel_error,
     table2,
     table3,
 )
+from tinymodel.pareto import pareto_front
 from validation.report import LAYER_COLUMNS, write_report
 
 LENET_LAYERS = 9
@@ -54,34 +50,6 @@ def test_correlation_and_pareto_by_hand():
     assert correlation([1, 1, 1], [1, 2, 3])["pearson"] is None
     assert pareto_front([(1, 5), (2, 2), (3, 3), (5, 1), (2, 2.5)]) == [True, True, False, True,
                                                                          False]
-
-
-def test_three_predictors_of_a_layer_follow_the_table():
-    table = default_table("L4", "s8-opt")
-    graph = load_model(examples_dir() / "lenet_int8.tflite")
-    from tinymodel.costs import layer_cost
-    from tinymodel.features import layer_features
-
-    for layer in graph:
-        p = predict_layer(layer, "s8-opt", table)
-        cost = layer_cost(layer)
-        assert p["mac"] == pytest.approx(table.mac_proxy_cycles_per_mac * cost.macs)
-        entry = table.entry(layer.op.label, p["path"])
-        if entry is None:
-            assert p["fallback"] and p["rich"] == p["paper"] == p["chosen"]
-            continue
-        f = layer_features(layer, "s8-opt")
-        if entry.paper is not None and p["alignment"] in entry.paper.delta_cycles_per_mac:
-            assert p["paper"] == pytest.approx(entry.paper.delta_cycles_per_mac[p["alignment"]]
-                                               * cost.paper_macs)
-        if entry.rich is not None:
-            want = sum(c * f.counts.get(n, 0.0) for n, c in zip(entry.rich.features,
-                                                                 entry.rich.coef))
-            # the richer model predicts a layer inside a network: plus the cold-start cycles
-            assert p["rich"] == pytest.approx(want + (entry.cold.cycles if entry.cold else 0.0))
-    # the table's choice adds up to what the estimator predicts for the network
-    chosen = sum(predict_layer(layer, "s8-opt", table)["chosen"] for layer in graph)
-    assert chosen == pytest.approx(Estimator("L4", "s8-opt").predict(graph).cycles)
 
 
 def test_errors_per_layer_and_network_are_computed_from_known_factors():
