@@ -41,6 +41,16 @@ log = logging.getLogger(__name__)
 DONE_KINDS = ("layer", "skip")
 
 
+#: The calibration logs the shipped tables were fitted on (``calibration-<BOARD>-<plan>.jsonl.gz``,
+#: written by ``scripts/make_default_tables.sh``).
+SHIPPED_LOG_DIR: Path = Path(__file__).resolve().parent / "data"
+
+
+def shipped_log(board: str, plan: str = "full") -> Path:
+    """Where the shipped calibration log of ``board`` and ``plan`` is (it may not exist)."""
+    return SHIPPED_LOG_DIR / f"calibration-{board}-{plan}.jsonl.gz"
+
+
 class LogError(RecordFileError):
     """The measurement log cannot be opened, read or written."""
 
@@ -200,7 +210,9 @@ __all__ = [
     "SCHEMA",
     "LogError",
     "MeasurementLog",
+    "SHIPPED_LOG_DIR",
     "point_id",
+    "shipped_log",
     "summarize",
     "utc_now",
     "without_timing",

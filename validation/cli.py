@@ -298,7 +298,10 @@ def report_outputs(summary: dict[str, Any], out_dir: Path,
     """
     paths: dict[str, Path] = {}
     if records is not None:
-        from validation.analysis import TableChoice, accuracy_rows, analyze, calibration_logs, load_tables
+        from validation.accuracy import accuracy_rows
+        from validation.analysis import analyze
+        from validation.paper_tables import calibration_logs
+        from validation.predictions import TableChoice, load_tables
         from validation.report import write_report
 
         records = list(records)

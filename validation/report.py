@@ -28,7 +28,12 @@ from typing import Any
 
 from tinymodel.errors import TinymodelError
 
-from validation.analysis import PREDICTOR_LABELS, PREDICTORS, WITHIN
+from tinymodel.estimator import PREDICTORS
+from validation.statistics import WITHIN
+
+#: Labels of the predictors in the report.
+PREDICTOR_LABELS: Mapping[str, str] = {"rich": "richer model", "paper": "paper model (δ × MACs)",
+                                       "mac": "MAC proxy", "chosen": "table's choice"}
 
 #: Columns of ``layers.csv`` and ``networks.csv``.
 LAYER_COLUMNS = ("model", "board", "variant", "index", "name", "op", "path", "alignment",

@@ -177,10 +177,6 @@ class Insn:
     add_imm: tuple[int, int] | None = None   # ADD/SUB Rd, Rd, #imm: (Rd, +-imm), for tracking
     target: int | None = None                # direct branch target (B, BL, B<cc>, CBZ/CBNZ)
 
-    @property
-    def is_store(self) -> bool:
-        return self.cls in (STORE, STRD, STM, VSTR, VSTM)
-
 
 _MD: Cs | None = None
 

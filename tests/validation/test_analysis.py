@@ -12,20 +12,12 @@ import pytest
 from tests.validation.synthetic import CLOCK_HZ, UJ_PER_CYCLE, record, write_results
 from tinymodel.cli import main
 from tinymodel.tables import default_table
-from validation.analysis import (
-    TableChoice,
-    analyze,
-    correlation,
-    error_stats,
-    join,
-    mispredictions,
-    paper_findings,
-    rel_error,
-    table2,
-    table3,
-)
 from tinymodel.pareto import pareto_front
+from validation.analysis import analyze
+from validation.paper_tables import paper_findings, table2, table3
+from validation.predictions import TableChoice, join
 from validation.report import LAYER_COLUMNS, write_report
+from validation.statistics import correlation, error_stats, mispredictions, rel_error
 
 LENET_LAYERS = 9
 
@@ -181,7 +173,7 @@ def test_a_given_table_replaces_the_shipped_one(tmp_path):
     doc["mac_proxy_cycles_per_mac"] = 2 * table.mac_proxy_cycles_per_mac
     path = tmp_path / "t.json"
     path.write_text(json.dumps(doc))
-    from validation.analysis import load_tables
+    from validation.predictions import load_tables
 
     rec = record("lenet_int8", "s8-opt")
     layers, _ = join([rec], TableChoice(load_tables([path])))

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from tests.validation.synthetic import record
-from validation.analysis import TableChoice, analyze
+from validation.analysis import analyze
+from validation.predictions import TableChoice
 from validation.report import write_report
 
 CHROMIUM = next((p for p in (shutil.which(n) for n in ("chromium", "chromium-browser",
