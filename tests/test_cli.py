@@ -174,7 +174,9 @@ def test_entry_points_of_the_group_load():
     from tinymodel.command import Command
 
     eps = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
-    assert set(eps) == {"calibrate", "deploy", "evaluate", "validate", "vboard"}
+    assert set(eps) == {"calibrate", "deploy", "evaluate", "validate", "vboard"}, (
+        "the installed metadata lacks entry points of pyproject.toml: reinstall with "
+        "pip install -e . (scripts/setup.sh does it when pyproject.toml changes)")
     for name, ep in eps.items():
         cls = ep.load()
         assert issubclass(cls, Command) and cls.name == name
