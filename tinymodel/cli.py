@@ -263,6 +263,18 @@ def _verb_in(argv: Sequence[str]) -> str | None:
 
 # -- the parser and main -------------------------------------------------------------------------
 
+#: The examples of ``tinymodel --help``.
+TOP_LEVEL_EXAMPLES = (
+    (f"analyze {EXAMPLE_LENET}", "per-layer MACs, memory and alignment of LeNet"),
+    ("predict tinymodel/examples/resnet20_int8.tflite --board all",
+     "predicted latency, energy and memory of ResNet-20 on every board"),
+    ("calibrate --board L4 --variant s8-opt --plan quick --out build/l4-quick.jsonl",
+     "microbenchmarks on the virtual L4 and the fitted latency table"),
+    ("validate --models tinymodel/examples/lenet_int8.tflite --board L4 --variant s8-opt "
+     "--out build/lenet-l4", "LeNet measured on the virtual L4 against the prediction"),
+)
+
+
 def build_parser(available: Sequence[Verb] | None = None) -> argparse.ArgumentParser:
     """The argument parser of ``tinymodel`` with the given verbs (default: all of them); a verb
     without a command is listed as unavailable and takes no arguments."""
@@ -289,18 +301,6 @@ def build_parser(available: Sequence[Verb] | None = None) -> argparse.ArgumentPa
                            prog=f"tinymodel {cmd.name}", formatter_class=HelpFormatter)
         prepare_parser(p, cmd)
     return parser
-
-
-#: The examples of ``tinymodel --help``.
-TOP_LEVEL_EXAMPLES = (
-    (f"analyze {EXAMPLE_LENET}", "per-layer MACs, memory and alignment of LeNet"),
-    ("predict tinymodel/examples/resnet20_int8.tflite --board all",
-     "predicted latency, energy and memory of ResNet-20 on every board"),
-    ("calibrate --board L4 --variant s8-opt --plan quick --out build/l4-quick.jsonl",
-     "microbenchmarks on the virtual L4 and the fitted latency table"),
-    ("validate --models tinymodel/examples/lenet_int8.tflite --board L4 --variant s8-opt "
-     "--out build/lenet-l4", "LeNet measured on the virtual L4 against the prediction"),
-)
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
