@@ -22,21 +22,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from tinymodel.command import Command, format_table, int_at_least, opt_level
+from tinymodel.command import (Command, Interrupted, format_table, int_at_least, main_for,
+                               opt_level)
 from tinymodel.errors import UsageError
+from tinymodel.options import ALL, add_board_option, add_json_option, add_port_options, \
+    add_variant_option
 
-VARIANT_CHOICES = ("f32-soft", "f32", "s8-ref", "s8-opt", "all")
 ALIGNMENTS = ("odd", "even", "div4")
-
-
-def _variants(text: str) -> tuple[str, ...]:
-    names = tuple(v.strip() for v in text.split(",") if v.strip())
-    bad = [v for v in names if v not in VARIANT_CHOICES]
-    if not names or bad or ("all" in names and len(names) > 1):
-        raise argparse.ArgumentTypeError(
-            f"invalid --variant {text!r} (one of {', '.join(VARIANT_CHOICES)}, or a comma-separated "
-            f"list of variants)")
-    return names
 
 
 class CalibrateCommand(Command):
@@ -52,17 +44,25 @@ class CalibrateCommand(Command):
         "to continue without repeating a point. Tables go next to the log as "
         "<stem>.<variant>.table.json. See docs/calibration.md.")
 
+    examples = (
+        ("--board L4 --variant s8-opt --plan quick --out build/l4-quick.jsonl",
+         "the quick plan's int8 layers on the virtual L4, then the fitted table "
+         "build/l4-quick.s8-opt.table.json"),
+        ("--board L4 --variant s8-opt --plan quick --out build/l4-quick.jsonl --resume",
+         "continue that run after an interruption, measuring only the missing points"),
+        ("--board F7 --variant s8-ref,s8-opt --plan quick --jobs 2 --json",
+         "both int8 variants on two virtual F7s in parallel; the summary with the paper's "
+         "Table 4 analogue as JSON"),
+        ("--board L4 --port /dev/ttyACM0 --variant s8-opt",
+         "the same on a real NUCLEO-L496ZG running the s8-opt benchmark firmware"),
+    )
+
     def configure(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--board", required=True, metavar="L4|F4|F7", help="board id")
-        parser.add_argument("--variant", default=("all",), type=_variants,
-                            metavar="f32-soft|f32|s8-ref|s8-opt|all",
-                            help="kernel variant(s) to calibrate, comma-separated "
-                                 "(default: all of the plan's)")
-        parser.add_argument("--port", metavar="DEVICE",
-                            help="serial device or pyserial URL of a real board running the "
-                                 "benchmark firmware (default: a virtual board)")
-        parser.add_argument("--baud", type=int, default=None,
-                            help="baud rate with --port (default: the board file's)")
+        add_board_option(parser, what="board to calibrate", required=True)
+        add_variant_option(parser, what="kernel variant(s) to calibrate", arity="list",
+                           default=(ALL,), expand_all=False,
+                           default_text="all of the plan's")
+        add_port_options(parser, what="running the benchmark firmware")
         parser.add_argument("--plan", default="paper", metavar="quick|paper|full|soft|cold|FILE",
                             help="sweep plan: a shipped plan name or a plan file (default: paper; "
                                  "full = paper + cold-start twins + random layers, what the "
@@ -79,8 +79,7 @@ class CalibrateCommand(Command):
         parser.add_argument("--no-fit", action="store_true",
                             help="only measure; do not fit tables")
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-        parser.add_argument("--json", action="store_true",
-                            help="print one JSON object: run summary, table files, fit quality, deltas")
+        add_json_option(parser, "the run", "run summary, table files, fit quality, deltas")
 
     # -- the run ---------------------------------------------------------------------------------
     def run(self, args: argparse.Namespace, out: TextIO) -> int:
@@ -100,7 +99,7 @@ class CalibrateCommand(Command):
 
         board = load_board(args.board)
         plan = load_plan(args.plan)
-        every = args.variant == ("all",)
+        every = args.variant == (ALL,)
         variants = list(plan.variants) if every else list(dict.fromkeys(args.variant))
         missing = [v for v in variants if not plan.points_for(v)]
         if not every and missing:
@@ -128,9 +127,8 @@ class CalibrateCommand(Command):
                                    progress=bar.step if bar else None, argv=argv)
             except KeyboardInterrupt:
                 n = sum(1 for r in mlog.records if r.get("kind") in ("layer", "skip"))
-                print(f"calibrate: interrupted; {n} points are safe in {log_path}; rerun with "
-                      f"--resume to continue", file=sys.stderr)
-                return 130
+                raise Interrupted(f"{n} points are safe in {log_path}; rerun with --resume to "
+                                  f"continue") from None
             finally:
                 if bar:
                     bar.close()
@@ -266,10 +264,9 @@ class _PortConnector:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``calibrate`` script: ``tinymodel calibrate`` with the same arguments."""
-    from tinymodel.cli import main as tinymodel_main
-
-    return tinymodel_main(["calibrate", *(sys.argv[1:] if argv is None else argv)])
+    """Entry point of the ``calibrate`` script: ``tinymodel calibrate`` with the same arguments
+    (:func:`tinymodel.command.main_for`); returns the exit code."""
+    return main_for(CalibrateCommand(), "calibrate", argv)
 
 
 __all__ = ["CalibrateCommand", "main"]

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from calibration.flashing import flash_image
 from tinymodel.command import Command, opt_level
 from tinymodel.errors import UsageError
+from tinymodel.options import add_board_option, add_json_option, add_variant_option
+
 
 class DeployCommand(Command):
     name = "deploy"
@@ -33,13 +32,19 @@ class DeployCommand(Command):
         "image is written to a connected board through pyOCD; the board then answers HELLO, "
         "RUN_MODEL and INFER on its ST-LINK serial port (docs/protocol.md).")
 
+    examples = (
+        ("tinymodel/examples/lenet_int8.tflite --board L4 --variant s8-opt --out build/lenet",
+         "LeNet (int8) as an L4 image with the SIMD kernels: build/lenet/build/tinymodel.elf"),
+        ("tinymodel/examples/resnet20_f32.tflite --board L4 --variant f32 --out build/r20",
+         "float ResNet-20 does not fit the L4: 'oversized: flash by N bytes' (exit 1)"),
+        ("tinymodel/examples/lenet_int8.tflite --board F7 --variant s8-ref --out build/lenet-f7 "
+         "--flash", "build for the F7 and write the image to a connected board with pyOCD"),
+    )
+
     def configure(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("model", metavar="MODEL", help="model file (.tflite)")
-        parser.add_argument("--board", required=True, help="board id: L4, F4 or F7")
-        parser.add_argument("--variant", required=True,
-                            choices=("f32-soft", "f32", "s8-ref", "s8-opt"),
-                            help="kernel variant: f32-soft (U), f32 (U+FPU), s8-ref (Q), "
-                                 "s8-opt (Q+SIMD kernels)")
+        add_board_option(parser, what="board to build for", required=True)
+        add_variant_option(parser, required=True)
         parser.add_argument("--out", required=True, type=Path, metavar="DIR",
                             help="output directory (generated sources in DIR/model, image in DIR/build)")
         parser.add_argument("--opt", default="-O2", type=opt_level, metavar="Os|O2|Ofast",
@@ -48,7 +53,7 @@ class DeployCommand(Command):
         parser.add_argument("--flash", action="store_true",
                             help="write the image to the board through pyOCD")
         parser.add_argument("--probe", metavar="UID", help="pyOCD probe unique id (with --flash)")
-        parser.add_argument("--json", action="store_true", help="print the result as JSON")
+        add_json_option(parser)
 
     def run(self, args: argparse.Namespace, out: TextIO) -> int:
         from calibration.codegen import check_variant, generate
@@ -70,6 +75,8 @@ class DeployCommand(Command):
                   "weight_bytes": len(gen.blob), "arena_bytes": gen.arena_bytes,
                   "size": image.size.as_dict(), "flashed": False}
         if args.flash:
+            from calibration.flashing import flash_image
+
             flash_image(image.elf, board.id, args.probe)
             result["flashed"] = True
         if args.json:
@@ -84,10 +91,3 @@ class DeployCommand(Command):
         if args.flash:
             out.write(f"flashed to {board.id} through pyOCD\n")
         return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:  # pragma: no cover - convenience
-    """``python -m calibration.deploy ...`` (same as ``tinymodel deploy ...``)."""
-    from tinymodel.cli import main as cli_main
-
-    return cli_main(["deploy", *(argv if argv is not None else sys.argv[1:])])

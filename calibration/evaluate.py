@@ -15,6 +15,8 @@ from typing import Any, TextIO
 
 from tinymodel.command import Command, int_at_least, opt_level
 from tinymodel.errors import UsageError
+from tinymodel.options import add_board_option, add_json_option, add_port_options, \
+    add_variant_option
 
 
 def evaluation_text(result: dict[str, Any]) -> str:
@@ -60,6 +62,14 @@ class EvaluateCommand(Command):
         "which must already run it (tinymodel deploy --flash) — and the on-target accuracy, the "
         "difference and the number of samples whose class differs are reported, as in the "
         "paper's Table 1.")
+    examples = (
+        ("tinymodel/examples/lenet_int8.tflite --data digits",
+         "accuracy and loss of LeNet (int8) on the shipped digits, on the host"),
+        ("tinymodel/examples/lenet_int8.tflite --data digits --board L4 --target-limit 20",
+         "the same, and the first 20 samples through INFER on the virtual L4 (s8-opt image)"),
+        ("tinymodel/examples/lenet_f32.tflite --data digits --limit 200 --json",
+         "float LeNet on the first 200 samples, as JSON"),
+    )
 
     def configure(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("model", metavar="MODEL", help="model file (.tflite, float32 or int8)")
@@ -68,18 +78,14 @@ class EvaluateCommand(Command):
         parser.add_argument("--split", default="test", help="split of DATA (default test)")
         parser.add_argument("--limit", type=int_at_least("limit"), metavar="N",
                             help="evaluate only the first N samples")
-        parser.add_argument("--board", help="also evaluate on this board: L4, F4 or F7")
-        parser.add_argument("--variant", choices=("f32-soft", "f32", "s8-ref", "s8-opt"),
-                            help="kernel variant on the board (default s8-opt for int8 models, "
-                                 "f32 for float)")
+        add_board_option(parser, what="also evaluate on this board")
+        add_variant_option(parser, what="kernel variant on the board",
+                           default_text="s8-opt for int8 models, f32 for float")
         parser.add_argument("--target-limit", type=int_at_least("target-limit"), metavar="N",
                             help="send only the first N samples to the board (default: all "
                                  "evaluated samples; the virtual board takes ~0.3 s per LeNet "
                                  "int8 sample)")
-        parser.add_argument("--port", metavar="PORT",
-                            help="serial port of a real board that runs the model "
-                                 "(default: the virtual board)")
-        parser.add_argument("--baud", type=int, default=115200, help="baud rate (default 115200)")
+        add_port_options(parser, what="that runs the model (tinymodel deploy --flash)")
         parser.add_argument("--image", type=Path, metavar="ELF",
                             help="run this firmware image on the virtual board instead of "
                                  "building one")
@@ -87,7 +93,7 @@ class EvaluateCommand(Command):
                             help="keep the generated sources and image in DIR")
         parser.add_argument("--opt", default="-O2", type=opt_level, metavar="Os|O2|Ofast",
                             help="compiler optimisation level of the built image (default O2)")
-        parser.add_argument("--json", action="store_true", help="print the result as JSON")
+        add_json_option(parser)
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     def run(self, args: argparse.Namespace, out: TextIO) -> int:

@@ -1,7 +1,14 @@
-"""The ``tinymodel`` command line: one class per subcommand.
+"""The ``tinymodel`` command line: ``tinymodel VERB [options]``, one :class:`Command` per verb.
 
-Exit codes: 0 success, 1 a handled error (one line on stderr, never a traceback), 2 usage.
-``main(argv)`` takes the arguments as a list so tests can call it directly.
+The core's verbs (``analyze``, ``boards``, ``predict``, ``advise``, ``optimize``) are listed here;
+every other verb is found through the ``tinymodel.commands`` entry-point group
+(:data:`ENTRY_POINT_GROUP`): an entry point ``NAME = "package.module:SomeCommand"`` in a
+distribution's metadata adds ``tinymodel NAME``.  Only the verb being run is loaded, so
+``tinymodel predict`` never imports the board side; a verb whose module cannot be imported is
+listed by ``tinymodel --help`` as unavailable and fails alone with one line (exit 1).
+
+Exit codes and error lines follow :mod:`tinymodel.command`.  ``main(argv)`` takes the arguments
+as a list and returns the exit code, so tests can call it directly.
 """
 
 from __future__ import annotations
@@ -12,20 +19,34 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import TextIO
 
-from calibration.cli import CalibrateCommand
-from calibration.deploy import DeployCommand
-from calibration.evaluate import EvaluateCommand
-from calibration.vboard.cli import VboardCommand
-from tinymodel.command import Command, format_table
+from tinymodel.command import (
+    EXIT_ERROR,
+    EXIT_USAGE,
+    Command,
+    HelpFormatter,
+    examples_epilog,
+    format_table,
+    parse_command_line,
+    prepare_parser,
+    run_command,
+)
 from tinymodel.errors import TinymodelError, UsageError
-from tinymodel.optimize import OptimizeCommand
+from tinymodel.optimize_cli import OptimizeCommand
+from tinymodel.options import add_board_option, add_json_option
 from tinymodel.predict_cli import AdviseCommand, PredictCommand
-from validation.cli import ValidateCommand
 
 log = logging.getLogger("tinymodel")
+
+#: The entry-point group whose entries add verbs to ``tinymodel``: name = the verb, value =
+#: ``module:CommandClass``.
+ENTRY_POINT_GROUP = "tinymodel.commands"
+
+EXAMPLE_LENET = "tinymodel/examples/lenet_int8.tflite"
 
 
 def _shape(shape: Sequence[int]) -> str:
@@ -45,14 +66,20 @@ class AnalyzeCommand(Command):
         "include the peak activation memory from the arena planner. Layers with operators the "
         "reader could not map are listed as unsupported. With --examples, analyse the example "
         "models shipped with tinymodel.")
+    examples = (
+        (EXAMPLE_LENET, "per-layer table of the paper's LeNet (int8)"),
+        ("tinymodel/examples/resnet20_int8.tflite --json", "the same as one JSON object"),
+        ("--examples --csv layers.csv",
+         "every shipped example model, and their layers as CSV in layers.csv"),
+    )
 
     def configure(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("models", nargs="*", metavar="MODEL", help="model files to analyse")
         parser.add_argument("--examples", action="store_true",
                             help="analyse the bundled example models (the paper's networks and MLPerf Tiny)")
-        parser.add_argument("--json", action="store_true",
-                            help="print JSON: one object with 'layers' and 'totals' (schema in docs/cli.md); "
-                                 "with several models, {'models': [...]}")
+        add_json_option(parser, "the analysis",
+                        "one object with 'layers' and 'totals'; with several models, "
+                        "{'models': [...]}")
         parser.add_argument("--csv", metavar="FILE", type=Path,
                             help="also write the per-layer table as CSV to FILE")
 
@@ -66,7 +93,7 @@ class AnalyzeCommand(Command):
         if args.examples:
             paths += example_models()
         if not paths:
-            raise UsageError("analyze: give at least one MODEL, or --examples")
+            raise UsageError("give at least one MODEL, or --examples")
         records = [analysis_record(analyze(load_model(p))) for p in paths]
         if args.csv:
             _write_layers_csv(args.csv, records)
@@ -137,10 +164,16 @@ class BoardsCommand(Command):
     description = ("List the boards tinymodel knows: MCU, core, clock, flash, RAM, flash wait states "
                    "and run power. --board FILE validates and shows a board data file of your own.")
 
+    examples = (
+        ("", "the shipped boards: MCU, core, clock, memories, flash wait states, power"),
+        ("--board L4 --json", "everything tinymodel knows about the L4, as JSON"),
+        ("--board tinymodel/boards/data/F7.toml",
+         "check a board file (here the shipped F7's; copy it to describe a board of your own)"),
+    )
+
     def configure(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--board", action="append", metavar="ID|FILE",
-                            help="show only this board id or board file (repeatable)")
-        parser.add_argument("--json", action="store_true", help="print the board data as JSON")
+        add_board_option(parser, what="show only this board", arity="append")
+        add_json_option(parser, "the board data")
 
     def run(self, args: argparse.Namespace, out: TextIO) -> int:
         from tinymodel.boards import all_boards, load_board
@@ -162,55 +195,133 @@ class BoardsCommand(Command):
         return 0
 
 
-COMMANDS: tuple[type[Command], ...] = (AnalyzeCommand, BoardsCommand, DeployCommand, VboardCommand,
-                                       CalibrateCommand, PredictCommand, AdviseCommand,
-                                       OptimizeCommand, EvaluateCommand, ValidateCommand)
+# -- finding the verbs ---------------------------------------------------------------------------
+
+#: The verbs of the core, in the order ``tinymodel --help`` lists them (before the entry points').
+CORE_COMMANDS: tuple[type[Command], ...] = (AnalyzeCommand, BoardsCommand, PredictCommand,
+                                            AdviseCommand, OptimizeCommand)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every subcommand."""
+@dataclass(frozen=True)
+class Verb:
+    """A verb of ``tinymodel``: its command, or — when its module could not be loaded — why."""
+
+    name: str
+    command: type[Command] | None
+    problem: str = ""
+
+
+def command_entry_points() -> dict[str, EntryPoint]:
+    """The entry points of :data:`ENTRY_POINT_GROUP` by verb, sorted by name; names of core
+    verbs are ignored (the core's command wins), the first of duplicate names is kept."""
+    core = {cls.name for cls in CORE_COMMANDS}
+    found: dict[str, EntryPoint] = {}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name not in core and ep.name not in found:
+            found[ep.name] = ep
+    return dict(sorted(found.items()))
+
+
+def load_verb(ep: EntryPoint) -> Verb:
+    """Import the command of one entry point.  Any failure (a missing dependency, a broken
+    module, an object that is not a :class:`Command` of that name) gives a :class:`Verb` without
+    a command whose ``problem`` says what went wrong, in one line."""
+    try:
+        obj = ep.load()
+    except Exception as e:  # a plugin may fail in any way; the other verbs must still work
+        detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        return Verb(ep.name, None, f"cannot load {ep.value} ({detail})")
+    if not (isinstance(obj, type) and issubclass(obj, Command)):
+        return Verb(ep.name, None, f"{ep.value} is not a tinymodel Command class")
+    if obj.name != ep.name:
+        return Verb(ep.name, None, f"{ep.value} is the command {obj.name!r}, not {ep.name!r}")
+    return Verb(ep.name, obj)
+
+
+def verbs(only: str | None = None) -> list[Verb]:
+    """Every verb: the core's, then the entry points' (loaded).  With ``only`` the name of a
+    verb, just the core's and that one (nothing else is imported)."""
+    found = [Verb(cls.name, cls) for cls in CORE_COMMANDS]
+    eps = command_entry_points()
+    if only is not None and any(v.name == only for v in found):
+        return found
+    if only is not None and only in eps:
+        return found + [load_verb(eps[only])]
+    return found + [load_verb(ep) for ep in eps.values()]
+
+
+def _verb_in(argv: Sequence[str]) -> str | None:
+    """The verb in a command line: the first argument that is not an option (the top-level
+    options take no values)."""
+    for i, arg in enumerate(argv):
+        if arg == "--":
+            return argv[i + 1] if i + 1 < len(argv) else None
+        if not arg.startswith("-"):
+            return arg
+    return None
+
+
+# -- the parser and main -------------------------------------------------------------------------
+
+#: The examples of ``tinymodel --help``.
+TOP_LEVEL_EXAMPLES = (
+    (f"analyze {EXAMPLE_LENET}", "per-layer MACs, memory and alignment of LeNet"),
+    ("predict tinymodel/examples/resnet20_int8.tflite --board all",
+     "predicted latency, energy and memory of ResNet-20 on every board"),
+    ("calibrate --board L4 --variant s8-opt --plan quick --out build/l4-quick.jsonl",
+     "microbenchmarks on the virtual L4 and the fitted latency table"),
+    ("validate --models tinymodel/examples/lenet_int8.tflite --board L4 --variant s8-opt "
+     "--out build/lenet-l4", "LeNet measured on the virtual L4 against the prediction"),
+)
+
+
+def build_parser(available: Sequence[Verb] | None = None) -> argparse.ArgumentParser:
+    """The argument parser of ``tinymodel`` with the given verbs (default: all of them); a verb
+    without a command is listed as unavailable and takes no arguments."""
     from tinymodel import __version__
 
     parser = argparse.ArgumentParser(
-        prog="tinymodel",
+        prog="tinymodel", formatter_class=HelpFormatter,
         description="What a neural network really costs on an Arm Cortex-M microcontroller: "
                     "per-layer MACs, memory, latency and energy, predicted from calibrated tables "
-                    "and measured on real or virtual boards (L4, F4, F7).",
-        epilog="Run 'tinymodel COMMAND --help' for the options of a command.")
+                    "and measured on real or virtual boards.",
+        epilog="Run 'tinymodel COMMAND --help' for the options and examples of a command.\n\n"
+               + examples_epilog("tinymodel", TOP_LEVEL_EXAMPLES))
     parser.add_argument("--version", action="version", version=f"tinymodel {__version__}")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="more log output (-vv for debug messages); also accepted after "
+                             "COMMAND")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for cls in COMMANDS:
-        cmd = cls()
-        p = sub.add_parser(cmd.name, help=cmd.help, description=cmd.description or cmd.help)
-        cmd.configure(p)
-        p.set_defaults(_command=cmd)
+    for verb in verbs() if available is None else available:
+        if verb.command is None:
+            sub.add_parser(verb.name, help=f"(unavailable: {verb.problem})", add_help=False)
+            continue
+        cmd = verb.command()
+        p = sub.add_parser(cmd.name, help=cmd.help, description=cmd.description or cmd.help,
+                           prog=f"tinymodel {cmd.name}", formatter_class=HelpFormatter)
+        prepare_parser(p, cmd)
     return parser
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     """Entry point of the ``tinymodel`` script; returns the exit code."""
     out = out or sys.stdout
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING - 10 * min(args.verbose, 2),
-                        format="%(levelname)s %(name)s: %(message)s")
-    if not getattr(args, "_command", None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    verb = _verb_in(argv)
+    available = verbs(only=verb)
+    broken = next((v for v in available if v.name == verb and v.command is None), None)
+    if broken is not None:
+        print(f"tinymodel {verb}: error: this command is unavailable: {broken.problem}",
+              file=sys.stderr)
+        return EXIT_ERROR
+    parser = build_parser(available)
+    args = parse_command_line(parser, argv)
+    if isinstance(args, int):
+        return args
+    if getattr(args, "_command", None) is None:
         parser.print_help(out)
-        return 2
-    try:
-        return args._command.run(args, out)
-    except UsageError as e:
-        parser.exit(2, f"tinymodel {args.command}: error: {e}\n")
-    except TinymodelError as e:
-        print(f"tinymodel {args.command}: error: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"tinymodel {args.command}: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        return 0
-    return 0
+        return EXIT_USAGE
+    return run_command(args, out)
 
 
 if __name__ == "__main__":  # pragma: no cover

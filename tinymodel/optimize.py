@@ -10,23 +10,22 @@ a *representative* data set — and both ``.tflite`` files are analysed
 with ``weight_bytes`` every constant tensor (flash) and ``activation_bytes`` the peak of the
 tensor arena from the planner (RAM; int8 also counts the SIMD kernels' scratch buffers), the
 numbers ``tinymodel analyze`` prints.  The paper's LeNet drops to 26.6 % of its float size.
+The ``tinymodel optimize`` command is :mod:`tinymodel.optimize_cli`.
 
 Heavy imports (TensorFlow) happen inside the functions that need them.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tinymodel.command import Command, format_table
 from tinymodel.errors import ModelReadError, TinymodelError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -195,61 +194,3 @@ def optimize(model: keras.Model | str | os.PathLike[str], out_dir: str | os.Path
     except OSError as exc:
         raise TinymodelError(f"{summary}: cannot write: {exc.strerror}") from None
     return result
-
-
-def format_result(result: OptimizeResult) -> str:
-    """The text ``tinymodel optimize`` prints: a before/after footprint table."""
-    f, q = result.float_footprint, result.int8_footprint
-    rows = [["float32", f.weight_bytes, f.activation_bytes, f.total_bytes,
-             f"{f.total_bytes / 1024:.2f}", "100.0 %", str(result.float_path)],
-            ["int8", q.weight_bytes, q.activation_bytes, q.total_bytes,
-             f"{q.total_bytes / 1024:.2f}", f"{100 * result.ratio:.1f} %", str(result.int8_path)]]
-    table = format_table(["model", "weights B", "activations B", "footprint B", "KiB", "of float",
-                          "file"], rows, right=[False, True, True, True, True, True, False])
-    return (f"{result.model}: full-int8 post-training quantization "
-            f"(calibrated on {result.representative})\n{table}\n"
-            f"memory footprint {f.total_bytes:,} B -> {q.total_bytes:,} B "
-            f"({100 * (1 - result.ratio):.1f} % smaller)\n")
-
-
-class OptimizeCommand(Command):
-    name = "optimize"
-    help = "quantize a Keras model to full int8 and report the memory footprint before and after"
-    description = (
-        "Convert a Keras model (.keras or .h5) with the TFLite converter to a float32 .tflite and "
-        "a full-integer int8 .tflite (post-training quantization, int8 input and output), written "
-        "to DIR as NAME_f32.tflite and NAME_int8.tflite, and print the memory footprint of both: "
-        "weight bytes (flash), peak activation bytes (the tensor arena, RAM) and their sum. "
-        "--representative DATA calibrates the int8 ranges on real samples: 'digits' (shipped) or "
-        "an .npz file with x/y or x_train/y_train arrays. A summary goes to DIR/optimize.json.")
-
-    def configure(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("model", metavar="MODEL", help="Keras model file (.keras or .h5)")
-        parser.add_argument("--out", required=True, type=Path, metavar="DIR",
-                            help="output directory for the two .tflite files and optimize.json")
-        parser.add_argument("--representative", metavar="DATA",
-                            help="calibration data: 'digits' or an .npz file (default: random "
-                                 "inputs in [0, 1], which costs accuracy)")
-        parser.add_argument("--split", default="train",
-                            help="split of DATA to calibrate on (default train)")
-        parser.add_argument("--samples", type=int, default=DEFAULT_CALIBRATION_SAMPLES,
-                            metavar="N", help=f"calibration samples (default "
-                                              f"{DEFAULT_CALIBRATION_SAMPLES})")
-        parser.add_argument("--name", help="file name stem (default: the Keras model's name)")
-        parser.add_argument("--json", action="store_true", help="print the summary as JSON")
-
-    def run(self, args: argparse.Namespace, out: TextIO) -> int:
-        from tinymodel.datasets import load_dataset
-        from tinymodel.errors import UsageError
-
-        if args.samples < 1:
-            raise UsageError("--samples must be positive")
-        model = load_keras_model(args.model)
-        data = load_dataset(args.representative, args.split) if args.representative else None
-        result = optimize(model, args.out, data, samples=args.samples, name=args.name)
-        if args.json:
-            json.dump(result.as_dict(), out, indent=2)
-            out.write("\n")
-        else:
-            out.write(format_result(result))
-        return 0

@@ -11,14 +11,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from tinymodel.command import Command, format_table
+from tinymodel.command import Command, format_table, int_at_least
 from tinymodel.errors import TinymodelError, UsageError
+from tinymodel.options import (
+    ALL,
+    add_board_option,
+    add_json_option,
+    add_table_option,
+    add_variant_option,
+)
 
-VARIANTS = ("f32-soft", "f32", "s8-ref", "s8-opt")
+LENET = "tinymodel/examples/lenet_int8.tflite"
+RESNET = "tinymodel/examples/resnet20_int8.tflite"
 
 
 def _shape_interval(lo: float, hi: float, digits: int = 2) -> str:
@@ -112,35 +119,33 @@ class PredictCommand(Command):
         "flash, which configurations do not fit ('oversized', paper Table 2) and the "
         "latency/energy Pareto front (paper Figure 3).")
 
+    examples = (
+        (LENET, "LeNet (int8) on the L4 with the s8-opt kernels: per-layer cycles, ms, µJ"),
+        (f"{RESNET} --board all --variant all",
+         "ResNet-20 on every board and variant: latency, energy, memory, Pareto front"),
+        (f"{LENET} --board F7 --variant s8-ref --json", "LeNet on the F7, s8-ref kernels, as JSON"),
+    )
+
     def configure(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("model", metavar="MODEL", help="model file (.tflite, .keras, .h5)")
-        parser.add_argument("--board", default="L4", metavar="L4|F4|F7|all",
-                            help="board id or board file, or 'all' for a comparison (default L4)")
-        parser.add_argument("--variant", default="s8-opt", metavar="VARIANT",
-                            help="kernel variant: f32-soft, f32, s8-ref, s8-opt (default) or 'all'")
-        parser.add_argument("--table", metavar="FILE",
-                            help="latency table to use instead of the shipped one (it must be "
-                                 "for the board and variant)")
+        add_board_option(parser, what="board to predict for", arity="one-or-all", default="L4")
+        add_variant_option(parser, arity="one-or-all", default="s8-opt")
+        add_table_option(parser)
         parser.add_argument("--firmware-build", metavar="ID",
                             help="refuse a table fitted on another firmware build id")
-        parser.add_argument("--json", action="store_true", help="print the result as JSON")
+        add_json_option(parser)
 
     def run(self, args: argparse.Namespace, out: TextIO) -> int:
         from tinymodel.boards import board_ids, load_board
+        from tinymodel.dispatch import Variant
         from tinymodel.estimator import load_model
 
-        if args.board.lower() == "all":
+        if args.board == ALL:
             boards = list(board_ids())
         else:
-            load_board(args.board)      # an unknown board: one line listing the known ones
+            load_board(args.board)      # a bad board file: one line naming file, key and value
             boards = [args.board]
-        if args.variant == "all":
-            variants = list(VARIANTS)
-        elif args.variant in VARIANTS:
-            variants = [args.variant]
-        else:
-            raise TinymodelError(f"unknown variant {args.variant!r}; known: "
-                                 f"{', '.join(VARIANTS)} or all")
+        variants = [v.value for v in Variant] if args.variant == ALL else [args.variant]
         if args.table and (len(boards) > 1 or len(variants) > 1):
             raise UsageError("--table needs one board and one variant")
         graph = load_model(args.model)
@@ -217,24 +222,27 @@ class AdviseCommand(Command):
         "the predicted saving and the change in MACs. A saving marked 'more MACs' comes from "
         "alignment alone (the reduction input becomes even or divisible by 4, paper §5.1).")
 
+    examples = (
+        (f"{LENET} --board L4", "channel changes that make LeNet faster on the L4"),
+        (f"{RESNET} --board F4 --max-change 2 --top 5",
+         "the five best changes of at most ±2 filters for ResNet-20 on the F4"),
+    )
+
     def configure(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("model", metavar="MODEL", help="model file (.tflite, .keras, .h5)")
-        parser.add_argument("--board", default="L4", help="board id or board file (default L4)")
-        parser.add_argument("--variant", default="s8-opt", choices=VARIANTS,
-                            help="kernel variant (default s8-opt)")
-        parser.add_argument("--table", metavar="FILE", help="latency table to use")
-        parser.add_argument("--max-change", type=int, default=3, metavar="N",
-                            help="try ±1..±N filters per layer (default 3)")
+        add_board_option(parser, what="board to predict for", default="L4")
+        add_variant_option(parser, default="s8-opt")
+        add_table_option(parser)
+        parser.add_argument("--max-change", type=int_at_least("max-change"), default=3,
+                            metavar="N", help="try ±1..±N filters per layer (default 3)")
         parser.add_argument("--top", type=int, default=20, metavar="N",
                             help="show at most N changes (default 20; 0 for all)")
-        parser.add_argument("--json", action="store_true", help="print the result as JSON")
+        add_json_option(parser)
 
     def run(self, args: argparse.Namespace, out: TextIO) -> int:
         from tinymodel.advice import advise
         from tinymodel.estimator import Estimator, load_model
 
-        if args.max_change < 1:
-            raise UsageError("--max-change must be at least 1")
         graph = load_model(args.model)
         advice = advise(graph, Estimator(args.board, args.variant, args.table), args.max_change)
         shown = advice.changes[:args.top] if args.top > 0 else advice.changes
@@ -261,10 +269,3 @@ class AdviseCommand(Command):
                                right=[False, False, False, True, True, True, True, False, False])
                   + "\n")
         return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:  # pragma: no cover - convenience
-    """``python -m tinymodel.predict_cli predict ...`` (same as ``tinymodel predict ...``)."""
-    from tinymodel.cli import main as cli_main
-
-    return cli_main(list(argv if argv is not None else sys.argv[1:]))

@@ -24,28 +24,12 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from tinymodel.command import Command, format_table, int_at_least, opt_level
+from tinymodel.command import Command, Interrupted, format_table, int_at_least, main_for, \
+    opt_level
+from tinymodel.dispatch import Variant
 from tinymodel.errors import TinymodelError, UsageError
-
-BOARD_CHOICES = ("L4", "F4", "F7")
-VARIANT_CHOICES = ("f32-soft", "f32", "s8-ref", "s8-opt")
-#: Paper labels of the variants, for the summary's column heads.
-VARIANT_LABELS = {"f32-soft": "U", "f32": "U+FPU", "s8-ref": "Q", "s8-opt": "Q+CMSIS-NN"}
-
-
-def _list_arg(kind: str, choices: Sequence[str]):
-    def parse(text: str) -> tuple[str, ...]:
-        names = [t.strip() for t in text.split(",") if t.strip()]
-        if names == ["all"]:
-            return tuple(choices)
-        canon = {c.lower(): c for c in choices}
-        bad = [n for n in names if n.lower() not in canon]
-        if not names or bad:
-            raise argparse.ArgumentTypeError(
-                f"invalid --{kind} {text!r} (one of {', '.join(choices)}, all, or a "
-                f"comma-separated list)")
-        return tuple(dict.fromkeys(canon[n.lower()] for n in names))
-    return parse
+from tinymodel.options import add_board_option, add_json_option, add_port_options, \
+    add_table_option, add_variant_option
 
 
 def default_cache_dir() -> Path:
@@ -76,22 +60,29 @@ class ValidateCommand(Command):
         "(seeded random CNNs), or a suite file; --models runs given .tflite files. See "
         "docs/validation.md.")
 
+    examples = (
+        ("--models tinymodel/examples/lenet_int8.tflite --board L4 --variant s8-opt "
+         "--out build/lenet-l4",
+         "LeNet on the virtual L4: per-layer cycles, energy, verification, report.html"),
+        ("--suite paper --board L4,F7 --variant s8-ref,s8-opt --out build/paper",
+         "the paper's LeNet and ResNet-20 on two virtual boards, both int8 variants"),
+        ("--report-only --out build/paper",
+         "rewrite the report of build/paper/results.jsonl without running anything"),
+        ("--suite paper --board L4 --port /dev/ttyACM0 --flash --out build/paper-real",
+         "the same networks on a real NUCLEO-L496ZG, each image flashed with pyOCD"),
+    )
+
     def configure(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--board", type=_list_arg("board", BOARD_CHOICES), metavar="L4|F4|F7|all",
-                            help="board(s), comma-separated, or all (default: the suite's)")
-        parser.add_argument("--variant", type=_list_arg("variant", VARIANT_CHOICES),
-                            metavar="f32-soft|f32|s8-ref|s8-opt|all",
-                            help="kernel variant(s), comma-separated, or all (default: the suite's)")
+        add_board_option(parser, what="board(s) to run on", arity="list",
+                         default_text="the suite's")
+        add_variant_option(parser, what="kernel variant(s)", arity="list",
+                           default_text="the suite's")
         src = parser.add_mutually_exclusive_group()
         src.add_argument("--suite", default=None, metavar="paper|mlperf|random|FILE",
                          help="a shipped suite or a suite file (default: paper)")
         src.add_argument("--models", nargs="+", metavar="MODEL.tflite",
                          help="run these .tflite files as an ad-hoc suite")
-        parser.add_argument("--port", metavar="DEVICE",
-                            help="serial device (or pyserial URL) of a real board "
-                                 "(default: virtual boards)")
-        parser.add_argument("--baud", type=int_at_least("baud"), default=115200,
-                            help="baud rate with --port (default 115200)")
+        add_port_options(parser, what="(one --board only)")
         parser.add_argument("--flash", action="store_true",
                             help="with --port: write each image to the board with pyOCD first")
         parser.add_argument("--probe", metavar="UID", help="pyOCD probe unique id (with --flash)")
@@ -120,9 +111,7 @@ class ValidateCommand(Command):
                             help="compiler optimisation level of the images (default O2)")
         parser.add_argument("--timeout", type=int_at_least("timeout"), default=3600, metavar="S",
                             help="seconds allowed for one RUN_MODEL or INFER (default 3600)")
-        parser.add_argument("--table", action="append", default=[], type=Path, metavar="FILE",
-                            help="latency table to predict with (repeatable, one per board and "
-                                 "variant; default: the shipped tables)")
+        add_table_option(parser, repeatable=True, type=Path)
         parser.add_argument("--calibration-log", action="append", default=[], type=Path,
                             metavar="FILE",
                             help="calibration log(s) for the Table 4 and sweep analogues "
@@ -135,8 +124,7 @@ class ValidateCommand(Command):
                             help="add the Table 1 analogue (trains LeNet on the shipped digits; "
                                  "needs TensorFlow, takes minutes)")
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-        parser.add_argument("--json", action="store_true",
-                            help="print the summary as one JSON object")
+        add_json_option(parser, "the summary")
 
     def run(self, args: argparse.Namespace, out: TextIO) -> int:
         from validation.runner import RunSettings, run_jobs, summarize
@@ -181,7 +169,11 @@ class ValidateCommand(Command):
         settings = RunSettings(cache_dir=cache, port=args.port, baud=args.baud, flash=args.flash,
                                probe=args.probe, timeout_s=float(args.timeout),
                                make_jobs=1 if workers > 1 and args.port is None else None)
-        records = run_jobs(jobs, settings, results, workers, progress=not args.no_progress)
+        try:
+            records = run_jobs(jobs, settings, results, workers, progress=not args.no_progress)
+        except KeyboardInterrupt:
+            raise Interrupted(f"{_finished_runs(results)} runs are safe in {results}; rerun "
+                              f"with the same --out to continue") from None
         summary = summarize(records.values())
         summary.update(suite=suite.name, source=suite.source, boards=list(boards),
                        variants=list(variants), target=settings.target, port=args.port,
@@ -260,6 +252,16 @@ class ValidateCommand(Command):
             out.write(f"report: {report['html']}\n")
 
 
+def _finished_runs(results: Path) -> int | str:
+    """How many runs ``results`` holds (``"the finished"`` when it cannot be read)."""
+    from validation.runner import read_results
+
+    try:
+        return len(read_results(results))
+    except (TinymodelError, OSError):
+        return "the finished"
+
+
 def _pct(v: Any) -> str:
     return "-" if v is None else f"{v:.1f} %"
 
@@ -334,7 +336,7 @@ def summary_text(summary: dict[str, Any]) -> str:
     """The plain-text summary: measured ms per network × board and variant, then the oversized,
     unsupported and failed runs and the verification counts."""
     nets = summary["networks"]
-    variants = [v for v in VARIANT_CHOICES if any(n["variant"] == v for n in nets)]
+    variants = [v.value for v in Variant if any(n["variant"] == v.value for n in nets)]
     by = {(n["model"], n["board"], n["variant"]): n for n in nets}
     rows = []
     for model in dict.fromkeys(n["model"] for n in nets):
@@ -349,7 +351,7 @@ def summary_text(summary: dict[str, Any]) -> str:
                   and by[(model, board, v)]["energy_uj"] is not None]
             row.append(", ".join(f"{n['energy_uj']:,.0f}" for n in ok) if ok else "-")
             rows.append(row)
-    heads = ["model", "board", "MACs"] + [f"{v} ({VARIANT_LABELS[v]}) ms" for v in variants] \
+    heads = ["model", "board", "MACs"] + [f"{v} ({Variant(v).paper_label}) ms" for v in variants] \
         + ["energy uJ"]
     lines = [f"validation suite {summary['suite']} on {summary['target']} boards "
              f"({summary['runs']} runs)",
@@ -372,10 +374,9 @@ def summary_text(summary: dict[str, Any]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``validate`` script: ``tinymodel validate`` with the same arguments."""
-    from tinymodel.cli import main as tinymodel_main
-
-    return tinymodel_main(["validate", *(sys.argv[1:] if argv is None else argv)])
+    """Entry point of the ``validate`` script: ``tinymodel validate`` with the same arguments
+    (:func:`tinymodel.command.main_for`); returns the exit code."""
+    return main_for(ValidateCommand(), "validate", argv)
 
 
 __all__ = ["ValidateCommand", "default_cache_dir", "main", "report_outputs", "summary_text"]

@@ -7,8 +7,22 @@ import json
 import sys
 from typing import TextIO
 
-from tinymodel.command import Command
-from tinymodel.errors import UsageError
+from tinymodel.command import Command, add_subcommand, command_label
+from tinymodel.errors import TinymodelError, UsageError
+from tinymodel.options import add_board_option, add_json_option
+
+#: The image ``tinymodel deploy``'s first example writes.
+_LENET_IMAGE = "build/lenet/build/tinymodel.elf"
+_RUN_EXAMPLES = (
+    (f"{_LENET_IMAGE} --board L4",
+     "run the LeNet image of 'tinymodel deploy' from reset until it waits for input"),
+    (f"{_LENET_IMAGE} --board L4 --configured --json --profile 5",
+     "the same with the board's clocks and caches set up, as JSON with the 5 hottest blocks"),
+)
+_SERVE_EXAMPLES = (
+    (f"--board L4 --image {_LENET_IMAGE}",
+     "the virtual L4 as a serial port: prints a /dev/pts path for any serial client"),
+)
 
 
 class VboardCommand(Command):
@@ -22,12 +36,16 @@ class VboardCommand(Command):
         "pseudo-terminal for any serial client. Timing rules and their limits: "
         "docs/virtual-board.md.")
 
+    examples = (tuple((f"run {a}", w) for a, w in _RUN_EXAMPLES)
+                + tuple((f"serve {a}", w) for a, w in _SERVE_EXAMPLES))
+
     def configure(self, parser: argparse.ArgumentParser) -> None:
         sub = parser.add_subparsers(dest="vboard_command", metavar="SUBCOMMAND")
-        run = sub.add_parser("run", help="run an image from reset and report cycles and output",
+        run = add_subcommand(sub, "run", help="run an image from reset and report cycles and output",
                              description="Run IMAGE from reset until it halts (BKPT, "
                              "semihosting exit, fault, waiting for UART input that was not "
-                             "given) or --max-cycles, then print the UART output.")
+                             "given) or --max-cycles, then print the UART output.",
+                             examples=_RUN_EXAMPLES)
         run.add_argument("image", metavar="IMAGE.elf")
         self._common(run)
         run.add_argument("--max-cycles", type=int, default=None, metavar="N",
@@ -36,23 +54,21 @@ class VboardCommand(Command):
                          help="bytes for the UART receiver (Python escapes allowed, e.g. 'a\\n')")
         run.add_argument("--input-file", default=None, metavar="FILE",
                          help="file whose bytes are sent to the UART receiver")
-        run.add_argument("--json", action="store_true",
-                         help="print one JSON object: cycles, instructions, exit, uart, "
-                              "gpio_windows, ...")
+        add_json_option(run, "the run", "cycles, instructions, exit, uart, gpio_windows, ...")
         run.add_argument("--profile", type=int, default=0, metavar="N",
                          help="also list the N hottest blocks")
-        serve = sub.add_parser("serve", help="serve the board's UART on a pseudo-terminal",
+        serve = add_subcommand(sub, "serve", help="serve the board's UART on a pseudo-terminal",
                                description="Start the board and print the path of a "
                                "pseudo-terminal connected to its console UART; runs until "
-                               "Ctrl-C or the firmware halts.")
+                               "Ctrl-C or the firmware halts.",
+                               examples=_SERVE_EXAMPLES)
         serve.add_argument("--image", required=True, metavar="IMAGE.elf")
         self._common(serve)
         serve.add_argument("--max-cycles", type=int, default=None, metavar="N")
 
     @staticmethod
     def _common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--board", default="L4", metavar="L4|F4|F7",
-                       help="board id or board file (default L4)")
+        add_board_option(p, what="board to emulate", default="L4")
         p.add_argument("--configured", action="store_true",
                        help="start with clocks, flash wait states, accelerator/caches and FPU "
                             "configured as the board file says (default: hardware reset state)")
@@ -62,7 +78,7 @@ class VboardCommand(Command):
             return self._run(args, out)
         if args.vboard_command == "serve":
             return self._serve(args, out)
-        raise UsageError("vboard: give a subcommand: run or serve")
+        raise UsageError("give a subcommand: run or serve")
 
     def _run(self, args: argparse.Namespace, out: TextIO) -> int:
         from calibration.vboard.emulator import Machine
@@ -111,8 +127,8 @@ class VboardCommand(Command):
                 for a, n, i in m.profile(args.profile):
                     out.write(f"   block 0x{a:08X}: {n:,} executions, {i:,} instructions\n")
         if result.exit == "fault":
-            print(f"tinymodel vboard: error: {result.detail}", file=sys.stderr)
-            return 1
+            out.flush()
+            raise TinymodelError(result.detail)
         return 0
 
     def _serve(self, args: argparse.Namespace, out: TextIO) -> int:
@@ -130,6 +146,6 @@ class VboardCommand(Command):
             return 0
         finally:
             bridge.close()
-        print(f"tinymodel vboard: board stopped: {result.exit}"
+        print(f"{command_label(args)}: board stopped: {result.exit}"
               + (f" ({result.detail})" if result.detail else ""), file=sys.stderr)
         return 1 if result.exit == "fault" else 0

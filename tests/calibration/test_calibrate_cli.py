@@ -49,7 +49,8 @@ def test_help():
     for option in ("--board", "--variant", "--port", "--plan", "--out", "--resume", "--jobs",
                    "--opt", "--no-fit", "--no-progress", "--json"):
         assert option in res.stdout
-    assert res.stdout.startswith("usage: tinymodel calibrate")
+    assert res.stdout.startswith("usage: calibrate")
+    assert "\nexamples:\n  calibrate --board L4" in res.stdout
 
 
 def test_console_script_is_installed():
@@ -61,7 +62,6 @@ def test_console_script_is_installed():
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["--board", "L9"], "unknown board"),
     (["--board", "L4", "--plan", "nosuch"], "nosuch: no such plan file (shipped plans: quick, paper, full"),
 ])
 def test_handled_errors_are_one_line(argv, message, capsys, tmp_path):
@@ -83,6 +83,28 @@ def test_usage_errors_exit_2(capsys, tmp_path, plan_file):
     assert code == 2 and "plan small has no points for variant f32-soft" in err
     code, _, err = calibrate(["--board", "L4", "--port", "/dev/null", "--jobs", "2"], capsys)
     assert code == 2 and "--jobs needs virtual boards" in err
+    code, _, err = calibrate(["--board", "L9", "--out", str(tmp_path / "x.jsonl")], capsys)
+    assert code == 2 and "argument --board: unknown board 'L9'" in err
+    assert not (tmp_path / "x.jsonl").exists()
+    code, _, err = calibrate(["--board", "L4", "--variant", "s8-opt,s9"], capsys)
+    assert code == 2 and "argument --variant: unknown variant 's8-opt,s9'" in err
+    assert err.startswith("usage: tinymodel calibrate")
+
+
+def test_console_script_errors(tmp_path):
+    """The ``calibrate`` script: the same exit codes, its own name in usage and error lines."""
+    script = [sys.executable, "-m", "calibration.cli"]
+    res = subprocess.run(script + ["--board", "L9"], cwd=REPO, capture_output=True, text=True,
+                         timeout=120)
+    err = res.stderr.strip().splitlines()
+    assert res.returncode == 2 and err[0].startswith("usage: calibrate ")
+    assert err[-1].startswith("calibrate: error: argument --board: unknown board 'L9'")
+    res = subprocess.run(script + ["--board", "L4", "--plan", "nosuch", "--out",
+                                   str(tmp_path / "x.jsonl")], cwd=REPO, capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert res.stderr.startswith("calibrate: error: nosuch: no such plan file")
+    assert res.stderr.count("\n") == 1
 
 
 @needs_arm

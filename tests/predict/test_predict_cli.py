@@ -72,10 +72,11 @@ def test_pareto_front():
 
 def test_unknown_board_lists_known_ones(capsys, shipped_tables):
     code, _ = run("predict", LENET, "--board", "H7")
-    assert code == 1
-    err = capsys.readouterr().err
-    assert "unknown board 'H7'" in err and "F4, F7, L4" in err
-    assert len(err.strip().splitlines()) == 1
+    assert code == 2                                  # an invalid option value: a usage error
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0].startswith("usage: tinymodel predict")
+    assert err[-1].startswith("tinymodel predict: error: argument --board: unknown board 'H7'")
+    assert "F4, F7, L4" in err[-1]
 
 
 def test_table_for_another_board_is_refused(capsys, tmp_path):
@@ -91,13 +92,13 @@ def test_table_for_another_board_is_refused(capsys, tmp_path):
 
 def test_bad_variant_and_table_with_all(capsys, tmp_path):
     code, _ = run("predict", LENET, "--variant", "s4")
-    assert code == 1 and "unknown variant 's4'" in capsys.readouterr().err
+    assert code == 2 and "unknown variant 's4'" in capsys.readouterr().err
     table = write_table(tmp_path / "t.json")
-    try:
-        code, _ = run("predict", LENET, "--board", "all", "--table", str(table))
-    except SystemExit as e:
-        code = e.code
+    code, _ = run("predict", LENET, "--board", "all", "--table", str(table))
     assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0].startswith("usage: tinymodel predict")
+    assert err[-1] == "tinymodel predict: error: --table needs one board and one variant"
 
 
 def test_advise(tmp_path):

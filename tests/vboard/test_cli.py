@@ -40,5 +40,14 @@ def test_run_max_cycles(asm):
 
 
 def test_unknown_board(asm, capsys):
-    assert main(["vboard", "run", str(asm("  bkpt #0\n")), "--board", "Z9"]) == 1
-    assert "unknown board" in capsys.readouterr().err
+    assert main(["vboard", "run", str(asm("  bkpt #0\n")), "--board", "Z9"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0].startswith("usage: tinymodel vboard run")
+    assert "tinymodel vboard run: error: argument --board: unknown board 'Z9'" in err[-1]
+
+
+def test_no_subcommand_is_a_usage_error(capsys):
+    assert main(["vboard"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0].startswith("usage: tinymodel vboard")
+    assert err[-1] == "tinymodel vboard: error: give a subcommand: run or serve"

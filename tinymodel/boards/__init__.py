@@ -51,7 +51,7 @@ __all__ = [
     "CORES", "DATA_DIR", "DATA_RAM_KINDS", "MEMORY_KINDS", "AcceleratorSpec", "Board", "BoardError",
     "ClockSpec", "CpuCacheSpec", "FlashSpec", "GpioPortSpec", "IsaSpec", "MarkerSpec",
     "MemoryRegion", "Pin", "PowerSpec", "RccBit", "UartSpec", "VddIo2Spec", "all_boards",
-    "board_ids", "load_board",
+    "board_ids", "is_board_file", "load_board",
 ]
 
 
@@ -92,6 +92,14 @@ def _shipped(board_id: str) -> Board:
     return board
 
 
+def is_board_file(text: str) -> bool:
+    """True when :func:`load_board` reads ``text`` as the path of a board file, not as an id: it
+    ends in ``.toml``, contains a path separator, or names an existing file."""
+    text = text.strip()
+    return (text.lower().endswith(".toml") or os.sep in text
+            or (os.altsep is not None and os.altsep in text) or Path(text).is_file())
+
+
 def load_board(board: str | os.PathLike[str]) -> Board:
     """A board by shipped id (``"L4"``, case-insensitive) or by the path of a ``.toml`` file.
 
@@ -107,9 +115,7 @@ def load_board(board: str | os.PathLike[str]) -> Board:
         raise BoardError(f"board = {board!r}: wrong type {type(board).__name__}; "
                          f"allowed: a board id ({', '.join(board_ids())}) or a .toml path")
     text = board.strip()
-    looks_like_path = (text.lower().endswith(".toml") or os.sep in text
-                       or (os.altsep is not None and os.altsep in text) or Path(text).is_file())
-    if looks_like_path:
+    if is_board_file(text):
         return _read(Path(text))
     by_upper = {i.upper(): i for i in board_ids()}
     if text.upper() in by_upper:
