@@ -23,6 +23,7 @@ from tinymodel.options import (
     add_table_option,
     add_variant_option,
 )
+from tinymodel.pareto import pareto_front
 
 LENET = "tinymodel/examples/lenet_int8.tflite"
 RESNET = "tinymodel/examples/resnet20_int8.tflite"
@@ -30,17 +31,6 @@ RESNET = "tinymodel/examples/resnet20_int8.tflite"
 
 def _shape_interval(lo: float, hi: float, digits: int = 2) -> str:
     return f"{lo:,.{digits}f}-{hi:,.{digits}f}"
-
-
-def pareto_front(points: Sequence[tuple[float, float]]) -> list[bool]:
-    """For each (latency, energy) point: True when no other point is at least as good in both
-    and better in one (minimisation of both)."""
-    front = []
-    for i, (a, b) in enumerate(points):
-        dominated = any((c <= a and d <= b) and (c < a or d < b)
-                        for j, (c, d) in enumerate(points) if j != i)
-        front.append(not dominated)
-    return front
 
 
 def _estimators(boards: Sequence[str], variants: Sequence[str], table: str | None,

@@ -8,7 +8,7 @@ import json
 from tests.conftest import REPO
 from tests.predict.conftest import write_table
 from tinymodel.cli import main
-from tinymodel.predict_cli import pareto_front
+from tinymodel.pareto import pareto_front
 
 LENET = str(REPO / "tinymodel" / "examples" / "lenet_int8.tflite")
 RESNET = str(REPO / "tinymodel" / "examples" / "resnet20_int8.tflite")
