@@ -53,7 +53,7 @@ SPECS = {
 @pytest.mark.parametrize("op", sorted(SPECS))
 def test_layer_request_runs_on_the_device(host_lib, op, variant):
     """Every operator's request, in every variant, is accepted by the real device code."""
-    from calibration.hostdevice import HostDeviceTransport
+    from tests.support.hostdevice import HostDeviceTransport
 
     layer = point_layer(SPECS[op], variant)
     assert layer.output.dtype == ("int8" if variant.startswith("s8") else "float32")

@@ -1,5 +1,5 @@
 """Host side of the serial protocol: framing round trips, resynchronisation after garbage, and the
-client against the real device code compiled for the host (calibration.hostdevice)."""
+client against the real device code compiled for the host (tests.support.hostdevice)."""
 
 from __future__ import annotations
 
@@ -102,14 +102,14 @@ def device_lib():
 
     if not (shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")):
         pytest.skip("no host C compiler")
-    from calibration.hostdevice import build_host_device
+    from tests.support.hostdevice import build_host_device
 
     return build_host_device()
 
 
 @pytest.fixture
 def client(device_lib):
-    from calibration.hostdevice import HostDeviceTransport
+    from tests.support.hostdevice import HostDeviceTransport
 
     return Client(HostDeviceTransport(device_lib), timeout_s=1.0)
 
@@ -192,7 +192,7 @@ class _Tamper(Transport):
 
 
 def test_damaged_request_is_naked_and_retried(device_lib):
-    from calibration.hostdevice import HostDeviceTransport
+    from tests.support.hostdevice import HostDeviceTransport
 
     c = Client(_Tamper(HostDeviceTransport(device_lib), bad_writes=1), timeout_s=1.0)
     assert c.ping(b"retry") == b"retry"
@@ -202,7 +202,7 @@ def test_damaged_request_is_naked_and_retried(device_lib):
 
 
 def test_noise_before_a_reply_is_skipped(device_lib):
-    from calibration.hostdevice import HostDeviceTransport
+    from tests.support.hostdevice import HostDeviceTransport
 
     noise = bytes(random.Random(3).randrange(256) for _ in range(500))
     c = Client(_Tamper(HostDeviceTransport(device_lib), noise=noise), timeout_s=1.0)
@@ -210,7 +210,7 @@ def test_noise_before_a_reply_is_skipped(device_lib):
 
 
 def test_device_survives_garbage_stream(device_lib):
-    from calibration.hostdevice import HostDeviceTransport
+    from tests.support.hostdevice import HostDeviceTransport
 
     t = HostDeviceTransport(device_lib)
     rng = random.Random(7)

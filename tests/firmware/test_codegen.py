@@ -93,7 +93,7 @@ def test_image_tables_read_back_equal_the_model(tmp_path, model, variant):
 @pytest.mark.skipif(HOST_CC is None, reason="no host C compiler")
 @pytest.mark.parametrize("variant", ["s8-ref", "s8-opt"])
 def test_generated_network_runs_on_the_host_device(tmp_path, variant):
-    from calibration.hostdevice import HostDeviceTransport, build_host_device
+    from tests.support.hostdevice import HostDeviceTransport, build_host_device
     from calibration.protocol import Client
 
     graph = _small_int8_graph()
@@ -118,7 +118,7 @@ def test_infer_matches_tflite(tmp_path, model, variant):
     """The whole network, run layer by layer by the device code (host build), equals the TFLite
     interpreter's reference kernels for 20 random inputs (byte for byte for int8)."""
     tf = pytest.importorskip("tensorflow")
-    from calibration.hostdevice import HostDeviceTransport, build_host_device
+    from tests.support.hostdevice import HostDeviceTransport, build_host_device
     from calibration.protocol import Client
 
     path = EXAMPLES / f"{model}.tflite"
