@@ -125,6 +125,32 @@ def path_of_code(code: int) -> KernelPath | None:
                              + f", {PATH_NONE} none)") from None
 
 
+#: How measurement logs written before the kernel-path spellings were unified name the path the
+#: device reported (``device_kernel_path``): the old protocol module's names of the ``tm_path``
+#: codes, ``"n/a"`` for :data:`PATH_NONE`.
+LEGACY_PATH_NAMES: Mapping[str, KernelPath | None] = MappingProxyType({
+    "scalar": KernelPath.REF, "conv-1x1": KernelPath.CONV_1X1,
+    "conv-im2col": KernelPath.CONV_IM2COL, "depthwise-3x3": KernelPath.DW_3X3,
+    "depthwise-generic": KernelPath.DW_GENERIC, "n/a": None})
+
+
+def reported_path(name: str | None) -> KernelPath | None:
+    """The device-reported path a measurement record names, old logs or new.
+
+    New records hold a :class:`KernelPath` value of :data:`PATH_CODES` (``"ref"``, ``"dw-3x3"``,
+    ...) or ``None``; older ones the names of :data:`LEGACY_PATH_NAMES` (``"scalar"`` meant
+    ``tm_path`` 0, i.e. :attr:`KernelPath.REF`).  Anything else is a :class:`TinymodelError`.
+    """
+    if name is None:
+        return None
+    if name in LEGACY_PATH_NAMES:
+        return LEGACY_PATH_NAMES[name]
+    for path in PATH_CODES:
+        if path.value == name:
+            return path
+    raise TinymodelError(f"unknown device kernel path {name!r} in a measurement record")
+
+
 # -- protocol: commands, statuses, frames, limits ------------------------------------------------
 
 #: Protocol version HELLO reports (``TM_PROTOCOL_VERSION``).
@@ -599,7 +625,7 @@ __all__ = [
     "CONV_GEOM", "DESCRIPTOR_FIELDS", "DESC_WORDS", "DTYPE_NAMES", "ELEMENT_BYTES", "F32_ACT_QUANT",
     "FRAME_CRC_BYTES", "FRAME_HEADER_BYTES", "FRAME_MAX_DECODED", "FRAME_MAX_ENCODED",
     "FRAME_MAX_PAYLOAD", "FRAME_MAX_WIRE", "FRAME_MIN_DECODED", "GEOM_DEFAULTS", "GEOM_WORDS",
-    "MODEL_CYCLES_PAGE", "MODEL_FIELDS", "MODEL_INFO_MAX_OPS", "MODEL_RECORD_BYTES",
+    "LEGACY_PATH_NAMES", "MODEL_CYCLES_PAGE", "MODEL_FIELDS", "MODEL_INFO_MAX_OPS", "MODEL_RECORD_BYTES",
     "MODEL_TENSOR_FIELDS", "NO_OFFSET", "OP_CODES", "OP_COUNT", "PATH_CODES", "PATH_NONE",
     "POOL_GEOM", "PROTOCOL_VERSION", "QUANT_WORDS", "RUN_LAYER_FIELDS", "RUN_LAYER_FORMAT",
     "RUN_LAYER_MAX_REPS", "RUN_LAYER_REQUEST_BYTES", "RUN_MAX_CHANNELS", "RUN_MAX_DIM",
@@ -608,6 +634,6 @@ __all__ = [
     "Command", "DType", "Field", "FloatQuantSlot", "GeomSlot", "KernelStatus", "LayerDescriptor",
     "LayerFlag", "NoFitRegion", "Op", "QuantSlot", "RunLayerField", "RunStatus", "RxEvent",
     "SlotFamily", "SoftmaxQuantSlot", "Status", "blob_item_bytes", "default_geom",
-    "default_quant", "dtype_code", "f32_bits", "path_of_code", "run_layer_field_name",
+    "default_quant", "dtype_code", "f32_bits", "path_of_code", "reported_path", "run_layer_field_name",
     "variant_code", "variants_in_mask",
 ]
