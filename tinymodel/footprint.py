@@ -14,7 +14,7 @@
 
 ``flash_used = base_flash + blob + 4·DESC_WORDS·layers + TENSOR_RECORD_BYTES·(inputs + outputs) +
 MODEL_RECORD_BYTES + len(name) + 1`` and ``ram_used = base_ram_static + arena + 8·layers``.  On the
-int8 ResNet-20 for L4 / s8-opt this gives 323,738 B flash and 78,964 B RAM against 323,744 B and
+int8 ResNet-20 for L4 / s8-opt this gives 323,742 B flash and 78,964 B RAM against 323,744 B and
 78,976 B in the linked image (``tinymodel deploy``; the rest is linker alignment).
 
 Record sizes and the blob alignment are the firmware's (:mod:`tinymodel.firmware_interface`,
@@ -33,13 +33,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tinymodel.errors import BoardError, TinymodelError
-from tinymodel.firmware_interface import BLOB_ALIGN, DESC_WORDS, MODEL_RECORD_BYTES, blob_item_bytes
+from tinymodel.firmware_interface import (
+    BLOB_ALIGN,
+    DESC_WORDS,
+    MODEL_RECORD_BYTES,
+    TENSOR_RECORD_BYTES,
+    blob_item_bytes,
+)
 
 #: The shipped base sizes (see the module docstring).
 BASE_FILE: Path = Path(__file__).resolve().parent / "data" / "firmware_base.json"
-#: Bytes counted per ``tm_model_tensor`` record.  The record is
-#: :data:`tinymodel.firmware_interface.TENSOR_RECORD_BYTES` (40) long; this count is 4 short.
-TENSOR_RECORD_BYTES = 36
 
 __all__ = ["BASE_FILE", "BLOB_ALIGN", "DESC_WORDS", "MODEL_RECORD_BYTES", "TENSOR_RECORD_BYTES",
            "FirmwareBase", "MemoryLayout", "blob_item_bytes", "firmware_base", "memory_layout",
