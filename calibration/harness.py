@@ -58,7 +58,6 @@ from calibration.protocol import (
     Status,
 )
 from calibration.transport import SerialTransport, Transport, TransportError
-from tinymodel.dispatch import Variant
 from tinymodel.errors import TinymodelError
 
 log = logging.getLogger(__name__)
@@ -772,7 +771,7 @@ def delta_table_text(records: Sequence[Mapping[str, Any]]) -> str | None:
     variants were measured)."""
     layer = [r for r in records if r.get("kind") == "layer"]
     have = {r.get("variant") for r in layer}
-    if not {Variant.S8_REF.value, Variant.S8_OPT.value} <= have:
+    if not {"s8-ref", "s8-opt"} <= have:
         return None
     from tinymodel.fitting import (TABLE4_SECTIONS, delta_table, format_delta_table,
                                      format_findings, table4_findings)
@@ -787,7 +786,7 @@ def delta_table_text(records: Sequence[Mapping[str, Any]]) -> str | None:
             f"measurements:\n" + format_findings(table4_findings(rows)))
 
 
-__all__ = ["default_jobs", "vboard_slowdown", "BoardLostError", "BoardSession", "CalibrationError", "FirmwareMismatchError",
-           "HarnessSettings", "KernelPathMismatchError", "RunSummary", "SerialConnector", "Target", "VariantRun",
+__all__ = ["default_jobs", "vboard_slowdown", "BoardLostError", "BoardSession", "CalibrationError", "FirmwareMismatchError", "KernelPathMismatchError",
+           "HarnessSettings", "RunSummary", "SerialConnector", "Target", "VariantRun",
            "VariantSummary", "check_hello", "default_fitter", "delta_table_text", "firmware_info",
            "fit_tables", "measure_point", "run_plan", "table_path"]

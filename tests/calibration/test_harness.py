@@ -10,9 +10,10 @@ import json
 import pytest
 
 from calibration.harness import (BoardSession, CalibrationError, FirmwareMismatchError,
-                                 HarnessSettings, KernelPathMismatchError, SerialConnector, Target,
-                                 VariantRun, check_hello, delta_table_text, fit_tables,
-                                 measure_point, run_plan, table_path)
+                                 HarnessSettings, SerialConnector, Target, VariantRun,
+                                 check_hello, delta_table_text, fit_tables, measure_point,
+                                 run_plan, table_path)
+from calibration.harness import KernelPathMismatchError
 from calibration.measurements import MeasurementLog, point_id
 from tinymodel.records import read_measurements
 from calibration.plans import load_plan
