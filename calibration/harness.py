@@ -786,7 +786,7 @@ def delta_table_text(records: Sequence[Mapping[str, Any]]) -> str | None:
             f"measurements:\n" + format_findings(table4_findings(rows)))
 
 
-__all__ = ["default_jobs", "vboard_slowdown", "BoardLostError", "BoardSession", "CalibrationError", "FirmwareMismatchError", "KernelPathMismatchError",
+__all__ = ["default_jobs", "vboard_slowdown", "BoardLostError", "BoardSession", "CalibrationError", "FirmwareMismatchError",
            "HarnessSettings", "RunSummary", "SerialConnector", "Target", "VariantRun",
            "VariantSummary", "check_hello", "default_fitter", "delta_table_text", "firmware_info",
            "fit_tables", "measure_point", "run_plan", "table_path"]
