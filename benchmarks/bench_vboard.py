@@ -112,20 +112,24 @@ def _firmware_layers(reps: int) -> list[tuple]:
     from calibration.firmware import build_image
     from calibration.protocol import Client, LayerRequest, Op
     from calibration.transport import SerialTransport
+    from tinymodel.firmware_interface import CONV_GEOM, S8_QUANT
 
     out = Path(tempfile.mkdtemp(prefix="bench_vboard_fw_"))
     img = build_image("L4", "s8-opt", "-O2", build_dir=out / "L4-s8-opt-O2", jobs=2)
-    q = (128, -128, -128, 127, 1 << 30, -7)
+    q = S8_QUANT.words(input_offset=128, output_offset=-128, act_min=-128, act_max=127,
+                       multiplier=1 << 30, shift=-7)
+    same3x3 = CONV_GEOM.words(pad_h=1, pad_w=1)
     reqs = [
         ("conv 16x16x16 -> 16, 3x3", LayerRequest(
             Op.CONV_2D, "s8-opt", (1, 16, 16, 16), (1, 16, 16, 16), (16, 3, 3, 16),
-            (1, 1, 1, 1, 1, 1, 0, 0), q, per_channel=True, warmups=1, reps=reps)),
+            same3x3, q, per_channel=True, warmups=1, reps=reps)),
         ("dense 2048 -> 64", LayerRequest(
             Op.FULLY_CONNECTED, "s8-opt", (1, 1, 1, 2048), (1, 1, 1, 64), (64, 2048, 1, 1),
-            (1, 1, 0, 0, 1, 1, 0, 0), q, warmups=1, reps=reps)),
+            CONV_GEOM.words(), q, warmups=1, reps=reps)),
         ("depthwise 16x16x32, 3x3", LayerRequest(
             Op.DEPTHWISE_CONV_2D, "s8-opt", (1, 16, 16, 32), (1, 16, 16, 32), (1, 3, 3, 32),
-            (1, 1, 1, 1, 1, 1, 1, 0), q, per_channel=True, warmups=1, reps=reps)),
+            CONV_GEOM.words(pad_h=1, pad_w=1, ch_mult=1), q, per_channel=True, warmups=1,
+            reps=reps)),
     ]
     rows = []
     tr = SerialTransport(f"vboard://L4?image={img.elf}")

@@ -49,6 +49,7 @@ from calibration.firmware import (
     FirmwareError,
     build_image,
 )
+from tinymodel.dispatch import Variant
 
 # -- the paper's numbers -------------------------------------------------------------------------
 
@@ -75,7 +76,7 @@ MODEL_FILES = {"lenet": ("lenet_f32.tflite", "lenet_int8.tflite"),
 #: Untimed inferences before the timed one: LeNet is cheap, ResNet-20 is not (its first
 #: inference's cold caches are a negligible share of it).
 MODEL_WARMUPS = {"lenet": 1, "resnet20": 0}
-MODEL_VARIANTS = ("f32-soft", "f32", "s8-ref", "s8-opt")
+MODEL_VARIANTS = tuple(v.value for v in Variant)
 EXAMPLES = ROOT / "tinymodel" / "examples"
 CACHE = FIRMWARE_DIR / "build" / "paper"
 
@@ -128,28 +129,32 @@ def _same_pad(in_size: int, out_size: int, k: int, stride: int, dilation: int) -
 def own_layer_request(layer, variant: str, warmups: int, reps: int):
     """A RUN_LAYER request for a conv / depthwise / dense :class:`Layer` (docs/protocol.md §3.2)."""
     from calibration.protocol import LayerRequest, Op
+    from tinymodel.firmware_interface import CONV_GEOM, S8_QUANT, default_geom
     from tinymodel.ops import OpType
 
-    quant = (INPUT_OFFSET, OUTPUT_OFFSET, ACT_MIN, ACT_MAX, MULTIPLIER, SHIFT)
+    quant = S8_QUANT.words(input_offset=INPUT_OFFSET, output_offset=OUTPUT_OFFSET, act_min=ACT_MIN,
+                           act_max=ACT_MAX, multiplier=MULTIPLIER, shift=SHIFT)
     if layer.op is OpType.FULLY_CONNECTED:
         rows, n_in = layer.input.shape[0], layer.input.shape[-1]
         n_out = layer.output.shape[-1]
         return LayerRequest(Op.FULLY_CONNECTED, variant, (rows, 1, 1, n_in), (rows, 1, 1, n_out),
-                            (n_out, n_in, 1, 1), (1, 1, 0, 0, 1, 1, 0, 0), quant,
+                            (n_out, n_in, 1, 1), default_geom(), quant,
                             warmups=warmups, reps=reps)
     n, h, w, c = layer.input.shape
     _, oh, ow, oc = layer.output.shape
     kh, kw = layer.kernel
     sh, sw = layer.strides
     dh, dw = layer.dilation
-    geom = (sh, sw, _same_pad(h, oh, kh, sh, dh), _same_pad(w, ow, kw, sw, dw), dh, dw)
+    geom = dict(stride_h=sh, stride_w=sw, pad_h=_same_pad(h, oh, kh, sh, dh),
+                pad_w=_same_pad(w, ow, kw, sw, dw), dilation_h=dh, dilation_w=dw)
     if layer.op is OpType.CONV_2D:
         return LayerRequest(Op.CONV_2D, variant, (n, h, w, c), (n, oh, ow, oc), (oc, kh, kw, c),
-                            geom + (0, 0), quant, per_channel=True, warmups=warmups, reps=reps)
+                            CONV_GEOM.words(**geom), quant, per_channel=True, warmups=warmups,
+                            reps=reps)
     if layer.op is OpType.DEPTHWISE_CONV_2D:
         return LayerRequest(Op.DEPTHWISE_CONV_2D, variant, (n, h, w, c), (n, oh, ow, oc),
-                            (1, kh, kw, oc), geom + (layer.depth_multiplier, 0), quant,
-                            per_channel=True, warmups=warmups, reps=reps)
+                            (1, kh, kw, oc), CONV_GEOM.words(**geom, ch_mult=layer.depth_multiplier),
+                            quant, per_channel=True, warmups=warmups, reps=reps)
     raise ValueError(f"no request for {layer.op}")
 
 
@@ -175,7 +180,7 @@ def run_table4(quick: bool, warmups: int, reps: int, opt: str = "-O2") -> dict[s
     total = sum(len(v) for v in sweeps.values()) * 2
     done = 0
     t_start = time.perf_counter()
-    for variant in ("s8-ref", "s8-opt"):
+    for variant in (Variant.S8_REF.value, Variant.S8_OPT.value):
         img = build_image("L4", variant, opt)
         with Client(SerialTransport(f"vboard://L4?image={img.elf}"), timeout_s=600) as client:
             hello = client.hello()
@@ -194,10 +199,13 @@ def run_table4(quick: bool, warmups: int, reps: int, opt: str = "-O2") -> dict[s
                                    "spec": spec, "paper_macs": macs, "cycles": timing.cycles,
                                    "min_cycles": timing.min_cycles, "max_cycles": timing.max_cycles,
                                    "overhead_cycles": timing.overhead_cycles,
-                                   "kernel_path": timing.kernel_path, "clock_hz": clock,
+                                   "kernel_path": (timing.kernel_path.value
+                                                   if timing.kernel_path else None),
+                                   "clock_hz": clock,
                                    "delta_ns": delta, "wall_s": wall})
                     log(f"[table 4 {done}/{total}] L4 {variant} {kind} Y={y}: "
-                        f"{timing.cycles:,.0f} cycles, {delta:.1f} ns/op, path {timing.kernel_path} "
+                        f"{timing.cycles:,.0f} cycles, {delta:.1f} ns/op, path "
+                        f"{timing.kernel_path.value if timing.kernel_path else 'none'} "
                         f"({wall:.1f} s wall)")
     summary = summarize_table4(points)
     return {"board": "L4", "opt": opt, "request_builder": builder_name, "warmups": warmups,
@@ -235,7 +243,7 @@ def deploy_cached(model: str, board: str, variant: str, opt: str = "-O2") -> dic
     from validation.deployment import deploy_cached as deploy
 
     f32_file, int8_file = MODEL_FILES[model]
-    path = EXAMPLES / (f32_file if variant.startswith("f32") else int8_file)
+    path = EXAMPLES / (f32_file if Variant.parse(variant).dtype == "float32" else int8_file)
     out = CACHE / f"{model}-{board}-{variant}{'' if opt == '-O2' else opt}"
     dep = deploy(load_model(str(path)), board, variant, out, opt)
     if dep.oversized:

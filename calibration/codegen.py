@@ -10,43 +10,35 @@
   tensor arena, whose offsets come from :func:`tinymodel.arena.plan_arena` with the kernels'
   scratch sizes from :func:`tinymodel.costs.analyze`.
 
-Quantization parameters are computed with :mod:`tinymodel.requantization` (TFLite's arithmetic).
-:func:`read_image_model` reads the tables back out of a linked ELF for verification.
+Each layer is described by the builder :data:`DESCRIBERS` holds for its operator
+(:func:`describe_layer`, also what a RUN_LAYER request is made of): shapes, the ``geom[]`` and
+``quant[]`` slots filled by name through :mod:`tinymodel.firmware_interface`'s slot families,
+flags, and the constants it appends to the :class:`ConstantBlob`.  Quantization parameters are
+computed with :mod:`tinymodel.requantization` (TFLite's arithmetic).  :func:`read_image_model`
+reads the tables back out of a linked ELF for verification.
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
+import tinymodel.firmware_interface as fi
+from tinymodel.dispatch import Variant
 from tinymodel.errors import TinymodelError, UnsupportedError
+from tinymodel.firmware_interface import LayerDescriptor
 from tinymodel.graph import Layer, ModelGraph, TensorSpec
 from tinymodel.ops import Activation, OpType, Padding
-
-from calibration.protocol import VARIANT_CODES, Op
-
-NO_OFFSET = 0xFFFFFFFF
-FLAG_BIAS = 1
-FLAG_PER_CHANNEL = 2
-BLOB_ALIGN = 16
-
-#: Words per ``tm_layer_desc``: op, flags, in[4], filter[4], out[4], geom[8], quant[12], and nine
-#: offsets.
-DESC_WORDS = 2 + 12 + 8 + 12 + 9
 
 _F32_MAX = 3.4028234663852886e38
 
 
 class CodegenError(TinymodelError):
     """The model cannot be turned into firmware sources (an operator or option the kernels lack)."""
-
-
-def _f32_bits(v: float) -> int:
-    return struct.unpack("<i", struct.pack("<f", float(v)))[0]
 
 
 def _dims4(shape: Sequence[int]) -> tuple[int, int, int, int]:
@@ -56,51 +48,16 @@ def _dims4(shape: Sequence[int]) -> tuple[int, int, int, int]:
     return (1,) * (4 - len(s)) + s  # type: ignore[return-value]
 
 
-@dataclass(frozen=True)
-class LayerDescriptor:
-    """One ``tm_layer_desc`` (``firmware/include/tm_runner.h``), all 32-bit words."""
-
-    op: int
-    flags: int
-    input: tuple[int, int, int, int]
-    filter: tuple[int, int, int, int]
-    output: tuple[int, int, int, int]
-    geom: tuple[int, ...]
-    quant: tuple[int, ...]
-    in_offset: int = 0
-    in2_offset: int = NO_OFFSET
-    out_offset: int = 0
-    scratch_offset: int = NO_OFFSET
-    scratch_bytes: int = 0
-    weights_offset: int = NO_OFFSET
-    bias_offset: int = NO_OFFSET
-    mult_offset: int = NO_OFFSET
-    shift_offset: int = NO_OFFSET
-
-    def words(self) -> tuple[int, ...]:
-        """The struct's words in order (signed where C has ``int32_t``)."""
-        return (self.op, self.flags, *self.input, *self.filter, *self.output, *self.geom,
-                *self.quant, self.in_offset, self.in2_offset, self.out_offset,
-                self.scratch_offset, self.scratch_bytes, self.weights_offset, self.bias_offset,
-                self.mult_offset, self.shift_offset)
-
-    @classmethod
-    def from_words(cls, w: Sequence[int]) -> "LayerDescriptor":
-        """Inverse of :meth:`words` (the values as read from an image, unsigned)."""
-        def s(v: int) -> int:
-            return v - (1 << 32) if v >= 1 << 31 else v
-        w = list(w)
-        return cls(w[0], w[1], tuple(s(v) for v in w[2:6]), tuple(s(v) for v in w[6:10]),
-                   tuple(s(v) for v in w[10:14]), tuple(s(v) for v in w[14:22]),
-                   tuple(s(v) for v in w[22:34]), *w[34:43])
-
-
 @dataclass
-class _Blob:
+class ConstantBlob:
+    """The constant blob being laid out: every item starts on a
+    :data:`~tinymodel.firmware_interface.BLOB_ALIGN` boundary (zero padding in between)."""
+
     data: bytearray = field(default_factory=bytearray)
 
     def add(self, raw: bytes) -> int:
-        pad = (-len(self.data)) % BLOB_ALIGN
+        """Append ``raw`` at the next aligned offset and return that offset."""
+        pad = (-len(self.data)) % fi.BLOB_ALIGN
         self.data += b"\0" * pad
         offset = len(self.data)
         self.data += raw
@@ -175,161 +132,247 @@ def _strip_leading_ones(shape: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(shape[i:])
 
 
-def _describe(layer: Layer, int8: bool, blob: _Blob) -> LayerDescriptor:
-    """The descriptor of one layer (arena offsets filled in later); constants go to ``blob``."""
+@dataclass(frozen=True)
+class LayerContext:
+    """What every descriptor builder starts from: the layer, the variant's dtype, the blob its
+    constants go to, its shapes padded to 4-D and (int8) its input and output quantization."""
+
+    layer: Layer
+    int8: bool
+    blob: ConstantBlob
+    code: fi.Op
+    in4: tuple[int, int, int, int]
+    out4: tuple[int, int, int, int]
+    s_in: float = 1.0
+    zp_in: int = 0
+    s_out: float = 1.0
+    zp_out: int = 0
+
+    def descriptor(self, geom: tuple[int, ...] | None = None, quant: tuple[int, ...] | None = None,
+                   **fields: object) -> LayerDescriptor:
+        """A descriptor of this layer: its op code and shapes, unset arrays at their defaults,
+        no filter, no constants; ``fields`` override any of :class:`LayerDescriptor`'s."""
+        values: dict[str, object] = dict(
+            op=int(self.code), flags=0, input=tuple(self.in4), filter=(0, 0, 0, 0),
+            output=tuple(self.out4), geom=fi.default_geom() if geom is None else geom,
+            quant=fi.default_quant() if quant is None else quant)
+        values.update(fields)
+        return LayerDescriptor(**values)  # type: ignore[arg-type]
+
+
+def _describe_weighted(c: LayerContext) -> LayerDescriptor:
+    """CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED: weights, optional bias, per-tensor or
+    per-channel requantization; conv-style geometry (:data:`~tinymodel.firmware_interface.CONV_GEOM`)."""
     from tinymodel import requantization as rq
 
-    op = layer.op
-    x = layer.input
-    y = layer.output
-    geom = [1, 1, 0, 0, 1, 1, 0, 0]
-    quant = [0] * 12
-    filt = (0, 0, 0, 0)
-    flags = 0
-    weights_off = bias_off = mult_off = shift_off = NO_OFFSET
-    in4, out4 = _dims4(x.shape), _dims4(y.shape)
-    if int8:
-        s_in, zp_in = _quant(x, "input")
-        s_out, zp_out = _quant(y, "output")
+    layer, x = c.layer, c.layer.input
+    if layer.op is OpType.CONV_2D and layer.groups != 1:
+        raise CodegenError(f"layer {layer.name!r}: grouped convolution has no kernel")
+    w = layer.weights
+    wdata = _const_data(w, layer, "weights")
+    filt = _dims4(w.shape)
+    in4, out4 = c.in4, c.out4
+    geom = fi.default_geom()
+    if c.code is fi.Op.FULLY_CONNECTED:
+        n_out, n_in = int(w.shape[0]), int(w.shape[-1])
+        batches = x.size // n_in
+        in4, out4 = (batches, 1, 1, n_in), (batches, 1, 1, n_out)
+        filt = (n_out, n_in, 1, 1)
+        channels = n_out
     else:
-        s_in = s_out = 1.0
-        zp_in = zp_out = 0
-
-    def conv_like(code: Op) -> int:
-        nonlocal filt, flags, weights_off, bias_off, mult_off, shift_off
-        w = layer.weights
-        wdata = _const_data(w, layer, "weights")
-        filt = _dims4(w.shape)
-        if code is Op.FULLY_CONNECTED:
-            n_out, n_in = int(w.shape[0]), int(w.shape[-1])
-            batches = x.size // n_in
-            nonlocal in4, out4
-            in4, out4 = (batches, 1, 1, n_in), (batches, 1, 1, n_out)
-            filt = (n_out, n_in, 1, 1)
-            channels = n_out
-        else:
-            k_h, k_w = filt[1], filt[2]
-            geom[0], geom[1] = layer.strides
-            geom[4], geom[5] = layer.dilation
-            if layer.padding is Padding.SAME:
-                geom[2] = _same_pads(in4[1], k_h, geom[0], geom[4], out4[1])
-                geom[3] = _same_pads(in4[2], k_w, geom[1], geom[5], out4[2])
-            if code is Op.DEPTHWISE_CONV_2D:
-                geom[6] = int(layer.depth_multiplier)
-            channels = out4[3]
-        weights_off = blob.add(wdata.astype(np.int8 if int8 else np.float32).tobytes())
-        b = layer.bias
-        if b is not None:
-            bdata = _const_data(b, layer, "bias")
-            bias_off = blob.add(bdata.astype(np.int32 if int8 else np.float32).tobytes())
-            flags |= FLAG_BIAS
-        if int8:
-            wq = w.quantization
-            if wq is None or not wq.scale:
-                raise CodegenError(f"layer {layer.name!r}: weights have no quantization")
-            mult, shift = rq.conv_multipliers(s_in, wq.scale, s_out)
-            lo, hi = rq.activation_range(layer.activation, s_out, zp_out)
-            quant[:4] = [-zp_in, zp_out, lo, hi]
-            if len(mult) > 1:
-                if len(mult) != channels:
-                    raise CodegenError(f"layer {layer.name!r}: {len(mult)} weight scales for "
-                                       f"{channels} output channels")
-                flags |= FLAG_PER_CHANNEL
-                mult_off = blob.add(mult.astype("<i4").tobytes())
-                shift_off = blob.add(shift.astype("<i4").tobytes())
-                quant[4], quant[5] = int(mult[0]), int(shift[0])
-            else:
-                quant[4], quant[5] = int(mult[0]), int(shift[0])
-        else:
-            lo_f, hi_f = _act_f32(layer.activation)
-            quant[2], quant[3] = _f32_bits(lo_f), _f32_bits(hi_f)
-        return int(code)
-
-    if op is OpType.CONV_2D:
-        if layer.groups != 1:
-            raise CodegenError(f"layer {layer.name!r}: grouped convolution has no kernel")
-        code = conv_like(Op.CONV_2D)
-    elif op is OpType.DEPTHWISE_CONV_2D:
-        code = conv_like(Op.DEPTHWISE_CONV_2D)
-    elif op is OpType.FULLY_CONNECTED:
-        code = conv_like(Op.FULLY_CONNECTED)
-    elif op in (OpType.AVERAGE_POOL_2D, OpType.MAX_POOL_2D):
-        code = int(Op.AVERAGE_POOL_2D if op is OpType.AVERAGE_POOL_2D else Op.MAX_POOL_2D)
-        k_h, k_w = layer.kernel or (1, 1)
-        geom[0], geom[1] = layer.strides
+        k_h, k_w = filt[1], filt[2]
+        (stride_h, stride_w), (dil_h, dil_w) = layer.strides, layer.dilation
+        pad_h = pad_w = 0
         if layer.padding is Padding.SAME:
-            geom[2] = _same_pads(in4[1], k_h, geom[0], 1, out4[1])
-            geom[3] = _same_pads(in4[2], k_w, geom[1], 1, out4[2])
-        geom[6], geom[7] = k_h, k_w
-        if int8:
-            if (s_in, zp_in) != (s_out, zp_out):
-                raise CodegenError(f"layer {layer.name!r}: int8 pooling needs equal input and "
-                                   f"output quantization")
-            quant[2], quant[3] = rq.activation_range(layer.activation, s_out, zp_out)
-        else:
-            lo_f, hi_f = _act_f32(layer.activation)
-            quant[2], quant[3] = _f32_bits(lo_f), _f32_bits(hi_f)
-    elif op is OpType.ADD:
-        code = int(Op.ADD)
-        a, b = layer.inputs[0], layer.inputs[1]
-        # shapes that differ only by leading 1s broadcast without repeating anything, e.g. the
-        # converter's (1, 1, 1, C) + (C,) after a flatten: the same element-wise ADD in memory
-        if (a is None or b is None or a.is_constant or b.is_constant
-                or _strip_leading_ones(a.shape) != _strip_leading_ones(b.shape)
-                or a.size != layer.output.size):
-            raise CodegenError(f"layer {layer.name!r}: ADD needs two run-time inputs of one shape "
-                               f"(up to leading 1s)")
-        if int8:
-            s1, z1 = _quant(a, "input")
-            s2, z2 = _quant(b, "input")
-            p = rq.add_params(s1, z1, s2, z2, s_out, zp_out)
-            lo, hi = rq.activation_range(layer.activation, s_out, zp_out)
-            quant = [p.input1_offset, p.input2_offset, p.output_offset, p.left_shift,
-                     p.input1_multiplier, p.input1_shift, p.input2_multiplier, p.input2_shift,
-                     p.output_multiplier, p.output_shift, lo, hi]
-        else:
-            lo_f, hi_f = _act_f32(layer.activation)
-            quant[2], quant[3] = _f32_bits(lo_f), _f32_bits(hi_f)
-    elif op is OpType.SOFTMAX:
-        code = int(Op.SOFTMAX)
-        beta = float(layer.options.get("beta", 1.0))
-        if int8:
-            p = rq.softmax_params(beta, s_in)
-            quant[:3] = [p.input_multiplier, p.input_left_shift, p.diff_min]
-        else:
-            quant[0] = _f32_bits(beta)
-    elif op in (OpType.RELU, OpType.RELU6):
-        code = int(Op.RELU)
-        act = Activation.RELU if op is OpType.RELU else Activation.RELU6
-        if int8:
-            m, e = rq.requantize_multiplier(s_in, s_out)
-            lo, hi = rq.activation_range(act, s_out, zp_out)
-            quant[:6] = [-zp_in, zp_out, lo, hi, m, e]
-        else:
-            lo_f, hi_f = _act_f32(act)
-            quant[2], quant[3] = _f32_bits(lo_f), _f32_bits(hi_f)
-    elif op is OpType.RESHAPE:
-        code = int(Op.RESHAPE)
-    elif op is OpType.MEAN:
-        code = int(Op.MEAN)
-        axes = tuple(sorted(int(a) % 4 for a in layer.options.get("axes", (1, 2))))
-        if len(x.shape) != 4 or axes != (1, 2):
-            raise CodegenError(f"layer {layer.name!r}: MEAN is supported over the spatial axes "
-                               f"of a 4-D tensor only")
-        out4 = (in4[0], 1, 1, in4[3])
-        if int8:
-            # TFLite's folding of 1/(H·W) into the s_in/s_out multiplier (not the quantized
-            # s_in/(s_out·H·W), which is off by one for many H·W), see rq.mean_multiplier.
-            m, e = rq.mean_multiplier(s_in, s_out, in4[1] * in4[2])
-            quant[:6] = [-zp_in, zp_out, -128, 127, m, e]
-        else:
-            quant[2], quant[3] = _f32_bits(-_F32_MAX), _f32_bits(_F32_MAX)
+            pad_h = _same_pads(in4[1], k_h, stride_h, dil_h, out4[1])
+            pad_w = _same_pads(in4[2], k_w, stride_w, dil_w, out4[2])
+        depthwise = {"ch_mult": int(layer.depth_multiplier)} \
+            if c.code is fi.Op.DEPTHWISE_CONV_2D else {}
+        geom = fi.CONV_GEOM.words(stride_h=stride_h, stride_w=stride_w, pad_h=pad_h, pad_w=pad_w,
+                                  dilation_h=dil_h, dilation_w=dil_w, **depthwise)
+        channels = out4[3]
+    flags = fi.LayerFlag(0)
+    bias_off = mult_off = shift_off = fi.NO_OFFSET
+    weights_off = c.blob.add(wdata.astype(np.int8 if c.int8 else np.float32).tobytes())
+    b = layer.bias
+    if b is not None:
+        bdata = _const_data(b, layer, "bias")
+        bias_off = c.blob.add(bdata.astype(np.int32 if c.int8 else np.float32).tobytes())
+        flags |= fi.LayerFlag.BIAS
+    if c.int8:
+        wq = w.quantization
+        if wq is None or not wq.scale:
+            raise CodegenError(f"layer {layer.name!r}: weights have no quantization")
+        mult, shift = rq.conv_multipliers(c.s_in, wq.scale, c.s_out)
+        lo, hi = rq.activation_range(layer.activation, c.s_out, c.zp_out)
+        if len(mult) > 1:
+            if len(mult) != channels:
+                raise CodegenError(f"layer {layer.name!r}: {len(mult)} weight scales for "
+                                   f"{channels} output channels")
+            flags |= fi.LayerFlag.PER_CHANNEL
+            mult_off = c.blob.add(mult.astype("<i4").tobytes())
+            shift_off = c.blob.add(shift.astype("<i4").tobytes())
+        quant = fi.S8_QUANT.words(input_offset=-c.zp_in, output_offset=c.zp_out, act_min=lo,
+                                  act_max=hi, multiplier=int(mult[0]), shift=int(shift[0]))
     else:
+        lo_f, hi_f = _act_f32(layer.activation)
+        quant = fi.F32_ACT_QUANT.words(act_min=lo_f, act_max=hi_f)
+    return c.descriptor(geom, quant, flags=int(flags), input=tuple(in4), filter=tuple(filt),
+                        output=tuple(out4), weights_offset=weights_off, bias_offset=bias_off,
+                        mult_offset=mult_off, shift_offset=shift_off)
+
+
+def _describe_pool(c: LayerContext) -> LayerDescriptor:
+    """AVERAGE_POOL_2D, MAX_POOL_2D: window and strides
+    (:data:`~tinymodel.firmware_interface.POOL_GEOM`) and the output clamp."""
+    from tinymodel import requantization as rq
+
+    layer, in4, out4 = c.layer, c.in4, c.out4
+    k_h, k_w = layer.kernel or (1, 1)
+    stride_h, stride_w = layer.strides
+    pad_h = pad_w = 0
+    if layer.padding is Padding.SAME:
+        pad_h = _same_pads(in4[1], k_h, stride_h, 1, out4[1])
+        pad_w = _same_pads(in4[2], k_w, stride_w, 1, out4[2])
+    geom = fi.POOL_GEOM.words(stride_h=stride_h, stride_w=stride_w, pad_h=pad_h, pad_w=pad_w,
+                              filter_h=k_h, filter_w=k_w)
+    if c.int8:
+        if (c.s_in, c.zp_in) != (c.s_out, c.zp_out):
+            raise CodegenError(f"layer {layer.name!r}: int8 pooling needs equal input and "
+                               f"output quantization")
+        lo, hi = rq.activation_range(layer.activation, c.s_out, c.zp_out)
+        quant = fi.S8_QUANT.words(act_min=lo, act_max=hi)
+    else:
+        lo_f, hi_f = _act_f32(layer.activation)
+        quant = fi.F32_ACT_QUANT.words(act_min=lo_f, act_max=hi_f)
+    return c.descriptor(geom, quant)
+
+
+def _describe_add(c: LayerContext) -> LayerDescriptor:
+    """ADD of two run-time tensors of one shape (:data:`~tinymodel.firmware_interface.ADD_S8_QUANT`
+    for int8; the second input's arena offset is filled in by :func:`describe_model`)."""
+    from tinymodel import requantization as rq
+
+    layer = c.layer
+    a, b = layer.inputs[0], layer.inputs[1]
+    # shapes that differ only by leading 1s broadcast without repeating anything, e.g. the
+    # converter's (1, 1, 1, C) + (C,) after a flatten: the same element-wise ADD in memory
+    if (a is None or b is None or a.is_constant or b.is_constant
+            or _strip_leading_ones(a.shape) != _strip_leading_ones(b.shape)
+            or a.size != layer.output.size):
+        raise CodegenError(f"layer {layer.name!r}: ADD needs two run-time inputs of one shape "
+                           f"(up to leading 1s)")
+    if c.int8:
+        s1, z1 = _quant(a, "input")
+        s2, z2 = _quant(b, "input")
+        p = rq.add_params(s1, z1, s2, z2, c.s_out, c.zp_out)
+        lo, hi = rq.activation_range(layer.activation, c.s_out, c.zp_out)
+        quant = fi.ADD_S8_QUANT.words(**asdict(p), act_min=lo, act_max=hi)
+    else:
+        lo_f, hi_f = _act_f32(layer.activation)
+        quant = fi.F32_ACT_QUANT.words(act_min=lo_f, act_max=hi_f)
+    return c.descriptor(quant=quant)
+
+
+def _describe_softmax(c: LayerContext) -> LayerDescriptor:
+    """SOFTMAX over the last axis (:data:`~tinymodel.firmware_interface.SOFTMAX_S8_QUANT` /
+    :data:`~tinymodel.firmware_interface.SOFTMAX_F32_QUANT`)."""
+    from tinymodel import requantization as rq
+
+    beta = float(c.layer.options.get("beta", 1.0))
+    if c.int8:
+        p = rq.softmax_params(beta, c.s_in)
+        quant = fi.SOFTMAX_S8_QUANT.words(input_multiplier=p.input_multiplier,
+                                          input_left_shift=p.input_left_shift,
+                                          diff_min=p.diff_min)
+    else:
+        quant = fi.SOFTMAX_F32_QUANT.words(beta=beta)
+    return c.descriptor(quant=quant)
+
+
+def _describe_relu(c: LayerContext) -> LayerDescriptor:
+    """RELU and RELU6, both the firmware's RELU: the clamp (and for int8 the rescaling) in quant."""
+    from tinymodel import requantization as rq
+
+    act = Activation.RELU if c.layer.op is OpType.RELU else Activation.RELU6
+    if c.int8:
+        m, e = rq.requantize_multiplier(c.s_in, c.s_out)
+        lo, hi = rq.activation_range(act, c.s_out, c.zp_out)
+        quant = fi.S8_QUANT.words(input_offset=-c.zp_in, output_offset=c.zp_out, act_min=lo,
+                                  act_max=hi, multiplier=m, shift=e)
+    else:
+        lo_f, hi_f = _act_f32(act)
+        quant = fi.F32_ACT_QUANT.words(act_min=lo_f, act_max=hi_f)
+    return c.descriptor(quant=quant)
+
+
+def _describe_reshape(c: LayerContext) -> LayerDescriptor:
+    """RESHAPE: a copy, shapes only."""
+    return c.descriptor()
+
+
+def _describe_mean(c: LayerContext) -> LayerDescriptor:
+    """MEAN over the spatial axes of a 4-D tensor (global average pooling)."""
+    from tinymodel import requantization as rq
+
+    layer, in4 = c.layer, c.in4
+    axes = tuple(sorted(int(a) % 4 for a in layer.options.get("axes", (1, 2))))
+    if len(layer.input.shape) != 4 or axes != (1, 2):
+        raise CodegenError(f"layer {layer.name!r}: MEAN is supported over the spatial axes "
+                           f"of a 4-D tensor only")
+    out4 = (in4[0], 1, 1, in4[3])
+    if c.int8:
+        # TFLite's folding of 1/(H·W) into the s_in/s_out multiplier (not the quantized
+        # s_in/(s_out·H·W), which is off by one for many H·W), see rq.mean_multiplier.
+        m, e = rq.mean_multiplier(c.s_in, c.s_out, in4[1] * in4[2])
+        quant = fi.S8_QUANT.words(input_offset=-c.zp_in, output_offset=c.zp_out, act_min=-128,
+                                  act_max=127, multiplier=m, shift=e)
+    else:
+        quant = fi.F32_ACT_QUANT.words(act_min=-_F32_MAX, act_max=_F32_MAX)
+    return c.descriptor(quant=quant, output=out4)
+
+
+#: The descriptor builder of every operator the firmware runs (the keys are
+#: :data:`tinymodel.firmware_interface.OP_CODES`'s; a test checks they agree).
+DESCRIBERS: dict[OpType, Callable[[LayerContext], LayerDescriptor]] = {
+    OpType.CONV_2D: _describe_weighted,
+    OpType.DEPTHWISE_CONV_2D: _describe_weighted,
+    OpType.FULLY_CONNECTED: _describe_weighted,
+    OpType.AVERAGE_POOL_2D: _describe_pool,
+    OpType.MAX_POOL_2D: _describe_pool,
+    OpType.ADD: _describe_add,
+    OpType.SOFTMAX: _describe_softmax,
+    OpType.RELU: _describe_relu,
+    OpType.RELU6: _describe_relu,
+    OpType.RESHAPE: _describe_reshape,
+    OpType.MEAN: _describe_mean,
+}
+
+
+def describe_layer(layer: Layer, variant: Variant | str,
+                   blob: ConstantBlob | None = None) -> LayerDescriptor:
+    """The ``tm_layer_desc`` of one layer run with ``variant``'s kernels; its constants (weights,
+    bias, per-channel tables) are appended to ``blob`` (a throw-away one when ``None``).
+
+    Arena offsets are left at their defaults (:func:`describe_model` fills them in); blob offsets
+    are ``blob``'s.  :class:`UnsupportedError` for an operator without a firmware kernel,
+    :class:`CodegenError` for an option the kernels lack or missing quantization / data.
+    """
+    int8 = Variant.parse(variant).dtype == "int8"
+    x, y = layer.input, layer.output
+    in4, out4 = _dims4(x.shape), _dims4(y.shape)
+    quant: dict[str, float | int] = {}
+    if int8:
+        quant["s_in"], quant["zp_in"] = _quant(x, "input")
+        quant["s_out"], quant["zp_out"] = _quant(y, "output")
+    build = DESCRIBERS.get(layer.op)
+    if build is None:
+        op = layer.op
         name = op.label if op is not OpType.UNSUPPORTED else f"UNSUPPORTED({layer.source_op})"
         raise UnsupportedError(f"layer {layer.name!r}: operator {name} has no firmware kernel")
-    return LayerDescriptor(code, flags, tuple(in4), tuple(filt), tuple(out4), tuple(geom),
-                           tuple(quant), weights_offset=weights_off, bias_offset=bias_off,
-                           mult_offset=mult_off, shift_offset=shift_off)
+    ctx = LayerContext(layer, int8, ConstantBlob() if blob is None else blob,
+                       fi.OP_CODES[layer.op], in4, out4, **quant)  # type: ignore[arg-type]
+    return build(ctx)
 
 
 def _model_dtype(graph: ModelGraph) -> str:
@@ -344,12 +387,12 @@ def _model_dtype(graph: ModelGraph) -> str:
 
 def check_variant(graph: ModelGraph, variant: str) -> None:
     """Raise :class:`CodegenError` unless ``variant`` runs the graph's dtype."""
-    if variant not in VARIANT_CODES:
-        raise CodegenError(f"unknown variant {variant!r}; one of {', '.join(VARIANT_CODES)}")
+    names = [v.value for v in Variant]
+    if variant not in names:
+        raise CodegenError(f"unknown variant {variant!r}; one of {', '.join(names)}")
     dtype = _model_dtype(graph)
-    ok = variant.startswith("s8") if dtype == "int8" else variant.startswith("f32")
-    if not ok:
-        want = "s8-ref or s8-opt" if dtype == "int8" else "f32-soft or f32"
+    if Variant(variant).dtype != dtype:
+        want = " or ".join(v.value for v in Variant if v.dtype == dtype)
         raise CodegenError(f"{graph.name} is a {dtype} model; variant {variant} cannot run it "
                            f"(use {want})")
 
@@ -357,7 +400,7 @@ def check_variant(graph: ModelGraph, variant: str) -> None:
 def scratch_bytes(graph: ModelGraph, variant: str) -> dict[str, int]:
     """Scratch per layer for ``variant``: the SIMD int8 kernels' im2col buffers
     (:func:`tinymodel.costs.analyze`) for ``s8-opt``; the other kernels need none."""
-    if variant != "s8-opt":
+    if Variant.parse(variant) is not Variant.S8_OPT:
         return {}
     from tinymodel.costs import analyze
 
@@ -371,27 +414,23 @@ def describe_model(graph: ModelGraph, variant: str) -> GeneratedModel:
     from tinymodel.arena import plan_arena, scratch_name
 
     check_variant(graph, variant)
-    int8 = variant.startswith("s8")
     scratch = scratch_bytes(graph, variant)
     plan = plan_arena(graph, scratch)
-    blob = _Blob()
+    blob = ConstantBlob()
     layers = []
     for layer in graph:
-        d = _describe(layer, int8, blob)
+        d = describe_layer(layer, variant, blob)
         runtime_inputs = [t for t in layer.inputs if t is not None and not t.is_constant]
-        in2 = NO_OFFSET
-        if d.op == Op.ADD:
+        in2 = fi.NO_OFFSET
+        if d.op == fi.Op.ADD:
             in2 = plan.offset(runtime_inputs[1].name)
         sname = scratch_name(layer.name)
         has_scratch = sname in plan.buffers
-        layers.append(LayerDescriptor(
-            d.op, d.flags, d.input, d.filter, d.output, d.geom, d.quant,
-            in_offset=plan.offset(runtime_inputs[0].name), in2_offset=in2,
+        layers.append(replace(
+            d, in_offset=plan.offset(runtime_inputs[0].name), in2_offset=in2,
             out_offset=plan.offset(layer.output.name),
-            scratch_offset=plan.offset(sname) if has_scratch else NO_OFFSET,
-            scratch_bytes=plan.buffers[sname].size_bytes if has_scratch else 0,
-            weights_offset=d.weights_offset, bias_offset=d.bias_offset,
-            mult_offset=d.mult_offset, shift_offset=d.shift_offset))
+            scratch_offset=plan.offset(sname) if has_scratch else fi.NO_OFFSET,
+            scratch_bytes=plan.buffers[sname].size_bytes if has_scratch else 0))
 
     def tensor(t: TensorSpec) -> ModelTensor:
         scale, zp = (0.0, 0)
@@ -418,7 +457,7 @@ def _c_str(text: str) -> str:
 
 def _c_tensor(t: ModelTensor) -> str:
     dims = _dims4(t.shape)
-    dtype = "TM_DTYPE_S8" if t.dtype == "int8" else "TM_DTYPE_F32"
+    dtype = f"TM_DTYPE_{fi.dtype_code(t.dtype).name}"
     return (f"    {{{dtype}, {len(t.shape)}u, {t.bytes}u, {t.arena_offset}u, "
             f"{{{_c_words(dims)}}}, {float(np.float32(t.scale))!r}f, {t.zero_point}}},"
             f" /* {_c_str(t.name)[1:-1][:60]} */")
@@ -444,13 +483,12 @@ def render_c(m: GeneratedModel) -> str:
         "const tm_layer_desc tm_model_layers[TM_MODEL_LAYERS] = {",
     ]
     for name, d in zip(m.layer_names, m.layers):
-        w = d.words()
         lines.append(f"    /* {_c_str(name)[1:-1][:70]} */")
-        lines.append(f"    {{{w[0]}u, {w[1]}u, {{{_c_words(w[2:6])}}}, {{{_c_words(w[6:10])}}}, "
-                     f"{{{_c_words(w[10:14])}}},")
-        lines.append(f"     {{{_c_words(w[14:22])}}},")
-        lines.append(f"     {{{_c_words(w[22:34])}}},")
-        lines.append("     " + ", ".join(f"{v}u" for v in w[34:43]) + "},")
+        lines.append(f"    {{{int(d.op)}u, {int(d.flags)}u, {{{_c_words(d.input)}}}, "
+                     f"{{{_c_words(d.filter)}}}, {{{_c_words(d.output)}}},")
+        lines.append(f"     {{{_c_words(d.geom)}}},")
+        lines.append(f"     {{{_c_words(d.quant)}}},")
+        lines.append("     " + ", ".join(f"{v}u" for v in d.offsets) + "},")
     lines += ["};", "", "static const tm_model_tensor tm_model_inputs[] = {"]
     lines += [_c_tensor(t) for t in m.inputs]
     lines += ["};", "", "static const tm_model_tensor tm_model_outputs[] = {"]
@@ -458,7 +496,7 @@ def render_c(m: GeneratedModel) -> str:
     lines += [
         "};", "",
         "static const tm_model tm_model_instance = {",
-        f"    {_c_str(m.name)}, {VARIANT_CODES[m.variant]}u, TM_MODEL_LAYERS, tm_model_layers,",
+        f"    {_c_str(m.name)}, {fi.variant_code(m.variant)}u, TM_MODEL_LAYERS, tm_model_layers,",
         f"    {len(m.inputs)}u, {len(m.outputs)}u, tm_model_inputs, tm_model_outputs,",
         f"    tm_model_blob, {len(m.blob)}u, tm_model_arena, TM_MODEL_ARENA_BYTES, tm_model_cycles,",
         "};", "",
@@ -466,9 +504,9 @@ def render_c(m: GeneratedModel) -> str:
     return "\n".join(lines)
 
 
-BLOB_ASM = """/* Generated by calibration/codegen.py: the network's constants, in flash. */
+BLOB_ASM = f"""/* Generated by calibration/codegen.py: the network's constants, in flash. */
     .section .tm_model, "a"
-    .balign 16
+    .balign {fi.BLOB_ALIGN}
     .global tm_model_blob
     .type tm_model_blob, %object
 tm_model_blob:
@@ -528,10 +566,10 @@ def read_image_model(elf_path: Path) -> ImageModel:
 
         addr, size = symbols["tm_model_layers"]
         raw = read(addr, size)
-        n = size // (4 * DESC_WORDS)
-        layers = tuple(LayerDescriptor.from_words(struct.unpack_from(f"<{DESC_WORDS}I", raw,
-                                                                     i * 4 * DESC_WORDS))
-                       for i in range(n))
+        words = fi.DESC_WORDS
+        layers = tuple(LayerDescriptor.from_words(struct.unpack_from(f"<{words}I", raw,
+                                                                     i * 4 * words))
+                       for i in range(size // (4 * words)))
         baddr, bsize = symbols["tm_model_blob"]
         blob = read(baddr, bsize) if bsize else b""
         return ImageModel(layers, blob, symbols["tm_model_arena"][1])

@@ -30,6 +30,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tinymodel.dispatch import Variant
 from tinymodel.errors import TinymodelError
 from tinymodel.footprint import memory_layout
 
@@ -39,8 +40,9 @@ log = logging.getLogger(__name__)
 REPO: Path = Path(__file__).resolve().parent.parent
 FIRMWARE_DIR: Path = REPO / "firmware"
 
-#: Kernel variants (the paper's configurations) and their wire codes (docs/protocol.md §3.2).
-VARIANTS: tuple[str, ...] = ("f32-soft", "f32", "s8-ref", "s8-opt")
+#: Names of the kernel variants an image can be built for (:class:`tinymodel.dispatch.Variant`;
+#: their wire codes are :data:`tinymodel.firmware_interface.VARIANT_CODES`).
+VARIANTS: tuple[str, ...] = tuple(v.value for v in Variant)
 
 #: Compiler optimisation levels the Makefile accepts.
 OPT_LEVELS: tuple[str, ...] = ("-Os", "-O2", "-Ofast")

@@ -92,6 +92,12 @@ class BoardLostError(CalibrationError):
     """The board stopped answering or its port disappeared and could not be reopened."""
 
 
+class KernelPathMismatchError(CalibrationError):
+    """The device took another kernel path than :func:`tinymodel.dispatch.kernel_path` predicts:
+    the host's mirror of the kernels' dispatch and the firmware disagree, so a measurement would
+    be fitted under the wrong path."""
+
+
 # -- configuration ---------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -393,8 +399,12 @@ def measure_point(session: BoardSession, point: PlanPoint, *, plan: str, warmups
     """Measure one point: ``reps`` RUN_LAYER calls of ``warmups`` untimed + 1 timed kernel call.
 
     Returns a ``layer`` record, or a ``skip`` record when the board refuses the layer
-    (:data:`SKIP_STATUSES`).  Raises :class:`FirmwareMismatchError` when the image lacks the
-    variant, and the session's errors when the board is lost.
+    (:data:`SKIP_STATUSES`).  The record's ``path`` is :func:`tinymodel.dispatch.kernel_path`'s,
+    ``device_kernel_path`` the path the device reported for an s8-opt conv / depthwise (the same
+    :class:`~tinymodel.dispatch.KernelPath` value) or ``None``; when the two differ the point is not
+    logged and :class:`KernelPathMismatchError` stops the run.  Raises
+    :class:`FirmwareMismatchError` when the image lacks the variant, and the session's errors when
+    the board is lost.
     """
     from calibration.requests import layer_request, point_layer, timeout_s
     from tinymodel.dispatch import kernel_path
@@ -446,13 +456,22 @@ def measure_point(session: BoardSession, point: PlanPoint, *, plan: str, warmups
             return base
         raise CalibrationError(f"{what}: {e}") from None
     assert timing is not None
+    predicted = kernel_path(layer, variant)
+    device_path = timing.kernel_path
+    if device_path is not None and device_path is not predicted:
+        raise KernelPathMismatchError(
+            f"{what} ({variant}): the device ran kernel path {device_path.value}, "
+            f"tinymodel.dispatch.kernel_path predicts {predicted.value}; the point is not logged. "
+            f"The firmware's dispatch and its mirror in tinymodel/dispatch.py disagree (check "
+            f"tests/test_dispatch.py against this firmware build {hello.build_id})")
     from tinymodel import __version__
 
     base.update(summarize(samples))
     base.update({
         "cycles": samples, "warmups": warmups, "reps": reps,
-        "overhead_cycles": timing.overhead_cycles, "path": kernel_path(layer, variant).value,
-        "device_kernel_path": timing.kernel_path, "arena_bytes_used": timing.arena_bytes,
+        "overhead_cycles": timing.overhead_cycles, "path": predicted.value,
+        "device_kernel_path": None if device_path is None else device_path.value,
+        "arena_bytes_used": timing.arena_bytes,
         "weight_bytes_used": timing.weight_bytes, "firmware": firmware_info(hello),
         "clock_hz": hello.core_clock_hz, "transport": target.transport_info(),
         "measured_at": utc_now(), "host_seconds": round(time.monotonic() - t0, 4),
@@ -643,7 +662,8 @@ def _worker_main(wid: int, run: VariantRun, settings: HarnessSettings, ops: tupl
         session.close()
 
 
-_ERRORS = {"FirmwareMismatchError": FirmwareMismatchError, "BoardLostError": BoardLostError}
+_ERRORS = {"FirmwareMismatchError": FirmwareMismatchError, "BoardLostError": BoardLostError,
+           "KernelPathMismatchError": KernelPathMismatchError}
 
 
 def _run_parallel(plan: Plan, run: VariantRun, todo: Sequence[PlanPoint], mlog: MeasurementLog,

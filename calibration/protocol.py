@@ -16,89 +16,39 @@ Device errors raise :class:`DeviceError` (status code and name, one line); timeo
 from __future__ import annotations
 
 import binascii
-import enum
 import logging
 import struct
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
+import tinymodel.firmware_interface as fi
+from tinymodel.dispatch import KernelPath, Variant
 from tinymodel.errors import TinymodelError
+from tinymodel.firmware_interface import Command, LayerDescriptor, LayerFlag, NoFitRegion, Op, Status
 
 from calibration.transport import Transport
 
 log = logging.getLogger(__name__)
 
-PROTOCOL_VERSION = 1
-HEADER_BYTES = 4
-CRC_BYTES = 2
-MAX_PAYLOAD = 1024
-MAX_DECODED = HEADER_BYTES + MAX_PAYLOAD + CRC_BYTES
-MAX_ENCODED = 1040
-RESPONSE = 0x80
-RUN_LAYER_REQUEST_BYTES = 140
-
-
-class Command(enum.IntEnum):
-    """Command codes (``docs/protocol.md`` §3)."""
-
-    HELLO = 0x01
-    PING = 0x02
-    RUN_LAYER = 0x10
-    MODEL_INFO = 0x20
-    RUN_MODEL = 0x21
-    MODEL_CYCLES = 0x22
-    INPUT_WRITE = 0x30
-    INFER = 0x31
-    OUTPUT_READ = 0x32
-    FAULT = 0x7E
-    NAK = 0x7F
-
-
-class Status(enum.IntEnum):
-    """Status codes (``docs/protocol.md`` §4)."""
-
-    OK = 0
-    CRC = 1
-    FRAME = 2
-    TOO_LONG = 3
-    UNKNOWN_CMD = 4
-    LENGTH = 5
-    PARAM = 6
-    VARIANT = 7
-    NO_FIT = 8
-    KERNEL = 9
-    NO_MODEL = 10
-    RANGE = 11
-    UNSUPPORTED = 12
-
-
-class Op(enum.IntEnum):
-    """Operator codes of RUN_LAYER and the layer table (``firmware/include/tm_runner.h``)."""
-
-    CONV_2D = 1
-    DEPTHWISE_CONV_2D = 2
-    FULLY_CONNECTED = 3
-    AVERAGE_POOL_2D = 4
-    MAX_POOL_2D = 5
-    ADD = 6
-    SOFTMAX = 7
-    RELU = 8
-    RESHAPE = 9
-    MEAN = 10
-
-
-#: Variant names by wire code (the paper's U, U+FPU, Q, Q+CMSIS-NN).
-VARIANT_CODES: dict[str, int] = {"f32-soft": 0, "f32": 1, "s8-ref": 2, "s8-opt": 3}
-
-#: Kernel paths of the s8-opt convolution wrappers (``tm_path``).
-KERNEL_PATHS: dict[int, str] = {0: "scalar", 1: "conv-1x1", 2: "conv-im2col", 3: "depthwise-3x3",
-                                4: "depthwise-generic", 0xFF: "n/a"}
+# Codes and sizes are tinymodel.firmware_interface's (checked against the C headers); the
+# shorter names here are the ones the protocol code has always used.
+PROTOCOL_VERSION = fi.PROTOCOL_VERSION
+HEADER_BYTES = fi.FRAME_HEADER_BYTES
+CRC_BYTES = fi.FRAME_CRC_BYTES
+MAX_PAYLOAD = fi.FRAME_MAX_PAYLOAD
+MAX_DECODED = fi.FRAME_MAX_DECODED
+MAX_ENCODED = fi.FRAME_MAX_ENCODED
+RESPONSE = fi.CMD_RESPONSE
+RUN_LAYER_REQUEST_BYTES = fi.RUN_LAYER_REQUEST_BYTES
 
 #: Registers of a FAULT report, in order.
 FAULT_REGISTERS: tuple[str, ...] = ("r0", "r1", "r2", "r3", "r12", "lr", "pc", "xpsr", "cfsr",
                                     "hfsr", "mmfar", "bfar", "exc_return")
 
-NO_FIT_REGIONS = {0: "RAM arena", 1: "flash weight region", 2: "per-channel table"}
+#: What each NO_FIT region is, for error messages.
+NO_FIT_REGIONS: dict[NoFitRegion, str] = {NoFitRegion.ARENA: "RAM arena",
+                                          NoFitRegion.WEIGHTS: "flash weight region",
+                                          NoFitRegion.CHANNELS: "per-channel table"}
 
 
 # -- errors ----------------------------------------------------------------------------------------
@@ -293,7 +243,7 @@ class _Reader:
 
 
 def _variant_names(mask: int) -> tuple[str, ...]:
-    return tuple(name for name, code in VARIANT_CODES.items() if mask & (1 << code))
+    return tuple(v.value for v in fi.variants_in_mask(mask))
 
 
 # -- results ---------------------------------------------------------------------------------------
@@ -325,7 +275,7 @@ class Hello:
         version, max_payload, clock = r.take("HHI")
         variants, fpu, clock_status, _ = r.take("BBBB")
         ops_mask, arena, weights, layers = r.take("IIIH")
-        ops = tuple(op.name for op in Op if ops_mask & (1 << op.value))
+        ops = tuple(op.name for op in Op if ops_mask & (1 << op))
         return cls(int(version), int(max_payload), int(clock), _variant_names(int(variants)),
                    bool(fpu), int(clock_status), ops, int(arena), int(weights), int(layers),
                    r.string(), r.string(), r.string(), r.string(), r.string(), r.string())
@@ -333,7 +283,12 @@ class Hello:
 
 @dataclass(frozen=True)
 class LayerTiming:
-    """RUN_LAYER result: raw DWT cycles (``cycles`` is the mean per repetition)."""
+    """RUN_LAYER result: raw DWT cycles (``cycles`` is the mean per repetition).
+
+    ``kernel_path`` is the s8-opt conv / depthwise code path the device took, in the host's
+    spelling (:class:`~tinymodel.dispatch.KernelPath`), or ``None`` for every other layer and
+    variant (the device reports no path for them).
+    """
 
     reps: int
     total_cycles: int
@@ -342,7 +297,7 @@ class LayerTiming:
     overhead_cycles: int
     arena_bytes: int
     weight_bytes: int
-    kernel_path: str
+    kernel_path: KernelPath | None
 
     @property
     def cycles(self) -> float:
@@ -353,8 +308,12 @@ class LayerTiming:
     def parse(cls, payload: bytes) -> "LayerTiming":
         r = _Reader(payload, "RUN_LAYER")
         reps, total, lo, hi, overhead, arena, weights, path = r.take("IQIIIIIB")
+        try:
+            kernel_path = fi.path_of_code(int(path))
+        except TinymodelError as e:
+            raise ProtocolError(f"RUN_LAYER: {e}") from None
         return cls(int(reps), int(total), int(lo), int(hi), int(overhead), int(arena),
-                   int(weights), KERNEL_PATHS.get(int(path), f"path {path}"))
+                   int(weights), kernel_path)
 
 
 @dataclass(frozen=True)
@@ -389,7 +348,9 @@ class ModelInfo:
         for _ in range(int(n_in) + int(n_out)):
             dtype, rank, _, nbytes, d0, d1, d2, d3, scale, zp = r.take("BBHIiiiifi")
             dims = (d0, d1, d2, d3)[4 - int(rank):] if 0 < rank <= 4 else (d0, d1, d2, d3)
-            tensors.append(TensorInfo("float32" if dtype == 0 else "int8", tuple(int(d) for d in dims),
+            if dtype not in fi.DType._value2member_map_:
+                raise ProtocolError(f"MODEL_INFO: unknown dtype code {dtype}")
+            tensors.append(TensorInfo(fi.DTYPE_NAMES[fi.DType(dtype)], tuple(int(d) for d in dims),
                                       int(nbytes), float(scale), int(zp)))
         ops = tuple(Op(b).name if b in Op._value2member_map_ else f"op{b}" for b in r.rest())
         return cls(name, int(n_layers), int(arena), int(weights), tuple(tensors[:n_in]),
@@ -421,30 +382,52 @@ class ModelTiming:
 
 @dataclass(frozen=True)
 class LayerRequest:
-    """A RUN_LAYER request (field meanings in ``docs/protocol.md`` §3.2)."""
+    """A RUN_LAYER request (field meanings in ``docs/protocol.md`` §3.2).
+
+    ``geom`` and ``quant`` shorter than the firmware's arrays are padded with zeros; build them
+    by slot name (:mod:`tinymodel.firmware_interface`), or make the whole request from a layer
+    (:func:`calibration.requests.layer_request`) or a descriptor (:meth:`from_descriptor`).
+    """
 
     op: Op
-    variant: str
+    variant: Variant | str
     input: tuple[int, int, int, int]
     output: tuple[int, int, int, int]
     filter: tuple[int, int, int, int] = (0, 0, 0, 0)
-    geom: tuple[int, ...] = (1, 1, 0, 0, 1, 1, 0, 0)
-    quant: tuple[int, ...] = (0,) * 12
+    geom: tuple[int, ...] = fi.default_geom()
+    quant: tuple[int, ...] = fi.default_quant()
     bias: bool = True
     per_channel: bool = False
     warmups: int = 1
     reps: int = 10
 
+    @classmethod
+    def from_descriptor(cls, d: LayerDescriptor, variant: Variant | str, *, warmups: int,
+                        reps: int) -> "LayerRequest":
+        """The request that times the layer ``d`` describes (its op, shapes, slots and flags;
+        offsets are the device's own in RUN_LAYER)."""
+        flags = LayerFlag(d.flags)
+        return cls(op=Op(d.op), variant=Variant.parse(variant).value, input=tuple(d.input),
+                   output=tuple(d.output), filter=tuple(d.filter), geom=tuple(d.geom),
+                   quant=tuple(d.quant), bias=LayerFlag.BIAS in flags,
+                   per_channel=LayerFlag.PER_CHANNEL in flags, warmups=int(warmups),
+                   reps=int(reps))
+
     def encode(self) -> bytes:
-        """The 140-byte payload."""
-        if self.variant not in VARIANT_CODES:
-            raise ProtocolError(f"unknown variant {self.variant!r}; one of {', '.join(VARIANT_CODES)}")
-        geom = tuple(self.geom) + (0,) * (8 - len(self.geom))
-        quant = tuple(self.quant) + (0,) * (12 - len(self.quant))
-        flags = (1 if self.bias else 0) | (2 if self.per_channel else 0)
-        words = (*self.input, *self.filter, *self.output, *geom[:8], *quant[:12])
-        return struct.pack("<BBBBII", int(self.op), VARIANT_CODES[self.variant], flags, 0,
-                           self.warmups, self.reps) + struct.pack("<32i", *(_i32(w) for w in words))
+        """The :data:`RUN_LAYER_REQUEST_BYTES`-byte payload
+        (:data:`tinymodel.firmware_interface.RUN_LAYER_FIELDS`)."""
+        try:
+            variant = fi.variant_code(self.variant)
+        except TinymodelError as e:
+            raise ProtocolError(str(e)) from None
+        geom = tuple(self.geom) + (0,) * (fi.GEOM_WORDS - len(self.geom))
+        quant = tuple(self.quant) + (0,) * (fi.QUANT_WORDS - len(self.quant))
+        flags = (LayerFlag.BIAS if self.bias else LayerFlag(0)) | \
+            (LayerFlag.PER_CHANNEL if self.per_channel else LayerFlag(0))
+        words = (*self.input, *self.filter, *self.output, *geom[:fi.GEOM_WORDS],
+                 *quant[:fi.QUANT_WORDS])
+        return struct.pack(fi.RUN_LAYER_FORMAT, int(self.op), variant, int(flags), 0,
+                           self.warmups, self.reps, *(_i32(w) for w in words))
 
 
 def _i32(v: int) -> int:
@@ -459,10 +442,16 @@ def _error_message(cmd: int, status: int, details: bytes) -> str:
     try:
         if status == Status.NO_FIT and len(details) >= 12:
             region, _, _, need, avail = struct.unpack_from("<BBHII", details)
-            msg = (f"layer does not fit the {NO_FIT_REGIONS.get(region, f'region {region}')}: "
+            where = (NO_FIT_REGIONS[NoFitRegion(region)] if region in NoFitRegion._value2member_map_
+                     else f"region {region}")
+            msg = (f"layer does not fit the {where}: "
                    f"needs {need:,} bytes, {avail:,} available")
         elif status == Status.PARAM and len(details) >= 2:
-            msg += f" (field at payload offset {struct.unpack_from('<H', details)[0]})"
+            offset = struct.unpack_from('<H', details)[0]
+            msg += f" (field at payload offset {offset})"
+            field_name = fi.run_layer_field_name(offset) if cmd == Command.RUN_LAYER else None
+            if field_name:
+                msg += f": {field_name}"
         elif status == Status.LENGTH and len(details) >= 2:
             exp = struct.unpack_from("<H", details)[0]
             msg += " (variable length expected)" if exp == 0xFFFF else f" (expected {exp} bytes)"

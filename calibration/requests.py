@@ -17,16 +17,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from calibration.protocol import LayerRequest, Op
+from calibration.protocol import LayerRequest
 from tinymodel.dispatch import Variant
 from tinymodel.graph import Layer
 from tinymodel.layerspec import build_layer
 
 #: Pessimistic cycles per MAC (conventional count) for the timeout, by variant: soft-float
 #: multiply-add costs ~100 cycles, the others well below 30.
-_CYCLES_PER_MAC = {"f32-soft": 250.0, "f32": 40.0, "s8-ref": 40.0, "s8-opt": 30.0}
+_CYCLES_PER_MAC = {Variant.F32_SOFT: 250.0, Variant.F32: 40.0, Variant.S8_REF: 40.0,
+                   Variant.S8_OPT: 30.0}
 #: Pessimistic cycles per output element (requantization, activation, pooling windows) and fixed.
-_CYCLES_PER_ELEMENT = {"f32-soft": 2000.0, "f32": 200.0, "s8-ref": 200.0, "s8-opt": 200.0}
+_CYCLES_PER_ELEMENT = {Variant.F32_SOFT: 2000.0, Variant.F32: 200.0, Variant.S8_REF: 200.0,
+                       Variant.S8_OPT: 200.0}
 _FIXED_CYCLES = 50_000
 
 
@@ -42,25 +44,20 @@ def layer_request(layer: Layer, variant: Variant | str, warmups: int, reps: int)
     ``warmups`` untimed calls, then ``reps`` timed calls.  The layer's dtype must match the
     variant's (:func:`point_layer` builds it so).
     """
-    from calibration.codegen import CodegenError, _Blob, _describe
+    from calibration.codegen import CodegenError, describe_layer
 
     v = Variant.parse(variant)
-    int8 = v.dtype == "int8"
     if layer.output.dtype != v.dtype:
         raise CodegenError(f"layer {layer.name!r} is {layer.output.dtype}; variant {v.value} "
                            f"runs {v.dtype} layers")
-    d = _describe(layer, int8, _Blob())
-    return LayerRequest(op=Op(d.op), variant=v.value, input=tuple(d.input), output=tuple(d.output),
-                        filter=tuple(d.filter), geom=tuple(d.geom), quant=tuple(d.quant),
-                        bias=bool(d.flags & 1), per_channel=bool(d.flags & 2),
-                        warmups=int(warmups), reps=int(reps))
+    return LayerRequest.from_descriptor(describe_layer(layer, v), v, warmups=warmups, reps=reps)
 
 
 def estimated_cycles(layer: Layer, variant: Variant | str) -> float:
     """A pessimistic upper estimate of one call's cycles (for timeouts, not for prediction)."""
     from tinymodel.costs import layer_cost
 
-    v = Variant.parse(variant).value
+    v = Variant.parse(variant)
     c = layer_cost(layer)
     elements = max(layer.output.size, layer.input.size if layer.input is not None else 0)
     return _FIXED_CYCLES + c.macs * _CYCLES_PER_MAC[v] + elements * _CYCLES_PER_ELEMENT[v]

@@ -9,16 +9,12 @@ from tinymodel.builder import GraphBuilder
 from tinymodel.dispatch import KernelPath, Variant, kernel_path, scratch_bytes
 from tinymodel.errors import TinymodelError
 
-hostkernels = pytest.importorskip("calibration.hostkernels")
+from tests.support import hostkernels
 
 try:
     hostkernels.load_library()
 except TinymodelError as e:  # pragma: no cover - no C compiler
     pytest.skip(f"host kernels unavailable: {e}", allow_module_level=True)
-
-
-def _c_path(p) -> KernelPath:
-    return KernelPath[p.name]
 
 
 layer_shape = st.fixed_dictionaries({
@@ -42,7 +38,7 @@ def test_conv_path_and_scratch_match_c(p, filters):
     layer = b.build().layers[0]
     kw = dict(strides=p["s"], padding=p["padding"], dilation=p["d"])
     c_path = hostkernels.conv2d_s8_opt_path(x.shape, layer.weights.shape, **kw)
-    assert kernel_path(layer, Variant.S8_OPT) is _c_path(c_path)
+    assert kernel_path(layer, Variant.S8_OPT) is c_path
     assert scratch_bytes(layer, "s8-opt") == hostkernels.scratch_bytes(
         "conv2d", "opt", x.shape, layer.weights.shape, **kw)
     assert scratch_bytes(layer, "s8-ref") == hostkernels.scratch_bytes(
@@ -64,7 +60,7 @@ def test_depthwise_path_and_scratch_match_c(p, mult):
     layer = b.build().layers[0]
     kw = dict(strides=p["s"], padding=p["padding"], dilation=p["d"], depth_multiplier=mult)
     c_path = hostkernels.depthwise_conv2d_s8_opt_path(x.shape, layer.weights.shape, **kw)
-    assert kernel_path(layer, Variant.S8_OPT) is _c_path(c_path)
+    assert kernel_path(layer, Variant.S8_OPT) is c_path
     assert scratch_bytes(layer, "s8-opt") == hostkernels.scratch_bytes(
         "depthwise_conv2d", "opt", x.shape, layer.weights.shape, **kw)
 

@@ -56,6 +56,22 @@ def test_rich_model_recovers_coefficients_and_is_chosen():
     assert set(d) == {"odd", "even", "div4"} and d["div4"] < d["even"]
 
 
+@pytest.mark.parametrize("reported", [None, "n/a", "depthwise-3x3", "dw-3x3"])
+def test_prepare_reads_the_devices_path_old_and_new_spelling(reported):
+    spec = {"op": "DEPTHWISE_CONV_2D", "input": [1, 8, 8, 8], "kernel": [3, 3], "padding": "same"}
+    rec = dict(record(spec, "s8-opt", 1000.0), device_kernel_path=reported)
+    (point,) = prepare([rec], "s8-opt")
+    assert point.path == "dw-3x3"
+
+
+def test_prepare_refuses_a_record_whose_device_ran_another_path():
+    spec = {"op": "CONV_2D", "input": [1, 8, 8, 3], "filters": 4, "kernel": [3, 3]}
+    rec = dict(record(spec, "s8-opt", 1000.0), device_kernel_path="conv-1x1")
+    with pytest.raises(FitError, match="the device ran kernel path conv-1x1, tinymodel.dispatch "
+                                       "predicts conv-im2col"):
+        prepare([rec], "s8-opt")
+
+
 def test_prediction_intervals_cover_most_held_out_points():
     rng = np.random.default_rng(1)
     table = fit_table(fc_records(rng), variant="s8-opt")

@@ -37,6 +37,7 @@ import numpy as np
 
 from tinymodel.command import format_table
 from tinymodel.datasets import Dataset, DatasetError
+from tinymodel.dispatch import Variant
 from tinymodel.errors import TinymodelError
 from tinymodel.graph import ModelGraph
 from tinymodel.ops import OpType
@@ -49,8 +50,9 @@ LOSS_EPSILON = 1e-7
 #: Rows of the paper's Table 1: label, model dtype, kernel variant.  "U" is the float model,
 #: "Q" int8 with plain C kernels (TFLM reference), "Q+SIMD" int8 with the SIMD kernels (the
 #: paper's "Q + CMSIS-NN"; tinymodel's own kernels, not CMSIS-NN).
-TABLE1_ROWS: tuple[tuple[str, str, str], ...] = (
-    ("U", "float32", "f32"), ("Q", "int8", "s8-ref"), ("Q+SIMD", "int8", "s8-opt"))
+TABLE1_ROWS: tuple[tuple[str, str, str], ...] = tuple(
+    (label, v.dtype, v.value) for label, v in (("U", Variant.F32), ("Q", Variant.S8_REF),
+                                               ("Q+SIMD", Variant.S8_OPT)))
 
 #: numpy dtypes of the tensor dtypes a model's input and output may have.
 NUMPY_DTYPES = {"int8": np.int8, "float32": np.float32, "uint8": np.uint8, "int16": np.int16}

@@ -225,21 +225,23 @@ def _signature(layer: Layer) -> tuple:
 
 
 def _blob_bytes(layer: Layer, int8: bool) -> int:
-    """Bytes of the layer's constants in the deployed blob (:mod:`calibration.codegen`)."""
-    from tinymodel.footprint import blob_item_bytes
+    """Bytes of the layer's constants in the deployed blob (:mod:`calibration.codegen`): weights,
+    bias and per-channel tables, each padded to the blob alignment
+    (:mod:`tinymodel.firmware_interface`)."""
+    from tinymodel import firmware_interface as fi
 
     w = layer.weights
     if w is None:
         return 0
-    total = blob_item_bytes(w.size * (1 if int8 else 4))
+    total = fi.blob_item_bytes(w.size * fi.ELEMENT_BYTES[fi.DType.S8 if int8 else fi.DType.F32])
     b = layer.bias
     if b is not None:
-        total += blob_item_bytes(b.size * 4)
+        total += fi.blob_item_bytes(b.size * fi.BIAS_ENTRY_BYTES)
     if int8:
         channels = w.shape[0] if layer.op.label == "FULLY_CONNECTED" else layer.output.shape[-1]
         q = w.quantization
         if q is None or len(q.scale) > 1:     # per-channel: a multiplier and a shift per channel
-            total += 2 * blob_item_bytes(4 * channels)
+            total += 2 * fi.blob_item_bytes(fi.CHANNEL_TABLE_ENTRY_BYTES * channels)
     return total
 
 

@@ -31,6 +31,7 @@ from tinymodel.costs import layer_cost
 from tinymodel.dispatch import Variant
 from tinymodel.errors import TinymodelError
 from tinymodel.features import PATH_FEATURES, layer_features
+from tinymodel.firmware_interface import reported_path
 from tinymodel.layerspec import build_layer, spec_key
 from tinymodel.ops import OpType
 from tinymodel.tables import (
@@ -70,7 +71,12 @@ class Point:
 
 
 def prepare(records: Sequence[Mapping[str, Any]], variant: Variant | str) -> list[Point]:
-    """Turn log records of ``variant`` into :class:`Point` objects (features from the specs)."""
+    """Turn log records of ``variant`` into :class:`Point` objects (features from the specs).
+
+    A record's kernel path is :func:`tinymodel.dispatch.kernel_path`'s for its spec; a record whose
+    ``device_kernel_path`` (new or old spelling, :func:`~tinymodel.firmware_interface.reported_path`)
+    names another path is a :class:`FitError`.
+    """
     variant = Variant.parse(variant)
     points = []
     for r in records:
@@ -86,6 +92,10 @@ def prepare(records: Sequence[Mapping[str, Any]], variant: Variant | str) -> lis
             continue
         layer = build_layer(spec, dtype=variant.dtype)
         f = layer_features(layer, variant)
+        reported = reported_path(r.get("device_kernel_path"))
+        if reported is not None and reported is not f.path:
+            raise FitError(f"measurement record {r.get('point_id', '?')}: the device ran kernel "
+                           f"path {reported.value}, tinymodel.dispatch predicts {f.path.value}")
         cost = layer_cost(layer)
         points.append(Point(str(r.get("point_id") or spec_key(spec)), layer.op.label, f.path.value,
                             f.alignment.value if f.alignment else None, f.counts,

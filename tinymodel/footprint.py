@@ -6,7 +6,7 @@
 
 * **flash** — the constant blob (every weight, bias and, for int8 layers with per-channel
   quantization, one int32 multiplier and one int32 shift per output channel; each item starts on a
-  16-byte boundary), the layer table (``DESC_WORDS`` 32-bit words per layer), one tensor record per
+  ``BLOB_ALIGN``-byte boundary), the layer table (``DESC_WORDS`` 32-bit words per layer), one tensor record per
   model input and output (:data:`TENSOR_RECORD_BYTES`) and the model record with its name
   (:data:`MODEL_RECORD_BYTES` + name + NUL);
 * **RAM** — the tensor arena the planner lays out (:func:`tinymodel.arena.plan_arena`, with the
@@ -14,10 +14,11 @@
 
 ``flash_used = base_flash + blob + 4·DESC_WORDS·layers + TENSOR_RECORD_BYTES·(inputs + outputs) +
 MODEL_RECORD_BYTES + len(name) + 1`` and ``ram_used = base_ram_static + arena + 8·layers``.  On the
-int8 ResNet-20 for L4 / s8-opt this gives 323,738 B flash and 78,964 B RAM against 323,744 B and
+int8 ResNet-20 for L4 / s8-opt this gives 323,742 B flash and 78,964 B RAM against 323,744 B and
 78,976 B in the linked image (``tinymodel deploy``; the rest is linker alignment).
 
-The base sizes are data: ``tinymodel/data/firmware_base.json``, measured on the firmware builds it
+Record sizes and the blob alignment are the firmware's (:mod:`tinymodel.firmware_interface`,
+checked against the C headers).  The base sizes are data: ``tinymodel/data/firmware_base.json``, measured on the firmware builds it
 names, so a prediction is the same on every machine whatever is built locally.
 ``python -m calibration.firmware base-sizes --write`` rebuilds the images and rewrites the file
 (a test fails when it is out of date).  :func:`memory_layout` picks the linker's flash and RAM
@@ -32,17 +33,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tinymodel.errors import BoardError, TinymodelError
+from tinymodel.firmware_interface import (
+    BLOB_ALIGN,
+    DESC_WORDS,
+    MODEL_RECORD_BYTES,
+    TENSOR_RECORD_BYTES,
+    blob_item_bytes,
+)
 
 #: The shipped base sizes (see the module docstring).
 BASE_FILE: Path = Path(__file__).resolve().parent / "data" / "firmware_base.json"
-#: 32-bit words per layer-table entry (``tm_layer_desc``; ``calibration.codegen.DESC_WORDS``).
-DESC_WORDS = 2 + 12 + 8 + 12 + 9
-#: Bytes of one ``tm_model_tensor`` record (dtype, rank, bytes, offset, dims[4], scale, zero point).
-TENSOR_RECORD_BYTES = 36
-#: Bytes of the ``tm_model`` record (13 words) without its name string.
-MODEL_RECORD_BYTES = 52
-#: Alignment of every item of the constant blob (``calibration.codegen.BLOB_ALIGN``).
-BLOB_ALIGN = 16
+
+__all__ = ["BASE_FILE", "BLOB_ALIGN", "DESC_WORDS", "MODEL_RECORD_BYTES", "TENSOR_RECORD_BYTES",
+           "FirmwareBase", "MemoryLayout", "blob_item_bytes", "firmware_base", "memory_layout",
+           "model_flash_bytes", "model_ram_bytes"]
 
 
 @dataclass(frozen=True)
@@ -59,11 +63,6 @@ class FirmwareBase:
 
 def _round_up(n: int, k: int) -> int:
     return -(-n // k) * k
-
-
-def blob_item_bytes(nbytes: int) -> int:
-    """Bytes one blob item takes with the padding that aligns the next one: ``⌈n/16⌉·16``."""
-    return _round_up(nbytes, BLOB_ALIGN)
 
 
 @functools.cache

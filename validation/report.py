@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from tinymodel.dispatch import Variant
 from tinymodel.errors import TinymodelError
 
 from tinymodel.estimator import PREDICTORS
@@ -152,7 +153,8 @@ def _figure(b64: str, caption: str) -> str:
 
 _COLORS = {"rich": "#1f77b4", "paper": "#ff7f0e", "mac": "#d62728", "chosen": "#2ca02c"}
 _BOARD_COLORS = {"L4": "#1f77b4", "F4": "#ff7f0e", "F7": "#2ca02c"}
-_VARIANT_MARKERS = {"f32-soft": "s", "f32": "D", "s8-ref": "^", "s8-opt": "o"}
+_VARIANT_MARKERS = {Variant.F32_SOFT.value: "s", Variant.F32.value: "D", Variant.S8_REF.value: "^",
+                    Variant.S8_OPT.value: "o"}
 _CLASS_COLORS = {"odd": "#d62728", "even": "#ff7f0e", "div4": "#2ca02c", None: "#777777"}
 
 

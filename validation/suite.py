@@ -40,6 +40,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from tinymodel.dispatch import Variant
 from tinymodel.errors import TinymodelError
 from tinymodel.tomlfile import read_toml
 
@@ -48,8 +49,7 @@ from validation.randomnet import RandomNetConfig
 #: The shipped suites.
 SUITES_DIR = Path(__file__).resolve().parent / "suites"
 #: Kernel variants in the paper's order (U, U+FPU, Q, Q+CMSIS-NN) and the dtype each runs.
-VARIANT_DTYPES: dict[str, str] = {"f32-soft": "float32", "f32": "float32", "s8-ref": "int8",
-                                  "s8-opt": "int8"}
+VARIANT_DTYPES: dict[str, str] = {v.value: v.dtype for v in Variant}
 VARIANTS: tuple[str, ...] = tuple(VARIANT_DTYPES)
 #: Boards in the paper's order (its Table 2).
 BOARDS: tuple[str, ...] = ("L4", "F4", "F7")
@@ -98,7 +98,7 @@ class Suite:
     source: str
     description: str = ""
     boards: tuple[str, ...] = ("L4",)
-    variants: tuple[str, ...] = ("s8-opt",)
+    variants: tuple[str, ...] = (Variant.S8_OPT.value,)
     warmups: int = 1
     reps: int = 1
     verify_inputs: int = 3

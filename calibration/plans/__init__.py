@@ -69,6 +69,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from tinymodel.dispatch import Variant
 from tinymodel.errors import TinymodelError
 from tinymodel.tomlfile import read_toml
 
@@ -79,7 +80,7 @@ PLAN_DIR: Path = Path(__file__).resolve().parent
 BUILTIN_PLANS: tuple[str, ...] = ("quick", "paper", "full", "soft", "cold")
 
 #: Kernel variants a plan may name (the paper's four configurations).
-VARIANTS: tuple[str, ...] = ("f32-soft", "f32", "s8-ref", "s8-opt")
+VARIANTS: tuple[str, ...] = tuple(v.value for v in Variant)
 
 #: Default limits of random draws (float32 form of the layer, which is the largest).
 DEFAULT_MAX_MACS = 400_000

@@ -3,7 +3,7 @@
  * runner and kernels over a static arena and weight region, with byte-in / byte-out entry points.
  *
  * Used by the fuzz harness (tm_fuzz.c, under AddressSanitizer and UBSan) and, as a shared
- * library, by the Python tests (tests/firmware/hostdevice.py) as a transport that behaves like a
+ * library, by the Python tests (tests/support/hostdevice.py) as a transport that behaves like a
  * board.  Cycle counts are fake (tm_host_cycles).
  */
 #include <stddef.h>

@@ -15,6 +15,10 @@
 #define TM_DTYPE_F32 0u
 #define TM_DTYPE_S8 1u
 
+/* Every item of the constant blob (weights, biases, per-channel tables) starts on a multiple of
+ * this many bytes from the blob's start (calibration/codegen.py lays the blob out). */
+#define TM_MODEL_BLOB_ALIGN 16u
+
 /* A model input or output: where it lives in the arena and how it is quantized. */
 typedef struct {
     uint32_t dtype;       /* TM_DTYPE_* */

@@ -47,6 +47,13 @@ typedef enum {
     TM_ST_UNSUPPORTED = 12
 } tm_st;
 
+/* Which memory a NO_FIT reply is about (its first detail byte). */
+typedef enum {
+    TM_NO_FIT_ARENA = 0,     /* the RAM arena of RUN_LAYER */
+    TM_NO_FIT_WEIGHTS = 1,   /* the flash weight region of RUN_LAYER */
+    TM_NO_FIT_CHANNELS = 2   /* the per-channel tables (TM_RUN_MAX_CHANNELS entries) */
+} tm_no_fit_region;
+
 #define TM_RUN_LAYER_REQUEST_BYTES 140u
 #define TM_RUN_LAYER_MAX_REPS 1000000u
 #define TM_RUN_MODEL_MAX_REPS 100000u

@@ -41,15 +41,49 @@ typedef enum {
 #define TM_LAYER_FLAG_BIAS 1u
 #define TM_LAYER_FLAG_PER_CHANNEL 2u
 
-/* Geometry indices. */
+/*
+ * Slots of geom[] and quant[], by operator family.  Every index the runner reads is named here;
+ * tinymodel/firmware_interface.py mirrors these enums (tests/test_firmware_interface.py checks
+ * the two agree).  Slots a family does not name are unused by it.
+ */
+/* Geometry of conv / depthwise (tm_conv_params; TM_G_CH_MULT: depthwise only) and of pooling
+ * (tm_pool_params: strides, paddings, TM_G_FILTER_H / TM_G_FILTER_W). */
 enum {
     TM_G_STRIDE_H = 0, TM_G_STRIDE_W, TM_G_PAD_H, TM_G_PAD_W, TM_G_DIL_H, TM_G_DIL_W,
     TM_G_CH_MULT = 6, TM_G_FILTER_H = 6, TM_G_FILTER_W = 7
 };
-/* Quantization indices of conv / depthwise / dense / relu / mean. */
+/* int8 quantization of conv / depthwise / dense / relu / mean (tm_quant_s8); int8 pooling uses
+ * TM_Q_ACT_MIN / TM_Q_ACT_MAX only. */
 enum { TM_Q_IN_OFFSET = 0, TM_Q_OUT_OFFSET, TM_Q_ACT_MIN, TM_Q_ACT_MAX, TM_Q_MULT, TM_Q_SHIFT };
+/* int8 ADD (tm_add_params_s8, in its field order). */
+enum {
+    TM_QA_IN1_OFFSET = 0, TM_QA_IN2_OFFSET, TM_QA_OUT_OFFSET, TM_QA_LEFT_SHIFT, TM_QA_IN1_MULT,
+    TM_QA_IN1_SHIFT, TM_QA_IN2_MULT, TM_QA_IN2_SHIFT, TM_QA_OUT_MULT, TM_QA_OUT_SHIFT,
+    TM_QA_ACT_MIN, TM_QA_ACT_MAX
+};
+/* int8 SOFTMAX (tm_softmax_params_s8). */
+enum { TM_QS_IN_MULT = 0, TM_QS_IN_LEFT_SHIFT, TM_QS_DIFF_MIN };
+/* Float layers: float32 bit patterns of the activation clamp (tm_act_f32) and SOFTMAX's beta. */
+enum { TM_QF_BETA = 0, TM_QF_ACT_MIN = 2, TM_QF_ACT_MAX = 3 };
 
 #define TM_NO_OFFSET 0xFFFFFFFFu
+/* tm_runner_path() of a layer that is not an s8-opt conv / depthwise (no tm_path). */
+#define TM_PATH_NONE 0xFFu
+
+/* Byte offsets of the fields of a RUN_LAYER payload (docs/protocol.md 3.2), also what a PARAM
+ * error reports: op, variant, flags, a reserved zero byte, warm-ups, repetitions, then the
+ * int32 words in[4], filter[4], out[4], geom[8], quant[12]. */
+#define TM_FIELD_OP 0u
+#define TM_FIELD_VARIANT 1u
+#define TM_FIELD_FLAGS 2u
+#define TM_FIELD_RESERVED 3u
+#define TM_FIELD_WARMUPS 4u
+#define TM_FIELD_REPS 8u
+#define TM_FIELD_IN(i) (12u + 4u * (uint32_t)(i))
+#define TM_FIELD_FILTER(i) (28u + 4u * (uint32_t)(i))
+#define TM_FIELD_OUT(i) (44u + 4u * (uint32_t)(i))
+#define TM_FIELD_GEOM(i) (60u + 4u * (uint32_t)(i))
+#define TM_FIELD_QUANT(i) (92u + 4u * (uint32_t)(i))
 
 /* One layer. */
 typedef struct {
@@ -129,7 +163,7 @@ tm_run_status tm_runner_sizes(const tm_layer_desc *d, tm_variant variant, tm_lay
 tm_run_status tm_runner_exec(const tm_layer_desc *d, tm_variant variant, const tm_layer_ptrs *p,
                              int32_t *kernel_status);
 
-/* s8-opt code path a conv / depthwise layer takes (tm_path), 0xFF otherwise. */
+/* s8-opt code path a conv / depthwise layer takes (tm_path), TM_PATH_NONE otherwise. */
 uint8_t tm_runner_path(const tm_layer_desc *d, tm_variant variant);
 
 #endif /* TM_RUNNER_H */

@@ -137,10 +137,11 @@ static void tm_error_param(tm_reply *r, uint16_t field)
     tm_put16(&r->w, field);
 }
 
-static void tm_error_no_fit(tm_reply *r, uint8_t region, uint32_t required, uint32_t available)
+static void tm_error_no_fit(tm_reply *r, tm_no_fit_region region, uint32_t required,
+                            uint32_t available)
 {
     tm_reply_error(r, TM_ST_NO_FIT);
-    tm_put8(&r->w, region);
+    tm_put8(&r->w, (uint8_t)region);
     tm_put8(&r->w, 0);
     tm_put16(&r->w, 0);
     tm_put32(&r->w, required);
@@ -228,40 +229,40 @@ static void tm_cmd_run_layer(tm_proto *p, const uint8_t *q, size_t n, tm_reply *
     const tm_platform *pl = p->platform;
     tm_layer_desc d;
     memset(&d, 0, sizeof d);
-    d.op = q[0];
-    const uint32_t variant = q[1];
-    d.flags = q[2];
-    if (q[3] != 0u) {
-        tm_error_param(r, 3);
+    d.op = q[TM_FIELD_OP];
+    const uint32_t variant = q[TM_FIELD_VARIANT];
+    d.flags = q[TM_FIELD_FLAGS];
+    if (q[TM_FIELD_RESERVED] != 0u) {
+        tm_error_param(r, TM_FIELD_RESERVED);
         return;
     }
     if ((d.flags & ~(TM_LAYER_FLAG_BIAS | TM_LAYER_FLAG_PER_CHANNEL)) != 0u) {
-        tm_error_param(r, 2);
+        tm_error_param(r, TM_FIELD_FLAGS);
         return;
     }
-    const uint32_t warmups = tm_rd32(q + 4);
-    const uint32_t reps = tm_rd32(q + 8);
+    const uint32_t warmups = tm_rd32(q + TM_FIELD_WARMUPS);
+    const uint32_t reps = tm_rd32(q + TM_FIELD_REPS);
     if (warmups > TM_RUN_LAYER_MAX_REPS) {
-        tm_error_param(r, 4);
+        tm_error_param(r, TM_FIELD_WARMUPS);
         return;
     }
     if (reps < 1u || reps > TM_RUN_LAYER_MAX_REPS) {
-        tm_error_param(r, 8);
+        tm_error_param(r, TM_FIELD_REPS);
         return;
     }
     for (int i = 0; i < 4; i++) {
-        d.in[i] = (int32_t)tm_rd32(q + 12 + 4 * i);
-        d.filter[i] = (int32_t)tm_rd32(q + 28 + 4 * i);
-        d.out[i] = (int32_t)tm_rd32(q + 44 + 4 * i);
+        d.in[i] = (int32_t)tm_rd32(q + TM_FIELD_IN(0) + 4 * i);
+        d.filter[i] = (int32_t)tm_rd32(q + TM_FIELD_FILTER(0) + 4 * i);
+        d.out[i] = (int32_t)tm_rd32(q + TM_FIELD_OUT(0) + 4 * i);
     }
     for (int i = 0; i < 8; i++) {
-        d.geom[i] = (int32_t)tm_rd32(q + 60 + 4 * i);
+        d.geom[i] = (int32_t)tm_rd32(q + TM_FIELD_GEOM(0) + 4 * i);
     }
     for (int i = 0; i < 12; i++) {
-        d.quant[i] = (int32_t)tm_rd32(q + 92 + 4 * i);
+        d.quant[i] = (int32_t)tm_rd32(q + TM_FIELD_QUANT(0) + 4 * i);
     }
     if (variant >= (uint32_t)TM_VARIANT_COUNT) {
-        tm_error_param(r, 1);
+        tm_error_param(r, TM_FIELD_VARIANT);
         return;
     }
     tm_layer_sizes s;
@@ -272,7 +273,7 @@ static void tm_cmd_run_layer(tm_proto *p, const uint8_t *q, size_t n, tm_reply *
         return;
     }
     if ((d.flags & TM_LAYER_FLAG_PER_CHANNEL) && s.channels > TM_RUN_MAX_CHANNELS) {
-        tm_error_no_fit(r, 2, s.channels * 4u, TM_RUN_MAX_CHANNELS * 4u);
+        tm_error_no_fit(r, TM_NO_FIT_CHANNELS, s.channels * 4u, TM_RUN_MAX_CHANNELS * 4u);
         return;
     }
 
@@ -282,14 +283,14 @@ static void tm_cmd_run_layer(tm_proto *p, const uint8_t *q, size_t n, tm_reply *
     const uint64_t off_scr = off_out + tm_align16(s.out_bytes);
     const uint64_t arena_need = off_scr + s.scratch_bytes;
     if (arena_need > pl->arena_bytes) {
-        tm_error_no_fit(r, 0, arena_need > 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)arena_need,
+        tm_error_no_fit(r, TM_NO_FIT_ARENA, arena_need > 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)arena_need,
                         pl->arena_bytes);
         return;
     }
     const uint64_t off_bias = tm_align16(s.weight_bytes);
     const uint64_t weight_need = off_bias + s.bias_bytes;
     if (weight_need > pl->weight_bytes) {
-        tm_error_no_fit(r, 1, weight_need > 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)weight_need,
+        tm_error_no_fit(r, TM_NO_FIT_WEIGHTS, weight_need > 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)weight_need,
                         pl->weight_bytes);
         return;
     }

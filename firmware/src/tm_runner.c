@@ -56,15 +56,6 @@
 /* Largest element count of one tensor (well above any MCU's RAM). */
 #define TM_RUN_MAX_ELEMENTS (1u << 26)
 
-/* Byte offsets of the fields in the RUN_LAYER payload, for PARAM errors. */
-#define TM_FIELD_OP 0u
-#define TM_FIELD_VARIANT 1u
-#define TM_FIELD_IN(i) (12u + 4u * (uint32_t)(i))
-#define TM_FIELD_FILTER(i) (28u + 4u * (uint32_t)(i))
-#define TM_FIELD_OUT(i) (44u + 4u * (uint32_t)(i))
-#define TM_FIELD_GEOM(i) (60u + 4u * (uint32_t)(i))
-#define TM_FIELD_QUANT(i) (92u + 4u * (uint32_t)(i))
-
 static int tm_is_float_variant(tm_variant v)
 {
     return v == TM_VARIANT_F32_SOFT || v == TM_VARIANT_F32;
@@ -177,11 +168,14 @@ static int tm_geom_ok(int32_t v, int32_t lo)
     return v >= lo && v <= TM_RUN_MAX_GEOM;
 }
 
-/* Conv-style geometry: strides and dilations >= 1, paddings >= 0. */
+/* Conv-style geometry: strides and dilations >= 1, paddings >= 0 (the slots TM_G_STRIDE_H ..
+ * TM_G_DIL_W, or up to TM_G_PAD_W without dilation). */
 static tm_run_status tm_check_geom(const tm_layer_desc *d, int dilation, uint16_t *bad_field)
 {
-    static const int32_t lo[6] = {1, 1, 0, 0, 1, 1};
-    const int n = dilation ? 6 : 4;
+    static const int32_t lo[TM_G_DIL_W + 1] = {
+        [TM_G_STRIDE_H] = 1, [TM_G_STRIDE_W] = 1, [TM_G_PAD_H] = 0, [TM_G_PAD_W] = 0,
+        [TM_G_DIL_H] = 1, [TM_G_DIL_W] = 1};
+    const int n = dilation ? TM_G_DIL_W + 1 : TM_G_PAD_W + 1;
     for (int i = 0; i < n; i++) {
         if (!tm_geom_ok(d->geom[i], lo[i])) {
             *bad_field = (uint16_t)TM_FIELD_GEOM(i);
@@ -491,7 +485,7 @@ uint8_t tm_runner_path(const tm_layer_desc *d, tm_variant v)
     (void)d;
     (void)v;
 #endif
-    return 0xFFu;
+    return TM_PATH_NONE;
 }
 
 #if TM_HAVE_F32
@@ -504,8 +498,8 @@ static tm_run_status tm_exec_f32(const tm_layer_desc *d, const tm_layer_ptrs *p,
     const tm_dims out = tm_dims_of(d->out);
     const tm_fc_dims fc = tm_fc_of(d);
     tm_act_f32 act;
-    act.act_min = tm_word_float(d->quant[TM_Q_ACT_MIN]);
-    act.act_max = tm_word_float(d->quant[TM_Q_ACT_MAX]);
+    act.act_min = tm_word_float(d->quant[TM_QF_ACT_MIN]);
+    act.act_max = tm_word_float(d->quant[TM_QF_ACT_MAX]);
     const tm_scratch scratch = {p->scratch, (int32_t)d->scratch_bytes};
     const int32_t size = d->in[0] * d->in[1] * d->in[2] * d->in[3];
     const float *bias = (d->flags & TM_LAYER_FLAG_BIAS) ? (const float *)p->bias : NULL;
@@ -534,7 +528,7 @@ static tm_run_status tm_exec_f32(const tm_layer_desc *d, const tm_layer_ptrs *p,
                          (float *)p->out);
         break;
     case TM_OP_SOFTMAX:
-        *st = tm_softmax_f32(tm_word_float(d->quant[0]), d->in[0] * d->in[1] * d->in[2],
+        *st = tm_softmax_f32(tm_word_float(d->quant[TM_QF_BETA]), d->in[0] * d->in[1] * d->in[2],
                              d->in[3], (const float *)p->in, (float *)p->out);
         break;
     case TM_OP_RELU:
@@ -654,18 +648,18 @@ static tm_run_status tm_exec_s8(const tm_layer_desc *d, tm_variant v, const tm_l
         break;
     case TM_OP_ADD: {
         tm_add_params_s8 a;
-        a.input1_offset = d->quant[0];
-        a.input2_offset = d->quant[1];
-        a.output_offset = d->quant[2];
-        a.left_shift = d->quant[3];
-        a.input1_multiplier = d->quant[4];
-        a.input1_shift = d->quant[5];
-        a.input2_multiplier = d->quant[6];
-        a.input2_shift = d->quant[7];
-        a.output_multiplier = d->quant[8];
-        a.output_shift = d->quant[9];
-        a.act_min = d->quant[10];
-        a.act_max = d->quant[11];
+        a.input1_offset = d->quant[TM_QA_IN1_OFFSET];
+        a.input2_offset = d->quant[TM_QA_IN2_OFFSET];
+        a.output_offset = d->quant[TM_QA_OUT_OFFSET];
+        a.left_shift = d->quant[TM_QA_LEFT_SHIFT];
+        a.input1_multiplier = d->quant[TM_QA_IN1_MULT];
+        a.input1_shift = d->quant[TM_QA_IN1_SHIFT];
+        a.input2_multiplier = d->quant[TM_QA_IN2_MULT];
+        a.input2_shift = d->quant[TM_QA_IN2_SHIFT];
+        a.output_multiplier = d->quant[TM_QA_OUT_MULT];
+        a.output_shift = d->quant[TM_QA_OUT_SHIFT];
+        a.act_min = d->quant[TM_QA_ACT_MIN];
+        a.act_max = d->quant[TM_QA_ACT_MAX];
 #if TM_HAVE_S8_OPT
         if (opt) {
             if (!tm_add_s8_opt) {
@@ -682,9 +676,9 @@ static tm_run_status tm_exec_s8(const tm_layer_desc *d, tm_variant v, const tm_l
     }
     case TM_OP_SOFTMAX: {
         tm_softmax_params_s8 sp;
-        sp.input_multiplier = d->quant[0];
-        sp.input_left_shift = d->quant[1];
-        sp.diff_min = d->quant[2];
+        sp.input_multiplier = d->quant[TM_QS_IN_MULT];
+        sp.input_left_shift = d->quant[TM_QS_IN_LEFT_SHIFT];
+        sp.diff_min = d->quant[TM_QS_DIFF_MIN];
         *st = tm_softmax_s8_ref(&sp, d->in[0] * d->in[1] * d->in[2], d->in[3],
                                 (const int8_t *)p->in, (int8_t *)p->out);
         break;

@@ -41,7 +41,7 @@ class HostConnector:
         self.opened = 0
 
     def __call__(self):
-        from calibration.hostdevice import HostDeviceTransport
+        from tests.support.hostdevice import HostDeviceTransport
 
         self.opened += 1
         return HostDeviceTransport(self.lib)
@@ -63,7 +63,7 @@ def host_lib() -> Path:
     """The host device library (built once)."""
     if not have_host_cc():
         pytest.skip("no host C compiler")
-    from calibration.hostdevice import build_host_device
+    from tests.support.hostdevice import build_host_device
 
     return build_host_device()
 

@@ -13,12 +13,15 @@ from calibration.harness import (BoardSession, CalibrationError, FirmwareMismatc
                                  HarnessSettings, SerialConnector, Target, VariantRun,
                                  check_hello, fit_tables, measure_point,
                                  run_plan, table_path)
+from calibration.harness import KernelPathMismatchError
 from calibration.measurements import MeasurementLog, point_id
 from tinymodel.records import read_measurements
 from calibration.plans import load_plan
 from calibration.protocol import Client, DeviceError, Hello, LayerRequest, Op, Status
 from calibration.requests import (estimated_cycles, layer_request, point_layer, timeout_s)
 from tests.calibration.conftest import HostConnector
+from tinymodel.dispatch import KernelPath
+from tinymodel.firmware_interface import CONV_GEOM, S8_QUANT
 from tinymodel.layerspec import build_layer
 
 FAST = HarnessSettings(retries=1, noisy_attempts=5, reconnects=2, backoff_s=0.01,
@@ -53,7 +56,7 @@ SPECS = {
 @pytest.mark.parametrize("op", sorted(SPECS))
 def test_layer_request_runs_on_the_device(host_lib, op, variant):
     """Every operator's request, in every variant, is accepted by the real device code."""
-    from calibration.hostdevice import HostDeviceTransport
+    from tests.support.hostdevice import HostDeviceTransport
 
     layer = point_layer(SPECS[op], variant)
     assert layer.output.dtype == ("int8" if variant.startswith("s8") else "float32")
@@ -70,12 +73,13 @@ def test_layer_request_fields():
     assert conv.input == (1, 6, 6, 3) and conv.output == (1, 3, 3, 4)
     assert conv.filter == (4, 3, 3, 3)
     assert conv.geom[:2] == (2, 2) and conv.bias
-    assert conv.quant[2:4] == (-128, 127)                 # int8 activation range
+    lo, hi = (conv.quant[S8_QUANT.slots[k]] for k in ("act_min", "act_max"))
+    assert (lo, hi) == (-128, 127)                        # int8 activation range
     dense = layer_request(point_layer(SPECS["FULLY_CONNECTED"], "f32"), "f32", warmups=0, reps=4)
     assert dense.input == (1, 1, 1, 12) and dense.output == (1, 1, 1, 5)
     assert dense.filter == (5, 12, 1, 1) and dense.reps == 4 and dense.warmups == 0
     dw = layer_request(point_layer(SPECS["DEPTHWISE_CONV_2D"], "s8-ref"), "s8-ref", 1, 1)
-    assert dw.output == (1, 4, 4, 8) and dw.geom[6] == 2
+    assert dw.output == (1, 4, 4, 8) and dw.geom[CONV_GEOM.slots["ch_mult"]] == 2
 
 
 def test_layer_request_refuses_a_dtype_mismatch():
@@ -161,7 +165,42 @@ def test_measure_point_record(host_lib, small_plan):
     assert (rec["warmups"], rec["reps"], rec["attempts"]) == (1, 3, 1)
     assert rec["firmware"]["build_id"] == "0000000000000000" and rec["clock_hz"] == 1_000_000
     assert rec["path"] == "fc-opt" and rec["transport"] == {"port": "host", "virtual": False}
+    assert rec["device_kernel_path"] is None               # the device reports no dense path
     json.dumps(rec)
+
+
+@pytest.mark.parametrize("index,path", [(6, KernelPath.CONV_IM2COL), (8, KernelPath.CONV_1X1)])
+def test_measure_point_records_the_devices_path_in_the_hosts_spelling(host_lib, small_plan, index,
+                                                                      path):
+    s = BoardSession(HostConnector(host_lib), Target("HOST", "s8-opt", "host"), FAST)
+    s.open()
+    rec = measure_point(s, small_plan.points_for("s8-opt")[index], plan="small", warmups=0,
+                        reps=1)
+    assert rec["path"] == rec["device_kernel_path"] == path.value
+
+
+def test_a_path_the_host_did_not_predict_stops_the_run(host_lib, small_plan, tmp_path,
+                                                       monkeypatch):
+    """When tinymodel.dispatch and the firmware disagree on a layer's path, the point is not
+    logged and the run stops with an error naming both paths."""
+    import tinymodel.dispatch
+
+    real = tinymodel.dispatch.kernel_path
+
+    def wrong(layer, variant):
+        path = real(layer, variant)
+        return KernelPath.CONV_1X1 if path is KernelPath.CONV_IM2COL else path
+
+    monkeypatch.setattr(tinymodel.dispatch, "kernel_path", wrong)
+    out = tmp_path / "log.jsonl"
+    with MeasurementLog.open(out, resume=False) as mlog:
+        with pytest.raises(KernelPathMismatchError,
+                           match="the device ran kernel path conv-im2col, tinymodel.dispatch."
+                                 "kernel_path predicts conv-1x1; the point is not logged"):
+            run_plan(small_plan, [host_run(host_lib, "s8-opt")], mlog, board="HOST",
+                     settings=FAST)
+    recs = layers(read_measurements(out))
+    assert [r["section"] for r in recs] == ["dense"] * 6     # measured up to the conv, not it
 
 
 # -- runs --------------------------------------------------------------------------------------

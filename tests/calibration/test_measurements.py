@@ -183,3 +183,27 @@ def test_without_timing_ignores_volatile_fields():
     assert [r["point_id"] for r in without_timing(a)] == ["x", "y"]
     b[0]["median_cycles"] = 4.5
     assert without_timing(a) != without_timing(b)
+
+
+def test_shipped_logs_device_paths_agree_with_their_host_paths():
+    """The shipped logs spell the device's path the old way ("depthwise-3x3", "scalar", "n/a");
+    read through tinymodel.firmware_interface.reported_path it is the record's host path."""
+    from pathlib import Path
+
+    import calibration
+    from tinymodel.dispatch import KernelPath
+    from tinymodel.firmware_interface import reported_path
+    from tinymodel.records import read_measurements
+
+    logs = sorted((Path(calibration.__file__).parent / "data").glob("*.jsonl.gz"))
+    assert logs
+    checked = 0
+    for log in logs:
+        for r in read_measurements(log):
+            if r.get("kind") != "layer":
+                continue
+            host = KernelPath(r["path"])
+            device = reported_path(r.get("device_kernel_path"))
+            assert device in (None, host), (log.name, r["point_id"], r["device_kernel_path"])
+            checked += device is not None
+    assert checked > 1000

@@ -1,9 +1,10 @@
 """Host side of the serial protocol: framing round trips, resynchronisation after garbage, and the
-client against the real device code compiled for the host (calibration.hostdevice)."""
+client against the real device code compiled for the host (tests.support.hostdevice)."""
 
 from __future__ import annotations
 
 import random
+import re
 import struct
 
 import pytest
@@ -14,6 +15,8 @@ from calibration.protocol import (MAX_PAYLOAD, Client, Command, DeviceError, Dev
                                   Status, cobs_decode, cobs_encode, crc16, decode_frame,
                                   encode_frame)
 from calibration.transport import SerialTransport, Transport, TransportError
+from tinymodel.dispatch import KernelPath
+from tinymodel.firmware_interface import CONV_GEOM, F32_ACT_QUANT, S8_QUANT
 
 
 # -- framing ---------------------------------------------------------------------------------------
@@ -102,20 +105,22 @@ def device_lib():
 
     if not (shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")):
         pytest.skip("no host C compiler")
-    from calibration.hostdevice import build_host_device
+    from tests.support.hostdevice import build_host_device
 
     return build_host_device()
 
 
 @pytest.fixture
 def client(device_lib):
-    from calibration.hostdevice import HostDeviceTransport
+    from tests.support.hostdevice import HostDeviceTransport
 
     return Client(HostDeviceTransport(device_lib), timeout_s=1.0)
 
 
+S8_CLAMP = S8_QUANT.words(act_min=-128, act_max=127, multiplier=1 << 30, shift=-3)
+F32_NO_CLAMP = F32_ACT_QUANT.words(act_min=-3.4028234663852886e38, act_max=3.4028234663852886e38)
 CONV = LayerRequest(Op.CONV_2D, "s8-opt", (1, 8, 8, 4), (1, 8, 8, 8), (8, 3, 3, 4),
-                    (1, 1, 1, 1, 1, 1, 0, 0), (0, 0, -128, 127, 1 << 30, -3), reps=3)
+                    CONV_GEOM.words(pad_h=1, pad_w=1), S8_CLAMP, reps=3)
 
 
 def test_hello(client):
@@ -133,30 +138,33 @@ def test_ping_echoes_zeros_and_block_boundaries(client, n):
 
 def test_run_layer(client):
     t = client.run_layer(CONV)
-    assert t.reps == 3 and t.total_cycles == 3 * t.min_cycles and t.kernel_path == "conv-im2col"
+    assert t.reps == 3 and t.total_cycles == 3 * t.min_cycles
+    assert t.kernel_path is KernelPath.CONV_IM2COL       # reported in the host's spelling
     assert t.weight_bytes == 8 * 3 * 3 * 4 + 16 * 2  # weights, aligned, then 8 int32 biases
     f = client.run_layer(LayerRequest(Op.FULLY_CONNECTED, "f32", (2, 1, 1, 16), (2, 1, 1, 4),
-                                      (4, 16, 1, 1), quant=(0, 0, -8388609, 2139095039), reps=1))
-    assert f.reps == 1 and f.kernel_path == "n/a"
+                                      (4, 16, 1, 1), quant=F32_NO_CLAMP, reps=1))
+    assert f.reps == 1 and f.kernel_path is None         # no path outside s8-opt conv/depthwise
 
 
 def test_layer_that_does_not_fit(client):
     big = LayerRequest(Op.CONV_2D, "s8-ref", (1, 256, 256, 64), (1, 256, 256, 16), (16, 3, 3, 64),
-                       (1, 1, 1, 1, 1, 1, 0, 0), (0, 0, -128, 127, 1 << 30, -3))
+                       CONV_GEOM.words(pad_h=1, pad_w=1), S8_CLAMP)
     with pytest.raises(DeviceError, match="does not fit the RAM arena: needs 5,242,880 bytes, 524,288 available"):
         client.run_layer(big)
     heavy = LayerRequest(Op.FULLY_CONNECTED, "f32", (1, 1, 1, 4096), (1, 1, 1, 64),
-                         (64, 4096, 1, 1), quant=(0, 0, -8388609, 2139095039))
+                         (64, 4096, 1, 1), quant=F32_NO_CLAMP)
     with pytest.raises(DeviceError, match="flash weight region"):
         client.run_layer(heavy)
 
 
-@pytest.mark.parametrize("field,value,offset", [("reps", 0, 8), ("input", (1, 0, 8, 4), 16),
-                                                ("geom", (0, 1, 1, 1, 1, 1, 0, 0), 60)])
-def test_invalid_fields_name_their_offset(client, field, value, offset):
+@pytest.mark.parametrize("field,value,offset,name", [
+    ("reps", 0, 8, "reps"), ("input", (1, 0, 8, 4), 16, "in[1]"),
+    ("geom", CONV_GEOM.words(stride_h=0, pad_h=1, pad_w=1), 60, "geom[0]")])
+def test_invalid_fields_name_their_offset(client, field, value, offset, name):
     from dataclasses import replace
 
-    with pytest.raises(DeviceError, match=f"PARAM \\(field at payload offset {offset}\\)") as e:
+    with pytest.raises(DeviceError, match=f"PARAM \\(field at payload offset {offset}\\): "
+                                          f"{re.escape(name)}$") as e:
         client.run_layer(replace(CONV, **{field: value}))
     assert e.value.status == Status.PARAM
 
@@ -192,7 +200,7 @@ class _Tamper(Transport):
 
 
 def test_damaged_request_is_naked_and_retried(device_lib):
-    from calibration.hostdevice import HostDeviceTransport
+    from tests.support.hostdevice import HostDeviceTransport
 
     c = Client(_Tamper(HostDeviceTransport(device_lib), bad_writes=1), timeout_s=1.0)
     assert c.ping(b"retry") == b"retry"
@@ -202,7 +210,7 @@ def test_damaged_request_is_naked_and_retried(device_lib):
 
 
 def test_noise_before_a_reply_is_skipped(device_lib):
-    from calibration.hostdevice import HostDeviceTransport
+    from tests.support.hostdevice import HostDeviceTransport
 
     noise = bytes(random.Random(3).randrange(256) for _ in range(500))
     c = Client(_Tamper(HostDeviceTransport(device_lib), noise=noise), timeout_s=1.0)
@@ -210,7 +218,7 @@ def test_noise_before_a_reply_is_skipped(device_lib):
 
 
 def test_device_survives_garbage_stream(device_lib):
-    from calibration.hostdevice import HostDeviceTransport
+    from tests.support.hostdevice import HostDeviceTransport
 
     t = HostDeviceTransport(device_lib)
     rng = random.Random(7)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from calibration import hostkernels as hk
+from tests.support import hostkernels as hk
 
 pytestmark = pytest.mark.skipif(shutil.which(hk.ARM_CC) is None,
                                 reason="arm-none-eabi-gcc not installed")

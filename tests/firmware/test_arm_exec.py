@@ -19,8 +19,9 @@ import numpy as np
 import pytest
 from tflite_oracle import random_int8
 
-from calibration import hostkernels as hk
-from calibration.hostkernels import KernelPath, QuantS8
+from tests.support import hostkernels as hk
+from tests.support.hostkernels import QuantS8
+from tinymodel.dispatch import KernelPath
 from tinymodel import requantization as rq
 
 unicorn = pytest.importorskip("unicorn")

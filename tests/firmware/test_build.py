@@ -120,6 +120,7 @@ def test_weight_region_holds_the_fill_pattern(images):
 def test_hello_ping_run_layer_on_the_virtual_board(images, board):
     import calibration.vboard  # noqa: F401  (registers the vboard:// URL scheme)
     from calibration.protocol import Client, LayerRequest, Op
+    from tinymodel.firmware_interface import CONV_GEOM, S8_QUANT
     from calibration.transport import SerialTransport
 
     img = images[(board, "s8-ref")]
@@ -130,7 +131,9 @@ def test_hello_ping_run_layer_on_the_virtual_board(images, board):
         assert hello.variants == ("s8-ref",) and hello.clock_status == 0
         assert c.ping(b"\x00tinymodel\x00") == b"\x00tinymodel\x00"
         t = c.run_layer(LayerRequest(Op.CONV_2D, "s8-ref", (1, 8, 8, 4), (1, 8, 8, 8), (8, 3, 3, 4),
-                                     (1, 1, 1, 1, 1, 1, 0, 0), (0, 0, -128, 127, 1 << 30, -3),
+                                     CONV_GEOM.words(pad_h=1, pad_w=1),
+                                     S8_QUANT.words(act_min=-128, act_max=127, multiplier=1 << 30,
+                                                    shift=-3),
                                      reps=2))
         assert t.reps == 2 and t.min_cycles > 0
 

@@ -3,18 +3,20 @@ the generated network runs through the real device code (host build) and matches
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from calibration.codegen import (NO_OFFSET, CodegenError, LayerDescriptor, describe_model,
-                                 generate, read_image_model)
+from calibration.codegen import (DESCRIBERS, CodegenError, ConstantBlob, describe_layer,
+                                 describe_model, generate, read_image_model, render_c)
 from calibration.firmware import build_image, toolchain_available
 from tinymodel.arena import plan_arena
 from tinymodel.builder import GraphBuilder
 from tinymodel.errors import UnsupportedError
+from tinymodel.firmware_interface import NO_OFFSET, OP_CODES, LayerDescriptor, LayerFlag, Op
 from tinymodel.readers import load_model
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "tinymodel" / "examples"
@@ -66,10 +68,11 @@ def test_tables_follow_the_model_and_the_arena_plan():
     assert gen.arena_bytes == plan.peak_bytes
     assert [d.out_offset for d in gen.layers] == [plan.offset(layer.output.name) for layer in g]
     conv = gen.layers[0]
-    assert conv.op == 1 and conv.filter == (8, 3, 3, 3) and conv.geom[:4] == (1, 1, 1, 1)
-    assert conv.flags == 3          # bias + per-channel (the builder quantizes per channel)
+    assert conv.op == Op.CONV_2D and conv.filter == (8, 3, 3, 3) and conv.geom[:4] == (1, 1, 1, 1)
+    # bias + per-channel (the builder quantizes per channel)
+    assert conv.flags == LayerFlag.BIAS | LayerFlag.PER_CHANNEL
     add = gen.layers[2]
-    assert add.op == 6 and add.in2_offset != NO_OFFSET
+    assert add.op == Op.ADD and add.in2_offset != NO_OFFSET
     # s8-opt plans the im2col scratch of the SIMD kernels into the same arena
     opt = describe_model(g, "s8-opt")
     assert opt.layers[0].scratch_bytes > 0 and opt.arena_bytes >= gen.arena_bytes
@@ -93,8 +96,8 @@ def test_image_tables_read_back_equal_the_model(tmp_path, model, variant):
 @pytest.mark.skipif(HOST_CC is None, reason="no host C compiler")
 @pytest.mark.parametrize("variant", ["s8-ref", "s8-opt"])
 def test_generated_network_runs_on_the_host_device(tmp_path, variant):
-    from calibration.hostdevice import HostDeviceTransport, build_host_device
     from calibration.protocol import Client
+    from tests.support.hostdevice import HostDeviceTransport, build_host_device
 
     graph = _small_int8_graph()
     generate(graph, variant, tmp_path)
@@ -118,8 +121,8 @@ def test_infer_matches_tflite(tmp_path, model, variant):
     """The whole network, run layer by layer by the device code (host build), equals the TFLite
     interpreter's reference kernels for 20 random inputs (byte for byte for int8)."""
     tf = pytest.importorskip("tensorflow")
-    from calibration.hostdevice import HostDeviceTransport, build_host_device
     from calibration.protocol import Client
+    from tests.support.hostdevice import HostDeviceTransport, build_host_device
 
     path = EXAMPLES / f"{model}.tflite"
     generate(load_model(path), variant, tmp_path)
@@ -162,8 +165,6 @@ def test_add_accepts_shapes_that_differ_by_leading_ones_only():
     same element-wise ADD in memory.  A real broadcast, (1, 2, 2, C) + (C,), stays refused."""
     import dataclasses
 
-    from calibration.codegen import _Blob, _describe
-
     b = GraphBuilder("t", dtype="int8", with_data=True)
     x = b.input((1, 2, 2, 8))
     y = b.input((1, 2, 2, 8))
@@ -176,8 +177,37 @@ def test_add_accepts_shapes_that_differ_by_leading_ones_only():
                                                 dataclasses.replace(c, shape=s2)),
                                    outputs=(dataclasses.replace(add.output, shape=out),))
 
-    same = _describe(add, True, _Blob())
-    flat = _describe(with_shapes((1, 1, 1, 32), (32,), (1, 1, 1, 32)), True, _Blob())
+    same = describe_layer(add, "s8-ref")
+    flat = describe_layer(with_shapes((1, 1, 1, 32), (32,), (1, 1, 1, 32)), "s8-ref",
+                          ConstantBlob())
     assert flat.op == same.op and flat.quant == same.quant
     with pytest.raises(CodegenError, match="ADD needs two run-time inputs of one shape"):
-        _describe(with_shapes((1, 2, 2, 8), (8,), (1, 2, 2, 8)), True, _Blob())
+        describe_layer(with_shapes((1, 2, 2, 8), (8,), (1, 2, 2, 8)), "s8-ref")
+
+
+def test_every_firmware_operator_has_a_descriptor_builder():
+    """An operator with a firmware op code (tinymodel.firmware_interface.OP_CODES) needs an entry
+    in calibration.codegen.DESCRIBERS, and the other way round (docs/adding-an-operator.md)."""
+    assert set(DESCRIBERS) == set(OP_CODES)
+
+
+#: SHA-256 of tm_model_data.c + NUL + the blob, as generated before the firmware interface was
+#: mirrored by name (the descriptors must stay byte-for-byte what they were).  A deliberate change
+#: of the generated tables updates these.
+GOLDEN_SOURCES = {
+    ("resnet20_int8", "s8-opt"): "5ac178212636afccba85b4d2f5af2fb300f10c4b8998c02757cdb2eb6e6ec09b",
+    ("resnet20_int8", "s8-ref"): "a9dfc449df45363f0c5c20b58ad47f62c05bf15b140149644d5ffb53915e0551",
+    ("lenet_int8", "s8-opt"): "4b38d5262a963fabf9b1b58acb4b008a30636f0ab700eb407b141667d31d1f67",
+    ("lenet_f32", "f32"): "15b909a1704d99cf839093bbe7819a28f3f79d86d4275abe79ce3c5205fa0e09",
+    ("lenet_f32", "f32-soft"): "51120a777d2a31969f68cba417fd2632587396799fbf61882967968e9c6a16dc",
+    ("resnet20_f32", "f32"): "643f0002269a21043852c040621fb64122df45e83dd2cf268b3b658c606f83fd",
+}
+
+
+@pytest.mark.parametrize("model,variant", sorted(GOLDEN_SOURCES))
+def test_generated_sources_are_unchanged(model, variant):
+    m = describe_model(load_model(EXAMPLES / f"{model}.tflite"), variant)
+    digest = hashlib.sha256(render_c(m).encode() + b"\0" + m.blob).hexdigest()
+    assert digest == GOLDEN_SOURCES[(model, variant)], \
+        f"the generated tables of {model} ({variant}) changed"
+

@@ -12,7 +12,7 @@ import itertools
 import numpy as np
 import pytest
 
-from calibration import hostkernels as hk
+from tests.support import hostkernels as hk
 
 pytestmark = pytest.mark.tf
 

@@ -2,7 +2,7 @@
 
 Each ``tf`` test builds a one-layer Keras model, converts it to a full-int8 TFLite model, runs it in
 ``tf.lite.Interpreter`` with the ``BUILTIN_REF`` resolver, and runs our kernels (host build, through
-``calibration.hostkernels``) on the same int8 inputs with the weights and quantization read back
+``tests.support.hostkernels``) on the same int8 inputs with the weights and quantization read back
 from the interpreter.  The shape classes cover odd / even / divisible-by-4 channels and lengths,
 stride 1 and 2, same and valid padding, depth multipliers 1 and 2 and per-channel quantization;
 the larger sweeps are ``slow``.  The tests without the ``tf`` mark cross-check s8_opt against
@@ -19,8 +19,9 @@ import numpy as np
 import pytest
 from tflite_oracle import random_int8, single_op
 
-from calibration import hostkernels as hk
-from calibration.hostkernels import KernelPath, QuantS8
+from tests.support import hostkernels as hk
+from tests.support.hostkernels import QuantS8
+from tinymodel.dispatch import KernelPath
 from tinymodel import requantization as rq
 
 S8_FAMILIES = ("ref", "opt")

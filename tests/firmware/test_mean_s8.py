@@ -1,7 +1,7 @@
 """int8 MEAN: the firmware kernel with the code generator's parameters against TFLite, bit for bit.
 
 ``firmware/src/tm_mean.c`` is compiled for the host (it is not part of the kernel library of
-:mod:`calibration.hostkernels`) and called through ``ctypes`` with the quantization words that
+:mod:`tests.support.hostkernels`) and called through ``ctypes`` with the quantization words that
 :func:`calibration.codegen.describe_model` writes into the layer table.  The ``tf`` tests build
 one-operator MEAN models directly as flatbuffers (:func:`tflite_oracle.mean_model`, so input and
 output quantization can be chosen freely: equal, same scale with other zero point, ratios from
@@ -17,16 +17,16 @@ C kernel against a numpy model of its arithmetic and the multiplier folding agai
 from __future__ import annotations
 
 import ctypes
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from calibration import hostkernels as hk
+from tests.support import hostkernels as hk
+from calibration import hostbuild
 from calibration.codegen import describe_model
-from calibration.protocol import Op
+from tinymodel.firmware_interface import S8_QUANT, KernelStatus, Op
 from tinymodel import requantization as rq
 from tinymodel.errors import TinymodelError
 
@@ -37,42 +37,46 @@ AXES = ((1, 2), (2, 1), (-3, -2), (1, -2))
 # -- the kernel, host build ----------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def mean_lib(tmp_path_factory) -> ctypes.CDLL:
+def mean_lib() -> ctypes.CDLL:
     try:
-        cc = hk.find_compiler()
-    except TinymodelError as e:  # pragma: no cover - no compiler on this machine
+        path = hostbuild.build_shared_library("libtmmean.so", [FIRMWARE / "src" / "tm_mean.c"],
+                                              flags=hostbuild.KERNEL_CFLAGS)
+    except hostbuild.HostBuildError as e:  # pragma: no cover - no compiler on this machine
         pytest.skip(str(e))
-    out = tmp_path_factory.mktemp("tm_mean") / "libtmmean.so"
-    cmd = [cc, *hk.HOST_CFLAGS, "-shared", "-I", str(FIRMWARE / "include"),
-           str(FIRMWARE / "src" / "tm_mean.c"), "-o", str(out)]
-    res = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    assert res.returncode == 0, res.stderr
-    lib = ctypes.CDLL(str(out))
+    lib = ctypes.CDLL(str(path))
     lib.tm_mean_s8.restype = ctypes.c_int32
     return lib
+
+
+def _slots(quant: tuple[int, ...]) -> dict[str, int]:
+    """The layer-table quant words by name (:data:`S8_QUANT`)."""
+    return {name: int(quant[i]) for name, i in S8_QUANT.slots.items()}
 
 
 def run_mean_s8(lib: ctypes.CDLL, x: np.ndarray, quant: tuple[int, ...]) -> np.ndarray:
     """``tm_mean_s8`` on ``x`` (n, h, w, c) with layer-table quant words; returns (n, c)."""
     x = np.ascontiguousarray(x, dtype=np.int8)
     n, h, w, c = x.shape
-    mult = (ctypes.c_int32 * 1)(int(quant[4]))
-    shift = (ctypes.c_int32 * 1)(int(quant[5]))
-    q = hk._QuantS8(int(quant[0]), int(quant[1]), int(quant[2]), int(quant[3]), mult, shift, 0)
+    s = _slots(quant)
+    mult = (ctypes.c_int32 * 1)(s["multiplier"])
+    shift = (ctypes.c_int32 * 1)(s["shift"])
+    q = hk._QuantS8(s["input_offset"], s["output_offset"], s["act_min"], s["act_max"], mult,
+                    shift, 0)
     dims = hk._Dims(n, h, w, c)
     out = np.zeros((n, c), dtype=np.int8)
     status = lib.tm_mean_s8(ctypes.byref(q), ctypes.byref(dims),
                             x.ctypes.data_as(ctypes.c_void_p), out.ctypes.data_as(ctypes.c_void_p))
-    assert status == hk.TmStatus.OK, f"tm_mean_s8 returned {hk.TmStatus(status).name}"
+    assert status == KernelStatus.OK, f"tm_mean_s8 returned {KernelStatus(status).name}"
     return out
 
 
 def numpy_mean_s8(x: np.ndarray, quant: tuple[int, ...]) -> np.ndarray:
     """The kernel's arithmetic in numpy: clamp(zp_out + mul(Σ(x - zp_in), m, e))."""
-    acc = (x.astype(np.int64) + quant[0]).sum(axis=(1, 2))
+    s = _slots(quant)
+    acc = (x.astype(np.int64) + s["input_offset"]).sum(axis=(1, 2))
     acc = np.clip(acc, rq.INT32_MIN, rq.INT32_MAX)
-    y = rq.multiply_by_quantized_multiplier(acc, quant[4], quant[5]) + quant[1]
-    return np.clip(y, quant[2], quant[3]).astype(np.int8)
+    y = rq.multiply_by_quantized_multiplier(acc, s["multiplier"], s["shift"]) + s["output_offset"]
+    return np.clip(y, s["act_min"], s["act_max"]).astype(np.int8)
 
 
 # -- random configurations -----------------------------------------------------------------------
@@ -152,7 +156,8 @@ def check_against_tflite(lib: ctypes.CDLL, case: MeanCase, rng: np.random.Genera
         bad = np.argwhere(got != want)
         assert bad.size == 0, (f"{case} input {i}: {len(bad)} of {want.size} outputs differ, "
                                f"first at {tuple(int(v) for v in bad[0])}: firmware {got[tuple(bad[0])]}, "
-                               f"TFLite {want[tuple(bad[0])]} (m, e = {quant[4]}, {quant[5]})")
+                               f"TFLite {want[tuple(bad[0])]} (m, e = "
+                               f"{_slots(quant)['multiplier']}, {_slots(quant)['shift']})")
 
 
 # -- without TensorFlow --------------------------------------------------------------------------
@@ -182,7 +187,9 @@ def test_kernel_matches_its_numpy_model(mean_lib):
                  int(rng.integers(1, 6)))
         m, e = rq.mean_multiplier(float(np.exp(rng.uniform(-9, 7))), 1.0,
                                   shape[1] * shape[2])
-        quant = (int(rng.integers(-127, 129)), int(rng.integers(-128, 128)), -128, 127, m, e)
+        quant = S8_QUANT.words(input_offset=int(rng.integers(-127, 129)),
+                               output_offset=int(rng.integers(-128, 128)), act_min=-128,
+                               act_max=127, multiplier=m, shift=e)
         x = rng.integers(-128, 128, size=shape).astype(np.int8)
         np.testing.assert_array_equal(run_mean_s8(mean_lib, x, quant), numpy_mean_s8(x, quant))
 
@@ -231,13 +238,13 @@ def test_generated_mean_network_infers_like_tflite(tmp_path):
     from tflite_oracle import SingleOpModel, mean_model
 
     from calibration.codegen import generate
-    from calibration.hostdevice import HostDeviceTransport, build_host_device
+    from tests.support.hostdevice import HostDeviceTransport, build_host_device
     from calibration.protocol import Client
     from tinymodel.readers.tflite import read_tflite
 
     try:
-        hk.find_compiler()
-    except TinymodelError as e:  # pragma: no cover - no compiler on this machine
+        hostbuild.find_host_compiler()
+    except hostbuild.HostBuildError as e:  # pragma: no cover - no compiler on this machine
         pytest.skip(str(e))
     fb = mean_model((1, 6, 6, 30), (1, 2), False, (0.005010699853301048, -128),
                     (0.0005985716124996543, -128))

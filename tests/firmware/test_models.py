@@ -1,7 +1,7 @@
 """Whole models, layer by layer through the host kernels, against the TFLite interpreter.
 
 The four MLPerf Tiny int8 reference models are read with :func:`tinymodel.readers.tflite.read_tflite`
-and run by :func:`calibration.hostkernels.run_model` with the s8_ref and the s8_opt kernels; the
+and run by :func:`tests.support.hostkernels.run_model` with the s8_ref and the s8_opt kernels; the
 outputs must equal ``tf.lite.Interpreter`` (``BUILTIN_REF`` resolver) byte for byte for 20 random
 inputs per model.  For the first input every intermediate tensor is compared too, so a mismatch
 names the first layer that differs.
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from tflite_oracle import random_int8, tf_modules
 
-from calibration import hostkernels as hk
+from tests.support import hostkernels as hk
 
 MODELS_DIR = Path("/work/shared/models/mlperf_tiny")
 MODELS = ["ad01_int8.tflite", "kws_ref_model.tflite", "pretrainedResnet_quant.tflite",

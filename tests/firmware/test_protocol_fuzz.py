@@ -3,25 +3,27 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 
 import pytest
 
-from calibration.hostdevice import SANITIZE, device_sources
+from calibration import hostbuild
 from calibration.firmware import FIRMWARE_DIR
+from tests.support.hostdevice import SANITIZE, device_sources
 
-CC = shutil.which("gcc") or shutil.which("clang")
+try:
+    CC: str | None = hostbuild.find_host_compiler()
+except hostbuild.HostBuildError:  # pragma: no cover - no compiler on this machine
+    CC = None
 pytestmark = pytest.mark.skipif(CC is None, reason="no host C compiler")
 
 
 @pytest.fixture(scope="module")
 def fuzzer(tmp_path_factory):
     exe = tmp_path_factory.mktemp("fuzz") / "tm_fuzz"
-    cmd = [CC, "-O1", "-g", "-std=gnu99", "-Wall", "-Wextra", *SANITIZE, "-DTM_HOST=1",
-           "-DTM_HAVE_F32=1", "-DTM_HAVE_S8_REF=1", "-DTM_HAVE_S8_OPT=1",
-           "-DTM_F32_VARIANT_MASK=3u", "-DTM_FUZZ_MAX_WORK=2000000u",
-           f"-I{FIRMWARE_DIR / 'include'}", "-o", str(exe),
+    cmd = [CC, *hostbuild.DEVICE_CFLAGS, "-Wall", "-Wextra", *SANITIZE,
+           *hostbuild.DEVICE_DEFINES, "-DTM_FUZZ_MAX_WORK=2000000u",
+           f"-I{hostbuild.INCLUDE_DIR}", "-o", str(exe),
            *map(str, device_sources()), str(FIRMWARE_DIR / "fuzz" / "tm_fuzz.c"), "-lm"]
     res = subprocess.run(cmd, capture_output=True, text=True)
     if res.returncode != 0 and "sanitize" in res.stderr:

@@ -217,16 +217,19 @@ def test_bench_kernel_is_mostly_fast_iterations(cc):
 
 def _firmware_requests(variant: str):
     from calibration.protocol import LayerRequest, Op
-    q = (128, -128, -128, 127, 1 << 30, -7)
+    from tinymodel.firmware_interface import CONV_GEOM, S8_QUANT
+    q = S8_QUANT.words(input_offset=128, output_offset=-128, act_min=-128, act_max=127,
+                       multiplier=1 << 30, shift=-7)
     return [
         LayerRequest(Op.CONV_2D, variant, (1, 8, 8, 16), (1, 8, 8, 16), (16, 3, 3, 16),
-                     (1, 1, 1, 1, 1, 1, 0, 0), q, per_channel=True, warmups=1, reps=2),
+                     CONV_GEOM.words(pad_h=1, pad_w=1), q, per_channel=True, warmups=1, reps=2),
         LayerRequest(Op.CONV_2D, variant, (1, 8, 8, 8), (1, 8, 8, 24), (24, 1, 1, 8),
-                     (1, 1, 0, 0, 1, 1, 0, 0), q, per_channel=True, warmups=0, reps=1),
+                     CONV_GEOM.words(), q, per_channel=True, warmups=0, reps=1),
         LayerRequest(Op.FULLY_CONNECTED, variant, (1, 1, 1, 500), (1, 1, 1, 20), (20, 500, 1, 1),
-                     (1, 1, 0, 0, 1, 1, 0, 0), q, warmups=1, reps=2),
+                     CONV_GEOM.words(), q, warmups=1, reps=2),
         LayerRequest(Op.DEPTHWISE_CONV_2D, variant, (1, 8, 8, 16), (1, 8, 8, 16), (1, 3, 3, 16),
-                     (1, 1, 1, 1, 1, 1, 1, 0), q, per_channel=True, warmups=0, reps=1),
+                     CONV_GEOM.words(pad_h=1, pad_w=1, ch_mult=1), q, per_channel=True,
+                     warmups=0, reps=1),
     ]
 
 

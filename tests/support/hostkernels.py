@@ -1,8 +1,9 @@
 """The firmware kernels built for the host and called from Python through ``ctypes``.
 
 The C sources under ``firmware/kernels`` are compiled with the host's C compiler into
-``firmware/build/host/libtmkernels.so`` (on first use, and again whenever a source, a header or the
-flags change; the DSP intrinsics become portable C, see ``firmware/include/tm_dsp.h``).  The same
+``libtmkernels.so`` by :func:`calibration.hostbuild.build_shared_library` (on first use, and again
+whenever a source, a header or the flags change; the DSP intrinsics become portable C, see
+``firmware/include/tm_dsp.h``).  The same
 sources run on the microcontroller, so the host build lets the tests check every kernel against
 TensorFlow bit for bit, and lets a layer-by-layer runner execute whole models with the firmware's
 arithmetic.
@@ -24,13 +25,10 @@ float32 bias — and returns a new array.  Integer requantization parameters com
 from __future__ import annotations
 
 import ctypes
-import enum
-import hashlib
 import logging
 import os
 import shutil
 import subprocess
-import tempfile
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -39,8 +37,11 @@ from pathlib import Path
 
 import numpy as np
 
+from calibration import hostbuild
 from tinymodel import requantization as rq
+from tinymodel.dispatch import KernelPath
 from tinymodel.errors import TinymodelError, UnsupportedError
+from tinymodel.firmware_interface import KernelStatus, path_of_code
 from tinymodel.formulas import conv_output_size, same_padding
 from tinymodel.graph import Layer, ModelGraph, TensorSpec
 from tinymodel.ops import Activation, OpType, Padding
@@ -48,16 +49,8 @@ from tinymodel.ops import Activation, OpType, Padding
 log = logging.getLogger(__name__)
 
 #: ``firmware/`` of this checkout.
-FIRMWARE_DIR = Path(__file__).resolve().parent.parent / "firmware"
-#: Where the host library is written (git-ignored).
-BUILD_DIR = FIRMWARE_DIR / "build" / "host"
+FIRMWARE_DIR = hostbuild.FIRMWARE_DIR
 LIBRARY_NAME = "libtmkernels.so"
-
-#: Compiler flags of the host build (the Makefile in ``firmware/host`` uses the same).
-HOST_CFLAGS: tuple[str, ...] = (
-    "-O2", "-fPIC", "-Wall", "-Wextra", "-Werror", "-Wshadow", "-Wdouble-promotion",
-    "-Wfloat-conversion", "-Wvla", "-std=c99",
-)
 
 #: Kernel families: int8 reference, int8 SIMD-optimized, float32.
 FAMILIES = ("ref", "opt", "f32")
@@ -68,27 +61,6 @@ _FLT_MAX = float(np.finfo(np.float32).max)
 
 class KernelError(TinymodelError):
     """A firmware kernel returned an error status (bad shape, parameter or scratch size)."""
-
-
-class TmStatus(enum.IntEnum):
-    """Mirror of ``tm_status`` in ``tm_kernels.h``."""
-
-    OK = 0
-    ERR_NULL_POINTER = 1
-    ERR_SHAPE = 2
-    ERR_PARAM = 3
-    ERR_SCRATCH = 4
-    ERR_UNSUPPORTED = 5
-
-
-class KernelPath(enum.IntEnum):
-    """Mirror of ``tm_path``: the code path an s8_opt convolution takes."""
-
-    REF = 0
-    CONV_1X1 = 1
-    CONV_IM2COL = 2
-    DW_3X3 = 3
-    DW_GENERIC = 4
 
 
 # -- ctypes mirrors of the C structs ------------------------------------------------------------
@@ -145,72 +117,11 @@ def _sources() -> list[Path]:
     return sorted((FIRMWARE_DIR / "kernels").glob("*.c"))
 
 
-def _headers() -> list[Path]:
-    return sorted((FIRMWARE_DIR / "include").glob("*.h"))
-
-
-def _fingerprint(cc: str) -> str:
-    """Hash of the compiler name, flags and every source and header (decides rebuilds)."""
-    h = hashlib.sha256()
-    h.update(cc.encode())
-    h.update(" ".join(HOST_CFLAGS).encode())
-    for p in _sources() + _headers():
-        h.update(p.name.encode())
-        h.update(p.read_bytes())
-    return h.hexdigest()
-
-
-def find_compiler() -> str:
-    """The host C compiler: ``$TINYMODEL_CC``, ``$CC``, or the first of gcc / cc / clang on PATH.
-
-    Raises :class:`TinymodelError` when there is none.
-    """
-    for candidate in (os.environ.get("TINYMODEL_CC"), os.environ.get("CC"), "gcc", "cc", "clang"):
-        if candidate and shutil.which(candidate):
-            return candidate
-    raise TinymodelError(
-        "no C compiler found to build the host kernels (tried $TINYMODEL_CC, $CC, gcc, cc, "
-        "clang); install gcc or set TINYMODEL_CC")
-
-
-def library_path() -> Path:
-    """Path of the host library (it may not exist yet)."""
-    return BUILD_DIR / LIBRARY_NAME
-
-
-def build_library(*, force: bool = False) -> Path:
-    """Compile ``libtmkernels.so`` unless an up-to-date build exists; return its path.
-
-    Up to date means: the stamp file next to the library holds the fingerprint of the current
-    compiler, flags, sources and headers.  The library is written to a temporary file and moved
-    into place, so concurrent test workers never load a half-written file.
-    """
-    cc = find_compiler()
-    target = library_path()
-    stamp = target.with_name(LIBRARY_NAME + ".stamp")
-    fingerprint = _fingerprint(cc)
-    if not force and target.exists() and stamp.exists() and stamp.read_text() == fingerprint:
-        return target
-    BUILD_DIR.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=".libtmkernels-", suffix=".so", dir=BUILD_DIR)
-    os.close(fd)
-    cmd = [cc, *HOST_CFLAGS, "-shared", "-I", str(FIRMWARE_DIR / "include"),
-           *(str(p) for p in _sources()), "-o", tmp_name, "-lm"]
-    log.info("building host kernels: %s", " ".join(cmd))
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if proc.returncode != 0:
-            raise TinymodelError(
-                f"building {target.name} with {cc} failed (exit {proc.returncode}):\n"
-                f"{proc.stderr.strip()}")
-        os.replace(tmp_name, target)
-    finally:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
-    stamp_tmp = stamp.with_name(stamp.name + f".{os.getpid()}")
-    stamp_tmp.write_text(fingerprint)
-    os.replace(stamp_tmp, stamp)
-    return target
+def build_library() -> Path:
+    """``libtmkernels.so`` of the current kernel sources (built unless an identical build
+    exists; :func:`calibration.hostbuild.build_shared_library` with
+    :data:`calibration.hostbuild.KERNEL_CFLAGS`)."""
+    return hostbuild.build_shared_library(LIBRARY_NAME, _sources(), flags=hostbuild.KERNEL_CFLAGS)
 
 
 _lib: ctypes.CDLL | None = None
@@ -235,8 +146,8 @@ def _fn(name: str):
 
 
 def _call(name: str, *args) -> None:
-    status = TmStatus(_fn(name)(*args))
-    if status is not TmStatus.OK:
+    status = KernelStatus(_fn(name)(*args))
+    if status is not KernelStatus.OK:
         raise KernelError(f"{name} returned {status.name}")
 
 
@@ -436,6 +347,14 @@ def _conv_like_s8(name: str, conv: _ConvParams, quant: QuantS8 | None, x, filter
     return out
 
 
+def _path(code: int) -> KernelPath:
+    """The :class:`KernelPath` of a ``tm_path`` a wrapper's ``*_path`` function returned."""
+    path = path_of_code(code)
+    if path is None:
+        raise KernelError(f"a *_path function returned {code}, not a tm_path")
+    return path
+
+
 def conv2d_s8_opt_path(x_shape: Sequence[int], filter_shape: Sequence[int], *,
                        strides: int | Sequence[int] = 1, padding: Padding | str = Padding.VALID,
                        dilation: int | Sequence[int] = 1) -> KernelPath:
@@ -443,7 +362,7 @@ def conv2d_s8_opt_path(x_shape: Sequence[int], filter_shape: Sequence[int], *,
     conv, out_h, out_w = _conv_geometry(x_shape, int(filter_shape[1]), int(filter_shape[2]),
                                         strides, padding, dilation)
     out_d = _dims((x_shape[0], out_h, out_w, filter_shape[0]))
-    return KernelPath(_fn("tm_conv2d_s8_opt_path")(
+    return _path(_fn("tm_conv2d_s8_opt_path")(
         ctypes.byref(conv), ctypes.byref(_dims(x_shape)), ctypes.byref(_dims(filter_shape)),
         ctypes.byref(out_d)))
 
@@ -456,7 +375,7 @@ def depthwise_conv2d_s8_opt_path(x_shape: Sequence[int], filter_shape: Sequence[
     conv, out_h, out_w = _conv_geometry(x_shape, int(filter_shape[1]), int(filter_shape[2]),
                                         strides, padding, dilation, depth_multiplier)
     out_d = _dims((x_shape[0], out_h, out_w, filter_shape[3]))
-    return KernelPath(_fn("tm_depthwise_conv2d_s8_opt_path")(
+    return _path(_fn("tm_depthwise_conv2d_s8_opt_path")(
         ctypes.byref(conv), ctypes.byref(_dims(x_shape)), ctypes.byref(_dims(filter_shape)),
         ctypes.byref(out_d)))
 

@@ -1,28 +1,26 @@
 """The firmware's device side, compiled for the host, as a :class:`~calibration.transport.Transport`.
 
 The protocol dispatcher, the layer runner, the kernels and (optionally) a generated network are
-compiled with the host's C compiler into a shared library (``firmware/fuzz/tm_host_device.c``
-provides byte-in / byte-out entry points).  Bytes written to :class:`HostDeviceTransport` go
-through exactly the code that runs on a board, so the protocol, code generation and INFER can be
-tested without hardware or an emulator.  Cycle counts are not meaningful here.
+compiled with the host's C compiler (:mod:`calibration.hostbuild`) into a shared library
+(``firmware/fuzz/tm_host_device.c`` provides byte-in / byte-out entry points).  Bytes written to
+:class:`HostDeviceTransport` go through exactly the code that runs on a board, so the protocol,
+code generation and INFER can be tested without hardware or an emulator.  Cycle counts are not
+meaningful here.
 """
 
 from __future__ import annotations
 
 import ctypes
-import hashlib
-import shutil
-import subprocess
 from pathlib import Path
 
+from calibration import hostbuild
 from calibration.firmware import FIRMWARE_DIR, FirmwareError
 from calibration.transport import Transport
 
-#: Where the libraries are cached (one per source fingerprint).
+#: Where the libraries are cached (one directory per build fingerprint).
 CACHE_DIR: Path = FIRMWARE_DIR / "build" / "hostdevice"
 
-_DEFS = ["-DTM_HOST=1", "-DTM_HAVE_F32=1", "-DTM_HAVE_S8_REF=1", "-DTM_HAVE_S8_OPT=1",
-         "-DTM_F32_VARIANT_MASK=3u"]
+#: Sanitizer flags of the fuzz build (``firmware/fuzz/Makefile``).
 SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
 
 
@@ -35,45 +33,20 @@ def device_sources() -> list[Path]:
             + [FIRMWARE_DIR / "fuzz" / "tm_host_device.c"])
 
 
-def find_host_compiler() -> str:
-    """``cc``, ``gcc`` or ``clang``, whichever is on PATH first."""
-    for cc in ("cc", "gcc", "clang"):
-        if shutil.which(cc):
-            return cc
-    raise FirmwareError("no host C compiler (cc, gcc or clang) on PATH")
-
-
 def build_host_device(model_dir: Path | None = None, *, extra_flags: tuple[str, ...] = ()) -> Path:
-    """Compile (or reuse) the host device library, with the network in ``model_dir`` linked in."""
-    cc = find_host_compiler()
+    """Compile (or reuse) the host device library, with the network in ``model_dir`` linked in
+    (:func:`calibration.hostbuild.build_shared_library`; the generated sources and the blob they
+    include are inputs of the fingerprint)."""
     sources = device_sources()
-    model_files: list[Path] = []
+    flags = [*hostbuild.DEVICE_CFLAGS, *hostbuild.DEVICE_DEFINES, *extra_flags]
+    inputs: list[Path] = []
     if model_dir is not None:
-        model_files = sorted(Path(model_dir).glob("*.c")) + sorted(Path(model_dir).glob("*.S"))
-    h = hashlib.sha256()
-    for p in sources + model_files + sorted((FIRMWARE_DIR / "include").glob("*.h")):
-        h.update(str(p).encode())
-        h.update(p.read_bytes())
-    if model_dir is not None:
-        for p in sorted(Path(model_dir).glob("*.bin")):
-            h.update(p.read_bytes())
-    h.update(" ".join(extra_flags).encode())
-    out_dir = CACHE_DIR / h.hexdigest()[:16]
-    lib = out_dir / "libtmdevice.so"
-    if lib.exists():
-        return lib
-    out_dir.mkdir(parents=True, exist_ok=True)
-    cmd = [cc, "-O1", "-g", "-std=gnu99", "-fPIC", "-shared", *_DEFS, *extra_flags,
-           f"-I{FIRMWARE_DIR / 'include'}"]
-    if model_dir is not None:
-        cmd += [f"-I{model_dir}", f"-Wa,-I{model_dir}"]
-    tmp = out_dir / f"libtmdevice.{id(cmd)}.so"
-    cmd += ["-o", str(tmp), *map(str, sources), *map(str, model_files), "-lm"]
-    res = subprocess.run(cmd, capture_output=True, text=True)
-    if res.returncode != 0:
-        raise FirmwareError("host device build failed: " + res.stderr.strip()[-2000:])
-    tmp.replace(lib)
-    return lib
+        model_dir = Path(model_dir)
+        sources += sorted(model_dir.glob("*.c")) + sorted(model_dir.glob("*.S"))
+        inputs = sorted(model_dir.glob("*.bin"))
+        flags += [f"-I{model_dir}", f"-Wa,-I{model_dir}"]
+    return hostbuild.build_shared_library("libtmdevice.so", sources, flags=flags, inputs=inputs,
+                                          cache_dir=CACHE_DIR)
 
 
 class HostDeviceTransport(Transport):

@@ -1,0 +1,639 @@
+"""The firmware's interface, mirrored once: every code, layout and size the host shares with it.
+
+The C side is ``firmware/include/`` (``tm_runner.h``, ``tm_protocol.h``, ``tm_kernels.h``,
+``tm_model.h``, ``tm_frame.h``); ``tests/test_firmware_interface.py`` parses those headers and fails
+on any disagreement with this module (a value changes, an enum gains a member, a struct a field).
+Everything else — the code generator, RUN_LAYER requests, the protocol parser, the footprint
+prediction — takes these names from here instead of spelling numbers out.
+
+What is mirrored:
+
+* **codes** — operators (:class:`Op`, ``tm_op``) and which :class:`~tinymodel.ops.OpType` runs as
+  which (:data:`OP_CODES`; RELU6 runs as RELU with its clamp in the quant slots); variants
+  (:data:`VARIANT_CODES`, ``tm_variant``, keyed by :class:`~tinymodel.dispatch.Variant`); kernel
+  paths (:data:`PATH_CODES`, ``tm_path`` ↔ :class:`~tinymodel.dispatch.KernelPath`, and
+  :data:`PATH_NONE` for a layer that is not an s8-opt conv / depthwise); protocol commands
+  (:class:`Command`) and statuses (:class:`Status`), NO_FIT regions (:class:`NoFitRegion`), runner
+  and kernel statuses (:class:`RunStatus`, :class:`KernelStatus`), frame receiver events
+  (:class:`RxEvent`), tensor dtypes (:class:`DType`), layer flags (:class:`LayerFlag`),
+  :data:`NO_OFFSET`;
+* **layouts and sizes** — the fields of ``tm_layer_desc`` in order (:data:`DESCRIPTOR_FIELDS`,
+  :data:`DESC_WORDS`), of ``tm_model_tensor`` and ``tm_model`` (:data:`TENSOR_RECORD_BYTES`,
+  :data:`MODEL_RECORD_BYTES`), the constant blob's alignment (:data:`BLOB_ALIGN`), the RUN_LAYER
+  payload (:data:`RUN_LAYER_FIELDS`, :data:`RUN_LAYER_REQUEST_BYTES`), frame sizes and protocol
+  limits;
+* **slots by name** — ``geom[8]`` and ``quant[12]`` mean different things per operator family;
+  :class:`SlotFamily` objects (:data:`CONV_GEOM`, :data:`POOL_GEOM`, :data:`S8_QUANT`,
+  :data:`ADD_S8_QUANT`, :data:`SOFTMAX_S8_QUANT`, :data:`SOFTMAX_F32_QUANT`, :data:`F32_ACT_QUANT`)
+  turn keyword arguments named after the C kernels' parameter fields into the array's words, so no
+  caller writes ``geom[6]``.  :class:`LayerDescriptor` is one ``tm_layer_desc``.
+
+Pure data and small pure functions: nothing here imports numpy, the readers or ``calibration``.
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import NamedTuple
+
+from tinymodel.dispatch import KernelPath, Variant
+from tinymodel.errors import TinymodelError
+from tinymodel.ops import OpType
+
+# -- operators, variants, kernel paths ----------------------------------------------------------
+
+
+class Op(enum.IntEnum):
+    """Operator codes of RUN_LAYER and the layer table (``tm_op``)."""
+
+    CONV_2D = 1
+    DEPTHWISE_CONV_2D = 2
+    FULLY_CONNECTED = 3
+    AVERAGE_POOL_2D = 4
+    MAX_POOL_2D = 5
+    ADD = 6
+    SOFTMAX = 7
+    RELU = 8
+    RESHAPE = 9
+    MEAN = 10
+
+
+#: One past the largest op code (``TM_OP_COUNT``).
+OP_COUNT = 11
+
+#: The firmware op code each :class:`OpType` it runs is described with.  RELU6 runs as RELU (its
+#: clamp is the activation range in the quant slots); an :class:`OpType` missing here has no
+#: firmware kernel.
+OP_CODES: Mapping[OpType, Op] = MappingProxyType({
+    OpType.CONV_2D: Op.CONV_2D,
+    OpType.DEPTHWISE_CONV_2D: Op.DEPTHWISE_CONV_2D,
+    OpType.FULLY_CONNECTED: Op.FULLY_CONNECTED,
+    OpType.AVERAGE_POOL_2D: Op.AVERAGE_POOL_2D,
+    OpType.MAX_POOL_2D: Op.MAX_POOL_2D,
+    OpType.ADD: Op.ADD,
+    OpType.SOFTMAX: Op.SOFTMAX,
+    OpType.RELU: Op.RELU,
+    OpType.RELU6: Op.RELU,
+    OpType.RESHAPE: Op.RESHAPE,
+    OpType.MEAN: Op.MEAN,
+})
+
+#: Wire code of each kernel variant (``tm_variant``: the paper's U, U+FPU, Q, Q+CMSIS-NN).
+VARIANT_CODES: Mapping[Variant, int] = MappingProxyType({
+    Variant.F32_SOFT: 0, Variant.F32: 1, Variant.S8_REF: 2, Variant.S8_OPT: 3})
+#: Number of variant codes (``TM_VARIANT_COUNT``).
+VARIANT_COUNT = 4
+
+
+def variant_code(variant: Variant | str) -> int:
+    """The wire code of ``variant`` (a :class:`TinymodelError` names the known variants)."""
+    return VARIANT_CODES[Variant.parse(variant)]
+
+
+def variants_in_mask(mask: int) -> tuple[Variant, ...]:
+    """The variants whose bit (``1 << code``) is set in ``mask`` (HELLO's variant byte), in code
+    order."""
+    return tuple(v for v, code in VARIANT_CODES.items() if mask & (1 << code))
+
+
+#: Code of each s8-opt conv / depthwise path (``tm_path``, what ``tm_runner_path`` reports).
+PATH_CODES: Mapping[KernelPath, int] = MappingProxyType({
+    KernelPath.REF: 0, KernelPath.CONV_1X1: 1, KernelPath.CONV_IM2COL: 2, KernelPath.DW_3X3: 3,
+    KernelPath.DW_GENERIC: 4})
+#: ``tm_runner_path`` of a layer that is not an s8-opt conv / depthwise (``TM_PATH_NONE``).
+PATH_NONE = 0xFF
+
+_PATHS_BY_CODE: Mapping[int, KernelPath] = MappingProxyType({c: p for p, c in PATH_CODES.items()})
+
+
+def path_of_code(code: int) -> KernelPath | None:
+    """The :class:`KernelPath` of a ``tm_path`` code, ``None`` for :data:`PATH_NONE`.
+
+    An unknown code raises :class:`TinymodelError` (the firmware speaks a newer interface).
+    """
+    if code == PATH_NONE:
+        return None
+    try:
+        return _PATHS_BY_CODE[int(code)]
+    except KeyError:
+        raise TinymodelError(f"unknown kernel path code {code} (known: "
+                             + ", ".join(f"{c} {p.value}" for c, p in _PATHS_BY_CODE.items())
+                             + f", {PATH_NONE} none)") from None
+
+
+#: How measurement logs written before the kernel-path spellings were unified name the path the
+#: device reported (``device_kernel_path``): the old protocol module's names of the ``tm_path``
+#: codes, ``"n/a"`` for :data:`PATH_NONE`.
+LEGACY_PATH_NAMES: Mapping[str, KernelPath | None] = MappingProxyType({
+    "scalar": KernelPath.REF, "conv-1x1": KernelPath.CONV_1X1,
+    "conv-im2col": KernelPath.CONV_IM2COL, "depthwise-3x3": KernelPath.DW_3X3,
+    "depthwise-generic": KernelPath.DW_GENERIC, "n/a": None})
+
+
+def reported_path(name: str | None) -> KernelPath | None:
+    """The device-reported path a measurement record names, old logs or new.
+
+    New records hold a :class:`KernelPath` value of :data:`PATH_CODES` (``"ref"``, ``"dw-3x3"``,
+    ...) or ``None``; older ones the names of :data:`LEGACY_PATH_NAMES` (``"scalar"`` meant
+    ``tm_path`` 0, i.e. :attr:`KernelPath.REF`).  Anything else is a :class:`TinymodelError`.
+    """
+    if name is None:
+        return None
+    if name in LEGACY_PATH_NAMES:
+        return LEGACY_PATH_NAMES[name]
+    for path in PATH_CODES:
+        if path.value == name:
+            return path
+    raise TinymodelError(f"unknown device kernel path {name!r} in a measurement record")
+
+
+# -- protocol: commands, statuses, frames, limits ------------------------------------------------
+
+#: Protocol version HELLO reports (``TM_PROTOCOL_VERSION``).
+PROTOCOL_VERSION = 1
+
+
+class Command(enum.IntEnum):
+    """Command codes (``tm_cmd``; ``docs/protocol.md`` §3).  A reply's command is the request's
+    ORed with :data:`CMD_RESPONSE`."""
+
+    HELLO = 0x01
+    PING = 0x02
+    RUN_LAYER = 0x10
+    MODEL_INFO = 0x20
+    RUN_MODEL = 0x21
+    MODEL_CYCLES = 0x22
+    INPUT_WRITE = 0x30
+    INFER = 0x31
+    OUTPUT_READ = 0x32
+    FAULT = 0x7E
+    NAK = 0x7F
+
+
+#: Bit set in the command byte of every reply (``TM_CMD_RESPONSE``).
+CMD_RESPONSE = 0x80
+
+
+class Status(enum.IntEnum):
+    """Reply status codes (``tm_st``; ``docs/protocol.md`` §4)."""
+
+    OK = 0
+    CRC = 1
+    FRAME = 2
+    TOO_LONG = 3
+    UNKNOWN_CMD = 4
+    LENGTH = 5
+    PARAM = 6
+    VARIANT = 7
+    NO_FIT = 8
+    KERNEL = 9
+    NO_MODEL = 10
+    RANGE = 11
+    UNSUPPORTED = 12
+
+
+class NoFitRegion(enum.IntEnum):
+    """Which memory a NO_FIT reply is about, its first detail byte (``tm_no_fit_region``)."""
+
+    ARENA = 0       # the RAM arena of RUN_LAYER
+    WEIGHTS = 1     # the flash weight region of RUN_LAYER
+    CHANNELS = 2    # the per-channel multiplier / shift tables
+
+
+class RunStatus(enum.IntEnum):
+    """Layer runner statuses (``tm_run_status``); equal to the :class:`Status` of the same name."""
+
+    OK = 0
+    PARAM = 6
+    VARIANT = 7
+    NO_FIT = 8
+    KERNEL = 9
+    UNSUPPORTED = 12
+
+
+class KernelStatus(enum.IntEnum):
+    """What every kernel returns (``tm_status``); a KERNEL reply carries it."""
+
+    OK = 0
+    ERR_NULL_POINTER = 1
+    ERR_SHAPE = 2
+    ERR_PARAM = 3
+    ERR_SCRATCH = 4
+    ERR_UNSUPPORTED = 5
+
+
+class RxEvent(enum.IntEnum):
+    """What the device's byte-wise frame receiver saw (``tm_rx_event``); the three errors are
+    answered with a NAK of status CRC, FRAME and TOO_LONG."""
+
+    NONE = 0
+    FRAME = 1
+    ERR_CRC = 2
+    ERR_FRAME = 3
+    ERR_LONG = 4
+
+
+#: Frame header (command, sequence, status, flags) and CRC-16 bytes (``TM_FRAME_*_BYTES``).
+FRAME_HEADER_BYTES = 4
+FRAME_CRC_BYTES = 2
+#: Largest payload of a frame (``TM_FRAME_MAX_PAYLOAD``).
+FRAME_MAX_PAYLOAD = 1024
+#: Largest and smallest decoded frame: header + payload + CRC.
+FRAME_MAX_DECODED = FRAME_HEADER_BYTES + FRAME_MAX_PAYLOAD + FRAME_CRC_BYTES
+FRAME_MIN_DECODED = FRAME_HEADER_BYTES + FRAME_CRC_BYTES
+#: Largest COBS encoding the device accepts (``TM_FRAME_MAX_ENCODED``).
+FRAME_MAX_ENCODED = 1040
+#: Worst-case wire size of a frame: delimiter + COBS(frame) + delimiter.
+FRAME_MAX_WIRE = FRAME_MAX_DECODED + FRAME_MAX_DECODED // 254 + 3
+
+#: Limits of RUN_LAYER / RUN_MODEL / MODEL_CYCLES / MODEL_INFO (``tm_protocol.h``).
+RUN_LAYER_MAX_REPS = 1_000_000
+RUN_MODEL_MAX_REPS = 100_000
+RUN_MODEL_FIRST_PAGE = 100
+MODEL_CYCLES_PAGE = 127
+MODEL_INFO_MAX_OPS = 512
+#: Largest dimension RUN_LAYER accepts in any shape field (``TM_RUN_MAX_DIM``).
+RUN_MAX_DIM = 65535
+#: Largest per-channel table RUN_LAYER builds (``TM_RUN_MAX_CHANNELS``).
+RUN_MAX_CHANNELS = 2048
+
+
+class RunLayerField(NamedTuple):
+    """One field of the RUN_LAYER payload: name, byte offset, :mod:`struct` code, count."""
+
+    name: str
+    offset: int
+    code: str
+    count: int
+
+
+def _layout(fields: Sequence[tuple[str, str, int]]) -> tuple[RunLayerField, ...]:
+    out, offset = [], 0
+    for name, code, count in fields:
+        out.append(RunLayerField(name, offset, code, count))
+        offset += struct.calcsize("<" + code) * count
+    return tuple(out)
+
+
+#: The RUN_LAYER payload (``docs/protocol.md`` §3.2; ``TM_FIELD_*``), little-endian: op, variant,
+#: flags, a reserved zero byte, warm-ups, repetitions, then the descriptor's int32 arrays.
+RUN_LAYER_FIELDS: tuple[RunLayerField, ...] = _layout((
+    ("op", "B", 1), ("variant", "B", 1), ("flags", "B", 1), ("reserved", "B", 1),
+    ("warmups", "I", 1), ("reps", "I", 1), ("in", "i", 4), ("filter", "i", 4), ("out", "i", 4),
+    ("geom", "i", 8), ("quant", "i", 12)))
+#: :mod:`struct` format of the whole payload.
+RUN_LAYER_FORMAT = "<" + "".join(f"{f.count}{f.code}" if f.count > 1 else f.code
+                                  for f in RUN_LAYER_FIELDS)
+#: Bytes of a RUN_LAYER payload (``TM_RUN_LAYER_REQUEST_BYTES``).
+RUN_LAYER_REQUEST_BYTES = 140
+
+
+def run_layer_field_name(offset: int) -> str | None:
+    """The RUN_LAYER field at payload byte ``offset`` (what a PARAM error reports), e.g.
+    ``"geom[1]"``; ``None`` outside the payload."""
+    for f in RUN_LAYER_FIELDS:
+        size = struct.calcsize("<" + f.code)
+        if f.offset <= offset < f.offset + size * f.count:
+            return f.name if f.count == 1 else f"{f.name}[{(offset - f.offset) // size}]"
+    return None
+
+
+# -- tensors, flags, the layer descriptor -----------------------------------------------------
+
+
+class DType(enum.IntEnum):
+    """Tensor dtype codes of the model tables and MODEL_INFO (``TM_DTYPE_*``)."""
+
+    F32 = 0
+    S8 = 1
+
+
+#: The tinymodel dtype name of each code.
+DTYPE_NAMES: Mapping[DType, str] = MappingProxyType({DType.F32: "float32", DType.S8: "int8"})
+#: Bytes per element of activations and weights of each dtype.
+ELEMENT_BYTES: Mapping[DType, int] = MappingProxyType({DType.F32: 4, DType.S8: 1})
+
+
+def dtype_code(dtype: str) -> DType:
+    """The code of a tinymodel dtype name (``"float32"``, ``"int8"``)."""
+    for code, name in DTYPE_NAMES.items():
+        if name == dtype:
+            return code
+    raise TinymodelError(f"dtype {dtype!r} has no firmware code; one of "
+                         + ", ".join(DTYPE_NAMES.values()))
+
+
+class LayerFlag(enum.IntFlag):
+    """Bits of a descriptor's ``flags`` word and RUN_LAYER's flags byte (``TM_LAYER_FLAG_*``)."""
+
+    BIAS = 1            # the layer has a bias (else the kernel gets NULL)
+    PER_CHANNEL = 2     # per-channel multiplier / shift tables (else quant's one pair)
+
+
+#: An arena or blob offset that is absent (``TM_NO_OFFSET``).
+NO_OFFSET = 0xFFFFFFFF
+
+
+class Field(NamedTuple):
+    """One field of a C record: name (as in C), 32-bit words, whether the words are signed."""
+
+    name: str
+    words: int
+    signed: bool = False
+
+
+#: ``tm_layer_desc`` field by field: op, flags, the shapes, geom[8], quant[12], then arena offsets
+#: (in, in2, out, scratch and its size) and blob offsets (weights, bias, mult, shift tables).
+DESCRIPTOR_FIELDS: tuple[Field, ...] = (
+    Field("op", 1), Field("flags", 1), Field("in", 4, True), Field("filter", 4, True),
+    Field("out", 4, True), Field("geom", 8, True), Field("quant", 12, True), Field("in_offset", 1),
+    Field("in2_offset", 1), Field("out_offset", 1), Field("scratch_offset", 1),
+    Field("scratch_bytes", 1), Field("weights_offset", 1), Field("bias_offset", 1),
+    Field("mult_offset", 1), Field("shift_offset", 1))
+#: 32-bit words per ``tm_layer_desc``.
+DESC_WORDS = sum(f.words for f in DESCRIPTOR_FIELDS)
+#: Words of the geometry and quantization arrays.
+GEOM_WORDS = next(f.words for f in DESCRIPTOR_FIELDS if f.name == "geom")
+QUANT_WORDS = next(f.words for f in DESCRIPTOR_FIELDS if f.name == "quant")
+
+#: ``tm_model_tensor`` (a model input or output), 32-bit words each (``scale`` is a float).
+MODEL_TENSOR_FIELDS: tuple[Field, ...] = (
+    Field("dtype", 1), Field("rank", 1), Field("bytes", 1), Field("arena_offset", 1),
+    Field("dims", 4, True), Field("scale", 1), Field("zero_point", 1, True))
+#: Bytes of one ``tm_model_tensor`` record.
+TENSOR_RECORD_BYTES = 4 * sum(f.words for f in MODEL_TENSOR_FIELDS)
+
+#: ``tm_model``: one word per field on the 32-bit targets (pointers included).
+MODEL_FIELDS: tuple[Field, ...] = tuple(Field(n, 1) for n in (
+    "name", "variant", "n_layers", "layers", "n_inputs", "n_outputs", "inputs", "outputs", "blob",
+    "blob_bytes", "arena", "arena_bytes", "layer_cycles"))
+#: Bytes of the ``tm_model`` record (its name string comes on top).
+MODEL_RECORD_BYTES = 4 * sum(f.words for f in MODEL_FIELDS)
+
+#: Every item of the constant blob starts on a multiple of this (``TM_MODEL_BLOB_ALIGN``).
+BLOB_ALIGN = 16
+#: Bytes per bias entry (int32 for int8 layers, float32 for float layers).
+BIAS_ENTRY_BYTES = 4
+#: Bytes per entry of the per-channel multiplier and shift tables (int32).
+CHANNEL_TABLE_ENTRY_BYTES = 4
+
+
+def blob_item_bytes(nbytes: int) -> int:
+    """Bytes one blob item takes with the padding that aligns the next one:
+    ``⌈nbytes / BLOB_ALIGN⌉ · BLOB_ALIGN``."""
+    return -(-nbytes // BLOB_ALIGN) * BLOB_ALIGN
+
+
+# -- slots of geom[] and quant[] -----------------------------------------------------------------
+
+
+class GeomSlot(enum.IntEnum):
+    """Indices of ``geom[]`` (``TM_G_*``).  Slot 6 is the depthwise multiplier of a conv-style
+    layer and the window height of a pooling layer (``FILTER_H`` is an alias of ``CH_MULT``)."""
+
+    STRIDE_H = 0
+    STRIDE_W = 1
+    PAD_H = 2
+    PAD_W = 3
+    DIL_H = 4
+    DIL_W = 5
+    CH_MULT = 6
+    FILTER_H = 6
+    FILTER_W = 7
+
+
+class QuantSlot(enum.IntEnum):
+    """Indices of ``quant[]`` of int8 conv / depthwise / dense / relu / mean, and of int8 pooling's
+    clamp (``TM_Q_*``)."""
+
+    IN_OFFSET = 0
+    OUT_OFFSET = 1
+    ACT_MIN = 2
+    ACT_MAX = 3
+    MULT = 4
+    SHIFT = 5
+
+
+class AddQuantSlot(enum.IntEnum):
+    """Indices of ``quant[]`` of the int8 ADD (``TM_QA_*``)."""
+
+    IN1_OFFSET = 0
+    IN2_OFFSET = 1
+    OUT_OFFSET = 2
+    LEFT_SHIFT = 3
+    IN1_MULT = 4
+    IN1_SHIFT = 5
+    IN2_MULT = 6
+    IN2_SHIFT = 7
+    OUT_MULT = 8
+    OUT_SHIFT = 9
+    ACT_MIN = 10
+    ACT_MAX = 11
+
+
+class SoftmaxQuantSlot(enum.IntEnum):
+    """Indices of ``quant[]`` of the int8 SOFTMAX (``TM_QS_*``)."""
+
+    IN_MULT = 0
+    IN_LEFT_SHIFT = 1
+    DIFF_MIN = 2
+
+
+class FloatQuantSlot(enum.IntEnum):
+    """Indices of ``quant[]`` of float layers, float32 bit patterns (``TM_QF_*``)."""
+
+    BETA = 0
+    ACT_MIN = 2
+    ACT_MAX = 3
+
+
+#: Geometry words of a slot no family sets: strides and dilations 1, everything else 0.
+GEOM_DEFAULTS: Mapping[GeomSlot, int] = MappingProxyType({
+    GeomSlot.STRIDE_H: 1, GeomSlot.STRIDE_W: 1, GeomSlot.DIL_H: 1, GeomSlot.DIL_W: 1})
+
+
+def f32_bits(value: float) -> int:
+    """The float32 bit pattern of ``value`` as a signed 32-bit word (how float parameters travel
+    in ``quant[]``)."""
+    return struct.unpack("<i", struct.pack("<f", float(value)))[0]
+
+
+def default_geom() -> tuple[int, ...]:
+    """``geom[]`` with no slot set (:data:`GEOM_DEFAULTS`)."""
+    return tuple(GEOM_DEFAULTS.get(GeomSlot(i), 0) for i in range(GEOM_WORDS))
+
+
+def default_quant() -> tuple[int, ...]:
+    """``quant[]`` with no slot set: all zero."""
+    return (0,) * QUANT_WORDS
+
+
+@dataclass(frozen=True)
+class SlotFamily:
+    """The named slots of ``geom[]`` or ``quant[]`` for one family of operators.
+
+    ``slots`` maps a keyword — the field of the C kernel parameter struct ``c_struct`` the runner
+    fills from that slot (``tm_runner.c``) — to the slot index.  :meth:`words` builds the whole
+    array: the defaults (:func:`default_geom` / :func:`default_quant`), then the slots given.
+    With ``f32`` the values are floats stored as float32 bit patterns (:func:`f32_bits`).
+    """
+
+    name: str
+    array: str
+    slots: Mapping[str, int]
+    c_struct: str | None = None
+    f32: bool = False
+
+    def words(self, **values: float) -> tuple[int, ...]:
+        """The array's 32-bit words with the named slots set; an unknown name is a
+        :class:`TinymodelError` listing this family's slots."""
+        out = list(default_geom() if self.array == "geom" else default_quant())
+        for key, value in values.items():
+            try:
+                index = self.slots[key]
+            except KeyError:
+                raise TinymodelError(f"{self.name}: no {self.array} slot {key!r}; slots: "
+                                     + ", ".join(self.slots)) from None
+            out[index] = f32_bits(value) if self.f32 else int(value)
+        return tuple(out)
+
+
+#: Conv / depthwise geometry (``tm_conv_params``; ``ch_mult`` for depthwise only).
+CONV_GEOM = SlotFamily("conv geometry", "geom", MappingProxyType({
+    "stride_h": GeomSlot.STRIDE_H, "stride_w": GeomSlot.STRIDE_W, "pad_h": GeomSlot.PAD_H,
+    "pad_w": GeomSlot.PAD_W, "dilation_h": GeomSlot.DIL_H, "dilation_w": GeomSlot.DIL_W,
+    "ch_mult": GeomSlot.CH_MULT}), "tm_conv_params")
+#: Pooling geometry (``tm_pool_params``).
+POOL_GEOM = SlotFamily("pooling geometry", "geom", MappingProxyType({
+    "stride_h": GeomSlot.STRIDE_H, "stride_w": GeomSlot.STRIDE_W, "pad_h": GeomSlot.PAD_H,
+    "pad_w": GeomSlot.PAD_W, "filter_h": GeomSlot.FILTER_H, "filter_w": GeomSlot.FILTER_W}),
+    "tm_pool_params")
+#: int8 requantization of conv / depthwise / dense / relu / mean (``tm_quant_s8``); int8 pooling
+#: sets ``act_min`` / ``act_max`` only.
+S8_QUANT = SlotFamily("int8 quantization", "quant", MappingProxyType({
+    "input_offset": QuantSlot.IN_OFFSET, "output_offset": QuantSlot.OUT_OFFSET,
+    "act_min": QuantSlot.ACT_MIN, "act_max": QuantSlot.ACT_MAX, "multiplier": QuantSlot.MULT,
+    "shift": QuantSlot.SHIFT}), "tm_quant_s8")
+#: int8 ADD (``tm_add_params_s8``; :class:`tinymodel.requantization.AddParams` has the same
+#: field names).
+ADD_S8_QUANT = SlotFamily("int8 ADD quantization", "quant", MappingProxyType({
+    "input1_offset": AddQuantSlot.IN1_OFFSET, "input2_offset": AddQuantSlot.IN2_OFFSET,
+    "output_offset": AddQuantSlot.OUT_OFFSET, "left_shift": AddQuantSlot.LEFT_SHIFT,
+    "input1_multiplier": AddQuantSlot.IN1_MULT, "input1_shift": AddQuantSlot.IN1_SHIFT,
+    "input2_multiplier": AddQuantSlot.IN2_MULT, "input2_shift": AddQuantSlot.IN2_SHIFT,
+    "output_multiplier": AddQuantSlot.OUT_MULT, "output_shift": AddQuantSlot.OUT_SHIFT,
+    "act_min": AddQuantSlot.ACT_MIN, "act_max": AddQuantSlot.ACT_MAX}), "tm_add_params_s8")
+#: int8 SOFTMAX (``tm_softmax_params_s8``).
+SOFTMAX_S8_QUANT = SlotFamily("int8 SOFTMAX quantization", "quant", MappingProxyType({
+    "input_multiplier": SoftmaxQuantSlot.IN_MULT,
+    "input_left_shift": SoftmaxQuantSlot.IN_LEFT_SHIFT,
+    "diff_min": SoftmaxQuantSlot.DIFF_MIN}), "tm_softmax_params_s8")
+#: Float SOFTMAX: ``beta`` (the ``beta`` argument of ``tm_softmax_f32``).
+SOFTMAX_F32_QUANT = SlotFamily("float SOFTMAX parameters", "quant", MappingProxyType({
+    "beta": FloatQuantSlot.BETA}), None, f32=True)
+#: Float activation clamp of every other float layer (``tm_act_f32``).
+F32_ACT_QUANT = SlotFamily("float activation range", "quant", MappingProxyType({
+    "act_min": FloatQuantSlot.ACT_MIN, "act_max": FloatQuantSlot.ACT_MAX}), "tm_act_f32",
+    f32=True)
+
+#: Every slot family, for documentation and the header test.
+SLOT_FAMILIES: tuple[SlotFamily, ...] = (CONV_GEOM, POOL_GEOM, S8_QUANT, ADD_S8_QUANT,
+                                         SOFTMAX_S8_QUANT, SOFTMAX_F32_QUANT, F32_ACT_QUANT)
+
+
+def _signed(v: int) -> int:
+    v = int(v) & 0xFFFFFFFF
+    return v - (1 << 32) if v >= 1 << 31 else v
+
+
+#: :class:`LayerDescriptor` attribute of each C field whose C name is a Python keyword or unclear.
+_ATTRIBUTES = {"in": "input", "out": "output"}
+#: The one-word fields after ``quant``: arena offsets, scratch size, blob offsets.
+_OFFSET_FIELDS = tuple(f.name for f in DESCRIPTOR_FIELDS[
+    [f.name for f in DESCRIPTOR_FIELDS].index("quant") + 1:])
+
+
+@dataclass(frozen=True)
+class LayerDescriptor:
+    """One ``tm_layer_desc``: what a layer table entry and a RUN_LAYER request describe.
+
+    ``input``, ``filter``, ``output`` are NHWC / OHWI shapes padded to 4 dims; ``geom`` and
+    ``quant`` are whole arrays (build them with a :class:`SlotFamily`); offsets are bytes into the
+    arena or the constant blob, :data:`NO_OFFSET` when absent.
+    """
+
+    op: int
+    flags: int
+    input: tuple[int, int, int, int]
+    filter: tuple[int, int, int, int]
+    output: tuple[int, int, int, int]
+    geom: tuple[int, ...]
+    quant: tuple[int, ...]
+    in_offset: int = 0
+    in2_offset: int = NO_OFFSET
+    out_offset: int = 0
+    scratch_offset: int = NO_OFFSET
+    scratch_bytes: int = 0
+    weights_offset: int = NO_OFFSET
+    bias_offset: int = NO_OFFSET
+    mult_offset: int = NO_OFFSET
+    shift_offset: int = NO_OFFSET
+
+    def __post_init__(self) -> None:
+        for f in DESCRIPTOR_FIELDS:
+            if f.words > 1 and len(getattr(self, _ATTRIBUTES.get(f.name, f.name))) != f.words:
+                raise TinymodelError(f"layer descriptor: {f.name} needs {f.words} words, got "
+                                     f"{list(getattr(self, _ATTRIBUTES.get(f.name, f.name)))}")
+
+    @property
+    def offsets(self) -> tuple[int, ...]:
+        """The nine trailing words (arena and blob offsets, scratch size) in struct order."""
+        return tuple(getattr(self, name) for name in _OFFSET_FIELDS)
+
+    def words(self) -> tuple[int, ...]:
+        """The struct's :data:`DESC_WORDS` words in order (signed where C has ``int32_t``)."""
+        out: list[int] = []
+        for f in DESCRIPTOR_FIELDS:
+            value = getattr(self, _ATTRIBUTES.get(f.name, f.name))
+            out.extend(value if f.words > 1 else (value,))
+        return tuple(out)
+
+    @classmethod
+    def from_words(cls, words: Sequence[int]) -> LayerDescriptor:
+        """Inverse of :meth:`words`, from the values as read from an image (unsigned words;
+        the ``int32_t`` fields come back signed)."""
+        words = list(words)
+        if len(words) != DESC_WORDS:
+            raise TinymodelError(f"a layer descriptor has {DESC_WORDS} words, got {len(words)}")
+        values: dict[str, object] = {}
+        pos = 0
+        for f in DESCRIPTOR_FIELDS:
+            chunk = words[pos:pos + f.words]
+            pos += f.words
+            if f.signed:
+                chunk = [_signed(v) for v in chunk]
+            values[_ATTRIBUTES.get(f.name, f.name)] = tuple(chunk) if f.words > 1 else chunk[0]
+        return cls(**values)  # type: ignore[arg-type]
+
+
+__all__ = [
+    "ADD_S8_QUANT", "BIAS_ENTRY_BYTES", "BLOB_ALIGN", "CHANNEL_TABLE_ENTRY_BYTES", "CMD_RESPONSE",
+    "CONV_GEOM", "DESCRIPTOR_FIELDS", "DESC_WORDS", "DTYPE_NAMES", "ELEMENT_BYTES", "F32_ACT_QUANT",
+    "FRAME_CRC_BYTES", "FRAME_HEADER_BYTES", "FRAME_MAX_DECODED", "FRAME_MAX_ENCODED",
+    "FRAME_MAX_PAYLOAD", "FRAME_MAX_WIRE", "FRAME_MIN_DECODED", "GEOM_DEFAULTS", "GEOM_WORDS",
+    "LEGACY_PATH_NAMES", "MODEL_CYCLES_PAGE", "MODEL_FIELDS", "MODEL_INFO_MAX_OPS", "MODEL_RECORD_BYTES",
+    "MODEL_TENSOR_FIELDS", "NO_OFFSET", "OP_CODES", "OP_COUNT", "PATH_CODES", "PATH_NONE",
+    "POOL_GEOM", "PROTOCOL_VERSION", "QUANT_WORDS", "RUN_LAYER_FIELDS", "RUN_LAYER_FORMAT",
+    "RUN_LAYER_MAX_REPS", "RUN_LAYER_REQUEST_BYTES", "RUN_MAX_CHANNELS", "RUN_MAX_DIM",
+    "RUN_MODEL_FIRST_PAGE", "RUN_MODEL_MAX_REPS", "S8_QUANT", "SLOT_FAMILIES", "SOFTMAX_F32_QUANT",
+    "SOFTMAX_S8_QUANT", "TENSOR_RECORD_BYTES", "VARIANT_CODES", "VARIANT_COUNT", "AddQuantSlot",
+    "Command", "DType", "Field", "FloatQuantSlot", "GeomSlot", "KernelStatus", "LayerDescriptor",
+    "LayerFlag", "NoFitRegion", "Op", "QuantSlot", "RunLayerField", "RunStatus", "RxEvent",
+    "SlotFamily", "SoftmaxQuantSlot", "Status", "blob_item_bytes", "default_geom",
+    "default_quant", "dtype_code", "f32_bits", "path_of_code", "reported_path", "run_layer_field_name",
+    "variant_code", "variants_in_mask",
+]
