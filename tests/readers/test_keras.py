@@ -307,7 +307,7 @@ def test_relu_and_softmax_layers(layer, op):
     (layers.ReLU(3.0), "ReLU(max_value=3.0, negative_slope=0.0, threshold=0.0)"),
     (layers.Activation("gelu"), "Activation(gelu)"),
     (layers.Softmax(axis=1), "Softmax(axis=1)"),
-    (layers.LeakyReLU(), "LeakyReLU"),
+    (layers.ELU(alpha=0.5), "ELU(alpha=0.5)"),
 ])
 def test_activations_without_an_optype_are_unsupported(layer, source_op):
     graph = read_keras(model_of(layers.MaxPooling2D(), layer))
@@ -469,19 +469,19 @@ def test_unsupported_layers_are_kept_with_inputs_outputs_and_variables():
     x = inputs = keras.Input((8, 8, 3), name="x")
     x = layers.Conv2D(4, 3, name="conv")(x)
     x = Doubler(name="double")(x)
-    x = layers.UpSampling2D(name="up")(x)
-    x = keras.ops.add(x, 1.0)
+    x = layers.UpSampling2D(interpolation="bicubic", name="up")(x)
+    x = keras.ops.cumprod(x, axis=-1)
     x = layers.Conv2D(2, 1, name="out")(x)
     graph = read_keras(keras.Model(inputs, x))
     assert ops(graph) == [OpType.CONV_2D, OpType.UNSUPPORTED, OpType.UNSUPPORTED,
                           OpType.UNSUPPORTED, OpType.CONV_2D]
-    double, up, add = graph.unsupported
-    assert double.source_op == "Doubler" and up.source_op == "UpSampling2D"
-    assert add.source_op == "ops.Add"
+    double, up, cumprod = graph.unsupported
+    assert double.source_op == "Doubler" and up.source_op == "UpSampling2D(interpolation=bicubic)"
+    assert cumprod.source_op == "ops.Cumprod"
     assert double.input.name == "conv" and [t.name for t in double.constant_inputs] == \
         ["double/scale"]
     assert up.output.shape == (1, 12, 12, 4)
-    assert graph.layer("out").input.name == add.output.name
+    assert graph.layer("out").input.name == cumprod.output.name
     assert layer_cost(double).supported is False
 
 
