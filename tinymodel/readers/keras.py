@@ -259,11 +259,14 @@ _MAPPED: dict[str, tuple[OpType, ...]] = {}
 KERAS_OPS: Mapping[str, tuple[OpType, ...]] = MappingProxyType(_MAPPED)
 
 
-def _handles(*classes: str, emits: tuple[OpType, ...]) -> Callable[[Handler], Handler]:
+def _handles(*classes: str, emits: tuple[OpType, ...] | Mapping[str, tuple[OpType, ...]]
+             ) -> Callable[[Handler], Handler]:
+    """Register a handler for ``classes``; ``emits`` is what every class becomes, or a mapping
+    class → what it becomes when the classes differ."""
     def decorate(fn: Handler) -> Handler:
         for cls in classes:
             HANDLERS[cls] = fn
-            _MAPPED[cls] = emits
+            _MAPPED[cls] = emits[cls] if isinstance(emits, Mapping) else emits
         return fn
     return decorate
 
@@ -724,7 +727,8 @@ def _dense(reader: _GraphReader, call: _Call) -> None:
     reader.activation(call, _activation_name(layer.activation), draft)
 
 
-@_handles("AveragePooling2D", "MaxPooling2D", emits=(OpType.AVERAGE_POOL_2D, OpType.MAX_POOL_2D))
+@_handles("AveragePooling2D", "MaxPooling2D",
+          emits={"AveragePooling2D": (OpType.AVERAGE_POOL_2D,), "MaxPooling2D": (OpType.MAX_POOL_2D,)})
 def _pool(reader: _GraphReader, call: _Call) -> None:
     layer = call.op
     if not _channels_last(reader, call):
@@ -745,7 +749,8 @@ def _global_average(reader: _GraphReader, call: _Call) -> None:
 
 
 @_handles("Add", "Subtract", "Multiply", "Maximum", "Minimum", "Average",
-          emits=(OpType.ADD, OpType.SUB, OpType.MUL, OpType.MAXIMUM, OpType.MINIMUM))
+          emits={**{cls: (op,) for cls, op in _BINARY_OPS.items()},
+                 "Average": (OpType.ADD, OpType.MUL)})
 def _binary(reader: _GraphReader, call: _Call) -> None:
     """Binary elementwise layers; more than two inputs become a chain of binary layers.
     ``Average`` is the chain of ADDs then a MUL by the constant ``1/n``, as the converter
@@ -817,8 +822,7 @@ def _relu(reader: _GraphReader, call: _Call) -> None:
     reader.activation(call, "relu" if max_value is None else "relu6", None)
 
 
-@_handles("Activation", emits=(OpType.RELU, OpType.RELU6, OpType.LOGISTIC, OpType.TANH,
-                               OpType.HARD_SWISH, OpType.SOFTMAX))
+@_handles("Activation", emits=tuple(dict.fromkeys((*ACTIVATION_OPS.values(), OpType.MUL))))
 def _activation(reader: _GraphReader, call: _Call) -> None:
     reader.activation(call, _activation_name(call.op.activation), None)
 
@@ -888,7 +892,9 @@ def _upsampling(reader: _GraphReader, call: _Call) -> None:
 
 
 @_handles("GlobalMaxPooling2D", "GlobalMaxPooling1D", "GlobalAveragePooling1D",
-          emits=(OpType.REDUCE_MAX, OpType.MEAN))
+          emits={"GlobalMaxPooling2D": (OpType.REDUCE_MAX,),
+                 "GlobalMaxPooling1D": (OpType.REDUCE_MAX,),
+                 "GlobalAveragePooling1D": (OpType.MEAN,)})
 def _global_pool(reader: _GraphReader, call: _Call) -> None:
     """``REDUCE_MAX`` / ``MEAN`` over the spatial axes (``(1, 2)`` or ``(1,)``)."""
     if not _channels_last(reader, call):
@@ -1008,7 +1014,7 @@ _OPS_UNARY: Mapping[str, OpType] = MappingProxyType({
 })
 
 
-@_handles(*_OPS_BINARY, emits=tuple(dict.fromkeys(_OPS_BINARY.values())))
+@_handles(*_OPS_BINARY, emits={cls: (op,) for cls, op in _OPS_BINARY.items()})
 def _ops_binary(reader: _GraphReader, call: _Call) -> None:
     """Keras ``ops.add``/``subtract``/``multiply``/``divide``/``maximum``/``minimum`` of two
     tensors, or of a tensor and a Python constant (which becomes a constant input, as the
@@ -1034,7 +1040,7 @@ def _ops_binary(reader: _GraphReader, call: _Call) -> None:
     reader.simple(call, _OPS_BINARY[f"ops.{call.cls}"], operands)
 
 
-@_handles(*_OPS_UNARY, emits=tuple(dict.fromkeys(_OPS_UNARY.values())))
+@_handles(*_OPS_UNARY, emits={cls: (op,) for cls, op in _OPS_UNARY.items()})
 def _ops_unary(reader: _GraphReader, call: _Call) -> None:
     """Keras elementwise functions of one tensor (``ops.exp``, ``ops.sqrt``, ``ops.sigmoid``,
     ``ops.relu``, ...)."""
