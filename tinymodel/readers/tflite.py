@@ -13,7 +13,14 @@ What the reader produces
   otherwise.  ``source_op`` is the TFLite operator name (``"PADV2"``, ``"STRIDED_SLICE"``), the
   custom code for custom operators, or ``"BUILTIN_<code>"`` for codes this module does not know.
 * Operators without an entry in :data:`BUILTIN_OPS` become :attr:`OpType.UNSUPPORTED` layers with
-  their real inputs and outputs: nothing is dropped.
+  their real inputs and outputs: nothing is dropped.  :data:`BUILTIN_OPS` maps every operator
+  TensorFlow Lite Micro registers (and SELECT, BATCH_MATMUL, TILE); PADV2 is read as PAD.
+* Each mapped operator's builtin options and constant operands that its cost needs are read
+  into the layer's attributes (``kernel``, ``strides``, ``padding``, ``activation``, ...) and
+  ``options`` (the keys are listed on :class:`~tinymodel.graph.Layer`).  Operators with a cost
+  formula must have their activation input and an output; operators without one (control flow,
+  variables) are kept whatever their inputs and outputs (``VAR_HANDLE`` has no input,
+  ``ASSIGN_VARIABLE`` no output).
 * Inputs keep TFLite's positions; an omitted optional input (index -1, e.g. a missing bias) is
   ``None``.
 * Tensors keep their TFLite names; when a name repeats (or is empty) the later tensor is renamed
