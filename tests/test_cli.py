@@ -73,6 +73,41 @@ def test_analyze_several_models_json_and_csv(tmp_path):
     assert rows[0]["model"] == "ad01_int8"
 
 
+def test_analyze_lists_uncosted_layers_apart(tmp_path, monkeypatch):
+    """A layer without a formula and an unmapped one show '-' and are listed on their own lines;
+    nothing is said to be 'costed as zero'."""
+    from tinymodel.graph import Layer, ModelGraph, TensorSpec
+    from tinymodel.ops import OpType
+
+    x, y, z = (TensorSpec(n, (1, 8), "float32") for n in "xyz")
+    shape = TensorSpec("shape", (2,), "int32", constant=True)
+    graph = ModelGraph("g", [
+        Layer("while_0", OpType.WHILE, (x,), (y,), source_op="WHILE"),
+        Layer("myop_1", OpType.UNSUPPORTED, (y,), (z,), source_op="MyOp"),
+        Layer("reshape_2", OpType.RESHAPE, (z, shape), (TensorSpec("o", (8, 1), "float32"),)),
+    ], [x], [])
+    monkeypatch.setattr("tinymodel.readers.load_model", lambda path: graph)
+    code, text = run(["analyze", str(tmp_path / "g.tflite")])
+    assert code == 0
+    assert "costed as zero" not in text
+    assert re.search(r"while_0 +WHILE \(no formula\) +1x8 +1x8 +- +- +-", text)
+    assert re.search(r"myop_1 +UNSUPPORTED\(MyOp\) +1x8 +1x8 +- +- +-", text)
+    assert re.search(r"reshape_2 +RESHAPE .* 32 +-\n", text)
+    assert "not costed, no cost formula for the operator (not in the totals): while_0 (WHILE)" \
+        in text
+    assert "not costed, operator unknown to the reader (not in the totals): myop_1 (MyOp)" in text
+    assert "data moved 32 B" in text
+    code, text = run(["analyze", str(tmp_path / "g.tflite"), "--json", "--csv",
+                      str(tmp_path / "g.csv")])
+    totals = json.loads(text)["totals"]
+    assert totals["no_formula_layers"] == [{"name": "while_0", "op": "WHILE"}]
+    assert totals["unsupported_layers"] == [{"name": "myop_1", "source_op": "MyOp"}]
+    assert totals["bytes_moved"] == 32
+    rows = list(csv.DictReader(open(tmp_path / "g.csv")))
+    assert [r["cost_kind"] for r in rows] == ["no-formula", "no-formula", "data-movement"]
+    assert rows[2]["bytes_moved"] == "32"
+
+
 def test_examples_are_all_analysed():
     code, text = run(["analyze", "--examples"])
     assert code == 0

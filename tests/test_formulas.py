@@ -102,3 +102,71 @@ def test_pool_and_scratch():
     # two int16 columns of 3*3*31 values
     assert f.im2col_scratch_bytes(3, 3, 31) == 2 * 9 * 31 * 2 == 1_116
     assert f.im2col_scratch_bytes(5, 5, 8, columns=1) == 400
+
+
+# -- the operators added with the full TFLite Micro vocabulary ----------------------------------
+
+def test_transpose_conv2d_macs():
+    # 8x8x6 input, 3x3 kernel, 5 output channels, stride 2: every input element meets the
+    # 3*3*5 weights of its channel: 8*8*6 * 45
+    assert f.transpose_conv2d_macs(8, 8, 6, 3, 3, 5) == 17_280
+    assert f.transpose_conv2d_macs(8, 8, 6, 3, 3, 5, batch=2) == 34_560
+
+
+def test_paper_transpose_conv2d():
+    # eq. (4) over the input grid: 8*8*6*(9+1)*5 and eq. (3): 8*8*6*(18+1)*5
+    assert f.paper_transpose_conv2d_macs(8, 8, 6, 3, 3, 5) == 19_200
+    assert f.paper_transpose_conv2d_flops(8, 8, 6, 3, 3, 5) == 36_480
+
+
+def test_batch_matmul_macs():
+    # (3, 4, 5) x (3, 5, 7): 3 * 4*7 outputs of 5 products each
+    assert f.batch_matmul_macs(3, 4, 5, 7) == 420
+
+
+def test_svdf_macs():
+    # input 10, 16 filters (rank 2: 8 units), memory 6: 16*(10+6) per step; paper + 8 biases
+    assert f.svdf_macs(10, 16, 6) == 256
+    assert f.svdf_macs(10, 16, 6, batch=2) == 512
+    assert f.paper_svdf_macs(10, 16, 6, 8) == 264
+
+
+def test_lstm_macs_keras_cell():
+    # a Keras LSTM(16) over 20 steps of 8 features: 4 gates * 16 * (8 + 16) per step
+    assert f.lstm_macs(20, 1, 8, 16, 16) == 20 * 1536 == 30_720
+    # paper: one bias per gate and cell, 4*16 per step = 1280 more
+    assert f.paper_lstm_macs(20, 1, 8, 16, 16) == 32_000
+
+
+def test_lstm_macs_cifg_peepholes_projection():
+    # coupled gates (3), 2 peepholes, projection 12x16, 5 steps, batch 2, input 8, cell 16:
+    # per step 3*16*(8+12) + 2*16 + 12*16 = 960 + 32 + 192 = 1184
+    assert f.lstm_macs(5, 2, 8, 16, 12, gates=3, peepholes=2, projection=True) == 11_840
+    # paper: + 3*16 gate biases + 12 projection biases = 60 per step
+    assert f.paper_lstm_macs(5, 2, 8, 16, 12, gates=3, peepholes=2, projection=True,
+                             projection_bias=True) == 11_840 + 5 * 2 * 60
+
+
+def test_lstm_flops():
+    # 2*30720 + 20 steps * 16 cells * (4 bias adds + 4 update ops + 4 * (4 + 1) activations)
+    assert f.lstm_flops(20, 1, 8, 16, 16) == 61_440 + 20 * 16 * 28 == 70_400
+
+
+def test_elementwise_reduction_and_resize_flops():
+    assert f.elementwise_flops(96) == 96
+    assert f.elementwise_flops(96, 2) == 192                      # squared difference
+    assert f.transcendental_flops(96) == 96 * f.TRANSCENDENTAL_FLOPS == 384
+    assert f.add_n_flops(10, 3) == 20                             # two additions per element
+    assert f.add_n_flops(10, 1) == 0
+    assert f.reduce_flops(768) == 768
+    assert f.softmax_flops(10) == 40
+    # 2x4 rows of 8: 3*64 + 4*8
+    assert f.l2_normalization_flops(64, 8) == 224
+    assert f.resize_bilinear_flops(32 * 32 * 5) == 20_480
+    # 4x4 outputs, 2x2 windows: (2*4 + 4) per output
+    assert f.l2_pool2d_flops(16, 2, 2) == 192
+
+
+def test_moved_bytes_are_the_output_bytes():
+    assert f.moved_bytes(1024) == 1024
+    assert f.moved_bytes(0) == 0

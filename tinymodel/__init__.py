@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from tinymodel.errors import BoardError, ModelReadError, TinymodelError, UnsupportedError
 from tinymodel.graph import Layer, ModelGraph, Quantization, TensorSpec
-from tinymodel.ops import Activation, OpCategory, OpType, Padding
+from tinymodel.ops import Activation, CostKind, OpCategory, OpType, Padding
 
 __version__ = "0.1.0"
 
@@ -15,7 +15,7 @@ __version__ = "0.1.0"
 _LAZY = {"load_model", "predict", "Estimator", "Prediction", "BatchPrediction"}
 
 __all__ = [
-    "Activation", "BatchPrediction", "BoardError", "Estimator", "Layer", "ModelGraph",
+    "Activation", "BatchPrediction", "BoardError", "CostKind", "Estimator", "Layer", "ModelGraph",
     "ModelReadError", "OpCategory", "OpType", "Padding", "Prediction", "Quantization",
     "TensorSpec", "TinymodelError", "UnsupportedError", "__version__", "load_model", "predict",
 ]

@@ -63,9 +63,11 @@ class AnalyzeCommand(Command):
         "output shapes, conventional MACs, the paper's MACs (Appendix A, with bias terms), FLOPs, "
         "parameters, weight bytes, activation bytes and the alignment class of the reduction input "
         "(input length for dense, input channels for conv/depthwise: odd, even or div4). Totals "
-        "include the peak activation memory from the arena planner. Layers with operators the "
-        "reader could not map are listed as unsupported. With --examples, analyse the example "
-        "models shipped with tinymodel.")
+        "include the peak activation memory from the arena planner. Data-movement operators "
+        "(reshape, pad, slices, gathers, ...) show the bytes they move. Layers that are not "
+        "costed are listed after the totals: operators without a cost formula (control flow, "
+        "variables) and operators the reader could not map (unsupported). With --examples, "
+        "analyse the example models shipped with tinymodel.")
     examples = (
         (EXAMPLE_LENET, "per-layer table of the paper's LeNet (int8)"),
         ("tinymodel/examples/resnet20_int8.tflite --json", "the same as one JSON object"),
@@ -111,34 +113,46 @@ class AnalyzeCommand(Command):
 
 def _analysis_text(rec: dict) -> str:
     headers = ["layer", "op", "input", "output", "MACs", "paper MACs", "FLOPs", "params",
-               "weight B", "act in B", "act out B", "align"]
+               "weight B", "act in B", "act out B", "moved B", "align"]
     rows = []
     for L in rec["layers"]:
-        op = L["op"] if L["supported"] else f"UNSUPPORTED({L['source_op']})"
+        costed = L["supported"] and L["cost_kind"] != "no-formula"
+        if not L["supported"]:
+            op = f"UNSUPPORTED({L['source_op']})"
+        elif not costed:
+            op = f"{L['op']} (no formula)"
+        else:
+            op = L["op"]
+        counts = [L[k] if costed else "-" for k in ("macs", "paper_macs", "flops")]
+        moved = L["bytes_moved"] if L["cost_kind"] == "data-movement" else "-"
         rows.append([L["name"], op, " ".join(_shape(s) for s in L["input_shapes"]),
-                     " ".join(_shape(s) for s in L["output_shapes"]), L["macs"], L["paper_macs"],
-                     L["flops"], L["params"], L["weight_bytes"], L["input_bytes"], L["output_bytes"],
+                     " ".join(_shape(s) for s in L["output_shapes"]), *counts, L["params"],
+                     L["weight_bytes"], L["input_bytes"], L["output_bytes"], moved,
                      L["alignment"] or "-"])
     t = rec["totals"]
     lines = [f"{rec['model']}  ({rec['source']})", format_table(headers, rows,
-             right=[False, False, False, False] + [True] * 7 + [False])]
+             right=[False, False, False, False] + [True] * 8 + [False])]
     dtypes = ", ".join(f"{k} {v:,} B" for k, v in sorted(t["weight_bytes_by_dtype"].items()))
     lines.append(
         f"totals: {t['layers']} layers, MACs {t['macs']:,} (paper {t['paper_macs']:,}), "
         f"FLOPs {t['flops']:,}, params {t['params']:,}, weights {t['weight_bytes']:,} B"
-        + (f" ({dtypes})" if dtypes else ""))
+        + (f" ({dtypes})" if dtypes else "") + f", data moved {t['bytes_moved']:,} B")
     lines.append(f"peak activation memory: {t['peak_activation_bytes']:,} B "
                  f"(arena plan; lower bound {t['arena_lower_bound_bytes']:,} B, "
                  f"largest scratch {t['max_scratch_bytes']:,} B)")
+    if t["no_formula_layers"]:
+        lines.append("not costed, no cost formula for the operator (not in the totals): " + ", ".join(
+            f"{u['name']} ({u['op']})" for u in t["no_formula_layers"]))
     if t["unsupported_layers"]:
-        lines.append("unsupported layers (costed as zero): " + ", ".join(
+        lines.append("not costed, operator unknown to the reader (not in the totals): " + ", ".join(
             f"{u['name']} ({u['source_op']})" for u in t["unsupported_layers"]))
     return "\n".join(lines) + "\n"
 
 
-_CSV_FIELDS = ["model", "name", "op", "source_op", "supported", "input_shapes", "output_shapes",
-               "macs", "paper_macs", "flops", "paper_flops", "params", "weight_bytes", "input_bytes",
-               "output_bytes", "scratch_bytes", "reduction_length", "alignment"]
+_CSV_FIELDS = ["model", "name", "op", "source_op", "supported", "cost_kind", "input_shapes",
+               "output_shapes", "macs", "paper_macs", "flops", "paper_flops", "params",
+               "weight_bytes", "input_bytes", "output_bytes", "bytes_moved", "scratch_bytes",
+               "reduction_length", "alignment"]
 
 
 def _write_layers_csv(path: Path, records: Sequence[dict]) -> None:

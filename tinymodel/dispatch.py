@@ -82,6 +82,12 @@ _FIRMWARE_OPS = {OpType.CONV_2D, OpType.DEPTHWISE_CONV_2D, OpType.FULLY_CONNECTE
                  OpType.RESHAPE, OpType.RELU, OpType.RELU6, OpType.MEAN}
 
 
+def firmware_variants(op: OpType) -> tuple[Variant, ...]:
+    """The kernel variants whose firmware has a kernel for ``op``: all four for the operators the
+    firmware runs, none for the others (:func:`kernel_path` is ``NONE`` for them)."""
+    return tuple(Variant) if op in _FIRMWARE_OPS else ()
+
+
 def conv_top_left_padding(layer: Layer) -> tuple[int, int]:
     """(top, left) zero padding of a conv / depthwise / pooling layer, as the kernels take it."""
     if layer.padding is not Padding.SAME:

@@ -135,11 +135,183 @@ def paper_depthwise_conv2d_flops(out_h: int, out_w: int, out_c: int, k_h: int, k
     return batch * out_h * out_w * out_c * (2 * k_h * k_w + 1)
 
 
+# -- conventional MACs of the other operators with weights --------------------------------------
+
+def transpose_conv2d_macs(in_h: int, in_w: int, in_c: int, k_h: int, k_w: int, out_c: int,
+                          batch: int = 1) -> int:
+    """Conventional MACs of a transposed convolution: ``batch · in_h · in_w · in_c · k_h · k_w · out_c``.
+
+    Every input element is multiplied by every weight of its input channel (``k_h·k_w·out_c``
+    of them) and scattered into the output; products that land in the cropped border (``same``
+    padding) are counted, as profilers count padding taps of a convolution.
+    """
+    return batch * in_h * in_w * in_c * k_h * k_w * out_c
+
+
+def batch_matmul_macs(batch: int, m: int, k: int, n: int) -> int:
+    """MACs of a batched matrix product ``(batch, m, k) × (batch, k, n)``: ``batch · m · k · n``."""
+    return batch * m * k * n
+
+
+def svdf_macs(input_size: int, num_filters: int, memory_size: int, batch: int = 1) -> int:
+    """MACs of one SVDF step: ``batch · num_filters · (input_size + memory_size)``.
+
+    The feature filter multiplies the input by ``weights_feature (num_filters, input_size)``; the
+    time filter multiplies the ``memory_size`` most recent activations of each filter by
+    ``weights_time (num_filters, memory_size)`` (TFLite's ``svdf`` kernel, one invocation per
+    time step).
+    """
+    return batch * num_filters * (input_size + memory_size)
+
+
+def lstm_macs(steps: int, batch: int, n_input: int, n_cell: int, n_output: int, gates: int = 4,
+              peepholes: int = 0, projection: bool = False) -> int:
+    """MACs of a unidirectional sequence LSTM.
+
+    ``steps · batch · (gates · n_cell · (n_input + n_output) + peepholes · n_cell
+    + [projection] n_output · n_cell)``: each gate's input and recurrent matrix products
+    (``gates`` is 4, or 3 with coupled input and forget gates), one MAC per cell for each
+    peephole connection, and the optional projection of the cell output.
+    """
+    per_step = gates * n_cell * (n_input + n_output) + peepholes * n_cell
+    if projection:
+        per_step += n_output * n_cell
+    return steps * batch * per_step
+
+
+# -- the paper's convention extended to operators Appendix A does not cover ---------------------
+
+def paper_transpose_conv2d_macs(in_h: int, in_w: int, in_c: int, k_h: int, k_w: int, out_c: int,
+                                batch: int = 1) -> int:
+    """Paper eq. (4) for a transposed convolution: ``in_h · in_w · C_in · (K_x·K_y + 1) · C_out``.
+
+    A transposed convolution is the adjoint of the convolution from its output back to its
+    input, so eq. (4) is applied with that convolution's output grid — the transposed
+    convolution's input grid.
+    """
+    return batch * in_h * in_w * in_c * (k_h * k_w + 1) * out_c
+
+
+def paper_transpose_conv2d_flops(in_h: int, in_w: int, in_c: int, k_h: int, k_w: int, out_c: int,
+                                 batch: int = 1) -> int:
+    """Paper eq. (3) for a transposed convolution: ``in_h · in_w · C_in · (2·K_x·K_y + 1) · C_out``."""
+    return batch * in_h * in_w * in_c * (2 * k_h * k_w + 1) * out_c
+
+
+def paper_svdf_macs(input_size: int, num_filters: int, memory_size: int, num_units: int,
+                    batch: int = 1) -> int:
+    """SVDF with the paper's bias term: ``svdf_macs + batch · num_units`` (one per output unit)."""
+    return svdf_macs(input_size, num_filters, memory_size, batch) + batch * num_units
+
+
+def paper_lstm_macs(steps: int, batch: int, n_input: int, n_cell: int, n_output: int,
+                    gates: int = 4, peepholes: int = 0, projection: bool = False,
+                    projection_bias: bool = False) -> int:
+    """LSTM with the paper's bias terms: ``lstm_macs + steps · batch · (gates · n_cell
+    + [projection_bias] n_output)`` — eq. (2)'s ``N_out · (N_in + 1)`` for each gate, whose
+    ``N_in`` is ``n_input + n_output``."""
+    per_step = gates * n_cell + (n_output if projection and projection_bias else 0)
+    return (lstm_macs(steps, batch, n_input, n_cell, n_output, gates, peepholes, projection)
+            + steps * batch * per_step)
+
+
 # -- other operators -----------------------------------------------------------------------------
+
+#: Operations charged per element for a transcendental function (exp, log, sin, cos, sqrt,
+#: rsqrt, and the exponential in ELU and the LSTM's gate activations): a fixed small constant —
+#: about a range reduction and a short polynomial — so that such operators weigh more than one
+#: add, without pretending to a precision a static count cannot have.  The operators costed
+#: before this constant existed (LOGISTIC, TANH: one operation per element; SOFTMAX: four)
+#: keep their counts.
+TRANSCENDENTAL_FLOPS = 4
+
+#: Operations per cell and time step of an LSTM besides its matrix products: one bias add per
+#: gate is counted separately; these are ``f·c``, ``i·g``, their sum, and ``o·tanh(c)``.
+LSTM_CELL_UPDATE_FLOPS = 4
+
 
 def pool2d_flops(out_elements: int, k_h: int, k_w: int) -> int:
     """Pooling: ``out_elements · k_h · k_w`` (one add or compare per window element)."""
     return out_elements * k_h * k_w
+
+
+def l2_pool2d_flops(out_elements: int, k_h: int, k_w: int) -> int:
+    """L2 pooling: ``out_elements · (2 · k_h · k_w + TRANSCENDENTAL_FLOPS)``.
+
+    A square and an add per window element, one square root per output.
+    """
+    return out_elements * (2 * k_h * k_w + TRANSCENDENTAL_FLOPS)
+
+
+def elementwise_flops(elements: int, per_element: int = 1) -> int:
+    """Elementwise operators: ``elements · per_element`` (1 for arithmetic, comparison, logic,
+    rounding, casts and piecewise-linear activations; 2 for a squared difference)."""
+    return elements * per_element
+
+
+def transcendental_flops(elements: int) -> int:
+    """Transcendental functions (exp, log, sin, cos, sqrt, rsqrt, elu):
+    ``elements · TRANSCENDENTAL_FLOPS``."""
+    return elements * TRANSCENDENTAL_FLOPS
+
+
+def softmax_flops(elements: int) -> int:
+    """Softmax and log-softmax: ``4 · elements`` (max, subtract-and-exp, sum, scale — the exp
+    counted as one operation, as before :data:`TRANSCENDENTAL_FLOPS` existed)."""
+    return 4 * elements
+
+
+def add_n_flops(out_elements: int, operands: int) -> int:
+    """Sum of ``operands`` tensors: ``out_elements · (operands − 1)`` additions."""
+    return out_elements * max(operands - 1, 0)
+
+
+def reduce_flops(in_elements: int) -> int:
+    """Reductions (sum, mean, max, min, arg max, arg min, cumulative sum): ``in_elements``
+    (one add or compare per input element)."""
+    return in_elements
+
+
+def l2_normalization_flops(elements: int, rows: int) -> int:
+    """L2 normalisation over the last axis: ``3 · elements + TRANSCENDENTAL_FLOPS · rows``.
+
+    A square and an add per element for the norm, one reciprocal square root per row, one
+    multiply per element for the scaling.
+    """
+    return 3 * elements + TRANSCENDENTAL_FLOPS * rows
+
+
+def resize_bilinear_flops(out_elements: int) -> int:
+    """Bilinear resize: ``4 · out_elements`` (one weighted tap per corner of the 2×2 window, counted
+    like a pooling window element)."""
+    return 4 * out_elements
+
+
+def lstm_flops(steps: int, batch: int, n_input: int, n_cell: int, n_output: int, gates: int = 4,
+               peepholes: int = 0, projection: bool = False) -> int:
+    """FLOPs of a unidirectional sequence LSTM: ``2 · lstm_macs + steps · batch · n_cell ·
+    (gates + LSTM_CELL_UPDATE_FLOPS + TRANSCENDENTAL_FLOPS · (gates + 1))``.
+
+    The matrix products (two operations per MAC), one bias add per gate and cell, the cell and
+    hidden-state update, and a transcendental charge for each gate activation and the ``tanh``
+    of the cell state.
+    """
+    macs = lstm_macs(steps, batch, n_input, n_cell, n_output, gates, peepholes, projection)
+    per_cell = gates + LSTM_CELL_UPDATE_FLOPS + TRANSCENDENTAL_FLOPS * (gates + 1)
+    return 2 * macs + steps * batch * n_cell * per_cell
+
+
+def moved_bytes(output_bytes: int) -> int:
+    """Bytes a data-movement operator moves: the bytes of its outputs.
+
+    Every output byte is written once and (except for the fill values of PAD, FILL and
+    ZEROS_LIKE) read once from an input; input bytes that are not copied (the rest of a sliced
+    tensor, the unused rows of a gather) cost nothing, so the output side is the count that
+    scales with the work.  The memory traffic of a copy is about twice this.  An in-place
+    reshape of an interpreter that aliases buffers moves nothing; the count assumes a copy, as
+    the firmware's reshape kernel makes.
+    """
+    return output_bytes
 
 
 def im2col_scratch_bytes(k_h: int, k_w: int, in_c: int, columns: int = 2) -> int:

@@ -91,10 +91,57 @@ class Layer:
 
     ``inputs`` keeps the operator's positional convention (TFLite's): for conv, depthwise and
     dense layers ``inputs[0]`` is the activation, ``inputs[1]`` the weights and ``inputs[2]`` the
-    bias, which may be ``None`` when the model has no bias.  ``kernel`` is (height, width) for
-    conv and pooling layers; ``strides`` and ``dilation`` are (height, width).  ``options`` holds
-    operator-specific extras (e.g. ``axis`` for concatenation, ``keep_dims`` for mean).
+    bias, which may be ``None`` when the model has no bias; other operators' positions are in
+    their :class:`~tinymodel.ops.Operands` (``op.operands``).  ``kernel`` is (height, width) for
+    conv, transposed conv and pooling layers; ``strides`` and ``dilation`` are (height, width).
     ``source_op`` is the operator's name in the file it came from, kept for unsupported layers.
+
+    ``options`` holds operator-specific extras; the readers set these keys (each only when the
+    file gives the value, e.g. from a constant operand):
+
+    ====================================== ===================================================
+    operators                              keys
+    ====================================== ===================================================
+    CONCATENATION, PACK, UNPACK, SPLIT,    ``axis`` (int, as stored: may be negative)
+    SPLIT_V, GATHER, CUMSUM, ARG_MAX,
+    ARG_MIN, EXPAND_DIMS
+    MEAN, SUM, REDUCE_MAX, REDUCE_MIN      ``axes`` (ints), ``keep_dims`` (bool)
+    RESHAPE                                ``new_shape`` (ints)
+    PAD, MIRROR_PAD                        ``paddings`` (``((before, after), ...)``);
+                                           MIRROR_PAD also ``mode`` (``reflect``/``symmetric``)
+    SOFTMAX                                ``beta`` (float)
+    FULLY_CONNECTED                        ``keep_num_dims`` (bool), ``weights_format`` (int)
+    LEAKY_RELU                             ``alpha`` (float)
+    TRANSPOSE_CONV                         ``output_shape`` (ints)
+    RESIZE_BILINEAR,                       ``size`` (``(h, w)``), ``align_corners``,
+    RESIZE_NEAREST_NEIGHBOR                ``half_pixel_centers`` (bool)
+    SPLIT, SPLIT_V                         ``num_splits`` (int); SPLIT_V ``size_splits`` (ints)
+    GATHER                                 ``batch_dims`` (int)
+    STRIDED_SLICE                          ``begin``, ``end``, ``strides`` (ints),
+                                           ``begin_mask``, ``end_mask``, ``ellipsis_mask``,
+                                           ``new_axis_mask``, ``shrink_axis_mask`` (int bit sets)
+    SLICE                                  ``begin``, ``size`` (ints)
+    TRANSPOSE                              ``perm`` (ints)
+    TILE                                   ``multiples`` (ints)
+    SPACE_TO_BATCH_ND, BATCH_TO_SPACE_ND   ``block_shape`` (ints); ``paddings`` / ``crops``
+    SPACE_TO_DEPTH, DEPTH_TO_SPACE         ``block_size`` (int)
+    SQUEEZE                                ``squeeze_dims`` (ints)
+    PACK, UNPACK                           ``values_count`` / ``num`` (int)
+    BATCH_MATMUL                           ``adj_x``, ``adj_y`` (bool)
+    CUMSUM                                 ``exclusive``, ``reverse`` (bool)
+    SVDF                                   ``rank``, ``memory_size``, ``num_filters``,
+                                           ``num_units`` (int)
+    UNIDIRECTIONAL_SEQUENCE_LSTM           ``time_major`` (bool), ``cell_clip``, ``proj_clip``
+                                           (float), ``n_cell``, ``n_output`` (int)
+    WHILE, IF, CALL_ONCE                   ``cond_subgraph``, ``body_subgraph`` /
+                                           ``then_subgraph``, ``else_subgraph`` /
+                                           ``init_subgraph`` (subgraph indices)
+    VAR_HANDLE                             ``container``, ``shared_name`` (str)
+    BROADCAST_TO, FILL                     ``shape`` / ``dims`` (ints)
+    ====================================== ===================================================
+
+    The Keras reader also sets ``folded`` (the Keras layers a layer stands for); the .tflite
+    reader sets ``tensor_name`` (the file's name of the first output).
     """
 
     name: str
@@ -113,10 +160,13 @@ class Layer:
 
     @property
     def input(self) -> TensorSpec:
-        """The first (activation) input."""
-        first = self.inputs[0] if self.inputs else None
+        """The activation input: ``inputs[op.operands.data]`` (the first input for almost every
+        operator; the third for ``TRANSPOSE_CONV``, the second for ``SPLIT``)."""
+        position = self.op.operands.data
+        first = self.inputs[position] if position < len(self.inputs) else None
         if first is None:
-            raise ModelReadError(f"layer {self.name!r} ({self.source_op or self.op}) has no first input")
+            raise ModelReadError(f"layer {self.name!r} ({self.source_op or self.op}) has no "
+                                 f"{'first' if position == 0 else f'activation (#{position})'} input")
         return first
 
     @property
@@ -126,17 +176,26 @@ class Layer:
 
     @property
     def weights(self) -> TensorSpec | None:
-        """The weight tensor of conv / depthwise / dense layers, else ``None``."""
-        if self.op.has_weights and len(self.inputs) > 1:
-            return self.inputs[1]
-        return None
+        """The weight tensor (``inputs[op.operands.weights]``: conv, depthwise, transposed conv,
+        dense, SVDF feature weights, PReLU alpha, embedding table), else ``None``."""
+        return self._operand(self.op.operands.weights)
 
     @property
     def bias(self) -> TensorSpec | None:
-        """The bias tensor of conv / depthwise / dense layers, else ``None``."""
-        if self.op.has_weights and len(self.inputs) > 2:
-            return self.inputs[2]
-        return None
+        """The bias tensor (``inputs[op.operands.bias]``), else ``None`` (also when the file
+        omits an optional bias)."""
+        return self._operand(self.op.operands.bias)
+
+    def _operand(self, position: int | None) -> TensorSpec | None:
+        if position is None or position >= len(self.inputs):
+            return None
+        return self.inputs[position]
+
+    @property
+    def param_inputs(self) -> tuple[TensorSpec, ...]:
+        """Constant inputs holding trained parameters (:attr:`Operands.param_positions`)."""
+        return tuple(t for t in (self._operand(p) for p in self.op.operands.param_positions)
+                     if t is not None and t.is_constant)
 
     @property
     def activation_inputs(self) -> tuple[TensorSpec, ...]:

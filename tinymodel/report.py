@@ -15,6 +15,7 @@ def layer_record(layer: Layer, cost: LayerCost) -> dict[str, Any]:
         "op": layer.op.label,
         "source_op": layer.source_op or layer.op.label,
         "supported": layer.supported,
+        "cost_kind": cost.cost_kind.value,
         "input_shapes": [list(t.shape) for t in layer.activation_inputs],
         "output_shapes": [list(t.shape) for t in layer.outputs],
         "dtype": layer.outputs[0].dtype if layer.outputs else None,
@@ -34,6 +35,7 @@ def layer_record(layer: Layer, cost: LayerCost) -> dict[str, Any]:
         "weight_bytes_by_dtype": dict(cost.weight_bytes_by_dtype),
         "input_bytes": cost.input_bytes,
         "output_bytes": cost.output_bytes,
+        "bytes_moved": cost.bytes_moved,
         "scratch_bytes": cost.scratch_bytes,
         "reduction_length": cost.reduction_length,
         "alignment": cost.alignment.value if cost.alignment else None,
@@ -41,7 +43,13 @@ def layer_record(layer: Layer, cost: LayerCost) -> dict[str, Any]:
 
 
 def analysis_record(model: ModelCost) -> dict[str, Any]:
-    """A whole analysis: ``model``, ``source``, ``layers`` (per :func:`layer_record`) and ``totals``."""
+    """A whole analysis: ``model``, ``source``, ``layers`` (per :func:`layer_record`) and ``totals``.
+
+    ``totals`` lists the layers that are not costed in two groups: ``no_formula_layers``
+    (operators the reader mapped but that have no cost formula: control flow, variables) and
+    ``unsupported_layers`` (operators the reader could not map: custom operators, unknown
+    codes, Keras layers without an equivalent).
+    """
     g = model.graph
     totals: dict[str, Any] = dict(model.totals)
     totals.update(
@@ -52,6 +60,7 @@ def analysis_record(model: ModelCost) -> dict[str, Any]:
         max_scratch_bytes=max((c.scratch_bytes for _, c in model.layers), default=0),
         input_bytes=sum(t.nbytes for t in g.inputs),
         output_bytes=sum(t.nbytes for t in g.outputs),
+        no_formula_layers=[{"name": L.name, "op": L.op.label} for L in model.no_formula],
         unsupported_layers=[{"name": L.name, "source_op": L.source_op} for L in model.unsupported],
     )
     return {"model": g.name, "source": g.source,

@@ -307,7 +307,7 @@ def test_relu_and_softmax_layers(layer, op):
     (layers.ReLU(3.0), "ReLU(max_value=3.0, negative_slope=0.0, threshold=0.0)"),
     (layers.Activation("gelu"), "Activation(gelu)"),
     (layers.Softmax(axis=1), "Softmax(axis=1)"),
-    (layers.LeakyReLU(), "LeakyReLU"),
+    (layers.ELU(alpha=0.5), "ELU(alpha=0.5)"),
 ])
 def test_activations_without_an_optype_are_unsupported(layer, source_op):
     graph = read_keras(model_of(layers.MaxPooling2D(), layer))
@@ -421,6 +421,117 @@ def test_binary_layers_and_concatenate():
     assert [t.name for t in graph.outputs] == ["cat", "cat1"]
 
 
+# -- the layers added with the full TFLite Micro vocabulary --------------------------------------
+
+def test_new_activation_layers_and_functions():
+    graph = read_keras(model_of(
+        layers.Conv2D(4, 3, activation="swish", name="c"), layers.LeakyReLU(0.1, name="lk"),
+        layers.PReLU(shared_axes=[1, 2], name="pr"), layers.ELU(name="elu"),
+        layers.Activation("exponential", name="ex"), layers.Activation("leaky_relu", name="lr"),
+        layers.Activation("log_softmax", name="ls"), layers.Activation("silu", name="sw")))
+    assert ops(graph) == [OpType.CONV_2D, OpType.LOGISTIC, OpType.MUL, OpType.LEAKY_RELU,
+                          OpType.PRELU, OpType.ELU, OpType.EXP, OpType.LEAKY_RELU,
+                          OpType.LOG_SOFTMAX, OpType.LOGISTIC, OpType.MUL]
+    gate, swish = graph.layer("c/silu/sigmoid"), graph.layer("c/silu")
+    assert [t.name for t in swish.inputs] == ["c", gate.output.name]
+    assert graph.layer("lk").options["alpha"] == pytest.approx(0.1)
+    assert graph.layer("lr").options["alpha"] == pytest.approx(0.2)
+    prelu = graph.layer("pr")
+    assert prelu.inputs[1].shape == (1, 1, 4) and layer_cost(prelu).params == 4
+    assert graph.unsupported == ()
+
+
+def test_conv2d_transpose_and_upsampling():
+    t = layers.Conv2DTranspose(5, 3, strides=2, padding="same", activation="relu", name="t")
+    graph = read_keras(model_of(t, layers.UpSampling2D(name="up"),
+                                layers.UpSampling2D(interpolation="bilinear", name="bi"),
+                                layers.GlobalMaxPooling2D(name="gmp"), shape=(4, 4, 3)))
+    assert ops(graph) == [OpType.TRANSPOSE_CONV, OpType.RESIZE_NEAREST_NEIGHBOR,
+                          OpType.RESIZE_BILINEAR, OpType.REDUCE_MAX]
+    tc = graph.layer("t")
+    assert tc.input.shape == (1, 4, 4, 3) and tc.weights.shape == (5, 3, 3, 3)
+    np.testing.assert_array_equal(tc.weights.data, np.asarray(t.kernel).transpose(2, 0, 1, 3))
+    assert tc.inputs[0].data.tolist() == [1, 8, 8, 5] and tc.activation is Activation.RELU
+    assert (tc.kernel, tc.strides, tc.padding) == ((3, 3), (2, 2), Padding.SAME)
+    c = layer_cost(tc)
+    assert c.macs == 4 * 4 * 3 * 9 * 5 and c.params == t.count_params() == 140
+    assert graph.layer("up").options["size"] == (16, 16)
+    assert layer_cost(graph.layer("up")).bytes_moved == 16 * 16 * 5 * 4
+    assert layer_cost(graph.layer("bi")).flops == 4 * 32 * 32 * 5
+    assert graph.layer("gmp").options["axes"] == (1, 2)
+
+
+def test_shape_layers_and_embedding():
+    graph = read_keras(model_of(layers.Permute((2, 1, 3), name="p"),
+                                layers.Cropping2D(((1, 2), (0, 1)), name="crop"),
+                                shape=(6, 6, 3)))
+    assert ops(graph) == [OpType.TRANSPOSE, OpType.STRIDED_SLICE]
+    assert graph.layer("p").options["perm"] == (0, 2, 1, 3)
+    crop = graph.layer("crop")
+    assert (crop.options["begin"], crop.options["end"]) == ((0, 1, 0, 0), (1, 4, 5, 3))
+    assert crop.output.shape == (1, 3, 5, 3) and layer_cost(crop).bytes_moved == 45 * 4
+    x = keras.Input((5,), dtype="int32", name="ids")
+    emb = layers.Embedding(10, 4, name="emb")
+    graph = read_keras(keras.Model(x, layers.GlobalAveragePooling1D(name="avg")(emb(x))))
+    assert ops(graph) == [OpType.GATHER, OpType.MEAN]
+    gather = graph.layer("emb")
+    assert gather.inputs[0].shape == (10, 4) and gather.inputs[1].name == "ids"
+    assert layer_cost(gather).params == emb.count_params() == 40
+    assert graph.layer("avg").options["axes"] == (1,)
+
+
+def test_maximum_minimum_average_and_keras_ops():
+    a, b = keras.Input((4, 4, 2), name="a"), keras.Input((4, 4, 2), name="b")
+    mx = layers.Maximum(name="mx")([a, b])
+    mn = layers.Minimum(name="mn")([a, b])
+    av = layers.Average(name="av")([mx, mn, a])
+    hs = keras.ops.multiply(layers.ReLU(6.0)(keras.ops.add(av, 3.0)), 1.0 / 6.0)
+    out = keras.ops.exp(keras.ops.divide(hs, b))
+    graph = read_keras(keras.Model([a, b], out))
+    assert ops(graph) == [OpType.MAXIMUM, OpType.MINIMUM, OpType.ADD, OpType.ADD, OpType.MUL,
+                          OpType.ADD, OpType.MUL, OpType.DIV, OpType.EXP]
+    scale = graph.layer("av").inputs[1]
+    assert scale.is_constant and scale.data == pytest.approx(1 / 3)
+    (plus3,) = [layer for layer in graph if layer.source_op == "Add"]
+    assert plus3.inputs[1].data == pytest.approx(3.0) and plus3.activation is Activation.RELU6
+    assert graph.unsupported == ()
+
+
+@pytest.mark.parametrize("return_sequences", [False, True])
+def test_lstm_becomes_the_fused_lstm(return_sequences):
+    lstm = layers.LSTM(16, return_sequences=return_sequences, name="lstm")
+    graph = read_keras(model_of(lstm, shape=(20, 8)))
+    expected = [OpType.UNIDIRECTIONAL_SEQUENCE_LSTM] + ([] if return_sequences
+                                                        else [OpType.STRIDED_SLICE])
+    assert ops(graph) == expected
+    cell = graph.layers[0]
+    assert len(cell.inputs) == 24 and cell.output.shape == (1, 20, 16)
+    np.testing.assert_array_equal(cell.inputs[2].data, np.asarray(lstm.cell.kernel)[:, 16:32].T)
+    c = layer_cost(cell)
+    assert c.params == lstm.count_params() == 4 * 16 * (8 + 16 + 1)
+    assert c.macs == 20 * 4 * 16 * (8 + 16)
+    assert graph.layers[-1].output.shape == ((1, 20, 16) if return_sequences else (1, 16))
+
+
+def test_lstm_macs_agree_with_the_converted_unrolled_lstm():
+    x = keras.Input((20, 8))
+    model = keras.Model(x, layers.Dense(4)(layers.LSTM(16, unroll=True)(x)))
+    keras_cost = analyze(read_keras(model))
+    tflite_cost = analyze(read_tflite(to_tflite(model, "float32")))
+    assert keras_cost.totals["macs"] == 20 * 4 * 16 * (8 + 16) + 16 * 4
+    # with batch 1 the converter folds the first step's recurrent product with the zero state
+    assert tflite_cost.totals["macs"] == keras_cost.totals["macs"] - 4 * 16 * 16
+    assert keras_cost.totals["params"] == model.count_params()
+
+
+def test_new_layers_agree_with_tflite():
+    t = layers.Conv2DTranspose(4, 3, strides=2, padding="same")
+    model = model_of(layers.Conv2D(6, 3, padding="same"), layers.LeakyReLU(0.3),
+                     layers.PReLU(shared_axes=[1, 2]), t, layers.GlobalMaxPooling2D())
+    t.bias.assign(np.arange(1, 5, dtype=np.float32))     # a zero bias would be dropped
+    assert_agree(read_keras(model), read_tflite(to_tflite(model, "float32")))
+
+
 def test_dense_on_rank_3_input_keeps_dims():
     graph = read_keras(model_of(layers.Dense(5, name="d"), shape=(7, 3)))
     dense = graph.layer("d")
@@ -469,19 +580,19 @@ def test_unsupported_layers_are_kept_with_inputs_outputs_and_variables():
     x = inputs = keras.Input((8, 8, 3), name="x")
     x = layers.Conv2D(4, 3, name="conv")(x)
     x = Doubler(name="double")(x)
-    x = layers.UpSampling2D(name="up")(x)
-    x = keras.ops.add(x, 1.0)
+    x = layers.UpSampling2D(interpolation="bicubic", name="up")(x)
+    x = keras.ops.cumprod(x, axis=-1)
     x = layers.Conv2D(2, 1, name="out")(x)
     graph = read_keras(keras.Model(inputs, x))
     assert ops(graph) == [OpType.CONV_2D, OpType.UNSUPPORTED, OpType.UNSUPPORTED,
                           OpType.UNSUPPORTED, OpType.CONV_2D]
-    double, up, add = graph.unsupported
-    assert double.source_op == "Doubler" and up.source_op == "UpSampling2D"
-    assert add.source_op == "ops.Add"
+    double, up, cumprod = graph.unsupported
+    assert double.source_op == "Doubler" and up.source_op == "UpSampling2D(interpolation=bicubic)"
+    assert cumprod.source_op == "ops.Cumprod"
     assert double.input.name == "conv" and [t.name for t in double.constant_inputs] == \
         ["double/scale"]
     assert up.output.shape == (1, 12, 12, 4)
-    assert graph.layer("out").input.name == add.output.name
+    assert graph.layer("out").input.name == cumprod.output.name
     assert layer_cost(double).supported is False
 
 

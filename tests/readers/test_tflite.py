@@ -278,6 +278,7 @@ class TestTables:
 # ------------------------------------------------------------------------------------------------
 INT8, INT32, FLOAT32 = 9, 2, 0
 CONV_2D, FULLY_CONNECTED, STRIDED_SLICE, CUSTOM, GELU = 3, 9, 45, 32, 150
+TOPK_V2 = BUILTIN_NAMES.index("TOPK_V2")        # a builtin the vocabulary does not map
 
 
 @dataclass
@@ -553,14 +554,14 @@ class TestHandBuiltModels:
             tensors=[T((1, 8), "x"), T((1, 4), "a"), T((1, 4), "b"), T((1, 4), "c"),
                      T((2,), "begin", dtype=INT32, buffer=1)],
             ops=[Op(0, (0, 4), (1,)), Op(1, (1,), (2,)), Op(2, (2, -1), (3,))],
-            codes=[Code(STRIDED_SLICE, STRIDED_SLICE), Code(CUSTOM, CUSTOM, "MyFancyOp"),
+            codes=[Code(TOPK_V2, TOPK_V2), Code(CUSTOM, CUSTOM, "MyFancyOp"),
                    Code(127, 250)],
             buffers=[Buf(), Buf(np.array([0, 2], "<i4").tobytes())],
             inputs=(0,), outputs=(3,))
         graph = read_tflite(write_tflite(model))
-        assert [layer.name for layer in graph] == ["strided_slice_0", "myfancyop_1",
+        assert [layer.name for layer in graph] == ["topk_v2_0", "myfancyop_1",
                                                    "builtin_250_2"]
-        assert [layer.source_op for layer in graph] == ["STRIDED_SLICE", "MyFancyOp",
+        assert [layer.source_op for layer in graph] == ["TOPK_V2", "MyFancyOp",
                                                         "BUILTIN_250"]
         assert all(layer.op is OpType.UNSUPPORTED for layer in graph)
         assert graph.unsupported == graph.layers
@@ -1041,3 +1042,265 @@ def test_converted_model_matches_interpreter(converted: dict[str, bytes], dtype:
 @pytest.mark.parametrize("filename", list(EXPECTED))
 def test_mlperf_model_matches_interpreter(filename: str) -> None:
     _compare_with_interpreter(mlperf_model(filename).read_bytes())
+
+
+# ------------------------------------------------------------------------------------------------
+# Operators beyond the firmware's, converted by TensorFlow: mapped ops and options, and costs
+# computed by hand from the Keras layer configurations
+# ------------------------------------------------------------------------------------------------
+def _operators_model() -> tuple[object, dict[str, object]]:
+    """A model whose float32 conversion has LEAKY_RELU, PRELU, TRANSPOSE_CONV,
+    RESIZE_NEAREST_NEIGHBOR, CONCATENATION, SPLIT, STRIDED_SLICE, TRANSPOSE, GATHER, SUM, EXP,
+    DIV and a dense layer whose (all-zero) bias the converter drops; and its Keras layers."""
+    import keras
+    from keras import layers, ops
+
+    keras.utils.set_random_seed(0)
+    cfg: dict[str, object] = {
+        "conv": layers.Conv2D(6, 3, padding="same"),
+        "leaky": layers.LeakyReLU(0.25),
+        "prelu": layers.PReLU(shared_axes=[1, 2]),
+        "tconv": layers.Conv2DTranspose(6, 3, strides=2, padding="same"),
+        "resize": layers.Resizing(16, 16, interpolation="nearest"),
+        "dense": layers.Dense(10),
+    }
+    x = keras.Input((8, 8, 4), batch_size=1)
+    b = cfg["prelu"](cfg["leaky"](cfg["conv"](x)))
+    e = layers.Concatenate()([cfg["tconv"](b), cfg["resize"](b)])       # (1, 16, 16, 12)
+    s1, s2 = ops.split(e, 2, axis=-1)
+    g = s2[:, 2:10:2, :, 1:5]                                             # (1, 4, 16, 4)
+    h = ops.transpose(g, (0, 2, 1, 3))                                    # (1, 16, 4, 4)
+    i = ops.take(h, np.array([0, 3, 1], dtype=np.int32), axis=2)          # (1, 16, 3, 4)
+    j = ops.sum(i, axis=(1, 2))                                           # (1, 4)
+    out = ops.divide(ops.exp(j), j + 2.0)
+    dense = cfg["dense"](layers.Flatten()(s1))
+    return keras.Model(x, [out, dense]), cfg
+
+
+@pytest.fixture(scope="module")
+def operators_model() -> tuple[ModelGraph, dict[str, object]]:
+    tf = pytest.importorskip("tensorflow")
+    model, cfg = _operators_model()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data = tf.lite.TFLiteConverter.from_keras_model(model).convert()
+    return read_tflite(data, name="operators"), cfg
+
+
+@pytest.mark.tf
+def test_converted_operators_are_mapped(operators_model) -> None:
+    graph, _ = operators_model
+    assert graph.unsupported == ()
+    assert Counter(layer.op for layer in graph) == Counter({
+        OpType.CONV_2D: 1, OpType.LEAKY_RELU: 1, OpType.PRELU: 1, OpType.TRANSPOSE_CONV: 1,
+        OpType.RESIZE_NEAREST_NEIGHBOR: 1, OpType.CONCATENATION: 1, OpType.SPLIT: 1,
+        OpType.STRIDED_SLICE: 1, OpType.TRANSPOSE: 1, OpType.GATHER: 1, OpType.SUM: 1,
+        OpType.ADD: 1, OpType.EXP: 1, OpType.DIV: 1, OpType.RESHAPE: 1,
+        OpType.FULLY_CONNECTED: 1})
+
+
+@pytest.mark.tf
+def test_converted_operator_options(operators_model) -> None:
+    graph, cfg = operators_model
+    (leaky,) = _by_op(graph, OpType.LEAKY_RELU)
+    assert leaky.options["alpha"] == pytest.approx(cfg["leaky"].negative_slope)
+    (tconv,) = _by_op(graph, OpType.TRANSPOSE_CONV)
+    assert tconv.input.shape == (1, 8, 8, 6) and tconv.inputs[0].shape == (4,)
+    assert tconv.kernel == (3, 3) and tconv.strides == (2, 2) and tconv.padding is Padding.SAME
+    assert tconv.options["output_shape"] == (1, 16, 16, 6)
+    (resize,) = _by_op(graph, OpType.RESIZE_NEAREST_NEIGHBOR)
+    assert resize.options["size"] == (16, 16) and resize.options["align_corners"] is False
+    (split,) = _by_op(graph, OpType.SPLIT)
+    assert split.options["num_splits"] == 2 and split.options["axis"] in (-1, 3)
+    assert split.input.shape == (1, 16, 16, 12) and len(split.outputs) == 2
+    (sliced,) = _by_op(graph, OpType.STRIDED_SLICE)
+    assert sliced.options["strides"] == (1, 2, 1, 1) and sliced.output.shape == (1, 4, 16, 4)
+    (transpose,) = _by_op(graph, OpType.TRANSPOSE)
+    assert transpose.options["perm"] == (0, 2, 1, 3)
+    (gather,) = _by_op(graph, OpType.GATHER)
+    assert gather.options["axis"] == 2 and gather.output.shape == (1, 16, 3, 4)
+    (total,) = _by_op(graph, OpType.SUM)
+    assert total.options["axes"] == (1, 2) and total.options["keep_dims"] is False
+
+
+@pytest.mark.tf
+def test_converted_operator_costs_by_hand(operators_model) -> None:
+    from tinymodel.costs import analyze
+    from tinymodel.formulas import TRANSCENDENTAL_FLOPS
+
+    graph, cfg = operators_model
+    m = analyze(graph)
+
+    def cost(op: OpType):
+        (layer,) = _by_op(graph, op)
+        return m.cost(layer)
+
+    prelu, tconv, dense = cfg["prelu"], cfg["tconv"], cfg["dense"]
+    assert cost(OpType.PRELU).params == 6                # alpha shared over H and W: one per channel
+    assert cost(OpType.PRELU).flops == 8 * 8 * 6
+    k_h, k_w = tconv.kernel_size
+    # every one of the 8x8x6 input elements meets the k_h*k_w*filters weights of its channel
+    assert cost(OpType.TRANSPOSE_CONV).macs == 8 * 8 * 6 * k_h * k_w * tconv.filters == 20_736
+    # the untrained (zero) bias is dropped by the converter, and counted anyway
+    assert cost(OpType.TRANSPOSE_CONV).params == tconv.count_params() == 330
+    assert cost(OpType.FULLY_CONNECTED).params == dense.count_params() == 16 * 16 * 6 * 10 + 10
+    assert cost(OpType.FULLY_CONNECTED).macs == 1536 * 10
+    assert cost(OpType.RESIZE_NEAREST_NEIGHBOR).bytes_moved == 16 * 16 * 6 * 4
+    assert cost(OpType.CONCATENATION).bytes_moved == 16 * 16 * 12 * 4
+    assert cost(OpType.SPLIT).bytes_moved == 2 * 16 * 16 * 6 * 4
+    assert cost(OpType.STRIDED_SLICE).bytes_moved == 4 * 16 * 4 * 4
+    assert cost(OpType.TRANSPOSE).bytes_moved == cost(OpType.GATHER).bytes_moved * 4 // 3
+    assert cost(OpType.SUM).flops == 16 * 3 * 4
+    assert cost(OpType.EXP).flops == 4 * TRANSCENDENTAL_FLOPS and cost(OpType.DIV).flops == 4
+    assert cost(OpType.LEAKY_RELU).flops == 8 * 8 * 6
+    assert prelu.count_params() == 6
+
+
+def _unrolled_lstm(units: int = 16, steps: int = 20, features: int = 8, classes: int = 4) -> object:
+    import keras
+    from keras import layers
+
+    keras.utils.set_random_seed(0)
+    x = keras.Input((steps, features))      # no fixed batch, as practitioners write it
+    y = layers.LSTM(units, unroll=True)(x)
+    return keras.Model(x, layers.Dense(classes)(y))
+
+
+@pytest.mark.tf
+def test_converted_unrolled_lstm_is_analysable() -> None:
+    """Keras's unrolled LSTM converts to per-step dense layers, splits and gates: every operator
+    is mapped and the MACs are the LSTM's ``steps · 4 · units · (features + units)``."""
+    tf = pytest.importorskip("tensorflow")
+    from tinymodel.costs import analyze
+
+    units, steps, features, classes = 16, 20, 8, 4
+    model = _unrolled_lstm(units, steps, features, classes)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data = tf.lite.TFLiteConverter.from_keras_model(model).convert()
+    graph = read_tflite(data)
+    assert graph.unsupported == ()
+    ops = Counter(layer.op for layer in graph)
+    assert {OpType.SHAPE, OpType.STRIDED_SLICE, OpType.TRANSPOSE, OpType.UNPACK, OpType.PACK,
+            OpType.FILL, OpType.SPLIT, OpType.LOGISTIC, OpType.TANH} <= set(ops)
+    assert ops[OpType.SPLIT] == steps and ops[OpType.FULLY_CONNECTED] == 2 * steps + 1
+    m = analyze(graph)
+    assert m.totals["macs"] == steps * 4 * units * (features + units) + units * classes
+    fcs = [(layer, m.cost(layer)) for layer in _by_op(graph, OpType.FULLY_CONNECTED)]
+    # the gates' matrices (64 x 8 input, 64 x 16 recurrent) carry no bias in the file (the
+    # converter adds it with an ADD): each counts one per output row
+    assert {c.params for layer, c in fcs if layer.output.shape[-1] == 4 * units} == \
+        {4 * units * features + 4 * units, 4 * units * units + 4 * units}
+    (split, *_) = _by_op(graph, OpType.SPLIT)
+    assert split.options["num_splits"] == 4 and [t.shape for t in split.outputs] == \
+        [(1, units)] * 4
+    assert m.no_formula == ()
+
+
+# ------------------------------------------------------------------------------------------------
+# Hand-built operators the stock converter does not write for Keras 3 models: SVDF, the fused
+# LSTM, control flow and variables (option field ids as declared in schema.fbs)
+# ------------------------------------------------------------------------------------------------
+def table_options(union: int, *slots: tuple[str, int, object]) -> tuple[int, Callable[..., int]]:
+    """An options table of union type ``union`` with ``(kind, field id, value)`` scalar slots,
+    kind one of ``Int8``, ``Int32``, ``Bool``, ``Float32``."""
+    def build(b: object) -> int:
+        b.StartObject(max((s[1] for s in slots), default=0) + 1)  # type: ignore[attr-defined]
+        for kind, field_id, value in slots:
+            getattr(b, f"Prepend{kind}Slot")(field_id, value, 0)
+        return b.EndObject()  # type: ignore[attr-defined, no-any-return]
+    return union, build
+
+
+def _code(name: str) -> Code:
+    code = BUILTIN_NAMES.index(name)
+    return Code(min(code, 127), code)
+
+
+def _floats(n: int) -> bytes:
+    return np.arange(n, dtype="<f4").tobytes()
+
+
+def test_hand_built_svdf() -> None:
+    from tinymodel.costs import layer_cost
+
+    model = Model(
+        tensors=[T((1, 10), "x", dtype=FLOAT32), T((16, 10), "wf", dtype=FLOAT32, buffer=1),
+                 T((16, 6), "wt", dtype=FLOAT32, buffer=2), T((8,), "b", dtype=FLOAT32, buffer=3),
+                 T((1, 96), "state", dtype=FLOAT32, variable=True),
+                 T((1, 8), "y", dtype=FLOAT32)],
+        ops=[Op(0, (0, 1, 2, 3, 4), (5,), table_options(6, ("Int32", 0, 2), ("Int8", 1, 1)))],
+        codes=[_code("SVDF")],
+        buffers=[Buf(), Buf(_floats(160)), Buf(_floats(96)), Buf(_floats(8))],
+        outputs=(5,))
+    (layer,) = read_tflite(write_tflite(model)).layers
+    assert layer.op is OpType.SVDF and layer.activation is Activation.RELU
+    assert dict(layer.options, tensor_name=None) == {
+        "rank": 2, "memory_size": 6, "num_filters": 16, "num_units": 8, "tensor_name": None}
+    c = layer_cost(layer)
+    # 16 filters * (10 inputs + 6 memory); paper adds the 8 unit biases
+    assert (c.macs, c.paper_macs, c.params) == (256, 264, 160 + 96 + 8)
+
+
+def test_hand_built_time_major_lstm() -> None:
+    from tinymodel.costs import layer_cost
+
+    steps, n_in, cell = 20, 8, 16
+    tensors = [T((steps, 1, n_in), "x", dtype=FLOAT32)]
+    buffers = [Buf()]
+    inputs: list[int] = [0]
+
+    def weight(name: str, shape: tuple[int, ...]) -> None:
+        buffers.append(Buf(_floats(int(np.prod(shape)))))
+        tensors.append(T(shape, name, dtype=FLOAT32, buffer=len(buffers) - 1))
+        inputs.append(len(tensors) - 1)
+
+    for g in "ifco":
+        weight(f"w_{g}", (cell, n_in))
+    for g in "ifco":
+        weight(f"r_{g}", (cell, cell))
+    inputs += [-1, -1, -1]                                  # no peepholes
+    for g in "ifco":
+        weight(f"b_{g}", (cell,))
+    inputs += [-1, -1]                                      # no projection
+    for state in ("h", "c"):
+        tensors.append(T((1, cell), state, dtype=FLOAT32, variable=True))
+        inputs.append(len(tensors) - 1)
+    inputs += [-1] * 4                                      # no layer norm
+    tensors.append(T((steps, 1, cell), "y", dtype=FLOAT32))
+    model = Model(tensors=tensors,
+                  ops=[Op(0, tuple(inputs), (len(tensors) - 1,),
+                          table_options(71, ("Int8", 0, 4), ("Float32", 1, 10.0),
+                                        ("Bool", 3, True)))],
+                  codes=[_code("UNIDIRECTIONAL_SEQUENCE_LSTM")], buffers=buffers,
+                  outputs=(len(tensors) - 1,))
+    (layer,) = read_tflite(write_tflite(model)).layers
+    assert layer.op is OpType.UNIDIRECTIONAL_SEQUENCE_LSTM and len(layer.inputs) == 24
+    assert layer.options["time_major"] is True and layer.options["cell_clip"] == 10.0
+    assert (layer.options["n_cell"], layer.options["n_output"]) == (cell, cell)
+    assert layer.activation is Activation.TANH
+    c = layer_cost(layer)
+    assert c.macs == steps * 4 * cell * (n_in + cell) == 30_720
+    assert c.params == 4 * cell * (n_in + cell + 1)          # state variables are not parameters
+
+
+def test_hand_built_control_flow_and_variables_have_no_formula() -> None:
+    from tinymodel.costs import analyze
+
+    resource = 13
+    model = Model(
+        tensors=[T((1, 4), "x", dtype=FLOAT32), T((), "handle", dtype=resource),
+                 T((1, 4), "y", dtype=FLOAT32)],
+        ops=[Op(0, (), (1,)), Op(1, (1, 0), ()),
+             Op(2, (0,), (2,), table_options(93, ("Int32", 0, 1), ("Int32", 1, 2)))],
+        codes=[_code("VAR_HANDLE"), _code("ASSIGN_VARIABLE"), _code("WHILE")],
+        outputs=(2,))
+    graph = read_tflite(write_tflite(model))
+    assert [layer.op for layer in graph] == [OpType.VAR_HANDLE, OpType.ASSIGN_VARIABLE,
+                                             OpType.WHILE]
+    loop = graph.layers[2]
+    assert (loop.options["cond_subgraph"], loop.options["body_subgraph"]) == (1, 2)
+    assert graph.layers[1].outputs == () and graph.layers[0].inputs == ()
+    m = analyze(graph)
+    assert m.no_formula == graph.layers and m.unsupported == ()
+    assert all(not c.costed and c.macs == c.flops == 0 for _, c in m.layers)

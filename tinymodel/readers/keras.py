@@ -9,9 +9,10 @@ Keras reading and of the ``.tflite`` reading agree layer by layer:
   weights ``(out, in)`` (Keras ``(in, out)``, transposed).  Activation shapes are NHWC with the
   batch set to 1; any other unknown dimension is an error.
 * **Biases are TFLite's.**  A Conv2D or DepthwiseConv2D without bias gets a zero bias, as the
-  converter writes one; a Dense without bias keeps none.  (The converter also drops a Dense bias
-  whose values are all zero, which a reader of shapes cannot mirror: such models differ by the
-  bias in ``params``.)
+  converter writes one; a Dense or Conv2DTranspose without bias keeps none.  (The converter also
+  drops a Dense bias whose values are all zero, which a reader of shapes cannot mirror: such
+  models differ by the bias in ``weight_bytes``; ``params`` count a bias either way, see
+  :class:`tinymodel.costs.LayerCost`.)
 * **BatchNormalization is folded** into the conv / depthwise / dense layer before it when that
   layer has no activation yet and its output feeds only the BN:
   ``s = γ / sqrt(σ² + ε)``, ``W' = W · s`` per output channel, ``b' = (b - μ) · s + β`` (a bias
@@ -19,10 +20,24 @@ Keras reading and of the ``.tflite`` reading agree layer by layer:
   ``source_op="BatchNormalization"`` — never dropped.
 * **ReLU and ReLU6 are fused** into the conv, depthwise, dense, add, sub or mul layer before them
   under the same single-consumer condition (a standalone ``ReLU`` / ``Activation`` layer, or the
-  ``activation=`` argument of Conv2D / DepthwiseConv2D / SeparableConv2D / Dense).  Other
-  activations (softmax, sigmoid, tanh, hard-swish) become their own layer, as in TFLite; an
+  ``activation=`` argument of Conv2D / DepthwiseConv2D / SeparableConv2D / Dense /
+  Conv2DTranspose).  Other activations (:data:`ACTIVATION_OPS`: softmax, log-softmax, sigmoid,
+  tanh, hard-swish, elu, exponential, leaky-relu) become their own layer, as in TFLite; swish /
+  silu becomes ``LOGISTIC`` then ``MUL`` (``x · sigmoid(x)``), as the converter writes it; an
   activation without an :class:`~tinymodel.ops.OpType` becomes an ``UNSUPPORTED`` layer whose
   ``source_op`` is ``"Activation(<name>)"``.
+* **Layers TFLite Micro runs as one operator** map onto it even where the converter writes
+  something else: ``UpSampling2D`` → ``RESIZE_NEAREST_NEIGHBOR`` / ``RESIZE_BILINEAR`` (the
+  converter writes nearest-neighbour upsampling as reshapes and tiles), ``Embedding`` →
+  ``GATHER`` (without the converter's cast and index fix-up), ``LSTM`` →
+  ``UNIDIRECTIONAL_SEQUENCE_LSTM`` plus a ``STRIDED_SLICE`` of the last step (the converter writes
+  a Keras 3 LSTM as a WHILE loop).  Conv2DTranspose → ``TRANSPOSE_CONV``, LeakyReLU, PReLU, ELU,
+  Maximum, Minimum, Average (ADDs then a MUL by ``1/n``), Permute → ``TRANSPOSE``, Cropping2D →
+  ``STRIDED_SLICE``, GlobalMaxPooling → ``REDUCE_MAX`` and GlobalAveragePooling1D → ``MEAN`` are
+  what the converter writes.
+* **Keras operations** (``keras.ops.add(x, 3.0)``, ``ops.multiply``, ``ops.exp``,
+  ``ops.sigmoid``, ...; keys ``"ops.<class>"`` in :data:`KERAS_OPS`) map onto the elementwise
+  operators; a Python constant operand becomes a constant input.
 * **Identity-at-inference layers** (:data:`IDENTITY_LAYERS`: InputLayer, Dropout, noise and
   random-augmentation layers, ``Activation("linear")``, ...) produce no layer.  Their tensors are
   aliased to their input, and their names are recorded in ``options["folded"]`` of the layer that
@@ -34,13 +49,17 @@ Keras reading and of the ``.tflite`` reading agree layer by layer:
   layers are named ``<outer call>/<inner layer>``.  A layer called more than once is named
   ``<name>_call<k>`` from its second call on.
 * Every other layer class — including subclasses of Keras layers and Keras ``Operation`` nodes
-  that are not layers — becomes an ``UNSUPPORTED`` layer (``source_op`` = class name) with its
-  inputs, outputs and variables (as constant inputs) kept.
+  without a mapping — becomes an ``UNSUPPORTED`` layer (``source_op`` = class name, ``ops.<class>``
+  for operations) with its inputs, outputs and variables (as constant inputs) kept.
 
-``options`` keys: ``folded`` (tuple of Keras layer names), ``axis`` (concatenation),
-``axes``/``keep_dims`` (mean), ``new_shape`` (reshape), ``paddings`` (pad), ``beta`` (softmax),
-``keep_num_dims`` (dense on inputs of rank > 2).  RESHAPE, PAD and MEAN carry their int32 shape
-operand as a constant second input, as in ``.tflite`` files.
+``options`` keys (see :class:`~tinymodel.graph.Layer`): ``folded`` (tuple of Keras layer
+names), ``axis`` (concatenation, gather), ``axes``/``keep_dims`` (mean, reduce-max),
+``new_shape`` (reshape), ``paddings`` (pad), ``beta`` (softmax), ``alpha`` (leaky-relu),
+``keep_num_dims`` (dense on inputs of rank > 2), ``output_shape`` (transposed conv), ``size``
+(resize), ``perm`` (transpose), ``begin``/``end``/``strides`` (strided slice), the LSTM's
+``time_major``/``n_cell``/``n_output``.  RESHAPE, PAD, MEAN, REDUCE_MAX, TRANSPOSE,
+STRIDED_SLICE, RESIZE and TRANSPOSE_CONV carry their int32 shape operands as constant inputs, as
+in ``.tflite`` files.
 
 The mapping table is :data:`KERAS_OPS` (Keras class name → the OpTypes it becomes).  Keras
 layers are recognised by exact class name and only when defined by Keras itself.  The traversal
@@ -93,6 +112,17 @@ FUSED_ACTIVATIONS: Mapping[str, Activation] = MappingProxyType({
 ACTIVATION_OPS: Mapping[str, OpType] = MappingProxyType({
     "relu": OpType.RELU, "relu6": OpType.RELU6, "sigmoid": OpType.LOGISTIC, "tanh": OpType.TANH,
     "hard_silu": OpType.HARD_SWISH, "hard_swish": OpType.HARD_SWISH, "softmax": OpType.SOFTMAX,
+    "log_softmax": OpType.LOG_SOFTMAX, "elu": OpType.ELU, "exponential": OpType.EXP,
+    "leaky_relu": OpType.LEAKY_RELU,
+})
+
+#: Activation functions computed as ``x · sigmoid(x)``: a LOGISTIC and a MUL layer, as the
+#: converter writes them.
+SIGMOID_GATED: frozenset[str] = frozenset({"silu", "swish"})
+
+#: Options of the layers :data:`ACTIVATION_OPS` creates (Keras's defaults of the functions).
+_ACTIVATION_OPTIONS: Mapping[str, Mapping[str, Any]] = MappingProxyType({
+    "softmax": {"beta": 1.0}, "leaky_relu": {"alpha": 0.2},
 })
 
 #: Layers that a following ReLU / ReLU6 is fused into.
@@ -104,6 +134,7 @@ _FOLD_BN_INTO = frozenset({OpType.CONV_2D, OpType.DEPTHWISE_CONV_2D, OpType.FULL
 
 _BINARY_OPS: Mapping[str, OpType] = MappingProxyType({
     "Add": OpType.ADD, "Subtract": OpType.SUB, "Multiply": OpType.MUL,
+    "Maximum": OpType.MAXIMUM, "Minimum": OpType.MINIMUM, "Average": OpType.ADD,
 })
 
 
@@ -210,6 +241,7 @@ class _Call:
     name: str                  # unique layer name in the graph
     in_tensors: list[Any]      # KerasTensors read, flattened in call order
     out_tensors: list[Any]     # KerasTensors written
+    args: tuple[Any, ...] = ()  # the call's positional arguments (tensors and Python constants)
 
     @property
     def cls(self) -> str:
@@ -227,11 +259,14 @@ _MAPPED: dict[str, tuple[OpType, ...]] = {}
 KERAS_OPS: Mapping[str, tuple[OpType, ...]] = MappingProxyType(_MAPPED)
 
 
-def _handles(*classes: str, emits: tuple[OpType, ...]) -> Callable[[Handler], Handler]:
+def _handles(*classes: str, emits: tuple[OpType, ...] | Mapping[str, tuple[OpType, ...]]
+             ) -> Callable[[Handler], Handler]:
+    """Register a handler for ``classes``; ``emits`` is what every class becomes, or a mapping
+    class → what it becomes when the classes differ."""
     def decorate(fn: Handler) -> Handler:
         for cls in classes:
             HANDLERS[cls] = fn
-            _MAPPED[cls] = emits
+            _MAPPED[cls] = emits[cls] if isinstance(emits, Mapping) else emits
         return fn
     return decorate
 
@@ -372,8 +407,10 @@ class _GraphReader:
             k = per_op.get(id(op), 0)
             per_op[id(op)] = k + 1
             base = op.name if k == 0 else f"{op.name}_call{k + 1}"
+            arguments = getattr(node, "arguments", None)
             calls.append(_Call(op, self._unique(prefix + base), list(node.input_tensors),
-                               list(node.output_tensors)))
+                               list(node.output_tensors),
+                               tuple(getattr(arguments, "args", ()) or ())))
             for user in users[key]:
                 waiting[user] -= 1
                 if waiting[user] == 0:
@@ -409,8 +446,8 @@ class _GraphReader:
             return
         is_layer = isinstance(op, self.keras.layers.Layer)
         handler = None
-        if is_layer and type(op).__module__.startswith("keras."):
-            handler = HANDLERS.get(call.cls)
+        if type(op).__module__.startswith("keras."):
+            handler = HANDLERS.get(call.cls if is_layer else f"ops.{call.cls}")
         if handler is not None:
             handler(self, call)
         else:   # custom layers keep their class name; bare Keras operations are "ops.<class>"
@@ -554,11 +591,10 @@ class _GraphReader:
                 target.folded.append(call.op.name)
                 self._alias(kt, src)
                 return
-            op = ACTIVATION_OPS.get(fn_name)
-            if op is None:
+            if fn_name not in ACTIVATION_OPS and fn_name not in SIGMOID_GATED:
                 self._unsupported(call, f"Activation({fn_name})")
-            else:
-                self.simple(call, op, [src], options={"beta": 1.0} if op is OpType.SOFTMAX else {})
+                return
+            self._activation_layers(call, fn_name, src, call.name)
             return
         # fused into a conv / dense layer: ``draft`` wrote ``kt`` already
         if fn_name == "linear":
@@ -567,15 +603,29 @@ class _GraphReader:
             draft.attrs["activation"] = FUSED_ACTIVATIONS[fn_name]
             return
         pre = draft.outputs[0]
-        op = ACTIVATION_OPS.get(fn_name, OpType.UNSUPPORTED)
-        name = self._unique(f"{draft.name}/{fn_name}")
-        out = TensorSpec(name, pre.shape, pre.dtype)
         self._uses[pre.name] = 1
-        self._emit(_Draft(name, op, [pre], [out],
-                          options={"beta": 1.0} if op is OpType.SOFTMAX else {},
-                          source_op=call.cls if op is not OpType.UNSUPPORTED
-                          else f"Activation({fn_name})"))
-        self._bind(kt, out)
+        self._activation_layers(call, fn_name, pre, self._unique(f"{draft.name}/{fn_name}"))
+
+    def _activation_layers(self, call: _Call, fn_name: str, src: TensorSpec, name: str) -> None:
+        """Emit the layer(s) computing ``fn_name(src)`` as ``name``, bound to the call's output:
+        one layer of :data:`ACTIVATION_OPS`, ``LOGISTIC`` then ``MUL`` for
+        :data:`SIGMOID_GATED` (as the converter writes ``x · sigmoid(x)``), or an
+        ``UNSUPPORTED`` layer ``Activation(<name>)``."""
+        if fn_name in SIGMOID_GATED:
+            gate = TensorSpec(self._unique(f"{name}/sigmoid"), src.shape, src.dtype)
+            self._uses[gate.name] = 1
+            self._uses[src.name] = self._uses.get(src.name, 0) + 1     # read by both layers
+            self._emit(_Draft(gate.name, OpType.LOGISTIC, [src], [gate], source_op=call.cls))
+            out = TensorSpec(name, src.shape, src.dtype)
+            self._emit(_Draft(name, OpType.MUL, [src, gate], [out], source_op=call.cls))
+        else:
+            op = ACTIVATION_OPS.get(fn_name, OpType.UNSUPPORTED)
+            options = dict(_ACTIVATION_OPTIONS.get(fn_name, {}))
+            out = TensorSpec(name, src.shape, src.dtype)
+            self._emit(_Draft(name, op, [src], [out], options=options,
+                              source_op=call.cls if op is not OpType.UNSUPPORTED
+                              else f"Activation({fn_name})"))
+        self._bind(call.out_tensors[0], out)
 
     def reshape(self, call: _Call) -> None:
         shape = self._shape(call.out_tensors[0], call.name)
@@ -677,7 +727,8 @@ def _dense(reader: _GraphReader, call: _Call) -> None:
     reader.activation(call, _activation_name(layer.activation), draft)
 
 
-@_handles("AveragePooling2D", "MaxPooling2D", emits=(OpType.AVERAGE_POOL_2D, OpType.MAX_POOL_2D))
+@_handles("AveragePooling2D", "MaxPooling2D",
+          emits={"AveragePooling2D": (OpType.AVERAGE_POOL_2D,), "MaxPooling2D": (OpType.MAX_POOL_2D,)})
 def _pool(reader: _GraphReader, call: _Call) -> None:
     layer = call.op
     if not _channels_last(reader, call):
@@ -697,23 +748,32 @@ def _global_average(reader: _GraphReader, call: _Call) -> None:
                   options={"axes": (1, 2), "keep_dims": bool(call.op.keepdims)})
 
 
-@_handles("Add", "Subtract", "Multiply", emits=(OpType.ADD, OpType.SUB, OpType.MUL))
+@_handles("Add", "Subtract", "Multiply", "Maximum", "Minimum", "Average",
+          emits={**{cls: (op,) for cls, op in _BINARY_OPS.items()},
+                 "Average": (OpType.ADD, OpType.MUL)})
 def _binary(reader: _GraphReader, call: _Call) -> None:
-    """Binary elementwise layers; more than two inputs become a chain of binary layers."""
+    """Binary elementwise layers; more than two inputs become a chain of binary layers.
+    ``Average`` is the chain of ADDs then a MUL by the constant ``1/n``, as the converter
+    writes it."""
     op = _BINARY_OPS[call.cls]
     ins = [reader._spec[id(t)] for t in call.in_tensors]
     if len(ins) < 2:
         reader._unsupported(call)
         return
     acc = ins[0]
-    for i, other in enumerate(ins[1:-1], start=1):
+    last = ins[1:] if call.cls == "Average" else ins[1:-1]
+    for i, other in enumerate(last, start=1):
         name = reader._unique(f"{call.name}/{i}")
         shape = tuple(int(d) for d in np.broadcast_shapes(acc.shape, other.shape))
         mid = TensorSpec(name, shape, acc.dtype)
         reader._uses[name] = 1
         reader._emit(_Draft(name, op, [acc, other], [mid], source_op=call.cls))
         acc = mid
-    reader.simple(call, op, [acc, ins[-1]])
+    if call.cls == "Average":
+        scale = _const(f"{call.name}/scale", np.array(1.0 / len(ins), dtype=np.float32))
+        reader.simple(call, OpType.MUL, [acc, scale])
+    else:
+        reader.simple(call, op, [acc, ins[-1]])
 
 
 @_handles("Concatenate", emits=(OpType.CONCATENATION,))
@@ -762,10 +822,232 @@ def _relu(reader: _GraphReader, call: _Call) -> None:
     reader.activation(call, "relu" if max_value is None else "relu6", None)
 
 
-@_handles("Activation", emits=(OpType.RELU, OpType.RELU6, OpType.LOGISTIC, OpType.TANH,
-                               OpType.HARD_SWISH, OpType.SOFTMAX))
+@_handles("Activation", emits=tuple(dict.fromkeys((*ACTIVATION_OPS.values(), OpType.MUL))))
 def _activation(reader: _GraphReader, call: _Call) -> None:
     reader.activation(call, _activation_name(call.op.activation), None)
+
+
+@_handles("LeakyReLU", emits=(OpType.LEAKY_RELU,))
+def _leaky_relu(reader: _GraphReader, call: _Call) -> None:
+    """``LEAKY_RELU`` with ``options["alpha"]`` = the layer's ``negative_slope``."""
+    reader.simple(call, OpType.LEAKY_RELU, [reader._in(call)],
+                  options={"alpha": float(call.op.negative_slope)})
+
+
+@_handles("PReLU", emits=(OpType.PRELU,))
+def _prelu(reader: _GraphReader, call: _Call) -> None:
+    """``PRELU`` with the alpha as constant input 1, in Keras's shape (the input's shape without
+    the batch, 1 along shared axes), as the converter writes it."""
+    alpha = _const(f"{call.name}/alpha", _numpy(call.op.alpha))
+    reader.simple(call, OpType.PRELU, [reader._in(call), alpha])
+
+
+@_handles("ELU", emits=(OpType.ELU,))
+def _elu(reader: _GraphReader, call: _Call) -> None:
+    """``ELU`` (TFLite's has ``alpha = 1``; another alpha stays unsupported)."""
+    alpha = float(call.op.alpha)
+    if alpha != 1.0:
+        reader._unsupported(call, f"ELU(alpha={alpha})")
+        return
+    reader.simple(call, OpType.ELU, [reader._in(call)])
+
+
+@_handles("Conv2DTranspose", emits=(OpType.TRANSPOSE_CONV,))
+def _conv2d_transpose(reader: _GraphReader, call: _Call) -> None:
+    """``TRANSPOSE_CONV`` with TFLite's inputs: output shape (int32 constant), weights OHWI (Keras
+    ``(kh, kw, out, in)``, transposed), the input, and the bias when the layer has one."""
+    layer = call.op
+    if not _channels_last(reader, call):
+        return
+    if _pair(layer.dilation_rate) != (1, 1):
+        reader._unsupported(call, f"{call.cls}(dilation_rate={layer.dilation_rate})")
+        return
+    out_shape = reader._shape(call.out_tensors[0], call.name)
+    shape = _const(f"{call.name}/output_shape", np.array(out_shape, dtype=np.int32))
+    weights = _const(f"{call.name}/kernel", _numpy(layer.kernel).transpose(2, 0, 1, 3))
+    draft = reader.simple(call, OpType.TRANSPOSE_CONV,
+                          [shape, weights, reader._in(call), _bias(call.name, layer)],
+                          kernel=_pair(layer.kernel_size), strides=_pair(layer.strides),
+                          padding=Padding(str(layer.padding).lower()),
+                          options={"output_shape": out_shape})
+    reader.activation(call, _activation_name(layer.activation), draft)
+
+
+@_handles("UpSampling2D", emits=(OpType.RESIZE_NEAREST_NEIGHBOR, OpType.RESIZE_BILINEAR))
+def _upsampling(reader: _GraphReader, call: _Call) -> None:
+    """``RESIZE_NEAREST_NEIGHBOR`` or ``RESIZE_BILINEAR`` to the output size (an int32 constant
+    input).  The converter writes nearest-neighbour upsampling as reshapes and tiles; the
+    resize is the operator TFLite Micro runs for it."""
+    if not _channels_last(reader, call):
+        return
+    interpolation = str(call.op.interpolation)
+    ops = {"nearest": OpType.RESIZE_NEAREST_NEIGHBOR, "bilinear": OpType.RESIZE_BILINEAR}
+    if interpolation not in ops:
+        reader._unsupported(call, f"{call.cls}(interpolation={interpolation})")
+        return
+    size = reader._shape(call.out_tensors[0], call.name)[1:3]
+    operand = _const(f"{call.name}/size", np.array(size, dtype=np.int32))
+    reader.simple(call, ops[interpolation], [reader._in(call), operand],
+                  options={"size": size})
+
+
+@_handles("GlobalMaxPooling2D", "GlobalMaxPooling1D", "GlobalAveragePooling1D",
+          emits={"GlobalMaxPooling2D": (OpType.REDUCE_MAX,),
+                 "GlobalMaxPooling1D": (OpType.REDUCE_MAX,),
+                 "GlobalAveragePooling1D": (OpType.MEAN,)})
+def _global_pool(reader: _GraphReader, call: _Call) -> None:
+    """``REDUCE_MAX`` / ``MEAN`` over the spatial axes (``(1, 2)`` or ``(1,)``)."""
+    if not _channels_last(reader, call):
+        return
+    axes = (1, 2) if call.cls.endswith("2D") else (1,)
+    op = OpType.REDUCE_MAX if call.cls.startswith("GlobalMax") else OpType.MEAN
+    operand = _const(f"{call.name}/axes", np.array(axes, dtype=np.int32))
+    reader.simple(call, op, [reader._in(call), operand],
+                  options={"axes": axes, "keep_dims": bool(call.op.keepdims)})
+
+
+@_handles("Permute", emits=(OpType.TRANSPOSE,))
+def _permute(reader: _GraphReader, call: _Call) -> None:
+    """``TRANSPOSE`` with ``perm = (0, *dims)`` as an int32 constant input."""
+    perm = (0, *(int(d) for d in call.op.dims))
+    operand = _const(f"{call.name}/perm", np.array(perm, dtype=np.int32))
+    reader.simple(call, OpType.TRANSPOSE, [reader._in(call), operand], options={"perm": perm})
+
+
+@_handles("Cropping2D", emits=(OpType.STRIDED_SLICE,))
+def _cropping(reader: _GraphReader, call: _Call) -> None:
+    """``STRIDED_SLICE`` with constant ``begin``, ``end`` and ``strides``, as the converter writes
+    it."""
+    if not _channels_last(reader, call):
+        return
+    (top, bottom), (left, right) = (_pair(c) for c in call.op.cropping)
+    n, h, w, c = reader._in(call).shape
+    begin, end, strides = (0, top, left, 0), (n, h - bottom, w - right, c), (1, 1, 1, 1)
+    operands = [_const(f"{call.name}/{k}", np.array(v, dtype=np.int32))
+                for k, v in (("begin", begin), ("end", end), ("strides", strides))]
+    reader.simple(call, OpType.STRIDED_SLICE, [reader._in(call), *operands],
+                  options={"begin": begin, "end": end, "strides": strides})
+
+
+@_handles("Embedding", emits=(OpType.GATHER,))
+def _embedding(reader: _GraphReader, call: _Call) -> None:
+    """``GATHER`` of rows of the embedding table (constant input 0) at the indices (input 1).
+    The converter adds a cast and a negative-index fix-up before it, which are not kept."""
+    table = _const(f"{call.name}/embeddings", _numpy(call.op.embeddings))
+    reader.simple(call, OpType.GATHER, [table, reader._in(call)],
+                  options={"axis": 0, "batch_dims": 0})
+
+
+@_handles("LSTM", emits=(OpType.UNIDIRECTIONAL_SEQUENCE_LSTM, OpType.STRIDED_SLICE))
+def _lstm(reader: _GraphReader, call: _Call) -> None:
+    """``UNIDIRECTIONAL_SEQUENCE_LSTM`` (TFLite Micro's fused LSTM kernel) with TFLite's 24
+    inputs: the input, the input-to-gate and recurrent-to-gate weights ``(units, n)`` of the
+    gates i, f, c, o (Keras's ``kernel`` and ``recurrent_kernel`` split by gate and
+    transposed), no peepholes, the four gate biases (zeros when the layer has none), no
+    projection, the output and cell state variables ``(1, units)`` and no layer norm.  Its
+    output is the whole sequence; without ``return_sequences`` a ``STRIDED_SLICE`` takes the
+    last step.  Only the plain configuration is mapped (tanh / sigmoid activations, forward,
+    stateless, no returned state); others stay unsupported.  The stock converter writes a
+    Keras 3 LSTM as a WHILE loop, or with ``unroll=True`` as per-step dense layers."""
+    layer = call.op
+    cell = getattr(layer, "cell", layer)
+    plain = (_activation_name(cell.activation) == "tanh"
+             and _activation_name(cell.recurrent_activation) == "sigmoid"
+             and not layer.go_backwards and not layer.return_state and not layer.stateful
+             and len(call.in_tensors) == 1)
+    src = reader._in(call)
+    if not plain or len(src.shape) != 3:
+        reader._unsupported(call)
+        return
+    units = int(cell.units)
+    kernel, recurrent = _numpy(cell.kernel), _numpy(cell.recurrent_kernel)
+    bias = _numpy(cell.bias) if cell.bias is not None else np.zeros(4 * units, kernel.dtype)
+    gates = ("input", "forget", "cell", "output")
+
+    def part(matrix: np.ndarray, g: int) -> np.ndarray:
+        return matrix[..., g * units:(g + 1) * units]
+
+    inputs: list[TensorSpec | None] = [src]
+    inputs += [_const(f"{call.name}/{g}_input_weights", part(kernel, i).T)
+               for i, g in enumerate(gates)]
+    inputs += [_const(f"{call.name}/{g}_recurrent_weights", part(recurrent, i).T)
+               for i, g in enumerate(gates)]
+    inputs += [None, None, None]                                       # no peepholes
+    inputs += [_const(f"{call.name}/{g}_gate_bias", part(bias, i)) for i, g in enumerate(gates)]
+    inputs += [None, None]                                             # no projection
+    dtype = reader._dtype(call.out_tensors[0])
+    inputs += [TensorSpec(reader._unique(f"{call.name}/{state}_state"), (src.shape[0], units),
+                          dtype) for state in ("output", "cell")]
+    inputs += [None] * 4                                               # no layer norm
+    options = {"time_major": False, "cell_clip": 0.0, "proj_clip": 0.0, "n_cell": units,
+               "n_output": units}
+    if layer.return_sequences:
+        reader.simple(call, OpType.UNIDIRECTIONAL_SEQUENCE_LSTM, inputs, options=options)
+        return
+    batch, steps, _ = src.shape
+    seq_name = reader._unique(f"{call.name}/sequence")
+    seq = TensorSpec(seq_name, (batch, steps, units), dtype)
+    reader._uses[seq_name] = 1
+    reader._emit(_Draft(seq_name, OpType.UNIDIRECTIONAL_SEQUENCE_LSTM, inputs, [seq],
+                        options=options, source_op=call.cls))
+    begin, end, strides = (0, steps - 1, 0), (batch, steps, units), (1, 1, 1)
+    operands = [_const(f"{call.name}/{k}", np.array(v, dtype=np.int32))
+                for k, v in (("begin", begin), ("end", end), ("strides", strides))]
+    reader.simple(call, OpType.STRIDED_SLICE, [seq, *operands],
+                  options={"begin": begin, "end": end, "strides": strides,
+                           "shrink_axis_mask": 2})
+
+
+_OPS_BINARY: Mapping[str, OpType] = MappingProxyType({
+    "ops.Add": OpType.ADD, "ops.Subtract": OpType.SUB, "ops.Multiply": OpType.MUL,
+    "ops.Divide": OpType.DIV, "ops.TrueDivide": OpType.DIV, "ops.Maximum": OpType.MAXIMUM,
+    "ops.Minimum": OpType.MINIMUM,
+})
+
+_OPS_UNARY: Mapping[str, OpType] = MappingProxyType({
+    "ops.Exp": OpType.EXP, "ops.Log": OpType.LOG, "ops.Sqrt": OpType.SQRT,
+    "ops.Rsqrt": OpType.RSQRT, "ops.Abs": OpType.ABS, "ops.Absolute": OpType.ABS,
+    "ops.Negative": OpType.NEG, "ops.Square": OpType.SQUARE, "ops.Sin": OpType.SIN,
+    "ops.Cos": OpType.COS, "ops.Floor": OpType.FLOOR, "ops.Ceil": OpType.CEIL,
+    "ops.Round": OpType.ROUND, "ops.Sigmoid": OpType.LOGISTIC, "ops.Tanh": OpType.TANH,
+    "ops.Relu": OpType.RELU, "ops.Relu6": OpType.RELU6, "ops.HardSilu": OpType.HARD_SWISH,
+})
+
+
+@_handles(*_OPS_BINARY, emits={cls: (op,) for cls, op in _OPS_BINARY.items()})
+def _ops_binary(reader: _GraphReader, call: _Call) -> None:
+    """Keras ``ops.add``/``subtract``/``multiply``/``divide``/``maximum``/``minimum`` of two
+    tensors, or of a tensor and a Python constant (which becomes a constant input, as the
+    converter writes it)."""
+    if len(call.args) != 2 or len(call.out_tensors) != 1:
+        reader._unsupported(call, f"ops.{call.cls}")
+        return
+    keras_tensor = reader.keras.KerasTensor
+    operands: list[TensorSpec | None] = []
+    for i, arg in enumerate(call.args):
+        if isinstance(arg, keras_tensor):
+            operands.append(reader._spec[id(arg)])
+        else:
+            try:
+                value = np.asarray(arg, dtype=np.float32)
+            except (TypeError, ValueError):
+                reader._unsupported(call, f"ops.{call.cls}")
+                return
+            operands.append(_const(f"{call.name}/operand{i}", value))
+    if all(t is not None and t.is_constant for t in operands):
+        reader._unsupported(call, f"ops.{call.cls}")
+        return
+    reader.simple(call, _OPS_BINARY[f"ops.{call.cls}"], operands)
+
+
+@_handles(*_OPS_UNARY, emits={cls: (op,) for cls, op in _OPS_UNARY.items()})
+def _ops_unary(reader: _GraphReader, call: _Call) -> None:
+    """Keras elementwise functions of one tensor (``ops.exp``, ``ops.sqrt``, ``ops.sigmoid``,
+    ``ops.relu``, ...)."""
+    if len(call.in_tensors) != 1 or len(call.out_tensors) != 1:
+        reader._unsupported(call, f"ops.{call.cls}")
+        return
+    reader.simple(call, _OPS_UNARY[f"ops.{call.cls}"], [reader._in(call)])
 
 
 @_handles("BatchNormalization", emits=())

@@ -13,7 +13,14 @@ What the reader produces
   otherwise.  ``source_op`` is the TFLite operator name (``"PADV2"``, ``"STRIDED_SLICE"``), the
   custom code for custom operators, or ``"BUILTIN_<code>"`` for codes this module does not know.
 * Operators without an entry in :data:`BUILTIN_OPS` become :attr:`OpType.UNSUPPORTED` layers with
-  their real inputs and outputs: nothing is dropped.
+  their real inputs and outputs: nothing is dropped.  :data:`BUILTIN_OPS` maps every operator
+  TensorFlow Lite Micro registers (and SELECT, BATCH_MATMUL, TILE); PADV2 is read as PAD.
+* Each mapped operator's builtin options and constant operands that its cost needs are read
+  into the layer's attributes (``kernel``, ``strides``, ``padding``, ``activation``, ...) and
+  ``options`` (the keys are listed on :class:`~tinymodel.graph.Layer`).  Operators with a cost
+  formula must have their activation input and an output; operators without one (control flow,
+  variables) are kept whatever their inputs and outputs (``VAR_HANDLE`` has no input,
+  ``ASSIGN_VARIABLE`` no output).
 * Inputs keep TFLite's positions; an omitted optional input (index -1, e.g. a missing bias) is
   ``None``.
 * Tensors keep their TFLite names; when a name repeats (or is empty) the later tensor is renamed
@@ -117,27 +124,107 @@ _CODE = {name: code for code, name in enumerate(BUILTIN_NAMES)}
 #: The one mapping from TFLite ``BuiltinOperator`` codes to the canonical vocabulary.  Codes not
 #: listed here are read as :attr:`OpType.UNSUPPORTED` layers.
 BUILTIN_OPS: Mapping[int, OpType] = MappingProxyType({
-    _CODE["CONV_2D"]: OpType.CONV_2D,
-    _CODE["DEPTHWISE_CONV_2D"]: OpType.DEPTHWISE_CONV_2D,
-    _CODE["FULLY_CONNECTED"]: OpType.FULLY_CONNECTED,
-    _CODE["AVERAGE_POOL_2D"]: OpType.AVERAGE_POOL_2D,
-    _CODE["MAX_POOL_2D"]: OpType.MAX_POOL_2D,
+    _CODE["ABS"]: OpType.ABS,
     _CODE["ADD"]: OpType.ADD,
-    _CODE["SUB"]: OpType.SUB,
+    _CODE["ADD_N"]: OpType.ADD_N,
+    _CODE["ARG_MAX"]: OpType.ARG_MAX,
+    _CODE["ARG_MIN"]: OpType.ARG_MIN,
+    _CODE["ASSIGN_VARIABLE"]: OpType.ASSIGN_VARIABLE,
+    _CODE["AVERAGE_POOL_2D"]: OpType.AVERAGE_POOL_2D,
+    _CODE["BATCH_MATMUL"]: OpType.BATCH_MATMUL,
+    _CODE["BATCH_TO_SPACE_ND"]: OpType.BATCH_TO_SPACE_ND,
+    _CODE["BROADCAST_ARGS"]: OpType.BROADCAST_ARGS,
+    _CODE["BROADCAST_TO"]: OpType.BROADCAST_TO,
+    _CODE["CALL_ONCE"]: OpType.CALL_ONCE,
+    _CODE["CAST"]: OpType.CAST,
+    _CODE["CEIL"]: OpType.CEIL,
+    _CODE["CONCATENATION"]: OpType.CONCATENATION,
+    _CODE["CONV_2D"]: OpType.CONV_2D,
+    _CODE["COS"]: OpType.COS,
+    _CODE["CUMSUM"]: OpType.CUMSUM,
+    _CODE["DEPTH_TO_SPACE"]: OpType.DEPTH_TO_SPACE,
+    _CODE["DEPTHWISE_CONV_2D"]: OpType.DEPTHWISE_CONV_2D,
+    _CODE["DEQUANTIZE"]: OpType.DEQUANTIZE,
+    _CODE["DIV"]: OpType.DIV,
+    _CODE["ELU"]: OpType.ELU,
+    _CODE["EMBEDDING_LOOKUP"]: OpType.EMBEDDING_LOOKUP,
+    _CODE["EQUAL"]: OpType.EQUAL,
+    _CODE["EXP"]: OpType.EXP,
+    _CODE["EXPAND_DIMS"]: OpType.EXPAND_DIMS,
+    _CODE["FILL"]: OpType.FILL,
+    _CODE["FLOOR"]: OpType.FLOOR,
+    _CODE["FLOOR_DIV"]: OpType.FLOOR_DIV,
+    _CODE["FLOOR_MOD"]: OpType.FLOOR_MOD,
+    _CODE["FULLY_CONNECTED"]: OpType.FULLY_CONNECTED,
+    _CODE["GATHER"]: OpType.GATHER,
+    _CODE["GATHER_ND"]: OpType.GATHER_ND,
+    _CODE["GREATER"]: OpType.GREATER,
+    _CODE["GREATER_EQUAL"]: OpType.GREATER_EQUAL,
+    _CODE["HARD_SWISH"]: OpType.HARD_SWISH,
+    _CODE["IF"]: OpType.IF,
+    _CODE["L2_NORMALIZATION"]: OpType.L2_NORMALIZATION,
+    _CODE["L2_POOL_2D"]: OpType.L2_POOL_2D,
+    _CODE["LEAKY_RELU"]: OpType.LEAKY_RELU,
+    _CODE["LESS"]: OpType.LESS,
+    _CODE["LESS_EQUAL"]: OpType.LESS_EQUAL,
+    _CODE["LOG"]: OpType.LOG,
+    _CODE["LOGICAL_AND"]: OpType.LOGICAL_AND,
+    _CODE["LOGICAL_NOT"]: OpType.LOGICAL_NOT,
+    _CODE["LOGICAL_OR"]: OpType.LOGICAL_OR,
+    _CODE["LOGISTIC"]: OpType.LOGISTIC,
+    _CODE["LOG_SOFTMAX"]: OpType.LOG_SOFTMAX,
+    _CODE["MAXIMUM"]: OpType.MAXIMUM,
+    _CODE["MAX_POOL_2D"]: OpType.MAX_POOL_2D,
+    _CODE["MEAN"]: OpType.MEAN,
+    _CODE["MINIMUM"]: OpType.MINIMUM,
+    _CODE["MIRROR_PAD"]: OpType.MIRROR_PAD,
     _CODE["MUL"]: OpType.MUL,
-    _CODE["RESHAPE"]: OpType.RESHAPE,
+    _CODE["NEG"]: OpType.NEG,
+    _CODE["NOT_EQUAL"]: OpType.NOT_EQUAL,
+    _CODE["PACK"]: OpType.PACK,
     _CODE["PAD"]: OpType.PAD,
     _CODE["PADV2"]: OpType.PAD,
-    _CODE["CONCATENATION"]: OpType.CONCATENATION,
-    _CODE["MEAN"]: OpType.MEAN,
-    _CODE["SOFTMAX"]: OpType.SOFTMAX,
+    _CODE["PRELU"]: OpType.PRELU,
+    _CODE["QUANTIZE"]: OpType.QUANTIZE,
+    _CODE["READ_VARIABLE"]: OpType.READ_VARIABLE,
+    _CODE["REDUCE_MAX"]: OpType.REDUCE_MAX,
+    _CODE["REDUCE_MIN"]: OpType.REDUCE_MIN,
     _CODE["RELU"]: OpType.RELU,
     _CODE["RELU6"]: OpType.RELU6,
-    _CODE["LOGISTIC"]: OpType.LOGISTIC,
+    _CODE["RELU_N1_TO_1"]: OpType.RELU_N1_TO_1,
+    _CODE["RESHAPE"]: OpType.RESHAPE,
+    _CODE["RESIZE_BILINEAR"]: OpType.RESIZE_BILINEAR,
+    _CODE["RESIZE_NEAREST_NEIGHBOR"]: OpType.RESIZE_NEAREST_NEIGHBOR,
+    _CODE["REVERSE_V2"]: OpType.REVERSE_V2,
+    _CODE["ROUND"]: OpType.ROUND,
+    _CODE["RSQRT"]: OpType.RSQRT,
+    _CODE["SELECT"]: OpType.SELECT,
+    _CODE["SELECT_V2"]: OpType.SELECT_V2,
+    _CODE["SHAPE"]: OpType.SHAPE,
+    _CODE["SIN"]: OpType.SIN,
+    _CODE["SLICE"]: OpType.SLICE,
+    _CODE["SOFTMAX"]: OpType.SOFTMAX,
+    _CODE["SPACE_TO_BATCH_ND"]: OpType.SPACE_TO_BATCH_ND,
+    _CODE["SPACE_TO_DEPTH"]: OpType.SPACE_TO_DEPTH,
+    _CODE["SPLIT"]: OpType.SPLIT,
+    _CODE["SPLIT_V"]: OpType.SPLIT_V,
+    _CODE["SQRT"]: OpType.SQRT,
+    _CODE["SQUARE"]: OpType.SQUARE,
+    _CODE["SQUARED_DIFFERENCE"]: OpType.SQUARED_DIFFERENCE,
+    _CODE["SQUEEZE"]: OpType.SQUEEZE,
+    _CODE["STRIDED_SLICE"]: OpType.STRIDED_SLICE,
+    _CODE["SUB"]: OpType.SUB,
+    _CODE["SUM"]: OpType.SUM,
+    _CODE["SVDF"]: OpType.SVDF,
     _CODE["TANH"]: OpType.TANH,
-    _CODE["HARD_SWISH"]: OpType.HARD_SWISH,
-    _CODE["QUANTIZE"]: OpType.QUANTIZE,
-    _CODE["DEQUANTIZE"]: OpType.DEQUANTIZE,
+    _CODE["TILE"]: OpType.TILE,
+    _CODE["TRANSPOSE"]: OpType.TRANSPOSE,
+    _CODE["TRANSPOSE_CONV"]: OpType.TRANSPOSE_CONV,
+    _CODE["UNIDIRECTIONAL_SEQUENCE_LSTM"]: OpType.UNIDIRECTIONAL_SEQUENCE_LSTM,
+    _CODE["UNPACK"]: OpType.UNPACK,
+    _CODE["VAR_HANDLE"]: OpType.VAR_HANDLE,
+    _CODE["WHILE"]: OpType.WHILE,
+    _CODE["ZEROS_LIKE"]: OpType.ZEROS_LIKE,
 })
 
 #: ``TensorType`` code -> dtype string (the keys of :data:`tinymodel.graph.DTYPE_BYTES` where one
@@ -189,8 +276,17 @@ class _F:
 class _Opt:
     """``BuiltinOptions`` union type codes (1-based declaration order in schema.fbs)."""
 
-    CONV_2D, DEPTHWISE_CONV_2D, POOL_2D, FULLY_CONNECTED, SOFTMAX = 1, 2, 5, 8, 9
-    CONCATENATION, ADD, RESHAPE, MUL, REDUCER, SUB = 10, 11, 17, 21, 27, 28
+    CONV_2D, DEPTHWISE_CONV_2D, POOL_2D, SVDF, FULLY_CONNECTED, SOFTMAX = 1, 2, 5, 6, 8, 9
+    CONCATENATION, ADD, L2_NORM, RESIZE_BILINEAR, RESHAPE = 10, 11, 12, 15, 17
+    SPACE_TO_DEPTH, MUL, GATHER, REDUCER, SUB, DIV, SQUEEZE = 19, 21, 23, 27, 28, 29, 30
+    STRIDED_SLICE, SPLIT, TRANSPOSE_CONV, PACK, UNPACK = 32, 35, 49, 59, 64
+    UNIDIRECTIONAL_SEQUENCE_LSTM, RESIZE_NEAREST_NEIGHBOR, LEAKY_RELU = 71, 74, 75
+    MIRROR_PAD, SPLIT_V, IF, WHILE, DEPTH_TO_SPACE = 77, 79, 92, 93, 94
+    BATCH_MATMUL, CUMSUM, CALL_ONCE, VAR_HANDLE = 101, 102, 103, 111
+
+
+#: MirrorPadOptions ``mode`` codes.
+_MIRROR_PAD_MODES: Mapping[int, str] = MappingProxyType({0: "reflect", 1: "symmetric"})
 
 
 @dataclass(frozen=True)
@@ -463,15 +559,19 @@ class _Attributes:
     def extract(self, op_type: OpType, n_outputs: int) -> None:
         """Fill the attributes for ``op_type`` (nothing for ops without options).
 
-        Mapped operators must have a first (activation) input and an output, as
-        :attr:`Layer.input` and :attr:`Layer.output` assume; unsupported ones are kept as they are.
+        Operators with a cost formula must have their activation input
+        (``op_type.operands.data``) and an output, as :attr:`Layer.input` and
+        :attr:`Layer.output` assume; operators without one (control flow, variables: some have
+        no inputs or no outputs) and unsupported ones are kept as they are.
         """
         if op_type is OpType.UNSUPPORTED:
             return
-        if self._input(0) is None:
-            self.fail("has no first input")
-        if n_outputs < 1:
-            self.fail("has no output")
+        if op_type.has_formula:
+            data = op_type.operands.data
+            if self._input(data) is None:
+                self.fail("has no first input" if data == 0 else f"has no input {data}")
+            if n_outputs < 1:
+                self.fail("has no output")
         handler = _EXTRACTORS.get(op_type)
         if handler is not None:
             handler(self)
@@ -637,9 +737,240 @@ class _Attributes:
 
     def pad(self) -> None:
         """``paddings`` as ``((before, after), ...)`` from the constant input 1."""
-        values = self._constant_ints(1)
+        self._pairs_option("paddings", 1)
+
+    # -- option families of the operators added with the full TFLM vocabulary -------------------
+    def _pairs_option(self, key: str, position: int) -> None:
+        """``options[key]`` = ``((a, b), ...)`` from a constant ``(n, 2)`` input, when known."""
+        values = self._constant_ints(position)
         if values is not None and len(values) % 2 == 0:
-            self.options["paddings"] = tuple(zip(values[0::2], values[1::2]))
+            self.options[key] = tuple(zip(values[0::2], values[1::2]))
+
+    def _ints_option(self, key: str, position: int, scalar: bool = False) -> None:
+        """``options[key]`` from a constant integer input, when known (an int with ``scalar``)."""
+        values = self._constant_ints(position)
+        if values is None:
+            return
+        if scalar:
+            if len(values) == 1:
+                self.options[key] = values[0]
+        else:
+            self.options[key] = values
+
+    def _flags(self, table: Table | None, *names: str) -> None:
+        """Boolean fields ``names`` (field ids 0, 1, ...) as options; ``False`` when absent."""
+        for field_id, name in enumerate(names):
+            self.options[name] = table.bool(field_id) if table is not None else False
+
+    def transpose_conv(self) -> None:
+        """TransposeConvOptions: padding 0, stride_w 1, stride_h 2, activation 3.
+
+        Inputs are ``output_shape`` (int32), weights OHWI, the input and an optional bias:
+        ``kernel = (H, W)``; ``output_shape`` from the constant input 0 when it is constant.
+        """
+        t = self._required_options(_Opt.TRANSPOSE_CONV)
+        self._padding(t)
+        self.strides = self._pair(t, 2, 1, "strides", 0)
+        self._activation(t, 3)
+        _, k_h, k_w, _ = self._weights(4)
+        self.kernel = (k_h, k_w)
+        self._ints_option("output_shape", 0)
+
+    def batch_matmul(self) -> None:
+        """BatchMatMulOptions: adj_x 0, adj_y 1."""
+        self._flags(self._options(_Opt.BATCH_MATMUL), "adj_x", "adj_y")
+
+    def svdf(self) -> None:
+        """SVDFOptions: rank 0, activation 1.  Inputs: input ``(batch, input_size)``,
+        weights_feature ``(num_filters, input_size)``, weights_time ``(num_filters,
+        memory_size)``, optional bias ``(num_units,)``, state variable; ``num_units =
+        num_filters // rank``."""
+        t = self._required_options(_Opt.SVDF)
+        rank = t.int32(0)
+        if rank < 1:
+            self.fail(f"has invalid rank {rank}")
+        self._activation(t, 1)
+        time = self._input(2)
+        if time is None or len(time.shape) != 2:
+            self.fail(f"needs 2-D time weights as input 2, got {None if time is None else time.shape}")
+        num_filters, memory_size = time.shape
+        if num_filters % rank:
+            self.fail(f"has {num_filters} filters, not a multiple of rank {rank}")
+        self.options.update(rank=rank, memory_size=memory_size, num_filters=num_filters,
+                            num_units=num_filters // rank)
+
+    def lstm(self) -> None:
+        """UnidirectionalSequenceLSTMOptions: activation 0, cell_clip 1, proj_clip 2,
+        time_major 3.  ``n_cell`` and ``n_output`` from the input-to-forget (input 2,
+        ``(n_cell, n_input)``) and recurrent-to-forget (input 6, ``(n_cell, n_output)``) weights."""
+        t = self._options(_Opt.UNIDIRECTIONAL_SEQUENCE_LSTM)
+        self._activation(t, 0)
+        self.options["cell_clip"] = t.float32(1) if t is not None else 0.0
+        self.options["proj_clip"] = t.float32(2) if t is not None else 0.0
+        self.options["time_major"] = t.bool(3) if t is not None else False
+        recurrent = self._input(6)
+        if self._input(2) is None or recurrent is None or len(recurrent.shape) != 2:
+            self.fail("needs input-to-forget (input 2) and 2-D recurrent-to-forget (input 6) "
+                      "weights")
+        self.options["n_cell"], self.options["n_output"] = recurrent.shape
+
+    def l2_pool_2d(self) -> None:
+        """Pool2DOptions, as for the other pooling operators."""
+        self.pool_2d()
+
+    def div(self) -> None:
+        """DivOptions: activation 0."""
+        self._activation(self._options(_Opt.DIV), 0)
+
+    def l2_normalization(self) -> None:
+        """L2NormOptions: activation 0."""
+        self._activation(self._options(_Opt.L2_NORM), 0)
+
+    def leaky_relu(self) -> None:
+        """LeakyReluOptions: alpha 0 (float)."""
+        t = self._options(_Opt.LEAKY_RELU)
+        self.options["alpha"] = t.float32(0) if t is not None else 0.0
+
+    def resize(self, expected: int, first_field: int) -> None:
+        """ResizeBilinearOptions (align_corners 2, half_pixel_centers 3; ids 0 and 1 are
+        deprecated) / ResizeNearestNeighborOptions (align_corners 0, half_pixel_centers 1);
+        ``size`` ``(h, w)`` from the constant input 1."""
+        t = self._options(expected)
+        for offset, name in enumerate(("align_corners", "half_pixel_centers")):
+            self.options[name] = t.bool(first_field + offset) if t is not None else False
+        self._ints_option("size", 1)
+
+    def reducer(self) -> None:
+        """ReducerOptions: keep_dims 0; ``axes`` from the constant input 1 (SUM, REDUCE_MAX,
+        REDUCE_MIN, as for MEAN)."""
+        self.mean()
+
+    def arg_reduce(self) -> None:
+        """ArgMaxOptions / ArgMinOptions hold only the output type; ``axis`` from the constant
+        input 1."""
+        self._ints_option("axis", 1, scalar=True)
+
+    def cumsum(self) -> None:
+        """CumsumOptions: exclusive 0, reverse 1; ``axis`` from the constant input 1."""
+        self._flags(self._options(_Opt.CUMSUM), "exclusive", "reverse")
+        self._ints_option("axis", 1, scalar=True)
+
+    def split(self) -> None:
+        """SplitOptions: num_splits 0; inputs are ``axis`` (constant) and the input."""
+        t = self._options(_Opt.SPLIT)
+        if t is not None:
+            self.options["num_splits"] = t.int32(0)
+        self._ints_option("axis", 0, scalar=True)
+
+    def split_v(self) -> None:
+        """SplitVOptions: num_splits 0; ``size_splits`` from input 1, ``axis`` from input 2."""
+        t = self._options(_Opt.SPLIT_V)
+        if t is not None:
+            self.options["num_splits"] = t.int32(0)
+        self._ints_option("size_splits", 1)
+        self._ints_option("axis", 2, scalar=True)
+
+    def pack(self) -> None:
+        """PackOptions: values_count 0, axis 1."""
+        t = self._options(_Opt.PACK)
+        if t is not None:
+            self.options.update(values_count=t.int32(0), axis=t.int32(1))
+
+    def unpack(self) -> None:
+        """UnpackOptions: num 0, axis 1."""
+        t = self._options(_Opt.UNPACK)
+        if t is not None:
+            self.options.update(num=t.int32(0), axis=t.int32(1))
+
+    def gather(self) -> None:
+        """GatherOptions: axis 0, batch_dims 1."""
+        t = self._options(_Opt.GATHER)
+        self.options["axis"] = t.int32(0) if t is not None else 0
+        self.options["batch_dims"] = t.int32(1) if t is not None else 0
+
+    def strided_slice(self) -> None:
+        """StridedSliceOptions: begin_mask 0, end_mask 1, ellipsis_mask 2, new_axis_mask 3,
+        shrink_axis_mask 4, offset 5; ``begin``, ``end``, ``strides`` from inputs 1-3."""
+        t = self._options(_Opt.STRIDED_SLICE)
+        for field_id, name in enumerate(("begin_mask", "end_mask", "ellipsis_mask",
+                                         "new_axis_mask", "shrink_axis_mask")):
+            self.options[name] = t.int32(field_id) if t is not None else 0
+        if t is not None and t.bool(5):
+            self.options["offset"] = True
+        for position, name in enumerate(("begin", "end", "strides"), start=1):
+            self._ints_option(name, position)
+
+    def slice_(self) -> None:
+        """``begin`` and ``size`` from the constant inputs 1 and 2."""
+        self._ints_option("begin", 1)
+        self._ints_option("size", 2)
+
+    def squeeze(self) -> None:
+        """SqueezeOptions: squeeze_dims 0 (a vector)."""
+        t = self._options(_Opt.SQUEEZE)
+        dims = t.ints(0) if t is not None else None
+        self.options["squeeze_dims"] = tuple(dims) if dims else ()
+
+    def expand_dims(self) -> None:
+        """``axis`` from the constant input 1."""
+        self._ints_option("axis", 1, scalar=True)
+
+    def transpose(self) -> None:
+        """``perm`` from the constant input 1."""
+        self._ints_option("perm", 1)
+
+    def tile(self) -> None:
+        """``multiples`` from the constant input 1."""
+        self._ints_option("multiples", 1)
+
+    def mirror_pad(self) -> None:
+        """MirrorPadOptions: mode 0 (0 reflect, 1 symmetric); ``paddings`` from input 1."""
+        t = self._options(_Opt.MIRROR_PAD)
+        code = t.int8(0) if t is not None else 0
+        mode = _MIRROR_PAD_MODES.get(code)
+        if mode is None:
+            self.fail(f"has unknown mirror pad mode {code}")
+        self.options["mode"] = mode
+        self._pairs_option("paddings", 1)
+
+    def space_to_batch(self) -> None:
+        """``block_shape`` from input 1, ``paddings`` from input 2."""
+        self._ints_option("block_shape", 1)
+        self._pairs_option("paddings", 2)
+
+    def batch_to_space(self) -> None:
+        """``block_shape`` from input 1, ``crops`` from input 2."""
+        self._ints_option("block_shape", 1)
+        self._pairs_option("crops", 2)
+
+    def block_size(self, expected: int) -> None:
+        """SpaceToDepthOptions / DepthToSpaceOptions: block_size 0."""
+        t = self._options(expected)
+        if t is not None:
+            self.options["block_size"] = t.int32(0)
+
+    def broadcast_to(self) -> None:
+        """``shape`` from the constant input 1."""
+        self._ints_option("shape", 1)
+
+    def fill(self) -> None:
+        """``dims`` from the constant input 0."""
+        self._ints_option("dims", 0)
+
+    def subgraphs(self, expected: int, *names: str) -> None:
+        """WhileOptions (cond 0, body 1) / IfOptions (then 0, else 1) / CallOnceOptions
+        (init 0): the subgraph indices, for the pass that reads subgraphs."""
+        t = self._options(expected)
+        if t is not None:
+            for field_id, name in enumerate(names):
+                self.options[name] = t.int32(field_id)
+
+    def var_handle(self) -> None:
+        """VarHandleOptions: container 0, shared_name 1 (strings)."""
+        t = self._options(_Opt.VAR_HANDLE)
+        if t is not None:
+            self.options["container"] = t.string(0) or ""
+            self.options["shared_name"] = t.string(1) or ""
 
 
 _EXTRACTORS: Mapping[OpType, Callable[[_Attributes], None]] = MappingProxyType({
@@ -656,4 +987,42 @@ _EXTRACTORS: Mapping[OpType, Callable[[_Attributes], None]] = MappingProxyType({
     OpType.RESHAPE: _Attributes.reshape,
     OpType.MEAN: _Attributes.mean,
     OpType.PAD: _Attributes.pad,
+    OpType.TRANSPOSE_CONV: _Attributes.transpose_conv,
+    OpType.BATCH_MATMUL: _Attributes.batch_matmul,
+    OpType.SVDF: _Attributes.svdf,
+    OpType.UNIDIRECTIONAL_SEQUENCE_LSTM: _Attributes.lstm,
+    OpType.L2_POOL_2D: _Attributes.l2_pool_2d,
+    OpType.DIV: _Attributes.div,
+    OpType.L2_NORMALIZATION: _Attributes.l2_normalization,
+    OpType.LEAKY_RELU: _Attributes.leaky_relu,
+    OpType.RESIZE_BILINEAR: lambda a: a.resize(_Opt.RESIZE_BILINEAR, 2),
+    OpType.RESIZE_NEAREST_NEIGHBOR: lambda a: a.resize(_Opt.RESIZE_NEAREST_NEIGHBOR, 0),
+    OpType.SUM: _Attributes.reducer,
+    OpType.REDUCE_MAX: _Attributes.reducer,
+    OpType.REDUCE_MIN: _Attributes.reducer,
+    OpType.ARG_MAX: _Attributes.arg_reduce,
+    OpType.ARG_MIN: _Attributes.arg_reduce,
+    OpType.CUMSUM: _Attributes.cumsum,
+    OpType.SPLIT: _Attributes.split,
+    OpType.SPLIT_V: _Attributes.split_v,
+    OpType.PACK: _Attributes.pack,
+    OpType.UNPACK: _Attributes.unpack,
+    OpType.GATHER: _Attributes.gather,
+    OpType.STRIDED_SLICE: _Attributes.strided_slice,
+    OpType.SLICE: _Attributes.slice_,
+    OpType.SQUEEZE: _Attributes.squeeze,
+    OpType.EXPAND_DIMS: _Attributes.expand_dims,
+    OpType.TRANSPOSE: _Attributes.transpose,
+    OpType.TILE: _Attributes.tile,
+    OpType.MIRROR_PAD: _Attributes.mirror_pad,
+    OpType.SPACE_TO_BATCH_ND: _Attributes.space_to_batch,
+    OpType.BATCH_TO_SPACE_ND: _Attributes.batch_to_space,
+    OpType.SPACE_TO_DEPTH: lambda a: a.block_size(_Opt.SPACE_TO_DEPTH),
+    OpType.DEPTH_TO_SPACE: lambda a: a.block_size(_Opt.DEPTH_TO_SPACE),
+    OpType.BROADCAST_TO: _Attributes.broadcast_to,
+    OpType.FILL: _Attributes.fill,
+    OpType.WHILE: lambda a: a.subgraphs(_Opt.WHILE, "cond_subgraph", "body_subgraph"),
+    OpType.IF: lambda a: a.subgraphs(_Opt.IF, "then_subgraph", "else_subgraph"),
+    OpType.CALL_ONCE: lambda a: a.subgraphs(_Opt.CALL_ONCE, "init_subgraph"),
+    OpType.VAR_HANDLE: _Attributes.var_handle,
 })
