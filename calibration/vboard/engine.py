@@ -258,10 +258,10 @@ class CycleEngine:
     # One hook for both cores, with and without the fast path.  It runs for every executed
     # block, so it is written for speed: the fast-path test first and outside the try (an
     # armed self-loop iteration costs only that), literal record indexes, each piece of state
-    # read where it is used, helpers only on slow paths.  (Measured with callgrind on the
-    # benchmark kernel: a separate small hook for the fast path plus a call into this one
-    # costs ~5% more per normal-path block; keeping the fast-path tests here costs the
-    # reference path ~3.5%.)
+    # read where it is used, helpers only on slow paths.  The alternative, a small fast-path
+    # hook calling a reference-path hook, costs a Python call on every block the fast path
+    # does not take, which is most blocks of the firmware's kernels; the fast-path tests kept
+    # here cost the reference path less than that.
 
     def on_block(self, handle: int, addr: int, size: int, ud: int) -> None:
         """Block hook: unicorn is about to execute the block at ``addr`` of ``size`` bytes.
