@@ -8,11 +8,12 @@ Lifecycle::
     result = m.run(max_cycles=10**9)     # run from reset until BKPT/exit/fault/limit
     result.cycles, result.uart, result.gpio_windows
 
-The cycle model is charged per translated block from a ``UC_HOOK_BLOCK`` callback (see
-:meth:`Machine._build_engine`): static cost from the core model, plus dynamic corrections for
-the branch outcome, instruction fetch from flash (wait states, ART / L1 caches), data accesses
-to flash and unaligned data accesses.  No unicorn memory hooks are installed; peripherals are
-``mmio_map`` regions.  Rules and sources: docs/virtual-board.md.
+The cycle model is charged per translated block from a ``UC_HOOK_BLOCK`` callback by the
+machine's :class:`~calibration.vboard.engine.CycleEngine` (``Machine.engine``): static cost from
+the core model, plus dynamic corrections for the branch outcome, instruction fetch from flash
+(wait states, ART / L1 caches), data accesses to flash and unaligned data accesses.  No unicorn
+memory hooks are installed; peripherals are ``mmio_map`` regions.  Rules and sources:
+docs/virtual-board.md.
 """
 
 from __future__ import annotations
@@ -29,17 +30,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from calibration.vboard import cortex_m4, cortex_m7
-from calibration.vboard.decode import (FP_ALU, FP_DIV, FP_MAC, IT, VLDM, VLDR, VMOV_CORE, VMRS,
-                                       VSTM, VSTR, WFI, decode_block)
-from calibration.vboard.errors import FaultError, ImageError, VboardError
+from calibration.vboard.decode import decode_block
+from calibration.vboard.engine import CycleEngine
+from calibration.vboard.errors import FaultError, ImageError
 from calibration.vboard.image import Image, load_image
-from calibration.vboard.peripherals import (SVCALL_EXCEPTION, SYSTICK_EXCEPTION, Bus, Dwt,
-                                            FlashInterface, Gpio, Pwr, Rcc,
-                                            SystemControl, Uart)
+from calibration.vboard.peripherals import (SVCALL_EXCEPTION, Bus, Dwt, FlashInterface, Gpio,
+                                            Pwr, Rcc, SystemControl, Uart)
 from calibration.vboard.power import PowerModel
 from calibration.vboard.semihosting import Semihosting
-from calibration.vboard.timing import LineCache, access_groups, block_accesses, fetch_lines
+from calibration.vboard.timing import LineCache
 
 log = logging.getLogger(__name__)
 
@@ -50,29 +49,10 @@ EXTRAS_PATH = Path(__file__).resolve().parent / "data" / "extras.toml"
 EXCEPTION_ENTRY_CYCLES = 12
 EXCEPTION_RETURN_CYCLES = 12
 
-#: Decoded blocks shared by all machines of the process, keyed by (core model, address, code
-#: bytes): decoding is a pure function of these and costs ~30 us per instruction (capstone
-#: details from Python), so a new machine on the same image starts warm.  The records are
-#: immutable.  Cleared when it reaches _STATIC_CACHE_MAX blocks.
-_STATIC_CACHE: dict[tuple[str, int, bytes], tuple] = {}
-_STATIC_CACHE_MAX = 200_000
-
-_FP_CLASSES = frozenset({FP_ALU, FP_MAC, FP_DIV, VLDR, VSTR, VLDM, VSTM, VMOV_CORE, VMRS})
-
-# indexes into a block record (a list, for speed)
-B_SIZE, B_FALL, B_STATIC, B_TAKEN, B_ENTRY, B_FLINES, B_FEPOCH, B_DYN, B_WFI, B_COUNT, B_NINSN, \
-    B_ADDR, B_INSNS, B_PREFIX, B_BRANCH, B_FCACHE, B_DYN2, B_LOOPX, B_LOOPOK, B_ACC, B_FAST = range(21)
-
 #: Environment switch for the self-loop fast path (``0`` = reference path only); the
 #: ``fast_path`` argument of :class:`Machine` overrides it.  Both give identical cycle counts
 #: (tests/vboard/test_fastpath.py); the switch exists to prove that.
 FAST_PATH_ENV = "TINYMODEL_VBOARD_FAST"
-
-
-def _pseudo_block(fall: int) -> list:
-    """A record standing for 'no previous block': entering ``fall`` costs no branch penalty."""
-    return [0, fall, 0, 0, 0, None, 0, None, 0, 0, 0, fall, (), (0,), None, None, None, None,
-            False, None, None]
 
 
 @dataclass
@@ -363,7 +343,7 @@ class Machine:
             self._rx.extend(data)
             self._rx_cond.notify_all()
         if self.uart.wants_rx_interrupt():
-            self._poke()
+            self.engine.poke()
 
     def close_input(self) -> None:
         """No more host input: a firmware waiting for bytes stops the run (``uart-rx-eof``)."""
@@ -395,864 +375,44 @@ class Machine:
     # -- the engine ----------------------------------------------------------------------------
 
     def _build_engine(self) -> None:
-        """Install the block hook and the closures that share the cycle state with it."""
-        from unicorn import UC_HOOK_BLOCK, UC_HOOK_INTR, UC_HOOK_MEM_INVALID
-        from unicorn.unicorn_py3 import unicorn as _ucmod
+        """Create the cycle engine (:class:`~calibration.vboard.engine.CycleEngine`), install
+        its block hook and the interrupt and invalid-access hooks."""
+        from unicorn import UC_HOOK_INTR, UC_HOOK_MEM_INVALID
 
         from calibration.vboard.regfile import register_view
 
-        uc = self.uc
-        core = cortex_m7 if self.m7 else cortex_m4
-        unaligned_penalty = core.UNALIGNED_CYCLES
-        static_cache: dict[tuple[int, int], tuple] = {}
-        blocks: dict[int, list] = {}
-        regs = register_view(uc)
+        regs = register_view(self.uc)
         self.fast_registers = not type(regs).__name__.startswith("_Slow")
-        m7 = self.m7
-        flash = self.flash
-        flo, fhi = (flash.address, flash.end) if flash is not None else (0, 0)
-        regions = self.regions
-        machine = self
+        self._hook_error: BaseException | None = None
+        self._run_thread: int | None = None
+        self.engine = CycleEngine(self, regs, fast_path=self.fast_path)
+        self.engine.install()
+        self.uc.hook_add(UC_HOOK_INTR, self._on_interrupt)
+        self.uc.hook_add(UC_HOOK_MEM_INVALID, self._on_invalid_access)
 
-        cyc = 0                 # cycles at the end of the current block
-        entry = 0               # cycles at the start of the current block's first instruction
-        prev = _pseudo_block(0)  # the block being executed (between hooks: the last one)
-        next_event = 0          # cycle at which event() must run (limit, SysTick, poke)
-        limit = 1 << 62
-        retired_extra = 0
-        unaligned_cycles = 0
-        last_fetch_line = [-1]
-        btac: dict[int, list[int]] = {}
-        btac_get = btac.get
-        mispredicts = [0]
-        loc = [None, 0, 0]       # (block address, entry) of the last MMIO location, next index
-        fast_enabled = self.fast_path
-        # self-loop fast path state (see arm() and sync()): while armed, an execution of block
-        # fast_b (at fast_addr, fast_size) only counts itself in fast_n, up to fast_budget
-        # iterations that are certain to cost fast_d cycles each; sync() applies them.
-        fast_addr = -1
-        fast_size = 0
-        fast_n = 0
-        fast_budget = 0
-        fast_d = 0
-        fast_tail = 0
-        fast_extra = 0
-        fast_stream = None
-        fast_b = None
-        fast_total = [0]         # iterations run on the fast path (for tests and benchmarks)
+    def now(self) -> int:
+        """Cycle at which the instruction doing the current MMIO access executes (for
+        peripherals: CYCCNT, SysTick, GPIO edge stamps)."""
+        return self.engine.now()
 
-        def region_kind(addr: int) -> str | None:
-            for lo, hi, name, kind in regions:
-                if lo <= addr < hi:
-                    if kind == "flash":
-                        return "flash" if name == flash.name else "flash_alias"
-                    return kind
-            return None
+    def stall(self, n: int) -> None:
+        """The instruction doing the current MMIO access waits ``n`` more cycles."""
+        self.engine.stall(n)
 
-        flash_buckets = {flo >> 27} if flash is not None else set()
-        if any(name == "flash_boot_alias" for _lo, _hi, name, _k in regions):
-            flash_buckets.add(0)
-        tables: dict[tuple, list[int]] = {}
+    def stats(self) -> dict[str, int]:
+        """Counters of the cycle model: ``instructions``, ``blocks_executed``,
+        ``blocks_translated``, ``unaligned_penalty_cycles``, ``unaligned_accesses``,
+        ``branch_mispredicts`` (M7) and ``<cache>_hits`` / ``<cache>_misses``.  Another thread
+        may ask during a run (it then misses the fast-path iterations not yet applied)."""
+        return self.engine.stats()
 
-        def group_table(unal: tuple[int, int, int, int], loads: bool) -> list[int]:
-            """Cost lookup by ``(addr >> 25 & 0x7C) | (addr & 3)`` = (128 MiB bucket, residue):
-            the unaligned penalty, or ``-(1 + penalty)`` in flash (slow path: data cache)."""
-            key = (unal, loads)
-            t = tables.get(key)
-            if t is None:
-                t = [0] * 128
-                for bucket in range(32):
-                    for r in range(4):
-                        t[bucket * 4 + r] = (-(1 + unal[r]) if (bucket in flash_buckets and loads)
-                                             else unal[r])
-                tables[key] = t
-            return t
+    def profile(self, top: int = 20) -> list[tuple[int, int, int]]:
+        """The ``top`` hottest blocks: ``(address, executions, instructions)``."""
+        return self.engine.profile(top)
 
-        def groups_cost(b: list, d: tuple, c: int) -> int:
-            """Unaligned and flash-data corrections of the register-based access groups."""
-            nonlocal unaligned_cycles
-            extra = 0
-            flash_seen = False
-            for g in d:
-                v = regs[g[0]]
-                x = g[1][(v >> 25 & 0x7C) | (v & 3)]
-                if x:
-                    if x > 0:
-                        extra += x
-                    else:
-                        extra -= x + 1
-                        flash_seen = True
-                        lo = v + g[2]
-                        dc = machine._data_cache
-                        if dc is not None:
-                            sh = dc.shift
-                            line = lo >> sh
-                            if line == dc.mru and line == (v + g[3]) >> sh:
-                                dc.hits += 1
-                                continue
-                        c += data_slow(lo, v + g[3], g[4])
-            unaligned_cycles += extra
-            b[17] = None if (flash_seen or not b[18]) else extra
-            return c + extra
-
-        def dyn_slow(b: list, c: int) -> int:
-            """Groups with an index register or PC-relative literals, and flash accesses."""
-            nonlocal unaligned_cycles
-            for base, index, shift, unal, dlo, dhi, nload in b[B_DYN2]:
-                v = regs[base] if base >= 0 else 0
-                if index >= 0:
-                    v = (v + (regs[index] << shift)) & 0xFFFFFFFF
-                x = unal[v & 3]
-                if x:
-                    c += x
-                    unaligned_cycles += x
-                if nload and (v + dlo) >> 27 in flash_buckets:
-                    c += data_slow(v + dlo, v + dhi, nload)
-            return c
-
-        def translate(addr: int, size: int) -> list:
-            key = (addr, size)
-            st = static_cache.get(key)
-            if st is None:
-                code = bytes(uc.mem_read(addr, size))
-                skey = (core.__name__, addr, code)
-                st = _STATIC_CACHE.get(skey)
-                if st is None:
-                    insns = decode_block(code, addr)
-                    timing = core.block_timing(insns)
-                    groups = access_groups(insns, unaligned_penalty)
-                    st = (insns, timing, groups, block_accesses(insns) if groups else None)
-                    if len(_STATIC_CACHE) >= _STATIC_CACHE_MAX:
-                        _STATIC_CACHE.clear()
-                    _STATIC_CACHE[skey] = st
-                static_cache[key] = st
-            insns, timing, groups, acc = st
-            if not machine.scs.fpu_enabled and any(i.cls in _FP_CLASSES for i in insns):
-                first = next(i for i in insns if i.cls in _FP_CLASSES)
-                raise FaultError(first.address, "floating-point instruction while CPACR "
-                                 "disables CP10/CP11 (UsageFault NOCP on hardware; enable "
-                                 "the FPU in SCB->CPACR first)")
-            kind = region_kind(addr)
-            flines = None
-            fcache = None
-            if kind in machine._fetch_cfg and machine._fetch_ws > 0:
-                fcache, line_bytes, read_bytes, _fill = machine._fetch_cfg[kind]
-                sh = line_bytes.bit_length() - 1
-                flines = tuple((ln, ch, ln << sh)
-                               for ln, ch in fetch_lines(insns, line_bytes, read_bytes))
-            dyn = []
-            dyn2 = []
-            dynf = []
-            for g in groups:
-                lo = min(g.deltas)
-                if g.base >= 0 and g.index < 0:
-                    tab = group_table(g.unaligned_cycles, g.loads > 0)
-                    dyn.append((g.base, tab, lo, lo + g.last_byte, g.loads))
-                    dynf.append((g.base, g.stride, tab, lo, lo + g.last_byte, g.loads))
-                else:
-                    dyn2.append((g.base, g.index, g.shift, g.unaligned_cycles, lo,
-                                 lo + g.last_byte, g.loads))
-            # a block that branches to itself and moves every base register by a multiple of 4
-            # sees the same alignment residue (and region) on every iteration: B_LOOPX caches
-            # the last extra cost of such a self-loop (None: recompute every time)
-            self_loop = bool(insns) and insns[-1].target == addr and not dyn2 and all(
-                g.stride is not None and g.stride % 4 == 0 for g in groups if g.base >= 0)
-            # fast path (see arm()): a self-loop whose base registers certainly move by their
-            # tracked stride every iteration (no conditional instruction before the final
-            # branch) and whose fetch stalls, if any, go through a cache
-            fast = None
-            if fast_enabled and self_loop and not dyn2 and insns[-1].cls != WFI \
-                    and not any(i.conditional or i.cls == IT for i in insns[:-1]) \
-                    and (flines is None or fcache is not None):
-                fast = tuple(dynf)
-            br = timing.branch
-            rec = [size, addr + size, timing.total, timing.taken_cycles, timing.entry_cycles,
-                   flines, -1, tuple(dyn) if dyn else None,
-                   1 if insns and insns[-1].cls == WFI else 0, 0, len(insns), addr, insns,
-                   timing.prefix,
-                   (br.pc, br.kind, br.backward, br.mispredict_cycles) if br else None, fcache,
-                   tuple(dyn2) if dyn2 else None, None, self_loop, acc, fast]
-            blocks[addr] = rec
-            return rec
-
-        fetch_mark = [None, ()]   # (cycle after the fetch stalls, ((line address, cost), ...))
-
-        def fetch_slow(b: list, sequential: bool, c: int) -> int:
-            """Instruction-fetch stalls of block ``b`` (cache lookups, wait states); returns the
-            new cycle count and remembers which line each stall belongs to, so that a
-            DWT_CYCCNT read in the middle of the block only sees the stalls before it."""
-            cache = b[B_FCACHE]
-            ws = machine._fetch_ws
-            cfg_fill = cache is not None and cache is machine._caches.get("l1_i")
-            prefetch = machine.fetch_prefetch
-            cost = 0
-            first = True
-            detail = []
-            for line, chunks, line_addr in b[B_FLINES]:
-                if cache is not None:
-                    if cache.access(line):
-                        first = False
-                        continue
-                elif line == last_fetch_line[0]:
-                    first = False
-                    continue
-                if cfg_fill:
-                    k = ws * max(1, chunks)
-                elif prefetch:
-                    k = ws if (first and not sequential) else 0
-                else:
-                    k = ws * chunks
-                if k:
-                    cost += k
-                    detail.append((line_addr, k))
-                last_fetch_line[0] = line
-                first = False
-            if cache is not None:
-                b[B_FEPOCH] = cache.epoch
-            c += cost
-            fetch_mark[0] = c
-            fetch_mark[1] = detail
-            return c
-
-        def data_slow(lo: int, hi: int, nloads: int) -> int:
-            dc = machine._data_cache
-            if dc is None:
-                return machine._data_miss * nloads
-            cost = 0
-            sh = dc.shift
-            for line in range(lo >> sh, (hi >> sh) + 1):
-                if not dc.access(line):
-                    cost += machine._data_miss
-            return cost
-
-        def event(addr: int, c: int) -> bool:
-            """Slow path when ``c`` reached ``next_event``; True = do not run this block now."""
-            nonlocal next_event, cyc, prev
-            if machine._stop is not None:
-                uc.emu_stop()
-                return True
-            if c >= limit:
-                machine.request_stop("max-cycles", f"cycle limit {limit} reached")
-                return True
-            st = machine.scs.systick
-            if st.enabled and st.ctrl & 2 and st.expire(c):
-                machine.scs.pending_exc.add(SYSTICK_EXCEPTION)
-            exc = machine._deliverable()
-            if exc is not None:
-                cyc = c
-                machine._take_exception(exc, addr)
-                return True
-            next_event = machine._next_event_after(c, limit)
-            return False
-
-        def wfi(addr: int, c: int) -> int | None:
-            """The previous block ended with WFI: sleep until a wake-up event."""
-            nonlocal next_event
-            m = machine
-            if m._pending_any():
-                return c
-            if m.uart.wants_rx_interrupt():
-                m.uart.deliver(True)
-                if m._stop is not None:
-                    uc.emu_stop()
-                    return None
-                return c
-            st = m.scs.systick
-            if st.enabled and st.ctrl & 2:
-                t = st.next_expiry(c)
-                if t is not None:
-                    if t >= limit:
-                        m.request_stop("max-cycles", f"cycle limit {limit} reached during WFI")
-                        return None
-                    next_event = 0
-                    return t
-            m.request_stop("wfi-deadlock", f"WFI at 0x{addr - 2:08X} with no enabled "
-                           "interrupt that could wake the core")
-            return None
-
-        def hook(handle, addr, size, ud):
-            """Cortex-M4 block hook (the hot path: keep it short)."""
-            nonlocal cyc, entry, prev, unaligned_cycles
-            try:
-                b = blocks.get(addr)
-                if b is None or b[0] != size:
-                    b = translate(addr, size)
-                p = prev
-                c = cyc
-                if addr != p[1]:
-                    c += p[3] + b[4]
-                if p[8]:
-                    c = wfi(addr, c)
-                    if c is None:
-                        return
-                if b[5] is not None:
-                    fc = b[15]
-                    if fc is None or b[6] != fc.epoch:
-                        c = fetch_slow(b, addr == p[1], c)
-                if c >= next_event and event(addr, c):
-                    return
-                entry = c
-                c += b[2]
-                d = b[7]
-                if d is not None:
-                    if p is b and b[17] is not None:
-                        c += b[17]
-                        unaligned_cycles += b[17]
-                    else:
-                        c = groups_cost(b, d, c)
-                if b[16] is not None:
-                    c = dyn_slow(b, c)
-                cyc = c
-                b[9] += 1
-                prev = b
-            except BaseException as e:  # never let an exception escape into C
-                fail(e)
-
-        def hook_m7(handle, addr, size, ud):
-            """Cortex-M7 block hook: as :func:`hook`, with branch prediction instead of the
-            fixed taken-branch refill."""
-            nonlocal cyc, entry, prev, unaligned_cycles
-            try:
-                b = blocks.get(addr)
-                if b is None or b[0] != size:
-                    b = translate(addr, size)
-                p = prev
-                c = cyc
-                br = p[14]
-                if br is not None:
-                    e = btac_get(br[0])
-                    if addr != p[1]:
-                        if e is None or e[0] != 3 or e[1] != addr:
-                            c += predict(br, addr, True)
-                    elif e is None or e[0] != 0:
-                        c += predict(br, addr, False)
-                if p[8]:
-                    c = wfi(addr, c)
-                    if c is None:
-                        return
-                if b[5] is not None:
-                    fc = b[15]
-                    if fc is None or b[6] != fc.epoch:
-                        c = fetch_slow(b, addr == p[1], c)
-                if c >= next_event and event(addr, c):
-                    return
-                entry = c
-                c += b[2]
-                d = b[7]
-                if d is not None:
-                    if p is b and b[17] is not None:
-                        c += b[17]
-                        unaligned_cycles += b[17]
-                    else:
-                        c = groups_cost(b, d, c)
-                if b[16] is not None:
-                    c = dyn_slow(b, c)
-                cyc = c
-                b[9] += 1
-                prev = b
-            except BaseException as e:
-                fail(e)
-
-        # -- the self-loop fast path -----------------------------------------------------------
-        #
-        # A block that branches to itself (B_FAST set at translation) usually costs the same on
-        # every iteration: the branch refill (M4) or a saturated BTAC hit (M7), no fetch stall
-        # while the fetch cache is unchanged, the same unaligned penalty (every base register
-        # moves by a multiple of 4), and for a flash data stream an MRU-line hit of the data
-        # cache until the stream leaves that line.  After an iteration ran through the normal
-        # path, arm() computes how many further iterations are certain to take exactly that
-        # path with exactly that cost (the budget), and the hook then only counts them.  sync()
-        # applies the counted iterations (cycles, entry, block count, unaligned cycles, data
-        # cache hits) before anything looks at the state: the normal path, now(), MMIO,
-        # interrupts, stats.  The results are identical to the normal path by construction;
-        # tests/vboard/test_fastpath.py compares both on many images.
-
-        def sync() -> None:
-            """Apply the iterations counted by the fast path and disarm it (emulator thread)."""
-            nonlocal fast_n, fast_addr, fast_budget, cyc, entry, unaligned_cycles
-            n = fast_n
-            fast_addr = -1
-            fast_budget = 0
-            if n:
-                fast_n = 0
-                fast_total[0] += n
-                c = cyc + n * fast_d
-                last = 0
-                if fast_stream is not None:
-                    more, last = stream_replay(n)
-                    c += more
-                cyc = c
-                entry = c - fast_tail - last
-                fast_b[B_COUNT] += n
-                if fast_extra:
-                    unaligned_cycles += n * fast_extra
-
-        def stream_replay(n: int) -> tuple[int, int]:
-            """The data-cache operations of ``n`` fast iterations reading flash, in order and
-            exactly as :func:`groups_cost` makes them (per flash group: a hit counted on the
-            MRU line, else :func:`data_slow`).  Returns the miss cycles of all ``n`` iterations
-            and of the last one.
-
-            Iterations are simulated one by one, except that once an iteration starts and ends
-            with the same MRU line and misses nothing, the following ones up to the next line
-            change of any stream repeat it exactly (same lines, all hits, and re-applying the
-            same hits leaves the LRU order as it is), so only their hit counts are added."""
-            streams, dc, miss = fast_stream
-            sh = dc.shift
-            access = dc.access
-            total = 0
-            last = 0
-            j = 1
-            if len(streams) == 1:
-                # one stream: runs of MRU hits between the iterations that change lines
-                lo0, hi0, s = streams[0]
-                while j <= n:
-                    lo = lo0 + j * s
-                    hi = hi0 + j * s
-                    line = lo >> sh
-                    if line == dc.mru and line == hi >> sh:
-                        if s > 0:
-                            r = (((line + 1) << sh) - 1 - hi) // s + 1
-                        elif s < 0:
-                            r = (lo - (line << sh)) // -s + 1
-                        else:
-                            r = n
-                        r = min(r, n - j + 1)
-                        dc.hits += r
-                        j += r
-                        last = 0
-                    else:
-                        last = 0
-                        for ln in range(line, (hi >> sh) + 1):
-                            if not access(ln):
-                                last += miss
-                        total += last
-                        j += 1
-                return total, last
-            while j <= n:
-                # the last iteration (<= n) before any stream's lines change
-                end = n
-                for lo0, hi0, s in streams:
-                    if s:
-                        lo = lo0 + j * s
-                        hi = hi0 + j * s
-                        if s > 0:
-                            room = min((((lo >> sh) + 1) << sh) - 1 - lo,
-                                       (((hi >> sh) + 1) << sh) - 1 - hi) // s
-                        else:
-                            room = min(lo - (lo >> sh << sh), hi - (hi >> sh << sh)) // -s
-                        end = min(end, j + room)
-                while j <= end:
-                    m0 = dc.mru
-                    h0 = dc.hits
-                    misses = dc.misses
-                    cost = 0
-                    for lo0, hi0, s in streams:
-                        lo = lo0 + j * s
-                        hi = hi0 + j * s
-                        line = lo >> sh
-                        if line == dc.mru and line == hi >> sh:
-                            dc.hits += 1
-                        else:
-                            for ln in range(line, (hi >> sh) + 1):
-                                if not access(ln):
-                                    cost += miss
-                    total += cost
-                    last = cost
-                    j += 1
-                    if dc.misses == misses and dc.mru == m0:
-                        r = end - j + 1
-                        if r > 0:
-                            dc.hits += r * (dc.hits - h0)
-                            j = end + 1
-                            last = 0
-                        break
-            return total, last
-
-        def arm(b: list, c: int) -> None:
-            """Block ``b`` (a fast-path candidate) just ran through the normal path and ends at
-            cycle ``c``; arm the fast path for its next iterations if their cost is certain."""
-            nonlocal fast_addr, fast_size, fast_n, fast_budget, fast_d, fast_tail, fast_extra, \
-                fast_stream, fast_b
-            if b[B_FLINES] is not None and b[B_FEPOCH] != b[B_FCACHE].epoch:
-                return
-            if m7:
-                br = b[B_BRANCH]
-                t = 0
-                if br is not None:
-                    e = btac_get(br[0])
-                    if e is None or e[0] != 3 or e[1] != b[B_ADDR]:
-                        return
-            else:
-                t = b[B_TAKEN] + b[B_ENTRY]
-            budget = 1 << 62
-            tail = b[B_STATIC]
-            extra = 0
-            stream = None
-            worst = 0
-            if b[B_DYN] is not None:
-                x17 = b[B_LOOPX]
-                if x17 is not None:
-                    # the normal path reuses this correction on every self-iteration
-                    extra = x17
-                else:
-                    for base, s, tab, dlo, dhi, nload in b[B_FAST]:
-                        v = regs[base]
-                        x = tab[(v >> 25 & 0x7C) | (v & 3)]
-                        # the register stays in its 128 MiB region: same table entry (the
-                        # residue mod 4 never changes) and no 32-bit wrap-around
-                        rlo = v >> 27 << 27
-                        if s > 0:
-                            k = (rlo + 0x7FFFFFF - v) // s
-                        elif s < 0:
-                            k = (v - rlo) // -s
-                        else:
-                            k = budget
-                        budget = min(budget, k)
-                        if x >= 0:
-                            extra += x
-                            continue
-                        extra -= x + 1
-                        dc = machine._data_cache
-                        if dc is None:
-                            tail += machine._data_miss * nload
-                        else:
-                            if stream is None:
-                                stream = []
-                            stream.append((v + dlo, v + dhi, s))
-                            worst += machine._data_miss * (((dhi - dlo) >> dc.shift) + 2)
-                tail += extra
-            d = t + tail
-            e = next_event - c - t
-            if e <= 0:
-                return
-            budget = min(budget, (e - 1) // (d + worst) + 1)
-            if budget <= 0:
-                return
-            fast_b = b
-            fast_size = b[B_SIZE]
-            fast_n = 0
-            fast_d = d
-            fast_tail = tail
-            fast_extra = extra
-            fast_stream = None if stream is None else (tuple(stream), machine._data_cache,
-                                                       machine._data_miss)
-            fast_budget = budget
-            fast_addr = b[B_ADDR]
-            if next_event <= c:       # poked by another thread meanwhile
-                fast_budget = 0
-
-        def hook_fast(handle, addr, size, ud):
-            """:func:`hook` with the self-loop fast path."""
-            nonlocal cyc, entry, prev, unaligned_cycles, fast_n
-            if addr == fast_addr and fast_n < fast_budget and size == fast_size:
-                fast_n += 1
-                return
-            try:
-                if fast_addr != -1:
-                    sync()
-                b = blocks.get(addr)
-                if b is None or b[0] != size:
-                    b = translate(addr, size)
-                p = prev
-                c = cyc
-                if addr != p[1]:
-                    c += p[3] + b[4]
-                if p[8]:
-                    c = wfi(addr, c)
-                    if c is None:
-                        return
-                if b[5] is not None:
-                    fc = b[15]
-                    if fc is None or b[6] != fc.epoch:
-                        c = fetch_slow(b, addr == p[1], c)
-                if c >= next_event and event(addr, c):
-                    return
-                entry = c
-                c += b[2]
-                d = b[7]
-                if d is not None:
-                    if p is b and b[17] is not None:
-                        c += b[17]
-                        unaligned_cycles += b[17]
-                    else:
-                        c = groups_cost(b, d, c)
-                if b[16] is not None:
-                    c = dyn_slow(b, c)
-                cyc = c
-                b[9] += 1
-                prev = b
-                if b[20] is not None:
-                    arm(b, c)
-            except BaseException as e:  # never let an exception escape into C
-                fail(e)
-
-        def hook_m7_fast(handle, addr, size, ud):
-            """:func:`hook_m7` with the self-loop fast path."""
-            nonlocal cyc, entry, prev, unaligned_cycles, fast_n
-            if addr == fast_addr and fast_n < fast_budget and size == fast_size:
-                fast_n += 1
-                return
-            try:
-                if fast_addr != -1:
-                    sync()
-                b = blocks.get(addr)
-                if b is None or b[0] != size:
-                    b = translate(addr, size)
-                p = prev
-                c = cyc
-                br = p[14]
-                if br is not None:
-                    e = btac_get(br[0])
-                    if addr != p[1]:
-                        if e is None or e[0] != 3 or e[1] != addr:
-                            c += predict(br, addr, True)
-                    elif e is None or e[0] != 0:
-                        c += predict(br, addr, False)
-                if p[8]:
-                    c = wfi(addr, c)
-                    if c is None:
-                        return
-                if b[5] is not None:
-                    fc = b[15]
-                    if fc is None or b[6] != fc.epoch:
-                        c = fetch_slow(b, addr == p[1], c)
-                if c >= next_event and event(addr, c):
-                    return
-                entry = c
-                c += b[2]
-                d = b[7]
-                if d is not None:
-                    if p is b and b[17] is not None:
-                        c += b[17]
-                        unaligned_cycles += b[17]
-                    else:
-                        c = groups_cost(b, d, c)
-                if b[16] is not None:
-                    c = dyn_slow(b, c)
-                cyc = c
-                b[9] += 1
-                prev = b
-                if b[20] is not None:
-                    arm(b, c)
-            except BaseException as e:
-                fail(e)
-
-        def fail(e: BaseException) -> None:
-            if isinstance(e, FaultError):
-                machine._fault = e
-            else:
-                machine._hook_error = e
-            if machine._stop is None:
-                machine._stop = ("fault", str(e), None)
-            uc.emu_stop()
-
-        def predict(br: tuple, addr: int, taken: bool) -> int:
-            """Cortex-M7 branch prediction: a BTAC entry (2-bit counter + target) per branch;
-            without an entry, the static rule (backward/direct taken, forward not)."""
-            pc, kind, backward, penalty = br
-            e = btac.get(pc)
-            if e is None:
-                pred = kind == "direct" or (kind == "cond" and backward)
-                ok = pred == taken and kind != "indirect" or (kind == "indirect" and not taken)
-                btac[pc] = [2 if taken else 1, addr]
-            else:
-                pred = e[0] >= 2
-                ok = pred == taken and (not taken or e[1] == addr)
-                if taken:
-                    if e[0] < 3:
-                        e[0] += 1
-                    e[1] = addr
-                elif e[0] > 0:
-                    e[0] -= 1
-            if ok:
-                return 0
-            mispredicts[0] += 1
-            return penalty
-
-        # -- closures used by peripherals and the run loop ------------------------------------
-
-        def now() -> int:
-            """Cycle at which the instruction doing the current MMIO access executes."""
-            if fast_addr != -1:
-                sync()
-            b = prev
-            insns = b[B_INSNS]
-            if not insns:
-                return cyc
-            key = b[B_ADDR]
-            start = loc[2] if (loc[0] == key and loc[1] == entry) else 0
-            addr = machine._mmio_addr
-            found = None
-            for i in range(start, len(insns)):
-                m = insns[i].mem
-                if m is None:
-                    continue
-                if m.base == 15:
-                    ea = ((insns[i].address + 4) & ~3) + m.disp
-                else:
-                    ea = regs[m.base]
-                    if m.index is not None:
-                        ea = ea + ((-1 if m.subtract_index else 1) * (regs[m.index] << m.shift))
-                    if m.post is None:
-                        ea += m.disp
-                    if m.count > 1 and m.down:
-                        ea -= 4 * m.count
-                ea &= 0xFFFFFFFF
-                if ea <= addr < ea + m.size * m.count:
-                    found = i
-                    break
-            if found is None:
-                found = min(start, len(insns) - 1)
-            loc[0], loc[1], loc[2] = key, entry, found + 1
-            machine._loc_pc = insns[found].address
-            t = entry + b[B_PREFIX][found] + dynamic_before(b, found)
-            if fetch_mark[0] == entry and fetch_mark[1]:
-                here = insns[found].address
-                t -= sum(k for a, k in fetch_mark[1] if a > here)
-            return t
-
-        def dynamic_before(b: list, pos: int) -> int:
-            """Unaligned and (uncached) flash-data cycles of the block's accesses before
-            instruction ``pos``: the block-entry register values are rebuilt from the current
-            ones minus the tracked increments.  D-cache misses are not attributed here."""
-            acc = b[B_ACC]
-            if acc is None:
-                return 0
-            accesses, deltas, deads = acc
-            dnow = deltas[pos]
-            dead = deads[pos]
-            extra = 0
-            for a in accesses:
-                if a.position >= pos:
-                    break
-                if a.base >= 0:
-                    if a.base in dead or (a.index >= 0 and a.index in dead):
-                        continue
-                    v = (regs[a.base] - dnow.get(a.base, 0))
-                    if a.index >= 0:
-                        v += (regs[a.index] - dnow.get(a.index, 0)) << a.shift
-                    ea = (v + a.delta) & 0xFFFFFFFF
-                else:
-                    ea = a.delta
-                if a.single and a.size > 1 and ea & (a.size - 1):
-                    extra += unaligned_penalty
-                if a.load and ea >> 27 in flash_buckets and machine._data_cache is None:
-                    extra += machine._data_miss
-            return extra
-
-        def stall(n: int) -> None:
-            nonlocal entry, cyc
-            if fast_addr != -1:
-                sync()
-            if fetch_mark[0] == entry:
-                fetch_mark[0] += n
-            entry += n
-            cyc += n
-            loc[1] = entry
-
-        def poke() -> None:
-            # any thread: only disarm the fast path (the emulator thread syncs at its next
-            # normal-path block, which runs event() because of next_event = 0)
-            nonlocal next_event, fast_budget
-            next_event = 0
-            fast_budget = 0
-
-        def set_limit(n: int) -> None:
-            nonlocal limit, next_event
-            sync()
-            limit = n
-            next_event = 0
-
-        def get_cycles() -> int:
-            if fast_addr != -1:
-                sync()
-            return cyc
-
-        def add_cycles(n: int, resume_at: int | None) -> None:
-            nonlocal cyc, prev
-            sync()
-            cyc += n
-            if resume_at is not None:
-                prev = _pseudo_block(resume_at & ~1)
-
-        def reset_state() -> None:
-            nonlocal cyc, entry, prev, next_event, retired_extra, unaligned_cycles
-            sync()
-            cyc = entry = next_event = retired_extra = unaligned_cycles = 0
-            prev = _pseudo_block(0)
-            btac.clear()
-            last_fetch_line[0] = -1
-
-        def invalidate_blocks() -> None:
-            nonlocal retired_extra
-            sync()
-            retired_extra += sum(b[B_COUNT] * b[B_NINSN] for b in blocks.values())
-            blocks.clear()
-
-        def owner_sync() -> None:
-            # sync() belongs to the emulator thread; another thread asking for statistics
-            # while a run is going on sees them without the not yet applied fast iterations
-            t = machine._run_thread
-            if t is None or t == threading.get_ident():
-                sync()
-
-        def stats() -> dict[str, int]:
-            owner_sync()
-            out = {"instructions": retired_extra + sum(b[B_COUNT] * b[B_NINSN]
-                                                       for b in blocks.values()),
-                   "blocks_executed": sum(b[B_COUNT] for b in blocks.values()),
-                   "blocks_translated": len(static_cache),
-                   "unaligned_penalty_cycles": unaligned_cycles,
-                   "unaligned_accesses": unaligned_cycles // max(unaligned_penalty, 1)}
-            if m7:
-                out["branch_mispredicts"] = mispredicts[0]
-            for name, c in machine._caches.items():
-                out[f"{name}_hits"] = c.hits
-                out[f"{name}_misses"] = c.misses
-            return out
-
-        def profile(top: int = 20) -> list[tuple[int, int, int]]:
-            owner_sync()
-            rows = [(b[B_ADDR], b[B_COUNT], b[B_COUNT] * b[B_NINSN]) for b in blocks.values()]
-            rows.sort(key=lambda r: -r[2])
-            return rows[:top]
-
-        self.now = now
-        self._sync = sync
-        self.stall = stall
-        self._poke = poke
-        self._set_limit = set_limit
-        self._get_cycles = get_cycles
-        self._add_cycles = add_cycles
-        self._reset_state = reset_state
-        self._invalidate_blocks = invalidate_blocks
-        self.stats = stats
-        self.fast_iterations = lambda: (owner_sync(), fast_total[0])[1]
-        self.profile = profile
-        self._regs = regs
-        self._hook_error = None
-        self._mmio_addr = 0
-        self._run_thread = None
-
-        # the block hook through ctypes directly: half the per-block overhead of Uc.hook_add
-        cb_type = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint32,
-                                   ctypes.c_void_p)
-        self._blocks = blocks
-        if fast_enabled:
-            self._hook_py = hook_m7_fast if m7 else hook_fast
-        else:
-            self._hook_py = hook_m7 if m7 else hook
-        self._block_cb = cb_type(self._hook_py)
-        hh = _ucmod.uc_hook_h()
-        err = _ucmod.uclib.uc_hook_add(uc._uch, ctypes.byref(hh), UC_HOOK_BLOCK,
-                                       ctypes.cast(self._block_cb, ctypes.c_void_p), None,
-                                       ctypes.c_uint64(1), ctypes.c_uint64(0))
-        if err:
-            raise VboardError(f"unicorn refused the block hook (error {err})")
-        self._block_hook_handle = hh
-        uc.hook_add(UC_HOOK_INTR, self._on_interrupt)
-        uc.hook_add(UC_HOOK_MEM_INVALID, self._on_invalid_access)
+    def fast_iterations(self) -> int:
+        """Block executions that ran on the self-loop fast path (0 with ``fast_path=False``)."""
+        return self.engine.fast_iterations()
 
     # -- MMIO dispatch (closures over the absolute base of each mapped range) ---------------------
 
@@ -1260,15 +420,17 @@ class Machine:
         bus = self.bus
 
         def rd(uc, offset, sz, ud):
-            self._sync()
+            engine = self.engine
+            engine.sync()
             addr = base + offset
-            self._mmio_addr = addr
+            engine.mmio_addr = addr
             return bus.read(addr, sz)
 
         def wr(uc, offset, sz, value, ud):
-            self._sync()
+            engine = self.engine
+            engine.sync()
             addr = base + offset
-            self._mmio_addr = addr
+            engine.mmio_addr = addr
             bus.write(addr, sz, value)
 
         self.uc.mmio_map(base, size, rd, None, wr, None)
@@ -1312,7 +474,7 @@ class Machine:
         self.uc.reg_write(UC_ARM_REG_LR, 0xFFFFFFFF)
         self.uc.reg_write(UC_ARM_REG_XPSR, 0x01000000)
         self.uc.reg_write(UC_ARM_REG_PC, pc & ~1)
-        self._reset_state()
+        self.engine.reset()
         self.clock_changes = [(0, self.hclk_hz)]
 
     def _kind_at(self, addr: int) -> str | None:
@@ -1327,7 +489,7 @@ class Machine:
     @property
     def cycles(self) -> int:
         """Cycles executed so far (the model's clock; DWT_CYCCNT derives from it)."""
-        return self._get_cycles()
+        return self.engine.get_cycles()
 
     def run(self, max_cycles: int | None = None) -> RunResult:
         """Run until the program halts (BKPT, semihosting exit, fault, WFI with nothing to
@@ -1343,7 +505,7 @@ class Machine:
         from unicorn import UcError
         from unicorn.arm_const import UC_ARM_REG_PC
 
-        self._set_limit(max_cycles if max_cycles is not None else 1 << 62)
+        self.engine.set_limit(max_cycles if max_cycles is not None else 1 << 62)
         self._stop = None
         idle = 0
         last = None
@@ -1378,7 +540,7 @@ class Machine:
             pass
         with self._rx_cond:
             self._rx_cond.notify_all()
-        self._poke()
+        self.engine.poke()
 
     def _result(self, wall: float) -> RunResult:
         from unicorn.arm_const import UC_ARM_REG_PC
@@ -1402,7 +564,7 @@ class Machine:
             self.hclk_hz = hz
             self.clock_changes.append((self.cycles, hz))
             self._configure_timing()
-            self._invalidate_blocks()
+            self.engine.invalidate_blocks()
 
     def clock_at(self, cycle: int) -> int:
         hz = self.clock_changes[0][1]
@@ -1440,14 +602,14 @@ class Machine:
     # -- peripherals' host interface -------------------------------------------------------------
 
     def irq_changed(self) -> None:
-        self._poke()
+        self.engine.poke()
 
     def reschedule(self) -> None:
-        self._poke()
+        self.engine.poke()
 
     def timing_changed(self) -> None:
         self._configure_timing()
-        self._invalidate_blocks()
+        self.engine.invalidate_blocks()
         if self.flash_if.acr & (1 << self.acr_bits.get("icrst", 99)) or \
                 self.flash_if.acr & (1 << self.acr_bits.get("artrst", 99)):
             if "art_i" in self._caches:
@@ -1552,7 +714,7 @@ class Machine:
         uc.reg_write(UC_ARM_REG_SP, sp)
         uc.reg_write(UC_ARM_REG_LR, 0xFFFFFFF9)
         uc.reg_write(UC_ARM_REG_XPSR, (xpsr & ~0x1FF & ~(3 << 25) & ~(0x3F << 10)) | num)
-        self._add_cycles(EXCEPTION_ENTRY_CYCLES, vector)
+        self.engine.add_cycles(EXCEPTION_ENTRY_CYCLES, vector)
         uc.reg_write(UC_ARM_REG_PC, vector | 1)
 
     def _exception_return(self) -> None:
@@ -1575,14 +737,14 @@ class Machine:
             for i in range(16):
                 uc.reg_write(UC_ARM_REG_S0 + i, fp[i])
             uc.reg_write(UC_ARM_REG_FPSCR, fp[16])
-        self._add_cycles(EXCEPTION_RETURN_CYCLES, frame[6])
+        self.engine.add_cycles(EXCEPTION_RETURN_CYCLES, frame[6])
         uc.reg_write(UC_ARM_REG_PC, frame[6] | 1)
-        self._poke()
+        self.engine.poke()
 
     def _on_interrupt(self, uc, intno: int, ud) -> None:
         from unicorn.arm_const import UC_ARM_REG_PC, UC_ARM_REG_R0, UC_ARM_REG_R1
 
-        self._sync()
+        self.engine.sync()
         pc = uc.reg_read(UC_ARM_REG_PC)
         if intno == 8 and self._exc_stack:                 # EXC_RETURN branch
             self._exception_return()
@@ -1620,7 +782,7 @@ class Machine:
     def _on_invalid_access(self, uc, access: int, address: int, size: int, value: int,
                            ud) -> bool:
         import unicorn as U
-        self._sync()
+        self.engine.sync()
         kind, prot = {U.UC_MEM_READ_UNMAPPED: ("read", False),
                       U.UC_MEM_WRITE_UNMAPPED: ("write", False),
                       U.UC_MEM_FETCH_UNMAPPED: ("fetch", False),
@@ -1630,11 +792,11 @@ class Machine:
         self._invalid_access = (kind, address & 0xFFFFFFFF, size, prot)
         self._fault_pc = None
         if kind != "fetch":
-            self._mmio_addr = address & 0xFFFFFFFF
-            self._loc_pc = None
+            self.engine.mmio_addr = address & 0xFFFFFFFF
+            self.engine.loc_pc = None
             try:
                 self.now()
-                self._fault_pc = self._loc_pc
+                self._fault_pc = self.engine.loc_pc
             except Exception:
                 self._fault_pc = None
         return False
@@ -1646,7 +808,7 @@ class Machine:
                              UC_ERR_WRITE_UNMAPPED)
         from unicorn.arm_const import UC_ARM_REG_PC
 
-        self._sync()
+        self.engine.sync()
         pc = self.uc.reg_read(UC_ARM_REG_PC) & ~1
         if e.errno == UC_ERR_INSN_INVALID and self.m7:
             from calibration.vboard import vfp64

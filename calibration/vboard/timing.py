@@ -5,7 +5,7 @@ A core model (:mod:`cortex_m4`, :mod:`cortex_m7`) turns the decoded instructions
 a :class:`StaticTiming`: the cycles every instruction costs with zero-wait memory and the block
 ending as decoded.  Everything that depends on run-time state (branch outcome, flash wait
 states behind the ART or the caches, data addresses) is added per executed block by the engine
-in :mod:`calibration.vboard.emulator`, using the tables built here.
+in :mod:`calibration.vboard.engine`, using the tables built here.
 """
 
 from __future__ import annotations
