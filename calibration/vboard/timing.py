@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from calibration.vboard.decode import (LDM, LDRD, LOAD, PC, SP, STM, STORE, STRD, TB, VLDM, VLDR,
-                                       VSTM, VSTR, Insn)
+from calibration.vboard.decode import (LDM, LDRD, LOAD, PC, SP, STM, STORE, TB, VLDM, VLDR,
+                                       VSTM, Insn)
 
 
 @dataclass(frozen=True)
@@ -232,10 +232,5 @@ def access_groups(insns: list[Insn], unaligned_penalty: int) -> tuple[AccessGrou
     return tuple(out)
 
 
-def is_store_class(cls: str) -> bool:
-    """True for the store classes."""
-    return cls in (STORE, STRD, STM, VSTR, VSTM)
-
-
 __all__ = ["AccessGroup", "BranchInfo", "LineCache", "StaticTiming", "access_groups",
-           "fetch_lines", "is_store_class", "LDRD"]
+           "fetch_lines", "LDRD"]
