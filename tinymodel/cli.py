@@ -140,6 +140,9 @@ def _analysis_text(rec: dict) -> str:
     lines.append(f"peak activation memory: {t['peak_activation_bytes']:,} B "
                  f"(arena plan; lower bound {t['arena_lower_bound_bytes']:,} B, "
                  f"largest scratch {t['max_scratch_bytes']:,} B)")
+    if rec["rewrites"]:
+        lines.append(f"normalised ({len(rec['rewrites'])} rewrites of the file's operators):")
+        lines += [f"  {r['detail']}" for r in rec["rewrites"]]
     if t["no_formula_layers"]:
         lines.append("not costed, no cost formula for the operator (not in the totals): " + ", ".join(
             f"{u['name']} ({u['op']})" for u in t["no_formula_layers"]))

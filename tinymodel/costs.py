@@ -466,10 +466,24 @@ def analyze(graph: ModelGraph) -> ModelCost:
     """Per-layer costs, totals and the arena plan of ``graph``."""
     per_layer = tuple((layer, layer_cost(layer)) for layer in graph)
     totals = {name: sum(getattr(c, name) for _, c in per_layer) for name in _SUMMED}
+    # a constant read by several layers (the weights of an unrolled loop's steps) is stored
+    # once, and counted once; an implied bias belongs to the weight tensor it would go with
+    seen: set[str] = set()
     by_dtype: dict[str, int] = {}
-    for _, c in per_layer:
+    for layer, c in per_layer:
         for dtype, n in c.weight_bytes_by_dtype.items():
             by_dtype[dtype] = by_dtype.get(dtype, 0) + n
+        held = layer.param_inputs
+        if layer.weights is not None and layer.weights.name in seen:
+            totals["params"] -= c.params - sum(t.size for t in held)      # the implied bias
+        params = {t.name for t in held}
+        for t in {t.name: t for t in layer.constant_inputs}.values():
+            if t.name in seen:
+                totals["weight_bytes"] -= t.nbytes
+                by_dtype[t.dtype] -= t.nbytes
+                if t.name in params:
+                    totals["params"] -= t.size
+            seen.add(t.name)
     scratch = {layer.name: c.scratch_bytes for layer, c in per_layer if c.scratch_bytes}
     arena = plan_arena(graph, scratch)
     return ModelCost(graph=graph, layers=per_layer, totals=MappingProxyType(totals),

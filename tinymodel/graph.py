@@ -226,12 +226,21 @@ class ModelGraph:
         The model's input and output tensors.
     source:
         Where the model came from (a path or a description), for messages.
+    subgraphs:
+        The file's other subgraphs by index (the conditions and bodies of control-flow layers
+        such as ``WHILE``, whose options name them), each a graph of its own.
+    rewrites:
+        What the normalisation pass (:mod:`tinymodel.normalize`) changed to reach this graph.
     """
 
     def __init__(self, name: str, layers: Sequence[Layer], inputs: Sequence[TensorSpec],
-                 outputs: Sequence[TensorSpec], source: str = "") -> None:
+                 outputs: Sequence[TensorSpec], source: str = "",
+                 subgraphs: Mapping[int, ModelGraph] | None = None,
+                 rewrites: Sequence[Any] = ()) -> None:
         self.name = name
         self.source = source or name
+        self.subgraphs: Mapping[int, ModelGraph] = MappingProxyType(dict(subgraphs or {}))
+        self.rewrites: tuple[Any, ...] = tuple(rewrites)
         self.inputs: tuple[TensorSpec, ...] = tuple(inputs)
         self.outputs: tuple[TensorSpec, ...] = tuple(outputs)
         self._layers_by_name: dict[str, Layer] = {}

@@ -43,7 +43,8 @@ def layer_record(layer: Layer, cost: LayerCost) -> dict[str, Any]:
 
 
 def analysis_record(model: ModelCost) -> dict[str, Any]:
-    """A whole analysis: ``model``, ``source``, ``layers`` (per :func:`layer_record`) and ``totals``.
+    """A whole analysis: ``model``, ``source``, ``layers`` (per :func:`layer_record`), ``totals``
+    and ``rewrites`` (what the normalisation changed, :class:`tinymodel.normalize.Rewrite`).
 
     ``totals`` lists the layers that are not costed in two groups: ``no_formula_layers``
     (operators the reader mapped but that have no cost formula: control flow, variables) and
@@ -64,4 +65,5 @@ def analysis_record(model: ModelCost) -> dict[str, Any]:
         unsupported_layers=[{"name": L.name, "source_op": L.source_op} for L in model.unsupported],
     )
     return {"model": g.name, "source": g.source,
-            "layers": [layer_record(L, c) for L, c in model.layers], "totals": totals}
+            "layers": [layer_record(L, c) for L, c in model.layers], "totals": totals,
+            "rewrites": [r.as_dict() for r in g.rewrites]}

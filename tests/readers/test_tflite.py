@@ -622,9 +622,11 @@ class TestHandBuiltModels:
             read_tflite(write_tflite(model))
 
     def test_two_subgraphs(self) -> None:
-        with pytest.raises(ModelReadError, match=r"^<bytes>: has 2 subgraphs; only "
-                                                  r"single-subgraph models are supported$"):
-            read_tflite(write_tflite(dense_model(subgraphs=2)))
+        """Further subgraphs (control-flow bodies) are graphs of their own, by index."""
+        g = read_tflite(write_tflite(dense_model(subgraphs=2)))
+        assert len(g) == 1 and list(g.subgraphs) == [1]
+        assert [la.op.label for la in g.subgraphs[1]] == ["FULLY_CONNECTED"]
+        assert g.subgraphs[1].name == "model/subgraph1"
 
     def test_zero_subgraphs(self) -> None:
         with pytest.raises(ModelReadError, match="m.tflite: has no subgraphs"):

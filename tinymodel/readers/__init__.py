@@ -20,7 +20,9 @@ KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 
 
 def load_model(source: Any, name: str | None = None) -> ModelGraph:
-    """Read ``source`` into a :class:`ModelGraph`.
+    """Read ``source`` into a :class:`ModelGraph`, normalised (:func:`tinymodel.normalize.normalize`:
+    what the converter spread over several operators becomes the layer it is, and the graph's
+    ``rewrites`` say what changed).
 
     ``source`` is a path (``.tflite``, ``.keras``, ``.h5``), the bytes of a ``.tflite`` file, a
     ``keras.Model``, or a :class:`ModelGraph` (returned as is).  Raises
@@ -28,6 +30,13 @@ def load_model(source: Any, name: str | None = None) -> ModelGraph:
     """
     if isinstance(source, ModelGraph):
         return source
+    from tinymodel.normalize import normalize
+
+    return normalize(_read(source, name))
+
+
+def _read(source: Any, name: str | None) -> ModelGraph:
+    """The graph the reader for ``source`` produces, before normalisation."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         from tinymodel.readers.tflite import read_tflite
         return read_tflite(bytes(source), name=name)

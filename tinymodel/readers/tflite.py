@@ -7,7 +7,7 @@ fields in that schema (a union field takes two ids: ``<name>_type`` and the valu
 
 What the reader produces
 ------------------------
-* One :class:`~tinymodel.graph.Layer` per operator of the (single) subgraph, in file order, named
+* One :class:`~tinymodel.graph.Layer` per operator of the main subgraph, in file order, named
   ``f"{label.lower()}_{operator_index}"`` (``conv_2d_0``, ``strided_slice_7``, ...), where
   ``label`` is the :class:`~tinymodel.ops.OpType` label for mapped operators and ``source_op``
   otherwise.  ``source_op`` is the TFLite operator name (``"PADV2"``, ``"STRIDED_SLICE"``), the
@@ -301,7 +301,8 @@ def read_tflite(source: str | os.PathLike[str] | bytes, name: str | None = None)
     """Read a TFLite flatbuffer (a path, or the file's bytes) into a :class:`ModelGraph`.
 
     ``name`` is the graph's display name; it defaults to the file stem, or ``"model"`` for bytes.
-    Only single-subgraph models are supported.  Raises :class:`ModelReadError` (one line, naming
+    Further subgraphs (control flow) are in :attr:`ModelGraph.subgraphs`.  Raises
+    :class:`ModelReadError` (one line, naming
     the file) for a missing, unreadable, empty, truncated, corrupt or non-TFLite input.
     """
     data, label = _load(source, name)
@@ -356,24 +357,31 @@ class _ModelReader:
 
     # -- model -------------------------------------------------------------------------------
     def read(self, name: str) -> ModelGraph:
-        """Decode the whole model."""
+        """Decode the whole model: the main subgraph (0) as the graph, every other subgraph (the
+        bodies and conditions of control-flow operators) as a graph of its own in
+        :attr:`ModelGraph.subgraphs`, keyed by its index."""
         model = self.fb.root()
         subgraphs = model.tables(_F.MODEL_SUBGRAPHS)
         if len(subgraphs) == 0:
             self.fail("has no subgraphs")
-        if len(subgraphs) > 1:
-            self.fail(f"has {len(subgraphs)} subgraphs; only single-subgraph models are supported")
-        sub = subgraphs[0]
         self.buffers = model.tables(_F.MODEL_BUFFERS)
         self.opcodes = [self._opcode(code) for code in model.tables(_F.MODEL_OPERATOR_CODES)]
+        others = {k: self._subgraph(sub, f"{name}/subgraph{k}")
+                  for k, sub in enumerate(subgraphs) if k > 0}
+        graph = self._subgraph(subgraphs[0], name, others)
+        log.debug("read %s: %d layers, %d subgraphs", self.fb.source, len(graph),
+                  len(subgraphs))
+        return graph
 
+    def _subgraph(self, sub: Table, name: str,
+                  subgraphs: Mapping[int, ModelGraph] | None = None) -> ModelGraph:
+        """One ``SubGraph`` table as a graph (tensor indices are local to the subgraph)."""
         self.tensors = self._tensors(sub.tables(_F.SUBGRAPH_TENSORS))
         layers = [self._layer(i, op) for i, op in enumerate(sub.tables(_F.SUBGRAPH_OPERATORS))]
         inputs = self._io_tensors(sub, _F.SUBGRAPH_INPUTS, "input")
         outputs = self._io_tensors(sub, _F.SUBGRAPH_OUTPUTS, "output")
-        graph = ModelGraph(name, layers, inputs, outputs, source=self.fb.source)
-        log.debug("read %s: %d layers, %d tensors", self.fb.source, len(layers), len(self.tensors))
-        return graph
+        return ModelGraph(name, layers, inputs, outputs, source=self.fb.source,
+                          subgraphs=subgraphs)
 
     def _index_vector(self, table: Table, field_id: int) -> tuple[int, ...]:
         """An ``[int]`` vector as Python ints (empty when absent)."""

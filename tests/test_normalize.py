@@ -1,0 +1,212 @@
+"""The normalisation pass (tinymodel.normalize): folded shape computations, reshapes, dilated
+convolutions and unrolled loops, each on hand-built graphs with known answers."""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+import numpy as np
+import pytest
+
+from tinymodel.costs import analyze
+from tinymodel.graph import Layer, ModelGraph, TensorSpec
+from tinymodel.normalize import MAX_UNROLLED_ITERATIONS, evaluate, normalize
+from tinymodel.ops import OpType, Padding
+
+
+def t(name, shape, dtype="float32", data=None):
+    if data is not None:
+        data = np.asarray(data, dtype=dtype).reshape(shape)
+    return TensorSpec(name, tuple(shape), dtype, constant=data is not None, data=data)
+
+
+def layer(name, op, inputs, outputs, **kw):
+    opts = kw.pop("options", {})
+    return Layer(name, op, tuple(inputs), tuple(outputs), options=MappingProxyType(opts),
+                 source_op=kw.pop("source_op", op.label), **kw)
+
+
+def flatten_graph() -> ModelGraph:
+    """Keras 3 Flatten as the converter writes it: SHAPE → STRIDED_SLICE → PACK → RESHAPE."""
+    x = t("x", (1, 4, 4, 2))
+    shape = t("shape", (4,), "int32")
+    batch = t("batch", (), "int32")
+    target = t("target", (2,), "int32")
+    y = t("y", (1, 32))
+    return ModelGraph("flatten", [
+        layer("shape_0", OpType.SHAPE, [x], [shape]),
+        layer("strided_slice_1", OpType.STRIDED_SLICE,
+              [shape, t("b", (1,), "int32", [0]), t("e", (1,), "int32", [1]),
+               t("s", (1,), "int32", [1])], [batch], options={"shrink_axis_mask": 1}),
+        layer("pack_2", OpType.PACK, [batch, t("n", (), "int32", 32)], [target],
+              options={"axis": 0}),
+        layer("reshape_3", OpType.RESHAPE, [x, target], [y]),
+    ], [x], [y])
+
+
+def test_shape_computations_fold_into_the_reshape_they_feed():
+    g = normalize(flatten_graph())
+    assert [la.name for la in g] == ["reshape_3"]
+    reshape = g.layer("reshape_3")
+    assert reshape.inputs[1].is_constant and reshape.inputs[1].data.tolist() == [1, 32]
+    assert reshape.options["new_shape"] == (1, 32)
+    (r,) = g.rewrites
+    assert r.rule == "fold" and r.layers == ("shape_0", "strided_slice_1", "pack_2")
+    assert r.into == "reshape_3"
+    assert analyze(g).no_formula == () and not g.unsupported
+
+
+def test_a_graph_output_is_never_folded_away():
+    g = flatten_graph()
+    g2 = ModelGraph("out", list(g), g.inputs, [*g.outputs, g.layer("pack_2").output])
+    assert "pack_2" in [la.name for la in normalize(g2)]
+
+
+def test_nothing_to_do_returns_the_same_graph():
+    x, y = t("x", (1, 8)), t("y", (1, 8))
+    g = ModelGraph("g", [layer("relu_0", OpType.RELU, [x], [y])], [x], [y])
+    assert normalize(g) is g
+
+
+@pytest.mark.parametrize("masks,begin,end,strides,want", [
+    ({}, [1], [3], [1], [6, 7]),
+    ({"begin_mask": 1}, [2], [3], [1], [5, 6, 7]),
+    ({"end_mask": 1}, [1], [0], [1], [6, 7, 8]),
+    ({"shrink_axis_mask": 1}, [-1], [0], [1], 8),
+    ({}, [3], [0], [-1], [8, 7, 6]),
+    ({"begin_mask": 1, "end_mask": 1}, [0], [0], [2], [5, 7]),
+])
+def test_strided_slice_follows_tflite_masks(masks, begin, end, strides, want):
+    x = t("x", (4,), "int32", [5, 6, 7, 8])
+    out_shape = () if isinstance(want, int) else (len(want),)
+    s = layer("ss", OpType.STRIDED_SLICE,
+              [x, t("b", (1,), "int32", begin), t("e", (1,), "int32", end),
+               t("s", (1,), "int32", strides)], [t("y", out_shape, "int32")], options=masks)
+    (v,) = evaluate(s, {})
+    assert v.tolist() == want
+
+
+def test_float_data_is_never_folded():
+    x = t("x", (1, 4), "float32", [[1, 2, 3, 4]])
+    add = layer("add", OpType.ADD, [x, x], [t("y", (1, 4))])
+    assert evaluate(add, {}) is None
+
+
+def test_expand_dims_and_squeeze_become_reshapes():
+    x = t("x", (1, 16, 6))
+    e = t("e", (1, 1, 16, 6))
+    y = t("y", (1, 16, 6))
+    g = normalize(ModelGraph("c1d", [
+        layer("expand_dims_0", OpType.EXPAND_DIMS, [x, t("axis", (), "int32", 1)], [e]),
+        layer("squeeze_1", OpType.SQUEEZE, [e], [y], options={"squeeze_dims": (1,)}),
+    ], [x], [y]))
+    assert [la.op for la in g] == [OpType.RESHAPE, OpType.RESHAPE]
+    assert [la.source_op for la in g] == ["EXPAND_DIMS", "SQUEEZE"]
+    assert g.layer("expand_dims_0").inputs[1].data.tolist() == [1, 1, 16, 6]
+    assert [r.rule for r in g.rewrites] == ["reshape", "reshape"]
+
+
+def dilated_graph(pads, crops, out_hw, block=2, stride=1) -> ModelGraph:
+    """x 1x32x32x8 → SPACE_TO_BATCH_ND → 3x3 conv → BATCH_TO_SPACE_ND, with the middle tensors
+    stored with batch 1 as the converter writes them."""
+    x = t("x", (1, 32, 32, 8))
+    mid_in = t("mid_in", (1, (32 + sum(pads)) // block, (32 + sum(pads)) // block, 8))
+    conv_out_hw = (mid_in.shape[1] - 3) // stride + 1
+    mid_out = t("mid_out", (1, conv_out_hw, conv_out_hw, 4))
+    y = t("y", (1, out_hw, out_hw, 4))
+    w = t("w", (4, 3, 3, 8), "float32", np.ones((4, 3, 3, 8)))
+    b = t("b", (4,), "float32", np.zeros(4))
+    return ModelGraph("dil", [
+        layer("space_to_batch_nd_0", OpType.SPACE_TO_BATCH_ND, [x], [mid_in],
+              options={"block_shape": (block, block), "paddings": (pads, pads)}),
+        layer("conv_2d_1", OpType.CONV_2D, [mid_in, w, b], [mid_out], kernel=(3, 3),
+              strides=(stride, stride), padding=Padding.VALID),
+        layer("batch_to_space_nd_2", OpType.BATCH_TO_SPACE_ND, [mid_out], [y],
+              options={"block_shape": (block, block), "crops": (crops, crops)}),
+    ], [x], [y])
+
+
+@pytest.mark.parametrize("pads,crops,out_hw,padding", [
+    ((2, 2), (0, 0), 32, Padding.SAME),      # SAME: the converter pads by (k-1)·d
+    ((0, 0), (0, 0), 28, Padding.VALID),
+])
+def test_space_to_batch_conv_batch_to_space_is_one_dilated_conv(pads, crops, out_hw, padding):
+    g = normalize(dilated_graph(pads, crops, out_hw))
+    (conv,) = list(g)
+    assert conv.op is OpType.CONV_2D and conv.dilation == (2, 2) and conv.padding is padding
+    assert conv.input.name == "x" and conv.output.name == "y"
+    # the MACs of the dilated convolution on the whole input, not of one quarter of it
+    assert analyze(g).totals["macs"] == out_hw * out_hw * 4 * 3 * 3 * 8
+    assert g.rewrites[0].rule == "dilated-conv"
+
+
+def test_other_space_to_batch_patterns_are_left_alone():
+    g = normalize(dilated_graph((2, 2), (0, 0), 32, stride=2))
+    assert [la.op for la in g] == [OpType.SPACE_TO_BATCH_ND, OpType.CONV_2D,
+                                   OpType.BATCH_TO_SPACE_ND]
+    g = normalize(dilated_graph((1, 3), (0, 0), 32))      # an asymmetric explicit padding
+    assert len(g) == 3
+
+
+def loop_graph(trips: int, known_limit: bool = True) -> ModelGraph:
+    """``for i in range(trips): h = relu(dense(h))`` as a WHILE over a counter: cond subgraph 1
+    ``i < limit``, body subgraph 2 ``(i + 1, relu(fc(h)))``."""
+    ci, ch = t("cond_i", (), "int32"), t("cond_h", (1, 8))
+    lim = t("lim", (), "int32", trips) if known_limit else t("cond_lim", (), "int32")
+    go = t("go", (), "bool")
+    cond_inputs = [ci, ch] + ([] if known_limit else [lim])
+    cond = ModelGraph("cond", [layer("less_0", OpType.LESS, [ci, lim], [go])], cond_inputs, [go])
+    bi, bh = t("body_i", (), "int32"), t("body_h", (1, 8))
+    body_lim = [] if known_limit else [t("body_lim", (), "int32")]
+    i2, fc, h2 = t("i2", (), "int32"), t("fc", (1, 8)), t("h2", (1, 8))
+    w = t("w", (8, 8), "float32", np.eye(8))
+    body = ModelGraph("body", [
+        layer("add_0", OpType.ADD, [bi, t("one", (), "int32", 1)], [i2]),
+        layer("fully_connected_1", OpType.FULLY_CONNECTED, [bh, w], [fc]),
+        layer("relu_2", OpType.RELU, [fc], [h2]),
+    ], [bi, bh, *body_lim], [i2, h2, *body_lim])
+    x = t("x", (1, 8))
+    init = [t("zero", (), "int32", 0), x]
+    outs = [t("i_out", (), "int32"), t("h_out", (1, 8))]
+    extra_in: list[TensorSpec] = []
+    if not known_limit:
+        n = t("n", (1,), "int32")
+        extra_in = [n]
+        outs.append(t("lim_out", (), "int32"))
+    y = t("y", (1, 8))
+    main = [layer("while_0", OpType.WHILE, [*init, *extra_in], outs,
+                  options={"cond_subgraph": 1, "body_subgraph": 2}),
+            layer("relu_1", OpType.RELU, [outs[1]], [y])]
+    return ModelGraph("loop", main, [x, *extra_in], [y], subgraphs={1: cond, 2: body})
+
+
+@pytest.mark.parametrize("trips", [0, 1, 5])
+def test_a_loop_with_a_static_trip_count_is_its_body_repeated(trips):
+    g = normalize(loop_graph(trips))
+    ops = [la.op for la in g]
+    assert ops == [OpType.FULLY_CONNECTED, OpType.RELU] * trips + [OpType.RELU]
+    cost = analyze(g)
+    assert cost.totals["macs"] == 64 * trips
+    # the steps share one weight tensor: stored once, its parameters (and the dense layer's
+    # implied bias) counted once
+    assert cost.totals["params"] == (64 + 8 if trips else 0)
+    assert cost.totals["weight_bytes"] == (64 * 4 if trips else 0)
+    # the layer after the loop reads the last iteration's result
+    last = g.layer("relu_1")
+    want = f"while_0/{trips - 1}/relu_2" if trips else None
+    assert (g.producer(last.input).name if trips else last.input.name) == (want or "x")
+    assert g.rewrites[0].rule == "unroll" and f"{trips} times" in g.rewrites[0].detail
+    if trips:
+        fold = [r for r in g.rewrites if r.rule == "fold"]
+        assert len(fold) == 1 and len(fold[0].layers) == trips    # the counter's additions
+
+
+def test_a_loop_whose_trip_count_is_not_static_stays_a_loop():
+    g = normalize(loop_graph(3, known_limit=False))
+    assert [la.op for la in g] == [OpType.WHILE, OpType.RELU]
+    assert [la.name for la in analyze(g).no_formula] == ["while_0"]
+
+
+def test_unrolling_stops_at_the_bound():
+    g = normalize(loop_graph(MAX_UNROLLED_ITERATIONS + 1))
+    assert [la.op for la in g] == [OpType.WHILE, OpType.RELU]

@@ -1,0 +1,496 @@
+"""Normalisation: the converter's artefacts turned into the layers the cost model and firmware know.
+
+Every reader's graph goes through :func:`normalize` before anyone else sees it
+(:func:`tinymodel.readers.load_model`).  The stock TFLite converter writes patterns that describe
+one ordinary layer in several operators, or that compute at run time what is static once the
+batch size is 1.  Each rewrite below keeps the arithmetic of the model and records itself as a
+:class:`Rewrite` on the result (:attr:`ModelGraph.rewrites`), which ``tinymodel analyze`` lists, so
+a user can see why their graph looks shorter.  In order:
+
+1. **Control flow with a static trip count** (``WHILE``, as a Keras ``LSTM``/``GRU`` converts):
+   the loop's condition is evaluated on the loop variables whose values are known (the counters
+   start as constants and the body adds constants to them); when it decides every iteration, the
+   loop becomes its body subgraph repeated that many times (tensors renamed
+   ``<while>/<i>/<name>``).  A loop whose trip count is not static stays one ``WHILE`` layer
+   (listed as having no cost formula).
+2. **Shape computations folded**: layers whose outputs are small integer or boolean tensors and
+   whose inputs are all known — constants, or a ``SHAPE`` of a tensor with a static shape — are
+   evaluated here (``SHAPE → STRIDED_SLICE → PACK`` of a Keras 3 ``Flatten``, the loop counters
+   of an unrolled loop, their conditions).  Their consumers read the result as a constant; the
+   folded layers are gone.
+3. **``EXPAND_DIMS`` and ``SQUEEZE`` are reshapes** (``Conv1D`` and the 1-D poolings convert to
+   them around 2-D operators): the layer becomes a ``RESHAPE`` with its target shape as a
+   constant operand; ``source_op`` keeps the original operator's name.
+4. **Dilated convolutions**: ``SPACE_TO_BATCH_ND → CONV_2D / DEPTHWISE_CONV_2D →
+   BATCH_TO_SPACE_ND`` (how the converter writes a dilated convolution) becomes one convolution
+   with ``dilation`` = the block shape, on the original tensors — which also restores the batch
+   dimension the reshuffled middle tensors lost in the file (the converter stores them with
+   batch 1, so the convolution's MACs were a fraction of the truth).
+
+Float ``QUANTIZE`` / ``DEQUANTIZE`` layers at the ends of a default post-training int8 model stay
+as real layers: they run on the board.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+
+from tinymodel.graph import Layer, ModelGraph, TensorSpec
+from tinymodel.ops import OpType, Padding
+
+#: Integer and boolean dtypes whose small tensors are shape / index / counter values.
+FOLDABLE_DTYPES = frozenset({"int32", "int64", "bool", "int16", "uint8", "uint16", "uint32"})
+#: Largest tensor (elements) a fold may produce: shape vectors and counters, not data.
+MAX_FOLD_ELEMENTS = 1024
+#: Most iterations a loop may be unrolled to; a longer trip count is not treated as static.
+MAX_UNROLLED_ITERATIONS = 4096
+
+
+@dataclass(frozen=True)
+class Rewrite:
+    """One change the normalisation made.
+
+    ``rule`` names it (``"fold"``, ``"reshape"``, ``"dilated-conv"``, ``"unroll"``);
+    ``layers`` are the layers of the input graph it replaced or removed; ``into`` the layer that
+    now stands for them (``None`` when they are simply gone); ``detail`` one readable sentence.
+    """
+
+    rule: str
+    layers: tuple[str, ...]
+    into: str | None
+    detail: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready fields."""
+        return {"rule": self.rule, "layers": list(self.layers), "into": self.into,
+                "detail": self.detail}
+
+
+def normalize(graph: ModelGraph) -> ModelGraph:
+    """The normalised graph (see the module docstring); ``graph`` itself when nothing changed.
+
+    The result's :attr:`~ModelGraph.rewrites` lists every change, in the order made."""
+    rewrites: list[Rewrite] = []
+    layers = list(graph.layers)
+    layers = _unroll_loops(graph, layers, rewrites)
+    layers = _fold_constants(layers, graph.outputs, rewrites)
+    layers = _reshapes(layers, rewrites)
+    layers = _dilated_convs(layers, rewrites)
+    if not rewrites:
+        return graph
+    return ModelGraph(graph.name, layers, graph.inputs, graph.outputs, source=graph.source,
+                      subgraphs=graph.subgraphs, rewrites=(*graph.rewrites, *rewrites))
+
+
+# -- evaluating shape computations ---------------------------------------------------------------
+
+Values = Mapping[str, np.ndarray]
+
+
+def _value(t: TensorSpec | None, known: Values) -> np.ndarray | None:
+    if t is None:
+        return None
+    v = known.get(t.name)
+    if v is None and t.is_constant and t.data is not None:
+        v = np.asarray(t.data)
+    return v
+
+
+def _strided_slice(layer: Layer, x: np.ndarray, begin: np.ndarray, end: np.ndarray,
+                   strides: np.ndarray) -> np.ndarray | None:
+    o = layer.options
+    if o.get("ellipsis_mask") or o.get("new_axis_mask"):
+        return None
+    begin_mask, end_mask = int(o.get("begin_mask", 0)), int(o.get("end_mask", 0))
+    shrink = int(o.get("shrink_axis_mask", 0))
+    index: list[Any] = []
+    for i, (b, e, s) in enumerate(zip(begin.tolist(), end.tolist(), strides.tolist())):
+        if s == 0:
+            return None
+        if o.get("offset"):
+            e = b + e
+        if shrink >> i & 1:
+            n = x.shape[i]
+            b = b + n if b < 0 else b
+            if not 0 <= b < n:
+                return None
+            index.append(b)
+            continue
+        index.append(slice(None if begin_mask >> i & 1 else b,
+                           None if end_mask >> i & 1 else e, s))
+    return np.asarray(x[tuple(index)])
+
+
+def _elementwise(fn: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
+    return lambda layer, *args: fn(*args)
+
+
+#: Evaluators of the operators that shape computations use: ``(layer, *input values)`` → the
+#: first output's value (``None``: cannot be evaluated statically).
+_EVALUATE: Mapping[str, Callable[..., np.ndarray | None]] = MappingProxyType({
+    "STRIDED_SLICE": _strided_slice,
+    "SLICE": lambda layer, x, b, s: x[tuple(slice(int(i), None if int(n) < 0 else int(i + n))
+                                            for i, n in zip(b, s))],
+    "PACK": lambda layer, *xs: np.stack(xs, axis=int(layer.options.get("axis", 0))),
+    "CONCATENATION": lambda layer, *xs: np.concatenate(
+        [np.atleast_1d(x) for x in xs], axis=int(layer.options.get("axis", 0))),
+    "GATHER": lambda layer, x, i: (np.take(x, i, axis=int(layer.options.get("axis", 0)))
+                                   if not layer.options.get("batch_dims") else None),
+    "RESHAPE": lambda layer, x, *shape: x.reshape(layer.output.shape),
+    "SQUEEZE": lambda layer, x: x.reshape(layer.output.shape),
+    "EXPAND_DIMS": lambda layer, x, axis: x.reshape(layer.output.shape),
+    "CAST": lambda layer, x: x,
+    "ADD": _elementwise(np.add),
+    "SUB": _elementwise(np.subtract),
+    "MUL": _elementwise(np.multiply),
+    "FLOOR_DIV": _elementwise(lambda a, b: np.floor_divide(a, b) if np.all(b) else None),
+    "MINIMUM": _elementwise(np.minimum),
+    "MAXIMUM": _elementwise(np.maximum),
+    "LESS": _elementwise(np.less),
+    "LESS_EQUAL": _elementwise(np.less_equal),
+    "GREATER": _elementwise(np.greater),
+    "GREATER_EQUAL": _elementwise(np.greater_equal),
+    "EQUAL": _elementwise(np.equal),
+    "NOT_EQUAL": _elementwise(np.not_equal),
+    "LOGICAL_AND": _elementwise(np.logical_and),
+    "LOGICAL_OR": _elementwise(np.logical_or),
+    "LOGICAL_NOT": _elementwise(np.logical_not),
+    "FILL": lambda layer, dims, value: np.full(tuple(int(d) for d in dims), value),
+    "RANGE": lambda layer, start, limit, delta: np.arange(start, limit, delta),
+    "REDUCE_PROD": lambda layer, x, axes: np.prod(x, axis=tuple(np.atleast_1d(axes).tolist()),
+                                                  keepdims=bool(layer.options.get("keep_dims"))),
+})
+
+
+def _foldable(layer: Layer) -> bool:
+    return (layer.source_op in _EVALUATE or layer.source_op == "SHAPE") and all(
+        t.dtype in FOLDABLE_DTYPES and t.size <= MAX_FOLD_ELEMENTS for t in layer.outputs)
+
+
+def evaluate(layer: Layer, known: Values) -> tuple[np.ndarray, ...] | None:
+    """The values of ``layer``'s outputs when its inputs are ``known`` (by tensor name, or
+    constants) and the layer is a shape computation (:data:`FOLDABLE_DTYPES`, at most
+    :data:`MAX_FOLD_ELEMENTS` elements); ``None`` when it cannot be evaluated statically."""
+    if not _foldable(layer):
+        return None
+    if layer.source_op == "SHAPE":
+        if not layer.inputs or layer.inputs[0] is None:
+            return None
+        values: list[np.ndarray | None] = [np.array(layer.inputs[0].shape, np.int64)]
+    elif layer.source_op == "UNPACK":
+        return None
+    else:
+        args = [_value(t, known) for t in layer.inputs if t is not None]
+        if any(a is None for a in args):
+            return None
+        try:
+            with np.errstate(all="raise"):
+                out = _EVALUATE[layer.source_op](layer, *args)
+        except (ValueError, IndexError, TypeError, FloatingPointError, ArithmeticError):
+            return None
+        values = [None if out is None else np.asarray(out)]
+    result = []
+    for v, t in zip(values, layer.outputs):
+        if v is None or v.size != t.size:
+            return None
+        result.append(v.astype(np.dtype("bool") if t.dtype == "bool" else np.int64)
+                      .reshape(t.shape))
+    if len(result) != len(layer.outputs):
+        return None
+    return tuple(result)
+
+
+def _as_constant(t: TensorSpec, value: np.ndarray) -> TensorSpec:
+    data = value.astype(np.dtype(t.dtype) if t.dtype != "bool" else np.bool_)
+    data.flags.writeable = False
+    return dataclasses.replace(t, constant=True, data=data)
+
+
+def _substitute(layer: Layer, tensors: Mapping[str, TensorSpec]) -> Layer:
+    """``layer`` with every input named in ``tensors`` replaced by that tensor."""
+    if not any(t is not None and t.name in tensors for t in layer.inputs):
+        return layer
+    inputs = tuple(tensors.get(t.name, t) if t is not None else None for t in layer.inputs)
+    layer = dataclasses.replace(layer, inputs=inputs)
+    if layer.op is OpType.RESHAPE and len(inputs) > 1 and inputs[1] is not None \
+            and inputs[1].data is not None and "new_shape" not in layer.options:
+        options = dict(layer.options, new_shape=tuple(int(v) for v in inputs[1].data.ravel()))
+        layer = dataclasses.replace(layer, options=MappingProxyType(options))
+    return layer
+
+
+# -- 2. folding ------------------------------------------------------------------------------
+
+def _fold_constants(layers: Sequence[Layer], outputs: Sequence[TensorSpec],
+                    rewrites: list[Rewrite]) -> list[Layer]:
+    keep_names = {t.name for t in outputs}
+    known: dict[str, np.ndarray] = {}
+    constants: dict[str, TensorSpec] = {}
+    folded: list[Layer] = []
+    kept: list[Layer] = []
+    for layer in layers:
+        layer = _substitute(layer, constants)
+        values = None
+        if not any(t.name in keep_names for t in layer.outputs):
+            values = evaluate(layer, known)
+        if values is None:
+            kept.append(layer)
+            continue
+        folded.append(layer)
+        for t, v in zip(layer.outputs, values):
+            known[t.name] = v
+            constants[t.name] = _as_constant(t, v)
+    if folded:
+        _record_folds(folded, kept, constants, rewrites)
+    return kept
+
+
+def _record_folds(folded: Sequence[Layer], kept: Sequence[Layer],
+                  constants: Mapping[str, TensorSpec], rewrites: list[Rewrite]) -> None:
+    """The folds as :class:`Rewrite` records: inside an unrolled loop (layer names
+    ``<loop>/<i>/...``) one record per loop — its counters —, elsewhere one per
+    kept layer that reads a folded value, naming the folded layers behind it that no earlier
+    record named (a fold nobody reads is reported on its own)."""
+    producer = {t.name: layer for layer in folded for t in layer.outputs}
+    loops: dict[str, list[str]] = {}
+    for layer in folded:
+        if "/" in layer.name:
+            loops.setdefault(layer.name.split("/", 1)[0], []).append(layer.name)
+    for loop, names in loops.items():
+        rewrites.append(Rewrite("fold", tuple(names), None,
+                                f"{len(names)} layers of the unrolled {loop} (its loop counters) "
+                                f"computed statically"))
+    reported = {name for names in loops.values() for name in names}
+
+    def behind(name: str, into: list[str]) -> None:
+        layer = producer.get(name)
+        if layer is None or layer.name in into or layer.name in reported:
+            return
+        for t in layer.inputs:
+            if t is not None:
+                behind(t.name, into)
+        into.append(layer.name)
+
+    for layer in kept:
+        names: list[str] = []
+        for t in layer.inputs:
+            if t is not None and t.name in constants:
+                behind(t.name, names)
+        if names:
+            reported.update(names)
+            rewrites.append(Rewrite("fold", tuple(names), layer.name,
+                                    f"{', '.join(names)} computed statically: "
+                                    f"{layer.name} reads the result as a constant"))
+    rest = tuple(layer.name for layer in folded if layer.name not in reported)
+    if rest:
+        rewrites.append(Rewrite("fold", rest, None,
+                                f"{', '.join(rest)} computed statically (nothing reads them)"))
+
+
+# -- 3. reshapes -----------------------------------------------------------------------------
+
+def _reshapes(layers: Sequence[Layer], rewrites: list[Rewrite]) -> list[Layer]:
+    out = []
+    for layer in layers:
+        if layer.op in (OpType.EXPAND_DIMS, OpType.SQUEEZE) and layer.inputs \
+                and layer.inputs[0] is not None:
+            shape = np.array(layer.output.shape, np.int32)
+            shape.flags.writeable = False
+            target = TensorSpec(f"{layer.name}/shape", (len(shape),), "int32", constant=True,
+                                data=shape)
+            layer = dataclasses.replace(
+                layer, op=OpType.RESHAPE, inputs=(layer.inputs[0], target),
+                options=MappingProxyType(dict(layer.options, new_shape=tuple(shape.tolist()))))
+            rewrites.append(Rewrite("reshape", (layer.name,), layer.name,
+                                    f"{layer.name} ({layer.source_op}) is a reshape to "
+                                    f"{'x'.join(map(str, layer.output.shape))}"))
+        out.append(layer)
+    return out
+
+
+# -- 4. dilated convolutions -----------------------------------------------------------------
+
+def _dilated_convs(layers: Sequence[Layer], rewrites: list[Rewrite]) -> list[Layer]:
+    by_input: dict[str, list[Layer]] = {}
+    for layer in layers:
+        for t in layer.inputs:
+            if t is not None:
+                by_input.setdefault(t.name, []).append(layer)
+    replace: dict[str, Layer | None] = {}
+    for stb in layers:
+        if stb.op is not OpType.SPACE_TO_BATCH_ND:
+            continue
+        convs = by_input.get(stb.output.name, [])
+        if len(convs) != 1 or convs[0].op not in (OpType.CONV_2D, OpType.DEPTHWISE_CONV_2D):
+            continue
+        conv = convs[0]
+        btss = by_input.get(conv.output.name, [])
+        if len(btss) != 1 or btss[0].op is not OpType.BATCH_TO_SPACE_ND:
+            continue
+        bts = btss[0]
+        new = _dilated(stb, conv, bts)
+        if new is None:
+            continue
+        replace[stb.name] = None
+        replace[conv.name] = new
+        replace[bts.name] = None
+        rewrites.append(Rewrite(
+            "dilated-conv", (stb.name, conv.name, bts.name), conv.name,
+            f"{stb.name}, {conv.name}, {bts.name} are one {conv.op.label} with dilation "
+            f"{new.dilation[0]}x{new.dilation[1]} and {new.padding.value} padding on "
+            f"{'x'.join(map(str, new.input.shape))}"))
+    if not replace:
+        return list(layers)
+    return [replace.get(layer.name, layer) for layer in layers
+            if replace.get(layer.name, layer) is not None]
+
+
+def _dilated(stb: Layer, conv: Layer, bts: Layer) -> Layer | None:
+    """The dilated convolution the three layers compute, or ``None`` when they are not one
+    (strides, an explicit padding no ``SAME``/``VALID`` convolution has, other shapes)."""
+    block = tuple(stb.options.get("block_shape") or ())
+    pads = tuple(stb.options.get("paddings") or ())
+    crops = tuple(bts.options.get("crops") or ())
+    if (len(block) != 2 or block != tuple(bts.options.get("block_shape") or ()) or len(pads) != 2
+            or len(crops) != 2 or conv.strides != (1, 1) or conv.dilation != (1, 1)
+            or conv.padding is not Padding.VALID or conv.kernel is None):
+        return None
+    x, y = stb.input, bts.output
+    if len(x.shape) != 4 or len(y.shape) != 4 or x.shape[0] != y.shape[0]:
+        return None
+    padding = None
+    for axis in (0, 1):
+        k = conv.kernel[axis]
+        effective = (k - 1) * block[axis] + 1
+        total = pads[axis][0] + pads[axis][1] - crops[axis][0] - crops[axis][1]
+        before = pads[axis][0] - crops[axis][0]
+        size_in, size_out = x.shape[1 + axis], y.shape[1 + axis]
+        if total == 0 and before == 0 and size_out == size_in - effective + 1:
+            mode = Padding.VALID
+        elif total == effective - 1 and before == total // 2 and size_out == size_in:
+            mode = Padding.SAME
+        else:
+            return None
+        if padding not in (None, mode):
+            return None
+        padding = mode
+    assert padding is not None
+    inputs = (x, *conv.inputs[1:])
+    return dataclasses.replace(conv, inputs=inputs, outputs=bts.outputs, dilation=block,
+                               padding=padding)
+
+
+# -- 1. loops --------------------------------------------------------------------------------
+
+def _unroll_loops(graph: ModelGraph, layers: Sequence[Layer],
+                  rewrites: list[Rewrite]) -> list[Layer]:
+    if not any(layer.op is OpType.WHILE for layer in layers):
+        return list(layers)
+    out: list[Layer] = []
+    renamed: dict[str, TensorSpec] = {}
+    for layer in layers:
+        layer = _substitute(layer, renamed)
+        if layer.op is not OpType.WHILE:
+            out.append(layer)
+            continue
+        unrolled = _unroll(graph, layer)
+        if unrolled is None:
+            out.append(layer)
+            continue
+        body_layers, results, trips = unrolled
+        out += body_layers
+        for t, r in zip(layer.outputs, results):
+            if r.name != t.name:
+                renamed[t.name] = r
+        rewrites.append(Rewrite(
+            "unroll", (layer.name,), None,
+            f"{layer.name} runs its body (subgraph {layer.options.get('body_subgraph')}, "
+            f"{len(graph.subgraphs[layer.options['body_subgraph']])} layers) {trips} times: "
+            f"unrolled into {len(body_layers)} layers"))
+    return out
+
+
+def _unroll(graph: ModelGraph, loop: Layer) -> tuple[list[Layer], list[TensorSpec], int] | None:
+    """The loop's body repeated for every iteration, the tensors that carry the loop's results
+    and the trip count; ``None`` unless the condition decides every iteration statically."""
+    cond = graph.subgraphs.get(loop.options.get("cond_subgraph", -1))
+    body = graph.subgraphs.get(loop.options.get("body_subgraph", -1))
+    if cond is None or body is None:
+        return None
+    n = len(loop.inputs)
+    if len(cond.inputs) != n or len(body.inputs) != n or len(body.outputs) != n \
+            or len(loop.outputs) != n or any(t is None for t in loop.inputs):
+        return None
+    state: list[TensorSpec] = [t for t in loop.inputs if t is not None]
+    values: list[np.ndarray | None] = [_value(t, {}) if t.dtype in FOLDABLE_DTYPES else None
+                                       for t in state]
+    produced: list[Layer] = []
+    for i in range(MAX_UNROLLED_ITERATIONS + 1):
+        go = _run_values(cond, values)
+        if go is None or go[0] is None or go[0].size != 1:
+            return None
+        if not bool(go[0].ravel()[0]):
+            break
+        if i == MAX_UNROLLED_ITERATIONS:
+            return None
+        prefix = f"{loop.name}/{i}/"
+        mapping: dict[str, TensorSpec] = {}
+        for arg, current, v in zip(body.inputs, state, values):
+            mapping[arg.name] = _as_constant(current, v) if v is not None else current
+        for layer in body:
+            outs = tuple(dataclasses.replace(t, name=prefix + t.name) for t in layer.outputs)
+            copy = dataclasses.replace(
+                _substitute(layer, mapping), name=prefix + layer.name, outputs=outs)
+            for t, new in zip(layer.outputs, outs):
+                mapping[t.name] = new
+            produced.append(copy)
+        state = [mapping.get(t.name, t) for t in body.outputs]
+        values = _run_values(body, values)
+        if values is None:
+            return None
+    else:  # pragma: no cover - the loop always breaks or returns
+        return None
+    trips = i
+    # the last iteration's results carry the loop's output names for the layers after it; a
+    # result that is one of the loop's inputs (a variable the body passes through) stays that
+    loop_inputs = {t.name for t in loop.inputs if t is not None}
+    rename: dict[str, str] = {}
+    for t, out in zip(state, loop.outputs):
+        if t.name not in loop_inputs and t.name not in rename:
+            rename[t.name] = out.name
+    results = [dataclasses.replace(t, name=rename[t.name]) if t.name in rename else t
+               for t in state]
+
+    def renamed(t: TensorSpec | None) -> TensorSpec | None:
+        return dataclasses.replace(t, name=rename[t.name]) if t is not None \
+            and t.name in rename else t
+
+    if rename:
+        produced = [dataclasses.replace(layer, inputs=tuple(map(renamed, layer.inputs)),
+                                        outputs=tuple(map(renamed, layer.outputs)))
+                    for layer in produced]
+    return produced, results, trips
+
+
+def _run_values(graph: ModelGraph, inputs: Sequence[np.ndarray | None]
+                ) -> list[np.ndarray | None] | None:
+    """The values of ``graph``'s outputs that follow from the known ``inputs`` (``None`` for
+    the ones that do not), evaluating only shape computations."""
+    known: dict[str, np.ndarray] = {t.name: v for t, v in zip(graph.inputs, inputs)
+                                    if v is not None}
+    for layer in graph:
+        values = evaluate(layer, known)
+        if values is not None:
+            for t, v in zip(layer.outputs, values):
+                known[t.name] = v
+    return [known.get(t.name, _value(t, {}) if t.is_constant else None) for t in graph.outputs]
+
+
+__all__ = ["FOLDABLE_DTYPES", "MAX_FOLD_ELEMENTS", "MAX_UNROLLED_ITERATIONS", "Rewrite",
+           "evaluate", "normalize"]
