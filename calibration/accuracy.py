@@ -40,6 +40,7 @@ from tinymodel.accuracy import (
     prepare,
     progress_bar,
 )
+from tinymodel.command import write_json
 from tinymodel.datasets import Dataset
 from tinymodel.errors import TinymodelError
 from tinymodel.graph import ModelGraph
@@ -242,8 +243,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         print(f"calibration.accuracy: error: {exc}", file=sys.stderr)
         return 1
     if args.json:
-        json.dump({"rows": rows, "wall_s": wall}, out, indent=2)
-        out.write("\n")
+        write_json(out, {"rows": rows, "wall_s": wall})
     else:
         out.write(format_table1(rows))
         out.write(f"({args.epochs} epochs, seed {args.seed}; {wall:.0f} s wall)\n")

@@ -16,13 +16,13 @@ analogue when both int8 variants were measured.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from tinymodel.command import (Command, Interrupted, format_table, int_at_least, main_for,
+from tinymodel.command import (
+    write_json,Command, Interrupted, format_table, int_at_least, main_for,
                                opt_level)
 from tinymodel.errors import UsageError
 from tinymodel.options import ALL, add_board_option, add_json_option, add_port_options, \
@@ -146,9 +146,7 @@ class CalibrateCommand(Command):
         if args.json:
             result["table4"] = t4.rows if t4 else None
             result["table4_findings"] = t4.findings if t4 and t4.rows else None
-            json.dump(result, out, indent=2)
-            out.write("\n")
-            return 0
+            return write_json(out, result)
         out.write(self._text(result, t4.text() if t4 else None))
         return 0
 

@@ -12,11 +12,10 @@ Heavy imports (numpy, the readers, the firmware build) happen inside :meth:`Depl
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import TextIO
 
-from tinymodel.command import Command, opt_level
+from tinymodel.command import Command, opt_level, write_json
 from tinymodel.errors import UsageError
 from tinymodel.options import add_board_option, add_json_option, add_variant_option
 
@@ -80,9 +79,7 @@ class DeployCommand(Command):
             flash_image(image.elf, board.id, args.probe)
             result["flashed"] = True
         if args.json:
-            json.dump(result, out, indent=2)
-            out.write("\n")
-            return 0
+            return write_json(out, result)
         out.write(f"{graph.name} on {board.id} ({board.name}), variant {args.variant} {args.opt}: "
                   f"{len(gen.layers)} layers, weights {len(gen.blob):,} B, "
                   f"arena {gen.arena_bytes:,} B\n")

@@ -9,11 +9,10 @@ The work is done by :mod:`tinymodel.accuracy` (host) and :mod:`calibration.accur
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any, TextIO
 
-from tinymodel.command import Command, int_at_least, opt_level
+from tinymodel.command import Command, int_at_least, opt_level, write_json
 from tinymodel.errors import UsageError
 from tinymodel.options import add_board_option, add_json_option, add_port_options, \
     add_variant_option
@@ -130,8 +129,7 @@ class EvaluateCommand(Command):
             result.update(target=target.as_dict(), agreement=compare(host, target).as_dict(),
                           board=board.id, variant=variant, clock_hz=board.clock_hz)
         if args.json:
-            json.dump(result, out, indent=2)
-            out.write("\n")
+            write_json(out, result)
         else:
             out.write(evaluation_text(result))
         return 0

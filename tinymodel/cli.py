@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import logging
 import sys
 from collections.abc import Sequence
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import TextIO
 
 from tinymodel.command import (
+    write_json,
     EXIT_ERROR,
     EXIT_USAGE,
     Command,
@@ -101,9 +101,7 @@ class AnalyzeCommand(Command):
             _write_layers_csv(args.csv, records)
         if args.json:
             doc = records[0] if len(records) == 1 else {"models": records}
-            json.dump(doc, out, indent=2)
-            out.write("\n")
-            return 0
+            return write_json(out, doc)
         for i, rec in enumerate(records):
             if i:
                 out.write("\n")
@@ -197,9 +195,7 @@ class BoardsCommand(Command):
 
         boards = [load_board(b) for b in args.board] if args.board else list(all_boards())
         if args.json:
-            json.dump({"boards": [b.summary() for b in boards]}, out, indent=2)
-            out.write("\n")
-            return 0
+            return write_json(out, {"boards": [b.summary() for b in boards]})
         rows = []
         for b in boards:
             s = b.summary()

@@ -247,6 +247,16 @@ def int_at_least(name: str, low: int = 1) -> Callable[[str], int]:
     return parse
 
 
+def write_json(out: TextIO, doc: Any) -> int:
+    """Print ``doc`` as indented JSON with a final newline (every ``--json`` output); returns
+    the success exit code, so a command can ``return write_json(out, doc)``."""
+    import json
+
+    json.dump(doc, out, indent=2)
+    out.write("\n")
+    return 0
+
+
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]],
                  right: Sequence[bool] | None = None) -> str:
     """A plain-text table with a header rule; numbers are right-aligned by default."""

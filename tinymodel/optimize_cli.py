@@ -4,11 +4,10 @@ post-training quantization of a Keras model and its memory footprint before and 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import TextIO
 
-from tinymodel.command import Command, format_table, int_at_least
+from tinymodel.command import Command, format_table, int_at_least, write_json
 from tinymodel.optimize import DEFAULT_CALIBRATION_SAMPLES, OptimizeResult
 from tinymodel.options import add_json_option
 
@@ -71,8 +70,7 @@ class OptimizeCommand(Command):
         data = load_dataset(args.representative, args.split) if args.representative else None
         result = optimize(model, args.out, data, samples=args.samples, name=args.name)
         if args.json:
-            json.dump(result.as_dict(), out, indent=2)
-            out.write("\n")
+            write_json(out, result.as_dict())
         else:
             out.write(format_result(result))
         return 0

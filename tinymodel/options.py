@@ -65,22 +65,30 @@ def board_type(*, files: bool = True, allow_all: bool = False) -> Callable[[str]
     return parse
 
 
+def _list_type(one: Callable[[str], str], every: Callable[[], tuple[str, ...]], what: str,
+               known: Callable[[], str]) -> Callable[[str], tuple[str, ...]]:
+    """The argparse ``type`` of an option taking several values: comma-separated names, each
+    parsed by ``one``, or ``all`` → ``every()``; without repeats.  A bad name is one line naming
+    the ``what`` and the ``known`` ones."""
+    def parse(text: str) -> tuple[str, ...]:
+        names = _split(text)
+        if names and [n.lower() for n in names] == [ALL]:
+            return every()
+        try:
+            values = [one(n) for n in names]
+        except argparse.ArgumentTypeError:
+            values = []
+        if not values:
+            raise argparse.ArgumentTypeError(
+                f"unknown {what} {text!r}; known: {known()}, all, or a comma-separated list")
+        return tuple(dict.fromkeys(values))
+    return parse
+
+
 def board_list_type(text: str) -> tuple[str, ...]:
     """The argparse ``type`` of a ``--board`` taking several boards: comma-separated shipped
     board ids, or ``all`` (every shipped board) → canonical ids, without repeats."""
-    names = _split(text)
-    if names and [n.lower() for n in names] == [ALL]:
-        return board_ids()
-    one = board_type(files=False)
-    try:
-        ids = [one(n) for n in names]
-    except argparse.ArgumentTypeError:
-        ids = []
-    if not ids:
-        raise argparse.ArgumentTypeError(
-            f"unknown board {text!r}; known boards: {_known_boards()}, all, or a "
-            f"comma-separated list")
-    return tuple(dict.fromkeys(ids))
+    return _list_type(board_type(files=False), board_ids, "board", _known_boards)(text)
 
 
 def variant_type(*, allow_all: bool = False) -> Callable[[str], str]:
@@ -104,22 +112,10 @@ def variant_list_type(*, expand_all: bool = True) -> Callable[[str], tuple[str, 
     or ``all`` → names without repeats.  ``all`` gives every variant when ``expand_all``, else
     ``("all",)`` for the command to read as "every variant that applies" (``calibrate``: the
     plan's)."""
-    one = variant_type()
+    def every() -> tuple[str, ...]:
+        return tuple(v.value for v in Variant) if expand_all else (ALL,)
 
-    def parse(text: str) -> tuple[str, ...]:
-        names = _split(text)
-        if names and [n.lower() for n in names] == [ALL]:
-            return tuple(v.value for v in Variant) if expand_all else (ALL,)
-        try:
-            variants = [one(n) for n in names]
-        except argparse.ArgumentTypeError:
-            variants = []
-        if not variants:
-            raise argparse.ArgumentTypeError(
-                f"unknown variant {text!r}; known: {_known_variants()}, all, or a "
-                f"comma-separated list")
-        return tuple(dict.fromkeys(variants))
-    return parse
+    return _list_type(variant_type(), every, "variant", _known_variants)
 
 
 def _default_text(default: Any, default_text: str | None) -> str:

@@ -10,11 +10,10 @@ the predicted latency (:mod:`tinymodel.advice`).  Heavy imports happen inside ``
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from tinymodel.command import Command, format_table, int_at_least
+from tinymodel.command import Command, format_table, int_at_least, write_json
 from tinymodel.errors import TinymodelError, UsageError
 from tinymodel.options import (
     ALL,
@@ -151,8 +150,7 @@ class PredictCommand(Command):
         if len(boards) == 1 and len(variants) == 1:
             p = preds[0]
             if args.json:
-                json.dump(p.as_dict(), out, indent=2)
-                out.write("\n")
+                write_json(out, p.as_dict())
             else:
                 out.write(prediction_text(p))
             return 0
@@ -176,9 +174,7 @@ def _comparison(model: str, preds: Sequence[Any], missing: Sequence[str], as_jso
                                    "unsupported_layers": len(p.unsupported)} for p in preds],
                "missing_tables": list(missing),
                "predictions": [p.as_dict() for p in preds]}
-        json.dump(doc, out, indent=2)
-        out.write("\n")
-        return 0
+        return write_json(out, doc)
     rows = []
     for p in preds:
         lo, hi = p.interval_ms
@@ -239,9 +235,7 @@ class AdviseCommand(Command):
         if args.json:
             doc = advice.as_dict()
             doc["changes"] = [c.as_dict() for c in shown]
-            json.dump(doc, out, indent=2)
-            out.write("\n")
-            return 0
+            return write_json(out, doc)
         out.write(f"{advice.model} on {advice.board}, variant {advice.variant}: predicted "
                   f"{advice.baseline_ms:,.3f} ms; {advice.tried} changes tried, "
                   f"{len(advice.changes)} lower the latency\n")

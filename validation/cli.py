@@ -24,8 +24,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from tinymodel.command import Command, Interrupted, format_table, int_at_least, main_for, \
-    opt_level
+from tinymodel.command import (Command, Interrupted, format_table, int_at_least, main_for,
+                               opt_level, write_json)
 from tinymodel.dispatch import Variant
 from tinymodel.errors import TinymodelError, UsageError
 from tinymodel.options import add_board_option, add_json_option, add_port_options, \
@@ -230,8 +230,7 @@ class ValidateCommand(Command):
     def _print(summary: dict[str, Any], report: dict[str, Path], args: argparse.Namespace,
                out: TextIO) -> None:
         if args.json:
-            json.dump(summary, out, indent=2)
-            out.write("\n")
+            write_json(out, summary)
             return
         out.write(summary_text(summary))
         acc = summary.get("accuracy")

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import TextIO
 
-from tinymodel.command import Command, add_subcommand, command_label
+from tinymodel.command import Command, add_subcommand, command_label, write_json
 from tinymodel.errors import TinymodelError, UsageError
 from tinymodel.options import add_board_option, add_json_option
 
@@ -104,8 +103,7 @@ class VboardCommand(Command):
             if args.profile:
                 doc["profile"] = [{"address": f"0x{a:08X}", "executions": n, "instructions": i}
                                   for a, n, i in m.profile(args.profile)]
-            json.dump(doc, out, indent=2)
-            out.write("\n")
+            write_json(out, doc)
         else:
             text = result.uart.decode("utf-8", "replace")
             out.write(text)
