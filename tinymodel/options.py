@@ -66,7 +66,8 @@ def board_type(*, files: bool = True, allow_all: bool = False) -> Callable[[str]
 
 
 def _list_type(one: Callable[[str], str], every: Callable[[], tuple[str, ...]], what: str,
-               known: Callable[[], str]) -> Callable[[str], tuple[str, ...]]:
+               known: Callable[[], str], known_label: str = "known"
+               ) -> Callable[[str], tuple[str, ...]]:
     """The argparse ``type`` of an option taking several values: comma-separated names, each
     parsed by ``one``, or ``all`` → ``every()``; without repeats.  A bad name is one line naming
     the ``what`` and the ``known`` ones."""
@@ -80,7 +81,8 @@ def _list_type(one: Callable[[str], str], every: Callable[[], tuple[str, ...]], 
             values = []
         if not values:
             raise argparse.ArgumentTypeError(
-                f"unknown {what} {text!r}; known: {known()}, all, or a comma-separated list")
+                f"unknown {what} {text!r}; {known_label}: {known()}, all, or a comma-separated "
+                f"list")
         return tuple(dict.fromkeys(values))
     return parse
 
@@ -88,7 +90,8 @@ def _list_type(one: Callable[[str], str], every: Callable[[], tuple[str, ...]], 
 def board_list_type(text: str) -> tuple[str, ...]:
     """The argparse ``type`` of a ``--board`` taking several boards: comma-separated shipped
     board ids, or ``all`` (every shipped board) → canonical ids, without repeats."""
-    return _list_type(board_type(files=False), board_ids, "board", _known_boards)(text)
+    return _list_type(board_type(files=False), board_ids, "board", _known_boards,
+                      "known boards")(text)
 
 
 def variant_type(*, allow_all: bool = False) -> Callable[[str], str]:
