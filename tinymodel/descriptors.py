@@ -422,7 +422,16 @@ def describe_layer(layer: Layer, variant: Variant | str,
 # -- per-model rules ------------------------------------------------------------------------------
 
 def _layer_dtypes(layer: Layer) -> set[str]:
-    return {t.dtype for t in (*layer.activation_inputs, *layer.outputs)}
+    """Dtypes of the tensors a layer computes on: for an operator with a kernel its data inputs
+    (both of ADD, the activation input of the others — not RESHAPE's run-time shape operand)
+    and outputs; for any other operator every run-time input and output."""
+    if layer.op not in DESCRIBERS:
+        data = layer.activation_inputs
+    else:
+        first = layer.op.operands.data
+        data = tuple(t for t in layer.inputs[first:first + (2 if layer.op is OpType.ADD else 1)]
+                     if t is not None and not t.is_constant)
+    return {t.dtype for t in (*data, *layer.outputs)}
 
 
 def _names(layers: Iterable[Layer], limit: int = 3) -> str:
@@ -596,6 +605,7 @@ def deployability(graph: ModelGraph, variant: Variant | str,
         check_variant(graph, v)
     except DeployError as e:
         problems.append(_problem(e, None))
+    model_rules = {p.rule for p in problems}
     for layer in graph:
         lv = v      # an operator without a kernel is refused whatever the dtype
         if layer.op in DESCRIBERS:
@@ -608,11 +618,12 @@ def deployability(graph: ModelGraph, variant: Variant | str,
         try:
             describe_layer(layer, lv)
         except DeployError as e:
-            problems.append(_problem(e, layer))
-    for fit in (memory or {}).values():
-        if not fit.fits:
-            problems.append(DeployProblem(None, None, "oversized",
-                                          f"oversized: {fit.region} by {fit.over_bytes:,} bytes"))
+            if e.rule not in model_rules:       # the model-wide problem names these layers
+                problems.append(_problem(e, layer))
+    over = [f"{fit.region} by {fit.over_bytes:,} bytes" for fit in (memory or {}).values()
+            if not fit.fits]
+    if over:
+        problems.append(DeployProblem(None, None, "oversized", "oversized: " + ", ".join(over)))
     return Deployability(graph.name, v.value, tuple(problems))
 
 

@@ -24,11 +24,14 @@ def test_predict_text_with_a_table(tmp_path):
     table = write_table(tmp_path / "t.json")
     code, text = run("predict", LENET, "--board", "L4", "--table", str(table))
     assert code == 0
-    assert "lenet_int8 on L4, variant s8-opt" in text
+    assert "lenet_int8 on L4, variant s8-opt, the model's own" in text
     assert "conv_2d_0" in text and "conv-im2col" in text and "fc-opt" in text
-    assert "total:" in text and "µJ" in text and ": fits" in text
-    # pooling and reshape are not in the synthetic table: marked and explained
+    assert "µJ" in text and ": fits" in text
+    # pooling and reshape are not in the synthetic table: marked, explained, and the total
+    # says it is incomplete
     assert "proxy" in text and "table has no entry AVERAGE_POOL_2D/simd" in text
+    assert "total (INCOMPLETE: 4 of 9 layers not from the table, see below):" in text
+    assert "deploy: tinymodel deploy would accept it on L4 with s8-opt" in text
 
 
 def test_predict_json(shipped_tables):
