@@ -582,12 +582,12 @@ def _model_note(cg: CompiledGraph, variant: str) -> str | None:
     """Why the memory and data-movement figures are not the model's own, if they are not."""
     if not cg.retyped:
         return None
-    dtype = "float32" if variant.startswith("f32") else "int8"
-    how = "quantized to int8" if dtype == "int8" else "dequantized to float32"
-    bias = "int32" if dtype == "int8" else "float32"
+    counted = ("as if quantized to int8: activations and weights counted in int8, biases in "
+               "int32" if variant.startswith("s8") else
+               "as if dequantized to float32: activations, weights and biases counted in float32")
     return (f"{'an' if cg.model_dtype == 'int8' else 'a'} {cg.model_dtype} model predicted with "
-            f"{variant} kernels as if {how}: activations and weights counted in {dtype}, biases "
-            f"in {bias}; the model's own variant is {_own_variant(cg.model_dtype)}")
+            f"{variant} kernels {counted}; the model's own variant is "
+            f"{_own_variant(cg.model_dtype)}")
 
 
 def _oversized_text(regions: Mapping[str, MemoryFit]) -> str | None:

@@ -188,7 +188,8 @@ class PredictCommand(Command):
         add_board_option(parser, what="board to predict for", arity="one-or-all", default="L4")
         add_variant_option(parser, arity="one-or-all", default=None,
                            default_text="the model's own: s8-opt for int8 models, also float "
-                                        "input/output around an int8 core; f32 for float32 ones")
+                                        "input/output around an int8 core; f32 for float32 "
+                                        "ones; with --table, the table's")
         add_table_option(parser)
         parser.add_argument("--firmware-build", metavar="ID",
                             help="refuse a table fitted on another firmware build id")
@@ -214,8 +215,14 @@ class PredictCommand(Command):
         graph = load_model(args.model)
         if args.variant == ALL:
             variants = [v.value for v in Variant]
+        elif args.variant is not None:
+            variants = [args.variant]
+        elif args.table:                # the variant the given table was measured with
+            from tinymodel.tables import load_table
+
+            variants = [load_table(args.table).variant]
         else:
-            variants = [args.variant or default_variant(graph).value]
+            variants = [default_variant(graph).value]
         ests = _estimators(boards, variants, args.table, args.firmware_build)
         preds = [est.predict(graph) for est, _ in ests if est is not None]
         missing = [why for est, why in ests if est is None]
@@ -232,7 +239,8 @@ class PredictCommand(Command):
                 json.dump(p.as_dict(), out, indent=2)
                 out.write("\n")
             else:
-                out.write(prediction_text(p, variant_defaulted=args.variant is None))
+                out.write(prediction_text(p, variant_defaulted=args.variant is None
+                                          and not args.table))
             return status
         _comparison(graph.name, preds, missing, args.json, out)
         return status
