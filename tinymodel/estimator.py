@@ -23,10 +23,17 @@ prediction in ``rich`` and ``paper`` too.
 **Fallback proxy.**  A layer whose ``(op, path)`` the table does not cover — or whose entry has no
 model for its alignment class — is predicted as ``mac_proxy_cycles_per_mac × work``, where work is
 the conventional MAC count for conv / depthwise / dense layers, else the FLOP count (one operation
-per element or window element), else the output elements (data movement).  The proxy has no
-calibrated uncertainty: its interval is ``[0, 2 × prediction]``.  Such layers are marked
-``fallback`` with the reason.  Layers the reader could not map (``UNSUPPORTED``) are not predicted;
-they are listed and left out of the totals.
+per element or window element), else the output elements (data movement).  Its interval is the
+proxy's own measured spread, ``±z₉₅ · mac_proxy_rel_sigma · prediction`` (the relative residual of
+the table's MAC-proxy fit), or ``[0, 2 × prediction]`` for a table without it.  Such layers are
+marked ``fallback`` with the reason.  Layers the reader could not map (``UNSUPPORTED``) and layers
+whose operator has no cost formula (control flow, variables: ``OpType.has_formula``) are not
+predicted; they are listed and left out of the totals.  Either makes a prediction incomplete
+(:attr:`Prediction.complete`, :attr:`BatchPrediction.complete`): its total is a partial sum.
+
+**Deployability.**  :attr:`Prediction.deployment` says whether ``tinymodel deploy`` would accept
+the model on the board with the variant: :func:`tinymodel.descriptors.deployability`, the
+firmware's own rules (the code generator's), plus the predicted memory fit.
 
 **Totals.**  Predicted cycles add up.  The interval of the sum treats each layer's residual as
 independent and each entry's coefficient uncertainty as shared by all layers that use the entry:
@@ -34,7 +41,11 @@ independent and each entry's coefficient uncertainty as shared by all layers tha
 
 **Memory.**  Peak RAM is the arena of :func:`tinymodel.arena.plan_arena` with the variant's scratch
 buffers; flash and RAM use of the deployed image follow :mod:`tinymodel.footprint`; each memory
-region is reported as fitting or ``oversized`` by so many bytes (paper Table 2).
+region is reported as fitting or ``oversized`` by so many bytes (paper Table 2).  Every tensor is
+counted in its own dtype (an int8 core with float32 input and output, int32 biases).  A model
+whose own dtype (:func:`tinymodel.descriptors.compute_dtype`: int8 when a layer writes int8, else
+float32) is not the variant's is predicted as if quantized / dequantized to the variant's dtype
+(:func:`_retyped`) and :attr:`Prediction.model_note` says so.
 
 **Speed.**  A graph is compiled once per estimator (layer rows memoised by a flat shape
 signature, the arena peak of :func:`tinymodel.arena.peak_bytes` — the planner's placement without
