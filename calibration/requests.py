@@ -49,8 +49,8 @@ def layer_request(layer: Layer, variant: Variant | str, warmups: int, reps: int)
 
     v = Variant.parse(variant)
     if layer.output.dtype != v.dtype:
-        raise DeployError(f"{layer.output.dtype} layer; variant {v.value} runs {v.dtype} layers",
-                          layer=layer.name, rule="variant-dtype")
+        raise DeployError(f"the layer is {layer.output.dtype}; variant {v.value} runs "
+                          f"{v.dtype} layers", layer=layer.name, rule="variant-dtype")
     return LayerRequest.from_descriptor(describe_layer(layer, v), v, warmups=warmups, reps=reps)
 
 

@@ -42,8 +42,8 @@ activations, int8 weights) or any other mix (``mixed-dtypes``) is refused.
 with its list, ``tinymodel predict`` prints it.
 
 :func:`compute_dtype` and :func:`default_variant` are the lenient reading the estimator uses: the
-dtype a model computes in (int8 when any run-time tensor is int8, else float32) and the variant
-that runs it (``s8-opt`` or ``f32``).
+dtype a model computes in (int8 when any layer writes an int8 tensor, else float32) and the
+variant that runs it (``s8-opt`` or ``f32``).
 """
 
 from __future__ import annotations
@@ -501,22 +501,31 @@ def check_variant(graph: ModelGraph, variant: Variant | str) -> None:
                           f"variant {v.value} cannot run it (use {want})", rule="variant-dtype")
 
 
+def computes_in(dtypes: Iterable[str]) -> str | None:
+    """Of the dtypes the layers of a model write: ``"int8"`` when one is int8, else
+    ``"float32"`` when one is float32, else ``None`` (the rule of :func:`compute_dtype`)."""
+    dtypes = set(dtypes)
+    return next((d for d in FIRMWARE_DTYPES if d in dtypes), None)
+
+
 def compute_dtype(graph: ModelGraph) -> str | None:
     """The dtype the model computes in: ``"int8"`` when any layer writes an int8 tensor (a
     full-integer model, or the int8 core of a post-training-quantized one with float32 input and
     output), else ``"float32"`` when any writes a float32 one (a float or dynamic-range model),
     else ``None``."""
-    dtypes = {t.dtype for layer in graph for t in layer.outputs}
-    for d in FIRMWARE_DTYPES:
-        if d in dtypes:
-            return d
-    return None
+    return computes_in(t.dtype for layer in graph for t in layer.outputs)
+
+
+def variant_for(dtype: str | None) -> Variant:
+    """The variant that runs a model computing in ``dtype``: ``s8-opt`` for int8, ``f32`` for
+    float32, ``s8-opt`` for anything else."""
+    return Variant.F32 if dtype == "float32" else Variant.S8_OPT
 
 
 def default_variant(graph: ModelGraph) -> Variant:
-    """The variant of the model's own dtype (:func:`compute_dtype`): ``s8-opt`` for int8 (also a
-    float-I/O model with an int8 core), ``f32`` for float32; ``s8-opt`` when it has neither."""
-    return Variant.F32 if compute_dtype(graph) == "float32" else Variant.S8_OPT
+    """The variant of the model's own dtype (:func:`compute_dtype`, :func:`variant_for`):
+    ``s8-opt`` for int8 (also a float-I/O model with an int8 core), ``f32`` for float32."""
+    return variant_for(compute_dtype(graph))
 
 
 # -- deployability ----------------------------------------------------------------------------------
@@ -630,5 +639,6 @@ def deployability(graph: ModelGraph, variant: Variant | str,
 __all__ = [
     "DESCRIBERS", "FIRMWARE_DTYPES", "ConstantBlob", "DeployError", "DeployProblem",
     "Deployability", "LayerContext", "NoKernelError", "check_variant", "compute_dtype",
-    "default_variant", "deployability", "describe_layer", "dims4", "firmware_dtype", "op_name",
+    "computes_in", "default_variant", "deployability", "describe_layer", "dims4",
+    "firmware_dtype", "op_name", "variant_for",
 ]

@@ -69,6 +69,7 @@ from typing import Any
 import numpy as np
 
 from tinymodel.arena import peak_bytes
+from tinymodel.descriptors import computes_in, variant_for
 from tinymodel.errors import TinymodelError
 from tinymodel.graph import Layer, ModelGraph
 from tinymodel.ops import OpType
@@ -294,7 +295,8 @@ class _Catalogue:
         self.rows: dict[tuple, int] = {}
         self.items: list[_Row] = []
         # per row, as plain lists for the per-candidate sums of compile(): the dtype the layer
-        # computes in (:func:`_computes_in`), scratch and blob bytes
+        # computes in (:func:`tinymodel.descriptors.computes_in`, "" for none), scratch and blob
+        # bytes
         self.out_dtypes: list[str] = []
         self.scratch: list[int] = []
         self.blob: list[int] = []
@@ -310,7 +312,7 @@ class _Catalogue:
             item = self._describe(layer)
             i = self.rows[sig] = len(self.items)
             self.items.append(item)
-            self.out_dtypes.append(_computes_in({t.dtype for t in layer.outputs}))
+            self.out_dtypes.append(computes_in(t.dtype for t in layer.outputs) or "")
             self.scratch.append(item.scratch_bytes)
             self.blob.append(item.blob_bytes)
         return i
@@ -415,13 +417,6 @@ class _Catalogue:
         self._predictors = part if have is None else {
             k: np.concatenate([have[k], v]) for k, v in part.items()}
         return self._predictors
-
-
-def _computes_in(dtypes: set[str] | frozenset[str]) -> str:
-    """Of the dtypes a layer (or a whole graph) writes: ``"int8"`` when one is int8, else
-    ``"float32"`` when one is float32, else ``""`` — the reading of
-    :func:`tinymodel.descriptors.compute_dtype`."""
-    return "int8" if "int8" in dtypes else "float32" if "float32" in dtypes else ""
 
 
 #: The dtype of a bias in a layer computing in int8 / float32.
@@ -584,11 +579,6 @@ class LayerPrediction:
         return dict(self.__dict__)
 
 
-def _own_variant(dtype: str | None) -> str:
-    """The variant of a model's own dtype (:func:`tinymodel.descriptors.default_variant`)."""
-    return "f32" if dtype == "float32" else "s8-opt"
-
-
 def _model_note(cg: CompiledGraph, variant: str) -> str | None:
     """Why the memory and data-movement figures are not the model's own, if they are not."""
     if not cg.retyped:
@@ -598,7 +588,7 @@ def _model_note(cg: CompiledGraph, variant: str) -> str | None:
                "as if dequantized to float32: activations, weights and biases counted in float32")
     return (f"{'an' if cg.model_dtype == 'int8' else 'a'} {cg.model_dtype} model predicted with "
             f"{variant} kernels {counted}; the model's own variant is "
-            f"{_own_variant(cg.model_dtype)}")
+            f"{variant_for(cg.model_dtype).value}")
 
 
 def _oversized_text(regions: Mapping[str, MemoryFit]) -> str | None:
@@ -721,7 +711,7 @@ class Prediction:
     def model_variant(self) -> str:
         """The variant of the model's own dtype (``s8-opt`` for int8 models and float-I/O models
         with an int8 core, ``f32`` for float32 ones): what ``tinymodel predict`` uses by default."""
-        return _own_variant(self.model_dtype)
+        return variant_for(self.model_dtype).value
 
     @cached_property
     def deployment(self) -> Any:
@@ -1063,10 +1053,10 @@ class _State:
         sigs = list(map(_signature, layers))
         rows = list(map(cat.rows.get, sigs))
         if None in rows:        # new shapes: decide the dtype before describing them
-            own = _computes_in({t.dtype for layer in layers for t in layer.outputs})
+            own = computes_in({t.dtype for layer in layers for t in layer.outputs})
         else:
-            own = _computes_in(set(map(cat.out_dtypes.__getitem__, rows)))
-        if own in ("", self.dtype):
+            own = computes_in(set(map(cat.out_dtypes.__getitem__, rows)))
+        if own in (None, self.dtype):
             src = graph
             if None in rows:
                 rows = [cat.row(layer, sig) if r is None else r
@@ -1080,7 +1070,7 @@ class _State:
         blob = sum(map(cat.blob.__getitem__, rows))
         cg = CompiledGraph(graph.name, np.array(rows, np.int64), tuple(layers),
                            peak_bytes(src, scratch),
-                           blob, len(src.inputs) + len(src.outputs), id(self), own or None,
+                           blob, len(src.inputs) + len(src.outputs), id(self), own,
                            src is not graph, _graph_ref(graph))
         try:
             self.compiled[graph] = cg
