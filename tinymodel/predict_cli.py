@@ -181,6 +181,8 @@ class PredictCommand(Command):
         (f"{RESNET} --board all --variant all",
          "ResNet-20 on every board and variant: latency, energy, memory, Pareto front"),
         (f"{LENET} --board F7 --variant s8-ref --json", "LeNet on the F7, s8-ref kernels, as JSON"),
+        (f"{LENET} --strict", f"exit {EXIT_INCOMPLETE} if a layer is on the MAC proxy or not "
+                              f"predicted (LeNet is complete: exit 0)"),
     )
 
     def configure(self, parser: argparse.ArgumentParser) -> None:
