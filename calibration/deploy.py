@@ -1,8 +1,11 @@
 """``tinymodel deploy``: a model as a firmware image for a board, optionally flashed with pyOCD.
 
-Steps (paper component D): read the model, generate C sources (:mod:`calibration.codegen`: weights
-as constants in flash, the layer table, the arena plan), build the image with the benchmark
-firmware (:func:`calibration.firmware.build_image`) and report its size.  An image that does not
+Steps (paper component D): read the model, check it against the firmware's rules
+(:func:`tinymodel.descriptors.deployability`, the check ``tinymodel predict`` reports: a model it
+refuses is one error line listing every layer and rule), generate C sources
+(:mod:`calibration.codegen`: weights as constants in flash, the layer table, the arena plan), build
+the image with the benchmark firmware (:func:`calibration.firmware.build_image`) and report its
+size.  An image that does not
 fit reports ``oversized: flash by N bytes`` (or RAM), the paper's Table 2 wording.  With
 ``--flash`` the image is written through pyOCD (``pyocd flash``) to the board's probe.
 
@@ -55,16 +58,20 @@ class DeployCommand(Command):
         add_json_option(parser)
 
     def run(self, args: argparse.Namespace, out: TextIO) -> int:
-        from calibration.codegen import check_variant, generate
+        from calibration.codegen import generate
         from calibration.firmware import build_image
         from tinymodel.boards import load_board
+        from tinymodel.descriptors import DeployError, deployability
         from tinymodel.readers import load_model
 
         if args.probe and not args.flash:
             raise UsageError("--probe needs --flash")
         board = load_board(args.board)
         graph = load_model(args.model)
-        check_variant(graph, args.variant)
+        check = deployability(graph, args.variant)
+        if not check.accepted:
+            raise DeployError(f"cannot deploy {graph.name} with {args.variant}: "
+                              f"{check.summary()}", rule=check.problems[0].rule)
         model_dir = args.out / "model"
         gen = generate(graph, args.variant, model_dir)
         image = build_image(board.id, args.variant, args.opt, model_dir=model_dir,

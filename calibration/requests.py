@@ -2,9 +2,10 @@
 
 A point is a layer spec; :func:`point_layer` builds the layer with the variant's dtype and
 :func:`layer_request` describes it exactly as the code generator describes a layer of a deployed
-network (:mod:`calibration.codegen`): the same shapes, padding, strides, per-channel flag and
-requantization parameters (TFLite's arithmetic in :mod:`tinymodel.requantization`), so a layer
-measured alone and the same layer inside a network take the same kernel path.  Weight *values*
+network (:func:`tinymodel.descriptors.describe_layer`): the same shapes, padding, strides,
+per-channel flag and requantization parameters (TFLite's arithmetic in
+:mod:`tinymodel.requantization`), so a layer measured alone and the same layer inside a network
+take the same kernel path.  Weight *values*
 do not matter (the firmware reads them from its reserved flash region; paper §5.2), but the
 multipliers and shifts are the valid ones a real network has.
 
@@ -44,12 +45,12 @@ def layer_request(layer: Layer, variant: Variant | str, warmups: int, reps: int)
     ``warmups`` untimed calls, then ``reps`` timed calls.  The layer's dtype must match the
     variant's (:func:`point_layer` builds it so).
     """
-    from calibration.codegen import CodegenError, describe_layer
+    from tinymodel.descriptors import DeployError, describe_layer
 
     v = Variant.parse(variant)
     if layer.output.dtype != v.dtype:
-        raise CodegenError(f"layer {layer.name!r} is {layer.output.dtype}; variant {v.value} "
-                           f"runs {v.dtype} layers")
+        raise DeployError(f"the layer is {layer.output.dtype}; variant {v.value} runs "
+                          f"{v.dtype} layers", layer=layer.name, rule="variant-dtype")
     return LayerRequest.from_descriptor(describe_layer(layer, v), v, warmups=warmups, reps=reps)
 
 

@@ -119,6 +119,39 @@ def test_table_round_trip_and_checks(tmp_path):
         check_table(again, "L4", "s8-opt", "zzz")
 
 
+def test_mac_proxy_spread_is_the_relative_residual_of_its_fit(tmp_path):
+    """cycles = 5 × MACs × (1 ± 10 %) alternately: the proxy's rate is 5 (weights 1/cycles²) and
+    its relative residual spread about 0.1; the table keeps both, a file without the spread (an
+    older table) still loads, a bad one is refused."""
+    from tinymodel.fitting import fit_mac_proxy
+
+    recs = []
+    for i, k in enumerate(range(8, 72)):
+        spec = {"op": "FULLY_CONNECTED", "input": [1, k], "units": 8}
+        macs = 8 * k
+        recs.append(record(spec, "s8-opt", 5.0 * macs * (1.1 if i % 2 else 1 / 1.1)))
+    points = prepare(recs, "s8-opt")
+    proxy = fit_mac_proxy(points)
+    rel = np.array([(p.cycles - proxy.cycles_per_mac * p.macs) / p.cycles for p in points])
+    assert proxy.points == len(points) == 64
+    assert proxy.rel_sigma == pytest.approx(np.sqrt((rel ** 2).sum() / (len(rel) - 1)), rel=1e-9)
+    assert 0.08 < proxy.rel_sigma < 0.12 and proxy.cycles_per_mac == pytest.approx(5.0, rel=0.02)
+    table = fit_table(recs, variant="s8-opt", board="L4")
+    assert table.mac_proxy_rel_sigma == proxy.rel_sigma
+    again = load_table(table.save(tmp_path / "t.json"))
+    assert again.mac_proxy_rel_sigma == proxy.rel_sigma
+    doc = table.to_json()
+    doc.pop("mac_proxy_rel_sigma")
+    assert table_from_json(doc).mac_proxy_rel_sigma is None
+    assert "mac_proxy_rel_sigma" not in table_from_json(doc).to_json()
+    for bad in (-0.1, "wide", float("nan")):
+        doc["mac_proxy_rel_sigma"] = bad
+        with pytest.raises(TableError, match="mac_proxy_rel_sigma"):
+            table_from_json(doc, "t.json")
+    # one MAC layer: no residual degree of freedom, no spread
+    assert fit_mac_proxy(points[:1]).rel_sigma is None
+
+
 @pytest.mark.parametrize("mutate, message", [
     (lambda d: d.pop("entries"), "missing key 'entries'"),
     (lambda d: d.update(schema="other/9"), "schema"),

@@ -23,10 +23,17 @@ prediction in ``rich`` and ``paper`` too.
 **Fallback proxy.**  A layer whose ``(op, path)`` the table does not cover — or whose entry has no
 model for its alignment class — is predicted as ``mac_proxy_cycles_per_mac × work``, where work is
 the conventional MAC count for conv / depthwise / dense layers, else the FLOP count (one operation
-per element or window element), else the output elements (data movement).  The proxy has no
-calibrated uncertainty: its interval is ``[0, 2 × prediction]``.  Such layers are marked
-``fallback`` with the reason.  Layers the reader could not map (``UNSUPPORTED``) are not predicted;
-they are listed and left out of the totals.
+per element or window element), else the output elements (data movement).  Its interval is the
+proxy's own measured spread, ``±z₉₅ · mac_proxy_rel_sigma · prediction`` (the relative residual of
+the table's MAC-proxy fit), or ``[0, 2 × prediction]`` for a table without it.  Such layers are
+marked ``fallback`` with the reason.  Layers the reader could not map (``UNSUPPORTED``) and layers
+whose operator has no cost formula (control flow, variables: ``OpType.has_formula``) are not
+predicted; they are listed and left out of the totals.  Either makes a prediction incomplete
+(:attr:`Prediction.complete`, :attr:`BatchPrediction.complete`): its total is a partial sum.
+
+**Deployability.**  :attr:`Prediction.deployment` says whether ``tinymodel deploy`` would accept
+the model on the board with the variant: :func:`tinymodel.descriptors.deployability`, the
+firmware's own rules (the code generator's), plus the predicted memory fit.
 
 **Totals.**  Predicted cycles add up.  The interval of the sum treats each layer's residual as
 independent and each entry's coefficient uncertainty as shared by all layers that use the entry:
@@ -34,7 +41,11 @@ independent and each entry's coefficient uncertainty as shared by all layers tha
 
 **Memory.**  Peak RAM is the arena of :func:`tinymodel.arena.plan_arena` with the variant's scratch
 buffers; flash and RAM use of the deployed image follow :mod:`tinymodel.footprint`; each memory
-region is reported as fitting or ``oversized`` by so many bytes (paper Table 2).
+region is reported as fitting or ``oversized`` by so many bytes (paper Table 2).  Every tensor is
+counted in its own dtype (an int8 core with float32 input and output, int32 biases).  A model
+whose own dtype (:func:`tinymodel.descriptors.compute_dtype`: int8 when a layer writes int8, else
+float32) is not the variant's is predicted as if quantized / dequantized to the variant's dtype
+(:func:`_retyped`) and :attr:`Prediction.model_note` says so.
 
 **Speed.**  A graph is compiled once per estimator (layer rows memoised by a flat shape
 signature, the arena peak of :func:`tinymodel.arena.peak_bytes` — the planner's placement without
@@ -58,6 +69,7 @@ from typing import Any
 import numpy as np
 
 from tinymodel.arena import peak_bytes
+from tinymodel.descriptors import computes_in, variant_for
 from tinymodel.errors import TinymodelError
 from tinymodel.graph import Layer, ModelGraph
 from tinymodel.ops import OpType
@@ -135,12 +147,18 @@ class _CompiledTable:
         mac_rate = table.mac_proxy_cycles_per_mac
         #: Cycles per conventional MAC of the plain MAC proxy (``None``: the table has none).
         self.mac_rate = float(mac_rate) if mac_rate is not None else None
+        #: Relative spread of the fallback proxy: the table's measured MAC-proxy residual
+        #: (``mac_proxy_rel_sigma``), ``None`` when the table has none (or no MAC proxy, so the
+        #: rate is the median δ) and the interval is ``[0, 2 × prediction]``.
+        self.proxy_rel_sigma = (table.mac_proxy_rel_sigma if self.mac_rate is not None
+                                and self.mac_rate > 0 else None)
         self.proxy = -1
         if self.proxy_rate is not None:
             coef = np.zeros(_NF)
             coef[_PROXY_COL] = self.proxy_rate
-            self.proxy = self._add(_Evaluator("proxy", "proxy",
-                                              LinearForm(coef, None, 1.0 / Z95), (_PROXY_COL,)))
+            rel = self.proxy_rel_sigma
+            form = LinearForm(coef, None, 1.0 / Z95 if rel is None else rel)
+            self.proxy = self._add(_Evaluator("proxy", "proxy", form, (_PROXY_COL,)))
 
     def _add(self, ev: _Evaluator) -> int:
         self.evaluators.append(ev)
@@ -224,20 +242,22 @@ def _signature(layer: Layer) -> tuple:
     return tuple(key)
 
 
-def _blob_bytes(layer: Layer, int8: bool) -> int:
-    """Bytes of the layer's constants in the deployed blob (:mod:`calibration.codegen`): weights,
-    bias and per-channel tables, each padded to the blob alignment
-    (:mod:`tinymodel.firmware_interface`)."""
+def _blob_bytes(layer: Layer) -> int:
+    """Bytes of the layer's constants in the deployed blob (:mod:`tinymodel.descriptors`), each
+    tensor in its own dtype: weights (1 byte per int8 value, 4 per float32), bias (int32 or
+    float32: 4 bytes a value) and, for an int8 layer with int8 weights quantized per channel
+    (or without stated quantization), an int32 multiplier and shift per output channel; each
+    item padded to the blob alignment (:mod:`tinymodel.firmware_interface`)."""
     from tinymodel import firmware_interface as fi
 
     w = layer.weights
     if w is None:
         return 0
-    total = fi.blob_item_bytes(w.size * fi.ELEMENT_BYTES[fi.DType.S8 if int8 else fi.DType.F32])
+    total = fi.blob_item_bytes(w.nbytes)
     b = layer.bias
     if b is not None:
-        total += fi.blob_item_bytes(b.size * fi.BIAS_ENTRY_BYTES)
-    if int8:
+        total += fi.blob_item_bytes(b.nbytes)
+    if w.dtype == "int8" and layer.outputs and layer.output.dtype == "int8":
         channels = w.shape[0] if layer.op.label == "FULLY_CONNECTED" else layer.output.shape[-1]
         q = w.quantization
         if q is None or len(q.scale) > 1:     # per-channel: a multiplier and a shift per channel
@@ -269,14 +289,14 @@ class _Catalogue:
     def __init__(self, ctable: _CompiledTable, variant: str) -> None:
         self.ctable = ctable
         self.variant = variant
-        self.int8 = variant.startswith("s8")
         from tinymodel.dispatch import Variant
 
         self._variant = Variant.parse(variant)
         self.rows: dict[tuple, int] = {}
         self.items: list[_Row] = []
-        # per row, as plain lists for the per-candidate sums of compile(): the dtype of all the
-        # layer's outputs ("" when they differ), scratch and blob bytes
+        # per row, as plain lists for the per-candidate sums of compile(): the dtype the layer
+        # computes in (:func:`tinymodel.descriptors.computes_in`, "" for none), scratch and blob
+        # bytes
         self.out_dtypes: list[str] = []
         self.scratch: list[int] = []
         self.blob: list[int] = []
@@ -290,10 +310,9 @@ class _Catalogue:
         i = self.rows.get(sig)
         if i is None:
             item = self._describe(layer)
-            dtypes = {t.dtype for t in layer.outputs}
             i = self.rows[sig] = len(self.items)
             self.items.append(item)
-            self.out_dtypes.append(dtypes.pop() if len(dtypes) == 1 else "")
+            self.out_dtypes.append(computes_in(t.dtype for t in layer.outputs) or "")
             self.scratch.append(item.scratch_bytes)
             self.blob.append(item.blob_bytes)
         return i
@@ -305,8 +324,13 @@ class _Catalogue:
 
         op = layer.op.label if layer.supported else f"UNSUPPORTED({layer.source_op})"
         if not layer.supported:
-            return _Row(-1, _NO_FEATURES, op, "none", None, 0, 0, 0, 0, "operator not supported",
+            return _Row(-1, _NO_FEATURES, op, "none", None, 0, 0, 0, 0,
+                        f"operator {layer.source_op or '?'} is not mapped by the reader",
                         False, False)
+        if not layer.op.has_formula:
+            return _Row(-1, _NO_FEATURES, op, "none", None, 0, 0, _blob_bytes(layer), 0,
+                        f"{op} has no cost formula ({layer.op.category.value}: its cost is "
+                        f"not static)", False, False)
         try:
             f = layer_features(layer, self._variant)
             # the operator's cost handler alone (tinymodel.costs.layer_cost adds fields not
@@ -327,7 +351,7 @@ class _Catalogue:
         vals.append(macs or cost.get("flops", 0) or layer.output.size)
         c = self.ctable.choose(op, f.path.value, alignment)
         return _Row(c.chosen, (tuple(cols), tuple(vals)), op, f.path.value, alignment, macs,
-                    paper_macs, _blob_bytes(layer, self.int8), scratch, c.note, c.fallback, True,
+                    paper_macs, _blob_bytes(layer), scratch, c.note, c.fallback, True,
                     c.rich, c.paper)
 
     def _evaluate(self, ev: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.ndarray,
@@ -395,37 +419,55 @@ class _Catalogue:
         return self._predictors
 
 
-_DTYPES = frozenset({"int8", "float32"})
-
-
-def _activation_dtype(graph: ModelGraph) -> str | None:
-    """The dtype of the graph's run-time tensors when it is one of int8 / float32, else None."""
-    dtypes = {t.dtype for layer in graph for t in layer.outputs}
-    return dtypes.pop() if len(dtypes) == 1 and dtypes <= _DTYPES else None
+#: The dtype of a bias in a layer computing in int8 / float32.
+_BIAS_DTYPE = {"int8": "int32", "float32": "float32"}
 
 
 def _retyped(graph: ModelGraph, dtype: str) -> ModelGraph:
-    """``graph`` with every run-time tensor in ``dtype``: how a float model runs with the int8
-    kernels after quantization (and the reverse), for memory and data-movement figures."""
+    """``graph`` as ``dtype``'s kernels would run it after quantization (``"int8"``) or
+    dequantization (``"float32"``), for memory and data-movement figures: every run-time tensor
+    and weight of the other dtype (int8 or float32) in ``dtype``, biases in int32 (int8) or
+    float32; tensors of other dtypes (int32 shapes, indices) and other constants unchanged."""
     import dataclasses
 
+    other = "float32" if dtype == "int8" else "int8"
     done: dict[str, Any] = {}
 
-    def t2(t: Any) -> Any:
-        if t is None or t.is_constant:
-            return t
+    def retype(t: Any, to: str) -> Any:
         new = done.get(t.name)
         if new is None:
-            new = done[t.name] = dataclasses.replace(t, dtype=dtype)
+            new = done[t.name] = dataclasses.replace(t, dtype=to)
         return new
 
-    layers = [dataclasses.replace(layer, inputs=tuple(t2(t) for t in layer.inputs),
-                                  outputs=tuple(t2(t) for t in layer.outputs)) for layer in graph]
+    def t2(t: Any) -> Any:
+        if t is None or t.is_constant or t.dtype != other:
+            return t
+        return retype(t, dtype)
+
+    layers = []
+    for layer in graph:
+        inputs = list(map(t2, layer.inputs))
+        params = layer.op.operands
+        for pos, to in ((params.weights, dtype), (params.bias, _BIAS_DTYPE[dtype])):
+            t = inputs[pos] if pos is not None and pos < len(inputs) else None
+            if t is not None and t.is_constant and t.dtype in ("int8", "int32", "float32") \
+                    and t.dtype != to:
+                inputs[pos] = retype(t, to)
+        layers.append(dataclasses.replace(layer, inputs=tuple(inputs),
+                                          outputs=tuple(map(t2, layer.outputs))))
     return ModelGraph(graph.name, layers, [t2(t) for t in graph.inputs],
                       [t2(t) for t in graph.outputs], graph.source)
 
 
 # -- compiled graphs -----------------------------------------------------------------------------
+
+def _graph_ref(graph: ModelGraph) -> Any:
+    """A weak reference to ``graph`` (a strong one when it cannot be weakly referenced)."""
+    try:
+        return weakref.ref(graph)
+    except TypeError:
+        return lambda: graph
+
 
 @dataclass(frozen=True)
 class CompiledGraph:
@@ -441,7 +483,19 @@ class CompiledGraph:
     blob_bytes: int
     io_tensors: int
     estimator_id: int = field(repr=False)
-    retyped_from: str | None = None     # the model's activation dtype when the variant's differs
+    #: The dtype the model computes in (:func:`tinymodel.descriptors.compute_dtype`; ``None``:
+    #: neither int8 nor float32); when it is not the variant's, the graph was predicted as
+    #: quantized / dequantized to the variant's dtype (:attr:`retyped`).
+    model_dtype: str | None = None
+    retyped: bool = False
+    #: The graph as given (not retyped), weakly: what deployability is checked on (a strong
+    #: reference would keep the estimator's weak cache entry alive for ever).
+    graph_ref: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def graph(self) -> ModelGraph | None:
+        """The graph this was compiled from, while it exists."""
+        return self.graph_ref() if self.graph_ref is not None else None
 
     @property
     def layer_names(self) -> tuple[str, ...]:
@@ -525,6 +579,18 @@ class LayerPrediction:
         return dict(self.__dict__)
 
 
+def _model_note(cg: CompiledGraph, variant: str) -> str | None:
+    """Why the memory and data-movement figures are not the model's own, if they are not."""
+    if not cg.retyped:
+        return None
+    counted = ("as if quantized to int8: activations and weights counted in int8, biases in "
+               "int32" if variant.startswith("s8") else
+               "as if dequantized to float32: activations, weights and biases counted in float32")
+    return (f"{'an' if cg.model_dtype == 'int8' else 'a'} {cg.model_dtype} model predicted with "
+            f"{variant} kernels {counted}; the model's own variant is "
+            f"{variant_for(cg.model_dtype).value}")
+
+
 def _oversized_text(regions: Mapping[str, MemoryFit]) -> str | None:
     over = [f"{r.region} by {r.over_bytes:,} bytes" for r in regions.values() if not r.fits]
     return "oversized: " + ", ".join(over) if over else None
@@ -567,6 +633,13 @@ class Prediction:
     #: Per-layer cycles of the other predictors (:data:`PREDICTORS`: ``rich``, ``paper``,
     #: ``mac``; ``nan`` where a predictor has nothing to say).
     predictor_cycles: Mapping[str, np.ndarray] = field(default_factory=dict)
+    #: The dtype the model computes in (:func:`tinymodel.descriptors.compute_dtype`).
+    model_dtype: str | None = None
+    #: Relative spread of the fallback proxy (the table's ``mac_proxy_rel_sigma``); ``None``:
+    #: the table states none and proxy layers get ``[0, 2 × prediction]``.
+    proxy_rel_sigma: float | None = None
+    #: The predicted graph as given, for :attr:`deployment` (``None``: unknown).
+    graph: ModelGraph | None = field(default=None, repr=False, compare=False)
 
     # -- totals ------------------------------------------------------------------------------
     @property
@@ -602,7 +675,8 @@ class Prediction:
 
     @property
     def unsupported(self) -> tuple[tuple[str, str], ...]:
-        """(layer, operator) of every layer that was not predicted."""
+        """(layer, operator) of every layer that was not predicted (an operator no reader maps,
+        one without a cost formula, or a layer that cannot be costed); left out of the totals."""
         return tuple((n, op) for n, op, y in zip(self.layer_names, self.ops, self.layer_cycles)
                      if not np.isfinite(y))
 
@@ -611,6 +685,45 @@ class Prediction:
         """(layer, reason) of every layer predicted by the fallback proxy."""
         return tuple((n, note or "") for n, note, fb in zip(self.layer_names, self.notes, self.fallback)
                      if fb)
+
+    @property
+    def complete(self) -> bool:
+        """True when every layer was predicted by a calibrated table entry: none fell back to
+        the MAC proxy and none was left out.  An incomplete total is a partial sum with a
+        proxy's spread in it, not a prediction of the whole model."""
+        return not self.fallback.any() and bool(np.isfinite(self.layer_cycles).all())
+
+    @property
+    def gaps(self) -> tuple[tuple[str, str, str, str], ...]:
+        """(layer, operator, kind, reason) of every layer that makes the prediction incomplete,
+        in execution order: kind ``"proxy"`` (predicted by the fallback proxy, in the totals) or
+        ``"not predicted"`` (left out of the totals)."""
+        out = []
+        for n, op, y, fb, note in zip(self.layer_names, self.ops, self.layer_cycles,
+                                      self.fallback, self.notes):
+            if not np.isfinite(y):
+                out.append((n, op, "not predicted", note or "not predicted"))
+            elif fb:
+                out.append((n, op, "proxy", note or "MAC proxy used"))
+        return tuple(out)
+
+    @property
+    def model_variant(self) -> str:
+        """The variant of the model's own dtype (``s8-opt`` for int8 models and float-I/O models
+        with an int8 core, ``f32`` for float32 ones): what ``tinymodel predict`` uses by default."""
+        return variant_for(self.model_dtype).value
+
+    @cached_property
+    def deployment(self) -> Any:
+        """Whether ``tinymodel deploy`` would accept the model on this board and variant
+        (:func:`tinymodel.descriptors.deployability`: every layer's firmware rule, the model's
+        dtypes, and this prediction's memory fit), computed when first asked; ``None`` when the
+        graph is no longer known (a :class:`CompiledGraph` whose graph was freed)."""
+        if self.graph is None:
+            return None
+        from tinymodel.descriptors import deployability
+
+        return deployability(self.graph, self.variant, self.memory)
 
     # -- per layer -----------------------------------------------------------------------------
     @cached_property
@@ -636,15 +749,22 @@ class Prediction:
                 "energy_uj_high": self.run_power_mw * hi,
                 "macs": int(self.macs.sum()), "paper_macs": int(self.paper_macs.sum()),
                 "peak_ram_bytes": self.peak_ram_bytes, "flash_bytes": self.flash_bytes,
-                "ram_bytes": self.ram_bytes,
+                "ram_bytes": self.ram_bytes, "complete": self.complete,
+                "layers": len(self.layer_names), "layers_on_proxy": len(self.fallbacks),
+                "layers_not_predicted": len(self.unsupported),
             },
             "memory": {k: {"used_bytes": r.used_bytes, "size_bytes": r.size_bytes,
                            "fits": r.fits, "over_bytes": r.over_bytes}
                        for k, r in self.memory.items()},
             "fits": self.fits, "oversized": self.oversized, "firmware_base": self.firmware_base,
-            "model_note": self.model_note,
+            "model_note": self.model_note, "model_dtype": self.model_dtype,
+            "model_variant": self.model_variant, "complete": self.complete,
+            "proxy_rel_sigma": self.proxy_rel_sigma,
+            "gaps": [{"name": n, "op": op, "kind": k, "reason": r} for n, op, k, r in self.gaps],
             "fallback_layers": [{"name": n, "reason": r} for n, r in self.fallbacks],
-            "unsupported_layers": [{"name": n, "op": op} for n, op in self.unsupported],
+            "unsupported_layers": [{"name": n, "op": op, "reason": r}
+                                   for n, op, k, r in self.gaps if k == "not predicted"],
+            "deploy": None if self.deployment is None else self.deployment.as_dict(),
         }
 
 
@@ -717,6 +837,12 @@ class BatchPrediction:
     def fits(self) -> np.ndarray:
         """True where flash and RAM both fit."""
         return (self.flash_bytes <= self.flash_size_bytes) & (self.ram_bytes <= self.ram_size_bytes)
+
+    @property
+    def complete(self) -> np.ndarray:
+        """True where no layer fell back to the proxy and none was left out
+        (:attr:`Prediction.complete` per graph)."""
+        return (self.fallback_layers == 0) & (self.unsupported_layers == 0)
 
 
 # -- the estimator -------------------------------------------------------------------------------
@@ -853,10 +979,9 @@ class Estimator:
             cycles=float(totals["cycles"][0]), half_width_cycles=float(totals["half"][0]),
             peak_ram_bytes=cg.arena_bytes, flash_bytes=int(totals["flash"][0]),
             ram_bytes=int(totals["ram"][0]), memory=mem, firmware_base=state.base.source,
-            model_note=None if cg.retyped_from is None else (
-                f"a {cg.retyped_from} model predicted with {state.variant} kernels: activations "
-                f"and weights counted as {state.dtype}"),
-            models=facts["models"], predictor_cycles=others)
+            model_note=_model_note(cg, state.variant),
+            models=facts["models"], predictor_cycles=others, model_dtype=cg.model_dtype,
+            proxy_rel_sigma=state.ctable.proxy_rel_sigma, graph=cg.graph)
 
     def predict_layers(self, layers: Iterable[Layer]) -> tuple[LayerPrediction, ...]:
         """Per-layer predictions of layers outside a graph (no memory figures): the same rows,
@@ -928,14 +1053,11 @@ class _State:
         sigs = list(map(_signature, layers))
         rows = list(map(cat.rows.get, sigs))
         if None in rows:        # new shapes: decide the dtype before describing them
-            retyped = _activation_dtype(graph)
+            own = computes_in({t.dtype for layer in layers for t in layer.outputs})
         else:
-            dtypes = set(map(cat.out_dtypes.__getitem__, rows))
-            retyped = dtypes.pop() if len(dtypes) == 1 else None
-            if retyped not in _DTYPES:
-                retyped = None
-        if retyped in (None, self.dtype):
-            src, retyped = graph, None
+            own = computes_in(set(map(cat.out_dtypes.__getitem__, rows)))
+        if own in (None, self.dtype):
+            src = graph
             if None in rows:
                 rows = [cat.row(layer, sig) if r is None else r
                         for layer, sig, r in zip(layers, sigs, rows)]
@@ -948,7 +1070,8 @@ class _State:
         blob = sum(map(cat.blob.__getitem__, rows))
         cg = CompiledGraph(graph.name, np.array(rows, np.int64), tuple(layers),
                            peak_bytes(src, scratch),
-                           blob, len(src.inputs) + len(src.outputs), id(self), retyped)
+                           blob, len(src.inputs) + len(src.outputs), id(self), own,
+                           src is not graph, _graph_ref(graph))
         try:
             self.compiled[graph] = cg
         except TypeError:       # not weak-referenceable: no cache
@@ -1044,14 +1167,21 @@ def estimator_for(board: str = "L4", variant: str = "s8-opt",
     return est
 
 
-def predict(model: Any, board: str = "L4", variant: str = "s8-opt",
+def predict(model: Any, board: str = "L4", variant: str | None = None,
             table: LatencyTable | str | os.PathLike | None = None) -> Prediction:
     """Predict ``model`` (anything :func:`load_model` reads) on ``board`` with ``variant``.
 
-    Uses the shipped table of the board and variant unless ``table`` is given.  Estimators (and
-    their compiled graphs) are shared between calls with the same arguments.
+    ``variant=None`` is the model's own (:func:`tinymodel.descriptors.default_variant`:
+    ``s8-opt`` for an int8 model, also one with float input and output around an int8 core;
+    ``f32`` for a float32 one).  Uses the shipped table of the board and variant unless ``table``
+    is given.  Estimators (and their compiled graphs) are shared between calls with the same
+    arguments.
     """
     graph = model if isinstance(model, ModelGraph) else load_model(model)
+    if variant is None:
+        from tinymodel.descriptors import default_variant
+
+        variant = default_variant(graph).value
     return estimator_for(board, variant, table).predict(graph)
 
 

@@ -11,7 +11,8 @@ Input: measurement records as the harness logs them (one dict per measured layer
 The model a table uses for an entry is the one with the lower mean absolute percentage error on
 held-out points (the plan's ``holdout`` points; with fewer than three of them, 5-fold
 cross-validation over all points).  Final coefficients are refitted on all points.  A plain MAC
-proxy (one cycles-per-MAC for every MAC layer) is fitted too, for comparisons.
+proxy (one cycles-per-MAC for every MAC layer) is fitted too, with the spread of its relative
+residuals: for comparisons, and as the estimator's fallback for layers no entry covers.
 """
 
 from __future__ import annotations
@@ -263,13 +264,27 @@ def cold_starts(records: Sequence[Mapping[str, Any]], variant: Variant | str
             for k, v in sorted(diffs.items())}
 
 
-def fit_mac_proxy(points: Sequence[Point]) -> float | None:
-    """One cycles-per-MAC for every conv, depthwise and dense layer (conventional MACs)."""
+@dataclass(frozen=True)
+class MacProxy:
+    """The plain MAC proxy ``cycles = cycles_per_mac × conventional MACs`` and the relative
+    standard deviation of its residuals (``None`` from a single point: no residual degree of
+    freedom)."""
+
+    cycles_per_mac: float
+    rel_sigma: float | None
+    points: int
+
+
+def fit_mac_proxy(points: Sequence[Point]) -> MacProxy | None:
+    """One cycles-per-MAC for every conv, depthwise and dense layer (conventional MACs), fitted
+    like every other model (weights ``1/cycles²``, so ``rel_sigma`` is the spread of the relative
+    residuals ``(y − ŷ)/y``); ``None`` without such a point."""
     mac_points = [p for p in points if p.op in MAC_OPS and p.macs > 0]
     if not mac_points:
         return None
     fit = _wls(np.array([[p.macs] for p in mac_points], float), np.array([p.cycles for p in mac_points]))
-    return float(fit.params[0])
+    return MacProxy(float(fit.params[0]), fit.rel_sigma if len(mac_points) > 1 else None,
+                    len(mac_points))
 
 
 def _provenance_value(records: Sequence[Mapping[str, Any]], key: str) -> Any:
@@ -321,8 +336,10 @@ def fit_table(records: Sequence[Mapping[str, Any]], *, variant: Variant | str,
         "tinymodel_version": __version__,
         "transport": _provenance_value(mine, "transport"),
     }
+    proxy = fit_mac_proxy(points)
     return LatencyTable(board or rec_board or "?", variant.value, int(clock or 0), dict(firmware),
-                        provenance, entries, fit_mac_proxy(points))
+                        provenance, entries, proxy.cycles_per_mac if proxy else None,
+                        mac_proxy_rel_sigma=proxy.rel_sigma if proxy else None)
 
 
 # -- the paper's Table 4 -------------------------------------------------------------------------
@@ -501,5 +518,5 @@ def format_delta_table(rows: Sequence[Mapping[str, Any]], reference: str = "s8-r
     return "\n".join(lines)
 
 
-__all__ = ["FitError", "Point", "SCHEMA", "TABLE4_TYPES", "Table4", "delta_table", "fit_entry",
+__all__ = ["FitError", "MacProxy", "Point", "SCHEMA", "TABLE4_TYPES", "Table4", "delta_table", "fit_entry",
            "fit_mac_proxy", "fit_table", "format_delta_table", "prepare", "table4", "table4_type"]

@@ -66,33 +66,95 @@ def _layer_rows(p: Any) -> list[list[Any]]:
     return rows
 
 
-def prediction_text(p: Any) -> str:
-    """The text report of one :class:`~tinymodel.estimator.Prediction`."""
+#: Exit status of ``tinymodel predict --strict`` when a prediction has gaps (a layer on the MAC
+#: proxy or not predicted); without ``--strict`` such a prediction exits 0.
+EXIT_INCOMPLETE = 3
+#: Layer names listed per reason in the text output (``--json`` lists all).
+_NAMES_SHOWN = 8
+
+
+def _names(names: Sequence[str]) -> str:
+    shown = ", ".join(names[:_NAMES_SHOWN])
+    return shown + (f" and {len(names) - _NAMES_SHOWN} more" if len(names) > _NAMES_SHOWN else "")
+
+
+def _grouped(items: Sequence[tuple[str, str]]) -> list[str]:
+    """``(layer, reason)`` pairs as one line per reason: ``"a, b, c: reason"``."""
+    by_reason: dict[str, list[str]] = {}
+    for name, reason in items:
+        by_reason.setdefault(reason, []).append(name)
+    return [f"{_names(names)}: {reason}" for reason, names in by_reason.items()]
+
+
+def _total_label(p: Any) -> str:
+    if p.complete:
+        return "total"
+    n = len(p.gaps)
+    return f"total (INCOMPLETE: {n} of {len(p.layer_names)} layers not from the table, see below)"
+
+
+def incomplete_text(p: Any) -> list[str]:
+    """The block that says which layers make a prediction incomplete and why (empty when it is
+    complete)."""
+    if p.complete:
+        return []
+    proxy = [(n, r.removesuffix("; MAC proxy used")) for n, _, k, r in p.gaps if k == "proxy"]
+    missing = [(n, r) for n, _, k, r in p.gaps if k == "not predicted"]
+    lines = [f"incomplete: {len(p.gaps)} of {len(p.layer_names)} layers are not predicted by a "
+             f"calibrated table entry; the total is not a prediction of the whole model"]
+    if proxy:
+        spread = (f"95% interval ±{1.959964 * p.proxy_rel_sigma:.0%} of each, the proxy's "
+                  f"measured spread" if p.proxy_rel_sigma is not None else
+                  "the table states no spread for its proxy: 0-2x each")
+        lines.append(f"  on the MAC proxy (in the total; {spread}):")
+        lines += [f"    {line}" for line in _grouped(proxy)]
+    if missing:
+        lines.append("  not predicted (left out of the total):")
+        lines += [f"    {line}" for line in _grouped(missing)]
+    return lines
+
+
+def deploy_text(p: Any) -> list[str]:
+    """Whether ``tinymodel deploy`` would accept the model on the prediction's board and
+    variant, and if not, every reason (model-wide ones first, layers grouped by reason)."""
+    d = p.deployment
+    if d is None:
+        return []
+    where = f"on {p.board} with {p.variant}"
+    if d.accepted:
+        return [f"deploy: tinymodel deploy would accept it {where}"]
+    lines = [f"deploy: tinymodel deploy would refuse it {where}:"]
+    for reason, layers in d.groups():
+        lines.append(f"  {_names(layers)}: {reason}" if layers else f"  {reason}")
+    return lines
+
+
+def prediction_text(p: Any, variant_defaulted: bool = False) -> str:
+    """The text report of one :class:`~tinymodel.estimator.Prediction`: the per-layer table, the
+    total (marked INCOMPLETE when a layer fell back to the proxy or was not predicted), memory,
+    whether deploy would accept the model, and the layers that make it incomplete."""
     build = f", build {p.firmware_build}" if p.firmware_build else ""
-    lines = [f"{p.model} on {p.board}, variant {p.variant} (table {p.table}{build})",
+    own = ", the model's own" if variant_defaulted else ""
+    lines = [f"{p.model} on {p.board}, variant {p.variant}{own} (table {p.table}{build})",
              format_table(["layer", "op", "MACs", "align", "path", "cycles", "ms", "95% ms", "µJ",
                            "note"], _layer_rows(p),
                           right=[False, False, True, False, False, True, True, True, True, False])]
     lo, hi = p.interval_ms
-    lines.append(f"total: {p.ms:,.3f} ms (95% {_shape_interval(lo, hi, 3)} ms), "
+    lines.append(f"{_total_label(p)}: {p.ms:,.3f} ms (95% {_shape_interval(lo, hi, 3)} ms), "
                  f"{p.cycles:,.0f} cycles, {p.energy_uj:,.1f} µJ "
                  f"({p.run_power_mw:.1f} mW), MACs {int(p.macs.sum()):,}")
     fl, ram = p.memory["flash"], p.memory["RAM"]
     lines.append(f"memory: peak activations {p.peak_ram_bytes:,} B; flash {fl.used_bytes:,} / "
                  f"{fl.size_bytes:,} B, RAM {ram.used_bytes:,} / {ram.size_bytes:,} B: "
                  + (p.oversized or "fits"))
+    lines += deploy_text(p)
     if p.model_note:
         lines.append(f"note: {p.model_note}")
-    if p.fallbacks:
-        lines.append("proxy layers (not covered by the table):")
-        lines += [f"  {n}: {r}" for n, r in p.fallbacks]
+    lines += incomplete_text(p)
     noted = [(L.name, L.note) for L in p.layers if L.note and not L.fallback and L.cycles is not None]
     if noted:
         lines.append("notes:")
         lines += [f"  {n}: {r}" for n, r in noted]
-    if p.unsupported:
-        lines.append("not predicted (left out of the totals): "
-                     + ", ".join(f"{n} ({op})" for n, op in p.unsupported))
     return "\n".join(lines) + "\n"
 
 
@@ -103,7 +165,12 @@ class PredictCommand(Command):
         "Predict a model's latency (cycles and ms, with 95% intervals), energy and memory on a "
         "board from calibrated latency tables (the shipped ones unless --table is given). Layers "
         "the table does not cover are predicted by the table's MAC proxy and marked 'proxy'; "
-        "layers with unsupported operators are listed and left out of the totals. --board all "
+        "layers with unsupported operators or no cost formula are listed and left out of the "
+        "totals; either makes the total INCOMPLETE, which the output says (and --strict turns "
+        f"into exit status {EXIT_INCOMPLETE}). It also says whether 'tinymodel deploy' would "
+        "accept the model on that board and variant, and if not which layer and why. The variant "
+        "is the model's own unless given: s8-opt for int8 models (also float input/output around "
+        "an int8 core), f32 for float32 ones. --board all "
         "compares every board (and --variant all every variant): latency, energy, peak RAM, "
         "flash, which configurations do not fit ('oversized', paper Table 2) and the "
         "latency/energy Pareto front (paper Figure 3).")
@@ -113,19 +180,29 @@ class PredictCommand(Command):
         (f"{RESNET} --board all --variant all",
          "ResNet-20 on every board and variant: latency, energy, memory, Pareto front"),
         (f"{LENET} --board F7 --variant s8-ref --json", "LeNet on the F7, s8-ref kernels, as JSON"),
+        (f"{LENET} --strict", f"exit {EXIT_INCOMPLETE} if a layer is on the MAC proxy or not "
+                              f"predicted (LeNet is complete: exit 0)"),
     )
 
     def configure(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("model", metavar="MODEL", help="model file (.tflite, .keras, .h5)")
         add_board_option(parser, what="board to predict for", arity="one-or-all", default="L4")
-        add_variant_option(parser, arity="one-or-all", default="s8-opt")
+        add_variant_option(parser, arity="one-or-all", default=None,
+                           default_text="the model's own: s8-opt for int8 models, also float "
+                                        "input/output around an int8 core; f32 for float32 "
+                                        "ones; with --table, the table's")
         add_table_option(parser)
         parser.add_argument("--firmware-build", metavar="ID",
                             help="refuse a table fitted on another firmware build id")
+        parser.add_argument("--strict", action="store_true",
+                            help=f"exit with status {EXIT_INCOMPLETE} when a prediction is "
+                                 f"incomplete (a layer on the MAC proxy or not predicted); "
+                                 f"without it such a prediction exits 0")
         add_json_option(parser)
 
     def run(self, args: argparse.Namespace, out: TextIO) -> int:
         from tinymodel.boards import board_ids, load_board
+        from tinymodel.descriptors import default_variant
         from tinymodel.dispatch import Variant
         from tinymodel.estimator import load_model
 
@@ -134,10 +211,19 @@ class PredictCommand(Command):
         else:
             load_board(args.board)      # a bad board file: one line naming file, key and value
             boards = [args.board]
-        variants = [v.value for v in Variant] if args.variant == ALL else [args.variant]
-        if args.table and (len(boards) > 1 or len(variants) > 1):
+        if args.table and (len(boards) > 1 or args.variant == ALL):
             raise UsageError("--table needs one board and one variant")
         graph = load_model(args.model)
+        if args.variant == ALL:
+            variants = [v.value for v in Variant]
+        elif args.variant is not None:
+            variants = [args.variant]
+        elif args.table:                # the variant the given table was measured with
+            from tinymodel.tables import load_table
+
+            variants = [load_table(args.table).variant]
+        else:
+            variants = [default_variant(graph).value]
         ests = _estimators(boards, variants, args.table, args.firmware_build)
         preds = [est.predict(graph) for est, _ in ests if est is not None]
         missing = [why for est, why in ests if est is None]
@@ -147,18 +233,21 @@ class PredictCommand(Command):
             raise TinymodelError(f"no shipped latency table for any requested configuration "
                                  f"(looked for {DEFAULT_TABLE_DIR}/<BOARD>-<variant>.json); "
                                  f"pass one with --table")
+        status = EXIT_INCOMPLETE if args.strict and not all(p.complete for p in preds) else 0
         if len(boards) == 1 and len(variants) == 1:
             p = preds[0]
             if args.json:
                 write_json(out, p.as_dict())
             else:
-                out.write(prediction_text(p))
-            return 0
-        return _comparison(graph.name, preds, missing, args.json, out)
+                out.write(prediction_text(p, variant_defaulted=args.variant is None
+                                          and not args.table))
+            return status
+        _comparison(graph.name, preds, missing, args.json, out)
+        return status
 
 
 def _comparison(model: str, preds: Sequence[Any], missing: Sequence[str], as_json: bool,
-                out: TextIO) -> int:
+                out: TextIO) -> None:
     fitting = [p for p in preds if p.fits]
     front = pareto_front([(p.ms, p.energy_uj) for p in fitting])
     on_front = {id(p) for p, f in zip(fitting, front) if f}
@@ -169,12 +258,14 @@ def _comparison(model: str, preds: Sequence[Any], missing: Sequence[str], as_jso
                                    "energy_uj": p.energy_uj, "peak_ram_bytes": p.peak_ram_bytes,
                                    "flash_bytes": p.flash_bytes, "ram_bytes": p.ram_bytes,
                                    "fits": p.fits, "oversized": p.oversized,
-                                   "pareto": id(p) in on_front,
+                                   "pareto": id(p) in on_front, "complete": p.complete,
                                    "fallback_layers": len(p.fallbacks),
-                                   "unsupported_layers": len(p.unsupported)} for p in preds],
+                                   "unsupported_layers": len(p.unsupported),
+                                   "deployable": p.deployment.accepted} for p in preds],
                "missing_tables": list(missing),
                "predictions": [p.as_dict() for p in preds]}
-        return write_json(out, doc)
+        write_json(out, doc)
+        return
     rows = []
     for p in preds:
         lo, hi = p.interval_ms
@@ -183,19 +274,29 @@ def _comparison(model: str, preds: Sequence[Any], missing: Sequence[str], as_jso
                      p.peak_ram_bytes, f"{fl.used_bytes:,} / {fl.size_bytes:,}",
                      f"{ram.used_bytes:,} / {ram.size_bytes:,}",
                      (p.oversized or "fits").replace("oversized: ", "oversized "),
-                     "*" if id(p) in on_front else "", len(p.fallbacks)])
+                     "*" if id(p) in on_front else "", len(p.fallbacks),
+                     "yes" if p.complete else "INCOMPLETE",
+                     "yes" if p.deployment.accepted else "no"])
     out.write(f"{model}: predicted on {len(preds)} configurations\n")
     out.write(format_table(["board", "variant", "ms", "95% ms", "µJ", "peak RAM B", "flash B",
-                            "RAM B", "memory", "pareto", "proxy layers"], rows,
-                           right=[False, False, True, True, True, True, True, True, False, False,
-                                  True]) + "\n")
+                            "RAM B", "memory", "pareto", "proxy layers", "complete", "deploy"],
+                           rows, right=[False, False, True, True, True, True, True, True, False,
+                                        False, True, False, False]) + "\n")
     out.write("pareto: * marks the latency/energy Pareto front of the configurations that fit\n")
     unsupported = {n for p in preds for n, _ in p.unsupported}
     if unsupported:
         out.write("not predicted (left out of the totals): " + ", ".join(sorted(unsupported)) + "\n")
+    incomplete = [p for p in preds if not p.complete]
+    if incomplete:
+        out.write(f"INCOMPLETE: {len(incomplete)} of {len(preds)} configurations have layers on "
+                  f"the MAC proxy or not predicted; one board and variant shows which and why\n")
+    refused = [p for p in preds if not p.deployment.accepted]
+    if refused:
+        first = refused[0]
+        out.write(f"deploy: {len(refused)} of {len(preds)} configurations would be refused "
+                  f"(e.g. {first.board} {first.variant}: {first.deployment.summary(2)})\n")
     if missing:
         out.write(f"skipped (no shipped table): {', '.join(missing)}\n")
-    return 0
 
 
 class AdviseCommand(Command):

@@ -252,6 +252,10 @@ class LatencyTable:
     entries: Mapping[str, TableEntry]
     mac_proxy_cycles_per_mac: float | None = None
     source: str = field(default="", compare=False)
+    #: Relative residual standard deviation of the MAC proxy's fit (the same points as
+    #: ``mac_proxy_cycles_per_mac``; optional in the file, ``None`` in older tables): the spread
+    #: the estimator gives layers predicted by its fallback proxy.
+    mac_proxy_rel_sigma: float | None = None
 
     def entry(self, op: str, path: str) -> TableEntry | None:
         """The entry for ``op`` on ``path``, or ``None`` when the table does not cover it."""
@@ -271,6 +275,8 @@ class LatencyTable:
             "clock_hz": self.clock_hz, "firmware": dict(self.firmware),
             "provenance": dict(self.provenance),
             "mac_proxy_cycles_per_mac": self.mac_proxy_cycles_per_mac,
+            **({} if self.mac_proxy_rel_sigma is None
+               else {"mac_proxy_rel_sigma": self.mac_proxy_rel_sigma}),
             "entries": {k: {"op": e.op, "path": e.path, "points": e.points, "chosen": e.chosen,
                             "holdout_mape": dict(e.holdout_mape), "paper": model(e.paper),
                             "rich": model(e.rich), "cold_start": model(e.cold)}
@@ -364,10 +370,16 @@ def table_from_json(doc: Any, source: str = "<table>") -> LatencyTable:
             raise TableError(f"{where}: key does not match op/path {entry.key!r}")
         entries[key] = entry
     proxy = doc.get("mac_proxy_cycles_per_mac")
+    spread = doc.get("mac_proxy_rel_sigma")
+    if spread is not None and (not isinstance(spread, (int, float)) or isinstance(spread, bool)
+                               or not math.isfinite(spread) or spread < 0):
+        raise TableError(f"{source}: mac_proxy_rel_sigma = {spread!r} must be a finite number "
+                         f">= 0 (or absent)")
     return LatencyTable(_need(doc, "board", str, source), _need(doc, "variant", str, source),
                         int(_need(doc, "clock_hz", int, source)), dict(_need(doc, "firmware", dict, source)),
                         dict(_need(doc, "provenance", dict, source)), entries,
-                        float(proxy) if isinstance(proxy, (int, float)) else None, source)
+                        float(proxy) if isinstance(proxy, (int, float)) else None, source,
+                        float(spread) if spread is not None else None)
 
 
 def load_table(path: str | os.PathLike) -> LatencyTable:

@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from calibration.codegen import (DESCRIBERS, CodegenError, ConstantBlob, describe_layer,
-                                 describe_model, generate, read_image_model, render_c)
+from calibration.codegen import (CodegenError, ConstantBlob, describe_layer, describe_model,
+                                 generate, read_image_model, render_c)
 from calibration.firmware import build_image, toolchain_available
 from tinymodel.arena import plan_arena
 from tinymodel.builder import GraphBuilder
 from tinymodel.errors import UnsupportedError
-from tinymodel.firmware_interface import NO_OFFSET, OP_CODES, LayerDescriptor, LayerFlag, Op
+from tinymodel.firmware_interface import NO_OFFSET, LayerDescriptor, LayerFlag, Op
 from tinymodel.readers import load_model
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "tinymodel" / "examples"
@@ -183,12 +183,6 @@ def test_add_accepts_shapes_that_differ_by_leading_ones_only():
     assert flat.op == same.op and flat.quant == same.quant
     with pytest.raises(CodegenError, match="ADD needs two run-time inputs of one shape"):
         describe_layer(with_shapes((1, 2, 2, 8), (8,), (1, 2, 2, 8)), "s8-ref")
-
-
-def test_every_firmware_operator_has_a_descriptor_builder():
-    """An operator with a firmware op code (tinymodel.firmware_interface.OP_CODES) needs an entry
-    in calibration.codegen.DESCRIBERS, and the other way round (docs/adding-an-operator.md)."""
-    assert set(DESCRIBERS) == set(OP_CODES)
 
 
 #: SHA-256 of tm_model_data.c + NUL + the blob, as generated before the firmware interface was

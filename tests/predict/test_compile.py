@@ -77,7 +77,7 @@ def test_arena_is_the_reference_planner_peak():
         g = candidate(rng, f"c{i}")
         cg = est.compile(g)
         # a float model is costed as its int8 form
-        src = g if cg.retyped_from is None else _retyped(g, "int8")
+        src = _retyped(g, "int8") if cg.retyped else g
         scratch = {layer.name: scratch_bytes(layer, "s8-opt") for layer in src}
         assert cg.arena_bytes == _reference_plan(src, scratch)[1], g.name
 

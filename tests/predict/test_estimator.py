@@ -137,7 +137,9 @@ def test_unsupported_ops_are_listed_and_the_rest_predicted():
     assert p.cycles == pytest.approx(p.layer_cycles[0])
     assert p.layers[1].cycles is None
     doc = p.as_dict()
-    assert doc["unsupported_layers"] == [{"name": "weird", "op": "UNSUPPORTED(FANCY_OP)"}]
+    assert doc["unsupported_layers"] == [{"name": "weird", "op": "UNSUPPORTED(FANCY_OP)",
+                                          "reason": "operator FANCY_OP is not mapped by the reader"}]
+    assert not p.complete and not doc["complete"] and not doc["totals"]["complete"]
     json.dumps(doc)          # JSON-ready (no numpy scalars)
 
 

@@ -12,6 +12,8 @@ from tinymodel.pareto import pareto_front
 
 LENET = str(REPO / "tinymodel" / "examples" / "lenet_int8.tflite")
 RESNET = str(REPO / "tinymodel" / "examples" / "resnet20_int8.tflite")
+LENET_F32 = str(REPO / "tinymodel" / "examples" / "lenet_f32.tflite")
+RESNET_F32 = str(REPO / "tinymodel" / "examples" / "resnet20_f32.tflite")
 
 
 def run(*argv: str) -> tuple[int, str]:
@@ -24,11 +26,14 @@ def test_predict_text_with_a_table(tmp_path):
     table = write_table(tmp_path / "t.json")
     code, text = run("predict", LENET, "--board", "L4", "--table", str(table))
     assert code == 0
-    assert "lenet_int8 on L4, variant s8-opt" in text
+    assert "lenet_int8 on L4, variant s8-opt (table" in text       # the table's variant
     assert "conv_2d_0" in text and "conv-im2col" in text and "fc-opt" in text
-    assert "total:" in text and "µJ" in text and ": fits" in text
-    # pooling and reshape are not in the synthetic table: marked and explained
+    assert "µJ" in text and ": fits" in text
+    # pooling and reshape are not in the synthetic table: marked, explained, and the total
+    # says it is incomplete
     assert "proxy" in text and "table has no entry AVERAGE_POOL_2D/simd" in text
+    assert "total (INCOMPLETE: 4 of 9 layers not from the table, see below):" in text
+    assert "deploy: tinymodel deploy would accept it on L4 with s8-opt" in text
 
 
 def test_predict_json(shipped_tables):
@@ -110,3 +115,62 @@ def test_advise(tmp_path):
     doc = json.loads(text)
     assert doc["candidates_tried"] > 0
     assert all(c["cycles_delta"] < 0 for c in doc["changes"])
+
+
+def test_strict_exits_3_for_an_incomplete_prediction_only(tmp_path):
+    """With the shipped L4 / s8-opt table every LeNet layer has an entry (complete: 0 with or
+    without --strict); the synthetic table lacks pooling, reshape and softmax (incomplete: 3 with
+    --strict, 0 without)."""
+    code, text = run("predict", LENET, "--strict")
+    assert code == 0 and "\ntotal: " in text and "INCOMPLETE" not in text
+    assert "deploy: tinymodel deploy would accept it on L4 with s8-opt" in text
+    table = str(write_table(tmp_path / "t.json"))
+    code, text = run("predict", LENET, "--table", table, "--strict")
+    assert code == 3
+    block = text[text.index("incomplete: 4 of 9 layers"):]
+    assert "on the MAC proxy (in the total; the table states no spread" in block
+    assert "reshape_4: table has no entry RESHAPE/copy" in block
+    assert run("predict", LENET, "--table", table)[0] == 0
+    code, text = run("predict", LENET, "--table", table, "--strict", "--json")
+    doc = json.loads(text)
+    assert code == 3 and doc["complete"] is False and doc["totals"]["layers_on_proxy"] == 4
+    assert {g["name"] for g in doc["gaps"]} == {"average_pool_2d_1", "average_pool_2d_3",
+                                                "reshape_4", "softmax_8"}
+    assert doc["deploy"] == {"accepted": True, "variant": "s8-opt", "problems": []}
+
+
+def test_strict_with_several_configurations(shipped_tables):
+    code, text = run("predict", RESNET, "--board", "all", "--strict")
+    assert code == 3
+    assert "complete" in text.splitlines()[1] and "INCOMPLETE: 3 of 3 configurations" in text
+    code, text = run("predict", RESNET, "--board", "all", "--json")
+    doc = json.loads(text)
+    assert code == 0 and all(not c["complete"] and c["deployable"] for c in doc["configurations"])
+
+
+def test_the_variant_defaults_to_the_models_own():
+    code, text = run("predict", RESNET_F32, "--json")
+    doc = json.loads(text)
+    assert code == 0 and doc["variant"] == doc["model_variant"] == "f32"
+    assert doc["model_dtype"] == "float32" and doc["model_note"] is None
+    code, text = run("predict", LENET_F32)
+    assert "lenet_f32 on L4, variant f32, the model's own" in text
+
+
+def test_another_variant_is_noted_and_deploy_would_refuse_it():
+    code, text = run("predict", LENET_F32, "--variant", "s8-opt")
+    assert code == 0
+    assert ("note: a float32 model predicted with s8-opt kernels as if quantized to int8: "
+            "activations and weights counted in int8, biases in int32; the model's own variant "
+            "is f32") in text
+    assert ("deploy: tinymodel deploy would refuse it on L4 with s8-opt:\n"
+            "  lenet_f32 is a float32 model; variant s8-opt cannot run it (use f32-soft or f32)"
+            ) in text
+
+
+def test_an_oversized_image_is_a_deploy_refusal():
+    code, text = run("predict", RESNET_F32, "--variant", "f32-soft", "--json")
+    doc = json.loads(text)
+    assert not doc["fits"] and not doc["deploy"]["accepted"]
+    assert doc["deploy"]["problems"] == [{"layer": None, "op": None, "rule": "oversized",
+                                          "reason": doc["oversized"]}]

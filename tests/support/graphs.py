@@ -1,0 +1,59 @@
+"""Graphs the TFLite converter makes from ordinary Keras models, built without TensorFlow.
+
+* :func:`float_io` — what post-training quantization without ``inference_input_type`` gives:
+  float32 input and output, ``QUANTIZE`` / ``DEQUANTIZE`` at the ends, an int8 core;
+* :func:`hybrid` — dynamic-range quantization: float32 activations and biases, int8 weights;
+* :func:`small_cnn` — a conv / pool / flatten / dense / softmax network of either dtype.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from tinymodel.builder import GraphBuilder
+from tinymodel.graph import Layer, ModelGraph, Quantization, TensorSpec
+from tinymodel.ops import OpType
+
+
+def small_cnn(dtype: str = "int8", name: str = "cnn", with_data: bool = True) -> ModelGraph:
+    """conv 3x3 (8) -> max pool -> flatten -> dense (10) -> softmax on a 1x12x12x3 input."""
+    b = GraphBuilder(name, dtype=dtype, with_data=with_data)
+    x = b.input((1, 12, 12, 3))
+    x = b.conv2d(x, 8, kernel=3)
+    x = b.max_pool(x, 2)
+    x = b.flatten(x)
+    x = b.dense(x, 10, activation="none")
+    return b.build([b.softmax(x)])
+
+
+def float_io(graph: ModelGraph, name: str | None = None) -> ModelGraph:
+    """``graph`` (int8) with a float32 input quantized by a QUANTIZE layer and a float32 output
+    dequantized by a DEQUANTIZE layer, as the default post-training quantization writes it."""
+    (x,), (y,) = graph.inputs, graph.outputs
+    fx = TensorSpec("input_f32", x.shape, "float32")
+    fy = TensorSpec("output_f32", y.shape, "float32")
+    q = Layer("quantize_in", OpType.QUANTIZE, (fx,), (x,), source_op="QUANTIZE")
+    dq = Layer("dequantize_out", OpType.DEQUANTIZE, (y,), (fy,), source_op="DEQUANTIZE")
+    return ModelGraph(name or f"{graph.name}_ptq", [q, *graph.layers, dq], [fx], [fy])
+
+
+def hybrid(graph: ModelGraph, name: str | None = None) -> ModelGraph:
+    """``graph`` (float32) with every weight tensor stored as int8 (per-channel quantized), as
+    dynamic-range quantization writes it; activations and biases stay float32."""
+    layers = []
+    for layer in graph:
+        w = layer.weights
+        if w is None or not w.is_constant:
+            layers.append(layer)
+            continue
+        channels = w.shape[0]
+        data = None if w.data is None else np.clip(np.round(np.asarray(w.data) * 100), -127,
+                                                   127).astype(np.int8)
+        w8 = dataclasses.replace(w, dtype="int8", data=data,
+                                 quantization=Quantization((0.01,) * channels, (0,) * channels))
+        inputs = list(layer.inputs)
+        inputs[layer.op.operands.weights] = w8
+        layers.append(dataclasses.replace(layer, inputs=tuple(inputs)))
+    return ModelGraph(name or f"{graph.name}_hybrid", layers, graph.inputs, graph.outputs)

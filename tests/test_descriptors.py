@@ -1,0 +1,193 @@
+"""The firmware's rules (tinymodel.descriptors): one implementation for the code generator,
+RUN_LAYER requests and the estimator's deployability check; every rule names the layer and why."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from tests.support.graphs import float_io, hybrid, small_cnn
+from tinymodel.builder import GraphBuilder
+from tinymodel.descriptors import (
+    DESCRIBERS,
+    DeployError,
+    NoKernelError,
+    check_variant,
+    compute_dtype,
+    default_variant,
+    deployability,
+    describe_layer,
+    firmware_dtype,
+)
+from tinymodel.dispatch import Variant
+from tinymodel.errors import UnsupportedError
+from tinymodel.estimator import MemoryFit
+from tinymodel.firmware_interface import OP_CODES
+from tinymodel.graph import Layer, ModelGraph, Quantization, TensorSpec
+from tinymodel.ops import OpType
+
+
+def test_every_firmware_operator_has_a_descriptor_builder():
+    """An operator with a firmware op code (tinymodel.firmware_interface.OP_CODES) needs an entry
+    in DESCRIBERS, and the other way round (docs/adding-an-operator.md)."""
+    assert set(DESCRIBERS) == set(OP_CODES)
+
+
+def test_codegen_and_requests_call_the_core_rule():
+    import calibration.codegen as codegen
+    import calibration.requests as requests
+
+    assert codegen.describe_layer is describe_layer and codegen.DESCRIBERS is DESCRIBERS
+    assert codegen.check_variant is check_variant
+    assert codegen.CodegenError is DeployError
+    # requests import it when building a request: no copy of the rule of their own
+    assert "describe_layer" not in vars(requests)
+
+
+def test_a_layer_without_a_kernel_names_layer_and_rule():
+    b = GraphBuilder("t", dtype="int8", with_data=True)
+    g = b.build([b.activation(b.input((1, 4, 4, 2)), "tanh")])
+    with pytest.raises(NoKernelError) as e:
+        describe_layer(g.layers[0], "s8-opt")
+    assert isinstance(e.value, UnsupportedError) and isinstance(e.value, DeployError)
+    assert e.value.layer == "tanh_0" and e.value.rule == "no-kernel"
+    assert str(e.value) == "layer 'tanh_0': operator TANH has no firmware kernel"
+    # a layer without outputs (ASSIGN_VARIABLE) is refused by its operator, not by a crash
+    assign = Layer("assign", OpType.ASSIGN_VARIABLE, (g.inputs[0],), (), source_op="ASSIGN_VARIABLE")
+    with pytest.raises(NoKernelError, match="ASSIGN_VARIABLE has no firmware kernel"):
+        describe_layer(assign, "s8-opt")
+
+
+def _with(layer: Layer, *, inputs=None, outputs=None, **kw) -> Layer:
+    return dataclasses.replace(layer, inputs=tuple(inputs or layer.inputs),
+                               outputs=tuple(outputs or layer.outputs), **kw)
+
+
+def test_layer_rules_name_the_layer_and_the_rule():
+    b = GraphBuilder("t", dtype="int8", with_data=True)
+    x = b.input((1, 4, 4, 8))
+    y = b.input((1, 4, 4, 8))
+    pool = b.max_pool(x, 2)
+    add = b.add(x, y)
+    mean = b.mean(x, axes=(3,))
+    g = b.build([pool, add, mean])
+    pool_l, add_l, mean_l = g.layers
+    # pooling with another output quantization than its input's
+    out = dataclasses.replace(pool_l.output, quantization=Quantization((0.1,), (3,)))
+    with pytest.raises(DeployError, match=r"equal input and output quantization \(input scale "
+                                          r"0.05, zero point 0; output scale 0.1, zero point 3\)") as e:
+        describe_layer(_with(pool_l, outputs=[out]), "s8-opt")
+    assert (e.value.layer, e.value.rule) == (pool_l.name, "pool-quantization")
+    # an ADD of two shapes (a broadcast)
+    c = dataclasses.replace(add_l.inputs[1], shape=(8,))
+    with pytest.raises(DeployError, match=r"one shape \(up to leading 1s\); this one has shapes "
+                                          r"\[1, 4, 4, 8\] and \[8\]") as e:
+        describe_layer(_with(add_l, inputs=[add_l.inputs[0], c]), "s8-ref")
+    assert e.value.rule == "add-shapes"
+    # MEAN over the channels
+    with pytest.raises(DeployError, match=r"spatial axes \(1, 2\) of a 4-D tensor only; this one "
+                                          r"averages axes \[3\]") as e:
+        describe_layer(mean_l, "s8-opt")
+    assert (e.value.layer, e.value.rule) == (mean_l.name, "mean-axes")
+
+
+def test_float_io_around_an_int8_core_is_refused_plainly():
+    g = float_io(small_cnn("int8"))
+    assert compute_dtype(g) == "int8" and default_variant(g) is Variant.S8_OPT
+    with pytest.raises(DeployError) as e:
+        firmware_dtype(g)
+    assert e.value.rule == "float-io"
+    msg = str(e.value)
+    assert "float32 input or output around an int8 core (quantize_in, dequantize_out" in msg
+    assert "full-integer (int8) or float32 models only" in msg
+    assert "until it has QUANTIZE/DEQUANTIZE kernels" in msg
+    d = deployability(g, "s8-opt")
+    assert not d.accepted
+    assert [(p.layer, p.rule) for p in d.problems] == [
+        (None, "float-io"), ("quantize_in", "no-kernel"), ("dequantize_out", "no-kernel")]
+
+
+def test_a_hybrid_model_is_refused_as_such():
+    g = hybrid(small_cnn("float32"))
+    assert compute_dtype(g) == "float32" and default_variant(g) is Variant.F32
+    with pytest.raises(DeployError, match="dynamic-range \\(hybrid\\) quantized model: float32 "
+                                          "activations with int8 weights \\(conv_2d_0, "
+                                          "fully_connected_3\\)") as e:
+        check_variant(g, "f32")
+    assert e.value.rule == "hybrid"
+    # the layer rule says it too (codegen never casts int8 weights to float silently)
+    with pytest.raises(DeployError, match="int8 weights in a float32 layer") as e:
+        describe_layer(g.layers[0], "f32")
+    assert e.value.rule == "hybrid"
+    # one problem, not the same one again per layer
+    assert [p.rule for p in deployability(g, "f32").problems] == ["hybrid"]
+
+
+def test_mixed_dtypes_and_the_wrong_variant():
+    a, f = small_cnn("int8", "a"), small_cnn("float32", "f")
+    with pytest.raises(DeployError, match="a is an int8 model; variant f32 cannot run it "
+                                          "\\(use s8-ref or s8-opt\\)") as e:
+        check_variant(a, "f32")
+    assert e.value.rule == "variant-dtype"
+    with pytest.raises(DeployError, match="unknown variant 's9'"):
+        check_variant(a, "s9")
+    assert firmware_dtype(f) == "float32" and firmware_dtype(a) == "int8"
+    # an int8 network whose dense layer writes float32 (and softmax runs in float32): the mix,
+    # with the first layer of each dtype
+    *head, dense, softmax = a.layers
+    y = dataclasses.replace(dense.output, dtype="float32", quantization=None)
+    z = dataclasses.replace(softmax.output, dtype="float32", quantization=None)
+    both = ModelGraph("both", [*head, _with(dense, outputs=[y]), _with(softmax, inputs=[y],
+                                                                       outputs=[z])],
+                      a.inputs, [z])
+    with pytest.raises(DeployError, match="both computes in float32 \\(fully_connected_3\\), "
+                                          "int8 \\(conv_2d_0\\); the firmware runs networks "
+                                          "that are all int8 or all float32") as e:
+        firmware_dtype(both)
+    assert e.value.rule == "mixed-dtypes"
+
+
+def test_deployability_lists_every_problem_and_groups_them():
+    b = GraphBuilder("many", dtype="int8", with_data=True)
+    x = b.input((1, 4, 4, 8))
+    for _ in range(3):
+        x = b.activation(x, "tanh")
+    g = b.build([b.mean(x, axes=(3,))])
+    small = {"flash": MemoryFit("flash", 2_000, 1_000), "RAM": MemoryFit("RAM", 10, 100)}
+    d = deployability(g, "s8-opt", small)
+    assert not d.accepted and d.variant == "s8-opt"
+    assert [p.rule for p in d.problems] == ["no-kernel"] * 3 + ["mean-axes", "oversized"]
+    groups = d.groups()
+    assert groups[0] == ("oversized: flash by 1,000 bytes", ())
+    assert groups[1] == ("operator TANH has no firmware kernel", ("tanh_0", "tanh_1", "tanh_2"))
+    assert d.summary(max_layers=2).startswith(
+        "oversized: flash by 1,000 bytes; tanh_0, tanh_1 and 1 more: operator TANH has no "
+        "firmware kernel; mean_3: MEAN is supported over")
+    doc = d.as_dict()
+    assert doc["accepted"] is False and doc["problems"][0] == {
+        "layer": "tanh_0", "op": "TANH", "rule": "no-kernel",
+        "reason": "operator TANH has no firmware kernel"}
+
+
+def test_a_float_model_asked_with_an_int8_variant_keeps_its_layer_rules():
+    """The wrong variant is one problem; the layers are still checked in their own dtype (no
+    'no quantization parameters' noise for every float layer)."""
+    b = GraphBuilder("f", dtype="float32", with_data=True)
+    x = b.input((1, 4, 4, 8))
+    g = b.build([b.mean(b.conv2d(x, 8), axes=(3,))])
+    d = deployability(g, "s8-opt")
+    assert [(p.layer, p.rule) for p in d.problems] == [(None, "variant-dtype"),
+                                                      ("mean_1", "mean-axes")]
+    assert deployability(small_cnn("float32"), "f32").accepted
+    assert deployability(small_cnn("int8"), "s8-ref").accepted
+
+
+def test_the_default_variant_is_the_models_own():
+    assert default_variant(small_cnn("int8")) is Variant.S8_OPT
+    assert default_variant(small_cnn("float32")) is Variant.F32
+    shapes = TensorSpec("s", (4,), "int32")
+    only_int32 = ModelGraph("i", [Layer("shape", OpType.SHAPE, (TensorSpec("x", (1, 4), "int16"),),
+                                        (shapes,), source_op="SHAPE")],
+                            [TensorSpec("x", (1, 4), "int16")], [shapes])
+    assert compute_dtype(only_int32) is None and default_variant(only_int32) is Variant.S8_OPT
