@@ -129,6 +129,26 @@ def deploy_text(p: Any) -> list[str]:
     return lines
 
 
+#: What ``--variant`` defaults to in the commands that predict one model (help text).
+OWN_VARIANT_TEXT = ("the model's own: s8-opt for int8 models, also float input/output around an "
+                    "int8 core; f32 for float32 ones; with --table, the table's")
+
+
+def chosen_variant(variant: str | None, table: str | None, graph: Any) -> str:
+    """The variant a command predicts ``graph`` with: ``--variant`` when given, else the one
+    the ``--table`` was measured with, else the model's own
+    (:func:`tinymodel.descriptors.default_variant`)."""
+    if variant is not None:
+        return variant
+    if table:
+        from tinymodel.tables import load_table
+
+        return load_table(table).variant
+    from tinymodel.descriptors import default_variant
+
+    return default_variant(graph).value
+
+
 def prediction_text(p: Any, variant_defaulted: bool = False) -> str:
     """The text report of one :class:`~tinymodel.estimator.Prediction`: the per-layer table, the
     total (marked INCOMPLETE when a layer fell back to the proxy or was not predicted), memory,
@@ -188,9 +208,7 @@ class PredictCommand(Command):
         parser.add_argument("model", metavar="MODEL", help="model file (.tflite, .keras, .h5)")
         add_board_option(parser, what="board to predict for", arity="one-or-all", default="L4")
         add_variant_option(parser, arity="one-or-all", default=None,
-                           default_text="the model's own: s8-opt for int8 models, also float "
-                                        "input/output around an int8 core; f32 for float32 "
-                                        "ones; with --table, the table's")
+                           default_text=OWN_VARIANT_TEXT)
         add_table_option(parser)
         parser.add_argument("--firmware-build", metavar="ID",
                             help="refuse a table fitted on another firmware build id")
@@ -202,7 +220,6 @@ class PredictCommand(Command):
 
     def run(self, args: argparse.Namespace, out: TextIO) -> int:
         from tinymodel.boards import board_ids, load_board
-        from tinymodel.descriptors import default_variant
         from tinymodel.dispatch import Variant
         from tinymodel.estimator import load_model
 
@@ -214,16 +231,8 @@ class PredictCommand(Command):
         if args.table and (len(boards) > 1 or args.variant == ALL):
             raise UsageError("--table needs one board and one variant")
         graph = load_model(args.model)
-        if args.variant == ALL:
-            variants = [v.value for v in Variant]
-        elif args.variant is not None:
-            variants = [args.variant]
-        elif args.table:                # the variant the given table was measured with
-            from tinymodel.tables import load_table
-
-            variants = [load_table(args.table).variant]
-        else:
-            variants = [default_variant(graph).value]
+        variants = ([v.value for v in Variant] if args.variant == ALL
+                    else [chosen_variant(args.variant, args.table, graph)])
         ests = _estimators(boards, variants, args.table, args.firmware_build)
         preds = [est.predict(graph) for est, _ in ests if est is not None]
         missing = [why for est, why in ests if est is None]
@@ -318,7 +327,7 @@ class AdviseCommand(Command):
     def configure(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("model", metavar="MODEL", help="model file (.tflite, .keras, .h5)")
         add_board_option(parser, what="board to predict for", default="L4")
-        add_variant_option(parser, default="s8-opt")
+        add_variant_option(parser, default=None, default_text=OWN_VARIANT_TEXT)
         add_table_option(parser)
         parser.add_argument("--max-change", type=int_at_least("max-change"), default=3,
                             metavar="N", help="try ±1..±N filters per layer (default 3)")
@@ -331,7 +340,8 @@ class AdviseCommand(Command):
         from tinymodel.estimator import Estimator, load_model
 
         graph = load_model(args.model)
-        advice = advise(graph, Estimator(args.board, args.variant, args.table), args.max_change)
+        variant = chosen_variant(args.variant, args.table, graph)
+        advice = advise(graph, Estimator(args.board, variant, args.table), args.max_change)
         shown = advice.changes[:args.top] if args.top > 0 else advice.changes
         if args.json:
             doc = advice.as_dict()

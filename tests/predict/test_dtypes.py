@@ -113,3 +113,18 @@ def test_predict_defaults_to_the_models_own_variant():
     assert predict(hybrid(small_cnn("float32"))).variant == "f32"
     p = predict(small_cnn("float32"), variant="s8-ref")
     assert p.variant == "s8-ref" and "the model's own variant is f32" in p.model_note
+
+
+@pytest.mark.parametrize("verb", ["predict", "advise"])
+@pytest.mark.parametrize("model, variant", [("lenet_f32.tflite", "f32"),
+                                            ("lenet_int8.tflite", "s8-opt")])
+def test_the_commands_default_to_the_models_own_variant(verb, model, variant, capsys):
+    """``predict`` and ``advise`` pick the variant by one rule (``chosen_variant``)."""
+    import json
+    from pathlib import Path
+
+    from tinymodel.cli import main
+
+    path = Path(__file__).resolve().parents[2] / "tinymodel" / "examples" / model
+    assert main([verb, str(path), "--json"] + (["--top", "1"] if verb == "advise" else [])) == 0
+    assert json.loads(capsys.readouterr().out)["variant"] == variant
