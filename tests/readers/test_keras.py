@@ -258,10 +258,33 @@ def test_folded_batch_norm_computes_what_keras_computes(kind):
     lambda: [layers.Conv2D(4, 3, activation="relu"), layers.BatchNormalization(name="bn")],
     lambda: [layers.AveragePooling2D(2), layers.BatchNormalization(name="bn")],
     lambda: [layers.BatchNormalization(name="bn")],
-    lambda: [layers.Conv2D(4, 1), layers.BatchNormalization(axis=1, name="bn")],
-], ids=["after-relu", "after-pool", "on-input", "wrong-axis"])
-def test_unfoldable_batch_norm_is_kept_unsupported(stack):
-    graph = read_keras(model_of(*stack()))
+], ids=["after-relu", "after-pool", "on-input"])
+def test_unfoldable_batch_norm_is_a_mul_and_an_add(stack):
+    """As the converter writes it: a MUL by the folded scale and an ADD of the folded offset,
+    computing what Keras computes."""
+    model = model_of(*stack(), shape=(8, 8, 4))
+    bn = model.get_layer("bn")
+    randomize_batch_norm(bn, seed=3)
+    graph = read_keras(model)
+    mul, add = graph.layer("bn/scale"), graph.layer("bn")
+    assert (mul.op, add.op) == (OpType.MUL, OpType.ADD) and add.input.name == mul.output.name
+    assert graph.unsupported == () and graph.outputs == (add.output,)
+    assert mul.inputs[1].shape == add.inputs[1].shape == (4,)
+    x = np.random.default_rng(2).normal(size=(2, 8, 8, 4)).astype(np.float32)
+    before = np.asarray(keras.Model(model.input, bn.input)(x))
+    np.testing.assert_allclose(before * mul.inputs[1].data + add.inputs[1].data,
+                               predict(model, x), rtol=1e-4, atol=1e-4)
+
+
+def test_untrained_batch_norm_is_a_mul_only():
+    """Offset β - μ·scale is zero for an untrained BN: the converter leaves the ADD out."""
+    graph = read_keras(model_of(layers.MaxPooling2D(), layers.BatchNormalization(name="bn")))
+    assert ops(graph) == [OpType.MAX_POOL_2D, OpType.MUL]
+    assert graph.layer("bn").inputs[1].data == pytest.approx(1 / np.sqrt(1 + 1e-3))
+
+
+def test_batch_norm_over_another_axis_stays_unsupported():
+    graph = read_keras(model_of(layers.Conv2D(4, 1), layers.BatchNormalization(axis=1, name="bn")))
     bn = graph.layer("bn")
     assert bn.op is OpType.UNSUPPORTED and bn.source_op == "BatchNormalization"
     assert graph.unsupported == (bn,)
@@ -275,10 +298,10 @@ def test_batch_norm_not_folded_when_the_conv_output_has_another_reader():
     z = layers.BatchNormalization(name="bn")(y)
     out = layers.Add(name="add")([y, z])
     graph = read_keras(keras.Model(inputs, out))
-    assert graph.layer("bn").op is OpType.UNSUPPORTED
+    assert graph.layer("bn").op is OpType.MUL
     assert "folded" not in graph.layer("conv").options
     conv_graph = read_keras(keras.Model(inputs, [y, z]))        # conv output is a model output
-    assert conv_graph.layer("bn").op is OpType.UNSUPPORTED
+    assert conv_graph.layer("bn").op is OpType.MUL
 
 
 # -- activations ----------------------------------------------------------------------------------
@@ -497,20 +520,52 @@ def test_maximum_minimum_average_and_keras_ops():
     assert graph.unsupported == ()
 
 
-@pytest.mark.parametrize("return_sequences", [False, True])
-def test_lstm_becomes_the_fused_lstm(return_sequences):
-    lstm = layers.LSTM(16, return_sequences=return_sequences, name="lstm")
+def test_lstm_returning_sequences_is_the_fused_lstm():
+    """A configuration outside the converter's forms the reader mirrors."""
+    lstm = layers.LSTM(16, return_sequences=True, name="lstm")
     graph = read_keras(model_of(lstm, shape=(20, 8)))
-    expected = [OpType.UNIDIRECTIONAL_SEQUENCE_LSTM] + ([] if return_sequences
-                                                        else [OpType.STRIDED_SLICE])
-    assert ops(graph) == expected
+    assert ops(graph) == [OpType.UNIDIRECTIONAL_SEQUENCE_LSTM]
     cell = graph.layers[0]
     assert len(cell.inputs) == 24 and cell.output.shape == (1, 20, 16)
     np.testing.assert_array_equal(cell.inputs[2].data, np.asarray(lstm.cell.kernel)[:, 16:32].T)
     c = layer_cost(cell)
     assert c.params == lstm.count_params() == 4 * 16 * (8 + 16 + 1)
     assert c.macs == 20 * 4 * 16 * (8 + 16)
-    assert graph.layers[-1].output.shape == ((1, 20, 16) if return_sequences else (1, 16))
+
+
+LSTM_STEP = [OpType.FULLY_CONNECTED, OpType.FULLY_CONNECTED, OpType.ADD, OpType.ADD,
+             OpType.SPLIT] + [OpType.LOGISTIC] * 3 + [OpType.TANH, OpType.MUL, OpType.MUL,
+                                                      OpType.ADD, OpType.TANH, OpType.MUL]
+GRU_STEP = [OpType.FULLY_CONNECTED] + [OpType.STRIDED_SLICE] * 3 + [
+    OpType.FULLY_CONNECTED, OpType.SPLIT, OpType.ADD, OpType.LOGISTIC, OpType.ADD,
+    OpType.LOGISTIC, OpType.MUL, OpType.ADD, OpType.TANH, OpType.MUL, OpType.SUB, OpType.MUL,
+    OpType.ADD]
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+@pytest.mark.parametrize("unroll", [True, False])
+def test_recurrent_layers_are_written_step_by_step(kind, unroll):
+    """The converter's forms (checked against converted files in test_architectures.py): per
+    step the gate products and the cell arithmetic; unrolled, the steps come from an UNPACK
+    and the zero state from a FILL; as a (normalised) WHILE loop, each step GATHERs its input,
+    keeps its output for the output list, and a STRIDED_SLICE takes the last one."""
+    steps, n_in, units = 5, 3, 4
+    cell = getattr(layers, kind)(units, unroll=unroll, name="rnn")
+    model = model_of(cell, shape=(steps, n_in))
+    graph = read_keras(model)
+    counts = Counter(ops(graph))
+    step = Counter((LSTM_STEP if kind == "LSTM" else GRU_STEP) * steps)
+    if unroll:
+        assert counts == step + Counter([OpType.TRANSPOSE, OpType.UNPACK, OpType.FILL])
+    else:
+        extra = Counter({OpType.RESHAPE: 1 + steps * (2 if kind == "LSTM" else 1),
+                         OpType.GATHER: steps, OpType.STRIDED_SLICE: 1})
+        assert counts == step + extra
+    gates = 4 if kind == "LSTM" else 3
+    cost = analyze(graph)
+    assert cost.totals["macs"] == steps * gates * units * (n_in + units)
+    assert cost.totals["params"] == cell.count_params()
+    assert graph.outputs[0].shape == (1, units) and not graph.unsupported
 
 
 def test_lstm_macs_agree_with_the_converted_unrolled_lstm():
