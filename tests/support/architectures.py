@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from tests.support.converters import RECIPES
+from tests.support.converters import RECIPES, nonzero_biases
 
 #: Recipes of every architecture: each file converted the three usual ways.
 ALL = RECIPES
@@ -59,16 +59,14 @@ class Architecture:
 
 def trained_values(model: Any, seed: int = 0) -> Any:
     """Give ``model`` the kind of values training leaves: every bias (recurrent cells included)
-    small and non-zero, every BatchNormalization with a scale, offset, mean and variance away
+    small and non-zero (:func:`~tests.support.converters.nonzero_biases`), every
+    BatchNormalization with a scale, offset, mean and variance away
     from the identity.  Returns ``model``."""
     from keras import layers
 
+    nonzero_biases(model, seed)
     rng = np.random.default_rng(seed)
     for layer in model.layers:
-        for owner in (layer, getattr(layer, "cell", None)):
-            bias = getattr(owner, "bias", None) if owner is not None else None
-            if bias is not None and hasattr(bias, "assign"):
-                bias.assign(rng.uniform(-0.1, 0.1, tuple(bias.shape)).astype(np.float32))
         if isinstance(layer, layers.BatchNormalization):
             c = int(layer.moving_mean.shape[0])
             values = {"gamma": rng.uniform(0.5, 1.5, c), "beta": rng.uniform(-0.5, 0.5, c),
@@ -123,13 +121,14 @@ def ds_cnn() -> Any:
 
 
 def conv1d_ts() -> Any:
-    """A time-series Conv1D net: causal and strided Conv1D, MaxPooling1D, AveragePooling1D,
-    GlobalAveragePooling1D."""
+    """A time-series Conv1D net: causal and strided Conv1D, one with BatchNormalization and
+    ReLU, MaxPooling1D, AveragePooling1D, GlobalAveragePooling1D."""
     import keras
     from keras import layers as L
 
     i = keras.Input((64, 6))
-    x = L.Conv1D(16, 5, activation="relu")(i)
+    x = L.Conv1D(16, 5, use_bias=False)(i)
+    x = L.ReLU()(L.BatchNormalization()(x))
     x = L.MaxPooling1D(2)(x)
     x = L.Conv1D(16, 3, padding="causal", activation="relu")(x)
     x = L.Conv1D(24, 3, strides=2, padding="same", activation="relu")(x)
@@ -139,7 +138,8 @@ def conv1d_ts() -> Any:
 
 
 def squeezenet() -> Any:
-    """A SqueezeNet of fire modules (squeeze 1×1, expand 1×1 and 3×3, Concatenate)."""
+    """A SqueezeNet of fire modules (squeeze 1×1, expand 1×1 and 3×3, Concatenate), with the
+    input scaled by a Rescaling layer."""
     import keras
     from keras import layers as L
 
@@ -150,7 +150,8 @@ def squeezenet() -> Any:
         return L.Concatenate()([a, b])
 
     i = keras.Input((32, 32, 3))
-    x = L.Conv2D(32, 3, strides=2, activation="relu")(i)
+    x = L.Rescaling(1 / 127.5, offset=-1.0)(i)
+    x = L.Conv2D(32, 3, strides=2, activation="relu")(x)
     x = L.MaxPooling2D(3, 2)(x)
     x = fire(fire(x, 8, 16), 8, 16)
     x = L.MaxPooling2D(3, 2)(x)
@@ -257,7 +258,8 @@ def dilated() -> Any:
 
 
 def bn_prelu() -> Any:
-    """PReLU, a standalone BatchNormalization after it and after a ReLU, a hard-swish conv."""
+    """PReLU, a standalone BatchNormalization after it and after a ReLU, hard-swish and
+    hard-sigmoid convs."""
     import keras
     from keras import layers as L
 
@@ -268,6 +270,7 @@ def bn_prelu() -> Any:
     x = L.Conv2D(8, 3, activation="relu")(x)
     x = L.BatchNormalization()(x)
     x = L.Conv2D(8, 3, activation="hard_swish")(x)
+    x = L.Conv2D(8, 1, activation="hard_sigmoid")(x)
     x = L.GlobalAveragePooling2D()(x)
     return keras.Model(i, L.Dense(3, activation="softmax")(x), name="bn_prelu")
 

@@ -228,6 +228,9 @@ class _Draft:
     #: convolution sits between SPACE_TO_BATCH_ND and BATCH_TO_SPACE_ND in the file): no
     #: BatchNormalization, constant or activation is fused into it.
     fusable: bool = True
+    #: For the reshape back after a Conv1D's 2-D convolution: that convolution, into which
+    #: what follows is folded or fused as if the reshape were not there (the converter does).
+    through: _Draft | None = None
 
     def freeze(self) -> Layer:
         options = dict(self.options)
@@ -532,6 +535,11 @@ class _GraphReader:
         """The draft writing ``spec`` if it is one of ``ops``, has no activation and ``spec``
         is its only output and has exactly one reader."""
         draft = self._producer.get(spec.name)
+        if draft is not None and draft.through is not None and self._uses.get(spec.name) == 1:
+            inner = draft.through
+            if self._uses.get(inner.outputs[0].name) != 1:
+                return None
+            draft, spec = inner, inner.outputs[0]
         if (draft is None or draft.op not in ops or self._uses.get(spec.name) != 1
                 or draft.attrs.get("activation", Activation.NONE) is not Activation.NONE
                 or draft.outputs != [spec] or not draft.fusable):
@@ -567,24 +575,25 @@ class _GraphReader:
         return x, {**attrs, "padding": Padding.SAME}, [pad.name, *pad.folded]
 
     def fold_affine(self, src: TensorSpec, scale: np.ndarray, offset: np.ndarray,
-                    name: str) -> bool:
+                    name: str) -> _Draft | None:
         """Fold ``y = src · scale + offset`` (per output channel, or scalars) into the layer
         writing ``src`` when it may (:meth:`_sole_producer` of :data:`_FOLD_BN_INTO`), as the
         converter folds a BatchNormalization or a constant ADD/SUB/MUL/DIV into a conv or dense
         layer without activation: ``W' = W · scale`` per output channel, ``b' = b · scale +
         offset`` (a bias is created when the layer had none, unless the offset is zero).
-        Records ``name`` as folded; returns False (nothing changed) when it may not."""
+        Records ``name`` as folded and returns the layer folded into, or ``None`` (nothing
+        changed) when it may not."""
         target = self._sole_producer(src, _FOLD_BN_INTO)
         if target is None:
-            return False
+            return None
         weights, bias = target.inputs[1], target.inputs[2]
         if weights is None or weights.data is None:  # pragma: no cover - drafts carry data
-            return False
+            return None
         channels = weights.shape[-1] if target.op is OpType.DEPTHWISE_CONV_2D else weights.shape[0]
         scale = np.asarray(scale, np.float64)
         offset = np.asarray(offset, np.float64)
         if scale.size not in (1, channels) or offset.size not in (1, channels):
-            return False
+            return None
         scale = np.broadcast_to(scale.reshape(-1), (channels,))
         offset = np.broadcast_to(offset.reshape(-1), (channels,))
         w = weights.data.astype(np.float64)
@@ -600,7 +609,48 @@ class _GraphReader:
         elif np.any(offset != 0):
             target.inputs[2] = _const(f"{target.name}/bias", offset.astype(dtype))
         target.folded.append(name)
-        return True
+        return target
+
+    def fuse_input_scalars(self, src: TensorSpec, op: OpType, weights: TensorSpec,
+                           bias: TensorSpec | None, padding: Padding
+                           ) -> tuple[TensorSpec, TensorSpec, TensorSpec | None, list[str]]:
+        """Fold a scalar ``MUL``/``DIV`` (into the weights) and, for ``valid`` padding, a
+        scalar ``ADD``/``SUB`` (into the bias: ``b + c · ΣW`` per output channel) that compute
+        ``src`` only for this conv / depthwise / dense layer, as the converter folds the
+        arithmetic before such a layer (a ``Rescaling`` in front of the first convolution).
+        Returns the input, weights, bias and folded layer names to use."""
+        folded: list[str] = []
+        while True:
+            p = self._producer.get(src.name)
+            if (p is None or p.op not in (OpType.ADD, OpType.SUB, OpType.MUL, OpType.DIV)
+                    or self._uses.get(src.name) != 1 or p.outputs != [src] or not p.fusable
+                    or p.attrs.get("activation", Activation.NONE) is not Activation.NONE
+                    or len(p.inputs) != 2 or p.inputs[0] is None or p.inputs[1] is None
+                    or p.inputs[0].is_constant or p.inputs[1].data is None
+                    or p.inputs[1].size != 1 or weights.data is None):
+                break
+            c = float(np.asarray(p.inputs[1].data, np.float64).ravel()[0])
+            w = weights.data.astype(np.float64)
+            if p.op in (OpType.ADD, OpType.SUB):
+                if padding is not Padding.VALID:
+                    break
+                axes = tuple(range(w.ndim - 1)) if op is OpType.DEPTHWISE_CONV_2D \
+                    else tuple(range(1, w.ndim))
+                shift = (c if p.op is OpType.ADD else -c) * w.sum(axis=axes)
+                old = bias.data.astype(np.float64) if bias is not None and bias.data is not None \
+                    else 0.0
+                bias = _const(bias.name if bias is not None else f"{weights.name}_bias",
+                              (old + shift).astype(weights.data.dtype))
+            else:
+                if c == 0:
+                    break
+                factor = c if p.op is OpType.MUL else 1.0 / c
+                weights = _const(weights.name, (w * factor).astype(weights.data.dtype))
+            self._drafts.remove(p)
+            del self._producer[src.name]
+            folded += [p.name, *p.folded]
+            src = p.inputs[0]
+        return src, weights, bias, folded
 
     def layer(self, name: str, op: OpType, inputs: Sequence[TensorSpec | None],
               shapes: Sequence[tuple[int, ...]], dtype: str, source_op: str,
@@ -679,7 +729,8 @@ class _GraphReader:
                 target.folded.append(call.op.name)
                 self._alias(kt, src)
                 return
-            if fn_name not in ACTIVATION_OPS and fn_name not in SIGMOID_GATED:
+            if fn_name not in ACTIVATION_OPS and fn_name not in SIGMOID_GATED \
+                    and fn_name != "hard_sigmoid":
                 self._unsupported(call, f"Activation({fn_name})")
                 return
             self._activation_layers(call, fn_name, src, call.name)
@@ -698,8 +749,23 @@ class _GraphReader:
         """Emit the layer(s) computing ``fn_name(src)`` as ``name``, bound to the call's output:
         one layer of :data:`ACTIVATION_OPS`, ``LOGISTIC`` then ``MUL`` for
         :data:`SIGMOID_GATED` (as the converter writes ``x · sigmoid(x)``), or an
-        ``UNSUPPORTED`` layer ``Activation(<name>)``."""
-        if fn_name in SIGMOID_GATED:
+        ``UNSUPPORTED`` layer ``Activation(<name>)``.  ``hard_sigmoid`` (Keras 3's
+        ``relu6(x + 3) / 6``) is an ``ADD`` of 3 with ReLU6 fused — the 3 folded into the bias
+        and the ReLU6 fused into a conv / dense layer writing ``src`` when it may
+        (:meth:`fold_affine`) — then a ``MUL`` by ``1/6``, as the converter writes it."""
+        if fn_name == "hard_sigmoid":
+            target = self.fold_affine(src, 1.0, 3.0, call.op.name)
+            if target is not None:
+                target.attrs["activation"] = Activation.RELU6
+                shifted = src
+            else:
+                three = _const(f"{name}/three", np.float32(3.0))
+                shifted = self.layer(f"{name}/add", OpType.ADD, [src, three], [src.shape],
+                                     src.dtype, call.cls, activation=Activation.RELU6).outputs[0]
+            sixth = _const(f"{name}/sixth", np.float32(1.0 / 6.0))
+            out = TensorSpec(name, src.shape, src.dtype)
+            self._emit(_Draft(name, OpType.MUL, [shifted, sixth], [out], source_op=call.cls))
+        elif fn_name in SIGMOID_GATED:
             gate = TensorSpec(self._unique(f"{name}/sigmoid"), src.shape, src.dtype)
             self._uses[gate.name] = 1
             self._uses[src.name] = self._uses.get(src.name, 0) + 1     # read by both layers
@@ -806,8 +872,10 @@ def _convolution(reader: _GraphReader, call: _Call, op: OpType, weights: TensorS
     src, attrs, folded = reader.fuse_pad(reader._in(call), _conv_attrs(layer))
     fn = _activation_name(layer.activation)
     if attrs["dilation"] == (1, 1):
-        draft = reader.simple(call, op, [src, weights, _bias(call.name, layer, channels)],
-                              folded=folded, **attrs, **extra)
+        src, weights, bias, scalars = reader.fuse_input_scalars(
+            src, op, weights, _bias(call.name, layer, channels), attrs["padding"])
+        draft = reader.simple(call, op, [src, weights, bias], folded=scalars + folded,
+                              **attrs, **extra)
         reader.activation(call, fn, draft)
         return
     zero = _const(f"{call.name}/bias", np.zeros(channels, dtype=weights.data.dtype))
@@ -859,9 +927,22 @@ def _dense(reader: _GraphReader, call: _Call) -> None:
     src = reader._in(call)
     weights = _const(f"{call.name}/kernel", _numpy(layer.kernel).T)
     options = {"keep_num_dims": len(src.shape) > 2}
-    draft = reader.simple(call, OpType.FULLY_CONNECTED, [src, weights, _bias(call.name, layer)],
-                          options=options)
+    src, weights, bias, folded = reader.fuse_input_scalars(
+        src, OpType.FULLY_CONNECTED, weights, _bias(call.name, layer), Padding.VALID)
+    draft = reader.simple(call, OpType.FULLY_CONNECTED, [src, weights, bias], options=options,
+                          folded=folded)
     reader.activation(call, _activation_name(layer.activation), draft)
+
+
+@_handles("Rescaling", emits=(OpType.MUL, OpType.ADD))
+def _rescaling(reader: _GraphReader, call: _Call) -> None:
+    """``x · scale + offset``: a ``MUL`` and an ``ADD`` with constant operands (none for a
+    scale of 1 / an offset of 0); scalars right before a conv / dense layer are folded into it
+    (:meth:`_GraphReader.fuse_input_scalars`), as the converter folds them."""
+    layer = call.op
+    scale = np.asarray(layer.scale, np.float32)
+    offset = np.asarray(layer.offset, np.float32)
+    reader.affine_layers(call, reader._in(call), scale, offset)
 
 
 def _first(value: Any) -> int:
@@ -886,7 +967,9 @@ def _conv1d(reader: _GraphReader, call: _Call) -> None:
     (EXPAND_DIMS to ``(1, 1, W, C)``, the 2-D convolution, a reshape back to ``(1, W', F)``;
     the normalisation reads the EXPAND_DIMS as a reshape).  ``causal`` padding is a ``PAD`` of
     ``dilation·(k - 1)`` steps before the sequence, then a ``valid`` convolution.  ReLU / ReLU6
-    are fused into the convolution, other activations follow the reshape back.  A dilated
+    are fused into the convolution, other one-operator activations come between the convolution
+    and the reshape back (where the converter moves them), swish after it; what follows the Conv1D is folded or
+    fused into the convolution as if the reshape were not there.  A dilated
     Conv1D becomes a convolution with dilation ``(1, d)`` (the converter writes
     SPACE_TO_BATCH_ND / BATCH_TO_SPACE_ND around it, which the normalisation does not rewrite
     for 1-D tensors)."""
@@ -919,11 +1002,18 @@ def _conv1d(reader: _GraphReader, call: _Call) -> None:
                         strides=(1, stride), padding=Padding(padding), dilation=(1, dilation),
                         groups=int(layer.groups))
     fn = _activation_name(layer.activation)
+    result = conv.outputs[0]
     if fn in FUSED_ACTIVATIONS:
         conv.attrs["activation"] = FUSED_ACTIVATIONS[fn]
-    squeezed = _reshape_layer(reader, call, call.name, conv.outputs[0], out)
+    elif fn != "linear" and fn not in SIGMOID_GATED:
+        reader._bind(call.out_tensors[0], result)
+        reader.activation(call, fn, conv)
+        result = reader._spec[id(call.out_tensors[0])]
+    squeezed = _reshape_layer(reader, call, call.name, result, out)
+    if result is conv.outputs[0]:
+        reader._producer[squeezed.name].through = conv
     reader._bind(call.out_tensors[0], squeezed)
-    if fn not in FUSED_ACTIVATIONS:
+    if fn in SIGMOID_GATED:
         reader.activation(call, fn, reader._producer[squeezed.name])
 
 
@@ -964,9 +1054,20 @@ def _pool(reader: _GraphReader, call: _Call) -> None:
                   padding=Padding(str(layer.padding).lower()))
 
 
+def _reduces_nothing(reader: _GraphReader, call: _Call, axes: tuple[int, ...]) -> bool:
+    """True (and the call made an identity) for a global pooling with ``keepdims`` over axes of
+    size 1: the converter removes it."""
+    src = reader._in(call)
+    if bool(call.op.keepdims) and all(src.shape[a] == 1 for a in axes):
+        reader.identity(call)
+        return True
+    return False
+
+
 @_handles("GlobalAveragePooling2D", emits=(OpType.MEAN,))
 def _global_average(reader: _GraphReader, call: _Call) -> None:
-    if not _channels_last(reader, call):
+    """``MEAN`` over the spatial axes; none with ``keepdims`` over a 1×1 input."""
+    if not _channels_last(reader, call) or _reduces_nothing(reader, call, (1, 2)):
         return
     axes = _const(f"{call.name}/axes", np.array([1, 2], dtype=np.int32))
     reader.simple(call, OpType.MEAN, [reader._in(call), axes],
@@ -1121,10 +1222,11 @@ def _upsampling(reader: _GraphReader, call: _Call) -> None:
                  "GlobalMaxPooling1D": (OpType.REDUCE_MAX,),
                  "GlobalAveragePooling1D": (OpType.MEAN,)})
 def _global_pool(reader: _GraphReader, call: _Call) -> None:
-    """``REDUCE_MAX`` / ``MEAN`` over the spatial axes (``(1, 2)`` or ``(1,)``)."""
-    if not _channels_last(reader, call):
-        return
+    """``REDUCE_MAX`` / ``MEAN`` over the spatial axes (``(1, 2)`` or ``(1,)``); none with
+    ``keepdims`` over axes of size 1."""
     axes = (1, 2) if call.cls.endswith("2D") else (1,)
+    if not _channels_last(reader, call) or _reduces_nothing(reader, call, axes):
+        return
     op = OpType.REDUCE_MAX if call.cls.startswith("GlobalMax") else OpType.MEAN
     operand = _const(f"{call.name}/axes", np.array(axes, dtype=np.int32))
     reader.simple(call, op, [reader._in(call), operand],
