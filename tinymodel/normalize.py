@@ -21,7 +21,15 @@ a user can see why their graph looks shorter.  In order:
 3. **``EXPAND_DIMS`` and ``SQUEEZE`` are reshapes** (``Conv1D`` and the 1-D poolings convert to
    them around 2-D operators): the layer becomes a ``RESHAPE`` with its target shape as a
    constant operand; ``source_op`` keeps the original operator's name.
-4. **Dilated convolutions**: ``SPACE_TO_BATCH_ND → CONV_2D / DEPTHWISE_CONV_2D →
+4. **Shapes the file leaves open**: the converter stores a dimension it cannot know for an
+   open batch size as 1, so a reshape whose target is computed at run time may claim a wrong
+   shape (``1x1x16x32`` for ``1x16x16x32`` after an ``UpSampling2D``).  Once its target is a
+   constant, a ``RESHAPE`` writes the shape the target gives; the layers after it read that.
+5. **Nearest-neighbour upsampling**: ``RESHAPE → TILE → RESHAPE`` repeating the height and/or
+   the width of an NHWC tensor (how the converter writes a Keras ``UpSampling2D``: an
+   EXPAND_DIMS, a TILE and a merging reshape per axis) becomes one ``RESIZE_NEAREST_NEIGHBOR``
+   to the repeated size, the operator TensorFlow Lite Micro runs for it (it has no TILE).
+6. **Dilated convolutions**: ``SPACE_TO_BATCH_ND → CONV_2D / DEPTHWISE_CONV_2D →
    BATCH_TO_SPACE_ND`` (how the converter writes a dilated convolution) becomes one convolution
    with ``dilation`` = the block shape, on the original tensors — which also restores the batch
    dimension the reshuffled middle tensors lost in the file (the converter stores them with
@@ -56,7 +64,8 @@ MAX_UNROLLED_ITERATIONS = 4096
 class Rewrite:
     """One change the normalisation made.
 
-    ``rule`` names it (``"fold"``, ``"reshape"``, ``"dilated-conv"``, ``"unroll"``);
+    ``rule`` names it (``"unroll"``, ``"fold"``, ``"reshape"``, ``"shape"``, ``"upsample"``,
+    ``"dilated-conv"``);
     ``layers`` are the layers of the input graph it replaced or removed; ``into`` the layer that
     now stands for them (``None`` when they are simply gone); ``detail`` one readable sentence.
     """

@@ -1,8 +1,14 @@
 """Read Keras 3 models (``.keras``, ``.h5`` or in memory) into a
 :class:`~tinymodel.graph.ModelGraph`.
 
-The graph is the one the TFLite converter would produce from the same model, so the costs of a
-Keras reading and of the ``.tflite`` reading agree layer by layer:
+The graph is the one the TFLite converter would produce from the same model: after
+normalisation (:func:`tinymodel.readers.load_model`), the Keras reading and the reading of the
+``.tflite`` file the stock converter (TensorFlow 2.21, ``TFLiteConverter.from_keras_model``)
+writes are the same layer sequence — operators, kernels, strides, padding, dilation, fused
+activations, run-time shapes — so their MACs, parameters and memory agree.  The architecture
+suite (``tests/readers/test_architectures.py``) checks this for MobileNetV2/V3, DS-CNN, Conv1D,
+SqueezeNet, U-Net, EfficientNet, LSTM, GRU, MLP and dilated networks in the three usual
+conversions.  Where the converter rewrites a Keras layer, the reader writes what it writes:
 
 * **Layouts are TFLite's.**  Conv weights OHWI (Keras HWIO, transposed), depthwise weights
   ``1·H·W·(C·M)`` (Keras ``H·W·C·M``, reshaped; channel ``c·M + m`` as in both frameworks), dense
@@ -10,31 +16,60 @@ Keras reading and of the ``.tflite`` reading agree layer by layer:
   batch set to 1; any other unknown dimension is an error.
 * **Biases are TFLite's.**  A Conv2D or DepthwiseConv2D without bias gets a zero bias, as the
   converter writes one; a Dense or Conv2DTranspose without bias keeps none.  (The converter also
-  drops a Dense bias whose values are all zero, which a reader of shapes cannot mirror: such
-  models differ by the bias in ``weight_bytes``; ``params`` count a bias either way, see
+  drops a Dense bias whose values are all zero, e.g. an untrained model's; the reader keeps it:
+  such models differ by the bias in ``weight_bytes``; ``params`` count a bias either way, see
   :class:`tinymodel.costs.LayerCost`.)
-* **BatchNormalization is folded** into the conv / depthwise / dense layer before it when that
-  layer has no activation yet and its output feeds only the BN:
-  ``s = γ / sqrt(σ² + ε)``, ``W' = W · s`` per output channel, ``b' = (b - μ) · s + β`` (a bias
-  is created when the layer had none).  Any other BN becomes an ``UNSUPPORTED`` layer with
-  ``source_op="BatchNormalization"`` — never dropped.
+* **Padding is fused.**  A ZeroPadding2D read only by a ``valid`` Conv2D / DepthwiseConv2D
+  (dilation 1), whose amounts are exactly what ``same`` padding adds for that kernel and
+  stride (MobileNet's ``correct_pad`` before every stride-2 depthwise conv), is no layer: the
+  convolution reads the unpadded tensor with ``same`` padding.
+* **Constants are folded** into the conv / depthwise / dense layer before them when that layer
+  has no activation yet and its output feeds only them: a BatchNormalization
+  (``s = γ / sqrt(σ² + ε)``, ``W' = W · s`` per output channel, ``b' = (b - μ) · s + β``; a bias
+  is created when the layer had none), ``x + c``, ``x - c``, ``x · c``, ``x / c`` (Keras
+  operations with a scalar or per-channel constant ``c``), and the ``+ 3`` of a
+  ``hard_sigmoid``.  Scalar arithmetic *before* a conv / dense layer (a ``Rescaling``) is folded
+  into it as well: a multiplication into the weights, an addition into the bias (``valid``
+  padding only).  A BatchNormalization that cannot be folded is a ``MUL`` by ``s`` and an
+  ``ADD`` of ``β - μ · s`` (``(C,)`` constants; the converter leaves out a MUL by ones and an
+  ADD of zeros); over another axis than the last it stays ``UNSUPPORTED``.
 * **ReLU and ReLU6 are fused** into the conv, depthwise, dense, add, sub or mul layer before them
   under the same single-consumer condition (a standalone ``ReLU`` / ``Activation`` layer, or the
   ``activation=`` argument of Conv2D / DepthwiseConv2D / SeparableConv2D / Dense /
-  Conv2DTranspose).  Other activations (:data:`ACTIVATION_OPS`: softmax, log-softmax, sigmoid,
-  tanh, hard-swish, elu, exponential, leaky-relu) become their own layer, as in TFLite; swish /
-  silu becomes ``LOGISTIC`` then ``MUL`` (``x · sigmoid(x)``), as the converter writes it; an
-  activation without an :class:`~tinymodel.ops.OpType` becomes an ``UNSUPPORTED`` layer whose
-  ``source_op`` is ``"Activation(<name>)"``.
+  Conv2DTranspose / Conv1D).  Other activations (:data:`ACTIVATION_OPS`: softmax, log-softmax,
+  sigmoid, tanh, hard-swish, elu, exponential, leaky-relu) become their own layer, as in TFLite;
+  swish / silu becomes ``LOGISTIC`` then ``MUL`` (``x · sigmoid(x)``), hard-sigmoid an ``ADD``
+  of 3 with ReLU6 (or the conv's bias and fused ReLU6) then a ``MUL`` by ``1/6``, as the
+  converter writes them; an activation without an :class:`~tinymodel.ops.OpType` becomes an
+  ``UNSUPPORTED`` layer whose ``source_op`` is ``"Activation(<name>)"``.
+* **Dilated convolutions** are written as the converter writes them around its
+  SPACE_TO_BATCH_ND / BATCH_TO_SPACE_ND (which the normalisation reads as one dilated
+  convolution): the convolution with a zero bias, then an ``ADD`` of the bias (when not all
+  zero) with ReLU / ReLU6 fused into it, or else the activation as its own layer; nothing is
+  folded or fused into the convolution itself.
+* **1-D layers are 2-D layers between reshapes.**  Conv1D is a RESHAPE to ``(1, 1, W, C)``,
+  a ``CONV_2D`` with kernel ``(1, k)`` and a RESHAPE back (``causal`` padding: a ``PAD`` first);
+  one-operator activations sit before the reshape back, and a BatchNormalization, constant or
+  ReLU after the Conv1D is folded or fused into its convolution.  MaxPooling1D and
+  AveragePooling1D are likewise 2-D poolings between reshapes.  GlobalAveragePooling /
+  GlobalMaxPooling are ``MEAN`` / ``REDUCE_MAX`` over the spatial axes (none at all with
+  ``keepdims`` over a 1×1 input, which the converter removes).
+* **LSTM and GRU** are their gate arithmetic, step by step, in the converter's form: with
+  ``unroll=True`` a TRANSPOSE and UNPACK of the sequence, a FILL of the zero state and, per
+  step, the dense products, SPLIT / STRIDED_SLICE into gates, LOGISTIC / TANH, MUL / ADD / SUB;
+  with ``unroll=False`` what the normalisation makes of the converter's WHILE loop (a GATHER per
+  step, the initial state as constants, each step's output reshaped for the output list and a
+  final STRIDED_SLICE).  See :class:`_RecurrentSteps`.  Configurations outside these forms
+  (returned sequences or states, other activations, ``unroll=True`` with a fixed batch size, for
+  which the converter folds the first step's products with the zero state) are TFLite Micro's
+  fused ``UNIDIRECTIONAL_SEQUENCE_LSTM`` (LSTM) or ``UNSUPPORTED`` (GRU).
 * **Layers TFLite Micro runs as one operator** map onto it even where the converter writes
   something else: ``UpSampling2D`` → ``RESIZE_NEAREST_NEIGHBOR`` / ``RESIZE_BILINEAR`` (the
-  converter writes nearest-neighbour upsampling as reshapes and tiles), ``Embedding`` →
-  ``GATHER`` (without the converter's cast and index fix-up), ``LSTM`` →
-  ``UNIDIRECTIONAL_SEQUENCE_LSTM`` plus a ``STRIDED_SLICE`` of the last step (the converter writes
-  a Keras 3 LSTM as a WHILE loop).  Conv2DTranspose → ``TRANSPOSE_CONV``, LeakyReLU, PReLU, ELU,
-  Maximum, Minimum, Average (ADDs then a MUL by ``1/n``), Permute → ``TRANSPOSE``, Cropping2D →
-  ``STRIDED_SLICE``, GlobalMaxPooling → ``REDUCE_MAX`` and GlobalAveragePooling1D → ``MEAN`` are
-  what the converter writes.
+  converter writes nearest-neighbour upsampling as reshapes and tiles, which the normalisation
+  turns into the same ``RESIZE_NEAREST_NEIGHBOR``), ``Embedding`` → ``GATHER`` (without the
+  converter's cast and index fix-up).  Conv2DTranspose → ``TRANSPOSE_CONV``, LeakyReLU, PReLU,
+  ELU, Maximum, Minimum, Average (ADDs then a MUL by ``1/n``), Permute → ``TRANSPOSE``,
+  Cropping2D → ``STRIDED_SLICE`` and Flatten → ``RESHAPE`` are what the converter writes.
 * **Keras operations** (``keras.ops.add(x, 3.0)``, ``ops.multiply``, ``ops.exp``,
   ``ops.sigmoid``, ...; keys ``"ops.<class>"`` in :data:`KERAS_OPS`) map onto the elementwise
   operators; a Python constant operand becomes a constant input.
@@ -56,10 +91,11 @@ Keras reading and of the ``.tflite`` reading agree layer by layer:
 names), ``axis`` (concatenation, gather), ``axes``/``keep_dims`` (mean, reduce-max),
 ``new_shape`` (reshape), ``paddings`` (pad), ``beta`` (softmax), ``alpha`` (leaky-relu),
 ``keep_num_dims`` (dense on inputs of rank > 2), ``output_shape`` (transposed conv), ``size``
-(resize), ``perm`` (transpose), ``begin``/``end``/``strides`` (strided slice), the LSTM's
+(resize), ``perm`` (transpose), ``begin``/``end``/``strides`` and their masks (strided slice),
+``num``/``axis`` (unpack), ``num_splits``/``axis`` (split), ``dims`` (fill), the fused LSTM's
 ``time_major``/``n_cell``/``n_output``.  RESHAPE, PAD, MEAN, REDUCE_MAX, TRANSPOSE,
-STRIDED_SLICE, RESIZE and TRANSPOSE_CONV carry their int32 shape operands as constant inputs, as
-in ``.tflite`` files.
+STRIDED_SLICE, SPLIT, GATHER, FILL, RESIZE and TRANSPOSE_CONV carry their int32 shape, axis and
+index operands as constant inputs, as in ``.tflite`` files.
 
 The mapping table is :data:`KERAS_OPS` (Keras class name → the OpTypes it becomes).  Keras
 layers are recognised by exact class name and only when defined by Keras itself.  The traversal
@@ -231,6 +267,9 @@ class _Draft:
     #: For the reshape back after a Conv1D's 2-D convolution: that convolution, into which
     #: what follows is folded or fused as if the reshape were not there (the converter does).
     through: _Draft | None = None
+    #: The Keras layer the draft comes from (its name; ``name`` when not given), which is what
+    #: ``folded`` records when the draft is folded into another.
+    origin: str = ""
 
     def freeze(self) -> Layer:
         options = dict(self.options)
@@ -648,9 +687,9 @@ class _GraphReader:
                 weights = _const(weights.name, (w * factor).astype(weights.data.dtype))
             self._drafts.remove(p)
             del self._producer[src.name]
-            folded += [p.name, *p.folded]
+            folded += [p.origin or p.name, *p.folded]
             src = p.inputs[0]
-        return src, weights, bias, folded
+        return src, weights, bias, list(dict.fromkeys(folded))
 
     def layer(self, name: str, op: OpType, inputs: Sequence[TensorSpec | None],
               shapes: Sequence[tuple[int, ...]], dtype: str, source_op: str,
@@ -661,13 +700,14 @@ class _GraphReader:
         unless it is the call's own name (``own=True``), which the last of them takes."""
         options = attrs.pop("options", {})
         fusable = attrs.pop("fusable", True)
+        origin = attrs.pop("origin", "")
         name = name if attrs.pop("own", False) else self._unique(name)
         outs = [TensorSpec(name if len(shapes) == 1 else self._unique(f"{name}:{i}"),
                            tuple(shape), dtype) for i, shape in enumerate(shapes)]
         for t in outs:
             self._uses[t.name] = 1
         return self._emit(_Draft(name, op, list(inputs), outs, attrs, dict(options),
-                                 source_op=source_op, fusable=fusable))
+                                 source_op=source_op, fusable=fusable, origin=origin))
 
     # -- generic layers --------------------------------------------------------------------
     def _unsupported(self, call: _Call, source_op: str | None = None) -> None:
@@ -793,7 +833,7 @@ class _GraphReader:
         for i, (op, what, value) in enumerate(steps):
             name = call.name if i == len(steps) - 1 else f"{call.name}/{what}"
             last = self.layer(name, op, [x, _const(f"{call.name}/{what}", value)], [x.shape],
-                              x.dtype, call.cls, own=name == call.name)
+                              x.dtype, call.cls, own=name == call.name, origin=call.op.name)
             x = last.outputs[0]
         if last is None:
             self.identity(call)
@@ -833,7 +873,7 @@ def _conv_attrs(layer: Any) -> dict[str, Any]:
                 padding=Padding(str(layer.padding).lower()), dilation=_pair(layer.dilation_rate))
 
 
-@_handles("Conv2D", emits=(OpType.CONV_2D, OpType.ADD, *ACTIVATION_OPS.values()))
+@_handles("Conv2D", emits=(OpType.CONV_2D, OpType.ADD, OpType.RELU, OpType.RELU6))
 def _conv2d(reader: _GraphReader, call: _Call) -> None:
     layer = call.op
     if not _channels_last(reader, call):
@@ -843,8 +883,8 @@ def _conv2d(reader: _GraphReader, call: _Call) -> None:
                  groups=int(layer.groups))
 
 
-@_handles("DepthwiseConv2D", emits=(OpType.DEPTHWISE_CONV_2D, OpType.ADD,
-                                    *ACTIVATION_OPS.values()))
+@_handles("DepthwiseConv2D", emits=(OpType.DEPTHWISE_CONV_2D, OpType.ADD, OpType.RELU,
+                                    OpType.RELU6))
 def _depthwise(reader: _GraphReader, call: _Call) -> None:
     layer = call.op
     if not _channels_last(reader, call):
@@ -960,8 +1000,7 @@ def _reshape_layer(reader: _GraphReader, call: _Call, name: str, src: TensorSpec
     return draft.outputs[0]
 
 
-@_handles("Conv1D", emits=(OpType.PAD, OpType.RESHAPE, OpType.CONV_2D,
-                           *ACTIVATION_OPS.values()))
+@_handles("Conv1D", emits=(OpType.PAD, OpType.RESHAPE, OpType.CONV_2D))
 def _conv1d(reader: _GraphReader, call: _Call) -> None:
     """A ``CONV_2D`` with kernel ``(1, k)`` between reshapes, as the converter writes a Conv1D
     (EXPAND_DIMS to ``(1, 1, W, C)``, the 2-D convolution, a reshape back to ``(1, W', F)``;
@@ -1017,8 +1056,9 @@ def _conv1d(reader: _GraphReader, call: _Call) -> None:
         reader.activation(call, fn, reader._producer[squeezed.name])
 
 
-@_handles("MaxPooling1D", "AveragePooling1D", emits=(OpType.RESHAPE, OpType.MAX_POOL_2D,
-                                                     OpType.AVERAGE_POOL_2D))
+@_handles("MaxPooling1D", "AveragePooling1D",
+          emits={"MaxPooling1D": (OpType.RESHAPE, OpType.MAX_POOL_2D),
+                 "AveragePooling1D": (OpType.RESHAPE, OpType.AVERAGE_POOL_2D)})
 def _pool1d(reader: _GraphReader, call: _Call) -> None:
     """``MAX_POOL_2D`` / ``AVERAGE_POOL_2D`` with window ``(1, p)`` between reshapes to
     ``(1, 1, W, C)`` and back, as the converter writes a 1-D pooling."""
@@ -1148,7 +1188,8 @@ def _relu(reader: _GraphReader, call: _Call) -> None:
     reader.activation(call, "relu" if max_value is None else "relu6", None)
 
 
-@_handles("Activation", emits=tuple(dict.fromkeys((*ACTIVATION_OPS.values(), OpType.MUL))))
+@_handles("Activation", emits=tuple(dict.fromkeys((*ACTIVATION_OPS.values(), OpType.MUL,
+                                                   OpType.ADD))))
 def _activation(reader: _GraphReader, call: _Call) -> None:
     reader.activation(call, _activation_name(call.op.activation), None)
 
