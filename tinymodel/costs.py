@@ -472,8 +472,8 @@ class _Parameters:
       contributes its parameter inputs and its implied bias (:class:`LayerCost`) unless its
       weight tensor was counted already — the same tensor (the steps of an unrolled loop share
       it) or a requantized copy of it (same shape, dequantized values equal to within the
-      coarser quantization step: the int8 converter quantizes the first step of an unrolled
-      recurrent layer, and every step's bias, on their own).  Its bias is its own even when
+      coarser quantization step, not all zero: the int8 converter quantizes the first step of
+      an unrolled recurrent layer, and every step's bias, on their own).  Its bias is its own even when
       the file shares the tensor with another layer (the float converter stores equal biases,
       e.g. all-zero ones, once).
     * A layer without bias whose output is summed — through ADDs of computed values and
@@ -540,7 +540,7 @@ class _Parameters:
         self._names.add(t.name)
         same_shape = self._by_shape.setdefault(t.shape, [])
         mine = self._values(t)
-        if mine is not None:
+        if mine is not None and np.any(mine[0]):       # all zeros say nothing about identity
             for other in same_shape:
                 theirs = self._values(other)
                 if theirs is not None and _close(mine, theirs):

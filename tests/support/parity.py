@@ -8,11 +8,17 @@ dtypes, quantization and constant operands differ between the readings and are n
 
 The sequence is a *canonical* topological order, independent of the order a file or a Keras
 model happens to list its operators in (the converter reorders independent branches and hoists
-the input products of an unrolled recurrent layer): every layer gets a key that hashes its
-signature with the keys of the layers whose outputs it reads (and which of their outputs), so
-equal keys mean equal upstream graphs; the order takes, among the layers whose inputs are ready,
-the one with the smallest key.  For ``ADD``, ``MUL``, ``MAXIMUM`` and ``MINIMUM`` the operand
-order does not matter.
+the input products of an unrolled recurrent layer).  Every layer gets a key that hashes
+
+* its *upstream* key: its signature with the upstream keys of the layers whose outputs it reads
+  (and which of their outputs), so equal upstream keys mean equal graphs above the layer, and
+* its *downstream* key: its upstream key with the downstream keys of the layers that read its
+  outputs (and which output each reads), so equal keys also mean equal graphs below it — the
+  twelve identical input products of a recurrent layer's steps differ by the step they feed.
+
+The order takes, among the layers whose inputs are ready, the one with the smallest key; layers
+with equal keys are interchangeable.  For ``ADD``, ``MUL``, ``MAXIMUM`` and ``MINIMUM`` the
+operand order does not matter.
 
 The float ``QUANTIZE`` layers that read a model input and the ``DEQUANTIZE`` layers that write a
 model output of a default post-training int8 file (float I/O around an int8 core) are not part
@@ -97,9 +103,19 @@ def canonical_sequence(graph: ModelGraph) -> list[Step]:
                 origins.append(("?", t.name))
         if layer.op in COMMUTATIVE:
             origins.sort()
-        digest = hashlib.sha1(repr((signature(layer), origins)).encode()).hexdigest()[:20]
-        keys[layer.name] = digest
+        keys[layer.name] = _digest((signature(layer), origins))
         reads[layer.name] = upstream
+    readers: dict[str, list[tuple[str, int]]] = {layer.name: [] for layer in layers}
+    for layer in layers:
+        for t in layer.activation_inputs:
+            if t.name in producer:
+                src, index = producer[t.name]
+                readers[src.name].append((layer.name, index))
+    below: dict[str, str] = {}
+    for layer in reversed(layers):
+        below[layer.name] = _digest((keys[layer.name], sorted(
+            (below[user], index) for user, index in readers[layer.name])))
+    keys = {name: _digest((up, below[name])) for name, up in keys.items()}
     waiting = {layer.name: len(set(reads[layer.name])) for layer in layers}
     users: dict[str, list[str]] = {layer.name: [] for layer in layers}
     for name, ups in reads.items():
@@ -117,6 +133,10 @@ def canonical_sequence(graph: ModelGraph) -> list[Step]:
             if waiting[user] == 0:
                 heapq.heappush(ready, (keys[user], user))
     return steps
+
+
+def _digest(value: object) -> str:
+    return hashlib.sha1(repr(value).encode()).hexdigest()[:20]
 
 
 def differences(a: ModelGraph, b: ModelGraph, context: int = 1) -> list[str]:
