@@ -501,7 +501,8 @@ class _Parameters:
             return sum(t.size for t in fresh)
         if self._seen(weights):
             return 0
-        self._names.update(t.name for t in held)
+        for t in held:
+            self._seen(t)
         implied = cost.params - sum(t.size for t in held)
         if implied:
             bias = self._separate_bias(layer)

@@ -690,6 +690,31 @@ def test_recurrent_layers_are_written_step_by_step(kind, unroll):
     assert graph.outputs[0].shape == (1, units) and not graph.unsupported
 
 
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+def test_unrolled_with_a_fixed_batch_the_first_step_is_folded_with_the_zero_state(kind):
+    """As the converter folds it: an LSTM's first step has no recurrent product and no forget
+    gate; an untrained GRU's (zero recurrent bias) has neither the recurrent product nor the
+    reset gate."""
+    steps, n_in, units = 5, 3, 4
+    x = keras.Input((steps, n_in), batch_size=1)
+    cell = getattr(layers, kind)(units, unroll=True, name="rnn")
+    graph = read_keras(keras.Model(x, cell(x)))
+    counts = Counter(ops(graph))
+    if kind == "LSTM":
+        first = Counter([OpType.FULLY_CONNECTED, OpType.SPLIT, OpType.LOGISTIC, OpType.LOGISTIC,
+                         OpType.TANH, OpType.TANH, OpType.MUL, OpType.MUL])
+        later = Counter((LSTM_STEP + [OpType.RESHAPE]) * (steps - 1))
+    else:
+        first = Counter([OpType.FULLY_CONNECTED, OpType.SPLIT, OpType.LOGISTIC, OpType.SUB,
+                         OpType.TANH, OpType.MUL])
+        later = Counter(GRU_STEP * (steps - 1))
+    assert counts == first + later + Counter([OpType.RESHAPE, OpType.UNPACK])
+    gates = 4 if kind == "LSTM" else 3
+    cost = analyze(graph)
+    assert cost.totals["macs"] == gates * units * (steps * (n_in + units) - units)
+    assert cost.totals["params"] == cell.count_params()
+
+
 def test_lstm_macs_agree_with_the_converted_unrolled_lstm():
     x = keras.Input((20, 8))
     model = keras.Model(x, layers.Dense(4)(layers.LSTM(16, unroll=True)(x)))

@@ -55,7 +55,7 @@ def test_which_output_feeds_which_layer_matters():
     assert differences(graph(False), graph(True)) != []
 
 
-def test_float_io_quantization_of_a_ptq_file_is_not_compared():
+def test_quantization_layers_are_read_through():
     b = GraphBuilder("core")
     b.dense(b.input((1, 8)), 4)
     core = b.build()
@@ -70,3 +70,15 @@ def test_float_io_quantization_of_a_ptq_file_is_not_compared():
         Layer("dequantize", OpType.DEQUANTIZE, (yq,), (yf,))], [xf], [yf])
     assert [s.name for s in canonical_sequence(ptq)] == ["fc"]
     assert differences(core, ptq) == []
+    # a requantization inside the graph (int8 → int8) is read through as well
+    r = TensorSpec("r", (1, 4), "int8", Quantization((0.2,), (0,)))
+    inner = ModelGraph("inner", [
+        Layer("fc", OpType.FULLY_CONNECTED, (xq, *layer.inputs[1:]), (yq,),
+              activation=layer.activation),
+        Layer("requantize", OpType.QUANTIZE, (yq,), (r,)),
+        Layer("relu", OpType.RELU, (r,), (TensorSpec("z", (1, 4), "int8", q),))], [xq],
+        [TensorSpec("z", (1, 4), "int8", q)])
+    b = GraphBuilder("core")
+    b.activation(b.dense(b.input((1, 8)), 4), "relu")
+    assert [s.name for s in canonical_sequence(inner)][-1] == "relu"
+    assert differences(b.build(), inner) == []

@@ -19,8 +19,9 @@ conventions are tinymodel's (see :class:`tinymodel.costs.LayerCost` and
   as parameters;
 * an LSTM / GRU costs, per time step, the products of the input and of the recurrent state with
   the gate weights (``4·units·(n_in + units)`` MACs for an LSTM, ``3·units·(n_in + units)`` for
-  a GRU); its parameters are Keras's: the kernels and the bias(es), counted once however many
-  steps use them;
+  a GRU) — less the first step's product with the zero state when it is unrolled for a fixed
+  batch size (the converter folds it away); its parameters are Keras's: the kernels and the
+  bias(es), counted once however many steps use them;
 * PReLU counts its alphas.
 """
 
@@ -199,15 +200,14 @@ def effnet_block() -> Any:
     return keras.Model(i, L.Dense(10)(x), name="effnet_block")
 
 
-def _recurrent(kind: str, unroll: bool) -> Any:
+def _recurrent(kind: str, unroll: bool, batch: int | None = None) -> Any:
     import keras
     from keras import layers as L
 
-    batch = None if unroll else 1      # the WHILE form converts only with a fixed batch
     i = keras.Input((12, 8), batch_size=batch)
     cell = L.LSTM if kind == "lstm" else L.GRU
     x = cell(16, unroll=unroll)(i)
-    name = f"{kind}_{'unrolled' if unroll else 'while'}"
+    name = f"{kind}_{'unrolled' if unroll else 'while'}{'_batch1' if batch and unroll else ''}"
     return keras.Model(i, L.Dense(4)(x), name=name)
 
 
@@ -216,9 +216,15 @@ def lstm_unrolled() -> Any:
     return _recurrent("lstm", True)
 
 
+def lstm_unrolled_batch1() -> Any:
+    """LSTM(16, unroll=True) with a fixed batch of 1 (how a model is exported for a
+    microcontroller): the converter folds the first step with the zero state."""
+    return _recurrent("lstm", True, batch=1)
+
+
 def lstm_while() -> Any:
     """LSTM(16) with a fixed batch of 1: the converter writes a WHILE loop (float only)."""
-    return _recurrent("lstm", False)
+    return _recurrent("lstm", False, batch=1)
 
 
 def gru_unrolled() -> Any:
@@ -226,9 +232,15 @@ def gru_unrolled() -> Any:
     return _recurrent("gru", True)
 
 
+def gru_unrolled_batch1() -> Any:
+    """GRU(16, unroll=True) with a fixed batch of 1: the first step folded with the zero
+    state."""
+    return _recurrent("gru", True, batch=1)
+
+
 def gru_while() -> Any:
     """GRU(16) with a fixed batch of 1: a WHILE loop (float only)."""
-    return _recurrent("gru", False)
+    return _recurrent("gru", False, batch=1)
 
 
 def mlp() -> Any:
@@ -285,9 +297,11 @@ ARCHITECTURES: tuple[Architecture, ...] = (
     Architecture("unet", unet),
     Architecture("effnet_block", effnet_block),
     Architecture("lstm_unrolled", lstm_unrolled),
+    Architecture("lstm_unrolled_batch1", lstm_unrolled_batch1),
     Architecture("lstm_while", lstm_while, recipes=("f32",),
                  note="a WHILE loop converts only to float"),
     Architecture("gru_unrolled", gru_unrolled),
+    Architecture("gru_unrolled_batch1", gru_unrolled_batch1),
     Architecture("gru_while", gru_while, recipes=("f32",),
                  note="a WHILE loop converts only to float"),
     Architecture("mlp", mlp),
@@ -359,9 +373,13 @@ def _dense(layer: Any, cfg: dict) -> tuple[int, int]:
 
 
 def _recurrent_counts(layer: Any, cfg: dict, gates: int) -> tuple[int, int]:
+    batch = layer.input.shape[0]
     _, steps, n_in = _shape(layer.input)
     units = cfg["units"]
-    return steps * gates * units * (n_in + units), int(layer.count_params())
+    products = steps * (n_in + units)
+    if cfg["unroll"] and batch is not None:
+        products -= units                  # the first step's product with the zero state
+    return gates * units * products, int(layer.count_params())
 
 
 def _prelu(layer: Any, cfg: dict) -> tuple[int, int]:

@@ -20,9 +20,14 @@ The order takes, among the layers whose inputs are ready, the one with the small
 with equal keys are interchangeable.  For ``ADD``, ``MUL``, ``MAXIMUM`` and ``MINIMUM`` the
 operand order does not matter.
 
-The float ``QUANTIZE`` layers that read a model input and the ``DEQUANTIZE`` layers that write a
-model output of a default post-training int8 file (float I/O around an int8 core) are not part
-of the sequence: the Keras model has no such layers; the sequence compares the int8 core.
+``QUANTIZE`` and ``DEQUANTIZE`` layers are not part of the sequence; the layers after them read
+through them.  At the ends of a default post-training int8 file they are the float I/O around
+the int8 core, which the Keras model does not have.  Inside an int8 file they are
+requantizations the converter inserts where calibration gives the readers of one tensor
+different scales — and that TensorFlow 2.21's calibration does not insert deterministically
+(the first step of an LSTM unrolled for a fixed batch has them in some conversions of the same
+model and not in others): quantization, not layers of the network, which the Keras model
+cannot have either.  This is the one deliberate exception to comparing every layer.
 """
 
 from __future__ import annotations
@@ -61,28 +66,34 @@ class Step:
     name: str
 
 
-def core_layers(graph: ModelGraph) -> tuple[list[Layer], dict[str, int]]:
-    """The layers without the float-I/O ``QUANTIZE``/``DEQUANTIZE`` at the model's ends, and the
-    tensors that stand for the model inputs (name → input index): the inputs themselves and
-    the outputs of the dropped ``QUANTIZE`` layers."""
-    inputs = {t.name: i for i, t in enumerate(graph.inputs)}
-    outputs = {t.name for t in graph.outputs}
-    sources = dict(inputs)
+#: Type conversions the sequence reads through (see the module docstring).
+QUANTIZATION = frozenset({OpType.QUANTIZE, OpType.DEQUANTIZE})
+
+
+def core_layers(graph: ModelGraph) -> tuple[list[Layer], dict[str, int], dict[str, str]]:
+    """The layers without ``QUANTIZE``/``DEQUANTIZE``, the tensors that stand for the model
+    inputs (name → input index: the inputs themselves and what a quantization of them writes),
+    and for every other quantization output the tensor it converts (name → name)."""
+    sources = {t.name: i for i, t in enumerate(graph.inputs)}
+    through: dict[str, str] = {}
     layers = []
     for layer in graph:
-        if layer.op is OpType.QUANTIZE and layer.input.name in inputs:
-            sources[layer.output.name] = inputs[layer.input.name]
-            continue
-        if layer.op is OpType.DEQUANTIZE and layer.output.name in outputs:
+        if layer.op in QUANTIZATION and len(layer.activation_inputs) == 1:
+            src = layer.activation_inputs[0].name
+            src = through.get(src, src)
+            if src in sources:
+                sources[layer.output.name] = sources[src]
+            else:
+                through[layer.output.name] = src
             continue
         layers.append(layer)
-    return layers, sources
+    return layers, sources, through
 
 
 def canonical_sequence(graph: ModelGraph) -> list[Step]:
     """The graph's layers (without the float-I/O quantization at its ends) in the canonical
     order described in the module docstring."""
-    layers, sources = core_layers(graph)
+    layers, sources, through = core_layers(graph)
     producer: dict[str, tuple[Layer, int]] = {}
     for layer in layers:
         for i, t in enumerate(layer.outputs):
@@ -93,14 +104,15 @@ def canonical_sequence(graph: ModelGraph) -> list[Step]:
         origins = []
         upstream = []
         for t in layer.activation_inputs:
-            if t.name in producer:
-                src, index = producer[t.name]
+            name = through.get(t.name, t.name)
+            if name in producer:
+                src, index = producer[name]
                 origins.append((keys[src.name], index))
                 upstream.append(src.name)
-            elif t.name in sources:
-                origins.append(("input", sources[t.name]))
+            elif name in sources:
+                origins.append(("input", sources[name]))
             else:
-                origins.append(("?", t.name))
+                origins.append(("?", name))
         if layer.op in COMMUTATIVE:
             origins.sort()
         keys[layer.name] = _digest((signature(layer), origins))
@@ -108,8 +120,9 @@ def canonical_sequence(graph: ModelGraph) -> list[Step]:
     readers: dict[str, list[tuple[str, int]]] = {layer.name: [] for layer in layers}
     for layer in layers:
         for t in layer.activation_inputs:
-            if t.name in producer:
-                src, index = producer[t.name]
+            name = through.get(t.name, t.name)
+            if name in producer:
+                src, index = producer[name]
                 readers[src.name].append((layer.name, index))
     below: dict[str, str] = {}
     for layer in reversed(layers):

@@ -59,10 +59,11 @@ conversions.  Where the converter rewrites a Keras layer, the reader writes what
   step, the dense products, SPLIT / STRIDED_SLICE into gates, LOGISTIC / TANH, MUL / ADD / SUB;
   with ``unroll=False`` what the normalisation makes of the converter's WHILE loop (a GATHER per
   step, the initial state as constants, each step's output reshaped for the output list and a
-  final STRIDED_SLICE).  See :class:`_RecurrentSteps`.  Configurations outside these forms
-  (returned sequences or states, other activations, ``unroll=True`` with a fixed batch size, for
-  which the converter folds the first step's products with the zero state) are TFLite Micro's
-  fused ``UNIDIRECTIONAL_SEQUENCE_LSTM`` (LSTM) or ``UNSUPPORTED`` (GRU).
+  final STRIDED_SLICE); with ``unroll=True`` and a fixed batch size of 1 the first step folded
+  with the zero state, as the converter folds it.  See :class:`_RecurrentSteps`.
+  Configurations outside these forms (returned sequences or states, other activations, going
+  backwards) are TFLite Micro's fused ``UNIDIRECTIONAL_SEQUENCE_LSTM`` (LSTM) or
+  ``UNSUPPORTED`` (GRU).
 * **Layers TFLite Micro runs as one operator** map onto it even where the converter writes
   something else: ``UpSampling2D`` → ``RESIZE_NEAREST_NEIGHBOR`` / ``RESIZE_BILINEAR`` (the
   converter writes nearest-neighbour upsampling as reshapes and tiles, which the normalisation
@@ -1317,10 +1318,8 @@ def _recurrent(reader: _GraphReader, call: _Call) -> None:
     """An LSTM or GRU as the converter writes it (:class:`_RecurrentSteps`): step by step, in
     the unrolled form (``unroll=True``) or in the form the normalisation gives the WHILE loop
     (``unroll=False``).  Configurations outside those forms — another activation, backwards,
-    stateful, returning sequences or states, masked, a GRU without ``reset_after``, or
-    ``unroll=True`` with a fixed batch size (the converter then folds the first step's products
-    with the zero state) — are an ``UNIDIRECTIONAL_SEQUENCE_LSTM`` (LSTM) or UNSUPPORTED
-    (GRU)."""
+    stateful, returning sequences or states, a GRU without ``reset_after`` — are an
+    ``UNIDIRECTIONAL_SEQUENCE_LSTM`` (LSTM) or UNSUPPORTED (GRU)."""
     layer = call.op
     cell = getattr(layer, "cell", layer)
     src = reader._in(call)
@@ -1329,10 +1328,9 @@ def _recurrent(reader: _GraphReader, call: _Call) -> None:
              and _activation_name(cell.recurrent_activation) == "sigmoid"
              and not layer.go_backwards and not layer.return_state and not layer.stateful
              and not layer.return_sequences and len(call.in_tensors) == 1
-             and len(src.shape) == 3 and (call.cls == "LSTM" or bool(cell.reset_after))
-             and not (layer.unroll and batch is not None))
+             and len(src.shape) == 3 and (call.cls == "LSTM" or bool(cell.reset_after)))
     if plain:
-        _RecurrentSteps(reader, call, cell).emit()
+        _RecurrentSteps(reader, call, cell, fixed_batch=batch is not None).emit()
     elif call.cls == "LSTM":
         _fused_lstm(reader, call)
     else:
@@ -1344,8 +1342,14 @@ class _RecurrentSteps:
 
     Forms (the stock converter of TensorFlow 2.21, read and normalised):
 
-    * ``unroll=True`` (open batch): the sequence is ``TRANSPOSE``d to time-major and
+    * ``unroll=True``, open batch: the sequence is ``TRANSPOSE``d to time-major and
       ``UNPACK``ed into steps; the zero state is one ``FILL``; every step has its own layers.
+    * ``unroll=True``, fixed batch of 1: the sequence is ``RESHAPE``d to time-major and
+      ``UNPACK``ed; the converter folds the first step's arithmetic with the zero state (an
+      LSTM's first step is ``FC(x_0, W, bias)``, its gates and ``c = i·g``, without the forget
+      gate; a GRU's recurrent product is its recurrent bias, added and multiplied as
+      constants, ``h = (1 - z)·ĥ``); the LSTM's later recurrent products are reshaped to a
+      vector before the sum, as in the WHILE form.
     * ``unroll=False`` (a WHILE loop, float; the normalisation unrolls it): the sequence is
       ``RESHAPE``d to time-major, each step ``GATHER``s its input, the initial state is a
       constant; the recurrent product is reshaped to a vector before the sum (LSTM); each step
@@ -1361,11 +1365,14 @@ class _RecurrentSteps:
     shared by all steps (one tensor each).
     """
 
-    def __init__(self, reader: _GraphReader, call: _Call, cell: Any) -> None:
+    def __init__(self, reader: _GraphReader, call: _Call, cell: Any,
+                 fixed_batch: bool = False) -> None:
         self.reader = reader
         self.call = call
         self.lstm = call.cls == "LSTM"
         self.unrolled = bool(call.op.unroll)
+        #: unrolled with a fixed batch: the first step is folded with the zero state
+        self.folded_start = self.unrolled and fixed_batch
         self.units = int(cell.units)
         self.dtype = reader._dtype(call.out_tensors[0])
         self.src = reader._in(call)
@@ -1404,7 +1411,14 @@ class _RecurrentSteps:
         call's output."""
         batch, steps, n_in = self.src.shape
         u = self.units
-        if self.unrolled:
+        if self.folded_start:
+            seq = self.op(OpType.RESHAPE, [self.src, self.ints("time_major", [steps, batch, n_in])],
+                          [(steps, batch, n_in)],
+                          options={"new_shape": (steps, batch, n_in)})[0]
+            inputs = self.op(OpType.UNPACK, [seq], [(batch, n_in)] * steps,
+                             options={"num": steps, "axis": 0})
+            h = c = None
+        elif self.unrolled:
             seq = self.op(OpType.TRANSPOSE, [self.src, self.ints("perm", [1, 0, 2])],
                           [(steps, batch, n_in)], options={"perm": (1, 0, 2)})[0]
             inputs = self.op(OpType.UNPACK, [seq], [(batch, n_in)] * steps,
@@ -1426,7 +1440,9 @@ class _RecurrentSteps:
             else:
                 x = self.op(OpType.GATHER, [seq, self.ints(f"step{t}", t)], [(batch, n_in)],
                             options={"axis": 0, "batch_dims": 0})[0]
-            if self.lstm:
+            if h is None:
+                h, c = self.lstm_first(x) if self.lstm else (self.gru_first(x), None)
+            elif self.lstm:
                 h, c = self.lstm_step(x, h, c)
             else:
                 h = self.gru_step(x, h)
@@ -1452,7 +1468,7 @@ class _RecurrentSteps:
                   ) -> tuple[TensorSpec, TensorSpec]:
         batch, u = h.shape
         state = self.dense(h, self.w_state, None)
-        if not self.unrolled:
+        if not self.unrolled or self.folded_start:
             state = self.op(OpType.RESHAPE, [state, self.ints("flat", [4 * u])], [(4 * u,)],
                             options={"new_shape": (4 * u,)})[0]
         s = self.op(OpType.ADD, [self.dense(x, self.w_input, None), state], [(batch, 4 * u)])[0]
@@ -1467,6 +1483,46 @@ class _RecurrentSteps:
         c = self.op(OpType.ADD, [kept, self.op(OpType.MUL, [i, g], one)[0]], one)[0]
         h = self.op(OpType.MUL, [o, self.op(OpType.TANH, [c], one)[0]], one)[0]
         return h, c
+
+    def lstm_first(self, x: TensorSpec) -> tuple[TensorSpec, TensorSpec]:
+        """The first step from the zero state, as the converter folds it: ``c = i·g``."""
+        batch, u = x.shape[0], self.units
+        one = [(batch, u)]
+        i, _, g, o = self.op(OpType.SPLIT, [self.ints("axis", 1),
+                                            self.dense(x, self.w_input, self.biases[0])],
+                             one * 4, options={"axis": 1, "num_splits": 4})
+        i, o = (self.op(OpType.LOGISTIC, [gate], one)[0] for gate in (i, o))
+        c = self.op(OpType.MUL, [i, self.op(OpType.TANH, [g], one)[0]], one)[0]
+        h = self.op(OpType.MUL, [o, self.op(OpType.TANH, [c], one)[0]], one)[0]
+        return h, c
+
+    def gru_first(self, x: TensorSpec) -> TensorSpec:
+        """The first step from the zero state, as the converter folds it: the recurrent product
+        is the recurrent bias (constants added and multiplied, all-zero parts left out) and
+        ``h = (1 - z)·ĥ``."""
+        batch, u = x.shape[0], self.units
+        one = [(batch, u)]
+        bias = self.biases[1]
+        parts: list[TensorSpec | None] = [None, None, None]
+        if bias is not None and bias.data is not None:
+            for k in range(3):
+                value = np.asarray(bias.data[k * u:(k + 1) * u]).reshape(1, u)
+                if np.any(value != 0):
+                    parts[k] = _const(f"{self.call.name}/recurrent_bias{k}", value)
+        x_z, x_r, x_h = self.op(OpType.SPLIT, [self.ints("axis", -1),
+                                               self.dense(x, self.w_input, self.biases[0])],
+                                one * 3, options={"axis": -1, "num_splits": 3})
+
+        def plus(a: TensorSpec, b: TensorSpec | None) -> TensorSpec:
+            return a if b is None else self.op(OpType.ADD, [a, b], one)[0]
+
+        z = self.op(OpType.LOGISTIC, [plus(x_z, parts[0])], one)[0]
+        rest = self.op(OpType.SUB, [_const(f"{self.call.name}/one", np.float32(1.0)), z], one)[0]
+        if parts[2] is not None:
+            r = self.op(OpType.LOGISTIC, [plus(x_r, parts[1])], one)[0]
+            x_h = plus(x_h, self.op(OpType.MUL, [r, parts[2]], one)[0])
+        candidate = self.op(OpType.TANH, [x_h], one)[0]
+        return self.op(OpType.MUL, [rest, candidate], one)[0]
 
     def gru_step(self, x: TensorSpec, h: TensorSpec) -> TensorSpec:
         batch, u = h.shape
