@@ -473,9 +473,9 @@ class _Parameters:
       weight tensor was counted already — the same tensor (the steps of an unrolled loop share
       it) or a requantized copy of it (same shape, dequantized values equal to within the
       coarser quantization step, not all zero: the int8 converter quantizes the first step of
-      an unrolled recurrent layer, and every step's bias, on their own).  Its bias is its own even when
-      the file shares the tensor with another layer (the float converter stores equal biases,
-      e.g. all-zero ones, once).
+      an unrolled recurrent layer, and every step's bias, on their own).  Its bias is its own
+      even when the file shares the tensor with another layer (the float converter stores
+      equal biases, e.g. all-zero ones, once).
     * A layer without bias whose output is summed — through ADDs of computed values and
       reshapes, each its consumers' only input path — with a constant vector of its output
       width has that vector as its bias (the converter adds an LSTM's bias after the sum of
@@ -488,8 +488,12 @@ class _Parameters:
     def __init__(self, graph: ModelGraph) -> None:
         self.graph = graph
         self._names: set[str] = set()
-        self._by_shape: dict[tuple[int, ...], list[TensorSpec]] = {}
+        #: weight tensors, and biases (and separately added bias vectors), by shape: the
+        #: candidates a tensor may be a requantized copy of
+        self._weights: dict[tuple[int, ...], list[TensorSpec]] = {}
+        self._biases: dict[tuple[int, ...], list[TensorSpec]] = {}
         self._real: dict[str, tuple[np.ndarray, np.ndarray] | None] = {}
+        self._heads: dict[str, tuple[np.ndarray, np.ndarray] | None] = {}
 
     def count(self, layer: Layer, cost: LayerCost) -> int:
         """The parameters ``layer`` adds to those of the layers before it."""
@@ -499,15 +503,18 @@ class _Parameters:
             fresh = [t for t in held if t.name not in self._names]
             self._names.update(t.name for t in fresh)
             return sum(t.size for t in fresh)
-        if self._seen(weights):
+        if self._seen(weights, self._weights):
             return 0
         for t in held:
-            self._seen(t)
+            if t is not weights and t.name not in self._names:
+                self._names.add(t.name)
+                self._biases.setdefault(t.shape, []).append(t)
         implied = cost.params - sum(t.size for t in held)
         if implied:
             bias = self._separate_bias(layer)
             if bias is not None:
-                return sum(t.size for t in held) + (0 if self._seen(bias) else bias.size)
+                seen = self._seen(bias, self._biases)
+                return sum(t.size for t in held) + (0 if seen else bias.size)
         return cost.params
 
     def _separate_bias(self, layer: Layer) -> TensorSpec | None:
@@ -534,20 +541,32 @@ class _Parameters:
             tensor = reader.output
         return None
 
-    def _seen(self, t: TensorSpec) -> bool:
-        """Whether ``t`` (by name, or as a requantized copy) was met before; registers it."""
+    def _seen(self, t: TensorSpec, pool: dict[tuple[int, ...], list[TensorSpec]]) -> bool:
+        """Whether ``t`` was met before — by name, or as a requantized copy of a tensor in
+        ``pool`` —; registers it in ``pool``."""
         if t.name in self._names:
             return True
         self._names.add(t.name)
-        same_shape = self._by_shape.setdefault(t.shape, [])
-        mine = self._values(t)
-        if mine is not None and np.any(mine[0]):       # all zeros say nothing about identity
+        same_shape = pool.setdefault(t.shape, [])
+        if same_shape and t.data is not None:
+            head = self._head(t)
             for other in same_shape:
-                theirs = self._values(other)
-                if theirs is not None and _close(mine, theirs):
+                # a few values first: most tensors of one shape differ there already
+                if other.data is None or not _close(head, self._head(other)):
+                    continue
+                mine = self._values(t)
+                if mine is None or not np.any(mine[0]):  # all zeros say nothing about identity
+                    break
+                if _close(mine, self._values(other)):
                     return True
         same_shape.append(t)
         return False
+
+    def _head(self, t: TensorSpec) -> tuple[np.ndarray, np.ndarray] | None:
+        """Dequantized first :data:`_SAMPLE` values and their steps."""
+        if t.name not in self._heads:
+            self._heads[t.name] = _dequantized(t, _SAMPLE)
+        return self._heads[t.name]
 
     def _values(self, t: TensorSpec) -> tuple[np.ndarray, np.ndarray] | None:
         """Dequantized values and quantization step of a constant (``None`` without data)."""
@@ -556,11 +575,18 @@ class _Parameters:
         return self._real[t.name]
 
 
-def _dequantized(t: TensorSpec) -> tuple[np.ndarray, np.ndarray] | None:
-    """``(real values, step)`` of a constant tensor; the step is 0 for float tensors."""
+#: Elements compared before two whole tensors are.
+_SAMPLE = 16
+
+
+def _dequantized(t: TensorSpec, count: int | None = None
+                 ) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(real values, step)`` of a constant tensor, flattened, or of its first ``count``
+    elements; the step is 0 for float tensors.  ``None`` without data."""
     if t.data is None:
         return None
-    data = np.asarray(t.data, np.float64)
+    raw = np.asarray(t.data)
+    data = raw.reshape(-1)[:count].astype(np.float64)
     q = t.quantization
     if q is None or not q.scale:
         return data, np.zeros(1)
@@ -569,16 +595,18 @@ def _dequantized(t: TensorSpec) -> tuple[np.ndarray, np.ndarray] | None:
     if zero.size != scale.size:
         zero = np.full(scale.shape, zero.ravel()[0] if zero.size else 0.0)
     if scale.size > 1:
-        if not 0 <= q.axis < data.ndim or data.shape[q.axis] != scale.size:
+        if not 0 <= q.axis < raw.ndim or raw.shape[q.axis] != scale.size:
             return None
-        shape = [1] * data.ndim
-        shape[q.axis] = -1
-        scale, zero = scale.reshape(shape), zero.reshape(shape)
+        channel = np.unravel_index(np.arange(data.size), raw.shape)[q.axis]
+        scale, zero = scale[channel], zero[channel]
     return (data - zero) * scale, scale
 
 
-def _close(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> bool:
+def _close(a: tuple[np.ndarray, np.ndarray] | None,
+           b: tuple[np.ndarray, np.ndarray] | None) -> bool:
     """Equal values to within the coarser of the two quantization steps (exactly, for float)."""
+    if a is None or b is None:
+        return False
     values_a, step_a = a
     values_b, step_b = b
     if values_a.shape != values_b.shape:
