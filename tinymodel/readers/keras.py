@@ -833,8 +833,9 @@ class _GraphReader:
             steps.append((OpType.ADD, "offset", offset))
         for i, (op, what, value) in enumerate(steps):
             name = call.name if i == len(steps) - 1 else f"{call.name}/{what}"
-            last = self.layer(name, op, [x, _const(f"{call.name}/{what}", value)], [x.shape],
-                              x.dtype, call.cls, own=name == call.name, origin=call.op.name)
+            operand = _const(f"{call.name}/{what}_value", value)
+            last = self.layer(name, op, [x, operand], [x.shape], x.dtype, call.cls,
+                              own=name == call.name, origin=call.op.name)
             x = last.outputs[0]
         if last is None:
             self.identity(call)
