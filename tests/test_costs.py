@@ -326,3 +326,70 @@ def test_bytes_moved_total():
     m = analyze(b.build([y]))
     assert m.totals["bytes_moved"] == 4 * 4 * 4
     assert m.cost("reshape_1").bytes_moved == 64 and m.cost("conv_2d_0").bytes_moved == 0
+
+
+# -- parameters counted once: shared, requantized and separately added ---------------------------
+
+def dense(name: str, x: TensorSpec, weights: TensorSpec, bias: TensorSpec | None,
+          out: str) -> Layer:
+    return Layer(name, OpType.FULLY_CONNECTED, (x, weights, bias),
+                 (act(out, (1, weights.shape[0]), x.dtype),))
+
+
+def quantized(name: str, values: np.ndarray, scale: float) -> TensorSpec:
+    """int8 weights ``round(values / scale)`` with one per-tensor scale."""
+    from tinymodel.graph import Quantization
+
+    data = np.round(values / scale).astype(np.int8)
+    data.setflags(write=False)
+    return TensorSpec(name, data.shape, "int8", Quantization((scale,), (0,)), constant=True,
+                      data=data)
+
+
+def test_a_bias_is_counted_with_its_weights_even_when_the_file_shares_it():
+    """The float converter stores equal biases (all-zero ones) once; each layer still has its
+    own bias."""
+    x = act("x", (1, 4))
+    zero = const("zero_bias", (3,), values=np.zeros(3))
+    w1 = const("w1", (3, 4), values=np.arange(12))
+    w2 = const("w2", (3, 3), values=np.ones(9))
+    a = dense("fc_0", x, w1, zero, "a")
+    g = ModelGraph("shared_bias", [a, dense("fc_1", a.output, w2, zero, "y")], [x],
+                   [act("y", (1, 3))])
+    cost = analyze(g)
+    assert cost.totals["params"] == (12 + 3) + (9 + 3)
+    assert cost.totals["weight_bytes"] == (12 + 3 + 9) * 4          # stored once
+
+
+def test_a_requantized_copy_of_weights_counts_once():
+    """The int8 converter quantizes the first step of an unrolled recurrent layer (and every
+    step's bias) on its own: the same real weights at another scale are the same parameters."""
+    rng = np.random.default_rng(0)
+    real = rng.uniform(-1, 1, (6, 4))
+    x = act("x", (1, 4), "int8")
+    first = dense("fc_0", x, quantized("w_first", real, 1 / 100), None, "a")
+    again = dense("fc_1", x, quantized("w", real, 1 / 127), None, "b")
+    other = dense("fc_2", x, quantized("w_other", real + 0.5, 1 / 127), None, "c")
+    g = ModelGraph("copies", [first, again, other], [x],
+                   [first.output, again.output, other.output])
+    cost = analyze(g)
+    # fc_0 and fc_1 hold one 6x4 matrix (and one implied bias); fc_2 another
+    assert cost.totals["params"] == (24 + 6) + (24 + 6)
+    assert sum(c.params for _, c in cost.layers) == 3 * (24 + 6)
+    assert cost.totals["weight_bytes"] == 3 * 24                   # all three are stored
+
+
+def test_a_bias_added_after_biasless_products_replaces_their_implied_biases():
+    """A converted LSTM step: FC(x, W) + FC(h, R), then an ADD of the bias vector."""
+    x, h = act("x", (1, 3)), act("h", (1, 4))
+    wx = const("wx", (16, 3), values=np.ones(48))
+    wh = const("wh", (16, 4), values=np.full(64, 2.0))
+    bias = const("bias", (16,), values=np.ones(16))
+    px, ph = dense("fc_x", x, wx, None, "px"), dense("fc_h", h, wh, None, "ph")
+    s = Layer("add_0", OpType.ADD, (px.output, ph.output), (act("s", (1, 16)),))
+    y = Layer("add_1", OpType.ADD, (s.output, bias), (act("y", (1, 16)),))
+    cost = analyze(ModelGraph("step", [px, ph, s, y], [x, h], [y.output]))
+    assert cost.totals["params"] == 16 * 3 + 16 * 4 + 16          # Keras: 4u·(n + u + 1)
+    # without the ADD of a bias, each product has its implied bias
+    plain = analyze(ModelGraph("step", [px, ph, s], [x, h], [s.output]))
+    assert plain.totals["params"] == 16 * 3 + 16 + 16 * 4 + 16

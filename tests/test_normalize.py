@@ -1,5 +1,6 @@
-"""The normalisation pass (tinymodel.normalize): folded shape computations, reshapes, dilated
-convolutions and unrolled loops, each on hand-built graphs with known answers."""
+"""The normalisation pass (tinymodel.normalize): folded shape computations, reshapes, shapes
+the file leaves open, upsampling, dilated convolutions and unrolled loops, each on hand-built
+graphs with known answers."""
 
 from __future__ import annotations
 
@@ -104,6 +105,84 @@ def test_expand_dims_and_squeeze_become_reshapes():
     assert [la.source_op for la in g] == ["EXPAND_DIMS", "SQUEEZE"]
     assert g.layer("expand_dims_0").inputs[1].data.tolist() == [1, 1, 16, 6]
     assert [r.rule for r in g.rewrites] == ["reshape", "reshape"]
+
+
+def upsampling_graph(factors=(2, 2), claimed=(1, 1, 16, 32), tail=True) -> ModelGraph:
+    """x 1x8x8x32 repeated along the height then the width, as the converter writes a Keras
+    UpSampling2D with an open batch size: EXPAND_DIMS → TILE → RESHAPE per axis, the last
+    reshape's shape computed at run time and stored with 1 for what the file could not know.
+    ``tail`` adds a concatenation reading the result (with the shape the file claims)."""
+    fh, fw = factors
+    x = t("x", (1, 8, 8, 32))
+    e1, t1, r1 = t("e1", (1, 8, 1, 8, 32)), t("t1", (1, 8, fh, 8, 32)), t("r1", (1, 8 * fh, 8, 32))
+    e2, t2 = t("e2", (1, 8 * fh, 8, 1, 32)), t("t2", (1, 8 * fh, 8, fw, 32))
+    r2 = t("r2", claimed)
+    skip, y = t("skip", (1, 8 * fh, 8 * fw, 16)), t("y", (1, 8 * fh, 8 * fw, 48))
+    shape, lead, target = t("shape", (4,), "int32"), t("lead", (2,), "int32"), t("target", (4,),
+                                                                                  "int32")
+    layers = [
+        layer("expand_dims_0", OpType.EXPAND_DIMS, [x, t("a0", (), "int32", 2)], [e1],
+              options={"axis": 2}),
+        layer("tile_1", OpType.TILE, [e1, t("m1", (5,), "int32", [1, 1, fh, 1, 1])], [t1]),
+        layer("reshape_2", OpType.RESHAPE, [t1, t("s2", (4,), "int32", [1, 8 * fh, 8, 32])],
+              [r1]),
+        layer("expand_dims_3", OpType.EXPAND_DIMS, [r1, t("a3", (), "int32", 3)], [e2],
+              options={"axis": 3}),
+        layer("tile_4", OpType.TILE, [e2, t("m4", (5,), "int32", [1, 1, 1, fw, 1])], [t2]),
+        layer("shape_5", OpType.SHAPE, [r1], [shape]),
+        layer("strided_slice_6", OpType.STRIDED_SLICE,
+              [shape, t("b", (1,), "int32", [0]), t("e", (1,), "int32", [2]),
+               t("s", (1,), "int32", [1])], [lead]),
+        layer("concatenation_7", OpType.CONCATENATION,
+              [lead, t("rest", (2,), "int32", [8 * fw, 32])], [target], options={"axis": 0}),
+        layer("reshape_8", OpType.RESHAPE, [t2, target], [r2]),
+    ]
+    if tail:
+        layers.append(layer("concatenation_9", OpType.CONCATENATION, [r2, skip], [y],
+                            options={"axis": -1}))
+        return ModelGraph("up", layers, [x, skip], [y])
+    return ModelGraph("up", layers, [x], [r2])
+
+
+def test_a_reshape_writes_the_shape_its_target_gives():
+    """Once the run-time target (1, 16, 8, 32) is folded, the last reshape writes that shape,
+    not the 1x1x8x32 the file claims, and the concatenation reads the corrected tensor."""
+    g = normalize(upsampling_graph(factors=(2, 1), claimed=(1, 1, 8, 32)))
+    (shape,) = [r for r in g.rewrites if r.rule == "shape"]
+    assert shape.layers == ("reshape_8",) and "1x16x8x32" in shape.detail
+    resize = g.layer("reshape_8")
+    assert resize.op is OpType.RESIZE_NEAREST_NEIGHBOR and resize.output.shape == (1, 16, 8, 32)
+    assert resize.options["size"] == (16, 8)
+    assert g.layer("concatenation_9").inputs[0].shape == (1, 16, 8, 32)
+
+
+def test_tiled_repeats_are_one_nearest_neighbour_resize():
+    g = normalize(upsampling_graph())
+    assert [la.op for la in g] == [OpType.RESIZE_NEAREST_NEIGHBOR, OpType.CONCATENATION]
+    resize = g.layer("reshape_8")
+    assert resize.input.name == "x" and resize.output.shape == (1, 16, 16, 32)
+    assert resize.options["size"] == (16, 16) and resize.inputs[1].data.tolist() == [16, 16]
+    assert g.layer("concatenation_9").inputs[0].shape == (1, 16, 16, 32)
+    (up,) = [r for r in g.rewrites if r.rule == "upsample"]
+    assert up.layers == ("expand_dims_0", "tile_1", "reshape_2", "expand_dims_3", "tile_4",
+                         "reshape_8") and up.into == "reshape_8"
+    assert analyze(g).totals["bytes_moved"] == (16 * 16 * 32 + 16 * 16 * 48) * 4
+
+
+def test_the_corrected_shape_reaches_the_graph_outputs():
+    g = normalize(upsampling_graph(tail=False))
+    assert g.outputs[0].shape == (1, 16, 16, 32) and g.outputs[0].name == "r2"
+
+
+def test_a_tile_that_is_not_a_repeat_is_left_alone():
+    x, e = t("x", (1, 8, 8, 32)), t("e", (1, 8, 1, 8, 32))
+    tiled, y = t("tiled", (1, 8, 2, 8, 64)), t("y", (1, 16, 8, 64))
+    g = normalize(ModelGraph("tile", [
+        layer("expand_dims_0", OpType.EXPAND_DIMS, [x, t("a", (), "int32", 2)], [e]),
+        layer("tile_1", OpType.TILE, [e, t("m", (5,), "int32", [1, 1, 2, 1, 2])], [tiled]),
+        layer("reshape_2", OpType.RESHAPE, [tiled, t("s", (4,), "int32", [1, 16, 8, 64])], [y]),
+    ], [x], [y]))
+    assert [la.op for la in g] == [OpType.RESHAPE, OpType.TILE, OpType.RESHAPE]
 
 
 def dilated_graph(pads, crops, out_hw, block=2, stride=1) -> ModelGraph:

@@ -26,12 +26,14 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import NoReturn
 
+import numpy as np
+
 from tinymodel import formulas as f
 from tinymodel.arena import ArenaPlan, plan_arena
 from tinymodel.dispatch import Variant, scratch_bytes
 from tinymodel.errors import ModelReadError
 from tinymodel.formulas import Alignment
-from tinymodel.graph import ModelGraph, Layer
+from tinymodel.graph import Layer, ModelGraph, TensorSpec
 from tinymodel.ops import CostKind, OpType
 
 
@@ -427,8 +429,9 @@ class ModelCost:
     """Costs of a whole model: per layer, totals and memory.
 
     ``totals`` sums ``macs``, ``paper_macs``, ``flops``, ``paper_flops``, ``params``,
-    ``weight_bytes`` and ``bytes_moved`` over all layers (a constant tensor read by several
-    layers is counted once per layer).  ``peak_activation_bytes`` is the arena size from the
+    ``weight_bytes`` and ``bytes_moved`` over all layers, counting a constant that several
+    layers read once in ``weight_bytes`` and every trained parameter once in ``params`` (see
+    :func:`analyze`).  ``peak_activation_bytes`` is the arena size from the
     planner (activations and scratch buffers as the firmware lays them out).  Layers that are
     not costed are listed: :attr:`no_formula` (mapped operators without a cost formula) and
     :attr:`unsupported` (operators the reader could not map).
@@ -462,30 +465,178 @@ class ModelCost:
         return self.layers[self.graph.position(layer)][1]
 
 
+class _Parameters:
+    """The distinct trained parameters of one graph: what ``totals["params"]`` counts.
+
+    * A layer with weights (conv, depthwise, transposed conv, dense, SVDF, PReLU, embedding)
+      contributes its parameter inputs and its implied bias (:class:`LayerCost`) unless its
+      weight tensor was counted already — the same tensor (the steps of an unrolled loop share
+      it) or a requantized copy of it (same shape, dequantized values equal to within the
+      coarser quantization step, not all zero: the int8 converter quantizes the first step of
+      an unrolled recurrent layer, and every step's bias, on their own).  Its bias is its own
+      even when the file shares the tensor with another layer (the float converter stores
+      equal biases, e.g. all-zero ones, once).
+    * A layer without bias whose output is summed — through ADDs of computed values and
+      reshapes, each its consumers' only input path — with a constant vector of its output
+      width has that vector as its bias (the converter adds an LSTM's bias after the sum of
+      its input and recurrent products): the vector is counted, once, instead of implied
+      biases.
+    * Other parameter tensors (embedding tables, the fused LSTM's gate weights) are counted
+      once per tensor.
+    """
+
+    def __init__(self, graph: ModelGraph) -> None:
+        self.graph = graph
+        self._names: set[str] = set()
+        #: weight tensors, and biases (and separately added bias vectors), by shape: the
+        #: candidates a tensor may be a requantized copy of
+        self._weights: dict[tuple[int, ...], list[TensorSpec]] = {}
+        self._biases: dict[tuple[int, ...], list[TensorSpec]] = {}
+        self._real: dict[str, tuple[np.ndarray, np.ndarray] | None] = {}
+        self._heads: dict[str, tuple[np.ndarray, np.ndarray] | None] = {}
+
+    def count(self, layer: Layer, cost: LayerCost) -> int:
+        """The parameters ``layer`` adds to those of the layers before it."""
+        held = layer.param_inputs
+        weights = layer.weights
+        if weights is None or not weights.is_constant:
+            fresh = [t for t in held if t.name not in self._names]
+            self._names.update(t.name for t in fresh)
+            return sum(t.size for t in fresh)
+        if self._seen(weights, self._weights):
+            return 0
+        for t in held:
+            if t is not weights and t.name not in self._names:
+                self._names.add(t.name)
+                self._biases.setdefault(t.shape, []).append(t)
+        implied = cost.params - sum(t.size for t in held)
+        if implied:
+            bias = self._separate_bias(layer)
+            if bias is not None:
+                seen = self._seen(bias, self._biases)
+                return sum(t.size for t in held) + (0 if seen else bias.size)
+        return cost.params
+
+    def _separate_bias(self, layer: Layer) -> TensorSpec | None:
+        """The constant vector ADDed to ``layer``'s output (see the class docstring)."""
+        if not layer.outputs or not layer.output.shape:
+            return None
+        width = layer.output.shape[-1]
+        tensor = layer.output
+        for _ in range(8):
+            readers = self.graph.consumers(tensor)
+            if len(readers) != 1:
+                return None
+            (reader,) = readers
+            if reader.op is OpType.RESHAPE:
+                tensor = reader.output
+                continue
+            if reader.op is not OpType.ADD:
+                return None
+            constants = reader.constant_inputs
+            if constants:
+                vector = constants[0]
+                return vector if vector.size == width and vector.shape[-1:] == (width,) \
+                    else None
+            tensor = reader.output
+        return None
+
+    def _seen(self, t: TensorSpec, pool: dict[tuple[int, ...], list[TensorSpec]]) -> bool:
+        """Whether ``t`` was met before — by name, or as a requantized copy of a tensor in
+        ``pool`` —; registers it in ``pool``."""
+        if t.name in self._names:
+            return True
+        self._names.add(t.name)
+        same_shape = pool.setdefault(t.shape, [])
+        if same_shape and t.data is not None:
+            head = self._head(t)
+            for other in same_shape:
+                # a few values first: most tensors of one shape differ there already
+                if other.data is None or not _close(head, self._head(other)):
+                    continue
+                mine = self._values(t)
+                if mine is None or not np.any(mine[0]):  # all zeros say nothing about identity
+                    break
+                if _close(mine, self._values(other)):
+                    return True
+        same_shape.append(t)
+        return False
+
+    def _head(self, t: TensorSpec) -> tuple[np.ndarray, np.ndarray] | None:
+        """Dequantized first :data:`_SAMPLE` values and their steps."""
+        if t.name not in self._heads:
+            self._heads[t.name] = _dequantized(t, _SAMPLE)
+        return self._heads[t.name]
+
+    def _values(self, t: TensorSpec) -> tuple[np.ndarray, np.ndarray] | None:
+        """Dequantized values and quantization step of a constant (``None`` without data)."""
+        if t.name not in self._real:
+            self._real[t.name] = _dequantized(t)
+        return self._real[t.name]
+
+
+#: Elements compared before two whole tensors are.
+_SAMPLE = 16
+
+
+def _dequantized(t: TensorSpec, count: int | None = None
+                 ) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(real values, step)`` of a constant tensor, flattened, or of its first ``count``
+    elements; the step is 0 for float tensors.  ``None`` without data."""
+    if t.data is None:
+        return None
+    raw = np.asarray(t.data)
+    data = raw.reshape(-1)[:count].astype(np.float64)
+    q = t.quantization
+    if q is None or not q.scale:
+        return data, np.zeros(1)
+    scale = np.asarray(q.scale, np.float64)
+    zero = np.asarray(q.zero_point, np.float64)
+    if zero.size != scale.size:
+        zero = np.full(scale.shape, zero.ravel()[0] if zero.size else 0.0)
+    if scale.size > 1:
+        if not 0 <= q.axis < raw.ndim or raw.shape[q.axis] != scale.size:
+            return None
+        channel = np.unravel_index(np.arange(data.size), raw.shape)[q.axis]
+        scale, zero = scale[channel], zero[channel]
+    return (data - zero) * scale, scale
+
+
+def _close(a: tuple[np.ndarray, np.ndarray] | None,
+           b: tuple[np.ndarray, np.ndarray] | None) -> bool:
+    """Equal values to within the coarser of the two quantization steps (exactly, for float)."""
+    if a is None or b is None:
+        return False
+    values_a, step_a = a
+    values_b, step_b = b
+    if values_a.shape != values_b.shape:
+        return False
+    return bool(np.all(np.abs(values_a - values_b) <= np.maximum(step_a, step_b)))
+
+
 def analyze(graph: ModelGraph) -> ModelCost:
-    """Per-layer costs, totals and the arena plan of ``graph``."""
+    """Per-layer costs, totals and the arena plan of ``graph``.
+
+    ``totals["weight_bytes"]`` counts every stored constant once (a tensor several layers
+    read is stored once); ``totals["params"]`` counts every trained parameter once
+    (:class:`_Parameters`: shared and requantized weights once, each layer's bias — implied,
+    or added by a separate ADD — with its weights).  The per-layer :class:`LayerCost` values
+    are those of :func:`layer_cost`, without this graph-wide accounting."""
     per_layer = tuple((layer, layer_cost(layer)) for layer in graph)
     totals = {name: sum(getattr(c, name) for _, c in per_layer) for name in _SUMMED}
-    # a constant read by several layers (the weights of an unrolled loop's steps) is stored
-    # once, and counted once; an implied bias belongs to the weight tensor it would go with
+    parameters = _Parameters(graph)
+    totals["params"] = sum(parameters.count(layer, c) for layer, c in per_layer)
     seen: set[str] = set()
     by_dtype: dict[str, int] = {}
     for layer, c in per_layer:
         for dtype, n in c.weight_bytes_by_dtype.items():
             by_dtype[dtype] = by_dtype.get(dtype, 0) + n
-        held = layer.param_inputs
-        if layer.weights is not None and layer.weights.name in seen:
-            totals["params"] -= c.params - sum(t.size for t in held)      # the implied bias
-        params = {t.name for t in held}
         for t in {t.name: t for t in layer.constant_inputs}.values():
             if t.name in seen:
                 totals["weight_bytes"] -= t.nbytes
                 by_dtype[t.dtype] -= t.nbytes
-                if t.name in params:
-                    totals["params"] -= t.size
             seen.add(t.name)
     scratch = {layer.name: c.scratch_bytes for layer, c in per_layer if c.scratch_bytes}
     arena = plan_arena(graph, scratch)
     return ModelCost(graph=graph, layers=per_layer, totals=MappingProxyType(totals),
                      weight_bytes_by_dtype=MappingProxyType(by_dtype), arena=arena)
-

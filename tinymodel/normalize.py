@@ -21,7 +21,15 @@ a user can see why their graph looks shorter.  In order:
 3. **``EXPAND_DIMS`` and ``SQUEEZE`` are reshapes** (``Conv1D`` and the 1-D poolings convert to
    them around 2-D operators): the layer becomes a ``RESHAPE`` with its target shape as a
    constant operand; ``source_op`` keeps the original operator's name.
-4. **Dilated convolutions**: ``SPACE_TO_BATCH_ND → CONV_2D / DEPTHWISE_CONV_2D →
+4. **Shapes the file leaves open**: the converter stores a dimension it cannot know for an
+   open batch size as 1, so a reshape whose target is computed at run time may claim a wrong
+   shape (``1x1x16x32`` for ``1x16x16x32`` after an ``UpSampling2D``).  Once its target is a
+   constant, a ``RESHAPE`` writes the shape the target gives; the layers after it read that.
+5. **Nearest-neighbour upsampling**: ``RESHAPE → TILE → RESHAPE`` repeating the height and/or
+   the width of an NHWC tensor (how the converter writes a Keras ``UpSampling2D``: an
+   EXPAND_DIMS, a TILE and a merging reshape per axis) becomes one ``RESIZE_NEAREST_NEIGHBOR``
+   to the repeated size, the operator TensorFlow Lite Micro runs for it (it has no TILE).
+6. **Dilated convolutions**: ``SPACE_TO_BATCH_ND → CONV_2D / DEPTHWISE_CONV_2D →
    BATCH_TO_SPACE_ND`` (how the converter writes a dilated convolution) becomes one convolution
    with ``dilation`` = the block shape, on the original tensors — which also restores the batch
    dimension the reshuffled middle tensors lost in the file (the converter stores them with
@@ -56,7 +64,8 @@ MAX_UNROLLED_ITERATIONS = 4096
 class Rewrite:
     """One change the normalisation made.
 
-    ``rule`` names it (``"fold"``, ``"reshape"``, ``"dilated-conv"``, ``"unroll"``);
+    ``rule`` names it (``"unroll"``, ``"fold"``, ``"reshape"``, ``"shape"``, ``"upsample"``,
+    ``"dilated-conv"``);
     ``layers`` are the layers of the input graph it replaced or removed; ``into`` the layer that
     now stands for them (``None`` when they are simply gone); ``detail`` one readable sentence.
     """
@@ -81,10 +90,14 @@ def normalize(graph: ModelGraph) -> ModelGraph:
     layers = _unroll_loops(graph, layers, rewrites)
     layers = _fold_constants(layers, graph.outputs, rewrites)
     layers = _reshapes(layers, rewrites)
+    layers = _static_shapes(layers, rewrites)
+    layers = _upsamplings(layers, rewrites)
     layers = _dilated_convs(layers, rewrites)
     if not rewrites:
         return graph
-    return ModelGraph(graph.name, layers, graph.inputs, graph.outputs, source=graph.source,
+    written = {t.name: t for layer in layers for t in layer.outputs}
+    outputs = [written.get(t.name, t) for t in graph.outputs]
+    return ModelGraph(graph.name, layers, graph.inputs, outputs, source=graph.source,
                       subgraphs=graph.subgraphs, rewrites=(*graph.rewrites, *rewrites))
 
 
@@ -314,7 +327,131 @@ def _reshapes(layers: Sequence[Layer], rewrites: list[Rewrite]) -> list[Layer]:
     return out
 
 
-# -- 4. dilated convolutions -----------------------------------------------------------------
+# -- 4. shapes the file leaves open ---------------------------------------------------------
+
+def _static_shapes(layers: Sequence[Layer], rewrites: list[Rewrite]) -> list[Layer]:
+    """Reshape outputs with the shape their (now constant) target gives them.
+
+    The converter stores a dimension it cannot know for an open batch size as 1 (its
+    ``shape_signature`` says -1), so after an ``UpSampling2D`` the file may claim ``1x1x16x32``
+    for a ``1x16x16x32`` tensor.  A ``RESHAPE`` whose target shape is known (``-1`` resolved
+    from the input's size) and holds as many elements as its input writes that shape; the
+    layers after it read the corrected tensor."""
+    fixed: dict[str, TensorSpec] = {}
+    out: list[Layer] = []
+    for layer in layers:
+        layer = _substitute(layer, fixed)
+        target = _reshape_target(layer)
+        if target is not None and target != layer.output.shape:
+            new = dataclasses.replace(layer.output, shape=target)
+            fixed[new.name] = new
+            rewrites.append(Rewrite("shape", (layer.name,), layer.name,
+                                    f"{layer.name} writes {'x'.join(map(str, target))} (the file "
+                                    f"says {'x'.join(map(str, layer.output.shape))})"))
+            layer = dataclasses.replace(layer, outputs=(new, *layer.outputs[1:]))
+        out.append(layer)
+    return out
+
+
+def _reshape_target(layer: Layer) -> tuple[int, ...] | None:
+    """The output shape a ``RESHAPE`` with a known target computes, ``None`` when unknown."""
+    if layer.op is not OpType.RESHAPE or not layer.inputs or layer.inputs[0] is None:
+        return None
+    shape = layer.options.get("new_shape")
+    if shape is None:
+        return None
+    dims = [int(d) for d in shape]
+    size = layer.inputs[0].size
+    if dims.count(-1) == 1:
+        rest = int(np.prod([d for d in dims if d != -1]))
+        if rest <= 0 or size % rest:
+            return None
+        dims[dims.index(-1)] = size // rest
+    if any(d < 0 for d in dims) or int(np.prod(dims)) != size:
+        return None
+    return tuple(dims)
+
+
+# -- 5. nearest-neighbour upsampling ---------------------------------------------------------
+
+def _upsamplings(layers: Sequence[Layer], rewrites: list[Rewrite]) -> list[Layer]:
+    """``RESHAPE → TILE → RESHAPE`` repeats along the height and/or width of an NHWC tensor
+    (how the converter writes a Keras ``UpSampling2D``: each axis's ``ops.repeat`` is an
+    EXPAND_DIMS, a TILE and a reshape merging the tiled axis) become one
+    ``RESIZE_NEAREST_NEIGHBOR`` to the repeated size."""
+    by_input: dict[str, list[Layer]] = {}
+    for layer in layers:
+        for t in layer.inputs:
+            if t is not None:
+                by_input.setdefault(t.name, []).append(layer)
+
+    def only_reader(t: TensorSpec) -> Layer | None:
+        readers = by_input.get(t.name, [])
+        return readers[0] if len(readers) == 1 else None
+
+    def repeat(first: Layer) -> tuple[int, int, list[Layer]] | None:
+        """(axis, factor, the three layers) when ``first`` starts one repeat."""
+        x = first.inputs[0] if first.inputs else None
+        if first.op is not OpType.RESHAPE or x is None or len(x.shape) != 4:
+            return None
+        shape = first.output.shape
+        tile = only_reader(first.output)
+        if tile is None or tile.op is not OpType.TILE or len(shape) != 5:
+            return None
+        merge = only_reader(tile.output)
+        if merge is None or merge.op is not OpType.RESHAPE:
+            return None
+        for axis in (1, 2):
+            if shape != x.shape[:axis + 1] + (1,) + x.shape[axis + 1:]:
+                continue
+            factor = tile.output.shape[axis + 1]
+            expected = x.shape[:axis] + (x.shape[axis] * factor,) + x.shape[axis + 1:]
+            if tile.output.shape == shape[:axis + 1] + (factor,) + shape[axis + 2:] \
+                    and merge.output.shape == expected:
+                return axis, factor, [first, tile, merge]
+        return None
+
+    replace: dict[str, Layer | None] = {}
+    for layer in layers:
+        if layer.name in replace:
+            continue
+        unit = repeat(layer)
+        if unit is None:
+            continue
+        x = layer.inputs[0]
+        assert x is not None
+        factors = {1: 1, 2: 1}
+        chain: list[Layer] = []
+        while unit is not None and factors[unit[0]] == 1:
+            factors[unit[0]] = unit[1]
+            chain += unit[2]
+            nxt = only_reader(chain[-1].output)
+            unit = repeat(nxt) if nxt is not None else None
+        last = chain[-1]
+        size = (x.shape[1] * factors[1], x.shape[2] * factors[2])
+        operand = np.array(size, np.int32)
+        operand.flags.writeable = False
+        resize = dataclasses.replace(
+            last, op=OpType.RESIZE_NEAREST_NEIGHBOR, source_op="TILE",
+            inputs=(x, TensorSpec(f"{last.name}/size", (2,), "int32", constant=True,
+                                  data=operand)),
+            options=MappingProxyType({"size": size, "align_corners": False,
+                                      "half_pixel_centers": False}))
+        for part in chain:
+            replace[part.name] = None
+        replace[last.name] = resize
+        rewrites.append(Rewrite(
+            "upsample", tuple(part.name for part in chain), last.name,
+            f"{', '.join(part.name for part in chain)} repeat "
+            f"{'x'.join(map(str, x.shape))} {factors[1]}x{factors[2]} times: one "
+            f"RESIZE_NEAREST_NEIGHBOR to {size[0]}x{size[1]}"))
+    if not replace:
+        return list(layers)
+    return [replace.get(layer.name, layer) for layer in layers
+            if replace.get(layer.name, layer) is not None]
+
+
+# -- 6. dilated convolutions -----------------------------------------------------------------
 
 def _dilated_convs(layers: Sequence[Layer], rewrites: list[Rewrite]) -> list[Layer]:
     by_input: dict[str, list[Layer]] = {}

@@ -27,7 +27,7 @@ from keras import layers  # noqa: E402
 
 from tinymodel.costs import analyze, layer_cost  # noqa: E402
 from tinymodel.errors import ModelReadError  # noqa: E402
-from tinymodel.graph import ModelGraph  # noqa: E402
+from tinymodel.graph import Layer, ModelGraph  # noqa: E402
 from tinymodel.ops import Activation, OpType, Padding  # noqa: E402
 from tinymodel.readers.keras import (HANDLERS, IDENTITY_LAYERS, KERAS_OPS,  # noqa: E402
                                      read_keras)
@@ -258,10 +258,33 @@ def test_folded_batch_norm_computes_what_keras_computes(kind):
     lambda: [layers.Conv2D(4, 3, activation="relu"), layers.BatchNormalization(name="bn")],
     lambda: [layers.AveragePooling2D(2), layers.BatchNormalization(name="bn")],
     lambda: [layers.BatchNormalization(name="bn")],
-    lambda: [layers.Conv2D(4, 1), layers.BatchNormalization(axis=1, name="bn")],
-], ids=["after-relu", "after-pool", "on-input", "wrong-axis"])
-def test_unfoldable_batch_norm_is_kept_unsupported(stack):
-    graph = read_keras(model_of(*stack()))
+], ids=["after-relu", "after-pool", "on-input"])
+def test_unfoldable_batch_norm_is_a_mul_and_an_add(stack):
+    """As the converter writes it: a MUL by the folded scale and an ADD of the folded offset,
+    computing what Keras computes."""
+    model = model_of(*stack(), shape=(8, 8, 4))
+    bn = model.get_layer("bn")
+    randomize_batch_norm(bn, seed=3)
+    graph = read_keras(model)
+    mul, add = graph.layer("bn/scale"), graph.layer("bn")
+    assert (mul.op, add.op) == (OpType.MUL, OpType.ADD) and add.input.name == mul.output.name
+    assert graph.unsupported == () and graph.outputs == (add.output,)
+    assert mul.inputs[1].shape == add.inputs[1].shape == (4,)
+    x = np.random.default_rng(2).normal(size=(2, 8, 8, 4)).astype(np.float32)
+    before = np.asarray(keras.Model(model.input, bn.input)(x))
+    np.testing.assert_allclose(before * mul.inputs[1].data + add.inputs[1].data,
+                               predict(model, x), rtol=1e-4, atol=1e-4)
+
+
+def test_untrained_batch_norm_is_a_mul_only():
+    """Offset β - μ·scale is zero for an untrained BN: the converter leaves the ADD out."""
+    graph = read_keras(model_of(layers.MaxPooling2D(), layers.BatchNormalization(name="bn")))
+    assert ops(graph) == [OpType.MAX_POOL_2D, OpType.MUL]
+    assert graph.layer("bn").inputs[1].data == pytest.approx(1 / np.sqrt(1 + 1e-3))
+
+
+def test_batch_norm_over_another_axis_stays_unsupported():
+    graph = read_keras(model_of(layers.Conv2D(4, 1), layers.BatchNormalization(axis=1, name="bn")))
     bn = graph.layer("bn")
     assert bn.op is OpType.UNSUPPORTED and bn.source_op == "BatchNormalization"
     assert graph.unsupported == (bn,)
@@ -275,10 +298,10 @@ def test_batch_norm_not_folded_when_the_conv_output_has_another_reader():
     z = layers.BatchNormalization(name="bn")(y)
     out = layers.Add(name="add")([y, z])
     graph = read_keras(keras.Model(inputs, out))
-    assert graph.layer("bn").op is OpType.UNSUPPORTED
+    assert graph.layer("bn").op is OpType.MUL
     assert "folded" not in graph.layer("conv").options
     conv_graph = read_keras(keras.Model(inputs, [y, z]))        # conv output is a model output
-    assert conv_graph.layer("bn").op is OpType.UNSUPPORTED
+    assert conv_graph.layer("bn").op is OpType.MUL
 
 
 # -- activations ----------------------------------------------------------------------------------
@@ -421,6 +444,128 @@ def test_binary_layers_and_concatenate():
     assert [t.name for t in graph.outputs] == ["cat", "cat1"]
 
 
+# -- what the converter fuses and folds (checked against converted files in
+#    test_architectures.py) ---------------------------------------------------------------------
+
+def clone_conv(layer: Layer, padding: str) -> keras.Model:
+    """A Keras model computing the graph's CONV_2D ``layer`` (weights OHWI → HWIO)."""
+    o, kh, kw, c = layer.weights.shape
+    conv = layers.Conv2D(o, (kh, kw), strides=layer.strides, padding=padding)
+    model = model_of(conv, shape=layer.input.shape[1:])
+    conv.set_weights([layer.weights.data.transpose(1, 2, 3, 0), layer.bias.data])
+    return model
+
+
+def test_zero_padding_that_same_padding_adds_is_fused():
+    """MobileNet's ZeroPadding2D((0, 1), (0, 1)) before a stride-2 ``valid`` conv is ``same``
+    padding; a padding ``same`` would not add stays a PAD."""
+    graph = read_keras(model_of(layers.ZeroPadding2D(((0, 1), (0, 1)), name="pad"),
+                                layers.DepthwiseConv2D(3, strides=2, name="dw"),
+                                layers.ZeroPadding2D(1, name="pad2"),
+                                layers.Conv2D(4, 3, strides=2, name="conv"), shape=(8, 8, 4)))
+    assert ops(graph) == [OpType.DEPTHWISE_CONV_2D, OpType.PAD, OpType.CONV_2D]
+    dw = graph.layer("dw")
+    assert dw.padding is Padding.SAME and dw.input.name == "x" and dw.output.shape == (1, 4, 4, 4)
+    assert dw.options["folded"] == ("pad",)
+    assert graph.layer("conv").padding is Padding.VALID
+
+
+def test_constant_arithmetic_after_a_conv_is_folded_into_it():
+    """``ReLU6(conv(x) + 3) / 6`` (MobileNetV3's hard sigmoid): the 3 goes into the bias, the
+    ReLU6 into the conv; the division stays."""
+    x = inputs = keras.Input((6, 6, 2), name="x")
+    conv = layers.Conv2D(3, 1, name="conv")
+    y = keras.ops.multiply(layers.ReLU(6.0, name="r6")(keras.ops.add(conv(x), 3.0)), 1 / 6)
+    y = layers.Dense(2, name="d")(layers.Flatten()(y)) * 2.0 - 1.0
+    model = keras.Model(inputs, y)
+    graph = read_keras(model)
+    assert ops(graph) == [OpType.CONV_2D, OpType.MUL, OpType.RESHAPE, OpType.FULLY_CONNECTED]
+    folded = graph.layer("conv")
+    assert folded.activation is Activation.RELU6
+    np.testing.assert_allclose(folded.bias.data, np.asarray(conv.bias) + 3.0)
+    data = np.random.default_rng(0).normal(size=(2, 6, 6, 2)).astype(np.float32)
+    fc = graph.layer("d")
+    hidden = np.asarray(keras.Model(inputs, model.get_layer("d").input)(data))
+    np.testing.assert_allclose(hidden @ fc.weights.data.T + fc.bias.data, predict(model, data),
+                               rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("padding, folded", [("valid", 2), ("same", 0)])
+def test_rescaling_before_a_conv_is_folded_into_it(padding, folded):
+    """``x · s + o`` before a conv: the scale always, the offset only with ``valid`` padding
+    (zero padding would otherwise see the offset), as the converter folds them."""
+    model = model_of(layers.Rescaling(1 / 127.5, offset=-1.0, name="rescale"),
+                     layers.Conv2D(3, 3, padding=padding, name="conv"), shape=(6, 6, 2))
+    graph = read_keras(model)
+    assert len(graph) == 3 - folded
+    conv = graph.layer("conv")
+    if folded:
+        assert conv.input.name == "x" and conv.options["folded"] == ("rescale",)
+        data = np.random.default_rng(1).uniform(0, 255, (2, 6, 6, 2)).astype(np.float32)
+        np.testing.assert_allclose(predict(clone_conv(conv, padding), data),
+                                   predict(model, data), rtol=1e-4, atol=1e-4)
+    else:
+        assert ops(graph) == [OpType.MUL, OpType.ADD, OpType.CONV_2D]
+
+
+def test_hard_sigmoid_activation():
+    graph = read_keras(model_of(layers.Conv2D(4, 1, activation="hard_sigmoid", name="c"),
+                                layers.MaxPooling2D(),
+                                layers.Activation("hard_sigmoid", name="hs")))
+    assert ops(graph) == [OpType.CONV_2D, OpType.MUL, OpType.MAX_POOL_2D, OpType.ADD,
+                          OpType.MUL]
+    assert graph.layer("c").activation is Activation.RELU6
+    assert graph.layer("hs/add").activation is Activation.RELU6
+    assert graph.layer("hs").inputs[1].data == pytest.approx(1 / 6)
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_dilated_conv_keeps_its_bias_and_activation_apart(bias):
+    """The converter puts a dilated conv between SPACE_TO_BATCH_ND and BATCH_TO_SPACE_ND: its
+    bias follows as an ADD (with the ReLU fused), or, without a bias, the ReLU on its own."""
+    conv = layers.Conv2D(4, 3, dilation_rate=2, padding="same", activation="relu",
+                         use_bias=bias, name="c")
+    model = model_of(conv, layers.BatchNormalization(name="bn"))
+    if bias:
+        conv.bias.assign(np.arange(1, 5, dtype=np.float32))
+    graph = read_keras(model)
+    tail = [OpType.ADD] if bias else [OpType.RELU]
+    assert ops(graph) == [OpType.CONV_2D, *tail, OpType.MUL]      # the BN is not folded
+    c = graph.layer("c")
+    assert c.dilation == (2, 2) and c.activation is Activation.NONE and not c.bias.data.any()
+    if bias:
+        add = graph.layers[1]
+        assert add.activation is Activation.RELU and add.inputs[1].data.tolist() == [1, 2, 3, 4]
+    assert analyze(graph).totals["params"] == conv.count_params() + (0 if bias else 4)
+
+
+def test_conv1d_and_1d_poolings_are_2d_layers_between_reshapes():
+    x = inputs = keras.Input((16, 3), name="x")
+    y = layers.Conv1D(4, 3, padding="causal", use_bias=False, name="c")(x)
+    y = layers.ReLU(name="r")(layers.BatchNormalization(name="bn")(y))
+    y = layers.AveragePooling1D(2, name="avg")(y)
+    y = layers.Conv1D(5, 3, strides=2, activation="tanh", name="c2")(y)
+    graph = read_keras(keras.Model(inputs, y))
+    assert ops(graph) == [OpType.PAD, OpType.RESHAPE, OpType.CONV_2D, OpType.RESHAPE,
+                          OpType.RESHAPE, OpType.AVERAGE_POOL_2D, OpType.RESHAPE,
+                          OpType.RESHAPE, OpType.CONV_2D, OpType.TANH, OpType.RESHAPE]
+    conv = graph.layer("c/conv2d")
+    assert (conv.kernel, conv.weights.shape, conv.activation) == ((1, 3), (4, 1, 3, 3),
+                                                                  Activation.RELU)
+    assert conv.options["folded"] == ("bn", "r")
+    assert graph.layer("c/pad").options["paddings"] == ((0, 0), (2, 0), (0, 0))
+    c2 = graph.layer("c2/conv2d")
+    assert c2.strides == (1, 2) and c2.output.shape == (1, 1, 3, 5)
+    assert graph.outputs[0].shape == (1, 3, 5)
+    assert analyze(graph).totals["macs"] == 16 * 4 * 3 * 3 + 3 * 5 * 3 * 4
+
+
+def test_global_pooling_over_one_pixel_with_keepdims_is_nothing():
+    graph = read_keras(model_of(layers.GlobalAveragePooling2D(keepdims=True, name="g"),
+                                layers.Conv2D(2, 1, name="c"), shape=(1, 1, 4)))
+    assert ops(graph) == [OpType.CONV_2D] and graph.layer("c").input.name == "x"
+
+
 # -- the layers added with the full TFLite Micro vocabulary --------------------------------------
 
 def test_new_activation_layers_and_functions():
@@ -497,20 +642,77 @@ def test_maximum_minimum_average_and_keras_ops():
     assert graph.unsupported == ()
 
 
-@pytest.mark.parametrize("return_sequences", [False, True])
-def test_lstm_becomes_the_fused_lstm(return_sequences):
-    lstm = layers.LSTM(16, return_sequences=return_sequences, name="lstm")
+def test_lstm_returning_sequences_is_the_fused_lstm():
+    """A configuration outside the converter's forms the reader mirrors."""
+    lstm = layers.LSTM(16, return_sequences=True, name="lstm")
     graph = read_keras(model_of(lstm, shape=(20, 8)))
-    expected = [OpType.UNIDIRECTIONAL_SEQUENCE_LSTM] + ([] if return_sequences
-                                                        else [OpType.STRIDED_SLICE])
-    assert ops(graph) == expected
+    assert ops(graph) == [OpType.UNIDIRECTIONAL_SEQUENCE_LSTM]
     cell = graph.layers[0]
     assert len(cell.inputs) == 24 and cell.output.shape == (1, 20, 16)
     np.testing.assert_array_equal(cell.inputs[2].data, np.asarray(lstm.cell.kernel)[:, 16:32].T)
     c = layer_cost(cell)
     assert c.params == lstm.count_params() == 4 * 16 * (8 + 16 + 1)
     assert c.macs == 20 * 4 * 16 * (8 + 16)
-    assert graph.layers[-1].output.shape == ((1, 20, 16) if return_sequences else (1, 16))
+
+
+LSTM_STEP = [OpType.FULLY_CONNECTED, OpType.FULLY_CONNECTED, OpType.ADD, OpType.ADD,
+             OpType.SPLIT] + [OpType.LOGISTIC] * 3 + [OpType.TANH, OpType.MUL, OpType.MUL,
+                                                      OpType.ADD, OpType.TANH, OpType.MUL]
+GRU_STEP = [OpType.FULLY_CONNECTED] + [OpType.STRIDED_SLICE] * 3 + [
+    OpType.FULLY_CONNECTED, OpType.SPLIT, OpType.ADD, OpType.LOGISTIC, OpType.ADD,
+    OpType.LOGISTIC, OpType.MUL, OpType.ADD, OpType.TANH, OpType.MUL, OpType.SUB, OpType.MUL,
+    OpType.ADD]
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+@pytest.mark.parametrize("unroll", [True, False])
+def test_recurrent_layers_are_written_step_by_step(kind, unroll):
+    """The converter's forms (checked against converted files in test_architectures.py): per
+    step the gate products and the cell arithmetic; unrolled, the steps come from an UNPACK
+    and the zero state from a FILL; as a (normalised) WHILE loop, each step GATHERs its input,
+    keeps its output for the output list, and a STRIDED_SLICE takes the last one."""
+    steps, n_in, units = 5, 3, 4
+    cell = getattr(layers, kind)(units, unroll=unroll, name="rnn")
+    model = model_of(cell, shape=(steps, n_in))
+    graph = read_keras(model)
+    counts = Counter(ops(graph))
+    step = Counter((LSTM_STEP if kind == "LSTM" else GRU_STEP) * steps)
+    if unroll:
+        assert counts == step + Counter([OpType.TRANSPOSE, OpType.UNPACK, OpType.FILL])
+    else:
+        extra = Counter({OpType.RESHAPE: 1 + steps * (2 if kind == "LSTM" else 1),
+                         OpType.GATHER: steps, OpType.STRIDED_SLICE: 1})
+        assert counts == step + extra
+    gates = 4 if kind == "LSTM" else 3
+    cost = analyze(graph)
+    assert cost.totals["macs"] == steps * gates * units * (n_in + units)
+    assert cost.totals["params"] == cell.count_params()
+    assert graph.outputs[0].shape == (1, units) and not graph.unsupported
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+def test_unrolled_with_a_fixed_batch_the_first_step_is_folded_with_the_zero_state(kind):
+    """As the converter folds it: an LSTM's first step has no recurrent product and no forget
+    gate; an untrained GRU's (zero recurrent bias) has neither the recurrent product nor the
+    reset gate."""
+    steps, n_in, units = 5, 3, 4
+    x = keras.Input((steps, n_in), batch_size=1)
+    cell = getattr(layers, kind)(units, unroll=True, name="rnn")
+    graph = read_keras(keras.Model(x, cell(x)))
+    counts = Counter(ops(graph))
+    if kind == "LSTM":
+        first = Counter([OpType.FULLY_CONNECTED, OpType.SPLIT, OpType.LOGISTIC, OpType.LOGISTIC,
+                         OpType.TANH, OpType.TANH, OpType.MUL, OpType.MUL])
+        later = Counter((LSTM_STEP + [OpType.RESHAPE]) * (steps - 1))
+    else:
+        first = Counter([OpType.FULLY_CONNECTED, OpType.SPLIT, OpType.LOGISTIC, OpType.SUB,
+                         OpType.TANH, OpType.MUL])
+        later = Counter(GRU_STEP * (steps - 1))
+    assert counts == first + later + Counter([OpType.RESHAPE, OpType.UNPACK])
+    gates = 4 if kind == "LSTM" else 3
+    cost = analyze(graph)
+    assert cost.totals["macs"] == gates * units * (steps * (n_in + units) - units)
+    assert cost.totals["params"] == cell.count_params()
 
 
 def test_lstm_macs_agree_with_the_converted_unrolled_lstm():

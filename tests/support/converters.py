@@ -36,10 +36,12 @@ def convert(model, recipe: str, samples: int = 8, seed: int = 0) -> bytes:
 
 
 def nonzero_biases(model, seed: int = 0) -> None:
-    """Give every bias of ``model`` small non-zero values, as training does: the converter drops
-    an all-zero dense bias, so an untrained model's file would lack it."""
+    """Give every bias of ``model`` (a recurrent layer's cell's included) small non-zero
+    values, as training does: the converter drops an all-zero dense bias, so an untrained
+    model's file would lack it."""
     rng = np.random.default_rng(seed)
     for layer in model.layers:
-        bias = getattr(layer, "bias", None)
-        if bias is not None:
-            bias.assign(rng.uniform(-0.1, 0.1, tuple(bias.shape)).astype(np.float32))
+        for owner in (layer, getattr(layer, "cell", None)):
+            bias = getattr(owner, "bias", None) if owner is not None else None
+            if bias is not None and hasattr(bias, "assign"):
+                bias.assign(rng.uniform(-0.1, 0.1, tuple(bias.shape)).astype(np.float32))

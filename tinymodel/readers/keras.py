@@ -1,8 +1,14 @@
 """Read Keras 3 models (``.keras``, ``.h5`` or in memory) into a
 :class:`~tinymodel.graph.ModelGraph`.
 
-The graph is the one the TFLite converter would produce from the same model, so the costs of a
-Keras reading and of the ``.tflite`` reading agree layer by layer:
+The graph is the one the TFLite converter would produce from the same model: after
+normalisation (:func:`tinymodel.readers.load_model`), the Keras reading and the reading of the
+``.tflite`` file the stock converter (TensorFlow 2.21, ``TFLiteConverter.from_keras_model``)
+writes are the same layer sequence — operators, kernels, strides, padding, dilation, fused
+activations, run-time shapes — so their MACs, parameters and memory agree.  The architecture
+suite (``tests/readers/test_architectures.py``) checks this for MobileNetV2/V3, DS-CNN, Conv1D,
+SqueezeNet, U-Net, EfficientNet, LSTM, GRU, MLP and dilated networks in the three usual
+conversions.  Where the converter rewrites a Keras layer, the reader writes what it writes:
 
 * **Layouts are TFLite's.**  Conv weights OHWI (Keras HWIO, transposed), depthwise weights
   ``1·H·W·(C·M)`` (Keras ``H·W·C·M``, reshaped; channel ``c·M + m`` as in both frameworks), dense
@@ -10,31 +16,61 @@ Keras reading and of the ``.tflite`` reading agree layer by layer:
   batch set to 1; any other unknown dimension is an error.
 * **Biases are TFLite's.**  A Conv2D or DepthwiseConv2D without bias gets a zero bias, as the
   converter writes one; a Dense or Conv2DTranspose without bias keeps none.  (The converter also
-  drops a Dense bias whose values are all zero, which a reader of shapes cannot mirror: such
-  models differ by the bias in ``weight_bytes``; ``params`` count a bias either way, see
+  drops a Dense bias whose values are all zero, e.g. an untrained model's; the reader keeps it:
+  such models differ by the bias in ``weight_bytes``; ``params`` count a bias either way, see
   :class:`tinymodel.costs.LayerCost`.)
-* **BatchNormalization is folded** into the conv / depthwise / dense layer before it when that
-  layer has no activation yet and its output feeds only the BN:
-  ``s = γ / sqrt(σ² + ε)``, ``W' = W · s`` per output channel, ``b' = (b - μ) · s + β`` (a bias
-  is created when the layer had none).  Any other BN becomes an ``UNSUPPORTED`` layer with
-  ``source_op="BatchNormalization"`` — never dropped.
+* **Padding is fused.**  A ZeroPadding2D read only by a ``valid`` Conv2D / DepthwiseConv2D
+  (dilation 1), whose amounts are exactly what ``same`` padding adds for that kernel and
+  stride (MobileNet's ``correct_pad`` before every stride-2 depthwise conv), is no layer: the
+  convolution reads the unpadded tensor with ``same`` padding.
+* **Constants are folded** into the conv / depthwise / dense layer before them when that layer
+  has no activation yet and its output feeds only them: a BatchNormalization
+  (``s = γ / sqrt(σ² + ε)``, ``W' = W · s`` per output channel, ``b' = (b - μ) · s + β``; a bias
+  is created when the layer had none), ``x + c``, ``x - c``, ``x · c``, ``x / c`` (Keras
+  operations with a scalar or per-channel constant ``c``), and the ``+ 3`` of a
+  ``hard_sigmoid``.  Scalar arithmetic *before* a conv / dense layer (a ``Rescaling``) is folded
+  into it as well: a multiplication into the weights, an addition into the bias (``valid``
+  padding only).  A BatchNormalization that cannot be folded is a ``MUL`` by ``s`` and an
+  ``ADD`` of ``β - μ · s`` (``(C,)`` constants; the converter leaves out a MUL by ones and an
+  ADD of zeros); over another axis than the last it stays ``UNSUPPORTED``.
 * **ReLU and ReLU6 are fused** into the conv, depthwise, dense, add, sub or mul layer before them
   under the same single-consumer condition (a standalone ``ReLU`` / ``Activation`` layer, or the
   ``activation=`` argument of Conv2D / DepthwiseConv2D / SeparableConv2D / Dense /
-  Conv2DTranspose).  Other activations (:data:`ACTIVATION_OPS`: softmax, log-softmax, sigmoid,
-  tanh, hard-swish, elu, exponential, leaky-relu) become their own layer, as in TFLite; swish /
-  silu becomes ``LOGISTIC`` then ``MUL`` (``x · sigmoid(x)``), as the converter writes it; an
-  activation without an :class:`~tinymodel.ops.OpType` becomes an ``UNSUPPORTED`` layer whose
-  ``source_op`` is ``"Activation(<name>)"``.
+  Conv2DTranspose / Conv1D).  Other activations (:data:`ACTIVATION_OPS`: softmax, log-softmax,
+  sigmoid, tanh, hard-swish, elu, exponential, leaky-relu) become their own layer, as in TFLite;
+  swish / silu becomes ``LOGISTIC`` then ``MUL`` (``x · sigmoid(x)``), hard-sigmoid an ``ADD``
+  of 3 with ReLU6 (or the conv's bias and fused ReLU6) then a ``MUL`` by ``1/6``, as the
+  converter writes them; an activation without an :class:`~tinymodel.ops.OpType` becomes an
+  ``UNSUPPORTED`` layer whose ``source_op`` is ``"Activation(<name>)"``.
+* **Dilated convolutions** are written as the converter writes them around its
+  SPACE_TO_BATCH_ND / BATCH_TO_SPACE_ND (which the normalisation reads as one dilated
+  convolution): the convolution with a zero bias, then an ``ADD`` of the bias (when not all
+  zero) with ReLU / ReLU6 fused into it, or else the activation as its own layer; nothing is
+  folded or fused into the convolution itself.
+* **1-D layers are 2-D layers between reshapes.**  Conv1D is a RESHAPE to ``(1, 1, W, C)``,
+  a ``CONV_2D`` with kernel ``(1, k)`` and a RESHAPE back (``causal`` padding: a ``PAD`` first);
+  one-operator activations sit before the reshape back, and a BatchNormalization, constant or
+  ReLU after the Conv1D is folded or fused into its convolution.  MaxPooling1D and
+  AveragePooling1D are likewise 2-D poolings between reshapes.  GlobalAveragePooling /
+  GlobalMaxPooling are ``MEAN`` / ``REDUCE_MAX`` over the spatial axes (none at all with
+  ``keepdims`` over a 1×1 input, which the converter removes).
+* **LSTM and GRU** are their gate arithmetic, step by step, in the converter's form: with
+  ``unroll=True`` a TRANSPOSE and UNPACK of the sequence, a FILL of the zero state and, per
+  step, the dense products, SPLIT / STRIDED_SLICE into gates, LOGISTIC / TANH, MUL / ADD / SUB;
+  with ``unroll=False`` what the normalisation makes of the converter's WHILE loop (a GATHER per
+  step, the initial state as constants, each step's output reshaped for the output list and a
+  final STRIDED_SLICE); with ``unroll=True`` and a fixed batch size of 1 the first step folded
+  with the zero state, as the converter folds it.  See :class:`_RecurrentSteps`.
+  Configurations outside these forms (returned sequences or states, other activations, going
+  backwards) are TFLite Micro's fused ``UNIDIRECTIONAL_SEQUENCE_LSTM`` (LSTM) or
+  ``UNSUPPORTED`` (GRU).
 * **Layers TFLite Micro runs as one operator** map onto it even where the converter writes
   something else: ``UpSampling2D`` → ``RESIZE_NEAREST_NEIGHBOR`` / ``RESIZE_BILINEAR`` (the
-  converter writes nearest-neighbour upsampling as reshapes and tiles), ``Embedding`` →
-  ``GATHER`` (without the converter's cast and index fix-up), ``LSTM`` →
-  ``UNIDIRECTIONAL_SEQUENCE_LSTM`` plus a ``STRIDED_SLICE`` of the last step (the converter writes
-  a Keras 3 LSTM as a WHILE loop).  Conv2DTranspose → ``TRANSPOSE_CONV``, LeakyReLU, PReLU, ELU,
-  Maximum, Minimum, Average (ADDs then a MUL by ``1/n``), Permute → ``TRANSPOSE``, Cropping2D →
-  ``STRIDED_SLICE``, GlobalMaxPooling → ``REDUCE_MAX`` and GlobalAveragePooling1D → ``MEAN`` are
-  what the converter writes.
+  converter writes nearest-neighbour upsampling as reshapes and tiles, which the normalisation
+  turns into the same ``RESIZE_NEAREST_NEIGHBOR``), ``Embedding`` → ``GATHER`` (without the
+  converter's cast and index fix-up).  Conv2DTranspose → ``TRANSPOSE_CONV``, LeakyReLU, PReLU,
+  ELU, Maximum, Minimum, Average (ADDs then a MUL by ``1/n``), Permute → ``TRANSPOSE``,
+  Cropping2D → ``STRIDED_SLICE`` and Flatten → ``RESHAPE`` are what the converter writes.
 * **Keras operations** (``keras.ops.add(x, 3.0)``, ``ops.multiply``, ``ops.exp``,
   ``ops.sigmoid``, ...; keys ``"ops.<class>"`` in :data:`KERAS_OPS`) map onto the elementwise
   operators; a Python constant operand becomes a constant input.
@@ -56,10 +92,11 @@ Keras reading and of the ``.tflite`` reading agree layer by layer:
 names), ``axis`` (concatenation, gather), ``axes``/``keep_dims`` (mean, reduce-max),
 ``new_shape`` (reshape), ``paddings`` (pad), ``beta`` (softmax), ``alpha`` (leaky-relu),
 ``keep_num_dims`` (dense on inputs of rank > 2), ``output_shape`` (transposed conv), ``size``
-(resize), ``perm`` (transpose), ``begin``/``end``/``strides`` (strided slice), the LSTM's
+(resize), ``perm`` (transpose), ``begin``/``end``/``strides`` and their masks (strided slice),
+``num``/``axis`` (unpack), ``num_splits``/``axis`` (split), ``dims`` (fill), the fused LSTM's
 ``time_major``/``n_cell``/``n_output``.  RESHAPE, PAD, MEAN, REDUCE_MAX, TRANSPOSE,
-STRIDED_SLICE, RESIZE and TRANSPOSE_CONV carry their int32 shape operands as constant inputs, as
-in ``.tflite`` files.
+STRIDED_SLICE, SPLIT, GATHER, FILL, RESIZE and TRANSPOSE_CONV carry their int32 shape, axis and
+index operands as constant inputs, as in ``.tflite`` files.
 
 The mapping table is :data:`KERAS_OPS` (Keras class name → the OpTypes it becomes).  Keras
 layers are recognised by exact class name and only when defined by Keras itself.  The traversal
@@ -224,6 +261,16 @@ class _Draft:
     options: dict[str, Any] = dataclasses.field(default_factory=dict)
     folded: list[str] = dataclasses.field(default_factory=list)
     source_op: str = ""
+    #: False for a layer the converter writes apart from what follows it (a dilated
+    #: convolution sits between SPACE_TO_BATCH_ND and BATCH_TO_SPACE_ND in the file): no
+    #: BatchNormalization, constant or activation is fused into it.
+    fusable: bool = True
+    #: For the reshape back after a Conv1D's 2-D convolution: that convolution, into which
+    #: what follows is folded or fused as if the reshape were not there (the converter does).
+    through: _Draft | None = None
+    #: The Keras layer the draft comes from (its name; ``name`` when not given), which is what
+    #: ``folded`` records when the draft is folded into another.
+    origin: str = ""
 
     def freeze(self) -> Layer:
         options = dict(self.options)
@@ -528,11 +575,140 @@ class _GraphReader:
         """The draft writing ``spec`` if it is one of ``ops``, has no activation and ``spec``
         is its only output and has exactly one reader."""
         draft = self._producer.get(spec.name)
+        if draft is not None and draft.through is not None and self._uses.get(spec.name) == 1:
+            inner = draft.through
+            if self._uses.get(inner.outputs[0].name) != 1:
+                return None
+            draft, spec = inner, inner.outputs[0]
         if (draft is None or draft.op not in ops or self._uses.get(spec.name) != 1
                 or draft.attrs.get("activation", Activation.NONE) is not Activation.NONE
-                or draft.outputs != [spec]):
+                or draft.outputs != [spec] or not draft.fusable):
             return None
         return draft
+
+    def fuse_pad(self, src: TensorSpec, attrs: dict[str, Any]
+                 ) -> tuple[TensorSpec, dict[str, Any], list[str]]:
+        """The input, conv attributes and folded layer names of a convolution reading ``src``
+        with ``attrs``, after the converter's fusion of a zero padding into it: when ``src`` is
+        written only for this convolution by a ``PAD`` of the spatial axes whose amounts are
+        exactly what ``SAME`` padding adds for the convolution's kernel and strides (dilation
+        1), the PAD goes and the convolution reads its input with ``SAME`` padding (how the
+        converter writes a ZeroPadding2D before a ``valid`` stride-2 conv, e.g. MobileNet's).
+        Otherwise everything is returned unchanged."""
+        pad = self._producer.get(src.name)
+        if (attrs["padding"] is not Padding.VALID or attrs["dilation"] != (1, 1) or pad is None
+                or pad.op is not OpType.PAD or self._uses.get(src.name) != 1
+                or pad.outputs != [src] or not pad.fusable or pad.inputs[0] is None):
+            return src, attrs, []
+        x = pad.inputs[0]
+        paddings = tuple(tuple(p) for p in pad.options.get("paddings", ()))
+        if len(x.shape) != 4 or len(paddings) != 4 or paddings[0] != (0, 0) \
+                or paddings[3] != (0, 0):
+            return src, attrs, []
+        for axis in (0, 1):
+            size, k, s = x.shape[1 + axis], attrs["kernel"][axis], attrs["strides"][axis]
+            total = max((-(-size // s) - 1) * s + k - size, 0)
+            if paddings[1 + axis] != (total // 2, total - total // 2):
+                return src, attrs, []
+        self._drafts.remove(pad)
+        del self._producer[src.name]
+        return x, {**attrs, "padding": Padding.SAME}, [pad.name, *pad.folded]
+
+    def fold_affine(self, src: TensorSpec, scale: np.ndarray, offset: np.ndarray,
+                    name: str) -> _Draft | None:
+        """Fold ``y = src · scale + offset`` (per output channel, or scalars) into the layer
+        writing ``src`` when it may (:meth:`_sole_producer` of :data:`_FOLD_BN_INTO`), as the
+        converter folds a BatchNormalization or a constant ADD/SUB/MUL/DIV into a conv or dense
+        layer without activation: ``W' = W · scale`` per output channel, ``b' = b · scale +
+        offset`` (a bias is created when the layer had none, unless the offset is zero).
+        Records ``name`` as folded and returns the layer folded into, or ``None`` (nothing
+        changed) when it may not."""
+        target = self._sole_producer(src, _FOLD_BN_INTO)
+        if target is None:
+            return None
+        weights, bias = target.inputs[1], target.inputs[2]
+        if weights is None or weights.data is None:  # pragma: no cover - drafts carry data
+            return None
+        channels = weights.shape[-1] if target.op is OpType.DEPTHWISE_CONV_2D else weights.shape[0]
+        scale = np.asarray(scale, np.float64)
+        offset = np.asarray(offset, np.float64)
+        if scale.size not in (1, channels) or offset.size not in (1, channels):
+            return None
+        scale = np.broadcast_to(scale.reshape(-1), (channels,))
+        offset = np.broadcast_to(offset.reshape(-1), (channels,))
+        w = weights.data.astype(np.float64)
+        if target.op is OpType.DEPTHWISE_CONV_2D:
+            w = w * scale                                   # last axis is the output channel
+        else:
+            w = w * scale.reshape((-1,) + (1,) * (w.ndim - 1))  # first axis: output channel
+        dtype = weights.data.dtype
+        target.inputs[1] = _const(weights.name, w.astype(dtype))
+        if bias is not None and bias.data is not None:
+            target.inputs[2] = _const(bias.name, (bias.data.astype(np.float64) * scale
+                                                  + offset).astype(dtype))
+        elif np.any(offset != 0):
+            target.inputs[2] = _const(f"{target.name}/bias", offset.astype(dtype))
+        target.folded.append(name)
+        return target
+
+    def fuse_input_scalars(self, src: TensorSpec, op: OpType, weights: TensorSpec,
+                           bias: TensorSpec | None, padding: Padding
+                           ) -> tuple[TensorSpec, TensorSpec, TensorSpec | None, list[str]]:
+        """Fold a scalar ``MUL``/``DIV`` (into the weights) and, for ``valid`` padding, a
+        scalar ``ADD``/``SUB`` (into the bias: ``b + c · ΣW`` per output channel) that compute
+        ``src`` only for this conv / depthwise / dense layer, as the converter folds the
+        arithmetic before such a layer (a ``Rescaling`` in front of the first convolution).
+        Returns the input, weights, bias and folded layer names to use."""
+        folded: list[str] = []
+        while True:
+            p = self._producer.get(src.name)
+            if (p is None or p.op not in (OpType.ADD, OpType.SUB, OpType.MUL, OpType.DIV)
+                    or self._uses.get(src.name) != 1 or p.outputs != [src] or not p.fusable
+                    or p.attrs.get("activation", Activation.NONE) is not Activation.NONE
+                    or len(p.inputs) != 2 or p.inputs[0] is None or p.inputs[1] is None
+                    or p.inputs[0].is_constant or p.inputs[1].data is None
+                    or p.inputs[1].size != 1 or weights.data is None):
+                break
+            c = float(np.asarray(p.inputs[1].data, np.float64).ravel()[0])
+            w = weights.data.astype(np.float64)
+            if p.op in (OpType.ADD, OpType.SUB):
+                if padding is not Padding.VALID:
+                    break
+                axes = tuple(range(w.ndim - 1)) if op is OpType.DEPTHWISE_CONV_2D \
+                    else tuple(range(1, w.ndim))
+                shift = (c if p.op is OpType.ADD else -c) * w.sum(axis=axes)
+                old = bias.data.astype(np.float64) if bias is not None and bias.data is not None \
+                    else 0.0
+                bias = _const(bias.name if bias is not None else f"{weights.name}_bias",
+                              (old + shift).astype(weights.data.dtype))
+            else:
+                if c == 0:
+                    break
+                factor = c if p.op is OpType.MUL else 1.0 / c
+                weights = _const(weights.name, (w * factor).astype(weights.data.dtype))
+            self._drafts.remove(p)
+            del self._producer[src.name]
+            folded += [p.origin or p.name, *p.folded]
+            src = p.inputs[0]
+        return src, weights, bias, list(dict.fromkeys(folded))
+
+    def layer(self, name: str, op: OpType, inputs: Sequence[TensorSpec | None],
+              shapes: Sequence[tuple[int, ...]], dtype: str, source_op: str,
+              **attrs: Any) -> _Draft:
+        """Emit one of the layers that a Keras call becomes when it becomes several; its
+        outputs (``shapes``) are named ``name`` (``name:<i>`` for more than one) and count one
+        reader each until :meth:`_bind` ties one to a Keras tensor.  ``name`` is made unique
+        unless it is the call's own name (``own=True``), which the last of them takes."""
+        options = attrs.pop("options", {})
+        fusable = attrs.pop("fusable", True)
+        origin = attrs.pop("origin", "")
+        name = name if attrs.pop("own", False) else self._unique(name)
+        outs = [TensorSpec(name if len(shapes) == 1 else self._unique(f"{name}:{i}"),
+                           tuple(shape), dtype) for i, shape in enumerate(shapes)]
+        for t in outs:
+            self._uses[t.name] = 1
+        return self._emit(_Draft(name, op, list(inputs), outs, attrs, dict(options),
+                                 source_op=source_op, fusable=fusable, origin=origin))
 
     # -- generic layers --------------------------------------------------------------------
     def _unsupported(self, call: _Call, source_op: str | None = None) -> None:
@@ -569,9 +745,12 @@ class _GraphReader:
         """Emit one layer reading ``inputs`` (default: the call's inputs) and writing the
         call's single output."""
         options = attrs.pop("options", {})
+        fusable = attrs.pop("fusable", True)
+        folded = list(attrs.pop("folded", ()))
         ins = list(inputs) if inputs is not None else [self._spec[id(t)] for t in call.in_tensors]
         out = self._out(call.name, call.out_tensors[0])
-        return self._emit(_Draft(call.name, op, ins, [out], attrs, options, source_op=call.cls))
+        return self._emit(_Draft(call.name, op, ins, [out], attrs, options, folded=folded,
+                                 source_op=call.cls, fusable=fusable))
 
     def activation(self, call: _Call, fn_name: str, draft: _Draft | None) -> None:
         """Apply activation ``fn_name`` to the call's output.
@@ -591,7 +770,8 @@ class _GraphReader:
                 target.folded.append(call.op.name)
                 self._alias(kt, src)
                 return
-            if fn_name not in ACTIVATION_OPS and fn_name not in SIGMOID_GATED:
+            if fn_name not in ACTIVATION_OPS and fn_name not in SIGMOID_GATED \
+                    and fn_name != "hard_sigmoid":
                 self._unsupported(call, f"Activation({fn_name})")
                 return
             self._activation_layers(call, fn_name, src, call.name)
@@ -599,7 +779,7 @@ class _GraphReader:
         # fused into a conv / dense layer: ``draft`` wrote ``kt`` already
         if fn_name == "linear":
             return
-        if fn_name in FUSED_ACTIVATIONS:
+        if fn_name in FUSED_ACTIVATIONS and draft.fusable:
             draft.attrs["activation"] = FUSED_ACTIVATIONS[fn_name]
             return
         pre = draft.outputs[0]
@@ -610,8 +790,23 @@ class _GraphReader:
         """Emit the layer(s) computing ``fn_name(src)`` as ``name``, bound to the call's output:
         one layer of :data:`ACTIVATION_OPS`, ``LOGISTIC`` then ``MUL`` for
         :data:`SIGMOID_GATED` (as the converter writes ``x · sigmoid(x)``), or an
-        ``UNSUPPORTED`` layer ``Activation(<name>)``."""
-        if fn_name in SIGMOID_GATED:
+        ``UNSUPPORTED`` layer ``Activation(<name>)``.  ``hard_sigmoid`` (Keras 3's
+        ``relu6(x + 3) / 6``) is an ``ADD`` of 3 with ReLU6 fused — the 3 folded into the bias
+        and the ReLU6 fused into a conv / dense layer writing ``src`` when it may
+        (:meth:`fold_affine`) — then a ``MUL`` by ``1/6``, as the converter writes it."""
+        if fn_name == "hard_sigmoid":
+            target = self.fold_affine(src, 1.0, 3.0, call.op.name)
+            if target is not None:
+                target.attrs["activation"] = Activation.RELU6
+                shifted = src
+            else:
+                three = _const(f"{name}/three", np.float32(3.0))
+                shifted = self.layer(f"{name}/add", OpType.ADD, [src, three], [src.shape],
+                                     src.dtype, call.cls, activation=Activation.RELU6).outputs[0]
+            sixth = _const(f"{name}/sixth", np.float32(1.0 / 6.0))
+            out = TensorSpec(name, src.shape, src.dtype)
+            self._emit(_Draft(name, OpType.MUL, [shifted, sixth], [out], source_op=call.cls))
+        elif fn_name in SIGMOID_GATED:
             gate = TensorSpec(self._unique(f"{name}/sigmoid"), src.shape, src.dtype)
             self._uses[gate.name] = 1
             self._uses[src.name] = self._uses.get(src.name, 0) + 1     # read by both layers
@@ -626,6 +821,26 @@ class _GraphReader:
                               source_op=call.cls if op is not OpType.UNSUPPORTED
                               else f"Activation({fn_name})"))
         self._bind(call.out_tensors[0], out)
+
+    def affine_layers(self, call: _Call, src: TensorSpec, scale: np.ndarray,
+                      offset: np.ndarray) -> None:
+        """Emit ``src · scale + offset`` as a ``MUL`` and an ``ADD`` with constant operands,
+        bound to the call's output; a scale of ones or an offset of zeros gives no layer (both:
+        the call is an identity)."""
+        x, last = src, None
+        steps = [(OpType.MUL, "scale", scale)] if np.any(scale != 1) else []
+        if np.any(offset != 0):
+            steps.append((OpType.ADD, "offset", offset))
+        for i, (op, what, value) in enumerate(steps):
+            name = call.name if i == len(steps) - 1 else f"{call.name}/{what}"
+            operand = _const(f"{call.name}/{what}_value", value)
+            last = self.layer(name, op, [x, operand], [x.shape], x.dtype, call.cls,
+                              own=name == call.name, origin=call.op.name)
+            x = last.outputs[0]
+        if last is None:
+            self.identity(call)
+            return
+        self._bind(call.out_tensors[0], x)
 
     def reshape(self, call: _Call) -> None:
         shape = self._shape(call.out_tensors[0], call.name)
@@ -660,29 +875,61 @@ def _conv_attrs(layer: Any) -> dict[str, Any]:
                 padding=Padding(str(layer.padding).lower()), dilation=_pair(layer.dilation_rate))
 
 
-@_handles("Conv2D", emits=(OpType.CONV_2D,))
+@_handles("Conv2D", emits=(OpType.CONV_2D, OpType.ADD, OpType.RELU, OpType.RELU6))
 def _conv2d(reader: _GraphReader, call: _Call) -> None:
     layer = call.op
     if not _channels_last(reader, call):
         return
     weights = _const(f"{call.name}/kernel", _numpy(layer.kernel).transpose(3, 0, 1, 2))
-    draft = reader.simple(call, OpType.CONV_2D,
-                          [reader._in(call), weights, _bias(call.name, layer, weights.shape[0])],
-                          groups=int(layer.groups), **_conv_attrs(layer))
-    reader.activation(call, _activation_name(layer.activation), draft)
+    _convolution(reader, call, OpType.CONV_2D, weights, weights.shape[0],
+                 groups=int(layer.groups))
 
 
-@_handles("DepthwiseConv2D", emits=(OpType.DEPTHWISE_CONV_2D,))
+@_handles("DepthwiseConv2D", emits=(OpType.DEPTHWISE_CONV_2D, OpType.ADD, OpType.RELU,
+                                    OpType.RELU6))
 def _depthwise(reader: _GraphReader, call: _Call) -> None:
     layer = call.op
     if not _channels_last(reader, call):
         return
     k = _numpy(layer.kernel)                      # (kh, kw, C, M)
     weights = _const(f"{call.name}/kernel", k.reshape(1, k.shape[0], k.shape[1], -1))
-    draft = reader.simple(call, OpType.DEPTHWISE_CONV_2D,
-                          [reader._in(call), weights, _bias(call.name, layer, weights.shape[-1])],
-                          depth_multiplier=int(layer.depth_multiplier), **_conv_attrs(layer))
-    reader.activation(call, _activation_name(layer.activation), draft)
+    _convolution(reader, call, OpType.DEPTHWISE_CONV_2D, weights, weights.shape[-1],
+                 depth_multiplier=int(layer.depth_multiplier))
+
+
+def _convolution(reader: _GraphReader, call: _Call, op: OpType, weights: TensorSpec,
+                 channels: int, **extra: Any) -> None:
+    """A Conv2D / DepthwiseConv2D as the converter writes it.
+
+    * A ZeroPadding2D written only for it, whose amounts are what ``same`` padding adds, is
+      fused into it (:meth:`_GraphReader.fuse_pad`).
+    * Dilated, it is a convolution with a zero bias (the converter puts it between
+      SPACE_TO_BATCH_ND and BATCH_TO_SPACE_ND, which the normalisation turns back into one
+      dilated convolution), then an ``ADD`` of the bias when the bias is not all zero, with
+      ReLU / ReLU6 fused into that ADD, or else as their own layer: nothing is fused into the
+      convolution itself.
+    * Otherwise the bias (zero when the layer has none) and ReLU / ReLU6 are fused.
+    """
+    layer = call.op
+    src, attrs, folded = reader.fuse_pad(reader._in(call), _conv_attrs(layer))
+    fn = _activation_name(layer.activation)
+    if attrs["dilation"] == (1, 1):
+        src, weights, bias, scalars = reader.fuse_input_scalars(
+            src, op, weights, _bias(call.name, layer, channels), attrs["padding"])
+        draft = reader.simple(call, op, [src, weights, bias], folded=scalars + folded,
+                              **attrs, **extra)
+        reader.activation(call, fn, draft)
+        return
+    zero = _const(f"{call.name}/bias", np.zeros(channels, dtype=weights.data.dtype))
+    draft = reader.simple(call, op, [src, weights, zero], fusable=False, **attrs, **extra)
+    bias = _bias(call.name, layer)
+    if bias is not None and bias.data is not None and np.any(bias.data != 0):
+        pre = draft.outputs[0]
+        draft = reader.layer(f"{call.name}/bias_add", OpType.ADD,
+                             [pre, _const(f"{call.name}/bias_value", bias.data)], [pre.shape],
+                             pre.dtype, call.cls)
+        reader._bind(call.out_tensors[0], draft.outputs[0])
+    reader.activation(call, fn, draft)
 
 
 @_handles("SeparableConv2D", emits=(OpType.DEPTHWISE_CONV_2D, OpType.CONV_2D))
@@ -722,9 +969,119 @@ def _dense(reader: _GraphReader, call: _Call) -> None:
     src = reader._in(call)
     weights = _const(f"{call.name}/kernel", _numpy(layer.kernel).T)
     options = {"keep_num_dims": len(src.shape) > 2}
-    draft = reader.simple(call, OpType.FULLY_CONNECTED, [src, weights, _bias(call.name, layer)],
-                          options=options)
+    src, weights, bias, folded = reader.fuse_input_scalars(
+        src, OpType.FULLY_CONNECTED, weights, _bias(call.name, layer), Padding.VALID)
+    draft = reader.simple(call, OpType.FULLY_CONNECTED, [src, weights, bias], options=options,
+                          folded=folded)
     reader.activation(call, _activation_name(layer.activation), draft)
+
+
+@_handles("Rescaling", emits=(OpType.MUL, OpType.ADD))
+def _rescaling(reader: _GraphReader, call: _Call) -> None:
+    """``x · scale + offset``: a ``MUL`` and an ``ADD`` with constant operands (none for a
+    scale of 1 / an offset of 0); scalars right before a conv / dense layer are folded into it
+    (:meth:`_GraphReader.fuse_input_scalars`), as the converter folds them."""
+    layer = call.op
+    scale = np.asarray(layer.scale, np.float32)
+    offset = np.asarray(layer.offset, np.float32)
+    reader.affine_layers(call, reader._in(call), scale, offset)
+
+
+def _first(value: Any) -> int:
+    """The one length of a 1-D layer's ``kernel_size``-like argument (an int or a 1-tuple)."""
+    return int(value) if isinstance(value, int) else int(value[0])
+
+
+def _reshape_layer(reader: _GraphReader, call: _Call, name: str, src: TensorSpec,
+                   shape: tuple[int, ...]) -> TensorSpec:
+    """Emit a ``RESHAPE`` of ``src`` to ``shape`` (with its int32 shape operand) for ``call``;
+    its output."""
+    operand = _const(f"{name}/shape", np.array(shape, dtype=np.int32))
+    draft = reader.layer(name, OpType.RESHAPE, [src, operand], [shape], src.dtype, call.cls,
+                         own=name == call.name, options={"new_shape": tuple(shape)})
+    return draft.outputs[0]
+
+
+@_handles("Conv1D", emits=(OpType.PAD, OpType.RESHAPE, OpType.CONV_2D))
+def _conv1d(reader: _GraphReader, call: _Call) -> None:
+    """A ``CONV_2D`` with kernel ``(1, k)`` between reshapes, as the converter writes a Conv1D
+    (EXPAND_DIMS to ``(1, 1, W, C)``, the 2-D convolution, a reshape back to ``(1, W', F)``;
+    the normalisation reads the EXPAND_DIMS as a reshape).  ``causal`` padding is a ``PAD`` of
+    ``dilation·(k - 1)`` steps before the sequence, then a ``valid`` convolution.  ReLU / ReLU6
+    are fused into the convolution, other one-operator activations come between the convolution
+    and the reshape back (where the converter moves them), swish after it; what follows the Conv1D is folded or
+    fused into the convolution as if the reshape were not there.  A dilated
+    Conv1D becomes a convolution with dilation ``(1, d)`` (the converter writes
+    SPACE_TO_BATCH_ND / BATCH_TO_SPACE_ND around it, which the normalisation does not rewrite
+    for 1-D tensors)."""
+    layer = call.op
+    if not _channels_last(reader, call):
+        return
+    src = reader._in(call)
+    if len(src.shape) != 3:
+        reader._unsupported(call)
+        return
+    k, stride, dilation = (_first(getattr(layer, a))
+                           for a in ("kernel_size", "strides", "dilation_rate"))
+    padding = str(layer.padding).lower()
+    x = src
+    if padding == "causal":
+        paddings = ((0, 0), (dilation * (k - 1), 0), (0, 0))
+        operand = _const(f"{call.name}/paddings", np.array(paddings, dtype=np.int32))
+        shape = (x.shape[0], x.shape[1] + dilation * (k - 1), x.shape[2])
+        x = reader.layer(f"{call.name}/pad", OpType.PAD, [x, operand], [shape], x.dtype,
+                         call.cls, options={"paddings": paddings}).outputs[0]
+        padding = "valid"
+    n, w, c = x.shape
+    x = _reshape_layer(reader, call, f"{call.name}/expand", x, (n, 1, w, c))
+    out = reader._shape(call.out_tensors[0], call.name)
+    kernel = _numpy(layer.kernel)                          # (k, C/groups, F)
+    weights = _const(f"{call.name}/kernel", kernel.transpose(2, 0, 1)[:, None])
+    conv = reader.layer(f"{call.name}/conv2d", OpType.CONV_2D,
+                        [x, weights, _bias(call.name, layer, kernel.shape[-1])],
+                        [(n, 1, out[1], out[2])], x.dtype, call.cls, kernel=(1, k),
+                        strides=(1, stride), padding=Padding(padding), dilation=(1, dilation),
+                        groups=int(layer.groups))
+    fn = _activation_name(layer.activation)
+    result = conv.outputs[0]
+    if fn in FUSED_ACTIVATIONS:
+        conv.attrs["activation"] = FUSED_ACTIVATIONS[fn]
+    elif fn != "linear" and fn not in SIGMOID_GATED:
+        reader._bind(call.out_tensors[0], result)
+        reader.activation(call, fn, conv)
+        result = reader._spec[id(call.out_tensors[0])]
+    squeezed = _reshape_layer(reader, call, call.name, result, out)
+    if result is conv.outputs[0]:
+        reader._producer[squeezed.name].through = conv
+    reader._bind(call.out_tensors[0], squeezed)
+    if fn in SIGMOID_GATED:
+        reader.activation(call, fn, reader._producer[squeezed.name])
+
+
+@_handles("MaxPooling1D", "AveragePooling1D",
+          emits={"MaxPooling1D": (OpType.RESHAPE, OpType.MAX_POOL_2D),
+                 "AveragePooling1D": (OpType.RESHAPE, OpType.AVERAGE_POOL_2D)})
+def _pool1d(reader: _GraphReader, call: _Call) -> None:
+    """``MAX_POOL_2D`` / ``AVERAGE_POOL_2D`` with window ``(1, p)`` between reshapes to
+    ``(1, 1, W, C)`` and back, as the converter writes a 1-D pooling."""
+    layer = call.op
+    if not _channels_last(reader, call):
+        return
+    src = reader._in(call)
+    if len(src.shape) != 3:
+        reader._unsupported(call)
+        return
+    pool = _first(layer.pool_size)
+    stride = _first(layer.strides if layer.strides is not None else layer.pool_size)
+    op = OpType.MAX_POOL_2D if call.cls.startswith("Max") else OpType.AVERAGE_POOL_2D
+    n, w, c = src.shape
+    out = reader._shape(call.out_tensors[0], call.name)
+    x = _reshape_layer(reader, call, f"{call.name}/expand", src, (n, 1, w, c))
+    pooled = reader.layer(f"{call.name}/pool2d", op, [x], [(n, 1, out[1], out[2])], x.dtype,
+                          call.cls, kernel=(1, pool), strides=(1, stride),
+                          padding=Padding(str(layer.padding).lower()))
+    reader._bind(call.out_tensors[0],
+                 _reshape_layer(reader, call, call.name, pooled.outputs[0], out))
 
 
 @_handles("AveragePooling2D", "MaxPooling2D",
@@ -739,9 +1096,20 @@ def _pool(reader: _GraphReader, call: _Call) -> None:
                   padding=Padding(str(layer.padding).lower()))
 
 
+def _reduces_nothing(reader: _GraphReader, call: _Call, axes: tuple[int, ...]) -> bool:
+    """True (and the call made an identity) for a global pooling with ``keepdims`` over axes of
+    size 1: the converter removes it."""
+    src = reader._in(call)
+    if bool(call.op.keepdims) and all(src.shape[a] == 1 for a in axes):
+        reader.identity(call)
+        return True
+    return False
+
+
 @_handles("GlobalAveragePooling2D", emits=(OpType.MEAN,))
 def _global_average(reader: _GraphReader, call: _Call) -> None:
-    if not _channels_last(reader, call):
+    """``MEAN`` over the spatial axes; none with ``keepdims`` over a 1×1 input."""
+    if not _channels_last(reader, call) or _reduces_nothing(reader, call, (1, 2)):
         return
     axes = _const(f"{call.name}/axes", np.array([1, 2], dtype=np.int32))
     reader.simple(call, OpType.MEAN, [reader._in(call), axes],
@@ -822,7 +1190,8 @@ def _relu(reader: _GraphReader, call: _Call) -> None:
     reader.activation(call, "relu" if max_value is None else "relu6", None)
 
 
-@_handles("Activation", emits=tuple(dict.fromkeys((*ACTIVATION_OPS.values(), OpType.MUL))))
+@_handles("Activation", emits=tuple(dict.fromkeys((*ACTIVATION_OPS.values(), OpType.MUL,
+                                                   OpType.ADD))))
 def _activation(reader: _GraphReader, call: _Call) -> None:
     reader.activation(call, _activation_name(call.op.activation), None)
 
@@ -896,10 +1265,11 @@ def _upsampling(reader: _GraphReader, call: _Call) -> None:
                  "GlobalMaxPooling1D": (OpType.REDUCE_MAX,),
                  "GlobalAveragePooling1D": (OpType.MEAN,)})
 def _global_pool(reader: _GraphReader, call: _Call) -> None:
-    """``REDUCE_MAX`` / ``MEAN`` over the spatial axes (``(1, 2)`` or ``(1,)``)."""
-    if not _channels_last(reader, call):
-        return
+    """``REDUCE_MAX`` / ``MEAN`` over the spatial axes (``(1, 2)`` or ``(1,)``); none with
+    ``keepdims`` over axes of size 1."""
     axes = (1, 2) if call.cls.endswith("2D") else (1,)
+    if not _channels_last(reader, call) or _reduces_nothing(reader, call, axes):
+        return
     op = OpType.REDUCE_MAX if call.cls.startswith("GlobalMax") else OpType.MEAN
     operand = _const(f"{call.name}/axes", np.array(axes, dtype=np.int32))
     reader.simple(call, op, [reader._in(call), operand],
@@ -938,17 +1308,261 @@ def _embedding(reader: _GraphReader, call: _Call) -> None:
                   options={"axis": 0, "batch_dims": 0})
 
 
-@_handles("LSTM", emits=(OpType.UNIDIRECTIONAL_SEQUENCE_LSTM, OpType.STRIDED_SLICE))
-def _lstm(reader: _GraphReader, call: _Call) -> None:
-    """``UNIDIRECTIONAL_SEQUENCE_LSTM`` (TFLite Micro's fused LSTM kernel) with TFLite's 24
+_RECURRENT_OPS = (OpType.TRANSPOSE, OpType.UNPACK, OpType.FILL, OpType.RESHAPE, OpType.GATHER,
+                  OpType.FULLY_CONNECTED, OpType.ADD, OpType.SUB, OpType.MUL, OpType.SPLIT,
+                  OpType.STRIDED_SLICE, OpType.LOGISTIC, OpType.TANH)
+
+
+@_handles("LSTM", "GRU", emits={"LSTM": (*_RECURRENT_OPS, OpType.UNIDIRECTIONAL_SEQUENCE_LSTM),
+                                "GRU": _RECURRENT_OPS})
+def _recurrent(reader: _GraphReader, call: _Call) -> None:
+    """An LSTM or GRU as the converter writes it (:class:`_RecurrentSteps`): step by step, in
+    the unrolled form (``unroll=True``) or in the form the normalisation gives the WHILE loop
+    (``unroll=False``).  Configurations outside those forms — another activation, backwards,
+    stateful, returning sequences or states, a GRU without ``reset_after`` — are an
+    ``UNIDIRECTIONAL_SEQUENCE_LSTM`` (LSTM) or UNSUPPORTED (GRU)."""
+    layer = call.op
+    cell = getattr(layer, "cell", layer)
+    src = reader._in(call)
+    batch = call.in_tensors[0].shape[0]
+    plain = (_activation_name(cell.activation) == "tanh"
+             and _activation_name(cell.recurrent_activation) == "sigmoid"
+             and not layer.go_backwards and not layer.return_state and not layer.stateful
+             and not layer.return_sequences and len(call.in_tensors) == 1
+             and len(src.shape) == 3 and (call.cls == "LSTM" or bool(cell.reset_after)))
+    if plain:
+        _RecurrentSteps(reader, call, cell, fixed_batch=batch is not None).emit()
+    elif call.cls == "LSTM":
+        _fused_lstm(reader, call)
+    else:
+        reader._unsupported(call)
+
+
+class _RecurrentSteps:
+    """Emits one Keras LSTM / GRU call the way the converter writes it.
+
+    Forms (the stock converter of TensorFlow 2.21, read and normalised):
+
+    * ``unroll=True``, open batch: the sequence is ``TRANSPOSE``d to time-major and
+      ``UNPACK``ed into steps; the zero state is one ``FILL``; every step has its own layers.
+    * ``unroll=True``, fixed batch of 1: the sequence is ``RESHAPE``d to time-major and
+      ``UNPACK``ed; the converter folds the first step's arithmetic with the zero state (an
+      LSTM's first step is ``FC(x_0, W, bias)``, its gates and ``c = i·g``, without the forget
+      gate; a GRU's recurrent product is its recurrent bias, added and multiplied as
+      constants, ``h = (1 - z)·ĥ``); the LSTM's later recurrent products are reshaped to a
+      vector before the sum, as in the WHILE form.
+    * ``unroll=False`` (a WHILE loop, float; the normalisation unrolls it): the sequence is
+      ``RESHAPE``d to time-major, each step ``GATHER``s its input, the initial state is a
+      constant; the recurrent product is reshaped to a vector before the sum (LSTM); each step
+      ``RESHAPE``s its output to ``(1, 1, units)`` for the output list, and a
+      ``STRIDED_SLICE`` takes the last one.
+
+    A step of an LSTM: ``FC(h, R)`` and ``FC(x_t, W)`` (no bias), their ``ADD``, an ``ADD`` of
+    the bias (left out when it is all zero), a ``SPLIT`` into the gates i, f, g, o,
+    ``LOGISTIC`` (i, f, o), ``TANH`` (g), ``c = f·c + i·g``, ``h = o·tanh(c)``.  A step of a
+    GRU (reset after): ``FC(h, R, recurrent bias)`` cut by three ``STRIDED_SLICE``s,
+    ``FC(x_t, W, input bias)`` ``SPLIT`` in three, ``z = σ(x_z + h_z)``,
+    ``r = σ(x_r + h_r)``, ``ĥ = tanh(x_h + r·h_h)``, ``h = z·h + (1 - z)·ĥ``.  The weights are
+    shared by all steps (one tensor each).
+    """
+
+    def __init__(self, reader: _GraphReader, call: _Call, cell: Any,
+                 fixed_batch: bool = False) -> None:
+        self.reader = reader
+        self.call = call
+        self.lstm = call.cls == "LSTM"
+        self.unrolled = bool(call.op.unroll)
+        #: unrolled with a fixed batch: the first step is folded with the zero state
+        self.folded_start = self.unrolled and fixed_batch
+        self.units = int(cell.units)
+        self.dtype = reader._dtype(call.out_tensors[0])
+        self.src = reader._in(call)
+        name = call.name
+        kernel, recurrent = _numpy(cell.kernel), _numpy(cell.recurrent_kernel)
+        self.w_input = _const(f"{name}/kernel", kernel.T)
+        self.w_state = _const(f"{name}/recurrent_kernel", recurrent.T)
+        bias = _numpy(cell.bias) if getattr(cell, "bias", None) is not None else None
+        if self.lstm:
+            self.biases = [self._nonzero(f"{name}/bias", bias)]
+        else:
+            rows = bias if bias is not None else (None, None)
+            self.biases = [self._nonzero(f"{name}/input_bias", rows[0]),
+                           self._nonzero(f"{name}/recurrent_bias", rows[1])]
+
+    @staticmethod
+    def _nonzero(name: str, value: np.ndarray | None) -> TensorSpec | None:
+        """The bias as a constant, ``None`` when there is none or it is all zero (the
+        converter drops it)."""
+        if value is None or not np.any(value != 0):
+            return None
+        return _const(name, np.asarray(value))
+
+    def op(self, op: OpType, inputs: Sequence[TensorSpec | None],
+           shapes: Sequence[tuple[int, ...]], **attrs: Any) -> list[TensorSpec]:
+        """Emit one layer; its outputs."""
+        draft = self.reader.layer(f"{self.call.name}/{op.label.lower()}", op, inputs, shapes,
+                                  self.dtype, self.call.cls, **attrs)
+        return draft.outputs
+
+    def ints(self, what: str, values: Any) -> TensorSpec:
+        return _const(f"{self.call.name}/{what}", np.array(values, dtype=np.int32))
+
+    def emit(self) -> None:
+        """Emit every step and bind the last state (or the last output-list entry) to the
+        call's output."""
+        batch, steps, n_in = self.src.shape
+        u = self.units
+        if self.folded_start:
+            seq = self.op(OpType.RESHAPE, [self.src, self.ints("time_major", [steps, batch, n_in])],
+                          [(steps, batch, n_in)],
+                          options={"new_shape": (steps, batch, n_in)})[0]
+            inputs = self.op(OpType.UNPACK, [seq], [(batch, n_in)] * steps,
+                             options={"num": steps, "axis": 0})
+            h = c = None
+        elif self.unrolled:
+            seq = self.op(OpType.TRANSPOSE, [self.src, self.ints("perm", [1, 0, 2])],
+                          [(steps, batch, n_in)], options={"perm": (1, 0, 2)})[0]
+            inputs = self.op(OpType.UNPACK, [seq], [(batch, n_in)] * steps,
+                             options={"num": steps, "axis": 0})
+            zero = self.op(OpType.FILL, [self.ints("dims", [batch, u]),
+                                         _const(f"{self.call.name}/zero", np.float32(0.0))],
+                           [(batch, u)], options={"dims": (batch, u)})[0]
+            h = c = zero
+        else:
+            seq = self.op(OpType.RESHAPE, [self.src, self.ints("time_major", [steps, batch, n_in])],
+                          [(steps, batch, n_in)],
+                          options={"new_shape": (steps, batch, n_in)})[0]
+            h = _const(f"{self.call.name}/initial_h", np.zeros((batch, u), np.float32))
+            c = _const(f"{self.call.name}/initial_c", np.zeros((batch, u), np.float32))
+        out = None
+        for t in range(steps):
+            if self.unrolled:
+                x = inputs[t]
+            else:
+                x = self.op(OpType.GATHER, [seq, self.ints(f"step{t}", t)], [(batch, n_in)],
+                            options={"axis": 0, "batch_dims": 0})[0]
+            if h is None:
+                h, c = self.lstm_first(x) if self.lstm else (self.gru_first(x), None)
+            elif self.lstm:
+                h, c = self.lstm_step(x, h, c)
+            else:
+                h = self.gru_step(x, h)
+            if not self.unrolled:
+                out = self.op(OpType.RESHAPE, [h, self.ints("entry", [batch, 1, u])],
+                              [(batch, 1, u)], options={"new_shape": (batch, 1, u)})[0]
+        result = h
+        if out is not None:
+            begin, end, strides = (-1, 0, 0), (0, 1, u), (1, 1, 1)
+            result = self.op(OpType.STRIDED_SLICE,
+                             [out, self.ints("begin", begin), self.ints("end", end),
+                              self.ints("strides", strides)], [(batch, u)],
+                             options={"begin": begin, "end": end, "strides": strides,
+                                      "begin_mask": 6, "end_mask": 6, "shrink_axis_mask": 1})[0]
+        self.reader._bind(self.call.out_tensors[0], result)
+
+    def dense(self, x: TensorSpec, weights: TensorSpec, bias: TensorSpec | None) -> TensorSpec:
+        return self.op(OpType.FULLY_CONNECTED, [x, weights, bias],
+                       [(x.shape[0], weights.shape[0])],
+                       options={"keep_num_dims": False})[0]
+
+    def lstm_step(self, x: TensorSpec, h: TensorSpec, c: TensorSpec
+                  ) -> tuple[TensorSpec, TensorSpec]:
+        batch, u = h.shape
+        state = self.dense(h, self.w_state, None)
+        if not self.unrolled or self.folded_start:
+            state = self.op(OpType.RESHAPE, [state, self.ints("flat", [4 * u])], [(4 * u,)],
+                            options={"new_shape": (4 * u,)})[0]
+        s = self.op(OpType.ADD, [self.dense(x, self.w_input, None), state], [(batch, 4 * u)])[0]
+        if self.biases[0] is not None:
+            s = self.op(OpType.ADD, [s, self.biases[0]], [(batch, 4 * u)])[0]
+        i, f, g, o = self.op(OpType.SPLIT, [self.ints("axis", 1), s], [(batch, u)] * 4,
+                             options={"axis": 1, "num_splits": 4})
+        one = [(batch, u)]
+        i, f, o = (self.op(OpType.LOGISTIC, [gate], one)[0] for gate in (i, f, o))
+        g = self.op(OpType.TANH, [g], one)[0]
+        kept = self.op(OpType.MUL, [f, c], one)[0]
+        c = self.op(OpType.ADD, [kept, self.op(OpType.MUL, [i, g], one)[0]], one)[0]
+        h = self.op(OpType.MUL, [o, self.op(OpType.TANH, [c], one)[0]], one)[0]
+        return h, c
+
+    def lstm_first(self, x: TensorSpec) -> tuple[TensorSpec, TensorSpec]:
+        """The first step from the zero state, as the converter folds it: ``c = i·g``."""
+        batch, u = x.shape[0], self.units
+        one = [(batch, u)]
+        i, _, g, o = self.op(OpType.SPLIT, [self.ints("axis", 1),
+                                            self.dense(x, self.w_input, self.biases[0])],
+                             one * 4, options={"axis": 1, "num_splits": 4})
+        i, o = (self.op(OpType.LOGISTIC, [gate], one)[0] for gate in (i, o))
+        c = self.op(OpType.MUL, [i, self.op(OpType.TANH, [g], one)[0]], one)[0]
+        h = self.op(OpType.MUL, [o, self.op(OpType.TANH, [c], one)[0]], one)[0]
+        return h, c
+
+    def gru_first(self, x: TensorSpec) -> TensorSpec:
+        """The first step from the zero state, as the converter folds it: the recurrent product
+        is the recurrent bias (constants added and multiplied, all-zero parts left out) and
+        ``h = (1 - z)·ĥ``."""
+        batch, u = x.shape[0], self.units
+        one = [(batch, u)]
+        bias = self.biases[1]
+        parts: list[TensorSpec | None] = [None, None, None]
+        if bias is not None and bias.data is not None:
+            for k in range(3):
+                value = np.asarray(bias.data[k * u:(k + 1) * u]).reshape(1, u)
+                if np.any(value != 0):
+                    parts[k] = _const(f"{self.call.name}/recurrent_bias{k}", value)
+        x_z, x_r, x_h = self.op(OpType.SPLIT, [self.ints("axis", -1),
+                                               self.dense(x, self.w_input, self.biases[0])],
+                                one * 3, options={"axis": -1, "num_splits": 3})
+
+        def plus(a: TensorSpec, b: TensorSpec | None) -> TensorSpec:
+            return a if b is None else self.op(OpType.ADD, [a, b], one)[0]
+
+        z = self.op(OpType.LOGISTIC, [plus(x_z, parts[0])], one)[0]
+        rest = self.op(OpType.SUB, [_const(f"{self.call.name}/one", np.float32(1.0)), z], one)[0]
+        if parts[2] is not None:
+            r = self.op(OpType.LOGISTIC, [plus(x_r, parts[1])], one)[0]
+            x_h = plus(x_h, self.op(OpType.MUL, [r, parts[2]], one)[0])
+        candidate = self.op(OpType.TANH, [x_h], one)[0]
+        return self.op(OpType.MUL, [rest, candidate], one)[0]
+
+    def gru_step(self, x: TensorSpec, h: TensorSpec) -> TensorSpec:
+        batch, u = h.shape
+        one = [(batch, u)]
+        state = self.dense(h, self.w_state, self.biases[1])
+        cuts = []
+        for k, (masks, begin, end) in enumerate((((3, 1), (0, 0), (0, u)),
+                                                 ((1, 1), (0, u), (0, 2 * u)),
+                                                 ((1, 3), (0, 2 * u), (0, 0)))):
+            cuts.append(self.op(OpType.STRIDED_SLICE,
+                                [state, self.ints(f"begin{k}", begin), self.ints(f"end{k}", end),
+                                 self.ints("strides", (1, 1))], one,
+                                options={"begin": begin, "end": end, "strides": (1, 1),
+                                         "begin_mask": masks[0], "end_mask": masks[1],
+                                         "shrink_axis_mask": 0})[0])
+        h_z, h_r, h_h = cuts
+        x_z, x_r, x_h = self.op(OpType.SPLIT, [self.ints("axis", -1),
+                                               self.dense(x, self.w_input, self.biases[0])],
+                                one * 3, options={"axis": -1, "num_splits": 3})
+        z = self.op(OpType.LOGISTIC, [self.op(OpType.ADD, [x_z, h_z], one)[0]], one)[0]
+        r = self.op(OpType.LOGISTIC, [self.op(OpType.ADD, [x_r, h_r], one)[0]], one)[0]
+        candidate = self.op(OpType.TANH, [self.op(OpType.ADD, [
+            x_h, self.op(OpType.MUL, [r, h_h], one)[0]], one)[0]], one)[0]
+        keep = self.op(OpType.MUL, [z, h], one)[0]
+        rest = self.op(OpType.SUB, [_const(f"{self.call.name}/one", np.float32(1.0)), z], one)[0]
+        return self.op(OpType.ADD, [keep, self.op(OpType.MUL, [rest, candidate], one)[0]],
+                       one)[0]
+
+
+def _fused_lstm(reader: _GraphReader, call: _Call) -> None:
+    """An LSTM the converter's forms do not cover (:func:`_recurrent`) as TFLite Micro's fused
+    ``UNIDIRECTIONAL_SEQUENCE_LSTM`` kernel, with TFLite's 24
     inputs: the input, the input-to-gate and recurrent-to-gate weights ``(units, n)`` of the
     gates i, f, c, o (Keras's ``kernel`` and ``recurrent_kernel`` split by gate and
     transposed), no peepholes, the four gate biases (zeros when the layer has none), no
     projection, the output and cell state variables ``(1, units)`` and no layer norm.  Its
     output is the whole sequence; without ``return_sequences`` a ``STRIDED_SLICE`` takes the
     last step.  Only the plain configuration is mapped (tanh / sigmoid activations, forward,
-    stateless, no returned state); others stay unsupported.  The stock converter writes a
-    Keras 3 LSTM as a WHILE loop, or with ``unroll=True`` as per-step dense layers."""
+    stateless, no returned state); others stay unsupported."""
     layer = call.op
     cell = getattr(layer, "cell", layer)
     plain = (_activation_name(cell.activation) == "tanh"
@@ -1018,7 +1632,10 @@ _OPS_UNARY: Mapping[str, OpType] = MappingProxyType({
 def _ops_binary(reader: _GraphReader, call: _Call) -> None:
     """Keras ``ops.add``/``subtract``/``multiply``/``divide``/``maximum``/``minimum`` of two
     tensors, or of a tensor and a Python constant (which becomes a constant input, as the
-    converter writes it)."""
+    converter writes it).  ``x + c``, ``x - c``, ``x · c`` and ``x / c`` with a scalar or
+    per-channel constant ``c`` right after a conv / dense layer without activation are folded
+    into its bias and weights (:meth:`_GraphReader.fold_affine`), as the converter folds them
+    (MobileNetV3's hard sigmoid ``ReLU6(conv(x) + 3) / 6`` keeps only the division)."""
     if len(call.args) != 2 or len(call.out_tensors) != 1:
         reader._unsupported(call, f"ops.{call.cls}")
         return
@@ -1037,7 +1654,25 @@ def _ops_binary(reader: _GraphReader, call: _Call) -> None:
     if all(t is not None and t.is_constant for t in operands):
         reader._unsupported(call, f"ops.{call.cls}")
         return
-    reader.simple(call, _OPS_BINARY[f"ops.{call.cls}"], operands)
+    op = _OPS_BINARY[f"ops.{call.cls}"]
+    a, b = operands
+    if a is not None and b is not None and b.is_constant and not a.is_constant \
+            and b.data is not None:
+        c = b.data.astype(np.float64)
+        affine = {OpType.ADD: (1.0, c), OpType.SUB: (1.0, -c), OpType.MUL: (c, 0.0),
+                  OpType.DIV: (1.0 / c if np.all(c != 0) else None, 0.0)}.get(op)
+        if affine is not None and affine[0] is not None \
+                and reader.fold_affine(a, affine[0], affine[1], call.name):
+            reader._alias(call.out_tensors[0], a)
+            return
+    elif a is not None and b is not None and a.is_constant and a.data is not None \
+            and op in (OpType.ADD, OpType.MUL) and not b.is_constant:
+        c = a.data.astype(np.float64)
+        affine = (1.0, c) if op is OpType.ADD else (c, 0.0)
+        if reader.fold_affine(b, affine[0], affine[1], call.name):
+            reader._alias(call.out_tensors[0], b)
+            return
+    reader.simple(call, op, operands)
 
 
 @_handles(*_OPS_UNARY, emits={cls: (op,) for cls, op in _OPS_UNARY.items()})
@@ -1050,39 +1685,30 @@ def _ops_unary(reader: _GraphReader, call: _Call) -> None:
     reader.simple(call, _OPS_UNARY[f"ops.{call.cls}"], [reader._in(call)])
 
 
-@_handles("BatchNormalization", emits=())
+@_handles("BatchNormalization", emits=(OpType.MUL, OpType.ADD))
 def _batch_norm(reader: _GraphReader, call: _Call) -> None:
-    """Fold into the layer before (see the module docstring), else keep as UNSUPPORTED."""
+    """Fold into the layer before (see the module docstring); else a ``MUL`` by the folded
+    scale ``γ / sqrt(σ² + ε)`` and an ``ADD`` of the folded offset ``β - μ · scale`` (constant
+    ``(C,)`` operands), as the converter writes it — a MUL by ones or an ADD of zeros is left
+    out, as the converter leaves it out.  A BatchNormalization over another axis than the last
+    stays UNSUPPORTED."""
     layer = call.op
     src = reader._in(call)
     rank = len(src.shape)
     axis = layer.axis if isinstance(layer.axis, int) else None
-    target = reader._sole_producer(src, _FOLD_BN_INTO)
-    if target is None or axis is None or axis % rank != rank - 1:
+    if axis is None or axis % rank != rank - 1:
         reader._unsupported(call)
         return
-    weights, bias = target.inputs[1], target.inputs[2]
-    if weights is None or weights.data is None:  # pragma: no cover - drafts always carry data
-        reader._unsupported(call)
-        return
-    channels = weights.shape[-1] if target.op is OpType.DEPTHWISE_CONV_2D else weights.shape[0]
+    channels = src.shape[-1]
     gamma = _numpy(layer.gamma) if layer.gamma is not None else np.ones(channels)
     beta = _numpy(layer.beta) if layer.beta is not None else np.zeros(channels)
     mean, var = _numpy(layer.moving_mean), _numpy(layer.moving_variance)
     scale = gamma.astype(np.float64) / np.sqrt(var.astype(np.float64) + float(layer.epsilon))
-    w = weights.data.astype(np.float64)
-    if target.op is OpType.DEPTHWISE_CONV_2D:
-        w = w * scale                                   # last axis is the output channel
-    else:
-        w = w * scale.reshape((-1,) + (1,) * (w.ndim - 1))  # first axis is the output channel
-    b = bias.data.astype(np.float64) if bias is not None and bias.data is not None else 0.0
-    b = (b - mean) * scale + beta
-    dtype = weights.data.dtype
-    target.inputs[1] = _const(weights.name, w.astype(dtype))
-    target.inputs[2] = _const(bias.name if bias is not None else f"{target.name}/bias",
-                              np.asarray(b, dtype=dtype))
-    target.folded.append(layer.name)
-    reader._alias(call.out_tensors[0], src)
+    offset = beta.astype(np.float64) - mean.astype(np.float64) * scale
+    if reader.fold_affine(src, scale, offset, layer.name):
+        reader._alias(call.out_tensors[0], src)
+        return
+    reader.affine_layers(call, src, scale.astype(np.float32), offset.astype(np.float32))
 
 
 for _cls in IDENTITY_LAYERS:
