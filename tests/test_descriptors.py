@@ -191,3 +191,24 @@ def test_the_default_variant_is_the_models_own():
                                         (shapes,), source_op="SHAPE")],
                             [TensorSpec("x", (1, 4), "int16")], [shapes])
     assert compute_dtype(only_int32) is None and default_variant(only_int32) is Variant.S8_OPT
+
+
+def test_a_softmax_input_scale_tflite_cannot_represent_is_a_deploy_problem_not_a_crash():
+    """A converted MobileNet with near-zero logits has a softmax input scale so small that
+    ``beta · s_in · 2^26 ≤ 1`` (TFLite's PreprocessSoftmaxScaling needs it above 1): predict
+    still predicts; deploy's rule ``quantization-range`` names the layer."""
+    from tests.predict.conftest import make_table
+    from tinymodel.estimator import Estimator
+
+    g = small_cnn("int8")
+    soft = g.layers[-1]
+    tiny = dataclasses.replace(soft.inputs[0], quantization=Quantization((7.8e-9,), (0,)))
+    layers = [*g.layers[:-1], _with(soft, inputs=[tiny])]
+    g2 = ModelGraph(g.name, layers, g.inputs, g.outputs)
+    with pytest.raises(DeployError, match=r"must be > 1") as e:
+        describe_layer(layers[-1], "s8-opt")
+    assert (e.value.layer, e.value.rule) == (soft.name, "quantization-range")
+    d = deployability(g2, "s8-opt")
+    assert [(p.layer, p.rule) for p in d.problems] == [(soft.name, "quantization-range")]
+    p = Estimator("L4", "s8-opt", make_table()).predict(g2)
+    assert p.cycles > 0 and not p.deployment.accepted
