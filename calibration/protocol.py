@@ -281,15 +281,25 @@ class FrameDecoder:
         """Bytes collected since the last ``0x00``."""
         return len(self._buf) + (1 if self._overflow else 0)
 
+    def _collect(self, piece: bytes) -> None:
+        room = MAX_ENCODED - len(self._buf)
+        if len(piece) > room:
+            self._buf += piece[:room]
+            self._overflow = True
+        else:
+            self._buf += piece
+
     def feed(self, data: bytes) -> Iterator[Frame]:
         """Yield the frames completed by ``data``."""
-        for b in data:
-            if b != 0:
-                if len(self._buf) < MAX_ENCODED:
-                    self._buf.append(b)
-                else:
-                    self._overflow = True
-                continue
+        data = bytes(data)
+        start = 0
+        while True:
+            end = data.find(0, start)
+            if end < 0:
+                self._collect(data[start:])
+                return
+            self._collect(data[start:end])
+            start = end + 1
             chunk, overflow = bytes(self._buf), self._overflow
             self._buf.clear()
             self._overflow = False
@@ -756,7 +766,7 @@ class Client:
                                         f"inconsistent piece")
                 head = (rstatus, total)
                 buf += data
-                silent = 0
+                silent = failures = 0
                 self.piece_bytes = min(self.piece_bytes * 2, MAX_PIECE)
                 continue
             if kind == "legacy":
@@ -769,8 +779,8 @@ class Client:
             failures += 1
             self.stats["damaged_pieces"] += 1
             if failures > self.noisy_attempts:
-                raise ProtocolError(f"the reply to {name} arrived damaged {failures} times while "
-                                    f"reading it back; check the cable and the baud rate")
+                raise ProtocolError(f"a piece of the reply to {name} arrived damaged {failures} "
+                                    f"times in a row; check the cable and the baud rate")
             self.piece_bytes = max(self.piece_bytes // 2, MIN_PIECE)
         return Frame(cmd | RESPONSE, seq, head[0], bytes(buf))
 
