@@ -107,7 +107,7 @@ class CalibrateCommand(Command):
                              f"(it covers {', '.join(plan.variants)})")
         variants = [v for v in variants if v not in missing]
         log_path = args.out or Path(f"calibration-{board.id}-{plan.name}.jsonl")
-        virtual = args.port is None
+        virtual = args.port is None or args.port.startswith("vboard://")
         jobs = 1 if not virtual else (args.jobs or default_jobs())
         if not virtual and args.jobs and args.jobs > 1:
             raise UsageError("--jobs needs virtual boards; a real board (--port) runs one request "
@@ -164,7 +164,8 @@ class CalibrateCommand(Command):
             return VariantRun(variant, SerialConnector(url),
                               Target(board.id, variant, url, True, board.clock_hz, image_hint))
         return VariantRun(variant, _PortConnector(args.port, args.baud),
-                          Target(board.id, variant, args.port, False, board.clock_hz, image_hint))
+                          Target(board.id, variant, args.port, args.port.startswith("vboard://"),
+                                 board.clock_hz, image_hint))
 
     @staticmethod
     def _progress(total: int, done: int, disabled: bool) -> Any:

@@ -13,11 +13,14 @@ Lifecycle of one variant (:func:`run_plan` does this for every variant asked for
    the spread (:func:`calibration.measurements.summarize`) and full provenance.  It is appended
    to the log (flushed and fsynced) the moment it is complete.  Points the board cannot run
    (``NO_FIT``, ``UNSUPPORTED``, ``KERNEL``) are logged as ``skip`` records.
-3. **Survive the link** (:class:`BoardSession`).  A request that gets no reply in time is
-   retried; the session tells a *noisy* link (bytes arrived but no valid frame: corrupted or
-   dropped bytes) from a *silent* board (nothing arrived).  A noisy link is retried up to
-   ``noisy_attempts`` times per request; a silent board ``retries`` times, reopening the port
-   before each retry (which resets a virtual board).  A port that fails (unplugged, closed) is
+3. **Survive the link** (:class:`BoardSession`).  The client itself sends damaged requests
+   again, reads damaged replies back in pieces and ABORTs a run that outlives its timeout
+   (:class:`~calibration.protocol.Client`).  What still fails is retried; the session tells a
+   *noisy* link (bytes arrived but no valid frame: corrupted or dropped bytes) from a *silent*
+   board (nothing arrived) and from a run the board *aborted* at the timeout.  A noisy link is
+   retried up to ``noisy_attempts`` (:data:`~calibration.protocol.NOISY_ATTEMPTS`) times per
+   request; an aborted run and a silent board ``retries`` times, the silent board after
+   reopening the port (which resets a virtual board).  A port that fails (unplugged, closed) is
    reopened with exponential back-off, ``reconnects`` times; after a reconnect HELLO must show
    the same board and build.  When the board is gone for good, :class:`BoardLostError` tells
    how many points are safe in the log and to rerun with ``--resume``.
@@ -46,16 +49,19 @@ from typing import Any
 from calibration.measurements import MeasurementLog, point_id, summarize, utc_now
 from calibration.plans import Plan, PlanPoint
 from calibration.protocol import (
+    NOISY_ATTEMPTS,
     PROTOCOL_VERSION,
     Client,
     DeviceError,
     DeviceFault,
     DeviceTimeout,
-    FrameDecoder,
     Hello,
     LayerTiming,
     ProtocolError,
+    ProtocolVersionError,
+    RequestAborted,
     Status,
+    version_mismatch,
 )
 from calibration.transport import SerialTransport, Transport, TransportError
 from tinymodel.errors import TinymodelError
@@ -104,24 +110,26 @@ class KernelPathMismatchError(CalibrationError):
 class HarnessSettings:
     """Retry, reconnect and timeout policy.
 
-    ``retries``: silent timeouts per request (the port is reopened before each retry);
-    ``noisy_attempts``: attempts per request while bytes arrive but no valid reply;
+    ``retries``: silent timeouts per request (the port is reopened before each retry), and
+    runs aborted at their timeout;
+    ``noisy_attempts``: attempts per request while bytes arrive but no valid reply (also the
+    client's attempts per piece of a reply it reads back);
     ``reconnects``: attempts to reopen a lost port, ``backoff_s`` doubling up to ``max_backoff_s``;
     ``damaged_quiet_s``: after a damaged reply, how long a quiet line means no other reply is
-    coming (the request is then retried at once; ``None``: wait out the timeout);
+    coming (the client then reads the reply back at once);
     timeouts: ``base_timeout_s + slowdown · calls · estimated cycles / clock``
     (:func:`calibration.requests.timeout_s`); ``hello_timeout_s`` for HELLO.
     """
 
     retries: int = 3
-    noisy_attempts: int = 200
+    noisy_attempts: int = NOISY_ATTEMPTS
     reconnects: int = 5
     backoff_s: float = 0.5
     max_backoff_s: float = 8.0
     base_timeout_s: float = 2.0
     slowdown: float = 1.0
     hello_timeout_s: float = 5.0
-    damaged_quiet_s: float | None = 0.1
+    damaged_quiet_s: float = 0.1
 
 
 @dataclass(frozen=True)
@@ -177,9 +185,7 @@ def check_hello(hello: Hello, target: Target, ops: Iterable[str] = ()) -> None:
     where = f"the board on {target.port}"
     flash = f"; flash {target.flash_hint}" if target.flash_hint else ""
     if hello.protocol_version != PROTOCOL_VERSION:
-        raise FirmwareMismatchError(
-            f"{where} speaks protocol version {hello.protocol_version}, this tinymodel speaks "
-            f"{PROTOCOL_VERSION}{flash}")
+        raise FirmwareMismatchError(f"{where}: {version_mismatch(hello.protocol_version)}{flash}")
     if hello.board_id != target.board:
         raise FirmwareMismatchError(
             f"{where} is a {hello.board_id or '?'} ({hello.mcu or 'unknown MCU'}), not {target.board}: "
@@ -206,42 +212,19 @@ def check_hello(hello: Hello, target: Target, ops: Iterable[str] = ()) -> None:
 
 # -- the session: one board, retries and reconnects --------------------------------------------------
 
-class DamagedReply(ProtocolError):
-    """A reply arrived damaged (it failed to decode) and nothing followed it."""
-
-
 class _CountingTransport(Transport):
-    """Passes bytes through and counts those received (tells a noisy link from a silent one).
+    """Passes bytes through and counts those received (tells a noisy link from a silent one)."""
 
-    It also decodes the received stream alongside the client: once a frame that fails to decode
-    has arrived since the last request and the line then stays quiet for ``quiet_s``, that frame
-    was the reply, and ``read`` raises :class:`DamagedReply` rather than let the client wait out
-    its whole timeout (on a noisy link most retries would otherwise cost a full timeout).
-    """
-
-    def __init__(self, inner: Transport, quiet_s: float | None = None) -> None:
+    def __init__(self, inner: Transport) -> None:
         self.inner = inner
         self.bytes_in = 0
-        self.quiet_s = quiet_s
-        self._decoder = FrameDecoder()
-        self._damaged = False
 
     def write(self, data: bytes) -> None:
-        self._damaged = False
         self.inner.write(data)
 
     def read(self, max_bytes: int, timeout_s: float) -> bytes:
-        watch = self.quiet_s is not None and self._damaged
-        data = self.inner.read(max_bytes, min(timeout_s, self.quiet_s) if watch else timeout_s)
-        if data:
-            self.bytes_in += len(data)
-            if self.quiet_s is not None:
-                dropped = self._decoder.dropped
-                for _ in self._decoder.feed(data):   # the client decodes the valid frames
-                    pass
-                self._damaged = self._damaged or self._decoder.dropped > dropped
-        elif watch:
-            raise DamagedReply(f"a damaged reply and then nothing for {self.quiet_s:g} s")
+        data = self.inner.read(max_bytes, timeout_s)
+        self.bytes_in += len(data)
         return data
 
     def close(self) -> None:
@@ -291,14 +274,19 @@ class BoardSession:
         """Open the port and HELLO (retrying a noisy HELLO); sets ``self.hello``."""
         self._drop()
         transport = self.connect()
-        self._io = _CountingTransport(transport, self.settings.damaged_quiet_s)
-        self._client = Client(self._io, timeout_s=self.settings.hello_timeout_s)
+        self._io = _CountingTransport(transport)
+        s = self.settings
+        self._client = Client(self._io, timeout_s=s.hello_timeout_s, quiet_s=s.damaged_quiet_s,
+                              abort_wait_s=s.base_timeout_s, noisy_attempts=s.noisy_attempts)
         silent = noisy = 0
         while True:
             before = self._io.bytes_in
             try:
                 hello = self._client.hello()
                 break
+            except ProtocolVersionError as e:
+                flash = f"; flash {self.target.flash_hint}" if self.target.flash_hint else ""
+                raise FirmwareMismatchError(f"the board on {self.target.port}: {e}{flash}") from None
             except (DeviceError, DeviceFault):
                 raise
             except ProtocolError:
@@ -350,7 +338,7 @@ class BoardSession:
     def call(self, fn: Callable[[Client], Any], what: str = "request") -> Any:
         """``fn(client)`` with retries: noisy failures up to ``noisy_attempts``, silent timeouts
         up to ``retries`` (each followed by a reopen), lost ports reopened (``reconnects``)."""
-        silent = noisy = lost = 0
+        silent = noisy = lost = aborted = 0
         while True:
             if self._client is None:
                 self._reconnect()
@@ -370,6 +358,14 @@ class BoardSession:
                 lost += 1
                 if lost > max(self.settings.reconnects, 1):
                     raise BoardLostError(f"{self.target.port} keeps failing during {what}: {e}") from None
+            except RequestAborted as e:
+                aborted += 1
+                log.info("%s: %s (%d/%d)", self.target.port, e, aborted, self.settings.retries)
+                if aborted > self.settings.retries:
+                    raise CalibrationError(
+                        f"the board on {self.target.port} answers but did not finish {what} in "
+                        f"time in {aborted} attempts ({e}); the timeout is too short for this "
+                        f"board or the layer") from None
             except ProtocolError as e:
                 heard = self._io.bytes_in - before if self._io is not None else 0
                 if heard == 0 and isinstance(e, DeviceTimeout):

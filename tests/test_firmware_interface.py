@@ -184,6 +184,12 @@ def expected_defines() -> dict[str, int]:
         "TM_FRAME_MAX_PAYLOAD": fi.FRAME_MAX_PAYLOAD, "TM_FRAME_MAX_DECODED": fi.FRAME_MAX_DECODED,
         "TM_FRAME_MAX_ENCODED": fi.FRAME_MAX_ENCODED, "TM_FRAME_MIN_DECODED": fi.FRAME_MIN_DECODED,
         "TM_FRAME_MAX_WIRE": fi.FRAME_MAX_WIRE,
+        "TM_CRC32_POLY": fi.CRC32_POLY, "TM_CRC32_INIT": fi.CRC32_INIT,
+        "TM_CRC32_XOROUT": fi.CRC32_XOROUT, "TM_CRC32_CHECK": fi.CRC32_CHECK,
+        "TM_REPLY_READ_REQUEST_BYTES": fi.REPLY_READ_REQUEST_BYTES,
+        "TM_REPLY_READ_HEADER_BYTES": fi.REPLY_READ_HEADER_BYTES,
+        "TM_ABORT_GAP_DIV": fi.ABORT_GAP_DIV, "TM_ABORT_MAX_BYTES": fi.ABORT_MAX_BYTES,
+        "TM_ABORT_RX_BYTES": fi.ABORT_RX_BYTES,
     }
     out.update({f"TM_LAYER_FLAG_{f.name}": int(f) for f in fi.LayerFlag})
     out.update({f"TM_DTYPE_{d.name}": int(d) for d in fi.DType})

@@ -153,8 +153,9 @@ def reported_path(name: str | None) -> KernelPath | None:
 
 # -- protocol: commands, statuses, frames, limits ------------------------------------------------
 
-#: Protocol version HELLO reports (``TM_PROTOCOL_VERSION``).
-PROTOCOL_VERSION = 1
+#: Protocol version HELLO reports (``TM_PROTOCOL_VERSION``): 2 since frames carry a CRC-32
+#: and the protocol has REPLY_READ and ABORT; version 1 framed with a CRC-16.
+PROTOCOL_VERSION = 2
 
 
 class Command(enum.IntEnum):
@@ -163,6 +164,8 @@ class Command(enum.IntEnum):
 
     HELLO = 0x01
     PING = 0x02
+    REPLY_READ = 0x03
+    ABORT = 0x04
     RUN_LAYER = 0x10
     MODEL_INFO = 0x20
     RUN_MODEL = 0x21
@@ -194,6 +197,8 @@ class Status(enum.IntEnum):
     NO_MODEL = 10
     RANGE = 11
     UNSUPPORTED = 12
+    ABORTED = 13
+    NO_REPLY = 14
 
 
 class NoFitRegion(enum.IntEnum):
@@ -237,9 +242,15 @@ class RxEvent(enum.IntEnum):
     ERR_LONG = 4
 
 
-#: Frame header (command, sequence, status, flags) and CRC-16 bytes (``TM_FRAME_*_BYTES``).
+#: Frame header (command, sequence, status, flags) and CRC-32 bytes (``TM_FRAME_*_BYTES``).
 FRAME_HEADER_BYTES = 4
-FRAME_CRC_BYTES = 2
+FRAME_CRC_BYTES = 4
+#: The frames' CRC-32 (IEEE 802.3, reflected; ``TM_CRC32_*``): polynomial, initial value, final
+#: XOR, and the CRC of ``b"123456789"``.
+CRC32_POLY = 0xEDB88320
+CRC32_INIT = 0xFFFFFFFF
+CRC32_XOROUT = 0xFFFFFFFF
+CRC32_CHECK = 0xCBF43926
 #: Largest payload of a frame (``TM_FRAME_MAX_PAYLOAD``).
 FRAME_MAX_PAYLOAD = 1024
 #: Largest and smallest decoded frame: header + payload + CRC.
@@ -256,6 +267,16 @@ RUN_MODEL_MAX_REPS = 100_000
 RUN_MODEL_FIRST_PAGE = 100
 MODEL_CYCLES_PAGE = 127
 MODEL_INFO_MAX_OPS = 512
+#: REPLY_READ request size and the header before the bytes of its reply
+#: (``TM_REPLY_READ_*_BYTES``).
+REPLY_READ_REQUEST_BYTES = 6
+REPLY_READ_HEADER_BYTES = 6
+#: The device's ABORT collector (``TM_ABORT_*``): it gives up when no byte came for
+#: ``clock / ABORT_GAP_DIV`` cycles or after ``ABORT_MAX_BYTES`` bytes, and keeps encoded
+#: frames of up to ``ABORT_RX_BYTES``.
+ABORT_GAP_DIV = 20
+ABORT_MAX_BYTES = 256
+ABORT_RX_BYTES = 16
 #: Largest dimension RUN_LAYER accepts in any shape field (``TM_RUN_MAX_DIM``).
 RUN_MAX_DIM = 65535
 #: Largest per-channel table RUN_LAYER builds (``TM_RUN_MAX_CHANNELS``).
@@ -623,6 +644,8 @@ class LayerDescriptor:
 __all__ = [
     "ADD_S8_QUANT", "BIAS_ENTRY_BYTES", "BLOB_ALIGN", "CHANNEL_TABLE_ENTRY_BYTES", "CMD_RESPONSE",
     "CONV_GEOM", "DESCRIPTOR_FIELDS", "DESC_WORDS", "DTYPE_NAMES", "ELEMENT_BYTES", "F32_ACT_QUANT",
+    "ABORT_GAP_DIV", "ABORT_MAX_BYTES", "ABORT_RX_BYTES", "CRC32_CHECK", "CRC32_INIT",
+    "CRC32_POLY", "CRC32_XOROUT", "REPLY_READ_HEADER_BYTES", "REPLY_READ_REQUEST_BYTES",
     "FRAME_CRC_BYTES", "FRAME_HEADER_BYTES", "FRAME_MAX_DECODED", "FRAME_MAX_ENCODED",
     "FRAME_MAX_PAYLOAD", "FRAME_MAX_WIRE", "FRAME_MIN_DECODED", "GEOM_DEFAULTS", "GEOM_WORDS",
     "LEGACY_PATH_NAMES", "MODEL_CYCLES_PAGE", "MODEL_FIELDS", "MODEL_INFO_MAX_OPS", "MODEL_RECORD_BYTES",

@@ -88,7 +88,8 @@ static size_t run_layer_payload(uint8_t *q)
 /* Build a request frame (valid CRC) for a random command with a random or structured payload. */
 static size_t make_frame(uint8_t *frame, size_t cap)
 {
-    static const uint8_t cmds[] = {TM_CMD_HELLO, TM_CMD_PING, TM_CMD_RUN_LAYER,
+    static const uint8_t cmds[] = {TM_CMD_HELLO, TM_CMD_PING, TM_CMD_REPLY_READ, TM_CMD_ABORT,
+                                   TM_CMD_RUN_LAYER,
                                    TM_CMD_MODEL_INFO, TM_CMD_RUN_MODEL, TM_CMD_MODEL_CYCLES,
                                    TM_CMD_INPUT_WRITE, TM_CMD_INFER, TM_CMD_OUTPUT_READ,
                                    TM_CMD_NAK, TM_CMD_FAULT, 0x00, 0xFF, 0x55};
@@ -114,9 +115,7 @@ static size_t make_frame(uint8_t *frame, size_t cap)
     if (below(100) < 3) {
         frame[2] = (uint8_t)rnd(); /* non-zero status in a request */
         frame[3] = (uint8_t)rnd();
-        const uint16_t crc = tm_crc16(frame, len - 2);
-        frame[len - 2] = (uint8_t)crc;
-        frame[len - 1] = (uint8_t)(crc >> 8);
+        tm_frame_seal(frame, len);
     }
     return len;
 }
@@ -211,9 +210,7 @@ int main(int argc, char **argv)
             for (size_t i = 0; i < n + TM_FRAME_HEADER_BYTES; i++) {
                 frame[i] = (uint8_t)rnd();
             }
-            const uint16_t crc = tm_crc16(frame, n + TM_FRAME_HEADER_BYTES);
-            frame[n + 4] = (uint8_t)crc;
-            frame[n + 5] = (uint8_t)(crc >> 8);
+            tm_frame_seal(frame, n + TM_FRAME_MIN_DECODED);
             len = tm_frame_wire(frame, n + TM_FRAME_MIN_DECODED, stream, sizeof stream);
             break;
         }

@@ -102,7 +102,7 @@ def test_timeout_formula():
 
 # -- HELLO checks ------------------------------------------------------------------------------
 
-HELLO = Hello(protocol_version=1, max_payload=1024, core_clock_hz=80_000_000,
+HELLO = Hello(protocol_version=2, max_payload=1024, core_clock_hz=80_000_000,
               variants=("s8-ref", "s8-opt"), fpu_enabled=True, clock_status=0,
               ops=("CONV_2D", "FULLY_CONNECTED"), arena_bytes=1, weight_region_bytes=1,
               model_layers=0, board_id="L4", mcu="STM32L496ZG", build_id="abc", compiler="gcc",
@@ -116,7 +116,8 @@ def test_check_hello_accepts_the_right_board():
 
 
 @pytest.mark.parametrize("change,ops,message", [
-    ({"protocol_version": 2}, (), "speaks protocol version 2, this tinymodel speaks 1; flash the s8-opt image"),
+    ({"protocol_version": 1}, (), "firmware speaks protocol 1, this host needs 2: rebuild and flash "
+                                  ".*; flash the s8-opt image"),
     ({"board_id": "F4", "mcu": "STM32F446"}, (),
      "is a F4 \\(STM32F446\\), not L4: connect the L4, or calibrate it with --board F4"),
     ({"variants": ("f32-soft", "f32")}, (),
@@ -129,7 +130,7 @@ def test_check_hello_accepts_the_right_board():
 def test_check_hello_says_what_to_flash(change, ops, message):
     with pytest.raises(FirmwareMismatchError, match=message) as e:
         check_hello(dataclasses.replace(HELLO, **change), TARGET, ops)
-    assert str(e.value).startswith("the board on /dev/ttyACM0 ") and "\n" not in str(e.value)
+    assert str(e.value).startswith("the board on /dev/ttyACM0") and "\n" not in str(e.value)
 
 
 # -- a session ---------------------------------------------------------------------------------

@@ -238,7 +238,8 @@ class HangingBoard:
 
     ``until_reset``: the hang lasts until the port is reopened (a kernel stuck, the board reset
     by reopening); otherwise the board stays silent.  ``layer_only``: HELLO is still answered
-    (only RUN_LAYER hangs)."""
+    (only RUN_LAYER hangs, and, as a stuck kernel never polls for them, the ABORT and REPLY_READ
+    sent after it)."""
 
     def __init__(self, inner, after: int, until_reset: bool, layer_only: bool = False):
         self.inner, self.after = inner, after
@@ -265,7 +266,8 @@ class _HangingEnd(Transport):
             b.run_layers += 1
             if b.run_layers == b.after:
                 b.hung = True
-        if b.hung and (cmd == Command.RUN_LAYER or not b.layer_only):
+        if b.hung and (cmd in (Command.RUN_LAYER, Command.ABORT, Command.REPLY_READ)
+                       or not b.layer_only):
             return
         self.inner.write(data)
 
