@@ -10,7 +10,13 @@ Lifecycle of one variant (:func:`run_plan` does this for every variant asked for
    (:func:`check_hello`).  A resumed log must come from the same firmware build.
 2. **Measure.**  Each point is ``reps`` RUN_LAYER calls with ``warmups`` untimed kernel calls
    before each timed one (:func:`measure_point`); the record holds every sample, the median and
-   the spread (:func:`calibration.measurements.summarize`) and full provenance.  It is appended
+   the spread (:func:`calibration.measurements.summarize`) and full provenance.  Every point
+   starts from the same warm-up state, whatever job it runs in and whatever ran before it: a
+   virtual board's caches, flash accelerator and branch predictor are emptied
+   (:meth:`BoardSession.reset_timing_state`), then one untimed priming RUN_LAYER of the point
+   runs, so each timed call follows the same request (without the priming call the first
+   sample on a fresh board came out 4 cycles above the rest).  A point during which the board
+   was reconnected is measured again.  It is appended
    to the log (flushed and fsynced) the moment it is complete.  Points the board cannot run
    (``NO_FIT``, ``UNSUPPORTED``, ``KERNEL``) are logged as ``skip`` records.
 3. **Survive the link** (:class:`BoardSession`).  The client itself sends damaged requests
@@ -26,7 +32,9 @@ Lifecycle of one variant (:func:`run_plan` does this for every variant asked for
    how many points are safe in the log and to rerun with ``--resume``.
 4. **In parallel** (``jobs > 1``, virtual boards only): the points are handed out through a
    queue to ``jobs`` worker processes, each with its own virtual board; only the parent writes
-   the log, as results arrive.
+   the log, as results arrive.  Workers end with the parent however it ends, even killed
+   (:mod:`calibration.workers`); on Ctrl-C the parent logs the points the workers finished,
+   stops the workers and raises ``KeyboardInterrupt``.
 
 :func:`fit_tables` turns the log's records into calibrated tables (through
 :func:`tinymodel.fitting.fit_table`, or any function of the same shape).
@@ -64,6 +72,7 @@ from calibration.protocol import (
     version_mismatch,
 )
 from calibration.transport import SerialTransport, Transport, TransportError
+from calibration.workers import stop_processes
 from tinymodel.errors import TinymodelError
 
 log = logging.getLogger(__name__)
@@ -334,6 +343,26 @@ class BoardSession:
         raise BoardLostError(f"lost the board on {self.target.port}: {last} "
                              f"(gave up after {attempts} reconnect attempts)")
 
+    def reset_timing_state(self) -> bool:
+        """Put a virtual board's cycle model into its defined warm-up state (empty caches,
+        flash accelerator and branch predictor:
+        :meth:`calibration.vboard.emulator.Machine.reset_timing_state`), connecting first if
+        needed.  Returns False for a real board, which has no such switch (the priming call of
+        :func:`measure_point` is then the only warm-up)."""
+        from calibration.vboard import machine_of
+        from calibration.vboard.errors import VboardError
+
+        if self._client is None:
+            self._reconnect()
+        machine = machine_of(self._io)
+        if machine is None:
+            return False
+        try:
+            machine.reset_timing_state()
+        except VboardError as e:
+            raise CalibrationError(f"{self.target.port}: {e}") from None
+        return True
+
     # -- requests --------------------------------------------------------------------------------
     def call(self, fn: Callable[[Client], Any], what: str = "request") -> Any:
         """``fn(client)`` with retries: noisy failures up to ``noisy_attempts``, silent timeouts
@@ -392,7 +421,10 @@ class BoardSession:
 
 def measure_point(session: BoardSession, point: PlanPoint, *, plan: str, warmups: int, reps: int,
                   run_id: str = "") -> dict[str, Any]:
-    """Measure one point: ``reps`` RUN_LAYER calls of ``warmups`` untimed + 1 timed kernel call.
+    """Measure one point: from the defined warm-up state (:meth:`BoardSession.reset_timing_state`)
+    one untimed priming RUN_LAYER, then ``reps`` RUN_LAYER calls of ``warmups`` untimed + 1
+    timed kernel call (``warmups`` is 0 for a cold twin); all again when the board was
+    reconnected in between.
 
     Returns a ``layer`` record, or a ``skip`` record when the board refuses the layer
     (:data:`SKIP_STATUSES`).  The record's ``path`` is :func:`tinymodel.dispatch.kernel_path`'s,
@@ -431,14 +463,18 @@ def measure_point(session: BoardSession, point: PlanPoint, *, plan: str, warmups
     timing: LayerTiming | None = None
     what = f"RUN_LAYER {point.op} {point.key}"
     try:
-        if point.cold:
-            # one untimed call first: the first call after a (re)connect or another point may
-            # find colder caches than the next (the protocol code then differs), and a resumed
-            # or parallel run must repeat a serial run's values
-            session.call(lambda c: c.run_layer(req, timeout_s=wait_s), what)
-        for _ in range(reps):
-            timing = session.call(lambda c: c.run_layer(req, timeout_s=wait_s), what)
-            samples.append(int(timing.total_cycles))
+        for _ in range(1 + max(session.settings.retries, 0)):
+            # the same warm-up state for every point, whatever ran before it (module docstring)
+            session_start = session.reconnects
+            session.reset_timing_state()
+            session.call(lambda c: c.run_layer(req, timeout_s=wait_s), what)   # priming call
+            samples = []
+            for _ in range(reps):
+                timing = session.call(lambda c: c.run_layer(req, timeout_s=wait_s), what)
+                samples.append(int(timing.total_cycles))
+            if session.reconnects == session_start:
+                break
+            log.info("%s: the board was reconnected during the point; measuring it again", pid)
     except DeviceError as e:
         if e.status == Status.VARIANT:
             raise FirmwareMismatchError(f"the board on {target.port} refused variant {variant}: {e}"
@@ -633,7 +669,11 @@ def _run_serial(plan: Plan, run: VariantRun, todo: Sequence[PlanPoint], mlog: Me
 def _worker_main(wid: int, run: VariantRun, settings: HarnessSettings, ops: tuple[str, ...],
                  plan_name: str, warmups: int, reps: int, run_id: str, task_q: Any, result_q: Any,
                  parent_pid: int) -> None:
-    """A worker process: its own board, points from ``task_q``, results to ``result_q``."""
+    """A worker process: its own board, points from ``task_q``, results to ``result_q``; it
+    ends with its parent (:func:`calibration.workers.die_with_parent`)."""
+    from calibration.workers import die_with_parent
+
+    die_with_parent(parent_pid)
     logging.basicConfig(level=logging.WARNING, format=f"%(levelname)s worker {wid}: %(message)s")
     session = BoardSession(run.connect, run.target, settings, ops)
     try:
@@ -641,15 +681,13 @@ def _worker_main(wid: int, run: VariantRun, settings: HarnessSettings, ops: tupl
         result_q.put(("hello", wid, hello))
         while True:
             point = task_q.get()
-            if point is None or os.getppid() != parent_pid:
+            if point is None:
                 break
             rec = measure_point(session, point, plan=plan_name, warmups=warmups, reps=reps,
                                 run_id=run_id)
             rec["worker"] = wid
             result_q.put(("point", wid, rec))
         result_q.put(("done", wid, None))
-    except KeyboardInterrupt:
-        result_q.put(("error", wid, ("KeyboardInterrupt", "interrupted")))
     except TinymodelError as e:
         result_q.put(("error", wid, (type(e).__name__, str(e))))
     except BaseException as e:  # a bug: report it rather than die silently
@@ -712,17 +750,30 @@ def _run_parallel(plan: Plan, run: VariantRun, todo: Sequence[PlanPoint], mlog: 
                 finished.add(wid)
             else:
                 name, message = payload
-                if name == "KeyboardInterrupt":
-                    raise KeyboardInterrupt
                 raise _ERRORS.get(name, CalibrationError)(message)
+    except KeyboardInterrupt:
+        _keep_finished_points(result_q, mlog, vs, progress)
+        raise
     finally:
-        for p in procs:
-            if p.is_alive():
-                p.terminate()
-        for p in procs:
-            p.join(timeout=5)
+        stop_processes(procs)
         task_q.cancel_join_thread()
         result_q.cancel_join_thread()
+
+
+def _keep_finished_points(result_q: Any, mlog: MeasurementLog, vs: VariantSummary,
+                          progress: Progress | None) -> None:
+    """On an interrupt: log the points that workers finished and queued before it (the
+    workers ignore SIGINT and keep their board; :func:`calibration.workers.stop_processes`
+    stops them after this)."""
+    while True:
+        try:
+            kind, _wid, payload = result_q.get_nowait()
+        except queue.Empty:
+            return
+        except (EOFError, OSError):     # pragma: no cover - a worker died mid-message
+            return
+        if kind == "point":
+            _record_result(mlog, payload, vs, progress)
 
 
 # -- fitting ---------------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from typing import Any, Callable
 
 from calibration.vboard.decode import decode_block
 from calibration.vboard.engine import CycleEngine
-from calibration.vboard.errors import FaultError, ImageError
+from calibration.vboard.errors import FaultError, ImageError, VboardError
 from calibration.vboard.image import Image, load_image
 from calibration.vboard.peripherals import (SVCALL_EXCEPTION, Bus, Dwt, FlashInterface, Gpio,
                                             Pwr, Rcc, SystemControl, Uart)
@@ -361,11 +361,36 @@ class Machine:
                                       "no more input was given")
                     return None
                 self.waiting_for_input = True
+                self._rx_cond.notify_all()     # reset_timing_state() waits for this
                 try:
                     self._rx_cond.wait(0.2)
                 finally:
                     self.waiting_for_input = False
             return self._rx.popleft()
+
+    def reset_timing_state(self, timeout_s: float = 10.0) -> None:
+        """Put the cycle model into its defined warm-up state while the firmware is idle.
+
+        Waits (up to ``timeout_s``) until the firmware blocks reading the UART with no host
+        byte queued, then, with the emulator held there, empties every cache model (the ART
+        instruction and data caches, the Cortex-M7 L1 caches), the Cortex-M7 branch target
+        cache and the flash read buffer (:meth:`CycleEngine.reset_timing_state`).  Registers,
+        memory, peripherals and the cycle count are untouched, so the firmware cannot tell;
+        what it runs next is timed from the same state whatever ran before.  Raises
+        :class:`~calibration.vboard.errors.VboardError` when the firmware does not become idle
+        (it is still working, or the run stopped).  Any thread may call it.
+        """
+        deadline = time.monotonic() + timeout_s
+        with self._rx_cond:
+            while not (self.waiting_for_input and not self._rx):
+                left = deadline - time.monotonic()
+                if self._stop is not None or left <= 0:
+                    raise VboardError(
+                        f"virtual {self.board.id}: cannot reset the timing state, the firmware "
+                        f"is not waiting for input" + (f" (it stopped: {self._stop[1]})"
+                                                       if self._stop is not None else ""))
+                self._rx_cond.wait(min(left, 0.2))
+            self.engine.reset_timing_state()
 
     def _tx_sink(self, byte: int) -> None:
         self.tx.append(byte)

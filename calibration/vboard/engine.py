@@ -27,6 +27,7 @@ another thread wants attention  :meth:`CycleEngine.poke`
 exception entry / return        :meth:`CycleEngine.add_cycles`
 clock or flash timing change    :meth:`CycleEngine.invalidate_blocks`
 reset / new run                 :meth:`CycleEngine.reset`, :meth:`CycleEngine.set_limit`
+defined warm-up state           :meth:`CycleEngine.reset_timing_state`
 exception inside a hook         :meth:`CycleEngine.fail`
 statistics                      :meth:`CycleEngine.stats`, :meth:`CycleEngine.profile`,
                                 :meth:`CycleEngine.fast_iterations`
@@ -925,6 +926,17 @@ class CycleEngine:
         self.cycles = self.entry = self.next_event = self.retired_extra = 0
         self.unaligned_cycles = 0
         self.prev = pseudo_block(0)
+        self.btac.clear()
+        self.last_fetch_line = -1
+
+    def reset_timing_state(self) -> None:
+        """The defined warm-up state (:meth:`Machine.reset_timing_state`): every cache model
+        empty, no BTAC entry, no line in the flash read buffer.  Statistics, decoded blocks and
+        the cycle count are kept; a block's remembered fetch check is stale by the caches'
+        new epochs, so its next execution looks every line up again."""
+        self.sync()
+        for cache in self.machine._caches.values():
+            cache.flush()
         self.btac.clear()
         self.last_fetch_line = -1
 

@@ -292,16 +292,17 @@ def test_silent_board_gives_a_clear_error(host_lib, small_plan, tmp_path):
     with pytest.raises(BoardLostError) as e:
         measure(small_plan, board, out)
     done = [r for r in read_measurements(out) if r["kind"] == "layer"]
-    assert len(done) == 3                                 # 3 reps each: the 10th RUN_LAYER hung
+    assert len(done) == 2             # a priming call and 3 reps each: the 10th RUN_LAYER hung
     msg = str(e.value)
     assert msg.startswith("lost the board on host: no response to HELLO within 0.2 s "
                           f"(gave up after {FAST.reconnects} reconnect attempts)")
-    assert f"(3 points are safe in {out}; fix this and rerun with --resume" in msg
+    assert f"(2 points are safe in {out}; fix this and rerun with --resume" in msg
     assert board.opened == 1 + FAST.reconnects
 
 
 def test_board_that_never_finishes_a_layer(host_lib, small_plan, tmp_path):
-    board = HangingBoard(HostConnector(host_lib), after=4, until_reset=False, layer_only=True)
+    # the 5th RUN_LAYER is the second point's priming call
+    board = HangingBoard(HostConnector(host_lib), after=5, until_reset=False, layer_only=True)
     out = tmp_path / "log.jsonl"
     with pytest.raises(BoardLostError) as e:
         measure(small_plan, board, out)
@@ -311,7 +312,7 @@ def test_board_that_never_finishes_a_layer(host_lib, small_plan, tmp_path):
                           f"FULLY_CONNECTED {p.key} in {FAST.retries + 1} attempts")
     assert "(1 points are safe in" in msg
     assert board.opened == 1 + FAST.retries                # reopened before each retry
-    assert board.run_layers == 4 + FAST.retries
+    assert board.run_layers == 5 + FAST.retries
 
 
 # -- (d) the wrong firmware --------------------------------------------------------------------
@@ -430,7 +431,8 @@ def test_resume_after_kill_9(l4_image, tmp_path):
     summary = json.loads(res.stdout)
     v = summary["variants"][0]
     assert v["already_done"] == measured_before and v["measured"] == len(plan.points) - measured_before
-    assert "dropping a cut-off last record" in res.stderr
+    assert "the last line was cut off by an interrupted run" in res.stderr
+    assert killed.with_name("run.jsonl.torn").read_bytes().startswith(b'{"kind":"layer","point_id":"killtest')
 
     recs = read_measurements(killed)
     pids = [r["point_id"] for r in recs if r["kind"] in ("layer", "skip")]
