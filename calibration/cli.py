@@ -126,7 +126,11 @@ class CalibrateCommand(Command):
                 summary = run_plan(plan, runs, mlog, board=board.id, jobs=jobs, settings=settings,
                                    progress=bar.step if bar else None, argv=argv)
             except KeyboardInterrupt:
-                n = sum(1 for r in mlog.records if r.get("kind") in ("layer", "skip"))
+                # count what the file holds: the interrupt may land between a record's durable
+                # write and the log object noting it
+                from tinymodel.records import read_measurements
+
+                n = sum(1 for r in read_measurements(log_path) if r.get("kind") in ("layer", "skip"))
                 raise Interrupted(f"{n} points are safe in {log_path}; rerun with --resume to "
                                   f"continue") from None
             finally:
