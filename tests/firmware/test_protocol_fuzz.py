@@ -65,3 +65,23 @@ def test_malformed_frames_under_asan_ubsan(fuzzer, seed):
 def test_100k_malformed_frames_under_asan_ubsan(fuzzer, seed):
     stats = _run(fuzzer, FULL_FRAMES, seed)
     assert stats["0"] > 1000 and stats["6"] > 1000
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", ["tm_libfuzzer", "tm_libfuzzer_run_layer"])
+def test_libfuzzer_targets_build_and_run(tmp_path, target):
+    """The libFuzzer harness (firmware/fuzz/tm_libfuzzer.c) builds with clang and survives a
+    short run (skipped without clang / libFuzzer)."""
+    import shutil
+
+    if shutil.which("clang") is None:
+        pytest.skip("no clang (libFuzzer) on this machine")
+    res = subprocess.run(["make", "-C", str(FIRMWARE_DIR / "fuzz"), "libfuzzer",
+                          f"OUT={tmp_path}"], capture_output=True, text=True)
+    if res.returncode != 0 and "fuzzer" in res.stderr:
+        pytest.skip("clang has no libFuzzer runtime")
+    assert res.returncode == 0, res.stderr[-3000:]
+    run = subprocess.run([str(tmp_path / target), "-runs=20000", "-seed=1"],
+                         capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-4000:]
+    assert "Done 20000 runs" in run.stderr
