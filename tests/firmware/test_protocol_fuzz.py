@@ -50,18 +50,38 @@ def _run(exe, iterations: int, seed: int) -> dict[str, int]:
     assert "ERROR: AddressSanitizer" not in res.stderr and "runtime error" not in res.stderr
     assert res.stdout.startswith(f"frames {iterations} ")
     print(f"seed {seed}: {res.stdout.strip()}")
-    return dict(kv.split(":") for kv in res.stdout.split("status:")[1].split())
+    return {k: int(v) for k, v in (kv.split(":") for kv in res.stdout.split("status:")[1].split())}
 
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_malformed_frames_under_asan_ubsan(fuzzer, seed):
     stats = _run(fuzzer, QUICK_FRAMES, seed)
     # the structured RUN_LAYER requests reached the kernels (status 0) and the checks (PARAM)
-    assert int(stats.get("0", 0)) > 20 and int(stats.get("6", 0)) > 20
+    assert stats.get("0", 0) > 20 and stats.get("6", 0) > 20
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", SEEDS)
 def test_100k_malformed_frames_under_asan_ubsan(fuzzer, seed):
     stats = _run(fuzzer, FULL_FRAMES, seed)
-    assert int(stats["0"]) > 1000 and int(stats["6"]) > 1000
+    assert stats["0"] > 1000 and stats["6"] > 1000
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", ["tm_libfuzzer", "tm_libfuzzer_run_layer"])
+def test_libfuzzer_targets_build_and_run(tmp_path, target):
+    """The libFuzzer harness (firmware/fuzz/tm_libfuzzer.c) builds with clang and survives a
+    short run (skipped without clang / libFuzzer)."""
+    import shutil
+
+    if shutil.which("clang") is None:
+        pytest.skip("no clang (libFuzzer) on this machine")
+    res = subprocess.run(["make", "-C", str(FIRMWARE_DIR / "fuzz"), "libfuzzer",
+                          f"OUT={tmp_path}"], capture_output=True, text=True)
+    if res.returncode != 0 and "fuzzer" in res.stderr:
+        pytest.skip("clang has no libFuzzer runtime")
+    assert res.returncode == 0, res.stderr[-3000:]
+    run = subprocess.run([str(tmp_path / target), "-runs=20000", "-seed=1"],
+                         capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-4000:]
+    assert "Done 20000 runs" in run.stderr
