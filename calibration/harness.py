@@ -59,10 +59,12 @@ from calibration.plans import Plan, PlanPoint
 from calibration.protocol import (
     NOISY_ATTEMPTS,
     PROTOCOL_VERSION,
+    VBOARD_WALL_CAP_S,
     Client,
     DeviceError,
     DeviceFault,
     DeviceTimeout,
+    EmulatorStalled,
     Hello,
     LayerTiming,
     ProtocolError,
@@ -85,12 +87,6 @@ SKIP_STATUSES = {Status.NO_FIT: "no-fit", Status.UNSUPPORTED: "unsupported",
 def default_jobs() -> int:
     """Parallel virtual boards by default: one per CPU, at most 4."""
     return max(1, min(4, os.cpu_count() or 1))
-
-
-def vboard_slowdown(clock_hz: float) -> float:
-    """How much slower than the real board a virtual board runs, pessimistically (it emulates
-    10-25 M instructions/s, docs/benchmarks.md; 2 M cycles/s is assumed for timeouts)."""
-    return max(1.0, clock_hz / 2e6)
 
 
 # -- errors ----------------------------------------------------------------------------------------
@@ -126,8 +122,13 @@ class HarnessSettings:
     ``reconnects``: attempts to reopen a lost port, ``backoff_s`` doubling up to ``max_backoff_s``;
     ``damaged_quiet_s``: after a damaged reply, how long a quiet line means no other reply is
     coming (the client then reads the reply back at once);
-    timeouts: ``base_timeout_s + slowdown · calls · estimated cycles / clock``
-    (:func:`calibration.requests.timeout_s`); ``hello_timeout_s`` for HELLO.
+    timeouts: ``base_timeout_s + calls · estimated cycles / clock``
+    (:func:`calibration.requests.timeout_s`), ``hello_timeout_s`` for HELLO, ``base_timeout_s``
+    for the answer to ABORT: seconds of wall-clock time on a real board, of the board's emulated
+    time on a virtual one, however slowly the emulator runs;
+    ``wall_cap_s``: a virtual board's wall-clock limit per wait
+    (:data:`~calibration.protocol.VBOARD_WALL_CAP_S`, 10 minutes), which catches an emulator
+    that stopped or crawls (:class:`~calibration.protocol.EmulatorStalled`; not retried).
     """
 
     retries: int = 3
@@ -136,9 +137,9 @@ class HarnessSettings:
     backoff_s: float = 0.5
     max_backoff_s: float = 8.0
     base_timeout_s: float = 2.0
-    slowdown: float = 1.0
     hello_timeout_s: float = 5.0
     damaged_quiet_s: float = 0.1
+    wall_cap_s: float = VBOARD_WALL_CAP_S
 
 
 @dataclass(frozen=True)
@@ -239,6 +240,10 @@ class _CountingTransport(Transport):
     def close(self) -> None:
         self.inner.close()
 
+    def emulated_time_s(self) -> float | None:
+        clock = getattr(self.inner, "emulated_time_s", None)
+        return clock() if clock is not None else None
+
 
 class BoardSession:
     """A connection to one board that survives a noisy link and a lost port.
@@ -286,7 +291,8 @@ class BoardSession:
         self._io = _CountingTransport(transport)
         s = self.settings
         self._client = Client(self._io, timeout_s=s.hello_timeout_s, quiet_s=s.damaged_quiet_s,
-                              abort_wait_s=s.base_timeout_s, noisy_attempts=s.noisy_attempts)
+                              abort_wait_s=s.base_timeout_s, noisy_attempts=s.noisy_attempts,
+                              wall_cap_s=s.wall_cap_s)
         silent = noisy = 0
         while True:
             before = self._io.bytes_in
@@ -296,7 +302,7 @@ class BoardSession:
             except ProtocolVersionError as e:
                 flash = f"; flash {self.target.flash_hint}" if self.target.flash_hint else ""
                 raise FirmwareMismatchError(f"the board on {self.target.port}: {e}{flash}") from None
-            except (DeviceError, DeviceFault):
+            except (DeviceError, DeviceFault, EmulatorStalled):
                 raise
             except ProtocolError:
                 if self._io.bytes_in == before:
@@ -331,6 +337,9 @@ class BoardSession:
             except (FirmwareMismatchError, DeviceError, DeviceFault):
                 self._drop()
                 raise
+            except EmulatorStalled as e:
+                self._drop()
+                raise BoardLostError(f"the virtual board on {self.target.port}: {e}") from None
             except (TransportError, ProtocolError) as e:
                 last = e
                 self._drop()
@@ -381,6 +390,11 @@ class BoardSession:
                                        f"(reset it; the point is not logged)") from None
             except DeviceError:
                 raise
+            except EmulatorStalled as e:
+                # a reopened emulator would take as long again: say so at once
+                self._drop()
+                raise BoardLostError(f"the virtual board on {self.target.port} did not finish "
+                                     f"{what}: {e}") from None
             except TransportError as e:
                 log.info("%s: %s; reconnecting", self.target.port, e)
                 self._drop()
@@ -405,7 +419,7 @@ class BoardSession:
                         self._drop()
                         raise BoardLostError(
                             f"the board on {self.target.port} stopped answering: no reply to "
-                            f"{what} in {silent} attempts") from None
+                            f"{what} in {silent} attempts ({e})") from None
                     self._drop()          # reopen before retrying (resets a virtual board)
                 else:
                     noisy += 1
@@ -448,7 +462,7 @@ def measure_point(session: BoardSession, point: PlanPoint, *, plan: str, warmups
         warmups = 0
     req = layer_request(layer, variant, warmups=warmups, reps=1)
     wait_s = timeout_s(layer, variant, warmups + 1, hello.core_clock_hz,
-                       slowdown=session.settings.slowdown, base_s=session.settings.base_timeout_s)
+                       base_s=session.settings.base_timeout_s)
     pid = point_id(plan, variant, point.key)
     base: dict[str, Any] = {
         "kind": "layer", "point_id": pid, "run_id": run_id, "plan": plan,
@@ -813,7 +827,7 @@ def fit_tables(records: Sequence[Mapping[str, Any]], *, board: str, variants: It
     return paths
 
 
-__all__ = ["default_jobs", "vboard_slowdown", "BoardLostError", "BoardSession", "CalibrationError", "FirmwareMismatchError",
+__all__ = ["default_jobs", "BoardLostError", "BoardSession", "CalibrationError", "FirmwareMismatchError",
            "HarnessSettings", "RunSummary", "SerialConnector", "Target", "VariantRun",
            "VariantSummary", "check_hello", "default_fitter", "firmware_info",
            "fit_tables", "measure_point", "run_plan", "table_path"]

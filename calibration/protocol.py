@@ -65,6 +65,15 @@ MIN_PIECE = 16
 #: collection gap, 1 / ``ABORT_GAP_DIV`` s, so a fresh copy arrives while it listens).
 ABORT_RESEND_S = 0.025
 
+#: Wall-clock cap of one wait on a virtual board, whose timeouts count in emulated time
+#: (:class:`Deadline`): catches an emulator that stopped advancing or runs absurdly slowly.
+#: ``HarnessSettings.wall_cap_s`` and ``validate``'s settings pass their own; docs/protocol.md
+#: quotes this number.
+VBOARD_WALL_CAP_S = 600.0
+
+#: How often a wait on a virtual board looks at the board's clock while no byte arrives.
+CLOCK_POLL_S = 0.05
+
 #: Registers of a FAULT report, in order.
 FAULT_REGISTERS: tuple[str, ...] = ("r0", "r1", "r2", "r3", "r12", "lr", "pc", "xpsr", "cfsr",
                                     "hfsr", "mmfar", "bfar", "exc_return")
@@ -75,6 +84,85 @@ NO_FIT_REGIONS: dict[NoFitRegion, str] = {NoFitRegion.ARENA: "RAM arena",
                                           NoFitRegion.CHANNELS: "per-channel table"}
 
 
+# -- deadlines -------------------------------------------------------------------------------------
+
+class Deadline:
+    """When a wait for the device ends.
+
+    On a real board (``clock`` is ``None``): ``budget_s`` of wall-clock time.  On a virtual
+    board (``clock()`` is the board's emulated clock in seconds,
+    :meth:`calibration.transport.Transport.emulated_time_s`): once that clock has advanced by
+    ``budget_s`` since the deadline was made (the *budget* fired), or after ``wall_cap_s`` of
+    wall-clock time (the *cap* fired), whichever comes first.  An emulator's speed varies by
+    orders of magnitude with the code it runs and the machine's load; a slow emulator is not a
+    hung board, so its waits are measured on its own clock.
+    """
+
+    def __init__(self, budget_s: float, clock: Callable[[], float | None] | None = None,
+                 wall_cap_s: float = VBOARD_WALL_CAP_S) -> None:
+        self.budget_s = budget_s
+        now = time.monotonic()
+        start = clock() if clock is not None else None
+        self.clock = clock if start is not None else None
+        self.start = start if start is not None else 0.0
+        self.wall_cap_s = wall_cap_s
+        self.wall_end = now + (max(wall_cap_s, 0.0) if self.clock is not None
+                               else max(budget_s, 0.0))
+        #: ``"budget"`` or ``"cap"`` once the deadline has passed, else ``None``.
+        self.fired: str | None = None
+
+    @property
+    def emulated(self) -> bool:
+        """Whether this deadline counts in a virtual board's emulated time."""
+        return self.clock is not None
+
+    def elapsed_s(self) -> float:
+        """Board seconds since the deadline was made (emulated), or wall seconds (real)."""
+        if self.clock is None:
+            return self.budget_s - (self.wall_end - time.monotonic())
+        now = self.clock()
+        return (now if now is not None else self.start) - self.start
+
+    def left_s(self) -> float:
+        """How long to wait (wall seconds) before looking again; 0 once the deadline passed
+        (and :attr:`fired` says which limit)."""
+        if self.fired is not None:
+            return 0.0
+        wall_left = self.wall_end - time.monotonic()
+        if self.clock is not None:
+            if self.elapsed_s() >= self.budget_s:
+                self.fired = "budget"
+                return 0.0
+            if wall_left <= 0:
+                self.fired = "cap"
+                return 0.0
+            return min(wall_left, CLOCK_POLL_S)
+        if wall_left <= 0:
+            self.fired = "budget"
+            return 0.0
+        return wall_left
+
+    def sooner(self, wall_s: float) -> "Deadline":
+        """This deadline, ending at the latest ``wall_s`` wall seconds from now."""
+        d = Deadline.__new__(Deadline)
+        d.__dict__.update(self.__dict__)
+        d.wall_end = min(self.wall_end, time.monotonic() + max(wall_s, 0.0))
+        d.wall_cap_s = min(self.wall_cap_s, wall_s)
+        d.fired = None
+        return d
+
+    def describe(self) -> str:
+        """``within 2.4 s`` (a real board), ``within 2.4 s of emulated time`` (the budget
+        fired), or what the wall-clock cap caught."""
+        if self.clock is None:
+            return f"within {self.budget_s:g} s"
+        if self.fired == "cap":
+            return (f"within the wall-clock cap of {self.wall_cap_s:g} s: the virtual board's "
+                    f"emulated clock advanced {self.elapsed_s():.3g} s of its "
+                    f"{self.budget_s:g} s budget (the emulator stopped or runs far too slowly)")
+        return f"within {self.budget_s:g} s of emulated time"
+
+
 # -- errors ----------------------------------------------------------------------------------------
 
 class ProtocolError(TinymodelError):
@@ -83,6 +171,11 @@ class ProtocolError(TinymodelError):
 
 class DeviceTimeout(ProtocolError):
     """No matching response arrived in time."""
+
+
+class EmulatorStalled(DeviceTimeout):
+    """A virtual board's emulated clock did not advance by the request's timeout within the
+    wall-clock cap: the emulator stopped or runs absurdly slowly (not a slow reply)."""
 
 
 class DeviceError(ProtocolError):
@@ -589,7 +682,11 @@ class Client:
     """Request/response over a :class:`Transport`, robust to a noisy link.
 
     ``timeout_s`` bounds the wait for each response (RUN_LAYER / RUN_MODEL with many repetitions
-    may need more: pass ``timeout_s`` per call).  What happens to one request:
+    may need more: pass ``timeout_s`` per call).  Every wait is a :class:`Deadline`: wall-clock
+    seconds on a real board; on a virtual board (a transport whose ``emulated_time_s()`` is not
+    ``None``) seconds of the board's emulated clock, with ``wall_cap_s`` of wall-clock time as
+    the limit that catches a stopped emulator (:class:`EmulatorStalled`).  What happens to one
+    request:
 
     * a NAK (the request arrived damaged) or a device that holds no reply to it (it never
       arrived): the request is sent again, twice at most;
@@ -607,9 +704,11 @@ class Client:
 
     def __init__(self, transport: Transport, timeout_s: float = 2.0, *, quiet_s: float = 0.1,
                  abort_wait_s: float = 2.0, piece_timeout_s: float = 1.0,
-                 noisy_attempts: int = NOISY_ATTEMPTS) -> None:
+                 noisy_attempts: int = NOISY_ATTEMPTS,
+                 wall_cap_s: float = VBOARD_WALL_CAP_S) -> None:
         self.transport = transport
         self.timeout_s = timeout_s
+        self.wall_cap_s = wall_cap_s
         self.quiet_s = quiet_s
         self.abort_wait_s = abort_wait_s
         self.piece_timeout_s = piece_timeout_s
@@ -641,10 +740,17 @@ class Client:
         self.transport.write(encode_frame(cmd, seq, payload))
         return seq
 
-    def _await(self, want: Callable[[Frame], bool], deadline: float) -> tuple[str, Frame | None]:
+    def _deadline(self, budget_s: float) -> Deadline:
+        """A wait of ``budget_s`` from now: wall-clock, or emulated on a virtual board."""
+        return Deadline(budget_s, getattr(self.transport, "emulated_time_s", None),
+                        self.wall_cap_s)
+
+    def _await(self, want: Callable[[Frame], bool], deadline: Deadline
+               ) -> tuple[str, Frame | None]:
         """Wait for a frame ``want`` accepts: ``("frame", f)``; ``("nak", f)``; ``("legacy", f)``
         for a protocol-1 frame; ``("damaged", None)`` when bytes came that made no valid frame
-        and the line then stayed quiet for ``quiet_s``; ``("timeout", None)`` at ``deadline``.
+        and the line then stayed quiet for ``quiet_s`` (wall-clock); ``("timeout", None)`` when
+        ``deadline`` passed.
         Other valid frames are logged and dropped; a FAULT report raises."""
         dropped = self._decoder.dropped
         heard_at: float | None = None
@@ -664,8 +770,10 @@ class Client:
                 log.debug("ignoring frame cmd=0x%02x seq=%d", f.cmd, f.seq)
             damaged = heard_at is not None and (self._decoder.dropped > dropped
                                                 or self._decoder.pending > 0)
-            limit = min(deadline, heard_at + self.quiet_s) if damaged else deadline
-            remaining = limit - time.monotonic()
+            remaining = deadline.left_s()
+            if damaged:
+                assert heard_at is not None
+                remaining = min(remaining, heard_at + self.quiet_s - time.monotonic())
             if remaining <= 0:
                 return ("damaged" if damaged else "timeout"), None
             data = self.transport.read(4096, remaining)
@@ -696,7 +804,7 @@ class Client:
         name = _command_name(cmd)
         resends = 0
         seq = self._send(cmd, payload)
-        deadline = time.monotonic() + wait
+        deadline = self._deadline(wait)
         while True:
             kind, f = self._await(lambda f: f.cmd == (cmd | RESPONSE) and f.seq == seq, deadline)
             if kind == "frame":
@@ -720,11 +828,12 @@ class Client:
                 log.debug("%s: %s; sending it again", name, kind)
                 self.stats["resent"] += 1
                 seq = self._send(cmd, payload)
-                deadline = time.monotonic() + wait
+                deadline = self._deadline(wait)
                 continue
             if cmd in ABORTABLE:
-                return self._abort(cmd, seq, wait)
-            raise DeviceTimeout(f"no response to {name} within {wait:g} s")
+                return self._abort(cmd, seq, deadline)
+            error = EmulatorStalled if deadline.fired == "cap" else DeviceTimeout
+            raise error(f"no response to {name} {deadline.describe()}")
 
     def _read_back(self, cmd: int, seq: int) -> "Frame | None | object":
         """Read the reply to request ``seq`` back in pieces (REPLY_READ).  Returns the frame,
@@ -745,7 +854,7 @@ class Client:
             self.stats["pieces"] += 1
             kind, f = self._await(lambda f: original(f) or (
                 f.cmd == Command.REPLY_READ | RESPONSE and f.seq == rseq),
-                time.monotonic() + self.piece_timeout_s)
+                self._deadline(self.piece_timeout_s))
             if kind == "frame":
                 assert f is not None
                 if original(f):
@@ -784,28 +893,33 @@ class Client:
             self.piece_bytes = max(self.piece_bytes // 2, MIN_PIECE)
         return Frame(cmd | RESPONSE, seq, head[0], bytes(buf))
 
-    def _abort(self, cmd: int, seq: int, wait: float) -> Frame:
-        """``cmd`` (request ``seq``) outlived ``wait``: ABORT it and resynchronise.  Returns its
-        reply if it came in the meantime; raises :class:`RequestAborted` when the device stopped
-        it, :class:`DeviceTimeout` otherwise."""
+    def _abort(self, cmd: int, seq: int, deadline: Deadline) -> Frame:
+        """``cmd`` (request ``seq``) outlived ``deadline``: ABORT it and resynchronise.  Returns
+        its reply if it came in the meantime; raises :class:`RequestAborted` when the device
+        stopped it, :class:`EmulatorStalled` when the wall-clock cap of a virtual board fired,
+        :class:`DeviceTimeout` otherwise.  The device answers ABORT between two kernel calls:
+        the wait for it is ``abort_wait_s`` of the board's time, or of wall-clock time after the
+        cap fired (the emulator is not advancing)."""
         name = _command_name(cmd)
+        wait = deadline.describe()
 
         def outcome(f: Frame) -> Frame:
             self._drain()
             if f.status == Status.ABORTED:
                 done = struct.unpack_from("<II", f.payload) if len(f.payload) >= 8 else (0, 0)
-                raise RequestAborted(f"no response to {name} within {wait:g} s: aborted it "
+                raise RequestAborted(f"no response to {name} {wait}: aborted it "
                                      f"after {done[0]} untimed and {done[1]} timed calls",
                                      int(done[0]), int(done[1]))
             return f
 
-        end = time.monotonic() + self.abort_wait_s
+        end = Deadline(self.abort_wait_s) if deadline.fired == "cap" else self._deadline(
+            self.abort_wait_s)
         idle = False
-        while time.monotonic() < end and not idle:
+        while end.left_s() > 0 and not idle:
             self.transport.write(encode_frame(Command.ABORT, seq))
             self.stats["aborts"] += 1
             kind, f = self._await(lambda f: f.cmd in (cmd | RESPONSE, Command.ABORT | RESPONSE)
-                                  and f.seq == seq, min(end, time.monotonic() + ABORT_RESEND_S))
+                                  and f.seq == seq, end.sooner(ABORT_RESEND_S))
             if kind == "frame":
                 assert f is not None
                 if f.cmd == cmd | RESPONSE:
@@ -819,10 +933,10 @@ class Client:
             if isinstance(got, Frame):
                 return outcome(got)
             if got is None:
-                raise DeviceTimeout(f"no response to {name} within {wait:g} s: the device is "
+                raise DeviceTimeout(f"no response to {name} {wait}: the device is "
                                     f"idle and holds no reply to it (the request was lost)")
-        raise DeviceTimeout(f"no response to {name} within {wait:g} s, and none to ABORT "
-                            f"within {self.abort_wait_s:g} s")
+        error = EmulatorStalled if "cap" in (deadline.fired, end.fired) else DeviceTimeout
+        raise error(f"no response to {name} {wait}, and none to ABORT {end.describe()}")
 
     def _check_legacy(self) -> None:
         """A protocol-1 (CRC-16) frame arrived: ask HELLO in protocol 1 once; an old firmware
@@ -833,7 +947,7 @@ class Client:
         self._seq = (self._seq + 1) & 0xFF
         seq = self._seq
         self.transport.write(encode_legacy_frame(Command.HELLO, seq))
-        deadline = time.monotonic() + self.timeout_s
+        deadline = self._deadline(self.timeout_s)
         while True:
             kind, f = self._await(lambda f: False, deadline)
             if kind == "legacy":

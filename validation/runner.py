@@ -61,7 +61,10 @@ class RunSettings:
     ``port``: ``None`` for a virtual board (one per job, started from the image), else a serial
     device or pyserial URL of a board that runs the job's image (``flash=True`` writes it through
     pyOCD first, with ``probe`` as the probe's unique id).  ``timeout_s`` bounds RUN_MODEL and each
-    INFER; ``make_jobs`` is passed to ``make -j``.
+    INFER, in seconds of the board's time: wall-clock on a real board, emulated on a virtual one
+    (:class:`calibration.protocol.Deadline`), where ``wall_cap_s`` of wall-clock time per
+    request catches an emulator that stopped (a whole ResNet-20 RUN_MODEL in f32-soft takes
+    about 7 minutes of emulation); ``make_jobs`` is passed to ``make -j``.
     """
 
     cache_dir: Path
@@ -70,6 +73,7 @@ class RunSettings:
     flash: bool = False
     probe: str | None = None
     timeout_s: float = 3600.0
+    wall_cap_s: float = 3600.0
     make_jobs: int | None = None
 
     @property
@@ -239,13 +243,13 @@ def verify_outputs(client, model_file: Path, n_inputs: int, seed: int, timeout_s
             "max_abs_diff": max_diff, "infer_cycles": infer_cycles}
 
 
-def _connect(url: str, baud: int):
+def _connect(url: str, baud: int, wall_cap_s: float = 3600.0):
     from calibration.protocol import Client
     from calibration.transport import SerialTransport
 
     if url.startswith("vboard://"):
         import calibration.vboard  # noqa: F401  (registers the vboard:// URL handler)
-    return Client(SerialTransport(url, baud), timeout_s=10.0)
+    return Client(SerialTransport(url, baud), timeout_s=10.0, wall_cap_s=wall_cap_s)
 
 
 def _hello(client, attempts: int = 3):
@@ -317,7 +321,7 @@ def measure(job: Job, settings: RunSettings) -> dict[str, Any]:
         url = settings.port or f"vboard://{job.board}?image={dep.elf}"
         where = settings.port or f"the virtual {job.board}"
         t0 = time.perf_counter()
-        with _connect(url, settings.baud) as client:
+        with _connect(url, settings.baud, settings.wall_cap_s) as client:
             hello = _hello(client)
             _check_image(hello, job, graph, dep, where)
             info = client.model_info()

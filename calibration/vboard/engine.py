@@ -911,6 +911,17 @@ class CycleEngine:
             self.sync()
         return self.cycles
 
+    def observed_cycles(self) -> int:
+        """Cycles so far as another thread sees them during a run (for timeouts): ``cycles``
+        plus the fast-path iterations counted and not yet applied, read without touching the
+        state; at most one fast-path stretch's flash-stream misses below :meth:`get_cycles`."""
+        c = self.cycles
+        n = self.fast_n
+        d = self.fast_d
+        if self.cycles != c or self.fast_addr == FAST_OFF:
+            return self.cycles                  # synced meanwhile, or nothing pending
+        return c + n * d
+
     def add_cycles(self, n: int, resume_at: int | None) -> None:
         """Charge ``n`` cycles outside any block (exception entry or return); execution
         resumes at ``resume_at`` (None: where it was), entered without a branch penalty."""

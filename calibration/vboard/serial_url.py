@@ -12,6 +12,12 @@ sends with probability ``P``, ``tx_drop=P`` drops it, ``tx_insert=P`` adds a ran
 it; ``rx_flip``, ``rx_drop``, ``rx_insert`` do the same to the bytes the host sends; ``seed=N``
 makes the noise repeatable (default 0).  E.g. ``vboard://L4?image=fw.elf&tx_flip=0.02`` is a link
 that corrupts 2 % of the bytes from the board.
+
+Pacing (tests, demonstrations): ``pace_hz=N`` runs the emulator at most N emulated cycles per
+wall-clock second (``Machine.set_pace``; the port's ``machine.set_pace(0)`` then freezes it).
+
+The port's :meth:`Serial.emulated_time_s` is the board's clock (``Machine.emulated_time_s``):
+the host's request timeouts on a virtual board count in it (docs/protocol.md, "Timeouts").
 """
 
 from __future__ import annotations
@@ -88,10 +94,13 @@ class Serial(SerialBase):
             raise SerialException("Port is already open.")
         board, image, max_cycles, configured = self.from_url(self.portstr)
         self.tx_noise, self.rx_noise = self.noise_from_url(self.portstr)
+        pace_hz = self.pace_from_url(self.portstr)
         from calibration.vboard.emulator import Machine
         try:
             self.machine = Machine(board, image, configured=configured,
-                                   tx_callback=self._on_tx)
+                                   tx_callback=self._on_tx, paced=pace_hz is not None)
+            if pace_hz is not None:
+                self.machine.set_pace(pace_hz)
         except Exception as e:
             raise SerialException(f"vboard: {e}") from e
         self.machine.rx_eof = False          # a port waits for input forever
@@ -137,6 +146,27 @@ class Serial(SerialBase):
         max_cycles = int(query["max_cycles"][0]) if "max_cycles" in query else None
         configured = query.get("configured", ["0"])[0].lower() in ("1", "true", "yes")
         return board, query["image"][0], max_cycles, configured
+
+    @staticmethod
+    def pace_from_url(url: str) -> float | None:
+        """The ``pace_hz`` of a ``vboard://`` URL (emulated cycles per wall second), or None."""
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)
+        if "pace_hz" not in query:
+            return None
+        try:
+            hz = float(query["pace_hz"][0])
+        except ValueError:
+            hz = 0.0
+        if not hz > 0 or hz == float("inf"):
+            raise SerialException(f"vboard URL {url!r}: pace_hz must be a positive number of "
+                                  f"emulated cycles per second, got {query['pace_hz'][0]!r}")
+        return hz
+
+    def emulated_time_s(self) -> float:
+        """The virtual board's clock in seconds (:meth:`Machine.emulated_time_s`)."""
+        if self.machine is None:
+            raise PortNotOpenError()
+        return self.machine.emulated_time_s()
 
     @staticmethod
     def noise_from_url(url: str) -> tuple[LineNoise, LineNoise]:

@@ -95,7 +95,7 @@ def test_timeout_formula():
     # 3x3x3 kernel, 4 filters, 3x3 output: 972 MACs at 30 cycles; 36 outputs vs 108 inputs
     assert est == 50_000 + 972 * 30 + 108 * 200
     assert timeout_s(layer, "s8-opt", 4, 80e6) == pytest.approx(2.0 + 4 * est / 80e6)
-    assert timeout_s(layer, "s8-opt", 4, 80e6, slowdown=40, base_s=1) == pytest.approx(1 + 160 * est / 80e6)
+    assert timeout_s(layer, "s8-opt", 4, 80e6, base_s=1) == pytest.approx(1 + 4 * est / 80e6)
     assert timeout_s(layer, "s8-opt", 0, 0) == pytest.approx(2.0 + est / 80e6)   # defaults
     assert estimated_cycles(point_layer(SPECS["CONV_2D"], "f32-soft"), "f32-soft") > est
 
@@ -337,7 +337,7 @@ def test_run_plan_on_the_virtual_board(l4_image, small_plan, tmp_path):
     elf = l4_image("s8-opt")
     url = f"vboard://L4?image={elf}"
     run = VariantRun("s8-opt", SerialConnector(url), Target("L4", "s8-opt", url, True, 80_000_000))
-    settings = HarnessSettings(slowdown=40.0)
+    settings = HarnessSettings()
     results = []
     for name in ("a.jsonl", "b.jsonl"):
         with MeasurementLog.open(tmp_path / name, resume=False) as mlog:
@@ -383,7 +383,7 @@ def test_a_point_measures_the_same_whatever_ran_before_it(board_image, small_pla
     points = plan.points_for(variant)[:4]
 
     def samples(order):
-        session = BoardSession(SerialConnector(url), target, HarnessSettings(slowdown=40.0))
+        session = BoardSession(SerialConnector(url), target, HarnessSettings())
         session.open()
         try:
             return {p.key: measure_point(session, p, plan=plan.name, warmups=1, reps=2)["cycles"]
@@ -408,7 +408,7 @@ def test_parallel_and_serial_runs_measure_the_same_cycles(l4_image, small_plan, 
     for name, jobs in (("a.jsonl", 2), ("b.jsonl", 2), ("c.jsonl", 1)):
         with MeasurementLog.open(tmp_path / name, resume=False) as mlog:
             run_plan(small_plan, [run], mlog, board="L4", jobs=jobs,
-                     settings=HarnessSettings(slowdown=40.0))
+                     settings=HarnessSettings())
         recs = layers(read_measurements(tmp_path / name))
         results.append({r["point_id"]: r["cycles"] for r in recs})
         assert {r.get("worker") for r in recs} == ({0, 1} if jobs == 2 else {None})
@@ -467,7 +467,7 @@ def test_cold_twins_on_the_virtual_board_cost_more_and_repeat_exactly(l4_image, 
     results = []
     for name in ("a.jsonl", "b.jsonl"):
         with MeasurementLog.open(tmp_path / name, resume=False) as mlog:
-            run_plan(plan, [run], mlog, board="L4", settings=HarnessSettings(slowdown=40.0))
+            run_plan(plan, [run], mlog, board="L4", settings=HarnessSettings())
         results.append({r["point_id"]: r["median_cycles"] for r in layers(read_measurements(tmp_path / name))})
     a, b = results
     assert a == b and len(a) == 6

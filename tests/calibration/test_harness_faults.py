@@ -218,7 +218,7 @@ def test_noisy_link_to_the_virtual_board(l4_image, small_plan, tmp_path):
     plan = load_plan(path)
     url = f"vboard://L4?image={l4_image('s8-opt')}"
     target = Target("L4", "s8-opt", url, True, 80_000_000)
-    settings = HarnessSettings(slowdown=40.0, base_timeout_s=1.0, backoff_s=0.05)
+    settings = HarnessSettings(base_timeout_s=1.0, backoff_s=0.05)
     logs = []
     for name, connect in (("clean", SerialConnector(url)),
                           ("noisy", NoisyLink(SerialConnector(url), seed=3))):
@@ -337,7 +337,7 @@ def test_image_without_the_variant(l4_image, small_plan, tmp_path):
                          Target("L4", "s8-opt", url, True, 80_000_000, "the s8-opt image"))
         with pytest.raises(FirmwareMismatchError, match=r"runs firmware build [0-9a-f]{16} with "
                                                         r"variants f32, not s8-opt; flash the s8-opt image"):
-            run_plan(small_plan, [run], mlog, board="L4", settings=HarnessSettings(slowdown=40))
+            run_plan(small_plan, [run], mlog, board="L4", settings=HarnessSettings())
 
 
 @needs_arm
@@ -349,7 +349,7 @@ def test_another_build_after_reconnecting(l4_image, small_plan):
         return SerialConnector(f"vboard://L4?image={images.pop(0)}")()
 
     s = BoardSession(connect, Target("L4", "s8-opt", "/dev/ttyACM0", True),
-                     HarnessSettings(slowdown=40, backoff_s=0.01))
+                     HarnessSettings(backoff_s=0.01))
     first = s.open()
     s._drop()                                              # the port went away
     with pytest.raises(FirmwareMismatchError) as e:

@@ -22,7 +22,7 @@ from calibration.harness import (FirmwareMismatchError, HarnessSettings, SerialC
                                  VariantRun, run_plan)
 from calibration.measurements import MeasurementLog
 from calibration.protocol import (NOISY_ATTEMPTS, PROTOCOL_VERSION, Client, Command, FrameDecoder,
-                                  LayerRequest, Op, ProtocolVersionError, RequestAborted, Status,
+                                  LayerRequest, Op, ProtocolVersionError, Status,
                                   cobs_decode, cobs_encode, encode_frame, legacy_crc16)
 from calibration.transport import Transport
 from tests.calibration.conftest import needs_arm
@@ -251,24 +251,6 @@ def test_the_docs_quote_the_retry_constant():
 # -- the virtual board -----------------------------------------------------------------------------
 
 @needs_arm
-def test_abort_on_the_virtual_board(l4_image):
-    """A RUN_LAYER of 196,611 warm-ups (minutes on the emulator): the client's timeout sends
-    ABORT, the board stops between two calls, and the next request is answered."""
-    import calibration.vboard  # noqa: F401
-    from calibration.transport import SerialTransport
-
-    url = f"vboard://L4?image={l4_image('s8-opt')}"
-    with Client(SerialTransport(url), timeout_s=20.0) as c:
-        c.hello()
-        with pytest.raises(RequestAborted, match=r"no response to RUN_LAYER within 1 s: aborted "
-                                                 r"it after \d+ untimed and 0 timed calls") as e:
-            c.run_layer(dataclasses.replace(DENSE, warmups=196_611), timeout_s=1.0)
-        assert 0 < e.value.warmups_done < 196_611 and c.stats["aborts"] >= 1
-        assert c.run_layer(DENSE).reps == 2
-        assert c.hello().board_id == "L4"
-
-
-@needs_arm
 def test_hello_through_2_percent_corruption_on_the_virtual_board(l4_image):
     """The L4's HELLO reply is 338 bytes on the wire: at 2 % corrupted bytes it arrives intact
     once in ~900 tries, so it is read back in pieces."""
@@ -301,7 +283,7 @@ def test_quick_plan_through_2_percent_corruption_on_the_virtual_board(l4_image, 
         out = tmp_path / f"{name}.jsonl"
         with MeasurementLog.open(out, resume=False) as mlog:
             run_plan(plan, [VariantRun("s8-opt", SerialConnector(url), target)], mlog,
-                     board="L4", settings=HarnessSettings(slowdown=40.0))
+                     board="L4", settings=HarnessSettings())
         logs[name] = [{k: v for k, v in r.items() if k != "transport"} for r in results(out)]
     assert len(logs["clean"]) == len(plan.points_for("s8-opt"))
     assert logs["noisy"] == logs["clean"]
