@@ -59,8 +59,8 @@ def register_view(uc):
         second = _patterns(0x0F1E2D3C)
         for i, v in enumerate(second):
             uc.reg_write(UC_ARM_REG_R0 + i, v)
-        confirmed = [a for a in candidates
-                     if list((ctypes.c_uint32 * 13).from_address(a)) == second]
+        want = struct.pack("<13I", *second)
+        confirmed = [a for a in candidates if _read(a, len(want)) == want]
     except Exception as e:  # pragma: no cover - platform dependent
         log.debug("register view search failed: %s", e)
         confirmed = []
@@ -74,6 +74,22 @@ def register_view(uc):
     arr = (ctypes.c_uint32 * 16).from_address(confirmed[0])
     view = memoryview(arr).cast("B").cast("I")      # indexing a memoryview is faster
     return view
+
+
+def _read(address: int, n: int) -> bytes | None:
+    """``n`` bytes at ``address`` through ``/proc/self/mem`` (``None`` when unmapped): a
+    candidate found by :func:`_scan` may be a stale copy in memory another thread frees before
+    it is checked, which a pointer read would turn into a segmentation fault."""
+    try:
+        mem = os.open("/proc/self/mem", os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        return os.pread(mem, n, address)
+    except OSError:
+        return None
+    finally:
+        os.close(mem)
 
 
 def _scan(needle: bytes) -> list[int]:
