@@ -265,8 +265,6 @@ class ModelGraph:
                         f"{self._producer[t.name].name!r} and {layer.name!r}")
                 self._producer[t.name] = layer
                 self._tensors[t.name] = t
-        for t in (*self.inputs, *self.outputs):
-            check_tensor(t, self.source)
         for layer in layers:
             check_layer(layer, self.source)
             for t in layer.inputs:
@@ -280,6 +278,8 @@ class ModelGraph:
                 if src is not None:
                     self._succ[src.name].setdefault(layer.name, t.name)
                     self._pred[layer.name].setdefault(src.name, t.name)
+        for t in (*self.inputs, *self.outputs):
+            check_tensor(t, self.source)
         # Kahn's algorithm, always taking the ready layer that comes first in the file: the
         # lexicographical topological order keyed by file position.
         missing = {n: len(p) for n, p in self._pred.items()}
@@ -408,7 +408,7 @@ def _where(layer: Layer) -> str:
 
 def _invalid(source: str, layer: Layer | None, problem: str, rule: str) -> None:
     """Raise :class:`InvalidModelError` ``SOURCE: layer 'NAME' (OP): PROBLEM (rule: RULE)``."""
-    where = f"{_where(layer)}: " if layer is not None else ""
+    where = f"{_where(layer)}: " if layer is not None else "model input or output "
     raise InvalidModelError(f"{source}: {where}{problem} (rule: {rule})",
                             layer=None if layer is None else layer.name, rule=rule)
 
