@@ -28,6 +28,11 @@ rule                when
 ``quantization``    an int8 tensor without quantization parameters
 ``channels``        per-channel weight scales that do not match the output channels
 ``values``          constants without values (a graph built without data)
+``arithmetic``      the kernels' fixed-point parameters cannot be derived from the layer's
+                    numbers (a requantization multiplier out of range, e.g. from a softmax
+                    ``beta`` of NaN or 1e-40; a fused tanh on an int8 layer): reported by
+                    :func:`deployability`, raised as the requantization error by
+                    :func:`describe_layer`
 ``hybrid``          int8 weights in a float32 layer (dynamic-range quantization)
 =================== ====================================================================
 
@@ -629,6 +634,8 @@ def deployability(graph: ModelGraph, variant: Variant | str,
         except DeployError as e:
             if e.rule not in model_rules:       # the model-wide problem names these layers
                 problems.append(_problem(e, layer))
+        except TinymodelError as e:             # requantization refused the layer's numbers
+            problems.append(DeployProblem(layer.name, op_name(layer), "arithmetic", str(e)))
     over = [f"{fit.region} by {fit.over_bytes:,} bytes" for fit in (memory or {}).values()
             if not fit.fits]
     if over:

@@ -126,3 +126,28 @@ def test_operator_writing_its_own_input_is_refused(tmp_path, capsys):
     for verb in ("analyze", "predict"):
         _one_error_line(*_cli(capsys, verb, str(path)), "conv_2d_0", "reads its own output",
                         "rule: self-loop")
+
+
+def test_numbers_the_kernels_cannot_use_are_a_deploy_refusal_not_a_predict_error(tmp_path):
+    # a softmax beta of NaN: analyze reads it, predict predicts it and reports that deploy would
+    # refuse the layer (before: predict failed on the requantization while analyze accepted)
+    from tinymodel.costs import analyze
+    from tinymodel.estimator import Estimator
+    from tinymodel.readers.tflite import BUILTIN_NAMES
+
+    data = bytearray(LENET.read_bytes())
+    model = FlatBuffer(bytes(data), "lenet").root()
+    codes = [max(c.int8(_F.OPCODE_DEPRECATED_BUILTIN), c.int32(_F.OPCODE_BUILTIN))
+             for c in model.tables(_F.MODEL_OPERATOR_CODES)]
+    ops = model.tables(_F.MODEL_SUBGRAPHS)[0].tables(_F.SUBGRAPH_OPERATORS)
+    softmax = next(op for op in ops
+                   if BUILTIN_NAMES[codes[op.uint32(_F.OP_OPCODE_INDEX)]] == "SOFTMAX")
+    beta = softmax.union(_F.OP_OPTIONS_TYPE)[1].field_position(0)
+    struct.pack_into("<f", data, beta, float("nan"))
+    path = tmp_path / "nan_beta.tflite"
+    path.write_bytes(bytes(data))
+    graph = load_model(path)
+    assert analyze(graph).totals["macs"] > 0
+    d = Estimator("L4", "s8-opt").predict(graph).deployment
+    assert not d.accepted
+    assert [(p.op, p.rule) for p in d.problems] == [("SOFTMAX", "arithmetic")]
