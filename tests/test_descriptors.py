@@ -196,7 +196,7 @@ def test_the_default_variant_is_the_models_own():
 def test_a_softmax_input_scale_tflite_cannot_represent_is_a_deploy_problem_not_a_crash():
     """A converted MobileNet with near-zero logits has a softmax input scale so small that
     ``beta · s_in · 2^26 ≤ 1`` (TFLite's PreprocessSoftmaxScaling needs it above 1): predict
-    still predicts; deploy's rule ``quantization-range`` names the layer."""
+    still predicts; deploy's rule ``quant-range`` names the layer."""
     from tests.predict.conftest import make_table
     from tinymodel.estimator import Estimator
 
@@ -207,8 +207,8 @@ def test_a_softmax_input_scale_tflite_cannot_represent_is_a_deploy_problem_not_a
     g2 = ModelGraph(g.name, layers, g.inputs, g.outputs)
     with pytest.raises(DeployError, match=r"must be > 1") as e:
         describe_layer(layers[-1], "s8-opt")
-    assert (e.value.layer, e.value.rule) == (soft.name, "quantization-range")
+    assert (e.value.layer, e.value.rule) == (soft.name, "quant-range")
     d = deployability(g2, "s8-opt")
-    assert [(p.layer, p.rule) for p in d.problems] == [(soft.name, "quantization-range")]
+    assert [(p.layer, p.rule) for p in d.problems] == [(soft.name, "quant-range")]
     p = Estimator("L4", "s8-opt", make_table()).predict(g2)
     assert p.cycles > 0 and not p.deployment.accepted

@@ -26,9 +26,10 @@ rule                when
 ``add-shapes``      an ADD of two shapes (a broadcast) or of a constant
 ``mean-axes``       a MEAN over other axes than the spatial ones of a 4-D tensor
 ``quantization``    an int8 tensor without quantization parameters
-``quantization-range`` scales TFLite's integer arithmetic cannot turn into multipliers and
-                    shifts (e.g. an int8 softmax whose ``beta · input scale · 2^26`` is not
-                    above 1, TFLite's ``PreprocessSoftmaxScaling``; a zero or non-finite scale)
+``quant-range``     scales TFLite's integer arithmetic cannot turn into multipliers and shifts
+                    (e.g. an int8 softmax whose ``beta · input scale · 2^26`` is not above 1,
+                    TFLite's ``PreprocessSoftmaxScaling``, or whose ``beta`` is NaN; a zero or
+                    non-finite scale; a fused tanh on an int8 layer)
 ``channels``        per-channel weight scales that do not match the output channels
 ``values``          constants without values (a graph built without data)
 ``hybrid``          int8 weights in a float32 layer (dynamic-range quantization)
@@ -425,7 +426,7 @@ def describe_layer(layer: Layer, variant: Variant | str,
         raise
     except TinymodelError as e:     # TFLite's integer arithmetic has no parameters for it
         raise DeployError(f"its quantization is outside what the integer kernels can represent "
-                          f"({e})", layer=layer.name, rule="quantization-range") from e
+                          f"({e})", layer=layer.name, rule="quant-range") from e
 
 
 # -- per-model rules ------------------------------------------------------------------------------
