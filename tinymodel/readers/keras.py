@@ -1005,6 +1005,18 @@ def _reshape_layer(reader: _GraphReader, call: _Call, name: str, src: TensorSpec
     return draft.outputs[0]
 
 
+def _input_1d(reader: _GraphReader, call: _Call) -> Any:
+    """The 3-D (batch, steps, channels) input of a channels-last 1-D layer; ``None`` (after
+    noting the layer as unsupported where that is why) when the layer cannot be read."""
+    if not _channels_last(reader, call):
+        return None
+    src = reader._in(call)
+    if len(src.shape) != 3:
+        reader._unsupported(call)
+        return None
+    return src
+
+
 @_handles("Conv1D", emits=(OpType.PAD, OpType.RESHAPE, OpType.CONV_2D))
 def _conv1d(reader: _GraphReader, call: _Call) -> None:
     """A ``CONV_2D`` with kernel ``(1, k)`` between reshapes, as the converter writes a Conv1D
@@ -1018,11 +1030,8 @@ def _conv1d(reader: _GraphReader, call: _Call) -> None:
     SPACE_TO_BATCH_ND / BATCH_TO_SPACE_ND around it, which the normalisation does not rewrite
     for 1-D tensors)."""
     layer = call.op
-    if not _channels_last(reader, call):
-        return
-    src = reader._in(call)
-    if len(src.shape) != 3:
-        reader._unsupported(call)
+    src = _input_1d(reader, call)
+    if src is None:
         return
     k, stride, dilation = (_first(getattr(layer, a))
                            for a in ("kernel_size", "strides", "dilation_rate"))
@@ -1068,11 +1077,8 @@ def _pool1d(reader: _GraphReader, call: _Call) -> None:
     """``MAX_POOL_2D`` / ``AVERAGE_POOL_2D`` with window ``(1, p)`` between reshapes to
     ``(1, 1, W, C)`` and back, as the converter writes a 1-D pooling."""
     layer = call.op
-    if not _channels_last(reader, call):
-        return
-    src = reader._in(call)
-    if len(src.shape) != 3:
-        reader._unsupported(call)
+    src = _input_1d(reader, call)
+    if src is None:
         return
     pool = _first(layer.pool_size)
     stride = _first(layer.strides if layer.strides is not None else layer.pool_size)
