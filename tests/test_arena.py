@@ -161,7 +161,7 @@ def _random_graph(rng: random.Random, name: str) -> ModelGraph:
         if kind < 0.25 and not chain:
             same = [t for t in tensors if t.shape == src.shape]
             tensors.append(b.add(src, rng.choice(same)))
-        elif kind < 0.4 and src.shape[1] >= 2:
+        elif kind < 0.4 and min(src.shape[1:3]) >= 2:   # a valid 2x2 window
             tensors.append(b.max_pool(src, 2, strides=rng.choice([1, 2])))
         elif kind < 0.6:
             tensors.append(b.depthwise_conv2d(src, kernel=3, padding="same"))

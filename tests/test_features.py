@@ -116,3 +116,79 @@ def test_im2col_paths_count_one_copy_per_pixel_and_tap():
     layer = build_layer({"op": "CONV_2D", "input": [1, 8, 8, 3], "filters": 8, "kernel": [3, 3],
                          "padding": "same"})
     assert layer_features(layer, "s8-opt").counts["taps"] == 64 * 9
+
+
+# -- the closed-form tap count against the loop it replaced --------------------------------------
+
+def _axis_taps_loop(in_size, out_size, k, stride, dilation, pad):
+    """The loop ``features._axis_taps`` used to run (the slow reference)."""
+    total = 0
+    for o in range(out_size):
+        start = o * stride - pad
+        for t in range(k):
+            if 0 <= start + t * dilation < in_size:
+                total += 1
+    return total
+
+
+def test_floor_sum_against_the_sum():
+    import random
+
+    from tinymodel.features import floor_sum
+
+    rng = random.Random(7)
+    for _ in range(5000):
+        n, m, a, b = rng.randint(0, 40), rng.randint(1, 40), rng.randint(0, 120), rng.randint(0, 120)
+        assert floor_sum(n, m, a, b) == sum((a * i + b) // m for i in range(n)), (n, m, a, b)
+
+
+def test_axis_taps_closed_form_equals_the_loop_on_random_geometries():
+    import random
+
+    from tinymodel.features import _axis_taps
+    from tinymodel.formulas import conv_output_size, same_padding
+
+    rng = random.Random(2027)
+    for _ in range(20000):
+        in_size, k = rng.randint(1, 48), rng.randint(1, 11)
+        stride, dilation = rng.randint(1, 6), rng.randint(1, 5)
+        if rng.random() < 0.5:       # the geometries valid layers have: same or valid padding
+            same = rng.random() < 0.5 or (k - 1) * dilation + 1 > in_size
+            out = conv_output_size(in_size, k, stride, dilation, same)
+            pad = same_padding(in_size, k, stride, dilation)[0] if same else 0
+        else:                        # any output size and padding, beyond the input too
+            out, pad = rng.randint(0, 60), rng.randint(0, 15)
+        geometry = (in_size, out, k, stride, dilation, pad)
+        assert _axis_taps(*geometry) == _axis_taps_loop(*geometry), geometry
+
+
+def test_inside_taps_of_a_huge_layer_is_arithmetic():
+    # a 16 M wide output and a 16 M tap kernel: every tap of the 1-wide kernel is inside once
+    # per output, and a full-width valid kernel has exactly one output with every tap inside
+    from tinymodel.features import _axis_taps
+
+    big = 1 << 24
+    assert _axis_taps(big, big, 1, 1, 1, 0) == big
+    assert _axis_taps(big, 1, big, 1, 1, 0) == big
+    # same padding, kernel as wide as the input: Σ_o (in - |o - centre|) style triangle
+    assert _axis_taps(big, big, big - 1, 1, 1, big // 2 - 1) == \
+        _axis_taps_small_same_reference(big)
+
+
+def _axis_taps_small_same_reference(n):
+    """Closed form of the case above, by hand: output ``o`` sees input ``[o - p, o - p + k)``
+    clipped to ``[0, n)`` with ``k = n - 1``, ``p = n/2 - 1``: ``min(n, o - p + k) - max(0, o - p)``
+    summed as two arithmetic series."""
+    k, p = n - 1, n // 2 - 1
+    # o < p: min(n, o - p + k) = o - p + k (since o - p + k < n), max(0, o - p) = 0
+    left = sum_range(k - p, k - 1)              # o = 0 .. p-1: o - p + k
+    # p <= o: hi = min(n, o + k - p) = n for o >= n - k + p = p + 1; lo = o - p
+    mid = (k - p + p) - 0                       # o = p: hi = k, lo = 0
+    right_hi = n * (n - (p + 1))                # o = p+1 .. n-1
+    right_lo = sum_range(1, n - 1 - p)          # o - p for o = p+1 .. n-1
+    return left + mid + right_hi - right_lo
+
+
+def sum_range(a, b):
+    """a + (a+1) + ... + b."""
+    return (a + b) * (b - a + 1) // 2 if b >= a else 0

@@ -69,3 +69,80 @@ def test_layer_accessors():
     assert L.activation_inputs == (L.input,)
     assert L.weights.is_constant and L.weights.data is None
     assert L.weights.quantization.per_channel
+
+
+# -- the rules every graph is checked against when it is built -----------------------------------
+
+def _conv(x_shape=(1, 8, 8, 3), y_shape=(1, 6, 6, 4), w_shape=(4, 3, 3, 3), **attrs) -> Layer:
+    x, y = TensorSpec("x", x_shape, "int8"), TensorSpec("y", y_shape, "int8")
+    w = TensorSpec("w", w_shape, "int8", constant=True)
+    attrs.setdefault("kernel", tuple(w_shape[1:3]) if len(w_shape) == 4 else (3, 3))
+    return Layer("conv", OpType.CONV_2D, (x, w, None), (y,), **attrs)
+
+
+def _graph(layer: Layer) -> ModelGraph:
+    return ModelGraph("m", [layer], [layer.input], [layer.output], source="m.tflite")
+
+
+@pytest.mark.parametrize("layer, rule, words", [
+    (_conv(y_shape=(1, 6, 6)), "rank", "output shape [1, 6, 6] is not 4-D"),
+    (_conv(x_shape=(8, 8, 3)), "rank", "input shape [8, 8, 3] is not 4-D"),
+    (_conv(w_shape=(4, 3, 3)), "rank", "weight shape [4, 3, 3] is not 4-D"),
+    (_conv(x_shape=(1, 0, 8, 3)), "dims", "zero dimension"),
+    (_conv(x_shape=(1, -8, 8, 3)), "dims", "integers >= 0"),
+    (_conv(x_shape=(1, 8, (1 << 24) + 1, 3)), "limit", "at most 16,777,216"),
+    (_conv(x_shape=(1, 1 << 12, 1 << 12, 1 << 8)), "limit", "elements"),
+    (_conv(strides=(0, 1)), "limit", "strides"),
+    (_conv(dilation=(1, (1 << 31) - 1)), "limit", "dilation"),
+    (_conv(kernel=(3, 5)), "kernel", "differs from the weights"),
+    (_conv(x_shape=(1, 2, 8, 3)), "kernel", "height window of 3"),
+    (_conv(x_shape=(1, 8, 8, 3), dilation=(1, 4)), "kernel", "width window of 9"),
+    (_conv(x_shape=(1, 8, 8, 5)), "kernel", "not a multiple"),
+    (Layer("fc", OpType.FULLY_CONNECTED, (TensorSpec("x", (1, 10), "int8"),
+                                          TensorSpec("w", (4, 0), "int8", constant=True)),
+           (TensorSpec("y", (1, 4), "int8"),)), "dims", "zero dimension"),
+    (Layer("fc", OpType.FULLY_CONNECTED, (TensorSpec("x", (1, 10), "int8"),
+                                          TensorSpec("w", (4, 3), "int8", constant=True)),
+           (TensorSpec("y", (1, 4), "int8"),)), "rank", "does not split into rows of 3"),
+    (Layer("pool", OpType.MAX_POOL_2D, (TensorSpec("x", (1, 4, 4, 2), "int8"),),
+           (TensorSpec("y", (1, 4, 4, 2), "int8"),), kernel=((1 << 31) - 1, 2)),
+     "limit", "kernel"),
+    (Layer("pool", OpType.AVERAGE_POOL_2D, (TensorSpec("x", (1, 4, 4, 2), "int8"),),
+           (TensorSpec("y", (1, 4, 4, 2), "int8"),), kernel=None), "limit", "kernel None"),
+    (Layer("relu", OpType.RELU, (TensorSpec("x", (1, 4), "int7"),),
+           (TensorSpec("y", (1, 4), "int8"),)), "dtype", "unknown dtype 'int7'"),
+    (Layer("relu", OpType.RELU, (TensorSpec("x", (1,) * 9, "int8"),),
+           (TensorSpec("y", (1,), "int8"),)), "limit", "rank 9"),
+    (Layer("relu", OpType.RELU, (None,), (TensorSpec("y", (1,), "int8"),)),
+     "operand", "no activation input"),
+])
+def test_rules_name_the_layer_and_the_rule(layer, rule, words):
+    from tinymodel.errors import InvalidModelError
+
+    with pytest.raises(InvalidModelError) as info:
+        _graph(layer) if layer.inputs[0] is not None else ModelGraph("m", [layer], [], [],
+                                                                     source="m.tflite")
+    err = info.value
+    assert err.rule == rule and err.layer == layer.name
+    message = str(err)
+    assert message.startswith(f"m.tflite: layer {layer.name!r} (") and words in message
+    assert message.endswith(f"(rule: {rule})") and "\n" not in message
+
+
+def test_a_valid_conv_passes_and_same_padding_allows_a_kernel_wider_than_the_input():
+    from tinymodel.ops import Padding
+
+    assert len(_graph(_conv())) == 1
+    wide = _conv(x_shape=(1, 2, 2, 3), y_shape=(1, 2, 2, 4), w_shape=(4, 5, 5, 3),
+                 padding=Padding.SAME)
+    assert len(_graph(wide)) == 1
+
+
+def test_self_loop_rejected():
+    from tinymodel.errors import InvalidModelError
+
+    a = t("a")
+    loop = Layer("x", OpType.RELU, (a,), (a,))
+    with pytest.raises(InvalidModelError, match=r"layer 'x' \(RELU\): reads its own output 'a' "
+                                                r"\(rule: self-loop\)"):
+        ModelGraph("m", [loop], [a], [a])

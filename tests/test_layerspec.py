@@ -47,7 +47,8 @@ def test_shapes_and_costs():
     ({"op": "CONV_2D", "input": [1, 4, 4, 2], "kernel": 3}, "filters"),
     ({"op": "CONV_2D", "input": [1, 4, 4, 2], "filters": 2, "kernel": "big"}, "kernel"),
     ({"op": "CONV_2D", "input": [1, -4, 4, 2], "filters": 2, "kernel": 3}, "input"),
-    ({"op": "CONV_2D", "input": [1, 2, 2, 2], "filters": 2, "kernel": 5, "padding": "valid"}, "empty output"),
+    ({"op": "CONV_2D", "input": [1, 2, 2, 2], "filters": 2, "kernel": 5, "padding": "valid"},
+     "window of 5 .* larger than the input's 2 with valid padding"),
     ({"op": "FULLY_CONNECTED", "input": [1, 4], "units": 0}, "units"),
     ({"op": "MAX_POOL_2D", "input": [1, 4, 4, 2], "padding": "full"}, "padding"),
 ])

@@ -34,7 +34,8 @@ rule                when
                     firmware refuses (:data:`tinymodel.firmware_interface.QUANT_RULES`), or
                     scales TFLite's integer arithmetic cannot turn into multipliers and shifts
                     at all (e.g. an int8 softmax whose ``beta · input scale · 2^26`` is not
-                    above 1, TFLite's ``PreprocessSoftmaxScaling``; a zero or non-finite scale)
+                    above 1, TFLite's ``PreprocessSoftmaxScaling``, or whose ``beta`` is NaN; a
+                    zero or non-finite scale; a fused tanh on an int8 layer)
 =================== ====================================================================
 
 **Per model.**  :func:`firmware_dtype` is the one dtype the firmware would run the model in:

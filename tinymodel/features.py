@@ -34,8 +34,6 @@ The paper's own model uses only ``macs`` and the layer's alignment class (§3.1,
 
 from __future__ import annotations
 
-import functools
-
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -81,17 +79,62 @@ def misaligned_fraction(row_bytes: int) -> float:
     return {0: 0.0, 2: 0.5}.get(row_bytes % 4, 0.75)
 
 
-@functools.lru_cache(maxsize=8192)
-def _axis_taps(in_size: int, out_size: int, k: int, stride: int, dilation: int, pad: int) -> int:
-    """Σ over output positions of the kernel taps that fall inside the input along one axis
-    (memoised: architecture searches ask for the same few axes over and over)."""
+def floor_sum(n: int, m: int, a: int, b: int) -> int:
+    """``Σ_{i=0}^{n-1} ⌊(a·i + b) / m⌋`` for ``n ≥ 0``, ``m ≥ 1``, ``a, b ≥ 0``, in
+    ``O(log m)`` steps.
+
+    Whole quotients come out first: with ``a = qa·m + a'`` and ``b = qb·m + b'`` the sum is
+    ``qa·n(n-1)/2 + qb·n`` plus the sum for ``(a', b')``.  For ``a' < m``, ``b' < m`` it counts
+    lattice points: ``Σ_i ⌊(a'i + b')/m⌋ = Σ_{j=1}^{J} #{i < n : a'i ≥ jm − b'}`` with
+    ``J = ⌊(a'(n−1) + b')/m⌋``, and ``#{...} = n − ⌈(jm − b')/a'⌉``, so the sum is
+    ``J·n − Σ_{j=0}^{J-1} ⌊(m·j + m − b' + a' − 1)/a'⌋``: the same sum with ``m`` and ``a'``
+    swapped, as in Euclid's algorithm.
+    """
     total = 0
-    for o in range(out_size):
-        start = o * stride - pad
-        for t in range(k):
-            if 0 <= start + t * dilation < in_size:
-                total += 1
+    sign = 1
+    while n > 0:
+        qa, a = divmod(a, m)
+        qb, b = divmod(b, m)
+        total += sign * (qa * (n * (n - 1) // 2) + qb * n)
+        if a == 0:
+            break
+        last = (a * (n - 1) + b) // m
+        if last == 0:
+            break
+        total += sign * last * n
+        sign = -sign
+        n, m, a, b = last, a, m, m - b + a - 1
     return total
+
+
+def _taps_at_most(x: int, out_size: int, k: int, stride: int, dilation: int) -> int:
+    """``Σ_{o=0}^{out_size-1} #{t < k : t·dilation ≤ x − o·stride}`` in closed form.
+
+    The count for one ``o`` is ``clip(⌊(x − o·s)/d⌋ + 1, 0, k)``, non-increasing in ``o``: ``k``
+    for the first ``full`` positions (``x − o·s ≥ (k−1)·d``), then ``⌊(x − o·s)/d⌋ + 1`` up to
+    position ``some`` (``x − o·s ≥ 0``), then 0.  The middle part, read backwards from
+    ``o = some − 1`` (where ``c = x − (some−1)·s ≥ 0``), is ``Σ_j ⌊(s·j + c)/d⌋ + 1``.
+    """
+    full = min(max((x - (k - 1) * dilation) // stride + 1, 0), out_size)
+    some = min(max(x // stride + 1, 0), out_size)
+    n = some - full
+    if n <= 0:
+        return k * full
+    c = x - (some - 1) * stride
+    return k * full + floor_sum(n, dilation, stride, c) + n
+
+
+def _axis_taps(in_size: int, out_size: int, k: int, stride: int, dilation: int, pad: int) -> int:
+    """Σ over output positions of the kernel taps that fall inside the input along one axis.
+
+    Output position ``o`` reads input ``o·stride − pad + t·dilation`` for tap ``t < k``; the tap
+    is inside when that lies in ``[0, in_size)``, i.e. ``t·d ≤ in − 1 + pad − o·s`` but not
+    ``t·d ≤ pad − 1 − o·s``.  Both counts are :func:`_taps_at_most` sums, so the result is exact
+    arithmetic with no loop over outputs or taps (``tests/test_features.py`` checks it against
+    the loop on random geometries).
+    """
+    return (_taps_at_most(in_size - 1 + pad, out_size, k, stride, dilation)
+            - _taps_at_most(pad - 1, out_size, k, stride, dilation))
 
 
 def inside_taps(layer: Layer) -> int:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tinymodel.errors import ModelReadError
+from tinymodel.errors import InvalidModelError, ModelReadError
 from tinymodel.ops import Activation, OpType, Padding
 
 if TYPE_CHECKING:
@@ -266,15 +266,20 @@ class ModelGraph:
                 self._producer[t.name] = layer
                 self._tensors[t.name] = t
         for layer in layers:
+            check_layer(layer, self.source)
             for t in layer.inputs:
                 if t is None:
                     continue
                 self._tensors.setdefault(t.name, t)
                 self._consumers.setdefault(t.name, []).append(layer)
                 src = self._producer.get(t.name)
-                if src is not None and src is not layer:
+                if src is layer:
+                    _invalid(self.source, layer, f"reads its own output {t.name!r}", "self-loop")
+                if src is not None:
                     self._succ[src.name].setdefault(layer.name, t.name)
                     self._pred[layer.name].setdefault(src.name, t.name)
+        for t in (*self.inputs, *self.outputs):
+            check_tensor(t, self.source)
         # Kahn's algorithm, always taking the ready layer that comes first in the file: the
         # lexicographical topological order keyed by file position.
         missing = {n: len(p) for n, p in self._pred.items()}
@@ -367,3 +372,179 @@ class ModelGraph:
         """Layers that read an output of ``layer``."""
         name = layer if isinstance(layer, str) else layer.name
         return tuple(sorted((self._layers_by_name[n] for n in self._succ[name]), key=self.position))
+
+
+# -- the rules every graph is checked against when it is built ---------------------------------
+#
+# Every reader builds a ModelGraph, and so does the normalisation pass after it, so these rules
+# hold for whatever analyze, predict, advise and deploy see: code downstream may unpack a conv's
+# shapes as NHWC, divide by a dense layer's input length, and loop over a dimension without
+# checking again.  docs/reliability.md ("Model files") lists them.
+
+#: Largest tensor dimension, kernel size, stride and dilation (2**24 = 16,777,216): far above
+#: any tensor a microcontroller holds, small enough that no count derived from a layer's
+#: geometry gets out of hand.
+MAX_DIM = 1 << 24
+#: Most elements in one tensor (2**31 - 1: TensorFlow Lite's sizes are int32).
+MAX_ELEMENTS = (1 << 31) - 1
+#: Highest tensor rank accepted: a generous bound (the firmware's kernels take rank <= 4).
+MAX_RANK = 8
+#: Every dtype a reader may give a tensor (those with a size in :data:`DTYPE_BYTES`, plus the
+#: ones a file may hold that no kernel runs).
+KNOWN_DTYPES = frozenset(DTYPE_BYTES) | {"string", "complex64", "complex128", "bfloat16",
+                                         "resource", "variant"}
+
+#: Operators over an NHWC window: 4-D input and output with positive dimensions, a kernel, strides
+#: and dilation in ``1 .. MAX_DIM``.
+_WINDOW_OPS = frozenset({OpType.CONV_2D, OpType.DEPTHWISE_CONV_2D, OpType.TRANSPOSE_CONV,
+                         OpType.AVERAGE_POOL_2D, OpType.MAX_POOL_2D, OpType.L2_POOL_2D})
+#: Of those, the ones whose weights are a 4-D tensor matching the kernel.
+_CONV_OPS = frozenset({OpType.CONV_2D, OpType.DEPTHWISE_CONV_2D, OpType.TRANSPOSE_CONV})
+
+
+def _where(layer: Layer) -> str:
+    return f"layer {layer.name!r} ({layer.source_op or layer.op.label})"
+
+
+def _invalid(source: str, layer: Layer | None, problem: str, rule: str) -> None:
+    """Raise :class:`InvalidModelError` ``SOURCE: layer 'NAME' (OP): PROBLEM (rule: RULE)``."""
+    where = f"{_where(layer)}: " if layer is not None else "model input or output "
+    raise InvalidModelError(f"{source}: {where}{problem} (rule: {rule})",
+                            layer=None if layer is None else layer.name, rule=rule)
+
+
+def check_tensor(t: TensorSpec, source: str, layer: Layer | None = None) -> None:
+    """The rules for every tensor: a known dtype (``dtype``), rank at most :data:`MAX_RANK`,
+    every dimension an integer in ``0 .. MAX_DIM`` and at most :data:`MAX_ELEMENTS` elements
+    (``limit``, ``dims``)."""
+    if t.dtype not in KNOWN_DTYPES:
+        _invalid(source, layer, f"tensor {t.name!r} has unknown dtype {t.dtype!r}", "dtype")
+    shape = t.shape
+    if len(shape) > MAX_RANK:
+        _invalid(source, layer, f"tensor {t.name!r} has rank {len(shape)} (shape "
+                                f"{list(shape)}); at most {MAX_RANK} is allowed", "limit")
+    for d in shape:
+        if not isinstance(d, (int, np.integer)) or isinstance(d, bool) or d < 0:
+            _invalid(source, layer, f"tensor {t.name!r} has shape {list(shape)}; dimensions "
+                                    f"must be integers >= 0", "dims")
+        if d > MAX_DIM:
+            _invalid(source, layer, f"tensor {t.name!r} has shape {list(shape)}; a dimension "
+                                    f"is at most {MAX_DIM:,}", "limit")
+    if t.size > MAX_ELEMENTS:
+        _invalid(source, layer, f"tensor {t.name!r} of shape {list(shape)} has {t.size:,} "
+                                f"elements; at most {MAX_ELEMENTS:,} are allowed", "limit")
+
+
+def _positive(source: str, layer: Layer, t: TensorSpec, what: str, rank: int | None) -> None:
+    if rank is not None and len(t.shape) != rank:
+        _invalid(source, layer, f"{what} shape {list(t.shape)} is not {rank}-D", "rank")
+    if any(d < 1 for d in t.shape):
+        _invalid(source, layer, f"{what} shape {list(t.shape)} has a zero dimension", "dims")
+
+
+def _in_range(source: str, layer: Layer, what: str, pair: tuple[int, ...] | None) -> None:
+    if pair is None or len(pair) != 2 or any(not 1 <= v <= MAX_DIM for v in pair):
+        _invalid(source, layer, f"{what} {pair} is not two integers in 1 .. {MAX_DIM:,}",
+                 "limit")
+
+
+def check_layer(layer: Layer, source: str = "") -> None:
+    """Check ``layer`` against the rules (raising :class:`InvalidModelError` naming the layer
+    and the rule):
+
+    * every tensor: :func:`check_tensor`;
+    * ``operand``: an operator with a cost formula has its activation input and an output;
+    * conv, depthwise, transposed conv and the 2-D pools (``rank``, ``dims``, ``limit``,
+      ``kernel``): 4-D input and output with no zero dimension; kernel, strides and dilation in
+      ``1 .. MAX_DIM``; the convolutions' weights 4-D with no zero dimension, their (height,
+      width) equal to the kernel; with ``valid`` padding the dilated kernel
+      ``(k - 1)·d + 1`` is not larger than the input; a conv's input channels a multiple of
+      its weights' (``groups`` at least 1), a transposed conv's weights taking the input's
+      channels;
+    * fully connected (``rank``, ``dims``): 2-D weights with no zero dimension, an input and
+      output with no zero dimension, the input's size a multiple of the weights' input length;
+    * batch matmul, SVDF and LSTM (``rank``, ``operand``): the ranks and matching weight shapes
+      their cost formulas read.
+    """
+    for t in (*layer.inputs, *layer.outputs):
+        if t is not None:
+            check_tensor(t, source, layer)
+    op = layer.op
+    if not op.has_formula or op is OpType.UNSUPPORTED:
+        return
+    data = op.operands.data
+    if data >= len(layer.inputs) or layer.inputs[data] is None:
+        _invalid(source, layer, f"has no activation input (input {data})", "operand")
+    if not layer.outputs:
+        _invalid(source, layer, "has no output", "operand")
+    x, y = layer.input, layer.output
+    if op in _WINDOW_OPS:
+        _positive(source, layer, x, "input", 4)
+        if len(y.shape) != 4:
+            _invalid(source, layer, f"output shape {list(y.shape)} is not 4-D", "rank")
+        _in_range(source, layer, "kernel", layer.kernel)
+        _in_range(source, layer, "strides", layer.strides)
+        _in_range(source, layer, "dilation", layer.dilation)
+        if op in _CONV_OPS:
+            w = layer.weights
+            if w is None:
+                _invalid(source, layer, "has no weight tensor (input 1)", "operand")
+            _positive(source, layer, w, "weight", 4)
+            if tuple(w.shape[1:3]) != tuple(layer.kernel):
+                _invalid(source, layer, f"kernel {tuple(layer.kernel)} differs from the weights' "
+                                        f"{list(w.shape)}", "kernel")
+            if op is OpType.CONV_2D and (layer.groups < 1 or x.shape[3] % w.shape[3]):
+                _invalid(source, layer, f"input has {x.shape[3]} channels, not a multiple of "
+                                        f"the weights' {w.shape[3]}", "kernel")
+            if op is OpType.TRANSPOSE_CONV and w.shape[3] != x.shape[3]:
+                _invalid(source, layer, f"weights {list(w.shape)} do not take the input's "
+                                        f"{x.shape[3]} channels", "kernel")
+        if layer.padding is Padding.VALID and op is not OpType.TRANSPOSE_CONV:
+            for axis, size in ((0, x.shape[1]), (1, x.shape[2])):
+                span = (layer.kernel[axis] - 1) * layer.dilation[axis] + 1
+                if span > size:
+                    _invalid(source, layer, f"{'height' if axis == 0 else 'width'} window of "
+                                            f"{span} (kernel {layer.kernel[axis]}, dilation "
+                                            f"{layer.dilation[axis]}) is larger than the input's "
+                                            f"{size} with valid padding", "kernel")
+        _positive(source, layer, y, "output", 4)
+    elif op is OpType.FULLY_CONNECTED:
+        w = layer.weights
+        if w is None:
+            _invalid(source, layer, "has no weight tensor (input 1)", "operand")
+        _positive(source, layer, w, "weight", 2)
+        _positive(source, layer, x, "input", None)
+        _positive(source, layer, y, "output", None)
+        if x.size % w.shape[1]:
+            _invalid(source, layer, f"input {list(x.shape)} does not split into rows of "
+                                    f"{w.shape[1]}", "rank")
+    elif op is OpType.BATCH_MATMUL:
+        other = layer.inputs[1] if len(layer.inputs) > 1 else None
+        if other is None:
+            _invalid(source, layer, "has no second operand (input 1)", "operand")
+        if len(x.shape) < 2 or len(other.shape) < 2 or len(y.shape) < 2:
+            _invalid(source, layer, f"needs operands of rank >= 2, got {list(x.shape)} x "
+                                    f"{list(other.shape)} -> {list(y.shape)}", "rank")
+    elif op is OpType.SVDF:
+        feature, time = _ranked(source, layer, 1, 2), _ranked(source, layer, 2, 2)
+        _ranked(source, layer, 0, 2)
+        if feature != (time[0], x.shape[1]):
+            _invalid(source, layer, f"feature weights {list(feature)} do not match input "
+                                    f"{list(x.shape)} and time weights {list(time)}", "rank")
+    elif op is OpType.UNIDIRECTIONAL_SEQUENCE_LSTM:
+        _ranked(source, layer, 0, 3)
+        forget, recurrent = _ranked(source, layer, 2, 2), _ranked(source, layer, 6, 2)
+        if forget != (recurrent[0], x.shape[2]):
+            _invalid(source, layer, f"input weights {list(forget)} do not match input "
+                                    f"{list(x.shape)} and recurrent weights {list(recurrent)}",
+                     "rank")
+
+
+def _ranked(source: str, layer: Layer, position: int, rank: int) -> tuple[int, ...]:
+    t = layer.inputs[position] if position < len(layer.inputs) else None
+    if t is None:
+        _invalid(source, layer, f"has no input {position}", "operand")
+    if len(t.shape) != rank:
+        _invalid(source, layer, f"input {position} has shape {list(t.shape)}, expected rank "
+                                f"{rank}", "rank")
+    return tuple(t.shape)

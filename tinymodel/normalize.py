@@ -81,6 +81,14 @@ class Rewrite:
                 "detail": self.detail}
 
 
+
+def _replaced(layers: Sequence[Layer], replace: dict[str, Layer | None]) -> list[Layer]:
+    """``layers`` with each named in ``replace`` swapped for its value (``None``: dropped)."""
+    if not replace:
+        return list(layers)
+    return [new for layer in layers
+            if (new := replace.get(layer.name, layer)) is not None]
+
 def normalize(graph: ModelGraph) -> ModelGraph:
     """The normalised graph (see the module docstring); ``graph`` itself when nothing changed.
 
@@ -445,10 +453,7 @@ def _upsamplings(layers: Sequence[Layer], rewrites: list[Rewrite]) -> list[Layer
             f"{', '.join(part.name for part in chain)} repeat "
             f"{'x'.join(map(str, x.shape))} {factors[1]}x{factors[2]} times: one "
             f"RESIZE_NEAREST_NEIGHBOR to {size[0]}x{size[1]}"))
-    if not replace:
-        return list(layers)
-    return [replace.get(layer.name, layer) for layer in layers
-            if replace.get(layer.name, layer) is not None]
+    return _replaced(layers, replace)
 
 
 # -- 6. dilated convolutions -----------------------------------------------------------------
@@ -482,10 +487,7 @@ def _dilated_convs(layers: Sequence[Layer], rewrites: list[Rewrite]) -> list[Lay
             f"{stb.name}, {conv.name}, {bts.name} are one {conv.op.label} with dilation "
             f"{new.dilation[0]}x{new.dilation[1]} and {new.padding.value} padding on "
             f"{'x'.join(map(str, new.input.shape))}"))
-    if not replace:
-        return list(layers)
-    return [replace.get(layer.name, layer) for layer in layers
-            if replace.get(layer.name, layer) is not None]
+    return _replaced(layers, replace)
 
 
 def _dilated(stb: Layer, conv: Layer, bts: Layer) -> Layer | None:

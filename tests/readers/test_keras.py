@@ -802,7 +802,7 @@ def test_unsupported_layers_are_kept_with_inputs_outputs_and_variables():
 
 @pytest.mark.parametrize("name, content, message", [
     ("missing.keras", None, "no such file"),
-    ("empty.keras", b"", "empty file"),
+    ("empty.keras", b"", "file is empty"),
     ("text.keras", b"hello world", r"not a Keras file \(not a zip archive\)"),
     ("broken.keras", b"PK\x03\x04" + b"\0" * 40, "corrupt or truncated .keras archive"),
     ("model.h5", b"not hdf5 at all", r"not a Keras file \(not an HDF5 file\)"),
@@ -859,7 +859,13 @@ def test_models_without_a_usable_graph():
         read_keras(42)
 
 
-def test_missing_keras_says_what_to_install(monkeypatch):
+def test_missing_keras_says_what_to_install(monkeypatch, tmp_path):
+    # a file that passes the checks made before Keras is imported (a zip with a config.json)
+    import zipfile
+
+    path = tmp_path / "model.keras"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("config.json", "{}")
     monkeypatch.setitem(sys.modules, "keras", None)
     with pytest.raises(ModelReadError, match=re.escape("pip install 'tinymodel[tf]'")):
-        read_keras("model.keras")
+        read_keras(path)

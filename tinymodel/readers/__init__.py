@@ -2,7 +2,11 @@
 
 :func:`load_model` picks the reader: ``.tflite`` files (or bytes starting a TFLite flatbuffer) go
 to :mod:`tinymodel.readers.tflite`, which does not need TensorFlow; ``.keras`` and ``.h5`` files
-and ``keras.Model`` objects go to :mod:`tinymodel.readers.keras`, which imports TensorFlow lazily.
+and ``keras.Model`` objects go to :mod:`tinymodel.readers.keras`, which imports TensorFlow lazily
+(a file that is not a Keras file is refused before that).  A path is opened only when it names a
+regular file no larger than :data:`~tinymodel.readers.files.MAX_MODEL_BYTES`
+(:mod:`tinymodel.readers.files`), and every graph is checked against the rules in
+:func:`tinymodel.graph.check_layer` when it is built.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from typing import Any
 
 from tinymodel.errors import ModelReadError
 from tinymodel.graph import ModelGraph
+from tinymodel.readers.files import read_head
 
 #: File suffixes each reader handles.
 TFLITE_SUFFIXES = (".tflite",)
@@ -59,9 +64,8 @@ def _read(source: Any, name: str | None) -> ModelGraph:
 
 
 def _looks_like_tflite(path: Path) -> bool:
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(8)
-    except OSError:
+    """True when ``path`` is a regular model-sized file whose bytes 4..8 are ``TFL3``; a FIFO,
+    device or oversized file raises :class:`ModelReadError` (:mod:`tinymodel.readers.files`)."""
+    if not path.exists():
         return False
-    return head[4:8] == b"TFL3"
+    return read_head(path, 8)[4:8] == b"TFL3"

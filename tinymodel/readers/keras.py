@@ -121,6 +121,7 @@ from tinymodel._optional import import_keras
 from tinymodel.errors import ModelReadError
 from tinymodel.graph import Layer, ModelGraph, TensorSpec
 from tinymodel.ops import Activation, OpType, Padding
+from tinymodel.readers.files import read_head
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -185,10 +186,11 @@ def _first_line(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-def _load(keras: Any, path: Path) -> keras.Model:
-    """Load a model file, turning every failure into a one-line :class:`ModelReadError`."""
-    if not path.exists():
-        raise ModelReadError(f"{path}: no such file")
+def check_keras_file(path: Path) -> None:
+    """Refuse, without importing TensorFlow, a path that cannot be a Keras model file: missing,
+    not a regular file or too large (:func:`tinymodel.readers.files.open_model_file`), a name
+    not ending in ``.keras``/``.h5``/``.hdf5``, content without the format's signature (a zip
+    archive for ``.keras``, HDF5 for ``.h5``), or a ``.keras`` archive without ``config.json``."""
     if path.is_dir():
         raise ModelReadError(f"{path}: is a directory, not a .keras or .h5 file "
                              f"(SavedModel folders are not read; convert them to .tflite)")
@@ -196,13 +198,7 @@ def _load(keras: Any, path: Path) -> keras.Model:
     if signature is None:
         raise ModelReadError(f"{path}: not a Keras file (expected a name ending in "
                              f"{', '.join(KERAS_SUFFIXES)})")
-    try:
-        with path.open("rb") as fh:
-            head = fh.read(len(signature))
-    except OSError as exc:
-        raise ModelReadError(f"{path}: cannot read: {exc.strerror}") from None
-    if not head:
-        raise ModelReadError(f"{path}: empty file")
+    head = read_head(path, len(signature))
     if head != signature:
         kind = "a zip archive" if path.suffix.lower() == ".keras" else "an HDF5 file"
         raise ModelReadError(f"{path}: not a Keras file (not {kind})")
@@ -210,10 +206,15 @@ def _load(keras: Any, path: Path) -> keras.Model:
         try:
             with zipfile.ZipFile(path) as archive:
                 names = set(archive.namelist())
-        except (zipfile.BadZipFile, OSError):
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError):
             raise ModelReadError(f"{path}: corrupt or truncated .keras archive") from None
         if "config.json" not in names:
             raise ModelReadError(f"{path}: not a Keras model archive (no config.json)")
+
+
+def _load(keras: Any, path: Path) -> keras.Model:
+    """Load a model file that passed :func:`check_keras_file`, turning every failure into a
+    one-line :class:`ModelReadError`."""
     try:
         model = keras.models.load_model(path, compile=False)
     except Exception as exc:  # Keras raises many unrelated types for corrupt files
@@ -233,6 +234,8 @@ def read_keras(source: str | os.PathLike[str] | keras.Model, name: str | None = 
     missing, not Keras files or corrupt, for models without a layer graph, and when Keras is not
     installed.
     """
+    if isinstance(source, (str, os.PathLike)):
+        check_keras_file(Path(source))     # before TensorFlow is imported
     keras = import_keras(ModelReadError)
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
@@ -1002,6 +1005,18 @@ def _reshape_layer(reader: _GraphReader, call: _Call, name: str, src: TensorSpec
     return draft.outputs[0]
 
 
+def _input_1d(reader: _GraphReader, call: _Call) -> Any:
+    """The 3-D (batch, steps, channels) input of a channels-last 1-D layer; ``None`` (after
+    noting the layer as unsupported where that is why) when the layer cannot be read."""
+    if not _channels_last(reader, call):
+        return None
+    src = reader._in(call)
+    if len(src.shape) != 3:
+        reader._unsupported(call)
+        return None
+    return src
+
+
 @_handles("Conv1D", emits=(OpType.PAD, OpType.RESHAPE, OpType.CONV_2D))
 def _conv1d(reader: _GraphReader, call: _Call) -> None:
     """A ``CONV_2D`` with kernel ``(1, k)`` between reshapes, as the converter writes a Conv1D
@@ -1015,11 +1030,8 @@ def _conv1d(reader: _GraphReader, call: _Call) -> None:
     SPACE_TO_BATCH_ND / BATCH_TO_SPACE_ND around it, which the normalisation does not rewrite
     for 1-D tensors)."""
     layer = call.op
-    if not _channels_last(reader, call):
-        return
-    src = reader._in(call)
-    if len(src.shape) != 3:
-        reader._unsupported(call)
+    src = _input_1d(reader, call)
+    if src is None:
         return
     k, stride, dilation = (_first(getattr(layer, a))
                            for a in ("kernel_size", "strides", "dilation_rate"))
@@ -1065,11 +1077,8 @@ def _pool1d(reader: _GraphReader, call: _Call) -> None:
     """``MAX_POOL_2D`` / ``AVERAGE_POOL_2D`` with window ``(1, p)`` between reshapes to
     ``(1, 1, W, C)`` and back, as the converter writes a 1-D pooling."""
     layer = call.op
-    if not _channels_last(reader, call):
-        return
-    src = reader._in(call)
-    if len(src.shape) != 3:
-        reader._unsupported(call)
+    src = _input_1d(reader, call)
+    if src is None:
         return
     pool = _first(layer.pool_size)
     stride = _first(layer.strides if layer.strides is not None else layer.pool_size)

@@ -50,6 +50,7 @@ import numpy as np
 from tinymodel.errors import ModelReadError
 from tinymodel.graph import Layer, ModelGraph, Quantization, TensorSpec
 from tinymodel.ops import Activation, OpType, Padding
+from tinymodel.readers.files import read_model_file
 from tinymodel.readers.flatbuffer import FlatBuffer, Table
 
 __all__ = ["BUILTIN_NAMES", "BUILTIN_OPS", "TENSOR_TYPES", "read_tflite"]
@@ -330,16 +331,7 @@ def _load(source: str | os.PathLike[str] | bytes, name: str | None) -> tuple[byt
             raise TypeError(f"read_tflite needs a path or bytes, not {type(source).__name__}") \
                 from None
         label = str(path)
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise ModelReadError(f"{label}: no such file") from None
-        except IsADirectoryError:
-            raise ModelReadError(f"{label}: is a directory, not a .tflite file") from None
-        except OSError as exc:
-            raise ModelReadError(f"{label}: cannot read: {exc.strerror or exc}") from None
-        except ValueError as exc:  # e.g. an embedded NUL character in the path
-            raise ModelReadError(f"{label!r}: cannot read: {exc}") from None
+        data = read_model_file(path, ".tflite")
     if not data:
         raise ModelReadError(f"{label}: file is empty")
     return data, label
