@@ -45,8 +45,9 @@ from tinymodel.datasets import Dataset
 from tinymodel.errors import TinymodelError
 from tinymodel.graph import ModelGraph
 
-#: Seconds to wait for one on-target inference (the virtual board runs float LeNet without an
-#: FPU in a few seconds; real boards in milliseconds).
+#: Seconds of the board's time to wait for one on-target inference (real boards take
+#: milliseconds; a virtual board's time is its emulated clock, whatever the emulator's speed,
+#: with :data:`calibration.protocol.VBOARD_WALL_CAP_S` of wall-clock time as the limit).
 INFER_TIMEOUT_S = 120.0
 
 

@@ -86,7 +86,6 @@ class CalibrateCommand(Command):
         from calibration.harness import (
             HarnessSettings,
             default_jobs,
-            vboard_slowdown,
             SerialConnector,
             Target,
             VariantRun,
@@ -107,7 +106,7 @@ class CalibrateCommand(Command):
                              f"(it covers {', '.join(plan.variants)})")
         variants = [v for v in variants if v not in missing]
         log_path = args.out or Path(f"calibration-{board.id}-{plan.name}.jsonl")
-        virtual = args.port is None
+        virtual = args.port is None or args.port.startswith("vboard://")
         jobs = 1 if not virtual else (args.jobs or default_jobs())
         if not virtual and args.jobs and args.jobs > 1:
             raise UsageError("--jobs needs virtual boards; a real board (--port) runs one request "
@@ -115,7 +114,7 @@ class CalibrateCommand(Command):
 
         runs = [self._variant_run(board, v, args, SerialConnector, Target, VariantRun)
                 for v in variants]
-        settings = HarnessSettings(slowdown=vboard_slowdown(board.clock_hz) if virtual else 1.0)
+        settings = HarnessSettings()        # a virtual board's timeouts count in emulated time
         argv = sys.argv[1:] if sys.argv else None
         with MeasurementLog.open(log_path, resume=args.resume) as mlog:
             total = sum(len(plan.points_for(v)) for v in variants)
@@ -126,7 +125,11 @@ class CalibrateCommand(Command):
                 summary = run_plan(plan, runs, mlog, board=board.id, jobs=jobs, settings=settings,
                                    progress=bar.step if bar else None, argv=argv)
             except KeyboardInterrupt:
-                n = sum(1 for r in mlog.records if r.get("kind") in ("layer", "skip"))
+                # count what the file holds: the interrupt may land between a record's durable
+                # write and the log object noting it
+                from tinymodel.records import read_measurements
+
+                n = sum(1 for r in read_measurements(log_path) if r.get("kind") in ("layer", "skip"))
                 raise Interrupted(f"{n} points are safe in {log_path}; rerun with --resume to "
                                   f"continue") from None
             finally:
@@ -164,7 +167,8 @@ class CalibrateCommand(Command):
             return VariantRun(variant, SerialConnector(url),
                               Target(board.id, variant, url, True, board.clock_hz, image_hint))
         return VariantRun(variant, _PortConnector(args.port, args.baud),
-                          Target(board.id, variant, args.port, False, board.clock_hz, image_hint))
+                          Target(board.id, variant, args.port, args.port.startswith("vboard://"),
+                                 board.clock_hz, image_hint))
 
     @staticmethod
     def _progress(total: int, done: int, disabled: bool) -> Any:

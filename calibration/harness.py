@@ -10,20 +10,31 @@ Lifecycle of one variant (:func:`run_plan` does this for every variant asked for
    (:func:`check_hello`).  A resumed log must come from the same firmware build.
 2. **Measure.**  Each point is ``reps`` RUN_LAYER calls with ``warmups`` untimed kernel calls
    before each timed one (:func:`measure_point`); the record holds every sample, the median and
-   the spread (:func:`calibration.measurements.summarize`) and full provenance.  It is appended
+   the spread (:func:`calibration.measurements.summarize`) and full provenance.  Every point
+   starts from the same warm-up state, whatever job it runs in and whatever ran before it: a
+   virtual board's caches, flash accelerator and branch predictor are emptied
+   (:meth:`BoardSession.reset_timing_state`), then one untimed priming RUN_LAYER of the point
+   runs, so each timed call follows the same request (without the priming call the first
+   sample on a fresh board came out 4 cycles above the rest).  A point during which the board
+   was reconnected is measured again.  It is appended
    to the log (flushed and fsynced) the moment it is complete.  Points the board cannot run
    (``NO_FIT``, ``UNSUPPORTED``, ``KERNEL``) are logged as ``skip`` records.
-3. **Survive the link** (:class:`BoardSession`).  A request that gets no reply in time is
-   retried; the session tells a *noisy* link (bytes arrived but no valid frame: corrupted or
-   dropped bytes) from a *silent* board (nothing arrived).  A noisy link is retried up to
-   ``noisy_attempts`` times per request; a silent board ``retries`` times, reopening the port
-   before each retry (which resets a virtual board).  A port that fails (unplugged, closed) is
+3. **Survive the link** (:class:`BoardSession`).  The client itself sends damaged requests
+   again, reads damaged replies back in pieces and ABORTs a run that outlives its timeout
+   (:class:`~calibration.protocol.Client`).  What still fails is retried; the session tells a
+   *noisy* link (bytes arrived but no valid frame: corrupted or dropped bytes) from a *silent*
+   board (nothing arrived) and from a run the board *aborted* at the timeout.  A noisy link is
+   retried up to ``noisy_attempts`` (:data:`~calibration.protocol.NOISY_ATTEMPTS`) times per
+   request; an aborted run and a silent board ``retries`` times, the silent board after
+   reopening the port (which resets a virtual board).  A port that fails (unplugged, closed) is
    reopened with exponential back-off, ``reconnects`` times; after a reconnect HELLO must show
    the same board and build.  When the board is gone for good, :class:`BoardLostError` tells
    how many points are safe in the log and to rerun with ``--resume``.
 4. **In parallel** (``jobs > 1``, virtual boards only): the points are handed out through a
    queue to ``jobs`` worker processes, each with its own virtual board; only the parent writes
-   the log, as results arrive.
+   the log, as results arrive.  Workers end with the parent however it ends, even killed
+   (:mod:`calibration.workers`); on Ctrl-C the parent logs the points the workers finished,
+   stops the workers and raises ``KeyboardInterrupt``.
 
 :func:`fit_tables` turns the log's records into calibrated tables (through
 :func:`tinymodel.fitting.fit_table`, or any function of the same shape).
@@ -46,18 +57,24 @@ from typing import Any
 from calibration.measurements import MeasurementLog, point_id, summarize, utc_now
 from calibration.plans import Plan, PlanPoint
 from calibration.protocol import (
+    NOISY_ATTEMPTS,
     PROTOCOL_VERSION,
+    VBOARD_WALL_CAP_S,
     Client,
     DeviceError,
     DeviceFault,
     DeviceTimeout,
-    FrameDecoder,
+    EmulatorStalled,
     Hello,
     LayerTiming,
     ProtocolError,
+    ProtocolVersionError,
+    RequestAborted,
     Status,
+    version_mismatch,
 )
 from calibration.transport import SerialTransport, Transport, TransportError
+from calibration.workers import stop_processes
 from tinymodel.errors import TinymodelError
 
 log = logging.getLogger(__name__)
@@ -70,12 +87,6 @@ SKIP_STATUSES = {Status.NO_FIT: "no-fit", Status.UNSUPPORTED: "unsupported",
 def default_jobs() -> int:
     """Parallel virtual boards by default: one per CPU, at most 4."""
     return max(1, min(4, os.cpu_count() or 1))
-
-
-def vboard_slowdown(clock_hz: float) -> float:
-    """How much slower than the real board a virtual board runs, pessimistically (it emulates
-    10-25 M instructions/s, docs/benchmarks.md; 2 M cycles/s is assumed for timeouts)."""
-    return max(1.0, clock_hz / 2e6)
 
 
 # -- errors ----------------------------------------------------------------------------------------
@@ -104,24 +115,31 @@ class KernelPathMismatchError(CalibrationError):
 class HarnessSettings:
     """Retry, reconnect and timeout policy.
 
-    ``retries``: silent timeouts per request (the port is reopened before each retry);
-    ``noisy_attempts``: attempts per request while bytes arrive but no valid reply;
+    ``retries``: silent timeouts per request (the port is reopened before each retry), and
+    runs aborted at their timeout;
+    ``noisy_attempts``: attempts per request while bytes arrive but no valid reply (also the
+    client's attempts per piece of a reply it reads back);
     ``reconnects``: attempts to reopen a lost port, ``backoff_s`` doubling up to ``max_backoff_s``;
     ``damaged_quiet_s``: after a damaged reply, how long a quiet line means no other reply is
-    coming (the request is then retried at once; ``None``: wait out the timeout);
-    timeouts: ``base_timeout_s + slowdown · calls · estimated cycles / clock``
-    (:func:`calibration.requests.timeout_s`); ``hello_timeout_s`` for HELLO.
+    coming (the client then reads the reply back at once);
+    timeouts: ``base_timeout_s + calls · estimated cycles / clock``
+    (:func:`calibration.requests.timeout_s`), ``hello_timeout_s`` for HELLO, ``base_timeout_s``
+    for the answer to ABORT: seconds of wall-clock time on a real board, of the board's emulated
+    time on a virtual one, however slowly the emulator runs;
+    ``wall_cap_s``: a virtual board's wall-clock limit per wait
+    (:data:`~calibration.protocol.VBOARD_WALL_CAP_S`, 10 minutes), which catches an emulator
+    that stopped or crawls (:class:`~calibration.protocol.EmulatorStalled`; not retried).
     """
 
     retries: int = 3
-    noisy_attempts: int = 200
+    noisy_attempts: int = NOISY_ATTEMPTS
     reconnects: int = 5
     backoff_s: float = 0.5
     max_backoff_s: float = 8.0
     base_timeout_s: float = 2.0
-    slowdown: float = 1.0
     hello_timeout_s: float = 5.0
-    damaged_quiet_s: float | None = 0.1
+    damaged_quiet_s: float = 0.1
+    wall_cap_s: float = VBOARD_WALL_CAP_S
 
 
 @dataclass(frozen=True)
@@ -177,9 +195,7 @@ def check_hello(hello: Hello, target: Target, ops: Iterable[str] = ()) -> None:
     where = f"the board on {target.port}"
     flash = f"; flash {target.flash_hint}" if target.flash_hint else ""
     if hello.protocol_version != PROTOCOL_VERSION:
-        raise FirmwareMismatchError(
-            f"{where} speaks protocol version {hello.protocol_version}, this tinymodel speaks "
-            f"{PROTOCOL_VERSION}{flash}")
+        raise FirmwareMismatchError(f"{where}: {version_mismatch(hello.protocol_version)}{flash}")
     if hello.board_id != target.board:
         raise FirmwareMismatchError(
             f"{where} is a {hello.board_id or '?'} ({hello.mcu or 'unknown MCU'}), not {target.board}: "
@@ -206,46 +222,27 @@ def check_hello(hello: Hello, target: Target, ops: Iterable[str] = ()) -> None:
 
 # -- the session: one board, retries and reconnects --------------------------------------------------
 
-class DamagedReply(ProtocolError):
-    """A reply arrived damaged (it failed to decode) and nothing followed it."""
-
-
 class _CountingTransport(Transport):
-    """Passes bytes through and counts those received (tells a noisy link from a silent one).
+    """Passes bytes through and counts those received (tells a noisy link from a silent one)."""
 
-    It also decodes the received stream alongside the client: once a frame that fails to decode
-    has arrived since the last request and the line then stays quiet for ``quiet_s``, that frame
-    was the reply, and ``read`` raises :class:`DamagedReply` rather than let the client wait out
-    its whole timeout (on a noisy link most retries would otherwise cost a full timeout).
-    """
-
-    def __init__(self, inner: Transport, quiet_s: float | None = None) -> None:
+    def __init__(self, inner: Transport) -> None:
         self.inner = inner
         self.bytes_in = 0
-        self.quiet_s = quiet_s
-        self._decoder = FrameDecoder()
-        self._damaged = False
 
     def write(self, data: bytes) -> None:
-        self._damaged = False
         self.inner.write(data)
 
     def read(self, max_bytes: int, timeout_s: float) -> bytes:
-        watch = self.quiet_s is not None and self._damaged
-        data = self.inner.read(max_bytes, min(timeout_s, self.quiet_s) if watch else timeout_s)
-        if data:
-            self.bytes_in += len(data)
-            if self.quiet_s is not None:
-                dropped = self._decoder.dropped
-                for _ in self._decoder.feed(data):   # the client decodes the valid frames
-                    pass
-                self._damaged = self._damaged or self._decoder.dropped > dropped
-        elif watch:
-            raise DamagedReply(f"a damaged reply and then nothing for {self.quiet_s:g} s")
+        data = self.inner.read(max_bytes, timeout_s)
+        self.bytes_in += len(data)
         return data
 
     def close(self) -> None:
         self.inner.close()
+
+    def emulated_time_s(self) -> float | None:
+        clock = getattr(self.inner, "emulated_time_s", None)
+        return clock() if clock is not None else None
 
 
 class BoardSession:
@@ -291,15 +288,21 @@ class BoardSession:
         """Open the port and HELLO (retrying a noisy HELLO); sets ``self.hello``."""
         self._drop()
         transport = self.connect()
-        self._io = _CountingTransport(transport, self.settings.damaged_quiet_s)
-        self._client = Client(self._io, timeout_s=self.settings.hello_timeout_s)
+        self._io = _CountingTransport(transport)
+        s = self.settings
+        self._client = Client(self._io, timeout_s=s.hello_timeout_s, quiet_s=s.damaged_quiet_s,
+                              abort_wait_s=s.base_timeout_s, noisy_attempts=s.noisy_attempts,
+                              wall_cap_s=s.wall_cap_s)
         silent = noisy = 0
         while True:
             before = self._io.bytes_in
             try:
                 hello = self._client.hello()
                 break
-            except (DeviceError, DeviceFault):
+            except ProtocolVersionError as e:
+                flash = f"; flash {self.target.flash_hint}" if self.target.flash_hint else ""
+                raise FirmwareMismatchError(f"the board on {self.target.port}: {e}{flash}") from None
+            except (DeviceError, DeviceFault, EmulatorStalled):
                 raise
             except ProtocolError:
                 if self._io.bytes_in == before:
@@ -334,6 +337,9 @@ class BoardSession:
             except (FirmwareMismatchError, DeviceError, DeviceFault):
                 self._drop()
                 raise
+            except EmulatorStalled as e:
+                self._drop()
+                raise BoardLostError(f"the virtual board on {self.target.port}: {e}") from None
             except (TransportError, ProtocolError) as e:
                 last = e
                 self._drop()
@@ -346,11 +352,31 @@ class BoardSession:
         raise BoardLostError(f"lost the board on {self.target.port}: {last} "
                              f"(gave up after {attempts} reconnect attempts)")
 
+    def reset_timing_state(self) -> bool:
+        """Put a virtual board's cycle model into its defined warm-up state (empty caches,
+        flash accelerator and branch predictor:
+        :meth:`calibration.vboard.emulator.Machine.reset_timing_state`), connecting first if
+        needed.  Returns False for a real board, which has no such switch (the priming call of
+        :func:`measure_point` is then the only warm-up)."""
+        from calibration.vboard import machine_of
+        from calibration.vboard.errors import VboardError
+
+        if self._client is None:
+            self._reconnect()
+        machine = machine_of(self._io)
+        if machine is None:
+            return False
+        try:
+            machine.reset_timing_state()
+        except VboardError as e:
+            raise CalibrationError(f"{self.target.port}: {e}") from None
+        return True
+
     # -- requests --------------------------------------------------------------------------------
     def call(self, fn: Callable[[Client], Any], what: str = "request") -> Any:
         """``fn(client)`` with retries: noisy failures up to ``noisy_attempts``, silent timeouts
         up to ``retries`` (each followed by a reopen), lost ports reopened (``reconnects``)."""
-        silent = noisy = lost = 0
+        silent = noisy = lost = aborted = 0
         while True:
             if self._client is None:
                 self._reconnect()
@@ -364,12 +390,25 @@ class BoardSession:
                                        f"(reset it; the point is not logged)") from None
             except DeviceError:
                 raise
+            except EmulatorStalled as e:
+                # a reopened emulator would take as long again: say so at once
+                self._drop()
+                raise BoardLostError(f"the virtual board on {self.target.port} did not finish "
+                                     f"{what}: {e}") from None
             except TransportError as e:
                 log.info("%s: %s; reconnecting", self.target.port, e)
                 self._drop()
                 lost += 1
                 if lost > max(self.settings.reconnects, 1):
                     raise BoardLostError(f"{self.target.port} keeps failing during {what}: {e}") from None
+            except RequestAborted as e:
+                aborted += 1
+                log.info("%s: %s (%d/%d)", self.target.port, e, aborted, self.settings.retries)
+                if aborted > self.settings.retries:
+                    raise CalibrationError(
+                        f"the board on {self.target.port} answers but did not finish {what} in "
+                        f"time in {aborted} attempts ({e}); the timeout is too short for this "
+                        f"board or the layer") from None
             except ProtocolError as e:
                 heard = self._io.bytes_in - before if self._io is not None else 0
                 if heard == 0 and isinstance(e, DeviceTimeout):
@@ -380,7 +419,7 @@ class BoardSession:
                         self._drop()
                         raise BoardLostError(
                             f"the board on {self.target.port} stopped answering: no reply to "
-                            f"{what} in {silent} attempts") from None
+                            f"{what} in {silent} attempts ({e})") from None
                     self._drop()          # reopen before retrying (resets a virtual board)
                 else:
                     noisy += 1
@@ -396,7 +435,10 @@ class BoardSession:
 
 def measure_point(session: BoardSession, point: PlanPoint, *, plan: str, warmups: int, reps: int,
                   run_id: str = "") -> dict[str, Any]:
-    """Measure one point: ``reps`` RUN_LAYER calls of ``warmups`` untimed + 1 timed kernel call.
+    """Measure one point: from the defined warm-up state (:meth:`BoardSession.reset_timing_state`)
+    one untimed priming RUN_LAYER, then ``reps`` RUN_LAYER calls of ``warmups`` untimed + 1
+    timed kernel call (``warmups`` is 0 for a cold twin); all again when the board was
+    reconnected in between.
 
     Returns a ``layer`` record, or a ``skip`` record when the board refuses the layer
     (:data:`SKIP_STATUSES`).  The record's ``path`` is :func:`tinymodel.dispatch.kernel_path`'s,
@@ -420,7 +462,7 @@ def measure_point(session: BoardSession, point: PlanPoint, *, plan: str, warmups
         warmups = 0
     req = layer_request(layer, variant, warmups=warmups, reps=1)
     wait_s = timeout_s(layer, variant, warmups + 1, hello.core_clock_hz,
-                       slowdown=session.settings.slowdown, base_s=session.settings.base_timeout_s)
+                       base_s=session.settings.base_timeout_s)
     pid = point_id(plan, variant, point.key)
     base: dict[str, Any] = {
         "kind": "layer", "point_id": pid, "run_id": run_id, "plan": plan,
@@ -435,14 +477,18 @@ def measure_point(session: BoardSession, point: PlanPoint, *, plan: str, warmups
     timing: LayerTiming | None = None
     what = f"RUN_LAYER {point.op} {point.key}"
     try:
-        if point.cold:
-            # one untimed call first: the first call after a (re)connect or another point may
-            # find colder caches than the next (the protocol code then differs), and a resumed
-            # or parallel run must repeat a serial run's values
-            session.call(lambda c: c.run_layer(req, timeout_s=wait_s), what)
-        for _ in range(reps):
-            timing = session.call(lambda c: c.run_layer(req, timeout_s=wait_s), what)
-            samples.append(int(timing.total_cycles))
+        for _ in range(1 + max(session.settings.retries, 0)):
+            # the same warm-up state for every point, whatever ran before it (module docstring)
+            session_start = session.reconnects
+            session.reset_timing_state()
+            session.call(lambda c: c.run_layer(req, timeout_s=wait_s), what)   # priming call
+            samples = []
+            for _ in range(reps):
+                timing = session.call(lambda c: c.run_layer(req, timeout_s=wait_s), what)
+                samples.append(int(timing.total_cycles))
+            if session.reconnects == session_start:
+                break
+            log.info("%s: the board was reconnected during the point; measuring it again", pid)
     except DeviceError as e:
         if e.status == Status.VARIANT:
             raise FirmwareMismatchError(f"the board on {target.port} refused variant {variant}: {e}"
@@ -637,7 +683,11 @@ def _run_serial(plan: Plan, run: VariantRun, todo: Sequence[PlanPoint], mlog: Me
 def _worker_main(wid: int, run: VariantRun, settings: HarnessSettings, ops: tuple[str, ...],
                  plan_name: str, warmups: int, reps: int, run_id: str, task_q: Any, result_q: Any,
                  parent_pid: int) -> None:
-    """A worker process: its own board, points from ``task_q``, results to ``result_q``."""
+    """A worker process: its own board, points from ``task_q``, results to ``result_q``; it
+    ends with its parent (:func:`calibration.workers.die_with_parent`)."""
+    from calibration.workers import die_with_parent
+
+    die_with_parent(parent_pid)
     logging.basicConfig(level=logging.WARNING, format=f"%(levelname)s worker {wid}: %(message)s")
     session = BoardSession(run.connect, run.target, settings, ops)
     try:
@@ -645,15 +695,13 @@ def _worker_main(wid: int, run: VariantRun, settings: HarnessSettings, ops: tupl
         result_q.put(("hello", wid, hello))
         while True:
             point = task_q.get()
-            if point is None or os.getppid() != parent_pid:
+            if point is None:
                 break
             rec = measure_point(session, point, plan=plan_name, warmups=warmups, reps=reps,
                                 run_id=run_id)
             rec["worker"] = wid
             result_q.put(("point", wid, rec))
         result_q.put(("done", wid, None))
-    except KeyboardInterrupt:
-        result_q.put(("error", wid, ("KeyboardInterrupt", "interrupted")))
     except TinymodelError as e:
         result_q.put(("error", wid, (type(e).__name__, str(e))))
     except BaseException as e:  # a bug: report it rather than die silently
@@ -716,17 +764,30 @@ def _run_parallel(plan: Plan, run: VariantRun, todo: Sequence[PlanPoint], mlog: 
                 finished.add(wid)
             else:
                 name, message = payload
-                if name == "KeyboardInterrupt":
-                    raise KeyboardInterrupt
                 raise _ERRORS.get(name, CalibrationError)(message)
+    except KeyboardInterrupt:
+        _keep_finished_points(result_q, mlog, vs, progress)
+        raise
     finally:
-        for p in procs:
-            if p.is_alive():
-                p.terminate()
-        for p in procs:
-            p.join(timeout=5)
+        stop_processes(procs)
         task_q.cancel_join_thread()
         result_q.cancel_join_thread()
+
+
+def _keep_finished_points(result_q: Any, mlog: MeasurementLog, vs: VariantSummary,
+                          progress: Progress | None) -> None:
+    """On an interrupt: log the points that workers finished and queued before it (the
+    workers ignore SIGINT and keep their board; :func:`calibration.workers.stop_processes`
+    stops them after this)."""
+    while True:
+        try:
+            kind, _wid, payload = result_q.get_nowait()
+        except queue.Empty:
+            return
+        except (EOFError, OSError):     # pragma: no cover - a worker died mid-message
+            return
+        if kind == "point":
+            _record_result(mlog, payload, vs, progress)
 
 
 # -- fitting ---------------------------------------------------------------------------------------
@@ -766,7 +827,7 @@ def fit_tables(records: Sequence[Mapping[str, Any]], *, board: str, variants: It
     return paths
 
 
-__all__ = ["default_jobs", "vboard_slowdown", "BoardLostError", "BoardSession", "CalibrationError", "FirmwareMismatchError",
+__all__ = ["default_jobs", "BoardLostError", "BoardSession", "CalibrationError", "FirmwareMismatchError",
            "HarnessSettings", "RunSummary", "SerialConnector", "Target", "VariantRun",
            "VariantSummary", "check_hello", "default_fitter", "firmware_info",
            "fit_tables", "measure_point", "run_plan", "table_path"]

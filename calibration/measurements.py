@@ -1,9 +1,9 @@
 """The measurement log: one JSON object per line, appended and fsynced as each result arrives.
 
 A killed run loses nothing that was logged, and ``calibrate --resume`` continues where it
-stopped: :meth:`MeasurementLog.open` reads the existing records, drops (and truncates away) a last
-line that a kill cut off mid-write, and reports which ``point_id`` values are done, so no point
-is measured twice.
+stopped: :meth:`MeasurementLog.open` reads the existing records, moves a last line that a kill
+cut off mid-write aside (to ``<log>.torn``, :func:`tinymodel.records.open_for_append`), and
+reports which ``point_id`` values are done, so no point is measured twice.
 
 Record kinds (``kind``; every record carries ``schema``):
 
@@ -24,7 +24,6 @@ The format is documented in ``docs/calibration.md``.
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import logging
 import os
 import statistics
@@ -32,8 +31,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from tinymodel.records import MEASUREMENT_RECORDS, RecordFileError, append_line, open_for_append
 from tinymodel.records import MEASUREMENT_SCHEMA as SCHEMA
-from tinymodel.records import RecordFileError, scan_measurements
 
 log = logging.getLogger(__name__)
 
@@ -105,68 +104,32 @@ class MeasurementLog:
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], *, resume: bool) -> MeasurementLog:
-        """Open ``path`` for appending.
+        """Open ``path`` for appending (:func:`tinymodel.records.open_for_append`: locked, a
+        last line cut off by a kill moved aside to ``<log>.torn`` with a warning).
 
         Without ``resume`` the log must not exist yet (or be empty).  With ``resume`` an existing
-        log is read; a last line cut off by a kill is truncated away (and logged).
+        log is read.
         """
         path = Path(path)
         exists = path.exists() and path.stat().st_size > 0
         if exists and not resume:
             raise LogError(f"{path} already exists; continue it with --resume, or choose another "
                            f"log with --out")
-        # lock first, then read and repair: a run refused by the lock must not touch the tail
-        # that the run holding it is writing
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fh = open(path, "ab")
-        except OSError as e:
-            raise LogError(f"{path}: cannot open the measurement log for writing ({e.strerror})") from None
-        try:
-            import fcntl
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except ImportError:  # pragma: no cover - not POSIX
-            pass
-        except OSError:
-            fh.close()
-            raise LogError(f"{path}: another calibrate run is writing this log") from None
-        records: list[dict[str, Any]] = []
-        repaired = False
-        try:
-            if exists:
-                try:
-                    scan = scan_measurements(path)
-                except RecordFileError as e:
-                    raise LogError(str(e)) from None
-                records = scan.records
-                if scan.torn:
-                    size = path.stat().st_size
-                    log.warning("%s: dropping a cut-off last record (%d bytes) left by an "
-                                "interrupted run", path, size - scan.complete_bytes)
-                    try:
-                        fh.truncate(scan.complete_bytes)
-                        fh.flush()
-                        os.fsync(fh.fileno())
-                    except OSError as e:
-                        raise LogError(f"{path}: cannot repair the cut-off last line "
-                                       f"({e.strerror})") from None
-                    repaired = True
-        except BaseException:
-            fh.close()
-            raise
-        return cls(path, fh, records, repaired)
+            fh, scan = open_for_append(path, busy="another calibrate run is writing this log",
+                                       **MEASUREMENT_RECORDS)
+        except RecordFileError as e:
+            raise LogError(str(e)) from None
+        return cls(path, fh, scan.records, scan.torn)
 
     def append(self, record: Mapping[str, Any]) -> None:
         """Write one record as a line and make it durable (flush + fsync) before returning."""
         rec = dict(record)
         rec.setdefault("schema", SCHEMA)
-        line = (json.dumps(rec, separators=(",", ":"), sort_keys=False) + "\n").encode()
         try:
-            self._fh.write(line)
-            self._fh.flush()
-            os.fsync(self._fh.fileno())
-        except OSError as e:
-            raise LogError(f"{self.path}: cannot write the measurement log ({e.strerror})") from None
+            append_line(self._fh, rec, self.path)
+        except RecordFileError as e:
+            raise LogError(str(e)) from None
         self.records.append(rec)
         if rec.get("kind") in DONE_KINDS and "point_id" in rec:
             self.done.add(rec["point_id"])

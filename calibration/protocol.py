@@ -2,15 +2,21 @@
 
 Layers, bottom up:
 
-* :func:`crc16`, :func:`cobs_encode`, :func:`cobs_decode` — the framing primitives;
+* :func:`crc32`, :func:`cobs_encode`, :func:`cobs_decode` — the framing primitives;
 * :func:`encode_frame` and :class:`FrameDecoder` — frames on the wire; the decoder is fed arbitrary
-  chunks, drops noise and resynchronises on the next ``0x00``;
+  chunks, drops noise and resynchronises on the next ``0x00``; a frame of protocol version 1
+  (CRC-16) is recognised as such (:attr:`Frame.legacy`);
 * :class:`Client` — request/response over a :class:`~calibration.transport.Transport` with
-  timeouts, sequence numbers and one retry after a NAK; typed results (:class:`Hello`,
-  :class:`LayerTiming`, :class:`ModelTiming`, :class:`ModelInfo`).
+  timeouts and sequence numbers.  It survives a noisy link without restarting anything: a damaged
+  request (NAK) is sent again, a damaged reply is read back in pieces (REPLY_READ, each piece with
+  its own CRC, smaller pieces while they keep arriving damaged), and a long run that outlives its
+  timeout is stopped with ABORT.  Typed results: :class:`Hello`, :class:`LayerTiming`,
+  :class:`ModelTiming`, :class:`ModelInfo`.
 
 Device errors raise :class:`DeviceError` (status code and name, one line); timeouts raise
-:class:`DeviceTimeout`; a FAULT report raises :class:`DeviceFault` with the registers.
+:class:`DeviceTimeout` (:class:`RequestAborted` when the device confirmed the ABORT); a FAULT
+report raises :class:`DeviceFault` with the registers; a firmware of another protocol version
+raises :class:`ProtocolVersionError`.
 """
 
 from __future__ import annotations
@@ -18,7 +24,9 @@ from __future__ import annotations
 import binascii
 import logging
 import struct
-from collections.abc import Iterator, Sequence
+import time
+import zlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import tinymodel.firmware_interface as fi
@@ -41,6 +49,31 @@ MAX_ENCODED = fi.FRAME_MAX_ENCODED
 RESPONSE = fi.CMD_RESPONSE
 RUN_LAYER_REQUEST_BYTES = fi.RUN_LAYER_REQUEST_BYTES
 
+#: Attempts at one piece of work on a noisy link before giving up: a reply piece read back
+#: (:class:`Client`), a request the harness sends again (``HarnessSettings.noisy_attempts``).
+#: docs/calibration.md quotes this number.
+NOISY_ATTEMPTS = 40
+
+#: Commands that run long enough to need ABORT when they outlive their timeout.
+ABORTABLE: frozenset[int] = frozenset({Command.RUN_LAYER, Command.RUN_MODEL})
+
+#: Largest and smallest piece of a reply read back with REPLY_READ.
+MAX_PIECE = MAX_PAYLOAD - fi.REPLY_READ_HEADER_BYTES
+MIN_PIECE = 16
+
+#: How often an ABORT is sent again while nothing has come back (less than the device's
+#: collection gap, 1 / ``ABORT_GAP_DIV`` s, so a fresh copy arrives while it listens).
+ABORT_RESEND_S = 0.025
+
+#: Wall-clock cap of one wait on a virtual board, whose timeouts count in emulated time
+#: (:class:`Deadline`): catches an emulator that stopped advancing or runs absurdly slowly.
+#: ``HarnessSettings.wall_cap_s`` and ``validate``'s settings pass their own; docs/protocol.md
+#: quotes this number.
+VBOARD_WALL_CAP_S = 600.0
+
+#: How often a wait on a virtual board looks at the board's clock while no byte arrives.
+CLOCK_POLL_S = 0.05
+
 #: Registers of a FAULT report, in order.
 FAULT_REGISTERS: tuple[str, ...] = ("r0", "r1", "r2", "r3", "r12", "lr", "pc", "xpsr", "cfsr",
                                     "hfsr", "mmfar", "bfar", "exc_return")
@@ -49,6 +82,85 @@ FAULT_REGISTERS: tuple[str, ...] = ("r0", "r1", "r2", "r3", "r12", "lr", "pc", "
 NO_FIT_REGIONS: dict[NoFitRegion, str] = {NoFitRegion.ARENA: "RAM arena",
                                           NoFitRegion.WEIGHTS: "flash weight region",
                                           NoFitRegion.CHANNELS: "per-channel table"}
+
+
+# -- deadlines -------------------------------------------------------------------------------------
+
+class Deadline:
+    """When a wait for the device ends.
+
+    On a real board (``clock`` is ``None``): ``budget_s`` of wall-clock time.  On a virtual
+    board (``clock()`` is the board's emulated clock in seconds,
+    :meth:`calibration.transport.Transport.emulated_time_s`): once that clock has advanced by
+    ``budget_s`` since the deadline was made (the *budget* fired), or after ``wall_cap_s`` of
+    wall-clock time (the *cap* fired), whichever comes first.  An emulator's speed varies by
+    orders of magnitude with the code it runs and the machine's load; a slow emulator is not a
+    hung board, so its waits are measured on its own clock.
+    """
+
+    def __init__(self, budget_s: float, clock: Callable[[], float | None] | None = None,
+                 wall_cap_s: float = VBOARD_WALL_CAP_S) -> None:
+        self.budget_s = budget_s
+        now = time.monotonic()
+        start = clock() if clock is not None else None
+        self.clock = clock if start is not None else None
+        self.start = start if start is not None else 0.0
+        self.wall_cap_s = wall_cap_s
+        self.wall_end = now + (max(wall_cap_s, 0.0) if self.clock is not None
+                               else max(budget_s, 0.0))
+        #: ``"budget"`` or ``"cap"`` once the deadline has passed, else ``None``.
+        self.fired: str | None = None
+
+    @property
+    def emulated(self) -> bool:
+        """Whether this deadline counts in a virtual board's emulated time."""
+        return self.clock is not None
+
+    def elapsed_s(self) -> float:
+        """Board seconds since the deadline was made (emulated), or wall seconds (real)."""
+        if self.clock is None:
+            return self.budget_s - (self.wall_end - time.monotonic())
+        now = self.clock()
+        return (now if now is not None else self.start) - self.start
+
+    def left_s(self) -> float:
+        """How long to wait (wall seconds) before looking again; 0 once the deadline passed
+        (and :attr:`fired` says which limit)."""
+        if self.fired is not None:
+            return 0.0
+        wall_left = self.wall_end - time.monotonic()
+        if self.clock is not None:
+            if self.elapsed_s() >= self.budget_s:
+                self.fired = "budget"
+                return 0.0
+            if wall_left <= 0:
+                self.fired = "cap"
+                return 0.0
+            return min(wall_left, CLOCK_POLL_S)
+        if wall_left <= 0:
+            self.fired = "budget"
+            return 0.0
+        return wall_left
+
+    def sooner(self, wall_s: float) -> "Deadline":
+        """This deadline, ending at the latest ``wall_s`` wall seconds from now."""
+        d = Deadline.__new__(Deadline)
+        d.__dict__.update(self.__dict__)
+        d.wall_end = min(self.wall_end, time.monotonic() + max(wall_s, 0.0))
+        d.wall_cap_s = min(self.wall_cap_s, wall_s)
+        d.fired = None
+        return d
+
+    def describe(self) -> str:
+        """``within 2.4 s`` (a real board), ``within 2.4 s of emulated time`` (the budget
+        fired), or what the wall-clock cap caught."""
+        if self.clock is None:
+            return f"within {self.budget_s:g} s"
+        if self.fired == "cap":
+            return (f"within the wall-clock cap of {self.wall_cap_s:g} s: the virtual board's "
+                    f"emulated clock advanced {self.elapsed_s():.3g} s of its "
+                    f"{self.budget_s:g} s budget (the emulator stopped or runs far too slowly)")
+        return f"within {self.budget_s:g} s of emulated time"
 
 
 # -- errors ----------------------------------------------------------------------------------------
@@ -61,6 +173,11 @@ class DeviceTimeout(ProtocolError):
     """No matching response arrived in time."""
 
 
+class EmulatorStalled(DeviceTimeout):
+    """A virtual board's emulated clock did not advance by the request's timeout within the
+    wall-clock cap: the emulator stopped or runs absurdly slowly (not a slow reply)."""
+
+
 class DeviceError(ProtocolError):
     """The device answered with a non-zero status; ``status`` and ``details`` say why."""
 
@@ -69,6 +186,31 @@ class DeviceError(ProtocolError):
         self.status = status
         self.details = details
         super().__init__(message)
+
+
+class RequestAborted(DeviceTimeout):
+    """A long request outlived its timeout and the device, sent ABORT, stopped it (after
+    ``warmups_done`` untimed and ``reps_done`` timed calls).  The link is in sync again."""
+
+    def __init__(self, message: str, warmups_done: int, reps_done: int) -> None:
+        self.warmups_done = warmups_done
+        self.reps_done = reps_done
+        super().__init__(message)
+
+
+def version_mismatch(version: int) -> str:
+    """The one line that says a firmware speaks another protocol version than this host."""
+    return (f"firmware speaks protocol {version}, this host needs {PROTOCOL_VERSION}: rebuild and "
+            f"flash the firmware of this tinymodel (make -C firmware BOARD=... VARIANT=..., "
+            f"docs/firmware.md; the virtual board rebuilds it by itself)")
+
+
+class ProtocolVersionError(ProtocolError):
+    """The device speaks another protocol version (``version``; 1 for a CRC-16 firmware)."""
+
+    def __init__(self, version: int) -> None:
+        self.version = version
+        super().__init__(version_mismatch(version))
 
 
 class DeviceFault(ProtocolError):
@@ -82,8 +224,27 @@ class DeviceFault(ProtocolError):
 
 # -- framing ---------------------------------------------------------------------------------------
 
-def crc16(data: bytes) -> int:
-    """CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF): ``crc16(b"123456789") == 0x29B1``."""
+def crc32(data: bytes) -> int:
+    """The frames' CRC-32 (IEEE 802.3: reflected polynomial ``CRC32_POLY``, initial value and
+    final XOR 0xFFFFFFFF; :mod:`tinymodel.firmware_interface`): ``crc32(b"123456789") ==
+    0xCBF43926``.  zlib computes this very CRC quickly; :func:`crc32_bitwise` is its definition
+    written out, and the tests check that the two agree."""
+    return zlib.crc32(data) & 0xFFFFFFFF
+
+
+def crc32_bitwise(data: bytes) -> int:
+    """:func:`crc32` one bit at a time from the parameters the firmware's ``TM_CRC32_*`` name."""
+    crc = fi.CRC32_INIT
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ (fi.CRC32_POLY if crc & 1 else 0)
+    return crc ^ fi.CRC32_XOROUT
+
+
+def legacy_crc16(data: bytes) -> int:
+    """CRC-16/CCITT-FALSE of protocol version 1's frames (poly 0x1021, init 0xFFFF;
+    ``legacy_crc16(b"123456789") == 0x29B1``): only to recognise an old firmware."""
     return binascii.crc_hqx(data, 0xFFFF)
 
 
@@ -141,41 +302,66 @@ def cobs_decode(data: bytes) -> bytes:
 
 @dataclass(frozen=True)
 class Frame:
-    """A decoded frame: header fields and payload (the CRC was checked)."""
+    """A decoded frame: header fields and payload (the CRC was checked).
+
+    ``legacy``: the frame failed the CRC-32 but carries a valid CRC-16 of protocol version 1 (an
+    old firmware's frame, or by a 1-in-65,536 chance a damaged one); never taken as a reply.
+    """
 
     cmd: int
     seq: int
     status: int
     payload: bytes
     flags: int = 0
+    legacy: bool = False
+
+
+LEGACY_CRC_BYTES = 2
 
 
 def encode_frame(cmd: int, seq: int, payload: bytes = b"", status: int = 0) -> bytes:
-    """Wire bytes of a frame: ``0x00 + COBS(header + payload + CRC) + 0x00``."""
+    """Wire bytes of a frame: ``0x00 + COBS(header + payload + CRC-32) + 0x00``."""
     if len(payload) > MAX_PAYLOAD:
         raise ProtocolError(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD}")
     body = bytes((cmd & 0xFF, seq & 0xFF, status & 0xFF, 0)) + bytes(payload)
-    body += struct.pack("<H", crc16(body))
+    body += struct.pack("<I", crc32(body))
+    return b"\x00" + cobs_encode(body) + b"\x00"
+
+
+def encode_legacy_frame(cmd: int, seq: int, payload: bytes = b"") -> bytes:
+    """A frame of protocol version 1 (CRC-16): only to ask an old firmware its version."""
+    body = bytes((cmd & 0xFF, seq & 0xFF, 0, 0)) + bytes(payload)
+    body += struct.pack("<H", legacy_crc16(body))
     return b"\x00" + cobs_encode(body) + b"\x00"
 
 
 def decode_frame(encoded: bytes) -> Frame:
-    """Decode one COBS-encoded frame (without delimiters); :class:`ProtocolError` if invalid."""
+    """Decode one COBS-encoded frame (without delimiters); :class:`ProtocolError` if invalid.
+
+    A frame that fails the CRC-32 but passes protocol 1's CRC-16 comes back with ``legacy``
+    set."""
     raw = cobs_decode(encoded)
+    if len(raw) >= HEADER_BYTES + CRC_BYTES:
+        (want,) = struct.unpack_from("<I", raw, len(raw) - CRC_BYTES)
+        if crc32(raw[:-CRC_BYTES]) == want:
+            return Frame(raw[0], raw[1], raw[2], bytes(raw[HEADER_BYTES:-CRC_BYTES]), raw[3])
+    if len(raw) >= HEADER_BYTES + LEGACY_CRC_BYTES:
+        (old,) = struct.unpack_from("<H", raw, len(raw) - LEGACY_CRC_BYTES)
+        if legacy_crc16(raw[:-LEGACY_CRC_BYTES]) == old:
+            return Frame(raw[0], raw[1], raw[2], bytes(raw[HEADER_BYTES:-LEGACY_CRC_BYTES]),
+                         raw[3], legacy=True)
     if len(raw) < HEADER_BYTES + CRC_BYTES:
         raise ProtocolError(f"frame of {len(raw)} bytes is shorter than header + CRC")
-    (want,) = struct.unpack_from("<H", raw, len(raw) - 2)
-    if crc16(raw[:-2]) != want:
-        raise ProtocolError("frame CRC mismatch")
-    return Frame(raw[0], raw[1], raw[2], bytes(raw[4:-2]), raw[3])
+    raise ProtocolError("frame CRC mismatch")
 
 
 class FrameDecoder:
     """Turns a byte stream into :class:`Frame` objects; noise is counted and dropped.
 
-    Feed chunks with :meth:`feed`; it yields each complete valid frame.  Invalid or oversized
-    collections are discarded (``dropped`` counts them) and decoding resumes after the next
-    ``0x00``.
+    Feed chunks with :meth:`feed`; it yields each complete valid frame (and each protocol-1
+    frame, marked ``legacy``).  Invalid or oversized collections are discarded (``dropped``
+    counts them) and decoding resumes after the next ``0x00``; ``pending`` is the number of
+    bytes of an unfinished frame.
     """
 
     def __init__(self) -> None:
@@ -183,15 +369,30 @@ class FrameDecoder:
         self._overflow = False
         self.dropped = 0
 
+    @property
+    def pending(self) -> int:
+        """Bytes collected since the last ``0x00``."""
+        return len(self._buf) + (1 if self._overflow else 0)
+
+    def _collect(self, piece: bytes) -> None:
+        room = MAX_ENCODED - len(self._buf)
+        if len(piece) > room:
+            self._buf += piece[:room]
+            self._overflow = True
+        else:
+            self._buf += piece
+
     def feed(self, data: bytes) -> Iterator[Frame]:
         """Yield the frames completed by ``data``."""
-        for b in data:
-            if b != 0:
-                if len(self._buf) < MAX_ENCODED:
-                    self._buf.append(b)
-                else:
-                    self._overflow = True
-                continue
+        data = bytes(data)
+        start = 0
+        while True:
+            end = data.find(0, start)
+            if end < 0:
+                self._collect(data[start:])
+                return
+            self._collect(data[start:end])
+            start = end + 1
             chunk, overflow = bytes(self._buf), self._overflow
             self._buf.clear()
             self._overflow = False
@@ -435,8 +636,16 @@ def _i32(v: int) -> int:
     return v - (1 << 32) if v >= 1 << 31 else v
 
 
+#: What :meth:`Client._read_back` returns when the device does not answer (it is busy).
+_BUSY = object()
+
+
+def _command_name(cmd: int) -> str:
+    return Command(cmd).name if cmd in Command._value2member_map_ else f"0x{cmd:02x}"
+
+
 def _error_message(cmd: int, status: int, details: bytes) -> str:
-    name = Command(cmd).name if cmd in Command._value2member_map_ else f"0x{cmd:02x}"
+    name = _command_name(cmd)
     sname = Status(status).name if status in Status._value2member_map_ else f"status {status}"
     msg = f"device refused {name}: {sname}"
     try:
@@ -461,24 +670,57 @@ def _error_message(cmd: int, status: int, details: bytes) -> str:
             msg += f" (kernel status {struct.unpack_from('<i', details)[0]})"
         elif status == Status.RANGE and len(details) >= 4:
             msg += f" (limit {struct.unpack_from('<I', details)[0]})"
+        elif status == Status.ABORTED and len(details) >= 8:
+            warmups, reps = struct.unpack_from("<II", details)
+            msg += f" after {warmups} untimed and {reps} timed calls"
     except struct.error:  # pragma: no cover - lengths are checked above
         pass
     return msg
 
 
 class Client:
-    """Request/response over a :class:`Transport`.
+    """Request/response over a :class:`Transport`, robust to a noisy link.
 
     ``timeout_s`` bounds the wait for each response (RUN_LAYER / RUN_MODEL with many repetitions
-    may need more: pass ``timeout_s`` per call).  A NAK (the request was damaged) is retried once.
+    may need more: pass ``timeout_s`` per call).  Every wait is a :class:`Deadline`: wall-clock
+    seconds on a real board; on a virtual board (a transport whose ``emulated_time_s()`` is not
+    ``None``) seconds of the board's emulated clock, with ``wall_cap_s`` of wall-clock time as
+    the limit that catches a stopped emulator (:class:`EmulatorStalled`).  What happens to one
+    request:
+
+    * a NAK (the request arrived damaged) or a device that holds no reply to it (it never
+      arrived): the request is sent again, twice at most;
+    * bytes arrive that make no valid frame and the line then stays quiet for ``quiet_s``: the
+      reply was damaged; it is read back with REPLY_READ in pieces, each piece asked for up to
+      ``noisy_attempts`` times, pieces halving while they arrive damaged and doubling while they
+      arrive intact (the size carries over to the next request);
+    * a RUN_LAYER / RUN_MODEL that outlives ``timeout_s``: ABORT is sent (again every
+      :data:`ABORT_RESEND_S` while nothing comes back, for up to ``abort_wait_s``), the line is
+      drained, and :class:`RequestAborted` raised; a device that answers ABORT as idle lost the
+      request or its reply, which is read back if it exists;
+    * a frame of protocol version 1 (CRC-16): HELLO is asked in that version, and an old firmware
+      that answers raises :class:`ProtocolVersionError`.
     """
 
-    def __init__(self, transport: Transport, timeout_s: float = 2.0) -> None:
+    def __init__(self, transport: Transport, timeout_s: float = 2.0, *, quiet_s: float = 0.1,
+                 abort_wait_s: float = 2.0, piece_timeout_s: float = 1.0,
+                 noisy_attempts: int = NOISY_ATTEMPTS,
+                 wall_cap_s: float = VBOARD_WALL_CAP_S) -> None:
         self.transport = transport
         self.timeout_s = timeout_s
+        self.wall_cap_s = wall_cap_s
+        self.quiet_s = quiet_s
+        self.abort_wait_s = abort_wait_s
+        self.piece_timeout_s = piece_timeout_s
+        self.noisy_attempts = noisy_attempts
+        self.piece_bytes = MAX_PIECE
+        #: What the link cost so far: replies read back, pieces asked for, ABORTs sent.
+        self.stats = {"read_back": 0, "pieces": 0, "damaged_pieces": 0, "aborts": 0,
+                      "resent": 0}
         self._seq = 0
         self._decoder = FrameDecoder()
         self._pending: list[Frame] = []
+        self._legacy_checked = False
 
     def close(self) -> None:
         """Close the transport."""
@@ -491,55 +733,240 @@ class Client:
         self.close()
 
     # -- core ------------------------------------------------------------------------------------
-    def _next_frame(self, deadline_s: float) -> Frame | None:
-        import time
+    def _send(self, cmd: int, payload: bytes = b"", seq: int | None = None) -> int:
+        if seq is None:
+            self._seq = (self._seq + 1) & 0xFF
+            seq = self._seq
+        self.transport.write(encode_frame(cmd, seq, payload))
+        return seq
 
+    def _deadline(self, budget_s: float) -> Deadline:
+        """A wait of ``budget_s`` from now: wall-clock, or emulated on a virtual board."""
+        return Deadline(budget_s, getattr(self.transport, "emulated_time_s", None),
+                        self.wall_cap_s)
+
+    def _await(self, want: Callable[[Frame], bool], deadline: Deadline
+               ) -> tuple[str, Frame | None]:
+        """Wait for a frame ``want`` accepts: ``("frame", f)``; ``("nak", f)``; ``("legacy", f)``
+        for a protocol-1 frame; ``("damaged", None)`` when bytes came that made no valid frame
+        and the line then stayed quiet for ``quiet_s`` (wall-clock); ``("timeout", None)`` when
+        ``deadline`` passed.
+        Other valid frames are logged and dropped; a FAULT report raises."""
+        dropped = self._decoder.dropped
+        heard_at: float | None = None
         while True:
-            if self._pending:
-                return self._pending.pop(0)
-            remaining = deadline_s - time.monotonic()
+            while self._pending:
+                f = self._pending.pop(0)
+                if f.legacy:
+                    return "legacy", f
+                if f.cmd == Command.FAULT | RESPONSE:
+                    regs = struct.unpack_from(f"<{len(FAULT_REGISTERS)}I", f.payload.ljust(
+                        4 * len(FAULT_REGISTERS), b"\0"))
+                    raise DeviceFault(dict(zip(FAULT_REGISTERS, regs)))
+                if want(f):
+                    return "frame", f
+                if f.cmd == Command.NAK | RESPONSE:
+                    return "nak", f
+                log.debug("ignoring frame cmd=0x%02x seq=%d", f.cmd, f.seq)
+            damaged = heard_at is not None and (self._decoder.dropped > dropped
+                                                or self._decoder.pending > 0)
+            remaining = deadline.left_s()
+            if damaged:
+                assert heard_at is not None
+                remaining = min(remaining, heard_at + self.quiet_s - time.monotonic())
             if remaining <= 0:
-                return None
+                return ("damaged" if damaged else "timeout"), None
             data = self.transport.read(4096, remaining)
             if data:
+                heard_at = time.monotonic()
                 self._pending.extend(self._decoder.feed(data))
+
+    def _drain(self, max_s: float = 1.0) -> None:
+        """Drop what arrives until the line is quiet for ``quiet_s`` (at most ``max_s``)."""
+        end = time.monotonic() + max_s
+        while time.monotonic() < end:
+            if not self.transport.read(4096, min(self.quiet_s, max(end - time.monotonic(), 0))):
+                break
+        self._pending.clear()
+        self._decoder = FrameDecoder()
 
     def request(self, cmd: int, payload: bytes = b"", timeout_s: float | None = None) -> bytes:
         """Send one request and return the payload of its OK response."""
-        import time
+        frame = self.exchange(cmd, payload, timeout_s)
+        if frame.status != Status.OK:
+            raise DeviceError(cmd, frame.status, frame.payload,
+                              _error_message(cmd, frame.status, frame.payload))
+        return frame.payload
 
+    def exchange(self, cmd: int, payload: bytes = b"", timeout_s: float | None = None) -> Frame:
+        """Send one request and return its response frame, whatever its status."""
         wait = self.timeout_s if timeout_s is None else timeout_s
-        for attempt in range(2):
-            self._seq = (self._seq + 1) & 0xFF
-            seq = self._seq
-            self.transport.write(encode_frame(cmd, seq, payload))
-            deadline = time.monotonic() + wait
-            while True:
-                frame = self._next_frame(deadline)
-                if frame is None:
-                    name = Command(cmd).name if cmd in Command._value2member_map_ else hex(cmd)
-                    raise DeviceTimeout(f"no response to {name} within {wait:g} s")
-                if frame.cmd == Command.FAULT | RESPONSE:
-                    regs = struct.unpack_from(f"<{len(FAULT_REGISTERS)}I", frame.payload.ljust(
-                        4 * len(FAULT_REGISTERS), b"\0"))
-                    raise DeviceFault(dict(zip(FAULT_REGISTERS, regs)))
-                if frame.cmd == Command.NAK | RESPONSE:
-                    log.debug("device NAK (%s); attempt %d", Status(frame.status).name
-                              if frame.status in Status._value2member_map_ else frame.status, attempt)
-                    break
-                if frame.cmd != (cmd | RESPONSE) or frame.seq != seq:
-                    log.debug("ignoring frame cmd=0x%02x seq=%d", frame.cmd, frame.seq)
-                    continue
-                if frame.status != Status.OK:
-                    raise DeviceError(cmd, frame.status, frame.payload,
-                                      _error_message(cmd, frame.status, frame.payload))
-                return frame.payload
-        raise ProtocolError("device rejected the request twice as damaged (NAK)")
+        name = _command_name(cmd)
+        resends = 0
+        seq = self._send(cmd, payload)
+        deadline = self._deadline(wait)
+        while True:
+            kind, f = self._await(lambda f: f.cmd == (cmd | RESPONSE) and f.seq == seq, deadline)
+            if kind == "frame":
+                assert f is not None
+                return f
+            if kind == "legacy":
+                self._check_legacy()
+                continue
+            if kind == "damaged":
+                got = self._read_back(cmd, seq)
+                if isinstance(got, Frame):
+                    return got
+                if got is _BUSY:
+                    continue                       # the device is still at work: wait on
+                kind = "lost"
+            if kind in ("nak", "lost"):
+                resends += 1
+                if resends > 2:
+                    raise ProtocolError(f"the device did not get {name} intact in 3 attempts "
+                                        f"(NAK or lost)")
+                log.debug("%s: %s; sending it again", name, kind)
+                self.stats["resent"] += 1
+                seq = self._send(cmd, payload)
+                deadline = self._deadline(wait)
+                continue
+            if cmd in ABORTABLE:
+                return self._abort(cmd, seq, deadline)
+            error = EmulatorStalled if deadline.fired == "cap" else DeviceTimeout
+            raise error(f"no response to {name} {deadline.describe()}")
+
+    def _read_back(self, cmd: int, seq: int) -> "Frame | None | object":
+        """Read the reply to request ``seq`` back in pieces (REPLY_READ).  Returns the frame,
+        ``None`` when the device holds no reply to ``seq``, or :data:`_BUSY` when it does not
+        answer (still running the request)."""
+        name = _command_name(cmd)
+        self.stats["read_back"] += 1
+
+        def original(f: Frame) -> bool:
+            return f.cmd == (cmd | RESPONSE) and f.seq == seq
+
+        buf = bytearray()
+        head: tuple[int, int] | None = None           # (status, total)
+        failures = silent = 0
+        while head is None or len(buf) < head[1]:
+            rseq = self._send(Command.REPLY_READ, struct.pack("<BBHH", seq, 0, len(buf),
+                                                               self.piece_bytes))
+            self.stats["pieces"] += 1
+            kind, f = self._await(lambda f: original(f) or (
+                f.cmd == Command.REPLY_READ | RESPONSE and f.seq == rseq),
+                self._deadline(self.piece_timeout_s))
+            if kind == "frame":
+                assert f is not None
+                if original(f):
+                    return f                        # the reply came after all
+                if f.status == Status.NO_REPLY:
+                    return None
+                if f.status != Status.OK:
+                    raise DeviceError(Command.REPLY_READ, f.status, f.payload,
+                                      _error_message(Command.REPLY_READ, f.status, f.payload))
+                if len(f.payload) < fi.REPLY_READ_HEADER_BYTES:
+                    raise ProtocolError(f"REPLY_READ: reply of {len(f.payload)} bytes is too short")
+                rcmd, rstatus, total, offset = struct.unpack_from("<BBHH", f.payload)
+                data = f.payload[fi.REPLY_READ_HEADER_BYTES:]
+                if (rcmd != cmd | RESPONSE or offset != len(buf) or len(buf) + len(data) > total
+                        or (head is not None and head != (rstatus, total))
+                        or (not data and len(buf) < total)):
+                    raise ProtocolError(f"REPLY_READ of the reply to {name} returned an "
+                                        f"inconsistent piece")
+                head = (rstatus, total)
+                buf += data
+                silent = failures = 0
+                self.piece_bytes = min(self.piece_bytes * 2, MAX_PIECE)
+                continue
+            if kind == "legacy":
+                self._check_legacy()
+                continue
+            if kind == "timeout":
+                silent += 1
+                if silent >= 2:
+                    return _BUSY
+            failures += 1
+            self.stats["damaged_pieces"] += 1
+            if failures > self.noisy_attempts:
+                raise ProtocolError(f"a piece of the reply to {name} arrived damaged {failures} "
+                                    f"times in a row; check the cable and the baud rate")
+            self.piece_bytes = max(self.piece_bytes // 2, MIN_PIECE)
+        return Frame(cmd | RESPONSE, seq, head[0], bytes(buf))
+
+    def _abort(self, cmd: int, seq: int, deadline: Deadline) -> Frame:
+        """``cmd`` (request ``seq``) outlived ``deadline``: ABORT it and resynchronise.  Returns
+        its reply if it came in the meantime; raises :class:`RequestAborted` when the device
+        stopped it, :class:`EmulatorStalled` when the wall-clock cap of a virtual board fired,
+        :class:`DeviceTimeout` otherwise.  The device answers ABORT between two kernel calls:
+        the wait for it is ``abort_wait_s`` of the board's time, or of wall-clock time after the
+        cap fired (the emulator is not advancing)."""
+        name = _command_name(cmd)
+        wait = deadline.describe()
+
+        def outcome(f: Frame) -> Frame:
+            self._drain()
+            if f.status == Status.ABORTED:
+                done = struct.unpack_from("<II", f.payload) if len(f.payload) >= 8 else (0, 0)
+                raise RequestAborted(f"no response to {name} {wait}: aborted it "
+                                     f"after {done[0]} untimed and {done[1]} timed calls",
+                                     int(done[0]), int(done[1]))
+            return f
+
+        end = Deadline(self.abort_wait_s) if deadline.fired == "cap" else self._deadline(
+            self.abort_wait_s)
+        idle = False
+        while end.left_s() > 0 and not idle:
+            self.transport.write(encode_frame(Command.ABORT, seq))
+            self.stats["aborts"] += 1
+            kind, f = self._await(lambda f: f.cmd in (cmd | RESPONSE, Command.ABORT | RESPONSE)
+                                  and f.seq == seq, end.sooner(ABORT_RESEND_S))
+            if kind == "frame":
+                assert f is not None
+                if f.cmd == cmd | RESPONSE:
+                    return outcome(f)
+                idle = True
+            elif kind == "damaged":
+                idle = True                          # something answered: ask what it was
+        self._drain()
+        if idle:
+            got = self._read_back(cmd, seq)
+            if isinstance(got, Frame):
+                return outcome(got)
+            if got is None:
+                raise DeviceTimeout(f"no response to {name} {wait}: the device is "
+                                    f"idle and holds no reply to it (the request was lost)")
+        error = EmulatorStalled if "cap" in (deadline.fired, end.fired) else DeviceTimeout
+        raise error(f"no response to {name} {wait}, and none to ABORT {end.describe()}")
+
+    def _check_legacy(self) -> None:
+        """A protocol-1 (CRC-16) frame arrived: ask HELLO in protocol 1 once; an old firmware
+        answers it, and :class:`ProtocolVersionError` says what to flash."""
+        if self._legacy_checked:
+            return
+        self._legacy_checked = True
+        self._seq = (self._seq + 1) & 0xFF
+        seq = self._seq
+        self.transport.write(encode_legacy_frame(Command.HELLO, seq))
+        deadline = self._deadline(self.timeout_s)
+        while True:
+            kind, f = self._await(lambda f: False, deadline)
+            if kind == "legacy":
+                assert f is not None
+                if (f.cmd == Command.HELLO | RESPONSE and f.seq == seq and f.status == Status.OK
+                        and len(f.payload) >= 2):
+                    raise ProtocolVersionError(struct.unpack_from("<H", f.payload)[0])
+                continue
+            if kind in ("timeout", "nak"):
+                return                  # a protocol-2 device NAKs the short protocol-1 frame
 
     # -- commands --------------------------------------------------------------------------------
     def hello(self) -> Hello:
-        """Identify the device and the image."""
-        return Hello.parse(self.request(Command.HELLO))
+        """Identify the device and the image; :class:`ProtocolVersionError` for a firmware of
+        another protocol version."""
+        payload = self.request(Command.HELLO)
+        if len(payload) >= 2 and struct.unpack_from("<H", payload)[0] != PROTOCOL_VERSION:
+            raise ProtocolVersionError(struct.unpack_from("<H", payload)[0])
+        return Hello.parse(payload)
 
     def ping(self, data: bytes = b"") -> bytes:
         """Echo ``data`` (≤ 1024 bytes); raises if the echo differs."""

@@ -65,15 +65,16 @@ def estimated_cycles(layer: Layer, variant: Variant | str) -> float:
 
 
 def timeout_s(layer: Layer, variant: Variant | str, calls: int, clock_hz: float, *,
-              slowdown: float = 1.0, base_s: float = 2.0) -> float:
-    """Seconds to wait for a RUN_LAYER of ``calls`` kernel calls (warm-ups + timed) at
-    ``clock_hz``: ``base_s + slowdown · calls · estimated_cycles / clock_hz``.
+              base_s: float = 2.0) -> float:
+    """Seconds of the board's time to wait for a RUN_LAYER of ``calls`` kernel calls
+    (warm-ups + timed) at ``clock_hz``: ``base_s + calls · estimated_cycles / clock_hz``.
 
-    ``slowdown`` is how much slower than the board the far end runs (1 for a real board; the
-    virtual board emulates a few million instructions per second, so ~50 for an 80 MHz L4).
+    The same number serves a real board (wall-clock seconds) and a virtual one: the client
+    counts a virtual board's timeouts in its emulated time (:class:`calibration.protocol.Deadline`),
+    however slowly the emulator runs.
     """
     clock = clock_hz if clock_hz and clock_hz > 0 else 80e6
-    return base_s + slowdown * max(calls, 1) * estimated_cycles(layer, variant) / clock
+    return base_s + max(calls, 1) * estimated_cycles(layer, variant) / clock
 
 
 __all__ = ["estimated_cycles", "layer_request", "point_layer", "timeout_s"]

@@ -5,7 +5,10 @@
 * ``write(data)`` sends bytes;
 * ``read(max_bytes, timeout_s)`` returns what arrives within ``timeout_s`` seconds (at least one
   byte, or ``b""`` on timeout; never more than ``max_bytes``);
-* ``close()`` releases the port; transports are context managers.
+* ``close()`` releases the port; transports are context managers;
+* ``emulated_time_s()`` (optional) is the far end's own clock in seconds when the far end is an
+  emulated board in this process (a ``vboard://`` port), ``None`` for a real port: the client
+  then counts request timeouts in emulated time (docs/protocol.md, "Timeouts").
 
 :class:`SerialTransport` opens a device path (``/dev/ttyACM0``, ``COM5``) or any pyserial URL
 (``vboard://L4?image=...`` after ``import calibration.vboard``, ``loop://``, ``socket://host:port``)
@@ -45,6 +48,11 @@ class Transport(abc.ABC):
     def close(self) -> None:
         """Release the link."""
 
+    def emulated_time_s(self) -> float | None:
+        """The emulated board's clock in seconds (monotonic, from any origin), or ``None``: the
+        far end is real hardware (or runs in another process) and time is the wall clock."""
+        return None
+
     def __enter__(self) -> "Transport":
         return self
 
@@ -79,6 +87,15 @@ class SerialTransport(Transport):
             self._serial.flush()
         except Exception as e:  # serial.SerialException and OSError
             raise TransportError(f"{self.port}: write failed: {e}") from None
+
+    def emulated_time_s(self) -> float | None:
+        clock = getattr(self._serial, "emulated_time_s", None)
+        if clock is None:
+            return None
+        try:
+            return float(clock())
+        except Exception as e:  # serial.SerialException: the port closed
+            raise TransportError(f"{self.port}: {e}") from None
 
     def read(self, max_bytes: int, timeout_s: float) -> bytes:
         deadline = time.monotonic() + max(timeout_s, 0.0)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import enum
 import re
+from dataclasses import asdict
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -160,6 +161,7 @@ TYPED_ENUMS: dict[str, dict[str, int]] = {
     "tm_run_status": _members(fi.RunStatus, "TM_RUN_"),
     "tm_status": _members(fi.KernelStatus, "TM_"),
     "tm_rx_event": _members(fi.RxEvent, "TM_RX_"),
+    "tm_quant_rule_kind": _members(fi.QuantRuleKind, "TM_RULE_"),
 }
 #: Anonymous enums (the slot indices), recognised by their members' prefix.
 SLOT_ENUMS: dict[str, type[enum.IntEnum]] = {
@@ -184,6 +186,12 @@ def expected_defines() -> dict[str, int]:
         "TM_FRAME_MAX_PAYLOAD": fi.FRAME_MAX_PAYLOAD, "TM_FRAME_MAX_DECODED": fi.FRAME_MAX_DECODED,
         "TM_FRAME_MAX_ENCODED": fi.FRAME_MAX_ENCODED, "TM_FRAME_MIN_DECODED": fi.FRAME_MIN_DECODED,
         "TM_FRAME_MAX_WIRE": fi.FRAME_MAX_WIRE,
+        "TM_CRC32_POLY": fi.CRC32_POLY, "TM_CRC32_INIT": fi.CRC32_INIT,
+        "TM_CRC32_XOROUT": fi.CRC32_XOROUT, "TM_CRC32_CHECK": fi.CRC32_CHECK,
+        "TM_REPLY_READ_REQUEST_BYTES": fi.REPLY_READ_REQUEST_BYTES,
+        "TM_REPLY_READ_HEADER_BYTES": fi.REPLY_READ_HEADER_BYTES,
+        "TM_ABORT_GAP_DIV": fi.ABORT_GAP_DIV, "TM_ABORT_MAX_BYTES": fi.ABORT_MAX_BYTES,
+        "TM_ABORT_RX_BYTES": fi.ABORT_RX_BYTES,
     }
     out.update({f"TM_LAYER_FLAG_{f.name}": int(f) for f in fi.LayerFlag})
     out.update({f"TM_DTYPE_{d.name}": int(d) for d in fi.DType})
@@ -410,3 +418,103 @@ def test_run_layer_field_names():
     assert fi.run_layer_field_name(0) == "op" and fi.run_layer_field_name(8) == "reps"
     assert fi.run_layer_field_name(64) == "geom[1]" and fi.run_layer_field_name(136) == "quant[11]"
     assert fi.run_layer_field_name(140) is None
+
+
+# -- the table of quantization rules ----------------------------------------------------------------
+
+def _split_args(text: str) -> list[str]:
+    """Top-level comma-separated arguments of a macro call's argument text."""
+    args, depth, cur = [], 0, ""
+    for ch in text:
+        if ch == "," and depth == 0:
+            args.append(cur.strip())
+            cur = ""
+            continue
+        depth += (ch == "(") - (ch == ")")
+        cur += ch
+    return args + [cur.strip()]
+
+
+def c_quant_rules(runner_c: str, constants: Mapping[str, int]) -> list[tuple[int, ...]]:
+    """The rows of ``tm_quant_rules[]`` in ``tm_runner.c`` as (ops mask, f32, kind, slot, other,
+    lo, hi), with the file's ``TM_OPS_*`` / ``TM_MULT_*`` defines and ``TM_OPBIT()`` expanded."""
+    text = _strip_comments(runner_c.replace("\\\n", " "))
+    defs = dict(re.findall(r"^[ \t]*#[ \t]*define[ \t]+(TM_(?:OPS|MULT)_\w+)[ \t]+(.*)$", text,
+                           re.M))
+
+    def value(expr: str) -> int:
+        for _ in range(10):
+            expr = re.sub(r"\b(TM_(?:OPS|MULT)_\w+)\b", lambda m: f"({defs[m.group(1)]})", expr)
+        expr = re.sub(r"TM_OPBIT\((\w+)\)", r"(1 << \1)", expr)
+        return _eval(expr, constants)
+
+    body = re.search(r"tm_quant_rules\[\]\s*=\s*\{(.*?)\n\};", text, re.S)
+    assert body, "tm_quant_rules[] not found in tm_runner.c"
+    rows = []
+    for chunk in body.group(1).split("TM_RULE(")[1:]:
+        args = _split_args(chunk.strip().rstrip(",").strip()[:-1])
+        assert len(args) == 7, f"TM_RULE row with {len(args)} arguments: {chunk!r}"
+        rows.append(tuple(value(a) for a in args))
+    return rows
+
+
+def python_quant_rules() -> list[tuple[int, ...]]:
+    """:data:`tinymodel.firmware_interface.QUANT_RULES` in the same form."""
+    return [(sum(1 << int(op) for op in r.ops), int(r.f32), int(r.kind), int(r.slot),
+             int(r.other), r.lo, r.hi) for r in fi.QUANT_RULES]
+
+
+def test_the_quant_rules_mirror_the_c_table():
+    runner = (FIRMWARE / "src" / "tm_runner.c").read_text()
+    c_rows = c_quant_rules(runner, CHeaders(read_headers()).constants)
+    assert len(c_rows) > 20
+    assert c_rows == python_quant_rules()
+
+
+def test_a_changed_c_rule_is_caught():
+    runner = (FIRMWARE / "src" / "tm_runner.c").read_text()
+    old = "TM_RULE(TM_OPS_ADD, 0, TM_RULE_RANGE, TM_QA_LEFT_SHIFT, 0, 20, 20)"
+    assert old in runner, "update this test"
+    changed = runner.replace(old, "TM_RULE(TM_OPS_ADD, 0, TM_RULE_RANGE, TM_QA_LEFT_SHIFT, 0, 0, 20)")
+    assert c_quant_rules(changed, CHeaders(read_headers()).constants) != python_quant_rules()
+
+
+@pytest.mark.parametrize("op,f32,words,broken", [
+    (fi.Op.CONV_2D, False, fi.S8_QUANT.words(input_offset=129, act_min=-128, act_max=127,
+                                              multiplier=1 << 30, shift=-3), "IN_OFFSET"),
+    (fi.Op.FULLY_CONNECTED, False, fi.S8_QUANT.words(act_min=-128, act_max=127,
+                                                      multiplier=(1 << 30) - 1, shift=0), "MULT"),
+    (fi.Op.FULLY_CONNECTED, False, fi.S8_QUANT.words(act_min=-128, act_max=127,
+                                                      multiplier=1 << 30, shift=31), "SHIFT"),
+    (fi.Op.RELU, False, fi.S8_QUANT.words(act_min=5, act_max=4, multiplier=1 << 30), "ACT_MIN"),
+    (fi.Op.ADD, False, fi.ADD_S8_QUANT.words(left_shift=20, input1_multiplier=(1 << 30) + 1,
+                                             act_min=-128, act_max=127), "IN1_MULT"),
+    (fi.Op.SOFTMAX, False, fi.SOFTMAX_S8_QUANT.words(input_multiplier=1 << 30,
+                                                     input_left_shift=20, diff_min=-100),
+     "DIFF_MIN"),
+    (fi.Op.MAX_POOL_2D, True, fi.F32_ACT_QUANT.words(act_min=float("nan"), act_max=1.0),
+     "ACT_MIN"),
+])
+def test_quant_violations_name_the_slot(op, f32, words, broken):
+    bad = fi.quant_violations(op, f32, words)
+    assert bad and bad[0].slot.name == broken
+    assert "must be" in bad[0].describe(words)
+
+
+def test_requantization_results_pass_the_rules():
+    """What tinymodel.requantization builds from ordinary scales passes every rule."""
+    from tinymodel import requantization as rq
+
+    for s_in, s_out in ((0.02, 0.05), (0.5, 0.01), (1e-4, 0.3)):
+        p = rq.add_params(s_in, 3, s_out, -7, 0.04, 11)
+        words = fi.ADD_S8_QUANT.words(**asdict(p), act_min=-128, act_max=127)
+        assert fi.quant_violations(fi.Op.ADD, False, words) == []
+        sm = rq.softmax_params(1.0, s_in)
+        words = fi.SOFTMAX_S8_QUANT.words(input_multiplier=sm.input_multiplier,
+                                          input_left_shift=sm.input_left_shift,
+                                          diff_min=sm.diff_min)
+        assert fi.quant_violations(fi.Op.SOFTMAX, False, words) == []
+        m, e = rq.mean_multiplier(s_in, s_out, 49)
+        words = fi.S8_QUANT.words(input_offset=128, output_offset=-128, act_min=-128,
+                                  act_max=127, multiplier=m, shift=e)
+        assert fi.quant_violations(fi.Op.MEAN, False, words) == []

@@ -347,3 +347,28 @@ def test_table4_selects_its_records_once():
     assert swept.sections == TABLE4_SECTIONS and swept.rows[0]["delta_opt_ns"] == pytest.approx(
         25 / 80e6 * 1e9 / 20)
     assert "the paper's sweeps" in swept.text() and "findings" in swept.text()
+
+
+def test_fitted_table_is_byte_identical_whatever_the_record_order(tmp_path):
+    # a real log (the shipped L4 calibration's s8-ref depthwise, pooling, ADD, SOFTMAX and MEAN
+    # points; the dense and conv entries take seconds to fit): parallel jobs and resumed runs
+    # write the same records in other orders, and without a fixed order the tables differed
+    # in the last bits
+    from calibration.measurements import shipped_log
+    from tinymodel.records import read_measurements
+
+    ops = ("DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D", "ADD", "SOFTMAX", "MEAN")
+    records = [r for r in read_measurements(shipped_log("L4"))
+               if r.get("variant") == "s8-ref" and r.get("kind") == "layer" and r.get("op") in ops]
+    assert len(records) > 100
+    texts = []
+    for seed in (None, 1, 2):
+        recs = list(records)
+        if seed is not None:
+            np.random.default_rng(seed).shuffle(recs)
+            assert recs != records
+        path = tmp_path / f"table-{seed}.json"
+        fit_table(recs, variant="s8-ref", board="L4", plan="full", log_name="log.jsonl",
+                  created="2027-01-01T00:00:00+00:00").save(path)
+        texts.append(path.read_bytes())
+    assert texts[0] == texts[1] == texts[2]

@@ -26,13 +26,16 @@ rule                when
 ``add-shapes``      an ADD of two shapes (a broadcast) or of a constant
 ``mean-axes``       a MEAN over other axes than the spatial ones of a 4-D tensor
 ``quantization``    an int8 tensor without quantization parameters
-``quant-range``     scales TFLite's integer arithmetic cannot turn into multipliers and shifts
-                    (e.g. an int8 softmax whose ``beta · input scale · 2^26`` is not above 1,
-                    TFLite's ``PreprocessSoftmaxScaling``, or whose ``beta`` is NaN; a zero or
-                    non-finite scale; a fused tanh on an int8 layer)
 ``channels``        per-channel weight scales that do not match the output channels
 ``values``          constants without values (a graph built without data)
 ``hybrid``          int8 weights in a float32 layer (dynamic-range quantization)
+``weight-zero-point`` int8 weights with a non-zero zero point (the kernels subtract none)
+``quant-range``     a quantization parameter outside the range TFLite allows, which the
+                    firmware refuses (:data:`tinymodel.firmware_interface.QUANT_RULES`), or
+                    scales TFLite's integer arithmetic cannot turn into multipliers and shifts
+                    at all (e.g. an int8 softmax whose ``beta · input scale · 2^26`` is not
+                    above 1, TFLite's ``PreprocessSoftmaxScaling``, or whose ``beta`` is NaN; a
+                    zero or non-finite scale; a fused tanh on an int8 layer)
 =================== ====================================================================
 
 **Per model.**  :func:`firmware_dtype` is the one dtype the firmware would run the model in:
@@ -195,6 +198,19 @@ class LayerContext:
         return LayerDescriptor(**values)  # type: ignore[arg-type]
 
 
+def _s8_slots(quant: tuple[int, ...]) -> dict[str, int]:
+    return {name: quant[slot] for name, slot in fi.S8_QUANT.slots.items()}
+
+
+def _check_quant(op: int, f32: bool, layer: str, quant: tuple[int, ...], where: str = "") -> None:
+    """Raise :class:`DeployError` (rule ``quant-range``) when ``quant`` breaks one of the
+    firmware's quantization rules (:func:`tinymodel.firmware_interface.quant_violations`)."""
+    bad = fi.quant_violations(op, f32, quant)
+    if bad:
+        raise DeployError(f"{bad[0].describe(quant)}{where}; the firmware refuses it",
+                          layer=layer, rule="quant-range")
+
+
 def _describe_weighted(c: LayerContext) -> LayerDescriptor:
     """CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED: weights, optional bias, per-tensor or
     per-channel requantization; conv-style geometry (:data:`~tinymodel.firmware_interface.CONV_GEOM`)."""
@@ -244,6 +260,12 @@ def _describe_weighted(c: LayerContext) -> LayerDescriptor:
         if wq is None or not wq.scale:
             raise DeployError("weights have no quantization", layer=layer.name,
                               rule="quantization")
+        if any(int(z) != 0 for z in (wq.zero_point or ())):
+            # TFLite's int8 weights are symmetric, zero point 0 (the converter's rule); the kernels
+            # never subtract a weight zero point, so there is no slot for one
+            raise DeployError(f"int8 weights with zero point {list(wq.zero_point)[:4]}; the "
+                              f"kernels take symmetric weights (zero point 0)", layer=layer.name,
+                              rule="weight-zero-point")
         mult, shift = rq.conv_multipliers(c.s_in, wq.scale, c.s_out)
         lo, hi = rq.activation_range(layer.activation, c.s_out, c.zp_out)
         if len(mult) > 1:
@@ -255,6 +277,12 @@ def _describe_weighted(c: LayerContext) -> LayerDescriptor:
             shift_off = c.blob.add(shift.astype("<i4").tobytes())
         quant = fi.S8_QUANT.words(input_offset=-c.zp_in, output_offset=c.zp_out, act_min=lo,
                                   act_max=hi, multiplier=int(mult[0]), shift=int(shift[0]))
+        for ch, (m, e) in enumerate(zip(mult.tolist(), shift.tolist())):
+            if ch > 0 and (m, e) == (mult[0], shift[0]):
+                continue
+            _check_quant(int(c.code), False, layer.name,
+                         fi.S8_QUANT.words(**{**_s8_slots(quant), "multiplier": m, "shift": e}),
+                         f" (output channel {ch})")
     else:
         lo_f, hi_f = _act_f32(layer.activation, layer)
         quant = fi.F32_ACT_QUANT.words(act_min=lo_f, act_max=hi_f)
@@ -406,7 +434,8 @@ def describe_layer(layer: Layer, variant: Variant | str,
     Arena offsets are left at their defaults (the code generator fills them in); blob offsets
     are ``blob``'s.  :class:`NoKernelError` (also an :class:`~tinymodel.errors.UnsupportedError`)
     for an operator without a firmware kernel, :class:`DeployError` for an option the kernels
-    lack or missing quantization / data.
+    lack, missing quantization / data, or quantization parameters the firmware's rules refuse
+    (rule ``quant-range``).
     """
     int8 = Variant.parse(variant).dtype == "int8"
     build = DESCRIBERS.get(layer.op)
@@ -421,12 +450,14 @@ def describe_layer(layer: Layer, variant: Variant | str,
     ctx = LayerContext(layer, int8, ConstantBlob() if blob is None else blob,
                        fi.OP_CODES[layer.op], in4, out4, **quant)  # type: ignore[arg-type]
     try:
-        return build(ctx)
+        desc = build(ctx)
     except DeployError:
         raise
     except TinymodelError as e:     # TFLite's integer arithmetic has no parameters for it
         raise DeployError(f"its quantization is outside what the integer kernels can represent "
                           f"({e})", layer=layer.name, rule="quant-range") from e
+    _check_quant(desc.op, not int8, layer.name, desc.quant)
+    return desc
 
 
 # -- per-model rules ------------------------------------------------------------------------------

@@ -26,7 +26,10 @@ What is mirrored:
   :class:`SlotFamily` objects (:data:`CONV_GEOM`, :data:`POOL_GEOM`, :data:`S8_QUANT`,
   :data:`ADD_S8_QUANT`, :data:`SOFTMAX_S8_QUANT`, :data:`SOFTMAX_F32_QUANT`, :data:`F32_ACT_QUANT`)
   turn keyword arguments named after the C kernels' parameter fields into the array's words, so no
-  caller writes ``geom[6]``.  :class:`LayerDescriptor` is one ``tm_layer_desc``.
+  caller writes ``geom[6]``.  :class:`LayerDescriptor` is one ``tm_layer_desc``;
+* **quantization rules** — :data:`QUANT_RULES`, the firmware's table of the ranges TFLite allows
+  for every ``quant[]`` slot (``tm_quant_rules[]`` in ``firmware/src/tm_runner.c``), and
+  :func:`quant_violations`, which applies them on the host.
 
 Pure data and small pure functions: nothing here imports numpy, the readers or ``calibration``.
 """
@@ -153,8 +156,9 @@ def reported_path(name: str | None) -> KernelPath | None:
 
 # -- protocol: commands, statuses, frames, limits ------------------------------------------------
 
-#: Protocol version HELLO reports (``TM_PROTOCOL_VERSION``).
-PROTOCOL_VERSION = 1
+#: Protocol version HELLO reports (``TM_PROTOCOL_VERSION``): 2 since frames carry a CRC-32
+#: and the protocol has REPLY_READ and ABORT; version 1 framed with a CRC-16.
+PROTOCOL_VERSION = 2
 
 
 class Command(enum.IntEnum):
@@ -163,6 +167,8 @@ class Command(enum.IntEnum):
 
     HELLO = 0x01
     PING = 0x02
+    REPLY_READ = 0x03
+    ABORT = 0x04
     RUN_LAYER = 0x10
     MODEL_INFO = 0x20
     RUN_MODEL = 0x21
@@ -194,6 +200,8 @@ class Status(enum.IntEnum):
     NO_MODEL = 10
     RANGE = 11
     UNSUPPORTED = 12
+    ABORTED = 13
+    NO_REPLY = 14
 
 
 class NoFitRegion(enum.IntEnum):
@@ -237,9 +245,15 @@ class RxEvent(enum.IntEnum):
     ERR_LONG = 4
 
 
-#: Frame header (command, sequence, status, flags) and CRC-16 bytes (``TM_FRAME_*_BYTES``).
+#: Frame header (command, sequence, status, flags) and CRC-32 bytes (``TM_FRAME_*_BYTES``).
 FRAME_HEADER_BYTES = 4
-FRAME_CRC_BYTES = 2
+FRAME_CRC_BYTES = 4
+#: The frames' CRC-32 (IEEE 802.3, reflected; ``TM_CRC32_*``): polynomial, initial value, final
+#: XOR, and the CRC of ``b"123456789"``.
+CRC32_POLY = 0xEDB88320
+CRC32_INIT = 0xFFFFFFFF
+CRC32_XOROUT = 0xFFFFFFFF
+CRC32_CHECK = 0xCBF43926
 #: Largest payload of a frame (``TM_FRAME_MAX_PAYLOAD``).
 FRAME_MAX_PAYLOAD = 1024
 #: Largest and smallest decoded frame: header + payload + CRC.
@@ -256,6 +270,16 @@ RUN_MODEL_MAX_REPS = 100_000
 RUN_MODEL_FIRST_PAGE = 100
 MODEL_CYCLES_PAGE = 127
 MODEL_INFO_MAX_OPS = 512
+#: REPLY_READ request size and the header before the bytes of its reply
+#: (``TM_REPLY_READ_*_BYTES``).
+REPLY_READ_REQUEST_BYTES = 6
+REPLY_READ_HEADER_BYTES = 6
+#: The device's ABORT collector (``TM_ABORT_*``): it gives up when no byte came for
+#: ``clock / ABORT_GAP_DIV`` cycles or after ``ABORT_MAX_BYTES`` bytes, and keeps encoded
+#: frames of up to ``ABORT_RX_BYTES``.
+ABORT_GAP_DIV = 20
+ABORT_MAX_BYTES = 256
+ABORT_RX_BYTES = 16
 #: Largest dimension RUN_LAYER accepts in any shape field (``TM_RUN_MAX_DIM``).
 RUN_MAX_DIM = 65535
 #: Largest per-channel table RUN_LAYER builds (``TM_RUN_MAX_CHANNELS``).
@@ -545,6 +569,146 @@ SLOT_FAMILIES: tuple[SlotFamily, ...] = (CONV_GEOM, POOL_GEOM, S8_QUANT, ADD_S8_
                                          SOFTMAX_S8_QUANT, SOFTMAX_F32_QUANT, F32_ACT_QUANT)
 
 
+# -- quantization rules (tm_runner.c's tm_quant_rules[]) ---------------------------------------
+
+class QuantRuleKind(enum.IntEnum):
+    """What a :class:`QuantRule` checks (``tm_quant_rule_kind``)."""
+
+    RANGE = 0           # lo <= quant[slot] <= hi
+    ZERO_OR_RANGE = 1   # quant[slot] == 0 or lo <= quant[slot] <= hi
+    ORDER = 2           # quant[slot] <= quant[other]
+    AT_MOST_HALF = 3    # multiplier quant[slot] with shift quant[other] is <= 1/2
+    RADIUS = 4          # quant[slot] == -floor(31 * 2^26 / 2^quant[other])
+    F32_ORDER = 5       # float quant[slot] <= float quant[other], neither NaN
+    F32_FINITE = 6      # float quant[slot] is finite
+
+
+#: A QuantizeMultiplier result is 0 or lies in [MULT_LO, MULT_HI] (TFLite's quantization_util.cc).
+MULT_LO = 1 << 30
+MULT_HI = (1 << 31) - 1
+_F32_MAX = struct.unpack("<f", struct.pack("<I", 0x7F7FFFFF))[0]
+
+
+@dataclass(frozen=True)
+class QuantRule:
+    """One row of the firmware's table of quantization rules: ``kind`` applied to
+    ``quant[slot]`` (and ``quant[other]``) of the operators ``ops``, for float variants when
+    ``f32`` else for int8 ones.  ``source`` names the TFLite rule (the C table's comment)."""
+
+    ops: frozenset[Op]
+    f32: bool
+    kind: QuantRuleKind
+    slot: int
+    other: int = 0
+    lo: int = 0
+    hi: int = 0
+    source: str = ""
+
+    def holds(self, quant: Sequence[int]) -> bool:
+        """Whether ``quant`` (the 12 signed words) passes this rule."""
+        v, w = _signed(quant[self.slot]), _signed(quant[self.other])
+        k = self.kind
+        if k is QuantRuleKind.RANGE:
+            return self.lo <= v <= self.hi
+        if k is QuantRuleKind.ZERO_OR_RANGE:
+            return v == 0 or self.lo <= v <= self.hi
+        if k is QuantRuleKind.ORDER:
+            return v <= w
+        if k is QuantRuleKind.AT_MOST_HALF:
+            return w < 0 or (w == 0 and v <= MULT_LO)
+        if k is QuantRuleKind.RADIUS:
+            return 0 <= w <= 31 and v == -((31 << 26) >> w)
+        a = struct.unpack("<f", struct.pack("<i", v))[0]
+        if k is QuantRuleKind.F32_FINITE:
+            return -_F32_MAX <= a <= _F32_MAX
+        b = struct.unpack("<f", struct.pack("<i", w))[0]
+        return a == a and b == b and a <= b      # F32_ORDER (a NaN is unequal to itself)
+
+    def describe(self, quant: Sequence[int]) -> str:
+        """The rule and the offending value, in words."""
+        v = _signed(quant[self.slot])
+        k = self.kind
+        if k is QuantRuleKind.RANGE:
+            want = f"in [{self.lo}, {self.hi}]"
+        elif k is QuantRuleKind.ZERO_OR_RANGE:
+            want = f"0 or in [{self.lo}, {self.hi}]"
+        elif k is QuantRuleKind.ORDER:
+            want = f"<= quant[{self.other}] ({_signed(quant[self.other])})"
+        elif k is QuantRuleKind.AT_MOST_HALF:
+            want = f"at most 1/2 with shift {_signed(quant[self.other])}"
+        elif k is QuantRuleKind.RADIUS:
+            want = f"-floor(31 * 2^26 / 2^{_signed(quant[self.other])})"
+        elif k is QuantRuleKind.F32_FINITE:
+            want = "a finite float"
+        else:
+            want = f"a float <= quant[{self.other}]"
+        return f"quant[{self.slot}] = {v} must be {want} ({self.source})"
+
+
+_REQUANT = frozenset({Op.CONV_2D, Op.DEPTHWISE_CONV_2D, Op.FULLY_CONNECTED, Op.RELU, Op.MEAN})
+_NORMALISED = _REQUANT - {Op.MEAN}
+_POOL = frozenset({Op.AVERAGE_POOL_2D, Op.MAX_POOL_2D})
+_ADD = frozenset({Op.ADD})
+_SOFTMAX = frozenset({Op.SOFTMAX})
+_R = QuantRuleKind
+_ZP = "int8 zero point in [-128, 127]; input offset -zp, output offset +zp"
+_ACT = "fused activation range, CalculateActivationRangeQuantized"
+_QM = "QuantizeMultiplier: 0 or [2^30, 2^31)"
+_QMS = "QuantizeMultiplierSmallerThanOneExp: e <= 0"
+
+#: The firmware's quantization rules, row by row as ``tm_quant_rules[]`` in
+#: ``firmware/src/tm_runner.c`` (``tests/test_firmware_interface.py`` checks they agree).  The
+#: firmware answers a request that breaks one with PARAM and the slot's field offset, before any
+#: kernel runs; :func:`quant_violations` applies them on the host.
+QUANT_RULES: tuple[QuantRule, ...] = (
+    QuantRule(_REQUANT, False, _R.RANGE, QuantSlot.IN_OFFSET, 0, -127, 128, _ZP),
+    QuantRule(_REQUANT, False, _R.RANGE, QuantSlot.OUT_OFFSET, 0, -128, 127, _ZP),
+    QuantRule(_REQUANT | _POOL, False, _R.RANGE, QuantSlot.ACT_MIN, 0, -128, 127, _ACT),
+    QuantRule(_REQUANT | _POOL, False, _R.RANGE, QuantSlot.ACT_MAX, 0, -128, 127, _ACT),
+    QuantRule(_REQUANT | _POOL, False, _R.ORDER, QuantSlot.ACT_MIN, QuantSlot.ACT_MAX,
+              source=_ACT),
+    QuantRule(_NORMALISED, False, _R.ZERO_OR_RANGE, QuantSlot.MULT, 0, MULT_LO, MULT_HI, _QM),
+    QuantRule(frozenset({Op.MEAN}), False, _R.RANGE, QuantSlot.MULT, 0, 0, MULT_HI,
+              "MEAN folds 1/n into the multiplier: 0 <= m < 2^31"),
+    QuantRule(_REQUANT, False, _R.RANGE, QuantSlot.SHIFT, 0, -31, 30,
+              "QuantizeMultiplier: e < -31 flushes to 0, e <= 30"),
+    QuantRule(_ADD, False, _R.RANGE, AddQuantSlot.IN1_OFFSET, 0, -127, 128, _ZP),
+    QuantRule(_ADD, False, _R.RANGE, AddQuantSlot.IN2_OFFSET, 0, -127, 128, _ZP),
+    QuantRule(_ADD, False, _R.RANGE, AddQuantSlot.OUT_OFFSET, 0, -128, 127, _ZP),
+    QuantRule(_ADD, False, _R.RANGE, AddQuantSlot.LEFT_SHIFT, 0, 20, 20,
+              "ADD: left_shift = 20 for int8"),
+    QuantRule(_ADD, False, _R.ZERO_OR_RANGE, AddQuantSlot.IN1_MULT, 0, MULT_LO, MULT_HI, _QM),
+    QuantRule(_ADD, False, _R.RANGE, AddQuantSlot.IN1_SHIFT, 0, -31, 0, _QMS),
+    QuantRule(_ADD, False, _R.AT_MOST_HALF, AddQuantSlot.IN1_MULT, AddQuantSlot.IN1_SHIFT,
+              source="ADD: each input multiplier <= 1/2"),
+    QuantRule(_ADD, False, _R.ZERO_OR_RANGE, AddQuantSlot.IN2_MULT, 0, MULT_LO, MULT_HI, _QM),
+    QuantRule(_ADD, False, _R.RANGE, AddQuantSlot.IN2_SHIFT, 0, -31, 0, _QMS),
+    QuantRule(_ADD, False, _R.AT_MOST_HALF, AddQuantSlot.IN2_MULT, AddQuantSlot.IN2_SHIFT,
+              source="ADD: each input multiplier <= 1/2"),
+    QuantRule(_ADD, False, _R.ZERO_OR_RANGE, AddQuantSlot.OUT_MULT, 0, MULT_LO, MULT_HI, _QM),
+    QuantRule(_ADD, False, _R.RANGE, AddQuantSlot.OUT_SHIFT, 0, -31, 0, _QMS),
+    QuantRule(_ADD, False, _R.RANGE, AddQuantSlot.ACT_MIN, 0, -128, 127, _ACT),
+    QuantRule(_ADD, False, _R.RANGE, AddQuantSlot.ACT_MAX, 0, -128, 127, _ACT),
+    QuantRule(_ADD, False, _R.ORDER, AddQuantSlot.ACT_MIN, AddQuantSlot.ACT_MAX, source=_ACT),
+    QuantRule(_SOFTMAX, False, _R.RANGE, SoftmaxQuantSlot.IN_MULT, 0, MULT_LO, MULT_HI,
+              "SOFTMAX: QuantizeMultiplierGreaterThanOne, 2^30 <= m < 2^31"),
+    QuantRule(_SOFTMAX, False, _R.RANGE, SoftmaxQuantSlot.IN_LEFT_SHIFT, 0, 0, 31,
+              "SOFTMAX: QuantizeMultiplierGreaterThanOne of a real < 2^31, 0 <= e <= 31"),
+    QuantRule(_SOFTMAX, False, _R.RADIUS, SoftmaxQuantSlot.DIFF_MIN,
+              SoftmaxQuantSlot.IN_LEFT_SHIFT, source="SOFTMAX: diff_min = -CalculateInputRadius(5, e)"),
+    QuantRule(_NORMALISED | {Op.MEAN} | _POOL | _ADD, True, _R.F32_ORDER, FloatQuantSlot.ACT_MIN,
+              FloatQuantSlot.ACT_MAX, source="float activation range: min <= max, no NaN"),
+    QuantRule(_SOFTMAX, True, _R.F32_FINITE, FloatQuantSlot.BETA,
+              source="float SOFTMAX: beta finite"),
+)
+
+
+def quant_violations(op: int, f32: bool, quant: Sequence[int]) -> list[QuantRule]:
+    """The rules of :data:`QUANT_RULES` that ``quant`` breaks for operator code ``op`` (float
+    variants when ``f32``); empty when the firmware would accept it."""
+    return [r for r in QUANT_RULES if op in r.ops and r.f32 == f32 and not r.holds(quant)]
+
+
 def _signed(v: int) -> int:
     v = int(v) & 0xFFFFFFFF
     return v - (1 << 32) if v >= 1 << 31 else v
@@ -623,6 +787,8 @@ class LayerDescriptor:
 __all__ = [
     "ADD_S8_QUANT", "BIAS_ENTRY_BYTES", "BLOB_ALIGN", "CHANNEL_TABLE_ENTRY_BYTES", "CMD_RESPONSE",
     "CONV_GEOM", "DESCRIPTOR_FIELDS", "DESC_WORDS", "DTYPE_NAMES", "ELEMENT_BYTES", "F32_ACT_QUANT",
+    "ABORT_GAP_DIV", "ABORT_MAX_BYTES", "ABORT_RX_BYTES", "CRC32_CHECK", "CRC32_INIT",
+    "CRC32_POLY", "CRC32_XOROUT", "REPLY_READ_HEADER_BYTES", "REPLY_READ_REQUEST_BYTES",
     "FRAME_CRC_BYTES", "FRAME_HEADER_BYTES", "FRAME_MAX_DECODED", "FRAME_MAX_ENCODED",
     "FRAME_MAX_PAYLOAD", "FRAME_MAX_WIRE", "FRAME_MIN_DECODED", "GEOM_DEFAULTS", "GEOM_WORDS",
     "LEGACY_PATH_NAMES", "MODEL_CYCLES_PAGE", "MODEL_FIELDS", "MODEL_INFO_MAX_OPS", "MODEL_RECORD_BYTES",
@@ -631,7 +797,8 @@ __all__ = [
     "RUN_LAYER_MAX_REPS", "RUN_LAYER_REQUEST_BYTES", "RUN_MAX_CHANNELS", "RUN_MAX_DIM",
     "RUN_MODEL_FIRST_PAGE", "RUN_MODEL_MAX_REPS", "S8_QUANT", "SLOT_FAMILIES", "SOFTMAX_F32_QUANT",
     "SOFTMAX_S8_QUANT", "TENSOR_RECORD_BYTES", "VARIANT_CODES", "VARIANT_COUNT", "AddQuantSlot",
-    "Command", "DType", "Field", "FloatQuantSlot", "GeomSlot", "KernelStatus", "LayerDescriptor",
+    "Command", "DType", "Field", "MULT_HI", "MULT_LO", "QUANT_RULES", "QuantRule",
+    "QuantRuleKind", "quant_violations", "FloatQuantSlot", "GeomSlot", "KernelStatus", "LayerDescriptor",
     "LayerFlag", "NoFitRegion", "Op", "QuantSlot", "RunLayerField", "RunStatus", "RxEvent",
     "SlotFamily", "SoftmaxQuantSlot", "Status", "blob_item_bytes", "default_geom",
     "default_quant", "dtype_code", "f32_bits", "path_of_code", "reported_path", "run_layer_field_name",

@@ -8,6 +8,10 @@ Input: measurement records as the harness logs them (one dict per measured layer
 * the paper's: ``cycles = δ[alignment class] · paper MACs`` (one δ per odd / even / div4);
 * the richer one: ``cycles = Σ coef_i · feature_i`` over :data:`tinymodel.features.PATH_FEATURES`.
 
+Records are put into one order first (:func:`record_order`), so the same measurements give
+the same table to the last bit whatever order the log holds them in (parallel jobs, a resumed
+run).
+
 The model a table uses for an entry is the one with the lower mean absolute percentage error on
 held-out points (the plan's ``holdout`` points; with fewer than three of them, 5-fold
 cross-validation over all points).  Final coefficients are refitted on all points.  A plain MAC
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import json
 import logging
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -69,6 +74,18 @@ class Point:
     cycles: float
     holdout: bool
     spec: Mapping[str, Any]
+
+
+def record_order(record: Mapping[str, Any]) -> tuple[str, str]:
+    """The sort key that fixes the order of records before fitting: ``point_id`` (or the spec's
+    key), then the whole record as canonical JSON for duplicates.  Least squares sums in row
+    order, so without it two logs holding the same records in another order (parallel jobs
+    finish in any order) gave tables differing in the last bits."""
+    ident = record.get("point_id")
+    if ident is None:
+        spec = record.get("spec")
+        ident = spec_key(spec) if isinstance(spec, Mapping) else ""
+    return str(ident), json.dumps(record, sort_keys=True, default=str)
 
 
 def prepare(records: Sequence[Mapping[str, Any]], variant: Variant | str) -> list[Point]:
@@ -299,14 +316,17 @@ def _provenance_value(records: Sequence[Mapping[str, Any]], key: str) -> Any:
 
 def fit_table(records: Sequence[Mapping[str, Any]], *, variant: Variant | str,
               board: str | None = None, plan: str | None = None,
-              log_name: str | None = None) -> LatencyTable:
+              log_name: str | None = None, created: str | None = None) -> LatencyTable:
     """Fit a :class:`LatencyTable` for one variant from measurement records.
 
     All records of the variant must share board, clock and firmware build; otherwise
-    :class:`FitError` names the field that differs.
+    :class:`FitError` names the field that differs.  The records are taken in
+    :func:`record_order`, so their order does not change the table; ``created`` (ISO 8601)
+    is the provenance's creation time, now by default.
     """
     variant = Variant.parse(variant)
-    mine = [r for r in records if r.get("variant") == variant.value and r.get("kind", "layer") == "layer"]
+    mine = sorted((r for r in records if r.get("variant") == variant.value
+                   and r.get("kind", "layer") == "layer"), key=record_order)
     if not mine:
         raise FitError(f"no measurements of variant {variant.value}")
     rec_board = _provenance_value(mine, "board")
@@ -330,7 +350,7 @@ def fit_table(records: Sequence[Mapping[str, Any]], *, variant: Variant | str,
     provenance = {
         "plan": plan or _provenance_value(mine, "plan"),
         "log": log_name,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": created or _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "points": len(points),
         "holdout_points": sum(p.holdout for p in points),
         "tinymodel_version": __version__,
@@ -519,4 +539,5 @@ def format_delta_table(rows: Sequence[Mapping[str, Any]], reference: str = "s8-r
 
 
 __all__ = ["FitError", "MacProxy", "Point", "SCHEMA", "TABLE4_TYPES", "Table4", "delta_table", "fit_entry",
-           "fit_mac_proxy", "fit_table", "format_delta_table", "prepare", "table4", "table4_type"]
+           "fit_mac_proxy", "fit_table", "format_delta_table", "prepare", "record_order", "table4",
+           "table4_type"]

@@ -110,7 +110,12 @@ class ValidateCommand(Command):
         parser.add_argument("--opt", default="-O2", type=opt_level, metavar="Os|O2|Ofast",
                             help="compiler optimisation level of the images (default O2)")
         parser.add_argument("--timeout", type=int_at_least("timeout"), default=3600, metavar="S",
-                            help="seconds allowed for one RUN_MODEL or INFER (default 3600)")
+                            help="seconds of the board's time allowed for one RUN_MODEL or INFER "
+                                 "(emulated time on a virtual board; default 3600)")
+        parser.add_argument("--wall-cap", type=int_at_least("wall-cap"), default=3600,
+                            metavar="S",
+                            help="a virtual board's wall-clock limit per request, which catches "
+                                 "a stopped emulator (default 3600)")
         add_table_option(parser, repeatable=True, type=Path)
         parser.add_argument("--calibration-log", action="append", default=[], type=Path,
                             metavar="FILE",
@@ -168,6 +173,7 @@ class ValidateCommand(Command):
             workers = default_jobs()
         settings = RunSettings(cache_dir=cache, port=args.port, baud=args.baud, flash=args.flash,
                                probe=args.probe, timeout_s=float(args.timeout),
+                               wall_cap_s=float(args.wall_cap),
                                make_jobs=1 if workers > 1 and args.port is None else None)
         try:
             records = run_jobs(jobs, settings, results, workers, progress=not args.no_progress)

@@ -18,14 +18,13 @@ For one :class:`~validation.suite.Job` (a model file, a board, a kernel variant)
 6. returns one record (schema in ``docs/validation.md``), never raising for a problem of the
    model, the build or the device — those are recorded with ``status = "error"``.
 
-:func:`run_jobs` runs many jobs — in parallel processes for virtual boards — and appends each
-record to a JSONL file the moment it arrives; jobs whose record is already there are skipped
-(resume).
+:func:`run_jobs` runs many jobs — in parallel processes for virtual boards, which end with it
+however it ends — and appends each record to a JSONL file the moment it arrives; jobs whose
+record is already there are skipped (resume), and an interrupted run keeps every finished run.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import multiprocessing
 import os
@@ -62,7 +61,10 @@ class RunSettings:
     ``port``: ``None`` for a virtual board (one per job, started from the image), else a serial
     device or pyserial URL of a board that runs the job's image (``flash=True`` writes it through
     pyOCD first, with ``probe`` as the probe's unique id).  ``timeout_s`` bounds RUN_MODEL and each
-    INFER; ``make_jobs`` is passed to ``make -j``.
+    INFER, in seconds of the board's time: wall-clock on a real board, emulated on a virtual one
+    (:class:`calibration.protocol.Deadline`), where ``wall_cap_s`` of wall-clock time per
+    request catches an emulator that stopped (a whole ResNet-20 RUN_MODEL in f32-soft takes
+    about 7 minutes of emulation); ``make_jobs`` is passed to ``make -j``.
     """
 
     cache_dir: Path
@@ -71,6 +73,7 @@ class RunSettings:
     flash: bool = False
     probe: str | None = None
     timeout_s: float = 3600.0
+    wall_cap_s: float = 3600.0
     make_jobs: int | None = None
 
     @property
@@ -240,13 +243,13 @@ def verify_outputs(client, model_file: Path, n_inputs: int, seed: int, timeout_s
             "max_abs_diff": max_diff, "infer_cycles": infer_cycles}
 
 
-def _connect(url: str, baud: int):
+def _connect(url: str, baud: int, wall_cap_s: float = 3600.0):
     from calibration.protocol import Client
     from calibration.transport import SerialTransport
 
     if url.startswith("vboard://"):
         import calibration.vboard  # noqa: F401  (registers the vboard:// URL handler)
-    return Client(SerialTransport(url, baud), timeout_s=10.0)
+    return Client(SerialTransport(url, baud), timeout_s=10.0, wall_cap_s=wall_cap_s)
 
 
 def _hello(client, attempts: int = 3):
@@ -283,6 +286,7 @@ def measure(job: Job, settings: RunSettings) -> dict[str, Any]:
     """Deploy, run and verify one job; the record (see the module docstring).  Never raises
     for a problem of the model, build or device: the record says ``status = "error"``."""
     from calibration.codegen import CodegenError
+    from calibration.vboard import machine_of
     from tinymodel.readers import load_model
 
     from validation.deployment import deploy_cached
@@ -317,7 +321,7 @@ def measure(job: Job, settings: RunSettings) -> dict[str, Any]:
         url = settings.port or f"vboard://{job.board}?image={dep.elf}"
         where = settings.port or f"the virtual {job.board}"
         t0 = time.perf_counter()
-        with _connect(url, settings.baud) as client:
+        with _connect(url, settings.baud, settings.wall_cap_s) as client:
             hello = _hello(client)
             _check_image(hello, job, graph, dep, where)
             info = client.model_info()
@@ -329,7 +333,7 @@ def measure(job: Job, settings: RunSettings) -> dict[str, Any]:
                                "cflags": hello.cflags, "clock_hz": clock,
                                "clock_status": hello.clock_status, "mcu": hello.mcu,
                                "fpu_enabled": hello.fpu_enabled}
-            machine = getattr(getattr(client.transport, "device", None), "machine", None)
+            machine = machine_of(client.transport)
             before = len(machine.gpio_windows()) if machine is not None else 0
             t1 = time.perf_counter()
             timing = client.run_model(warmups=job.warmups, reps=job.reps,
@@ -371,29 +375,29 @@ def measure(job: Job, settings: RunSettings) -> dict[str, Any]:
 
 # -- the results file --------------------------------------------------------------------------------
 
+#: The :func:`tinymodel.records.scan_records` arguments of a results file.
+RESULT_RECORDS = {"what": "result record", "require": "key"}
+
+
 def read_results(path: Path) -> dict[str, dict[str, Any]]:
     """The records of a results file by key (a later record of a key replaces an earlier one;
     :func:`tinymodel.records.scan_records`).  A cut-off last line — a run killed while writing —
     is left out with a warning; damage before the last line is an error naming the line."""
-    return _scan_results(path)[0]
-
-
-def _scan_results(path: Path) -> tuple[dict[str, dict[str, Any]], int | None]:
-    """Records by key, and the byte length to truncate a torn last line to (``None``: intact)."""
     from tinymodel.records import scan_records
 
-    scan = scan_records(path, what="result record", require="key", missing_ok=True)
+    scan = scan_records(path, missing_ok=True, **RESULT_RECORDS)
     if scan.torn:
         log.warning("%s: cut-off last line (not a result record, left by an interrupted run); "
                     "skipped", path)
-    return {rec["key"]: rec for rec in scan.records}, scan.complete_bytes if scan.torn else None
+    return {rec["key"]: rec for rec in scan.records}
 
 
 def append_record(fh, rec: dict[str, Any]) -> None:
-    """Append one record as a JSON line and push it to disk."""
-    fh.write(json.dumps(rec, separators=(",", ":")) + "\n")
-    fh.flush()
-    os.fsync(fh.fileno())
+    """Append one record as a JSON line and push it to disk
+    (:func:`tinymodel.records.append_line`)."""
+    from tinymodel.records import append_line
+
+    append_line(fh, rec)
 
 
 def run_jobs(jobs: Sequence[Job], settings: RunSettings, results_path: Path, workers: int = 1,
@@ -401,10 +405,20 @@ def run_jobs(jobs: Sequence[Job], settings: RunSettings, results_path: Path, wor
              on_record: Callable[[dict[str, Any]], None] | None = None) -> dict[str, dict[str, Any]]:
     """Run the jobs whose final record is not yet in ``results_path``; append each new record as
     it arrives.  Virtual-board jobs run in ``workers`` processes; jobs on a real port run one at
-    a time.  Returns the records of all ``jobs`` (old and new) by key."""
+    a time.  Returns the records of all ``jobs`` (old and new) by key.
+
+    The results file is opened with :func:`tinymodel.records.open_for_append` (locked against a
+    second run; a line cut off by a killed run moved aside first).  Worker processes end with
+    this process however it ends (:func:`calibration.workers.die_with_parent`).  On an
+    interrupt (``KeyboardInterrupt``) or any other error the records of runs that finished are
+    appended, runs not started are cancelled, running ones are terminated, and the exception
+    propagates."""
+    from tinymodel.records import open_for_append
+
     results_path = Path(results_path)
-    results_path.parent.mkdir(parents=True, exist_ok=True)
-    existing, torn_at = _scan_results(results_path)
+    fh, scan = open_for_append(results_path, busy="another validate run is writing this file",
+                               **RESULT_RECORDS)
+    existing = {rec["key"]: rec for rec in scan.records}
     keys = [record_key(j, settings.target) for j in jobs]
     todo = [j for j, k in zip(jobs, keys)
             if existing.get(k, {}).get("status") not in FINAL_STATUSES]
@@ -417,7 +431,7 @@ def run_jobs(jobs: Sequence[Job], settings: RunSettings, results_path: Path, wor
     bar = tqdm(total=len(todo), unit="run", file=sys.stderr, disable=not progress or not todo,
                dynamic_ncols=True)
 
-    def done(rec: dict[str, Any], fh) -> None:
+    def done(rec: dict[str, Any]) -> None:
         append_record(fh, rec)
         existing[rec["key"]] = rec
         bar.update(1)
@@ -427,28 +441,46 @@ def run_jobs(jobs: Sequence[Job], settings: RunSettings, results_path: Path, wor
             on_record(rec)
 
     try:
-        with open(results_path, "a", encoding="utf-8") as fh:
-            if torn_at is not None:     # drop the cut-off line, or the next record would join it
-                fh.truncate(torn_at)
-            if workers == 1:
-                for job in todo:
-                    bar.set_postfix_str(f"{job.model} {job.board} {job.variant}: running",
-                                        refresh=True)
-                    done(measure(job, settings), fh)
-            else:
-                ctx = multiprocessing.get_context("spawn")
-                with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-                    futures = [pool.submit(measure, job, settings) for job in todo]
-                    try:
-                        for fut in as_completed(futures):
-                            done(fut.result(), fh)
-                    except BaseException:
-                        for f in futures:
-                            f.cancel()
-                        raise
+        if workers == 1:
+            for job in todo:
+                bar.set_postfix_str(f"{job.model} {job.board} {job.variant}: running",
+                                    refresh=True)
+                done(measure(job, settings))
+        else:
+            _run_in_pool(todo, settings, workers, done)
     finally:
         bar.close()
+        fh.close()
     return {k: existing[k] for k in keys if k in existing}
+
+
+def _run_in_pool(todo: Sequence[Job], settings: RunSettings, workers: int,
+                 done: Callable[[dict[str, Any]], None]) -> None:
+    """:func:`measure` every job in ``workers`` processes, ``done(record)`` as each finishes
+    (see :func:`run_jobs` for what an interrupt does)."""
+    from calibration.workers import die_with_parent, stop_processes
+
+    ctx = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=die_with_parent,
+                               initargs=(os.getpid(),))
+    futures = [pool.submit(measure, job, settings) for job in todo]
+    recorded: set[Any] = set()
+    try:
+        for fut in as_completed(futures):
+            recorded.add(fut)
+            done(fut.result())
+    except BaseException:
+        # keep the runs that finished (their records may not have been handed out yet), then
+        # stop the rest at once rather than wait for the running ones
+        finished = [f for f in futures if f not in recorded and f.done() and not f.cancelled()
+                    and f.exception() is None]
+        processes = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        stop_processes(processes)
+        for f in finished:
+            done(f.result())
+        raise
+    pool.shutdown(wait=True)
 
 
 def summarize(records: Iterable[dict[str, Any]]) -> dict[str, Any]:

@@ -14,6 +14,19 @@ if "calibration.vboard" not in _serial.protocol_handler_packages:
     _serial.protocol_handler_packages.append("calibration.vboard")
 
 
+def machine_of(transport: object):
+    """The :class:`Machine` behind a transport or pyserial port opened on a ``vboard://`` URL
+    (through wrapping transports that keep the wrapped one as ``inner``), or ``None`` (a real
+    port)."""
+    for _ in range(8):
+        device = getattr(transport, "device", transport)
+        machine = getattr(device, "machine", None)
+        if machine is not None or not hasattr(transport, "inner"):
+            return machine
+        transport = transport.inner
+    return None
+
+
 def __getattr__(name: str):
     if name in ("Machine", "RunResult", "run_image", "GpioWindow"):
         from calibration.vboard import emulator
@@ -21,4 +34,4 @@ def __getattr__(name: str):
     raise AttributeError(name)
 
 
-__all__ = ["GpioWindow", "Machine", "RunResult", "run_image"]
+__all__ = ["GpioWindow", "Machine", "RunResult", "machine_of", "run_image"]

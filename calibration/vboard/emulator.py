@@ -32,7 +32,7 @@ from typing import Any, Callable
 
 from calibration.vboard.decode import decode_block
 from calibration.vboard.engine import CycleEngine
-from calibration.vboard.errors import FaultError, ImageError
+from calibration.vboard.errors import FaultError, ImageError, VboardError
 from calibration.vboard.image import Image, load_image
 from calibration.vboard.peripherals import (SVCALL_EXCEPTION, Bus, Dwt, FlashInterface, Gpio,
                                             Pwr, Rcc, SystemControl, Uart)
@@ -132,7 +132,7 @@ class Machine:
 
     def __init__(self, board, image, *, configured: bool = False,
                  tx_callback: Callable[[bytes], None] | None = None,
-                 fast_path: bool | None = None) -> None:
+                 fast_path: bool | None = None, paced: bool = False) -> None:
         from tinymodel.boards import load_board
 
         if fast_path is None:
@@ -153,6 +153,13 @@ class Machine:
         self._rx_closed = False
         self.rx_eof = True                 # no more input will come once the queue is empty
         self.waiting_for_input = False     # the firmware is blocked reading the UART (for tests)
+        self._idle_s = 0.0                 # wall seconds the firmware spent blocked on input
+        self._idle_since: float | None = None
+        self._ended_at: float | None = None
+        self.paced = paced
+        self._pace_hz: float | None = None
+        self._pace_blocks = 0
+        self._pace_mark: tuple[int, float] = (0, 0.0)
         self.warnings: list[str] = []
         self._warned: set[str] = set()
         self.marker_edges: list[tuple[int, bool]] = []
@@ -168,6 +175,8 @@ class Machine:
         self._setup_peripherals()
         self._configure_timing()
         self._build_engine()
+        if paced:
+            self._install_pacer()
         self.reset()
 
     # -- construction ---------------------------------------------------------------------------
@@ -353,19 +362,105 @@ class Machine:
 
     def _rx_source(self, block: bool) -> int | None:
         with self._rx_cond:
-            while not self._rx:
-                if not block:
-                    return None
-                if self._rx_closed or self.rx_eof or self._stop is not None:
-                    self.request_stop("uart-rx-eof", "the firmware waits for UART input and "
-                                      "no more input was given")
-                    return None
-                self.waiting_for_input = True
-                try:
-                    self._rx_cond.wait(0.2)
-                finally:
-                    self.waiting_for_input = False
-            return self._rx.popleft()
+            try:
+                while not self._rx:
+                    if not block:
+                        return None
+                    if self._rx_closed or self.rx_eof or self._stop is not None:
+                        self.request_stop("uart-rx-eof", "the firmware waits for UART input and "
+                                          "no more input was given")
+                        return None
+                    self.waiting_for_input = True
+                    if self._idle_since is None:
+                        self._idle_since = time.monotonic()
+                    self._rx_cond.notify_all()     # reset_timing_state() waits for this
+                    try:
+                        self._rx_cond.wait(0.2)
+                    finally:
+                        self.waiting_for_input = False
+                return self._rx.popleft()
+            finally:
+                if self._idle_since is not None:
+                    self._idle_s += time.monotonic() - self._idle_since
+                    self._idle_since = None
+
+    def emulated_time_s(self) -> float:
+        """The board's clock in seconds since reset, for timeouts; any thread may ask.
+
+        The emulated cycles (as another thread sees them: :meth:`CycleEngine.observed_cycles`)
+        at the recorded clock rates, plus the wall-clock time during which the emulator did not
+        advance the clock because the board had nothing to do: the firmware blocked waiting for
+        a UART byte, or the run had ended.  A real board's clock runs on while it waits for the
+        host, so a request lost on the way times out as on a board; an emulator that is merely
+        slow adds nothing, however long it takes.  Not the cycle count of any measurement.
+        """
+        with self._rx_cond:
+            idle = self._idle_s
+            if self._idle_since is not None:
+                idle += time.monotonic() - self._idle_since
+        if self._ended_at is not None:
+            idle += time.monotonic() - self._ended_at
+        return self.seconds(self.engine.observed_cycles()) + idle
+
+    # -- pacing (tests and demonstrations of a slow or frozen emulator) ---------------------------
+
+    def _install_pacer(self) -> None:
+        from unicorn import UC_HOOK_BLOCK
+
+        self.uc.hook_add(UC_HOOK_BLOCK, self._pace_hook)
+
+    def set_pace(self, cycles_per_s: float | None) -> None:
+        """Run at most ``cycles_per_s`` emulated cycles per wall-clock second (``None``: full
+        speed; ``0``: frozen until the pace changes or the run is stopped).  Only a machine
+        created with ``paced=True`` has the hook that does this (an extra block hook, so a
+        normal machine pays nothing); cycle counts are unaffected.  Any thread."""
+        if not self.paced:
+            raise VboardError("this virtual board was created without pacing (paced=True, or "
+                              "pace_hz= in a vboard:// URL)")
+        if cycles_per_s is not None and cycles_per_s < 0:
+            raise VboardError(f"pace must be at least 0 cycles/s, got {cycles_per_s}")
+        self._pace_mark = (self.engine.observed_cycles(), time.monotonic())
+        self._pace_hz = cycles_per_s
+
+    def _pace_hook(self, uc, address: int, size: int, user_data) -> None:
+        self._pace_blocks += 1
+        if self._pace_blocks & 255 or self._pace_hz is None:
+            return
+        while self._pace_hz == 0 and self._stop is None:          # frozen
+            time.sleep(0.02)
+        hz = self._pace_hz
+        if not hz:
+            return
+        c0, t0 = self._pace_mark
+        c = self.engine.cycles
+        behind = (c - c0) / hz - (time.monotonic() - t0)
+        if behind > 0:
+            time.sleep(min(behind, 0.5))
+        self._pace_mark = (c, time.monotonic())
+
+    def reset_timing_state(self, timeout_s: float = 10.0) -> None:
+        """Put the cycle model into its defined warm-up state while the firmware is idle.
+
+        Waits (up to ``timeout_s``) until the firmware blocks reading the UART with no host
+        byte queued, then, with the emulator held there, empties every cache model (the ART
+        instruction and data caches, the Cortex-M7 L1 caches), the Cortex-M7 branch target
+        cache and the flash read buffer (:meth:`CycleEngine.reset_timing_state`).  Registers,
+        memory, peripherals and the cycle count are untouched, so the firmware cannot tell;
+        what it runs next is timed from the same state whatever ran before.  Raises
+        :class:`~calibration.vboard.errors.VboardError` when the firmware does not become idle
+        (it is still working, or the run stopped).  Any thread may call it.
+        """
+        deadline = time.monotonic() + timeout_s
+        with self._rx_cond:
+            while not (self.waiting_for_input and not self._rx):
+                left = deadline - time.monotonic()
+                if self._stop is not None or left <= 0:
+                    raise VboardError(
+                        f"virtual {self.board.id}: cannot reset the timing state, the firmware "
+                        f"is not waiting for input" + (f" (it stopped: {self._stop[1]})"
+                                                       if self._stop is not None else ""))
+                self._rx_cond.wait(min(left, 0.2))
+            self.engine.reset_timing_state()
 
     def _tx_sink(self, byte: int) -> None:
         self.tx.append(byte)
@@ -496,10 +591,12 @@ class Machine:
         wake it, waiting for input that will not come) or ``max_cycles`` is reached."""
         t0 = time.perf_counter()
         self._run_thread = threading.get_ident()
+        self._ended_at = None
         try:
             return self._run(max_cycles, t0)
         finally:
             self._run_thread = None
+            self._ended_at = time.monotonic()
 
     def _run(self, max_cycles: int | None, t0: float) -> RunResult:
         from unicorn import UcError

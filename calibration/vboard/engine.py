@@ -27,6 +27,7 @@ another thread wants attention  :meth:`CycleEngine.poke`
 exception entry / return        :meth:`CycleEngine.add_cycles`
 clock or flash timing change    :meth:`CycleEngine.invalidate_blocks`
 reset / new run                 :meth:`CycleEngine.reset`, :meth:`CycleEngine.set_limit`
+defined warm-up state           :meth:`CycleEngine.reset_timing_state`
 exception inside a hook         :meth:`CycleEngine.fail`
 statistics                      :meth:`CycleEngine.stats`, :meth:`CycleEngine.profile`,
                                 :meth:`CycleEngine.fast_iterations`
@@ -910,6 +911,17 @@ class CycleEngine:
             self.sync()
         return self.cycles
 
+    def observed_cycles(self) -> int:
+        """Cycles so far as another thread sees them during a run (for timeouts): ``cycles``
+        plus the fast-path iterations counted and not yet applied, read without touching the
+        state; at most one fast-path stretch's flash-stream misses below :meth:`get_cycles`."""
+        c = self.cycles
+        n = self.fast_n
+        d = self.fast_d
+        if self.cycles != c or self.fast_addr == FAST_OFF:
+            return self.cycles                  # synced meanwhile, or nothing pending
+        return c + n * d
+
     def add_cycles(self, n: int, resume_at: int | None) -> None:
         """Charge ``n`` cycles outside any block (exception entry or return); execution
         resumes at ``resume_at`` (None: where it was), entered without a branch penalty."""
@@ -925,6 +937,17 @@ class CycleEngine:
         self.cycles = self.entry = self.next_event = self.retired_extra = 0
         self.unaligned_cycles = 0
         self.prev = pseudo_block(0)
+        self.btac.clear()
+        self.last_fetch_line = -1
+
+    def reset_timing_state(self) -> None:
+        """The defined warm-up state (:meth:`Machine.reset_timing_state`): every cache model
+        empty, no BTAC entry, no line in the flash read buffer.  Statistics, decoded blocks and
+        the cycle count are kept; a block's remembered fetch check is stale by the caches'
+        new epochs, so its next execution looks every line up again."""
+        self.sync()
+        for cache in self.machine._caches.values():
+            cache.flush()
         self.btac.clear()
         self.last_fetch_line = -1
 

@@ -550,6 +550,9 @@ class SystemControl(Device):
         if 0xE000E180 <= addr < 0xE000E1A0:
             return self._bits(self.enabled_irqs, addr - 0xE000E180)
         if 0xE000E200 <= addr < 0xE000E220:
+            # a firmware looking at the pending bits between the calls of a run (the ABORT
+            # poll) sees a host byte that is already queued, without blocking for one
+            self.m.uart.deliver(False)
             return self._bits(self.m.pending_irq_set(), addr - 0xE000E200)
         if 0xE000E280 <= addr < 0xE000E2A0:
             return self._bits(self.m.pending_irq_set(), addr - 0xE000E280)

@@ -22,6 +22,21 @@ static uint8_t tm_host_weights[TM_HOST_WEIGHT_BYTES] __attribute__((aligned(16))
 static tm_platform tm_host_platform;
 static tm_proto tm_host_proto;
 
+/* The bytes of the current tm_host_feed call not yet pushed: what a board's UART would receive
+ * while a run is going on, so an ABORT written after a request reaches the run's polls. */
+static const uint8_t *tm_host_in;
+static size_t tm_host_in_left;
+
+static int tm_host_rx_poll(uint8_t *byte)
+{
+    if (tm_host_in_left == 0u) {
+        return 0;
+    }
+    *byte = *tm_host_in++;
+    tm_host_in_left--;
+    return 1;
+}
+
 /* (Re)start the device with an arena of arena_bytes (at most 512 KiB). */
 int tm_host_init(uint32_t arena_bytes)
 {
@@ -45,18 +60,24 @@ int tm_host_init(uint32_t arena_bytes)
     pl->arena_bytes = arena_bytes;
     pl->weights = tm_host_weights;
     pl->weight_bytes = TM_HOST_WEIGHT_BYTES;
+    pl->rx_poll = tm_host_rx_poll;
     tm_protocol_init(&tm_host_proto, pl);
     return 0;
 }
 
 /* Feed n received bytes; the wire bytes of every reply are appended to out (up to cap).
- * Returns the number of bytes written to out. */
+ * Bytes after a request reach that request's ABORT polls (tm_host_rx_poll) if it runs long
+ * enough to poll.  Returns the number of bytes written to out. */
 size_t tm_host_feed(const uint8_t *in, size_t n, uint8_t *out, size_t cap)
 {
     size_t used = 0;
-    for (size_t i = 0; i < n; i++) {
+    tm_host_in = in;
+    tm_host_in_left = n;
+    while (tm_host_in_left > 0u) {
+        const uint8_t b = *tm_host_in++;
+        tm_host_in_left--;
         const uint8_t *wire = NULL;
-        const size_t wl = tm_protocol_push(&tm_host_proto, in[i], &wire);
+        const size_t wl = tm_protocol_push(&tm_host_proto, b, &wire);
         if (wl > 0u) {
             const size_t take = wl < cap - used ? wl : cap - used;
             memcpy(out + used, wire, take);

@@ -1,6 +1,6 @@
 /*
  * tm_frame.h - framing of the serial protocol (docs/protocol.md section 1): COBS between 0x00
- * delimiters, a 4-byte header, the payload and a CRC-16/CCITT-FALSE.
+ * delimiters, a 4-byte header, the payload and a CRC-32 (IEEE 802.3).
  *
  * Everything here is pure C over caller-provided fixed buffers: it compiles for the boards and
  * for the host (the fuzz harness in firmware/host/).
@@ -12,18 +12,24 @@
 #include <stdint.h>
 
 #define TM_FRAME_HEADER_BYTES 4u
-#define TM_FRAME_CRC_BYTES 2u
+#define TM_FRAME_CRC_BYTES 4u
 #define TM_FRAME_MAX_PAYLOAD 1024u
 /* Largest decoded frame: header + payload + CRC. */
 #define TM_FRAME_MAX_DECODED (TM_FRAME_HEADER_BYTES + TM_FRAME_MAX_PAYLOAD + TM_FRAME_CRC_BYTES)
-/* Largest COBS encoding the receiver accepts (a 1030-byte frame needs 1035). */
+/* Largest COBS encoding the receiver accepts (a 1032-byte frame needs 1037). */
 #define TM_FRAME_MAX_ENCODED 1040u
 #define TM_FRAME_MIN_DECODED (TM_FRAME_HEADER_BYTES + TM_FRAME_CRC_BYTES)
 /* Worst-case wire size of a frame: delimiter + COBS(frame) + delimiter. */
 #define TM_FRAME_MAX_WIRE (TM_FRAME_MAX_DECODED + TM_FRAME_MAX_DECODED / 254u + 3u)
 
-/* CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF, no reflection, no final XOR). */
-uint16_t tm_crc16(const uint8_t *data, size_t len);
+/* CRC-32 of IEEE 802.3 (as in Ethernet, zlib, PNG): reflected polynomial 0xEDB88320, initial
+ * value and final XOR 0xFFFFFFFF; the check value of "123456789" is 0xCBF43926.  Stored
+ * little-endian as the last TM_FRAME_CRC_BYTES of a frame. */
+#define TM_CRC32_POLY 0xEDB88320u
+#define TM_CRC32_INIT 0xFFFFFFFFu
+#define TM_CRC32_XOROUT 0xFFFFFFFFu
+#define TM_CRC32_CHECK 0xCBF43926u
+uint32_t tm_crc32(const uint8_t *data, size_t len);
 
 /* COBS-encode src[0..len) into dst (capacity cap, no delimiters written).
  * Returns the encoded length, or 0 when dst is too small. */
@@ -60,6 +66,9 @@ tm_rx_event tm_frame_rx_push(tm_frame_rx *rx, uint8_t byte);
  * payload already placed at frame + TM_FRAME_HEADER_BYTES; returns the frame length or 0. */
 size_t tm_frame_finish(uint8_t *frame, size_t cap, uint8_t cmd, uint8_t seq, uint8_t status,
                        size_t payload_len);
+
+/* (Re)compute the CRC of frame[0..len) (len >= TM_FRAME_MIN_DECODED) over the bytes before it. */
+void tm_frame_seal(uint8_t *frame, size_t len);
 
 /* Wire bytes of a finished frame: 0x00, COBS(frame), 0x00.  Returns the length or 0. */
 size_t tm_frame_wire(const uint8_t *frame, size_t len, uint8_t *wire, size_t cap);

@@ -46,6 +46,7 @@
 /* NVIC: interrupt set-enable and clear-pending registers, 32 interrupts per word. */
 #define TM_NVIC_ISER0  0xE000E100u
 #define TM_NVIC_ICER0  0xE000E180u
+#define TM_NVIC_ISPR0  0xE000E200u
 #define TM_NVIC_ICPR0  0xE000E280u
 
 #if defined(__arm__)

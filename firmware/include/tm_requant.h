@@ -126,19 +126,27 @@ static inline int32_t tm_clamp_s32(int32_t v, int32_t lo, int32_t hi)
     return (v < lo) ? lo : ((v > hi) ? hi : v);
 }
 
-/* The complete int8 output step: clamp(output_offset + acc * M, act_min, act_max). */
+/*
+ * The complete int8 output step: clamp(output_offset + acc * M, act_min, act_max).
+ *
+ * The output offset is added with two's complement wrap-around (tm_wrap_add, the same ADD
+ * instruction on Cortex-M): with an offset in [-128, 127] (checked by tm_runner.c before any
+ * kernel runs) the sum can only leave int32 when acc * M saturated or lies within 128 of the
+ * int32 limits, where TFLite's int32 addition is undefined behaviour; for every other value the
+ * result is the same as a plain addition.
+ */
 static inline int8_t tm_requant_s8(int32_t acc, int32_t multiplier, int32_t shift,
                                    int32_t output_offset, int32_t act_min, int32_t act_max)
 {
-    const int32_t scaled = tm_requantize(acc, multiplier, shift) + output_offset;
+    const int32_t scaled = tm_wrap_add(tm_requantize(acc, multiplier, shift), output_offset);
     return (int8_t)tm_clamp_s32(scaled, act_min, act_max);
 }
 
-/* The int8 output step of FULLY_CONNECTED (tm_requantize_fc). */
+/* The int8 output step of FULLY_CONNECTED (tm_requantize_fc; the offset wraps as above). */
 static inline int8_t tm_requant_fc_s8(int32_t acc, int32_t multiplier, int32_t shift,
                                       int32_t output_offset, int32_t act_min, int32_t act_max)
 {
-    const int32_t scaled = tm_requantize_fc(acc, multiplier, shift) + output_offset;
+    const int32_t scaled = tm_wrap_add(tm_requantize_fc(acc, multiplier, shift), output_offset);
     return (int8_t)tm_clamp_s32(scaled, act_min, act_max);
 }
 

@@ -66,6 +66,22 @@ enum { TM_QS_IN_MULT = 0, TM_QS_IN_LEFT_SHIFT, TM_QS_DIFF_MIN };
 /* Float layers: float32 bit patterns of the activation clamp (tm_act_f32) and SOFTMAX's beta. */
 enum { TM_QF_BETA = 0, TM_QF_ACT_MIN = 2, TM_QF_ACT_MAX = 3 };
 
+/*
+ * Kinds of rule in the table of quantization rules (tm_runner.c, tm_quant_rules[]) that every
+ * layer description must pass before a kernel runs: a row applies kind to quant[slot] (and
+ * quant[other]) of the ops in its mask, for int8 or for float variants.
+ * tinymodel/firmware_interface.py (QUANT_RULES) mirrors the table row by row.
+ */
+typedef enum {
+    TM_RULE_RANGE = 0,         /* lo <= quant[slot] <= hi */
+    TM_RULE_ZERO_OR_RANGE = 1, /* quant[slot] == 0 or lo <= quant[slot] <= hi */
+    TM_RULE_ORDER = 2,         /* quant[slot] <= quant[other] */
+    TM_RULE_AT_MOST_HALF = 3,  /* multiplier quant[slot] with shift quant[other] is <= 1/2 */
+    TM_RULE_RADIUS = 4,        /* quant[slot] == -floor(31 * 2^26 / 2^quant[other]) */
+    TM_RULE_F32_ORDER = 5,     /* float quant[slot] <= float quant[other], neither NaN */
+    TM_RULE_F32_FINITE = 6     /* float quant[slot] is finite */
+} tm_quant_rule_kind;
+
 #define TM_NO_OFFSET 0xFFFFFFFFu
 /* tm_runner_path() of a layer that is not an s8-opt conv / depthwise (no tm_path). */
 #define TM_PATH_NONE 0xFFu
@@ -158,6 +174,13 @@ uint64_t tm_runner_work(const tm_layer_desc *d);
  * byte offset of the offending field in the RUN_LAYER payload. */
 tm_run_status tm_runner_sizes(const tm_layer_desc *d, tm_variant variant, tm_layer_sizes *sizes,
                               uint16_t *bad_field);
+
+/* Check quant[] of an op (a tm_op code) for a variant against the table of quantization rules.
+ * Returns TM_RUN_OK, or TM_RUN_PARAM with *bad_field the RUN_LAYER byte offset of the first slot
+ * that breaks a rule (TM_FIELD_QUANT(slot)).  tm_runner_sizes() calls it; tm_model_check() also
+ * calls it once per channel with the per-channel multiplier and shift in TM_Q_MULT / TM_Q_SHIFT. */
+tm_run_status tm_runner_check_quant(uint32_t op, tm_variant variant, const int32_t quant[12],
+                                    uint16_t *bad_field);
 
 /* Run one layer once.  *kernel_status receives the kernel's tm_status. */
 tm_run_status tm_runner_exec(const tm_layer_desc *d, tm_variant variant, const tm_layer_ptrs *p,

@@ -20,4 +20,9 @@ uint8_t tm_uart_read(void);
 /* Non-blocking: 1 and *byte when a byte was waiting, else 0. */
 int tm_uart_poll(uint8_t *byte);
 
+/* Non-blocking, for polls between the calls of a run (the ABORT check): looks at the UART
+ * interrupt's NVIC pending bit first (RXNE with RXNEIE pends it) and touches the UART only when
+ * it is set; then as tm_uart_poll. */
+int tm_uart_poll_pending(uint8_t *byte);
+
 #endif /* TM_UART_H */

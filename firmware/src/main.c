@@ -41,6 +41,7 @@ int main(void)
     pl->arena_bytes = (uint32_t)(__tm_arena_end - __tm_arena_start);
     pl->weights = __tm_weights_start;
     pl->weight_bytes = (uint32_t)(__tm_weights_end - __tm_weights_start);
+    pl->rx_poll = tm_uart_poll_pending;
     tm_protocol_init(&tm_main_proto, pl);
 
     for (;;) {

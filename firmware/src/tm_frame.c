@@ -1,5 +1,5 @@
 /*
- * tm_frame.c - COBS, CRC-16/CCITT-FALSE and the byte-wise frame receiver (docs/protocol.md §1).
+ * tm_frame.c - COBS, CRC-32 and the byte-wise frame receiver (docs/protocol.md §1).
  *
  * COBS as defined by Cheshire and Baker (IEEE/ACM Trans. Networking 7(2), 1999): each block is
  * a code byte n (1..255) followed by n-1 non-zero data bytes; a code below 255 implies a zero
@@ -7,16 +7,27 @@
  */
 #include "tm_frame.h"
 
-uint16_t tm_crc16(const uint8_t *data, size_t len)
+/* Reflected CRC-32, four bits at a time: entry n is the register after shifting the nibble n
+ * out through the polynomial (16 words of table instead of 256, two lookups per byte). */
+static const uint32_t tm_crc32_nibble[16] = {
+    0x00000000u, 0x1DB71064u, 0x3B6E20C8u, 0x26D930ACu, 0x76DC4190u, 0x6B6B51F4u,
+    0x4DB26158u, 0x5005713Cu, 0xEDB88320u, 0xF00F9344u, 0xD6D6A3E8u, 0xCB61B38Cu,
+    0x9B64C2B0u, 0x86D3D2D4u, 0xA00AE278u, 0xBDBDF21Cu};
+
+uint32_t tm_crc32(const uint8_t *data, size_t len)
 {
-    uint16_t crc = 0xFFFFu;
+    uint32_t crc = TM_CRC32_INIT;
     for (size_t i = 0; i < len; i++) {
-        crc ^= (uint16_t)((uint16_t)data[i] << 8);
-        for (int b = 0; b < 8; b++) {
-            crc = (crc & 0x8000u) ? (uint16_t)((crc << 1) ^ 0x1021u) : (uint16_t)(crc << 1);
-        }
+        crc ^= data[i];
+        crc = (crc >> 4) ^ tm_crc32_nibble[crc & 0x0Fu];
+        crc = (crc >> 4) ^ tm_crc32_nibble[crc & 0x0Fu];
     }
-    return crc;
+    return crc ^ TM_CRC32_XOROUT;
+}
+
+static uint32_t tm_rd32le(const uint8_t *p)
+{
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
 
 size_t tm_cobs_encode(const uint8_t *src, size_t len, uint8_t *dst, size_t cap)
@@ -134,13 +145,21 @@ tm_rx_event tm_frame_rx_push(tm_frame_rx *rx, uint8_t byte)
     if (len < TM_FRAME_MIN_DECODED) {
         return TM_RX_ERR_FRAME;
     }
-    const uint16_t want = tm_crc16(rx->frame, len - TM_FRAME_CRC_BYTES);
-    const uint16_t got = (uint16_t)(rx->frame[len - 2] | ((uint16_t)rx->frame[len - 1] << 8));
+    const uint32_t want = tm_crc32(rx->frame, len - TM_FRAME_CRC_BYTES);
+    const uint32_t got = tm_rd32le(rx->frame + len - TM_FRAME_CRC_BYTES);
     if (want != got) {
         return TM_RX_ERR_CRC;
     }
     rx->frame_len = len;
     return TM_RX_FRAME;
+}
+
+void tm_frame_seal(uint8_t *frame, size_t len)
+{
+    const uint32_t crc = tm_crc32(frame, len - TM_FRAME_CRC_BYTES);
+    for (size_t k = 0; k < TM_FRAME_CRC_BYTES; k++) {
+        frame[len - TM_FRAME_CRC_BYTES + k] = (uint8_t)(crc >> (8u * k));
+    }
 }
 
 size_t tm_frame_finish(uint8_t *frame, size_t cap, uint8_t cmd, uint8_t seq, uint8_t status,
@@ -157,9 +176,7 @@ size_t tm_frame_finish(uint8_t *frame, size_t cap, uint8_t cmd, uint8_t seq, uin
     frame[1] = seq;
     frame[2] = status;
     frame[3] = 0;
-    const uint16_t crc = tm_crc16(frame, len - TM_FRAME_CRC_BYTES);
-    frame[len - 2] = (uint8_t)(crc & 0xFFu);
-    frame[len - 1] = (uint8_t)(crc >> 8);
+    tm_frame_seal(frame, len);
     return len;
 }
 

@@ -2,6 +2,7 @@
  * tm_model.c - the weak "no network" default and the checks of a generated layer table.
  */
 #include <stddef.h>
+#include <string.h>
 
 #include "tm_model.h"
 
@@ -18,6 +19,23 @@ static int tm_span_ok(uint32_t offset, uint32_t bytes, uint32_t limit)
 static int tm_blob_span_ok(uint32_t offset, uint32_t bytes, uint32_t limit)
 {
     return offset == TM_NO_OFFSET ? bytes == 0u : tm_span_ok(offset, bytes, limit);
+}
+
+/* Every entry of a layer's per-channel multiplier and shift tables passes the rules of the
+ * runner's TM_Q_MULT / TM_Q_SHIFT slots (tm_runner_check_quant, with the entry in the slot). */
+static tm_run_status tm_check_channel_tables(const tm_model *m, const tm_layer_desc *d,
+                                             uint32_t channels)
+{
+    int32_t quant[12];
+    memcpy(quant, d->quant, sizeof quant);
+    for (uint32_t c = 0; c < channels; c++) {
+        memcpy(&quant[TM_Q_MULT], m->blob + d->mult_offset + 4u * c, 4u);
+        memcpy(&quant[TM_Q_SHIFT], m->blob + d->shift_offset + 4u * c, 4u);
+        if (tm_runner_check_quant(d->op, (tm_variant)m->variant, quant, NULL) != TM_RUN_OK) {
+            return TM_RUN_PARAM;
+        }
+    }
+    return TM_RUN_OK;
 }
 
 tm_run_status tm_model_check(const tm_model *m, uint32_t *bad_layer)
@@ -60,6 +78,9 @@ tm_run_status tm_model_check(const tm_model *m, uint32_t *bad_layer)
                 !tm_span_ok(d->mult_offset, table, m->blob_bytes) ||
                 !tm_span_ok(d->shift_offset, table, m->blob_bytes)) {
                 return TM_RUN_NO_FIT;
+            }
+            if (tm_check_channel_tables(m, d, s.channels) != TM_RUN_OK) {
+                return TM_RUN_PARAM;
             }
         }
     }

@@ -98,6 +98,60 @@ static uint32_t tm_align16(uint32_t v)
     return (v + 15u) & ~15u;
 }
 
+/* -- ABORT between calls (docs/protocol.md §3.7) ----------------------------------------------- */
+
+/* Feed one byte to the ABORT collector; 1 when it completed a valid ABORT frame. */
+static int tm_abort_feed(tm_proto *p, uint8_t b)
+{
+    if (b != 0u) {
+        if (p->abort_len < TM_ABORT_RX_BYTES) {
+            p->abort_enc[p->abort_len] = b;
+        }
+        if (p->abort_len <= TM_ABORT_RX_BYTES) {
+            p->abort_len++;                 /* TM_ABORT_RX_BYTES + 1: too long, wait for 0x00 */
+        }
+        return 0;
+    }
+    const size_t n = p->abort_len;
+    p->abort_len = 0;
+    if (n == 0u || n > TM_ABORT_RX_BYTES) {
+        return 0;
+    }
+    uint8_t f[TM_ABORT_RX_BYTES];
+    int ok = 0;
+    const size_t len = tm_cobs_decode(p->abort_enc, n, f, sizeof f, &ok);
+    return ok && len == TM_FRAME_MIN_DECODED && f[0] == TM_CMD_ABORT &&
+           tm_crc32(f, len - TM_FRAME_CRC_BYTES) == tm_rd32(f + len - TM_FRAME_CRC_BYTES);
+}
+
+/* Called between the calls of a run, never inside a timed region.  Nothing to do (one poll)
+ * unless a byte has arrived; then bytes are collected while they keep coming, and 1 is returned
+ * when they held an ABORT frame.  Anything else that arrives during a run is dropped. */
+static int tm_abort_requested(tm_proto *p)
+{
+    const tm_platform *pl = p->platform;
+    uint8_t b = 0;
+    if (pl->rx_poll == NULL || !pl->rx_poll(&b)) {
+        return 0;
+    }
+    const uint32_t gap = pl->core_clock_hz / TM_ABORT_GAP_DIV;
+    p->abort_len = 0;
+    for (uint32_t count = 1;; count++) {
+        if (tm_abort_feed(p, b)) {
+            return 1;
+        }
+        if (count >= TM_ABORT_MAX_BYTES) {
+            return 0;
+        }
+        const uint32_t since = tm_cycles_now();
+        while (!pl->rx_poll(&b)) {
+            if ((uint32_t)(tm_cycles_now() - since) > gap) {
+                return 0;
+            }
+        }
+    }
+}
+
 /* -- replies ---------------------------------------------------------------------------------- */
 
 typedef struct {
@@ -152,6 +206,14 @@ static void tm_error_kernel(tm_reply *r, int32_t kernel_status)
 {
     tm_reply_error(r, TM_ST_KERNEL);
     tm_put32(&r->w, (uint32_t)kernel_status);
+}
+
+/* A run stopped by ABORT: how many untimed and timed calls it had done. */
+static void tm_error_aborted(tm_reply *r, uint32_t warmups_done, uint32_t reps_done)
+{
+    tm_reply_error(r, TM_ST_ABORTED);
+    tm_put32(&r->w, warmups_done);
+    tm_put32(&r->w, reps_done);
 }
 
 /* Map a runner status onto a reply (TM_RUN_PARAM carries the field offset). */
@@ -334,6 +396,10 @@ static void tm_cmd_run_layer(tm_proto *p, const uint8_t *q, size_t n, tm_reply *
 
     int32_t kst = 0;
     for (uint32_t i = 0; i < warmups; i++) {
+        if (tm_abort_requested(p)) {
+            tm_error_aborted(r, i, 0);
+            return;
+        }
         rs = tm_runner_exec(&d, (tm_variant)variant, &ptr, &kst);
         if (rs != TM_RUN_OK) {
             tm_error_run(r, rs, 0, kst);
@@ -344,6 +410,11 @@ static void tm_cmd_run_layer(tm_proto *p, const uint8_t *q, size_t n, tm_reply *
     uint32_t lo = 0xFFFFFFFFu;
     uint32_t hi = 0;
     for (uint32_t i = 0; i < reps; i++) {
+        /* the ABORT poll stays outside the timed region (before the marker and t0) */
+        if (tm_abort_requested(p)) {
+            tm_error_aborted(r, warmups, i);
+            return;
+        }
         tm_marker_on();
         const uint32_t t0 = tm_cycles_now();
         rs = tm_runner_exec(&d, (tm_variant)variant, &ptr, &kst);
@@ -456,7 +527,7 @@ static tm_run_status tm_model_infer(const tm_model *m, int accumulate, uint64_t 
     return TM_RUN_OK;
 }
 
-static void tm_cmd_run_model(const uint8_t *q, size_t n, tm_reply *r)
+static void tm_cmd_run_model(tm_proto *p, const uint8_t *q, size_t n, tm_reply *r)
 {
     if (n != 8u) {
         tm_error_length(r, 8);
@@ -484,6 +555,10 @@ static void tm_cmd_run_model(const uint8_t *q, size_t n, tm_reply *r)
     int32_t kst = 0;
     uint64_t t = 0;
     for (uint32_t i = 0; i < warmups; i++) {
+        if (tm_abort_requested(p)) {
+            tm_error_aborted(r, i, 0);
+            return;
+        }
         const tm_run_status rs = tm_model_infer(m, 0, &t, &bad, &kst);
         if (rs != TM_RUN_OK) {
             tm_error_run(r, rs, (uint16_t)bad, kst);
@@ -494,6 +569,10 @@ static void tm_cmd_run_model(const uint8_t *q, size_t n, tm_reply *r)
     uint64_t lo = UINT64_MAX;
     uint64_t hi = 0;
     for (uint32_t i = 0; i < reps; i++) {
+        if (tm_abort_requested(p)) {
+            tm_error_aborted(r, warmups, i);
+            return;
+        }
         const tm_run_status rs = tm_model_infer(m, 1, &t, &bad, &kst);
         if (rs != TM_RUN_OK) {
             tm_error_run(r, rs, (uint16_t)bad, kst);
@@ -641,12 +720,58 @@ static void tm_cmd_output_read(const uint8_t *q, size_t n, tm_reply *r)
     tm_put(&r->w, m->arena + t->arena_offset + offset, (size_t)len);
 }
 
+/* REPLY_READ: a piece of the last command reply, if it answered sequence number q[0]. */
+static void tm_cmd_reply_read(const tm_proto *p, const uint8_t *q, size_t n, tm_reply *r)
+{
+    if (n != TM_REPLY_READ_REQUEST_BYTES) {
+        tm_error_length(r, TM_REPLY_READ_REQUEST_BYTES);
+        return;
+    }
+    if (q[1] != 0u) {
+        tm_error_param(r, 1);
+        return;
+    }
+    if (p->last_len < TM_FRAME_MIN_DECODED || p->last_len > sizeof p->last || p->last[1] != q[0]) {
+        tm_reply_error(r, TM_ST_NO_REPLY);
+        return;
+    }
+    const uint32_t total = (uint32_t)(p->last_len - TM_FRAME_MIN_DECODED);
+    const uint32_t offset = tm_rd16(q + 2);
+    uint32_t len = tm_rd16(q + 4);
+    if (offset > total) {
+        tm_reply_error(r, TM_ST_RANGE);
+        tm_put32(&r->w, total);
+        return;
+    }
+    if (len > total - offset) {
+        len = total - offset;
+    }
+    if (len > TM_FRAME_MAX_PAYLOAD - TM_REPLY_READ_HEADER_BYTES) {
+        len = TM_FRAME_MAX_PAYLOAD - TM_REPLY_READ_HEADER_BYTES;
+    }
+    tm_put8(&r->w, p->last[0]);
+    tm_put8(&r->w, p->last[2]);
+    tm_put16(&r->w, (uint16_t)total);
+    tm_put16(&r->w, (uint16_t)offset);
+    tm_put(&r->w, p->last + TM_FRAME_HEADER_BYTES + offset, len);
+}
+
+/* ABORT outside a run: nothing is running; an empty OK reply says the device is idle. */
+static void tm_cmd_abort(size_t n, tm_reply *r)
+{
+    if (n != 0u) {
+        tm_error_length(r, 0);
+    }
+}
+
 /* -- dispatch --------------------------------------------------------------------------------- */
 
 void tm_protocol_init(tm_proto *p, const tm_platform *platform)
 {
     p->platform = platform;
     tm_frame_rx_init(&p->rx);
+    p->last_len = 0;
+    p->abort_len = 0;
 }
 
 size_t tm_protocol_handle(tm_proto *p, const uint8_t *frame, size_t len, uint8_t *reply,
@@ -668,9 +793,11 @@ size_t tm_protocol_handle(tm_proto *p, const uint8_t *frame, size_t len, uint8_t
         switch (cmd) {
         case TM_CMD_HELLO: tm_cmd_hello(p, n, &r); break;
         case TM_CMD_PING: tm_cmd_ping(payload, n, &r); break;
+        case TM_CMD_REPLY_READ: tm_cmd_reply_read(p, payload, n, &r); break;
+        case TM_CMD_ABORT: tm_cmd_abort(n, &r); break;
         case TM_CMD_RUN_LAYER: tm_cmd_run_layer(p, payload, n, &r); break;
         case TM_CMD_MODEL_INFO: tm_cmd_model_info(n, &r); break;
-        case TM_CMD_RUN_MODEL: tm_cmd_run_model(payload, n, &r); break;
+        case TM_CMD_RUN_MODEL: tm_cmd_run_model(p, payload, n, &r); break;
         case TM_CMD_MODEL_CYCLES: tm_cmd_model_cycles(payload, n, &r); break;
         case TM_CMD_INPUT_WRITE: tm_cmd_input_write(payload, n, &r); break;
         case TM_CMD_INFER: tm_cmd_infer(n, &r); break;
@@ -681,7 +808,14 @@ size_t tm_protocol_handle(tm_proto *p, const uint8_t *frame, size_t len, uint8_t
     if (r.w.overflow) {
         tm_reply_error(&r, TM_ST_RANGE);
     }
-    return tm_frame_finish(reply, cap, (uint8_t)(cmd | TM_CMD_RESPONSE), seq, r.status, r.w.len);
+    const size_t out = tm_frame_finish(reply, cap, (uint8_t)(cmd | TM_CMD_RESPONSE), seq, r.status,
+                                       r.w.len);
+    if (cmd != TM_CMD_REPLY_READ && cmd != TM_CMD_ABORT && out > 0u && out <= sizeof p->last &&
+        reply != p->last) {
+        memcpy(p->last, reply, out);
+        p->last_len = out;
+    }
+    return out;
 }
 
 size_t tm_protocol_push(tm_proto *p, uint8_t byte, const uint8_t **wire)

@@ -132,12 +132,143 @@ uint64_t tm_runner_work(const tm_layer_desc *d)
 }
 
 /* Float view of a quant word (the wire carries f32 bit patterns). */
-__attribute__((unused)) static float tm_word_float(int32_t w)
+static float tm_word_float(int32_t w)
 {
     float f;
     uint32_t u = (uint32_t)w;
     memcpy(&f, &u, sizeof f);
     return f;
+}
+
+/* -- quantization rules ---------------------------------------------------------------------- */
+
+/* One rule of the table below (tm_quant_rule_kind says what it checks). */
+typedef struct {
+    uint32_t ops;    /* bit mask of tm_op codes */
+    uint8_t f32;     /* 1: float variants, 0: int8 variants */
+    uint8_t kind;    /* tm_quant_rule_kind */
+    uint8_t slot;
+    uint8_t other;   /* second slot of ORDER / AT_MOST_HALF / RADIUS / F32_ORDER, else 0 */
+    int32_t lo;
+    int32_t hi;
+} tm_quant_rule;
+
+#define TM_OPBIT(op) (1u << (op))
+/* int8 ops with tm_quant_s8 requantization (offsets, clamp, multiplier, shift). */
+#define TM_OPS_REQUANT (TM_OPBIT(TM_OP_CONV_2D) | TM_OPBIT(TM_OP_DEPTHWISE_CONV_2D) | \
+                        TM_OPBIT(TM_OP_FULLY_CONNECTED) | TM_OPBIT(TM_OP_RELU) | \
+                        TM_OPBIT(TM_OP_MEAN))
+/* ... of which these take a QuantizeMultiplier result as it is (MEAN folds 1/n into it). */
+#define TM_OPS_NORMALISED (TM_OPBIT(TM_OP_CONV_2D) | TM_OPBIT(TM_OP_DEPTHWISE_CONV_2D) | \
+                           TM_OPBIT(TM_OP_FULLY_CONNECTED) | TM_OPBIT(TM_OP_RELU))
+#define TM_OPS_POOL (TM_OPBIT(TM_OP_AVERAGE_POOL_2D) | TM_OPBIT(TM_OP_MAX_POOL_2D))
+#define TM_OPS_ADD TM_OPBIT(TM_OP_ADD)
+#define TM_OPS_SOFTMAX TM_OPBIT(TM_OP_SOFTMAX)
+/* float ops with an activation clamp (tm_act_f32) */
+#define TM_OPS_F32_ACT (TM_OPS_NORMALISED | TM_OPBIT(TM_OP_MEAN) | TM_OPS_POOL | TM_OPS_ADD)
+#define TM_RULE(ops, f32, kind, slot, other, lo, hi) {ops, f32, kind, slot, other, lo, hi}
+/* A QuantizeMultiplier result: 0, or in [2^30, 2^31). */
+#define TM_MULT_LO 1073741824
+#define TM_MULT_HI 2147483647
+
+/*
+ * The rules, with the source of each.  References: "ref" is the project's reference on TFLite's
+ * int8 arithmetic (shared/reference/tflite-op-arithmetic.md, section numbers), which cites
+ * TFLite's quantization_util.cc (QuantizeMultiplier and its variants), kernel_util.cc
+ * (CalculateActivationRangeQuantized) and the ADD / MEAN / SOFTMAX Prepare functions.
+ * tinymodel/firmware_interface.py mirrors this table (tests/test_firmware_interface.py).
+ */
+static const tm_quant_rule tm_quant_rules[] = {
+    /* int8 zero points lie in [-128, 127]; an input offset is -zp, an output offset +zp
+     * (ref 5(a): "input offsets are -zp, the output offset is +zp"; tm_kernels.h) */
+    TM_RULE(TM_OPS_REQUANT, 0, TM_RULE_RANGE, TM_Q_IN_OFFSET, 0, -127, 128),
+    TM_RULE(TM_OPS_REQUANT, 0, TM_RULE_RANGE, TM_Q_OUT_OFFSET, 0, -128, 127),
+    /* fused activation range: within [-128, 127] (ref 1.5, CalculateActivationRangeQuantized) */
+    TM_RULE(TM_OPS_REQUANT | TM_OPS_POOL, 0, TM_RULE_RANGE, TM_Q_ACT_MIN, 0, -128, 127),
+    TM_RULE(TM_OPS_REQUANT | TM_OPS_POOL, 0, TM_RULE_RANGE, TM_Q_ACT_MAX, 0, -128, 127),
+    TM_RULE(TM_OPS_REQUANT | TM_OPS_POOL, 0, TM_RULE_ORDER, TM_Q_ACT_MIN, TM_Q_ACT_MAX, 0, 0),
+    /* QuantizeMultiplier: m = 0 (a zero or flushed multiplier) or 2^30 <= m < 2^31 (ref 1.2) */
+    TM_RULE(TM_OPS_NORMALISED, 0, TM_RULE_ZERO_OR_RANGE, TM_Q_MULT, 0, TM_MULT_LO, TM_MULT_HI),
+    /* MEAN: m = floor(m0 * 2^k / n) is not renormalised, 0 <= m < 2^31 (ref 24(b) step 3) */
+    TM_RULE(TM_OPBIT(TM_OP_MEAN), 0, TM_RULE_RANGE, TM_Q_MULT, 0, 0, TM_MULT_HI),
+    /* shift: e < -31 is flushed to (0, 0), e <= 30 for single rounding (ref 1.2 steps 5-6);
+     * MEAN's e - k stays >= -31 since k <= 31 + e (ref 24(b) step 3) */
+    TM_RULE(TM_OPS_REQUANT, 0, TM_RULE_RANGE, TM_Q_SHIFT, 0, -31, 30),
+    /* ADD (ref 5(a)): offsets as above, left_shift = 20 for int8, three
+     * QuantizeMultiplierSmallerThanOneExp results (e <= 0, ref 1.2), each input multiplier
+     * <= 1/2, the clamp of ref 1.5 */
+    TM_RULE(TM_OPS_ADD, 0, TM_RULE_RANGE, TM_QA_IN1_OFFSET, 0, -127, 128),
+    TM_RULE(TM_OPS_ADD, 0, TM_RULE_RANGE, TM_QA_IN2_OFFSET, 0, -127, 128),
+    TM_RULE(TM_OPS_ADD, 0, TM_RULE_RANGE, TM_QA_OUT_OFFSET, 0, -128, 127),
+    TM_RULE(TM_OPS_ADD, 0, TM_RULE_RANGE, TM_QA_LEFT_SHIFT, 0, 20, 20),
+    TM_RULE(TM_OPS_ADD, 0, TM_RULE_ZERO_OR_RANGE, TM_QA_IN1_MULT, 0, TM_MULT_LO, TM_MULT_HI),
+    TM_RULE(TM_OPS_ADD, 0, TM_RULE_RANGE, TM_QA_IN1_SHIFT, 0, -31, 0),
+    TM_RULE(TM_OPS_ADD, 0, TM_RULE_AT_MOST_HALF, TM_QA_IN1_MULT, TM_QA_IN1_SHIFT, 0, 0),
+    TM_RULE(TM_OPS_ADD, 0, TM_RULE_ZERO_OR_RANGE, TM_QA_IN2_MULT, 0, TM_MULT_LO, TM_MULT_HI),
+    TM_RULE(TM_OPS_ADD, 0, TM_RULE_RANGE, TM_QA_IN2_SHIFT, 0, -31, 0),
+    TM_RULE(TM_OPS_ADD, 0, TM_RULE_AT_MOST_HALF, TM_QA_IN2_MULT, TM_QA_IN2_SHIFT, 0, 0),
+    TM_RULE(TM_OPS_ADD, 0, TM_RULE_ZERO_OR_RANGE, TM_QA_OUT_MULT, 0, TM_MULT_LO, TM_MULT_HI),
+    TM_RULE(TM_OPS_ADD, 0, TM_RULE_RANGE, TM_QA_OUT_SHIFT, 0, -31, 0),
+    TM_RULE(TM_OPS_ADD, 0, TM_RULE_RANGE, TM_QA_ACT_MIN, 0, -128, 127),
+    TM_RULE(TM_OPS_ADD, 0, TM_RULE_RANGE, TM_QA_ACT_MAX, 0, -128, 127),
+    TM_RULE(TM_OPS_ADD, 0, TM_RULE_ORDER, TM_QA_ACT_MIN, TM_QA_ACT_MAX, 0, 0),
+    /* SOFTMAX (ref 29(a) Prepare): QuantizeMultiplierGreaterThanOne of a real < 2^31, so
+     * 2^30 <= m < 2^31 and 0 <= e <= 31; diff_min = -CalculateInputRadius(5, e) */
+    TM_RULE(TM_OPS_SOFTMAX, 0, TM_RULE_RANGE, TM_QS_IN_MULT, 0, TM_MULT_LO, TM_MULT_HI),
+    TM_RULE(TM_OPS_SOFTMAX, 0, TM_RULE_RANGE, TM_QS_IN_LEFT_SHIFT, 0, 0, 31),
+    TM_RULE(TM_OPS_SOFTMAX, 0, TM_RULE_RADIUS, TM_QS_DIFF_MIN, TM_QS_IN_LEFT_SHIFT, 0, 0),
+    /* float: the activation clamp is an ordered pair of numbers (CalculateActivationRange),
+     * SOFTMAX's beta a finite number */
+    TM_RULE(TM_OPS_F32_ACT, 1, TM_RULE_F32_ORDER, TM_QF_ACT_MIN, TM_QF_ACT_MAX, 0, 0),
+    TM_RULE(TM_OPS_SOFTMAX, 1, TM_RULE_F32_FINITE, TM_QF_BETA, 0, 0, 0),
+};
+
+static int tm_quant_rule_ok(const tm_quant_rule *r, const int32_t quant[12])
+{
+    const int32_t v = quant[r->slot];
+    const int32_t w = quant[r->other];
+    switch (r->kind) {
+    case TM_RULE_RANGE:
+        return v >= r->lo && v <= r->hi;
+    case TM_RULE_ZERO_OR_RANGE:
+        return v == 0 || (v >= r->lo && v <= r->hi);
+    case TM_RULE_ORDER:
+        return v <= w;
+    case TM_RULE_AT_MOST_HALF:
+        /* m * 2^(e - 31) <= 1/2 with 0 <= m < 2^31 and e <= 0: e < 0, or m <= 2^30 */
+        return w < 0 || (w == 0 && v <= TM_MULT_LO);
+    case TM_RULE_RADIUS:
+        /* floor((2^5 - 1) * 2^26 / 2^e), exact in integers for 0 <= e <= 31 */
+        return w >= 0 && w <= 31 && v == -(int32_t)((31u << 26) >> (uint32_t)w);
+    case TM_RULE_F32_ORDER: {
+        const float a = tm_word_float(v);
+        const float b = tm_word_float(w);
+        return a == a && b == b && a <= b;   /* a NaN is unequal to itself */
+    }
+    case TM_RULE_F32_FINITE: {
+        const float a = tm_word_float(v);
+        return a >= -FLT_MAX && a <= FLT_MAX;
+    }
+    default:
+        return 0;
+    }
+}
+
+tm_run_status tm_runner_check_quant(uint32_t op, tm_variant v, const int32_t quant[12],
+                                    uint16_t *bad_field)
+{
+    const uint8_t f32 = tm_is_float_variant(v) ? 1u : 0u;
+    const uint32_t bit = op < 32u ? (1u << op) : 0u;
+    for (size_t i = 0; i < sizeof tm_quant_rules / sizeof tm_quant_rules[0]; i++) {
+        const tm_quant_rule *r = &tm_quant_rules[i];
+        if ((r->ops & bit) != 0u && r->f32 == f32 && !tm_quant_rule_ok(r, quant)) {
+            if (bad_field != NULL) {
+                *bad_field = (uint16_t)TM_FIELD_QUANT(r->slot);
+            }
+            return TM_RUN_PARAM;
+        }
+    }
+    return TM_RUN_OK;
 }
 
 static int tm_dim_ok(int32_t v)
@@ -449,6 +580,9 @@ tm_run_status tm_runner_sizes(const tm_layer_desc *d, tm_variant v, tm_layer_siz
         return TM_RUN_PARAM;
     }
 
+    if (tm_runner_check_quant(d->op, v, d->quant, bad_field) != TM_RUN_OK) {
+        return TM_RUN_PARAM;
+    }
     if (channels > 0 && has_bias) {
         bias = (uint64_t)channels * 4u;
     }

@@ -12,7 +12,9 @@
  * Receive and WFI: RXNEIE is set in the UART and the interrupt is enabled in the NVIC, but
  * PRIMASK (set in main) keeps the core from taking it.  A pending interrupt still ends WFI
  * (ARMv7-M ARM B1.5.19), so the loop sleeps until a byte arrives; after reading it clears the NVIC
- * pending bit.  An emulator that treats WFI as "wait for input" never spins.
+ * pending bit.  An emulator that treats WFI as "wait for input" never spins.  Between the calls of a
+ * run the ABORT check reads that pending bit instead of the UART (tm_uart_poll_pending): a cheap
+ * read with no effect on the receiver.
  */
 #include "tm_uart.h"
 
@@ -131,4 +133,12 @@ uint8_t tm_uart_read(void)
         tm_wfi();
     }
     return b;
+}
+
+int tm_uart_poll_pending(uint8_t *byte)
+{
+    if ((TM_REG32(TM_NVIC_ISPR0 + TM_NVIC_WORD(TM_UART_IRQN)) & TM_NVIC_BIT(TM_UART_IRQN)) == 0u) {
+        return 0;
+    }
+    return tm_uart_poll(byte);
 }

@@ -88,3 +88,16 @@ def l4_image():
     def get(variant: str) -> Path:
         return build_image("L4", variant, "-O2").elf
     return get
+
+
+@pytest.fixture(scope="session")
+def board_image():
+    """``board_image(board, variant)`` -> ELF path of that board's firmware image (built on
+    first use)."""
+    if not have_arm_toolchain():
+        pytest.skip("arm-none-eabi toolchain not installed")
+    from calibration.firmware import build_image
+
+    def get(board: str, variant: str) -> Path:
+        return build_image(board, variant, "-O2").elf
+    return get

@@ -218,7 +218,7 @@ def test_noisy_link_to_the_virtual_board(l4_image, small_plan, tmp_path):
     plan = load_plan(path)
     url = f"vboard://L4?image={l4_image('s8-opt')}"
     target = Target("L4", "s8-opt", url, True, 80_000_000)
-    settings = HarnessSettings(slowdown=40.0, base_timeout_s=1.0, backoff_s=0.05)
+    settings = HarnessSettings(base_timeout_s=1.0, backoff_s=0.05)
     logs = []
     for name, connect in (("clean", SerialConnector(url)),
                           ("noisy", NoisyLink(SerialConnector(url), seed=3))):
@@ -238,7 +238,8 @@ class HangingBoard:
 
     ``until_reset``: the hang lasts until the port is reopened (a kernel stuck, the board reset
     by reopening); otherwise the board stays silent.  ``layer_only``: HELLO is still answered
-    (only RUN_LAYER hangs)."""
+    (only RUN_LAYER hangs, and, as a stuck kernel never polls for them, the ABORT and REPLY_READ
+    sent after it)."""
 
     def __init__(self, inner, after: int, until_reset: bool, layer_only: bool = False):
         self.inner, self.after = inner, after
@@ -265,7 +266,8 @@ class _HangingEnd(Transport):
             b.run_layers += 1
             if b.run_layers == b.after:
                 b.hung = True
-        if b.hung and (cmd == Command.RUN_LAYER or not b.layer_only):
+        if b.hung and (cmd in (Command.RUN_LAYER, Command.ABORT, Command.REPLY_READ)
+                       or not b.layer_only):
             return
         self.inner.write(data)
 
@@ -290,16 +292,17 @@ def test_silent_board_gives_a_clear_error(host_lib, small_plan, tmp_path):
     with pytest.raises(BoardLostError) as e:
         measure(small_plan, board, out)
     done = [r for r in read_measurements(out) if r["kind"] == "layer"]
-    assert len(done) == 3                                 # 3 reps each: the 10th RUN_LAYER hung
+    assert len(done) == 2             # a priming call and 3 reps each: the 10th RUN_LAYER hung
     msg = str(e.value)
     assert msg.startswith("lost the board on host: no response to HELLO within 0.2 s "
                           f"(gave up after {FAST.reconnects} reconnect attempts)")
-    assert f"(3 points are safe in {out}; fix this and rerun with --resume" in msg
+    assert f"(2 points are safe in {out}; fix this and rerun with --resume" in msg
     assert board.opened == 1 + FAST.reconnects
 
 
 def test_board_that_never_finishes_a_layer(host_lib, small_plan, tmp_path):
-    board = HangingBoard(HostConnector(host_lib), after=4, until_reset=False, layer_only=True)
+    # the 5th RUN_LAYER is the second point's priming call
+    board = HangingBoard(HostConnector(host_lib), after=5, until_reset=False, layer_only=True)
     out = tmp_path / "log.jsonl"
     with pytest.raises(BoardLostError) as e:
         measure(small_plan, board, out)
@@ -309,7 +312,7 @@ def test_board_that_never_finishes_a_layer(host_lib, small_plan, tmp_path):
                           f"FULLY_CONNECTED {p.key} in {FAST.retries + 1} attempts")
     assert "(1 points are safe in" in msg
     assert board.opened == 1 + FAST.retries                # reopened before each retry
-    assert board.run_layers == 4 + FAST.retries
+    assert board.run_layers == 5 + FAST.retries
 
 
 # -- (d) the wrong firmware --------------------------------------------------------------------
@@ -334,7 +337,7 @@ def test_image_without_the_variant(l4_image, small_plan, tmp_path):
                          Target("L4", "s8-opt", url, True, 80_000_000, "the s8-opt image"))
         with pytest.raises(FirmwareMismatchError, match=r"runs firmware build [0-9a-f]{16} with "
                                                         r"variants f32, not s8-opt; flash the s8-opt image"):
-            run_plan(small_plan, [run], mlog, board="L4", settings=HarnessSettings(slowdown=40))
+            run_plan(small_plan, [run], mlog, board="L4", settings=HarnessSettings())
 
 
 @needs_arm
@@ -346,7 +349,7 @@ def test_another_build_after_reconnecting(l4_image, small_plan):
         return SerialConnector(f"vboard://L4?image={images.pop(0)}")()
 
     s = BoardSession(connect, Target("L4", "s8-opt", "/dev/ttyACM0", True),
-                     HarnessSettings(slowdown=40, backoff_s=0.01))
+                     HarnessSettings(backoff_s=0.01))
     first = s.open()
     s._drop()                                              # the port went away
     with pytest.raises(FirmwareMismatchError) as e:
@@ -428,7 +431,8 @@ def test_resume_after_kill_9(l4_image, tmp_path):
     summary = json.loads(res.stdout)
     v = summary["variants"][0]
     assert v["already_done"] == measured_before and v["measured"] == len(plan.points) - measured_before
-    assert "dropping a cut-off last record" in res.stderr
+    assert "the last line was cut off by an interrupted run" in res.stderr
+    assert killed.with_name("run.jsonl.torn").read_bytes().startswith(b'{"kind":"layer","point_id":"killtest')
 
     recs = read_measurements(killed)
     pids = [r["point_id"] for r in recs if r["kind"] in ("layer", "skip")]

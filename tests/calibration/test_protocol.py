@@ -12,8 +12,8 @@ from hypothesis import given, settings, strategies as st
 
 from calibration.protocol import (MAX_PAYLOAD, Client, Command, DeviceError, DeviceFault,
                                   DeviceTimeout, FrameDecoder, LayerRequest, Op, ProtocolError,
-                                  Status, cobs_decode, cobs_encode, crc16, decode_frame,
-                                  encode_frame)
+                                  Status, cobs_decode, cobs_encode, crc32, crc32_bitwise,
+                                  decode_frame, encode_frame, legacy_crc16)
 from calibration.transport import SerialTransport, Transport, TransportError
 from tinymodel.dispatch import KernelPath
 from tinymodel.firmware_interface import CONV_GEOM, F32_ACT_QUANT, S8_QUANT
@@ -21,8 +21,17 @@ from tinymodel.firmware_interface import CONV_GEOM, F32_ACT_QUANT, S8_QUANT
 
 # -- framing ---------------------------------------------------------------------------------------
 
-def test_crc_check_value():
-    assert crc16(b"123456789") == 0x29B1
+def test_crc_check_values():
+    import tinymodel.firmware_interface as fi
+
+    assert crc32(b"123456789") == crc32_bitwise(b"123456789") == fi.CRC32_CHECK == 0xCBF43926
+    assert legacy_crc16(b"123456789") == 0x29B1
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=300))
+def test_crc32_is_its_definition(data):
+    assert crc32(data) == crc32_bitwise(data)
 
 
 @pytest.mark.parametrize("data,encoded", [
@@ -125,7 +134,7 @@ CONV = LayerRequest(Op.CONV_2D, "s8-opt", (1, 8, 8, 4), (1, 8, 8, 8), (8, 3, 3, 
 
 def test_hello(client):
     h = client.hello()
-    assert h.protocol_version == 1 and h.max_payload == 1024
+    assert h.protocol_version == 2 and h.max_payload == 1024
     assert h.board_id == "HOST" and h.variants == ("f32-soft", "f32", "s8-ref", "s8-opt")
     assert "CONV_2D" in h.ops and h.arena_bytes == 512 * 1024 and h.model_layers == 0
 
@@ -176,7 +185,7 @@ def test_wrong_length_and_unknown_command(client):
         client.request(0x55)
     with pytest.raises(DeviceError, match="NO_MODEL"):
         client.model_info()
-    assert client.hello().protocol_version == 1   # still answering
+    assert client.hello().protocol_version == 2   # still answering
 
 
 class _Tamper(Transport):
@@ -205,8 +214,10 @@ def test_damaged_request_is_naked_and_retried(device_lib):
     c = Client(_Tamper(HostDeviceTransport(device_lib), bad_writes=1), timeout_s=1.0)
     assert c.ping(b"retry") == b"retry"
     c2 = Client(_Tamper(HostDeviceTransport(device_lib), bad_writes=2), timeout_s=1.0)
-    with pytest.raises(ProtocolError, match="NAK"):
-        c2.ping(b"x")
+    assert c2.ping(b"twice") == b"twice" and c2.stats["resent"] == 2
+    c3 = Client(_Tamper(HostDeviceTransport(device_lib), bad_writes=3), timeout_s=1.0)
+    with pytest.raises(ProtocolError, match=r"did not get PING intact in 3 attempts \(NAK"):
+        c3.ping(b"x")
 
 
 def test_noise_before_a_reply_is_skipped(device_lib):

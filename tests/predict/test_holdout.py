@@ -78,7 +78,7 @@ def _check(board, points, plan) -> None:
         # the layer as the calibration's cold twins are timed (no warm-up call, after one
         # untimed priming call), so the table's cold-start term is checked as well
         req = layer_request(layer, VARIANT, 0, 1)
-        wait = timeout_s(layer, VARIANT, 1, hello.core_clock_hz, slowdown=60.0)
+        wait = timeout_s(layer, VARIANT, 1, hello.core_clock_hz)
         client.run_layer(req, wait)
         timing = client.run_layer(req, wait)
         graph = ModelGraph(p.key, [layer], list(layer.activation_inputs), [layer.output])

@@ -84,3 +84,30 @@ def test_pty_round_trip(asm):
         bridge.close()
         t.join(5)
     assert not t.is_alive()
+
+
+def test_reset_timing_state_empties_the_caches_while_the_firmware_waits(asm):
+    """The defined warm-up state: with the firmware blocked reading the UART, every cache model
+    is emptied (the ART caches of the configured L4) and the firmware goes on as before."""
+    from calibration.vboard import machine_of
+    from calibration.vboard.errors import VboardError
+
+    elf = asm(ECHO)
+    port = serial.serial_for_url(f"vboard://L4?image={elf}&configured=1", timeout=10)
+    try:
+        m = machine_of(port)
+        port.write(b"a")
+        assert port.read(1) == b"A"
+        m.reset_timing_state()                      # waits until the firmware polls again
+        assert m.waiting_for_input and m._caches
+        assert all(not s for c in m._caches.values() for s in c.data)
+        misses = m.stats()["art_i_misses"]
+        port.write(b"b")
+        assert port.read(1) == b"B"
+        m.reset_timing_state()
+        assert m.stats()["art_i_misses"] > misses   # the loop was fetched again from flash
+    finally:
+        port.close()
+    idle = Machine("L4", elf)                       # never run: not waiting for input
+    with pytest.raises(VboardError, match="not waiting for input"):
+        idle.reset_timing_state(timeout_s=0.05)
