@@ -12,7 +12,7 @@ import pytest
 
 from calibration.plans import load_plan
 from tests.calibration.conftest import needs_arm
-from tests.support.processes import Drain, alive, descendants, wait_until
+from tests.support.processes import alive, descendants, kill_and_expect_no_orphans, wait_until
 from tinymodel.records import read_measurements
 
 pytestmark = [needs_arm, pytest.mark.skipif(not sys.platform.startswith("linux"),
@@ -57,16 +57,7 @@ def _start(l4_image, tmp_path: Path) -> tuple[subprocess.Popen, Path]:
 
 def test_killed_calibrate_leaves_no_process_behind(l4_image, tmp_path):
     proc, _ = _start(l4_image, tmp_path)
-    family = descendants(proc.pid)
-    try:
-        out = Drain(proc.stdout)
-        proc.kill()
-        proc.wait(30)
-        wait_until(lambda: not alive(family), 20, "the workers to end with their parent")
-        assert out.closed.wait(20), "a worker still holds calibrate's stdout"
-    finally:
-        for pid in alive(family):                        # do not leave them to other tests
-            subprocess.run(["kill", "-9", str(pid)], check=False)
+    kill_and_expect_no_orphans(proc, descendants(proc.pid), "calibrate", timeout_s=20)
 
 
 def test_interrupted_calibrate_keeps_the_finished_points(l4_image, tmp_path):

@@ -74,3 +74,19 @@ class Drain:
             chunks.append(chunk)
         self.data = b"".join(chunks)
         self.closed.set()
+
+
+def kill_and_expect_no_orphans(proc: subprocess.Popen, family: set[int], what: str,
+                               timeout_s: float = 30.0) -> None:
+    """SIGKILL ``proc`` (started with ``stdout=PIPE``) and assert that every process of
+    ``family`` ends and that none still holds its stdout; kills any left over so that they do
+    not disturb later tests."""
+    try:
+        out = Drain(proc.stdout)
+        proc.kill()
+        proc.wait(30)
+        wait_until(lambda: not alive(family), timeout_s, "the workers to end with their parent")
+        assert out.closed.wait(timeout_s), f"a worker still holds {what}'s stdout"
+    finally:
+        for pid in alive(family):
+            subprocess.run(["kill", "-9", str(pid)], check=False)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.processes import Drain, alive, descendants, wait_until
+from tests.support.processes import alive, descendants, kill_and_expect_no_orphans, wait_until
 from tests.validation.conftest import needs_board
 from tinymodel.resources import examples_dir
 
@@ -46,16 +46,7 @@ def test_killed_validate_leaves_no_process_behind(tmp_path, cache_dir):
     proc, results = _start(tmp_path, cache_dir)
     wait_until(lambda: _records(results) >= 1 and len(descendants(proc.pid)) >= 2, 600,
                "a finished run", proc)
-    family = descendants(proc.pid)
-    try:
-        out = Drain(proc.stdout)
-        proc.kill()
-        proc.wait(30)
-        wait_until(lambda: not alive(family), 30, "the workers to end with their parent")
-        assert out.closed.wait(30), "a worker still holds validate's stdout"
-    finally:
-        for pid in alive(family):
-            subprocess.run(["kill", "-9", str(pid)], check=False)
+    kill_and_expect_no_orphans(proc, descendants(proc.pid), "validate")
 
 
 def test_interrupted_validate_keeps_the_finished_runs(tmp_path, cache_dir):
