@@ -5,8 +5,9 @@ Steps (paper component D): read the model, check it against the firmware's rules
 refuses is one error line listing every layer and rule), generate C sources
 (:mod:`calibration.codegen`: weights as constants in flash, the layer table, the arena plan), build
 the image with the benchmark firmware (:func:`calibration.firmware.build_image`) and report its
-size.  An image that does not
-fit reports ``oversized: flash by N bytes`` (or RAM), the paper's Table 2 wording.  With
+size.  An image that does not fit reports ``oversized: flash by N bytes`` (or RAM), the paper's
+Table 2 wording: predicted before linking (:func:`calibration.firmware.check_fit`), with the
+linker's overflow messages as the backstop.  With
 ``--flash`` the image is written through pyOCD (``pyocd flash``) to the board's probe.
 
 Heavy imports (numpy, the readers, the firmware build) happen inside :meth:`DeployCommand.run`.
@@ -59,7 +60,7 @@ class DeployCommand(Command):
 
     def run(self, args: argparse.Namespace, out: TextIO) -> int:
         from calibration.codegen import generate
-        from calibration.firmware import build_image
+        from calibration.firmware import build_image, check_fit
         from tinymodel.boards import load_board
         from tinymodel.descriptors import DeployError, deployability
         from tinymodel.readers import load_model
@@ -74,6 +75,9 @@ class DeployCommand(Command):
                               f"{check.summary()}", rule=check.problems[0].rule)
         model_dir = args.out / "model"
         gen = generate(graph, args.variant, model_dir)
+        check_fit(board.id, args.variant, blob_bytes=len(gen.blob), layers=len(gen.layers),
+                  io_tensors=len(gen.inputs) + len(gen.outputs), name=gen.name,
+                  arena_bytes=gen.arena_bytes)
         image = build_image(board.id, args.variant, args.opt, model_dir=model_dir,
                             build_dir=args.out / "build")
         result = {"model": graph.name, "board": board.id, "variant": args.variant,

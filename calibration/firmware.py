@@ -32,7 +32,7 @@ from pathlib import Path
 
 from tinymodel.dispatch import Variant
 from tinymodel.errors import TinymodelError
-from tinymodel.footprint import memory_layout
+from tinymodel.footprint import image_overflow_bytes, memory_layout, oversized_text
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +72,8 @@ class OversizedError(FirmwareError):
     def __init__(self, overflow_bytes: dict[str, int], board: str = "") -> None:
         self.overflow_bytes = dict(overflow_bytes)
         self.board = board
-        parts = [f"{region} by {n} bytes" for region, n in self.overflow_bytes.items()]
         where = f" (board {board})" if board else ""
-        super().__init__("oversized: " + ", ".join(parts) + where)
+        super().__init__((oversized_text(self.overflow_bytes) or "oversized") + where)
 
 
 # -- board data -> C header and linker memory map ------------------------------------------------
@@ -413,13 +412,39 @@ def size_report(elf_path: Path, board: str = "") -> SizeReport:
 _OVERFLOW = re.compile(r"region [`'\"]?(\w+)['`\"]? overflowed by (\d+) bytes")
 
 
+#: The arena pushed past the stack: ``.tm_arena`` in ``firmware/boards/tm_sections.ld`` cannot
+#: move the location counter back to ``RAM end - stack``; the difference is the RAM overflow.
+_BACKWARDS = re.compile(r"cannot move location counter backwards \(from ([0-9a-fA-F]+) to "
+                        r"([0-9a-fA-F]+)\)")
+
+
 def parse_overflow(linker_output: str) -> dict[str, int]:
-    """Regions the linker reported as overflowing: ``{"flash": N, "RAM": M}`` (bytes)."""
+    """Regions the linker reported as overflowing: ``{"flash": N, "RAM": M}`` (bytes).
+
+    ``region ... overflowed by N bytes`` names the region; "cannot move location counter
+    backwards (from A to B)" is a RAM overflow of ``A - B`` bytes (the arena ran into the
+    stack)."""
     found: dict[str, int] = {}
     for name, n in _OVERFLOW.findall(linker_output):
         key = "flash" if name.upper() == "FLASH" else "RAM" if name.upper() == "RAM" else name
         found[key] = max(found.get(key, 0), int(n))
+    for a, b in _BACKWARDS.findall(linker_output):
+        if int(a, 16) > int(b, 16):
+            found["RAM"] = max(found.get("RAM", 0), int(a, 16) - int(b, 16))
     return found
+
+
+def check_fit(board: str, variant: str, *, blob_bytes: int, layers: int, io_tensors: int,
+              name: str, arena_bytes: int) -> None:
+    """Raise :class:`OversizedError` when the network's image cannot fit ``board``, predicted
+    before linking (:func:`tinymodel.footprint.image_overflow_bytes`); the linker's own
+    overflow messages stay the backstop (:func:`parse_overflow`)."""
+    from tinymodel.boards import load_board
+
+    over = image_overflow_bytes(load_board(board), variant, blob_bytes=blob_bytes, layers=layers,
+                                io_tensors=io_tensors, name=name, arena_bytes=arena_bytes)
+    if over:
+        raise OversizedError(over, board)
 
 
 # -- make ------------------------------------------------------------------------------------------

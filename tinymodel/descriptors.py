@@ -670,10 +670,12 @@ def deployability(graph: ModelGraph, variant: Variant | str,
         except DeployError as e:
             if e.rule not in model_rules:       # the model-wide problem names these layers
                 problems.append(_problem(e, layer))
-    over = [f"{fit.region} by {fit.over_bytes:,} bytes" for fit in (memory or {}).values()
-            if not fit.fits]
+    from tinymodel.footprint import oversized_text
+
+    over = oversized_text({fit.region: fit.over_bytes for fit in (memory or {}).values()
+                           if not fit.fits})
     if over:
-        problems.append(DeployProblem(None, None, "oversized", "oversized: " + ", ".join(over)))
+        problems.append(DeployProblem(None, None, "oversized", over))
     return Deployability(graph.name, v.value, tuple(problems))
 
 

@@ -592,8 +592,9 @@ def _model_note(cg: CompiledGraph, variant: str) -> str | None:
 
 
 def _oversized_text(regions: Mapping[str, MemoryFit]) -> str | None:
-    over = [f"{r.region} by {r.over_bytes:,} bytes" for r in regions.values() if not r.fits]
-    return "oversized: " + ", ".join(over) if over else None
+    from tinymodel.footprint import oversized_text
+
+    return oversized_text({r.region: r.over_bytes for r in regions.values()})
 
 
 @dataclass(frozen=True)

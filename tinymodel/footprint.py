@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,8 +46,8 @@ from tinymodel.firmware_interface import (
 BASE_FILE: Path = Path(__file__).resolve().parent / "data" / "firmware_base.json"
 
 __all__ = ["BASE_FILE", "BLOB_ALIGN", "DESC_WORDS", "MODEL_RECORD_BYTES", "TENSOR_RECORD_BYTES",
-           "FirmwareBase", "MemoryLayout", "blob_item_bytes", "firmware_base", "memory_layout",
-           "model_flash_bytes", "model_ram_bytes"]
+           "FirmwareBase", "MemoryLayout", "blob_item_bytes", "firmware_base", "image_overflow_bytes",
+           "memory_layout", "model_flash_bytes", "model_ram_bytes", "oversized_text"]
 
 
 @dataclass(frozen=True)
@@ -133,3 +134,32 @@ def memory_layout(board) -> MemoryLayout:
     extra = tuple((r.name.upper(), r.address, r.size_bytes) for r in board.memory
                   if r.kind in ("sram", "ccm", "itcm") and not best[0] <= r.address < best[1])
     return MemoryLayout(flash.address, flash.size_bytes, best[0], best[1] - best[0], extra)
+
+
+# -- does an image fit ---------------------------------------------------------------------------
+
+def oversized_text(overflow_bytes: Mapping[str, int]) -> str | None:
+    """The one wording of an image that does not fit (paper Table 2): ``"oversized: flash by
+    1,000 bytes, RAM by 12 bytes"`` for the regions with a positive overflow, ``None`` when none.
+
+    Used by the predictions (:class:`tinymodel.estimator.Prediction`), the deployability check
+    and the firmware build (:class:`calibration.firmware.OversizedError`)."""
+    over = [f"{region} by {n:,} bytes" for region, n in overflow_bytes.items() if n > 0]
+    return "oversized: " + ", ".join(over) if over else None
+
+
+def image_overflow_bytes(board, variant: str, *, blob_bytes: int, layers: int, io_tensors: int,
+                         name: str, arena_bytes: int) -> dict[str, int]:
+    """Bytes by which a network's image overflows ``board``'s flash and RAM (regions that fit
+    are left out; ``{}`` when it fits), predicted before linking.
+
+    ``flash = base_flash + model_flash_bytes(...)`` against the board's flash and ``ram =
+    base_ram_static + model_ram_bytes(arena_bytes, layers)`` against the RAM region of
+    :func:`memory_layout` (see the module docstring) — the same sums the estimator predicts
+    with.  ``board`` is a :class:`tinymodel.boards.Board`."""
+    base = firmware_base(board.id, str(variant))
+    layout = memory_layout(board)
+    flash = base.flash_bytes + model_flash_bytes(blob_bytes, layers, io_tensors, name)
+    ram = base.ram_static_bytes + model_ram_bytes(arena_bytes, layers)
+    over = {"flash": flash - layout.flash_bytes, "RAM": ram - layout.ram_bytes}
+    return {k: v for k, v in over.items() if v > 0}

@@ -4,7 +4,8 @@
 (:func:`calibration.codegen.generate`) into ``<cache>/<name>/model`` — rewriting only files whose
 bytes changed, so ``make`` does not recompile an unchanged network — and links them into the
 benchmark firmware (:func:`calibration.firmware.build_image`) in ``<cache>/<name>/build``.  An
-image the linker rejects comes back as a :class:`Deployment` with ``oversized`` set (the paper's
+image that does not fit (predicted before linking by :func:`calibration.firmware.check_fit`, or
+rejected by the linker) comes back as a :class:`Deployment` with ``oversized`` set (the paper's
 Table 2 wording: ``oversized: flash by N bytes``), not as an exception.
 
 Used by ``validate`` (:mod:`validation.runner`) and ``benchmarks/compare_paper.py``.
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from calibration.firmware import OversizedError, build_image
+from calibration.firmware import OversizedError, build_image, check_fit
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,9 @@ def deploy_cached(graph, board: str, variant: str, out_dir: Path, opt: str = "-O
                 arena_bytes=gen.arena_bytes)
     t0 = time.perf_counter()
     try:
+        check_fit(board, variant, blob_bytes=len(gen.blob), layers=len(gen.layers),
+                  io_tensors=len(gen.inputs) + len(gen.outputs), name=gen.name,
+                  arena_bytes=gen.arena_bytes)
         image = build_image(board, variant, opt, model_dir=out_dir / "model",
                             build_dir=out_dir / "build", jobs=make_jobs)
     except OversizedError as e:

@@ -5,7 +5,8 @@ For one :class:`~validation.suite.Job` (a model file, a board, a kernel variant)
 1. reads the model and its static costs (:mod:`tinymodel.costs`);
 2. deploys it as a firmware image (:func:`validation.deployment.deploy_cached`); an image the
    linker rejects is recorded as ``oversized`` (paper Table 2), a network the firmware cannot run
-   as ``unsupported``;
+   as ``unsupported`` — refused by code generation (``unsupported_layer`` / ``unsupported_op``
+   name the layer) or by the device at run time (status ``UNSUPPORTED``);
 3. connects to the board — a virtual board (``vboard://BOARD?image=ELF``) by default, or the
    serial device of :class:`RunSettings` ``port``, which must run this image (HELLO's board,
    model, variant and build id are checked; ``flash=True`` writes it with pyOCD first);
@@ -104,6 +105,7 @@ def _base_record(job: Job, settings: RunSettings) -> dict[str, Any]:
         "target": settings.target, "port": settings.port,
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "host": platform.node(),
         "status": "error", "error": None, "oversized": None, "overflow_bytes": None,
+        "unsupported_layer": None, "unsupported_op": None,
         "warmups": job.warmups, "reps": job.reps,
         "static": None, "image": None, "firmware": None,
         "cycles": None, "min_cycles": None, "max_cycles": None, "latency_ms": None,
@@ -282,11 +284,25 @@ def _check_image(hello, job: Job, graph, dep, where: str) -> None:
                             f"flash it ({what}) or pass --flash")
 
 
+def _device_unsupported(e, status_enum, kernel_enum) -> bool:
+    """A device reply that means "this image does not implement the operator": ``UNSUPPORTED``,
+    or ``KERNEL`` carrying the kernel's ``ERR_UNSUPPORTED``."""
+    import struct
+
+    if e.status == status_enum.UNSUPPORTED:
+        return True
+    return (e.status == status_enum.KERNEL and len(e.details) >= 4
+            and struct.unpack_from("<i", e.details)[0] == kernel_enum.ERR_UNSUPPORTED)
+
+
 def measure(job: Job, settings: RunSettings) -> dict[str, Any]:
     """Deploy, run and verify one job; the record (see the module docstring).  Never raises
     for a problem of the model, build or device: the record says ``status = "error"``."""
     from calibration.codegen import CodegenError
+    from calibration.protocol import DeviceError
     from calibration.vboard import machine_of
+    from tinymodel.descriptors import op_name
+    from tinymodel.firmware_interface import KernelStatus, Status
     from tinymodel.readers import load_model
 
     from validation.deployment import deploy_cached
@@ -302,7 +318,9 @@ def measure(job: Job, settings: RunSettings) -> dict[str, Any]:
             dep = deploy_cached(graph, job.board, job.variant, image_dir(settings.cache_dir, job),
                                 job.opt, settings.make_jobs)
         except CodegenError as e:
-            rec.update(status="unsupported", error=str(e))
+            layer = next((L for L in graph if L.name == e.layer), None)
+            rec.update(status="unsupported", error=str(e), unsupported_layer=e.layer,
+                       unsupported_op=op_name(layer) if layer is not None else None)
             return rec
         wall["build"] = time.perf_counter() - t0
         rec["image"] = {"elf": str(dep.elf) if dep.elf else None, "build_id": dep.build_id,
@@ -363,6 +381,13 @@ def measure(job: Job, settings: RunSettings) -> dict[str, Any]:
                                        "reason": "verify_inputs = 0"}
         wall["board"] = time.perf_counter() - t0
         rec["status"] = "ok"
+    except DeviceError as e:
+        if _device_unsupported(e, Status, KernelStatus):
+            # the image refused an operator the host thought it had: the same status as a
+            # network codegen refuses (the device does not say which layer)
+            rec.update(status="unsupported", error=f"{type(e).__name__}: {e}")
+        else:
+            rec.update(status="error", error=f"{type(e).__name__}: {e}")
     except TinymodelError as e:
         rec.update(status="error", error=f"{type(e).__name__}: {e}")
     except Exception as e:  # noqa: BLE001 - a bug or an unexpected device state: recorded

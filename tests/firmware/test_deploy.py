@@ -26,7 +26,73 @@ def test_linker_overflow_parsing():
     out = ("ld: tinymodel.elf section `.tm_model' will not fit in region `FLASH'\n"
            "ld: region `FLASH' overflowed by 64408 bytes\nld: region `RAM' overflowed by 12 bytes\n")
     assert parse_overflow(out) == {"flash": 64408, "RAM": 12}
-    assert str(OversizedError({"flash": 64408}, "L4")) == "oversized: flash by 64408 bytes (board L4)"
+    assert str(OversizedError({"flash": 64408}, "L4")) == "oversized: flash by 64,408 bytes (board L4)"
+
+
+def test_linker_arena_past_the_stack_is_a_ram_overflow():
+    """The linker's message when the arena runs into the stack (tm_sections.ld) is the backstop
+    of the RAM check: the same 'oversized: RAM by N bytes'."""
+    out = ("ld: NOTE: This behaviour is deprecated and will be removed in a future version of the "
+           "linker\nld:firmware/boards/tm_sections.ld:98 cannot move location counter backwards "
+           "(from 2008c7d0 to 2003e000)\ncollect2: error: ld returned 1 exit status\n")
+    assert parse_overflow(out) == {"RAM": 0x2008C7D0 - 0x2003E000}
+    assert str(OversizedError(parse_overflow(out), "L4")) == "oversized: RAM by 321,488 bytes (board L4)"
+
+
+def _big_arena_graph():
+    """An int8 network of a few hundred bytes of weights whose 1 MB activations exceed any
+    board's RAM."""
+    from tinymodel.builder import GraphBuilder
+
+    b = GraphBuilder("big_arena", dtype="int8", with_data=True)
+    x = b.input((1, 256, 256, 8))
+    x = b.conv2d(x, 8, kernel=1)
+    return b.build()
+
+
+def test_ram_overflow_is_found_before_linking(tmp_path):
+    """No toolchain needed: the arena plan against the board's RAM decides, in one line."""
+    from calibration.codegen import generate
+    from calibration.firmware import check_fit
+
+    gen = generate(_big_arena_graph(), "s8-ref", tmp_path / "model")
+    with pytest.raises(OversizedError) as e:
+        check_fit("L4", "s8-ref", blob_bytes=len(gen.blob), layers=len(gen.layers),
+                  io_tensors=len(gen.inputs) + len(gen.outputs), name=gen.name,
+                  arena_bytes=gen.arena_bytes)
+    assert set(e.value.overflow_bytes) == {"RAM"}
+    assert e.value.overflow_bytes["RAM"] > 2 * 256 * 256 * 8 - 320 * 1024
+    assert str(e.value).startswith("oversized: RAM by ") and "\n" not in str(e.value)
+
+
+def test_deploy_cli_reports_ram_overflow(tmp_path, monkeypatch, capsys):
+    import tinymodel.readers
+
+    monkeypatch.setattr(tinymodel.readers, "load_model", lambda path: _big_arena_graph())
+    rc = main(["deploy", str(tmp_path / "m.tflite"), "--board", "L4", "--variant", "s8-ref",
+               "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1 and len(err) == 1 and "oversized: RAM by " in err[0]
+    assert "location counter" not in err[0]
+
+
+def test_validate_deployment_of_a_ram_overflow_is_oversized(tmp_path):
+    from validation.deployment import deploy_cached
+
+    dep = deploy_cached(_big_arena_graph(), "L4", "s8-ref", tmp_path)
+    assert dep.elf is None and set(dep.overflow_bytes) == {"RAM"}
+    assert dep.oversized.startswith("oversized: RAM by ")
+
+
+@pytest.mark.tf
+@needs_arm
+def test_keras_mobilenetv2_f32_is_oversized_in_ram_on_the_l4(tmp_path, capsys):
+    model = Path("/work/scratch/zoo/mobilenetv2_0.35_96_f32.tflite")
+    if not model.exists():
+        pytest.skip(f"{model} not there")
+    rc = main(["deploy", str(model), "--board", "L4", "--variant", "f32", "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert rc == 1 and "RAM by " in err and "location counter" not in err
 
 
 def _big_float_graph():

@@ -160,3 +160,49 @@ def test_resume_tries_unsupported_runs_again(tmp_path, monkeypatch):
     monkeypatch.setattr(runner, "measure", _fake_measure(calls, "ok"))
     recs = run_jobs(jobs, settings, results, progress=False)
     assert len(calls) == 2 and {r["status"] for r in recs.values()} == {"ok"}
+
+
+def _tanh_graph():
+    from tinymodel.builder import GraphBuilder
+
+    b = GraphBuilder("tanhnet", dtype="int8", with_data=True)
+    x = b.input((1, 8, 8, 3))
+    x = b.conv2d(x, 4, kernel=3)
+    return b.build([b.activation(x, "tanh")])
+
+
+def _job(tmp_path, graph):
+    from validation.suite import Job
+
+    f = tmp_path / "m.tflite"
+    f.write_bytes(b"")
+    return Job("s", graph.name, f, "L4", "s8-ref", "-O2", 1, 1, 0, model_sha256="ab" * 32)
+
+
+def test_codegen_refusal_is_unsupported_naming_layer_and_op(tmp_path, monkeypatch):
+    import tinymodel.readers
+
+    g = _tanh_graph()
+    monkeypatch.setattr(tinymodel.readers, "load_model", lambda p: g)
+    rec = runner.measure(_job(tmp_path, g), RunSettings(cache_dir=tmp_path))
+    assert rec["status"] == "unsupported"
+    assert rec["unsupported_layer"] == "tanh_1" and rec["unsupported_op"] == "TANH"
+    assert "TANH" in rec["error"]
+
+
+@pytest.mark.parametrize("status,details", [(12, b""), (9, (5).to_bytes(4, "little"))])
+def test_device_refusal_is_unsupported_too(tmp_path, monkeypatch, status, details):
+    """The device path: an image that answers UNSUPPORTED (or a kernel's ERR_UNSUPPORTED) on
+    RUN_MODEL was an 'error' (exit 1); it is now the same status as a codegen refusal."""
+    import tinymodel.readers
+    from calibration.protocol import DeviceError
+    from validation import deployment
+
+    g = _tanh_graph()
+    monkeypatch.setattr(tinymodel.readers, "load_model", lambda p: g)
+
+    def refuse(*a, **k):
+        raise DeviceError(0x21, status, details, "device refused RUN_MODEL: UNSUPPORTED")
+    monkeypatch.setattr(deployment, "deploy_cached", refuse)
+    rec = runner.measure(_job(tmp_path, g), RunSettings(cache_dir=tmp_path))
+    assert rec["status"] == "unsupported" and "UNSUPPORTED" in rec["error"]
