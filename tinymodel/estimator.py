@@ -1097,11 +1097,7 @@ class _State:
     def evaluate(self, cgs: Sequence[CompiledGraph], arr: Mapping[str, np.ndarray]
                  ) -> dict[str, np.ndarray]:
         """Totals per compiled graph (vectorised over all their layers)."""
-        from tinymodel.footprint import (
-            DESC_WORDS,
-            MODEL_RECORD_BYTES,
-            TENSOR_RECORD_BYTES,
-        )
+        from tinymodel.footprint import model_flash_bytes, model_ram_bytes
 
         n_graphs = len(cgs)
         lengths = np.fromiter((len(c.rows) for c in cgs), np.int64, n_graphs)
@@ -1129,13 +1125,13 @@ class _State:
                 var += np.maximum(np.einsum("gef,efh,geh->g", S, cov, S), 0.0)
         fallback = np.bincount(gid, arr["fallback"][idx], n_graphs).astype(np.int64)
         unsupported = np.bincount(gid, ~ok, n_graphs).astype(np.int64)
-        blob = np.fromiter((c.blob_bytes for c in cgs), np.int64, n_graphs)
         arena = np.fromiter((c.arena_bytes for c in cgs), np.int64, n_graphs)
-        io = np.fromiter((c.io_tensors for c in cgs), np.int64, n_graphs)
-        names = np.fromiter((len(c.name.encode()) + 1 for c in cgs), np.int64, n_graphs)
-        flash = (self.base.flash_bytes + blob + 4 * DESC_WORDS * lengths + TENSOR_RECORD_BYTES * io
-                 + MODEL_RECORD_BYTES + names)
-        ram = self.base.ram_static_bytes + (np.maximum(arena, 16) + 15) // 16 * 16 + 8 * lengths
+        # the image's sums, as tinymodel.footprint (and deploy's check before linking) add them
+        flash = self.base.flash_bytes + np.fromiter(
+            (model_flash_bytes(c.blob_bytes, len(c.rows), c.io_tensors, c.name) for c in cgs),
+            np.int64, n_graphs)
+        ram = self.base.ram_static_bytes + np.fromiter(
+            (model_ram_bytes(c.arena_bytes, len(c.rows)) for c in cgs), np.int64, n_graphs)
         return {"cycles": cycles, "half": Z95 * np.sqrt(var), "layers": lengths,
                 "fallback": fallback, "unsupported": unsupported, "arena": arena, "flash": flash,
                 "ram": ram}
