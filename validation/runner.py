@@ -417,14 +417,6 @@ def read_results(path: Path) -> dict[str, dict[str, Any]]:
     return {rec["key"]: rec for rec in scan.records}
 
 
-def append_record(fh, rec: dict[str, Any]) -> None:
-    """Append one record as a JSON line and push it to disk
-    (:func:`tinymodel.records.append_line`)."""
-    from tinymodel.records import append_line
-
-    append_line(fh, rec)
-
-
 def run_jobs(jobs: Sequence[Job], settings: RunSettings, results_path: Path, workers: int = 1,
              progress: bool = True,
              on_record: Callable[[dict[str, Any]], None] | None = None) -> dict[str, dict[str, Any]]:
@@ -438,7 +430,7 @@ def run_jobs(jobs: Sequence[Job], settings: RunSettings, results_path: Path, wor
     interrupt (``KeyboardInterrupt``) or any other error the records of runs that finished are
     appended, runs not started are cancelled, running ones are terminated, and the exception
     propagates."""
-    from tinymodel.records import open_for_append
+    from tinymodel.records import append_line, open_for_append
 
     results_path = Path(results_path)
     fh, scan = open_for_append(results_path, busy="another validate run is writing this file",
@@ -457,7 +449,7 @@ def run_jobs(jobs: Sequence[Job], settings: RunSettings, results_path: Path, wor
                dynamic_ncols=True)
 
     def done(rec: dict[str, Any]) -> None:
-        append_record(fh, rec)
+        append_line(fh, rec, results_path)
         existing[rec["key"]] = rec
         bar.update(1)
         ms = f"{rec['latency_ms']:.2f} ms" if rec.get("latency_ms") is not None else rec["status"]
@@ -532,6 +524,6 @@ def summarize(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
             "networks": runs}
 
 
-__all__ = ["FINAL_STATUSES", "RunSettings", "SCHEMA_VERSION", "append_record", "image_dir",
+__all__ = ["FINAL_STATUSES", "RunSettings", "SCHEMA_VERSION", "image_dir",
            "layer_records", "measure", "read_results", "record_key", "run_jobs", "summarize",
            "verify_outputs"]
