@@ -64,6 +64,7 @@ from calibration.protocol import (
     DeviceError,
     DeviceFault,
     DeviceTimeout,
+    EchoingPort,
     EmulatorStalled,
     Hello,
     LayerTiming,
@@ -302,7 +303,7 @@ class BoardSession:
             except ProtocolVersionError as e:
                 flash = f"; flash {self.target.flash_hint}" if self.target.flash_hint else ""
                 raise FirmwareMismatchError(f"the board on {self.target.port}: {e}{flash}") from None
-            except (DeviceError, DeviceFault, EmulatorStalled):
+            except (DeviceError, DeviceFault, EmulatorStalled, EchoingPort):
                 raise
             except ProtocolError:
                 if self._io.bytes_in == before:
@@ -334,7 +335,7 @@ class BoardSession:
                     self.reconnects += 1
                     log.info("reconnected to %s (attempt %d)", self.target.port, attempt)
                 return
-            except (FirmwareMismatchError, DeviceError, DeviceFault):
+            except (FirmwareMismatchError, DeviceError, DeviceFault, EchoingPort):
                 self._drop()
                 raise
             except EmulatorStalled as e:

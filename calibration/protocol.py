@@ -213,6 +213,12 @@ class ProtocolVersionError(ProtocolError):
         super().__init__(version_mismatch(version))
 
 
+class EchoingPort(ProtocolError):
+    """The port sends back the host's own request frames (a loopback, a terminal with echo, a
+    device that is not tinymodel firmware): the firmware only sends frames with the response
+    bit set, so waiting or retrying cannot help."""
+
+
 class DeviceFault(ProtocolError):
     """The device reported a CPU fault; ``registers`` maps register names to values."""
 
@@ -767,6 +773,10 @@ class Client:
                     return "frame", f
                 if f.cmd == Command.NAK | RESPONSE:
                     return "nak", f
+                if not f.cmd & RESPONSE:
+                    raise EchoingPort(f"the port sends back the host's own "
+                                      f"{_command_name(f.cmd)} request: a loopback or an echoing "
+                                      f"terminal, not a board running tinymodel firmware")
                 log.debug("ignoring frame cmd=0x%02x seq=%d", f.cmd, f.seq)
             damaged = heard_at is not None and (self._decoder.dropped > dropped
                                                 or self._decoder.pending > 0)

@@ -200,3 +200,15 @@ def test_quick_plan_both_int8_variants(l4_image, tmp_path, capsys):
     assert [v["variant"] for v in res["variants"]] == ["f32-soft", "f32", "s8-ref", "s8-opt"]
     assert all(v["measured"] + v["skipped"] == 50 for v in res["variants"])
     assert res["table4"]
+
+
+def test_calibrate_on_an_echoing_port_says_so_in_one_line(tmp_path, capsys):
+    """``--port loop://`` echoes every frame: calibrate stops at the first HELLO with one line
+    and exit 1 (before, 40 noisy HELLO attempts of 5 s each and reconnects: over 10 minutes)."""
+    from calibration.cli import main
+
+    rc = main(["--board", "L4", "--variant", "s8-opt", "--plan", "quick", "--port", "loop://",
+               "--out", str(tmp_path / "log.jsonl"), "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1 and len(err) == 1
+    assert "sends back the host's own HELLO request" in err[0]

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from calibration.protocol import (MAX_PAYLOAD, Client, Command, DeviceError, DeviceFault,
-                                  DeviceTimeout, FrameDecoder, LayerRequest, Op, ProtocolError,
+                                  DeviceTimeout, EchoingPort, FrameDecoder, LayerRequest, Op, ProtocolError,
                                   Status, cobs_decode, cobs_encode, crc32, crc32_bitwise,
                                   decode_frame, encode_frame, legacy_crc16)
 from calibration.transport import SerialTransport, Transport, TransportError
@@ -279,6 +279,14 @@ def test_serial_transport_over_a_pyserial_url():
             got += chunk
         assert got == b"\x00abc\x00"
         assert t.read(64, 0.05) == b""
+
+
+def test_a_port_that_echoes_the_request_is_refused_at_once():
+    """A loopback (or an echoing terminal) sends the host's own frames back: one clear error on
+    the first echo instead of a timeout retried as a noisy link."""
+    with SerialTransport("loop://") as t:
+        with pytest.raises(EchoingPort, match="sends back the host's own HELLO request"):
+            Client(t, timeout_s=5.0).hello()
 
 
 def test_serial_transport_open_error():
