@@ -63,10 +63,34 @@ class Op(enum.IntEnum):
     RELU = 8
     RESHAPE = 9
     MEAN = 10
+    CONCATENATION = 11
+    STRIDED_SLICE = 12
+    TRANSPOSE = 13
+    PAD = 14
+    MUL = 15
+    SUB = 16
+    MAXIMUM = 17
+    MINIMUM = 18
+    LOGISTIC = 19
+    TANH = 20
+    HARD_SWISH = 21
+    LEAKY_RELU = 22
+    PRELU = 23
+    QUANTIZE = 24
+    DEQUANTIZE = 25
+    TRANSPOSE_CONV = 26
+    RESIZE_NEAREST_NEIGHBOR = 27
+    RESIZE_BILINEAR = 28
+    SUM = 29
+    BATCH_MATMUL = 30
 
 
 #: One past the largest op code (``TM_OP_COUNT``).
-OP_COUNT = 11
+OP_COUNT = 31
+
+#: Ops whose layer reads a second runtime tensor (``in2_offset``): the code generator gives
+#: them the arena offset of the layer's second runtime input.
+TWO_INPUT_OPS: frozenset[Op] = frozenset({Op.ADD})
 
 #: The firmware op code each :class:`OpType` it runs is described with.  RELU6 runs as RELU (its
 #: clamp is the activation range in the quant slots); an :class:`OpType` missing here has no
@@ -796,7 +820,7 @@ __all__ = [
     "POOL_GEOM", "PROTOCOL_VERSION", "QUANT_WORDS", "RUN_LAYER_FIELDS", "RUN_LAYER_FORMAT",
     "RUN_LAYER_MAX_REPS", "RUN_LAYER_REQUEST_BYTES", "RUN_MAX_CHANNELS", "RUN_MAX_DIM",
     "RUN_MODEL_FIRST_PAGE", "RUN_MODEL_MAX_REPS", "S8_QUANT", "SLOT_FAMILIES", "SOFTMAX_F32_QUANT",
-    "SOFTMAX_S8_QUANT", "TENSOR_RECORD_BYTES", "VARIANT_CODES", "VARIANT_COUNT", "AddQuantSlot",
+    "SOFTMAX_S8_QUANT", "TENSOR_RECORD_BYTES", "TWO_INPUT_OPS", "VARIANT_CODES", "VARIANT_COUNT", "AddQuantSlot",
     "Command", "DType", "Field", "MULT_HI", "MULT_LO", "QUANT_RULES", "QuantRule",
     "QuantRuleKind", "quant_violations", "FloatQuantSlot", "GeomSlot", "KernelStatus", "LayerDescriptor",
     "LayerFlag", "NoFitRegion", "Op", "QuantSlot", "RunLayerField", "RunStatus", "RxEvent",

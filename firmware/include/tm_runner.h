@@ -26,7 +26,31 @@ typedef enum {
     TM_OP_RELU = 8,
     TM_OP_RESHAPE = 9,
     TM_OP_MEAN = 10,
-    TM_OP_COUNT = 11
+    /* issue 17: operators of practitioners' models.  CONCATENATION copies one input into an
+     * axis window of the output (a concatenation or PACK of n inputs is n such layers);
+     * STRIDED_SLICE reads a strided window (SPLIT, SPLIT_V, UNPACK, SLICE: one layer per
+     * output). */
+    TM_OP_CONCATENATION = 11,
+    TM_OP_STRIDED_SLICE = 12,
+    TM_OP_TRANSPOSE = 13,
+    TM_OP_PAD = 14,
+    TM_OP_MUL = 15,
+    TM_OP_SUB = 16,
+    TM_OP_MAXIMUM = 17,
+    TM_OP_MINIMUM = 18,
+    TM_OP_LOGISTIC = 19,
+    TM_OP_TANH = 20,
+    TM_OP_HARD_SWISH = 21,
+    TM_OP_LEAKY_RELU = 22,
+    TM_OP_PRELU = 23,
+    TM_OP_QUANTIZE = 24,
+    TM_OP_DEQUANTIZE = 25,
+    TM_OP_TRANSPOSE_CONV = 26,
+    TM_OP_RESIZE_NEAREST_NEIGHBOR = 27,
+    TM_OP_RESIZE_BILINEAR = 28,
+    TM_OP_SUM = 29,
+    TM_OP_BATCH_MATMUL = 30,
+    TM_OP_COUNT = 31
 } tm_op;
 
 /* Kernel variants: the paper's configurations U, U+FPU, Q, Q+CMSIS-NN. */
@@ -112,7 +136,7 @@ typedef struct {
     int32_t quant[12];
     /* byte offsets into the tensor arena */
     uint32_t in_offset;
-    uint32_t in2_offset;     /* ADD's second input, else TM_NO_OFFSET */
+    uint32_t in2_offset;     /* a second input (ADD, ...), else TM_NO_OFFSET */
     uint32_t out_offset;
     uint32_t scratch_offset; /* TM_NO_OFFSET when no scratch is planned */
     uint32_t scratch_bytes;

@@ -78,11 +78,18 @@ uint32_t tm_runner_variants(void)
 
 uint32_t tm_runner_ops(void)
 {
+    /* the ops this runner has a case for (each op appends its code here) */
+    static const uint8_t linked[] = {
+        TM_OP_CONV_2D, TM_OP_DEPTHWISE_CONV_2D, TM_OP_FULLY_CONNECTED, TM_OP_AVERAGE_POOL_2D,
+        TM_OP_MAX_POOL_2D, TM_OP_ADD, TM_OP_SOFTMAX, TM_OP_RELU, TM_OP_RESHAPE, TM_OP_MEAN,
+    };
     uint32_t mask = 0;
 #if TM_HAVE_F32 || TM_HAVE_S8_REF
-    for (uint32_t op = TM_OP_CONV_2D; op < TM_OP_COUNT; op++) {
-        mask |= 1u << op;
+    for (size_t i = 0; i < sizeof linked; i++) {
+        mask |= 1u << linked[i];
     }
+#else
+    (void)linked;
 #endif
 #if TM_HAVE_S8_OPT
     /* an s8-opt image answers for the ops whose SIMD kernel is linked */
@@ -454,6 +461,11 @@ tm_run_status tm_runner_sizes(const tm_layer_desc *d, tm_variant v, tm_layer_siz
     uint64_t weights = 0;
     uint64_t bias = 0;
     uint32_t channels = 0;
+    /* tensor sizes; an op whose tensors differ from "in / out elements of the variant's dtype"
+     * (a second input, a float side of QUANTIZE) sets them in its case */
+    uint64_t in_bytes = (uint64_t)in_n * elem;
+    uint64_t in2_bytes = 0;
+    uint64_t out_bytes = (uint64_t)out_n * elem;
     const int has_bias = (d->flags & TM_LAYER_FLAG_BIAS) != 0;
 
     switch (d->op) {
@@ -562,6 +574,9 @@ tm_run_status tm_runner_sizes(const tm_layer_desc *d, tm_variant v, tm_layer_siz
             *bad_field = (uint16_t)TM_FIELD_OUT(3);
             return TM_RUN_PARAM;
         }
+        if (d->op == TM_OP_ADD) {
+            in2_bytes = in_bytes;
+        }
         break;
     case TM_OP_RESHAPE:
         if (out_n != in_n) {
@@ -590,9 +605,9 @@ tm_run_status tm_runner_sizes(const tm_layer_desc *d, tm_variant v, tm_layer_siz
     if (scratch < 0) {
         return TM_RUN_PARAM;
     }
-    s->in_bytes = in_n * elem;
-    s->in2_bytes = d->op == TM_OP_ADD ? in_n * elem : 0u;
-    s->out_bytes = out_n * elem;
+    s->in_bytes = (uint32_t)in_bytes;
+    s->in2_bytes = (uint32_t)in2_bytes;
+    s->out_bytes = (uint32_t)out_bytes;
     s->scratch_bytes = (uint32_t)scratch;
     s->weight_bytes = (uint32_t)weights;
     s->bias_bytes = (uint32_t)bias;
