@@ -363,7 +363,10 @@ def _describe_softmax(c: LayerContext) -> LayerDescriptor:
 
     beta = float(c.layer.options.get("beta", 1.0))
     if c.int8:
-        p = rq.softmax_params(beta, c.s_in)
+        try:
+            p = rq.softmax_params(beta, c.s_in)
+        except TinymodelError as e:     # the reason names TFLite's rule itself
+            raise DeployError(str(e), layer=c.layer.name, rule="quant-range") from e
         quant = fi.SOFTMAX_S8_QUANT.words(input_multiplier=p.input_multiplier,
                                           input_left_shift=p.input_left_shift,
                                           diff_min=p.diff_min)
@@ -557,22 +560,31 @@ def check_loops(graph: ModelGraph) -> None:
     """Raise :class:`DeployError` (rule ``loop``, ``op`` set) for the first recurrent loop of
     ``graph``: a ``WHILE`` layer, a ``WHILE`` the normalisation unrolled (its
     :class:`~tinymodel.normalize.Rewrite` ``unroll``: the unrolled body gathers each step's input
-    with GATHER, which the firmware lacks) or an ``UNIDIRECTIONAL_SEQUENCE_LSTM``.  This is how
+    with GATHER, which the firmware lacks; the Keras reader's form of it: a GATHER of an
+    ``LSTM`` / ``GRU`` call) or an ``UNIDIRECTIONAL_SEQUENCE_LSTM``.  This is how
     the converter writes a Keras ``LSTM`` / ``GRU`` with ``unroll=False``; with ``unroll=True``
     the same layer converts to per-step operators the firmware has kernels for."""
     for r in getattr(graph, "rewrites", ()):
         if getattr(r, "rule", None) == "unroll" and r.layers:
-            raise DeployError(f"WHILE loop (a Keras LSTM/GRU converted with unroll=False; "
-                              f"{r.detail}): the firmware runs no loops; {LOOP_FIX}",
+            raise DeployError(f"WHILE loop (a Keras LSTM/GRU converted with unroll=False): the "
+                              f"firmware runs no loops; {LOOP_FIX}",
                               layer=r.layers[0], rule="loop", op=OpType.WHILE.label)
     for layer in graph:
+        if layer.op is OpType.GATHER and layer.source_op in ("LSTM", "GRU"):
+            # the Keras reader's form of an LSTM / GRU with unroll=False: what the converter's
+            # WHILE loop becomes, a GATHER of each step's input (layers ``<call>/...``)
+            raise DeployError(f"{layer.source_op} with unroll=False (a WHILE loop once "
+                              f"converted): the firmware runs no loops; {LOOP_FIX}",
+                              layer=layer.name.rsplit("/", 1)[0], rule="loop",
+                              op=layer.source_op)
         if layer.op is OpType.WHILE:
             raise DeployError(f"WHILE loop (a Keras LSTM/GRU converted with unroll=False): the "
                               f"firmware runs no loops; {LOOP_FIX}", layer=layer.name,
                               rule="loop", op=OpType.WHILE.label)
         if layer.op is OpType.UNIDIRECTIONAL_SEQUENCE_LSTM:
-            raise DeployError(f"UNIDIRECTIONAL_SEQUENCE_LSTM (a Keras LSTM converted with "
-                              f"unroll=False): the firmware has no fused LSTM kernel; "
+            raise DeployError(f"UNIDIRECTIONAL_SEQUENCE_LSTM (TFLite's fused LSTM, how a "
+                              f"Keras LSTM with unroll=False converted): the firmware has no "
+                              f"fused LSTM kernel; "
                               f"{LOOP_FIX}", layer=layer.name, rule="loop",
                               op=OpType.UNIDIRECTIONAL_SEQUENCE_LSTM.label)
 
