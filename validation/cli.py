@@ -72,8 +72,6 @@ class ValidateCommand(Command):
          "the paper's LeNet and ResNet-20 on two virtual boards, both int8 variants"),
         ("--suite zoo --board all --variant all --out build/zoo",
          "every zoo architecture, converted three ways, on the three virtual boards"),
-        ("--report-only --out build/paper",
-         "rewrite the report of build/paper/results.jsonl without running anything"),
         ("--suite paper --board L4 --port /dev/ttyACM0 --flash --out build/paper-real",
          "the same networks on a real NUCLEO-L496ZG, each image flashed with pyOCD"),
     )
