@@ -327,8 +327,11 @@ def load_suite(name_or_path: str | Path) -> Suite:
 def adhoc_suite(paths: Sequence[str | Path], boards: Sequence[str] = ("L4",),
                 variants: Sequence[str] | None = None) -> Suite:
     """A suite of the given ``.tflite`` files (``validate --models``).  Each file is one model
-    named after its stem, run by the variants of its dtype (int8 → s8-ref/s8-opt, float32 →
-    f32-soft/f32); ``variants`` defaults to ``s8-opt`` and ``f32``."""
+    named after its stem, run by the variants of the dtype it computes in
+    (:func:`tinymodel.descriptors.compute_dtype`: int8 → s8-ref/s8-opt, also a post-training
+    quantized file with float input and output; float32 → f32-soft/f32); ``variants`` defaults
+    to ``s8-opt`` and ``f32``."""
+    from tinymodel.descriptors import compute_dtype
     from tinymodel.readers import load_model
 
     if not paths:
@@ -340,11 +343,10 @@ def adhoc_suite(paths: Sequence[str | Path], boards: Sequence[str] = ("L4",),
         if not path.is_file():
             raise SuiteError(f"model file not found: {path}")
         graph = load_model(path)
-        dtypes = {t.dtype for layer in graph for t in layer.outputs}
-        dtype = "int8" if dtypes <= {"int8"} else "float32" if dtypes <= {"float32"} else None
+        dtype = compute_dtype(graph)
         if dtype is None:
-            raise SuiteError(f"{path}: mixed activation dtypes {sorted(dtypes)}; the firmware runs "
-                             f"all-int8 or all-float32 networks")
+            raise SuiteError(f"{path}: no int8 or float32 activations; the firmware runs int8 "
+                             f"or float32 networks")
         name = path.stem
         if name in names:
             name = f"{name}-{hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:6]}"

@@ -204,3 +204,19 @@ def test_the_whole_zoo_on_every_board_and_variant(tmp_path, cache_dir, capsys):
     assert {r["model"].removesuffix("-ptq") for r in recs} == set(s.zoo.architectures)
     assert all(r["variant"] in ("s8-ref", "s8-opt") for r in recs if r["model"].endswith("-ptq"))
     assert "report:" in text
+
+
+def test_validate_models_runs_a_float_io_file_with_the_int8_variants(tmp_path, monkeypatch):
+    """``validate --models`` with a default post-training int8 file (float I/O around an int8
+    core, the zoo's ``-ptq`` files) plans it for the int8 variants (deploy then says what it
+    refuses), not a 'mixed dtypes' error."""
+    import tinymodel.readers
+    from tests.support.graphs import float_io, small_cnn
+    from validation.suite import adhoc_suite
+
+    graphs = {"ptq.tflite": float_io(small_cnn("int8")), "f.tflite": small_cnn("float32")}
+    monkeypatch.setattr(tinymodel.readers, "load_model", lambda p: graphs[p.name])
+    for name in graphs:
+        (tmp_path / name).write_bytes(b"x")
+    s = adhoc_suite([tmp_path / "ptq.tflite", tmp_path / "f.tflite"])
+    assert {m.name: set(m.files) for m in s.models} == {"ptq": {"int8"}, "f": {"float32"}}
