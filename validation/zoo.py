@@ -324,6 +324,23 @@ def dilated() -> Any:
     return keras.Model(i, L.Dense(10)(x), name="dilated")
 
 
+def tiny_cnn() -> Any:
+    """A small image classifier of the operators every int8 runtime has: Conv2D with
+    BatchNormalization and ReLU, a depthwise-separable block, max pooling, global average
+    pooling and a dense softmax head (the zoo's quick case)."""
+    import keras
+    from keras import layers as L
+
+    i = keras.Input((16, 16, 3))
+    x = L.Conv2D(8, 3, strides=2, padding="same", use_bias=False)(i)
+    x = L.ReLU()(L.BatchNormalization()(x))
+    x = L.DepthwiseConv2D(3, padding="same", activation="relu")(x)
+    x = L.Conv2D(12, 1, activation="relu")(x)
+    x = L.MaxPooling2D()(x)
+    x = L.GlobalAveragePooling2D()(x)
+    return keras.Model(i, L.Dense(4, activation="softmax")(x), name="tiny_cnn")
+
+
 def bn_prelu() -> Any:
     """PReLU, a standalone BatchNormalization after it and after a ReLU, hard-swish and
     hard-sigmoid convs."""
@@ -362,6 +379,7 @@ ARCHITECTURES: tuple[Architecture, ...] = (
     Architecture("mlp", mlp),
     Architecture("dilated", dilated),
     Architecture("bn_prelu", bn_prelu),
+    Architecture("tiny_cnn", tiny_cnn),
 )
 
 

@@ -41,7 +41,7 @@ def test_the_shipped_zoo_suite_runs_every_architecture_three_ways():
     names = set(s.zoo.architectures)
     assert {"mobilenet_v2", "mobilenet_v3_small", "ds_cnn", "conv1d_ts", "squeezenet", "unet",
             "effnet_block", "dilated", "lstm_unrolled_batch1", "gru_unrolled_batch1",
-            "lstm_while", "gru_while", "mlp"} <= names
+            "lstm_while", "gru_while", "mlp", "tiny_cnn"} <= names
     assert s.boards == ("L4", "F4", "F7") and len(s.variants) == 4
 
 
@@ -154,7 +154,7 @@ def test_a_few_small_zoo_files_on_the_virtual_l4(tmp_path, cache_dir, capsys):
     suite = tmp_path / "zoo-mini.toml"
     suite.write_text('name = "zoo-mini"\nboards = ["L4"]\nvariants = ["s8-opt"]\n'
                      'warmups = 0\nverify_inputs = 2\n[zoo]\n'
-                     'architectures = ["mlp", "conv1d_ts", "ds_cnn"]\nrecipes = ["int8"]\n')
+                     'architectures = ["tiny_cnn", "mlp", "conv1d_ts"]\nrecipes = ["int8"]\n')
     out = tmp_path / "out"
     from tinymodel.cli import main
 
@@ -162,7 +162,10 @@ def test_a_few_small_zoo_files_on_the_virtual_l4(tmp_path, cache_dir, capsys):
                  "--jobs", "1", "--no-progress", "--no-report"]) == 0
     text = capsys.readouterr().out
     recs = _check_records(out)
-    assert [r["model"] for r in recs] == ["mlp", "conv1d_ts", "ds_cnn"]
+    assert [r["model"] for r in recs] == ["tiny_cnn", "mlp", "conv1d_ts"]
+    tiny = recs[0]          # runs with the kernels of today: built, run, verified bit-exact
+    assert tiny["status"] == "ok" and tiny["verification"]["exact"] is True
+    assert tiny["cycles"] > 0 and len(tiny["layers"]) == tiny["static"]["layers"]
     for r in recs:
         assert r["model"] in text
         if r["status"] == "unsupported":
