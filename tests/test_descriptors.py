@@ -48,11 +48,12 @@ def test_codegen_and_requests_call_the_core_rule():
 def test_a_layer_without_a_kernel_names_layer_and_rule():
     b = GraphBuilder("t", dtype="int8", with_data=True)
     g = b.build([b.activation(b.input((1, 4, 4, 2)), "tanh")])
+    elu = _with(g.layers[0], op=OpType.ELU, name="elu_0", source_op="ELU")
     with pytest.raises(NoKernelError) as e:
-        describe_layer(g.layers[0], "s8-opt")
+        describe_layer(elu, "s8-opt")
     assert isinstance(e.value, UnsupportedError) and isinstance(e.value, DeployError)
-    assert e.value.layer == "tanh_0" and e.value.rule == "no-kernel"
-    assert str(e.value) == "layer 'tanh_0': operator TANH has no firmware kernel"
+    assert e.value.layer == "elu_0" and e.value.rule == "no-kernel"
+    assert str(e.value) == "layer 'elu_0': operator ELU has no firmware kernel"
     # a layer without outputs (ASSIGN_VARIABLE) is refused by its operator, not by a crash
     assign = Layer("assign", OpType.ASSIGN_VARIABLE, (g.inputs[0],), (), source_op="ASSIGN_VARIABLE")
     with pytest.raises(NoKernelError, match="ASSIGN_VARIABLE has no firmware kernel"):
@@ -157,17 +158,19 @@ def test_deployability_lists_every_problem_and_groups_them():
     small = {"flash": MemoryFit("flash", 2_000, 1_000), "RAM": MemoryFit("RAM", 10, 100)}
     d = deployability(g, "s8-opt", small)
     assert not d.accepted and d.variant == "s8-opt"
-    assert [p.rule for p in d.problems] == ["no-kernel"] * 3 + ["mean-axes", "oversized"]
+    # the builder's int8 TANH outputs are not the converter's fixed 1/128, 0
+    assert [p.rule for p in d.problems] == ["fixed-output"] * 3 + ["mean-axes", "oversized"]
+    reason = ("int8 TANH needs output scale 1/128 and zero point 0 (the converter's fixed "
+              "output quantization); this one has scale 0.05, zero point 0")
     groups = d.groups()
     assert groups[0] == ("oversized: flash by 1,000 bytes", ())
-    assert groups[1] == ("operator TANH has no firmware kernel", ("tanh_0", "tanh_1", "tanh_2"))
+    assert groups[1] == (reason, ("tanh_0", "tanh_1", "tanh_2"))
     assert d.summary(max_layers=2).startswith(
-        "oversized: flash by 1,000 bytes; tanh_0, tanh_1 and 1 more: operator TANH has no "
-        "firmware kernel; mean_3: MEAN is supported over")
+        f"oversized: flash by 1,000 bytes; tanh_0, tanh_1 and 1 more: {reason}; mean_3: MEAN is "
+        "supported over")
     doc = d.as_dict()
     assert doc["accepted"] is False and doc["problems"][0] == {
-        "layer": "tanh_0", "op": "TANH", "rule": "no-kernel",
-        "reason": "operator TANH has no firmware kernel"}
+        "layer": "tanh_0", "op": "TANH", "rule": "fixed-output", "reason": reason}
 
 
 def test_a_float_model_asked_with_an_int8_variant_keeps_its_layer_rules():
