@@ -7,7 +7,7 @@ import dataclasses
 
 import pytest
 
-from tests.support.graphs import float_io, hybrid, small_cnn
+from tests.support.graphs import float_io, hybrid, small_cnn, without_kernel
 from tinymodel.builder import GraphBuilder
 from tinymodel.descriptors import (
     DESCRIBERS,
@@ -154,23 +154,35 @@ def test_deployability_lists_every_problem_and_groups_them():
     x = b.input((1, 4, 4, 8))
     for _ in range(3):
         x = b.activation(x, "tanh")
-    g = b.build([b.mean(x, axes=(3,))])
+    g = without_kernel(b.build([b.mean(x, axes=(3,))]))
     small = {"flash": MemoryFit("flash", 2_000, 1_000), "RAM": MemoryFit("RAM", 10, 100)}
     d = deployability(g, "s8-opt", small)
     assert not d.accepted and d.variant == "s8-opt"
-    # the builder's int8 TANH outputs are not the converter's fixed 1/128, 0
-    assert [p.rule for p in d.problems] == ["fixed-output"] * 3 + ["mean-axes", "oversized"]
-    reason = ("int8 TANH needs output scale 1/128 and zero point 0 (the converter's fixed "
-              "output quantization); this one has scale 0.05, zero point 0")
+    assert [p.rule for p in d.problems] == ["no-kernel"] * 3 + ["mean-axes", "oversized"]
     groups = d.groups()
     assert groups[0] == ("oversized: flash by 1,000 bytes", ())
-    assert groups[1] == (reason, ("tanh_0", "tanh_1", "tanh_2"))
+    assert groups[1] == ("operator ELU has no firmware kernel", ("elu_0", "elu_1", "elu_2"))
     assert d.summary(max_layers=2).startswith(
-        f"oversized: flash by 1,000 bytes; tanh_0, tanh_1 and 1 more: {reason}; mean_3: MEAN is "
-        "supported over")
+        "oversized: flash by 1,000 bytes; elu_0, elu_1 and 1 more: operator ELU has no "
+        "firmware kernel; mean_3: MEAN is supported over")
     doc = d.as_dict()
     assert doc["accepted"] is False and doc["problems"][0] == {
-        "layer": "tanh_0", "op": "TANH", "rule": "fixed-output", "reason": reason}
+        "layer": "elu_0", "op": "ELU", "rule": "no-kernel",
+        "reason": "operator ELU has no firmware kernel"}
+
+
+def test_logistic_and_tanh_need_the_converters_fixed_output_quantization():
+    b = GraphBuilder("t", dtype="int8", with_data=True)
+    x = b.input((1, 4, 4, 8))
+    g = b.build([b.activation(b.activation(x, "tanh"), "logistic")])
+    assert deployability(g, "s8-ref").accepted      # the builder gives 1/128, 0 and 1/256, -128
+    wrong = Quantization((0.05,), (0,))
+    tanh = g.layers[0]
+    bad = _with(tanh, outputs=[dataclasses.replace(tanh.output, quantization=wrong)])
+    with pytest.raises(DeployError, match="int8 TANH needs output scale 1/128 and zero point 0 "
+                                          ".*this one has scale 0.05, zero point 0") as e:
+        describe_layer(bad, "s8-opt")
+    assert e.value.rule == "fixed-output"
 
 
 def test_a_float_model_asked_with_an_int8_variant_keeps_its_layer_rules():
