@@ -49,6 +49,11 @@ SPECS = {
     "ADD": {"op": "ADD", "input": [1, 4, 4, 3]},
     "SOFTMAX": {"op": "SOFTMAX", "input": [1, 10]},
     "RELU": {"op": "RELU", "input": [1, 4, 4, 3]},
+    "LOGISTIC": {"op": "LOGISTIC", "input": [1, 37]},
+    "TANH": {"op": "TANH", "input": [1, 3, 5, 2]},
+    "HARD_SWISH": {"op": "HARD_SWISH", "input": [1, 4, 4, 3]},
+    "LEAKY_RELU": {"op": "LEAKY_RELU", "input": [1, 4, 5, 3], "alpha": 0.1},
+    "PRELU": {"op": "PRELU", "input": [1, 4, 5, 3], "shared_axes": [1, 2]},
 }
 
 
