@@ -220,10 +220,33 @@ def test_a_softmax_input_scale_tflite_cannot_represent_is_a_deploy_problem_not_a
     tiny = dataclasses.replace(soft.inputs[0], quantization=Quantization((7.8e-9,), (0,)))
     layers = [*g.layers[:-1], _with(soft, inputs=[tiny])]
     g2 = ModelGraph(g.name, layers, g.inputs, g.outputs)
-    with pytest.raises(DeployError, match=r"must be > 1") as e:
+    with pytest.raises(DeployError, match=r"2\^26 = 0.523 is not above 1: TFLite's "
+                                          r"PreprocessSoftmaxScaling \(QuantizeMultiplier"
+                                          r"GreaterThanOne\)") as e:
         describe_layer(layers[-1], "s8-opt")
     assert (e.value.layer, e.value.rule) == (soft.name, "quant-range")
     d = deployability(g2, "s8-opt")
     assert [(p.layer, p.rule) for p in d.problems] == [(soft.name, "quant-range")]
     p = Estimator("L4", "s8-opt", make_table()).predict(g2)
     assert p.cycles > 0 and not p.deployment.accepted
+
+
+def test_a_recurrent_loop_is_one_problem_saying_to_unroll():
+    """A WHILE loop (a Keras LSTM/GRU converted with unroll=False, its trip count not static)
+    is the one problem reported, naming the layer and the operator and saying what to do; the
+    codegen check raises the same.  (Real files and the other forms:
+    tests/firmware/test_deploy_refusals.py.)"""
+    from tinymodel.descriptors import check_loops
+
+    op = OpType.WHILE
+    g = small_cnn("float32")
+    dense = g.layers[-2]
+    layers = [*g.layers[:-2], _with(dense, op=op), g.layers[-1]]
+    g2 = ModelGraph(g.name, layers, g.inputs, g.outputs)
+    d = deployability(g2, "s8-opt")        # also the wrong variant: the loop is what to fix
+    assert [(p.layer, p.op, p.rule) for p in d.problems] == [(dense.name, op.label, "loop")]
+    assert "unroll=True" in d.summary() and "\n" not in d.summary()
+    with pytest.raises(DeployError, match=r"unroll=True") as e:
+        check_loops(g2)
+    assert (e.value.layer, e.value.op, e.value.rule) == (dense.name, op.label, "loop")
+    check_loops(g)      # no loop, no error

@@ -178,3 +178,13 @@ def test_leaky_relu_and_prelu_params_use_float32_ratios():
     q = rq.prelu_params(0.05, 3, 0.002, -1, 0.04, -9)
     assert (q.input_offset, q.alpha_offset, q.output_offset) == (-3, 1, -9)
     assert (q.alpha_multiplier, q.alpha_shift) == (1374389632, -8)     # 0.0025 in float32
+
+
+def test_softmax_params_refuse_what_tflite_refuses():
+    """``beta · s_in · 2^26`` must be above 1 (QuantizeMultiplierGreaterThanOne): at 2e-8 it is
+    1.34 and TFLite runs the model; at 2^-26 (exactly 1) and below, TFLite aborts."""
+    ok = rq.softmax_params(1.0, 2e-8)
+    assert ok.input_left_shift == 1 and ok.input_multiplier > 1 << 30   # 1.34 = 0.67 · 2^1
+    for beta, s_in in ((1.0, 2.0 ** -26), (1.0, 1.4e-8), (1.0, 7.8e-9), (0.5, 2e-8)):
+        with pytest.raises(TinymodelError, match=r"not above 1: TFLite's PreprocessSoftmaxScaling"):
+            rq.softmax_params(beta, s_in)

@@ -34,6 +34,10 @@ rule                when
 ``values``          constants without values (a graph built without data)
 ``hybrid``          int8 weights in a float32 layer (dynamic-range quantization)
 ``weight-zero-point`` int8 weights with a non-zero zero point (the kernels subtract none)
+``loop``            a recurrent layer converted as a loop: a ``WHILE`` (Keras ``LSTM`` / ``GRU``
+                    with ``unroll=False``; also when the normalisation unrolled it, whose
+                    body needs GATHER) or a fused ``UNIDIRECTIONAL_SEQUENCE_LSTM``
+                    (:func:`check_loops`); the fix is converting with ``unroll=True``
 ``quant-range``     a quantization parameter outside the range TFLite allows, which the
                     firmware refuses (:data:`tinymodel.firmware_interface.QUANT_RULES`), or
                     scales TFLite's integer arithmetic cannot turn into multipliers and shifts
@@ -85,11 +89,14 @@ class DeployError(TinymodelError):
     ``layer 'NAME': REASON``, or the reason alone.
     """
 
-    def __init__(self, reason: str, *, layer: str | None = None, rule: str = "other") -> None:
+    def __init__(self, reason: str, *, layer: str | None = None, rule: str = "other",
+                 op: str | None = None) -> None:
         super().__init__(f"layer {layer!r}: {reason}" if layer is not None else reason)
         self.reason = reason
         self.layer = layer
         self.rule = rule
+        #: the operator, when the layer is not in the graph (a loop the normalisation unrolled)
+        self.op = op
 
 
 class NoKernelError(DeployError, UnsupportedError):
@@ -360,7 +367,10 @@ def _describe_softmax(c: LayerContext) -> LayerDescriptor:
 
     beta = float(c.layer.options.get("beta", 1.0))
     if c.int8:
-        p = rq.softmax_params(beta, c.s_in)
+        try:
+            p = rq.softmax_params(beta, c.s_in)
+        except TinymodelError as e:     # the reason names TFLite's rule itself
+            raise DeployError(str(e), layer=c.layer.name, rule="quant-range") from e
         quant = fi.SOFTMAX_S8_QUANT.words(input_multiplier=p.input_multiplier,
                                           input_left_shift=p.input_left_shift,
                                           diff_min=p.diff_min)
@@ -631,6 +641,43 @@ def check_variant(graph: ModelGraph, variant: Variant | str) -> None:
                           f"variant {v.value} cannot run it (use {want})", rule="variant-dtype")
 
 
+#: What to do about a recurrent loop (rule ``loop``).
+LOOP_FIX = "convert the Keras model with unroll=True (keras.layers.LSTM/GRU(..., unroll=True))"
+
+
+def check_loops(graph: ModelGraph) -> None:
+    """Raise :class:`DeployError` (rule ``loop``, ``op`` set) for the first recurrent loop of
+    ``graph``: a ``WHILE`` layer, a ``WHILE`` the normalisation unrolled (its
+    :class:`~tinymodel.normalize.Rewrite` ``unroll``: the unrolled body gathers each step's input
+    with GATHER, which the firmware lacks; the Keras reader's form of it: a GATHER of an
+    ``LSTM`` / ``GRU`` call) or an ``UNIDIRECTIONAL_SEQUENCE_LSTM``.  This is how
+    the converter writes a Keras ``LSTM`` / ``GRU`` with ``unroll=False``; with ``unroll=True``
+    the same layer converts to per-step operators the firmware has kernels for."""
+    for r in getattr(graph, "rewrites", ()):
+        if getattr(r, "rule", None) == "unroll" and r.layers:
+            raise DeployError(f"WHILE loop (a Keras LSTM/GRU converted with unroll=False): the "
+                              f"firmware runs no loops; {LOOP_FIX}",
+                              layer=r.layers[0], rule="loop", op=OpType.WHILE.label)
+    for layer in graph:
+        if layer.op is OpType.GATHER and layer.source_op in ("LSTM", "GRU"):
+            # the Keras reader's form of an LSTM / GRU with unroll=False: what the converter's
+            # WHILE loop becomes, a GATHER of each step's input (layers ``<call>/...``)
+            raise DeployError(f"{layer.source_op} with unroll=False (a WHILE loop once "
+                              f"converted): the firmware runs no loops; {LOOP_FIX}",
+                              layer=layer.name.rsplit("/", 1)[0], rule="loop",
+                              op=layer.source_op)
+        if layer.op is OpType.WHILE:
+            raise DeployError(f"WHILE loop (a Keras LSTM/GRU converted with unroll=False): the "
+                              f"firmware runs no loops; {LOOP_FIX}", layer=layer.name,
+                              rule="loop", op=OpType.WHILE.label)
+        if layer.op is OpType.UNIDIRECTIONAL_SEQUENCE_LSTM:
+            raise DeployError(f"UNIDIRECTIONAL_SEQUENCE_LSTM (TFLite's fused LSTM, how a "
+                              f"Keras LSTM with unroll=False converted): the firmware has no "
+                              f"fused LSTM kernel; "
+                              f"{LOOP_FIX}", layer=layer.name, rule="loop",
+                              op=OpType.UNIDIRECTIONAL_SEQUENCE_LSTM.label)
+
+
 def computes_in(dtypes: Iterable[str]) -> str | None:
     """Of the dtypes the layers of a model write: ``"int8"`` when one is int8, else
     ``"float32"`` when one is float32, else ``None`` (the rule of :func:`compute_dtype`)."""
@@ -723,13 +770,15 @@ class Deployability:
 
 
 def _problem(e: DeployError, layer: Layer | None) -> DeployProblem:
-    return DeployProblem(e.layer, op_name(layer) if layer is not None else None, e.rule, e.reason)
+    return DeployProblem(e.layer, op_name(layer) if layer is not None else e.op, e.rule, e.reason)
 
 
 def deployability(graph: ModelGraph, variant: Variant | str,
                   memory: Mapping[str, Any] | None = None) -> Deployability:
     """Every reason ``tinymodel deploy`` would refuse ``graph`` with ``variant``'s kernels.
 
+    A recurrent loop (:func:`check_loops`) is the only problem reported when there is one: the
+    layers of the loop fail for it, and its line says what to do.
     The model rules (:func:`check_variant`) first, then :func:`describe_layer` on every layer —
     with ``variant`` where the layer computes in the variant's dtype, else with the dtype the
     layer has (so a float model asked with an int8 variant still gets its layer rules checked);
@@ -739,6 +788,10 @@ def deployability(graph: ModelGraph, variant: Variant | str,
     not fit.  Constants are described into a throw-away blob.
     """
     v = Variant.parse(variant)
+    try:
+        check_loops(graph)
+    except DeployError as e:    # the loop's layers fail for it: its one line says what to do
+        return Deployability(graph.name, v.value, (_problem(e, None),))
     problems: list[DeployProblem] = []
     try:
         check_variant(graph, v)
@@ -770,7 +823,7 @@ def deployability(graph: ModelGraph, variant: Variant | str,
 
 __all__ = [
     "DESCRIBERS", "FIRMWARE_DTYPES", "ConstantBlob", "DeployError", "DeployProblem",
-    "Deployability", "LayerContext", "NoKernelError", "check_variant", "compute_dtype",
-    "computes_in", "default_variant", "deployability", "describe_layer", "dims4",
+    "Deployability", "LOOP_FIX", "LayerContext", "NoKernelError", "check_loops", "check_variant",
+    "compute_dtype", "computes_in", "default_variant", "deployability", "describe_layer", "dims4",
     "firmware_dtype", "op_name", "variant_for",
 ]

@@ -299,10 +299,23 @@ def softmax_params(beta: float, input_scale: float, *, rounding: str = DOUBLE_RO
     ``M = min(beta · s_in · 2^(31-5), 2^31 - 1)`` split with
     :func:`quantize_multiplier_greater_than_one` into ``(m, e ≥ 0)``;
     ``radius = floor((2^5 - 1) · 2^(31-5) / 2^e)``; ``diff_min = -radius``.
+
+    ``M ≤ 1`` (``s_in ≤ 1.49e-8`` for ``beta = 1``, e.g. an untrained network's logits) is a
+    one-line :class:`TinymodelError` naming TFLite's rule: ``QuantizeMultiplierGreaterThanOne``
+    checks ``M > 1`` and aborts, so TFLite's reference kernels (``BUILTIN_REF``, the golden the
+    firmware is verified against) and TFLite Micro do not run such a model at all (checked with
+    the TF 2.21 interpreter: SIGABRT in ``allocate_tensors``); only TFLite's optimized float
+    look-up-table kernel runs it (``docs/reliability.md``).
     """
     ib = SOFTMAX_SCALED_DIFF_INTEGER_BITS
     real = min(float(beta) * float(np.float32(input_scale)) * float(1 << (31 - ib)),
                float((1 << 31) - 1))
+    if not real > 1.0:
+        raise TinymodelError(
+            f"beta * input scale * 2^26 = {beta:g} * {float(np.float32(input_scale)):.3g} * 2^26 "
+            f"= {real:.3g} is not above 1: TFLite's PreprocessSoftmaxScaling "
+            f"(QuantizeMultiplierGreaterThanOne) rejects it and TFLite's reference kernels abort "
+            f"on the model; retrain or recalibrate so the softmax input range is wider")
     m, e = quantize_multiplier_greater_than_one(real, rounding=rounding)
     radius = math.floor(((1 << ib) - 1) * float(1 << (31 - ib)) / float(1 << e))
     return SoftmaxParams(input_multiplier=m, input_left_shift=e, diff_min=-int(radius))
