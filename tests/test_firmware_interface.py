@@ -166,7 +166,8 @@ TYPED_ENUMS: dict[str, dict[str, int]] = {
 #: Anonymous enums (the slot indices), recognised by their members' prefix.
 SLOT_ENUMS: dict[str, type[enum.IntEnum]] = {
     "TM_G_": fi.GeomSlot, "TM_Q_": fi.QuantSlot, "TM_QA_": fi.AddQuantSlot,
-    "TM_QS_": fi.SoftmaxQuantSlot, "TM_QF_": fi.FloatQuantSlot,
+    "TM_QS_": fi.SoftmaxQuantSlot, "TM_QF_": fi.FloatQuantSlot, "TM_GB_": fi.BmmGeomSlot,
+    "TM_QB_": fi.BmmQuantSlot,
 }
 
 

@@ -68,6 +68,7 @@ class KernelPath(enum.Enum):
     CONV_IM2COL = "conv-im2col"  # SIMD conv through an int16 im2col of two pixels
     DW_3X3 = "dw-3x3"            # SIMD depthwise 3x3, channels in groups of 4
     DW_GENERIC = "dw-generic"    # SIMD depthwise through a per-pixel int16 im2col
+    TCONV_GATHER = "tconv-gather"  # SIMD transpose conv: per output pixel, SMLAD over ic
     SIMD = "simd"                # other s8-opt kernels with a 4-lane SIMD body (pooling, add)
     SCALAR = "scalar"            # kernels with one implementation for both int8 variants
     COPY = "copy"                # data movement only (reshape)
@@ -79,7 +80,8 @@ _SIMD_OPS = {OpType.AVERAGE_POOL_2D, OpType.MAX_POOL_2D, OpType.ADD}
 #: Operators the firmware has kernels for in every variant.
 _FIRMWARE_OPS = {OpType.CONV_2D, OpType.DEPTHWISE_CONV_2D, OpType.FULLY_CONNECTED,
                  OpType.AVERAGE_POOL_2D, OpType.MAX_POOL_2D, OpType.ADD, OpType.SOFTMAX,
-                 OpType.RESHAPE, OpType.RELU, OpType.RELU6, OpType.MEAN}
+                 OpType.RESHAPE, OpType.RELU, OpType.RELU6, OpType.MEAN,
+                 OpType.TRANSPOSE_CONV, OpType.BATCH_MATMUL}
 
 
 def firmware_variants(op: OpType) -> tuple[Variant, ...]:
@@ -116,10 +118,12 @@ def kernel_path(layer: Layer, variant: Variant | str) -> KernelPath:
         return KernelPath.F32
     if variant is Variant.S8_REF:
         return KernelPath.REF
-    if op in (OpType.SOFTMAX, OpType.RELU, OpType.RELU6, OpType.MEAN):
+    if op in (OpType.SOFTMAX, OpType.RELU, OpType.RELU6, OpType.MEAN, OpType.BATCH_MATMUL):
         return KernelPath.SCALAR
     if op is OpType.FULLY_CONNECTED:
         return KernelPath.FC_OPT
+    if op is OpType.TRANSPOSE_CONV:
+        return KernelPath.TCONV_GATHER
     if op is OpType.CONV_2D:
         k_h, k_w = layer.kernel or (1, 1)
         _, h, w, ic = layer.input.shape
@@ -144,11 +148,16 @@ def scratch_bytes(layer: Layer, variant: Variant | str, path: KernelPath | None 
     """Scratch buffer the layer's kernel needs (``*_scratch_bytes`` of the C kernel).
 
     ``CONV_IM2COL``: two int16 columns of ``kh·kw·ic`` values, ``4·kh·kw·ic`` bytes;
-    ``DW_GENERIC``: one int16 column, ``2·kh·kw·ic`` bytes; every other path: 0.  ``path``, when
-    given, is ``kernel_path(layer, variant)`` already computed.
+    ``DW_GENERIC``: one int16 column, ``2·kh·kw·ic`` bytes; s8-ref TRANSPOSE_CONV (``REF``): an
+    int32 accumulator per element of one batch of the output, ``4·oh·ow·oc`` bytes
+    (``tm_transpose_conv_s8_ref_scratch_bytes``); every other path: 0.  ``path``, when given, is
+    ``kernel_path(layer, variant)`` already computed.
     """
     if path is None:
         path = kernel_path(layer, variant)
+    if layer.op is OpType.TRANSPOSE_CONV and path is KernelPath.REF:
+        _, oh, ow, oc = layer.output.shape
+        return 4 * oh * ow * oc
     if path not in (KernelPath.CONV_IM2COL, KernelPath.DW_GENERIC):
         return 0
     k_h, k_w = layer.kernel or (1, 1)
