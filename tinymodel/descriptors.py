@@ -301,19 +301,18 @@ def _describe_weighted(c: LayerContext) -> LayerDescriptor:
 
 
 def _transpose_conv_pads(layer: Layer, in_size: int, out_size: int, k: int, stride: int) -> int:
-    """Top (left) padding of a TRANSPOSE_CONV along one axis, TFLite's ``ComputePaddingHeightWidth``
-    applied "as if convolving the output" (tflite-op-arithmetic.md section 14(d)): with the
-    output size as the input of a convolution, ``n = ceil(out/s)`` (SAME) or
-    ``floor((out - K + s)/s)`` (VALID) must equal the input size, and the padding is
-    ``floor(max(0, (n - 1)·s + K - out) / 2)`` (the odd remainder falls at the bottom / right)."""
-    same = layer.padding is Padding.SAME
-    n = -(-out_size // stride) if same else (out_size - k + stride) // stride
+    """Top (left) padding of a TRANSPOSE_CONV along one axis
+    (:func:`tinymodel.formulas.transpose_conv_padding`); an output size that does not follow from
+    the input size is a :class:`DeployError` (rule ``transpose-conv-shape``)."""
+    from tinymodel.formulas import transpose_conv_padding
+
+    pad, n = transpose_conv_padding(out_size, k, stride, layer.padding is Padding.SAME)
     if n != in_size:
         raise DeployError(f"output size {out_size} does not follow from input size {in_size}, "
                           f"kernel {k} and stride {stride} with {layer.padding.value} padding "
                           f"(TFLite requires {n} == {in_size})", layer=layer.name,
                           rule="transpose-conv-shape")
-    return max(0, (n - 1) * stride + k - out_size) // 2
+    return pad
 
 
 def _describe_batch_matmul(c: LayerContext) -> LayerDescriptor:
