@@ -49,6 +49,9 @@ SPECS = {
     "ADD": {"op": "ADD", "input": [1, 4, 4, 3]},
     "SOFTMAX": {"op": "SOFTMAX", "input": [1, 10]},
     "RELU": {"op": "RELU", "input": [1, 4, 4, 3]},
+    "TRANSPOSE_CONV": {"op": "TRANSPOSE_CONV", "input": [1, 3, 3, 5], "filters": 4, "kernel": [3, 3],
+                       "strides": [2, 2], "padding": "same"},
+    "BATCH_MATMUL": {"op": "BATCH_MATMUL", "input": [1, 2, 4, 6], "rhs": [1, 1, 5, 6], "adj_y": True},
 }
 
 
