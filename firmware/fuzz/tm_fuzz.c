@@ -12,6 +12,7 @@
 
 #include "tm_frame.h"
 #include "tm_protocol.h"
+#include "tm_runner.h"
 
 int tm_host_init(uint32_t arena_bytes);
 size_t tm_host_feed(const uint8_t *in, size_t n, uint8_t *out, size_t cap);
@@ -75,6 +76,17 @@ static size_t run_layer_payload(uint8_t *q)
     if (q[0] == 6) { v[20] = 0; v[21] = 0; v[22] = 0; v[23] = 20; v[24] = 1 << 30; v[25] = -1;
                      v[26] = 1 << 30; v[27] = -1; v[28] = 1 << 30; v[29] = -20; v[30] = -128; v[31] = 127; }
     if (q[0] == 7) { v[20] = 1 << 30; v[21] = 20; v[22] = -1984; } /* -floor(31 * 2^26 / 2^20) */
+    /* issue 17: TRANSPOSE_CONV (the conv layout above: any output size is valid) and
+     * BATCH_MATMUL (lhs in, rhs in filter with the reduction in filter[2], adj_x = adj_y = 0) */
+    if (q[0] < 11 && below(100) < 10) {
+        q[0] = (uint8_t)(below(2) ? TM_OP_TRANSPOSE_CONV : TM_OP_BATCH_MATMUL);
+        v[8] = n; v[9] = 1 + (int32_t)below(16); v[10] = 1 + (int32_t)below(16); v[11] = oc;
+        if (q[0] == TM_OP_BATCH_MATMUL) {
+            v[4] = n; v[5] = h; v[6] = c; v[7] = oc; v[9] = h; v[10] = w;
+            v[12] = v[13] = 0;
+            v[20] = 0; v[21] = 0; v[22] = 0; v[23] = 1 << 30; v[24] = -3; v[25] = -128; v[26] = 127;
+        }
+    }
     if (q[1] < 2) { /* float variants: beta 1.0, activation clamp [-FLT_MAX, FLT_MAX] or [0, 6] */
         v[20] = 0x3F800000; v[22] = below(2) ? (int32_t)0xFF7FFFFF : 0;
         v[23] = v[22] ? 0x7F7FFFFF : 0x40C00000;
