@@ -249,3 +249,21 @@ def test_batch_matmul_kernels_follow_numpy(adj_x, adj_y):
                         adj_x=adj_x, adj_y=adj_y)
     np.testing.assert_allclose(f, np.matmul(a.astype(np.float32), b.astype(np.float32)),
                                rtol=1e-6)
+
+
+def test_batch_matmul_run_layer_with_a_constant_second_operand():
+    """The host-built device runs a BATCH_MATMUL request with a runtime RHS (a second arena
+    input) and with CONST_IN2 (the RHS in the weight region)."""
+    import tinymodel.firmware_interface as fi
+    from calibration.protocol import Client, LayerRequest
+    from tests.support.hostdevice import HostDeviceTransport
+
+    m, e = rq.batch_matmul_multiplier(0.02, 0.05, 0.04)
+    quant = fi.BMM_S8_QUANT.words(lhs_offset=3, rhs_offset=-7, output_offset=11, multiplier=m,
+                                  shift=e, act_min=-128, act_max=127)
+    with Client(HostDeviceTransport(), timeout_s=10) as c:
+        for const in (False, True):
+            req = LayerRequest(fi.Op.BATCH_MATMUL, "s8-opt", (1, 1, 6, 9), (1, 1, 6, 5),
+                               (1, 1, 9, 5), fi.BMM_GEOM.words(adj_x=0, adj_y=0), quant,
+                               bias=False, reps=1, warmups=0, const_in2=const)
+            assert c.run_layer(req).reps == 1
