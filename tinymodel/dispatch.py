@@ -106,7 +106,9 @@ def kernel_path(layer: Layer, variant: Variant | str) -> KernelPath:
     s8-opt conv: ``CONV_1X1`` when the kernel is 1×1, strides 1, no padding, the output as large as
     the input and ``ic % 4 == 0`` (the 2021 CMSIS-NN condition), else ``CONV_IM2COL``.
     s8-opt depthwise: ``REF`` when the multiplier is not 1; ``DW_3X3`` for 3×3, dilation 1 and
-    padding ≤ 1; ``DW_GENERIC`` otherwise.
+    padding ≤ 1; ``DW_GENERIC`` otherwise.  s8-opt TRANSPOSE_CONV: ``TCONV_GATHER`` (the SIMD
+    gather, ``tm_transpose_conv_s8_opt_path``); s8-opt BATCH_MATMUL: ``SCALAR`` (it shares the
+    s8-ref kernel).
     """
     variant = Variant.parse(variant)
     op = layer.op
