@@ -492,9 +492,9 @@ class Hello:
 class LayerTiming:
     """RUN_LAYER result: raw DWT cycles (``cycles`` is the mean per repetition).
 
-    ``kernel_path`` is the s8-opt conv / depthwise code path the device took, in the host's
-    spelling (:class:`~tinymodel.dispatch.KernelPath`), or ``None`` for every other layer and
-    variant (the device reports no path for them).
+    ``kernel_path`` is the s8-opt conv / depthwise / transpose conv code path the device took,
+    in the host's spelling (:class:`~tinymodel.dispatch.KernelPath`), or ``None`` for every
+    other layer and variant (the device reports no path for them).
     """
 
     reps: int

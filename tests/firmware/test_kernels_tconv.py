@@ -267,3 +267,19 @@ def test_batch_matmul_run_layer_with_a_constant_second_operand():
                                (1, 1, 9, 5), fi.BMM_GEOM.words(adj_x=0, adj_y=0), quant,
                                bias=False, reps=1, warmups=0, const_in2=const)
             assert c.run_layer(req).reps == 1
+
+
+def test_the_device_reports_the_transpose_conv_path_dispatch_predicts():
+    from calibration.protocol import Client
+    from calibration.requests import layer_request, point_layer
+    from tests.support.hostdevice import HostDeviceTransport
+    from tinymodel.dispatch import kernel_path
+
+    spec = {"op": "TRANSPOSE_CONV", "input": [1, 3, 4, 7], "filters": 5, "kernel": [3, 3],
+            "strides": [2, 2], "padding": "same"}
+    with Client(HostDeviceTransport(), timeout_s=10) as c:
+        for variant, want in (("s8-opt", KernelPath.TCONV_GATHER), ("s8-ref", None)):
+            layer = point_layer(spec, variant)
+            got = c.run_layer(layer_request(layer, variant, warmups=0, reps=1)).kernel_path
+            assert got is want
+            assert kernel_path(layer, variant) is (want or KernelPath.REF)
