@@ -79,15 +79,14 @@ class GeneratedModel:
 
 
 def scratch_bytes(graph: ModelGraph, variant: str) -> dict[str, int]:
-    """Scratch per layer for ``variant``: the SIMD int8 kernels' im2col buffers
-    (:func:`tinymodel.costs.analyze`) for ``s8-opt``; the other kernels need none."""
-    if Variant.parse(variant) is not Variant.S8_OPT:
-        return {}
-    from tinymodel.costs import analyze
+    """Scratch per layer for ``variant`` (:func:`tinymodel.dispatch.scratch_bytes`, the C kernels'
+    ``*_scratch_bytes``): the SIMD int8 kernels' im2col buffers for ``s8-opt``, the int32
+    accumulators of the s8-ref TRANSPOSE_CONV; layers that need none are left out."""
+    from tinymodel.dispatch import scratch_bytes as layer_scratch_bytes
 
-    cost = analyze(graph)
-    return {layer.name: cost.cost(layer).scratch_bytes for layer in graph
-            if cost.cost(layer).scratch_bytes > 0}
+    v = Variant.parse(variant)
+    out = {layer.name: layer_scratch_bytes(layer, v) for layer in graph}
+    return {name: n for name, n in out.items() if n > 0}
 
 
 def describe_model(graph: ModelGraph, variant: str) -> GeneratedModel:
@@ -104,7 +103,7 @@ def describe_model(graph: ModelGraph, variant: str) -> GeneratedModel:
         d = describe_layer(layer, variant, blob)
         runtime_inputs = [t for t in layer.inputs if t is not None and not t.is_constant]
         in2 = fi.NO_OFFSET
-        if d.op in fi.TWO_INPUT_OPS:
+        if d.op in fi.TWO_INPUT_OPS and not d.flags & fi.LayerFlag.CONST_IN2:
             in2 = plan.offset(runtime_inputs[1].name)
         sname = scratch_name(layer.name)
         has_scratch = sname in plan.buffers

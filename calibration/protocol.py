@@ -492,9 +492,9 @@ class Hello:
 class LayerTiming:
     """RUN_LAYER result: raw DWT cycles (``cycles`` is the mean per repetition).
 
-    ``kernel_path`` is the s8-opt conv / depthwise code path the device took, in the host's
-    spelling (:class:`~tinymodel.dispatch.KernelPath`), or ``None`` for every other layer and
-    variant (the device reports no path for them).
+    ``kernel_path`` is the s8-opt conv / depthwise / transpose conv code path the device took,
+    in the host's spelling (:class:`~tinymodel.dispatch.KernelPath`), or ``None`` for every
+    other layer and variant (the device reports no path for them).
     """
 
     reps: int
@@ -607,6 +607,8 @@ class LayerRequest:
     per_channel: bool = False
     warmups: int = 1
     reps: int = 10
+    #: BATCH_MATMUL: the second operand is a constant in the weight region (``CONST_IN2``)
+    const_in2: bool = False
 
     @classmethod
     def from_descriptor(cls, d: LayerDescriptor, variant: Variant | str, *, warmups: int,
@@ -618,7 +620,7 @@ class LayerRequest:
                    output=tuple(d.output), filter=tuple(d.filter), geom=tuple(d.geom),
                    quant=tuple(d.quant), bias=LayerFlag.BIAS in flags,
                    per_channel=LayerFlag.PER_CHANNEL in flags, warmups=int(warmups),
-                   reps=int(reps))
+                   reps=int(reps), const_in2=LayerFlag.CONST_IN2 in flags)
 
     def encode(self) -> bytes:
         """The :data:`RUN_LAYER_REQUEST_BYTES`-byte payload
@@ -630,7 +632,8 @@ class LayerRequest:
         geom = tuple(self.geom) + (0,) * (fi.GEOM_WORDS - len(self.geom))
         quant = tuple(self.quant) + (0,) * (fi.QUANT_WORDS - len(self.quant))
         flags = (LayerFlag.BIAS if self.bias else LayerFlag(0)) | \
-            (LayerFlag.PER_CHANNEL if self.per_channel else LayerFlag(0))
+            (LayerFlag.PER_CHANNEL if self.per_channel else LayerFlag(0)) | \
+            (LayerFlag.CONST_IN2 if self.const_in2 else LayerFlag(0))
         words = (*self.input, *self.filter, *self.output, *geom[:fi.GEOM_WORDS],
                  *quant[:fi.QUANT_WORDS])
         return struct.pack(fi.RUN_LAYER_FORMAT, int(self.op), variant, int(flags), 0,

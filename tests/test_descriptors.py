@@ -250,3 +250,61 @@ def test_a_recurrent_loop_is_one_problem_saying_to_unroll():
         check_loops(g2)
     assert (e.value.layer, e.value.op, e.value.rule) == (dense.name, op.label, "loop")
     check_loops(g)      # no loop, no error
+
+
+def test_transpose_conv_descriptor_takes_tflites_padding_and_per_channel_tables():
+    import tinymodel.firmware_interface as fi
+
+    b = GraphBuilder("t", dtype="int8", with_data=True)
+    x = b.input((1, 4, 5, 6))
+    b.transpose_conv2d(x, 3, kernel=4, strides=2, padding="same")
+    layer = b.build().layers[0]
+    d = describe_layer(layer, "s8-ref")
+    assert d.op == fi.Op.TRANSPOSE_CONV and d.filter == (3, 4, 4, 6) and d.output == (1, 8, 10, 3)
+    geom = {k: d.geom[s] for k, s in fi.CONV_GEOM.slots.items()}
+    # out 8, kernel 4, stride 2: n = 4, total (4 - 1)·2 + 4 - 8 = 2, one row above
+    assert (geom["stride_h"], geom["pad_h"], geom["pad_w"], geom["dilation_h"]) == (2, 1, 1, 1)
+    flags = fi.LayerFlag(d.flags)
+    assert fi.LayerFlag.BIAS in flags and fi.LayerFlag.PER_CHANNEL in flags
+    assert d.weights_offset != fi.NO_OFFSET and d.mult_offset != fi.NO_OFFSET
+    # an output size TFLite would refuse
+    bad = dataclasses.replace(layer, outputs=(dataclasses.replace(layer.output,
+                                                                  shape=(1, 9, 10, 3)),))
+    with pytest.raises(DeployError, match="output size 9 does not follow") as e:
+        describe_layer(bad, "s8-ref")
+    assert e.value.rule == "transpose-conv-shape"
+
+
+def test_batch_matmul_descriptor_runtime_and_constant_second_operand():
+    import numpy as np
+
+    import tinymodel.firmware_interface as fi
+    from tinymodel import requantization as rq
+
+    b = GraphBuilder("m", dtype="int8")
+    q, k = b.input((1, 2, 6, 8)), b.input((1, 1, 5, 8))
+    layer = b.build([b.batch_matmul(q, k, adj_y=True)]).layers[0]
+    d = describe_layer(layer, "s8-opt")
+    assert (d.input, d.filter, d.output) == ((1, 2, 6, 8), (1, 1, 5, 8), (1, 2, 6, 5))
+    assert fi.Op(d.op) in fi.TWO_INPUT_OPS and d.flags == 0
+    assert (d.geom[fi.BmmGeomSlot.ADJ_X], d.geom[fi.BmmGeomSlot.ADJ_Y]) == (0, 1)
+    m, e = rq.batch_matmul_multiplier(0.05, 0.05, 0.05)
+    assert d.quant[fi.BmmQuantSlot.MULT] == m and d.quant[fi.BmmQuantSlot.SHIFT] == e
+    assert (d.quant[fi.BmmQuantSlot.ACT_MIN], d.quant[fi.BmmQuantSlot.ACT_MAX]) == (-128, 127)
+    # a constant second operand goes to the blob
+    const = TensorSpec("w", (8, 5), "int8", Quantization((0.02,), (3,)), constant=True,
+                       data=np.arange(40, dtype=np.int8).reshape(8, 5))
+    c_layer = dataclasses.replace(layer, inputs=(layer.inputs[0], const),
+                                  options={"adj_x": False, "adj_y": False})
+    d = describe_layer(c_layer, "s8-ref")
+    assert fi.LayerFlag(d.flags) == fi.LayerFlag.CONST_IN2 and d.weights_offset != fi.NO_OFFSET
+    assert d.filter == (1, 1, 8, 5) and d.quant[fi.BmmQuantSlot.RHS_OFFSET] == -3
+    with pytest.raises(DeployError, match="run-time first operand") as e:
+        describe_layer(dataclasses.replace(layer, inputs=(const, layer.inputs[1])), "s8-ref")
+    assert e.value.rule == "bmm-operands"
+    five = dataclasses.replace(layer, inputs=(dataclasses.replace(q, shape=(1, 1, 2, 6, 8)),
+                                              layer.inputs[1]))
+    with pytest.raises(DeployError, match="rank 5") as e:
+        describe_layer(five, "s8-ref")
+    assert e.value.rule == "rank"
+

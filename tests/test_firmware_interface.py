@@ -169,6 +169,7 @@ SLOT_ENUMS: dict[str, type[enum.IntEnum]] = {
     "TM_QS_": fi.SoftmaxQuantSlot, "TM_QF_": fi.FloatQuantSlot,
     "TM_QLG_": fi.LogisticQuantSlot, "TM_QHS_": fi.HardSwishQuantSlot,
     "TM_QLR_": fi.LeakyReluQuantSlot, "TM_QPR_": fi.PreluQuantSlot,
+    "TM_GB_": fi.BmmGeomSlot, "TM_QB_": fi.BmmQuantSlot,
 }
 
 

@@ -119,3 +119,34 @@ def test_prelu_alpha_shape_follows_the_shared_axes():
 def test_bad_activation_specs(spec, message):
     with pytest.raises(TinymodelError, match=message):
         build_layer(spec)
+
+
+def test_transpose_conv_and_batch_matmul_specs():
+    from tinymodel.dispatch import KernelPath
+    from tinymodel.features import layer_features
+    from tinymodel.formulas import Alignment
+
+    tconv = {"op": "TRANSPOSE_CONV", "input": [1, 4, 5, 6], "filters": 3, "kernel": [3, 3],
+             "strides": [2, 2], "padding": "same"}
+    layer = build_layer(tconv)
+    assert layer.output.shape == (1, 8, 10, 3) and spec_of(layer) == tconv
+    valid = {**tconv, "padding": "valid", "use_bias": False}
+    assert build_layer(valid).output.shape == (1, 9, 11, 3) and spec_of(build_layer(valid)) == valid
+    cost = layer_cost(layer)
+    assert cost.macs == 4 * 5 * 6 * 9 * 3 and cost.reduction_length == 6
+    ref, opt = layer_features(layer, "s8-ref"), layer_features(layer, "s8-opt")
+    assert opt.path is KernelPath.TCONV_GATHER and opt.alignment is Alignment.EVEN
+    # 'same' with stride 2 and kernel 3 drops the taps that fall off the bottom / right edge
+    inside = (4 * 3 - 1) * (5 * 3 - 1)
+    assert ref.counts["macs"] == opt.counts["macs"] == inside * 6 * 3
+    assert opt.counts["simd_macs"] == inside * 3 * 4 and opt.counts["tail_macs"] == inside * 3 * 2
+
+    bmm = {"op": "BATCH_MATMUL", "input": [1, 6, 9], "rhs": [1, 5, 9], "adj_y": True}
+    layer = build_layer(bmm)
+    assert layer.output.shape == (1, 6, 5) and spec_of(layer) == bmm
+    assert layer_cost(layer).macs == 6 * 5 * 9 and layer_cost(layer).reduction_length == 9
+    f = layer_features(layer, "s8-opt")
+    assert f.path is KernelPath.SCALAR and f.alignment is Alignment.ODD
+    assert f.counts["elements"] == f.counts["macs"] == 6 * 5 * 9
+    with pytest.raises(TinymodelError, match="reduction lengths differ"):
+        build_layer({**bmm, "adj_y": False})

@@ -67,6 +67,6 @@ def test_firmware_column_is_the_dispatch_table():
                     OpType.AVERAGE_POOL_2D, OpType.MAX_POOL_2D, OpType.ADD, OpType.SOFTMAX,
                     OpType.RESHAPE, OpType.RELU, OpType.RELU6, OpType.MEAN,
                     OpType.LOGISTIC, OpType.TANH, OpType.HARD_SWISH, OpType.LEAKY_RELU,
-                    OpType.PRELU}
+                    OpType.PRELU, OpType.TRANSPOSE_CONV, OpType.BATCH_MATMUL}
     assert all(firmware_variants(op) == tuple(Variant) for op in runs)
     assert all(op.cost_kind is not CostKind.NO_FORMULA for op in runs)

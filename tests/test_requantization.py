@@ -188,3 +188,15 @@ def test_softmax_params_refuse_what_tflite_refuses():
     for beta, s_in in ((1.0, 2.0 ** -26), (1.0, 1.4e-8), (1.0, 7.8e-9), (0.5, 2e-8)):
         with pytest.raises(TinymodelError, match=r"not above 1: TFLite's PreprocessSoftmaxScaling"):
             rq.softmax_params(beta, s_in)
+
+
+def test_batch_matmul_multiplier_rounds_the_scale_product_to_float32():
+    # s_l·s_r in float32 is 4.3640135118039325e-05 (binary64: 4.364013606391378e-05); divided by
+    # the float32 output scale 0.019999999552965164 that is 0.55859...·2^-8, i.e. 1199570927·2^-39;
+    # the binary64 product of CONV_2D's rule gives 1199570953 (26 apart)
+    s_l, s_r, s_o = 0.0078125 * 1.1, 0.00390625 * 1.3, 0.02
+    assert rq.batch_matmul_multiplier(s_l, s_r, s_o) == (1199570927, -8)
+    m, e = rq.conv_multipliers(s_l, [s_r], s_o)
+    assert (int(m[0]), int(e[0])) == (1199570953, -8)
+    with pytest.raises(TinymodelError, match="output scale"):
+        rq.batch_matmul_multiplier(0.1, 0.1, 0.0)

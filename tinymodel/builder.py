@@ -156,6 +156,40 @@ class GraphBuilder:
         return self._add(OpType.FULLY_CONNECTED, (x, weights, bias), (*x.shape[:-1], units),
                          activation=self._activation(activation))
 
+    def transpose_conv2d(self, x: TensorSpec, filters: int, kernel: int | Sequence[int] = 3,
+                         strides: int | Sequence[int] = 2, padding: str = "same",
+                         use_bias: bool = True, activation: str | Activation = "none"
+                         ) -> TensorSpec:
+        """Transposed convolution as TFLite stores it (Keras ``Conv2DTranspose``): inputs output
+        shape (int32 constant), OHWI weights, ``x``, bias; output ``h·s`` (same) or
+        ``h·s + max(k - s, 0)`` (valid) per spatial axis."""
+        n, h, w, c = x.shape
+        k, s = _pair(kernel), _pair(strides)
+        same = Padding(padding) is Padding.SAME
+        oh, ow = ((h * s[0], w * s[1]) if same else
+                  (h * s[0] + max(k[0] - s[0], 0), w * s[1] + max(k[1] - s[1], 0)))
+        name = f"transpose_conv_{len(self._layers)}"
+        weights, bias = self._weights(name, (filters, k[0], k[1], c), filters)
+        shape = TensorSpec(f"{name}/output_shape", (4,), "int32", None, constant=True,
+                           data=np.array([n, oh, ow, filters], np.int32))
+        return self._add(OpType.TRANSPOSE_CONV, (shape, weights, x, bias if use_bias else None),
+                         (n, oh, ow, filters), kernel=k, strides=s, padding=Padding(padding),
+                         activation=self._activation(activation),
+                         options={"output_shape": (n, oh, ow, filters)})
+
+    def batch_matmul(self, a: TensorSpec, b: TensorSpec, adj_x: bool = False,
+                     adj_y: bool = False) -> TensorSpec:
+        """BATCH_MATMUL of two tensors (``(..., m, k) x (..., k, n)`` after the ``adj_x`` /
+        ``adj_y`` transposes of the last two dims; batch dims broadcast)."""
+        m = a.shape[-1] if adj_x else a.shape[-2]
+        n = b.shape[-2] if adj_y else b.shape[-1]
+        rank = max(len(a.shape), len(b.shape))
+        pa = (1,) * (rank - len(a.shape)) + tuple(a.shape)
+        pb = (1,) * (rank - len(b.shape)) + tuple(b.shape)
+        batch = tuple(max(i, j) for i, j in zip(pa[:-2], pb[:-2]))
+        return self._add(OpType.BATCH_MATMUL, (a, b), (*batch, m, n),
+                         options={"adj_x": bool(adj_x), "adj_y": bool(adj_y)})
+
     def _pool(self, op: OpType, x: TensorSpec, pool: int | Sequence[int],
               strides: int | Sequence[int] | None, padding: str) -> TensorSpec:
         n, h, w, c = x.shape

@@ -29,6 +29,10 @@ rule                when
                     converter fixes and the kernels assume (1/256, -128 / 1/128, 0)
 ``prelu-alpha``     a PRELU whose alpha does not broadcast onto the input dim by dim, or
                     has per-channel quantization
+``transpose-conv-shape`` a TRANSPOSE_CONV whose output size does not come from its input
+                    size, kernel and stride under its padding (TFLite's check)
+``bmm-operands``    a BATCH_MATMUL with a constant first operand, or a constant second one
+                    with per-channel scales
 ``quantization``    an int8 tensor without quantization parameters
 ``channels``        per-channel weight scales that do not match the output channels
 ``values``          constants without values (a graph built without data)
@@ -223,8 +227,10 @@ def _check_quant(op: int, f32: bool, layer: str, quant: tuple[int, ...], where: 
 
 
 def _describe_weighted(c: LayerContext) -> LayerDescriptor:
-    """CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED: weights, optional bias, per-tensor or
-    per-channel requantization; conv-style geometry (:data:`~tinymodel.firmware_interface.CONV_GEOM`)."""
+    """CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, TRANSPOSE_CONV: weights, optional bias,
+    per-tensor or per-channel requantization; conv-style geometry
+    (:data:`~tinymodel.firmware_interface.CONV_GEOM`; TRANSPOSE_CONV's padding is TFLite's
+    "as if convolving the output", :func:`_transpose_conv_pads`)."""
     from tinymodel import requantization as rq
 
     layer, x = c.layer, c.layer.input
@@ -250,7 +256,10 @@ def _describe_weighted(c: LayerContext) -> LayerDescriptor:
         k_h, k_w = filt[1], filt[2]
         (stride_h, stride_w), (dil_h, dil_w) = layer.strides, layer.dilation
         pad_h = pad_w = 0
-        if layer.padding is Padding.SAME:
+        if c.code is fi.Op.TRANSPOSE_CONV:
+            pad_h = _transpose_conv_pads(layer, in4[1], out4[1], k_h, stride_h)
+            pad_w = _transpose_conv_pads(layer, in4[2], out4[2], k_w, stride_w)
+        elif layer.padding is Padding.SAME:
             pad_h = _same_pads(in4[1], k_h, stride_h, dil_h, out4[1])
             pad_w = _same_pads(in4[2], k_w, stride_w, dil_w, out4[2])
         depthwise = {"ch_mult": int(layer.depth_multiplier)} \
@@ -300,6 +309,58 @@ def _describe_weighted(c: LayerContext) -> LayerDescriptor:
     return c.descriptor(geom, quant, flags=int(flags), input=tuple(in4), filter=tuple(filt),
                         output=tuple(out4), weights_offset=weights_off, bias_offset=bias_off,
                         mult_offset=mult_off, shift_offset=shift_off)
+
+
+def _transpose_conv_pads(layer: Layer, in_size: int, out_size: int, k: int, stride: int) -> int:
+    """Top (left) padding of a TRANSPOSE_CONV along one axis
+    (:func:`tinymodel.formulas.transpose_conv_padding`); an output size that does not follow from
+    the input size is a :class:`DeployError` (rule ``transpose-conv-shape``)."""
+    from tinymodel.formulas import transpose_conv_padding
+
+    pad, n = transpose_conv_padding(out_size, k, stride, layer.padding is Padding.SAME)
+    if n != in_size:
+        raise DeployError(f"output size {out_size} does not follow from input size {in_size}, "
+                          f"kernel {k} and stride {stride} with {layer.padding.value} padding "
+                          f"(TFLite requires {n} == {in_size})", layer=layer.name,
+                          rule="transpose-conv-shape")
+    return pad
+
+
+def _describe_batch_matmul(c: LayerContext) -> LayerDescriptor:
+    """BATCH_MATMUL: LHS in ``input``, RHS (padded to 4-D) in ``filter``, ``adj_x`` / ``adj_y``
+    in :data:`~tinymodel.firmware_interface.BMM_GEOM`; the RHS is the second runtime input, or a
+    constant in the blob (:attr:`~tinymodel.firmware_interface.LayerFlag.CONST_IN2`); int8
+    requantization in :data:`~tinymodel.firmware_interface.BMM_S8_QUANT` (no fused activation:
+    the full int8 range)."""
+    from tinymodel import requantization as rq
+
+    layer = c.layer
+    lhs, rhs = layer.inputs[0], layer.inputs[1]
+    if lhs is None or rhs is None or lhs.is_constant:
+        raise DeployError("BATCH_MATMUL needs a run-time first operand", layer=layer.name,
+                          rule="bmm-operands")
+    rhs4 = dims4(rhs.shape, layer.name)
+    geom = fi.BMM_GEOM.words(adj_x=int(bool(layer.options.get("adj_x"))),
+                             adj_y=int(bool(layer.options.get("adj_y"))))
+    flags = fi.LayerFlag(0)
+    weights_off = fi.NO_OFFSET
+    if rhs.is_constant:
+        q = rhs.quantization
+        if c.int8 and q is not None and len(q.scale or ()) > 1:
+            raise DeployError(f"a constant second operand with {len(q.scale)} scales; the kernel "
+                              f"takes one", layer=layer.name, rule="bmm-operands")
+        data = _const_data(rhs, layer, "second operand")
+        weights_off = c.blob.add(data.astype(np.int8 if c.int8 else np.float32).tobytes())
+        flags |= fi.LayerFlag.CONST_IN2
+    if c.int8:
+        s_r, z_r = _quant(rhs, "second operand", layer.name)
+        m, e = rq.batch_matmul_multiplier(c.s_in, s_r, c.s_out)
+        quant = fi.BMM_S8_QUANT.words(lhs_offset=-c.zp_in, rhs_offset=-z_r,
+                                      output_offset=c.zp_out, multiplier=m, shift=e,
+                                      act_min=-128, act_max=127)
+    else:
+        quant = fi.F32_ACT_QUANT.words(act_min=-_F32_MAX, act_max=_F32_MAX)
+    return c.descriptor(geom, quant, flags=int(flags), filter=rhs4, weights_offset=weights_off)
 
 
 def _describe_pool(c: LayerContext) -> LayerDescriptor:
@@ -522,6 +583,8 @@ DESCRIBERS: Mapping[OpType, Callable[[LayerContext], LayerDescriptor]] = {
     OpType.HARD_SWISH: _describe_hard_swish,
     OpType.LEAKY_RELU: _describe_leaky_relu,
     OpType.PRELU: _describe_prelu,
+    OpType.TRANSPOSE_CONV: _describe_weighted,
+    OpType.BATCH_MATMUL: _describe_batch_matmul,
 }
 
 
@@ -569,7 +632,8 @@ def _layer_dtypes(layer: Layer) -> set[str]:
         data = layer.activation_inputs
     else:
         first = layer.op.operands.data
-        data = tuple(t for t in layer.inputs[first:first + (2 if layer.op is OpType.ADD else 1)]
+        two = layer.op in (OpType.ADD, OpType.BATCH_MATMUL)
+        data = tuple(t for t in layer.inputs[first:first + (2 if two else 1)]
                      if t is not None and not t.is_constant)
     return {t.dtype for t in (*data, *layer.outputs)}
 

@@ -68,6 +68,7 @@ class KernelPath(enum.Enum):
     CONV_IM2COL = "conv-im2col"  # SIMD conv through an int16 im2col of two pixels
     DW_3X3 = "dw-3x3"            # SIMD depthwise 3x3, channels in groups of 4
     DW_GENERIC = "dw-generic"    # SIMD depthwise through a per-pixel int16 im2col
+    TCONV_GATHER = "tconv-gather"  # SIMD transpose conv: per output pixel, SMLAD over ic
     SIMD = "simd"                # other s8-opt kernels with a 4-lane SIMD body (pooling, add)
     SCALAR = "scalar"            # kernels with one implementation for both int8 variants
     COPY = "copy"                # data movement only (reshape)
@@ -79,7 +80,8 @@ _SIMD_OPS = {OpType.AVERAGE_POOL_2D, OpType.MAX_POOL_2D, OpType.ADD}
 #: Operators the firmware has kernels for in every variant.
 _FIRMWARE_OPS = {OpType.CONV_2D, OpType.DEPTHWISE_CONV_2D, OpType.FULLY_CONNECTED,
                  OpType.AVERAGE_POOL_2D, OpType.MAX_POOL_2D, OpType.ADD, OpType.SOFTMAX,
-                 OpType.RESHAPE, OpType.RELU, OpType.RELU6, OpType.MEAN}
+                 OpType.RESHAPE, OpType.RELU, OpType.RELU6, OpType.MEAN,
+                 OpType.TRANSPOSE_CONV, OpType.BATCH_MATMUL}
 #: Element-wise activations of issue 17: one scalar int8 kernel serves s8-ref and s8-opt
 #: (``SCALAR``): TFLite Micro runs its reference kernels for them even in a CMSIS-NN build, and
 #: CMSIS-NN has no int8 SIMD body for them.
@@ -110,7 +112,9 @@ def kernel_path(layer: Layer, variant: Variant | str) -> KernelPath:
     s8-opt conv: ``CONV_1X1`` when the kernel is 1×1, strides 1, no padding, the output as large as
     the input and ``ic % 4 == 0`` (the 2021 CMSIS-NN condition), else ``CONV_IM2COL``.
     s8-opt depthwise: ``REF`` when the multiplier is not 1; ``DW_3X3`` for 3×3, dilation 1 and
-    padding ≤ 1; ``DW_GENERIC`` otherwise.
+    padding ≤ 1; ``DW_GENERIC`` otherwise.  s8-opt TRANSPOSE_CONV: ``TCONV_GATHER`` (the SIMD
+    gather, ``tm_transpose_conv_s8_opt_path``); s8-opt BATCH_MATMUL: ``SCALAR`` (it shares the
+    s8-ref kernel).
     """
     variant = Variant.parse(variant)
     op = layer.op
@@ -122,10 +126,13 @@ def kernel_path(layer: Layer, variant: Variant | str) -> KernelPath:
         return KernelPath.F32
     if variant is Variant.S8_REF:
         return KernelPath.REF
-    if op in (OpType.SOFTMAX, OpType.RELU, OpType.RELU6, OpType.MEAN) or op in _ACTIVATION_OPS:
+    if (op in (OpType.SOFTMAX, OpType.RELU, OpType.RELU6, OpType.MEAN, OpType.BATCH_MATMUL)
+            or op in _ACTIVATION_OPS):
         return KernelPath.SCALAR
     if op is OpType.FULLY_CONNECTED:
         return KernelPath.FC_OPT
+    if op is OpType.TRANSPOSE_CONV:
+        return KernelPath.TCONV_GATHER
     if op is OpType.CONV_2D:
         k_h, k_w = layer.kernel or (1, 1)
         _, h, w, ic = layer.input.shape
@@ -150,11 +157,16 @@ def scratch_bytes(layer: Layer, variant: Variant | str, path: KernelPath | None 
     """Scratch buffer the layer's kernel needs (``*_scratch_bytes`` of the C kernel).
 
     ``CONV_IM2COL``: two int16 columns of ``kh·kw·ic`` values, ``4·kh·kw·ic`` bytes;
-    ``DW_GENERIC``: one int16 column, ``2·kh·kw·ic`` bytes; every other path: 0.  ``path``, when
-    given, is ``kernel_path(layer, variant)`` already computed.
+    ``DW_GENERIC``: one int16 column, ``2·kh·kw·ic`` bytes; s8-ref TRANSPOSE_CONV (``REF``): an
+    int32 accumulator per element of one batch of the output, ``4·oh·ow·oc`` bytes
+    (``tm_transpose_conv_s8_ref_scratch_bytes``); every other path: 0.  ``path``, when given, is
+    ``kernel_path(layer, variant)`` already computed.
     """
     if path is None:
         path = kernel_path(layer, variant)
+    if layer.op is OpType.TRANSPOSE_CONV and path is KernelPath.REF:
+        _, oh, ow, oc = layer.output.shape
+        return 4 * oh * ow * oc
     if path not in (KernelPath.CONV_IM2COL, KernelPath.DW_GENERIC):
         return 0
     k_h, k_w = layer.kernel or (1, 1)

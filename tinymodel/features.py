@@ -64,6 +64,8 @@ PATH_FEATURES: Mapping[KernelPath, tuple[str, ...]] = MappingProxyType({
                         "unaligned"),
     KernelPath.DW_GENERIC: ("calls", "pixels", "outputs", "taps", "simd_macs", "tail_macs",
                             "im2col_values", "zero_fills"),
+    KernelPath.TCONV_GATHER: ("calls", "pixels", "outputs", "taps", "simd_macs", "tail_macs",
+                              "unaligned"),
     KernelPath.SIMD: ("calls", "pixels", "outputs", "taps", "simd_macs", "tail_macs", "elements"),
     KernelPath.SCALAR: ("calls", "outputs", "elements"),
     KernelPath.COPY: ("calls", "elements"),
@@ -232,6 +234,52 @@ def _conv_like(layer: Layer, path: KernelPath) -> dict[str, float]:
     raise TinymodelError(f"layer {layer.name!r}: no features for path {path.value}")
 
 
+def _tconv_axis_pairs(in_size: int, out_size: int, k: int, stride: int, pad: int) -> int:
+    """(input index, tap) pairs of a TRANSPOSE_CONV axis that land inside the output."""
+    return sum(1 for i in range(in_size) for t in range(k) if 0 <= i * stride - pad + t < out_size)
+
+
+def _transpose_conv(layer: Layer, path: KernelPath) -> dict[str, float]:
+    """TRANSPOSE_CONV: the scalar scatter (``REF``, ``F32``: every (input pixel, ic, tap) is
+    tested, the inside ones do ``oc`` MACs; the output is zeroed and requantized element by
+    element) or the s8-opt gather (``TCONV_GATHER``: per output pixel and pair of output
+    channels, every tap tested, each valid one a dot product over ``ic`` in 4-channel SMLAD steps
+    and an ``ic mod 4`` tail; input pixels and weight rows at multiples of ``ic``)."""
+    from tinymodel.formulas import transpose_conv_padding
+
+    n, h, w, ic = layer.input.shape
+    _, oh, ow, oc = layer.output.shape
+    k_h, k_w = layer.kernel or (1, 1)
+    s_h, s_w = layer.strides
+    same = layer.padding.value == "same"
+    pad_h = transpose_conv_padding(oh, k_h, s_h, same)[0]
+    pad_w = transpose_conv_padding(ow, k_w, s_w, same)[0]
+    inside = n * (_tconv_axis_pairs(h, oh, k_h, s_h, pad_h)
+                  * _tconv_axis_pairs(w, ow, k_w, s_w, pad_w))
+    pixels = n * oh * ow
+    c: dict[str, float] = {"calls": 1, "pixels": pixels, "outputs": pixels * oc,
+                           "macs": inside * ic * oc}
+    if path in (KernelPath.REF, KernelPath.F32):
+        c["taps"] = n * h * w * ic * k_h * k_w
+        c["elements"] = pixels * oc              # zeroing the accumulators
+        return c
+    pairs, odd = divmod(oc, 2)
+    c["taps"] = pixels * (pairs + odd) * k_h * k_w
+    c["simd_macs"] = inside * oc * (ic // 4) * 4
+    c["tail_macs"] = inside * oc * (ic % 4)
+    # per valid tap and channel pair: ic/4 input words and 2 x ic/4 weight words
+    c["unaligned"] = inside * (ic // 4) * (3 * pairs + 2 * odd) * misaligned_fraction(ic)
+    return c
+
+
+def _batch_matmul(layer: Layer) -> dict[str, float]:
+    """BATCH_MATMUL (one scalar kernel): ``outputs`` requantizations, ``macs`` = ``elements`` =
+    outputs · k scalar MAC steps (``elements`` is what the shared scalar path's model uses)."""
+    k = layer.input.shape[-2] if layer.options.get("adj_x") else layer.input.shape[-1]
+    out = layer.output.size
+    return {"calls": 1, "outputs": out, "macs": out * k, "elements": out * k}
+
+
 def _dense(layer: Layer, path: KernelPath) -> dict[str, float]:
     weights = layer.weights
     if weights is None:
@@ -286,6 +334,13 @@ def layer_features(layer: Layer, variant: Variant | str) -> LayerFeatures:
     elif layer.op is OpType.FULLY_CONNECTED:
         counts = _dense(layer, path)
         alignment = alignment_class(layer.weights.shape[1])
+    elif layer.op is OpType.TRANSPOSE_CONV:
+        counts = _transpose_conv(layer, path)
+        alignment = alignment_class(layer.input.shape[-1])
+    elif layer.op is OpType.BATCH_MATMUL:
+        counts = _batch_matmul(layer)
+        adj_x = layer.options.get("adj_x")
+        alignment = alignment_class(layer.input.shape[-2] if adj_x else layer.input.shape[-1])
     else:
         counts = _other(layer, path)
     return LayerFeatures(path, alignment, MappingProxyType(counts))

@@ -90,7 +90,7 @@ OP_COUNT = 31
 
 #: Ops whose layer reads a second runtime tensor (``in2_offset``): the code generator gives
 #: them the arena offset of the layer's second runtime input.
-TWO_INPUT_OPS: frozenset[Op] = frozenset({Op.ADD})
+TWO_INPUT_OPS: frozenset[Op] = frozenset({Op.ADD, Op.BATCH_MATMUL})
 
 #: The firmware op code each :class:`OpType` it runs is described with.  RELU6 runs as RELU (its
 #: clamp is the activation range in the quant slots); an :class:`OpType` missing here has no
@@ -112,6 +112,8 @@ OP_CODES: Mapping[OpType, Op] = MappingProxyType({
     OpType.HARD_SWISH: Op.HARD_SWISH,
     OpType.LEAKY_RELU: Op.LEAKY_RELU,
     OpType.PRELU: Op.PRELU,
+    OpType.TRANSPOSE_CONV: Op.TRANSPOSE_CONV,
+    OpType.BATCH_MATMUL: Op.BATCH_MATMUL,
 })
 
 #: Wire code of each kernel variant (``tm_variant``: the paper's U, U+FPU, Q, Q+CMSIS-NN).
@@ -135,8 +137,9 @@ def variants_in_mask(mask: int) -> tuple[Variant, ...]:
 #: Code of each s8-opt conv / depthwise path (``tm_path``, what ``tm_runner_path`` reports).
 PATH_CODES: Mapping[KernelPath, int] = MappingProxyType({
     KernelPath.REF: 0, KernelPath.CONV_1X1: 1, KernelPath.CONV_IM2COL: 2, KernelPath.DW_3X3: 3,
-    KernelPath.DW_GENERIC: 4})
-#: ``tm_runner_path`` of a layer that is not an s8-opt conv / depthwise (``TM_PATH_NONE``).
+    KernelPath.DW_GENERIC: 4, KernelPath.TCONV_GATHER: 5})
+#: ``tm_runner_path`` of a layer that is not an s8-opt conv / depthwise / transpose conv
+#: (``TM_PATH_NONE``).
 PATH_NONE = 0xFF
 
 _PATHS_BY_CODE: Mapping[int, KernelPath] = MappingProxyType({c: p for p, c in PATH_CODES.items()})
@@ -385,6 +388,7 @@ class LayerFlag(enum.IntFlag):
 
     BIAS = 1            # the layer has a bias (else the kernel gets NULL)
     PER_CHANNEL = 2     # per-channel multiplier / shift tables (else quant's one pair)
+    CONST_IN2 = 4       # BATCH_MATMUL: the second operand is a blob constant (weights_offset)
 
 
 #: An arena or blob offset that is absent (``TM_NO_OFFSET``).
@@ -486,6 +490,25 @@ class AddQuantSlot(enum.IntEnum):
     OUT_SHIFT = 9
     ACT_MIN = 10
     ACT_MAX = 11
+
+
+class BmmGeomSlot(enum.IntEnum):
+    """Indices of ``geom[]`` of BATCH_MATMUL (``TM_GB_*``): 1 transposes the last two dims."""
+
+    ADJ_X = 0
+    ADJ_Y = 1
+
+
+class BmmQuantSlot(enum.IntEnum):
+    """Indices of ``quant[]`` of the int8 BATCH_MATMUL (``TM_QB_*``)."""
+
+    LHS_OFFSET = 0
+    RHS_OFFSET = 1
+    OUT_OFFSET = 2
+    MULT = 3
+    SHIFT = 4
+    ACT_MIN = 5
+    ACT_MAX = 6
 
 
 class SoftmaxQuantSlot(enum.IntEnum):
@@ -623,6 +646,16 @@ ADD_S8_QUANT = SlotFamily("int8 ADD quantization", "quant", MappingProxyType({
     "input2_multiplier": AddQuantSlot.IN2_MULT, "input2_shift": AddQuantSlot.IN2_SHIFT,
     "output_multiplier": AddQuantSlot.OUT_MULT, "output_shift": AddQuantSlot.OUT_SHIFT,
     "act_min": AddQuantSlot.ACT_MIN, "act_max": AddQuantSlot.ACT_MAX}), "tm_add_params_s8")
+#: BATCH_MATMUL options (``tm_bmm_params``): ``adj_x`` / ``adj_y`` 0 or 1.  Give both: the slots
+#: share geom[0] / geom[1] with the strides, whose default (:data:`GEOM_DEFAULTS`) is 1.
+BMM_GEOM = SlotFamily("batch matmul options", "geom", MappingProxyType({
+    "adj_x": BmmGeomSlot.ADJ_X, "adj_y": BmmGeomSlot.ADJ_Y}), "tm_bmm_params")
+#: int8 BATCH_MATMUL (``tm_bmm_quant_s8``).
+BMM_S8_QUANT = SlotFamily("int8 BATCH_MATMUL quantization", "quant", MappingProxyType({
+    "lhs_offset": BmmQuantSlot.LHS_OFFSET, "rhs_offset": BmmQuantSlot.RHS_OFFSET,
+    "output_offset": BmmQuantSlot.OUT_OFFSET, "multiplier": BmmQuantSlot.MULT,
+    "shift": BmmQuantSlot.SHIFT, "act_min": BmmQuantSlot.ACT_MIN,
+    "act_max": BmmQuantSlot.ACT_MAX}), "tm_bmm_quant_s8")
 #: int8 SOFTMAX (``tm_softmax_params_s8``).
 SOFTMAX_S8_QUANT = SlotFamily("int8 SOFTMAX quantization", "quant", MappingProxyType({
     "input_multiplier": SoftmaxQuantSlot.IN_MULT,
@@ -671,7 +704,7 @@ SLOT_FAMILIES: tuple[SlotFamily, ...] = (CONV_GEOM, POOL_GEOM, S8_QUANT, ADD_S8_
                                          SOFTMAX_S8_QUANT, SOFTMAX_F32_QUANT, F32_ACT_QUANT,
                                          LOGISTIC_S8_QUANT, HARD_SWISH_S8_QUANT,
                                          LEAKY_RELU_S8_QUANT, PRELU_S8_QUANT,
-                                         LEAKY_RELU_F32_QUANT)
+                                         LEAKY_RELU_F32_QUANT, BMM_GEOM, BMM_S8_QUANT)
 
 
 # -- quantization rules (tm_runner.c's tm_quant_rules[]) ---------------------------------------
@@ -753,11 +786,13 @@ class QuantRule:
         return f"quant[{self.slot}] = {v} must be {want} ({self.source})"
 
 
-_REQUANT = frozenset({Op.CONV_2D, Op.DEPTHWISE_CONV_2D, Op.FULLY_CONNECTED, Op.RELU, Op.MEAN})
+_REQUANT = frozenset({Op.CONV_2D, Op.DEPTHWISE_CONV_2D, Op.FULLY_CONNECTED, Op.RELU, Op.MEAN,
+                      Op.TRANSPOSE_CONV})
 _NORMALISED = _REQUANT - {Op.MEAN}
 _POOL = frozenset({Op.AVERAGE_POOL_2D, Op.MAX_POOL_2D})
 _ADD = frozenset({Op.ADD})
 _SOFTMAX = frozenset({Op.SOFTMAX})
+_BMM = frozenset({Op.BATCH_MATMUL})
 _R = QuantRuleKind
 _ZP = "int8 zero point in [-128, 127]; input offset -zp, output offset +zp"
 _ACT = "fused activation range, CalculateActivationRangeQuantized"
@@ -843,7 +878,16 @@ QUANT_RULES: tuple[QuantRule, ...] = (
     QuantRule(_PRELU, False, _R.RANGE, PreluQuantSlot.ALPHA_SHIFT, 0, -31, 30, _E),
     QuantRule(_LEAKY, True, _R.F32_FINITE, FloatQuantSlot.ALPHA,
               source="float LEAKY_RELU: alpha finite"),
-    QuantRule(_NORMALISED | {Op.MEAN} | _POOL | _ADD, True, _R.F32_ORDER, FloatQuantSlot.ACT_MIN,
+    QuantRule(_BMM, False, _R.RANGE, BmmQuantSlot.LHS_OFFSET, 0, -127, 128, _ZP),
+    QuantRule(_BMM, False, _R.RANGE, BmmQuantSlot.RHS_OFFSET, 0, -127, 128, _ZP),
+    QuantRule(_BMM, False, _R.RANGE, BmmQuantSlot.OUT_OFFSET, 0, -128, 127, _ZP),
+    QuantRule(_BMM, False, _R.ZERO_OR_RANGE, BmmQuantSlot.MULT, 0, MULT_LO, MULT_HI, _QM),
+    QuantRule(_BMM, False, _R.RANGE, BmmQuantSlot.SHIFT, 0, -31, 30,
+              "QuantizeMultiplier: e < -31 flushes to 0, e <= 30"),
+    QuantRule(_BMM, False, _R.RANGE, BmmQuantSlot.ACT_MIN, 0, -128, 127, _ACT),
+    QuantRule(_BMM, False, _R.RANGE, BmmQuantSlot.ACT_MAX, 0, -128, 127, _ACT),
+    QuantRule(_BMM, False, _R.ORDER, BmmQuantSlot.ACT_MIN, BmmQuantSlot.ACT_MAX, source=_ACT),
+    QuantRule(_NORMALISED | {Op.MEAN} | _POOL | _ADD | _BMM, True, _R.F32_ORDER, FloatQuantSlot.ACT_MIN,
               FloatQuantSlot.ACT_MAX, source="float activation range: min <= max, no NaN"),
     QuantRule(_SOFTMAX, True, _R.F32_FINITE, FloatQuantSlot.BETA,
               source="float SOFTMAX: beta finite"),
@@ -932,7 +976,7 @@ class LayerDescriptor:
 
 
 __all__ = [
-    "ADD_S8_QUANT", "BIAS_ENTRY_BYTES", "BLOB_ALIGN", "CHANNEL_TABLE_ENTRY_BYTES", "CMD_RESPONSE",
+    "ADD_S8_QUANT", "BIAS_ENTRY_BYTES", "BMM_GEOM", "BMM_S8_QUANT", "BmmGeomSlot", "BmmQuantSlot", "BLOB_ALIGN", "CHANNEL_TABLE_ENTRY_BYTES", "CMD_RESPONSE",
     "CONV_GEOM", "DESCRIPTOR_FIELDS", "DESC_WORDS", "DTYPE_NAMES", "ELEMENT_BYTES", "F32_ACT_QUANT",
     "ABORT_GAP_DIV", "ABORT_MAX_BYTES", "ABORT_RX_BYTES", "CRC32_CHECK", "CRC32_INIT",
     "CRC32_POLY", "CRC32_XOROUT", "REPLY_READ_HEADER_BYTES", "REPLY_READ_REQUEST_BYTES",

@@ -21,6 +21,9 @@ LOGISTIC, TANH,       input
 HARD_SWISH
 LEAKY_RELU            input, alpha [0.2]
 PRELU                 input, shared_axes [[1, 2]: one alpha per channel]
+TRANSPOSE_CONV        input, filters, kernel, strides [1,1], padding [same], use_bias [true]
+BATCH_MATMUL          input (the LHS), rhs (its shape; a second runtime input), adj_x [false],
+                      adj_y [false]
 ===================== =====================================================================
 
 :func:`build_layer` turns a spec into a :class:`~tinymodel.graph.Layer` (through
@@ -43,7 +46,8 @@ from tinymodel.ops import OpType
 SPEC_OPS = (OpType.CONV_2D, OpType.DEPTHWISE_CONV_2D, OpType.FULLY_CONNECTED,
             OpType.AVERAGE_POOL_2D, OpType.MAX_POOL_2D, OpType.ADD, OpType.SOFTMAX,
             OpType.RELU, OpType.RELU6, OpType.MEAN, OpType.RESHAPE,
-            OpType.LOGISTIC, OpType.TANH, OpType.HARD_SWISH, OpType.LEAKY_RELU, OpType.PRELU)
+            OpType.LOGISTIC, OpType.TANH, OpType.HARD_SWISH, OpType.LEAKY_RELU, OpType.PRELU,
+            OpType.TRANSPOSE_CONV, OpType.BATCH_MATMUL)
 
 
 def _pair(spec: Mapping[str, Any], key: str, default: Any) -> tuple[int, int]:
@@ -71,6 +75,13 @@ def _int(spec: Mapping[str, Any], key: str, default: int | None = None) -> int:
     return v
 
 
+def _flag(spec: Mapping[str, Any], key: str, default: bool) -> bool:
+    v = spec.get(key, default)
+    if not isinstance(v, bool):
+        raise TinymodelError(f"layer spec: {key} must be true or false, not {v!r}")
+    return v
+
+
 def build_layer(spec: Mapping[str, Any], dtype: str = "int8", with_data: bool = False) -> Layer:
     """The layer a spec describes, with ``dtype`` activations (``"int8"`` or ``"float32"``).
 
@@ -85,7 +96,8 @@ def build_layer(spec: Mapping[str, Any], dtype: str = "int8", with_data: bool = 
         raise TinymodelError(f"layer spec: op {op.label} cannot be described as a single layer")
     b = GraphBuilder(f"spec_{op.label.lower()}", dtype=dtype, with_data=with_data)
     x = b.input(_ints(spec, "input"))
-    padding = spec.get("padding", "same" if op in (OpType.CONV_2D, OpType.DEPTHWISE_CONV_2D) else "valid")
+    padding = spec.get("padding", "same" if op in (OpType.CONV_2D, OpType.DEPTHWISE_CONV_2D,
+                                                   OpType.TRANSPOSE_CONV) else "valid")
     if padding not in ("same", "valid"):
         raise TinymodelError(f"layer spec: padding must be 'same' or 'valid', not {padding!r}")
     act = spec.get("activation", "none")
@@ -100,6 +112,22 @@ def build_layer(spec: Mapping[str, Any], dtype: str = "int8", with_data: bool = 
                                depth_multiplier=_int(spec, "depth_multiplier", 1), activation=act)
         elif op is OpType.FULLY_CONNECTED:
             b.dense(x, _int(spec, "units"), activation=act)
+        elif op is OpType.TRANSPOSE_CONV:
+            if len(x.shape) != 4:
+                raise ValueError("TRANSPOSE_CONV takes a 4-D [1, height, width, channels] input")
+            b.transpose_conv2d(x, _int(spec, "filters"), kernel=_pair(spec, "kernel", None),
+                               strides=_pair(spec, "strides", 1), padding=padding,
+                               use_bias=_flag(spec, "use_bias", True), activation=act)
+        elif op is OpType.BATCH_MATMUL:
+            rhs = _ints(spec, "rhs")
+            adj_x, adj_y = _flag(spec, "adj_x", False), _flag(spec, "adj_y", False)
+            if len(x.shape) < 2 or len(rhs) < 2:
+                raise ValueError("BATCH_MATMUL takes operands of rank >= 2")
+            k = x.shape[-2] if adj_x else x.shape[-1]
+            if (rhs[-1] if adj_y else rhs[-2]) != k:
+                raise ValueError(f"the operands' reduction lengths differ ({list(x.shape)} and "
+                                 f"{list(rhs)} with adj_x={adj_x}, adj_y={adj_y})")
+            b.batch_matmul(x, b.input(rhs), adj_x=adj_x, adj_y=adj_y)
         elif op in (OpType.AVERAGE_POOL_2D, OpType.MAX_POOL_2D):
             pool = _pair(spec, "pool", 2)
             strides = _pair(spec, "strides", pool)
@@ -156,6 +184,14 @@ def spec_of(layer: Layer) -> dict[str, Any]:
             spec["depth_multiplier"] = layer.depth_multiplier
     elif op is OpType.FULLY_CONNECTED:
         spec["units"] = layer.output.shape[-1]
+    elif op is OpType.TRANSPOSE_CONV:
+        spec.update(filters=layer.output.shape[-1], kernel=list(layer.kernel or (1, 1)),
+                    strides=list(layer.strides), padding=layer.padding.value)
+        if layer.bias is None:
+            spec["use_bias"] = False
+    elif op is OpType.BATCH_MATMUL:
+        spec["rhs"] = list(layer.inputs[1].shape)
+        spec.update({k: True for k in ("adj_x", "adj_y") if layer.options.get(k)})
     elif op in (OpType.AVERAGE_POOL_2D, OpType.MAX_POOL_2D):
         spec.update(pool=list(layer.kernel or (1, 1)), strides=list(layer.strides),
                     padding=layer.padding.value)

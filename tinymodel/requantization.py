@@ -177,6 +177,21 @@ def requantize_multiplier(input_scale: float, output_scale: float, *,
                                rounding=rounding)
 
 
+def batch_matmul_multiplier(lhs_scale: float, rhs_scale: float, output_scale: float, *,
+                            rounding: str = DOUBLE_ROUNDING) -> tuple[int, int]:
+    """``(m, e)`` of the int8 BATCH_MATMUL: ``M = (float32)(s_lhs · s_rhs) / s_out``.
+
+    The product of the two input scales is formed in **float32** and only then widened to
+    binary64 for the quotient (TFLite's ``GetQuantizedConvolutionMultipler`` as BATCH_MATMUL's
+    Prepare calls it; unlike :func:`conv_multipliers`, whose product is binary64).
+    """
+    s_out = float(np.float32(output_scale))
+    if s_out <= 0.0:
+        raise TinymodelError(f"output scale {output_scale!r} must be positive")
+    product = float(np.float32(np.float32(lhs_scale) * np.float32(rhs_scale)))
+    return quantize_multiplier(product / s_out, rounding=rounding)
+
+
 def mean_multiplier(input_scale: float, output_scale: float, num_elements: int, *,
                     rounding: str = DOUBLE_ROUNDING) -> tuple[int, int]:
     """``(m, e)`` of the int8 MEAN over ``num_elements`` values, as TFLite computes it.

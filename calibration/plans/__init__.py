@@ -349,8 +349,12 @@ def _sweep(ctx: _Ctx, s: Mapping[str, Any], where: str, plan_variants: Sequence[
     if not isinstance(base, dict) or "op" not in base:
         raise ctx.fail(where + "base", base, "must be a layer spec table with an 'op'")
     key = s.get("key")
-    if not isinstance(key, str) or not key:
-        raise ctx.fail(where + "key", key, "must be a dotted key of the base spec, e.g. 'input.3'")
+    # a list of keys sets every one to the swept value (a BATCH_MATMUL's reduction length sits
+    # in both operands' shapes)
+    keys = key if isinstance(key, list) and key else [key]
+    if not all(isinstance(k, str) and k for k in keys):
+        raise ctx.fail(where + "key", key, "must be a dotted key of the base spec, e.g. 'input.3', "
+                                           "or a list of them")
     if ("range" in s) == ("values" in s):
         raise PlanError(f"{ctx.path}: {where}: give exactly one of range = [first, last(, step)] "
                         f"or values = [...]")
@@ -371,9 +375,10 @@ def _sweep(ctx: _Ctx, s: Mapping[str, Any], where: str, plan_variants: Sequence[
     out = []
     for i, v in enumerate(values):
         spec = copy.deepcopy(dict(base))
-        if not _set_path(spec, key, v):
-            raise ctx.fail(where + "key", key, f"not a key of base {base!r}")
-        canon, skey = _canonical(ctx, spec, f"{where}{key}={v!r}")
+        for k in keys:
+            if not _set_path(spec, k, v):
+                raise ctx.fail(where + "key", k, f"not a key of base {base!r}")
+        canon, skey = _canonical(ctx, spec, f"{where}{'='.join(keys)}={v!r}")
         holdout = bool(every) and (i + 1) % every == 0
         out.append(PlanPoint(canon, skey, name, holdout, variants))
     return _with_cold_twins(ctx, s, where, out)

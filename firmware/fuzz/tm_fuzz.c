@@ -85,6 +85,17 @@ static size_t run_layer_payload(uint8_t *q)
     if (q[0] == TM_OP_PRELU) { v[4] = 1; v[5] = below(2) ? h : 1; v[6] = below(2) ? w : 1; v[7] = c;
                                v[20] = 3; v[21] = 0; v[22] = -9; v[23] = 1342177280; v[24] = 1;
                                v[25] = 1073741824; v[26] = -10; }
+    /* issue 17: TRANSPOSE_CONV (the conv layout above: any output size is valid) and
+     * BATCH_MATMUL (lhs in, rhs in filter with the reduction in filter[2], adj_x = adj_y = 0) */
+    if (q[0] < 11 && below(100) < 10) {
+        q[0] = (uint8_t)(below(2) ? TM_OP_TRANSPOSE_CONV : TM_OP_BATCH_MATMUL);
+        v[8] = n; v[9] = 1 + (int32_t)below(16); v[10] = 1 + (int32_t)below(16); v[11] = oc;
+        if (q[0] == TM_OP_BATCH_MATMUL) {
+            v[4] = n; v[5] = h; v[6] = c; v[7] = oc; v[9] = h; v[10] = w;
+            v[12] = v[13] = 0;
+            v[20] = 0; v[21] = 0; v[22] = 0; v[23] = 1 << 30; v[24] = -3; v[25] = -128; v[26] = 127;
+        }
+    }
     if (q[1] < 2) { /* float variants: beta 1.0, activation clamp [-FLT_MAX, FLT_MAX] or [0, 6] */
         v[20] = 0x3F800000; v[22] = below(2) ? (int32_t)0xFF7FFFFF : 0;
         v[23] = v[22] ? 0x7F7FFFFF : 0x40C00000;

@@ -170,6 +170,46 @@ static inline tm_status tm_check_pool(const tm_pool_params *pool, const tm_dims 
     return tm_check_geometry(pool->stride_h, pool->stride_w, pool->pad_h, pool->pad_w, 1, 1);
 }
 
+/* TRANSPOSE_CONV shapes: input (n,h,w,ic), filter (oc,kh,kw,ic), output (n,oh,ow,oc), dilation 1. */
+static inline tm_status tm_check_transpose_conv(const tm_conv_params *conv, const tm_dims *in,
+                                                const void *input, const tm_dims *fil,
+                                                const void *filter, const tm_dims *out,
+                                                const void *output)
+{
+    const tm_status st = tm_check_conv(conv, in, input, fil, filter, out, output);
+    if (st != TM_OK) {
+        return st;
+    }
+    return (conv->dilation_h != 1 || conv->dilation_w != 1) ? TM_ERR_PARAM : TM_OK;
+}
+
+/* BATCH_MATMUL shapes (tm_kernels.h): the (m, k) x (k, n) -> (m, n) matrices agree and every
+ * batch dim of the output is the broadcast of the operands'. */
+static inline tm_status tm_check_bmm(const tm_bmm_params *p, const tm_dims *l, const void *lhs,
+                                     const tm_dims *r, const void *rhs, const tm_dims *o,
+                                     const void *out)
+{
+    if (p == NULL || l == NULL || lhs == NULL || r == NULL || rhs == NULL || o == NULL ||
+        out == NULL) {
+        return TM_ERR_NULL_POINTER;
+    }
+    if (!tm_dims_valid(l) || !tm_dims_valid(r) || !tm_dims_valid(o)) {
+        return TM_ERR_SHAPE;
+    }
+    const int32_t m = p->adj_x ? l->c : l->w;
+    const int32_t k = p->adj_x ? l->w : l->c;
+    const int32_t rk = p->adj_y ? r->c : r->w;
+    const int32_t n = p->adj_y ? r->w : r->c;
+    if (k != rk || o->w != m || o->c != n) {
+        return TM_ERR_SHAPE;
+    }
+    if ((l->n != r->n && l->n != 1 && r->n != 1) || o->n != (l->n > r->n ? l->n : r->n) ||
+        (l->h != r->h && l->h != 1 && r->h != 1) || o->h != (l->h > r->h ? l->h : r->h)) {
+        return TM_ERR_SHAPE;
+    }
+    return TM_OK;
+}
+
 /* Dense shapes. */
 static inline tm_status tm_check_fc(const tm_fc_dims *d, const void *input, const void *weights,
                                     const void *output)

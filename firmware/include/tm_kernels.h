@@ -187,8 +187,29 @@ typedef enum {
     TM_PATH_CONV_1X1 = 1,      /* conv 1x1, stride 1, pad 0, ic % 4 == 0: GEMM without im2col */
     TM_PATH_CONV_IM2COL = 2,   /* generic conv: int16 im2col of 2 pixels + 2x2 GEMM */
     TM_PATH_DW_3X3 = 3,        /* depthwise 3x3, ch_mult 1, pad <= 1, dilation 1 */
-    TM_PATH_DW_GENERIC = 4     /* depthwise ch_mult 1: per-pixel int16 im2col, 4 channels a step */
+    TM_PATH_DW_GENERIC = 4,    /* depthwise ch_mult 1: per-pixel int16 im2col, 4 channels a step */
+    TM_PATH_TCONV_GATHER = 5   /* transpose conv: per output pixel, SMLAD dot products over ic */
 } tm_path;
+
+/** BATCH_MATMUL options: transpose the last two dims of the LHS (adj_x) / RHS (adj_y). */
+typedef struct {
+    int32_t adj_x;
+    int32_t adj_y;
+} tm_bmm_params;
+
+/**
+ * int8 BATCH_MATMUL requantization: out = clamp(output_offset + requantize(acc, multiplier,
+ * shift), act_min, act_max) with acc = sum (lhs + lhs_offset) * (rhs + rhs_offset).
+ */
+typedef struct {
+    int32_t lhs_offset;       /* -LHS zero point */
+    int32_t rhs_offset;       /* -RHS zero point */
+    int32_t output_offset;    /* +output zero point */
+    int32_t multiplier;
+    int32_t shift;
+    int32_t act_min;
+    int32_t act_max;
+} tm_bmm_quant_s8;
 
 /* ---------------------------------------------------------------------------------------------
  * CONV_2D.  input (n, h, w, ic), filter (oc, kh, kw, ic), bias [oc] or NULL,
@@ -286,6 +307,60 @@ int32_t tm_depthwise_conv2d_f32_scratch_bytes(const tm_conv_params *conv,
                                               const tm_dims *input_dims,
                                               const tm_dims *filter_dims,
                                               const tm_dims *output_dims);
+
+/* ---------------------------------------------------------------------------------------------
+ * TRANSPOSE_CONV.  input (n, h, w, ic), filter (oc, kh, kw, ic), bias [oc] or NULL,
+ * output (n, oh, ow, oc); conv->pad_h / pad_w are TFLite's top/left padding of the output
+ * (dilation must be 1, ch_mult is ignored).  Input pixel (y, x) tap (ky, kx) lands on output
+ * (y * stride_h - pad_h + ky, x * stride_w - pad_w + kx); taps outside the output are dropped.
+ * s8_ref scatters into an int32 scratch of one batch's output (tm_transpose_conv_s8_ref_scratch_bytes:
+ * 4 * oh * ow * oc bytes), then requantizes; s8_opt gathers per output pixel (no scratch).
+ */
+tm_status tm_transpose_conv_s8_ref(const tm_conv_params *conv, const tm_quant_s8 *quant,
+                                   const tm_dims *input_dims, const int8_t *input,
+                                   const tm_dims *filter_dims, const int8_t *filter,
+                                   const int32_t *bias, const tm_dims *output_dims,
+                                   int8_t *output, const tm_scratch *scratch);
+int32_t tm_transpose_conv_s8_ref_scratch_bytes(const tm_conv_params *conv,
+                                               const tm_dims *input_dims,
+                                               const tm_dims *filter_dims,
+                                               const tm_dims *output_dims);
+tm_status tm_transpose_conv_s8_opt(const tm_conv_params *conv, const tm_quant_s8 *quant,
+                                   const tm_dims *input_dims, const int8_t *input,
+                                   const tm_dims *filter_dims, const int8_t *filter,
+                                   const int32_t *bias, const tm_dims *output_dims,
+                                   int8_t *output, const tm_scratch *scratch);
+int32_t tm_transpose_conv_s8_opt_scratch_bytes(const tm_conv_params *conv,
+                                               const tm_dims *input_dims,
+                                               const tm_dims *filter_dims,
+                                               const tm_dims *output_dims);
+tm_path tm_transpose_conv_s8_opt_path(const tm_conv_params *conv, const tm_dims *input_dims,
+                                      const tm_dims *filter_dims, const tm_dims *output_dims);
+/* float: scatters straight into the output (no scratch). */
+tm_status tm_transpose_conv_f32(const tm_conv_params *conv, const tm_act_f32 *act,
+                                const tm_dims *input_dims, const float *input,
+                                const tm_dims *filter_dims, const float *filter,
+                                const float *bias, const tm_dims *output_dims, float *output,
+                                const tm_scratch *scratch);
+int32_t tm_transpose_conv_f32_scratch_bytes(const tm_conv_params *conv, const tm_dims *input_dims,
+                                            const tm_dims *filter_dims,
+                                            const tm_dims *output_dims);
+
+/* ---------------------------------------------------------------------------------------------
+ * BATCH_MATMUL.  lhs (b0, b1, r, c), rhs (b0', b1', r', c'), output (o0, o1, m, n), all 4-D
+ * with the matrix in the last two dims: A = adj_x ? lhs^T : lhs is (m, k), B = adj_y ? rhs^T : rhs
+ * is (k, n); batch dims broadcast (each pair equal or one of them 1, o = the larger).
+ * out[b, i, j] = sum_k A[b, i, k] * B[b, k, j].  One kernel for both int8 variants (s8-opt
+ * images run s8_ref).
+ */
+tm_status tm_batch_matmul_s8_ref(const tm_bmm_params *params, const tm_bmm_quant_s8 *quant,
+                                 const tm_dims *lhs_dims, const int8_t *lhs,
+                                 const tm_dims *rhs_dims, const int8_t *rhs,
+                                 const tm_dims *output_dims, int8_t *output);
+tm_status tm_batch_matmul_f32(const tm_bmm_params *params, const tm_act_f32 *act,
+                              const tm_dims *lhs_dims, const float *lhs,
+                              const tm_dims *rhs_dims, const float *rhs,
+                              const tm_dims *output_dims, float *output);
 
 /* ---------------------------------------------------------------------------------------------
  * FULLY_CONNECTED.  input (batches, in), weights (out, in), bias [out] or NULL, output (batches, out).

@@ -64,6 +64,9 @@ typedef enum {
 
 #define TM_LAYER_FLAG_BIAS 1u
 #define TM_LAYER_FLAG_PER_CHANNEL 2u
+/* BATCH_MATMUL: the second operand (RHS) is a constant in the blob (weights_offset), not a
+ * second runtime input */
+#define TM_LAYER_FLAG_CONST_IN2 4u
 
 /*
  * Slots of geom[] and quant[], by operator family.  Every index the runner reads is named here;
@@ -84,6 +87,13 @@ enum {
     TM_QA_IN1_OFFSET = 0, TM_QA_IN2_OFFSET, TM_QA_OUT_OFFSET, TM_QA_LEFT_SHIFT, TM_QA_IN1_MULT,
     TM_QA_IN1_SHIFT, TM_QA_IN2_MULT, TM_QA_IN2_SHIFT, TM_QA_OUT_MULT, TM_QA_OUT_SHIFT,
     TM_QA_ACT_MIN, TM_QA_ACT_MAX
+};
+/* BATCH_MATMUL options (tm_bmm_params). */
+enum { TM_GB_ADJ_X = 0, TM_GB_ADJ_Y };
+/* int8 BATCH_MATMUL (tm_bmm_quant_s8, in its field order). */
+enum {
+    TM_QB_LHS_OFFSET = 0, TM_QB_RHS_OFFSET, TM_QB_OUT_OFFSET, TM_QB_MULT, TM_QB_SHIFT,
+    TM_QB_ACT_MIN, TM_QB_ACT_MAX
 };
 /* int8 SOFTMAX (tm_softmax_params_s8). */
 enum { TM_QS_IN_MULT = 0, TM_QS_IN_LEFT_SHIFT, TM_QS_DIFF_MIN };
@@ -125,7 +135,8 @@ typedef enum {
 } tm_quant_rule_kind;
 
 #define TM_NO_OFFSET 0xFFFFFFFFu
-/* tm_runner_path() of a layer that is not an s8-opt conv / depthwise (no tm_path). */
+/* tm_runner_path() of a layer that is not an s8-opt conv / depthwise / transpose conv (no
+ * tm_path). */
 #define TM_PATH_NONE 0xFFu
 
 /* Byte offsets of the fields of a RUN_LAYER payload (docs/protocol.md 3.2), also what a PARAM

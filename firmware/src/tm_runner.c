@@ -48,6 +48,9 @@
 #pragma weak tm_avg_pool2d_s8_opt
 #pragma weak tm_max_pool2d_s8_opt
 #pragma weak tm_add_s8_opt
+#pragma weak tm_transpose_conv_s8_opt
+#pragma weak tm_transpose_conv_s8_opt_scratch_bytes
+#pragma weak tm_transpose_conv_s8_opt_path
 #endif
 
 /* Largest value of a geometry field (stride, padding, dilation, multiplier, pool window): keeps
@@ -83,6 +86,7 @@ uint32_t tm_runner_ops(void)
         TM_OP_CONV_2D, TM_OP_DEPTHWISE_CONV_2D, TM_OP_FULLY_CONNECTED, TM_OP_AVERAGE_POOL_2D,
         TM_OP_MAX_POOL_2D, TM_OP_ADD, TM_OP_SOFTMAX, TM_OP_RELU, TM_OP_RESHAPE, TM_OP_MEAN,
         TM_OP_LOGISTIC, TM_OP_TANH, TM_OP_HARD_SWISH, TM_OP_LEAKY_RELU, TM_OP_PRELU,
+        TM_OP_TRANSPOSE_CONV, TM_OP_BATCH_MATMUL,
     };
     uint32_t mask = 0;
 #if TM_HAVE_F32 || TM_HAVE_S8_REF
@@ -112,6 +116,9 @@ uint32_t tm_runner_ops(void)
     if (!tm_add_s8_opt) {
         mask &= ~(1u << TM_OP_ADD);
     }
+    if (!tm_transpose_conv_s8_opt) {
+        mask &= ~(1u << TM_OP_TRANSPOSE_CONV);
+    }
 #endif
     return mask;
 }
@@ -131,6 +138,12 @@ uint64_t tm_runner_work(const tm_layer_desc *d)
         return out * (uint64_t)d->filter[1] * (uint64_t)d->filter[2];
     case TM_OP_FULLY_CONNECTED:
         return out * (uint64_t)d->filter[1];
+    case TM_OP_TRANSPOSE_CONV:
+        /* every input element meets every tap of every output channel */
+        return in * (uint64_t)d->filter[0] * (uint64_t)d->filter[1] * (uint64_t)d->filter[2];
+    case TM_OP_BATCH_MATMUL:
+        /* m x n outputs per batch, each a reduction over k */
+        return out * (uint64_t)(d->geom[TM_GB_ADJ_X] ? d->in[2] : d->in[3]);
     case TM_OP_AVERAGE_POOL_2D:
     case TM_OP_MAX_POOL_2D:
         return out * (uint64_t)d->geom[TM_G_FILTER_H] * (uint64_t)d->geom[TM_G_FILTER_W];
@@ -165,15 +178,18 @@ typedef struct {
 /* int8 ops with tm_quant_s8 requantization (offsets, clamp, multiplier, shift). */
 #define TM_OPS_REQUANT (TM_OPBIT(TM_OP_CONV_2D) | TM_OPBIT(TM_OP_DEPTHWISE_CONV_2D) | \
                         TM_OPBIT(TM_OP_FULLY_CONNECTED) | TM_OPBIT(TM_OP_RELU) | \
-                        TM_OPBIT(TM_OP_MEAN))
+                        TM_OPBIT(TM_OP_MEAN) | TM_OPBIT(TM_OP_TRANSPOSE_CONV))
 /* ... of which these take a QuantizeMultiplier result as it is (MEAN folds 1/n into it). */
 #define TM_OPS_NORMALISED (TM_OPBIT(TM_OP_CONV_2D) | TM_OPBIT(TM_OP_DEPTHWISE_CONV_2D) | \
-                           TM_OPBIT(TM_OP_FULLY_CONNECTED) | TM_OPBIT(TM_OP_RELU))
+                           TM_OPBIT(TM_OP_FULLY_CONNECTED) | TM_OPBIT(TM_OP_RELU) | \
+                           TM_OPBIT(TM_OP_TRANSPOSE_CONV))
 #define TM_OPS_POOL (TM_OPBIT(TM_OP_AVERAGE_POOL_2D) | TM_OPBIT(TM_OP_MAX_POOL_2D))
 #define TM_OPS_ADD TM_OPBIT(TM_OP_ADD)
 #define TM_OPS_SOFTMAX TM_OPBIT(TM_OP_SOFTMAX)
+#define TM_OPS_BMM TM_OPBIT(TM_OP_BATCH_MATMUL)
 /* float ops with an activation clamp (tm_act_f32) */
-#define TM_OPS_F32_ACT (TM_OPS_NORMALISED | TM_OPBIT(TM_OP_MEAN) | TM_OPS_POOL | TM_OPS_ADD)
+#define TM_OPS_F32_ACT (TM_OPS_NORMALISED | TM_OPBIT(TM_OP_MEAN) | TM_OPS_POOL | TM_OPS_ADD | \
+                        TM_OPS_BMM)
 #define TM_RULE(ops, f32, kind, slot, other, lo, hi) {ops, f32, kind, slot, other, lo, hi}
 /* A QuantizeMultiplier result: 0, or in [2^30, 2^31). */
 #define TM_MULT_LO 1073741824
@@ -270,6 +286,16 @@ static const tm_quant_rule tm_quant_rules[] = {
     TM_RULE(TM_OPS_PRELU, 0, TM_RULE_RANGE, TM_QPR_ALPHA_SHIFT, 0, -31, 30),
     /* float LEAKY_RELU: alpha a finite number */
     TM_RULE(TM_OPS_LEAKY_RELU, 1, TM_RULE_F32_FINITE, TM_QF_ALPHA, 0, 0, 0),
+    /* BATCH_MATMUL (ref 26(a)): two input zero points and the output's, one QuantizeMultiplier
+     * result of (float)(s_lhs * s_rhs) / s_out, the full int8 range (no fused activation) */
+    TM_RULE(TM_OPS_BMM, 0, TM_RULE_RANGE, TM_QB_LHS_OFFSET, 0, -127, 128),
+    TM_RULE(TM_OPS_BMM, 0, TM_RULE_RANGE, TM_QB_RHS_OFFSET, 0, -127, 128),
+    TM_RULE(TM_OPS_BMM, 0, TM_RULE_RANGE, TM_QB_OUT_OFFSET, 0, -128, 127),
+    TM_RULE(TM_OPS_BMM, 0, TM_RULE_ZERO_OR_RANGE, TM_QB_MULT, 0, TM_MULT_LO, TM_MULT_HI),
+    TM_RULE(TM_OPS_BMM, 0, TM_RULE_RANGE, TM_QB_SHIFT, 0, -31, 30),
+    TM_RULE(TM_OPS_BMM, 0, TM_RULE_RANGE, TM_QB_ACT_MIN, 0, -128, 127),
+    TM_RULE(TM_OPS_BMM, 0, TM_RULE_RANGE, TM_QB_ACT_MAX, 0, -128, 127),
+    TM_RULE(TM_OPS_BMM, 0, TM_RULE_ORDER, TM_QB_ACT_MIN, TM_QB_ACT_MAX, 0, 0),
     /* float: the activation clamp is an ordered pair of numbers (CalculateActivationRange),
      * SOFTMAX's beta a finite number */
     TM_RULE(TM_OPS_F32_ACT, 1, TM_RULE_F32_ORDER, TM_QF_ACT_MIN, TM_QF_ACT_MAX, 0, 0),
@@ -486,6 +512,24 @@ static int32_t tm_scratch_of(const tm_layer_desc *d, tm_variant v)
         }
 #endif
         return 0;
+    case TM_OP_TRANSPOSE_CONV:
+#if TM_HAVE_F32
+        if (tm_is_float_variant(v)) {
+            return tm_transpose_conv_f32_scratch_bytes(&conv, &in, &fil, &out);
+        }
+#endif
+#if TM_HAVE_S8_OPT
+        if (v == TM_VARIANT_S8_OPT) {
+            return tm_transpose_conv_s8_opt_scratch_bytes
+                       ? tm_transpose_conv_s8_opt_scratch_bytes(&conv, &in, &fil, &out) : 0;
+        }
+#endif
+#if TM_HAVE_S8_REF
+        if (v == TM_VARIANT_S8_REF) {
+            return tm_transpose_conv_s8_ref_scratch_bytes(&conv, &in, &fil, &out);
+        }
+#endif
+        return 0;
     default:
         return 0;
     }
@@ -607,6 +651,81 @@ tm_run_status tm_runner_sizes(const tm_layer_desc *d, tm_variant v, tm_layer_siz
         channels = (uint32_t)d->filter[0];
         break;
     }
+    case TM_OP_TRANSPOSE_CONV: {
+        /* input (n, h, w, ic), filter (oc, kh, kw, ic), output (n, oh, ow, oc); any output size
+         * is safe (taps outside it are dropped), dilation 1 */
+        const uint32_t w_n = tm_elems(d->filter, TM_FIELD_FILTER(0), bad_field);
+        if (w_n == 0) {
+            return TM_RUN_PARAM;
+        }
+        if (tm_check_geom(d, 1, bad_field) != TM_RUN_OK) {
+            return TM_RUN_PARAM;
+        }
+        if (d->geom[TM_G_DIL_H] != 1 || d->geom[TM_G_DIL_W] != 1) {
+            *bad_field = (uint16_t)TM_FIELD_GEOM(d->geom[TM_G_DIL_H] != 1 ? TM_G_DIL_H : TM_G_DIL_W);
+            return TM_RUN_PARAM;
+        }
+        if (d->filter[3] != d->in[3]) {
+            *bad_field = (uint16_t)TM_FIELD_FILTER(3);
+            return TM_RUN_PARAM;
+        }
+        if (d->filter[0] != d->out[3]) {
+            *bad_field = (uint16_t)TM_FIELD_OUT(3);
+            return TM_RUN_PARAM;
+        }
+        if (d->out[0] != d->in[0]) {
+            *bad_field = (uint16_t)TM_FIELD_OUT(0);
+            return TM_RUN_PARAM;
+        }
+        weights = (uint64_t)w_n * elem;
+        channels = (uint32_t)d->out[3];
+        break;
+    }
+    case TM_OP_BATCH_MATMUL: {
+        /* lhs in[4], rhs filter[4] (a runtime second input, or with TM_LAYER_FLAG_CONST_IN2 a
+         * constant in the weights), output out[4]; matrices in the last two dims, batch dims
+         * broadcast */
+        const uint32_t r_n = tm_elems(d->filter, TM_FIELD_FILTER(0), bad_field);
+        if (r_n == 0) {
+            return TM_RUN_PARAM;
+        }
+        for (int i = TM_GB_ADJ_X; i <= TM_GB_ADJ_Y; i++) {
+            if (d->geom[i] != 0 && d->geom[i] != 1) {
+                *bad_field = (uint16_t)TM_FIELD_GEOM(i);
+                return TM_RUN_PARAM;
+            }
+        }
+        const int32_t m = d->geom[TM_GB_ADJ_X] ? d->in[3] : d->in[2];
+        const int32_t k = d->geom[TM_GB_ADJ_X] ? d->in[2] : d->in[3];
+        const int32_t rk = d->geom[TM_GB_ADJ_Y] ? d->filter[3] : d->filter[2];
+        const int32_t n = d->geom[TM_GB_ADJ_Y] ? d->filter[2] : d->filter[3];
+        if (rk != k) {
+            *bad_field = (uint16_t)TM_FIELD_FILTER(d->geom[TM_GB_ADJ_Y] ? 3 : 2);
+            return TM_RUN_PARAM;
+        }
+        for (int i = 0; i < 2; i++) {
+            const int32_t a = d->in[i];
+            const int32_t b = d->filter[i];
+            if (a != b && a != 1 && b != 1) {
+                *bad_field = (uint16_t)TM_FIELD_FILTER(i);
+                return TM_RUN_PARAM;
+            }
+            if (d->out[i] != (a > b ? a : b)) {
+                *bad_field = (uint16_t)TM_FIELD_OUT(i);
+                return TM_RUN_PARAM;
+            }
+        }
+        if (d->out[2] != m || d->out[3] != n) {
+            *bad_field = (uint16_t)TM_FIELD_OUT(d->out[2] != m ? 2 : 3);
+            return TM_RUN_PARAM;
+        }
+        if (d->flags & TM_LAYER_FLAG_CONST_IN2) {
+            weights = (uint64_t)r_n * elem;
+        } else {
+            in2_bytes = (uint64_t)r_n * elem;
+        }
+        break;
+    }
     case TM_OP_AVERAGE_POOL_2D:
     case TM_OP_MAX_POOL_2D:
         if (tm_check_geom(d, 0, bad_field) != TM_RUN_OK) {
@@ -713,6 +832,9 @@ uint8_t tm_runner_path(const tm_layer_desc *d, tm_variant v)
         if (d->op == TM_OP_DEPTHWISE_CONV_2D && tm_depthwise_conv2d_s8_opt_path) {
             return (uint8_t)tm_depthwise_conv2d_s8_opt_path(&conv, &in, &fil, &out);
         }
+        if (d->op == TM_OP_TRANSPOSE_CONV && tm_transpose_conv_s8_opt_path) {
+            return (uint8_t)tm_transpose_conv_s8_opt_path(&conv, &in, &fil, &out);
+        }
     }
 #else
     (void)d;
@@ -790,6 +912,20 @@ static tm_run_status tm_exec_f32(const tm_layer_desc *d, const tm_layer_ptrs *p,
         *st = tm_prelu_f32(&in, (const float *)p->in, &fil, (const float *)p->weights,
                            (float *)p->out);
         break;
+    case TM_OP_TRANSPOSE_CONV:
+        *st = tm_transpose_conv_f32(&conv, &act, &in, (const float *)p->in, &fil,
+                                    (const float *)p->weights, bias, &out, (float *)p->out,
+                                    &scratch);
+        break;
+    case TM_OP_BATCH_MATMUL: {
+        tm_bmm_params bp;
+        bp.adj_x = d->geom[TM_GB_ADJ_X];
+        bp.adj_y = d->geom[TM_GB_ADJ_Y];
+        const void *rhs = (d->flags & TM_LAYER_FLAG_CONST_IN2) ? p->weights : p->in2;
+        *st = tm_batch_matmul_f32(&bp, &act, &in, (const float *)p->in, &fil, (const float *)rhs,
+                                  &out, (float *)p->out);
+        break;
+    }
     default:
         return TM_RUN_UNSUPPORTED;
     }
@@ -993,6 +1129,40 @@ static tm_run_status tm_exec_s8(const tm_layer_desc *d, tm_variant v, const tm_l
         pr.alpha_shift = d->quant[TM_QPR_ALPHA_SHIFT];
         *st = tm_prelu_s8_ref(&pr, &in, (const int8_t *)p->in, &fil, (const int8_t *)p->weights,
                               (int8_t *)p->out);
+        break;
+    }
+    case TM_OP_TRANSPOSE_CONV:
+#if TM_HAVE_S8_OPT
+        if (opt) {
+            if (!tm_transpose_conv_s8_opt) {
+                return TM_RUN_UNSUPPORTED;
+            }
+            *st = tm_transpose_conv_s8_opt(&conv, &q, &in, (const int8_t *)p->in, &fil,
+                                           (const int8_t *)p->weights, bias, &out,
+                                           (int8_t *)p->out, &scratch);
+            break;
+        }
+#endif
+        *st = tm_transpose_conv_s8_ref(&conv, &q, &in, (const int8_t *)p->in, &fil,
+                                       (const int8_t *)p->weights, bias, &out, (int8_t *)p->out,
+                                       &scratch);
+        break;
+    case TM_OP_BATCH_MATMUL: {
+        /* one scalar kernel for both int8 variants */
+        tm_bmm_params bp;
+        bp.adj_x = d->geom[TM_GB_ADJ_X];
+        bp.adj_y = d->geom[TM_GB_ADJ_Y];
+        tm_bmm_quant_s8 bq;
+        bq.lhs_offset = d->quant[TM_QB_LHS_OFFSET];
+        bq.rhs_offset = d->quant[TM_QB_RHS_OFFSET];
+        bq.output_offset = d->quant[TM_QB_OUT_OFFSET];
+        bq.multiplier = d->quant[TM_QB_MULT];
+        bq.shift = d->quant[TM_QB_SHIFT];
+        bq.act_min = d->quant[TM_QB_ACT_MIN];
+        bq.act_max = d->quant[TM_QB_ACT_MAX];
+        const void *rhs = (d->flags & TM_LAYER_FLAG_CONST_IN2) ? p->weights : p->in2;
+        *st = tm_batch_matmul_s8_ref(&bp, &bq, &in, (const int8_t *)p->in, &fil,
+                                     (const int8_t *)rhs, &out, (int8_t *)p->out);
         break;
     }
     default:

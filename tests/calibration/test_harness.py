@@ -54,6 +54,9 @@ SPECS = {
     "HARD_SWISH": {"op": "HARD_SWISH", "input": [1, 4, 4, 3]},
     "LEAKY_RELU": {"op": "LEAKY_RELU", "input": [1, 4, 5, 3], "alpha": 0.1},
     "PRELU": {"op": "PRELU", "input": [1, 4, 5, 3], "shared_axes": [1, 2]},
+    "TRANSPOSE_CONV": {"op": "TRANSPOSE_CONV", "input": [1, 3, 3, 5], "filters": 4, "kernel": [3, 3],
+                       "strides": [2, 2], "padding": "same"},
+    "BATCH_MATMUL": {"op": "BATCH_MATMUL", "input": [1, 2, 4, 6], "rhs": [1, 1, 5, 6], "adj_y": True},
 }
 
 

@@ -57,6 +57,10 @@ def _valid_quant(op: fi.Op, f32: bool) -> tuple[int, ...]:
     if op is fi.Op.PRELU:
         return fi.PRELU_S8_QUANT.words(
             **asdict(rq.prelu_params(0.05, 3, 0.002, 0, 0.04, -9)))
+    if op is fi.Op.BATCH_MATMUL:
+        m, e = rq.batch_matmul_multiplier(0.02, 0.05, 0.04)
+        return fi.BMM_S8_QUANT.words(lhs_offset=3, rhs_offset=-7, output_offset=11,
+                                     multiplier=m, shift=e, act_min=-128, act_max=127)
     m, e = rq.mean_multiplier(0.05, 0.04, 16) if op is fi.Op.MEAN else \
         rq.requantize_multiplier(0.0005, 0.04)
     return fi.S8_QUANT.words(input_offset=5, output_offset=-3, act_min=-128, act_max=127,
@@ -85,6 +89,12 @@ def _request(op: fi.Op, f32: bool, quant: tuple[int, ...]):
         return LayerRequest(op, variant, x, (1, 1, 1, 8), quant=quant, reps=1, warmups=0)
     if op is fi.Op.PRELU:       # one alpha per channel
         return LayerRequest(op, variant, x, x, (1, 1, 1, 8), quant=quant, reps=1, warmups=0)
+    if op is fi.Op.TRANSPOSE_CONV:
+        return LayerRequest(op, variant, x, (1, 8, 8, 4), (4, 2, 2, 8),
+                            fi.CONV_GEOM.words(stride_h=2, stride_w=2), quant, reps=1, warmups=0)
+    if op is fi.Op.BATCH_MATMUL:
+        return LayerRequest(op, variant, x, (1, 4, 4, 6), (1, 4, 8, 6),  # out, rhs
+                            fi.BMM_GEOM.words(adj_x=0, adj_y=0), quant, reps=1, warmups=0)
     return LayerRequest(op, variant, x, x, quant=quant, reps=1, warmups=0)
 
 

@@ -107,6 +107,15 @@ class _SoftmaxParamsS8(ctypes.Structure):
     _fields_ = [(n, ctypes.c_int32) for n in ("input_multiplier", "input_left_shift", "diff_min")]
 
 
+class _BmmParams(ctypes.Structure):
+    _fields_ = [("adj_x", ctypes.c_int32), ("adj_y", ctypes.c_int32)]
+
+
+class _BmmQuantS8(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_int32) for n in (
+        "lhs_offset", "rhs_offset", "output_offset", "multiplier", "shift", "act_min", "act_max")]
+
+
 class _ActF32(ctypes.Structure):
     _fields_ = [("act_min", ctypes.c_float), ("act_max", ctypes.c_float)]
 
@@ -443,6 +452,106 @@ def scratch_bytes(op: str, family: str, x_shape: Sequence[int], filter_shape: Se
     return int(_fn(name + "_scratch_bytes")(ctypes.byref(conv), ctypes.byref(_dims(x_shape)),
                                             ctypes.byref(_dims(filter_shape)),
                                             ctypes.byref(out_d)))
+
+
+# -- transpose convolution --------------------------------------------------------------------
+
+def transpose_conv(x: np.ndarray, filters: np.ndarray, bias: np.ndarray | None, *, family: str,
+                   output_hw: Sequence[int], quant: QuantS8 | None = None,
+                   strides: int | Sequence[int] = 1, padding: Padding | str = Padding.VALID,
+                   activation: Activation | str | None = None) -> np.ndarray:
+    """TRANSPOSE_CONV: ``x`` (n,h,w,ic), ``filters`` (oc,kh,kw,ic) → (n, *output_hw, oc).
+
+    The padding is TFLite's (:func:`tinymodel.formulas.transpose_conv_padding`); int8 families
+    need ``quant``, ``f32`` uses ``activation``.
+    """
+    from tinymodel.formulas import transpose_conv_padding
+
+    family = _family(family, FAMILIES)
+    s_h, s_w = _pair(strides)
+    same = (Padding(padding) if isinstance(padding, str) else padding) is Padding.SAME
+    oh, ow = (int(v) for v in output_hw)
+    pad_h = transpose_conv_padding(oh, int(filters.shape[1]), s_h, same)[0]
+    pad_w = transpose_conv_padding(ow, int(filters.shape[2]), s_w, same)[0]
+    conv = _ConvParams(s_h, s_w, pad_h, pad_w, 1, 1, 1)
+    out_shape = (x.shape[0], oh, ow, filters.shape[0])
+    in_d, fil_d, out_d = _dims(x.shape), _dims(filters.shape), _dims(out_shape)
+    if family == "f32":
+        xa, wa = _as(x, np.float32), _as(filters, np.float32)
+        ba = None if bias is None else _as(bias, np.float32)
+        out = np.zeros(out_shape, np.float32)
+        _call("tm_transpose_conv_f32", ctypes.byref(conv), ctypes.byref(_act_f32(activation)),
+              ctypes.byref(in_d), _ptr(xa, ctypes.c_float), ctypes.byref(fil_d),
+              _ptr(wa, ctypes.c_float), _ptr(ba, ctypes.c_float), ctypes.byref(out_d),
+              _ptr(out, ctypes.c_float), None)
+        return out
+    return _conv_like_s8(f"tm_transpose_conv_s8_{family}", conv, quant, x, filters, bias, in_d,
+                         fil_d, out_d, out_shape)
+
+
+def transpose_conv_scratch_bytes(family: str, x_shape: Sequence[int],
+                                 filter_shape: Sequence[int], output_hw: Sequence[int],
+                                 strides: int | Sequence[int] = 1) -> int:
+    """``tm_transpose_conv_*_scratch_bytes`` of a layer (what the arena planner reserves)."""
+    family = _family(family, FAMILIES)
+    s_h, s_w = _pair(strides)
+    conv = _ConvParams(s_h, s_w, 0, 0, 1, 1, 1)
+    out_d = _dims((x_shape[0], *output_hw, filter_shape[0]))
+    name = "tm_transpose_conv_f32" if family == "f32" else f"tm_transpose_conv_s8_{family}"
+    return int(_fn(name + "_scratch_bytes")(ctypes.byref(conv), ctypes.byref(_dims(x_shape)),
+                                            ctypes.byref(_dims(filter_shape)),
+                                            ctypes.byref(out_d)))
+
+
+def transpose_conv_s8_opt_path(x_shape: Sequence[int], filter_shape: Sequence[int],
+                               output_hw: Sequence[int]) -> KernelPath:
+    """The path ``tm_transpose_conv_s8_opt`` takes."""
+    conv = _ConvParams(1, 1, 0, 0, 1, 1, 1)
+    out_d = _dims((x_shape[0], *output_hw, filter_shape[0]))
+    return _path(_fn("tm_transpose_conv_s8_opt_path")(
+        ctypes.byref(conv), ctypes.byref(_dims(x_shape)), ctypes.byref(_dims(filter_shape)),
+        ctypes.byref(out_d)))
+
+
+# -- batch matmul -----------------------------------------------------------------------------
+
+def _dims4(shape: Sequence[int]) -> tuple[int, int, int, int]:
+    s = tuple(int(v) for v in shape)
+    if len(s) > 4:
+        raise KernelError(f"rank {len(s)} > 4")
+    return (1,) * (4 - len(s)) + s  # type: ignore[return-value]
+
+
+def batch_matmul(a: np.ndarray, b: np.ndarray, *, family: str, adj_x: bool = False,
+                 adj_y: bool = False, quant: tuple[int, int, int, int, int] | None = None
+                 ) -> np.ndarray:
+    """BATCH_MATMUL of ``a`` (..., m, k) and ``b`` (..., k, n) (each transposed in its last two
+    dims with ``adj_x`` / ``adj_y``), batch dims broadcast, rank <= 4.  int8 (``ref`` and ``opt``
+    share one kernel) takes ``quant = (lhs_zp, rhs_zp, out_zp, multiplier, shift)``."""
+    family = _family(family, FAMILIES)
+    l4, r4 = _dims4(a.shape), _dims4(b.shape)
+    m = l4[3] if adj_x else l4[2]
+    n = r4[2] if adj_y else r4[3]
+    out4 = (max(l4[0], r4[0]), max(l4[1], r4[1]), m, n)
+    rank = max(len(a.shape), len(b.shape))
+    p = _BmmParams(int(adj_x), int(adj_y))
+    if family == "f32":
+        xa, ya = _as(a, np.float32), _as(b, np.float32)
+        out = np.zeros(out4, np.float32)
+        _call("tm_batch_matmul_f32", ctypes.byref(p), ctypes.byref(_act_f32(None)),
+              ctypes.byref(_dims(l4)), _ptr(xa, ctypes.c_float), ctypes.byref(_dims(r4)),
+              _ptr(ya, ctypes.c_float), ctypes.byref(_dims(out4)), _ptr(out, ctypes.c_float))
+    else:
+        if quant is None:
+            raise KernelError("the int8 BATCH_MATMUL needs quantization parameters")
+        zl, zr, zo, mult, shift = (int(v) for v in quant)
+        q = _BmmQuantS8(-zl, -zr, zo, mult, shift, _INT8_MIN, _INT8_MAX)
+        xa, ya = _as(a, np.int8), _as(b, np.int8)
+        out = np.zeros(out4, np.int8)
+        _call("tm_batch_matmul_s8_ref", ctypes.byref(p), ctypes.byref(q),
+              ctypes.byref(_dims(l4)), _ptr(xa, ctypes.c_int8), ctypes.byref(_dims(r4)),
+              _ptr(ya, ctypes.c_int8), ctypes.byref(_dims(out4)), _ptr(out, ctypes.c_int8))
+    return out.reshape(out4[4 - rank:])
 
 
 # -- dense ------------------------------------------------------------------------------------
@@ -898,6 +1007,26 @@ def run_layer(layer: Layer, inputs: Sequence[np.ndarray], family: str) -> np.nda
         return _run_activation(layer, x, family, is_float)
     if op is OpType.RESHAPE:
         return reshape(x, out_shape)
+    if op is OpType.TRANSPOSE_CONV:
+        w = _const(layer.weights, layer, "weights")
+        b = _const(layer.bias, layer, "bias")
+        quant = None if is_float else _layer_quant(layer)
+        y = transpose_conv(x, w, b, family=family, output_hw=out_shape[1:3], quant=quant,
+                           strides=layer.strides, padding=layer.padding,
+                           activation=layer.activation)
+        return y.reshape(out_shape)
+    if op is OpType.BATCH_MATMUL:
+        lhs_t, rhs_t = layer.inputs[0], layer.inputs[1]
+        rhs = _const(rhs_t, layer, "second operand") if rhs_t.is_constant else inputs[1]
+        adj = {"adj_x": bool(layer.options.get("adj_x")), "adj_y": bool(layer.options.get("adj_y"))}
+        if is_float:
+            return batch_matmul(x, rhs, family=family, **adj).reshape(out_shape)
+        s_l, z_l = _quant_of(lhs_t, "input")
+        s_r, z_r = _quant_of(rhs_t, "input")
+        s_o, z_o = _quant_of(layer.output, "output")
+        mult, shift = rq.batch_matmul_multiplier(s_l[0], s_r[0], s_o[0])
+        return batch_matmul(x, rhs, family=family, quant=(z_l, z_r, z_o, mult, shift),
+                            **adj).reshape(out_shape)
     raise UnsupportedError(f"layer {layer.name!r}: no host kernel for {layer.source_op or op}")
 
 
