@@ -70,7 +70,7 @@ class KernelPath(enum.Enum):
     DW_GENERIC = "dw-generic"    # SIMD depthwise through a per-pixel int16 im2col
     SIMD = "simd"                # other s8-opt kernels with a 4-lane SIMD body (pooling, add)
     SCALAR = "scalar"            # kernels with one implementation for both int8 variants
-    COPY = "copy"                # data movement only (reshape)
+    COPY = "copy"                # data movement only (reshape, concatenation, slices)
     NONE = "none"                # no kernel: unsupported operator, or one the firmware lacks
 
 
@@ -79,7 +79,24 @@ _SIMD_OPS = {OpType.AVERAGE_POOL_2D, OpType.MAX_POOL_2D, OpType.ADD}
 #: Operators the firmware has kernels for in every variant.
 _FIRMWARE_OPS = {OpType.CONV_2D, OpType.DEPTHWISE_CONV_2D, OpType.FULLY_CONNECTED,
                  OpType.AVERAGE_POOL_2D, OpType.MAX_POOL_2D, OpType.ADD, OpType.SOFTMAX,
-                 OpType.RESHAPE, OpType.RELU, OpType.RELU6, OpType.MEAN}
+                 OpType.RESHAPE, OpType.RELU, OpType.RELU6, OpType.MEAN,
+                 OpType.CONCATENATION, OpType.PACK,
+                 OpType.STRIDED_SLICE, OpType.SLICE, OpType.SPLIT, OpType.SPLIT_V, OpType.UNPACK}
+
+
+#: Operators predicted from another operator's table entry: the firmware runs them as that
+#: operator's firmware layers (:data:`tinymodel.descriptors.PIECE_OPS`), so calibration measures
+#: only CONCATENATION and STRIDED_SLICE.
+_TABLE_ALIASES = {OpType.PACK: OpType.CONCATENATION, OpType.SPLIT: OpType.STRIDED_SLICE,
+                  OpType.SPLIT_V: OpType.STRIDED_SLICE, OpType.UNPACK: OpType.STRIDED_SLICE,
+                  OpType.SLICE: OpType.STRIDED_SLICE}
+
+
+def table_op(op: OpType) -> str:
+    """The operator label of the table entry (``OP/path``) that predicts ``op``: PACK from
+    CONCATENATION, SPLIT, SPLIT_V, UNPACK and SLICE from STRIDED_SLICE, every other operator
+    from its own."""
+    return _TABLE_ALIASES.get(op, op).label
 
 
 def firmware_variants(op: OpType) -> tuple[Variant, ...]:
@@ -110,7 +127,8 @@ def kernel_path(layer: Layer, variant: Variant | str) -> KernelPath:
     op = layer.op
     if op not in _FIRMWARE_OPS:
         return KernelPath.NONE
-    if op is OpType.RESHAPE:
+    if op is OpType.RESHAPE or op in _TABLE_ALIASES or op in (OpType.CONCATENATION,
+                                                              OpType.STRIDED_SLICE):
         return KernelPath.COPY
     if variant in (Variant.F32, Variant.F32_SOFT):
         return KernelPath.F32
