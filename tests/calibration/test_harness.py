@@ -49,6 +49,9 @@ SPECS = {
     "ADD": {"op": "ADD", "input": [1, 4, 4, 3]},
     "SOFTMAX": {"op": "SOFTMAX", "input": [1, 10]},
     "RELU": {"op": "RELU", "input": [1, 4, 4, 3]},
+    "CONCATENATION": {"op": "CONCATENATION", "input": [1, 4, 5, 3], "axis": 2},
+    "STRIDED_SLICE": {"op": "STRIDED_SLICE", "input": [1, 6, 5, 7], "begin": [0, 1, 0, 2],
+                      "size": [1, 3, 5, 3], "strides": [1, 2, 1, 2]},
 }
 
 
