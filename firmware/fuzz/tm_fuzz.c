@@ -12,6 +12,7 @@
 
 #include "tm_frame.h"
 #include "tm_protocol.h"
+#include "tm_runner.h"
 
 int tm_host_init(uint32_t arena_bytes);
 size_t tm_host_feed(const uint8_t *in, size_t n, uint8_t *out, size_t cap);
@@ -54,7 +55,7 @@ static int32_t field(int32_t small_max)
 static size_t run_layer_payload(uint8_t *q)
 {
     memset(q, 0, TM_RUN_LAYER_REQUEST_BYTES);
-    q[0] = (uint8_t)(below(100) < 95 ? 1 + below(10) : rnd());
+    q[0] = (uint8_t)(below(100) < 95 ? 1 + below(TM_OP_COUNT - 1) : rnd());
     q[1] = (uint8_t)(below(100) < 95 ? below(4) : rnd());
     q[2] = (uint8_t)(below(100) < 95 ? below(4) : rnd());
     q[3] = (uint8_t)(below(100) < 97 ? 0 : rnd());
@@ -75,6 +76,26 @@ static size_t run_layer_payload(uint8_t *q)
     if (q[0] == 6) { v[20] = 0; v[21] = 0; v[22] = 0; v[23] = 20; v[24] = 1 << 30; v[25] = -1;
                      v[26] = 1 << 30; v[27] = -1; v[28] = 1 << 30; v[29] = -20; v[30] = -128; v[31] = 127; }
     if (q[0] == 7) { v[20] = 1 << 30; v[21] = 20; v[22] = -1984; } /* -floor(31 * 2^26 / 2^20) */
+    if (q[0] == TM_OP_CONCATENATION) { /* an input's window along an axis of the output */
+        const uint32_t axis = below(4);
+        const int32_t extra = (int32_t)below(6);
+        v[8] = v[0]; v[9] = v[1]; v[10] = v[2]; v[11] = v[3];
+        v[8 + axis] += extra;
+        v[12] = (int32_t)axis; v[13] = (int32_t)below((uint32_t)extra + 1u);
+    }
+    if (q[0] == TM_OP_STRIDED_SLICE) { /* a strided window of the input, strides of both signs */
+        for (int k = 0; k < 4; k++) {
+            const int32_t dim = v[k];
+            const int32_t step = below(3) == 0 ? -1 - (int32_t)below(2) : 1 + (int32_t)below(2);
+            const int32_t mag = step < 0 ? -step : step;
+            const int32_t count = 1 + (int32_t)below((uint32_t)((dim - 1) / mag + 1));
+            const int32_t slack = dim - 1 - (count - 1) * mag;
+            const int32_t lo = (int32_t)below((uint32_t)slack + 1u);
+            v[8 + k] = count;
+            v[12 + k] = step > 0 ? lo : dim - 1 - lo;
+            v[16 + k] = step;
+        }
+    }
     if (q[1] < 2) { /* float variants: beta 1.0, activation clamp [-FLT_MAX, FLT_MAX] or [0, 6] */
         v[20] = 0x3F800000; v[22] = below(2) ? (int32_t)0xFF7FFFFF : 0;
         v[23] = v[22] ? 0x7F7FFFFF : 0x40C00000;
