@@ -501,11 +501,14 @@ def _concat_pieces(layer: Layer) -> list[PieceGeometry]:
     for i, t in enumerate(layer.inputs):
         if t is None:
             continue
+        shape = [int(d) for d in t.shape]
         if layer.op is OpType.PACK:
-            shape = list(t.shape)
             shape.insert(axis - (4 - rank), 1)
-        else:
-            shape = list(t.shape)
+        want = list(layer.output.shape)
+        if len(shape) != rank or any(d != w for k, (d, w) in enumerate(zip(shape, want))
+                                     if k != axis - (4 - rank)):
+            raise DeployError(f"input {list(t.shape)} does not fit output {want} along axis "
+                              f"{axis - (4 - rank)}", layer=layer.name, rule="shapes")
         in4 = dims4(shape, layer.name)
         pieces.append(PieceGeometry(fi.Op.CONCATENATION, i, 0, in4, out4,
                                     fi.CONCAT_GEOM.words(axis=axis, offset=offset)))
@@ -587,7 +590,14 @@ def _slice_pieces(layer: Layer) -> list[PieceGeometry]:
         axis = _axis(layer, rank)
         start = 0
         for t in layer.outputs:
-            size = 1 if op is OpType.UNPACK else int(t.shape[axis])
+            shape_t = [int(d) for d in t.shape]
+            if op is OpType.UNPACK:
+                shape_t.insert(axis, 1)
+            if len(shape_t) != rank or any(d != w for k, (d, w) in enumerate(zip(shape_t, shape))
+                                           if k != axis):
+                raise DeployError(f"output {list(t.shape)} is not a part of input {list(shape)} "
+                                  f"along axis {axis}", layer=layer.name, rule="shapes")
+            size = shape_t[axis]
             begin, counts = [0] * rank, list(shape)
             begin[axis], counts[axis] = start, size
             windows.append((begin, [1] * rank, counts))
