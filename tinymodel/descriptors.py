@@ -646,6 +646,21 @@ def piece_geometry(layer: Layer) -> tuple[PieceGeometry, ...]:
     return tuple(_slice_pieces(layer))
 
 
+def firmware_layers(layers: Iterable[Layer]) -> int:
+    """Entries of the image's layer table for ``layers``: one per layer, one per firmware layer
+    (:func:`piece_geometry`) of a layer of :data:`PIECE_OPS` (one when its windows are refused)."""
+    n = 0
+    for layer in layers:
+        if layer.op in PIECE_OPS:
+            try:
+                n += len(piece_geometry(layer))
+            except TinymodelError:
+                n += 1
+        else:
+            n += 1
+    return n
+
+
 @dataclass(frozen=True)
 class Piece:
     """One firmware layer of a graph layer: its descriptor (arena offsets unset), and the graph
@@ -990,6 +1005,6 @@ __all__ = [
     "DESCRIBERS", "FIRMWARE_DTYPES", "PIECE_OPS", "ConstantBlob", "DeployError", "DeployProblem",
     "Deployability", "LayerContext", "NoKernelError", "Piece", "PieceGeometry", "check_variant",
     "compute_dtype", "computes_in", "default_variant", "deployability", "describe_layer",
-    "describe_pieces", "dims4", "piece_geometry",
+    "describe_pieces", "dims4", "firmware_layers", "piece_geometry",
     "firmware_dtype", "op_name", "variant_for",
 ]

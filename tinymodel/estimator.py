@@ -69,7 +69,7 @@ from typing import Any
 import numpy as np
 
 from tinymodel.arena import peak_bytes
-from tinymodel.descriptors import PIECE_OPS, computes_in, variant_for
+from tinymodel.descriptors import PIECE_OPS, computes_in, firmware_layers, variant_for
 from tinymodel.errors import TinymodelError
 from tinymodel.graph import Layer, ModelGraph
 from tinymodel.ops import OpType
@@ -501,6 +501,9 @@ class CompiledGraph:
     #: The graph as given (not retyped), weakly: what deployability is checked on (a strong
     #: reference would keep the estimator's weak cache entry alive for ever).
     graph_ref: Any = field(default=None, repr=False, compare=False)
+    #: Entries of the image's layer table: one per layer, but one per input or output of the
+    #: layers of :data:`~tinymodel.descriptors.PIECE_OPS` (0: one per layer).
+    firmware_layers: int = 0
 
     @property
     def graph(self) -> ModelGraph | None:
@@ -1082,7 +1085,7 @@ class _State:
         cg = CompiledGraph(graph.name, np.array(rows, np.int64), tuple(layers),
                            peak_bytes(src, scratch),
                            blob, len(src.inputs) + len(src.outputs), id(self), own,
-                           src is not graph, _graph_ref(graph))
+                           src is not graph, _graph_ref(graph), firmware_layers(layers))
         try:
             self.compiled[graph] = cg
         except TypeError:       # not weak-referenceable: no cache
@@ -1138,10 +1141,12 @@ class _State:
         arena = np.fromiter((c.arena_bytes for c in cgs), np.int64, n_graphs)
         # the image's sums, as tinymodel.footprint (and deploy's check before linking) add them
         flash = self.base.flash_bytes + np.fromiter(
-            (model_flash_bytes(c.blob_bytes, len(c.rows), c.io_tensors, c.name) for c in cgs),
+            (model_flash_bytes(c.blob_bytes, c.firmware_layers or len(c.rows), c.io_tensors,
+                               c.name) for c in cgs),
             np.int64, n_graphs)
         ram = self.base.ram_static_bytes + np.fromiter(
-            (model_ram_bytes(c.arena_bytes, len(c.rows)) for c in cgs), np.int64, n_graphs)
+            (model_ram_bytes(c.arena_bytes, c.firmware_layers or len(c.rows)) for c in cgs),
+            np.int64, n_graphs)
         return {"cycles": cycles, "half": Z95 * np.sqrt(var), "layers": lengths,
                 "fallback": fallback, "unsupported": unsupported, "arena": arena, "flash": flash,
                 "ram": ram}

@@ -186,6 +186,16 @@ def test_codegen_gives_every_piece_its_tensors_and_repeats_the_layer_name():
     out = concat[0].out_offset
     for d in m.layers[:2]:
         assert d.out_offset + 6 * 6 * 5 <= out or out + 6 * 6 * 8 <= d.out_offset
+    # the estimator's image sums count the layer table's entries, pieces included
+    from tests.predict.conftest import make_table
+    from tinymodel.estimator import Estimator
+    from tinymodel.footprint import firmware_base, model_flash_bytes, model_ram_bytes
+
+    p = Estimator("L4", "s8-opt", make_table("L4", "s8-opt")).predict(graph)
+    base = firmware_base("L4", "s8-opt")
+    assert p.flash_bytes - base.flash_bytes == model_flash_bytes(len(m.blob), len(m.layers), 2,
+                                                                 graph.name)
+    assert p.ram_bytes - base.ram_static_bytes == model_ram_bytes(m.arena_bytes, len(m.layers))
 
 
 def test_the_host_graph_runner_runs_split_layers_like_numpy():
