@@ -494,6 +494,10 @@ def _axis(layer: Layer, rank: int) -> int:
 
 
 def _concat_pieces(layer: Layer) -> list[PieceGeometry]:
+    if layer.activation is not Activation.NONE:
+        # TFLite requires NONE too (tflite-op-arithmetic section 2 (a)); the copy has no clamp
+        raise DeployError(f"CONCATENATION with fused activation {layer.activation.value!r}",
+                          layer=layer.name, rule="activation")
     out4 = dims4(layer.output.shape, layer.name)
     rank = len(layer.output.shape)
     axis = _axis(layer, rank) + 4 - rank
