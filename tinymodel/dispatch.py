@@ -82,6 +82,12 @@ _FIRMWARE_OPS = {OpType.CONV_2D, OpType.DEPTHWISE_CONV_2D, OpType.FULLY_CONNECTE
                  OpType.RESHAPE, OpType.RELU, OpType.RELU6, OpType.MEAN,
                  OpType.CONCATENATION, OpType.PACK,
                  OpType.STRIDED_SLICE, OpType.SLICE, OpType.SPLIT, OpType.SPLIT_V, OpType.UNPACK}
+#: Element-wise activations of issue 17: one scalar int8 kernel serves s8-ref and s8-opt
+#: (``SCALAR``): TFLite Micro runs its reference kernels for them even in a CMSIS-NN build, and
+#: CMSIS-NN has no int8 SIMD body for them.
+_ACTIVATION_OPS = {OpType.LOGISTIC, OpType.TANH, OpType.HARD_SWISH, OpType.LEAKY_RELU,
+                   OpType.PRELU}
+_FIRMWARE_OPS |= _ACTIVATION_OPS
 
 
 #: Operators predicted from another operator's table entry: the firmware runs them as that
@@ -134,7 +140,7 @@ def kernel_path(layer: Layer, variant: Variant | str) -> KernelPath:
         return KernelPath.F32
     if variant is Variant.S8_REF:
         return KernelPath.REF
-    if op in (OpType.SOFTMAX, OpType.RELU, OpType.RELU6, OpType.MEAN):
+    if op in (OpType.SOFTMAX, OpType.RELU, OpType.RELU6, OpType.MEAN) or op in _ACTIVATION_OPS:
         return KernelPath.SCALAR
     if op is OpType.FULLY_CONNECTED:
         return KernelPath.FC_OPT

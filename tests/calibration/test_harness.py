@@ -52,6 +52,11 @@ SPECS = {
     "CONCATENATION": {"op": "CONCATENATION", "input": [1, 4, 5, 3], "axis": 2},
     "STRIDED_SLICE": {"op": "STRIDED_SLICE", "input": [1, 6, 5, 7], "begin": [0, 1, 0, 2],
                       "size": [1, 3, 5, 3], "strides": [1, 2, 1, 2]},
+    "LOGISTIC": {"op": "LOGISTIC", "input": [1, 37]},
+    "TANH": {"op": "TANH", "input": [1, 3, 5, 2]},
+    "HARD_SWISH": {"op": "HARD_SWISH", "input": [1, 4, 4, 3]},
+    "LEAKY_RELU": {"op": "LEAKY_RELU", "input": [1, 4, 5, 3], "alpha": 0.1},
+    "PRELU": {"op": "PRELU", "input": [1, 4, 5, 3], "shared_axes": [1, 2]},
 }
 
 
