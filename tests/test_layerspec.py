@@ -21,6 +21,9 @@ SPECS = [
     {"op": "MAX_POOL_2D", "input": [1, 7, 7, 3], "pool": [3, 3], "strides": [1, 1], "padding": "same"},
     {"op": "ADD", "input": [1, 4, 4, 8]},
     {"op": "SOFTMAX", "input": [1, 10]},
+    {"op": "CONCATENATION", "input": [1, 4, 5, 3], "axis": 2},
+    {"op": "STRIDED_SLICE", "input": [1, 6, 5, 7], "begin": [0, 1, 0, 2], "size": [1, 3, 5, 3],
+     "strides": [1, 2, 1, 2]},
 ]
 
 
@@ -51,6 +54,11 @@ def test_shapes_and_costs():
      "window of 5 .* larger than the input's 2 with valid padding"),
     ({"op": "FULLY_CONNECTED", "input": [1, 4], "units": 0}, "units"),
     ({"op": "MAX_POOL_2D", "input": [1, 4, 4, 2], "padding": "full"}, "padding"),
+    ({"op": "CONCATENATION", "input": [1, 4, 4, 2], "axis": 4}, "axis must be an axis"),
+    ({"op": "STRIDED_SLICE", "input": [1, 4, 4, 2], "begin": [0, 3, 0, 0], "size": [1, 2, 4, 2]},
+     "leave the input"),
+    ({"op": "STRIDED_SLICE", "input": [1, 4, 4, 2], "begin": [0, 0], "size": [1, 2, 4, 2]},
+     "need 4 values each"),
 ])
 def test_bad_specs(spec, message):
     with pytest.raises(TinymodelError, match=message):

@@ -66,6 +66,8 @@ def test_firmware_column_is_the_dispatch_table():
     assert runs == {OpType.CONV_2D, OpType.DEPTHWISE_CONV_2D, OpType.FULLY_CONNECTED,
                     OpType.AVERAGE_POOL_2D, OpType.MAX_POOL_2D, OpType.ADD, OpType.SOFTMAX,
                     OpType.RESHAPE, OpType.RELU, OpType.RELU6, OpType.MEAN,
+                    OpType.CONCATENATION, OpType.PACK,
+                    OpType.STRIDED_SLICE, OpType.SLICE, OpType.SPLIT, OpType.SPLIT_V, OpType.UNPACK,
                     OpType.LOGISTIC, OpType.TANH, OpType.HARD_SWISH, OpType.LEAKY_RELU,
                     OpType.PRELU, OpType.TRANSPOSE_CONV, OpType.BATCH_MATMUL}
     assert all(firmware_variants(op) == tuple(Variant) for op in runs)

@@ -259,6 +259,24 @@ class GraphBuilder:
         shape[ax] = sum(t.shape[ax] for t in xs)
         return self._add(OpType.CONCATENATION, tuple(xs), shape, options={"axis": ax})
 
+    def strided_slice(self, x: TensorSpec, begin: Sequence[int], size: Sequence[int],
+                      strides: Sequence[int] | None = None) -> TensorSpec:
+        """``size[k]`` elements of each axis from ``begin[k]`` in steps of ``strides[k]``
+        (default 1): TFLite's STRIDED_SLICE with ``end = begin + size·stride`` and no masks."""
+        strides = tuple(int(s) for s in (strides or (1,) * len(x.shape)))
+        begin, size = tuple(int(b) for b in begin), tuple(int(n) for n in size)
+        if not len(begin) == len(size) == len(strides) == len(x.shape):
+            raise TinymodelError(f"strided_slice: begin, size and strides need {len(x.shape)} "
+                                 f"values each")
+        for b, n, s, d in zip(begin, size, strides, x.shape):
+            if s <= 0 or n <= 0 or not 0 <= b < d or b + (n - 1) * s >= d:
+                raise TinymodelError(f"strided_slice: begin {list(begin)}, size {list(size)}, "
+                                     f"strides {list(strides)} leave the input {list(x.shape)}")
+        end = tuple(b + n * s for b, n, s in zip(begin, size, strides))
+        return self._add(OpType.STRIDED_SLICE, (x,), size, options={
+            "begin": begin, "end": end, "strides": strides, "begin_mask": 0, "end_mask": 0,
+            "ellipsis_mask": 0, "new_axis_mask": 0, "shrink_axis_mask": 0})
+
     def activation(self, x: TensorSpec, kind: str) -> TensorSpec:
         """A stand-alone activation layer: relu, relu6, logistic, tanh, hard_swish or softmax."""
         op = {"relu": OpType.RELU, "relu6": OpType.RELU6, "logistic": OpType.LOGISTIC,

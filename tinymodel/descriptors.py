@@ -25,6 +25,16 @@ rule                when
 ``pool-quantization`` int8 pooling whose input and output quantization differ
 ``add-shapes``      an ADD of two shapes (a broadcast) or of a constant
 ``mean-axes``       a MEAN over other axes than the spatial ones of a 4-D tensor
+``same-scale``      an int8 CONCATENATION, PACK, SPLIT, SPLIT_V, UNPACK, SLICE or
+                    STRIDED_SLICE whose inputs and outputs do not share one scale and zero
+                    point (they copy bytes; TFLite's converter equalises them)
+``constant-input``  a constant input of one of those (the copies read the arena only)
+``axis``            an axis outside the tensor's rank
+``shapes``          windows that do not match the output shapes (or a stride of 0)
+``slice-mask``      a STRIDED_SLICE with an ellipsis or new-axis mask, or ``offset`` (TFLM
+                    does not run them; the converter removes the masks)
+``pieces``          :func:`describe_layer` of a layer that runs as several firmware layers
+                    (use :func:`describe_pieces`)
 ``fixed-output``    an int8 LOGISTIC / TANH whose output quantization is not the one the
                     converter fixes and the kernels assume (1/256, -128 / 1/128, 0)
 ``prelu-alpha``     a PRELU whose alpha does not broadcast onto the input dim by dim, or
@@ -49,6 +59,14 @@ rule                when
                     above 1, TFLite's ``PreprocessSoftmaxScaling``, or whose ``beta`` is NaN; a
                     zero or non-finite scale; a fused tanh on an int8 layer)
 =================== ====================================================================
+
+**Several firmware layers per graph layer.**  The descriptor has one input (and ``in2``) and
+one output, so a CONCATENATION or PACK of n inputs runs as n firmware CONCATENATION layers (each
+copies one input into its axis window of the output) and a SPLIT, SPLIT_V or UNPACK of n outputs
+as n firmware STRIDED_SLICE layers (each reads one strided window); SLICE and STRIDED_SLICE are
+one.  :func:`piece_geometry` computes them from shapes (the features of the cost model use it
+too), :func:`describe_pieces` gives every layer's firmware layers with the tensors each reads and
+writes (one for every other operator), which is what the code generator lays out.
 
 **Per model.**  :func:`firmware_dtype` is the one dtype the firmware would run the model in:
 it runs full-integer (int8) or float32 networks only, so a model with float32 input and output
@@ -484,6 +502,263 @@ def _describe_mean(c: LayerContext) -> LayerDescriptor:
     return c.descriptor(quant=quant, output=out4)
 
 
+# -- layers that run as several firmware layers (pieces) -------------------------------------------
+
+#: Operators whose graph layer runs as one firmware layer per input (CONCATENATION, PACK: the
+#: firmware op CONCATENATION copies one input into its axis window of the output) or per output
+#: (SPLIT, SPLIT_V, UNPACK; SLICE and STRIDED_SLICE have one: the firmware op STRIDED_SLICE reads
+#: one strided window of the input).
+PIECE_OPS: frozenset[OpType] = frozenset({
+    OpType.CONCATENATION, OpType.PACK, OpType.STRIDED_SLICE, OpType.SLICE, OpType.SPLIT,
+    OpType.SPLIT_V, OpType.UNPACK})
+
+
+@dataclass(frozen=True)
+class PieceGeometry:
+    """One firmware layer of a graph layer, shapes only: its op code, the graph layer's input it
+    reads and output it writes (positions in ``layer.inputs`` / ``layer.outputs``), its 4-D input
+    and output shapes and its ``geom[]`` words."""
+
+    code: fi.Op
+    input: int
+    output: int
+    in4: tuple[int, int, int, int]
+    out4: tuple[int, int, int, int]
+    geom: tuple[int, ...]
+
+    def runs(self) -> int:
+        """Contiguous runs the kernel copies (one ``memcpy`` each; docs/kernels.md).
+
+        CONCATENATION: the product of the dims before the axis.  STRIDED_SLICE: the output's
+        elements divided by the run, where the run takes in the trailing dims read with stride 1,
+        each only while the dims after it are read whole (``tm_strided_slice.c``)."""
+        if self.code is fi.Op.CONCATENATION:
+            axis = self.geom[fi.ConcatGeomSlot.AXIS]
+            n = 1
+            for d in self.out4[:axis]:
+                n *= d
+            return n
+        strides = self.geom[fi.SliceGeomSlot.STRIDE_N:fi.SliceGeomSlot.STRIDE_C + 1]
+        count = list(self.out4)
+        for k in range(3, -1, -1):
+            if strides[k] != 1:
+                break
+            count[k] = 1
+            if self.out4[k] != self.in4[k]:
+                break
+        n = 1
+        for c in count:
+            n *= c
+        return n
+
+    def elements(self) -> int:
+        """Elements copied: the input's (CONCATENATION) or the output's (STRIDED_SLICE)."""
+        shape = self.in4 if self.code is fi.Op.CONCATENATION else self.out4
+        n = 1
+        for d in shape:
+            n *= d
+        return n
+
+
+def _axis(layer: Layer, rank: int) -> int:
+    axis = int(layer.options.get("axis", 0))
+    if not -rank <= axis < rank:
+        raise DeployError(f"axis {axis} outside a rank-{rank} tensor", layer=layer.name,
+                          rule="axis")
+    return axis % rank
+
+
+def _concat_pieces(layer: Layer) -> list[PieceGeometry]:
+    if layer.activation is not Activation.NONE:
+        # TFLite requires NONE too (tflite-op-arithmetic section 2 (a)); the copy has no clamp
+        raise DeployError(f"CONCATENATION with fused activation {layer.activation.value!r}",
+                          layer=layer.name, rule="activation")
+    out4 = dims4(layer.output.shape, layer.name)
+    rank = len(layer.output.shape)
+    axis = _axis(layer, rank) + 4 - rank
+    pieces, offset = [], 0
+    for i, t in enumerate(layer.inputs):
+        if t is None:
+            continue
+        shape = [int(d) for d in t.shape]
+        if layer.op is OpType.PACK:
+            shape.insert(axis - (4 - rank), 1)
+        want = list(layer.output.shape)
+        if len(shape) != rank or any(d != w for k, (d, w) in enumerate(zip(shape, want))
+                                     if k != axis - (4 - rank)):
+            raise DeployError(f"input {list(t.shape)} does not fit output {want} along axis "
+                              f"{axis - (4 - rank)}", layer=layer.name, rule="shapes")
+        in4 = dims4(shape, layer.name)
+        pieces.append(PieceGeometry(fi.Op.CONCATENATION, i, 0, in4, out4,
+                                    fi.CONCAT_GEOM.words(axis=axis, offset=offset)))
+        offset += in4[axis]
+    if offset != out4[axis]:
+        raise DeployError(f"inputs fill {offset} of the output's {out4[axis]} along axis "
+                          f"{axis - (4 - rank)}", layer=layer.name, rule="shapes")
+    return pieces
+
+
+def _window(begin: Sequence[int], strides: Sequence[int], out: Sequence[int], rank: int
+            ) -> tuple[tuple[int, int, int, int], tuple[int, ...]]:
+    """4-D counts and SLICE_GEOM words of a window of a rank-``rank`` input."""
+    pad = 4 - rank
+    b = [0] * pad + [int(v) for v in begin]
+    st = [1] * pad + [int(v) for v in strides]
+    o = (1,) * pad + tuple(int(v) for v in out)
+    words = {f"begin_{d}": b[k] for k, d in enumerate("nhwc")}
+    words.update({f"stride_{d}": st[k] for k, d in enumerate("nhwc")})
+    return o, fi.SLICE_GEOM.words(**words)  # type: ignore[return-value]
+
+
+def _strided_slice_axes(layer: Layer, shape: tuple[int, ...]) -> tuple[list[int], list[int], list[int]]:
+    """First index, stride and count per input axis of a STRIDED_SLICE (tflite-op-arithmetic
+    section 18 (d): TFLite's StridedSliceStartForAxis / EndForAxis; shrink axes count 1)."""
+    o = layer.options
+    name = layer.name
+    for mask in ("ellipsis_mask", "new_axis_mask"):
+        if int(o.get(mask, 0)):
+            raise DeployError(f"STRIDED_SLICE with {mask} {o[mask]} (TFLM forces it to 0; the "
+                              f"converter normally removes it)", layer=name, rule="slice-mask")
+    if o.get("offset"):
+        raise DeployError("STRIDED_SLICE with offset = true (TFLM ignores it, TFLite adds begin "
+                          "to end)", layer=name, rule="slice-mask")
+    rank = len(shape)
+    try:
+        begin, end, strides = (tuple(int(v) for v in o[k]) for k in ("begin", "end", "strides"))
+    except KeyError as e:
+        raise DeployError(f"STRIDED_SLICE without constant {e.args[0]}", layer=name,
+                          rule="values") from None
+    if not len(begin) == len(end) == len(strides) == rank:
+        raise DeployError(f"begin/end/strides of {len(begin)}/{len(end)}/{len(strides)} values "
+                          f"for a rank-{rank} input", layer=name, rule="shapes")
+    bmask, emask, smask = (int(o.get(k, 0)) for k in ("begin_mask", "end_mask",
+                                                      "shrink_axis_mask"))
+    starts, steps, counts = [], [], []
+    for k, d in enumerate(shape):
+        st = strides[k]
+        if st == 0:
+            raise DeployError(f"stride 0 on axis {k}", layer=name, rule="shapes")
+        lo, hi = (0, d) if st > 0 else (-1, d - 1)
+        start = begin[k] + d if begin[k] < 0 else begin[k]
+        start = min(max(start, lo), hi)
+        if bmask >> k & 1:
+            start = 0 if st > 0 else d - 1
+        if smask >> k & 1:
+            starts.append(start)
+            steps.append(1)
+            counts.append(1 if start < d else 0)
+            continue
+        stop = end[k] + d if end[k] < 0 else end[k]
+        stop = min(max(stop, lo), hi)
+        if emask >> k & 1:
+            stop = d if st > 0 else -1
+        starts.append(start)
+        steps.append(st)
+        counts.append(max(0, -(-(stop - start) // st)))
+    return starts, steps, counts
+
+
+def _slice_pieces(layer: Layer) -> list[PieceGeometry]:
+    op, x = layer.op, layer.input
+    shape = tuple(int(d) for d in x.shape)
+    rank = len(shape)
+    in4 = dims4(shape, layer.name)
+    position = layer.op.operands.data
+    windows: list[tuple[list[int], list[int], list[int]]] = []
+    if op in (OpType.SPLIT, OpType.SPLIT_V, OpType.UNPACK):
+        axis = _axis(layer, rank)
+        start = 0
+        for t in layer.outputs:
+            shape_t = [int(d) for d in t.shape]
+            if op is OpType.UNPACK:
+                shape_t.insert(axis, 1)
+            if len(shape_t) != rank or any(d != w for k, (d, w) in enumerate(zip(shape_t, shape))
+                                           if k != axis):
+                raise DeployError(f"output {list(t.shape)} is not a part of input {list(shape)} "
+                                  f"along axis {axis}", layer=layer.name, rule="shapes")
+            size = shape_t[axis]
+            begin, counts = [0] * rank, list(shape)
+            begin[axis], counts[axis] = start, size
+            windows.append((begin, [1] * rank, counts))
+            start += size
+        if start != shape[axis]:
+            raise DeployError(f"outputs take {start} of the input's {shape[axis]} along axis "
+                              f"{axis}", layer=layer.name, rule="shapes")
+    elif op is OpType.SLICE:
+        if "begin" not in layer.options:
+            raise DeployError("SLICE without constant begin", layer=layer.name, rule="values")
+        begin = [int(v) for v in layer.options["begin"]]
+        out = list(layer.output.shape)
+        if len(begin) != rank or len(out) != rank:
+            raise DeployError(f"SLICE of a rank-{rank} input with {len(begin)} begins and a "
+                              f"rank-{len(out)} output", layer=layer.name, rule="shapes")
+        windows.append((begin, [1] * rank, out))
+    else:
+        windows.append(_strided_slice_axes(layer, shape))
+    pieces = []
+    for j, (begin, strides, counts) in enumerate(windows):
+        out_t = layer.outputs[j]
+        n = 1
+        for c in counts:
+            n *= c
+        if n == 0 or n != out_t.size:
+            raise DeployError(f"a window of {counts} elements per axis does not match output "
+                              f"{list(out_t.shape)}", layer=layer.name, rule="shapes")
+        for k, (b, st, c) in enumerate(zip(begin, strides, counts)):
+            if not (0 <= b < shape[k] and 0 <= b + (c - 1) * st < shape[k]):
+                raise DeployError(f"window {begin} step {strides} count {counts} leaves the "
+                                  f"input {list(shape)}", layer=layer.name, rule="shapes")
+        out4, geom = _window(begin, strides, counts, rank)
+        pieces.append(PieceGeometry(fi.Op.STRIDED_SLICE, position, j, in4, out4, geom))
+    return pieces
+
+
+def piece_geometry(layer: Layer) -> tuple[PieceGeometry, ...]:
+    """The firmware layers a CONCATENATION, PACK, SPLIT, SPLIT_V, UNPACK, SLICE or STRIDED_SLICE
+    graph layer runs as (:data:`PIECE_OPS`), shapes only: one per input for the first two, one
+    per output for the others.  :class:`DeployError` when the layer's options cannot be turned
+    into windows (rules ``rank``, ``axis``, ``shapes``, ``slice-mask``, ``values``)."""
+    if layer.op not in PIECE_OPS:
+        raise TinymodelError(f"layer {layer.name!r}: {layer.op.label} runs as one firmware layer")
+    if layer.op in (OpType.CONCATENATION, OpType.PACK):
+        return tuple(_concat_pieces(layer))
+    return tuple(_slice_pieces(layer))
+
+
+def firmware_layers(layers: Iterable[Layer]) -> int:
+    """Entries of the image's layer table for ``layers``: one per layer, one per firmware layer
+    (:func:`piece_geometry`) of a layer of :data:`PIECE_OPS` (one when its windows are refused)."""
+    n = 0
+    for layer in layers:
+        if layer.op in PIECE_OPS:
+            try:
+                n += len(piece_geometry(layer))
+            except TinymodelError:
+                n += 1
+        else:
+            n += 1
+    return n
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One firmware layer of a graph layer: its descriptor (arena offsets unset), and the graph
+    layer's tensors it reads (``input``) and writes (``output``)."""
+
+    descriptor: LayerDescriptor
+    input: TensorSpec
+    output: TensorSpec
+
+
+def _describe_piece_layer(c: LayerContext) -> LayerDescriptor:
+    """CONCATENATION, PACK, SPLIT, SPLIT_V, UNPACK, SLICE, STRIDED_SLICE of one piece (the first
+    of :func:`describe_pieces`; :func:`describe_layer` refuses a layer of several)."""
+    pieces = describe_pieces(c.layer, Variant.S8_REF if c.int8 else Variant.F32, c.blob)
+    if len(pieces) != 1:
+        raise DeployError(f"{c.layer.op.label} runs as {len(pieces)} firmware layers (one per "
+                          f"{'input' if c.code is fi.Op.CONCATENATION else 'output'}); describe "
+                          f"it with describe_pieces", layer=c.layer.name, rule="pieces")
+    return pieces[0].descriptor
 def _describe_logistic(c: LayerContext) -> LayerDescriptor:
     """LOGISTIC and TANH: int8 rescale into Q4.27
     (:data:`~tinymodel.firmware_interface.LOGISTIC_S8_QUANT`); the output quantization is the
@@ -578,6 +853,13 @@ DESCRIBERS: Mapping[OpType, Callable[[LayerContext], LayerDescriptor]] = {
     OpType.RELU6: _describe_relu,
     OpType.RESHAPE: _describe_reshape,
     OpType.MEAN: _describe_mean,
+    OpType.CONCATENATION: _describe_piece_layer,
+    OpType.PACK: _describe_piece_layer,
+    OpType.STRIDED_SLICE: _describe_piece_layer,
+    OpType.SLICE: _describe_piece_layer,
+    OpType.SPLIT: _describe_piece_layer,
+    OpType.SPLIT_V: _describe_piece_layer,
+    OpType.UNPACK: _describe_piece_layer,
     OpType.LOGISTIC: _describe_logistic,
     OpType.TANH: _describe_logistic,
     OpType.HARD_SWISH: _describe_hard_swish,
@@ -622,13 +904,55 @@ def describe_layer(layer: Layer, variant: Variant | str,
     return desc
 
 
+def describe_pieces(layer: Layer, variant: Variant | str,
+                    blob: ConstantBlob | None = None) -> tuple[Piece, ...]:
+    """The firmware layers ``layer`` runs as with ``variant``'s kernels, in execution order.
+
+    One for every operator but those of :data:`PIECE_OPS` (:func:`describe_layer`, reading the
+    first run-time input and writing the output); for those, one per input or output
+    (:func:`piece_geometry`).  Their data is only copied, so int8 inputs and outputs must share
+    one scale and zero point (TFLite's same-scale rule, tflite-op-arithmetic section 1.9; the
+    converter inserts an int8 QUANTIZE where they differ): rule ``same-scale`` otherwise; an
+    input that is a constant is refused (rule ``constant-input``).  The code generator gives
+    every piece the arena offsets of its ``input`` and ``output``; the graph layer's buffers
+    are all live at its step, so no piece overwrites what another reads.
+    """
+    if layer.op not in PIECE_OPS:
+        d = describe_layer(layer, variant, blob)
+        return (Piece(d, layer.activation_inputs[0] if layer.activation_inputs else layer.input,
+                      layer.output),)
+    int8 = Variant.parse(variant).dtype == "int8"
+    geometry = piece_geometry(layer)
+    data = [layer.inputs[g.input] for g in geometry] + list(layer.outputs)
+    for t in data:
+        if t is not None and t.is_constant:
+            raise DeployError(f"input {t.name!r} is a constant; the firmware copies run-time "
+                              f"tensors only", layer=layer.name, rule="constant-input")
+    if int8:
+        ref = _quant(layer.outputs[0], "output", layer.name)
+        for t in data:
+            q = _quant(t, "tensor", layer.name)
+            if q != ref:
+                raise DeployError(f"tensor {t.name!r} has scale {q[0]:.6g} and zero point "
+                                  f"{q[1]} but output {layer.outputs[0].name!r} has {ref[0]:.6g} "
+                                  f"and {ref[1]}: int8 {layer.op.label} copies bytes, so all "
+                                  f"must share one (TFLite's same-scale rule)", layer=layer.name,
+                                  rule="same-scale")
+    out = []
+    for g in geometry:
+        d = LayerDescriptor(op=int(g.code), flags=0, input=g.in4, filter=(0, 0, 0, 0),
+                            output=g.out4, geom=g.geom, quant=fi.default_quant())
+        out.append(Piece(d, layer.inputs[g.input], layer.outputs[g.output]))
+    return tuple(out)
+
+
 # -- per-model rules ------------------------------------------------------------------------------
 
 def _layer_dtypes(layer: Layer) -> set[str]:
     """Dtypes of the tensors a layer computes on: for an operator with a kernel its data inputs
     (both of ADD, the activation input of the others — not RESHAPE's run-time shape operand)
     and outputs; for any other operator every run-time input and output."""
-    if layer.op not in DESCRIBERS:
+    if layer.op not in DESCRIBERS or layer.op in (OpType.CONCATENATION, OpType.PACK):
         data = layer.activation_inputs
     else:
         first = layer.op.operands.data
@@ -872,7 +1196,7 @@ def deployability(graph: ModelGraph, variant: Variant | str,
             if v.dtype != dtype:
                 lv = next(x for x in Variant if x.dtype == dtype)
         try:
-            describe_layer(layer, lv)
+            describe_pieces(layer, lv)
         except DeployError as e:
             if e.rule not in model_rules:       # the model-wide problem names these layers
                 problems.append(_problem(e, layer))
@@ -886,8 +1210,10 @@ def deployability(graph: ModelGraph, variant: Variant | str,
 
 
 __all__ = [
-    "DESCRIBERS", "FIRMWARE_DTYPES", "ConstantBlob", "DeployError", "DeployProblem",
-    "Deployability", "LOOP_FIX", "LayerContext", "NoKernelError", "check_loops", "check_variant",
-    "compute_dtype", "computes_in", "default_variant", "deployability", "describe_layer", "dims4",
+    "DESCRIBERS", "FIRMWARE_DTYPES", "PIECE_OPS", "ConstantBlob", "DeployError", "DeployProblem",
+    "Deployability", "LOOP_FIX", "LayerContext", "NoKernelError", "Piece", "PieceGeometry",
+    "check_loops", "check_variant", "compute_dtype", "computes_in", "default_variant",
+    "deployability", "describe_layer", "describe_pieces", "dims4", "firmware_layers",
+    "piece_geometry",
     "firmware_dtype", "op_name", "variant_for",
 ]

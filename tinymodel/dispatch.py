@@ -71,7 +71,7 @@ class KernelPath(enum.Enum):
     TCONV_GATHER = "tconv-gather"  # SIMD transpose conv: per output pixel, SMLAD over ic
     SIMD = "simd"                # other s8-opt kernels with a 4-lane SIMD body (pooling, add)
     SCALAR = "scalar"            # kernels with one implementation for both int8 variants
-    COPY = "copy"                # data movement only (reshape)
+    COPY = "copy"                # data movement only (reshape, concatenation, slices)
     NONE = "none"                # no kernel: unsupported operator, or one the firmware lacks
 
 
@@ -81,13 +81,30 @@ _SIMD_OPS = {OpType.AVERAGE_POOL_2D, OpType.MAX_POOL_2D, OpType.ADD}
 _FIRMWARE_OPS = {OpType.CONV_2D, OpType.DEPTHWISE_CONV_2D, OpType.FULLY_CONNECTED,
                  OpType.AVERAGE_POOL_2D, OpType.MAX_POOL_2D, OpType.ADD, OpType.SOFTMAX,
                  OpType.RESHAPE, OpType.RELU, OpType.RELU6, OpType.MEAN,
-                 OpType.TRANSPOSE_CONV, OpType.BATCH_MATMUL}
+                 OpType.TRANSPOSE_CONV, OpType.BATCH_MATMUL,
+                 OpType.CONCATENATION, OpType.PACK,
+                 OpType.STRIDED_SLICE, OpType.SLICE, OpType.SPLIT, OpType.SPLIT_V, OpType.UNPACK}
 #: Element-wise activations of issue 17: one scalar int8 kernel serves s8-ref and s8-opt
 #: (``SCALAR``): TFLite Micro runs its reference kernels for them even in a CMSIS-NN build, and
 #: CMSIS-NN has no int8 SIMD body for them.
 _ACTIVATION_OPS = {OpType.LOGISTIC, OpType.TANH, OpType.HARD_SWISH, OpType.LEAKY_RELU,
                    OpType.PRELU}
 _FIRMWARE_OPS |= _ACTIVATION_OPS
+
+
+#: Operators predicted from another operator's table entry: the firmware runs them as that
+#: operator's firmware layers (:data:`tinymodel.descriptors.PIECE_OPS`), so calibration measures
+#: only CONCATENATION and STRIDED_SLICE.
+_TABLE_ALIASES = {OpType.PACK: OpType.CONCATENATION, OpType.SPLIT: OpType.STRIDED_SLICE,
+                  OpType.SPLIT_V: OpType.STRIDED_SLICE, OpType.UNPACK: OpType.STRIDED_SLICE,
+                  OpType.SLICE: OpType.STRIDED_SLICE}
+
+
+def table_op(op: OpType) -> str:
+    """The operator label of the table entry (``OP/path``) that predicts ``op``: PACK from
+    CONCATENATION, SPLIT, SPLIT_V, UNPACK and SLICE from STRIDED_SLICE, every other operator
+    from its own."""
+    return _TABLE_ALIASES.get(op, op).label
 
 
 def firmware_variants(op: OpType) -> tuple[Variant, ...]:
@@ -120,7 +137,8 @@ def kernel_path(layer: Layer, variant: Variant | str) -> KernelPath:
     op = layer.op
     if op not in _FIRMWARE_OPS:
         return KernelPath.NONE
-    if op is OpType.RESHAPE:
+    if op is OpType.RESHAPE or op in _TABLE_ALIASES or op in (OpType.CONCATENATION,
+                                                              OpType.STRIDED_SLICE):
         return KernelPath.COPY
     if variant in (Variant.F32, Variant.F32_SOFT):
         return KernelPath.F32

@@ -26,8 +26,14 @@ tail_macs      MACs done one at a time in leftover loops (``K mod 16``, ``K mod 
 im2col_values  int8 values widened into an int16 im2col buffer (``x + zx``)
 zero_fills     im2col values written as zeros for padding taps
 unaligned      32-bit word loads at addresses that are not a multiple of 4 (expected count)
-elements       elements processed by element-wise and pooling kernels (per tap for pools)
+elements       elements processed by element-wise and pooling kernels (per tap for pools);
+               bytes copied by the copy kernels (RESHAPE, CONCATENATION, STRIDED_SLICE)
+runs           contiguous runs the copy kernels copy (one ``memcpy`` each)
 ============== ========================================================================
+
+A graph layer that runs as several firmware layers (CONCATENATION and PACK: one per input;
+SPLIT, SPLIT_V, UNPACK: one per output; :func:`tinymodel.descriptors.piece_geometry`) counts
+one ``calls`` per firmware layer, and its ``elements`` and ``runs`` are the sums over them.
 
 The paper's own model uses only ``macs`` and the layer's alignment class (§3.1, Table 4).
 """
@@ -47,7 +53,8 @@ from tinymodel.ops import OpType
 #: Feature names in a fixed order (table columns).
 FEATURE_NAMES = ("calls", "pixels", "outputs", "taps", "macs", "block_macs", "simd_macs",
                  "tail_macs", "im2col_values", "zero_fills", "unaligned", "elements",
-                 "col1_macs", "block_loops", "step_loops", "single_pixel_calls", "scalar_rows")
+                 "col1_macs", "block_loops", "step_loops", "single_pixel_calls", "scalar_rows",
+                 "runs")
 
 #: The features each path's model may use (the rest are always zero or collinear for it).
 PATH_FEATURES: Mapping[KernelPath, tuple[str, ...]] = MappingProxyType({
@@ -68,7 +75,7 @@ PATH_FEATURES: Mapping[KernelPath, tuple[str, ...]] = MappingProxyType({
                               "unaligned"),
     KernelPath.SIMD: ("calls", "pixels", "outputs", "taps", "simd_macs", "tail_macs", "elements"),
     KernelPath.SCALAR: ("calls", "outputs", "elements"),
-    KernelPath.COPY: ("calls", "elements"),
+    KernelPath.COPY: ("calls", "elements", "runs"),
     KernelPath.NONE: (),
 })
 
@@ -299,6 +306,21 @@ def _dense(layer: Layer, path: KernelPath) -> dict[str, float]:
     return c
 
 
+def _pieces(layer: Layer) -> dict[str, float]:
+    """``calls``, ``elements`` (bytes) and ``runs`` of a layer that runs as firmware
+    CONCATENATION or STRIDED_SLICE layers, summed over them; a layer whose windows cannot be
+    worked out (the deploy rules refuse it) counts as one copy of its output."""
+    from tinymodel.descriptors import piece_geometry
+
+    width = layer.output.nbytes // max(layer.output.size, 1)
+    try:
+        pieces = piece_geometry(layer)
+    except TinymodelError:
+        return {"calls": 1, "elements": sum(t.nbytes for t in layer.outputs), "runs": 1}
+    return {"calls": len(pieces), "elements": sum(p.elements() for p in pieces) * width,
+            "runs": sum(p.runs() for p in pieces)}
+
+
 def _other(layer: Layer, path: KernelPath) -> dict[str, float]:
     out = layer.output.size
     c: dict[str, float] = {"calls": 1, "outputs": out}
@@ -316,6 +338,9 @@ def _other(layer: Layer, path: KernelPath) -> dict[str, float]:
             c["tail_macs"] = inside * rest
     elif layer.op is OpType.RESHAPE:
         c["elements"] = layer.output.nbytes
+        c["runs"] = 1
+    elif path is KernelPath.COPY:
+        c.update(_pieces(layer))
     else:
         c["elements"] = sum(t.size for t in layer.activation_inputs)
     return c

@@ -24,7 +24,8 @@ What is mirrored:
   limits;
 * **slots by name** — ``geom[8]`` and ``quant[12]`` mean different things per operator family;
   :class:`SlotFamily` objects (:data:`CONV_GEOM`, :data:`POOL_GEOM`, :data:`S8_QUANT`,
-  :data:`ADD_S8_QUANT`, :data:`SOFTMAX_S8_QUANT`, :data:`SOFTMAX_F32_QUANT`, :data:`F32_ACT_QUANT`)
+  :data:`ADD_S8_QUANT`, :data:`SOFTMAX_S8_QUANT`, :data:`SOFTMAX_F32_QUANT`, :data:`F32_ACT_QUANT`,
+  :data:`CONCAT_GEOM`, :data:`SLICE_GEOM`)
   turn keyword arguments named after the C kernels' parameter fields into the array's words, so no
   caller writes ``geom[6]``.  :class:`LayerDescriptor` is one ``tm_layer_desc``;
 * **quantization rules** — :data:`QUANT_RULES`, the firmware's table of the ranges TFLite allows
@@ -107,6 +108,13 @@ OP_CODES: Mapping[OpType, Op] = MappingProxyType({
     OpType.RELU6: Op.RELU,
     OpType.RESHAPE: Op.RESHAPE,
     OpType.MEAN: Op.MEAN,
+    OpType.CONCATENATION: Op.CONCATENATION,
+    OpType.PACK: Op.CONCATENATION,
+    OpType.STRIDED_SLICE: Op.STRIDED_SLICE,
+    OpType.SLICE: Op.STRIDED_SLICE,
+    OpType.SPLIT: Op.STRIDED_SLICE,
+    OpType.SPLIT_V: Op.STRIDED_SLICE,
+    OpType.UNPACK: Op.STRIDED_SLICE,
     OpType.LOGISTIC: Op.LOGISTIC,
     OpType.TANH: Op.TANH,
     OpType.HARD_SWISH: Op.HARD_SWISH,
@@ -519,6 +527,26 @@ class SoftmaxQuantSlot(enum.IntEnum):
     DIFF_MIN = 2
 
 
+class ConcatGeomSlot(enum.IntEnum):
+    """Indices of ``geom[]`` of CONCATENATION (``TM_GC_*``): the axis of the 4-D shapes and the
+    first index of the input's window along it in the output."""
+
+    AXIS = 0
+    OFFSET = 1
+
+
+class SliceGeomSlot(enum.IntEnum):
+    """Indices of ``geom[]`` of STRIDED_SLICE (``TM_GS_*``): first index and stride of each dim
+    (n, h, w, c) of the 4-D input."""
+
+    BEGIN_N = 0
+    BEGIN_H = 1
+    BEGIN_W = 2
+    BEGIN_C = 3
+    STRIDE_N = 4
+    STRIDE_H = 5
+    STRIDE_W = 6
+    STRIDE_C = 7
 class LogisticQuantSlot(enum.IntEnum):
     """Indices of ``quant[]`` of the int8 LOGISTIC and TANH (``TM_QLG_*``)."""
 
@@ -669,6 +697,13 @@ F32_ACT_QUANT = SlotFamily("float activation range", "quant", MappingProxyType({
     "act_min": FloatQuantSlot.ACT_MIN, "act_max": FloatQuantSlot.ACT_MAX}), "tm_act_f32",
     f32=True)
 
+#: CONCATENATION geometry (``tm_concat_params``): one input's window in the output.
+CONCAT_GEOM = SlotFamily("concatenation window", "geom", MappingProxyType({
+    "axis": ConcatGeomSlot.AXIS, "offset": ConcatGeomSlot.OFFSET}), "tm_concat_params")
+#: STRIDED_SLICE geometry (``tm_slice_params``): first index and stride per input dim.
+SLICE_GEOM = SlotFamily("strided window", "geom", MappingProxyType({
+    f"{what}_{dim}": getattr(SliceGeomSlot, f"{what.upper()}_{dim.upper()}")
+    for what in ("begin", "stride") for dim in "nhwc"}), "tm_slice_params")
 #: int8 LOGISTIC and TANH (``tm_logistic_params_s8``; field names of
 #: :class:`tinymodel.requantization.LogisticParams`).
 LOGISTIC_S8_QUANT = SlotFamily("int8 LOGISTIC / TANH quantization", "quant", MappingProxyType({
@@ -702,6 +737,7 @@ LEAKY_RELU_F32_QUANT = SlotFamily("float LEAKY_RELU parameters", "quant", Mappin
 #: Every slot family, for documentation and the header test.
 SLOT_FAMILIES: tuple[SlotFamily, ...] = (CONV_GEOM, POOL_GEOM, S8_QUANT, ADD_S8_QUANT,
                                          SOFTMAX_S8_QUANT, SOFTMAX_F32_QUANT, F32_ACT_QUANT,
+                                         CONCAT_GEOM, SLICE_GEOM,
                                          LOGISTIC_S8_QUANT, HARD_SWISH_S8_QUANT,
                                          LEAKY_RELU_S8_QUANT, PRELU_S8_QUANT,
                                          LEAKY_RELU_F32_QUANT, BMM_GEOM, BMM_S8_QUANT)
@@ -996,4 +1032,5 @@ __all__ = [
     "LEAKY_RELU_S8_QUANT", "PRELU_S8_QUANT", "LEAKY_RELU_F32_QUANT", "MULT_Q15_LO", "MULT_Q15_HI", "Status", "blob_item_bytes", "default_geom",
     "default_quant", "dtype_code", "f32_bits", "path_of_code", "reported_path", "run_layer_field_name",
     "variant_code", "variants_in_mask",
+    "CONCAT_GEOM", "SLICE_GEOM", "ConcatGeomSlot", "SliceGeomSlot",
 ]

@@ -17,6 +17,9 @@ AVERAGE_POOL_2D,      input, pool, strides [= pool], padding [valid]
 MAX_POOL_2D
 ADD                   input (both operands have this shape)
 SOFTMAX, RELU, RELU6  input
+CONCATENATION         input, axis [last]: one firmware CONCATENATION layer (a concatenation of
+                      the one input: the copy a graph layer does per input)
+STRIDED_SLICE         input, begin, size, strides [1, ...]: one strided window (no masks)
 LOGISTIC, TANH,       input
 HARD_SWISH
 LEAKY_RELU            input, alpha [0.2]
@@ -45,7 +48,8 @@ from tinymodel.ops import OpType
 #: Operators a spec can describe.
 SPEC_OPS = (OpType.CONV_2D, OpType.DEPTHWISE_CONV_2D, OpType.FULLY_CONNECTED,
             OpType.AVERAGE_POOL_2D, OpType.MAX_POOL_2D, OpType.ADD, OpType.SOFTMAX,
-            OpType.RELU, OpType.RELU6, OpType.MEAN, OpType.RESHAPE,
+            OpType.RELU, OpType.RELU6, OpType.MEAN, OpType.RESHAPE, OpType.CONCATENATION,
+            OpType.STRIDED_SLICE,
             OpType.LOGISTIC, OpType.TANH, OpType.HARD_SWISH, OpType.LEAKY_RELU, OpType.PRELU,
             OpType.TRANSPOSE_CONV, OpType.BATCH_MATMUL)
 
@@ -135,6 +139,18 @@ def build_layer(spec: Mapping[str, Any], dtype: str = "int8", with_data: bool = 
             fn(x, pool, strides=strides, padding=padding)
         elif op is OpType.ADD:
             b.add(x, b.input(x.shape))
+        elif op is OpType.CONCATENATION:
+            axis = spec.get("axis", len(x.shape) - 1)
+            if not isinstance(axis, int) or not 0 <= axis < len(x.shape):
+                raise TinymodelError(f"layer spec: axis must be an axis of the input, not {axis!r}")
+            b.concat([x], axis=axis)
+        elif op is OpType.STRIDED_SLICE:
+            begin = spec.get("begin")
+            if not isinstance(begin, list) or not all(isinstance(v, int) and v >= 0 for v in begin):
+                raise TinymodelError(f"layer spec: begin must be a list of integers >= 0, not "
+                                     f"{begin!r}")
+            b.strided_slice(x, begin, _ints(spec, "size"),
+                            _ints(spec, "strides") if "strides" in spec else None)
         elif op is OpType.RESHAPE:
             b.flatten(x)            # a flatten: [1, ...] -> [1, size], as before a dense layer
         elif op is OpType.MEAN:
@@ -195,6 +211,11 @@ def spec_of(layer: Layer) -> dict[str, Any]:
     elif op in (OpType.AVERAGE_POOL_2D, OpType.MAX_POOL_2D):
         spec.update(pool=list(layer.kernel or (1, 1)), strides=list(layer.strides),
                     padding=layer.padding.value)
+    elif op is OpType.CONCATENATION:
+        spec["axis"] = int(layer.options.get("axis", 0)) % len(layer.input.shape)
+    elif op is OpType.STRIDED_SLICE:
+        spec.update(begin=list(layer.options["begin"]), size=list(layer.output.shape),
+                    strides=list(layer.options["strides"]))
     elif op is OpType.MEAN and layer.options.get("keep_dims"):
         spec["keep_dims"] = True
     elif op is OpType.LEAKY_RELU:

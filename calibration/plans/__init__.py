@@ -51,6 +51,10 @@ AVERAGE/MAX_POOL_2D  size | height+width, channels, pool, strides, padding
 ADD, RELU, RELU6     size | height+width, channels
 MEAN                 size | height+width, channels (global average over height and width)
 RESHAPE              size | height+width, channels (a flatten to [1, size])
+CONCATENATION        size | height+width, channels, axis [3] (one input's copy, one firmware layer)
+STRIDED_SLICE        size | height+width, channels, axis [3], stride [1]: a window along
+                     ``axis`` (random first index and length, every ``stride``-th element),
+                     the other axes whole
 SOFTMAX              inputs (a [1, inputs] vector)
 ==================== ==============================================================
 
@@ -107,6 +111,8 @@ _RANDOM_PARAMS: dict[str, set[str]] = {
     "SOFTMAX": {"inputs"},
     "MEAN": set(_SPATIAL),
     "RESHAPE": set(_SPATIAL),
+    "CONCATENATION": _SPATIAL | {"axis"},
+    "STRIDED_SLICE": _SPATIAL | {"axis", "stride"},
 }
 _MAX_DRAWS_PER_POINT = 200
 
@@ -430,6 +436,17 @@ def _random_spec(ctx: _Ctx, r: Mapping[str, Any], op: str, where: str, rng: rand
         k = p("pool", 2)
         s = p("strides", k)
         spec.update(pool=[k, k], strides=[s, s], padding=p("padding", "valid"))
+    elif op == "CONCATENATION":
+        spec["axis"] = p("axis", 3)
+    elif op == "STRIDED_SLICE":
+        axis, stride = p("axis", 3), p("stride", 1)
+        dims = spec["input"]
+        span = dims[axis]
+        size = rng.randint(1, -(-span // stride))
+        first = rng.randint(0, span - 1 - (size - 1) * stride)
+        begin, sizes, strides = [0] * 4, list(dims), [1] * 4
+        begin[axis], sizes[axis], strides[axis] = first, size, stride
+        spec.update(begin=begin, size=sizes, strides=strides)
     return spec
 
 

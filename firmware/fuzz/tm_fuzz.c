@@ -76,6 +76,26 @@ static size_t run_layer_payload(uint8_t *q)
     if (q[0] == 6) { v[20] = 0; v[21] = 0; v[22] = 0; v[23] = 20; v[24] = 1 << 30; v[25] = -1;
                      v[26] = 1 << 30; v[27] = -1; v[28] = 1 << 30; v[29] = -20; v[30] = -128; v[31] = 127; }
     if (q[0] == 7) { v[20] = 1 << 30; v[21] = 20; v[22] = -1984; } /* -floor(31 * 2^26 / 2^20) */
+    if (q[0] == TM_OP_CONCATENATION) { /* an input's window along an axis of the output */
+        const uint32_t axis = below(4);
+        const int32_t extra = (int32_t)below(6);
+        v[8] = v[0]; v[9] = v[1]; v[10] = v[2]; v[11] = v[3];
+        v[8 + axis] += extra;
+        v[12] = (int32_t)axis; v[13] = (int32_t)below((uint32_t)extra + 1u);
+    }
+    if (q[0] == TM_OP_STRIDED_SLICE) { /* a strided window of the input, strides of both signs */
+        for (int k = 0; k < 4; k++) {
+            const int32_t dim = v[k];
+            const int32_t step = below(3) == 0 ? -1 - (int32_t)below(2) : 1 + (int32_t)below(2);
+            const int32_t mag = step < 0 ? -step : step;
+            const int32_t count = 1 + (int32_t)below((uint32_t)((dim - 1) / mag + 1));
+            const int32_t slack = dim - 1 - (count - 1) * mag;
+            const int32_t lo = (int32_t)below((uint32_t)slack + 1u);
+            v[8 + k] = count;
+            v[12 + k] = step > 0 ? lo : dim - 1 - lo;
+            v[16 + k] = step;
+        }
+    }
     /* activations: the quant words tinymodel.requantization builds for scales 0.05 -> 0.04 */
     if (q[0] == TM_OP_LOGISTIC || q[0] == TM_OP_TANH) { v[20] = 3; v[21] = 1717986944; v[22] = 23; }
     if (q[0] == TM_OP_HARD_SWISH) { v[20] = 3; v[21] = -9; v[22] = 20480; v[23] = -6;

@@ -463,6 +463,42 @@ tm_status tm_prelu_f32(const tm_dims *input_dims, const float *input, const tm_d
  */
 tm_status tm_reshape(const void *input, void *output, int32_t bytes);
 
+/* ---------------------------------------------------------------------------------------------
+ * Data movement of layers with several inputs or outputs, one firmware layer per input / output
+ * (docs/kernels.md).  Both are byte copies for any dtype (elem_bytes: 1 for int8, 4 for float32)
+ * with one memcpy per contiguous run, as TFLite's reference kernels copy.
+ *
+ * CONCATENATION (also PACK): copies the whole input (in) into the window of the output (out)
+ * that starts at index offset along axis (0..3 of NHWC); every other dim of in equals out's:
+ * for each index over the dims before the axis, one run of in[axis] x inner elements.
+ */
+typedef struct {
+    int32_t axis;       /* 0..3: n, h, w, c */
+    int32_t offset;     /* first index of the window along the axis */
+} tm_concat_params;
+
+tm_status tm_concatenation(const tm_concat_params *params, const tm_dims *in, const tm_dims *out,
+                           int32_t elem_bytes, const void *input, void *output);
+
+/*
+ * STRIDED_SLICE (also SLICE, SPLIT, SPLIT_V, UNPACK: one layer per output): out[i] =
+ * in[begin + i * stride] in each dim (a stride may be negative); out gives the counts.  Trailing
+ * dims read with stride 1 over their whole extent merge into one contiguous run.
+ */
+typedef struct {
+    int32_t begin_n;
+    int32_t begin_h;
+    int32_t begin_w;
+    int32_t begin_c;
+    int32_t stride_n;
+    int32_t stride_h;
+    int32_t stride_w;
+    int32_t stride_c;
+} tm_slice_params;
+
+tm_status tm_strided_slice(const tm_slice_params *params, const tm_dims *in, const tm_dims *out,
+                           int32_t elem_bytes, const void *input, void *output);
+
 #ifdef __cplusplus
 }
 #endif

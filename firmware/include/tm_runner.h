@@ -97,6 +97,14 @@ enum {
 };
 /* int8 SOFTMAX (tm_softmax_params_s8). */
 enum { TM_QS_IN_MULT = 0, TM_QS_IN_LEFT_SHIFT, TM_QS_DIFF_MIN };
+/* CONCATENATION (tm_concat_params): the axis (0..3 of NHWC) and the first index of the input's
+ * window along it in the output. */
+enum { TM_GC_AXIS = 0, TM_GC_OFFSET };
+/* STRIDED_SLICE (tm_slice_params): first index and stride of each dim (n, h, w, c) of the input. */
+enum {
+    TM_GS_BEGIN_N = 0, TM_GS_BEGIN_H, TM_GS_BEGIN_W, TM_GS_BEGIN_C, TM_GS_STRIDE_N, TM_GS_STRIDE_H,
+    TM_GS_STRIDE_W, TM_GS_STRIDE_C
+};
 /* int8 LOGISTIC and TANH (tm_logistic_params_s8). */
 enum { TM_QLG_IN_OFFSET = 0, TM_QLG_IN_MULT, TM_QLG_IN_LEFT_SHIFT };
 /* int8 HARD_SWISH (tm_hard_swish_params_s8, in its field order). */

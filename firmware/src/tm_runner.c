@@ -85,6 +85,7 @@ uint32_t tm_runner_ops(void)
     static const uint8_t linked[] = {
         TM_OP_CONV_2D, TM_OP_DEPTHWISE_CONV_2D, TM_OP_FULLY_CONNECTED, TM_OP_AVERAGE_POOL_2D,
         TM_OP_MAX_POOL_2D, TM_OP_ADD, TM_OP_SOFTMAX, TM_OP_RELU, TM_OP_RESHAPE, TM_OP_MEAN,
+        TM_OP_CONCATENATION, TM_OP_STRIDED_SLICE,
         TM_OP_LOGISTIC, TM_OP_TANH, TM_OP_HARD_SWISH, TM_OP_LEAKY_RELU, TM_OP_PRELU,
         TM_OP_TRANSPOSE_CONV, TM_OP_BATCH_MATMUL,
     };
@@ -430,6 +431,28 @@ static tm_pool_params tm_pool_of(const tm_layer_desc *d)
     p.filter_h = d->geom[TM_G_FILTER_H];
     p.filter_w = d->geom[TM_G_FILTER_W];
     return p;
+}
+
+static tm_concat_params tm_concat_of(const tm_layer_desc *d)
+{
+    tm_concat_params c;
+    c.axis = d->geom[TM_GC_AXIS];
+    c.offset = d->geom[TM_GC_OFFSET];
+    return c;
+}
+
+static tm_slice_params tm_slice_of(const tm_layer_desc *d)
+{
+    tm_slice_params s;
+    s.begin_n = d->geom[TM_GS_BEGIN_N];
+    s.begin_h = d->geom[TM_GS_BEGIN_H];
+    s.begin_w = d->geom[TM_GS_BEGIN_W];
+    s.begin_c = d->geom[TM_GS_BEGIN_C];
+    s.stride_n = d->geom[TM_GS_STRIDE_N];
+    s.stride_h = d->geom[TM_GS_STRIDE_H];
+    s.stride_w = d->geom[TM_GS_STRIDE_W];
+    s.stride_c = d->geom[TM_GS_STRIDE_C];
+    return s;
 }
 
 static tm_dims tm_dims_of(const int32_t v[4])
@@ -787,6 +810,46 @@ tm_run_status tm_runner_sizes(const tm_layer_desc *d, tm_variant v, tm_layer_siz
             return TM_RUN_PARAM;
         }
         break;
+    case TM_OP_CONCATENATION: {
+        /* the input fills the window [offset, offset + in[axis]) of the output's axis; every
+         * other dim equals the output's */
+        const int32_t axis = d->geom[TM_GC_AXIS];
+        if (axis < 0 || axis > 3) {
+            *bad_field = (uint16_t)TM_FIELD_GEOM(TM_GC_AXIS);
+            return TM_RUN_PARAM;
+        }
+        for (int k = 0; k < 4; k++) {
+            if (k != axis && d->in[k] != d->out[k]) {
+                *bad_field = (uint16_t)TM_FIELD_OUT(k);
+                return TM_RUN_PARAM;
+            }
+        }
+        if (d->geom[TM_GC_OFFSET] < 0 || d->geom[TM_GC_OFFSET] > d->out[axis] - d->in[axis]) {
+            *bad_field = (uint16_t)TM_FIELD_GEOM(TM_GC_OFFSET);
+            return TM_RUN_PARAM;
+        }
+        break;
+    }
+    case TM_OP_STRIDED_SLICE:
+        /* per dim: a non-zero stride, and the first and last index read inside the input */
+        for (int k = 0; k < 4; k++) {
+            const int32_t begin = d->geom[TM_GS_BEGIN_N + k];
+            const int32_t stride = d->geom[TM_GS_STRIDE_N + k];
+            if (stride == 0 || stride < -TM_RUN_MAX_DIM || stride > TM_RUN_MAX_DIM) {
+                *bad_field = (uint16_t)TM_FIELD_GEOM(TM_GS_STRIDE_N + k);
+                return TM_RUN_PARAM;
+            }
+            const int64_t last = (int64_t)begin + (int64_t)(d->out[k] - 1) * stride;
+            if (begin < 0 || begin >= d->in[k]) {
+                *bad_field = (uint16_t)TM_FIELD_GEOM(TM_GS_BEGIN_N + k);
+                return TM_RUN_PARAM;
+            }
+            if (last < 0 || last >= d->in[k]) {
+                *bad_field = (uint16_t)TM_FIELD_OUT(k);
+                return TM_RUN_PARAM;
+            }
+        }
+        break;
     case TM_OP_MEAN:
         if (d->out[0] != d->in[0] || d->out[1] != 1 || d->out[2] != 1 || d->out[3] != d->in[3]) {
             *bad_field = (uint16_t)TM_FIELD_OUT(1);
@@ -892,6 +955,16 @@ static tm_run_status tm_exec_f32(const tm_layer_desc *d, const tm_layer_ptrs *p,
     case TM_OP_RESHAPE:
         *st = tm_reshape(p->in, p->out, size * 4);
         break;
+    case TM_OP_CONCATENATION: {
+        const tm_concat_params cp = tm_concat_of(d);
+        *st = tm_concatenation(&cp, &in, &out, 4, p->in, p->out);
+        break;
+    }
+    case TM_OP_STRIDED_SLICE: {
+        const tm_slice_params sp = tm_slice_of(d);
+        *st = tm_strided_slice(&sp, &in, &out, 4, p->in, p->out);
+        break;
+    }
     case TM_OP_MEAN:
         *st = tm_mean_f32(&act, &in, (const float *)p->in, (float *)p->out);
         break;
@@ -1078,6 +1151,16 @@ static tm_run_status tm_exec_s8(const tm_layer_desc *d, tm_variant v, const tm_l
     case TM_OP_RESHAPE:
         *st = tm_reshape(p->in, p->out, size);
         break;
+    case TM_OP_CONCATENATION: {
+        const tm_concat_params cp = tm_concat_of(d);
+        *st = tm_concatenation(&cp, &in, &out, 1, p->in, p->out);
+        break;
+    }
+    case TM_OP_STRIDED_SLICE: {
+        const tm_slice_params sp = tm_slice_of(d);
+        *st = tm_strided_slice(&sp, &in, &out, 1, p->in, p->out);
+        break;
+    }
     case TM_OP_MEAN:
         q.per_channel = 0;
         q.multiplier = &d->quant[TM_Q_MULT];

@@ -87,6 +87,13 @@ def _request(op: fi.Op, f32: bool, quant: tuple[int, ...]):
             stride_h=2, stride_w=2, filter_h=2, filter_w=2), quant=quant, reps=1, warmups=0)
     if op is fi.Op.MEAN:
         return LayerRequest(op, variant, x, (1, 1, 1, 8), quant=quant, reps=1, warmups=0)
+    if op is fi.Op.CONCATENATION:
+        return LayerRequest(op, variant, x, (1, 4, 4, 12), geom=fi.CONCAT_GEOM.words(
+            axis=3, offset=4), quant=quant, reps=1, warmups=0)
+    if op is fi.Op.STRIDED_SLICE:
+        return LayerRequest(op, variant, x, (1, 2, 4, 3), geom=fi.SLICE_GEOM.words(
+            begin_n=0, begin_h=1, begin_w=0, begin_c=7, stride_n=1, stride_h=2, stride_w=1,
+            stride_c=-2), quant=quant, reps=1, warmups=0)
     if op is fi.Op.PRELU:       # one alpha per channel
         return LayerRequest(op, variant, x, x, (1, 1, 1, 8), quant=quant, reps=1, warmups=0)
     if op is fi.Op.TRANSPOSE_CONV:

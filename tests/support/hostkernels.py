@@ -116,6 +116,14 @@ class _BmmQuantS8(ctypes.Structure):
         "lhs_offset", "rhs_offset", "output_offset", "multiplier", "shift", "act_min", "act_max")]
 
 
+class _ConcatParams(ctypes.Structure):
+    _fields_ = [("axis", ctypes.c_int32), ("offset", ctypes.c_int32)]
+
+
+class _SliceParams(ctypes.Structure):
+    _fields_ = [(f"{what}_{d}", ctypes.c_int32) for what in ("begin", "stride") for d in "nhwc"]
+
+
 class _ActF32(ctypes.Structure):
     _fields_ = [("act_min", ctypes.c_float), ("act_max", ctypes.c_float)]
 
@@ -721,6 +729,53 @@ def reshape(x: np.ndarray, shape: Sequence[int]) -> np.ndarray:
     return out
 
 
+def concatenation(x: np.ndarray, out: np.ndarray, axis: int, offset: int) -> np.ndarray:
+    """One CONCATENATION piece: ``x`` (4-D) copied into ``out`` (4-D, modified and returned) at
+    index ``offset`` along ``axis`` (any dtype)."""
+    a = np.ascontiguousarray(x)
+    if not out.flags.c_contiguous or out.dtype != a.dtype or a.ndim != 4 or out.ndim != 4:
+        raise KernelError("concatenation takes 4-D contiguous arrays of one dtype")
+    _call("tm_concatenation", ctypes.byref(_ConcatParams(axis, offset)), ctypes.byref(_dims(a.shape)),
+          ctypes.byref(_dims(out.shape)), int(a.itemsize), ctypes.c_void_p(a.ctypes.data),
+          ctypes.c_void_p(out.ctypes.data))
+    return out
+
+
+def strided_slice(x: np.ndarray, begin: Sequence[int], strides: Sequence[int],
+                  counts: Sequence[int]) -> np.ndarray:
+    """One STRIDED_SLICE piece of a 4-D ``x``: ``counts`` elements per dim from ``begin`` in
+    steps of ``strides`` (any dtype)."""
+    a = np.ascontiguousarray(x)
+    out = np.zeros(tuple(int(c) for c in counts), dtype=a.dtype)
+    p = _SliceParams(*(int(v) for v in (*begin, *strides)))
+    _call("tm_strided_slice", ctypes.byref(p), ctypes.byref(_dims(a.shape)),
+          ctypes.byref(_dims(out.shape)), int(a.itemsize), ctypes.c_void_p(a.ctypes.data),
+          ctypes.c_void_p(out.ctypes.data))
+    return out
+
+
+def run_pieces(layer: Layer, inputs: Sequence[np.ndarray], variant: str) -> list[np.ndarray]:
+    """Every output of a CONCATENATION, PACK, SPLIT, SPLIT_V, UNPACK, SLICE or STRIDED_SLICE
+    layer, run as the firmware runs it: the descriptors of
+    :func:`tinymodel.descriptors.describe_pieces` (same-scale checks included) on the host
+    kernels.  ``inputs`` are the layer's run-time inputs in order."""
+    import tinymodel.firmware_interface as fi
+    from tinymodel.descriptors import describe_pieces, dims4
+
+    runtime = [t for t in layer.inputs if t is not None and not t.is_constant]
+    values = {t.name: np.ascontiguousarray(v) for t, v in zip(runtime, inputs, strict=True)}
+    dtype = np.int8 if layer.output.dtype == "int8" else np.float32
+    outs = {t.name: np.zeros(dims4(t.shape), dtype) for t in layer.outputs}
+    for piece in describe_pieces(layer, variant):
+        d = piece.descriptor
+        x = values[piece.input.name].astype(dtype).reshape(d.input)
+        if d.op == fi.Op.CONCATENATION:
+            concatenation(x, outs[piece.output.name].reshape(d.output),
+                          d.geom[fi.ConcatGeomSlot.AXIS], d.geom[fi.ConcatGeomSlot.OFFSET])
+        else:
+            g = d.geom
+            outs[piece.output.name] = strided_slice(x, g[:4], g[4:], d.output)
+    return [outs[t.name].reshape(t.shape) for t in layer.outputs]
 # -- element-wise activations (LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU, PRELU) --------------------
 
 class _LogisticParamsS8(ctypes.Structure):
@@ -938,6 +993,11 @@ def run_layer(layer: Layer, inputs: Sequence[np.ndarray], family: str) -> np.nda
         raise UnsupportedError(f"layer {layer.name!r} ({layer.output.dtype}) cannot run with the "
                                f"{family!r} kernels")
     x = inputs[0]
+    from tinymodel.descriptors import PIECE_OPS
+
+    if op in PIECE_OPS:
+        variant = {"ref": "s8-ref", "opt": "s8-opt", "f32": "f32"}[family]
+        return run_pieces(layer, inputs, variant)[0]
     if op in (OpType.CONV_2D, OpType.DEPTHWISE_CONV_2D):
         if op is OpType.CONV_2D and layer.groups != 1:
             raise UnsupportedError(f"layer {layer.name!r}: grouped convolution")
@@ -1049,6 +1109,13 @@ def run_model(graph: ModelGraph, inputs: Sequence[np.ndarray], family: str, *,
                 raise KernelError(f"{graph.name}: layer {layer.name!r} reads {t.name!r}, which "
                                   f"nothing computed")
             args.append(values[t.name])
+        from tinymodel.descriptors import PIECE_OPS
+
+        if layer.op in PIECE_OPS:       # several outputs (SPLIT, UNPACK, ...)
+            variant = {"ref": "s8-ref", "opt": "s8-opt", "f32": "f32"}[_family(family, FAMILIES)]
+            for t, v in zip(layer.outputs, run_pieces(layer, args, variant), strict=True):
+                values[t.name] = v
+            continue
         values[layer.output.name] = run_layer(layer, args, family)
     if keep_all:
         return values
