@@ -167,6 +167,7 @@ TYPED_ENUMS: dict[str, dict[str, int]] = {
 SLOT_ENUMS: dict[str, type[enum.IntEnum]] = {
     "TM_G_": fi.GeomSlot, "TM_Q_": fi.QuantSlot, "TM_QA_": fi.AddQuantSlot,
     "TM_QS_": fi.SoftmaxQuantSlot, "TM_QF_": fi.FloatQuantSlot,
+    "TM_GR_": fi.ReduceGeomSlot, "TM_GQ_": fi.ConvertGeomSlot, "TM_QZ_": fi.ConvertQuantSlot,
 }
 
 

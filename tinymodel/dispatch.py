@@ -79,7 +79,8 @@ _SIMD_OPS = {OpType.AVERAGE_POOL_2D, OpType.MAX_POOL_2D, OpType.ADD}
 #: Operators the firmware has kernels for in every variant.
 _FIRMWARE_OPS = {OpType.CONV_2D, OpType.DEPTHWISE_CONV_2D, OpType.FULLY_CONNECTED,
                  OpType.AVERAGE_POOL_2D, OpType.MAX_POOL_2D, OpType.ADD, OpType.SOFTMAX,
-                 OpType.RESHAPE, OpType.RELU, OpType.RELU6, OpType.MEAN}
+                 OpType.RESHAPE, OpType.RELU, OpType.RELU6, OpType.MEAN,
+                 OpType.QUANTIZE, OpType.DEQUANTIZE, OpType.SUM}
 
 
 def firmware_variants(op: OpType) -> tuple[Variant, ...]:
@@ -116,7 +117,8 @@ def kernel_path(layer: Layer, variant: Variant | str) -> KernelPath:
         return KernelPath.F32
     if variant is Variant.S8_REF:
         return KernelPath.REF
-    if op in (OpType.SOFTMAX, OpType.RELU, OpType.RELU6, OpType.MEAN):
+    if op in (OpType.SOFTMAX, OpType.RELU, OpType.RELU6, OpType.MEAN, OpType.QUANTIZE,
+              OpType.DEQUANTIZE, OpType.SUM):
         return KernelPath.SCALAR
     if op is OpType.FULLY_CONNECTED:
         return KernelPath.FC_OPT
