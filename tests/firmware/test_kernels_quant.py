@@ -347,3 +347,119 @@ def test_requantize_covers_every_int8_code():
         want = np.clip(rq.multiply_by_quantized_multiplier(codes.astype(np.int64) - zp_in, m, e)
                        + zp_out, -128, 127)
         np.testing.assert_array_equal(out, want, err_msg=f"{s_in}/{s_out}")
+
+
+# -- what practitioners' Keras models convert to ---------------------------------------------
+
+def _keras():
+    from tflite_oracle import tf_modules
+
+    return tf_modules()[1]
+
+
+def _cnn_ptq() -> bytes:
+    """Conv2D -> GlobalAveragePooling2D -> Dense, converted with the default post-training int8
+    recipe: float32 input and output, QUANTIZE / DEQUANTIZE at the ends."""
+    from tests.support.converters import convert
+
+    keras = _keras()
+    keras.utils.set_random_seed(11)
+    x = keras.Input((9, 9, 3), batch_size=1)
+    y = keras.layers.Conv2D(8, 3, activation="relu")(x)
+    y = keras.layers.GlobalAveragePooling2D()(y)
+    return convert(keras.Model(x, keras.layers.Dense(5)(y)), "ptq")
+
+
+def test_a_default_post_training_model_with_float_io_runs_bit_exact(tmp_path):
+    from tinymodel.descriptors import deployability, firmware_dtype
+
+    fb = _cnn_ptq()
+    device = DeviceModel(fb, "s8-opt", tmp_path, name="cnn_ptq")
+    g = device.graph
+    assert [t.dtype for t in (*g.inputs, *g.outputs)] == ["float32", "float32"]
+    assert g.layers[0].op.label == "QUANTIZE" and g.layers[-1].op.label == "DEQUANTIZE"
+    assert firmware_dtype(g) == "int8" and deployability(g, "s8-ref").accepted
+    rng = np.random.default_rng(2)
+    cases = [[rng.uniform(0.0, 1.0, size=(1, 9, 9, 3)).astype(np.float32)] for _ in range(4)]
+    for inputs, got in zip(cases, device.run(cases), strict=True):
+        np.testing.assert_array_equal(got[0], tflite_outputs(fb, inputs)[0].ravel())
+
+
+def test_keras_sequence_means_and_sums_run_bit_exact(tmp_path):
+    """A Conv1D model's GlobalAveragePooling1D and ``keras.ops.mean(x, axis=-1)`` (MEAN over a
+    3-D tensor's axis 1 and 2), and ``keras.ops.sum`` over the time axis, full int8."""
+    from tests.support.converters import convert
+
+    keras = _keras()
+    keras.utils.set_random_seed(4)
+    x = keras.Input((16, 6), batch_size=1)
+    c = keras.layers.Conv1D(8, 3, activation="relu")(x)
+    pooled = keras.layers.Dense(3)(keras.layers.GlobalAveragePooling1D()(c))
+    feature_mean = keras.ops.mean(c, axis=-1)
+    total = keras.ops.sum(x, axis=1)
+    fb = convert(keras.Model(x, [pooled, feature_mean, total]), "int8")
+    device = DeviceModel(fb, "s8-ref", tmp_path, name="seq_int8")
+    ops = [layer.op.label for layer in device.graph]
+    assert ops.count("MEAN") == 2 and ops.count("SUM") == 1, ops
+    it = _interpreter(fb)
+    inp = it.get_input_details()[0]
+    s_in, zp_in = inp["quantization"]
+    outs = it.get_output_details()
+    sum_out = next(d for d in outs if tuple(d["shape"]) == (1, 6))
+    rng = np.random.default_rng(8)
+    cases = [[rng.integers(-128, 128, size=(1, 16, 6)).astype(np.int8)] for _ in range(3)]
+    for inputs, got in zip(cases, device.run(cases), strict=True):
+        ref = tflite_outputs(fb, inputs)
+        by_name = {t.name: i for i, t in enumerate(device.graph.outputs)}
+        for d, want in zip(outs, ref, strict=True):
+            mine = got[by_name[d["name"]]]
+            if d is sum_out:      # TFLite's reference int8 SUM is broken: TFLM's arithmetic
+                want = tflm_sum_s8(inputs[0], (1,), s_in, zp_in, *d["quantization"])
+            np.testing.assert_array_equal(mine, want.ravel(), err_msg=d["name"])
+
+
+def test_a_sigmoid_branch_concatenated_gets_an_int8_requantize():
+    """The converter reconciles LOGISTIC's fixed output scale with CONCATENATION's shared one by
+    a QUANTIZE int8 -> int8 (tflite-op-arithmetic.md 1.9); it is described as a requantization."""
+    import tinymodel.firmware_interface as fi
+    from tests.support.converters import convert
+    from tinymodel.descriptors import describe_layer
+    from tinymodel.readers.tflite import read_tflite
+
+    keras = _keras()
+    keras.utils.set_random_seed(9)
+    x = keras.Input((6, 6, 3), batch_size=1)
+    a = keras.layers.Conv2D(4, 3, padding="same")(x)
+    b = keras.layers.Activation("sigmoid")(keras.layers.Conv2D(4, 3, padding="same")(x))
+    g = read_tflite(convert(keras.Model(x, keras.layers.Concatenate()([a, b])), "int8"),
+                    name="branches")
+    requant = [layer for layer in g if layer.op.label == "QUANTIZE"]
+    assert requant and all(layer.input.dtype == layer.output.dtype == "int8"
+                           for layer in requant)
+    d = describe_layer(requant[0], "s8-opt")
+    assert d.geom[fi.ConvertGeomSlot.IN_DTYPE] == d.geom[fi.ConvertGeomSlot.OUT_DTYPE] == fi.DType.S8
+    s_in = requant[0].input.quantization.scale[0]
+    s_out = requant[0].output.quantization.scale[0]
+    assert (d.quant[fi.ConvertQuantSlot.MULT], d.quant[fi.ConvertQuantSlot.SHIFT]) == \
+        rq.requantize_multiplier(s_in, s_out)
+
+
+@pytest.mark.slow
+def test_a_float_io_model_validates_on_the_virtual_board(tmp_path):
+    """``tinymodel validate`` of the default post-training model on the virtual L4 (s8-opt):
+    deployed, run, and INFER verified against the interpreter."""
+    import json
+
+    from calibration.firmware import toolchain_available
+    from tinymodel.cli import main
+
+    if not toolchain_available():
+        pytest.skip("arm-none-eabi-gcc not installed")
+    model = tmp_path / "cnn_ptq.tflite"
+    model.write_bytes(_cnn_ptq())
+    out = tmp_path / "v"
+    assert main(["validate", "--models", str(model), "--board", "L4", "--variant", "s8-opt",
+                 "--out", str(out)]) == 0
+    records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert [r["status"] for r in records] == ["ok"]
+    assert records[0]["verification"]["status"] == "passed"
