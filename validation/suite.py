@@ -272,7 +272,9 @@ def adhoc_suite(paths: Sequence[str | Path], boards: Sequence[str] = ("L4",),
                 variants: Sequence[str] | None = None) -> Suite:
     """A suite of the given ``.tflite`` files (``validate --models``).  Each file is one model
     named after its stem, run by the variants of its dtype (int8 → s8-ref/s8-opt, float32 →
-    f32-soft/f32); ``variants`` defaults to ``s8-opt`` and ``f32``."""
+    f32-soft/f32; a model with float32 input and output around an int8 core, the default
+    post-training quantization, is int8); ``variants`` defaults to ``s8-opt`` and ``f32``."""
+    from tinymodel.descriptors import CONVERT_OPS
     from tinymodel.readers import load_model
 
     if not paths:
@@ -284,7 +286,9 @@ def adhoc_suite(paths: Sequence[str | Path], boards: Sequence[str] = ("L4",),
         if not path.is_file():
             raise SuiteError(f"model file not found: {path}")
         graph = load_model(path)
-        dtypes = {t.dtype for layer in graph for t in layer.outputs}
+        # QUANTIZE / DEQUANTIZE at the ends of a float-I/O model run in the int8 images
+        dtypes = {t.dtype for layer in graph if layer.op not in CONVERT_OPS
+                  for t in layer.outputs}
         dtype = "int8" if dtypes <= {"int8"} else "float32" if dtypes <= {"float32"} else None
         if dtype is None:
             raise SuiteError(f"{path}: mixed activation dtypes {sorted(dtypes)}; the firmware runs "
