@@ -21,10 +21,17 @@ SPECS = [
     {"op": "MAX_POOL_2D", "input": [1, 7, 7, 3], "pool": [3, 3], "strides": [1, 1], "padding": "same"},
     {"op": "ADD", "input": [1, 4, 4, 8]},
     {"op": "SOFTMAX", "input": [1, 10]},
+    {"op": "MEAN", "input": [1, 5, 6, 7], "axes": [3], "keep_dims": True},
+    {"op": "MEAN", "input": [1, 12, 8], "axes": [1]},
+    {"op": "SUM", "input": [1, 4, 4, 8]},
+    {"op": "SUM", "input": [2, 9], "axes": [0, 1], "keep_dims": True},
+    {"op": "QUANTIZE", "input": [1, 6, 6, 3]},
+    {"op": "QUANTIZE", "input": [1, 6, 6, 3], "from": "int8"},
+    {"op": "DEQUANTIZE", "input": [1, 10]},
 ]
 
 
-@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s["op"])
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: f"{s['op']}-{s['input']}-{s.get('from')}")
 def test_round_trip(spec):
     layer = build_layer(spec)
     assert spec_of(layer) == spec
@@ -77,3 +84,20 @@ def test_reshape_spec_is_a_flatten():
     layer = build_layer({"op": "RESHAPE", "input": [1, 3, 4, 5]})
     assert layer.output.shape == (1, 60)
     assert spec_of(layer) == {"op": "RESHAPE", "input": [1, 3, 4, 5]}
+
+
+def test_reductions_and_conversions():
+    """MEAN / SUM reduce the spec's axes (negative ones normalised); QUANTIZE / DEQUANTIZE keep
+    their fixed dtypes whatever dtype is asked."""
+    m = build_layer({"op": "MEAN", "input": [1, 5, 6, 7], "axes": [-1, 3]}, dtype="float32")
+    assert m.output.shape == (1, 5, 6) and spec_of(m)["axes"] == [3]
+    assert spec_of(build_layer({"op": "MEAN", "input": [1, 4, 4, 2], "axes": [2, -3]})) == \
+        {"op": "MEAN", "input": [1, 4, 4, 2]}
+    q = build_layer({"op": "QUANTIZE", "input": [1, 8]}, dtype="int8")
+    assert (q.input.dtype, q.output.dtype) == ("float32", "int8")
+    d = build_layer({"op": "DEQUANTIZE", "input": [1, 8]}, dtype="float32")
+    assert (d.input.dtype, d.output.dtype) == ("int8", "float32")
+    with pytest.raises(TinymodelError, match="axes must be a non-empty list"):
+        build_layer({"op": "SUM", "input": [1, 8], "axes": [2]})
+    with pytest.raises(TinymodelError, match="from must be 'float32' or 'int8'"):
+        build_layer({"op": "QUANTIZE", "input": [1, 8], "from": "int16"})
