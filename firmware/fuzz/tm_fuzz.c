@@ -12,6 +12,7 @@
 
 #include "tm_frame.h"
 #include "tm_protocol.h"
+#include "tm_runner.h"
 
 int tm_host_init(uint32_t arena_bytes);
 size_t tm_host_feed(const uint8_t *in, size_t n, uint8_t *out, size_t cap);
@@ -55,6 +56,10 @@ static size_t run_layer_payload(uint8_t *q)
 {
     memset(q, 0, TM_RUN_LAYER_REQUEST_BYTES);
     q[0] = (uint8_t)(below(100) < 95 ? 1 + below(10) : rnd());
+    if (q[0] >= 1 && q[0] <= 10 && below(100) < 25) {   /* QUANTIZE, DEQUANTIZE, SUM */
+        static const uint8_t convert_reduce[] = {TM_OP_QUANTIZE, TM_OP_DEQUANTIZE, TM_OP_SUM};
+        q[0] = convert_reduce[below(sizeof convert_reduce)];
+    }
     q[1] = (uint8_t)(below(100) < 95 ? below(4) : rnd());
     q[2] = (uint8_t)(below(100) < 95 ? below(4) : rnd());
     q[3] = (uint8_t)(below(100) < 97 ? 0 : rnd());
@@ -78,6 +83,26 @@ static size_t run_layer_payload(uint8_t *q)
     if (q[1] < 2) { /* float variants: beta 1.0, activation clamp [-FLT_MAX, FLT_MAX] or [0, 6] */
         v[20] = 0x3F800000; v[22] = below(2) ? (int32_t)0xFF7FFFFF : 0;
         v[23] = v[22] ? 0x7F7FFFFF : 0x40C00000;
+    }
+    if ((q[0] == TM_OP_MEAN && below(2)) || q[0] == TM_OP_SUM) {
+        /* any axes: geom[TM_GR_AXES] a mask, out[] the input with the reduced dims 1 */
+        v[12 + TM_GR_AXES] = 1 + (int32_t)below(15);
+        for (int i = 0; i < 4; i++) {
+            v[8 + i] = ((v[12 + TM_GR_AXES] >> i) & 1) ? 1 : v[i];
+        }
+        if (q[1] >= 2) {
+            v[20] = 0; v[21] = 0; v[22] = -128; v[23] = 127; v[24] = 1 << 30; v[25] = -3;
+        }
+    }
+    if (q[0] == TM_OP_QUANTIZE || q[0] == TM_OP_DEQUANTIZE) {
+        /* dtypes in geom[], offsets, a requantize multiplier and a float scale (0.05) in quant[] */
+        v[12 + TM_GQ_IN_DTYPE] = q[0] == TM_OP_QUANTIZE ? (int32_t)below(2) : 1;
+        v[12 + TM_GQ_OUT_DTYPE] = q[0] == TM_OP_QUANTIZE ? 1 : 0;
+        v[20 + TM_QZ_IN_OFFSET] = 3;
+        v[20 + TM_QZ_OUT_OFFSET] = -5;
+        v[20 + TM_QZ_MULT] = 1 << 30;
+        v[20 + TM_QZ_SHIFT] = -2;
+        v[20 + TM_QZ_SCALE] = 0x3D4CCCCD;
     }
     const int perturb = (int)below(4);
     for (int i = 0; i < perturb; i++) {
