@@ -24,8 +24,8 @@ What is mirrored:
   limits;
 * **slots by name** — ``geom[8]`` and ``quant[12]`` mean different things per operator family;
   :class:`SlotFamily` objects (:data:`CONV_GEOM`, :data:`POOL_GEOM`, :data:`S8_QUANT`,
-  :data:`ADD_S8_QUANT`, :data:`SOFTMAX_S8_QUANT`, :data:`SOFTMAX_F32_QUANT`, :data:`F32_ACT_QUANT`)
-  turn keyword arguments named after the C kernels' parameter fields into the array's words, so no
+  :data:`ADD_S8_QUANT`, :data:`SOFTMAX_S8_QUANT`, :data:`SOFTMAX_F32_QUANT`, :data:`F32_ACT_QUANT`,
+  :data:`REDUCE_GEOM`, :data:`CONVERT_GEOM`, :data:`CONVERT_QUANT`) turn keyword arguments named after the C kernels' parameter fields into the array's words, so no
   caller writes ``geom[6]``.  :class:`LayerDescriptor` is one ``tm_layer_desc``;
 * **quantization rules** — :data:`QUANT_RULES`, the firmware's table of the ranges TFLite allows
   for every ``quant[]`` slot (``tm_quant_rules[]`` in ``firmware/src/tm_runner.c``), and
