@@ -7,7 +7,7 @@ import dataclasses
 
 import pytest
 
-from tests.support.graphs import float_io, hybrid, small_cnn
+from tests.support.graphs import float_io, hybrid, small_cnn, without_kernel
 from tinymodel.builder import GraphBuilder
 from tinymodel.descriptors import (
     DESCRIBERS,
@@ -49,11 +49,12 @@ def test_codegen_and_requests_call_the_core_rule():
 def test_a_layer_without_a_kernel_names_layer_and_rule():
     b = GraphBuilder("t", dtype="int8", with_data=True)
     g = b.build([b.activation(b.input((1, 4, 4, 2)), "tanh")])
+    elu = _with(g.layers[0], op=OpType.ELU, name="elu_0", source_op="ELU")
     with pytest.raises(NoKernelError) as e:
-        describe_layer(g.layers[0], "s8-opt")
+        describe_layer(elu, "s8-opt")
     assert isinstance(e.value, UnsupportedError) and isinstance(e.value, DeployError)
-    assert e.value.layer == "tanh_0" and e.value.rule == "no-kernel"
-    assert str(e.value) == "layer 'tanh_0': operator TANH has no firmware kernel"
+    assert e.value.layer == "elu_0" and e.value.rule == "no-kernel"
+    assert str(e.value) == "layer 'elu_0': operator ELU has no firmware kernel"
     # a layer without outputs (ASSIGN_VARIABLE) is refused by its operator, not by a crash
     assign = Layer("assign", OpType.ASSIGN_VARIABLE, (g.inputs[0],), (), source_op="ASSIGN_VARIABLE")
     with pytest.raises(NoKernelError, match="ASSIGN_VARIABLE has no firmware kernel"):
@@ -174,21 +175,35 @@ def test_deployability_lists_every_problem_and_groups_them():
     x = b.input((1, 4, 4, 8))
     for _ in range(3):
         x = b.activation(x, "tanh")
-    g = b.build([b.mean(x, axes=(5,))])
+    g = without_kernel(b.build([b.mean(x, axes=(5,))]))
     small = {"flash": MemoryFit("flash", 2_000, 1_000), "RAM": MemoryFit("RAM", 10, 100)}
     d = deployability(g, "s8-opt", small)
     assert not d.accepted and d.variant == "s8-opt"
     assert [p.rule for p in d.problems] == ["no-kernel"] * 3 + ["reduce-axes", "oversized"]
     groups = d.groups()
     assert groups[0] == ("oversized: flash by 1,000 bytes", ())
-    assert groups[1] == ("operator TANH has no firmware kernel", ("tanh_0", "tanh_1", "tanh_2"))
+    assert groups[1] == ("operator ELU has no firmware kernel", ("elu_0", "elu_1", "elu_2"))
     assert d.summary(max_layers=2).startswith(
-        "oversized: flash by 1,000 bytes; tanh_0, tanh_1 and 1 more: operator TANH has no "
+        "oversized: flash by 1,000 bytes; elu_0, elu_1 and 1 more: operator ELU has no "
         "firmware kernel; mean_3: MEAN over axes [5]")
     doc = d.as_dict()
     assert doc["accepted"] is False and doc["problems"][0] == {
-        "layer": "tanh_0", "op": "TANH", "rule": "no-kernel",
-        "reason": "operator TANH has no firmware kernel"}
+        "layer": "elu_0", "op": "ELU", "rule": "no-kernel",
+        "reason": "operator ELU has no firmware kernel"}
+
+
+def test_logistic_and_tanh_need_the_converters_fixed_output_quantization():
+    b = GraphBuilder("t", dtype="int8", with_data=True)
+    x = b.input((1, 4, 4, 8))
+    g = b.build([b.activation(b.activation(x, "tanh"), "logistic")])
+    assert deployability(g, "s8-ref").accepted      # the builder gives 1/128, 0 and 1/256, -128
+    wrong = Quantization((0.05,), (0,))
+    tanh = g.layers[0]
+    bad = _with(tanh, outputs=[dataclasses.replace(tanh.output, quantization=wrong)])
+    with pytest.raises(DeployError, match="int8 TANH needs output scale 1/128 and zero point 0 "
+                                          ".*this one has scale 0.05, zero point 0") as e:
+        describe_layer(bad, "s8-opt")
+    assert e.value.rule == "fixed-output"
 
 
 def test_a_float_model_asked_with_an_int8_variant_keeps_its_layer_rules():

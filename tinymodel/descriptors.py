@@ -27,6 +27,10 @@ rule                when
 ``reduce-axes``     a MEAN / SUM without axes or with an axis outside the tensor's rank
 ``convert-dtypes``  a QUANTIZE / DEQUANTIZE between other dtypes than float32 / int8 (or of
                     a constant, e.g. float16 weights)
+``fixed-output``    an int8 LOGISTIC / TANH whose output quantization is not the one the
+                    converter fixes and the kernels assume (1/256, -128 / 1/128, 0)
+``prelu-alpha``     a PRELU whose alpha does not broadcast onto the input dim by dim, or
+                    has per-channel quantization
 ``quantization``    an int8 tensor without quantization parameters
 ``channels``        per-channel weight scales that do not match the output channels
 ``values``          constants without values (a graph built without data)
@@ -484,6 +488,86 @@ def _positive_scale(scale: float, layer: Layer) -> None:
                           layer=layer.name, rule="quant-range")
 
 
+def _describe_logistic(c: LayerContext) -> LayerDescriptor:
+    """LOGISTIC and TANH: int8 rescale into Q4.27
+    (:data:`~tinymodel.firmware_interface.LOGISTIC_S8_QUANT`); the output quantization is the
+    fixed one of the converter, which the kernels assume; float has no parameters."""
+    from tinymodel import requantization as rq
+
+    if not c.int8:
+        return c.descriptor()
+    fixed = (rq.LOGISTIC_OUTPUT_QUANTIZATION if c.layer.op is OpType.LOGISTIC
+             else rq.TANH_OUTPUT_QUANTIZATION)
+    if (np.float32(c.s_out), c.zp_out) != (np.float32(fixed[0]), fixed[1]):
+        raise DeployError(f"int8 {c.layer.op.label} needs output scale 1/{round(1 / fixed[0])} "
+                          f"and zero point {fixed[1]} (the converter's fixed output "
+                          f"quantization); this one has scale {c.s_out:g}, zero point "
+                          f"{c.zp_out}", layer=c.layer.name, rule="fixed-output")
+    p = rq.logistic_params(c.s_in, c.zp_in)
+    return c.descriptor(quant=fi.LOGISTIC_S8_QUANT.words(**asdict(p)))
+
+
+def _describe_hard_swish(c: LayerContext) -> LayerDescriptor:
+    """HARD_SWISH: int16 fixed-point multipliers
+    (:data:`~tinymodel.firmware_interface.HARD_SWISH_S8_QUANT`); float has no parameters."""
+    from tinymodel import requantization as rq
+
+    if not c.int8:
+        return c.descriptor()
+    p = rq.hard_swish_params(c.s_in, c.zp_in, c.s_out, c.zp_out)
+    return c.descriptor(quant=fi.HARD_SWISH_S8_QUANT.words(**asdict(p)))
+
+
+def _describe_leaky_relu(c: LayerContext) -> LayerDescriptor:
+    """LEAKY_RELU: the two rescales (:data:`~tinymodel.firmware_interface.LEAKY_RELU_S8_QUANT`)
+    or the float alpha (:data:`~tinymodel.firmware_interface.LEAKY_RELU_F32_QUANT`)."""
+    from tinymodel import requantization as rq
+
+    alpha = float(c.layer.options.get("alpha", 0.2))
+    if not c.int8:
+        return c.descriptor(quant=fi.LEAKY_RELU_F32_QUANT.words(alpha=alpha))
+    p = rq.leaky_relu_params(c.s_in, c.zp_in, alpha, c.s_out, c.zp_out)
+    return c.descriptor(quant=fi.LEAKY_RELU_S8_QUANT.words(**asdict(p)))
+
+
+def _describe_prelu(c: LayerContext) -> LayerDescriptor:
+    """PRELU: the constant alpha in the blob, its shape right-aligned to 4-D in ``filter[]``
+    (each dim 1, broadcast, or the input's); int8 rescales in
+    :data:`~tinymodel.firmware_interface.PRELU_S8_QUANT`."""
+    from tinymodel import requantization as rq
+
+    layer = c.layer
+    inputs = tuple(layer.inputs) + (None,)
+    alpha = inputs[1]
+    if alpha is None or not alpha.is_constant:
+        raise DeployError("PRELU needs a constant alpha", layer=layer.name, rule="prelu-alpha")
+    a4 = dims4(alpha.shape, layer.name)
+    if len(alpha.shape) > len(layer.input.shape) or any(
+            a not in (1, x) for a, x in zip(a4, c.in4)):
+        raise DeployError(f"PRELU alpha of shape {list(alpha.shape)} does not broadcast onto the "
+                          f"input {list(layer.input.shape)} dim by dim", layer=layer.name,
+                          rule="prelu-alpha")
+    data = _const_data(alpha, layer, "alpha")
+    if not c.int8:
+        if alpha.dtype != "float32":
+            raise DeployError(f"{alpha.dtype} alpha in a float32 PRELU", layer=layer.name,
+                              rule="hybrid")
+        off = c.blob.add(data.astype("<f4").tobytes())
+        return c.descriptor(filter=a4, weights_offset=off)
+    aq = alpha.quantization
+    if aq is None or not aq.scale:
+        raise DeployError("PRELU alpha has no quantization", layer=layer.name,
+                          rule="quantization")
+    if len(aq.scale) > 1:
+        raise DeployError(f"PRELU alpha with {len(aq.scale)} per-channel scales; the kernel "
+                          f"takes one", layer=layer.name, rule="prelu-alpha")
+    p = rq.prelu_params(c.s_in, c.zp_in, float(aq.scale[0]), int(aq.zero_point[0]), c.s_out,
+                        c.zp_out)
+    off = c.blob.add(data.astype(np.int8).tobytes())
+    return c.descriptor(quant=fi.PRELU_S8_QUANT.words(**asdict(p)), filter=a4,
+                        weights_offset=off)
+
+
 #: The descriptor builder of every operator the firmware runs (the keys are
 #: :data:`tinymodel.firmware_interface.OP_CODES`'s; a test checks they agree).
 DESCRIBERS: Mapping[OpType, Callable[[LayerContext], LayerDescriptor]] = {
@@ -501,6 +585,11 @@ DESCRIBERS: Mapping[OpType, Callable[[LayerContext], LayerDescriptor]] = {
     OpType.SUM: _describe_reduce,
     OpType.QUANTIZE: _describe_convert,
     OpType.DEQUANTIZE: _describe_convert,
+    OpType.LOGISTIC: _describe_logistic,
+    OpType.TANH: _describe_logistic,
+    OpType.HARD_SWISH: _describe_hard_swish,
+    OpType.LEAKY_RELU: _describe_leaky_relu,
+    OpType.PRELU: _describe_prelu,
 }
 
 

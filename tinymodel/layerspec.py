@@ -17,6 +17,10 @@ AVERAGE_POOL_2D,      input, pool, strides [= pool], padding [valid]
 MAX_POOL_2D
 ADD                   input (both operands have this shape)
 SOFTMAX, RELU, RELU6  input
+LOGISTIC, TANH,       input
+HARD_SWISH
+LEAKY_RELU            input, alpha [0.2]
+PRELU                 input, shared_axes [[1, 2]: one alpha per channel]
 MEAN, SUM             input (rank 1-4), axes [[1, 2]], keep_dims [false]
 QUANTIZE              input, from ["float32"; or "int8", a requantization]
 DEQUANTIZE            input (int8 to float32)
@@ -45,7 +49,8 @@ from tinymodel.ops import OpType
 SPEC_OPS = (OpType.CONV_2D, OpType.DEPTHWISE_CONV_2D, OpType.FULLY_CONNECTED,
             OpType.AVERAGE_POOL_2D, OpType.MAX_POOL_2D, OpType.ADD, OpType.SOFTMAX,
             OpType.RELU, OpType.RELU6, OpType.MEAN, OpType.RESHAPE, OpType.SUM,
-            OpType.QUANTIZE, OpType.DEQUANTIZE)
+            OpType.QUANTIZE, OpType.DEQUANTIZE, OpType.LOGISTIC, OpType.TANH,
+            OpType.HARD_SWISH, OpType.LEAKY_RELU, OpType.PRELU)
 #: The axes of a MEAN / SUM spec without ``axes`` (the spatial ones of a 4-D input).
 DEFAULT_AXES = (1, 2)
 
@@ -136,9 +141,22 @@ def build_layer(spec: Mapping[str, Any], dtype: str = "int8", with_data: bool = 
             b.quantize(x)
         elif op is OpType.DEQUANTIZE:
             b.dequantize(x)
+        elif op is OpType.LEAKY_RELU:
+            alpha = spec.get("alpha", 0.2)
+            if not isinstance(alpha, (int, float)) or isinstance(alpha, bool):
+                raise TinymodelError(f"layer spec: alpha must be a number, not {alpha!r}")
+            b.leaky_relu(x, float(alpha))
+        elif op is OpType.PRELU:
+            axes = spec.get("shared_axes", [1, 2])
+            if not isinstance(axes, (list, tuple)) or not all(
+                    isinstance(a, int) and 1 <= a < len(x.shape) for a in axes):
+                raise TinymodelError(f"layer spec: shared_axes must list axes 1..{len(x.shape) - 1}"
+                                     f", not {axes!r}")
+            b.prelu(x, tuple(axes))
         else:
             b.activation(x, {OpType.SOFTMAX: "softmax", OpType.RELU: "relu",
-                             OpType.RELU6: "relu6"}[op])
+                             OpType.RELU6: "relu6", OpType.LOGISTIC: "logistic",
+                             OpType.TANH: "tanh", OpType.HARD_SWISH: "hard_swish"}[op])
     except ValueError as e:
         raise TinymodelError(f"layer spec {json.dumps(dict(spec))}: {e}") from None
     layer = b.build().layers[-1]
@@ -175,6 +193,14 @@ def spec_of(layer: Layer) -> dict[str, Any]:
             spec["keep_dims"] = True
     elif op is OpType.QUANTIZE and layer.input.dtype != "float32":
         spec["from"] = layer.input.dtype
+    elif op is OpType.LEAKY_RELU:
+        spec["alpha"] = float(layer.options.get("alpha", 0.2))
+    elif op is OpType.PRELU:
+        alpha_shape = layer.inputs[1].shape      # right-aligned to the input's
+        first = len(layer.input.shape) - len(alpha_shape)
+        spec["shared_axes"] = [a for a in range(1, len(layer.input.shape))
+                               if layer.input.shape[a] != 1
+                               and (a < first or alpha_shape[a - first] == 1)]
     if layer.activation.value != "none" and op.has_weights:
         spec["activation"] = layer.activation.value
     return spec

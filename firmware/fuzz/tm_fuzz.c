@@ -55,11 +55,7 @@ static int32_t field(int32_t small_max)
 static size_t run_layer_payload(uint8_t *q)
 {
     memset(q, 0, TM_RUN_LAYER_REQUEST_BYTES);
-    q[0] = (uint8_t)(below(100) < 95 ? 1 + below(10) : rnd());
-    if (q[0] >= 1 && q[0] <= 10 && below(100) < 25) {   /* QUANTIZE, DEQUANTIZE, SUM */
-        static const uint8_t convert_reduce[] = {TM_OP_QUANTIZE, TM_OP_DEQUANTIZE, TM_OP_SUM};
-        q[0] = convert_reduce[below(sizeof convert_reduce)];
-    }
+    q[0] = (uint8_t)(below(100) < 95 ? 1 + below(TM_OP_COUNT - 1) : rnd());
     q[1] = (uint8_t)(below(100) < 95 ? below(4) : rnd());
     q[2] = (uint8_t)(below(100) < 95 ? below(4) : rnd());
     q[3] = (uint8_t)(below(100) < 97 ? 0 : rnd());
@@ -80,6 +76,15 @@ static size_t run_layer_payload(uint8_t *q)
     if (q[0] == 6) { v[20] = 0; v[21] = 0; v[22] = 0; v[23] = 20; v[24] = 1 << 30; v[25] = -1;
                      v[26] = 1 << 30; v[27] = -1; v[28] = 1 << 30; v[29] = -20; v[30] = -128; v[31] = 127; }
     if (q[0] == 7) { v[20] = 1 << 30; v[21] = 20; v[22] = -1984; } /* -floor(31 * 2^26 / 2^20) */
+    /* activations: the quant words tinymodel.requantization builds for scales 0.05 -> 0.04 */
+    if (q[0] == TM_OP_LOGISTIC || q[0] == TM_OP_TANH) { v[20] = 3; v[21] = 1717986944; v[22] = 23; }
+    if (q[0] == TM_OP_HARD_SWISH) { v[20] = 3; v[21] = -9; v[22] = 20480; v[23] = -6;
+                                    v[24] = 17476; v[25] = 3; }
+    if (q[0] == TM_OP_LEAKY_RELU) { v[20] = 3; v[21] = -9; v[22] = 1342177280; v[23] = 1;
+                                    v[24] = 1073741824; v[25] = -2; }
+    if (q[0] == TM_OP_PRELU) { v[4] = 1; v[5] = below(2) ? h : 1; v[6] = below(2) ? w : 1; v[7] = c;
+                               v[20] = 3; v[21] = 0; v[22] = -9; v[23] = 1342177280; v[24] = 1;
+                               v[25] = 1073741824; v[26] = -10; }
     if (q[1] < 2) { /* float variants: beta 1.0, activation clamp [-FLT_MAX, FLT_MAX] or [0, 6] */
         v[20] = 0x3F800000; v[22] = below(2) ? (int32_t)0xFF7FFFFF : 0;
         v[23] = v[22] ? 0x7F7FFFFF : 0x40C00000;
