@@ -20,6 +20,7 @@ from tinymodel.descriptors import (
     describe_layer,
     firmware_dtype,
 )
+import tinymodel.firmware_interface as fi
 from tinymodel.dispatch import Variant
 from tinymodel.errors import UnsupportedError
 from tinymodel.estimator import MemoryFit
@@ -86,27 +87,47 @@ def test_layer_rules_name_the_layer_and_the_rule():
                                           r"\[1, 4, 4, 8\] and \[8\]") as e:
         describe_layer(_with(add_l, inputs=[add_l.inputs[0], c]), "s8-ref")
     assert e.value.rule == "add-shapes"
-    # MEAN over the channels
-    with pytest.raises(DeployError, match=r"spatial axes \(1, 2\) of a 4-D tensor only; this one "
-                                          r"averages axes \[3\]") as e:
-        describe_layer(mean_l, "s8-opt")
-    assert (e.value.layer, e.value.rule) == (mean_l.name, "mean-axes")
+    # MEAN over the channels runs (the reduced dims as a bit mask); an axis outside the rank not
+    d = describe_layer(mean_l, "s8-opt")
+    assert d.geom[fi.ReduceGeomSlot.AXES] == 0b1000 and d.output == (1, 4, 4, 1)
+    bad = _with(mean_l, options={"axes": (4,), "keep_dims": False})
+    with pytest.raises(DeployError, match=r"MEAN over axes \[4\] of a rank-4 tensor") as e:
+        describe_layer(bad, "s8-opt")
+    assert (e.value.layer, e.value.rule) == (mean_l.name, "reduce-axes")
 
 
-def test_float_io_around_an_int8_core_is_refused_plainly():
+def test_float_io_around_an_int8_core_runs_in_int8():
     g = float_io(small_cnn("int8"))
     assert compute_dtype(g) == "int8" and default_variant(g) is Variant.S8_OPT
-    with pytest.raises(DeployError) as e:
-        firmware_dtype(g)
-    assert e.value.rule == "float-io"
-    msg = str(e.value)
-    assert "float32 input or output around an int8 core (quantize_in, dequantize_out" in msg
-    assert "full-integer (int8) or float32 models only" in msg
-    assert "until it has QUANTIZE/DEQUANTIZE kernels" in msg
-    d = deployability(g, "s8-opt")
-    assert not d.accepted
-    assert [(p.layer, p.rule) for p in d.problems] == [
-        (None, "float-io"), ("quantize_in", "no-kernel"), ("dequantize_out", "no-kernel")]
+    assert firmware_dtype(g) == "int8"
+    assert deployability(g, "s8-opt").accepted and deployability(g, "s8-ref").accepted
+    d = deployability(g, "f32")
+    assert [(p.layer, p.rule) for p in d.problems] == [(None, "variant-dtype")]
+    q, dq = describe_layer(g.layers[0], "s8-opt"), describe_layer(g.layers[-1], "s8-opt")
+    assert (q.op, dq.op) == (fi.Op.QUANTIZE, fi.Op.DEQUANTIZE)
+    assert q.geom[fi.ConvertGeomSlot.IN_DTYPE] == fi.DType.F32
+    assert q.geom[fi.ConvertGeomSlot.OUT_DTYPE] == fi.DType.S8
+    assert dq.geom[fi.ConvertGeomSlot.IN_DTYPE] == fi.DType.S8
+    assert dq.geom[fi.ConvertGeomSlot.OUT_DTYPE] == fi.DType.F32
+    s_in = g.layers[-1].input.quantization.scale[0]
+    assert dq.quant[fi.ConvertQuantSlot.SCALE] == fi.f32_bits(s_in)
+    # the same descriptor in a float variant: the kernel follows the tensors, not the variant
+    assert describe_layer(g.layers[0], "f32") == q
+
+
+def test_quantize_and_dequantize_refuse_other_dtypes():
+    g = float_io(small_cnn("int8"))
+    q = g.layers[0]
+    f16 = dataclasses.replace(q.input, dtype="float16")
+    with pytest.raises(DeployError, match="QUANTIZE of float16 to int8; the kernels convert "
+                                          "float32 to int8 or int8 to int8") as e:
+        describe_layer(_with(q, inputs=[f16]), "s8-opt")
+    assert e.value.rule == "convert-dtypes"
+    y0 = dataclasses.replace(q.output, quantization=dataclasses.replace(
+        q.output.quantization, scale=(0.0,)))
+    with pytest.raises(DeployError, match="positive finite scale") as e:
+        describe_layer(_with(q, outputs=[y0]), "s8-opt")
+    assert e.value.rule == "quant-range"
 
 
 def test_a_hybrid_model_is_refused_as_such():
@@ -154,17 +175,17 @@ def test_deployability_lists_every_problem_and_groups_them():
     x = b.input((1, 4, 4, 8))
     for _ in range(3):
         x = b.activation(x, "tanh")
-    g = without_kernel(b.build([b.mean(x, axes=(3,))]))
+    g = without_kernel(b.build([b.mean(x, axes=(5,))]))
     small = {"flash": MemoryFit("flash", 2_000, 1_000), "RAM": MemoryFit("RAM", 10, 100)}
     d = deployability(g, "s8-opt", small)
     assert not d.accepted and d.variant == "s8-opt"
-    assert [p.rule for p in d.problems] == ["no-kernel"] * 3 + ["mean-axes", "oversized"]
+    assert [p.rule for p in d.problems] == ["no-kernel"] * 3 + ["reduce-axes", "oversized"]
     groups = d.groups()
     assert groups[0] == ("oversized: flash by 1,000 bytes", ())
     assert groups[1] == ("operator ELU has no firmware kernel", ("elu_0", "elu_1", "elu_2"))
     assert d.summary(max_layers=2).startswith(
         "oversized: flash by 1,000 bytes; elu_0, elu_1 and 1 more: operator ELU has no "
-        "firmware kernel; mean_3: MEAN is supported over")
+        "firmware kernel; mean_3: MEAN over axes [5]")
     doc = d.as_dict()
     assert doc["accepted"] is False and doc["problems"][0] == {
         "layer": "elu_0", "op": "ELU", "rule": "no-kernel",
@@ -190,10 +211,10 @@ def test_a_float_model_asked_with_an_int8_variant_keeps_its_layer_rules():
     'no quantization parameters' noise for every float layer)."""
     b = GraphBuilder("f", dtype="float32", with_data=True)
     x = b.input((1, 4, 4, 8))
-    g = b.build([b.mean(b.conv2d(x, 8), axes=(3,))])
+    g = b.build([b.mean(b.conv2d(x, 8), axes=(-5,))])
     d = deployability(g, "s8-opt")
     assert [(p.layer, p.rule) for p in d.problems] == [(None, "variant-dtype"),
-                                                      ("mean_1", "mean-axes")]
+                                                      ("mean_1", "reduce-axes")]
     assert deployability(small_cnn("float32"), "f32").accepted
     assert deployability(small_cnn("int8"), "s8-ref").accepted
 

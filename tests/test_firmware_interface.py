@@ -171,6 +171,7 @@ SLOT_ENUMS: dict[str, type[enum.IntEnum]] = {
     "TM_QLG_": fi.LogisticQuantSlot, "TM_QHS_": fi.HardSwishQuantSlot,
     "TM_QLR_": fi.LeakyReluQuantSlot, "TM_QPR_": fi.PreluQuantSlot,
     "TM_GB_": fi.BmmGeomSlot, "TM_QB_": fi.BmmQuantSlot,
+    "TM_GR_": fi.ReduceGeomSlot, "TM_GQ_": fi.ConvertGeomSlot, "TM_QZ_": fi.ConvertQuantSlot,
 }
 
 

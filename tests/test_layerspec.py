@@ -24,10 +24,17 @@ SPECS = [
     {"op": "CONCATENATION", "input": [1, 4, 5, 3], "axis": 2},
     {"op": "STRIDED_SLICE", "input": [1, 6, 5, 7], "begin": [0, 1, 0, 2], "size": [1, 3, 5, 3],
      "strides": [1, 2, 1, 2]},
+    {"op": "MEAN", "input": [1, 5, 6, 7], "axes": [3], "keep_dims": True},
+    {"op": "MEAN", "input": [1, 12, 8], "axes": [1]},
+    {"op": "SUM", "input": [1, 4, 4, 8]},
+    {"op": "SUM", "input": [2, 9], "axes": [0, 1], "keep_dims": True},
+    {"op": "QUANTIZE", "input": [1, 6, 6, 3]},
+    {"op": "QUANTIZE", "input": [1, 6, 6, 3], "from": "int8"},
+    {"op": "DEQUANTIZE", "input": [1, 10]},
 ]
 
 
-@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s["op"])
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: f"{s['op']}-{s['input']}-{s.get('from')}")
 def test_round_trip(spec):
     layer = build_layer(spec)
     assert spec_of(layer) == spec
@@ -158,3 +165,20 @@ def test_transpose_conv_and_batch_matmul_specs():
     assert f.counts["elements"] == f.counts["macs"] == 6 * 5 * 9
     with pytest.raises(TinymodelError, match="reduction lengths differ"):
         build_layer({**bmm, "adj_y": False})
+
+
+def test_reductions_and_conversions():
+    """MEAN / SUM reduce the spec's axes (negative ones normalised); QUANTIZE / DEQUANTIZE keep
+    their fixed dtypes whatever dtype is asked."""
+    m = build_layer({"op": "MEAN", "input": [1, 5, 6, 7], "axes": [-1, 3]}, dtype="float32")
+    assert m.output.shape == (1, 5, 6) and spec_of(m)["axes"] == [3]
+    assert spec_of(build_layer({"op": "MEAN", "input": [1, 4, 4, 2], "axes": [2, -3]})) == \
+        {"op": "MEAN", "input": [1, 4, 4, 2]}
+    q = build_layer({"op": "QUANTIZE", "input": [1, 8]}, dtype="int8")
+    assert (q.input.dtype, q.output.dtype) == ("float32", "int8")
+    d = build_layer({"op": "DEQUANTIZE", "input": [1, 8]}, dtype="float32")
+    assert (d.input.dtype, d.output.dtype) == ("int8", "float32")
+    with pytest.raises(TinymodelError, match="axes must be a non-empty list"):
+        build_layer({"op": "SUM", "input": [1, 8], "axes": [2]})
+    with pytest.raises(TinymodelError, match="from must be 'float32' or 'int8'"):
+        build_layer({"op": "QUANTIZE", "input": [1, 8], "from": "int16"})

@@ -68,6 +68,7 @@ def test_firmware_column_is_the_dispatch_table():
                     OpType.RESHAPE, OpType.RELU, OpType.RELU6, OpType.MEAN,
                     OpType.CONCATENATION, OpType.PACK,
                     OpType.STRIDED_SLICE, OpType.SLICE, OpType.SPLIT, OpType.SPLIT_V, OpType.UNPACK,
+                    OpType.QUANTIZE, OpType.DEQUANTIZE, OpType.SUM,
                     OpType.LOGISTIC, OpType.TANH, OpType.HARD_SWISH, OpType.LEAKY_RELU,
                     OpType.PRELU, OpType.TRANSPOSE_CONV, OpType.BATCH_MATMUL}
     assert all(firmware_variants(op) == tuple(Variant) for op in runs)

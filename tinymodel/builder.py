@@ -245,6 +245,31 @@ class GraphBuilder:
         return self._add(OpType.MEAN, (x,), shape,
                          options={"axes": tuple(axes), "keep_dims": keep_dims})
 
+    def reduce_sum(self, x: TensorSpec, axes: Sequence[int] = (1, 2), keep_dims: bool = False) -> TensorSpec:
+        """Sum over ``axes`` (non-negative), as :meth:`mean`."""
+        shape = [d if i not in axes else 1 for i, d in enumerate(x.shape)]
+        if not keep_dims:
+            shape = [d for i, d in enumerate(x.shape) if i not in axes]
+        return self._add(OpType.SUM, (x,), shape,
+                         options={"axes": tuple(axes), "keep_dims": keep_dims})
+
+    def quantize(self, x: TensorSpec, scale: float = 0.04, zero_point: int = 3) -> TensorSpec:
+        """QUANTIZE of a float32 or int8 tensor to int8 with ``scale`` and ``zero_point``."""
+        name = f"quantize_{len(self._layers)}"
+        self._count += 1
+        out = TensorSpec(f"{name}_{self._count}", x.shape, "int8",
+                         Quantization((float(scale),), (int(zero_point),)))
+        self._layers.append(Layer(name, OpType.QUANTIZE, (x,), (out,), source_op="QUANTIZE"))
+        return out
+
+    def dequantize(self, x: TensorSpec) -> TensorSpec:
+        """DEQUANTIZE of an int8 tensor to float32."""
+        name = f"dequantize_{len(self._layers)}"
+        self._count += 1
+        out = TensorSpec(f"{name}_{self._count}", x.shape, "float32", None)
+        self._layers.append(Layer(name, OpType.DEQUANTIZE, (x,), (out,), source_op="DEQUANTIZE"))
+        return out
+
     def pad(self, x: TensorSpec, paddings: Sequence[Sequence[int]]) -> TensorSpec:
         """Zero padding; ``paddings`` has one (before, after) pair per axis."""
         shape = [d + int(p[0]) + int(p[1]) for d, p in zip(x.shape, paddings)]

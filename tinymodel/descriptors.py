@@ -24,7 +24,6 @@ rule                when
 ``activation``      a fused activation the kernels lack (tanh, sign bit)
 ``pool-quantization`` int8 pooling whose input and output quantization differ
 ``add-shapes``      an ADD of two shapes (a broadcast) or of a constant
-``mean-axes``       a MEAN over other axes than the spatial ones of a 4-D tensor
 ``same-scale``      an int8 CONCATENATION, PACK, SPLIT, SPLIT_V, UNPACK, SLICE or
                     STRIDED_SLICE whose inputs and outputs do not share one scale and zero
                     point (they copy bytes; TFLite's converter equalises them)
@@ -35,6 +34,9 @@ rule                when
                     does not run them; the converter removes the masks)
 ``pieces``          :func:`describe_layer` of a layer that runs as several firmware layers
                     (use :func:`describe_pieces`)
+``reduce-axes``     a MEAN / SUM without axes or with an axis outside the tensor's rank
+``convert-dtypes``  a QUANTIZE / DEQUANTIZE between other dtypes than float32 / int8 (or of
+                    a constant, e.g. float16 weights)
 ``fixed-output``    an int8 LOGISTIC / TANH whose output quantization is not the one the
                     converter fixes and the kernels assume (1/256, -128 / 1/128, 0)
 ``prelu-alpha``     a PRELU whose alpha does not broadcast onto the input dim by dim, or
@@ -69,10 +71,11 @@ too), :func:`describe_pieces` gives every layer's firmware layers with the tenso
 writes (one for every other operator), which is what the code generator lays out.
 
 **Per model.**  :func:`firmware_dtype` is the one dtype the firmware would run the model in:
-it runs full-integer (int8) or float32 networks only, so a model with float32 input and output
-around an int8 core (``float-io``: the TFLite converter's default post-training quantization,
-``QUANTIZE`` / ``DEQUANTIZE`` at the ends), a dynamic-range model (``hybrid``: float32
-activations, int8 weights) or any other mix (``mixed-dtypes``) is refused.
+it runs full-integer (int8) or float32 networks; a model with float32 input and output around
+an int8 core (the TFLite converter's default post-training quantization, ``QUANTIZE`` /
+``DEQUANTIZE`` at the ends) runs in int8, its ``QUANTIZE`` / ``DEQUANTIZE`` kernels converting
+at the ends; a dynamic-range model (``hybrid``: float32 activations, int8 weights) or any other
+mix (``mixed-dtypes``) is refused.
 :func:`check_variant` adds that the variant must run that dtype (``variant-dtype``).
 :func:`deployability` applies every rule to every layer and returns all the problems at once
 (with ``oversized`` when a predicted image does not fit); ``tinymodel deploy`` refuses a model
@@ -479,27 +482,99 @@ def _describe_reshape(c: LayerContext) -> LayerDescriptor:
     return c.descriptor()
 
 
-def _describe_mean(c: LayerContext) -> LayerDescriptor:
-    """MEAN over the spatial axes of a 4-D tensor (global average pooling)."""
+def reduce_axes_mask(layer: Layer) -> int:
+    """The dimensions a MEAN / SUM reduces, as the firmware's bit mask over the input padded to
+    4-D (bit ``i``: dimension ``i``): the ``axes`` option (negative entries count from the end,
+    duplicates are ignored, as TFLite's ``ResolveAxis``) shifted by the leading 1s of the padding.
+    :class:`DeployError` (rule ``reduce-axes``) for an axis outside the rank or no axis at all."""
+    rank = len(layer.input.shape)
+    axes = tuple(int(a) for a in layer.options.get("axes", (1, 2)))
+    if not axes or any(not -rank <= a < rank for a in axes):
+        raise DeployError(f"{layer.op.label} over axes {list(axes)} of a rank-{rank} tensor; the "
+                          f"kernels reduce one or more of its axes", layer=layer.name,
+                          rule="reduce-axes")
+    mask = 0
+    for a in axes:
+        mask |= 1 << (a % rank + 4 - rank)
+    return mask
+
+
+#: The reduction mask of MEAN's original form, the spatial axes (1, 2) of a 4-D tensor, which
+#: the descriptor writes as geom[] left at its defaults (``REDUCE_GEOM`` ``axes`` = 0).
+SPATIAL_AXES_MASK = 0b0110
+
+
+def _describe_reduce(c: LayerContext) -> LayerDescriptor:
+    """MEAN and SUM over any axes of a tensor of rank <= 4
+    (:data:`~tinymodel.firmware_interface.REDUCE_GEOM`; the output is the input with the reduced
+    dimensions 1, whatever ``keep_dims`` says, which only changes the shape's rank).  MEAN over
+    the spatial axes keeps geom[] at its defaults (the original global-average-pooling form)."""
     from tinymodel import requantization as rq
 
     layer, in4 = c.layer, c.in4
-    axes = tuple(sorted(int(a) % 4 for a in layer.options.get("axes", (1, 2))))
-    if len(layer.input.shape) != 4 or axes != (1, 2):
-        raise DeployError(f"MEAN is supported over the spatial axes (1, 2) of a 4-D tensor only; "
-                          f"this one averages axes {list(layer.options.get('axes', (1, 2)))} of "
-                          f"a rank-{len(layer.input.shape)} tensor", layer=layer.name,
-                          rule="mean-axes")
-    out4 = (in4[0], 1, 1, in4[3])
+    mask = reduce_axes_mask(layer)
+    out4 = tuple(1 if mask >> i & 1 else d for i, d in enumerate(in4))
+    n = int(np.prod([d for i, d in enumerate(in4) if mask >> i & 1]))
+    spatial = layer.op is OpType.MEAN and mask == SPATIAL_AXES_MASK
+    geom = None if spatial else fi.REDUCE_GEOM.words(axes=mask)
     if c.int8:
-        # TFLite's folding of 1/(H·W) into the s_in/s_out multiplier (not the quantized
-        # s_in/(s_out·H·W), which is off by one for many H·W), see rq.mean_multiplier.
-        m, e = rq.mean_multiplier(c.s_in, c.s_out, in4[1] * in4[2])
+        if layer.op is OpType.MEAN:
+            # TFLite's folding of 1/n into the s_in/s_out multiplier (not the quantized
+            # s_in/(s_out·n), which is off by one for many n), see rq.mean_multiplier.
+            m, e = rq.mean_multiplier(c.s_in, c.s_out, n)
+        else:
+            m, e = rq.requantize_multiplier(c.s_in, c.s_out)
         quant = fi.S8_QUANT.words(input_offset=-c.zp_in, output_offset=c.zp_out, act_min=-128,
                                   act_max=127, multiplier=m, shift=e)
     else:
         quant = fi.F32_ACT_QUANT.words(act_min=-_F32_MAX, act_max=_F32_MAX)
-    return c.descriptor(quant=quant, output=out4)
+    return c.descriptor(geom, quant, output=out4)
+
+
+#: Ops that convert between dtypes; their kernels run in every variant, driven by the dtypes of
+#: their own tensors rather than by the variant's.
+CONVERT_OPS = frozenset({OpType.QUANTIZE, OpType.DEQUANTIZE})
+
+
+def _describe_convert(c: LayerContext) -> LayerDescriptor:
+    """QUANTIZE (float32 -> int8, int8 -> int8) and DEQUANTIZE (int8 -> float32)
+    (:data:`~tinymodel.firmware_interface.CONVERT_GEOM`,
+    :data:`~tinymodel.firmware_interface.CONVERT_QUANT`), from the layer's own tensors in every
+    variant.  Any other pair of dtypes (float16 constants, int16, uint8) is rule
+    ``convert-dtypes``."""
+    from tinymodel import requantization as rq
+
+    layer = c.layer
+    x, y = layer.input, layer.output
+    pair = (x.dtype, y.dtype)
+    allowed = ({("float32", "int8"), ("int8", "int8")} if layer.op is OpType.QUANTIZE
+               else {("int8", "float32")})
+    if pair not in allowed or x.is_constant:
+        what = "a constant" if x.is_constant else f"{x.dtype} to {y.dtype}"
+        raise DeployError(f"{layer.op.label} of {what}; the kernels convert "
+                          + " or ".join(f"{a} to {b}" for a, b in sorted(allowed)),
+                          layer=layer.name, rule="convert-dtypes")
+    geom = fi.CONVERT_GEOM.words(in_dtype=fi.dtype_code(x.dtype), out_dtype=fi.dtype_code(y.dtype))
+    if pair == ("float32", "int8"):
+        s_out, zp_out = _quant(y, "output", layer.name)
+        _positive_scale(s_out, layer)
+        quant = fi.CONVERT_QUANT.words(output_offset=zp_out, scale=fi.f32_bits(s_out))
+    elif pair == ("int8", "int8"):
+        s_in, zp_in = _quant(x, "input", layer.name)
+        s_out, zp_out = _quant(y, "output", layer.name)
+        m, e = rq.requantize_multiplier(s_in, s_out)
+        quant = fi.CONVERT_QUANT.words(input_offset=-zp_in, output_offset=zp_out, multiplier=m,
+                                       shift=e)
+    else:
+        s_in, zp_in = _quant(x, "input", layer.name)
+        quant = fi.CONVERT_QUANT.words(input_offset=-zp_in, scale=fi.f32_bits(s_in))
+    return c.descriptor(geom, quant)
+
+
+def _positive_scale(scale: float, layer: Layer) -> None:
+    if not 0.0 < scale <= _F32_MAX:
+        raise DeployError(f"scale {scale!r}; quantizing needs a positive finite scale",
+                          layer=layer.name, rule="quant-range")
 
 
 # -- layers that run as several firmware layers (pieces) -------------------------------------------
@@ -852,7 +927,10 @@ DESCRIBERS: Mapping[OpType, Callable[[LayerContext], LayerDescriptor]] = {
     OpType.RELU: _describe_relu,
     OpType.RELU6: _describe_relu,
     OpType.RESHAPE: _describe_reshape,
-    OpType.MEAN: _describe_mean,
+    OpType.MEAN: _describe_reduce,
+    OpType.SUM: _describe_reduce,
+    OpType.QUANTIZE: _describe_convert,
+    OpType.DEQUANTIZE: _describe_convert,
     OpType.CONCATENATION: _describe_piece_layer,
     OpType.PACK: _describe_piece_layer,
     OpType.STRIDED_SLICE: _describe_piece_layer,
@@ -888,7 +966,7 @@ def describe_layer(layer: Layer, variant: Variant | str,
     x, y = layer.input, layer.output
     in4, out4 = dims4(x.shape, layer.name), dims4(y.shape, layer.name)
     quant: dict[str, float | int] = {}
-    if int8:
+    if int8 and layer.op not in CONVERT_OPS:       # those read their own tensors' quantization
         quant["s_in"], quant["zp_in"] = _quant(x, "input", layer.name)
         quant["s_out"], quant["zp_out"] = _quant(y, "output", layer.name)
     ctx = LayerContext(layer, int8, ConstantBlob() if blob is None else blob,
@@ -975,25 +1053,21 @@ def firmware_dtype(graph: ModelGraph) -> str:
     """The one dtype (``"int8"`` or ``"float32"``) the firmware would run ``graph`` in, from the
     run-time tensors of the layers it has kernels for (the others are refused layer by layer).
 
-    :class:`DeployError` when there is none: float32 input / output around an int8 core
-    (``float-io``: the converter's default post-training quantization, until the firmware has
-    QUANTIZE / DEQUANTIZE kernels), float32 activations with int8 weights (``hybrid``), or any
-    other mix (``mixed-dtypes``).
+    QUANTIZE / DEQUANTIZE layers (:data:`CONVERT_OPS`) do not count: their kernels convert
+    between their own tensors' dtypes in every variant, so a model with float32 input and output
+    around an int8 core (the TFLite converter's default post-training quantization) runs in int8.
+    :class:`DeployError` when there is none: float32 activations with int8 weights (``hybrid``),
+    or any other mix (``mixed-dtypes``).
     """
     kernel_layers = [layer for layer in graph if layer.op in DESCRIBERS] or list(graph)
+    converters = [layer for layer in kernel_layers if layer.op in CONVERT_OPS]
+    kernel_layers = [layer for layer in kernel_layers if layer.op not in CONVERT_OPS]
     core: set[str] = set()
     for layer in kernel_layers:
         core |= _layer_dtypes(layer)
-    io = {t.dtype for t in (*graph.inputs, *graph.outputs)}
-    if core == {"int8"} and "float32" in io:
-        ends = [layer for layer in graph
-                if layer.op in (OpType.QUANTIZE, OpType.DEQUANTIZE, OpType.CAST)]
-        where = f" ({_names(ends)} at its ends)" if ends else ""
-        raise DeployError(
-            f"{graph.name} has float32 input or output around an int8 "
-            f"core{where}: the TFLite converter's default post-training quantization; "
-            f"{_FULL_OR_FLOAT}, until it has QUANTIZE/DEQUANTIZE kernels: convert with "
-            f"inference_input_type = inference_output_type = tf.int8", rule="float-io")
+    if not core and converters:
+        # only QUANTIZE / DEQUANTIZE: their kernels run in every variant; int8 is their arithmetic
+        core = {"int8"}
     hybrid = [layer for layer in kernel_layers if _layer_dtypes(layer) == {"float32"}
               and any(t.dtype not in ("float32",) for t in layer.param_inputs)]
     if hybrid:
@@ -1188,7 +1262,7 @@ def deployability(graph: ModelGraph, variant: Variant | str,
     model_rules = {p.rule for p in problems}
     for layer in graph:
         lv = v      # an operator without a kernel is refused whatever the dtype
-        if layer.op in DESCRIBERS:
+        if layer.op in DESCRIBERS and layer.op not in CONVERT_OPS:
             dtypes = _layer_dtypes(layer)
             if len(dtypes) != 1 or not dtypes <= set(FIRMWARE_DTYPES):
                 continue        # the model rule names the mix
@@ -1210,10 +1284,10 @@ def deployability(graph: ModelGraph, variant: Variant | str,
 
 
 __all__ = [
-    "DESCRIBERS", "FIRMWARE_DTYPES", "PIECE_OPS", "ConstantBlob", "DeployError", "DeployProblem",
-    "Deployability", "LOOP_FIX", "LayerContext", "NoKernelError", "Piece", "PieceGeometry",
-    "check_loops", "check_variant", "compute_dtype", "computes_in", "default_variant",
-    "deployability", "describe_layer", "describe_pieces", "dims4", "firmware_layers",
-    "piece_geometry",
+    "CONVERT_OPS", "DESCRIBERS", "FIRMWARE_DTYPES", "PIECE_OPS", "SPATIAL_AXES_MASK",
+    "ConstantBlob", "DeployError", "DeployProblem", "Deployability", "LOOP_FIX", "LayerContext",
+    "NoKernelError", "Piece", "PieceGeometry", "check_loops", "check_variant", "compute_dtype",
+    "computes_in", "default_variant", "deployability", "describe_layer", "describe_pieces",
+    "dims4", "firmware_layers", "piece_geometry", "reduce_axes_mask",
     "firmware_dtype", "op_name", "variant_for",
 ]

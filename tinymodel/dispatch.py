@@ -83,7 +83,8 @@ _FIRMWARE_OPS = {OpType.CONV_2D, OpType.DEPTHWISE_CONV_2D, OpType.FULLY_CONNECTE
                  OpType.RESHAPE, OpType.RELU, OpType.RELU6, OpType.MEAN,
                  OpType.TRANSPOSE_CONV, OpType.BATCH_MATMUL,
                  OpType.CONCATENATION, OpType.PACK,
-                 OpType.STRIDED_SLICE, OpType.SLICE, OpType.SPLIT, OpType.SPLIT_V, OpType.UNPACK}
+                 OpType.STRIDED_SLICE, OpType.SLICE, OpType.SPLIT, OpType.SPLIT_V, OpType.UNPACK,
+                 OpType.QUANTIZE, OpType.DEQUANTIZE, OpType.SUM}
 #: Element-wise activations of issue 17: one scalar int8 kernel serves s8-ref and s8-opt
 #: (``SCALAR``): TFLite Micro runs its reference kernels for them even in a CMSIS-NN build, and
 #: CMSIS-NN has no int8 SIMD body for them.
@@ -144,7 +145,8 @@ def kernel_path(layer: Layer, variant: Variant | str) -> KernelPath:
         return KernelPath.F32
     if variant is Variant.S8_REF:
         return KernelPath.REF
-    if (op in (OpType.SOFTMAX, OpType.RELU, OpType.RELU6, OpType.MEAN, OpType.BATCH_MATMUL)
+    if (op in (OpType.SOFTMAX, OpType.RELU, OpType.RELU6, OpType.MEAN, OpType.BATCH_MATMUL,
+               OpType.QUANTIZE, OpType.DEQUANTIZE, OpType.SUM)
             or op in _ACTIVATION_OPS):
         return KernelPath.SCALAR
     if op is OpType.FULLY_CONNECTED:

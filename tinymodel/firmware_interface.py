@@ -25,7 +25,8 @@ What is mirrored:
 * **slots by name** — ``geom[8]`` and ``quant[12]`` mean different things per operator family;
   :class:`SlotFamily` objects (:data:`CONV_GEOM`, :data:`POOL_GEOM`, :data:`S8_QUANT`,
   :data:`ADD_S8_QUANT`, :data:`SOFTMAX_S8_QUANT`, :data:`SOFTMAX_F32_QUANT`, :data:`F32_ACT_QUANT`,
-  :data:`CONCAT_GEOM`, :data:`SLICE_GEOM`)
+  :data:`CONCAT_GEOM`, :data:`SLICE_GEOM`, :data:`REDUCE_GEOM`, :data:`CONVERT_GEOM`,
+  :data:`CONVERT_QUANT`)
   turn keyword arguments named after the C kernels' parameter fields into the array's words, so no
   caller writes ``geom[6]``.  :class:`LayerDescriptor` is one ``tm_layer_desc``;
 * **quantization rules** — :data:`QUANT_RULES`, the firmware's table of the ranges TFLite allows
@@ -122,6 +123,9 @@ OP_CODES: Mapping[OpType, Op] = MappingProxyType({
     OpType.PRELU: Op.PRELU,
     OpType.TRANSPOSE_CONV: Op.TRANSPOSE_CONV,
     OpType.BATCH_MATMUL: Op.BATCH_MATMUL,
+    OpType.QUANTIZE: Op.QUANTIZE,
+    OpType.DEQUANTIZE: Op.DEQUANTIZE,
+    OpType.SUM: Op.SUM,
 })
 
 #: Wire code of each kernel variant (``tm_variant``: the paper's U, U+FPU, Q, Q+CMSIS-NN).
@@ -598,6 +602,32 @@ class FloatQuantSlot(enum.IntEnum):
     ACT_MAX = 3
 
 
+class ReduceGeomSlot(enum.IntEnum):
+    """Index of ``geom[]`` of MEAN / SUM (``TM_GR_*``): the reduced dimensions of ``in[4]`` as a
+    bit mask (bit i: dimension i); 0, the default, is MEAN's original spatial form (axes 1, 2)."""
+
+    AXES = 6
+
+
+class ConvertGeomSlot(enum.IntEnum):
+    """Indices of ``geom[]`` of QUANTIZE / DEQUANTIZE (``TM_GQ_*``): the :class:`DType` of the
+    input and of the output."""
+
+    IN_DTYPE = 6
+    OUT_DTYPE = 7
+
+
+class ConvertQuantSlot(enum.IntEnum):
+    """Indices of ``quant[]`` of QUANTIZE / DEQUANTIZE (``TM_QZ_*``); ``SCALE`` is a float32 bit
+    pattern."""
+
+    IN_OFFSET = 0
+    OUT_OFFSET = 1
+    MULT = 2
+    SHIFT = 3
+    SCALE = 4
+
+
 #: Geometry words of a slot no family sets: strides and dilations 1, everything else 0.
 GEOM_DEFAULTS: Mapping[GeomSlot, int] = MappingProxyType({
     GeomSlot.STRIDE_H: 1, GeomSlot.STRIDE_W: 1, GeomSlot.DIL_H: 1, GeomSlot.DIL_W: 1})
@@ -733,6 +763,20 @@ PRELU_S8_QUANT = SlotFamily("int8 PRELU quantization", "quant", MappingProxyType
 #: Float LEAKY_RELU: ``alpha`` (the ``alpha`` argument of ``tm_leaky_relu_f32``).
 LEAKY_RELU_F32_QUANT = SlotFamily("float LEAKY_RELU parameters", "quant", MappingProxyType({
     "alpha": FloatQuantSlot.ALPHA}), None, f32=True)
+#: MEAN / SUM over any axes (``tm_reduce_params``): ``axes`` a bit mask of the reduced
+#: dimensions of ``in[4]``, 0 (the default) for the spatial ones.
+REDUCE_GEOM = SlotFamily("reduction axes", "geom", MappingProxyType({
+    "axes": ReduceGeomSlot.AXES}), "tm_reduce_params")
+#: QUANTIZE / DEQUANTIZE dtypes (``tm_convert_dtypes``): :class:`DType` codes.
+CONVERT_GEOM = SlotFamily("QUANTIZE / DEQUANTIZE dtypes", "geom", MappingProxyType({
+    "in_dtype": ConvertGeomSlot.IN_DTYPE, "out_dtype": ConvertGeomSlot.OUT_DTYPE}),
+    "tm_convert_dtypes")
+#: QUANTIZE / DEQUANTIZE parameters (``tm_quantize_params``); give ``scale`` as
+#: :func:`f32_bits` of the float (the other slots are integers).
+CONVERT_QUANT = SlotFamily("QUANTIZE / DEQUANTIZE parameters", "quant", MappingProxyType({
+    "input_offset": ConvertQuantSlot.IN_OFFSET, "output_offset": ConvertQuantSlot.OUT_OFFSET,
+    "multiplier": ConvertQuantSlot.MULT, "shift": ConvertQuantSlot.SHIFT,
+    "scale": ConvertQuantSlot.SCALE}), "tm_quantize_params")
 
 #: Every slot family, for documentation and the header test.
 SLOT_FAMILIES: tuple[SlotFamily, ...] = (CONV_GEOM, POOL_GEOM, S8_QUANT, ADD_S8_QUANT,
@@ -740,7 +784,8 @@ SLOT_FAMILIES: tuple[SlotFamily, ...] = (CONV_GEOM, POOL_GEOM, S8_QUANT, ADD_S8_
                                          CONCAT_GEOM, SLICE_GEOM,
                                          LOGISTIC_S8_QUANT, HARD_SWISH_S8_QUANT,
                                          LEAKY_RELU_S8_QUANT, PRELU_S8_QUANT,
-                                         LEAKY_RELU_F32_QUANT, BMM_GEOM, BMM_S8_QUANT)
+                                         LEAKY_RELU_F32_QUANT, BMM_GEOM, BMM_S8_QUANT,
+                                         REDUCE_GEOM, CONVERT_GEOM, CONVERT_QUANT)
 
 
 # -- quantization rules (tm_runner.c's tm_quant_rules[]) ---------------------------------------
@@ -823,12 +868,13 @@ class QuantRule:
 
 
 _REQUANT = frozenset({Op.CONV_2D, Op.DEPTHWISE_CONV_2D, Op.FULLY_CONNECTED, Op.RELU, Op.MEAN,
-                      Op.TRANSPOSE_CONV})
+                      Op.TRANSPOSE_CONV, Op.SUM})
 _NORMALISED = _REQUANT - {Op.MEAN}
 _POOL = frozenset({Op.AVERAGE_POOL_2D, Op.MAX_POOL_2D})
 _ADD = frozenset({Op.ADD})
 _SOFTMAX = frozenset({Op.SOFTMAX})
 _BMM = frozenset({Op.BATCH_MATMUL})
+_CONVERT = frozenset({Op.QUANTIZE, Op.DEQUANTIZE})
 _R = QuantRuleKind
 _ZP = "int8 zero point in [-128, 127]; input offset -zp, output offset +zp"
 _ACT = "fused activation range, CalculateActivationRangeQuantized"
@@ -927,6 +973,15 @@ QUANT_RULES: tuple[QuantRule, ...] = (
               FloatQuantSlot.ACT_MAX, source="float activation range: min <= max, no NaN"),
     QuantRule(_SOFTMAX, True, _R.F32_FINITE, FloatQuantSlot.BETA,
               source="float SOFTMAX: beta finite"),
+    *(rule for f32 in (False, True) for rule in (
+        QuantRule(_CONVERT, f32, _R.RANGE, ConvertQuantSlot.IN_OFFSET, 0, -127, 128, _ZP),
+        QuantRule(_CONVERT, f32, _R.RANGE, ConvertQuantSlot.OUT_OFFSET, 0, -128, 127, _ZP),
+        QuantRule(_CONVERT, f32, _R.ZERO_OR_RANGE, ConvertQuantSlot.MULT, 0, MULT_LO, MULT_HI,
+                  _QM),
+        QuantRule(_CONVERT, f32, _R.RANGE, ConvertQuantSlot.SHIFT, 0, -31, 30,
+                  "QuantizeMultiplier: e < -31 flushes to 0, e <= 30"),
+        QuantRule(_CONVERT, f32, _R.F32_FINITE, ConvertQuantSlot.SCALE,
+                  source="QUANTIZE / DEQUANTIZE: scale finite"))),
 )
 
 
@@ -1012,8 +1067,11 @@ class LayerDescriptor:
 
 
 __all__ = [
-    "ADD_S8_QUANT", "BIAS_ENTRY_BYTES", "BMM_GEOM", "BMM_S8_QUANT", "BmmGeomSlot", "BmmQuantSlot", "BLOB_ALIGN", "CHANNEL_TABLE_ENTRY_BYTES", "CMD_RESPONSE",
-    "CONV_GEOM", "DESCRIPTOR_FIELDS", "DESC_WORDS", "DTYPE_NAMES", "ELEMENT_BYTES", "F32_ACT_QUANT",
+    "ADD_S8_QUANT", "BIAS_ENTRY_BYTES", "BMM_GEOM", "BMM_S8_QUANT", "BmmGeomSlot", "BmmQuantSlot",
+    "BLOB_ALIGN", "CHANNEL_TABLE_ENTRY_BYTES", "CMD_RESPONSE",
+    "CONV_GEOM", "CONVERT_GEOM", "CONVERT_QUANT", "REDUCE_GEOM", "ConvertGeomSlot",
+    "ConvertQuantSlot", "ReduceGeomSlot", "DESCRIPTOR_FIELDS", "DESC_WORDS", "DTYPE_NAMES",
+    "ELEMENT_BYTES", "F32_ACT_QUANT",
     "ABORT_GAP_DIV", "ABORT_MAX_BYTES", "ABORT_RX_BYTES", "CRC32_CHECK", "CRC32_INIT",
     "CRC32_POLY", "CRC32_XOROUT", "REPLY_READ_HEADER_BYTES", "REPLY_READ_REQUEST_BYTES",
     "FRAME_CRC_BYTES", "FRAME_HEADER_BYTES", "FRAME_MAX_DECODED", "FRAME_MAX_ENCODED",

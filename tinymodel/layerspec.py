@@ -27,7 +27,13 @@ PRELU                 input, shared_axes [[1, 2]: one alpha per channel]
 TRANSPOSE_CONV        input, filters, kernel, strides [1,1], padding [same], use_bias [true]
 BATCH_MATMUL          input (the LHS), rhs (its shape; a second runtime input), adj_x [false],
                       adj_y [false]
+MEAN, SUM             input (rank 1-4), axes [[1, 2]], keep_dims [false]
+QUANTIZE              input, from ["float32"; or "int8", a requantization]
+DEQUANTIZE            input (int8 to float32)
 ===================== =====================================================================
+
+QUANTIZE and DEQUANTIZE convert between fixed dtypes whatever ``dtype`` :func:`build_layer` is
+given (their kernels run in every variant).
 
 :func:`build_layer` turns a spec into a :class:`~tinymodel.graph.Layer` (through
 :class:`~tinymodel.builder.GraphBuilder`, so shapes are inferred exactly as for whole models) and
@@ -49,9 +55,11 @@ from tinymodel.ops import OpType
 SPEC_OPS = (OpType.CONV_2D, OpType.DEPTHWISE_CONV_2D, OpType.FULLY_CONNECTED,
             OpType.AVERAGE_POOL_2D, OpType.MAX_POOL_2D, OpType.ADD, OpType.SOFTMAX,
             OpType.RELU, OpType.RELU6, OpType.MEAN, OpType.RESHAPE, OpType.CONCATENATION,
-            OpType.STRIDED_SLICE,
+            OpType.STRIDED_SLICE, OpType.SUM, OpType.QUANTIZE, OpType.DEQUANTIZE,
             OpType.LOGISTIC, OpType.TANH, OpType.HARD_SWISH, OpType.LEAKY_RELU, OpType.PRELU,
             OpType.TRANSPOSE_CONV, OpType.BATCH_MATMUL)
+#: The axes of a MEAN / SUM spec without ``axes`` (the spatial ones of a 4-D input).
+DEFAULT_AXES = (1, 2)
 
 
 def _pair(spec: Mapping[str, Any], key: str, default: Any) -> tuple[int, int]:
@@ -98,6 +106,13 @@ def build_layer(spec: Mapping[str, Any], dtype: str = "int8", with_data: bool = 
                              + ", ".join(o.label for o in SPEC_OPS)) from None
     if op not in SPEC_OPS:
         raise TinymodelError(f"layer spec: op {op.label} cannot be described as a single layer")
+    if op is OpType.QUANTIZE:
+        source = spec.get("from", "float32")
+        if source not in ("float32", "int8"):
+            raise TinymodelError(f"layer spec: from must be 'float32' or 'int8', not {source!r}")
+        dtype = source
+    elif op is OpType.DEQUANTIZE:
+        dtype = "int8"
     b = GraphBuilder(f"spec_{op.label.lower()}", dtype=dtype, with_data=with_data)
     x = b.input(_ints(spec, "input"))
     padding = spec.get("padding", "same" if op in (OpType.CONV_2D, OpType.DEPTHWISE_CONV_2D,
@@ -153,13 +168,22 @@ def build_layer(spec: Mapping[str, Any], dtype: str = "int8", with_data: bool = 
                             _ints(spec, "strides") if "strides" in spec else None)
         elif op is OpType.RESHAPE:
             b.flatten(x)            # a flatten: [1, ...] -> [1, size], as before a dense layer
-        elif op is OpType.MEAN:
-            if len(x.shape) != 4:
-                raise ValueError("MEAN takes a 4-D [1, height, width, channels] input")
+        elif op in (OpType.MEAN, OpType.SUM):
             keep = spec.get("keep_dims", False)
             if not isinstance(keep, bool):
                 raise TinymodelError(f"layer spec: keep_dims must be true or false, not {keep!r}")
-            b.mean(x, axes=(1, 2), keep_dims=keep)
+            axes = spec.get("axes", list(DEFAULT_AXES))
+            rank = len(x.shape)
+            if (not isinstance(axes, list) or not axes
+                    or not all(isinstance(a, int) and -rank <= a < rank for a in axes)):
+                raise ValueError(f"axes must be a non-empty list of axes of the rank-{rank} "
+                                 f"input, not {axes!r}")
+            fn = b.mean if op is OpType.MEAN else b.reduce_sum
+            fn(x, axes=tuple(sorted({a % rank for a in axes})), keep_dims=keep)
+        elif op is OpType.QUANTIZE:
+            b.quantize(x)
+        elif op is OpType.DEQUANTIZE:
+            b.dequantize(x)
         elif op is OpType.LEAKY_RELU:
             alpha = spec.get("alpha", 0.2)
             if not isinstance(alpha, (int, float)) or isinstance(alpha, bool):
@@ -216,8 +240,15 @@ def spec_of(layer: Layer) -> dict[str, Any]:
     elif op is OpType.STRIDED_SLICE:
         spec.update(begin=list(layer.options["begin"]), size=list(layer.output.shape),
                     strides=list(layer.options["strides"]))
-    elif op is OpType.MEAN and layer.options.get("keep_dims"):
-        spec["keep_dims"] = True
+    elif op in (OpType.MEAN, OpType.SUM):
+        rank = len(layer.input.shape)
+        axes = sorted({int(a) % rank for a in layer.options.get("axes", DEFAULT_AXES)})
+        if tuple(axes) != DEFAULT_AXES:
+            spec["axes"] = axes
+        if layer.options.get("keep_dims"):
+            spec["keep_dims"] = True
+    elif op is OpType.QUANTIZE and layer.input.dtype != "float32":
+        spec["from"] = layer.input.dtype
     elif op is OpType.LEAKY_RELU:
         spec["alpha"] = float(layer.options.get("alpha", 0.2))
     elif op is OpType.PRELU:
@@ -236,4 +267,4 @@ def spec_key(spec: Mapping[str, Any]) -> str:
     return json.dumps(spec, sort_keys=True, separators=(",", ":"))
 
 
-__all__ = ["SPEC_OPS", "build_layer", "spec_key", "spec_of"]
+__all__ = ["DEFAULT_AXES", "SPEC_OPS", "build_layer", "spec_key", "spec_of"]

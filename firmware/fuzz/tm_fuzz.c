@@ -120,6 +120,26 @@ static size_t run_layer_payload(uint8_t *q)
         v[20] = 0x3F800000; v[22] = below(2) ? (int32_t)0xFF7FFFFF : 0;
         v[23] = v[22] ? 0x7F7FFFFF : 0x40C00000;
     }
+    if ((q[0] == TM_OP_MEAN && below(2)) || q[0] == TM_OP_SUM) {
+        /* any axes: geom[TM_GR_AXES] a mask, out[] the input with the reduced dims 1 */
+        v[12 + TM_GR_AXES] = 1 + (int32_t)below(15);
+        for (int i = 0; i < 4; i++) {
+            v[8 + i] = ((v[12 + TM_GR_AXES] >> i) & 1) ? 1 : v[i];
+        }
+        if (q[1] >= 2) {
+            v[20] = 0; v[21] = 0; v[22] = -128; v[23] = 127; v[24] = 1 << 30; v[25] = -3;
+        }
+    }
+    if (q[0] == TM_OP_QUANTIZE || q[0] == TM_OP_DEQUANTIZE) {
+        /* dtypes in geom[], offsets, a requantize multiplier and a float scale (0.05) in quant[] */
+        v[12 + TM_GQ_IN_DTYPE] = q[0] == TM_OP_QUANTIZE ? (int32_t)below(2) : 1;
+        v[12 + TM_GQ_OUT_DTYPE] = q[0] == TM_OP_QUANTIZE ? 1 : 0;
+        v[20 + TM_QZ_IN_OFFSET] = 3;
+        v[20 + TM_QZ_OUT_OFFSET] = -5;
+        v[20 + TM_QZ_MULT] = 1 << 30;
+        v[20 + TM_QZ_SHIFT] = -2;
+        v[20 + TM_QZ_SCALE] = 0x3D4CCCCD;
+    }
     const int perturb = (int)below(4);
     for (int i = 0; i < perturb; i++) {
         v[below(32)] = field(16);

@@ -499,6 +499,48 @@ typedef struct {
 tm_status tm_strided_slice(const tm_slice_params *params, const tm_dims *in, const tm_dims *out,
                            int32_t elem_bytes, const void *input, void *output);
 
+/* ---------------------------------------------------------------------------------------------
+ * QUANTIZE / DEQUANTIZE (tm_quantize.c, tm_dequantize.c): one scalar implementation linked into
+ * every image, so float and int8 images run them alike.  TFLite's reference arithmetic
+ * (shared/reference/tflite-op-arithmetic.md 12, 13):
+ *   float -> int8  q = clamp(rha(x / scale) + output_offset), a float32 division, ties away from 0
+ *   int8 -> int8   q = clamp(requantize(x + input_offset, multiplier, shift) + output_offset)
+ *   int8 -> float  f = scale * (x + input_offset), one float32 product (equal to TFLite's
+ *                  (float)((double)scale * (x - zp)): that double product is exact)
+ */
+typedef struct {
+    int32_t input_offset;   /* -input zero point (int8 input) */
+    int32_t output_offset;  /* +output zero point (int8 output) */
+    int32_t multiplier;     /* int8 -> int8: QuantizeMultiplier(s_in / s_out) */
+    int32_t shift;
+    float scale;            /* float -> int8: the output scale; int8 -> float: the input scale */
+} tm_quantize_params;
+
+tm_status tm_quantize_f32_s8(const tm_quantize_params *params, int32_t size, const float *input,
+                             int8_t *output);
+tm_status tm_requantize_s8(const tm_quantize_params *params, int32_t size, const int8_t *input,
+                           int8_t *output);
+tm_status tm_dequantize_s8_f32(const tm_quantize_params *params, int32_t size,
+                               const int8_t *input, float *output);
+
+/* ---------------------------------------------------------------------------------------------
+ * Reductions over any set of axes of a 4-D NHWC tensor (MEAN other than the spatial one, SUM).
+ * axes: bit i set reduces dimension i (0 n, 1 h, 2 w, 3 c), 1..15; the output is the input shape
+ * with the reduced dimensions 1, row-major.
+ * int8: out = clamp(output_offset + requantize(sum(x + input_offset), multiplier[0], shift[0]),
+ *       act_min, act_max): MEAN's multiplier has 1/n folded in (TFLite's QuantizedMeanOrSum),
+ *       SUM's is QuantizeMultiplier(s_in / s_out) (TFLite Micro's SUM).
+ * float: out = clamp(sum(x)), divided by n for a mean; summed in input order.
+ */
+typedef struct {
+    int32_t axes;
+} tm_reduce_params;
+
+tm_status tm_reduce_s8_ref(const tm_reduce_params *params, const tm_quant_s8 *quant,
+                           const tm_dims *input_dims, const int8_t *input, int8_t *output);
+tm_status tm_reduce_f32(const tm_reduce_params *params, const tm_act_f32 *act, int32_t mean,
+                        const tm_dims *input_dims, const float *input, float *output);
+
 #ifdef __cplusplus
 }
 #endif

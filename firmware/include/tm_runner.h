@@ -125,6 +125,16 @@ enum {
 /* Float layers: float32 bit patterns of the activation clamp (tm_act_f32), SOFTMAX's beta and
  * LEAKY_RELU's alpha. */
 enum { TM_QF_BETA = 0, TM_QF_ALPHA = 1, TM_QF_ACT_MIN = 2, TM_QF_ACT_MAX = 3 };
+/* MEAN / SUM (tm_reduce_params): the reduced dimensions of in[4] as a bit mask (bit i:
+ * dimension i), 0 for the spatial axes {1, 2} (MEAN's original form, whose descriptor leaves
+ * geom[] at its defaults); the output is in[4] with the reduced dimensions 1.  quant[] is
+ * tm_quant_s8 (TM_Q_*) or the float clamp (TM_QF_*). */
+enum { TM_GR_AXES = 6 };
+/* QUANTIZE / DEQUANTIZE (tm_convert_dtypes): the TM_DTYPE_* of input and output; QUANTIZE is
+ * float32 -> int8 or int8 -> int8, DEQUANTIZE int8 -> float32, in every variant. */
+enum { TM_GQ_IN_DTYPE = 6, TM_GQ_OUT_DTYPE = 7 };
+/* QUANTIZE / DEQUANTIZE parameters (tm_quantize_params); scale is a float32 bit pattern. */
+enum { TM_QZ_IN_OFFSET = 0, TM_QZ_OUT_OFFSET, TM_QZ_MULT, TM_QZ_SHIFT, TM_QZ_SCALE };
 
 /*
  * Kinds of rule in the table of quantization rules (tm_runner.c, tm_quant_rules[]) that every
@@ -204,6 +214,12 @@ typedef struct {
     uint32_t bias_bytes;
     uint32_t channels;       /* entries of the per-channel multiplier / shift tables */
 } tm_layer_sizes;
+
+/* Input and output dtypes of a QUANTIZE / DEQUANTIZE layer (TM_DTYPE_*, from geom[]). */
+typedef struct {
+    int32_t in_dtype;
+    int32_t out_dtype;
+} tm_convert_dtypes;
 
 /* Pointers a layer runs on. */
 typedef struct {

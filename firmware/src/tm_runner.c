@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "tm_mean.h"
+#include "tm_model.h"
 #include "tm_runner.h"
 
 #ifndef TM_HAVE_F32
@@ -88,6 +89,7 @@ uint32_t tm_runner_ops(void)
         TM_OP_CONCATENATION, TM_OP_STRIDED_SLICE,
         TM_OP_LOGISTIC, TM_OP_TANH, TM_OP_HARD_SWISH, TM_OP_LEAKY_RELU, TM_OP_PRELU,
         TM_OP_TRANSPOSE_CONV, TM_OP_BATCH_MATMUL,
+        TM_OP_QUANTIZE, TM_OP_DEQUANTIZE, TM_OP_SUM,
     };
     uint32_t mask = 0;
 #if TM_HAVE_F32 || TM_HAVE_S8_REF
@@ -179,15 +181,17 @@ typedef struct {
 /* int8 ops with tm_quant_s8 requantization (offsets, clamp, multiplier, shift). */
 #define TM_OPS_REQUANT (TM_OPBIT(TM_OP_CONV_2D) | TM_OPBIT(TM_OP_DEPTHWISE_CONV_2D) | \
                         TM_OPBIT(TM_OP_FULLY_CONNECTED) | TM_OPBIT(TM_OP_RELU) | \
-                        TM_OPBIT(TM_OP_MEAN) | TM_OPBIT(TM_OP_TRANSPOSE_CONV))
+                        TM_OPBIT(TM_OP_MEAN) | TM_OPBIT(TM_OP_TRANSPOSE_CONV) | TM_OPBIT(TM_OP_SUM))
 /* ... of which these take a QuantizeMultiplier result as it is (MEAN folds 1/n into it). */
 #define TM_OPS_NORMALISED (TM_OPBIT(TM_OP_CONV_2D) | TM_OPBIT(TM_OP_DEPTHWISE_CONV_2D) | \
                            TM_OPBIT(TM_OP_FULLY_CONNECTED) | TM_OPBIT(TM_OP_RELU) | \
-                           TM_OPBIT(TM_OP_TRANSPOSE_CONV))
+                           TM_OPBIT(TM_OP_TRANSPOSE_CONV) | TM_OPBIT(TM_OP_SUM))
 #define TM_OPS_POOL (TM_OPBIT(TM_OP_AVERAGE_POOL_2D) | TM_OPBIT(TM_OP_MAX_POOL_2D))
 #define TM_OPS_ADD TM_OPBIT(TM_OP_ADD)
 #define TM_OPS_SOFTMAX TM_OPBIT(TM_OP_SOFTMAX)
 #define TM_OPS_BMM TM_OPBIT(TM_OP_BATCH_MATMUL)
+/* QUANTIZE / DEQUANTIZE: the same kernels (and rules) in float and int8 variants */
+#define TM_OPS_CONVERT (TM_OPBIT(TM_OP_QUANTIZE) | TM_OPBIT(TM_OP_DEQUANTIZE))
 /* float ops with an activation clamp (tm_act_f32) */
 #define TM_OPS_F32_ACT (TM_OPS_NORMALISED | TM_OPBIT(TM_OP_MEAN) | TM_OPS_POOL | TM_OPS_ADD | \
                         TM_OPS_BMM)
@@ -301,6 +305,19 @@ static const tm_quant_rule tm_quant_rules[] = {
      * SOFTMAX's beta a finite number */
     TM_RULE(TM_OPS_F32_ACT, 1, TM_RULE_F32_ORDER, TM_QF_ACT_MIN, TM_QF_ACT_MAX, 0, 0),
     TM_RULE(TM_OPS_SOFTMAX, 1, TM_RULE_F32_FINITE, TM_QF_BETA, 0, 0, 0),
+    /* QUANTIZE / DEQUANTIZE (ref 12, 13), for int8 and float variants alike: zero points as
+     * above, an int8 -> int8 QuantizeMultiplier(s_in / s_out) (ref 12(a), 1.2), a finite
+     * scale (the kernel also refuses a float -> int8 scale that is not > 0) */
+    TM_RULE(TM_OPS_CONVERT, 0, TM_RULE_RANGE, TM_QZ_IN_OFFSET, 0, -127, 128),
+    TM_RULE(TM_OPS_CONVERT, 0, TM_RULE_RANGE, TM_QZ_OUT_OFFSET, 0, -128, 127),
+    TM_RULE(TM_OPS_CONVERT, 0, TM_RULE_ZERO_OR_RANGE, TM_QZ_MULT, 0, TM_MULT_LO, TM_MULT_HI),
+    TM_RULE(TM_OPS_CONVERT, 0, TM_RULE_RANGE, TM_QZ_SHIFT, 0, -31, 30),
+    TM_RULE(TM_OPS_CONVERT, 0, TM_RULE_F32_FINITE, TM_QZ_SCALE, 0, 0, 0),
+    TM_RULE(TM_OPS_CONVERT, 1, TM_RULE_RANGE, TM_QZ_IN_OFFSET, 0, -127, 128),
+    TM_RULE(TM_OPS_CONVERT, 1, TM_RULE_RANGE, TM_QZ_OUT_OFFSET, 0, -128, 127),
+    TM_RULE(TM_OPS_CONVERT, 1, TM_RULE_ZERO_OR_RANGE, TM_QZ_MULT, 0, TM_MULT_LO, TM_MULT_HI),
+    TM_RULE(TM_OPS_CONVERT, 1, TM_RULE_RANGE, TM_QZ_SHIFT, 0, -31, 30),
+    TM_RULE(TM_OPS_CONVERT, 1, TM_RULE_F32_FINITE, TM_QZ_SCALE, 0, 0, 0),
 };
 
 static int tm_quant_rule_ok(const tm_quant_rule *r, const int32_t quant[12])
@@ -556,6 +573,12 @@ static int32_t tm_scratch_of(const tm_layer_desc *d, tm_variant v)
     default:
         return 0;
     }
+}
+
+/* The reduced dimensions of a MEAN / SUM (TM_GR_AXES; 0 is MEAN's original spatial form). */
+static int32_t tm_reduce_axes(int32_t axes)
+{
+    return axes == 0 ? 6 : axes;
 }
 
 tm_run_status tm_runner_sizes(const tm_layer_desc *d, tm_variant v, tm_layer_sizes *s,
@@ -851,11 +874,45 @@ tm_run_status tm_runner_sizes(const tm_layer_desc *d, tm_variant v, tm_layer_siz
         }
         break;
     case TM_OP_MEAN:
-        if (d->out[0] != d->in[0] || d->out[1] != 1 || d->out[2] != 1 || d->out[3] != d->in[3]) {
-            *bad_field = (uint16_t)TM_FIELD_OUT(1);
+    case TM_OP_SUM: {
+        /* the reduced dims (TM_GR_AXES, 0: the spatial ones) are 1 in out[], the others equal */
+        const int32_t axes = tm_reduce_axes(d->geom[TM_GR_AXES]);
+        if (axes < 1 || axes > 15) {
+            *bad_field = (uint16_t)TM_FIELD_GEOM(TM_GR_AXES);
             return TM_RUN_PARAM;
         }
+        for (int i = 0; i < 4; i++) {
+            if (d->out[i] != (((axes >> i) & 1) ? 1 : d->in[i])) {
+                *bad_field = (uint16_t)TM_FIELD_OUT(i);
+                return TM_RUN_PARAM;
+            }
+        }
         break;
+    }
+    case TM_OP_QUANTIZE:
+    case TM_OP_DEQUANTIZE: {
+        /* float32 -> int8, int8 -> int8 (QUANTIZE) or int8 -> float32 (DEQUANTIZE), whatever the
+         * variant: the tensor sizes follow the dtypes, not the variant */
+        const int32_t in_dt = d->geom[TM_GQ_IN_DTYPE];
+        const int32_t out_dt = d->geom[TM_GQ_OUT_DTYPE];
+        const int quantize = d->op == TM_OP_QUANTIZE;
+        if (quantize ? (in_dt != (int32_t)TM_DTYPE_F32 && in_dt != (int32_t)TM_DTYPE_S8)
+                     : in_dt != (int32_t)TM_DTYPE_S8) {
+            *bad_field = (uint16_t)TM_FIELD_GEOM(TM_GQ_IN_DTYPE);
+            return TM_RUN_PARAM;
+        }
+        if (out_dt != (int32_t)(quantize ? TM_DTYPE_S8 : TM_DTYPE_F32)) {
+            *bad_field = (uint16_t)TM_FIELD_GEOM(TM_GQ_OUT_DTYPE);
+            return TM_RUN_PARAM;
+        }
+        if (out_n != in_n) {
+            *bad_field = (uint16_t)TM_FIELD_OUT(0);
+            return TM_RUN_PARAM;
+        }
+        in_bytes = (uint64_t)in_n * (in_dt == (int32_t)TM_DTYPE_F32 ? 4u : 1u);
+        out_bytes = (uint64_t)out_n * (out_dt == (int32_t)TM_DTYPE_F32 ? 4u : 1u);
+        break;
+    }
     default:
         *bad_field = TM_FIELD_OP;
         return TM_RUN_PARAM;
@@ -905,6 +962,30 @@ uint8_t tm_runner_path(const tm_layer_desc *d, tm_variant v)
 #endif
     return TM_PATH_NONE;
 }
+
+#if TM_HAVE_F32 || TM_HAVE_S8_REF || TM_HAVE_S8_OPT
+/* QUANTIZE / DEQUANTIZE: the same kernels in every image (dtypes checked by tm_runner_sizes). */
+static tm_status tm_exec_convert(const tm_layer_desc *d, const tm_layer_ptrs *p)
+{
+    tm_convert_dtypes dt;
+    dt.in_dtype = d->geom[TM_GQ_IN_DTYPE];
+    dt.out_dtype = d->geom[TM_GQ_OUT_DTYPE];
+    tm_quantize_params qp;
+    qp.input_offset = d->quant[TM_QZ_IN_OFFSET];
+    qp.output_offset = d->quant[TM_QZ_OUT_OFFSET];
+    qp.multiplier = d->quant[TM_QZ_MULT];
+    qp.shift = d->quant[TM_QZ_SHIFT];
+    qp.scale = tm_word_float(d->quant[TM_QZ_SCALE]);
+    const int32_t size = d->in[0] * d->in[1] * d->in[2] * d->in[3];
+    if (dt.out_dtype == (int32_t)TM_DTYPE_F32) {
+        return tm_dequantize_s8_f32(&qp, size, (const int8_t *)p->in, (float *)p->out);
+    }
+    if (dt.in_dtype == (int32_t)TM_DTYPE_F32) {
+        return tm_quantize_f32_s8(&qp, size, (const float *)p->in, (int8_t *)p->out);
+    }
+    return tm_requantize_s8(&qp, size, (const int8_t *)p->in, (int8_t *)p->out);
+}
+#endif
 
 #if TM_HAVE_F32
 static tm_run_status tm_exec_f32(const tm_layer_desc *d, const tm_layer_ptrs *p, tm_status *st)
@@ -966,7 +1047,20 @@ static tm_run_status tm_exec_f32(const tm_layer_desc *d, const tm_layer_ptrs *p,
         break;
     }
     case TM_OP_MEAN:
-        *st = tm_mean_f32(&act, &in, (const float *)p->in, (float *)p->out);
+    case TM_OP_SUM: {
+        tm_reduce_params rp;
+        rp.axes = tm_reduce_axes(d->geom[TM_GR_AXES]);
+        if (d->op == TM_OP_MEAN && rp.axes == 6) {
+            *st = tm_mean_f32(&act, &in, (const float *)p->in, (float *)p->out);
+        } else {
+            *st = tm_reduce_f32(&rp, &act, d->op == TM_OP_MEAN, &in, (const float *)p->in,
+                                (float *)p->out);
+        }
+        break;
+    }
+    case TM_OP_QUANTIZE:
+    case TM_OP_DEQUANTIZE:
+        *st = tm_exec_convert(d, p);
         break;
     case TM_OP_LOGISTIC:
         *st = tm_logistic_f32(size, (const float *)p->in, (float *)p->out);
@@ -1162,10 +1256,22 @@ static tm_run_status tm_exec_s8(const tm_layer_desc *d, tm_variant v, const tm_l
         break;
     }
     case TM_OP_MEAN:
+    case TM_OP_SUM: {
         q.per_channel = 0;
         q.multiplier = &d->quant[TM_Q_MULT];
         q.shift = &d->quant[TM_Q_SHIFT];
-        *st = tm_mean_s8(&q, &in, (const int8_t *)p->in, (int8_t *)p->out);
+        tm_reduce_params rp;
+        rp.axes = tm_reduce_axes(d->geom[TM_GR_AXES]);
+        if (d->op == TM_OP_MEAN && rp.axes == 6) {
+            *st = tm_mean_s8(&q, &in, (const int8_t *)p->in, (int8_t *)p->out);
+        } else {
+            *st = tm_reduce_s8_ref(&rp, &q, &in, (const int8_t *)p->in, (int8_t *)p->out);
+        }
+        break;
+    }
+    case TM_OP_QUANTIZE:
+    case TM_OP_DEQUANTIZE:
+        *st = tm_exec_convert(d, p);
         break;
     case TM_OP_LOGISTIC:
     case TM_OP_TANH: {

@@ -31,6 +31,10 @@ _NAN_BITS = 0x7FC00000
 
 def _valid_quant(op: fi.Op, f32: bool) -> tuple[int, ...]:
     """quant[] the host would build for op (ordinary scales)."""
+    if op in (fi.Op.QUANTIZE, fi.Op.DEQUANTIZE):    # one kernel, one set of slots, any variant
+        m, e = rq.requantize_multiplier(0.05, 0.04)
+        return fi.CONVERT_QUANT.words(input_offset=5, output_offset=-3, multiplier=m, shift=e,
+                                      scale=fi.f32_bits(0.05))
     if f32:
         if op is fi.Op.SOFTMAX:
             return fi.SOFTMAX_F32_QUANT.words(beta=1.0)
@@ -62,6 +66,7 @@ def _valid_quant(op: fi.Op, f32: bool) -> tuple[int, ...]:
         return fi.BMM_S8_QUANT.words(lhs_offset=3, rhs_offset=-7, output_offset=11,
                                      multiplier=m, shift=e, act_min=-128, act_max=127)
     m, e = rq.mean_multiplier(0.05, 0.04, 16) if op is fi.Op.MEAN else \
+        rq.requantize_multiplier(0.05, 0.2) if op is fi.Op.SUM else \
         rq.requantize_multiplier(0.0005, 0.04)
     return fi.S8_QUANT.words(input_offset=5, output_offset=-3, act_min=-128, act_max=127,
                              multiplier=m, shift=e)
@@ -102,6 +107,14 @@ def _request(op: fi.Op, f32: bool, quant: tuple[int, ...]):
     if op is fi.Op.BATCH_MATMUL:
         return LayerRequest(op, variant, x, (1, 4, 4, 6), (1, 4, 8, 6),  # out, rhs
                             fi.BMM_GEOM.words(adj_x=0, adj_y=0), quant, reps=1, warmups=0)
+    if op is fi.Op.SUM:
+        return LayerRequest(op, variant, x, (1, 4, 4, 1), geom=fi.REDUCE_GEOM.words(axes=0b1000),
+                            quant=quant, reps=1, warmups=0)
+    if op in (fi.Op.QUANTIZE, fi.Op.DEQUANTIZE):
+        dtypes = ((fi.DType.F32, fi.DType.S8) if op is fi.Op.QUANTIZE
+                  else (fi.DType.S8, fi.DType.F32))
+        return LayerRequest(op, variant, x, x, geom=fi.CONVERT_GEOM.words(
+            in_dtype=dtypes[0], out_dtype=dtypes[1]), quant=quant, reps=1, warmups=0)
     return LayerRequest(op, variant, x, x, quant=quant, reps=1, warmups=0)
 
 

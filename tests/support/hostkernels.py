@@ -128,6 +128,16 @@ class _ActF32(ctypes.Structure):
     _fields_ = [("act_min", ctypes.c_float), ("act_max", ctypes.c_float)]
 
 
+class _QuantizeParams(ctypes.Structure):
+    _fields_ = [("input_offset", ctypes.c_int32), ("output_offset", ctypes.c_int32),
+                ("multiplier", ctypes.c_int32), ("shift", ctypes.c_int32),
+                ("scale", ctypes.c_float)]
+
+
+class _ReduceParams(ctypes.Structure):
+    _fields_ = [("axes", ctypes.c_int32)]
+
+
 # -- building and loading -----------------------------------------------------------------------
 
 def _sources() -> list[Path]:
@@ -718,6 +728,69 @@ def relu(x: np.ndarray, *, family: str, quant: QuantS8 | None = None,
     return out
 
 
+def quantize(x: np.ndarray, *, output_scale: float, output_zero_point: int,
+             input_scale: float | None = None, input_zero_point: int = 0) -> np.ndarray:
+    """QUANTIZE to int8: a float32 ``x`` with ``tm_quantize_f32_s8``, an int8 ``x`` (then
+    ``input_scale`` / ``input_zero_point`` are its quantization) with ``tm_requantize_s8``.  The
+    same kernels run in every variant."""
+    out = np.zeros(np.shape(x), np.int8)
+    if np.asarray(x).dtype == np.float32:
+        a = _as(x, np.float32)
+        p = _QuantizeParams(0, int(output_zero_point), 0, 0, float(output_scale))
+        _call("tm_quantize_f32_s8", ctypes.byref(p), int(a.size), _ptr(a, ctypes.c_float),
+              _ptr(out, ctypes.c_int8))
+        return out
+    if input_scale is None:
+        raise KernelError("an int8 -> int8 QUANTIZE needs the input's scale")
+    a = _as(x, np.int8)
+    m, e = rq.requantize_multiplier(input_scale, output_scale)
+    p = _QuantizeParams(-int(input_zero_point), int(output_zero_point), m, e, 0.0)
+    _call("tm_requantize_s8", ctypes.byref(p), int(a.size), _ptr(a, ctypes.c_int8),
+          _ptr(out, ctypes.c_int8))
+    return out
+
+
+def dequantize(x: np.ndarray, *, input_scale: float, input_zero_point: int) -> np.ndarray:
+    """DEQUANTIZE int8 to float32 (``tm_dequantize_s8_f32``)."""
+    a = _as(x, np.int8)
+    out = np.zeros(a.shape, np.float32)
+    p = _QuantizeParams(-int(input_zero_point), 0, 0, 0, float(input_scale))
+    _call("tm_dequantize_s8_f32", ctypes.byref(p), int(a.size), _ptr(a, ctypes.c_int8),
+          _ptr(out, ctypes.c_float))
+    return out
+
+
+def reduce(x: np.ndarray, axes: Sequence[int], *, family: str, mean: bool,
+           quant: QuantS8 | None = None) -> np.ndarray:
+    """MEAN (``mean``) or SUM of ``x`` (rank <= 4) over ``axes`` with ``tm_reduce_*``; returns
+    the input shape with the reduced dimensions 1.  int8 needs ``quant`` (one multiplier: for
+    MEAN with 1/n folded in, :func:`tinymodel.requantization.mean_multiplier`)."""
+    family = _family(family, FAMILIES)
+    shape = tuple(int(d) for d in np.shape(x))
+    if len(shape) > 4:
+        raise KernelError(f"reduce: rank {len(shape)} > 4")
+    shape4 = (1,) * (4 - len(shape)) + shape
+    mask = 0
+    for a in axes:
+        mask |= 1 << (int(a) % len(shape) + 4 - len(shape))
+    out_shape = tuple(1 if mask >> i & 1 else d for i, d in enumerate(shape4))
+    p = _ReduceParams(mask)
+    if family == "f32":
+        a = _as(x, np.float32)
+        out = np.zeros(out_shape, np.float32)
+        _call("tm_reduce_f32", ctypes.byref(p), ctypes.byref(_act_f32(None)), int(mean),
+              ctypes.byref(_dims(shape4)), _ptr(a, ctypes.c_float), _ptr(out, ctypes.c_float))
+        return out
+    if quant is None:
+        raise KernelError("the int8 MEAN / SUM needs quantization parameters")
+    q, _keep = quant._struct(1)
+    a = _as(x, np.int8)
+    out = np.zeros(out_shape, np.int8)
+    _call("tm_reduce_s8_ref", ctypes.byref(p), ctypes.byref(q), ctypes.byref(_dims(shape4)),
+          _ptr(a, ctypes.c_int8), _ptr(out, ctypes.c_int8))
+    return out
+
+
 def reshape(x: np.ndarray, shape: Sequence[int]) -> np.ndarray:
     """RESHAPE through the firmware's byte copy (any dtype)."""
     a = np.ascontiguousarray(x)
@@ -988,6 +1061,18 @@ def run_layer(layer: Layer, inputs: Sequence[np.ndarray], family: str) -> np.nda
     family = _family(family, FAMILIES)
     op = layer.op
     out_shape = layer.output.shape
+    if op in (OpType.QUANTIZE, OpType.DEQUANTIZE):     # the same kernels in every family
+        x = inputs[0]
+        if op is OpType.DEQUANTIZE:
+            s_in, zp_in = _quant_of(layer.input, "input")
+            return dequantize(x, input_scale=s_in[0], input_zero_point=zp_in).reshape(out_shape)
+        so, zo = _quant_of(layer.output, "output")
+        if layer.input.dtype == "int8":
+            s_in, zp_in = _quant_of(layer.input, "input")
+            return quantize(x, output_scale=so[0], output_zero_point=zo, input_scale=s_in[0],
+                            input_zero_point=zp_in).reshape(out_shape)
+        return quantize(np.asarray(x, np.float32), output_scale=so[0],
+                        output_zero_point=zo).reshape(out_shape)
     is_float = layer.output.dtype == "float32"
     if is_float != (family == "f32"):
         raise UnsupportedError(f"layer {layer.name!r} ({layer.output.dtype}) cannot run with the "
@@ -1087,6 +1172,19 @@ def run_layer(layer: Layer, inputs: Sequence[np.ndarray], family: str) -> np.nda
         mult, shift = rq.batch_matmul_multiplier(s_l[0], s_r[0], s_o[0])
         return batch_matmul(x, rhs, family=family, quant=(z_l, z_r, z_o, mult, shift),
                             **adj).reshape(out_shape)
+    if op in (OpType.MEAN, OpType.SUM):
+        rank = len(layer.input.shape)
+        axes = sorted({int(a) % rank for a in layer.options.get("axes", (1, 2))})
+        n = int(np.prod([layer.input.shape[a] for a in axes]))
+        quant = None
+        if not is_float:
+            s_in, zp_in = _quant_of(layer.input, "input")
+            s_out, zp_out = _quant_of(layer.output, "output")
+            m, e = (rq.mean_multiplier(s_in[0], s_out[0], n) if op is OpType.MEAN
+                    else rq.requantize_multiplier(s_in[0], s_out[0]))
+            quant = QuantS8(-zp_in, zp_out, _INT8_MIN, _INT8_MAX, np.array([m]), np.array([e]))
+        return reduce(x, axes, family=family, mean=op is OpType.MEAN,
+                      quant=quant).reshape(out_shape)
     raise UnsupportedError(f"layer {layer.name!r}: no host kernel for {layer.source_op or op}")
 
 
