@@ -102,7 +102,7 @@ def describe_model(graph: ModelGraph, variant: str) -> GeneratedModel:
         d = describe_layer(layer, variant, blob)
         runtime_inputs = [t for t in layer.inputs if t is not None and not t.is_constant]
         in2 = fi.NO_OFFSET
-        if d.op in fi.TWO_INPUT_OPS:
+        if d.op in fi.TWO_INPUT_OPS and not d.flags & fi.LayerFlag.CONST_OPERAND:
             in2 = plan.offset(runtime_inputs[1].name)
         sname = scratch_name(layer.name)
         has_scratch = sname in plan.buffers

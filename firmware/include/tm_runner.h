@@ -64,6 +64,13 @@ typedef enum {
 
 #define TM_LAYER_FLAG_BIAS 1u
 #define TM_LAYER_FLAG_PER_CHANNEL 2u
+/* Binary element-wise ops (ADD, SUB, MUL, MAXIMUM, MINIMUM): in[] is the shape of the run-time
+ * input at in_offset, filter[] the shape of the other operand, out[] the output's (NumPy
+ * broadcasting of the two).  CONST_OPERAND: the other operand is a constant in the blob at
+ * weights_offset (else the run-time input at in2_offset).  SWAPPED: the tensor at in_offset is
+ * TFLite's second operand and the other one its first (the constant of 1 - z). */
+#define TM_LAYER_FLAG_CONST_OPERAND 4u
+#define TM_LAYER_FLAG_SWAPPED 8u
 
 /*
  * Slots of geom[] and quant[], by operator family.  Every index the runner reads is named here;
@@ -84,6 +91,11 @@ enum {
     TM_QA_IN1_OFFSET = 0, TM_QA_IN2_OFFSET, TM_QA_OUT_OFFSET, TM_QA_LEFT_SHIFT, TM_QA_IN1_MULT,
     TM_QA_IN1_SHIFT, TM_QA_IN2_MULT, TM_QA_IN2_SHIFT, TM_QA_OUT_MULT, TM_QA_OUT_SHIFT,
     TM_QA_ACT_MIN, TM_QA_ACT_MAX
+};
+/* int8 MUL (tm_mul_params_s8, in its field order).  int8 SUB uses the TM_QA_* slots of ADD. */
+enum {
+    TM_QM_IN1_OFFSET = 0, TM_QM_IN2_OFFSET, TM_QM_OUT_OFFSET, TM_QM_OUT_MULT, TM_QM_OUT_SHIFT,
+    TM_QM_ACT_MIN, TM_QM_ACT_MAX
 };
 /* int8 SOFTMAX (tm_softmax_params_s8). */
 enum { TM_QS_IN_MULT = 0, TM_QS_IN_LEFT_SHIFT, TM_QS_DIFF_MIN };
