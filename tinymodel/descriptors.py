@@ -327,7 +327,8 @@ def _describe_binary(c: LayerContext) -> LayerDescriptor:
     """ADD, SUB, MUL, MAXIMUM, MINIMUM of two operands with NumPy broadcasting (rank <= 4).
 
     ``input`` is the run-time input at ``in_offset`` (padded to 4-D), ``filter`` the other
-    operand's shape, ``output`` the layer's; the other operand is the second run-time input
+    operand's shape (all 0 for two run-time inputs of the output's shape, the form generated
+    tables have always had), ``output`` the layer's; the other operand is the second run-time input
     (``in2_offset``, filled in by the code generator) or a constant appended to the blob at
     ``weights_offset`` with :attr:`~tinymodel.firmware_interface.LayerFlag.CONST_OPERAND`;
     :attr:`~tinymodel.firmware_interface.LayerFlag.SWAPPED` when the run-time input is TFLite's
@@ -395,6 +396,8 @@ def _describe_binary(c: LayerContext) -> LayerDescriptor:
     else:
         lo_f, hi_f = _act_f32(layer.activation, layer)
         quant = fi.F32_ACT_QUANT.words(act_min=lo_f, act_max=hi_f)
+    if not other.is_constant and other4 == in4 == out4:
+        other4 = (0, 0, 0, 0)   # the equal-shape form (what the code generator always wrote)
     return c.descriptor(quant=quant, flags=int(flags), input=in4, filter=other4, output=out4,
                         weights_offset=weights_off)
 

@@ -65,8 +65,8 @@ typedef enum {
 #define TM_LAYER_FLAG_BIAS 1u
 #define TM_LAYER_FLAG_PER_CHANNEL 2u
 /* Binary element-wise ops (ADD, SUB, MUL, MAXIMUM, MINIMUM): in[] is the shape of the run-time
- * input at in_offset, filter[] the shape of the other operand, out[] the output's (NumPy
- * broadcasting of the two).  CONST_OPERAND: the other operand is a constant in the blob at
+ * input at in_offset, filter[] the shape of the other operand (all 0: in[]'s shape, the
+ * equal-shape form), out[] the output's (NumPy broadcasting of the two).  CONST_OPERAND: the other operand is a constant in the blob at
  * weights_offset (else the run-time input at in2_offset).  SWAPPED: the tensor at in_offset is
  * TFLite's second operand and the other one its first (the constant of 1 - z). */
 #define TM_LAYER_FLAG_CONST_OPERAND 4u

@@ -120,6 +120,15 @@ uint32_t tm_runner_ops(void)
     return mask;
 }
 
+/* The other operand's shape of a binary element-wise layer: filter[], or in[] when filter[] is
+ * all 0 (the equal-shape form the code generator has always written for two run-time inputs). */
+static const int32_t *tm_other_shape(const tm_layer_desc *d)
+{
+    const int zero = d->filter[0] == 0 && d->filter[1] == 0 && d->filter[2] == 0 &&
+                     d->filter[3] == 0;
+    return zero ? d->in : d->filter;
+}
+
 uint64_t tm_runner_work(const tm_layer_desc *d)
 {
     uint64_t out = 1;
@@ -144,9 +153,10 @@ uint64_t tm_runner_work(const tm_layer_desc *d)
     case TM_OP_MAXIMUM:
     case TM_OP_MINIMUM: {
         /* both operands and the output */
+        const int32_t *shape2 = tm_other_shape(d);
         uint64_t other = 1;
         for (int i = 0; i < 4; i++) {
-            other *= (uint64_t)(d->filter[i] > 0 ? d->filter[i] : 0);
+            other *= (uint64_t)(shape2[i] > 0 ? shape2[i] : 0);
         }
         return in + other + out;
     }
@@ -411,11 +421,11 @@ typedef struct {
 static tm_operands tm_operands_of(const tm_layer_desc *d, const tm_layer_ptrs *p)
 {
     const void *other = (d->flags & TM_LAYER_FLAG_CONST_OPERAND) ? p->weights : p->in2;
-    tm_operands o = {p->in, other, d->in, d->filter};
+    tm_operands o = {p->in, other, d->in, tm_other_shape(d)};
     if (d->flags & TM_LAYER_FLAG_SWAPPED) {
         o.x1 = other;
         o.x2 = p->in;
-        o.shape1 = d->filter;
+        o.shape1 = tm_other_shape(d);
         o.shape2 = d->in;
     }
     return o;
@@ -424,8 +434,9 @@ static tm_operands tm_operands_of(const tm_layer_desc *d, const tm_layer_ptrs *p
 /* Whether both operands have the output's shape (the flat kernels' case). */
 static int tm_is_flat(const tm_layer_desc *d)
 {
+    const int32_t *shape2 = tm_other_shape(d);
     for (int i = 0; i < 4; i++) {
-        if (d->in[i] != d->out[i] || d->filter[i] != d->out[i]) {
+        if (d->in[i] != d->out[i] || shape2[i] != d->out[i]) {
             return 0;
         }
     }
@@ -656,13 +667,14 @@ tm_run_status tm_runner_sizes(const tm_layer_desc *d, tm_variant v, tm_layer_siz
     case TM_OP_MINIMUM: {
         /* in[] and filter[] broadcast onto out[]: each dim equals the output's or is 1, and the
          * output's is the larger of the two */
-        const uint32_t other_n = tm_elems(d->filter, TM_FIELD_FILTER(0), bad_field);
+        const int32_t *shape2 = tm_other_shape(d);
+        const uint32_t other_n = tm_elems(shape2, TM_FIELD_FILTER(0), bad_field);
         if (other_n == 0) {
             return TM_RUN_PARAM;
         }
         for (int i = 0; i < 4; i++) {
             const int32_t a = d->in[i];
-            const int32_t b = d->filter[i];
+            const int32_t b = shape2[i];
             if (a != d->out[i] && a != 1) {
                 *bad_field = (uint16_t)TM_FIELD_IN(i);
                 return TM_RUN_PARAM;
