@@ -14,6 +14,8 @@ flat ones and NumPy on random parameters.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from tflite_oracle import random_int8
@@ -216,3 +218,48 @@ def test_mul_multiplier_is_computed_in_float32_as_tflite_does() -> None:
     s1, s2, so = 0.06405920535326004, 0.027708884328603745, 0.005056378897279501
     assert rq.mul_params(s1, 0, s2, 0, so, 0).output_multiplier == 1507720448
     assert rq.quantize_multiplier(s1 * s2 / so)[0] == 1507720493
+
+
+# -- the runner: RUN_LAYER of every form on the host build of the device code --------------------
+
+def test_runner_accepts_every_broadcast_form_and_refuses_the_rest() -> None:
+    """Equal shapes (filter all 0 or the same shape), channel, row and scalar broadcasts, with the
+    other operand a run-time input or a constant (either order) run; a filter dim that is neither
+    the output's nor 1, or an output dim that is not the larger of the two, is PARAM naming it."""
+    from dataclasses import asdict
+
+    import tinymodel.firmware_interface as fi
+    from calibration.protocol import Client, DeviceError, LayerRequest
+    from tests.support.hostdevice import HostDeviceTransport
+
+    x = (1, 4, 5, 6)
+    others = [(0, 0, 0, 0), x, (1, 1, 1, 6), (1, 4, 1, 1), (1, 1, 1, 1)]
+    quant = {fi.Op.MUL: fi.MUL_S8_QUANT.words(**asdict(rq.mul_params(0.02, 3, 0.05, -7, 0.04, 1)),
+                                              act_min=-128, act_max=127),
+             fi.Op.SUB: fi.ADD_S8_QUANT.words(**asdict(rq.sub_params(0.02, 3, 0.05, -7, 0.04, 1)),
+                                              act_min=-128, act_max=127)}
+    quant[fi.Op.ADD] = quant[fi.Op.SUB]
+    with Client(HostDeviceTransport(), timeout_s=10) as c:
+        for op in sorted(fi.BINARY_OPS):
+            for variant in ("s8-ref", "s8-opt", "f32"):
+                q = fi.F32_ACT_QUANT.words(act_min=-1.0, act_max=1.0) if variant == "f32" \
+                    else quant.get(op, fi.default_quant())
+                if variant == "f32" and op in (fi.Op.MAXIMUM, fi.Op.MINIMUM):
+                    q = fi.default_quant()
+                for other in others:
+                    for const, swapped in ((False, False), (True, False), (True, True)):
+                        r = c.run_layer(LayerRequest(op, variant, x, x, other, quant=q, reps=1,
+                                                     warmups=0, bias=False, const_operand=const,
+                                                     swapped=swapped))
+                        assert r.reps == 1
+                # the scalar is the run-time input, the map the other operand
+                assert c.run_layer(LayerRequest(op, variant, (1, 1, 1, 1), x, x, quant=q,
+                                                reps=1, warmups=0, bias=False)).reps == 1
+            for bad, field in (((1, 4, 5, 3), "filter[3]"), ((1, 2, 5, 6), "filter[1]")):
+                with pytest.raises(DeviceError, match=rf"\): {re.escape(field)}"):
+                    c.run_layer(LayerRequest(op, "s8-ref", x, x, bad, quant=quant.get(
+                        op, fi.default_quant()), reps=1, warmups=0, bias=False))
+            with pytest.raises(DeviceError, match=r"\): out\[3\]"):
+                c.run_layer(LayerRequest(op, "s8-ref", (1, 4, 5, 1), (1, 4, 5, 3),
+                                         (1, 1, 1, 1), quant=quant.get(op, fi.default_quant()),
+                                         reps=1, warmups=0, bias=False))
