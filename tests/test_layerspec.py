@@ -77,3 +77,31 @@ def test_reshape_spec_is_a_flatten():
     layer = build_layer({"op": "RESHAPE", "input": [1, 3, 4, 5]})
     assert layer.output.shape == (1, 60)
     assert spec_of(layer) == {"op": "RESHAPE", "input": [1, 3, 4, 5]}
+
+
+@pytest.mark.parametrize("spec", [
+    {"op": "MUL", "input": [1, 6, 6, 5], "other": "channel"},
+    {"op": "MUL", "input": [1, 6, 6, 5], "other": "channel", "const": "second"},
+    {"op": "SUB", "input": [1], "other": [1, 12], "const": "first"},
+    {"op": "ADD", "input": [1, 4, 4, 3], "activation": "relu"},
+    {"op": "MAXIMUM", "input": [1, 4, 4, 3], "other": "scalar", "const": "second"},
+    {"op": "MINIMUM", "input": [2, 3, 1, 4], "other": [1, 1, 5, 1]},
+])
+def test_binary_specs_round_trip_and_broadcast(spec):
+    import numpy as np
+
+    layer = build_layer(spec, "int8", with_data=True)
+    a, b = layer.inputs[:2]
+    assert layer.output.shape == np.broadcast_shapes(a.shape, b.shape)
+    assert (a.is_constant, b.is_constant) == (spec.get("const") == "first",
+                                              spec.get("const") == "second")
+    assert spec_of(layer) == spec
+
+
+def test_binary_spec_errors_name_the_key():
+    with pytest.raises(TinymodelError, match="other must be a shape or one of same, channel"):
+        build_layer({"op": "MUL", "input": [1, 4], "other": "row"})
+    with pytest.raises(TinymodelError, match="const must be 'first' or 'second'"):
+        build_layer({"op": "SUB", "input": [1, 4], "const": "both"})
+    with pytest.raises(TinymodelError, match="do not broadcast"):
+        build_layer({"op": "MUL", "input": [1, 4], "other": [1, 3]})

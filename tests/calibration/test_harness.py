@@ -49,6 +49,10 @@ SPECS = {
     "ADD": {"op": "ADD", "input": [1, 4, 4, 3]},
     "SOFTMAX": {"op": "SOFTMAX", "input": [1, 10]},
     "RELU": {"op": "RELU", "input": [1, 4, 4, 3]},
+    "MUL": {"op": "MUL", "input": [1, 4, 4, 5], "other": "channel"},
+    "SUB": {"op": "SUB", "input": [1], "other": [1, 12], "const": "first"},
+    "MAXIMUM": {"op": "MAXIMUM", "input": [1, 3, 3, 4], "other": "scalar", "const": "second"},
+    "MINIMUM": {"op": "MINIMUM", "input": [1, 3, 3, 7]},
 }
 
 
