@@ -83,6 +83,7 @@ def test_reshape_spec_is_a_flatten():
     {"op": "MUL", "input": [1, 6, 6, 5], "other": "channel"},
     {"op": "MUL", "input": [1, 6, 6, 5], "other": "channel", "const": "second"},
     {"op": "SUB", "input": [1], "other": [1, 12], "const": "first"},
+    {"op": "SUB", "input": [], "other": [1, 12], "const": "first"},      # a 0-D constant
     {"op": "ADD", "input": [1, 4, 4, 3], "activation": "relu"},
     {"op": "MAXIMUM", "input": [1, 4, 4, 3], "other": "scalar", "const": "second"},
     {"op": "MINIMUM", "input": [2, 3, 1, 4], "other": [1, 1, 5, 1]},

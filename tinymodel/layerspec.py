@@ -46,7 +46,8 @@ SPEC_OPS = (OpType.CONV_2D, OpType.DEPTHWISE_CONV_2D, OpType.FULLY_CONNECTED,
 #: The binary element-wise operators among them.
 _BINARY = (OpType.ADD, OpType.SUB, OpType.MUL, OpType.MAXIMUM, OpType.MINIMUM)
 #: Named forms of a binary op's second operand (``other``), from the first operand's shape.
-_OTHER_FORMS = {"same": lambda s: tuple(s), "channel": lambda s: (1,) * (len(s) - 1) + (s[-1],),
+_OTHER_FORMS = {"same": lambda s: tuple(s),
+                "channel": lambda s: (1,) * (len(s) - 1) + tuple(s[-1:]),
                 "scalar": lambda s: (1,)}
 
 
