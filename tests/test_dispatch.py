@@ -84,3 +84,18 @@ def test_variant_parse_and_labels():
     assert Variant.parse("f32-soft").dtype == "float32"
     with pytest.raises(TinymodelError, match="known: f32-soft, f32, s8-ref, s8-opt"):
         Variant.parse("int4")
+
+
+def test_binary_ops_paths_flat_and_broadcast():
+    from tinymodel.layerspec import build_layer
+
+    same = build_layer({"op": "MUL", "input": [1, 4, 4, 8]})
+    se = build_layer({"op": "MUL", "input": [1, 4, 4, 8], "other": "channel"})
+    one_minus = build_layer({"op": "SUB", "input": [], "other": [1, 12], "const": "first"})
+    lead = build_layer({"op": "ADD", "input": [1, 1, 1, 8], "other": [8]})   # same bytes
+    assert [kernel_path(L, "s8-opt") for L in (same, se, one_minus, lead)] == [
+        KernelPath.SIMD, KernelPath.BROADCAST, KernelPath.BROADCAST, KernelPath.SIMD]
+    assert kernel_path(build_layer({"op": "SUB", "input": [1, 9]}), "s8-opt") is KernelPath.SCALAR
+    assert kernel_path(build_layer({"op": "MAXIMUM", "input": [1, 9]}), "s8-ref") is KernelPath.REF
+    assert {kernel_path(se, v) for v in ("s8-ref", "f32", "f32-soft")} == {KernelPath.BROADCAST}
+    assert kernel_path(same, "f32") is KernelPath.F32
