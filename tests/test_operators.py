@@ -66,6 +66,7 @@ def test_firmware_column_is_the_dispatch_table():
     assert runs == {OpType.CONV_2D, OpType.DEPTHWISE_CONV_2D, OpType.FULLY_CONNECTED,
                     OpType.AVERAGE_POOL_2D, OpType.MAX_POOL_2D, OpType.ADD, OpType.SOFTMAX,
                     OpType.RESHAPE, OpType.RELU, OpType.RELU6, OpType.MEAN,
-                    OpType.MUL, OpType.SUB, OpType.MAXIMUM, OpType.MINIMUM}
+                    OpType.LOGISTIC, OpType.TANH, OpType.HARD_SWISH, OpType.LEAKY_RELU,
+                    OpType.PRELU, OpType.MUL, OpType.SUB, OpType.MAXIMUM, OpType.MINIMUM}
     assert all(firmware_variants(op) == tuple(Variant) for op in runs)
     assert all(op.cost_kind is not CostKind.NO_FORMULA for op in runs)

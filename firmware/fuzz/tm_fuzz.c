@@ -12,6 +12,7 @@
 
 #include "tm_frame.h"
 #include "tm_protocol.h"
+#include "tm_runner.h"
 
 int tm_host_init(uint32_t arena_bytes);
 size_t tm_host_feed(const uint8_t *in, size_t n, uint8_t *out, size_t cap);
@@ -54,9 +55,10 @@ static int32_t field(int32_t small_max)
 static size_t run_layer_payload(uint8_t *q)
 {
     memset(q, 0, TM_RUN_LAYER_REQUEST_BYTES);
-    /* binary element-wise ops (MUL, SUB, MAXIMUM, MINIMUM) a fifth of the time */
+    /* binary element-wise ops (MUL, SUB, MAXIMUM, MINIMUM) an extra fifth of the time */
     static const uint8_t binary_ops[] = {15, 16, 17, 18};
-    q[0] = (uint8_t)(below(100) < 95 ? (below(5) == 0 ? binary_ops[below(4)] : 1 + below(10))
+    q[0] = (uint8_t)(below(100) < 95 ? (below(5) == 0 ? binary_ops[below(4)]
+                                                      : 1 + below(TM_OP_COUNT - 1))
                                      : rnd());
     const int binary = q[0] == 6 || (q[0] >= 15 && q[0] <= 18);
     q[1] = (uint8_t)(below(100) < 95 ? below(4) : rnd());
@@ -90,6 +92,15 @@ static size_t run_layer_payload(uint8_t *q)
     if (q[0] == 6 || q[0] == 16) { v[20] = 0; v[21] = 0; v[22] = 0; v[23] = 20; v[24] = 1 << 30; v[25] = -1;
                      v[26] = 1 << 30; v[27] = -1; v[28] = 1 << 30; v[29] = -20; v[30] = -128; v[31] = 127; }
     if (q[0] == 7) { v[20] = 1 << 30; v[21] = 20; v[22] = -1984; } /* -floor(31 * 2^26 / 2^20) */
+    /* activations: the quant words tinymodel.requantization builds for scales 0.05 -> 0.04 */
+    if (q[0] == TM_OP_LOGISTIC || q[0] == TM_OP_TANH) { v[20] = 3; v[21] = 1717986944; v[22] = 23; }
+    if (q[0] == TM_OP_HARD_SWISH) { v[20] = 3; v[21] = -9; v[22] = 20480; v[23] = -6;
+                                    v[24] = 17476; v[25] = 3; }
+    if (q[0] == TM_OP_LEAKY_RELU) { v[20] = 3; v[21] = -9; v[22] = 1342177280; v[23] = 1;
+                                    v[24] = 1073741824; v[25] = -2; }
+    if (q[0] == TM_OP_PRELU) { v[4] = 1; v[5] = below(2) ? h : 1; v[6] = below(2) ? w : 1; v[7] = c;
+                               v[20] = 3; v[21] = 0; v[22] = -9; v[23] = 1342177280; v[24] = 1;
+                               v[25] = 1073741824; v[26] = -10; }
     if (q[1] < 2) { /* float variants: beta 1.0, activation clamp [-FLT_MAX, FLT_MAX] or [0, 6] */
         v[20] = 0x3F800000; v[22] = below(2) ? (int32_t)0xFF7FFFFF : 0;
         v[23] = v[22] ? 0x7F7FFFFF : 0x40C00000;
