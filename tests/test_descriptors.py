@@ -81,12 +81,12 @@ def test_layer_rules_name_the_layer_and_the_rule():
                                           r"0.05, zero point 0; output scale 0.1, zero point 3\)") as e:
         describe_layer(_with(pool_l, outputs=[out]), "s8-opt")
     assert (e.value.layer, e.value.rule) == (pool_l.name, "pool-quantization")
-    # an ADD of two shapes (a broadcast)
-    c = dataclasses.replace(add_l.inputs[1], shape=(8,))
-    with pytest.raises(DeployError, match=r"one shape \(up to leading 1s\); this one has shapes "
-                                          r"\[1, 4, 4, 8\] and \[8\]") as e:
+    # an ADD of two shapes that do not broadcast onto its output
+    c = dataclasses.replace(add_l.inputs[1], shape=(3,))
+    with pytest.raises(DeployError, match=r"ADD operands \[1, 4, 4, 8\] and \[3\] do not "
+                                          r"broadcast onto the output \[1, 4, 4, 8\]") as e:
         describe_layer(_with(add_l, inputs=[add_l.inputs[0], c]), "s8-ref")
-    assert e.value.rule == "add-shapes"
+    assert e.value.rule == "binary-shapes"
     # MEAN over the channels runs (the reduced dims as a bit mask); an axis outside the rank not
     d = describe_layer(mean_l, "s8-opt")
     assert d.geom[fi.ReduceGeomSlot.AXES] == 0b1000 and d.output == (1, 4, 4, 1)
@@ -318,7 +318,7 @@ def test_batch_matmul_descriptor_runtime_and_constant_second_operand():
     c_layer = dataclasses.replace(layer, inputs=(layer.inputs[0], const),
                                   options={"adj_x": False, "adj_y": False})
     d = describe_layer(c_layer, "s8-ref")
-    assert fi.LayerFlag(d.flags) == fi.LayerFlag.CONST_IN2 and d.weights_offset != fi.NO_OFFSET
+    assert fi.LayerFlag(d.flags) == fi.LayerFlag.CONST_OPERAND and d.weights_offset != fi.NO_OFFSET
     assert d.filter == (1, 1, 8, 5) and d.quant[fi.BmmQuantSlot.RHS_OFFSET] == -3
     with pytest.raises(DeployError, match="run-time first operand") as e:
         describe_layer(dataclasses.replace(layer, inputs=(const, layer.inputs[1])), "s8-ref")
@@ -329,3 +329,57 @@ def test_batch_matmul_descriptor_runtime_and_constant_second_operand():
         describe_layer(five, "s8-ref")
     assert e.value.rule == "rank"
 
+def _binary_layer(op: OpType, shape1, shape2, out_shape, *, const: int | None = None,
+                  quant2=None) -> Layer:
+    """A one-layer int8 binary op; operand ``const`` (0 or 1) is a stored int8 constant."""
+    import numpy as np
+
+    q = Quantization((0.05,), (0,))
+    ts = []
+    for i, shape in enumerate((shape1, shape2)):
+        qi = quant2 if (i == 1 and quant2 is not None) else q
+        if i == const:
+            ts.append(TensorSpec(f"c{i}", shape, "int8", qi, constant=True,
+                                 data=np.arange(int(np.prod(shape)), dtype=np.int8).reshape(shape)))
+        else:
+            ts.append(TensorSpec(f"x{i}", shape, "int8", qi))
+    return Layer("bin", op, tuple(ts), (TensorSpec("y", out_shape, "int8", q),), source_op=op.label)
+
+
+def test_binary_ops_describe_broadcasts_and_constant_operands():
+    from tinymodel.descriptors import ConstantBlob
+    from tinymodel.firmware_interface import LayerFlag
+
+    # squeeze-excite: two run-time inputs, the second broadcast over the feature map
+    d = describe_layer(_binary_layer(OpType.MUL, (1, 4, 4, 6), (1, 1, 1, 6), (1, 4, 4, 6)),
+                       "s8-opt")
+    assert (d.input, d.filter, d.output, d.flags) == ((1, 4, 4, 6), (1, 1, 1, 6), (1, 4, 4, 6), 0)
+    # GRU 1 - z: the constant first, a scalar; the run-time input is TFLite's second operand
+    blob = ConstantBlob()
+    d = describe_layer(_binary_layer(OpType.SUB, (), (1, 12), (1, 12), const=0), "s8-ref", blob)
+    assert d.flags == LayerFlag.CONST_OPERAND | LayerFlag.SWAPPED
+    assert (d.input, d.filter, d.output) == ((1, 1, 1, 12), (1, 1, 1, 1), (1, 1, 1, 12))
+    assert bytes(blob.data[d.weights_offset:d.weights_offset + 1]) == b"\0"
+    # BN shift: a (C,) constant second
+    d = describe_layer(_binary_layer(OpType.ADD, (1, 3, 3, 5), (5,), (1, 3, 3, 5), const=1),
+                       "s8-opt")
+    assert d.flags == LayerFlag.CONST_OPERAND and d.filter == (1, 1, 1, 5)
+    # shapes that do not broadcast, and two constants
+    with pytest.raises(DeployError) as e:
+        describe_layer(_binary_layer(OpType.MUL, (1, 4), (1, 3), (1, 4)), "s8-opt")
+    assert e.value.rule == "binary-shapes"
+    both = _binary_layer(OpType.MUL, (4,), (4,), (4,), const=0)
+    both = _with(both, inputs=[both.inputs[0], dataclasses.replace(both.inputs[0], name="c1")])
+    with pytest.raises(DeployError, match="two constants") as e:
+        describe_layer(both, "s8-opt")
+    assert e.value.rule == "binary-shapes"
+
+
+def test_int8_maximum_needs_one_quantization():
+    layer = _binary_layer(OpType.MAXIMUM, (1, 8), (1, 8), (1, 8),
+                          quant2=Quantization((0.1,), (3,)))
+    with pytest.raises(DeployError, match="share one quantization") as e:
+        describe_layer(layer, "s8-opt")
+    assert (e.value.layer, e.value.rule) == ("bin", "minmax-quantization")
+    d = describe_layer(_binary_layer(OpType.MINIMUM, (1, 8), (8,), (1, 8), const=1), "s8-ref")
+    assert d.op == 18

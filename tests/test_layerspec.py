@@ -182,3 +182,30 @@ def test_reductions_and_conversions():
         build_layer({"op": "SUM", "input": [1, 8], "axes": [2]})
     with pytest.raises(TinymodelError, match="from must be 'float32' or 'int8'"):
         build_layer({"op": "QUANTIZE", "input": [1, 8], "from": "int16"})
+@pytest.mark.parametrize("spec", [
+    {"op": "MUL", "input": [1, 6, 6, 5], "other": "channel"},
+    {"op": "MUL", "input": [1, 6, 6, 5], "other": "channel", "const": "second"},
+    {"op": "SUB", "input": [1], "other": [1, 12], "const": "first"},
+    {"op": "SUB", "input": [], "other": [1, 12], "const": "first"},      # a 0-D constant
+    {"op": "ADD", "input": [1, 4, 4, 3], "activation": "relu"},
+    {"op": "MAXIMUM", "input": [1, 4, 4, 3], "other": "scalar", "const": "second"},
+    {"op": "MINIMUM", "input": [2, 3, 1, 4], "other": [1, 1, 5, 1]},
+])
+def test_binary_specs_round_trip_and_broadcast(spec):
+    import numpy as np
+
+    layer = build_layer(spec, "int8", with_data=True)
+    a, b = layer.inputs[:2]
+    assert layer.output.shape == np.broadcast_shapes(a.shape, b.shape)
+    assert (a.is_constant, b.is_constant) == (spec.get("const") == "first",
+                                              spec.get("const") == "second")
+    assert spec_of(layer) == spec
+
+
+def test_binary_spec_errors_name_the_key():
+    with pytest.raises(TinymodelError, match="other must be a shape or one of same, channel"):
+        build_layer({"op": "MUL", "input": [1, 4], "other": "row"})
+    with pytest.raises(TinymodelError, match="const must be 'first' or 'second'"):
+        build_layer({"op": "SUB", "input": [1, 4], "const": "both"})
+    with pytest.raises(TinymodelError, match="do not broadcast"):
+        build_layer({"op": "MUL", "input": [1, 4], "other": [1, 3]})

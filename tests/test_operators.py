@@ -70,6 +70,7 @@ def test_firmware_column_is_the_dispatch_table():
                     OpType.STRIDED_SLICE, OpType.SLICE, OpType.SPLIT, OpType.SPLIT_V, OpType.UNPACK,
                     OpType.QUANTIZE, OpType.DEQUANTIZE, OpType.SUM,
                     OpType.LOGISTIC, OpType.TANH, OpType.HARD_SWISH, OpType.LEAKY_RELU,
-                    OpType.PRELU, OpType.TRANSPOSE_CONV, OpType.BATCH_MATMUL}
+                    OpType.PRELU, OpType.TRANSPOSE_CONV, OpType.BATCH_MATMUL, OpType.MUL, OpType.SUB,
+                    OpType.MAXIMUM, OpType.MINIMUM}
     assert all(firmware_variants(op) == tuple(Variant) for op in runs)
     assert all(op.cost_kind is not CostKind.NO_FORMULA for op in runs)

@@ -210,12 +210,22 @@ class GraphBuilder:
         return self._pool(OpType.MAX_POOL_2D, x, pool, strides, padding)
 
     def _binary(self, op: OpType, a: TensorSpec, b: TensorSpec, activation: str) -> TensorSpec:
-        if a.shape != b.shape:
-            raise TinymodelError(f"{op.label.lower()}: shapes {list(a.shape)} and {list(b.shape)} differ")
-        return self._add(op, (a, b), a.shape, activation=self._activation(activation))
+        try:
+            shape = np.broadcast_shapes(a.shape, b.shape)
+        except ValueError:
+            raise TinymodelError(f"{op.label.lower()}: shapes {list(a.shape)} and "
+                                 f"{list(b.shape)} do not broadcast") from None
+        return self._add(op, (a, b), shape, activation=self._activation(activation))
+
+    def constant(self, shape: Sequence[int]) -> TensorSpec:
+        """A stored operand of an element-wise op (a BatchNormalization's scale, the 1 of
+        ``1 - z``), quantized like the activations."""
+        self._count += 1
+        return self._const(f"const_{self._count}", tuple(int(d) for d in shape), self.dtype,
+                           self._act_quant())
 
     def add(self, a: TensorSpec, b: TensorSpec, activation: str = "none") -> TensorSpec:
-        """Element-wise addition of two equally shaped tensors (e.g. a residual)."""
+        """Element-wise addition (NumPy broadcasting; e.g. a residual, or a bias vector)."""
         return self._binary(OpType.ADD, a, b, activation)
 
     def sub(self, a: TensorSpec, b: TensorSpec, activation: str = "none") -> TensorSpec:
@@ -225,6 +235,14 @@ class GraphBuilder:
     def mul(self, a: TensorSpec, b: TensorSpec, activation: str = "none") -> TensorSpec:
         """Element-wise multiplication."""
         return self._binary(OpType.MUL, a, b, activation)
+
+    def maximum(self, a: TensorSpec, b: TensorSpec) -> TensorSpec:
+        """Element-wise maximum (NumPy broadcasting)."""
+        return self._binary(OpType.MAXIMUM, a, b, "none")
+
+    def minimum(self, a: TensorSpec, b: TensorSpec) -> TensorSpec:
+        """Element-wise minimum (NumPy broadcasting)."""
+        return self._binary(OpType.MINIMUM, a, b, "none")
 
     def reshape(self, x: TensorSpec, shape: Sequence[int]) -> TensorSpec:
         """Reshape to ``shape`` (same number of elements)."""

@@ -23,7 +23,6 @@ rule                when
 ``grouped-conv``    a grouped convolution
 ``activation``      a fused activation the kernels lack (tanh, sign bit)
 ``pool-quantization`` int8 pooling whose input and output quantization differ
-``add-shapes``      an ADD of two shapes (a broadcast) or of a constant
 ``same-scale``      an int8 CONCATENATION, PACK, SPLIT, SPLIT_V, UNPACK, SLICE or
                     STRIDED_SLICE whose inputs and outputs do not share one scale and zero
                     point (they copy bytes; TFLite's converter equalises them)
@@ -37,6 +36,12 @@ rule                when
 ``reduce-axes``     a MEAN / SUM without axes or with an axis outside the tensor's rank
 ``convert-dtypes``  a QUANTIZE / DEQUANTIZE between other dtypes than float32 / int8 (or of
                     a constant, e.g. float16 weights)
+``binary-shapes``   a binary element-wise op (ADD, SUB, MUL, MAXIMUM, MINIMUM) whose
+                    operands do not broadcast onto its output (NumPy rules, rank <= 4),
+                    or of two constants
+``minmax-quantization`` int8 MAXIMUM / MINIMUM whose inputs and output do not share one
+                    scale and zero point (TFLite's converter guarantees it; the kernel
+                    compares raw codes)
 ``fixed-output``    an int8 LOGISTIC / TANH whose output quantization is not the one the
                     converter fixes and the kernels assume (1/256, -128 / 1/128, 0)
 ``prelu-alpha``     a PRELU whose alpha does not broadcast onto the input dim by dim, or
@@ -199,13 +204,6 @@ def _act_f32(act: Activation, layer: Layer) -> tuple[float, float]:
                       layer=layer.name, rule="activation")
 
 
-def _strip_leading_ones(shape: tuple[int, ...]) -> tuple[int, ...]:
-    i = 0
-    while i < len(shape) - 1 and shape[i] == 1:
-        i += 1
-    return tuple(shape[i:])
-
-
 @dataclass(frozen=True)
 class LayerContext:
     """What every descriptor builder starts from: the layer, the variant's dtype, the blob its
@@ -350,7 +348,7 @@ def _transpose_conv_pads(layer: Layer, in_size: int, out_size: int, k: int, stri
 def _describe_batch_matmul(c: LayerContext) -> LayerDescriptor:
     """BATCH_MATMUL: LHS in ``input``, RHS (padded to 4-D) in ``filter``, ``adj_x`` / ``adj_y``
     in :data:`~tinymodel.firmware_interface.BMM_GEOM`; the RHS is the second runtime input, or a
-    constant in the blob (:attr:`~tinymodel.firmware_interface.LayerFlag.CONST_IN2`); int8
+    constant in the blob (:attr:`~tinymodel.firmware_interface.LayerFlag.CONST_OPERAND`); int8
     requantization in :data:`~tinymodel.firmware_interface.BMM_S8_QUANT` (no fused activation:
     the full int8 range)."""
     from tinymodel import requantization as rq
@@ -372,7 +370,7 @@ def _describe_batch_matmul(c: LayerContext) -> LayerDescriptor:
                               f"takes one", layer=layer.name, rule="bmm-operands")
         data = _const_data(rhs, layer, "second operand")
         weights_off = c.blob.add(data.astype(np.int8 if c.int8 else np.float32).tobytes())
-        flags |= fi.LayerFlag.CONST_IN2
+        flags |= fi.LayerFlag.CONST_OPERAND
     if c.int8:
         s_r, z_r = _quant(rhs, "second operand", layer.name)
         m, e = rq.batch_matmul_multiplier(c.s_in, s_r, c.s_out)
@@ -412,34 +410,89 @@ def _describe_pool(c: LayerContext) -> LayerDescriptor:
     return c.descriptor(geom, quant)
 
 
-def _describe_add(c: LayerContext) -> LayerDescriptor:
-    """ADD of two run-time tensors of one shape (:data:`~tinymodel.firmware_interface.ADD_S8_QUANT`
-    for int8; the second input's arena offset is filled in by the code generator)."""
+def _broadcasts_to(shape: tuple[int, ...], out: tuple[int, ...]) -> bool:
+    """NumPy's rule for one operand: right-aligned, every dim equal to the output's or 1."""
+    return len(shape) <= len(out) and all(
+        d in (1, o) for d, o in zip(reversed(shape), reversed(out)))
+
+
+def _describe_binary(c: LayerContext) -> LayerDescriptor:
+    """ADD, SUB, MUL, MAXIMUM, MINIMUM of two operands with NumPy broadcasting (rank <= 4).
+
+    ``input`` is the run-time input at ``in_offset`` (padded to 4-D), ``filter`` the other
+    operand's shape (all 0 for two run-time inputs of the output's shape, the form generated
+    tables have always had), ``output`` the layer's; the other operand is the second run-time input
+    (``in2_offset``, filled in by the code generator) or a constant appended to the blob at
+    ``weights_offset`` with :attr:`~tinymodel.firmware_interface.LayerFlag.CONST_OPERAND`;
+    :attr:`~tinymodel.firmware_interface.LayerFlag.SWAPPED` when the run-time input is TFLite's
+    second operand (``1 - z``).  Quantization: ADD and SUB
+    :data:`~tinymodel.firmware_interface.ADD_S8_QUANT`, MUL
+    :data:`~tinymodel.firmware_interface.MUL_S8_QUANT`, MAXIMUM / MINIMUM none (equal
+    quantization required); float ADD / SUB / MUL the activation clamp.
+    """
     from tinymodel import requantization as rq
 
     layer = c.layer
+    op = layer.op
     a, b = (tuple(layer.inputs) + (None, None))[:2]
-    # shapes that differ only by leading 1s broadcast without repeating anything, e.g. the
-    # converter's (1, 1, 1, C) + (C,) after a flatten: the same element-wise ADD in memory
-    if (a is None or b is None or a.is_constant or b.is_constant
-            or _strip_leading_ones(a.shape) != _strip_leading_ones(b.shape)
-            or a.size != layer.output.size):
-        what = ("a constant input" if a is not None and b is not None
-                and (a.is_constant or b.is_constant) else
-                f"shapes {list(a.shape)} and {list(b.shape)}" if a is not None and b is not None
-                else "one input")
-        raise DeployError(f"ADD needs two run-time inputs of one shape (up to leading 1s); "
-                          f"this one has {what}", layer=layer.name, rule="add-shapes")
+    out_shape = tuple(int(d) for d in layer.output.shape)
+    if a is None or b is None:
+        raise DeployError(f"{op.label} needs two operands; this one has one", layer=layer.name,
+                          rule="binary-shapes")
+    if a.is_constant and b.is_constant:
+        raise DeployError(f"{op.label} of two constants (constant folding left it in the graph)",
+                          layer=layer.name, rule="binary-shapes")
+    for t in (a, b):
+        if not _broadcasts_to(tuple(int(d) for d in t.shape), out_shape):
+            raise DeployError(f"{op.label} operands {list(a.shape)} and {list(b.shape)} do not "
+                              f"broadcast onto the output {list(out_shape)}", layer=layer.name,
+                              rule="binary-shapes")
+    swapped = a.is_constant
+    run, other = (b, a) if swapped else (a, b)
+    flags = fi.LayerFlag(0)
+    if swapped:
+        flags |= fi.LayerFlag.SWAPPED
+    weights_off = fi.NO_OFFSET
+    if other.is_constant:
+        data = _const_data(other, layer, f"constant operand {other.name!r}")
+        if c.int8 and data.dtype != np.int8:
+            raise DeployError(f"{data.dtype} constant operand {other.name!r} in an int8 layer",
+                              layer=layer.name, rule="quantization")
+        flags |= fi.LayerFlag.CONST_OPERAND
+        weights_off = c.blob.add(data.astype(np.int8 if c.int8 else np.float32).tobytes())
+    in4 = dims4(run.shape, layer.name)
+    other4 = dims4(other.shape, layer.name)
+    out4 = dims4(out_shape, layer.name)
     if c.int8:
         s1, z1 = _quant(a, "input", layer.name)
         s2, z2 = _quant(b, "input", layer.name)
-        p = rq.add_params(s1, z1, s2, z2, c.s_out, c.zp_out)
-        lo, hi = rq.activation_range(layer.activation, c.s_out, c.zp_out)
-        quant = fi.ADD_S8_QUANT.words(**asdict(p), act_min=lo, act_max=hi)
+        if op in (OpType.MAXIMUM, OpType.MINIMUM):
+            for s, z in ((s1, z1), (s2, z2)):
+                if (float(np.float32(s)), z) != (float(np.float32(c.s_out)), c.zp_out):
+                    raise DeployError(
+                        f"int8 {op.label} needs its inputs and output to share one quantization "
+                        f"(inputs scale {s1:g}, zero point {z1} and scale {s2:g}, zero point "
+                        f"{z2}; output scale {c.s_out:g}, zero point {c.zp_out})",
+                        layer=layer.name, rule="minmax-quantization")
+            quant = fi.default_quant()
+        else:
+            lo, hi = rq.activation_range(layer.activation, c.s_out, c.zp_out)
+            if op is OpType.MUL:
+                mp = rq.mul_params(s1, z1, s2, z2, c.s_out, c.zp_out)
+                quant = fi.MUL_S8_QUANT.words(**asdict(mp), act_min=lo, act_max=hi)
+            else:
+                ap = (rq.add_params if op is OpType.ADD else rq.sub_params)(
+                    s1, z1, s2, z2, c.s_out, c.zp_out)
+                quant = fi.ADD_S8_QUANT.words(**asdict(ap), act_min=lo, act_max=hi)
+    elif op in (OpType.MAXIMUM, OpType.MINIMUM):
+        quant = fi.default_quant()
     else:
         lo_f, hi_f = _act_f32(layer.activation, layer)
         quant = fi.F32_ACT_QUANT.words(act_min=lo_f, act_max=hi_f)
-    return c.descriptor(quant=quant)
+    if not other.is_constant and other4 == in4 == out4:
+        other4 = (0, 0, 0, 0)   # the equal-shape form (what the code generator always wrote)
+    return c.descriptor(quant=quant, flags=int(flags), input=in4, filter=other4, output=out4,
+                        weights_offset=weights_off)
 
 
 def _describe_softmax(c: LayerContext) -> LayerDescriptor:
@@ -922,7 +975,11 @@ DESCRIBERS: Mapping[OpType, Callable[[LayerContext], LayerDescriptor]] = {
     OpType.FULLY_CONNECTED: _describe_weighted,
     OpType.AVERAGE_POOL_2D: _describe_pool,
     OpType.MAX_POOL_2D: _describe_pool,
-    OpType.ADD: _describe_add,
+    OpType.ADD: _describe_binary,
+    OpType.SUB: _describe_binary,
+    OpType.MUL: _describe_binary,
+    OpType.MAXIMUM: _describe_binary,
+    OpType.MINIMUM: _describe_binary,
     OpType.SOFTMAX: _describe_softmax,
     OpType.RELU: _describe_relu,
     OpType.RELU6: _describe_relu,
@@ -1028,13 +1085,14 @@ def describe_pieces(layer: Layer, variant: Variant | str,
 
 def _layer_dtypes(layer: Layer) -> set[str]:
     """Dtypes of the tensors a layer computes on: for an operator with a kernel its data inputs
-    (both of ADD, the activation input of the others — not RESHAPE's run-time shape operand)
+    (both of a binary element-wise op, the activation input of the others — not RESHAPE's run-time shape operand)
     and outputs; for any other operator every run-time input and output."""
     if layer.op not in DESCRIBERS or layer.op in (OpType.CONCATENATION, OpType.PACK):
         data = layer.activation_inputs
     else:
         first = layer.op.operands.data
-        two = layer.op in (OpType.ADD, OpType.BATCH_MATMUL)
+        two = layer.op in (OpType.ADD, OpType.SUB, OpType.MUL, OpType.MAXIMUM, OpType.MINIMUM,
+                           OpType.BATCH_MATMUL)
         data = tuple(t for t in layer.inputs[first:first + (2 if two else 1)]
                      if t is not None and not t.is_constant)
     return {t.dtype for t in (*data, *layer.outputs)}

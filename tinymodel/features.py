@@ -76,6 +76,8 @@ PATH_FEATURES: Mapping[KernelPath, tuple[str, ...]] = MappingProxyType({
     KernelPath.SIMD: ("calls", "pixels", "outputs", "taps", "simd_macs", "tail_macs", "elements"),
     KernelPath.SCALAR: ("calls", "outputs", "elements"),
     KernelPath.COPY: ("calls", "elements", "runs"),
+    # broadcasting element-wise ops: a row set-up per (n, h, w) of the output, then per element
+    KernelPath.BROADCAST: ("calls", "pixels", "outputs", "elements"),
     KernelPath.NONE: (),
 })
 
@@ -341,6 +343,10 @@ def _other(layer: Layer, path: KernelPath) -> dict[str, float]:
         c["runs"] = 1
     elif path is KernelPath.COPY:
         c.update(_pieces(layer))
+    elif path is KernelPath.BROADCAST:
+        shape = layer.output.shape
+        c["pixels"] = out // shape[-1] if shape and shape[-1] else out     # rows of the loop
+        c["elements"] = sum(t.size for t in layer.inputs[:2] if t is not None)
     else:
         c["elements"] = sum(t.size for t in layer.activation_inputs)
     return c

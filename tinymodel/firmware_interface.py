@@ -24,9 +24,8 @@ What is mirrored:
   limits;
 * **slots by name** — ``geom[8]`` and ``quant[12]`` mean different things per operator family;
   :class:`SlotFamily` objects (:data:`CONV_GEOM`, :data:`POOL_GEOM`, :data:`S8_QUANT`,
-  :data:`ADD_S8_QUANT`, :data:`SOFTMAX_S8_QUANT`, :data:`SOFTMAX_F32_QUANT`, :data:`F32_ACT_QUANT`,
-  :data:`CONCAT_GEOM`, :data:`SLICE_GEOM`, :data:`REDUCE_GEOM`, :data:`CONVERT_GEOM`,
-  :data:`CONVERT_QUANT`)
+    CONST_OPERAND = 4   # binary op, BATCH_MATMUL: the other operand is a constant at weights_offset
+    SWAPPED = 8         # binary element-wise op: the run-time input is TFLite's second operand
   turn keyword arguments named after the C kernels' parameter fields into the array's words, so no
   caller writes ``geom[6]``.  :class:`LayerDescriptor` is one ``tm_layer_desc``;
 * **quantization rules** — :data:`QUANT_RULES`, the firmware's table of the ranges TFLite allows
@@ -92,7 +91,12 @@ OP_COUNT = 31
 
 #: Ops whose layer reads a second runtime tensor (``in2_offset``): the code generator gives
 #: them the arena offset of the layer's second runtime input.
-TWO_INPUT_OPS: frozenset[Op] = frozenset({Op.ADD, Op.BATCH_MATMUL})
+TWO_INPUT_OPS: frozenset[Op] = frozenset({Op.ADD, Op.SUB, Op.MUL, Op.MAXIMUM, Op.MINIMUM,
+                                          Op.BATCH_MATMUL})
+#: Binary element-wise ops: ``in[]`` is the run-time input's shape, ``filter[]`` the other
+#: operand's (a second run-time input, or a constant with :attr:`LayerFlag.CONST_OPERAND`),
+#: ``out[]`` their NumPy broadcast; the runner computes the broadcast strides.
+BINARY_OPS: frozenset[Op] = frozenset({Op.ADD, Op.SUB, Op.MUL, Op.MAXIMUM, Op.MINIMUM})
 
 #: The firmware op code each :class:`OpType` it runs is described with.  RELU6 runs as RELU (its
 #: clamp is the activation range in the quant slots); an :class:`OpType` missing here has no
@@ -116,6 +120,10 @@ OP_CODES: Mapping[OpType, Op] = MappingProxyType({
     OpType.SPLIT: Op.STRIDED_SLICE,
     OpType.SPLIT_V: Op.STRIDED_SLICE,
     OpType.UNPACK: Op.STRIDED_SLICE,
+    OpType.MUL: Op.MUL,
+    OpType.SUB: Op.SUB,
+    OpType.MAXIMUM: Op.MAXIMUM,
+    OpType.MINIMUM: Op.MINIMUM,
     OpType.LOGISTIC: Op.LOGISTIC,
     OpType.TANH: Op.TANH,
     OpType.HARD_SWISH: Op.HARD_SWISH,
@@ -400,7 +408,8 @@ class LayerFlag(enum.IntFlag):
 
     BIAS = 1            # the layer has a bias (else the kernel gets NULL)
     PER_CHANNEL = 2     # per-channel multiplier / shift tables (else quant's one pair)
-    CONST_IN2 = 4       # BATCH_MATMUL: the second operand is a blob constant (weights_offset)
+    CONST_OPERAND = 4   # binary op, BATCH_MATMUL: the other operand is a constant at weights_offset
+    SWAPPED = 8         # binary element-wise op: the run-time input is TFLite's second operand
 
 
 #: An arena or blob offset that is absent (``TM_NO_OFFSET``).
@@ -519,6 +528,18 @@ class BmmQuantSlot(enum.IntEnum):
     OUT_OFFSET = 2
     MULT = 3
     SHIFT = 4
+    ACT_MIN = 5
+    ACT_MAX = 6
+
+
+class MulQuantSlot(enum.IntEnum):
+    """Indices of ``quant[]`` of the int8 MUL (``TM_QM_*``); int8 SUB uses :class:`AddQuantSlot`."""
+
+    IN1_OFFSET = 0
+    IN2_OFFSET = 1
+    OUT_OFFSET = 2
+    OUT_MULT = 3
+    OUT_SHIFT = 4
     ACT_MIN = 5
     ACT_MAX = 6
 
@@ -714,6 +735,13 @@ BMM_S8_QUANT = SlotFamily("int8 BATCH_MATMUL quantization", "quant", MappingProx
     "output_offset": BmmQuantSlot.OUT_OFFSET, "multiplier": BmmQuantSlot.MULT,
     "shift": BmmQuantSlot.SHIFT, "act_min": BmmQuantSlot.ACT_MIN,
     "act_max": BmmQuantSlot.ACT_MAX}), "tm_bmm_quant_s8")
+#: int8 MUL (``tm_mul_params_s8``; :class:`tinymodel.requantization.MulParams` has the same
+#: field names).
+MUL_S8_QUANT = SlotFamily("int8 MUL quantization", "quant", MappingProxyType({
+    "input1_offset": MulQuantSlot.IN1_OFFSET, "input2_offset": MulQuantSlot.IN2_OFFSET,
+    "output_offset": MulQuantSlot.OUT_OFFSET, "output_multiplier": MulQuantSlot.OUT_MULT,
+    "output_shift": MulQuantSlot.OUT_SHIFT, "act_min": MulQuantSlot.ACT_MIN,
+    "act_max": MulQuantSlot.ACT_MAX}), "tm_mul_params_s8")
 #: int8 SOFTMAX (``tm_softmax_params_s8``).
 SOFTMAX_S8_QUANT = SlotFamily("int8 SOFTMAX quantization", "quant", MappingProxyType({
     "input_multiplier": SoftmaxQuantSlot.IN_MULT,
@@ -783,6 +811,8 @@ SLOT_FAMILIES: tuple[SlotFamily, ...] = (CONV_GEOM, POOL_GEOM, S8_QUANT, ADD_S8_
                                          SOFTMAX_S8_QUANT, SOFTMAX_F32_QUANT, F32_ACT_QUANT,
                                          CONCAT_GEOM, SLICE_GEOM,
                                          LOGISTIC_S8_QUANT, HARD_SWISH_S8_QUANT,
+                                         MUL_S8_QUANT, SOFTMAX_S8_QUANT, SOFTMAX_F32_QUANT,
+                                         F32_ACT_QUANT, LOGISTIC_S8_QUANT, HARD_SWISH_S8_QUANT,
                                          LEAKY_RELU_S8_QUANT, PRELU_S8_QUANT,
                                          LEAKY_RELU_F32_QUANT, BMM_GEOM, BMM_S8_QUANT,
                                          REDUCE_GEOM, CONVERT_GEOM, CONVERT_QUANT)
@@ -871,7 +901,8 @@ _REQUANT = frozenset({Op.CONV_2D, Op.DEPTHWISE_CONV_2D, Op.FULLY_CONNECTED, Op.R
                       Op.TRANSPOSE_CONV, Op.SUM})
 _NORMALISED = _REQUANT - {Op.MEAN}
 _POOL = frozenset({Op.AVERAGE_POOL_2D, Op.MAX_POOL_2D})
-_ADD = frozenset({Op.ADD})
+_ADD = frozenset({Op.ADD, Op.SUB})     # SUB: ADD's parameters (tm_add_params_s8)
+_MUL = frozenset({Op.MUL})
 _SOFTMAX = frozenset({Op.SOFTMAX})
 _BMM = frozenset({Op.BATCH_MATMUL})
 _CONVERT = frozenset({Op.QUANTIZE, Op.DEQUANTIZE})
@@ -921,6 +952,15 @@ QUANT_RULES: tuple[QuantRule, ...] = (
     QuantRule(_ADD, False, _R.RANGE, AddQuantSlot.ACT_MIN, 0, -128, 127, _ACT),
     QuantRule(_ADD, False, _R.RANGE, AddQuantSlot.ACT_MAX, 0, -128, 127, _ACT),
     QuantRule(_ADD, False, _R.ORDER, AddQuantSlot.ACT_MIN, AddQuantSlot.ACT_MAX, source=_ACT),
+    QuantRule(_MUL, False, _R.RANGE, MulQuantSlot.IN1_OFFSET, 0, -127, 128, _ZP),
+    QuantRule(_MUL, False, _R.RANGE, MulQuantSlot.IN2_OFFSET, 0, -127, 128, _ZP),
+    QuantRule(_MUL, False, _R.RANGE, MulQuantSlot.OUT_OFFSET, 0, -128, 127, _ZP),
+    QuantRule(_MUL, False, _R.ZERO_OR_RANGE, MulQuantSlot.OUT_MULT, 0, MULT_LO, MULT_HI, _QM),
+    QuantRule(_MUL, False, _R.RANGE, MulQuantSlot.OUT_SHIFT, 0, -31, 15,
+              "MUL: QuantizeMultiplier e <= 15, so the product (<= 2^16) shifted left fits int32"),
+    QuantRule(_MUL, False, _R.RANGE, MulQuantSlot.ACT_MIN, 0, -128, 127, _ACT),
+    QuantRule(_MUL, False, _R.RANGE, MulQuantSlot.ACT_MAX, 0, -128, 127, _ACT),
+    QuantRule(_MUL, False, _R.ORDER, MulQuantSlot.ACT_MIN, MulQuantSlot.ACT_MAX, source=_ACT),
     QuantRule(_SOFTMAX, False, _R.RANGE, SoftmaxQuantSlot.IN_MULT, 0, MULT_LO, MULT_HI,
               "SOFTMAX: QuantizeMultiplierGreaterThanOne, 2^30 <= m < 2^31"),
     QuantRule(_SOFTMAX, False, _R.RANGE, SoftmaxQuantSlot.IN_LEFT_SHIFT, 0, 0, 31,
@@ -969,7 +1009,8 @@ QUANT_RULES: tuple[QuantRule, ...] = (
     QuantRule(_BMM, False, _R.RANGE, BmmQuantSlot.ACT_MIN, 0, -128, 127, _ACT),
     QuantRule(_BMM, False, _R.RANGE, BmmQuantSlot.ACT_MAX, 0, -128, 127, _ACT),
     QuantRule(_BMM, False, _R.ORDER, BmmQuantSlot.ACT_MIN, BmmQuantSlot.ACT_MAX, source=_ACT),
-    QuantRule(_NORMALISED | {Op.MEAN} | _POOL | _ADD | _BMM, True, _R.F32_ORDER, FloatQuantSlot.ACT_MIN,
+    QuantRule(_NORMALISED | {Op.MEAN} | _POOL | _ADD | _BMM | _MUL, True, _R.F32_ORDER,
+              FloatQuantSlot.ACT_MIN,
               FloatQuantSlot.ACT_MAX, source="float activation range: min <= max, no NaN"),
     QuantRule(_SOFTMAX, True, _R.F32_FINITE, FloatQuantSlot.BETA,
               source="float SOFTMAX: beta finite"),
@@ -1081,7 +1122,7 @@ __all__ = [
     "POOL_GEOM", "PROTOCOL_VERSION", "QUANT_WORDS", "RUN_LAYER_FIELDS", "RUN_LAYER_FORMAT",
     "RUN_LAYER_MAX_REPS", "RUN_LAYER_REQUEST_BYTES", "RUN_MAX_CHANNELS", "RUN_MAX_DIM",
     "RUN_MODEL_FIRST_PAGE", "RUN_MODEL_MAX_REPS", "S8_QUANT", "SLOT_FAMILIES", "SOFTMAX_F32_QUANT",
-    "SOFTMAX_S8_QUANT", "TENSOR_RECORD_BYTES", "TWO_INPUT_OPS", "VARIANT_CODES", "VARIANT_COUNT", "AddQuantSlot",
+    "SOFTMAX_S8_QUANT", "TENSOR_RECORD_BYTES", "TWO_INPUT_OPS", "BINARY_OPS", "MUL_S8_QUANT", "MulQuantSlot", "VARIANT_CODES", "VARIANT_COUNT", "AddQuantSlot",
     "Command", "DType", "Field", "MULT_HI", "MULT_LO", "QUANT_RULES", "QuantRule",
     "QuantRuleKind", "quant_violations", "FloatQuantSlot", "GeomSlot", "KernelStatus", "LayerDescriptor",
     "LayerFlag", "NoFitRegion", "Op", "QuantSlot", "RunLayerField", "RunStatus", "RxEvent",

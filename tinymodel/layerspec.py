@@ -15,7 +15,10 @@ DEPTHWISE_CONV_2D     input, kernel, depth_multiplier [1], strides, padding, dil
 FULLY_CONNECTED       input ([rows, n_in]), units
 AVERAGE_POOL_2D,      input, pool, strides [= pool], padding [valid]
 MAX_POOL_2D
-ADD                   input (both operands have this shape)
+ADD, SUB, MUL,        input (the first operand), other [same]: the second operand's shape, a
+MAXIMUM, MINIMUM      list, or ``"same"``, ``"channel"`` ([1, ..., 1, C]: squeeze-excite,
+                      a BatchNormalization vector) or ``"scalar"`` ([1]); const [none]:
+                      ``"first"`` or ``"second"``, the operand stored in the model
 SOFTMAX, RELU, RELU6  input
 CONCATENATION         input, axis [last]: one firmware CONCATENATION layer (a concatenation of
                       the one input: the copy a graph layer does per input)
@@ -57,9 +60,26 @@ SPEC_OPS = (OpType.CONV_2D, OpType.DEPTHWISE_CONV_2D, OpType.FULLY_CONNECTED,
             OpType.RELU, OpType.RELU6, OpType.MEAN, OpType.RESHAPE, OpType.CONCATENATION,
             OpType.STRIDED_SLICE, OpType.SUM, OpType.QUANTIZE, OpType.DEQUANTIZE,
             OpType.LOGISTIC, OpType.TANH, OpType.HARD_SWISH, OpType.LEAKY_RELU, OpType.PRELU,
-            OpType.TRANSPOSE_CONV, OpType.BATCH_MATMUL)
+            OpType.TRANSPOSE_CONV, OpType.BATCH_MATMUL,
+            OpType.MUL, OpType.SUB, OpType.MAXIMUM, OpType.MINIMUM)
 #: The axes of a MEAN / SUM spec without ``axes`` (the spatial ones of a 4-D input).
 DEFAULT_AXES = (1, 2)
+#: The binary element-wise operators among them.
+_BINARY = (OpType.ADD, OpType.SUB, OpType.MUL, OpType.MAXIMUM, OpType.MINIMUM)
+#: Named forms of a binary op's second operand (``other``), from the first operand's shape.
+_OTHER_FORMS = {"same": lambda s: tuple(s),
+                "channel": lambda s: (1,) * (len(s) - 1) + tuple(s[-1:]),
+                "scalar": lambda s: (1,)}
+
+
+def _other_shape(spec: Mapping[str, Any], first: tuple[int, ...]) -> tuple[int, ...]:
+    v = spec.get("other", "same")
+    if isinstance(v, str):
+        if v not in _OTHER_FORMS:
+            raise TinymodelError(f"layer spec: other must be a shape or one of "
+                                 f"{', '.join(_OTHER_FORMS)}, not {v!r}")
+        return _OTHER_FORMS[v](first)
+    return _ints(spec, "other")
 
 
 def _pair(spec: Mapping[str, Any], key: str, default: Any) -> tuple[int, int]:
@@ -114,6 +134,24 @@ def build_layer(spec: Mapping[str, Any], dtype: str = "int8", with_data: bool = 
     elif op is OpType.DEQUANTIZE:
         dtype = "int8"
     b = GraphBuilder(f"spec_{op.label.lower()}", dtype=dtype, with_data=with_data)
+    if op in _BINARY:
+        const = spec.get("const")
+        if const not in (None, "first", "second"):
+            raise TinymodelError(f"layer spec: const must be 'first' or 'second', not {const!r}")
+        first = _ints(spec, "input")
+        shapes = (first, _other_shape(spec, first))
+        a, c = ((b.constant(s) if const == w else b.input(s))
+                for s, w in zip(shapes, ("first", "second")))
+        fn = {OpType.ADD: b.add, OpType.SUB: b.sub, OpType.MUL: b.mul}.get(op)
+        act = spec.get("activation", "none")
+        try:
+            if fn is not None:
+                fn(a, c, activation=act)
+            else:
+                (b.maximum if op is OpType.MAXIMUM else b.minimum)(a, c)
+        except ValueError as e:
+            raise TinymodelError(f"layer spec {json.dumps(dict(spec))}: {e}") from None
+        return b.build().layers[-1]
     x = b.input(_ints(spec, "input"))
     padding = spec.get("padding", "same" if op in (OpType.CONV_2D, OpType.DEPTHWISE_CONV_2D,
                                                    OpType.TRANSPOSE_CONV) else "valid")
@@ -152,8 +190,6 @@ def build_layer(spec: Mapping[str, Any], dtype: str = "int8", with_data: bool = 
             strides = _pair(spec, "strides", pool)
             fn = b.avg_pool if op is OpType.AVERAGE_POOL_2D else b.max_pool
             fn(x, pool, strides=strides, padding=padding)
-        elif op is OpType.ADD:
-            b.add(x, b.input(x.shape))
         elif op is OpType.CONCATENATION:
             axis = spec.get("axis", len(x.shape) - 1)
             if not isinstance(axis, int) or not 0 <= axis < len(x.shape):
@@ -215,6 +251,17 @@ def spec_of(layer: Layer) -> dict[str, Any]:
     if op not in SPEC_OPS:
         raise TinymodelError(f"layer {layer.name!r}: op {op.label} has no layer spec")
     spec: dict[str, Any] = {"op": op.label, "input": list(layer.input.shape)}
+    if op in _BINARY:
+        first, second = layer.inputs[:2]
+        spec["input"] = list(first.shape)
+        named = [k for k, f in _OTHER_FORMS.items() if f(tuple(first.shape)) == tuple(second.shape)]
+        if not named or named[0] != "same":
+            spec["other"] = named[0] if named else list(second.shape)
+        if first.is_constant or second.is_constant:
+            spec["const"] = "first" if first.is_constant else "second"
+        if layer.activation.value != "none":
+            spec["activation"] = layer.activation.value
+        return spec
     if op in (OpType.CONV_2D, OpType.DEPTHWISE_CONV_2D):
         spec.update(kernel=list(layer.kernel or (1, 1)), strides=list(layer.strides),
                     padding=layer.padding.value, dilation=list(layer.dilation))

@@ -55,9 +55,15 @@ static int32_t field(int32_t small_max)
 static size_t run_layer_payload(uint8_t *q)
 {
     memset(q, 0, TM_RUN_LAYER_REQUEST_BYTES);
-    q[0] = (uint8_t)(below(100) < 95 ? 1 + below(TM_OP_COUNT - 1) : rnd());
+    /* binary element-wise ops (MUL, SUB, MAXIMUM, MINIMUM) an extra fifth of the time */
+    static const uint8_t binary_ops[] = {15, 16, 17, 18};
+    q[0] = (uint8_t)(below(100) < 95 ? (below(5) == 0 ? binary_ops[below(4)]
+                                                      : 1 + below(TM_OP_COUNT - 1))
+                                     : rnd());
+    const int binary = q[0] == 6 || (q[0] >= 15 && q[0] <= 18);
     q[1] = (uint8_t)(below(100) < 95 ? below(4) : rnd());
-    q[2] = (uint8_t)(below(100) < 95 ? below(4) : rnd());
+    /* flags: bias / per-channel; for binary ops also CONST_OPERAND / SWAPPED */
+    q[2] = (uint8_t)(below(100) < 95 ? below(binary ? 16 : 4) : rnd());
     q[3] = (uint8_t)(below(100) < 97 ? 0 : rnd());
     put32(q + 4, (uint32_t)(below(100) < 95 ? below(2) : (uint32_t)field(3)));
     put32(q + 8, (uint32_t)(below(100) < 95 ? 1 + below(2) : (uint32_t)field(3)));
@@ -73,7 +79,17 @@ static size_t run_layer_payload(uint8_t *q)
                                   v[18] = k; v[19] = k; }
     if (q[0] >= 6) { v[8] = n; v[9] = h; v[10] = w; v[11] = c; }
     if (q[0] == 10) { v[9] = v[10] = 1; }
-    if (q[0] == 6) { v[20] = 0; v[21] = 0; v[22] = 0; v[23] = 20; v[24] = 1 << 30; v[25] = -1;
+    if (binary) {
+        /* the other operand: the equal-shape form (zeros), the same shape, or a broadcast */
+        const uint32_t form = below(5);
+        v[4] = form == 0 ? 0 : form == 2 || form == 4 ? 1 : n;
+        v[5] = form == 0 ? 0 : form == 1 || form == 3 ? h : 1;
+        v[6] = form == 0 ? 0 : form == 1 ? w : 1;
+        v[7] = form == 0 ? 0 : form == 1 || form == 2 ? c : 1;
+    }
+    if (q[0] == 15) { v[20] = 3; v[21] = -5; v[22] = 7; v[23] = 1 << 30; v[24] = -9; v[25] = -128;
+                      v[26] = 127; }
+    if (q[0] == 6 || q[0] == 16) { v[20] = 0; v[21] = 0; v[22] = 0; v[23] = 20; v[24] = 1 << 30; v[25] = -1;
                      v[26] = 1 << 30; v[27] = -1; v[28] = 1 << 30; v[29] = -20; v[30] = -128; v[31] = 127; }
     if (q[0] == 7) { v[20] = 1 << 30; v[21] = 20; v[22] = -1984; } /* -floor(31 * 2^26 / 2^20) */
     if (q[0] == TM_OP_CONCATENATION) { /* an input's window along an axis of the output */

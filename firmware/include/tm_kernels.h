@@ -116,6 +116,32 @@ typedef struct {
     int32_t act_max;
 } tm_add_params_s8;
 
+/** Parameters of the int8 MUL (see tinymodel.requantization.mul_params for their derivation):
+ * out = clamp(output_offset + requantize((x1 + input1_offset) * (x2 + input2_offset),
+ * output_multiplier, output_shift), act_min, act_max). */
+typedef struct {
+    int32_t input1_offset;    /* -zero point of input 1, in [-127, 128] */
+    int32_t input2_offset;    /* -zero point of input 2, in [-127, 128] */
+    int32_t output_offset;    /* +zero point of the output, in [-128, 127] */
+    int32_t output_multiplier;
+    int32_t output_shift;     /* in [-31, 15]: a product (<= 2^16) shifted left stays in int32 */
+    int32_t act_min;
+    int32_t act_max;
+} tm_mul_params_s8;
+
+/**
+ * Element-wise broadcasting of two inputs onto one 4-D output (NumPy rules: shapes right-aligned,
+ * a dimension of 1 repeats).  out is the output shape (n, h, w, c); stride1 / stride2 are each
+ * input's element stride per output dimension, 0 where that input has extent 1 (tm_runner.c
+ * computes them from the two shapes).  Output element (n, h, w, c) reads input k at
+ * n * stridek[0] + h * stridek[1] + w * stridek[2] + c * stridek[3].
+ */
+typedef struct {
+    int32_t out[4];
+    int32_t stride1[4];
+    int32_t stride2[4];
+} tm_bcast;
+
 /**
  * Parameters of the int8 softmax (output scale 1/256, zero point -128, as TFLite requires).
  * (x - max) is rescaled by input_multiplier * 2^input_left_shift into Q5.26; differences below
@@ -416,6 +442,55 @@ tm_status tm_add_s8_opt(const tm_add_params_s8 *params, int32_t size, const int8
                         const int8_t *input2, int8_t *output);
 tm_status tm_add_f32(const tm_act_f32 *act, int32_t size, const float *input1,
                      const float *input2, float *output);
+
+/* ---------------------------------------------------------------------------------------------
+ * Binary element-wise operators: ADD, SUB, MUL, MAXIMUM, MINIMUM.  Each has a flat kernel for
+ * two inputs of the output's shape (`size` elements) and a _bcast_ kernel for NumPy
+ * broadcasting (tm_bcast).  input1 / input2 are TFLite's operands 0 / 1 (SUB computes
+ * input1 - input2).  int8 SUB shares ADD's parameters and arithmetic with the difference in place
+ * of the sum; int8 MAXIMUM / MINIMUM compare the raw codes (TFLite requires equal input and output
+ * quantization) and have no fused activation; float MAXIMUM is (a > b ? a : b), MINIMUM
+ * (a < b ? a : b), so a NaN in either operand yields input2, as in TFLite.
+ */
+tm_status tm_add_bcast_s8_ref(const tm_add_params_s8 *params, const tm_bcast *bcast,
+                              const int8_t *input1, const int8_t *input2, int8_t *output);
+tm_status tm_add_bcast_f32(const tm_act_f32 *act, const tm_bcast *bcast, const float *input1,
+                           const float *input2, float *output);
+
+tm_status tm_sub_s8_ref(const tm_add_params_s8 *params, int32_t size, const int8_t *input1,
+                        const int8_t *input2, int8_t *output);
+tm_status tm_sub_bcast_s8_ref(const tm_add_params_s8 *params, const tm_bcast *bcast,
+                              const int8_t *input1, const int8_t *input2, int8_t *output);
+tm_status tm_sub_f32(const tm_act_f32 *act, int32_t size, const float *input1,
+                     const float *input2, float *output);
+tm_status tm_sub_bcast_f32(const tm_act_f32 *act, const tm_bcast *bcast, const float *input1,
+                           const float *input2, float *output);
+
+tm_status tm_mul_s8_ref(const tm_mul_params_s8 *params, int32_t size, const int8_t *input1,
+                        const int8_t *input2, int8_t *output);
+tm_status tm_mul_bcast_s8_ref(const tm_mul_params_s8 *params, const tm_bcast *bcast,
+                              const int8_t *input1, const int8_t *input2, int8_t *output);
+tm_status tm_mul_s8_opt(const tm_mul_params_s8 *params, int32_t size, const int8_t *input1,
+                        const int8_t *input2, int8_t *output);
+tm_status tm_mul_f32(const tm_act_f32 *act, int32_t size, const float *input1,
+                     const float *input2, float *output);
+tm_status tm_mul_bcast_f32(const tm_act_f32 *act, const tm_bcast *bcast, const float *input1,
+                           const float *input2, float *output);
+
+tm_status tm_maximum_s8_ref(int32_t size, const int8_t *input1, const int8_t *input2,
+                            int8_t *output);
+tm_status tm_maximum_bcast_s8_ref(const tm_bcast *bcast, const int8_t *input1,
+                                  const int8_t *input2, int8_t *output);
+tm_status tm_maximum_f32(int32_t size, const float *input1, const float *input2, float *output);
+tm_status tm_maximum_bcast_f32(const tm_bcast *bcast, const float *input1, const float *input2,
+                               float *output);
+tm_status tm_minimum_s8_ref(int32_t size, const int8_t *input1, const int8_t *input2,
+                            int8_t *output);
+tm_status tm_minimum_bcast_s8_ref(const tm_bcast *bcast, const int8_t *input1,
+                                  const int8_t *input2, int8_t *output);
+tm_status tm_minimum_f32(int32_t size, const float *input1, const float *input2, float *output);
+tm_status tm_minimum_bcast_f32(const tm_bcast *bcast, const float *input1, const float *input2,
+                               float *output);
 
 /* ---------------------------------------------------------------------------------------------
  * SOFTMAX over the last axis: `rows` vectors of `depth` elements.

@@ -64,9 +64,15 @@ typedef enum {
 
 #define TM_LAYER_FLAG_BIAS 1u
 #define TM_LAYER_FLAG_PER_CHANNEL 2u
-/* BATCH_MATMUL: the second operand (RHS) is a constant in the blob (weights_offset), not a
- * second runtime input */
-#define TM_LAYER_FLAG_CONST_IN2 4u
+/* Ops with a second operand (ADD, SUB, MUL, MAXIMUM, MINIMUM, BATCH_MATMUL): in[] is the shape
+ * of the run-time input at in_offset, filter[] the shape of the other operand (binary
+ * element-wise ops: all 0 means in[]'s shape, the equal-shape form), out[] the output's
+ * (element-wise: NumPy broadcasting of the two).  CONST_OPERAND: the other operand is a constant
+ * in the blob at weights_offset (else the run-time input at in2_offset).  SWAPPED (element-wise
+ * only): the tensor at in_offset is TFLite's second operand and the other one its first (the
+ * constant of 1 - z). */
+#define TM_LAYER_FLAG_CONST_OPERAND 4u
+#define TM_LAYER_FLAG_SWAPPED 8u
 
 /*
  * Slots of geom[] and quant[], by operator family.  Every index the runner reads is named here;
@@ -94,6 +100,11 @@ enum { TM_GB_ADJ_X = 0, TM_GB_ADJ_Y };
 enum {
     TM_QB_LHS_OFFSET = 0, TM_QB_RHS_OFFSET, TM_QB_OUT_OFFSET, TM_QB_MULT, TM_QB_SHIFT,
     TM_QB_ACT_MIN, TM_QB_ACT_MAX
+};
+/* int8 MUL (tm_mul_params_s8, in its field order).  int8 SUB uses the TM_QA_* slots of ADD. */
+enum {
+    TM_QM_IN1_OFFSET = 0, TM_QM_IN2_OFFSET, TM_QM_OUT_OFFSET, TM_QM_OUT_MULT, TM_QM_OUT_SHIFT,
+    TM_QM_ACT_MIN, TM_QM_ACT_MAX
 };
 /* int8 SOFTMAX (tm_softmax_params_s8). */
 enum { TM_QS_IN_MULT = 0, TM_QS_IN_LEFT_SHIFT, TM_QS_DIFF_MIN };

@@ -64,6 +64,10 @@ SPECS = {
     "SUM": {"op": "SUM", "input": [1, 12, 5], "axes": [1]},
     "QUANTIZE": {"op": "QUANTIZE", "input": [1, 4, 4, 3]},
     "DEQUANTIZE": {"op": "DEQUANTIZE", "input": [1, 4, 4, 3]},
+    "MUL": {"op": "MUL", "input": [1, 4, 4, 5], "other": "channel"},
+    "SUB": {"op": "SUB", "input": [1], "other": [1, 12], "const": "first"},
+    "MAXIMUM": {"op": "MAXIMUM", "input": [1, 3, 3, 4], "other": "scalar", "const": "second"},
+    "MINIMUM": {"op": "MINIMUM", "input": [1, 3, 3, 7]},
 }
 #: Operators whose layer converts between fixed dtypes in every variant.
 CONVERTERS = {"QUANTIZE", "DEQUANTIZE"}

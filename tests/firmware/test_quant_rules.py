@@ -41,7 +41,12 @@ def _valid_quant(op: fi.Op, f32: bool) -> tuple[int, ...]:
         if op is fi.Op.LEAKY_RELU:
             return fi.LEAKY_RELU_F32_QUANT.words(alpha=0.2)
         return fi.F32_ACT_QUANT.words(act_min=-_F32_MAX, act_max=_F32_MAX)
-    if op is fi.Op.ADD:
+    if op is fi.Op.MUL:
+        return fi.MUL_S8_QUANT.words(**asdict(rq.mul_params(0.02, 3, 0.05, -7, 0.04, 11)),
+                                     act_min=-128, act_max=127)
+    if op in (fi.Op.MAXIMUM, fi.Op.MINIMUM):
+        return fi.default_quant()
+    if op in (fi.Op.ADD, fi.Op.SUB):
         return fi.ADD_S8_QUANT.words(**asdict(rq.add_params(0.02, 3, 0.05, -7, 0.04, 11)),
                                      act_min=-128, act_max=127)
     if op is fi.Op.SOFTMAX:
@@ -115,6 +120,8 @@ def _request(op: fi.Op, f32: bool, quant: tuple[int, ...]):
                   else (fi.DType.S8, fi.DType.F32))
         return LayerRequest(op, variant, x, x, geom=fi.CONVERT_GEOM.words(
             in_dtype=dtypes[0], out_dtype=dtypes[1]), quant=quant, reps=1, warmups=0)
+    if op in fi.BINARY_OPS:
+        return LayerRequest(op, variant, x, x, x, quant=quant, reps=1, warmups=0)
     return LayerRequest(op, variant, x, x, quant=quant, reps=1, warmups=0)
 
 

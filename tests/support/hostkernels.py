@@ -103,6 +103,17 @@ class _AddParamsS8(ctypes.Structure):
         "act_min", "act_max")]
 
 
+class _MulParamsS8(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_int32) for n in (
+        "input1_offset", "input2_offset", "output_offset", "output_multiplier", "output_shift",
+        "act_min", "act_max")]
+
+
+class _Bcast(ctypes.Structure):
+    _fields_ = [("out", ctypes.c_int32 * 4), ("stride1", ctypes.c_int32 * 4),
+                ("stride2", ctypes.c_int32 * 4)]
+
+
 class _SoftmaxParamsS8(ctypes.Structure):
     _fields_ = [(n, ctypes.c_int32) for n in ("input_multiplier", "input_left_shift", "diff_min")]
 
@@ -684,6 +695,76 @@ def add(x1: np.ndarray, x2: np.ndarray, *, family: str, params: rq.AddParams | N
     return out
 
 
+#: Binary element-wise operators with a host kernel (C name stem of each).
+BINARY_KERNELS = {OpType.ADD: "add", OpType.SUB: "sub", OpType.MUL: "mul",
+                  OpType.MAXIMUM: "maximum", OpType.MINIMUM: "minimum"}
+
+
+def broadcast_strides(shape1: Sequence[int], shape2: Sequence[int]
+                      ) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    """(out, stride1, stride2) of two shapes broadcast NumPy-style onto 4-D, the way tm_runner.c
+    fills ``tm_bcast``: an input's row-major stride per output dim, 0 where its extent is 1."""
+    s1 = (1,) * (4 - len(shape1)) + tuple(int(d) for d in shape1)
+    s2 = (1,) * (4 - len(shape2)) + tuple(int(d) for d in shape2)
+    out = tuple(max(a, b) for a, b in zip(s1, s2))
+    strides = []
+    for s in (s1, s2):
+        k, st = 1, [0] * 4
+        for i in range(3, -1, -1):
+            st[i] = 0 if s[i] == 1 else k
+            k *= s[i]
+        strides.append(tuple(st))
+    return out, strides[0], strides[1]
+
+
+def binary(op: OpType, x1: np.ndarray, x2: np.ndarray, *, family: str,
+           params: rq.AddParams | rq.MulParams | None = None,
+           act_range: tuple[int, int] | None = None,
+           activation: Activation | str | None = None, flat: bool | None = None) -> np.ndarray:
+    """ADD, SUB, MUL, MAXIMUM or MINIMUM of ``x1`` and ``x2`` (TFLite's operand order) with NumPy
+    broadcasting (rank <= 4), as the runner dispatches it: the flat kernel when both have the
+    output's number of elements (``flat`` forces a choice), else the ``_bcast`` one (scalar in
+    both int8 families).  int8 ADD / SUB take :class:`~tinymodel.requantization.AddParams`, MUL
+    :class:`~tinymodel.requantization.MulParams`; MAXIMUM / MINIMUM take none."""
+    family = _family(family, FAMILIES)
+    stem = BINARY_KERNELS[op]
+    out4, st1, st2 = broadcast_strides(x1.shape, x2.shape)
+    out_shape = np.broadcast_shapes(x1.shape, x2.shape)
+    dtype, ctype = (np.float32, ctypes.c_float) if family == "f32" else (np.int8, ctypes.c_int8)
+    a, b = _as(x1, dtype), _as(x2, dtype)
+    out = np.zeros(out_shape, dtype)
+    if flat is None:
+        flat = a.size == out.size and b.size == out.size
+    bc = _Bcast((ctypes.c_int32 * 4)(*out4), (ctypes.c_int32 * 4)(*st1),
+                (ctypes.c_int32 * 4)(*st2))
+    args = (_ptr(a, ctype), _ptr(b, ctype), _ptr(out, ctype))
+    shape_arg = (int(out.size),) if flat else (ctypes.byref(bc),)
+    if family == "f32":
+        name = f"tm_{stem}_f32" if flat else f"tm_{stem}_bcast_f32"
+        head = () if op in (OpType.MAXIMUM, OpType.MINIMUM) else \
+            (ctypes.byref(_act_f32(activation)),)
+        _call(name, *head, *shape_arg, *args)
+        return out
+    impl = family if flat and op in (OpType.ADD, OpType.MUL) else "ref"
+    name = f"tm_{stem}_s8_{impl}" if flat else f"tm_{stem}_bcast_s8_ref"
+    if op in (OpType.MAXIMUM, OpType.MINIMUM):
+        _call(name, *shape_arg, *args)
+        return out
+    if params is None:
+        raise KernelError(f"the int8 {op.label} needs its parameters")
+    lo, hi = act_range if act_range is not None else (_INT8_MIN, _INT8_MAX)
+    if op is OpType.MUL:
+        p = _MulParamsS8(params.input1_offset, params.input2_offset, params.output_offset,
+                         params.output_multiplier, params.output_shift, lo, hi)
+    else:
+        p = _AddParamsS8(params.input1_offset, params.input2_offset, params.output_offset,
+                         params.left_shift, params.input1_multiplier, params.input1_shift,
+                         params.input2_multiplier, params.input2_shift, params.output_multiplier,
+                         params.output_shift, lo, hi)
+    _call(name, ctypes.byref(p), *shape_arg, *args)
+    return out
+
+
 def softmax(x: np.ndarray, *, family: str, params: rq.SoftmaxParams | None = None,
             beta: float = 1.0) -> np.ndarray:
     """SOFTMAX over the last axis; int8 (``ref`` and ``opt`` share one kernel) takes
@@ -1117,19 +1198,32 @@ def run_layer(layer: Layer, inputs: Sequence[np.ndarray], family: str) -> np.nda
         fn = avg_pool2d if op is OpType.AVERAGE_POOL_2D else max_pool2d
         return fn(x, layer.kernel, strides=layer.strides, padding=layer.padding, family=family,
                   act_range=act_range, activation=layer.activation).reshape(out_shape)
-    if op is OpType.ADD:
-        a, b2 = inputs[0], inputs[1]
-        if a.shape != b2.shape:
-            raise UnsupportedError(f"layer {layer.name!r}: ADD with broadcasting")
+    if op in BINARY_KERNELS:
+        # the two operands in TFLite's order: a constant's stored values, else the next input
+        runtime = iter(inputs)
+        operands = []
+        for t in layer.inputs[:2]:
+            if t.is_constant:
+                operands.append(_const(t, layer, "constant operand").reshape(t.shape))
+            else:
+                operands.append(np.asarray(next(runtime)).reshape(t.shape))
+        a, b2 = operands
         if is_float:
-            return add(a, b2, family=family, activation=layer.activation).reshape(out_shape)
-        t1, t2 = layer.activation_inputs[:2]
+            return binary(op, a, b2, family=family,
+                          activation=layer.activation).reshape(out_shape)
+        t1, t2 = layer.inputs[:2]
         s1, z1 = _quant_of(t1, "input")
         s2, z2 = _quant_of(t2, "input")
         so, zo = _quant_of(layer.output, "output")
-        params = rq.add_params(s1[0], z1, s2[0], z2, so[0], zo)
+        params = None
+        if op is OpType.MUL:
+            params = rq.mul_params(s1[0], z1, s2[0], z2, so[0], zo)
+        elif op in (OpType.ADD, OpType.SUB):
+            params = (rq.add_params if op is OpType.ADD else rq.sub_params)(
+                s1[0], z1, s2[0], z2, so[0], zo)
         act_range = rq.activation_range(layer.activation, so[0], zo)
-        return add(a, b2, family=family, params=params, act_range=act_range).reshape(out_shape)
+        return binary(op, a, b2, family=family, params=params,
+                      act_range=act_range).reshape(out_shape)
     if op is OpType.SOFTMAX:
         beta = float(layer.options.get("beta", 1.0))
         if is_float:
