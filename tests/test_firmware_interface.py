@@ -167,6 +167,8 @@ TYPED_ENUMS: dict[str, dict[str, int]] = {
 SLOT_ENUMS: dict[str, type[enum.IntEnum]] = {
     "TM_G_": fi.GeomSlot, "TM_Q_": fi.QuantSlot, "TM_QA_": fi.AddQuantSlot,
     "TM_QS_": fi.SoftmaxQuantSlot, "TM_QF_": fi.FloatQuantSlot,
+    "TM_GTR_": fi.TransposeGeomSlot, "TM_GPAD_": fi.PadGeomSlot, "TM_QPAD_": fi.PadQuantSlot,
+    "TM_GRS_": fi.ResizeGeomSlot,
 }
 
 

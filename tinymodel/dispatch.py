@@ -70,7 +70,7 @@ class KernelPath(enum.Enum):
     DW_GENERIC = "dw-generic"    # SIMD depthwise through a per-pixel int16 im2col
     SIMD = "simd"                # other s8-opt kernels with a 4-lane SIMD body (pooling, add)
     SCALAR = "scalar"            # kernels with one implementation for both int8 variants
-    COPY = "copy"                # data movement only (reshape)
+    COPY = "copy"                # data movement only (reshape, transpose, pad, nearest resize)
     NONE = "none"                # no kernel: unsupported operator, or one the firmware lacks
 
 
@@ -79,7 +79,14 @@ _SIMD_OPS = {OpType.AVERAGE_POOL_2D, OpType.MAX_POOL_2D, OpType.ADD}
 #: Operators the firmware has kernels for in every variant.
 _FIRMWARE_OPS = {OpType.CONV_2D, OpType.DEPTHWISE_CONV_2D, OpType.FULLY_CONNECTED,
                  OpType.AVERAGE_POOL_2D, OpType.MAX_POOL_2D, OpType.ADD, OpType.SOFTMAX,
-                 OpType.RESHAPE, OpType.RELU, OpType.RELU6, OpType.MEAN}
+                 OpType.RESHAPE, OpType.RELU, OpType.RELU6, OpType.MEAN,
+                 OpType.TRANSPOSE, OpType.PAD, OpType.RESIZE_NEAREST_NEIGHBOR,
+                 OpType.RESIZE_BILINEAR}
+#: Data movement: one kernel moves elements of any dtype in every variant (path ``COPY``).
+#: s8-opt PAD has a block-copy body of its own (memset / memcpy runs, CMSIS-NN's arm_pad_s8
+#: structure), still data movement; TRANSPOSE and RESIZE_NEAREST_NEIGHBOR share the one kernel
+#: (CMSIS-NN's DSP transpose is a scalar strided copy too, and it has no resize).
+_COPY_OPS = {OpType.RESHAPE, OpType.TRANSPOSE, OpType.PAD, OpType.RESIZE_NEAREST_NEIGHBOR}
 
 
 def firmware_variants(op: OpType) -> tuple[Variant, ...]:
@@ -110,7 +117,7 @@ def kernel_path(layer: Layer, variant: Variant | str) -> KernelPath:
     op = layer.op
     if op not in _FIRMWARE_OPS:
         return KernelPath.NONE
-    if op is OpType.RESHAPE:
+    if op in _COPY_OPS:
         return KernelPath.COPY
     if variant in (Variant.F32, Variant.F32_SOFT):
         return KernelPath.F32

@@ -107,6 +107,10 @@ OP_CODES: Mapping[OpType, Op] = MappingProxyType({
     OpType.RELU6: Op.RELU,
     OpType.RESHAPE: Op.RESHAPE,
     OpType.MEAN: Op.MEAN,
+    OpType.TRANSPOSE: Op.TRANSPOSE,
+    OpType.PAD: Op.PAD,
+    OpType.RESIZE_NEAREST_NEIGHBOR: Op.RESIZE_NEAREST_NEIGHBOR,
+    OpType.RESIZE_BILINEAR: Op.RESIZE_BILINEAR,
 })
 
 #: Wire code of each kernel variant (``tm_variant``: the paper's U, U+FPU, Q, Q+CMSIS-NN).
@@ -499,6 +503,38 @@ class FloatQuantSlot(enum.IntEnum):
     ACT_MAX = 3
 
 
+class TransposeGeomSlot(enum.IntEnum):
+    """Indices of ``geom[]`` of TRANSPOSE (``TM_GTR_*``): output dim k is input dim ``perm_k``."""
+
+    PERM0 = 0
+    PERM1 = 1
+    PERM2 = 2
+    PERM3 = 3
+
+
+class PadGeomSlot(enum.IntEnum):
+    """Indices of ``geom[]`` of PAD (``TM_GPAD_*``): elements before each NHWC dim."""
+
+    BEFORE_N = 0
+    BEFORE_H = 1
+    BEFORE_W = 2
+    BEFORE_C = 3
+
+
+class PadQuantSlot(enum.IntEnum):
+    """Index of ``quant[]`` of PAD (``TM_QPAD_*``): the fill, an int8 code or a float32 bit
+    pattern."""
+
+    VALUE = 0
+
+
+class ResizeGeomSlot(enum.IntEnum):
+    """Indices of ``geom[]`` of RESIZE_NEAREST_NEIGHBOR / RESIZE_BILINEAR (``TM_GRS_*``)."""
+
+    ALIGN_CORNERS = 0
+    HALF_PIXEL_CENTERS = 1
+
+
 #: Geometry words of a slot no family sets: strides and dilations 1, everything else 0.
 GEOM_DEFAULTS: Mapping[GeomSlot, int] = MappingProxyType({
     GeomSlot.STRIDE_H: 1, GeomSlot.STRIDE_W: 1, GeomSlot.DIL_H: 1, GeomSlot.DIL_W: 1})
@@ -588,9 +624,26 @@ F32_ACT_QUANT = SlotFamily("float activation range", "quant", MappingProxyType({
     "act_min": FloatQuantSlot.ACT_MIN, "act_max": FloatQuantSlot.ACT_MAX}), "tm_act_f32",
     f32=True)
 
+#: TRANSPOSE (``tm_transpose_params``): the permutation padded to 4-D.
+TRANSPOSE_GEOM = SlotFamily("transpose permutation", "geom", MappingProxyType({
+    "perm0": TransposeGeomSlot.PERM0, "perm1": TransposeGeomSlot.PERM1,
+    "perm2": TransposeGeomSlot.PERM2, "perm3": TransposeGeomSlot.PERM3}), "tm_transpose_params")
+#: PAD (``tm_pad_params``): elements before each NHWC dim; after = out - in - before.
+PAD_GEOM = SlotFamily("pad amounts", "geom", MappingProxyType({
+    "before_n": PadGeomSlot.BEFORE_N, "before_h": PadGeomSlot.BEFORE_H,
+    "before_w": PadGeomSlot.BEFORE_W, "before_c": PadGeomSlot.BEFORE_C}), "tm_pad_params")
+#: PAD's fill (``tm_pad_value``): the int8 code, or :func:`f32_bits` of the float fill.
+PAD_QUANT = SlotFamily("pad value", "quant", MappingProxyType({"value": PadQuantSlot.VALUE}),
+                       "tm_pad_value")
+#: RESIZE_NEAREST_NEIGHBOR / RESIZE_BILINEAR options (``tm_resize_params``), 0 or 1 each.
+RESIZE_GEOM = SlotFamily("resize options", "geom", MappingProxyType({
+    "align_corners": ResizeGeomSlot.ALIGN_CORNERS,
+    "half_pixel_centers": ResizeGeomSlot.HALF_PIXEL_CENTERS}), "tm_resize_params")
+
 #: Every slot family, for documentation and the header test.
 SLOT_FAMILIES: tuple[SlotFamily, ...] = (CONV_GEOM, POOL_GEOM, S8_QUANT, ADD_S8_QUANT,
-                                         SOFTMAX_S8_QUANT, SOFTMAX_F32_QUANT, F32_ACT_QUANT)
+                                         SOFTMAX_S8_QUANT, SOFTMAX_F32_QUANT, F32_ACT_QUANT,
+                                         TRANSPOSE_GEOM, PAD_GEOM, PAD_QUANT, RESIZE_GEOM)
 
 
 # -- quantization rules (tm_runner.c's tm_quant_rules[]) ---------------------------------------
@@ -724,6 +777,10 @@ QUANT_RULES: tuple[QuantRule, ...] = (
               FloatQuantSlot.ACT_MAX, source="float activation range: min <= max, no NaN"),
     QuantRule(_SOFTMAX, True, _R.F32_FINITE, FloatQuantSlot.BETA,
               source="float SOFTMAX: beta finite"),
+    QuantRule(frozenset({Op.PAD}), False, _R.RANGE, PadQuantSlot.VALUE, 0, -128, 127,
+              "PAD: the int8 fill (zp_out, or PADV2's constant) in [-128, 127]"),
+    QuantRule(frozenset({Op.PAD}), True, _R.F32_FINITE, PadQuantSlot.VALUE,
+              source="float PAD: the fill is a finite number"),
 )
 
 
@@ -824,7 +881,8 @@ __all__ = [
     "Command", "DType", "Field", "MULT_HI", "MULT_LO", "QUANT_RULES", "QuantRule",
     "QuantRuleKind", "quant_violations", "FloatQuantSlot", "GeomSlot", "KernelStatus", "LayerDescriptor",
     "LayerFlag", "NoFitRegion", "Op", "QuantSlot", "RunLayerField", "RunStatus", "RxEvent",
-    "SlotFamily", "SoftmaxQuantSlot", "Status", "blob_item_bytes", "default_geom",
+    "SlotFamily", "SoftmaxQuantSlot", "PAD_GEOM", "PAD_QUANT", "RESIZE_GEOM", "TRANSPOSE_GEOM",
+    "PadGeomSlot", "PadQuantSlot", "ResizeGeomSlot", "TransposeGeomSlot", "Status", "blob_item_bytes", "default_geom",
     "default_quant", "dtype_code", "f32_bits", "path_of_code", "reported_path", "run_layer_field_name",
     "variant_code", "variants_in_mask",
 ]

@@ -87,6 +87,14 @@ enum {
 };
 /* int8 SOFTMAX (tm_softmax_params_s8). */
 enum { TM_QS_IN_MULT = 0, TM_QS_IN_LEFT_SHIFT, TM_QS_DIFF_MIN };
+/* TRANSPOSE (tm_transpose_params): output dim k is input dim perm_k, NHWC dims 0..3. */
+enum { TM_GTR_PERM0 = 0, TM_GTR_PERM1, TM_GTR_PERM2, TM_GTR_PERM3 };
+/* PAD (tm_pad_params): elements before each dim (after = out - in - before), and its fill
+ * (tm_pad_value): the int8 code, or the float32 bit pattern in float variants. */
+enum { TM_GPAD_BEFORE_N = 0, TM_GPAD_BEFORE_H, TM_GPAD_BEFORE_W, TM_GPAD_BEFORE_C };
+enum { TM_QPAD_VALUE = 0 };
+/* RESIZE_NEAREST_NEIGHBOR / RESIZE_BILINEAR (tm_resize_params): 0 or 1 each. */
+enum { TM_GRS_ALIGN_CORNERS = 0, TM_GRS_HALF_PIXEL_CENTERS };
 /* Float layers: float32 bit patterns of the activation clamp (tm_act_f32) and SOFTMAX's beta. */
 enum { TM_QF_BETA = 0, TM_QF_ACT_MIN = 2, TM_QF_ACT_MAX = 3 };
 

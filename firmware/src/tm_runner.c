@@ -48,6 +48,7 @@
 #pragma weak tm_avg_pool2d_s8_opt
 #pragma weak tm_max_pool2d_s8_opt
 #pragma weak tm_add_s8_opt
+#pragma weak tm_pad_s8_opt
 #endif
 
 /* Largest value of a geometry field (stride, padding, dilation, multiplier, pool window): keeps
@@ -82,6 +83,7 @@ uint32_t tm_runner_ops(void)
     static const uint8_t linked[] = {
         TM_OP_CONV_2D, TM_OP_DEPTHWISE_CONV_2D, TM_OP_FULLY_CONNECTED, TM_OP_AVERAGE_POOL_2D,
         TM_OP_MAX_POOL_2D, TM_OP_ADD, TM_OP_SOFTMAX, TM_OP_RELU, TM_OP_RESHAPE, TM_OP_MEAN,
+        TM_OP_TRANSPOSE, TM_OP_PAD, TM_OP_RESIZE_NEAREST_NEIGHBOR, TM_OP_RESIZE_BILINEAR,
     };
     uint32_t mask = 0;
 #if TM_HAVE_F32 || TM_HAVE_S8_REF
@@ -110,6 +112,9 @@ uint32_t tm_runner_ops(void)
     }
     if (!tm_add_s8_opt) {
         mask &= ~(1u << TM_OP_ADD);
+    }
+    if (!tm_pad_s8_opt) {
+        mask &= ~(1u << TM_OP_PAD);
     }
 #endif
     return mask;
@@ -228,6 +233,10 @@ static const tm_quant_rule tm_quant_rules[] = {
      * SOFTMAX's beta a finite number */
     TM_RULE(TM_OPS_F32_ACT, 1, TM_RULE_F32_ORDER, TM_QF_ACT_MIN, TM_QF_ACT_MAX, 0, 0),
     TM_RULE(TM_OPS_SOFTMAX, 1, TM_RULE_F32_FINITE, TM_QF_BETA, 0, 0, 0),
+    /* PAD / PADV2 (ref 6(a)): the int8 fill is zp_out or the constant's code, in [-128, 127];
+     * a float fill is a finite number */
+    TM_RULE(TM_OPBIT(TM_OP_PAD), 0, TM_RULE_RANGE, TM_QPAD_VALUE, 0, -128, 127),
+    TM_RULE(TM_OPBIT(TM_OP_PAD), 1, TM_RULE_F32_FINITE, TM_QPAD_VALUE, 0, 0, 0),
 };
 
 static int tm_quant_rule_ok(const tm_quant_rule *r, const int32_t quant[12])
@@ -590,6 +599,55 @@ tm_run_status tm_runner_sizes(const tm_layer_desc *d, tm_variant v, tm_layer_siz
             return TM_RUN_PARAM;
         }
         break;
+    case TM_OP_TRANSPOSE: {
+        /* geom[TM_GTR_PERM0 + k] is a permutation of 0..3 and out[k] == in[perm_k] */
+        uint32_t seen = 0;
+        for (int k = 0; k < 4; k++) {
+            const int32_t p = d->geom[TM_GTR_PERM0 + k];
+            if (p < 0 || p > 3 || (seen & (1u << (uint32_t)p)) != 0) {
+                *bad_field = (uint16_t)TM_FIELD_GEOM(TM_GTR_PERM0 + k);
+                return TM_RUN_PARAM;
+            }
+            seen |= 1u << (uint32_t)p;
+            if (d->out[k] != d->in[p]) {
+                *bad_field = (uint16_t)TM_FIELD_OUT(k);
+                return TM_RUN_PARAM;
+            }
+        }
+        break;
+    }
+    case TM_OP_PAD:
+        /* 0 <= before_k and before_k + in[k] <= out[k] (after_k = out[k] - in[k] - before_k) */
+        for (int k = 0; k < 4; k++) {
+            const int32_t b = d->geom[TM_GPAD_BEFORE_N + k];
+            if (b < 0 || b > TM_RUN_MAX_DIM) {
+                *bad_field = (uint16_t)TM_FIELD_GEOM(TM_GPAD_BEFORE_N + k);
+                return TM_RUN_PARAM;
+            }
+            if ((int64_t)b + d->in[k] > (int64_t)d->out[k]) {
+                *bad_field = (uint16_t)TM_FIELD_OUT(k);
+                return TM_RUN_PARAM;
+            }
+        }
+        break;
+    case TM_OP_RESIZE_NEAREST_NEIGHBOR:
+    case TM_OP_RESIZE_BILINEAR:
+        if (d->geom[TM_GRS_ALIGN_CORNERS] != 0 && d->geom[TM_GRS_ALIGN_CORNERS] != 1) {
+            *bad_field = (uint16_t)TM_FIELD_GEOM(TM_GRS_ALIGN_CORNERS);
+            return TM_RUN_PARAM;
+        }
+        /* both flags: TFLite refuses it for bilinear (ref 16(a)) */
+        if ((d->geom[TM_GRS_HALF_PIXEL_CENTERS] != 0 && d->geom[TM_GRS_HALF_PIXEL_CENTERS] != 1) ||
+            (d->op == TM_OP_RESIZE_BILINEAR && d->geom[TM_GRS_HALF_PIXEL_CENTERS] == 1 &&
+             d->geom[TM_GRS_ALIGN_CORNERS] == 1)) {
+            *bad_field = (uint16_t)TM_FIELD_GEOM(TM_GRS_HALF_PIXEL_CENTERS);
+            return TM_RUN_PARAM;
+        }
+        if (d->out[0] != d->in[0] || d->out[3] != d->in[3]) {
+            *bad_field = (uint16_t)TM_FIELD_OUT(d->out[0] != d->in[0] ? 0 : 3);
+            return TM_RUN_PARAM;
+        }
+        break;
     default:
         *bad_field = TM_FIELD_OP;
         return TM_RUN_PARAM;
@@ -614,6 +672,56 @@ tm_run_status tm_runner_sizes(const tm_layer_desc *d, tm_variant v, tm_layer_siz
     s->channels = channels;
     return TM_RUN_OK;
 }
+
+#if TM_HAVE_F32 || TM_HAVE_S8_REF || TM_HAVE_S8_OPT
+static tm_pad_params tm_pad_of(const tm_layer_desc *d)
+{
+    tm_pad_params pad;
+    pad.before_n = d->geom[TM_GPAD_BEFORE_N];
+    pad.before_h = d->geom[TM_GPAD_BEFORE_H];
+    pad.before_w = d->geom[TM_GPAD_BEFORE_W];
+    pad.before_c = d->geom[TM_GPAD_BEFORE_C];
+    return pad;
+}
+
+static tm_resize_params tm_resize_of(const tm_layer_desc *d)
+{
+    tm_resize_params rs;
+    rs.align_corners = d->geom[TM_GRS_ALIGN_CORNERS];
+    rs.half_pixel_centers = d->geom[TM_GRS_HALF_PIXEL_CENTERS];
+    return rs;
+}
+
+/* The data-movement kernels shared by every variant (TRANSPOSE, PAD, RESIZE_NEAREST_NEIGHBOR),
+ * on elements of elem_bytes bytes. */
+static tm_status tm_exec_move(const tm_layer_desc *d, int32_t elem_bytes, const tm_layer_ptrs *p)
+{
+    const tm_dims in = tm_dims_of(d->in);
+    const tm_dims out = tm_dims_of(d->out);
+    switch (d->op) {
+    case TM_OP_TRANSPOSE: {
+        tm_transpose_params tr;
+        tr.perm0 = d->geom[TM_GTR_PERM0];
+        tr.perm1 = d->geom[TM_GTR_PERM1];
+        tr.perm2 = d->geom[TM_GTR_PERM2];
+        tr.perm3 = d->geom[TM_GTR_PERM3];
+        return tm_transpose(&tr, elem_bytes, &in, p->in, &out, p->out);
+    }
+    case TM_OP_PAD: {
+        const tm_pad_params pad = tm_pad_of(d);
+        tm_pad_value pv;
+        pv.value = d->quant[TM_QPAD_VALUE];
+        return tm_pad(&pad, elem_bytes, pv.value, &in, p->in, &out, p->out);
+    }
+    case TM_OP_RESIZE_NEAREST_NEIGHBOR: {
+        const tm_resize_params rs = tm_resize_of(d);
+        return tm_resize_nearest(&rs, elem_bytes, &in, p->in, &out, p->out);
+    }
+    default:
+        return TM_ERR_UNSUPPORTED;
+    }
+}
+#endif
 
 uint8_t tm_runner_path(const tm_layer_desc *d, tm_variant v)
 {
@@ -689,6 +797,16 @@ static tm_run_status tm_exec_f32(const tm_layer_desc *d, const tm_layer_ptrs *p,
     case TM_OP_MEAN:
         *st = tm_mean_f32(&act, &in, (const float *)p->in, (float *)p->out);
         break;
+    case TM_OP_TRANSPOSE:
+    case TM_OP_PAD:
+    case TM_OP_RESIZE_NEAREST_NEIGHBOR:
+        *st = tm_exec_move(d, 4, p);
+        break;
+    case TM_OP_RESIZE_BILINEAR: {
+        const tm_resize_params rs = tm_resize_of(d);
+        *st = tm_resize_bilinear_f32(&rs, &in, (const float *)p->in, &out, (float *)p->out);
+        break;
+    }
     default:
         return TM_RUN_UNSUPPORTED;
     }
@@ -847,6 +965,31 @@ static tm_run_status tm_exec_s8(const tm_layer_desc *d, tm_variant v, const tm_l
         q.shift = &d->quant[TM_Q_SHIFT];
         *st = tm_mean_s8(&q, &in, (const int8_t *)p->in, (int8_t *)p->out);
         break;
+    case TM_OP_PAD:
+#if TM_HAVE_S8_OPT
+        if (opt) {
+            if (!tm_pad_s8_opt) {
+                return TM_RUN_UNSUPPORTED;
+            }
+            const tm_pad_params pad = tm_pad_of(d);
+            tm_pad_value pv;
+            pv.value = d->quant[TM_QPAD_VALUE];
+            *st = tm_pad_s8_opt(&pad, (int8_t)pv.value, &in, (const int8_t *)p->in, &out,
+                                (int8_t *)p->out);
+            break;
+        }
+#endif
+        *st = tm_exec_move(d, 1, p);
+        break;
+    case TM_OP_TRANSPOSE:
+    case TM_OP_RESIZE_NEAREST_NEIGHBOR:
+        *st = tm_exec_move(d, 1, p);
+        break;
+    case TM_OP_RESIZE_BILINEAR: {
+        const tm_resize_params rs = tm_resize_of(d);
+        *st = tm_resize_bilinear_s8_ref(&rs, &in, (const int8_t *)p->in, &out, (int8_t *)p->out);
+        break;
+    }
     default:
         return TM_RUN_UNSUPPORTED;
     }
