@@ -26,8 +26,17 @@ tail_macs      MACs done one at a time in leftover loops (``K mod 16``, ``K mod 
 im2col_values  int8 values widened into an int16 im2col buffer (``x + zx``)
 zero_fills     im2col values written as zeros for padding taps
 unaligned      32-bit word loads at addresses that are not a multiple of 4 (expected count)
-elements       elements processed by element-wise and pooling kernels (per tap for pools)
+elements       elements processed by element-wise and pooling kernels (per tap for pools);
+               bytes moved by data movement (RESHAPE, TRANSPOSE, PAD, nearest RESIZE); taps
+               read by RESIZE_BILINEAR (4 per output element)
+strided_reads  elements a TRANSPOSE reads with a non-unit inner stride (its last output axis
+               is not the input's last): one load per element that no burst or cache line
+               serves twice
 ============== ========================================================================
+
+For data movement ``pixels`` counts the inner copy loops: rows of the innermost output axis
+(TRANSPOSE), output pixels (PAD's element walk, nearest RESIZE's one ``memcpy`` each); for
+RESIZE_BILINEAR the output pixels (source rows, columns and weights computed per pixel).
 
 The paper's own model uses only ``macs`` and the layer's alignment class (§3.1, Table 4).
 """
@@ -47,7 +56,8 @@ from tinymodel.ops import OpType
 #: Feature names in a fixed order (table columns).
 FEATURE_NAMES = ("calls", "pixels", "outputs", "taps", "macs", "block_macs", "simd_macs",
                  "tail_macs", "im2col_values", "zero_fills", "unaligned", "elements",
-                 "col1_macs", "block_loops", "step_loops", "single_pixel_calls", "scalar_rows")
+                 "col1_macs", "block_loops", "step_loops", "single_pixel_calls", "scalar_rows",
+                 "strided_reads")
 
 #: The features each path's model may use (the rest are always zero or collinear for it).
 PATH_FEATURES: Mapping[KernelPath, tuple[str, ...]] = MappingProxyType({
@@ -65,8 +75,8 @@ PATH_FEATURES: Mapping[KernelPath, tuple[str, ...]] = MappingProxyType({
     KernelPath.DW_GENERIC: ("calls", "pixels", "outputs", "taps", "simd_macs", "tail_macs",
                             "im2col_values", "zero_fills"),
     KernelPath.SIMD: ("calls", "pixels", "outputs", "taps", "simd_macs", "tail_macs", "elements"),
-    KernelPath.SCALAR: ("calls", "outputs", "elements"),
-    KernelPath.COPY: ("calls", "elements"),
+    KernelPath.SCALAR: ("calls", "pixels", "outputs", "elements"),
+    KernelPath.COPY: ("calls", "pixels", "elements", "strided_reads"),
     KernelPath.NONE: (),
 })
 
@@ -268,6 +278,18 @@ def _other(layer: Layer, path: KernelPath) -> dict[str, float]:
             c["tail_macs"] = inside * rest
     elif layer.op is OpType.RESHAPE:
         c["elements"] = layer.output.nbytes
+    elif layer.op is OpType.TRANSPOSE:
+        shape, perm = layer.input.shape, tuple(layer.options.get("perm", ()))
+        c["elements"] = layer.output.nbytes
+        c["pixels"] = out // max(layer.output.shape[-1], 1) if layer.output.shape else 1
+        if perm and perm[-1] % len(shape) != len(shape) - 1 and shape[-1] > 1:
+            c["strided_reads"] = out
+    elif layer.op in (OpType.PAD, OpType.RESIZE_NEAREST_NEIGHBOR):
+        c["elements"] = layer.output.nbytes
+        c["pixels"] = out // max(layer.output.shape[-1], 1) if layer.output.shape else 1
+    elif layer.op is OpType.RESIZE_BILINEAR:
+        c["pixels"] = out // max(layer.output.shape[-1], 1)
+        c["elements"] = 4 * out
     else:
         c["elements"] = sum(t.size for t in layer.activation_inputs)
     return c

@@ -17,6 +17,11 @@ AVERAGE_POOL_2D,      input, pool, strides [= pool], padding [valid]
 MAX_POOL_2D
 ADD                   input (both operands have this shape)
 SOFTMAX, RELU, RELU6  input
+TRANSPOSE             input, perm (output axis k is input axis perm[k])
+PAD                   input, paddings (one [before, after] pair per axis)
+RESIZE_NEAREST_       input, size ([out_h, out_w]), align_corners [false],
+NEIGHBOR,             half_pixel_centers [false]
+RESIZE_BILINEAR
 ===================== =====================================================================
 
 :func:`build_layer` turns a spec into a :class:`~tinymodel.graph.Layer` (through
@@ -38,7 +43,8 @@ from tinymodel.ops import OpType
 #: Operators a spec can describe.
 SPEC_OPS = (OpType.CONV_2D, OpType.DEPTHWISE_CONV_2D, OpType.FULLY_CONNECTED,
             OpType.AVERAGE_POOL_2D, OpType.MAX_POOL_2D, OpType.ADD, OpType.SOFTMAX,
-            OpType.RELU, OpType.RELU6, OpType.MEAN, OpType.RESHAPE)
+            OpType.RELU, OpType.RELU6, OpType.MEAN, OpType.RESHAPE, OpType.TRANSPOSE,
+            OpType.PAD, OpType.RESIZE_NEAREST_NEIGHBOR, OpType.RESIZE_BILINEAR)
 
 
 def _pair(spec: Mapping[str, Any], key: str, default: Any) -> tuple[int, int]:
@@ -64,6 +70,24 @@ def _int(spec: Mapping[str, Any], key: str, default: int | None = None) -> int:
     if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
         raise TinymodelError(f"layer spec: {key} must be a positive integer, not {v!r}")
     return v
+
+
+def _flag(spec: Mapping[str, Any], key: str) -> bool:
+    v = spec.get(key, False)
+    if not isinstance(v, bool):
+        raise TinymodelError(f"layer spec: {key} must be true or false, not {v!r}")
+    return v
+
+
+def _pads(spec: Mapping[str, Any], rank: int) -> tuple[tuple[int, int], ...]:
+    v = spec.get("paddings")
+    ok = isinstance(v, (list, tuple)) and len(v) == rank and all(
+        isinstance(p, (list, tuple)) and len(p) == 2
+        and all(isinstance(a, int) and not isinstance(a, bool) and a >= 0 for a in p) for p in v)
+    if not ok:
+        raise TinymodelError(f"layer spec: paddings must be {rank} [before, after] pairs of "
+                             f"non-negative integers, not {v!r}")
+    return tuple((int(a), int(b)) for a, b in v)
 
 
 def build_layer(spec: Mapping[str, Any], dtype: str = "int8", with_data: bool = False) -> Layer:
@@ -102,6 +126,18 @@ def build_layer(spec: Mapping[str, Any], dtype: str = "int8", with_data: bool = 
             fn(x, pool, strides=strides, padding=padding)
         elif op is OpType.ADD:
             b.add(x, b.input(x.shape))
+        elif op is OpType.TRANSPOSE:
+            perm = spec.get("perm")
+            if not isinstance(perm, (list, tuple)) or not all(isinstance(p, int) for p in perm):
+                raise TinymodelError(f"layer spec: perm must be a list of axes, not {perm!r}")
+            b.transpose(x, perm)
+        elif op is OpType.PAD:
+            b.pad(x, _pads(spec, len(x.shape)))
+        elif op in (OpType.RESIZE_NEAREST_NEIGHBOR, OpType.RESIZE_BILINEAR):
+            b.resize(x, _ints(spec, "size"),
+                     "bilinear" if op is OpType.RESIZE_BILINEAR else "nearest",
+                     align_corners=_flag(spec, "align_corners"),
+                     half_pixel_centers=_flag(spec, "half_pixel_centers"))
         elif op is OpType.RESHAPE:
             b.flatten(x)            # a flatten: [1, ...] -> [1, size], as before a dense layer
         elif op is OpType.MEAN:
@@ -141,6 +177,14 @@ def spec_of(layer: Layer) -> dict[str, Any]:
     elif op in (OpType.AVERAGE_POOL_2D, OpType.MAX_POOL_2D):
         spec.update(pool=list(layer.kernel or (1, 1)), strides=list(layer.strides),
                     padding=layer.padding.value)
+    elif op is OpType.TRANSPOSE:
+        spec["perm"] = [int(p) for p in layer.options["perm"]]
+    elif op is OpType.PAD:
+        spec["paddings"] = [[int(a), int(b)] for a, b in layer.options["paddings"]]
+    elif op in (OpType.RESIZE_NEAREST_NEIGHBOR, OpType.RESIZE_BILINEAR):
+        spec.update(size=list(layer.output.shape[1:3]),
+                    align_corners=bool(layer.options.get("align_corners", False)),
+                    half_pixel_centers=bool(layer.options.get("half_pixel_centers", False)))
     elif op is OpType.MEAN and layer.options.get("keep_dims"):
         spec["keep_dims"] = True
     if layer.activation.value != "none" and op.has_weights:

@@ -52,6 +52,12 @@ ADD, RELU, RELU6     size | height+width, channels
 MEAN                 size | height+width, channels (global average over height and width)
 RESHAPE              size | height+width, channels (a flatten to [1, size])
 SOFTMAX              inputs (a [1, inputs] vector)
+TRANSPOSE            size | height+width, channels, perm (a choice list of permutations)
+PAD                  size | height+width, channels, pad (each of the four spatial amounts
+                     drawn on its own), pad_c (each channel amount drawn on its own)
+RESIZE_NEAREST_      size | height+width, channels, factor (output = round(input · factor)
+NEIGHBOR,            per spatial axis, at least 1), align_corners, half_pixel_centers
+RESIZE_BILINEAR
 ==================== ==============================================================
 
 Every spec is canonicalised (:func:`tinymodel.layerspec.spec_of` of the built layer, so
@@ -107,6 +113,10 @@ _RANDOM_PARAMS: dict[str, set[str]] = {
     "SOFTMAX": {"inputs"},
     "MEAN": set(_SPATIAL),
     "RESHAPE": set(_SPATIAL),
+    "TRANSPOSE": _SPATIAL | {"perm"},
+    "PAD": _SPATIAL | {"pad", "pad_c"},
+    "RESIZE_NEAREST_NEIGHBOR": _SPATIAL | {"factor", "align_corners", "half_pixel_centers"},
+    "RESIZE_BILINEAR": _SPATIAL | {"factor", "align_corners", "half_pixel_centers"},
 }
 _MAX_DRAWS_PER_POINT = 200
 
@@ -425,6 +435,18 @@ def _random_spec(ctx: _Ctx, r: Mapping[str, Any], op: str, where: str, rng: rand
         k = p("pool", 2)
         s = p("strides", k)
         spec.update(pool=[k, k], strides=[s, s], padding=p("padding", "valid"))
+    elif op == "TRANSPOSE":
+        spec["perm"] = list(p("perm", [0, 2, 1, 3]))
+    elif op == "PAD":
+        spec["paddings"] = [[0, 0], [p("pad", 1), p("pad", 1)], [p("pad", 1), p("pad", 1)],
+                            [p("pad_c", 0), p("pad_c", 0)]]
+    elif op in ("RESIZE_NEAREST_NEIGHBOR", "RESIZE_BILINEAR"):
+        f = p("factor", 2)
+        spec.update(size=[max(1, round(h * f)), max(1, round(w * f))],
+                    align_corners=bool(p("align_corners", False)),
+                    half_pixel_centers=bool(p("half_pixel_centers", False)))
+        if spec["align_corners"] and spec["half_pixel_centers"] and op == "RESIZE_BILINEAR":
+            spec["align_corners"] = False       # TFLite refuses both for bilinear
     return spec
 
 

@@ -49,6 +49,12 @@ SPECS = {
     "ADD": {"op": "ADD", "input": [1, 4, 4, 3]},
     "SOFTMAX": {"op": "SOFTMAX", "input": [1, 10]},
     "RELU": {"op": "RELU", "input": [1, 4, 4, 3]},
+    "TRANSPOSE": {"op": "TRANSPOSE", "input": [1, 3, 5, 6], "perm": [0, 3, 1, 2]},
+    "PAD": {"op": "PAD", "input": [1, 4, 5, 3], "paddings": [[0, 0], [1, 2], [0, 1], [1, 0]]},
+    "RESIZE_NEAREST_NEIGHBOR": {"op": "RESIZE_NEAREST_NEIGHBOR", "input": [1, 3, 4, 5],
+                                "size": [6, 8], "half_pixel_centers": True},
+    "RESIZE_BILINEAR": {"op": "RESIZE_BILINEAR", "input": [1, 4, 4, 3], "size": [7, 5],
+                        "align_corners": True},
 }
 
 
