@@ -12,6 +12,7 @@
 
 #include "tm_frame.h"
 #include "tm_protocol.h"
+#include "tm_runner.h"
 
 int tm_host_init(uint32_t arena_bytes);
 size_t tm_host_feed(const uint8_t *in, size_t n, uint8_t *out, size_t cap);
@@ -54,7 +55,7 @@ static int32_t field(int32_t small_max)
 static size_t run_layer_payload(uint8_t *q)
 {
     memset(q, 0, TM_RUN_LAYER_REQUEST_BYTES);
-    q[0] = (uint8_t)(below(100) < 95 ? 1 + below(10) : rnd());
+    q[0] = (uint8_t)(below(100) < 95 ? 1 + below(TM_OP_COUNT - 1) : rnd());
     q[1] = (uint8_t)(below(100) < 95 ? below(4) : rnd());
     q[2] = (uint8_t)(below(100) < 95 ? below(4) : rnd());
     q[3] = (uint8_t)(below(100) < 97 ? 0 : rnd());
@@ -75,9 +76,30 @@ static size_t run_layer_payload(uint8_t *q)
     if (q[0] == 6) { v[20] = 0; v[21] = 0; v[22] = 0; v[23] = 20; v[24] = 1 << 30; v[25] = -1;
                      v[26] = 1 << 30; v[27] = -1; v[28] = 1 << 30; v[29] = -20; v[30] = -128; v[31] = 127; }
     if (q[0] == 7) { v[20] = 1 << 30; v[21] = 20; v[22] = -1984; } /* -floor(31 * 2^26 / 2^20) */
-    if (q[1] < 2) { /* float variants: beta 1.0, activation clamp [-FLT_MAX, FLT_MAX] or [0, 6] */
+    if (q[0] == TM_OP_TRANSPOSE) { /* a permutation of the dims, out[k] = in[perm_k] */
+        const int32_t in4[4] = {n, h, w, c};
+        int32_t perm[4] = {0, 1, 2, 3};
+        for (int i = 3; i > 0; i--) {
+            const int j = (int)below((uint32_t)i + 1u);
+            const int32_t t = perm[i]; perm[i] = perm[j]; perm[j] = t;
+        }
+        for (int i = 0; i < 4; i++) { v[12 + i] = perm[i]; v[8 + i] = in4[perm[i]]; }
+    }
+    if (q[0] == TM_OP_PAD) { /* before amounts in geom, out = in + before + after */
+        for (int i = 0; i < 4; i++) { v[12 + i] = (int32_t)below(3); v[8 + i] = v[i] + v[12 + i] + (int32_t)below(3); }
+        v[20] = (int32_t)below(256) - 128;
+    }
+    if (q[0] == TM_OP_RESIZE_NEAREST_NEIGHBOR || q[0] == TM_OP_RESIZE_BILINEAR) {
+        v[12] = (int32_t)below(2); v[13] = v[12] ? 0 : (int32_t)below(2);
+        v[9] = 1 + (int32_t)below(16); v[10] = 1 + (int32_t)below(16);
+    }
+    if (q[1] < 2 && q[0] != TM_OP_PAD) { /* float variants: beta 1.0, activation clamp
+                                             * [-FLT_MAX, FLT_MAX] or [0, 6] */
         v[20] = 0x3F800000; v[22] = below(2) ? (int32_t)0xFF7FFFFF : 0;
         v[23] = v[22] ? 0x7F7FFFFF : 0x40C00000;
+    }
+    if (q[1] < 2 && q[0] == TM_OP_PAD) { /* a float fill */
+        v[20] = below(2) ? 0x3F800000 : 0;
     }
     const int perturb = (int)below(4);
     for (int i = 0; i < perturb; i++) {
