@@ -35,6 +35,7 @@ from tinymodel.descriptors import (
     ConstantBlob,
     DeployError,
     LayerContext,
+    check_loops,
     check_variant,
     describe_layer,
     dims4,
@@ -93,6 +94,7 @@ def describe_model(graph: ModelGraph, variant: str) -> GeneratedModel:
     """Tables, blob and arena plan of ``graph`` for ``variant`` (no files written)."""
     from tinymodel.arena import plan_arena, scratch_name
 
+    check_loops(graph)
     check_variant(graph, variant)
     scratch = scratch_bytes(graph, variant)
     plan = plan_arena(graph, scratch)

@@ -7,7 +7,7 @@ import dataclasses
 
 import pytest
 
-from tests.support.graphs import float_io, hybrid, small_cnn
+from tests.support.graphs import float_io, hybrid, small_cnn, without_kernel
 from tinymodel.builder import GraphBuilder
 from tinymodel.descriptors import (
     DESCRIBERS,
@@ -48,11 +48,12 @@ def test_codegen_and_requests_call_the_core_rule():
 def test_a_layer_without_a_kernel_names_layer_and_rule():
     b = GraphBuilder("t", dtype="int8", with_data=True)
     g = b.build([b.activation(b.input((1, 4, 4, 2)), "tanh")])
+    elu = _with(g.layers[0], op=OpType.ELU, name="elu_0", source_op="ELU")
     with pytest.raises(NoKernelError) as e:
-        describe_layer(g.layers[0], "s8-opt")
+        describe_layer(elu, "s8-opt")
     assert isinstance(e.value, UnsupportedError) and isinstance(e.value, DeployError)
-    assert e.value.layer == "tanh_0" and e.value.rule == "no-kernel"
-    assert str(e.value) == "layer 'tanh_0': operator TANH has no firmware kernel"
+    assert e.value.layer == "elu_0" and e.value.rule == "no-kernel"
+    assert str(e.value) == "layer 'elu_0': operator ELU has no firmware kernel"
     # a layer without outputs (ASSIGN_VARIABLE) is refused by its operator, not by a crash
     assign = Layer("assign", OpType.ASSIGN_VARIABLE, (g.inputs[0],), (), source_op="ASSIGN_VARIABLE")
     with pytest.raises(NoKernelError, match="ASSIGN_VARIABLE has no firmware kernel"):
@@ -153,21 +154,35 @@ def test_deployability_lists_every_problem_and_groups_them():
     x = b.input((1, 4, 4, 8))
     for _ in range(3):
         x = b.activation(x, "tanh")
-    g = b.build([b.mean(x, axes=(3,))])
+    g = without_kernel(b.build([b.mean(x, axes=(3,))]))
     small = {"flash": MemoryFit("flash", 2_000, 1_000), "RAM": MemoryFit("RAM", 10, 100)}
     d = deployability(g, "s8-opt", small)
     assert not d.accepted and d.variant == "s8-opt"
     assert [p.rule for p in d.problems] == ["no-kernel"] * 3 + ["mean-axes", "oversized"]
     groups = d.groups()
     assert groups[0] == ("oversized: flash by 1,000 bytes", ())
-    assert groups[1] == ("operator TANH has no firmware kernel", ("tanh_0", "tanh_1", "tanh_2"))
+    assert groups[1] == ("operator ELU has no firmware kernel", ("elu_0", "elu_1", "elu_2"))
     assert d.summary(max_layers=2).startswith(
-        "oversized: flash by 1,000 bytes; tanh_0, tanh_1 and 1 more: operator TANH has no "
+        "oversized: flash by 1,000 bytes; elu_0, elu_1 and 1 more: operator ELU has no "
         "firmware kernel; mean_3: MEAN is supported over")
     doc = d.as_dict()
     assert doc["accepted"] is False and doc["problems"][0] == {
-        "layer": "tanh_0", "op": "TANH", "rule": "no-kernel",
-        "reason": "operator TANH has no firmware kernel"}
+        "layer": "elu_0", "op": "ELU", "rule": "no-kernel",
+        "reason": "operator ELU has no firmware kernel"}
+
+
+def test_logistic_and_tanh_need_the_converters_fixed_output_quantization():
+    b = GraphBuilder("t", dtype="int8", with_data=True)
+    x = b.input((1, 4, 4, 8))
+    g = b.build([b.activation(b.activation(x, "tanh"), "logistic")])
+    assert deployability(g, "s8-ref").accepted      # the builder gives 1/128, 0 and 1/256, -128
+    wrong = Quantization((0.05,), (0,))
+    tanh = g.layers[0]
+    bad = _with(tanh, outputs=[dataclasses.replace(tanh.output, quantization=wrong)])
+    with pytest.raises(DeployError, match="int8 TANH needs output scale 1/128 and zero point 0 "
+                                          ".*this one has scale 0.05, zero point 0") as e:
+        describe_layer(bad, "s8-opt")
+    assert e.value.rule == "fixed-output"
 
 
 def test_a_float_model_asked_with_an_int8_variant_keeps_its_layer_rules():
@@ -205,7 +220,9 @@ def test_a_softmax_input_scale_tflite_cannot_represent_is_a_deploy_problem_not_a
     tiny = dataclasses.replace(soft.inputs[0], quantization=Quantization((7.8e-9,), (0,)))
     layers = [*g.layers[:-1], _with(soft, inputs=[tiny])]
     g2 = ModelGraph(g.name, layers, g.inputs, g.outputs)
-    with pytest.raises(DeployError, match=r"must be > 1") as e:
+    with pytest.raises(DeployError, match=r"2\^26 = 0.523 is not above 1: TFLite's "
+                                          r"PreprocessSoftmaxScaling \(QuantizeMultiplier"
+                                          r"GreaterThanOne\)") as e:
         describe_layer(layers[-1], "s8-opt")
     assert (e.value.layer, e.value.rule) == (soft.name, "quant-range")
     d = deployability(g2, "s8-opt")
@@ -277,3 +294,24 @@ def test_transpose_pad_and_resize_rules(change, rule, message):
     with pytest.raises(DeployError, match=message) as e:
         describe_layer(layer, "s8-ref")
     assert e.value.rule == rule and e.value.layer == base.name
+
+
+def test_a_recurrent_loop_is_one_problem_saying_to_unroll():
+    """A WHILE loop (a Keras LSTM/GRU converted with unroll=False, its trip count not static)
+    is the one problem reported, naming the layer and the operator and saying what to do; the
+    codegen check raises the same.  (Real files and the other forms:
+    tests/firmware/test_deploy_refusals.py.)"""
+    from tinymodel.descriptors import check_loops
+
+    op = OpType.WHILE
+    g = small_cnn("float32")
+    dense = g.layers[-2]
+    layers = [*g.layers[:-2], _with(dense, op=op), g.layers[-1]]
+    g2 = ModelGraph(g.name, layers, g.inputs, g.outputs)
+    d = deployability(g2, "s8-opt")        # also the wrong variant: the loop is what to fix
+    assert [(p.layer, p.op, p.rule) for p in d.problems] == [(dense.name, op.label, "loop")]
+    assert "unroll=True" in d.summary() and "\n" not in d.summary()
+    with pytest.raises(DeployError, match=r"unroll=True") as e:
+        check_loops(g2)
+    assert (e.value.layer, e.value.op, e.value.rule) == (dense.name, op.label, "loop")
+    check_loops(g)      # no loop, no error

@@ -169,6 +169,8 @@ SLOT_ENUMS: dict[str, type[enum.IntEnum]] = {
     "TM_QS_": fi.SoftmaxQuantSlot, "TM_QF_": fi.FloatQuantSlot,
     "TM_GTR_": fi.TransposeGeomSlot, "TM_GPAD_": fi.PadGeomSlot, "TM_QPAD_": fi.PadQuantSlot,
     "TM_GRS_": fi.ResizeGeomSlot,
+    "TM_QLG_": fi.LogisticQuantSlot, "TM_QHS_": fi.HardSwishQuantSlot,
+    "TM_QLR_": fi.LeakyReluQuantSlot, "TM_QPR_": fi.PreluQuantSlot,
 }
 
 

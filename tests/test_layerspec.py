@@ -91,3 +91,45 @@ def test_reshape_spec_is_a_flatten():
     layer = build_layer({"op": "RESHAPE", "input": [1, 3, 4, 5]})
     assert layer.output.shape == (1, 60)
     assert spec_of(layer) == {"op": "RESHAPE", "input": [1, 3, 4, 5]}
+
+
+ACTIVATION_SPECS = [
+    {"op": "LOGISTIC", "input": [1, 37]},
+    {"op": "TANH", "input": [1, 3, 5, 2]},
+    {"op": "HARD_SWISH", "input": [1, 4, 4, 8]},
+    {"op": "LEAKY_RELU", "input": [1, 5, 5, 3], "alpha": 0.1},
+    {"op": "PRELU", "input": [1, 5, 7, 3], "shared_axes": [1, 2]},
+    {"op": "PRELU", "input": [1, 5, 7, 3], "shared_axes": []},
+    {"op": "PRELU", "input": [1, 5, 7, 3], "shared_axes": [1]},
+]
+
+
+@pytest.mark.parametrize("spec", ACTIVATION_SPECS, ids=lambda s: s["op"])
+def test_activation_specs_round_trip_and_deploy(spec):
+    from tinymodel.descriptors import describe_layer
+    from tinymodel.dispatch import KernelPath, kernel_path
+
+    layer = build_layer(spec, with_data=True)
+    assert spec_of(layer) == spec and layer.output.shape == tuple(spec["input"])
+    assert kernel_path(layer, "s8-opt") is KernelPath.SCALAR
+    for dtype, variant in (("int8", "s8-opt"), ("float32", "f32")):
+        describe_layer(build_layer(spec, dtype, with_data=True), variant)
+
+
+def test_prelu_alpha_shape_follows_the_shared_axes():
+    shapes = {tuple(s["shared_axes"]): build_layer(s).inputs[1].shape
+              for s in ACTIVATION_SPECS if s["op"] == "PRELU"}
+    assert shapes == {(1, 2): (1, 1, 3), (): (5, 7, 3), (1,): (1, 7, 3)}
+    # the converter's fixed int8 output quantization of LOGISTIC / TANH
+    out = build_layer(ACTIVATION_SPECS[0]).output.quantization
+    assert (out.scale, out.zero_point) == ((1 / 256,), (-128,))
+
+
+@pytest.mark.parametrize("spec, message", [
+    ({"op": "LEAKY_RELU", "input": [1, 4], "alpha": "x"}, "alpha must be a number"),
+    ({"op": "PRELU", "input": [1, 4, 4, 2], "shared_axes": [4]}, "shared_axes must list axes"),
+    ({"op": "PRELU", "input": [1, 4, 4, 2], "shared_axes": 1}, "shared_axes must list axes"),
+])
+def test_bad_activation_specs(spec, message):
+    with pytest.raises(TinymodelError, match=message):
+        build_layer(spec)

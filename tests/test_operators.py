@@ -67,6 +67,8 @@ def test_firmware_column_is_the_dispatch_table():
                     OpType.AVERAGE_POOL_2D, OpType.MAX_POOL_2D, OpType.ADD, OpType.SOFTMAX,
                     OpType.RESHAPE, OpType.RELU, OpType.RELU6, OpType.MEAN,
                     OpType.TRANSPOSE, OpType.PAD, OpType.RESIZE_NEAREST_NEIGHBOR,
-                    OpType.RESIZE_BILINEAR}
+                    OpType.RESIZE_BILINEAR,
+                    OpType.LOGISTIC, OpType.TANH, OpType.HARD_SWISH, OpType.LEAKY_RELU,
+                    OpType.PRELU}
     assert all(firmware_variants(op) == tuple(Variant) for op in runs)
     assert all(op.cost_kind is not CostKind.NO_FORMULA for op in runs)

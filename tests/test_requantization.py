@@ -147,3 +147,44 @@ def test_softmax_params():
     # huge scales clamp the real multiplier at 2^31 - 1 = (1 - 2^-31)·2^31: m = 2^31 - 1, e = 31
     big = rq.softmax_params(1.0, 1000.0)
     assert (big.input_multiplier, big.input_left_shift) == ((1 << 31) - 1, 31)
+
+
+def test_logistic_params_follow_tflite_micro_prepare():
+    # s_in = float32(0.05): r = s_in * 2^27 = 0.80000001 * 2^23, m = round(0.80000001 * 2^31)
+    p = rq.logistic_params(0.05, 3)
+    assert (p.input_offset, p.input_multiplier, p.input_left_shift) == (-3, 1717986944, 23)
+    assert p.input_range_radius == (15 << 27) >> 23 == 240
+    with pytest.raises(TinymodelError, match="outside int32 / shifts 0..31"):
+        rq.logistic_params(2.0 ** -30, 0)    # e < 0
+    with pytest.raises(TinymodelError, match="positive"):
+        rq.logistic_params(0.0, 0)
+
+
+def test_hard_swish_params():
+    # hires = s_in/128; output (s_in/128)/s_out = 0.0097656 = 0.625 * 2^-6 -> m32 = 0.625 * 2^31,
+    # m16 = m32 / 2^16 = 20480; reluish (s_in/128)/(3/32768) = 4.2667 = 0.5333 * 2^3 -> 17476
+    p = rq.hard_swish_params(0.05, 3, 0.04, -9)
+    assert p == rq.HardSwishParams(input_offset=-3, output_offset=-9, output_multiplier=20480,
+                                   output_shift=-6, reluish_multiplier=17476, reluish_shift=3)
+
+
+def test_leaky_relu_and_prelu_params_use_float32_ratios():
+    # s_in * alpha / s_out in float32 is 0.25000003 (binary64 of the same float32 scales gives
+    # 0.25000002): TFLite's LeakyReluPrepare computes in float, so the multiplier is 2^30 + 128
+    p = rq.leaky_relu_params(0.05, 3, 0.2, 0.04, -9)
+    assert (p.identity_multiplier, p.identity_shift) == (1 << 30 | 1 << 28, 1)   # 1.25
+    assert (p.alpha_multiplier, p.alpha_shift) == ((1 << 30) + 128, -1)
+    assert rq.leaky_relu_params(0.05, 0, -0.5, 0.05, 0).alpha_multiplier == -(1 << 30)
+    q = rq.prelu_params(0.05, 3, 0.002, -1, 0.04, -9)
+    assert (q.input_offset, q.alpha_offset, q.output_offset) == (-3, 1, -9)
+    assert (q.alpha_multiplier, q.alpha_shift) == (1374389632, -8)     # 0.0025 in float32
+
+
+def test_softmax_params_refuse_what_tflite_refuses():
+    """``beta · s_in · 2^26`` must be above 1 (QuantizeMultiplierGreaterThanOne): at 2e-8 it is
+    1.34 and TFLite runs the model; at 2^-26 (exactly 1) and below, TFLite aborts."""
+    ok = rq.softmax_params(1.0, 2e-8)
+    assert ok.input_left_shift == 1 and ok.input_multiplier > 1 << 30   # 1.34 = 0.67 · 2^1
+    for beta, s_in in ((1.0, 2.0 ** -26), (1.0, 1.4e-8), (1.0, 7.8e-9), (0.5, 2e-8)):
+        with pytest.raises(TinymodelError, match=r"not above 1: TFLite's PreprocessSoftmaxScaling"):
+            rq.softmax_params(beta, s_in)

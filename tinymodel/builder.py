@@ -27,6 +27,12 @@ from tinymodel.errors import TinymodelError
 from tinymodel.formulas import conv_output_size
 from tinymodel.graph import Layer, ModelGraph, Quantization, TensorSpec
 from tinymodel.ops import Activation, OpType, Padding
+from tinymodel.requantization import LOGISTIC_OUTPUT_QUANTIZATION, TANH_OUTPUT_QUANTIZATION
+
+
+#: int8 output quantization (scale, zero point) the converter fixes for these operators.
+_FIXED_OUTPUT_QUANTIZATION = {OpType.LOGISTIC: LOGISTIC_OUTPUT_QUANTIZATION,
+                              OpType.TANH: TANH_OUTPUT_QUANTIZATION}
 
 
 def _pair(v: int | Sequence[int]) -> tuple[int, int]:
@@ -88,9 +94,11 @@ class GraphBuilder:
                 self._const(f"{layer}/bias", (channels,), "float32"))
 
     def _add(self, op: OpType, inputs: Sequence[TensorSpec | None], out_shape: Sequence[int],
-             **attrs: Any) -> TensorSpec:
+             out_quant: Quantization | None = None, **attrs: Any) -> TensorSpec:
         name = f"{op.label.lower()}_{len(self._layers)}"
         out = self._tensor(out_shape, name)
+        if out_quant is not None:
+            out = TensorSpec(out.name, out.shape, out.dtype, out_quant)
         options = attrs.pop("options", {})
         self._layers.append(Layer(name, op, tuple(inputs), (out,), options=MappingProxyType(options),
                                   source_op=op.label, **attrs))
@@ -244,7 +252,25 @@ class GraphBuilder:
         """A stand-alone activation layer: relu, relu6, logistic, tanh, hard_swish or softmax."""
         op = {"relu": OpType.RELU, "relu6": OpType.RELU6, "logistic": OpType.LOGISTIC,
               "tanh": OpType.TANH, "hard_swish": OpType.HARD_SWISH, "softmax": OpType.SOFTMAX}[kind]
-        return self._add(op, (x,), x.shape)
+        fixed = _FIXED_OUTPUT_QUANTIZATION.get(op) if self.dtype == "int8" else None
+        # int8 LOGISTIC / TANH: the converter's fixed output quantization, which kernels assume
+        return self._add(op, (x,), x.shape,
+                         out_quant=None if fixed is None else Quantization((fixed[0],),
+                                                                           (fixed[1],)))
+
+    def leaky_relu(self, x: TensorSpec, alpha: float = 0.2) -> TensorSpec:
+        """LEAKY_RELU: ``x`` where positive, ``alpha · x`` elsewhere."""
+        return self._add(OpType.LEAKY_RELU, (x,), x.shape, options={"alpha": float(alpha)})
+
+    def prelu(self, x: TensorSpec, shared_axes: Sequence[int] = ()) -> TensorSpec:
+        """PRELU with a constant alpha of Keras's shape: the input's without the batch, 1 along
+        ``shared_axes`` (e.g. ``(1, 2)``: one alpha per channel of an NHWC map)."""
+        shape = tuple(1 if i + 1 in set(shared_axes) else int(d)
+                      for i, d in enumerate(x.shape[1:]))
+        name = f"prelu_{len(self._layers)}"
+        quant = Quantization((0.002,), (0,)) if self.dtype == "int8" else None
+        alpha = self._const(f"{name}/alpha", shape, self.dtype, quant)
+        return self._add(OpType.PRELU, (x, alpha), x.shape)
 
     def softmax(self, x: TensorSpec) -> TensorSpec:
         """Softmax over the last axis."""

@@ -31,11 +31,19 @@ rule                when
                     PadPrepare refuses it too)
 ``resize-options``  a RESIZE of a tensor that is not 4-D, or a RESIZE_BILINEAR with both
                     align_corners and half_pixel_centers (TFLite refuses it)
+``fixed-output``    an int8 LOGISTIC / TANH whose output quantization is not the one the
+                    converter fixes and the kernels assume (1/256, -128 / 1/128, 0)
+``prelu-alpha``     a PRELU whose alpha does not broadcast onto the input dim by dim, or
+                    has per-channel quantization
 ``quantization``    an int8 tensor without quantization parameters
 ``channels``        per-channel weight scales that do not match the output channels
 ``values``          constants without values (a graph built without data)
 ``hybrid``          int8 weights in a float32 layer (dynamic-range quantization)
 ``weight-zero-point`` int8 weights with a non-zero zero point (the kernels subtract none)
+``loop``            a recurrent layer converted as a loop: a ``WHILE`` (Keras ``LSTM`` / ``GRU``
+                    with ``unroll=False``; also when the normalisation unrolled it, whose
+                    body needs GATHER) or a fused ``UNIDIRECTIONAL_SEQUENCE_LSTM``
+                    (:func:`check_loops`); the fix is converting with ``unroll=True``
 ``quant-range``     a quantization parameter outside the range TFLite allows, which the
                     firmware refuses (:data:`tinymodel.firmware_interface.QUANT_RULES`), or
                     scales TFLite's integer arithmetic cannot turn into multipliers and shifts
@@ -87,11 +95,14 @@ class DeployError(TinymodelError):
     ``layer 'NAME': REASON``, or the reason alone.
     """
 
-    def __init__(self, reason: str, *, layer: str | None = None, rule: str = "other") -> None:
+    def __init__(self, reason: str, *, layer: str | None = None, rule: str = "other",
+                 op: str | None = None) -> None:
         super().__init__(f"layer {layer!r}: {reason}" if layer is not None else reason)
         self.reason = reason
         self.layer = layer
         self.rule = rule
+        #: the operator, when the layer is not in the graph (a loop the normalisation unrolled)
+        self.op = op
 
 
 class NoKernelError(DeployError, UnsupportedError):
@@ -362,7 +373,10 @@ def _describe_softmax(c: LayerContext) -> LayerDescriptor:
 
     beta = float(c.layer.options.get("beta", 1.0))
     if c.int8:
-        p = rq.softmax_params(beta, c.s_in)
+        try:
+            p = rq.softmax_params(beta, c.s_in)
+        except TinymodelError as e:     # the reason names TFLite's rule itself
+            raise DeployError(str(e), layer=c.layer.name, rule="quant-range") from e
         quant = fi.SOFTMAX_S8_QUANT.words(input_multiplier=p.input_multiplier,
                                           input_left_shift=p.input_left_shift,
                                           diff_min=p.diff_min)
@@ -502,6 +516,86 @@ def _describe_resize(c: LayerContext) -> LayerDescriptor:
                                              half_pixel_centers=int(half)))
 
 
+def _describe_logistic(c: LayerContext) -> LayerDescriptor:
+    """LOGISTIC and TANH: int8 rescale into Q4.27
+    (:data:`~tinymodel.firmware_interface.LOGISTIC_S8_QUANT`); the output quantization is the
+    fixed one of the converter, which the kernels assume; float has no parameters."""
+    from tinymodel import requantization as rq
+
+    if not c.int8:
+        return c.descriptor()
+    fixed = (rq.LOGISTIC_OUTPUT_QUANTIZATION if c.layer.op is OpType.LOGISTIC
+             else rq.TANH_OUTPUT_QUANTIZATION)
+    if (np.float32(c.s_out), c.zp_out) != (np.float32(fixed[0]), fixed[1]):
+        raise DeployError(f"int8 {c.layer.op.label} needs output scale 1/{round(1 / fixed[0])} "
+                          f"and zero point {fixed[1]} (the converter's fixed output "
+                          f"quantization); this one has scale {c.s_out:g}, zero point "
+                          f"{c.zp_out}", layer=c.layer.name, rule="fixed-output")
+    p = rq.logistic_params(c.s_in, c.zp_in)
+    return c.descriptor(quant=fi.LOGISTIC_S8_QUANT.words(**asdict(p)))
+
+
+def _describe_hard_swish(c: LayerContext) -> LayerDescriptor:
+    """HARD_SWISH: int16 fixed-point multipliers
+    (:data:`~tinymodel.firmware_interface.HARD_SWISH_S8_QUANT`); float has no parameters."""
+    from tinymodel import requantization as rq
+
+    if not c.int8:
+        return c.descriptor()
+    p = rq.hard_swish_params(c.s_in, c.zp_in, c.s_out, c.zp_out)
+    return c.descriptor(quant=fi.HARD_SWISH_S8_QUANT.words(**asdict(p)))
+
+
+def _describe_leaky_relu(c: LayerContext) -> LayerDescriptor:
+    """LEAKY_RELU: the two rescales (:data:`~tinymodel.firmware_interface.LEAKY_RELU_S8_QUANT`)
+    or the float alpha (:data:`~tinymodel.firmware_interface.LEAKY_RELU_F32_QUANT`)."""
+    from tinymodel import requantization as rq
+
+    alpha = float(c.layer.options.get("alpha", 0.2))
+    if not c.int8:
+        return c.descriptor(quant=fi.LEAKY_RELU_F32_QUANT.words(alpha=alpha))
+    p = rq.leaky_relu_params(c.s_in, c.zp_in, alpha, c.s_out, c.zp_out)
+    return c.descriptor(quant=fi.LEAKY_RELU_S8_QUANT.words(**asdict(p)))
+
+
+def _describe_prelu(c: LayerContext) -> LayerDescriptor:
+    """PRELU: the constant alpha in the blob, its shape right-aligned to 4-D in ``filter[]``
+    (each dim 1, broadcast, or the input's); int8 rescales in
+    :data:`~tinymodel.firmware_interface.PRELU_S8_QUANT`."""
+    from tinymodel import requantization as rq
+
+    layer = c.layer
+    inputs = tuple(layer.inputs) + (None,)
+    alpha = inputs[1]
+    if alpha is None or not alpha.is_constant:
+        raise DeployError("PRELU needs a constant alpha", layer=layer.name, rule="prelu-alpha")
+    a4 = dims4(alpha.shape, layer.name)
+    if len(alpha.shape) > len(layer.input.shape) or any(
+            a not in (1, x) for a, x in zip(a4, c.in4)):
+        raise DeployError(f"PRELU alpha of shape {list(alpha.shape)} does not broadcast onto the "
+                          f"input {list(layer.input.shape)} dim by dim", layer=layer.name,
+                          rule="prelu-alpha")
+    data = _const_data(alpha, layer, "alpha")
+    if not c.int8:
+        if alpha.dtype != "float32":
+            raise DeployError(f"{alpha.dtype} alpha in a float32 PRELU", layer=layer.name,
+                              rule="hybrid")
+        off = c.blob.add(data.astype("<f4").tobytes())
+        return c.descriptor(filter=a4, weights_offset=off)
+    aq = alpha.quantization
+    if aq is None or not aq.scale:
+        raise DeployError("PRELU alpha has no quantization", layer=layer.name,
+                          rule="quantization")
+    if len(aq.scale) > 1:
+        raise DeployError(f"PRELU alpha with {len(aq.scale)} per-channel scales; the kernel "
+                          f"takes one", layer=layer.name, rule="prelu-alpha")
+    p = rq.prelu_params(c.s_in, c.zp_in, float(aq.scale[0]), int(aq.zero_point[0]), c.s_out,
+                        c.zp_out)
+    off = c.blob.add(data.astype(np.int8).tobytes())
+    return c.descriptor(quant=fi.PRELU_S8_QUANT.words(**asdict(p)), filter=a4,
+                        weights_offset=off)
+
+
 #: The descriptor builder of every operator the firmware runs (the keys are
 #: :data:`tinymodel.firmware_interface.OP_CODES`'s; a test checks they agree).
 DESCRIBERS: Mapping[OpType, Callable[[LayerContext], LayerDescriptor]] = {
@@ -520,6 +614,11 @@ DESCRIBERS: Mapping[OpType, Callable[[LayerContext], LayerDescriptor]] = {
     OpType.PAD: _describe_pad,
     OpType.RESIZE_NEAREST_NEIGHBOR: _describe_resize,
     OpType.RESIZE_BILINEAR: _describe_resize,
+    OpType.LOGISTIC: _describe_logistic,
+    OpType.TANH: _describe_logistic,
+    OpType.HARD_SWISH: _describe_hard_swish,
+    OpType.LEAKY_RELU: _describe_leaky_relu,
+    OpType.PRELU: _describe_prelu,
 }
 
 
@@ -639,6 +738,43 @@ def check_variant(graph: ModelGraph, variant: Variant | str) -> None:
                           f"variant {v.value} cannot run it (use {want})", rule="variant-dtype")
 
 
+#: What to do about a recurrent loop (rule ``loop``).
+LOOP_FIX = "convert the Keras model with unroll=True (keras.layers.LSTM/GRU(..., unroll=True))"
+
+
+def check_loops(graph: ModelGraph) -> None:
+    """Raise :class:`DeployError` (rule ``loop``, ``op`` set) for the first recurrent loop of
+    ``graph``: a ``WHILE`` layer, a ``WHILE`` the normalisation unrolled (its
+    :class:`~tinymodel.normalize.Rewrite` ``unroll``: the unrolled body gathers each step's input
+    with GATHER, which the firmware lacks; the Keras reader's form of it: a GATHER of an
+    ``LSTM`` / ``GRU`` call) or an ``UNIDIRECTIONAL_SEQUENCE_LSTM``.  This is how
+    the converter writes a Keras ``LSTM`` / ``GRU`` with ``unroll=False``; with ``unroll=True``
+    the same layer converts to per-step operators the firmware has kernels for."""
+    for r in getattr(graph, "rewrites", ()):
+        if getattr(r, "rule", None) == "unroll" and r.layers:
+            raise DeployError(f"WHILE loop (a Keras LSTM/GRU converted with unroll=False): the "
+                              f"firmware runs no loops; {LOOP_FIX}",
+                              layer=r.layers[0], rule="loop", op=OpType.WHILE.label)
+    for layer in graph:
+        if layer.op is OpType.GATHER and layer.source_op in ("LSTM", "GRU"):
+            # the Keras reader's form of an LSTM / GRU with unroll=False: what the converter's
+            # WHILE loop becomes, a GATHER of each step's input (layers ``<call>/...``)
+            raise DeployError(f"{layer.source_op} with unroll=False (a WHILE loop once "
+                              f"converted): the firmware runs no loops; {LOOP_FIX}",
+                              layer=layer.name.rsplit("/", 1)[0], rule="loop",
+                              op=layer.source_op)
+        if layer.op is OpType.WHILE:
+            raise DeployError(f"WHILE loop (a Keras LSTM/GRU converted with unroll=False): the "
+                              f"firmware runs no loops; {LOOP_FIX}", layer=layer.name,
+                              rule="loop", op=OpType.WHILE.label)
+        if layer.op is OpType.UNIDIRECTIONAL_SEQUENCE_LSTM:
+            raise DeployError(f"UNIDIRECTIONAL_SEQUENCE_LSTM (TFLite's fused LSTM, how a "
+                              f"Keras LSTM with unroll=False converted): the firmware has no "
+                              f"fused LSTM kernel; "
+                              f"{LOOP_FIX}", layer=layer.name, rule="loop",
+                              op=OpType.UNIDIRECTIONAL_SEQUENCE_LSTM.label)
+
+
 def computes_in(dtypes: Iterable[str]) -> str | None:
     """Of the dtypes the layers of a model write: ``"int8"`` when one is int8, else
     ``"float32"`` when one is float32, else ``None`` (the rule of :func:`compute_dtype`)."""
@@ -731,13 +867,15 @@ class Deployability:
 
 
 def _problem(e: DeployError, layer: Layer | None) -> DeployProblem:
-    return DeployProblem(e.layer, op_name(layer) if layer is not None else None, e.rule, e.reason)
+    return DeployProblem(e.layer, op_name(layer) if layer is not None else e.op, e.rule, e.reason)
 
 
 def deployability(graph: ModelGraph, variant: Variant | str,
                   memory: Mapping[str, Any] | None = None) -> Deployability:
     """Every reason ``tinymodel deploy`` would refuse ``graph`` with ``variant``'s kernels.
 
+    A recurrent loop (:func:`check_loops`) is the only problem reported when there is one: the
+    layers of the loop fail for it, and its line says what to do.
     The model rules (:func:`check_variant`) first, then :func:`describe_layer` on every layer —
     with ``variant`` where the layer computes in the variant's dtype, else with the dtype the
     layer has (so a float model asked with an int8 variant still gets its layer rules checked);
@@ -747,6 +885,10 @@ def deployability(graph: ModelGraph, variant: Variant | str,
     not fit.  Constants are described into a throw-away blob.
     """
     v = Variant.parse(variant)
+    try:
+        check_loops(graph)
+    except DeployError as e:    # the loop's layers fail for it: its one line says what to do
+        return Deployability(graph.name, v.value, (_problem(e, None),))
     problems: list[DeployProblem] = []
     try:
         check_variant(graph, v)
@@ -778,7 +920,7 @@ def deployability(graph: ModelGraph, variant: Variant | str,
 
 __all__ = [
     "DESCRIBERS", "FIRMWARE_DTYPES", "ConstantBlob", "DeployError", "DeployProblem",
-    "Deployability", "LayerContext", "NoKernelError", "check_variant", "compute_dtype",
-    "computes_in", "default_variant", "deployability", "describe_layer", "dims4",
+    "Deployability", "LOOP_FIX", "LayerContext", "NoKernelError", "check_loops", "check_variant",
+    "compute_dtype", "computes_in", "default_variant", "deployability", "describe_layer", "dims4",
     "firmware_dtype", "op_name", "variant_for",
 ]

@@ -87,6 +87,12 @@ _FIRMWARE_OPS = {OpType.CONV_2D, OpType.DEPTHWISE_CONV_2D, OpType.FULLY_CONNECTE
 #: structure), still data movement; TRANSPOSE and RESIZE_NEAREST_NEIGHBOR share the one kernel
 #: (CMSIS-NN's DSP transpose is a scalar strided copy too, and it has no resize).
 _COPY_OPS = {OpType.RESHAPE, OpType.TRANSPOSE, OpType.PAD, OpType.RESIZE_NEAREST_NEIGHBOR}
+#: Element-wise activations of issue 17: one scalar int8 kernel serves s8-ref and s8-opt
+#: (``SCALAR``): TFLite Micro runs its reference kernels for them even in a CMSIS-NN build, and
+#: CMSIS-NN has no int8 SIMD body for them.
+_ACTIVATION_OPS = {OpType.LOGISTIC, OpType.TANH, OpType.HARD_SWISH, OpType.LEAKY_RELU,
+                   OpType.PRELU}
+_FIRMWARE_OPS |= _ACTIVATION_OPS
 
 
 def firmware_variants(op: OpType) -> tuple[Variant, ...]:
@@ -123,7 +129,7 @@ def kernel_path(layer: Layer, variant: Variant | str) -> KernelPath:
         return KernelPath.F32
     if variant is Variant.S8_REF:
         return KernelPath.REF
-    if op in (OpType.SOFTMAX, OpType.RELU, OpType.RELU6, OpType.MEAN):
+    if op in (OpType.SOFTMAX, OpType.RELU, OpType.RELU6, OpType.MEAN) or op in _ACTIVATION_OPS:
         return KernelPath.SCALAR
     if op is OpType.FULLY_CONNECTED:
         return KernelPath.FC_OPT

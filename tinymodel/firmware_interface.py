@@ -111,6 +111,11 @@ OP_CODES: Mapping[OpType, Op] = MappingProxyType({
     OpType.PAD: Op.PAD,
     OpType.RESIZE_NEAREST_NEIGHBOR: Op.RESIZE_NEAREST_NEIGHBOR,
     OpType.RESIZE_BILINEAR: Op.RESIZE_BILINEAR,
+    OpType.LOGISTIC: Op.LOGISTIC,
+    OpType.TANH: Op.TANH,
+    OpType.HARD_SWISH: Op.HARD_SWISH,
+    OpType.LEAKY_RELU: Op.LEAKY_RELU,
+    OpType.PRELU: Op.PRELU,
 })
 
 #: Wire code of each kernel variant (``tm_variant``: the paper's U, U+FPU, Q, Q+CMSIS-NN).
@@ -495,10 +500,53 @@ class SoftmaxQuantSlot(enum.IntEnum):
     DIFF_MIN = 2
 
 
+class LogisticQuantSlot(enum.IntEnum):
+    """Indices of ``quant[]`` of the int8 LOGISTIC and TANH (``TM_QLG_*``)."""
+
+    IN_OFFSET = 0
+    IN_MULT = 1
+    IN_LEFT_SHIFT = 2
+
+
+class HardSwishQuantSlot(enum.IntEnum):
+    """Indices of ``quant[]`` of the int8 HARD_SWISH (``TM_QHS_*``)."""
+
+    IN_OFFSET = 0
+    OUT_OFFSET = 1
+    OUT_MULT = 2
+    OUT_SHIFT = 3
+    RELUISH_MULT = 4
+    RELUISH_SHIFT = 5
+
+
+class LeakyReluQuantSlot(enum.IntEnum):
+    """Indices of ``quant[]`` of the int8 LEAKY_RELU (``TM_QLR_*``)."""
+
+    IN_OFFSET = 0
+    OUT_OFFSET = 1
+    ID_MULT = 2
+    ID_SHIFT = 3
+    ALPHA_MULT = 4
+    ALPHA_SHIFT = 5
+
+
+class PreluQuantSlot(enum.IntEnum):
+    """Indices of ``quant[]`` of the int8 PRELU (``TM_QPR_*``); alpha's shape is ``filter[]``."""
+
+    IN_OFFSET = 0
+    ALPHA_OFFSET = 1
+    OUT_OFFSET = 2
+    ID_MULT = 3
+    ID_SHIFT = 4
+    ALPHA_MULT = 5
+    ALPHA_SHIFT = 6
+
+
 class FloatQuantSlot(enum.IntEnum):
     """Indices of ``quant[]`` of float layers, float32 bit patterns (``TM_QF_*``)."""
 
     BETA = 0
+    ALPHA = 1
     ACT_MIN = 2
     ACT_MAX = 3
 
@@ -639,11 +687,43 @@ PAD_QUANT = SlotFamily("pad value", "quant", MappingProxyType({"value": PadQuant
 RESIZE_GEOM = SlotFamily("resize options", "geom", MappingProxyType({
     "align_corners": ResizeGeomSlot.ALIGN_CORNERS,
     "half_pixel_centers": ResizeGeomSlot.HALF_PIXEL_CENTERS}), "tm_resize_params")
+#: int8 LOGISTIC and TANH (``tm_logistic_params_s8``; field names of
+#: :class:`tinymodel.requantization.LogisticParams`).
+LOGISTIC_S8_QUANT = SlotFamily("int8 LOGISTIC / TANH quantization", "quant", MappingProxyType({
+    "input_offset": LogisticQuantSlot.IN_OFFSET, "input_multiplier": LogisticQuantSlot.IN_MULT,
+    "input_left_shift": LogisticQuantSlot.IN_LEFT_SHIFT}), "tm_logistic_params_s8")
+#: int8 HARD_SWISH (``tm_hard_swish_params_s8``; :class:`tinymodel.requantization.HardSwishParams`).
+HARD_SWISH_S8_QUANT = SlotFamily("int8 HARD_SWISH quantization", "quant", MappingProxyType({
+    "input_offset": HardSwishQuantSlot.IN_OFFSET, "output_offset": HardSwishQuantSlot.OUT_OFFSET,
+    "output_multiplier": HardSwishQuantSlot.OUT_MULT,
+    "output_shift": HardSwishQuantSlot.OUT_SHIFT,
+    "reluish_multiplier": HardSwishQuantSlot.RELUISH_MULT,
+    "reluish_shift": HardSwishQuantSlot.RELUISH_SHIFT}), "tm_hard_swish_params_s8")
+#: int8 LEAKY_RELU (``tm_leaky_relu_params_s8``; :class:`tinymodel.requantization.LeakyReluParams`).
+LEAKY_RELU_S8_QUANT = SlotFamily("int8 LEAKY_RELU quantization", "quant", MappingProxyType({
+    "input_offset": LeakyReluQuantSlot.IN_OFFSET, "output_offset": LeakyReluQuantSlot.OUT_OFFSET,
+    "identity_multiplier": LeakyReluQuantSlot.ID_MULT,
+    "identity_shift": LeakyReluQuantSlot.ID_SHIFT,
+    "alpha_multiplier": LeakyReluQuantSlot.ALPHA_MULT,
+    "alpha_shift": LeakyReluQuantSlot.ALPHA_SHIFT}), "tm_leaky_relu_params_s8")
+#: int8 PRELU (``tm_prelu_params_s8``; :class:`tinymodel.requantization.PreluParams`).
+PRELU_S8_QUANT = SlotFamily("int8 PRELU quantization", "quant", MappingProxyType({
+    "input_offset": PreluQuantSlot.IN_OFFSET, "alpha_offset": PreluQuantSlot.ALPHA_OFFSET,
+    "output_offset": PreluQuantSlot.OUT_OFFSET,
+    "identity_multiplier": PreluQuantSlot.ID_MULT, "identity_shift": PreluQuantSlot.ID_SHIFT,
+    "alpha_multiplier": PreluQuantSlot.ALPHA_MULT,
+    "alpha_shift": PreluQuantSlot.ALPHA_SHIFT}), "tm_prelu_params_s8")
+#: Float LEAKY_RELU: ``alpha`` (the ``alpha`` argument of ``tm_leaky_relu_f32``).
+LEAKY_RELU_F32_QUANT = SlotFamily("float LEAKY_RELU parameters", "quant", MappingProxyType({
+    "alpha": FloatQuantSlot.ALPHA}), None, f32=True)
 
 #: Every slot family, for documentation and the header test.
 SLOT_FAMILIES: tuple[SlotFamily, ...] = (CONV_GEOM, POOL_GEOM, S8_QUANT, ADD_S8_QUANT,
                                          SOFTMAX_S8_QUANT, SOFTMAX_F32_QUANT, F32_ACT_QUANT,
-                                         TRANSPOSE_GEOM, PAD_GEOM, PAD_QUANT, RESIZE_GEOM)
+                                         TRANSPOSE_GEOM, PAD_GEOM, PAD_QUANT, RESIZE_GEOM,
+                                         LOGISTIC_S8_QUANT, HARD_SWISH_S8_QUANT,
+                                         LEAKY_RELU_S8_QUANT, PRELU_S8_QUANT,
+                                         LEAKY_RELU_F32_QUANT)
 
 
 # -- quantization rules (tm_runner.c's tm_quant_rules[]) ---------------------------------------
@@ -663,6 +743,9 @@ class QuantRuleKind(enum.IntEnum):
 #: A QuantizeMultiplier result is 0 or lies in [MULT_LO, MULT_HI] (TFLite's quantization_util.cc).
 MULT_LO = 1 << 30
 MULT_HI = (1 << 31) - 1
+#: ... reduced to int16 (``DownScaleInt32ToInt16Multiplier``): in [MULT_Q15_LO, MULT_Q15_HI].
+MULT_Q15_LO = 1 << 14
+MULT_Q15_HI = (1 << 15) - 1
 _F32_MAX = struct.unpack("<f", struct.pack("<I", 0x7F7FFFFF))[0]
 
 
@@ -732,6 +815,12 @@ _ZP = "int8 zero point in [-128, 127]; input offset -zp, output offset +zp"
 _ACT = "fused activation range, CalculateActivationRangeQuantized"
 _QM = "QuantizeMultiplier: 0 or [2^30, 2^31)"
 _QMS = "QuantizeMultiplierSmallerThanOneExp: e <= 0"
+_SIGMOID = frozenset({Op.LOGISTIC, Op.TANH})
+_HSWISH = frozenset({Op.HARD_SWISH})
+_LEAKY = frozenset({Op.LEAKY_RELU})
+_PRELU = frozenset({Op.PRELU})
+_E = "QuantizeMultiplier: e < -31 flushes to 0, e <= 30"
+_Q15 = "DownScaleInt32ToInt16Multiplier: [2^14, 2^15)"
 
 #: The firmware's quantization rules, row by row as ``tm_quant_rules[]`` in
 #: ``firmware/src/tm_runner.c`` (``tests/test_firmware_interface.py`` checks they agree).  The
@@ -773,6 +862,39 @@ QUANT_RULES: tuple[QuantRule, ...] = (
               "SOFTMAX: QuantizeMultiplierGreaterThanOne of a real < 2^31, 0 <= e <= 31"),
     QuantRule(_SOFTMAX, False, _R.RADIUS, SoftmaxQuantSlot.DIFF_MIN,
               SoftmaxQuantSlot.IN_LEFT_SHIFT, source="SOFTMAX: diff_min = -CalculateInputRadius(5, e)"),
+    QuantRule(_SIGMOID, False, _R.RANGE, LogisticQuantSlot.IN_OFFSET, 0, -127, 128, _ZP),
+    QuantRule(_SIGMOID, False, _R.RANGE, LogisticQuantSlot.IN_MULT, 0, MULT_LO, MULT_HI,
+              "LOGISTIC / TANH: round(frexp(s_in * 2^27) * 2^31) in [2^30, 2^31)"),
+    QuantRule(_SIGMOID, False, _R.RANGE, LogisticQuantSlot.IN_LEFT_SHIFT, 0, 0, 31,
+              "LOGISTIC / TANH: the exponent of s_in * 2^27 in [0, 31]"),
+    QuantRule(_HSWISH, False, _R.RANGE, HardSwishQuantSlot.IN_OFFSET, 0, -127, 128, _ZP),
+    QuantRule(_HSWISH, False, _R.RANGE, HardSwishQuantSlot.OUT_OFFSET, 0, -128, 127, _ZP),
+    QuantRule(_HSWISH, False, _R.RANGE, HardSwishQuantSlot.OUT_MULT, 0, MULT_Q15_LO,
+              MULT_Q15_HI, _Q15),
+    QuantRule(_HSWISH, False, _R.RANGE, HardSwishQuantSlot.OUT_SHIFT, 0, -15, 0,
+              "HARD_SWISH: output exponent in [-15, 0]"),
+    QuantRule(_HSWISH, False, _R.RANGE, HardSwishQuantSlot.RELUISH_MULT, 0, MULT_Q15_LO,
+              MULT_Q15_HI, _Q15),
+    QuantRule(_HSWISH, False, _R.RANGE, HardSwishQuantSlot.RELUISH_SHIFT, 0, -15, 15,
+              "HARD_SWISH: reluish exponent in [-15, 15]"),
+    QuantRule(_LEAKY, False, _R.RANGE, LeakyReluQuantSlot.IN_OFFSET, 0, -127, 128, _ZP),
+    QuantRule(_LEAKY, False, _R.RANGE, LeakyReluQuantSlot.OUT_OFFSET, 0, -128, 127, _ZP),
+    QuantRule(_LEAKY, False, _R.ZERO_OR_RANGE, LeakyReluQuantSlot.ID_MULT, 0, MULT_LO, MULT_HI,
+              _QM),
+    QuantRule(_LEAKY, False, _R.RANGE, LeakyReluQuantSlot.ID_SHIFT, 0, -31, 30, _E),
+    QuantRule(_LEAKY, False, _R.RANGE, LeakyReluQuantSlot.ALPHA_MULT, 0, -MULT_HI, MULT_HI,
+              "LEAKY_RELU: QuantizeMultiplier of s_in * alpha / s_out, negative for alpha < 0"),
+    QuantRule(_LEAKY, False, _R.RANGE, LeakyReluQuantSlot.ALPHA_SHIFT, 0, -31, 30, _E),
+    QuantRule(_PRELU, False, _R.RANGE, PreluQuantSlot.IN_OFFSET, 0, -127, 128, _ZP),
+    QuantRule(_PRELU, False, _R.RANGE, PreluQuantSlot.ALPHA_OFFSET, 0, -127, 128, _ZP),
+    QuantRule(_PRELU, False, _R.RANGE, PreluQuantSlot.OUT_OFFSET, 0, -128, 127, _ZP),
+    QuantRule(_PRELU, False, _R.ZERO_OR_RANGE, PreluQuantSlot.ID_MULT, 0, MULT_LO, MULT_HI, _QM),
+    QuantRule(_PRELU, False, _R.RANGE, PreluQuantSlot.ID_SHIFT, 0, -31, 30, _E),
+    QuantRule(_PRELU, False, _R.ZERO_OR_RANGE, PreluQuantSlot.ALPHA_MULT, 0, MULT_LO, MULT_HI,
+              _QM),
+    QuantRule(_PRELU, False, _R.RANGE, PreluQuantSlot.ALPHA_SHIFT, 0, -31, 30, _E),
+    QuantRule(_LEAKY, True, _R.F32_FINITE, FloatQuantSlot.ALPHA,
+              source="float LEAKY_RELU: alpha finite"),
     QuantRule(_NORMALISED | {Op.MEAN} | _POOL | _ADD, True, _R.F32_ORDER, FloatQuantSlot.ACT_MIN,
               FloatQuantSlot.ACT_MAX, source="float activation range: min <= max, no NaN"),
     QuantRule(_SOFTMAX, True, _R.F32_FINITE, FloatQuantSlot.BETA,
@@ -882,7 +1004,9 @@ __all__ = [
     "QuantRuleKind", "quant_violations", "FloatQuantSlot", "GeomSlot", "KernelStatus", "LayerDescriptor",
     "LayerFlag", "NoFitRegion", "Op", "QuantSlot", "RunLayerField", "RunStatus", "RxEvent",
     "SlotFamily", "SoftmaxQuantSlot", "PAD_GEOM", "PAD_QUANT", "RESIZE_GEOM", "TRANSPOSE_GEOM",
-    "PadGeomSlot", "PadQuantSlot", "ResizeGeomSlot", "TransposeGeomSlot", "Status", "blob_item_bytes", "default_geom",
+    "PadGeomSlot", "PadQuantSlot", "ResizeGeomSlot", "TransposeGeomSlot", "LogisticQuantSlot", "HardSwishQuantSlot",
+    "LeakyReluQuantSlot", "PreluQuantSlot", "LOGISTIC_S8_QUANT", "HARD_SWISH_S8_QUANT",
+    "LEAKY_RELU_S8_QUANT", "PRELU_S8_QUANT", "LEAKY_RELU_F32_QUANT", "MULT_Q15_LO", "MULT_Q15_HI", "Status", "blob_item_bytes", "default_geom",
     "default_quant", "dtype_code", "f32_bits", "path_of_code", "reported_path", "run_layer_field_name",
     "variant_code", "variants_in_mask",
 ]

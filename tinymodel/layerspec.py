@@ -22,6 +22,10 @@ PAD                   input, paddings (one [before, after] pair per axis)
 RESIZE_NEAREST_       input, size ([out_h, out_w]), align_corners [false],
 NEIGHBOR,             half_pixel_centers [false]
 RESIZE_BILINEAR
+LOGISTIC, TANH,       input
+HARD_SWISH
+LEAKY_RELU            input, alpha [0.2]
+PRELU                 input, shared_axes [[1, 2]: one alpha per channel]
 ===================== =====================================================================
 
 :func:`build_layer` turns a spec into a :class:`~tinymodel.graph.Layer` (through
@@ -44,7 +48,8 @@ from tinymodel.ops import OpType
 SPEC_OPS = (OpType.CONV_2D, OpType.DEPTHWISE_CONV_2D, OpType.FULLY_CONNECTED,
             OpType.AVERAGE_POOL_2D, OpType.MAX_POOL_2D, OpType.ADD, OpType.SOFTMAX,
             OpType.RELU, OpType.RELU6, OpType.MEAN, OpType.RESHAPE, OpType.TRANSPOSE,
-            OpType.PAD, OpType.RESIZE_NEAREST_NEIGHBOR, OpType.RESIZE_BILINEAR)
+            OpType.PAD, OpType.RESIZE_NEAREST_NEIGHBOR, OpType.RESIZE_BILINEAR,
+            OpType.LOGISTIC, OpType.TANH, OpType.HARD_SWISH, OpType.LEAKY_RELU, OpType.PRELU)
 
 
 def _pair(spec: Mapping[str, Any], key: str, default: Any) -> tuple[int, int]:
@@ -147,9 +152,22 @@ def build_layer(spec: Mapping[str, Any], dtype: str = "int8", with_data: bool = 
             if not isinstance(keep, bool):
                 raise TinymodelError(f"layer spec: keep_dims must be true or false, not {keep!r}")
             b.mean(x, axes=(1, 2), keep_dims=keep)
+        elif op is OpType.LEAKY_RELU:
+            alpha = spec.get("alpha", 0.2)
+            if not isinstance(alpha, (int, float)) or isinstance(alpha, bool):
+                raise TinymodelError(f"layer spec: alpha must be a number, not {alpha!r}")
+            b.leaky_relu(x, float(alpha))
+        elif op is OpType.PRELU:
+            axes = spec.get("shared_axes", [1, 2])
+            if not isinstance(axes, (list, tuple)) or not all(
+                    isinstance(a, int) and 1 <= a < len(x.shape) for a in axes):
+                raise TinymodelError(f"layer spec: shared_axes must list axes 1..{len(x.shape) - 1}"
+                                     f", not {axes!r}")
+            b.prelu(x, tuple(axes))
         else:
             b.activation(x, {OpType.SOFTMAX: "softmax", OpType.RELU: "relu",
-                             OpType.RELU6: "relu6"}[op])
+                             OpType.RELU6: "relu6", OpType.LOGISTIC: "logistic",
+                             OpType.TANH: "tanh", OpType.HARD_SWISH: "hard_swish"}[op])
     except ValueError as e:
         raise TinymodelError(f"layer spec {json.dumps(dict(spec))}: {e}") from None
     layer = b.build().layers[-1]
@@ -187,6 +205,14 @@ def spec_of(layer: Layer) -> dict[str, Any]:
                     half_pixel_centers=bool(layer.options.get("half_pixel_centers", False)))
     elif op is OpType.MEAN and layer.options.get("keep_dims"):
         spec["keep_dims"] = True
+    elif op is OpType.LEAKY_RELU:
+        spec["alpha"] = float(layer.options.get("alpha", 0.2))
+    elif op is OpType.PRELU:
+        alpha_shape = layer.inputs[1].shape      # right-aligned to the input's
+        first = len(layer.input.shape) - len(alpha_shape)
+        spec["shared_axes"] = [a for a in range(1, len(layer.input.shape))
+                               if layer.input.shape[a] != 1
+                               and (a < first or alpha_shape[a - first] == 1)]
     if layer.activation.value != "none" and op.has_weights:
         spec["activation"] = layer.activation.value
     return spec

@@ -328,7 +328,7 @@ def measure(job: Job, settings: RunSettings) -> dict[str, Any]:
         except CodegenError as e:
             layer = next((L for L in graph if L.name == e.layer), None)
             rec.update(status="unsupported", error=str(e), unsupported_layer=e.layer,
-                       unsupported_op=op_name(layer) if layer is not None else None)
+                       unsupported_op=op_name(layer) if layer is not None else e.op)
             return rec
         wall["build"] = time.perf_counter() - t0
         rec["image"] = {"elf": str(dep.elf) if dep.elf else None, "build_id": dep.build_id,

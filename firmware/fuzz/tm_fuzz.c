@@ -93,6 +93,15 @@ static size_t run_layer_payload(uint8_t *q)
         v[12] = (int32_t)below(2); v[13] = v[12] ? 0 : (int32_t)below(2);
         v[9] = 1 + (int32_t)below(16); v[10] = 1 + (int32_t)below(16);
     }
+    /* activations: the quant words tinymodel.requantization builds for scales 0.05 -> 0.04 */
+    if (q[0] == TM_OP_LOGISTIC || q[0] == TM_OP_TANH) { v[20] = 3; v[21] = 1717986944; v[22] = 23; }
+    if (q[0] == TM_OP_HARD_SWISH) { v[20] = 3; v[21] = -9; v[22] = 20480; v[23] = -6;
+                                    v[24] = 17476; v[25] = 3; }
+    if (q[0] == TM_OP_LEAKY_RELU) { v[20] = 3; v[21] = -9; v[22] = 1342177280; v[23] = 1;
+                                    v[24] = 1073741824; v[25] = -2; }
+    if (q[0] == TM_OP_PRELU) { v[4] = 1; v[5] = below(2) ? h : 1; v[6] = below(2) ? w : 1; v[7] = c;
+                               v[20] = 3; v[21] = 0; v[22] = -9; v[23] = 1342177280; v[24] = 1;
+                               v[25] = 1073741824; v[26] = -10; }
     if (q[1] < 2 && q[0] != TM_OP_PAD) { /* float variants: beta 1.0, activation clamp
                                              * [-FLT_MAX, FLT_MAX] or [0, 6] */
         v[20] = 0x3F800000; v[22] = below(2) ? (int32_t)0xFF7FFFFF : 0;

@@ -127,6 +127,54 @@ typedef struct {
     int32_t diff_min;         /* <= 0 */
 } tm_softmax_params_s8;
 
+/**
+ * Parameters of the int8 LOGISTIC and TANH (TFLite Micro's fixed-point algorithm): the input
+ * difference q + input_offset is rescaled by input_multiplier * 2^input_left_shift into Q4.27;
+ * differences beyond floor(15 * 2^27 / 2^input_left_shift) saturate the output.  The output
+ * quantization is fixed: scale 1/256, zero point -128 (LOGISTIC); 1/128, 0 (TANH).
+ */
+typedef struct {
+    int32_t input_offset;     /* -input zero point */
+    int32_t input_multiplier; /* 2^30 <= m < 2^31 */
+    int32_t input_left_shift; /* 0..31 */
+} tm_logistic_params_s8;
+
+/** Parameters of the int8 HARD_SWISH (tinymodel.requantization.HardSwishParams): int16
+ * multipliers (Q0.15) of the output and of the "reluish" rescale onto the scale 3/32768. */
+typedef struct {
+    int32_t input_offset;
+    int32_t output_offset;
+    int32_t output_multiplier;  /* 0..32767 */
+    int32_t output_shift;       /* -15..0 */
+    int32_t reluish_multiplier; /* 0..32767 */
+    int32_t reluish_shift;      /* -15..15 */
+} tm_hard_swish_params_s8;
+
+/** Parameters of the int8 LEAKY_RELU (tinymodel.requantization.LeakyReluParams): the rescale of
+ * non-negative inputs (s_in / s_out) and of negative ones (s_in * alpha / s_out, a negative
+ * multiplier for a negative alpha). */
+typedef struct {
+    int32_t input_offset;
+    int32_t output_offset;
+    int32_t identity_multiplier;
+    int32_t identity_shift;     /* -31..30 */
+    int32_t alpha_multiplier;   /* > INT32_MIN */
+    int32_t alpha_shift;        /* -31..30 */
+} tm_leaky_relu_params_s8;
+
+/** Parameters of the int8 PRELU (tinymodel.requantization.PreluParams): the rescale of
+ * non-negative inputs (s_in / s_out) and of the products (q + input_offset) * (alpha +
+ * alpha_offset) of negative ones (s_in * s_alpha / s_out). */
+typedef struct {
+    int32_t input_offset;
+    int32_t alpha_offset;       /* -alpha zero point */
+    int32_t output_offset;
+    int32_t identity_multiplier;
+    int32_t identity_shift;     /* -31..30 */
+    int32_t alpha_multiplier;
+    int32_t alpha_shift;        /* -31..30 */
+} tm_prelu_params_s8;
+
 /** Float activation clamp (use -FLT_MAX / FLT_MAX for none, 0 / 6 for RELU6). */
 typedef struct {
     float act_min;
@@ -310,6 +358,30 @@ tm_status tm_softmax_f32(float beta, int32_t rows, int32_t depth, const float *i
 tm_status tm_relu_s8_ref(const tm_quant_s8 *quant, int32_t size, const int8_t *input,
                          int8_t *output);
 tm_status tm_relu_f32(const tm_act_f32 *act, int32_t size, const float *input, float *output);
+
+/* ---------------------------------------------------------------------------------------------
+ * Element-wise activations: LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU over `size` elements, and
+ * PRELU, whose constant alpha (4-D, each dim 1 or the input's) broadcasts over the input.
+ * The int8 kernels have TFLite's reference arithmetic (s8-opt images use them too); the float
+ * ones TFLite's float formulas.
+ */
+tm_status tm_logistic_s8_ref(const tm_logistic_params_s8 *params, int32_t size,
+                             const int8_t *input, int8_t *output);
+tm_status tm_logistic_f32(int32_t size, const float *input, float *output);
+tm_status tm_tanh_s8_ref(const tm_logistic_params_s8 *params, int32_t size, const int8_t *input,
+                         int8_t *output);
+tm_status tm_tanh_f32(int32_t size, const float *input, float *output);
+tm_status tm_hard_swish_s8_ref(const tm_hard_swish_params_s8 *params, int32_t size,
+                               const int8_t *input, int8_t *output);
+tm_status tm_hard_swish_f32(int32_t size, const float *input, float *output);
+tm_status tm_leaky_relu_s8_ref(const tm_leaky_relu_params_s8 *params, int32_t size,
+                               const int8_t *input, int8_t *output);
+tm_status tm_leaky_relu_f32(float alpha, int32_t size, const float *input, float *output);
+tm_status tm_prelu_s8_ref(const tm_prelu_params_s8 *params, const tm_dims *input_dims,
+                          const int8_t *input, const tm_dims *alpha_dims, const int8_t *alpha,
+                          int8_t *output);
+tm_status tm_prelu_f32(const tm_dims *input_dims, const float *input, const tm_dims *alpha_dims,
+                       const float *alpha, float *output);
 
 /* ---------------------------------------------------------------------------------------------
  * RESHAPE: a byte copy (any dtype); input and output may be the same buffer.

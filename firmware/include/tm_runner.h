@@ -95,8 +95,26 @@ enum { TM_GPAD_BEFORE_N = 0, TM_GPAD_BEFORE_H, TM_GPAD_BEFORE_W, TM_GPAD_BEFORE_
 enum { TM_QPAD_VALUE = 0 };
 /* RESIZE_NEAREST_NEIGHBOR / RESIZE_BILINEAR (tm_resize_params): 0 or 1 each. */
 enum { TM_GRS_ALIGN_CORNERS = 0, TM_GRS_HALF_PIXEL_CENTERS };
-/* Float layers: float32 bit patterns of the activation clamp (tm_act_f32) and SOFTMAX's beta. */
-enum { TM_QF_BETA = 0, TM_QF_ACT_MIN = 2, TM_QF_ACT_MAX = 3 };
+/* int8 LOGISTIC and TANH (tm_logistic_params_s8). */
+enum { TM_QLG_IN_OFFSET = 0, TM_QLG_IN_MULT, TM_QLG_IN_LEFT_SHIFT };
+/* int8 HARD_SWISH (tm_hard_swish_params_s8, in its field order). */
+enum {
+    TM_QHS_IN_OFFSET = 0, TM_QHS_OUT_OFFSET, TM_QHS_OUT_MULT, TM_QHS_OUT_SHIFT,
+    TM_QHS_RELUISH_MULT, TM_QHS_RELUISH_SHIFT
+};
+/* int8 LEAKY_RELU (tm_leaky_relu_params_s8, in its field order). */
+enum {
+    TM_QLR_IN_OFFSET = 0, TM_QLR_OUT_OFFSET, TM_QLR_ID_MULT, TM_QLR_ID_SHIFT, TM_QLR_ALPHA_MULT,
+    TM_QLR_ALPHA_SHIFT
+};
+/* int8 PRELU (tm_prelu_params_s8, in its field order); alpha's 4-D shape is filter[]. */
+enum {
+    TM_QPR_IN_OFFSET = 0, TM_QPR_ALPHA_OFFSET, TM_QPR_OUT_OFFSET, TM_QPR_ID_MULT, TM_QPR_ID_SHIFT,
+    TM_QPR_ALPHA_MULT, TM_QPR_ALPHA_SHIFT
+};
+/* Float layers: float32 bit patterns of the activation clamp (tm_act_f32), SOFTMAX's beta and
+ * LEAKY_RELU's alpha. */
+enum { TM_QF_BETA = 0, TM_QF_ALPHA = 1, TM_QF_ACT_MIN = 2, TM_QF_ACT_MAX = 3 };
 
 /*
  * Kinds of rule in the table of quantization rules (tm_runner.c, tm_quant_rules[]) that every

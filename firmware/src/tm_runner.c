@@ -84,6 +84,7 @@ uint32_t tm_runner_ops(void)
         TM_OP_CONV_2D, TM_OP_DEPTHWISE_CONV_2D, TM_OP_FULLY_CONNECTED, TM_OP_AVERAGE_POOL_2D,
         TM_OP_MAX_POOL_2D, TM_OP_ADD, TM_OP_SOFTMAX, TM_OP_RELU, TM_OP_RESHAPE, TM_OP_MEAN,
         TM_OP_TRANSPOSE, TM_OP_PAD, TM_OP_RESIZE_NEAREST_NEIGHBOR, TM_OP_RESIZE_BILINEAR,
+        TM_OP_LOGISTIC, TM_OP_TANH, TM_OP_HARD_SWISH, TM_OP_LEAKY_RELU, TM_OP_PRELU,
     };
     uint32_t mask = 0;
 #if TM_HAVE_F32 || TM_HAVE_S8_REF
@@ -182,6 +183,15 @@ typedef struct {
 /* A QuantizeMultiplier result: 0, or in [2^30, 2^31). */
 #define TM_MULT_LO 1073741824
 #define TM_MULT_HI 2147483647
+/* ... reduced to int16 (DownScaleInt32ToInt16Multiplier): [2^14, 2^15) */
+#define TM_MULT_Q15_LO 16384
+#define TM_MULT_Q15_HI 32767
+/* ... of a negative real (LEAKY_RELU's negative alpha): any but INT32_MIN */
+#define TM_MULT_SIGNED_LO (-2147483647)
+#define TM_OPS_SIGMOID (TM_OPBIT(TM_OP_LOGISTIC) | TM_OPBIT(TM_OP_TANH))
+#define TM_OPS_HARD_SWISH TM_OPBIT(TM_OP_HARD_SWISH)
+#define TM_OPS_LEAKY_RELU TM_OPBIT(TM_OP_LEAKY_RELU)
+#define TM_OPS_PRELU TM_OPBIT(TM_OP_PRELU)
 
 /*
  * The rules, with the source of each.  References: "ref" is the project's reference on TFLite's
@@ -229,6 +239,42 @@ static const tm_quant_rule tm_quant_rules[] = {
     TM_RULE(TM_OPS_SOFTMAX, 0, TM_RULE_RANGE, TM_QS_IN_MULT, 0, TM_MULT_LO, TM_MULT_HI),
     TM_RULE(TM_OPS_SOFTMAX, 0, TM_RULE_RANGE, TM_QS_IN_LEFT_SHIFT, 0, 0, 31),
     TM_RULE(TM_OPS_SOFTMAX, 0, TM_RULE_RADIUS, TM_QS_DIFF_MIN, TM_QS_IN_LEFT_SHIFT, 0, 0),
+    /* LOGISTIC / TANH (ref 7(a), 8(a) TFLM Prepare): r = s_in * 2^27 split by frexp into
+     * (m, e) with m = round(f * 2^31) in [2^30, 2^31) (the host refuses m = 2^31) and e >= 0
+     * (s_in >= 2^-28); e <= 31 keeps the radius floor(15 * 2^27 / 2^e) a shift */
+    TM_RULE(TM_OPS_SIGMOID, 0, TM_RULE_RANGE, TM_QLG_IN_OFFSET, 0, -127, 128),
+    TM_RULE(TM_OPS_SIGMOID, 0, TM_RULE_RANGE, TM_QLG_IN_MULT, 0, TM_MULT_LO, TM_MULT_HI),
+    TM_RULE(TM_OPS_SIGMOID, 0, TM_RULE_RANGE, TM_QLG_IN_LEFT_SHIFT, 0, 0, 31),
+    /* HARD_SWISH (ref 9(a)): int16 multipliers; the output's e <= 0 (the kernel requires it),
+     * both shifts within int16 rounding shifts (|e| <= 15) */
+    TM_RULE(TM_OPS_HARD_SWISH, 0, TM_RULE_RANGE, TM_QHS_IN_OFFSET, 0, -127, 128),
+    TM_RULE(TM_OPS_HARD_SWISH, 0, TM_RULE_RANGE, TM_QHS_OUT_OFFSET, 0, -128, 127),
+    TM_RULE(TM_OPS_HARD_SWISH, 0, TM_RULE_RANGE, TM_QHS_OUT_MULT, 0, TM_MULT_Q15_LO,
+            TM_MULT_Q15_HI),
+    TM_RULE(TM_OPS_HARD_SWISH, 0, TM_RULE_RANGE, TM_QHS_OUT_SHIFT, 0, -15, 0),
+    TM_RULE(TM_OPS_HARD_SWISH, 0, TM_RULE_RANGE, TM_QHS_RELUISH_MULT, 0, TM_MULT_Q15_LO,
+            TM_MULT_Q15_HI),
+    TM_RULE(TM_OPS_HARD_SWISH, 0, TM_RULE_RANGE, TM_QHS_RELUISH_SHIFT, 0, -15, 15),
+    /* LEAKY_RELU (ref 10(a)): two QuantizeMultiplier results, alpha's negative for alpha < 0 */
+    TM_RULE(TM_OPS_LEAKY_RELU, 0, TM_RULE_RANGE, TM_QLR_IN_OFFSET, 0, -127, 128),
+    TM_RULE(TM_OPS_LEAKY_RELU, 0, TM_RULE_RANGE, TM_QLR_OUT_OFFSET, 0, -128, 127),
+    TM_RULE(TM_OPS_LEAKY_RELU, 0, TM_RULE_ZERO_OR_RANGE, TM_QLR_ID_MULT, 0, TM_MULT_LO,
+            TM_MULT_HI),
+    TM_RULE(TM_OPS_LEAKY_RELU, 0, TM_RULE_RANGE, TM_QLR_ID_SHIFT, 0, -31, 30),
+    TM_RULE(TM_OPS_LEAKY_RELU, 0, TM_RULE_RANGE, TM_QLR_ALPHA_MULT, 0, TM_MULT_SIGNED_LO,
+            TM_MULT_HI),
+    TM_RULE(TM_OPS_LEAKY_RELU, 0, TM_RULE_RANGE, TM_QLR_ALPHA_SHIFT, 0, -31, 30),
+    /* PRELU (ref 11(a)): offsets as above, two QuantizeMultiplier results */
+    TM_RULE(TM_OPS_PRELU, 0, TM_RULE_RANGE, TM_QPR_IN_OFFSET, 0, -127, 128),
+    TM_RULE(TM_OPS_PRELU, 0, TM_RULE_RANGE, TM_QPR_ALPHA_OFFSET, 0, -127, 128),
+    TM_RULE(TM_OPS_PRELU, 0, TM_RULE_RANGE, TM_QPR_OUT_OFFSET, 0, -128, 127),
+    TM_RULE(TM_OPS_PRELU, 0, TM_RULE_ZERO_OR_RANGE, TM_QPR_ID_MULT, 0, TM_MULT_LO, TM_MULT_HI),
+    TM_RULE(TM_OPS_PRELU, 0, TM_RULE_RANGE, TM_QPR_ID_SHIFT, 0, -31, 30),
+    TM_RULE(TM_OPS_PRELU, 0, TM_RULE_ZERO_OR_RANGE, TM_QPR_ALPHA_MULT, 0, TM_MULT_LO,
+            TM_MULT_HI),
+    TM_RULE(TM_OPS_PRELU, 0, TM_RULE_RANGE, TM_QPR_ALPHA_SHIFT, 0, -31, 30),
+    /* float LEAKY_RELU: alpha a finite number */
+    TM_RULE(TM_OPS_LEAKY_RELU, 1, TM_RULE_F32_FINITE, TM_QF_ALPHA, 0, 0, 0),
     /* float: the activation clamp is an ordered pair of numbers (CalculateActivationRange),
      * SOFTMAX's beta a finite number */
     TM_RULE(TM_OPS_F32_ACT, 1, TM_RULE_F32_ORDER, TM_QF_ACT_MIN, TM_QF_ACT_MAX, 0, 0),
@@ -326,6 +372,18 @@ static tm_run_status tm_check_geom(const tm_layer_desc *d, int dilation, uint16_
     for (int i = 0; i < n; i++) {
         if (!tm_geom_ok(d->geom[i], lo[i])) {
             *bad_field = (uint16_t)TM_FIELD_GEOM(i);
+            return TM_RUN_PARAM;
+        }
+    }
+    return TM_RUN_OK;
+}
+
+/* Element-wise layers: the output has the input's shape, dim by dim. */
+static tm_run_status tm_check_same_shape(const tm_layer_desc *d, uint16_t *bad_field)
+{
+    for (int i = 0; i < 4; i++) {
+        if (d->out[i] != d->in[i]) {
+            *bad_field = (uint16_t)TM_FIELD_OUT(i);
             return TM_RUN_PARAM;
         }
     }
@@ -576,6 +634,32 @@ tm_run_status tm_runner_sizes(const tm_layer_desc *d, tm_variant v, tm_layer_siz
             return TM_RUN_PARAM;
         }
         break;
+    case TM_OP_PRELU: {
+        /* alpha (filter[]): each dim 1 (broadcast) or the input's */
+        const uint32_t a_n = tm_elems(d->filter, TM_FIELD_FILTER(0), bad_field);
+        if (a_n == 0) {
+            return TM_RUN_PARAM;
+        }
+        for (int i = 0; i < 4; i++) {
+            if (d->filter[i] != 1 && d->filter[i] != d->in[i]) {
+                *bad_field = (uint16_t)TM_FIELD_FILTER(i);
+                return TM_RUN_PARAM;
+            }
+        }
+        if (tm_check_same_shape(d, bad_field) != TM_RUN_OK) {
+            return TM_RUN_PARAM;
+        }
+        weights = (uint64_t)a_n * elem;
+        break;
+    }
+    case TM_OP_LOGISTIC:
+    case TM_OP_TANH:
+    case TM_OP_HARD_SWISH:
+    case TM_OP_LEAKY_RELU:
+        if (tm_check_same_shape(d, bad_field) != TM_RUN_OK) {
+            return TM_RUN_PARAM;
+        }
+        break;
     case TM_OP_ADD:
     case TM_OP_RELU:
     case TM_OP_SOFTMAX:
@@ -807,6 +891,23 @@ static tm_run_status tm_exec_f32(const tm_layer_desc *d, const tm_layer_ptrs *p,
         *st = tm_resize_bilinear_f32(&rs, &in, (const float *)p->in, &out, (float *)p->out);
         break;
     }
+    case TM_OP_LOGISTIC:
+        *st = tm_logistic_f32(size, (const float *)p->in, (float *)p->out);
+        break;
+    case TM_OP_TANH:
+        *st = tm_tanh_f32(size, (const float *)p->in, (float *)p->out);
+        break;
+    case TM_OP_HARD_SWISH:
+        *st = tm_hard_swish_f32(size, (const float *)p->in, (float *)p->out);
+        break;
+    case TM_OP_LEAKY_RELU:
+        *st = tm_leaky_relu_f32(tm_word_float(d->quant[TM_QF_ALPHA]), size,
+                                (const float *)p->in, (float *)p->out);
+        break;
+    case TM_OP_PRELU:
+        *st = tm_prelu_f32(&in, (const float *)p->in, &fil, (const float *)p->weights,
+                           (float *)p->out);
+        break;
     default:
         return TM_RUN_UNSUPPORTED;
     }
@@ -988,6 +1089,53 @@ static tm_run_status tm_exec_s8(const tm_layer_desc *d, tm_variant v, const tm_l
     case TM_OP_RESIZE_BILINEAR: {
         const tm_resize_params rs = tm_resize_of(d);
         *st = tm_resize_bilinear_s8_ref(&rs, &in, (const int8_t *)p->in, &out, (int8_t *)p->out);
+        break;
+    }
+    case TM_OP_LOGISTIC:
+    case TM_OP_TANH: {
+        /* s8-opt images run the scalar kernels too (TFLM has no CMSIS-NN int8 sigmoid / tanh) */
+        tm_logistic_params_s8 lg;
+        lg.input_offset = d->quant[TM_QLG_IN_OFFSET];
+        lg.input_multiplier = d->quant[TM_QLG_IN_MULT];
+        lg.input_left_shift = d->quant[TM_QLG_IN_LEFT_SHIFT];
+        *st = d->op == TM_OP_LOGISTIC
+                  ? tm_logistic_s8_ref(&lg, size, (const int8_t *)p->in, (int8_t *)p->out)
+                  : tm_tanh_s8_ref(&lg, size, (const int8_t *)p->in, (int8_t *)p->out);
+        break;
+    }
+    case TM_OP_HARD_SWISH: {
+        tm_hard_swish_params_s8 hs;
+        hs.input_offset = d->quant[TM_QHS_IN_OFFSET];
+        hs.output_offset = d->quant[TM_QHS_OUT_OFFSET];
+        hs.output_multiplier = d->quant[TM_QHS_OUT_MULT];
+        hs.output_shift = d->quant[TM_QHS_OUT_SHIFT];
+        hs.reluish_multiplier = d->quant[TM_QHS_RELUISH_MULT];
+        hs.reluish_shift = d->quant[TM_QHS_RELUISH_SHIFT];
+        *st = tm_hard_swish_s8_ref(&hs, size, (const int8_t *)p->in, (int8_t *)p->out);
+        break;
+    }
+    case TM_OP_LEAKY_RELU: {
+        tm_leaky_relu_params_s8 lr;
+        lr.input_offset = d->quant[TM_QLR_IN_OFFSET];
+        lr.output_offset = d->quant[TM_QLR_OUT_OFFSET];
+        lr.identity_multiplier = d->quant[TM_QLR_ID_MULT];
+        lr.identity_shift = d->quant[TM_QLR_ID_SHIFT];
+        lr.alpha_multiplier = d->quant[TM_QLR_ALPHA_MULT];
+        lr.alpha_shift = d->quant[TM_QLR_ALPHA_SHIFT];
+        *st = tm_leaky_relu_s8_ref(&lr, size, (const int8_t *)p->in, (int8_t *)p->out);
+        break;
+    }
+    case TM_OP_PRELU: {
+        tm_prelu_params_s8 pr;
+        pr.input_offset = d->quant[TM_QPR_IN_OFFSET];
+        pr.alpha_offset = d->quant[TM_QPR_ALPHA_OFFSET];
+        pr.output_offset = d->quant[TM_QPR_OUT_OFFSET];
+        pr.identity_multiplier = d->quant[TM_QPR_ID_MULT];
+        pr.identity_shift = d->quant[TM_QPR_ID_SHIFT];
+        pr.alpha_multiplier = d->quant[TM_QPR_ALPHA_MULT];
+        pr.alpha_shift = d->quant[TM_QPR_ALPHA_SHIFT];
+        *st = tm_prelu_s8_ref(&pr, &in, (const int8_t *)p->in, &fil, (const int8_t *)p->weights,
+                              (int8_t *)p->out);
         break;
     }
     default:

@@ -55,6 +55,11 @@ SPECS = {
                                 "size": [6, 8], "half_pixel_centers": True},
     "RESIZE_BILINEAR": {"op": "RESIZE_BILINEAR", "input": [1, 4, 4, 3], "size": [7, 5],
                         "align_corners": True},
+    "LOGISTIC": {"op": "LOGISTIC", "input": [1, 37]},
+    "TANH": {"op": "TANH", "input": [1, 3, 5, 2]},
+    "HARD_SWISH": {"op": "HARD_SWISH", "input": [1, 4, 4, 3]},
+    "LEAKY_RELU": {"op": "LEAKY_RELU", "input": [1, 4, 5, 3], "alpha": 0.1},
+    "PRELU": {"op": "PRELU", "input": [1, 4, 5, 3], "shared_axes": [1, 2]},
 }
 
 

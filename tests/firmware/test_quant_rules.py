@@ -38,6 +38,8 @@ def _valid_quant(op: fi.Op, f32: bool) -> tuple[int, ...]:
     if f32:
         if op is fi.Op.SOFTMAX:
             return fi.SOFTMAX_F32_QUANT.words(beta=1.0)
+        if op is fi.Op.LEAKY_RELU:
+            return fi.LEAKY_RELU_F32_QUANT.words(alpha=0.2)
         return fi.F32_ACT_QUANT.words(act_min=-_F32_MAX, act_max=_F32_MAX)
     if op is fi.Op.ADD:
         return fi.ADD_S8_QUANT.words(**asdict(rq.add_params(0.02, 3, 0.05, -7, 0.04, 11)),
@@ -49,6 +51,16 @@ def _valid_quant(op: fi.Op, f32: bool) -> tuple[int, ...]:
                                           diff_min=p.diff_min)
     if op in (fi.Op.AVERAGE_POOL_2D, fi.Op.MAX_POOL_2D):
         return fi.S8_QUANT.words(act_min=-128, act_max=127)
+    if op in (fi.Op.LOGISTIC, fi.Op.TANH):
+        return fi.LOGISTIC_S8_QUANT.words(**asdict(rq.logistic_params(0.05, 3)))
+    if op is fi.Op.HARD_SWISH:
+        return fi.HARD_SWISH_S8_QUANT.words(**asdict(rq.hard_swish_params(0.05, 3, 0.04, -9)))
+    if op is fi.Op.LEAKY_RELU:
+        return fi.LEAKY_RELU_S8_QUANT.words(
+            **asdict(rq.leaky_relu_params(0.05, 3, 0.2, 0.04, -9)))
+    if op is fi.Op.PRELU:
+        return fi.PRELU_S8_QUANT.words(
+            **asdict(rq.prelu_params(0.05, 3, 0.002, 0, 0.04, -9)))
     m, e = rq.mean_multiplier(0.05, 0.04, 16) if op is fi.Op.MEAN else \
         rq.requantize_multiplier(0.0005, 0.04)
     return fi.S8_QUANT.words(input_offset=5, output_offset=-3, act_min=-128, act_max=127,
@@ -84,6 +96,8 @@ def _request(op: fi.Op, f32: bool, quant: tuple[int, ...]):
     if op in (fi.Op.RESIZE_NEAREST_NEIGHBOR, fi.Op.RESIZE_BILINEAR):
         return LayerRequest(op, variant, x, (1, 8, 8, 8), geom=fi.RESIZE_GEOM.words(
             align_corners=0, half_pixel_centers=1), quant=quant, reps=1, warmups=0)
+    if op is fi.Op.PRELU:       # one alpha per channel
+        return LayerRequest(op, variant, x, x, (1, 1, 1, 8), quant=quant, reps=1, warmups=0)
     return LayerRequest(op, variant, x, x, quant=quant, reps=1, warmups=0)
 
 
@@ -124,7 +138,7 @@ def client():
 
 
 def test_valid_parameters_run(client):
-    for op in sorted(set(fi.OP_CODES.values())):    # the ops the runner has a case for
+    for op in sorted(set(fi.OP_CODES.values())):     # the ops the firmware has kernels for
         for f32 in (False, True):
             if op is fi.Op.RESHAPE:
                 continue

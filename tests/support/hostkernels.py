@@ -706,6 +706,138 @@ def resize(x: np.ndarray, size: Sequence[int], *, family: str, bilinear: bool,
     return out
 
 
+# -- element-wise activations (LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU, PRELU) --------------------
+
+class _LogisticParamsS8(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_int32) for n in ("input_offset", "input_multiplier",
+                                              "input_left_shift")]
+
+
+class _HardSwishParamsS8(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_int32) for n in (
+        "input_offset", "output_offset", "output_multiplier", "output_shift",
+        "reluish_multiplier", "reluish_shift")]
+
+
+class _LeakyReluParamsS8(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_int32) for n in (
+        "input_offset", "output_offset", "identity_multiplier", "identity_shift",
+        "alpha_multiplier", "alpha_shift")]
+
+
+class _PreluParamsS8(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_int32) for n in (
+        "input_offset", "alpha_offset", "output_offset", "identity_multiplier", "identity_shift",
+        "alpha_multiplier", "alpha_shift")]
+
+
+#: int8 parameter record -> its ctypes struct.
+_ACT_STRUCTS = {rq.LogisticParams: _LogisticParamsS8, rq.HardSwishParams: _HardSwishParamsS8,
+                rq.LeakyReluParams: _LeakyReluParamsS8}
+
+
+def _elementwise(name: str, x: np.ndarray, family: str, params: object | None,
+                 *f32_args) -> np.ndarray:
+    """Run ``tm_<name>_s8_ref`` (``ref`` and ``opt`` share it) with ``params`` (a record of
+    :mod:`tinymodel.requantization`) or ``tm_<name>_f32`` with ``f32_args`` before the size."""
+    family = _family(family, FAMILIES)
+    if family == "f32":
+        a = _as(x, np.float32)
+        out = np.zeros(x.shape, np.float32)
+        _call(f"tm_{name}_f32", *f32_args, int(a.size), _ptr(a, ctypes.c_float),
+              _ptr(out, ctypes.c_float))
+        return out
+    if params is None:
+        raise KernelError(f"the int8 {name} needs its parameters")
+    struct = _ACT_STRUCTS[type(params)](*(getattr(params, f) for f, _ in
+                                          _ACT_STRUCTS[type(params)]._fields_))
+    a = _as(x, np.int8)
+    out = np.zeros(x.shape, np.int8)
+    _call(f"tm_{name}_s8_ref", ctypes.byref(struct), int(a.size), _ptr(a, ctypes.c_int8),
+          _ptr(out, ctypes.c_int8))
+    return out
+
+
+def logistic(x: np.ndarray, *, family: str, params: rq.LogisticParams | None = None
+             ) -> np.ndarray:
+    """LOGISTIC; int8 gives scale 1/256, zero point -128."""
+    return _elementwise("logistic", x, family, params)
+
+
+def tanh(x: np.ndarray, *, family: str, params: rq.LogisticParams | None = None) -> np.ndarray:
+    """TANH; int8 gives scale 1/128, zero point 0."""
+    return _elementwise("tanh", x, family, params)
+
+
+def hard_swish(x: np.ndarray, *, family: str, params: rq.HardSwishParams | None = None
+               ) -> np.ndarray:
+    """HARD_SWISH."""
+    return _elementwise("hard_swish", x, family, params)
+
+
+def leaky_relu(x: np.ndarray, *, family: str, params: rq.LeakyReluParams | None = None,
+               alpha: float = 0.2) -> np.ndarray:
+    """LEAKY_RELU; float takes ``alpha``, int8 ``params``."""
+    return _elementwise("leaky_relu", x, family, params, ctypes.c_float(alpha))
+
+
+def prelu(x: np.ndarray, alpha: np.ndarray, *, family: str,
+          params: rq.PreluParams | None = None) -> np.ndarray:
+    """PRELU with a constant ``alpha`` broadcasting onto ``x`` (shapes right-aligned to 4-D)."""
+    family = _family(family, FAMILIES)
+    x4 = (1,) * (4 - x.ndim) + tuple(x.shape)
+    a4 = (1,) * (4 - alpha.ndim) + tuple(alpha.shape)
+    if family == "f32":
+        a, al = _as(x, np.float32), _as(alpha, np.float32)
+        out = np.zeros(x.shape, np.float32)
+        _call("tm_prelu_f32", ctypes.byref(_dims(x4)), _ptr(a, ctypes.c_float),
+              ctypes.byref(_dims(a4)), _ptr(al, ctypes.c_float), _ptr(out, ctypes.c_float))
+        return out
+    if params is None:
+        raise KernelError("the int8 PRELU needs PreluParams")
+    p = _PreluParamsS8(*(getattr(params, f) for f, _ in _PreluParamsS8._fields_))
+    a, al = _as(x, np.int8), _as(alpha, np.int8)
+    out = np.zeros(x.shape, np.int8)
+    _call("tm_prelu_s8_ref", ctypes.byref(p), ctypes.byref(_dims(x4)), _ptr(a, ctypes.c_int8),
+          ctypes.byref(_dims(a4)), _ptr(al, ctypes.c_int8), _ptr(out, ctypes.c_int8))
+    return out
+
+
+def _run_activation(layer: Layer, x: np.ndarray, family: str, is_float: bool) -> np.ndarray:
+    """LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU, PRELU of :func:`run_layer`."""
+    op, out_shape = layer.op, layer.output.shape
+    alpha = float(layer.options.get("alpha", 0.2))
+    if op is OpType.PRELU:
+        a_t = layer.inputs[1]
+        a = _const(a_t, layer, "alpha")
+        if is_float:
+            return prelu(x, a, family=family).reshape(out_shape)
+        s_a, z_a = _quant_of(a_t, "alpha")
+    fn = {OpType.LOGISTIC: logistic, OpType.TANH: tanh, OpType.HARD_SWISH: hard_swish,
+          OpType.LEAKY_RELU: leaky_relu}.get(op)
+    if is_float:
+        extra = {"alpha": alpha} if op is OpType.LEAKY_RELU else {}
+        return fn(x, family=family, **extra).reshape(out_shape)
+    scales_in, zp_in = _quant_of(layer.input, "input")
+    scales_out, zp_out = _quant_of(layer.output, "output")
+    s_in, s_out = scales_in[0], scales_out[0]
+    if op is OpType.PRELU:
+        params = rq.prelu_params(s_in, zp_in, s_a[0], z_a, s_out, zp_out)
+        return prelu(x, a, family=family, params=params).reshape(out_shape)
+    if op in (OpType.LOGISTIC, OpType.TANH):
+        return fn(x, family=family, params=rq.logistic_params(s_in, zp_in)).reshape(out_shape)
+    if op is OpType.HARD_SWISH:
+        params = rq.hard_swish_params(s_in, zp_in, s_out, zp_out)
+    else:
+        params = rq.leaky_relu_params(s_in, zp_in, alpha, s_out, zp_out)
+    return fn(x, family=family, params=params).reshape(out_shape)
+
+
+#: Operators :func:`_run_activation` runs.
+_ACTIVATION_OPS = (OpType.LOGISTIC, OpType.TANH, OpType.HARD_SWISH, OpType.LEAKY_RELU,
+                   OpType.PRELU)
+
+
 # -- cross-compilation check --------------------------------------------------------------------
 
 #: Cortex-M configurations every kernel must compile for without warnings:
@@ -856,6 +988,8 @@ def run_layer(layer: Layer, inputs: Sequence[np.ndarray], family: str) -> np.nda
         s_out, zp_out = _quant_of(layer.output, "output")
         quant = QuantS8.from_scales(s_in[0], zp_in, 1.0, s_out[0], zp_out, act)
         return relu(x, family=family, quant=quant, activation=act).reshape(out_shape)
+    if op in _ACTIVATION_OPS:
+        return _run_activation(layer, x, family, is_float)
     if op is OpType.RESHAPE:
         return reshape(x, out_shape)
     if op is OpType.TRANSPOSE:
