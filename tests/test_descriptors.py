@@ -252,6 +252,71 @@ def test_a_softmax_input_scale_tflite_cannot_represent_is_a_deploy_problem_not_a
     assert p.cycles > 0 and not p.deployment.accepted
 
 
+def test_transpose_pad_and_resize_descriptors():
+    """Slots by name: the permutation padded to 4-D, pad amounts before each dim and the fill
+    (int8 zp_out for PAD, the PADV2 constant's code; the float32 bits in float), resize flags."""
+    import numpy as np
+
+    import tinymodel.firmware_interface as fi
+
+    b = GraphBuilder("t", dtype="int8", with_data=True)
+    x = b.input((1, 5, 7, 3))
+    tr = b.transpose(b.input((6, 9)), (1, 0))
+    pad = b.pad(x, ((0, 0), (1, 2), (3, 0), (0, 1)))
+    up = b.resize(x, (10, 14), "bilinear", half_pixel_centers=True)
+    g = b.build([tr, pad, up])
+    tr_l, pad_l, up_l = g.layers
+    d = describe_layer(tr_l, "s8-ref")
+    assert d.op == fi.Op.TRANSPOSE and d.input == (1, 1, 6, 9) and d.output == (1, 1, 9, 6)
+    assert d.geom[:4] == (0, 1, 3, 2)
+    out_q = Quantization((0.05,), (-7,))
+    pad_q = _with(pad_l, outputs=[dataclasses.replace(pad_l.output, quantization=out_q)])
+    d = describe_layer(pad_q, "s8-opt")
+    assert d.geom[:4] == (0, 1, 3, 0) and d.quant[fi.PadQuantSlot.VALUE] == -7
+    assert d.output == (1, 8, 10, 4)
+    k = TensorSpec("k", (), "int8", out_q, constant=True, data=np.array(5, np.int8))
+    padv2 = _with(pad_q, inputs=[pad_q.inputs[0], None, k])
+    assert describe_layer(padv2, "s8-opt").quant[fi.PadQuantSlot.VALUE] == 5
+    bad_k = dataclasses.replace(k, quantization=Quantization((0.1,), (-7,)))
+    with pytest.raises(DeployError, match="must be equal") as e:
+        describe_layer(_with(pad_q, inputs=[pad_q.inputs[0], None, bad_k]), "s8-opt")
+    assert e.value.rule == "pad-value"
+    d = describe_layer(up_l, "s8-opt")
+    assert d.op == fi.Op.RESIZE_BILINEAR and d.geom[:2] == (0, 1) and d.output == (1, 10, 14, 3)
+
+    fb = GraphBuilder("f", dtype="float32", with_data=True)
+    fx = fb.input((1, 4, 4, 2))
+    fg = fb.build([fb.pad(fx, ((0, 0), (1, 1), (1, 1), (0, 0)))])
+    fk = TensorSpec("fk", (), "float32", constant=True, data=np.array(-1.5, np.float32))
+    (fpad,) = fg.layers
+    assert describe_layer(fpad, "f32").quant[0] == fi.f32_bits(0.0)
+    assert describe_layer(_with(fpad, inputs=[fx, None, fk]), "f32").quant[0] == fi.f32_bits(-1.5)
+
+
+@pytest.mark.parametrize("change, rule, message", [
+    ({"op": OpType.TRANSPOSE, "options": {"perm": (0, 1, 1, 3)}}, "transpose-perm",
+     "constant permutation of 0..3"),
+    ({"op": OpType.TRANSPOSE, "options": {}}, "transpose-perm", "has None"),
+    ({"op": OpType.PAD, "options": {"paddings": ((0, 0), (1, 1))}}, "pad-amounts",
+     "one \\(before, after\\) pair per dim"),
+    ({"op": OpType.PAD, "options": {"paddings": ((0, 0), (1, 1), (0, 0), (0, 0))}},
+     "pad-amounts", "does not give its output shape"),
+    ({"op": OpType.RESIZE_BILINEAR, "options": {"align_corners": True,
+                                                 "half_pixel_centers": True}},
+     "resize-options", "both align_corners and half_pixel_centers"),
+])
+def test_transpose_pad_and_resize_rules(change, rule, message):
+    """A layer whose options the kernels cannot take is refused naming the rule (the layer's
+    output stays 1x4x4x8, its input 1x4x4x8)."""
+    b = GraphBuilder("t", dtype="int8", with_data=True)
+    g = b.build([b.activation(b.input((1, 4, 4, 8)), "relu")])
+    (base,) = g.layers
+    layer = dataclasses.replace(base, op=change["op"], options=change["options"])
+    with pytest.raises(DeployError, match=message) as e:
+        describe_layer(layer, "s8-ref")
+    assert e.value.rule == rule and e.value.layer == base.name
+
+
 def test_a_recurrent_loop_is_one_problem_saying_to_unroll():
     """A WHILE loop (a Keras LSTM/GRU converted with unroll=False, its trip count not static)
     is the one problem reported, naming the layer and the operator and saying what to do; the

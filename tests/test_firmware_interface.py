@@ -168,6 +168,8 @@ SLOT_ENUMS: dict[str, type[enum.IntEnum]] = {
     "TM_G_": fi.GeomSlot, "TM_Q_": fi.QuantSlot, "TM_QA_": fi.AddQuantSlot,
     "TM_QS_": fi.SoftmaxQuantSlot, "TM_QF_": fi.FloatQuantSlot, "TM_QM_": fi.MulQuantSlot,
     "TM_GC_": fi.ConcatGeomSlot, "TM_GS_": fi.SliceGeomSlot,
+    "TM_GTR_": fi.TransposeGeomSlot, "TM_GPAD_": fi.PadGeomSlot, "TM_QPAD_": fi.PadQuantSlot,
+    "TM_GRS_": fi.ResizeGeomSlot,
     "TM_QLG_": fi.LogisticQuantSlot, "TM_QHS_": fi.HardSwishQuantSlot,
     "TM_QLR_": fi.LeakyReluQuantSlot, "TM_QPR_": fi.PreluQuantSlot,
     "TM_GB_": fi.BmmGeomSlot, "TM_QB_": fi.BmmQuantSlot,

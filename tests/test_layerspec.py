@@ -31,6 +31,13 @@ SPECS = [
     {"op": "QUANTIZE", "input": [1, 6, 6, 3]},
     {"op": "QUANTIZE", "input": [1, 6, 6, 3], "from": "int8"},
     {"op": "DEQUANTIZE", "input": [1, 10]},
+    {"op": "TRANSPOSE", "input": [1, 5, 7, 3], "perm": [0, 2, 1, 3]},
+    {"op": "TRANSPOSE", "input": [6, 9], "perm": [1, 0]},
+    {"op": "PAD", "input": [1, 5, 6, 3], "paddings": [[0, 0], [1, 2], [3, 0], [0, 1]]},
+    {"op": "RESIZE_NEAREST_NEIGHBOR", "input": [1, 4, 5, 3], "size": [8, 10],
+     "align_corners": False, "half_pixel_centers": True},
+    {"op": "RESIZE_BILINEAR", "input": [1, 4, 5, 3], "size": [7, 9], "align_corners": True,
+     "half_pixel_centers": False},
 ]
 
 
@@ -53,7 +60,14 @@ def test_shapes_and_costs():
 @pytest.mark.parametrize("spec, message", [
     ({"op": "LSTM", "input": [1, 4]}, "unknown or missing op"),
     ({"input": [1, 4]}, "unknown or missing op"),
-    ({"op": "PAD", "input": [1, 4]}, "cannot be described"),
+    ({"op": "GATHER", "input": [1, 4]}, "cannot be described"),
+    ({"op": "PAD", "input": [1, 4, 4, 2], "paddings": [[0, 0], [1, 1]]}, "paddings"),
+    ({"op": "PAD", "input": [1, 4], "paddings": [[0, 0], [-1, 1]]}, "paddings"),
+    ({"op": "TRANSPOSE", "input": [1, 4, 4, 2], "perm": [0, 1, 1, 3]}, "not a permutation"),
+    ({"op": "RESIZE_BILINEAR", "input": [1, 4, 4, 2], "size": [0, 3]}, "size"),
+    ({"op": "RESIZE_BILINEAR", "input": [1, 4, 2], "size": [3, 3]}, "NHWC"),
+    ({"op": "RESIZE_NEAREST_NEIGHBOR", "input": [1, 4, 4, 2], "size": [8, 8],
+      "align_corners": 1}, "align_corners"),
     ({"op": "CONV_2D", "input": [1, 4, 4, 2], "kernel": 3}, "filters"),
     ({"op": "CONV_2D", "input": [1, 4, 4, 2], "filters": 2, "kernel": "big"}, "kernel"),
     ({"op": "CONV_2D", "input": [1, -4, 4, 2], "filters": 2, "kernel": 3}, "input"),

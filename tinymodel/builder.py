@@ -294,6 +294,29 @@ class GraphBuilder:
         return self._add(OpType.PAD, (x,), shape,
                          options={"paddings": tuple(tuple(int(v) for v in p) for p in paddings)})
 
+    def transpose(self, x: TensorSpec, perm: Sequence[int]) -> TensorSpec:
+        """Permute the axes: output axis k is input axis ``perm[k]``."""
+        perm = tuple(int(p) for p in perm)
+        if sorted(perm) != list(range(len(x.shape))):
+            raise TinymodelError(f"transpose: {list(perm)} is not a permutation of the "
+                                 f"{len(x.shape)} axes of {list(x.shape)}")
+        return self._add(OpType.TRANSPOSE, (x,), [x.shape[p] for p in perm],
+                         options={"perm": perm})
+
+    def resize(self, x: TensorSpec, size: Sequence[int], method: str = "bilinear",
+               align_corners: bool = False, half_pixel_centers: bool = False) -> TensorSpec:
+        """Resize the spatial axes of an NHWC tensor to ``size`` = (height, width) with
+        ``method`` ``"bilinear"`` or ``"nearest"`` (TFLite's RESIZE_* options)."""
+        ops = {"bilinear": OpType.RESIZE_BILINEAR, "nearest": OpType.RESIZE_NEAREST_NEIGHBOR}
+        if method not in ops:
+            raise TinymodelError(f"resize: method must be 'bilinear' or 'nearest', not {method!r}")
+        if len(x.shape) != 4:
+            raise TinymodelError(f"resize: needs an NHWC input, not {list(x.shape)}")
+        h, w = (int(v) for v in size)
+        return self._add(ops[method], (x,), (x.shape[0], h, w, x.shape[3]),
+                         options={"size": (h, w), "align_corners": bool(align_corners),
+                                  "half_pixel_centers": bool(half_pixel_centers)})
+
     def concat(self, xs: Sequence[TensorSpec], axis: int = -1) -> TensorSpec:
         """Concatenation along ``axis``."""
         rank = len(xs[0].shape)

@@ -42,6 +42,12 @@ rule                when
 ``minmax-quantization`` int8 MAXIMUM / MINIMUM whose inputs and output do not share one
                     scale and zero point (TFLite's converter guarantees it; the kernel
                     compares raw codes)
+``transpose-perm``  a TRANSPOSE without a constant permutation of its rank
+``pad-amounts``     a PAD without constant, non-negative paddings that give its output shape
+``pad-value``       an int8 PADV2 whose constant is not quantized like the output (TFLM's
+                    PadPrepare refuses it too)
+``resize-options``  a RESIZE of a tensor that is not 4-D, or a RESIZE_BILINEAR with both
+                    align_corners and half_pixel_centers (TFLite refuses it)
 ``fixed-output``    an int8 LOGISTIC / TANH whose output quantization is not the one the
                     converter fixes and the kernels assume (1/256, -128 / 1/128, 0)
 ``prelu-alpha``     a PRELU whose alpha does not broadcast onto the input dim by dim, or
@@ -887,6 +893,93 @@ def _describe_piece_layer(c: LayerContext) -> LayerDescriptor:
                           f"{'input' if c.code is fi.Op.CONCATENATION else 'output'}); describe "
                           f"it with describe_pieces", layer=c.layer.name, rule="pieces")
     return pieces[0].descriptor
+def _describe_transpose(c: LayerContext) -> LayerDescriptor:
+    """TRANSPOSE: the permutation padded to 4-D (:data:`~tinymodel.firmware_interface.TRANSPOSE_GEOM`;
+    a rank-r permutation moves to the last r dims, leading dims of 1 stay in place)."""
+    layer = c.layer
+    rank = len(layer.input.shape)
+    perm = layer.options.get("perm")
+    if perm is None or sorted(int(p) % max(rank, 1) for p in perm) != list(range(rank)) \
+            or len(perm) != rank:
+        raise DeployError(f"TRANSPOSE needs a constant permutation of 0..{rank - 1}; this one has "
+                          f"{None if perm is None else list(perm)}", layer=layer.name,
+                          rule="transpose-perm")
+    lead = 4 - rank
+    perm4 = tuple(range(lead)) + tuple(int(p) % rank + lead for p in perm)
+    if tuple(c.in4[p] for p in perm4) != tuple(c.out4):
+        raise DeployError(f"TRANSPOSE of {list(layer.input.shape)} by {list(perm)} does not give "
+                          f"its output shape {list(layer.output.shape)}", layer=layer.name,
+                          rule="transpose-perm")
+    geom = fi.TRANSPOSE_GEOM.words(perm0=perm4[0], perm1=perm4[1], perm2=perm4[2],
+                                   perm3=perm4[3])
+    return c.descriptor(geom)
+
+
+def _describe_pad(c: LayerContext) -> LayerDescriptor:
+    """PAD and PADV2: elements before each dim padded to 4-D
+    (:data:`~tinymodel.firmware_interface.PAD_GEOM`) and the fill
+    (:data:`~tinymodel.firmware_interface.PAD_QUANT`): int8 zp_out for PAD, the constant's code
+    for PADV2 (whose quantization must be the output's, as TFLM's PadPrepare checks); float 0.0
+    for PAD, the constant for PADV2."""
+    layer = c.layer
+    rank = len(layer.input.shape)
+    pads = layer.options.get("paddings")
+    if pads is None or len(pads) != rank or any(int(a) < 0 or int(b) < 0 for a, b in pads):
+        raise DeployError(f"PAD needs constant non-negative paddings, one (before, after) pair per "
+                          f"dim of its rank-{rank} input; this one has "
+                          f"{None if pads is None else [list(p) for p in pads]}",
+                          layer=layer.name, rule="pad-amounts")
+    lead = 4 - rank
+    before = (0,) * lead + tuple(int(a) for a, _ in pads)
+    after = (0,) * lead + tuple(int(b) for _, b in pads)
+    if tuple(i + a + b for i, a, b in zip(c.in4, before, after)) != tuple(c.out4):
+        raise DeployError(f"PAD of {list(layer.input.shape)} by {[list(p) for p in pads]} does "
+                          f"not give its output shape {list(layer.output.shape)}",
+                          layer=layer.name, rule="pad-amounts")
+    constant = layer.inputs[2] if len(layer.inputs) > 2 else None
+    if constant is not None:
+        value = _const_data(constant, layer, "the PADV2 constant").reshape(-1)
+        if value.size != 1:
+            raise DeployError(f"PADV2 constant has {value.size} values, not one",
+                              layer=layer.name, rule="pad-value")
+    if c.int8:
+        if constant is None:
+            fill = c.zp_out
+        else:
+            s_k, zp_k = _quant(constant, "PADV2 constant", layer.name)
+            if (s_k, zp_k) != (c.s_out, c.zp_out):
+                raise DeployError(f"int8 PADV2 constant quantized with scale {s_k:g}, zero point "
+                                  f"{zp_k}, the output with scale {c.s_out:g}, zero point "
+                                  f"{c.zp_out}; they must be equal", layer=layer.name,
+                                  rule="pad-value")
+            fill = int(value[0])
+        quant = fi.PAD_QUANT.words(value=fill)
+    else:
+        fill_f = 0.0 if constant is None else float(value[0])
+        quant = fi.PAD_QUANT.words(value=fi.f32_bits(fill_f))
+    geom = fi.PAD_GEOM.words(before_n=before[0], before_h=before[1], before_w=before[2],
+                             before_c=before[3])
+    return c.descriptor(geom, quant)
+
+
+def _describe_resize(c: LayerContext) -> LayerDescriptor:
+    """RESIZE_NEAREST_NEIGHBOR and RESIZE_BILINEAR of a 4-D NHWC tensor: align_corners and
+    half_pixel_centers (:data:`~tinymodel.firmware_interface.RESIZE_GEOM`); the output size is
+    the output's shape.  Input and output share quantization (the converter's rule), so int8
+    needs no quant slot."""
+    layer = c.layer
+    align = bool(layer.options.get("align_corners", False))
+    half = bool(layer.options.get("half_pixel_centers", False))
+    if len(layer.input.shape) != 4 or len(layer.output.shape) != 4:
+        raise DeployError(f"{layer.op.label} needs 4-D NHWC tensors; this one has "
+                          f"{list(layer.input.shape)}", layer=layer.name, rule="resize-options")
+    if layer.op is OpType.RESIZE_BILINEAR and align and half:
+        raise DeployError("RESIZE_BILINEAR with both align_corners and half_pixel_centers "
+                          "(TFLite refuses it)", layer=layer.name, rule="resize-options")
+    return c.descriptor(fi.RESIZE_GEOM.words(align_corners=int(align),
+                                             half_pixel_centers=int(half)))
+
+
 def _describe_logistic(c: LayerContext) -> LayerDescriptor:
     """LOGISTIC and TANH: int8 rescale into Q4.27
     (:data:`~tinymodel.firmware_interface.LOGISTIC_S8_QUANT`); the output quantization is the
@@ -995,6 +1088,10 @@ DESCRIBERS: Mapping[OpType, Callable[[LayerContext], LayerDescriptor]] = {
     OpType.SPLIT: _describe_piece_layer,
     OpType.SPLIT_V: _describe_piece_layer,
     OpType.UNPACK: _describe_piece_layer,
+    OpType.TRANSPOSE: _describe_transpose,
+    OpType.PAD: _describe_pad,
+    OpType.RESIZE_NEAREST_NEIGHBOR: _describe_resize,
+    OpType.RESIZE_BILINEAR: _describe_resize,
     OpType.LOGISTIC: _describe_logistic,
     OpType.TANH: _describe_logistic,
     OpType.HARD_SWISH: _describe_hard_swish,

@@ -72,7 +72,7 @@ class KernelPath(enum.Enum):
     SIMD = "simd"                # other s8-opt kernels with a 4-lane SIMD body (pooling, add, mul)
     BROADCAST = "broadcast"      # binary element-wise op with NumPy broadcasting (scalar loop)
     SCALAR = "scalar"            # kernels with one implementation for both int8 variants
-    COPY = "copy"                # data movement only (reshape, concatenation, slices)
+    COPY = "copy"                # data movement only (reshape, concatenation, slices, transpose, pad, nearest resize)
     NONE = "none"                # no kernel: unsupported operator, or one the firmware lacks
 
 
@@ -89,7 +89,16 @@ _FIRMWARE_OPS = {OpType.CONV_2D, OpType.DEPTHWISE_CONV_2D, OpType.FULLY_CONNECTE
                  OpType.CONCATENATION, OpType.PACK,
                  OpType.STRIDED_SLICE, OpType.SLICE, OpType.SPLIT, OpType.SPLIT_V, OpType.UNPACK,
                  OpType.QUANTIZE, OpType.DEQUANTIZE, OpType.SUM,
-                 OpType.MUL, OpType.SUB, OpType.MAXIMUM, OpType.MINIMUM}
+                 OpType.MUL, OpType.SUB, OpType.MAXIMUM, OpType.MINIMUM,
+                 OpType.TRANSPOSE, OpType.PAD, OpType.RESIZE_NEAREST_NEIGHBOR,
+                 OpType.RESIZE_BILINEAR}
+#: Data movement: one kernel moves elements of any dtype in every variant (path ``COPY``).
+#: s8-opt PAD has a block-copy body of its own (memset / memcpy runs, CMSIS-NN's arm_pad_s8
+#: structure), still data movement; TRANSPOSE and RESIZE_NEAREST_NEIGHBOR share the one kernel
+#: (CMSIS-NN's DSP transpose is a scalar strided copy too, and it has no resize).
+#: CONCATENATION and STRIDED_SLICE (and the operators that run as them) are byte copies too.
+_COPY_OPS = {OpType.RESHAPE, OpType.TRANSPOSE, OpType.PAD, OpType.RESIZE_NEAREST_NEIGHBOR,
+             OpType.CONCATENATION, OpType.STRIDED_SLICE}
 #: Element-wise activations of issue 17: one scalar int8 kernel serves s8-ref and s8-opt
 #: (``SCALAR``): TFLite Micro runs its reference kernels for them even in a CMSIS-NN build, and
 #: CMSIS-NN has no int8 SIMD body for them.
@@ -156,8 +165,7 @@ def kernel_path(layer: Layer, variant: Variant | str) -> KernelPath:
     op = layer.op
     if op not in _FIRMWARE_OPS:
         return KernelPath.NONE
-    if op is OpType.RESHAPE or op in _TABLE_ALIASES or op in (OpType.CONCATENATION,
-                                                              OpType.STRIDED_SLICE):
+    if op in _COPY_OPS or op in _TABLE_ALIASES:
         return KernelPath.COPY
     if is_broadcast(layer):
         return KernelPath.BROADCAST

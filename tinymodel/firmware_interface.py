@@ -124,6 +124,10 @@ OP_CODES: Mapping[OpType, Op] = MappingProxyType({
     OpType.SUB: Op.SUB,
     OpType.MAXIMUM: Op.MAXIMUM,
     OpType.MINIMUM: Op.MINIMUM,
+    OpType.TRANSPOSE: Op.TRANSPOSE,
+    OpType.PAD: Op.PAD,
+    OpType.RESIZE_NEAREST_NEIGHBOR: Op.RESIZE_NEAREST_NEIGHBOR,
+    OpType.RESIZE_BILINEAR: Op.RESIZE_BILINEAR,
     OpType.LOGISTIC: Op.LOGISTIC,
     OpType.TANH: Op.TANH,
     OpType.HARD_SWISH: Op.HARD_SWISH,
@@ -647,6 +651,36 @@ class ConvertQuantSlot(enum.IntEnum):
     MULT = 2
     SHIFT = 3
     SCALE = 4
+class TransposeGeomSlot(enum.IntEnum):
+    """Indices of ``geom[]`` of TRANSPOSE (``TM_GTR_*``): output dim k is input dim ``perm_k``."""
+
+    PERM0 = 0
+    PERM1 = 1
+    PERM2 = 2
+    PERM3 = 3
+
+
+class PadGeomSlot(enum.IntEnum):
+    """Indices of ``geom[]`` of PAD (``TM_GPAD_*``): elements before each NHWC dim."""
+
+    BEFORE_N = 0
+    BEFORE_H = 1
+    BEFORE_W = 2
+    BEFORE_C = 3
+
+
+class PadQuantSlot(enum.IntEnum):
+    """Index of ``quant[]`` of PAD (``TM_QPAD_*``): the fill, an int8 code or a float32 bit
+    pattern."""
+
+    VALUE = 0
+
+
+class ResizeGeomSlot(enum.IntEnum):
+    """Indices of ``geom[]`` of RESIZE_NEAREST_NEIGHBOR / RESIZE_BILINEAR (``TM_GRS_*``)."""
+
+    ALIGN_CORNERS = 0
+    HALF_PIXEL_CENTERS = 1
 
 
 #: Geometry words of a slot no family sets: strides and dilations 1, everything else 0.
@@ -762,6 +796,21 @@ CONCAT_GEOM = SlotFamily("concatenation window", "geom", MappingProxyType({
 SLICE_GEOM = SlotFamily("strided window", "geom", MappingProxyType({
     f"{what}_{dim}": getattr(SliceGeomSlot, f"{what.upper()}_{dim.upper()}")
     for what in ("begin", "stride") for dim in "nhwc"}), "tm_slice_params")
+#: TRANSPOSE (``tm_transpose_params``): the permutation padded to 4-D.
+TRANSPOSE_GEOM = SlotFamily("transpose permutation", "geom", MappingProxyType({
+    "perm0": TransposeGeomSlot.PERM0, "perm1": TransposeGeomSlot.PERM1,
+    "perm2": TransposeGeomSlot.PERM2, "perm3": TransposeGeomSlot.PERM3}), "tm_transpose_params")
+#: PAD (``tm_pad_params``): elements before each NHWC dim; after = out - in - before.
+PAD_GEOM = SlotFamily("pad amounts", "geom", MappingProxyType({
+    "before_n": PadGeomSlot.BEFORE_N, "before_h": PadGeomSlot.BEFORE_H,
+    "before_w": PadGeomSlot.BEFORE_W, "before_c": PadGeomSlot.BEFORE_C}), "tm_pad_params")
+#: PAD's fill (``tm_pad_value``): the int8 code, or :func:`f32_bits` of the float fill.
+PAD_QUANT = SlotFamily("pad value", "quant", MappingProxyType({"value": PadQuantSlot.VALUE}),
+                       "tm_pad_value")
+#: RESIZE_NEAREST_NEIGHBOR / RESIZE_BILINEAR options (``tm_resize_params``), 0 or 1 each.
+RESIZE_GEOM = SlotFamily("resize options", "geom", MappingProxyType({
+    "align_corners": ResizeGeomSlot.ALIGN_CORNERS,
+    "half_pixel_centers": ResizeGeomSlot.HALF_PIXEL_CENTERS}), "tm_resize_params")
 #: int8 LOGISTIC and TANH (``tm_logistic_params_s8``; field names of
 #: :class:`tinymodel.requantization.LogisticParams`).
 LOGISTIC_S8_QUANT = SlotFamily("int8 LOGISTIC / TANH quantization", "quant", MappingProxyType({
@@ -810,6 +859,7 @@ CONVERT_QUANT = SlotFamily("QUANTIZE / DEQUANTIZE parameters", "quant", MappingP
 SLOT_FAMILIES: tuple[SlotFamily, ...] = (CONV_GEOM, POOL_GEOM, S8_QUANT, ADD_S8_QUANT,
                                          SOFTMAX_S8_QUANT, SOFTMAX_F32_QUANT, F32_ACT_QUANT,
                                          CONCAT_GEOM, SLICE_GEOM,
+                                         TRANSPOSE_GEOM, PAD_GEOM, PAD_QUANT, RESIZE_GEOM,
                                          LOGISTIC_S8_QUANT, HARD_SWISH_S8_QUANT,
                                          MUL_S8_QUANT, SOFTMAX_S8_QUANT, SOFTMAX_F32_QUANT,
                                          F32_ACT_QUANT, LOGISTIC_S8_QUANT, HARD_SWISH_S8_QUANT,
@@ -1023,6 +1073,10 @@ QUANT_RULES: tuple[QuantRule, ...] = (
                   "QuantizeMultiplier: e < -31 flushes to 0, e <= 30"),
         QuantRule(_CONVERT, f32, _R.F32_FINITE, ConvertQuantSlot.SCALE,
                   source="QUANTIZE / DEQUANTIZE: scale finite"))),
+    QuantRule(frozenset({Op.PAD}), False, _R.RANGE, PadQuantSlot.VALUE, 0, -128, 127,
+              "PAD: the int8 fill (zp_out, or PADV2's constant) in [-128, 127]"),
+    QuantRule(frozenset({Op.PAD}), True, _R.F32_FINITE, PadQuantSlot.VALUE,
+              source="float PAD: the fill is a finite number"),
 )
 
 
@@ -1126,7 +1180,8 @@ __all__ = [
     "Command", "DType", "Field", "MULT_HI", "MULT_LO", "QUANT_RULES", "QuantRule",
     "QuantRuleKind", "quant_violations", "FloatQuantSlot", "GeomSlot", "KernelStatus", "LayerDescriptor",
     "LayerFlag", "NoFitRegion", "Op", "QuantSlot", "RunLayerField", "RunStatus", "RxEvent",
-    "SlotFamily", "SoftmaxQuantSlot", "LogisticQuantSlot", "HardSwishQuantSlot",
+    "SlotFamily", "SoftmaxQuantSlot", "PAD_GEOM", "PAD_QUANT", "RESIZE_GEOM", "TRANSPOSE_GEOM",
+    "PadGeomSlot", "PadQuantSlot", "ResizeGeomSlot", "TransposeGeomSlot", "LogisticQuantSlot", "HardSwishQuantSlot",
     "LeakyReluQuantSlot", "PreluQuantSlot", "LOGISTIC_S8_QUANT", "HARD_SWISH_S8_QUANT",
     "LEAKY_RELU_S8_QUANT", "PRELU_S8_QUANT", "LEAKY_RELU_F32_QUANT", "MULT_Q15_LO", "MULT_Q15_HI", "Status", "blob_item_bytes", "default_geom",
     "default_quant", "dtype_code", "f32_bits", "path_of_code", "reported_path", "run_layer_field_name",

@@ -23,6 +23,11 @@ SOFTMAX, RELU, RELU6  input
 CONCATENATION         input, axis [last]: one firmware CONCATENATION layer (a concatenation of
                       the one input: the copy a graph layer does per input)
 STRIDED_SLICE         input, begin, size, strides [1, ...]: one strided window (no masks)
+TRANSPOSE             input, perm (output axis k is input axis perm[k])
+PAD                   input, paddings (one [before, after] pair per axis)
+RESIZE_NEAREST_       input, size ([out_h, out_w]), align_corners [false],
+NEIGHBOR,             half_pixel_centers [false]
+RESIZE_BILINEAR
 LOGISTIC, TANH,       input
 HARD_SWISH
 LEAKY_RELU            input, alpha [0.2]
@@ -61,8 +66,8 @@ SPEC_OPS = (OpType.CONV_2D, OpType.DEPTHWISE_CONV_2D, OpType.FULLY_CONNECTED,
             OpType.STRIDED_SLICE, OpType.SUM, OpType.QUANTIZE, OpType.DEQUANTIZE,
             OpType.LOGISTIC, OpType.TANH, OpType.HARD_SWISH, OpType.LEAKY_RELU, OpType.PRELU,
             OpType.TRANSPOSE_CONV, OpType.BATCH_MATMUL,
-            OpType.MUL, OpType.SUB, OpType.MAXIMUM, OpType.MINIMUM)
-#: The axes of a MEAN / SUM spec without ``axes`` (the spatial ones of a 4-D input).
+            OpType.MUL, OpType.SUB, OpType.MAXIMUM, OpType.MINIMUM,
+            OpType.TRANSPOSE, OpType.PAD, OpType.RESIZE_NEAREST_NEIGHBOR, OpType.RESIZE_BILINEAR)
 DEFAULT_AXES = (1, 2)
 #: The binary element-wise operators among them.
 _BINARY = (OpType.ADD, OpType.SUB, OpType.MUL, OpType.MAXIMUM, OpType.MINIMUM)
@@ -112,6 +117,17 @@ def _flag(spec: Mapping[str, Any], key: str, default: bool) -> bool:
     if not isinstance(v, bool):
         raise TinymodelError(f"layer spec: {key} must be true or false, not {v!r}")
     return v
+
+
+def _pads(spec: Mapping[str, Any], rank: int) -> tuple[tuple[int, int], ...]:
+    v = spec.get("paddings")
+    ok = isinstance(v, (list, tuple)) and len(v) == rank and all(
+        isinstance(p, (list, tuple)) and len(p) == 2
+        and all(isinstance(a, int) and not isinstance(a, bool) and a >= 0 for a in p) for p in v)
+    if not ok:
+        raise TinymodelError(f"layer spec: paddings must be {rank} [before, after] pairs of "
+                             f"non-negative integers, not {v!r}")
+    return tuple((int(a), int(b)) for a, b in v)
 
 
 def build_layer(spec: Mapping[str, Any], dtype: str = "int8", with_data: bool = False) -> Layer:
@@ -202,6 +218,18 @@ def build_layer(spec: Mapping[str, Any], dtype: str = "int8", with_data: bool = 
                                      f"{begin!r}")
             b.strided_slice(x, begin, _ints(spec, "size"),
                             _ints(spec, "strides") if "strides" in spec else None)
+        elif op is OpType.TRANSPOSE:
+            perm = spec.get("perm")
+            if not isinstance(perm, (list, tuple)) or not all(isinstance(p, int) for p in perm):
+                raise TinymodelError(f"layer spec: perm must be a list of axes, not {perm!r}")
+            b.transpose(x, perm)
+        elif op is OpType.PAD:
+            b.pad(x, _pads(spec, len(x.shape)))
+        elif op in (OpType.RESIZE_NEAREST_NEIGHBOR, OpType.RESIZE_BILINEAR):
+            b.resize(x, _ints(spec, "size"),
+                     "bilinear" if op is OpType.RESIZE_BILINEAR else "nearest",
+                     align_corners=_flag(spec, "align_corners", False),
+                     half_pixel_centers=_flag(spec, "half_pixel_centers", False))
         elif op is OpType.RESHAPE:
             b.flatten(x)            # a flatten: [1, ...] -> [1, size], as before a dense layer
         elif op in (OpType.MEAN, OpType.SUM):
@@ -296,6 +324,14 @@ def spec_of(layer: Layer) -> dict[str, Any]:
             spec["keep_dims"] = True
     elif op is OpType.QUANTIZE and layer.input.dtype != "float32":
         spec["from"] = layer.input.dtype
+    elif op is OpType.TRANSPOSE:
+        spec["perm"] = [int(p) for p in layer.options["perm"]]
+    elif op is OpType.PAD:
+        spec["paddings"] = [[int(a), int(b)] for a, b in layer.options["paddings"]]
+    elif op in (OpType.RESIZE_NEAREST_NEIGHBOR, OpType.RESIZE_BILINEAR):
+        spec.update(size=list(layer.output.shape[1:3]),
+                    align_corners=bool(layer.options.get("align_corners", False)),
+                    half_pixel_centers=bool(layer.options.get("half_pixel_centers", False)))
     elif op is OpType.LEAKY_RELU:
         spec["alpha"] = float(layer.options.get("alpha", 0.2))
     elif op is OpType.PRELU:

@@ -112,6 +112,23 @@ static size_t run_layer_payload(uint8_t *q)
             v[16 + k] = step;
         }
     }
+    if (q[0] == TM_OP_TRANSPOSE) { /* a permutation of the dims, out[k] = in[perm_k] */
+        const int32_t in4[4] = {n, h, w, c};
+        int32_t perm[4] = {0, 1, 2, 3};
+        for (int i = 3; i > 0; i--) {
+            const int j = (int)below((uint32_t)i + 1u);
+            const int32_t t = perm[i]; perm[i] = perm[j]; perm[j] = t;
+        }
+        for (int i = 0; i < 4; i++) { v[12 + i] = perm[i]; v[8 + i] = in4[perm[i]]; }
+    }
+    if (q[0] == TM_OP_PAD) { /* before amounts in geom, out = in + before + after */
+        for (int i = 0; i < 4; i++) { v[12 + i] = (int32_t)below(3); v[8 + i] = v[i] + v[12 + i] + (int32_t)below(3); }
+        v[20] = (int32_t)below(256) - 128;
+    }
+    if (q[0] == TM_OP_RESIZE_NEAREST_NEIGHBOR || q[0] == TM_OP_RESIZE_BILINEAR) {
+        v[12] = (int32_t)below(2); v[13] = v[12] ? 0 : (int32_t)below(2);
+        v[9] = 1 + (int32_t)below(16); v[10] = 1 + (int32_t)below(16);
+    }
     /* activations: the quant words tinymodel.requantization builds for scales 0.05 -> 0.04 */
     if (q[0] == TM_OP_LOGISTIC || q[0] == TM_OP_TANH) { v[20] = 3; v[21] = 1717986944; v[22] = 23; }
     if (q[0] == TM_OP_HARD_SWISH) { v[20] = 3; v[21] = -9; v[22] = 20480; v[23] = -6;
@@ -132,9 +149,13 @@ static size_t run_layer_payload(uint8_t *q)
             v[20] = 0; v[21] = 0; v[22] = 0; v[23] = 1 << 30; v[24] = -3; v[25] = -128; v[26] = 127;
         }
     }
-    if (q[1] < 2) { /* float variants: beta 1.0, activation clamp [-FLT_MAX, FLT_MAX] or [0, 6] */
+    if (q[1] < 2 && q[0] != TM_OP_PAD) { /* float variants: beta 1.0, activation clamp
+                                             * [-FLT_MAX, FLT_MAX] or [0, 6] */
         v[20] = 0x3F800000; v[22] = below(2) ? (int32_t)0xFF7FFFFF : 0;
         v[23] = v[22] ? 0x7F7FFFFF : 0x40C00000;
+    }
+    if (q[1] < 2 && q[0] == TM_OP_PAD) { /* a float fill */
+        v[20] = below(2) ? 0x3F800000 : 0;
     }
     if ((q[0] == TM_OP_MEAN && below(2)) || q[0] == TM_OP_SUM) {
         /* any axes: geom[TM_GR_AXES] a mask, out[] the input with the reduced dims 1 */

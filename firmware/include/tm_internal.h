@@ -267,4 +267,8 @@ static inline tm_status tm_check_fc(const tm_fc_dims *d, const void *input, cons
     return TM_OK;
 }
 
+/* Shapes of a PAD (tm_pad.c; both PAD kernels call it): every before >= 0 and
+ * before + in <= out per dim, valid dims; TM_OK or TM_ERR_SHAPE. */
+tm_status tm_pad_check(const tm_pad_params *params, const tm_dims *in, const tm_dims *out);
+
 #endif /* TM_INTERNAL_H */

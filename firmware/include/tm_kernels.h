@@ -616,6 +616,76 @@ tm_status tm_reduce_s8_ref(const tm_reduce_params *params, const tm_quant_s8 *qu
 tm_status tm_reduce_f32(const tm_reduce_params *params, const tm_act_f32 *act, int32_t mean,
                         const tm_dims *input_dims, const float *input, float *output);
 
+/* ---------------------------------------------------------------------------------------------
+ * Data movement of issue 17 (TRANSPOSE, PAD, RESIZE_NEAREST_NEIGHBOR).  One source per operator
+ * serves every variant (tm_transpose.c, tm_pad.c, tm_resize_nearest.c, like tm_reshape.c): the
+ * kernels move elements of `elem_bytes` bytes (1: int8, 4: float32) and never compute on them;
+ * quantization is untouched (the converter gives input and output one scale and zero point,
+ * tflite-op-arithmetic.md 1.9).  input and output must not overlap.
+ */
+
+/** TRANSPOSE of a 4-D tensor: output dim k is input dim perm_k (a permutation of 0..3). */
+typedef struct {
+    int32_t perm0;
+    int32_t perm1;
+    int32_t perm2;
+    int32_t perm3;
+} tm_transpose_params;
+
+/** PAD: elements inserted before each NHWC dim; those after are out - in - before. */
+typedef struct {
+    int32_t before_n;
+    int32_t before_h;
+    int32_t before_w;
+    int32_t before_c;
+} tm_pad_params;
+
+/** PAD's fill element: the int8 code (1-byte elements; zp_out for PAD, the constant for PADV2)
+ * or the float32 bit pattern (4-byte elements). */
+typedef struct {
+    int32_t value;
+} tm_pad_value;
+
+/** RESIZE_NEAREST_NEIGHBOR / RESIZE_BILINEAR options (0 or 1 each). */
+typedef struct {
+    int32_t align_corners;
+    int32_t half_pixel_centers;
+} tm_resize_params;
+
+/* out[i0 i1 i2 i3] = in[j] with j[perm_k] = i_k: TFLite's reference walk (output in order, one
+ * strided read per element). */
+tm_status tm_transpose(const tm_transpose_params *params, int32_t elem_bytes,
+                       const tm_dims *input_dims, const void *input, const tm_dims *output_dims,
+                       void *output);
+
+/* TFLite's reference PAD: the output in order, one element at a time, the fill in the padded
+ * bands and the next input element elsewhere. */
+tm_status tm_pad(const tm_pad_params *params, int32_t elem_bytes, int32_t fill,
+                 const tm_dims *input_dims, const void *input, const tm_dims *output_dims,
+                 void *output);
+/* int8 PAD of s8-opt images: the same result in blocks, memset for padded runs and one memcpy
+ * per input row (the structure of CMSIS-NN's arm_pad_s8). */
+tm_status tm_pad_s8_opt(const tm_pad_params *params, int8_t fill, const tm_dims *input_dims,
+                        const int8_t *input, const tm_dims *output_dims, int8_t *output);
+
+/* Nearest-neighbour resize of (n, h, w, c) to (n, oh, ow, c): one memcpy of c elements per output
+ * pixel from TFLite's GetNearestNeighbor source pixel (computed in float, as TFLite does). */
+tm_status tm_resize_nearest(const tm_resize_params *params, int32_t elem_bytes,
+                            const tm_dims *input_dims, const void *input,
+                            const tm_dims *output_dims, void *output);
+
+/* ---------------------------------------------------------------------------------------------
+ * RESIZE_BILINEAR of (n, h, w, c) to (n, oh, ow, c).  int8: TFLite's integer path
+ * (ResizeBilinearInteger: 10-bit fixed-point source coordinates, four taps, round half away from
+ * zero at 2^20), shared by s8-ref and s8-opt; float: TFLite's float reference.
+ * align_corners and half_pixel_centers are not both 1.
+ */
+tm_status tm_resize_bilinear_s8_ref(const tm_resize_params *params, const tm_dims *input_dims,
+                                    const int8_t *input, const tm_dims *output_dims,
+                                    int8_t *output);
+tm_status tm_resize_bilinear_f32(const tm_resize_params *params, const tm_dims *input_dims,
+                                 const float *input, const tm_dims *output_dims, float *output);
+
 #ifdef __cplusplus
 }
 #endif

@@ -116,6 +116,14 @@ enum {
     TM_GS_BEGIN_N = 0, TM_GS_BEGIN_H, TM_GS_BEGIN_W, TM_GS_BEGIN_C, TM_GS_STRIDE_N, TM_GS_STRIDE_H,
     TM_GS_STRIDE_W, TM_GS_STRIDE_C
 };
+/* TRANSPOSE (tm_transpose_params): output dim k is input dim perm_k, NHWC dims 0..3. */
+enum { TM_GTR_PERM0 = 0, TM_GTR_PERM1, TM_GTR_PERM2, TM_GTR_PERM3 };
+/* PAD (tm_pad_params): elements before each dim (after = out - in - before), and its fill
+ * (tm_pad_value): the int8 code, or the float32 bit pattern in float variants. */
+enum { TM_GPAD_BEFORE_N = 0, TM_GPAD_BEFORE_H, TM_GPAD_BEFORE_W, TM_GPAD_BEFORE_C };
+enum { TM_QPAD_VALUE = 0 };
+/* RESIZE_NEAREST_NEIGHBOR / RESIZE_BILINEAR (tm_resize_params): 0 or 1 each. */
+enum { TM_GRS_ALIGN_CORNERS = 0, TM_GRS_HALF_PIXEL_CENTERS };
 /* int8 LOGISTIC and TANH (tm_logistic_params_s8). */
 enum { TM_QLG_IN_OFFSET = 0, TM_QLG_IN_MULT, TM_QLG_IN_LEFT_SHIFT };
 /* int8 HARD_SWISH (tm_hard_swish_params_s8, in its field order). */

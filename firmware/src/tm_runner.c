@@ -53,6 +53,7 @@
 #pragma weak tm_transpose_conv_s8_opt_scratch_bytes
 #pragma weak tm_transpose_conv_s8_opt_path
 #pragma weak tm_mul_s8_opt
+#pragma weak tm_pad_s8_opt
 #endif
 
 /* Largest value of a geometry field (stride, padding, dilation, multiplier, pool window): keeps
@@ -89,6 +90,7 @@ uint32_t tm_runner_ops(void)
         TM_OP_MAX_POOL_2D, TM_OP_ADD, TM_OP_SOFTMAX, TM_OP_RELU, TM_OP_RESHAPE, TM_OP_MEAN,
         TM_OP_CONCATENATION, TM_OP_STRIDED_SLICE,
         TM_OP_MUL, TM_OP_SUB, TM_OP_MAXIMUM, TM_OP_MINIMUM,
+        TM_OP_TRANSPOSE, TM_OP_PAD, TM_OP_RESIZE_NEAREST_NEIGHBOR, TM_OP_RESIZE_BILINEAR,
         TM_OP_LOGISTIC, TM_OP_TANH, TM_OP_HARD_SWISH, TM_OP_LEAKY_RELU, TM_OP_PRELU,
         TM_OP_TRANSPOSE_CONV, TM_OP_BATCH_MATMUL,
         TM_OP_QUANTIZE, TM_OP_DEQUANTIZE, TM_OP_SUM,
@@ -126,6 +128,9 @@ uint32_t tm_runner_ops(void)
     }
     if (!tm_mul_s8_opt) {
         mask &= ~(1u << TM_OP_MUL);
+    }
+    if (!tm_pad_s8_opt) {
+        mask &= ~(1u << TM_OP_PAD);
     }
 #endif
     return mask;
@@ -358,6 +363,10 @@ static const tm_quant_rule tm_quant_rules[] = {
     TM_RULE(TM_OPS_CONVERT, 1, TM_RULE_ZERO_OR_RANGE, TM_QZ_MULT, 0, TM_MULT_LO, TM_MULT_HI),
     TM_RULE(TM_OPS_CONVERT, 1, TM_RULE_RANGE, TM_QZ_SHIFT, 0, -31, 30),
     TM_RULE(TM_OPS_CONVERT, 1, TM_RULE_F32_FINITE, TM_QZ_SCALE, 0, 0, 0),
+    /* PAD / PADV2 (ref 6(a)): the int8 fill is zp_out or the constant's code, in [-128, 127];
+     * a float fill is a finite number */
+    TM_RULE(TM_OPBIT(TM_OP_PAD), 0, TM_RULE_RANGE, TM_QPAD_VALUE, 0, -128, 127),
+    TM_RULE(TM_OPBIT(TM_OP_PAD), 1, TM_RULE_F32_FINITE, TM_QPAD_VALUE, 0, 0, 0),
 };
 
 static int tm_quant_rule_ok(const tm_quant_rule *r, const int32_t quant[12])
@@ -1036,6 +1045,55 @@ tm_run_status tm_runner_sizes(const tm_layer_desc *d, tm_variant v, tm_layer_siz
         out_bytes = (uint64_t)out_n * (out_dt == (int32_t)TM_DTYPE_F32 ? 4u : 1u);
         break;
     }
+    case TM_OP_TRANSPOSE: {
+        /* geom[TM_GTR_PERM0 + k] is a permutation of 0..3 and out[k] == in[perm_k] */
+        uint32_t seen = 0;
+        for (int k = 0; k < 4; k++) {
+            const int32_t p = d->geom[TM_GTR_PERM0 + k];
+            if (p < 0 || p > 3 || (seen & (1u << (uint32_t)p)) != 0) {
+                *bad_field = (uint16_t)TM_FIELD_GEOM(TM_GTR_PERM0 + k);
+                return TM_RUN_PARAM;
+            }
+            seen |= 1u << (uint32_t)p;
+            if (d->out[k] != d->in[p]) {
+                *bad_field = (uint16_t)TM_FIELD_OUT(k);
+                return TM_RUN_PARAM;
+            }
+        }
+        break;
+    }
+    case TM_OP_PAD:
+        /* 0 <= before_k and before_k + in[k] <= out[k] (after_k = out[k] - in[k] - before_k) */
+        for (int k = 0; k < 4; k++) {
+            const int32_t b = d->geom[TM_GPAD_BEFORE_N + k];
+            if (b < 0 || b > TM_RUN_MAX_DIM) {
+                *bad_field = (uint16_t)TM_FIELD_GEOM(TM_GPAD_BEFORE_N + k);
+                return TM_RUN_PARAM;
+            }
+            if ((int64_t)b + d->in[k] > (int64_t)d->out[k]) {
+                *bad_field = (uint16_t)TM_FIELD_OUT(k);
+                return TM_RUN_PARAM;
+            }
+        }
+        break;
+    case TM_OP_RESIZE_NEAREST_NEIGHBOR:
+    case TM_OP_RESIZE_BILINEAR:
+        if (d->geom[TM_GRS_ALIGN_CORNERS] != 0 && d->geom[TM_GRS_ALIGN_CORNERS] != 1) {
+            *bad_field = (uint16_t)TM_FIELD_GEOM(TM_GRS_ALIGN_CORNERS);
+            return TM_RUN_PARAM;
+        }
+        /* both flags: TFLite refuses it for bilinear (ref 16(a)) */
+        if ((d->geom[TM_GRS_HALF_PIXEL_CENTERS] != 0 && d->geom[TM_GRS_HALF_PIXEL_CENTERS] != 1) ||
+            (d->op == TM_OP_RESIZE_BILINEAR && d->geom[TM_GRS_HALF_PIXEL_CENTERS] == 1 &&
+             d->geom[TM_GRS_ALIGN_CORNERS] == 1)) {
+            *bad_field = (uint16_t)TM_FIELD_GEOM(TM_GRS_HALF_PIXEL_CENTERS);
+            return TM_RUN_PARAM;
+        }
+        if (d->out[0] != d->in[0] || d->out[3] != d->in[3]) {
+            *bad_field = (uint16_t)TM_FIELD_OUT(d->out[0] != d->in[0] ? 0 : 3);
+            return TM_RUN_PARAM;
+        }
+        break;
     default:
         *bad_field = TM_FIELD_OP;
         return TM_RUN_PARAM;
@@ -1060,6 +1118,56 @@ tm_run_status tm_runner_sizes(const tm_layer_desc *d, tm_variant v, tm_layer_siz
     s->channels = channels;
     return TM_RUN_OK;
 }
+
+#if TM_HAVE_F32 || TM_HAVE_S8_REF || TM_HAVE_S8_OPT
+static tm_pad_params tm_pad_of(const tm_layer_desc *d)
+{
+    tm_pad_params pad;
+    pad.before_n = d->geom[TM_GPAD_BEFORE_N];
+    pad.before_h = d->geom[TM_GPAD_BEFORE_H];
+    pad.before_w = d->geom[TM_GPAD_BEFORE_W];
+    pad.before_c = d->geom[TM_GPAD_BEFORE_C];
+    return pad;
+}
+
+static tm_resize_params tm_resize_of(const tm_layer_desc *d)
+{
+    tm_resize_params rs;
+    rs.align_corners = d->geom[TM_GRS_ALIGN_CORNERS];
+    rs.half_pixel_centers = d->geom[TM_GRS_HALF_PIXEL_CENTERS];
+    return rs;
+}
+
+/* The data-movement kernels shared by every variant (TRANSPOSE, PAD, RESIZE_NEAREST_NEIGHBOR),
+ * on elements of elem_bytes bytes. */
+static tm_status tm_exec_move(const tm_layer_desc *d, int32_t elem_bytes, const tm_layer_ptrs *p)
+{
+    const tm_dims in = tm_dims_of(d->in);
+    const tm_dims out = tm_dims_of(d->out);
+    switch (d->op) {
+    case TM_OP_TRANSPOSE: {
+        tm_transpose_params tr;
+        tr.perm0 = d->geom[TM_GTR_PERM0];
+        tr.perm1 = d->geom[TM_GTR_PERM1];
+        tr.perm2 = d->geom[TM_GTR_PERM2];
+        tr.perm3 = d->geom[TM_GTR_PERM3];
+        return tm_transpose(&tr, elem_bytes, &in, p->in, &out, p->out);
+    }
+    case TM_OP_PAD: {
+        const tm_pad_params pad = tm_pad_of(d);
+        tm_pad_value pv;
+        pv.value = d->quant[TM_QPAD_VALUE];
+        return tm_pad(&pad, elem_bytes, pv.value, &in, p->in, &out, p->out);
+    }
+    case TM_OP_RESIZE_NEAREST_NEIGHBOR: {
+        const tm_resize_params rs = tm_resize_of(d);
+        return tm_resize_nearest(&rs, elem_bytes, &in, p->in, &out, p->out);
+    }
+    default:
+        return TM_ERR_UNSUPPORTED;
+    }
+}
+#endif
 
 uint8_t tm_runner_path(const tm_layer_desc *d, tm_variant v)
 {
@@ -1207,6 +1315,16 @@ static tm_run_status tm_exec_f32(const tm_layer_desc *d, const tm_layer_ptrs *p,
     case TM_OP_DEQUANTIZE:
         *st = tm_exec_convert(d, p);
         break;
+    case TM_OP_TRANSPOSE:
+    case TM_OP_PAD:
+    case TM_OP_RESIZE_NEAREST_NEIGHBOR:
+        *st = tm_exec_move(d, 4, p);
+        break;
+    case TM_OP_RESIZE_BILINEAR: {
+        const tm_resize_params rs = tm_resize_of(d);
+        *st = tm_resize_bilinear_f32(&rs, &in, (const float *)p->in, &out, (float *)p->out);
+        break;
+    }
     case TM_OP_LOGISTIC:
         *st = tm_logistic_f32(size, (const float *)p->in, (float *)p->out);
         break;
@@ -1476,6 +1594,31 @@ static tm_run_status tm_exec_s8(const tm_layer_desc *d, tm_variant v, const tm_l
     case TM_OP_DEQUANTIZE:
         *st = tm_exec_convert(d, p);
         break;
+    case TM_OP_PAD:
+#if TM_HAVE_S8_OPT
+        if (opt) {
+            if (!tm_pad_s8_opt) {
+                return TM_RUN_UNSUPPORTED;
+            }
+            const tm_pad_params pad = tm_pad_of(d);
+            tm_pad_value pv;
+            pv.value = d->quant[TM_QPAD_VALUE];
+            *st = tm_pad_s8_opt(&pad, (int8_t)pv.value, &in, (const int8_t *)p->in, &out,
+                                (int8_t *)p->out);
+            break;
+        }
+#endif
+        *st = tm_exec_move(d, 1, p);
+        break;
+    case TM_OP_TRANSPOSE:
+    case TM_OP_RESIZE_NEAREST_NEIGHBOR:
+        *st = tm_exec_move(d, 1, p);
+        break;
+    case TM_OP_RESIZE_BILINEAR: {
+        const tm_resize_params rs = tm_resize_of(d);
+        *st = tm_resize_bilinear_s8_ref(&rs, &in, (const int8_t *)p->in, &out, (int8_t *)p->out);
+        break;
+    }
     case TM_OP_LOGISTIC:
     case TM_OP_TANH: {
         /* s8-opt images run the scalar kernels too (TFLM has no CMSIS-NN int8 sigmoid / tanh) */

@@ -35,6 +35,10 @@ def _valid_quant(op: fi.Op, f32: bool) -> tuple[int, ...]:
         m, e = rq.requantize_multiplier(0.05, 0.04)
         return fi.CONVERT_QUANT.words(input_offset=5, output_offset=-3, multiplier=m, shift=e,
                                       scale=fi.f32_bits(0.05))
+    if op is fi.Op.PAD:
+        return fi.PAD_QUANT.words(value=fi.f32_bits(0.0) if f32 else -3)
+    if op in (fi.Op.TRANSPOSE, fi.Op.RESIZE_NEAREST_NEIGHBOR, fi.Op.RESIZE_BILINEAR):
+        return fi.default_quant()
     if f32:
         if op is fi.Op.SOFTMAX:
             return fi.SOFTMAX_F32_QUANT.words(beta=1.0)
@@ -104,6 +108,15 @@ def _request(op: fi.Op, f32: bool, quant: tuple[int, ...]):
         return LayerRequest(op, variant, x, (1, 2, 4, 3), geom=fi.SLICE_GEOM.words(
             begin_n=0, begin_h=1, begin_w=0, begin_c=7, stride_n=1, stride_h=2, stride_w=1,
             stride_c=-2), quant=quant, reps=1, warmups=0)
+    if op is fi.Op.PAD:
+        return LayerRequest(op, variant, x, (1, 5, 6, 8), geom=fi.PAD_GEOM.words(
+            before_n=0, before_h=1, before_w=1, before_c=0), quant=quant, reps=1, warmups=0)
+    if op is fi.Op.TRANSPOSE:
+        return LayerRequest(op, variant, x, x, geom=fi.TRANSPOSE_GEOM.words(
+            perm0=0, perm1=2, perm2=1, perm3=3), quant=quant, reps=1, warmups=0)
+    if op in (fi.Op.RESIZE_NEAREST_NEIGHBOR, fi.Op.RESIZE_BILINEAR):
+        return LayerRequest(op, variant, x, (1, 8, 8, 8), geom=fi.RESIZE_GEOM.words(
+            align_corners=0, half_pixel_centers=1), quant=quant, reps=1, warmups=0)
     if op is fi.Op.PRELU:       # one alpha per channel
         return LayerRequest(op, variant, x, x, (1, 1, 1, 8), quant=quant, reps=1, warmups=0)
     if op is fi.Op.TRANSPOSE_CONV:

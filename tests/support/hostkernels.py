@@ -149,6 +149,18 @@ class _ReduceParams(ctypes.Structure):
     _fields_ = [("axes", ctypes.c_int32)]
 
 
+class _TransposeParams(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_int32) for n in ("perm0", "perm1", "perm2", "perm3")]
+
+
+class _PadParams(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_int32) for n in ("before_n", "before_h", "before_w", "before_c")]
+
+
+class _ResizeParams(ctypes.Structure):
+    _fields_ = [("align_corners", ctypes.c_int32), ("half_pixel_centers", ctypes.c_int32)]
+
+
 # -- building and loading -----------------------------------------------------------------------
 
 def _sources() -> list[Path]:
@@ -930,6 +942,88 @@ def run_pieces(layer: Layer, inputs: Sequence[np.ndarray], variant: str) -> list
             g = d.geom
             outs[piece.output.name] = strided_slice(x, g[:4], g[4:], d.output)
     return [outs[t.name].reshape(t.shape) for t in layer.outputs]
+# -- data movement and resize (TRANSPOSE, PAD, RESIZE_*) -------------------------------------
+
+def _elem_bytes(a: np.ndarray, family: str) -> int:
+    want = np.float32 if family == "f32" else np.int8
+    if a.dtype != np.dtype(want):
+        raise KernelError(f"family {family!r} moves {np.dtype(want).name}, got {a.dtype.name}")
+    return a.dtype.itemsize
+
+
+def _as4(shape: Sequence[int]) -> tuple[int, ...]:
+    shape = tuple(int(d) for d in shape)
+    if len(shape) > 4:
+        raise KernelError(f"the kernels take rank <= 4, got {shape}")
+    return (1,) * (4 - len(shape)) + shape
+
+
+def transpose(x: np.ndarray, perm: Sequence[int], *, family: str) -> np.ndarray:
+    """TRANSPOSE of a rank <= 4 tensor (``tm_transpose``; every family moves its dtype)."""
+    family = _family(family, FAMILIES)
+    a = np.ascontiguousarray(x)
+    size = _elem_bytes(a, family)
+    rank = a.ndim
+    lead = 4 - rank
+    perm4 = tuple(range(lead)) + tuple(int(p) % rank + lead for p in perm)
+    in4 = _as4(a.shape)
+    out4 = tuple(in4[p] for p in perm4)
+    out = np.zeros(out4, a.dtype)
+    _call("tm_transpose", ctypes.byref(_TransposeParams(*perm4)), size, ctypes.byref(_dims(in4)),
+          ctypes.c_void_p(a.ctypes.data), ctypes.byref(_dims(out4)),
+          ctypes.c_void_p(out.ctypes.data))
+    return out.reshape(tuple(a.shape[p] for p in perm))
+
+
+def pad(x: np.ndarray, paddings: Sequence[Sequence[int]], *, family: str,
+        fill: float | int = 0) -> np.ndarray:
+    """PAD / PADV2 of a rank <= 4 tensor with ``fill`` (int8 code or float): ``tm_pad`` for
+    ``ref`` and ``f32``, the block kernel ``tm_pad_s8_opt`` for ``opt``."""
+    family = _family(family, FAMILIES)
+    a = np.ascontiguousarray(x)
+    size = _elem_bytes(a, family)
+    lead = 4 - a.ndim
+    before = (0,) * lead + tuple(int(p[0]) for p in paddings)
+    after = (0,) * lead + tuple(int(p[1]) for p in paddings)
+    in4 = _as4(a.shape)
+    out4 = tuple(i + b + e for i, b, e in zip(in4, before, after))
+    out = np.zeros(out4, a.dtype)
+    params = _PadParams(*before)
+    if family == "opt":
+        _call("tm_pad_s8_opt", ctypes.byref(params), ctypes.c_int8(int(fill)),
+              ctypes.byref(_dims(in4)), _ptr(a, ctypes.c_int8), ctypes.byref(_dims(out4)),
+              _ptr(out, ctypes.c_int8))
+    else:
+        word = int(np.array([fill], np.float32).view(np.int32)[0]) if family == "f32" \
+            else int(fill)
+        _call("tm_pad", ctypes.byref(params), size, ctypes.c_int32(word),
+              ctypes.byref(_dims(in4)), ctypes.c_void_p(a.ctypes.data), ctypes.byref(_dims(out4)),
+              ctypes.c_void_p(out.ctypes.data))
+    return out.reshape(tuple(d + int(p[0]) + int(p[1]) for d, p in zip(a.shape, paddings)))
+
+
+def resize(x: np.ndarray, size: Sequence[int], *, family: str, bilinear: bool,
+           align_corners: bool = False, half_pixel_centers: bool = False) -> np.ndarray:
+    """RESIZE_NEAREST_NEIGHBOR (``tm_resize_nearest``, every family) or RESIZE_BILINEAR
+    (``tm_resize_bilinear_s8_ref`` for ``ref`` and ``opt``, ``tm_resize_bilinear_f32``) of an
+    NHWC tensor to ``size`` = (out_h, out_w)."""
+    family = _family(family, FAMILIES)
+    a = np.ascontiguousarray(x)
+    elem = _elem_bytes(a, family)
+    n, _, _, c = a.shape
+    out = np.zeros((n, int(size[0]), int(size[1]), c), a.dtype)
+    params = _ResizeParams(int(align_corners), int(half_pixel_centers))
+    args = (ctypes.byref(params),)
+    dims = (ctypes.byref(_dims(a.shape)), ctypes.c_void_p(a.ctypes.data),
+            ctypes.byref(_dims(out.shape)), ctypes.c_void_p(out.ctypes.data))
+    if not bilinear:
+        _call("tm_resize_nearest", *args, elem, *dims)
+    else:
+        _call("tm_resize_bilinear_f32" if family == "f32" else "tm_resize_bilinear_s8_ref",
+              *args, *dims)
+    return out
+
+
 # -- element-wise activations (LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU, PRELU) --------------------
 
 class _LogisticParamsS8(ctypes.Structure):
@@ -1279,6 +1373,22 @@ def run_layer(layer: Layer, inputs: Sequence[np.ndarray], family: str) -> np.nda
             quant = QuantS8(-zp_in, zp_out, _INT8_MIN, _INT8_MAX, np.array([m]), np.array([e]))
         return reduce(x, axes, family=family, mean=op is OpType.MEAN,
                       quant=quant).reshape(out_shape)
+    if op is OpType.TRANSPOSE:
+        return transpose(x, layer.options["perm"], family=family).reshape(out_shape)
+    if op is OpType.PAD:
+        const = _const(layer.inputs[2], layer, "constant") if len(layer.inputs) > 2 \
+            and layer.inputs[2] is not None else None
+        if is_float:
+            fill: float | int = 0.0 if const is None else float(const.reshape(-1)[0])
+        else:
+            fill = _quant_of(layer.output, "output")[1] if const is None \
+                else int(const.reshape(-1)[0])
+        return pad(x, layer.options["paddings"], family=family, fill=fill).reshape(out_shape)
+    if op in (OpType.RESIZE_NEAREST_NEIGHBOR, OpType.RESIZE_BILINEAR):
+        return resize(x, out_shape[1:3], family=family,
+                      bilinear=op is OpType.RESIZE_BILINEAR,
+                      align_corners=bool(layer.options.get("align_corners", False)),
+                      half_pixel_centers=bool(layer.options.get("half_pixel_centers", False)))
     raise UnsupportedError(f"layer {layer.name!r}: no host kernel for {layer.source_op or op}")
 
 
