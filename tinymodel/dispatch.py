@@ -71,6 +71,7 @@ class KernelPath(enum.Enum):
     TCONV_GATHER = "tconv-gather"  # SIMD transpose conv: per output pixel, SMLAD over ic
     SIMD = "simd"                # other s8-opt kernels with a 4-lane SIMD body (pooling, add, mul)
     BROADCAST = "broadcast"      # binary element-wise op with NumPy broadcasting (scalar loop)
+    REQUANTIZE = "requantize"    # int8 -> int8 QUANTIZE: one integer kernel in every variant
     SCALAR = "scalar"            # kernels with one implementation for both int8 variants
     COPY = "copy"                # data movement only (reshape, concatenation, slices, transpose, pad, nearest resize)
     NONE = "none"                # no kernel: unsupported operator, or one the firmware lacks
@@ -159,7 +160,9 @@ def kernel_path(layer: Layer, variant: Variant | str) -> KernelPath:
     s8-ref kernel).
     Binary element-wise operators with broadcasting (:func:`is_broadcast`): ``BROADCAST`` in every
     variant (one scalar loop shared by s8-ref and s8-opt); equal shapes: s8-opt ``SIMD`` for ADD
-    and MUL, ``SCALAR`` for SUB, MAXIMUM and MINIMUM.
+    and MUL, ``SCALAR`` for SUB, MAXIMUM and MINIMUM.  An int8 -> int8 QUANTIZE (a
+    requantization): ``REQUANTIZE`` in every variant (integer arithmetic, unlike the float ->
+    int8 QUANTIZE's float division, so it is fitted apart).
     """
     variant = Variant.parse(variant)
     op = layer.op
@@ -169,6 +172,8 @@ def kernel_path(layer: Layer, variant: Variant | str) -> KernelPath:
         return KernelPath.COPY
     if is_broadcast(layer):
         return KernelPath.BROADCAST
+    if op is OpType.QUANTIZE and layer.input.dtype == "int8":
+        return KernelPath.REQUANTIZE
     if variant in (Variant.F32, Variant.F32_SOFT):
         return KernelPath.F32
     if variant is Variant.S8_REF:

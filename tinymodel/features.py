@@ -85,6 +85,7 @@ PATH_FEATURES: Mapping[KernelPath, tuple[str, ...]] = MappingProxyType({
                               "unaligned"),
     KernelPath.SIMD: ("calls", "pixels", "outputs", "taps", "simd_macs", "tail_macs", "elements"),
     KernelPath.SCALAR: ("calls", "pixels", "outputs", "elements"),
+    KernelPath.REQUANTIZE: ("calls", "elements"),
     KernelPath.COPY: ("calls", "pixels", "elements", "runs", "strided_reads"),
     # broadcasting element-wise ops: a row set-up per (n, h, w) of the output, then per element
     KernelPath.BROADCAST: ("calls", "pixels", "outputs", "elements"),
@@ -318,6 +319,20 @@ def _dense(layer: Layer, path: KernelPath) -> dict[str, float]:
     return c
 
 
+def _pad_runs(layer: Layer) -> int:
+    """The ``memset`` / ``memcpy`` calls of a PAD done in blocks (s8-opt's ``tm_pad_s8_opt``:
+    per batch image the rows above and below, per input row the columns before and after and
+    the row itself, or three calls per pixel when the channels are padded too); the element
+    walk of the other variants makes none, and the fit gives the feature no weight there."""
+    shape = (1,) * (4 - len(layer.input.shape)) + tuple(int(d) for d in layer.input.shape)
+    pads = tuple(tuple(int(v) for v in p) for p in layer.options.get("paddings", ()))
+    pads = ((0, 0),) * (4 - len(pads)) + pads
+    n, h, w, _ = shape
+    channel_pad = pads[3] != (0, 0) if len(pads) == 4 else False
+    per_row = 2 + (3 * w if channel_pad else 1)
+    return n * (2 + h * per_row) + (pads[0][0] + pads[0][1] if len(pads) == 4 else 0)
+
+
 def _pieces(layer: Layer) -> dict[str, float]:
     """``calls``, ``elements`` (bytes) and ``runs`` of a layer that runs as firmware
     CONCATENATION or STRIDED_SLICE layers, summed over them; a layer whose windows cannot be
@@ -360,6 +375,8 @@ def _other(layer: Layer, path: KernelPath) -> dict[str, float]:
     elif layer.op in (OpType.PAD, OpType.RESIZE_NEAREST_NEIGHBOR):
         c["elements"] = layer.output.nbytes
         c["pixels"] = out // max(layer.output.shape[-1], 1) if layer.output.shape else 1
+        if layer.op is OpType.PAD:
+            c["runs"] = _pad_runs(layer)
     elif layer.op is OpType.RESIZE_BILINEAR:
         c["pixels"] = out // max(layer.output.shape[-1], 1)
         c["elements"] = 4 * out
