@@ -72,6 +72,7 @@ class KernelPath(enum.Enum):
     SIMD = "simd"                # other s8-opt kernels with a 4-lane SIMD body (pooling, add, mul)
     BROADCAST = "broadcast"      # binary element-wise op with NumPy broadcasting (scalar loop)
     REQUANTIZE = "requantize"    # int8 -> int8 QUANTIZE: one integer kernel in every variant
+    REDUCE = "reduce"            # MEAN other than the spatial one, SUM: the any-axes kernels
     SCALAR = "scalar"            # kernels with one implementation for both int8 variants
     COPY = "copy"                # data movement only (reshape, concatenation, slices, transpose, pad, nearest resize)
     NONE = "none"                # no kernel: unsupported operator, or one the firmware lacks
@@ -123,6 +124,19 @@ def table_op(op: OpType) -> str:
     return _TABLE_ALIASES.get(op, op).label
 
 
+def _any_axes(layer: Layer) -> bool:
+    """A SUM, or a MEAN over other axes than the spatial ones of a 4-D tensor: the kernels over
+    any axes (``tm_reduce_*``), not the global average pooling (``tm_mean_*``)."""
+    from tinymodel.descriptors import SPATIAL_AXES_MASK, reduce_axes_mask
+
+    if layer.op is OpType.SUM:
+        return True
+    try:
+        return reduce_axes_mask(layer) != SPATIAL_AXES_MASK
+    except TinymodelError:        # axes the deploy rules refuse: predicted as the spatial form
+        return False
+
+
 def firmware_variants(op: OpType) -> tuple[Variant, ...]:
     """The kernel variants whose firmware has a kernel for ``op``: all four for the operators the
     firmware runs, none for the others (:func:`kernel_path` is ``NONE`` for them)."""
@@ -162,7 +176,8 @@ def kernel_path(layer: Layer, variant: Variant | str) -> KernelPath:
     variant (one scalar loop shared by s8-ref and s8-opt); equal shapes: s8-opt ``SIMD`` for ADD
     and MUL, ``SCALAR`` for SUB, MAXIMUM and MINIMUM.  An int8 -> int8 QUANTIZE (a
     requantization): ``REQUANTIZE`` in every variant (integer arithmetic, unlike the float ->
-    int8 QUANTIZE's float division, so it is fitted apart).
+    int8 QUANTIZE's float division, so it is fitted apart).  SUM and a MEAN over other axes than
+    the spatial ones of a 4-D tensor: ``REDUCE`` in every variant (the any-axes kernels).
     """
     variant = Variant.parse(variant)
     op = layer.op
@@ -174,6 +189,8 @@ def kernel_path(layer: Layer, variant: Variant | str) -> KernelPath:
         return KernelPath.BROADCAST
     if op is OpType.QUANTIZE and layer.input.dtype == "int8":
         return KernelPath.REQUANTIZE
+    if op in (OpType.MEAN, OpType.SUM) and _any_axes(layer):
+        return KernelPath.REDUCE
     if variant in (Variant.F32, Variant.F32_SOFT):
         return KernelPath.F32
     if variant is Variant.S8_REF:

@@ -86,6 +86,8 @@ PATH_FEATURES: Mapping[KernelPath, tuple[str, ...]] = MappingProxyType({
     KernelPath.SIMD: ("calls", "pixels", "outputs", "taps", "simd_macs", "tail_macs", "elements"),
     KernelPath.SCALAR: ("calls", "pixels", "outputs", "elements"),
     KernelPath.REQUANTIZE: ("calls", "elements"),
+    # the any-axes reduction: per output a requantization, per input element an add
+    KernelPath.REDUCE: ("calls", "outputs", "elements"),
     KernelPath.COPY: ("calls", "pixels", "elements", "runs", "strided_reads"),
     # broadcasting element-wise ops: a row set-up per (n, h, w) of the output, then per element
     KernelPath.BROADCAST: ("calls", "pixels", "outputs", "elements"),
