@@ -269,7 +269,35 @@ def _fold_constants(layers: Sequence[Layer], outputs: Sequence[TensorSpec],
             constants[t.name] = _as_constant(t, v)
     if folded:
         _record_folds(folded, kept, constants, rewrites)
+        kept = _drop_shape_only(kept, folded, keep_names, rewrites)
     return kept
+
+
+def _drop_shape_only(kept: Sequence[Layer], folded: Sequence[Layer], keep_names: set[str],
+                     rewrites: list[Rewrite]) -> list[Layer]:
+    """``kept`` without the layers whose outputs only folded layers read (a ``SHAPE`` of them,
+    and nothing else: a Keras 3 ``Conv1D`` squeezes its output, then a ``Dense`` after it reads
+    the shape of the squeezed tensor and reshapes the unsqueezed one); their value is never
+    used.  A graph output, or a tensor no layer reads at all, keeps its layer."""
+    shape_read = {t.name for layer in folded for t in layer.inputs if t is not None}
+    dropped: list[str] = []
+    layers = list(kept)
+    while True:
+        read = keep_names | {t.name for layer in layers for t in layer.inputs if t is not None}
+        gone = [layer for layer in layers
+                if all(t.name not in read and t.name in shape_read for t in layer.outputs)
+                and layer.outputs]
+        if not gone:
+            break
+        names = {layer.name for layer in gone}
+        dropped += [layer.name for layer in gone]
+        layers = [layer for layer in layers if layer.name not in names]
+        shape_read |= {t.name for layer in gone for t in layer.inputs if t is not None}
+    if dropped:
+        rewrites.append(Rewrite("fold", tuple(dropped), None,
+                                f"{', '.join(dropped)} computed only for the folded shape "
+                                f"computations (nothing else reads it): removed"))
+    return layers
 
 
 def _record_folds(folded: Sequence[Layer], kept: Sequence[Layer],
@@ -344,21 +372,41 @@ def _static_shapes(layers: Sequence[Layer], rewrites: list[Rewrite]) -> list[Lay
     ``shape_signature`` says -1), so after an ``UpSampling2D`` the file may claim ``1x1x16x32``
     for a ``1x16x16x32`` tensor.  A ``RESHAPE`` whose target shape is known (``-1`` resolved
     from the input's size) and holds as many elements as its input writes that shape; the
-    layers after it read the corrected tensor."""
+    layers after it read the corrected tensor.  A ``FULLY_CONNECTED`` reading a corrected tensor
+    writes the rows it then computes (how a Keras ``Dense`` on a 3-D or 4-D tensor converts with
+    an open batch size: ``RESHAPE`` to ``(-1, features)`` with a run-time target, the dense
+    layer, a ``RESHAPE`` back; the file says ``1x1`` and ``1xunits`` for the middle tensors)."""
     fixed: dict[str, TensorSpec] = {}
     out: list[Layer] = []
     for layer in layers:
         layer = _substitute(layer, fixed)
         target = _reshape_target(layer)
-        if target is not None and target != layer.output.shape:
-            new = dataclasses.replace(layer.output, shape=target)
+        if target is None and layer.op is OpType.FULLY_CONNECTED and layer.inputs \
+                and layer.inputs[0] is not None and layer.inputs[0].name in fixed:
+            target = _dense_output(layer)
+        if target is not None and (target != layer.output.shape or layer.output.open_dims):
+            new = dataclasses.replace(layer.output, shape=target, open_dims=())
             fixed[new.name] = new
-            rewrites.append(Rewrite("shape", (layer.name,), layer.name,
-                                    f"{layer.name} writes {'x'.join(map(str, target))} (the file "
-                                    f"says {'x'.join(map(str, layer.output.shape))})"))
+            if target != layer.output.shape:
+                rewrites.append(Rewrite(
+                    "shape", (layer.name,), layer.name,
+                    f"{layer.name} writes {'x'.join(map(str, target))} (the file says "
+                    f"{'x'.join(map(str, layer.output.shape))})"))
             layer = dataclasses.replace(layer, outputs=(new, *layer.outputs[1:]))
         out.append(layer)
     return out
+
+
+def _dense_output(layer: Layer) -> tuple[int, ...] | None:
+    """The output shape a ``FULLY_CONNECTED`` computes from its input's shape (TFLite's rule:
+    ``rows = input size / input length``; ``keep_num_dims`` keeps the input's leading
+    dimensions, else ``(rows, units)``), ``None`` when the input does not split into rows."""
+    x, w = layer.inputs[0], layer.weights
+    if x is None or w is None or len(w.shape) != 2 or w.shape[1] <= 0 or x.size % w.shape[1]:
+        return None
+    if layer.options.get("keep_num_dims"):
+        return (*x.shape[:-1], w.shape[0])
+    return (x.size // w.shape[1], w.shape[0])
 
 
 def _reshape_target(layer: Layer) -> tuple[int, ...] | None:
