@@ -19,8 +19,9 @@ a user can see why their graph looks shorter.  In order:
    of an unrolled loop, their conditions).  Their consumers read the result as a constant; the
    folded layers are gone.
 3. **``EXPAND_DIMS`` and ``SQUEEZE`` are reshapes** (``Conv1D`` and the 1-D poolings convert to
-   them around 2-D operators): the layer becomes a ``RESHAPE`` with its target shape as a
-   constant operand; ``source_op`` keeps the original operator's name.
+   them around 2-D operators), and so is a ``TRANSPOSE`` that only moves dimensions of size 1
+   (``TimeDistributed`` swaps the batch and time axes): the layer becomes a ``RESHAPE`` with its
+   target shape as a constant operand; ``source_op`` keeps the original operator's name.
 4. **Shapes the file leaves open**: the converter stores a dimension it cannot know for an
    open batch size as 1, so a reshape whose target is computed at run time may claim a wrong
    shape (``1x1x16x32`` for ``1x16x16x32`` after an ``UpSampling2D``).  Once its target is a
@@ -344,11 +345,24 @@ def _record_folds(folded: Sequence[Layer], kept: Sequence[Layer],
 
 # -- 3. reshapes -----------------------------------------------------------------------------
 
+def _unit_transpose(layer: Layer) -> bool:
+    """True for a ``TRANSPOSE`` that only moves dimensions of size 1 (the dimensions larger than
+    1 keep their order, so the bytes do not move): how a Keras ``TimeDistributed`` layer swaps
+    the batch (1) and time axes around its steps."""
+    perm = layer.options.get("perm")
+    x = layer.inputs[0] if layer.inputs else None
+    if layer.op is not OpType.TRANSPOSE or perm is None or x is None \
+            or sorted(int(p) for p in perm) != list(range(len(x.shape))):
+        return False
+    moved = [int(p) for p in perm if x.shape[int(p)] > 1]
+    return moved == sorted(moved) and layer.output.size == x.size
+
+
 def _reshapes(layers: Sequence[Layer], rewrites: list[Rewrite]) -> list[Layer]:
     out = []
     for layer in layers:
-        if layer.op in (OpType.EXPAND_DIMS, OpType.SQUEEZE) and layer.inputs \
-                and layer.inputs[0] is not None:
+        if (layer.op in (OpType.EXPAND_DIMS, OpType.SQUEEZE) or _unit_transpose(layer)) \
+                and layer.inputs and layer.inputs[0] is not None:
             shape = np.array(layer.output.shape, np.int32)
             shape.flags.writeable = False
             target = TensorSpec(f"{layer.name}/shape", (len(shape),), "int32", constant=True,
