@@ -966,16 +966,58 @@ def _separable(reader: _GraphReader, call: _Call) -> None:
     reader.activation(call, _activation_name(layer.activation), draft)
 
 
-@_handles("Dense", emits=(OpType.FULLY_CONNECTED,))
+@_handles("Dense", emits=(OpType.FULLY_CONNECTED, OpType.RESHAPE, OpType.ADD))
 def _dense(reader: _GraphReader, call: _Call) -> None:
+    """A ``FULLY_CONNECTED`` (bias and ReLU / ReLU6 fused).  On an input of rank > 2, what the
+    converter writes (:func:`_dense_nd`)."""
     layer = call.op
     src = reader._in(call)
     weights = _const(f"{call.name}/kernel", _numpy(layer.kernel).T)
-    options = {"keep_num_dims": len(src.shape) > 2}
+    if len(src.shape) > 2:
+        _dense_nd(reader, call, src, weights)
+        return
+    options = {"keep_num_dims": False}
     src, weights, bias, folded = reader.fuse_input_scalars(
         src, OpType.FULLY_CONNECTED, weights, _bias(call.name, layer), Padding.VALID)
     draft = reader.simple(call, OpType.FULLY_CONNECTED, [src, weights, bias], options=options,
                           folded=folded)
+    reader.activation(call, _activation_name(layer.activation), draft)
+
+
+def _dense_nd(reader: _GraphReader, call: _Call, src: TensorSpec, weights: TensorSpec) -> None:
+    """A ``Dense`` on an input of rank > 2 as the converter writes it: a ``RESHAPE`` to
+    ``(rows, features)``, a ``FULLY_CONNECTED`` without bias, a ``RESHAPE`` back and an ``ADD``
+    of the bias (when the layer has one) with ReLU / ReLU6 fused into it, or else the activation
+    as its own layer; nothing is folded or fused into the dense layer itself.  A reshape that
+    only this layer reads (a Conv1D's reshape back to ``(1, W, F)``) is merged into the first
+    reshape, as the converter merges reshapes of reshapes."""
+    layer = call.op
+    out = reader._shape(call.out_tensors[0], call.name)
+    units, n_in = weights.shape
+    rows = src.size // n_in
+    merged: list[str] = []
+    p = reader._producer.get(src.name)
+    if p is not None and p.op is OpType.RESHAPE and p.outputs == [src] \
+            and reader._uses.get(src.name) == 1 and p.inputs and p.inputs[0] is not None:
+        reader._drafts.remove(p)
+        del reader._producer[src.name]
+        merged = [p.origin or p.name, *p.folded]
+        src = p.inputs[0]
+    flat = _reshape_layer(reader, call, f"{call.name}/flatten", src, (rows, n_in))
+    reader._producer[flat.name].folded.extend(merged)
+    dense = reader.layer(f"{call.name}/matmul", OpType.FULLY_CONNECTED, [flat, weights, None],
+                         [(rows, units)], src.dtype, call.cls, fusable=False,
+                         options={"keep_num_dims": False})
+    bias = _bias(call.name, layer)
+    last = _reshape_layer(reader, call, call.name if bias is None else f"{call.name}/unflatten",
+                          dense.outputs[0], out)
+    draft = reader._producer[last.name]
+    draft.fusable = False
+    if bias is not None:
+        draft = reader.layer(f"{call.name}/bias_add", OpType.ADD,
+                             [last, _const(f"{call.name}/bias_value", bias.data)], [out],
+                             src.dtype, call.cls)
+    reader._bind(call.out_tensors[0], draft.outputs[0])
     reader.activation(call, _activation_name(layer.activation), draft)
 
 
