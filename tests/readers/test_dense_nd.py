@@ -9,7 +9,8 @@ The converter writes ``SHAPE -> GATHER -> REDUCE_PROD -> PACK`` for the run-time
 bias ``ADD``; the file stores the middle tensors as ``1x1`` and ``1xunits`` (signature -1).
 ``TimeDistributed`` becomes a batch/time ``TRANSPOSE``, one slice and one dense layer per step,
 a ``PACK`` and a ``TRANSPOSE`` back.  The graph must hold the real rows, the MACs Keras's
-configs give, and be predicted with nothing left unmodelled."""
+configs give, and be predicted with nothing left unmodelled; the Keras reading of the same model
+is the same layer sequence (:mod:`tests.support.parity`)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ import keras  # noqa: E402
 from keras import layers  # noqa: E402
 
 from tests.support.converters import RECIPES, convert, nonzero_biases  # noqa: E402
+from tests.support.parity import differences  # noqa: E402
 from tinymodel.costs import analyze  # noqa: E402
 from tinymodel.estimator import predict  # noqa: E402
 from tinymodel.ops import OpType  # noqa: E402
@@ -83,7 +85,11 @@ def build(name: str) -> keras.Model:
 
 
 def _read(name, recipe):
-    return load_model(convert(build(name), recipe), name=f"{name}_{recipe}")
+    """The normalised ``.tflite`` reading, checked equal to the Keras reading."""
+    model = build(name)
+    g = load_model(convert(model, recipe), name=f"{name}_{recipe}")
+    assert differences(load_model(model), g) == []
+    return g
 
 
 def _core(graph):

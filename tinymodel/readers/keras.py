@@ -1021,6 +1021,54 @@ def _dense_nd(reader: _GraphReader, call: _Call, src: TensorSpec, weights: Tenso
     reader.activation(call, _activation_name(layer.activation), draft)
 
 
+@_handles("TimeDistributed", emits=(OpType.TRANSPOSE, OpType.STRIDED_SLICE,
+                                    OpType.FULLY_CONNECTED, OpType.PACK))
+def _time_distributed(reader: _GraphReader, call: _Call) -> None:
+    """``TimeDistributed(Dense)`` over a ``(1, steps, features)`` input as the converter writes
+    it: a ``TRANSPOSE`` to time-major, per step a ``STRIDED_SLICE`` and a ``FULLY_CONNECTED``
+    (bias and ReLU / ReLU6 fused; another activation is its own layer after it), a ``PACK``
+    and a ``TRANSPOSE`` back (the normalisation reads the transposes, which only move the batch
+    of 1, as reshapes).  Any other wrapped layer is ``UNSUPPORTED``."""
+    inner = getattr(call.op, "layer", None)
+    src = reader._in(call)
+    fn = _activation_name(getattr(inner, "activation", None))
+    if type(inner).__name__ != "Dense" or len(src.shape) != 3 or src.shape[0] != 1 \
+            or (fn not in FUSED_ACTIVATIONS and fn != "linear"):
+        reader._unsupported(call, f"TimeDistributed({type(inner).__name__})")
+        return
+    _, steps, n_in = src.shape
+    weights = _const(f"{call.name}/kernel", _numpy(inner.kernel).T)
+    bias = _bias(call.name, inner)
+    units = weights.shape[0]
+    perm = _const(f"{call.name}/perm", np.array([1, 0, 2], dtype=np.int32))
+    seq = reader.layer(f"{call.name}/transpose", OpType.TRANSPOSE, [src, perm],
+                       [(steps, 1, n_in)], src.dtype, call.cls,
+                       options={"perm": (1, 0, 2)}).outputs[0]
+    rows = []
+    for t in range(steps):
+        begin, end, strides = (t, 0, 0), (t + 1, 0, 0), (1, 1, 1)
+        operands = [_const(f"{call.name}/{k}{t}", np.array(v, dtype=np.int32))
+                    for k, v in (("begin", begin), ("end", end), ("strides", strides))]
+        x = reader.layer(f"{call.name}/strided_slice", OpType.STRIDED_SLICE, [seq, *operands],
+                         [(1, n_in)], src.dtype, call.cls,
+                         options={"begin": begin, "end": end, "strides": strides,
+                                  "begin_mask": 6, "end_mask": 6,
+                                  "shrink_axis_mask": 1}).outputs[0]
+        step = reader.layer(f"{call.name}/dense", OpType.FULLY_CONNECTED, [x, weights, bias],
+                            [(1, units)], src.dtype, call.cls,
+                            options={"keep_num_dims": False})
+        if fn in FUSED_ACTIVATIONS:
+            step.attrs["activation"] = FUSED_ACTIVATIONS[fn]
+        rows.append(step.outputs[0])
+    packed = reader.layer(f"{call.name}/pack", OpType.PACK, rows, [(steps, 1, units)],
+                          src.dtype, call.cls, options={"axis": 0, "values_count": steps})
+    perm = _const(f"{call.name}/perm_back", np.array([1, 0, 2], dtype=np.int32))
+    back = reader.layer(call.name, OpType.TRANSPOSE, [packed.outputs[0], perm],
+                        [(1, steps, units)], src.dtype, call.cls, own=True,
+                        options={"perm": (1, 0, 2)})
+    reader._bind(call.out_tensors[0], back.outputs[0])
+
+
 @_handles("Rescaling", emits=(OpType.MUL, OpType.ADD))
 def _rescaling(reader: _GraphReader, call: _Call) -> None:
     """``x · scale + offset``: a ``MUL`` and an ``ADD`` with constant operands (none for a
