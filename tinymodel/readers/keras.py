@@ -47,6 +47,13 @@ conversions.  Where the converter rewrites a Keras layer, the reader writes what
   convolution): the convolution with a zero bias, then an ``ADD`` of the bias (when not all
   zero) with ReLU / ReLU6 fused into it, or else the activation as its own layer; nothing is
   folded or fused into the convolution itself.
+* **Dense on an input of rank > 2** (a sequence, an (H, W, C) tensor) is a RESHAPE to
+  ``(rows, features)``, a ``FULLY_CONNECTED`` without bias, a RESHAPE back and an ``ADD`` of the
+  bias with ReLU / ReLU6 fused into it (another activation its own layer), as the converter
+  writes it; a reshape only it reads (a Conv1D's reshape back) is merged into its first one.
+  ``TimeDistributed(Dense)`` is a TRANSPOSE to time-major, a STRIDED_SLICE and a dense layer per
+  step, a PACK and a TRANSPOSE back (the normalisation reads the transposes of the batch of 1 as
+  reshapes); another wrapped layer is ``UNSUPPORTED``.
 * **1-D layers are 2-D layers between reshapes.**  Conv1D is a RESHAPE to ``(1, 1, W, C)``,
   a ``CONV_2D`` with kernel ``(1, k)`` and a RESHAPE back (``causal`` padding: a ``PAD`` first);
   one-operator activations sit before the reshape back, and a BatchNormalization, constant or
@@ -91,7 +98,7 @@ conversions.  Where the converter rewrites a Keras layer, the reader writes what
 ``options`` keys (see :class:`~tinymodel.graph.Layer`): ``folded`` (tuple of Keras layer
 names), ``axis`` (concatenation, gather), ``axes``/``keep_dims`` (mean, reduce-max),
 ``new_shape`` (reshape), ``paddings`` (pad), ``beta`` (softmax), ``alpha`` (leaky-relu),
-``keep_num_dims`` (dense on inputs of rank > 2), ``output_shape`` (transposed conv), ``size``
+``keep_num_dims`` (dense: false, as the converter writes it), ``output_shape`` (transposed conv), ``size``
 (resize), ``perm`` (transpose), ``begin``/``end``/``strides`` and their masks (strided slice),
 ``num``/``axis`` (unpack), ``num_splits``/``axis`` (split), ``dims`` (fill), the fused LSTM's
 ``time_major``/``n_cell``/``n_output``.  RESHAPE, PAD, MEAN, REDUCE_MAX, TRANSPOSE,
@@ -1034,7 +1041,9 @@ def _time_distributed(reader: _GraphReader, call: _Call) -> None:
     fn = _activation_name(getattr(inner, "activation", None))
     if type(inner).__name__ != "Dense" or len(src.shape) != 3 or src.shape[0] != 1 \
             or (fn not in FUSED_ACTIVATIONS and fn != "linear"):
-        reader._unsupported(call, f"TimeDistributed({type(inner).__name__})")
+        what = type(inner).__name__
+        reader._unsupported(call, f"TimeDistributed({what}"
+                                  f"{f'(activation={fn})' if what == 'Dense' else ''})")
         return
     _, steps, n_in = src.shape
     weights = _const(f"{call.name}/kernel", _numpy(inner.kernel).T)
