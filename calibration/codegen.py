@@ -115,7 +115,7 @@ def describe_model(graph: ModelGraph, variant: str) -> GeneratedModel:
         for piece in describe_pieces(layer, variant, blob):
             d = piece.descriptor
             in2 = fi.NO_OFFSET
-            if d.op in fi.TWO_INPUT_OPS and not d.flags & fi.LayerFlag.CONST_IN2:
+            if d.op in fi.TWO_INPUT_OPS and not d.flags & fi.LayerFlag.CONST_OPERAND:
                 in2 = plan.offset(runtime_inputs[1].name)
             layers.append(replace(
                 d, in_offset=plan.offset(piece.input.name), in2_offset=in2,

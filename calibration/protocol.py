@@ -605,10 +605,10 @@ class LayerRequest:
     quant: tuple[int, ...] = fi.default_quant()
     bias: bool = True
     per_channel: bool = False
+    const_operand: bool = False     # binary ops, BATCH_MATMUL: the other operand is a constant (flash)
+    swapped: bool = False           # binary ops: the run-time input is TFLite's second operand
     warmups: int = 1
     reps: int = 10
-    #: BATCH_MATMUL: the second operand is a constant in the weight region (``CONST_IN2``)
-    const_in2: bool = False
 
     @classmethod
     def from_descriptor(cls, d: LayerDescriptor, variant: Variant | str, *, warmups: int,
@@ -619,8 +619,10 @@ class LayerRequest:
         return cls(op=Op(d.op), variant=Variant.parse(variant).value, input=tuple(d.input),
                    output=tuple(d.output), filter=tuple(d.filter), geom=tuple(d.geom),
                    quant=tuple(d.quant), bias=LayerFlag.BIAS in flags,
-                   per_channel=LayerFlag.PER_CHANNEL in flags, warmups=int(warmups),
-                   reps=int(reps), const_in2=LayerFlag.CONST_IN2 in flags)
+                   per_channel=LayerFlag.PER_CHANNEL in flags,
+                   const_operand=LayerFlag.CONST_OPERAND in flags,
+                   swapped=LayerFlag.SWAPPED in flags, warmups=int(warmups),
+                   reps=int(reps))
 
     def encode(self) -> bytes:
         """The :data:`RUN_LAYER_REQUEST_BYTES`-byte payload
@@ -633,7 +635,8 @@ class LayerRequest:
         quant = tuple(self.quant) + (0,) * (fi.QUANT_WORDS - len(self.quant))
         flags = (LayerFlag.BIAS if self.bias else LayerFlag(0)) | \
             (LayerFlag.PER_CHANNEL if self.per_channel else LayerFlag(0)) | \
-            (LayerFlag.CONST_IN2 if self.const_in2 else LayerFlag(0))
+            (LayerFlag.CONST_OPERAND if self.const_operand else LayerFlag(0)) | \
+            (LayerFlag.SWAPPED if self.swapped else LayerFlag(0))
         words = (*self.input, *self.filter, *self.output, *geom[:fi.GEOM_WORDS],
                  *quant[:fi.QUANT_WORDS])
         return struct.pack(fi.RUN_LAYER_FORMAT, int(self.op), variant, int(flags), 0,

@@ -110,3 +110,16 @@ def test_batch_matmul_shares_the_scalar_kernel_in_s8_opt():
     assert kernel_path(layer, "s8-ref") is KernelPath.REF
     assert kernel_path(layer, "f32") is KernelPath.F32
     assert scratch_bytes(layer, "s8-opt") == scratch_bytes(layer, "s8-ref") == 0
+def test_binary_ops_paths_flat_and_broadcast():
+    from tinymodel.layerspec import build_layer
+
+    same = build_layer({"op": "MUL", "input": [1, 4, 4, 8]})
+    se = build_layer({"op": "MUL", "input": [1, 4, 4, 8], "other": "channel"})
+    one_minus = build_layer({"op": "SUB", "input": [], "other": [1, 12], "const": "first"})
+    lead = build_layer({"op": "ADD", "input": [1, 1, 1, 8], "other": [8]})   # same bytes
+    assert [kernel_path(L, "s8-opt") for L in (same, se, one_minus, lead)] == [
+        KernelPath.SIMD, KernelPath.BROADCAST, KernelPath.BROADCAST, KernelPath.SIMD]
+    assert kernel_path(build_layer({"op": "SUB", "input": [1, 9]}), "s8-opt") is KernelPath.SCALAR
+    assert kernel_path(build_layer({"op": "MAXIMUM", "input": [1, 9]}), "s8-ref") is KernelPath.REF
+    assert {kernel_path(se, v) for v in ("s8-ref", "f32", "f32-soft")} == {KernelPath.BROADCAST}
+    assert kernel_path(same, "f32") is KernelPath.F32

@@ -24,10 +24,24 @@ SPECS = [
     {"op": "CONCATENATION", "input": [1, 4, 5, 3], "axis": 2},
     {"op": "STRIDED_SLICE", "input": [1, 6, 5, 7], "begin": [0, 1, 0, 2], "size": [1, 3, 5, 3],
      "strides": [1, 2, 1, 2]},
+    {"op": "MEAN", "input": [1, 5, 6, 7], "axes": [3], "keep_dims": True},
+    {"op": "MEAN", "input": [1, 12, 8], "axes": [1]},
+    {"op": "SUM", "input": [1, 4, 4, 8]},
+    {"op": "SUM", "input": [2, 9], "axes": [0, 1], "keep_dims": True},
+    {"op": "QUANTIZE", "input": [1, 6, 6, 3]},
+    {"op": "QUANTIZE", "input": [1, 6, 6, 3], "from": "int8"},
+    {"op": "DEQUANTIZE", "input": [1, 10]},
+    {"op": "TRANSPOSE", "input": [1, 5, 7, 3], "perm": [0, 2, 1, 3]},
+    {"op": "TRANSPOSE", "input": [6, 9], "perm": [1, 0]},
+    {"op": "PAD", "input": [1, 5, 6, 3], "paddings": [[0, 0], [1, 2], [3, 0], [0, 1]]},
+    {"op": "RESIZE_NEAREST_NEIGHBOR", "input": [1, 4, 5, 3], "size": [8, 10],
+     "align_corners": False, "half_pixel_centers": True},
+    {"op": "RESIZE_BILINEAR", "input": [1, 4, 5, 3], "size": [7, 9], "align_corners": True,
+     "half_pixel_centers": False},
 ]
 
 
-@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s["op"])
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: f"{s['op']}-{s['input']}-{s.get('from')}")
 def test_round_trip(spec):
     layer = build_layer(spec)
     assert spec_of(layer) == spec
@@ -46,7 +60,14 @@ def test_shapes_and_costs():
 @pytest.mark.parametrize("spec, message", [
     ({"op": "LSTM", "input": [1, 4]}, "unknown or missing op"),
     ({"input": [1, 4]}, "unknown or missing op"),
-    ({"op": "PAD", "input": [1, 4]}, "cannot be described"),
+    ({"op": "GATHER", "input": [1, 4]}, "cannot be described"),
+    ({"op": "PAD", "input": [1, 4, 4, 2], "paddings": [[0, 0], [1, 1]]}, "paddings"),
+    ({"op": "PAD", "input": [1, 4], "paddings": [[0, 0], [-1, 1]]}, "paddings"),
+    ({"op": "TRANSPOSE", "input": [1, 4, 4, 2], "perm": [0, 1, 1, 3]}, "not a permutation"),
+    ({"op": "RESIZE_BILINEAR", "input": [1, 4, 4, 2], "size": [0, 3]}, "size"),
+    ({"op": "RESIZE_BILINEAR", "input": [1, 4, 2], "size": [3, 3]}, "NHWC"),
+    ({"op": "RESIZE_NEAREST_NEIGHBOR", "input": [1, 4, 4, 2], "size": [8, 8],
+      "align_corners": 1}, "align_corners"),
     ({"op": "CONV_2D", "input": [1, 4, 4, 2], "kernel": 3}, "filters"),
     ({"op": "CONV_2D", "input": [1, 4, 4, 2], "filters": 2, "kernel": "big"}, "kernel"),
     ({"op": "CONV_2D", "input": [1, -4, 4, 2], "filters": 2, "kernel": 3}, "input"),
@@ -158,3 +179,47 @@ def test_transpose_conv_and_batch_matmul_specs():
     assert f.counts["elements"] == f.counts["macs"] == 6 * 5 * 9
     with pytest.raises(TinymodelError, match="reduction lengths differ"):
         build_layer({**bmm, "adj_y": False})
+
+
+def test_reductions_and_conversions():
+    """MEAN / SUM reduce the spec's axes (negative ones normalised); QUANTIZE / DEQUANTIZE keep
+    their fixed dtypes whatever dtype is asked."""
+    m = build_layer({"op": "MEAN", "input": [1, 5, 6, 7], "axes": [-1, 3]}, dtype="float32")
+    assert m.output.shape == (1, 5, 6) and spec_of(m)["axes"] == [3]
+    assert spec_of(build_layer({"op": "MEAN", "input": [1, 4, 4, 2], "axes": [2, -3]})) == \
+        {"op": "MEAN", "input": [1, 4, 4, 2]}
+    q = build_layer({"op": "QUANTIZE", "input": [1, 8]}, dtype="int8")
+    assert (q.input.dtype, q.output.dtype) == ("float32", "int8")
+    d = build_layer({"op": "DEQUANTIZE", "input": [1, 8]}, dtype="float32")
+    assert (d.input.dtype, d.output.dtype) == ("int8", "float32")
+    with pytest.raises(TinymodelError, match="axes must be a non-empty list"):
+        build_layer({"op": "SUM", "input": [1, 8], "axes": [2]})
+    with pytest.raises(TinymodelError, match="from must be 'float32' or 'int8'"):
+        build_layer({"op": "QUANTIZE", "input": [1, 8], "from": "int16"})
+@pytest.mark.parametrize("spec", [
+    {"op": "MUL", "input": [1, 6, 6, 5], "other": "channel"},
+    {"op": "MUL", "input": [1, 6, 6, 5], "other": "channel", "const": "second"},
+    {"op": "SUB", "input": [1], "other": [1, 12], "const": "first"},
+    {"op": "SUB", "input": [], "other": [1, 12], "const": "first"},      # a 0-D constant
+    {"op": "ADD", "input": [1, 4, 4, 3], "activation": "relu"},
+    {"op": "MAXIMUM", "input": [1, 4, 4, 3], "other": "scalar", "const": "second"},
+    {"op": "MINIMUM", "input": [2, 3, 1, 4], "other": [1, 1, 5, 1]},
+])
+def test_binary_specs_round_trip_and_broadcast(spec):
+    import numpy as np
+
+    layer = build_layer(spec, "int8", with_data=True)
+    a, b = layer.inputs[:2]
+    assert layer.output.shape == np.broadcast_shapes(a.shape, b.shape)
+    assert (a.is_constant, b.is_constant) == (spec.get("const") == "first",
+                                              spec.get("const") == "second")
+    assert spec_of(layer) == spec
+
+
+def test_binary_spec_errors_name_the_key():
+    with pytest.raises(TinymodelError, match="other must be a shape or one of same, channel"):
+        build_layer({"op": "MUL", "input": [1, 4], "other": "row"})
+    with pytest.raises(TinymodelError, match="const must be 'first' or 'second'"):
+        build_layer({"op": "SUB", "input": [1, 4], "const": "both"})
+    with pytest.raises(TinymodelError, match="do not broadcast"):
+        build_layer({"op": "MUL", "input": [1, 4], "other": [1, 3]})

@@ -399,3 +399,27 @@ def test_a_transpose_of_unit_dimensions_is_a_reshape(shape, perm, rewritten):
     if rewritten:
         assert la.source_op == "TRANSPOSE" and la.options["new_shape"] == y.shape
         assert [r.rule for r in g.rewrites] == ["reshape"]
+
+
+def test_layers_after_a_corrected_reshape_write_the_shape_it_implies():
+    """The converter carries the open dimension on: after an UpSampling2D the file claims
+    1x1x16x8 for the next conv's output too (a U-Net's skip ADD then mixes 1x1x16x8 with
+    1x16x16x8).  Once the reshape writes 1x16x16x32, the conv, the activation and the ADD
+    write the shapes their own rules give."""
+    x = t("x", (1, 256, 32))
+    big, skip = t("big", (1, 1, 16, 32)), t("skip", (1, 16, 16, 8))
+    c, a, y = t("c", (1, 1, 16, 8)), t("a", (1, 1, 16, 8)), t("y", (1, 16, 16, 8))
+    w = t("w", (8, 3, 3, 32), "float32", np.ones((8, 3, 3, 32)))
+    g = normalize(ModelGraph("unet", [
+        layer("reshape_0", OpType.RESHAPE, [x, t("s", (4,), "int32", [1, 16, 16, 32])], [big],
+              options={"new_shape": (1, 16, 16, 32)}),
+        layer("conv_1", OpType.CONV_2D, [big, w, None], [c], kernel=(3, 3), strides=(1, 1),
+              padding=Padding.SAME),
+        layer("relu_2", OpType.RELU, [c], [a]),
+        layer("add_3", OpType.ADD, [a, skip], [y]),
+    ], [x, skip], [y]))
+    assert g.layer("conv_1").output.shape == (1, 16, 16, 8)
+    assert g.layer("relu_2").output.shape == (1, 16, 16, 8)
+    assert g.layer("add_3").inputs[0].shape == (1, 16, 16, 8)
+    assert [r.layers for r in g.rewrites if r.rule == "shape"] == [
+        ("reshape_0",), ("conv_1",), ("relu_2",)]

@@ -200,3 +200,19 @@ def test_batch_matmul_multiplier_rounds_the_scale_product_to_float32():
     assert (int(m[0]), int(e[0])) == (1199570953, -8)
     with pytest.raises(TinymodelError, match="output scale"):
         rq.batch_matmul_multiplier(0.1, 0.1, 0.0)
+def test_mul_params_use_tflites_float32_ratio():
+    """TFLite's mul.cc: s1·s2/s_out in float32, then QuantizeMultiplier (the shift may be > 0)."""
+    from tinymodel import requantization as rq
+
+    p = rq.mul_params(0.06405920535326004, -3, 0.027708884328603745, 7, 0.005056378897279501, 11)
+    assert (p.input1_offset, p.input2_offset, p.output_offset) == (3, -7, 11)
+    assert (p.output_multiplier, p.output_shift) == (1507720448, -1)     # binary64: 1507720493
+    big = rq.mul_params(0.5, 0, 0.5, 0, 0.01, 0)                         # M = 25 = 0.78 · 2^5
+    assert big.output_shift == 5
+
+
+def test_sub_params_are_adds():
+    from tinymodel import requantization as rq
+
+    args = (0.02, 3, 0.05, -7, 0.04, 11)
+    assert rq.sub_params(*args) == rq.add_params(*args)

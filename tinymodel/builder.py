@@ -210,12 +210,22 @@ class GraphBuilder:
         return self._pool(OpType.MAX_POOL_2D, x, pool, strides, padding)
 
     def _binary(self, op: OpType, a: TensorSpec, b: TensorSpec, activation: str) -> TensorSpec:
-        if a.shape != b.shape:
-            raise TinymodelError(f"{op.label.lower()}: shapes {list(a.shape)} and {list(b.shape)} differ")
-        return self._add(op, (a, b), a.shape, activation=self._activation(activation))
+        try:
+            shape = np.broadcast_shapes(a.shape, b.shape)
+        except ValueError:
+            raise TinymodelError(f"{op.label.lower()}: shapes {list(a.shape)} and "
+                                 f"{list(b.shape)} do not broadcast") from None
+        return self._add(op, (a, b), shape, activation=self._activation(activation))
+
+    def constant(self, shape: Sequence[int]) -> TensorSpec:
+        """A stored operand of an element-wise op (a BatchNormalization's scale, the 1 of
+        ``1 - z``), quantized like the activations."""
+        self._count += 1
+        return self._const(f"const_{self._count}", tuple(int(d) for d in shape), self.dtype,
+                           self._act_quant())
 
     def add(self, a: TensorSpec, b: TensorSpec, activation: str = "none") -> TensorSpec:
-        """Element-wise addition of two equally shaped tensors (e.g. a residual)."""
+        """Element-wise addition (NumPy broadcasting; e.g. a residual, or a bias vector)."""
         return self._binary(OpType.ADD, a, b, activation)
 
     def sub(self, a: TensorSpec, b: TensorSpec, activation: str = "none") -> TensorSpec:
@@ -225,6 +235,14 @@ class GraphBuilder:
     def mul(self, a: TensorSpec, b: TensorSpec, activation: str = "none") -> TensorSpec:
         """Element-wise multiplication."""
         return self._binary(OpType.MUL, a, b, activation)
+
+    def maximum(self, a: TensorSpec, b: TensorSpec) -> TensorSpec:
+        """Element-wise maximum (NumPy broadcasting)."""
+        return self._binary(OpType.MAXIMUM, a, b, "none")
+
+    def minimum(self, a: TensorSpec, b: TensorSpec) -> TensorSpec:
+        """Element-wise minimum (NumPy broadcasting)."""
+        return self._binary(OpType.MINIMUM, a, b, "none")
 
     def reshape(self, x: TensorSpec, shape: Sequence[int]) -> TensorSpec:
         """Reshape to ``shape`` (same number of elements)."""
@@ -245,11 +263,59 @@ class GraphBuilder:
         return self._add(OpType.MEAN, (x,), shape,
                          options={"axes": tuple(axes), "keep_dims": keep_dims})
 
+    def reduce_sum(self, x: TensorSpec, axes: Sequence[int] = (1, 2), keep_dims: bool = False) -> TensorSpec:
+        """Sum over ``axes`` (non-negative), as :meth:`mean`."""
+        shape = [d if i not in axes else 1 for i, d in enumerate(x.shape)]
+        if not keep_dims:
+            shape = [d for i, d in enumerate(x.shape) if i not in axes]
+        return self._add(OpType.SUM, (x,), shape,
+                         options={"axes": tuple(axes), "keep_dims": keep_dims})
+
+    def quantize(self, x: TensorSpec, scale: float = 0.04, zero_point: int = 3) -> TensorSpec:
+        """QUANTIZE of a float32 or int8 tensor to int8 with ``scale`` and ``zero_point``."""
+        name = f"quantize_{len(self._layers)}"
+        self._count += 1
+        out = TensorSpec(f"{name}_{self._count}", x.shape, "int8",
+                         Quantization((float(scale),), (int(zero_point),)))
+        self._layers.append(Layer(name, OpType.QUANTIZE, (x,), (out,), source_op="QUANTIZE"))
+        return out
+
+    def dequantize(self, x: TensorSpec) -> TensorSpec:
+        """DEQUANTIZE of an int8 tensor to float32."""
+        name = f"dequantize_{len(self._layers)}"
+        self._count += 1
+        out = TensorSpec(f"{name}_{self._count}", x.shape, "float32", None)
+        self._layers.append(Layer(name, OpType.DEQUANTIZE, (x,), (out,), source_op="DEQUANTIZE"))
+        return out
+
     def pad(self, x: TensorSpec, paddings: Sequence[Sequence[int]]) -> TensorSpec:
         """Zero padding; ``paddings`` has one (before, after) pair per axis."""
         shape = [d + int(p[0]) + int(p[1]) for d, p in zip(x.shape, paddings)]
         return self._add(OpType.PAD, (x,), shape,
                          options={"paddings": tuple(tuple(int(v) for v in p) for p in paddings)})
+
+    def transpose(self, x: TensorSpec, perm: Sequence[int]) -> TensorSpec:
+        """Permute the axes: output axis k is input axis ``perm[k]``."""
+        perm = tuple(int(p) for p in perm)
+        if sorted(perm) != list(range(len(x.shape))):
+            raise TinymodelError(f"transpose: {list(perm)} is not a permutation of the "
+                                 f"{len(x.shape)} axes of {list(x.shape)}")
+        return self._add(OpType.TRANSPOSE, (x,), [x.shape[p] for p in perm],
+                         options={"perm": perm})
+
+    def resize(self, x: TensorSpec, size: Sequence[int], method: str = "bilinear",
+               align_corners: bool = False, half_pixel_centers: bool = False) -> TensorSpec:
+        """Resize the spatial axes of an NHWC tensor to ``size`` = (height, width) with
+        ``method`` ``"bilinear"`` or ``"nearest"`` (TFLite's RESIZE_* options)."""
+        ops = {"bilinear": OpType.RESIZE_BILINEAR, "nearest": OpType.RESIZE_NEAREST_NEIGHBOR}
+        if method not in ops:
+            raise TinymodelError(f"resize: method must be 'bilinear' or 'nearest', not {method!r}")
+        if len(x.shape) != 4:
+            raise TinymodelError(f"resize: needs an NHWC input, not {list(x.shape)}")
+        h, w = (int(v) for v in size)
+        return self._add(ops[method], (x,), (x.shape[0], h, w, x.shape[3]),
+                         options={"size": (h, w), "align_corners": bool(align_corners),
+                                  "half_pixel_centers": bool(half_pixel_centers)})
 
     def concat(self, xs: Sequence[TensorSpec], axis: int = -1) -> TensorSpec:
         """Concatenation along ``axis``."""

@@ -23,8 +23,6 @@ rule                when
 ``grouped-conv``    a grouped convolution
 ``activation``      a fused activation the kernels lack (tanh, sign bit)
 ``pool-quantization`` int8 pooling whose input and output quantization differ
-``add-shapes``      an ADD of two shapes (a broadcast) or of a constant
-``mean-axes``       a MEAN over other axes than the spatial ones of a 4-D tensor
 ``same-scale``      an int8 CONCATENATION, PACK, SPLIT, SPLIT_V, UNPACK, SLICE or
                     STRIDED_SLICE whose inputs and outputs do not share one scale and zero
                     point (they copy bytes; TFLite's converter equalises them)
@@ -35,6 +33,21 @@ rule                when
                     does not run them; the converter removes the masks)
 ``pieces``          :func:`describe_layer` of a layer that runs as several firmware layers
                     (use :func:`describe_pieces`)
+``reduce-axes``     a MEAN / SUM without axes or with an axis outside the tensor's rank
+``convert-dtypes``  a QUANTIZE / DEQUANTIZE between other dtypes than float32 / int8 (or of
+                    a constant, e.g. float16 weights)
+``binary-shapes``   a binary element-wise op (ADD, SUB, MUL, MAXIMUM, MINIMUM) whose
+                    operands do not broadcast onto its output (NumPy rules, rank <= 4),
+                    or of two constants
+``minmax-quantization`` int8 MAXIMUM / MINIMUM whose inputs and output do not share one
+                    scale and zero point (TFLite's converter guarantees it; the kernel
+                    compares raw codes)
+``transpose-perm``  a TRANSPOSE without a constant permutation of its rank
+``pad-amounts``     a PAD without constant, non-negative paddings that give its output shape
+``pad-value``       an int8 PADV2 whose constant is not quantized like the output (TFLM's
+                    PadPrepare refuses it too)
+``resize-options``  a RESIZE of a tensor that is not 4-D, or a RESIZE_BILINEAR with both
+                    align_corners and half_pixel_centers (TFLite refuses it)
 ``fixed-output``    an int8 LOGISTIC / TANH whose output quantization is not the one the
                     converter fixes and the kernels assume (1/256, -128 / 1/128, 0)
 ``prelu-alpha``     a PRELU whose alpha does not broadcast onto the input dim by dim, or
@@ -69,10 +82,11 @@ too), :func:`describe_pieces` gives every layer's firmware layers with the tenso
 writes (one for every other operator), which is what the code generator lays out.
 
 **Per model.**  :func:`firmware_dtype` is the one dtype the firmware would run the model in:
-it runs full-integer (int8) or float32 networks only, so a model with float32 input and output
-around an int8 core (``float-io``: the TFLite converter's default post-training quantization,
-``QUANTIZE`` / ``DEQUANTIZE`` at the ends), a dynamic-range model (``hybrid``: float32
-activations, int8 weights) or any other mix (``mixed-dtypes``) is refused.
+it runs full-integer (int8) or float32 networks; a model with float32 input and output around
+an int8 core (the TFLite converter's default post-training quantization, ``QUANTIZE`` /
+``DEQUANTIZE`` at the ends) runs in int8, its ``QUANTIZE`` / ``DEQUANTIZE`` kernels converting
+at the ends; a dynamic-range model (``hybrid``: float32 activations, int8 weights) or any other
+mix (``mixed-dtypes``) is refused.
 :func:`check_variant` adds that the variant must run that dtype (``variant-dtype``).
 :func:`deployability` applies every rule to every layer and returns all the problems at once
 (with ``oversized`` when a predicted image does not fit); ``tinymodel deploy`` refuses a model
@@ -194,13 +208,6 @@ def _act_f32(act: Activation, layer: Layer) -> tuple[float, float]:
         return -1.0, 1.0
     raise DeployError(f"fused activation {act.value!r} is not supported by the kernels",
                       layer=layer.name, rule="activation")
-
-
-def _strip_leading_ones(shape: tuple[int, ...]) -> tuple[int, ...]:
-    i = 0
-    while i < len(shape) - 1 and shape[i] == 1:
-        i += 1
-    return tuple(shape[i:])
 
 
 @dataclass(frozen=True)
@@ -347,7 +354,7 @@ def _transpose_conv_pads(layer: Layer, in_size: int, out_size: int, k: int, stri
 def _describe_batch_matmul(c: LayerContext) -> LayerDescriptor:
     """BATCH_MATMUL: LHS in ``input``, RHS (padded to 4-D) in ``filter``, ``adj_x`` / ``adj_y``
     in :data:`~tinymodel.firmware_interface.BMM_GEOM`; the RHS is the second runtime input, or a
-    constant in the blob (:attr:`~tinymodel.firmware_interface.LayerFlag.CONST_IN2`); int8
+    constant in the blob (:attr:`~tinymodel.firmware_interface.LayerFlag.CONST_OPERAND`); int8
     requantization in :data:`~tinymodel.firmware_interface.BMM_S8_QUANT` (no fused activation:
     the full int8 range)."""
     from tinymodel import requantization as rq
@@ -369,7 +376,7 @@ def _describe_batch_matmul(c: LayerContext) -> LayerDescriptor:
                               f"takes one", layer=layer.name, rule="bmm-operands")
         data = _const_data(rhs, layer, "second operand")
         weights_off = c.blob.add(data.astype(np.int8 if c.int8 else np.float32).tobytes())
-        flags |= fi.LayerFlag.CONST_IN2
+        flags |= fi.LayerFlag.CONST_OPERAND
     if c.int8:
         s_r, z_r = _quant(rhs, "second operand", layer.name)
         m, e = rq.batch_matmul_multiplier(c.s_in, s_r, c.s_out)
@@ -409,34 +416,89 @@ def _describe_pool(c: LayerContext) -> LayerDescriptor:
     return c.descriptor(geom, quant)
 
 
-def _describe_add(c: LayerContext) -> LayerDescriptor:
-    """ADD of two run-time tensors of one shape (:data:`~tinymodel.firmware_interface.ADD_S8_QUANT`
-    for int8; the second input's arena offset is filled in by the code generator)."""
+def _broadcasts_to(shape: tuple[int, ...], out: tuple[int, ...]) -> bool:
+    """NumPy's rule for one operand: right-aligned, every dim equal to the output's or 1."""
+    return len(shape) <= len(out) and all(
+        d in (1, o) for d, o in zip(reversed(shape), reversed(out)))
+
+
+def _describe_binary(c: LayerContext) -> LayerDescriptor:
+    """ADD, SUB, MUL, MAXIMUM, MINIMUM of two operands with NumPy broadcasting (rank <= 4).
+
+    ``input`` is the run-time input at ``in_offset`` (padded to 4-D), ``filter`` the other
+    operand's shape (all 0 for two run-time inputs of the output's shape, the form generated
+    tables have always had), ``output`` the layer's; the other operand is the second run-time input
+    (``in2_offset``, filled in by the code generator) or a constant appended to the blob at
+    ``weights_offset`` with :attr:`~tinymodel.firmware_interface.LayerFlag.CONST_OPERAND`;
+    :attr:`~tinymodel.firmware_interface.LayerFlag.SWAPPED` when the run-time input is TFLite's
+    second operand (``1 - z``).  Quantization: ADD and SUB
+    :data:`~tinymodel.firmware_interface.ADD_S8_QUANT`, MUL
+    :data:`~tinymodel.firmware_interface.MUL_S8_QUANT`, MAXIMUM / MINIMUM none (equal
+    quantization required); float ADD / SUB / MUL the activation clamp.
+    """
     from tinymodel import requantization as rq
 
     layer = c.layer
+    op = layer.op
     a, b = (tuple(layer.inputs) + (None, None))[:2]
-    # shapes that differ only by leading 1s broadcast without repeating anything, e.g. the
-    # converter's (1, 1, 1, C) + (C,) after a flatten: the same element-wise ADD in memory
-    if (a is None or b is None or a.is_constant or b.is_constant
-            or _strip_leading_ones(a.shape) != _strip_leading_ones(b.shape)
-            or a.size != layer.output.size):
-        what = ("a constant input" if a is not None and b is not None
-                and (a.is_constant or b.is_constant) else
-                f"shapes {list(a.shape)} and {list(b.shape)}" if a is not None and b is not None
-                else "one input")
-        raise DeployError(f"ADD needs two run-time inputs of one shape (up to leading 1s); "
-                          f"this one has {what}", layer=layer.name, rule="add-shapes")
+    out_shape = tuple(int(d) for d in layer.output.shape)
+    if a is None or b is None:
+        raise DeployError(f"{op.label} needs two operands; this one has one", layer=layer.name,
+                          rule="binary-shapes")
+    if a.is_constant and b.is_constant:
+        raise DeployError(f"{op.label} of two constants (constant folding left it in the graph)",
+                          layer=layer.name, rule="binary-shapes")
+    for t in (a, b):
+        if not _broadcasts_to(tuple(int(d) for d in t.shape), out_shape):
+            raise DeployError(f"{op.label} operands {list(a.shape)} and {list(b.shape)} do not "
+                              f"broadcast onto the output {list(out_shape)}", layer=layer.name,
+                              rule="binary-shapes")
+    swapped = a.is_constant
+    run, other = (b, a) if swapped else (a, b)
+    flags = fi.LayerFlag(0)
+    if swapped:
+        flags |= fi.LayerFlag.SWAPPED
+    weights_off = fi.NO_OFFSET
+    if other.is_constant:
+        data = _const_data(other, layer, f"constant operand {other.name!r}")
+        if c.int8 and data.dtype != np.int8:
+            raise DeployError(f"{data.dtype} constant operand {other.name!r} in an int8 layer",
+                              layer=layer.name, rule="quantization")
+        flags |= fi.LayerFlag.CONST_OPERAND
+        weights_off = c.blob.add(data.astype(np.int8 if c.int8 else np.float32).tobytes())
+    in4 = dims4(run.shape, layer.name)
+    other4 = dims4(other.shape, layer.name)
+    out4 = dims4(out_shape, layer.name)
     if c.int8:
         s1, z1 = _quant(a, "input", layer.name)
         s2, z2 = _quant(b, "input", layer.name)
-        p = rq.add_params(s1, z1, s2, z2, c.s_out, c.zp_out)
-        lo, hi = rq.activation_range(layer.activation, c.s_out, c.zp_out)
-        quant = fi.ADD_S8_QUANT.words(**asdict(p), act_min=lo, act_max=hi)
+        if op in (OpType.MAXIMUM, OpType.MINIMUM):
+            for s, z in ((s1, z1), (s2, z2)):
+                if (float(np.float32(s)), z) != (float(np.float32(c.s_out)), c.zp_out):
+                    raise DeployError(
+                        f"int8 {op.label} needs its inputs and output to share one quantization "
+                        f"(inputs scale {s1:g}, zero point {z1} and scale {s2:g}, zero point "
+                        f"{z2}; output scale {c.s_out:g}, zero point {c.zp_out})",
+                        layer=layer.name, rule="minmax-quantization")
+            quant = fi.default_quant()
+        else:
+            lo, hi = rq.activation_range(layer.activation, c.s_out, c.zp_out)
+            if op is OpType.MUL:
+                mp = rq.mul_params(s1, z1, s2, z2, c.s_out, c.zp_out)
+                quant = fi.MUL_S8_QUANT.words(**asdict(mp), act_min=lo, act_max=hi)
+            else:
+                ap = (rq.add_params if op is OpType.ADD else rq.sub_params)(
+                    s1, z1, s2, z2, c.s_out, c.zp_out)
+                quant = fi.ADD_S8_QUANT.words(**asdict(ap), act_min=lo, act_max=hi)
+    elif op in (OpType.MAXIMUM, OpType.MINIMUM):
+        quant = fi.default_quant()
     else:
         lo_f, hi_f = _act_f32(layer.activation, layer)
         quant = fi.F32_ACT_QUANT.words(act_min=lo_f, act_max=hi_f)
-    return c.descriptor(quant=quant)
+    if not other.is_constant and other4 == in4 == out4:
+        other4 = (0, 0, 0, 0)   # the equal-shape form (what the code generator always wrote)
+    return c.descriptor(quant=quant, flags=int(flags), input=in4, filter=other4, output=out4,
+                        weights_offset=weights_off)
 
 
 def _describe_softmax(c: LayerContext) -> LayerDescriptor:
@@ -479,27 +541,99 @@ def _describe_reshape(c: LayerContext) -> LayerDescriptor:
     return c.descriptor()
 
 
-def _describe_mean(c: LayerContext) -> LayerDescriptor:
-    """MEAN over the spatial axes of a 4-D tensor (global average pooling)."""
+def reduce_axes_mask(layer: Layer) -> int:
+    """The dimensions a MEAN / SUM reduces, as the firmware's bit mask over the input padded to
+    4-D (bit ``i``: dimension ``i``): the ``axes`` option (negative entries count from the end,
+    duplicates are ignored, as TFLite's ``ResolveAxis``) shifted by the leading 1s of the padding.
+    :class:`DeployError` (rule ``reduce-axes``) for an axis outside the rank or no axis at all."""
+    rank = len(layer.input.shape)
+    axes = tuple(int(a) for a in layer.options.get("axes", (1, 2)))
+    if not axes or any(not -rank <= a < rank for a in axes):
+        raise DeployError(f"{layer.op.label} over axes {list(axes)} of a rank-{rank} tensor; the "
+                          f"kernels reduce one or more of its axes", layer=layer.name,
+                          rule="reduce-axes")
+    mask = 0
+    for a in axes:
+        mask |= 1 << (a % rank + 4 - rank)
+    return mask
+
+
+#: The reduction mask of MEAN's original form, the spatial axes (1, 2) of a 4-D tensor, which
+#: the descriptor writes as geom[] left at its defaults (``REDUCE_GEOM`` ``axes`` = 0).
+SPATIAL_AXES_MASK = 0b0110
+
+
+def _describe_reduce(c: LayerContext) -> LayerDescriptor:
+    """MEAN and SUM over any axes of a tensor of rank <= 4
+    (:data:`~tinymodel.firmware_interface.REDUCE_GEOM`; the output is the input with the reduced
+    dimensions 1, whatever ``keep_dims`` says, which only changes the shape's rank).  MEAN over
+    the spatial axes keeps geom[] at its defaults (the original global-average-pooling form)."""
     from tinymodel import requantization as rq
 
     layer, in4 = c.layer, c.in4
-    axes = tuple(sorted(int(a) % 4 for a in layer.options.get("axes", (1, 2))))
-    if len(layer.input.shape) != 4 or axes != (1, 2):
-        raise DeployError(f"MEAN is supported over the spatial axes (1, 2) of a 4-D tensor only; "
-                          f"this one averages axes {list(layer.options.get('axes', (1, 2)))} of "
-                          f"a rank-{len(layer.input.shape)} tensor", layer=layer.name,
-                          rule="mean-axes")
-    out4 = (in4[0], 1, 1, in4[3])
+    mask = reduce_axes_mask(layer)
+    out4 = tuple(1 if mask >> i & 1 else d for i, d in enumerate(in4))
+    n = int(np.prod([d for i, d in enumerate(in4) if mask >> i & 1]))
+    spatial = layer.op is OpType.MEAN and mask == SPATIAL_AXES_MASK
+    geom = None if spatial else fi.REDUCE_GEOM.words(axes=mask)
     if c.int8:
-        # TFLite's folding of 1/(H·W) into the s_in/s_out multiplier (not the quantized
-        # s_in/(s_out·H·W), which is off by one for many H·W), see rq.mean_multiplier.
-        m, e = rq.mean_multiplier(c.s_in, c.s_out, in4[1] * in4[2])
+        if layer.op is OpType.MEAN:
+            # TFLite's folding of 1/n into the s_in/s_out multiplier (not the quantized
+            # s_in/(s_out·n), which is off by one for many n), see rq.mean_multiplier.
+            m, e = rq.mean_multiplier(c.s_in, c.s_out, n)
+        else:
+            m, e = rq.requantize_multiplier(c.s_in, c.s_out)
         quant = fi.S8_QUANT.words(input_offset=-c.zp_in, output_offset=c.zp_out, act_min=-128,
                                   act_max=127, multiplier=m, shift=e)
     else:
         quant = fi.F32_ACT_QUANT.words(act_min=-_F32_MAX, act_max=_F32_MAX)
-    return c.descriptor(quant=quant, output=out4)
+    return c.descriptor(geom, quant, output=out4)
+
+
+#: Ops that convert between dtypes; their kernels run in every variant, driven by the dtypes of
+#: their own tensors rather than by the variant's.
+CONVERT_OPS = frozenset({OpType.QUANTIZE, OpType.DEQUANTIZE})
+
+
+def _describe_convert(c: LayerContext) -> LayerDescriptor:
+    """QUANTIZE (float32 -> int8, int8 -> int8) and DEQUANTIZE (int8 -> float32)
+    (:data:`~tinymodel.firmware_interface.CONVERT_GEOM`,
+    :data:`~tinymodel.firmware_interface.CONVERT_QUANT`), from the layer's own tensors in every
+    variant.  Any other pair of dtypes (float16 constants, int16, uint8) is rule
+    ``convert-dtypes``."""
+    from tinymodel import requantization as rq
+
+    layer = c.layer
+    x, y = layer.input, layer.output
+    pair = (x.dtype, y.dtype)
+    allowed = ({("float32", "int8"), ("int8", "int8")} if layer.op is OpType.QUANTIZE
+               else {("int8", "float32")})
+    if pair not in allowed or x.is_constant:
+        what = "a constant" if x.is_constant else f"{x.dtype} to {y.dtype}"
+        raise DeployError(f"{layer.op.label} of {what}; the kernels convert "
+                          + " or ".join(f"{a} to {b}" for a, b in sorted(allowed)),
+                          layer=layer.name, rule="convert-dtypes")
+    geom = fi.CONVERT_GEOM.words(in_dtype=fi.dtype_code(x.dtype), out_dtype=fi.dtype_code(y.dtype))
+    if pair == ("float32", "int8"):
+        s_out, zp_out = _quant(y, "output", layer.name)
+        _positive_scale(s_out, layer)
+        quant = fi.CONVERT_QUANT.words(output_offset=zp_out, scale=fi.f32_bits(s_out))
+    elif pair == ("int8", "int8"):
+        s_in, zp_in = _quant(x, "input", layer.name)
+        s_out, zp_out = _quant(y, "output", layer.name)
+        m, e = rq.requantize_multiplier(s_in, s_out)
+        quant = fi.CONVERT_QUANT.words(input_offset=-zp_in, output_offset=zp_out, multiplier=m,
+                                       shift=e)
+    else:
+        s_in, zp_in = _quant(x, "input", layer.name)
+        quant = fi.CONVERT_QUANT.words(input_offset=-zp_in, scale=fi.f32_bits(s_in))
+    return c.descriptor(geom, quant)
+
+
+def _positive_scale(scale: float, layer: Layer) -> None:
+    if not 0.0 < scale <= _F32_MAX:
+        raise DeployError(f"scale {scale!r}; quantizing needs a positive finite scale",
+                          layer=layer.name, rule="quant-range")
 
 
 # -- layers that run as several firmware layers (pieces) -------------------------------------------
@@ -759,6 +893,93 @@ def _describe_piece_layer(c: LayerContext) -> LayerDescriptor:
                           f"{'input' if c.code is fi.Op.CONCATENATION else 'output'}); describe "
                           f"it with describe_pieces", layer=c.layer.name, rule="pieces")
     return pieces[0].descriptor
+def _describe_transpose(c: LayerContext) -> LayerDescriptor:
+    """TRANSPOSE: the permutation padded to 4-D (:data:`~tinymodel.firmware_interface.TRANSPOSE_GEOM`;
+    a rank-r permutation moves to the last r dims, leading dims of 1 stay in place)."""
+    layer = c.layer
+    rank = len(layer.input.shape)
+    perm = layer.options.get("perm")
+    if perm is None or sorted(int(p) % max(rank, 1) for p in perm) != list(range(rank)) \
+            or len(perm) != rank:
+        raise DeployError(f"TRANSPOSE needs a constant permutation of 0..{rank - 1}; this one has "
+                          f"{None if perm is None else list(perm)}", layer=layer.name,
+                          rule="transpose-perm")
+    lead = 4 - rank
+    perm4 = tuple(range(lead)) + tuple(int(p) % rank + lead for p in perm)
+    if tuple(c.in4[p] for p in perm4) != tuple(c.out4):
+        raise DeployError(f"TRANSPOSE of {list(layer.input.shape)} by {list(perm)} does not give "
+                          f"its output shape {list(layer.output.shape)}", layer=layer.name,
+                          rule="transpose-perm")
+    geom = fi.TRANSPOSE_GEOM.words(perm0=perm4[0], perm1=perm4[1], perm2=perm4[2],
+                                   perm3=perm4[3])
+    return c.descriptor(geom)
+
+
+def _describe_pad(c: LayerContext) -> LayerDescriptor:
+    """PAD and PADV2: elements before each dim padded to 4-D
+    (:data:`~tinymodel.firmware_interface.PAD_GEOM`) and the fill
+    (:data:`~tinymodel.firmware_interface.PAD_QUANT`): int8 zp_out for PAD, the constant's code
+    for PADV2 (whose quantization must be the output's, as TFLM's PadPrepare checks); float 0.0
+    for PAD, the constant for PADV2."""
+    layer = c.layer
+    rank = len(layer.input.shape)
+    pads = layer.options.get("paddings")
+    if pads is None or len(pads) != rank or any(int(a) < 0 or int(b) < 0 for a, b in pads):
+        raise DeployError(f"PAD needs constant non-negative paddings, one (before, after) pair per "
+                          f"dim of its rank-{rank} input; this one has "
+                          f"{None if pads is None else [list(p) for p in pads]}",
+                          layer=layer.name, rule="pad-amounts")
+    lead = 4 - rank
+    before = (0,) * lead + tuple(int(a) for a, _ in pads)
+    after = (0,) * lead + tuple(int(b) for _, b in pads)
+    if tuple(i + a + b for i, a, b in zip(c.in4, before, after)) != tuple(c.out4):
+        raise DeployError(f"PAD of {list(layer.input.shape)} by {[list(p) for p in pads]} does "
+                          f"not give its output shape {list(layer.output.shape)}",
+                          layer=layer.name, rule="pad-amounts")
+    constant = layer.inputs[2] if len(layer.inputs) > 2 else None
+    if constant is not None:
+        value = _const_data(constant, layer, "the PADV2 constant").reshape(-1)
+        if value.size != 1:
+            raise DeployError(f"PADV2 constant has {value.size} values, not one",
+                              layer=layer.name, rule="pad-value")
+    if c.int8:
+        if constant is None:
+            fill = c.zp_out
+        else:
+            s_k, zp_k = _quant(constant, "PADV2 constant", layer.name)
+            if (s_k, zp_k) != (c.s_out, c.zp_out):
+                raise DeployError(f"int8 PADV2 constant quantized with scale {s_k:g}, zero point "
+                                  f"{zp_k}, the output with scale {c.s_out:g}, zero point "
+                                  f"{c.zp_out}; they must be equal", layer=layer.name,
+                                  rule="pad-value")
+            fill = int(value[0])
+        quant = fi.PAD_QUANT.words(value=fill)
+    else:
+        fill_f = 0.0 if constant is None else float(value[0])
+        quant = fi.PAD_QUANT.words(value=fi.f32_bits(fill_f))
+    geom = fi.PAD_GEOM.words(before_n=before[0], before_h=before[1], before_w=before[2],
+                             before_c=before[3])
+    return c.descriptor(geom, quant)
+
+
+def _describe_resize(c: LayerContext) -> LayerDescriptor:
+    """RESIZE_NEAREST_NEIGHBOR and RESIZE_BILINEAR of a 4-D NHWC tensor: align_corners and
+    half_pixel_centers (:data:`~tinymodel.firmware_interface.RESIZE_GEOM`); the output size is
+    the output's shape.  Input and output share quantization (the converter's rule), so int8
+    needs no quant slot."""
+    layer = c.layer
+    align = bool(layer.options.get("align_corners", False))
+    half = bool(layer.options.get("half_pixel_centers", False))
+    if len(layer.input.shape) != 4 or len(layer.output.shape) != 4:
+        raise DeployError(f"{layer.op.label} needs 4-D NHWC tensors; this one has "
+                          f"{list(layer.input.shape)}", layer=layer.name, rule="resize-options")
+    if layer.op is OpType.RESIZE_BILINEAR and align and half:
+        raise DeployError("RESIZE_BILINEAR with both align_corners and half_pixel_centers "
+                          "(TFLite refuses it)", layer=layer.name, rule="resize-options")
+    return c.descriptor(fi.RESIZE_GEOM.words(align_corners=int(align),
+                                             half_pixel_centers=int(half)))
+
+
 def _describe_logistic(c: LayerContext) -> LayerDescriptor:
     """LOGISTIC and TANH: int8 rescale into Q4.27
     (:data:`~tinymodel.firmware_interface.LOGISTIC_S8_QUANT`); the output quantization is the
@@ -847,12 +1068,19 @@ DESCRIBERS: Mapping[OpType, Callable[[LayerContext], LayerDescriptor]] = {
     OpType.FULLY_CONNECTED: _describe_weighted,
     OpType.AVERAGE_POOL_2D: _describe_pool,
     OpType.MAX_POOL_2D: _describe_pool,
-    OpType.ADD: _describe_add,
+    OpType.ADD: _describe_binary,
+    OpType.SUB: _describe_binary,
+    OpType.MUL: _describe_binary,
+    OpType.MAXIMUM: _describe_binary,
+    OpType.MINIMUM: _describe_binary,
     OpType.SOFTMAX: _describe_softmax,
     OpType.RELU: _describe_relu,
     OpType.RELU6: _describe_relu,
     OpType.RESHAPE: _describe_reshape,
-    OpType.MEAN: _describe_mean,
+    OpType.MEAN: _describe_reduce,
+    OpType.SUM: _describe_reduce,
+    OpType.QUANTIZE: _describe_convert,
+    OpType.DEQUANTIZE: _describe_convert,
     OpType.CONCATENATION: _describe_piece_layer,
     OpType.PACK: _describe_piece_layer,
     OpType.STRIDED_SLICE: _describe_piece_layer,
@@ -860,6 +1088,10 @@ DESCRIBERS: Mapping[OpType, Callable[[LayerContext], LayerDescriptor]] = {
     OpType.SPLIT: _describe_piece_layer,
     OpType.SPLIT_V: _describe_piece_layer,
     OpType.UNPACK: _describe_piece_layer,
+    OpType.TRANSPOSE: _describe_transpose,
+    OpType.PAD: _describe_pad,
+    OpType.RESIZE_NEAREST_NEIGHBOR: _describe_resize,
+    OpType.RESIZE_BILINEAR: _describe_resize,
     OpType.LOGISTIC: _describe_logistic,
     OpType.TANH: _describe_logistic,
     OpType.HARD_SWISH: _describe_hard_swish,
@@ -888,7 +1120,7 @@ def describe_layer(layer: Layer, variant: Variant | str,
     x, y = layer.input, layer.output
     in4, out4 = dims4(x.shape, layer.name), dims4(y.shape, layer.name)
     quant: dict[str, float | int] = {}
-    if int8:
+    if int8 and layer.op not in CONVERT_OPS:       # those read their own tensors' quantization
         quant["s_in"], quant["zp_in"] = _quant(x, "input", layer.name)
         quant["s_out"], quant["zp_out"] = _quant(y, "output", layer.name)
     ctx = LayerContext(layer, int8, ConstantBlob() if blob is None else blob,
@@ -950,13 +1182,14 @@ def describe_pieces(layer: Layer, variant: Variant | str,
 
 def _layer_dtypes(layer: Layer) -> set[str]:
     """Dtypes of the tensors a layer computes on: for an operator with a kernel its data inputs
-    (both of ADD, the activation input of the others — not RESHAPE's run-time shape operand)
+    (both of a binary element-wise op, the activation input of the others — not RESHAPE's run-time shape operand)
     and outputs; for any other operator every run-time input and output."""
     if layer.op not in DESCRIBERS or layer.op in (OpType.CONCATENATION, OpType.PACK):
         data = layer.activation_inputs
     else:
         first = layer.op.operands.data
-        two = layer.op in (OpType.ADD, OpType.BATCH_MATMUL)
+        two = layer.op in (OpType.ADD, OpType.SUB, OpType.MUL, OpType.MAXIMUM, OpType.MINIMUM,
+                           OpType.BATCH_MATMUL)
         data = tuple(t for t in layer.inputs[first:first + (2 if two else 1)]
                      if t is not None and not t.is_constant)
     return {t.dtype for t in (*data, *layer.outputs)}
@@ -975,25 +1208,21 @@ def firmware_dtype(graph: ModelGraph) -> str:
     """The one dtype (``"int8"`` or ``"float32"``) the firmware would run ``graph`` in, from the
     run-time tensors of the layers it has kernels for (the others are refused layer by layer).
 
-    :class:`DeployError` when there is none: float32 input / output around an int8 core
-    (``float-io``: the converter's default post-training quantization, until the firmware has
-    QUANTIZE / DEQUANTIZE kernels), float32 activations with int8 weights (``hybrid``), or any
-    other mix (``mixed-dtypes``).
+    QUANTIZE / DEQUANTIZE layers (:data:`CONVERT_OPS`) do not count: their kernels convert
+    between their own tensors' dtypes in every variant, so a model with float32 input and output
+    around an int8 core (the TFLite converter's default post-training quantization) runs in int8.
+    :class:`DeployError` when there is none: float32 activations with int8 weights (``hybrid``),
+    or any other mix (``mixed-dtypes``).
     """
     kernel_layers = [layer for layer in graph if layer.op in DESCRIBERS] or list(graph)
+    converters = [layer for layer in kernel_layers if layer.op in CONVERT_OPS]
+    kernel_layers = [layer for layer in kernel_layers if layer.op not in CONVERT_OPS]
     core: set[str] = set()
     for layer in kernel_layers:
         core |= _layer_dtypes(layer)
-    io = {t.dtype for t in (*graph.inputs, *graph.outputs)}
-    if core == {"int8"} and "float32" in io:
-        ends = [layer for layer in graph
-                if layer.op in (OpType.QUANTIZE, OpType.DEQUANTIZE, OpType.CAST)]
-        where = f" ({_names(ends)} at its ends)" if ends else ""
-        raise DeployError(
-            f"{graph.name} has float32 input or output around an int8 "
-            f"core{where}: the TFLite converter's default post-training quantization; "
-            f"{_FULL_OR_FLOAT}, until it has QUANTIZE/DEQUANTIZE kernels: convert with "
-            f"inference_input_type = inference_output_type = tf.int8", rule="float-io")
+    if not core and converters:
+        # only QUANTIZE / DEQUANTIZE: their kernels run in every variant; int8 is their arithmetic
+        core = {"int8"}
     hybrid = [layer for layer in kernel_layers if _layer_dtypes(layer) == {"float32"}
               and any(t.dtype not in ("float32",) for t in layer.param_inputs)]
     if hybrid:
@@ -1188,7 +1417,7 @@ def deployability(graph: ModelGraph, variant: Variant | str,
     model_rules = {p.rule for p in problems}
     for layer in graph:
         lv = v      # an operator without a kernel is refused whatever the dtype
-        if layer.op in DESCRIBERS:
+        if layer.op in DESCRIBERS and layer.op not in CONVERT_OPS:
             dtypes = _layer_dtypes(layer)
             if len(dtypes) != 1 or not dtypes <= set(FIRMWARE_DTYPES):
                 continue        # the model rule names the mix
@@ -1210,10 +1439,10 @@ def deployability(graph: ModelGraph, variant: Variant | str,
 
 
 __all__ = [
-    "DESCRIBERS", "FIRMWARE_DTYPES", "PIECE_OPS", "ConstantBlob", "DeployError", "DeployProblem",
-    "Deployability", "LOOP_FIX", "LayerContext", "NoKernelError", "Piece", "PieceGeometry",
-    "check_loops", "check_variant", "compute_dtype", "computes_in", "default_variant",
-    "deployability", "describe_layer", "describe_pieces", "dims4", "firmware_layers",
-    "piece_geometry",
+    "CONVERT_OPS", "DESCRIBERS", "FIRMWARE_DTYPES", "PIECE_OPS", "SPATIAL_AXES_MASK",
+    "ConstantBlob", "DeployError", "DeployProblem", "Deployability", "LOOP_FIX", "LayerContext",
+    "NoKernelError", "Piece", "PieceGeometry", "check_loops", "check_variant", "compute_dtype",
+    "computes_in", "default_variant", "deployability", "describe_layer", "describe_pieces",
+    "dims4", "firmware_layers", "piece_geometry", "reduce_axes_mask",
     "firmware_dtype", "op_name", "variant_for",
 ]

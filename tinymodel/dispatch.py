@@ -69,21 +69,36 @@ class KernelPath(enum.Enum):
     DW_3X3 = "dw-3x3"            # SIMD depthwise 3x3, channels in groups of 4
     DW_GENERIC = "dw-generic"    # SIMD depthwise through a per-pixel int16 im2col
     TCONV_GATHER = "tconv-gather"  # SIMD transpose conv: per output pixel, SMLAD over ic
-    SIMD = "simd"                # other s8-opt kernels with a 4-lane SIMD body (pooling, add)
+    SIMD = "simd"                # other s8-opt kernels with a 4-lane SIMD body (pooling, add, mul)
+    BROADCAST = "broadcast"      # binary element-wise op with NumPy broadcasting (scalar loop)
     SCALAR = "scalar"            # kernels with one implementation for both int8 variants
-    COPY = "copy"                # data movement only (reshape, concatenation, slices)
+    COPY = "copy"                # data movement only (reshape, concatenation, slices, transpose, pad, nearest resize)
     NONE = "none"                # no kernel: unsupported operator, or one the firmware lacks
 
 
 #: Operators with an s8-opt SIMD kernel of their own (besides conv, depthwise and dense).
-_SIMD_OPS = {OpType.AVERAGE_POOL_2D, OpType.MAX_POOL_2D, OpType.ADD}
+_SIMD_OPS = {OpType.AVERAGE_POOL_2D, OpType.MAX_POOL_2D, OpType.ADD, OpType.MUL}
+#: Binary element-wise operators: a flat kernel when both operands have the output's size, a
+#: broadcasting one (path ``BROADCAST``, scalar in both int8 variants) otherwise.
+BINARY_OPS = frozenset({OpType.ADD, OpType.SUB, OpType.MUL, OpType.MAXIMUM, OpType.MINIMUM})
 #: Operators the firmware has kernels for in every variant.
 _FIRMWARE_OPS = {OpType.CONV_2D, OpType.DEPTHWISE_CONV_2D, OpType.FULLY_CONNECTED,
                  OpType.AVERAGE_POOL_2D, OpType.MAX_POOL_2D, OpType.ADD, OpType.SOFTMAX,
                  OpType.RESHAPE, OpType.RELU, OpType.RELU6, OpType.MEAN,
                  OpType.TRANSPOSE_CONV, OpType.BATCH_MATMUL,
                  OpType.CONCATENATION, OpType.PACK,
-                 OpType.STRIDED_SLICE, OpType.SLICE, OpType.SPLIT, OpType.SPLIT_V, OpType.UNPACK}
+                 OpType.STRIDED_SLICE, OpType.SLICE, OpType.SPLIT, OpType.SPLIT_V, OpType.UNPACK,
+                 OpType.QUANTIZE, OpType.DEQUANTIZE, OpType.SUM,
+                 OpType.MUL, OpType.SUB, OpType.MAXIMUM, OpType.MINIMUM,
+                 OpType.TRANSPOSE, OpType.PAD, OpType.RESIZE_NEAREST_NEIGHBOR,
+                 OpType.RESIZE_BILINEAR}
+#: Data movement: one kernel moves elements of any dtype in every variant (path ``COPY``).
+#: s8-opt PAD has a block-copy body of its own (memset / memcpy runs, CMSIS-NN's arm_pad_s8
+#: structure), still data movement; TRANSPOSE and RESIZE_NEAREST_NEIGHBOR share the one kernel
+#: (CMSIS-NN's DSP transpose is a scalar strided copy too, and it has no resize).
+#: CONCATENATION and STRIDED_SLICE (and the operators that run as them) are byte copies too.
+_COPY_OPS = {OpType.RESHAPE, OpType.TRANSPOSE, OpType.PAD, OpType.RESIZE_NEAREST_NEIGHBOR,
+             OpType.CONCATENATION, OpType.STRIDED_SLICE}
 #: Element-wise activations of issue 17: one scalar int8 kernel serves s8-ref and s8-opt
 #: (``SCALAR``): TFLite Micro runs its reference kernels for them even in a CMSIS-NN build, and
 #: CMSIS-NN has no int8 SIMD body for them.
@@ -123,6 +138,16 @@ def conv_top_left_padding(layer: Layer) -> tuple[int, int]:
             same_padding(w, k_w, layer.strides[1], layer.dilation[1])[0])
 
 
+def is_broadcast(layer: Layer) -> bool:
+    """True for a binary element-wise layer whose operands do not both have the output's number
+    of elements (the firmware then runs the broadcasting kernel; shapes that differ only by
+    leading 1s are the same flat loop)."""
+    if layer.op not in BINARY_OPS:
+        return False
+    n = layer.output.size
+    return any(t is not None and t.size != n for t in layer.inputs[:2])
+
+
 def kernel_path(layer: Layer, variant: Variant | str) -> KernelPath:
     """The path the firmware's kernel for ``variant`` takes on ``layer``.
 
@@ -132,19 +157,25 @@ def kernel_path(layer: Layer, variant: Variant | str) -> KernelPath:
     padding ≤ 1; ``DW_GENERIC`` otherwise.  s8-opt TRANSPOSE_CONV: ``TCONV_GATHER`` (the SIMD
     gather, ``tm_transpose_conv_s8_opt_path``); s8-opt BATCH_MATMUL: ``SCALAR`` (it shares the
     s8-ref kernel).
+    Binary element-wise operators with broadcasting (:func:`is_broadcast`): ``BROADCAST`` in every
+    variant (one scalar loop shared by s8-ref and s8-opt); equal shapes: s8-opt ``SIMD`` for ADD
+    and MUL, ``SCALAR`` for SUB, MAXIMUM and MINIMUM.
     """
     variant = Variant.parse(variant)
     op = layer.op
     if op not in _FIRMWARE_OPS:
         return KernelPath.NONE
-    if op is OpType.RESHAPE or op in _TABLE_ALIASES or op in (OpType.CONCATENATION,
-                                                              OpType.STRIDED_SLICE):
+    if op in _COPY_OPS or op in _TABLE_ALIASES:
         return KernelPath.COPY
+    if is_broadcast(layer):
+        return KernelPath.BROADCAST
     if variant in (Variant.F32, Variant.F32_SOFT):
         return KernelPath.F32
     if variant is Variant.S8_REF:
         return KernelPath.REF
-    if (op in (OpType.SOFTMAX, OpType.RELU, OpType.RELU6, OpType.MEAN, OpType.BATCH_MATMUL)
+    if (op in (OpType.SOFTMAX, OpType.RELU, OpType.RELU6, OpType.MEAN, OpType.BATCH_MATMUL,
+               OpType.QUANTIZE, OpType.DEQUANTIZE, OpType.SUM, OpType.SUB, OpType.MAXIMUM,
+               OpType.MINIMUM)
             or op in _ACTIVATION_OPS):
         return KernelPath.SCALAR
     if op is OpType.FULLY_CONNECTED:

@@ -27,13 +27,23 @@ im2col_values  int8 values widened into an int16 im2col buffer (``x + zx``)
 zero_fills     im2col values written as zeros for padding taps
 unaligned      32-bit word loads at addresses that are not a multiple of 4 (expected count)
 elements       elements processed by element-wise and pooling kernels (per tap for pools);
-               bytes copied by the copy kernels (RESHAPE, CONCATENATION, STRIDED_SLICE)
+               bytes copied by the copy kernels (RESHAPE, CONCATENATION, STRIDED_SLICE) and
+               moved by the other data movement (TRANSPOSE, PAD, nearest RESIZE); taps read by
+               RESIZE_BILINEAR (4 per output element)
 runs           contiguous runs the copy kernels copy (one ``memcpy`` each)
+strided_reads  elements a TRANSPOSE reads with a non-unit inner stride (its last output axis
+               is not the input's last): one load per element that no burst or cache line
+               serves twice
 ============== ========================================================================
 
 A graph layer that runs as several firmware layers (CONCATENATION and PACK: one per input;
 SPLIT, SPLIT_V, UNPACK: one per output; :func:`tinymodel.descriptors.piece_geometry`) counts
 one ``calls`` per firmware layer, and its ``elements`` and ``runs`` are the sums over them.
+
+For TRANSPOSE, PAD and nearest RESIZE ``pixels`` counts the inner copy loops: rows of the
+innermost output axis (TRANSPOSE), output pixels (PAD's element walk, nearest RESIZE's one
+``memcpy`` each); for RESIZE_BILINEAR the output pixels (source rows, columns and weights
+computed per pixel).
 
 The paper's own model uses only ``macs`` and the layer's alignment class (§3.1, Table 4).
 """
@@ -54,7 +64,7 @@ from tinymodel.ops import OpType
 FEATURE_NAMES = ("calls", "pixels", "outputs", "taps", "macs", "block_macs", "simd_macs",
                  "tail_macs", "im2col_values", "zero_fills", "unaligned", "elements",
                  "col1_macs", "block_loops", "step_loops", "single_pixel_calls", "scalar_rows",
-                 "runs")
+                 "runs", "strided_reads")
 
 #: The features each path's model may use (the rest are always zero or collinear for it).
 PATH_FEATURES: Mapping[KernelPath, tuple[str, ...]] = MappingProxyType({
@@ -74,8 +84,10 @@ PATH_FEATURES: Mapping[KernelPath, tuple[str, ...]] = MappingProxyType({
     KernelPath.TCONV_GATHER: ("calls", "pixels", "outputs", "taps", "simd_macs", "tail_macs",
                               "unaligned"),
     KernelPath.SIMD: ("calls", "pixels", "outputs", "taps", "simd_macs", "tail_macs", "elements"),
-    KernelPath.SCALAR: ("calls", "outputs", "elements"),
-    KernelPath.COPY: ("calls", "elements", "runs"),
+    KernelPath.SCALAR: ("calls", "pixels", "outputs", "elements"),
+    KernelPath.COPY: ("calls", "pixels", "elements", "runs", "strided_reads"),
+    # broadcasting element-wise ops: a row set-up per (n, h, w) of the output, then per element
+    KernelPath.BROADCAST: ("calls", "pixels", "outputs", "elements"),
     KernelPath.NONE: (),
 })
 
@@ -339,8 +351,24 @@ def _other(layer: Layer, path: KernelPath) -> dict[str, float]:
     elif layer.op is OpType.RESHAPE:
         c["elements"] = layer.output.nbytes
         c["runs"] = 1
+    elif layer.op is OpType.TRANSPOSE:
+        shape, perm = layer.input.shape, tuple(layer.options.get("perm", ()))
+        c["elements"] = layer.output.nbytes
+        c["pixels"] = out // max(layer.output.shape[-1], 1) if layer.output.shape else 1
+        if perm and perm[-1] % len(shape) != len(shape) - 1 and shape[-1] > 1:
+            c["strided_reads"] = out
+    elif layer.op in (OpType.PAD, OpType.RESIZE_NEAREST_NEIGHBOR):
+        c["elements"] = layer.output.nbytes
+        c["pixels"] = out // max(layer.output.shape[-1], 1) if layer.output.shape else 1
+    elif layer.op is OpType.RESIZE_BILINEAR:
+        c["pixels"] = out // max(layer.output.shape[-1], 1)
+        c["elements"] = 4 * out
     elif path is KernelPath.COPY:
         c.update(_pieces(layer))
+    elif path is KernelPath.BROADCAST:
+        shape = layer.output.shape
+        c["pixels"] = out // shape[-1] if shape and shape[-1] else out     # rows of the loop
+        c["elements"] = sum(t.size for t in layer.inputs[:2] if t is not None)
     else:
         c["elements"] = sum(t.size for t in layer.activation_inputs)
     return c

@@ -24,8 +24,8 @@ What is mirrored:
   limits;
 * **slots by name** — ``geom[8]`` and ``quant[12]`` mean different things per operator family;
   :class:`SlotFamily` objects (:data:`CONV_GEOM`, :data:`POOL_GEOM`, :data:`S8_QUANT`,
-  :data:`ADD_S8_QUANT`, :data:`SOFTMAX_S8_QUANT`, :data:`SOFTMAX_F32_QUANT`, :data:`F32_ACT_QUANT`,
-  :data:`CONCAT_GEOM`, :data:`SLICE_GEOM`)
+    CONST_OPERAND = 4   # binary op, BATCH_MATMUL: the other operand is a constant at weights_offset
+    SWAPPED = 8         # binary element-wise op: the run-time input is TFLite's second operand
   turn keyword arguments named after the C kernels' parameter fields into the array's words, so no
   caller writes ``geom[6]``.  :class:`LayerDescriptor` is one ``tm_layer_desc``;
 * **quantization rules** — :data:`QUANT_RULES`, the firmware's table of the ranges TFLite allows
@@ -91,7 +91,12 @@ OP_COUNT = 31
 
 #: Ops whose layer reads a second runtime tensor (``in2_offset``): the code generator gives
 #: them the arena offset of the layer's second runtime input.
-TWO_INPUT_OPS: frozenset[Op] = frozenset({Op.ADD, Op.BATCH_MATMUL})
+TWO_INPUT_OPS: frozenset[Op] = frozenset({Op.ADD, Op.SUB, Op.MUL, Op.MAXIMUM, Op.MINIMUM,
+                                          Op.BATCH_MATMUL})
+#: Binary element-wise ops: ``in[]`` is the run-time input's shape, ``filter[]`` the other
+#: operand's (a second run-time input, or a constant with :attr:`LayerFlag.CONST_OPERAND`),
+#: ``out[]`` their NumPy broadcast; the runner computes the broadcast strides.
+BINARY_OPS: frozenset[Op] = frozenset({Op.ADD, Op.SUB, Op.MUL, Op.MAXIMUM, Op.MINIMUM})
 
 #: The firmware op code each :class:`OpType` it runs is described with.  RELU6 runs as RELU (its
 #: clamp is the activation range in the quant slots); an :class:`OpType` missing here has no
@@ -115,6 +120,14 @@ OP_CODES: Mapping[OpType, Op] = MappingProxyType({
     OpType.SPLIT: Op.STRIDED_SLICE,
     OpType.SPLIT_V: Op.STRIDED_SLICE,
     OpType.UNPACK: Op.STRIDED_SLICE,
+    OpType.MUL: Op.MUL,
+    OpType.SUB: Op.SUB,
+    OpType.MAXIMUM: Op.MAXIMUM,
+    OpType.MINIMUM: Op.MINIMUM,
+    OpType.TRANSPOSE: Op.TRANSPOSE,
+    OpType.PAD: Op.PAD,
+    OpType.RESIZE_NEAREST_NEIGHBOR: Op.RESIZE_NEAREST_NEIGHBOR,
+    OpType.RESIZE_BILINEAR: Op.RESIZE_BILINEAR,
     OpType.LOGISTIC: Op.LOGISTIC,
     OpType.TANH: Op.TANH,
     OpType.HARD_SWISH: Op.HARD_SWISH,
@@ -122,6 +135,9 @@ OP_CODES: Mapping[OpType, Op] = MappingProxyType({
     OpType.PRELU: Op.PRELU,
     OpType.TRANSPOSE_CONV: Op.TRANSPOSE_CONV,
     OpType.BATCH_MATMUL: Op.BATCH_MATMUL,
+    OpType.QUANTIZE: Op.QUANTIZE,
+    OpType.DEQUANTIZE: Op.DEQUANTIZE,
+    OpType.SUM: Op.SUM,
 })
 
 #: Wire code of each kernel variant (``tm_variant``: the paper's U, U+FPU, Q, Q+CMSIS-NN).
@@ -396,7 +412,8 @@ class LayerFlag(enum.IntFlag):
 
     BIAS = 1            # the layer has a bias (else the kernel gets NULL)
     PER_CHANNEL = 2     # per-channel multiplier / shift tables (else quant's one pair)
-    CONST_IN2 = 4       # BATCH_MATMUL: the second operand is a blob constant (weights_offset)
+    CONST_OPERAND = 4   # binary op, BATCH_MATMUL: the other operand is a constant at weights_offset
+    SWAPPED = 8         # binary element-wise op: the run-time input is TFLite's second operand
 
 
 #: An arena or blob offset that is absent (``TM_NO_OFFSET``).
@@ -519,6 +536,18 @@ class BmmQuantSlot(enum.IntEnum):
     ACT_MAX = 6
 
 
+class MulQuantSlot(enum.IntEnum):
+    """Indices of ``quant[]`` of the int8 MUL (``TM_QM_*``); int8 SUB uses :class:`AddQuantSlot`."""
+
+    IN1_OFFSET = 0
+    IN2_OFFSET = 1
+    OUT_OFFSET = 2
+    OUT_MULT = 3
+    OUT_SHIFT = 4
+    ACT_MIN = 5
+    ACT_MAX = 6
+
+
 class SoftmaxQuantSlot(enum.IntEnum):
     """Indices of ``quant[]`` of the int8 SOFTMAX (``TM_QS_*``)."""
 
@@ -596,6 +625,62 @@ class FloatQuantSlot(enum.IntEnum):
     ALPHA = 1
     ACT_MIN = 2
     ACT_MAX = 3
+
+
+class ReduceGeomSlot(enum.IntEnum):
+    """Index of ``geom[]`` of MEAN / SUM (``TM_GR_*``): the reduced dimensions of ``in[4]`` as a
+    bit mask (bit i: dimension i); 0, the default, is MEAN's original spatial form (axes 1, 2)."""
+
+    AXES = 6
+
+
+class ConvertGeomSlot(enum.IntEnum):
+    """Indices of ``geom[]`` of QUANTIZE / DEQUANTIZE (``TM_GQ_*``): the :class:`DType` of the
+    input and of the output."""
+
+    IN_DTYPE = 6
+    OUT_DTYPE = 7
+
+
+class ConvertQuantSlot(enum.IntEnum):
+    """Indices of ``quant[]`` of QUANTIZE / DEQUANTIZE (``TM_QZ_*``); ``SCALE`` is a float32 bit
+    pattern."""
+
+    IN_OFFSET = 0
+    OUT_OFFSET = 1
+    MULT = 2
+    SHIFT = 3
+    SCALE = 4
+class TransposeGeomSlot(enum.IntEnum):
+    """Indices of ``geom[]`` of TRANSPOSE (``TM_GTR_*``): output dim k is input dim ``perm_k``."""
+
+    PERM0 = 0
+    PERM1 = 1
+    PERM2 = 2
+    PERM3 = 3
+
+
+class PadGeomSlot(enum.IntEnum):
+    """Indices of ``geom[]`` of PAD (``TM_GPAD_*``): elements before each NHWC dim."""
+
+    BEFORE_N = 0
+    BEFORE_H = 1
+    BEFORE_W = 2
+    BEFORE_C = 3
+
+
+class PadQuantSlot(enum.IntEnum):
+    """Index of ``quant[]`` of PAD (``TM_QPAD_*``): the fill, an int8 code or a float32 bit
+    pattern."""
+
+    VALUE = 0
+
+
+class ResizeGeomSlot(enum.IntEnum):
+    """Indices of ``geom[]`` of RESIZE_NEAREST_NEIGHBOR / RESIZE_BILINEAR (``TM_GRS_*``)."""
+
+    ALIGN_CORNERS = 0
+    HALF_PIXEL_CENTERS = 1
 
 
 #: Geometry words of a slot no family sets: strides and dilations 1, everything else 0.
@@ -684,6 +769,13 @@ BMM_S8_QUANT = SlotFamily("int8 BATCH_MATMUL quantization", "quant", MappingProx
     "output_offset": BmmQuantSlot.OUT_OFFSET, "multiplier": BmmQuantSlot.MULT,
     "shift": BmmQuantSlot.SHIFT, "act_min": BmmQuantSlot.ACT_MIN,
     "act_max": BmmQuantSlot.ACT_MAX}), "tm_bmm_quant_s8")
+#: int8 MUL (``tm_mul_params_s8``; :class:`tinymodel.requantization.MulParams` has the same
+#: field names).
+MUL_S8_QUANT = SlotFamily("int8 MUL quantization", "quant", MappingProxyType({
+    "input1_offset": MulQuantSlot.IN1_OFFSET, "input2_offset": MulQuantSlot.IN2_OFFSET,
+    "output_offset": MulQuantSlot.OUT_OFFSET, "output_multiplier": MulQuantSlot.OUT_MULT,
+    "output_shift": MulQuantSlot.OUT_SHIFT, "act_min": MulQuantSlot.ACT_MIN,
+    "act_max": MulQuantSlot.ACT_MAX}), "tm_mul_params_s8")
 #: int8 SOFTMAX (``tm_softmax_params_s8``).
 SOFTMAX_S8_QUANT = SlotFamily("int8 SOFTMAX quantization", "quant", MappingProxyType({
     "input_multiplier": SoftmaxQuantSlot.IN_MULT,
@@ -704,6 +796,21 @@ CONCAT_GEOM = SlotFamily("concatenation window", "geom", MappingProxyType({
 SLICE_GEOM = SlotFamily("strided window", "geom", MappingProxyType({
     f"{what}_{dim}": getattr(SliceGeomSlot, f"{what.upper()}_{dim.upper()}")
     for what in ("begin", "stride") for dim in "nhwc"}), "tm_slice_params")
+#: TRANSPOSE (``tm_transpose_params``): the permutation padded to 4-D.
+TRANSPOSE_GEOM = SlotFamily("transpose permutation", "geom", MappingProxyType({
+    "perm0": TransposeGeomSlot.PERM0, "perm1": TransposeGeomSlot.PERM1,
+    "perm2": TransposeGeomSlot.PERM2, "perm3": TransposeGeomSlot.PERM3}), "tm_transpose_params")
+#: PAD (``tm_pad_params``): elements before each NHWC dim; after = out - in - before.
+PAD_GEOM = SlotFamily("pad amounts", "geom", MappingProxyType({
+    "before_n": PadGeomSlot.BEFORE_N, "before_h": PadGeomSlot.BEFORE_H,
+    "before_w": PadGeomSlot.BEFORE_W, "before_c": PadGeomSlot.BEFORE_C}), "tm_pad_params")
+#: PAD's fill (``tm_pad_value``): the int8 code, or :func:`f32_bits` of the float fill.
+PAD_QUANT = SlotFamily("pad value", "quant", MappingProxyType({"value": PadQuantSlot.VALUE}),
+                       "tm_pad_value")
+#: RESIZE_NEAREST_NEIGHBOR / RESIZE_BILINEAR options (``tm_resize_params``), 0 or 1 each.
+RESIZE_GEOM = SlotFamily("resize options", "geom", MappingProxyType({
+    "align_corners": ResizeGeomSlot.ALIGN_CORNERS,
+    "half_pixel_centers": ResizeGeomSlot.HALF_PIXEL_CENTERS}), "tm_resize_params")
 #: int8 LOGISTIC and TANH (``tm_logistic_params_s8``; field names of
 #: :class:`tinymodel.requantization.LogisticParams`).
 LOGISTIC_S8_QUANT = SlotFamily("int8 LOGISTIC / TANH quantization", "quant", MappingProxyType({
@@ -733,14 +840,32 @@ PRELU_S8_QUANT = SlotFamily("int8 PRELU quantization", "quant", MappingProxyType
 #: Float LEAKY_RELU: ``alpha`` (the ``alpha`` argument of ``tm_leaky_relu_f32``).
 LEAKY_RELU_F32_QUANT = SlotFamily("float LEAKY_RELU parameters", "quant", MappingProxyType({
     "alpha": FloatQuantSlot.ALPHA}), None, f32=True)
+#: MEAN / SUM over any axes (``tm_reduce_params``): ``axes`` a bit mask of the reduced
+#: dimensions of ``in[4]``, 0 (the default) for the spatial ones.
+REDUCE_GEOM = SlotFamily("reduction axes", "geom", MappingProxyType({
+    "axes": ReduceGeomSlot.AXES}), "tm_reduce_params")
+#: QUANTIZE / DEQUANTIZE dtypes (``tm_convert_dtypes``): :class:`DType` codes.
+CONVERT_GEOM = SlotFamily("QUANTIZE / DEQUANTIZE dtypes", "geom", MappingProxyType({
+    "in_dtype": ConvertGeomSlot.IN_DTYPE, "out_dtype": ConvertGeomSlot.OUT_DTYPE}),
+    "tm_convert_dtypes")
+#: QUANTIZE / DEQUANTIZE parameters (``tm_quantize_params``); give ``scale`` as
+#: :func:`f32_bits` of the float (the other slots are integers).
+CONVERT_QUANT = SlotFamily("QUANTIZE / DEQUANTIZE parameters", "quant", MappingProxyType({
+    "input_offset": ConvertQuantSlot.IN_OFFSET, "output_offset": ConvertQuantSlot.OUT_OFFSET,
+    "multiplier": ConvertQuantSlot.MULT, "shift": ConvertQuantSlot.SHIFT,
+    "scale": ConvertQuantSlot.SCALE}), "tm_quantize_params")
 
 #: Every slot family, for documentation and the header test.
 SLOT_FAMILIES: tuple[SlotFamily, ...] = (CONV_GEOM, POOL_GEOM, S8_QUANT, ADD_S8_QUANT,
                                          SOFTMAX_S8_QUANT, SOFTMAX_F32_QUANT, F32_ACT_QUANT,
                                          CONCAT_GEOM, SLICE_GEOM,
+                                         TRANSPOSE_GEOM, PAD_GEOM, PAD_QUANT, RESIZE_GEOM,
                                          LOGISTIC_S8_QUANT, HARD_SWISH_S8_QUANT,
+                                         MUL_S8_QUANT, SOFTMAX_S8_QUANT, SOFTMAX_F32_QUANT,
+                                         F32_ACT_QUANT, LOGISTIC_S8_QUANT, HARD_SWISH_S8_QUANT,
                                          LEAKY_RELU_S8_QUANT, PRELU_S8_QUANT,
-                                         LEAKY_RELU_F32_QUANT, BMM_GEOM, BMM_S8_QUANT)
+                                         LEAKY_RELU_F32_QUANT, BMM_GEOM, BMM_S8_QUANT,
+                                         REDUCE_GEOM, CONVERT_GEOM, CONVERT_QUANT)
 
 
 # -- quantization rules (tm_runner.c's tm_quant_rules[]) ---------------------------------------
@@ -823,12 +948,14 @@ class QuantRule:
 
 
 _REQUANT = frozenset({Op.CONV_2D, Op.DEPTHWISE_CONV_2D, Op.FULLY_CONNECTED, Op.RELU, Op.MEAN,
-                      Op.TRANSPOSE_CONV})
+                      Op.TRANSPOSE_CONV, Op.SUM})
 _NORMALISED = _REQUANT - {Op.MEAN}
 _POOL = frozenset({Op.AVERAGE_POOL_2D, Op.MAX_POOL_2D})
-_ADD = frozenset({Op.ADD})
+_ADD = frozenset({Op.ADD, Op.SUB})     # SUB: ADD's parameters (tm_add_params_s8)
+_MUL = frozenset({Op.MUL})
 _SOFTMAX = frozenset({Op.SOFTMAX})
 _BMM = frozenset({Op.BATCH_MATMUL})
+_CONVERT = frozenset({Op.QUANTIZE, Op.DEQUANTIZE})
 _R = QuantRuleKind
 _ZP = "int8 zero point in [-128, 127]; input offset -zp, output offset +zp"
 _ACT = "fused activation range, CalculateActivationRangeQuantized"
@@ -875,6 +1002,15 @@ QUANT_RULES: tuple[QuantRule, ...] = (
     QuantRule(_ADD, False, _R.RANGE, AddQuantSlot.ACT_MIN, 0, -128, 127, _ACT),
     QuantRule(_ADD, False, _R.RANGE, AddQuantSlot.ACT_MAX, 0, -128, 127, _ACT),
     QuantRule(_ADD, False, _R.ORDER, AddQuantSlot.ACT_MIN, AddQuantSlot.ACT_MAX, source=_ACT),
+    QuantRule(_MUL, False, _R.RANGE, MulQuantSlot.IN1_OFFSET, 0, -127, 128, _ZP),
+    QuantRule(_MUL, False, _R.RANGE, MulQuantSlot.IN2_OFFSET, 0, -127, 128, _ZP),
+    QuantRule(_MUL, False, _R.RANGE, MulQuantSlot.OUT_OFFSET, 0, -128, 127, _ZP),
+    QuantRule(_MUL, False, _R.ZERO_OR_RANGE, MulQuantSlot.OUT_MULT, 0, MULT_LO, MULT_HI, _QM),
+    QuantRule(_MUL, False, _R.RANGE, MulQuantSlot.OUT_SHIFT, 0, -31, 15,
+              "MUL: QuantizeMultiplier e <= 15, so the product (<= 2^16) shifted left fits int32"),
+    QuantRule(_MUL, False, _R.RANGE, MulQuantSlot.ACT_MIN, 0, -128, 127, _ACT),
+    QuantRule(_MUL, False, _R.RANGE, MulQuantSlot.ACT_MAX, 0, -128, 127, _ACT),
+    QuantRule(_MUL, False, _R.ORDER, MulQuantSlot.ACT_MIN, MulQuantSlot.ACT_MAX, source=_ACT),
     QuantRule(_SOFTMAX, False, _R.RANGE, SoftmaxQuantSlot.IN_MULT, 0, MULT_LO, MULT_HI,
               "SOFTMAX: QuantizeMultiplierGreaterThanOne, 2^30 <= m < 2^31"),
     QuantRule(_SOFTMAX, False, _R.RANGE, SoftmaxQuantSlot.IN_LEFT_SHIFT, 0, 0, 31,
@@ -923,10 +1059,24 @@ QUANT_RULES: tuple[QuantRule, ...] = (
     QuantRule(_BMM, False, _R.RANGE, BmmQuantSlot.ACT_MIN, 0, -128, 127, _ACT),
     QuantRule(_BMM, False, _R.RANGE, BmmQuantSlot.ACT_MAX, 0, -128, 127, _ACT),
     QuantRule(_BMM, False, _R.ORDER, BmmQuantSlot.ACT_MIN, BmmQuantSlot.ACT_MAX, source=_ACT),
-    QuantRule(_NORMALISED | {Op.MEAN} | _POOL | _ADD | _BMM, True, _R.F32_ORDER, FloatQuantSlot.ACT_MIN,
+    QuantRule(_NORMALISED | {Op.MEAN} | _POOL | _ADD | _BMM | _MUL, True, _R.F32_ORDER,
+              FloatQuantSlot.ACT_MIN,
               FloatQuantSlot.ACT_MAX, source="float activation range: min <= max, no NaN"),
     QuantRule(_SOFTMAX, True, _R.F32_FINITE, FloatQuantSlot.BETA,
               source="float SOFTMAX: beta finite"),
+    *(rule for f32 in (False, True) for rule in (
+        QuantRule(_CONVERT, f32, _R.RANGE, ConvertQuantSlot.IN_OFFSET, 0, -127, 128, _ZP),
+        QuantRule(_CONVERT, f32, _R.RANGE, ConvertQuantSlot.OUT_OFFSET, 0, -128, 127, _ZP),
+        QuantRule(_CONVERT, f32, _R.ZERO_OR_RANGE, ConvertQuantSlot.MULT, 0, MULT_LO, MULT_HI,
+                  _QM),
+        QuantRule(_CONVERT, f32, _R.RANGE, ConvertQuantSlot.SHIFT, 0, -31, 30,
+                  "QuantizeMultiplier: e < -31 flushes to 0, e <= 30"),
+        QuantRule(_CONVERT, f32, _R.F32_FINITE, ConvertQuantSlot.SCALE,
+                  source="QUANTIZE / DEQUANTIZE: scale finite"))),
+    QuantRule(frozenset({Op.PAD}), False, _R.RANGE, PadQuantSlot.VALUE, 0, -128, 127,
+              "PAD: the int8 fill (zp_out, or PADV2's constant) in [-128, 127]"),
+    QuantRule(frozenset({Op.PAD}), True, _R.F32_FINITE, PadQuantSlot.VALUE,
+              source="float PAD: the fill is a finite number"),
 )
 
 
@@ -1012,8 +1162,11 @@ class LayerDescriptor:
 
 
 __all__ = [
-    "ADD_S8_QUANT", "BIAS_ENTRY_BYTES", "BMM_GEOM", "BMM_S8_QUANT", "BmmGeomSlot", "BmmQuantSlot", "BLOB_ALIGN", "CHANNEL_TABLE_ENTRY_BYTES", "CMD_RESPONSE",
-    "CONV_GEOM", "DESCRIPTOR_FIELDS", "DESC_WORDS", "DTYPE_NAMES", "ELEMENT_BYTES", "F32_ACT_QUANT",
+    "ADD_S8_QUANT", "BIAS_ENTRY_BYTES", "BMM_GEOM", "BMM_S8_QUANT", "BmmGeomSlot", "BmmQuantSlot",
+    "BLOB_ALIGN", "CHANNEL_TABLE_ENTRY_BYTES", "CMD_RESPONSE",
+    "CONV_GEOM", "CONVERT_GEOM", "CONVERT_QUANT", "REDUCE_GEOM", "ConvertGeomSlot",
+    "ConvertQuantSlot", "ReduceGeomSlot", "DESCRIPTOR_FIELDS", "DESC_WORDS", "DTYPE_NAMES",
+    "ELEMENT_BYTES", "F32_ACT_QUANT",
     "ABORT_GAP_DIV", "ABORT_MAX_BYTES", "ABORT_RX_BYTES", "CRC32_CHECK", "CRC32_INIT",
     "CRC32_POLY", "CRC32_XOROUT", "REPLY_READ_HEADER_BYTES", "REPLY_READ_REQUEST_BYTES",
     "FRAME_CRC_BYTES", "FRAME_HEADER_BYTES", "FRAME_MAX_DECODED", "FRAME_MAX_ENCODED",
@@ -1023,11 +1176,12 @@ __all__ = [
     "POOL_GEOM", "PROTOCOL_VERSION", "QUANT_WORDS", "RUN_LAYER_FIELDS", "RUN_LAYER_FORMAT",
     "RUN_LAYER_MAX_REPS", "RUN_LAYER_REQUEST_BYTES", "RUN_MAX_CHANNELS", "RUN_MAX_DIM",
     "RUN_MODEL_FIRST_PAGE", "RUN_MODEL_MAX_REPS", "S8_QUANT", "SLOT_FAMILIES", "SOFTMAX_F32_QUANT",
-    "SOFTMAX_S8_QUANT", "TENSOR_RECORD_BYTES", "TWO_INPUT_OPS", "VARIANT_CODES", "VARIANT_COUNT", "AddQuantSlot",
+    "SOFTMAX_S8_QUANT", "TENSOR_RECORD_BYTES", "TWO_INPUT_OPS", "BINARY_OPS", "MUL_S8_QUANT", "MulQuantSlot", "VARIANT_CODES", "VARIANT_COUNT", "AddQuantSlot",
     "Command", "DType", "Field", "MULT_HI", "MULT_LO", "QUANT_RULES", "QuantRule",
     "QuantRuleKind", "quant_violations", "FloatQuantSlot", "GeomSlot", "KernelStatus", "LayerDescriptor",
     "LayerFlag", "NoFitRegion", "Op", "QuantSlot", "RunLayerField", "RunStatus", "RxEvent",
-    "SlotFamily", "SoftmaxQuantSlot", "LogisticQuantSlot", "HardSwishQuantSlot",
+    "SlotFamily", "SoftmaxQuantSlot", "PAD_GEOM", "PAD_QUANT", "RESIZE_GEOM", "TRANSPOSE_GEOM",
+    "PadGeomSlot", "PadQuantSlot", "ResizeGeomSlot", "TransposeGeomSlot", "LogisticQuantSlot", "HardSwishQuantSlot",
     "LeakyReluQuantSlot", "PreluQuantSlot", "LOGISTIC_S8_QUANT", "HARD_SWISH_S8_QUANT",
     "LEAKY_RELU_S8_QUANT", "PRELU_S8_QUANT", "LEAKY_RELU_F32_QUANT", "MULT_Q15_LO", "MULT_Q15_HI", "Status", "blob_item_bytes", "default_geom",
     "default_quant", "dtype_code", "f32_bits", "path_of_code", "reported_path", "run_layer_field_name",

@@ -386,18 +386,22 @@ def _static_shapes(layers: Sequence[Layer], rewrites: list[Rewrite]) -> list[Lay
     ``shape_signature`` says -1), so after an ``UpSampling2D`` the file may claim ``1x1x16x32``
     for a ``1x16x16x32`` tensor.  A ``RESHAPE`` whose target shape is known (``-1`` resolved
     from the input's size) and holds as many elements as its input writes that shape; the
-    layers after it read the corrected tensor.  A ``FULLY_CONNECTED`` reading a corrected tensor
-    writes the rows it then computes (how a Keras ``Dense`` on a 3-D or 4-D tensor converts with
-    an open batch size: ``RESHAPE`` to ``(-1, features)`` with a run-time target, the dense
-    layer, a ``RESHAPE`` back; the file says ``1x1`` and ``1xunits`` for the middle tensors)."""
+    layers after it read the corrected tensor, and those whose output shape follows from their
+    input's (:func:`_follow_shape`: convolutions, poolings, element-wise and activation layers,
+    resizes, pads, transposes, dense layers) write the shape it implies, since the file's is the
+    same artefact (a U-Net's ``UpSampling2D`` then a ``Conv2D``: ``1x1x24x8`` for
+    ``1x24x24x8``; a Keras ``Dense`` on a 3-D or 4-D tensor, converted as a ``RESHAPE`` to
+    ``(-1, features)`` with a run-time target, the dense layer and a ``RESHAPE`` back: the file
+    says ``1x1`` and ``1xunits`` for the middle tensors).  A corrected tensor is no longer open
+    (:attr:`TensorSpec.open_dims`)."""
     fixed: dict[str, TensorSpec] = {}
     out: list[Layer] = []
     for layer in layers:
+        reads_fixed = any(t is not None and t.name in fixed for t in layer.inputs)
         layer = _substitute(layer, fixed)
         target = _reshape_target(layer)
-        if target is None and layer.op is OpType.FULLY_CONNECTED and layer.inputs \
-                and layer.inputs[0] is not None and layer.inputs[0].name in fixed:
-            target = _dense_output(layer)
+        if target is None and reads_fixed:
+            target = _follow_shape(layer)
         if target is not None and (target != layer.output.shape or layer.output.open_dims):
             new = dataclasses.replace(layer.output, shape=target, open_dims=())
             fixed[new.name] = new
@@ -421,6 +425,55 @@ def _dense_output(layer: Layer) -> tuple[int, ...] | None:
     if layer.options.get("keep_num_dims"):
         return (*x.shape[:-1], w.shape[0])
     return (x.size // w.shape[1], w.shape[0])
+
+
+#: Operators whose output has their (first) activation input's shape.
+_SAME_SHAPE_CATEGORIES = frozenset({"activation", "quant"})
+
+
+def _follow_shape(layer: Layer) -> tuple[int, ...] | None:
+    """The output shape ``layer`` computes from its inputs' shapes, for the operators whose
+    shape rule is local and simple; ``None`` for the others (their file shape is kept)."""
+    op = layer.op
+    data = [t for t in layer.inputs if t is not None and not t.is_constant]
+    if not data:
+        return None
+    if op is OpType.FULLY_CONNECTED:
+        return _dense_output(layer)
+    x = layer.input if op.operands.data < len(layer.inputs) else data[0]
+    shape = tuple(x.shape)
+    out_rank = len(layer.output.shape)
+    if op in (OpType.CONV_2D, OpType.DEPTHWISE_CONV_2D, OpType.AVERAGE_POOL_2D,
+              OpType.MAX_POOL_2D) and len(shape) == 4 and out_rank == 4:
+        from tinymodel.formulas import conv_output_size
+
+        k_h, k_w = layer.kernel or (1, 1)
+        same = layer.padding is Padding.SAME
+        oh = conv_output_size(shape[1], k_h, layer.strides[0], layer.dilation[0], same)
+        ow = conv_output_size(shape[2], k_w, layer.strides[1], layer.dilation[1], same)
+        return (shape[0], oh, ow, layer.output.shape[3]) if oh > 0 and ow > 0 else None
+    if op.category.value in _SAME_SHAPE_CATEGORIES and out_rank == len(shape):
+        return shape
+    if op.category.value == "elementwise" and all(len(t.shape) <= out_rank for t in data):
+        try:
+            return tuple(int(d) for d in np.broadcast_shapes(
+                *(tuple(t.shape) for t in layer.inputs if t is not None)))
+        except ValueError:
+            return None
+    if op in (OpType.RESIZE_BILINEAR, OpType.RESIZE_NEAREST_NEIGHBOR) and len(shape) == 4:
+        size = layer.options.get("size")
+        return (shape[0], int(size[0]), int(size[1]), shape[3]) if size is not None else None
+    if op is OpType.PAD and layer.options.get("paddings") is not None \
+            and len(layer.options["paddings"]) == len(shape):
+        return tuple(d + int(a) + int(b) for d, (a, b) in zip(shape, layer.options["paddings"]))
+    if op is OpType.CONCATENATION and layer.options.get("axis") is not None \
+            and all(len(t.shape) == len(shape) for t in data) and len(data) == len(layer.inputs):
+        axis = int(layer.options["axis"]) % len(shape)
+        return shape[:axis] + (sum(t.shape[axis] for t in data),) + shape[axis + 1:]
+    if op is OpType.TRANSPOSE and layer.options.get("perm") is not None \
+            and sorted(layer.options["perm"]) == list(range(len(shape))):
+        return tuple(shape[int(p)] for p in layer.options["perm"])
+    return None
 
 
 def _reshape_target(layer: Layer) -> tuple[int, ...] | None:

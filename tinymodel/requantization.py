@@ -294,6 +294,47 @@ def add_params(input1_scale: float, input1_zero_point: int, input2_scale: float,
                      input2_shift=e2, output_multiplier=mo, output_shift=eo)
 
 
+def sub_params(input1_scale: float, input1_zero_point: int, input2_scale: float,
+               input2_zero_point: int, output_scale: float, output_zero_point: int,
+               *, rounding: str = DOUBLE_ROUNDING) -> AddParams:
+    """The int8 SUB's parameters: ADD's (:func:`add_params`), as TFLite's ``sub.cc``
+    (``PrepareGeneralSubOp``) computes them in binary64; the kernel subtracts the two rescaled
+    inputs instead of adding them.  (TFLite Micro computes the three ratios in float32, which
+    changes a few outputs in millions; the firmware matches TFLite.)"""
+    return add_params(input1_scale, input1_zero_point, input2_scale, input2_zero_point,
+                      output_scale, output_zero_point, rounding=rounding)
+
+
+@dataclass(frozen=True)
+class MulParams:
+    """Integer parameters of the int8 MUL kernel.
+
+    ``M = s1 · s2 / s_out`` split by :func:`quantize_multiplier` (the shift may be positive); per
+    element ``y = zp_out + mul((x1 - zp1)·(x2 - zp2), M)``, clamped to the activation range.
+    """
+
+    input1_offset: int
+    input2_offset: int
+    output_offset: int
+    output_multiplier: int
+    output_shift: int
+
+
+def mul_params(input1_scale: float, input1_zero_point: int, input2_scale: float,
+               input2_zero_point: int, output_scale: float, output_zero_point: int,
+               *, rounding: str = DOUBLE_ROUNDING) -> MulParams:
+    """Build :class:`MulParams` as TFLite's ``mul.cc`` ``Prepare`` does for int8: the real
+    multiplier ``s1 · s2 / s_out`` is computed in **float32** (each operation rounded to float32)
+    and then widened to binary64 for ``QuantizeMultiplier`` (TFLite Micro computes it in double,
+    which differs in a few outputs; the firmware matches TFLite's reference kernels)."""
+    s1, s2, so = (np.float32(v) for v in (input1_scale, input2_scale, output_scale))
+    with np.errstate(all="ignore"):
+        real = np.float32(np.float32(s1 * s2) / so)
+    m, e = quantize_multiplier(float(real), rounding=rounding)
+    return MulParams(input1_offset=-int(input1_zero_point), input2_offset=-int(input2_zero_point),
+                     output_offset=int(output_zero_point), output_multiplier=m, output_shift=e)
+
+
 @dataclass(frozen=True)
 class SoftmaxParams:
     """Integer parameters of the int8 softmax (fixed-point exp, TFLite's reference algorithm).

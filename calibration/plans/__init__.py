@@ -56,6 +56,12 @@ STRIDED_SLICE        size | height+width, channels, axis [3], stride [1]: a wind
                      ``axis`` (random first index and length, every ``stride``-th element),
                      the other axes whole
 SOFTMAX              inputs (a [1, inputs] vector)
+TRANSPOSE            size | height+width, channels, perm (a choice list of permutations)
+PAD                  size | height+width, channels, pad (each of the four spatial amounts
+                     drawn on its own), pad_c (each channel amount drawn on its own)
+RESIZE_NEAREST_      size | height+width, channels, factor (output = round(input · factor)
+NEIGHBOR,            per spatial axis, at least 1), align_corners, half_pixel_centers
+RESIZE_BILINEAR
 ==================== ==============================================================
 
 Every spec is canonicalised (:func:`tinymodel.layerspec.spec_of` of the built layer, so
@@ -113,6 +119,10 @@ _RANDOM_PARAMS: dict[str, set[str]] = {
     "RESHAPE": set(_SPATIAL),
     "CONCATENATION": _SPATIAL | {"axis"},
     "STRIDED_SLICE": _SPATIAL | {"axis", "stride"},
+    "TRANSPOSE": _SPATIAL | {"perm"},
+    "PAD": _SPATIAL | {"pad", "pad_c"},
+    "RESIZE_NEAREST_NEIGHBOR": _SPATIAL | {"factor", "align_corners", "half_pixel_centers"},
+    "RESIZE_BILINEAR": _SPATIAL | {"factor", "align_corners", "half_pixel_centers"},
 }
 _MAX_DRAWS_PER_POINT = 200
 
@@ -447,6 +457,18 @@ def _random_spec(ctx: _Ctx, r: Mapping[str, Any], op: str, where: str, rng: rand
         begin, sizes, strides = [0] * 4, list(dims), [1] * 4
         begin[axis], sizes[axis], strides[axis] = first, size, stride
         spec.update(begin=begin, size=sizes, strides=strides)
+    elif op == "TRANSPOSE":
+        spec["perm"] = list(p("perm", [0, 2, 1, 3]))
+    elif op == "PAD":
+        spec["paddings"] = [[0, 0], [p("pad", 1), p("pad", 1)], [p("pad", 1), p("pad", 1)],
+                            [p("pad_c", 0), p("pad_c", 0)]]
+    elif op in ("RESIZE_NEAREST_NEIGHBOR", "RESIZE_BILINEAR"):
+        f = p("factor", 2)
+        spec.update(size=[max(1, round(h * f)), max(1, round(w * f))],
+                    align_corners=bool(p("align_corners", False)),
+                    half_pixel_centers=bool(p("half_pixel_centers", False)))
+        if spec["align_corners"] and spec["half_pixel_centers"] and op == "RESIZE_BILINEAR":
+            spec["align_corners"] = False       # TFLite refuses both for bilinear
     return spec
 
 

@@ -34,6 +34,45 @@ static inline int tm_dims_valid(const tm_dims *d)
     return ((int64_t)d->n * d->h * d->w * d->c) <= TM_MAX_ELEMENTS;
 }
 
+/* A broadcast description a kernel can walk: positive output dims whose product fits int32,
+ * non-negative strides (the runner has checked that they stay inside each input). */
+static inline tm_status tm_check_bcast(const tm_bcast *b)
+{
+    int64_t n = 1;
+    for (int i = 0; i < 4; i++) {
+        if (b->out[i] <= 0 || b->stride1[i] < 0 || b->stride2[i] < 0) {
+            return TM_ERR_SHAPE;
+        }
+        n *= b->out[i];
+    }
+    return n <= TM_MAX_ELEMENTS ? TM_OK : TM_ERR_SHAPE;
+}
+
+/*
+ * The loop every _bcast kernel runs: output elements in order, input k read at
+ * n * stridek[0] + h * stridek[1] + w * stridek[2] + c * stridek[3]; y[o] = FN(ctx, a, b).
+ * Row offsets are computed once per (n, h, w); the innermost loop walks the channels.
+ */
+#define TM_BCAST_APPLY(bc, x1, x2, y, FN, ctx)                                                  \
+    do {                                                                                        \
+        int32_t o_ = 0;                                                                         \
+        const int32_t c1_ = (bc)->stride1[3];                                                   \
+        const int32_t c2_ = (bc)->stride2[3];                                                   \
+        for (int32_t n_ = 0; n_ < (bc)->out[0]; n_++) {                                         \
+            for (int32_t h_ = 0; h_ < (bc)->out[1]; h_++) {                                     \
+                for (int32_t w_ = 0; w_ < (bc)->out[2]; w_++) {                                 \
+                    const int32_t r1_ = n_ * (bc)->stride1[0] + h_ * (bc)->stride1[1] +          \
+                                        w_ * (bc)->stride1[2];                                  \
+                    const int32_t r2_ = n_ * (bc)->stride2[0] + h_ * (bc)->stride2[1] +          \
+                                        w_ * (bc)->stride2[2];                                  \
+                    for (int32_t c_ = 0; c_ < (bc)->out[3]; c_++) {                             \
+                        (y)[o_++] = FN((ctx), (x1)[r1_ + c_ * c1_], (x2)[r2_ + c_ * c2_]);      \
+                    }                                                                           \
+                }                                                                               \
+            }                                                                                   \
+        }                                                                                       \
+    } while (0)
+
 static inline tm_status tm_check_clamp_s8(int32_t act_min, int32_t act_max)
 {
     if (act_min < -128 || act_max > 127 || act_min > act_max) {
@@ -227,5 +266,9 @@ static inline tm_status tm_check_fc(const tm_fc_dims *d, const void *input, cons
     }
     return TM_OK;
 }
+
+/* Shapes of a PAD (tm_pad.c; both PAD kernels call it): every before >= 0 and
+ * before + in <= out per dim, valid dims; TM_OK or TM_ERR_SHAPE. */
+tm_status tm_pad_check(const tm_pad_params *params, const tm_dims *in, const tm_dims *out);
 
 #endif /* TM_INTERNAL_H */

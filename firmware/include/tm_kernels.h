@@ -116,6 +116,32 @@ typedef struct {
     int32_t act_max;
 } tm_add_params_s8;
 
+/** Parameters of the int8 MUL (see tinymodel.requantization.mul_params for their derivation):
+ * out = clamp(output_offset + requantize((x1 + input1_offset) * (x2 + input2_offset),
+ * output_multiplier, output_shift), act_min, act_max). */
+typedef struct {
+    int32_t input1_offset;    /* -zero point of input 1, in [-127, 128] */
+    int32_t input2_offset;    /* -zero point of input 2, in [-127, 128] */
+    int32_t output_offset;    /* +zero point of the output, in [-128, 127] */
+    int32_t output_multiplier;
+    int32_t output_shift;     /* in [-31, 15]: a product (<= 2^16) shifted left stays in int32 */
+    int32_t act_min;
+    int32_t act_max;
+} tm_mul_params_s8;
+
+/**
+ * Element-wise broadcasting of two inputs onto one 4-D output (NumPy rules: shapes right-aligned,
+ * a dimension of 1 repeats).  out is the output shape (n, h, w, c); stride1 / stride2 are each
+ * input's element stride per output dimension, 0 where that input has extent 1 (tm_runner.c
+ * computes them from the two shapes).  Output element (n, h, w, c) reads input k at
+ * n * stridek[0] + h * stridek[1] + w * stridek[2] + c * stridek[3].
+ */
+typedef struct {
+    int32_t out[4];
+    int32_t stride1[4];
+    int32_t stride2[4];
+} tm_bcast;
+
 /**
  * Parameters of the int8 softmax (output scale 1/256, zero point -128, as TFLite requires).
  * (x - max) is rescaled by input_multiplier * 2^input_left_shift into Q5.26; differences below
@@ -418,6 +444,55 @@ tm_status tm_add_f32(const tm_act_f32 *act, int32_t size, const float *input1,
                      const float *input2, float *output);
 
 /* ---------------------------------------------------------------------------------------------
+ * Binary element-wise operators: ADD, SUB, MUL, MAXIMUM, MINIMUM.  Each has a flat kernel for
+ * two inputs of the output's shape (`size` elements) and a _bcast_ kernel for NumPy
+ * broadcasting (tm_bcast).  input1 / input2 are TFLite's operands 0 / 1 (SUB computes
+ * input1 - input2).  int8 SUB shares ADD's parameters and arithmetic with the difference in place
+ * of the sum; int8 MAXIMUM / MINIMUM compare the raw codes (TFLite requires equal input and output
+ * quantization) and have no fused activation; float MAXIMUM is (a > b ? a : b), MINIMUM
+ * (a < b ? a : b), so a NaN in either operand yields input2, as in TFLite.
+ */
+tm_status tm_add_bcast_s8_ref(const tm_add_params_s8 *params, const tm_bcast *bcast,
+                              const int8_t *input1, const int8_t *input2, int8_t *output);
+tm_status tm_add_bcast_f32(const tm_act_f32 *act, const tm_bcast *bcast, const float *input1,
+                           const float *input2, float *output);
+
+tm_status tm_sub_s8_ref(const tm_add_params_s8 *params, int32_t size, const int8_t *input1,
+                        const int8_t *input2, int8_t *output);
+tm_status tm_sub_bcast_s8_ref(const tm_add_params_s8 *params, const tm_bcast *bcast,
+                              const int8_t *input1, const int8_t *input2, int8_t *output);
+tm_status tm_sub_f32(const tm_act_f32 *act, int32_t size, const float *input1,
+                     const float *input2, float *output);
+tm_status tm_sub_bcast_f32(const tm_act_f32 *act, const tm_bcast *bcast, const float *input1,
+                           const float *input2, float *output);
+
+tm_status tm_mul_s8_ref(const tm_mul_params_s8 *params, int32_t size, const int8_t *input1,
+                        const int8_t *input2, int8_t *output);
+tm_status tm_mul_bcast_s8_ref(const tm_mul_params_s8 *params, const tm_bcast *bcast,
+                              const int8_t *input1, const int8_t *input2, int8_t *output);
+tm_status tm_mul_s8_opt(const tm_mul_params_s8 *params, int32_t size, const int8_t *input1,
+                        const int8_t *input2, int8_t *output);
+tm_status tm_mul_f32(const tm_act_f32 *act, int32_t size, const float *input1,
+                     const float *input2, float *output);
+tm_status tm_mul_bcast_f32(const tm_act_f32 *act, const tm_bcast *bcast, const float *input1,
+                           const float *input2, float *output);
+
+tm_status tm_maximum_s8_ref(int32_t size, const int8_t *input1, const int8_t *input2,
+                            int8_t *output);
+tm_status tm_maximum_bcast_s8_ref(const tm_bcast *bcast, const int8_t *input1,
+                                  const int8_t *input2, int8_t *output);
+tm_status tm_maximum_f32(int32_t size, const float *input1, const float *input2, float *output);
+tm_status tm_maximum_bcast_f32(const tm_bcast *bcast, const float *input1, const float *input2,
+                               float *output);
+tm_status tm_minimum_s8_ref(int32_t size, const int8_t *input1, const int8_t *input2,
+                            int8_t *output);
+tm_status tm_minimum_bcast_s8_ref(const tm_bcast *bcast, const int8_t *input1,
+                                  const int8_t *input2, int8_t *output);
+tm_status tm_minimum_f32(int32_t size, const float *input1, const float *input2, float *output);
+tm_status tm_minimum_bcast_f32(const tm_bcast *bcast, const float *input1, const float *input2,
+                               float *output);
+
+/* ---------------------------------------------------------------------------------------------
  * SOFTMAX over the last axis: `rows` vectors of `depth` elements.
  */
 tm_status tm_softmax_s8_ref(const tm_softmax_params_s8 *params, int32_t rows, int32_t depth,
@@ -498,6 +573,118 @@ typedef struct {
 
 tm_status tm_strided_slice(const tm_slice_params *params, const tm_dims *in, const tm_dims *out,
                            int32_t elem_bytes, const void *input, void *output);
+
+/* ---------------------------------------------------------------------------------------------
+ * QUANTIZE / DEQUANTIZE (tm_quantize.c, tm_dequantize.c): one scalar implementation linked into
+ * every image, so float and int8 images run them alike.  TFLite's reference arithmetic
+ * (shared/reference/tflite-op-arithmetic.md 12, 13):
+ *   float -> int8  q = clamp(rha(x / scale) + output_offset), a float32 division, ties away from 0
+ *   int8 -> int8   q = clamp(requantize(x + input_offset, multiplier, shift) + output_offset)
+ *   int8 -> float  f = scale * (x + input_offset), one float32 product (equal to TFLite's
+ *                  (float)((double)scale * (x - zp)): that double product is exact)
+ */
+typedef struct {
+    int32_t input_offset;   /* -input zero point (int8 input) */
+    int32_t output_offset;  /* +output zero point (int8 output) */
+    int32_t multiplier;     /* int8 -> int8: QuantizeMultiplier(s_in / s_out) */
+    int32_t shift;
+    float scale;            /* float -> int8: the output scale; int8 -> float: the input scale */
+} tm_quantize_params;
+
+tm_status tm_quantize_f32_s8(const tm_quantize_params *params, int32_t size, const float *input,
+                             int8_t *output);
+tm_status tm_requantize_s8(const tm_quantize_params *params, int32_t size, const int8_t *input,
+                           int8_t *output);
+tm_status tm_dequantize_s8_f32(const tm_quantize_params *params, int32_t size,
+                               const int8_t *input, float *output);
+
+/* ---------------------------------------------------------------------------------------------
+ * Reductions over any set of axes of a 4-D NHWC tensor (MEAN other than the spatial one, SUM).
+ * axes: bit i set reduces dimension i (0 n, 1 h, 2 w, 3 c), 1..15; the output is the input shape
+ * with the reduced dimensions 1, row-major.
+ * int8: out = clamp(output_offset + requantize(sum(x + input_offset), multiplier[0], shift[0]),
+ *       act_min, act_max): MEAN's multiplier has 1/n folded in (TFLite's QuantizedMeanOrSum),
+ *       SUM's is QuantizeMultiplier(s_in / s_out) (TFLite Micro's SUM).
+ * float: out = clamp(sum(x)), divided by n for a mean; summed in input order.
+ */
+typedef struct {
+    int32_t axes;
+} tm_reduce_params;
+
+tm_status tm_reduce_s8_ref(const tm_reduce_params *params, const tm_quant_s8 *quant,
+                           const tm_dims *input_dims, const int8_t *input, int8_t *output);
+tm_status tm_reduce_f32(const tm_reduce_params *params, const tm_act_f32 *act, int32_t mean,
+                        const tm_dims *input_dims, const float *input, float *output);
+
+/* ---------------------------------------------------------------------------------------------
+ * Data movement of issue 17 (TRANSPOSE, PAD, RESIZE_NEAREST_NEIGHBOR).  One source per operator
+ * serves every variant (tm_transpose.c, tm_pad.c, tm_resize_nearest.c, like tm_reshape.c): the
+ * kernels move elements of `elem_bytes` bytes (1: int8, 4: float32) and never compute on them;
+ * quantization is untouched (the converter gives input and output one scale and zero point,
+ * tflite-op-arithmetic.md 1.9).  input and output must not overlap.
+ */
+
+/** TRANSPOSE of a 4-D tensor: output dim k is input dim perm_k (a permutation of 0..3). */
+typedef struct {
+    int32_t perm0;
+    int32_t perm1;
+    int32_t perm2;
+    int32_t perm3;
+} tm_transpose_params;
+
+/** PAD: elements inserted before each NHWC dim; those after are out - in - before. */
+typedef struct {
+    int32_t before_n;
+    int32_t before_h;
+    int32_t before_w;
+    int32_t before_c;
+} tm_pad_params;
+
+/** PAD's fill element: the int8 code (1-byte elements; zp_out for PAD, the constant for PADV2)
+ * or the float32 bit pattern (4-byte elements). */
+typedef struct {
+    int32_t value;
+} tm_pad_value;
+
+/** RESIZE_NEAREST_NEIGHBOR / RESIZE_BILINEAR options (0 or 1 each). */
+typedef struct {
+    int32_t align_corners;
+    int32_t half_pixel_centers;
+} tm_resize_params;
+
+/* out[i0 i1 i2 i3] = in[j] with j[perm_k] = i_k: TFLite's reference walk (output in order, one
+ * strided read per element). */
+tm_status tm_transpose(const tm_transpose_params *params, int32_t elem_bytes,
+                       const tm_dims *input_dims, const void *input, const tm_dims *output_dims,
+                       void *output);
+
+/* TFLite's reference PAD: the output in order, one element at a time, the fill in the padded
+ * bands and the next input element elsewhere. */
+tm_status tm_pad(const tm_pad_params *params, int32_t elem_bytes, int32_t fill,
+                 const tm_dims *input_dims, const void *input, const tm_dims *output_dims,
+                 void *output);
+/* int8 PAD of s8-opt images: the same result in blocks, memset for padded runs and one memcpy
+ * per input row (the structure of CMSIS-NN's arm_pad_s8). */
+tm_status tm_pad_s8_opt(const tm_pad_params *params, int8_t fill, const tm_dims *input_dims,
+                        const int8_t *input, const tm_dims *output_dims, int8_t *output);
+
+/* Nearest-neighbour resize of (n, h, w, c) to (n, oh, ow, c): one memcpy of c elements per output
+ * pixel from TFLite's GetNearestNeighbor source pixel (computed in float, as TFLite does). */
+tm_status tm_resize_nearest(const tm_resize_params *params, int32_t elem_bytes,
+                            const tm_dims *input_dims, const void *input,
+                            const tm_dims *output_dims, void *output);
+
+/* ---------------------------------------------------------------------------------------------
+ * RESIZE_BILINEAR of (n, h, w, c) to (n, oh, ow, c).  int8: TFLite's integer path
+ * (ResizeBilinearInteger: 10-bit fixed-point source coordinates, four taps, round half away from
+ * zero at 2^20), shared by s8-ref and s8-opt; float: TFLite's float reference.
+ * align_corners and half_pixel_centers are not both 1.
+ */
+tm_status tm_resize_bilinear_s8_ref(const tm_resize_params *params, const tm_dims *input_dims,
+                                    const int8_t *input, const tm_dims *output_dims,
+                                    int8_t *output);
+tm_status tm_resize_bilinear_f32(const tm_resize_params *params, const tm_dims *input_dims,
+                                 const float *input, const tm_dims *output_dims, float *output);
 
 #ifdef __cplusplus
 }

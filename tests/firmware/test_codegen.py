@@ -183,8 +183,11 @@ def test_add_accepts_shapes_that_differ_by_leading_ones_only():
     flat = describe_layer(with_shapes((1, 1, 1, 32), (32,), (1, 1, 1, 32)), "s8-ref",
                           ConstantBlob())
     assert flat.op == same.op and flat.quant == same.quant
-    with pytest.raises(CodegenError, match="ADD needs two run-time inputs of one shape"):
-        describe_layer(with_shapes((1, 2, 2, 8), (8,), (1, 2, 2, 8)), "s8-ref")
+    # a real broadcast runs the broadcasting kernel: the second shape in filter[]
+    bc = describe_layer(with_shapes((1, 2, 2, 8), (8,), (1, 2, 2, 8)), "s8-ref")
+    assert (bc.input, bc.filter, bc.output) == ((1, 2, 2, 8), (1, 1, 1, 8), (1, 2, 2, 8))
+    with pytest.raises(CodegenError, match="do not broadcast onto the output"):
+        describe_layer(with_shapes((1, 2, 2, 8), (3,), (1, 2, 2, 8)), "s8-ref")
 
 
 #: SHA-256 of tm_model_data.c + NUL + the blob, as generated before the firmware interface was

@@ -253,7 +253,7 @@ def test_batch_matmul_kernels_follow_numpy(adj_x, adj_y):
 
 def test_batch_matmul_run_layer_with_a_constant_second_operand():
     """The host-built device runs a BATCH_MATMUL request with a runtime RHS (a second arena
-    input) and with CONST_IN2 (the RHS in the weight region)."""
+    input) and with CONST_OPERAND (the RHS in the weight region)."""
     import tinymodel.firmware_interface as fi
     from calibration.protocol import Client, LayerRequest
     from tests.support.hostdevice import HostDeviceTransport
@@ -265,7 +265,7 @@ def test_batch_matmul_run_layer_with_a_constant_second_operand():
         for const in (False, True):
             req = LayerRequest(fi.Op.BATCH_MATMUL, "s8-opt", (1, 1, 6, 9), (1, 1, 6, 5),
                                (1, 1, 9, 5), fi.BMM_GEOM.words(adj_x=0, adj_y=0), quant,
-                               bias=False, reps=1, warmups=0, const_in2=const)
+                               bias=False, reps=1, warmups=0, const_operand=const)
             assert c.run_layer(req).reps == 1
 
 

@@ -128,7 +128,12 @@ def _check_records(out, expect_loops=()):
         where = f"{r['model']} {r['board']} {r['variant']}: {r['error']}"
         assert r["status"] in ("ok", "oversized", "unsupported"), where
         if r["status"] == "ok":
-            assert r["verification"]["status"] == "passed", where
+            v = r["verification"]
+            # or not verifiable: TF 2.21's interpreter cannot load the int8 TILE (version 3) its
+            # converter writes for UpSampling2D (the run itself is fine; validation/runner.py)
+            assert v["status"] == "passed" or (
+                v["status"] == "skipped"
+                and "reference interpreter cannot run" in v.get("reason", "")), where
         elif r["status"] == "unsupported":
             if r["model"] in expect_loops:
                 assert r["unsupported_op"] in ("WHILE", "UNIDIRECTIONAL_SEQUENCE_LSTM"), where
