@@ -349,6 +349,23 @@ def test_an_open_dense_input_waits_for_normalisation_a_closed_one_is_refused():
         dense_seq_graph(keep_open=False)
 
 
+def test_an_open_shape_normalisation_cannot_resolve_is_refused_after_it():
+    """A dense layer reading an open 1x1 tensor that no folded target corrects: the file's
+    shape stands, and the normalised graph is refused naming the layer and the rule."""
+    from tinymodel.errors import InvalidModelError
+
+    x = t("x", (1, 10, 12))
+    flat = TensorSpec("flat", (1, 1), "float32", open_dims=(1,))
+    y = t("y", (1, 8))
+    graph = ModelGraph("open", [
+        layer("unknown_0", OpType.UNSUPPORTED, [x], [flat], source_op="CUSTOM"),
+        layer("fully_connected_1", OpType.FULLY_CONNECTED,
+              [flat, t("w", (8, 12), data=np.ones((8, 12))), None], [y]),
+    ], [x], [y])
+    with pytest.raises(InvalidModelError, match=r"fully_connected_1.*does not split into rows"):
+        normalize(graph)
+
+
 def test_a_layer_read_only_by_folded_shape_computations_is_removed():
     """Conv1D squeezes its output, and the Dense after it reads the shape of the squeezed
     tensor and reshapes the unsqueezed one: the squeeze computes nothing anyone uses."""

@@ -62,7 +62,9 @@ class TensorSpec:
     does not know: a ``.tflite`` tensor whose ``shape_signature`` says -1 there, computed by a
     reshape with a run-time target, stores 1 as a placeholder.  Normalisation
     (:mod:`tinymodel.normalize`, rule ``shape``) replaces such a shape with the one the folded
-    target gives, and the tensor is then closed (``()``).  It does not take part in equality.
+    target gives, and the tensor is then closed (``()``); a tensor it cannot resolve is closed
+    with the file's shape, and the rules that waited for it apply.  It does not take part in
+    equality.
     """
 
     name: str

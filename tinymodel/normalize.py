@@ -102,12 +102,27 @@ def normalize(graph: ModelGraph) -> ModelGraph:
     layers = _static_shapes(layers, rewrites)
     layers = _upsamplings(layers, rewrites)
     layers = _dilated_convs(layers, rewrites)
-    if not rewrites:
+    layers, closed = _closed(layers)
+    if not rewrites and not closed:
         return graph
     written = {t.name: t for layer in layers for t in layer.outputs}
     outputs = [written.get(t.name, t) for t in graph.outputs]
-    return ModelGraph(graph.name, layers, graph.inputs, outputs, source=graph.source,
+    inputs = [dataclasses.replace(t, open_dims=()) if t.open_dims else t for t in graph.inputs]
+    return ModelGraph(graph.name, layers, inputs, outputs, source=graph.source,
                       subgraphs=graph.subgraphs, rewrites=(*graph.rewrites, *rewrites))
+
+
+def _closed(layers: Sequence[Layer]) -> tuple[list[Layer], bool]:
+    """``layers`` with every tensor still open (:attr:`TensorSpec.open_dims`) closed, and
+    whether there was one: what normalisation could not resolve, the file's shape stands for,
+    and the graph built from it is checked with the rules that waited for it."""
+    tensors = {t.name: dataclasses.replace(t, open_dims=()) for layer in layers
+               for t in (*layer.inputs, *layer.outputs) if t is not None and t.open_dims}
+    if not tensors:
+        return list(layers), False
+    return [dataclasses.replace(_substitute(layer, tensors),
+                                outputs=tuple(tensors.get(t.name, t) for t in layer.outputs))
+            for layer in layers], True
 
 
 # -- evaluating shape computations ---------------------------------------------------------------
