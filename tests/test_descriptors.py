@@ -448,3 +448,52 @@ def test_int8_maximum_needs_one_quantization():
     assert (e.value.layer, e.value.rule) == ("bin", "minmax-quantization")
     d = describe_layer(_binary_layer(OpType.MINIMUM, (1, 8), (8,), (1, 8), const=1), "s8-ref")
     assert d.op == 18
+
+
+def _float_split_in_int8_model(axis_last: bool = True, stride: int = 1) -> ModelGraph:
+    """int8 dense -> DEQUANTIZE -> float32 SPLIT (as the converter leaves the first SPLIT of an
+    unrolled LSTM) -> QUANTIZE of each part -> int8 ADD of the parts."""
+    b = GraphBuilder("lstm_step", dtype="int8", with_data=True)
+    x = b.input((1, 8))
+    h = b.dense(x, 12, "none")
+    f = b.dequantize(h)
+    g0 = b.build([f])
+    q = Quantization((0.05,), (3,))
+    parts = tuple(TensorSpec(f"part{i}", (1, 6), "float32") for i in range(2))
+    split = Layer("split", OpType.SPLIT, (TensorSpec("axis", (), "int32", constant=True), f),
+                  parts, options={"axis": 1, "num_splits": 2})
+    qs = tuple(TensorSpec(f"q{i}", (1, 6), "int8", q) for i in range(2))
+    quants = [Layer(f"quantize{i}", OpType.QUANTIZE, (parts[i],), (qs[i],)) for i in range(2)]
+    out = TensorSpec("sum", (1, 6), "int8", q)
+    add = Layer("add", OpType.ADD, qs, (out,))
+    return ModelGraph("lstm_step", [*g0.layers, split, *quants, add], g0.inputs, [out])
+
+
+def test_float_copies_in_an_int8_model_run_as_bytes():
+    """A float32 SPLIT between DEQUANTIZE and QUANTIZE in a full-int8 model (the converter's
+    first SPLIT of an unrolled Keras LSTM) does not make the model mixed: the int8 image copies
+    its bytes, the innermost dimension and the windows' first index times 4."""
+    from tinymodel.descriptors import byte_view, describe_pieces, firmware_dtype
+
+    g = _float_split_in_int8_model()
+    assert firmware_dtype(g) == "int8"
+    check_variant(g, "s8-opt")
+    split = next(layer for layer in g if layer.op is OpType.SPLIT)
+    pieces = describe_pieces(split, "s8-opt")
+    assert [p.output.name for p in pieces] == ["part0", "part1"]
+    for i, p in enumerate(pieces):
+        d = p.descriptor
+        assert (d.input, d.output) == ((1, 1, 1, 48), (1, 1, 1, 24))
+        assert d.geom[fi.SliceGeomSlot.BEGIN_C] == 24 * i
+        assert d.geom[fi.SliceGeomSlot.STRIDE_C] == 1
+    assert byte_view((1, 2, 3, 5), split) == (1, 2, 3, 20)
+    # a float32 model keeps its element view
+    (p0, _) = describe_pieces(dataclasses.replace(split), "f32")
+    assert p0.descriptor.input == (1, 1, 1, 12)
+    # a strided read of the innermost axis has no byte view
+    strided = Layer("ss", OpType.STRIDED_SLICE, (split.inputs[1],),
+                    (TensorSpec("odd", (1, 6), "float32"),),
+                    options={"begin": (0, 0), "end": (1, 12), "strides": (1, 2)})
+    with pytest.raises(DeployError, match="innermost") as e:
+        describe_pieces(strided, "s8-opt")
+    assert e.value.rule == "mixed-dtypes"

@@ -537,8 +537,30 @@ def _describe_relu(c: LayerContext) -> LayerDescriptor:
 
 
 def _describe_reshape(c: LayerContext) -> LayerDescriptor:
-    """RESHAPE: a copy, shapes only."""
+    """RESHAPE: a copy, shapes only; a float32 tensor in an int8 image as its bytes
+    (:func:`byte_view`)."""
+    if c.int8 and c.layer.input.dtype == "float32":
+        return c.descriptor(input=byte_view(c.in4, c.layer), output=byte_view(c.out4, c.layer))
     return c.descriptor()
+
+
+#: Operators that only copy their tensors' bytes (a RESHAPE, and the pieces of
+#: :data:`PIECE_OPS`): in an int8 image they also copy float32 tensors, described as bytes.
+BYTE_COPY_OPS: frozenset[OpType] = frozenset({
+    OpType.RESHAPE, OpType.CONCATENATION, OpType.PACK, OpType.STRIDED_SLICE, OpType.SLICE,
+    OpType.SPLIT, OpType.SPLIT_V, OpType.UNPACK})
+
+
+def byte_view(shape4: Sequence[int], layer: Layer) -> tuple[int, int, int, int]:
+    """The 4-D shape of a float32 tensor's bytes as an int8 image's copy kernels see them: its
+    innermost dimension times 4.  The TFLite converter leaves a few copies in float32 between a
+    DEQUANTIZE and a QUANTIZE in full-int8 models (e.g. the first SPLIT of an unrolled Keras LSTM,
+    whose cell state starts at zero); an int8 image copies them as bytes."""
+    n, h, w, c = (int(d) for d in shape4)
+    if c * 4 > 65535:
+        raise DeployError(f"a float32 copy of {c} innermost elements in an int8 image (at most "
+                          f"16383)", layer=layer.name, rule="mixed-dtypes")
+    return (n, h, w, c * 4)
 
 
 def reduce_axes_mask(layer: Layer) -> int:
@@ -1120,7 +1142,9 @@ def describe_layer(layer: Layer, variant: Variant | str,
     x, y = layer.input, layer.output
     in4, out4 = dims4(x.shape, layer.name), dims4(y.shape, layer.name)
     quant: dict[str, float | int] = {}
-    if int8 and layer.op not in CONVERT_OPS:       # those read their own tensors' quantization
+    float_copy = layer.op in BYTE_COPY_OPS and x.dtype == "float32"     # copied as bytes
+    if int8 and layer.op not in CONVERT_OPS and not float_copy:
+        # (QUANTIZE / DEQUANTIZE read their own tensors' quantization)
         quant["s_in"], quant["zp_in"] = _quant(x, "input", layer.name)
         quant["s_out"], quant["zp_out"] = _quant(y, "output", layer.name)
     ctx = LayerContext(layer, int8, ConstantBlob() if blob is None else blob,
@@ -1160,6 +1184,9 @@ def describe_pieces(layer: Layer, variant: Variant | str,
         if t is not None and t.is_constant:
             raise DeployError(f"input {t.name!r} is a constant; the firmware copies run-time "
                               f"tensors only", layer=layer.name, rule="constant-input")
+    as_bytes = int8 and all(t is None or t.dtype == "float32" for t in data)
+    if as_bytes:
+        return tuple(_byte_piece(g, layer) for g in geometry)
     if int8:
         ref = _quant(layer.outputs[0], "output", layer.name)
         for t in data:
@@ -1176,6 +1203,26 @@ def describe_pieces(layer: Layer, variant: Variant | str,
                             output=g.out4, geom=g.geom, quant=fi.default_quant())
         out.append(Piece(d, layer.inputs[g.input], layer.outputs[g.output]))
     return tuple(out)
+
+
+def _byte_piece(g: PieceGeometry, layer: Layer) -> Piece:
+    """A piece of a float32 copy in an int8 image, over the tensors' bytes (:func:`byte_view`):
+    the innermost dimension and, along it, the window's offset or first index times 4; a
+    strided read of the innermost dimension has no byte view (rule ``mixed-dtypes``)."""
+    geom = list(g.geom)
+    if g.code is fi.Op.CONCATENATION:
+        if geom[fi.ConcatGeomSlot.AXIS] == 3:
+            geom[fi.ConcatGeomSlot.OFFSET] *= 4
+    else:
+        if geom[fi.SliceGeomSlot.STRIDE_C] != 1:
+            raise DeployError(f"a float32 {layer.op.label} with stride "
+                              f"{geom[fi.SliceGeomSlot.STRIDE_C]} along the innermost axis in an "
+                              f"int8 image (it copies float32 tensors as bytes, innermost stride "
+                              f"1 only)", layer=layer.name, rule="mixed-dtypes")
+        geom[fi.SliceGeomSlot.BEGIN_C] *= 4
+    d = LayerDescriptor(op=int(g.code), flags=0, input=byte_view(g.in4, layer), filter=(0, 0, 0, 0),
+                        output=byte_view(g.out4, layer), geom=tuple(geom), quant=fi.default_quant())
+    return Piece(d, layer.inputs[g.input], layer.outputs[g.output])
 
 
 # -- per-model rules ------------------------------------------------------------------------------
@@ -1211,6 +1258,8 @@ def firmware_dtype(graph: ModelGraph) -> str:
     QUANTIZE / DEQUANTIZE layers (:data:`CONVERT_OPS`) do not count: their kernels convert
     between their own tensors' dtypes in every variant, so a model with float32 input and output
     around an int8 core (the TFLite converter's default post-training quantization) runs in int8.
+    Nor do float32 byte copies (:data:`BYTE_COPY_OPS`) in a model whose other layers are int8:
+    an int8 image copies their bytes (:func:`byte_view`).
     :class:`DeployError` when there is none: float32 activations with int8 weights (``hybrid``),
     or any other mix (``mixed-dtypes``).
     """
@@ -1219,7 +1268,15 @@ def firmware_dtype(graph: ModelGraph) -> str:
     kernel_layers = [layer for layer in kernel_layers if layer.op not in CONVERT_OPS]
     core: set[str] = set()
     for layer in kernel_layers:
-        core |= _layer_dtypes(layer)
+        if layer.op not in BYTE_COPY_OPS:
+            core |= _layer_dtypes(layer)
+    if not core:
+        for layer in kernel_layers:
+            core |= _layer_dtypes(layer)
+    elif core == {"int8"}:
+        # float32 byte copies (between a DEQUANTIZE and a QUANTIZE) run in int8 images as bytes
+        core |= {d for layer in kernel_layers if layer.op in BYTE_COPY_OPS
+                 for d in _layer_dtypes(layer) if d != "float32"}
     if not core and converters:
         # only QUANTIZE / DEQUANTIZE: their kernels run in every variant; int8 is their arithmetic
         core = {"int8"}
@@ -1439,10 +1496,10 @@ def deployability(graph: ModelGraph, variant: Variant | str,
 
 
 __all__ = [
-    "CONVERT_OPS", "DESCRIBERS", "FIRMWARE_DTYPES", "PIECE_OPS", "SPATIAL_AXES_MASK",
+    "BYTE_COPY_OPS", "CONVERT_OPS", "DESCRIBERS", "FIRMWARE_DTYPES", "PIECE_OPS", "SPATIAL_AXES_MASK",
     "ConstantBlob", "DeployError", "DeployProblem", "Deployability", "LOOP_FIX", "LayerContext",
     "NoKernelError", "Piece", "PieceGeometry", "check_loops", "check_variant", "compute_dtype",
     "computes_in", "default_variant", "deployability", "describe_layer", "describe_pieces",
-    "dims4", "firmware_layers", "piece_geometry", "reduce_axes_mask",
+    "byte_view", "dims4", "firmware_layers", "piece_geometry", "reduce_axes_mask",
     "firmware_dtype", "op_name", "variant_for",
 ]

@@ -168,21 +168,19 @@ def test_a_few_small_zoo_files_on_the_virtual_l4(tmp_path, cache_dir, capsys):
     text = capsys.readouterr().out
     recs = _check_records(out)
     assert [r["model"] for r in recs] == ["tiny_cnn", "mlp", "conv1d_ts"]
-    tiny = recs[0]          # runs with the kernels of today: built, run, verified bit-exact
-    assert tiny["status"] == "ok" and tiny["verification"]["exact"] is True
-    assert tiny["cycles"] > 0 and len(tiny["layers"]) == tiny["static"]["layers"]
-    for r in recs:
+    for r in recs:          # built, run and verified bit-exact on the virtual board
+        assert r["status"] == "ok", (r["model"], r.get("error"), r.get("unsupported_layer"))
+        assert r["verification"]["exact"] is True
+        assert r["cycles"] > 0 and len(r["layers"]) == r["static"]["layers"]
         assert r["model"] in text
-        if r["status"] == "unsupported":
-            assert f"unsupported: {r['model']} L4 s8-opt: layer '{r['unsupported_layer']}'" in text
 
 
 @_on_board
 @pytest.mark.slow
 @pytest.mark.parametrize("arch", ["lstm_unrolled_batch1", "gru_unrolled_batch1"])
 def test_unrolled_recurrent_int8_end_to_end(arch, tmp_path, cache_dir, capsys):
-    """A Keras LSTM / GRU with unroll=True, full int8, deploys and verifies on the virtual L4
-    (unsupported, naming the layer and operator, until issue 17's kernels are all in)."""
+    """A Keras LSTM / GRU with unroll=True, full int8 (UNPACK, FULLY_CONNECTED, SPLIT or
+    STRIDED_SLICE, LOGISTIC, TANH, MUL, ADD, SUB, PACK), deploys and verifies on the virtual L4."""
     from tinymodel.cli import main
 
     path = zoo.zoo_tflite(arch, "int8", cache_dir / "zoo")
@@ -192,7 +190,8 @@ def test_unrolled_recurrent_int8_end_to_end(arch, tmp_path, cache_dir, capsys):
                  "--no-report"]) == 0
     capsys.readouterr()
     (rec,) = _check_records(out)
-    assert rec["status"] in ("ok", "unsupported")
+    assert rec["status"] == "ok", (rec.get("error"), rec.get("unsupported_layer"))
+    assert rec["verification"]["exact"] is True
 
 
 @_on_board
