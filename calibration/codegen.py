@@ -6,7 +6,8 @@
   requantization multipliers and shifts), each 16-byte aligned, little-endian;
 * ``tm_model_blob.S`` — puts the blob into flash (section ``.tm_model``) as ``tm_model_blob``;
 * ``tm_model_data.c`` — the layer table in execution order (``tm_layer_desc``, one entry per
-  layer, same fields as a RUN_LAYER request), the model's input and output tensors, and the
+  firmware layer, several for a graph layer that runs as several; same fields as a RUN_LAYER
+  request), the model's input and output tensors, and the
   tensor arena, whose offsets come from :func:`tinymodel.arena.plan_arena` with the kernels'
   scratch sizes from :func:`tinymodel.costs.analyze`.
 
@@ -35,8 +36,10 @@ from tinymodel.descriptors import (
     ConstantBlob,
     DeployError,
     LayerContext,
+    check_loops,
     check_variant,
     describe_layer,
+    describe_pieces,
     dims4,
 )
 from tinymodel.dispatch import Variant
@@ -65,7 +68,13 @@ class ModelTensor:
 
 @dataclass(frozen=True)
 class GeneratedModel:
-    """What :func:`describe_model` computed: the tables and the blob, before any file is written."""
+    """What :func:`describe_model` computed: the tables and the blob, before any file is written.
+
+    ``layers`` are the firmware layers in execution order and ``layer_names`` the graph layer
+    each belongs to: a layer that runs as several firmware layers
+    (:func:`tinymodel.descriptors.describe_pieces`: CONCATENATION, SPLIT, ...) repeats its name,
+    and whatever maps the image's per-layer cycles back to graph layers sums them
+    (:func:`graph_layer_cycles`, :func:`graph_layer_names`)."""
 
     name: str
     variant: str
@@ -78,39 +87,42 @@ class GeneratedModel:
 
 
 def scratch_bytes(graph: ModelGraph, variant: str) -> dict[str, int]:
-    """Scratch per layer for ``variant``: the SIMD int8 kernels' im2col buffers
-    (:func:`tinymodel.costs.analyze`) for ``s8-opt``; the other kernels need none."""
-    if Variant.parse(variant) is not Variant.S8_OPT:
-        return {}
-    from tinymodel.costs import analyze
+    """Scratch per layer for ``variant`` (:func:`tinymodel.dispatch.scratch_bytes`, the C kernels'
+    ``*_scratch_bytes``): the SIMD int8 kernels' im2col buffers for ``s8-opt``, the int32
+    accumulators of the s8-ref TRANSPOSE_CONV; layers that need none are left out."""
+    from tinymodel.dispatch import scratch_bytes as layer_scratch_bytes
 
-    cost = analyze(graph)
-    return {layer.name: cost.cost(layer).scratch_bytes for layer in graph
-            if cost.cost(layer).scratch_bytes > 0}
+    v = Variant.parse(variant)
+    out = {layer.name: layer_scratch_bytes(layer, v) for layer in graph}
+    return {name: n for name, n in out.items() if n > 0}
 
 
 def describe_model(graph: ModelGraph, variant: str) -> GeneratedModel:
     """Tables, blob and arena plan of ``graph`` for ``variant`` (no files written)."""
     from tinymodel.arena import plan_arena, scratch_name
 
+    check_loops(graph)
     check_variant(graph, variant)
     scratch = scratch_bytes(graph, variant)
     plan = plan_arena(graph, scratch)
     blob = ConstantBlob()
     layers = []
+    names = []
     for layer in graph:
-        d = describe_layer(layer, variant, blob)
         runtime_inputs = [t for t in layer.inputs if t is not None and not t.is_constant]
-        in2 = fi.NO_OFFSET
-        if d.op == fi.Op.ADD:
-            in2 = plan.offset(runtime_inputs[1].name)
         sname = scratch_name(layer.name)
         has_scratch = sname in plan.buffers
-        layers.append(replace(
-            d, in_offset=plan.offset(runtime_inputs[0].name), in2_offset=in2,
-            out_offset=plan.offset(layer.output.name),
-            scratch_offset=plan.offset(sname) if has_scratch else fi.NO_OFFSET,
-            scratch_bytes=plan.buffers[sname].size_bytes if has_scratch else 0))
+        for piece in describe_pieces(layer, variant, blob):
+            d = piece.descriptor
+            in2 = fi.NO_OFFSET
+            if d.op in fi.TWO_INPUT_OPS and not d.flags & fi.LayerFlag.CONST_OPERAND:
+                in2 = plan.offset(runtime_inputs[1].name)
+            layers.append(replace(
+                d, in_offset=plan.offset(piece.input.name), in2_offset=in2,
+                out_offset=plan.offset(piece.output.name),
+                scratch_offset=plan.offset(sname) if has_scratch else fi.NO_OFFSET,
+                scratch_bytes=plan.buffers[sname].size_bytes if has_scratch else 0))
+            names.append(layer.name)
 
     def tensor(t: TensorSpec) -> ModelTensor:
         scale, zp = (0.0, 0)
@@ -119,10 +131,34 @@ def describe_model(graph: ModelGraph, variant: str) -> GeneratedModel:
         return ModelTensor(t.name, t.dtype, tuple(int(d) for d in t.shape), t.nbytes,
                            plan.offset(t.name), scale, zp)
 
-    return GeneratedModel(graph.name, variant, tuple(layers), tuple(layer.name for layer in graph),
+    return GeneratedModel(graph.name, variant, tuple(layers), tuple(names),
                           bytes(blob.data), max(plan.peak_bytes, 16),
                           tuple(tensor(t) for t in graph.inputs),
                           tuple(tensor(t) for t in graph.outputs))
+
+
+def graph_layer_cycles(layer_names: Sequence[str], cycles: Sequence[float]) -> list[float]:
+    """Per-graph-layer values (cycles, energy) from the image's per-firmware-layer ones: the
+    firmware layers of one graph layer (consecutive entries of ``layer_names`` with its name,
+    :attr:`GeneratedModel.layer_names`) summed, in execution order."""
+    if len(layer_names) != len(cycles):
+        raise CodegenError(f"{len(cycles)} per-layer values for {len(layer_names)} firmware "
+                           f"layers")
+    out: list[float] = []
+    previous = None
+    for i, (name, c) in enumerate(zip(layer_names, cycles)):
+        if i > 0 and name == previous:
+            out[-1] += c
+        else:
+            out.append(c)
+        previous = name
+    return out
+
+
+def graph_layer_names(layer_names: Sequence[str]) -> tuple[str, ...]:
+    """The graph layers of an image's layer table, in order (each firmware layer's name, runs of
+    one name once)."""
+    return tuple(n for i, n in enumerate(layer_names) if i == 0 or layer_names[i - 1] != n)
 
 
 # -- C sources -------------------------------------------------------------------------------------
@@ -257,4 +293,5 @@ def read_image_model(elf_path: Path) -> ImageModel:
 
 __all__ = ["BLOB_ASM", "DESCRIBERS", "CodegenError", "ConstantBlob", "GeneratedModel",
            "ImageModel", "LayerContext", "ModelTensor", "check_variant", "describe_layer",
-           "describe_model", "generate", "read_image_model", "render_c", "scratch_bytes"]
+           "describe_model", "generate", "graph_layer_cycles", "graph_layer_names", "read_image_model", "render_c",
+           "scratch_bytes"]

@@ -5,8 +5,8 @@ Steps (paper component D): read the model, check it against the firmware's rules
 refuses is one error line listing every layer and rule), generate C sources
 (:mod:`calibration.codegen`: weights as constants in flash, the layer table, the arena plan), build
 the image with the benchmark firmware (:func:`calibration.firmware.build_image`) and report its
-size.  An image that does not fit reports ``oversized: flash by N bytes`` (or RAM), the paper's
-Table 2 wording: predicted before linking (:func:`calibration.firmware.check_fit`), with the
+size.  An image that does not fit reports ``oversized: flash by N bytes``, ``oversized: RAM by N
+bytes`` or both (``oversized: flash by N bytes, RAM by M bytes``), the paper's Table 2 wording: predicted before linking (:func:`calibration.firmware.check_fit`), with the
 linker's overflow messages as the backstop.  With
 ``--flash`` the image is written through pyOCD (``pyocd flash``) to the board's probe.
 
@@ -31,7 +31,8 @@ class DeployCommand(Command):
         "Generate C sources from a model (weights in flash, the layer table, the tensor arena "
         "planned by tinymodel), link them into the benchmark firmware for one board and kernel "
         "variant, and print the image's flash and RAM use. A model that does not fit is reported "
-        "as 'oversized: flash by N bytes' (or RAM), as in the paper's Table 2. With --flash the "
+        "as 'oversized: flash by N bytes', 'oversized: RAM by N bytes' or both ('oversized: flash "
+        "by N bytes, RAM by M bytes'), as in the paper's Table 2. With --flash the "
         "image is written to a connected board through pyOCD; the board then answers HELLO, "
         "RUN_MODEL and INFER on its ST-LINK serial port (docs/protocol.md).")
 

@@ -48,6 +48,16 @@ def evaluation_text(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _default_variant(model_file: str) -> str:
+    """The variant of the model's own dtype (:func:`tinymodel.descriptors.default_variant`):
+    ``s8-opt`` for int8 models, also those with float32 input and output around an int8 core
+    (the default post-training quantization), ``f32`` for float32 ones."""
+    from tinymodel.descriptors import default_variant
+    from tinymodel.readers import load_model
+
+    return default_variant(load_model(model_file)).value
+
+
 class EvaluateCommand(Command):
     name = "evaluate"
     help = "accuracy and loss of a .tflite model on the host, and on a (virtual) board"
@@ -121,7 +131,7 @@ class EvaluateCommand(Command):
             from tinymodel.boards import load_board
 
             board = load_board(args.board)
-            variant = args.variant or ("s8-opt" if host.io.input_dtype == "int8" else "f32")
+            variant = args.variant or _default_variant(args.model)
             n = min(args.target_limit or host.samples, host.samples)
             target = evaluate_target(args.model, data, board.id, variant, port=args.port,
                                      image=args.image, work_dir=args.work, opt=args.opt,

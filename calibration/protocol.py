@@ -492,9 +492,9 @@ class Hello:
 class LayerTiming:
     """RUN_LAYER result: raw DWT cycles (``cycles`` is the mean per repetition).
 
-    ``kernel_path`` is the s8-opt conv / depthwise code path the device took, in the host's
-    spelling (:class:`~tinymodel.dispatch.KernelPath`), or ``None`` for every other layer and
-    variant (the device reports no path for them).
+    ``kernel_path`` is the s8-opt conv / depthwise / transpose conv code path the device took,
+    in the host's spelling (:class:`~tinymodel.dispatch.KernelPath`), or ``None`` for every
+    other layer and variant (the device reports no path for them).
     """
 
     reps: int
@@ -605,6 +605,8 @@ class LayerRequest:
     quant: tuple[int, ...] = fi.default_quant()
     bias: bool = True
     per_channel: bool = False
+    const_operand: bool = False     # binary ops, BATCH_MATMUL: the other operand is a constant (flash)
+    swapped: bool = False           # binary ops: the run-time input is TFLite's second operand
     warmups: int = 1
     reps: int = 10
 
@@ -617,7 +619,9 @@ class LayerRequest:
         return cls(op=Op(d.op), variant=Variant.parse(variant).value, input=tuple(d.input),
                    output=tuple(d.output), filter=tuple(d.filter), geom=tuple(d.geom),
                    quant=tuple(d.quant), bias=LayerFlag.BIAS in flags,
-                   per_channel=LayerFlag.PER_CHANNEL in flags, warmups=int(warmups),
+                   per_channel=LayerFlag.PER_CHANNEL in flags,
+                   const_operand=LayerFlag.CONST_OPERAND in flags,
+                   swapped=LayerFlag.SWAPPED in flags, warmups=int(warmups),
                    reps=int(reps))
 
     def encode(self) -> bytes:
@@ -630,7 +634,9 @@ class LayerRequest:
         geom = tuple(self.geom) + (0,) * (fi.GEOM_WORDS - len(self.geom))
         quant = tuple(self.quant) + (0,) * (fi.QUANT_WORDS - len(self.quant))
         flags = (LayerFlag.BIAS if self.bias else LayerFlag(0)) | \
-            (LayerFlag.PER_CHANNEL if self.per_channel else LayerFlag(0))
+            (LayerFlag.PER_CHANNEL if self.per_channel else LayerFlag(0)) | \
+            (LayerFlag.CONST_OPERAND if self.const_operand else LayerFlag(0)) | \
+            (LayerFlag.SWAPPED if self.swapped else LayerFlag(0))
         words = (*self.input, *self.filter, *self.output, *geom[:fi.GEOM_WORDS],
                  *quant[:fi.QUANT_WORDS])
         return struct.pack(fi.RUN_LAYER_FORMAT, int(self.op), variant, int(flags), 0,

@@ -43,12 +43,15 @@ def layer_request(layer: Layer, variant: Variant | str, warmups: int, reps: int)
     """The RUN_LAYER request that times ``layer`` with ``variant``'s kernels.
 
     ``warmups`` untimed calls, then ``reps`` timed calls.  The layer's dtype must match the
-    variant's (:func:`point_layer` builds it so).
+    variant's (:func:`point_layer` builds it so), except for QUANTIZE / DEQUANTIZE, whose
+    kernels convert between their own dtypes in every variant.
     """
     from tinymodel.descriptors import DeployError, describe_layer
 
+    from tinymodel.descriptors import CONVERT_OPS
+
     v = Variant.parse(variant)
-    if layer.output.dtype != v.dtype:
+    if layer.output.dtype != v.dtype and layer.op not in CONVERT_OPS:
         raise DeployError(f"the layer is {layer.output.dtype}; variant {v.value} runs "
                           f"{v.dtype} layers", layer=layer.name, rule="variant-dtype")
     return LayerRequest.from_descriptor(describe_layer(layer, v), v, warmups=warmups, reps=reps)

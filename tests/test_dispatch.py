@@ -84,3 +84,42 @@ def test_variant_parse_and_labels():
     assert Variant.parse("f32-soft").dtype == "float32"
     with pytest.raises(TinymodelError, match="known: f32-soft, f32, s8-ref, s8-opt"):
         Variant.parse("int4")
+
+
+@settings(max_examples=200, deadline=None)
+@given(layer_shape, st.integers(1, 9))
+def test_transpose_conv_path_and_scratch_match_c(p, filters):
+    b = GraphBuilder("t", dtype="int8")
+    x = b.input((1, p["h"], p["w"], p["c"]))
+    b.transpose_conv2d(x, filters, kernel=p["k"], strides=p["s"], padding=p["padding"])
+    layer = b.build().layers[0]
+    out_hw = layer.output.shape[1:3]
+    assert kernel_path(layer, Variant.S8_OPT) is KernelPath.TCONV_GATHER is \
+        hostkernels.transpose_conv_s8_opt_path(x.shape, layer.weights.shape, out_hw)
+    for variant, family in (("s8-ref", "ref"), ("s8-opt", "opt"), ("f32", "f32")):
+        assert scratch_bytes(layer, variant) == hostkernels.transpose_conv_scratch_bytes(
+            family, x.shape, layer.weights.shape, out_hw, p["s"]), variant
+
+
+def test_batch_matmul_shares_the_scalar_kernel_in_s8_opt():
+    b = GraphBuilder("m", dtype="int8")
+    q, k = b.input((1, 6, 8)), b.input((1, 5, 8))
+    layer = b.build([b.batch_matmul(q, k, adj_y=True)]).layers[0]
+    assert layer.output.shape == (1, 6, 5)
+    assert kernel_path(layer, "s8-opt") is KernelPath.SCALAR
+    assert kernel_path(layer, "s8-ref") is KernelPath.REF
+    assert kernel_path(layer, "f32") is KernelPath.F32
+    assert scratch_bytes(layer, "s8-opt") == scratch_bytes(layer, "s8-ref") == 0
+def test_binary_ops_paths_flat_and_broadcast():
+    from tinymodel.layerspec import build_layer
+
+    same = build_layer({"op": "MUL", "input": [1, 4, 4, 8]})
+    se = build_layer({"op": "MUL", "input": [1, 4, 4, 8], "other": "channel"})
+    one_minus = build_layer({"op": "SUB", "input": [], "other": [1, 12], "const": "first"})
+    lead = build_layer({"op": "ADD", "input": [1, 1, 1, 8], "other": [8]})   # same bytes
+    assert [kernel_path(L, "s8-opt") for L in (same, se, one_minus, lead)] == [
+        KernelPath.SIMD, KernelPath.BROADCAST, KernelPath.BROADCAST, KernelPath.SIMD]
+    assert kernel_path(build_layer({"op": "SUB", "input": [1, 9]}), "s8-opt") is KernelPath.SCALAR
+    assert kernel_path(build_layer({"op": "MAXIMUM", "input": [1, 9]}), "s8-ref") is KernelPath.REF
+    assert {kernel_path(se, v) for v in ("s8-ref", "f32", "f32-soft")} == {KernelPath.BROADCAST}
+    assert kernel_path(same, "f32") is KernelPath.F32

@@ -192,3 +192,34 @@ def _axis_taps_small_same_reference(n):
 def sum_range(a, b):
     """a + (a+1) + ... + b."""
     return (a + b) * (b - a + 1) // 2 if b >= a else 0
+
+
+def test_data_movement_features_count_rows_and_strided_reads():
+    """TRANSPOSE, PAD and nearest RESIZE are data movement (path COPY in every variant): bytes
+    moved, inner copy loops, and - for a transpose whose last output axis is not the input's
+    last - one strided read per element; bilinear counts 4 taps per output element."""
+    from tinymodel.dispatch import KernelPath
+    from tinymodel.layerspec import build_layer
+
+    swap_hw = build_layer({"op": "TRANSPOSE", "input": [1, 5, 7, 3], "perm": [0, 2, 1, 3]})
+    to_chw = build_layer({"op": "TRANSPOSE", "input": [1, 5, 7, 3], "perm": [0, 3, 1, 2]},
+                         dtype="float32")
+    for variant in ("s8-ref", "s8-opt"):
+        f = layer_features(swap_hw, variant)
+        assert f.path is KernelPath.COPY
+        assert dict(f.counts) == {"calls": 1, "outputs": 105, "elements": 105, "pixels": 35}
+    f = layer_features(to_chw, "f32")
+    assert f.path is KernelPath.COPY
+    assert f.counts["elements"] == 4 * 105 and f.counts["pixels"] == 15
+    assert f.counts["strided_reads"] == 105
+    pad = layer_features(build_layer({"op": "PAD", "input": [1, 4, 4, 3],
+                                      "paddings": [[0, 0], [1, 1], [0, 2], [0, 0]]}), "s8-opt")
+    assert pad.path is KernelPath.COPY and pad.counts["pixels"] == 6 * 6
+    assert pad.counts["elements"] == 6 * 6 * 3
+    spec = {"op": "RESIZE_BILINEAR", "input": [1, 4, 4, 3], "size": [8, 8]}
+    bil = {v: layer_features(build_layer(spec, "float32" if v.startswith("f32") else "int8"), v)
+           for v in ("f32", "s8-ref", "s8-opt")}
+    assert [bil[v].path for v in bil] == [KernelPath.F32, KernelPath.REF, KernelPath.SCALAR]
+    assert bil["s8-opt"].counts["pixels"] == 64 and bil["s8-opt"].counts["elements"] == 4 * 192
+    for names in (PATH_FEATURES[KernelPath.COPY], PATH_FEATURES[KernelPath.SCALAR]):
+        assert "pixels" in names

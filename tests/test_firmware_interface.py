@@ -166,7 +166,14 @@ TYPED_ENUMS: dict[str, dict[str, int]] = {
 #: Anonymous enums (the slot indices), recognised by their members' prefix.
 SLOT_ENUMS: dict[str, type[enum.IntEnum]] = {
     "TM_G_": fi.GeomSlot, "TM_Q_": fi.QuantSlot, "TM_QA_": fi.AddQuantSlot,
-    "TM_QS_": fi.SoftmaxQuantSlot, "TM_QF_": fi.FloatQuantSlot,
+    "TM_QS_": fi.SoftmaxQuantSlot, "TM_QF_": fi.FloatQuantSlot, "TM_QM_": fi.MulQuantSlot,
+    "TM_GC_": fi.ConcatGeomSlot, "TM_GS_": fi.SliceGeomSlot,
+    "TM_GTR_": fi.TransposeGeomSlot, "TM_GPAD_": fi.PadGeomSlot, "TM_QPAD_": fi.PadQuantSlot,
+    "TM_GRS_": fi.ResizeGeomSlot,
+    "TM_QLG_": fi.LogisticQuantSlot, "TM_QHS_": fi.HardSwishQuantSlot,
+    "TM_QLR_": fi.LeakyReluQuantSlot, "TM_QPR_": fi.PreluQuantSlot,
+    "TM_GB_": fi.BmmGeomSlot, "TM_QB_": fi.BmmQuantSlot,
+    "TM_GR_": fi.ReduceGeomSlot, "TM_GQ_": fi.ConvertGeomSlot, "TM_QZ_": fi.ConvertQuantSlot,
 }
 
 
@@ -371,6 +378,15 @@ def test_add_and_softmax_families_match_the_requantization_records():
     assert [f.name for f in dataclasses.fields(AddParams)] + ["act_min", "act_max"] == \
         list(fi.ADD_S8_QUANT.slots)
     assert [f.name for f in dataclasses.fields(SoftmaxParams)] == list(fi.SOFTMAX_S8_QUANT.slots)
+
+
+def test_mul_family_matches_the_requantization_record():
+    import dataclasses
+
+    from tinymodel.requantization import MulParams
+
+    assert [f.name for f in dataclasses.fields(MulParams)] + ["act_min", "act_max"] == \
+        list(fi.MUL_S8_QUANT.slots)
 
 
 @pytest.mark.parametrize("source", SOURCES)

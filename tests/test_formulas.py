@@ -43,6 +43,17 @@ def test_same_padding(in_size, k, s, d, expected):
     assert f.same_padding(in_size, k, s, d) == expected
 
 
+@pytest.mark.parametrize("out, k, s, same, expected", [
+    (16, 3, 2, True, (0, 8)),     # Conv2DTranspose(3, strides=2, 'same') on 8: total 1, pad 0
+    (16, 4, 2, True, (1, 8)),     # total 2: one row above
+    (17, 3, 2, False, (0, 8)),    # 'valid': (8 - 1)·2 + 3 = 17, no padding
+    (15, 3, 1, True, (1, 15)),    # stride 1 'same': the convolution's padding
+    (16, 3, 2, False, (0, 7)),    # 16 does not follow from 'valid' on 8 (implied input 7)
+])
+def test_transpose_conv_padding(out, k, s, same, expected):
+    assert f.transpose_conv_padding(out, k, s, same) == expected
+
+
 def test_conv2d_macs_stride1_valid():
     # LeNet's first conv: 32x32x1 -> 30x30x6, 3x3: 30*30*6*3*3*1
     assert f.conv2d_macs(30, 30, 6, 3, 3, 1) == 48_600

@@ -289,3 +289,154 @@ def test_a_loop_whose_trip_count_is_not_static_stays_a_loop():
 def test_unrolling_stops_at_the_bound():
     g = normalize(loop_graph(MAX_UNROLLED_ITERATIONS + 1))
     assert [la.op for la in g] == [OpType.WHILE, OpType.RELU]
+
+
+# -- Dense on a 3-D tensor: the open middle shapes ----------------------------------------
+
+def dense_seq_graph(keep_open: bool = True) -> ModelGraph:
+    """Keras ``Dense(8)`` on a (1, 10, 12) tensor as the converter writes it for an open batch
+    size: the run-time target (10, 12) from SHAPE → GATHER → REDUCE_PROD → PACK, a reshape
+    whose output the file stores as 1x1 (signature -1x-1), the dense layer (stored 1x8) and a
+    reshape back to (1, 10, 8) whose target is CONCATENATION(GATHER(shape), [8])."""
+    x = t("x", (1, 10, 12))
+    shape = t("shape", (3,), "int32")
+    lead, lead_n, feat, feat_n = (t("lead", (2,), "int32"), t("lead_n", (), "int32"),
+                                  t("feat", (1,), "int32"), t("feat_n", (), "int32"))
+    target, back = t("target", (2,), "int32"), t("back", (3,), "int32")
+    flat = TensorSpec("flat", (1, 1), "float32", open_dims=(1,) if keep_open else ())
+    rows = t("rows", (1, 8))
+    y = t("y", (1, 10, 8))
+    w = t("w", (8, 12), data=np.ones((8, 12)))
+    return ModelGraph("dense_seq", [
+        layer("shape_0", OpType.SHAPE, [x], [shape]),
+        layer("gather_1", OpType.GATHER, [shape, t("i01", (2,), "int32", [0, 1])], [lead]),
+        layer("reduce_prod_2", OpType.UNSUPPORTED, [lead, t("ax", (1,), "int32", [0])],
+              [lead_n], source_op="REDUCE_PROD"),
+        layer("concatenation_3", OpType.CONCATENATION, [lead, t("u", (1,), "int32", [8])],
+              [back], options={"axis": 0}),
+        layer("gather_4", OpType.GATHER, [shape, t("i2", (1,), "int32", [2])], [feat]),
+        layer("reduce_prod_5", OpType.UNSUPPORTED, [feat, t("ax0", (1,), "int32", [0])],
+              [feat_n], source_op="REDUCE_PROD"),
+        layer("pack_6", OpType.PACK, [lead_n, feat_n], [target], options={"axis": 0}),
+        layer("reshape_7", OpType.RESHAPE, [x, target], [flat]),
+        layer("fully_connected_8", OpType.FULLY_CONNECTED, [flat, w, None], [rows]),
+        layer("reshape_9", OpType.RESHAPE, [rows, back], [y]),
+    ], [x], [y])
+
+
+def test_dense_on_a_sequence_reads_its_rows():
+    """The folded target gives the reshape 10x12, the dense layer then writes 10x8 (the file
+    says 1x1 and 1x8), and the MACs are 10 rows x 12 x 8."""
+    g = normalize(dense_seq_graph())
+    assert [la.op for la in g] == [OpType.RESHAPE, OpType.FULLY_CONNECTED, OpType.RESHAPE]
+    fc = g.layer("fully_connected_8")
+    assert fc.input.shape == (10, 12) and not fc.input.open_dims
+    assert fc.output.shape == (10, 8)
+    assert g.layer("reshape_9").input.shape == (10, 8)
+    shapes = {r.layers[0]: r.detail for r in g.rewrites if r.rule == "shape"}
+    assert set(shapes) == {"reshape_7", "fully_connected_8"}
+    assert "10x8 (the file says 1x8)" in shapes["fully_connected_8"]
+    assert analyze(g).totals["macs"] == 10 * 12 * 8
+
+
+def test_an_open_dense_input_waits_for_normalisation_a_closed_one_is_refused():
+    """The 1x1 placeholder passes the reader's check only while the file marks it open; the
+    same shape given as known is a file error naming the rule."""
+    from tinymodel.errors import InvalidModelError
+
+    dense_seq_graph(keep_open=True)
+    with pytest.raises(InvalidModelError, match=r"does not split into rows of 12 \(rule: rank\)"):
+        dense_seq_graph(keep_open=False)
+
+
+def test_an_open_shape_normalisation_cannot_resolve_is_refused_after_it():
+    """A dense layer reading an open 1x1 tensor that no folded target corrects: the file's
+    shape stands, and the normalised graph is refused naming the layer and the rule."""
+    from tinymodel.errors import InvalidModelError
+
+    x = t("x", (1, 10, 12))
+    flat = TensorSpec("flat", (1, 1), "float32", open_dims=(1,))
+    y = t("y", (1, 8))
+    graph = ModelGraph("open", [
+        layer("unknown_0", OpType.UNSUPPORTED, [x], [flat], source_op="CUSTOM"),
+        layer("fully_connected_1", OpType.FULLY_CONNECTED,
+              [flat, t("w", (8, 12), data=np.ones((8, 12))), None], [y]),
+    ], [x], [y])
+    with pytest.raises(InvalidModelError, match=r"fully_connected_1.*does not split into rows"):
+        normalize(graph)
+
+
+def test_a_layer_read_only_by_folded_shape_computations_is_removed():
+    """Conv1D squeezes its output, and the Dense after it reads the shape of the squeezed
+    tensor and reshapes the unsqueezed one: the squeeze computes nothing anyone uses."""
+    x = t("x", (1, 1, 14, 8))
+    sq = t("sq", (1, 14, 8))
+    shape, target = t("shape", (3,), "int32"), t("target", (3,), "int32")
+    y = t("y", (1, 14, 8))
+    g = normalize(ModelGraph("squeezed", [
+        layer("squeeze_0", OpType.SQUEEZE, [x], [sq], options={"squeeze_dims": (1,)}),
+        layer("shape_1", OpType.SHAPE, [sq], [shape]),
+        layer("add_2", OpType.ADD, [shape, t("z", (3,), "int32", [0, 0, 0])], [target]),
+        layer("reshape_3", OpType.RESHAPE, [x, target], [y]),
+    ], [x], [y]))
+    assert [la.name for la in g] == ["reshape_3"]
+    (gone,) = [r for r in g.rewrites if r.layers == ("squeeze_0",)]
+    assert gone.rule == "fold" and gone.into is None and "removed" in gone.detail
+
+
+def test_a_squeeze_whose_value_is_used_stays():
+    x = t("x", (1, 1, 14, 8))
+    sq, shape = t("sq", (1, 14, 8)), t("shape", (3,), "int32")
+    y, z = t("y", (1, 14, 8)), t("z", (1, 14, 8))
+    g = normalize(ModelGraph("used", [
+        layer("squeeze_0", OpType.SQUEEZE, [x], [sq], options={"squeeze_dims": (1,)}),
+        layer("shape_1", OpType.SHAPE, [sq], [shape]),
+        layer("reshape_2", OpType.RESHAPE, [x, shape], [y]),
+        layer("add_3", OpType.ADD, [sq, y], [z]),
+    ], [x], [z]))
+    assert [la.name for la in g] == ["squeeze_0", "reshape_2", "add_3"]
+
+
+@pytest.mark.parametrize("shape, perm, rewritten", [
+    ((1, 10, 12), (1, 0, 2), True),       # TimeDistributed: batch 1 and time swapped
+    ((10, 1, 8), (1, 0, 2), True),        # ... and back
+    ((1, 4, 1, 3), (0, 2, 1, 3), True),
+    ((1, 10, 12), (0, 2, 1), False),      # a real transpose moves bytes
+    ((2, 3, 1), (1, 0, 2), False),
+])
+def test_a_transpose_of_unit_dimensions_is_a_reshape(shape, perm, rewritten):
+    x = t("x", shape)
+    y = t("y", tuple(shape[p] for p in perm))
+    g = normalize(ModelGraph("tr", [
+        layer("transpose_0", OpType.TRANSPOSE, [x, t("perm", (len(perm),), "int32", perm)], [y],
+              options={"perm": perm}),
+    ], [x], [y]))
+    (la,) = g
+    assert (la.op is OpType.RESHAPE) == rewritten
+    if rewritten:
+        assert la.source_op == "TRANSPOSE" and la.options["new_shape"] == y.shape
+        assert [r.rule for r in g.rewrites] == ["reshape"]
+
+
+def test_layers_after_a_corrected_reshape_write_the_shape_it_implies():
+    """The converter carries the open dimension on: after an UpSampling2D the file claims
+    1x1x16x8 for the next conv's output too (a U-Net's skip ADD then mixes 1x1x16x8 with
+    1x16x16x8).  Once the reshape writes 1x16x16x32, the conv, the activation and the ADD
+    write the shapes their own rules give."""
+    x = t("x", (1, 256, 32))
+    big, skip = t("big", (1, 1, 16, 32)), t("skip", (1, 16, 16, 8))
+    c, a, y = t("c", (1, 1, 16, 8)), t("a", (1, 1, 16, 8)), t("y", (1, 16, 16, 8))
+    w = t("w", (8, 3, 3, 32), "float32", np.ones((8, 3, 3, 32)))
+    g = normalize(ModelGraph("unet", [
+        layer("reshape_0", OpType.RESHAPE, [x, t("s", (4,), "int32", [1, 16, 16, 32])], [big],
+              options={"new_shape": (1, 16, 16, 32)}),
+        layer("conv_1", OpType.CONV_2D, [big, w, None], [c], kernel=(3, 3), strides=(1, 1),
+              padding=Padding.SAME),
+        layer("relu_2", OpType.RELU, [c], [a]),
+        layer("add_3", OpType.ADD, [a, skip], [y]),
+    ], [x, skip], [y]))
+    assert g.layer("conv_1").output.shape == (1, 16, 16, 8)
+    assert g.layer("relu_2").output.shape == (1, 16, 16, 8)
+    assert g.layer("add_3").inputs[0].shape == (1, 16, 16, 8)
+    assert [r.layers for r in g.rewrites if r.rule == "shape"] == [
+        ("reshape_0",), ("conv_1",), ("relu_2",)]

@@ -65,6 +65,14 @@ def test_firmware_column_is_the_dispatch_table():
     runs = {op for op in OpType if firmware_variants(op)}
     assert runs == {OpType.CONV_2D, OpType.DEPTHWISE_CONV_2D, OpType.FULLY_CONNECTED,
                     OpType.AVERAGE_POOL_2D, OpType.MAX_POOL_2D, OpType.ADD, OpType.SOFTMAX,
-                    OpType.RESHAPE, OpType.RELU, OpType.RELU6, OpType.MEAN}
+                    OpType.RESHAPE, OpType.RELU, OpType.RELU6, OpType.MEAN,
+                    OpType.CONCATENATION, OpType.PACK,
+                    OpType.STRIDED_SLICE, OpType.SLICE, OpType.SPLIT, OpType.SPLIT_V, OpType.UNPACK,
+                    OpType.QUANTIZE, OpType.DEQUANTIZE, OpType.SUM,
+                    OpType.TRANSPOSE, OpType.PAD, OpType.RESIZE_NEAREST_NEIGHBOR,
+                    OpType.RESIZE_BILINEAR,
+                    OpType.LOGISTIC, OpType.TANH, OpType.HARD_SWISH, OpType.LEAKY_RELU,
+                    OpType.PRELU, OpType.TRANSPOSE_CONV, OpType.BATCH_MATMUL, OpType.MUL, OpType.SUB,
+                    OpType.MAXIMUM, OpType.MINIMUM}
     assert all(firmware_variants(op) == tuple(Variant) for op in runs)
     assert all(op.cost_kind is not CostKind.NO_FORMULA for op in runs)

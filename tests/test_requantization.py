@@ -147,3 +147,72 @@ def test_softmax_params():
     # huge scales clamp the real multiplier at 2^31 - 1 = (1 - 2^-31)·2^31: m = 2^31 - 1, e = 31
     big = rq.softmax_params(1.0, 1000.0)
     assert (big.input_multiplier, big.input_left_shift) == ((1 << 31) - 1, 31)
+
+
+def test_logistic_params_follow_tflite_micro_prepare():
+    # s_in = float32(0.05): r = s_in * 2^27 = 0.80000001 * 2^23, m = round(0.80000001 * 2^31)
+    p = rq.logistic_params(0.05, 3)
+    assert (p.input_offset, p.input_multiplier, p.input_left_shift) == (-3, 1717986944, 23)
+    assert p.input_range_radius == (15 << 27) >> 23 == 240
+    with pytest.raises(TinymodelError, match="outside int32 / shifts 0..31"):
+        rq.logistic_params(2.0 ** -30, 0)    # e < 0
+    with pytest.raises(TinymodelError, match="positive"):
+        rq.logistic_params(0.0, 0)
+
+
+def test_hard_swish_params():
+    # hires = s_in/128; output (s_in/128)/s_out = 0.0097656 = 0.625 * 2^-6 -> m32 = 0.625 * 2^31,
+    # m16 = m32 / 2^16 = 20480; reluish (s_in/128)/(3/32768) = 4.2667 = 0.5333 * 2^3 -> 17476
+    p = rq.hard_swish_params(0.05, 3, 0.04, -9)
+    assert p == rq.HardSwishParams(input_offset=-3, output_offset=-9, output_multiplier=20480,
+                                   output_shift=-6, reluish_multiplier=17476, reluish_shift=3)
+
+
+def test_leaky_relu_and_prelu_params_use_float32_ratios():
+    # s_in * alpha / s_out in float32 is 0.25000003 (binary64 of the same float32 scales gives
+    # 0.25000002): TFLite's LeakyReluPrepare computes in float, so the multiplier is 2^30 + 128
+    p = rq.leaky_relu_params(0.05, 3, 0.2, 0.04, -9)
+    assert (p.identity_multiplier, p.identity_shift) == (1 << 30 | 1 << 28, 1)   # 1.25
+    assert (p.alpha_multiplier, p.alpha_shift) == ((1 << 30) + 128, -1)
+    assert rq.leaky_relu_params(0.05, 0, -0.5, 0.05, 0).alpha_multiplier == -(1 << 30)
+    q = rq.prelu_params(0.05, 3, 0.002, -1, 0.04, -9)
+    assert (q.input_offset, q.alpha_offset, q.output_offset) == (-3, 1, -9)
+    assert (q.alpha_multiplier, q.alpha_shift) == (1374389632, -8)     # 0.0025 in float32
+
+
+def test_softmax_params_refuse_what_tflite_refuses():
+    """``beta · s_in · 2^26`` must be above 1 (QuantizeMultiplierGreaterThanOne): at 2e-8 it is
+    1.34 and TFLite runs the model; at 2^-26 (exactly 1) and below, TFLite aborts."""
+    ok = rq.softmax_params(1.0, 2e-8)
+    assert ok.input_left_shift == 1 and ok.input_multiplier > 1 << 30   # 1.34 = 0.67 · 2^1
+    for beta, s_in in ((1.0, 2.0 ** -26), (1.0, 1.4e-8), (1.0, 7.8e-9), (0.5, 2e-8)):
+        with pytest.raises(TinymodelError, match=r"not above 1: TFLite's PreprocessSoftmaxScaling"):
+            rq.softmax_params(beta, s_in)
+
+
+def test_batch_matmul_multiplier_rounds_the_scale_product_to_float32():
+    # s_l·s_r in float32 is 4.3640135118039325e-05 (binary64: 4.364013606391378e-05); divided by
+    # the float32 output scale 0.019999999552965164 that is 0.55859...·2^-8, i.e. 1199570927·2^-39;
+    # the binary64 product of CONV_2D's rule gives 1199570953 (26 apart)
+    s_l, s_r, s_o = 0.0078125 * 1.1, 0.00390625 * 1.3, 0.02
+    assert rq.batch_matmul_multiplier(s_l, s_r, s_o) == (1199570927, -8)
+    m, e = rq.conv_multipliers(s_l, [s_r], s_o)
+    assert (int(m[0]), int(e[0])) == (1199570953, -8)
+    with pytest.raises(TinymodelError, match="output scale"):
+        rq.batch_matmul_multiplier(0.1, 0.1, 0.0)
+def test_mul_params_use_tflites_float32_ratio():
+    """TFLite's mul.cc: s1·s2/s_out in float32, then QuantizeMultiplier (the shift may be > 0)."""
+    from tinymodel import requantization as rq
+
+    p = rq.mul_params(0.06405920535326004, -3, 0.027708884328603745, 7, 0.005056378897279501, 11)
+    assert (p.input1_offset, p.input2_offset, p.output_offset) == (3, -7, 11)
+    assert (p.output_multiplier, p.output_shift) == (1507720448, -1)     # binary64: 1507720493
+    big = rq.mul_params(0.5, 0, 0.5, 0, 0.01, 0)                         # M = 25 = 0.78 · 2^5
+    assert big.output_shift == 5
+
+
+def test_sub_params_are_adds():
+    from tinymodel import requantization as rq
+
+    args = (0.02, 3, 0.05, -7, 0.04, 11)
+    assert rq.sub_params(*args) == rq.add_params(*args)

@@ -27,6 +27,12 @@ from tinymodel.errors import TinymodelError
 from tinymodel.formulas import conv_output_size
 from tinymodel.graph import Layer, ModelGraph, Quantization, TensorSpec
 from tinymodel.ops import Activation, OpType, Padding
+from tinymodel.requantization import LOGISTIC_OUTPUT_QUANTIZATION, TANH_OUTPUT_QUANTIZATION
+
+
+#: int8 output quantization (scale, zero point) the converter fixes for these operators.
+_FIXED_OUTPUT_QUANTIZATION = {OpType.LOGISTIC: LOGISTIC_OUTPUT_QUANTIZATION,
+                              OpType.TANH: TANH_OUTPUT_QUANTIZATION}
 
 
 def _pair(v: int | Sequence[int]) -> tuple[int, int]:
@@ -88,9 +94,11 @@ class GraphBuilder:
                 self._const(f"{layer}/bias", (channels,), "float32"))
 
     def _add(self, op: OpType, inputs: Sequence[TensorSpec | None], out_shape: Sequence[int],
-             **attrs: Any) -> TensorSpec:
+             out_quant: Quantization | None = None, **attrs: Any) -> TensorSpec:
         name = f"{op.label.lower()}_{len(self._layers)}"
         out = self._tensor(out_shape, name)
+        if out_quant is not None:
+            out = TensorSpec(out.name, out.shape, out.dtype, out_quant)
         options = attrs.pop("options", {})
         self._layers.append(Layer(name, op, tuple(inputs), (out,), options=MappingProxyType(options),
                                   source_op=op.label, **attrs))
@@ -148,6 +156,40 @@ class GraphBuilder:
         return self._add(OpType.FULLY_CONNECTED, (x, weights, bias), (*x.shape[:-1], units),
                          activation=self._activation(activation))
 
+    def transpose_conv2d(self, x: TensorSpec, filters: int, kernel: int | Sequence[int] = 3,
+                         strides: int | Sequence[int] = 2, padding: str = "same",
+                         use_bias: bool = True, activation: str | Activation = "none"
+                         ) -> TensorSpec:
+        """Transposed convolution as TFLite stores it (Keras ``Conv2DTranspose``): inputs output
+        shape (int32 constant), OHWI weights, ``x``, bias; output ``h·s`` (same) or
+        ``h·s + max(k - s, 0)`` (valid) per spatial axis."""
+        n, h, w, c = x.shape
+        k, s = _pair(kernel), _pair(strides)
+        same = Padding(padding) is Padding.SAME
+        oh, ow = ((h * s[0], w * s[1]) if same else
+                  (h * s[0] + max(k[0] - s[0], 0), w * s[1] + max(k[1] - s[1], 0)))
+        name = f"transpose_conv_{len(self._layers)}"
+        weights, bias = self._weights(name, (filters, k[0], k[1], c), filters)
+        shape = TensorSpec(f"{name}/output_shape", (4,), "int32", None, constant=True,
+                           data=np.array([n, oh, ow, filters], np.int32))
+        return self._add(OpType.TRANSPOSE_CONV, (shape, weights, x, bias if use_bias else None),
+                         (n, oh, ow, filters), kernel=k, strides=s, padding=Padding(padding),
+                         activation=self._activation(activation),
+                         options={"output_shape": (n, oh, ow, filters)})
+
+    def batch_matmul(self, a: TensorSpec, b: TensorSpec, adj_x: bool = False,
+                     adj_y: bool = False) -> TensorSpec:
+        """BATCH_MATMUL of two tensors (``(..., m, k) x (..., k, n)`` after the ``adj_x`` /
+        ``adj_y`` transposes of the last two dims; batch dims broadcast)."""
+        m = a.shape[-1] if adj_x else a.shape[-2]
+        n = b.shape[-2] if adj_y else b.shape[-1]
+        rank = max(len(a.shape), len(b.shape))
+        pa = (1,) * (rank - len(a.shape)) + tuple(a.shape)
+        pb = (1,) * (rank - len(b.shape)) + tuple(b.shape)
+        batch = tuple(max(i, j) for i, j in zip(pa[:-2], pb[:-2]))
+        return self._add(OpType.BATCH_MATMUL, (a, b), (*batch, m, n),
+                         options={"adj_x": bool(adj_x), "adj_y": bool(adj_y)})
+
     def _pool(self, op: OpType, x: TensorSpec, pool: int | Sequence[int],
               strides: int | Sequence[int] | None, padding: str) -> TensorSpec:
         n, h, w, c = x.shape
@@ -168,12 +210,22 @@ class GraphBuilder:
         return self._pool(OpType.MAX_POOL_2D, x, pool, strides, padding)
 
     def _binary(self, op: OpType, a: TensorSpec, b: TensorSpec, activation: str) -> TensorSpec:
-        if a.shape != b.shape:
-            raise TinymodelError(f"{op.label.lower()}: shapes {list(a.shape)} and {list(b.shape)} differ")
-        return self._add(op, (a, b), a.shape, activation=self._activation(activation))
+        try:
+            shape = np.broadcast_shapes(a.shape, b.shape)
+        except ValueError:
+            raise TinymodelError(f"{op.label.lower()}: shapes {list(a.shape)} and "
+                                 f"{list(b.shape)} do not broadcast") from None
+        return self._add(op, (a, b), shape, activation=self._activation(activation))
+
+    def constant(self, shape: Sequence[int]) -> TensorSpec:
+        """A stored operand of an element-wise op (a BatchNormalization's scale, the 1 of
+        ``1 - z``), quantized like the activations."""
+        self._count += 1
+        return self._const(f"const_{self._count}", tuple(int(d) for d in shape), self.dtype,
+                           self._act_quant())
 
     def add(self, a: TensorSpec, b: TensorSpec, activation: str = "none") -> TensorSpec:
-        """Element-wise addition of two equally shaped tensors (e.g. a residual)."""
+        """Element-wise addition (NumPy broadcasting; e.g. a residual, or a bias vector)."""
         return self._binary(OpType.ADD, a, b, activation)
 
     def sub(self, a: TensorSpec, b: TensorSpec, activation: str = "none") -> TensorSpec:
@@ -183,6 +235,14 @@ class GraphBuilder:
     def mul(self, a: TensorSpec, b: TensorSpec, activation: str = "none") -> TensorSpec:
         """Element-wise multiplication."""
         return self._binary(OpType.MUL, a, b, activation)
+
+    def maximum(self, a: TensorSpec, b: TensorSpec) -> TensorSpec:
+        """Element-wise maximum (NumPy broadcasting)."""
+        return self._binary(OpType.MAXIMUM, a, b, "none")
+
+    def minimum(self, a: TensorSpec, b: TensorSpec) -> TensorSpec:
+        """Element-wise minimum (NumPy broadcasting)."""
+        return self._binary(OpType.MINIMUM, a, b, "none")
 
     def reshape(self, x: TensorSpec, shape: Sequence[int]) -> TensorSpec:
         """Reshape to ``shape`` (same number of elements)."""
@@ -203,11 +263,59 @@ class GraphBuilder:
         return self._add(OpType.MEAN, (x,), shape,
                          options={"axes": tuple(axes), "keep_dims": keep_dims})
 
+    def reduce_sum(self, x: TensorSpec, axes: Sequence[int] = (1, 2), keep_dims: bool = False) -> TensorSpec:
+        """Sum over ``axes`` (non-negative), as :meth:`mean`."""
+        shape = [d if i not in axes else 1 for i, d in enumerate(x.shape)]
+        if not keep_dims:
+            shape = [d for i, d in enumerate(x.shape) if i not in axes]
+        return self._add(OpType.SUM, (x,), shape,
+                         options={"axes": tuple(axes), "keep_dims": keep_dims})
+
+    def quantize(self, x: TensorSpec, scale: float = 0.04, zero_point: int = 3) -> TensorSpec:
+        """QUANTIZE of a float32 or int8 tensor to int8 with ``scale`` and ``zero_point``."""
+        name = f"quantize_{len(self._layers)}"
+        self._count += 1
+        out = TensorSpec(f"{name}_{self._count}", x.shape, "int8",
+                         Quantization((float(scale),), (int(zero_point),)))
+        self._layers.append(Layer(name, OpType.QUANTIZE, (x,), (out,), source_op="QUANTIZE"))
+        return out
+
+    def dequantize(self, x: TensorSpec) -> TensorSpec:
+        """DEQUANTIZE of an int8 tensor to float32."""
+        name = f"dequantize_{len(self._layers)}"
+        self._count += 1
+        out = TensorSpec(f"{name}_{self._count}", x.shape, "float32", None)
+        self._layers.append(Layer(name, OpType.DEQUANTIZE, (x,), (out,), source_op="DEQUANTIZE"))
+        return out
+
     def pad(self, x: TensorSpec, paddings: Sequence[Sequence[int]]) -> TensorSpec:
         """Zero padding; ``paddings`` has one (before, after) pair per axis."""
         shape = [d + int(p[0]) + int(p[1]) for d, p in zip(x.shape, paddings)]
         return self._add(OpType.PAD, (x,), shape,
                          options={"paddings": tuple(tuple(int(v) for v in p) for p in paddings)})
+
+    def transpose(self, x: TensorSpec, perm: Sequence[int]) -> TensorSpec:
+        """Permute the axes: output axis k is input axis ``perm[k]``."""
+        perm = tuple(int(p) for p in perm)
+        if sorted(perm) != list(range(len(x.shape))):
+            raise TinymodelError(f"transpose: {list(perm)} is not a permutation of the "
+                                 f"{len(x.shape)} axes of {list(x.shape)}")
+        return self._add(OpType.TRANSPOSE, (x,), [x.shape[p] for p in perm],
+                         options={"perm": perm})
+
+    def resize(self, x: TensorSpec, size: Sequence[int], method: str = "bilinear",
+               align_corners: bool = False, half_pixel_centers: bool = False) -> TensorSpec:
+        """Resize the spatial axes of an NHWC tensor to ``size`` = (height, width) with
+        ``method`` ``"bilinear"`` or ``"nearest"`` (TFLite's RESIZE_* options)."""
+        ops = {"bilinear": OpType.RESIZE_BILINEAR, "nearest": OpType.RESIZE_NEAREST_NEIGHBOR}
+        if method not in ops:
+            raise TinymodelError(f"resize: method must be 'bilinear' or 'nearest', not {method!r}")
+        if len(x.shape) != 4:
+            raise TinymodelError(f"resize: needs an NHWC input, not {list(x.shape)}")
+        h, w = (int(v) for v in size)
+        return self._add(ops[method], (x,), (x.shape[0], h, w, x.shape[3]),
+                         options={"size": (h, w), "align_corners": bool(align_corners),
+                                  "half_pixel_centers": bool(half_pixel_centers)})
 
     def concat(self, xs: Sequence[TensorSpec], axis: int = -1) -> TensorSpec:
         """Concatenation along ``axis``."""
@@ -217,11 +325,47 @@ class GraphBuilder:
         shape[ax] = sum(t.shape[ax] for t in xs)
         return self._add(OpType.CONCATENATION, tuple(xs), shape, options={"axis": ax})
 
+    def strided_slice(self, x: TensorSpec, begin: Sequence[int], size: Sequence[int],
+                      strides: Sequence[int] | None = None) -> TensorSpec:
+        """``size[k]`` elements of each axis from ``begin[k]`` in steps of ``strides[k]``
+        (default 1): TFLite's STRIDED_SLICE with ``end = begin + size·stride`` and no masks."""
+        strides = tuple(int(s) for s in (strides or (1,) * len(x.shape)))
+        begin, size = tuple(int(b) for b in begin), tuple(int(n) for n in size)
+        if not len(begin) == len(size) == len(strides) == len(x.shape):
+            raise TinymodelError(f"strided_slice: begin, size and strides need {len(x.shape)} "
+                                 f"values each")
+        for b, n, s, d in zip(begin, size, strides, x.shape):
+            if s <= 0 or n <= 0 or not 0 <= b < d or b + (n - 1) * s >= d:
+                raise TinymodelError(f"strided_slice: begin {list(begin)}, size {list(size)}, "
+                                     f"strides {list(strides)} leave the input {list(x.shape)}")
+        end = tuple(b + n * s for b, n, s in zip(begin, size, strides))
+        return self._add(OpType.STRIDED_SLICE, (x,), size, options={
+            "begin": begin, "end": end, "strides": strides, "begin_mask": 0, "end_mask": 0,
+            "ellipsis_mask": 0, "new_axis_mask": 0, "shrink_axis_mask": 0})
+
     def activation(self, x: TensorSpec, kind: str) -> TensorSpec:
         """A stand-alone activation layer: relu, relu6, logistic, tanh, hard_swish or softmax."""
         op = {"relu": OpType.RELU, "relu6": OpType.RELU6, "logistic": OpType.LOGISTIC,
               "tanh": OpType.TANH, "hard_swish": OpType.HARD_SWISH, "softmax": OpType.SOFTMAX}[kind]
-        return self._add(op, (x,), x.shape)
+        fixed = _FIXED_OUTPUT_QUANTIZATION.get(op) if self.dtype == "int8" else None
+        # int8 LOGISTIC / TANH: the converter's fixed output quantization, which kernels assume
+        return self._add(op, (x,), x.shape,
+                         out_quant=None if fixed is None else Quantization((fixed[0],),
+                                                                           (fixed[1],)))
+
+    def leaky_relu(self, x: TensorSpec, alpha: float = 0.2) -> TensorSpec:
+        """LEAKY_RELU: ``x`` where positive, ``alpha · x`` elsewhere."""
+        return self._add(OpType.LEAKY_RELU, (x,), x.shape, options={"alpha": float(alpha)})
+
+    def prelu(self, x: TensorSpec, shared_axes: Sequence[int] = ()) -> TensorSpec:
+        """PRELU with a constant alpha of Keras's shape: the input's without the batch, 1 along
+        ``shared_axes`` (e.g. ``(1, 2)``: one alpha per channel of an NHWC map)."""
+        shape = tuple(1 if i + 1 in set(shared_axes) else int(d)
+                      for i, d in enumerate(x.shape[1:]))
+        name = f"prelu_{len(self._layers)}"
+        quant = Quantization((0.002,), (0,)) if self.dtype == "int8" else None
+        alpha = self._const(f"{name}/alpha", shape, self.dtype, quant)
+        return self._add(OpType.PRELU, (x, alpha), x.shape)
 
     def softmax(self, x: TensorSpec) -> TensorSpec:
         """Softmax over the last axis."""

@@ -69,7 +69,7 @@ from typing import Any
 import numpy as np
 
 from tinymodel.arena import peak_bytes
-from tinymodel.descriptors import computes_in, variant_for
+from tinymodel.descriptors import PIECE_OPS, computes_in, firmware_layers, variant_for
 from tinymodel.errors import TinymodelError
 from tinymodel.graph import Layer, ModelGraph
 from tinymodel.ops import OpType
@@ -220,6 +220,12 @@ class _CompiledTable:
 
 # -- layer catalogue -----------------------------------------------------------------------------
 
+#: Options that, besides shapes, set the features of the copy layers of
+#: :data:`~tinymodel.descriptors.PIECE_OPS` (their windows).
+_WINDOW_OPTIONS = ("axis", "begin", "end", "strides", "begin_mask", "end_mask",
+                   "shrink_axis_mask", "ellipsis_mask", "new_axis_mask", "offset")
+
+
 def _signature(layer: Layer) -> tuple:
     """Everything a layer's features, costs, scratch and blob bytes depend on, as one flat tuple
     of plain strings, ints and shapes (enum members hash slowly; nested tuples build slowly):
@@ -239,6 +245,10 @@ def _signature(layer: Layer) -> tuple:
                     0 if q is None else len(q.scale))
     for t in layer.outputs:
         key += (t.shape, t.dtype)
+    if op in PIECE_OPS:
+        # the windows of a copy layer (tinymodel.descriptors.piece_geometry) set its runs
+        options = layer.options
+        key += [(k, repr(options[k])) for k in _WINDOW_OPTIONS if k in options]
     return tuple(key)
 
 
@@ -319,7 +329,7 @@ class _Catalogue:
 
     def _describe(self, layer: Layer) -> _Row:
         from tinymodel.costs import HANDLERS
-        from tinymodel.dispatch import scratch_bytes
+        from tinymodel.dispatch import scratch_bytes, table_op
         from tinymodel.features import layer_features
 
         op = layer.op.label if layer.supported else f"UNSUPPORTED({layer.source_op})"
@@ -349,7 +359,7 @@ class _Catalogue:
             vals.append(paper_macs)
         cols.append(_PROXY_COL)
         vals.append(macs or cost.get("flops", 0) or layer.output.size)
-        c = self.ctable.choose(op, f.path.value, alignment)
+        c = self.ctable.choose(table_op(layer.op), f.path.value, alignment)
         return _Row(c.chosen, (tuple(cols), tuple(vals)), op, f.path.value, alignment, macs,
                     paper_macs, _blob_bytes(layer), scratch, c.note, c.fallback, True,
                     c.rich, c.paper)
@@ -491,6 +501,9 @@ class CompiledGraph:
     #: The graph as given (not retyped), weakly: what deployability is checked on (a strong
     #: reference would keep the estimator's weak cache entry alive for ever).
     graph_ref: Any = field(default=None, repr=False, compare=False)
+    #: Entries of the image's layer table: one per layer, but one per input or output of the
+    #: layers of :data:`~tinymodel.descriptors.PIECE_OPS` (0: one per layer).
+    firmware_layers: int = 0
 
     @property
     def graph(self) -> ModelGraph | None:
@@ -1072,7 +1085,7 @@ class _State:
         cg = CompiledGraph(graph.name, np.array(rows, np.int64), tuple(layers),
                            peak_bytes(src, scratch),
                            blob, len(src.inputs) + len(src.outputs), id(self), own,
-                           src is not graph, _graph_ref(graph))
+                           src is not graph, _graph_ref(graph), firmware_layers(layers))
         try:
             self.compiled[graph] = cg
         except TypeError:       # not weak-referenceable: no cache
@@ -1128,10 +1141,12 @@ class _State:
         arena = np.fromiter((c.arena_bytes for c in cgs), np.int64, n_graphs)
         # the image's sums, as tinymodel.footprint (and deploy's check before linking) add them
         flash = self.base.flash_bytes + np.fromiter(
-            (model_flash_bytes(c.blob_bytes, len(c.rows), c.io_tensors, c.name) for c in cgs),
+            (model_flash_bytes(c.blob_bytes, c.firmware_layers or len(c.rows), c.io_tensors,
+                               c.name) for c in cgs),
             np.int64, n_graphs)
         ram = self.base.ram_static_bytes + np.fromiter(
-            (model_ram_bytes(c.arena_bytes, len(c.rows)) for c in cgs), np.int64, n_graphs)
+            (model_ram_bytes(c.arena_bytes, c.firmware_layers or len(c.rows)) for c in cgs),
+            np.int64, n_graphs)
         return {"cycles": cycles, "half": Z95 * np.sqrt(var), "layers": lengths,
                 "fallback": fallback, "unsupported": unsupported, "arena": arena, "flash": flash,
                 "ram": ram}

@@ -26,8 +26,24 @@ tail_macs      MACs done one at a time in leftover loops (``K mod 16``, ``K mod 
 im2col_values  int8 values widened into an int16 im2col buffer (``x + zx``)
 zero_fills     im2col values written as zeros for padding taps
 unaligned      32-bit word loads at addresses that are not a multiple of 4 (expected count)
-elements       elements processed by element-wise and pooling kernels (per tap for pools)
+elements       elements processed by element-wise and pooling kernels (per tap for pools);
+               bytes copied by the copy kernels (RESHAPE, CONCATENATION, STRIDED_SLICE) and
+               moved by the other data movement (TRANSPOSE, PAD, nearest RESIZE); taps read by
+               RESIZE_BILINEAR (4 per output element)
+runs           contiguous runs the copy kernels copy (one ``memcpy`` each)
+strided_reads  elements a TRANSPOSE reads with a non-unit inner stride (its last output axis
+               is not the input's last): one load per element that no burst or cache line
+               serves twice
 ============== ========================================================================
+
+A graph layer that runs as several firmware layers (CONCATENATION and PACK: one per input;
+SPLIT, SPLIT_V, UNPACK: one per output; :func:`tinymodel.descriptors.piece_geometry`) counts
+one ``calls`` per firmware layer, and its ``elements`` and ``runs`` are the sums over them.
+
+For TRANSPOSE, PAD and nearest RESIZE ``pixels`` counts the inner copy loops: rows of the
+innermost output axis (TRANSPOSE), output pixels (PAD's element walk, nearest RESIZE's one
+``memcpy`` each); for RESIZE_BILINEAR the output pixels (source rows, columns and weights
+computed per pixel).
 
 The paper's own model uses only ``macs`` and the layer's alignment class (§3.1, Table 4).
 """
@@ -47,7 +63,8 @@ from tinymodel.ops import OpType
 #: Feature names in a fixed order (table columns).
 FEATURE_NAMES = ("calls", "pixels", "outputs", "taps", "macs", "block_macs", "simd_macs",
                  "tail_macs", "im2col_values", "zero_fills", "unaligned", "elements",
-                 "col1_macs", "block_loops", "step_loops", "single_pixel_calls", "scalar_rows")
+                 "col1_macs", "block_loops", "step_loops", "single_pixel_calls", "scalar_rows",
+                 "runs", "strided_reads")
 
 #: The features each path's model may use (the rest are always zero or collinear for it).
 PATH_FEATURES: Mapping[KernelPath, tuple[str, ...]] = MappingProxyType({
@@ -64,9 +81,16 @@ PATH_FEATURES: Mapping[KernelPath, tuple[str, ...]] = MappingProxyType({
                         "unaligned"),
     KernelPath.DW_GENERIC: ("calls", "pixels", "outputs", "taps", "simd_macs", "tail_macs",
                             "im2col_values", "zero_fills"),
+    KernelPath.TCONV_GATHER: ("calls", "pixels", "outputs", "taps", "simd_macs", "tail_macs",
+                              "unaligned"),
     KernelPath.SIMD: ("calls", "pixels", "outputs", "taps", "simd_macs", "tail_macs", "elements"),
-    KernelPath.SCALAR: ("calls", "outputs", "elements"),
-    KernelPath.COPY: ("calls", "elements"),
+    KernelPath.SCALAR: ("calls", "pixels", "outputs", "elements"),
+    KernelPath.REQUANTIZE: ("calls", "elements"),
+    # the any-axes reduction: per output a requantization, per input element an add
+    KernelPath.REDUCE: ("calls", "outputs", "elements"),
+    KernelPath.COPY: ("calls", "pixels", "elements", "runs", "strided_reads"),
+    # broadcasting element-wise ops: a row set-up per (n, h, w) of the output, then per element
+    KernelPath.BROADCAST: ("calls", "pixels", "outputs", "elements"),
     KernelPath.NONE: (),
 })
 
@@ -232,6 +256,52 @@ def _conv_like(layer: Layer, path: KernelPath) -> dict[str, float]:
     raise TinymodelError(f"layer {layer.name!r}: no features for path {path.value}")
 
 
+def _tconv_axis_pairs(in_size: int, out_size: int, k: int, stride: int, pad: int) -> int:
+    """(input index, tap) pairs of a TRANSPOSE_CONV axis that land inside the output."""
+    return sum(1 for i in range(in_size) for t in range(k) if 0 <= i * stride - pad + t < out_size)
+
+
+def _transpose_conv(layer: Layer, path: KernelPath) -> dict[str, float]:
+    """TRANSPOSE_CONV: the scalar scatter (``REF``, ``F32``: every (input pixel, ic, tap) is
+    tested, the inside ones do ``oc`` MACs; the output is zeroed and requantized element by
+    element) or the s8-opt gather (``TCONV_GATHER``: per output pixel and pair of output
+    channels, every tap tested, each valid one a dot product over ``ic`` in 4-channel SMLAD steps
+    and an ``ic mod 4`` tail; input pixels and weight rows at multiples of ``ic``)."""
+    from tinymodel.formulas import transpose_conv_padding
+
+    n, h, w, ic = layer.input.shape
+    _, oh, ow, oc = layer.output.shape
+    k_h, k_w = layer.kernel or (1, 1)
+    s_h, s_w = layer.strides
+    same = layer.padding.value == "same"
+    pad_h = transpose_conv_padding(oh, k_h, s_h, same)[0]
+    pad_w = transpose_conv_padding(ow, k_w, s_w, same)[0]
+    inside = n * (_tconv_axis_pairs(h, oh, k_h, s_h, pad_h)
+                  * _tconv_axis_pairs(w, ow, k_w, s_w, pad_w))
+    pixels = n * oh * ow
+    c: dict[str, float] = {"calls": 1, "pixels": pixels, "outputs": pixels * oc,
+                           "macs": inside * ic * oc}
+    if path in (KernelPath.REF, KernelPath.F32):
+        c["taps"] = n * h * w * ic * k_h * k_w
+        c["elements"] = pixels * oc              # zeroing the accumulators
+        return c
+    pairs, odd = divmod(oc, 2)
+    c["taps"] = pixels * (pairs + odd) * k_h * k_w
+    c["simd_macs"] = inside * oc * (ic // 4) * 4
+    c["tail_macs"] = inside * oc * (ic % 4)
+    # per valid tap and channel pair: ic/4 input words and 2 x ic/4 weight words
+    c["unaligned"] = inside * (ic // 4) * (3 * pairs + 2 * odd) * misaligned_fraction(ic)
+    return c
+
+
+def _batch_matmul(layer: Layer) -> dict[str, float]:
+    """BATCH_MATMUL (one scalar kernel): ``outputs`` requantizations, ``macs`` = ``elements`` =
+    outputs · k scalar MAC steps (``elements`` is what the shared scalar path's model uses)."""
+    k = layer.input.shape[-2] if layer.options.get("adj_x") else layer.input.shape[-1]
+    out = layer.output.size
+    return {"calls": 1, "outputs": out, "macs": out * k, "elements": out * k}
+
+
 def _dense(layer: Layer, path: KernelPath) -> dict[str, float]:
     weights = layer.weights
     if weights is None:
@@ -251,6 +321,35 @@ def _dense(layer: Layer, path: KernelPath) -> dict[str, float]:
     return c
 
 
+def _pad_runs(layer: Layer) -> int:
+    """The ``memset`` / ``memcpy`` calls of a PAD done in blocks (s8-opt's ``tm_pad_s8_opt``:
+    per batch image the rows above and below, per input row the columns before and after and
+    the row itself, or three calls per pixel when the channels are padded too); the element
+    walk of the other variants makes none, and the fit gives the feature no weight there."""
+    shape = (1,) * (4 - len(layer.input.shape)) + tuple(int(d) for d in layer.input.shape)
+    pads = tuple(tuple(int(v) for v in p) for p in layer.options.get("paddings", ()))
+    pads = ((0, 0),) * (4 - len(pads)) + pads
+    n, h, w, _ = shape
+    channel_pad = pads[3] != (0, 0) if len(pads) == 4 else False
+    per_row = 2 + (3 * w if channel_pad else 1)
+    return n * (2 + h * per_row) + (pads[0][0] + pads[0][1] if len(pads) == 4 else 0)
+
+
+def _pieces(layer: Layer) -> dict[str, float]:
+    """``calls``, ``elements`` (bytes) and ``runs`` of a layer that runs as firmware
+    CONCATENATION or STRIDED_SLICE layers, summed over them; a layer whose windows cannot be
+    worked out (the deploy rules refuse it) counts as one copy of its output."""
+    from tinymodel.descriptors import piece_geometry
+
+    width = layer.output.nbytes // max(layer.output.size, 1)
+    try:
+        pieces = piece_geometry(layer)
+    except TinymodelError:
+        return {"calls": 1, "elements": sum(t.nbytes for t in layer.outputs), "runs": 1}
+    return {"calls": len(pieces), "elements": sum(p.elements() for p in pieces) * width,
+            "runs": sum(p.runs() for p in pieces)}
+
+
 def _other(layer: Layer, path: KernelPath) -> dict[str, float]:
     out = layer.output.size
     c: dict[str, float] = {"calls": 1, "outputs": out}
@@ -268,6 +367,27 @@ def _other(layer: Layer, path: KernelPath) -> dict[str, float]:
             c["tail_macs"] = inside * rest
     elif layer.op is OpType.RESHAPE:
         c["elements"] = layer.output.nbytes
+        c["runs"] = 1
+    elif layer.op is OpType.TRANSPOSE:
+        shape, perm = layer.input.shape, tuple(layer.options.get("perm", ()))
+        c["elements"] = layer.output.nbytes
+        c["pixels"] = out // max(layer.output.shape[-1], 1) if layer.output.shape else 1
+        if perm and perm[-1] % len(shape) != len(shape) - 1 and shape[-1] > 1:
+            c["strided_reads"] = out
+    elif layer.op in (OpType.PAD, OpType.RESIZE_NEAREST_NEIGHBOR):
+        c["elements"] = layer.output.nbytes
+        c["pixels"] = out // max(layer.output.shape[-1], 1) if layer.output.shape else 1
+        if layer.op is OpType.PAD:
+            c["runs"] = _pad_runs(layer)
+    elif layer.op is OpType.RESIZE_BILINEAR:
+        c["pixels"] = out // max(layer.output.shape[-1], 1)
+        c["elements"] = 4 * out
+    elif path is KernelPath.COPY:
+        c.update(_pieces(layer))
+    elif path is KernelPath.BROADCAST:
+        shape = layer.output.shape
+        c["pixels"] = out // shape[-1] if shape and shape[-1] else out     # rows of the loop
+        c["elements"] = sum(t.size for t in layer.inputs[:2] if t is not None)
     else:
         c["elements"] = sum(t.size for t in layer.activation_inputs)
     return c
@@ -286,6 +406,13 @@ def layer_features(layer: Layer, variant: Variant | str) -> LayerFeatures:
     elif layer.op is OpType.FULLY_CONNECTED:
         counts = _dense(layer, path)
         alignment = alignment_class(layer.weights.shape[1])
+    elif layer.op is OpType.TRANSPOSE_CONV:
+        counts = _transpose_conv(layer, path)
+        alignment = alignment_class(layer.input.shape[-1])
+    elif layer.op is OpType.BATCH_MATMUL:
+        counts = _batch_matmul(layer)
+        adj_x = layer.options.get("adj_x")
+        alignment = alignment_class(layer.input.shape[-2] if adj_x else layer.input.shape[-1])
     else:
         counts = _other(layer, path)
     return LayerFeatures(path, alignment, MappingProxyType(counts))

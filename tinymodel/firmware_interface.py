@@ -24,7 +24,8 @@ What is mirrored:
   limits;
 * **slots by name** — ``geom[8]`` and ``quant[12]`` mean different things per operator family;
   :class:`SlotFamily` objects (:data:`CONV_GEOM`, :data:`POOL_GEOM`, :data:`S8_QUANT`,
-  :data:`ADD_S8_QUANT`, :data:`SOFTMAX_S8_QUANT`, :data:`SOFTMAX_F32_QUANT`, :data:`F32_ACT_QUANT`)
+    CONST_OPERAND = 4   # binary op, BATCH_MATMUL: the other operand is a constant at weights_offset
+    SWAPPED = 8         # binary element-wise op: the run-time input is TFLite's second operand
   turn keyword arguments named after the C kernels' parameter fields into the array's words, so no
   caller writes ``geom[6]``.  :class:`LayerDescriptor` is one ``tm_layer_desc``;
 * **quantization rules** — :data:`QUANT_RULES`, the firmware's table of the ranges TFLite allows
@@ -63,10 +64,39 @@ class Op(enum.IntEnum):
     RELU = 8
     RESHAPE = 9
     MEAN = 10
+    CONCATENATION = 11
+    STRIDED_SLICE = 12
+    TRANSPOSE = 13
+    PAD = 14
+    MUL = 15
+    SUB = 16
+    MAXIMUM = 17
+    MINIMUM = 18
+    LOGISTIC = 19
+    TANH = 20
+    HARD_SWISH = 21
+    LEAKY_RELU = 22
+    PRELU = 23
+    QUANTIZE = 24
+    DEQUANTIZE = 25
+    TRANSPOSE_CONV = 26
+    RESIZE_NEAREST_NEIGHBOR = 27
+    RESIZE_BILINEAR = 28
+    SUM = 29
+    BATCH_MATMUL = 30
 
 
 #: One past the largest op code (``TM_OP_COUNT``).
-OP_COUNT = 11
+OP_COUNT = 31
+
+#: Ops whose layer reads a second runtime tensor (``in2_offset``): the code generator gives
+#: them the arena offset of the layer's second runtime input.
+TWO_INPUT_OPS: frozenset[Op] = frozenset({Op.ADD, Op.SUB, Op.MUL, Op.MAXIMUM, Op.MINIMUM,
+                                          Op.BATCH_MATMUL})
+#: Binary element-wise ops: ``in[]`` is the run-time input's shape, ``filter[]`` the other
+#: operand's (a second run-time input, or a constant with :attr:`LayerFlag.CONST_OPERAND`),
+#: ``out[]`` their NumPy broadcast; the runner computes the broadcast strides.
+BINARY_OPS: frozenset[Op] = frozenset({Op.ADD, Op.SUB, Op.MUL, Op.MAXIMUM, Op.MINIMUM})
 
 #: The firmware op code each :class:`OpType` it runs is described with.  RELU6 runs as RELU (its
 #: clamp is the activation range in the quant slots); an :class:`OpType` missing here has no
@@ -83,6 +113,31 @@ OP_CODES: Mapping[OpType, Op] = MappingProxyType({
     OpType.RELU6: Op.RELU,
     OpType.RESHAPE: Op.RESHAPE,
     OpType.MEAN: Op.MEAN,
+    OpType.CONCATENATION: Op.CONCATENATION,
+    OpType.PACK: Op.CONCATENATION,
+    OpType.STRIDED_SLICE: Op.STRIDED_SLICE,
+    OpType.SLICE: Op.STRIDED_SLICE,
+    OpType.SPLIT: Op.STRIDED_SLICE,
+    OpType.SPLIT_V: Op.STRIDED_SLICE,
+    OpType.UNPACK: Op.STRIDED_SLICE,
+    OpType.MUL: Op.MUL,
+    OpType.SUB: Op.SUB,
+    OpType.MAXIMUM: Op.MAXIMUM,
+    OpType.MINIMUM: Op.MINIMUM,
+    OpType.TRANSPOSE: Op.TRANSPOSE,
+    OpType.PAD: Op.PAD,
+    OpType.RESIZE_NEAREST_NEIGHBOR: Op.RESIZE_NEAREST_NEIGHBOR,
+    OpType.RESIZE_BILINEAR: Op.RESIZE_BILINEAR,
+    OpType.LOGISTIC: Op.LOGISTIC,
+    OpType.TANH: Op.TANH,
+    OpType.HARD_SWISH: Op.HARD_SWISH,
+    OpType.LEAKY_RELU: Op.LEAKY_RELU,
+    OpType.PRELU: Op.PRELU,
+    OpType.TRANSPOSE_CONV: Op.TRANSPOSE_CONV,
+    OpType.BATCH_MATMUL: Op.BATCH_MATMUL,
+    OpType.QUANTIZE: Op.QUANTIZE,
+    OpType.DEQUANTIZE: Op.DEQUANTIZE,
+    OpType.SUM: Op.SUM,
 })
 
 #: Wire code of each kernel variant (``tm_variant``: the paper's U, U+FPU, Q, Q+CMSIS-NN).
@@ -106,8 +161,9 @@ def variants_in_mask(mask: int) -> tuple[Variant, ...]:
 #: Code of each s8-opt conv / depthwise path (``tm_path``, what ``tm_runner_path`` reports).
 PATH_CODES: Mapping[KernelPath, int] = MappingProxyType({
     KernelPath.REF: 0, KernelPath.CONV_1X1: 1, KernelPath.CONV_IM2COL: 2, KernelPath.DW_3X3: 3,
-    KernelPath.DW_GENERIC: 4})
-#: ``tm_runner_path`` of a layer that is not an s8-opt conv / depthwise (``TM_PATH_NONE``).
+    KernelPath.DW_GENERIC: 4, KernelPath.TCONV_GATHER: 5})
+#: ``tm_runner_path`` of a layer that is not an s8-opt conv / depthwise / transpose conv
+#: (``TM_PATH_NONE``).
 PATH_NONE = 0xFF
 
 _PATHS_BY_CODE: Mapping[int, KernelPath] = MappingProxyType({c: p for p, c in PATH_CODES.items()})
@@ -356,6 +412,8 @@ class LayerFlag(enum.IntFlag):
 
     BIAS = 1            # the layer has a bias (else the kernel gets NULL)
     PER_CHANNEL = 2     # per-channel multiplier / shift tables (else quant's one pair)
+    CONST_OPERAND = 4   # binary op, BATCH_MATMUL: the other operand is a constant at weights_offset
+    SWAPPED = 8         # binary element-wise op: the run-time input is TFLite's second operand
 
 
 #: An arena or blob offset that is absent (``TM_NO_OFFSET``).
@@ -459,6 +517,37 @@ class AddQuantSlot(enum.IntEnum):
     ACT_MAX = 11
 
 
+class BmmGeomSlot(enum.IntEnum):
+    """Indices of ``geom[]`` of BATCH_MATMUL (``TM_GB_*``): 1 transposes the last two dims."""
+
+    ADJ_X = 0
+    ADJ_Y = 1
+
+
+class BmmQuantSlot(enum.IntEnum):
+    """Indices of ``quant[]`` of the int8 BATCH_MATMUL (``TM_QB_*``)."""
+
+    LHS_OFFSET = 0
+    RHS_OFFSET = 1
+    OUT_OFFSET = 2
+    MULT = 3
+    SHIFT = 4
+    ACT_MIN = 5
+    ACT_MAX = 6
+
+
+class MulQuantSlot(enum.IntEnum):
+    """Indices of ``quant[]`` of the int8 MUL (``TM_QM_*``); int8 SUB uses :class:`AddQuantSlot`."""
+
+    IN1_OFFSET = 0
+    IN2_OFFSET = 1
+    OUT_OFFSET = 2
+    OUT_MULT = 3
+    OUT_SHIFT = 4
+    ACT_MIN = 5
+    ACT_MAX = 6
+
+
 class SoftmaxQuantSlot(enum.IntEnum):
     """Indices of ``quant[]`` of the int8 SOFTMAX (``TM_QS_*``)."""
 
@@ -467,12 +556,131 @@ class SoftmaxQuantSlot(enum.IntEnum):
     DIFF_MIN = 2
 
 
+class ConcatGeomSlot(enum.IntEnum):
+    """Indices of ``geom[]`` of CONCATENATION (``TM_GC_*``): the axis of the 4-D shapes and the
+    first index of the input's window along it in the output."""
+
+    AXIS = 0
+    OFFSET = 1
+
+
+class SliceGeomSlot(enum.IntEnum):
+    """Indices of ``geom[]`` of STRIDED_SLICE (``TM_GS_*``): first index and stride of each dim
+    (n, h, w, c) of the 4-D input."""
+
+    BEGIN_N = 0
+    BEGIN_H = 1
+    BEGIN_W = 2
+    BEGIN_C = 3
+    STRIDE_N = 4
+    STRIDE_H = 5
+    STRIDE_W = 6
+    STRIDE_C = 7
+class LogisticQuantSlot(enum.IntEnum):
+    """Indices of ``quant[]`` of the int8 LOGISTIC and TANH (``TM_QLG_*``)."""
+
+    IN_OFFSET = 0
+    IN_MULT = 1
+    IN_LEFT_SHIFT = 2
+
+
+class HardSwishQuantSlot(enum.IntEnum):
+    """Indices of ``quant[]`` of the int8 HARD_SWISH (``TM_QHS_*``)."""
+
+    IN_OFFSET = 0
+    OUT_OFFSET = 1
+    OUT_MULT = 2
+    OUT_SHIFT = 3
+    RELUISH_MULT = 4
+    RELUISH_SHIFT = 5
+
+
+class LeakyReluQuantSlot(enum.IntEnum):
+    """Indices of ``quant[]`` of the int8 LEAKY_RELU (``TM_QLR_*``)."""
+
+    IN_OFFSET = 0
+    OUT_OFFSET = 1
+    ID_MULT = 2
+    ID_SHIFT = 3
+    ALPHA_MULT = 4
+    ALPHA_SHIFT = 5
+
+
+class PreluQuantSlot(enum.IntEnum):
+    """Indices of ``quant[]`` of the int8 PRELU (``TM_QPR_*``); alpha's shape is ``filter[]``."""
+
+    IN_OFFSET = 0
+    ALPHA_OFFSET = 1
+    OUT_OFFSET = 2
+    ID_MULT = 3
+    ID_SHIFT = 4
+    ALPHA_MULT = 5
+    ALPHA_SHIFT = 6
+
+
 class FloatQuantSlot(enum.IntEnum):
     """Indices of ``quant[]`` of float layers, float32 bit patterns (``TM_QF_*``)."""
 
     BETA = 0
+    ALPHA = 1
     ACT_MIN = 2
     ACT_MAX = 3
+
+
+class ReduceGeomSlot(enum.IntEnum):
+    """Index of ``geom[]`` of MEAN / SUM (``TM_GR_*``): the reduced dimensions of ``in[4]`` as a
+    bit mask (bit i: dimension i); 0, the default, is MEAN's original spatial form (axes 1, 2)."""
+
+    AXES = 6
+
+
+class ConvertGeomSlot(enum.IntEnum):
+    """Indices of ``geom[]`` of QUANTIZE / DEQUANTIZE (``TM_GQ_*``): the :class:`DType` of the
+    input and of the output."""
+
+    IN_DTYPE = 6
+    OUT_DTYPE = 7
+
+
+class ConvertQuantSlot(enum.IntEnum):
+    """Indices of ``quant[]`` of QUANTIZE / DEQUANTIZE (``TM_QZ_*``); ``SCALE`` is a float32 bit
+    pattern."""
+
+    IN_OFFSET = 0
+    OUT_OFFSET = 1
+    MULT = 2
+    SHIFT = 3
+    SCALE = 4
+class TransposeGeomSlot(enum.IntEnum):
+    """Indices of ``geom[]`` of TRANSPOSE (``TM_GTR_*``): output dim k is input dim ``perm_k``."""
+
+    PERM0 = 0
+    PERM1 = 1
+    PERM2 = 2
+    PERM3 = 3
+
+
+class PadGeomSlot(enum.IntEnum):
+    """Indices of ``geom[]`` of PAD (``TM_GPAD_*``): elements before each NHWC dim."""
+
+    BEFORE_N = 0
+    BEFORE_H = 1
+    BEFORE_W = 2
+    BEFORE_C = 3
+
+
+class PadQuantSlot(enum.IntEnum):
+    """Index of ``quant[]`` of PAD (``TM_QPAD_*``): the fill, an int8 code or a float32 bit
+    pattern."""
+
+    VALUE = 0
+
+
+class ResizeGeomSlot(enum.IntEnum):
+    """Indices of ``geom[]`` of RESIZE_NEAREST_NEIGHBOR / RESIZE_BILINEAR (``TM_GRS_*``)."""
+
+    ALIGN_CORNERS = 0
+    HALF_PIXEL_CENTERS = 1
 
 
 #: Geometry words of a slot no family sets: strides and dilations 1, everything else 0.
@@ -551,6 +759,23 @@ ADD_S8_QUANT = SlotFamily("int8 ADD quantization", "quant", MappingProxyType({
     "input2_multiplier": AddQuantSlot.IN2_MULT, "input2_shift": AddQuantSlot.IN2_SHIFT,
     "output_multiplier": AddQuantSlot.OUT_MULT, "output_shift": AddQuantSlot.OUT_SHIFT,
     "act_min": AddQuantSlot.ACT_MIN, "act_max": AddQuantSlot.ACT_MAX}), "tm_add_params_s8")
+#: BATCH_MATMUL options (``tm_bmm_params``): ``adj_x`` / ``adj_y`` 0 or 1.  Give both: the slots
+#: share geom[0] / geom[1] with the strides, whose default (:data:`GEOM_DEFAULTS`) is 1.
+BMM_GEOM = SlotFamily("batch matmul options", "geom", MappingProxyType({
+    "adj_x": BmmGeomSlot.ADJ_X, "adj_y": BmmGeomSlot.ADJ_Y}), "tm_bmm_params")
+#: int8 BATCH_MATMUL (``tm_bmm_quant_s8``).
+BMM_S8_QUANT = SlotFamily("int8 BATCH_MATMUL quantization", "quant", MappingProxyType({
+    "lhs_offset": BmmQuantSlot.LHS_OFFSET, "rhs_offset": BmmQuantSlot.RHS_OFFSET,
+    "output_offset": BmmQuantSlot.OUT_OFFSET, "multiplier": BmmQuantSlot.MULT,
+    "shift": BmmQuantSlot.SHIFT, "act_min": BmmQuantSlot.ACT_MIN,
+    "act_max": BmmQuantSlot.ACT_MAX}), "tm_bmm_quant_s8")
+#: int8 MUL (``tm_mul_params_s8``; :class:`tinymodel.requantization.MulParams` has the same
+#: field names).
+MUL_S8_QUANT = SlotFamily("int8 MUL quantization", "quant", MappingProxyType({
+    "input1_offset": MulQuantSlot.IN1_OFFSET, "input2_offset": MulQuantSlot.IN2_OFFSET,
+    "output_offset": MulQuantSlot.OUT_OFFSET, "output_multiplier": MulQuantSlot.OUT_MULT,
+    "output_shift": MulQuantSlot.OUT_SHIFT, "act_min": MulQuantSlot.ACT_MIN,
+    "act_max": MulQuantSlot.ACT_MAX}), "tm_mul_params_s8")
 #: int8 SOFTMAX (``tm_softmax_params_s8``).
 SOFTMAX_S8_QUANT = SlotFamily("int8 SOFTMAX quantization", "quant", MappingProxyType({
     "input_multiplier": SoftmaxQuantSlot.IN_MULT,
@@ -564,9 +789,83 @@ F32_ACT_QUANT = SlotFamily("float activation range", "quant", MappingProxyType({
     "act_min": FloatQuantSlot.ACT_MIN, "act_max": FloatQuantSlot.ACT_MAX}), "tm_act_f32",
     f32=True)
 
+#: CONCATENATION geometry (``tm_concat_params``): one input's window in the output.
+CONCAT_GEOM = SlotFamily("concatenation window", "geom", MappingProxyType({
+    "axis": ConcatGeomSlot.AXIS, "offset": ConcatGeomSlot.OFFSET}), "tm_concat_params")
+#: STRIDED_SLICE geometry (``tm_slice_params``): first index and stride per input dim.
+SLICE_GEOM = SlotFamily("strided window", "geom", MappingProxyType({
+    f"{what}_{dim}": getattr(SliceGeomSlot, f"{what.upper()}_{dim.upper()}")
+    for what in ("begin", "stride") for dim in "nhwc"}), "tm_slice_params")
+#: TRANSPOSE (``tm_transpose_params``): the permutation padded to 4-D.
+TRANSPOSE_GEOM = SlotFamily("transpose permutation", "geom", MappingProxyType({
+    "perm0": TransposeGeomSlot.PERM0, "perm1": TransposeGeomSlot.PERM1,
+    "perm2": TransposeGeomSlot.PERM2, "perm3": TransposeGeomSlot.PERM3}), "tm_transpose_params")
+#: PAD (``tm_pad_params``): elements before each NHWC dim; after = out - in - before.
+PAD_GEOM = SlotFamily("pad amounts", "geom", MappingProxyType({
+    "before_n": PadGeomSlot.BEFORE_N, "before_h": PadGeomSlot.BEFORE_H,
+    "before_w": PadGeomSlot.BEFORE_W, "before_c": PadGeomSlot.BEFORE_C}), "tm_pad_params")
+#: PAD's fill (``tm_pad_value``): the int8 code, or :func:`f32_bits` of the float fill.
+PAD_QUANT = SlotFamily("pad value", "quant", MappingProxyType({"value": PadQuantSlot.VALUE}),
+                       "tm_pad_value")
+#: RESIZE_NEAREST_NEIGHBOR / RESIZE_BILINEAR options (``tm_resize_params``), 0 or 1 each.
+RESIZE_GEOM = SlotFamily("resize options", "geom", MappingProxyType({
+    "align_corners": ResizeGeomSlot.ALIGN_CORNERS,
+    "half_pixel_centers": ResizeGeomSlot.HALF_PIXEL_CENTERS}), "tm_resize_params")
+#: int8 LOGISTIC and TANH (``tm_logistic_params_s8``; field names of
+#: :class:`tinymodel.requantization.LogisticParams`).
+LOGISTIC_S8_QUANT = SlotFamily("int8 LOGISTIC / TANH quantization", "quant", MappingProxyType({
+    "input_offset": LogisticQuantSlot.IN_OFFSET, "input_multiplier": LogisticQuantSlot.IN_MULT,
+    "input_left_shift": LogisticQuantSlot.IN_LEFT_SHIFT}), "tm_logistic_params_s8")
+#: int8 HARD_SWISH (``tm_hard_swish_params_s8``; :class:`tinymodel.requantization.HardSwishParams`).
+HARD_SWISH_S8_QUANT = SlotFamily("int8 HARD_SWISH quantization", "quant", MappingProxyType({
+    "input_offset": HardSwishQuantSlot.IN_OFFSET, "output_offset": HardSwishQuantSlot.OUT_OFFSET,
+    "output_multiplier": HardSwishQuantSlot.OUT_MULT,
+    "output_shift": HardSwishQuantSlot.OUT_SHIFT,
+    "reluish_multiplier": HardSwishQuantSlot.RELUISH_MULT,
+    "reluish_shift": HardSwishQuantSlot.RELUISH_SHIFT}), "tm_hard_swish_params_s8")
+#: int8 LEAKY_RELU (``tm_leaky_relu_params_s8``; :class:`tinymodel.requantization.LeakyReluParams`).
+LEAKY_RELU_S8_QUANT = SlotFamily("int8 LEAKY_RELU quantization", "quant", MappingProxyType({
+    "input_offset": LeakyReluQuantSlot.IN_OFFSET, "output_offset": LeakyReluQuantSlot.OUT_OFFSET,
+    "identity_multiplier": LeakyReluQuantSlot.ID_MULT,
+    "identity_shift": LeakyReluQuantSlot.ID_SHIFT,
+    "alpha_multiplier": LeakyReluQuantSlot.ALPHA_MULT,
+    "alpha_shift": LeakyReluQuantSlot.ALPHA_SHIFT}), "tm_leaky_relu_params_s8")
+#: int8 PRELU (``tm_prelu_params_s8``; :class:`tinymodel.requantization.PreluParams`).
+PRELU_S8_QUANT = SlotFamily("int8 PRELU quantization", "quant", MappingProxyType({
+    "input_offset": PreluQuantSlot.IN_OFFSET, "alpha_offset": PreluQuantSlot.ALPHA_OFFSET,
+    "output_offset": PreluQuantSlot.OUT_OFFSET,
+    "identity_multiplier": PreluQuantSlot.ID_MULT, "identity_shift": PreluQuantSlot.ID_SHIFT,
+    "alpha_multiplier": PreluQuantSlot.ALPHA_MULT,
+    "alpha_shift": PreluQuantSlot.ALPHA_SHIFT}), "tm_prelu_params_s8")
+#: Float LEAKY_RELU: ``alpha`` (the ``alpha`` argument of ``tm_leaky_relu_f32``).
+LEAKY_RELU_F32_QUANT = SlotFamily("float LEAKY_RELU parameters", "quant", MappingProxyType({
+    "alpha": FloatQuantSlot.ALPHA}), None, f32=True)
+#: MEAN / SUM over any axes (``tm_reduce_params``): ``axes`` a bit mask of the reduced
+#: dimensions of ``in[4]``, 0 (the default) for the spatial ones.
+REDUCE_GEOM = SlotFamily("reduction axes", "geom", MappingProxyType({
+    "axes": ReduceGeomSlot.AXES}), "tm_reduce_params")
+#: QUANTIZE / DEQUANTIZE dtypes (``tm_convert_dtypes``): :class:`DType` codes.
+CONVERT_GEOM = SlotFamily("QUANTIZE / DEQUANTIZE dtypes", "geom", MappingProxyType({
+    "in_dtype": ConvertGeomSlot.IN_DTYPE, "out_dtype": ConvertGeomSlot.OUT_DTYPE}),
+    "tm_convert_dtypes")
+#: QUANTIZE / DEQUANTIZE parameters (``tm_quantize_params``); give ``scale`` as
+#: :func:`f32_bits` of the float (the other slots are integers).
+CONVERT_QUANT = SlotFamily("QUANTIZE / DEQUANTIZE parameters", "quant", MappingProxyType({
+    "input_offset": ConvertQuantSlot.IN_OFFSET, "output_offset": ConvertQuantSlot.OUT_OFFSET,
+    "multiplier": ConvertQuantSlot.MULT, "shift": ConvertQuantSlot.SHIFT,
+    "scale": ConvertQuantSlot.SCALE}), "tm_quantize_params")
+
 #: Every slot family, for documentation and the header test.
 SLOT_FAMILIES: tuple[SlotFamily, ...] = (CONV_GEOM, POOL_GEOM, S8_QUANT, ADD_S8_QUANT,
-                                         SOFTMAX_S8_QUANT, SOFTMAX_F32_QUANT, F32_ACT_QUANT)
+                                         SOFTMAX_S8_QUANT, SOFTMAX_F32_QUANT, F32_ACT_QUANT,
+                                         CONCAT_GEOM, SLICE_GEOM,
+                                         TRANSPOSE_GEOM, PAD_GEOM, PAD_QUANT, RESIZE_GEOM,
+                                         LOGISTIC_S8_QUANT, HARD_SWISH_S8_QUANT,
+                                         MUL_S8_QUANT, SOFTMAX_S8_QUANT, SOFTMAX_F32_QUANT,
+                                         F32_ACT_QUANT, LOGISTIC_S8_QUANT, HARD_SWISH_S8_QUANT,
+                                         LEAKY_RELU_S8_QUANT, PRELU_S8_QUANT,
+                                         LEAKY_RELU_F32_QUANT, BMM_GEOM, BMM_S8_QUANT,
+                                         REDUCE_GEOM, CONVERT_GEOM, CONVERT_QUANT)
 
 
 # -- quantization rules (tm_runner.c's tm_quant_rules[]) ---------------------------------------
@@ -586,6 +885,9 @@ class QuantRuleKind(enum.IntEnum):
 #: A QuantizeMultiplier result is 0 or lies in [MULT_LO, MULT_HI] (TFLite's quantization_util.cc).
 MULT_LO = 1 << 30
 MULT_HI = (1 << 31) - 1
+#: ... reduced to int16 (``DownScaleInt32ToInt16Multiplier``): in [MULT_Q15_LO, MULT_Q15_HI].
+MULT_Q15_LO = 1 << 14
+MULT_Q15_HI = (1 << 15) - 1
 _F32_MAX = struct.unpack("<f", struct.pack("<I", 0x7F7FFFFF))[0]
 
 
@@ -645,16 +947,26 @@ class QuantRule:
         return f"quant[{self.slot}] = {v} must be {want} ({self.source})"
 
 
-_REQUANT = frozenset({Op.CONV_2D, Op.DEPTHWISE_CONV_2D, Op.FULLY_CONNECTED, Op.RELU, Op.MEAN})
+_REQUANT = frozenset({Op.CONV_2D, Op.DEPTHWISE_CONV_2D, Op.FULLY_CONNECTED, Op.RELU, Op.MEAN,
+                      Op.TRANSPOSE_CONV, Op.SUM})
 _NORMALISED = _REQUANT - {Op.MEAN}
 _POOL = frozenset({Op.AVERAGE_POOL_2D, Op.MAX_POOL_2D})
-_ADD = frozenset({Op.ADD})
+_ADD = frozenset({Op.ADD, Op.SUB})     # SUB: ADD's parameters (tm_add_params_s8)
+_MUL = frozenset({Op.MUL})
 _SOFTMAX = frozenset({Op.SOFTMAX})
+_BMM = frozenset({Op.BATCH_MATMUL})
+_CONVERT = frozenset({Op.QUANTIZE, Op.DEQUANTIZE})
 _R = QuantRuleKind
 _ZP = "int8 zero point in [-128, 127]; input offset -zp, output offset +zp"
 _ACT = "fused activation range, CalculateActivationRangeQuantized"
 _QM = "QuantizeMultiplier: 0 or [2^30, 2^31)"
 _QMS = "QuantizeMultiplierSmallerThanOneExp: e <= 0"
+_SIGMOID = frozenset({Op.LOGISTIC, Op.TANH})
+_HSWISH = frozenset({Op.HARD_SWISH})
+_LEAKY = frozenset({Op.LEAKY_RELU})
+_PRELU = frozenset({Op.PRELU})
+_E = "QuantizeMultiplier: e < -31 flushes to 0, e <= 30"
+_Q15 = "DownScaleInt32ToInt16Multiplier: [2^14, 2^15)"
 
 #: The firmware's quantization rules, row by row as ``tm_quant_rules[]`` in
 #: ``firmware/src/tm_runner.c`` (``tests/test_firmware_interface.py`` checks they agree).  The
@@ -690,16 +1002,81 @@ QUANT_RULES: tuple[QuantRule, ...] = (
     QuantRule(_ADD, False, _R.RANGE, AddQuantSlot.ACT_MIN, 0, -128, 127, _ACT),
     QuantRule(_ADD, False, _R.RANGE, AddQuantSlot.ACT_MAX, 0, -128, 127, _ACT),
     QuantRule(_ADD, False, _R.ORDER, AddQuantSlot.ACT_MIN, AddQuantSlot.ACT_MAX, source=_ACT),
+    QuantRule(_MUL, False, _R.RANGE, MulQuantSlot.IN1_OFFSET, 0, -127, 128, _ZP),
+    QuantRule(_MUL, False, _R.RANGE, MulQuantSlot.IN2_OFFSET, 0, -127, 128, _ZP),
+    QuantRule(_MUL, False, _R.RANGE, MulQuantSlot.OUT_OFFSET, 0, -128, 127, _ZP),
+    QuantRule(_MUL, False, _R.ZERO_OR_RANGE, MulQuantSlot.OUT_MULT, 0, MULT_LO, MULT_HI, _QM),
+    QuantRule(_MUL, False, _R.RANGE, MulQuantSlot.OUT_SHIFT, 0, -31, 15,
+              "MUL: QuantizeMultiplier e <= 15, so the product (<= 2^16) shifted left fits int32"),
+    QuantRule(_MUL, False, _R.RANGE, MulQuantSlot.ACT_MIN, 0, -128, 127, _ACT),
+    QuantRule(_MUL, False, _R.RANGE, MulQuantSlot.ACT_MAX, 0, -128, 127, _ACT),
+    QuantRule(_MUL, False, _R.ORDER, MulQuantSlot.ACT_MIN, MulQuantSlot.ACT_MAX, source=_ACT),
     QuantRule(_SOFTMAX, False, _R.RANGE, SoftmaxQuantSlot.IN_MULT, 0, MULT_LO, MULT_HI,
               "SOFTMAX: QuantizeMultiplierGreaterThanOne, 2^30 <= m < 2^31"),
     QuantRule(_SOFTMAX, False, _R.RANGE, SoftmaxQuantSlot.IN_LEFT_SHIFT, 0, 0, 31,
               "SOFTMAX: QuantizeMultiplierGreaterThanOne of a real < 2^31, 0 <= e <= 31"),
     QuantRule(_SOFTMAX, False, _R.RADIUS, SoftmaxQuantSlot.DIFF_MIN,
               SoftmaxQuantSlot.IN_LEFT_SHIFT, source="SOFTMAX: diff_min = -CalculateInputRadius(5, e)"),
-    QuantRule(_NORMALISED | {Op.MEAN} | _POOL | _ADD, True, _R.F32_ORDER, FloatQuantSlot.ACT_MIN,
+    QuantRule(_SIGMOID, False, _R.RANGE, LogisticQuantSlot.IN_OFFSET, 0, -127, 128, _ZP),
+    QuantRule(_SIGMOID, False, _R.RANGE, LogisticQuantSlot.IN_MULT, 0, MULT_LO, MULT_HI,
+              "LOGISTIC / TANH: round(frexp(s_in * 2^27) * 2^31) in [2^30, 2^31)"),
+    QuantRule(_SIGMOID, False, _R.RANGE, LogisticQuantSlot.IN_LEFT_SHIFT, 0, 0, 31,
+              "LOGISTIC / TANH: the exponent of s_in * 2^27 in [0, 31]"),
+    QuantRule(_HSWISH, False, _R.RANGE, HardSwishQuantSlot.IN_OFFSET, 0, -127, 128, _ZP),
+    QuantRule(_HSWISH, False, _R.RANGE, HardSwishQuantSlot.OUT_OFFSET, 0, -128, 127, _ZP),
+    QuantRule(_HSWISH, False, _R.RANGE, HardSwishQuantSlot.OUT_MULT, 0, MULT_Q15_LO,
+              MULT_Q15_HI, _Q15),
+    QuantRule(_HSWISH, False, _R.RANGE, HardSwishQuantSlot.OUT_SHIFT, 0, -15, 0,
+              "HARD_SWISH: output exponent in [-15, 0]"),
+    QuantRule(_HSWISH, False, _R.RANGE, HardSwishQuantSlot.RELUISH_MULT, 0, MULT_Q15_LO,
+              MULT_Q15_HI, _Q15),
+    QuantRule(_HSWISH, False, _R.RANGE, HardSwishQuantSlot.RELUISH_SHIFT, 0, -15, 15,
+              "HARD_SWISH: reluish exponent in [-15, 15]"),
+    QuantRule(_LEAKY, False, _R.RANGE, LeakyReluQuantSlot.IN_OFFSET, 0, -127, 128, _ZP),
+    QuantRule(_LEAKY, False, _R.RANGE, LeakyReluQuantSlot.OUT_OFFSET, 0, -128, 127, _ZP),
+    QuantRule(_LEAKY, False, _R.ZERO_OR_RANGE, LeakyReluQuantSlot.ID_MULT, 0, MULT_LO, MULT_HI,
+              _QM),
+    QuantRule(_LEAKY, False, _R.RANGE, LeakyReluQuantSlot.ID_SHIFT, 0, -31, 30, _E),
+    QuantRule(_LEAKY, False, _R.RANGE, LeakyReluQuantSlot.ALPHA_MULT, 0, -MULT_HI, MULT_HI,
+              "LEAKY_RELU: QuantizeMultiplier of s_in * alpha / s_out, negative for alpha < 0"),
+    QuantRule(_LEAKY, False, _R.RANGE, LeakyReluQuantSlot.ALPHA_SHIFT, 0, -31, 30, _E),
+    QuantRule(_PRELU, False, _R.RANGE, PreluQuantSlot.IN_OFFSET, 0, -127, 128, _ZP),
+    QuantRule(_PRELU, False, _R.RANGE, PreluQuantSlot.ALPHA_OFFSET, 0, -127, 128, _ZP),
+    QuantRule(_PRELU, False, _R.RANGE, PreluQuantSlot.OUT_OFFSET, 0, -128, 127, _ZP),
+    QuantRule(_PRELU, False, _R.ZERO_OR_RANGE, PreluQuantSlot.ID_MULT, 0, MULT_LO, MULT_HI, _QM),
+    QuantRule(_PRELU, False, _R.RANGE, PreluQuantSlot.ID_SHIFT, 0, -31, 30, _E),
+    QuantRule(_PRELU, False, _R.ZERO_OR_RANGE, PreluQuantSlot.ALPHA_MULT, 0, MULT_LO, MULT_HI,
+              _QM),
+    QuantRule(_PRELU, False, _R.RANGE, PreluQuantSlot.ALPHA_SHIFT, 0, -31, 30, _E),
+    QuantRule(_LEAKY, True, _R.F32_FINITE, FloatQuantSlot.ALPHA,
+              source="float LEAKY_RELU: alpha finite"),
+    QuantRule(_BMM, False, _R.RANGE, BmmQuantSlot.LHS_OFFSET, 0, -127, 128, _ZP),
+    QuantRule(_BMM, False, _R.RANGE, BmmQuantSlot.RHS_OFFSET, 0, -127, 128, _ZP),
+    QuantRule(_BMM, False, _R.RANGE, BmmQuantSlot.OUT_OFFSET, 0, -128, 127, _ZP),
+    QuantRule(_BMM, False, _R.ZERO_OR_RANGE, BmmQuantSlot.MULT, 0, MULT_LO, MULT_HI, _QM),
+    QuantRule(_BMM, False, _R.RANGE, BmmQuantSlot.SHIFT, 0, -31, 30,
+              "QuantizeMultiplier: e < -31 flushes to 0, e <= 30"),
+    QuantRule(_BMM, False, _R.RANGE, BmmQuantSlot.ACT_MIN, 0, -128, 127, _ACT),
+    QuantRule(_BMM, False, _R.RANGE, BmmQuantSlot.ACT_MAX, 0, -128, 127, _ACT),
+    QuantRule(_BMM, False, _R.ORDER, BmmQuantSlot.ACT_MIN, BmmQuantSlot.ACT_MAX, source=_ACT),
+    QuantRule(_NORMALISED | {Op.MEAN} | _POOL | _ADD | _BMM | _MUL, True, _R.F32_ORDER,
+              FloatQuantSlot.ACT_MIN,
               FloatQuantSlot.ACT_MAX, source="float activation range: min <= max, no NaN"),
     QuantRule(_SOFTMAX, True, _R.F32_FINITE, FloatQuantSlot.BETA,
               source="float SOFTMAX: beta finite"),
+    *(rule for f32 in (False, True) for rule in (
+        QuantRule(_CONVERT, f32, _R.RANGE, ConvertQuantSlot.IN_OFFSET, 0, -127, 128, _ZP),
+        QuantRule(_CONVERT, f32, _R.RANGE, ConvertQuantSlot.OUT_OFFSET, 0, -128, 127, _ZP),
+        QuantRule(_CONVERT, f32, _R.ZERO_OR_RANGE, ConvertQuantSlot.MULT, 0, MULT_LO, MULT_HI,
+                  _QM),
+        QuantRule(_CONVERT, f32, _R.RANGE, ConvertQuantSlot.SHIFT, 0, -31, 30,
+                  "QuantizeMultiplier: e < -31 flushes to 0, e <= 30"),
+        QuantRule(_CONVERT, f32, _R.F32_FINITE, ConvertQuantSlot.SCALE,
+                  source="QUANTIZE / DEQUANTIZE: scale finite"))),
+    QuantRule(frozenset({Op.PAD}), False, _R.RANGE, PadQuantSlot.VALUE, 0, -128, 127,
+              "PAD: the int8 fill (zp_out, or PADV2's constant) in [-128, 127]"),
+    QuantRule(frozenset({Op.PAD}), True, _R.F32_FINITE, PadQuantSlot.VALUE,
+              source="float PAD: the fill is a finite number"),
 )
 
 
@@ -785,8 +1162,11 @@ class LayerDescriptor:
 
 
 __all__ = [
-    "ADD_S8_QUANT", "BIAS_ENTRY_BYTES", "BLOB_ALIGN", "CHANNEL_TABLE_ENTRY_BYTES", "CMD_RESPONSE",
-    "CONV_GEOM", "DESCRIPTOR_FIELDS", "DESC_WORDS", "DTYPE_NAMES", "ELEMENT_BYTES", "F32_ACT_QUANT",
+    "ADD_S8_QUANT", "BIAS_ENTRY_BYTES", "BMM_GEOM", "BMM_S8_QUANT", "BmmGeomSlot", "BmmQuantSlot",
+    "BLOB_ALIGN", "CHANNEL_TABLE_ENTRY_BYTES", "CMD_RESPONSE",
+    "CONV_GEOM", "CONVERT_GEOM", "CONVERT_QUANT", "REDUCE_GEOM", "ConvertGeomSlot",
+    "ConvertQuantSlot", "ReduceGeomSlot", "DESCRIPTOR_FIELDS", "DESC_WORDS", "DTYPE_NAMES",
+    "ELEMENT_BYTES", "F32_ACT_QUANT",
     "ABORT_GAP_DIV", "ABORT_MAX_BYTES", "ABORT_RX_BYTES", "CRC32_CHECK", "CRC32_INIT",
     "CRC32_POLY", "CRC32_XOROUT", "REPLY_READ_HEADER_BYTES", "REPLY_READ_REQUEST_BYTES",
     "FRAME_CRC_BYTES", "FRAME_HEADER_BYTES", "FRAME_MAX_DECODED", "FRAME_MAX_ENCODED",
@@ -796,11 +1176,15 @@ __all__ = [
     "POOL_GEOM", "PROTOCOL_VERSION", "QUANT_WORDS", "RUN_LAYER_FIELDS", "RUN_LAYER_FORMAT",
     "RUN_LAYER_MAX_REPS", "RUN_LAYER_REQUEST_BYTES", "RUN_MAX_CHANNELS", "RUN_MAX_DIM",
     "RUN_MODEL_FIRST_PAGE", "RUN_MODEL_MAX_REPS", "S8_QUANT", "SLOT_FAMILIES", "SOFTMAX_F32_QUANT",
-    "SOFTMAX_S8_QUANT", "TENSOR_RECORD_BYTES", "VARIANT_CODES", "VARIANT_COUNT", "AddQuantSlot",
+    "SOFTMAX_S8_QUANT", "TENSOR_RECORD_BYTES", "TWO_INPUT_OPS", "BINARY_OPS", "MUL_S8_QUANT", "MulQuantSlot", "VARIANT_CODES", "VARIANT_COUNT", "AddQuantSlot",
     "Command", "DType", "Field", "MULT_HI", "MULT_LO", "QUANT_RULES", "QuantRule",
     "QuantRuleKind", "quant_violations", "FloatQuantSlot", "GeomSlot", "KernelStatus", "LayerDescriptor",
     "LayerFlag", "NoFitRegion", "Op", "QuantSlot", "RunLayerField", "RunStatus", "RxEvent",
-    "SlotFamily", "SoftmaxQuantSlot", "Status", "blob_item_bytes", "default_geom",
+    "SlotFamily", "SoftmaxQuantSlot", "PAD_GEOM", "PAD_QUANT", "RESIZE_GEOM", "TRANSPOSE_GEOM",
+    "PadGeomSlot", "PadQuantSlot", "ResizeGeomSlot", "TransposeGeomSlot", "LogisticQuantSlot", "HardSwishQuantSlot",
+    "LeakyReluQuantSlot", "PreluQuantSlot", "LOGISTIC_S8_QUANT", "HARD_SWISH_S8_QUANT",
+    "LEAKY_RELU_S8_QUANT", "PRELU_S8_QUANT", "LEAKY_RELU_F32_QUANT", "MULT_Q15_LO", "MULT_Q15_HI", "Status", "blob_item_bytes", "default_geom",
     "default_quant", "dtype_code", "f32_bits", "path_of_code", "reported_path", "run_layer_field_name",
     "variant_code", "variants_in_mask",
+    "CONCAT_GEOM", "SLICE_GEOM", "ConcatGeomSlot", "SliceGeomSlot",
 ]

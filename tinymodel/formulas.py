@@ -65,6 +65,20 @@ def same_padding(in_size: int, kernel: int, stride: int, dilation: int) -> tuple
     return total // 2, total - total // 2
 
 
+def transpose_conv_padding(out_size: int, kernel: int, stride: int, same: bool
+                           ) -> tuple[int, int]:
+    """(top or left padding, implied input size) of a TRANSPOSE_CONV along one axis.
+
+    TFLite's ``ComputePaddingHeightWidth`` "as if convolving the output": with the output size as
+    a convolution's input, ``n = ceil(out/s)`` (same) or ``floor((out - kernel + s)/s)`` (valid)
+    is the input size that convolution implies (TFLite requires it to equal the layer's input
+    size), and the padding is ``floor(max(0, (n - 1)·s + kernel - out) / 2)`` (the odd remainder
+    falls at the bottom / right and is not used).  Returns ``(padding, n)``.
+    """
+    n = -(-out_size // stride) if same else (out_size - kernel + stride) // stride
+    return max(0, (n - 1) * stride + kernel - out_size) // 2, n
+
+
 # -- conventional MACs ---------------------------------------------------------------------------
 
 def conv2d_macs(out_h: int, out_w: int, out_c: int, k_h: int, k_w: int, in_c_per_group: int,

@@ -57,6 +57,14 @@ class TensorSpec:
     ``constant`` marks tensors whose values are stored in the model (weights, biases, shape
     operands).  ``data`` holds those values as a read-only numpy array when they are known; graphs
     built for cost estimation alone may leave it ``None``.  ``data`` does not take part in equality.
+
+    ``open_dims`` lists the dimensions (other than the first, the batch) whose size the file
+    does not know: a ``.tflite`` tensor whose ``shape_signature`` says -1 there, computed by a
+    reshape with a run-time target, stores 1 as a placeholder.  Normalisation
+    (:mod:`tinymodel.normalize`, rule ``shape``) replaces such a shape with the one the folded
+    target gives, and the tensor is then closed (``()``); a tensor it cannot resolve is closed
+    with the file's shape, and the rules that waited for it apply.  It does not take part in
+    equality.
     """
 
     name: str
@@ -65,6 +73,7 @@ class TensorSpec:
     quantization: Quantization | None = None
     constant: bool = False
     data: np.ndarray | None = field(default=None, compare=False, repr=False)
+    open_dims: tuple[int, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def is_constant(self) -> bool:
@@ -462,7 +471,9 @@ def check_layer(layer: Layer, source: str = "") -> None:
       its weights' (``groups`` at least 1), a transposed conv's weights taking the input's
       channels;
     * fully connected (``rank``, ``dims``): 2-D weights with no zero dimension, an input and
-      output with no zero dimension, the input's size a multiple of the weights' input length;
+      output with no zero dimension, the input's size a multiple of the weights' input length
+      (unless the file leaves the input's shape open, :attr:`TensorSpec.open_dims`: the
+      normalised graph, whose shape is closed, is checked again);
     * batch matmul, SVDF and LSTM (``rank``, ``operand``): the ranks and matching weight shapes
       their cost formulas read.
     """
@@ -515,7 +526,7 @@ def check_layer(layer: Layer, source: str = "") -> None:
         _positive(source, layer, w, "weight", 2)
         _positive(source, layer, x, "input", None)
         _positive(source, layer, y, "output", None)
-        if x.size % w.shape[1]:
+        if x.size % w.shape[1] and not x.open_dims:
             _invalid(source, layer, f"input {list(x.shape)} does not split into rows of "
                                     f"{w.shape[1]}", "rank")
     elif op is OpType.BATCH_MATMUL:

@@ -19,8 +19,9 @@ a user can see why their graph looks shorter.  In order:
    of an unrolled loop, their conditions).  Their consumers read the result as a constant; the
    folded layers are gone.
 3. **``EXPAND_DIMS`` and ``SQUEEZE`` are reshapes** (``Conv1D`` and the 1-D poolings convert to
-   them around 2-D operators): the layer becomes a ``RESHAPE`` with its target shape as a
-   constant operand; ``source_op`` keeps the original operator's name.
+   them around 2-D operators), and so is a ``TRANSPOSE`` that only moves dimensions of size 1
+   (``TimeDistributed`` swaps the batch and time axes): the layer becomes a ``RESHAPE`` with its
+   target shape as a constant operand; ``source_op`` keeps the original operator's name.
 4. **Shapes the file leaves open**: the converter stores a dimension it cannot know for an
    open batch size as 1, so a reshape whose target is computed at run time may claim a wrong
    shape (``1x1x16x32`` for ``1x16x16x32`` after an ``UpSampling2D``).  Once its target is a
@@ -101,12 +102,27 @@ def normalize(graph: ModelGraph) -> ModelGraph:
     layers = _static_shapes(layers, rewrites)
     layers = _upsamplings(layers, rewrites)
     layers = _dilated_convs(layers, rewrites)
-    if not rewrites:
+    layers, closed = _closed(layers)
+    if not rewrites and not closed:
         return graph
     written = {t.name: t for layer in layers for t in layer.outputs}
     outputs = [written.get(t.name, t) for t in graph.outputs]
-    return ModelGraph(graph.name, layers, graph.inputs, outputs, source=graph.source,
+    inputs = [dataclasses.replace(t, open_dims=()) if t.open_dims else t for t in graph.inputs]
+    return ModelGraph(graph.name, layers, inputs, outputs, source=graph.source,
                       subgraphs=graph.subgraphs, rewrites=(*graph.rewrites, *rewrites))
+
+
+def _closed(layers: Sequence[Layer]) -> tuple[list[Layer], bool]:
+    """``layers`` with every tensor still open (:attr:`TensorSpec.open_dims`) closed, and
+    whether there was one: what normalisation could not resolve, the file's shape stands for,
+    and the graph built from it is checked with the rules that waited for it."""
+    tensors = {t.name: dataclasses.replace(t, open_dims=()) for layer in layers
+               for t in (*layer.inputs, *layer.outputs) if t is not None and t.open_dims}
+    if not tensors:
+        return list(layers), False
+    return [dataclasses.replace(_substitute(layer, tensors),
+                                outputs=tuple(tensors.get(t.name, t) for t in layer.outputs))
+            for layer in layers], True
 
 
 # -- evaluating shape computations ---------------------------------------------------------------
@@ -269,7 +285,35 @@ def _fold_constants(layers: Sequence[Layer], outputs: Sequence[TensorSpec],
             constants[t.name] = _as_constant(t, v)
     if folded:
         _record_folds(folded, kept, constants, rewrites)
+        kept = _drop_shape_only(kept, folded, keep_names, rewrites)
     return kept
+
+
+def _drop_shape_only(kept: Sequence[Layer], folded: Sequence[Layer], keep_names: set[str],
+                     rewrites: list[Rewrite]) -> list[Layer]:
+    """``kept`` without the layers whose outputs only folded layers read (a ``SHAPE`` of them,
+    and nothing else: a Keras 3 ``Conv1D`` squeezes its output, then a ``Dense`` after it reads
+    the shape of the squeezed tensor and reshapes the unsqueezed one); their value is never
+    used.  A graph output, or a tensor no layer reads at all, keeps its layer."""
+    shape_read = {t.name for layer in folded for t in layer.inputs if t is not None}
+    dropped: list[str] = []
+    layers = list(kept)
+    while True:
+        read = keep_names | {t.name for layer in layers for t in layer.inputs if t is not None}
+        gone = [layer for layer in layers
+                if all(t.name not in read and t.name in shape_read for t in layer.outputs)
+                and layer.outputs]
+        if not gone:
+            break
+        names = {layer.name for layer in gone}
+        dropped += [layer.name for layer in gone]
+        layers = [layer for layer in layers if layer.name not in names]
+        shape_read |= {t.name for layer in gone for t in layer.inputs if t is not None}
+    if dropped:
+        rewrites.append(Rewrite("fold", tuple(dropped), None,
+                                f"{', '.join(dropped)} computed only for the folded shape "
+                                f"computations (nothing else reads it): removed"))
+    return layers
 
 
 def _record_folds(folded: Sequence[Layer], kept: Sequence[Layer],
@@ -316,11 +360,24 @@ def _record_folds(folded: Sequence[Layer], kept: Sequence[Layer],
 
 # -- 3. reshapes -----------------------------------------------------------------------------
 
+def _unit_transpose(layer: Layer) -> bool:
+    """True for a ``TRANSPOSE`` that only moves dimensions of size 1 (the dimensions larger than
+    1 keep their order, so the bytes do not move): how a Keras ``TimeDistributed`` layer swaps
+    the batch (1) and time axes around its steps."""
+    perm = layer.options.get("perm")
+    x = layer.inputs[0] if layer.inputs else None
+    if layer.op is not OpType.TRANSPOSE or perm is None or x is None \
+            or sorted(int(p) for p in perm) != list(range(len(x.shape))):
+        return False
+    moved = [int(p) for p in perm if x.shape[int(p)] > 1]
+    return moved == sorted(moved) and layer.output.size == x.size
+
+
 def _reshapes(layers: Sequence[Layer], rewrites: list[Rewrite]) -> list[Layer]:
     out = []
     for layer in layers:
-        if layer.op in (OpType.EXPAND_DIMS, OpType.SQUEEZE) and layer.inputs \
-                and layer.inputs[0] is not None:
+        if (layer.op in (OpType.EXPAND_DIMS, OpType.SQUEEZE) or _unit_transpose(layer)) \
+                and layer.inputs and layer.inputs[0] is not None:
             shape = np.array(layer.output.shape, np.int32)
             shape.flags.writeable = False
             target = TensorSpec(f"{layer.name}/shape", (len(shape),), "int32", constant=True,
@@ -344,21 +401,94 @@ def _static_shapes(layers: Sequence[Layer], rewrites: list[Rewrite]) -> list[Lay
     ``shape_signature`` says -1), so after an ``UpSampling2D`` the file may claim ``1x1x16x32``
     for a ``1x16x16x32`` tensor.  A ``RESHAPE`` whose target shape is known (``-1`` resolved
     from the input's size) and holds as many elements as its input writes that shape; the
-    layers after it read the corrected tensor."""
+    layers after it read the corrected tensor, and those whose output shape follows from their
+    input's (:func:`_follow_shape`: convolutions, poolings, element-wise and activation layers,
+    resizes, pads, transposes, dense layers) write the shape it implies, since the file's is the
+    same artefact (a U-Net's ``UpSampling2D`` then a ``Conv2D``: ``1x1x24x8`` for
+    ``1x24x24x8``; a Keras ``Dense`` on a 3-D or 4-D tensor, converted as a ``RESHAPE`` to
+    ``(-1, features)`` with a run-time target, the dense layer and a ``RESHAPE`` back: the file
+    says ``1x1`` and ``1xunits`` for the middle tensors).  A corrected tensor is no longer open
+    (:attr:`TensorSpec.open_dims`)."""
     fixed: dict[str, TensorSpec] = {}
     out: list[Layer] = []
     for layer in layers:
+        reads_fixed = any(t is not None and t.name in fixed for t in layer.inputs)
         layer = _substitute(layer, fixed)
         target = _reshape_target(layer)
-        if target is not None and target != layer.output.shape:
-            new = dataclasses.replace(layer.output, shape=target)
+        if target is None and reads_fixed:
+            target = _follow_shape(layer)
+        if target is not None and (target != layer.output.shape or layer.output.open_dims):
+            new = dataclasses.replace(layer.output, shape=target, open_dims=())
             fixed[new.name] = new
-            rewrites.append(Rewrite("shape", (layer.name,), layer.name,
-                                    f"{layer.name} writes {'x'.join(map(str, target))} (the file "
-                                    f"says {'x'.join(map(str, layer.output.shape))})"))
+            if target != layer.output.shape:
+                rewrites.append(Rewrite(
+                    "shape", (layer.name,), layer.name,
+                    f"{layer.name} writes {'x'.join(map(str, target))} (the file says "
+                    f"{'x'.join(map(str, layer.output.shape))})"))
             layer = dataclasses.replace(layer, outputs=(new, *layer.outputs[1:]))
         out.append(layer)
     return out
+
+
+def _dense_output(layer: Layer) -> tuple[int, ...] | None:
+    """The output shape a ``FULLY_CONNECTED`` computes from its input's shape (TFLite's rule:
+    ``rows = input size / input length``; ``keep_num_dims`` keeps the input's leading
+    dimensions, else ``(rows, units)``), ``None`` when the input does not split into rows."""
+    x, w = layer.inputs[0], layer.weights
+    if x is None or w is None or len(w.shape) != 2 or w.shape[1] <= 0 or x.size % w.shape[1]:
+        return None
+    if layer.options.get("keep_num_dims"):
+        return (*x.shape[:-1], w.shape[0])
+    return (x.size // w.shape[1], w.shape[0])
+
+
+#: Operators whose output has their (first) activation input's shape.
+_SAME_SHAPE_CATEGORIES = frozenset({"activation", "quant"})
+
+
+def _follow_shape(layer: Layer) -> tuple[int, ...] | None:
+    """The output shape ``layer`` computes from its inputs' shapes, for the operators whose
+    shape rule is local and simple; ``None`` for the others (their file shape is kept)."""
+    op = layer.op
+    data = [t for t in layer.inputs if t is not None and not t.is_constant]
+    if not data:
+        return None
+    if op is OpType.FULLY_CONNECTED:
+        return _dense_output(layer)
+    x = layer.input if op.operands.data < len(layer.inputs) else data[0]
+    shape = tuple(x.shape)
+    out_rank = len(layer.output.shape)
+    if op in (OpType.CONV_2D, OpType.DEPTHWISE_CONV_2D, OpType.AVERAGE_POOL_2D,
+              OpType.MAX_POOL_2D) and len(shape) == 4 and out_rank == 4:
+        from tinymodel.formulas import conv_output_size
+
+        k_h, k_w = layer.kernel or (1, 1)
+        same = layer.padding is Padding.SAME
+        oh = conv_output_size(shape[1], k_h, layer.strides[0], layer.dilation[0], same)
+        ow = conv_output_size(shape[2], k_w, layer.strides[1], layer.dilation[1], same)
+        return (shape[0], oh, ow, layer.output.shape[3]) if oh > 0 and ow > 0 else None
+    if op.category.value in _SAME_SHAPE_CATEGORIES and out_rank == len(shape):
+        return shape
+    if op.category.value == "elementwise" and all(len(t.shape) <= out_rank for t in data):
+        try:
+            return tuple(int(d) for d in np.broadcast_shapes(
+                *(tuple(t.shape) for t in layer.inputs if t is not None)))
+        except ValueError:
+            return None
+    if op in (OpType.RESIZE_BILINEAR, OpType.RESIZE_NEAREST_NEIGHBOR) and len(shape) == 4:
+        size = layer.options.get("size")
+        return (shape[0], int(size[0]), int(size[1]), shape[3]) if size is not None else None
+    if op is OpType.PAD and layer.options.get("paddings") is not None \
+            and len(layer.options["paddings"]) == len(shape):
+        return tuple(d + int(a) + int(b) for d, (a, b) in zip(shape, layer.options["paddings"]))
+    if op is OpType.CONCATENATION and layer.options.get("axis") is not None \
+            and all(len(t.shape) == len(shape) for t in data) and len(data) == len(layer.inputs):
+        axis = int(layer.options["axis"]) % len(shape)
+        return shape[:axis] + (sum(t.shape[axis] for t in data),) + shape[axis + 1:]
+    if op is OpType.TRANSPOSE and layer.options.get("perm") is not None \
+            and sorted(layer.options["perm"]) == list(range(len(shape))):
+        return tuple(shape[int(p)] for p in layer.options["perm"])
+    return None
 
 
 def _reshape_target(layer: Layer) -> tuple[int, ...] | None:

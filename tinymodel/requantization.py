@@ -177,6 +177,21 @@ def requantize_multiplier(input_scale: float, output_scale: float, *,
                                rounding=rounding)
 
 
+def batch_matmul_multiplier(lhs_scale: float, rhs_scale: float, output_scale: float, *,
+                            rounding: str = DOUBLE_ROUNDING) -> tuple[int, int]:
+    """``(m, e)`` of the int8 BATCH_MATMUL: ``M = (float32)(s_lhs · s_rhs) / s_out``.
+
+    The product of the two input scales is formed in **float32** and only then widened to
+    binary64 for the quotient (TFLite's ``GetQuantizedConvolutionMultipler`` as BATCH_MATMUL's
+    Prepare calls it; unlike :func:`conv_multipliers`, whose product is binary64).
+    """
+    s_out = float(np.float32(output_scale))
+    if s_out <= 0.0:
+        raise TinymodelError(f"output scale {output_scale!r} must be positive")
+    product = float(np.float32(np.float32(lhs_scale) * np.float32(rhs_scale)))
+    return quantize_multiplier(product / s_out, rounding=rounding)
+
+
 def mean_multiplier(input_scale: float, output_scale: float, num_elements: int, *,
                     rounding: str = DOUBLE_ROUNDING) -> tuple[int, int]:
     """``(m, e)`` of the int8 MEAN over ``num_elements`` values, as TFLite computes it.
@@ -279,6 +294,47 @@ def add_params(input1_scale: float, input1_zero_point: int, input2_scale: float,
                      input2_shift=e2, output_multiplier=mo, output_shift=eo)
 
 
+def sub_params(input1_scale: float, input1_zero_point: int, input2_scale: float,
+               input2_zero_point: int, output_scale: float, output_zero_point: int,
+               *, rounding: str = DOUBLE_ROUNDING) -> AddParams:
+    """The int8 SUB's parameters: ADD's (:func:`add_params`), as TFLite's ``sub.cc``
+    (``PrepareGeneralSubOp``) computes them in binary64; the kernel subtracts the two rescaled
+    inputs instead of adding them.  (TFLite Micro computes the three ratios in float32, which
+    changes a few outputs in millions; the firmware matches TFLite.)"""
+    return add_params(input1_scale, input1_zero_point, input2_scale, input2_zero_point,
+                      output_scale, output_zero_point, rounding=rounding)
+
+
+@dataclass(frozen=True)
+class MulParams:
+    """Integer parameters of the int8 MUL kernel.
+
+    ``M = s1 · s2 / s_out`` split by :func:`quantize_multiplier` (the shift may be positive); per
+    element ``y = zp_out + mul((x1 - zp1)·(x2 - zp2), M)``, clamped to the activation range.
+    """
+
+    input1_offset: int
+    input2_offset: int
+    output_offset: int
+    output_multiplier: int
+    output_shift: int
+
+
+def mul_params(input1_scale: float, input1_zero_point: int, input2_scale: float,
+               input2_zero_point: int, output_scale: float, output_zero_point: int,
+               *, rounding: str = DOUBLE_ROUNDING) -> MulParams:
+    """Build :class:`MulParams` as TFLite's ``mul.cc`` ``Prepare`` does for int8: the real
+    multiplier ``s1 · s2 / s_out`` is computed in **float32** (each operation rounded to float32)
+    and then widened to binary64 for ``QuantizeMultiplier`` (TFLite Micro computes it in double,
+    which differs in a few outputs; the firmware matches TFLite's reference kernels)."""
+    s1, s2, so = (np.float32(v) for v in (input1_scale, input2_scale, output_scale))
+    with np.errstate(all="ignore"):
+        real = np.float32(np.float32(s1 * s2) / so)
+    m, e = quantize_multiplier(float(real), rounding=rounding)
+    return MulParams(input1_offset=-int(input1_zero_point), input2_offset=-int(input2_zero_point),
+                     output_offset=int(output_zero_point), output_multiplier=m, output_shift=e)
+
+
 @dataclass(frozen=True)
 class SoftmaxParams:
     """Integer parameters of the int8 softmax (fixed-point exp, TFLite's reference algorithm).
@@ -299,13 +355,170 @@ def softmax_params(beta: float, input_scale: float, *, rounding: str = DOUBLE_RO
     ``M = min(beta · s_in · 2^(31-5), 2^31 - 1)`` split with
     :func:`quantize_multiplier_greater_than_one` into ``(m, e ≥ 0)``;
     ``radius = floor((2^5 - 1) · 2^(31-5) / 2^e)``; ``diff_min = -radius``.
+
+    ``M ≤ 1`` (``s_in ≤ 1.49e-8`` for ``beta = 1``, e.g. an untrained network's logits) is a
+    one-line :class:`TinymodelError` naming TFLite's rule: ``QuantizeMultiplierGreaterThanOne``
+    checks ``M > 1`` and aborts, so TFLite's reference kernels (``BUILTIN_REF``, the golden the
+    firmware is verified against) and TFLite Micro do not run such a model at all (checked with
+    the TF 2.21 interpreter: SIGABRT in ``allocate_tensors``); only TFLite's optimized float
+    look-up-table kernel runs it (``docs/reliability.md``).
     """
     ib = SOFTMAX_SCALED_DIFF_INTEGER_BITS
     real = min(float(beta) * float(np.float32(input_scale)) * float(1 << (31 - ib)),
                float((1 << 31) - 1))
+    if not real > 1.0:
+        raise TinymodelError(
+            f"beta * input scale * 2^26 = {beta:g} * {float(np.float32(input_scale)):.3g} * 2^26 "
+            f"= {real:.3g} is not above 1: TFLite's PreprocessSoftmaxScaling "
+            f"(QuantizeMultiplierGreaterThanOne) rejects it and TFLite's reference kernels abort "
+            f"on the model; retrain or recalibrate so the softmax input range is wider")
     m, e = quantize_multiplier_greater_than_one(real, rounding=rounding)
     radius = math.floor(((1 << ib) - 1) * float(1 << (31 - ib)) / float(1 << e))
     return SoftmaxParams(input_multiplier=m, input_left_shift=e, diff_min=-int(radius))
+
+
+#: Integer bits of the rescaled input of the int8 LOGISTIC and TANH (Q4.27 fixed point).
+LOGISTIC_INPUT_INTEGER_BITS = 4
+
+#: Fixed int8 output quantization (scale, zero point) the converter gives LOGISTIC and TANH and
+#: the kernels assume (TFLite's ``GetFixedOutputRange``).
+LOGISTIC_OUTPUT_QUANTIZATION = (1.0 / 256.0, -128)
+TANH_OUTPUT_QUANTIZATION = (1.0 / 128.0, 0)
+
+
+@dataclass(frozen=True)
+class LogisticParams:
+    """Integer parameters of the int8 LOGISTIC and TANH (TFLite Micro's fixed-point algorithm).
+
+    ``x = q + input_offset`` is rescaled by ``input_multiplier · 2^(input_left_shift - 31)`` into
+    Q4.27; ``|x| ≥ input_range_radius`` saturates the output.
+    """
+
+    input_offset: int
+    input_multiplier: int
+    input_left_shift: int
+
+    @property
+    def input_range_radius(self) -> int:
+        """``CalculateInputRadius(4, e) = floor(15 · 2^27 / 2^e)`` (the kernel computes it)."""
+        return (15 << 27) >> self.input_left_shift
+
+
+def logistic_params(input_scale: float, input_zero_point: int) -> LogisticParams:
+    """TFLite Micro's LOGISTIC / TANH ``Prepare`` for int8 (reference §7(a)).
+
+    ``r = s_in · 2^27``; ``(f, e) = frexp(r)``; ``m = round_half_away(f · 2^31)`` — unlike
+    :func:`quantize_multiplier` without renormalising, so ``m = 2^31`` (an ``f`` within 2^-32 of
+    1) has no int32 form and is refused, as is ``e < 0`` (``s_in < 2^-28``) and ``e > 31``.
+    """
+    s_in = float(np.float32(input_scale))
+    if not (math.isfinite(s_in) and s_in > 0.0):
+        raise TinymodelError(f"input scale {input_scale!r} must be a positive number")
+    f, e = math.frexp(s_in * float(1 << (31 - LOGISTIC_INPUT_INTEGER_BITS)))
+    m = math.floor(f * float(1 << 31) + 0.5)
+    if m >= 1 << 31 or not 0 <= e <= 31:
+        raise TinymodelError(f"input scale {s_in!r} gives the fixed-point multiplier ({m}, {e}), "
+                             f"outside int32 / shifts 0..31")
+    return LogisticParams(input_offset=-int(input_zero_point), input_multiplier=int(m),
+                          input_left_shift=int(e))
+
+
+def _int16_multiplier(m32: int) -> int:
+    """TFLite's ``DownScaleInt32ToInt16Multiplier``: ``(m + 2^15) >> 16``, 32767 at the top."""
+    return 32767 if m32 >= (1 << 31) - 1 - (1 << 15) else (m32 + (1 << 15)) >> 16
+
+
+@dataclass(frozen=True)
+class HardSwishParams:
+    """Integer parameters of the int8 HARD_SWISH (TFLite's int16 fixed-point reference kernel):
+    int16 multipliers with exponents of ``(s_in/128) / s_out`` (the output) and of
+    ``(s_in/128) / (3/32768)`` (the "reluish" rescale onto relu6(x + 3)/6)."""
+
+    input_offset: int
+    output_offset: int
+    output_multiplier: int
+    output_shift: int
+    reluish_multiplier: int
+    reluish_shift: int
+
+
+def hard_swish_params(input_scale: float, input_zero_point: int, output_scale: float,
+                      output_zero_point: int) -> HardSwishParams:
+    """TFLite's ``HardSwishPrepare`` (reference §9(a)): the ratios in float32, each split by
+    :func:`quantize_multiplier` and reduced to int16."""
+    s_in = np.float32(input_scale)
+    s_out = np.float32(output_scale)
+    if not (s_in > 0 and s_out > 0):
+        raise TinymodelError(f"scales {input_scale!r}, {output_scale!r} must be positive")
+    hires = np.float32(1.0 / 128.0) * s_in
+    reluish_scale = np.float32(3.0) / np.float32(32768.0)
+    mo, eo = quantize_multiplier(float(np.float32(hires / s_out)))
+    mr, er = quantize_multiplier(float(np.float32(hires / reluish_scale)))
+    return HardSwishParams(input_offset=-int(input_zero_point),
+                           output_offset=int(output_zero_point),
+                           output_multiplier=_int16_multiplier(mo), output_shift=eo,
+                           reluish_multiplier=_int16_multiplier(mr), reluish_shift=er)
+
+
+@dataclass(frozen=True)
+class LeakyReluParams:
+    """Integer parameters of the int8 LEAKY_RELU: the rescales ``s_in / s_out`` of non-negative
+    inputs and ``s_in · alpha / s_out`` of negative ones (a negative multiplier when alpha < 0)."""
+
+    input_offset: int
+    output_offset: int
+    identity_multiplier: int
+    identity_shift: int
+    alpha_multiplier: int
+    alpha_shift: int
+
+
+def leaky_relu_params(input_scale: float, input_zero_point: int, alpha: float,
+                      output_scale: float, output_zero_point: int) -> LeakyReluParams:
+    """TFLite's ``LeakyReluPrepare`` (reference §10(a)): both ratios in float32, then
+    :func:`quantize_multiplier`."""
+    s_in = np.float32(input_scale)
+    s_out = np.float32(output_scale)
+    if not (s_in > 0 and s_out > 0):
+        raise TinymodelError(f"scales {input_scale!r}, {output_scale!r} must be positive")
+    ma, ea = quantize_multiplier(float(np.float32(s_in * np.float32(alpha) / s_out)))
+    mi, ei = quantize_multiplier(float(np.float32(s_in / s_out)))
+    return LeakyReluParams(input_offset=-int(input_zero_point),
+                           output_offset=int(output_zero_point), identity_multiplier=mi,
+                           identity_shift=ei, alpha_multiplier=ma, alpha_shift=ea)
+
+
+@dataclass(frozen=True)
+class PreluParams:
+    """Integer parameters of the int8 PRELU: the rescales ``s_in / s_out`` of non-negative inputs
+    and ``s_in · s_alpha / s_out`` of the products ``(q + input_offset)·(alpha + alpha_offset)``."""
+
+    input_offset: int
+    alpha_offset: int
+    output_offset: int
+    identity_multiplier: int
+    identity_shift: int
+    alpha_multiplier: int
+    alpha_shift: int
+
+
+def prelu_params(input_scale: float, input_zero_point: int, alpha_scale: float,
+                 alpha_zero_point: int, output_scale: float, output_zero_point: int
+                 ) -> PreluParams:
+    """TFLite's ``PreluPrepare`` (reference §11(a)): the ratios in float32 as the TFLite
+    interpreter computes them (TFLite Micro uses double, which can differ in the multiplier's
+    last bits), then :func:`quantize_multiplier`."""
+    s_in = np.float32(input_scale)
+    s_a = np.float32(alpha_scale)
+    s_out = np.float32(output_scale)
+    if not (s_in > 0 and s_a > 0 and s_out > 0):
+        raise TinymodelError(f"scales {input_scale!r}, {alpha_scale!r}, {output_scale!r} must "
+                             f"be positive")
+    m1, e1 = quantize_multiplier(float(np.float32(s_in / s_out)))
+    m2, e2 = quantize_multiplier(float(np.float32(s_in * s_a / s_out)))
+    return PreluParams(input_offset=-int(input_zero_point), alpha_offset=-int(alpha_zero_point),
+                       output_offset=int(output_zero_point), identity_multiplier=m1,
+                       identity_shift=e1, alpha_multiplier=m2, alpha_shift=e2)
 
 
 # -- run-time primitives, vectorised (oracles for tm_requant.h) --------------------------------

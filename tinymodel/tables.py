@@ -37,6 +37,14 @@ from tinymodel.features import FEATURE_NAMES
 SCHEMA = "tinymodel-latency-table/1"
 #: z value of the two-sided 95 % prediction interval.
 Z95 = 1.959963984540054
+#: The smallest relative residual standard deviation a prediction states.  An entry whose
+#: calibration points lie exactly on its fitted line (the element-wise kernels of issue 17 on the
+#: deterministic virtual board) has a residual spread of 0, but a layer's cycles also depend on its
+#: input values and quantization parameters (the branches of HARD_SWISH, LOGISTIC, TANH; the
+#: requantization's rounding), which one calibration fill does not vary: a HARD_SWISH layer of
+#: 33 elements measured 0.9 % above its entry's exact fit, a SUB 0.13 % (tests/predict/test_holdout.py,
+#: virtual L4, 2026-12-06).  The floor keeps such an interval from being zero wide.
+MIN_REL_SIGMA = 0.01
 
 
 class TableError(TinymodelError):
@@ -216,6 +224,7 @@ class TableEntry:
             note = (f"table entry {self.key} ({self.points} points) states no interval; "
                     f"0-2x the prediction used")
             cov, rel_sigma = None, 1.0 / Z95
+        rel_sigma = max(rel_sigma, MIN_REL_SIGMA)
         cold = cold_var = 0.0
         if cold_start and self.cold is not None:
             cold, cold_var = self.cold.cycles, self.cold.sigma ** 2

@@ -33,7 +33,7 @@ from tinymodel.options import add_board_option, add_json_option, add_port_option
 
 
 def default_cache_dir() -> Path:
-    """Generated random networks and built images: ``$TINYMODEL_CACHE/validation`` if set, else
+    """Generated networks (random, zoo) and built images: ``$TINYMODEL_CACHE/validation`` if set, else
     ``build/validation-cache`` in a source checkout, else ``~/.cache/tinymodel/validation``."""
     env = os.environ.get("TINYMODEL_CACHE")
     if env:
@@ -57,8 +57,12 @@ class ValidateCommand(Command):
         "that do not fit are reported as oversized (paper Table 2). Every run is appended to "
         "OUT/results.jsonl as it finishes; rerunning with the same --out skips finished runs. "
         "Suites: paper (LeNet and ResNet-20, paper Tables 2-3), mlperf (MLPerf Tiny), random "
-        "(seeded random CNNs), or a suite file; --models runs given .tflite files. See "
-        "docs/validation.md.")
+        "(seeded random CNNs), zoo (practitioners' Keras architectures - MobileNetV2/V3, "
+        "DS-CNN, Conv1D, SqueezeNet, U-Net, EfficientNet block, dilated convs, LSTM/GRU, MLP - "
+        "built and converted at run time three ways: int8, post-training int8 with float I/O "
+        "(NAME-ptq), float32; needs TensorFlow the first time), or a suite file; --models runs "
+        "given .tflite files. A network with an operator the firmware does not run is "
+        "reported unsupported, naming the layer and operator. See docs/validation.md.")
 
     examples = (
         ("--models tinymodel/examples/lenet_int8.tflite --board L4 --variant s8-opt "
@@ -66,8 +70,8 @@ class ValidateCommand(Command):
          "LeNet on the virtual L4: per-layer cycles, energy, verification, report.html"),
         ("--suite paper --board L4,F7 --variant s8-ref,s8-opt --out build/paper",
          "the paper's LeNet and ResNet-20 on two virtual boards, both int8 variants"),
-        ("--report-only --out build/paper",
-         "rewrite the report of build/paper/results.jsonl without running anything"),
+        ("--suite zoo --board all --variant all --out build/zoo",
+         "every zoo architecture, converted three ways, on the three virtual boards"),
         ("--suite paper --board L4 --port /dev/ttyACM0 --flash --out build/paper-real",
          "the same networks on a real NUCLEO-L496ZG, each image flashed with pyOCD"),
     )
@@ -78,7 +82,7 @@ class ValidateCommand(Command):
         add_variant_option(parser, what="kernel variant(s)", arity="list",
                            default_text="the suite's")
         src = parser.add_mutually_exclusive_group()
-        src.add_argument("--suite", default=None, metavar="paper|mlperf|random|FILE",
+        src.add_argument("--suite", default=None, metavar="paper|mlperf|random|zoo|FILE",
                          help="a shipped suite or a suite file (default: paper)")
         src.add_argument("--models", nargs="+", metavar="MODEL.tflite",
                          help="run these .tflite files as an ad-hoc suite")
@@ -89,7 +93,7 @@ class ValidateCommand(Command):
         parser.add_argument("--out", type=Path, metavar="DIR",
                             help="output directory (default: validation-<suite>)")
         parser.add_argument("--cache", type=Path, metavar="DIR",
-                            help="where random networks and images are cached "
+                            help="where generated networks (random, zoo) and images are cached "
                                  "(default: build/validation-cache in a checkout)")
         parser.add_argument("--fresh", action="store_true",
                             help="start a new results file instead of resuming DIR/results.jsonl")
@@ -272,8 +276,8 @@ def _pct(v: Any) -> str:
 
 
 def _generation_progress(enabled: bool):
-    """A progress callback for random-network generation (a bar only when something is
-    actually converted, which takes a second or two per network)."""
+    """A progress callback for generating networks (random, zoo; a bar only when something is
+    actually converted, which takes seconds per network)."""
     state: dict[str, Any] = {}
 
     def progress(done: int, total: int) -> None:
@@ -282,7 +286,7 @@ def _generation_progress(enabled: bool):
         bar = state.get("bar")
         if bar is None:
             from tqdm import tqdm
-            bar = state["bar"] = tqdm(total=total, unit="net", desc="random networks",
+            bar = state["bar"] = tqdm(total=total, unit="net", desc="generating networks",
                                       file=sys.stderr, dynamic_ncols=True, leave=False)
         bar.n = done
         bar.refresh()

@@ -22,10 +22,20 @@ A suite is a TOML file (the shipped ones are ``validation/suites/{paper,mlperf,r
     [random.generator]                            # optional RandomNetConfig overrides
     max_macs = 3000000
 
+    [zoo]                                         # practitioners' Keras architectures
+    architectures = ["ds_cnn", "conv1d_ts"]       # default: every one the zoo suite runs
+    recipes = ["int8", "ptq", "f32"]              # default: all three
+    seed = 0
+
 Model paths are relative to the suite file; ``@examples/`` means the example models shipped in
 ``tinymodel/examples``.  A variant runs only the models that have a file of its dtype; the
-others are not planned for it.  Random networks (:mod:`validation.randomnet`) are converted when
-the suite is resolved (:meth:`Suite.resolve`) and cached.
+others are not planned for it.  Random networks (:mod:`validation.randomnet`) and zoo networks
+(:mod:`validation.zoo`) are built and converted when the suite is resolved
+(:meth:`Suite.resolve`) and cached.  A zoo architecture ``A`` becomes the model ``A`` (its full
+int8 file for the int8 variants, its float32 file for the float ones) and the model ``A-ptq``
+(the default post-training int8 file, float input and output, run by the int8 variants); an
+architecture that does not convert with a recipe (a WHILE loop converts only to float32) has
+no file of it.
 
 Every mistake in a file gives one :class:`SuiteError` line naming the file, the key, the value
 and what is allowed.
@@ -55,9 +65,10 @@ VARIANTS: tuple[str, ...] = tuple(VARIANT_DTYPES)
 BOARDS: tuple[str, ...] = ("L4", "F4", "F7")
 
 _TOP_KEYS = {"name", "description", "boards", "variants", "warmups", "reps", "verify_inputs",
-             "models", "random"}
+             "models", "random", "zoo"}
 _MODEL_KEYS = {"name", "int8", "float32", "warmups", "reps", "verify_inputs", "description"}
 _RANDOM_KEYS = {"count", "seed", "generator"}
+_ZOO_KEYS = {"architectures", "recipes", "seed"}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
 
@@ -91,6 +102,16 @@ class RandomSpec:
 
 
 @dataclass(frozen=True)
+class ZooSpec:
+    """The ``[zoo]`` table: the :mod:`validation.zoo` architectures, each converted with
+    ``recipes`` (those it converts with), built with ``seed``."""
+
+    architectures: tuple[str, ...]
+    recipes: tuple[str, ...]
+    seed: int = 0
+
+
+@dataclass(frozen=True)
 class Suite:
     """A validation suite (see the module docstring for the file format)."""
 
@@ -104,30 +125,49 @@ class Suite:
     verify_inputs: int = 3
     models: tuple[SuiteModel, ...] = ()
     random: RandomSpec | None = None
+    zoo: ZooSpec | None = None
 
     def resolve(self, cache_dir: Path, variants: Iterable[str] | None = None,
                 progress: Callable[[int, int], None] | None = None) -> "Suite":
-        """The suite with its random networks generated (cached in ``cache_dir``) and added to
-        ``models``, for the dtypes ``variants`` need.  ``progress(done, total)`` is called
-        after each file."""
-        if self.random is None:
+        """The suite with its random and zoo networks generated (cached in ``cache_dir``) and
+        added to ``models``, for the dtypes ``variants`` need.  ``progress(done, total)`` is
+        called after each file."""
+        if self.random is None and self.zoo is None:
             return self
-        from validation.randomnet import random_tflite
-
         dtypes = sorted({VARIANT_DTYPES[v] for v in (variants or self.variants)})
-        seeds = range(self.random.seed, self.random.seed + self.random.count)
-        total = len(seeds) * len(dtypes)
-        done = 0
-        extra = []
-        for seed in seeds:
-            files = {}
-            for dtype in dtypes:
-                files[dtype] = random_tflite(seed, dtype, cache_dir, self.random.config)
-                done += 1
-                if progress:
-                    progress(done, total)
-            extra.append(SuiteModel(f"random-{seed:04d}", files, seed=seed))
-        return replace(self, models=self.models + tuple(extra), random=None)
+        plan: list[tuple[str, str, Callable[[], Path], int | None]] = []
+        if self.random is not None:
+            from validation.randomnet import random_tflite
+
+            config = self.random.config
+            for seed in range(self.random.seed, self.random.seed + self.random.count):
+                for dtype in dtypes:
+                    plan.append((f"random-{seed:04d}", dtype,
+                                 lambda s=seed, d=dtype: random_tflite(s, d, cache_dir, config),
+                                 seed))
+        if self.zoo is not None:
+            from validation.zoo import architecture, zoo_tflite
+
+            zoo = self.zoo
+            for name in zoo.architectures:
+                converts = architecture(name).converts
+                for recipe in zoo.recipes:
+                    dtype = "float32" if recipe == "f32" else "int8"
+                    if recipe not in converts or dtype not in dtypes:
+                        continue
+                    model = f"{name}-ptq" if recipe == "ptq" else name
+                    plan.append((model, dtype,
+                                 lambda n=name, r=recipe: zoo_tflite(n, r, cache_dir, zoo.seed),
+                                 zoo.seed))
+        files: dict[str, dict[str, Path]] = {}
+        seeds: dict[str, int | None] = {}
+        for done, (model, dtype, make, seed) in enumerate(plan, 1):
+            files.setdefault(model, {})[dtype] = make()
+            seeds[model] = seed
+            if progress:
+                progress(done, len(plan))
+        extra = tuple(SuiteModel(m, f, seed=seeds[m]) for m, f in files.items())
+        return replace(self, models=self.models + extra, random=None, zoo=None)
 
     def with_random_count(self, count: int | None, seed: int | None) -> "Suite":
         """The suite with ``[random]``'s count and/or first seed replaced."""
@@ -247,10 +287,26 @@ def parse_suite(data: dict, source: str, base: Path) -> Suite:
         except TinymodelError as e:
             raise SuiteError(str(e)) from None
         random = RandomSpec(_int(r, "count", where, 10, 1), _int(r, "seed", where, 0, 0), config)
-    if not models and random is None:
-        raise SuiteError(f"{source}: no models: give [[models]] tables or a [random] table")
+    zoo = _parse_zoo(data["zoo"], f"{source}: zoo") if "zoo" in data else None
+    if not models and random is None and zoo is None:
+        raise SuiteError(f"{source}: no models: give [[models]] tables, a [random] or a [zoo] "
+                         f"table")
     return Suite(name, source, description, boards, variants, warmups, reps, verify,
-                 tuple(models), random)
+                 tuple(models), random, zoo)
+
+
+def _parse_zoo(z: Any, where: str) -> ZooSpec:
+    from validation.zoo import ARCHITECTURES, RECIPES, suite_architectures
+
+    if not isinstance(z, dict):
+        raise SuiteError(f"{where}: must be a table ([zoo])")
+    unknown = sorted(set(z) - _ZOO_KEYS)
+    if unknown:
+        raise SuiteError(f"{where}: unknown key {unknown[0]!r}; allowed: {', '.join(sorted(_ZOO_KEYS))}")
+    archs = _names(z, "architectures", where, tuple(a.name for a in ARCHITECTURES),
+                   suite_architectures())
+    recipes = _names(z, "recipes", where, RECIPES, RECIPES)
+    return ZooSpec(archs, recipes, _int(z, "seed", where, 0, 0))
 
 
 def load_suite(name_or_path: str | Path) -> Suite:
@@ -271,8 +327,11 @@ def load_suite(name_or_path: str | Path) -> Suite:
 def adhoc_suite(paths: Sequence[str | Path], boards: Sequence[str] = ("L4",),
                 variants: Sequence[str] | None = None) -> Suite:
     """A suite of the given ``.tflite`` files (``validate --models``).  Each file is one model
-    named after its stem, run by the variants of its dtype (int8 → s8-ref/s8-opt, float32 →
-    f32-soft/f32); ``variants`` defaults to ``s8-opt`` and ``f32``."""
+    named after its stem, run by the variants of the dtype it computes in
+    (:func:`tinymodel.descriptors.compute_dtype`: int8 → s8-ref/s8-opt, also a post-training
+    quantized file with float input and output; float32 → f32-soft/f32); ``variants`` defaults
+    to ``s8-opt`` and ``f32``."""
+    from tinymodel.descriptors import compute_dtype
     from tinymodel.readers import load_model
 
     if not paths:
@@ -284,11 +343,10 @@ def adhoc_suite(paths: Sequence[str | Path], boards: Sequence[str] = ("L4",),
         if not path.is_file():
             raise SuiteError(f"model file not found: {path}")
         graph = load_model(path)
-        dtypes = {t.dtype for layer in graph for t in layer.outputs}
-        dtype = "int8" if dtypes <= {"int8"} else "float32" if dtypes <= {"float32"} else None
+        dtype = compute_dtype(graph)
         if dtype is None:
-            raise SuiteError(f"{path}: mixed activation dtypes {sorted(dtypes)}; the firmware runs "
-                             f"all-int8 or all-float32 networks")
+            raise SuiteError(f"{path}: no int8 or float32 activations; the firmware runs int8 "
+                             f"or float32 networks")
         name = path.stem
         if name in names:
             name = f"{name}-{hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:6]}"
@@ -354,5 +412,5 @@ def plan_jobs(suite: Suite, boards: Sequence[str], variants: Sequence[str], opt:
 
 
 __all__ = ["BOARDS", "Job", "RandomSpec", "Suite", "SuiteError", "SuiteModel", "VARIANTS",
-           "VARIANT_DTYPES", "adhoc_suite", "file_sha256", "load_suite", "parse_suite",
+           "VARIANT_DTYPES", "ZooSpec", "adhoc_suite", "file_sha256", "load_suite", "parse_suite",
            "plan_jobs", "shipped_suites"]

@@ -51,7 +51,17 @@ AVERAGE/MAX_POOL_2D  size | height+width, channels, pool, strides, padding
 ADD, RELU, RELU6     size | height+width, channels
 MEAN                 size | height+width, channels (global average over height and width)
 RESHAPE              size | height+width, channels (a flatten to [1, size])
+CONCATENATION        size | height+width, channels, axis [3] (one input's copy, one firmware layer)
+STRIDED_SLICE        size | height+width, channels, axis [3], stride [1]: a window along
+                     ``axis`` (random first index and length, every ``stride``-th element),
+                     the other axes whole
 SOFTMAX              inputs (a [1, inputs] vector)
+TRANSPOSE            size | height+width, channels, perm (a choice list of permutations)
+PAD                  size | height+width, channels, pad (each of the four spatial amounts
+                     drawn on its own), pad_c (each channel amount drawn on its own)
+RESIZE_NEAREST_      size | height+width, channels, factor (output = round(input · factor)
+NEIGHBOR,            per spatial axis, at least 1), align_corners, half_pixel_centers
+RESIZE_BILINEAR
 ==================== ==============================================================
 
 Every spec is canonicalised (:func:`tinymodel.layerspec.spec_of` of the built layer, so
@@ -107,6 +117,12 @@ _RANDOM_PARAMS: dict[str, set[str]] = {
     "SOFTMAX": {"inputs"},
     "MEAN": set(_SPATIAL),
     "RESHAPE": set(_SPATIAL),
+    "CONCATENATION": _SPATIAL | {"axis"},
+    "STRIDED_SLICE": _SPATIAL | {"axis", "stride"},
+    "TRANSPOSE": _SPATIAL | {"perm"},
+    "PAD": _SPATIAL | {"pad", "pad_c"},
+    "RESIZE_NEAREST_NEIGHBOR": _SPATIAL | {"factor", "align_corners", "half_pixel_centers"},
+    "RESIZE_BILINEAR": _SPATIAL | {"factor", "align_corners", "half_pixel_centers"},
 }
 _MAX_DRAWS_PER_POINT = 200
 
@@ -349,8 +365,12 @@ def _sweep(ctx: _Ctx, s: Mapping[str, Any], where: str, plan_variants: Sequence[
     if not isinstance(base, dict) or "op" not in base:
         raise ctx.fail(where + "base", base, "must be a layer spec table with an 'op'")
     key = s.get("key")
-    if not isinstance(key, str) or not key:
-        raise ctx.fail(where + "key", key, "must be a dotted key of the base spec, e.g. 'input.3'")
+    # a list of keys sets every one to the swept value (a BATCH_MATMUL's reduction length sits
+    # in both operands' shapes)
+    keys = key if isinstance(key, list) and key else [key]
+    if not all(isinstance(k, str) and k for k in keys):
+        raise ctx.fail(where + "key", key, "must be a dotted key of the base spec, e.g. 'input.3', "
+                                           "or a list of them")
     if ("range" in s) == ("values" in s):
         raise PlanError(f"{ctx.path}: {where}: give exactly one of range = [first, last(, step)] "
                         f"or values = [...]")
@@ -371,9 +391,10 @@ def _sweep(ctx: _Ctx, s: Mapping[str, Any], where: str, plan_variants: Sequence[
     out = []
     for i, v in enumerate(values):
         spec = copy.deepcopy(dict(base))
-        if not _set_path(spec, key, v):
-            raise ctx.fail(where + "key", key, f"not a key of base {base!r}")
-        canon, skey = _canonical(ctx, spec, f"{where}{key}={v!r}")
+        for k in keys:
+            if not _set_path(spec, k, v):
+                raise ctx.fail(where + "key", k, f"not a key of base {base!r}")
+        canon, skey = _canonical(ctx, spec, f"{where}{'='.join(keys)}={v!r}")
         holdout = bool(every) and (i + 1) % every == 0
         out.append(PlanPoint(canon, skey, name, holdout, variants))
     return _with_cold_twins(ctx, s, where, out)
@@ -425,6 +446,29 @@ def _random_spec(ctx: _Ctx, r: Mapping[str, Any], op: str, where: str, rng: rand
         k = p("pool", 2)
         s = p("strides", k)
         spec.update(pool=[k, k], strides=[s, s], padding=p("padding", "valid"))
+    elif op == "CONCATENATION":
+        spec["axis"] = p("axis", 3)
+    elif op == "STRIDED_SLICE":
+        axis, stride = p("axis", 3), p("stride", 1)
+        dims = spec["input"]
+        span = dims[axis]
+        size = rng.randint(1, -(-span // stride))
+        first = rng.randint(0, span - 1 - (size - 1) * stride)
+        begin, sizes, strides = [0] * 4, list(dims), [1] * 4
+        begin[axis], sizes[axis], strides[axis] = first, size, stride
+        spec.update(begin=begin, size=sizes, strides=strides)
+    elif op == "TRANSPOSE":
+        spec["perm"] = list(p("perm", [0, 2, 1, 3]))
+    elif op == "PAD":
+        spec["paddings"] = [[0, 0], [p("pad", 1), p("pad", 1)], [p("pad", 1), p("pad", 1)],
+                            [p("pad_c", 0), p("pad_c", 0)]]
+    elif op in ("RESIZE_NEAREST_NEIGHBOR", "RESIZE_BILINEAR"):
+        f = p("factor", 2)
+        spec.update(size=[max(1, round(h * f)), max(1, round(w * f))],
+                    align_corners=bool(p("align_corners", False)),
+                    half_pixel_centers=bool(p("half_pixel_centers", False)))
+        if spec["align_corners"] and spec["half_pixel_centers"] and op == "RESIZE_BILINEAR":
+            spec["align_corners"] = False       # TFLite refuses both for bilinear
     return spec
 
 

@@ -12,6 +12,7 @@
 
 #include "tm_frame.h"
 #include "tm_protocol.h"
+#include "tm_runner.h"
 
 int tm_host_init(uint32_t arena_bytes);
 size_t tm_host_feed(const uint8_t *in, size_t n, uint8_t *out, size_t cap);
@@ -54,9 +55,15 @@ static int32_t field(int32_t small_max)
 static size_t run_layer_payload(uint8_t *q)
 {
     memset(q, 0, TM_RUN_LAYER_REQUEST_BYTES);
-    q[0] = (uint8_t)(below(100) < 95 ? 1 + below(10) : rnd());
+    /* binary element-wise ops (MUL, SUB, MAXIMUM, MINIMUM) an extra fifth of the time */
+    static const uint8_t binary_ops[] = {15, 16, 17, 18};
+    q[0] = (uint8_t)(below(100) < 95 ? (below(5) == 0 ? binary_ops[below(4)]
+                                                      : 1 + below(TM_OP_COUNT - 1))
+                                     : rnd());
+    const int binary = q[0] == 6 || (q[0] >= 15 && q[0] <= 18);
     q[1] = (uint8_t)(below(100) < 95 ? below(4) : rnd());
-    q[2] = (uint8_t)(below(100) < 95 ? below(4) : rnd());
+    /* flags: bias / per-channel; for binary ops also CONST_OPERAND / SWAPPED */
+    q[2] = (uint8_t)(below(100) < 95 ? below(binary ? 16 : 4) : rnd());
     q[3] = (uint8_t)(below(100) < 97 ? 0 : rnd());
     put32(q + 4, (uint32_t)(below(100) < 95 ? below(2) : (uint32_t)field(3)));
     put32(q + 8, (uint32_t)(below(100) < 95 ? 1 + below(2) : (uint32_t)field(3)));
@@ -72,12 +79,103 @@ static size_t run_layer_payload(uint8_t *q)
                                   v[18] = k; v[19] = k; }
     if (q[0] >= 6) { v[8] = n; v[9] = h; v[10] = w; v[11] = c; }
     if (q[0] == 10) { v[9] = v[10] = 1; }
-    if (q[0] == 6) { v[20] = 0; v[21] = 0; v[22] = 0; v[23] = 20; v[24] = 1 << 30; v[25] = -1;
+    if (binary) {
+        /* the other operand: the equal-shape form (zeros), the same shape, or a broadcast */
+        const uint32_t form = below(5);
+        v[4] = form == 0 ? 0 : form == 2 || form == 4 ? 1 : n;
+        v[5] = form == 0 ? 0 : form == 1 || form == 3 ? h : 1;
+        v[6] = form == 0 ? 0 : form == 1 ? w : 1;
+        v[7] = form == 0 ? 0 : form == 1 || form == 2 ? c : 1;
+    }
+    if (q[0] == 15) { v[20] = 3; v[21] = -5; v[22] = 7; v[23] = 1 << 30; v[24] = -9; v[25] = -128;
+                      v[26] = 127; }
+    if (q[0] == 6 || q[0] == 16) { v[20] = 0; v[21] = 0; v[22] = 0; v[23] = 20; v[24] = 1 << 30; v[25] = -1;
                      v[26] = 1 << 30; v[27] = -1; v[28] = 1 << 30; v[29] = -20; v[30] = -128; v[31] = 127; }
     if (q[0] == 7) { v[20] = 1 << 30; v[21] = 20; v[22] = -1984; } /* -floor(31 * 2^26 / 2^20) */
-    if (q[1] < 2) { /* float variants: beta 1.0, activation clamp [-FLT_MAX, FLT_MAX] or [0, 6] */
+    if (q[0] == TM_OP_CONCATENATION) { /* an input's window along an axis of the output */
+        const uint32_t axis = below(4);
+        const int32_t extra = (int32_t)below(6);
+        v[8] = v[0]; v[9] = v[1]; v[10] = v[2]; v[11] = v[3];
+        v[8 + axis] += extra;
+        v[12] = (int32_t)axis; v[13] = (int32_t)below((uint32_t)extra + 1u);
+    }
+    if (q[0] == TM_OP_STRIDED_SLICE) { /* a strided window of the input, strides of both signs */
+        for (int k = 0; k < 4; k++) {
+            const int32_t dim = v[k];
+            const int32_t step = below(3) == 0 ? -1 - (int32_t)below(2) : 1 + (int32_t)below(2);
+            const int32_t mag = step < 0 ? -step : step;
+            const int32_t count = 1 + (int32_t)below((uint32_t)((dim - 1) / mag + 1));
+            const int32_t slack = dim - 1 - (count - 1) * mag;
+            const int32_t lo = (int32_t)below((uint32_t)slack + 1u);
+            v[8 + k] = count;
+            v[12 + k] = step > 0 ? lo : dim - 1 - lo;
+            v[16 + k] = step;
+        }
+    }
+    if (q[0] == TM_OP_TRANSPOSE) { /* a permutation of the dims, out[k] = in[perm_k] */
+        const int32_t in4[4] = {n, h, w, c};
+        int32_t perm[4] = {0, 1, 2, 3};
+        for (int i = 3; i > 0; i--) {
+            const int j = (int)below((uint32_t)i + 1u);
+            const int32_t t = perm[i]; perm[i] = perm[j]; perm[j] = t;
+        }
+        for (int i = 0; i < 4; i++) { v[12 + i] = perm[i]; v[8 + i] = in4[perm[i]]; }
+    }
+    if (q[0] == TM_OP_PAD) { /* before amounts in geom, out = in + before + after */
+        for (int i = 0; i < 4; i++) { v[12 + i] = (int32_t)below(3); v[8 + i] = v[i] + v[12 + i] + (int32_t)below(3); }
+        v[20] = (int32_t)below(256) - 128;
+    }
+    if (q[0] == TM_OP_RESIZE_NEAREST_NEIGHBOR || q[0] == TM_OP_RESIZE_BILINEAR) {
+        v[12] = (int32_t)below(2); v[13] = v[12] ? 0 : (int32_t)below(2);
+        v[9] = 1 + (int32_t)below(16); v[10] = 1 + (int32_t)below(16);
+    }
+    /* activations: the quant words tinymodel.requantization builds for scales 0.05 -> 0.04 */
+    if (q[0] == TM_OP_LOGISTIC || q[0] == TM_OP_TANH) { v[20] = 3; v[21] = 1717986944; v[22] = 23; }
+    if (q[0] == TM_OP_HARD_SWISH) { v[20] = 3; v[21] = -9; v[22] = 20480; v[23] = -6;
+                                    v[24] = 17476; v[25] = 3; }
+    if (q[0] == TM_OP_LEAKY_RELU) { v[20] = 3; v[21] = -9; v[22] = 1342177280; v[23] = 1;
+                                    v[24] = 1073741824; v[25] = -2; }
+    if (q[0] == TM_OP_PRELU) { v[4] = 1; v[5] = below(2) ? h : 1; v[6] = below(2) ? w : 1; v[7] = c;
+                               v[20] = 3; v[21] = 0; v[22] = -9; v[23] = 1342177280; v[24] = 1;
+                               v[25] = 1073741824; v[26] = -10; }
+    /* issue 17: TRANSPOSE_CONV (the conv layout above: any output size is valid) and
+     * BATCH_MATMUL (lhs in, rhs in filter with the reduction in filter[2], adj_x = adj_y = 0) */
+    if (q[0] < 11 && below(100) < 10) {
+        q[0] = (uint8_t)(below(2) ? TM_OP_TRANSPOSE_CONV : TM_OP_BATCH_MATMUL);
+        v[8] = n; v[9] = 1 + (int32_t)below(16); v[10] = 1 + (int32_t)below(16); v[11] = oc;
+        if (q[0] == TM_OP_BATCH_MATMUL) {
+            v[4] = n; v[5] = h; v[6] = c; v[7] = oc; v[9] = h; v[10] = w;
+            v[12] = v[13] = 0;
+            v[20] = 0; v[21] = 0; v[22] = 0; v[23] = 1 << 30; v[24] = -3; v[25] = -128; v[26] = 127;
+        }
+    }
+    if (q[1] < 2 && q[0] != TM_OP_PAD) { /* float variants: beta 1.0, activation clamp
+                                             * [-FLT_MAX, FLT_MAX] or [0, 6] */
         v[20] = 0x3F800000; v[22] = below(2) ? (int32_t)0xFF7FFFFF : 0;
         v[23] = v[22] ? 0x7F7FFFFF : 0x40C00000;
+    }
+    if (q[1] < 2 && q[0] == TM_OP_PAD) { /* a float fill */
+        v[20] = below(2) ? 0x3F800000 : 0;
+    }
+    if ((q[0] == TM_OP_MEAN && below(2)) || q[0] == TM_OP_SUM) {
+        /* any axes: geom[TM_GR_AXES] a mask, out[] the input with the reduced dims 1 */
+        v[12 + TM_GR_AXES] = 1 + (int32_t)below(15);
+        for (int i = 0; i < 4; i++) {
+            v[8 + i] = ((v[12 + TM_GR_AXES] >> i) & 1) ? 1 : v[i];
+        }
+        if (q[1] >= 2) {
+            v[20] = 0; v[21] = 0; v[22] = -128; v[23] = 127; v[24] = 1 << 30; v[25] = -3;
+        }
+    }
+    if (q[0] == TM_OP_QUANTIZE || q[0] == TM_OP_DEQUANTIZE) {
+        /* dtypes in geom[], offsets, a requantize multiplier and a float scale (0.05) in quant[] */
+        v[12 + TM_GQ_IN_DTYPE] = q[0] == TM_OP_QUANTIZE ? (int32_t)below(2) : 1;
+        v[12 + TM_GQ_OUT_DTYPE] = q[0] == TM_OP_QUANTIZE ? 1 : 0;
+        v[20 + TM_QZ_IN_OFFSET] = 3;
+        v[20 + TM_QZ_OUT_OFFSET] = -5;
+        v[20 + TM_QZ_MULT] = 1 << 30;
+        v[20 + TM_QZ_SHIFT] = -2;
+        v[20 + TM_QZ_SCALE] = 0x3D4CCCCD;
     }
     const int perturb = (int)below(4);
     for (int i = 0; i < perturb; i++) {

@@ -34,6 +34,45 @@ static inline int tm_dims_valid(const tm_dims *d)
     return ((int64_t)d->n * d->h * d->w * d->c) <= TM_MAX_ELEMENTS;
 }
 
+/* A broadcast description a kernel can walk: positive output dims whose product fits int32,
+ * non-negative strides (the runner has checked that they stay inside each input). */
+static inline tm_status tm_check_bcast(const tm_bcast *b)
+{
+    int64_t n = 1;
+    for (int i = 0; i < 4; i++) {
+        if (b->out[i] <= 0 || b->stride1[i] < 0 || b->stride2[i] < 0) {
+            return TM_ERR_SHAPE;
+        }
+        n *= b->out[i];
+    }
+    return n <= TM_MAX_ELEMENTS ? TM_OK : TM_ERR_SHAPE;
+}
+
+/*
+ * The loop every _bcast kernel runs: output elements in order, input k read at
+ * n * stridek[0] + h * stridek[1] + w * stridek[2] + c * stridek[3]; y[o] = FN(ctx, a, b).
+ * Row offsets are computed once per (n, h, w); the innermost loop walks the channels.
+ */
+#define TM_BCAST_APPLY(bc, x1, x2, y, FN, ctx)                                                  \
+    do {                                                                                        \
+        int32_t o_ = 0;                                                                         \
+        const int32_t c1_ = (bc)->stride1[3];                                                   \
+        const int32_t c2_ = (bc)->stride2[3];                                                   \
+        for (int32_t n_ = 0; n_ < (bc)->out[0]; n_++) {                                         \
+            for (int32_t h_ = 0; h_ < (bc)->out[1]; h_++) {                                     \
+                for (int32_t w_ = 0; w_ < (bc)->out[2]; w_++) {                                 \
+                    const int32_t r1_ = n_ * (bc)->stride1[0] + h_ * (bc)->stride1[1] +          \
+                                        w_ * (bc)->stride1[2];                                  \
+                    const int32_t r2_ = n_ * (bc)->stride2[0] + h_ * (bc)->stride2[1] +          \
+                                        w_ * (bc)->stride2[2];                                  \
+                    for (int32_t c_ = 0; c_ < (bc)->out[3]; c_++) {                             \
+                        (y)[o_++] = FN((ctx), (x1)[r1_ + c_ * c1_], (x2)[r2_ + c_ * c2_]);      \
+                    }                                                                           \
+                }                                                                               \
+            }                                                                                   \
+        }                                                                                       \
+    } while (0)
+
 static inline tm_status tm_check_clamp_s8(int32_t act_min, int32_t act_max)
 {
     if (act_min < -128 || act_max > 127 || act_min > act_max) {
@@ -170,6 +209,46 @@ static inline tm_status tm_check_pool(const tm_pool_params *pool, const tm_dims 
     return tm_check_geometry(pool->stride_h, pool->stride_w, pool->pad_h, pool->pad_w, 1, 1);
 }
 
+/* TRANSPOSE_CONV shapes: input (n,h,w,ic), filter (oc,kh,kw,ic), output (n,oh,ow,oc), dilation 1. */
+static inline tm_status tm_check_transpose_conv(const tm_conv_params *conv, const tm_dims *in,
+                                                const void *input, const tm_dims *fil,
+                                                const void *filter, const tm_dims *out,
+                                                const void *output)
+{
+    const tm_status st = tm_check_conv(conv, in, input, fil, filter, out, output);
+    if (st != TM_OK) {
+        return st;
+    }
+    return (conv->dilation_h != 1 || conv->dilation_w != 1) ? TM_ERR_PARAM : TM_OK;
+}
+
+/* BATCH_MATMUL shapes (tm_kernels.h): the (m, k) x (k, n) -> (m, n) matrices agree and every
+ * batch dim of the output is the broadcast of the operands'. */
+static inline tm_status tm_check_bmm(const tm_bmm_params *p, const tm_dims *l, const void *lhs,
+                                     const tm_dims *r, const void *rhs, const tm_dims *o,
+                                     const void *out)
+{
+    if (p == NULL || l == NULL || lhs == NULL || r == NULL || rhs == NULL || o == NULL ||
+        out == NULL) {
+        return TM_ERR_NULL_POINTER;
+    }
+    if (!tm_dims_valid(l) || !tm_dims_valid(r) || !tm_dims_valid(o)) {
+        return TM_ERR_SHAPE;
+    }
+    const int32_t m = p->adj_x ? l->c : l->w;
+    const int32_t k = p->adj_x ? l->w : l->c;
+    const int32_t rk = p->adj_y ? r->c : r->w;
+    const int32_t n = p->adj_y ? r->w : r->c;
+    if (k != rk || o->w != m || o->c != n) {
+        return TM_ERR_SHAPE;
+    }
+    if ((l->n != r->n && l->n != 1 && r->n != 1) || o->n != (l->n > r->n ? l->n : r->n) ||
+        (l->h != r->h && l->h != 1 && r->h != 1) || o->h != (l->h > r->h ? l->h : r->h)) {
+        return TM_ERR_SHAPE;
+    }
+    return TM_OK;
+}
+
 /* Dense shapes. */
 static inline tm_status tm_check_fc(const tm_fc_dims *d, const void *input, const void *weights,
                                     const void *output)
@@ -187,5 +266,9 @@ static inline tm_status tm_check_fc(const tm_fc_dims *d, const void *input, cons
     }
     return TM_OK;
 }
+
+/* Shapes of a PAD (tm_pad.c; both PAD kernels call it): every before >= 0 and
+ * before + in <= out per dim, valid dims; TM_OK or TM_ERR_SHAPE. */
+tm_status tm_pad_check(const tm_pad_params *params, const tm_dims *in, const tm_dims *out);
 
 #endif /* TM_INTERNAL_H */

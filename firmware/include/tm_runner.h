@@ -26,7 +26,31 @@ typedef enum {
     TM_OP_RELU = 8,
     TM_OP_RESHAPE = 9,
     TM_OP_MEAN = 10,
-    TM_OP_COUNT = 11
+    /* issue 17: operators of practitioners' models.  CONCATENATION copies one input into an
+     * axis window of the output (a concatenation or PACK of n inputs is n such layers);
+     * STRIDED_SLICE reads a strided window (SPLIT, SPLIT_V, UNPACK, SLICE: one layer per
+     * output). */
+    TM_OP_CONCATENATION = 11,
+    TM_OP_STRIDED_SLICE = 12,
+    TM_OP_TRANSPOSE = 13,
+    TM_OP_PAD = 14,
+    TM_OP_MUL = 15,
+    TM_OP_SUB = 16,
+    TM_OP_MAXIMUM = 17,
+    TM_OP_MINIMUM = 18,
+    TM_OP_LOGISTIC = 19,
+    TM_OP_TANH = 20,
+    TM_OP_HARD_SWISH = 21,
+    TM_OP_LEAKY_RELU = 22,
+    TM_OP_PRELU = 23,
+    TM_OP_QUANTIZE = 24,
+    TM_OP_DEQUANTIZE = 25,
+    TM_OP_TRANSPOSE_CONV = 26,
+    TM_OP_RESIZE_NEAREST_NEIGHBOR = 27,
+    TM_OP_RESIZE_BILINEAR = 28,
+    TM_OP_SUM = 29,
+    TM_OP_BATCH_MATMUL = 30,
+    TM_OP_COUNT = 31
 } tm_op;
 
 /* Kernel variants: the paper's configurations U, U+FPU, Q, Q+CMSIS-NN. */
@@ -40,6 +64,15 @@ typedef enum {
 
 #define TM_LAYER_FLAG_BIAS 1u
 #define TM_LAYER_FLAG_PER_CHANNEL 2u
+/* Ops with a second operand (ADD, SUB, MUL, MAXIMUM, MINIMUM, BATCH_MATMUL): in[] is the shape
+ * of the run-time input at in_offset, filter[] the shape of the other operand (binary
+ * element-wise ops: all 0 means in[]'s shape, the equal-shape form), out[] the output's
+ * (element-wise: NumPy broadcasting of the two).  CONST_OPERAND: the other operand is a constant
+ * in the blob at weights_offset (else the run-time input at in2_offset).  SWAPPED (element-wise
+ * only): the tensor at in_offset is TFLite's second operand and the other one its first (the
+ * constant of 1 - z). */
+#define TM_LAYER_FLAG_CONST_OPERAND 4u
+#define TM_LAYER_FLAG_SWAPPED 8u
 
 /*
  * Slots of geom[] and quant[], by operator family.  Every index the runner reads is named here;
@@ -61,10 +94,66 @@ enum {
     TM_QA_IN1_SHIFT, TM_QA_IN2_MULT, TM_QA_IN2_SHIFT, TM_QA_OUT_MULT, TM_QA_OUT_SHIFT,
     TM_QA_ACT_MIN, TM_QA_ACT_MAX
 };
+/* BATCH_MATMUL options (tm_bmm_params). */
+enum { TM_GB_ADJ_X = 0, TM_GB_ADJ_Y };
+/* int8 BATCH_MATMUL (tm_bmm_quant_s8, in its field order). */
+enum {
+    TM_QB_LHS_OFFSET = 0, TM_QB_RHS_OFFSET, TM_QB_OUT_OFFSET, TM_QB_MULT, TM_QB_SHIFT,
+    TM_QB_ACT_MIN, TM_QB_ACT_MAX
+};
+/* int8 MUL (tm_mul_params_s8, in its field order).  int8 SUB uses the TM_QA_* slots of ADD. */
+enum {
+    TM_QM_IN1_OFFSET = 0, TM_QM_IN2_OFFSET, TM_QM_OUT_OFFSET, TM_QM_OUT_MULT, TM_QM_OUT_SHIFT,
+    TM_QM_ACT_MIN, TM_QM_ACT_MAX
+};
 /* int8 SOFTMAX (tm_softmax_params_s8). */
 enum { TM_QS_IN_MULT = 0, TM_QS_IN_LEFT_SHIFT, TM_QS_DIFF_MIN };
-/* Float layers: float32 bit patterns of the activation clamp (tm_act_f32) and SOFTMAX's beta. */
-enum { TM_QF_BETA = 0, TM_QF_ACT_MIN = 2, TM_QF_ACT_MAX = 3 };
+/* CONCATENATION (tm_concat_params): the axis (0..3 of NHWC) and the first index of the input's
+ * window along it in the output. */
+enum { TM_GC_AXIS = 0, TM_GC_OFFSET };
+/* STRIDED_SLICE (tm_slice_params): first index and stride of each dim (n, h, w, c) of the input. */
+enum {
+    TM_GS_BEGIN_N = 0, TM_GS_BEGIN_H, TM_GS_BEGIN_W, TM_GS_BEGIN_C, TM_GS_STRIDE_N, TM_GS_STRIDE_H,
+    TM_GS_STRIDE_W, TM_GS_STRIDE_C
+};
+/* TRANSPOSE (tm_transpose_params): output dim k is input dim perm_k, NHWC dims 0..3. */
+enum { TM_GTR_PERM0 = 0, TM_GTR_PERM1, TM_GTR_PERM2, TM_GTR_PERM3 };
+/* PAD (tm_pad_params): elements before each dim (after = out - in - before), and its fill
+ * (tm_pad_value): the int8 code, or the float32 bit pattern in float variants. */
+enum { TM_GPAD_BEFORE_N = 0, TM_GPAD_BEFORE_H, TM_GPAD_BEFORE_W, TM_GPAD_BEFORE_C };
+enum { TM_QPAD_VALUE = 0 };
+/* RESIZE_NEAREST_NEIGHBOR / RESIZE_BILINEAR (tm_resize_params): 0 or 1 each. */
+enum { TM_GRS_ALIGN_CORNERS = 0, TM_GRS_HALF_PIXEL_CENTERS };
+/* int8 LOGISTIC and TANH (tm_logistic_params_s8). */
+enum { TM_QLG_IN_OFFSET = 0, TM_QLG_IN_MULT, TM_QLG_IN_LEFT_SHIFT };
+/* int8 HARD_SWISH (tm_hard_swish_params_s8, in its field order). */
+enum {
+    TM_QHS_IN_OFFSET = 0, TM_QHS_OUT_OFFSET, TM_QHS_OUT_MULT, TM_QHS_OUT_SHIFT,
+    TM_QHS_RELUISH_MULT, TM_QHS_RELUISH_SHIFT
+};
+/* int8 LEAKY_RELU (tm_leaky_relu_params_s8, in its field order). */
+enum {
+    TM_QLR_IN_OFFSET = 0, TM_QLR_OUT_OFFSET, TM_QLR_ID_MULT, TM_QLR_ID_SHIFT, TM_QLR_ALPHA_MULT,
+    TM_QLR_ALPHA_SHIFT
+};
+/* int8 PRELU (tm_prelu_params_s8, in its field order); alpha's 4-D shape is filter[]. */
+enum {
+    TM_QPR_IN_OFFSET = 0, TM_QPR_ALPHA_OFFSET, TM_QPR_OUT_OFFSET, TM_QPR_ID_MULT, TM_QPR_ID_SHIFT,
+    TM_QPR_ALPHA_MULT, TM_QPR_ALPHA_SHIFT
+};
+/* Float layers: float32 bit patterns of the activation clamp (tm_act_f32), SOFTMAX's beta and
+ * LEAKY_RELU's alpha. */
+enum { TM_QF_BETA = 0, TM_QF_ALPHA = 1, TM_QF_ACT_MIN = 2, TM_QF_ACT_MAX = 3 };
+/* MEAN / SUM (tm_reduce_params): the reduced dimensions of in[4] as a bit mask (bit i:
+ * dimension i), 0 for the spatial axes {1, 2} (MEAN's original form, whose descriptor leaves
+ * geom[] at its defaults); the output is in[4] with the reduced dimensions 1.  quant[] is
+ * tm_quant_s8 (TM_Q_*) or the float clamp (TM_QF_*). */
+enum { TM_GR_AXES = 6 };
+/* QUANTIZE / DEQUANTIZE (tm_convert_dtypes): the TM_DTYPE_* of input and output; QUANTIZE is
+ * float32 -> int8 or int8 -> int8, DEQUANTIZE int8 -> float32, in every variant. */
+enum { TM_GQ_IN_DTYPE = 6, TM_GQ_OUT_DTYPE = 7 };
+/* QUANTIZE / DEQUANTIZE parameters (tm_quantize_params); scale is a float32 bit pattern. */
+enum { TM_QZ_IN_OFFSET = 0, TM_QZ_OUT_OFFSET, TM_QZ_MULT, TM_QZ_SHIFT, TM_QZ_SCALE };
 
 /*
  * Kinds of rule in the table of quantization rules (tm_runner.c, tm_quant_rules[]) that every
@@ -83,7 +172,8 @@ typedef enum {
 } tm_quant_rule_kind;
 
 #define TM_NO_OFFSET 0xFFFFFFFFu
-/* tm_runner_path() of a layer that is not an s8-opt conv / depthwise (no tm_path). */
+/* tm_runner_path() of a layer that is not an s8-opt conv / depthwise / transpose conv (no
+ * tm_path). */
 #define TM_PATH_NONE 0xFFu
 
 /* Byte offsets of the fields of a RUN_LAYER payload (docs/protocol.md 3.2), also what a PARAM
@@ -112,7 +202,7 @@ typedef struct {
     int32_t quant[12];
     /* byte offsets into the tensor arena */
     uint32_t in_offset;
-    uint32_t in2_offset;     /* ADD's second input, else TM_NO_OFFSET */
+    uint32_t in2_offset;     /* a second input (ADD, ...), else TM_NO_OFFSET */
     uint32_t out_offset;
     uint32_t scratch_offset; /* TM_NO_OFFSET when no scratch is planned */
     uint32_t scratch_bytes;
@@ -143,6 +233,12 @@ typedef struct {
     uint32_t bias_bytes;
     uint32_t channels;       /* entries of the per-channel multiplier / shift tables */
 } tm_layer_sizes;
+
+/* Input and output dtypes of a QUANTIZE / DEQUANTIZE layer (TM_DTYPE_*, from geom[]). */
+typedef struct {
+    int32_t in_dtype;
+    int32_t out_dtype;
+} tm_convert_dtypes;
 
 /* Pointers a layer runs on. */
 typedef struct {

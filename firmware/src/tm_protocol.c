@@ -298,7 +298,8 @@ static void tm_cmd_run_layer(tm_proto *p, const uint8_t *q, size_t n, tm_reply *
         tm_error_param(r, TM_FIELD_RESERVED);
         return;
     }
-    if ((d.flags & ~(TM_LAYER_FLAG_BIAS | TM_LAYER_FLAG_PER_CHANNEL)) != 0u) {
+    if ((d.flags & ~(TM_LAYER_FLAG_BIAS | TM_LAYER_FLAG_PER_CHANNEL |
+                     TM_LAYER_FLAG_CONST_OPERAND | TM_LAYER_FLAG_SWAPPED)) != 0u) {
         tm_error_param(r, TM_FIELD_FLAGS);
         return;
     }

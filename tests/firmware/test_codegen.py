@@ -149,8 +149,10 @@ def test_infer_matches_tflite(tmp_path, model, variant):
 def test_unsupported_and_mismatched():
     b = GraphBuilder("t", dtype="int8", with_data=True)
     x = b.input((1, 4, 4, 2))
-    g = b.build([b.activation(x, "tanh")])
-    with pytest.raises(UnsupportedError, match="TANH has no firmware kernel"):
+    from tests.support.graphs import without_kernel
+
+    g = without_kernel(b.build([b.activation(x, "tanh")]))
+    with pytest.raises(UnsupportedError, match="ELU has no firmware kernel"):
         describe_model(g, "s8-ref")
     with pytest.raises(CodegenError, match="int8 model; variant f32 cannot run it"):
         describe_model(_small_int8_graph(), "f32")
@@ -181,8 +183,11 @@ def test_add_accepts_shapes_that_differ_by_leading_ones_only():
     flat = describe_layer(with_shapes((1, 1, 1, 32), (32,), (1, 1, 1, 32)), "s8-ref",
                           ConstantBlob())
     assert flat.op == same.op and flat.quant == same.quant
-    with pytest.raises(CodegenError, match="ADD needs two run-time inputs of one shape"):
-        describe_layer(with_shapes((1, 2, 2, 8), (8,), (1, 2, 2, 8)), "s8-ref")
+    # a real broadcast runs the broadcasting kernel: the second shape in filter[]
+    bc = describe_layer(with_shapes((1, 2, 2, 8), (8,), (1, 2, 2, 8)), "s8-ref")
+    assert (bc.input, bc.filter, bc.output) == ((1, 2, 2, 8), (1, 1, 1, 8), (1, 2, 2, 8))
+    with pytest.raises(CodegenError, match="do not broadcast onto the output"):
+        describe_layer(with_shapes((1, 2, 2, 8), (3,), (1, 2, 2, 8)), "s8-ref")
 
 
 #: SHA-256 of tm_model_data.c + NUL + the blob, as generated before the firmware interface was

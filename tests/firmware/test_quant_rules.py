@@ -31,11 +31,26 @@ _NAN_BITS = 0x7FC00000
 
 def _valid_quant(op: fi.Op, f32: bool) -> tuple[int, ...]:
     """quant[] the host would build for op (ordinary scales)."""
+    if op in (fi.Op.QUANTIZE, fi.Op.DEQUANTIZE):    # one kernel, one set of slots, any variant
+        m, e = rq.requantize_multiplier(0.05, 0.04)
+        return fi.CONVERT_QUANT.words(input_offset=5, output_offset=-3, multiplier=m, shift=e,
+                                      scale=fi.f32_bits(0.05))
+    if op is fi.Op.PAD:
+        return fi.PAD_QUANT.words(value=fi.f32_bits(0.0) if f32 else -3)
+    if op in (fi.Op.TRANSPOSE, fi.Op.RESIZE_NEAREST_NEIGHBOR, fi.Op.RESIZE_BILINEAR):
+        return fi.default_quant()
     if f32:
         if op is fi.Op.SOFTMAX:
             return fi.SOFTMAX_F32_QUANT.words(beta=1.0)
+        if op is fi.Op.LEAKY_RELU:
+            return fi.LEAKY_RELU_F32_QUANT.words(alpha=0.2)
         return fi.F32_ACT_QUANT.words(act_min=-_F32_MAX, act_max=_F32_MAX)
-    if op is fi.Op.ADD:
+    if op is fi.Op.MUL:
+        return fi.MUL_S8_QUANT.words(**asdict(rq.mul_params(0.02, 3, 0.05, -7, 0.04, 11)),
+                                     act_min=-128, act_max=127)
+    if op in (fi.Op.MAXIMUM, fi.Op.MINIMUM):
+        return fi.default_quant()
+    if op in (fi.Op.ADD, fi.Op.SUB):
         return fi.ADD_S8_QUANT.words(**asdict(rq.add_params(0.02, 3, 0.05, -7, 0.04, 11)),
                                      act_min=-128, act_max=127)
     if op is fi.Op.SOFTMAX:
@@ -45,7 +60,22 @@ def _valid_quant(op: fi.Op, f32: bool) -> tuple[int, ...]:
                                           diff_min=p.diff_min)
     if op in (fi.Op.AVERAGE_POOL_2D, fi.Op.MAX_POOL_2D):
         return fi.S8_QUANT.words(act_min=-128, act_max=127)
+    if op in (fi.Op.LOGISTIC, fi.Op.TANH):
+        return fi.LOGISTIC_S8_QUANT.words(**asdict(rq.logistic_params(0.05, 3)))
+    if op is fi.Op.HARD_SWISH:
+        return fi.HARD_SWISH_S8_QUANT.words(**asdict(rq.hard_swish_params(0.05, 3, 0.04, -9)))
+    if op is fi.Op.LEAKY_RELU:
+        return fi.LEAKY_RELU_S8_QUANT.words(
+            **asdict(rq.leaky_relu_params(0.05, 3, 0.2, 0.04, -9)))
+    if op is fi.Op.PRELU:
+        return fi.PRELU_S8_QUANT.words(
+            **asdict(rq.prelu_params(0.05, 3, 0.002, 0, 0.04, -9)))
+    if op is fi.Op.BATCH_MATMUL:
+        m, e = rq.batch_matmul_multiplier(0.02, 0.05, 0.04)
+        return fi.BMM_S8_QUANT.words(lhs_offset=3, rhs_offset=-7, output_offset=11,
+                                     multiplier=m, shift=e, act_min=-128, act_max=127)
     m, e = rq.mean_multiplier(0.05, 0.04, 16) if op is fi.Op.MEAN else \
+        rq.requantize_multiplier(0.05, 0.2) if op is fi.Op.SUM else \
         rq.requantize_multiplier(0.0005, 0.04)
     return fi.S8_QUANT.words(input_offset=5, output_offset=-3, act_min=-128, act_max=127,
                              multiplier=m, shift=e)
@@ -71,6 +101,40 @@ def _request(op: fi.Op, f32: bool, quant: tuple[int, ...]):
             stride_h=2, stride_w=2, filter_h=2, filter_w=2), quant=quant, reps=1, warmups=0)
     if op is fi.Op.MEAN:
         return LayerRequest(op, variant, x, (1, 1, 1, 8), quant=quant, reps=1, warmups=0)
+    if op is fi.Op.CONCATENATION:
+        return LayerRequest(op, variant, x, (1, 4, 4, 12), geom=fi.CONCAT_GEOM.words(
+            axis=3, offset=4), quant=quant, reps=1, warmups=0)
+    if op is fi.Op.STRIDED_SLICE:
+        return LayerRequest(op, variant, x, (1, 2, 4, 3), geom=fi.SLICE_GEOM.words(
+            begin_n=0, begin_h=1, begin_w=0, begin_c=7, stride_n=1, stride_h=2, stride_w=1,
+            stride_c=-2), quant=quant, reps=1, warmups=0)
+    if op is fi.Op.PAD:
+        return LayerRequest(op, variant, x, (1, 5, 6, 8), geom=fi.PAD_GEOM.words(
+            before_n=0, before_h=1, before_w=1, before_c=0), quant=quant, reps=1, warmups=0)
+    if op is fi.Op.TRANSPOSE:
+        return LayerRequest(op, variant, x, x, geom=fi.TRANSPOSE_GEOM.words(
+            perm0=0, perm1=2, perm2=1, perm3=3), quant=quant, reps=1, warmups=0)
+    if op in (fi.Op.RESIZE_NEAREST_NEIGHBOR, fi.Op.RESIZE_BILINEAR):
+        return LayerRequest(op, variant, x, (1, 8, 8, 8), geom=fi.RESIZE_GEOM.words(
+            align_corners=0, half_pixel_centers=1), quant=quant, reps=1, warmups=0)
+    if op is fi.Op.PRELU:       # one alpha per channel
+        return LayerRequest(op, variant, x, x, (1, 1, 1, 8), quant=quant, reps=1, warmups=0)
+    if op is fi.Op.TRANSPOSE_CONV:
+        return LayerRequest(op, variant, x, (1, 8, 8, 4), (4, 2, 2, 8),
+                            fi.CONV_GEOM.words(stride_h=2, stride_w=2), quant, reps=1, warmups=0)
+    if op is fi.Op.BATCH_MATMUL:
+        return LayerRequest(op, variant, x, (1, 4, 4, 6), (1, 4, 8, 6),  # out, rhs
+                            fi.BMM_GEOM.words(adj_x=0, adj_y=0), quant, reps=1, warmups=0)
+    if op is fi.Op.SUM:
+        return LayerRequest(op, variant, x, (1, 4, 4, 1), geom=fi.REDUCE_GEOM.words(axes=0b1000),
+                            quant=quant, reps=1, warmups=0)
+    if op in (fi.Op.QUANTIZE, fi.Op.DEQUANTIZE):
+        dtypes = ((fi.DType.F32, fi.DType.S8) if op is fi.Op.QUANTIZE
+                  else (fi.DType.S8, fi.DType.F32))
+        return LayerRequest(op, variant, x, x, geom=fi.CONVERT_GEOM.words(
+            in_dtype=dtypes[0], out_dtype=dtypes[1]), quant=quant, reps=1, warmups=0)
+    if op in fi.BINARY_OPS:
+        return LayerRequest(op, variant, x, x, x, quant=quant, reps=1, warmups=0)
     return LayerRequest(op, variant, x, x, quant=quant, reps=1, warmups=0)
 
 
@@ -111,7 +175,7 @@ def client():
 
 
 def test_valid_parameters_run(client):
-    for op in fi.Op:
+    for op in sorted(set(fi.OP_CODES.values())):     # the ops the firmware has kernels for
         for f32 in (False, True):
             if op is fi.Op.RESHAPE:
                 continue

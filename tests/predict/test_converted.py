@@ -67,12 +67,11 @@ def test_default_ptq_is_an_int8_model_with_float_io(converted):
     ptq, int8 = converted["ptq"], converted["int8"]
     p, q = predict(ptq, board="L4"), predict(int8, board="L4")
     assert p.variant == "s8-opt" and p.model_dtype == "int8" and p.model_note is None
-    # QUANTIZE / DEQUANTIZE have no table entry: on the proxy, and said so
-    assert not p.complete
-    assert {op for _, op, kind, _ in p.gaps} == {"QUANTIZE", "DEQUANTIZE"}
+    # QUANTIZE / DEQUANTIZE have calibrated table entries (issue 17): the prediction is complete
+    assert p.complete and not p.gaps
     d = p.deployment
-    assert not d.accepted and d.problems[0].rule == "float-io"
-    assert "full-integer (int8) or float32 models only" in d.problems[0].reason
+    # the int8 images run QUANTIZE / DEQUANTIZE: it deploys as it is
+    assert d.accepted and d.variant == "s8-opt"
     # the float32 input (16·16·3·4 bytes) is in the arena as float32; the weights are the
     # int8 model's
     assert p.peak_ram_bytes > q.peak_ram_bytes and p.peak_ram_bytes >= 16 * 16 * 3 * 4

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import random
@@ -106,19 +107,22 @@ def test_fallback_proxy_is_marked_with_reason():
 
 
 def test_fallback_for_ops_without_macs_uses_flops_or_elements():
-    """RELU (no table entry): proxy × FLOPs; MEAN (no kernel path): also proxied, and PAD (data
-    movement, no FLOPs): proxy × output elements."""
+    """RELU (no table entry): proxy × FLOPs; MEAN (no table entry either): also proxied, and
+    MIRROR_PAD (data movement without a firmware kernel, no FLOPs): proxy × output elements."""
     b = GraphBuilder("misc")
     x = b.input((1, 4, 4, 8))
     r = b.activation(x, "relu")
     p_ = b.pad(r, [[0, 0], [1, 1], [1, 1], [0, 0]])
-    g = b.build([b.mean(p_)])
+    g0 = b.build([b.mean(p_)])
+    mirror = dataclasses.replace(g0.layers[1], op=OpType.MIRROR_PAD,
+                                 options={**g0.layers[1].options, "mode": "reflect"})
+    g = ModelGraph(g0.name, [g0.layers[0], mirror, g0.layers[2]], g0.inputs, g0.outputs)
     p = Estimator("L4", "s8-opt", make_table()).predict(g)
     assert all(p.fallback)
     relu, pad, mean = p.layers
     assert relu.cycles == pytest.approx(7.0 * layer_cost(g.layers[0]).flops)
     assert pad.cycles == pytest.approx(7.0 * g.layers[1].output.size)
-    assert "no calibrated kernel path for PAD" in pad.note
+    assert "no calibrated kernel path for MIRROR_PAD" in pad.note
     assert mean.cycles == pytest.approx(7.0 * layer_cost(g.layers[2]).flops)
 
 

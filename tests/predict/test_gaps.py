@@ -27,7 +27,7 @@ def _conv_net(name: str = "n") -> ModelGraph:
 
 
 def _with_proxy_layer() -> ModelGraph:
-    """conv -> tanh: the synthetic table has no TANH entry (the proxy predicts it)."""
+    """conv -> tanh: the synthetic table has no TANH/scalar entry (the proxy predicts it)."""
     b = GraphBuilder("p", dtype="int8")
     x = b.conv2d(b.input((1, 8, 8, 4)), 8, kernel=3)
     return b.build([b.activation(x, "tanh")])
@@ -57,7 +57,7 @@ def test_proxy_layers_make_it_incomplete_and_carry_the_proxys_spread(rel_sigma):
     conv, tanh = p.layers
     assert not p.complete and tanh.fallback and tanh.model == "proxy"
     assert p.gaps == (("tanh_1", "TANH", "proxy",
-                       "no calibrated kernel path for TANH; MAC proxy used"),)
+                       "table has no entry TANH/scalar; MAC proxy used"),)
     # the proxy's interval: its measured relative spread, else 0-2x as before
     half = tanh.cycles_high - tanh.cycles
     assert half == pytest.approx(Z95 * rel_sigma * tanh.cycles if rel_sigma else tanh.cycles)
@@ -68,7 +68,7 @@ def test_proxy_layers_make_it_incomplete_and_carry_the_proxys_spread(rel_sigma):
     doc = p.as_dict()
     assert doc["complete"] is False and doc["totals"]["layers_on_proxy"] == 1
     assert doc["gaps"] == [{"name": "tanh_1", "op": "TANH", "kind": "proxy",
-                            "reason": "no calibrated kernel path for TANH; MAC proxy used"}]
+                            "reason": "table has no entry TANH/scalar; MAC proxy used"}]
     assert doc["proxy_rel_sigma"] == rel_sigma
 
 

@@ -734,11 +734,31 @@ def test_new_layers_agree_with_tflite():
     assert_agree(read_keras(model), read_tflite(to_tflite(model, "float32")))
 
 
-def test_dense_on_rank_3_input_keeps_dims():
-    graph = read_keras(model_of(layers.Dense(5, name="d"), shape=(7, 3)))
-    dense = graph.layer("d")
-    assert dense.options["keep_num_dims"] is True and dense.output.shape == (1, 7, 5)
+def test_dense_on_rank_3_input_is_what_the_converter_writes():
+    """A reshape to (rows, features), the dense layer without bias, a reshape back and the bias
+    ADD with the ReLU fused (tests/readers/test_dense_nd.py compares with converted files)."""
+    graph = read_keras(model_of(layers.Dense(5, activation="relu", name="d"), shape=(7, 3)))
+    assert [(la.op, la.output.shape) for la in graph] == [
+        (OpType.RESHAPE, (7, 3)), (OpType.FULLY_CONNECTED, (7, 5)), (OpType.RESHAPE, (1, 7, 5)),
+        (OpType.ADD, (1, 7, 5))]
+    dense = graph.layer("d/matmul")
+    assert dense.bias is None and dense.options["keep_num_dims"] is False
     assert layer_cost(dense).macs == 7 * 3 * 5
+    assert graph.layer("d/bias_add").activation is Activation.RELU
+
+
+def test_time_distributed_dense_steps_and_other_wrapped_layers():
+    graph = read_keras(model_of(layers.TimeDistributed(layers.Dense(5, activation="relu"),
+                                                       name="td"), shape=(4, 3)))
+    ops = [la.op for la in graph]
+    assert ops == [OpType.TRANSPOSE] + [OpType.STRIDED_SLICE, OpType.FULLY_CONNECTED] * 4 \
+        + [OpType.PACK, OpType.TRANSPOSE]
+    assert all(la.activation is Activation.RELU and la.output.shape == (1, 5)
+               for la in graph if la.op is OpType.FULLY_CONNECTED)
+    other = read_keras(model_of(layers.TimeDistributed(layers.Dense(5, activation="tanh"),
+                                                       name="td"), shape=(4, 3)))
+    (la,) = other
+    assert la.op is OpType.UNSUPPORTED and la.source_op == "TimeDistributed(Dense(activation=tanh))"
 
 
 def test_nested_models_shared_layers_and_several_outputs():

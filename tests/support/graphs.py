@@ -57,3 +57,12 @@ def hybrid(graph: ModelGraph, name: str | None = None) -> ModelGraph:
         inputs[layer.op.operands.weights] = w8
         layers.append(dataclasses.replace(layer, inputs=tuple(inputs)))
     return ModelGraph(name or f"{graph.name}_hybrid", layers, graph.inputs, graph.outputs)
+
+
+def without_kernel(graph: ModelGraph) -> ModelGraph:
+    """``graph`` with its TANH layers turned into ELU layers named ``elu_<n>``: an operator the
+    firmware has no kernel for, for tests of how a refused layer is reported."""
+    layers = [dataclasses.replace(layer, op=OpType.ELU, source_op="ELU",
+                                  name=layer.name.replace("tanh", "elu"))
+              if layer.op is OpType.TANH else layer for layer in graph]
+    return ModelGraph(graph.name, layers, graph.inputs, graph.outputs, source=graph.source)

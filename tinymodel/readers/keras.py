@@ -47,6 +47,13 @@ conversions.  Where the converter rewrites a Keras layer, the reader writes what
   convolution): the convolution with a zero bias, then an ``ADD`` of the bias (when not all
   zero) with ReLU / ReLU6 fused into it, or else the activation as its own layer; nothing is
   folded or fused into the convolution itself.
+* **Dense on an input of rank > 2** (a sequence, an (H, W, C) tensor) is a RESHAPE to
+  ``(rows, features)``, a ``FULLY_CONNECTED`` without bias, a RESHAPE back and an ``ADD`` of the
+  bias with ReLU / ReLU6 fused into it (another activation its own layer), as the converter
+  writes it; a reshape only it reads (a Conv1D's reshape back) is merged into its first one.
+  ``TimeDistributed(Dense)`` is a TRANSPOSE to time-major, a STRIDED_SLICE and a dense layer per
+  step, a PACK and a TRANSPOSE back (the normalisation reads the transposes of the batch of 1 as
+  reshapes); another wrapped layer is ``UNSUPPORTED``.
 * **1-D layers are 2-D layers between reshapes.**  Conv1D is a RESHAPE to ``(1, 1, W, C)``,
   a ``CONV_2D`` with kernel ``(1, k)`` and a RESHAPE back (``causal`` padding: a ``PAD`` first);
   one-operator activations sit before the reshape back, and a BatchNormalization, constant or
@@ -91,7 +98,7 @@ conversions.  Where the converter rewrites a Keras layer, the reader writes what
 ``options`` keys (see :class:`~tinymodel.graph.Layer`): ``folded`` (tuple of Keras layer
 names), ``axis`` (concatenation, gather), ``axes``/``keep_dims`` (mean, reduce-max),
 ``new_shape`` (reshape), ``paddings`` (pad), ``beta`` (softmax), ``alpha`` (leaky-relu),
-``keep_num_dims`` (dense on inputs of rank > 2), ``output_shape`` (transposed conv), ``size``
+``keep_num_dims`` (dense: false, as the converter writes it), ``output_shape`` (transposed conv), ``size``
 (resize), ``perm`` (transpose), ``begin``/``end``/``strides`` and their masks (strided slice),
 ``num``/``axis`` (unpack), ``num_splits``/``axis`` (split), ``dims`` (fill), the fused LSTM's
 ``time_major``/``n_cell``/``n_output``.  RESHAPE, PAD, MEAN, REDUCE_MAX, TRANSPOSE,
@@ -966,17 +973,109 @@ def _separable(reader: _GraphReader, call: _Call) -> None:
     reader.activation(call, _activation_name(layer.activation), draft)
 
 
-@_handles("Dense", emits=(OpType.FULLY_CONNECTED,))
+@_handles("Dense", emits=(OpType.FULLY_CONNECTED, OpType.RESHAPE, OpType.ADD))
 def _dense(reader: _GraphReader, call: _Call) -> None:
+    """A ``FULLY_CONNECTED`` (bias and ReLU / ReLU6 fused).  On an input of rank > 2, what the
+    converter writes (:func:`_dense_nd`)."""
     layer = call.op
     src = reader._in(call)
     weights = _const(f"{call.name}/kernel", _numpy(layer.kernel).T)
-    options = {"keep_num_dims": len(src.shape) > 2}
+    if len(src.shape) > 2:
+        _dense_nd(reader, call, src, weights)
+        return
+    options = {"keep_num_dims": False}
     src, weights, bias, folded = reader.fuse_input_scalars(
         src, OpType.FULLY_CONNECTED, weights, _bias(call.name, layer), Padding.VALID)
     draft = reader.simple(call, OpType.FULLY_CONNECTED, [src, weights, bias], options=options,
                           folded=folded)
     reader.activation(call, _activation_name(layer.activation), draft)
+
+
+def _dense_nd(reader: _GraphReader, call: _Call, src: TensorSpec, weights: TensorSpec) -> None:
+    """A ``Dense`` on an input of rank > 2 as the converter writes it: a ``RESHAPE`` to
+    ``(rows, features)``, a ``FULLY_CONNECTED`` without bias, a ``RESHAPE`` back and an ``ADD``
+    of the bias (when the layer has one) with ReLU / ReLU6 fused into it, or else the activation
+    as its own layer; nothing is folded or fused into the dense layer itself.  A reshape that
+    only this layer reads (a Conv1D's reshape back to ``(1, W, F)``) is merged into the first
+    reshape, as the converter merges reshapes of reshapes."""
+    layer = call.op
+    out = reader._shape(call.out_tensors[0], call.name)
+    units, n_in = weights.shape
+    rows = src.size // n_in
+    merged: list[str] = []
+    p = reader._producer.get(src.name)
+    if p is not None and p.op is OpType.RESHAPE and p.outputs == [src] \
+            and reader._uses.get(src.name) == 1 and p.inputs and p.inputs[0] is not None:
+        reader._drafts.remove(p)
+        del reader._producer[src.name]
+        merged = [p.origin or p.name, *p.folded]
+        src = p.inputs[0]
+    flat = _reshape_layer(reader, call, f"{call.name}/flatten", src, (rows, n_in))
+    reader._producer[flat.name].folded.extend(merged)
+    dense = reader.layer(f"{call.name}/matmul", OpType.FULLY_CONNECTED, [flat, weights, None],
+                         [(rows, units)], src.dtype, call.cls, fusable=False,
+                         options={"keep_num_dims": False})
+    bias = _bias(call.name, layer)
+    last = _reshape_layer(reader, call, call.name if bias is None else f"{call.name}/unflatten",
+                          dense.outputs[0], out)
+    draft = reader._producer[last.name]
+    draft.fusable = False
+    if bias is not None:
+        draft = reader.layer(f"{call.name}/bias_add", OpType.ADD,
+                             [last, _const(f"{call.name}/bias_value", bias.data)], [out],
+                             src.dtype, call.cls)
+    reader._bind(call.out_tensors[0], draft.outputs[0])
+    reader.activation(call, _activation_name(layer.activation), draft)
+
+
+@_handles("TimeDistributed", emits=(OpType.TRANSPOSE, OpType.STRIDED_SLICE,
+                                    OpType.FULLY_CONNECTED, OpType.PACK))
+def _time_distributed(reader: _GraphReader, call: _Call) -> None:
+    """``TimeDistributed(Dense)`` over a ``(1, steps, features)`` input as the converter writes
+    it: a ``TRANSPOSE`` to time-major, per step a ``STRIDED_SLICE`` and a ``FULLY_CONNECTED``
+    (bias and ReLU / ReLU6 fused; another activation is its own layer after it), a ``PACK``
+    and a ``TRANSPOSE`` back (the normalisation reads the transposes, which only move the batch
+    of 1, as reshapes).  Any other wrapped layer is ``UNSUPPORTED``."""
+    inner = getattr(call.op, "layer", None)
+    src = reader._in(call)
+    fn = _activation_name(getattr(inner, "activation", None))
+    if type(inner).__name__ != "Dense" or len(src.shape) != 3 or src.shape[0] != 1 \
+            or (fn not in FUSED_ACTIVATIONS and fn != "linear"):
+        what = type(inner).__name__
+        reader._unsupported(call, f"TimeDistributed({what}"
+                                  f"{f'(activation={fn})' if what == 'Dense' else ''})")
+        return
+    _, steps, n_in = src.shape
+    weights = _const(f"{call.name}/kernel", _numpy(inner.kernel).T)
+    bias = _bias(call.name, inner)
+    units = weights.shape[0]
+    perm = _const(f"{call.name}/perm", np.array([1, 0, 2], dtype=np.int32))
+    seq = reader.layer(f"{call.name}/transpose", OpType.TRANSPOSE, [src, perm],
+                       [(steps, 1, n_in)], src.dtype, call.cls,
+                       options={"perm": (1, 0, 2)}).outputs[0]
+    rows = []
+    for t in range(steps):
+        begin, end, strides = (t, 0, 0), (t + 1, 0, 0), (1, 1, 1)
+        operands = [_const(f"{call.name}/{k}{t}", np.array(v, dtype=np.int32))
+                    for k, v in (("begin", begin), ("end", end), ("strides", strides))]
+        x = reader.layer(f"{call.name}/strided_slice", OpType.STRIDED_SLICE, [seq, *operands],
+                         [(1, n_in)], src.dtype, call.cls,
+                         options={"begin": begin, "end": end, "strides": strides,
+                                  "begin_mask": 6, "end_mask": 6,
+                                  "shrink_axis_mask": 1}).outputs[0]
+        step = reader.layer(f"{call.name}/dense", OpType.FULLY_CONNECTED, [x, weights, bias],
+                            [(1, units)], src.dtype, call.cls,
+                            options={"keep_num_dims": False})
+        if fn in FUSED_ACTIVATIONS:
+            step.attrs["activation"] = FUSED_ACTIVATIONS[fn]
+        rows.append(step.outputs[0])
+    packed = reader.layer(f"{call.name}/pack", OpType.PACK, rows, [(steps, 1, units)],
+                          src.dtype, call.cls, options={"axis": 0, "values_count": steps})
+    perm = _const(f"{call.name}/perm_back", np.array([1, 0, 2], dtype=np.int32))
+    back = reader.layer(call.name, OpType.TRANSPOSE, [packed.outputs[0], perm],
+                        [(1, steps, units)], src.dtype, call.cls, own=True,
+                        options={"perm": (1, 0, 2)})
+    reader._bind(call.out_tensors[0], back.outputs[0])
 
 
 @_handles("Rescaling", emits=(OpType.MUL, OpType.ADD))

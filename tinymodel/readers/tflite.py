@@ -265,7 +265,7 @@ class _F:
     BUFFER_DATA, BUFFER_OFFSET, BUFFER_SIZE = 0, 1, 2
     # Tensor
     TENSOR_SHAPE, TENSOR_TYPE, TENSOR_BUFFER, TENSOR_NAME, TENSOR_QUANTIZATION = 0, 1, 2, 3, 4
-    TENSOR_IS_VARIABLE, TENSOR_SPARSITY = 5, 6
+    TENSOR_IS_VARIABLE, TENSOR_SPARSITY, TENSOR_SHAPE_SIGNATURE = 5, 6, 7
     # QuantizationParameters (details is a union: ids 4 and 5)
     QUANT_SCALE, QUANT_ZERO_POINT, QUANT_DETAILS_TYPE, QUANT_DIMENSION = 2, 3, 4, 6
     # OperatorCode
@@ -433,8 +433,13 @@ class _ModelReader:
         data = None
         if constant and raw is not None and t.table(_F.TENSOR_SPARSITY) is None:
             data = self._array(raw, dtype, shape, name)
+        # the converter stores a size it cannot know (an open batch size upstream) as 1 and says
+        # -1 in the signature; beyond the batch (dimension 0) the stored 1 is a placeholder
+        signature = t.ints(_F.TENSOR_SHAPE_SIGNATURE) or ()
+        open_dims = tuple(i for i, d in enumerate(signature)
+                          if i > 0 and d == -1 and len(signature) == len(shape))
         return TensorSpec(name=name, shape=shape, dtype=dtype, quantization=quantization,
-                          constant=constant, data=data)
+                          constant=constant, data=data, open_dims=open_dims)
 
     def _quantization(self, q: Table, name: str, shape: tuple[int, ...]) -> Quantization | None:
         """Affine parameters, or ``None`` when the table carries none (as in float models)."""
