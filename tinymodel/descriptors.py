@@ -1235,8 +1235,7 @@ def _layer_dtypes(layer: Layer) -> set[str]:
         data = layer.activation_inputs
     else:
         first = layer.op.operands.data
-        two = layer.op in (OpType.ADD, OpType.SUB, OpType.MUL, OpType.MAXIMUM, OpType.MINIMUM,
-                           OpType.BATCH_MATMUL)
+        two = fi.OP_CODES.get(layer.op) in fi.TWO_INPUT_OPS
         data = tuple(t for t in layer.inputs[first:first + (2 if two else 1)]
                      if t is not None and not t.is_constant)
     return {t.dtype for t in (*data, *layer.outputs)}

@@ -55,6 +55,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from tinymodel.builder import GraphBuilder
+from tinymodel.dispatch import BINARY_OPS
 from tinymodel.errors import TinymodelError
 from tinymodel.graph import Layer
 from tinymodel.ops import OpType
@@ -69,8 +70,6 @@ SPEC_OPS = (OpType.CONV_2D, OpType.DEPTHWISE_CONV_2D, OpType.FULLY_CONNECTED,
             OpType.MUL, OpType.SUB, OpType.MAXIMUM, OpType.MINIMUM,
             OpType.TRANSPOSE, OpType.PAD, OpType.RESIZE_NEAREST_NEIGHBOR, OpType.RESIZE_BILINEAR)
 DEFAULT_AXES = (1, 2)
-#: The binary element-wise operators among them.
-_BINARY = (OpType.ADD, OpType.SUB, OpType.MUL, OpType.MAXIMUM, OpType.MINIMUM)
 #: Named forms of a binary op's second operand (``other``), from the first operand's shape.
 _OTHER_FORMS = {"same": lambda s: tuple(s),
                 "channel": lambda s: (1,) * (len(s) - 1) + tuple(s[-1:]),
@@ -150,7 +149,7 @@ def build_layer(spec: Mapping[str, Any], dtype: str = "int8", with_data: bool = 
     elif op is OpType.DEQUANTIZE:
         dtype = "int8"
     b = GraphBuilder(f"spec_{op.label.lower()}", dtype=dtype, with_data=with_data)
-    if op in _BINARY:
+    if op in BINARY_OPS:
         const = spec.get("const")
         if const not in (None, "first", "second"):
             raise TinymodelError(f"layer spec: const must be 'first' or 'second', not {const!r}")
@@ -279,7 +278,7 @@ def spec_of(layer: Layer) -> dict[str, Any]:
     if op not in SPEC_OPS:
         raise TinymodelError(f"layer {layer.name!r}: op {op.label} has no layer spec")
     spec: dict[str, Any] = {"op": op.label, "input": list(layer.input.shape)}
-    if op in _BINARY:
+    if op in BINARY_OPS:
         first, second = layer.inputs[:2]
         spec["input"] = list(first.shape)
         named = [k for k, f in _OTHER_FORMS.items() if f(tuple(first.shape)) == tuple(second.shape)]
