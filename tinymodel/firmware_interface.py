@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import NamedTuple
 
+from tinymodel.dispatch import BINARY_OPS as BINARY_OPTYPES
 from tinymodel.dispatch import KernelPath, Variant
 from tinymodel.errors import TinymodelError
 from tinymodel.ops import OpType
@@ -89,14 +90,6 @@ class Op(enum.IntEnum):
 #: One past the largest op code (``TM_OP_COUNT``).
 OP_COUNT = 31
 
-#: Ops whose layer reads a second runtime tensor (``in2_offset``): the code generator gives
-#: them the arena offset of the layer's second runtime input.
-TWO_INPUT_OPS: frozenset[Op] = frozenset({Op.ADD, Op.SUB, Op.MUL, Op.MAXIMUM, Op.MINIMUM,
-                                          Op.BATCH_MATMUL})
-#: Binary element-wise ops: ``in[]`` is the run-time input's shape, ``filter[]`` the other
-#: operand's (a second run-time input, or a constant with :attr:`LayerFlag.CONST_OPERAND`),
-#: ``out[]`` their NumPy broadcast; the runner computes the broadcast strides.
-BINARY_OPS: frozenset[Op] = frozenset({Op.ADD, Op.SUB, Op.MUL, Op.MAXIMUM, Op.MINIMUM})
 
 #: The firmware op code each :class:`OpType` it runs is described with.  RELU6 runs as RELU (its
 #: clamp is the activation range in the quant slots); an :class:`OpType` missing here has no
@@ -139,6 +132,14 @@ OP_CODES: Mapping[OpType, Op] = MappingProxyType({
     OpType.DEQUANTIZE: Op.DEQUANTIZE,
     OpType.SUM: Op.SUM,
 })
+
+#: Binary element-wise ops: ``in[]`` is the run-time input's shape, ``filter[]`` the other
+#: operand's (a second run-time input, or a constant with :attr:`LayerFlag.CONST_OPERAND`),
+#: ``out[]`` their NumPy broadcast; the runner computes the broadcast strides.
+BINARY_OPS: frozenset[Op] = frozenset(OP_CODES[o] for o in BINARY_OPTYPES)
+#: Ops whose layer reads a second runtime tensor (``in2_offset``): the code generator gives
+#: them the arena offset of the layer's second runtime input.
+TWO_INPUT_OPS: frozenset[Op] = BINARY_OPS | {Op.BATCH_MATMUL}
 
 #: Wire code of each kernel variant (``tm_variant``: the paper's U, U+FPU, Q, Q+CMSIS-NN).
 VARIANT_CODES: Mapping[Variant, int] = MappingProxyType({
