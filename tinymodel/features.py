@@ -368,16 +368,14 @@ def _other(layer: Layer, path: KernelPath) -> dict[str, float]:
     elif layer.op is OpType.RESHAPE:
         c["elements"] = layer.output.nbytes
         c["runs"] = 1
-    elif layer.op is OpType.TRANSPOSE:
-        shape, perm = layer.input.shape, tuple(layer.options.get("perm", ()))
+    elif layer.op in (OpType.TRANSPOSE, OpType.PAD, OpType.RESIZE_NEAREST_NEIGHBOR):
         c["elements"] = layer.output.nbytes
         c["pixels"] = out // max(layer.output.shape[-1], 1) if layer.output.shape else 1
-        if perm and perm[-1] % len(shape) != len(shape) - 1 and shape[-1] > 1:
-            c["strided_reads"] = out
-    elif layer.op in (OpType.PAD, OpType.RESIZE_NEAREST_NEIGHBOR):
-        c["elements"] = layer.output.nbytes
-        c["pixels"] = out // max(layer.output.shape[-1], 1) if layer.output.shape else 1
-        if layer.op is OpType.PAD:
+        if layer.op is OpType.TRANSPOSE:
+            shape, perm = layer.input.shape, tuple(layer.options.get("perm", ()))
+            if perm and perm[-1] % len(shape) != len(shape) - 1 and shape[-1] > 1:
+                c["strided_reads"] = out
+        elif layer.op is OpType.PAD:
             c["runs"] = _pad_runs(layer)
     elif layer.op is OpType.RESIZE_BILINEAR:
         c["pixels"] = out // max(layer.output.shape[-1], 1)
