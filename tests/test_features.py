@@ -226,45 +226,57 @@ def test_data_movement_features_count_rows_and_strided_reads():
 
 
 def _walk_reduce_nest(shape, axes):
-    """Loop entries of tm_reduce_*'s per-output loops, by walking them as the C code does: the
-    input padded to 4-D, per output element four loops over the reduced extents (1 for a kept
-    dimension), the channel loop innermost; entries of the h, w and channel loops counted."""
+    """Loop entries of tm_reduce_*, by walking its loops as the C code does: the input padded to
+    4-D, four loops over the kept extents (1 for a reduced dimension), then per output element
+    four over the reduced extents (1 for a kept one), the channel loop innermost."""
     rank = len(shape)
     shape = (1,) * (4 - rank) + tuple(shape)
     axes = {a % rank + 4 - rank for a in axes}
-    inner = [d if i in axes else 1 for i, d in enumerate(shape)]
-    outputs = 1
-    for i, d in enumerate(shape):
-        outputs *= 1 if i in axes else d
-    entries = 0
-    for _ in range(outputs):
-        for _b0 in range(inner[0]):
-            entries += 1                        # the h loop
-            for _b1 in range(inner[1]):
-                entries += 1                    # the w loop
-                for _b2 in range(inner[2]):
-                    entries += 1                # the channel loop: one contiguous run
+    kept = [1 if i in axes else d for i, d in enumerate(shape)]
+    red = [d if i in axes else 1 for i, d in enumerate(shape)]
+    entries = 1                                              # the a0 loop
+    for _a0 in range(kept[0]):
+        entries += 1                                         # the a1 loop
+        for _a1 in range(kept[1]):
+            entries += 1                                     # the a2 loop
+            for _a2 in range(kept[2]):
+                entries += 1                                 # the a3 loop
+                for _a3 in range(kept[3]):
+                    entries += 1                             # the b0 loop (one per output)
+                    for _b0 in range(red[0]):
+                        entries += 1                         # the b1 loop
+                        for _b1 in range(red[1]):
+                            entries += 1                     # the b2 loop
+                            for _b2 in range(red[2]):
+                                entries += 1                 # the channel loop: one run
     return entries
 
 
 @pytest.mark.parametrize("spec, outputs, elements, loops", [
-    # inner axis: per output the h, w and channel loops entered once each, one run of C
-    ({"op": "MEAN", "input": [1, 4, 4, 5], "axes": [3], "keep_dims": True}, 16, 80, 16 * 3),
-    # outer axis h of [1, 6, 1, 8]: per output h once, w 6 times, channel loop 6 times
-    ({"op": "SUM", "input": [1, 6, 1, 8], "axes": [1]}, 8, 48, 8 * 13),
+    # inner axis: a2 entered 4 times, a3 16 times (one output each); per output the b0 .. b3
+    # loops entered once each, b3 walking one run of 5 channels
+    ({"op": "MEAN", "input": [1, 4, 4, 5], "axes": [3], "keep_dims": True}, 16, 80,
+     1 + 1 + 4 + 16 + 16 * 4),
+    # outer axis h of [1, 6, 1, 8]: a0 .. a3 once each; per output b0, b1 once, b2 and the
+    # channel loop 6 times (one element per run)
+    ({"op": "SUM", "input": [1, 6, 1, 8], "axes": [1]}, 8, 48, 4 + 8 * (2 + 6 + 6)),
     # a Conv1D's GlobalAveragePooling1D: [1, 10, 8] padded to [1, 1, 10, 8], w reduced
-    ({"op": "MEAN", "input": [1, 10, 8], "axes": [1]}, 8, 80, 8 * 12),
-    # several axes (n, w, c): h loop 2 times per output, w 2 times, channel loop 2·4 times
-    ({"op": "SUM", "input": [2, 3, 4, 5], "axes": [0, 2, 3]}, 3, 120, 3 * 12),
+    ({"op": "MEAN", "input": [1, 10, 8], "axes": [1]}, 8, 80, 4 + 8 * (3 + 10)),
+    # several axes (n, w, c) of [2, 3, 4, 5]: a0, a1 once, a2 3 times (once per kept h), a3 3
+    # times; per output b0 once, b1 twice, b2 2 times, the channel loop 2·4 times
+    ({"op": "SUM", "input": [2, 3, 4, 5], "axes": [0, 2, 3]}, 3, 120,
+     1 + 1 + 3 + 3 + 3 * (1 + 2 + 2 + 8)),
     # h and w with and without keep_dims: the same loops (keep_dims only changes the rank)
-    ({"op": "SUM", "input": [1, 3, 4, 5], "axes": [1, 2], "keep_dims": True}, 5, 60, 5 * 16),
-    ({"op": "SUM", "input": [1, 3, 4, 5], "axes": [1, 2]}, 5, 60, 5 * 16),
-    # a negative axis counts from the end (-3: h): per output h once, w 3 times, channels 3
-    ({"op": "MEAN", "input": [1, 3, 4, 5], "axes": [-3]}, 20, 60, 20 * 7),
+    ({"op": "SUM", "input": [1, 3, 4, 5], "axes": [1, 2], "keep_dims": True}, 5, 60,
+     4 + 5 * (2 + 3 + 12)),
+    ({"op": "SUM", "input": [1, 3, 4, 5], "axes": [1, 2]}, 5, 60, 4 + 5 * (2 + 3 + 12)),
+    # a negative axis counts from the end (-3: h): a2 once, a3 4 times; per output b0, b1 once,
+    # b2 3 times, the channel loop 3 times
+    ({"op": "MEAN", "input": [1, 3, 4, 5], "axes": [-3]}, 20, 60, 1 + 1 + 1 + 4 + 20 * (2 + 3 + 3)),
 ])
 def test_reduce_features_count_the_kernel_loops(spec, outputs, elements, loops):
-    """The any-axes MEAN / SUM (path REDUCE in every variant): outputs, elements and the
-    inner-loop entries, by hand and by walking the kernel's loop nest."""
+    """The any-axes MEAN / SUM (path REDUCE in every variant): outputs, elements and the loop
+    entries, by hand and by walking the kernel's loop nest."""
     for variant in ("f32", "s8-ref", "s8-opt"):
         dtype = "float32" if variant == "f32" else "int8"
         f = layer_features(build_layer(spec, dtype=dtype), variant)

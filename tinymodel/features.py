@@ -34,11 +34,11 @@ runs           contiguous runs the copy kernels copy (one ``memcpy`` each)
 strided_reads  elements a TRANSPOSE reads with a non-unit inner stride (its last output axis
                is not the input's last): one load per element that no burst or cache line
                serves twice
-reduce_loops   loop entries inside each output of the any-axes MEAN / SUM (``tm_reduce_*``):
-               its h, w and channel loops, entered ``n_r·(1 + h_r·(1 + w_r))`` times per
-               output for the reduced extents ``n_r, h_r, w_r`` (1 for a kept axis); the
-               channel loop walks one contiguous run per entry, so a reduction that keeps
-               the channels reads every element as a run of one, at a stride
+reduce_loops   loop entries of the any-axes MEAN / SUM (``tm_reduce_*``): its eight nested
+               loops (four over the kept extents, then per output four over the reduced
+               ones, the channel loop innermost) each entered once per iteration of the loop
+               around it; the channel loop walks one contiguous run per entry, so a
+               reduction that keeps the channels reads every element as a run of one
 pow2_divisions ``f32-soft`` only: outputs of an any-axes MEAN whose divisor (the reduced
                element count) is a power of two, a short path of the software division
 ============== ========================================================================
@@ -95,7 +95,7 @@ PATH_FEATURES: Mapping[KernelPath, tuple[str, ...]] = MappingProxyType({
     KernelPath.SCALAR: ("calls", "pixels", "outputs", "elements"),
     KernelPath.REQUANTIZE: ("calls", "elements"),
     # the any-axes reduction: per output a requantization, per input element an add, per
-    # entry of its inner loops a loop set-up (the channel loop once per contiguous run), per
+    # entry of one of its eight nested loops a set-up (the channel loop once per run), per
     # MEAN output a division, cheaper by a power of two in software floating point
     KernelPath.REDUCE: ("calls", "outputs", "elements", "reduce_loops", "pow2_divisions"),
     KernelPath.COPY: ("calls", "pixels", "elements", "runs", "strided_reads"),
@@ -361,36 +361,42 @@ def _pieces(layer: Layer) -> dict[str, float]:
 
 
 def reduce_loops(layer: Layer) -> int:
-    """Entries of the inner loops of ``tm_reduce_s8_ref`` / ``tm_reduce_f32``.
+    """Loop entries of ``tm_reduce_s8_ref`` / ``tm_reduce_f32``.
 
-    The kernels pad the input to 4-D ``(n, h, w, c)`` (leading 1s) and per output element nest
-    four loops over the reduced extent of each dimension (1 for a kept one), the channel loop
-    innermost.  With reduced extents ``(n_r, h_r, w_r, c_r)`` the ``h`` loop is entered ``n_r``
-    times per output, the ``w`` loop ``n_r·h_r`` times and the channel loop (one contiguous run
-    each) ``n_r·h_r·w_r`` times; the outermost ``n`` loop, once per output, is in ``outputs``.
-    Entering the ``w`` loop and entering the channel loop cost about the same (a pointer set-up,
-    a compare, a branch: 20 and 16 cycles in the int8 kernel on the virtual L4, fitted on MEAN
-    and SUM together), so one feature counts both; a plan's MEAN or SUM points alone could not
-    tell two such features apart (docs/kernels.md).  Axes the deploy rules refuse and ranks
-    above 4 count as a reduction over the channels alone (such a layer is predicted, never
-    run)."""
+    The kernels pad the input to 4-D ``(n, h, w, c)`` (leading 1s) and nest eight loops: over
+    the kept extents ``k_n, k_h, k_w, k_c`` (1 for a reduced dimension), then, per output
+    element, over the reduced extents ``r_n, r_h, r_w, r_c`` (1 for a kept one), the channel
+    loop innermost (one contiguous run per entry).  A loop is entered once per iteration of the
+    loop around it, so the entries are
+    ``1 + k_n + k_n·k_h + k_n·k_h·k_w + O·(1 + r_n + r_n·r_h + r_n·r_h·r_w)`` with
+    ``O = k_n·k_h·k_w·k_c`` outputs.  Every entry costs about the same (a pointer or index
+    set-up, a compare, a branch: 16 to 20 cycles in the int8 kernel on the virtual L4), so one
+    feature counts them all; the plan's MEAN or SUM points could not tell apart features per
+    loop level (docs/kernels.md).  Axes the deploy rules refuse and ranks above 4 count as a
+    reduction over the channels alone (such a layer is predicted, never run)."""
     from tinymodel.descriptors import reduce_axes_mask
 
     shape = (1,) * (4 - len(layer.input.shape)) + tuple(int(d) for d in layer.input.shape)
-    mask = 0
+    mask = 0b1000
     if len(shape) == 4:
         try:
             mask = reduce_axes_mask(layer)
         except TinymodelError:
             pass
-    n_r, h_r, w_r = (d if mask >> i & 1 else 1 for i, d in enumerate(shape[:3]))
-    return layer.output.size * n_r * (1 + h_r * (1 + w_r))
+    else:
+        out = max(layer.output.size, 1)
+        shape = (1, 1, out, layer.input.size // out)
+    kept = [1 if mask >> i & 1 else d for i, d in enumerate(shape)]
+    red = [d if mask >> i & 1 else 1 for i, d in enumerate(shape)]
+    outputs = kept[0] * kept[1] * kept[2] * kept[3]
+    outer = 1 + kept[0] * (1 + kept[1] * (1 + kept[2]))
+    return outer + outputs * (1 + red[0] * (1 + red[1] * (1 + red[2])))
 
 
 def _reduce(layer: Layer, variant: Variant) -> dict[str, float]:
     """The any-axes MEAN / SUM (path ``REDUCE``): per output a requantization (int8) or, for a
     float MEAN, a division by the reduced element count ``n``; per input element an add; the
-    inner-loop entries of :func:`reduce_loops`.  In ``f32-soft`` the division is libgcc's
+    loop entries of :func:`reduce_loops`.  In ``f32-soft`` the division is libgcc's
     ``__aeabi_fdiv``, which branches to a short path when the divisor's fraction bits are all
     zero (the toolchain's ``thumb/v7e-m/nofp`` libgcc, disassembled), so a MEAN whose ``n`` is a
     power of two counts its outputs as ``pow2_divisions``: 16 channels cost 20,467 cycles on the
