@@ -251,7 +251,7 @@ def fill_value(layer: Layer, known: Values) -> np.ndarray | None:
     ``FILL`` copies it, its quantization is the output's); ``None`` for any other layer, unknown
     inputs, a dims vector that does not give the output's shape, or more than
     :data:`MAX_FILL_ELEMENTS` elements."""
-    if layer.source_op != "FILL" or len(layer.inputs) != 2 or len(layer.outputs) != 1:
+    if layer.op is not OpType.FILL or len(layer.inputs) != 2 or len(layer.outputs) != 1:
         return None
     dims, value = (_value(t, known) for t in layer.inputs)
     out = layer.outputs[0]
@@ -301,15 +301,15 @@ def _fold_constants(layers: Sequence[Layer], outputs: Sequence[TensorSpec],
         if any(t.name in keep_names for t in layer.outputs):
             kept.append(layer)
             continue
-        fill = fill_value(layer, known)
-        if fill is not None:
-            # data, not a shape value: a constant for its readers, never a shape to fold on
-            fills.append(layer)
-            constants[layer.outputs[0].name] = _as_constant(layer.outputs[0], fill)
-            continue
         values = evaluate(layer, known)
         if values is None:
-            kept.append(layer)
+            fill = fill_value(layer, known)
+            if fill is not None:
+                # data (a shape-valued FILL folded above): a constant for its readers
+                fills.append(layer)
+                constants[layer.outputs[0].name] = _as_constant(layer.outputs[0], fill)
+            else:
+                kept.append(layer)
             continue
         folded.append(layer)
         for t, v in zip(layer.outputs, values):

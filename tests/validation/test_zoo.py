@@ -221,7 +221,7 @@ def test_an_open_batch_unrolled_recurrent_net_folds_its_fill_and_predicts_comple
 
     path = zoo.zoo_tflite(arch, recipe, cache_dir / "zoo")
     g = load_model(path)
-    assert not [la.name for la in g if la.source_op == "FILL"]
+    assert not [la.name for la in g if la.op is OpType.FILL]
     (fold,) = [r for r in g.rewrites if r.rule == "fold" and " fills 1x16 with 0" in r.detail]
     (h0,) = arena_constants(g)
     readers = [la for la in g if any(t is not None and t.name == h0.name for t in la.inputs)]
