@@ -10,7 +10,8 @@ For one :class:`~validation.suite.Job` (a model file, a board, a kernel variant)
 3. connects to the board — a virtual board (``vboard://BOARD?image=ELF``) by default, or the
    serial device of :class:`RunSettings` ``port``, which must run this image (HELLO's board,
    model, variant and build id are checked; ``flash=True`` writes it with pyOCD first);
-4. runs RUN_MODEL, which returns per-layer DWT cycles, and captures the energy of the marker-pin
+4. writes a seeded random input (the first verification input) and runs RUN_MODEL on it,
+   which returns per-layer DWT cycles, and captures the energy of the marker-pin
    windows (one window per layer) from the virtual board's power model — an external monitor
    on a real board is not read, so there the energy is ``null``;
 5. runs INFER on ``verify_inputs`` seeded random inputs and compares the outputs with the TFLite
@@ -106,7 +107,7 @@ def _base_record(job: Job, settings: RunSettings) -> dict[str, Any]:
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "host": platform.node(),
         "status": "error", "error": None, "oversized": None, "overflow_bytes": None,
         "unsupported_layer": None, "unsupported_op": None,
-        "warmups": job.warmups, "reps": job.reps,
+        "warmups": job.warmups, "reps": job.reps, "timing_input": None,
         "static": None, "image": None, "firmware": None,
         "cycles": None, "min_cycles": None, "max_cycles": None, "latency_ms": None,
         "energy_uj": None, "energy_source": None, "layers": [],
@@ -198,13 +199,35 @@ def _tf_interpreter(model_file: Path):
     return it
 
 
-def verify_outputs(client, model_file: Path, n_inputs: int, seed: int, timeout_s: float
-                   ) -> dict[str, Any]:
-    """INFER ``n_inputs`` seeded random inputs on the device and compare with TFLite.
+def seeded_inputs(tensors: Sequence[tuple[Any, Sequence[int]]], seed: int, n: int) -> list[list[Any]]:
+    """``n`` sets of random inputs for tensors given as ``(dtype, shape)``, seeded: int8 uniform
+    over the full int8 range, float uniform in [0, 1).  The set ``k`` is the same whoever asks,
+    so the timed run (RUN_MODEL) and the first verified inference see the same data."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    sets = []
+    for _ in range(n):
+        xs = []
+        for dtype, shape in tensors:
+            shape = tuple(int(s) for s in shape)
+            if np.dtype(dtype) == np.int8:
+                xs.append(rng.integers(-128, 128, size=shape, dtype=np.int64).astype(np.int8))
+            else:
+                xs.append(rng.uniform(0.0, 1.0, size=shape).astype(np.dtype(dtype)))
+        sets.append(xs)
+    return sets
+
+
+def verify_outputs(client, model_file: Path, n_inputs: int, seed: int, timeout_s: float,
+                   first_on_device: bool = False) -> dict[str, Any]:
+    """INFER ``n_inputs`` seeded random inputs (:func:`seeded_inputs`) on the device and compare
+    with TFLite.  ``first_on_device``: the first set is already on the device (written before
+    the timed run), so it is not sent again.
 
     int8 outputs must equal the interpreter's (reference kernels) exactly; float32 outputs must
-    satisfy ``|device - ref| ≤ FLOAT_RTOL·|ref| + FLOAT_ATOL·max(1, max|ref|)``.  Inputs: uniform
-    over the full int8 range, or uniform in [0, 1) for float32.  Returns the verification record.
+    satisfy ``|device - ref| ≤ FLOAT_RTOL·|ref| + FLOAT_ATOL·max(1, max|ref|)``.  Returns the
+    verification record.
     """
     import numpy as np
 
@@ -212,23 +235,17 @@ def verify_outputs(client, model_file: Path, n_inputs: int, seed: int, timeout_s
         it = _tf_interpreter(model_file)
     except TinymodelError as e:
         return {"status": "skipped", "inputs": 0, "reason": str(e)}
-    rng = np.random.default_rng(seed)
     in_details = it.get_input_details()
     out_details = it.get_output_details()
+    sets = seeded_inputs([(d["dtype"], d["shape"]) for d in in_details], seed, n_inputs)
     max_diff = 0.0
     mismatched = 0
     compared = 0
     infer_cycles = []
-    for _ in range(n_inputs):
-        raw_inputs = []
-        for d in in_details:
-            shape = tuple(int(s) for s in d["shape"])
-            if np.dtype(d["dtype"]) == np.int8:
-                x = rng.integers(-128, 128, size=shape, dtype=np.int64).astype(np.int8)
-            else:
-                x = rng.uniform(0.0, 1.0, size=shape).astype(np.dtype(d["dtype"]))
+    for k, xs in enumerate(sets):
+        for d, x in zip(in_details, xs, strict=True):
             it.set_tensor(d["index"], x)
-            raw_inputs.append(x.tobytes())
+        raw_inputs = None if k == 0 and first_on_device else [x.tobytes() for x in xs]
         outs, cycles = client.infer(raw_inputs, timeout_s)
         infer_cycles.append(int(cycles))
         it.invoke()
@@ -362,6 +379,15 @@ def measure(job: Job, settings: RunSettings) -> dict[str, Any]:
                                "cflags": hello.cflags, "clock_hz": clock,
                                "clock_status": hello.clock_status, "mcu": hello.mcu,
                                "fpu_enabled": hello.fpu_enabled}
+            # the timed inferences run on the first verification input (seeded random data),
+            # not on whatever the input buffer holds: LOGISTIC / TANH skip their arithmetic for
+            # saturated inputs, so an all-zero input would time a network's degenerate case
+            seed = int(job.model_sha256[:8] or "0", 16)
+            t1 = time.perf_counter()
+            (first,) = seeded_inputs([(t.dtype, t.shape) for t in info.inputs], seed, 1)
+            client.write_inputs([x.tobytes() for x in first])
+            wall["write_inputs"] = time.perf_counter() - t1
+            rec["timing_input"] = "seeded random (the first verification input)"
             machine = machine_of(client.transport)
             before = len(machine.gpio_windows()) if machine is not None else 0
             t1 = time.perf_counter()
@@ -388,8 +414,8 @@ def measure(job: Job, settings: RunSettings) -> dict[str, Any]:
             if job.verify_inputs > 0:
                 t1 = time.perf_counter()
                 rec["verification"] = verify_outputs(
-                    client, job.model_file, job.verify_inputs,
-                    seed=int(job.model_sha256[:8] or "0", 16), timeout_s=settings.timeout_s)
+                    client, job.model_file, job.verify_inputs, seed=seed,
+                    timeout_s=settings.timeout_s, first_on_device=True)
                 wall["verify"] = time.perf_counter() - t1
             else:
                 rec["verification"] = {"status": "skipped", "inputs": 0,
@@ -541,4 +567,4 @@ def summarize(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
 
 __all__ = ["FINAL_STATUSES", "RunSettings", "SCHEMA_VERSION", "image_dir",
            "layer_records", "measure", "read_results", "record_key", "run_jobs", "summarize",
-           "verify_outputs"]
+           "verify_outputs", "seeded_inputs"]
