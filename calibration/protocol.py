@@ -1032,17 +1032,15 @@ class Client:
                 self.request(Command.INPUT_WRITE,
                              struct.pack("<BBHI", i, 0, 0, off) + data[off:off + chunk])
 
-    def infer(self, inputs: Sequence[bytes] | None, timeout_s: float | None = None
+    def infer(self, inputs: Sequence[bytes], timeout_s: float | None = None
               ) -> tuple[list[bytes], int]:
-        """Run the linked network on ``inputs`` (raw tensor bytes, one per model input; None:
-        the inputs already on the device, see :meth:`write_inputs`).
+        """Run the linked network on ``inputs`` (raw tensor bytes, one per model input).
 
         Returns the outputs' bytes and the inference's cycles.  Inputs and outputs travel in
         chunks (INPUT_WRITE / OUTPUT_READ).
         """
         info = self.model_info()
-        if inputs is not None:
-            self._write_inputs(info, inputs)
+        self._write_inputs(info, inputs)
         (cycles,) = struct.unpack("<Q", self.request(Command.INFER, b"", timeout_s)[:8])
         outputs = []
         for i, t in enumerate(info.outputs):

@@ -219,11 +219,29 @@ def seeded_inputs(tensors: Sequence[tuple[Any, Sequence[int]]], seed: int, n: in
     return sets
 
 
-def verify_outputs(client, model_file: Path, n_inputs: int, seed: int, timeout_s: float,
-                   first_on_device: bool = False) -> dict[str, Any]:
+def _timed_runs(client, inputs: Sequence[bytes], warmups: int, reps: int, timeout_s: float):
+    """``warmups`` untimed and ``reps`` timed inferences, each a RUN_MODEL of one inference on
+    ``inputs`` written just before it (INPUT_WRITE); the timed ones combined into one
+    :class:`~calibration.protocol.ModelTiming` (sums per layer, the extremes of the totals).
+    The marker windows are those of ``warmups + reps`` inferences, in order, as with one
+    RUN_MODEL."""
+    from calibration.protocol import ModelTiming
+
+    samples = []
+    for i in range(warmups + reps):
+        client.write_inputs(inputs)
+        t = client.run_model(warmups=0, reps=1, timeout_s=timeout_s)
+        if i >= warmups:
+            samples.append(t)
+    return ModelTiming(len(samples), sum(t.total_cycles for t in samples),
+                       min(t.min_cycles for t in samples), max(t.max_cycles for t in samples),
+                       tuple(sum(c) for c in zip(*(t.layer_cycles for t in samples))))
+
+
+def verify_outputs(client, model_file: Path, n_inputs: int, seed: int, timeout_s: float
+                   ) -> dict[str, Any]:
     """INFER ``n_inputs`` seeded random inputs (:func:`seeded_inputs`) on the device and compare
-    with TFLite.  ``first_on_device``: the first set is already on the device (written before
-    the timed run), so it is not sent again.
+    with TFLite.
 
     int8 outputs must equal the interpreter's (reference kernels) exactly; float32 outputs must
     satisfy ``|device - ref| ≤ FLOAT_RTOL·|ref| + FLOAT_ATOL·max(1, max|ref|)``.  Returns the
@@ -242,11 +260,10 @@ def verify_outputs(client, model_file: Path, n_inputs: int, seed: int, timeout_s
     mismatched = 0
     compared = 0
     infer_cycles = []
-    for k, xs in enumerate(sets):
+    for xs in sets:
         for d, x in zip(in_details, xs, strict=True):
             it.set_tensor(d["index"], x)
-        raw_inputs = None if k == 0 and first_on_device else [x.tobytes() for x in xs]
-        outs, cycles = client.infer(raw_inputs, timeout_s)
+        outs, cycles = client.infer([x.tobytes() for x in xs], timeout_s)
         infer_cycles.append(int(cycles))
         it.invoke()
         for d, raw in zip(out_details, outs, strict=True):
@@ -379,20 +396,20 @@ def measure(job: Job, settings: RunSettings) -> dict[str, Any]:
                                "cflags": hello.cflags, "clock_hz": clock,
                                "clock_status": hello.clock_status, "mcu": hello.mcu,
                                "fpu_enabled": hello.fpu_enabled}
-            # the timed inferences run on the first verification input (seeded random data),
-            # not on whatever the input buffer holds: LOGISTIC / TANH skip their arithmetic for
-            # saturated inputs, so an all-zero input would time a network's degenerate case
+            # every inference of the timing runs on the first verification input (seeded random
+            # data), written again before each one: LOGISTIC / TANH skip their arithmetic for
+            # saturated inputs, so the input buffer's power-on zeros would time a degenerate
+            # network, and an arena that reuses the input buffer leaves the next inference
+            # another layer's data
             seed = int(job.model_sha256[:8] or "0", 16)
-            t1 = time.perf_counter()
             (first,) = seeded_inputs([(t.dtype, t.shape) for t in info.inputs], seed, 1)
-            client.write_inputs([x.tobytes() for x in first])
-            wall["write_inputs"] = time.perf_counter() - t1
-            rec["timing_input"] = "seeded random (the first verification input)"
+            rec["timing_input"] = ("seeded random (the first verification input), written "
+                                   "before every inference")
             machine = machine_of(client.transport)
             before = len(machine.gpio_windows()) if machine is not None else 0
             t1 = time.perf_counter()
-            timing = client.run_model(warmups=job.warmups, reps=job.reps,
-                                      timeout_s=settings.timeout_s)
+            timing = _timed_runs(client, [x.tobytes() for x in first], job.warmups, job.reps,
+                                 settings.timeout_s)
             wall["run_model"] = time.perf_counter() - t1
             energy, layer_energy, note = (None, None, None)
             if machine is not None:
@@ -415,7 +432,7 @@ def measure(job: Job, settings: RunSettings) -> dict[str, Any]:
                 t1 = time.perf_counter()
                 rec["verification"] = verify_outputs(
                     client, job.model_file, job.verify_inputs, seed=seed,
-                    timeout_s=settings.timeout_s, first_on_device=True)
+                    timeout_s=settings.timeout_s)
                 wall["verify"] = time.perf_counter() - t1
             else:
                 rec["verification"] = {"status": "skipped", "inputs": 0,

@@ -224,3 +224,40 @@ def test_device_refusal_is_unsupported_too(tmp_path, monkeypatch, status, detail
     monkeypatch.setattr(deployment, "deploy_cached", refuse)
     rec = runner.measure(_job(tmp_path, g), RunSettings(cache_dir=tmp_path))
     assert rec["status"] == "unsupported" and "UNSUPPORTED" in rec["error"]
+
+
+def test_timed_runs_write_the_input_before_every_inference_and_combine_the_timed_ones():
+    """Each inference runs on freshly written inputs (an arena may reuse the input buffer, and
+    LOGISTIC / TANH cost depends on the data); warm-ups are left out of the combined timing."""
+    from calibration.protocol import ModelTiming
+
+    class _Client:
+        def __init__(self):
+            self.calls: list = []
+            self.totals = iter([100, 90, 80, 70])
+
+        def write_inputs(self, inputs):
+            self.calls.append(("write", tuple(inputs)))
+
+        def run_model(self, warmups, reps, timeout_s=None):
+            assert (warmups, reps) == (0, 1)
+            t = next(self.totals)
+            self.calls.append(("run", t))
+            return ModelTiming(1, t, t, t, (t - 10, 10))
+
+    c = _Client()
+    timing = runner._timed_runs(c, [b"\x01\x02"], warmups=1, reps=3, timeout_s=5)
+    assert c.calls == [("write", (b"\x01\x02",)), ("run", 100), ("write", (b"\x01\x02",)),
+                       ("run", 90), ("write", (b"\x01\x02",)), ("run", 80),
+                       ("write", (b"\x01\x02",)), ("run", 70)]
+    assert (timing.reps, timing.total_cycles, timing.min_cycles, timing.max_cycles) == (3, 240, 70, 90)
+    assert timing.layer_cycles == (210, 30) and timing.cycles == 80
+
+
+def test_the_first_verification_input_is_the_timed_input():
+    a = runner.seeded_inputs([("int8", (1, 4)), ("float32", (2,))], seed=7, n=3)
+    b = runner.seeded_inputs([("int8", (1, 4)), ("float32", (2,))], seed=7, n=1)
+    assert len(a) == 3 and all(len(s) == 2 for s in a)
+    assert a[0][0].dtype == np.int8 and a[0][1].dtype == np.float32
+    assert all((x == y).all() for x, y in zip(a[0], b[0]))
+    assert not (a[0][0] == a[1][0]).all() or not (a[0][1] == a[1][1]).all()
