@@ -151,8 +151,7 @@ def test_verification_passes_and_fails(name):
 
 @pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None, reason="TensorFlow not installed")
 def test_a_model_the_interpreter_cannot_load_is_not_verified_not_an_error(tmp_path):
-    """TF 2.21's interpreter refuses files it cannot register (its own converter's int8 TILE
-    version 3, from a Keras UpSampling2D): the verification is skipped with the reason; the
+    """A file neither TFLite resolver can load: the verification is skipped with the reason; the
     device is not asked."""
     class _NoInfer:
         def infer(self, inputs, timeout_s=None):
@@ -162,7 +161,7 @@ def test_a_model_the_interpreter_cannot_load_is_not_verified_not_an_error(tmp_pa
     bad.write_bytes(b"TFL3" + bytes(60))
     rec = runner.verify_outputs(_NoInfer(), bad, 2, seed=1, timeout_s=10)
     assert rec["status"] == "skipped" and rec["inputs"] == 0
-    assert "reference interpreter cannot run not_a_model.tflite" in rec["reason"]
+    assert "TFLite's interpreter cannot run not_a_model.tflite" in rec["reason"]
 
 
 def test_resume_tries_unsupported_runs_again(tmp_path, monkeypatch):
@@ -261,3 +260,30 @@ def test_the_first_verification_input_is_the_timed_input():
     assert a[0][0].dtype == np.int8 and a[0][1].dtype == np.float32
     assert all((x == y).all() for x, y in zip(a[0], b[0]))
     assert not (a[0][0] == a[1][0]).all() or not (a[0][1] == a[1][1]).all()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None, reason="TensorFlow not installed")
+def test_a_file_the_reference_kernels_cannot_load_is_compared_with_the_optimized_ones(monkeypatch):
+    """TF 2.21's reference resolver has no kernel for the int8 TILE (version 3) its converter
+    writes for a Keras UpSampling2D; the optimized kernels can run it and may differ by one int8
+    step (their LOGISTIC is a lookup table), so the comparison allows one step and says so."""
+    import tensorflow as tf
+
+    real = tf.lite.Interpreter
+    resolvers = tf.lite.experimental.OpResolverType
+
+    def no_reference(*args, experimental_op_resolver_type=None, **kw):
+        if experimental_op_resolver_type == resolvers.BUILTIN_REF:
+            raise RuntimeError("Didn't find op for builtin opcode 'TILE' version '3'")
+        if experimental_op_resolver_type is not None:
+            kw["experimental_op_resolver_type"] = experimental_op_resolver_type
+        return real(*args, **kw)
+
+    monkeypatch.setattr(tf.lite, "Interpreter", no_reference)
+    model = EXAMPLES / "lenet_int8.tflite"
+    ok = runner.verify_outputs(_FakeClient(model, True), model, 2, seed=1, timeout_s=10)
+    assert ok["kernels"] == "optimized" and ok["exact"] is False
+    assert ok["status"] == "passed" and ok["max_abs_diff"] == 1.0     # one step off: allowed
+    monkeypatch.setattr(tf.lite, "Interpreter", real)
+    exact = runner.verify_outputs(_FakeClient(model, True), model, 2, seed=1, timeout_s=10)
+    assert exact["kernels"] == "reference" and exact["status"] == "failed"
