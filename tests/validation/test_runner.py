@@ -287,3 +287,19 @@ def test_a_file_the_reference_kernels_cannot_load_is_compared_with_the_optimized
     monkeypatch.setattr(tf.lite, "Interpreter", real)
     exact = runner.verify_outputs(_FakeClient(model, True), model, 2, seed=1, timeout_s=10)
     assert exact["kernels"] == "reference" and exact["status"] == "failed"
+
+
+def test_one_int8_step_of_a_dequantized_output_is_its_scale():
+    """A post-training quantized file's float output comes from a DEQUANTIZE of int8: against
+    the optimized kernels it may differ by one step of that int8 tensor, in real units."""
+    class _It:
+        def get_tensor_details(self):
+            return [{"index": 4, "quantization": (0.00390625, -128)},
+                    {"index": 5, "quantization": (0.0, 0)}]
+
+        def _get_ops_details(self):
+            return [{"op_name": "LOGISTIC", "inputs": [3], "outputs": [4]},
+                    {"op_name": "DEQUANTIZE", "inputs": [4], "outputs": [5]}]
+
+    assert runner._dequantized_steps(_It(), 1) == {5: 0.00390625}
+    assert runner._dequantized_steps(_It(), 0) == {}
