@@ -9,7 +9,12 @@
   firmware layer, several for a graph layer that runs as several; same fields as a RUN_LAYER
   request), the model's input and output tensors, and the
   tensor arena, whose offsets come from :func:`tinymodel.arena.plan_arena` with the kernels'
-  scratch sizes from :func:`tinymodel.costs.analyze`.
+  scratch sizes from :func:`tinymodel.costs.analyze`.  A constant a kernel reads from the arena
+  (:func:`tinymodel.descriptors.arena_constant`: the zero initial state of an open-batch LSTM /
+  GRU that its recurrent dense layer reads) has a buffer the planner keeps for the whole
+  inference; its bytes are the arena's initial value (:attr:`GeneratedModel.arena_init`): all
+  zero, the arena stays in ``.bss`` (zeroed at reset); otherwise the arena is initialised data
+  the reset code copies from flash, so every INFER reads the same constant.
 
 Each layer is described by the core's rule, :func:`tinymodel.descriptors.describe_layer` (the
 builder :data:`~tinymodel.descriptors.DESCRIBERS` holds for its operator; also what a RUN_LAYER
@@ -84,6 +89,9 @@ class GeneratedModel:
     arena_bytes: int
     inputs: tuple[ModelTensor, ...]
     outputs: tuple[ModelTensor, ...]
+    #: ``(arena offset, bytes)`` of every constant the kernels read from the arena
+    #: (:func:`tinymodel.arena.arena_constants`): the arena's initial value there.
+    arena_init: tuple[tuple[int, bytes], ...] = ()
 
 
 def scratch_bytes(graph: ModelGraph, variant: str) -> dict[str, int]:
@@ -99,7 +107,7 @@ def scratch_bytes(graph: ModelGraph, variant: str) -> dict[str, int]:
 
 def describe_model(graph: ModelGraph, variant: str) -> GeneratedModel:
     """Tables, blob and arena plan of ``graph`` for ``variant`` (no files written)."""
-    from tinymodel.arena import plan_arena, scratch_name
+    from tinymodel.arena import arena_constants, constant_bytes, plan_arena, scratch_name
 
     check_loops(graph)
     check_variant(graph, variant)
@@ -131,10 +139,11 @@ def describe_model(graph: ModelGraph, variant: str) -> GeneratedModel:
         return ModelTensor(t.name, t.dtype, tuple(int(d) for d in t.shape), t.nbytes,
                            plan.offset(t.name), scale, zp)
 
+    init = tuple((plan.offset(c.name), constant_bytes(c)) for c in arena_constants(graph))
     return GeneratedModel(graph.name, variant, tuple(layers), tuple(names),
                           bytes(blob.data), max(plan.peak_bytes, 16),
                           tuple(tensor(t) for t in graph.inputs),
-                          tuple(tensor(t) for t in graph.outputs))
+                          tuple(tensor(t) for t in graph.outputs), init)
 
 
 def graph_layer_cycles(layer_names: Sequence[str], cycles: Sequence[float]) -> list[float]:
@@ -179,6 +188,17 @@ def _c_tensor(t: ModelTensor) -> str:
             f" /* {_c_str(t.name)[1:-1][:60]} */")
 
 
+def _c_arena(m: GeneratedModel) -> str:
+    """The arena's definition: in ``.bss`` unless a constant in it has a non-zero byte, then
+    with those bytes as designated initialisers (initialised data, copied from flash at reset)."""
+    decl = "uint8_t tm_model_arena[TM_MODEL_ARENA_BYTES] __attribute__((aligned(16)))"
+    if not any(any(data) for _, data in m.arena_init):
+        return decl + ";"
+    parts = [f"[{offset}] = {', '.join(str(b) for b in data)}"
+             for offset, data in m.arena_init if data]
+    return decl + " = {\n    " + ",\n    ".join(parts) + ",\n};"
+
+
 def render_c(m: GeneratedModel) -> str:
     """``tm_model_data.c`` for ``m``."""
     lines = [
@@ -191,7 +211,7 @@ def render_c(m: GeneratedModel) -> str:
         f"#define TM_MODEL_ARENA_BYTES {m.arena_bytes}u",
         "",
         "extern const uint8_t tm_model_blob[];",
-        "uint8_t tm_model_arena[TM_MODEL_ARENA_BYTES] __attribute__((aligned(16)));",
+        _c_arena(m),
         "static uint64_t tm_model_cycles[TM_MODEL_LAYERS];",
         "",
         "/* op, flags, in[4], filter[4], out[4], geom[8], quant[12], in, in2, out, scratch,",

@@ -1016,14 +1016,12 @@ class Client:
         return ModelTiming(int(got_reps), int(total), int(lo), int(hi),
                            tuple(int(c) for c in layers))
 
-    def infer(self, inputs: Sequence[bytes], timeout_s: float | None = None
-              ) -> tuple[list[bytes], int]:
-        """Run the linked network on ``inputs`` (raw tensor bytes, one per model input).
+    def write_inputs(self, inputs: Sequence[bytes]) -> None:
+        """Write the linked network's inputs (raw tensor bytes, one per model input) in chunks
+        (INPUT_WRITE); RUN_MODEL and INFER then run on them."""
+        self._write_inputs(self.model_info(), inputs)
 
-        Returns the outputs' bytes and the inference's cycles.  Inputs and outputs travel in
-        chunks (INPUT_WRITE / OUTPUT_READ).
-        """
-        info = self.model_info()
+    def _write_inputs(self, info: ModelInfo, inputs: Sequence[bytes]) -> None:
         if len(inputs) != len(info.inputs):
             raise ProtocolError(f"the model takes {len(info.inputs)} inputs, {len(inputs)} given")
         chunk = MAX_PAYLOAD - 8
@@ -1033,6 +1031,16 @@ class Client:
             for off in range(0, len(data), chunk):
                 self.request(Command.INPUT_WRITE,
                              struct.pack("<BBHI", i, 0, 0, off) + data[off:off + chunk])
+
+    def infer(self, inputs: Sequence[bytes], timeout_s: float | None = None
+              ) -> tuple[list[bytes], int]:
+        """Run the linked network on ``inputs`` (raw tensor bytes, one per model input).
+
+        Returns the outputs' bytes and the inference's cycles.  Inputs and outputs travel in
+        chunks (INPUT_WRITE / OUTPUT_READ).
+        """
+        info = self.model_info()
+        self._write_inputs(info, inputs)
         (cycles,) = struct.unpack("<Q", self.request(Command.INFER, b"", timeout_s)[:8])
         outputs = []
         for i, t in enumerate(info.outputs):

@@ -186,3 +186,27 @@ def test_plan_equals_the_reference_planner_on_random_graphs():
         assert got == buffers, g.name
         assert (plan.peak_bytes, plan.lower_bound_bytes) == (peak, lower), g.name
         assert peak_bytes(g, scratch, alignment) == peak, g.name
+
+
+def test_a_constant_a_kernel_reads_lives_in_the_arena_for_the_whole_inference():
+    """The folded zero state an open-batch LSTM's first recurrent dense layer reads: a buffer
+    from the first step to the last (no layer writes over it; every inference reads it), in the
+    peak; an initial image in flash only when a byte of it is not zero."""
+    from tests.support.graphs import constant_state
+    from tinymodel.arena import arena_constants, arena_image_bytes
+
+    for dtype, size in (("int8", 16), ("float32", 64)):
+        g = constant_state(dtype)
+        (c,) = arena_constants(g)
+        assert c.name == "state/zeros"
+        plan = plan_arena(g)
+        b = plan.buffers["state/zeros"]
+        assert (b.size_bytes, b.first, b.last) == (size, 0, len(g) - 1)
+        assert peak_bytes(g) == plan.peak_bytes
+        assert arena_image_bytes(g, plan.peak_bytes) == 0
+        assert arena_image_bytes(constant_state(dtype, 1), plan.peak_bytes) == plan.peak_bytes
+    # a constant operand of an ADD goes to the blob, not the arena
+    b = GraphBuilder("c", dtype="int8", with_data=True)
+    x = b.input((1, 8))
+    b.add(x, b.constant((1, 8)))
+    assert arena_constants(b.build()) == ()

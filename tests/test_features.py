@@ -223,3 +223,95 @@ def test_data_movement_features_count_rows_and_strided_reads():
     assert bil["s8-opt"].counts["pixels"] == 64 and bil["s8-opt"].counts["elements"] == 4 * 192
     for names in (PATH_FEATURES[KernelPath.COPY], PATH_FEATURES[KernelPath.SCALAR]):
         assert "pixels" in names
+
+
+def _walk_reduce_nest(shape, axes):
+    """Loop entries of tm_reduce_*, by walking its loops as the C code does: the input padded to
+    4-D, four loops over the kept extents (1 for a reduced dimension), then per output element
+    four over the reduced extents (1 for a kept one), the channel loop innermost."""
+    rank = len(shape)
+    shape = (1,) * (4 - rank) + tuple(shape)
+    axes = {a % rank + 4 - rank for a in axes}
+    kept = [1 if i in axes else d for i, d in enumerate(shape)]
+    red = [d if i in axes else 1 for i, d in enumerate(shape)]
+    entries = 1                                              # the a0 loop
+    for _a0 in range(kept[0]):
+        entries += 1                                         # the a1 loop
+        for _a1 in range(kept[1]):
+            entries += 1                                     # the a2 loop
+            for _a2 in range(kept[2]):
+                entries += 1                                 # the a3 loop
+                for _a3 in range(kept[3]):
+                    entries += 1                             # the b0 loop (one per output)
+                    for _b0 in range(red[0]):
+                        entries += 1                         # the b1 loop
+                        for _b1 in range(red[1]):
+                            entries += 1                     # the b2 loop
+                            for _b2 in range(red[2]):
+                                entries += 1                 # the channel loop: one run
+    return entries
+
+
+@pytest.mark.parametrize("spec, outputs, elements, loops", [
+    # inner axis: a2 entered 4 times, a3 16 times (one output each); per output the b0 .. b3
+    # loops entered once each, b3 walking one run of 5 channels
+    ({"op": "MEAN", "input": [1, 4, 4, 5], "axes": [3], "keep_dims": True}, 16, 80,
+     1 + 1 + 4 + 16 + 16 * 4),
+    # outer axis h of [1, 6, 1, 8]: a0 .. a3 once each; per output b0, b1 once, b2 and the
+    # channel loop 6 times (one element per run)
+    ({"op": "SUM", "input": [1, 6, 1, 8], "axes": [1]}, 8, 48, 4 + 8 * (2 + 6 + 6)),
+    # a Conv1D's GlobalAveragePooling1D: [1, 10, 8] padded to [1, 1, 10, 8], w reduced
+    ({"op": "MEAN", "input": [1, 10, 8], "axes": [1]}, 8, 80, 4 + 8 * (3 + 10)),
+    # several axes (n, w, c) of [2, 3, 4, 5]: a0, a1 once, a2 3 times (once per kept h), a3 3
+    # times; per output b0 once, b1 twice, b2 2 times, the channel loop 2·4 times
+    ({"op": "SUM", "input": [2, 3, 4, 5], "axes": [0, 2, 3]}, 3, 120,
+     1 + 1 + 3 + 3 + 3 * (1 + 2 + 2 + 8)),
+    # h and w with and without keep_dims: the same loops (keep_dims only changes the rank)
+    ({"op": "SUM", "input": [1, 3, 4, 5], "axes": [1, 2], "keep_dims": True}, 5, 60,
+     4 + 5 * (2 + 3 + 12)),
+    ({"op": "SUM", "input": [1, 3, 4, 5], "axes": [1, 2]}, 5, 60, 4 + 5 * (2 + 3 + 12)),
+    # a negative axis counts from the end (-3: h): a2 once, a3 4 times; per output b0, b1 once,
+    # b2 3 times, the channel loop 3 times
+    ({"op": "MEAN", "input": [1, 3, 4, 5], "axes": [-3]}, 20, 60, 1 + 1 + 1 + 4 + 20 * (2 + 3 + 3)),
+])
+def test_reduce_features_count_the_kernel_loops(spec, outputs, elements, loops):
+    """The any-axes MEAN / SUM (path REDUCE in every variant): outputs, elements and the loop
+    entries, by hand and by walking the kernel's loop nest."""
+    for variant in ("f32", "s8-ref", "s8-opt"):
+        dtype = "float32" if variant == "f32" else "int8"
+        f = layer_features(build_layer(spec, dtype=dtype), variant)
+        assert f.path is KernelPath.REDUCE
+        assert dict(f.counts) == {"calls": 1, "outputs": outputs, "elements": elements,
+                                  "reduce_loops": loops}
+    assert loops == _walk_reduce_nest(spec["input"], spec["axes"])
+    assert set(PATH_FEATURES[KernelPath.REDUCE]) >= {"reduce_loops", "pow2_divisions"}
+
+
+def test_reduce_loops_match_the_loop_nest_on_many_shapes():
+    import itertools
+
+    from tinymodel.features import reduce_loops
+
+    for shape in ((1, 3, 5, 2), (2, 1, 4, 3), (3, 2, 2, 1), (1, 7, 3)):
+        rank = len(shape)
+        for r in range(1, rank + 1):
+            for axes in itertools.combinations(range(rank), r):
+                layer = build_layer({"op": "SUM", "input": list(shape), "axes": list(axes)})
+                assert reduce_loops(layer) == _walk_reduce_nest(shape, axes), (shape, axes)
+
+
+def test_pow2_divisions_only_for_a_soft_float_mean_by_a_power_of_two():
+    """f32-soft divides each MEAN output by n in software, with a short path when n is a power of
+    two; the FPU's division and the int8 kernels (1/n in the multiplier) have none."""
+    def counts(spec, variant):
+        dtype = "float32" if variant.startswith("f32") else "int8"
+        return layer_features(build_layer(spec, dtype=dtype), variant).counts
+
+    by16 = {"op": "MEAN", "input": [1, 4, 4, 16], "axes": [3], "keep_dims": True}
+    by15 = {"op": "MEAN", "input": [1, 4, 4, 15], "axes": [3], "keep_dims": True}
+    assert counts(by16, "f32-soft")["pow2_divisions"] == 16
+    assert "pow2_divisions" not in counts(by15, "f32-soft")
+    for variant in ("f32", "s8-ref", "s8-opt"):
+        assert "pow2_divisions" not in counts(by16, variant)
+    assert "pow2_divisions" not in counts({"op": "SUM", "input": [1, 4, 4, 16], "axes": [3]},
+                                          "f32-soft")

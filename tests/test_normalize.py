@@ -4,6 +4,7 @@ graphs with known answers."""
 
 from __future__ import annotations
 
+import dataclasses
 from types import MappingProxyType
 
 import numpy as np
@@ -440,3 +441,44 @@ def test_layers_after_a_corrected_reshape_write_the_shape_it_implies():
     assert g.layer("add_3").inputs[0].shape == (1, 16, 16, 8)
     assert [r.layers for r in g.rewrites if r.rule == "shape"] == [
         ("reshape_0",), ("conv_1",), ("relu_2",)]
+
+
+def fill_graph(value=0, dims_known=True) -> ModelGraph:
+    """An open-batch recurrent layer's zero state as the converter writes it: a FILL of
+    (batch, units) read by the recurrent dense layer (h0) and by a MUL (c0), int8."""
+    from tinymodel.graph import Quantization
+
+    q = Quantization(scale=(0.5,), zero_point=(0,), axis=0)
+    x = dataclasses.replace(t("x", (1, 4), "int8"), quantization=q)
+    dims = t("dims", (2,), "int32", [1, 4]) if dims_known else t("dims", (2,), "int32")
+    v = dataclasses.replace(t("v", (), "int8", value), quantization=q)
+    h0 = dataclasses.replace(t("zeros", (1, 4), "int8"), quantization=q)
+    w = dataclasses.replace(t("w", (3, 4), "int8", np.ones((3, 4))), quantization=q)
+    y = dataclasses.replace(t("y", (1, 3), "int8"), quantization=q)
+    m = dataclasses.replace(t("m", (1, 4), "int8"), quantization=q)
+    layers = [layer("fill_0", OpType.FILL, [dims, v], [h0]),
+              layer("fully_connected_1", OpType.FULLY_CONNECTED, [h0, w, None], [y]),
+              layer("mul_2", OpType.MUL, [x, h0], [m])]
+    inputs = [x] if dims_known else [x, dims]
+    return ModelGraph("fill", layers, inputs, [y, m])
+
+
+@pytest.mark.parametrize("value", [0, -3])
+def test_a_fill_of_known_dims_and_value_is_a_constant_its_readers_still_run(value):
+    g = normalize(fill_graph(value))
+    assert [la.name for la in g] == ["fully_connected_1", "mul_2"]
+    h0 = g.layer("fully_connected_1").inputs[0]
+    assert h0 is not None and h0.is_constant and h0.dtype == "int8"
+    assert h0.data.dtype == np.int8 and h0.data.tolist() == [[value] * 4]
+    assert h0.quantization is not None and h0.quantization.scale == (0.5,)
+    assert g.layer("mul_2").inputs[1].is_constant
+    (r,) = g.rewrites
+    assert r.rule == "fold" and r.layers == ("fill_0",) and r.into is None
+    assert r.detail.startswith(f"fill_0 fills 1x4 with {value}")
+    assert "fully_connected_1, mul_2 read it" in r.detail
+
+
+def test_a_fill_of_run_time_dims_stays():
+    g = normalize(fill_graph(dims_known=False))
+    assert [la.name for la in g] == ["fill_0", "fully_connected_1", "mul_2"]
+    assert not g.rewrites

@@ -3,7 +3,10 @@
 Buffers are the model's run-time tensors (inputs, intermediate activations, outputs) and the
 per-layer scratch buffers of the kernels.  A buffer is live from the step of the layer that writes
 it (step 0 for model inputs) to the last step that reads it (the last step for model outputs);
-a scratch buffer is live during its own layer only.  Placement is greedy: buffers are taken
+a scratch buffer is live during its own layer only.  A constant that a kernel reads from the
+arena (:func:`tinymodel.descriptors.arena_constant`: the folded zero state of an open-batch
+LSTM / GRU read by its recurrent dense layer) is a buffer live from the first step to the last,
+so no layer ever writes over it and every inference reads the bytes the image starts with.  Placement is greedy: buffers are taken
 largest first and each goes to the lowest aligned offset where it overlaps no already placed
 buffer whose lifetime intersects its own.
 
@@ -19,7 +22,10 @@ from dataclasses import dataclass
 from math import prod
 from types import MappingProxyType
 
-from tinymodel.graph import DTYPE_BYTES, ModelGraph
+import numpy as np
+
+from tinymodel.descriptors import arena_constant
+from tinymodel.graph import DTYPE_BYTES, ModelGraph, TensorSpec
 
 
 @dataclass(frozen=True)
@@ -80,9 +86,11 @@ def _lifetimes(graph: ModelGraph, scratch_bytes: Mapping[str, int] | None
     width = DTYPE_BYTES.get
     step = 0
     for layer in graph:
+        runtime = False
         for t in layer.inputs:
             if t is None or t.constant or t.data is not None:
                 continue
+            runtime = True
             span = get(t.name)
             if span is None:
                 spans[t.name] = [t.nbytes, step, step]
@@ -95,6 +103,8 @@ def _lifetimes(graph: ModelGraph, scratch_bytes: Mapping[str, int] | None
                 spans[t.name] = [prod(t.shape) * width(t.dtype, 4), step, step]
             else:
                 span[0] = prod(t.shape) * width(t.dtype, 4)
+        if not runtime and (c := arena_constant(layer)) is not None:
+            spans[c.name] = [c.nbytes, 0, last_step]
         step += 1
     for t in graph.outputs:
         span = get(t.name)
@@ -110,6 +120,32 @@ def _lifetimes(graph: ModelGraph, scratch_bytes: Mapping[str, int] | None
                 spans[name] = [n, step, step]
                 scratch.add(name)
     return spans, scratch
+
+
+def arena_constants(graph: ModelGraph) -> tuple[TensorSpec, ...]:
+    """The constants of ``graph`` that live in the arena (:func:`_lifetimes` plans them), once
+    each, in the order their first reader runs."""
+    seen: dict[str, TensorSpec] = {}
+    for layer in graph:
+        c = arena_constant(layer)
+        if c is not None and c.name not in seen:
+            seen[c.name] = c
+    return tuple(seen.values())
+
+
+def arena_image_bytes(graph: ModelGraph, arena_bytes: int) -> int:
+    """Flash the arena's initial image takes: ``arena_bytes`` when a constant in it
+    (:func:`arena_constants`) has a non-zero byte (the arena is then initialised data, copied
+    from flash at reset), else 0 (zeroed at reset)."""
+    return arena_bytes if any(any(constant_bytes(c)) for c in arena_constants(graph)) else 0
+
+
+def constant_bytes(t: TensorSpec) -> bytes:
+    """The bytes of constant ``t`` as the kernels read them from the arena (its dtype,
+    little-endian, row-major)."""
+    if t.data is None:
+        raise ValueError(f"constant {t.name!r} has no values")
+    return np.ascontiguousarray(t.data, dtype=np.dtype(t.dtype).newbyteorder("<")).tobytes()
 
 
 def _place(spans: Mapping[str, list[int]], alignment: int) -> tuple[list[str], list[int], int]:

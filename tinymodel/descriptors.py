@@ -1160,6 +1160,27 @@ def describe_layer(layer: Layer, variant: Variant | str,
     return desc
 
 
+def arena_constant(layer: Layer) -> TensorSpec | None:
+    """The constant ``layer``'s kernel reads from the tensor arena, or ``None``.
+
+    A kernel reads its (first) input from the arena.  When that input is a constant with
+    values and the layer has no run-time input at all — the zero initial state ``h0`` of an
+    open-batch Keras ``LSTM`` / ``GRU``, which the normalisation folds from the converter's
+    ``FILL`` and the recurrent ``FULLY_CONNECTED`` reads — TFLite still runs the layer on it,
+    and so does the firmware: the arena planner gives the constant a buffer live for the whole
+    inference (:func:`tinymodel.arena.plan_arena`) and the generated model's initial arena image
+    holds its bytes (:mod:`calibration.codegen`; zero bytes need none, the arena is zeroed at
+    reset).  Binary element-wise operators and BATCH_MATMUL take a constant operand from the
+    blob instead (:attr:`~tinymodel.firmware_interface.LayerFlag.CONST_OPERAND`), and the
+    copies of :data:`PIECE_OPS` refuse one (rule ``constant-input``): ``None`` for those."""
+    if layer.op not in DESCRIBERS or layer.op in PIECE_OPS \
+            or fi.OP_CODES[layer.op] in fi.TWO_INPUT_OPS or layer.activation_inputs:
+        return None
+    position = layer.op.operands.data
+    x = layer.inputs[position] if position < len(layer.inputs) else None
+    return x if x is not None and x.is_constant and x.data is not None else None
+
+
 def describe_pieces(layer: Layer, variant: Variant | str,
                     blob: ConstantBlob | None = None) -> tuple[Piece, ...]:
     """The firmware layers ``layer`` runs as with ``variant``'s kernels, in execution order.
@@ -1497,7 +1518,7 @@ def deployability(graph: ModelGraph, variant: Variant | str,
 __all__ = [
     "BYTE_COPY_OPS", "CONVERT_OPS", "DESCRIBERS", "FIRMWARE_DTYPES", "PIECE_OPS", "SPATIAL_AXES_MASK",
     "ConstantBlob", "DeployError", "DeployProblem", "Deployability", "LOOP_FIX", "LayerContext",
-    "NoKernelError", "Piece", "PieceGeometry", "check_loops", "check_variant", "compute_dtype",
+    "NoKernelError", "Piece", "PieceGeometry", "arena_constant", "check_loops", "check_variant", "compute_dtype",
     "computes_in", "default_variant", "deployability", "describe_layer", "describe_pieces",
     "byte_view", "dims4", "firmware_layers", "piece_geometry", "reduce_axes_mask",
     "firmware_dtype", "op_name", "variant_for",

@@ -68,7 +68,7 @@ from typing import Any
 
 import numpy as np
 
-from tinymodel.arena import peak_bytes
+from tinymodel.arena import arena_image_bytes, peak_bytes
 from tinymodel.descriptors import PIECE_OPS, computes_in, firmware_layers, variant_for
 from tinymodel.errors import TinymodelError
 from tinymodel.graph import Layer, ModelGraph
@@ -504,6 +504,9 @@ class CompiledGraph:
     #: Entries of the image's layer table: one per layer, but one per input or output of the
     #: layers of :data:`~tinymodel.descriptors.PIECE_OPS` (0: one per layer).
     firmware_layers: int = 0
+    #: Flash of the arena's initial image (:func:`tinymodel.arena.arena_image_bytes`: 0 unless a
+    #: constant the kernels read from the arena has a non-zero byte).
+    arena_image_bytes: int = 0
 
     @property
     def graph(self) -> ModelGraph | None:
@@ -1082,10 +1085,11 @@ class _State:
         scratch = {layer.name: n for layer, n in zip(layers, map(cat.scratch.__getitem__, rows))
                    if n}
         blob = sum(map(cat.blob.__getitem__, rows))
-        cg = CompiledGraph(graph.name, np.array(rows, np.int64), tuple(layers),
-                           peak_bytes(src, scratch),
+        arena = peak_bytes(src, scratch)
+        cg = CompiledGraph(graph.name, np.array(rows, np.int64), tuple(layers), arena,
                            blob, len(src.inputs) + len(src.outputs), id(self), own,
-                           src is not graph, _graph_ref(graph), firmware_layers(layers))
+                           src is not graph, _graph_ref(graph), firmware_layers(layers),
+                           arena_image_bytes(src, max(arena, 16)))
         try:
             self.compiled[graph] = cg
         except TypeError:       # not weak-referenceable: no cache
@@ -1142,7 +1146,7 @@ class _State:
         # the image's sums, as tinymodel.footprint (and deploy's check before linking) add them
         flash = self.base.flash_bytes + np.fromiter(
             (model_flash_bytes(c.blob_bytes, c.firmware_layers or len(c.rows), c.io_tensors,
-                               c.name) for c in cgs),
+                               c.name, c.arena_image_bytes) for c in cgs),
             np.int64, n_graphs)
         ram = self.base.ram_static_bytes + np.fromiter(
             (model_ram_bytes(c.arena_bytes, c.firmware_layers or len(c.rows)) for c in cgs),

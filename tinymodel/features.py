@@ -34,6 +34,13 @@ runs           contiguous runs the copy kernels copy (one ``memcpy`` each)
 strided_reads  elements a TRANSPOSE reads with a non-unit inner stride (its last output axis
                is not the input's last): one load per element that no burst or cache line
                serves twice
+reduce_loops   loop entries of the any-axes MEAN / SUM (``tm_reduce_*``): its eight nested
+               loops (four over the kept extents, then per output four over the reduced
+               ones, the channel loop innermost) each entered once per iteration of the loop
+               around it; the channel loop walks one contiguous run per entry, so a
+               reduction that keeps the channels reads every element as a run of one
+pow2_divisions ``f32-soft`` only: outputs of an any-axes MEAN whose divisor (the reduced
+               element count) is a power of two, a short path of the software division
 ============== ========================================================================
 
 A graph layer that runs as several firmware layers (CONCATENATION and PACK: one per input;
@@ -64,7 +71,8 @@ from tinymodel.ops import OpType
 FEATURE_NAMES = ("calls", "pixels", "outputs", "taps", "macs", "block_macs", "simd_macs",
                  "tail_macs", "im2col_values", "zero_fills", "unaligned", "elements",
                  "col1_macs", "block_loops", "step_loops", "single_pixel_calls", "scalar_rows",
-                 "runs", "strided_reads")
+                 "runs", "strided_reads", "reduce_loops",
+                 "pow2_divisions")
 
 #: The features each path's model may use (the rest are always zero or collinear for it).
 PATH_FEATURES: Mapping[KernelPath, tuple[str, ...]] = MappingProxyType({
@@ -86,8 +94,10 @@ PATH_FEATURES: Mapping[KernelPath, tuple[str, ...]] = MappingProxyType({
     KernelPath.SIMD: ("calls", "pixels", "outputs", "taps", "simd_macs", "tail_macs", "elements"),
     KernelPath.SCALAR: ("calls", "pixels", "outputs", "elements"),
     KernelPath.REQUANTIZE: ("calls", "elements"),
-    # the any-axes reduction: per output a requantization, per input element an add
-    KernelPath.REDUCE: ("calls", "outputs", "elements"),
+    # the any-axes reduction: per output a requantization, per input element an add, per
+    # entry of one of its eight nested loops a set-up (the channel loop once per run), per
+    # MEAN output a division, cheaper by a power of two in software floating point
+    KernelPath.REDUCE: ("calls", "outputs", "elements", "reduce_loops", "pow2_divisions"),
     KernelPath.COPY: ("calls", "pixels", "elements", "runs", "strided_reads"),
     # broadcasting element-wise ops: a row set-up per (n, h, w) of the output, then per element
     KernelPath.BROADCAST: ("calls", "pixels", "outputs", "elements"),
@@ -350,6 +360,57 @@ def _pieces(layer: Layer) -> dict[str, float]:
             "runs": sum(p.runs() for p in pieces)}
 
 
+def reduce_loops(layer: Layer) -> int:
+    """Loop entries of ``tm_reduce_s8_ref`` / ``tm_reduce_f32``.
+
+    The kernels pad the input to 4-D ``(n, h, w, c)`` (leading 1s) and nest eight loops: over
+    the kept extents ``k_n, k_h, k_w, k_c`` (1 for a reduced dimension), then, per output
+    element, over the reduced extents ``r_n, r_h, r_w, r_c`` (1 for a kept one), the channel
+    loop innermost (one contiguous run per entry).  A loop is entered once per iteration of the
+    loop around it, so the entries are
+    ``1 + k_n + k_n·k_h + k_n·k_h·k_w + O·(1 + r_n + r_n·r_h + r_n·r_h·r_w)`` with
+    ``O = k_n·k_h·k_w·k_c`` outputs.  Every entry costs about the same (a pointer or index
+    set-up, a compare, a branch: 16 to 20 cycles in the int8 kernel on the virtual L4), so one
+    feature counts them all; the plan's MEAN or SUM points could not tell apart features per
+    loop level (docs/kernels.md).  Axes the deploy rules refuse and ranks above 4 count as a
+    reduction over the channels alone (such a layer is predicted, never run)."""
+    from tinymodel.descriptors import reduce_axes_mask
+
+    shape = (1,) * (4 - len(layer.input.shape)) + tuple(int(d) for d in layer.input.shape)
+    mask = 0b1000
+    if len(shape) == 4:
+        try:
+            mask = reduce_axes_mask(layer)
+        except TinymodelError:
+            pass
+    else:
+        out = max(layer.output.size, 1)
+        shape = (1, 1, out, layer.input.size // out)
+    kept = [1 if mask >> i & 1 else d for i, d in enumerate(shape)]
+    red = [d if mask >> i & 1 else 1 for i, d in enumerate(shape)]
+    outputs = kept[0] * kept[1] * kept[2] * kept[3]
+    outer = 1 + kept[0] * (1 + kept[1] * (1 + kept[2]))
+    return outer + outputs * (1 + red[0] * (1 + red[1] * (1 + red[2])))
+
+
+def _reduce(layer: Layer, variant: Variant) -> dict[str, float]:
+    """The any-axes MEAN / SUM (path ``REDUCE``): per output a requantization (int8) or, for a
+    float MEAN, a division by the reduced element count ``n``; per input element an add; the
+    loop entries of :func:`reduce_loops`.  In ``f32-soft`` the division is libgcc's
+    ``__aeabi_fdiv``, which branches to a short path when the divisor's fraction bits are all
+    zero (the toolchain's ``thumb/v7e-m/nofp`` libgcc, disassembled), so a MEAN whose ``n`` is a
+    power of two counts its outputs as ``pow2_divisions``: 16 channels cost 20,467 cycles on the
+    virtual L4, 15 channels 22,199 (``mean-channels``, 16 outputs).  The FPU's ``VDIV`` and the
+    int8 kernel (``1/n`` folded into the multiplier) have no such case."""
+    out = layer.output.size
+    c: dict[str, float] = {"calls": 1, "outputs": out, "elements": layer.input.size,
+                           "reduce_loops": reduce_loops(layer)}
+    n = layer.input.size // max(out, 1)
+    if variant is Variant.F32_SOFT and layer.op is OpType.MEAN and n & (n - 1) == 0:
+        c["pow2_divisions"] = out
+    return c
+
+
 def _other(layer: Layer, path: KernelPath) -> dict[str, float]:
     out = layer.output.size
     c: dict[str, float] = {"calls": 1, "outputs": out}
@@ -411,6 +472,8 @@ def layer_features(layer: Layer, variant: Variant | str) -> LayerFeatures:
         counts = _batch_matmul(layer)
         adj_x = layer.options.get("adj_x")
         alignment = alignment_class(layer.input.shape[-2] if adj_x else layer.input.shape[-1])
+    elif path is KernelPath.REDUCE:
+        counts = _reduce(layer, variant)
     else:
         counts = _other(layer, path)
     return LayerFeatures(path, alignment, MappingProxyType(counts))

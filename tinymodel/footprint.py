@@ -8,7 +8,8 @@
   quantization, one int32 multiplier and one int32 shift per output channel; each item starts on a
   ``BLOB_ALIGN``-byte boundary), the layer table (``DESC_WORDS`` 32-bit words per layer), one tensor record per
   model input and output (:data:`TENSOR_RECORD_BYTES`) and the model record with its name
-  (:data:`MODEL_RECORD_BYTES` + name + NUL);
+  (:data:`MODEL_RECORD_BYTES` + name + NUL); and, only when a constant a kernel reads from the
+  arena has a non-zero byte, the arena's initial image (the arena is then initialised data);
 * **RAM** — the tensor arena the planner lays out (:func:`tinymodel.arena.plan_arena`, with the
   variant's scratch buffers) and one 64-bit cycle counter per layer.
 
@@ -86,10 +87,12 @@ def firmware_base(board: str, variant: str) -> FirmwareBase:
                         str(rec.get("build_id", "?")), str(BASE_FILE))
 
 
-def model_flash_bytes(blob_bytes: int, layers: int, io_tensors: int, name: str) -> int:
-    """Flash the network adds to the base: blob, layer table, tensor and model records."""
+def model_flash_bytes(blob_bytes: int, layers: int, io_tensors: int, name: str,
+                      arena_image_bytes: int = 0) -> int:
+    """Flash the network adds to the base: blob, layer table, tensor and model records, and the
+    arena's initial image when it has one (:func:`tinymodel.arena.arena_image_bytes`)."""
     return (blob_bytes + 4 * DESC_WORDS * layers + TENSOR_RECORD_BYTES * io_tensors
-            + MODEL_RECORD_BYTES + len(name.encode()) + 1)
+            + MODEL_RECORD_BYTES + len(name.encode()) + 1 + arena_image_bytes)
 
 
 def model_ram_bytes(arena_bytes: int, layers: int) -> int:

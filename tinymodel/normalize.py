@@ -57,6 +57,8 @@ from tinymodel.ops import OpType, Padding
 FOLDABLE_DTYPES = frozenset({"int32", "int64", "bool", "int16", "uint8", "uint16", "uint32"})
 #: Largest tensor (elements) a fold may produce: shape vectors and counters, not data.
 MAX_FOLD_ELEMENTS = 1024
+#: Largest tensor (elements) a ``FILL`` may be folded into (a recurrent layer's initial state).
+MAX_FILL_ELEMENTS = 65536
 #: Most iterations a loop may be unrolled to; a longer trip count is not treated as static.
 MAX_UNROLLED_ITERATIONS = 4096
 
@@ -243,6 +245,28 @@ def evaluate(layer: Layer, known: Values) -> tuple[np.ndarray, ...] | None:
     return tuple(result)
 
 
+def fill_value(layer: Layer, known: Values) -> np.ndarray | None:
+    """The value of a ``FILL`` layer's output when its dims and value are ``known`` (by tensor
+    name, or constants), in the output's dtype (an int8 value is the output's raw code: TFLite's
+    ``FILL`` copies it, its quantization is the output's); ``None`` for any other layer, unknown
+    inputs, a dims vector that does not give the output's shape, or more than
+    :data:`MAX_FILL_ELEMENTS` elements."""
+    if layer.op is not OpType.FILL or len(layer.inputs) != 2 or len(layer.outputs) != 1:
+        return None
+    dims, value = (_value(t, known) for t in layer.inputs)
+    out = layer.outputs[0]
+    if dims is None or value is None or value.size != 1 or out.dtype == "bool" \
+            or out.size > MAX_FILL_ELEMENTS:
+        return None
+    shape = tuple(int(d) for d in np.atleast_1d(dims).ravel())
+    if shape != tuple(out.shape):
+        return None
+    try:
+        return np.full(shape, value.ravel()[0], dtype=np.dtype(out.dtype))
+    except TypeError:
+        return None
+
+
 def _as_constant(t: TensorSpec, value: np.ndarray) -> TensorSpec:
     data = value.astype(np.dtype(t.dtype) if t.dtype != "bool" else np.bool_)
     data.flags.writeable = False
@@ -270,23 +294,53 @@ def _fold_constants(layers: Sequence[Layer], outputs: Sequence[TensorSpec],
     known: dict[str, np.ndarray] = {}
     constants: dict[str, TensorSpec] = {}
     folded: list[Layer] = []
+    fills: list[Layer] = []
     kept: list[Layer] = []
     for layer in layers:
         layer = _substitute(layer, constants)
-        values = None
-        if not any(t.name in keep_names for t in layer.outputs):
-            values = evaluate(layer, known)
-        if values is None:
+        if any(t.name in keep_names for t in layer.outputs):
             kept.append(layer)
+            continue
+        values = evaluate(layer, known)
+        if values is None:
+            fill = fill_value(layer, known)
+            if fill is not None:
+                # data (a shape-valued FILL folded above): a constant for its readers
+                fills.append(layer)
+                constants[layer.outputs[0].name] = _as_constant(layer.outputs[0], fill)
+            else:
+                kept.append(layer)
             continue
         folded.append(layer)
         for t, v in zip(layer.outputs, values):
             known[t.name] = v
             constants[t.name] = _as_constant(t, v)
     if folded:
-        _record_folds(folded, kept, constants, rewrites)
+        _record_folds(folded, [*kept, *fills], constants, rewrites)
         kept = _drop_shape_only(kept, folded, keep_names, rewrites)
+    for layer in fills:
+        _record_fill(layer, constants[layer.outputs[0].name], kept, rewrites)
     return kept
+
+
+def _record_fill(layer: Layer, value: TensorSpec, kept: Sequence[Layer],
+                 rewrites: list[Rewrite]) -> None:
+    """The fold of one ``FILL`` as a :class:`Rewrite`: its shape, value and readers."""
+    readers = [k.name for k in kept
+               if any(t is not None and t.name == value.name for t in k.inputs)]
+    assert value.data is not None
+    code = value.data.ravel()[0].item() if value.data.size else 0
+    q = value.quantization
+    meaning = ""
+    if value.dtype == "int8" and q is not None and q.scale:
+        meaning = f" (= {(code - int(q.zero_point[0])) * float(q.scale[0]):g})"
+    shown = ", ".join(readers[:3]) + (f" and {len(readers) - 3} more" if len(readers) > 3 else "")
+    rewrites.append(Rewrite(
+        "fold", (layer.name,), readers[0] if len(readers) == 1 else None,
+        f"{layer.name} fills {'x'.join(map(str, value.shape))} with {code}{meaning} "
+        f"({value.dtype}): a constant; "
+        + (f"{shown} read{'s' if len(readers) == 1 else ''} it (still run as layers)"
+           if readers else "nothing reads it")))
 
 
 def _drop_shape_only(kept: Sequence[Layer], folded: Sequence[Layer], keep_names: set[str],
@@ -761,5 +815,5 @@ def _run_values(graph: ModelGraph, inputs: Sequence[np.ndarray | None]
     return [known.get(t.name, _value(t, {}) if t.is_constant else None) for t in graph.outputs]
 
 
-__all__ = ["FOLDABLE_DTYPES", "MAX_FOLD_ELEMENTS", "MAX_UNROLLED_ITERATIONS", "Rewrite",
-           "evaluate", "normalize"]
+__all__ = ["FOLDABLE_DTYPES", "MAX_FILL_ELEMENTS", "MAX_FOLD_ELEMENTS", "MAX_UNROLLED_ITERATIONS",
+           "Rewrite", "evaluate", "fill_value", "normalize"]

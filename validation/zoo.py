@@ -92,9 +92,8 @@ class Architecture:
     ``recipes`` are the conversions the reader's parity tests check by default;
     ``slow_recipes`` those they check only with ``--runslow`` (the large networks, whose
     conversions take most of their time).  Together they are every recipe that converts
-    (:attr:`converts`), which the ``zoo`` suite runs.  ``in_suite`` is false for the variants
-    the parity tests need but the suite does not (the open-batch recurrent nets: a
-    microcontroller model is exported with a batch of 1).
+    (:attr:`converts`), which the ``zoo`` suite runs.  ``in_suite`` is false for a variant the
+    parity tests need but the suite does not.
     """
 
     name: str
@@ -267,7 +266,9 @@ def _recurrent(kind: str, unroll: bool, batch: int | None = None) -> Any:
 
 
 def lstm_unrolled() -> Any:
-    """LSTM(16, unroll=True) over 12 steps of 8 features, open batch, then a dense head."""
+    """LSTM(16, unroll=True) over 12 steps of 8 features, open batch, then a dense head: the
+    converter builds the zero initial state with FILL (the normalisation folds it into a
+    constant; the first step's recurrent dense layer reads it from the arena)."""
     return _recurrent("lstm", True)
 
 
@@ -283,7 +284,8 @@ def lstm_while() -> Any:
 
 
 def gru_unrolled() -> Any:
-    """GRU(16, unroll=True) (Keras 3's reset-after GRU), open batch, then a dense head."""
+    """GRU(16, unroll=True) (Keras 3's reset-after GRU), open batch (a FILL of the zero
+    state, as :func:`lstm_unrolled`), then a dense head."""
     return _recurrent("gru", True)
 
 
@@ -368,11 +370,11 @@ ARCHITECTURES: tuple[Architecture, ...] = (
     Architecture("squeezenet", squeezenet),
     Architecture("unet", unet),
     Architecture("effnet_block", effnet_block),
-    Architecture("lstm_unrolled", lstm_unrolled, in_suite=False),
+    Architecture("lstm_unrolled", lstm_unrolled),
     Architecture("lstm_unrolled_batch1", lstm_unrolled_batch1),
     Architecture("lstm_while", lstm_while, recipes=("f32",),
                  note="a WHILE loop converts only to float"),
-    Architecture("gru_unrolled", gru_unrolled, in_suite=False),
+    Architecture("gru_unrolled", gru_unrolled),
     Architecture("gru_unrolled_batch1", gru_unrolled_batch1),
     Architecture("gru_while", gru_while, recipes=("f32",),
                  note="a WHILE loop converts only to float"),

@@ -210,3 +210,37 @@ def test_generated_sources_are_unchanged(model, variant):
     assert digest == GOLDEN_SOURCES[(model, variant)], \
         f"the generated tables of {model} ({variant}) changed"
 
+
+
+@pytest.mark.skipif(HOST_CC is None, reason="no host C compiler")
+@pytest.mark.parametrize("dtype, variant, fill", [
+    ("int8", "s8-opt", 0), ("int8", "s8-ref", -7),
+    pytest.param("float32", "f32", 0.25, marks=pytest.mark.slow)])
+def test_a_constant_read_from_the_arena_is_there_at_every_inference(tmp_path, dtype, variant,
+                                                                     fill):
+    """A dense layer whose input is a constant (the folded zero state of an open-batch LSTM)
+    reads it from the arena: zero bytes from the zeroed arena, others from the arena's initial
+    image; the outputs equal those of the same network given the state as a second input, at
+    every inference (nothing writes over it)."""
+    from calibration.codegen import render_c
+    from calibration.protocol import Client
+    from tests.support.graphs import constant_state
+    from tests.support.hostdevice import HostDeviceTransport, build_host_device
+
+    const, given = constant_state(dtype, fill), constant_state(dtype, as_input=True)
+    m = generate(const, variant, tmp_path / "const")
+    ((offset, data),) = m.arena_init
+    state = np.full((1, 16), fill, np.int8 if dtype == "int8" else np.float32)
+    assert data == state.tobytes() and offset + len(data) <= m.arena_bytes
+    initialised = "tm_model_arena[TM_MODEL_ARENA_BYTES] __attribute__((aligned(16))) = {"
+    assert (initialised in render_c(m)) == bool(fill)
+    generate(given, variant, tmp_path / "given")
+    rng = np.random.default_rng(5)
+    with Client(HostDeviceTransport(build_host_device(tmp_path / "const")), timeout_s=10) as a, \
+            Client(HostDeviceTransport(build_host_device(tmp_path / "given")), timeout_s=10) as b:
+        for _ in range(3):
+            x = (rng.integers(-128, 128, (1, 8)).astype(np.int8) if dtype == "int8"
+                 else rng.random((1, 8), dtype=np.float32))
+            got, _ = a.infer([x.tobytes()])
+            want, _ = b.infer([x.tobytes(), state.tobytes()])
+            assert got == want

@@ -66,3 +66,25 @@ def without_kernel(graph: ModelGraph) -> ModelGraph:
                                   name=layer.name.replace("tanh", "elu"))
               if layer.op is OpType.TANH else layer for layer in graph]
     return ModelGraph(graph.name, layers, graph.inputs, graph.outputs, source=graph.source)
+
+
+def constant_state(dtype: str = "int8", fill: int | float = 0,
+                   as_input: bool = False) -> ModelGraph:
+    """A recurrent step on a constant state, as an open-batch unrolled LSTM's first step after
+    the normalisation folded its FILL: ``dense(h0) + dense(x)``, with ``h0`` a constant filled
+    with ``fill`` (an int8 code for int8) that the first dense layer reads as its input (from the
+    arena).  ``as_input``: the same network with ``h0`` a second model input instead (what the
+    constant one must compute when that input is given ``h0``'s bytes)."""
+    b = GraphBuilder("state", dtype=dtype, with_data=True, seed=3)
+    x = b.input((1, 8))
+    h = b.input((1, 16))
+    y = b.add(b.dense(h, 12, activation="none"), b.dense(x, 12, activation="none"))
+    g = b.build([y])
+    if as_input:
+        return g
+    data = np.full(h.shape, fill, dtype=np.int8 if dtype == "int8" else np.float32)
+    data.flags.writeable = False
+    h0 = dataclasses.replace(h, name="state/zeros", constant=True, data=data)
+    layers = [dataclasses.replace(la, inputs=tuple(h0 if t is not None and t.name == h.name
+                                                   else t for t in la.inputs)) for la in g]
+    return ModelGraph("state", layers, [x], g.outputs)

@@ -151,8 +151,7 @@ def test_verification_passes_and_fails(name):
 
 @pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None, reason="TensorFlow not installed")
 def test_a_model_the_interpreter_cannot_load_is_not_verified_not_an_error(tmp_path):
-    """TF 2.21's interpreter refuses files it cannot register (its own converter's int8 TILE
-    version 3, from a Keras UpSampling2D): the verification is skipped with the reason; the
+    """A file neither TFLite resolver can load: the verification is skipped with the reason; the
     device is not asked."""
     class _NoInfer:
         def infer(self, inputs, timeout_s=None):
@@ -162,7 +161,7 @@ def test_a_model_the_interpreter_cannot_load_is_not_verified_not_an_error(tmp_pa
     bad.write_bytes(b"TFL3" + bytes(60))
     rec = runner.verify_outputs(_NoInfer(), bad, 2, seed=1, timeout_s=10)
     assert rec["status"] == "skipped" and rec["inputs"] == 0
-    assert "reference interpreter cannot run not_a_model.tflite" in rec["reason"]
+    assert "TFLite's interpreter cannot run not_a_model.tflite" in rec["reason"]
 
 
 def test_resume_tries_unsupported_runs_again(tmp_path, monkeypatch):
@@ -224,3 +223,83 @@ def test_device_refusal_is_unsupported_too(tmp_path, monkeypatch, status, detail
     monkeypatch.setattr(deployment, "deploy_cached", refuse)
     rec = runner.measure(_job(tmp_path, g), RunSettings(cache_dir=tmp_path))
     assert rec["status"] == "unsupported" and "UNSUPPORTED" in rec["error"]
+
+
+def test_timed_runs_write_the_input_before_every_inference_and_combine_the_timed_ones():
+    """Each inference runs on freshly written inputs (an arena may reuse the input buffer, and
+    LOGISTIC / TANH cost depends on the data); warm-ups are left out of the combined timing."""
+    from calibration.protocol import ModelTiming
+
+    class _Client:
+        def __init__(self):
+            self.calls: list = []
+            self.totals = iter([100, 90, 80, 70])
+
+        def write_inputs(self, inputs):
+            self.calls.append(("write", tuple(inputs)))
+
+        def run_model(self, warmups, reps, timeout_s=None):
+            assert (warmups, reps) == (0, 1)
+            t = next(self.totals)
+            self.calls.append(("run", t))
+            return ModelTiming(1, t, t, t, (t - 10, 10))
+
+    c = _Client()
+    timing = runner._timed_runs(c, [b"\x01\x02"], warmups=1, reps=3, timeout_s=5)
+    assert c.calls == [("write", (b"\x01\x02",)), ("run", 100), ("write", (b"\x01\x02",)),
+                       ("run", 90), ("write", (b"\x01\x02",)), ("run", 80),
+                       ("write", (b"\x01\x02",)), ("run", 70)]
+    assert (timing.reps, timing.total_cycles, timing.min_cycles, timing.max_cycles) == (3, 240, 70, 90)
+    assert timing.layer_cycles == (210, 30) and timing.cycles == 80
+
+
+def test_the_first_verification_input_is_the_timed_input():
+    a = runner.seeded_inputs([("int8", (1, 4)), ("float32", (2,))], seed=7, n=3)
+    b = runner.seeded_inputs([("int8", (1, 4)), ("float32", (2,))], seed=7, n=1)
+    assert len(a) == 3 and all(len(s) == 2 for s in a)
+    assert a[0][0].dtype == np.int8 and a[0][1].dtype == np.float32
+    assert all((x == y).all() for x, y in zip(a[0], b[0]))
+    assert not (a[0][0] == a[1][0]).all() or not (a[0][1] == a[1][1]).all()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None, reason="TensorFlow not installed")
+def test_a_file_the_reference_kernels_cannot_load_is_compared_with_the_optimized_ones(monkeypatch):
+    """TF 2.21's reference resolver has no kernel for the int8 TILE (version 3) its converter
+    writes for a Keras UpSampling2D; the optimized kernels can run it and may differ by one int8
+    step (their LOGISTIC is a lookup table), so the comparison allows one step and says so."""
+    import tensorflow as tf
+
+    real = tf.lite.Interpreter
+    resolvers = tf.lite.experimental.OpResolverType
+
+    def no_reference(*args, experimental_op_resolver_type=None, **kw):
+        if experimental_op_resolver_type == resolvers.BUILTIN_REF:
+            raise RuntimeError("Didn't find op for builtin opcode 'TILE' version '3'")
+        if experimental_op_resolver_type is not None:
+            kw["experimental_op_resolver_type"] = experimental_op_resolver_type
+        return real(*args, **kw)
+
+    monkeypatch.setattr(tf.lite, "Interpreter", no_reference)
+    model = EXAMPLES / "lenet_int8.tflite"
+    ok = runner.verify_outputs(_FakeClient(model, True), model, 2, seed=1, timeout_s=10)
+    assert ok["kernels"] == "optimized" and ok["exact"] is False
+    assert ok["status"] == "passed" and ok["max_abs_diff"] == 1.0     # one step off: allowed
+    monkeypatch.setattr(tf.lite, "Interpreter", real)
+    exact = runner.verify_outputs(_FakeClient(model, True), model, 2, seed=1, timeout_s=10)
+    assert exact["kernels"] == "reference" and exact["status"] == "failed"
+
+
+def test_one_int8_step_of_a_dequantized_output_is_its_scale():
+    """A post-training quantized file's float output comes from a DEQUANTIZE of int8: against
+    the optimized kernels it may differ by one step of that int8 tensor, in real units."""
+    class _It:
+        def get_tensor_details(self):
+            return [{"index": 4, "quantization": (0.00390625, -128)},
+                    {"index": 5, "quantization": (0.0, 0)}]
+
+        def _get_ops_details(self):
+            return [{"op_name": "LOGISTIC", "inputs": [3], "outputs": [4]},
+                    {"op_name": "DEQUANTIZE", "inputs": [4], "outputs": [5]}]
+
+    assert runner._dequantized_steps(_It(), 1) == {5: 0.00390625}
+    assert runner._dequantized_steps(_It(), 0) == {}

@@ -8,8 +8,10 @@ suite on every board and variant, and the unrolled LSTM / GRU end to end.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
+import numpy as np
 import pytest
 
 import tinymodel.firmware_interface as fi
@@ -40,7 +42,8 @@ def test_the_shipped_zoo_suite_runs_every_architecture_three_ways():
     assert s.zoo.architectures == zoo.suite_architectures()
     names = set(s.zoo.architectures)
     assert {"mobilenet_v2", "mobilenet_v3_small", "ds_cnn", "conv1d_ts", "squeezenet", "unet",
-            "effnet_block", "dilated", "lstm_unrolled_batch1", "gru_unrolled_batch1",
+            "effnet_block", "dilated", "lstm_unrolled", "gru_unrolled", "lstm_unrolled_batch1",
+            "gru_unrolled_batch1",
             "lstm_while", "gru_while", "mlp", "tiny_cnn"} <= names
     assert s.boards == ("L4", "F4", "F7") and len(s.variants) == 4
 
@@ -192,6 +195,72 @@ def test_unrolled_recurrent_int8_end_to_end(arch, tmp_path, cache_dir, capsys):
     (rec,) = _check_records(out)
     assert rec["status"] == "ok", (rec.get("error"), rec.get("unsupported_layer"))
     assert rec["verification"]["exact"] is True
+
+
+#: The open-batch unrolled LSTM / GRU with each recipe: the LSTM in the default run, the GRU
+#: with --runslow.
+_OPEN_BATCH = [pytest.param(arch, recipe, marks=[pytest.mark.slow] if arch == "gru_unrolled"
+                            else []) for arch in ("lstm_unrolled", "gru_unrolled")
+               for recipe in zoo.RECIPES]
+
+
+@pytest.mark.tf
+@pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None,
+                    reason="TensorFlow not installed")
+@pytest.mark.parametrize("arch, recipe", _OPEN_BATCH)
+def test_an_open_batch_unrolled_recurrent_net_folds_its_fill_and_predicts_completely(
+        arch, recipe, cache_dir, capsys):
+    """``Input((T, F))`` + ``LSTM/GRU(unroll=True)``: the converter builds the zero state with
+    FILL; the normalisation folds it into a constant (its record says so), the recurrent dense
+    layer on h0 stays a layer reading it from the arena, and ``predict --strict`` is complete
+    with deploy accepting the model."""
+    from tinymodel.arena import arena_constants
+    from tinymodel.cli import main
+    from tinymodel.ops import OpType
+    from tinymodel.readers import load_model
+
+    path = zoo.zoo_tflite(arch, recipe, cache_dir / "zoo")
+    g = load_model(path)
+    assert not [la.name for la in g if la.op is OpType.FILL]
+    (fold,) = [r for r in g.rewrites if r.rule == "fold" and " fills 1x16 with 0" in r.detail]
+    (h0,) = arena_constants(g)
+    readers = [la for la in g if any(t is not None and t.name == h0.name for t in la.inputs)]
+    assert [la.op for la in readers if la.inputs[0].name == h0.name][:1] == \
+        [OpType.FULLY_CONNECTED]
+    assert all(la.name in fold.detail for la in readers)
+    assert not np.any(h0.data)
+    assert main(["predict", str(path), "--strict", "--json"]) == 0
+    rec = json.loads(capsys.readouterr().out)
+    assert rec["complete"] is True and rec["deploy"]["accepted"] is True
+    assert not rec["fallback_layers"] and not rec["unsupported_layers"]
+
+
+#: Deploy and verify on the virtual L4: the int8 LSTM in the default run, the others slow.
+_OPEN_BATCH_RUNS = [pytest.param(arch, recipe, marks=[] if (arch, recipe) == (
+    "lstm_unrolled", "int8") else [pytest.mark.slow]) for arch in ("lstm_unrolled", "gru_unrolled")
+    for recipe in zoo.RECIPES]
+
+
+@_on_board
+@pytest.mark.parametrize("arch, recipe", _OPEN_BATCH_RUNS)
+def test_an_open_batch_unrolled_recurrent_net_runs_and_matches_tflite(arch, recipe, tmp_path,
+                                                                      cache_dir, capsys):
+    """The folded zero state in the arena: the open-batch LSTM / GRU deploys on the virtual L4
+    and its outputs equal TFLite's on 3 inputs (bit-exact for int8 outputs)."""
+    from tinymodel.cli import main
+
+    path = zoo.zoo_tflite(arch, recipe, cache_dir / "zoo")
+    out = tmp_path / "out"
+    variant = "f32" if recipe == "f32" else "s8-opt"
+    assert main(["validate", "--models", str(path), "--board", "L4", "--variant", variant,
+                 "--out", str(out), "--cache", str(cache_dir), "--no-progress",
+                 "--no-report"]) == 0
+    capsys.readouterr()
+    (rec,) = _check_records(out)
+    assert rec["status"] == "ok", (rec.get("error"), rec.get("unsupported_layer"))
+    assert rec["verification"]["status"] == "passed"
+    assert rec["verification"]["values_mismatched"] == 0
+    assert rec["verification"]["exact"] is (recipe == "int8")
 
 
 @_on_board
