@@ -47,8 +47,10 @@ from validation.suite import Job
 
 log = logging.getLogger(__name__)
 
-#: Version of the record layout in ``results.jsonl`` (docs/validation.md).
-SCHEMA_VERSION = 1
+#: Version of the record layout in ``results.jsonl`` (docs/validation.md).  2: ``timing_input``
+#: and the verification's ``kernels``; the timed inferences run on a seeded input written before
+#: each one, so a resumed run measures again the runs an older version recorded.
+SCHEMA_VERSION = 2
 #: Record statuses that end a job.  ``error`` records are retried on resume, and so are
 #: ``unsupported`` ones: a newer tinymodel may support the layer (and refusing again is cheap).
 FINAL_STATUSES = ("ok", "oversized")
@@ -533,8 +535,14 @@ def run_jobs(jobs: Sequence[Job], settings: RunSettings, results_path: Path, wor
                                **RESULT_RECORDS)
     existing = {rec["key"]: rec for rec in scan.records}
     keys = [record_key(j, settings.target) for j in jobs]
+    older = [k for k in keys if k in existing and existing[k].get("schema", 0) < SCHEMA_VERSION]
+    if older:
+        log.warning("%s: %d runs were recorded by an older validate (record schema < %d, timed on "
+                    "other input data); they are run again", results_path, len(older),
+                    SCHEMA_VERSION)
     todo = [j for j, k in zip(jobs, keys)
-            if existing.get(k, {}).get("status") not in FINAL_STATUSES]
+            if existing.get(k, {}).get("status") not in FINAL_STATUSES
+            or existing[k].get("schema", 0) < SCHEMA_VERSION]
     if len(todo) < len(jobs):
         log.info("%d of %d runs already in %s; %d to go", len(jobs) - len(todo), len(jobs),
                  results_path, len(todo))

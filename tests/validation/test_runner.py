@@ -25,7 +25,8 @@ def _jobs():
 def _fake_measure(calls: list, status: str = "ok"):
     def measure(job, settings):
         calls.append(job.key)
-        return {"key": record_key(job, settings.target), "model": job.model, "board": job.board,
+        return {"schema": runner.SCHEMA_VERSION,
+                "key": record_key(job, settings.target), "model": job.model, "board": job.board,
                 "variant": job.variant, "status": status, "latency_ms": 1.0 if status == "ok" else None}
     return measure
 
@@ -175,6 +176,25 @@ def test_resume_tries_unsupported_runs_again(tmp_path, monkeypatch):
     monkeypatch.setattr(runner, "measure", _fake_measure(calls, "ok"))
     recs = run_jobs(jobs, settings, results, progress=False)
     assert len(calls) == 2 and {r["status"] for r in recs.values()} == {"ok"}
+
+
+def test_resume_measures_again_the_runs_an_older_validate_recorded(tmp_path, monkeypatch):
+    """Records of schema 1 were timed on whatever the input buffer held; a resumed run measures
+    them again on the seeded input, and keeps the current ones."""
+    results = tmp_path / "results.jsonl"
+    settings = RunSettings(cache_dir=tmp_path)
+    jobs = _jobs()[:2]
+    calls: list = []
+    monkeypatch.setattr(runner, "measure", _fake_measure(calls, "ok"))
+    run_jobs(jobs, settings, results, progress=False)
+    lines = results.read_text().splitlines()
+    old = json.loads(lines[0])
+    old["schema"] = 1
+    results.write_text("\n".join([json.dumps(old), lines[1]]) + "\n")
+    calls.clear()
+    recs = run_jobs(jobs, settings, results, progress=False)
+    assert calls == [jobs[0].key] and all(r["schema"] == runner.SCHEMA_VERSION
+                                          for r in recs.values())
 
 
 def _tanh_graph():
