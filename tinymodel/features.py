@@ -72,7 +72,7 @@ FEATURE_NAMES = ("calls", "pixels", "outputs", "taps", "macs", "block_macs", "si
                  "tail_macs", "im2col_values", "zero_fills", "unaligned", "elements",
                  "col1_macs", "block_loops", "step_loops", "single_pixel_calls", "scalar_rows",
                  "runs", "strided_reads", "reduce_loops",
-                 "pow2_divisions")
+                 "pow2_divisions", "copy_loops")
 
 #: The features each path's model may use (the rest are always zero or collinear for it).
 PATH_FEATURES: Mapping[KernelPath, tuple[str, ...]] = MappingProxyType({
@@ -98,7 +98,7 @@ PATH_FEATURES: Mapping[KernelPath, tuple[str, ...]] = MappingProxyType({
     # entry of one of its eight nested loops a set-up (the channel loop once per run), per
     # MEAN output a division, cheaper by a power of two in software floating point
     KernelPath.REDUCE: ("calls", "outputs", "elements", "reduce_loops", "pow2_divisions"),
-    KernelPath.COPY: ("calls", "pixels", "elements", "runs", "strided_reads"),
+    KernelPath.COPY: ("calls", "pixels", "elements", "runs", "strided_reads", "copy_loops"),
     # broadcasting element-wise ops: a row set-up per (n, h, w) of the output, then per element
     KernelPath.BROADCAST: ("calls", "pixels", "outputs", "elements"),
     KernelPath.NONE: (),
@@ -357,7 +357,8 @@ def _pieces(layer: Layer) -> dict[str, float]:
     except TinymodelError:
         return {"calls": 1, "elements": sum(t.nbytes for t in layer.outputs), "runs": 1}
     return {"calls": len(pieces), "elements": sum(p.elements() for p in pieces) * width,
-            "runs": sum(p.runs() for p in pieces)}
+            "runs": sum(p.runs() for p in pieces),
+            "copy_loops": sum(p.outer_loops() for p in pieces)}
 
 
 def reduce_loops(layer: Layer) -> int:
