@@ -41,6 +41,10 @@ reduce_loops   loop entries of the any-axes MEAN / SUM (``tm_reduce_*``): its ei
                reduction that keeps the channels reads every element as a run of one
 pow2_divisions ``f32-soft`` only: outputs of an any-axes MEAN whose divisor (the reduced
                element count) is a power of two, a short path of the software division
+copy_loops     entries of a strided slice's loops around its ``memcpy`` runs (every piece of
+               SPLIT, SPLIT_V, UNPACK, SLICE, STRIDED_SLICE):
+               ``1 + c_n + c_n·c_h + c_n·c_h·c_w`` for the loop counts left after the
+               trailing stride-1 dims merge into the run
 ============== ========================================================================
 
 A graph layer that runs as several firmware layers (CONCATENATION and PACK: one per input;
