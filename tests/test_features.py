@@ -225,6 +225,36 @@ def test_data_movement_features_count_rows_and_strided_reads():
         assert "pixels" in names
 
 
+def test_strided_slice_pieces_count_the_loops_around_their_copies():
+    """``tm_strided_slice`` merges the trailing stride-1 dims into one ``memcpy`` run and enters
+    its n, h, w loops ``1 + c_n + c_n·c_h + c_n·c_h·c_w`` times; an unrolled GRU's SPLIT of
+    ``[1, 48]`` into three is three one-run slices, 4 loop entries each."""
+    from tinymodel.builder import GraphBuilder
+    from tinymodel.descriptors import piece_geometry
+
+    rows = build_layer({"op": "STRIDED_SLICE", "input": [1, 6, 5, 8], "begin": [0, 1, 0, 0],
+                        "size": [1, 4, 5, 8]})
+    f = layer_features(rows, "s8-opt")
+    # c and w are read whole, so h (4 of 6 rows, stride 1) merges too: one 160-byte run,
+    # loop counts (1, 1, 1, 1)
+    assert f.counts["runs"] == 1 and f.counts["copy_loops"] == 1 + 1 + 1 + 1
+    strided = build_layer({"op": "STRIDED_SLICE", "input": [1, 6, 6, 4], "begin": [0, 0, 0, 0],
+                           "size": [1, 3, 3, 4], "strides": [1, 2, 2, 1]})
+    g = layer_features(strided, "s8-ref")
+    # c merges (read whole); w has stride 2 and stops the merging: counts (1, 3, 3, 1)
+    assert g.counts["runs"] == 9 and g.counts["copy_loops"] == 1 + 1 + 3 + 9
+
+    b = GraphBuilder("gru", dtype="int8")
+    x = b.input((1, 48))
+    outs = [b.strided_slice(x, [0, k], [1, 16]) for k in (0, 16, 32)]
+    graph = b.build(outs)
+    for layer in graph:
+        (piece,) = piece_geometry(layer)
+        assert piece.runs() == 1 and piece.outer_loops() == 4
+    concat = build_layer({"op": "CONCATENATION", "input": [1, 4, 4, 3], "axis": 3})
+    assert layer_features(concat, "s8-opt").counts.get("copy_loops", 0) == 0
+
+
 def _walk_reduce_nest(shape, axes):
     """Loop entries of tm_reduce_*, by walking its loops as the C code does: the input padded to
     4-D, four loops over the kept extents (1 for a reduced dimension), then per output element

@@ -682,18 +682,10 @@ class PieceGeometry:
     out4: tuple[int, int, int, int]
     geom: tuple[int, ...]
 
-    def runs(self) -> int:
-        """Contiguous runs the kernel copies (one ``memcpy`` each; docs/kernels.md).
-
-        CONCATENATION: the product of the dims before the axis.  STRIDED_SLICE: the output's
-        elements divided by the run, where the run takes in the trailing dims read with stride 1,
-        each only while the dims after it are read whole (``tm_strided_slice.c``)."""
-        if self.code is fi.Op.CONCATENATION:
-            axis = self.geom[fi.ConcatGeomSlot.AXIS]
-            n = 1
-            for d in self.out4[:axis]:
-                n *= d
-            return n
+    def _slice_counts(self) -> list[int]:
+        """STRIDED_SLICE's loop counts over ``n, h, w, c``: the trailing dims read with stride 1
+        merge into the run (count 1), each only while the dims after it are read whole
+        (``tm_strided_slice.c``)."""
         strides = self.geom[fi.SliceGeomSlot.STRIDE_N:fi.SliceGeomSlot.STRIDE_C + 1]
         count = list(self.out4)
         for k in range(3, -1, -1):
@@ -702,8 +694,30 @@ class PieceGeometry:
             count[k] = 1
             if self.out4[k] != self.in4[k]:
                 break
+        return count
+
+    def outer_loops(self) -> int:
+        """STRIDED_SLICE: entries of the kernel's loops around its ``memcpy`` calls,
+        ``1 + c_n + c_n·c_h + c_n·c_h·c_w`` for the loop counts ``c``; 0 for CONCATENATION
+        (one loop over its runs, counted by :meth:`runs`)."""
+        if self.code is fi.Op.CONCATENATION:
+            return 0
+        c = self._slice_counts()
+        return 1 + c[0] + c[0] * c[1] + c[0] * c[1] * c[2]
+
+    def runs(self) -> int:
+        """Contiguous runs the kernel copies (one ``memcpy`` each; docs/kernels.md).
+
+        CONCATENATION: the product of the dims before the axis.  STRIDED_SLICE: the output's
+        elements divided by the run (:meth:`_slice_counts`)."""
+        if self.code is fi.Op.CONCATENATION:
+            axis = self.geom[fi.ConcatGeomSlot.AXIS]
+            n = 1
+            for d in self.out4[:axis]:
+                n *= d
+            return n
         n = 1
-        for c in count:
+        for c in self._slice_counts():
             n *= c
         return n
 

@@ -41,6 +41,10 @@ reduce_loops   loop entries of the any-axes MEAN / SUM (``tm_reduce_*``): its ei
                reduction that keeps the channels reads every element as a run of one
 pow2_divisions ``f32-soft`` only: outputs of an any-axes MEAN whose divisor (the reduced
                element count) is a power of two, a short path of the software division
+copy_loops     entries of a strided slice's loops around its ``memcpy`` runs (every piece of
+               SPLIT, SPLIT_V, UNPACK, SLICE, STRIDED_SLICE):
+               ``1 + c_n + c_n·c_h + c_n·c_h·c_w`` for the loop counts left after the
+               trailing stride-1 dims merge into the run
 ============== ========================================================================
 
 A graph layer that runs as several firmware layers (CONCATENATION and PACK: one per input;
@@ -72,7 +76,7 @@ FEATURE_NAMES = ("calls", "pixels", "outputs", "taps", "macs", "block_macs", "si
                  "tail_macs", "im2col_values", "zero_fills", "unaligned", "elements",
                  "col1_macs", "block_loops", "step_loops", "single_pixel_calls", "scalar_rows",
                  "runs", "strided_reads", "reduce_loops",
-                 "pow2_divisions")
+                 "pow2_divisions", "copy_loops")
 
 #: The features each path's model may use (the rest are always zero or collinear for it).
 PATH_FEATURES: Mapping[KernelPath, tuple[str, ...]] = MappingProxyType({
@@ -98,7 +102,7 @@ PATH_FEATURES: Mapping[KernelPath, tuple[str, ...]] = MappingProxyType({
     # entry of one of its eight nested loops a set-up (the channel loop once per run), per
     # MEAN output a division, cheaper by a power of two in software floating point
     KernelPath.REDUCE: ("calls", "outputs", "elements", "reduce_loops", "pow2_divisions"),
-    KernelPath.COPY: ("calls", "pixels", "elements", "runs", "strided_reads"),
+    KernelPath.COPY: ("calls", "pixels", "elements", "runs", "strided_reads", "copy_loops"),
     # broadcasting element-wise ops: a row set-up per (n, h, w) of the output, then per element
     KernelPath.BROADCAST: ("calls", "pixels", "outputs", "elements"),
     KernelPath.NONE: (),
@@ -357,7 +361,8 @@ def _pieces(layer: Layer) -> dict[str, float]:
     except TinymodelError:
         return {"calls": 1, "elements": sum(t.nbytes for t in layer.outputs), "runs": 1}
     return {"calls": len(pieces), "elements": sum(p.elements() for p in pieces) * width,
-            "runs": sum(p.runs() for p in pieces)}
+            "runs": sum(p.runs() for p in pieces),
+            "copy_loops": sum(p.outer_loops() for p in pieces)}
 
 
 def reduce_loops(layer: Layer) -> int:
