@@ -165,34 +165,37 @@ def test_a_model_the_interpreter_cannot_load_is_not_verified_not_an_error(tmp_pa
     assert "TFLite's interpreter cannot run not_a_model.tflite" in rec["reason"]
 
 
-def test_resume_tries_unsupported_runs_again(tmp_path, monkeypatch):
+def _run_twice(tmp_path, monkeypatch, first_status: str, edit=None):
+    """Two jobs run (recorded as ``first_status``), the results file optionally edited, then
+    the same jobs resumed with every run ``ok``: ``(jobs, calls of the resume, its records)``."""
     results = tmp_path / "results.jsonl"
     settings = RunSettings(cache_dir=tmp_path)
     jobs = _jobs()[:2]
     calls: list = []
-    monkeypatch.setattr(runner, "measure", _fake_measure(calls, "unsupported"))
+    monkeypatch.setattr(runner, "measure", _fake_measure(calls, first_status))
     run_jobs(jobs, settings, results, progress=False)
+    if edit is not None:
+        edit(results)
     calls.clear()
     monkeypatch.setattr(runner, "measure", _fake_measure(calls, "ok"))
-    recs = run_jobs(jobs, settings, results, progress=False)
+    return jobs, calls, run_jobs(jobs, settings, results, progress=False)
+
+
+def test_resume_tries_unsupported_runs_again(tmp_path, monkeypatch):
+    _, calls, recs = _run_twice(tmp_path, monkeypatch, "unsupported")
     assert len(calls) == 2 and {r["status"] for r in recs.values()} == {"ok"}
 
 
 def test_resume_measures_again_the_runs_an_older_validate_recorded(tmp_path, monkeypatch):
     """Records of schema 1 were timed on whatever the input buffer held; a resumed run measures
     them again on the seeded input, and keeps the current ones."""
-    results = tmp_path / "results.jsonl"
-    settings = RunSettings(cache_dir=tmp_path)
-    jobs = _jobs()[:2]
-    calls: list = []
-    monkeypatch.setattr(runner, "measure", _fake_measure(calls, "ok"))
-    run_jobs(jobs, settings, results, progress=False)
-    lines = results.read_text().splitlines()
-    old = json.loads(lines[0])
-    old["schema"] = 1
-    results.write_text("\n".join([json.dumps(old), lines[1]]) + "\n")
-    calls.clear()
-    recs = run_jobs(jobs, settings, results, progress=False)
+    def make_first_old(results):
+        lines = results.read_text().splitlines()
+        old = json.loads(lines[0])
+        old["schema"] = 1
+        results.write_text("\n".join([json.dumps(old), lines[1]]) + "\n")
+
+    jobs, calls, recs = _run_twice(tmp_path, monkeypatch, "ok", make_first_old)
     assert calls == [jobs[0].key] and all(r["schema"] == runner.SCHEMA_VERSION
                                           for r in recs.values())
 
