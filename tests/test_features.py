@@ -8,7 +8,8 @@ from tinymodel.dispatch import KernelPath
 from tinymodel.features import (FEATURE_NAMES, PATH_FEATURES, inside_taps, layer_features,
                                 misaligned_fraction)
 from tinymodel.formulas import Alignment
-from tinymodel.layerspec import build_layer
+from tinymodel.errors import TinymodelError
+from tinymodel.layerspec import build_layer, spec_of
 
 
 def test_misaligned_fraction():
@@ -345,3 +346,25 @@ def test_pow2_divisions_only_for_a_soft_float_mean_by_a_power_of_two():
         assert "pow2_divisions" not in counts(by16, variant)
     assert "pow2_divisions" not in counts({"op": "SUM", "input": [1, 4, 4, 16], "axes": [3]},
                                           "f32-soft")
+
+
+def test_hard_swish_counts_the_elements_its_kernel_prescales():
+    """The int8 kernel multiplies and saturates once more per element when its reluish shift is
+    positive; the shift follows from the input scale (0.005 -> -1, 0.01 -> 0, 0.05 -> 3)."""
+    from tinymodel.requantization import hard_swish_params
+
+    for scale, prescaled in ((0.005, 0), (0.01, 0), (0.02, 255), (0.05, 255)):
+        spec = {"op": "HARD_SWISH", "input": [1, 255]}
+        if scale != 0.05:
+            spec["input_scale"] = scale
+        layer = build_layer(spec)
+        assert build_layer(spec_of(layer)).input.quantization == layer.input.quantization
+        shift = hard_swish_params(scale, 0, 0.05, 0).reluish_shift
+        assert (shift > 0) == bool(prescaled)
+        for variant in ("s8-ref", "s8-opt"):
+            f = layer_features(layer, variant)
+            assert f.counts["elements"] == 255 and f.counts.get("prescaled", 0) == prescaled
+    assert "prescaled" not in layer_features(build_layer({"op": "HARD_SWISH", "input": [1, 9]},
+                                                         "float32"), "f32").counts
+    with pytest.raises(TinymodelError, match="input_scale"):
+        build_layer({"op": "TANH", "input": [1, 9], "input_scale": 0.01})

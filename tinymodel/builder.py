@@ -30,6 +30,9 @@ from tinymodel.ops import Activation, OpType, Padding
 from tinymodel.requantization import LOGISTIC_OUTPUT_QUANTIZATION, TANH_OUTPUT_QUANTIZATION
 
 
+#: The int8 activations' scale (zero point 0) unless a layer fixes its own.
+ACTIVATION_SCALE = 0.05
+
 #: int8 output quantization (scale, zero point) the converter fixes for these operators.
 _FIXED_OUTPUT_QUANTIZATION = {OpType.LOGISTIC: LOGISTIC_OUTPUT_QUANTIZATION,
                               OpType.TANH: TANH_OUTPUT_QUANTIZATION}
@@ -63,7 +66,7 @@ class GraphBuilder:
 
     # -- tensors ---------------------------------------------------------------------------
     def _act_quant(self) -> Quantization | None:
-        return Quantization((0.05,), (0,)) if self.dtype == "int8" else None
+        return Quantization((ACTIVATION_SCALE,), (0,)) if self.dtype == "int8" else None
 
     def _tensor(self, shape: Sequence[int], prefix: str) -> TensorSpec:
         self._count += 1
@@ -109,9 +112,12 @@ class GraphBuilder:
         return activation if isinstance(activation, Activation) else Activation(activation)
 
     # -- layers ----------------------------------------------------------------------------
-    def input(self, shape: Sequence[int]) -> TensorSpec:
-        """A model input of ``shape`` (NHWC for images, (N, features) for vectors)."""
+    def input(self, shape: Sequence[int], scale: float | None = None) -> TensorSpec:
+        """A model input of ``shape`` (NHWC for images, (N, features) for vectors); ``scale``:
+        its int8 quantization scale instead of the builder's default (zero point 0)."""
         t = self._tensor(shape, "input")
+        if scale is not None and t.quantization is not None:
+            t = TensorSpec(t.name, t.shape, t.dtype, Quantization((float(scale),), (0,)))
         self._inputs.append(t)
         return t
 

@@ -41,6 +41,8 @@ reduce_loops   loop entries of the any-axes MEAN / SUM (``tm_reduce_*``): its ei
                reduction that keeps the channels reads every element as a run of one
 pow2_divisions ``f32-soft`` only: outputs of an any-axes MEAN whose divisor (the reduced
                element count) is a power of two, a short path of the software division
+prescaled      int8 HARD_SWISH elements the kernel pre-scales by its positive ``reluish``
+               shift (0 when the input and output scales make that shift 0 or negative)
 copy_loops     entries of a strided slice's loops around its ``memcpy`` runs (every piece of
                SPLIT, SPLIT_V, UNPACK, SLICE, STRIDED_SLICE):
                ``1 + c_n + c_n·c_h + c_n·c_h·c_w`` for the loop counts left after the
@@ -76,13 +78,13 @@ FEATURE_NAMES = ("calls", "pixels", "outputs", "taps", "macs", "block_macs", "si
                  "tail_macs", "im2col_values", "zero_fills", "unaligned", "elements",
                  "col1_macs", "block_loops", "step_loops", "single_pixel_calls", "scalar_rows",
                  "runs", "strided_reads", "reduce_loops",
-                 "pow2_divisions", "copy_loops")
+                 "pow2_divisions", "copy_loops", "prescaled")
 
 #: The features each path's model may use (the rest are always zero or collinear for it).
 PATH_FEATURES: Mapping[KernelPath, tuple[str, ...]] = MappingProxyType({
     # conv, depthwise and dense layers use the first five; pooling, ADD, MEAN and activations
     # (which run the same scalar kernels in s8-ref and f32) calls, outputs and elements
-    KernelPath.REF: ("calls", "pixels", "outputs", "taps", "macs", "elements"),
+    KernelPath.REF: ("calls", "pixels", "outputs", "taps", "macs", "elements", "prescaled"),
     KernelPath.F32: ("calls", "pixels", "outputs", "taps", "macs", "elements"),
     KernelPath.FC_OPT: ("calls", "outputs", "block_macs", "tail_macs", "unaligned"),
     KernelPath.CONV_1X1: ("calls", "pixels", "outputs", "block_macs", "simd_macs", "tail_macs",
@@ -96,7 +98,7 @@ PATH_FEATURES: Mapping[KernelPath, tuple[str, ...]] = MappingProxyType({
     KernelPath.TCONV_GATHER: ("calls", "pixels", "outputs", "taps", "simd_macs", "tail_macs",
                               "unaligned"),
     KernelPath.SIMD: ("calls", "pixels", "outputs", "taps", "simd_macs", "tail_macs", "elements"),
-    KernelPath.SCALAR: ("calls", "pixels", "outputs", "elements"),
+    KernelPath.SCALAR: ("calls", "pixels", "outputs", "elements", "prescaled"),
     KernelPath.REQUANTIZE: ("calls", "elements"),
     # the any-axes reduction: per output a requantization, per input element an add, per
     # entry of one of its eight nested loops a set-up (the channel loop once per run), per
@@ -416,6 +418,22 @@ def _reduce(layer: Layer, variant: Variant) -> dict[str, float]:
     return c
 
 
+def _hard_swish_prescales(layer: Layer) -> bool:
+    """Whether the int8 HARD_SWISH kernel pre-scales each element by its positive ``reluish``
+    shift (a multiply and a 16-bit saturation more per element; ``tm_hard_swish_s8_ref``): the
+    shift follows from the input and output scales (:func:`tinymodel.requantization.hard_swish_params`)."""
+    from tinymodel.requantization import hard_swish_params
+
+    qi, qo = layer.input.quantization, layer.output.quantization
+    if qi is None or qo is None or not qi.scale or not qo.scale:
+        return False
+    try:
+        p = hard_swish_params(qi.scale[0], qi.zero_point[0], qo.scale[0], qo.zero_point[0])
+    except TinymodelError:
+        return False
+    return p.reluish_shift > 0
+
+
 def _other(layer: Layer, path: KernelPath) -> dict[str, float]:
     out = layer.output.size
     c: dict[str, float] = {"calls": 1, "outputs": out}
@@ -431,6 +449,9 @@ def _other(layer: Layer, path: KernelPath) -> dict[str, float]:
             c["taps"] = c["pixels"] * (groups + rest)
             c["simd_macs"] = inside * groups * 4
             c["tail_macs"] = inside * rest
+    elif layer.op is OpType.HARD_SWISH and layer.input.dtype == "int8":
+        c["elements"] = layer.input.size
+        c["prescaled"] = layer.input.size if _hard_swish_prescales(layer) else 0
     elif layer.op is OpType.RESHAPE:
         c["elements"] = layer.output.nbytes
         c["runs"] = 1

@@ -28,8 +28,9 @@ PAD                   input, paddings (one [before, after] pair per axis)
 RESIZE_NEAREST_       input, size ([out_h, out_w]), align_corners [false],
 NEIGHBOR,             half_pixel_centers [false]
 RESIZE_BILINEAR
-LOGISTIC, TANH,       input
-HARD_SWISH
+LOGISTIC, TANH        input
+HARD_SWISH            input, input_scale [0.05] (int8: the input's scale, which sets the
+                      kernel's reluish shift; a float layer ignores it)
 LEAKY_RELU            input, alpha [0.2]
 PRELU                 input, shared_axes [[1, 2]: one alpha per channel]
 TRANSPOSE_CONV        input, filters, kernel, strides [1,1], padding [same], use_bias [true]
@@ -54,7 +55,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from tinymodel.builder import GraphBuilder
+from tinymodel.builder import ACTIVATION_SCALE, GraphBuilder
 from tinymodel.dispatch import BINARY_OPS
 from tinymodel.errors import TinymodelError
 from tinymodel.graph import Layer
@@ -167,7 +168,12 @@ def build_layer(spec: Mapping[str, Any], dtype: str = "int8", with_data: bool = 
         except ValueError as e:
             raise TinymodelError(f"layer spec {json.dumps(dict(spec))}: {e}") from None
         return b.build().layers[-1]
-    x = b.input(_ints(spec, "input"))
+    scale = spec.get("input_scale")
+    if scale is not None and (op is not OpType.HARD_SWISH or isinstance(scale, bool)
+                              or not isinstance(scale, (int, float)) or not scale > 0):
+        raise TinymodelError(f"layer spec: input_scale (HARD_SWISH only) must be a positive "
+                             f"number, not {scale!r}")
+    x = b.input(_ints(spec, "input"), scale)
     padding = spec.get("padding", "same" if op in (OpType.CONV_2D, OpType.DEPTHWISE_CONV_2D,
                                                    OpType.TRANSPOSE_CONV) else "valid")
     if padding not in ("same", "valid"):
@@ -298,6 +304,10 @@ def spec_of(layer: Layer) -> dict[str, Any]:
             spec["depth_multiplier"] = layer.depth_multiplier
     elif op is OpType.FULLY_CONNECTED:
         spec["units"] = layer.output.shape[-1]
+    elif op is OpType.HARD_SWISH:
+        q = layer.input.quantization
+        if q is not None and q.scale and float(q.scale[0]) != ACTIVATION_SCALE:
+            spec["input_scale"] = float(q.scale[0])
     elif op is OpType.TRANSPOSE_CONV:
         spec.update(filters=layer.output.shape[-1], kernel=list(layer.kernel or (1, 1)),
                     strides=list(layer.strides), padding=layer.padding.value)
