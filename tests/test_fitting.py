@@ -183,6 +183,25 @@ def test_mixed_provenance_is_refused():
         fit_table(recs, variant="f32")
 
 
+def test_a_virtual_boards_image_path_is_not_its_identity():
+    """The same firmware build measured from two checkouts (the vboard URL names the image
+    file's path) fits one table whose provenance names no path; two different boards' URLs, or
+    a real port, still refuse to mix."""
+    recs = fc_records(np.random.default_rng(6))
+    for i, r in enumerate(recs):
+        tree = "/a" if i % 2 else "/b"
+        recs[i] = dict(r, transport={"port": f"vboard://L4?image={tree}/fw.elf&seed=1",
+                                     "virtual": True})
+    table = fit_table(recs, variant="s8-opt")
+    assert table.provenance["transport"] == {"port": "vboard://L4?seed=1", "virtual": True}
+    recs[1] = dict(recs[1], transport={"port": "vboard://F4?image=/a/fw.elf", "virtual": True})
+    with pytest.raises(FitError, match="several transport values"):
+        fit_table(recs, variant="s8-opt")
+    recs[1] = dict(recs[1], transport={"port": "/dev/ttyACM0", "virtual": False})
+    with pytest.raises(FitError, match="several transport values"):
+        fit_table(recs, variant="s8-opt")
+
+
 def test_table4_analogue():
     recs = []
     for k in (15, 16, 17, 18, 20, 31, 32):

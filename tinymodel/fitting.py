@@ -26,7 +26,7 @@ import datetime as _dt
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -304,13 +304,29 @@ def fit_mac_proxy(points: Sequence[Point]) -> MacProxy | None:
                     len(mac_points))
 
 
-def _provenance_value(records: Sequence[Mapping[str, Any]], key: str) -> Any:
-    values = {repr(r.get(key)) for r in records if r.get("kind", "layer") == "layer" and key in r}
+def _transport_identity(transport: Any) -> Any:
+    """A record's ``transport`` without what does not tell boards apart: a virtual board's URL
+    names the image file (``vboard://L4?image=/abs/path/tinymodel.elf``), whose path differs
+    between checkouts of the same firmware build (the build id, checked separately, is the
+    image's identity)."""
+    if not isinstance(transport, Mapping) or not transport.get("virtual"):
+        return transport
+    port = str(transport.get("port") or "")
+    base, _, query = port.partition("?")
+    kept = [q for q in query.split("&") if q and not q.startswith("image=")]
+    return dict(transport, port=base + ("?" + "&".join(kept) if kept else ""))
+
+
+def _provenance_value(records: Sequence[Mapping[str, Any]], key: str,
+                      identity: Callable[[Any], Any] = lambda v: v) -> Any:
+    """The one value of ``key`` the layer records share (as ``identity`` sees it), or None."""
+    values = {repr(identity(r.get(key))) for r in records
+              if r.get("kind", "layer") == "layer" and key in r}
     if len(values) > 1:
         raise FitError(f"measurements mix several {key} values: {', '.join(sorted(values))}")
     for r in records:
         if key in r:
-            return r[key]
+            return identity(r[key])
     return None
 
 
@@ -354,7 +370,7 @@ def fit_table(records: Sequence[Mapping[str, Any]], *, variant: Variant | str,
         "points": len(points),
         "holdout_points": sum(p.holdout for p in points),
         "tinymodel_version": __version__,
-        "transport": _provenance_value(mine, "transport"),
+        "transport": _provenance_value(mine, "transport", _transport_identity),
     }
     proxy = fit_mac_proxy(points)
     return LatencyTable(board or rec_board or "?", variant.value, int(clock or 0), dict(firmware),
