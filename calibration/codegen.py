@@ -107,7 +107,8 @@ def scratch_bytes(graph: ModelGraph, variant: str) -> dict[str, int]:
 
 def describe_model(graph: ModelGraph, variant: str) -> GeneratedModel:
     """Tables, blob and arena plan of ``graph`` for ``variant`` (no files written)."""
-    from tinymodel.arena import arena_constants, constant_bytes, plan_arena, scratch_name
+    from tinymodel.arena import (arena_constants, constant_bytes, image_arena_bytes, plan_arena,
+                                 scratch_name)
 
     check_loops(graph)
     check_variant(graph, variant)
@@ -141,7 +142,7 @@ def describe_model(graph: ModelGraph, variant: str) -> GeneratedModel:
 
     init = tuple((plan.offset(c.name), constant_bytes(c)) for c in arena_constants(graph))
     return GeneratedModel(graph.name, variant, tuple(layers), tuple(names),
-                          bytes(blob.data), max(plan.peak_bytes, 16),
+                          bytes(blob.data), image_arena_bytes(plan.peak_bytes),
                           tuple(tensor(t) for t in graph.inputs),
                           tuple(tensor(t) for t in graph.outputs), init)
 

@@ -6,8 +6,9 @@ it (step 0 for model inputs) to the last step that reads it (the last step for m
 a scratch buffer is live during its own layer only.  A constant that a kernel reads from the
 arena (:func:`tinymodel.descriptors.arena_constant`: the folded zero state of an open-batch
 LSTM / GRU read by its recurrent dense layer) is a buffer live from the first step to the last,
-so no layer ever writes over it and every inference reads the bytes the image starts with.  Placement is greedy: buffers are taken
-largest first and each goes to the lowest aligned offset where it overlaps no already placed
+so no layer ever writes over it and every inference reads the bytes the image starts with.  The
+image's arena has at least :data:`MIN_ARENA_BYTES` (:func:`image_arena_bytes`).  Placement is
+greedy: buffers are taken largest first and each goes to the lowest aligned offset where it overlaps no already placed
 buffer whose lifetime intersects its own.
 
 The firmware's tensor arena uses this very plan (the code generator writes these offsets into the
@@ -86,11 +87,9 @@ def _lifetimes(graph: ModelGraph, scratch_bytes: Mapping[str, int] | None
     width = DTYPE_BYTES.get
     step = 0
     for layer in graph:
-        runtime = False
         for t in layer.inputs:
             if t is None or t.constant or t.data is not None:
                 continue
-            runtime = True
             span = get(t.name)
             if span is None:
                 spans[t.name] = [t.nbytes, step, step]
@@ -103,7 +102,7 @@ def _lifetimes(graph: ModelGraph, scratch_bytes: Mapping[str, int] | None
                 spans[t.name] = [prod(t.shape) * width(t.dtype, 4), step, step]
             else:
                 span[0] = prod(t.shape) * width(t.dtype, 4)
-        if not runtime and (c := arena_constant(layer)) is not None:
+        if (c := arena_constant(layer)) is not None:    # (a layer without run-time inputs)
             spans[c.name] = [c.nbytes, 0, last_step]
         step += 1
     for t in graph.outputs:
@@ -120,6 +119,15 @@ def _lifetimes(graph: ModelGraph, scratch_bytes: Mapping[str, int] | None
                 spans[name] = [n, step, step]
                 scratch.add(name)
     return spans, scratch
+
+
+#: The smallest tensor arena an image declares (a model whose tensors need less, or none).
+MIN_ARENA_BYTES = 16
+
+
+def image_arena_bytes(peak: int) -> int:
+    """The arena an image declares for a plan whose peak is ``peak`` bytes."""
+    return max(peak, MIN_ARENA_BYTES)
 
 
 def arena_constants(graph: ModelGraph) -> tuple[TensorSpec, ...]:

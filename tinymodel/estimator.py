@@ -68,7 +68,7 @@ from typing import Any
 
 import numpy as np
 
-from tinymodel.arena import arena_image_bytes, peak_bytes
+from tinymodel.arena import arena_image_bytes, image_arena_bytes, peak_bytes
 from tinymodel.descriptors import PIECE_OPS, computes_in, firmware_layers, variant_for
 from tinymodel.errors import TinymodelError
 from tinymodel.graph import Layer, ModelGraph
@@ -1089,7 +1089,7 @@ class _State:
         cg = CompiledGraph(graph.name, np.array(rows, np.int64), tuple(layers), arena,
                            blob, len(src.inputs) + len(src.outputs), id(self), own,
                            src is not graph, _graph_ref(graph), firmware_layers(layers),
-                           arena_image_bytes(src, max(arena, 16)))
+                           arena_image_bytes(src, image_arena_bytes(arena)))
         try:
             self.compiled[graph] = cg
         except TypeError:       # not weak-referenceable: no cache

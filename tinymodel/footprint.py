@@ -34,6 +34,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from tinymodel.arena import image_arena_bytes
 from tinymodel.errors import BoardError, TinymodelError
 from tinymodel.firmware_interface import (
     BLOB_ALIGN,
@@ -96,9 +97,9 @@ def model_flash_bytes(blob_bytes: int, layers: int, io_tensors: int, name: str,
 
 
 def model_ram_bytes(arena_bytes: int, layers: int) -> int:
-    """RAM the network adds to the base: the arena (at least 16 B, 16-aligned) and the per-layer
+    """RAM the network adds to the base: the arena (at least :data:`~tinymodel.arena.MIN_ARENA_BYTES`, 16-aligned) and the per-layer
     cycle counters."""
-    return _round_up(max(arena_bytes, 16), 16) + 8 * layers
+    return _round_up(image_arena_bytes(arena_bytes), 16) + 8 * layers
 
 
 # -- the board's memory layout ---------------------------------------------------------------------

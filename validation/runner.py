@@ -535,14 +535,13 @@ def run_jobs(jobs: Sequence[Job], settings: RunSettings, results_path: Path, wor
                                **RESULT_RECORDS)
     existing = {rec["key"]: rec for rec in scan.records}
     keys = [record_key(j, settings.target) for j in jobs]
-    older = [k for k in keys if k in existing and existing[k].get("schema", 0) < SCHEMA_VERSION]
+    older = {k for k in keys if k in existing and existing[k].get("schema", 0) < SCHEMA_VERSION}
     if older:
         log.warning("%s: %d runs were recorded by an older validate (record schema < %d, timed on "
                     "other input data); they are run again", results_path, len(older),
                     SCHEMA_VERSION)
     todo = [j for j, k in zip(jobs, keys)
-            if existing.get(k, {}).get("status") not in FINAL_STATUSES
-            or existing[k].get("schema", 0) < SCHEMA_VERSION]
+            if k in older or existing.get(k, {}).get("status") not in FINAL_STATUSES]
     if len(todo) < len(jobs):
         log.info("%d of %d runs already in %s; %d to go", len(jobs) - len(todo), len(jobs),
                  results_path, len(todo))

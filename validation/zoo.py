@@ -92,8 +92,7 @@ class Architecture:
     ``recipes`` are the conversions the reader's parity tests check by default;
     ``slow_recipes`` those they check only with ``--runslow`` (the large networks, whose
     conversions take most of their time).  Together they are every recipe that converts
-    (:attr:`converts`), which the ``zoo`` suite runs.  ``in_suite`` is false for a variant the
-    parity tests need but the suite does not.
+    (:attr:`converts`), which the ``zoo`` suite runs.
     """
 
     name: str
@@ -102,7 +101,6 @@ class Architecture:
     slow_recipes: tuple[str, ...] = ()
     note: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
-    in_suite: bool = True
 
     @property
     def converts(self) -> tuple[str, ...]:
@@ -408,7 +406,7 @@ def architecture(name: str) -> Architecture:
 
 def suite_architectures() -> tuple[str, ...]:
     """The names of the architectures the ``zoo`` suite runs by default."""
-    return tuple(a.name for a in ARCHITECTURES if a.in_suite)
+    return tuple(a.name for a in ARCHITECTURES)
 
 
 def cache_path(cache_dir: Path, name: str, recipe: str, seed: int) -> Path:
