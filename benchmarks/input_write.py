@@ -85,5 +85,15 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _main() -> int:
+    from tinymodel.errors import TinymodelError
+
+    try:
+        return main()
+    except TinymodelError as e:       # a missing or damaged model, an unknown board, a refusal
+        print(f"input_write: {e}", file=sys.stderr)
+        return 1
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(_main())
