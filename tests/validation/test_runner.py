@@ -289,7 +289,8 @@ def test_the_first_verification_input_is_the_timed_input():
 def test_a_file_the_reference_kernels_cannot_load_is_compared_with_the_optimized_ones(monkeypatch):
     """TF 2.21's reference resolver has no kernel for the int8 TILE (version 3) its converter
     writes for a Keras UpSampling2D; the optimized kernels can run it and may differ by one int8
-    step (they are not bit-exact with the reference ones), so the comparison allows one step and says so."""
+    step (they are not bit-exact with the reference ones), so the comparison allows one step
+    and says so."""
     import tensorflow as tf
 
     real = tf.lite.Interpreter
