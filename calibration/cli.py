@@ -190,8 +190,9 @@ class CalibrateCommand(Command):
 
             firmware = build_image(board.id, variant, args.opt).build_id
             cache = log_path.with_name(f"{log_path.stem}.networks") / f"{variant}{args.opt}"
-            images = NetworkImages(board.id, variant, args.opt, cache, firmware, args.port,
-                                   args.baud, args.probe)
+            real = None if args.port is None or args.port.startswith("vboard://") else args.port
+            images = NetworkImages(board.id, variant, args.opt, cache, firmware, real, args.baud,
+                                   args.probe)
             port = args.port or f"vboard://{board.id}"
             return VariantRun(variant, SerialConnector(port, args.baud),
                               Target(board.id, variant, port, port.startswith("vboard://"),
