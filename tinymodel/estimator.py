@@ -698,15 +698,16 @@ class Prediction:
     def poor_fit_warning(self) -> str | None:
         """One line naming the poorly fitting entries that predict layers of this model, e.g.
         ``table L4-s8-opt: 2 entries fit poorly (CONV_2D/conv-1x1: held-out error 41 %;
-        ADD/ref: 5 points for 7 coefficients) — their layers' intervals are wide``; ``None``
+        ADD/ref: 5 points for 7 coefficients) — the intervals of their layers may not cover``;
+        ``None``
         when no layer uses one."""
         if not self.poor_fits:
             return None
         n = len(self.poor_fits)
         what = "1 entry fits" if n == 1 else f"{n} entries fit"
         reasons = "; ".join(f"{k}: {r}" for k, r, _ in self.poor_fits)
-        return (f"table {self.table_name or self.table}: {what} poorly ({reasons}) — their "
-                f"layers' intervals are wide")
+        return (f"table {self.table_name or self.table}: {what} poorly ({reasons}) — the "
+                f"intervals of their layers may not cover")
 
     @property
     def interval_ms(self) -> tuple[float, float]:

@@ -303,7 +303,7 @@ def _poor_fit(points: int, coefficients: int, cv_mape: float | None, q: float | 
     if cv_mape is not None and cv_mape > POOR_FIT_MAPE_PCT:
         return f"held-out error {cv_mape:.0f} %"
     if q is None:
-        return f"{points} points, too few for a 95 % bound (19 needed)"
+        return f"{points} points (19 needed for a 95 % bound)"
     return None
 
 

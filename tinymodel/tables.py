@@ -45,6 +45,10 @@ Z95 = 1.959963984540054
 #: 33 elements measured 0.9 % above its entry's exact fit, a SUB 0.13 % (tests/predict/test_holdout.py,
 #: virtual L4, 2026-12-06).  The floor keeps such an interval from being zero wide.
 MIN_REL_SIGMA = 0.01
+#: The smallest conformal relative half-width a prediction states, ``z₉₅ · MIN_REL_SIGMA``: an
+#: entry whose out-of-fold residuals are all 0 (MEAN/reduce on the virtual L4) still varies with a
+#: layer's input values, for the reason given at :data:`MIN_REL_SIGMA`.
+MIN_REL_HALF = Z95 * MIN_REL_SIGMA
 #: Coverage of the split-conformal layer interval (:attr:`TableEntry.interval_q`).
 CONFORMAL_LEVEL = 0.95
 #: Cross-validated MAPE (in %) of an entry's chosen model above which the entry fits poorly
@@ -100,7 +104,8 @@ class LinearForm:
     cold: float = 0.0
     cold_var: float = 0.0
     note: str | None = None
-    #: The entry's split-conformal relative half-width (:attr:`TableEntry.interval_q`); when set,
+    #: The entry's split-conformal relative half-width (:attr:`TableEntry.interval_q`, at least
+    #: :data:`MIN_REL_HALF`); when set,
     #: it replaces ``z₉₅·sqrt(variance)`` as the 95 % half-width (:meth:`half_widths`).
     rel_half: float | None = None
 
@@ -272,8 +277,9 @@ class TableEntry:
         if cold_start and self.cold is not None:
             cold, cold_var = self.cold.cycles, self.cold.sigma ** 2
             coef[FEATURE_COLUMN["calls"]] += cold
-        return LinearForm(coef, cov, rel_sigma, cold, cold_var, note,
-                          self.interval_q if note is None else None)
+        rel_half = (max(self.interval_q, MIN_REL_HALF)
+                    if self.interval_q is not None and note is None else None)
+        return LinearForm(coef, cov, rel_sigma, cold, cold_var, note, rel_half)
 
     def predict(self, counts: Mapping[str, float], paper_macs: float, alignment: str | None,
                 model: str | None = None, cold_start: bool = True) -> tuple[float, float]:
