@@ -21,7 +21,9 @@ folds by ``point_id``, independent of the split that chose it); its out-of-fold 
 residuals ``|y − ŷ|/ŷ`` give the entry's split-conformal 95 % relative half-width
 ``interval_q`` (:func:`conformal_q`) and its ``cv_mape``.  An entry is marked ``poor_fit`` when
 ``cv_mape`` exceeds :data:`~tinymodel.tables.POOR_FIT_MAPE_PCT`, when it has no more points than
-its model has coefficients, or when it has too few points for a finite conformal bound.  Points
+its model has coefficients, or when some point cannot be predicted out of fold.  With fewer
+than 19 points (no finite 95 % conformal rank) ``interval_q`` is the largest out-of-fold
+residual, a conformal bound at level n/(n+1).  Points
 measured inside one generated calibration network (records with ``network`` and ``position``)
 give the table's ``network_rho``, the correlation of layer errors within a network
 (:func:`estimate_network_rho`).  A plain MAC
@@ -302,8 +304,6 @@ def _poor_fit(points: int, coefficients: int, cv_mape: float | None, q: float | 
         return f"{unpredictable} of {points} points not predictable out of fold"
     if cv_mape is not None and cv_mape > POOR_FIT_MAPE_PCT:
         return f"held-out error {cv_mape:.0f} %"
-    if q is None:
-        return f"{points} points (19 needed for a 95 % bound)"
     return None
 
 
@@ -335,6 +335,9 @@ def _fit_entry(op: str, path: str, points: Sequence[Point]) -> tuple[TableEntry,
             pct.append(abs(p.cycles - y) / p.cycles * 100.0)
     unpredictable = len(points) - len(resid)
     q = conformal_q(resid) if not unpredictable else None
+    if q is None and resid and not unpredictable:
+        # fewer than 19 residuals: the largest, a conformal bound at level n/(n+1)
+        q = max(resid)
     cv_mape = float(np.mean(pct)) if pct else None
     poor = _poor_fit(len(points), _coefficients(path, chosen), cv_mape, q, unpredictable)
     entry = TableEntry(op, path, len(points), chosen, mape, final.paper, final.rich,

@@ -204,8 +204,8 @@ class TableEntry:
     cold: ColdStart | None = None    # None: not measured (the prediction is a warm layer's)
     #: Split-conformal relative half-width of the chosen model: the ⌈(n+1)·0.95⌉-th smallest
     #: out-of-fold relative residual ``|y − ŷ|/ŷ`` of its ``interval_n`` points
-    #: (:func:`tinymodel.fitting.conformal_q`); ``None`` when the table predates it or when
-    #: ``interval_n`` is too small for a finite bound (fewer than 19 points).
+    #: (:func:`tinymodel.fitting.conformal_q`); with fewer than 19 points the largest residual
+    #: (a conformal bound at level n/(n+1)); ``None`` when the table predates it.
     interval_q: float | None = None
     #: How many out-of-fold residuals ``interval_q`` comes from (``None``: not computed).
     interval_n: int | None = None
