@@ -8,12 +8,13 @@ whose code and data went through the same caches.  On the L4 (4 flash wait state
 8-line ART data cache) the difference reaches +34 % for a large 1×1 convolution
 (docs/validation.md).  So the calibration measures every point the way a deployed network runs it:
 
-1. **Pack** (:func:`plan_networks`).  The variant's points (the plan's cold twins excepted: in a
-   network every layer starts after another layer) are put into one seeded random order — so a
-   layer's predecessor is any operator of the plan, as in a real network, not its sweep
-   neighbour — and cut into *calibration networks* of at most :data:`MAX_NETWORK_LAYERS` layers
-   whose image fits the board (:func:`fits`).  The packing depends only on the plan, the variant
-   and the board, so a resumed run rebuilds the same networks and measures the missing ones.
+1. **Pack** (:func:`plan_networks`).  The variant's points still to measure (the plan's cold
+   twins excepted: in a network every layer starts after another layer) are put into one seeded
+   random order — so a layer's predecessor is any operator of the plan, as in a real network,
+   not its sweep neighbour — and cut into *calibration networks* of at most
+   :data:`MAX_NETWORK_LAYERS` layers whose image fits the board (:func:`fits`).  The packing
+   depends only on the points, the variant and the board; a resumed run (or a plan grown by new
+   sections) packs the points the log lacks, so nothing is measured twice.
 2. **Describe** (:func:`describe_network`).  Each point becomes one firmware layer described by
    the core's rule (:func:`tinymodel.descriptors.describe_layer`) into one constant blob, exactly
    as :func:`calibration.codegen.describe_model` does for a converted model: same blob format,
@@ -218,16 +219,19 @@ def network_points(points: Sequence[PlanPoint]) -> list[PlanPoint]:
     return [p for p in points if not p.cold]
 
 
-def network_id(plan: str, variant: str, board: str, index: int) -> str:
-    """``<plan>-<board>-<variant>-n<index>``: the id records and build directories use."""
-    return f"{plan}-{board}-{variant}-n{index:03d}"
+def network_id(plan: str, variant: str, board: str, index: int, tag: str = "") -> str:
+    """``<plan>-<board>-<variant>[-<tag>]-n<index>``: the id records and build directories use
+    (``tag``: the run's, so the networks of a resumed run have ids of their own)."""
+    return f"{plan}-{board}-{variant}{'-' + tag if tag else ''}-n{index:03d}"
 
 
 def plan_networks(points: Sequence[PlanPoint], *, plan: str, board: str, variant: str,
-                  max_layers: int = MAX_NETWORK_LAYERS, seed: int = PACKING_SEED) -> Packing:
-    """Pack ``points`` (all of a plan's points for ``variant``; :func:`network_points`) into
-    calibration networks: one seeded random order, then consecutive runs of points that
-    :func:`fits` the board, at most ``max_layers`` each.  Deterministic in its arguments."""
+                  max_layers: int = MAX_NETWORK_LAYERS, seed: int = PACKING_SEED,
+                  tag: str = "") -> Packing:
+    """Pack ``points`` (the points of a plan for ``variant`` still to measure; cold twins are
+    dropped, :func:`network_points`) into calibration networks: one seeded random order, then
+    consecutive runs of points that :func:`fits` the board, at most ``max_layers`` each; ids
+    carry ``tag``.  Deterministic in its arguments."""
     pts = sorted(network_points(points), key=lambda p: p.key)
     order = np.random.default_rng(seed).permutation(len(pts))
     refused: list[tuple[PlanPoint, str, str]] = []
@@ -250,7 +254,7 @@ def plan_networks(points: Sequence[PlanPoint], *, plan: str, board: str, variant
         current.append(nl)
     if current:
         groups.append(current)
-    nets = tuple(CalibrationNetwork(network_id(plan, variant, board, k), tuple(g))
+    nets = tuple(CalibrationNetwork(network_id(plan, variant, board, k, tag), tuple(g))
                  for k, g in enumerate(groups))
     return Packing(nets, tuple(refused))
 

@@ -699,16 +699,16 @@ def _run_in_networks(plan: Plan, run: VariantRun, mlog: MeasurementLog, vs: Vari
                 f"{mlog.path} holds {run.variant} points measured on firmware build {old}; this "
                 f"firmware is build {images.firmware_build_id}: start a new log (another --out)")
     vs.build_id = images.firmware_build_id
-    packing = plan_networks(plan.points_for(run.variant), plan=plan.name, board=run.target.board,
-                            variant=run.variant)
+    missing = [p for p in plan.points_for(run.variant)
+               if point_id(plan.name, run.variant, p.key) not in mlog.done]
+    packing = plan_networks(missing, plan=plan.name, board=run.target.board, variant=run.variant,
+                            tag=run_id[:6])
     for point, reason, detail in packing.refused:
         rec = point_record(point, plan.name, run.target.board, run.variant, run_id)
         rec.update(kind="skip", reason=reason, detail=detail, measured_at=utc_now())
         _record_result(mlog, rec, vs, progress)
-    todo = [n for n in packing.networks
-            if any(point_id(plan.name, run.variant, p.key) not in mlog.done for p in n.points)]
-    log.info("%s: %d calibration networks to measure (%d in the plan)", run.variant, len(todo),
-             len(packing.networks))
+    todo = list(packing.networks)
+    log.info("%s: %d calibration networks to measure", run.variant, len(todo))
 
     def record(rec: Mapping[str, Any]) -> None:
         if not vs.clock_hz and rec.get("clock_hz"):

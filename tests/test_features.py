@@ -368,3 +368,40 @@ def test_hard_swish_counts_the_elements_its_kernel_prescales():
                                                          "float32"), "f32").counts
     with pytest.raises(TinymodelError, match="input_scale"):
         build_layer({"op": "TANH", "input": [1, 9], "input_scale": 0.01})
+
+
+# -- flash_lines: a transposed convolution's constants read through the board's flash data cache --
+
+def test_flash_lines_counts_line_fills_once_when_the_constants_fit_the_cache():
+    from tinymodel.features import FlashCache, flash_lines
+
+    small = FlashCache(256, 32)
+    assert flash_lines(200, 200, 50, small) == 7           # fits: each line once
+    assert flash_lines(1000, 400, 50, small) == 50 * 400 / 32   # a longer stream: every pass
+    assert flash_lines(1000, 400, 50, None) == 0           # no board, no feature
+
+
+def test_flash_data_cache_comes_from_the_board_file():
+    from tinymodel.boards import load_board
+    from tinymodel.features import FlashCache, flash_data_cache
+
+    assert flash_data_cache(load_board("L4")) == FlashCache(8 * 32, 32)     # ART data lines
+    assert flash_data_cache(load_board("F4")) == FlashCache(8 * 16, 16)
+    assert flash_data_cache(load_board("F7")) == FlashCache(16 * 1024, 32)  # Cortex-M7 L1 D
+
+
+def test_a_transposed_convolution_streams_more_lines_through_a_small_cache():
+    from tinymodel.boards import load_board
+    from tinymodel.features import flash_data_cache, layer_features
+    from tinymodel.layerspec import build_layer
+
+    layer = build_layer({"op": "TRANSPOSE_CONV", "input": [1, 16, 16, 16], "filters": 8,
+                         "kernel": [2, 2], "strides": [2, 2], "padding": "same"}, dtype="int8")
+    lines = {b: layer_features(layer, "s8-opt", flash_data_cache(load_board(b))).counts["flash_lines"]
+             for b in ("L4", "F4", "F7")}
+    # 512 weight bytes + 96 table bytes: fit the F7's 16 KiB once (19 lines); per output pixel
+    # one tap's 128 weight bytes and the tables (224 bytes) through the L4's 256 B / 32 B lines
+    assert lines["F7"] == 19
+    assert lines["L4"] == pytest.approx(32 * 32 * 224 / 32)
+    assert lines["F4"] == pytest.approx(2 * lines["L4"])
+    assert layer_features(layer, "s8-opt").counts["flash_lines"] == 0

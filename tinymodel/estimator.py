@@ -306,9 +306,12 @@ class _Row:
 class _Catalogue:
     """Unique layer shapes seen by an estimator, with their features and predictions."""
 
-    def __init__(self, ctable: _CompiledTable, variant: str) -> None:
+    def __init__(self, ctable: _CompiledTable, variant: str, board=None) -> None:
+        from tinymodel.features import flash_data_cache
+
         self.ctable = ctable
         self.variant = variant
+        self._cache = flash_data_cache(board) if board is not None else None
         from tinymodel.dispatch import Variant
 
         self._variant = Variant.parse(variant)
@@ -352,7 +355,7 @@ class _Catalogue:
                         f"{op} has no cost formula ({layer.op.category.value}: its cost is "
                         f"not static)", False, False)
         try:
-            f = layer_features(layer, self._variant)
+            f = layer_features(layer, self._variant, self._cache)
             # the operator's cost handler alone (tinymodel.costs.layer_cost adds fields not
             # needed here and dispatches the kernel once more)
             cost = HANDLERS[layer.op](layer)
@@ -1108,7 +1111,7 @@ class _State:
         self.dtype = "int8" if variant.startswith("s8") else "float32"
         self.table = table
         self.ctable = _CompiledTable(table)
-        self.catalogue = _Catalogue(self.ctable, variant)
+        self.catalogue = _Catalogue(self.ctable, variant, board)
         self.compiled: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self.layout = memory_layout(board)
         self.base = firmware_base(board.id, variant)

@@ -78,7 +78,7 @@ FEATURE_NAMES = ("calls", "pixels", "outputs", "taps", "macs", "block_macs", "si
                  "tail_macs", "im2col_values", "zero_fills", "unaligned", "elements",
                  "col1_macs", "block_loops", "step_loops", "single_pixel_calls", "scalar_rows",
                  "runs", "strided_reads", "reduce_loops",
-                 "pow2_divisions", "copy_loops", "prescaled")
+                 "pow2_divisions", "copy_loops", "prescaled", "flash_lines")
 
 #: The features each path's model may use (the rest are always zero or collinear for it).
 PATH_FEATURES: Mapping[KernelPath, tuple[str, ...]] = MappingProxyType({
@@ -96,7 +96,7 @@ PATH_FEATURES: Mapping[KernelPath, tuple[str, ...]] = MappingProxyType({
     KernelPath.DW_GENERIC: ("calls", "pixels", "outputs", "taps", "simd_macs", "tail_macs",
                             "im2col_values", "zero_fills"),
     KernelPath.TCONV_GATHER: ("calls", "pixels", "outputs", "taps", "simd_macs", "tail_macs",
-                              "unaligned"),
+                              "unaligned", "flash_lines"),
     KernelPath.SIMD: ("calls", "pixels", "outputs", "taps", "simd_macs", "tail_macs", "elements"),
     KernelPath.SCALAR: ("calls", "pixels", "outputs", "elements", "prescaled"),
     KernelPath.REQUANTIZE: ("calls", "elements"),
@@ -200,6 +200,45 @@ class LayerFeatures:
         return [float(self.counts.get(n, 0.0)) for n in names]
 
 
+@dataclass(frozen=True)
+class FlashCache:
+    """The cache a deployed network's constants are read through from flash: capacity and line
+    size in bytes (the ART data cache of the L4 / F4, the Cortex-M7's L1 data cache of the F7)."""
+
+    bytes: int
+    line_bytes: int
+
+
+def flash_data_cache(board) -> FlashCache | None:
+    """The data cache in front of ``board``'s flash (a :class:`tinymodel.boards.Board`), from its
+    board file: the flash accelerator's data lines when it has any, else the core's L1 data
+    cache; ``None`` when there is none."""
+    acc = board.accelerator
+    if acc.dcache_lines:
+        return FlashCache(acc.dcache_lines * acc.dcache_line_bytes, acc.dcache_line_bytes)
+    cc = board.cpu_cache
+    if cc is not None and cc.dcache_bytes:
+        return FlashCache(cc.dcache_bytes, cc.line_bytes)
+    return None
+
+
+#: Bytes of per-output-channel constants an int8 convolution reads with each pass over its
+#: weights: the int32 bias, requantization multiplier and shift (docs/firmware.md).
+CHANNEL_TABLE_BYTES = 12
+
+
+def flash_lines(total_bytes: int, pass_bytes: float, passes: int, cache: FlashCache | None) -> float:
+    """Cache lines a kernel fills from flash while it reads its constants ``passes`` times,
+    ``pass_bytes`` per pass, ``total_bytes`` in all: once each when they all fit ``cache``, else
+    every line of every pass (a stream longer than an LRU cache evicts itself).  0 without a
+    cache (no board given)."""
+    if cache is None or total_bytes <= 0:
+        return 0.0
+    if total_bytes <= cache.bytes:
+        return float(-(-total_bytes // cache.line_bytes))
+    return passes * pass_bytes / cache.line_bytes
+
+
 def _conv_like(layer: Layer, path: KernelPath) -> dict[str, float]:
     n, _, _, ic = layer.input.shape
     _, oh, ow, oc = layer.output.shape
@@ -233,6 +272,9 @@ def _conv_like(layer: Layer, path: KernelPath) -> dict[str, float]:
         c["step_loops"] = kernel_calls if step_k else 0
         c["single_pixel_calls"] = pairs_c * odd_p
         c["scalar_rows"] = odd_c * pixels       # the odd last channel's scalar row loop
+        # (no flash_lines: streaming the weights per pixel pair, its fit in network context
+        # gave the line fills a negative weight on the L4 -- what differs there from a layer
+        # alone is instruction fetch, which the calibration networks measure as deployed)
         return c
     if path is KernelPath.CONV_IM2COL:
         k = taps * ic
@@ -277,7 +319,8 @@ def _tconv_axis_pairs(in_size: int, out_size: int, k: int, stride: int, pad: int
     return sum(1 for i in range(in_size) for t in range(k) if 0 <= i * stride - pad + t < out_size)
 
 
-def _transpose_conv(layer: Layer, path: KernelPath) -> dict[str, float]:
+def _transpose_conv(layer: Layer, path: KernelPath, cache: FlashCache | None = None
+                    ) -> dict[str, float]:
     """TRANSPOSE_CONV: the scalar scatter (``REF``, ``F32``: every (input pixel, ic, tap) is
     tested, the inside ones do ``oc`` MACs; the output is zeroed and requantized element by
     element) or the s8-opt gather (``TCONV_GATHER``: per output pixel and pair of output
@@ -307,6 +350,10 @@ def _transpose_conv(layer: Layer, path: KernelPath) -> dict[str, float]:
     c["tail_macs"] = inside * oc * (ic % 4)
     # per valid tap and channel pair: ic/4 input words and 2 x ic/4 weight words
     c["unaligned"] = inside * (ic // 4) * (3 * pairs + 2 * odd) * misaligned_fraction(ic)
+    # per output pixel: the weight rows of its valid taps and the channel tables
+    const = oc * k_h * k_w * ic + CHANNEL_TABLE_BYTES * oc
+    per_pixel = inside / pixels * oc * ic + CHANNEL_TABLE_BYTES * oc if pixels else 0.0
+    c["flash_lines"] = flash_lines(const, per_pixel, pixels, cache)
     return c
 
 
@@ -478,8 +525,11 @@ def _other(layer: Layer, path: KernelPath) -> dict[str, float]:
     return c
 
 
-def layer_features(layer: Layer, variant: Variant | str) -> LayerFeatures:
-    """Path, alignment class and feature counts of ``layer`` run by ``variant``'s kernels."""
+def layer_features(layer: Layer, variant: Variant | str,
+                   cache: FlashCache | None = None) -> LayerFeatures:
+    """Path, alignment class and feature counts of ``layer`` run by ``variant``'s kernels;
+    ``cache`` (:func:`flash_data_cache` of the board) gives ``flash_lines``, which is 0 without
+    it."""
     variant = Variant.parse(variant)
     path = kernel_path(layer, variant)
     alignment = None
@@ -492,7 +542,7 @@ def layer_features(layer: Layer, variant: Variant | str) -> LayerFeatures:
         counts = _dense(layer, path)
         alignment = alignment_class(layer.weights.shape[1])
     elif layer.op is OpType.TRANSPOSE_CONV:
-        counts = _transpose_conv(layer, path)
+        counts = _transpose_conv(layer, path, cache)
         alignment = alignment_class(layer.input.shape[-1])
     elif layer.op is OpType.BATCH_MATMUL:
         counts = _batch_matmul(layer)

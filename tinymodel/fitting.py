@@ -49,7 +49,7 @@ from tinymodel import __version__
 from tinymodel.costs import layer_cost
 from tinymodel.dispatch import Variant
 from tinymodel.errors import TinymodelError
-from tinymodel.features import PATH_FEATURES, layer_features
+from tinymodel.features import PATH_FEATURES, FlashCache, layer_features
 from tinymodel.firmware_interface import reported_path
 from tinymodel.layerspec import build_layer, spec_key
 from tinymodel.ops import OpType
@@ -108,8 +108,10 @@ def record_order(record: Mapping[str, Any]) -> tuple[str, str]:
     return str(ident), json.dumps(record, sort_keys=True, default=str)
 
 
-def prepare(records: Sequence[Mapping[str, Any]], variant: Variant | str) -> list[Point]:
-    """Turn log records of ``variant`` into :class:`Point` objects (features from the specs).
+def prepare(records: Sequence[Mapping[str, Any]], variant: Variant | str,
+            cache: FlashCache | None = None) -> list[Point]:
+    """Turn log records of ``variant`` into :class:`Point` objects (features from the specs;
+    ``cache``, the board's :func:`~tinymodel.features.flash_data_cache`, for ``flash_lines``).
 
     A record's kernel path is :func:`tinymodel.dispatch.kernel_path`'s for its spec; a record whose
     ``device_kernel_path`` (new or old spelling, :func:`~tinymodel.firmware_interface.reported_path`)
@@ -129,7 +131,7 @@ def prepare(records: Sequence[Mapping[str, Any]], variant: Variant | str) -> lis
         if not cycles > 0:
             continue
         layer = build_layer(spec, dtype=variant.dtype)
-        f = layer_features(layer, variant)
+        f = layer_features(layer, variant, cache)
         reported = reported_path(r.get("device_kernel_path"))
         if reported is not None and reported is not f.path:
             raise FitError(f"measurement record {r.get('point_id', '?')}: the device ran kernel "
@@ -505,7 +507,16 @@ def fit_table(records: Sequence[Mapping[str, Any]], *, variant: Variant | str,
         raise FitError(f"measurements are from board {rec_board}, not {board}")
     clock = _provenance_value(mine, "clock_hz")
     firmware = _provenance_value(mine, "firmware") or {}
-    points = prepare(mine, variant)
+    cache = None
+    if board or rec_board:
+        from tinymodel.boards import load_board
+        from tinymodel.features import flash_data_cache
+
+        try:
+            cache = flash_data_cache(load_board(board or rec_board))
+        except TinymodelError:      # a board without a board file (the host device)
+            cache = None
+    points = prepare(mine, variant, cache)
     groups: dict[tuple[str, str], list[Point]] = defaultdict(list)
     for p in points:
         groups[(p.op, p.path)].append(p)
