@@ -37,9 +37,10 @@ firmware's own rules (the code generator's), plus the predicted memory fit.
 
 **Totals.**  Predicted cycles add up.  The half-width of the sum's 95 % interval combines the
 layers' half-widths ``h_i`` with the table's ``network_rho`` ρ (layers of one network share
-systematic errors): ``sqrt((1 − ρ)·Σ h_i² + ρ·(Σ h_i)²)``
-(:func:`tinymodel.tables.network_half_width`), the upper and the lower side separately (a layer's
-lower half-width is at most its prediction).  A table without ``network_rho`` (written before it)
+systematic errors): ``sqrt((1 − ρ)·Σ_g h_g² + ρ·(Σ h_i)²)``
+(:func:`tinymodel.tables.network_half_width`), where ``h_g`` sums the half-widths of the layers
+of one shape (identical layers make the identical error), the upper and the lower side
+separately (a layer's lower half-width is at most its prediction).  A table without ``network_rho`` (written before it)
 keeps the older rule: each layer's residual independent, each entry's coefficient uncertainty
 shared by all layers that use the entry, ``var = Σ_layers (σ_rel·y)² + Σ_entries sᵀ Σ_coef s``
 with ``s`` the entry's summed features.
@@ -236,6 +237,11 @@ _WINDOW_OPTIONS = ("axis", "begin", "end", "strides", "begin_mask", "end_mask",
                    "shrink_axis_mask", "ellipsis_mask", "new_axis_mask", "offset")
 
 
+#: Operators whose features depend on quantization values, not only shapes
+#: (:func:`tinymodel.features.fast_elements`, HARD_SWISH's ``prescaled``).
+_VALUE_FEATURE_OPS = frozenset({OpType.HARD_SWISH, OpType.LOGISTIC, OpType.TANH, OpType.SOFTMAX})
+
+
 def _signature(layer: Layer) -> tuple:
     """Everything a layer's features, costs, scratch and blob bytes depend on, as one flat tuple
     of plain strings, ints and shapes (enum members hash slowly; nested tuples build slowly):
@@ -259,6 +265,13 @@ def _signature(layer: Layer) -> tuple:
         # the windows of a copy layer (tinymodel.descriptors.piece_geometry) set its runs
         options = layer.options
         key += [(k, repr(options[k])) for k in _WINDOW_OPTIONS if k in options]
+    if op in _VALUE_FEATURE_OPS:
+        # features that follow from quantization values (prescaled, fast_elements)
+        for t in (layer.input, layer.output):
+            q = t.quantization
+            key.append(None if q is None or not q.scale
+                       else (float(q.scale[0]), int(q.zero_point[0])))
+        key.append(repr(layer.options.get("beta")))
     return tuple(key)
 
 
@@ -1188,10 +1201,19 @@ class _State:
         if rho is not None:
             h = np.where(ok, arr["half"][idx], 0.0)
             h_low = np.minimum(h, np.where(ok, np.maximum(y, 0.0), 0.0))
-            half = network_half_width(np.bincount(gid, h, n_graphs),
-                                      np.bincount(gid, h * h, n_graphs), rho)
-            half_low = network_half_width(np.bincount(gid, h_low, n_graphs),
-                                          np.bincount(gid, h_low * h_low, n_graphs), rho)
+            # layers of one shape in one graph (one catalogue row) make the same error: their
+            # half-widths add up before the errors of different shapes are combined with ρ
+            _, group = np.unique(gid * (len(arr["y"]) + 1) + idx, return_inverse=True)
+            group_gid = np.zeros(group.max() + 1 if len(group) else 0, np.int64)
+            group_gid[group] = gid
+
+            def grouped_h2(hh: np.ndarray) -> np.ndarray:
+                g = np.bincount(group, hh, len(group_gid))
+                return np.bincount(group_gid, g * g, n_graphs)
+
+            half = network_half_width(np.bincount(gid, h, n_graphs), grouped_h2(h), rho)
+            half_low = network_half_width(np.bincount(gid, h_low, n_graphs), grouped_h2(h_low),
+                                          rho)
         else:
             half = half_low = self._legacy_half(gid, idx, arr, n_graphs)
         return self._totals(cgs, gid, idx, arr, ok, cycles, half, half_low, lengths)

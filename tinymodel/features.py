@@ -78,13 +78,14 @@ FEATURE_NAMES = ("calls", "pixels", "outputs", "taps", "macs", "block_macs", "si
                  "tail_macs", "im2col_values", "zero_fills", "unaligned", "elements",
                  "col1_macs", "block_loops", "step_loops", "single_pixel_calls", "scalar_rows",
                  "runs", "strided_reads", "reduce_loops",
-                 "pow2_divisions", "copy_loops", "prescaled", "flash_lines")
+                 "pow2_divisions", "copy_loops", "prescaled", "flash_lines", "fast_elements")
 
 #: The features each path's model may use (the rest are always zero or collinear for it).
 PATH_FEATURES: Mapping[KernelPath, tuple[str, ...]] = MappingProxyType({
     # conv, depthwise and dense layers use the first five; pooling, ADD, MEAN and activations
     # (which run the same scalar kernels in s8-ref and f32) calls, outputs and elements
-    KernelPath.REF: ("calls", "pixels", "outputs", "taps", "macs", "elements", "prescaled"),
+    KernelPath.REF: ("calls", "pixels", "outputs", "taps", "macs", "elements", "prescaled",
+                     "fast_elements"),
     KernelPath.F32: ("calls", "pixels", "outputs", "taps", "macs", "elements"),
     KernelPath.FC_OPT: ("calls", "outputs", "block_macs", "tail_macs", "unaligned"),
     KernelPath.CONV_1X1: ("calls", "pixels", "outputs", "block_macs", "simd_macs", "tail_macs",
@@ -98,7 +99,7 @@ PATH_FEATURES: Mapping[KernelPath, tuple[str, ...]] = MappingProxyType({
     KernelPath.TCONV_GATHER: ("calls", "pixels", "outputs", "taps", "simd_macs", "tail_macs",
                               "unaligned", "flash_lines"),
     KernelPath.SIMD: ("calls", "pixels", "outputs", "taps", "simd_macs", "tail_macs", "elements"),
-    KernelPath.SCALAR: ("calls", "pixels", "outputs", "elements", "prescaled"),
+    KernelPath.SCALAR: ("calls", "pixels", "outputs", "elements", "prescaled", "fast_elements"),
     KernelPath.REQUANTIZE: ("calls", "elements"),
     # the any-axes reduction: per output a requantization, per input element an add, per
     # entry of one of its eight nested loops a set-up (the channel loop once per run), per
@@ -481,6 +482,62 @@ def _hard_swish_prescales(layer: Layer) -> bool:
     return p.reluish_shift > 0
 
 
+#: int8 codes an activation takes (the distribution :func:`fast_elements` assumes: uniform over
+#: all of them, as the calibration networks feed their layers, docs/calibration.md).
+INT8_CODES = 256
+
+
+def _saturating_fraction(radius: int, zero_point: int) -> float:
+    """Share of int8 codes ``q`` with ``|q − zero_point| ≥ radius``: the LOGISTIC / TANH kernels
+    saturate those without their fixed-point evaluation."""
+    fast = sum(1 for q in range(-128, 128) if abs(q - zero_point) >= radius)
+    return fast / INT8_CODES
+
+
+def _softmax_active_taps(depth: int, radius: int) -> float:
+    """Expected taps of a ``depth``-wide int8 SOFTMAX row within ``radius`` codes of the row's
+    maximum (the ones the kernel evaluates; the others give −128 at once), for codes uniform
+    over the int8 range: ``depth · Σ_m P(max of the others = m) · P(x ≥ m − radius)``."""
+    if depth <= 1:
+        return float(depth)
+    n = INT8_CODES
+    total = 0.0
+    prev = 0.0
+    for m in range(n):
+        cdf = ((m + 1) / n) ** (depth - 1)
+        p_m = cdf - prev
+        prev = cdf
+        total += p_m * min(1.0, (n - max(m - radius, 0)) / n)
+    return depth * total
+
+
+def fast_elements(layer: Layer) -> float:
+    """Elements an int8 LOGISTIC, TANH or SOFTMAX kernel takes its fast path for, expected for
+    input codes uniform over the int8 range: LOGISTIC / TANH saturate ``|q − zp| ≥ radius``
+    (``tm_logistic_s8_ref``, ``tm_tanh_s8_ref``), SOFTMAX skips the taps more than ``−diff_min``
+    codes below their row's maximum (``tm_softmax_s8_ref``); both bounds follow from the input
+    scale (:mod:`tinymodel.requantization`), so a layer with a larger input scale takes the fast
+    path more often.  0 for any other layer, a float layer, or missing quantization."""
+    from tinymodel import requantization as rq
+
+    if layer.op not in (OpType.LOGISTIC, OpType.TANH, OpType.SOFTMAX) or layer.input.dtype != "int8":
+        return 0.0
+    q = layer.input.quantization
+    if q is None or not q.scale:
+        return 0.0
+    try:
+        if layer.op is OpType.SOFTMAX:
+            radius = -rq.softmax_params(float(layer.options.get("beta", 1.0)),
+                                        float(q.scale[0])).diff_min
+            depth = layer.input.shape[-1] if layer.input.shape else 1
+            rows = layer.input.size // max(depth, 1)
+            return rows * (depth - _softmax_active_taps(depth, radius))
+        radius = rq.logistic_params(float(q.scale[0]), int(q.zero_point[0])).input_range_radius
+    except TinymodelError:
+        return 0.0
+    return layer.input.size * _saturating_fraction(radius, int(q.zero_point[0]))
+
+
 def _other(layer: Layer, path: KernelPath) -> dict[str, float]:
     out = layer.output.size
     c: dict[str, float] = {"calls": 1, "outputs": out}
@@ -522,6 +579,7 @@ def _other(layer: Layer, path: KernelPath) -> dict[str, float]:
         c["elements"] = sum(t.size for t in layer.inputs[:2] if t is not None)
     else:
         c["elements"] = sum(t.size for t in layer.activation_inputs)
+        c["fast_elements"] = fast_elements(layer)
     return c
 
 
