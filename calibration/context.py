@@ -280,7 +280,7 @@ def _random_bytes(dtype: str, nbytes: int, rng: np.random.Generator) -> bytes:
 def describe_network(net: CalibrationNetwork, variant: str):
     """``net`` as a :class:`calibration.codegen.GeneratedModel`: the layer table (offsets into
     one blob laid out as a model's, arena offsets of :func:`arena_layout`), the blob, and the
-    arena's initial image (seeded by the network's id)."""
+    arena's initial image (seeded by the network's points)."""
     from calibration.codegen import GeneratedModel, ModelTensor
     from tinymodel.descriptors import ConstantBlob
 
@@ -298,7 +298,8 @@ def describe_network(net: CalibrationNetwork, variant: str):
             out_offset=arena.out_offset,
             scratch_offset=arena.scratch_offset if nl.scratch_bytes else fi.NO_OFFSET,
             scratch_bytes=nl.scratch_bytes))
-    rng = np.random.default_rng(zlib.crc32(net.id.encode()))
+    # seeded by the network's points, so the same network gets the same data in any run
+    rng = np.random.default_rng(zlib.crc32("\n".join(p.key for p in net.points).encode()))
     init = tuple((offset, _random_bytes(dtype, size, rng))
                  for (_slot, dtype), (offset, size) in sorted(arena.inputs.items()))
     first, last = net.layers[0], net.layers[-1]

@@ -200,3 +200,22 @@ def test_a_log_of_the_other_context_is_refused(board_image, kws_plan, tmp_path):
     with MeasurementLog.open(log, resume=True) as mlog, \
             pytest.raises(CalibrationError, match="layer context; this run measures in network"):
         run_plan(kws_plan, [run], mlog, board="L4", settings=HarnessSettings())
+
+
+def test_parallel_workers_measure_whole_networks_alike(board_image, kws_plan, tmp_path,
+                                                       monkeypatch):
+    """With networks of two layers, --jobs 2 runs them in two worker processes: the same
+    packing, so the same layers follow the same layers and every sample is the same."""
+    import calibration.context as context
+
+    monkeypatch.setitem(context.plan_networks.__kwdefaults__, "max_layers", 2)
+    results = {}
+    for jobs in (1, 2):
+        run = _network_run(board_image, tmp_path / f"j{jobs}")
+        log = tmp_path / f"j{jobs}.jsonl"
+        with MeasurementLog.open(log, resume=False) as mlog:
+            run_plan(kws_plan, [run], mlog, board="L4", jobs=jobs, settings=HarnessSettings())
+        recs = [r for r in read_measurements(log) if r["kind"] == "layer"]
+        assert {r["network_layers"] for r in recs} == {2}
+        results[jobs] = {r["point_id"]: (r["cycles"], r["position"]) for r in recs}
+    assert results[1] == results[2] and len(results[1]) == 4
