@@ -19,9 +19,10 @@ whose code and data went through the same caches.  On the L4 (4 flash wait state
    the core's rule (:func:`tinymodel.descriptors.describe_layer`) into one constant blob, exactly
    as :func:`calibration.codegen.describe_model` does for a converted model: same blob format,
    16-byte alignment, per-channel tables in flash.  The layers are not connected: every layer
-   reads its input from an arena region that holds seeded random data of its dtype (int8 uniform
-   over the whole range, float32 uniform in [−1, 1)), a second input from a second such region,
-   and writes its output and scratch to shared regions after them.  The input regions are the
+   reads its input from an arena region that holds seeded random data of its dtype, drawn as the
+   network's :class:`DataProfile` says (uniform codes, ReLU-like or normal around a zero point,
+   with the MAC layers' input zero point and bias to match), a second input from a second such
+   region, and writes its output and scratch to shared regions after them.  The input regions are the
    arena's initial image (copied from flash at reset), nothing writes over them, so every
    inference sees the same data and no input has to be sent.
 3. **Measure** (:func:`measure_network`).  The network is built into an image like ``tinymodel
@@ -102,9 +103,109 @@ def _align(n: int) -> int:
     return -(-n // fi.BLOB_ALIGN) * fi.BLOB_ALIGN
 
 
-def net_layer(point: PlanPoint, variant: Variant | str) -> NetLayer:
+# -- data profiles ----------------------------------------------------------------------------------
+
+#: How the layers of one calibration network see their data (:func:`network_profile`): a
+#: layer's cost on the boards' small instruction caches depends on which branches its
+#: requantization takes, i.e. on the signs of its accumulators, which follow from the input
+#: data, the input zero point and the bias (docs/calibration.md, "Data profiles").
+PROFILES = ("uniform", "relu", "normal")
+#: Operators whose input zero point and bias a profile sets (their kernels add the input offset
+#: and the bias to every accumulator).
+PROFILED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV")
+#: Spread of a profile's codes around the zero point (int8 codes; float32 values are
+#: ``spread / 64``), drawn log-uniformly between these.
+SPREAD_CODES = (8.0, 64.0)
+#: A folded bias (a BatchNormalization folded into the layer, as the converter writes it) is
+#: normal with this many times the accumulator's typical size ``sqrt(K) · 64 · 64``.
+FOLDED_BIAS_SCALE = 4.0
+#: A profiled MAC layer's activation scales (input, output) and per-channel weight scales are
+#: drawn log-uniformly from these ranges (converted models: activations 0.002-0.1, per-channel
+#: weights 0.0005-0.02), so its requantization multipliers and shifts vary as a real network's
+#: do instead of all being those of the spec's fixed scales.
+ACTIVATION_SCALES = (0.002, 0.1)
+WEIGHT_SCALES = (0.0005, 0.02)
+
+
+@dataclass(frozen=True)
+class DataProfile:
+    """One calibration network's data: ``uniform`` (int8 codes uniform over the range, float32
+    uniform in [−1, 1), the layers as the spec builds them: zero point 0, small biases),
+    ``relu`` (codes ``zero_point + |N(0, spread)|`` with zero point −128, as after a ReLU, and
+    folded biases) or ``normal`` (codes ``N(zero_point, spread)`` around a random zero point,
+    folded biases)."""
+
+    name: str
+    zero_point: int = 0
+    spread: float = 0.0
+    folded_bias: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "zero_point": self.zero_point,
+                "spread": round(self.spread, 3), "folded_bias": self.folded_bias}
+
+
+def network_profile(keys: Sequence[str]) -> DataProfile:
+    """The profile of the network of the points ``keys``: one of :data:`PROFILES` with equal
+    chance, seeded by the keys (the same network gets the same profile in any run)."""
+    rng = np.random.default_rng(zlib.crc32(("profile\n" + "\n".join(keys)).encode()))
+    name = PROFILES[int(rng.integers(len(PROFILES)))]
+    if name == "uniform":
+        return DataProfile(name)
+    spread = float(np.exp(rng.uniform(np.log(SPREAD_CODES[0]), np.log(SPREAD_CODES[1]))))
+    zp = -128 if name == "relu" else int(rng.integers(-100, 101))
+    return DataProfile(name, zp, spread, True)
+
+
+def _profiled(layer, profile: DataProfile | None, key: str):
+    """``layer`` with ``profile``'s input zero point, drawn activation and per-channel weight
+    scales and a folded bias (int8 MAC layers only; their features do not depend on these)."""
+    import dataclasses
+
+    from tinymodel.graph import Quantization
+
+    if (profile is None or not profile.folded_bias or layer.input.dtype != "int8"
+            or layer.op.label not in PROFILED_OPS):
+        return layer
+    rng = np.random.default_rng(zlib.crc32(("quant\n" + key).encode()))
+
+    def log_uniform(bounds: tuple[float, float], size: int | None = None):
+        return np.exp(rng.uniform(np.log(bounds[0]), np.log(bounds[1]), size))
+
+    inputs = list(layer.inputs)
+    pos = layer.op.operands.data
+    x = inputs[pos]
+    if x is not None and x.quantization is not None and x.quantization.scale:
+        inputs[pos] = dataclasses.replace(
+            x, quantization=Quantization((float(log_uniform(ACTIVATION_SCALES)),),
+                                         (profile.zero_point,)))
+    w = layer.weights
+    if w is not None and w.quantization is not None and len(w.quantization.scale) > 1:
+        scales = tuple(float(s) for s in log_uniform(WEIGHT_SCALES, len(w.quantization.scale)))
+        i = next(i for i, t in enumerate(inputs) if t is w)
+        inputs[i] = dataclasses.replace(w, quantization=Quantization(
+            scales, w.quantization.zero_point, w.quantization.axis))
+    bias = layer.bias
+    if bias is not None and bias.data is not None:
+        ws = layer.weights.shape
+        k = int(np.prod(ws[1:])) if layer.op.label != "DEPTHWISE_CONV_2D" else int(ws[1] * ws[2])
+        values = rng.normal(0.0, FOLDED_BIAS_SCALE * np.sqrt(k) * 64 * 64, bias.shape)
+        values = np.clip(np.round(values), -(2 ** 31) + 1, 2 ** 31 - 1).astype(np.int32)
+        i = next(i for i, t in enumerate(inputs) if t is bias)
+        inputs[i] = dataclasses.replace(bias, data=values)
+    outputs = list(layer.outputs)
+    y = outputs[0]
+    if y.quantization is not None and y.quantization.scale:
+        outputs[0] = dataclasses.replace(y, quantization=Quantization(
+            (float(log_uniform(ACTIVATION_SCALES)),), y.quantization.zero_point))
+    return dataclasses.replace(layer, inputs=tuple(inputs), outputs=tuple(outputs))
+
+
+def net_layer(point: PlanPoint, variant: Variant | str,
+              profile: DataProfile | None = None) -> NetLayer:
     """Describe ``point`` for ``variant`` as :func:`calibration.codegen.describe_model` would
-    describe the same layer of a model.  :class:`ContextError` when the core's rule refuses it."""
+    describe the same layer of a model, with ``profile``'s zero point and bias.
+    :class:`ContextError` when the core's rule refuses it."""
     from calibration.requests import estimated_cycles, point_layer
     from tinymodel.descriptors import ConstantBlob, describe_layer
     from tinymodel.dispatch import kernel_path, scratch_bytes
@@ -112,7 +213,7 @@ def net_layer(point: PlanPoint, variant: Variant | str) -> NetLayer:
 
     v = Variant.parse(variant)
     try:
-        layer = point_layer(point.spec, v)
+        layer = _profiled(point_layer(point.spec, v), profile, point.key)
         blob = ConstantBlob()
         d = describe_layer(layer, v, blob)
         scratch = scratch_bytes(layer, v)
@@ -194,10 +295,11 @@ def fits(layers: Sequence[NetLayer], board: str, variant: str) -> bool:
 
 @dataclass(frozen=True)
 class CalibrationNetwork:
-    """One generated network: its id and its layers in execution order."""
+    """One generated network: its id, its layers in execution order and its data profile."""
 
     id: str
     layers: tuple[NetLayer, ...]
+    profile: DataProfile = DataProfile("uniform")
 
     @property
     def points(self) -> tuple[PlanPoint, ...]:
@@ -254,26 +356,43 @@ def plan_networks(points: Sequence[PlanPoint], *, plan: str, board: str, variant
         current.append(nl)
     if current:
         groups.append(current)
-    nets = tuple(CalibrationNetwork(network_id(plan, variant, board, k, tag), tuple(g))
-                 for k, g in enumerate(groups))
-    return Packing(nets, tuple(refused))
+    nets = []
+    for k, g in enumerate(groups):
+        # sizes do not depend on the profile: the network's layers are described again with it
+        profile = network_profile([nl.point.key for nl in g])
+        layers = tuple(net_layer(nl.point, variant, profile) for nl in g)
+        nets.append(CalibrationNetwork(network_id(plan, variant, board, k, tag), layers, profile))
+    return Packing(tuple(nets), tuple(refused))
 
 
 def split(net: CalibrationNetwork) -> tuple[CalibrationNetwork, CalibrationNetwork]:
     """The two halves of ``net`` (ids ``…a`` and ``…b``), for a network the board or the linker
     refused."""
     h = len(net.layers) // 2
-    return (CalibrationNetwork(net.id + "a", net.layers[:h]),
-            CalibrationNetwork(net.id + "b", net.layers[h:]))
+    return (CalibrationNetwork(net.id + "a", net.layers[:h], net.profile),
+            CalibrationNetwork(net.id + "b", net.layers[h:], net.profile))
 
 
 # -- describing -------------------------------------------------------------------------------------
 
-def _random_bytes(dtype: str, nbytes: int, rng: np.random.Generator) -> bytes:
-    if np.dtype(dtype) == np.int8:
-        return rng.integers(-128, 128, size=nbytes, dtype=np.int64).astype(np.int8).tobytes()
-    n = nbytes // np.dtype(dtype).itemsize
-    data = rng.uniform(-FLOAT_INPUT_RANGE, FLOAT_INPUT_RANGE, size=n)
+def _random_bytes(dtype: str, nbytes: int, rng: np.random.Generator,
+                  profile: DataProfile = DataProfile("uniform")) -> bytes:
+    """``nbytes`` of seeded data of ``dtype`` drawn as ``profile`` says."""
+    int8 = np.dtype(dtype) == np.int8
+    n = nbytes if int8 else nbytes // np.dtype(dtype).itemsize
+    if profile.name == "uniform":
+        if int8:
+            return rng.integers(-128, 128, size=n, dtype=np.int64).astype(np.int8).tobytes()
+        data = rng.uniform(-FLOAT_INPUT_RANGE, FLOAT_INPUT_RANGE, size=n)
+    else:
+        spread = profile.spread if int8 else profile.spread / 64.0
+        draw = rng.normal(0.0, spread, size=n)
+        if profile.name == "relu":
+            draw = np.abs(draw)
+        if int8:
+            codes = np.clip(np.round(draw + profile.zero_point), -128, 127)
+            return codes.astype(np.int8).tobytes()
+        data = draw
     return data.astype(np.dtype(dtype).newbyteorder("<")).tobytes()
 
 
@@ -300,7 +419,7 @@ def describe_network(net: CalibrationNetwork, variant: str):
             scratch_bytes=nl.scratch_bytes))
     # seeded by the network's points, so the same network gets the same data in any run
     rng = np.random.default_rng(zlib.crc32("\n".join(p.key for p in net.points).encode()))
-    init = tuple((offset, _random_bytes(dtype, size, rng))
+    init = tuple((offset, _random_bytes(dtype, size, rng, net.profile))
                  for (_slot, dtype), (offset, size) in sorted(arena.inputs.items()))
     first, last = net.layers[0], net.layers[-1]
     inputs = (ModelTensor("input", first.in_dtype, (first.in_bytes // np.dtype(first.in_dtype).itemsize,),
@@ -436,7 +555,7 @@ def measure_network(net: CalibrationNetwork, images: NetworkImages, *, target, s
         rec.update({
             "cycles": cycles, "warmups": warmups, "reps": reps, "path": nl.path,
             "device_kernel_path": None, "context": "network", "network": net.id, "position": i,
-            "network_layers": len(net.layers),
+            "network_layers": len(net.layers), "data_profile": net.profile.as_dict(),
             "previous_op": net.layers[i - 1].point.op if i else None,
             "image_build_id": hello.build_id, "firmware": firmware,
             "clock_hz": hello.core_clock_hz, "transport": target.transport_info(),
