@@ -60,10 +60,8 @@ class CalibrateCommand(Command):
          "Table 4 analogue as JSON"),
         ("--board L4 --port /dev/ttyACM0 --variant s8-opt --probe 0668FF3",
          "the same on a real NUCLEO-L496ZG: each calibration network is flashed with pyOCD "
-         "(probe 0668FF3) before it runs"),
-        ("--board L4 --port /dev/ttyACM0 --variant s8-opt --context layer",
-         "single layers with RUN_LAYER on a real board already running the s8-opt benchmark "
-         "firmware (no flashing)"),
+         "(probe 0668FF3) before it runs; add --context layer to time single layers with "
+         "RUN_LAYER on the board's benchmark firmware instead (no flashing)"),
     )
 
     def configure(self, parser: argparse.ArgumentParser) -> None:

@@ -270,6 +270,16 @@ def write_model(m: GeneratedModel, out_dir: Path) -> GeneratedModel:
     return m
 
 
+def sync_dir(src: Path, dst: Path) -> None:
+    """Copy the files of ``src`` into ``dst``, rewriting only those whose bytes changed."""
+    dst.mkdir(parents=True, exist_ok=True)
+    for f in src.iterdir():
+        target = dst / f.name
+        data = f.read_bytes()
+        if not target.exists() or target.read_bytes() != data:
+            target.write_bytes(data)
+
+
 # -- reading an image back -------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -320,4 +330,4 @@ def read_image_model(elf_path: Path) -> ImageModel:
 __all__ = ["BLOB_ASM", "DESCRIBERS", "CodegenError", "ConstantBlob", "GeneratedModel",
            "ImageModel", "LayerContext", "ModelTensor", "check_variant", "describe_layer",
            "describe_model", "generate", "graph_layer_cycles", "graph_layer_names", "read_image_model", "render_c",
-           "scratch_bytes", "write_model"]
+           "scratch_bytes", "sync_dir", "write_model"]

@@ -456,9 +456,8 @@ class NetworkImages:
         not fit."""
         import tempfile
 
-        from calibration.codegen import write_model
+        from calibration.codegen import sync_dir, write_model
         from calibration.firmware import build_image
-        from validation.deployment import sync_dir
 
         out = Path(self.cache_dir) / net.id
         with tempfile.TemporaryDirectory(prefix="tinymodel-ctx-") as tmp:
