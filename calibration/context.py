@@ -97,6 +97,8 @@ class NetLayer:
     scratch_bytes: int
     path: str                 # tinymodel.dispatch.kernel_path of the layer
     estimated_cycles: float   # calibration.requests.estimated_cycles (for the timeout)
+    #: reads uniform codes whatever the network's profile (:data:`UNIFORM_DATA_OPS`)
+    uniform_data: bool = False
 
 
 def _align(n: int) -> int:
@@ -110,6 +112,10 @@ def _align(n: int) -> int:
 #: requantization takes, i.e. on the signs of its accumulators, which follow from the input
 #: data, the input zero point and the bias (docs/calibration.md, "Data profiles").
 PROFILES = ("uniform", "relu", "normal")
+#: int8 operators that always read uniform codes, whatever the network's profile: their
+#: value-dependent cost is a feature computed for uniform codes
+#: (:func:`tinymodel.features.fast_elements`), so their data must be what it assumes.
+UNIFORM_DATA_OPS = ("LOGISTIC", "TANH", "SOFTMAX")
 #: Operators whose input zero point and bias a profile sets (their kernels add the input offset
 #: and the bias to every accumulator).
 PROFILED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV")
@@ -229,17 +235,19 @@ def net_layer(point: PlanPoint, variant: Variant | str,
     return NetLayer(point, d, bytes(blob.data), x.dtype, int(x.nbytes),
                     None if second is None else second.dtype,
                     0 if second is None else int(second.nbytes), layer.output.dtype,
-                    int(layer.output.nbytes), scratch, path, cycles)
+                    int(layer.output.nbytes), scratch, path, cycles,
+                    x.dtype == "int8" and layer.op.label in UNIFORM_DATA_OPS)
 
 
 # -- the arena of a calibration network ------------------------------------------------------------
 
 @dataclass(frozen=True)
 class ArenaLayout:
-    """Region offsets of a calibration network's arena: one input region per ``(slot, dtype)``
-    (slot 0 the first input, 1 the second), then the shared output and scratch regions."""
+    """Region offsets of a calibration network's arena: one input region per ``(slot, dtype,
+    uniform)`` (slot 0 the first input, 1 the second; ``uniform``: data for
+    :data:`UNIFORM_DATA_OPS`), then the shared output and scratch regions."""
 
-    inputs: Mapping[tuple[int, str], tuple[int, int]]   # (slot, dtype) -> (offset, bytes)
+    inputs: Mapping[tuple[int, str, bool], tuple[int, int]]   # -> (offset, bytes)
     out_offset: int
     scratch_offset: int
     arena_bytes: int
@@ -253,11 +261,13 @@ class ArenaLayout:
 def arena_layout(layers: Sequence[NetLayer]) -> ArenaLayout:
     """The regions ``layers`` need: each input region as large as the largest input of that
     slot and dtype, the output region as the largest output, the scratch as the largest."""
-    sizes: dict[tuple[int, str], int] = {}
+    sizes: dict[tuple[int, str, bool], int] = {}
     for nl in layers:
-        sizes[(0, nl.in_dtype)] = max(sizes.get((0, nl.in_dtype), 0), nl.in_bytes)
+        key = (0, nl.in_dtype, nl.uniform_data)
+        sizes[key] = max(sizes.get(key, 0), nl.in_bytes)
         if nl.in2_dtype is not None:
-            sizes[(1, nl.in2_dtype)] = max(sizes.get((1, nl.in2_dtype), 0), nl.in2_bytes)
+            key = (1, nl.in2_dtype, nl.uniform_data)
+            sizes[key] = max(sizes.get(key, 0), nl.in2_bytes)
     offset = 0
     regions = {}
     for key in sorted(sizes):
@@ -411,19 +421,23 @@ def describe_network(net: CalibrationNetwork, variant: str):
         d = nl.descriptor
         moved = {k: (getattr(d, k) + base if getattr(d, k) != fi.NO_OFFSET else fi.NO_OFFSET)
                  for k in ("weights_offset", "bias_offset", "mult_offset", "shift_offset")}
-        in2 = fi.NO_OFFSET if nl.in2_dtype is None else arena.inputs[(1, nl.in2_dtype)][0]
+        in2 = (fi.NO_OFFSET if nl.in2_dtype is None
+               else arena.inputs[(1, nl.in2_dtype, nl.uniform_data)][0])
         descs.append(replace(
-            d, **moved, in_offset=arena.inputs[(0, nl.in_dtype)][0], in2_offset=in2,
+            d, **moved, in_offset=arena.inputs[(0, nl.in_dtype, nl.uniform_data)][0],
+            in2_offset=in2,
             out_offset=arena.out_offset,
             scratch_offset=arena.scratch_offset if nl.scratch_bytes else fi.NO_OFFSET,
             scratch_bytes=nl.scratch_bytes))
     # seeded by the network's points, so the same network gets the same data in any run
     rng = np.random.default_rng(zlib.crc32("\n".join(p.key for p in net.points).encode()))
-    init = tuple((offset, _random_bytes(dtype, size, rng, net.profile))
-                 for (_slot, dtype), (offset, size) in sorted(arena.inputs.items()))
+    init = tuple((offset, _random_bytes(dtype, size, rng,
+                                        DataProfile("uniform") if uniform else net.profile))
+                 for (_slot, dtype, uniform), (offset, size) in sorted(arena.inputs.items()))
     first, last = net.layers[0], net.layers[-1]
     inputs = (ModelTensor("input", first.in_dtype, (first.in_bytes // np.dtype(first.in_dtype).itemsize,),
-                          first.in_bytes, arena.inputs[(0, first.in_dtype)][0], 0.0, 0),)
+                          first.in_bytes,
+                          arena.inputs[(0, first.in_dtype, first.uniform_data)][0], 0.0, 0),)
     outputs = (ModelTensor("output", last.out_dtype,
                            (max(last.out_bytes // np.dtype(last.out_dtype).itemsize, 1),),
                            last.out_bytes, arena.out_offset, 0.0, 0),)

@@ -219,3 +219,32 @@ def test_parallel_workers_measure_whole_networks_alike(board_image, kws_plan, tm
         assert {r["network_layers"] for r in recs} == {2}
         results[jobs] = {r["point_id"]: (r["cycles"], r["position"]) for r in recs}
     assert results[1] == results[2] and len(results[1]) == 4
+
+
+def test_profiles_vary_the_mac_layers_but_not_what_a_feature_models():
+    """A profiled network gives its int8 convolutions the profile's input zero point, their own
+    activation and per-channel weight scales and a folded bias; a LOGISTIC in the same network
+    reads a uniform region of its own (fast_elements assumes uniform codes)."""
+    import numpy as np
+
+    from calibration.context import DataProfile
+    from calibration.plans import PlanPoint
+
+    conv = PlanPoint({"op": "CONV_2D", "input": [1, 6, 6, 8], "filters": 8, "kernel": [3, 3],
+                      "padding": "same"}, "conv", "x")
+    act = PlanPoint({"op": "LOGISTIC", "input": [1, 64]}, "act", "x")
+    relu = DataProfile("relu", -128, 20.0, True)
+    plain, profiled = net_layer(conv, "s8-opt"), net_layer(conv, "s8-opt", relu)
+    q_plain, q_prof = plain.descriptor.quant, profiled.descriptor.quant
+    assert q_plain[0] == 0 and q_prof[0] == 128                  # input offset = -zero point
+    assert plain.constants != profiled.constants                 # bias and channel tables
+    net = CalibrationNetwork("p-n000", (profiled, net_layer(act, "s8-opt", relu)), relu)
+    m = describe_network(net, "s8-opt")
+    regions = arena_layout(net.layers).inputs
+    assert set(regions) == {(0, "int8", False), (0, "int8", True)}
+    data = {off: np.frombuffer(b, np.int8) for off, b in m.arena_init}
+    relu_codes = data[regions[(0, "int8", False)][0]]
+    uniform_codes = data[regions[(0, "int8", True)][0]]
+    assert relu_codes.min() == -128 and np.median(relu_codes) < -100
+    assert uniform_codes.min() < -100 and uniform_codes.max() > 100
+    assert m.layers[1].in_offset == regions[(0, "int8", True)][0]
