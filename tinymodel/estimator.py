@@ -37,10 +37,11 @@ firmware's own rules (the code generator's), plus the predicted memory fit.
 
 **Totals.**  Predicted cycles add up.  The half-width of the sum's 95 % interval combines the
 layers' half-widths ``h_i`` with the table's ``network_rho`` ρ (layers of one network share
-systematic errors): ``sqrt((1 − ρ)·Σ_g h_g² + ρ·(Σ h_i)²)``
-(:func:`tinymodel.tables.network_half_width`), where ``h_g`` sums the half-widths of the layers
-of one shape (identical layers make the identical error), the upper and the lower side
-separately (a layer's lower half-width is at most its prediction).  A table without ``network_rho`` (written before it)
+systematic errors): ``sqrt((1 − ρ)·Σ_e h_e² + ρ·(Σ h_i)²)``
+(:func:`tinymodel.tables.network_half_width`), where ``h_e`` sums the half-widths of the layers
+one table entry predicts (the same kernel path in the same data regime shares its error;
+identical layers make the identical error), the upper and the lower side separately (a layer's
+lower half-width is at most its prediction).  A table without ``network_rho`` (written before it)
 keeps the older rule: each layer's residual independent, each entry's coefficient uncertainty
 shared by all layers that use the entry, ``var = Σ_layers (σ_rel·y)² + Σ_entries sᵀ Σ_coef s``
 with ``s`` the entry's summed features.
@@ -1201,9 +1202,13 @@ class _State:
         if rho is not None:
             h = np.where(ok, arr["half"][idx], 0.0)
             h_low = np.minimum(h, np.where(ok, np.maximum(y, 0.0), 0.0))
-            # layers of one shape in one graph (one catalogue row) make the same error: their
-            # half-widths add up before the errors of different shapes are combined with ρ
-            _, group = np.unique(gid * (len(arr["y"]) + 1) + idx, return_inverse=True)
+            # layers predicted by one table entry in one graph share its error (the same kernel
+            # path in the same data regime; identical layers make the identical error): their
+            # half-widths add up before the errors of different entries are combined with ρ
+            ev = arr["ev"][idx]
+            n_ev = len(self.ctable.evaluators)
+            unit = np.where(ev >= 0, ev, n_ev + idx)        # a proxy-predicted layer: its shape
+            _, group = np.unique(gid * (n_ev + len(arr["y"]) + 1) + unit, return_inverse=True)
             group_gid = np.zeros(group.max() + 1 if len(group) else 0, np.int64)
             group_gid[group] = gid
 

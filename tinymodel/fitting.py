@@ -370,8 +370,9 @@ def estimate_network_rho(points: Sequence[Point], oof: Mapping[str, float],
     of its layers, their half-widths ``h_i`` (:meth:`TableEntry.predict`'s rule at the
     out-of-fold prediction: ``interval_q · ŷ_i`` for a conformal entry), the measured total
     ``Σy`` and the predicted ``Σŷ``.  ρ is the smallest of :data:`RHO_GRID` whose network
-    intervals (:func:`tinymodel.tables.network_half_width`, upper and lower side separately, a
-    layer's lower half-width at most its prediction) cover ``Σy`` for ≥ 95 % of the networks;
+    intervals (:func:`tinymodel.tables.network_half_width` over the entries' summed half-widths
+    — layers of one entry share its error —, upper and lower side separately, a layer's lower
+    half-width at most its prediction) cover ``Σy`` for ≥ 95 % of the networks;
     1 when none does.  With fewer than :data:`MIN_RHO_NETWORKS` networks ρ = 1 and the source
     is ``"default"``."""
     nets: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
@@ -385,15 +386,24 @@ def estimate_network_rho(points: Sequence[Point], oof: Mapping[str, float],
         else:       # the fit's own interval, relative, at the out-of-fold prediction
             y_full, h_full = e.predict(p.counts, p.paper_macs, p.alignment, cold_start=False)
             h = h_full / max(y_full, MIN_PREDICTED_CYCLES) * max(y_hat, 0.0)
-        nets[p.network].append((p.cycles, y_hat, h))
-    rows = [np.array(v, float) for _, v in sorted(nets.items()) if len(v) >= MIN_NETWORK_POINTS]
+        nets[p.network].append((p.cycles, y_hat, h, f"{p.op}/{p.path}"))
+    rows = [v for _, v in sorted(nets.items()) if len(v) >= MIN_NETWORK_POINTS]
     if len(rows) < MIN_RHO_NETWORKS:
         return 1.0, {"source": "default", "networks": len(rows)}
-    y = np.array([r[:, 0].sum() for r in rows])
-    y_hat = np.array([r[:, 1].sum() for r in rows])
-    h_up = [(r[:, 2].sum(), np.square(r[:, 2]).sum()) for r in rows]
-    low = [np.minimum(r[:, 2], np.maximum(r[:, 1], 0.0)) for r in rows]
-    h_low = [(v.sum(), np.square(v).sum()) for v in low]
+
+    def sums(h: np.ndarray, keys: Sequence[str]) -> tuple[float, float]:
+        # the layers of one entry share its error: their half-widths add up first
+        per_entry: dict[str, float] = defaultdict(float)
+        for k, v in zip(keys, h):
+            per_entry[k] += float(v)
+        return float(h.sum()), float(sum(v * v for v in per_entry.values()))
+
+    arrays = [np.array([t[:3] for t in r], float) for r in rows]
+    keys = [[t[3] for t in r] for r in rows]
+    y = np.array([a[:, 0].sum() for a in arrays])
+    y_hat = np.array([a[:, 1].sum() for a in arrays])
+    h_up = [sums(a[:, 2], k) for a, k in zip(arrays, keys)]
+    h_low = [sums(np.minimum(a[:, 2], np.maximum(a[:, 1], 0.0)), k) for a, k in zip(arrays, keys)]
     s1u, s2u = map(np.array, zip(*h_up))
     s1l, s2l = map(np.array, zip(*h_low))
     coverage = 0.0

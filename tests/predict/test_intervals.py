@@ -27,7 +27,9 @@ FIRMWARE = {"build_id": "abc123", "compiler": "gcc 12.2", "flags": "-O2"}
 #: True per-feature cycles of the two synthetic paths (s8-opt).
 TRUE = {"FULLY_CONNECTED": {"calls": 400.0, "outputs": 25.0, "block_macs": 2.6, "tail_macs": 7.5,
                             "unaligned": 1.0},
-        "ADD": {"calls": 300.0, "elements": 4.0}}
+        "ADD": {"calls": 300.0, "elements": 4.0},
+        "MUL": {"calls": 350.0, "elements": 5.0},
+        "SUB": {"calls": 320.0, "elements": 3.0}}
 
 
 def truth(spec: dict) -> float:
@@ -42,9 +44,9 @@ def record(spec: dict, cycles: float, ident: str, **extra) -> dict:
 
 
 def network_records(rng: np.random.Generator, networks: int, shared: float, own: float) -> list:
-    """``networks`` calibration networks of two dense and two ADD layers each; every layer's
-    cycles are its true cycles × (1 + the network's shared error + its own error), both normal
-    with standard deviations ``shared`` and ``own``."""
+    """``networks`` calibration networks of a dense, an ADD, a MUL and a SUB layer (four table
+    entries); every layer's cycles are its true cycles × (1 + the network's shared error + its
+    own error), both normal with standard deviations ``shared`` and ``own``."""
     recs = []
     for n in range(networks):
         common = rng.normal(0.0, shared)
@@ -52,9 +54,9 @@ def network_records(rng: np.random.Generator, networks: int, shared: float, own:
                   "units": int(rng.integers(4, 64))},
                  {"op": "ADD", "input": [1, int(rng.integers(2, 12)), int(rng.integers(2, 12)),
                                          int(rng.integers(1, 32))]},
-                 {"op": "FULLY_CONNECTED", "input": [1, int(rng.integers(8, 200))],
-                  "units": int(rng.integers(4, 64))},
-                 {"op": "ADD", "input": [1, int(rng.integers(2, 12)), int(rng.integers(2, 12)),
+                 {"op": "MUL", "input": [1, int(rng.integers(2, 12)), int(rng.integers(2, 12)),
+                                         int(rng.integers(1, 32))]},
+                 {"op": "SUB", "input": [1, int(rng.integers(2, 12)), int(rng.integers(2, 12)),
                                          int(rng.integers(1, 32))]}]
         for pos, spec in enumerate(specs):
             y = truth(spec) * (1.0 + common + rng.normal(0.0, own))
@@ -75,7 +77,7 @@ def test_entries_carry_conformal_intervals_that_cover_new_layers():
     recs = network_records(rng, 40, shared=0.0, own=0.04)
     table = fit_table(recs, variant="s8-opt", board="L4")
     fc = table.entries["FULLY_CONNECTED/fc-opt"]
-    assert fc.interval_n == fc.points == 80 and fc.poor_fit is None
+    assert fc.interval_n == fc.points == 40 and fc.poor_fit is None
     assert 0.04 < fc.interval_q < 0.15 and fc.cv_mape < 6
     # the layer interval is ŷ·(1 ± q): on fresh layers from the same process it covers ~95 %
     fresh = network_records(np.random.default_rng(4), 100, shared=0.0, own=0.04)
@@ -138,7 +140,9 @@ def test_network_interval_combines_layer_half_widths_with_rho():
     for y, hi in zip(p.layer_cycles, h):
         assert 0 < hi / y < 0.5
     rho = table.network_rho
-    expected = math.sqrt((1 - rho) * float(np.sum(h ** 2)) + rho * float(np.sum(h)) ** 2)
+    # the three dense layers share one entry's error: their half-widths add up first
+    per_entry = float(h[0]) ** 2 + float(np.sum(h[1:])) ** 2
+    expected = math.sqrt((1 - rho) * per_entry + rho * float(np.sum(h)) ** 2)
     assert p.half_width_cycles == pytest.approx(expected, rel=1e-9)
     assert float(network_half_width(np.sum(h), np.sum(h ** 2), 1.0)) == pytest.approx(np.sum(h))
     assert float(network_half_width(np.sum(h), np.sum(h ** 2), 0.0)) == pytest.approx(
