@@ -35,8 +35,13 @@ class CalibrateCommand(Command):
     name = "calibrate"
     help = "run microbenchmark sweeps on a (virtual) board and fit latency tables"
     description = (
-        "Measure the single layers of a sweep plan with RUN_LAYER on a board and fit one latency "
-        "table per kernel variant: the paper's model (one delta per odd / even / divisible-by-4 "
+        "Measure the layers of a sweep plan on a board and fit one latency table per kernel "
+        "variant. By default (--context network) the layers are measured as a deployed network "
+        "runs them: packed into generated calibration networks, each built into an image like "
+        "'tinymodel deploy' builds one and timed per layer with RUN_MODEL; --context layer times "
+        "each layer alone with RUN_LAYER on the benchmark image (faster, but blind to the cost of "
+        "a network's constant layout and cache state). Each table holds "
+        "the paper's model (one delta per odd / even / divisible-by-4 "
         "class times MACs) and a richer loop-event model, the one to use chosen on held-out "
         "points. Without --port the board is the virtual board running the same firmware image "
         "(built when needed); with --port a real board on that serial device. Every measurement "
@@ -53,8 +58,10 @@ class CalibrateCommand(Command):
         ("--board F7 --variant s8-ref,s8-opt --plan quick --jobs 2 --json",
          "both int8 variants on two virtual F7s in parallel; the summary with the paper's "
          "Table 4 analogue as JSON"),
-        ("--board L4 --port /dev/ttyACM0 --variant s8-opt",
-         "the same on a real NUCLEO-L496ZG running the s8-opt benchmark firmware"),
+        ("--board L4 --port /dev/ttyACM0 --variant s8-opt --probe 0668FF3",
+         "the same on a real NUCLEO-L496ZG: each calibration network is flashed with pyOCD "
+         "(probe 0668FF3) before it runs; add --context layer to time single layers with "
+         "RUN_LAYER on the board's benchmark firmware instead (no flashing)"),
     )
 
     def configure(self, parser: argparse.ArgumentParser) -> None:
@@ -76,6 +83,13 @@ class CalibrateCommand(Command):
                                  "(default: one per CPU, at most 4; always 1 with --port)")
         parser.add_argument("--opt", default="-O2", type=opt_level, metavar="Os|O2|Ofast",
                             help="compiler optimisation level of the virtual board's image (default O2)")
+        parser.add_argument("--context", choices=("network", "layer"), default="network",
+                            help="network (default): time each layer inside generated calibration "
+                                 "networks, as a deployed network lays out its constants; layer: "
+                                 "time each layer alone with RUN_LAYER (docs/calibration.md)")
+        parser.add_argument("--probe", metavar="UID",
+                            help="pyOCD probe unique id of the real board (--port with --context "
+                                 "network flashes every calibration network's image)")
         parser.add_argument("--no-fit", action="store_true",
                             help="only measure; do not fit tables")
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -112,13 +126,22 @@ class CalibrateCommand(Command):
             raise UsageError("--jobs needs virtual boards; a real board (--port) runs one request "
                              "at a time")
 
-        runs = [self._variant_run(board, v, args, SerialConnector, Target, VariantRun)
+        runs = [self._variant_run(board, v, args, SerialConnector, Target, VariantRun, log_path)
                 for v in variants]
         settings = HarnessSettings()        # a virtual board's timeouts count in emulated time
         argv = sys.argv[1:] if sys.argv else None
+        if args.probe and (args.port is None or args.context != "network"):
+            raise UsageError("--probe needs --port and --context network")
+
+        def measured(v: str) -> list[Any]:
+            from calibration.context import network_points
+
+            pts = plan.points_for(v)
+            return network_points(pts) if args.context == "network" else pts
+
         with MeasurementLog.open(log_path, resume=args.resume) as mlog:
-            total = sum(len(plan.points_for(v)) for v in variants)
-            done_before = sum(1 for v in variants for p in plan.points_for(v)
+            total = sum(len(measured(v)) for v in variants)
+            done_before = sum(1 for v in variants for p in measured(v)
                               if _pid(plan.name, v, p.key) in mlog.done)
             bar = self._progress(total, done_before, args.no_progress)
             try:
@@ -155,10 +178,24 @@ class CalibrateCommand(Command):
 
     @staticmethod
     def _variant_run(board: Any, variant: str, args: argparse.Namespace, SerialConnector: Any,
-                     Target: Any, VariantRun: Any) -> Any:
+                     Target: Any, VariantRun: Any, log_path: Path) -> Any:
         image_hint = (f"the {variant} image: make -C firmware BOARD={board.id} "
                       f"VARIANT={variant} OPT={args.opt}, then flash firmware/build/"
                       f"{board.id}-{variant}{args.opt}/tinymodel.elf (e.g. pyocd flash)")
+        if args.context == "network":
+            from calibration.context import NetworkImages
+            from calibration.firmware import build_image
+
+            firmware = build_image(board.id, variant, args.opt).build_id
+            cache = log_path.with_name(f"{log_path.stem}.networks") / f"{variant}{args.opt}"
+            real = None if args.port is None or args.port.startswith("vboard://") else args.port
+            images = NetworkImages(board.id, variant, args.opt, cache, firmware, real, args.baud,
+                                   args.probe)
+            port = args.port or f"vboard://{board.id}"
+            return VariantRun(variant, SerialConnector(port, args.baud),
+                              Target(board.id, variant, port, port.startswith("vboard://"),
+                                     board.clock_hz, "each calibration network's image is built "
+                                     "and loaded by the harness"), network=images)
         if args.port is None:
             from calibration.firmware import build_image
 
@@ -166,7 +203,7 @@ class CalibrateCommand(Command):
             url = f"vboard://{board.id}?image={img.elf}"
             return VariantRun(variant, SerialConnector(url),
                               Target(board.id, variant, url, True, board.clock_hz, image_hint))
-        return VariantRun(variant, _PortConnector(args.port, args.baud),
+        return VariantRun(variant, SerialConnector(args.port, args.baud),
                           Target(board.id, variant, args.port, args.port.startswith("vboard://"),
                                  board.clock_hz, image_hint))
 
@@ -247,22 +284,6 @@ def _pid(plan: str, variant: str, key: str) -> str:
     from calibration.measurements import point_id
 
     return point_id(plan, variant, key)
-
-
-class _PortConnector:
-    """Opens a real serial port (picklable like :class:`calibration.harness.SerialConnector`)."""
-
-    def __init__(self, port: str, baud: int | None) -> None:
-        self.port, self.baud = port, baud
-
-    def __call__(self) -> Any:
-        from calibration.transport import SerialTransport
-
-        if self.port.startswith("vboard://"):
-            import calibration.vboard  # noqa: F401  (registers the URL handler)
-        if self.baud:
-            return SerialTransport(self.port, baudrate=self.baud)
-        return SerialTransport(self.port)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -256,13 +256,28 @@ tm_model_blob:
 
 def generate(graph: ModelGraph, variant: str, out_dir: Path) -> GeneratedModel:
     """Write ``tm_model_data.c``, ``tm_model_blob.S`` and ``tm_model_blob.bin`` into ``out_dir``."""
-    m = describe_model(graph, variant)
+    return write_model(describe_model(graph, variant), out_dir)
+
+
+def write_model(m: GeneratedModel, out_dir: Path) -> GeneratedModel:
+    """Write the sources of ``m`` (a network described by :func:`describe_model`, or a
+    calibration network of :mod:`calibration.context`) into ``out_dir``; returns ``m``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "tm_model_blob.bin").write_bytes(m.blob)
     (out / "tm_model_blob.S").write_text(BLOB_ASM)
     (out / "tm_model_data.c").write_text(render_c(m))
     return m
+
+
+def sync_dir(src: Path, dst: Path) -> None:
+    """Copy the files of ``src`` into ``dst``, rewriting only those whose bytes changed."""
+    dst.mkdir(parents=True, exist_ok=True)
+    for f in src.iterdir():
+        target = dst / f.name
+        data = f.read_bytes()
+        if not target.exists() or target.read_bytes() != data:
+            target.write_bytes(data)
 
 
 # -- reading an image back -------------------------------------------------------------------------
@@ -315,4 +330,4 @@ def read_image_model(elf_path: Path) -> ImageModel:
 __all__ = ["BLOB_ASM", "DESCRIBERS", "CodegenError", "ConstantBlob", "GeneratedModel",
            "ImageModel", "LayerContext", "ModelTensor", "check_variant", "describe_layer",
            "describe_model", "generate", "graph_layer_cycles", "graph_layer_names", "read_image_model", "render_c",
-           "scratch_bytes"]
+           "scratch_bytes", "sync_dir", "write_model"]

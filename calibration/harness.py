@@ -162,14 +162,18 @@ class Target:
 
 @dataclass(frozen=True)
 class SerialConnector:
-    """Opens ``url`` (a device path or pyserial URL) as a :class:`SerialTransport`; picklable, so
-    worker processes can open their own."""
+    """Opens ``url`` (a device path, a pyserial URL or ``vboard://``) as a
+    :class:`SerialTransport`, at ``baud`` when given; picklable, so worker processes can open
+    their own."""
 
     url: str
+    baud: int | None = None
 
     def __call__(self) -> Transport:
         if self.url.startswith("vboard://"):
             import calibration.vboard  # noqa: F401  (registers the URL handler)
+        if self.baud:
+            return SerialTransport(self.url, baudrate=self.baud)
         return SerialTransport(self.url)
 
 
@@ -180,6 +184,9 @@ class VariantRun:
     variant: str
     connect: Callable[[], Transport]
     target: Target
+    #: set: measure in network context (:mod:`calibration.context`), each calibration network
+    #: on its own image; ``connect`` is then not used
+    network: Any = None
 
 
 # -- HELLO checks ----------------------------------------------------------------------------------
@@ -434,6 +441,19 @@ class BoardSession:
 
 # -- one point -------------------------------------------------------------------------------------
 
+def point_record(point: PlanPoint, plan: str, board: str, variant: str, run_id: str = ""
+                 ) -> dict[str, Any]:
+    """The fields every record of ``point`` starts with (``kind`` ``layer``; a skip changes it)."""
+    rec: dict[str, Any] = {
+        "kind": "layer", "point_id": point_id(plan, variant, point.key), "run_id": run_id,
+        "plan": plan, "section": point.section, "board": board, "variant": variant,
+        "op": point.op, "spec": dict(point.spec), "holdout": point.holdout,
+    }
+    if point.cold:
+        rec["cold"] = True
+    return rec
+
+
 def measure_point(session: BoardSession, point: PlanPoint, *, plan: str, warmups: int, reps: int,
                   run_id: str = "") -> dict[str, Any]:
     """Measure one point: from the defined warm-up state (:meth:`BoardSession.reset_timing_state`)
@@ -464,14 +484,8 @@ def measure_point(session: BoardSession, point: PlanPoint, *, plan: str, warmups
     req = layer_request(layer, variant, warmups=warmups, reps=1)
     wait_s = timeout_s(layer, variant, warmups + 1, hello.core_clock_hz,
                        base_s=session.settings.base_timeout_s)
-    pid = point_id(plan, variant, point.key)
-    base: dict[str, Any] = {
-        "kind": "layer", "point_id": pid, "run_id": run_id, "plan": plan,
-        "section": point.section, "board": target.board, "variant": variant, "op": point.op,
-        "spec": dict(point.spec), "holdout": point.holdout,
-    }
-    if point.cold:
-        base["cold"] = True
+    base = point_record(point, plan, target.board, variant, run_id)
+    pid = base["point_id"]
     t0 = time.monotonic()
     attempts_before = session.reconnects
     samples: list[int] = []
@@ -629,6 +643,10 @@ def run_plan(plan: Plan, runs: Sequence[VariantRun], mlog: MeasurementLog, *, bo
     try:
         for run in runs:
             points = plan.points_for(run.variant)
+            if run.network is not None:
+                from calibration.context import network_points
+
+                points = network_points(points)
             vs = VariantSummary(run.variant, len(points), port=run.target.port)
             summary.variants.append(vs)
             todo = [p for p in points if point_id(plan.name, run.variant, p.key) not in mlog.done]
@@ -636,6 +654,11 @@ def run_plan(plan: Plan, runs: Sequence[VariantRun], mlog: MeasurementLog, *, bo
             if not todo:
                 continue
             warmups, reps = plan.repetitions(run.target.virtual)
+            if run.network is not None:
+                _run_in_networks(plan, run, mlog, vs, run_id, warmups, reps, jobs, settings,
+                                 progress)
+                continue
+            _check_context(mlog, run.variant, "layer")
             if jobs > 1 and len(todo) > 1:
                 _run_parallel(plan, run, todo, mlog, vs, run_id, warmups, reps, min(jobs, len(todo)),
                               settings, progress)
@@ -647,6 +670,54 @@ def run_plan(plan: Plan, runs: Sequence[VariantRun], mlog: MeasurementLog, *, bo
                       f"--resume to continue)") from None
     summary.seconds = round(time.monotonic() - t0, 3)
     return summary
+
+
+def _check_context(mlog: MeasurementLog, variant: str, context: str) -> None:
+    """A log holds one context's measurements per variant (a resumed run keeps it)."""
+    for r in mlog.records:
+        if r.get("kind") == "layer" and r.get("variant") == variant \
+                and r.get("context", "layer") != context:
+            raise CalibrationError(
+                f"{mlog.path} holds {variant} points measured in {r.get('context', 'layer')} "
+                f"context; this run measures in {context} context: use another --out")
+
+
+def _run_in_networks(plan: Plan, run: VariantRun, mlog: MeasurementLog, vs: VariantSummary,
+                     run_id: str, warmups: int, reps: int, jobs: int, settings: HarnessSettings,
+                     progress: Progress | None) -> None:
+    """Measure the variant's missing points as layers of calibration networks
+    (:mod:`calibration.context`)."""
+    from calibration.context import plan_networks, run_networks
+
+    images = run.network
+    _check_context(mlog, run.variant, "network")
+    for r in mlog.records:
+        old = (r.get("firmware") or {}).get("build_id")
+        if r.get("kind") == "layer" and r.get("variant") == run.variant and old \
+                and old != images.firmware_build_id:
+            raise FirmwareMismatchError(
+                f"{mlog.path} holds {run.variant} points measured on firmware build {old}; this "
+                f"firmware is build {images.firmware_build_id}: start a new log (another --out)")
+    vs.build_id = images.firmware_build_id
+    missing = [p for p in plan.points_for(run.variant)
+               if point_id(plan.name, run.variant, p.key) not in mlog.done]
+    packing = plan_networks(missing, plan=plan.name, board=run.target.board, variant=run.variant,
+                            tag=run_id[:6])
+    for point, reason, detail in packing.refused:
+        rec = point_record(point, plan.name, run.target.board, run.variant, run_id)
+        rec.update(kind="skip", reason=reason, detail=detail, measured_at=utc_now())
+        _record_result(mlog, rec, vs, progress)
+    todo = list(packing.networks)
+    log.info("%s: %d calibration networks to measure", run.variant, len(todo))
+
+    def record(rec: Mapping[str, Any]) -> None:
+        if not vs.clock_hz and rec.get("clock_hz"):
+            vs.clock_hz = rec["clock_hz"]
+        _record_result(mlog, rec, vs, progress)
+
+    run_networks(todo, images, target=run.target, settings=settings, ops=plan.ops(run.variant),
+                 plan=plan.name, warmups=warmups, reps=reps, run_id=run_id,
+                 jobs=jobs if run.target.virtual else 1, record=record)
 
 
 def _record_result(mlog: MeasurementLog, rec: Mapping[str, Any], vs: VariantSummary,

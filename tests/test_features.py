@@ -367,4 +367,94 @@ def test_hard_swish_counts_the_elements_its_kernel_prescales():
     assert "prescaled" not in layer_features(build_layer({"op": "HARD_SWISH", "input": [1, 9]},
                                                          "float32"), "f32").counts
     with pytest.raises(TinymodelError, match="input_scale"):
-        build_layer({"op": "TANH", "input": [1, 9], "input_scale": 0.01})
+        build_layer({"op": "RELU", "input": [1, 9], "input_scale": 0.01})
+
+
+# -- flash_lines: a transposed convolution's constants read through the board's flash data cache --
+
+def test_flash_lines_counts_line_fills_once_when_the_constants_fit_the_cache():
+    from tinymodel.features import FlashCache, flash_lines
+
+    small = FlashCache(256, 32)
+    assert flash_lines(200, 200, 50, small) == 7           # fits: each line once
+    assert flash_lines(1000, 400, 50, small) == 50 * 400 / 32   # a longer stream: every pass
+    assert flash_lines(1000, 400, 50, None) == 0           # no board, no feature
+
+
+def test_flash_data_cache_comes_from_the_board_file():
+    from tinymodel.boards import load_board
+    from tinymodel.features import FlashCache, flash_data_cache
+
+    assert flash_data_cache(load_board("L4")) == FlashCache(8 * 32, 32)     # ART data lines
+    assert flash_data_cache(load_board("F4")) == FlashCache(8 * 16, 16)
+    assert flash_data_cache(load_board("F7")) == FlashCache(16 * 1024, 32)  # Cortex-M7 L1 D
+
+
+def test_a_transposed_convolution_streams_more_lines_through_a_small_cache():
+    from tinymodel.boards import load_board
+    from tinymodel.features import flash_data_cache, layer_features
+    from tinymodel.layerspec import build_layer
+
+    layer = build_layer({"op": "TRANSPOSE_CONV", "input": [1, 16, 16, 16], "filters": 8,
+                         "kernel": [2, 2], "strides": [2, 2], "padding": "same"}, dtype="int8")
+    lines = {b: layer_features(layer, "s8-opt", flash_data_cache(load_board(b))).counts["flash_lines"]
+             for b in ("L4", "F4", "F7")}
+    # 512 weight bytes + 96 table bytes: fit the F7's 16 KiB once (19 lines); per output pixel
+    # one tap's 128 weight bytes and the tables (224 bytes) through the L4's 256 B / 32 B lines
+    assert lines["F7"] == 19
+    assert lines["L4"] == pytest.approx(32 * 32 * 224 / 32)
+    assert lines["F4"] == pytest.approx(2 * lines["L4"])
+    assert layer_features(layer, "s8-opt").counts["flash_lines"] == 0
+
+
+# -- fast_elements: value-dependent fast paths of the int8 LOGISTIC, TANH and SOFTMAX --
+
+@pytest.mark.parametrize("op", ["LOGISTIC", "TANH"])
+def test_fast_elements_count_the_codes_that_saturate(op):
+    """``|q − zp| ≥ radius`` saturates without the fixed-point evaluation: none at the default
+    scale 0.05 (radius 192 codes above the int8 span), more codes as the scale grows (the
+    radius halves when the fixed-point exponent steps)."""
+    from tinymodel.features import fast_elements
+    from tinymodel.requantization import logistic_params
+
+    counts = []
+    for scale in (0.05, 0.1, 0.2, 0.5):
+        layer = build_layer({"op": op, "input": [1, 256], "input_scale": scale}, dtype="int8")
+        radius = logistic_params(scale, 0).input_range_radius
+        expected = sum(1 for q in range(-128, 128) if abs(q) >= radius)
+        assert fast_elements(layer) == expected
+        assert layer_features(layer, "s8-opt").counts["fast_elements"] == expected
+        counts.append(expected)
+    assert counts[0] == 0 and counts == sorted(counts) and counts[-1] > 100
+    assert fast_elements(build_layer({"op": op, "input": [1, 256]}, dtype="float32")) == 0
+
+
+def test_softmax_fast_elements_are_the_taps_far_below_the_row_maximum():
+    """Checked against counting over random rows of uniform int8 codes."""
+    import numpy as np
+
+    from tinymodel.features import fast_elements
+    from tinymodel.requantization import softmax_params
+
+    rng = np.random.default_rng(0)
+    for scale, depth in ((0.05, 10), (0.15, 12), (0.5, 40)):
+        layer = build_layer({"op": "SOFTMAX", "input": [3, depth], "input_scale": scale},
+                            dtype="int8")
+        radius = -softmax_params(1.0, scale).diff_min
+        x = rng.integers(-128, 128, size=(20000, depth))
+        skipped = (x < x.max(axis=1, keepdims=True) - radius).sum(axis=1).mean()
+        assert fast_elements(layer) == pytest.approx(3 * skipped, rel=0.02, abs=0.02)
+
+
+def test_the_estimator_tells_layers_apart_by_their_input_scale():
+    """Two LOGISTIC layers of one shape at different input scales take different fast paths,
+    so the estimator's catalogue must not share their features."""
+    from tinymodel.builder import GraphBuilder
+    from tinymodel.estimator import _signature
+
+    sigs = set()
+    for scale in (0.05, 0.5):
+        b = GraphBuilder("g", dtype="int8")
+        b.activation(b.input((1, 64), scale), "logistic")
+        sigs.add(_signature(b.build().layers[-1]))
+    assert len(sigs) == 2

@@ -35,9 +35,20 @@ predicted; they are listed and left out of the totals.  Either makes a predictio
 the model on the board with the variant: :func:`tinymodel.descriptors.deployability`, the
 firmware's own rules (the code generator's), plus the predicted memory fit.
 
-**Totals.**  Predicted cycles add up.  The interval of the sum treats each layer's residual as
-independent and each entry's coefficient uncertainty as shared by all layers that use the entry:
-``var = Σ_layers (σ_rel·y)² + Σ_entries sᵀ Σ_coef s`` with ``s`` the entry's summed features.
+**Totals.**  Predicted cycles add up.  The half-width of the sum's 95 % interval combines the
+layers' half-widths ``h_i`` with the table's ``network_rho`` ρ (layers of one network share
+systematic errors): ``sqrt((1 − ρ)·Σ_e h_e² + ρ·(Σ h_i)²)``
+(:func:`tinymodel.tables.network_half_width`), where ``h_e`` sums the half-widths of the layers
+one table entry predicts (the same kernel path in the same data regime shares its error;
+identical layers make the identical error), the upper and the lower side separately (a layer's
+lower half-width is at most its prediction).  A table without ``network_rho`` (written before it)
+keeps the older rule: each layer's residual independent, each entry's coefficient uncertainty
+shared by all layers that use the entry, ``var = Σ_layers (σ_rel·y)² + Σ_entries sᵀ Σ_coef s``
+with ``s`` the entry's summed features.
+
+**Poor entries.**  :attr:`Prediction.poor_fits` lists the table entries marked ``poor_fit``
+(:mod:`tinymodel.fitting`) that predict a layer of the graph; :attr:`Prediction.poor_fit_warning`
+is the one line ``tinymodel predict`` prints about them.
 
 **Memory.**  Peak RAM is the arena of :func:`tinymodel.arena.plan_arena` with the variant's scratch
 buffers; flash and RAM use of the deployed image follow :mod:`tinymodel.footprint`; each memory
@@ -84,6 +95,7 @@ from tinymodel.tables import (
     check_table,
     default_table,
     load_table,
+    network_half_width,
 )
 
 _COL = FEATURE_COLUMN
@@ -226,6 +238,11 @@ _WINDOW_OPTIONS = ("axis", "begin", "end", "strides", "begin_mask", "end_mask",
                    "shrink_axis_mask", "ellipsis_mask", "new_axis_mask", "offset")
 
 
+#: Operators whose features depend on quantization values, not only shapes
+#: (:func:`tinymodel.features.fast_elements`, HARD_SWISH's ``prescaled``).
+_VALUE_FEATURE_OPS = frozenset({OpType.HARD_SWISH, OpType.LOGISTIC, OpType.TANH, OpType.SOFTMAX})
+
+
 def _signature(layer: Layer) -> tuple:
     """Everything a layer's features, costs, scratch and blob bytes depend on, as one flat tuple
     of plain strings, ints and shapes (enum members hash slowly; nested tuples build slowly):
@@ -249,6 +266,13 @@ def _signature(layer: Layer) -> tuple:
         # the windows of a copy layer (tinymodel.descriptors.piece_geometry) set its runs
         options = layer.options
         key += [(k, repr(options[k])) for k in _WINDOW_OPTIONS if k in options]
+    if op in _VALUE_FEATURE_OPS:
+        # features that follow from quantization values (prescaled, fast_elements)
+        for t in (layer.input, layer.output):
+            q = t.quantization
+            key.append(None if q is None or not q.scale
+                       else (float(q.scale[0]), int(q.zero_point[0])))
+        key.append(repr(layer.options.get("beta")))
     return tuple(key)
 
 
@@ -296,9 +320,12 @@ class _Row:
 class _Catalogue:
     """Unique layer shapes seen by an estimator, with their features and predictions."""
 
-    def __init__(self, ctable: _CompiledTable, variant: str) -> None:
+    def __init__(self, ctable: _CompiledTable, variant: str, board=None) -> None:
+        from tinymodel.features import flash_data_cache
+
         self.ctable = ctable
         self.variant = variant
+        self._cache = flash_data_cache(board) if board is not None else None
         from tinymodel.dispatch import Variant
 
         self._variant = Variant.parse(variant)
@@ -342,7 +369,7 @@ class _Catalogue:
                         f"{op} has no cost formula ({layer.op.category.value}: its cost is "
                         f"not static)", False, False)
         try:
-            f = layer_features(layer, self._variant)
+            f = layer_features(layer, self._variant, self._cache)
             # the operator's cost handler alone (tinymodel.costs.layer_cost adds fields not
             # needed here and dispatches the kernel once more)
             cost = HANDLERS[layer.op](layer)
@@ -365,24 +392,28 @@ class _Catalogue:
                     c.rich, c.paper)
 
     def _evaluate(self, ev: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.ndarray,
-                                                                  np.ndarray]:
-        """Cycles, coefficient and residual variance of rows ``X`` under evaluators ``ev`` (one
-        array pass per evaluator; ``nan`` cycles where ``ev`` is -1)."""
+                                                                  np.ndarray, np.ndarray]:
+        """Cycles, coefficient and residual variance and 95 % half-width
+        (:meth:`~tinymodel.tables.LinearForm.half_widths`) of rows ``X`` under evaluators ``ev``
+        (one array pass per evaluator; ``nan`` cycles and half-width where ``ev`` is -1)."""
         evs = self.ctable.evaluators
         n = len(ev)
         y = np.full(n, np.nan)
         vcoef = np.zeros(n)
         vres = np.zeros(n)
+        half = np.full(n, np.nan)
         for k in np.unique(ev):
             if k < 0:
                 continue
             sel = ev == k
-            y[sel], vcoef[sel], vres[sel] = evs[k].form.evaluate(X[sel])
-        return y, vcoef, vres
+            form = evs[k].form
+            y[sel], vcoef[sel], vres[sel] = form.evaluate(X[sel])
+            half[sel] = form.half_widths(y[sel], vcoef[sel], vres[sel])
+        return y, vcoef, vres, half
 
     def arrays(self) -> dict[str, np.ndarray]:
-        """Per-row arrays: evaluator, features, cycles, coefficient and residual variance (rows
-        added since the last call are computed and appended)."""
+        """Per-row arrays: evaluator, features, cycles, coefficient and residual variance, 95 %
+        half-width (rows added since the last call are computed and appended)."""
         arrays = self._arrays
         done = 0 if arrays is None else len(arrays["ev"])
         if arrays is not None and done == len(self.items):
@@ -396,9 +427,10 @@ class _Catalogue:
         X[np.repeat(np.arange(n), lengths),
           np.fromiter((c for r in new for c in r.x[0]), np.int64, int(lengths.sum()))] = \
             np.fromiter((v for r in new for v in r.x[1]), float, int(lengths.sum()))
-        y, vcoef, vres = self._evaluate(ev, X)
+        y, vcoef, vres, half = self._evaluate(ev, X)
         rich = np.array([evs[k].form.cov is not None if k >= 0 else False for k in ev], bool)
-        part = {"ev": ev, "X": X, "y": y, "vcoef": vcoef, "vres": vres, "rich": rich,
+        part = {"ev": ev, "X": X, "y": y, "vcoef": vcoef, "vres": vres, "half": half,
+                "rich": rich,
                 "blob": np.array([r.blob_bytes for r in new], np.int64),
                 "fallback": np.array([r.fallback for r in new], bool)}
         self._arrays = part if arrays is None else {
@@ -657,6 +689,14 @@ class Prediction:
     proxy_rel_sigma: float | None = None
     #: The predicted graph as given, for :attr:`deployment` (``None``: unknown).
     graph: ModelGraph | None = field(default=None, repr=False, compare=False)
+    #: Half-width of the total's interval below the prediction (``None``: the same as
+    #: :attr:`half_width_cycles`); the two differ when a layer's interval is clipped at 0.
+    half_width_low_cycles: float | None = None
+    #: The table's name (its file name without ``.json``).
+    table_name: str = ""
+    #: (entry, reason, layers) of the table entries that fit poorly and predict layers of the
+    #: graph (:attr:`tinymodel.tables.TableEntry.poor_fit`).
+    poor_fits: tuple[tuple[str, str, int], ...] = ()
 
     # -- totals ------------------------------------------------------------------------------
     @property
@@ -667,7 +707,24 @@ class Prediction:
     @property
     def interval_cycles(self) -> tuple[float, float]:
         """95 % interval of the total cycles (lower end clipped at 0)."""
-        return (max(self.cycles - self.half_width_cycles, 0.0), self.cycles + self.half_width_cycles)
+        low = self.half_width_cycles if self.half_width_low_cycles is None \
+            else self.half_width_low_cycles
+        return (max(self.cycles - low, 0.0), self.cycles + self.half_width_cycles)
+
+    @property
+    def poor_fit_warning(self) -> str | None:
+        """One line naming the poorly fitting entries that predict layers of this model, e.g.
+        ``table L4-s8-opt: 2 entries fit poorly (CONV_2D/conv-1x1: held-out error 41 %;
+        ADD/ref: 5 points for 7 coefficients) — the intervals of their layers may not cover``;
+        ``None``
+        when no layer uses one."""
+        if not self.poor_fits:
+            return None
+        n = len(self.poor_fits)
+        what = "1 entry fits" if n == 1 else f"{n} entries fit"
+        reasons = "; ".join(f"{k}: {r}" for k, r, _ in self.poor_fits)
+        return (f"table {self.table_name or self.table}: {what} poorly ({reasons}) — the "
+                f"intervals of their layers may not cover")
 
     @property
     def interval_ms(self) -> tuple[float, float]:
@@ -782,6 +839,8 @@ class Prediction:
             "unsupported_layers": [{"name": n, "op": op, "reason": r}
                                    for n, op, k, r in self.gaps if k == "not predicted"],
             "deploy": None if self.deployment is None else self.deployment.as_dict(),
+            "poor_fit_warning": self.poor_fit_warning,
+            "poor_entries": [{"entry": k, "reason": r, "layers": n} for k, r, n in self.poor_fits],
         }
 
 
@@ -831,6 +890,8 @@ class BatchPrediction:
     ram_bytes: np.ndarray
     flash_size_bytes: int
     ram_size_bytes: int
+    #: Half-widths below the predictions (``None``: the same as :attr:`half_width_cycles`).
+    half_width_low_cycles: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.cycles)
@@ -994,11 +1055,13 @@ class Estimator:
             layer_cycles=y, layer_half_width_cycles=half,
             notes=facts["notes"], fallback=facts["fallback"],
             cycles=float(totals["cycles"][0]), half_width_cycles=float(totals["half"][0]),
+            half_width_low_cycles=float(totals["half_low"][0]),
             peak_ram_bytes=cg.arena_bytes, flash_bytes=int(totals["flash"][0]),
             ram_bytes=int(totals["ram"][0]), memory=mem, firmware_base=state.base.source,
             model_note=_model_note(cg, state.variant),
             models=facts["models"], predictor_cycles=others, model_dtype=cg.model_dtype,
-            proxy_rel_sigma=state.ctable.proxy_rel_sigma, graph=cg.graph)
+            proxy_rel_sigma=state.ctable.proxy_rel_sigma, graph=cg.graph,
+            table_name=state.table.name, poor_fits=_poor_fits(state, cg.rows))
 
     def predict_layers(self, layers: Iterable[Layer]) -> tuple[LayerPrediction, ...]:
         """Per-layer predictions of layers outside a graph (no memory figures): the same rows,
@@ -1030,11 +1093,25 @@ class Estimator:
         return BatchPrediction(state.board.id, state.variant, state.board.clock_hz,
                                state.board.run_power_mw, t["cycles"], t["half"], t["layers"],
                                t["fallback"], t["unsupported"], t["arena"], t["flash"], t["ram"],
-                               lay.flash_bytes, lay.ram_bytes)
+                               lay.flash_bytes, lay.ram_bytes, t["half_low"])
 
     def __repr__(self) -> str:
         return (f"Estimator(board={self.board!r}, variant={self.variant!r}, "
                 f"table={getattr(self.table, 'source', self.table)!r})")
+
+
+def _poor_fits(state: _State, rows: np.ndarray) -> tuple[tuple[str, str, int], ...]:
+    """(entry key, reason, layers) of the table entries marked ``poor_fit`` that predict some of
+    catalogue ``rows`` (not as the fallback), in table order."""
+    items, evs, entries = state.catalogue.items, state.ctable.evaluators, state.table.entries
+    used: dict[str, int] = {}
+    for r in rows:
+        item = items[r]
+        if item.ev >= 0 and not item.fallback:
+            key = evs[item.ev].key
+            used[key] = used.get(key, 0) + 1
+    return tuple((k, entries[k].poor_fit, used[k]) for k in sorted(used)
+                 if k in entries and entries[k].poor_fit)
 
 
 class _State:
@@ -1048,7 +1125,7 @@ class _State:
         self.dtype = "int8" if variant.startswith("s8") else "float32"
         self.table = table
         self.ctable = _CompiledTable(table)
-        self.catalogue = _Catalogue(self.ctable, variant)
+        self.catalogue = _Catalogue(self.ctable, variant, board)
         self.compiled: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self.layout = memory_layout(board)
         self.base = firmware_base(board.id, variant)
@@ -1102,7 +1179,7 @@ class _State:
         and the other predictors' cycles."""
         arr = self.catalogue.arrays()
         y = arr["y"][rows]
-        half = Z95 * np.sqrt(arr["vcoef"][rows] + arr["vres"][rows])
+        half = arr["half"][rows].copy()
         half[~np.isfinite(y)] = np.nan
         others = self.catalogue.predictors()
         return y, half, MappingProxyType({k: others[k][rows] for k in PREDICTORS})
@@ -1114,8 +1191,6 @@ class _State:
     def evaluate(self, cgs: Sequence[CompiledGraph], arr: Mapping[str, np.ndarray]
                  ) -> dict[str, np.ndarray]:
         """Totals per compiled graph (vectorised over all their layers)."""
-        from tinymodel.footprint import model_flash_bytes, model_ram_bytes
-
         n_graphs = len(cgs)
         lengths = np.fromiter((len(c.rows) for c in cgs), np.int64, n_graphs)
         idx = np.concatenate([c.rows for c in cgs]) if n_graphs else np.zeros(0, np.int64)
@@ -1123,6 +1198,35 @@ class _State:
         y = arr["y"][idx]
         ok = np.isfinite(y)
         cycles = np.bincount(gid, np.where(ok, y, 0.0), n_graphs)
+        rho = self.table.network_rho
+        if rho is not None:
+            h = np.where(ok, arr["half"][idx], 0.0)
+            h_low = np.minimum(h, np.where(ok, np.maximum(y, 0.0), 0.0))
+            # layers predicted by one table entry in one graph share its error (the same kernel
+            # path in the same data regime; identical layers make the identical error): their
+            # half-widths add up before the errors of different entries are combined with ρ
+            ev = arr["ev"][idx]
+            n_ev = len(self.ctable.evaluators)
+            unit = np.where(ev >= 0, ev, n_ev + idx)        # a proxy-predicted layer: its shape
+            _, group = np.unique(gid * (n_ev + len(arr["y"]) + 1) + unit, return_inverse=True)
+            group_gid = np.zeros(group.max() + 1 if len(group) else 0, np.int64)
+            group_gid[group] = gid
+
+            def grouped_h2(hh: np.ndarray) -> np.ndarray:
+                g = np.bincount(group, hh, len(group_gid))
+                return np.bincount(group_gid, g * g, n_graphs)
+
+            half = network_half_width(np.bincount(gid, h, n_graphs), grouped_h2(h), rho)
+            half_low = network_half_width(np.bincount(gid, h_low, n_graphs), grouped_h2(h_low),
+                                          rho)
+        else:
+            half = half_low = self._legacy_half(gid, idx, arr, n_graphs)
+        return self._totals(cgs, gid, idx, arr, ok, cycles, half, half_low, lengths)
+
+    def _legacy_half(self, gid: np.ndarray, idx: np.ndarray, arr: Mapping[str, np.ndarray],
+                     n_graphs: int) -> np.ndarray:
+        """Half-widths of totals under the rule of tables without ``network_rho``: residuals
+        independent per layer, coefficient uncertainty shared per entry."""
         var = np.bincount(gid, arr["vres"][idx], n_graphs)
         rich = arr["rich"][idx]
         if rich.any():
@@ -1140,6 +1244,15 @@ class _State:
                 S = np.stack([np.bincount(key, Xr[:, j], n_graphs * n_ev)
                               for j in range(len(cols))], 1).reshape(n_graphs, n_ev, len(cols))
                 var += np.maximum(np.einsum("gef,efh,geh->g", S, cov, S), 0.0)
+        return Z95 * np.sqrt(var)
+
+    def _totals(self, cgs: Sequence[CompiledGraph], gid: np.ndarray, idx: np.ndarray,
+                arr: Mapping[str, np.ndarray], ok: np.ndarray, cycles: np.ndarray,
+                half: np.ndarray, half_low: np.ndarray, lengths: np.ndarray
+                ) -> dict[str, np.ndarray]:
+        from tinymodel.footprint import model_flash_bytes, model_ram_bytes
+
+        n_graphs = len(cgs)
         fallback = np.bincount(gid, arr["fallback"][idx], n_graphs).astype(np.int64)
         unsupported = np.bincount(gid, ~ok, n_graphs).astype(np.int64)
         arena = np.fromiter((c.arena_bytes for c in cgs), np.int64, n_graphs)
@@ -1151,7 +1264,7 @@ class _State:
         ram = self.base.ram_static_bytes + np.fromiter(
             (model_ram_bytes(c.arena_bytes, c.firmware_layers or len(c.rows)) for c in cgs),
             np.int64, n_graphs)
-        return {"cycles": cycles, "half": Z95 * np.sqrt(var), "layers": lengths,
+        return {"cycles": cycles, "half": half, "half_low": half_low, "layers": lengths,
                 "fallback": fallback, "unsupported": unsupported, "arena": arena, "flash": flash,
                 "ram": ram}
 

@@ -78,13 +78,14 @@ FEATURE_NAMES = ("calls", "pixels", "outputs", "taps", "macs", "block_macs", "si
                  "tail_macs", "im2col_values", "zero_fills", "unaligned", "elements",
                  "col1_macs", "block_loops", "step_loops", "single_pixel_calls", "scalar_rows",
                  "runs", "strided_reads", "reduce_loops",
-                 "pow2_divisions", "copy_loops", "prescaled")
+                 "pow2_divisions", "copy_loops", "prescaled", "flash_lines", "fast_elements")
 
 #: The features each path's model may use (the rest are always zero or collinear for it).
 PATH_FEATURES: Mapping[KernelPath, tuple[str, ...]] = MappingProxyType({
     # conv, depthwise and dense layers use the first five; pooling, ADD, MEAN and activations
     # (which run the same scalar kernels in s8-ref and f32) calls, outputs and elements
-    KernelPath.REF: ("calls", "pixels", "outputs", "taps", "macs", "elements", "prescaled"),
+    KernelPath.REF: ("calls", "pixels", "outputs", "taps", "macs", "elements", "prescaled",
+                     "fast_elements"),
     KernelPath.F32: ("calls", "pixels", "outputs", "taps", "macs", "elements"),
     KernelPath.FC_OPT: ("calls", "outputs", "block_macs", "tail_macs", "unaligned"),
     KernelPath.CONV_1X1: ("calls", "pixels", "outputs", "block_macs", "simd_macs", "tail_macs",
@@ -96,9 +97,9 @@ PATH_FEATURES: Mapping[KernelPath, tuple[str, ...]] = MappingProxyType({
     KernelPath.DW_GENERIC: ("calls", "pixels", "outputs", "taps", "simd_macs", "tail_macs",
                             "im2col_values", "zero_fills"),
     KernelPath.TCONV_GATHER: ("calls", "pixels", "outputs", "taps", "simd_macs", "tail_macs",
-                              "unaligned"),
+                              "unaligned", "flash_lines"),
     KernelPath.SIMD: ("calls", "pixels", "outputs", "taps", "simd_macs", "tail_macs", "elements"),
-    KernelPath.SCALAR: ("calls", "pixels", "outputs", "elements", "prescaled"),
+    KernelPath.SCALAR: ("calls", "pixels", "outputs", "elements", "prescaled", "fast_elements"),
     KernelPath.REQUANTIZE: ("calls", "elements"),
     # the any-axes reduction: per output a requantization, per input element an add, per
     # entry of one of its eight nested loops a set-up (the channel loop once per run), per
@@ -200,6 +201,45 @@ class LayerFeatures:
         return [float(self.counts.get(n, 0.0)) for n in names]
 
 
+@dataclass(frozen=True)
+class FlashCache:
+    """The cache a deployed network's constants are read through from flash: capacity and line
+    size in bytes (the ART data cache of the L4 / F4, the Cortex-M7's L1 data cache of the F7)."""
+
+    bytes: int
+    line_bytes: int
+
+
+def flash_data_cache(board) -> FlashCache | None:
+    """The data cache in front of ``board``'s flash (a :class:`tinymodel.boards.Board`), from its
+    board file: the flash accelerator's data lines when it has any, else the core's L1 data
+    cache; ``None`` when there is none."""
+    acc = board.accelerator
+    if acc.dcache_lines:
+        return FlashCache(acc.dcache_lines * acc.dcache_line_bytes, acc.dcache_line_bytes)
+    cc = board.cpu_cache
+    if cc is not None and cc.dcache_bytes:
+        return FlashCache(cc.dcache_bytes, cc.line_bytes)
+    return None
+
+
+#: Bytes of per-output-channel constants an int8 convolution reads with each pass over its
+#: weights: the int32 bias, requantization multiplier and shift (docs/firmware.md).
+CHANNEL_TABLE_BYTES = 12
+
+
+def flash_lines(total_bytes: int, pass_bytes: float, passes: int, cache: FlashCache | None) -> float:
+    """Cache lines a kernel fills from flash while it reads its constants ``passes`` times,
+    ``pass_bytes`` per pass, ``total_bytes`` in all: once each when they all fit ``cache``, else
+    every line of every pass (a stream longer than an LRU cache evicts itself).  0 without a
+    cache (no board given)."""
+    if cache is None or total_bytes <= 0:
+        return 0.0
+    if total_bytes <= cache.bytes:
+        return float(-(-total_bytes // cache.line_bytes))
+    return passes * pass_bytes / cache.line_bytes
+
+
 def _conv_like(layer: Layer, path: KernelPath) -> dict[str, float]:
     n, _, _, ic = layer.input.shape
     _, oh, ow, oc = layer.output.shape
@@ -233,6 +273,9 @@ def _conv_like(layer: Layer, path: KernelPath) -> dict[str, float]:
         c["step_loops"] = kernel_calls if step_k else 0
         c["single_pixel_calls"] = pairs_c * odd_p
         c["scalar_rows"] = odd_c * pixels       # the odd last channel's scalar row loop
+        # (no flash_lines: streaming the weights per pixel pair, its fit in network context
+        # gave the line fills a negative weight on the L4 -- what differs there from a layer
+        # alone is instruction fetch, which the calibration networks measure as deployed)
         return c
     if path is KernelPath.CONV_IM2COL:
         k = taps * ic
@@ -277,7 +320,8 @@ def _tconv_axis_pairs(in_size: int, out_size: int, k: int, stride: int, pad: int
     return sum(1 for i in range(in_size) for t in range(k) if 0 <= i * stride - pad + t < out_size)
 
 
-def _transpose_conv(layer: Layer, path: KernelPath) -> dict[str, float]:
+def _transpose_conv(layer: Layer, path: KernelPath, cache: FlashCache | None = None
+                    ) -> dict[str, float]:
     """TRANSPOSE_CONV: the scalar scatter (``REF``, ``F32``: every (input pixel, ic, tap) is
     tested, the inside ones do ``oc`` MACs; the output is zeroed and requantized element by
     element) or the s8-opt gather (``TCONV_GATHER``: per output pixel and pair of output
@@ -307,6 +351,10 @@ def _transpose_conv(layer: Layer, path: KernelPath) -> dict[str, float]:
     c["tail_macs"] = inside * oc * (ic % 4)
     # per valid tap and channel pair: ic/4 input words and 2 x ic/4 weight words
     c["unaligned"] = inside * (ic // 4) * (3 * pairs + 2 * odd) * misaligned_fraction(ic)
+    # per output pixel: the weight rows of its valid taps and the channel tables
+    const = oc * k_h * k_w * ic + CHANNEL_TABLE_BYTES * oc
+    per_pixel = inside / pixels * oc * ic + CHANNEL_TABLE_BYTES * oc if pixels else 0.0
+    c["flash_lines"] = flash_lines(const, per_pixel, pixels, cache)
     return c
 
 
@@ -434,6 +482,62 @@ def _hard_swish_prescales(layer: Layer) -> bool:
     return p.reluish_shift > 0
 
 
+#: int8 codes an activation takes (the distribution :func:`fast_elements` assumes: uniform over
+#: all of them, as the calibration networks feed their layers, docs/calibration.md).
+INT8_CODES = 256
+
+
+def _saturating_fraction(radius: int, zero_point: int) -> float:
+    """Share of int8 codes ``q`` with ``|q − zero_point| ≥ radius``: the LOGISTIC / TANH kernels
+    saturate those without their fixed-point evaluation."""
+    fast = sum(1 for q in range(-128, 128) if abs(q - zero_point) >= radius)
+    return fast / INT8_CODES
+
+
+def _softmax_active_taps(depth: int, radius: int) -> float:
+    """Expected taps of a ``depth``-wide int8 SOFTMAX row within ``radius`` codes of the row's
+    maximum (the ones the kernel evaluates; the others give −128 at once), for codes uniform
+    over the int8 range: ``depth · Σ_m P(max of the others = m) · P(x ≥ m − radius)``."""
+    if depth <= 1:
+        return float(depth)
+    n = INT8_CODES
+    total = 0.0
+    prev = 0.0
+    for m in range(n):
+        cdf = ((m + 1) / n) ** (depth - 1)
+        p_m = cdf - prev
+        prev = cdf
+        total += p_m * min(1.0, (n - max(m - radius, 0)) / n)
+    return depth * total
+
+
+def fast_elements(layer: Layer) -> float:
+    """Elements an int8 LOGISTIC, TANH or SOFTMAX kernel takes its fast path for, expected for
+    input codes uniform over the int8 range: LOGISTIC / TANH saturate ``|q − zp| ≥ radius``
+    (``tm_logistic_s8_ref``, ``tm_tanh_s8_ref``), SOFTMAX skips the taps more than ``−diff_min``
+    codes below their row's maximum (``tm_softmax_s8_ref``); both bounds follow from the input
+    scale (:mod:`tinymodel.requantization`), so a layer with a larger input scale takes the fast
+    path more often.  0 for any other layer, a float layer, or missing quantization."""
+    from tinymodel import requantization as rq
+
+    if layer.op not in (OpType.LOGISTIC, OpType.TANH, OpType.SOFTMAX) or layer.input.dtype != "int8":
+        return 0.0
+    q = layer.input.quantization
+    if q is None or not q.scale:
+        return 0.0
+    try:
+        if layer.op is OpType.SOFTMAX:
+            radius = -rq.softmax_params(float(layer.options.get("beta", 1.0)),
+                                        float(q.scale[0])).diff_min
+            depth = layer.input.shape[-1] if layer.input.shape else 1
+            rows = layer.input.size // max(depth, 1)
+            return rows * (depth - _softmax_active_taps(depth, radius))
+        radius = rq.logistic_params(float(q.scale[0]), int(q.zero_point[0])).input_range_radius
+    except TinymodelError:
+        return 0.0
+    return layer.input.size * _saturating_fraction(radius, int(q.zero_point[0]))
+
+
 def _other(layer: Layer, path: KernelPath) -> dict[str, float]:
     out = layer.output.size
     c: dict[str, float] = {"calls": 1, "outputs": out}
@@ -475,11 +579,15 @@ def _other(layer: Layer, path: KernelPath) -> dict[str, float]:
         c["elements"] = sum(t.size for t in layer.inputs[:2] if t is not None)
     else:
         c["elements"] = sum(t.size for t in layer.activation_inputs)
+        c["fast_elements"] = fast_elements(layer)
     return c
 
 
-def layer_features(layer: Layer, variant: Variant | str) -> LayerFeatures:
-    """Path, alignment class and feature counts of ``layer`` run by ``variant``'s kernels."""
+def layer_features(layer: Layer, variant: Variant | str,
+                   cache: FlashCache | None = None) -> LayerFeatures:
+    """Path, alignment class and feature counts of ``layer`` run by ``variant``'s kernels;
+    ``cache`` (:func:`flash_data_cache` of the board) gives ``flash_lines``, which is 0 without
+    it."""
     variant = Variant.parse(variant)
     path = kernel_path(layer, variant)
     alignment = None
@@ -492,7 +600,7 @@ def layer_features(layer: Layer, variant: Variant | str) -> LayerFeatures:
         counts = _dense(layer, path)
         alignment = alignment_class(layer.weights.shape[1])
     elif layer.op is OpType.TRANSPOSE_CONV:
-        counts = _transpose_conv(layer, path)
+        counts = _transpose_conv(layer, path, cache)
         alignment = alignment_class(layer.input.shape[-1])
     elif layer.op is OpType.BATCH_MATMUL:
         counts = _batch_matmul(layer)

@@ -14,7 +14,19 @@ run).
 
 The model a table uses for an entry is the one with the lower mean absolute percentage error on
 held-out points (the plan's ``holdout`` points; with fewer than three of them, 5-fold
-cross-validation over all points).  Final coefficients are refitted on all points.  A plain MAC
+cross-validation over all points).  Final coefficients are refitted on all points.
+
+**Intervals.**  The chosen model is then cross-validated once more over all points (K = min(5, n)
+folds by ``point_id``, independent of the split that chose it); its out-of-fold relative
+residuals ``|y − ŷ|/ŷ`` give the entry's split-conformal 95 % relative half-width
+``interval_q`` (:func:`conformal_q`) and its ``cv_mape``.  An entry is marked ``poor_fit`` when
+``cv_mape`` exceeds :data:`~tinymodel.tables.POOR_FIT_MAPE_PCT`, when it has no more points than
+its model has coefficients, or when some point cannot be predicted out of fold.  With fewer
+than 19 points (no finite 95 % conformal rank) ``interval_q`` is the largest out-of-fold
+residual, a conformal bound at level n/(n+1).  Points
+measured inside one generated calibration network (records with ``network`` and ``position``)
+give the table's ``network_rho``, the correlation of layer errors within a network
+(:func:`estimate_network_rho`).  A plain MAC
 proxy (one cycles-per-MAC for every MAC layer) is fitted too, with the spread of its relative
 residuals: for comparisons, and as the estimator's fallback for layers no entry covers.
 """
@@ -25,6 +37,7 @@ import dataclasses
 import datetime as _dt
 import json
 import logging
+import math
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -36,11 +49,13 @@ from tinymodel import __version__
 from tinymodel.costs import layer_cost
 from tinymodel.dispatch import Variant
 from tinymodel.errors import TinymodelError
-from tinymodel.features import PATH_FEATURES, layer_features
+from tinymodel.features import PATH_FEATURES, FlashCache, layer_features
 from tinymodel.firmware_interface import reported_path
 from tinymodel.layerspec import build_layer, spec_key
 from tinymodel.ops import OpType
 from tinymodel.tables import (
+    CONFORMAL_LEVEL,
+    POOR_FIT_MAPE_PCT,
     SCHEMA,
     ColdStart,
     LatencyTable,
@@ -48,6 +63,7 @@ from tinymodel.tables import (
     RichModel,
     TableEntry,
     TableError,
+    network_half_width,
 )
 
 log = logging.getLogger(__name__)
@@ -74,6 +90,10 @@ class Point:
     cycles: float
     holdout: bool
     spec: Mapping[str, Any]
+    #: The generated calibration network the point was measured in (``None``: a single layer
+    #: timed alone) and its position there.
+    network: str | None = None
+    position: int | None = None
 
 
 def record_order(record: Mapping[str, Any]) -> tuple[str, str]:
@@ -88,8 +108,10 @@ def record_order(record: Mapping[str, Any]) -> tuple[str, str]:
     return str(ident), json.dumps(record, sort_keys=True, default=str)
 
 
-def prepare(records: Sequence[Mapping[str, Any]], variant: Variant | str) -> list[Point]:
-    """Turn log records of ``variant`` into :class:`Point` objects (features from the specs).
+def prepare(records: Sequence[Mapping[str, Any]], variant: Variant | str,
+            cache: FlashCache | None = None) -> list[Point]:
+    """Turn log records of ``variant`` into :class:`Point` objects (features from the specs;
+    ``cache``, the board's :func:`~tinymodel.features.flash_data_cache`, for ``flash_lines``).
 
     A record's kernel path is :func:`tinymodel.dispatch.kernel_path`'s for its spec; a record whose
     ``device_kernel_path`` (new or old spelling, :func:`~tinymodel.firmware_interface.reported_path`)
@@ -109,15 +131,19 @@ def prepare(records: Sequence[Mapping[str, Any]], variant: Variant | str) -> lis
         if not cycles > 0:
             continue
         layer = build_layer(spec, dtype=variant.dtype)
-        f = layer_features(layer, variant)
+        f = layer_features(layer, variant, cache)
         reported = reported_path(r.get("device_kernel_path"))
         if reported is not None and reported is not f.path:
             raise FitError(f"measurement record {r.get('point_id', '?')}: the device ran kernel "
                            f"path {reported.value}, tinymodel.dispatch predicts {f.path.value}")
         cost = layer_cost(layer)
+        network = r.get("network")
+        position = r.get("position")
         points.append(Point(str(r.get("point_id") or spec_key(spec)), layer.op.label, f.path.value,
                             f.alignment.value if f.alignment else None, f.counts,
-                            cost.paper_macs, cost.macs, cycles, bool(r.get("holdout", False)), spec))
+                            cost.paper_macs, cost.macs, cycles, bool(r.get("holdout", False)), spec,
+                            str(network) if network is not None else None,
+                            int(position) if isinstance(position, int) else None))
     return points
 
 
@@ -217,19 +243,74 @@ def _entry(op: str, path: str, points: Sequence[Point]) -> TableEntry:
                       paper[0] if paper else None, rich)
 
 
-def _folds(points: Sequence[Point]) -> list[tuple[list[Point], list[Point]]]:
-    held = [p for p in points if p.holdout]
-    train = [p for p in points if not p.holdout]
-    if len(held) >= 3 and len(train) >= 3:
-        return [(train, held)]
+def _kfold(points: Sequence[Point]) -> list[tuple[list[Point], list[Point]]]:
+    """K-fold splits over all points, K = min(5, n): points ordered by ``point_id``, point ``i``
+    held out in fold ``i mod K`` (no split below 2 points)."""
     ordered = sorted(points, key=lambda p: p.point_id)
     k = min(5, len(ordered))
     return [([p for i, p in enumerate(ordered) if i % k != f], [p for i, p in enumerate(ordered) if i % k == f])
             for f in range(k)] if k >= 2 else []
 
 
-def fit_entry(op: str, path: str, points: Sequence[Point]) -> TableEntry:
-    """Fit both models for one (operator, path) and choose one on held-out points."""
+def _folds(points: Sequence[Point]) -> list[tuple[list[Point], list[Point]]]:
+    held = [p for p in points if p.holdout]
+    train = [p for p in points if not p.holdout]
+    if len(held) >= 3 and len(train) >= 3:
+        return [(train, held)]
+    return _kfold(points)
+
+
+#: Floor of an out-of-fold prediction in the relative residual ``|y − ŷ| / ŷ`` (cycles): a
+#: linear model extrapolated to a tiny layer can predict ≤ 0.
+MIN_PREDICTED_CYCLES = 1.0
+
+
+def conformal_q(residuals: Sequence[float], level: float = CONFORMAL_LEVEL) -> float | None:
+    """The split-conformal quantile of ``residuals``: the ⌈(n+1)·level⌉-th smallest, or ``None``
+    when that rank exceeds ``n`` (fewer than 19 residuals at 95 %: no finite bound)."""
+    r = sorted(residuals)
+    k = math.ceil(round((len(r) + 1) * level, 9))
+    return float(r[k - 1]) if 1 <= k <= len(r) else None
+
+
+def _out_of_fold(op: str, path: str, points: Sequence[Point], model: str) -> dict[str, float]:
+    """Out-of-fold predictions (warm, as the points were measured) of ``model`` per point id
+    over :func:`_kfold`'s splits; ``nan`` where the fold's fit cannot predict the point."""
+    out: dict[str, float] = {}
+    for train, test in _kfold(points):
+        trial = _entry(op, path, train)
+        for p in test:
+            try:
+                y, _ = trial.predict(p.counts, p.paper_macs, p.alignment, model=model,
+                                     cold_start=False)
+            except TableError:
+                y = float("nan")
+            out[p.point_id] = y
+    return out
+
+
+def _coefficients(path: str, model: str) -> int:
+    """Coefficients of ``model`` on ``path`` before any is dropped: one per feature of the path
+    (richer model) or one per alignment class (paper's)."""
+    from tinymodel.dispatch import KernelPath
+
+    return len(PATH_FEATURES[KernelPath(path)]) if model == "rich" else len(CLASSES)
+
+
+def _poor_fit(points: int, coefficients: int, cv_mape: float | None, q: float | None,
+              unpredictable: int) -> str | None:
+    """The first reason an entry fits poorly, as the table and ``predict`` state it."""
+    if points <= coefficients:
+        return f"{points} points for {coefficients} coefficients"
+    if unpredictable:
+        return f"{unpredictable} of {points} points not predictable out of fold"
+    if cv_mape is not None and cv_mape > POOR_FIT_MAPE_PCT:
+        return f"held-out error {cv_mape:.0f} %"
+    return None
+
+
+def _fit_entry(op: str, path: str, points: Sequence[Point]) -> tuple[TableEntry, dict[str, float]]:
+    """:func:`fit_entry` and the chosen model's out-of-fold predictions by point id."""
     if not points:
         raise FitError(f"no measurements for {op}/{path}")
     errors: dict[str, list[float]] = defaultdict(list)
@@ -247,7 +328,93 @@ def fit_entry(op: str, path: str, points: Sequence[Point]) -> TableEntry:
     if not candidates:
         raise FitError(f"{op}/{path}: {len(points)} points are too few to fit any model")
     chosen = min(candidates, key=lambda m: (mape.get(m, float("inf")), m != "paper"))
-    return TableEntry(op, path, len(points), chosen, mape, final.paper, final.rich)
+    oof = _out_of_fold(op, path, points, chosen)
+    resid, pct = [], []
+    for p in points:
+        y = oof.get(p.point_id, float("nan"))
+        if np.isfinite(y):
+            resid.append(abs(p.cycles - y) / max(y, MIN_PREDICTED_CYCLES))
+            pct.append(abs(p.cycles - y) / p.cycles * 100.0)
+    unpredictable = len(points) - len(resid)
+    q = conformal_q(resid) if not unpredictable else None
+    if q is None and resid and not unpredictable:
+        # fewer than 19 residuals: the largest, a conformal bound at level n/(n+1)
+        q = max(resid)
+    cv_mape = float(np.mean(pct)) if pct else None
+    poor = _poor_fit(len(points), _coefficients(path, chosen), cv_mape, q, unpredictable)
+    entry = TableEntry(op, path, len(points), chosen, mape, final.paper, final.rich,
+                       interval_q=q, interval_n=len(points), cv_mape=cv_mape, poor_fit=poor)
+    return entry, oof
+
+
+def fit_entry(op: str, path: str, points: Sequence[Point]) -> TableEntry:
+    """Fit both models for one (operator, path), choose one on held-out points, and state the
+    chosen model's conformal interval and whether it fits poorly (see the module docstring)."""
+    return _fit_entry(op, path, points)[0]
+
+
+#: The grid of ρ values :func:`estimate_network_rho` tries, smallest first.
+RHO_GRID: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(21))
+#: Calibration networks needed to estimate ρ; with fewer, ρ = 1 (layer errors add up).
+MIN_RHO_NETWORKS = 10
+#: Table points a calibration network needs to count for ρ.
+MIN_NETWORK_POINTS = 3
+
+
+def estimate_network_rho(points: Sequence[Point], oof: Mapping[str, float],
+                         entries: Mapping[str, TableEntry]) -> tuple[float, dict[str, Any]]:
+    """The table's ``network_rho`` and how it was obtained.
+
+    Per calibration network (points sharing ``network``) with at least
+    :data:`MIN_NETWORK_POINTS` points of fitted ``entries``: the out-of-fold predictions ``oof``
+    of its layers, their half-widths ``h_i`` (:meth:`TableEntry.predict`'s rule at the
+    out-of-fold prediction: ``interval_q · ŷ_i`` for a conformal entry), the measured total
+    ``Σy`` and the predicted ``Σŷ``.  ρ is the smallest of :data:`RHO_GRID` whose network
+    intervals (:func:`tinymodel.tables.network_half_width` over the entries' summed half-widths
+    — layers of one entry share its error —, upper and lower side separately, a layer's lower
+    half-width at most its prediction) cover ``Σy`` for ≥ 95 % of the networks;
+    1 when none does.  With fewer than :data:`MIN_RHO_NETWORKS` networks ρ = 1 and the source
+    is ``"default"``."""
+    nets: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
+    for p in points:
+        e = entries.get(f"{p.op}/{p.path}")
+        y_hat = oof.get(p.point_id, float("nan"))
+        if p.network is None or e is None or not np.isfinite(y_hat):
+            continue
+        if e.interval_q is not None:
+            h = e.interval_q * max(y_hat, 0.0)
+        else:       # the fit's own interval, relative, at the out-of-fold prediction
+            y_full, h_full = e.predict(p.counts, p.paper_macs, p.alignment, cold_start=False)
+            h = h_full / max(y_full, MIN_PREDICTED_CYCLES) * max(y_hat, 0.0)
+        nets[p.network].append((p.cycles, y_hat, h, f"{p.op}/{p.path}"))
+    rows = [v for _, v in sorted(nets.items()) if len(v) >= MIN_NETWORK_POINTS]
+    if len(rows) < MIN_RHO_NETWORKS:
+        return 1.0, {"source": "default", "networks": len(rows)}
+
+    def sums(h: np.ndarray, keys: Sequence[str]) -> tuple[float, float]:
+        # the layers of one entry share its error: their half-widths add up first
+        per_entry: dict[str, float] = defaultdict(float)
+        for k, v in zip(keys, h):
+            per_entry[k] += float(v)
+        return float(h.sum()), float(sum(v * v for v in per_entry.values()))
+
+    arrays = [np.array([t[:3] for t in r], float) for r in rows]
+    keys = [[t[3] for t in r] for r in rows]
+    y = np.array([a[:, 0].sum() for a in arrays])
+    y_hat = np.array([a[:, 1].sum() for a in arrays])
+    h_up = [sums(a[:, 2], k) for a, k in zip(arrays, keys)]
+    h_low = [sums(np.minimum(a[:, 2], np.maximum(a[:, 1], 0.0)), k) for a, k in zip(arrays, keys)]
+    s1u, s2u = map(np.array, zip(*h_up))
+    s1l, s2l = map(np.array, zip(*h_low))
+    coverage = 0.0
+    for rho in RHO_GRID:
+        inside = ((y_hat - network_half_width(s1l, s2l, rho) <= y)
+                  & (y <= y_hat + network_half_width(s1u, s2u, rho)))
+        coverage = float(inside.mean())
+        if coverage >= CONFORMAL_LEVEL:
+            break
+    return rho, {"source": "calibration-networks", "networks": len(rows),
+                 "coverage_pct": round(100.0 * coverage, 1)}
 
 
 def cold_starts(records: Sequence[Mapping[str, Any]], variant: Variant | str
@@ -350,19 +517,31 @@ def fit_table(records: Sequence[Mapping[str, Any]], *, variant: Variant | str,
         raise FitError(f"measurements are from board {rec_board}, not {board}")
     clock = _provenance_value(mine, "clock_hz")
     firmware = _provenance_value(mine, "firmware") or {}
-    points = prepare(mine, variant)
+    cache = None
+    if board or rec_board:
+        from tinymodel.boards import load_board
+        from tinymodel.features import flash_data_cache
+
+        try:
+            cache = flash_data_cache(load_board(board or rec_board))
+        except TinymodelError:      # a board without a board file (the host device)
+            cache = None
+    points = prepare(mine, variant, cache)
     groups: dict[tuple[str, str], list[Point]] = defaultdict(list)
     for p in points:
         groups[(p.op, p.path)].append(p)
     entries = {}
+    oof: dict[str, float] = {}
     colds = cold_starts(mine, variant)
     for (op, path), pts in sorted(groups.items()):
         try:
-            entry = fit_entry(op, path, pts)
+            entry, entry_oof = _fit_entry(op, path, pts)
         except FitError as e:
             log.warning("%s", e)
             continue
         entries[f"{op}/{path}"] = dataclasses.replace(entry, cold=colds.get(f"{op}/{path}"))
+        oof.update(entry_oof)
+    rho, rho_info = estimate_network_rho(points, oof, entries)
     provenance = {
         "plan": plan or _provenance_value(mine, "plan"),
         "log": log_name,
@@ -375,7 +554,8 @@ def fit_table(records: Sequence[Mapping[str, Any]], *, variant: Variant | str,
     proxy = fit_mac_proxy(points)
     return LatencyTable(board or rec_board or "?", variant.value, int(clock or 0), dict(firmware),
                         provenance, entries, proxy.cycles_per_mac if proxy else None,
-                        mac_proxy_rel_sigma=proxy.rel_sigma if proxy else None)
+                        mac_proxy_rel_sigma=proxy.rel_sigma if proxy else None,
+                        network_rho=rho, network_rho_info=rho_info)
 
 
 # -- the paper's Table 4 -------------------------------------------------------------------------
@@ -554,6 +734,6 @@ def format_delta_table(rows: Sequence[Mapping[str, Any]], reference: str = "s8-r
     return "\n".join(lines)
 
 
-__all__ = ["FitError", "MacProxy", "Point", "SCHEMA", "TABLE4_TYPES", "Table4", "delta_table", "fit_entry",
-           "fit_mac_proxy", "fit_table", "format_delta_table", "prepare", "record_order", "table4",
-           "table4_type"]
+__all__ = ["FitError", "MacProxy", "Point", "RHO_GRID", "SCHEMA", "TABLE4_TYPES", "Table4",
+           "conformal_q", "delta_table", "estimate_network_rho", "fit_entry", "fit_mac_proxy",
+           "fit_table", "format_delta_table", "prepare", "record_order", "table4", "table4_type"]

@@ -19,7 +19,9 @@ ADD, SUB, MUL,        input (the first operand), other [same]: the second operan
 MAXIMUM, MINIMUM      list, or ``"same"``, ``"channel"`` ([1, ..., 1, C]: squeeze-excite,
                       a BatchNormalization vector) or ``"scalar"`` ([1]); const [none]:
                       ``"first"`` or ``"second"``, the operand stored in the model
-SOFTMAX, RELU, RELU6  input
+SOFTMAX               input, input_scale [0.05] (int8: the input's scale, which sets how many
+                      taps of a row the kernel evaluates)
+RELU, RELU6           input
 CONCATENATION         input, axis [last]: one firmware CONCATENATION layer (a concatenation of
                       the one input: the copy a graph layer does per input)
 STRIDED_SLICE         input, begin, size, strides [1, ...]: one strided window (no masks)
@@ -28,7 +30,8 @@ PAD                   input, paddings (one [before, after] pair per axis)
 RESIZE_NEAREST_       input, size ([out_h, out_w]), align_corners [false],
 NEIGHBOR,             half_pixel_centers [false]
 RESIZE_BILINEAR
-LOGISTIC, TANH        input
+LOGISTIC, TANH        input, input_scale [0.05] (int8: the input's scale, which sets how many
+                      codes saturate; a float layer ignores it)
 HARD_SWISH            input, input_scale [0.05] (int8: the input's scale, which sets the
                       kernel's reluish shift; a float layer ignores it)
 LEAKY_RELU            input, alpha [0.2]
@@ -70,6 +73,9 @@ SPEC_OPS = (OpType.CONV_2D, OpType.DEPTHWISE_CONV_2D, OpType.FULLY_CONNECTED,
             OpType.TRANSPOSE_CONV, OpType.BATCH_MATMUL,
             OpType.MUL, OpType.SUB, OpType.MAXIMUM, OpType.MINIMUM,
             OpType.TRANSPOSE, OpType.PAD, OpType.RESIZE_NEAREST_NEIGHBOR, OpType.RESIZE_BILINEAR)
+#: Operators whose spec may give ``input_scale``: their int8 kernels take value-dependent paths
+#: set by it (:func:`tinymodel.features.fast_elements`, HARD_SWISH's ``prescaled``).
+SCALED_INPUT_OPS = (OpType.SOFTMAX, OpType.LOGISTIC, OpType.TANH, OpType.HARD_SWISH)
 DEFAULT_AXES = (1, 2)
 #: Named forms of a binary op's second operand (``other``), from the first operand's shape.
 _OTHER_FORMS = {"same": lambda s: tuple(s),
@@ -169,10 +175,10 @@ def build_layer(spec: Mapping[str, Any], dtype: str = "int8", with_data: bool = 
             raise TinymodelError(f"layer spec {json.dumps(dict(spec))}: {e}") from None
         return b.build().layers[-1]
     scale = spec.get("input_scale")
-    if scale is not None and (op is not OpType.HARD_SWISH or isinstance(scale, bool)
+    if scale is not None and (op not in SCALED_INPUT_OPS or isinstance(scale, bool)
                               or not isinstance(scale, (int, float)) or not scale > 0):
-        raise TinymodelError(f"layer spec: input_scale (HARD_SWISH only) must be a positive "
-                             f"number, not {scale!r}")
+        raise TinymodelError(f"layer spec: input_scale ({', '.join(o.label for o in SCALED_INPUT_OPS)} "
+                             f"only) must be a positive number, not {scale!r}")
     x = b.input(_ints(spec, "input"), scale)
     padding = spec.get("padding", "same" if op in (OpType.CONV_2D, OpType.DEPTHWISE_CONV_2D,
                                                    OpType.TRANSPOSE_CONV) else "valid")
@@ -304,7 +310,7 @@ def spec_of(layer: Layer) -> dict[str, Any]:
             spec["depth_multiplier"] = layer.depth_multiplier
     elif op is OpType.FULLY_CONNECTED:
         spec["units"] = layer.output.shape[-1]
-    elif op is OpType.HARD_SWISH:
+    elif op in SCALED_INPUT_OPS:
         q = layer.input.quantization
         if q is not None and q.scale and float(q.scale[0]) != ACTIVATION_SCALE:
             spec["input_scale"] = float(q.scale[0])

@@ -10,6 +10,7 @@ the predicted latency (:mod:`tinymodel.advice`).  Heavy imports happen inside ``
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
@@ -23,6 +24,7 @@ from tinymodel.options import (
     add_variant_option,
 )
 from tinymodel.pareto import pareto_front
+from tinymodel.tables import POOR_FIT_MAPE_PCT
 
 LENET = "tinymodel/examples/lenet_int8.tflite"
 RESNET = "tinymodel/examples/resnet20_int8.tflite"
@@ -149,6 +151,19 @@ def chosen_variant(variant: str | None, table: str | None, graph: Any) -> str:
     return default_variant(graph).value
 
 
+def poor_fit_line(preds: Sequence[Any]) -> str | None:
+    """The one warning line about poorly fitting table entries used by ``preds``
+    (:attr:`~tinymodel.estimator.Prediction.poor_fit_warning`): the first such prediction's,
+    with how many other configurations have one too; ``None`` when none has."""
+    warned = [p for p in preds if p.poor_fit_warning]
+    if not warned:
+        return None
+    more = len(warned) - 1
+    return warned[0].poor_fit_warning + (f" (and {more} more configuration"
+                                         f"{'s' if more > 1 else ''} with poor entries)"
+                                         if more else "")
+
+
 def prediction_text(p: Any, variant_defaulted: bool = False) -> str:
     """The text report of one :class:`~tinymodel.estimator.Prediction`: the per-layer table, the
     total (marked INCOMPLETE when a layer fell back to the proxy or was not predicted), memory,
@@ -193,7 +208,17 @@ class PredictCommand(Command):
         "an int8 core), f32 for float32 ones. --board all "
         "compares every board (and --variant all every variant): latency, energy, peak RAM, "
         "flash, which configurations do not fit ('oversized', paper Table 2) and the "
-        "latency/energy Pareto front (paper Figure 3).")
+        "latency/energy Pareto front (paper Figure 3).\n\n"
+        "The 95% interval: of the time this network takes, as a deployed image lays it out, "
+        "on this board with these kernels (the cycle counter around each layer, summed). Each "
+        "layer's interval comes from its table entry's held-out errors (split-conformal over "
+        "cross-validated calibration points) or, in older tables, from the fit's spread; the "
+        "total combines the layers' intervals with the table's correlation of errors within a "
+        "network (network_rho; 1, intervals adding up, until calibration networks measure it). "
+        "It widens with an entry's fit error, with layers no entry covers (the MAC proxy's "
+        "spread), with entries that fit poorly (too few points, or held-out error above "
+        f"{POOR_FIT_MAPE_PCT:.0f}%: a warning line on stderr names them) and with the correlation between layers. "
+        "Layers left out of the total are not in the interval either (INCOMPLETE).")
 
     examples = (
         (LENET, "LeNet (int8) on the L4 with the s8-opt kernels: per-layer cycles, ms, µJ"),
@@ -243,6 +268,9 @@ class PredictCommand(Command):
                                  f"(looked for {DEFAULT_TABLE_DIR}/<BOARD>-<variant>.json); "
                                  f"pass one with --table")
         status = EXIT_INCOMPLETE if args.strict and not all(p.complete for p in preds) else 0
+        warning = poor_fit_line(preds)
+        if warning:
+            print(f"tinymodel predict: warning: {warning}", file=sys.stderr)
         if len(boards) == 1 and len(variants) == 1:
             p = preds[0]
             if args.json:

@@ -45,6 +45,17 @@ Z95 = 1.959963984540054
 #: 33 elements measured 0.9 % above its entry's exact fit, a SUB 0.13 % (tests/predict/test_holdout.py,
 #: virtual L4, 2026-12-06).  The floor keeps such an interval from being zero wide.
 MIN_REL_SIGMA = 0.01
+#: The smallest conformal relative half-width a prediction states, ``z₉₅ · MIN_REL_SIGMA``: an
+#: entry whose out-of-fold residuals are all 0 (MEAN/reduce on the virtual L4) still varies with a
+#: layer's input values, for the reason given at :data:`MIN_REL_SIGMA`.
+MIN_REL_HALF = Z95 * MIN_REL_SIGMA
+#: Coverage of the split-conformal layer interval (:attr:`TableEntry.interval_q`).
+CONFORMAL_LEVEL = 0.95
+#: Cross-validated MAPE (in %) of an entry's chosen model above which the entry fits poorly
+#: (:attr:`TableEntry.poor_fit`): 15 % is three times the ±5 % that most calibrated entries reach
+#: and the level at which issue 18's quick-plan L4 table mispredicted the MLPerf KWS by a factor
+#: of 3.4 (41 % on its CONV_2D 1×1 path).
+POOR_FIT_MAPE_PCT = 15.0
 
 
 class TableError(TinymodelError):
@@ -93,6 +104,10 @@ class LinearForm:
     cold: float = 0.0
     cold_var: float = 0.0
     note: str | None = None
+    #: The entry's split-conformal relative half-width (:attr:`TableEntry.interval_q`, at least
+    #: :data:`MIN_REL_HALF`); when set,
+    #: it replaces ``z₉₅·sqrt(variance)`` as the 95 % half-width (:meth:`half_widths`).
+    rel_half: float | None = None
 
     @property
     def columns(self) -> tuple[int, ...]:
@@ -112,6 +127,28 @@ class LinearForm:
             var_coef = np.zeros(len(y))
         var_res = (self.rel_sigma * (y - self.cold)) ** 2 + self.cold_var
         return y, var_coef, var_res
+
+    def half_widths(self, y: np.ndarray, var_coef: np.ndarray, var_res: np.ndarray) -> np.ndarray:
+        """95 % half-widths of rows predicted ``y`` with the variances of :meth:`evaluate`.
+
+        With :attr:`rel_half` ``q`` (a conformal entry): ``q · (y − cold)`` for the warm part,
+        combined in quadrature with the cold-start term's ``z₉₅ · sqrt(cold_var)`` (so a table
+        without cold starts gives exactly ``q · y``).  Without it: ``z₉₅ · sqrt(var_coef +
+        var_res)``, the fit's own interval."""
+        if self.rel_half is None:
+            return Z95 * np.sqrt(np.maximum(var_coef + var_res, 0.0))
+        warm = self.rel_half * np.maximum(y - self.cold, 0.0)
+        return np.sqrt(warm ** 2 + Z95 ** 2 * self.cold_var)
+
+
+def network_half_width(sum_h: Any, sum_h2: Any, rho: float) -> Any:
+    """Half-width of a network total's 95 % interval from its layers' half-widths ``h_i``:
+    ``sqrt((1 − ρ)·Σ h_i² + ρ·(Σ h_i)²)`` with ``sum_h = Σ h_i`` and ``sum_h2 = Σ h_i²``
+    (numbers or arrays).  ``ρ = 0`` treats the layers' errors as independent, ``ρ = 1`` as one
+    shared error (the half-widths add up); a table's ``network_rho`` says which holds for its
+    calibration networks (:func:`tinymodel.fitting.estimate_network_rho`)."""
+    return np.sqrt(np.maximum((1.0 - rho) * np.asarray(sum_h2, float)
+                              + rho * np.square(np.asarray(sum_h, float)), 0.0))
 
 
 @dataclass(frozen=True)
@@ -165,6 +202,17 @@ class TableEntry:
     paper: PaperModel | None
     rich: RichModel | None
     cold: ColdStart | None = None    # None: not measured (the prediction is a warm layer's)
+    #: Split-conformal relative half-width of the chosen model: the ⌈(n+1)·0.95⌉-th smallest
+    #: out-of-fold relative residual ``|y − ŷ|/ŷ`` of its ``interval_n`` points
+    #: (:func:`tinymodel.fitting.conformal_q`); with fewer than 19 points the largest residual
+    #: (a conformal bound at level n/(n+1)); ``None`` when the table predates it.
+    interval_q: float | None = None
+    #: How many out-of-fold residuals ``interval_q`` comes from (``None``: not computed).
+    interval_n: int | None = None
+    #: Mean absolute percentage error of the chosen model's out-of-fold predictions (K-fold).
+    cv_mape: float | None = None
+    #: Why the entry fits poorly (``None``: it does not, or the table predates the check).
+    poor_fit: str | None = None
 
     @property
     def key(self) -> str:
@@ -229,11 +277,15 @@ class TableEntry:
         if cold_start and self.cold is not None:
             cold, cold_var = self.cold.cycles, self.cold.sigma ** 2
             coef[FEATURE_COLUMN["calls"]] += cold
-        return LinearForm(coef, cov, rel_sigma, cold, cold_var, note)
+        rel_half = (max(self.interval_q, MIN_REL_HALF)
+                    if self.interval_q is not None and note is None else None)
+        return LinearForm(coef, cov, rel_sigma, cold, cold_var, note, rel_half)
 
     def predict(self, counts: Mapping[str, float], paper_macs: float, alignment: str | None,
                 model: str | None = None, cold_start: bool = True) -> tuple[float, float]:
-        """Predicted cycles of one layer and the half-width of its 95 % prediction interval.
+        """Predicted cycles of one layer and the half-width of its 95 % prediction interval
+        (:meth:`LinearForm.half_widths`: the conformal ``interval_q · ŷ`` when the entry has it,
+        else the fit's own; the interval's low end is clipped at 0 by its users).
 
         The model is :meth:`model_for` (``model`` forces ``"paper"`` or ``"rich"``), evaluated as
         its :meth:`linear_form` on :func:`feature_vector` — the same form
@@ -245,8 +297,9 @@ class TableEntry:
             raise TableError(f"table entry {self.key} has no model for alignment class "
                              f"{alignment}")
         x = feature_vector(counts, paper_macs, alignment)
-        y, var_coef, var_res = self.linear_form(which, cold_start).evaluate(x[None, :])
-        return float(y[0]), Z95 * math.sqrt(max(float(var_coef[0] + var_res[0]), 0.0))
+        form = self.linear_form(which, cold_start)
+        y, var_coef, var_res = form.evaluate(x[None, :])
+        return float(y[0]), float(form.half_widths(y, var_coef, var_res)[0])
 
 
 @dataclass(frozen=True)
@@ -265,6 +318,24 @@ class LatencyTable:
     #: ``mac_proxy_cycles_per_mac``; optional in the file, ``None`` in older tables): the spread
     #: the estimator gives layers predicted by its fallback proxy.
     mac_proxy_rel_sigma: float | None = None
+    #: Correlation ρ of the layer errors of one network (:func:`network_half_width`), from
+    #: calibration networks or the default 1; ``None`` in tables that predate it (their totals
+    #: keep the older rule, docs/prediction.md).
+    network_rho: float | None = None
+    #: How ``network_rho`` was obtained: ``{"source": "default" | "calibration-networks",
+    #: "networks": N, "coverage_pct": ...}``.
+    network_rho_info: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def poor_entries(self) -> dict[str, str]:
+        """``{"OP/path": reason}`` of the entries that fit poorly (:attr:`TableEntry.poor_fit`)."""
+        return {k: e.poor_fit for k, e in sorted(self.entries.items()) if e.poor_fit}
+
+    @property
+    def name(self) -> str:
+        """The table's file name without ``.json`` (``"<fitted>"`` for a table not read from a
+        file)."""
+        return Path(self.source).stem if self.source else "<fitted>"
 
     def entry(self, op: str, path: str) -> TableEntry | None:
         """The entry for ``op`` on ``path``, or ``None`` when the table does not cover it."""
@@ -286,9 +357,16 @@ class LatencyTable:
             "mac_proxy_cycles_per_mac": self.mac_proxy_cycles_per_mac,
             **({} if self.mac_proxy_rel_sigma is None
                else {"mac_proxy_rel_sigma": self.mac_proxy_rel_sigma}),
+            **({} if self.network_rho is None
+               else {"network_rho": self.network_rho,
+                     "network_rho_source": dict(self.network_rho_info)}),
+            "poor_entries": self.poor_entries,
             "entries": {k: {"op": e.op, "path": e.path, "points": e.points, "chosen": e.chosen,
                             "holdout_mape": dict(e.holdout_mape), "paper": model(e.paper),
-                            "rich": model(e.rich), "cold_start": model(e.cold)}
+                            "rich": model(e.rich), "cold_start": model(e.cold),
+                            **({} if e.interval_n is None else
+                               {"interval_q": e.interval_q, "interval_n": e.interval_n,
+                                "cv_mape": e.cv_mape, "poor_fit": e.poor_fit})}
                         for k, e in sorted(self.entries.items())},
         }
 
@@ -355,6 +433,42 @@ def _cold(d: Any, where: str) -> ColdStart | None:
     return c
 
 
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _interval(e: Mapping[str, Any], where: str
+              ) -> tuple[float | None, int | None, float | None, str | None]:
+    """An entry's optional ``interval_q``, ``interval_n``, ``cv_mape`` and ``poor_fit`` (all
+    absent in tables written before them)."""
+    q, n, mape, poor = (e.get(k) for k in ("interval_q", "interval_n", "cv_mape", "poor_fit"))
+    if q is not None and not (_number(q) and q >= 0):
+        raise TableError(f"{where}: interval_q = {q!r} must be a finite number >= 0 (or null)")
+    if n is not None and not (isinstance(n, int) and not isinstance(n, bool) and n > 0):
+        raise TableError(f"{where}: interval_n = {n!r} must be a positive integer (or absent)")
+    if q is not None and n is None:
+        raise TableError(f"{where}: interval_q needs interval_n (the residuals it came from)")
+    if mape is not None and not (_number(mape) and mape >= 0):
+        raise TableError(f"{where}: cv_mape = {mape!r} must be a finite number >= 0 (or null)")
+    if poor is not None and not isinstance(poor, str):
+        raise TableError(f"{where}: poor_fit = {poor!r} must be a string (or null)")
+    return (float(q) if q is not None else None, n,
+            float(mape) if mape is not None else None, poor or None)
+
+
+def _rho(doc: Mapping[str, Any], source: str) -> tuple[float | None, dict[str, Any]]:
+    rho = doc.get("network_rho")
+    if rho is None:
+        return None, {}
+    if not (_number(rho) and 0 <= rho <= 1):
+        raise TableError(f"{source}: network_rho = {rho!r} must be a number in [0, 1] (or absent)")
+    info = doc.get("network_rho_source")
+    if not isinstance(info, dict) or info.get("source") not in ("default", "calibration-networks"):
+        raise TableError(f"{source}: network_rho_source must be an object whose source is "
+                         f"'default' or 'calibration-networks'")
+    return float(rho), dict(info)
+
+
 def table_from_json(doc: Any, source: str = "<table>") -> LatencyTable:
     """Validate and build a :class:`LatencyTable` from its JSON document."""
     if not isinstance(doc, dict):
@@ -372,7 +486,8 @@ def table_from_json(doc: Any, source: str = "<table>") -> LatencyTable:
                            int(_need(e, "points", int, where)), chosen,
                            {k: float(v) for k, v in _need(e, "holdout_mape", dict, where).items()},
                            _paper(e.get("paper"), where + ".paper"), _rich(e.get("rich"), where + ".rich"),
-                           _cold(e.get("cold_start"), where + ".cold_start"))
+                           _cold(e.get("cold_start"), where + ".cold_start"),
+                           *_interval(e, where))
         if chosen not in ("paper", "rich") or getattr(entry, chosen) is None:
             raise TableError(f"{where}: chosen = {chosen!r} names no model of the entry")
         if entry.key != key:
@@ -388,7 +503,7 @@ def table_from_json(doc: Any, source: str = "<table>") -> LatencyTable:
                         int(_need(doc, "clock_hz", int, source)), dict(_need(doc, "firmware", dict, source)),
                         dict(_need(doc, "provenance", dict, source)), entries,
                         float(proxy) if isinstance(proxy, (int, float)) else None, source,
-                        float(spread) if spread is not None else None)
+                        float(spread) if spread is not None else None, *_rho(doc, source))
 
 
 def load_table(path: str | os.PathLike) -> LatencyTable:

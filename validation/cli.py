@@ -256,6 +256,10 @@ class ValidateCommand(Command):
                         lines.append(f"  {label:<13} network MAPE {_pct(n['mape_pct'])}, layers "
                                      f"within ±10 % {_pct(lay['within_pct'])} "
                                      f"(layer MAPE {_pct(lay['mape_pct'])})")
+                lines.append(f"  95 % interval covers {_pct(e['interval_coverage_pct'])} of "
+                             f"{e['interval_networks']} networks, "
+                             f"{_pct(e['layer_interval_coverage_pct'])} of "
+                             f"{e['interval_layers']} layers")
                 out.write("prediction errors " + "\n".join(lines) + "\n")
         if "html" in report:
             out.write(f"report: {report['html']}\n")
@@ -323,7 +327,11 @@ def report_outputs(summary: dict[str, Any], out_dir: Path,
         paths = write_report(analysis, out_dir, {
             "suite": summary.get("suite"), "target": summary.get("target"),
             "results": summary.get("results")})
-        summary["accuracy"] = {g: {k: e[k] for k in ("networks", "layers", "network", "layer")}
+        summary["accuracy"] = {g: {k: e[k] for k in ("networks", "layers", "network", "layer",
+                                                     "interval_coverage_pct",
+                                                     "interval_networks",
+                                                     "layer_interval_coverage_pct",
+                                                     "interval_layers")}
                                for g, e in analysis["errors"].items()}
         summary["report"] = {k: str(v) for k, v in paths.items()}
     try:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from calibration.codegen import sync_dir
 from calibration.firmware import OversizedError, build_image, check_fit
 
 
@@ -43,16 +44,6 @@ class Deployment:
     size: dict[str, Any] = field(default_factory=dict)
     oversized: str | None = None
     overflow_bytes: dict[str, int] = field(default_factory=dict)
-
-
-def sync_dir(src: Path, dst: Path) -> None:
-    """Copy the files of ``src`` into ``dst``, rewriting only those whose bytes changed."""
-    dst.mkdir(parents=True, exist_ok=True)
-    for f in src.iterdir():
-        target = dst / f.name
-        data = f.read_bytes()
-        if not target.exists() or target.read_bytes() != data:
-            target.write_bytes(data)
 
 
 def deploy_cached(graph, board: str, variant: str, out_dir: Path, opt: str = "-O2",

@@ -221,7 +221,8 @@ def join(records: Iterable[Mapping[str, Any]], tables: TableChoice
                 "macs": rl.get("macs"), "paper_macs": rl.get("paper_macs"),
                 "params": rl.get("params"), "measured_cycles": rl["cycles"],
                 "measured_ms": rl.get("latency_ms"), "energy_uj": rl.get("energy_uj"),
-                "fallback": None, "note": None, "half_width": None}
+                "fallback": None, "note": None, "half_width": None,
+                "cycles_low": None, "cycles_high": None, "inside_interval": None}
             ys = ({"chosen": lp.cycles, "rich": lp.rich_cycles, "paper": lp.paper_cycles,
                    "mac": lp.mac_cycles} if lp is not None else {})
             for p in ("chosen",) + PREDICTORS:
@@ -239,7 +240,9 @@ def join(records: Iterable[Mapping[str, Any]], tables: TableChoice
                 row.update(fallback=lp.fallback, note=lp.note, path=lp.path,
                            alignment=lp.alignment,
                            half_width=(lp.cycles_high - lp.cycles) if lp.cycles is not None
-                           else None)
+                           else None, cycles_low=lp.cycles_low, cycles_high=lp.cycles_high,
+                           inside_interval=(bool(lp.cycles_low <= rl["cycles"] <= lp.cycles_high)
+                                            if lp.cycles is not None else None))
                 net["fallback_layers"] += int(lp.fallback)
             row["conditions"] = conditions(row, rl.get("spec"))
             layers.append(row)

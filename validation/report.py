@@ -41,7 +41,8 @@ LAYER_COLUMNS = ("model", "board", "variant", "index", "name", "op", "path", "al
                  "reduction_length", "macs", "paper_macs", "params", "measured_cycles",
                  "measured_ms", "energy_uj", "chosen_cycles", "rich_cycles", "paper_cycles",
                  "mac_cycles", "err_chosen", "err_rich", "err_paper", "err_mac", "half_width",
-                 "fallback", "note", "conditions")
+                 "cycles_low", "cycles_high", "inside_interval", "fallback", "note",
+                 "conditions")
 NETWORK_COLUMNS = ("model", "board", "variant", "status", "suite", "seed", "macs", "paper_macs",
                    "params", "weight_bytes", "layers", "measured_cycles", "measured_ms",
                    "energy_uj", "chosen_cycles", "rich_cycles", "paper_cycles", "mac_cycles",
@@ -356,11 +357,13 @@ def _error_table(a: Mapping[str, Any]) -> str:
                          _pct(n["within_pct"]), _pct(n["bias_pct"], 1, True), e["layers"],
                          _pct(lay["mape_pct"], 2), _pct(lay["within_pct"]),
                          _pct(ml["mape_pct"], 2), _pct(ml["within_pct"]),
-                         _pct(e["interval_coverage_pct"]) if p == "chosen" else ""])
+                         _pct(e["interval_coverage_pct"]) if p == "chosen" else "",
+                         _pct(e["layer_interval_coverage_pct"]) if p == "chosen" else ""])
     return html_table(["boards/variants", "predictor", "networks", "network MAPE",
                        f"networks within ±{100 * WITHIN:.0f} %", "network bias", "layers",
                        "layer MAPE", f"layers within ±{100 * WITHIN:.0f} %",
-                       "MAC-layer MAPE", "MAC layers within", "95 % interval covers"],
+                       "MAC-layer MAPE", "MAC layers within", "95 % interval covers networks",
+                       "95 % interval covers layers"],
                       rows, left=(0, 1))
 
 

@@ -77,7 +77,10 @@ def groups(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any
 def error_summary(layers: Sequence[Mapping[str, Any]], nets: Sequence[Mapping[str, Any]]
                   ) -> dict[str, Any]:
     """Per board/variant and over all: for each predictor, network and layer error statistics
-    (:func:`error_stats`), plus the chosen model's interval coverage of network totals."""
+    (:func:`error_stats`), plus the chosen model's interval coverage: the share of networks
+    whose measured total and of layers whose measured cycles lie in their predicted 95 %
+    interval (``interval_coverage_pct``, ``layer_interval_coverage_pct``; ``None`` without a
+    predicted interval), with the counts it comes from."""
     out: dict[str, Any] = {}
     lg, ng = groups(layers), groups([n for n in nets if n["status"] == "ok"])
     for g in sorted(set(lg) | set(ng)) + ["all"]:
@@ -85,6 +88,7 @@ def error_summary(layers: Sequence[Mapping[str, Any]], nets: Sequence[Mapping[st
         N = [n for n in nets if n["status"] == "ok"] if g == "all" else ng.get(g, [])
         mac_layers = [r for r in L if r["macs"]]
         inside = [n["inside_interval"] for n in N if n["inside_interval"] is not None]
+        inside_l = [r["inside_interval"] for r in L if r.get("inside_interval") is not None]
         out[g] = {
             "networks": len(N), "layers": len(L),
             "network": {p: error_stats(n[f"err_{p}"] for n in N) for p in ("chosen",) + PREDICTORS},
@@ -92,6 +96,10 @@ def error_summary(layers: Sequence[Mapping[str, Any]], nets: Sequence[Mapping[st
             "mac_layer": {p: error_stats(r[f"err_{p}"] for r in mac_layers)
                           for p in ("chosen",) + PREDICTORS},
             "interval_coverage_pct": (100.0 * sum(inside) / len(inside)) if inside else None,
+            "interval_networks": len(inside),
+            "layer_interval_coverage_pct": (100.0 * sum(inside_l) / len(inside_l)
+                                            if inside_l else None),
+            "interval_layers": len(inside_l),
         }
     return out
 

@@ -123,6 +123,7 @@ _RANDOM_PARAMS: dict[str, set[str]] = {
     "PAD": _SPATIAL | {"pad", "pad_c"},
     "RESIZE_NEAREST_NEIGHBOR": _SPATIAL | {"factor", "align_corners", "half_pixel_centers"},
     "RESIZE_BILINEAR": _SPATIAL | {"factor", "align_corners", "half_pixel_centers"},
+    "TRANSPOSE_CONV": _SPATIAL | {"filters", "kernel", "strides", "padding"},
 }
 _MAX_DRAWS_PER_POINT = 200
 
@@ -436,6 +437,11 @@ def _random_spec(ctx: _Ctx, r: Mapping[str, Any], op: str, where: str, rng: rand
         s = p("strides", 1)
         d = p("dilation", 1)
         spec.update(filters=p("filters", 8), kernel=[k, k], strides=[s, s], dilation=[d, d],
+                    padding=p("padding", "same"))
+    elif op == "TRANSPOSE_CONV":
+        k = p("kernel", 3)
+        s = p("strides", 2)
+        spec.update(filters=p("filters", 8), kernel=[k, k], strides=[s, s],
                     padding=p("padding", "same"))
     elif op == "DEPTHWISE_CONV_2D":
         k = p("kernel", 3)

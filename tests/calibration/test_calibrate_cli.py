@@ -151,7 +151,7 @@ def test_parallel_jobs_give_the_same_measurements(l4_image, plan_file, tmp_path,
         out = tmp_path / f"jobs{jobs}.jsonl"
         code, text, err = calibrate(["--board", "L4", "--variant", "s8-opt", "--plan", str(plan_file),
                                      "--out", str(out), "--jobs", str(jobs), "--no-progress", "--no-fit",
-                                     "--json"], capsys)
+                                     "--json", "--context", "layer"], capsys)
         assert code == 0, err
         assert json.loads(text)["variants"][0]["measured"] == 9
         logs[jobs] = out
@@ -167,7 +167,7 @@ def test_parallel_jobs_give_the_same_measurements(l4_image, plan_file, tmp_path,
 def test_port_with_the_wrong_image(l4_image, plan_file, tmp_path, capsys):
     """``--port`` to a board running the f32 image, asked for s8-opt: what to flash, one line."""
     url = f"vboard://L4?image={l4_image('f32')}"
-    code, out, err = calibrate(["--board", "L4", "--variant", "s8-opt", "--plan", str(plan_file),
+    code, out, err = calibrate(["--board", "L4", "--variant", "s8-opt", "--plan", str(plan_file), "--context", "layer",
                                 "--port", url, "--out", str(tmp_path / "x.jsonl"), "--no-progress"],
                                capsys)
     assert code == 1 and out == "" and "Traceback" not in err and err.count("\n") == 1
@@ -181,7 +181,7 @@ def test_port_with_another_board(tmp_path, plan_file, capsys):
     from calibration.firmware import build_image
 
     url = f"vboard://F4?image={build_image('F4', 's8-opt', '-O2').elf}"
-    code, out, err = calibrate(["--board", "L4", "--variant", "s8-opt", "--plan", str(plan_file),
+    code, out, err = calibrate(["--board", "L4", "--variant", "s8-opt", "--plan", str(plan_file), "--context", "layer",
                                 "--port", url, "--out", str(tmp_path / "x.jsonl"), "--no-progress"],
                                capsys)
     assert code == 1 and "Traceback" not in err and err.count("\n") == 1
@@ -207,7 +207,7 @@ def test_calibrate_on_an_echoing_port_says_so_in_one_line(tmp_path, capsys):
     and exit 1 (before, 40 noisy HELLO attempts of 5 s each and reconnects: over 10 minutes)."""
     from calibration.cli import main
 
-    rc = main(["--board", "L4", "--variant", "s8-opt", "--plan", "quick", "--port", "loop://",
+    rc = main(["--board", "L4", "--variant", "s8-opt", "--plan", "quick", "--port", "loop://", "--context", "layer",
                "--out", str(tmp_path / "log.jsonl"), "--no-progress"])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 1 and len(err) == 1

@@ -399,8 +399,10 @@ def test_resume_after_kill_9(l4_image, tmp_path):
     plan_file = tmp_path / "kill.toml"
     plan_file.write_text(KILL_PLAN)
     plan = load_plan(plan_file)
+    # single layers: each point is logged as it is measured (in network context a network's
+    # points arrive together when it ends; tests/calibration/test_context.py resumes those)
     base = ["--board", "L4", "--variant", "s8-opt", "--plan", str(plan_file), "--jobs", "1",
-            "--no-progress"]
+            "--no-progress", "--context", "layer"]
     killed = tmp_path / "killed" / "run.jsonl"
     killed.parent.mkdir()
     proc = subprocess.Popen(CALIBRATE + base + ["--out", str(killed)], cwd=REPO,

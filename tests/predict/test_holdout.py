@@ -1,7 +1,8 @@
 """Predictions against the virtual L4's measurements of held-out layers.
 
 The held-out points of the ``full`` plan (every 4th random point, ``holdout = true``) are run
-through the firmware's RUN_LAYER on the virtual L4 and predicted with the shipped L4 / s8-opt
+as the layers of calibration networks on the virtual L4 (calibration/context.py: as the tables
+are calibrated and as a deployed network runs them) and predicted with the shipped L4 / s8-opt
 table (or the table named by ``TINYMODEL_HOLDOUT_TABLE``).  At least 90 % must fall inside the
 fit's stated 95 % intervals.  By default a fixed random subset of 15 points is measured; the
 complete set is marked slow.  No number of a particular table is assumed.
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import os
 import random
-import shutil
 
 import pytest
 
@@ -34,26 +34,14 @@ def _table():
 
 
 @pytest.fixture(scope="module")
-def board(tmp_path_factory):
-    """A RUN_LAYER client on the virtual L4 running a fresh -O2 s8-opt image."""
-    from calibration.firmware import FIRMWARE_DIR, build_image, toolchain_available
+def firmware_build():
+    """The build id of the -O2 s8-opt firmware (the benchmark image; calibration networks name
+    it as their firmware, and a table fitted on another build is refused)."""
+    from calibration.firmware import build_image, toolchain_available
 
     if not toolchain_available():
         pytest.skip("arm-none-eabi-gcc not installed")
-    import calibration.vboard  # noqa: F401  (registers vboard://)
-    from calibration.protocol import Client
-    from calibration.transport import SerialTransport
-
-    # Built next to the default build directories: the build id hashes file names in the order
-    # of their full paths, so a directory elsewhere (/tmp) gives identical images another id.
-    out = FIRMWARE_DIR / "build" / f"pytest-holdout-{os.getpid()}"
-    try:
-        img = build_image("L4", VARIANT, "-O2", build_dir=out, jobs=2)
-        with Client(SerialTransport(f"vboard://L4?image={img.elf}"), timeout_s=60) as client:
-            hello = client.hello()
-            yield client, hello
-    finally:
-        shutil.rmtree(out, ignore_errors=True)
+    return build_image("L4", VARIANT, "-O2").build_id
 
 
 def _holdout_points():
@@ -63,32 +51,36 @@ def _holdout_points():
     return plan, [p for p in plan.points_for(VARIANT) if p.holdout]
 
 
-def _check(board, points, plan) -> None:
-    from calibration.requests import layer_request, point_layer, timeout_s
+def _check(points, firmware_build, work) -> None:
+    """Measure ``points`` as the layers of calibration networks on the virtual L4 (as the
+    tables are calibrated and as a deployed network runs them) and compare each with the
+    table's interval."""
+    from calibration.context import NetworkImages, measure_network, plan_networks
+    from calibration.harness import HarnessSettings, Target
+    from calibration.requests import point_layer
     from tinymodel.estimator import Estimator
 
-    client, hello = board
     table = _table()
     # a table fitted on another firmware build is refused: the firmware and its table disagree
-    est = Estimator("L4", VARIANT, table, firmware_build=hello.build_id)
+    est = Estimator("L4", VARIANT, table, firmware_build=firmware_build)
+    packing = plan_networks(points, plan="holdout", board="L4", variant=VARIANT)
+    assert not packing.refused
+    images = NetworkImages("L4", VARIANT, "-O2", work, firmware_build)
+    target = Target("L4", VARIANT, "vboard://L4", True)
+    records = [r for net in packing.networks
+               for r in measure_network(net, images, target=target, settings=HarnessSettings(),
+                                        ops=(), plan="holdout", warmups=1, reps=1)]
+    assert len(records) == len(points) and all(r["kind"] == "layer" for r in records)
     inside, report = 0, []
-    for p in points:
-        layer = point_layer(p.spec, VARIANT)
-        # a prediction is that of a layer inside a network, which starts with cold caches: time
-        # the layer as the calibration's cold twins are timed (no warm-up call, after one
-        # untimed priming call), so the table's cold-start term is checked as well
-        req = layer_request(layer, VARIANT, 0, 1)
-        wait = timeout_s(layer, VARIANT, 1, hello.core_clock_hz)
-        client.run_layer(req, wait)
-        timing = client.run_layer(req, wait)
-        graph = ModelGraph(p.key, [layer], list(layer.activation_inputs), [layer.output])
+    for r in records:
+        layer = point_layer(r["spec"], VARIANT)
+        graph = ModelGraph(r["point_id"], [layer], list(layer.activation_inputs), [layer.output])
         pred = est.predict(graph).layers[0]
-        # the device reports conv / depthwise paths in tinymodel.dispatch's spelling
-        assert timing.kernel_path is None or timing.kernel_path.value == pred.path, \
-            (p.key, pred.path, timing.kernel_path)
-        ok = pred.cycles_low <= timing.cycles <= pred.cycles_high
+        assert pred.path == r["path"], (r["point_id"], pred.path, r["path"])
+        measured = r["median_cycles"]
+        ok = pred.cycles_low <= measured <= pred.cycles_high
         inside += ok
-        report.append(f"{'ok ' if ok else 'OUT'} {p.key}: measured {timing.cycles:,.0f}, "
+        report.append(f"{'ok ' if ok else 'OUT'} {r['point_id']}: measured {measured:,.0f}, "
                       f"predicted {pred.cycles:,.0f} [{pred.cycles_low:,.0f}, "
                       f"{pred.cycles_high:,.0f}]{' (proxy)' if pred.fallback else ''}")
     share = inside / len(points)
@@ -96,12 +88,13 @@ def _check(board, points, plan) -> None:
     assert share >= 0.9, f"{inside}/{len(points)} inside the 95 % intervals:\n" + "\n".join(report)
 
 
-def test_holdout_layers_inside_intervals_reduced(board):
-    plan, points = _holdout_points()
-    _check(board, random.Random(2026).sample(points, min(REDUCED, len(points))), plan)
+def test_holdout_layers_inside_intervals_reduced(firmware_build, tmp_path):
+    _, points = _holdout_points()
+    _check(random.Random(2026).sample(points, min(REDUCED, len(points))), firmware_build,
+           tmp_path)
 
 
 @pytest.mark.slow
-def test_holdout_layers_inside_intervals_all(board):
-    plan, points = _holdout_points()
-    _check(board, points, plan)
+def test_holdout_layers_inside_intervals_all(firmware_build, tmp_path):
+    _, points = _holdout_points()
+    _check(points, firmware_build, tmp_path)

@@ -222,3 +222,27 @@ def test_table1_rows_appear_in_the_report(tmp_path):
     # without rows the section says how to get them
     a = analyze(recs, TableChoice())
     assert "--accuracy" in write_report(a, tmp_path / "n", {"suite": "s"})["html"].read_text()
+
+
+def test_interval_coverage_of_layers_and_networks(tmp_path, capsys):
+    # the two convolutions measured at a third of the richer model's prediction lie outside any
+    # interval of the table; the other seven are measured at their prediction
+    factors = [3.0, 1.0, 3.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]
+    rec = record("lenet_int8", "s8-opt", factors)
+    a = analyze([rec], TableChoice())
+    rows = a["layers"]
+    assert [r["inside_interval"] for r in rows] == [f == 1.0 for f in factors]
+    assert all(r["cycles_low"] <= r["chosen_cycles"] <= r["cycles_high"] for r in rows)
+    e = a["errors"]["L4/s8-opt"]
+    assert e["layer_interval_coverage_pct"] == pytest.approx(100 * 7 / 9)
+    assert e["interval_layers"] == LENET_LAYERS and e["interval_networks"] == 1
+    assert e["interval_coverage_pct"] == 0.0          # the convolutions dominate the total
+    out = tmp_path / "val"
+    write_results(out, [rec])
+    assert main(["validate", "--report-only", "--out", str(out)]) == 0
+    assert "95 % interval covers 0.0 % of 1 networks, 77.8 % of 9 layers" in capsys.readouterr().out
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["accuracy"]["L4/s8-opt"]["layer_interval_coverage_pct"] == pytest.approx(
+        100 * 7 / 9)
+    html = (out / "report.html").read_text()
+    assert "95 % interval covers layers" in html
