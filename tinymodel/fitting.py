@@ -289,12 +289,15 @@ def _out_of_fold(op: str, path: str, points: Sequence[Point], model: str) -> dic
     return out
 
 
-def _coefficients(path: str, model: str) -> int:
-    """Coefficients of ``model`` on ``path`` before any is dropped: one per feature of the path
-    (richer model) or one per alignment class (paper's)."""
+def _coefficients(path: str, model: str, rich: RichModel | None = None) -> int:
+    """Coefficients of ``model`` on ``path``: the richer model's features that vary over the
+    entry's points (``rich``, the fitted model; every feature of the path without it), or one
+    per alignment class (the paper's: a layer of a class without points has no δ)."""
     from tinymodel.dispatch import KernelPath
 
-    return len(PATH_FEATURES[KernelPath(path)]) if model == "rich" else len(CLASSES)
+    if model != "rich":
+        return len(CLASSES)
+    return len(rich.features) if rich is not None else len(PATH_FEATURES[KernelPath(path)])
 
 
 def _poor_fit(points: int, coefficients: int, cv_mape: float | None, q: float | None,
@@ -341,7 +344,8 @@ def _fit_entry(op: str, path: str, points: Sequence[Point]) -> tuple[TableEntry,
         # fewer than 19 residuals: the largest, a conformal bound at level n/(n+1)
         q = max(resid)
     cv_mape = float(np.mean(pct)) if pct else None
-    poor = _poor_fit(len(points), _coefficients(path, chosen), cv_mape, q, unpredictable)
+    poor = _poor_fit(len(points), _coefficients(path, chosen, final.rich), cv_mape, q,
+                     unpredictable)
     entry = TableEntry(op, path, len(points), chosen, mape, final.paper, final.rich,
                        interval_q=q, interval_n=len(points), cv_mape=cv_mape, poor_fit=poor)
     return entry, oof
