@@ -512,21 +512,27 @@ def measure_network(net: CalibrationNetwork, images: NetworkImages, *, target, s
     halves).  ``target`` / ``settings`` are the harness's :class:`~calibration.harness.Target` and
     :class:`~calibration.harness.HarnessSettings`."""
     from calibration.firmware import OversizedError
-    from calibration.harness import SKIP_STATUSES, BoardSession, CalibrationError, point_record
+    from calibration.harness import (SKIP_STATUSES, BoardSession, CalibrationError, point_record,
+                                     skip_record)
     from calibration.measurements import summarize, utc_now
     from calibration.protocol import DeviceError, Status
+
+    def in_halves() -> list[dict[str, Any]]:
+        return [r for half in split(net) for r in measure_network(
+            half, images, target=target, settings=settings, ops=ops, plan=plan,
+            warmups=warmups, reps=reps, run_id=run_id)]
+
+    def skipped(reason: str, detail: str, **extra: Any) -> list[dict[str, Any]]:
+        return [skip_record(net.layers[0].point, plan, target.board, images.variant, run_id,
+                            reason, detail, **extra)]
 
     t0 = time.monotonic()
     try:
         image = images.build(net)
     except OversizedError as e:
-        if len(net.layers) > 1:
-            return [r for half in split(net) for r in measure_network(
-                half, images, target=target, settings=settings, ops=ops, plan=plan,
-                warmups=warmups, reps=reps, run_id=run_id)]
-        return [dict(point_record(net.layers[0].point, plan, target.board, images.variant, run_id),
-                     kind="skip", reason="no-fit", detail=str(e), measured_at=utc_now())]
+        return in_halves() if len(net.layers) > 1 else skipped("no-fit", str(e))
     session = BoardSession(images.connector(image.elf), target, settings, ops)
+    refused: DeviceError | None = None
     try:
         hello = session.open()
         wait_s = settings.base_timeout_s + sum(
@@ -541,18 +547,16 @@ def measure_network(net: CalibrationNetwork, images: NetworkImages, *, target, s
     except DeviceError as e:
         if e.status not in SKIP_STATUSES:
             raise CalibrationError(f"RUN_MODEL {net.id}: {e}") from None
-        if len(net.layers) > 1:
-            log.info("%s: the board refused it (%s); measuring it in halves", net.id, e)
-            session.close()
-            return [r for half in split(net) for r in measure_network(
-                half, images, target=target, settings=settings, ops=ops, plan=plan,
-                warmups=warmups, reps=reps, run_id=run_id)]
-        return [dict(point_record(net.layers[0].point, plan, target.board, images.variant, run_id),
-                     kind="skip", reason=SKIP_STATUSES[Status(e.status)], detail=str(e),
-                     firmware=_firmware(session.hello, images.firmware_build_id),
-                     transport=target.transport_info(), measured_at=utc_now())]
+        refused = e
     finally:
         session.close()
+    if refused is not None:
+        if len(net.layers) > 1:
+            log.info("%s: the board refused it (%s); measuring it in halves", net.id, refused)
+            return in_halves()
+        return skipped(SKIP_STATUSES[Status(refused.status)], str(refused),
+                       firmware=_firmware(session.hello, images.firmware_build_id),
+                       transport=target.transport_info())
     if any(len(s) != len(net.layers) for s in samples):
         raise CalibrationError(f"RUN_MODEL {net.id}: {len(samples[0])} layer times for "
                                f"{len(net.layers)} layers")

@@ -454,6 +454,15 @@ def point_record(point: PlanPoint, plan: str, board: str, variant: str, run_id: 
     return rec
 
 
+def skip_record(point: PlanPoint, plan: str, board: str, variant: str, run_id: str, reason: str,
+                detail: str, **extra: Any) -> dict[str, Any]:
+    """The ``skip`` record of a point the board (or the packing) refused: ``reason`` as in
+    :data:`SKIP_STATUSES`, the refusal's text, and ``extra`` provenance."""
+    rec = point_record(point, plan, board, variant, run_id)
+    rec.update(kind="skip", reason=reason, detail=detail, **extra, measured_at=utc_now())
+    return rec
+
+
 def measure_point(session: BoardSession, point: PlanPoint, *, plan: str, warmups: int, reps: int,
                   run_id: str = "") -> dict[str, Any]:
     """Measure one point: from the defined warm-up state (:meth:`BoardSession.reset_timing_state`)
@@ -511,10 +520,10 @@ def measure_point(session: BoardSession, point: PlanPoint, *, plan: str, warmups
         if e.status in SKIP_STATUSES:
             if e.status == Status.PARAM:
                 log.warning("%s: the device rejected a parameter (a harness bug?): %s", pid, e)
-            base.update(kind="skip", reason=SKIP_STATUSES[Status(e.status)], detail=str(e),
-                        firmware=firmware_info(hello), clock_hz=hello.core_clock_hz,
-                        transport=target.transport_info(), measured_at=utc_now())
-            return base
+            return skip_record(point, plan, target.board, variant, run_id,
+                               SKIP_STATUSES[Status(e.status)], str(e),
+                               firmware=firmware_info(hello), clock_hz=hello.core_clock_hz,
+                               transport=target.transport_info())
         raise CalibrationError(f"{what}: {e}") from None
     assert timing is not None
     predicted = kernel_path(layer, variant)
@@ -704,9 +713,8 @@ def _run_in_networks(plan: Plan, run: VariantRun, mlog: MeasurementLog, vs: Vari
     packing = plan_networks(missing, plan=plan.name, board=run.target.board, variant=run.variant,
                             tag=run_id[:6])
     for point, reason, detail in packing.refused:
-        rec = point_record(point, plan.name, run.target.board, run.variant, run_id)
-        rec.update(kind="skip", reason=reason, detail=detail, measured_at=utc_now())
-        _record_result(mlog, rec, vs, progress)
+        _record_result(mlog, skip_record(point, plan.name, run.target.board, run.variant, run_id,
+                                         reason, detail), vs, progress)
     todo = list(packing.networks)
     log.info("%s: %d calibration networks to measure", run.variant, len(todo))
 
