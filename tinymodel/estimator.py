@@ -95,6 +95,7 @@ from tinymodel.tables import (
     check_table,
     default_table,
     load_table,
+    entry_shared_sums,
     network_half_width,
 )
 
@@ -1206,19 +1207,9 @@ class _State:
             # path in the same data regime; identical layers make the identical error): their
             # half-widths add up before the errors of different entries are combined with ρ
             ev = arr["ev"][idx]
-            n_ev = len(self.ctable.evaluators)
-            unit = np.where(ev >= 0, ev, n_ev + idx)        # a proxy-predicted layer: its shape
-            _, group = np.unique(gid * (n_ev + len(arr["y"]) + 1) + unit, return_inverse=True)
-            group_gid = np.zeros(group.max() + 1 if len(group) else 0, np.int64)
-            group_gid[group] = gid
-
-            def grouped_h2(hh: np.ndarray) -> np.ndarray:
-                g = np.bincount(group, hh, len(group_gid))
-                return np.bincount(group_gid, g * g, n_graphs)
-
-            half = network_half_width(np.bincount(gid, h, n_graphs), grouped_h2(h), rho)
-            half_low = network_half_width(np.bincount(gid, h_low, n_graphs), grouped_h2(h_low),
-                                          rho)
+            unit = np.where(ev >= 0, ev, len(self.ctable.evaluators) + idx)  # proxy: its shape
+            half = network_half_width(*entry_shared_sums(h, gid, unit, n_graphs), rho)
+            half_low = network_half_width(*entry_shared_sums(h_low, gid, unit, n_graphs), rho)
         else:
             half = half_low = self._legacy_half(gid, idx, arr, n_graphs)
         return self._totals(cgs, gid, idx, arr, ok, cycles, half, half_low, lengths)

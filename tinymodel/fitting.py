@@ -63,6 +63,7 @@ from tinymodel.tables import (
     RichModel,
     TableEntry,
     TableError,
+    entry_shared_sums,
     network_half_width,
 )
 
@@ -395,21 +396,14 @@ def estimate_network_rho(points: Sequence[Point], oof: Mapping[str, float],
     if len(rows) < MIN_RHO_NETWORKS:
         return 1.0, {"source": "default", "networks": len(rows)}
 
-    def sums(h: np.ndarray, keys: Sequence[str]) -> tuple[float, float]:
-        # the layers of one entry share its error: their half-widths add up first
-        per_entry: dict[str, float] = defaultdict(float)
-        for k, v in zip(keys, h):
-            per_entry[k] += float(v)
-        return float(h.sum()), float(sum(v * v for v in per_entry.values()))
-
-    arrays = [np.array([t[:3] for t in r], float) for r in rows]
-    keys = [[t[3] for t in r] for r in rows]
-    y = np.array([a[:, 0].sum() for a in arrays])
-    y_hat = np.array([a[:, 1].sum() for a in arrays])
-    h_up = [sums(a[:, 2], k) for a, k in zip(arrays, keys)]
-    h_low = [sums(np.minimum(a[:, 2], np.maximum(a[:, 1], 0.0)), k) for a, k in zip(arrays, keys)]
-    s1u, s2u = map(np.array, zip(*h_up))
-    s1l, s2l = map(np.array, zip(*h_low))
+    graph = np.concatenate([np.full(len(r), i) for i, r in enumerate(rows)])
+    _, entry = np.unique([t[3] for r in rows for t in r], return_inverse=True)
+    a = np.array([t[:3] for r in rows for t in r], float)
+    y = np.bincount(graph, a[:, 0], len(rows))
+    y_hat = np.bincount(graph, a[:, 1], len(rows))
+    s1u, s2u = entry_shared_sums(a[:, 2], graph, entry, len(rows))
+    s1l, s2l = entry_shared_sums(np.minimum(a[:, 2], np.maximum(a[:, 1], 0.0)), graph, entry,
+                                 len(rows))
     coverage = 0.0
     for rho in RHO_GRID:
         inside = ((y_hat - network_half_width(s1l, s2l, rho) <= y)

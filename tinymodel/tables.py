@@ -151,6 +151,26 @@ def network_half_width(sum_h: Any, sum_h2: Any, rho: float) -> Any:
                               + rho * np.square(np.asarray(sum_h, float)), 0.0))
 
 
+def entry_shared_sums(h: Any, graph: Any, entry: Any, n_graphs: int
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """The two sums :func:`network_half_width` takes, per graph: ``Σ h_i`` and ``Σ_e h_e²``, where
+    ``h_e`` adds up the half-widths of the layers one table entry predicts (they share its error;
+    identical layers make the identical error).  ``graph`` (0 … ``n_graphs``−1) and ``entry``
+    (any ints ≥ 0) label every layer; the estimator's totals and the fit's estimate of ρ both
+    combine layer intervals this way."""
+    h = np.asarray(h, float)
+    graph = np.asarray(graph, np.int64)
+    entry = np.asarray(entry, np.int64)
+    if not len(h):
+        return np.zeros(n_graphs), np.zeros(n_graphs)
+    _, group = np.unique(graph * (int(entry.max()) + 1) + entry, return_inverse=True)
+    per_group = np.bincount(group, h)
+    group_graph = np.zeros(len(per_group), np.int64)
+    group_graph[group] = graph
+    return (np.bincount(graph, h, n_graphs),
+            np.bincount(group_graph, per_group * per_group, n_graphs))
+
+
 @dataclass(frozen=True)
 class PaperModel:
     """``cycles = delta_cycles_per_mac[class] × paper_macs``; ``rel_sigma`` is the relative
