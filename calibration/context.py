@@ -114,8 +114,10 @@ def _align(n: int) -> int:
 PROFILES = ("uniform", "relu", "normal")
 #: int8 operators that always read uniform codes, whatever the network's profile: their
 #: value-dependent cost is a feature computed for uniform codes
-#: (:func:`tinymodel.features.fast_elements`), so their data must be what it assumes.
-UNIFORM_DATA_OPS = ("LOGISTIC", "TANH", "SOFTMAX")
+#: (:func:`tinymodel.features.fast_elements` of a SOFTMAX), so their data must be what it
+#: assumes.  LOGISTIC and TANH read the profile's codes: their features are expectations over
+#: the codes the record names (``input_data``, :func:`tinymodel.features.input_code_weights`).
+UNIFORM_DATA_OPS = ("SOFTMAX",)
 #: Operators whose input zero point and bias a profile sets (their kernels add the input offset
 #: and the bias to every accumulator).
 PROFILED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV")
@@ -149,6 +151,10 @@ class DataProfile:
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "zero_point": self.zero_point,
                 "spread": round(self.spread, 3), "folded_bias": self.folded_bias}
+
+
+#: The profile of the regions :data:`UNIFORM_DATA_OPS` read.
+UNIFORM = DataProfile("uniform")
 
 
 def network_profile(keys: Sequence[str]) -> DataProfile:
@@ -573,6 +579,7 @@ def measure_network(net: CalibrationNetwork, images: NetworkImages, *, target, s
             "cycles": cycles, "warmups": warmups, "reps": reps, "path": nl.path,
             "device_kernel_path": None, "context": "network", "network": net.id, "position": i,
             "network_layers": len(net.layers), "data_profile": net.profile.as_dict(),
+            "input_data": (UNIFORM if nl.uniform_data else net.profile).as_dict(),
             "previous_op": net.layers[i - 1].point.op if i else None,
             "image_build_id": hello.build_id, "firmware": firmware,
             "clock_hz": hello.core_clock_hz, "transport": target.transport_info(),

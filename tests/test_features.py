@@ -409,24 +409,99 @@ def test_a_transposed_convolution_streams_more_lines_through_a_small_cache():
 
 # -- fast_elements: value-dependent fast paths of the int8 LOGISTIC, TANH and SOFTMAX --
 
+def _with_codes(layer, codes):
+    import dataclasses
+
+    from tinymodel.features import INPUT_CODES_OPTION
+
+    return dataclasses.replace(layer, options={**layer.options, INPUT_CODES_OPTION: codes})
+
+
+def _rescaled(op, scale, zp, code):
+    """The kernel's Q4.27 input for ``code``, in plain Python integers (tm_requantize_double)."""
+    from tinymodel.requantization import logistic_params
+
+    p = logistic_params(scale, zp)
+    x = code + p.input_offset
+    shifted = ((x << p.input_left_shift) + (1 << 31)) % (1 << 32) - (1 << 31)
+    prod = shifted * p.input_multiplier
+    num = prod + ((1 << 30) if prod >= 0 else 1 - (1 << 30))
+    return int(num / (1 << 31)) if abs(num) < (1 << 52) else num // (1 << 31)
+
+
 @pytest.mark.parametrize("op", ["LOGISTIC", "TANH"])
 def test_fast_elements_count_the_codes_that_saturate(op):
-    """``|q − zp| ≥ radius`` saturates without the fixed-point evaluation: none at the default
-    scale 0.05 (radius 192 codes above the int8 span), more codes as the scale grows (the
-    radius halves when the fixed-point exponent steps)."""
-    from tinymodel.features import fast_elements
+    """For uniform codes: ``|q − zp| ≥ radius`` saturates without the fixed-point evaluation,
+    and a code rescaled to 0 returns at once: none saturate at the default scale 0.05 (radius
+    192 codes above the int8 span), more codes as the scale grows (the radius halves when the
+    fixed-point exponent steps)."""
+    from tinymodel.features import UNIFORM_CODES, fast_elements
     from tinymodel.requantization import logistic_params
 
     counts = []
     for scale in (0.05, 0.1, 0.2, 0.5):
-        layer = build_layer({"op": op, "input": [1, 256], "input_scale": scale}, dtype="int8")
+        layer = _with_codes(build_layer({"op": op, "input": [1, 256], "input_scale": scale},
+                                        dtype="int8"), UNIFORM_CODES)
         radius = logistic_params(scale, 0).input_range_radius
-        expected = sum(1 for q in range(-128, 128) if abs(q) >= radius)
-        assert fast_elements(layer) == expected
-        assert layer_features(layer, "s8-opt").counts["fast_elements"] == expected
-        counts.append(expected)
+        saturated = sum(1 for q in range(-128, 128) if abs(q) >= radius)
+        expected = saturated + sum(1 for q in range(-128, 128)
+                                   if abs(q) < radius and _rescaled(op, scale, 0, q) == 0)
+        assert fast_elements(layer) == pytest.approx(expected)
+        assert layer_features(layer, "s8-opt").counts["fast_elements"] == pytest.approx(expected)
+        counts.append(saturated)
     assert counts[0] == 0 and counts == sorted(counts) and counts[-1] > 100
     assert fast_elements(build_layer({"op": op, "input": [1, 256]}, dtype="float32")) == 0
+
+
+@pytest.mark.parametrize("op", ["LOGISTIC", "TANH"])
+def test_exp_factors_are_the_set_whole_quarters_of_the_magnitude(op):
+    """Per evaluated code, the kernel's exp of −|a| multiplies in one exp(−2^k) per set bit of
+    ``ceil(|a| / quarter) − 1`` (a quarter: 2^25 raw in LOGISTIC's Q4.27, 2^24 in TANH's −2|a|
+    read as Q5.26); checked code by code in plain integers for uniform codes."""
+    import dataclasses
+
+    from tinymodel.features import UNIFORM_CODES, exp_factors
+    from tinymodel.requantization import logistic_params
+
+    quarter = 1 << (25 if op == "LOGISTIC" else 24)
+    for scale, zp in ((0.02, 0), (0.06, -20), (0.11, 30)):
+        layer = build_layer({"op": op, "input": [1, 256], "input_scale": scale}, dtype="int8")
+        x = layer.inputs[0]
+        x = dataclasses.replace(x, quantization=dataclasses.replace(x.quantization,
+                                                                    zero_point=(zp,)))
+        layer = _with_codes(dataclasses.replace(layer, inputs=(x,) + layer.inputs[1:]),
+                            UNIFORM_CODES)
+        radius = logistic_params(scale, zp).input_range_radius
+        total = 0
+        for q in range(-128, 128):
+            y = _rescaled(op, scale, zp, q)
+            if abs(q - zp) >= radius or y == 0:
+                continue
+            total += bin(-(-abs(y) // quarter) - 1).count("1")
+        assert exp_factors(layer) == pytest.approx(total)
+    assert exp_factors(build_layer({"op": "SOFTMAX", "input": [1, 16]}, dtype="int8")) == 0
+
+
+def test_activation_codes_are_assumed_bell_shaped_around_the_zero_point():
+    """Without a recorded profile the codes are normal around the input zero point with an
+    eighth of the int8 span as spread; a narrow spread makes fewer exp factors than uniform
+    codes, and a profile's weights sum to one with the clipped mass on the end codes."""
+    import numpy as np
+
+    from tinymodel.features import (ACTIVATION_SPREAD_CODES, UNIFORM_CODES, exp_factors,
+                                    input_code_weights)
+
+    layer = build_layer({"op": "LOGISTIC", "input": [1, 512], "input_scale": 0.03}, dtype="int8")
+    w = input_code_weights(layer)
+    codes = np.arange(-128, 128)
+    assert w.sum() == pytest.approx(1.0) and abs(w @ codes) < 0.5
+    assert np.sqrt(w @ codes ** 2) == pytest.approx(ACTIVATION_SPREAD_CODES, rel=0.05)
+    relu = input_code_weights(_with_codes(layer, {"name": "relu", "zero_point": -128,
+                                                  "spread": 20}))
+    assert relu[0] == pytest.approx(0.5 * (1 - 0.98), abs=0.02) and relu[codes < -128].sum() == 0
+    wide = _with_codes(layer, {"name": "normal", "zero_point": 90, "spread": 200})
+    assert input_code_weights(wide)[-1] > 0.3                    # clipped at code 127
+    assert exp_factors(layer) < exp_factors(_with_codes(layer, UNIFORM_CODES))
 
 
 def test_softmax_fast_elements_are_the_taps_far_below_the_row_maximum():

@@ -65,7 +65,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from types import MappingProxyType
+
+import numpy as np
 
 from tinymodel.dispatch import KernelPath, Variant, conv_top_left_padding, kernel_path
 from tinymodel.errors import TinymodelError
@@ -78,14 +81,15 @@ FEATURE_NAMES = ("calls", "pixels", "outputs", "taps", "macs", "block_macs", "si
                  "tail_macs", "im2col_values", "zero_fills", "unaligned", "elements",
                  "col1_macs", "block_loops", "step_loops", "single_pixel_calls", "scalar_rows",
                  "runs", "strided_reads", "reduce_loops",
-                 "pow2_divisions", "copy_loops", "prescaled", "flash_lines", "fast_elements")
+                 "pow2_divisions", "copy_loops", "prescaled", "flash_lines", "fast_elements",
+                 "exp_factors")
 
 #: The features each path's model may use (the rest are always zero or collinear for it).
 PATH_FEATURES: Mapping[KernelPath, tuple[str, ...]] = MappingProxyType({
     # conv, depthwise and dense layers use the first five; pooling, ADD, MEAN and activations
     # (which run the same scalar kernels in s8-ref and f32) calls, outputs and elements
     KernelPath.REF: ("calls", "pixels", "outputs", "taps", "macs", "elements", "prescaled",
-                     "fast_elements"),
+                     "fast_elements", "exp_factors"),
     KernelPath.F32: ("calls", "pixels", "outputs", "taps", "macs", "elements"),
     KernelPath.FC_OPT: ("calls", "outputs", "block_macs", "tail_macs", "unaligned"),
     KernelPath.CONV_1X1: ("calls", "pixels", "outputs", "block_macs", "simd_macs", "tail_macs",
@@ -99,7 +103,8 @@ PATH_FEATURES: Mapping[KernelPath, tuple[str, ...]] = MappingProxyType({
     KernelPath.TCONV_GATHER: ("calls", "pixels", "outputs", "taps", "simd_macs", "tail_macs",
                               "unaligned", "flash_lines"),
     KernelPath.SIMD: ("calls", "pixels", "outputs", "taps", "simd_macs", "tail_macs", "elements"),
-    KernelPath.SCALAR: ("calls", "pixels", "outputs", "elements", "prescaled", "fast_elements"),
+    KernelPath.SCALAR: ("calls", "pixels", "outputs", "elements", "prescaled", "fast_elements",
+                        "exp_factors"),
     KernelPath.REQUANTIZE: ("calls", "elements"),
     # the any-axes reduction: per output a requantization, per input element an add, per
     # entry of one of its eight nested loops a set-up (the channel loop once per run), per
@@ -482,22 +487,107 @@ def _hard_swish_prescales(layer: Layer) -> bool:
     return p.reluish_shift > 0
 
 
-#: int8 codes an activation takes (the distribution :func:`fast_elements` assumes: uniform over
-#: all of them, as the calibration networks feed their layers, docs/calibration.md).
+#: int8 codes an activation takes.
 INT8_CODES = 256
+#: The spread (standard deviation, in int8 codes) of the codes an int8 LOGISTIC / TANH is
+#: assumed to read when nothing else is known, around its input zero point: post-training
+#: quantization sets a tensor's range from the minimum and maximum it observed, which for
+#: bell-shaped activations lie near ±4 standard deviations, so the 256 codes span about 8 of
+#: them (docs/prediction.md, "Data-dependent layers").
+ACTIVATION_SPREAD_CODES = INT8_CODES / 8
+#: ``Layer.options`` key by which a calibration record says what data a layer read (a
+#: profile as ``calibration.context.DataProfile.as_dict`` writes it: ``name`` uniform / relu /
+#: normal, ``zero_point``, ``spread``); prediction never sets it.
+INPUT_CODES_OPTION = "input_codes"
+#: The :data:`INPUT_CODES_OPTION` value of codes uniform over the int8 range.
+UNIFORM_CODES: Mapping[str, str] = MappingProxyType({"name": "uniform"})
 
 
-def _saturating_fraction(radius: int, zero_point: int) -> float:
-    """Share of int8 codes ``q`` with ``|q − zero_point| ≥ radius``: the LOGISTIC / TANH kernels
-    saturate those without their fixed-point evaluation."""
-    fast = sum(1 for q in range(-128, 128) if abs(q - zero_point) >= radius)
-    return fast / INT8_CODES
+def _profile_weights(name: str, zero_point: float, spread: float) -> np.ndarray:
+    """Probabilities of the int8 codes −128..127 for data drawn as ``name`` says: ``uniform``
+    over all codes; ``normal`` ``round(N(zero_point, spread))`` and ``relu``
+    ``round(zero_point + |N(0, spread)|)``, both clipped to the int8 range (the clipped mass on
+    the end codes), as ``calibration.context`` draws a profile's data."""
+    codes = np.arange(-128, 128, dtype=np.float64)
+    if name == "uniform" or not spread > 0:
+        return np.full(INT8_CODES, 1.0 / INT8_CODES)
+    from scipy.stats import norm
+
+    upper = norm.cdf((codes + 0.5 - zero_point) / spread)
+    lower = norm.cdf((codes - 0.5 - zero_point) / spread)
+    if name == "relu":
+        # |N(0, s)| + zp: twice the normal's mass above zp, none below
+        upper = np.clip(2.0 * upper - 1.0, 0.0, 1.0)
+        lower = np.clip(2.0 * lower - 1.0, 0.0, 1.0)
+    w = upper - lower
+    w[0] += lower[0]
+    w[-1] += 1.0 - upper[-1]
+    return w / w.sum()
+
+
+def input_code_weights(layer: Layer) -> np.ndarray:
+    """Probabilities of the 256 int8 codes of ``layer``'s input: the profile a calibration
+    record names (:data:`INPUT_CODES_OPTION`), else the assumption for activations of a
+    converted model: normal around the input zero point with :data:`ACTIVATION_SPREAD_CODES`."""
+    given = layer.options.get(INPUT_CODES_OPTION)
+    if isinstance(given, Mapping):
+        return _profile_weights(str(given.get("name", "uniform")),
+                                float(given.get("zero_point", 0)), float(given.get("spread", 0)))
+    q = layer.input.quantization
+    zp = int(q.zero_point[0]) if q is not None and len(q.zero_point) else 0
+    return _profile_weights("normal", zp, ACTIVATION_SPREAD_CODES)
+
+
+@lru_cache(maxsize=4096)
+def _fixed_point_work(op: OpType, input_offset: int, multiplier: int, left_shift: int
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Per int8 input code (−128..127) of an int8 LOGISTIC / TANH (``tm_logistic_s8_ref``,
+    ``tm_tanh_s8_ref``): whether the kernel takes a fast path (``|x| ≥ radius`` saturates, a
+    rescaled input of 0 returns at once) and how many ``exp(−2^k)`` factors its ``exp`` of the
+    negative magnitude multiplies in (one per set bit of the magnitude's whole quarters below
+    the integer bits: 4 for LOGISTIC's Q4.27, 5 for TANH's −2|a| read as Q5.26; shared/reference
+    tflite-op-arithmetic.md 1.6)."""
+    from tinymodel import requantization as rq
+
+    x = np.arange(-128, 128, dtype=np.int64) + input_offset
+    radius = (15 << 27) >> left_shift
+    y = rq.multiply_by_quantized_multiplier(x, multiplier, left_shift)
+    int_bits = rq.LOGISTIC_INPUT_INTEGER_BITS + (1 if op is OpType.TANH else 0)
+    frac_bits = 31 - int_bits
+    quarter = 1 << (frac_bits - 2)
+    a = -np.abs(y)
+    rest = ((a & (quarter - 1)) - quarter) - a          # the whole quarters of |a|, as bits
+    factors = np.zeros_like(x)
+    for k in range(int_bits + 2):
+        factors += (rest >> (frac_bits - 2 + k)) & 1
+    fast = (np.abs(x) >= radius) | (y == 0)
+    return fast, np.where(fast, 0, factors)
+
+
+def _fixed_point_expectations(layer: Layer) -> tuple[float, float]:
+    """Expected fast-path elements and ``exp`` factors of an int8 LOGISTIC / TANH layer over
+    :func:`input_code_weights`; (0, 0) without usable quantization."""
+    from tinymodel import requantization as rq
+
+    q = layer.input.quantization
+    if q is None or not q.scale:
+        return 0.0, 0.0
+    try:
+        p = rq.logistic_params(float(q.scale[0]), int(q.zero_point[0]))
+    except TinymodelError:
+        return 0.0, 0.0
+    fast, factors = _fixed_point_work(layer.op, p.input_offset, p.input_multiplier,
+                                      p.input_left_shift)
+    w = input_code_weights(layer)
+    n = layer.input.size
+    return n * float(w @ fast), n * float(w @ factors)
 
 
 def _softmax_active_taps(depth: int, radius: int) -> float:
     """Expected taps of a ``depth``-wide int8 SOFTMAX row within ``radius`` codes of the row's
     maximum (the ones the kernel evaluates; the others give −128 at once), for codes uniform
-    over the int8 range: ``depth · Σ_m P(max of the others = m) · P(x ≥ m − radius)``."""
+    over the int8 range (calibration networks feed SOFTMAX uniform codes):
+    ``depth · Σ_m P(max of the others = m) · P(x ≥ m − radius)``."""
     if depth <= 1:
         return float(depth)
     n = INT8_CODES
@@ -512,30 +602,40 @@ def _softmax_active_taps(depth: int, radius: int) -> float:
 
 
 def fast_elements(layer: Layer) -> float:
-    """Elements an int8 LOGISTIC, TANH or SOFTMAX kernel takes its fast path for, expected for
-    input codes uniform over the int8 range: LOGISTIC / TANH saturate ``|q − zp| ≥ radius``
-    (``tm_logistic_s8_ref``, ``tm_tanh_s8_ref``), SOFTMAX skips the taps more than ``−diff_min``
-    codes below their row's maximum (``tm_softmax_s8_ref``); both bounds follow from the input
-    scale (:mod:`tinymodel.requantization`), so a layer with a larger input scale takes the fast
-    path more often.  0 for any other layer, a float layer, or missing quantization."""
+    """Elements an int8 LOGISTIC, TANH or SOFTMAX kernel takes its fast path for, expected over
+    its input codes: LOGISTIC / TANH saturate ``|q − zp| ≥ radius`` and return at once for an
+    input rescaled to 0 (``tm_logistic_s8_ref``, ``tm_tanh_s8_ref``; codes as
+    :func:`input_code_weights` says), SOFTMAX skips the taps more than ``−diff_min`` codes
+    below their row's maximum (``tm_softmax_s8_ref``; codes uniform); both bounds follow from
+    the input scale (:mod:`tinymodel.requantization`), so a layer with a larger input scale
+    takes the fast path more often.  0 for any other layer, a float layer, or missing
+    quantization."""
     from tinymodel import requantization as rq
 
     if layer.op not in (OpType.LOGISTIC, OpType.TANH, OpType.SOFTMAX) or layer.input.dtype != "int8":
         return 0.0
+    if layer.op is not OpType.SOFTMAX:
+        return _fixed_point_expectations(layer)[0]
     q = layer.input.quantization
     if q is None or not q.scale:
         return 0.0
     try:
-        if layer.op is OpType.SOFTMAX:
-            radius = -rq.softmax_params(float(layer.options.get("beta", 1.0)),
-                                        float(q.scale[0])).diff_min
-            depth = layer.input.shape[-1] if layer.input.shape else 1
-            rows = layer.input.size // max(depth, 1)
-            return rows * (depth - _softmax_active_taps(depth, radius))
-        radius = rq.logistic_params(float(q.scale[0]), int(q.zero_point[0])).input_range_radius
+        radius = -rq.softmax_params(float(layer.options.get("beta", 1.0)),
+                                    float(q.scale[0])).diff_min
     except TinymodelError:
         return 0.0
-    return layer.input.size * _saturating_fraction(radius, int(q.zero_point[0]))
+    depth = layer.input.shape[-1] if layer.input.shape else 1
+    rows = layer.input.size // max(depth, 1)
+    return rows * (depth - _softmax_active_taps(depth, radius))
+
+
+def exp_factors(layer: Layer) -> float:
+    """``exp(−2^k)`` factors an int8 LOGISTIC or TANH multiplies in, expected over its input
+    codes (:func:`input_code_weights`): each is one more fixed-point multiply per element, so
+    inputs of larger magnitude cost more.  0 for any other layer."""
+    if layer.op not in (OpType.LOGISTIC, OpType.TANH) or layer.input.dtype != "int8":
+        return 0.0
+    return _fixed_point_expectations(layer)[1]
 
 
 def _other(layer: Layer, path: KernelPath) -> dict[str, float]:
@@ -580,6 +680,7 @@ def _other(layer: Layer, path: KernelPath) -> dict[str, float]:
     else:
         c["elements"] = sum(t.size for t in layer.activation_inputs)
         c["fast_elements"] = fast_elements(layer)
+        c["exp_factors"] = exp_factors(layer)
     return c
 
 

@@ -49,7 +49,8 @@ from tinymodel import __version__
 from tinymodel.costs import layer_cost
 from tinymodel.dispatch import Variant
 from tinymodel.errors import TinymodelError
-from tinymodel.features import PATH_FEATURES, FlashCache, layer_features
+from tinymodel.features import (INPUT_CODES_OPTION, PATH_FEATURES, UNIFORM_CODES, FlashCache,
+                                 layer_features)
 from tinymodel.firmware_interface import reported_path
 from tinymodel.layerspec import build_layer, spec_key
 from tinymodel.ops import OpType
@@ -132,6 +133,11 @@ def prepare(records: Sequence[Mapping[str, Any]], variant: Variant | str,
         if not cycles > 0:
             continue
         layer = build_layer(spec, dtype=variant.dtype)
+        # the codes the layer read: a calibration network names them; RUN_LAYER and records
+        # older than the field read uniform codes
+        codes = r.get("input_data")
+        layer = dataclasses.replace(layer, options={**layer.options, INPUT_CODES_OPTION:
+                                        codes if isinstance(codes, Mapping) else UNIFORM_CODES})
         f = layer_features(layer, variant, cache)
         reported = reported_path(r.get("device_kernel_path"))
         if reported is not None and reported is not f.path:
