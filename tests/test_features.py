@@ -533,3 +533,54 @@ def test_the_estimator_tells_layers_apart_by_their_input_scale():
         b.activation(b.input((1, 64), scale), "logistic")
         sigs.add(_signature(b.build().layers[-1]))
     assert len(sigs) == 2
+
+
+# -- cold_code: kernel code the network's other kernels evicted from the M7's I-cache --
+
+def _f7_code(variant="s8-opt"):
+    from tinymodel.boards import load_board
+    from tinymodel.features import code_cache
+    from tinymodel.footprint import firmware_base
+
+    return code_cache(load_board("F7"), variant, firmware_base("F7", variant).kernel_bytes)
+
+
+def test_evicted_is_the_poisson_tail_of_other_lines_in_a_set():
+    """The F7's 16 KiB, 2-way, 32-byte-line cache has 256 sets; after 8 KiB of other code a
+    set has seen Poisson(1) other lines and a line survives with e^-1 (1 + 1)."""
+    import math
+
+    code = _f7_code()
+    assert (code.sets, code.ways, code.line_bytes) == (256, 2, 32)
+    assert code.evicted(0) == 0
+    assert code.evicted(8192) == pytest.approx(1 - 2 * math.exp(-1))
+    assert code.evicted(4096) < code.evicted(8192) < code.evicted(65536) < 1
+
+
+def test_cold_code_follows_the_kernels_run_since_a_layers_last_run():
+    """A copy right after another copy finds its code (only the runner ran in between); the
+    same copy after a dozen other kernels fetches most of it again; an inference repeats, so
+    the first layer sees the last ones; MAC layers get none; boards without an L1
+    instruction cache (the L4's 1 KiB ART lines) and float images have no cache to model."""
+    from tinymodel.boards import load_board
+    from tinymodel.features import code_cache, cold_code
+    from tinymodel.footprint import firmware_base
+
+    code = _f7_code()
+    copy = ("RESHAPE", "copy")
+    others = [("CONV_2D", "conv-1x1"), ("CONV_2D", "conv-im2col"),
+              ("DEPTHWISE_CONV_2D", "dw-3x3"), ("DEPTHWISE_CONV_2D", "dw-generic"),
+              ("FULLY_CONNECTED", "fc-opt"), ("SOFTMAX", "scalar"), ("AVERAGE_POOL_2D", "simd"),
+              ("MAX_POOL_2D", "simd"), ("TRANSPOSE_CONV", "tconv-gather"),
+              ("STRIDED_SLICE", "copy"), ("LOGISTIC", "scalar"), ("TANH", "scalar")]
+    own = sum(code.kernel_bytes[f] for f in code.functions(copy))
+    cold = cold_code([copy, copy] + others, code)
+    assert cold[1] == pytest.approx(own * code.evicted(code.runner_bytes))
+    assert cold[1] < 0.1 * own < 0.7 * own < cold[0] <= own
+    assert all(c == 0 for c, e in zip(cold, [copy, copy] + others) if e[0] == "CONV_2D")
+    assert cold_code([copy], code)[0] == cold[1]            # alone: only the runner between
+    assert cold_code([copy, None], code) == [cold[1], 0.0]
+    l4 = load_board("L4")
+    assert code_cache(l4, "s8-opt", firmware_base("L4", "s8-opt").kernel_bytes) is None
+    assert code_cache(load_board("F7"), "f32", firmware_base("F7", "f32").kernel_bytes) is None
+    assert cold_code([copy, copy], None) == [0.0, 0.0]

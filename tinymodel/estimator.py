@@ -327,6 +327,15 @@ class _Catalogue:
         self.ctable = ctable
         self.variant = variant
         self._cache = flash_data_cache(board) if board is not None else None
+        self.code = None
+        if board is not None:
+            from tinymodel.features import code_cache
+            from tinymodel.footprint import firmware_base
+
+            try:
+                self.code = code_cache(board, variant, firmware_base(board.id, variant).kernel_bytes)
+            except TinymodelError:      # no base sizes for the board: code assumed cached
+                self.code = None
         from tinymodel.dispatch import Variant
 
         self._variant = Variant.parse(variant)
@@ -340,14 +349,17 @@ class _Catalogue:
         self.blob: list[int] = []
         self._arrays: dict[str, np.ndarray] | None = None
 
-    def row(self, layer: Layer, sig: tuple | None = None) -> int:
+    def row(self, layer: Layer, sig: tuple | None = None, cold: float = 0.0) -> int:
         """The catalogue index of ``layer`` (computed on first sight of its signature ``sig``,
-        :func:`_signature` unless given)."""
+        :func:`_signature` unless given), with ``cold`` bytes of its kernel code to fetch again
+        (:func:`tinymodel.features.cold_code`, which depends on the layers around it)."""
         if sig is None:
             sig = _signature(layer)
+        if cold:
+            sig = sig + (_COLD, round(cold, 1))
         i = self.rows.get(sig)
         if i is None:
-            item = self._describe(layer)
+            item = self._describe(layer, cold)
             i = self.rows[sig] = len(self.items)
             self.items.append(item)
             self.out_dtypes.append(computes_in(t.dtype for t in layer.outputs) or "")
@@ -355,7 +367,7 @@ class _Catalogue:
             self.blob.append(item.blob_bytes)
         return i
 
-    def _describe(self, layer: Layer) -> _Row:
+    def _describe(self, layer: Layer, cold: float = 0.0) -> _Row:
         from tinymodel.costs import HANDLERS
         from tinymodel.dispatch import scratch_bytes, table_op
         from tinymodel.features import layer_features
@@ -381,6 +393,9 @@ class _Catalogue:
         macs, paper_macs = cost.get("macs", 0), cost.get("paper_macs", 0)
         cols = [_COL[n] for n in f.counts]
         vals = list(f.counts.values())
+        if cold:
+            cols.append(_COL["cold_code"])
+            vals.append(cold)
         alignment = f.alignment.value if f.alignment is not None else None
         if alignment is not None:
             cols.append(_PAPER_COL[alignment])
@@ -1115,6 +1130,24 @@ def _poor_fits(state: _State, rows: np.ndarray) -> tuple[tuple[str, str, int], .
                  if k in entries and entries[k].poor_fit)
 
 
+#: Marks a catalogue signature of a layer whose kernel code is (partly) out of the cache.
+_COLD = "cold_code"
+
+
+def _with_cold_code(cat: _Catalogue, layers: Sequence[Layer], rows: list[int]) -> list[int]:
+    """``rows`` with the layers whose kernel code the network's other kernels evict
+    (:func:`tinymodel.features.cold_code` over the layers' table entries in order) moved to
+    catalogue rows carrying those bytes."""
+    from tinymodel.dispatch import table_op
+    from tinymodel.features import cold_code
+
+    items = cat.items
+    entries = [(table_op(layer.op), items[r].path) if items[r].supported else None
+               for layer, r in zip(layers, rows)]
+    cold = cold_code(entries, cat.code)
+    return [cat.row(layer, None, c) if c else r for layer, r, c in zip(layers, rows, cold)]
+
+
 class _State:
     """What an estimator resolved: board, variant, table, catalogue, firmware base, caches."""
 
@@ -1160,6 +1193,8 @@ class _State:
             src = _retyped(graph, self.dtype)
             layers = src.layers
             rows = [cat.row(layer) for layer in layers]
+        if cat.code is not None:
+            rows = _with_cold_code(cat, layers, rows)
         scratch = {layer.name: n for layer, n in zip(layers, map(cat.scratch.__getitem__, rows))
                    if n}
         blob = sum(map(cat.blob.__getitem__, rows))

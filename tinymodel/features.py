@@ -63,7 +63,8 @@ The paper's own model uses only ``macs`` and the layer's alignment class (§3.1,
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from types import MappingProxyType
@@ -82,14 +83,14 @@ FEATURE_NAMES = ("calls", "pixels", "outputs", "taps", "macs", "block_macs", "si
                  "col1_macs", "block_loops", "step_loops", "single_pixel_calls", "scalar_rows",
                  "runs", "strided_reads", "reduce_loops",
                  "pow2_divisions", "copy_loops", "prescaled", "flash_lines", "fast_elements",
-                 "exp_factors")
+                 "exp_factors", "cold_code")
 
 #: The features each path's model may use (the rest are always zero or collinear for it).
 PATH_FEATURES: Mapping[KernelPath, tuple[str, ...]] = MappingProxyType({
     # conv, depthwise and dense layers use the first five; pooling, ADD, MEAN and activations
     # (which run the same scalar kernels in s8-ref and f32) calls, outputs and elements
     KernelPath.REF: ("calls", "pixels", "outputs", "taps", "macs", "elements", "prescaled",
-                     "fast_elements", "exp_factors"),
+                     "fast_elements", "exp_factors", "cold_code"),
     KernelPath.F32: ("calls", "pixels", "outputs", "taps", "macs", "elements"),
     KernelPath.FC_OPT: ("calls", "outputs", "block_macs", "tail_macs", "unaligned"),
     KernelPath.CONV_1X1: ("calls", "pixels", "outputs", "block_macs", "simd_macs", "tail_macs",
@@ -102,17 +103,20 @@ PATH_FEATURES: Mapping[KernelPath, tuple[str, ...]] = MappingProxyType({
                             "im2col_values", "zero_fills"),
     KernelPath.TCONV_GATHER: ("calls", "pixels", "outputs", "taps", "simd_macs", "tail_macs",
                               "unaligned", "flash_lines"),
-    KernelPath.SIMD: ("calls", "pixels", "outputs", "taps", "simd_macs", "tail_macs", "elements"),
+    KernelPath.SIMD: ("calls", "pixels", "outputs", "taps", "simd_macs", "tail_macs", "elements",
+                      "cold_code"),
     KernelPath.SCALAR: ("calls", "pixels", "outputs", "elements", "prescaled", "fast_elements",
-                        "exp_factors"),
-    KernelPath.REQUANTIZE: ("calls", "elements"),
+                        "exp_factors", "cold_code"),
+    KernelPath.REQUANTIZE: ("calls", "elements", "cold_code"),
     # the any-axes reduction: per output a requantization, per input element an add, per
     # entry of one of its eight nested loops a set-up (the channel loop once per run), per
     # MEAN output a division, cheaper by a power of two in software floating point
-    KernelPath.REDUCE: ("calls", "outputs", "elements", "reduce_loops", "pow2_divisions"),
-    KernelPath.COPY: ("calls", "pixels", "elements", "runs", "strided_reads", "copy_loops"),
+    KernelPath.REDUCE: ("calls", "outputs", "elements", "reduce_loops", "pow2_divisions",
+                        "cold_code"),
+    KernelPath.COPY: ("calls", "pixels", "elements", "runs", "strided_reads", "copy_loops",
+                      "cold_code"),
     # broadcasting element-wise ops: a row set-up per (n, h, w) of the output, then per element
-    KernelPath.BROADCAST: ("calls", "pixels", "outputs", "elements"),
+    KernelPath.BROADCAST: ("calls", "pixels", "outputs", "elements", "cold_code"),
     KernelPath.NONE: (),
 })
 
@@ -226,6 +230,110 @@ def flash_data_cache(board) -> FlashCache | None:
     if cc is not None and cc.dcache_bytes:
         return FlashCache(cc.dcache_bytes, cc.line_bytes)
     return None
+
+
+@dataclass(frozen=True)
+class CodeCache:
+    """The instruction cache the firmware's code is fetched through from flash (the
+    Cortex-M7's L1 instruction cache of the F7: sets, ways, line size) and the code bytes of
+    the image's kernel and runner functions (``kernel_bytes`` of
+    tinymodel/data/firmware_base.json)."""
+
+    sets: int
+    ways: int
+    line_bytes: int
+    variant: Variant
+    kernel_bytes: Mapping[str, int]
+
+    def functions(self, entry: tuple[str, str] | None) -> tuple[str, ...]:
+        """The kernel functions a layer of table entry ``entry`` (op, path) runs."""
+        from tinymodel.firmware_interface import kernel_functions
+
+        if entry is None:
+            return ()
+        return tuple(f for f in kernel_functions(entry[0], entry[1], self.variant)
+                     if f in self.kernel_bytes)
+
+    @property
+    def runner_bytes(self) -> int:
+        """Code every layer runs around its kernel (the runner's dispatch)."""
+        from tinymodel.firmware_interface import S8_RUNNER_FUNCTIONS
+
+        return sum(self.kernel_bytes.get(f, 0) for f in S8_RUNNER_FUNCTIONS)
+
+    def evicted(self, other_bytes: float) -> float:
+        """The chance that a line of a kernel's code is gone after ``other_bytes`` of other code
+        ran: with code placed at random over the sets, the other lines falling into its set are
+        Poisson with mean ``other_bytes / line / sets``, and an LRU set of ``ways`` lines has
+        evicted it once ``ways`` of them came: ``P(Poisson ≥ ways)``."""
+        lam = other_bytes / self.line_bytes / self.sets
+        term = math.exp(-lam)
+        kept = 0.0
+        for k in range(self.ways):
+            kept += term
+            term *= lam / (k + 1)
+        return max(0.0, 1.0 - kept)
+
+
+def code_cache(board, variant: Variant | str, kernel_bytes: Mapping[str, int] | None
+               ) -> CodeCache | None:
+    """``board``'s L1 instruction cache (board file) with the kernel code sizes of the
+    ``variant`` image; ``None`` without sizes (float images) or without an L1 cache: the flash
+    accelerators' instruction lines of the L4 and F4 (1 KiB) are smaller than the dispatch
+    code every layer runs between two kernels, so no kernel finds its code there again."""
+    cc = board.cpu_cache
+    if not kernel_bytes or cc is None or not cc.icache_bytes:
+        return None
+    sets = max(1, cc.icache_bytes // (cc.line_bytes * cc.icache_ways))
+    return CodeCache(sets, cc.icache_ways, cc.line_bytes, Variant.parse(variant),
+                     MappingProxyType(dict(kernel_bytes)))
+
+
+#: Table-entry operators whose layers' code fetches are lost in their arithmetic: their
+#: ``cold_code`` is 0 (their code still evicts the others').
+CODE_IN_NOISE_OPS = frozenset({"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED",
+                               "TRANSPOSE_CONV", "BATCH_MATMUL"})
+#: Other code after which a kernel's code is taken as wholly evicted (the walk back through a
+#: network stops there): many times the cache.
+_EVICTED_WHOLLY = 0.999
+
+
+def cold_code(entries: Sequence[tuple[str, str] | None], cache: CodeCache | None) -> list[float]:
+    """Per layer of a network in execution order (each named by its table entry, op and path;
+    ``None`` for a layer without a kernel), the bytes of its kernel code expected to be fetched
+    from flash again: its functions' bytes × :meth:`CodeCache.evicted` of the other code run
+    since its previous run (cyclically: an inference repeats) — the runner's dispatch and
+    the distinct functions of the layers in between.  A layer run right after one of its own
+    entry finds nearly all of its code; one after many other kernels, little.  All 0 without
+    a cache, and for layers of :data:`CODE_IN_NOISE_OPS` (docs/prediction.md, "Code in the
+    cache")."""
+    n = len(entries)
+    out = [0.0] * n
+    if cache is None or n == 0:
+        return out
+    funcs = {e: cache.functions(e) for e in set(entries)}
+    size = cache.kernel_bytes
+    own_bytes = {e: sum(size[f] for f in fs) for e, fs in funcs.items()}
+    runner = cache.runner_bytes
+    for i, e in enumerate(entries):
+        own = funcs[e]
+        if not own or e[0] in CODE_IN_NOISE_OPS:
+            continue
+        mine = set(own)
+        seen: set[str] = set()
+        other = runner
+        for d in range(1, n):
+            prev = entries[(i - d) % n]
+            if prev == e:
+                break
+            for f in funcs[prev]:
+                if f not in mine and f not in seen:
+                    seen.add(f)
+                    other += size[f]
+            if cache.evicted(other) > _EVICTED_WHOLLY:
+                break
+        out[i] = own_bytes[e] * cache.evicted(other)
+    return out
 
 
 #: Bytes of per-output-channel constants an int8 convolution reads with each pass over its
