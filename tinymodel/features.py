@@ -115,8 +115,10 @@ PATH_FEATURES: Mapping[KernelPath, tuple[str, ...]] = MappingProxyType({
                         "cold_code"),
     KernelPath.COPY: ("calls", "pixels", "elements", "runs", "strided_reads", "copy_loops",
                       "cold_code"),
-    # broadcasting element-wise ops: a row set-up per (n, h, w) of the output, then per element
-    KernelPath.BROADCAST: ("calls", "pixels", "outputs", "elements", "cold_code"),
+    # broadcasting element-wise ops: a row set-up per (n, h, w) of the output, then per output
+    # element one value read from each operand (TM_BCAST_APPLY; the operands' sizes count no
+    # loop of their own)
+    KernelPath.BROADCAST: ("calls", "pixels", "outputs", "cold_code"),
     KernelPath.NONE: (),
 })
 
@@ -784,7 +786,6 @@ def _other(layer: Layer, path: KernelPath) -> dict[str, float]:
     elif path is KernelPath.BROADCAST:
         shape = layer.output.shape
         c["pixels"] = out // shape[-1] if shape and shape[-1] else out     # rows of the loop
-        c["elements"] = sum(t.size for t in layer.inputs[:2] if t is not None)
     else:
         c["elements"] = sum(t.size for t in layer.activation_inputs)
         c["fast_elements"] = fast_elements(layer)

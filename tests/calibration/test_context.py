@@ -8,7 +8,7 @@ import dataclasses
 import pytest
 
 import tinymodel.firmware_interface as fi
-from calibration.context import (MAX_NETWORK_LAYERS, CalibrationNetwork, NetworkImages,
+from calibration.context import (MAX_NETWORK_LAYERS, CalibrationNetwork, NetworkImages, _grouped,
                                  arena_layout, describe_network, fits, measure_network,
                                  net_layer, network_points, plan_networks, split)
 from calibration.harness import HarnessSettings, Target, VariantRun, run_plan
@@ -58,8 +58,16 @@ def test_packing_is_deterministic_complete_and_fits():
     assert not any(p.cold for n in a.networks for p in n.points)       # cold twins left out
     assert all(len(n.layers) <= MAX_NETWORK_LAYERS and fits(n.layers, "L4", "s8-opt")
                for n in a.networks)
-    # a network mixes operators, so a layer's predecessor is not its sweep neighbour
-    assert max(len({p.op for p in n.points}) for n in a.networks) >= 3
+    # a mixed network mixes operators, so a layer's predecessor is not its sweep neighbour and
+    # its kernel's code was evicted; a grouped one runs an operator's points one after another
+    # (its kernel finds its code), about half the points each
+    def repeats(n):
+        return sum(x.op == y.op for x, y in zip(n.points, n.points[1:])) / (len(n.layers) - 1)
+
+    share = [repeats(n) for n in a.networks if len(n.layers) > 8]
+    assert min(share) < 0.2 and max(share) > 0.8
+    grouped = sum(_grouped(p) for n in a.networks for p in n.points)
+    assert 0.4 < grouped / len(packed) < 0.6
     assert len({n.id for n in a.networks}) == len(a.networks)
 
 
