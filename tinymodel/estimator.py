@@ -71,6 +71,7 @@ import math
 import os
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
+import dataclasses
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -347,27 +348,49 @@ class _Catalogue:
         self.out_dtypes: list[str] = []
         self.scratch: list[int] = []
         self.blob: list[int] = []
+        # per row, the table entry (op, path) of the layer's kernel, for cold_code; and the
+        # cold_code of each sequence of entries met (tinymodel.features.cold_code)
+        self.entry_of: list[tuple[str, str] | None] = []
+        self.cold_cache: dict[tuple, tuple[float, ...]] = {}
         self._arrays: dict[str, np.ndarray] | None = None
 
-    def row(self, layer: Layer, sig: tuple | None = None, cold: float = 0.0) -> int:
+    def row(self, layer: Layer, sig: tuple | None = None) -> int:
         """The catalogue index of ``layer`` (computed on first sight of its signature ``sig``,
-        :func:`_signature` unless given), with ``cold`` bytes of its kernel code to fetch again
-        (:func:`tinymodel.features.cold_code`, which depends on the layers around it)."""
+        :func:`_signature` unless given)."""
         if sig is None:
             sig = _signature(layer)
-        if cold:
-            sig = sig + (_COLD, round(cold, 1))
         i = self.rows.get(sig)
         if i is None:
-            item = self._describe(layer, cold)
+            item = self._describe(layer)
             i = self.rows[sig] = len(self.items)
             self.items.append(item)
             self.out_dtypes.append(computes_in(t.dtype for t in layer.outputs) or "")
             self.scratch.append(item.scratch_bytes)
             self.blob.append(item.blob_bytes)
+            from tinymodel.dispatch import table_op
+
+            self.entry_of.append((table_op(layer.op), item.path) if item.supported else None)
         return i
 
-    def _describe(self, layer: Layer, cold: float = 0.0) -> _Row:
+    def cold_row(self, base: int, cold: int) -> int:
+        """The catalogue index of row ``base``'s layer with ``cold`` bytes of its kernel code to
+        fetch again (:func:`tinymodel.features.cold_code`, which depends on the layers around
+        it): the same features plus ``cold_code``."""
+        key = (_COLD, base, cold)
+        i = self.rows.get(key)
+        if i is None:
+            item = self.items[base]
+            cols, vals = item.x
+            i = self.rows[key] = len(self.items)
+            self.items.append(dataclasses.replace(
+                item, x=(cols + (_COL["cold_code"],), vals + (float(cold),))))
+            self.out_dtypes.append(self.out_dtypes[base])
+            self.scratch.append(self.scratch[base])
+            self.blob.append(self.blob[base])
+            self.entry_of.append(self.entry_of[base])
+        return i
+
+    def _describe(self, layer: Layer) -> _Row:
         from tinymodel.costs import HANDLERS
         from tinymodel.dispatch import scratch_bytes, table_op
         from tinymodel.features import layer_features
@@ -393,9 +416,6 @@ class _Catalogue:
         macs, paper_macs = cost.get("macs", 0), cost.get("paper_macs", 0)
         cols = [_COL[n] for n in f.counts]
         vals = list(f.counts.values())
-        if cold:
-            cols.append(_COL["cold_code"])
-            vals.append(cold)
         alignment = f.alignment.value if f.alignment is not None else None
         if alignment is not None:
             cols.append(_PAPER_COL[alignment])
@@ -1134,18 +1154,18 @@ def _poor_fits(state: _State, rows: np.ndarray) -> tuple[tuple[str, str, int], .
 _COLD = "cold_code"
 
 
-def _with_cold_code(cat: _Catalogue, layers: Sequence[Layer], rows: list[int]) -> list[int]:
+def _with_cold_code(cat: _Catalogue, rows: list[int]) -> list[int]:
     """``rows`` with the layers whose kernel code the network's other kernels evict
-    (:func:`tinymodel.features.cold_code` over the layers' table entries in order) moved to
+    (:func:`tinymodel.features.cold_code` over the layers' table entries in order, in whole
+    bytes, cached per sequence of entries: the candidates of a search share them) moved to
     catalogue rows carrying those bytes."""
-    from tinymodel.dispatch import table_op
     from tinymodel.features import cold_code
 
-    items = cat.items
-    entries = [(table_op(layer.op), items[r].path) if items[r].supported else None
-               for layer, r in zip(layers, rows)]
-    cold = cold_code(entries, cat.code)
-    return [cat.row(layer, None, c) if c else r for layer, r, c in zip(layers, rows, cold)]
+    entries = tuple(map(cat.entry_of.__getitem__, rows))
+    cold = cat.cold_cache.get(entries)
+    if cold is None:
+        cold = cat.cold_cache[entries] = tuple(round(c) for c in cold_code(entries, cat.code))
+    return [cat.cold_row(r, c) if c else r for r, c in zip(rows, cold)]
 
 
 class _State:
@@ -1194,7 +1214,7 @@ class _State:
             layers = src.layers
             rows = [cat.row(layer) for layer in layers]
         if cat.code is not None:
-            rows = _with_cold_code(cat, layers, rows)
+            rows = _with_cold_code(cat, rows)
         scratch = {layer.name: n for layer, n in zip(layers, map(cat.scratch.__getitem__, rows))
                    if n}
         blob = sum(map(cat.blob.__getitem__, rows))

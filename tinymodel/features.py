@@ -66,7 +66,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from types import MappingProxyType
 
 import numpy as np
@@ -251,17 +251,36 @@ class CodeCache:
         """The kernel functions a layer of table entry ``entry`` (op, path) runs."""
         from tinymodel.firmware_interface import kernel_functions
 
-        if entry is None:
-            return ()
-        return tuple(f for f in kernel_functions(entry[0], entry[1], self.variant)
-                     if f in self.kernel_bytes)
+        known = self._functions
+        funcs = known.get(entry)
+        if funcs is None:
+            funcs = known[entry] = () if entry is None else tuple(
+                f for f in kernel_functions(entry[0], entry[1], self.variant)
+                if f in self.kernel_bytes)
+        return funcs
 
-    @property
+    @cached_property
+    def _functions(self) -> dict[tuple[str, str] | None, tuple[str, ...]]:
+        return {}
+
+    @cached_property
     def runner_bytes(self) -> int:
         """Code every layer runs around its kernel (the runner's dispatch)."""
         from tinymodel.firmware_interface import S8_RUNNER_FUNCTIONS
 
         return sum(self.kernel_bytes.get(f, 0) for f in S8_RUNNER_FUNCTIONS)
+
+    @cached_property
+    def wholly_evicted_bytes(self) -> float:
+        """Other code after which :meth:`evicted` exceeds :data:`_EVICTED_WHOLLY` (a walk back
+        through a network stops there)."""
+        lo, hi = 0.0, float(self.line_bytes * self.sets)
+        while self.evicted(hi) <= _EVICTED_WHOLLY:
+            hi *= 2
+        for _ in range(40):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if self.evicted(mid) <= _EVICTED_WHOLLY else (lo, mid)
+        return hi
 
     def evicted(self, other_bytes: float) -> float:
         """The chance that a line of a kernel's code is gone after ``other_bytes`` of other code
@@ -313,6 +332,29 @@ def cold_code(entries: Sequence[tuple[str, str] | None], cache: CodeCache | None
     out = [0.0] * n
     if cache is None or n == 0:
         return out
+    funcs = {e: cache.functions(e) for e in set(entries)}
+    seq = [funcs[e] for e in entries]
+    size = cache.kernel_bytes
+    own_bytes = {e: sum(size[f] for f in fs) for e, fs in funcs.items()}
+    runner = cache.runner_bytes
+    stop = cache.wholly_evicted_bytes
+    for i, e in enumerate(entries):
+        own = seq[i]
+        if not own or e[0] in CODE_IN_NOISE_OPS:
+            continue
+        seen = set(own)
+        other = runner
+        for j in range(i - 1, i - n, -1):      # back through the network, cyclically
+            if entries[j] == e:
+                break
+            for f in seq[j]:
+                if f not in seen:
+                    seen.add(f)
+                    other += size[f]
+            if other > stop:
+                break
+        out[i] = own_bytes[e] * cache.evicted(other)
+    return out
     funcs = {e: cache.functions(e) for e in set(entries)}
     size = cache.kernel_bytes
     own_bytes = {e: sum(size[f] for f in fs) for e, fs in funcs.items()}
