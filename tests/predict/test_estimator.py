@@ -438,3 +438,48 @@ def test_a_chosen_rich_entry_without_a_rich_fit_uses_the_paper_model():
     want, half = broken.predict(f.counts, layer_cost(layer).paper_macs, lp.alignment)
     assert got.model == "paper" and got.rich_cycles == got.cycles
     assert got.cycles == pytest.approx(want) and got.cycles_high - got.cycles == pytest.approx(half)
+
+
+def test_a_small_layer_costs_more_after_kernels_that_evicted_its_code_on_the_f7():
+    """On the F7 (16 KiB L1 instruction cache) a RESHAPE between two convolutions of other
+    paths, in a network of a dozen kernels, is predicted with its kernel code fetched again
+    (``cold_code``); the same RESHAPE after another RESHAPE, or predicted alone
+    (``predict_layers``), finds it.  The L4's table has no such term (its 1 KiB ART lines hold
+    no kernel between two layers), so its three predictions agree."""
+    def graph(after_reshape: bool) -> ModelGraph:
+        b = GraphBuilder("ctx", dtype="int8")
+        x = b.input((1, 8, 8, 16))
+        for kind in ("conv1", "dw", "pool", "conv3", "dwg", "max"):
+            if kind == "conv1":
+                x = b.conv2d(x, 16, kernel=1)
+            elif kind == "conv3":
+                x = b.conv2d(x, 16, kernel=3)
+            elif kind == "dw":
+                x = b.depthwise_conv2d(x, kernel=3)
+            elif kind == "dwg":
+                x = b.depthwise_conv2d(x, kernel=5)
+            elif kind == "pool":
+                x = b.avg_pool(x, 1)
+            else:
+                x = b.max_pool(x, 1)
+        x = b.reshape(x, (1, 64, 16))
+        if after_reshape:
+            x = b.reshape(x, (1, 8, 128))
+        x = b.reshape(x, (1, 1024))
+        x = b.dense(x, 10)
+        return b.build([b.softmax(x)])
+
+    cold_g, hot_g = graph(False), graph(True)
+    for board, expect_context in (("F7", True), ("L4", False)):
+        est = Estimator(board, "s8-opt")
+        cold = est.predict(cold_g)
+        hot = est.predict(hot_g)
+        i_cold = cold.layer_names.index(cold_g.layers[-3].name)
+        i_hot = hot.layer_names.index(hot_g.layers[-3].name)
+        alone = est.predict_layers([cold_g.layers[-3]])[0].cycles
+        assert cold_g.layers[-3].op is OpType.RESHAPE and hot_g.layers[-3].op is OpType.RESHAPE
+        if expect_context:
+            assert cold.layer_cycles[i_cold] > 1.05 * hot.layer_cycles[i_hot]
+            assert hot.layer_cycles[i_hot] == pytest.approx(alone, rel=0.05)
+        else:
+            assert cold.layer_cycles[i_cold] == hot.layer_cycles[i_hot] == alone
