@@ -429,3 +429,22 @@ def test_points_of_a_calibration_network_carry_the_code_its_other_kernels_evicte
                ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"))
     plain = prepare(records, "s8-opt", None, None)
     assert all("cold_code" not in p.counts for p in plain)
+
+
+def test_a_feature_that_can_only_add_cycles_never_gets_a_negative_weight():
+    """cold_code and exp_factors count work (code fetched again, multiplies): where the points
+    would give one a negative weight, the entry is fitted without it."""
+    from tinymodel.fitting import ADDING_FEATURES, Point, fit_entry
+
+    rng = np.random.default_rng(3)
+    pts = []
+    for i in range(20):
+        n = float(rng.integers(16, 512))
+        cold = float(rng.uniform(0, 300))
+        # cycles fall with cold_code: no physical cost model does that
+        counts = {"calls": 1.0, "elements": n, "cold_code": cold}
+        pts.append(Point(f"p{i}", "RESHAPE", "copy", None, counts, 0, 0,
+                         200.0 + 0.5 * n - 0.2 * cold, False, {"op": "RESHAPE"}))
+    entry = fit_entry("RESHAPE", "copy", pts)
+    assert "cold_code" in ADDING_FEATURES and "cold_code" not in entry.rich.features
+    assert set(entry.rich.features) == {"calls", "elements"}

@@ -245,10 +245,19 @@ def _usable_features(points: Sequence[Point], path: str) -> list[str]:
     return chosen
 
 
+#: Features that can only add cycles (code fetched again, one more multiply per exp factor): a
+#: fit that gives one a negative weight has mistaken it for something else in its points, so
+#: the entry is fitted again without it.
+ADDING_FEATURES = ("cold_code", "exp_factors")
+
+
 def _fit_rich(points: Sequence[Point], names: Sequence[str]) -> RichModel | None:
     if not names or len(points) <= len(names):     # needs a residual degree of freedom
         return None
     fit = _wls(_rich_design(points, names), np.array([p.cycles for p in points]))
+    wrong = [n for n, c in zip(names, fit.params) if n in ADDING_FEATURES and c < 0]
+    if wrong:
+        return _fit_rich(points, [n for n in names if n not in wrong])
     return RichModel(tuple(names), tuple(map(float, fit.params)), tuple(map(float, fit.conf[:, 0])),
                      tuple(map(float, fit.conf[:, 1])), tuple(tuple(map(float, r)) for r in fit.cov),
                      fit.rel_sigma, fit.r2)
