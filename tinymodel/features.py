@@ -355,29 +355,6 @@ def cold_code(entries: Sequence[tuple[str, str] | None], cache: CodeCache | None
                 break
         out[i] = own_bytes[e] * cache.evicted(other)
     return out
-    funcs = {e: cache.functions(e) for e in set(entries)}
-    size = cache.kernel_bytes
-    own_bytes = {e: sum(size[f] for f in fs) for e, fs in funcs.items()}
-    runner = cache.runner_bytes
-    for i, e in enumerate(entries):
-        own = funcs[e]
-        if not own or e[0] in CODE_IN_NOISE_OPS:
-            continue
-        mine = set(own)
-        seen: set[str] = set()
-        other = runner
-        for d in range(1, n):
-            prev = entries[(i - d) % n]
-            if prev == e:
-                break
-            for f in funcs[prev]:
-                if f not in mine and f not in seen:
-                    seen.add(f)
-                    other += size[f]
-            if cache.evicted(other) > _EVICTED_WHOLLY:
-                break
-        out[i] = own_bytes[e] * cache.evicted(other)
-    return out
 
 
 #: Bytes of per-output-channel constants an int8 convolution reads with each pass over its
