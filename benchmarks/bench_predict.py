@@ -6,7 +6,9 @@ Targets: one prediction of ResNet-20 with the graph already loaded <= 200 us; ``
     .venv/bin/python benchmarks/bench_predict.py [--table FILE] [--candidates N] [--repeat N]
 
 Uses the shipped L4 / s8-opt table unless ``--table`` is given (speed does not depend on the
-table's numbers).  Prints one JSON object; the numbers in docs/benchmarks.md come from it.
+table's numbers; the estimator is the table's board and variant: on the F7's int8 variants
+compiling a graph also places its kernels' code in the instruction cache,
+:func:`tinymodel.features.cold_code`).  Prints one JSON object; the numbers in docs/benchmarks.md come from it.
 
 What is timed:
 
@@ -88,7 +90,7 @@ def main() -> None:
     path = REPO / "tinymodel" / "examples" / "resnet20_int8.tflite"
     graph = load_model(path)
 
-    est = Estimator("L4", "s8-opt", table)
+    est = Estimator(table.board, table.variant, table)
     est.predict(graph)
     n = 2000
     warm = []
@@ -107,7 +109,7 @@ def main() -> None:
 
     cold = []
     for _ in range(args.repeat):
-        e2 = Estimator("L4", "s8-opt", table)
+        e2 = Estimator(table.board, table.variant, table)
         t = time.perf_counter()
         e2.predict(graph)
         cold.append(time.perf_counter() - t)
@@ -120,7 +122,7 @@ def main() -> None:
         build_s = time.perf_counter() - t
         layers = sum(len(g) for g in graphs)
 
-        fresh = Estimator("L4", "s8-opt", table)
+        fresh = Estimator(table.board, table.variant, table)
         t = time.perf_counter()
         fresh.predict_many(graphs)
         cand_new_s = time.perf_counter() - t

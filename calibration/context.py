@@ -67,6 +67,12 @@ CONTEXTS = ("network", "layer")
 MAX_NETWORK_LAYERS = 48
 #: The seed of the packing order (a fixed fact of the method, so every run packs alike).
 PACKING_SEED = 18
+#: Share of the points packed in **grouped** networks (layers ordered by operator, so a kernel
+#: runs again right after itself and finds its code in the instruction cache, as in a network
+#: of repeated blocks or cells); the others go to **mixed** networks in the seeded random order,
+#: where a kernel usually follows others that evicted its code.  The point's share is decided
+#: by its key, so it is the same in every run.
+GROUPED_SHARE = 0.5
 #: Share of the board's free flash and RAM a calibration network may take (the rest is margin
 #: for what :func:`fits` does not count exactly; the linker stays the backstop).
 BUDGET_SHARE = 0.9
@@ -114,8 +120,10 @@ def _align(n: int) -> int:
 PROFILES = ("uniform", "relu", "normal")
 #: int8 operators that always read uniform codes, whatever the network's profile: their
 #: value-dependent cost is a feature computed for uniform codes
-#: (:func:`tinymodel.features.fast_elements`), so their data must be what it assumes.
-UNIFORM_DATA_OPS = ("LOGISTIC", "TANH", "SOFTMAX")
+#: (:func:`tinymodel.features.fast_elements` of a SOFTMAX), so their data must be what it
+#: assumes.  LOGISTIC and TANH read the profile's codes: their features are expectations over
+#: the codes the record names (``input_data``, :func:`tinymodel.features.input_code_weights`).
+UNIFORM_DATA_OPS = ("SOFTMAX",)
 #: Operators whose input zero point and bias a profile sets (their kernels add the input offset
 #: and the bias to every accumulator).
 PROFILED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV")
@@ -149,6 +157,10 @@ class DataProfile:
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "zero_point": self.zero_point,
                 "spread": round(self.spread, 3), "folded_bias": self.folded_bias}
+
+
+#: The profile of the regions :data:`UNIFORM_DATA_OPS` read.
+UNIFORM = DataProfile("uniform")
 
 
 def network_profile(keys: Sequence[str]) -> DataProfile:
@@ -341,16 +353,19 @@ def plan_networks(points: Sequence[PlanPoint], *, plan: str, board: str, variant
                   max_layers: int = MAX_NETWORK_LAYERS, seed: int = PACKING_SEED,
                   tag: str = "") -> Packing:
     """Pack ``points`` (the points of a plan for ``variant`` still to measure; cold twins are
-    dropped, :func:`network_points`) into calibration networks: one seeded random order, then
+    dropped, :func:`network_points`) into calibration networks: one seeded random order, the
+    mixed points in it, then the grouped ones (:data:`GROUPED_SHARE`) ordered by operator; then
     consecutive runs of points that :func:`fits` the board, at most ``max_layers`` each; ids
     carry ``tag``.  Deterministic in its arguments."""
     pts = sorted(network_points(points), key=lambda p: p.key)
-    order = np.random.default_rng(seed).permutation(len(pts))
+    order = [pts[int(i)] for i in np.random.default_rng(seed).permutation(len(pts))]
+    rank = {p.key: k for k, p in enumerate(order)}
+    grouped = sorted((p for p in order if _grouped(p)), key=lambda p: (p.op, rank[p.key]))
+    sequence = [p for p in order if not _grouped(p)] + grouped
     refused: list[tuple[PlanPoint, str, str]] = []
     groups: list[list[NetLayer]] = []
     current: list[NetLayer] = []
-    for i in order:
-        p = pts[int(i)]
+    for p in sequence:
         try:
             nl = net_layer(p, variant)
         except ContextError as e:
@@ -373,6 +388,11 @@ def plan_networks(points: Sequence[PlanPoint], *, plan: str, board: str, variant
         layers = tuple(net_layer(nl.point, variant, profile) for nl in g)
         nets.append(CalibrationNetwork(network_id(plan, variant, board, k, tag), layers, profile))
     return Packing(tuple(nets), tuple(refused))
+
+
+def _grouped(point: PlanPoint) -> bool:
+    """Whether ``point`` goes to a grouped network (:data:`GROUPED_SHARE`, by its key)."""
+    return zlib.crc32(("grouped\n" + point.key).encode()) / 2 ** 32 < GROUPED_SHARE
 
 
 def split(net: CalibrationNetwork) -> tuple[CalibrationNetwork, CalibrationNetwork]:
@@ -573,6 +593,7 @@ def measure_network(net: CalibrationNetwork, images: NetworkImages, *, target, s
             "cycles": cycles, "warmups": warmups, "reps": reps, "path": nl.path,
             "device_kernel_path": None, "context": "network", "network": net.id, "position": i,
             "network_layers": len(net.layers), "data_profile": net.profile.as_dict(),
+            "input_data": (UNIFORM if nl.uniform_data else net.profile).as_dict(),
             "previous_op": net.layers[i - 1].point.op if i else None,
             "image_build_id": hello.build_id, "firmware": firmware,
             "clock_hz": hello.core_clock_hz, "transport": target.transport_info(),

@@ -546,10 +546,44 @@ def base_sizes(boards: Sequence[str], variants: Sequence[str] = VARIANTS,
     for board in boards:
         for variant in variants:
             image = build_image(board, variant, opt)
-            out[f"{board}-{variant}"] = {
+            rec: dict[str, object] = {
                 "flash_bytes": image.size.flash_used_bytes - image.size.weight_region_bytes,
                 "ram_static_bytes": image.size.ram_static_bytes, "build_id": image.build_id}
+            code = kernel_code_bytes(image.elf, variant)
+            if code:
+                rec["kernel_bytes"] = code
+            out[f"{board}-{variant}"] = rec
     return out
+
+
+def kernel_code_bytes(elf_path: Path, variant: str) -> dict[str, int]:
+    """Sizes (``st_size``, bytes of code) of the kernel functions an image of ``variant`` runs
+    per table entry (:func:`tinymodel.firmware_interface.kernel_functions`) and of the runner
+    functions around them (:data:`~tinymodel.firmware_interface.S8_RUNNER_FUNCTIONS`), by name; the
+    SIMD functions are absent from s8-ref images (tests/test_firmware_interface.py checks
+    that every entry of the shipped tables finds its functions)."""
+    from elftools.elf.elffile import ELFFile
+    from elftools.elf.sections import SymbolTableSection
+
+    from tinymodel import firmware_interface as fi
+
+    names = sorted({f for op, path in fi.S8_KERNEL_FUNCTIONS
+                    for f in fi.kernel_functions(op, path, variant)})
+    if not names:
+        return {}
+    names += fi.S8_RUNNER_FUNCTIONS
+    found: dict[str, int] = {}
+    with open(elf_path, "rb") as fh:
+        for sec in ELFFile(fh).iter_sections():
+            if isinstance(sec, SymbolTableSection):
+                for sym in sec.iter_symbols():
+                    name = sym.name.split(".", 1)[0]      # tm_exec_s8.constprop.0
+                    if name in names and sym["st_info"]["type"] == "STT_FUNC":
+                        found[name] = found.get(name, 0) + int(sym["st_size"])
+    if not found:
+        raise FirmwareError(f"{elf_path}: none of the kernel functions of "
+                            f"tinymodel.firmware_interface.S8_KERNEL_FUNCTIONS")
+    return dict(sorted(found.items()))
 
 
 def write_base_sizes(configs: dict[str, dict[str, object]], compiler: str, opt: str = "-O2") -> Path:
@@ -562,7 +596,9 @@ def write_base_sizes(configs: dict[str, dict[str, object]], compiler: str, opt: 
         "schema": "tinymodel-firmware-base/1",
         "description": ("Flash and static RAM of the benchmark firmware without a network, per "
                         f"board and variant ({opt}): flash_bytes = size report flash_used_bytes - "
-                        "weight_region_bytes, ram_static_bytes = .data + .bss + stack. Used by "
+                        "weight_region_bytes, ram_static_bytes = .data + .bss + stack, "
+                        "kernel_bytes = code bytes of the int8 kernel functions "
+                        "(tinymodel.firmware_interface.kernel_functions). Used by "
                         "tinymodel.footprint for every prediction."),
         "source": (f"python -m calibration.firmware base-sizes --write ({compiler}), "
                    f"{datetime.date.today().isoformat()}"),

@@ -409,24 +409,99 @@ def test_a_transposed_convolution_streams_more_lines_through_a_small_cache():
 
 # -- fast_elements: value-dependent fast paths of the int8 LOGISTIC, TANH and SOFTMAX --
 
+def _with_codes(layer, codes):
+    import dataclasses
+
+    from tinymodel.features import INPUT_CODES_OPTION
+
+    return dataclasses.replace(layer, options={**layer.options, INPUT_CODES_OPTION: codes})
+
+
+def _rescaled(op, scale, zp, code):
+    """The kernel's Q4.27 input for ``code``, in plain Python integers (tm_requantize_double)."""
+    from tinymodel.requantization import logistic_params
+
+    p = logistic_params(scale, zp)
+    x = code + p.input_offset
+    shifted = ((x << p.input_left_shift) + (1 << 31)) % (1 << 32) - (1 << 31)
+    prod = shifted * p.input_multiplier
+    num = prod + ((1 << 30) if prod >= 0 else 1 - (1 << 30))
+    return int(num / (1 << 31)) if abs(num) < (1 << 52) else num // (1 << 31)
+
+
 @pytest.mark.parametrize("op", ["LOGISTIC", "TANH"])
 def test_fast_elements_count_the_codes_that_saturate(op):
-    """``|q − zp| ≥ radius`` saturates without the fixed-point evaluation: none at the default
-    scale 0.05 (radius 192 codes above the int8 span), more codes as the scale grows (the
-    radius halves when the fixed-point exponent steps)."""
-    from tinymodel.features import fast_elements
+    """For uniform codes: ``|q − zp| ≥ radius`` saturates without the fixed-point evaluation,
+    and a code rescaled to 0 returns at once: none saturate at the default scale 0.05 (radius
+    192 codes above the int8 span), more codes as the scale grows (the radius halves when the
+    fixed-point exponent steps)."""
+    from tinymodel.features import UNIFORM_CODES, fast_elements
     from tinymodel.requantization import logistic_params
 
     counts = []
     for scale in (0.05, 0.1, 0.2, 0.5):
-        layer = build_layer({"op": op, "input": [1, 256], "input_scale": scale}, dtype="int8")
+        layer = _with_codes(build_layer({"op": op, "input": [1, 256], "input_scale": scale},
+                                        dtype="int8"), UNIFORM_CODES)
         radius = logistic_params(scale, 0).input_range_radius
-        expected = sum(1 for q in range(-128, 128) if abs(q) >= radius)
-        assert fast_elements(layer) == expected
-        assert layer_features(layer, "s8-opt").counts["fast_elements"] == expected
-        counts.append(expected)
+        saturated = sum(1 for q in range(-128, 128) if abs(q) >= radius)
+        expected = saturated + sum(1 for q in range(-128, 128)
+                                   if abs(q) < radius and _rescaled(op, scale, 0, q) == 0)
+        assert fast_elements(layer) == pytest.approx(expected)
+        assert layer_features(layer, "s8-opt").counts["fast_elements"] == pytest.approx(expected)
+        counts.append(saturated)
     assert counts[0] == 0 and counts == sorted(counts) and counts[-1] > 100
     assert fast_elements(build_layer({"op": op, "input": [1, 256]}, dtype="float32")) == 0
+
+
+@pytest.mark.parametrize("op", ["LOGISTIC", "TANH"])
+def test_exp_factors_are_the_set_whole_quarters_of_the_magnitude(op):
+    """Per evaluated code, the kernel's exp of −|a| multiplies in one exp(−2^k) per set bit of
+    ``ceil(|a| / quarter) − 1`` (a quarter: 2^25 raw in LOGISTIC's Q4.27, 2^24 in TANH's −2|a|
+    read as Q5.26); checked code by code in plain integers for uniform codes."""
+    import dataclasses
+
+    from tinymodel.features import UNIFORM_CODES, exp_factors
+    from tinymodel.requantization import logistic_params
+
+    quarter = 1 << (25 if op == "LOGISTIC" else 24)
+    for scale, zp in ((0.02, 0), (0.06, -20), (0.11, 30)):
+        layer = build_layer({"op": op, "input": [1, 256], "input_scale": scale}, dtype="int8")
+        x = layer.inputs[0]
+        x = dataclasses.replace(x, quantization=dataclasses.replace(x.quantization,
+                                                                    zero_point=(zp,)))
+        layer = _with_codes(dataclasses.replace(layer, inputs=(x,) + layer.inputs[1:]),
+                            UNIFORM_CODES)
+        radius = logistic_params(scale, zp).input_range_radius
+        total = 0
+        for q in range(-128, 128):
+            y = _rescaled(op, scale, zp, q)
+            if abs(q - zp) >= radius or y == 0:
+                continue
+            total += bin(-(-abs(y) // quarter) - 1).count("1")
+        assert exp_factors(layer) == pytest.approx(total)
+    assert exp_factors(build_layer({"op": "SOFTMAX", "input": [1, 16]}, dtype="int8")) == 0
+
+
+def test_activation_codes_are_assumed_bell_shaped_around_the_zero_point():
+    """Without a recorded profile the codes are normal around the input zero point with an
+    eighth of the int8 span as spread; a narrow spread makes fewer exp factors than uniform
+    codes, and a profile's weights sum to one with the clipped mass on the end codes."""
+    import numpy as np
+
+    from tinymodel.features import (ACTIVATION_SPREAD_CODES, UNIFORM_CODES, exp_factors,
+                                    input_code_weights)
+
+    layer = build_layer({"op": "LOGISTIC", "input": [1, 512], "input_scale": 0.03}, dtype="int8")
+    w = input_code_weights(layer)
+    codes = np.arange(-128, 128)
+    assert w.sum() == pytest.approx(1.0) and abs(w @ codes) < 0.5
+    assert np.sqrt(w @ codes ** 2) == pytest.approx(ACTIVATION_SPREAD_CODES, rel=0.05)
+    relu = input_code_weights(_with_codes(layer, {"name": "relu", "zero_point": -128,
+                                                  "spread": 20}))
+    assert relu[0] == pytest.approx(0.5 * (1 - 0.98), abs=0.02) and relu[codes < -128].sum() == 0
+    wide = _with_codes(layer, {"name": "normal", "zero_point": 90, "spread": 200})
+    assert input_code_weights(wide)[-1] > 0.3                    # clipped at code 127
+    assert exp_factors(layer) < exp_factors(_with_codes(layer, UNIFORM_CODES))
 
 
 def test_softmax_fast_elements_are_the_taps_far_below_the_row_maximum():
@@ -458,3 +533,54 @@ def test_the_estimator_tells_layers_apart_by_their_input_scale():
         b.activation(b.input((1, 64), scale), "logistic")
         sigs.add(_signature(b.build().layers[-1]))
     assert len(sigs) == 2
+
+
+# -- cold_code: kernel code the network's other kernels evicted from the M7's I-cache --
+
+def _f7_code(variant="s8-opt"):
+    from tinymodel.boards import load_board
+    from tinymodel.features import code_cache
+    from tinymodel.footprint import firmware_base
+
+    return code_cache(load_board("F7"), variant, firmware_base("F7", variant).kernel_bytes)
+
+
+def test_evicted_is_the_poisson_tail_of_other_lines_in_a_set():
+    """The F7's 16 KiB, 2-way, 32-byte-line cache has 256 sets; after 8 KiB of other code a
+    set has seen Poisson(1) other lines and a line survives with e^-1 (1 + 1)."""
+    import math
+
+    code = _f7_code()
+    assert (code.sets, code.ways, code.line_bytes) == (256, 2, 32)
+    assert code.evicted(0) == 0
+    assert code.evicted(8192) == pytest.approx(1 - 2 * math.exp(-1))
+    assert code.evicted(4096) < code.evicted(8192) < code.evicted(65536) < 1
+
+
+def test_cold_code_follows_the_kernels_run_since_a_layers_last_run():
+    """A copy right after another copy finds its code (only the runner ran in between); the
+    same copy after a dozen other kernels fetches most of it again; an inference repeats, so
+    the first layer sees the last ones; MAC layers get none; boards without an L1
+    instruction cache (the L4's 1 KiB ART lines) and float images have no cache to model."""
+    from tinymodel.boards import load_board
+    from tinymodel.features import code_cache, cold_code
+    from tinymodel.footprint import firmware_base
+
+    code = _f7_code()
+    copy = ("RESHAPE", "copy")
+    others = [("CONV_2D", "conv-1x1"), ("CONV_2D", "conv-im2col"),
+              ("DEPTHWISE_CONV_2D", "dw-3x3"), ("DEPTHWISE_CONV_2D", "dw-generic"),
+              ("FULLY_CONNECTED", "fc-opt"), ("SOFTMAX", "scalar"), ("AVERAGE_POOL_2D", "simd"),
+              ("MAX_POOL_2D", "simd"), ("TRANSPOSE_CONV", "tconv-gather"),
+              ("STRIDED_SLICE", "copy"), ("LOGISTIC", "scalar"), ("TANH", "scalar")]
+    own = sum(code.kernel_bytes[f] for f in code.functions(copy))
+    cold = cold_code([copy, copy] + others, code)
+    assert cold[1] == pytest.approx(own * code.evicted(code.runner_bytes))
+    assert cold[1] < 0.1 * own < 0.7 * own < cold[0] <= own
+    assert all(c == 0 for c, e in zip(cold, [copy, copy] + others) if e[0] == "CONV_2D")
+    assert cold_code([copy], code)[0] == cold[1]            # alone: only the runner between
+    assert cold_code([copy, None], code) == [cold[1], 0.0]
+    l4 = load_board("L4")
+    assert code_cache(l4, "s8-opt", firmware_base("L4", "s8-opt").kernel_bytes) is None
+    assert code_cache(load_board("F7"), "f32", firmware_base("F7", "f32").kernel_bytes) is None
+    assert cold_code([copy, copy], None) == [0.0, 0.0]

@@ -391,3 +391,60 @@ def test_fitted_table_is_byte_identical_whatever_the_record_order(tmp_path):
                   created="2027-01-01T00:00:00+00:00").save(path)
         texts.append(path.read_bytes())
     assert texts[0] == texts[1] == texts[2]
+
+
+def test_points_of_a_calibration_network_carry_the_code_its_other_kernels_evicted():
+    """On the F7 (L1 instruction cache) a RESHAPE measured right after another RESHAPE gets
+    little ``cold_code``, one measured after a dozen other kernels most of its code's bytes; a
+    point timed alone (no network) none; without a code cache (the L4) nothing is added."""
+    from tinymodel.boards import load_board
+    from tinymodel.features import code_cache
+    from tinymodel.footprint import firmware_base
+
+    def rec(spec, net, pos):
+        return {"kind": "layer", "variant": "s8-opt", "spec": spec, "median_cycles": 500.0,
+                "point_id": f"{net}|{pos}", "network": net, "position": pos}
+
+    reshape = {"op": "RESHAPE", "input": [1, 1, 1, 64]}
+    others = [{"op": "CONV_2D", "input": [1, 8, 8, 16], "filters": 16, "kernel": [1, 1]},
+              {"op": "CONV_2D", "input": [1, 8, 8, 3], "filters": 8, "kernel": [3, 3]},
+              {"op": "DEPTHWISE_CONV_2D", "input": [1, 8, 8, 16], "kernel": [3, 3]},
+              {"op": "FULLY_CONNECTED", "input": [1, 64], "units": 10},
+              {"op": "SOFTMAX", "input": [1, 10]}, {"op": "LOGISTIC", "input": [1, 64]},
+              {"op": "TANH", "input": [1, 64]}, {"op": "AVERAGE_POOL_2D", "input": [1, 8, 8, 8],
+                                                 "kernel": [2, 2], "strides": [2, 2]},
+              {"op": "MAX_POOL_2D", "input": [1, 8, 8, 8], "kernel": [2, 2], "strides": [2, 2]}]
+    records = [rec(reshape, "hot", 0), rec(reshape, "hot", 1), rec(reshape, "cold", 0)]
+    records += [rec(s, "cold", i + 1) for i, s in enumerate(others)]
+    alone = dict(rec(reshape, "x", 0), network=None, position=None, point_id="alone")
+    records.append(alone)
+    board = load_board("F7")
+    code = code_cache(board, "s8-opt", firmware_base("F7", "s8-opt").kernel_bytes)
+    pts = {p.point_id: p for p in prepare(records, "s8-opt", None, code)}
+    cold = {k: p.counts.get("cold_code", 0.0) for k, p in pts.items()}
+    assert 0 < cold["hot|1"] < 0.1 * cold["cold|0"]
+    own = sum(code.kernel_bytes[f] for f in code.functions(("RESHAPE", "copy")))
+    assert cold["cold|0"] > 0.5 * own and cold["alone"] == 0
+    assert all(cold[f"cold|{i + 1}"] == 0 for i, s in enumerate(others) if s["op"] in
+               ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"))
+    plain = prepare(records, "s8-opt", None, None)
+    assert all("cold_code" not in p.counts for p in plain)
+
+
+def test_a_feature_that_can_only_add_cycles_never_gets_a_negative_weight():
+    """cold_code and exp_factors count work (code fetched again, multiplies): where the points
+    would give one a negative weight, the entry is fitted without it."""
+    from tinymodel.fitting import ADDING_FEATURES, Point, fit_entry
+
+    rng = np.random.default_rng(3)
+    pts = []
+    for i in range(20):
+        n = float(rng.integers(16, 512))
+        cold = float(rng.uniform(0, 300))
+        # cycles fall with cold_code: no physical cost model does that
+        counts = {"calls": 1.0, "elements": n, "cold_code": cold}
+        pts.append(Point(f"p{i}", "RESHAPE", "copy", None, counts, 0, 0,
+                         200.0 + 0.5 * n - 0.2 * cold, False, {"op": "RESHAPE"}))
+    entry = fit_entry("RESHAPE", "copy", pts)
+    assert "cold_code" in ADDING_FEATURES and "cold_code" not in entry.rich.features
+    assert set(entry.rich.features) == {"calls", "elements"}

@@ -71,6 +71,7 @@ import math
 import os
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
+import dataclasses
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -327,6 +328,15 @@ class _Catalogue:
         self.ctable = ctable
         self.variant = variant
         self._cache = flash_data_cache(board) if board is not None else None
+        self.code = None
+        if board is not None:
+            from tinymodel.features import code_cache
+            from tinymodel.footprint import firmware_base
+
+            try:
+                self.code = code_cache(board, variant, firmware_base(board.id, variant).kernel_bytes)
+            except TinymodelError:      # no base sizes for the board: code assumed cached
+                self.code = None
         from tinymodel.dispatch import Variant
 
         self._variant = Variant.parse(variant)
@@ -338,6 +348,10 @@ class _Catalogue:
         self.out_dtypes: list[str] = []
         self.scratch: list[int] = []
         self.blob: list[int] = []
+        # per row, the table entry (op, path) of the layer's kernel, for cold_code; and the
+        # cold_code of each sequence of entries met (tinymodel.features.cold_code)
+        self.entry_of: list[tuple[str, str] | None] = []
+        self.cold_cache: dict[tuple, tuple[float, ...]] = {}
         self._arrays: dict[str, np.ndarray] | None = None
 
     def row(self, layer: Layer, sig: tuple | None = None) -> int:
@@ -353,6 +367,27 @@ class _Catalogue:
             self.out_dtypes.append(computes_in(t.dtype for t in layer.outputs) or "")
             self.scratch.append(item.scratch_bytes)
             self.blob.append(item.blob_bytes)
+            from tinymodel.dispatch import table_op
+
+            self.entry_of.append((table_op(layer.op), item.path) if item.supported else None)
+        return i
+
+    def cold_row(self, base: int, cold: int) -> int:
+        """The catalogue index of row ``base``'s layer with ``cold`` bytes of its kernel code to
+        fetch again (:func:`tinymodel.features.cold_code`, which depends on the layers around
+        it): the same features plus ``cold_code``."""
+        key = (_COLD, base, cold)
+        i = self.rows.get(key)
+        if i is None:
+            item = self.items[base]
+            cols, vals = item.x
+            i = self.rows[key] = len(self.items)
+            self.items.append(dataclasses.replace(
+                item, x=(cols + (_COL["cold_code"],), vals + (float(cold),))))
+            self.out_dtypes.append(self.out_dtypes[base])
+            self.scratch.append(self.scratch[base])
+            self.blob.append(self.blob[base])
+            self.entry_of.append(self.entry_of[base])
         return i
 
     def _describe(self, layer: Layer) -> _Row:
@@ -1115,6 +1150,24 @@ def _poor_fits(state: _State, rows: np.ndarray) -> tuple[tuple[str, str, int], .
                  if k in entries and entries[k].poor_fit)
 
 
+#: Marks a catalogue signature of a layer whose kernel code is (partly) out of the cache.
+_COLD = "cold_code"
+
+
+def _with_cold_code(cat: _Catalogue, rows: list[int]) -> list[int]:
+    """``rows`` with the layers whose kernel code the network's other kernels evict
+    (:func:`tinymodel.features.cold_code` over the layers' table entries in order, in whole
+    bytes, cached per sequence of entries: the candidates of a search share them) moved to
+    catalogue rows carrying those bytes."""
+    from tinymodel.features import cold_code
+
+    entries = tuple(map(cat.entry_of.__getitem__, rows))
+    cold = cat.cold_cache.get(entries)
+    if cold is None:
+        cold = cat.cold_cache[entries] = tuple(round(c) for c in cold_code(entries, cat.code))
+    return [cat.cold_row(r, c) if c else r for r, c in zip(rows, cold)]
+
+
 class _State:
     """What an estimator resolved: board, variant, table, catalogue, firmware base, caches."""
 
@@ -1160,6 +1213,8 @@ class _State:
             src = _retyped(graph, self.dtype)
             layers = src.layers
             rows = [cat.row(layer) for layer in layers]
+        if cat.code is not None:
+            rows = _with_cold_code(cat, rows)
         scratch = {layer.name: n for layer, n in zip(layers, map(cat.scratch.__getitem__, rows))
                    if n}
         blob = sum(map(cat.blob.__getitem__, rows))

@@ -63,9 +63,13 @@ The paper's own model uses only ``macs`` and the layer's alignment class (§3.1,
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property, lru_cache
 from types import MappingProxyType
+
+import numpy as np
 
 from tinymodel.dispatch import KernelPath, Variant, conv_top_left_padding, kernel_path
 from tinymodel.errors import TinymodelError
@@ -78,14 +82,15 @@ FEATURE_NAMES = ("calls", "pixels", "outputs", "taps", "macs", "block_macs", "si
                  "tail_macs", "im2col_values", "zero_fills", "unaligned", "elements",
                  "col1_macs", "block_loops", "step_loops", "single_pixel_calls", "scalar_rows",
                  "runs", "strided_reads", "reduce_loops",
-                 "pow2_divisions", "copy_loops", "prescaled", "flash_lines", "fast_elements")
+                 "pow2_divisions", "copy_loops", "prescaled", "flash_lines", "fast_elements",
+                 "exp_factors", "cold_code")
 
 #: The features each path's model may use (the rest are always zero or collinear for it).
 PATH_FEATURES: Mapping[KernelPath, tuple[str, ...]] = MappingProxyType({
     # conv, depthwise and dense layers use the first five; pooling, ADD, MEAN and activations
     # (which run the same scalar kernels in s8-ref and f32) calls, outputs and elements
     KernelPath.REF: ("calls", "pixels", "outputs", "taps", "macs", "elements", "prescaled",
-                     "fast_elements"),
+                     "fast_elements", "exp_factors", "cold_code"),
     KernelPath.F32: ("calls", "pixels", "outputs", "taps", "macs", "elements"),
     KernelPath.FC_OPT: ("calls", "outputs", "block_macs", "tail_macs", "unaligned"),
     KernelPath.CONV_1X1: ("calls", "pixels", "outputs", "block_macs", "simd_macs", "tail_macs",
@@ -98,16 +103,22 @@ PATH_FEATURES: Mapping[KernelPath, tuple[str, ...]] = MappingProxyType({
                             "im2col_values", "zero_fills"),
     KernelPath.TCONV_GATHER: ("calls", "pixels", "outputs", "taps", "simd_macs", "tail_macs",
                               "unaligned", "flash_lines"),
-    KernelPath.SIMD: ("calls", "pixels", "outputs", "taps", "simd_macs", "tail_macs", "elements"),
-    KernelPath.SCALAR: ("calls", "pixels", "outputs", "elements", "prescaled", "fast_elements"),
-    KernelPath.REQUANTIZE: ("calls", "elements"),
+    KernelPath.SIMD: ("calls", "pixels", "outputs", "taps", "simd_macs", "tail_macs", "elements",
+                      "cold_code"),
+    KernelPath.SCALAR: ("calls", "pixels", "outputs", "elements", "prescaled", "fast_elements",
+                        "exp_factors", "cold_code"),
+    KernelPath.REQUANTIZE: ("calls", "elements", "cold_code"),
     # the any-axes reduction: per output a requantization, per input element an add, per
     # entry of one of its eight nested loops a set-up (the channel loop once per run), per
     # MEAN output a division, cheaper by a power of two in software floating point
-    KernelPath.REDUCE: ("calls", "outputs", "elements", "reduce_loops", "pow2_divisions"),
-    KernelPath.COPY: ("calls", "pixels", "elements", "runs", "strided_reads", "copy_loops"),
-    # broadcasting element-wise ops: a row set-up per (n, h, w) of the output, then per element
-    KernelPath.BROADCAST: ("calls", "pixels", "outputs", "elements"),
+    KernelPath.REDUCE: ("calls", "outputs", "elements", "reduce_loops", "pow2_divisions",
+                        "cold_code"),
+    KernelPath.COPY: ("calls", "pixels", "elements", "runs", "strided_reads", "copy_loops",
+                      "cold_code"),
+    # broadcasting element-wise ops: a row set-up per (n, h, w) of the output, then per output
+    # element one value read from each operand (TM_BCAST_APPLY; the operands' sizes count no
+    # loop of their own)
+    KernelPath.BROADCAST: ("calls", "pixels", "outputs", "cold_code"),
     KernelPath.NONE: (),
 })
 
@@ -221,6 +232,129 @@ def flash_data_cache(board) -> FlashCache | None:
     if cc is not None and cc.dcache_bytes:
         return FlashCache(cc.dcache_bytes, cc.line_bytes)
     return None
+
+
+@dataclass(frozen=True)
+class CodeCache:
+    """The instruction cache the firmware's code is fetched through from flash (the
+    Cortex-M7's L1 instruction cache of the F7: sets, ways, line size) and the code bytes of
+    the image's kernel and runner functions (``kernel_bytes`` of
+    tinymodel/data/firmware_base.json)."""
+
+    sets: int
+    ways: int
+    line_bytes: int
+    variant: Variant
+    kernel_bytes: Mapping[str, int]
+
+    def functions(self, entry: tuple[str, str] | None) -> tuple[str, ...]:
+        """The kernel functions a layer of table entry ``entry`` (op, path) runs."""
+        from tinymodel.firmware_interface import kernel_functions
+
+        known = self._functions
+        funcs = known.get(entry)
+        if funcs is None:
+            funcs = known[entry] = () if entry is None else tuple(
+                f for f in kernel_functions(entry[0], entry[1], self.variant)
+                if f in self.kernel_bytes)
+        return funcs
+
+    @cached_property
+    def _functions(self) -> dict[tuple[str, str] | None, tuple[str, ...]]:
+        return {}
+
+    @cached_property
+    def runner_bytes(self) -> int:
+        """Code every layer runs around its kernel (the runner's dispatch)."""
+        from tinymodel.firmware_interface import S8_RUNNER_FUNCTIONS
+
+        return sum(self.kernel_bytes.get(f, 0) for f in S8_RUNNER_FUNCTIONS)
+
+    @cached_property
+    def wholly_evicted_bytes(self) -> float:
+        """Other code after which :meth:`evicted` exceeds :data:`_EVICTED_WHOLLY` (a walk back
+        through a network stops there)."""
+        lo, hi = 0.0, float(self.line_bytes * self.sets)
+        while self.evicted(hi) <= _EVICTED_WHOLLY:
+            hi *= 2
+        for _ in range(40):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if self.evicted(mid) <= _EVICTED_WHOLLY else (lo, mid)
+        return hi
+
+    def evicted(self, other_bytes: float) -> float:
+        """The chance that a line of a kernel's code is gone after ``other_bytes`` of other code
+        ran: with code placed at random over the sets, the other lines falling into its set are
+        Poisson with mean ``other_bytes / line / sets``, and an LRU set of ``ways`` lines has
+        evicted it once ``ways`` of them came: ``P(Poisson ≥ ways)``."""
+        lam = other_bytes / self.line_bytes / self.sets
+        term = math.exp(-lam)
+        kept = 0.0
+        for k in range(self.ways):
+            kept += term
+            term *= lam / (k + 1)
+        return max(0.0, 1.0 - kept)
+
+
+def code_cache(board, variant: Variant | str, kernel_bytes: Mapping[str, int] | None
+               ) -> CodeCache | None:
+    """``board``'s L1 instruction cache (board file) with the kernel code sizes of the
+    ``variant`` image; ``None`` without sizes (float images) or without an L1 cache: the flash
+    accelerators' instruction lines of the L4 and F4 (1 KiB) are smaller than the dispatch
+    code every layer runs between two kernels, so no kernel finds its code there again."""
+    cc = board.cpu_cache
+    if not kernel_bytes or cc is None or not cc.icache_bytes:
+        return None
+    sets = max(1, cc.icache_bytes // (cc.line_bytes * cc.icache_ways))
+    return CodeCache(sets, cc.icache_ways, cc.line_bytes, Variant.parse(variant),
+                     MappingProxyType(dict(kernel_bytes)))
+
+
+#: Table-entry operators whose layers' code fetches are lost in their arithmetic: their
+#: ``cold_code`` is 0 (their code still evicts the others').
+CODE_IN_NOISE_OPS = frozenset({"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED",
+                               "TRANSPOSE_CONV", "BATCH_MATMUL"})
+#: Other code after which a kernel's code is taken as wholly evicted (the walk back through a
+#: network stops there): many times the cache.
+_EVICTED_WHOLLY = 0.999
+
+
+def cold_code(entries: Sequence[tuple[str, str] | None], cache: CodeCache | None) -> list[float]:
+    """Per layer of a network in execution order (each named by its table entry, op and path;
+    ``None`` for a layer without a kernel), the bytes of its kernel code expected to be fetched
+    from flash again: its functions' bytes × :meth:`CodeCache.evicted` of the other code run
+    since its previous run (cyclically: an inference repeats) — the runner's dispatch and
+    the distinct functions of the layers in between.  A layer run right after one of its own
+    entry finds nearly all of its code; one after many other kernels, little.  All 0 without
+    a cache, and for layers of :data:`CODE_IN_NOISE_OPS` (docs/prediction.md, "Code in the
+    cache")."""
+    n = len(entries)
+    out = [0.0] * n
+    if cache is None or n == 0:
+        return out
+    funcs = {e: cache.functions(e) for e in set(entries)}
+    seq = [funcs[e] for e in entries]
+    size = cache.kernel_bytes
+    own_bytes = {e: sum(size[f] for f in fs) for e, fs in funcs.items()}
+    runner = cache.runner_bytes
+    stop = cache.wholly_evicted_bytes
+    for i, e in enumerate(entries):
+        own = seq[i]
+        if not own or e[0] in CODE_IN_NOISE_OPS:
+            continue
+        seen = set(own)
+        other = runner
+        for j in range(i - 1, i - n, -1):      # back through the network, cyclically
+            if entries[j] == e:
+                break
+            for f in seq[j]:
+                if f not in seen:
+                    seen.add(f)
+                    other += size[f]
+            if other > stop:
+                break
+        out[i] = own_bytes[e] * cache.evicted(other)
+    return out
 
 
 #: Bytes of per-output-channel constants an int8 convolution reads with each pass over its
@@ -482,22 +616,107 @@ def _hard_swish_prescales(layer: Layer) -> bool:
     return p.reluish_shift > 0
 
 
-#: int8 codes an activation takes (the distribution :func:`fast_elements` assumes: uniform over
-#: all of them, as the calibration networks feed their layers, docs/calibration.md).
+#: int8 codes an activation takes.
 INT8_CODES = 256
+#: The spread (standard deviation, in int8 codes) of the codes an int8 LOGISTIC / TANH is
+#: assumed to read when nothing else is known, around its input zero point: post-training
+#: quantization sets a tensor's range from the minimum and maximum it observed, which for
+#: bell-shaped activations lie near ±4 standard deviations, so the 256 codes span about 8 of
+#: them (docs/prediction.md, "Data-dependent layers").
+ACTIVATION_SPREAD_CODES = INT8_CODES / 8
+#: ``Layer.options`` key by which a calibration record says what data a layer read (a
+#: profile as ``calibration.context.DataProfile.as_dict`` writes it: ``name`` uniform / relu /
+#: normal, ``zero_point``, ``spread``); prediction never sets it.
+INPUT_CODES_OPTION = "input_codes"
+#: The :data:`INPUT_CODES_OPTION` value of codes uniform over the int8 range.
+UNIFORM_CODES: Mapping[str, str] = MappingProxyType({"name": "uniform"})
 
 
-def _saturating_fraction(radius: int, zero_point: int) -> float:
-    """Share of int8 codes ``q`` with ``|q − zero_point| ≥ radius``: the LOGISTIC / TANH kernels
-    saturate those without their fixed-point evaluation."""
-    fast = sum(1 for q in range(-128, 128) if abs(q - zero_point) >= radius)
-    return fast / INT8_CODES
+def _profile_weights(name: str, zero_point: float, spread: float) -> np.ndarray:
+    """Probabilities of the int8 codes −128..127 for data drawn as ``name`` says: ``uniform``
+    over all codes; ``normal`` ``round(N(zero_point, spread))`` and ``relu``
+    ``round(zero_point + |N(0, spread)|)``, both clipped to the int8 range (the clipped mass on
+    the end codes), as ``calibration.context`` draws a profile's data."""
+    codes = np.arange(-128, 128, dtype=np.float64)
+    if name == "uniform" or not spread > 0:
+        return np.full(INT8_CODES, 1.0 / INT8_CODES)
+    from scipy.stats import norm
+
+    upper = norm.cdf((codes + 0.5 - zero_point) / spread)
+    lower = norm.cdf((codes - 0.5 - zero_point) / spread)
+    if name == "relu":
+        # |N(0, s)| + zp: twice the normal's mass above zp, none below
+        upper = np.clip(2.0 * upper - 1.0, 0.0, 1.0)
+        lower = np.clip(2.0 * lower - 1.0, 0.0, 1.0)
+    w = upper - lower
+    w[0] += lower[0]
+    w[-1] += 1.0 - upper[-1]
+    return w / w.sum()
+
+
+def input_code_weights(layer: Layer) -> np.ndarray:
+    """Probabilities of the 256 int8 codes of ``layer``'s input: the profile a calibration
+    record names (:data:`INPUT_CODES_OPTION`), else the assumption for activations of a
+    converted model: normal around the input zero point with :data:`ACTIVATION_SPREAD_CODES`."""
+    given = layer.options.get(INPUT_CODES_OPTION)
+    if isinstance(given, Mapping):
+        return _profile_weights(str(given.get("name", "uniform")),
+                                float(given.get("zero_point", 0)), float(given.get("spread", 0)))
+    q = layer.input.quantization
+    zp = int(q.zero_point[0]) if q is not None and len(q.zero_point) else 0
+    return _profile_weights("normal", zp, ACTIVATION_SPREAD_CODES)
+
+
+@lru_cache(maxsize=4096)
+def _fixed_point_work(op: OpType, input_offset: int, multiplier: int, left_shift: int
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Per int8 input code (−128..127) of an int8 LOGISTIC / TANH (``tm_logistic_s8_ref``,
+    ``tm_tanh_s8_ref``): whether the kernel takes a fast path (``|x| ≥ radius`` saturates, a
+    rescaled input of 0 returns at once) and how many ``exp(−2^k)`` factors its ``exp`` of the
+    negative magnitude multiplies in (one per set bit of the magnitude's whole quarters below
+    the integer bits: 4 for LOGISTIC's Q4.27, 5 for TANH's −2|a| read as Q5.26; shared/reference
+    tflite-op-arithmetic.md 1.6)."""
+    from tinymodel import requantization as rq
+
+    x = np.arange(-128, 128, dtype=np.int64) + input_offset
+    radius = (15 << 27) >> left_shift
+    y = rq.multiply_by_quantized_multiplier(x, multiplier, left_shift)
+    int_bits = rq.LOGISTIC_INPUT_INTEGER_BITS + (1 if op is OpType.TANH else 0)
+    frac_bits = 31 - int_bits
+    quarter = 1 << (frac_bits - 2)
+    a = -np.abs(y)
+    rest = ((a & (quarter - 1)) - quarter) - a          # the whole quarters of |a|, as bits
+    factors = np.zeros_like(x)
+    for k in range(int_bits + 2):
+        factors += (rest >> (frac_bits - 2 + k)) & 1
+    fast = (np.abs(x) >= radius) | (y == 0)
+    return fast, np.where(fast, 0, factors)
+
+
+def _fixed_point_expectations(layer: Layer) -> tuple[float, float]:
+    """Expected fast-path elements and ``exp`` factors of an int8 LOGISTIC / TANH layer over
+    :func:`input_code_weights`; (0, 0) without usable quantization."""
+    from tinymodel import requantization as rq
+
+    q = layer.input.quantization
+    if q is None or not q.scale:
+        return 0.0, 0.0
+    try:
+        p = rq.logistic_params(float(q.scale[0]), int(q.zero_point[0]))
+    except TinymodelError:
+        return 0.0, 0.0
+    fast, factors = _fixed_point_work(layer.op, p.input_offset, p.input_multiplier,
+                                      p.input_left_shift)
+    w = input_code_weights(layer)
+    n = layer.input.size
+    return n * float(w @ fast), n * float(w @ factors)
 
 
 def _softmax_active_taps(depth: int, radius: int) -> float:
     """Expected taps of a ``depth``-wide int8 SOFTMAX row within ``radius`` codes of the row's
     maximum (the ones the kernel evaluates; the others give −128 at once), for codes uniform
-    over the int8 range: ``depth · Σ_m P(max of the others = m) · P(x ≥ m − radius)``."""
+    over the int8 range (calibration networks feed SOFTMAX uniform codes):
+    ``depth · Σ_m P(max of the others = m) · P(x ≥ m − radius)``."""
     if depth <= 1:
         return float(depth)
     n = INT8_CODES
@@ -512,30 +731,40 @@ def _softmax_active_taps(depth: int, radius: int) -> float:
 
 
 def fast_elements(layer: Layer) -> float:
-    """Elements an int8 LOGISTIC, TANH or SOFTMAX kernel takes its fast path for, expected for
-    input codes uniform over the int8 range: LOGISTIC / TANH saturate ``|q − zp| ≥ radius``
-    (``tm_logistic_s8_ref``, ``tm_tanh_s8_ref``), SOFTMAX skips the taps more than ``−diff_min``
-    codes below their row's maximum (``tm_softmax_s8_ref``); both bounds follow from the input
-    scale (:mod:`tinymodel.requantization`), so a layer with a larger input scale takes the fast
-    path more often.  0 for any other layer, a float layer, or missing quantization."""
+    """Elements an int8 LOGISTIC, TANH or SOFTMAX kernel takes its fast path for, expected over
+    its input codes: LOGISTIC / TANH saturate ``|q − zp| ≥ radius`` and return at once for an
+    input rescaled to 0 (``tm_logistic_s8_ref``, ``tm_tanh_s8_ref``; codes as
+    :func:`input_code_weights` says), SOFTMAX skips the taps more than ``−diff_min`` codes
+    below their row's maximum (``tm_softmax_s8_ref``; codes uniform); both bounds follow from
+    the input scale (:mod:`tinymodel.requantization`), so a layer with a larger input scale
+    takes the fast path more often.  0 for any other layer, a float layer, or missing
+    quantization."""
     from tinymodel import requantization as rq
 
     if layer.op not in (OpType.LOGISTIC, OpType.TANH, OpType.SOFTMAX) or layer.input.dtype != "int8":
         return 0.0
+    if layer.op is not OpType.SOFTMAX:
+        return _fixed_point_expectations(layer)[0]
     q = layer.input.quantization
     if q is None or not q.scale:
         return 0.0
     try:
-        if layer.op is OpType.SOFTMAX:
-            radius = -rq.softmax_params(float(layer.options.get("beta", 1.0)),
-                                        float(q.scale[0])).diff_min
-            depth = layer.input.shape[-1] if layer.input.shape else 1
-            rows = layer.input.size // max(depth, 1)
-            return rows * (depth - _softmax_active_taps(depth, radius))
-        radius = rq.logistic_params(float(q.scale[0]), int(q.zero_point[0])).input_range_radius
+        radius = -rq.softmax_params(float(layer.options.get("beta", 1.0)),
+                                    float(q.scale[0])).diff_min
     except TinymodelError:
         return 0.0
-    return layer.input.size * _saturating_fraction(radius, int(q.zero_point[0]))
+    depth = layer.input.shape[-1] if layer.input.shape else 1
+    rows = layer.input.size // max(depth, 1)
+    return rows * (depth - _softmax_active_taps(depth, radius))
+
+
+def exp_factors(layer: Layer) -> float:
+    """``exp(−2^k)`` factors an int8 LOGISTIC or TANH multiplies in, expected over its input
+    codes (:func:`input_code_weights`): each is one more fixed-point multiply per element, so
+    inputs of larger magnitude cost more.  0 for any other layer."""
+    if layer.op not in (OpType.LOGISTIC, OpType.TANH) or layer.input.dtype != "int8":
+        return 0.0
+    return _fixed_point_expectations(layer)[1]
 
 
 def _other(layer: Layer, path: KernelPath) -> dict[str, float]:
@@ -576,10 +805,10 @@ def _other(layer: Layer, path: KernelPath) -> dict[str, float]:
     elif path is KernelPath.BROADCAST:
         shape = layer.output.shape
         c["pixels"] = out // shape[-1] if shape and shape[-1] else out     # rows of the loop
-        c["elements"] = sum(t.size for t in layer.inputs[:2] if t is not None)
     else:
         c["elements"] = sum(t.size for t in layer.activation_inputs)
         c["fast_elements"] = fast_elements(layer)
+        c["exp_factors"] = exp_factors(layer)
     return c
 
 

@@ -185,6 +185,101 @@ def path_of_code(code: int) -> KernelPath | None:
                              + f", {PATH_NONE} none)") from None
 
 
+#: The C functions an int8 image runs for a layer of each table entry (``OP/path``, the op as
+#: :func:`tinymodel.dispatch.table_op` names it): the kernel code a layer of that entry brings
+#: into the instruction cache (``tm_exec_s8`` in ``firmware/src/tm_runner.c`` calls them; their
+#: sizes are ``kernel_bytes`` in tinymodel/data/firmware_base.json).  ``PAD`` runs
+#: ``tm_pad_s8_opt`` in s8-opt images (:data:`S8_OPT_KERNEL_FUNCTIONS`).
+S8_KERNEL_FUNCTIONS: Mapping[tuple[str, str], tuple[str, ...]] = MappingProxyType({
+    ("CONV_2D", "ref"): ("tm_conv2d_s8_ref",),
+    ("CONV_2D", "conv-1x1"): ("tm_conv2d_s8_opt", "tm_conv2d_1x1_s8_opt"),
+    ("CONV_2D", "conv-im2col"): ("tm_conv2d_s8_opt", "tm_conv2d_im2col_s8_opt"),
+    ("DEPTHWISE_CONV_2D", "ref"): ("tm_depthwise_conv2d_s8_ref",),
+    ("DEPTHWISE_CONV_2D", "dw-3x3"): ("tm_depthwise_conv2d_s8_opt",
+                                      "tm_depthwise_conv2d_3x3_s8_opt"),
+    ("DEPTHWISE_CONV_2D", "dw-generic"): ("tm_depthwise_conv2d_s8_opt",
+                                          "tm_depthwise_conv2d_generic_s8_opt"),
+    ("FULLY_CONNECTED", "ref"): ("tm_fully_connected_s8_ref",),
+    ("FULLY_CONNECTED", "fc-opt"): ("tm_fully_connected_s8_opt",),
+    ("TRANSPOSE_CONV", "ref"): ("tm_transpose_conv_s8_ref",),
+    ("TRANSPOSE_CONV", "tconv-gather"): ("tm_transpose_conv_s8_opt",),
+    ("BATCH_MATMUL", "ref"): ("tm_batch_matmul_s8_ref",),
+    ("BATCH_MATMUL", "scalar"): ("tm_batch_matmul_s8_ref",),
+    ("AVERAGE_POOL_2D", "ref"): ("tm_avg_pool2d_s8_ref",),
+    ("AVERAGE_POOL_2D", "simd"): ("tm_avg_pool2d_s8_opt",),
+    ("MAX_POOL_2D", "ref"): ("tm_max_pool2d_s8_ref",),
+    ("MAX_POOL_2D", "simd"): ("tm_max_pool2d_s8_opt",),
+    ("ADD", "ref"): ("tm_add_s8_ref",),
+    ("ADD", "simd"): ("tm_add_s8_opt",),
+    ("ADD", "broadcast"): ("tm_add_bcast_s8_ref",),
+    ("SUB", "ref"): ("tm_sub_s8_ref",),
+    ("SUB", "scalar"): ("tm_sub_s8_ref",),
+    ("SUB", "broadcast"): ("tm_sub_bcast_s8_ref",),
+    ("MUL", "ref"): ("tm_mul_s8_ref",),
+    ("MUL", "simd"): ("tm_mul_s8_opt",),
+    ("MUL", "broadcast"): ("tm_mul_bcast_s8_ref",),
+    ("MAXIMUM", "ref"): ("tm_maximum_s8_ref",),
+    ("MAXIMUM", "scalar"): ("tm_maximum_s8_ref",),
+    ("MAXIMUM", "broadcast"): ("tm_maximum_bcast_s8_ref",),
+    ("MINIMUM", "ref"): ("tm_minimum_s8_ref",),
+    ("MINIMUM", "scalar"): ("tm_minimum_s8_ref",),
+    ("MINIMUM", "broadcast"): ("tm_minimum_bcast_s8_ref",),
+    ("LOGISTIC", "ref"): ("tm_logistic_s8_ref",),
+    ("LOGISTIC", "scalar"): ("tm_logistic_s8_ref",),
+    ("TANH", "ref"): ("tm_tanh_s8_ref",),
+    ("TANH", "scalar"): ("tm_tanh_s8_ref",),
+    ("HARD_SWISH", "ref"): ("tm_hard_swish_s8_ref",),
+    ("HARD_SWISH", "scalar"): ("tm_hard_swish_s8_ref",),
+    ("LEAKY_RELU", "ref"): ("tm_leaky_relu_s8_ref",),
+    ("LEAKY_RELU", "scalar"): ("tm_leaky_relu_s8_ref",),
+    ("PRELU", "ref"): ("tm_prelu_s8_ref",),
+    ("PRELU", "scalar"): ("tm_prelu_s8_ref",),
+    ("RELU", "ref"): ("tm_relu_s8_ref",),
+    ("RELU", "scalar"): ("tm_relu_s8_ref",),
+    ("SOFTMAX", "ref"): ("tm_softmax_s8_ref",),
+    ("SOFTMAX", "scalar"): ("tm_softmax_s8_ref",),
+    ("MEAN", "ref"): ("tm_mean_s8",),
+    ("MEAN", "scalar"): ("tm_mean_s8",),
+    ("MEAN", "reduce"): ("tm_reduce_s8_ref",),
+    ("SUM", "reduce"): ("tm_reduce_s8_ref",),
+    ("RESIZE_BILINEAR", "ref"): ("tm_resize_bilinear_s8_ref",),
+    ("RESIZE_BILINEAR", "scalar"): ("tm_resize_bilinear_s8_ref",),
+    ("QUANTIZE", "requantize"): ("tm_requantize_s8",),
+    ("QUANTIZE", "ref"): ("tm_quantize_f32_s8",),
+    ("QUANTIZE", "scalar"): ("tm_quantize_f32_s8",),
+    ("DEQUANTIZE", "ref"): ("tm_dequantize_s8_f32",),
+    ("DEQUANTIZE", "scalar"): ("tm_dequantize_s8_f32",),
+    ("RESHAPE", "copy"): ("tm_reshape", "memmove"),
+    ("CONCATENATION", "copy"): ("tm_concatenation", "memcpy"),
+    ("STRIDED_SLICE", "copy"): ("tm_strided_slice", "memcpy"),
+    ("TRANSPOSE", "copy"): ("tm_transpose",),
+    ("PAD", "copy"): ("tm_pad",),
+    ("RESIZE_NEAREST_NEIGHBOR", "copy"): ("tm_resize_nearest", "memcpy"),
+})
+#: Where an s8-opt image runs other functions than :data:`S8_KERNEL_FUNCTIONS` names.
+S8_OPT_KERNEL_FUNCTIONS: Mapping[tuple[str, str], tuple[str, ...]] = MappingProxyType({
+    ("PAD", "copy"): ("tm_pad_s8_opt", "memcpy"),
+})
+
+
+#: The functions every layer of a network runs around its kernel (``tm_model_infer`` in
+#: ``firmware/src/tm_protocol.c`` calls ``tm_runner_exec``, which dispatches in ``tm_exec_s8``;
+#: the compiler may suffix a local function's name, e.g. ``.constprop.0``).
+S8_RUNNER_FUNCTIONS: tuple[str, ...] = ("tm_model_infer", "tm_model_layer_ptrs", "tm_runner_exec",
+                                        "tm_exec_s8")
+
+
+def kernel_functions(op: str, path: str, variant: Variant | str) -> tuple[str, ...]:
+    """The C functions an image of ``variant`` runs for a layer of table entry ``op/path``
+    (:data:`S8_KERNEL_FUNCTIONS`); ``()`` for a float variant or an entry the map lacks."""
+    variant = Variant.parse(variant)
+    if variant.dtype != "int8":
+        return ()
+    if variant is Variant.S8_OPT and (op, path) in S8_OPT_KERNEL_FUNCTIONS:
+        return S8_OPT_KERNEL_FUNCTIONS[(op, path)]
+    return S8_KERNEL_FUNCTIONS.get((op, path), ())
+
+
 #: How measurement logs written before the kernel-path spellings were unified name the path the
 #: device reported (``device_kernel_path``): the old protocol module's names of the ``tm_path``
 #: codes, ``"n/a"`` for :data:`PATH_NONE`.

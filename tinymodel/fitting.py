@@ -49,7 +49,8 @@ from tinymodel import __version__
 from tinymodel.costs import layer_cost
 from tinymodel.dispatch import Variant
 from tinymodel.errors import TinymodelError
-from tinymodel.features import PATH_FEATURES, FlashCache, layer_features
+from tinymodel.features import (INPUT_CODES_OPTION, PATH_FEATURES, UNIFORM_CODES, CodeCache,
+                                 FlashCache, cold_code, layer_features)
 from tinymodel.firmware_interface import reported_path
 from tinymodel.layerspec import build_layer, spec_key
 from tinymodel.ops import OpType
@@ -110,9 +111,11 @@ def record_order(record: Mapping[str, Any]) -> tuple[str, str]:
 
 
 def prepare(records: Sequence[Mapping[str, Any]], variant: Variant | str,
-            cache: FlashCache | None = None) -> list[Point]:
+            cache: FlashCache | None = None, code: CodeCache | None = None) -> list[Point]:
     """Turn log records of ``variant`` into :class:`Point` objects (features from the specs;
-    ``cache``, the board's :func:`~tinymodel.features.flash_data_cache`, for ``flash_lines``).
+    ``cache``, the board's :func:`~tinymodel.features.flash_data_cache`, for ``flash_lines``;
+    ``code``, its :func:`~tinymodel.features.code_cache`, for ``cold_code`` of the points
+    measured in a calibration network, from the kernels of the network's layers in order).
 
     A record's kernel path is :func:`tinymodel.dispatch.kernel_path`'s for its spec; a record whose
     ``device_kernel_path`` (new or old spelling, :func:`~tinymodel.firmware_interface.reported_path`)
@@ -132,6 +135,11 @@ def prepare(records: Sequence[Mapping[str, Any]], variant: Variant | str,
         if not cycles > 0:
             continue
         layer = build_layer(spec, dtype=variant.dtype)
+        # the codes the layer read: a calibration network names them; RUN_LAYER and records
+        # older than the field read uniform codes
+        codes = r.get("input_data")
+        layer = dataclasses.replace(layer, options={**layer.options, INPUT_CODES_OPTION:
+                                        codes if isinstance(codes, Mapping) else UNIFORM_CODES})
         f = layer_features(layer, variant, cache)
         reported = reported_path(r.get("device_kernel_path"))
         if reported is not None and reported is not f.path:
@@ -145,7 +153,28 @@ def prepare(records: Sequence[Mapping[str, Any]], variant: Variant | str,
                             cost.paper_macs, cost.macs, cycles, bool(r.get("holdout", False)), spec,
                             str(network) if network is not None else None,
                             int(position) if isinstance(position, int) else None))
-    return points
+    return _with_cold_code(points, code)
+
+
+def _with_cold_code(points: list[Point], code: CodeCache | None) -> list[Point]:
+    """``points`` with ``cold_code`` (:func:`tinymodel.features.cold_code`) of each point of a
+    calibration network, whose layers are the points of that network by position (a layer
+    timed alone finds its code in the cache: 0)."""
+    if code is None:
+        return points
+    nets: dict[str, dict[int, int]] = defaultdict(dict)
+    for i, p in enumerate(points):
+        if p.network is not None and p.position is not None:
+            nets[p.network][p.position] = i
+    out = list(points)
+    for members in nets.values():
+        order = [members[k] for k in sorted(members)]
+        # a point's op and path are its table entry's (fit_table groups by them)
+        entries = [(points[i].op, points[i].path) for i in order]
+        for i, cold in zip(order, cold_code(entries, code)):
+            if cold:
+                out[i] = dataclasses.replace(out[i], counts={**out[i].counts, "cold_code": cold})
+    return out
 
 
 # -- least squares -------------------------------------------------------------------------------
@@ -216,10 +245,19 @@ def _usable_features(points: Sequence[Point], path: str) -> list[str]:
     return chosen
 
 
+#: Features that can only add cycles (code fetched again, one more multiply per exp factor): a
+#: fit that gives one a negative weight has mistaken it for something else in its points, so
+#: the entry is fitted again without it.
+ADDING_FEATURES = ("cold_code", "exp_factors")
+
+
 def _fit_rich(points: Sequence[Point], names: Sequence[str]) -> RichModel | None:
     if not names or len(points) <= len(names):     # needs a residual degree of freedom
         return None
     fit = _wls(_rich_design(points, names), np.array([p.cycles for p in points]))
+    wrong = [n for n, c in zip(names, fit.params) if n in ADDING_FEATURES and c < 0]
+    if wrong:
+        return _fit_rich(points, [n for n in names if n not in wrong])
     return RichModel(tuple(names), tuple(map(float, fit.params)), tuple(map(float, fit.conf[:, 0])),
                      tuple(map(float, fit.conf[:, 1])), tuple(tuple(map(float, r)) for r in fit.cov),
                      fit.rel_sigma, fit.r2)
@@ -515,16 +553,19 @@ def fit_table(records: Sequence[Mapping[str, Any]], *, variant: Variant | str,
         raise FitError(f"measurements are from board {rec_board}, not {board}")
     clock = _provenance_value(mine, "clock_hz")
     firmware = _provenance_value(mine, "firmware") or {}
-    cache = None
+    cache = code = None
     if board or rec_board:
         from tinymodel.boards import load_board
-        from tinymodel.features import flash_data_cache
+        from tinymodel.features import code_cache, flash_data_cache
+        from tinymodel.footprint import firmware_base
 
         try:
-            cache = flash_data_cache(load_board(board or rec_board))
+            b = load_board(board or rec_board)
+            cache = flash_data_cache(b)
+            code = code_cache(b, variant, firmware_base(b.id, variant.value).kernel_bytes)
         except TinymodelError:      # a board without a board file (the host device)
-            cache = None
-    points = prepare(mine, variant, cache)
+            pass
+    points = prepare(mine, variant, cache, code)
     groups: dict[tuple[str, str], list[Point]] = defaultdict(list)
     for p in points:
         groups[(p.op, p.path)].append(p)

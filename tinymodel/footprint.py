@@ -31,8 +31,9 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 
 from tinymodel.arena import image_arena_bytes
 from tinymodel.errors import BoardError, TinymodelError
@@ -62,6 +63,9 @@ class FirmwareBase:
     ram_static_bytes: int
     build_id: str
     source: str
+    #: Code bytes of the image's int8 kernel functions, by name
+    #: (:func:`tinymodel.firmware_interface.kernel_functions`); empty for float images.
+    kernel_bytes: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
 
 
 def _round_up(n: int, k: int) -> int:
@@ -85,7 +89,9 @@ def firmware_base(board: str, variant: str) -> FirmwareBase:
         raise TinymodelError(f"no firmware base size for board {board}, variant {variant} "
                              f"(known: {', '.join(_shipped())}; see {BASE_FILE})")
     return FirmwareBase(board, variant, int(rec["flash_bytes"]), int(rec["ram_static_bytes"]),
-                        str(rec.get("build_id", "?")), str(BASE_FILE))
+                        str(rec.get("build_id", "?")), str(BASE_FILE),
+                        MappingProxyType({str(k): int(v)
+                                          for k, v in rec.get("kernel_bytes", {}).items()}))
 
 
 def model_flash_bytes(blob_bytes: int, layers: int, io_tensors: int, name: str,

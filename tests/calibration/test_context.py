@@ -8,7 +8,7 @@ import dataclasses
 import pytest
 
 import tinymodel.firmware_interface as fi
-from calibration.context import (MAX_NETWORK_LAYERS, CalibrationNetwork, NetworkImages,
+from calibration.context import (MAX_NETWORK_LAYERS, CalibrationNetwork, NetworkImages, _grouped,
                                  arena_layout, describe_network, fits, measure_network,
                                  net_layer, network_points, plan_networks, split)
 from calibration.harness import HarnessSettings, Target, VariantRun, run_plan
@@ -58,8 +58,16 @@ def test_packing_is_deterministic_complete_and_fits():
     assert not any(p.cold for n in a.networks for p in n.points)       # cold twins left out
     assert all(len(n.layers) <= MAX_NETWORK_LAYERS and fits(n.layers, "L4", "s8-opt")
                for n in a.networks)
-    # a network mixes operators, so a layer's predecessor is not its sweep neighbour
-    assert max(len({p.op for p in n.points}) for n in a.networks) >= 3
+    # a mixed network mixes operators, so a layer's predecessor is not its sweep neighbour and
+    # its kernel's code was evicted; a grouped one runs an operator's points one after another
+    # (its kernel finds its code), about half the points each
+    def repeats(n):
+        return sum(x.op == y.op for x, y in zip(n.points, n.points[1:])) / (len(n.layers) - 1)
+
+    share = [repeats(n) for n in a.networks if len(n.layers) > 8]
+    assert min(share) < 0.2 and max(share) > 0.8
+    grouped = sum(_grouped(p) for n in a.networks for p in n.points)
+    assert 0.4 < grouped / len(packed) < 0.6
     assert len({n.id for n in a.networks}) == len(a.networks)
 
 
@@ -160,6 +168,8 @@ def test_network_context_sees_what_a_layer_alone_does_not(board_image, kws_plan,
     assert {r["context"] for r in recs} == {"network"} and len({r["network"] for r in recs}) == 1
     assert sorted(r["position"] for r in recs) == [0, 1, 2, 3]
     assert all(len(r["cycles"]) == 2 for r in recs)
+    # a layer that reads the network's profile names it as the codes it read
+    assert all(r["input_data"] == r["data_profile"] for r in recs)
     # the records name the firmware without a network (what a table is fitted for)
     assert {r["firmware"]["build_id"] for r in recs} == {run.network.firmware_build_id}
     assert all(r["image_build_id"] != run.network.firmware_build_id for r in recs)
@@ -224,7 +234,8 @@ def test_parallel_workers_measure_whole_networks_alike(board_image, kws_plan, tm
 def test_profiles_vary_the_mac_layers_but_not_what_a_feature_models():
     """A profiled network gives its int8 convolutions the profile's input zero point, their own
     activation and per-channel weight scales and a folded bias; a LOGISTIC in the same network
-    reads a uniform region of its own (fast_elements assumes uniform codes)."""
+    reads the profile's codes (its features are expectations over the codes the record names),
+    a SOFTMAX a uniform region of its own (its fast_elements assumes uniform codes)."""
     import numpy as np
 
     from calibration.context import DataProfile
@@ -232,12 +243,14 @@ def test_profiles_vary_the_mac_layers_but_not_what_a_feature_models():
 
     conv = PlanPoint({"op": "CONV_2D", "input": [1, 6, 6, 8], "filters": 8, "kernel": [3, 3],
                       "padding": "same"}, "conv", "x")
-    act = PlanPoint({"op": "LOGISTIC", "input": [1, 64]}, "act", "x")
+    act = PlanPoint({"op": "SOFTMAX", "input": [1, 64]}, "act", "x")
+    sigmoid = PlanPoint({"op": "LOGISTIC", "input": [1, 64]}, "act", "x")
     relu = DataProfile("relu", -128, 20.0, True)
     plain, profiled = net_layer(conv, "s8-opt"), net_layer(conv, "s8-opt", relu)
     q_plain, q_prof = plain.descriptor.quant, profiled.descriptor.quant
     assert q_plain[0] == 0 and q_prof[0] == 128                  # input offset = -zero point
     assert plain.constants != profiled.constants                 # bias and channel tables
+    assert not net_layer(sigmoid, "s8-opt", relu).uniform_data
     net = CalibrationNetwork("p-n000", (profiled, net_layer(act, "s8-opt", relu)), relu)
     m = describe_network(net, "s8-opt")
     regions = arena_layout(net.layers).inputs

@@ -408,12 +408,20 @@ def test_every_predictor_of_a_layer_follows_the_table_by_hand():
 
 
 def test_predict_layers_is_predict_without_the_graph():
+    """Alone, a layer is predicted as inside its graph, except on a board whose instruction
+    cache the estimator models (the F7's int8 variants): there a small layer after other
+    kernels pays for its code (``cold_code``), while its MAC layers are the same."""
     from tinymodel.readers import load_model
     from tinymodel.resources import examples_dir
 
     graph = load_model(examples_dir() / "resnet20_int8.tflite")
-    est = Estimator("F7", "s8-ref")
+    est = Estimator("F4", "s8-ref")
     assert est.predict_layers(list(graph)) == est.predict(graph).layers
+    est = Estimator("F7", "s8-ref")
+    alone, inside = est.predict_layers(list(graph)), est.predict(graph).layers
+    macs = [(a, b) for a, b in zip(alone, inside) if a.macs]
+    assert macs and all(a == b for a, b in macs)
+    assert all(a.cycles <= b.cycles for a, b in zip(alone, inside))
 
 
 def test_a_chosen_rich_entry_without_a_rich_fit_uses_the_paper_model():
@@ -438,3 +446,47 @@ def test_a_chosen_rich_entry_without_a_rich_fit_uses_the_paper_model():
     want, half = broken.predict(f.counts, layer_cost(layer).paper_macs, lp.alignment)
     assert got.model == "paper" and got.rich_cycles == got.cycles
     assert got.cycles == pytest.approx(want) and got.cycles_high - got.cycles == pytest.approx(half)
+
+
+def test_a_small_layer_costs_more_after_kernels_that_evicted_its_code_on_the_f7():
+    """On the F7 (16 KiB L1 instruction cache) a RESHAPE between two convolutions of other
+    paths, in a network of a dozen kernels, is predicted with its kernel code fetched again
+    (``cold_code``); the same RESHAPE after another RESHAPE, or predicted alone
+    (``predict_layers``), finds it.  The L4's table has no such term (its 1 KiB ART lines hold
+    no kernel between two layers), so its three predictions agree."""
+    def graph(after_reshape: bool) -> ModelGraph:
+        b = GraphBuilder("ctx", dtype="int8")
+        x = b.input((1, 8, 8, 16))
+        for kind in ("conv1", "dw", "pool", "conv3", "dwg", "max"):
+            if kind == "conv1":
+                x = b.conv2d(x, 16, kernel=1)
+            elif kind == "conv3":
+                x = b.conv2d(x, 16, kernel=3)
+            elif kind == "dw":
+                x = b.depthwise_conv2d(x, kernel=3)
+            elif kind == "dwg":
+                x = b.depthwise_conv2d(x, kernel=5)
+            elif kind == "pool":
+                x = b.avg_pool(x, 1)
+            else:
+                x = b.max_pool(x, 1)
+        if after_reshape:
+            x = b.reshape(x, (1, 64, 16))
+        x = b.reshape(x, (1, 1024))
+        x = b.dense(x, 10)
+        return b.build([b.softmax(x)])
+
+    cold_g, hot_g = graph(False), graph(True)
+    for board, expect_context in (("F7", True), ("L4", False)):
+        est = Estimator(board, "s8-opt")
+        cold = est.predict(cold_g)
+        hot = est.predict(hot_g)
+        i_cold = cold.layer_names.index(cold_g.layers[-3].name)
+        i_hot = hot.layer_names.index(hot_g.layers[-3].name)
+        alone = est.predict_layers([cold_g.layers[-3]])[0].cycles
+        assert cold_g.layers[-3].op is OpType.RESHAPE and hot_g.layers[-3].op is OpType.RESHAPE
+        if expect_context:
+            assert cold.layer_cycles[i_cold] > 1.05 * hot.layer_cycles[i_hot]
+            assert hot.layer_cycles[i_hot] == pytest.approx(alone, rel=0.05)
+        else:
+            assert cold.layer_cycles[i_cold] == hot.layer_cycles[i_hot] == alone

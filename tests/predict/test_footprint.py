@@ -32,7 +32,7 @@ def test_predicted_memory_matches_the_linked_image(tmp_path, model, variant):
     assert p.memory["RAM"].size_bytes == image.size.ram_bytes
 
 
-@pytest.mark.parametrize("board,variant", [("L4", "s8-opt"), ("F7", "f32")])
+@pytest.mark.parametrize("board,variant", [("L4", "s8-opt"), ("F7", "f32"), ("F7", "s8-ref")])
 def test_shipped_base_sizes_are_the_current_firmware(board, variant):
     """Predictions use the shipped base sizes on every machine; they must be what the current
     firmware builds measure (regenerate with ``python -m calibration.firmware base-sizes
@@ -45,7 +45,27 @@ def test_shipped_base_sizes_are_the_current_firmware(board, variant):
     shipped = firmware_base(board, variant)
     assert (shipped.flash_bytes, shipped.ram_static_bytes) == (built["flash_bytes"],
                                                                built["ram_static_bytes"])
+    assert dict(shipped.kernel_bytes) == built.get("kernel_bytes", {})
     assert shipped.source.endswith("firmware_base.json")
+
+
+@pytest.mark.parametrize("board", ["L4", "F4", "F7"])
+@pytest.mark.parametrize("variant", ["s8-ref", "s8-opt"])
+def test_every_int8_table_entry_knows_its_kernel_code(board, variant):
+    """Each entry of the shipped int8 tables names C functions
+    (tinymodel.firmware_interface.kernel_functions) whose sizes the shipped base sizes hold,
+    and so do the runner's functions around every kernel."""
+    from tinymodel import firmware_interface as fi
+    from tinymodel.tables import default_table
+
+    sizes = firmware_base(board, variant).kernel_bytes
+    for key in default_table(board, variant).entries:
+        op, path = key.split("/")
+        funcs = fi.kernel_functions(op, path, variant)
+        assert funcs, key
+        assert all(sizes.get(f, 0) > 0 for f in funcs), (key, funcs)
+    assert all(sizes.get(f, 0) > 0 for f in fi.S8_RUNNER_FUNCTIONS)
+    assert fi.kernel_functions("RESHAPE", "copy", "f32") == ()
 
 
 def test_unknown_base_is_one_line():
