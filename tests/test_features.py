@@ -584,3 +584,20 @@ def test_cold_code_follows_the_kernels_run_since_a_layers_last_run():
     assert code_cache(l4, "s8-opt", firmware_base("L4", "s8-opt").kernel_bytes) is None
     assert code_cache(load_board("F7"), "f32", firmware_base("F7", "f32").kernel_bytes) is None
     assert cold_code([copy, copy], None) == [0.0, 0.0]
+
+
+def test_tap_loops_count_the_input_channel_loops_the_scalar_conv_enters():
+    """The scalar kernels test every window position and enter the input-channel loop for the
+    ones inside the input: with valid padding every tested tap enters it, with same padding the
+    border's do not; one loop per MAC when the input has one channel."""
+    valid = build_layer({"op": "CONV_2D", "input": [1, 12, 12, 1], "filters": 4,
+                         "kernel": [3, 3], "padding": "valid"}, dtype="int8")
+    same = build_layer({"op": "CONV_2D", "input": [1, 12, 12, 3], "filters": 4,
+                        "kernel": [3, 3], "padding": "same"}, dtype="int8")
+    v = layer_features(valid, "s8-ref").counts
+    s = layer_features(same, "s8-ref").counts
+    assert v["tap_loops"] == v["taps"] == v["macs"] == 10 * 10 * 4 * 9
+    assert s["tap_loops"] == inside_taps(same) * 4 < s["taps"] == 12 * 12 * 4 * 9
+    assert s["macs"] == 3 * s["tap_loops"]
+    assert "tap_loops" in layer_features(same, "f32").counts
+    assert "tap_loops" not in layer_features(same, "s8-opt").counts

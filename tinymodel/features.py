@@ -83,15 +83,15 @@ FEATURE_NAMES = ("calls", "pixels", "outputs", "taps", "macs", "block_macs", "si
                  "col1_macs", "block_loops", "step_loops", "single_pixel_calls", "scalar_rows",
                  "runs", "strided_reads", "reduce_loops",
                  "pow2_divisions", "copy_loops", "prescaled", "flash_lines", "fast_elements",
-                 "exp_factors", "cold_code")
+                 "exp_factors", "cold_code", "tap_loops")
 
 #: The features each path's model may use (the rest are always zero or collinear for it).
 PATH_FEATURES: Mapping[KernelPath, tuple[str, ...]] = MappingProxyType({
     # conv, depthwise and dense layers use the first five; pooling, ADD, MEAN and activations
     # (which run the same scalar kernels in s8-ref and f32) calls, outputs and elements
-    KernelPath.REF: ("calls", "pixels", "outputs", "taps", "macs", "elements", "prescaled",
-                     "fast_elements", "exp_factors", "cold_code"),
-    KernelPath.F32: ("calls", "pixels", "outputs", "taps", "macs", "elements"),
+    KernelPath.REF: ("calls", "pixels", "outputs", "taps", "tap_loops", "macs", "elements",
+                     "prescaled", "fast_elements", "exp_factors", "cold_code"),
+    KernelPath.F32: ("calls", "pixels", "outputs", "taps", "tap_loops", "macs", "elements"),
     KernelPath.FC_OPT: ("calls", "outputs", "block_macs", "tail_macs", "unaligned"),
     KernelPath.CONV_1X1: ("calls", "pixels", "outputs", "block_macs", "simd_macs", "tail_macs",
                           "block_loops", "step_loops", "single_pixel_calls", "scalar_rows"),
@@ -106,7 +106,7 @@ PATH_FEATURES: Mapping[KernelPath, tuple[str, ...]] = MappingProxyType({
     KernelPath.SIMD: ("calls", "pixels", "outputs", "taps", "simd_macs", "tail_macs", "elements",
                       "cold_code"),
     KernelPath.SCALAR: ("calls", "pixels", "outputs", "elements", "prescaled", "fast_elements",
-                        "exp_factors", "cold_code"),
+                        "exp_factors", "cold_code", "tap_loops"),
     KernelPath.REQUANTIZE: ("calls", "elements", "cold_code"),
     # the any-axes reduction: per output a requantization, per input element an add, per
     # entry of one of its eight nested loops a set-up (the channel loop once per run), per
@@ -385,8 +385,11 @@ def _conv_like(layer: Layer, path: KernelPath) -> dict[str, float]:
     per_tap = 1 if depthwise else ic            # MACs per (pixel, out channel, tap)
     c = {"calls": 1, "pixels": pixels, "outputs": pixels * oc}
     if path in (KernelPath.REF, KernelPath.F32):
-        # scalar kernels test every tap and skip those outside the input
+        # scalar kernels test every tap and skip those outside the input; a tap inside enters
+        # the input-channel loop (its offsets computed anew), a cost of its own when that loop
+        # is short (a first convolution of 1-3 channels)
         c["taps"] = pixels * oc * taps
+        c["tap_loops"] = inside * oc
         c["macs"] = inside * oc * per_tap // (layer.groups or 1)
         return c
     if path is KernelPath.CONV_1X1:
