@@ -560,18 +560,18 @@ def kernel_code_bytes(elf_path: Path, variant: str) -> dict[str, int]:
     """Sizes (``st_size``, bytes of code) of the kernel functions an image of ``variant`` runs
     per table entry (:func:`tinymodel.firmware_interface.kernel_functions`) and of the runner
     functions around them (:data:`~tinymodel.firmware_interface.S8_RUNNER_FUNCTIONS`), by name; the
-    SIMD functions are absent from s8-ref images (tests/test_firmware_interface.py checks
+    SIMD functions are absent from s8-ref images (tests/predict/test_footprint.py checks
     that every entry of the shipped tables finds its functions)."""
     from elftools.elf.elffile import ELFFile
     from elftools.elf.sections import SymbolTableSection
 
     from tinymodel import firmware_interface as fi
 
-    names = sorted({f for op, path in fi.S8_KERNEL_FUNCTIONS
-                    for f in fi.kernel_functions(op, path, variant)})
+    names = {f for op, path in fi.S8_KERNEL_FUNCTIONS
+             for f in fi.kernel_functions(op, path, variant)}
     if not names:
         return {}
-    names += fi.S8_RUNNER_FUNCTIONS
+    names.update(fi.S8_RUNNER_FUNCTIONS)
     found: dict[str, int] = {}
     with open(elf_path, "rb") as fh:
         for sec in ELFFile(fh).iter_sections():

@@ -70,8 +70,8 @@ from __future__ import annotations
 import math
 import os
 import weakref
-from collections.abc import Iterable, Mapping, Sequence
 import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -322,21 +322,15 @@ class _Row:
 class _Catalogue:
     """Unique layer shapes seen by an estimator, with their features and predictions."""
 
-    def __init__(self, ctable: _CompiledTable, variant: str, board=None) -> None:
-        from tinymodel.features import flash_data_cache
+    def __init__(self, ctable: _CompiledTable, variant: str, board=None,
+                 kernel_bytes: Mapping[str, int] | None = None) -> None:
+        from tinymodel.features import code_cache, flash_data_cache
 
         self.ctable = ctable
         self.variant = variant
         self._cache = flash_data_cache(board) if board is not None else None
-        self.code = None
-        if board is not None:
-            from tinymodel.features import code_cache
-            from tinymodel.footprint import firmware_base
-
-            try:
-                self.code = code_cache(board, variant, firmware_base(board.id, variant).kernel_bytes)
-            except TinymodelError:      # no base sizes for the board: code assumed cached
-                self.code = None
+        # the instruction cache the kernels' code runs through (kernel sizes: the firmware base)
+        self.code = code_cache(board, variant, kernel_bytes) if board is not None else None
         from tinymodel.dispatch import Variant
 
         self._variant = Variant.parse(variant)
@@ -1179,10 +1173,10 @@ class _State:
         self.dtype = "int8" if variant.startswith("s8") else "float32"
         self.table = table
         self.ctable = _CompiledTable(table)
-        self.catalogue = _Catalogue(self.ctable, variant, board)
+        self.base = firmware_base(board.id, variant)
+        self.catalogue = _Catalogue(self.ctable, variant, board, self.base.kernel_bytes)
         self.compiled: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self.layout = memory_layout(board)
-        self.base = firmware_base(board.id, variant)
 
     def compile(self, graph: ModelGraph | CompiledGraph) -> CompiledGraph:
         """:meth:`Estimator.compile`: from the cache, else one pass over the layers for their

@@ -106,7 +106,7 @@ PATH_FEATURES: Mapping[KernelPath, tuple[str, ...]] = MappingProxyType({
     KernelPath.SIMD: ("calls", "pixels", "outputs", "taps", "simd_macs", "tail_macs", "elements",
                       "cold_code"),
     KernelPath.SCALAR: ("calls", "pixels", "outputs", "elements", "prescaled", "fast_elements",
-                        "exp_factors", "cold_code", "tap_loops"),
+                        "exp_factors", "cold_code"),
     KernelPath.REQUANTIZE: ("calls", "elements", "cold_code"),
     # the any-axes reduction: per output a requantization, per input element an add, per
     # entry of one of its eight nested loops a set-up (the channel loop once per run), per
@@ -733,6 +733,28 @@ def _softmax_active_taps(depth: int, radius: int) -> float:
     return depth * total
 
 
+def _value_paths(layer: Layer) -> tuple[float, float]:
+    """``(fast_elements, exp_factors)`` of ``layer``: the int8 LOGISTIC / TANH pair is one
+    expectation over the input codes, so it is computed once for both."""
+    from tinymodel import requantization as rq
+
+    if layer.op not in (OpType.LOGISTIC, OpType.TANH, OpType.SOFTMAX) or layer.input.dtype != "int8":
+        return 0.0, 0.0
+    if layer.op is not OpType.SOFTMAX:
+        return _fixed_point_expectations(layer)
+    q = layer.input.quantization
+    if q is None or not q.scale:
+        return 0.0, 0.0
+    try:
+        radius = -rq.softmax_params(float(layer.options.get("beta", 1.0)),
+                                    float(q.scale[0])).diff_min
+    except TinymodelError:
+        return 0.0, 0.0
+    depth = layer.input.shape[-1] if layer.input.shape else 1
+    rows = layer.input.size // max(depth, 1)
+    return rows * (depth - _softmax_active_taps(depth, radius)), 0.0
+
+
 def fast_elements(layer: Layer) -> float:
     """Elements an int8 LOGISTIC, TANH or SOFTMAX kernel takes its fast path for, expected over
     its input codes: LOGISTIC / TANH saturate ``|q − zp| ≥ radius`` and return at once for an
@@ -742,32 +764,14 @@ def fast_elements(layer: Layer) -> float:
     the input scale (:mod:`tinymodel.requantization`), so a layer with a larger input scale
     takes the fast path more often.  0 for any other layer, a float layer, or missing
     quantization."""
-    from tinymodel import requantization as rq
-
-    if layer.op not in (OpType.LOGISTIC, OpType.TANH, OpType.SOFTMAX) or layer.input.dtype != "int8":
-        return 0.0
-    if layer.op is not OpType.SOFTMAX:
-        return _fixed_point_expectations(layer)[0]
-    q = layer.input.quantization
-    if q is None or not q.scale:
-        return 0.0
-    try:
-        radius = -rq.softmax_params(float(layer.options.get("beta", 1.0)),
-                                    float(q.scale[0])).diff_min
-    except TinymodelError:
-        return 0.0
-    depth = layer.input.shape[-1] if layer.input.shape else 1
-    rows = layer.input.size // max(depth, 1)
-    return rows * (depth - _softmax_active_taps(depth, radius))
+    return _value_paths(layer)[0]
 
 
 def exp_factors(layer: Layer) -> float:
     """``exp(−2^k)`` factors an int8 LOGISTIC or TANH multiplies in, expected over its input
     codes (:func:`input_code_weights`): each is one more fixed-point multiply per element, so
     inputs of larger magnitude cost more.  0 for any other layer."""
-    if layer.op not in (OpType.LOGISTIC, OpType.TANH) or layer.input.dtype != "int8":
-        return 0.0
-    return _fixed_point_expectations(layer)[1]
+    return _value_paths(layer)[1]
 
 
 def _other(layer: Layer, path: KernelPath) -> dict[str, float]:
@@ -810,8 +814,7 @@ def _other(layer: Layer, path: KernelPath) -> dict[str, float]:
         c["pixels"] = out // shape[-1] if shape and shape[-1] else out     # rows of the loop
     else:
         c["elements"] = sum(t.size for t in layer.activation_inputs)
-        c["fast_elements"] = fast_elements(layer)
-        c["exp_factors"] = exp_factors(layer)
+        c["fast_elements"], c["exp_factors"] = _value_paths(layer)
     return c
 
 
