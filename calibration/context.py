@@ -56,6 +56,7 @@ import numpy as np
 import tinymodel.firmware_interface as fi
 from calibration.plans import PlanPoint
 from tinymodel.dispatch import Variant
+from tinymodel.features import CODE_PROFILES
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +118,7 @@ def _align(n: int) -> int:
 #: layer's cost on the boards' small instruction caches depends on which branches its
 #: requantization takes, i.e. on the signs of its accumulators, which follow from the input
 #: data, the input zero point and the bias (docs/calibration.md, "Data profiles").
-PROFILES = ("uniform", "relu", "normal")
+PROFILES = CODE_PROFILES
 #: int8 operators that always read uniform codes, whatever the network's profile: their
 #: value-dependent cost is a feature computed for uniform codes
 #: (:func:`tinymodel.features.fast_elements` of a SOFTMAX), so their data must be what it

@@ -448,3 +448,17 @@ def test_a_feature_that_can_only_add_cycles_never_gets_a_negative_weight():
     entry = fit_entry("RESHAPE", "copy", pts)
     assert "cold_code" in ADDING_FEATURES and "cold_code" not in entry.rich.features
     assert set(entry.rich.features) == {"calls", "elements"}
+
+
+def test_a_record_naming_malformed_input_codes_is_one_fit_error():
+    """A LOGISTIC record whose ``input_data`` is not a data profile (a hand-edited or corrupt
+    log) stops the fit with the record named, not a traceback."""
+    rec = {"kind": "layer", "variant": "s8-opt", "point_id": "bad-sigmoid",
+           "spec": {"op": "LOGISTIC", "input": [1, 64]}, "median_cycles": 900.0,
+           "input_data": {"name": "normal", "zero_point": 0, "spread": "wide"}}
+    with pytest.raises(FitError, match="bad-sigmoid: input codes .*not a data profile"):
+        prepare([rec], "s8-opt")
+    with pytest.raises(FitError, match="bad-sigmoid"):
+        prepare([dict(rec, input_data={"name": "gamma"})], "s8-opt")
+    assert prepare([dict(rec, input_data={"name": "relu", "zero_point": -128, "spread": 20})],
+                   "s8-opt")[0].counts["exp_factors"] > 0

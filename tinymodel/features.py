@@ -633,6 +633,9 @@ ACTIVATION_SPREAD_CODES = INT8_CODES / 8
 INPUT_CODES_OPTION = "input_codes"
 #: The :data:`INPUT_CODES_OPTION` value of codes uniform over the int8 range.
 UNIFORM_CODES: Mapping[str, str] = MappingProxyType({"name": "uniform"})
+#: How a calibration network's data are drawn (:func:`_profile_weights`; the profiles of
+#: ``calibration.context``).
+CODE_PROFILES = ("uniform", "relu", "normal")
 
 
 def _profile_weights(name: str, zero_point: float, spread: float) -> np.ndarray:
@@ -663,8 +666,15 @@ def input_code_weights(layer: Layer) -> np.ndarray:
     converted model: normal around the input zero point with :data:`ACTIVATION_SPREAD_CODES`."""
     given = layer.options.get(INPUT_CODES_OPTION)
     if isinstance(given, Mapping):
-        return _profile_weights(str(given.get("name", "uniform")),
-                                float(given.get("zero_point", 0)), float(given.get("spread", 0)))
+        name = given.get("name", "uniform")
+        try:
+            zero_point, spread = float(given.get("zero_point", 0)), float(given.get("spread", 0))
+        except (TypeError, ValueError):
+            zero_point = spread = math.nan
+        if name not in CODE_PROFILES or not (math.isfinite(zero_point) and math.isfinite(spread)):
+            raise TinymodelError(f"input codes {dict(given)!r}: not a data profile (name one of "
+                                 f"{', '.join(CODE_PROFILES)}, numeric zero_point and spread)")
+        return _profile_weights(name, zero_point, spread)
     q = layer.input.quantization
     zp = int(q.zero_point[0]) if q is not None and len(q.zero_point) else 0
     return _profile_weights("normal", zp, ACTIVATION_SPREAD_CODES)

@@ -140,7 +140,10 @@ def prepare(records: Sequence[Mapping[str, Any]], variant: Variant | str,
         codes = r.get("input_data")
         layer = dataclasses.replace(layer, options={**layer.options, INPUT_CODES_OPTION:
                                         codes if isinstance(codes, Mapping) else UNIFORM_CODES})
-        f = layer_features(layer, variant, cache)
+        try:
+            f = layer_features(layer, variant, cache)
+        except TinymodelError as e:
+            raise FitError(f"measurement record {r.get('point_id', '?')}: {e}") from None
         reported = reported_path(r.get("device_kernel_path"))
         if reported is not None and reported is not f.path:
             raise FitError(f"measurement record {r.get('point_id', '?')}: the device ran kernel "
