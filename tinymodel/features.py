@@ -75,7 +75,7 @@ from tinymodel.dispatch import KernelPath, Variant, conv_top_left_padding, kerne
 from tinymodel.errors import TinymodelError
 from tinymodel.formulas import Alignment, alignment_class
 from tinymodel.graph import Layer
-from tinymodel.ops import OpType
+from tinymodel.ops import Activation, OpType
 
 #: Feature names in a fixed order (table columns).
 FEATURE_NAMES = ("calls", "pixels", "outputs", "taps", "macs", "block_macs", "simd_macs",
@@ -83,26 +83,29 @@ FEATURE_NAMES = ("calls", "pixels", "outputs", "taps", "macs", "block_macs", "si
                  "col1_macs", "block_loops", "step_loops", "single_pixel_calls", "scalar_rows",
                  "runs", "strided_reads", "reduce_loops",
                  "pow2_divisions", "copy_loops", "prescaled", "flash_lines", "fast_elements",
-                 "exp_factors", "cold_code", "tap_loops")
+                 "exp_factors", "cold_code", "tap_loops", "clamped_outputs")
 
 #: The features each path's model may use (the rest are always zero or collinear for it).
 PATH_FEATURES: Mapping[KernelPath, tuple[str, ...]] = MappingProxyType({
     # conv, depthwise and dense layers use the first five; pooling, ADD, MEAN and activations
     # (which run the same scalar kernels in s8-ref and f32) calls, outputs and elements
     KernelPath.REF: ("calls", "pixels", "outputs", "taps", "tap_loops", "macs", "elements",
-                     "prescaled", "fast_elements", "exp_factors", "cold_code"),
+                     "prescaled", "fast_elements", "exp_factors", "cold_code", "clamped_outputs"),
     KernelPath.F32: ("calls", "pixels", "outputs", "taps", "tap_loops", "macs", "elements"),
-    KernelPath.FC_OPT: ("calls", "outputs", "block_macs", "tail_macs", "unaligned"),
+    KernelPath.FC_OPT: ("calls", "outputs", "block_macs", "tail_macs", "unaligned",
+                        "clamped_outputs"),
     KernelPath.CONV_1X1: ("calls", "pixels", "outputs", "block_macs", "simd_macs", "tail_macs",
-                          "block_loops", "step_loops", "single_pixel_calls", "scalar_rows"),
+                          "block_loops", "step_loops", "single_pixel_calls", "scalar_rows",
+                          "clamped_outputs"),
     KernelPath.CONV_IM2COL: ("calls", "pixels", "outputs", "taps", "simd_macs", "tail_macs",
-                             "im2col_values", "zero_fills", "unaligned", "col1_macs"),
+                             "im2col_values", "zero_fills", "unaligned", "col1_macs",
+                             "clamped_outputs"),
     KernelPath.DW_3X3: ("calls", "pixels", "outputs", "taps", "simd_macs", "tail_macs",
-                        "unaligned"),
+                        "unaligned", "clamped_outputs"),
     KernelPath.DW_GENERIC: ("calls", "pixels", "outputs", "taps", "simd_macs", "tail_macs",
-                            "im2col_values", "zero_fills"),
+                            "im2col_values", "zero_fills", "clamped_outputs"),
     KernelPath.TCONV_GATHER: ("calls", "pixels", "outputs", "taps", "simd_macs", "tail_macs",
-                              "unaligned", "flash_lines"),
+                              "unaligned", "flash_lines", "clamped_outputs"),
     KernelPath.SIMD: ("calls", "pixels", "outputs", "taps", "simd_macs", "tail_macs", "elements",
                       "cold_code"),
     KernelPath.SCALAR: ("calls", "pixels", "outputs", "elements", "prescaled", "fast_elements",
@@ -828,6 +831,29 @@ def _other(layer: Layer, path: KernelPath) -> dict[str, float]:
     return c
 
 
+#: int8 MAC operators whose requantization ends in the fused activation's clamp.
+CLAMPING_OPS = frozenset({OpType.CONV_2D, OpType.DEPTHWISE_CONV_2D, OpType.FULLY_CONNECTED,
+                          OpType.TRANSPOSE_CONV})
+#: Fused activations that cut a converted layer's output range inside the accumulators' range
+#: (a ReLU at 0, a ReLU6 at 0 and 6): their clamp branch runs for a large share of the outputs,
+#: interleaved with the unclamped path.  Without one, the converter's output range holds every
+#: value of its representative data and the clamp rarely runs.
+CLAMPING_ACTIVATIONS = frozenset({Activation.RELU, Activation.RELU6, Activation.RELU_N1_TO_1})
+
+
+def clamped_outputs(layer: Layer) -> float:
+    """Outputs of an int8 MAC layer whose fused activation clamps (:data:`CLAMPING_ACTIVATIONS`),
+    else 0.  Which branch of the requantization's clamp an output takes changes the code the
+    loop runs; on the L4 / F4, whose 1 KiB ART instruction cache holds the inner loop and the
+    inlined requantization only while one path runs, a layer whose outputs mix both paths
+    refetches its loop from flash (a KWS 1x1 convolution alone on the virtual L4: 2.23-2.29 M
+    cycles with a fused ReLU, 1.72 M without, same input; docs/calibration.md "Data profiles")."""
+    if (layer.op not in CLAMPING_OPS or layer.input is None or layer.input.dtype != "int8"
+            or layer.activation not in CLAMPING_ACTIVATIONS):
+        return 0.0
+    return float(layer.output.size)
+
+
 def layer_features(layer: Layer, variant: Variant | str,
                    cache: FlashCache | None = None) -> LayerFeatures:
     """Path, alignment class and feature counts of ``layer`` run by ``variant``'s kernels;
@@ -855,4 +881,7 @@ def layer_features(layer: Layer, variant: Variant | str,
         counts = _reduce(layer, variant)
     else:
         counts = _other(layer, path)
+    clamped = clamped_outputs(layer) if path is not KernelPath.NONE else 0.0
+    if clamped:
+        counts["clamped_outputs"] = clamped
     return LayerFeatures(path, alignment, MappingProxyType(counts))
