@@ -244,8 +244,8 @@ def _profiled(layer, profile: DataProfile | None, key: str):
     ``profile``'s data: a fused activation drawn from :data:`FUSED_ACTIVATIONS` and the output
     scale and zero point a converter would give it (:func:`converter_output_quantization`); in
     the ``relu`` / ``normal`` profiles also the profile's input zero point, drawn input and
-    per-channel weight scales and a folded bias.  (Its features depend only on the activation:
-    ``clamped_outputs``.)"""
+    per-channel weight scales and a folded bias.  (Of these its features depend only on the
+    activation: :func:`tinymodel.features.clamps`.)"""
     import dataclasses
 
     from tinymodel.graph import Quantization

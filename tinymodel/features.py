@@ -83,29 +83,28 @@ FEATURE_NAMES = ("calls", "pixels", "outputs", "taps", "macs", "block_macs", "si
                  "col1_macs", "block_loops", "step_loops", "single_pixel_calls", "scalar_rows",
                  "runs", "strided_reads", "reduce_loops",
                  "pow2_divisions", "copy_loops", "prescaled", "flash_lines", "fast_elements",
-                 "exp_factors", "cold_code", "tap_loops", "clamped_outputs")
+                 "exp_factors", "cold_code", "tap_loops", "clamped_outputs",
+                 "clamped_block_loops", "clamped_step_loops")
 
 #: The features each path's model may use (the rest are always zero or collinear for it).
 PATH_FEATURES: Mapping[KernelPath, tuple[str, ...]] = MappingProxyType({
     # conv, depthwise and dense layers use the first five; pooling, ADD, MEAN and activations
     # (which run the same scalar kernels in s8-ref and f32) calls, outputs and elements
     KernelPath.REF: ("calls", "pixels", "outputs", "taps", "tap_loops", "macs", "elements",
-                     "prescaled", "fast_elements", "exp_factors", "cold_code", "clamped_outputs"),
+                     "prescaled", "fast_elements", "exp_factors", "cold_code"),
     KernelPath.F32: ("calls", "pixels", "outputs", "taps", "tap_loops", "macs", "elements"),
-    KernelPath.FC_OPT: ("calls", "outputs", "block_macs", "tail_macs", "unaligned",
-                        "clamped_outputs"),
+    KernelPath.FC_OPT: ("calls", "outputs", "block_macs", "tail_macs", "unaligned"),
     KernelPath.CONV_1X1: ("calls", "pixels", "outputs", "block_macs", "simd_macs", "tail_macs",
                           "block_loops", "step_loops", "single_pixel_calls", "scalar_rows",
-                          "clamped_outputs"),
+                          "clamped_outputs", "clamped_block_loops", "clamped_step_loops"),
     KernelPath.CONV_IM2COL: ("calls", "pixels", "outputs", "taps", "simd_macs", "tail_macs",
-                             "im2col_values", "zero_fills", "unaligned", "col1_macs",
-                             "clamped_outputs"),
+                             "im2col_values", "zero_fills", "unaligned", "col1_macs"),
     KernelPath.DW_3X3: ("calls", "pixels", "outputs", "taps", "simd_macs", "tail_macs",
-                        "unaligned", "clamped_outputs"),
+                        "unaligned"),
     KernelPath.DW_GENERIC: ("calls", "pixels", "outputs", "taps", "simd_macs", "tail_macs",
-                            "im2col_values", "zero_fills", "clamped_outputs"),
+                            "im2col_values", "zero_fills"),
     KernelPath.TCONV_GATHER: ("calls", "pixels", "outputs", "taps", "simd_macs", "tail_macs",
-                              "unaligned", "flash_lines", "clamped_outputs"),
+                              "unaligned", "flash_lines"),
     KernelPath.SIMD: ("calls", "pixels", "outputs", "taps", "simd_macs", "tail_macs", "elements",
                       "cold_code"),
     KernelPath.SCALAR: ("calls", "pixels", "outputs", "elements", "prescaled", "fast_elements",
@@ -413,6 +412,14 @@ def _conv_like(layer: Layer, path: KernelPath) -> dict[str, float]:
         c["step_loops"] = kernel_calls if step_k else 0
         c["single_pixel_calls"] = pairs_c * odd_p
         c["scalar_rows"] = odd_c * pixels       # the odd last channel's scalar row loop
+        # a call whose four requantizations mix the clamp's paths (a fused ReLU / ReLU6) runs
+        # more code than the L4's / F4's 1 KiB ART holds with its loops: its outputs fetch the
+        # other path and it fetches each entered loop again (docs/calibration.md "Data
+        # profiles", benchmarks/context_features.py clamp)
+        if clamps(layer):
+            c["clamped_outputs"] = c["outputs"]
+            c["clamped_block_loops"] = c["block_loops"]
+            c["clamped_step_loops"] = c["step_loops"]
         # (no flash_lines: streaming the weights per pixel pair, its fit in network context
         # gave the line fills a negative weight on the L4 -- what differs there from a layer
         # alone is instruction fetch, which the calibration networks measure as deployed)
@@ -841,17 +848,12 @@ CLAMPING_OPS = frozenset({OpType.CONV_2D, OpType.DEPTHWISE_CONV_2D, OpType.FULLY
 CLAMPING_ACTIVATIONS = frozenset({Activation.RELU, Activation.RELU6, Activation.RELU_N1_TO_1})
 
 
-def clamped_outputs(layer: Layer) -> float:
-    """Outputs of an int8 MAC layer whose fused activation clamps (:data:`CLAMPING_ACTIVATIONS`),
-    else 0.  Which branch of the requantization's clamp an output takes changes the code the
-    loop runs; on the L4 / F4, whose 1 KiB ART instruction cache holds the inner loop and the
-    inlined requantization only while one path runs, a layer whose outputs mix both paths
-    refetches its loop from flash (a KWS 1x1 convolution alone on the virtual L4: 2.23-2.29 M
-    cycles with a fused ReLU, 1.72 M without, same input; docs/calibration.md "Data profiles")."""
-    if (layer.op not in CLAMPING_OPS or layer.input is None or layer.input.dtype != "int8"
-            or layer.activation not in CLAMPING_ACTIVATIONS):
-        return 0.0
-    return float(layer.output.size)
+def clamps(layer: Layer) -> bool:
+    """Whether ``layer`` is an int8 MAC layer whose fused activation clamps
+    (:data:`CLAMPING_ACTIVATIONS`): its outputs then mix both paths of the requantization's
+    clamp, which changes the code each micro-kernel call runs (``clamped_block_loops``)."""
+    return (layer.op in CLAMPING_OPS and layer.input is not None
+            and layer.input.dtype == "int8" and layer.activation in CLAMPING_ACTIVATIONS)
 
 
 def layer_features(layer: Layer, variant: Variant | str,
@@ -881,7 +883,4 @@ def layer_features(layer: Layer, variant: Variant | str,
         counts = _reduce(layer, variant)
     else:
         counts = _other(layer, path)
-    clamped = clamped_outputs(layer) if path is not KernelPath.NONE else 0.0
-    if clamped:
-        counts["clamped_outputs"] = clamped
     return LayerFeatures(path, alignment, MappingProxyType(counts))
