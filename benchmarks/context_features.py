@@ -2,12 +2,24 @@
 "Data-dependent layers" and "Code in the cache", docs/validation.md).
 
     .venv/bin/python benchmarks/context_features.py layer MODEL LAYER [--board L4] [--variant s8-opt]
+    .venv/bin/python benchmarks/context_features.py requant MODEL LAYER [--board L4] [--variant s8-opt]
+    .venv/bin/python benchmarks/context_features.py clamp LOG [--board L4] [--variant s8-opt]
     .venv/bin/python benchmarks/context_features.py cold-code LOG [--board F7] [--variant s8-opt]
 
 ``layer``: deploys one int8 layer of MODEL alone (its own constants, as ``tinymodel deploy``
 lays them out) on the virtual board and times one RUN_MODEL inference after a warm-up for each
 of four inputs: ReLU-like codes (the zero point plus |N(0, 40)|), codes uniform over int8, codes
 N(zero point, 30), every code at the zero point; prints cycles, instructions and the instruction-cache counters of each.
+
+``requant``: the same layer deployed alone with its own quantization, then with the fused
+activation and the converter-set output quantization a calibration network of the ``relu``
+profile gives it (:func:`calibration.context._profiled`, each of
+:data:`calibration.context.FUSED_ACTIVATIONS`), all on the same ReLU-like codes; prints
+cycles and instruction-cache counters of each.
+
+``clamp``: mean out-of-fold error of the int8 MAC layers' table entries of a network-context
+calibration log, fitted with the fused activation each record names and with none (the 1x1
+path's ``clamped_block_loops`` / ``clamped_step_loops``, :func:`tinymodel.features.clamps`).
 
 ``cold-code``: mean out-of-fold error of the small layers' table entries of a calibration log
 (``gunzip -k calibration/data/calibration-F7-full.jsonl.gz``), fitted as
@@ -27,11 +39,23 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+#: Entries whose out-of-fold error ``clamp`` prints.
+MAC_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV")
 #: Entries whose out-of-fold error ``cold-code`` prints.
 SMALL_OPS = ("RESHAPE", "STRIDED_SLICE", "CONCATENATION", "MUL", "ADD", "LOGISTIC", "TANH")
 
 
-def time_layer(model: str, name: str, board: str, variant: str) -> None:
+def _model_layer(model: str, name: str):
+    from tinymodel.readers import load_model
+
+    layers = [x for x in load_model(model) if x.name == name]
+    if not layers:
+        sys.exit(f"{model}: no layer named {name!r}")
+    return layers[0]
+
+
+def _time_alone(layer, board: str, variant: str, inputs: dict, label_of=lambda k: k) -> None:
+    """Deploy ``layer`` alone and print one warmed-up RUN_MODEL inference per input."""
     import tempfile
 
     import calibration.vboard  # noqa: F401  (registers vboard://)
@@ -39,27 +63,15 @@ def time_layer(model: str, name: str, board: str, variant: str) -> None:
     from calibration.transport import SerialTransport
     from calibration.vboard import machine_of
     from tinymodel.graph import ModelGraph
-    from tinymodel.readers import load_model
     from validation.deployment import deploy_cached
 
-    layers = [x for x in load_model(model) if x.name == name]
-    if not layers:
-        sys.exit(f"{model}: no layer named {name!r}")
-    layer = layers[0]
-    graph = ModelGraph(f"alone-{name}", [layer], [layer.input], [layer.output])
+    graph = ModelGraph(f"alone-{layer.name}", [layer], [layer.input], [layer.output])
     with tempfile.TemporaryDirectory(prefix="tinymodel-layer-") as tmp:
         dep = deploy_cached(graph, board, variant, Path(tmp))
         t = SerialTransport(f"vboard://{board}?image={dep.elf}")
         try:
             c = Client(t, timeout_s=300)
             c.hello()
-            zp = int(layer.input.quantization.zero_point[0])
-            rng = np.random.default_rng(1)
-            n = layer.input.size
-            inputs = {"relu-like": np.clip(zp + np.abs(rng.normal(0, 40, n)), -128, 127),
-                      "uniform": rng.integers(-128, 128, n),
-                      "normal": np.clip(np.round(zp + rng.normal(0, 30, n)), -128, 127),
-                      "zero point": np.full(n, zp)}
             for label, x in inputs.items():
                 c.write_inputs([x.astype(np.int8).tobytes()])
                 c.run_model(warmups=1, reps=1, timeout_s=300)
@@ -69,9 +81,49 @@ def time_layer(model: str, name: str, board: str, variant: str) -> None:
                 after = m.stats()
                 counters = {k: after[k] - before.get(k, 0) for k in after
                             if k == "instructions" or "_i_" in k}
-                print(f"{label:11s} {r.layer_cycles[0]:>12,} cycles  {counters}")
+                print(f"{label_of(label):11s} {r.layer_cycles[0]:>12,} cycles  {counters}")
         finally:
             t.close()
+
+
+def time_layer(model: str, name: str, board: str, variant: str) -> None:
+    layer = _model_layer(model, name)
+    zp = int(layer.input.quantization.zero_point[0])
+    rng = np.random.default_rng(1)
+    n = layer.input.size
+    _time_alone(layer, board, variant, {
+        "relu-like": np.clip(zp + np.abs(rng.normal(0, 40, n)), -128, 127),
+        "uniform": rng.integers(-128, 128, n),
+        "normal": np.clip(np.round(zp + rng.normal(0, 30, n)), -128, 127),
+        "zero point": np.full(n, zp)})
+
+
+def requant_regimes(model: str, name: str, board: str, variant: str) -> None:
+    """The layer with its own quantization, then as a calibration network of the ``relu``
+    profile (spread 30 codes) gives it with each fused activation (two draws each), all on the
+    same ReLU-like codes: the clamp's share decides the cost on the L4 (``clamped_outputs``)."""
+    from calibration import context as cx
+
+    own = _model_layer(model, name)
+    profile = cx.DataProfile("relu", -128, 30.0, True)
+    rng = np.random.default_rng(1)
+    codes = np.clip(np.round(np.abs(rng.normal(0, 30, own.input.size))) - 128, -128, 127)
+    print(f"{'layer':14s} {'activation':10s} {'out scale':>9s} {'zp':>4s}")
+    layers = {"own": own}
+    for act in cx.FUSED_ACTIVATIONS:
+        for key in ("a", "b"):
+            saved = cx.FUSED_ACTIVATIONS
+            try:
+                cx.FUSED_ACTIVATIONS = (act,)
+                layers[f"{act}/{key}"] = cx._profiled(own, profile, key)
+            finally:
+                cx.FUSED_ACTIVATIONS = saved
+    for label, layer in layers.items():
+        q = layer.output.quantization
+        print(f"{label:14s} {layer.activation.value:10s} {q.scale[0]:9.4g} {q.zero_point[0]:4d}",
+              end="  ")
+        _time_alone(layer, board, variant, {label: codes + (layer.input.quantization.zero_point[0]
+                                                            + 128)}, label_of=lambda k: "")
 
 
 def cold_code_errors(log: str, board: str, variant: str) -> None:
@@ -101,6 +153,37 @@ def cold_code_errors(log: str, board: str, variant: str) -> None:
               f"{e['with']:5.1f} % with")
 
 
+def clamp_errors(log: str, board: str, variant: str) -> None:
+    """Mean out-of-fold error of the int8 MAC entries of a network-context calibration log,
+    fitted as ``tinymodel.fitting`` fits them, with the records' ``fused_activation`` and with
+    every layer taken as the spec's (no activation: no clamped loop entries)."""
+    from tinymodel.boards import load_board
+    from tinymodel.features import code_cache, flash_data_cache
+    from tinymodel.fitting import _out_of_fold, prepare
+    from tinymodel.footprint import firmware_base
+    from tinymodel.records import read_measurements
+
+    records = [r for r in read_measurements(log) if r.get("kind") == "layer"]
+    if not any("fused_activation" in r for r in records):
+        sys.exit(f"{log}: no record names a fused_activation (a log older than 2026-12-07?)")
+    b = load_board(board)
+    code = code_cache(b, variant, firmware_base(b.id, variant).kernel_bytes)
+    errors: dict[tuple[str, str], dict[str, float]] = collections.defaultdict(dict)
+    for label, recs in (("without", [dict(r, fused_activation=None) for r in records]),
+                        ("with", records)):
+        groups = collections.defaultdict(list)
+        for p in prepare(recs, variant, flash_data_cache(b), code):
+            if p.op in MAC_OPS:
+                groups[(p.op, p.path)].append(p)
+        for (op, path), pts in groups.items():
+            oof = _out_of_fold(op, path, pts, "rich")
+            e = [abs(oof[p.point_id] / p.cycles - 1) for p in pts if np.isfinite(oof[p.point_id])]
+            errors[(op, path)][label] = 100 * float(np.mean(e))
+    for (op, path), e in sorted(errors.items()):
+        print(f"{op}/{path:12s} out-of-fold error {e['without']:5.1f} % without the fused "
+              f"activation, {e['with']:5.1f} % with")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="what", required=True)
@@ -109,6 +192,15 @@ def main() -> None:
     a.add_argument("layer")
     a.add_argument("--board", default="L4")
     a.add_argument("--variant", default="s8-opt")
+    r = sub.add_parser("requant")
+    r.add_argument("model")
+    r.add_argument("layer")
+    r.add_argument("--board", default="L4")
+    r.add_argument("--variant", default="s8-opt")
+    c = sub.add_parser("clamp")
+    c.add_argument("log")
+    c.add_argument("--board", default="L4")
+    c.add_argument("--variant", default="s8-opt")
     b = sub.add_parser("cold-code")
     b.add_argument("log")
     b.add_argument("--board", default="F7")
@@ -119,6 +211,10 @@ def main() -> None:
     try:
         if args.what == "layer":
             time_layer(args.model, args.layer, args.board, args.variant)
+        elif args.what == "requant":
+            requant_regimes(args.model, args.layer, args.board, args.variant)
+        elif args.what == "clamp":
+            clamp_errors(args.log, args.board, args.variant)
         else:
             cold_code_errors(args.log, args.board, args.variant)
     except (TinymodelError, OSError) as e:

@@ -106,6 +106,8 @@ class NetLayer:
     estimated_cycles: float   # calibration.requests.estimated_cycles (for the timeout)
     #: reads uniform codes whatever the network's profile (:data:`UNIFORM_DATA_OPS`)
     uniform_data: bool = False
+    #: the fused activation it runs (:func:`_profiled` draws it for an int8 MAC layer)
+    activation: str = "none"
 
 
 def _align(n: int) -> int:
@@ -134,12 +136,19 @@ SPREAD_CODES = (8.0, 64.0)
 #: A folded bias (a BatchNormalization folded into the layer, as the converter writes it) is
 #: normal with this many times the accumulator's typical size ``sqrt(K) · 64 · 64``.
 FOLDED_BIAS_SCALE = 4.0
-#: A profiled MAC layer's activation scales (input, output) and per-channel weight scales are
-#: drawn log-uniformly from these ranges (converted models: activations 0.002-0.1, per-channel
-#: weights 0.0005-0.02), so its requantization multipliers and shifts vary as a real network's
-#: do instead of all being those of the spec's fixed scales.
+#: A profiled MAC layer's input scale and per-channel weight scales are drawn log-uniformly from
+#: these ranges (converted models: activations 0.002-0.1, per-channel weights 0.0005-0.02), so
+#: its requantization multipliers and shifts vary as a real network's do instead of all being
+#: those of the spec's fixed scales.  Its output scale and zero point are not drawn: they follow
+#: from its accumulators as a converter sets them (:func:`converter_output_quantization`).
 ACTIVATION_SCALES = (0.002, 0.1)
 WEIGHT_SCALES = (0.0005, 0.02)
+#: A profiled MAC layer's fused activation, drawn with equal chance (converted CNNs fuse ReLU or
+#: ReLU6 into most convolutions; a linear bottleneck or a last layer has none).
+FUSED_ACTIVATIONS = ("none", "relu", "relu6")
+#: Output positions whose accumulators :func:`converter_output_quantization` samples (the
+#: converter's representative data set).
+RANGE_SAMPLES = 256
 
 
 @dataclass(frozen=True)
@@ -176,15 +185,73 @@ def network_profile(keys: Sequence[str]) -> DataProfile:
     return DataProfile(name, zp, spread, True)
 
 
+def _offset_codes(profile: DataProfile, shape, zero_point: int,
+                  rng: np.random.Generator) -> np.ndarray:
+    """Input codes minus ``zero_point`` (what a MAC kernel multiplies), drawn as ``profile`` lays
+    out its int8 data (:func:`_random_bytes`)."""
+    if profile.name == "uniform":
+        return rng.integers(-128, 128, size=shape) - zero_point
+    draw = rng.normal(0.0, profile.spread, size=shape)
+    if profile.name == "relu":
+        draw = np.abs(draw)
+    codes = np.clip(np.round(draw + profile.zero_point), -128, 127)
+    return codes - zero_point
+
+
+def _accumulators(layer, profile: DataProfile, rng: np.random.Generator) -> np.ndarray:
+    """``(RANGE_SAMPLES, output channels)`` accumulators of ``layer`` (bias included) on inputs
+    drawn as ``profile``: every tap inside the input (border positions' padding is ignored; a
+    transposed convolution's every tap is counted, an upper bound of its stride's overlap)."""
+    zp = int(layer.input.quantization.zero_point[0]) if layer.input.quantization.zero_point else 0
+    w = np.asarray(layer.weights.data, dtype=np.float64)   # exact: |acc| < 2^53
+    if layer.op.label == "DEPTHWISE_CONV_2D":          # (1, kh, kw, C)
+        taps = w.reshape(-1, w.shape[-1])
+        x = _offset_codes(profile, (RANGE_SAMPLES,) + taps.shape, zp, rng)
+        acc = np.einsum("ntc,tc->nc", x, taps)
+    else:                                              # (C, ...): conv, transposed conv, dense
+        flat = w.reshape(w.shape[0], -1)
+        acc = _offset_codes(profile, (RANGE_SAMPLES, flat.shape[1]), zp, rng) @ flat.T
+    bias = layer.bias
+    if bias is not None and bias.data is not None:
+        acc = acc + np.asarray(bias.data, dtype=np.float64).reshape(1, -1)
+    return acc
+
+
+def converter_output_quantization(layer, profile: DataProfile,
+                                  rng: np.random.Generator) -> tuple[float, int]:
+    """``(scale, zero point)`` of ``layer``'s int8 output as the TFLite converter sets them: the
+    float range of the outputs on representative data (here :func:`_accumulators` times the input
+    and weight scales), widened to contain 0, cut at 0 by a fused ReLU / ReLU6 and at 6 by a
+    ReLU6, spread over the 256 codes (the asymmetric int8 activation rule of the TensorFlow Lite
+    quantization specification)."""
+    y = (_accumulators(layer, profile, rng)
+         * float(layer.input.quantization.scale[0])
+         * np.asarray(layer.weights.quantization.scale, dtype=np.float64).reshape(1, -1))
+    lo, hi = min(0.0, float(y.min())), max(0.0, float(y.max()))
+    act = layer.activation.value
+    if act in ("relu", "relu6"):
+        lo = 0.0
+    if act == "relu6":
+        hi = min(hi, 6.0)
+    if hi - lo <= 1e-9:
+        hi = lo + 1e-3
+    scale = (hi - lo) / 255.0
+    return scale, int(np.clip(round(-128 - lo / scale), -128, 127))
+
+
 def _profiled(layer, profile: DataProfile | None, key: str):
-    """``layer`` with ``profile``'s input zero point, drawn activation and per-channel weight
-    scales and a folded bias (int8 MAC layers only; their features do not depend on these)."""
+    """``layer`` (an int8 MAC layer; others unchanged) as a converted network's layer reading
+    ``profile``'s data: a fused activation drawn from :data:`FUSED_ACTIVATIONS` and the output
+    scale and zero point a converter would give it (:func:`converter_output_quantization`); in
+    the ``relu`` / ``normal`` profiles also the profile's input zero point, drawn input and
+    per-channel weight scales and a folded bias.  (Of these its features depend only on the
+    activation: :func:`tinymodel.features.clamps`.)"""
     import dataclasses
 
     from tinymodel.graph import Quantization
+    from tinymodel.ops import Activation
 
-    if (profile is None or not profile.folded_bias or layer.input.dtype != "int8"
-            or layer.op.label not in PROFILED_OPS):
+    if profile is None or layer.input.dtype != "int8" or layer.op.label not in PROFILED_OPS:
         return layer
     rng = np.random.default_rng(zlib.crc32(("quant\n" + key).encode()))
 
@@ -192,32 +259,36 @@ def _profiled(layer, profile: DataProfile | None, key: str):
         return np.exp(rng.uniform(np.log(bounds[0]), np.log(bounds[1]), size))
 
     inputs = list(layer.inputs)
-    pos = layer.op.operands.data
-    x = inputs[pos]
-    if x is not None and x.quantization is not None and x.quantization.scale:
-        inputs[pos] = dataclasses.replace(
-            x, quantization=Quantization((float(log_uniform(ACTIVATION_SCALES)),),
-                                         (profile.zero_point,)))
-    w = layer.weights
-    if w is not None and w.quantization is not None and len(w.quantization.scale) > 1:
-        scales = tuple(float(s) for s in log_uniform(WEIGHT_SCALES, len(w.quantization.scale)))
-        i = next(i for i, t in enumerate(inputs) if t is w)
-        inputs[i] = dataclasses.replace(w, quantization=Quantization(
-            scales, w.quantization.zero_point, w.quantization.axis))
-    bias = layer.bias
-    if bias is not None and bias.data is not None:
-        ws = layer.weights.shape
-        k = int(np.prod(ws[1:])) if layer.op.label != "DEPTHWISE_CONV_2D" else int(ws[1] * ws[2])
-        values = rng.normal(0.0, FOLDED_BIAS_SCALE * np.sqrt(k) * 64 * 64, bias.shape)
-        values = np.clip(np.round(values), -(2 ** 31) + 1, 2 ** 31 - 1).astype(np.int32)
-        i = next(i for i, t in enumerate(inputs) if t is bias)
-        inputs[i] = dataclasses.replace(bias, data=values)
-    outputs = list(layer.outputs)
-    y = outputs[0]
-    if y.quantization is not None and y.quantization.scale:
-        outputs[0] = dataclasses.replace(y, quantization=Quantization(
-            (float(log_uniform(ACTIVATION_SCALES)),), y.quantization.zero_point))
-    return dataclasses.replace(layer, inputs=tuple(inputs), outputs=tuple(outputs))
+    if profile.folded_bias:
+        pos = layer.op.operands.data
+        x = inputs[pos]
+        if x is not None and x.quantization is not None and x.quantization.scale:
+            inputs[pos] = dataclasses.replace(
+                x, quantization=Quantization((float(log_uniform(ACTIVATION_SCALES)),),
+                                             (profile.zero_point,)))
+        w = layer.weights
+        if w is not None and w.quantization is not None and len(w.quantization.scale) > 1:
+            scales = tuple(float(s) for s in log_uniform(WEIGHT_SCALES, len(w.quantization.scale)))
+            i = next(i for i, t in enumerate(inputs) if t is w)
+            inputs[i] = dataclasses.replace(w, quantization=Quantization(
+                scales, w.quantization.zero_point, w.quantization.axis))
+        bias = layer.bias
+        if bias is not None and bias.data is not None:
+            ws = layer.weights.shape
+            k = (int(np.prod(ws[1:])) if layer.op.label != "DEPTHWISE_CONV_2D"
+                 else int(ws[1] * ws[2]))
+            values = rng.normal(0.0, FOLDED_BIAS_SCALE * np.sqrt(k) * 64 * 64, bias.shape)
+            values = np.clip(np.round(values), -(2 ** 31) + 1, 2 ** 31 - 1).astype(np.int32)
+            i = next(i for i, t in enumerate(inputs) if t is bias)
+            inputs[i] = dataclasses.replace(bias, data=values)
+    activation = Activation(FUSED_ACTIVATIONS[int(rng.integers(len(FUSED_ACTIVATIONS)))])
+    layer = dataclasses.replace(layer, inputs=tuple(inputs), activation=activation)
+    y = layer.outputs[0]
+    if y.quantization is None or not y.quantization.scale:
+        return layer
+    scale, zp = converter_output_quantization(layer, profile, rng)
+    return dataclasses.replace(layer, outputs=(dataclasses.replace(
+        y, quantization=Quantization((scale,), (zp,))),) + tuple(layer.outputs[1:]))
 
 
 def net_layer(point: PlanPoint, variant: Variant | str,
@@ -249,7 +320,8 @@ def net_layer(point: PlanPoint, variant: Variant | str,
                     None if second is None else second.dtype,
                     0 if second is None else int(second.nbytes), layer.output.dtype,
                     int(layer.output.nbytes), scratch, path, cycles,
-                    x.dtype == "int8" and layer.op.label in UNIFORM_DATA_OPS)
+                    x.dtype == "int8" and layer.op.label in UNIFORM_DATA_OPS,
+                    layer.activation.value)
 
 
 # -- the arena of a calibration network ------------------------------------------------------------
@@ -595,6 +667,7 @@ def measure_network(net: CalibrationNetwork, images: NetworkImages, *, target, s
             "device_kernel_path": None, "context": "network", "network": net.id, "position": i,
             "network_layers": len(net.layers), "data_profile": net.profile.as_dict(),
             "input_data": (UNIFORM if nl.uniform_data else net.profile).as_dict(),
+            "fused_activation": nl.activation,
             "previous_op": net.layers[i - 1].point.op if i else None,
             "image_build_id": hello.build_id, "firmware": firmware,
             "clock_hz": hello.core_clock_hz, "transport": target.transport_info(),

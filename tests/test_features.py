@@ -601,3 +601,45 @@ def test_tap_loops_count_the_input_channel_loops_the_scalar_conv_enters():
     assert s["macs"] == 3 * s["tap_loops"]
     assert "tap_loops" in layer_features(same, "f32").counts
     assert "tap_loops" not in layer_features(same, "s8-opt").counts
+
+
+@pytest.mark.parametrize("spec", [
+    {"op": "CONV_2D", "input": [1, 25, 5, 64], "filters": 64, "kernel": [1, 1], "padding": "same"},
+    {"op": "CONV_2D", "input": [1, 7, 7, 20], "filters": 9, "kernel": [1, 1], "padding": "same"},
+    {"op": "CONV_2D", "input": [1, 8, 8, 6], "filters": 8, "kernel": [3, 3], "padding": "same"},
+    {"op": "DEPTHWISE_CONV_2D", "input": [1, 8, 8, 16], "kernel": [3, 3], "padding": "same"},
+    {"op": "FULLY_CONNECTED", "input": [1, 40], "units": 12},
+])
+def test_a_clamping_fused_activation_makes_the_1x1_calls_enter_their_loops_again(spec):
+    """A fused ReLU / ReLU6 / ReLU_N1_TO_1 cuts a converted layer's output range inside its
+    accumulators' range, so its outputs mix both paths of the clamp; on the 1x1 path every
+    micro-kernel call then fetches the other path and the loops it enters again:
+    ``clamped_outputs`` / ``clamped_block_loops`` / ``clamped_step_loops`` equal ``outputs`` /
+    ``block_loops`` / ``step_loops``.  Nothing without a clamping
+    activation, in float32, or on the other paths (whose calibration showed no such cost)."""
+    import dataclasses
+
+    from tinymodel.features import clamps
+    from tinymodel.ops import Activation
+
+    plain = build_layer(spec, dtype="int8")
+    assert plain.activation is Activation.NONE and not clamps(plain)
+    names = ("clamped_outputs", "clamped_block_loops", "clamped_step_loops")
+    for act in (Activation.RELU, Activation.RELU6, Activation.RELU_N1_TO_1):
+        fused = dataclasses.replace(plain, activation=act)
+        assert clamps(fused)
+        f = layer_features(fused, "s8-opt")
+        if f.path is KernelPath.CONV_1X1:
+            assert f.counts["clamped_outputs"] == f.counts["outputs"]
+            assert f.counts["clamped_block_loops"] == f.counts["block_loops"]
+            assert f.counts["clamped_step_loops"] == f.counts["step_loops"]
+            assert f.counts["block_loops"] + f.counts["step_loops"] > 0
+            assert set(names) <= set(PATH_FEATURES[f.path])
+        else:
+            assert not set(names) & set(f.counts)
+        assert not set(names) & set(layer_features(fused, "s8-ref").counts)
+    assert not set(names) & set(layer_features(plain, "s8-opt").counts)
+    f32 = dataclasses.replace(build_layer(spec, dtype="float32"), activation=Activation.RELU)
+    assert not clamps(f32)
+    pool = build_layer({"op": "MAX_POOL_2D", "input": [1, 8, 8, 4], "pool": [2, 2]}, dtype="int8")
+    assert not clamps(dataclasses.replace(pool, activation=Activation.RELU))

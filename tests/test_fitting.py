@@ -462,3 +462,20 @@ def test_a_record_naming_malformed_input_codes_is_one_fit_error():
         prepare([dict(rec, input_data={"name": "gamma"})], "s8-opt")
     assert prepare([dict(rec, input_data={"name": "relu", "zero_point": -128, "spread": 20})],
                    "s8-opt")[0].counts["exp_factors"] > 0
+
+
+def test_a_record_names_the_fused_activation_its_layer_ran():
+    """A calibration network draws a fused activation for an int8 MAC layer and names it
+    (``fused_activation``); the fit builds the layer with it (the 1x1 path's clamped loop
+    entries), a record without the field runs the spec's, and a name that is no activation is
+    one FitError."""
+    rec = {"kind": "layer", "variant": "s8-opt", "point_id": "conv-relu",
+           "spec": {"op": "CONV_2D", "input": [1, 6, 6, 32], "filters": 4, "kernel": [1, 1]},
+           "median_cycles": 9000.0}
+    plain = prepare([rec], "s8-opt")[0].counts
+    assert "clamped_block_loops" not in plain and plain["block_loops"] == 2 * 18
+    assert "clamped_block_loops" not in prepare([dict(rec, fused_activation="none")], "s8-opt")[0].counts
+    assert prepare([dict(rec, fused_activation="relu6")], "s8-opt")[0].counts[
+        "clamped_block_loops"] == 2 * 18
+    with pytest.raises(FitError, match="conv-relu: fused_activation 'swish' is not an activation"):
+        prepare([dict(rec, fused_activation="swish")], "s8-opt")

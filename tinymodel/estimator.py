@@ -248,13 +248,14 @@ _VALUE_FEATURE_OPS = frozenset({OpType.HARD_SWISH, OpType.LOGISTIC, OpType.TANH,
 def _signature(layer: Layer) -> tuple:
     """Everything a layer's features, costs, scratch and blob bytes depend on, as one flat tuple
     of plain strings, ints and shapes (enum members hash slowly; nested tuples build slowly):
-    the op, the source op of unsupported layers, the geometry, the input count, per input
+    the op, the source op of unsupported layers, the geometry, the fused activation
+    (:func:`tinymodel.features.clamps`), the input count, per input
     ``None`` or (shape, dtype, constant, quantization scales), per output (shape, dtype)."""
     op = layer.op
     inputs = layer.inputs
     key = [op.label, layer.source_op if op is _UNSUPPORTED else None, layer.kernel,
            layer.strides, layer.padding._value_, layer.dilation, layer.depth_multiplier,
-           layer.groups, len(inputs)]
+           layer.groups, layer.activation._value_, len(inputs)]
     for t in inputs:
         if t is None:
             key.append(None)

@@ -75,7 +75,7 @@ from tinymodel.dispatch import KernelPath, Variant, conv_top_left_padding, kerne
 from tinymodel.errors import TinymodelError
 from tinymodel.formulas import Alignment, alignment_class
 from tinymodel.graph import Layer
-from tinymodel.ops import OpType
+from tinymodel.ops import Activation, OpType
 
 #: Feature names in a fixed order (table columns).
 FEATURE_NAMES = ("calls", "pixels", "outputs", "taps", "macs", "block_macs", "simd_macs",
@@ -83,7 +83,8 @@ FEATURE_NAMES = ("calls", "pixels", "outputs", "taps", "macs", "block_macs", "si
                  "col1_macs", "block_loops", "step_loops", "single_pixel_calls", "scalar_rows",
                  "runs", "strided_reads", "reduce_loops",
                  "pow2_divisions", "copy_loops", "prescaled", "flash_lines", "fast_elements",
-                 "exp_factors", "cold_code", "tap_loops")
+                 "exp_factors", "cold_code", "tap_loops", "clamped_outputs",
+                 "clamped_block_loops", "clamped_step_loops")
 
 #: The features each path's model may use (the rest are always zero or collinear for it).
 PATH_FEATURES: Mapping[KernelPath, tuple[str, ...]] = MappingProxyType({
@@ -94,7 +95,8 @@ PATH_FEATURES: Mapping[KernelPath, tuple[str, ...]] = MappingProxyType({
     KernelPath.F32: ("calls", "pixels", "outputs", "taps", "tap_loops", "macs", "elements"),
     KernelPath.FC_OPT: ("calls", "outputs", "block_macs", "tail_macs", "unaligned"),
     KernelPath.CONV_1X1: ("calls", "pixels", "outputs", "block_macs", "simd_macs", "tail_macs",
-                          "block_loops", "step_loops", "single_pixel_calls", "scalar_rows"),
+                          "block_loops", "step_loops", "single_pixel_calls", "scalar_rows",
+                          "clamped_outputs", "clamped_block_loops", "clamped_step_loops"),
     KernelPath.CONV_IM2COL: ("calls", "pixels", "outputs", "taps", "simd_macs", "tail_macs",
                              "im2col_values", "zero_fills", "unaligned", "col1_macs"),
     KernelPath.DW_3X3: ("calls", "pixels", "outputs", "taps", "simd_macs", "tail_macs",
@@ -410,6 +412,14 @@ def _conv_like(layer: Layer, path: KernelPath) -> dict[str, float]:
         c["step_loops"] = kernel_calls if step_k else 0
         c["single_pixel_calls"] = pairs_c * odd_p
         c["scalar_rows"] = odd_c * pixels       # the odd last channel's scalar row loop
+        # a call whose four requantizations mix the clamp's paths (a fused ReLU / ReLU6) runs
+        # more code than the L4's / F4's 1 KiB ART holds with its loops: its outputs fetch the
+        # other path and it fetches each entered loop again (docs/calibration.md "Data
+        # profiles", benchmarks/context_features.py clamp)
+        if clamps(layer):
+            c["clamped_outputs"] = c["outputs"]
+            c["clamped_block_loops"] = c["block_loops"]
+            c["clamped_step_loops"] = c["step_loops"]
         # (no flash_lines: streaming the weights per pixel pair, its fit in network context
         # gave the line fills a negative weight on the L4 -- what differs there from a layer
         # alone is instruction fetch, which the calibration networks measure as deployed)
@@ -826,6 +836,24 @@ def _other(layer: Layer, path: KernelPath) -> dict[str, float]:
         c["elements"] = sum(t.size for t in layer.activation_inputs)
         c["fast_elements"], c["exp_factors"] = _value_paths(layer)
     return c
+
+
+#: int8 MAC operators whose requantization ends in the fused activation's clamp.
+CLAMPING_OPS = frozenset({OpType.CONV_2D, OpType.DEPTHWISE_CONV_2D, OpType.FULLY_CONNECTED,
+                          OpType.TRANSPOSE_CONV})
+#: Fused activations that cut a converted layer's output range inside the accumulators' range
+#: (a ReLU at 0, a ReLU6 at 0 and 6): their clamp branch runs for a large share of the outputs,
+#: interleaved with the unclamped path.  Without one, the converter's output range holds every
+#: value of its representative data and the clamp rarely runs.
+CLAMPING_ACTIVATIONS = frozenset({Activation.RELU, Activation.RELU6, Activation.RELU_N1_TO_1})
+
+
+def clamps(layer: Layer) -> bool:
+    """Whether ``layer`` is an int8 MAC layer whose fused activation clamps
+    (:data:`CLAMPING_ACTIVATIONS`): its outputs then mix both paths of the requantization's
+    clamp, which changes the code each micro-kernel call runs (``clamped_block_loops``)."""
+    return (layer.op in CLAMPING_OPS and layer.input is not None
+            and layer.input.dtype == "int8" and layer.activation in CLAMPING_ACTIVATIONS)
 
 
 def layer_features(layer: Layer, variant: Variant | str,

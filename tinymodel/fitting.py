@@ -53,7 +53,7 @@ from tinymodel.features import (INPUT_CODES_OPTION, PATH_FEATURES, UNIFORM_CODES
                                  FlashCache, cold_code, layer_features)
 from tinymodel.firmware_interface import reported_path
 from tinymodel.layerspec import build_layer, spec_key
-from tinymodel.ops import OpType
+from tinymodel.ops import Activation, OpType
 from tinymodel.tables import (
     CONFORMAL_LEVEL,
     POOR_FIT_MAPE_PCT,
@@ -140,6 +140,15 @@ def prepare(records: Sequence[Mapping[str, Any]], variant: Variant | str,
         codes = r.get("input_data")
         layer = dataclasses.replace(layer, options={**layer.options, INPUT_CODES_OPTION:
                                         codes if isinstance(codes, Mapping) else UNIFORM_CODES})
+        # the fused activation the layer ran: a calibration network draws one for an int8 MAC
+        # layer and names it; other records ran the spec's
+        act = r.get("fused_activation")
+        if act is not None:
+            try:
+                layer = dataclasses.replace(layer, activation=Activation(act))
+            except (ValueError, TypeError):
+                raise FitError(f"measurement record {r.get('point_id', '?')}: fused_activation "
+                               f"{act!r} is not an activation") from None
         try:
             f = layer_features(layer, variant, cache)
         except TinymodelError as e:

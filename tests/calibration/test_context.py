@@ -170,6 +170,8 @@ def test_network_context_sees_what_a_layer_alone_does_not(board_image, kws_plan,
     assert all(len(r["cycles"]) == 2 for r in recs)
     # a layer that reads the network's profile names it as the codes it read
     assert all(r["input_data"] == r["data_profile"] for r in recs)
+    # and every (int8 MAC) layer names the fused activation it ran
+    assert {r["fused_activation"] for r in recs} <= {"none", "relu", "relu6"}
     # the records name the firmware without a network (what a table is fitted for)
     assert {r["firmware"]["build_id"] for r in recs} == {run.network.firmware_build_id}
     assert all(r["image_build_id"] != run.network.firmware_build_id for r in recs)
@@ -261,3 +263,45 @@ def test_profiles_vary_the_mac_layers_but_not_what_a_feature_models():
     assert relu_codes.min() == -128 and np.median(relu_codes) < -100
     assert uniform_codes.min() < -100 and uniform_codes.max() > 100
     assert m.layers[1].in_offset == regions[(0, "int8", True)][0]
+
+
+@pytest.mark.parametrize("spec", [
+    {"op": "CONV_2D", "input": [1, 25, 5, 64], "filters": 64, "kernel": [1, 1], "padding": "same"},
+    {"op": "DEPTHWISE_CONV_2D", "input": [1, 8, 8, 16], "kernel": [3, 3], "padding": "same"},
+    {"op": "FULLY_CONNECTED", "input": [1, 96], "units": 24},
+])
+def test_a_mac_layer_gets_a_fused_activation_and_the_output_range_a_converter_would(spec):
+    """Every profile gives an int8 MAC layer a fused activation and sets its output scale and
+    zero point from its accumulators' range on the profile's data, as the converter does from
+    its representative data: without an activation (almost) no output clamps, with a ReLU /
+    ReLU6 the zero point is -128 and the clamp takes a large share of the outputs -- the two
+    regimes whose cost differs (clamped_outputs)."""
+    import numpy as np
+
+    from calibration.context import FUSED_ACTIVATIONS, DataProfile, _accumulators, _profiled
+    from calibration.plans import PlanPoint
+    from calibration.requests import point_layer
+
+    base = point_layer(spec, "s8-opt")
+    seen = set()
+    for profile in (DataProfile("uniform"), DataProfile("relu", -128, 20.0, True),
+                    DataProfile("normal", 30, 40.0, True)):
+        for key in ("a", "b", "c", "d", "e", "f"):
+            layer = _profiled(base, profile, key)
+            act = layer.activation.value
+            seen.add(act)
+            assert act in FUSED_ACTIVATIONS
+            s_out = layer.output.quantization.scale[0]
+            zp = layer.output.quantization.zero_point[0]
+            acc = _accumulators(layer, profile, np.random.default_rng(99))   # fresh data
+            codes = zp + np.round(acc * layer.input.quantization.scale[0]
+                                  * np.asarray(layer.weights.quantization.scale) / s_out)
+            if act == "none":
+                assert np.mean((codes < -128) | (codes > 127)) < 0.01
+            else:
+                assert zp == -128
+                assert 0.2 < np.mean(codes < -128) < 0.8, (profile.name, key)
+            # the descriptor the network runs carries them
+            d = net_layer(PlanPoint(spec, key, "s"), "s8-opt", profile).descriptor
+            assert d.quant[fi.QuantSlot.OUT_OFFSET] == zp
+    assert seen == set(FUSED_ACTIVATIONS)

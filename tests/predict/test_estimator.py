@@ -490,3 +490,20 @@ def test_a_small_layer_costs_more_after_kernels_that_evicted_its_code_on_the_f7(
             assert hot.layer_cycles[i_hot] == pytest.approx(alone, rel=0.05)
         else:
             assert cold.layer_cycles[i_cold] == hot.layer_cycles[i_hot] == alone
+
+
+def test_a_fused_relu_on_a_1x1_convolution_is_predicted_with_its_clamped_loop_entries():
+    """Two networks that differ only in a 1x1 convolution's fused activation get different
+    predictions from one estimator (its catalogue tells them apart): on the L4 the shipped
+    s8-opt table prices the loops a clamping call enters again (``clamped_block_loops``)."""
+    def net(act: str) -> ModelGraph:
+        b = GraphBuilder(f"kws-like-{act}", dtype="int8")
+        x = b.input((1, 25, 5, 64))
+        return b.build([b.conv2d(x, 64, kernel=1, activation=act)])
+
+    est = Estimator("L4", "s8-opt")
+    entry = est.table_in_use.entries["CONV_2D/conv-1x1"]
+    assert "clamped_block_loops" in entry.rich.features
+    none, relu, relu6 = (est.predict(net(a)).layers[0].cycles for a in ("none", "relu", "relu6"))
+    assert relu == relu6 > none * 1.05
+    assert est.predict(net("none")).layers[0].cycles == none
