@@ -3,6 +3,8 @@
 
     .venv/bin/python benchmarks/context_features.py layer MODEL LAYER [--board L4] [--variant s8-opt]
     .venv/bin/python benchmarks/context_features.py requant MODEL LAYER [--board L4] [--variant s8-opt]
+    .venv/bin/python benchmarks/context_features.py zeros MODEL LAYER [--board F4] [--variant f32-soft]
+    .venv/bin/python benchmarks/context_features.py weight-scales MODEL LAYER [--board L4] [--variant s8-opt]
     .venv/bin/python benchmarks/context_features.py clamp LOG [--board L4] [--variant s8-opt]
     .venv/bin/python benchmarks/context_features.py cold-code LOG [--board F7] [--variant s8-opt]
 
@@ -16,6 +18,12 @@ activation and the converter-set output quantization a calibration network of th
 profile gives it (:func:`calibration.context._profiled`, each of
 :data:`calibration.context.FUSED_ACTIVATIONS`), all on the same ReLU-like codes; prints
 cycles and instruction-cache counters of each.
+
+``zeros``: a float32 layer alone on inputs ``|N(0, 0.5)|`` and ``max(0, N(0, 0.5))`` (half
+exact zeros, as after a ReLU): software floating point multiplies zeros cheaply.
+
+``weight-scales``: an int8 layer with per-tensor weights alone, and the same with its scale
+repeated per output channel (a multiplier and shift read per output).
 
 ``clamp``: mean out-of-fold error of the int8 MAC layers' table entries of a network-context
 calibration log, fitted with the fused activation each record names and with none (the 1x1
@@ -73,7 +81,8 @@ def _time_alone(layer, board: str, variant: str, inputs: dict, label_of=lambda k
             c = Client(t, timeout_s=300)
             c.hello()
             for label, x in inputs.items():
-                c.write_inputs([x.astype(np.int8).tobytes()])
+                dtype = np.int8 if layer.input.dtype == "int8" else np.dtype("<f4")
+                c.write_inputs([x.astype(dtype).tobytes()])
                 c.run_model(warmups=1, reps=1, timeout_s=300)
                 m = machine_of(t)
                 before = dict(m.stats())
@@ -153,6 +162,39 @@ def cold_code_errors(log: str, board: str, variant: str) -> None:
               f"{e['with']:5.1f} % with")
 
 
+def zero_inputs(model: str, name: str, board: str, variant: str) -> None:
+    """A float32 layer alone on inputs |N(0, 0.5)| and max(0, N(0, 0.5)) (a ReLU's output, half
+    exact zeros): software floating point multiplies zeros cheaply (``zero_macs``)."""
+    layer = _model_layer(model, name)
+    if layer.input.dtype != "float32":
+        sys.exit(f"{name}: a float32 layer is needed (this one reads {layer.input.dtype})")
+    d = np.random.default_rng(1).normal(0.0, 0.5, layer.input.size)
+    _time_alone(layer, board, variant, {"|N|": np.abs(d), "max(0, N)": np.maximum(d, 0.0)})
+
+
+def weight_scales(model: str, name: str, board: str, variant: str) -> None:
+    """An int8 layer with per-tensor weights alone, then the same with its one scale repeated
+    per output channel (each output then reads its own multiplier and shift,
+    ``per_channel_outputs``), on the same ReLU-like codes."""
+    import dataclasses
+
+    from tinymodel.graph import Quantization
+
+    own = _model_layer(model, name)
+    w = own.weights
+    if w is None or w.quantization is None or len(w.quantization.scale) != 1:
+        sys.exit(f"{name}: a layer with per-tensor weight quantization is needed")
+    n = w.shape[0] if own.op.label != "DEPTHWISE_CONV_2D" else w.shape[-1]
+    q = Quantization(tuple(w.quantization.scale) * n, (0,) * n,
+                     0 if own.op.label != "DEPTHWISE_CONV_2D" else 3)
+    perch = dataclasses.replace(own, inputs=tuple(
+        dataclasses.replace(t, quantization=q) if t is w else t for t in own.inputs))
+    zp = int(own.input.quantization.zero_point[0])
+    x = np.clip(zp + np.abs(np.random.default_rng(1).normal(0, 30, own.input.size)), -128, 127)
+    _time_alone(own, board, variant, {"per-tensor": x})
+    _time_alone(perch, board, variant, {"per-channel": x})
+
+
 def clamp_errors(log: str, board: str, variant: str) -> None:
     """Mean out-of-fold error of the int8 MAC entries of a network-context calibration log,
     fitted as ``tinymodel.fitting`` fits them, with the records' ``fused_activation`` and with
@@ -201,6 +243,16 @@ def main() -> None:
     c.add_argument("log")
     c.add_argument("--board", default="L4")
     c.add_argument("--variant", default="s8-opt")
+    z = sub.add_parser("zeros")
+    z.add_argument("model")
+    z.add_argument("layer")
+    z.add_argument("--board", default="F4")
+    z.add_argument("--variant", default="f32-soft")
+    w = sub.add_parser("weight-scales")
+    w.add_argument("model")
+    w.add_argument("layer")
+    w.add_argument("--board", default="L4")
+    w.add_argument("--variant", default="s8-opt")
     b = sub.add_parser("cold-code")
     b.add_argument("log")
     b.add_argument("--board", default="F7")
@@ -213,6 +265,10 @@ def main() -> None:
             time_layer(args.model, args.layer, args.board, args.variant)
         elif args.what == "requant":
             requant_regimes(args.model, args.layer, args.board, args.variant)
+        elif args.what == "zeros":
+            zero_inputs(args.model, args.layer, args.board, args.variant)
+        elif args.what == "weight-scales":
+            weight_scales(args.model, args.layer, args.board, args.variant)
         elif args.what == "clamp":
             clamp_errors(args.log, args.board, args.variant)
         else:
