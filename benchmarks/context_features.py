@@ -135,31 +135,42 @@ def requant_regimes(model: str, name: str, board: str, variant: str) -> None:
                                                             + 128)}, label_of=lambda k: "")
 
 
-def cold_code_errors(log: str, board: str, variant: str) -> None:
+def _oof_errors(fits, board: str, variant: str, ops, what: str) -> None:
+    """Print the mean out-of-fold error of the entries of ``ops`` fitted as ``tinymodel.fitting``
+    fits them, once per ``(label, records, code cache)`` of ``fits`` (labels "without" and
+    "with" ``what``)."""
     from tinymodel.boards import load_board
-    from tinymodel.features import code_cache, flash_data_cache
+    from tinymodel.features import flash_data_cache
     from tinymodel.fitting import _out_of_fold, prepare
-    from tinymodel.footprint import firmware_base
-    from tinymodel.records import read_measurements
 
-    records = read_measurements(log)
     b = load_board(board)
-    code = code_cache(b, variant, firmware_base(b.id, variant).kernel_bytes)
-    if code is None:
-        sys.exit(f"board {board} / {variant}: no L1 instruction cache modelled")
     errors: dict[tuple[str, str], dict[str, float]] = collections.defaultdict(dict)
-    for label, cache in (("without", None), ("with", code)):
+    for label, records, cache in fits:
         groups = collections.defaultdict(list)
         for p in prepare(records, variant, flash_data_cache(b), cache):
-            if p.op in SMALL_OPS:
+            if p.op in ops:
                 groups[(p.op, p.path)].append(p)
         for (op, path), pts in groups.items():
             oof = _out_of_fold(op, path, pts, "rich")
             e = [abs(oof[p.point_id] / p.cycles - 1) for p in pts if np.isfinite(oof[p.point_id])]
             errors[(op, path)][label] = 100 * float(np.mean(e))
     for (op, path), e in sorted(errors.items()):
-        print(f"{op}/{path:12s} out-of-fold error {e['without']:5.1f} % without cold_code, "
+        print(f"{op}/{path:12s} out-of-fold error {e['without']:5.1f} % without {what}, "
               f"{e['with']:5.1f} % with")
+
+
+def cold_code_errors(log: str, board: str, variant: str) -> None:
+    from tinymodel.boards import load_board
+    from tinymodel.features import code_cache
+    from tinymodel.footprint import firmware_base
+    from tinymodel.records import read_measurements
+
+    records = read_measurements(log)
+    code = code_cache(load_board(board), variant, firmware_base(board, variant).kernel_bytes)
+    if code is None:
+        sys.exit(f"board {board} / {variant}: no L1 instruction cache modelled")
+    _oof_errors((("without", records, None), ("with", records, code)), board, variant,
+                SMALL_OPS, "cold_code")
 
 
 def zero_inputs(model: str, name: str, board: str, variant: str) -> None:
@@ -200,63 +211,34 @@ def clamp_errors(log: str, board: str, variant: str) -> None:
     fitted as ``tinymodel.fitting`` fits them, with the records' ``fused_activation`` and with
     every layer taken as the spec's (no activation: no clamped loop entries)."""
     from tinymodel.boards import load_board
-    from tinymodel.features import code_cache, flash_data_cache
-    from tinymodel.fitting import _out_of_fold, prepare
+    from tinymodel.features import code_cache
     from tinymodel.footprint import firmware_base
     from tinymodel.records import read_measurements
 
     records = [r for r in read_measurements(log) if r.get("kind") == "layer"]
     if not any("fused_activation" in r for r in records):
         sys.exit(f"{log}: no record names a fused_activation (a log older than 2026-12-07?)")
-    b = load_board(board)
-    code = code_cache(b, variant, firmware_base(b.id, variant).kernel_bytes)
-    errors: dict[tuple[str, str], dict[str, float]] = collections.defaultdict(dict)
-    for label, recs in (("without", [dict(r, fused_activation=None) for r in records]),
-                        ("with", records)):
-        groups = collections.defaultdict(list)
-        for p in prepare(recs, variant, flash_data_cache(b), code):
-            if p.op in MAC_OPS:
-                groups[(p.op, p.path)].append(p)
-        for (op, path), pts in groups.items():
-            oof = _out_of_fold(op, path, pts, "rich")
-            e = [abs(oof[p.point_id] / p.cycles - 1) for p in pts if np.isfinite(oof[p.point_id])]
-            errors[(op, path)][label] = 100 * float(np.mean(e))
-    for (op, path), e in sorted(errors.items()):
-        print(f"{op}/{path:12s} out-of-fold error {e['without']:5.1f} % without the fused "
-              f"activation, {e['with']:5.1f} % with")
+    code = code_cache(load_board(board), variant, firmware_base(board, variant).kernel_bytes)
+    _oof_errors((("without", [dict(r, fused_activation=None) for r in records], code),
+                 ("with", records, code)), board, variant, MAC_OPS, "the fused activation")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="what", required=True)
-    a = sub.add_parser("layer")
-    a.add_argument("model")
-    a.add_argument("layer")
-    a.add_argument("--board", default="L4")
-    a.add_argument("--variant", default="s8-opt")
-    r = sub.add_parser("requant")
-    r.add_argument("model")
-    r.add_argument("layer")
-    r.add_argument("--board", default="L4")
-    r.add_argument("--variant", default="s8-opt")
-    c = sub.add_parser("clamp")
-    c.add_argument("log")
-    c.add_argument("--board", default="L4")
-    c.add_argument("--variant", default="s8-opt")
-    z = sub.add_parser("zeros")
-    z.add_argument("model")
-    z.add_argument("layer")
-    z.add_argument("--board", default="F4")
-    z.add_argument("--variant", default="f32-soft")
-    w = sub.add_parser("weight-scales")
-    w.add_argument("model")
-    w.add_argument("layer")
-    w.add_argument("--board", default="L4")
-    w.add_argument("--variant", default="s8-opt")
-    b = sub.add_parser("cold-code")
-    b.add_argument("log")
-    b.add_argument("--board", default="F7")
-    b.add_argument("--variant", default="s8-opt")
+    # subcommand: (positional arguments, default board, default variant)
+    for name, positional, board, variant in (
+            ("layer", ("model", "layer"), "L4", "s8-opt"),
+            ("requant", ("model", "layer"), "L4", "s8-opt"),
+            ("zeros", ("model", "layer"), "F4", "f32-soft"),
+            ("weight-scales", ("model", "layer"), "L4", "s8-opt"),
+            ("clamp", ("log",), "L4", "s8-opt"),
+            ("cold-code", ("log",), "F7", "s8-opt")):
+        cmd = sub.add_parser(name)
+        for arg in positional:
+            cmd.add_argument(arg)
+        cmd.add_argument("--board", default=board)
+        cmd.add_argument("--variant", default=variant)
     args = ap.parse_args()
     from tinymodel.errors import TinymodelError
 
