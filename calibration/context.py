@@ -162,8 +162,8 @@ RANGE_SAMPLES = 256
 class DataProfile:
     """One calibration network's data: ``uniform`` (int8 codes uniform over the range, float32
     uniform in [−1, 1), the layers as the spec builds them: zero point 0, small biases),
-    ``relu`` (codes ``zero_point + max(0, N(0, spread))`` with zero point −128, as after a ReLU:
-    half of them at the zero point, float32 half exact zeros; folded biases) or ``normal`` (codes ``N(zero_point, spread)`` around a random zero point,
+    ``relu`` (codes ``zero_point + |N(0, spread)|`` with zero point −128, as after a ReLU;
+    float32 ``max(0, N)``, half exact zeros; folded biases) or ``normal`` (codes ``N(zero_point, spread)`` around a random zero point,
     folded biases)."""
 
     name: str
@@ -200,7 +200,7 @@ def _offset_codes(profile: DataProfile, shape, zero_point: int,
         return rng.integers(-128, 128, size=shape) - zero_point
     draw = rng.normal(0.0, profile.spread, size=shape)
     if profile.name == "relu":
-        draw = np.maximum(draw, 0.0)
+        draw = np.abs(draw)
     codes = np.clip(np.round(draw + profile.zero_point), -128, 127)
     return codes - zero_point
 
@@ -516,7 +516,12 @@ def _random_bytes(dtype: str, nbytes: int, rng: np.random.Generator,
         spread = profile.spread if int8 else profile.spread / 64.0
         draw = rng.normal(0.0, spread, size=n)
         if profile.name == "relu":
-            draw = np.maximum(draw, 0.0)        # a ReLU's output: half of it exactly zero
+            # float32: a ReLU's output, half of it exactly zero (software floating point
+            # multiplies zeros cheaply: zero_macs); int8: codes above the zero point, folded
+            # (the int8 kernels whose cost depends on the codes, LOGISTIC and TANH, follow
+            # linear layers in converted networks, and on the F7 half their codes on one value
+            # made them cheaper than any feature describes)
+            draw = np.abs(draw) if int8 else np.maximum(draw, 0.0)
         if int8:
             codes = np.clip(np.round(draw + profile.zero_point), -128, 127)
             return codes.astype(np.int8).tobytes()

@@ -657,7 +657,7 @@ CODE_PROFILES = ("uniform", "relu", "normal")
 def _profile_weights(name: str, zero_point: float, spread: float) -> np.ndarray:
     """Probabilities of the int8 codes −128..127 for data drawn as ``name`` says: ``uniform``
     over all codes; ``normal`` ``round(N(zero_point, spread))`` and ``relu``
-    ``round(zero_point + max(0, N(0, spread)))``, both clipped to the int8 range (the clipped mass on
+    ``round(zero_point + |N(0, spread)|)``, both clipped to the int8 range (the clipped mass on
     the end codes), as ``calibration.context`` draws a profile's data."""
     codes = np.arange(-128, 128, dtype=np.float64)
     if name == "uniform" or not spread > 0:
@@ -667,9 +667,9 @@ def _profile_weights(name: str, zero_point: float, spread: float) -> np.ndarray:
     upper = norm.cdf((codes + 0.5 - zero_point) / spread)
     lower = norm.cdf((codes - 0.5 - zero_point) / spread)
     if name == "relu":
-        # zp + max(0, N(0, s)): the normal's mass below zp on zp, none below it
-        lower = np.where(codes <= zero_point, 0.0, lower)
-        upper = np.where(codes < zero_point, 0.0, upper)
+        # |N(0, s)| + zp: twice the normal's mass above zp, none below
+        upper = np.clip(2.0 * upper - 1.0, 0.0, 1.0)
+        lower = np.clip(2.0 * lower - 1.0, 0.0, 1.0)
     w = upper - lower
     w[0] += lower[0]
     w[-1] += 1.0 - upper[-1]
@@ -878,7 +878,7 @@ def per_channel(layer: Layer) -> bool:
 #: for a layer whose input a ReLU produced (:data:`ZEROING_ACTIVATIONS`); unset, 0.
 INPUT_ZEROS_OPTION = "input_zeros"
 #: The share of exact zeros in a ReLU's output: ``max(0, x)`` of a value symmetric about 0 (what
-#: the calibration's ``relu`` profile draws).
+#: the calibration's ``relu`` profile draws for float32 data).
 RELU_ZERO_SHARE = 0.5
 #: Activations (fused, or as operators) whose output is ``max(0, x)`` below their top.
 ZEROING_ACTIVATIONS = frozenset({Activation.RELU, Activation.RELU6})
