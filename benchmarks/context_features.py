@@ -3,6 +3,8 @@
 
     .venv/bin/python benchmarks/context_features.py layer MODEL LAYER [--board L4] [--variant s8-opt]
     .venv/bin/python benchmarks/context_features.py requant MODEL LAYER [--board L4] [--variant s8-opt]
+    .venv/bin/python benchmarks/context_features.py zeros MODEL LAYER [--board F4] [--variant f32-soft]
+    .venv/bin/python benchmarks/context_features.py weight-scales MODEL LAYER [--board L4] [--variant s8-opt]
     .venv/bin/python benchmarks/context_features.py clamp LOG [--board L4] [--variant s8-opt]
     .venv/bin/python benchmarks/context_features.py cold-code LOG [--board F7] [--variant s8-opt]
 
@@ -16,6 +18,12 @@ activation and the converter-set output quantization a calibration network of th
 profile gives it (:func:`calibration.context._profiled`, each of
 :data:`calibration.context.FUSED_ACTIVATIONS`), all on the same ReLU-like codes; prints
 cycles and instruction-cache counters of each.
+
+``zeros``: a float32 layer alone on inputs ``|N(0, 0.5)|`` and ``max(0, N(0, 0.5))`` (half
+exact zeros, as after a ReLU): software floating point multiplies zeros cheaply.
+
+``weight-scales``: an int8 layer with per-tensor weights alone, and the same with its scale
+repeated per output channel (a multiplier and shift read per output).
 
 ``clamp``: mean out-of-fold error of the int8 MAC layers' table entries of a network-context
 calibration log, fitted with the fused activation each record names and with none (the 1x1
@@ -73,7 +81,8 @@ def _time_alone(layer, board: str, variant: str, inputs: dict, label_of=lambda k
             c = Client(t, timeout_s=300)
             c.hello()
             for label, x in inputs.items():
-                c.write_inputs([x.astype(np.int8).tobytes()])
+                dtype = np.int8 if layer.input.dtype == "int8" else np.dtype("<f4")
+                c.write_inputs([x.astype(dtype).tobytes()])
                 c.run_model(warmups=1, reps=1, timeout_s=300)
                 m = machine_of(t)
                 before = dict(m.stats())
@@ -126,31 +135,75 @@ def requant_regimes(model: str, name: str, board: str, variant: str) -> None:
                                                             + 128)}, label_of=lambda k: "")
 
 
-def cold_code_errors(log: str, board: str, variant: str) -> None:
+def _oof_errors(fits, board: str, variant: str, ops, what: str) -> None:
+    """Print the mean out-of-fold error of the entries of ``ops`` fitted as ``tinymodel.fitting``
+    fits them, once per ``(label, records, code cache)`` of ``fits`` (labels "without" and
+    "with" ``what``)."""
     from tinymodel.boards import load_board
-    from tinymodel.features import code_cache, flash_data_cache
+    from tinymodel.features import flash_data_cache
     from tinymodel.fitting import _out_of_fold, prepare
-    from tinymodel.footprint import firmware_base
-    from tinymodel.records import read_measurements
 
-    records = read_measurements(log)
     b = load_board(board)
-    code = code_cache(b, variant, firmware_base(b.id, variant).kernel_bytes)
-    if code is None:
-        sys.exit(f"board {board} / {variant}: no L1 instruction cache modelled")
     errors: dict[tuple[str, str], dict[str, float]] = collections.defaultdict(dict)
-    for label, cache in (("without", None), ("with", code)):
+    for label, records, cache in fits:
         groups = collections.defaultdict(list)
         for p in prepare(records, variant, flash_data_cache(b), cache):
-            if p.op in SMALL_OPS:
+            if p.op in ops:
                 groups[(p.op, p.path)].append(p)
         for (op, path), pts in groups.items():
             oof = _out_of_fold(op, path, pts, "rich")
             e = [abs(oof[p.point_id] / p.cycles - 1) for p in pts if np.isfinite(oof[p.point_id])]
             errors[(op, path)][label] = 100 * float(np.mean(e))
     for (op, path), e in sorted(errors.items()):
-        print(f"{op}/{path:12s} out-of-fold error {e['without']:5.1f} % without cold_code, "
+        print(f"{op}/{path:12s} out-of-fold error {e['without']:5.1f} % without {what}, "
               f"{e['with']:5.1f} % with")
+
+
+def cold_code_errors(log: str, board: str, variant: str) -> None:
+    from tinymodel.boards import load_board
+    from tinymodel.features import code_cache
+    from tinymodel.footprint import firmware_base
+    from tinymodel.records import read_measurements
+
+    records = read_measurements(log)
+    code = code_cache(load_board(board), variant, firmware_base(board, variant).kernel_bytes)
+    if code is None:
+        sys.exit(f"board {board} / {variant}: no L1 instruction cache modelled")
+    _oof_errors((("without", records, None), ("with", records, code)), board, variant,
+                SMALL_OPS, "cold_code")
+
+
+def zero_inputs(model: str, name: str, board: str, variant: str) -> None:
+    """A float32 layer alone on inputs |N(0, 0.5)| and max(0, N(0, 0.5)) (a ReLU's output, half
+    exact zeros): software floating point multiplies zeros cheaply (``zero_macs``)."""
+    layer = _model_layer(model, name)
+    if layer.input.dtype != "float32":
+        sys.exit(f"{name}: a float32 layer is needed (this one reads {layer.input.dtype})")
+    d = np.random.default_rng(1).normal(0.0, 0.5, layer.input.size)
+    _time_alone(layer, board, variant, {"|N|": np.abs(d), "max(0, N)": np.maximum(d, 0.0)})
+
+
+def weight_scales(model: str, name: str, board: str, variant: str) -> None:
+    """An int8 layer with per-tensor weights alone, then the same with its one scale repeated
+    per output channel (each output then reads its own multiplier and shift,
+    ``per_channel_outputs``), on the same ReLU-like codes."""
+    import dataclasses
+
+    from tinymodel.graph import Quantization
+
+    own = _model_layer(model, name)
+    w = own.weights
+    if w is None or w.quantization is None or len(w.quantization.scale) != 1:
+        sys.exit(f"{name}: a layer with per-tensor weight quantization is needed")
+    n = w.shape[0] if own.op.label != "DEPTHWISE_CONV_2D" else w.shape[-1]
+    q = Quantization(tuple(w.quantization.scale) * n, (0,) * n,
+                     0 if own.op.label != "DEPTHWISE_CONV_2D" else 3)
+    perch = dataclasses.replace(own, inputs=tuple(
+        dataclasses.replace(t, quantization=q) if t is w else t for t in own.inputs))
+    zp = int(own.input.quantization.zero_point[0])
+    x = np.clip(zp + np.abs(np.random.default_rng(1).normal(0, 30, own.input.size)), -128, 127)
+    _time_alone(own, board, variant, {"per-tensor": x})
+    _time_alone(perch, board, variant, {"per-channel": x})
 
 
 def clamp_errors(log: str, board: str, variant: str) -> None:
@@ -158,53 +211,34 @@ def clamp_errors(log: str, board: str, variant: str) -> None:
     fitted as ``tinymodel.fitting`` fits them, with the records' ``fused_activation`` and with
     every layer taken as the spec's (no activation: no clamped loop entries)."""
     from tinymodel.boards import load_board
-    from tinymodel.features import code_cache, flash_data_cache
-    from tinymodel.fitting import _out_of_fold, prepare
+    from tinymodel.features import code_cache
     from tinymodel.footprint import firmware_base
     from tinymodel.records import read_measurements
 
     records = [r for r in read_measurements(log) if r.get("kind") == "layer"]
     if not any("fused_activation" in r for r in records):
         sys.exit(f"{log}: no record names a fused_activation (a log older than 2026-12-07?)")
-    b = load_board(board)
-    code = code_cache(b, variant, firmware_base(b.id, variant).kernel_bytes)
-    errors: dict[tuple[str, str], dict[str, float]] = collections.defaultdict(dict)
-    for label, recs in (("without", [dict(r, fused_activation=None) for r in records]),
-                        ("with", records)):
-        groups = collections.defaultdict(list)
-        for p in prepare(recs, variant, flash_data_cache(b), code):
-            if p.op in MAC_OPS:
-                groups[(p.op, p.path)].append(p)
-        for (op, path), pts in groups.items():
-            oof = _out_of_fold(op, path, pts, "rich")
-            e = [abs(oof[p.point_id] / p.cycles - 1) for p in pts if np.isfinite(oof[p.point_id])]
-            errors[(op, path)][label] = 100 * float(np.mean(e))
-    for (op, path), e in sorted(errors.items()):
-        print(f"{op}/{path:12s} out-of-fold error {e['without']:5.1f} % without the fused "
-              f"activation, {e['with']:5.1f} % with")
+    code = code_cache(load_board(board), variant, firmware_base(board, variant).kernel_bytes)
+    _oof_errors((("without", [dict(r, fused_activation=None) for r in records], code),
+                 ("with", records, code)), board, variant, MAC_OPS, "the fused activation")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="what", required=True)
-    a = sub.add_parser("layer")
-    a.add_argument("model")
-    a.add_argument("layer")
-    a.add_argument("--board", default="L4")
-    a.add_argument("--variant", default="s8-opt")
-    r = sub.add_parser("requant")
-    r.add_argument("model")
-    r.add_argument("layer")
-    r.add_argument("--board", default="L4")
-    r.add_argument("--variant", default="s8-opt")
-    c = sub.add_parser("clamp")
-    c.add_argument("log")
-    c.add_argument("--board", default="L4")
-    c.add_argument("--variant", default="s8-opt")
-    b = sub.add_parser("cold-code")
-    b.add_argument("log")
-    b.add_argument("--board", default="F7")
-    b.add_argument("--variant", default="s8-opt")
+    # subcommand: (positional arguments, default board, default variant)
+    for name, positional, board, variant in (
+            ("layer", ("model", "layer"), "L4", "s8-opt"),
+            ("requant", ("model", "layer"), "L4", "s8-opt"),
+            ("zeros", ("model", "layer"), "F4", "f32-soft"),
+            ("weight-scales", ("model", "layer"), "L4", "s8-opt"),
+            ("clamp", ("log",), "L4", "s8-opt"),
+            ("cold-code", ("log",), "F7", "s8-opt")):
+        cmd = sub.add_parser(name)
+        for arg in positional:
+            cmd.add_argument(arg)
+        cmd.add_argument("--board", default=board)
+        cmd.add_argument("--variant", default=variant)
     args = ap.parse_args()
     from tinymodel.errors import TinymodelError
 
@@ -213,6 +247,10 @@ def main() -> None:
             time_layer(args.model, args.layer, args.board, args.variant)
         elif args.what == "requant":
             requant_regimes(args.model, args.layer, args.board, args.variant)
+        elif args.what == "zeros":
+            zero_inputs(args.model, args.layer, args.board, args.variant)
+        elif args.what == "weight-scales":
+            weight_scales(args.model, args.layer, args.board, args.variant)
         elif args.what == "clamp":
             clamp_errors(args.log, args.board, args.variant)
         else:

@@ -108,6 +108,8 @@ class NetLayer:
     uniform_data: bool = False
     #: the fused activation it runs (:func:`_profiled` draws it for an int8 MAC layer)
     activation: str = "none"
+    #: ``per-channel`` / ``per-tensor`` weight scales of an int8 MAC layer, else ``None``
+    weight_quantization: str | None = None
 
 
 def _align(n: int) -> int:
@@ -146,6 +148,11 @@ WEIGHT_SCALES = (0.0005, 0.02)
 #: A profiled MAC layer's fused activation, drawn with equal chance (converted CNNs fuse ReLU or
 #: ReLU6 into most convolutions; a linear bottleneck or a last layer has none).
 FUSED_ACTIVATIONS = ("none", "relu", "relu6")
+#: Share of profiled int8 MAC layers whose weights are quantized per tensor (one scale), as
+#: older converters quantized dense layers (the MLPerf Tiny AD model), instead of per output
+#: channel (TFLite's default for convolutions, and for dense layers since TF 2.x): each
+#: output then reads no multiplier and shift of its own (``per_channel_outputs``).
+PER_TENSOR_SHARE = 0.25
 #: Output positions whose accumulators :func:`converter_output_quantization` samples (the
 #: converter's representative data set).
 RANGE_SAMPLES = 256
@@ -155,8 +162,8 @@ RANGE_SAMPLES = 256
 class DataProfile:
     """One calibration network's data: ``uniform`` (int8 codes uniform over the range, float32
     uniform in [−1, 1), the layers as the spec builds them: zero point 0, small biases),
-    ``relu`` (codes ``zero_point + |N(0, spread)|`` with zero point −128, as after a ReLU, and
-    folded biases) or ``normal`` (codes ``N(zero_point, spread)`` around a random zero point,
+    ``relu`` (codes ``zero_point + |N(0, spread)|`` with zero point −128, as after a ReLU;
+    float32 ``max(0, N)``, half exact zeros; folded biases) or ``normal`` (codes ``N(zero_point, spread)`` around a random zero point,
     folded biases)."""
 
     name: str
@@ -241,7 +248,8 @@ def converter_output_quantization(layer, profile: DataProfile,
 
 def _profiled(layer, profile: DataProfile | None, key: str):
     """``layer`` (an int8 MAC layer; others unchanged) as a converted network's layer reading
-    ``profile``'s data: a fused activation drawn from :data:`FUSED_ACTIVATIONS` and the output
+    ``profile``'s data: a fused activation drawn from :data:`FUSED_ACTIVATIONS`, weights per
+    tensor for :data:`PER_TENSOR_SHARE` of them (else per channel, as the spec builds them), the output
     scale and zero point a converter would give it (:func:`converter_output_quantization`); in
     the ``relu`` / ``normal`` profiles also the profile's input zero point, drawn input and
     per-channel weight scales and a folded bias.  (Of these its features depend only on the
@@ -282,6 +290,13 @@ def _profiled(layer, profile: DataProfile | None, key: str):
             i = next(i for i, t in enumerate(inputs) if t is bias)
             inputs[i] = dataclasses.replace(bias, data=values)
     activation = Activation(FUSED_ACTIVATIONS[int(rng.integers(len(FUSED_ACTIVATIONS)))])
+    w = layer.weights
+    if (rng.random() < PER_TENSOR_SHARE and w is not None and w.quantization is not None
+            and len(w.quantization.scale) > 1):
+        i = next(i for i, t in enumerate(layer.inputs) if t is w)
+        w = inputs[i]       # with the drawn scales
+        inputs[i] = dataclasses.replace(w, quantization=Quantization(
+            (float(w.quantization.scale[0]),), (0,), w.quantization.axis))
     layer = dataclasses.replace(layer, inputs=tuple(inputs), activation=activation)
     y = layer.outputs[0]
     if y.quantization is None or not y.quantization.scale:
@@ -289,6 +304,16 @@ def _profiled(layer, profile: DataProfile | None, key: str):
     scale, zp = converter_output_quantization(layer, profile, rng)
     return dataclasses.replace(layer, outputs=(dataclasses.replace(
         y, quantization=Quantization((scale,), (zp,))),) + tuple(layer.outputs[1:]))
+
+
+def weight_quantization(layer) -> str | None:
+    """``per-channel`` or ``per-tensor`` for an int8 layer with quantized weights, else
+    ``None`` (what a record names in ``weight_quantization``)."""
+    w = layer.weights
+    if (layer.input is None or layer.input.dtype != "int8" or w is None
+            or w.quantization is None or not w.quantization.scale):
+        return None
+    return "per-channel" if len(w.quantization.scale) > 1 else "per-tensor"
 
 
 def net_layer(point: PlanPoint, variant: Variant | str,
@@ -321,7 +346,7 @@ def net_layer(point: PlanPoint, variant: Variant | str,
                     0 if second is None else int(second.nbytes), layer.output.dtype,
                     int(layer.output.nbytes), scratch, path, cycles,
                     x.dtype == "int8" and layer.op.label in UNIFORM_DATA_OPS,
-                    layer.activation.value)
+                    layer.activation.value, weight_quantization(layer))
 
 
 # -- the arena of a calibration network ------------------------------------------------------------
@@ -491,7 +516,12 @@ def _random_bytes(dtype: str, nbytes: int, rng: np.random.Generator,
         spread = profile.spread if int8 else profile.spread / 64.0
         draw = rng.normal(0.0, spread, size=n)
         if profile.name == "relu":
-            draw = np.abs(draw)
+            # float32: a ReLU's output, half of it exactly zero (software floating point
+            # multiplies zeros cheaply: zero_macs); int8: codes above the zero point, folded
+            # (the int8 kernels whose cost depends on the codes, LOGISTIC and TANH, follow
+            # linear layers in converted networks, and on the F7 half their codes on one value
+            # made them cheaper than any feature describes)
+            draw = np.abs(draw) if int8 else np.maximum(draw, 0.0)
         if int8:
             codes = np.clip(np.round(draw + profile.zero_point), -128, 127)
             return codes.astype(np.int8).tobytes()
@@ -667,7 +697,7 @@ def measure_network(net: CalibrationNetwork, images: NetworkImages, *, target, s
             "device_kernel_path": None, "context": "network", "network": net.id, "position": i,
             "network_layers": len(net.layers), "data_profile": net.profile.as_dict(),
             "input_data": (UNIFORM if nl.uniform_data else net.profile).as_dict(),
-            "fused_activation": nl.activation,
+            "fused_activation": nl.activation, "weight_quantization": nl.weight_quantization,
             "previous_op": net.layers[i - 1].point.op if i else None,
             "image_build_id": hello.build_id, "firmware": firmware,
             "clock_hz": hello.core_clock_hz, "transport": target.transport_info(),

@@ -643,3 +643,34 @@ def test_a_clamping_fused_activation_makes_the_1x1_calls_enter_their_loops_again
     assert not clamps(f32)
     pool = build_layer({"op": "MAX_POOL_2D", "input": [1, 8, 8, 4], "pool": [2, 2]}, dtype="int8")
     assert not clamps(dataclasses.replace(pool, activation=Activation.RELU))
+
+
+def test_per_channel_outputs_and_zero_macs():
+    """``per_channel_outputs``: every output of an int8 MAC layer with per-channel weight scales
+    (each reads its own multiplier and shift), none with one scale.  ``zero_macs``: the MACs of
+    a float32 MAC layer in software floating point times its input's share of exact zeros
+    (the ``input_zeros`` option), and nothing with a hardware FPU or without the option."""
+    import dataclasses
+
+    from tinymodel.features import INPUT_ZEROS_OPTION, per_channel
+    from tinymodel.graph import Quantization
+
+    conv = build_layer({"op": "CONV_2D", "input": [1, 8, 8, 8], "filters": 6, "kernel": [3, 3],
+                        "padding": "same"}, dtype="int8")
+    assert per_channel(conv)
+    for variant in ("s8-opt", "s8-ref"):
+        assert layer_features(conv, variant).counts["per_channel_outputs"] == 8 * 8 * 6
+    w = conv.weights
+    one = dataclasses.replace(w, quantization=Quantization((0.01,), (0,), 0))
+    tensor = dataclasses.replace(conv, inputs=tuple(one if t is w else t for t in conv.inputs))
+    assert not per_channel(tensor)
+    assert "per_channel_outputs" not in layer_features(tensor, "s8-opt").counts
+    f32 = build_layer({"op": "CONV_2D", "input": [1, 8, 8, 8], "filters": 6, "kernel": [3, 3],
+                       "padding": "same"}, dtype="float32")
+    assert "per_channel_outputs" not in layer_features(f32, "f32").counts
+    half = dataclasses.replace(f32, options={**f32.options, INPUT_ZEROS_OPTION: 0.5})
+    soft = layer_features(half, "f32-soft").counts
+    assert soft["zero_macs"] == 0.5 * soft["macs"]
+    assert "zero_macs" in PATH_FEATURES[KernelPath.F32]
+    assert "zero_macs" not in layer_features(half, "f32").counts
+    assert "zero_macs" not in layer_features(f32, "f32-soft").counts

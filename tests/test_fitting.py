@@ -479,3 +479,23 @@ def test_a_record_names_the_fused_activation_its_layer_ran():
         "clamped_block_loops"] == 2 * 18
     with pytest.raises(FitError, match="conv-relu: fused_activation 'swish' is not an activation"):
         prepare([dict(rec, fused_activation="swish")], "s8-opt")
+
+
+def test_records_name_the_weight_quantization_and_the_zeros_of_their_data():
+    """``weight_quantization: per-tensor`` fits the layer with one weight scale (no
+    ``per_channel_outputs``); another value is one FitError.  A float32 layer that read the
+    ``relu`` profile read half zeros: in f32-soft its ``zero_macs`` are half its MACs."""
+    rec = {"kind": "layer", "variant": "s8-opt", "point_id": "fc",
+           "spec": {"op": "FULLY_CONNECTED", "input": [1, 32], "units": 8},
+           "median_cycles": 900.0}
+    assert prepare([rec], "s8-opt")[0].counts["per_channel_outputs"] == 8
+    assert "per_channel_outputs" not in prepare([dict(rec, weight_quantization="per-tensor")],
+                                                "s8-opt")[0].counts
+    with pytest.raises(FitError, match="fc: weight_quantization 'per-row'"):
+        prepare([dict(rec, weight_quantization="per-row")], "s8-opt")
+    soft = dict(rec, variant="f32-soft", input_data={"name": "relu", "zero_point": 0,
+                                                     "spread": 20})
+    counts = prepare([soft], "f32-soft")[0].counts
+    assert counts["zero_macs"] == 0.5 * counts["macs"] == 128
+    assert "zero_macs" not in prepare([dict(soft, input_data={"name": "normal", "zero_point": 0,
+                                                              "spread": 20})], "f32-soft")[0].counts

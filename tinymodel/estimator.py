@@ -83,6 +83,7 @@ import numpy as np
 from tinymodel.arena import arena_image_bytes, image_arena_bytes, peak_bytes
 from tinymodel.descriptors import PIECE_OPS, computes_in, firmware_layers, variant_for
 from tinymodel.errors import TinymodelError
+from tinymodel.features import INPUT_ZEROS_OPTION
 from tinymodel.graph import Layer, ModelGraph
 from tinymodel.ops import OpType
 from tinymodel.tables import (
@@ -265,6 +266,9 @@ def _signature(layer: Layer) -> tuple:
                     0 if q is None else len(q.scale))
     for t in layer.outputs:
         key += (t.shape, t.dtype)
+    zeros = layer.options.get(INPUT_ZEROS_OPTION)
+    if zeros:
+        key.append(("zeros", float(zeros)))
     if op in PIECE_OPS:
         # the windows of a copy layer (tinymodel.descriptors.piece_geometry) set its runs
         options = layer.options
@@ -335,6 +339,8 @@ class _Catalogue:
         from tinymodel.dispatch import Variant
 
         self._variant = Variant.parse(variant)
+        # software floating point: a MAC layer after a ReLU multiplies zeros cheaply (zero_macs)
+        self.zeros_matter = self._variant is Variant.F32_SOFT
         self.rows: dict[tuple, int] = {}
         self.items: list[_Row] = []
         # per row, as plain lists for the per-candidate sums of compile(): the dtype the layer
@@ -1163,6 +1169,35 @@ def _with_cold_code(cat: _Catalogue, rows: list[int]) -> list[int]:
     return [cat.cold_row(r, c) if c else r for r, c in zip(rows, cold)]
 
 
+def _with_zero_inputs(cat: _Catalogue, layers, rows: list[int]) -> tuple[list, list[int]]:
+    """``layers`` and their catalogue ``rows`` with the MAC layers whose data input a ReLU
+    produced (a fused ReLU / ReLU6 or the operator, through reshapes) given that share of exact
+    zeros (:data:`tinymodel.features.INPUT_ZEROS_OPTION`, ``zero_macs``)."""
+    from tinymodel.features import (CLAMPING_OPS, INPUT_ZEROS_OPTION, RELU_ZERO_SHARE,
+                                    ZEROING_ACTIVATIONS, ZEROING_OPS)
+
+    producer = {t.name: layer for layer in layers for t in layer.outputs}
+
+    def after_relu(layer) -> bool:
+        seen = 0
+        while layer is not None and seen < len(layers):
+            if layer.op in ZEROING_OPS or layer.activation in ZEROING_ACTIVATIONS:
+                return True
+            if layer.op is not OpType.RESHAPE or layer.input is None:
+                return False
+            layer, seen = producer.get(layer.input.name), seen + 1
+        return False
+
+    out_layers, out_rows = list(layers), list(rows)
+    for i, layer in enumerate(layers):
+        if (layer.op in CLAMPING_OPS and layer.input is not None
+                and after_relu(producer.get(layer.input.name))):
+            out_layers[i] = dataclasses.replace(
+                layer, options={**layer.options, INPUT_ZEROS_OPTION: RELU_ZERO_SHARE})
+            out_rows[i] = cat.row(out_layers[i])
+    return out_layers, out_rows
+
+
 class _State:
     """What an estimator resolved: board, variant, table, catalogue, firmware base, caches."""
 
@@ -1208,6 +1243,8 @@ class _State:
             src = _retyped(graph, self.dtype)
             layers = src.layers
             rows = [cat.row(layer) for layer in layers]
+        if cat.zeros_matter:
+            layers, rows = _with_zero_inputs(cat, layers, rows)
         if cat.code is not None:
             rows = _with_cold_code(cat, rows)
         scratch = {layer.name: n for layer, n in zip(layers, map(cat.scratch.__getitem__, rows))

@@ -84,27 +84,33 @@ FEATURE_NAMES = ("calls", "pixels", "outputs", "taps", "macs", "block_macs", "si
                  "runs", "strided_reads", "reduce_loops",
                  "pow2_divisions", "copy_loops", "prescaled", "flash_lines", "fast_elements",
                  "exp_factors", "cold_code", "tap_loops", "clamped_outputs",
-                 "clamped_block_loops", "clamped_step_loops")
+                 "clamped_block_loops", "clamped_step_loops", "per_channel_outputs",
+                 "zero_macs")
 
 #: The features each path's model may use (the rest are always zero or collinear for it).
 PATH_FEATURES: Mapping[KernelPath, tuple[str, ...]] = MappingProxyType({
     # conv, depthwise and dense layers use the first five; pooling, ADD, MEAN and activations
     # (which run the same scalar kernels in s8-ref and f32) calls, outputs and elements
     KernelPath.REF: ("calls", "pixels", "outputs", "taps", "tap_loops", "macs", "elements",
-                     "prescaled", "fast_elements", "exp_factors", "cold_code"),
-    KernelPath.F32: ("calls", "pixels", "outputs", "taps", "tap_loops", "macs", "elements"),
-    KernelPath.FC_OPT: ("calls", "outputs", "block_macs", "tail_macs", "unaligned"),
+                     "prescaled", "fast_elements", "exp_factors", "cold_code",
+                     "per_channel_outputs"),
+    KernelPath.F32: ("calls", "pixels", "outputs", "taps", "tap_loops", "macs", "elements",
+                     "zero_macs"),
+    KernelPath.FC_OPT: ("calls", "outputs", "block_macs", "tail_macs", "unaligned",
+                        "per_channel_outputs"),
     KernelPath.CONV_1X1: ("calls", "pixels", "outputs", "block_macs", "simd_macs", "tail_macs",
                           "block_loops", "step_loops", "single_pixel_calls", "scalar_rows",
-                          "clamped_outputs", "clamped_block_loops", "clamped_step_loops"),
+                          "clamped_outputs", "clamped_block_loops", "clamped_step_loops",
+                          "per_channel_outputs"),
     KernelPath.CONV_IM2COL: ("calls", "pixels", "outputs", "taps", "simd_macs", "tail_macs",
-                             "im2col_values", "zero_fills", "unaligned", "col1_macs"),
+                             "im2col_values", "zero_fills", "unaligned", "col1_macs",
+                             "per_channel_outputs"),
     KernelPath.DW_3X3: ("calls", "pixels", "outputs", "taps", "simd_macs", "tail_macs",
-                        "unaligned"),
+                        "unaligned", "per_channel_outputs"),
     KernelPath.DW_GENERIC: ("calls", "pixels", "outputs", "taps", "simd_macs", "tail_macs",
-                            "im2col_values", "zero_fills"),
+                            "im2col_values", "zero_fills", "per_channel_outputs"),
     KernelPath.TCONV_GATHER: ("calls", "pixels", "outputs", "taps", "simd_macs", "tail_macs",
-                              "unaligned", "flash_lines"),
+                              "unaligned", "flash_lines", "per_channel_outputs"),
     KernelPath.SIMD: ("calls", "pixels", "outputs", "taps", "simd_macs", "tail_macs", "elements",
                       "cold_code"),
     KernelPath.SCALAR: ("calls", "pixels", "outputs", "elements", "prescaled", "fast_elements",
@@ -856,6 +862,35 @@ def clamps(layer: Layer) -> bool:
             and layer.input.dtype == "int8" and layer.activation in CLAMPING_ACTIVATIONS)
 
 
+def per_channel(layer: Layer) -> bool:
+    """Whether ``layer`` is an int8 MAC layer with per-channel weight scales: each output then
+    reads its own requantization multiplier and shift from the blob (per tensor: one pair for
+    all; the MLPerf Tiny AD model's dense layer alone on the virtual L4 costs 53,573 cycles per
+    tensor, 55,731 with the same scale per channel; docs/calibration.md "Data profiles")."""
+    w = layer.weights
+    return (layer.op in CLAMPING_OPS and layer.input is not None
+            and layer.input.dtype == "int8" and w is not None and w.quantization is not None
+            and len(w.quantization.scale) > 1)
+
+
+#: :class:`~tinymodel.graph.Layer` option: the share of exact zeros in the layer's data input.
+#: The fit sets it from the record's data profile (:func:`profile_zero_share`), the estimator
+#: for a layer whose input a ReLU produced (:data:`ZEROING_ACTIVATIONS`); unset, 0.
+INPUT_ZEROS_OPTION = "input_zeros"
+#: The share of exact zeros in a ReLU's output: ``max(0, x)`` of a value symmetric about 0 (what
+#: the calibration's ``relu`` profile draws for float32 data).
+RELU_ZERO_SHARE = 0.5
+#: Activations (fused, or as operators) whose output is ``max(0, x)`` below their top.
+ZEROING_ACTIVATIONS = frozenset({Activation.RELU, Activation.RELU6})
+ZEROING_OPS = frozenset({OpType.RELU, OpType.RELU6})
+
+
+def profile_zero_share(codes: Mapping | None) -> float:
+    """The share of exact zeros in data drawn as the profile ``codes`` (a record's
+    ``input_data``) says: :data:`RELU_ZERO_SHARE` for ``relu``, else 0."""
+    return RELU_ZERO_SHARE if isinstance(codes, Mapping) and codes.get("name") == "relu" else 0.0
+
+
 def layer_features(layer: Layer, variant: Variant | str,
                    cache: FlashCache | None = None) -> LayerFeatures:
     """Path, alignment class and feature counts of ``layer`` run by ``variant``'s kernels;
@@ -883,4 +918,14 @@ def layer_features(layer: Layer, variant: Variant | str,
         counts = _reduce(layer, variant)
     else:
         counts = _other(layer, path)
+    if path is not KernelPath.NONE and per_channel(layer):
+        counts["per_channel_outputs"] = float(layer.output.size)
+    if path is KernelPath.F32 and variant is Variant.F32_SOFT:
+        # the soft-float multiply returns early for a zero operand and adding a zero product is
+        # cheap: a ResNet-20 convolution alone on the virtual F4 (f32-soft) took 247,329,675
+        # cycles on inputs |N(0, 0.5)| and 199,557,262 on max(0, N(0, 0.5)) (half zeros;
+        # benchmarks/context_features.py zeros)
+        zm = float(layer.options.get(INPUT_ZEROS_OPTION) or 0.0) * counts.get("macs", 0.0)
+        if zm and layer.op in CLAMPING_OPS:
+            counts["zero_macs"] = zm
     return LayerFeatures(path, alignment, MappingProxyType(counts))

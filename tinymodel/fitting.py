@@ -49,8 +49,9 @@ from tinymodel import __version__
 from tinymodel.costs import layer_cost
 from tinymodel.dispatch import Variant
 from tinymodel.errors import TinymodelError
-from tinymodel.features import (INPUT_CODES_OPTION, PATH_FEATURES, UNIFORM_CODES, CodeCache,
-                                 FlashCache, cold_code, layer_features)
+from tinymodel.features import (INPUT_CODES_OPTION, INPUT_ZEROS_OPTION, PATH_FEATURES,
+                                 UNIFORM_CODES, CodeCache, FlashCache, cold_code, layer_features,
+                                 profile_zero_share)
 from tinymodel.firmware_interface import reported_path
 from tinymodel.layerspec import build_layer, spec_key
 from tinymodel.ops import Activation, OpType
@@ -110,6 +111,16 @@ def record_order(record: Mapping[str, Any]) -> tuple[str, str]:
     return str(ident), json.dumps(record, sort_keys=True, default=str)
 
 
+def _per_tensor(layer):
+    """``layer`` with one weight scale (its first) instead of one per output channel."""
+    from tinymodel.graph import Quantization
+
+    w = layer.weights
+    q = w.quantization
+    one = dataclasses.replace(w, quantization=Quantization((float(q.scale[0]),), (0,), q.axis))
+    return dataclasses.replace(layer, inputs=tuple(one if t is w else t for t in layer.inputs))
+
+
 def prepare(records: Sequence[Mapping[str, Any]], variant: Variant | str,
             cache: FlashCache | None = None, code: CodeCache | None = None) -> list[Point]:
     """Turn log records of ``variant`` into :class:`Point` objects (features from the specs;
@@ -138,8 +149,16 @@ def prepare(records: Sequence[Mapping[str, Any]], variant: Variant | str,
         # the codes the layer read: a calibration network names them; RUN_LAYER and records
         # older than the field read uniform codes
         codes = r.get("input_data")
-        layer = dataclasses.replace(layer, options={**layer.options, INPUT_CODES_OPTION:
-                                        codes if isinstance(codes, Mapping) else UNIFORM_CODES})
+        layer = dataclasses.replace(layer, options={
+            **layer.options, INPUT_CODES_OPTION: codes if isinstance(codes, Mapping) else UNIFORM_CODES,
+            INPUT_ZEROS_OPTION: profile_zero_share(codes)})
+        # per-tensor weights: a calibration network draws them for some int8 MAC layers
+        wq = r.get("weight_quantization")
+        if wq not in (None, "per-channel", "per-tensor"):
+            raise FitError(f"measurement record {r.get('point_id', '?')}: weight_quantization "
+                           f"{wq!r} is neither per-channel nor per-tensor")
+        if wq == "per-tensor" and layer.weights is not None and layer.weights.quantization:
+            layer = _per_tensor(layer)
         # the fused activation the layer ran: a calibration network draws one for an int8 MAC
         # layer and names it; other records ran the spec's
         act = r.get("fused_activation")

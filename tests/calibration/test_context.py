@@ -305,3 +305,28 @@ def test_a_mac_layer_gets_a_fused_activation_and_the_output_range_a_converter_wo
             d = net_layer(PlanPoint(spec, key, "s"), "s8-opt", profile).descriptor
             assert d.quant[fi.QuantSlot.OUT_OFFSET] == zp
     assert seen == set(FUSED_ACTIVATIONS)
+
+
+def test_the_relu_profile_is_a_relus_output_and_some_mac_layers_have_per_tensor_weights():
+    """The ``relu`` profile's float32 data is ``max(0, N)``, half of it exactly zero (what
+    software floating point multiplies cheaply), its int8 codes the zero point plus ``|N|``;
+    about a quarter of the int8 MAC layers get one weight scale, and the records say which."""
+    import numpy as np
+
+    from calibration.context import PER_TENSOR_SHARE, DataProfile, _random_bytes
+    from calibration.plans import PlanPoint
+
+    relu = DataProfile("relu", -128, 20.0, True)
+    rng = np.random.default_rng(0)
+    codes = np.frombuffer(_random_bytes("int8", 20000, rng, relu), np.int8)
+    floats = np.frombuffer(_random_bytes("float32", 80000, rng, relu), "<f4")
+    assert np.mean(codes == -128) == pytest.approx(0.02, abs=0.01) and codes.min() == -128
+    assert np.mean(floats == 0.0) == pytest.approx(0.5, abs=0.02) and floats.min() == 0.0
+    spec = {"op": "FULLY_CONNECTED", "input": [1, 32], "units": 8}
+    kinds = [net_layer(PlanPoint(spec, f"k{i}", "s"), "s8-opt", relu).weight_quantization
+             for i in range(200)]
+    assert set(kinds) == {"per-channel", "per-tensor"}
+    assert kinds.count("per-tensor") / len(kinds) == pytest.approx(PER_TENSOR_SHARE, abs=0.08)
+    assert net_layer(PlanPoint(spec, "k0", "s"), "f32", relu).weight_quantization is None
+    pool = {"op": "MAX_POOL_2D", "input": [1, 8, 8, 4], "pool": [2, 2]}
+    assert net_layer(PlanPoint(pool, "p", "s"), "s8-opt", relu).weight_quantization is None

@@ -507,3 +507,24 @@ def test_a_fused_relu_on_a_1x1_convolution_is_predicted_with_its_clamped_loop_en
     none, relu, relu6 = (est.predict(net(a)).layers[0].cycles for a in ("none", "relu", "relu6"))
     assert relu == relu6 > none * 1.05
     assert est.predict(net("none")).layers[0].cycles == none
+
+
+def test_f32_soft_marks_the_mac_layers_that_read_a_relus_zeros():
+    """In f32-soft a conv or dense layer whose input a ReLU produced (fused, or the operator,
+    through a reshape) reads half exact zeros (``zero_macs``); the first layer and a layer
+    after a linear one do not, and neither does any layer with a hardware FPU."""
+    from tinymodel.features import INPUT_ZEROS_OPTION
+
+    b = GraphBuilder("relus", dtype="float32")
+    x = b.input((1, 8, 8, 3))
+    a = b.conv2d(x, 8, kernel=3, activation="relu")
+    c = b.conv2d(a, 8, kernel=3, activation="none")
+    d = b.conv2d(c, 8, kernel=1, activation="relu6")
+    y = b.dense(b.flatten(d), 10, activation="none")
+    g = b.build([y])
+    zeros = {layer.name: layer.options.get(INPUT_ZEROS_OPTION)
+             for layer in Estimator("F4", "f32-soft").compile(g).layers}
+    macs = [n for n in zeros if n.startswith(("conv", "dense", "fully"))]
+    assert [zeros[n] for n in macs] == [None, 0.5, None, 0.5]
+    assert not any(layer.options.get(INPUT_ZEROS_OPTION)
+                   for layer in Estimator("F4", "f32").compile(g).layers)
