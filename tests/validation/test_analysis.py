@@ -167,6 +167,33 @@ def test_report_files_hold_every_number(tmp_path):
     assert doc["networks"][0]["energy_uj"] == pytest.approx(recs[0]["cycles"] * UJ_PER_CYCLE)
 
 
+def test_networks_carry_their_run_facts_and_table4_its_data():
+    failed = record("lenet_int8", "s8-opt", board="F4")
+    failed.update(status="error", error="board did not answer", cycles=None, layers=[])
+    failed["verification"] = {"status": "not-run"}
+    recs = [record("lenet_int8", "s8-opt"), record("lenet_int8", "s8-ref"), failed]
+    a = analyze(recs, TableChoice(), {"L4": [r for r in _l4_log() if r.get("section")
+                                              == "dense-inputs"]})
+    ok, _, bad = a["networks"]
+    assert (ok["target"], ok["port"], ok["error"], ok["verification"]) == (
+        "virtual", None, None, "skipped")
+    assert (bad["status"], bad["error"], bad["verification"]) == (
+        "error", "board did not answer", "not-run")
+    assert a["table4_data"] == {"L4 calibration sweeps": "calibration logs",
+                                "L4 validation layers": "this run"}
+    assert list(a["table4"]) == list(a["table4_data"])
+    data = {f["claim"].split(":")[0]: f["data"] for f in a["findings"]}
+    assert data["L4 calibration sweeps"] == "calibration logs"
+    assert data["L4 validation layers"] == "this run"
+    assert {f["data"] for f in a["findings"]} == {"this run", "calibration logs"}
+
+
+def _l4_log() -> list:
+    from validation.paper_tables import calibration_logs
+
+    return calibration_logs(["L4"])["L4"]
+
+
 def test_a_given_table_replaces_the_shipped_one(tmp_path):
     table = default_table("L4", "s8-opt")
     doc = table.to_json()
