@@ -95,6 +95,7 @@ th,td{border:1px solid #d0d6e2;padding:3px 7px;text-align:right;vertical-align:t
 td{white-space:nowrap}td.l{white-space:normal}
 th{background:#eef1f6}td.l,th.l{text-align:left}th.g{text-align:center}
 tr:nth-child(even) td{background:#f8f9fb}tr.all td{font-weight:600}
+#summary td,#summary th{padding:1px 7px}
 .wide{overflow-x:auto;max-width:100%}
 .scroll{overflow:auto;max-width:100%;max-height:34em;border-bottom:1px solid #d0d6e2}
 .scroll th{position:sticky;top:0;z-index:1}
@@ -665,7 +666,7 @@ def _count(n: int, noun: str) -> str:
     return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
-def _runs_label(nets: Sequence[Mapping[str, Any]], limit: int = 6) -> str:
+def _runs_label(nets: Sequence[Mapping[str, Any]], limit: int = 5) -> str:
     names = [f"{n['model']} {n['board']}/{n['variant']}" for n in nets]
     shown = ", ".join(names[:limit])
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
@@ -718,12 +719,11 @@ def _targets(nets: Sequence[Mapping[str, Any]], meta: Mapping[str, Any]) -> str:
     parts = []
     if "virtual" in kinds:
         parts.append(
-            "<b>Target <code>virtual</code></b>: the virtual board, a cycle-approximate emulator "
-            "of each board (<code>calibration/vboard</code>) running the same firmware image "
-            "that would be flashed to the real board; cycles are its DWT cycle counts and "
-            "energy is its estimate (the board's run power over each layer's marker window). "
-            "A real board is measured with <code>validate --port DEVICE</code> (target "
-            "<code>device</code>), where the runner reads no energy.")
+            "<b>Target <code>virtual</code></b>: the cycle-approximate emulator of the board "
+            "(<code>calibration/vboard</code>) running the same firmware image a real board "
+            "would run; cycles are its DWT counts, energy its estimate (run power × marker "
+            "window). A real board is measured with <code>validate --port DEVICE</code> "
+            "(target <code>device</code>; no energy).")
     if "device" in kinds:
         parts.append("<b>Target <code>device</code></b>: a real board on "
                      f"{_esc(', '.join(ports) or 'a serial port')} (<code>--port</code>), "
@@ -788,9 +788,8 @@ def _summary(a: Mapping[str, Any], meta: Mapping[str, Any]) -> str:
     ran = (f"<p><b>What ran:</b> suite <code>{_esc(meta.get('suite') or '?')}</code>, "
            f"{len(nets):,} runs of {models:,} networks on board{'s' if len(boards) > 1 else ''} "
            f"{_esc(', '.join(boards))} in {_esc(', '.join(variants))} ({status}); "
-           f"{len(layers):,} layers measured. Results <code>{_esc(meta.get('results') or '')}"
-           f"</code>, report written {_esc(meta.get('date', ''))}; every number is also in "
-           f"<code>report.json</code>, <code>networks.csv</code> and <code>layers.csv</code>.</p>")
+           f"{len(layers):,} layers measured; results <code>{_esc(meta.get('results') or '')}"
+           f"</code>, report of {_esc(meta.get('date', ''))}.</p>")
     missing = "".join(f"<li><code>{_esc(k)}</code>: {_esc(v)}</li>"
                       for k, v in a["missing_tables"].items())
     fb = [r for r in layers if r["fallback"]]
@@ -803,8 +802,10 @@ def _summary(a: Mapping[str, Any], meta: Mapping[str, Any]) -> str:
                 f"the per-layer plot.</p>" if fb else
                 "<p><b>Fallback proxy:</b> every layer had a table entry (none was predicted by "
                 "the fallback proxy).</p>" if layers else "")
-    nav = "<nav>" + "".join(f"<a href='#{k}'>{_esc(v)}</a>" for k, v in SECTIONS.items()
-                            if k != "summary") + "</nav>"
+    nav = ("<nav>" + "".join(f"<a href='#{k}'>{_esc(v)}</a>" for k, v in SECTIONS.items()
+                             if k != "summary")
+           + " · every number also in <code>report.json</code>, <code>networks.csv</code>, "
+             "<code>layers.csv</code></nav>")
     return _section("summary", [
         ran, _targets(nets, meta), _headline(a), _failures(nets),
         f"<p>Not predicted (no latency table):</p><ul>{missing}</ul>" if missing else "",
@@ -1070,7 +1071,7 @@ def _corr_table(a: Mapping[str, Any]) -> str:
             "and Spearman ρ (rank) with the measured cycles, per board and variant.</p>"
             + html_table(["board/variant", "level", "n"] + ["r", "ρ"] * 4, rows, left=(0, 1),
                          groups=[("", 1), ("", 1), ("", 1), ("MACs", 2), ("parameters", 2),
-                                 ("richer model", 2), ("MAC proxy", 2)]))
+                                 ("richer model", 2), ("MAC proxy", 2)], scroll=len(rows) > 20))
 
 
 def _proxies(a: Mapping[str, Any]) -> str:
@@ -1146,7 +1147,7 @@ def _findings(a: Mapping[str, Any]) -> str:
             + _source("this run's measurements, and for the Table 4 claims of “calibration "
                       "sweeps” the calibration logs (column “data”)")
             + html_table(["holds", "claim", "numbers", "paper", "data"], rows,
-                         left=(0, 1, 2, 3, 4)) + more)
+                         left=(0, 1, 2, 3, 4), scroll=len(rows) > 20) + more)
 
 
 def _table1(a: Mapping[str, Any]) -> str:
