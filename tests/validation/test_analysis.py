@@ -16,7 +16,7 @@ from tinymodel.pareto import pareto_front
 from validation.analysis import analyze
 from validation.paper_tables import paper_findings, table2, table3
 from validation.predictions import TableChoice, join
-from validation.report import LAYER_COLUMNS, write_report
+from validation.report import LAYER_COLUMNS, NETWORK_COLUMNS, SECTIONS, write_report
 from validation.statistics import correlation, error_stats, mispredictions, rel_error
 
 LENET_LAYERS = 9
@@ -152,19 +152,48 @@ def test_report_files_hold_every_number(tmp_path):
     assert float(rows[0]["err_rich"]) == pytest.approx(0.02)
     with open(paths["networks_csv"]) as fh:
         nets = list(csv.DictReader(fh))
+    assert list(nets[0]) == list(NETWORK_COLUMNS)
     assert [n["status"] for n in nets] == ["ok", "ok", "oversized"]
     assert nets[2]["predicted_fits"] == "False"      # the estimator agrees it does not fit
+    assert [n["error"] for n in nets] == ["", "", ""]
     text = paths["html"].read_text()
-    for section in ("Where MACs mispredict", "Prediction accuracy", "Findings",
-                    "Paper Table 2 analogue", "Paper Table 3 analogue", "Paper Table 4 analogue",
-                    "Figures 4–5", "Figures 3, 6, 7", "All runs"):
-        assert section in text
+    starts = [text.index(f'<section id="{sid}">') for sid in SECTIONS]
+    assert starts == sorted(starts)
+    for part in ("Table 3: ratios between networks", "Figures 3, 6 and 7", "Every run"):
+        assert part in text
     assert "src=\"http" not in text and "href=\"http" not in text
     assert text.count("data:image/png;base64,") >= 4
     # energy per run ∝ latency in the synthetic data
     assert doc["energy"]["network_r"]["pearson"] is None     # two runs: too few for r
     assert doc["energy"]["layer_r"]["pearson"] == pytest.approx(1.0)
     assert doc["networks"][0]["energy_uj"] == pytest.approx(recs[0]["cycles"] * UJ_PER_CYCLE)
+
+
+def test_networks_carry_their_run_facts_and_table4_its_data():
+    failed = record("lenet_int8", "s8-opt", board="F4")
+    failed.update(status="error", error="board did not answer", cycles=None, layers=[])
+    failed["verification"] = {"status": "not-run"}
+    recs = [record("lenet_int8", "s8-opt"), record("lenet_int8", "s8-ref"), failed]
+    a = analyze(recs, TableChoice(), {"L4": [r for r in _l4_log() if r.get("section")
+                                              == "dense-inputs"]})
+    ok, _, bad = a["networks"]
+    assert (ok["target"], ok["port"], ok["error"], ok["verification"]) == (
+        "virtual", None, None, "skipped")
+    assert (bad["status"], bad["error"], bad["verification"]) == (
+        "error", "board did not answer", "not-run")
+    assert a["table4_data"] == {"L4 calibration sweeps": "calibration logs",
+                                "L4 validation layers": "this run"}
+    assert list(a["table4"]) == list(a["table4_data"])
+    data = {f["claim"].split(":")[0]: f["data"] for f in a["findings"]}
+    assert data["L4 calibration sweeps"] == "calibration logs"
+    assert data["L4 validation layers"] == "this run"
+    assert {f["data"] for f in a["findings"]} == {"this run", "calibration logs"}
+
+
+def _l4_log() -> list:
+    from validation.paper_tables import calibration_logs
+
+    return calibration_logs(["L4"])["L4"]
 
 
 def test_a_given_table_replaces_the_shipped_one(tmp_path):
@@ -216,12 +245,13 @@ def test_table1_rows_appear_in_the_report(tmp_path):
     recs = [record("lenet_int8", "s8-opt", [1.02] * LENET_LAYERS)]
     a = analyze(recs, TableChoice(), accuracy=rows)
     text = write_report(a, tmp_path, {"suite": "synthetic"})["html"].read_text()
-    body = text[text.index("Paper Table 1 analogue"):]
-    for cell in ("96.38 %", "96.10 %", "343.55", "25.2 %"):
+    body = text[text.index("Table 1: accuracy and footprint"):]
+    for cell in ("96.4 %", "96.1 %", "344", "25.2 %"):
         assert cell in body[:3000]
-    # without rows the section says how to get them
+    # without rows there is no Table 1; the appendix says how to get it
     a = analyze(recs, TableChoice())
-    assert "--accuracy" in write_report(a, tmp_path / "n", {"suite": "s"})["html"].read_text()
+    text = write_report(a, tmp_path / "n", {"suite": "s"})["html"].read_text()
+    assert "Table 1: accuracy" not in text and "--accuracy" in text
 
 
 def test_interval_coverage_of_layers_and_networks(tmp_path, capsys):
@@ -245,4 +275,6 @@ def test_interval_coverage_of_layers_and_networks(tmp_path, capsys):
     assert summary["accuracy"]["L4/s8-opt"]["layer_interval_coverage_pct"] == pytest.approx(
         100 * 7 / 9)
     html = (out / "report.html").read_text()
-    assert "95 % interval covers layers" in html
+    summary_html = html[html.index('<section id="summary">'):html.index("</section>")]
+    assert "The 95 % intervals cover <b>0.0 %</b> of the networks and <b>77.8 %</b> of the layers" \
+        in summary_html
