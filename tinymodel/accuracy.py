@@ -22,13 +22,11 @@ need it.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import sys
 import time
-import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +39,7 @@ from tinymodel.dispatch import Variant
 from tinymodel.errors import TinymodelError
 from tinymodel.graph import ModelGraph
 from tinymodel.ops import OpType
+from tinymodel.tfruntime import import_tensorflow, quiet
 
 log = logging.getLogger(__name__)
 
@@ -223,18 +222,6 @@ def prepare(model: str | os.PathLike[str] | bytes, data: Dataset, limit: int | N
     return graph, io, data.head(limit)
 
 
-@contextlib.contextmanager
-def _quiet_tensorflow() -> Iterator[Any]:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from tinymodel._optional import import_tensorflow
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        tf = import_tensorflow()
-        logging.getLogger("tensorflow").setLevel(logging.ERROR)
-        yield tf
-
-
 def evaluate_host(model: str | os.PathLike[str] | bytes, data: Dataset, *, limit: int | None = None,
                   progress: bool = False) -> Evaluation:
     """Run ``model`` (a ``.tflite`` path or its bytes) on the first ``limit`` samples of ``data``
@@ -244,24 +231,26 @@ def evaluate_host(model: str | os.PathLike[str] | bytes, data: Dataset, *, limit
     start = time.perf_counter()
     content = bytes(model) if isinstance(model, (bytes, bytearray)) else Path(model).read_bytes()
     inputs = io.quantize(data.x)
-    with _quiet_tensorflow() as tf:
-        try:
+    tf = import_tensorflow()
+    try:
+        with quiet():
             interp = tf.lite.Interpreter(
                 model_content=content,
                 experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_REF)
             interp.allocate_tensors()
-        except Exception as exc:  # the interpreter raises RuntimeError/ValueError with long text
-            first = next((s.strip() for s in str(exc).splitlines() if s.strip()),
-                         type(exc).__name__)
-            raise TinymodelError(f"model {io.name}: the TFLite interpreter cannot load it: "
-                                 f"{first[:200]}") from exc
-        in_d, out_d = interp.get_input_details()[0], interp.get_output_details()[0]
-        outputs = np.empty((len(data),) + tuple(io.output_shape[1:]),
-                           NUMPY_DTYPES[io.output_dtype])
-        for n in progress_bar(range(len(data)), "host", progress):
-            interp.set_tensor(in_d["index"], inputs[n].reshape(in_d["shape"]))
-            interp.invoke()
-            outputs[n] = interp.get_tensor(out_d["index"]).reshape(outputs.shape[1:])
+    except Exception as exc:  # the interpreter raises RuntimeError/ValueError with long text
+        first = next((s.strip() for s in str(exc).splitlines() if s.strip()),
+                     type(exc).__name__)
+        raise TinymodelError(f"model {io.name}: the TFLite interpreter cannot load it: "
+                             f"{first[:200]}") from exc
+    in_d, out_d = interp.get_input_details()[0], interp.get_output_details()[0]
+    outputs = np.empty((len(data),) + tuple(io.output_shape[1:]),
+                       NUMPY_DTYPES[io.output_dtype])
+    # the reference kernels log nothing while they run, and the progress bar must be seen
+    for n in progress_bar(range(len(data)), "host", progress):
+        interp.set_tensor(in_d["index"], inputs[n].reshape(in_d["shape"]))
+        interp.invoke()
+        outputs[n] = interp.get_tensor(out_d["index"]).reshape(outputs.shape[1:])
     return Evaluation(io, data.name, "host", data.y.copy(), outputs.reshape(len(data), -1),
                       wall_s=time.perf_counter() - start)
 

@@ -29,6 +29,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 from tinymodel.errors import TinymodelError, UsageError
+from tinymodel.tfruntime import show_log
 
 #: Exit codes of every entry point.
 EXIT_OK = 0
@@ -120,9 +121,11 @@ def verbosity(args: argparse.Namespace) -> int:
 
 
 def setup_logging(verbose: int) -> None:
-    """Log warnings, or info with one ``-v``, debug with two, as ``LEVEL logger: message``."""
+    """Log warnings, or info with one ``-v``, debug with two, as ``LEVEL logger: message``;
+    TensorFlow's own log lines only with ``-v`` (:func:`tinymodel.tfruntime.show_log`)."""
     logging.basicConfig(level=logging.WARNING - 10 * min(verbose, 2),
                         format="%(levelname)s %(name)s: %(message)s")
+    show_log(verbose > 0)
 
 
 def prepare_parser(parser: argparse.ArgumentParser, command: Command) -> None:

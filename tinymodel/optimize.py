@@ -104,7 +104,7 @@ class OptimizeResult:
 
 def load_keras_model(path: str | os.PathLike[str]) -> keras.Model:
     """Load a ``.keras``/``.h5`` model for conversion (one-line :class:`ModelReadError` if not)."""
-    from tinymodel._optional import import_keras
+    from tinymodel.tfruntime import import_keras, quiet
     from tinymodel.readers import KERAS_SUFFIXES, TFLITE_SUFFIXES
 
     path = Path(path)
@@ -118,7 +118,8 @@ def load_keras_model(path: str | os.PathLike[str]) -> keras.Model:
         raise ModelReadError(f"{path}: no such file")
     keras = import_keras(ModelReadError)
     try:
-        return keras.models.load_model(path, compile=False)
+        with quiet():
+            return keras.models.load_model(path, compile=False)
     except Exception as exc:  # Keras raises many unrelated types for bad files
         first = next((line.strip() for line in str(exc).splitlines() if line.strip()),
                      type(exc).__name__)

@@ -163,7 +163,6 @@ class ValidateCommand(Command):
                 results.unlink()
         except OSError as e:
             raise TinymodelError(f"{out_dir}: cannot write ({e.strerror})") from None
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         suite = suite.resolve(cache / "random", variants,
                               progress=_generation_progress(not args.no_progress))
         jobs = plan_jobs(suite, boards, variants, args.opt, args.warmups, args.reps, args.verify)

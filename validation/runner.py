@@ -34,7 +34,6 @@ import os
 import platform
 import sys
 import time
-import warnings
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -194,21 +193,18 @@ def _tf_interpreter(model_file: Path):
     """``(interpreter, kernels)``: TFLite's reference kernels, or the optimized ones (without
     delegates) when the reference resolver cannot load the file -- TF 2.21 has no reference
     kernel for the int8 TILE (version 3) its own converter writes for a Keras UpSampling2D."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    warnings.filterwarnings("ignore", module="tensorflow")
-    warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated.*")
-    from tinymodel._optional import import_tensorflow
+    from tinymodel.tfruntime import import_tensorflow, quiet
 
     tf = import_tensorflow()
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)
     resolvers = tf.lite.experimental.OpResolverType
     first = None
     for kernels, resolver in ((REFERENCE_KERNELS, resolvers.BUILTIN_REF),
                               (OPTIMIZED_KERNELS, resolvers.BUILTIN_WITHOUT_DEFAULT_DELEGATES)):
         try:
-            it = tf.lite.Interpreter(model_path=str(model_file),
-                                     experimental_op_resolver_type=resolver)
-            it.allocate_tensors()
+            with quiet():
+                it = tf.lite.Interpreter(model_path=str(model_file),
+                                         experimental_op_resolver_type=resolver)
+                it.allocate_tensors()
             return it, kernels
         except (ValueError, RuntimeError) as e:
             if first is None:
