@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from tinymodel.command import format_table
+from tinymodel.command import counted, format_table
 from tinymodel.datasets import Dataset, DatasetError
 from tinymodel.dispatch import Variant
 from tinymodel.errors import TinymodelError
@@ -216,7 +216,7 @@ def prepare(model: str | os.PathLike[str] | bytes, data: Dataset, limit: int | N
     data.check_shape(io.input_shape, io.name)
     if int(data.y.max()) >= io.classes:
         raise DatasetError(f"data {data.name} has labels up to {int(data.y.max())} but model "
-                           f"{io.name} outputs {io.classes} classes")
+                           f"{io.name} outputs {counted(io.classes, 'class', 'classes')}")
     if limit is not None and limit < 1:
         raise DatasetError(f"sample limit must be positive, not {limit}")
     return graph, io, data.head(limit)
@@ -301,14 +301,17 @@ def agreement_sentence(agreement: Mapping[str, Any]) -> str:
     different low bits (float kernels), or how many classes differ."""
     n, same = agreement["samples"], agreement["identical_outputs"]
     diff, worst = agreement["differing_classes"], agreement["max_abs_output_diff"]
+    every = "all " if n != 1 else ""
     if agreement["bit_exact"]:
-        return (f"on target = on host, sample for sample: all {n} output tensors identical, "
-                f"0 classes differ")
+        return (f"on target = on host, sample for sample: {every}{counted(n, 'output tensor')} "
+                f"identical, 0 classes differ")
     if diff == 0:
-        return (f"on target = on host in class for all {n} samples; {n - same} output tensors "
-                f"differ in the last bits (largest difference {worst:g})")
-    return (f"on target differs from host: {diff} of {n} samples classified differently, {same} "
-            f"output tensors identical (largest output difference {worst:g})")
+        return (f"on target = on host in class for {every}{counted(n, 'sample')}; "
+                f"{counted(n - same, 'output tensor')} {'differs' if n - same == 1 else 'differ'} "
+                f"in the last bits (largest difference {worst:g})")
+    return (f"on target differs from host: {diff} of {counted(n, 'sample')} classified "
+            f"differently, {counted(same, 'output tensor')} identical (largest output difference "
+            f"{worst:g})")
 
 
 def compare(host: Evaluation, target: Evaluation) -> Agreement:
@@ -357,7 +360,7 @@ def format_table1(rows: Sequence[Mapping[str, Any]]) -> str:
         f, q = by_dtype["float32"], by_dtype["int8"]
         change = _pct(q["host_accuracy"] - f["host_accuracy"], signed=True)
         lines.append(f"int8 vs float32 on the host: {change}"
-                     f" accuracy ({f['host_samples']} samples), footprint "
+                     f" accuracy ({counted(f['host_samples'], 'sample')}), footprint "
                      f"{f['footprint_bytes']:,} B -> {q['footprint_bytes']:,} B "
                      f"({100 * q['footprint_ratio']:.1f} %)")
     for r in rows:
@@ -365,16 +368,20 @@ def format_table1(rows: Sequence[Mapping[str, Any]]) -> str:
             continue
         if r["bit_exact"]:
             lines.append(f"{r['label']} ({r['variant']}): on target = on host, sample for sample "
-                         f"({r['target_samples']} samples, all outputs bit-identical)")
+                         f"({counted(r['target_samples'], 'sample')}, all outputs "
+                         f"bit-identical)")
         elif r["differing_samples"] == 0:
-            lines.append(f"{r['label']} ({r['variant']}): same class on target and host for all "
-                         f"{r['target_samples']} samples; {r['identical_outputs']} outputs "
-                         f"bit-identical (largest output difference "
+            lines.append(f"{r['label']} ({r['variant']}): same class on target and host for "
+                         f"{'all ' if r['target_samples'] != 1 else ''}"
+                         f"{counted(r['target_samples'], 'sample')}; "
+                         f"{counted(r['identical_outputs'], 'output')} bit-identical (largest "
+                         f"output difference "
                          f"{r['max_abs_output_diff']:g})")
         else:
             lines.append(f"{r['label']} ({r['variant']}): {r['differing_samples']} of "
-                         f"{r['target_samples']} samples classified differently on target; "
-                         f"{r['identical_outputs']} outputs bit-identical (largest output "
+                         f"{counted(r['target_samples'], 'sample')} classified differently on "
+                         f"target; {counted(r['identical_outputs'], 'output')} bit-identical "
+                         f"(largest output "
                          f"difference {r['max_abs_output_diff']:g})")
     return "\n".join(lines) + "\n"
 

@@ -277,6 +277,12 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]],
     return "\n".join(lines)
 
 
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """``n`` with ``noun`` in the number it takes: ``counted(1, "run")`` is ``1 run``,
+    ``counted(3, "run")`` ``3 runs``, ``counted(2, "entry", "entries")`` ``2 entries``."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
 def format_cell(v: Any) -> str:
     """A table cell: thousands separators for ints, 3 decimals for floats, ``-`` for ``None``."""
     if isinstance(v, bool):

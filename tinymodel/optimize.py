@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from tinymodel.command import counted
 from tinymodel.errors import ModelReadError, TinymodelError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -158,17 +159,18 @@ def optimize(model: keras.Model | str | os.PathLike[str], out_dir: str | os.Path
     if isinstance(representative, Dataset):
         rep: np.ndarray | None = representative_samples(representative, input_shape, model.name,
                                                         samples)
-        described = f"{representative.name}, first {len(rep)} samples"
+        described = f"{representative.name}, first {counted(len(rep), 'sample')}"
     elif representative is not None:
         rep = np.asarray(representative, np.float32)
         if tuple(rep.shape[1:]) != input_shape[1:]:
             raise TinymodelError(f"representative samples have shape "
                                  f"{'x'.join(map(str, rep.shape[1:]))} but model {model.name} "
                                  f"takes input {'x'.join(map(str, input_shape))}")
-        described = f"{len(rep)} given samples"
+        described = f"{len(rep)} given {'sample' if len(rep) == 1 else 'samples'}"
     else:
         rep = None
-        described = f"{samples} seeded uniform random samples in [0, 1] (no data given)"
+        described = (f"{samples} seeded uniform random {'sample' if samples == 1 else 'samples'} "
+                     f"in [0, 1] (no data given)")
         log.warning("no representative data: int8 ranges calibrated on random inputs; "
                     "accuracy may drop (pass --representative DATA)")
     out = Path(out_dir)

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tinymodel.command import counted
 from tinymodel.errors import TinymodelError
 
 from validation.suite import Job
@@ -425,7 +426,8 @@ def measure(job: Job, settings: RunSettings) -> dict[str, Any]:
             # image's table names each one's graph layer, and results are summed per graph layer
             if (info.n_layers != len(dep.layer_names)
                     or graph_layer_names(dep.layer_names) != tuple(L.name for L in graph)):
-                raise TinymodelError(f"{where}: the image has {info.n_layers} layers, the model "
+                raise TinymodelError(f"{where}: the image has {counted(info.n_layers, 'layer')}, "
+                                     f"the model "
                                      f"{len(graph)} running as {len(dep.layer_names)}")
             clock = hello.core_clock_hz
             rec["firmware"] = {"build_id": hello.build_id, "compiler": hello.compiler,
@@ -533,14 +535,15 @@ def run_jobs(jobs: Sequence[Job], settings: RunSettings, results_path: Path, wor
     keys = [record_key(j, settings.target) for j in jobs]
     older = {k for k in keys if k in existing and existing[k].get("schema", 0) < SCHEMA_VERSION}
     if older:
-        log.warning("%s: %d runs were recorded by an older validate (record schema < %d, timed on "
-                    "other input data); they are run again", results_path, len(older),
-                    SCHEMA_VERSION)
+        log.warning("%s: %s recorded by an older validate (record schema < %d, timed on other "
+                    "input data); %s run again", results_path,
+                    "1 run was" if len(older) == 1 else f"{len(older)} runs were", SCHEMA_VERSION,
+                    "it is" if len(older) == 1 else "they are")
     todo = [j for j, k in zip(jobs, keys)
             if k in older or existing.get(k, {}).get("status") not in FINAL_STATUSES]
     if len(todo) < len(jobs):
-        log.info("%d of %d runs already in %s; %d to go", len(jobs) - len(todo), len(jobs),
-                 results_path, len(todo))
+        log.info("%d of %s already in %s; %d to go", len(jobs) - len(todo),
+                 counted(len(jobs), "run"), results_path, len(todo))
     workers = 1 if settings.port is not None else max(1, min(workers, len(todo) or 1))
     from tqdm import tqdm
 
