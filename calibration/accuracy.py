@@ -40,7 +40,7 @@ from tinymodel.accuracy import (
     prepare,
     progress_bar,
 )
-from tinymodel.command import write_json
+from tinymodel.command import counted, write_json
 from tinymodel.datasets import Dataset
 from tinymodel.errors import TinymodelError
 from tinymodel.graph import ModelGraph
@@ -69,8 +69,9 @@ def build_target_image(model: str | os.PathLike[str] | bytes | ModelGraph, board
 def _check_device_model(info: Any, io: ModelIO, url: str, board: str, variant: str) -> None:
     """The network on the device must take and give the tensors the model file describes."""
     if len(info.inputs) != 1 or not info.outputs:
-        raise TinymodelError(f"{url}: the device runs {info.name!r} with {len(info.inputs)} "
-                             f"inputs and {len(info.outputs)} outputs; {io.name} has 1 input")
+        raise TinymodelError(f"{url}: the device runs {info.name!r} with "
+                             f"{counted(len(info.inputs), 'input')} and "
+                             f"{counted(len(info.outputs), 'output')}; {io.name} has 1 input")
     dev_in, dev_out = info.inputs[0], info.outputs[0]
     want_in = (tuple(io.input_shape), io.input_dtype)
     got_in = (tuple(dev_in.shape), dev_in.dtype)

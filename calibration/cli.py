@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from tinymodel.command import (
-    write_json,Command, Interrupted, format_table, int_at_least, main_for,
+    write_json,Command, Interrupted, counted, format_table, int_at_least, main_for,
                                opt_level)
 from tinymodel.errors import UsageError
 from tinymodel.options import ALL, add_board_option, add_json_option, add_port_options, \
@@ -153,8 +153,8 @@ class CalibrateCommand(Command):
                 from tinymodel.records import read_measurements
 
                 n = sum(1 for r in read_measurements(log_path) if r.get("kind") in ("layer", "skip"))
-                raise Interrupted(f"{n} points are safe in {log_path}; rerun with --resume to "
-                                  f"continue") from None
+                raise Interrupted(f"{counted(n, 'point')} {'is' if n == 1 else 'are'} safe in "
+                                  f"{log_path}; rerun with --resume to continue") from None
             finally:
                 if bar:
                     bar.close()

@@ -19,7 +19,7 @@ import argparse
 from pathlib import Path
 from typing import TextIO
 
-from tinymodel.command import Command, opt_level, write_json
+from tinymodel.command import Command, counted, opt_level, write_json
 from tinymodel.errors import UsageError
 from tinymodel.options import add_board_option, add_json_option, add_variant_option
 
@@ -93,7 +93,7 @@ class DeployCommand(Command):
         if args.json:
             return write_json(out, result)
         out.write(f"{graph.name} on {board.id} ({board.name}), variant {args.variant} {args.opt}: "
-                  f"{len(gen.layers)} layers, weights {len(gen.blob):,} B, "
+                  f"{counted(len(gen.layers), 'layer')}, weights {len(gen.blob):,} B, "
                   f"arena {gen.arena_bytes:,} B\n")
         out.write(image.size.text() + "\n")
         out.write(f"image: {image.elf}\n")

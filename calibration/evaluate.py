@@ -12,7 +12,7 @@ import argparse
 from pathlib import Path
 from typing import Any, TextIO
 
-from tinymodel.command import Command, int_at_least, opt_level, write_json
+from tinymodel.command import Command, counted, int_at_least, opt_level, write_json
 from tinymodel.errors import UsageError
 from tinymodel.options import add_board_option, add_json_option, add_port_options, \
     add_variant_option
@@ -31,8 +31,9 @@ def evaluation_text(result: dict[str, Any]) -> str:
         a = result["agreement"]
         kind = "virtual board" if t["virtual"] else "board"
         lines.append(f"{t['where']} ({kind}): accuracy {100 * t['accuracy']:.2f} % "
-                     f"({t['correct']}/{t['samples']}) on the first {t['samples']} samples, "
-                     f"loss {t['loss']:.4f}; host on the same samples "
+                     f"({t['correct']}/{t['samples']}) on the first "
+                     f"{counted(t['samples'], 'sample')}, loss {t['loss']:.4f}; host on the same "
+                     f"{'sample' if t['samples'] == 1 else 'samples'} "
                      f"{100 * a['host_accuracy']:.2f} %, delta "
                      f"{100 * a['delta_accuracy']:+.2f} pp")
         lines.append(agreement_sentence(a))
@@ -40,7 +41,7 @@ def evaluation_text(result: dict[str, Any]) -> str:
             ms = t["mean_cycles"] / result["clock_hz"] * 1e3
             lines.append(f"mean {t['mean_cycles']:,.0f} cycles per inference "
                          f"({ms:.2f} ms at {result['clock_hz'] / 1e6:g} MHz); "
-                         f"{t['wall_s']:.1f} s wall for {t['samples']} samples")
+                         f"{t['wall_s']:.1f} s wall for {counted(t['samples'], 'sample')}")
     f = result["footprint"]
     lines.append(f"memory footprint: weights {f['weight_bytes']:,} B + activations "
                  f"{f['activation_bytes']:,} B = {f['total_bytes']:,} B "
@@ -118,7 +119,8 @@ class EvaluateCommand(Command):
                                                                 args.target_limit),
                                       ("--work", args.work)) if v is not None]
         if target_opts and not args.board:
-            raise UsageError(f"{', '.join(target_opts)} need --board")
+            raise UsageError(f"{', '.join(target_opts)} "
+                             f"{'needs' if len(target_opts) == 1 else 'need'} --board")
         if args.port and (args.image or args.work):
             raise UsageError("--image and --work are for the virtual board, not --port")
         data = load_dataset(args.data, args.split)

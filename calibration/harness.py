@@ -76,6 +76,7 @@ from calibration.protocol import (
 )
 from calibration.transport import SerialTransport, Transport, TransportError
 from calibration.workers import stop_processes
+from tinymodel.command import counted
 from tinymodel.errors import TinymodelError
 
 log = logging.getLogger(__name__)
@@ -675,8 +676,8 @@ def run_plan(plan: Plan, runs: Sequence[VariantRun], mlog: MeasurementLog, *, bo
                 _run_serial(plan, run, todo, mlog, vs, run_id, warmups, reps, settings, progress)
     except CalibrationError as e:
         done = sum(1 for r in mlog.records if r.get("kind") in ("layer", "skip"))
-        raise type(e)(f"{e} ({done} points are safe in {mlog.path}; fix this and rerun with "
-                      f"--resume to continue)") from None
+        raise type(e)(f"{e} ({counted(done, 'point')} {'is' if done == 1 else 'are'} safe in "
+                      f"{mlog.path}; fix this and rerun with --resume to continue)") from None
     summary.seconds = round(time.monotonic() - t0, 3)
     return summary
 

@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import tinymodel.firmware_interface as fi
+from tinymodel.command import counted
 from tinymodel.dispatch import KernelPath, Variant
 from tinymodel.errors import TinymodelError
 from tinymodel.firmware_interface import Command, LayerDescriptor, LayerFlag, NoFitRegion, Op, Status
@@ -1023,7 +1024,8 @@ class Client:
 
     def _write_inputs(self, info: ModelInfo, inputs: Sequence[bytes]) -> None:
         if len(inputs) != len(info.inputs):
-            raise ProtocolError(f"the model takes {len(info.inputs)} inputs, {len(inputs)} given")
+            raise ProtocolError(f"the model takes {counted(len(info.inputs), 'input')}, "
+                                f"{len(inputs)} given")
         chunk = MAX_PAYLOAD - 8
         for i, (data, t) in enumerate(zip(inputs, info.inputs)):
             if len(data) != t.bytes:

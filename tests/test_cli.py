@@ -13,6 +13,7 @@ import pytest
 
 from tests.conftest import REPO
 from tinymodel.cli import main
+from tinymodel.command import counted
 from tinymodel.resources import example_models, mlperf_models
 
 
@@ -440,3 +441,11 @@ def test_help_without_pyserial_lists_the_verbs_that_need_it():
     assert re.search(r"calibrate\s+run microbenchmark sweeps", res.stdout)
     assert res.stderr.startswith("tinymodel vboard: error: this command is unavailable: ")
     assert res.stderr.count("\n") == 1 and "Traceback" not in res.stderr
+
+
+@pytest.mark.parametrize("n, noun, plural, text", [
+    (0, "run", None, "0 runs"), (1, "run", None, "1 run"), (2, "run", None, "2 runs"),
+    (1, "class", "classes", "1 class"), (3, "class", "classes", "3 classes"),
+])
+def test_counts_take_the_singular_for_one(n, noun, plural, text):
+    assert counted(n, noun, plural) == text

@@ -22,25 +22,24 @@ need it.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import sys
 import time
-import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from tinymodel.command import format_table
+from tinymodel.command import counted, format_table
 from tinymodel.datasets import Dataset, DatasetError
 from tinymodel.dispatch import Variant
 from tinymodel.errors import TinymodelError
 from tinymodel.graph import ModelGraph
 from tinymodel.ops import OpType
+from tinymodel.tfruntime import import_tensorflow, quiet
 
 log = logging.getLogger(__name__)
 
@@ -217,22 +216,10 @@ def prepare(model: str | os.PathLike[str] | bytes, data: Dataset, limit: int | N
     data.check_shape(io.input_shape, io.name)
     if int(data.y.max()) >= io.classes:
         raise DatasetError(f"data {data.name} has labels up to {int(data.y.max())} but model "
-                           f"{io.name} outputs {io.classes} classes")
+                           f"{io.name} outputs {counted(io.classes, 'class', 'classes')}")
     if limit is not None and limit < 1:
         raise DatasetError(f"sample limit must be positive, not {limit}")
     return graph, io, data.head(limit)
-
-
-@contextlib.contextmanager
-def _quiet_tensorflow() -> Iterator[Any]:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from tinymodel._optional import import_tensorflow
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        tf = import_tensorflow()
-        logging.getLogger("tensorflow").setLevel(logging.ERROR)
-        yield tf
 
 
 def evaluate_host(model: str | os.PathLike[str] | bytes, data: Dataset, *, limit: int | None = None,
@@ -244,24 +231,26 @@ def evaluate_host(model: str | os.PathLike[str] | bytes, data: Dataset, *, limit
     start = time.perf_counter()
     content = bytes(model) if isinstance(model, (bytes, bytearray)) else Path(model).read_bytes()
     inputs = io.quantize(data.x)
-    with _quiet_tensorflow() as tf:
-        try:
+    tf = import_tensorflow()
+    try:
+        with quiet():
             interp = tf.lite.Interpreter(
                 model_content=content,
                 experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_REF)
             interp.allocate_tensors()
-        except Exception as exc:  # the interpreter raises RuntimeError/ValueError with long text
-            first = next((s.strip() for s in str(exc).splitlines() if s.strip()),
-                         type(exc).__name__)
-            raise TinymodelError(f"model {io.name}: the TFLite interpreter cannot load it: "
-                                 f"{first[:200]}") from exc
-        in_d, out_d = interp.get_input_details()[0], interp.get_output_details()[0]
-        outputs = np.empty((len(data),) + tuple(io.output_shape[1:]),
-                           NUMPY_DTYPES[io.output_dtype])
-        for n in progress_bar(range(len(data)), "host", progress):
-            interp.set_tensor(in_d["index"], inputs[n].reshape(in_d["shape"]))
-            interp.invoke()
-            outputs[n] = interp.get_tensor(out_d["index"]).reshape(outputs.shape[1:])
+    except Exception as exc:  # the interpreter raises RuntimeError/ValueError with long text
+        first = next((s.strip() for s in str(exc).splitlines() if s.strip()),
+                     type(exc).__name__)
+        raise TinymodelError(f"model {io.name}: the TFLite interpreter cannot load it: "
+                             f"{first[:200]}") from exc
+    in_d, out_d = interp.get_input_details()[0], interp.get_output_details()[0]
+    outputs = np.empty((len(data),) + tuple(io.output_shape[1:]),
+                       NUMPY_DTYPES[io.output_dtype])
+    # the reference kernels log nothing while they run, and the progress bar must be seen
+    for n in progress_bar(range(len(data)), "host", progress):
+        interp.set_tensor(in_d["index"], inputs[n].reshape(in_d["shape"]))
+        interp.invoke()
+        outputs[n] = interp.get_tensor(out_d["index"]).reshape(outputs.shape[1:])
     return Evaluation(io, data.name, "host", data.y.copy(), outputs.reshape(len(data), -1),
                       wall_s=time.perf_counter() - start)
 
@@ -312,14 +301,17 @@ def agreement_sentence(agreement: Mapping[str, Any]) -> str:
     different low bits (float kernels), or how many classes differ."""
     n, same = agreement["samples"], agreement["identical_outputs"]
     diff, worst = agreement["differing_classes"], agreement["max_abs_output_diff"]
+    every = "all " if n != 1 else ""
     if agreement["bit_exact"]:
-        return (f"on target = on host, sample for sample: all {n} output tensors identical, "
-                f"0 classes differ")
+        return (f"on target = on host, sample for sample: {every}{counted(n, 'output tensor')} "
+                f"identical, 0 classes differ")
     if diff == 0:
-        return (f"on target = on host in class for all {n} samples; {n - same} output tensors "
-                f"differ in the last bits (largest difference {worst:g})")
-    return (f"on target differs from host: {diff} of {n} samples classified differently, {same} "
-            f"output tensors identical (largest output difference {worst:g})")
+        return (f"on target = on host in class for {every}{counted(n, 'sample')}; "
+                f"{counted(n - same, 'output tensor')} {'differs' if n - same == 1 else 'differ'} "
+                f"in the last bits (largest difference {worst:g})")
+    return (f"on target differs from host: {diff} of {counted(n, 'sample')} classified "
+            f"differently, {counted(same, 'output tensor')} identical (largest output difference "
+            f"{worst:g})")
 
 
 def compare(host: Evaluation, target: Evaluation) -> Agreement:
@@ -368,7 +360,7 @@ def format_table1(rows: Sequence[Mapping[str, Any]]) -> str:
         f, q = by_dtype["float32"], by_dtype["int8"]
         change = _pct(q["host_accuracy"] - f["host_accuracy"], signed=True)
         lines.append(f"int8 vs float32 on the host: {change}"
-                     f" accuracy ({f['host_samples']} samples), footprint "
+                     f" accuracy ({counted(f['host_samples'], 'sample')}), footprint "
                      f"{f['footprint_bytes']:,} B -> {q['footprint_bytes']:,} B "
                      f"({100 * q['footprint_ratio']:.1f} %)")
     for r in rows:
@@ -376,16 +368,20 @@ def format_table1(rows: Sequence[Mapping[str, Any]]) -> str:
             continue
         if r["bit_exact"]:
             lines.append(f"{r['label']} ({r['variant']}): on target = on host, sample for sample "
-                         f"({r['target_samples']} samples, all outputs bit-identical)")
+                         f"({counted(r['target_samples'], 'sample')}, all outputs "
+                         f"bit-identical)")
         elif r["differing_samples"] == 0:
-            lines.append(f"{r['label']} ({r['variant']}): same class on target and host for all "
-                         f"{r['target_samples']} samples; {r['identical_outputs']} outputs "
-                         f"bit-identical (largest output difference "
+            lines.append(f"{r['label']} ({r['variant']}): same class on target and host for "
+                         f"{'all ' if r['target_samples'] != 1 else ''}"
+                         f"{counted(r['target_samples'], 'sample')}; "
+                         f"{counted(r['identical_outputs'], 'output')} bit-identical (largest "
+                         f"output difference "
                          f"{r['max_abs_output_diff']:g})")
         else:
             lines.append(f"{r['label']} ({r['variant']}): {r['differing_samples']} of "
-                         f"{r['target_samples']} samples classified differently on target; "
-                         f"{r['identical_outputs']} outputs bit-identical (largest output "
+                         f"{counted(r['target_samples'], 'sample')} classified differently on "
+                         f"target; {counted(r['identical_outputs'], 'output')} bit-identical "
+                         f"(largest output "
                          f"difference {r['max_abs_output_diff']:g})")
     return "\n".join(lines) + "\n"
 

@@ -29,6 +29,7 @@ from tinymodel.command import (
     EXIT_USAGE,
     Command,
     HelpFormatter,
+    counted,
     examples_epilog,
     format_table,
     parse_command_line,
@@ -132,14 +133,15 @@ def _analysis_text(rec: dict) -> str:
              right=[False, False, False, False] + [True] * 8 + [False])]
     dtypes = ", ".join(f"{k} {v:,} B" for k, v in sorted(t["weight_bytes_by_dtype"].items()))
     lines.append(
-        f"totals: {t['layers']} layers, MACs {t['macs']:,} (paper {t['paper_macs']:,}), "
+        f"totals: {counted(t['layers'], 'layer')}, MACs {t['macs']:,} (paper {t['paper_macs']:,}), "
         f"FLOPs {t['flops']:,}, params {t['params']:,}, weights {t['weight_bytes']:,} B"
         + (f" ({dtypes})" if dtypes else "") + f", data moved {t['bytes_moved']:,} B")
     lines.append(f"peak activation memory: {t['peak_activation_bytes']:,} B "
                  f"(arena plan; lower bound {t['arena_lower_bound_bytes']:,} B, "
                  f"largest scratch {t['max_scratch_bytes']:,} B)")
     if rec["rewrites"]:
-        lines.append(f"normalised ({len(rec['rewrites'])} rewrites of the file's operators):")
+        lines.append(f"normalised ({counted(len(rec['rewrites']), 'rewrite')} of the file's "
+                     f"operators):")
         lines += [f"  {r['detail']}" for r in rec["rewrites"]]
     if t["no_formula_layers"]:
         lines.append("not costed, no cost formula for the operator (not in the totals): " + ", ".join(

@@ -29,6 +29,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 from tinymodel.errors import TinymodelError, UsageError
+from tinymodel.tfruntime import show_log
 
 #: Exit codes of every entry point.
 EXIT_OK = 0
@@ -120,9 +121,11 @@ def verbosity(args: argparse.Namespace) -> int:
 
 
 def setup_logging(verbose: int) -> None:
-    """Log warnings, or info with one ``-v``, debug with two, as ``LEVEL logger: message``."""
+    """Log warnings, or info with one ``-v``, debug with two, as ``LEVEL logger: message``;
+    TensorFlow's own log lines only with ``-v`` (:func:`tinymodel.tfruntime.show_log`)."""
     logging.basicConfig(level=logging.WARNING - 10 * min(verbose, 2),
                         format="%(levelname)s %(name)s: %(message)s")
+    show_log(verbose > 0)
 
 
 def prepare_parser(parser: argparse.ArgumentParser, command: Command) -> None:
@@ -272,6 +275,12 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]],
         if n == 0:
             lines.append("  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """``n`` with ``noun`` in the number it takes: ``counted(1, "run")`` is ``1 run``,
+    ``counted(3, "run")`` ``3 runs``, ``counted(2, "entry", "entries")`` ``2 entries``."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
 
 
 def format_cell(v: Any) -> str:

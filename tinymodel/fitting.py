@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 
 from tinymodel import __version__
+from tinymodel.command import counted
 from tinymodel.costs import layer_cost
 from tinymodel.dispatch import Variant
 from tinymodel.errors import TinymodelError
@@ -374,9 +375,9 @@ def _poor_fit(points: int, coefficients: int, cv_mape: float | None, q: float | 
               unpredictable: int) -> str | None:
     """The first reason an entry fits poorly, as the table and ``predict`` state it."""
     if points <= coefficients:
-        return f"{points} points for {coefficients} coefficients"
+        return f"{counted(points, 'point')} for {counted(coefficients, 'coefficient')}"
     if unpredictable:
-        return f"{unpredictable} of {points} points not predictable out of fold"
+        return f"{unpredictable} of {counted(points, 'point')} not predictable out of fold"
     if cv_mape is not None and cv_mape > POOR_FIT_MAPE_PCT:
         return f"held-out error {cv_mape:.0f} %"
     return None
@@ -399,7 +400,8 @@ def _fit_entry(op: str, path: str, points: Sequence[Point]) -> tuple[TableEntry,
     final = _entry(op, path, points)
     candidates = [m for m in ("paper", "rich") if getattr(final, m) is not None]
     if not candidates:
-        raise FitError(f"{op}/{path}: {len(points)} points are too few to fit any model")
+        raise FitError(f"{op}/{path}: {counted(len(points), 'point')} "
+                       f"{'is' if len(points) == 1 else 'are'} too few to fit any model")
     chosen = min(candidates, key=lambda m: (mape.get(m, float("inf")), m != "paper"))
     oof = _out_of_fold(op, path, points, chosen)
     resid, pct = [], []

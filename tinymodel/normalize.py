@@ -50,6 +50,7 @@ from typing import Any
 
 import numpy as np
 
+from tinymodel.command import counted
 from tinymodel.graph import Layer, ModelGraph, TensorSpec
 from tinymodel.ops import OpType, Padding
 
@@ -383,8 +384,8 @@ def _record_folds(folded: Sequence[Layer], kept: Sequence[Layer],
             loops.setdefault(layer.name.split("/", 1)[0], []).append(layer.name)
     for loop, names in loops.items():
         rewrites.append(Rewrite("fold", tuple(names), None,
-                                f"{len(names)} layers of the unrolled {loop} (its loop counters) "
-                                f"computed statically"))
+                                f"{counted(len(names), 'layer')} of the unrolled {loop} (its "
+                                f"loop counters) computed statically"))
     reported = {name for names in loops.values() for name in names}
 
     def behind(name: str, into: list[str]) -> None:
@@ -734,8 +735,8 @@ def _unroll_loops(graph: ModelGraph, layers: Sequence[Layer],
         rewrites.append(Rewrite(
             "unroll", (layer.name,), None,
             f"{layer.name} runs its body (subgraph {layer.options.get('body_subgraph')}, "
-            f"{len(graph.subgraphs[layer.options['body_subgraph']])} layers) {trips} times: "
-            f"unrolled into {len(body_layers)} layers"))
+            f"{counted(len(graph.subgraphs[layer.options['body_subgraph']]), 'layer')}) "
+            f"{counted(trips, 'time')}: unrolled into {counted(len(body_layers), 'layer')}"))
     return out
 
 

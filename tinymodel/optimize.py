@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from tinymodel.command import counted
 from tinymodel.errors import ModelReadError, TinymodelError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -104,7 +105,7 @@ class OptimizeResult:
 
 def load_keras_model(path: str | os.PathLike[str]) -> keras.Model:
     """Load a ``.keras``/``.h5`` model for conversion (one-line :class:`ModelReadError` if not)."""
-    from tinymodel._optional import import_keras
+    from tinymodel.tfruntime import import_keras, quiet
     from tinymodel.readers import KERAS_SUFFIXES, TFLITE_SUFFIXES
 
     path = Path(path)
@@ -118,7 +119,8 @@ def load_keras_model(path: str | os.PathLike[str]) -> keras.Model:
         raise ModelReadError(f"{path}: no such file")
     keras = import_keras(ModelReadError)
     try:
-        return keras.models.load_model(path, compile=False)
+        with quiet():
+            return keras.models.load_model(path, compile=False)
     except Exception as exc:  # Keras raises many unrelated types for bad files
         first = next((line.strip() for line in str(exc).splitlines() if line.strip()),
                      type(exc).__name__)
@@ -157,17 +159,18 @@ def optimize(model: keras.Model | str | os.PathLike[str], out_dir: str | os.Path
     if isinstance(representative, Dataset):
         rep: np.ndarray | None = representative_samples(representative, input_shape, model.name,
                                                         samples)
-        described = f"{representative.name}, first {len(rep)} samples"
+        described = f"{representative.name}, first {counted(len(rep), 'sample')}"
     elif representative is not None:
         rep = np.asarray(representative, np.float32)
         if tuple(rep.shape[1:]) != input_shape[1:]:
             raise TinymodelError(f"representative samples have shape "
                                  f"{'x'.join(map(str, rep.shape[1:]))} but model {model.name} "
                                  f"takes input {'x'.join(map(str, input_shape))}")
-        described = f"{len(rep)} given samples"
+        described = f"{len(rep)} given {'sample' if len(rep) == 1 else 'samples'}"
     else:
         rep = None
-        described = f"{samples} seeded uniform random samples in [0, 1] (no data given)"
+        described = (f"{samples} seeded uniform random {'sample' if samples == 1 else 'samples'} "
+                     f"in [0, 1] (no data given)")
         log.warning("no representative data: int8 ranges calibrated on random inputs; "
                     "accuracy may drop (pass --representative DATA)")
     out = Path(out_dir)

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from tinymodel.command import Command, format_table, int_at_least, write_json
+from tinymodel.command import Command, counted, format_table, int_at_least, write_json
 from tinymodel.errors import TinymodelError, UsageError
 from tinymodel.options import (
     ALL,
@@ -92,7 +92,8 @@ def _total_label(p: Any) -> str:
     if p.complete:
         return "total"
     n = len(p.gaps)
-    return f"total (INCOMPLETE: {n} of {len(p.layer_names)} layers not from the table, see below)"
+    return (f"total (INCOMPLETE: {n} of {counted(len(p.layer_names), 'layer')} not from the "
+            f"table, see below)")
 
 
 def incomplete_text(p: Any) -> list[str]:
@@ -102,8 +103,9 @@ def incomplete_text(p: Any) -> list[str]:
         return []
     proxy = [(n, r.removesuffix("; MAC proxy used")) for n, _, k, r in p.gaps if k == "proxy"]
     missing = [(n, r) for n, _, k, r in p.gaps if k == "not predicted"]
-    lines = [f"incomplete: {len(p.gaps)} of {len(p.layer_names)} layers are not predicted by a "
-             f"calibrated table entry; the total is not a prediction of the whole model"]
+    lines = [f"incomplete: {len(p.gaps)} of {counted(len(p.layer_names), 'layer')} "
+             f"{'is' if len(p.gaps) == 1 else 'are'} not predicted by a calibrated table entry; "
+             f"the total is not a prediction of the whole model"]
     if proxy:
         spread = (f"95% interval ±{1.959964 * p.proxy_rel_sigma:.0%} of each, the proxy's "
                   f"measured spread" if p.proxy_rel_sigma is not None else
@@ -159,9 +161,8 @@ def poor_fit_line(preds: Sequence[Any]) -> str | None:
     if not warned:
         return None
     more = len(warned) - 1
-    return warned[0].poor_fit_warning + (f" (and {more} more configuration"
-                                         f"{'s' if more > 1 else ''} with poor entries)"
-                                         if more else "")
+    return warned[0].poor_fit_warning + (f" (and {counted(more, 'more configuration')} with "
+                                         f"poor entries)" if more else "")
 
 
 def prediction_text(p: Any, variant_defaulted: bool = False) -> str:
@@ -315,7 +316,7 @@ def _comparison(model: str, preds: Sequence[Any], missing: Sequence[str], as_jso
                      "*" if id(p) in on_front else "", len(p.fallbacks),
                      "yes" if p.complete else "INCOMPLETE",
                      "yes" if p.deployment.accepted else "no"])
-    out.write(f"{model}: predicted on {len(preds)} configurations\n")
+    out.write(f"{model}: predicted on {counted(len(preds), 'configuration')}\n")
     out.write(format_table(["board", "variant", "ms", "95% ms", "µJ", "peak RAM B", "flash B",
                             "RAM B", "memory", "pareto", "proxy layers", "complete", "deploy"],
                            rows, right=[False, False, True, True, True, True, True, True, False,
@@ -326,12 +327,14 @@ def _comparison(model: str, preds: Sequence[Any], missing: Sequence[str], as_jso
         out.write("not predicted (left out of the totals): " + ", ".join(sorted(unsupported)) + "\n")
     incomplete = [p for p in preds if not p.complete]
     if incomplete:
-        out.write(f"INCOMPLETE: {len(incomplete)} of {len(preds)} configurations have layers on "
-                  f"the MAC proxy or not predicted; one board and variant shows which and why\n")
+        out.write(f"INCOMPLETE: {len(incomplete)} of {counted(len(preds), 'configuration')} "
+                  f"{'has' if len(incomplete) == 1 else 'have'} layers on the MAC proxy or not "
+                  f"predicted; one board and variant shows which and why\n")
     refused = [p for p in preds if not p.deployment.accepted]
     if refused:
         first = refused[0]
-        out.write(f"deploy: {len(refused)} of {len(preds)} configurations would be refused "
+        out.write(f"deploy: {len(refused)} of {counted(len(preds), 'configuration')} would be "
+                  f"refused "
                   f"(e.g. {first.board} {first.variant}: {first.deployment.summary(2)})\n")
     if missing:
         out.write(f"skipped (no shipped table): {', '.join(missing)}\n")
@@ -377,8 +380,9 @@ class AdviseCommand(Command):
             doc["changes"] = [c.as_dict() for c in shown]
             return write_json(out, doc)
         out.write(f"{advice.model} on {advice.board}, variant {advice.variant}: predicted "
-                  f"{advice.baseline_ms:,.3f} ms; {advice.tried} changes tried, "
-                  f"{len(advice.changes)} lower the latency\n")
+                  f"{advice.baseline_ms:,.3f} ms; {counted(advice.tried, 'change')} tried, "
+                  f"{len(advice.changes)} {'lowers' if len(advice.changes) == 1 else 'lower'} "
+                  f"the latency\n")
         if not shown:
             return 0
         rows = []

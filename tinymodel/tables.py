@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from tinymodel.command import counted
 from tinymodel.errors import TinymodelError
 from tinymodel.features import FEATURE_NAMES
 
@@ -289,7 +290,8 @@ class TableEntry:
             raise TableError(f"table entry {self.key}: unknown model {model!r}")
         note = None
         if not (math.isfinite(rel_sigma) and (cov is None or np.isfinite(cov).all())):
-            note = (f"table entry {self.key} ({self.points} points) states no interval; "
+            note = (f"table entry {self.key} ({counted(self.points, 'point')}) states no "
+                    f"interval; "
                     f"0-2x the prediction used")
             cov, rel_sigma = None, 1.0 / Z95
         rel_sigma = max(rel_sigma, MIN_REL_SIGMA)

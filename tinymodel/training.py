@@ -9,12 +9,13 @@ digits (:mod:`tinymodel.datasets.digits`), the model of the Table 1 analogue
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import TYPE_CHECKING
 
-from tinymodel._optional import import_keras
 from tinymodel.datasets import Dataset, DatasetError, load_dataset
 from tinymodel.errors import TinymodelError
+from tinymodel.tfruntime import import_keras, quiet
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -42,8 +43,10 @@ def train_classifier(model: keras.Model, data: Dataset, *, epochs: int = 10, bat
     keras.utils.set_random_seed(seed)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    history = model.fit(data.x, data.y, epochs=epochs, batch_size=batch_size, shuffle=True,
-                        verbose=verbose)
+    # Keras's own progress (verbose) goes to stdout, which quiet() would capture
+    with quiet() if not verbose else contextlib.nullcontext():
+        history = model.fit(data.x, data.y, epochs=epochs, batch_size=batch_size, shuffle=True,
+                            verbose=verbose)
     log.info("trained %s on %s: %d epochs, final loss %.4f, accuracy %.4f", model.name, data.name,
              epochs, history.history["loss"][-1], history.history["accuracy"][-1])
     return model
@@ -55,5 +58,7 @@ def lenet_digits(epochs: int = 10, seed: int = 0, batch_size: int = 32) -> keras
 
     keras = import_keras()
     keras.utils.set_random_seed(seed)
-    return train_classifier(lenet(), load_dataset("digits", "train"), epochs=epochs,
+    with quiet():
+        model = lenet()
+    return train_classifier(model, load_dataset("digits", "train"), epochs=epochs,
                             batch_size=batch_size, seed=seed)

@@ -24,8 +24,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from tinymodel.command import (Command, Interrupted, format_table, int_at_least, main_for,
-                               opt_level, write_json)
+from tinymodel.command import (Command, Interrupted, counted, format_table, int_at_least,
+                               main_for, opt_level, write_json)
 from tinymodel.dispatch import Variant
 from tinymodel.errors import TinymodelError, UsageError
 from tinymodel.options import add_board_option, add_json_option, add_port_options, \
@@ -163,7 +163,6 @@ class ValidateCommand(Command):
                 results.unlink()
         except OSError as e:
             raise TinymodelError(f"{out_dir}: cannot write ({e.strerror})") from None
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         suite = suite.resolve(cache / "random", variants,
                               progress=_generation_progress(not args.no_progress))
         jobs = plan_jobs(suite, boards, variants, args.opt, args.warmups, args.reps, args.verify)
@@ -182,8 +181,8 @@ class ValidateCommand(Command):
         try:
             records = run_jobs(jobs, settings, results, workers, progress=not args.no_progress)
         except KeyboardInterrupt:
-            raise Interrupted(f"{_finished_runs(results)} runs are safe in {results}; rerun "
-                              f"with the same --out to continue") from None
+            raise Interrupted(f"{_safe_runs(results)} safe in {results}; rerun with the same "
+                              f"--out to continue") from None
         summary = summarize(records.values())
         summary.update(suite=suite.name, source=suite.source, boards=list(boards),
                        variants=list(variants), target=settings.target, port=args.port,
@@ -196,13 +195,16 @@ class ValidateCommand(Command):
         bad = [n for n in summary["networks"] if n["verification"] == "failed"]
         if failed:
             n = failed[0]
-            raise TinymodelError(f"{len(failed)} of {len(summary['networks'])} runs failed "
+            raise TinymodelError(f"{len(failed)} of {counted(len(summary['networks']), 'run')} "
+                                 f"failed "
                                  f"(details in {results}); first: {n['model']} {n['board']} "
                                  f"{n['variant']}: {n['error']}")
         if bad:
             n = bad[0]
-            raise TinymodelError(f"{len(bad)} runs' outputs differ from TFLite (details in "
-                                 f"{results}); first: {n['model']} {n['board']} {n['variant']}")
+            outputs = (f"{len(bad)} runs' outputs differ" if len(bad) != 1
+                       else "1 run's outputs differ")
+            raise TinymodelError(f"{outputs} from TFLite (details in {results}); first: "
+                                 f"{n['model']} {n['board']} {n['variant']}")
         return 0
 
 
@@ -248,7 +250,8 @@ class ValidateCommand(Command):
             for g, e in acc.items():
                 if g == "all" and len(acc) == 2:
                     continue
-                lines = [f"{g}: {e['networks']} networks, {e['layers']} layers"]
+                lines = [f"{g}: {counted(e['networks'], 'network')}, "
+                         f"{counted(e['layers'], 'layer')}"]
                 for p, label in (("rich", "richer model"), ("paper", "paper model"),
                                  ("mac", "MAC proxy")):
                     n, lay = e["network"][p], e["layer"][p]
@@ -257,22 +260,24 @@ class ValidateCommand(Command):
                                      f"within ±10 % {_pct(lay['within_pct'])} "
                                      f"(layer MAPE {_pct(lay['mape_pct'])})")
                 lines.append(f"  95 % interval covers {_pct(e['interval_coverage_pct'])} of "
-                             f"{e['interval_networks']} networks, "
+                             f"{counted(e['interval_networks'], 'network')}, "
                              f"{_pct(e['layer_interval_coverage_pct'])} of "
-                             f"{e['interval_layers']} layers")
+                             f"{counted(e['interval_layers'], 'layer')}")
                 out.write("prediction errors " + "\n".join(lines) + "\n")
         if "html" in report:
             out.write(f"report: {report['html']}\n")
 
 
-def _finished_runs(results: Path) -> int | str:
-    """How many runs ``results`` holds (``"the finished"`` when it cannot be read)."""
+def _safe_runs(results: Path) -> str:
+    """How many runs ``results`` holds, with its verb: ``5 runs are``, ``1 run is`` (``the
+    finished runs are`` when it cannot be read)."""
     from validation.runner import read_results
 
     try:
-        return len(read_results(results))
+        n = len(read_results(results))
     except (TinymodelError, OSError):
-        return "the finished"
+        return "the finished runs are"
+    return f"{counted(n, 'run')} {'is' if n == 1 else 'are'}"
 
 
 def _pct(v: Any) -> str:
@@ -371,7 +376,7 @@ def summary_text(summary: dict[str, Any]) -> str:
     heads = ["model", "board", "MACs"] + [f"{v} ({Variant(v).paper_label}) ms" for v in variants] \
         + ["energy uJ"]
     lines = [f"validation suite {summary['suite']} on {summary['target']} boards "
-             f"({summary['runs']} runs)",
+             f"({counted(summary['runs'], 'run')})",
              format_table(heads, rows, right=[False, False, True] + [True] * len(variants) + [True])]
     counts = summary["status_counts"]
     lines.append("runs: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))

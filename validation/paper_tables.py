@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from tinymodel.command import counted
 from tinymodel.dispatch import Variant
 from tinymodel.pareto import pareto_front
 from validation.predictions import AnalysisError
@@ -289,7 +290,8 @@ def paper_findings(nets: Sequence[Mapping[str, Any]], t2: Sequence[Mapping[str, 
         "energy is linear in latency across networks on each board (Pearson r ≥ 0.99; the "
         "slope differs between boards)",
         all(c["pearson"] >= 0.99 for c in per_board.values()) if per_board else None,
-        ", ".join(f"{b}: r = {c['pearson']:.4f} ({c['n']} runs)" for b, c in per_board.items())
+        ", ".join(f"{b}: r = {c['pearson']:.4f} ({counted(c['n'], 'run')})"
+                  for b, c in per_board.items())
         + (f"; all boards pooled r = {pooled['pearson']:.4f}" if pooled["pearson"] is not None
            else "") or "no data", "Figure 6"))
     for level, key, fig in (("layers", "layer_r", "Figure 7"),):

@@ -289,9 +289,14 @@ def draw_architecture(seed: int, cfg: RandomNetConfig | None = None) -> Architec
 
 def build_keras(arch: Architecture) -> Any:
     """The architecture as an untrained Keras model named ``random_<seed>`` (weights seeded)."""
-    from tinymodel._optional import import_keras
+    from tinymodel.tfruntime import import_keras, quiet
 
     keras = import_keras()
+    with quiet():
+        return _keras_model(keras, arch)
+
+
+def _keras_model(keras: Any, arch: Architecture) -> Any:
     keras.utils.set_random_seed(int(arch.seed))
     L = keras.layers
     inp = keras.Input(shape=arch.input_shape, batch_size=1, name="input")

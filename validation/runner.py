@@ -34,13 +34,13 @@ import os
 import platform
 import sys
 import time
-import warnings
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tinymodel.command import counted
 from tinymodel.errors import TinymodelError
 
 from validation.suite import Job
@@ -194,21 +194,18 @@ def _tf_interpreter(model_file: Path):
     """``(interpreter, kernels)``: TFLite's reference kernels, or the optimized ones (without
     delegates) when the reference resolver cannot load the file -- TF 2.21 has no reference
     kernel for the int8 TILE (version 3) its own converter writes for a Keras UpSampling2D."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    warnings.filterwarnings("ignore", module="tensorflow")
-    warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated.*")
-    from tinymodel._optional import import_tensorflow
+    from tinymodel.tfruntime import import_tensorflow, quiet
 
     tf = import_tensorflow()
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)
     resolvers = tf.lite.experimental.OpResolverType
     first = None
     for kernels, resolver in ((REFERENCE_KERNELS, resolvers.BUILTIN_REF),
                               (OPTIMIZED_KERNELS, resolvers.BUILTIN_WITHOUT_DEFAULT_DELEGATES)):
         try:
-            it = tf.lite.Interpreter(model_path=str(model_file),
-                                     experimental_op_resolver_type=resolver)
-            it.allocate_tensors()
+            with quiet():
+                it = tf.lite.Interpreter(model_path=str(model_file),
+                                         experimental_op_resolver_type=resolver)
+                it.allocate_tensors()
             return it, kernels
         except (ValueError, RuntimeError) as e:
             if first is None:
@@ -429,7 +426,8 @@ def measure(job: Job, settings: RunSettings) -> dict[str, Any]:
             # image's table names each one's graph layer, and results are summed per graph layer
             if (info.n_layers != len(dep.layer_names)
                     or graph_layer_names(dep.layer_names) != tuple(L.name for L in graph)):
-                raise TinymodelError(f"{where}: the image has {info.n_layers} layers, the model "
+                raise TinymodelError(f"{where}: the image has {counted(info.n_layers, 'layer')}, "
+                                     f"the model "
                                      f"{len(graph)} running as {len(dep.layer_names)}")
             clock = hello.core_clock_hz
             rec["firmware"] = {"build_id": hello.build_id, "compiler": hello.compiler,
@@ -537,14 +535,15 @@ def run_jobs(jobs: Sequence[Job], settings: RunSettings, results_path: Path, wor
     keys = [record_key(j, settings.target) for j in jobs]
     older = {k for k in keys if k in existing and existing[k].get("schema", 0) < SCHEMA_VERSION}
     if older:
-        log.warning("%s: %d runs were recorded by an older validate (record schema < %d, timed on "
-                    "other input data); they are run again", results_path, len(older),
-                    SCHEMA_VERSION)
+        log.warning("%s: %s recorded by an older validate (record schema < %d, timed on other "
+                    "input data); %s run again", results_path,
+                    "1 run was" if len(older) == 1 else f"{len(older)} runs were", SCHEMA_VERSION,
+                    "it is" if len(older) == 1 else "they are")
     todo = [j for j, k in zip(jobs, keys)
             if k in older or existing.get(k, {}).get("status") not in FINAL_STATUSES]
     if len(todo) < len(jobs):
-        log.info("%d of %d runs already in %s; %d to go", len(jobs) - len(todo), len(jobs),
-                 results_path, len(todo))
+        log.info("%d of %s already in %s; %d to go", len(jobs) - len(todo),
+                 counted(len(jobs), "run"), results_path, len(todo))
     workers = 1 if settings.port is not None else max(1, min(workers, len(todo) or 1))
     from tqdm import tqdm
 

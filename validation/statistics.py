@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from tinymodel.command import counted
 from tinymodel.estimator import PREDICTORS
 
 #: A prediction counts as "within" when ``|error| <= WITHIN``.
@@ -218,14 +219,16 @@ def proxy_findings(errors: Mapping[str, Any], mis: Sequence[Mapping[str, Any]]
         rn, rl, mn = e["network"]["rich"], e["layer"]["rich"], e["network"]["mac"]
         if rn["n"]:
             out.append(finding(f"{g}: richer model network MAPE ≤ 5 %", rn["mape_pct"] <= 5.0,
-                                f"{rn['mape_pct']:.2f} % over {rn['n']} networks (MAC proxy "
-                                f"{mn['mape_pct']:.2f} %)" if mn["n"] else
-                                f"{rn['mape_pct']:.2f} % over {rn['n']} networks", "accuracy"))
+                                f"{rn['mape_pct']:.2f} % over {counted(rn['n'], 'network')} "
+                                f"(MAC proxy {mn['mape_pct']:.2f} %)" if mn["n"] else
+                                f"{rn['mape_pct']:.2f} % over {counted(rn['n'], 'network')}",
+                                "accuracy"))
         if rl["n"]:
             out.append(finding(f"{g}: ≥ 90 % of layers within ±10 % (richer model)",
                                 rl["within_pct"] >= 90.0,
-                                f"{rl['within_pct']:.1f} % of {rl['n']} layers (MAC proxy "
-                                f"{e['layer']['mac']['within_pct']:.1f} %)", "accuracy"))
+                                f"{rl['within_pct']:.1f} % of {counted(rl['n'], 'layer')} "
+                                f"(MAC proxy {e['layer']['mac']['within_pct']:.1f} %)",
+                                "accuracy"))
         if rn["n"] and mn["n"]:
             out.append(finding(f"{g}: the richer model beats the MAC proxy on networks",
                                 rn["mape_pct"] < mn["mape_pct"],

@@ -21,8 +21,6 @@ TensorFlow and Keras are imported only when a model is built or converted.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import logging
 import os
 from collections.abc import Callable
@@ -46,9 +44,11 @@ RECIPES = ("int8", "ptq", "f32")
 
 def convert(model: Any, recipe: str, samples: int = 8, seed: int = 0) -> bytes:
     """The ``.tflite`` bytes of ``model`` converted with ``recipe`` (one of :data:`RECIPES`);
-    the representative data are seeded uniform samples in [0, 1)."""
-    import tensorflow as tf
+    the representative data are seeded uniform samples in [0, 1).  The converter runs inside
+    :func:`tinymodel.tfruntime.quiet` (its log lines only with ``-v``)."""
+    from tinymodel.tfruntime import import_tensorflow, quiet
 
+    tf = import_tensorflow()
     if recipe not in RECIPES:
         raise TinymodelError(f"unknown recipe {recipe!r}; one of {', '.join(RECIPES)}")
     rng = np.random.default_rng(seed)
@@ -58,15 +58,16 @@ def convert(model: Any, recipe: str, samples: int = 8, seed: int = 0) -> bytes:
         for _ in range(samples):
             yield [rng.uniform(0.0, 1.0, (1, *s)).astype(np.float32) for s in shapes]
 
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    if recipe != "f32":
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = representative
-    if recipe == "int8":
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        converter.inference_input_type = tf.int8
-        converter.inference_output_type = tf.int8
-    return converter.convert()
+    with quiet():
+        converter = tf.lite.TFLiteConverter.from_keras_model(model)
+        if recipe != "f32":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.representative_dataset = representative
+        if recipe == "int8":
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            converter.inference_input_type = tf.int8
+            converter.inference_output_type = tf.int8
+        return converter.convert()
 
 
 def nonzero_biases(model: Any, seed: int = 0) -> None:
@@ -387,12 +388,15 @@ def build(arch: Architecture, seed: int = 0) -> Any:
     """The architecture's Keras model, seeded, with :func:`trained_values`, built in a fresh
     Keras session: layer names then do not depend on the models built before it in the same
     process (with names left over from earlier models the converter was seen to keep a SPLIT of
-    an unrolled LSTM in float between DEQUANTIZE and QUANTIZE, even in a full-int8 conversion)."""
-    import keras
+    an unrolled LSTM in float between DEQUANTIZE and QUANTIZE, even in a full-int8 conversion).
+    Built inside :func:`tinymodel.tfruntime.quiet`."""
+    from tinymodel.tfruntime import import_keras, quiet
 
-    keras.backend.clear_session()
-    keras.utils.set_random_seed(seed)
-    return trained_values(arch.build(), seed)
+    keras = import_keras()
+    with quiet():
+        keras.backend.clear_session()
+        keras.utils.set_random_seed(seed)
+        return trained_values(arch.build(), seed)
 
 
 def architecture(name: str) -> Architecture:
@@ -433,11 +437,9 @@ def zoo_tflite(name: str, recipe: str, cache_dir: Path, seed: int = 0) -> Path:
     path = cache_path(cache_dir, name, recipe, seed)
     if path.exists() and path.stat().st_size > 0:
         return path
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     log.info("zoo network %s: building and converting (%s)", name, recipe)
     try:
-        with contextlib.redirect_stdout(io.StringIO()):     # the converter prints its graphs
-            data = convert(build(arch, seed), recipe, seed=seed)
+        data = convert(build(arch, seed), recipe, seed=seed)
     except TinymodelError:
         raise
     except Exception as exc:  # the converter raises many unrelated types

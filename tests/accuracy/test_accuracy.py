@@ -84,7 +84,7 @@ def test_compare_counts_differing_classes_and_identical_outputs():
     close = _eval([[10, 0, 1], [0, 10, 0], [0, 0, 10]], [0, 1, 2], "L4 f32")
     c = compare(host, close)
     assert c.differing_classes == 0 and not c.bit_exact
-    assert "in class for all 3 samples; 1 output tensors differ" in c.sentence()
+    assert "in class for all 3 samples; 1 output tensor differs" in c.sentence()
     with pytest.raises(TinymodelError, match="same samples"):
         compare(host, _eval([[1, 0, 0]], [2]))
 
@@ -153,7 +153,7 @@ def test_target_options_need_a_board(capsys):
     assert main(["evaluate", str(LENET_INT8), "--data", "digits", "--variant", "s8-ref"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[0].startswith("usage: tinymodel evaluate")
-    assert err[-1] == "tinymodel evaluate: error: --variant need --board"
+    assert err[-1] == "tinymodel evaluate: error: --variant needs --board"
 
 
 def test_evaluate_from_a_subprocess_prints_no_traceback(tmp_path):

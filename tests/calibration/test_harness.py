@@ -324,7 +324,7 @@ def test_resume_on_another_firmware_build_is_refused(host_lib, small_plan, tmp_p
     msg = str(e.value)
     assert "holds s8-opt measurements of firmware build feedfacefeedface" in msg
     assert "runs build 0000000000000000: flash build feedfacefeedface again" in msg
-    assert "(1 points are safe in" in msg and "--resume" in msg and "\n" not in msg
+    assert "(1 point is safe in" in msg and "--resume" in msg and "\n" not in msg
     assert len(layers(read_measurements(out))) == 1          # nothing measured with the wrong build
 
 

@@ -132,7 +132,8 @@ def test_port_gone_for_good_says_what_is_safe(host_lib, small_plan, tmp_path, re
     msg = str(e.value)
     assert "\n" not in msg
     assert msg.startswith("lost the board on host: cannot open /dev/ttyACM0")
-    assert f"({len(done)} points are safe in {out}; fix this and rerun with --resume to continue)" in msg
+    safe = "1 point is" if len(done) == 1 else f"{len(done)} points are"
+    assert f"({safe} safe in {out}; fix this and rerun with --resume to continue)" in msg
     assert port.failed_opens == FAST.reconnects
     # plugged in again: --resume measures the rest and the log equals an undisturbed run's
     summary = measure(small_plan, HostConnector(host_lib), out, resume=True)
@@ -310,7 +311,7 @@ def test_board_that_never_finishes_a_layer(host_lib, small_plan, tmp_path):
     p = small_plan.points_for("s8-opt")[1]
     assert msg.startswith(f"the board on host stopped answering: no reply to RUN_LAYER "
                           f"FULLY_CONNECTED {p.key} in {FAST.retries + 1} attempts")
-    assert "(1 points are safe in" in msg
+    assert "(1 point is safe in" in msg
     assert board.opened == 1 + FAST.retries                # reopened before each retry
     assert board.run_layers == 5 + FAST.retries
 

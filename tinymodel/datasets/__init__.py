@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tinymodel.command import counted
 from tinymodel.errors import TinymodelError
 
 #: The split names a data spec can be asked for.
@@ -50,7 +51,7 @@ class Dataset:
             raise DatasetError(f"{self.name}: x must have shape (samples, ...), not "
                                f"{_shape_text(self.x.shape)}")
         if self.y.shape != (len(self.x),):
-            raise DatasetError(f"{self.name}: {len(self.x)} samples but y has shape "
+            raise DatasetError(f"{self.name}: {counted(len(self.x), 'sample')} but y has shape "
                                f"{_shape_text(self.y.shape)}")
 
     def __len__(self) -> int:
@@ -144,7 +145,7 @@ def read_npz(path: str | os.PathLike[str], split: str = "test") -> Dataset:
         raise DatasetError(f"{path}: needs arrays x and y, or x_{split} and y_{split}; "
                            f"found {', '.join(keys) or 'none'}")
     if len(x) != len(y):
-        raise DatasetError(f"{path}: x has {len(x)} samples but y has {len(y)}")
+        raise DatasetError(f"{path}: x has {counted(len(x), 'sample')} but y has {len(y)}")
     given = arrays.get("classes")
     classes = int(given) if given is not None and given.ndim == 0 else None
     return make_dataset(f"{path.name}:{split}", x, y, classes)

@@ -124,11 +124,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tinymodel._optional import import_keras
 from tinymodel.errors import ModelReadError
 from tinymodel.graph import Layer, ModelGraph, TensorSpec
 from tinymodel.ops import Activation, OpType, Padding
 from tinymodel.readers.files import read_head
+from tinymodel.tfruntime import import_keras, quiet
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -223,7 +223,8 @@ def _load(keras: Any, path: Path) -> keras.Model:
     """Load a model file that passed :func:`check_keras_file`, turning every failure into a
     one-line :class:`ModelReadError`."""
     try:
-        model = keras.models.load_model(path, compile=False)
+        with quiet():
+            model = keras.models.load_model(path, compile=False)
     except Exception as exc:  # Keras raises many unrelated types for corrupt files
         raise ModelReadError(f"{path}: cannot load Keras model: {_first_line(exc)}") from None
     if not isinstance(model, keras.Model):

@@ -8,7 +8,6 @@ success, 1 a handled error (one line on stderr), 2 usage.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from typing import TextIO
@@ -43,8 +42,6 @@ class ZooCommand(Command):
         parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
     def run(self, args: argparse.Namespace, out: TextIO) -> int:
-        # quieten TensorFlow's C++ start-up logging; only affects this process's TF import
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         from tinymodel.zoo.export import export_examples
 
         paths = export_examples(args.out, names=args.only, seed=args.seed,

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from tinymodel._optional import import_keras, import_tensorflow
 from tinymodel.errors import TinymodelError
+from tinymodel.tfruntime import import_keras, import_tensorflow, quiet
 from tinymodel.zoo import networks
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -118,7 +118,7 @@ def to_tflite(model: keras.Model, dtype: str = "int8", representative: Represent
              for i, (s, t) in enumerate(zip(shapes, model.inputs, strict=True))]
     signature = specs if len(specs) == 1 else [specs]
     try:
-        with tempfile.TemporaryDirectory(prefix="tinymodel-") as saved:
+        with tempfile.TemporaryDirectory(prefix="tinymodel-") as saved, quiet():
             # the supported route for Keras 3: a SavedModel with a batch-1 signature
             model.export(saved, format="tf_saved_model", input_signature=signature, verbose=False)
             converter = tf.lite.TFLiteConverter.from_saved_model(saved)
@@ -178,7 +178,9 @@ def export_examples(out_dir: str | os.PathLike[str], names: Sequence[str] | None
     for name in items:
         build, dtype = EXAMPLES[name]
         keras.utils.set_random_seed(seed)
-        data = to_tflite(build(), dtype, seed=seed)
+        with quiet():
+            model = build()
+        data = to_tflite(model, dtype, seed=seed)
         path = out / f"{name}.tflite"
         try:
             path.write_bytes(data)

@@ -33,8 +33,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from tinymodel._optional import import_keras
 from tinymodel.errors import TinymodelError
+from tinymodel.tfruntime import import_keras
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
