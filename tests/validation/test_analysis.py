@@ -270,7 +270,7 @@ def test_interval_coverage_of_layers_and_networks(tmp_path, capsys):
     out = tmp_path / "val"
     write_results(out, [rec])
     assert main(["validate", "--report-only", "--out", str(out)]) == 0
-    assert "95 % interval covers 0.0 % of 1 networks, 77.8 % of 9 layers" in capsys.readouterr().out
+    assert "95 % interval covers 0.0 % of 1 network, 77.8 % of 9 layers" in capsys.readouterr().out
     summary = json.loads((out / "summary.json").read_text())
     assert summary["accuracy"]["L4/s8-opt"]["layer_interval_coverage_pct"] == pytest.approx(
         100 * 7 / 9)
