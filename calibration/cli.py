@@ -277,6 +277,10 @@ class CalibrateCommand(Command):
                                       right=[False, True, True, True, True, True, True, True]))
         if delta_text:
             lines += ["", "Table 4 analogue (measured, s8-opt gain over s8-ref):", delta_text]
+        if result["tables"]:
+            lines += ["", "next: predict with a table it wrote, e.g."]
+            lines += [f"  tinymodel predict MODEL --board {result['board']} --variant {v} "
+                      f"--table {t['path']}" for v, t in result["tables"].items()]
         return "\n".join(lines) + "\n"
 
 

@@ -78,6 +78,7 @@ from calibration.transport import SerialTransport, Transport, TransportError
 from calibration.workers import stop_processes
 from tinymodel.command import counted
 from tinymodel.errors import TinymodelError
+from tinymodel.tables import table_path  # where calibrate writes a table (re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -872,11 +873,6 @@ def _keep_finished_points(result_q: Any, mlog: MeasurementLog, vs: VariantSummar
 
 
 # -- fitting ---------------------------------------------------------------------------------------
-
-def table_path(out: str | os.PathLike[str], variant: str) -> Path:
-    """Where the fitted table of ``variant`` goes: ``<log stem>.<variant>.table.json``."""
-    out = Path(out)
-    return out.with_name(f"{out.stem}.{variant}.table.json")
 
 
 def default_fitter() -> Callable[..., Any]:

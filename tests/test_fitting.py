@@ -499,3 +499,29 @@ def test_records_name_the_weight_quantization_and_the_zeros_of_their_data():
     assert counts["zero_macs"] == 0.5 * counts["macs"] == 128
     assert "zero_macs" not in prepare([dict(soft, input_data={"name": "normal", "zero_point": 0,
                                                               "spread": 20})], "f32-soft")[0].counts
+
+
+def test_a_measurement_log_passed_as_a_table_says_which_table_to_pass(tmp_path):
+    """``--table`` given the log (plain or gzipped) instead of the table: one line that says
+    so and names the tables calibrate wrote beside it (or where it writes them)."""
+    import gzip
+
+    from tinymodel.tables import table_path
+
+    lines = [json.dumps({"kind": "run", "board": "L4"}), json.dumps({"kind": "layer"})]
+    log = tmp_path / "calibration-L4-full.jsonl"
+    log.write_text("\n".join(lines) + "\n")
+    with pytest.raises(TableError, match="a calibration measurement log, not a latency table;"
+                                         " .*calibrate writes calibration-L4-full.<variant>"):
+        load_table(log)
+    table_path(log, "s8-opt").write_text("{}")
+    with pytest.raises(TableError, match="calibrate wrote calibration-L4-full.s8-opt.table.json"):
+        load_table(log)
+    packed = tmp_path / "calibration-L4-full.jsonl.gz"
+    with gzip.open(packed, "wt") as f:
+        f.write("\n".join(lines) + "\n")
+    with pytest.raises(TableError, match="jsonl.gz: a calibration measurement log"):
+        load_table(packed)
+    (tmp_path / "other.jsonl").write_text('{"a": 1}\n{"b": 2}\n')
+    with pytest.raises(TableError, match="not JSON"):
+        load_table(tmp_path / "other.jsonl")

@@ -528,18 +528,59 @@ def table_from_json(doc: Any, source: str = "<table>") -> LatencyTable:
                         float(spread) if spread is not None else None, *_rho(doc, source))
 
 
+def table_path(log: str | os.PathLike, variant: str) -> Path:
+    """Where ``calibrate`` writes the table of ``variant`` fitted on the measurement log ``log``:
+    ``<log stem>.<variant>.table.json`` beside it."""
+    log = Path(log)
+    return log.with_name(f"{log.stem}.{variant}.table.json")
+
+
+def _log_instead(path: Path, head: bytes) -> str | None:
+    """The message for a measurement log (``.jsonl``, or gzipped) passed where a table goes,
+    naming the tables ``calibrate`` wrote beside it; ``None`` when ``head`` is not a log's."""
+    import gzip
+
+    if head[:2] == b"\x1f\x8b":
+        try:
+            with gzip.open(path, "rt", encoding="utf-8") as f:
+                first = f.readline()
+        except (OSError, EOFError, UnicodeDecodeError):
+            return None
+        log = path.with_suffix("")          # x.jsonl.gz -> x.jsonl
+    else:
+        first = head.decode("utf-8", "replace").split("\n", 1)[0]
+        log = path
+    try:
+        rec = json.loads(first)
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(rec, dict) or "kind" not in rec:
+        return None
+    tables = sorted(t.name for t in log.parent.glob(f"{log.stem}.*.table.json"))
+    where = (f"calibrate wrote {', '.join(tables)} beside it" if tables else
+             f"calibrate writes {table_path(log, '<variant>').name} beside it")
+    return (f"{path}: a calibration measurement log, not a latency table; pass a table "
+            f"with --table ({where})")
+
+
 def load_table(path: str | os.PathLike) -> LatencyTable:
-    """Read and validate a table file; every problem is one :class:`TableError` line."""
+    """Read and validate a table file; every problem is one :class:`TableError` line (a
+    measurement log passed instead says which table to pass)."""
     path = Path(path)
     try:
-        text = path.read_text()
+        data = path.read_bytes()
     except FileNotFoundError:
         raise TableError(f"{path}: no such table file") from None
-    except (OSError, UnicodeDecodeError) as e:
+    except OSError as e:
         raise TableError(f"{path}: cannot read table ({e})") from None
     try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as e:
+        doc = json.loads(data.decode("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        log = _log_instead(path, data[:4096])
+        if log is not None:
+            raise TableError(log) from None
+        if isinstance(e, UnicodeDecodeError):
+            raise TableError(f"{path}: cannot read table ({e})") from None
         raise TableError(f"{path}: not JSON (line {e.lineno}: {e.msg})") from None
     return table_from_json(doc, str(path))
 

@@ -212,3 +212,15 @@ def test_calibrate_on_an_echoing_port_says_so_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 1 and len(err) == 1
     assert "sends back the host's own HELLO request" in err[0]
+
+
+def test_the_run_summary_ends_with_how_to_use_the_tables():
+    """After fitting, calibrate's text says how to predict with each table it wrote."""
+    from calibration.cli import CalibrateCommand
+
+    result = {"plan": "quick", "board": "L4", "log": "q.jsonl", "seconds": 1.0, "variants": [],
+              "tables": {"s8-opt": {"path": "q.s8-opt.table.json", "entries": []}}}
+    text = CalibrateCommand._text(result, None)
+    assert text.rstrip().endswith("tinymodel predict MODEL --board L4 --variant s8-opt "
+                                  "--table q.s8-opt.table.json")
+    assert "next:" not in CalibrateCommand._text(dict(result, tables={}), None)
