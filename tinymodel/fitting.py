@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 
 from tinymodel import __version__
-from tinymodel.command import counted
+from tinymodel.text import counted
 from tinymodel.costs import layer_cost
 from tinymodel.dispatch import Variant
 from tinymodel.errors import TinymodelError

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from tinymodel.command import counted
+from tinymodel.text import counted
 from tinymodel.errors import TinymodelError
 from tinymodel.features import FEATURE_NAMES
 
