@@ -40,7 +40,8 @@ from tinymodel.accuracy import (
     prepare,
     progress_bar,
 )
-from tinymodel.command import counted, write_json
+from tinymodel.command import write_json
+from tinymodel.text import counted
 from tinymodel.datasets import Dataset
 from tinymodel.errors import TinymodelError
 from tinymodel.graph import ModelGraph

@@ -192,17 +192,16 @@ def network_profile(keys: Sequence[str]) -> DataProfile:
     return DataProfile(name, zp, spread, True)
 
 
-def _offset_codes(profile: DataProfile, shape, zero_point: int,
-                  rng: np.random.Generator) -> np.ndarray:
-    """Input codes minus ``zero_point`` (what a MAC kernel multiplies), drawn as ``profile`` lays
-    out its int8 data (:func:`_random_bytes`)."""
+def _int8_codes(profile: DataProfile, shape, rng: np.random.Generator) -> np.ndarray:
+    """int8 codes (as int64 or float values) drawn as ``profile`` says: uniform over the range,
+    or ``N(zero_point, spread)`` (``relu``: the zero point plus ``|N(0, spread)|``) rounded and
+    clipped to the range."""
     if profile.name == "uniform":
-        return rng.integers(-128, 128, size=shape) - zero_point
+        return rng.integers(-128, 128, size=shape, dtype=np.int64)
     draw = rng.normal(0.0, profile.spread, size=shape)
     if profile.name == "relu":
         draw = np.abs(draw)
-    codes = np.clip(np.round(draw + profile.zero_point), -128, 127)
-    return codes - zero_point
+    return np.clip(np.round(draw + profile.zero_point), -128, 127)
 
 
 def _accumulators(layer, profile: DataProfile, rng: np.random.Generator) -> np.ndarray:
@@ -213,11 +212,11 @@ def _accumulators(layer, profile: DataProfile, rng: np.random.Generator) -> np.n
     w = np.asarray(layer.weights.data, dtype=np.float64)   # exact: |acc| < 2^53
     if layer.op.label == "DEPTHWISE_CONV_2D":          # (1, kh, kw, C)
         taps = w.reshape(-1, w.shape[-1])
-        x = _offset_codes(profile, (RANGE_SAMPLES,) + taps.shape, zp, rng)
+        x = _int8_codes(profile, (RANGE_SAMPLES,) + taps.shape, rng) - zp
         acc = np.einsum("ntc,tc->nc", x, taps)
     else:                                              # (C, ...): conv, transposed conv, dense
         flat = w.reshape(w.shape[0], -1)
-        acc = _offset_codes(profile, (RANGE_SAMPLES, flat.shape[1]), zp, rng) @ flat.T
+        acc = (_int8_codes(profile, (RANGE_SAMPLES, flat.shape[1]), rng) - zp) @ flat.T
     bias = layer.bias
     if bias is not None and bias.data is not None:
         acc = acc + np.asarray(bias.data, dtype=np.float64).reshape(1, -1)
@@ -256,7 +255,7 @@ def _profiled(layer, profile: DataProfile | None, key: str):
     activation: :func:`tinymodel.features.clamps`.)"""
     import dataclasses
 
-    from tinymodel.graph import Quantization
+    from tinymodel.graph import Quantization, per_tensor_weights
     from tinymodel.ops import Activation
 
     if profile is None or layer.input.dtype != "int8" or layer.op.label not in PROFILED_OPS:
@@ -290,14 +289,11 @@ def _profiled(layer, profile: DataProfile | None, key: str):
             i = next(i for i, t in enumerate(inputs) if t is bias)
             inputs[i] = dataclasses.replace(bias, data=values)
     activation = Activation(FUSED_ACTIVATIONS[int(rng.integers(len(FUSED_ACTIVATIONS)))])
-    w = layer.weights
-    if (rng.random() < PER_TENSOR_SHARE and w is not None and w.quantization is not None
-            and len(w.quantization.scale) > 1):
-        i = next(i for i, t in enumerate(layer.inputs) if t is w)
-        w = inputs[i]       # with the drawn scales
-        inputs[i] = dataclasses.replace(w, quantization=Quantization(
-            (float(w.quantization.scale[0]),), (0,), w.quantization.axis))
+    per_tensor = rng.random() < PER_TENSOR_SHARE
     layer = dataclasses.replace(layer, inputs=tuple(inputs), activation=activation)
+    w = layer.weights
+    if per_tensor and w is not None and w.quantization is not None and len(w.quantization.scale) > 1:
+        layer = per_tensor_weights(layer)
     y = layer.outputs[0]
     if y.quantization is None or not y.quantization.scale:
         return layer
@@ -506,26 +502,20 @@ def split(net: CalibrationNetwork) -> tuple[CalibrationNetwork, CalibrationNetwo
 def _random_bytes(dtype: str, nbytes: int, rng: np.random.Generator,
                   profile: DataProfile = DataProfile("uniform")) -> bytes:
     """``nbytes`` of seeded data of ``dtype`` drawn as ``profile`` says."""
-    int8 = np.dtype(dtype) == np.int8
-    n = nbytes if int8 else nbytes // np.dtype(dtype).itemsize
+    if np.dtype(dtype) == np.int8:
+        # codes above the zero point, folded, for ``relu`` (the int8 kernels whose cost depends
+        # on the codes, LOGISTIC and TANH, follow linear layers in converted networks, and on the
+        # F7 half their codes on one value made them cheaper than any feature describes)
+        return _int8_codes(profile, nbytes, rng).astype(np.int8).tobytes()
+    n = nbytes // np.dtype(dtype).itemsize
     if profile.name == "uniform":
-        if int8:
-            return rng.integers(-128, 128, size=n, dtype=np.int64).astype(np.int8).tobytes()
         data = rng.uniform(-FLOAT_INPUT_RANGE, FLOAT_INPUT_RANGE, size=n)
     else:
-        spread = profile.spread if int8 else profile.spread / 64.0
-        draw = rng.normal(0.0, spread, size=n)
+        data = rng.normal(0.0, profile.spread / 64.0, size=n)
         if profile.name == "relu":
-            # float32: a ReLU's output, half of it exactly zero (software floating point
-            # multiplies zeros cheaply: zero_macs); int8: codes above the zero point, folded
-            # (the int8 kernels whose cost depends on the codes, LOGISTIC and TANH, follow
-            # linear layers in converted networks, and on the F7 half their codes on one value
-            # made them cheaper than any feature describes)
-            draw = np.abs(draw) if int8 else np.maximum(draw, 0.0)
-        if int8:
-            codes = np.clip(np.round(draw + profile.zero_point), -128, 127)
-            return codes.astype(np.int8).tobytes()
-        data = draw
+            # a ReLU's output, half of it exactly zero (software floating point multiplies
+            # zeros cheaply: zero_macs)
+            data = np.maximum(data, 0.0)
     return data.astype(np.dtype(dtype).newbyteorder("<")).tobytes()
 
 

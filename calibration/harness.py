@@ -76,7 +76,7 @@ from calibration.protocol import (
 )
 from calibration.transport import SerialTransport, Transport, TransportError
 from calibration.workers import stop_processes
-from tinymodel.command import counted
+from tinymodel.text import counted
 from tinymodel.errors import TinymodelError
 from tinymodel.tables import table_path  # where calibrate writes a table (re-exported)
 

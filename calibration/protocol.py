@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import tinymodel.firmware_interface as fi
-from tinymodel.command import counted
+from tinymodel.text import counted
 from tinymodel.dispatch import KernelPath, Variant
 from tinymodel.errors import TinymodelError
 from tinymodel.firmware_interface import Command, LayerDescriptor, LayerFlag, NoFitRegion, Op, Status

@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import REPO
 from tinymodel.cli import main
-from tinymodel.command import counted
+from tinymodel.text import counted
 from tinymodel.resources import example_models, mlperf_models
 
 

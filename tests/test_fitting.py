@@ -522,6 +522,11 @@ def test_a_measurement_log_passed_as_a_table_says_which_table_to_pass(tmp_path):
         f.write("\n".join(lines) + "\n")
     with pytest.raises(TableError, match="jsonl.gz: a calibration measurement log"):
         load_table(packed)
+    # a run record longer than any fixed head (plan provenance, host, argv)
+    long = tmp_path / "long.jsonl"
+    long.write_text(json.dumps({"kind": "run", "argv": ["x" * 9000]}) + "\n" + lines[1] + "\n")
+    with pytest.raises(TableError, match="long.jsonl: a calibration measurement log"):
+        load_table(long)
     (tmp_path / "other.jsonl").write_text('{"a": 1}\n{"b": 2}\n')
     with pytest.raises(TableError, match="not JSON"):
         load_table(tmp_path / "other.jsonl")

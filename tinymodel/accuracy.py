@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from tinymodel.command import counted, format_table
+from tinymodel.text import counted, format_table
 from tinymodel.datasets import Dataset, DatasetError
 from tinymodel.dispatch import Variant
 from tinymodel.errors import TinymodelError

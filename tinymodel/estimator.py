@@ -1179,14 +1179,11 @@ def _with_zero_inputs(cat: _Catalogue, layers, rows: list[int]) -> tuple[list, l
     producer = {t.name: layer for layer in layers for t in layer.outputs}
 
     def after_relu(layer) -> bool:
-        seen = 0
-        while layer is not None and seen < len(layers):
-            if layer.op in ZEROING_OPS or layer.activation in ZEROING_ACTIVATIONS:
-                return True
-            if layer.op is not OpType.RESHAPE or layer.input is None:
-                return False
-            layer, seen = producer.get(layer.input.name), seen + 1
-        return False
+        # a graph has no cycles (tinymodel.graph checks it), so the walk up reshapes ends
+        while layer is not None and layer.op is OpType.RESHAPE and layer.input is not None:
+            layer = producer.get(layer.input.name)
+        return layer is not None and (layer.op in ZEROING_OPS
+                                      or layer.activation in ZEROING_ACTIVATIONS)
 
     out_layers, out_rows = list(layers), list(rows)
     for i, layer in enumerate(layers):

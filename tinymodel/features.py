@@ -854,12 +854,16 @@ CLAMPING_OPS = frozenset({OpType.CONV_2D, OpType.DEPTHWISE_CONV_2D, OpType.FULLY
 CLAMPING_ACTIVATIONS = frozenset({Activation.RELU, Activation.RELU6, Activation.RELU_N1_TO_1})
 
 
+def _int8_mac(layer: Layer) -> bool:
+    """Whether ``layer`` is an int8 layer of :data:`CLAMPING_OPS` (a requantizing MAC layer)."""
+    return layer.op in CLAMPING_OPS and layer.input is not None and layer.input.dtype == "int8"
+
+
 def clamps(layer: Layer) -> bool:
     """Whether ``layer`` is an int8 MAC layer whose fused activation clamps
     (:data:`CLAMPING_ACTIVATIONS`): its outputs then mix both paths of the requantization's
     clamp, which changes the code each micro-kernel call runs (``clamped_block_loops``)."""
-    return (layer.op in CLAMPING_OPS and layer.input is not None
-            and layer.input.dtype == "int8" and layer.activation in CLAMPING_ACTIVATIONS)
+    return _int8_mac(layer) and layer.activation in CLAMPING_ACTIVATIONS
 
 
 def per_channel(layer: Layer) -> bool:
@@ -868,8 +872,7 @@ def per_channel(layer: Layer) -> bool:
     all; the MLPerf Tiny AD model's dense layer alone on the virtual L4 costs 53,573 cycles per
     tensor, 55,731 with the same scale per channel; docs/calibration.md "Data profiles")."""
     w = layer.weights
-    return (layer.op in CLAMPING_OPS and layer.input is not None
-            and layer.input.dtype == "int8" and w is not None and w.quantization is not None
+    return (_int8_mac(layer) and w is not None and w.quantization is not None
             and len(w.quantization.scale) > 1)
 
 

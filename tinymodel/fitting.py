@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 
 from tinymodel import __version__
-from tinymodel.command import counted
+from tinymodel.text import counted
 from tinymodel.costs import layer_cost
 from tinymodel.dispatch import Variant
 from tinymodel.errors import TinymodelError
@@ -54,6 +54,7 @@ from tinymodel.features import (INPUT_CODES_OPTION, INPUT_ZEROS_OPTION, PATH_FEA
                                  UNIFORM_CODES, CodeCache, FlashCache, cold_code, layer_features,
                                  profile_zero_share)
 from tinymodel.firmware_interface import reported_path
+from tinymodel.graph import per_tensor_weights
 from tinymodel.layerspec import build_layer, spec_key
 from tinymodel.ops import Activation, OpType
 from tinymodel.tables import (
@@ -112,16 +113,6 @@ def record_order(record: Mapping[str, Any]) -> tuple[str, str]:
     return str(ident), json.dumps(record, sort_keys=True, default=str)
 
 
-def _per_tensor(layer):
-    """``layer`` with one weight scale (its first) instead of one per output channel."""
-    from tinymodel.graph import Quantization
-
-    w = layer.weights
-    q = w.quantization
-    one = dataclasses.replace(w, quantization=Quantization((float(q.scale[0]),), (0,), q.axis))
-    return dataclasses.replace(layer, inputs=tuple(one if t is w else t for t in layer.inputs))
-
-
 def prepare(records: Sequence[Mapping[str, Any]], variant: Variant | str,
             cache: FlashCache | None = None, code: CodeCache | None = None) -> list[Point]:
     """Turn log records of ``variant`` into :class:`Point` objects (features from the specs;
@@ -159,7 +150,7 @@ def prepare(records: Sequence[Mapping[str, Any]], variant: Variant | str,
             raise FitError(f"measurement record {r.get('point_id', '?')}: weight_quantization "
                            f"{wq!r} is neither per-channel nor per-tensor")
         if wq == "per-tensor" and layer.weights is not None and layer.weights.quantization:
-            layer = _per_tensor(layer)
+            layer = per_tensor_weights(layer)
         # the fused activation the layer ran: a calibration network draws one for an int8 MAC
         # layer and names it; other records ran the spec's
         act = r.get("fused_activation")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -220,6 +220,15 @@ class Layer:
     def supported(self) -> bool:
         """False for layers whose operator the reader could not map."""
         return self.op is not OpType.UNSUPPORTED
+
+
+def per_tensor_weights(layer: Layer) -> Layer:
+    """``layer`` with one weight scale (its first, zero point 0) instead of one per output
+    channel, as a converter that quantizes per tensor would write it."""
+    w = layer.weights
+    q = w.quantization
+    one = replace(w, quantization=Quantization((float(q.scale[0]),), (0,), q.axis))
+    return replace(layer, inputs=tuple(one if t is w else t for t in layer.inputs))
 
 
 class ModelGraph:

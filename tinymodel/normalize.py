@@ -50,7 +50,7 @@ from typing import Any
 
 import numpy as np
 
-from tinymodel.command import counted
+from tinymodel.text import counted
 from tinymodel.graph import Layer, ModelGraph, TensorSpec
 from tinymodel.ops import OpType, Padding
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tinymodel.command import counted
+from tinymodel.text import counted
 from tinymodel.errors import ModelReadError, TinymodelError
 
 if TYPE_CHECKING:  # pragma: no cover

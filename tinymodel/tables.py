@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from tinymodel.command import counted
+from tinymodel.text import counted
 from tinymodel.errors import TinymodelError
 from tinymodel.features import FEATURE_NAMES
 
@@ -535,12 +535,13 @@ def table_path(log: str | os.PathLike, variant: str) -> Path:
     return log.with_name(f"{log.stem}.{variant}.table.json")
 
 
-def _log_instead(path: Path, head: bytes) -> str | None:
+def _log_instead(path: Path, data: bytes) -> str | None:
     """The message for a measurement log (``.jsonl``, or gzipped) passed where a table goes,
-    naming the tables ``calibrate`` wrote beside it; ``None`` when ``head`` is not a log's."""
+    naming the tables ``calibrate`` wrote beside it; ``None`` when ``data`` (the file's bytes)
+    is not a log."""
     import gzip
 
-    if head[:2] == b"\x1f\x8b":
+    if data[:2] == b"\x1f\x8b":
         try:
             with gzip.open(path, "rt", encoding="utf-8") as f:
                 first = f.readline()
@@ -548,7 +549,7 @@ def _log_instead(path: Path, head: bytes) -> str | None:
             return None
         log = path.with_suffix("")          # x.jsonl.gz -> x.jsonl
     else:
-        first = head.decode("utf-8", "replace").split("\n", 1)[0]
+        first = data.split(b"\n", 1)[0].decode("utf-8", "replace")
         log = path
     try:
         rec = json.loads(first)
@@ -556,7 +557,7 @@ def _log_instead(path: Path, head: bytes) -> str | None:
         return None
     if not isinstance(rec, dict) or "kind" not in rec:
         return None
-    tables = sorted(t.name for t in log.parent.glob(f"{log.stem}.*.table.json"))
+    tables = sorted(t.name for t in log.parent.glob(table_path(log, "*").name))
     where = (f"calibrate wrote {', '.join(tables)} beside it" if tables else
              f"calibrate writes {table_path(log, '<variant>').name} beside it")
     return (f"{path}: a calibration measurement log, not a latency table; pass a table "
@@ -576,7 +577,7 @@ def load_table(path: str | os.PathLike) -> LatencyTable:
     try:
         doc = json.loads(data.decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        log = _log_instead(path, data[:4096])
+        log = _log_instead(path, data)
         if log is not None:
             raise TableError(log) from None
         if isinstance(e, UnicodeDecodeError):

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from tinymodel.command import counted
+from tinymodel.text import counted
 from tinymodel.dispatch import Variant
 from tinymodel.pareto import pareto_front
 from validation.predictions import AnalysisError

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tinymodel.command import counted
+from tinymodel.text import counted
 from tinymodel.errors import TinymodelError
 
 from validation.suite import Job

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from tinymodel.command import counted
+from tinymodel.text import counted
 from tinymodel.estimator import PREDICTORS
 
 #: A prediction counts as "within" when ``|error| <= WITHIN``.

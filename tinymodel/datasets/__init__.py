@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tinymodel.command import counted
+from tinymodel.text import counted
 from tinymodel.errors import TinymodelError
 
 #: The split names a data spec can be asked for.
