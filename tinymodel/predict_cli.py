@@ -347,13 +347,18 @@ class AdviseCommand(Command):
         "Try adding or removing 1 to --max-change filters (units) on every conv or dense layer "
         "that feeds a conv or dense layer, predict each changed model with the board's latency "
         "table and list the changes that lower the predicted latency, largest saving first, with "
-        "the predicted saving and the change in MACs. A saving marked 'more MACs' comes from "
-        "alignment alone (the reduction input becomes even or divisible by 4, paper §5.1).")
+        "the predicted saving and the change in MACs. A saving noted 'more MACs' comes from "
+        "alignment alone (the reduction input becomes even or divisible by 4, paper §5.1). "
+        "--alignment-only only adds filters, the fewest that make the input of the layers "
+        "reducing over them even or divisible by 4, so no filter is removed. When no change is "
+        "tried, a line says why, per layer kind.")
 
     examples = (
         (f"{LENET} --board L4", "channel changes that make LeNet faster on the L4"),
         (f"{RESNET} --board F4 --max-change 2 --top 5",
          "the five best changes of at most ±2 filters for ResNet-20 on the F4"),
+        (f"{LENET} --board L4 --alignment-only",
+         "only filters added to reach an even or divisible-by-4 reduction input; none removed"),
     )
 
     def configure(self, parser: argparse.ArgumentParser) -> None:
@@ -363,6 +368,11 @@ class AdviseCommand(Command):
         add_table_option(parser)
         parser.add_argument("--max-change", type=int_at_least("max-change"), default=3,
                             metavar="N", help="try ±1..±N filters per layer (default 3)")
+        parser.add_argument("--alignment-only", action="store_true",
+                            help="try only adding filters: per layer the smallest additions "
+                                 "(of at most --max-change) that make its reducing layers' "
+                                 "input even or divisible by 4 (odd -> even -> div4); no filter "
+                                 "is removed")
         parser.add_argument("--top", type=int, default=20, metavar="N",
                             help="show at most N changes (default 20; 0 for all)")
         add_json_option(parser)
@@ -373,27 +383,44 @@ class AdviseCommand(Command):
 
         graph = load_model(args.model)
         variant = chosen_variant(args.variant, args.table, graph)
-        advice = advise(graph, Estimator(args.board, variant, args.table), args.max_change)
+        advice = advise(graph, Estimator(args.board, variant, args.table), args.max_change,
+                        alignment_only=args.alignment_only)
         shown = advice.changes[:args.top] if args.top > 0 else advice.changes
         if args.json:
             doc = advice.as_dict()
             doc["changes"] = [c.as_dict() for c in shown]
             return write_json(out, doc)
+        only = " (alignment only)" if advice.alignment_only else ""
         out.write(f"{advice.model} on {advice.board}, variant {advice.variant}: predicted "
-                  f"{advice.baseline_ms:,.3f} ms; {counted(advice.tried, 'change')} tried, "
+                  f"{advice.baseline_ms:,.3f} ms; {counted(advice.tried, 'change')} tried{only}, "
                   f"{len(advice.changes)} {'lowers' if len(advice.changes) == 1 else 'lower'} "
                   f"the latency\n")
+        if advice.reason is not None:
+            out.write(f"no change tried: {advice.reason}\n")
         if not shown:
             return 0
-        rows = []
-        for c in shown:
-            cons = ", ".join(f"{n} {a}" + (f"->{b}" if a != b else "") for n, a, b in c.consumers)
-            rows.append([c.layer, f"{c.filters} -> {c.new_filters} ({c.change:+d})", cons,
-                         f"{c.macs_delta:+,}", f"{c.ms_delta:+,.3f}", f"{c.percent:+.1f}%",
-                         f"{c.energy_uj_delta:+,.1f}", "more MACs" if c.macs_delta > 0 else "",
-                         "" if c.fits else "oversized"])
-        out.write(format_table(["layer", "filters", "reducing layers (alignment)", "Δ MACs",
-                                "Δ ms", "Δ latency", "Δ µJ", "", ""], rows,
-                               right=[False, False, False, True, True, True, True, False, False])
-                  + "\n")
+        out.write(_advise_table(shown) + "\n")
         return 0
+
+
+def _advise_table(changes: Sequence[Any]) -> str:
+    """The table of ``advise``: one row per :class:`tinymodel.advice.ChannelChange`; the
+    ``note`` column (``more MACs``: a saving from alignment alone; ``oversized``: the changed
+    model does not fit the board) only when some row has a note."""
+    headers = ["layer", "filters", "reducing layers (alignment)", "Δ MACs", "Δ ms", "Δ latency",
+               "Δ µJ"]
+    right = [False, False, False, True, True, True, True]
+    rows = []
+    for c in changes:
+        cons = ", ".join(f"{n} {a}" + (f"->{b}" if a != b else "") for n, a, b in c.consumers)
+        note = ", ".join((["more MACs"] if c.macs_delta > 0 else [])
+                         + ([] if c.fits else ["oversized"]))
+        rows.append([c.layer, f"{c.filters} -> {c.new_filters} ({c.change:+d})", cons,
+                     f"{c.macs_delta:+,}", f"{c.ms_delta:+,.3f}", f"{c.percent:+.1f}%",
+                     f"{c.energy_uj_delta:+,.1f}", note])
+    if any(r[-1] for r in rows):
+        headers.append("note")
+        right.append(False)
+    else:
+        rows = [r[:-1] for r in rows]
+    return format_table(headers, rows, right=right)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 from tests.conftest import REPO
 from tests.predict.conftest import write_table
@@ -14,6 +15,7 @@ LENET = str(REPO / "tinymodel" / "examples" / "lenet_int8.tflite")
 RESNET = str(REPO / "tinymodel" / "examples" / "resnet20_int8.tflite")
 LENET_F32 = str(REPO / "tinymodel" / "examples" / "lenet_f32.tflite")
 RESNET_F32 = str(REPO / "tinymodel" / "examples" / "resnet20_f32.tflite")
+DENSE_BENCH = str(REPO / "tinymodel" / "examples" / "dense_bench_int8.tflite")
 
 
 def run(*argv: str) -> tuple[int, str]:
@@ -115,6 +117,61 @@ def test_advise(tmp_path):
     doc = json.loads(text)
     assert doc["candidates_tried"] > 0
     assert all(c["cycles_delta"] < 0 for c in doc["changes"])
+    assert doc["reason"] is None and doc["alignment_only"] is False and doc["max_change"] == 3
+    assert [s["layer"] for s in doc["skipped"]] == ["fully_connected_7"]
+
+
+def header_over_dashes(table: str) -> list[str]:
+    """The header text above each group of dashes of a table's rule (a blank one for a group
+    under no header); fails when the rule has trailing blanks (an empty last column)."""
+    header, rule = table.splitlines()[:2]
+    assert rule == rule.rstrip() and set(rule) <= {"-", " "}, repr(rule)
+    header = header.ljust(len(rule))
+    return [header[m.start():m.end()].strip() for m in re.finditer(r"-+", rule)]
+
+
+def test_advise_table_has_a_header_over_every_dash_group(tmp_path):
+    """With the synthetic table some LeNet savings add MACs: the note column is named."""
+    table = write_table(tmp_path / "t.json")
+    code, text = run("advise", LENET, "--board", "L4", "--table", str(table), "--top", "0")
+    assert code == 0 and "more MACs" in text
+    names = ["layer", "filters", "reducing layers (alignment)", "Δ MACs", "Δ ms", "Δ latency",
+             "Δ µJ"]
+    assert header_over_dashes(text[text.index("\nlayer ") + 1:]) == names + ["note"]
+    # no row with a note: no note column
+    code, text = run("advise", LENET, "--board", "L4", "--top", "2")
+    assert code == 0 and "more MACs" not in text and "oversized" not in text
+    assert header_over_dashes(text[text.index("\nlayer ") + 1:]) == names
+
+
+def test_advise_says_why_no_change_is_tried():
+    code, text = run("advise", DENSE_BENCH)
+    assert code == 0
+    assert text.splitlines()[1:] == [
+        "no change tried: FULLY_CONNECTED (fully_connected_0): no conv or dense layer follows it"]
+    code, text = run("advise", DENSE_BENCH, "--json")
+    doc = json.loads(text)
+    assert doc["candidates_tried"] == 0
+    assert doc["reason"] == "FULLY_CONNECTED (fully_connected_0): no conv or dense layer follows it"
+
+
+def test_advise_alignment_only(capsys):
+    """LeNet's conv_2d_0 has 6 filters: only 8 is tried; the other layers' reducing inputs are
+    div4 already (a reason is given only when nothing at all is tried)."""
+    code, text = run("advise", LENET, "--alignment-only")
+    assert code == 0
+    assert "1 change tried (alignment only)" in text.splitlines()[0]
+    code, text = run("advise", LENET, "--alignment-only", "--json")
+    doc = json.loads(text)
+    assert doc["alignment_only"] is True and doc["candidates_tried"] == 1
+    assert all(c["change"] > 0 for c in doc["changes"])
+    assert {s["layer"]: s["reason"] for s in doc["skipped"]}["conv_2d_2"] == \
+        "its reducing layers' input is already divisible by 4"
+    assert main(["advise", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--alignment-only try only adding filters" in text
+    assert "tinymodel advise tinymodel/examples/lenet_int8.tflite --board L4 --alignment-only" \
+        in text
 
 
 def test_strict_exits_3_for_an_incomplete_prediction_only(tmp_path):
