@@ -21,9 +21,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from tinymodel.command import (
-    write_json,Command, Interrupted, counted, format_table, int_at_least, main_for,
-                               opt_level)
+from tinymodel.command import (Command, Interrupted, counted, format_table, int_at_least,
+                               main_for, opt_level, write_json)
 from tinymodel.errors import UsageError
 from tinymodel.options import ALL, add_board_option, add_json_option, add_port_options, \
     add_variant_option
@@ -126,12 +125,17 @@ class CalibrateCommand(Command):
             raise UsageError("--jobs needs virtual boards; a real board (--port) runs one request "
                              "at a time")
 
-        runs = [self._variant_run(board, v, args, SerialConnector, Target, VariantRun, log_path)
-                for v in variants]
-        settings = HarnessSettings()        # a virtual board's timeouts count in emulated time
-        argv = sys.argv[1:] if sys.argv else None
         if args.probe and (args.port is None or args.context != "network"):
             raise UsageError("--probe needs --port and --context network")
+        if not virtual:
+            # a missing board or pyOCD is said before any image is built
+            from calibration.transport import check_port
+
+            check_port(args.port, args.baud)
+            if args.context == "network":
+                from calibration.flashing import check_flasher
+
+                check_flasher(board.id)
 
         def measured(v: str) -> list[Any]:
             from calibration.context import network_points
@@ -139,31 +143,31 @@ class CalibrateCommand(Command):
             pts = plan.points_for(v)
             return network_points(pts) if args.context == "network" else pts
 
-        with MeasurementLog.open(log_path, resume=args.resume) as mlog:
-            total = sum(len(measured(v)) for v in variants)
-            done_before = sum(1 for v in variants for p in measured(v)
-                              if _pid(plan.name, v, p.key) in mlog.done)
-            bar = self._progress(total, done_before, args.no_progress)
-            try:
-                summary = run_plan(plan, runs, mlog, board=board.id, jobs=jobs, settings=settings,
-                                   progress=bar.step if bar else None, argv=argv)
-            except KeyboardInterrupt:
-                # count what the file holds: the interrupt may land between a record's durable
-                # write and the log object noting it
-                from tinymodel.records import read_measurements
-
-                n = sum(1 for r in read_measurements(log_path) if r.get("kind") in ("layer", "skip"))
-                raise Interrupted(f"{counted(n, 'point')} {'is' if n == 1 else 'are'} safe in "
-                                  f"{log_path}; rerun with --resume to continue") from None
-            finally:
-                if bar:
-                    bar.close()
-            records = list(mlog.records)
-
-        tables: dict[str, Path] = {}
-        if not args.no_fit:
-            tables = fit_tables(records, board=board.id, variants=variants, out=log_path,
-                                plan=plan.name)
+        point_ids = {_pid(plan.name, v, p.key) for v in variants for p in measured(v)}
+        settings = HarnessSettings()        # a virtual board's timeouts count in emulated time
+        argv = sys.argv[1:] if sys.argv else None
+        try:
+            with MeasurementLog.open(log_path, resume=args.resume) as mlog:
+                runs = [self._variant_run(board, v, args, SerialConnector, Target, VariantRun,
+                                          log_path) for v in variants]
+                total = sum(len(measured(v)) for v in variants)
+                done_before = sum(1 for v in variants for p in measured(v)
+                                  if _pid(plan.name, v, p.key) in mlog.done)
+                bar = self._progress(total, done_before, args.no_progress)
+                try:
+                    summary = run_plan(plan, runs, mlog, board=board.id, jobs=jobs,
+                                       settings=settings, progress=bar.step if bar else None,
+                                       argv=argv)
+                finally:
+                    if bar:
+                        bar.close()
+                records = list(mlog.records)
+            tables: dict[str, Path] = {}
+            if not args.no_fit:
+                tables = fit_tables(records, board=board.id, variants=variants, out=log_path,
+                                    plan=plan.name)
+        except KeyboardInterrupt:
+            raise Interrupted(_saved_points(log_path, point_ids, args.resume)) from None
         from tinymodel.fitting import table4
 
         t4 = table4([r for r in records if r.get("plan") == plan.name])
@@ -282,6 +286,25 @@ class CalibrateCommand(Command):
             lines += [f"  tinymodel predict MODEL --board {result['board']} --variant {v} "
                       f"--table {t['path']}" for v, t in result["tables"].items()]
         return "\n".join(lines) + "\n"
+
+
+def _saved_points(log_path: Path, point_ids: set[str], resumed: bool) -> str:
+    """What an interrupted run saved, for :class:`Interrupted`: ``12 of 50 points saved in LOG;
+    rerun with --resume to continue`` (``run the same command again`` when it had
+    ``--resume``), or ``no point measured yet``.  The log file is read again: the interrupt may
+    land between a record's durable write and the log object noting it."""
+    from tinymodel.errors import TinymodelError
+    from tinymodel.records import read_measurements
+
+    try:
+        held = read_measurements(log_path) if log_path.exists() else []
+    except (TinymodelError, OSError):
+        held = []
+    n = len({r.get("point_id") for r in held if r.get("kind") in ("layer", "skip")} & point_ids)
+    if not n:
+        return "no point measured yet"
+    again = "run the same command again" if resumed else "rerun with --resume"
+    return f"{n} of {counted(len(point_ids), 'point')} saved in {log_path}; {again} to continue"
 
 
 def _pid(plan: str, variant: str, key: str) -> str:

@@ -57,6 +57,7 @@ import tinymodel.firmware_interface as fi
 from calibration.plans import PlanPoint
 from tinymodel.dispatch import Variant
 from tinymodel.features import CODE_PROFILES
+from tinymodel.text import counted
 
 log = logging.getLogger(__name__)
 
@@ -672,7 +673,7 @@ def measure_network(net: CalibrationNetwork, images: NetworkImages, *, target, s
                        transport=target.transport_info())
     if any(len(s) != len(net.layers) for s in samples):
         raise CalibrationError(f"RUN_MODEL {net.id}: {len(samples[0])} layer times for "
-                               f"{len(net.layers)} layers")
+                               f"{counted(len(net.layers), 'layer')}")
     from tinymodel import __version__
 
     firmware = _firmware(hello, images.firmware_build_id)

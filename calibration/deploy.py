@@ -69,6 +69,10 @@ class DeployCommand(Command):
         if args.probe and not args.flash:
             raise UsageError("--probe needs --flash")
         board = load_board(args.board)
+        if args.flash:
+            from calibration.flashing import check_flasher
+
+            check_flasher(board.id)             # before the build, not after it
         graph = load_model(args.model)
         check = deployability(graph, args.variant)
         if not check.accepted:

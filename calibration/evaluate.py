@@ -123,6 +123,10 @@ class EvaluateCommand(Command):
                              f"{'needs' if len(target_opts) == 1 else 'need'} --board")
         if args.port and (args.image or args.work):
             raise UsageError("--image and --work are for the virtual board, not --port")
+        if args.port:
+            from calibration.transport import check_port
+
+            check_port(args.port, args.baud)    # before the host evaluation, not after it
         data = load_dataset(args.data, args.split)
         progress = not args.no_progress and sys.stderr.isatty()
         host = evaluate_host(args.model, data, limit=args.limit, progress=progress)

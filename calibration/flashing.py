@@ -1,7 +1,9 @@
 """Writing a firmware image to a board through pyOCD (``pyocd flash``).
 
-Used by ``tinymodel deploy --flash`` and ``validate --port ... --flash``; one-line
-:class:`FlashError` for every failure (no pyOCD, no probe, unknown target, pyOCD's own error).
+Used by ``tinymodel deploy --flash``, ``validate --port ... --flash`` and ``calibrate --port``
+(network context); one-line :class:`FlashError` for every failure (no pyOCD, no probe, unknown
+target, pyOCD's own error).  The commands call :func:`check_flasher` before they build, so a
+missing pyOCD is said at once, not after the build.
 """
 
 from __future__ import annotations
@@ -36,14 +38,22 @@ def pyocd_command(image: Path, board: str, probe: str | None = None,
     return cmd
 
 
-def flash_image(image: Path, board: str, probe: str | None = None, pyocd: str = "pyocd",
-                timeout_s: float = 300.0) -> str:
-    """Run pyOCD; returns its output.  One-line :class:`FlashError` for every failure."""
+def check_flasher(board: str, pyocd: str = "pyocd") -> str:
+    """The path of the pyOCD executable, checked before anything is built for ``--flash``;
+    a one-line :class:`FlashError` saying how to install it when it is missing, or when no
+    pyOCD target is known for ``board``."""
+    pyocd_command(Path("image.elf"), board)          # a board without a pyOCD target
     exe = shutil.which(pyocd)
     if exe is None:
         raise FlashError("pyOCD not found: install it with 'pip install pyocd' and the target "
-                         f"pack with 'pyocd pack install {PYOCD_TARGETS.get(board.upper(), board)}'")
-    cmd = pyocd_command(image, board, probe, exe)
+                         f"pack with 'pyocd pack install {PYOCD_TARGETS[board.upper()]}'")
+    return exe
+
+
+def flash_image(image: Path, board: str, probe: str | None = None, pyocd: str = "pyocd",
+                timeout_s: float = 300.0) -> str:
+    """Run pyOCD; returns its output.  One-line :class:`FlashError` for every failure."""
+    cmd = pyocd_command(image, board, probe, check_flasher(board, pyocd))
     try:
         res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
     except subprocess.TimeoutExpired:

@@ -29,7 +29,9 @@ Lifecycle of one variant (:func:`run_plan` does this for every variant asked for
    reopening the port (which resets a virtual board).  A port that fails (unplugged, closed) is
    reopened with exponential back-off, ``reconnects`` times; after a reconnect HELLO must show
    the same board and build.  When the board is gone for good, :class:`BoardLostError` tells
-   how many points are safe in the log and to rerun with ``--resume``.
+   how many points are safe in the log and to rerun with ``--resume`` (when it holds any); a
+   port that cannot be opened at all is the transport's one line
+   (:func:`calibration.transport.open_error`).
 4. **In parallel** (``jobs > 1``, virtual boards only): the points are handed out through a
    queue to ``jobs`` worker processes, each with its own virtual board; only the parent writes
    the log, as results arrive.  Workers end with the parent however it ends, even killed
@@ -74,7 +76,7 @@ from calibration.protocol import (
     Status,
     version_mismatch,
 )
-from calibration.transport import SerialTransport, Transport, TransportError
+from calibration.transport import PortOpenError, SerialTransport, Transport, TransportError
 from calibration.workers import stop_processes
 from tinymodel.text import counted
 from tinymodel.errors import TinymodelError
@@ -357,6 +359,8 @@ class BoardSession:
             if attempt < attempts:
                 time.sleep(delay)
                 delay = min(delay * 2, s.max_backoff_s)
+        if first and isinstance(last, PortOpenError):
+            raise BoardLostError(str(last))          # it names the port and what to check
         if first:
             raise BoardLostError(f"cannot talk to the board on {self.target.port}: {last}")
         raise BoardLostError(f"lost the board on {self.target.port}: {last} "
@@ -417,8 +421,8 @@ class BoardSession:
                 if aborted > self.settings.retries:
                     raise CalibrationError(
                         f"the board on {self.target.port} answers but did not finish {what} in "
-                        f"time in {aborted} attempts ({e}); the timeout is too short for this "
-                        f"board or the layer") from None
+                        f"time in {counted(aborted, 'attempt')} ({e}); the timeout is too short "
+                        f"for this board or the layer") from None
             except ProtocolError as e:
                 heard = self._io.bytes_in - before if self._io is not None else 0
                 if heard == 0 and isinstance(e, DeviceTimeout):
@@ -429,7 +433,7 @@ class BoardSession:
                         self._drop()
                         raise BoardLostError(
                             f"the board on {self.target.port} stopped answering: no reply to "
-                            f"{what} in {silent} attempts ({e})") from None
+                            f"{what} in {counted(silent, 'attempt')} ({e})") from None
                     self._drop()          # reopen before retrying (resets a virtual board)
                 else:
                     noisy += 1
@@ -677,6 +681,8 @@ def run_plan(plan: Plan, runs: Sequence[VariantRun], mlog: MeasurementLog, *, bo
                 _run_serial(plan, run, todo, mlog, vs, run_id, warmups, reps, settings, progress)
     except CalibrationError as e:
         done = sum(1 for r in mlog.records if r.get("kind") in ("layer", "skip"))
+        if not done:
+            raise                   # nothing measured: nothing to resume
         raise type(e)(f"{e} ({counted(done, 'point')} {'is' if done == 1 else 'are'} safe in "
                       f"{mlog.path}; fix this and rerun with --resume to continue)") from None
     summary.seconds = round(time.monotonic() - t0, 3)

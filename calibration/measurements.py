@@ -31,8 +31,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from tinymodel.records import MEASUREMENT_RECORDS, RecordFileError, append_line, open_for_append
+from tinymodel.records import (MEASUREMENT_RECORDS, RecordFileError, append_line, open_for_append,
+                               scan_records)
 from tinymodel.records import MEASUREMENT_SCHEMA as SCHEMA
+from tinymodel.text import counted
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +87,15 @@ def summarize(cycles: Sequence[int | float]) -> dict[str, float]:
             "rel_spread": (q3 - q1) / med if med else 0.0}
 
 
+def _refuse_measured(path: Path, records: Sequence[Mapping[str, Any]]) -> None:
+    """A :class:`LogError` when ``records`` hold a measurement: a run without ``--resume``
+    must not add to them."""
+    done = sum(1 for r in records if r.get("kind") in DONE_KINDS)
+    if done:
+        raise LogError(f"{path} already exists with {counted(done, 'measurement')}; continue "
+                       f"it with --resume, or choose another log with --out")
+
+
 class MeasurementLog:
     """An append-only JSONL log; use :meth:`open`.
 
@@ -107,19 +118,30 @@ class MeasurementLog:
         """Open ``path`` for appending (:func:`tinymodel.records.open_for_append`: locked, a
         last line cut off by a kill moved aside to ``<log>.torn`` with a warning).
 
-        Without ``resume`` the log must not exist yet (or be empty).  With ``resume`` an existing
-        log is read.
+        Without ``resume`` the log must hold no measurement yet: missing, empty, or only the
+        headers of runs that measured nothing (a run that failed at connecting), which are
+        dropped.  With ``resume`` an existing log is read.
         """
         path = Path(path)
-        exists = path.exists() and path.stat().st_size > 0
-        if exists and not resume:
-            raise LogError(f"{path} already exists; continue it with --resume, or choose another "
-                           f"log with --out")
+        if not resume and path.exists() and path.stat().st_size > 0:
+            try:                    # refuse before open_for_append repairs anything
+                _refuse_measured(path, scan_records(path, **MEASUREMENT_RECORDS).records)
+            except RecordFileError as e:
+                raise LogError(str(e)) from None
         try:
             fh, scan = open_for_append(path, busy="another calibrate run is writing this log",
                                        **MEASUREMENT_RECORDS)
         except RecordFileError as e:
             raise LogError(str(e)) from None
+        if not resume and scan.records:
+            try:
+                _refuse_measured(path, scan.records)       # again, now that the log is locked
+            except LogError:
+                fh.close()
+                raise
+            log.info("%s holds no measurement; starting it afresh", path)
+            fh.truncate(0)
+            return cls(path, fh, [], False)
         return cls(path, fh, scan.records, scan.torn)
 
     def append(self, record: Mapping[str, Any]) -> None:

@@ -358,7 +358,7 @@ def decode_frame(encoded: bytes) -> Frame:
             return Frame(raw[0], raw[1], raw[2], bytes(raw[HEADER_BYTES:-LEGACY_CRC_BYTES]),
                          raw[3], legacy=True)
     if len(raw) < HEADER_BYTES + CRC_BYTES:
-        raise ProtocolError(f"frame of {len(raw)} bytes is shorter than header + CRC")
+        raise ProtocolError(f"frame of {counted(len(raw), 'byte')} is shorter than header + CRC")
     raise ProtocolError("frame CRC mismatch")
 
 
@@ -428,7 +428,7 @@ class _Reader:
     def take(self, fmt: str) -> tuple:
         size = struct.calcsize("<" + fmt)
         if self.pos + size > len(self.data):
-            raise ProtocolError(f"{self.what}: reply too short ({len(self.data)} bytes)")
+            raise ProtocolError(f"{self.what}: reply too short ({counted(len(self.data), 'byte')})")
         values = struct.unpack_from("<" + fmt, self.data, self.pos)
         self.pos += size
         return values
@@ -882,7 +882,8 @@ class Client:
                     raise DeviceError(Command.REPLY_READ, f.status, f.payload,
                                       _error_message(Command.REPLY_READ, f.status, f.payload))
                 if len(f.payload) < fi.REPLY_READ_HEADER_BYTES:
-                    raise ProtocolError(f"REPLY_READ: reply of {len(f.payload)} bytes is too short")
+                    raise ProtocolError(f"REPLY_READ: reply of "
+                                        f"{counted(len(f.payload), 'byte')} is too short")
                 rcmd, rstatus, total, offset = struct.unpack_from("<BBHH", f.payload)
                 data = f.payload[fi.REPLY_READ_HEADER_BYTES:]
                 if (rcmd != cmd | RESPONSE or offset != len(buf) or len(buf) + len(data) > total
@@ -1029,7 +1030,8 @@ class Client:
         chunk = MAX_PAYLOAD - 8
         for i, (data, t) in enumerate(zip(inputs, info.inputs)):
             if len(data) != t.bytes:
-                raise ProtocolError(f"input {i} has {len(data)} bytes; the model wants {t.bytes}")
+                raise ProtocolError(f"input {i} has {counted(len(data), 'byte')}; the model wants "
+                                    f"{t.bytes}")
             for off in range(0, len(data), chunk):
                 self.request(Command.INPUT_WRITE,
                              struct.pack("<BBHI", i, 0, 0, off) + data[off:off + chunk])

@@ -360,11 +360,11 @@ def test_interrupt_exits_130_saying_what_is_saved(monkeypatch, capsys):
     from tinymodel.command import Interrupted
 
     def interrupted(self, args, out):
-        raise Interrupted("3 points are safe in x.jsonl")
+        raise Interrupted("3 of 5 points saved in x.jsonl")
 
     monkeypatch.setattr(AnalyzeCommand, "run", interrupted)
     assert main(["analyze", LENET]) == 130
-    assert capsys.readouterr().err == "tinymodel analyze: interrupted; 3 points are safe in x.jsonl\n"
+    assert capsys.readouterr().err == "tinymodel analyze: interrupted: 3 of 5 points saved in x.jsonl\n"
 
     def ctrl_c(self, args, out):
         raise KeyboardInterrupt

@@ -146,3 +146,10 @@ def test_self_loop_rejected():
     with pytest.raises(InvalidModelError, match=r"layer 'x' \(RELU\): reads its own output 'a' "
                                                 r"\(rule: self-loop\)"):
         ModelGraph("m", [loop], [a], [a])
+
+
+def test_repr_counts_layers_in_the_right_number():
+    b = GraphBuilder("one", dtype="float32")
+    x = b.input((1, 4))
+    g = b.build([b.dense(x, 2)])
+    assert repr(g) == "ModelGraph('one', 1 layer)"

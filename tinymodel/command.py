@@ -15,8 +15,8 @@ The exit convention (:func:`run_command`, :func:`parse_command_line`):
 * ``2`` a usage error — an unknown option, a bad option value (argparse), or a
   :class:`~tinymodel.errors.UsageError` raised by the command: the usage of the (sub)command that
   was run, then one ``PROG: error: MESSAGE`` line (argparse's convention);
-* ``130`` interrupted (Ctrl-C): one line, ``PROG: interrupted``, followed by what is saved when
-  the command raised :class:`Interrupted`.
+* ``130`` interrupted (Ctrl-C): one line, ``PROG: interrupted``, or ``PROG: interrupted:
+  MESSAGE`` when the command raised :class:`Interrupted` to say what is saved and how to go on.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ class Command:
 
 class Interrupted(KeyboardInterrupt):
     """A command was interrupted; the message says what is saved and how to continue
-    (printed after ``PROG: interrupted; ``, exit 130)."""
+    (printed after ``PROG: interrupted: ``, exit 130)."""
 
 
 class HelpFormatter(argparse.HelpFormatter):
@@ -204,7 +204,7 @@ def run_command(args: argparse.Namespace, out: TextIO) -> int:
         print(f"{label}: error: {e}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt as e:
-        saved = f"; {e}" if str(e) else ""
+        saved = f": {e}" if str(e) else ""
         print(f"{label}: interrupted{saved}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:

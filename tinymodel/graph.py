@@ -19,6 +19,7 @@ import numpy as np
 
 from tinymodel.errors import InvalidModelError, ModelReadError
 from tinymodel.ops import Activation, OpType, Padding
+from tinymodel.text import counted
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -324,7 +325,7 @@ class ModelGraph:
         return len(self._order)
 
     def __repr__(self) -> str:
-        return f"ModelGraph({self.name!r}, {len(self)} layers)"
+        return f"ModelGraph({self.name!r}, {counted(len(self), 'layer')})"
 
     @property
     def layers(self) -> tuple[Layer, ...]:
@@ -514,11 +515,11 @@ def check_layer(layer: Layer, source: str = "") -> None:
                 _invalid(source, layer, f"kernel {tuple(layer.kernel)} differs from the weights' "
                                         f"{list(w.shape)}", "kernel")
             if op is OpType.CONV_2D and (layer.groups < 1 or x.shape[3] % w.shape[3]):
-                _invalid(source, layer, f"input has {x.shape[3]} channels, not a multiple of "
-                                        f"the weights' {w.shape[3]}", "kernel")
+                _invalid(source, layer, f"input has {counted(x.shape[3], 'channel')}, not a "
+                                        f"multiple of the weights' {w.shape[3]}", "kernel")
             if op is OpType.TRANSPOSE_CONV and w.shape[3] != x.shape[3]:
                 _invalid(source, layer, f"weights {list(w.shape)} do not take the input's "
-                                        f"{x.shape[3]} channels", "kernel")
+                                        f"{counted(x.shape[3], 'channel')}", "kernel")
         if layer.padding is Padding.VALID and op is not OpType.TRANSPOSE_CONV:
             for axis, size in ((0, x.shape[1]), (1, x.shape[2])):
                 span = (layer.kernel[axis] - 1) * layer.dilation[axis] + 1

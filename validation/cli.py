@@ -5,8 +5,10 @@ For every model × board × variant of a suite (:mod:`validation.suite`) the run
 (default) or on the real board at ``--port``, records per-layer cycles, the energy of the
 marker windows and the on-target verification against TFLite, and appends the record to
 ``OUT/results.jsonl`` as it arrives.  A rerun with the same ``--out`` skips what is already
-there.  At the end a plain-text summary is printed (``--json``: one JSON object) and written to
-``OUT/summary.json``.
+there and says how many runs it reused (``reused_runs``, ``measured_runs``); Ctrl-C says how
+many are saved.  With ``--port`` the device is opened once before anything is built
+(:func:`calibration.transport.check_port`).  At the end a plain-text summary is printed
+(``--json``: one JSON object) and written to ``OUT/summary.json``.
 
 :func:`report_outputs` then joins the records with predictions from the calibrated tables
 (:mod:`validation.analysis`) and writes ``OUT/report.html``, ``OUT/report.json``,
@@ -154,6 +156,15 @@ class ValidateCommand(Command):
         variants = args.variant or suite.variants
         if args.port is not None and len(boards) != 1:
             raise UsageError(f"--port is one board: give --board with one of {', '.join(boards)}")
+        if args.port is not None:
+            # a missing board or pyOCD is said before anything is built or written
+            from calibration.transport import check_port
+
+            check_port(args.port, args.baud)
+            if args.flash:
+                from calibration.flashing import check_flasher
+
+                check_flasher(boards[0])
         cache = (args.cache or default_cache_dir()).expanduser()
         out_dir = (args.out or Path(f"validation-{suite.name}")).expanduser()
         results = out_dir / "results.jsonl"
@@ -178,18 +189,25 @@ class ValidateCommand(Command):
                                probe=args.probe, timeout_s=float(args.timeout),
                                wall_cap_s=float(args.wall_cap),
                                make_jobs=1 if workers > 1 and args.port is None else None)
+        new_records: list[dict[str, Any]] = []
         try:
-            records = run_jobs(jobs, settings, results, workers, progress=not args.no_progress)
+            records = run_jobs(jobs, settings, results, workers, progress=not args.no_progress,
+                               on_record=new_records.append)
+            summary = summarize(records.values())
+            summary.update(suite=suite.name, source=suite.source, boards=list(boards),
+                           variants=list(variants), target=settings.target, port=args.port,
+                           results=str(results), out_dir=str(out_dir),
+                           reused_runs=len(records) - len(new_records),
+                           measured_runs=len(new_records))
+            report = report_outputs(summary, out_dir,
+                                    None if args.no_report else records.values(),
+                                    tables=args.table, calibration=args.calibration_log,
+                                    accuracy=args.accuracy, boards=boards)
         except KeyboardInterrupt:
-            raise Interrupted(f"{_safe_runs(results)} safe in {results}; rerun with the same "
-                              f"--out to continue") from None
-        summary = summarize(records.values())
-        summary.update(suite=suite.name, source=suite.source, boards=list(boards),
-                       variants=list(variants), target=settings.target, port=args.port,
-                       results=str(results), out_dir=str(out_dir))
-        report = report_outputs(summary, out_dir, None if args.no_report else records.values(),
-                                tables=args.table, calibration=args.calibration_log,
-                                accuracy=args.accuracy, boards=boards)
+            from validation.runner import saved_runs
+
+            raise Interrupted(_saved_text(saved_runs(results, jobs, settings.target), len(jobs),
+                                          results, args.fresh)) from None
         self._print(summary, report, args, out)
         failed = [n for n in summary["networks"] if n["status"] == "error"]
         bad = [n for n in summary["networks"] if n["verification"] == "failed"]
@@ -268,16 +286,15 @@ class ValidateCommand(Command):
             out.write(f"report: {report['html']}\n")
 
 
-def _safe_runs(results: Path) -> str:
-    """How many runs ``results`` holds, with its verb: ``5 runs are``, ``1 run is`` (``the
-    finished runs are`` when it cannot be read)."""
-    from validation.runner import read_results
-
-    try:
-        n = len(read_results(results))
-    except (TinymodelError, OSError):
-        return "the finished runs are"
-    return f"{counted(n, 'run')} {'is' if n == 1 else 'are'}"
+def _saved_text(saved: int, total: int, results: Path, fresh: bool) -> str:
+    """What an interrupted validate saved, for :class:`Interrupted`: ``3 of 8 runs saved in
+    OUT/results.jsonl; run the same command again to resume`` (a rerun reuses them;
+    ``without --fresh`` when it had ``--fresh``, which would delete them), or ``no run saved
+    yet``."""
+    if not saved:
+        return "no run saved yet"
+    again = "run it again without --fresh" if fresh else "run the same command again"
+    return f"{saved} of {counted(total, 'run')} saved in {results}; {again} to resume"
 
 
 def _pct(v: Any) -> str:
@@ -331,7 +348,8 @@ def report_outputs(summary: dict[str, Any], out_dir: Path,
         analysis = analyze(records, choice, logs, acc_rows)
         paths = write_report(analysis, out_dir, {
             "suite": summary.get("suite"), "target": summary.get("target"),
-            "results": summary.get("results")})
+            "results": summary.get("results"), "reused_runs": summary.get("reused_runs"),
+            "measured_runs": summary.get("measured_runs")})
         summary["accuracy"] = {g: {k: e[k] for k in ("networks", "layers", "network", "layer",
                                                      "interval_coverage_pct",
                                                      "interval_networks",
@@ -391,6 +409,10 @@ def summary_text(summary: dict[str, Any]) -> str:
     for n in nets:
         if n["status"] in ("error", "unsupported"):
             lines.append(f"{n['status']}: {n['model']} {n['board']} {n['variant']}: {n['error']}")
+    reused = summary.get("reused_runs")
+    if reused:
+        lines.append(f"reused {reused} of {counted(summary['runs'], 'run')} from "
+                     f"{summary['results']}; measured {summary.get('measured_runs', 0)}")
     lines.append(f"every number: {summary['results']}")
     return "\n".join(lines) + "\n"
 

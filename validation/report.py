@@ -426,7 +426,8 @@ def plot_layer_parity(layers: Sequence[Mapping[str, Any]]) -> Png | None:
                        s=26, marker="x", color="k", lw=1.0)
         _parity_axes(ax, lo, hi)
         left_out = sum(1 for r in layers if r[f"{p}_cycles"] == 0)
-        ax.set_title(PREDICTOR_LABELS[p] + (f"\n({left_out:,} layers predicted 0 not shown)"
+        ax.set_title(PREDICTOR_LABELS[p] + (f"\n({_count(left_out, 'layer')} predicted 0 "
+                                            f"not shown)"
                                             if left_out else ""), fontsize=10)
         ax.set_xlabel("measured cycles")
     axes[0][0].set_ylabel("predicted cycles")
@@ -785,10 +786,15 @@ def _summary(a: Mapping[str, Any], meta: Mapping[str, Any]) -> str:
     models = len({n["model"] for n in nets})
     status = ", ".join(f"{counts[s]:,} {'failed' if s == 'error' else s}"
                        for s in ("ok", "oversized", "unsupported", "error") if counts[s])
+    reused = meta.get("reused_runs")
+    reuse = (f"; reused {reused:,} of {_count(len(nets), 'run')} from the results file, "
+             f"measured {meta.get('measured_runs') or 0:,}" if reused else "")
     ran = (f"<p><b>What ran:</b> suite <code>{_esc(meta.get('suite') or '?')}</code>, "
-           f"{len(nets):,} runs of {models:,} networks on board{'s' if len(boards) > 1 else ''} "
-           f"{_esc(', '.join(boards))} in {_esc(', '.join(variants))} ({status}); "
-           f"{len(layers):,} layers measured; results <code>{_esc(meta.get('results') or '')}"
+           f"{_count(len(nets), 'run')} of {_count(models, 'network')} on "
+           f"board{'s' if len(boards) > 1 else ''} "
+           f"{_esc(', '.join(boards))} in {_esc(', '.join(variants))} ({status}{reuse}); "
+           f"{_count(len(layers), 'layer')} measured; results "
+           f"<code>{_esc(meta.get('results') or '')}"
            f"</code>, report of {_esc(meta.get('date', ''))}.</p>")
     missing = "".join(f"<li><code>{_esc(k)}</code>: {_esc(v)}</li>"
                       for k, v in a["missing_tables"].items())
@@ -826,7 +832,7 @@ def _run_notes(n: Mapping[str, Any]) -> Cell:
     if n.get("fallback_layers"):
         notes.append(f"<span class='fb'>◆ {n['fallback_layers']:,} fallback</span>")
     if n.get("unpredicted_layers"):
-        notes.append(f"{n['unpredicted_layers']:,} layers not predicted")
+        notes.append(f"{_count(n['unpredicted_layers'], 'layer')} not predicted")
     if n.get("verification") == "failed":
         notes.append("<span class='bad'>outputs differ from TFLite</span>")
     return Cell(", ".join(notes), left=True)

@@ -34,7 +34,7 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -513,6 +513,23 @@ def read_results(path: Path) -> dict[str, dict[str, Any]]:
     return {rec["key"]: rec for rec in scan.records}
 
 
+def reusable(record: Mapping[str, Any] | None) -> bool:
+    """Whether a saved record ends its job, so that a rerun keeps it instead of running the job
+    again: a :data:`FINAL_STATUSES` status, written with the current :data:`SCHEMA_VERSION`."""
+    return (record is not None and record.get("status") in FINAL_STATUSES
+            and record.get("schema", 0) >= SCHEMA_VERSION)
+
+
+def saved_runs(results_path: Path, jobs: Sequence[Job], target: str) -> int:
+    """How many of ``jobs`` (on ``target``) have a :func:`reusable` record in ``results_path``:
+    the runs a rerun of the same command does not repeat (0 when the file cannot be read)."""
+    try:
+        saved = read_results(results_path)
+    except (TinymodelError, OSError):
+        return 0
+    return sum(1 for j in jobs if reusable(saved.get(record_key(j, target))))
+
+
 def run_jobs(jobs: Sequence[Job], settings: RunSettings, results_path: Path, workers: int = 1,
              progress: bool = True,
              on_record: Callable[[dict[str, Any]], None] | None = None) -> dict[str, dict[str, Any]]:
@@ -539,8 +556,7 @@ def run_jobs(jobs: Sequence[Job], settings: RunSettings, results_path: Path, wor
                     "input data); %s run again", results_path,
                     "1 run was" if len(older) == 1 else f"{len(older)} runs were", SCHEMA_VERSION,
                     "it is" if len(older) == 1 else "they are")
-    todo = [j for j, k in zip(jobs, keys)
-            if k in older or existing.get(k, {}).get("status") not in FINAL_STATUSES]
+    todo = [j for j, k in zip(jobs, keys) if not reusable(existing.get(k))]
     if len(todo) < len(jobs):
         log.info("%d of %s already in %s; %d to go", len(jobs) - len(todo),
                  counted(len(jobs), "run"), results_path, len(todo))
@@ -627,5 +643,6 @@ def summarize(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
 
 
 __all__ = ["FINAL_STATUSES", "RunSettings", "SCHEMA_VERSION", "image_dir",
-           "layer_records", "measure", "read_results", "record_key", "run_jobs", "summarize",
+           "layer_records", "measure", "read_results", "record_key", "reusable", "run_jobs",
+           "saved_runs", "summarize",
            "verify_outputs", "seeded_inputs", "INT8_TOLERANCE"]

@@ -923,9 +923,10 @@ class Machine:
                         + (" (execute-never region)" if prot else " (unmapped address)"))
                 pc = address
             elif prot and region == "flash":
-                what = f"{kind} of {size} bytes to flash at 0x{address:08X} (flash is read-only)"
+                what = (f"{kind} of {size} byte{'' if size == 1 else 's'} to flash at "
+                        f"0x{address:08X} (flash is read-only)")
             else:
-                what = (f"{kind} of {size} bytes at 0x{address:08X} "
+                what = (f"{kind} of {size} byte{'' if size == 1 else 's'} at 0x{address:08X} "
                         + ("(access not permitted)" if prot else "(unmapped address)"))
             cause = f"bad address: {what}"
             loc_pc = self._fault_location()

@@ -134,7 +134,8 @@ def test_json_output_of_a_run(l4_image, plan_file, tmp_path, capsys):
     # the same log again needs --resume; with it, nothing is measured twice
     code, _, err = calibrate(["--board", "L4", "--variant", "s8-opt", "--plan", str(plan_file),
                               "--out", str(out), "--no-progress"], capsys)
-    assert code == 1 and "already exists; continue it with --resume" in err and err.count("\n") == 1
+    assert code == 1 and "already exists with 9 measurements; continue it with --resume" in err \
+        and err.count("\n") == 1
     code, text, err = calibrate(["--board", "L4", "--variant", "s8-opt", "--plan", str(plan_file),
                                  "--out", str(out), "--no-progress", "--resume", "--no-fit"], capsys)
     assert code == 0, err
@@ -173,7 +174,7 @@ def test_port_with_the_wrong_image(l4_image, plan_file, tmp_path, capsys):
     assert code == 1 and out == "" and "Traceback" not in err and err.count("\n") == 1
     assert "with variants f32, not s8-opt; flash the s8-opt image: make -C firmware BOARD=L4 " \
            "VARIANT=s8-opt OPT=-O2" in err
-    assert "(0 points are safe in" in err
+    assert "safe in" not in err and "--resume" not in err        # nothing was measured
 
 
 @needs_arm
@@ -224,3 +225,90 @@ def test_the_run_summary_ends_with_how_to_use_the_tables():
     assert text.rstrip().endswith("tinymodel predict MODEL --board L4 --variant s8-opt "
                                   "--table q.s8-opt.table.json")
     assert "next:" not in CalibrateCommand._text(dict(result, tables={}), None)
+
+
+# -- a missing board and Ctrl-C: one line, before anything is built -----------------------------
+
+MISSING = "/dev/does-not-exist-tinymodel"
+
+
+def calibrate_script(argv, capsys):
+    """Run the ``calibrate`` script's ``main(ARGV)``: (exit code, stdout, stderr)."""
+    from calibration.cli import main
+
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def no_build(monkeypatch):
+    """Building a firmware image fails the test: the errors below come before any build."""
+    import calibration.firmware
+
+    def build_image(*args, **kwargs):
+        raise AssertionError("built an image before checking the port")
+
+    monkeypatch.setattr(calibration.firmware, "build_image", build_image)
+
+
+@pytest.mark.parametrize("context", ["network", "layer"])
+def test_missing_port_is_one_line_before_any_build(tmp_path, capsys, no_build, context):
+    from calibration.transport import serial_ports_text
+
+    log = tmp_path / "x.jsonl"
+    code, out, err = calibrate_script(["--board", "L4", "--variant", "s8-opt", "--plan", "quick",
+                                "--out", str(log), "--port", MISSING, "--context", context],
+                               capsys)
+    assert code == 1 and out == ""
+    assert err == (f"calibrate: error: cannot open {MISSING}: no such device; is the board "
+                   f"plugged in? ({serial_ports_text()})\n")
+    assert not log.exists()                         # nothing ran, nothing to --resume
+
+
+def test_missing_pyocd_is_said_before_any_build(tmp_path, capsys, no_build, monkeypatch):
+    """--port in network context flashes every calibration network: no pyOCD, no build."""
+    import calibration.flashing
+
+    monkeypatch.setattr(calibration.flashing.shutil, "which", lambda name: None)
+    code, _, err = calibrate_script(["--board", "L4", "--variant", "s8-opt", "--plan", "quick",
+                              "--out", str(tmp_path / "x.jsonl"), "--port", "loop://"], capsys)
+    assert code == 1 and err.startswith("calibrate: error: pyOCD not found: install it with")
+    assert err.count("\n") == 1
+
+
+def _interrupt_after(monkeypatch, n: int):
+    """``run_plan`` logs the first ``n`` points of the plan, then Ctrl-C."""
+    import calibration.harness
+    from calibration.measurements import point_id
+
+    def run_plan(plan, runs, mlog, **kwargs):
+        mlog.append({"kind": "run", "run_id": "r"})
+        for p in plan.points_for(runs[0].variant)[:n]:
+            mlog.append({"kind": "layer", "point_id": point_id(plan.name, runs[0].variant, p.key),
+                         "variant": runs[0].variant, "median_cycles": 1.0})
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(calibration.harness, "run_plan", run_plan)
+
+
+def test_interrupt_says_how_many_points_are_saved_and_the_flag(tmp_path, capsys, monkeypatch):
+    from calibration.plans import load_plan
+
+    total = len(load_plan("quick").points_for("s8-opt"))
+    log = tmp_path / "x.jsonl"
+    argv = ["--board", "L4", "--variant", "s8-opt", "--plan", "quick", "--out", str(log),
+            "--port", "vboard://L4", "--context", "layer", "--no-progress"]
+    _interrupt_after(monkeypatch, 0)
+    code, out, err = calibrate_script(argv, capsys)
+    assert (code, out, err) == (130, "", "calibrate: interrupted: no point measured yet\n")
+
+    _interrupt_after(monkeypatch, 3)
+    code, out, err = calibrate_script(argv, capsys)      # the header-only log starts afresh
+    assert (code, out) == (130, "")
+    assert err == (f"calibrate: interrupted: 3 of {total} points saved in {log}; rerun with "
+                   f"--resume to continue\n")
+    _interrupt_after(monkeypatch, 5)
+    code, out, err = calibrate_script(argv + ["--resume"], capsys)
+    assert err == (f"calibrate: interrupted: 5 of {total} points saved in {log}; run the same "
+                   f"command again to continue\n")

@@ -59,7 +59,8 @@ def test_existing_log_needs_resume(tmp_path):
     path = tmp_path / "log.jsonl"
     with MeasurementLog.open(path, resume=False) as log:
         log.append(layer("p|v|a"))
-    with pytest.raises(LogError, match="log.jsonl already exists; continue it with --resume"):
+    with pytest.raises(LogError, match="log.jsonl already exists with 1 measurement; "
+                                       "continue it with --resume"):
         MeasurementLog.open(path, resume=False)
     with MeasurementLog.open(path, resume=True) as log:
         assert log.done == {"p|v|a"} and log.resumed_points == 1 and not log.repaired
@@ -74,6 +75,28 @@ def test_empty_file_and_resume_of_missing_log_start_fresh(tmp_path):
         log.append(layer("a"))
     with MeasurementLog.open(tmp_path / "new.jsonl", resume=True) as log:
         assert log.records == [] and log.resumed_points == 0
+
+
+def test_a_log_without_measurements_starts_afresh_without_resume(tmp_path):
+    """A run that failed before measuring (the board did not answer) left only its headers: the
+    same command again needs no --resume, which its error did not suggest."""
+    path = tmp_path / "log.jsonl"
+    with MeasurementLog.open(path, resume=False) as log:
+        log.append({"kind": "run", "run_id": "r1"})
+        log.append({"kind": "hello", "run_id": "r1"})
+    with MeasurementLog.open(path, resume=False) as log:
+        assert log.records == [] and log.done == set()
+        log.append({"kind": "run", "run_id": "r2"})
+    assert [r["run_id"] for r in read_measurements(path)] == ["r2"]
+    # a log with a measurement is kept, untouched, and the error says how many it holds
+    with MeasurementLog.open(path, resume=True) as log:
+        log.append(layer("p|v|a"))
+        log.append(layer("p|v|b"))
+    before = path.read_bytes()
+    with pytest.raises(LogError, match="already exists with 2 measurements; continue it with "
+                                       "--resume"):
+        MeasurementLog.open(path, resume=False)
+    assert path.read_bytes() == before
 
 
 @pytest.mark.parametrize("tail", [b'{"kind":"layer","point_id":"p|v|c","median_cy',

@@ -292,3 +292,10 @@ def test_a_port_that_echoes_the_request_is_refused_at_once():
 def test_serial_transport_open_error():
     with pytest.raises(TransportError, match="cannot open /dev/nonexistent-tty"):
         SerialTransport("/dev/nonexistent-tty")
+
+
+def test_a_one_byte_frame_is_one_byte():
+    from calibration.protocol import cobs_encode, decode_frame
+
+    with pytest.raises(ProtocolError, match=r"^frame of 1 byte is shorter than header \+ CRC$"):
+        decode_frame(cobs_encode(b"\x01"))

@@ -78,6 +78,6 @@ def test_interrupted_calibrate_keeps_the_finished_points(l4_image, tmp_path):
     done = [r for r in read_measurements(log) if r["kind"] in ("layer", "skip")]
     assert 4 <= len(done) < len(load_plan(tmp_path / "long.toml").points)
     assert text.strip().splitlines()[-1] == (
-        f"calibrate: interrupted; {len(done)} points are safe in {log}; rerun with --resume "
-        f"to continue")
+        f"calibrate: interrupted: {len(done)} of {len(load_plan(tmp_path / 'long.toml').points)} "
+        f"points saved in {log}; rerun with --resume to continue")
     assert len({r["point_id"] for r in done}) == len(done)

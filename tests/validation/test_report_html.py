@@ -146,6 +146,19 @@ def test_summary_shows_targets_headline_and_failures(page, analysis):
     assert "1 layer in 1 run " in s and "fallback proxy" in s
 
 
+def test_what_ran_says_how_many_runs_were_reused(page, analysis):
+    """A rerun that reused saved runs says so in the summary's "What ran" line; counts take
+    their noun in the right number."""
+    from validation.report import render_html
+
+    s = " ".join(_text(_sections(page)["summary"]).split())
+    assert "suite synthetic , 9 runs of 2 networks on boards" in s and "reused" not in s
+    meta = {"suite": "synthetic", "target": "virtual", "results": "results.jsonl",
+            "reused_runs": 4, "measured_runs": 5}
+    s = " ".join(_text(_sections(render_html(analysis, meta))["summary"]).split())
+    assert "reused 4 of 9 runs from the results file, measured 5)" in s
+
+
 def test_failed_runs_show_their_message_everywhere(report, page):
     runs = _text(_sections(page)["networks"])
     assert f"failed : {FAILED}" in re.sub(r"\s+", " ", runs)

@@ -66,7 +66,6 @@ def test_interrupted_validate_keeps_the_finished_runs(tmp_path, cache_dir):
     lines = results.read_text().splitlines()
     recs = [json.loads(line) for line in lines]          # every line complete
     assert 1 <= len(recs) < 2 * len(MODELS)
-    safe = "1 run is" if len(recs) == 1 else f"{len(recs)} runs are"
     assert text.strip().splitlines()[-1] == (
-        f"validate: interrupted; {safe} safe in {results}; rerun with the same --out to "
-        f"continue")
+        f"validate: interrupted: {len(recs)} of {2 * len(MODELS)} runs saved in {results}; run "
+        f"the same command again to resume")

@@ -62,6 +62,9 @@ def test_tiny_random_network_on_the_virtual_l4(tmp_path, cache_dir, tiny_suite, 
     assert summary["status_counts"] == {"ok": 1}
     assert summary["networks"][0]["latency_ms"] == pytest.approx(rec["latency_ms"])
     assert json.loads((out / "summary.json").read_text())["runs"] == 1
+    assert (summary["reused_runs"], summary["measured_runs"]) == (1, 0)
+    assert "reused 1 of 1 run from the results file, measured 0" in \
+        (out / "report.html").read_text()
 
 
 def test_oversized_network_is_reported_not_run(tmp_path, cache_dir, capsys):

@@ -35,6 +35,7 @@ from typing import NoReturn
 import numpy as np
 
 from tinymodel.errors import ModelReadError
+from tinymodel.text import counted
 
 _U8 = struct.Struct("<B")
 _I8 = struct.Struct("<b")
@@ -70,7 +71,8 @@ class FlatBuffer:
         """Fail unless bytes ``[pos, pos + length)`` lie inside the buffer."""
         if pos < 0 or length < 0 or pos + length > self.size:
             self.fail(f"corrupt or truncated flatbuffer: {what} at offset {pos} "
-                      f"({length} bytes) lies outside the file ({self.size} bytes)")
+                      f"({counted(length, 'byte')}) lies outside the file "
+                      f"({counted(self.size, 'byte')})")
 
     def identifier(self) -> bytes:
         """The 4-byte file identifier (bytes 4..8); empty if the buffer is shorter than 8 bytes."""

@@ -52,6 +52,7 @@ from tinymodel.graph import Layer, ModelGraph, Quantization, TensorSpec
 from tinymodel.ops import Activation, OpType, Padding
 from tinymodel.readers.files import read_model_file
 from tinymodel.readers.flatbuffer import FlatBuffer, Table
+from tinymodel.text import counted
 
 __all__ = ["BUILTIN_NAMES", "BUILTIN_OPS", "TENSOR_TYPES", "read_tflite"]
 
@@ -309,7 +310,7 @@ def read_tflite(source: str | os.PathLike[str] | bytes, name: str | None = None)
     data, label = _load(source, name)
     fb = FlatBuffer(data, label)
     if fb.size < 8:
-        fb.fail(f"file is truncated or not a TFLite flatbuffer ({fb.size} bytes)")
+        fb.fail(f"file is truncated or not a TFLite flatbuffer ({counted(fb.size, 'byte')})")
     if fb.identifier() != FILE_IDENTIFIER:
         fb.fail(f"not a TFLite flatbuffer (file identifier is {fb.identifier()!r}, "
                 f"expected {FILE_IDENTIFIER!r})")
@@ -384,7 +385,7 @@ class _ModelReader:
         for idx in self._index_vector(sub, field_id):
             if not 0 <= idx < len(self.tensors):
                 self.fail(f"model {what} refers to tensor {idx}, but the subgraph has "
-                          f"{len(self.tensors)} tensors")
+                          f"{counted(len(self.tensors), 'tensor')}")
             specs.append(self.tensors[idx].spec)
         return specs
 
@@ -486,7 +487,8 @@ class _ModelReader:
             count *= d
         if count * np_dtype.itemsize != len(raw):
             self.fail(f"tensor {name!r} of shape {shape} and type {dtype} needs "
-                      f"{count * np_dtype.itemsize} bytes but its buffer has {len(raw)}")
+                      f"{counted(count * np_dtype.itemsize, 'byte')} but its buffer has "
+                      f"{len(raw)}")
         arr = np.frombuffer(raw, dtype=np_dtype, count=count).reshape(shape)
         arr.flags.writeable = False
         return arr
@@ -529,7 +531,7 @@ class _ModelReader:
     def _op_tensor(self, idx: int, where: str, what: str) -> TensorSpec:
         if not 0 <= idx < len(self.tensors):
             self.fail(f"{where} has {what} tensor {idx}, but the subgraph has "
-                      f"{len(self.tensors)} tensors")
+                      f"{counted(len(self.tensors), 'tensor')}")
         return self.tensors[idx].spec
 
 
