@@ -165,7 +165,7 @@ class CalibrateCommand(Command):
             tables: dict[str, Path] = {}
             if not args.no_fit:
                 tables = fit_tables(records, board=board.id, variants=variants, out=log_path,
-                                    plan=plan.name)
+                                    plan=plan.name, smoke_test=plan.smoke_test)
         except KeyboardInterrupt:
             raise Interrupted(_saved_points(log_path, point_ids, args.resume)) from None
         from tinymodel.fitting import table4
@@ -234,7 +234,7 @@ class CalibrateCommand(Command):
         result = summary.as_dict()
         result["tables"] = {}
         for v, path in tables.items():
-            t = load_table(path)
+            t = load_table(path, warn=False)     # the text says it in its own words
             entries = []
             for key, e in sorted(t.entries.items()):
                 paper = e.paper
@@ -248,7 +248,8 @@ class CalibrateCommand(Command):
                                         if paper and t.clock_hz else None),
                     "cold_start_cycles": e.cold.cycles if e.cold else None})
             result["tables"][v] = {"path": str(path), "clock_hz": t.clock_hz,
-                                   "build_id": t.firmware.get("build_id"), "entries": entries}
+                                   "build_id": t.firmware.get("build_id"), "entries": entries,
+                                   "smoke_test": t.smoke_test}
         return result
 
     @staticmethod
@@ -281,6 +282,11 @@ class CalibrateCommand(Command):
                                       right=[False, True, True, True, True, True, True, True]))
         if delta_text:
             lines += ["", "Table 4 analogue (measured, s8-opt gain over s8-ref):", delta_text]
+        if any(t.get("smoke_test") for t in result["tables"].values()):
+            lines += ["", f"smoke-test tables: plan {result['plan']} checks that calibration and "
+                          f"prediction run; its tables are not a calibration of the board "
+                          f"(every command that loads one warns); use --plan paper or full for "
+                          f"real predictions"]
         if result["tables"]:
             lines += ["", "next: predict with a table it wrote, e.g."]
             lines += [f"  tinymodel predict MODEL --board {result['board']} --variant {v} "

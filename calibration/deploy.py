@@ -100,6 +100,8 @@ class DeployCommand(Command):
                   f"{counted(len(gen.layers), 'layer')}, weights {len(gen.blob):,} B, "
                   f"arena {gen.arena_bytes:,} B\n")
         out.write(image.size.text() + "\n")
+        if board.unused_ram_regions:
+            out.write(f"  RAM {image.size.ram_bytes:,} B = {board.image_ram_text}\n")
         out.write(f"image: {image.elf}\n")
         if args.flash:
             out.write(f"flashed to {board.id} through pyOCD\n")

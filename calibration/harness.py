@@ -890,11 +890,13 @@ def default_fitter() -> Callable[..., Any]:
 
 def fit_tables(records: Sequence[Mapping[str, Any]], *, board: str, variants: Iterable[str],
                out: str | os.PathLike[str], plan: str | None = None,
-               fitter: Callable[..., Any] | None = None) -> dict[str, Path]:
+               fitter: Callable[..., Any] | None = None,
+               smoke_test: bool = False) -> dict[str, Path]:
     """Fit and save one table per variant that has ``layer`` records.
 
-    ``fitter(records, variant=, board=, plan=, log_name=)`` must return an object with
-    ``save(path)`` (:func:`tinymodel.fitting.fit_table` by default).  Returns the table paths.
+    ``fitter(records, variant=, board=, plan=, log_name=)`` (plus ``smoke_test=True`` for a
+    smoke-test plan, which the table records) must return an object with ``save(path)``
+    (:func:`tinymodel.fitting.fit_table` by default).  Returns the table paths.
     """
     fit = fitter or default_fitter()
     paths: dict[str, Path] = {}
@@ -903,7 +905,8 @@ def fit_tables(records: Sequence[Mapping[str, Any]], *, board: str, variants: It
                 and (plan is None or r.get("plan") == plan)]
         if not recs:
             continue
-        table = fit(recs, variant=v, board=board, plan=plan, log_name=Path(out).name)
+        table = fit(recs, variant=v, board=board, plan=plan, log_name=Path(out).name,
+                    **({"smoke_test": True} if smoke_test else {}))
         path = table_path(out, v)
         table.save(path)
         paths[v] = path

@@ -154,6 +154,28 @@ def test_ram_details_per_board() -> None:
     assert f7.region_at(0x3000_0000) is None
 
 
+def test_image_ram_is_the_largest_contiguous_run_and_says_what_is_left_out() -> None:
+    """The RAM a deployed image is linked into (one source: the board file's regions) and, where
+    the board has more, which region is unused and why; the linker's layout uses the same
+    regions."""
+    from tinymodel.footprint import memory_layout
+
+    l4, f4, f7 = load_board("L4"), load_board("F4"), load_board("F7")
+    assert [r.name for r in l4.image_ram_regions] == ["sram1"]
+    assert [r.name for r in l4.unused_ram_regions] == ["sram2"]
+    assert l4.image_ram_text == ("sram1, 256 of the board's 320 KiB of RAM; sram2 (64 KiB at "
+                                 "0x1000_0000) is not adjacent to it, so the firmware does not "
+                                 "use it")
+    assert [r.name for r in f4.image_ram_regions] == ["sram1", "sram2", "sram3"]
+    assert f4.unused_ram_regions == () and f4.image_ram_text.endswith("all of the board's RAM")
+    assert [r.name for r in f7.image_ram_regions] == ["dtcm", "sram1", "sram2"]
+    for b in (l4, f4, f7):
+        lay = memory_layout(b)
+        assert lay.ram_bytes == b.max_contiguous_ram_bytes
+        assert lay.ram_origin == b.image_ram_regions[0].address
+        assert b.summary()["image_ram_regions"] == [r.name for r in b.image_ram_regions]
+
+
 def test_region_lookup_errors() -> None:
     b = load_board("L4")
     with pytest.raises(BoardError, match="no memory region 'ccm'.*sram1"):

@@ -159,6 +159,14 @@ def test_truncated_tflite_in_a_subprocess_has_no_traceback(tmp_path):
 def test_boards_table_and_json():
     code, text = run(["boards"])
     assert code == 0 and "L4" in text and "F7" in text
+    # both RAM figures, and why the L4's image gets 256 of its 320 KiB
+    lines = text.splitlines()
+    assert "RAM KiB  image RAM KiB" in lines[0]
+    l4 = next(line for line in lines if line.startswith("L4 "))
+    assert " 320            256 " in l4
+    assert ("  L4: sram1, 256 of the board's 320 KiB of RAM; sram2 (64 KiB at 0x1000_0000) is not "
+            "adjacent to it, so the firmware does not use it") in lines
+    assert "  F4: sram1 + sram2 + sram3, all of the board's RAM" in lines
     code, text = run(["boards", "--json"])
     assert {b["id"] for b in json.loads(text)["boards"]} == {"L4", "F4", "F7"}
 

@@ -109,6 +109,10 @@ def test_table_round_trip_and_checks(tmp_path):
     assert again.entries.keys() == table.entries.keys()
     assert again.entry("FULLY_CONNECTED", "fc-opt").rich.coef == table.entry("FULLY_CONNECTED", "fc-opt").rich.coef
     assert again.provenance["points"] == 192 and again.firmware["build_id"] == "abc123"
+    assert "smoke_test" not in again.provenance and not again.smoke_test
+    smoke = fit_table(fc_records(rng), variant="s8-opt", board="L4", plan="quick",
+                      smoke_test=True)
+    assert smoke.provenance["smoke_test"] is True and smoke.smoke_test
     assert again.mac_proxy_cycles_per_mac > 0
     check_table(again, "L4", "s8-opt", "abc123")
     with pytest.raises(TableError, match="for board L4, not F7"):

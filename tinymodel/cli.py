@@ -179,7 +179,11 @@ class BoardsCommand(Command):
     name = "boards"
     help = "list the supported boards (or check a board file)"
     description = ("List the boards tinymodel knows: MCU, core, clock, flash, RAM, flash wait states "
-                   "and run power. --board FILE validates and shows a board data file of your own.")
+                   "and run power. 'RAM KiB' is all of the board's data RAM (SRAM, DTCM); "
+                   "'image RAM KiB' the part a deployed image (data, stack, tensor arena) is "
+                   "linked into, the largest address-contiguous run of it — what predict and "
+                   "deploy check a model against; the lines below the table name the regions. "
+                   "--board FILE validates and shows a board data file of your own.")
 
     examples = (
         ("", "the shipped boards: MCU, core, clock, memories, flash wait states, power"),
@@ -203,10 +207,14 @@ class BoardsCommand(Command):
             s = b.summary()
             rows.append([b.id, s.get("name", ""), s.get("mcu", ""), s.get("core", ""),
                          f"{b.clock_hz / 1e6:g}", b.flash_bytes // 1024, b.ram_bytes // 1024,
+                         b.max_contiguous_ram_bytes // 1024,
                          s.get("flash_wait_states", "-"), f"{b.run_power_mw:.1f}"])
         out.write(format_table(["id", "board", "MCU", "core", "clock MHz", "flash KiB", "RAM KiB",
-                                "flash WS", "run mW"], rows,
-                               right=[False] * 4 + [True] * 5) + "\n")
+                                "image RAM KiB", "flash WS", "run mW"], rows,
+                               right=[False] * 4 + [True] * 6) + "\n")
+        out.write("image RAM: the RAM a deployed image (data, stack, tensor arena) is linked "
+                  "into, the largest address-contiguous run of the board's RAM:\n")
+        out.writelines(f"  {b.id}: {b.image_ram_text}\n" for b in boards)
         return 0
 
 

@@ -10,25 +10,31 @@ path, alignment class and loop-event counts; the table entry of ``(op, path)`` g
 (:meth:`tinymodel.tables.TableEntry.model_for`: the paper's ``δ[class] × paper MACs`` or the
 richer ``Σ coef·feature``, as the fit chose) and its 95 % prediction interval.  Every model is a
 :class:`~tinymodel.tables.LinearForm` over one feature vector (the loop-event counts, the paper
-MACs split by alignment class, and a proxy work count), so a whole batch of layers is evaluated
+MACs split by alignment class, and the conventional MACs the MAC proxy multiplies), so a whole
+batch of layers is evaluated
 with array operations — the rule itself is written once, in :mod:`tinymodel.tables`.
 
 **Predictors.**  Besides the chosen model, :meth:`Estimator.predict` gives per layer the
 predictions validation compares (:data:`PREDICTORS`): ``rich`` (the entry's richer model, else the
 chosen one), ``paper`` (the paper's model as published, ``δ[class] × paper MACs`` without the
-cold-start term, else the chosen one) and ``mac`` (the plain MAC proxy,
-``mac_proxy_cycles_per_mac × conventional MACs``).  A layer on the fallback proxy has the proxy's
-prediction in ``rich`` and ``paper`` too.
+cold-start term, else the chosen one) and ``mac`` (the MAC proxy,
+``mac_proxy_cycles_per_mac × conventional MACs``: 0 for a layer without MACs, ``nan`` without
+the table's MAC proxy).  A fallback layer has the MAC proxy's prediction in ``rich`` and
+``paper`` too.  (The words are defined once in docs/glossary.md.)
 
-**Fallback proxy.**  A layer whose ``(op, path)`` the table does not cover — or whose entry has no
-model for its alignment class — is predicted as ``mac_proxy_cycles_per_mac × work``, where work is
-the conventional MAC count for conv / depthwise / dense layers, else the FLOP count (one operation
-per element or window element), else the output elements (data movement).  Its interval is the
-proxy's own measured spread, ``±z₉₅ · mac_proxy_rel_sigma · prediction`` (the relative residual of
-the table's MAC-proxy fit), or ``[0, 2 × prediction]`` for a table without it.  Such layers are
-marked ``fallback`` with the reason.  Layers the reader could not map (``UNSUPPORTED``) and layers
-whose operator has no cost formula (control flow, variables: ``OpType.has_formula``) are not
-predicted; they are listed and left out of the totals.  Either makes a prediction incomplete
+**Fallback layers.**  A layer whose ``(op, path)`` the table does not cover — or whose entry has
+no model for its alignment class — and that has MACs is a *fallback layer*: it is predicted by
+the table's *MAC proxy*, ``mac_proxy_cycles_per_mac × conventional MACs`` (the one rate fitted
+over every MAC layer of the calibration, the paper's proxy and validation's ``mac`` predictor).
+Its interval is the MAC proxy's own measured spread, ``±z₉₅ · mac_proxy_rel_sigma · prediction``
+(the relative residual of that fit), or ``[0, 2 × prediction]`` for a table without it.  Such
+layers are marked ``fallback`` with the reason.
+
+**Not predicted.**  A layer without a table entry and without MACs (the MAC proxy would say 0
+cycles, which is no prediction; so would a table without a MAC proxy), layers the reader could
+not map (``UNSUPPORTED``) and layers whose operator has no cost formula (control flow,
+variables: ``OpType.has_formula``) are not predicted: they are listed and left out of the totals.
+A fallback layer or a layer not predicted makes a prediction *incomplete*
 (:attr:`Prediction.complete`, :attr:`BatchPrediction.complete`): its total is a partial sum.
 
 **Deployability.**  :attr:`Prediction.deployment` says whether ``tinymodel deploy`` would accept
@@ -104,7 +110,7 @@ from tinymodel.tables import (
 _COL = FEATURE_COLUMN
 _NF = len(MODEL_FEATURES)
 _PAPER_COL = {c: _COL[f"paper_macs_{c}"] for c in CLASSES}
-_PROXY_COL = _COL["proxy_work"]
+_PROXY_COL = _COL["mac_proxy_macs"]
 _NO_FEATURES: tuple[tuple[int, ...], tuple[float, ...]] = ((), ())
 _UNSUPPORTED = OpType.UNSUPPORTED
 #: The per-layer predictors a :class:`Prediction` carries besides the chosen one.
@@ -120,7 +126,7 @@ class PredictionError(TinymodelError):
 @dataclass(frozen=True)
 class _Evaluator:
     """One linear model of the table (:class:`~tinymodel.tables.LinearForm`) and where it came
-    from: the entry key and the model (``"paper"``, ``"rich"`` or ``"proxy"``)."""
+    from: the entry key and the model (``"paper"``, ``"rich"``, or ``"mac"``: the MAC proxy)."""
 
     key: str
     model: str
@@ -128,20 +134,11 @@ class _Evaluator:
     cols: tuple[int, ...]       # columns with a non-zero coefficient or covariance
 
 
-def _proxy_rate(table: LatencyTable) -> float | None:
-    """Cycles per unit of proxy work: the table's MAC proxy, else the median paper δ."""
-    if table.mac_proxy_cycles_per_mac is not None and table.mac_proxy_cycles_per_mac > 0:
-        return float(table.mac_proxy_cycles_per_mac)
-    deltas = [d for e in table.entries.values() if e.paper is not None
-              for d in e.paper.delta_cycles_per_mac.values() if d > 0]
-    return float(np.median(deltas)) if deltas else None
-
-
 @dataclass(frozen=True)
 class _Choice:
     """The evaluators that predict one (op, path, alignment class): the table's choice, the
-    richer model and the paper's model as published (``-1``: none), and why the fallback proxy
-    was used, if it was."""
+    richer model and the paper's model as published (``-1``: none), and, for a layer no entry
+    covers, why (``fallback``: the MAC proxy predicts it when the layer has MACs)."""
 
     chosen: int
     rich: int
@@ -158,22 +155,22 @@ class _CompiledTable:
         self.evaluators: list[_Evaluator] = []
         self._index: dict[tuple[str, str, bool], int] = {}
         self._choices: dict[tuple[str, str, str | None], _Choice] = {}
-        self.proxy_rate = _proxy_rate(table)
         mac_rate = table.mac_proxy_cycles_per_mac
-        #: Cycles per conventional MAC of the plain MAC proxy (``None``: the table has none).
-        self.mac_rate = float(mac_rate) if mac_rate is not None else None
-        #: Relative spread of the fallback proxy: the table's measured MAC-proxy residual
-        #: (``mac_proxy_rel_sigma``), ``None`` when the table has none (or no MAC proxy, so the
-        #: rate is the median δ) and the interval is ``[0, 2 × prediction]``.
-        self.proxy_rel_sigma = (table.mac_proxy_rel_sigma if self.mac_rate is not None
-                                and self.mac_rate > 0 else None)
+        #: Cycles per conventional MAC of the MAC proxy (``None``: the table has none, and
+        #: fallback layers are not predicted).
+        self.mac_rate = float(mac_rate) if mac_rate is not None and mac_rate > 0 else None
+        #: Relative spread of the MAC proxy: the table's measured residual
+        #: (``mac_proxy_rel_sigma``), ``None`` when the table states none and the interval of a
+        #: fallback layer is ``[0, 2 × prediction]``.
+        self.mac_proxy_rel_sigma = (table.mac_proxy_rel_sigma if self.mac_rate is not None
+                                    else None)
         self.proxy = -1
-        if self.proxy_rate is not None:
+        if self.mac_rate is not None:
             coef = np.zeros(_NF)
-            coef[_PROXY_COL] = self.proxy_rate
-            rel = self.proxy_rel_sigma
+            coef[_PROXY_COL] = self.mac_rate
+            rel = self.mac_proxy_rel_sigma
             form = LinearForm(coef, None, 1.0 / Z95 if rel is None else rel)
-            self.proxy = self._add(_Evaluator("proxy", "proxy", form, (_PROXY_COL,)))
+            self.proxy = self._add(_Evaluator("mac proxy", "mac", form, (_PROXY_COL,)))
 
     def _add(self, ev: _Evaluator) -> int:
         self.evaluators.append(ev)
@@ -201,8 +198,9 @@ class _CompiledTable:
         return i
 
     def choose(self, op: str, path: str, alignment: str | None) -> _Choice:
-        """The evaluators of a layer (:meth:`~tinymodel.tables.TableEntry.model_for` decides;
-        index -1 for the fallback when there is no proxy either)."""
+        """The evaluators of a layer (:meth:`~tinymodel.tables.TableEntry.model_for` decides);
+        for a layer no entry covers, the MAC proxy (index -1 when the table has none) and the
+        reason (:meth:`_Catalogue._describe` leaves a layer without MACs out instead)."""
         ckey = (op, path, alignment)
         c = self._choices.get(ckey)
         if c is not None:
@@ -222,13 +220,11 @@ class _CompiledTable:
                 return c
             reason = f"table entry {key} has no model for alignment class {alignment}"
         elif path == "none":
-            reason = f"no calibrated kernel path for {op}"
+            reason = f"no table entry: the firmware has no kernel for {op}"
         else:
             reason = f"table has no entry {key}"
         if self.proxy < 0:
-            reason += " and no MAC proxy to fall back on"
-        else:
-            reason += "; MAC proxy used"
+            reason += ", and the table has no MAC proxy"
         c = self._choices[ckey] = _Choice(self.proxy, self.proxy, self.proxy, True, reason)
         return c
 
@@ -422,8 +418,13 @@ class _Catalogue:
             cols.append(_PAPER_COL[alignment])
             vals.append(paper_macs)
         cols.append(_PROXY_COL)
-        vals.append(macs or cost.get("flops", 0) or layer.output.size)
+        vals.append(macs)
         c = self.ctable.choose(table_op(layer.op), f.path.value, alignment)
+        if c.fallback and (not macs or c.chosen < 0):
+            # no MAC proxy, or a layer without MACs (its MAC proxy is 0 cycles): no prediction
+            note = c.note if c.chosen < 0 else f"{c.note}, and the layer has no MACs for the MAC proxy"
+            return _Row(-1, (tuple(cols), tuple(vals)), op, f.path.value, alignment, macs,
+                        paper_macs, _blob_bytes(layer), scratch, note, False, True)
         return _Row(c.chosen, (tuple(cols), tuple(vals)), op, f.path.value, alignment, macs,
                     paper_macs, _blob_bytes(layer), scratch, c.note, c.fallback, True,
                     c.rich, c.paper)
@@ -478,8 +479,8 @@ class _Catalogue:
         """Per-row cycles of the other predictors (:data:`PREDICTORS`): ``rich`` (the entry's
         richer model, else its chosen one), ``paper`` (the paper's ``δ × paper MACs`` as
         published, without the cold-start term, else the chosen model), ``mac`` (the table's
-        MAC proxy × conventional MACs; ``nan`` without one).  A fallback row has the proxy's
-        prediction in ``rich`` and ``paper``.  Computed only when asked (a search that wants
+        MAC proxy × conventional MACs; ``nan`` without one).  A fallback row has the MAC
+        proxy's prediction in ``rich`` and ``paper``.  Computed only when asked (a search that wants
         totals never needs them) and cached like :meth:`arrays`."""
         arrays = self.arrays()
         have = getattr(self, "_predictors", None)
@@ -623,6 +624,10 @@ class MemoryFit:
     region: str
     used_bytes: int
     size_bytes: int
+    #: Which of the board's memories ``size_bytes`` is, when it is not all of them (RAM:
+    #: :attr:`tinymodel.boards.Board.image_ram_text` when the board has RAM the image does
+    #: not use).
+    note: str | None = None
 
     @property
     def fits(self) -> bool:
@@ -654,7 +659,7 @@ class LayerPrediction:
     energy_uj: float | None
     fallback: bool
     note: str | None
-    model: str | None = None            # "paper", "rich" or "proxy" (the fallback); None: none
+    model: str | None = None            # "paper", "rich" or "mac" (the MAC proxy); None: none
     rich_cycles: float | None = None    # the richer model's prediction (chosen model's without)
     paper_cycles: float | None = None   # the paper's δ × paper MACs, as published
     mac_cycles: float | None = None     # the table's MAC proxy × conventional MACs
@@ -721,9 +726,15 @@ class Prediction:
     predictor_cycles: Mapping[str, np.ndarray] = field(default_factory=dict)
     #: The dtype the model computes in (:func:`tinymodel.descriptors.compute_dtype`).
     model_dtype: str | None = None
-    #: Relative spread of the fallback proxy (the table's ``mac_proxy_rel_sigma``); ``None``:
-    #: the table states none and proxy layers get ``[0, 2 × prediction]``.
-    proxy_rel_sigma: float | None = None
+    #: Relative spread of the MAC proxy (the table's ``mac_proxy_rel_sigma``); ``None``: the
+    #: table states none and fallback layers get ``[0, 2 × prediction]``.
+    mac_proxy_rel_sigma: float | None = None
+    #: The MAC proxy's cycles per conventional MAC (the table's ``mac_proxy_cycles_per_mac``;
+    #: ``None``: it has none, and layers no entry covers are not predicted).
+    mac_proxy_cycles_per_mac: float | None = None
+    #: True when the table came from a smoke-test plan (:attr:`tinymodel.tables.LatencyTable.
+    #: smoke_test`): its predictions test the tool, not the board.
+    smoke_test_table: bool = False
     #: The predicted graph as given, for :attr:`deployment` (``None``: unknown).
     graph: ModelGraph | None = field(default=None, repr=False, compare=False)
     #: Half-width of the total's interval below the prediction (``None``: the same as
@@ -785,37 +796,44 @@ class Prediction:
         return _oversized_text(self.memory)
 
     @property
-    def unsupported(self) -> tuple[tuple[str, str], ...]:
+    def not_predicted(self) -> tuple[tuple[str, str], ...]:
         """(layer, operator) of every layer that was not predicted (an operator no reader maps,
-        one without a cost formula, or a layer that cannot be costed); left out of the totals."""
+        one without a cost formula, a layer that cannot be costed, or one no table entry covers
+        that has no MACs for the MAC proxy); left out of the totals."""
         return tuple((n, op) for n, op, y in zip(self.layer_names, self.ops, self.layer_cycles)
                      if not np.isfinite(y))
 
     @property
+    def unsupported(self) -> tuple[tuple[str, str], ...]:
+        """The old name of :attr:`not_predicted`."""
+        return self.not_predicted
+
+    @property
     def fallbacks(self) -> tuple[tuple[str, str], ...]:
-        """(layer, reason) of every layer predicted by the fallback proxy."""
+        """(layer, reason) of every fallback layer (no table entry; predicted by the MAC
+        proxy)."""
         return tuple((n, note or "") for n, note, fb in zip(self.layer_names, self.notes, self.fallback)
                      if fb)
 
     @property
     def complete(self) -> bool:
-        """True when every layer was predicted by a calibrated table entry: none fell back to
-        the MAC proxy and none was left out.  An incomplete total is a partial sum with a
-        proxy's spread in it, not a prediction of the whole model."""
+        """True when every layer was predicted by a calibrated table entry: no fallback layer
+        and none left out.  An incomplete total is a partial sum with the MAC proxy's spread
+        in it, not a prediction of the whole model."""
         return not self.fallback.any() and bool(np.isfinite(self.layer_cycles).all())
 
     @property
     def gaps(self) -> tuple[tuple[str, str, str, str], ...]:
         """(layer, operator, kind, reason) of every layer that makes the prediction incomplete,
-        in execution order: kind ``"proxy"`` (predicted by the fallback proxy, in the totals) or
-        ``"not predicted"`` (left out of the totals)."""
+        in execution order: kind ``"fallback"`` (a fallback layer: predicted by the MAC proxy,
+        in the totals) or ``"not predicted"`` (left out of the totals)."""
         out = []
         for n, op, y, fb, note in zip(self.layer_names, self.ops, self.layer_cycles,
                                       self.fallback, self.notes):
             if not np.isfinite(y):
                 out.append((n, op, "not predicted", note or "not predicted"))
             elif fb:
-                out.append((n, op, "proxy", note or "MAC proxy used"))
+                out.append((n, op, "fallback", note or "no table entry"))
         return tuple(out)
 
     @property
@@ -861,20 +879,23 @@ class Prediction:
                 "macs": int(self.macs.sum()), "paper_macs": int(self.paper_macs.sum()),
                 "peak_ram_bytes": self.peak_ram_bytes, "flash_bytes": self.flash_bytes,
                 "ram_bytes": self.ram_bytes, "complete": self.complete,
-                "layers": len(self.layer_names), "layers_on_proxy": len(self.fallbacks),
-                "layers_not_predicted": len(self.unsupported),
+                "layers": len(self.layer_names), "layers_fallback": len(self.fallbacks),
+                "layers_not_predicted": len(self.not_predicted),
             },
             "memory": {k: {"used_bytes": r.used_bytes, "size_bytes": r.size_bytes,
-                           "fits": r.fits, "over_bytes": r.over_bytes}
+                           "fits": r.fits, "over_bytes": r.over_bytes,
+                           **({"note": r.note} if r.note else {})}
                        for k, r in self.memory.items()},
             "fits": self.fits, "oversized": self.oversized, "firmware_base": self.firmware_base,
             "model_note": self.model_note, "model_dtype": self.model_dtype,
             "model_variant": self.model_variant, "complete": self.complete,
-            "proxy_rel_sigma": self.proxy_rel_sigma,
+            "mac_proxy_cycles_per_mac": self.mac_proxy_cycles_per_mac,
+            "mac_proxy_rel_sigma": self.mac_proxy_rel_sigma,
+            "smoke_test_table": self.smoke_test_table,
             "gaps": [{"name": n, "op": op, "kind": k, "reason": r} for n, op, k, r in self.gaps],
             "fallback_layers": [{"name": n, "reason": r} for n, r in self.fallbacks],
-            "unsupported_layers": [{"name": n, "op": op, "reason": r}
-                                   for n, op, k, r in self.gaps if k == "not predicted"],
+            "not_predicted_layers": [{"name": n, "op": op, "reason": r}
+                                     for n, op, k, r in self.gaps if k == "not predicted"],
             "deploy": None if self.deployment is None else self.deployment.as_dict(),
             "poor_fit_warning": self.poor_fit_warning,
             "poor_entries": [{"entry": k, "reason": r, "layers": n} for k, r, n in self.poor_fits],
@@ -921,7 +942,7 @@ class BatchPrediction:
     half_width_cycles: np.ndarray
     layers: np.ndarray
     fallback_layers: np.ndarray
-    unsupported_layers: np.ndarray
+    not_predicted_layers: np.ndarray
     peak_ram_bytes: np.ndarray
     flash_bytes: np.ndarray
     ram_bytes: np.ndarray
@@ -954,10 +975,15 @@ class BatchPrediction:
         return (self.flash_bytes <= self.flash_size_bytes) & (self.ram_bytes <= self.ram_size_bytes)
 
     @property
+    def unsupported_layers(self) -> np.ndarray:
+        """The old name of :attr:`not_predicted_layers`."""
+        return self.not_predicted_layers
+
+    @property
     def complete(self) -> np.ndarray:
-        """True where no layer fell back to the proxy and none was left out
+        """True where no layer is a fallback layer and none was left out
         (:attr:`Prediction.complete` per graph)."""
-        return (self.fallback_layers == 0) & (self.unsupported_layers == 0)
+        return (self.fallback_layers == 0) & (self.not_predicted_layers == 0)
 
 
 # -- the estimator -------------------------------------------------------------------------------
@@ -1097,7 +1123,9 @@ class Estimator:
             ram_bytes=int(totals["ram"][0]), memory=mem, firmware_base=state.base.source,
             model_note=_model_note(cg, state.variant),
             models=facts["models"], predictor_cycles=others, model_dtype=cg.model_dtype,
-            proxy_rel_sigma=state.ctable.proxy_rel_sigma, graph=cg.graph,
+            mac_proxy_rel_sigma=state.ctable.mac_proxy_rel_sigma,
+            mac_proxy_cycles_per_mac=state.ctable.mac_rate,
+            smoke_test_table=state.table.smoke_test, graph=cg.graph,
             table_name=state.table.name, poor_fits=_poor_fits(state, cg.rows))
 
     def predict_layers(self, layers: Iterable[Layer]) -> tuple[LayerPrediction, ...]:
@@ -1129,7 +1157,7 @@ class Estimator:
         lay = state.layout
         return BatchPrediction(state.board.id, state.variant, state.board.clock_hz,
                                state.board.run_power_mw, t["cycles"], t["half"], t["layers"],
-                               t["fallback"], t["unsupported"], t["arena"], t["flash"], t["ram"],
+                               t["fallback"], t["not_predicted"], t["arena"], t["flash"], t["ram"],
                                lay.flash_bytes, lay.ram_bytes, t["half_low"])
 
     def __repr__(self) -> str:
@@ -1271,7 +1299,9 @@ class _State:
 
     def memory(self, flash: int, ram: int) -> Mapping[str, MemoryFit]:
         return MappingProxyType({"flash": MemoryFit("flash", flash, self.layout.flash_bytes),
-                                 "RAM": MemoryFit("RAM", ram, self.layout.ram_bytes)})
+                                 "RAM": MemoryFit("RAM", ram, self.layout.ram_bytes,
+                                                  self.board.image_ram_text
+                                                  if self.board.unused_ram_regions else None)})
 
     def evaluate(self, cgs: Sequence[CompiledGraph], arr: Mapping[str, np.ndarray]
                  ) -> dict[str, np.ndarray]:
@@ -1291,7 +1321,7 @@ class _State:
             # path in the same data regime; identical layers make the identical error): their
             # half-widths add up before the errors of different entries are combined with ρ
             ev = arr["ev"][idx]
-            unit = np.where(ev >= 0, ev, len(self.ctable.evaluators) + idx)  # proxy: its shape
+            unit = np.where(ev >= 0, ev, len(self.ctable.evaluators) + idx)  # none: its shape
             half = network_half_width(*entry_shared_sums(h, gid, unit, n_graphs), rho)
             half_low = network_half_width(*entry_shared_sums(h_low, gid, unit, n_graphs), rho)
         else:
@@ -1329,7 +1359,7 @@ class _State:
 
         n_graphs = len(cgs)
         fallback = np.bincount(gid, arr["fallback"][idx], n_graphs).astype(np.int64)
-        unsupported = np.bincount(gid, ~ok, n_graphs).astype(np.int64)
+        not_predicted = np.bincount(gid, ~ok, n_graphs).astype(np.int64)
         arena = np.fromiter((c.arena_bytes for c in cgs), np.int64, n_graphs)
         # the image's sums, as tinymodel.footprint (and deploy's check before linking) add them
         flash = self.base.flash_bytes + np.fromiter(
@@ -1340,7 +1370,7 @@ class _State:
             (model_ram_bytes(c.arena_bytes, c.firmware_layers or len(c.rows)) for c in cgs),
             np.int64, n_graphs)
         return {"cycles": cycles, "half": half, "half_low": half_low, "layers": lengths,
-                "fallback": fallback, "unsupported": unsupported, "arena": arena, "flash": flash,
+                "fallback": fallback, "not_predicted": not_predicted, "arena": arena, "flash": flash,
                 "ram": ram}
 
 

@@ -559,13 +559,16 @@ def _provenance_value(records: Sequence[Mapping[str, Any]], key: str,
 
 def fit_table(records: Sequence[Mapping[str, Any]], *, variant: Variant | str,
               board: str | None = None, plan: str | None = None,
-              log_name: str | None = None, created: str | None = None) -> LatencyTable:
+              log_name: str | None = None, created: str | None = None,
+              smoke_test: bool = False) -> LatencyTable:
     """Fit a :class:`LatencyTable` for one variant from measurement records.
 
     All records of the variant must share board, clock and firmware build; otherwise
     :class:`FitError` names the field that differs.  The records are taken in
     :func:`record_order`, so their order does not change the table; ``created`` (ISO 8601)
-    is the provenance's creation time, now by default.
+    is the provenance's creation time, now by default.  ``smoke_test`` (the plan is a smoke
+    test, like the shipped ``quick``) is recorded in the provenance
+    (:attr:`tinymodel.tables.LatencyTable.smoke_test`).
     """
     variant = Variant.parse(variant)
     mine = sorted((r for r in records if r.get("variant") == variant.value
@@ -613,6 +616,7 @@ def fit_table(records: Sequence[Mapping[str, Any]], *, variant: Variant | str,
         "holdout_points": sum(p.holdout for p in points),
         "tinymodel_version": __version__,
         "transport": _provenance_value(mine, "transport", _transport_identity),
+        **({"smoke_test": True} if smoke_test else {}),
     }
     proxy = fit_mac_proxy(points)
     return LatencyTable(board or rec_board or "?", variant.value, int(clock or 0), dict(firmware),

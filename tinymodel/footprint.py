@@ -124,23 +124,15 @@ class MemoryLayout:
 def memory_layout(board) -> MemoryLayout:
     """Pick the linker regions from the board's memory map (a :class:`tinymodel.boards.Board`):
     the non-alias flash region, and the largest address-contiguous run of ``sram``/``dtcm``
-    regions as RAM (the arena's limit)."""
+    regions (:attr:`~tinymodel.boards.Board.image_ram_regions`) as RAM (the arena's limit)."""
     flashes = [r for r in board.memory if r.kind == "flash" and r.alias_of is None]
     if not flashes:
         raise BoardError(f"board {board.id}: no flash region")
     flash = flashes[0]
-    spans = sorted((r.address, r.end) for r in board.memory
-                   if r.kind in ("sram", "dtcm") and r.alias_of is None)
-    best = (0, 0)
-    run_start = run_end = None
-    for start, end in spans:
-        if run_end != start:
-            run_start = start
-        run_end = end
-        if run_end - run_start > best[1] - best[0]:
-            best = (run_start, run_end)
-    if best[1] <= best[0]:
+    ram = board.image_ram_regions
+    if not ram:
         raise BoardError(f"board {board.id}: no SRAM region")
+    best = (ram[0].address, ram[-1].end)
     extra = tuple((r.name.upper(), r.address, r.size_bytes) for r in board.memory
                   if r.kind in ("sram", "ccm", "itcm") and not best[0] <= r.address < best[1])
     return MemoryLayout(flash.address, flash.size_bytes, best[0], best[1] - best[0], extra)

@@ -45,8 +45,9 @@ costed and whether the firmware runs it.
   one bias element per output channel for operators with a bias slot even when the file has no
   bias tensor.
 * **firmware**: the kernel variants of tinymodel's firmware that run the operator
-  (`tinymodel.dispatch.firmware_variants`); `—` means the operator is analysed and predicted by
-  the MAC proxy, but cannot be deployed or measured yet.
+  (`tinymodel.dispatch.firmware_variants`); `—` means the operator is analysed but cannot be
+  deployed or measured yet, and no table has an entry for it: a layer of it with MACs is a
+  fallback layer (predicted by the MAC proxy), one without MACs is not predicted (docs/glossary.md).
 * Operators no reader can map (custom operators, TFLite builtins not listed here, Keras layers
   without an equivalent) become `UNSUPPORTED` layers, listed as unsupported in every report.
 

@@ -24,7 +24,7 @@ from tinymodel.options import (
     add_variant_option,
 )
 from tinymodel.pareto import pareto_front
-from tinymodel.tables import POOR_FIT_MAPE_PCT
+from tinymodel.tables import POOR_FIT_MAPE_PCT, Z95
 
 LENET = "tinymodel/examples/lenet_int8.tflite"
 RESNET = "tinymodel/examples/resnet20_int8.tflite"
@@ -64,12 +64,12 @@ def _layer_rows(p: Any) -> list[list[Any]]:
             continue
         rows.append([L.name, L.op, L.macs, L.alignment or "-", L.path, round(L.cycles),
                      L.ms, _shape_interval(L.ms_low, L.ms_high, 3), L.energy_uj,
-                     "proxy" if L.fallback else "note" if L.note else ""])
+                     "fallback" if L.fallback else "note" if L.note else ""])
     return rows
 
 
-#: Exit status of ``tinymodel predict --strict`` when a prediction has gaps (a layer on the MAC
-#: proxy or not predicted); without ``--strict`` such a prediction exits 0.
+#: Exit status of ``tinymodel predict --strict`` when a prediction is incomplete (a fallback
+#: layer or a layer not predicted); without ``--strict`` such a prediction exits 0.
 EXIT_INCOMPLETE = 3
 #: Layer names listed per reason in the text output (``--json`` lists all).
 _NAMES_SHOWN = 8
@@ -88,32 +88,53 @@ def _grouped(items: Sequence[tuple[str, str]]) -> list[str]:
     return [f"{_names(names)}: {reason}" for reason, names in by_reason.items()]
 
 
+def _gap_counts(p: Any) -> str:
+    """``"2 fallback, 3 not predicted"``: the kinds of layers that make ``p`` incomplete."""
+    fallback = sum(1 for *_, k, _r in p.gaps if k == "fallback")
+    missing = len(p.gaps) - fallback
+    return ", ".join(part for part in (f"{fallback} fallback" if fallback else "",
+                                        f"{missing} not predicted" if missing else "") if part)
+
+
 def _total_label(p: Any) -> str:
     if p.complete:
         return "total"
-    n = len(p.gaps)
-    return (f"total (INCOMPLETE: {n} of {counted(len(p.layer_names), 'layer')} not from the "
-            f"table, see below)")
+    return (f"total (INCOMPLETE: of {counted(len(p.layer_names), 'layer')}, "
+            f"{_gap_counts(p)}; see below)")
+
+
+def mac_proxy_text(p: Any) -> tuple[str, str]:
+    """What the MAC proxy of ``p``'s table is and what a fallback layer's 95 % interval means,
+    in words: the rule with its rate, and the spread it was measured with (or that none was)."""
+    rule = (f"cycles = {p.mac_proxy_cycles_per_mac:.3g} cycles/MAC × the layer's MACs (one rate "
+            f"fitted over every MAC layer the table was calibrated on)")
+    if p.mac_proxy_rel_sigma is not None:
+        spread = (f"±{Z95 * p.mac_proxy_rel_sigma:.0%} of each prediction, the MAC proxy's "
+                  f"measured error spread over those layers")
+    else:
+        spread = ("0 to 2× each prediction: the table states no measured spread for its MAC "
+                  "proxy, so this interval is a guess")
+    return rule, spread
 
 
 def incomplete_text(p: Any) -> list[str]:
     """The block that says which layers make a prediction incomplete and why (empty when it is
-    complete)."""
+    complete): the fallback layers with the MAC proxy's rule and interval, the layers not
+    predicted."""
     if p.complete:
         return []
-    proxy = [(n, r.removesuffix("; MAC proxy used")) for n, _, k, r in p.gaps if k == "proxy"]
+    fallback = [(n, r) for n, _, k, r in p.gaps if k == "fallback"]
     missing = [(n, r) for n, _, k, r in p.gaps if k == "not predicted"]
-    lines = [f"incomplete: {len(p.gaps)} of {counted(len(p.layer_names), 'layer')} "
-             f"{'is' if len(p.gaps) == 1 else 'are'} not predicted by a calibrated table entry; "
-             f"the total is not a prediction of the whole model"]
-    if proxy:
-        spread = (f"95% interval ±{1.959964 * p.proxy_rel_sigma:.0%} of each, the proxy's "
-                  f"measured spread" if p.proxy_rel_sigma is not None else
-                  "the table states no spread for its proxy: 0-2x each")
-        lines.append(f"  on the MAC proxy (in the total; {spread}):")
-        lines += [f"    {line}" for line in _grouped(proxy)]
+    lines = [f"incomplete: of {counted(len(p.layer_names), 'layer')}, {_gap_counts(p)}: "
+             f"no calibrated table entry predicts {'it' if len(p.gaps) == 1 else 'them'}; the "
+             f"total is not a prediction of the whole model"]
+    if fallback:
+        rule, spread = mac_proxy_text(p)
+        lines.append(f"  fallback layers (in the total), predicted by the MAC proxy: {rule}")
+        lines.append(f"  their 95% interval: {spread}")
+        lines += [f"    {line}" for line in _grouped(fallback)]
     if missing:
-        lines.append("  not predicted (left out of the total):")
+        lines.append("  not predicted (left out of the total and its interval):")
         lines += [f"    {line}" for line in _grouped(missing)]
     return lines
 
@@ -167,7 +188,7 @@ def poor_fit_line(preds: Sequence[Any]) -> str | None:
 
 def prediction_text(p: Any, variant_defaulted: bool = False) -> str:
     """The text report of one :class:`~tinymodel.estimator.Prediction`: the per-layer table, the
-    total (marked INCOMPLETE when a layer fell back to the proxy or was not predicted), memory,
+    total (marked INCOMPLETE when a layer is a fallback layer or was not predicted), memory,
     whether deploy would accept the model, and the layers that make it incomplete."""
     build = f", build {p.firmware_build}" if p.firmware_build else ""
     own = ", the model's own" if variant_defaulted else ""
@@ -183,6 +204,8 @@ def prediction_text(p: Any, variant_defaulted: bool = False) -> str:
     lines.append(f"memory: peak activations {p.peak_ram_bytes:,} B; flash {fl.used_bytes:,} / "
                  f"{fl.size_bytes:,} B, RAM {ram.used_bytes:,} / {ram.size_bytes:,} B: "
                  + (p.oversized or "fits"))
+    if ram.note:
+        lines.append(f"  RAM {ram.size_bytes:,} B = {ram.note}")
     lines += deploy_text(p)
     if p.model_note:
         lines.append(f"note: {p.model_note}")
@@ -199,11 +222,14 @@ class PredictCommand(Command):
     help = "predict per-layer and total latency, energy and memory of a model on a board"
     description = (
         "Predict a model's latency (cycles and ms, with 95% intervals), energy and memory on a "
-        "board from calibrated latency tables (the shipped ones unless --table is given). Layers "
-        "the table does not cover are predicted by the table's MAC proxy and marked 'proxy'; "
-        "layers with unsupported operators or no cost formula are listed and left out of the "
-        "totals; either makes the total INCOMPLETE, which the output says (and --strict turns "
-        f"into exit status {EXIT_INCOMPLETE}). It also says whether 'tinymodel deploy' would "
+        "board from calibrated latency tables (the shipped ones unless --table is given). A "
+        "layer with MACs that no table entry covers is a 'fallback' layer, predicted by the "
+        "table's MAC proxy (cycles = the table's cycles per MAC × the layer's MACs); a layer "
+        "without MACs that no entry covers, and layers with unsupported operators or no cost "
+        "formula, are 'not predicted': listed and left out of the totals. Either makes the "
+        "total INCOMPLETE, which the output says (and --strict turns "
+        f"into exit status {EXIT_INCOMPLETE}). The words are defined in docs/glossary.md. "
+        "It also says whether 'tinymodel deploy' would "
         "accept the model on that board and variant, and if not which layer and why. The variant "
         "is the model's own unless given: s8-opt for int8 models (also float input/output around "
         "an int8 core), f32 for float32 ones. --board all "
@@ -217,8 +243,9 @@ class PredictCommand(Command):
         "total adds up the intervals of the layers one table entry predicts (they share its "
         "error) and combines the entries with the table's correlation of errors within a "
         "network (network_rho, measured on calibration networks; 1 when it was not). "
-        "It widens with an entry's fit error, with layers no entry covers (the MAC proxy's "
-        "spread), with entries that fit poorly (too few points, or held-out error above "
+        "It widens with an entry's fit error, with fallback layers (the MAC proxy's "
+        "measured spread, or 0 to 2× the prediction when the table states none), with entries "
+        "that fit poorly (too few points, or held-out error above "
         f"{POOR_FIT_MAPE_PCT:.0f}%: a warning line on stderr names them) and with the correlation between layers. "
         "Layers left out of the total are not in the interval either (INCOMPLETE).")
 
@@ -227,7 +254,7 @@ class PredictCommand(Command):
         (f"{RESNET} --board all --variant all",
          "ResNet-20 on every board and variant: latency, energy, memory, Pareto front"),
         (f"{LENET} --board F7 --variant s8-ref --json", "LeNet on the F7, s8-ref kernels, as JSON"),
-        (f"{LENET} --strict", f"exit {EXIT_INCOMPLETE} if a layer is on the MAC proxy or not "
+        (f"{LENET} --strict", f"exit {EXIT_INCOMPLETE} if a layer is a fallback layer or not "
                               f"predicted (LeNet is complete: exit 0)"),
     )
 
@@ -241,7 +268,7 @@ class PredictCommand(Command):
                             help="refuse a table fitted on another firmware build id")
         parser.add_argument("--strict", action="store_true",
                             help=f"exit with status {EXIT_INCOMPLETE} when a prediction is "
-                                 f"incomplete (a layer on the MAC proxy or not predicted); "
+                                 f"incomplete (a fallback layer or a layer not predicted); "
                                  f"without it such a prediction exits 0")
         add_json_option(parser)
 
@@ -298,8 +325,9 @@ def _comparison(model: str, preds: Sequence[Any], missing: Sequence[str], as_jso
                                    "flash_bytes": p.flash_bytes, "ram_bytes": p.ram_bytes,
                                    "fits": p.fits, "oversized": p.oversized,
                                    "pareto": id(p) in on_front, "complete": p.complete,
-                                   "fallback_layers": len(p.fallbacks),
-                                   "unsupported_layers": len(p.unsupported),
+                                   "layers_fallback": len(p.fallbacks),
+                                   "layers_not_predicted": len(p.not_predicted),
+                                   "smoke_test_table": p.smoke_test_table,
                                    "deployable": p.deployment.accepted} for p in preds],
                "missing_tables": list(missing),
                "predictions": [p.as_dict() for p in preds]}
@@ -318,18 +346,20 @@ def _comparison(model: str, preds: Sequence[Any], missing: Sequence[str], as_jso
                      "yes" if p.deployment.accepted else "no"])
     out.write(f"{model}: predicted on {counted(len(preds), 'configuration')}\n")
     out.write(format_table(["board", "variant", "ms", "95% ms", "µJ", "peak RAM B", "flash B",
-                            "RAM B", "memory", "pareto", "proxy layers", "complete", "deploy"],
+                            "RAM B", "memory", "pareto", "fallback layers", "complete", "deploy"],
                            rows, right=[False, False, True, True, True, True, True, True, False,
                                         False, True, False, False]) + "\n")
     out.write("pareto: * marks the latency/energy Pareto front of the configurations that fit\n")
-    unsupported = {n for p in preds for n, _ in p.unsupported}
-    if unsupported:
-        out.write("not predicted (left out of the totals): " + ", ".join(sorted(unsupported)) + "\n")
+    missing_layers = {n for p in preds for n, _ in p.not_predicted}
+    if missing_layers:
+        out.write("not predicted (left out of the totals): " + ", ".join(sorted(missing_layers))
+                  + "\n")
     incomplete = [p for p in preds if not p.complete]
     if incomplete:
         out.write(f"INCOMPLETE: {len(incomplete)} of {counted(len(preds), 'configuration')} "
-                  f"{'has' if len(incomplete) == 1 else 'have'} layers on the MAC proxy or not "
-                  f"predicted; one board and variant shows which and why\n")
+                  f"{'has' if len(incomplete) == 1 else 'have'} fallback layers (predicted by "
+                  f"the MAC proxy) or layers not predicted; one board and variant shows which "
+                  f"and why\n")
     refused = [p for p in preds if not p.deployment.accepted]
     if refused:
         first = refused[0]

@@ -21,6 +21,7 @@ variances.  The estimator evaluates the same forms over whole batches of layers.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 from collections.abc import Mapping
@@ -35,7 +36,13 @@ from tinymodel.text import counted
 from tinymodel.errors import TinymodelError
 from tinymodel.features import FEATURE_NAMES
 
+log = logging.getLogger(__name__)
+
 SCHEMA = "tinymodel-latency-table/1"
+#: The plan whose tables, written before the provenance recorded ``smoke_test``, are smoke-test
+#: tables (:attr:`LatencyTable.smoke_test`); newer tables say so themselves, from the plan file's
+#: own ``smoke_test = true``.
+LEGACY_SMOKE_TEST_PLAN = "quick"
 #: z value of the two-sided 95 % prediction interval.
 Z95 = 1.959963984540054
 #: The smallest relative residual standard deviation a prediction states.  An entry whose
@@ -65,9 +72,10 @@ class TableError(TinymodelError):
 
 #: Columns of the feature vector every table model is written over: the loop-event counts of
 #: :mod:`tinymodel.features`, the paper MACs split by alignment class (the paper's model is
-#: ``δ[class] × paper MACs``), and the work count of the estimator's fallback proxy.
+#: ``δ[class] × paper MACs``), and the conventional MACs the MAC proxy multiplies (the estimator's
+#: rule for fallback layers, docs/glossary.md).
 MODEL_FEATURES: tuple[str, ...] = FEATURE_NAMES + ("paper_macs_odd", "paper_macs_even",
-                                                   "paper_macs_div4", "proxy_work")
+                                                   "paper_macs_div4", "mac_proxy_macs")
 #: Column of each feature in :data:`MODEL_FEATURES`.
 FEATURE_COLUMN: Mapping[str, int] = MappingProxyType({n: i for i, n in enumerate(MODEL_FEATURES)})
 #: The alignment classes of the reduction input (odd, even not divisible by 4, divisible by 4).
@@ -75,22 +83,22 @@ CLASSES: tuple[str, ...] = ("odd", "even", "div4")
 
 
 def feature_vector(counts: Mapping[str, float], paper_macs: float, alignment: str | None,
-                   proxy_work: float = 0.0) -> np.ndarray:
+                   mac_proxy_macs: float = 0.0) -> np.ndarray:
     """A layer's row over :data:`MODEL_FEATURES`: its loop-event counts, its paper MACs in the
-    column of its alignment class, and the fallback proxy's work."""
+    column of its alignment class, and its conventional MACs (the MAC proxy's input)."""
     x = np.zeros(len(MODEL_FEATURES))
     for name, v in counts.items():
         x[FEATURE_COLUMN[name]] = v
     if alignment is not None:
         x[FEATURE_COLUMN[f"paper_macs_{alignment}"]] = paper_macs
-    x[FEATURE_COLUMN["proxy_work"]] = proxy_work
+    x[FEATURE_COLUMN["mac_proxy_macs"]] = mac_proxy_macs
     return x
 
 
 @dataclass(frozen=True)
 class LinearForm:
     """One prediction model as a linear form over :data:`MODEL_FEATURES` (from
-    :meth:`TableEntry.linear_form`, or the estimator's fallback proxy).
+    :meth:`TableEntry.linear_form`, or the estimator's MAC proxy).
 
     For a layer row ``x``: ``y = coef · x``; the variance of ``y`` is the coefficient part
     ``xᵀ cov x`` (none without ``cov``) plus the residual part ``(rel_sigma · (y − cold))² +
@@ -338,7 +346,7 @@ class LatencyTable:
     source: str = field(default="", compare=False)
     #: Relative residual standard deviation of the MAC proxy's fit (the same points as
     #: ``mac_proxy_cycles_per_mac``; optional in the file, ``None`` in older tables): the spread
-    #: the estimator gives layers predicted by its fallback proxy.
+    #: the estimator gives fallback layers (predicted by the MAC proxy).
     mac_proxy_rel_sigma: float | None = None
     #: Correlation ρ of the layer errors of one network (:func:`network_half_width`), from
     #: calibration networks or the default 1; ``None`` in tables that predate it (their totals
@@ -347,6 +355,31 @@ class LatencyTable:
     #: How ``network_rho`` was obtained: ``{"source": "default" | "calibration-networks",
     #: "networks": N, "coverage_pct": ...}``.
     network_rho_info: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def smoke_test(self) -> bool:
+        """True for a *smoke-test table*: fitted from a plan too small for real predictions (the
+        shipped ``quick`` plan: a few dozen points that check the tool end to end).  The table
+        records it as ``provenance.smoke_test`` (from the plan file's ``smoke_test = true``);
+        tables written before that key are recognised by their plan,
+        :data:`LEGACY_SMOKE_TEST_PLAN`."""
+        flag = self.provenance.get("smoke_test")
+        if flag is not None:
+            return bool(flag)
+        return self.provenance.get("plan") == LEGACY_SMOKE_TEST_PLAN
+
+    @property
+    def smoke_test_warning(self) -> str | None:
+        """The one line every command that loads a smoke-test table prints (``None`` for other
+        tables)."""
+        if not self.smoke_test:
+            return None
+        plan = self.provenance.get("plan") or "?"
+        points = self.provenance.get("points")
+        size = f", {counted(points, 'point')}" if isinstance(points, int) else ""
+        return (f"table {self.name} is a smoke-test table (plan {plan}{size}): it checks that "
+                f"the tool runs, its predictions are not a calibration of the board; fit a "
+                f"table with the paper or full plan for real predictions")
 
     @property
     def poor_entries(self) -> dict[str, str]:
@@ -564,9 +597,16 @@ def _log_instead(path: Path, data: bytes) -> str | None:
             f"with --table ({where})")
 
 
-def load_table(path: str | os.PathLike) -> LatencyTable:
+#: Table files whose smoke-test warning was logged in this process (once per file).
+_WARNED: set[str] = set()
+
+
+def load_table(path: str | os.PathLike, warn: bool = True) -> LatencyTable:
     """Read and validate a table file; every problem is one :class:`TableError` line (a
-    measurement log passed instead says which table to pass)."""
+    measurement log passed instead says which table to pass).  A smoke-test table
+    (:attr:`LatencyTable.smoke_test`) logs its :attr:`~LatencyTable.smoke_test_warning`, once per
+    file and process, unless ``warn`` is false (``calibrate``, which says so in its own
+    words): every command that loads a table prints it."""
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -577,13 +617,18 @@ def load_table(path: str | os.PathLike) -> LatencyTable:
     try:
         doc = json.loads(data.decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        log = _log_instead(path, data)
-        if log is not None:
-            raise TableError(log) from None
+        instead = _log_instead(path, data)
+        if instead is not None:
+            raise TableError(instead) from None
         if isinstance(e, UnicodeDecodeError):
             raise TableError(f"{path}: cannot read table ({e})") from None
         raise TableError(f"{path}: not JSON (line {e.lineno}: {e.msg})") from None
-    return table_from_json(doc, str(path))
+    table = table_from_json(doc, str(path))
+    warning = table.smoke_test_warning
+    if warn and warning is not None and str(path.resolve()) not in _WARNED:
+        _WARNED.add(str(path.resolve()))
+        log.warning("%s", warning)
+    return table
 
 
 def check_table(table: LatencyTable, board: str, variant: str,

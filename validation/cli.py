@@ -357,6 +357,7 @@ def report_outputs(summary: dict[str, Any], out_dir: Path,
                                                      "interval_layers")}
                                for g, e in analysis["errors"].items()}
         summary["report"] = {k: str(v) for k, v in paths.items()}
+        summary["smoke_test_tables"] = choice.smoke_test_tables()
     try:
         (out_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     except OSError as e:

@@ -70,6 +70,13 @@ class TableChoice:
         """``"BOARD/variant"`` → table file of every pair a table was found for."""
         return {f"{b}/{v}": t.source for (b, v), t in sorted(self._cache.items()) if t is not None}
 
+    def smoke_test_tables(self) -> list[str]:
+        """The files of the smoke-test tables (:attr:`tinymodel.tables.LatencyTable.smoke_test`)
+        given or used, sorted: their predictions check the tool, they do not calibrate a
+        board."""
+        tables = list(self.given.values()) + [t for t in self._cache.values() if t is not None]
+        return sorted({t.source for t in tables if t.smoke_test})
+
 
 def _record_graph(rec: Mapping[str, Any]) -> Any:
     """The record's model as a graph, or ``None`` when its file cannot be read."""

@@ -13,10 +13,10 @@ The page is five ``<section>`` elements, in this order (:data:`SECTIONS`):
 
 1. ``summary`` — what ran and on which targets (the virtual board explained against a real one),
    the headline errors of the richer model, the paper's model and the MAC proxy per board and
-   variant, the coverage of the 95 % intervals, what failed and why, the fallback-proxy layers;
+   variant, the coverage of the 95 % intervals, what failed and why, the fallback layers;
 2. ``networks`` — predicted against measured per network: a parity plot with the ±10 % band and
    a table of every run (a run that did not finish shows its message);
-3. ``layers`` — per layer: a parity plot coloured by kernel path (fallback-proxy layers marked),
+3. ``layers`` — per layer: a parity plot coloured by kernel path (fallback layers marked),
    the error distribution, errors per board and variant and the worst layers;
 4. ``proxies`` — where the proxies break: the data-derived conditions of
    :func:`validation.analysis.mispredictions` grouped by condition, the layers without MACs, where
@@ -398,7 +398,7 @@ def _path_colors(layers: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 def plot_layer_parity(layers: Sequence[Mapping[str, Any]]) -> Png | None:
     """Predicted against measured cycles per layer, one log-log panel per predictor, colour by
-    kernel path; layers predicted by the fallback proxy drawn as black crosses."""
+    kernel path; fallback layers (predicted by the MAC proxy) drawn as black crosses."""
     from matplotlib.lines import Line2D
 
     xy = {p: [r for r in layers if _finite(r[f"{p}_cycles"]) and r[f"{p}_cycles"] > 0
@@ -435,7 +435,7 @@ def plot_layer_parity(layers: Sequence[Mapping[str, Any]]) -> Png | None:
                for path, c in pc.items()]
     if any_fallback:
         handles.append(Line2D([], [], ls="", marker="x", color="k",
-                              label="predicted by the fallback proxy"))
+                              label="fallback layer (MAC proxy)"))
     _bottom_legend(fig, handles + _band_handles(), ncols=6)
     return _png(fig)
 
@@ -800,14 +800,14 @@ def _summary(a: Mapping[str, Any], meta: Mapping[str, Any]) -> str:
                       for k, v in a["missing_tables"].items())
     fb = [r for r in layers if r["fallback"]]
     fb_runs = len({(r["model"], r["board"], r["variant"]) for r in fb})
-    fallback = (f"<p><b>Fallback proxy:</b> {_count(len(fb), 'layer')} in "
+    fallback = (f"<p><b>Fallback layers:</b> {_count(len(fb), 'layer')} in "
                 f"{_count(fb_runs, 'run')} had no table entry for their operator and kernel path "
-                f"and were predicted by the fallback "
-                f"proxy (the table's cycles per MAC × the layer's work); they are marked "
+                f"and were predicted by the MAC "
+                f"proxy (the table's cycles per MAC × the layer's MACs); they are marked "
                 f"<span class='fb'>◆ fallback</span> in the tables and drawn as black crosses in "
                 f"the per-layer plot.</p>" if fb else
-                "<p><b>Fallback proxy:</b> every layer had a table entry (none was predicted by "
-                "the fallback proxy).</p>" if layers else "")
+                "<p><b>Fallback layers:</b> none; every layer had a table entry (none was "
+                "predicted by the MAC proxy).</p>" if layers else "")
     nav = ("<nav>" + "".join(f"<a href='#{k}'>{_esc(v)}</a>" for k, v in SECTIONS.items()
                              if k != "summary")
            + " · every number also in <code>report.json</code>, <code>networks.csv</code>, "
@@ -967,7 +967,7 @@ def _fallback_table(layers: Sequence[Mapping[str, Any]]) -> str:
     fb = [r for r in layers if r["fallback"]]
     if not fb:
         return ""
-    return (f"<h3>Layers predicted by the fallback proxy ({len(fb):,})</h3>"
+    return (f"<h3>Fallback layers, predicted by the MAC proxy ({len(fb):,})</h3>"
             + html_table(["model", "board/variant", "layer", "op", "measured cycles",
                           "predicted cycles", "error", "why"],
                          [[r["model"], f"{r['board']}/{r['variant']}", _layer_cell(r), r["op"],
@@ -988,7 +988,7 @@ def _layers(a: Mapping[str, Any]) -> str:
         _figure(plot_layer_parity(layers),
                 "Predicted against measured cycles per layer, one panel per predictor (log-log; "
                 "colour: kernel path; "
-                + ("black crosses: layers predicted by the fallback proxy; "
+                + ("black crosses: fallback layers (predicted by the MAC proxy); "
                    if any(r["fallback"] for r in layers) else "") + "grey band: ±10 %)."),
         _figure(plot_error_histogram(layers),
                 "Distribution of the per-layer errors of each predictor (grey: ±10 %)."),

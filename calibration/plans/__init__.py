@@ -6,6 +6,8 @@ two kinds of sections::
 
     name = "paper"                  # the plan name recorded with every measurement (default: stem)
     description = "..."
+    smoke_test = true               # optional: its tables only check the tool (the quick plan);
+                                    # not inherited through extends
     extends = "quick"               # optional: first take every section of another plan
     variants = ["f32-soft", "f32", "s8-ref", "s8-opt"]
     warmups = 1                     # untimed calls before each timed sample
@@ -97,8 +99,8 @@ DEFAULT_MAX_MACS = 400_000
 DEFAULT_MAX_ACTIVATION_BYTES = 160 * 1024
 DEFAULT_MAX_WEIGHT_BYTES = 200_000
 
-_TOP_KEYS = {"name", "description", "extends", "variants", "warmups", "reps", "virtual", "sweep",
-             "random"}
+_TOP_KEYS = {"name", "description", "smoke_test", "extends", "variants", "warmups", "reps",
+             "virtual", "sweep", "random"}
 _SWEEP_KEYS = {"name", "base", "key", "range", "values", "holdout_every", "variants", "cold"}
 _RANDOM_COMMON = {"name", "op", "seed", "count", "holdout_every", "variants", "max_macs",
                   "max_activation_bytes", "max_weight_bytes", "cold"}
@@ -166,6 +168,9 @@ class Plan:
     points: tuple[PlanPoint, ...]
     sha256: str = ""
     sections: tuple[str, ...] = field(default=())
+    #: The plan only checks the tool end to end (``quick``): its tables are smoke-test tables
+    #: (:attr:`tinymodel.tables.LatencyTable.smoke_test`), labelled wherever they are used.
+    smoke_test: bool = False
 
     def points_for(self, variant: str) -> list[PlanPoint]:
         """The points measured for ``variant`` (empty when the plan does not apply to it)."""
@@ -187,7 +192,7 @@ class Plan:
         return {"name": self.name, "path": str(self.path), "sha256": self.sha256,
                 "warmups": self.warmups, "reps": self.reps,
                 "virtual_warmups": self.virtual_warmups, "virtual_reps": self.virtual_reps,
-                "points": len(self.points)}
+                "points": len(self.points), **({"smoke_test": True} if self.smoke_test else {})}
 
 
 # -- loading -----------------------------------------------------------------------------------
@@ -256,6 +261,9 @@ def _load(path: Path, seen: tuple[Path, ...]) -> Plan:
     desc = doc.get("description", "")
     if not isinstance(desc, str):
         raise ctx.fail("description", desc, "must be a string")
+    smoke_test = doc.get("smoke_test", False)
+    if not isinstance(smoke_test, bool):
+        raise ctx.fail("smoke_test", smoke_test, "must be true or false")
     variants = ctx.variants(doc, "", VARIANTS)
     warmups = ctx.int_(doc, "warmups", "", 1, 0)
     reps = ctx.int_(doc, "reps", "", 5, 1)
@@ -320,7 +328,7 @@ def _load(path: Path, seen: tuple[Path, ...]) -> Plan:
                   for p in unique.values())
     final = tuple(p for p in final if p.variants)
     return Plan(name, path, desc, variants, warmups, reps, v_warmups, v_reps, final,
-                digest.hexdigest(), tuple(sections))
+                digest.hexdigest(), tuple(sections), smoke_test)
 
 
 def _canonical(ctx: _Ctx, spec: Mapping[str, Any], where: str) -> tuple[dict[str, Any], str]:

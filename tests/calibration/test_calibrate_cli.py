@@ -201,6 +201,8 @@ def test_quick_plan_both_int8_variants(l4_image, tmp_path, capsys):
     assert [v["variant"] for v in res["variants"]] == ["f32-soft", "f32", "s8-ref", "s8-opt"]
     assert all(v["measured"] + v["skipped"] == 50 for v in res["variants"])
     assert res["table4"]
+    # the quick plan is a smoke test: its tables say so (docs/glossary.md)
+    assert res["tables"] and all(t["smoke_test"] for t in res["tables"].values())
 
 
 def test_calibrate_on_an_echoing_port_says_so_in_one_line(tmp_path, capsys):
@@ -225,6 +227,7 @@ def test_the_run_summary_ends_with_how_to_use_the_tables():
     assert text.rstrip().endswith("tinymodel predict MODEL --board L4 --variant s8-opt "
                                   "--table q.s8-opt.table.json")
     assert "next:" not in CalibrateCommand._text(dict(result, tables={}), None)
+    assert "smoke-test" not in text
 
 
 # -- a missing board and Ctrl-C: one line, before anything is built -----------------------------
@@ -312,3 +315,39 @@ def test_interrupt_says_how_many_points_are_saved_and_the_flag(tmp_path, capsys,
     code, out, err = calibrate_script(argv + ["--resume"], capsys)
     assert err == (f"calibrate: interrupted: 5 of {total} points saved in {log}; run the same "
                    f"command again to continue\n")
+
+
+@needs_arm
+def test_a_smoke_test_plan_writes_tables_that_say_so(l4_image, tmp_path, capsys, caplog):
+    """A plan with ``smoke_test = true`` (like quick): the table records it in its provenance,
+    the JSON marks it, the text says so; loading the table later warns (tests/predict)."""
+    l4_image("s8-opt")
+    plan = tmp_path / "tiny.toml"
+    plan.write_text('name = "tiny"\nsmoke_test = true\nvariants = ["s8-opt"]\nreps = 1\n'
+                    '[virtual]\nreps = 1\n[[sweep]]\nname = "dense"\n'
+                    'base = { op = "FULLY_CONNECTED", input = [1, 1], units = 4 }\n'
+                    'key = "input.1"\nrange = [1, 4]\n')
+    out = tmp_path / "tiny.jsonl"
+    argv = ["--board", "L4", "--variant", "s8-opt", "--plan", str(plan), "--out", str(out),
+            "--jobs", "1", "--no-progress", "--context", "layer"]
+    code, text, err = calibrate(argv + ["--json"], capsys)
+    assert code == 0, err
+    table = json.loads(text)["tables"]["s8-opt"]
+    assert table["smoke_test"] is True
+    assert json.loads(Path(table["path"]).read_text())["provenance"]["smoke_test"] is True
+    # calibrate says it in its own words, not in the loader's warning as well
+    assert not any("smoke-test" in r.getMessage() for r in caplog.records)
+    code, text, err = calibrate(argv + ["--resume"], capsys)
+    assert code == 0 and "\nsmoke-test tables: plan tiny checks that calibration" in text
+
+
+def test_the_run_summary_says_a_smoke_test_plan_wrote_smoke_test_tables():
+    from calibration.cli import CalibrateCommand
+
+    result = {"plan": "quick", "board": "L4", "log": "q.jsonl", "seconds": 1.0, "variants": [],
+              "tables": {"s8-opt": {"path": "q.s8-opt.table.json", "entries": [],
+                                    "smoke_test": True}}}
+    text = CalibrateCommand._text(result, None)
+    assert ("\nsmoke-test tables: plan quick checks that calibration and prediction run; its "
+            "tables are not a calibration of the board (every command that loads one warns); "
+            "use --plan paper or full for real predictions\n") in text

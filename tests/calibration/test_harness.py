@@ -354,6 +354,10 @@ def test_fit_tables_writes_one_table_per_measured_variant(tmp_path):
     assert json.loads(paths["s8-opt"].read_text()) == {"n": 3, "variant": "s8-opt", "board": "L4",
                                                        "plan": "p", "log_name": "run.jsonl"}
     assert len(calls) == 1
+    # a smoke-test plan: the fitter is told, so the table records it
+    fit_tables(recs, board="L4", variants=["s8-opt"], out=out, plan="p", fitter=fitter,
+               smoke_test=True)
+    assert calls[-1]["smoke_test"] is True and "smoke_test" not in calls[0]
 
 
 

@@ -69,6 +69,19 @@ def test_quick_plan_sections_and_repetitions():
     assert [p.spec["input"][1] for p in dense if p.holdout] == [5, 10, 15, 20]
 
 
+def test_only_the_quick_plan_is_a_smoke_test_and_it_is_not_inherited(tmp_path):
+    """quick declares smoke_test = true (its tables only check the tool); the plans that
+    measure a board do not, and a plan extending quick must say so itself."""
+    assert {n: load_plan(n).smoke_test for n in BUILTIN_PLANS} == {
+        n: n == "quick" for n in BUILTIN_PLANS}
+    assert load_plan("quick").provenance()["smoke_test"] is True
+    assert "smoke_test" not in load_plan("paper").provenance()
+    path = write(tmp_path, 'extends = "quick"\n', "more.toml")
+    assert load_plan(path).smoke_test is False
+    path = write(tmp_path, 'extends = "quick"\nsmoke_test = true\n', "mine.toml")
+    assert load_plan(path).smoke_test is True
+
+
 def test_full_extends_paper():
     paper, full = load_plan("paper"), load_plan("full")
     assert full.sections[:len(paper.sections)] == paper.sections
@@ -258,6 +271,7 @@ BAD = [
      r"random\[0\]\.inputs = \{'min': 9, 'max': 2\}: a range must be"),
     ('sweep = 3\n', "sweep = 3: must be an array of tables"),
     ('extends = 3\n' + DENSE, "extends = 3: must be a plan name or a path"),
+    ('smoke_test = "yes"\n' + DENSE, "smoke_test = 'yes': must be true or false"),
     ('name = \n', "not a valid TOML file"),
 ]
 

@@ -145,6 +145,18 @@ def test_cli_deploys_lenet(tmp_path, capsys):
     assert Path(doc["image"]).exists()
 
 
+@needs_arm
+def test_cli_says_why_the_l4_image_has_256_of_its_320_kib(tmp_path, capsys):
+    """The size report checks RAM against 262,144 B; on the L4 one line says why (SRAM2 is not
+    adjacent to SRAM1); the F7 uses all of its RAM and needs no such line (test above)."""
+    rc = main(["deploy", str(EXAMPLES / "lenet_int8.tflite"), "--board", "L4", "--variant",
+               "s8-opt", "--out", str(tmp_path)])
+    text = capsys.readouterr().out
+    assert rc == 0 and " / 262,144 B " in text
+    assert ("\n  RAM 262,144 B = sram1, 256 of the board's 320 KiB of RAM; sram2 (64 KiB at "
+            "0x1000_0000) is not adjacent to it, so the firmware does not use it\n") in text
+
+
 def test_cli_rejects_a_variant_for_the_wrong_dtype(tmp_path, capsys):
     rc = main(["deploy", str(EXAMPLES / "lenet_int8.tflite"), "--board", "L4", "--variant", "f32",
                "--out", str(tmp_path)])

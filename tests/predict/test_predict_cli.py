@@ -16,6 +16,7 @@ RESNET = str(REPO / "tinymodel" / "examples" / "resnet20_int8.tflite")
 LENET_F32 = str(REPO / "tinymodel" / "examples" / "lenet_f32.tflite")
 RESNET_F32 = str(REPO / "tinymodel" / "examples" / "resnet20_f32.tflite")
 DENSE_BENCH = str(REPO / "tinymodel" / "examples" / "dense_bench_int8.tflite")
+KWS = str(REPO / "tinymodel" / "examples" / "mlperf" / "kws_ref_model.tflite")
 
 
 def run(*argv: str) -> tuple[int, str]:
@@ -31,10 +32,10 @@ def test_predict_text_with_a_table(tmp_path):
     assert "lenet_int8 on L4, variant s8-opt (table" in text       # the table's variant
     assert "conv_2d_0" in text and "conv-im2col" in text and "fc-opt" in text
     assert "µJ" in text and ": fits" in text
-    # pooling and reshape are not in the synthetic table: marked, explained, and the total
-    # says it is incomplete
-    assert "proxy" in text and "table has no entry AVERAGE_POOL_2D/simd" in text
-    assert "total (INCOMPLETE: 4 of 9 layers not from the table, see below):" in text
+    # pooling, reshape and softmax are not in the synthetic table and have no MACs: not
+    # predicted, explained, and the total says it is incomplete
+    assert "not predicted" in text and "table has no entry AVERAGE_POOL_2D/simd" in text
+    assert "total (INCOMPLETE: of 9 layers, 4 not predicted; see below):" in text
     assert "deploy: tinymodel deploy would accept it on L4 with s8-opt" in text
 
 
@@ -50,9 +51,12 @@ def test_predict_json(shipped_tables):
         assert key in first
     t = doc["totals"]
     assert t["cycles_low"] < t["cycles"] < t["cycles_high"]
-    assert abs(t["cycles"] - sum(layer["cycles"] for layer in doc["layers"])) < 1e-6 * t["cycles"]
+    assert abs(t["cycles"] - sum(layer["cycles"] or 0 for layer in doc["layers"])) \
+        < 1e-6 * t["cycles"]
     assert doc["memory"]["flash"]["fits"] and doc["fits"] and doc["oversized"] is None
-    assert {f["name"] for f in doc["fallback_layers"]} >= {"reshape_4"}
+    # the synthetic tables have no RESHAPE entry, and a reshape has no MACs: not predicted
+    assert {f["name"] for f in doc["not_predicted_layers"]} >= {"reshape_4"}
+    assert doc["smoke_test_table"] is False
 
 
 def test_board_comparison_and_pareto_front(shipped_tables):
@@ -184,13 +188,14 @@ def test_strict_exits_3_for_an_incomplete_prediction_only(tmp_path):
     table = str(write_table(tmp_path / "t.json"))
     code, text = run("predict", LENET, "--table", table, "--strict")
     assert code == 3
-    block = text[text.index("incomplete: 4 of 9 layers"):]
-    assert "on the MAC proxy (in the total; the table states no spread" in block
-    assert "reshape_4: table has no entry RESHAPE/copy" in block
+    block = text[text.index("incomplete: of 9 layers, 4 not predicted"):]
+    assert "not predicted (left out of the total and its interval):" in block
+    assert ("reshape_4: table has no entry RESHAPE/copy, and the layer has no MACs for the MAC "
+            "proxy") in block
     assert run("predict", LENET, "--table", table)[0] == 0
     code, text = run("predict", LENET, "--table", table, "--strict", "--json")
     doc = json.loads(text)
-    assert code == 3 and doc["complete"] is False and doc["totals"]["layers_on_proxy"] == 4
+    assert code == 3 and doc["complete"] is False and doc["totals"]["layers_not_predicted"] == 4
     assert {g["name"] for g in doc["gaps"]} == {"average_pool_2d_1", "average_pool_2d_3",
                                                 "reshape_4", "softmax_8"}
     assert doc["deploy"] == {"accepted": True, "variant": "s8-opt", "problems": []}
@@ -231,3 +236,70 @@ def test_an_oversized_image_is_a_deploy_refusal():
     assert not doc["fits"] and not doc["deploy"]["accepted"]
     assert doc["deploy"]["problems"] == [{"layer": None, "op": None, "rule": "oversized",
                                           "reason": doc["oversized"]}]
+
+
+def test_fallback_layers_say_the_mac_proxys_rule_and_what_their_interval_means(tmp_path):
+    """KWS with the synthetic table: its four 1x1 convolutions have no entry but have MACs
+    (fallback layers, predicted by the MAC proxy, in the total); its pooling, reshape and softmax
+    have neither (not predicted). The text names both kinds with the rule, the rate and what
+    the interval is; the old wording is gone."""
+    table = str(write_table(tmp_path / "t.json"))
+    code, text = run("predict", KWS, "--table", table)
+    assert code == 0
+    assert "total (INCOMPLETE: of 13 layers, 4 fallback, 3 not predicted; see below):" in text
+    rows = {line.split()[0]: line for line in text.splitlines() if line.startswith("conv_2d_")}
+    assert rows["conv_2d_2"].rstrip().endswith("fallback")
+    assert not rows["conv_2d_0"].rstrip().endswith("fallback")
+    block = text[text.index("incomplete: of 13 layers"):]
+    assert ("  fallback layers (in the total), predicted by the MAC proxy: cycles = 7 cycles/MAC × "
+            "the layer's MACs (one rate fitted over every MAC layer the table was calibrated on)"
+            in block)
+    assert ("  their 95% interval: 0 to 2× each prediction: the table states no measured spread "
+            "for its MAC proxy, so this interval is a guess") in block
+    assert "    conv_2d_2, conv_2d_4, conv_2d_6, conv_2d_8: table has no entry CONV_2D/conv-1x1" \
+        in block
+    assert "    softmax_12: table has no entry SOFTMAX/scalar, and the layer has no MACs" in block
+    # with a measured spread the interval says how wide and where it comes from
+    doc = json.loads((tmp_path / "t.json").read_text())
+    doc["mac_proxy_rel_sigma"] = 0.25
+    (tmp_path / "s.json").write_text(json.dumps(doc))
+    text = run("predict", KWS, "--table", str(tmp_path / "s.json"))[1]
+    assert ("  their 95% interval: ±49% of each prediction, the MAC proxy's measured error spread "
+            "over those layers") in text
+
+
+def test_old_ambiguous_wording_is_gone(tmp_path):
+    """No 'proxy layers' column, no 'MAC proxy used' for a layer without MACs, no 'proxy' mark:
+    one word per idea (docs/glossary.md)."""
+    table = str(write_table(tmp_path / "t.json"))
+    for argv in (("predict", LENET, "--table", table), ("predict", KWS, "--table", table),
+                 ("predict", LENET, "--board", "all", "--variant", "all")):
+        text = run(*argv)[1]
+        assert "proxy layers" not in text and "MAC proxy used" not in text
+        assert "on the MAC proxy" not in text
+        assert not re.search(r"  proxy$", text, re.M)           # the old note-column mark
+    text = run("predict", LENET, "--board", "all", "--variant", "all")[1]
+    assert "fallback layers" in text.splitlines()[1]
+
+
+def test_board_comparison_json_counts_fallback_and_not_predicted_layers(tmp_path, shipped_tables):
+    code, text = run("predict", KWS, "--board", "all", "--json")
+    doc = json.loads(text)
+    for c in doc["configurations"]:
+        assert c["layers_fallback"] == 4 and c["layers_not_predicted"] == 3
+        assert c["smoke_test_table"] is False
+        assert "fallback_layers" not in c and "unsupported_layers" not in c
+
+
+def test_memory_line_says_why_the_l4_ram_is_256_kib(shipped_tables):
+    """The L4 has 320 KiB of RAM but the image is linked into SRAM1 (256 KiB): the line below
+    the memory line says so; the F4 uses all of its RAM and needs no such line."""
+    text = run("predict", LENET, "--board", "L4")[1]
+    assert "RAM 36,880 / 262,144 B: fits" in text
+    assert ("  RAM 262,144 B = sram1, 256 of the board's 320 KiB of RAM; sram2 (64 KiB at "
+            "0x1000_0000) is not adjacent to it, so the firmware does not use it") in text
+    assert "  RAM 327,680 B" not in run("predict", LENET, "--board", "F4")[1]
+    doc = json.loads(run("predict", LENET, "--board", "L4", "--json")[1])
+    assert doc["memory"]["RAM"]["size_bytes"] == 262_144
+    assert doc["memory"]["RAM"]["note"].startswith("sram1, 256 of the board's 320 KiB")
+    assert "note" not in doc["memory"]["flash"]

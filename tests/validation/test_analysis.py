@@ -223,6 +223,24 @@ def test_validate_report_only(tmp_path, capsys):
     assert summary["accuracy"]["L4/s8-opt"]["layer"]["rich"]["n"] == LENET_LAYERS
 
 
+def test_validate_names_a_smoke_test_table(tmp_path, caplog):
+    """A table from the quick plan: validate warns once (from the shared table loader) and its
+    summary lists the file under smoke_test_tables; with the shipped tables the list is empty."""
+    doc = default_table("L4", "s8-opt").to_json()
+    doc["provenance"] = {**doc["provenance"], "plan": "quick", "smoke_test": True}
+    path = tmp_path / "quick.json"
+    path.write_text(json.dumps(doc))
+    out = tmp_path / "val"
+    write_results(out, [record("lenet_int8", "s8-opt", [1.05] * LENET_LAYERS)])
+    caplog.set_level("WARNING")
+    assert main(["validate", "--report-only", "--out", str(out), "--table", str(path)]) == 0
+    warnings = [r.getMessage() for r in caplog.records if "smoke-test table" in r.getMessage()]
+    assert len(warnings) == 1 and warnings[0].startswith("table quick is a smoke-test table")
+    assert json.loads((out / "summary.json").read_text())["smoke_test_tables"] == [str(path)]
+    assert main(["validate", "--report-only", "--out", str(out)]) == 0
+    assert json.loads((out / "summary.json").read_text())["smoke_test_tables"] == []
+
+
 def test_validate_report_only_errors(tmp_path, capsys):
     assert main(["validate", "--report-only", "--out", str(tmp_path / "none")]) == 1
     err = capsys.readouterr().err.strip().splitlines()

@@ -42,8 +42,8 @@ needs_chromium = pytest.mark.skipif(
 
 #: The message of the failed run in the fixture.
 FAILED = "no response to RUN_MODEL within 3600 s (the board stopped answering)"
-#: The reason given to the layer marked as predicted by the fallback proxy.
-FALLBACK_NOTE = "no table entry for (RESHAPE, copy): fallback proxy"
+#: The reason given to the fallback layer (no table entry; predicted by the MAC proxy).
+FALLBACK_NOTE = "table has no entry CONV_2D/conv-im2col"
 
 
 def _renamed(rec: dict, model: str) -> dict:
@@ -65,7 +65,7 @@ def _failed(model: str, board: str, variant: str, message: str) -> dict:
 def analysis():
     """Two networks in every variant on the L4 (the paper's Tables 2–3 and Figure 2), LeNet on
     the F4, an oversized and a failed run, the shipped L4 calibration log (Table 4, the sweeps)
-    and one layer marked as predicted by the fallback proxy."""
+    and one fallback layer (predicted by the MAC proxy)."""
     lenet = [1.0, 1.1, 0.9, 1.0, 1.0, 1.3, 1.0, 1.0, 1.0]
     recs = [_renamed(record("lenet_int8", "s8-opt", lenet), "lenet"),
             _renamed(record("lenet_int8", "s8-ref", 1.05), "lenet"),
@@ -77,7 +77,7 @@ def analysis():
             _renamed(record("resnet20_f32", "f32-soft", status="oversized"), "resnet20"),
             _failed("resnet20", "F4", "s8-opt", FAILED)]
     a = analyze(recs, TableChoice(), calibration_logs(["L4"]))
-    row = next(r for r in a["layers"] if r["op"] == "RESHAPE")
+    row = next(r for r in a["layers"] if r["op"] == "CONV_2D" and r["path"] == "conv-im2col")
     row.update(fallback=True, note=FALLBACK_NOTE)
     next(n for n in a["networks"] if (n["model"], n["board"], n["variant"])
          == (row["model"], row["board"], row["variant"]))["fallback_layers"] = 1
@@ -143,7 +143,8 @@ def test_summary_shows_targets_headline_and_failures(page, analysis):
     assert fmt_pct(e["layer_interval_coverage_pct"]) in s
     assert FAILED in s and "resnet20 F4/s8-opt" in s
     assert "oversized" in s and "resnet20 L4/f32-soft" in s
-    assert "1 layer in 1 run " in s and "fallback proxy" in s
+    assert "1 layer in 1 run " in s and "predicted by the MAC proxy" in s
+    assert "fallback proxy" not in s and "the layer's work" not in s
 
 
 def test_what_ran_says_how_many_runs_were_reused(page, analysis):
@@ -172,7 +173,7 @@ def test_failed_runs_show_their_message_everywhere(report, page):
 
 def test_fallback_layers_are_marked(page):
     layers = _sections(page)["layers"]
-    assert "Layers predicted by the fallback proxy (1)" in layers
+    assert "Fallback layers, predicted by the MAC proxy (1)" in layers
     assert layers.count("◆ fallback") >= 1 and FALLBACK_NOTE in layers
 
 

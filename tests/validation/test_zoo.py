@@ -232,7 +232,7 @@ def test_an_open_batch_unrolled_recurrent_net_folds_its_fill_and_predicts_comple
     assert main(["predict", str(path), "--strict", "--json"]) == 0
     rec = json.loads(capsys.readouterr().out)
     assert rec["complete"] is True and rec["deploy"]["accepted"] is True
-    assert not rec["fallback_layers"] and not rec["unsupported_layers"]
+    assert not rec["fallback_layers"] and not rec["not_predicted_layers"]
 
 
 #: Deploy and verify on the virtual L4: the int8 LSTM in the default run, the others slow.

@@ -342,17 +342,52 @@ class Board:
                    if r.kind in DATA_RAM_KINDS and r.alias_of is None)
 
     @property
+    def image_ram_regions(self) -> tuple[MemoryRegion, ...]:
+        """The data RAM a deployed image is linked into, in address order: the largest run of
+        address-adjacent ``sram``/``dtcm`` regions (aliases excluded; the lowest run on a tie).
+        The firmware's linker script puts ``.data``, ``.bss``, the stack and the tensor arena
+        in this one region (:func:`tinymodel.footprint.memory_layout`); data RAM outside it is
+        not used (the L4's SRAM2, mapped at 0x1000_0000 apart from SRAM1)."""
+        regions = sorted((r for r in self.memory
+                          if r.kind in DATA_RAM_KINDS and r.alias_of is None),
+                         key=lambda r: r.address)
+        best: list[MemoryRegion] = []
+        run: list[MemoryRegion] = []
+        for r in regions:
+            run = run + [r] if run and run[-1].end == r.address else [r]
+            if sum(x.size_bytes for x in run) > sum(x.size_bytes for x in best):
+                best = run
+        return tuple(best)
+
+    @property
     def max_contiguous_ram_bytes(self) -> int:
-        """The largest run of address-adjacent ``sram``/``dtcm`` regions (one arena's limit)."""
-        spans = sorted((r.address, r.end) for r in self.memory
-                       if r.kind in DATA_RAM_KINDS and r.alias_of is None)
-        best = run_start = run_end = 0
-        for start, end in spans:
-            if start != run_end:
-                run_start = start
-            run_end = end
-            best = max(best, run_end - run_start)
-        return best
+        """Bytes of :attr:`image_ram_regions` (one arena's limit, and the RAM a deployed image
+        may use)."""
+        return sum(r.size_bytes for r in self.image_ram_regions)
+
+    @property
+    def unused_ram_regions(self) -> tuple[MemoryRegion, ...]:
+        """Data RAM (counted in :attr:`ram_bytes`) outside :attr:`image_ram_regions`: memory a
+        deployed image does not use."""
+        used = self.image_ram_regions
+        return tuple(r for r in self.memory
+                     if r.kind in DATA_RAM_KINDS and r.alias_of is None and r not in used)
+
+    @property
+    def image_ram_text(self) -> str:
+        """Which RAM a deployed image uses, and when :attr:`ram_bytes` counts more, what is left
+        unused and why, in words: ``"sram1, 256 of the board's 320 KiB of RAM; sram2 (64 KiB at
+        0x1000_0000) is not adjacent to it, so the firmware does not use it"``."""
+        names = " + ".join(r.name for r in self.image_ram_regions)
+        unused = self.unused_ram_regions
+        if not unused:
+            return f"{names}, all of the board's RAM"
+        what = ", ".join(f"{r.name} ({r.size_bytes // 1024:,} KiB at 0x{r.address >> 16:04X}_"
+                         f"{r.address & 0xFFFF:04X})" for r in unused)
+        return (f"{names}, {self.max_contiguous_ram_bytes // 1024:,} of the board's "
+                f"{self.ram_bytes // 1024:,} KiB of RAM; {what} "
+                f"{'is' if len(unused) == 1 else 'are'} not adjacent to it, so the firmware does "
+                f"not use {'it' if len(unused) == 1 else 'them'}")
 
     def region(self, name: str) -> MemoryRegion:
         """The memory region called ``name``; :class:`BoardError` listing the names if none is."""
@@ -421,6 +456,8 @@ class Board:
             "flash_bytes": self.flash_bytes,
             "ram_bytes": self.ram_bytes,
             "max_contiguous_ram_bytes": self.max_contiguous_ram_bytes,
+            "image_ram_regions": [r.name for r in self.image_ram_regions],
+            "image_ram_text": self.image_ram_text,
             "flash_wait_states": f.wait_states,
             "run_power_mw": round(self.run_power_mw, 6),
             "run_power_confirmed": p.confirmed,
