@@ -457,3 +457,19 @@ def test_help_without_pyserial_lists_the_verbs_that_need_it():
 ])
 def test_counts_take_the_singular_for_one(n, noun, plural, text):
     assert counted(n, noun, plural) == text
+
+
+def test_a_library_warning_reads_as_the_commands_own_line_without_v():
+    """Without ``-v`` a logged warning is ``LABEL: warning: message`` (like the error line); with
+    ``-v`` it names its level and logger."""
+    import subprocess
+    import sys
+
+    code = ("import logging, sys\n"
+            "from tinymodel.command import setup_logging\n"
+            "setup_logging(int(sys.argv[1]), 'tinymodel predict')\n"
+            "logging.getLogger('tinymodel.tables').warning('table q is a smoke-test table')\n")
+    quiet = subprocess.run([sys.executable, "-c", code, "0"], capture_output=True, text=True)
+    assert quiet.stderr == "tinymodel predict: warning: table q is a smoke-test table\n"
+    loud = subprocess.run([sys.executable, "-c", code, "1"], capture_output=True, text=True)
+    assert loud.stderr == "WARNING tinymodel.tables: table q is a smoke-test table\n"

@@ -121,11 +121,29 @@ def verbosity(args: argparse.Namespace) -> int:
     return getattr(args, "verbose", 0) + getattr(args, "command_verbose", 0)
 
 
-def setup_logging(verbose: int) -> None:
-    """Log warnings, or info with one ``-v``, debug with two, as ``LEVEL logger: message``;
-    TensorFlow's own log lines only with ``-v`` (:func:`tinymodel.tfruntime.show_log`)."""
-    logging.basicConfig(level=logging.WARNING - 10 * min(verbose, 2),
-                        format="%(levelname)s %(name)s: %(message)s")
+class _CommandLogFormatter(logging.Formatter):
+    """Log lines as the command's own messages, ``LABEL: warning: message`` (like its
+    ``LABEL: error: message``), when no ``-v`` asked for the logger names."""
+
+    def __init__(self, label: str) -> None:
+        super().__init__()
+        self.label = label
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{self.label}: {record.levelname.lower()}: {record.getMessage()}"
+
+
+def setup_logging(verbose: int, label: str | None = None) -> None:
+    """Log warnings, or info with one ``-v``, debug with two.  Without ``-v`` a line reads
+    ``LABEL: warning: message`` (``label``: the command's name in messages, see
+    :func:`command_label`), with ``-v`` ``LEVEL logger: message``; TensorFlow's own log lines
+    only with ``-v`` (:func:`tinymodel.tfruntime.show_log`)."""
+    named = "%(levelname)s %(name)s: %(message)s"
+    logging.basicConfig(level=logging.WARNING - 10 * min(verbose, 2), format=named)
+    for handler in logging.getLogger().handlers:
+        if type(handler) is logging.StreamHandler:          # basicConfig's, not pytest's
+            handler.setFormatter(_CommandLogFormatter(label) if label is not None and verbose == 0
+                                 else logging.Formatter(named))
     show_log(verbose > 0)
 
 
@@ -195,7 +213,7 @@ def run_command(args: argparse.Namespace, out: TextIO) -> int:
     command: Command = getattr(args, _COMMAND)
     parser: argparse.ArgumentParser = getattr(args, _PARSER)
     label = command_label(args)
-    setup_logging(verbosity(args))
+    setup_logging(verbosity(args), label)
     try:
         return command.run(args, out)
     except UsageError as e:
