@@ -18,6 +18,7 @@ Nothing here imports TensorFlow; the ELF is read with ``pyelftools``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import logging
@@ -26,7 +27,7 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -507,6 +508,32 @@ def image_cache_dir(*parts: str) -> Path:
     return cache_dir("firmware", SOURCE_TREE_ID, *parts)
 
 
+#: The lock file :func:`build_lock` holds inside a build directory.
+LOCK_NAME = ".tinymodel-build.lock"
+
+
+@contextlib.contextmanager
+def build_lock(build_dir: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``build_dir`` (creating it) until the block ends: a process or
+    thread that builds into the same directory waits, then finds the image up to date, instead of
+    running ``make`` on the same objects at the same time.  The lock is ``flock`` on the file
+    :data:`LOCK_NAME` inside the directory, released by the kernel if the holder dies."""
+    import fcntl
+
+    build_dir = Path(build_dir)
+    try:
+        build_dir.mkdir(parents=True, exist_ok=True)
+        fh = open(build_dir / LOCK_NAME, "a")
+    except OSError as e:
+        raise FirmwareError(f"{build_dir}: cannot build there ({e.strerror or e})") from None
+    with fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
 def build_image(board: str, variant: str, opt: str = "-O2", *, model_dir: Path | None = None,
                 build_dir: Path | None = None, weight_region_bytes: int | None = None,
                 jobs: int | None = None, make: str = "make") -> Image:
@@ -514,9 +541,10 @@ def build_image(board: str, variant: str, opt: str = "-O2", *, model_dir: Path |
 
     The image is built in ``build_dir``, by default in the user cache
     (``image_cache_dir(config_name(board, variant, opt))``); nothing is written into the firmware
-    tree.  ``model_dir`` holds generated network sources (:mod:`calibration.codegen`); then the
-    reserved RUN_LAYER weight region defaults to 0 bytes, so the flash report is the network's.
-    Raises
+    tree.  Builds into one directory are serialised (:func:`build_lock`), so concurrent callers
+    each get a whole image.  ``model_dir`` holds generated network sources
+    (:mod:`calibration.codegen`); then the reserved RUN_LAYER weight region defaults to 0 bytes,
+    so the flash report is the network's.  Raises
     :class:`OversizedError` when the linker reports a region overflow, :class:`FirmwareError`
     for any other failure (with the last lines of the compiler output).
     """
@@ -538,21 +566,20 @@ def build_image(board: str, variant: str, opt: str = "-O2", *, model_dir: Path |
     if model_dir is not None:
         cmd.append(f"MODEL_DIR={Path(model_dir).resolve()}")
     log.info("building %s: %s", config_name(board, variant, opt), " ".join(cmd))
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise FirmwareError(f"{out}: cannot build there ({e.strerror or e})") from None
-    res = subprocess.run(cmd, capture_output=True, text=True)
-    output = res.stdout + res.stderr
-    if res.returncode != 0:
-        overflow = parse_overflow(output)
-        if overflow:
-            raise OversizedError(overflow, board)
-        tail = "; ".join(line.strip() for line in output.strip().splitlines()[-4:])
-        raise FirmwareError(f"firmware build {config_name(board, variant, opt)} failed: {tail}")
-    elf = out / "tinymodel.elf"
+    with build_lock(out):
+        res = subprocess.run(cmd, capture_output=True, text=True)
+        output = res.stdout + res.stderr
+        if res.returncode != 0:
+            overflow = parse_overflow(output)
+            if overflow:
+                raise OversizedError(overflow, board)
+            tail = "; ".join(line.strip() for line in output.strip().splitlines()[-4:])
+            raise FirmwareError(f"firmware build {config_name(board, variant, opt)} failed: "
+                                f"{tail}")
+        elf = out / "tinymodel.elf"
+        size = size_report(elf, board)
     return Image(board, variant, opt, out, elf, out / "tinymodel.map", out / "tinymodel.bin",
-                 size_report(elf, board), output)
+                 size, output)
 
 
 # -- base sizes (tinymodel/data/firmware_base.json) ----------------------------------------------
