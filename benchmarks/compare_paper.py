@@ -20,10 +20,10 @@
 (c) both tables next to the paper's values with the ratio ours/paper; every number (and the
     wall time of each emulation) goes to a JSON file.
 
-Images are cached: RUN_LAYER images in ``firmware/build/<BOARD>-<VARIANT>-O2`` (make is
-incremental), deployed networks in ``firmware/build/paper/<model>-<BOARD>-<variant>``
-(generated sources are only rewritten when they change, so an unchanged network is not
-recompiled).  Nothing here is tuned: the emulator's constants are the documented ones
+Images are cached in the user cache (``calibration.firmware.image_cache_dir``, docs/cli.md
+"Files"): RUN_LAYER images in ``<BOARD>-<VARIANT>-O2`` (make is incremental), deployed networks
+in ``paper/<model>-<BOARD>-<variant>`` (generated sources are only rewritten when they change,
+so an unchanged network is not recompiled).  Nothing here is tuned: the emulator's constants are the documented ones
 (docs/virtual-board.md) and the numbers are whatever comes out.
 """
 
@@ -45,9 +45,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from calibration.firmware import (
-    FIRMWARE_DIR,
     FirmwareError,
     build_image,
+    image_cache_dir,
 )
 from tinymodel.dispatch import Variant
 
@@ -78,7 +78,6 @@ MODEL_FILES = {"lenet": ("lenet_f32.tflite", "lenet_int8.tflite"),
 MODEL_WARMUPS = {"lenet": 1, "resnet20": 0}
 MODEL_VARIANTS = tuple(v.value for v in Variant)
 EXAMPLES = ROOT / "tinymodel" / "examples"
-CACHE = FIRMWARE_DIR / "build" / "paper"
 
 # Quantization parameters of the RUN_LAYER requests (values do not change latency; these are
 # those of a ReLU layer after a ReLU layer: zero points -128, scale ratio 2^-8).
@@ -244,7 +243,7 @@ def deploy_cached(model: str, board: str, variant: str, opt: str = "-O2") -> dic
 
     f32_file, int8_file = MODEL_FILES[model]
     path = EXAMPLES / (f32_file if Variant.parse(variant).dtype == "float32" else int8_file)
-    out = CACHE / f"{model}-{board}-{variant}{'' if opt == '-O2' else opt}"
+    out = image_cache_dir("paper") / f"{model}-{board}-{variant}{'' if opt == '-O2' else opt}"
     dep = deploy(load_model(str(path)), board, variant, out, opt)
     if dep.oversized:
         return {"model_file": path.name, "oversized": dep.oversized,

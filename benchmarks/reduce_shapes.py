@@ -39,7 +39,7 @@ def main() -> None:
     args = ap.parse_args()
 
     import calibration.vboard  # noqa: F401  (registers vboard://)
-    from calibration.firmware import FIRMWARE_DIR, build_image
+    from calibration.firmware import build_image, image_cache_dir
     from calibration.plans import load_plan
     from calibration.protocol import Client
     from calibration.requests import layer_request, point_layer, timeout_s
@@ -60,7 +60,7 @@ def main() -> None:
             tables["old"] = load_table(args.old)
     except TinymodelError as e:
         sys.exit(f"error: {e}")
-    out = FIRMWARE_DIR / "build" / "bench-reduce-shapes"
+    out = image_cache_dir("bench-reduce-shapes")
     errors: dict[tuple[str, str], list[float]] = {}
     inside: dict[str, int] = {}
     try:

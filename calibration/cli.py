@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from tinymodel.cachedir import cache_rule
 from tinymodel.command import (Command, Interrupted, counted, format_table, int_at_least,
                                main_for, opt_level, write_json)
 from tinymodel.errors import UsageError
@@ -43,7 +44,9 @@ class CalibrateCommand(Command):
         "the paper's model (one delta per odd / even / divisible-by-4 "
         "class times MACs) and a richer loop-event model, the one to use chosen on held-out "
         "points. Without --port the board is the virtual board running the same firmware image "
-        "(built when needed); with --port a real board on that serial device. Every measurement "
+        "(built when needed in the user cache: " + cache_rule("firmware") + "); with --port a "
+        "real board on that serial device. The calibration networks' images are built next to "
+        "the log, in <stem>.networks/. Every measurement "
         "is appended to the log (--out) as it arrives; rerun with --resume after an interruption "
         "to continue without repeating a point. Tables go next to the log as "
         "<stem>.<variant>.table.json. See docs/calibration.md.")

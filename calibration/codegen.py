@@ -28,7 +28,9 @@ verification.
 
 from __future__ import annotations
 
+import os
 import struct
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -271,13 +273,25 @@ def write_model(m: GeneratedModel, out_dir: Path) -> GeneratedModel:
 
 
 def sync_dir(src: Path, dst: Path) -> None:
-    """Copy the files of ``src`` into ``dst``, rewriting only those whose bytes changed."""
+    """Copy the files of ``src`` into ``dst``, rewriting only those whose bytes changed.
+
+    A file is replaced whole (written to a temporary file in ``dst``, then renamed over the old
+    one), so a ``make`` or another process syncing the same sources into a shared cache never
+    reads a half-written file."""
     dst.mkdir(parents=True, exist_ok=True)
     for f in src.iterdir():
         target = dst / f.name
         data = f.read_bytes()
-        if not target.exists() or target.read_bytes() != data:
-            target.write_bytes(data)
+        if target.exists() and target.read_bytes() == data:
+            continue
+        fd, tmp = tempfile.mkstemp(prefix=f".{f.name}-", suffix=".tmp", dir=dst)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, target)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
 
 
 # -- reading an image back -------------------------------------------------------------------------

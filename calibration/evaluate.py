@@ -100,7 +100,8 @@ class EvaluateCommand(Command):
                             help="run this firmware image on the virtual board instead of "
                                  "building one")
         parser.add_argument("--work", type=Path, metavar="DIR",
-                            help="keep the generated sources and image in DIR")
+                            help="keep the generated sources and image in DIR (default: a "
+                                 "temporary folder, removed afterwards)")
         parser.add_argument("--opt", default="-O2", type=opt_level, metavar="Os|O2|Ofast",
                             help="compiler optimisation level of the built image (default O2)")
         add_json_option(parser)

@@ -18,6 +18,7 @@ Nothing here imports TensorFlow; the ELF is read with ``pyelftools``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import logging
@@ -26,19 +27,26 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tinymodel.cachedir import cache_dir
 from tinymodel.dispatch import Variant
 from tinymodel.errors import TinymodelError
 from tinymodel.footprint import image_overflow_bytes, memory_layout, oversized_text
 
 log = logging.getLogger(__name__)
 
-#: Repository root and firmware directory.
+#: Repository root and firmware directory (read only: builds go to a build directory outside it).
 REPO: Path = Path(__file__).resolve().parent.parent
 FIRMWARE_DIR: Path = REPO / "firmware"
+
+#: 12 hex digits of SHA-256 of :data:`FIRMWARE_DIR`'s path: images built from this source tree are
+#: cached under their own directory (:func:`image_cache_dir`), so two checkouts or installs that
+#: share a user cache never build into one directory (``make`` would take the other tree's
+#: objects as up to date).
+SOURCE_TREE_ID: str = hashlib.sha256(str(FIRMWARE_DIR).encode()).hexdigest()[:12]
 
 #: Names of the kernel variants an image can be built for (:class:`tinymodel.dispatch.Variant`;
 #: their wire codes are :data:`tinymodel.firmware_interface.VARIANT_CODES`).
@@ -493,13 +501,50 @@ def config_name(board: str, variant: str, opt: str) -> str:
     return f"{board}-{variant}{opt}"
 
 
+def image_cache_dir(*parts: str) -> Path:
+    """Where images of this firmware tree are cached: ``<user cache>/firmware/<tree>/<parts>``
+    (:func:`tinymodel.cachedir.cache_dir`, :data:`SOURCE_TREE_ID`); :func:`build_image` builds a
+    configuration without a ``build_dir`` in ``image_cache_dir(config_name(...))``."""
+    return cache_dir("firmware", SOURCE_TREE_ID, *parts)
+
+
+#: The lock file :func:`build_lock` holds inside a build directory.
+LOCK_NAME = ".tinymodel-build.lock"
+
+
+@contextlib.contextmanager
+def build_lock(build_dir: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``build_dir`` (creating it) until the block ends: a process or
+    thread that builds into the same directory waits, then finds the image up to date, instead of
+    running ``make`` on the same objects at the same time.  The lock is ``flock`` on the file
+    :data:`LOCK_NAME` inside the directory, released by the kernel if the holder dies."""
+    import fcntl
+
+    build_dir = Path(build_dir)
+    try:
+        build_dir.mkdir(parents=True, exist_ok=True)
+        fh = open(build_dir / LOCK_NAME, "a")
+    except OSError as e:
+        raise FirmwareError(f"{build_dir}: cannot build there ({e.strerror or e})") from None
+    with fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
 def build_image(board: str, variant: str, opt: str = "-O2", *, model_dir: Path | None = None,
                 build_dir: Path | None = None, weight_region_bytes: int | None = None,
                 jobs: int | None = None, make: str = "make") -> Image:
     """Run ``make -C firmware`` for one configuration and return the :class:`Image`.
 
-    ``model_dir`` holds generated network sources (:mod:`calibration.codegen`); then the reserved
-    RUN_LAYER weight region defaults to 0 bytes, so the flash report is the network's.  Raises
+    The image is built in ``build_dir``, by default in the user cache
+    (``image_cache_dir(config_name(board, variant, opt))``); nothing is written into the firmware
+    tree.  Builds into one directory are serialised (:func:`build_lock`), so concurrent callers
+    each get a whole image.  ``model_dir`` holds generated network sources
+    (:mod:`calibration.codegen`); then the reserved RUN_LAYER weight region defaults to 0 bytes,
+    so the flash report is the network's.  Raises
     :class:`OversizedError` when the linker reports a region overflow, :class:`FirmwareError`
     for any other failure (with the last lines of the compiler output).
     """
@@ -514,24 +559,27 @@ def build_image(board: str, variant: str, opt: str = "-O2", *, model_dir: Path |
         raise FirmwareError(f"{make!r} not found on PATH")
     if weight_region_bytes is None:
         weight_region_bytes = 0 if model_dir is not None else DEFAULT_WEIGHT_REGION_BYTES
-    out = Path(build_dir) if build_dir else FIRMWARE_DIR / "build" / config_name(board, variant, opt)
+    out = Path(build_dir) if build_dir else image_cache_dir(config_name(board, variant, opt))
     cmd = [make, "-C", str(FIRMWARE_DIR), f"BOARD={board}", f"VARIANT={variant}", f"OPT={opt}",
            f"BUILD_DIR={out.resolve()}", f"WEIGHT_REGION_BYTES={int(weight_region_bytes)}",
            f"PYTHON={sys.executable}", f"-j{jobs or os.cpu_count() or 1}"]
     if model_dir is not None:
         cmd.append(f"MODEL_DIR={Path(model_dir).resolve()}")
     log.info("building %s: %s", config_name(board, variant, opt), " ".join(cmd))
-    res = subprocess.run(cmd, capture_output=True, text=True)
-    output = res.stdout + res.stderr
-    if res.returncode != 0:
-        overflow = parse_overflow(output)
-        if overflow:
-            raise OversizedError(overflow, board)
-        tail = "; ".join(line.strip() for line in output.strip().splitlines()[-4:])
-        raise FirmwareError(f"firmware build {config_name(board, variant, opt)} failed: {tail}")
-    elf = out / "tinymodel.elf"
+    with build_lock(out):
+        res = subprocess.run(cmd, capture_output=True, text=True)
+        output = res.stdout + res.stderr
+        if res.returncode != 0:
+            overflow = parse_overflow(output)
+            if overflow:
+                raise OversizedError(overflow, board)
+            tail = "; ".join(line.strip() for line in output.strip().splitlines()[-4:])
+            raise FirmwareError(f"firmware build {config_name(board, variant, opt)} failed: "
+                                f"{tail}")
+        elf = out / "tinymodel.elf"
+        size = size_report(elf, board)
     return Image(board, variant, opt, out, elf, out / "tinymodel.map", out / "tinymodel.bin",
-                 size_report(elf, board), output)
+                 size, output)
 
 
 # -- base sizes (tinymodel/data/firmware_base.json) ----------------------------------------------

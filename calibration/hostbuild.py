@@ -5,13 +5,13 @@ Everything that runs firmware code on the host goes through here: the kernels be
 the virtual board.
 
 * :func:`find_host_compiler` — ``$TINYMODEL_CC``, ``$CC``, then ``gcc``, ``cc``, ``clang`` on PATH;
-* :func:`build_shared_library` — compile sources into ``<cache_dir>/<fingerprint>/<name>`` unless
-  that file exists.  The fingerprint hashes the compiler, the flags and every input's path and
-  content (sources, headers, data files the sources include), so a changed byte anywhere builds a
-  new library next to the old one and a process never loads a library another one is replacing.
-  The compiler writes to a temporary file in the same directory that is renamed into place, so
-  concurrent builders (pytest-xdist workers, parallel calibration workers) never see a half-written
-  library.
+* :func:`build_shared_library` — compile sources into ``<cache_dir>/<fingerprint>/<name>`` (by
+  default in the user cache, :func:`host_build_dir`) unless that file exists.  The fingerprint
+  hashes the compiler, the flags and every input's path and content (sources, headers, data
+  files the sources include), so a changed byte anywhere builds a new library next to the old one
+  and a process never loads a library another one is replacing.  The compiler writes to a
+  temporary file in the same directory that is renamed into place, so concurrent builders
+  (pytest-xdist workers, parallel calibration workers) never see a half-written library.
 
 Every library is position-independent, linked with ``-lm`` and sees ``firmware/include``; the
 caller adds its optimisation, language standard, warnings and ``-D`` definitions
@@ -30,11 +30,10 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from calibration.firmware import FIRMWARE_DIR, FirmwareError
+from tinymodel.cachedir import cache_dir as user_cache_dir
 
 log = logging.getLogger(__name__)
 
-#: Where host libraries are cached by default (git-ignored, next to the firmware images).
-HOST_BUILD_DIR: Path = FIRMWARE_DIR / "build" / "host"
 #: Headers every firmware source may include.
 INCLUDE_DIR: Path = FIRMWARE_DIR / "include"
 #: Flags of every host library: position-independent code linked as a shared object.
@@ -48,6 +47,13 @@ DEVICE_CFLAGS: tuple[str, ...] = ("-O1", "-g", "-std=gnu99")
 #: Definitions of a host build of the device code: every kernel family, both float variants.
 DEVICE_DEFINES: tuple[str, ...] = ("-DTM_HOST=1", "-DTM_HAVE_F32=1", "-DTM_HAVE_S8_REF=1",
                                    "-DTM_HAVE_S8_OPT=1", "-DTM_F32_VARIANT_MASK=3u")
+
+
+def host_build_dir() -> Path:
+    """Where host libraries are cached by default: ``<user cache>/host``
+    (:func:`tinymodel.cachedir.cache_dir`; one subdirectory per build fingerprint, which hashes
+    the sources' paths, so checkouts sharing the cache do not share libraries)."""
+    return user_cache_dir("host")
 
 
 class HostBuildError(FirmwareError):
@@ -83,25 +89,30 @@ def fingerprint(cc: str, flags: Sequence[str], inputs: Iterable[Path]) -> str:
 
 
 def build_shared_library(name: str, sources: Sequence[Path], *, flags: Sequence[str] = (),
-                         inputs: Sequence[Path] = (), cache_dir: Path = HOST_BUILD_DIR,
+                         inputs: Sequence[Path] = (), cache_dir: Path | None = None,
                          libs: Sequence[str] = ("-lm",)) -> Path:
     """Compile ``sources`` into the shared library ``name`` (or reuse the one already built from
     the same compiler, flags and inputs) and return its path.
 
     ``flags`` come after :data:`COMMON_FLAGS` and ``-I firmware/include``; ``inputs`` are further
     files the build depends on without compiling them (headers of other directories, data a
-    source ``.incbin``\\ s); the firmware headers are always inputs.  Raises
+    source ``.incbin``\\ s); the firmware headers are always inputs.  ``cache_dir`` defaults to
+    :func:`host_build_dir`.  Raises
     :class:`HostBuildError` with the compiler's message when the build fails.
     """
     cc = find_host_compiler()
     flags = (*COMMON_FLAGS, "-I", str(INCLUDE_DIR), *flags)
     all_inputs = [*map(Path, sources), *headers(), *map(Path, inputs)]
-    out_dir = Path(cache_dir) / fingerprint(cc, (*flags, *libs), all_inputs)[:16]
+    out_dir = (Path(cache_dir) if cache_dir else host_build_dir()) \
+        / fingerprint(cc, (*flags, *libs), all_inputs)[:16]
     target = out_dir / name
     if target.exists():
         return target
-    out_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}-", suffix=".tmp", dir=out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}-", suffix=".tmp", dir=out_dir)
+    except OSError as e:
+        raise HostBuildError(f"{out_dir}: cannot build there ({e.strerror or e})") from None
     os.close(fd)
     cmd = [cc, *flags, *map(str, sources), "-o", tmp, *libs]
     log.info("host build: %s", " ".join(cmd))
@@ -117,6 +128,6 @@ def build_shared_library(name: str, sources: Sequence[Path], *, flags: Sequence[
     return target
 
 
-__all__ = ["COMMON_FLAGS", "DEVICE_CFLAGS", "DEVICE_DEFINES", "HOST_BUILD_DIR", "INCLUDE_DIR",
-           "KERNEL_CFLAGS", "HostBuildError", "build_shared_library", "find_host_compiler",
-           "fingerprint", "headers"]
+__all__ = ["COMMON_FLAGS", "DEVICE_CFLAGS", "DEVICE_DEFINES", "INCLUDE_DIR", "KERNEL_CFLAGS",
+           "HostBuildError", "build_shared_library", "find_host_compiler", "fingerprint",
+           "headers", "host_build_dir"]

@@ -1,12 +1,24 @@
-"""Shared pytest configuration: the --runslow switch and paths to shipped models."""
+"""Shared pytest configuration: the --runslow switch, the session's cache directory and paths
+to shipped models."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+
+#: The user cache directory of a test session (``TINYMODEL_CACHE``, :mod:`tinymodel.cachedir`):
+#: git-ignored in the checkout, shared by the xdist workers and kept across runs, so firmware
+#: images and host libraries are built once (their build directories are locked, the host
+#: libraries fingerprinted), and the tests never write into the user's own cache.
+TEST_CACHE = REPO / "build" / "test-cache"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ["TINYMODEL_CACHE"] = str(TEST_CACHE)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from tinymodel.cachedir import cache_dir, cache_rule
 from tinymodel.command import (Command, Interrupted, counted, format_table, int_at_least,
                                main_for, opt_level, write_json)
 from tinymodel.dispatch import Variant
@@ -35,15 +35,9 @@ from tinymodel.options import add_board_option, add_json_option, add_port_option
 
 
 def default_cache_dir() -> Path:
-    """Generated networks (random, zoo) and built images: ``$TINYMODEL_CACHE/validation`` if set, else
-    ``build/validation-cache`` in a source checkout, else ``~/.cache/tinymodel/validation``."""
-    env = os.environ.get("TINYMODEL_CACHE")
-    if env:
-        return Path(env).expanduser() / "validation"
-    repo = Path(__file__).resolve().parent.parent
-    if (repo / "pyproject.toml").is_file():
-        return repo / "build" / "validation-cache"
-    return Path.home() / ".cache" / "tinymodel" / "validation"
+    """Where generated networks (random, zoo) and their images are cached without ``--cache``:
+    the user cache's ``validation/`` (:func:`tinymodel.cachedir.cache_dir`)."""
+    return cache_dir("validation")
 
 
 class ValidateCommand(Command):
@@ -96,7 +90,8 @@ class ValidateCommand(Command):
                             help="output directory (default: validation-<suite>)")
         parser.add_argument("--cache", type=Path, metavar="DIR",
                             help="where generated networks (random, zoo) and images are cached "
-                                 "(default: build/validation-cache in a checkout)")
+                                 f"(default: {cache_rule('validation')}; here "
+                                 f"{cache_dir('validation')})")
         parser.add_argument("--fresh", action="store_true",
                             help="start a new results file instead of resuming DIR/results.jsonl")
         parser.add_argument("--jobs", type=int_at_least("jobs"), default=None, metavar="N",

@@ -93,9 +93,12 @@ def record_key(job: Job, target: str) -> str:
 
 
 def image_dir(cache_dir: Path, job: Job) -> Path:
-    """Where the image of ``job`` is generated and built (one directory per model file, board,
-    variant and optimisation level)."""
-    return (Path(cache_dir) / "images"
+    """Where the image of ``job`` is generated and built: one directory per firmware source tree
+    (:data:`calibration.firmware.SOURCE_TREE_ID`, so checkouts sharing a cache do not build into
+    one directory), model file, board, variant and optimisation level."""
+    from calibration.firmware import SOURCE_TREE_ID
+
+    return (Path(cache_dir) / "images" / SOURCE_TREE_ID
             / f"{job.model}-{job.model_sha256[:12]}-{job.board}-{job.variant}{job.opt}")
 
 

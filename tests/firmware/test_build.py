@@ -1,9 +1,9 @@
 """The benchmark firmware builds for all 3 boards x 4 variants; each size report is printed.
 
-Builds run in parallel (three makes at a time, each with -j2) into firmware/build/<cfg>/; the
-size reports are also written to firmware/build/size-reports.txt.  Skipped without
-arm-none-eabi-gcc.  With the virtual board (calibration.vboard) present, one image per board is
-also driven end to end over its serial URL.
+Builds run in parallel (three makes at a time, each with -j2) into the session's cache
+(``calibration.firmware.image_cache_dir(<cfg>)``); the size reports are also written to
+build/size-reports.txt.  Skipped without arm-none-eabi-gcc.  With the virtual board
+(calibration.vboard) present, one image per board is also driven end to end over its serial URL.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from calibration.firmware import (FIRMWARE_DIR, VARIANTS, build_image, toolchain_available)
+from calibration.firmware import VARIANTS, build_image, toolchain_available
+from tests.conftest import REPO
 from tinymodel.boards import load_board
 
 pytestmark = pytest.mark.skipif(not toolchain_available(), reason="arm-none-eabi-gcc not installed")
@@ -30,7 +31,8 @@ def images():
         futures = {cfg: pool.submit(build_image, cfg[0], cfg[1], "-O2", jobs=2) for cfg in CONFIGS}
         built = {cfg: f.result() for cfg, f in futures.items()}
     report = "\n\n".join(f"== {b} {v} -O2\n{built[(b, v)].size.text()}" for b, v in CONFIGS)
-    (FIRMWARE_DIR / "build" / "size-reports.txt").write_text(report + "\n")
+    (REPO / "build").mkdir(exist_ok=True)
+    (REPO / "build" / "size-reports.txt").write_text(report + "\n")
     print("\n" + report)
     return built
 

@@ -17,9 +17,6 @@ from calibration import hostbuild
 from calibration.firmware import FIRMWARE_DIR, FirmwareError
 from calibration.transport import Transport
 
-#: Where the libraries are cached (one directory per build fingerprint).
-CACHE_DIR: Path = FIRMWARE_DIR / "build" / "hostdevice"
-
 #: Sanitizer flags of the fuzz build (``firmware/fuzz/Makefile``).
 SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
 
@@ -45,8 +42,7 @@ def build_host_device(model_dir: Path | None = None, *, extra_flags: tuple[str, 
         sources += sorted(model_dir.glob("*.c")) + sorted(model_dir.glob("*.S"))
         inputs = sorted(model_dir.glob("*.bin"))
         flags += [f"-I{model_dir}", f"-Wa,-I{model_dir}"]
-    return hostbuild.build_shared_library("libtmdevice.so", sources, flags=flags, inputs=inputs,
-                                          cache_dir=CACHE_DIR)
+    return hostbuild.build_shared_library("libtmdevice.so", sources, flags=flags, inputs=inputs)
 
 
 class HostDeviceTransport(Transport):

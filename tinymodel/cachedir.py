@@ -1,0 +1,49 @@
+"""The user cache directory: where every command keeps what it can rebuild (firmware images,
+host-compiled libraries, generated networks).
+
+One rule, read on every call (so a test or a script can change it at any time):
+
+1. ``$TINYMODEL_CACHE`` if it is set and not empty;
+2. else ``$XDG_CACHE_HOME/tinymodel`` if ``XDG_CACHE_HOME`` is set to an absolute path (the XDG
+   Base Directory rule: a relative value is ignored);
+3. else ``~/.cache/tinymodel``.
+
+Each use has its own subdirectory: ``firmware/`` (firmware images,
+:func:`calibration.firmware.image_cache_dir`), ``host/`` (host-compiled C libraries,
+:func:`calibration.hostbuild.host_build_dir`), ``validation/`` (``validate``'s generated networks
+and their images).  Nothing a command writes goes into the installed package:
+outputs go under the command's ``--out`` (or the current directory), rebuildable files here.
+Everything in this directory may be deleted at any time; it is rebuilt on the next use.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+#: The environment variable that overrides the cache directory.
+CACHE_ENV = "TINYMODEL_CACHE"
+
+
+def cache_dir(*parts: str) -> Path:
+    """The user cache directory (the module docstring's rule), joined with ``parts``
+    (``cache_dir("firmware")``).  An absolute path with ``~`` expanded; nothing is created."""
+    env = os.environ.get(CACHE_ENV)
+    if env:
+        root = Path(env).expanduser()
+    else:
+        xdg = os.environ.get("XDG_CACHE_HOME", "")
+        base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".cache"
+        root = base / "tinymodel"
+    return root.absolute().joinpath(*parts)
+
+
+def cache_rule(*parts: str) -> str:
+    """The rule in one line, for help texts: ``$TINYMODEL_CACHE/<parts>, else
+    $XDG_CACHE_HOME/tinymodel/<parts>, else ~/.cache/tinymodel/<parts>`` (the text only; the
+    path it gives now is :func:`cache_dir`)."""
+    sub = "".join(f"/{p}" for p in parts)
+    return f"${CACHE_ENV}{sub}, else $XDG_CACHE_HOME/tinymodel{sub}, else ~/.cache/tinymodel{sub}"
+
+
+__all__ = ["CACHE_ENV", "cache_dir", "cache_rule"]
