@@ -297,11 +297,24 @@ def _source_name(board: object) -> str:
         return path.name
 
 
+def _hash_order(path: Path) -> str:
+    """Where a file of :func:`build_id` comes in the hash, independent of where the checkout and
+    the build directory are: a source by its path inside ``firmware/``, a generated file (board
+    configuration, network sources; outside ``firmware/``) as ``build/<its directory>/<name>``.
+    This is the order the files had when images were built in ``firmware/build/<config>``, so
+    the ids of the shipped tables' firmware stay valid."""
+    try:
+        return path.resolve().relative_to(FIRMWARE_DIR.resolve()).as_posix()
+    except ValueError:
+        return f"build/{path.parent.name}/{path.name}"
+
+
 def build_id(files: Iterable[Path], extra: str = "") -> str:
-    """16 hex digits of SHA-256 over the files' paths (relative names) and contents plus
-    ``extra`` (flags, board, variant): the same sources and flags give the same id."""
+    """16 hex digits of SHA-256 over the files' names and contents, in :func:`_hash_order`,
+    plus ``extra`` (flags, board, variant): the same sources and flags give the same id wherever
+    the checkout and the build directory are."""
     h = hashlib.sha256()
-    for p in sorted(Path(f) for f in files):
+    for p in sorted((Path(f) for f in files), key=_hash_order):
         h.update(p.name.encode())
         h.update(b"\0")
         try:

@@ -151,3 +151,28 @@ def test_generated_board_files_name_no_absolute_path():
         for text in (board_header(board), memory_script(board), board_make_vars(board)):
             assert str(REPO) not in text
             assert f"tinymodel/boards/data/{board_id}.toml" in text.splitlines()[0]
+
+
+@pytest.mark.parametrize("cfg", CONFIGS, ids=[f"{b}-{v}" for b, v in CONFIGS])
+def test_the_build_id_is_the_shipped_tables_wherever_the_image_is_built(images, cfg):
+    """The id hashes sources and generated files in an order that does not depend on where the
+    checkout or the build directory is (the session's cache here, firmware/build when the tables
+    were measured): the shipped table of each board and variant names the image built today."""
+    from tinymodel.tables import default_table_path, load_table
+
+    table = load_table(default_table_path(*cfg))
+    assert images[cfg].build_id == table.firmware["build_id"]
+
+
+def test_the_build_id_does_not_depend_on_the_build_directory(tmp_path, monkeypatch):
+    """The same files with the generated one named by an absolute path (sorting before the
+    sources) and by a relative one (sorting after them): one id."""
+    from calibration.firmware import FIRMWARE_DIR, build_id
+
+    sources = sorted((FIRMWARE_DIR / "src").glob("*.c"))[:3]
+    gen = tmp_path / "gen"
+    gen.mkdir()
+    (gen / "tm_board_config.h").write_text("#define X 1\n")
+    monkeypatch.chdir(tmp_path)
+    assert (build_id([*sources, gen / "tm_board_config.h"], "L4")
+            == build_id([*sources, Path("gen") / "tm_board_config.h"], "L4"))
