@@ -25,8 +25,9 @@ The page is five ``<section>`` elements, in this order (:data:`SECTIONS`):
    measurements or the calibration logs.
 
 A part without data is left out (the appendix lists what it left out and what would produce it);
-nothing is shown as "n/a".  Numbers have one format per unit (:func:`fmt_cycles`, :func:`fmt_ms`,
-:func:`fmt_uj`, :func:`fmt_pct`, …); :func:`html_table` refuses an unformatted float.
+nothing is shown as "n/a".  Numbers have one format per unit, those of :mod:`tinymodel.text`
+(``fmt_cycles``, ``fmt_ms``, ``fmt_pct``, …), in which the analysis writes its findings too;
+:func:`html_table` refuses an unformatted float.
 """
 
 from __future__ import annotations
@@ -37,7 +38,6 @@ import html
 import io
 import json
 import math
-import re
 import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -48,6 +48,21 @@ from typing import Any
 from tinymodel.dispatch import Variant
 from tinymodel.errors import TinymodelError
 from tinymodel.estimator import PREDICTORS
+from tinymodel.text import MISSING as _MISSING
+from tinymodel.text import finite_number as _finite
+from tinymodel.text import (
+    fmt_count,
+    fmt_cycles,
+    fmt_err,
+    fmt_ms,
+    fmt_ns,
+    fmt_pct,
+    fmt_r,
+    fmt_ratio,
+    fmt_sig3,
+    fmt_signed_pct,
+    fmt_uj,
+)
 from validation.paper_tables import SWEEP_SECTIONS
 from validation.statistics import WITHIN
 
@@ -122,70 +137,6 @@ _SCRIPT = """
   if(document.readyState==='complete'){ mark(); } else { window.addEventListener('load', mark); }
 })();
 """
-
-
-# -- number formats ------------------------------------------------------------------------------
-# One format per unit: cycles and counts as integers with thousands separators; ms, µJ and ns as
-# three significant digits (whole numbers from 100 up); percentages with one decimal.
-
-_MISSING = "–"
-
-
-def _finite(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def fmt_count(v: Any) -> str:
-    """An integer count with thousands separators (``1,234,567``); ``–`` when missing."""
-    return f"{round(v):,}" if _finite(v) else _MISSING
-
-
-#: Cycles are counts: ``612.0`` → ``612``, ``66003238.0`` → ``66,003,238``.
-fmt_cycles = fmt_count
-
-
-def fmt_sig3(v: Any) -> str:
-    """Three significant digits, whole numbers with thousands separators from 100 up:
-    ``0.01234`` → ``0.0123``, ``1.5`` → ``1.50``, ``466.42`` → ``466``, ``1692.3`` → ``1,692``."""
-    if not _finite(v):
-        return _MISSING
-    if v == 0:
-        return "0"
-    if abs(v) >= 99.95:
-        return f"{v:,.0f}"
-    r = float(f"{v:.3g}")
-    return f"{r:.{max(0, 2 - math.floor(math.log10(abs(r))))}f}"
-
-
-#: Milliseconds, microjoules and nanoseconds per operation: three significant digits.
-fmt_ms = fmt_uj = fmt_ns = fmt_sig3
-
-
-def fmt_pct(v: Any) -> str:
-    """A percentage with one decimal (``12.3 %``)."""
-    return f"{v:.1f} %" if _finite(v) else _MISSING
-
-
-def fmt_signed_pct(v: Any) -> str:
-    """A signed percentage with one decimal (``+2.2 %``, ``-83.0 %``)."""
-    return f"{v:+.1f} %" if _finite(v) else _MISSING
-
-
-def fmt_err(v: Any) -> str:
-    """A relative error (a fraction) as a signed percentage: ``0.022`` → ``+2.2 %``."""
-    return fmt_signed_pct(100 * v) if _finite(v) else _MISSING
-
-
-def fmt_ratio(v: Any) -> str:
-    """A ratio with one decimal (``12.3×``); a status string (``oversized``) as it is."""
-    if isinstance(v, str):
-        return v
-    return f"{v:.1f}×" if _finite(v) else _MISSING
-
-
-def fmt_r(v: Any) -> str:
-    """A correlation coefficient with three decimals."""
-    return f"{v:.3f}" if _finite(v) else _MISSING
 
 
 def _pct_range(values: Sequence[float | None], signed: bool = False) -> str:
@@ -1100,14 +1051,6 @@ def _source(text: str) -> str:
     return f"<p class='source'>Data: {_esc(text)}.</p>"
 
 
-def _same_formats(text: str) -> str:
-    """A finding's numbers in the report's formats: percentages with one decimal, ratios with
-    one decimal and ``×``, correlations with three decimals."""
-    text = re.sub(r"(-?\d+\.\d+) %", lambda m: fmt_pct(float(m.group(1))), text)
-    text = re.sub(r"\b(\d+\.\d+)[x×]", lambda m: fmt_ratio(float(m.group(1))), text)
-    return re.sub(r"\br = (-?\d+\.\d+)", lambda m: f"r = {fmt_r(float(m.group(1)))}", text)
-
-
 #: The ``source`` of the findings that are tinymodel's accuracy targets, not the paper's claims.
 _TARGETS = "accuracy"
 
@@ -1136,7 +1079,7 @@ def _findings(a: Mapping[str, Any]) -> str:
     unchecked = len(claims) - len(checked)
     if not checked:
         return ""
-    rows = [[_yes_no(f["holds"]), f["claim"], _same_formats(f["detail"]), f["source"],
+    rows = [[_yes_no(f["holds"]), f["claim"], f["detail"], f["source"],
              "calibration logs" if f.get("data") == "calibration logs" else "this run"]
             for f in checked]
     more = (f"<p class='note'>{_count(unchecked, 'further claim')} could not be checked: these "
@@ -1359,17 +1302,6 @@ __all__ = [
     "Cell",
     "Png",
     "condition_groups",
-    "fmt_count",
-    "fmt_cycles",
-    "fmt_err",
-    "fmt_ms",
-    "fmt_ns",
-    "fmt_pct",
-    "fmt_r",
-    "fmt_ratio",
-    "fmt_sig3",
-    "fmt_signed_pct",
-    "fmt_uj",
     "html_table",
     "render_html",
     "write_csv",

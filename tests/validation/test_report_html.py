@@ -6,6 +6,7 @@ skipped."""
 
 from __future__ import annotations
 
+import copy
 import csv
 import html
 import json
@@ -21,18 +22,18 @@ from tests.validation.synthetic import record
 from validation.analysis import analyze
 from validation.paper_tables import calibration_logs
 from validation.predictions import TableChoice
-from validation.report import (
-    SECTIONS,
+from tinymodel.text import (
     fmt_cycles,
     fmt_err,
     fmt_ms,
+    fmt_ns,
     fmt_pct,
+    fmt_r,
     fmt_ratio,
     fmt_signed_pct,
     fmt_uj,
-    html_table,
-    write_report,
 )
+from validation.report import SECTIONS, html_table, write_report
 
 CHROMIUM = next((p for p in (shutil.which(n) for n in ("chromium", "chromium-browser",
                                                        "google-chrome")) if p), None)
@@ -62,12 +63,11 @@ def _failed(model: str, board: str, variant: str, message: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def analysis():
+def records() -> list[dict]:
     """Two networks in every variant on the L4 (the paper's Tables 2–3 and Figure 2), LeNet on
-    the F4, an oversized and a failed run, the shipped L4 calibration log (Table 4, the sweeps)
-    and one layer marked as predicted by the fallback proxy."""
+    the F4, an oversized and a failed run."""
     lenet = [1.0, 1.1, 0.9, 1.0, 1.0, 1.3, 1.0, 1.0, 1.0]
-    recs = [_renamed(record("lenet_int8", "s8-opt", lenet), "lenet"),
+    return [_renamed(record("lenet_int8", "s8-opt", lenet), "lenet"),
             _renamed(record("lenet_int8", "s8-ref", 1.05), "lenet"),
             _renamed(record("lenet_f32", "f32", 0.97), "lenet"),
             _renamed(record("lenet_f32", "f32-soft", 1.02), "lenet"),
@@ -76,7 +76,13 @@ def analysis():
             _renamed(record("resnet20_int8", "s8-ref", 0.98), "resnet20"),
             _renamed(record("resnet20_f32", "f32-soft", status="oversized"), "resnet20"),
             _failed("resnet20", "F4", "s8-opt", FAILED)]
-    a = analyze(recs, TableChoice(), calibration_logs(["L4"]))
+
+
+@pytest.fixture(scope="module")
+def analysis(records):
+    """The analysis of :func:`records` with the shipped L4 calibration log (Table 4, the
+    sweeps) and one layer marked as predicted by the fallback proxy."""
+    a = analyze(copy.deepcopy(records), TableChoice(), calibration_logs(["L4"]))
     row = next(r for r in a["layers"] if r["op"] == "RESHAPE")
     row.update(fallback=True, note=FALLBACK_NOTE)
     next(n for n in a["networks"] if (n["model"], n["board"], n["variant"])
@@ -115,6 +121,8 @@ def test_number_formats_by_hand():
     assert fmt_pct(12.345) == "12.3 %" and fmt_signed_pct(-83.04) == "-83.0 %"
     assert fmt_err(0.022) == "+2.2 %" and fmt_err(None) == "–" and fmt_ms(float("nan")) == "–"
     assert fmt_ratio(17.84) == "17.8×" and fmt_ratio("oversized") == "oversized"
+    assert fmt_ratio(1.0234) == "1.02×" and fmt_ratio(0.14523) == "0.145×"
+    assert fmt_ns(29.44) == "29.4" and fmt_r(0.99987) == "1.000" and fmt_r(-0.2501) == "-0.250"
     with pytest.raises(TypeError, match="unformatted float"):
         html_table(["x"], [[1.5]])
 
@@ -215,6 +223,82 @@ def test_numbers_have_one_format_per_unit(page):
                     seen[h.split()[-1]] += 1
                     assert _three_significant(v), (h, v)
     assert all(seen.values()), seen
+
+
+#: A number standing alone: not the digits of a name (resnet20, L4, s8-opt, div4, 1x1,
+#: pytest-3), nor a band (±10 %).
+_NUMBER = re.compile(r"(?<![\w.,/+±-])[+-]?\d+(?:,\d{3})*(?:\.\d+)?(?![\w.])")
+
+
+def _misformatted(text: str) -> list[str]:
+    """The numbers of ``text`` not written in the one format of their unit: a percentage with
+    one decimal (``12.3 %``), a correlation with three (``r = 0.998``), anything else with a
+    decimal point — ms, µJ, ns, ratios — with three significant digits (``0.0123``, ``1.50``,
+    ``29.4×``), whole numbers — counts, cycles, and ms or µJ from 100 up — with thousands
+    separators (``612``, ``1,692``)."""
+    bad = []
+    for m in _NUMBER.finditer(text):
+        v, after = m.group(), text[m.end():]
+        if after.startswith(" % interval"):             # the interval's level, a name
+            continue
+        if after.startswith(" %"):
+            ok = re.fullmatch(r"[+-]?\d+\.\d", v) is not None
+        elif text[:m.start()].endswith("r = "):
+            ok = re.fullmatch(r"-?\d\.\d{3}", v) is not None
+        elif "." in v or after.startswith("×"):
+            ok = _three_significant(v.lstrip("+-"))
+        else:
+            ok = re.fullmatch(r"[+-]?\d{1,3}(,\d{3})*", v) is not None
+        if not ok:
+            bad.append(v + (" %" if after.startswith(" %") else ""))
+    if re.search(r"\d(\.\d+)?x\b", text):
+        bad.append("a ratio written with x")
+    return bad
+
+
+def test_the_format_check_catches_other_formats():
+    assert _misformatted("612.00 cycles; 1692 µJ against 466.42 µJ; 12.34 %; r = 0.9987; "
+                         "speed-up 17.84×, gains 2.2x") == [
+        "612.00", "1692", "466.42", "12.34 %", "0.9987", "17.84", "a ratio written with x"]
+    assert _misformatted("resnet20/lenet L4 s8-opt: Ops 17.8×, O latency 0.145×, 1,692 µJ, "
+                         "466 µJ, 0.0123 ms, -83.0 %, r = -0.250 (1,234 layers), 1x1 2D Conv., within ±10 %, "
+                         "95 % interval") == []
+
+
+def test_findings_are_written_in_the_report_formats(analysis, page, report):
+    """The findings' numbers come out of the analysis in the report's formats, and the page and
+    report.json show that text as it is."""
+    findings = analysis["findings"]
+    sources = {f["source"] for f in findings if f["holds"] is not None}
+    assert {"Table 2", "Table 3", "Table 4", "Figure 6", "accuracy"} <= sources, sources
+    checked = [f for f in findings if f["holds"] is not None]
+    for f in checked:
+        assert not _misformatted(f["detail"]), (f["claim"], f["detail"])
+    shown = _text(_sections(page)["appendix"]) + _text(_sections(page)["networks"])
+    for f in checked:
+        if f["source"] != "accuracy":                   # those are the targets table's yes/no
+            assert f["detail"] in shown, f["detail"]
+    doc = json.loads(report["json"].read_text())
+    assert [f["detail"] for f in doc["findings"]] == [f["detail"] for f in findings]
+
+
+def test_validate_prints_the_report_formats(records, tmp_path, capsys):
+    """``validate --report-only``: the terminal summary's ms, µJ and percentages in the same
+    formats as the report."""
+    from tinymodel.cli import main
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert main(["validate", "--report-only", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "prediction errors" in text and "ms" in text
+    lines = [ln for ln in text.splitlines()
+             if not ln.startswith(("every number:", "report:", "validation suite", "error:"))]
+    assert not _misformatted("\n".join(lines)), _misformatted("\n".join(lines))
+    ms = {r["model"] + r["board"] + r["variant"]: r["latency_ms"] for r in records
+          if r["status"] == "ok"}
+    assert fmt_ms(ms["lenetL4s8-opt"]) in text
 
 
 def _panels_and_legends(fig) -> tuple[list, list]:
