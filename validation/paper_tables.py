@@ -139,15 +139,17 @@ def _clock(recs: Sequence[Mapping[str, Any]]) -> float | None:
 def table4(logs: Mapping[str, list], layers: Sequence[Mapping[str, Any]],
            records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Paper Table 4 per board (:func:`tinymodel.fitting.table4`): from the calibration logs (the
-    paper's sweep sections when the log has them) and from the validation layers (``s8-ref``
-    against ``s8-opt`` where both ran)."""
+    paper's sweep sections when the log has them; ``"BOARD calibration sweeps"``) and from the
+    validation layers (``s8-ref`` against ``s8-opt`` where both ran; ``"BOARD validation
+    layers"``), each ``{"board", "rows", "findings"}``."""
     from tinymodel.fitting import table4 as paper_table4
 
     out: dict[str, Any] = {}
     for board, recs in sorted(logs.items()):
         t = paper_table4(recs)
         if t is not None:
-            out[f"{board} calibration sweeps"] = {"rows": t.rows, "findings": t.findings}
+            out[f"{board} calibration sweeps"] = {"board": board, "rows": t.rows,
+                                                  "findings": t.findings}
     spec_by = {(r["model"], r["board"], r["variant"], L["index"]): L.get("spec")
                for r in records if r["status"] == "ok" for L in r.get("layers") or []}
     per_board: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -163,7 +165,8 @@ def table4(logs: Mapping[str, list], layers: Sequence[Mapping[str, Any]],
     for board, recs in sorted(per_board.items()):
         t = paper_table4(recs, clocks[board]) if board in clocks else None
         if t is not None and t.rows:
-            out[f"{board} validation layers"] = {"rows": t.rows, "findings": t.findings}
+            out[f"{board} validation layers"] = {"board": board, "rows": t.rows,
+                                                 "findings": t.findings}
     return out
 
 
