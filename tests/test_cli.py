@@ -454,6 +454,7 @@ def test_help_without_pyserial_lists_the_verbs_that_need_it():
 @pytest.mark.parametrize("n, noun, plural, text", [
     (0, "run", None, "0 runs"), (1, "run", None, "1 run"), (2, "run", None, "2 runs"),
     (1, "class", "classes", "1 class"), (3, "class", "classes", "3 classes"),
+    (1234, "layer", None, "1,234 layers"),
 ])
 def test_counts_take_the_singular_for_one(n, noun, plural, text):
     assert counted(n, noun, plural) == text

@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 
 from tinymodel import __version__
-from tinymodel.text import counted
+from tinymodel.text import counted, fmt_ns, fmt_ratio
 from tinymodel.costs import layer_cost
 from tinymodel.dispatch import Variant
 from tinymodel.errors import TinymodelError
@@ -708,7 +708,9 @@ def table4_findings(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
        divisible-by-4 reduction input than with an even one, and with an even than an odd one;
     2. depthwise convolution gains least from the optimized kernels.
 
-    Each finding: ``claim``, ``holds`` (``None`` when the data lack a class) and ``detail``.
+    Each finding: ``claim``, ``holds`` (``None`` when the data lack a class) and ``detail``, its
+    numbers in the formats of :mod:`tinymodel.text` (δ with :func:`fmt_ns`, gains with
+    :func:`fmt_ratio`).
     """
     out: list[dict[str, Any]] = []
     by = {r["layer_type"]: r for r in rows}
@@ -717,7 +719,7 @@ def table4_findings(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         d = [r.get(f"delta_opt_{c}_ns") if r else None for c in ("odd", "even", "div4")]
         holds = None if None in d else bool(d[2] < d[1] < d[0])
         detail = ("no data" if None in d else
-                  f"odd {d[0]:.1f}, even {d[1]:.1f}, div4 {d[2]:.1f} ns/op")
+                  f"odd {fmt_ns(d[0])}, even {fmt_ns(d[1])}, div4 {fmt_ns(d[2])} ns/op")
         out.append({"claim": f"{kind}: optimized delta div4 < even < odd", "holds": holds,
                     "detail": detail})
     gains = {k: r.get("gain_all") for k, r in by.items() if r.get("gain_all")}
@@ -725,7 +727,7 @@ def table4_findings(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         smallest = min(gains, key=gains.get)
         out.append({"claim": "DW 2D Conv.: the smallest gain of the optimized kernels",
                     "holds": smallest == "DW 2D Conv.",
-                    "detail": ", ".join(f"{k} {g:.2f}x" for k, g in gains.items())})
+                    "detail": ", ".join(f"{k} {fmt_ratio(g)}" for k, g in gains.items())})
     else:
         out.append({"claim": "DW 2D Conv.: the smallest gain of the optimized kernels",
                     "holds": None, "detail": "no data"})

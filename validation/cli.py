@@ -32,6 +32,7 @@ from tinymodel.dispatch import Variant
 from tinymodel.errors import TinymodelError, UsageError
 from tinymodel.options import add_board_option, add_json_option, add_port_options, \
     add_table_option, add_variant_option
+from tinymodel.text import fmt_ms, fmt_pct, fmt_uj
 
 
 def default_cache_dir() -> Path:
@@ -293,7 +294,7 @@ def _saved_text(saved: int, total: int, results: Path, fresh: bool) -> str:
 
 
 def _pct(v: Any) -> str:
-    return "-" if v is None else f"{v:.1f} %"
+    return "-" if v is None else fmt_pct(v)
 
 
 def _generation_progress(enabled: bool):
@@ -364,7 +365,7 @@ def report_outputs(summary: dict[str, Any], out_dir: Path,
 def _cell(n: dict[str, Any]) -> str:
     if n["status"] == "ok":
         mark = {"passed": "", "failed": " !", "skipped": " ?"}.get(n["verification"] or "", " ?")
-        return f"{n['latency_ms']:,.2f}{mark}"
+        return f"{fmt_ms(n['latency_ms'])}{mark}"
     return {"oversized": "oversized", "unsupported": "unsupported"}.get(n["status"], "error")
 
 
@@ -385,7 +386,7 @@ def summary_text(summary: dict[str, Any]) -> str:
                 row.append(_cell(n) if n else "-")
             ok = [by[(model, board, v)] for v in variants if (model, board, v) in by
                   and by[(model, board, v)]["energy_uj"] is not None]
-            row.append(", ".join(f"{n['energy_uj']:,.0f}" for n in ok) if ok else "-")
+            row.append(", ".join(fmt_uj(n["energy_uj"]) for n in ok) if ok else "-")
             rows.append(row)
     heads = ["model", "board", "MACs"] + [f"{v} ({Variant(v).paper_label}) ms" for v in variants] \
         + ["energy uJ"]

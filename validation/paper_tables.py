@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from tinymodel.text import counted
+from tinymodel.text import counted, fmt_r, fmt_ratio
 from tinymodel.dispatch import Variant
 from tinymodel.pareto import pareto_front
 from validation.predictions import AnalysisError
@@ -139,15 +139,17 @@ def _clock(recs: Sequence[Mapping[str, Any]]) -> float | None:
 def table4(logs: Mapping[str, list], layers: Sequence[Mapping[str, Any]],
            records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Paper Table 4 per board (:func:`tinymodel.fitting.table4`): from the calibration logs (the
-    paper's sweep sections when the log has them) and from the validation layers (``s8-ref``
-    against ``s8-opt`` where both ran)."""
+    paper's sweep sections when the log has them; ``"BOARD calibration sweeps"``) and from the
+    validation layers (``s8-ref`` against ``s8-opt`` where both ran; ``"BOARD validation
+    layers"``), each ``{"board", "rows", "findings"}``."""
     from tinymodel.fitting import table4 as paper_table4
 
     out: dict[str, Any] = {}
     for board, recs in sorted(logs.items()):
         t = paper_table4(recs)
         if t is not None:
-            out[f"{board} calibration sweeps"] = {"rows": t.rows, "findings": t.findings}
+            out[f"{board} calibration sweeps"] = {"board": board, "rows": t.rows,
+                                                  "findings": t.findings}
     spec_by = {(r["model"], r["board"], r["variant"], L["index"]): L.get("spec")
                for r in records if r["status"] == "ok" for L in r.get("layers") or []}
     per_board: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -163,7 +165,8 @@ def table4(logs: Mapping[str, list], layers: Sequence[Mapping[str, Any]],
     for board, recs in sorted(per_board.items()):
         t = paper_table4(recs, clocks[board]) if board in clocks else None
         if t is not None and t.rows:
-            out[f"{board} validation layers"] = {"rows": t.rows, "findings": t.findings}
+            out[f"{board} validation layers"] = {"board": board, "rows": t.rows,
+                                                 "findings": t.findings}
     return out
 
 
@@ -233,7 +236,7 @@ def paper_findings(nets: Sequence[Mapping[str, Any]], t2: Sequence[Mapping[str, 
         f"optimised ({OPTIMISED}) is much faster (≥ {MUCH_FASTER:g}×) than unoptimised "
         f"({UNOPTIMISED}) on every board", bool(sp) and all(r["speedup"] >= MUCH_FASTER for r in sp)
         if sp else None,
-        ", ".join(f"{r['model']} {r['board']} {r['speedup']:.1f}×" for r in sp) or "no data",
+        ", ".join(f"{r['model']} {r['board']} {fmt_ratio(r['speedup'])}" for r in sp) or "no data",
         "Table 2"))
     pairs = [(m, b, by[(m, b, "s8-ref")]["measured_ms"], by[(m, b, "f32")]["measured_ms"])
              for (m, b, v) in by if v == "s8-ref" and (m, b, "f32") in by
@@ -241,7 +244,7 @@ def paper_findings(nets: Sequence[Mapping[str, Any]], t2: Sequence[Mapping[str, 
     out.append(finding(
         "int8 without SIMD (s8-ref, Q) is not faster than float with an FPU (f32, U+FPU)",
         all(q >= f for _, _, q, f in pairs) if pairs else None,
-        ", ".join(f"{m} {b} Q/U+FPU {q / f:.2f}" for m, b, q, f in pairs) or "no data",
+        ", ".join(f"{m} {b} Q/U+FPU {fmt_ratio(q / f)}" for m, b, q, f in pairs) or "no data",
         "Figure 2"))
     macs = {n["model"]: n["macs"] for n in nets if n["macs"]}
     cmp_ = []
@@ -252,8 +255,8 @@ def paper_findings(nets: Sequence[Mapping[str, Any]], t2: Sequence[Mapping[str, 
     out.append(finding(
         "the larger network gains more from the optimisations (speed-up U/O)",
         all(big["speedup"] > small["speedup"] for _, small, big in cmp_) if cmp_ else None,
-        ", ".join(f"{b}: {big['model']} {big['speedup']:.1f}× vs {small['model']} "
-                  f"{small['speedup']:.1f}×" for b, small, big in cmp_) or "no data",
+        ", ".join(f"{b}: {big['model']} {fmt_ratio(big['speedup'])} vs {small['model']} "
+                  f"{fmt_ratio(small['speedup'])}" for b, small, big in cmp_) or "no data",
         "Table 2"))
     floats = [n for n in nets if n["variant"] in ("f32", "f32-soft") and n["board"] == "L4"]
     if floats and macs:
@@ -274,15 +277,18 @@ def paper_findings(nets: Sequence[Mapping[str, Any]], t2: Sequence[Mapping[str, 
         "MAC ratio by more than 25 %",
         all(abs(r["optimised_latency_ratio"] / r["paper_macs_ratio"] - 1) > 0.25 for r in o)
         if o else None,
-        ", ".join(f"{r['model']}/{r['reference']} {r['board']}: Ops {r['paper_macs_ratio']:.1f}×, "
-                  f"O latency {r['optimised_latency_ratio']:.1f}×" for r in o) or "no data",
+        ", ".join(f"{r['model']}/{r['reference']} {r['board']}: "
+                  f"Ops {fmt_ratio(r['paper_macs_ratio'])}, "
+                  f"O latency {fmt_ratio(r['optimised_latency_ratio'])}" for r in o) or "no data",
         "Table 3"))
     pr = [r for r in t3 if r["params_ratio"] and r["paper_macs_ratio"]]
     out.append(finding(
         "parameters are a poor proxy: the parameter ratio is far (> 2×) below the Ops ratio",
         all(r["paper_macs_ratio"] / r["params_ratio"] > 2 for r in pr) if pr else None,
-        ", ".join(dict.fromkeys(f"{r['model']}/{r['reference']}: params {r['params_ratio']:.1f}×, "
-                                f"Ops {r['paper_macs_ratio']:.1f}×" for r in pr)) or "no data",
+        ", ".join(dict.fromkeys(f"{r['model']}/{r['reference']}: params "
+                                f"{fmt_ratio(r['params_ratio'])}, "
+                                f"Ops {fmt_ratio(r['paper_macs_ratio'])}" for r in pr))
+        or "no data",
         "Table 3"))
     per_board = {b: c for b, c in energy["per_board_network_r"].items() if c["pearson"] is not None}
     pooled = energy["network_r"]
@@ -290,16 +296,16 @@ def paper_findings(nets: Sequence[Mapping[str, Any]], t2: Sequence[Mapping[str, 
         "energy is linear in latency across networks on each board (Pearson r ≥ 0.99; the "
         "slope differs between boards)",
         all(c["pearson"] >= 0.99 for c in per_board.values()) if per_board else None,
-        ", ".join(f"{b}: r = {c['pearson']:.4f} ({counted(c['n'], 'run')})"
+        ", ".join(f"{b}: r = {fmt_r(c['pearson'])} ({counted(c['n'], 'run')})"
                   for b, c in per_board.items())
-        + (f"; all boards pooled r = {pooled['pearson']:.4f}" if pooled["pearson"] is not None
+        + (f"; all boards pooled r = {fmt_r(pooled['pearson'])}" if pooled["pearson"] is not None
            else "") or "no data", "Figure 6"))
     for level, key, fig in (("layers", "layer_r", "Figure 7"),):
         c = energy[key]
         out.append(finding(f"energy is linear in latency across {level} (Pearson r ≥ 0.99)",
                             None if c["pearson"] is None else c["pearson"] >= 0.99,
                             "no data" if c["pearson"] is None else
-                            f"r = {c['pearson']:.4f} over {c['n']} {level}", fig))
+                            f"r = {fmt_r(c['pearson'])} over {c['n']:,} {level}", fig))
     fronts = energy["pareto"]
     multi = {m: f for m, f in fronts.items() if len(f["boards"]) > 1}
     if multi:

@@ -13,11 +13,13 @@ The page is five ``<section>`` elements, in this order (:data:`SECTIONS`):
 
 1. ``summary`` — what ran and on which targets (the virtual board explained against a real one),
    the headline errors of the richer model, the paper's model and the MAC proxy per board and
-   variant, the coverage of the 95 % intervals, what failed and why, the fallback layers;
+   variant, the coverage of the 95 % intervals and whether the richer model meets its targets,
+   what failed and why, the fallback layers;
 2. ``networks`` — predicted against measured per network: a parity plot with the ±10 % band and
    a table of every run (a run that did not finish shows its message);
-3. ``layers`` — per layer: a parity plot coloured by kernel path (fallback layers marked),
-   the error distribution, errors per board and variant and the worst layers;
+3. ``layers`` — per layer: a parity plot coloured by kernel path (fallback layers marked)
+   with the error distribution as its last panel, errors per board and variant and the worst
+   layers;
 4. ``proxies`` — where the proxies break: the data-derived conditions of
    :func:`validation.analysis.mispredictions` grouped by condition, the layers without MACs, where
    the richer model itself misses and the correlations of the proxies;
@@ -25,8 +27,12 @@ The page is five ``<section>`` elements, in this order (:data:`SECTIONS`):
    measurements or the calibration logs.
 
 A part without data is left out (the appendix lists what it left out and what would produce it);
-nothing is shown as "n/a".  Numbers have one format per unit (:func:`fmt_cycles`, :func:`fmt_ms`,
-:func:`fmt_uj`, :func:`fmt_pct`, …); :func:`html_table` refuses an unformatted float.
+nothing is shown as "n/a".  The page reads as a report at 1400 px: the summary is one screen,
+figures are at most the page's width (:data:`_PAGE_IN`) and per-board panels share one figure,
+and a long table shows its first rows with the others behind “all N …”
+(:func:`html_table`'s ``fold``).  Numbers have one format per unit, those of :mod:`tinymodel.text`
+(``fmt_cycles``, ``fmt_ms``, ``fmt_pct``, …), in which the analysis writes its findings too;
+:func:`html_table` refuses an unformatted float.
 """
 
 from __future__ import annotations
@@ -37,7 +43,6 @@ import html
 import io
 import json
 import math
-import re
 import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -48,6 +53,21 @@ from typing import Any
 from tinymodel.dispatch import Variant
 from tinymodel.errors import TinymodelError
 from tinymodel.estimator import PREDICTORS
+from tinymodel.text import MISSING as _MISSING
+from tinymodel.text import finite_number as _finite
+from tinymodel.text import (
+    fmt_count,
+    fmt_cycles,
+    fmt_err,
+    fmt_ms,
+    fmt_ns,
+    fmt_pct,
+    fmt_r,
+    fmt_ratio,
+    fmt_sig3,
+    fmt_signed_pct,
+    fmt_uj,
+)
 from validation.paper_tables import SWEEP_SECTIONS
 from validation.statistics import WITHIN
 
@@ -88,24 +108,31 @@ _CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px auto;max-width:1200px;
 color:#1d2330;background:#fff;line-height:1.4;padding:0 16px}
 h1{font-size:1.5em;margin:0 0 4px}h2{border-bottom:2px solid #d0d6e2;padding-bottom:4px;
-margin-top:32px}h3{margin:22px 0 6px}h4{margin:16px 0 4px}
+margin-top:28px}h3{margin:18px 0 4px}h4{margin:12px 0 4px}p{margin:8px 0}
 section{display:block}
 table{border-collapse:collapse;margin:8px 0;font-size:.86em}
-th,td{border:1px solid #d0d6e2;padding:3px 7px;text-align:right;vertical-align:top}
+th,td{border:1px solid #d0d6e2;padding:1px 7px;text-align:right;vertical-align:top}
 td{white-space:nowrap}td.l{white-space:normal}
 th{background:#eef1f6}td.l,th.l{text-align:left}th.g{text-align:center}
 tr:nth-child(even) td{background:#f8f9fb}tr.all td{font-weight:600}
-#summary td,#summary th{padding:1px 7px}
 .wide{overflow-x:auto;max-width:100%}
-.scroll{overflow:auto;max-width:100%;max-height:34em;border-bottom:1px solid #d0d6e2}
-.scroll th{position:sticky;top:0;z-index:1}
+.fold:has(>details:not([open])) tr.more{display:none}
+.fold details{margin:-4px 0 8px;font-size:.86em;color:#3a66c4}
+@media print{.fold tr.more{display:table-row!important}.fold details{display:none}}
+.fold summary{cursor:pointer}.fold details[open] .closed,.fold details:not([open]) .open{display:none}
+.row{display:flex;flex-wrap:wrap;gap:0 24px;align-items:flex-start}.row>*{min-width:0;max-width:100%}
+.findings table{width:100%}.findings td:nth-child(2){width:30%}
+.findings td:nth-child(4),.findings td:nth-child(5){white-space:nowrap}
+.t4 .row>*{flex:1 1 30em}.t4 td,.t4 th{padding-left:4px;padding-right:4px}
+.t4 td.l{white-space:nowrap}tr.board td{border-top:2px solid #b8c0d0}
 .yes{color:#11702a;font-weight:600}.no{color:#b3261e;font-weight:600}
 .bad{color:#b3261e}.fb{color:#8a4b00;font-weight:600;white-space:nowrap}
 .note{color:#555;font-size:.9em}.source{color:#334;font-size:.9em;font-style:italic}
-figure{margin:12px 0;max-width:100%}figcaption{font-size:.88em;color:#444;max-width:60em}
+figure{margin:12px 0;max-width:100%;box-sizing:border-box}
+figcaption{font-size:.88em;color:#444;max-width:60em}
 img{max-width:100%;height:auto;border:1px solid #e2e6ee;display:block}
 #summary{background:#f3f6fb;border-left:4px solid #3a66c4;padding:2px 16px 10px}
-#summary h2{margin-top:8px}.headline{font-size:1.05em}
+#summary h2{margin-top:8px}#summary p{margin:6px 0}.headline{font-size:1.05em}
 ul.failures li{margin-bottom:3px}
 code{background:#f0f2f5;padding:0 3px}
 nav{font-size:.9em}nav a{margin-right:14px}
@@ -122,70 +149,6 @@ _SCRIPT = """
   if(document.readyState==='complete'){ mark(); } else { window.addEventListener('load', mark); }
 })();
 """
-
-
-# -- number formats ------------------------------------------------------------------------------
-# One format per unit: cycles and counts as integers with thousands separators; ms, µJ and ns as
-# three significant digits (whole numbers from 100 up); percentages with one decimal.
-
-_MISSING = "–"
-
-
-def _finite(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def fmt_count(v: Any) -> str:
-    """An integer count with thousands separators (``1,234,567``); ``–`` when missing."""
-    return f"{round(v):,}" if _finite(v) else _MISSING
-
-
-#: Cycles are counts: ``612.0`` → ``612``, ``66003238.0`` → ``66,003,238``.
-fmt_cycles = fmt_count
-
-
-def fmt_sig3(v: Any) -> str:
-    """Three significant digits, whole numbers with thousands separators from 100 up:
-    ``0.01234`` → ``0.0123``, ``1.5`` → ``1.50``, ``466.42`` → ``466``, ``1692.3`` → ``1,692``."""
-    if not _finite(v):
-        return _MISSING
-    if v == 0:
-        return "0"
-    if abs(v) >= 99.95:
-        return f"{v:,.0f}"
-    r = float(f"{v:.3g}")
-    return f"{r:.{max(0, 2 - math.floor(math.log10(abs(r))))}f}"
-
-
-#: Milliseconds, microjoules and nanoseconds per operation: three significant digits.
-fmt_ms = fmt_uj = fmt_ns = fmt_sig3
-
-
-def fmt_pct(v: Any) -> str:
-    """A percentage with one decimal (``12.3 %``)."""
-    return f"{v:.1f} %" if _finite(v) else _MISSING
-
-
-def fmt_signed_pct(v: Any) -> str:
-    """A signed percentage with one decimal (``+2.2 %``, ``-83.0 %``)."""
-    return f"{v:+.1f} %" if _finite(v) else _MISSING
-
-
-def fmt_err(v: Any) -> str:
-    """A relative error (a fraction) as a signed percentage: ``0.022`` → ``+2.2 %``."""
-    return fmt_signed_pct(100 * v) if _finite(v) else _MISSING
-
-
-def fmt_ratio(v: Any) -> str:
-    """A ratio with one decimal (``12.3×``); a status string (``oversized``) as it is."""
-    if isinstance(v, str):
-        return v
-    return f"{v:.1f}×" if _finite(v) else _MISSING
-
-
-def fmt_r(v: Any) -> str:
-    """A correlation coefficient with three decimals."""
-    return f"{v:.3f}" if _finite(v) else _MISSING
 
 
 def _pct_range(values: Sequence[float | None], signed: bool = False) -> str:
@@ -213,13 +176,20 @@ def _esc(v: Any) -> str:
     return html.escape(str(v))
 
 
+#: A folded table shows this many more rows than its ``fold`` rather than fold them away.
+_FOLD_SLACK = 2
+
+
 def html_table(heads: Sequence[str], rows: Sequence[Sequence[Any]], left: Sequence[int] = (0,),
-               groups: Sequence[tuple[str, int]] = (), scroll: bool = False,
+               groups: Sequence[tuple[str, int]] = (), fold: int = 0, what: str = "rows",
                row_class: Sequence[str] | None = None) -> str:
     """An HTML table.  Cells are strings (escaped), ints (:func:`fmt_count`), ``None`` (``–``)
     or :class:`Cell`; a float is a ``TypeError`` (format it with the formatter of its unit).
-    ``groups``: a first header row of ``(label, columns)``; ``scroll``: a long table in a box
-    that scrolls with its header kept; ``row_class``: a CSS class per row."""
+    ``groups``: a first header row of ``(label, columns)``; ``row_class``: a CSS class per row.
+    ``fold``: a long table shows its first ``fold`` rows, and a ``<details>`` below it (“all
+    N ``what``”) shows the others when opened — every row is in the page, the closed
+    ``<details>`` hides the rest by CSS (``.fold:has(…)``; a browser without ``:has`` shows
+    them all)."""
     def text(v: Any) -> str:
         if v is None:
             return _MISSING
@@ -244,11 +214,19 @@ def html_table(heads: Sequence[str], rows: Sequence[Sequence[Any]], left: Sequen
         out.append("<tr>" + "".join(f'<th class="g" colspan="{n}">{_esc(g)}</th>' if n > 1 else
                                     f"<th>{_esc(g)}</th>" for g, n in groups) + "</tr>")
     out.append("<tr>" + "".join(cell(i, h, "th") for i, h in enumerate(heads)) + "</tr>")
+    folds = 0 < fold < len(rows) - _FOLD_SLACK
     for k, r in enumerate(rows):
-        cls = f' class="{row_class[k]}"' if row_class and row_class[k] else ""
+        classes = " ".join(c for c in ((row_class[k] if row_class else ""),
+                                       "more" if folds and k >= fold else "") if c)
+        cls = f' class="{classes}"' if classes else ""
         out.append(f"<tr{cls}>" + "".join(cell(i, v, "td") for i, v in enumerate(r)) + "</tr>")
     out.append("</table>")
-    return f'<div class="{"scroll" if scroll else "wide"}">' + "\n".join(out) + "</div>"
+    table = '<div class="wide">' + "\n".join(out) + "</div>"
+    if not folds:
+        return table
+    return (f'<div class="fold">{table}<details><summary><span class="closed">all '
+            f'{len(rows):,} {_esc(what)}</span><span class="open">the first {fold:,} only'
+            f"</span></summary></details></div>")
 
 
 def _yes_no(v: bool | None) -> Cell | None:
@@ -274,6 +252,9 @@ class Png:
 
 
 _DPI = 100
+#: The widest figure, inches: the page's 1,200 px at :data:`_DPI` (a figure is never scaled up;
+#: wider ones would be scaled down).
+_PAGE_IN = 12.0
 _COLORS = {"rich": "#1f77b4", "paper": "#ff7f0e", "mac": "#d62728", "chosen": "#2ca02c"}
 _MARKERS = {"rich": "o", "paper": "s", "mac": "^", "chosen": "D"}
 _VARIANT_MARKERS = {Variant.F32_SOFT.value: "s", Variant.F32.value: "D", Variant.S8_REF.value: "^",
@@ -301,11 +282,22 @@ def _png(fig: Any) -> Png:
 
 
 def _figure(png: Png | None, caption: str) -> str:
+    """A figure as wide as its image (narrower when the page is), its caption wrapped to it."""
     if png is None:
         return ""
-    return (f'<figure><img alt="{_esc(caption)}" width="{png.width_px}" '
-            f'height="{png.height_px}" src="data:image/png;base64,{png.b64}">'
+    return (f'<figure style="width:{png.width_px + 2}px"><img alt="{_esc(caption)}" '
+            f'width="{png.width_px}" height="{png.height_px}" '
+            f'src="data:image/png;base64,{png.b64}">'
             f"<figcaption>{_esc(caption)}</figcaption></figure>")
+
+
+def _side_by_side(*parts: str) -> str:
+    """Parts (a heading and its table) next to each other where the page is wide enough, one
+    under the other where it is not."""
+    shown = [p for p in parts if p]
+    if len(shown) < 2:
+        return "".join(shown)
+    return '<div class="row">' + "".join(f"<div>{p}</div>" for p in shown) + "</div>"
 
 
 #: Qualitative colours: matplotlib's tab10, then five more that stay distinct from it.
@@ -319,16 +311,30 @@ def _palette(names: Sequence[str]) -> dict[str, Any]:
     return {n: _QUALITATIVE[i % len(_QUALITATIVE)] for i, n in enumerate(names)}
 
 
+def _legend_columns(width_in: float, handles: Sequence[Any], ncols: int) -> int:
+    """How many columns (at most ``ncols``) a legend below the panels gets in a figure
+    ``width_in`` wide: a column takes about 0.065 in per character of the longest label (8 pt)
+    plus its marker."""
+    longest = max(len(h.get_label()) for h in handles)
+    return max(1, min(ncols, int(width_in // (0.065 * longest + 0.5)), len(handles)))
+
+
+def _legend_height_in(width_in: float, handles: Sequence[Any], ncols: int = 6) -> float:
+    """The height (inches) a legend of :func:`_bottom_legend` takes below the panels."""
+    if not handles:
+        return 0.0
+    rows = -(-len(handles) // _legend_columns(width_in, handles, ncols))
+    return 0.1 + 0.19 * rows
+
+
 def _bottom_legend(fig: Any, handles: Sequence[Any], ncols: int = 6) -> None:
-    """A legend below the panels, in as many columns (at most ``ncols``) as the figure's width
-    holds: a column takes about 0.065 in per character of the longest label (8 pt) plus its
-    marker."""
+    """A legend below the panels, in as many columns as the figure's width holds
+    (:func:`_legend_columns`)."""
     if not handles:
         return
-    longest = max(len(h.get_label()) for h in handles)
-    fits = int(fig.get_figwidth() // (0.065 * longest + 0.5))
     fig.legend(handles=list(handles), loc="outside lower center",
-               ncols=max(1, min(ncols, fits, len(handles))), fontsize=8, frameon=False)
+               ncols=_legend_columns(fig.get_figwidth(), handles, ncols), fontsize=8,
+               frameon=False)
 
 
 def _parity_axes(ax: Any, lo: float, hi: float) -> None:
@@ -368,7 +374,7 @@ def plot_network_parity(nets: Sequence[Mapping[str, Any]]) -> Png | None:
     variants = [v for v in _VARIANT_MARKERS if any(n["variant"] == v for n in pts)]
     bc = _palette(boards)
     plt = _pyplot()
-    fig, axes = plt.subplots(1, len(PREDICTORS), figsize=(4.0 * len(PREDICTORS), 4.6),
+    fig, axes = plt.subplots(1, len(PREDICTORS), figsize=(3.3 * len(PREDICTORS), 3.7),
                              layout="constrained", squeeze=False)
     for ax, p in zip(axes[0], PREDICTORS):
         for b in boards:
@@ -398,7 +404,8 @@ def _path_colors(layers: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 def plot_layer_parity(layers: Sequence[Mapping[str, Any]]) -> Png | None:
     """Predicted against measured cycles per layer, one log-log panel per predictor, colour by
-    kernel path; fallback layers (predicted by the MAC proxy) drawn as black crosses."""
+    kernel path; fallback layers (predicted by the MAC proxy) drawn as black crosses.  A last
+    panel shows the distribution of each predictor's per-layer errors (:func:`_error_histogram`)."""
     from matplotlib.lines import Line2D
 
     xy = {p: [r for r in layers if _finite(r[f"{p}_cycles"]) and r[f"{p}_cycles"] > 0
@@ -410,7 +417,7 @@ def plot_layer_parity(layers: Sequence[Mapping[str, Any]]) -> Png | None:
     lo, hi = min(allv) / 1.5, max(allv) * 1.5
     pc = _path_colors(layers)
     plt = _pyplot()
-    fig, axes = plt.subplots(1, len(PREDICTORS), figsize=(4.0 * len(PREDICTORS), 4.9),
+    fig, axes = plt.subplots(1, len(PREDICTORS) + 1, figsize=(_PAGE_IN, 3.9),
                              layout="constrained", squeeze=False)
     any_fallback = False
     for ax, p in zip(axes[0], PREDICTORS):
@@ -431,6 +438,7 @@ def plot_layer_parity(layers: Sequence[Mapping[str, Any]]) -> Png | None:
                                             if left_out else ""), fontsize=10)
         ax.set_xlabel("measured cycles")
     axes[0][0].set_ylabel("predicted cycles")
+    _error_histogram(axes[0][-1], layers)
     handles = [Line2D([], [], ls="", marker="o", color=c, label=f"path {path}")
                for path, c in pc.items()]
     if any_fallback:
@@ -440,25 +448,23 @@ def plot_layer_parity(layers: Sequence[Mapping[str, Any]]) -> Png | None:
     return _png(fig)
 
 
-def plot_error_histogram(layers: Sequence[Mapping[str, Any]]) -> Png | None:
-    """Histogram of per-layer relative errors (%) per predictor, clipped to ±100 %."""
-    plt = _pyplot()
+def _error_histogram(ax: Any, layers: Sequence[Mapping[str, Any]]) -> None:
+    """On ``ax``: the histogram of the per-layer relative errors (%) of each predictor, clipped
+    to ±100 %, with the ±10 % band and a legend of the predictors."""
     errs = {p: [max(min(100 * r[f"err_{p}"], 100), -100) for r in layers
                 if _finite(r[f"err_{p}"])] for p in PREDICTORS}
-    if not any(errs.values()):
-        return None
-    fig, ax = plt.subplots(figsize=(8, 3.4), layout="constrained")
     bins = [-100 + 5 * i for i in range(41)]
     for p in PREDICTORS:
         if errs[p]:
-            ax.hist(errs[p], bins=bins, histtype="step", lw=1.6, label=PREDICTOR_LABELS[p],
+            ax.hist(errs[p], bins=bins, histtype="step", lw=1.4, label=PREDICTOR_LABELS[p],
                     color=_COLORS[p])
-    ax.axvspan(-100 * WITHIN, 100 * WITHIN, color="k", alpha=0.07,
-               label=f"±{100 * WITHIN:.0f} %")
-    ax.set_xlabel("relative error of the prediction, % (clipped to ±100 %)")
+    ax.axvspan(-100 * WITHIN, 100 * WITHIN, color="k", alpha=0.07, lw=0)
+    ax.set_xlim(-105, 105)
+    ax.set_ylim(0, ax.get_ylim()[1] * 1.45)                 # room for the legend above the bars
+    ax.set_title("errors of each predictor", fontsize=10)
+    ax.set_xlabel("error, % (clipped to ±100 %)")
     ax.set_ylabel("layers")
-    ax.legend(fontsize=8, loc="upper left")
-    return _png(fig)
+    ax.legend(fontsize=7, loc="upper left", frameon=False, handlelength=1.2)
 
 
 def plot_conditions(rows: Sequence[Mapping[str, Any]]) -> Png | None:
@@ -469,7 +475,7 @@ def plot_conditions(rows: Sequence[Mapping[str, Any]]) -> Png | None:
     if not rows:
         return None
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(9, 0.34 * len(rows) + 1.5), layout="constrained")
+    fig, ax = plt.subplots(figsize=(8, 0.21 * len(rows) + 1.2), layout="constrained")
     labels = [r["condition"] for r in rows]
     for i, r in enumerate(rows):
         y = len(rows) - 1 - i
@@ -504,23 +510,34 @@ def plot_variants(nets: Sequence[Mapping[str, Any]]) -> Png | None:
     models = list(dict.fromkeys(n["model"] for n in ok))
     vc = _palette(variants)
     plt = _pyplot()
-    fig, axes = plt.subplots(len(boards), 1, figsize=(min(14, max(7, 0.42 * len(models) + 3)),
-                                                      2.9 * len(boards) + 0.8),
-                             layout="constrained", squeeze=False, sharex=True)
-    for ax, b in zip(axes[:, 0], boards):
+    # a panel per board, side by side while they fit on the page (a network per 0.3 in)
+    panel_w = max(3.4, 0.3 * len(models) + 1.2)
+    cols = max(1, min(len(boards), int((_PAGE_IN - 0.6) // panel_w)))
+    rows = -(-len(boards) // cols)
+    turned = len(models) > 6
+    fig, axes = plt.subplots(rows, cols, figsize=(min(_PAGE_IN, max(7, cols * panel_w + 0.6)),
+                                                  2.4 * rows + (1.4 if turned else 0.7)),
+                             layout="constrained", squeeze=False, sharex=True, sharey=True)
+    for k, ax in enumerate(axes.flat):
+        if k >= len(boards):
+            ax.set_axis_off()
+            continue
+        b = boards[k]
         for v in variants:
             mine = [(models.index(n["model"]), n["measured_ms"]) for n in ok
                     if n["board"] == b and n["variant"] == v]
             if mine:
                 ax.scatter(*zip(*mine), color=vc[v], marker=_VARIANT_MARKERS[v], s=30)
         ax.set_yscale("log")
-        ax.set_ylabel("measured latency, ms")
+        if k % cols == 0:
+            ax.set_ylabel("measured latency, ms")
         ax.set_title(f"board {b}", fontsize=10)
         ax.grid(True, axis="y", lw=0.3, alpha=0.5)
-    last = axes[-1, 0]
-    last.set_xticks(range(len(models)), models, rotation=60 if len(models) > 6 else 0,
-                    ha="right" if len(models) > 6 else "center", fontsize=8)
-    last.set_xlabel("network")
+        if k + cols >= len(boards):                    # the lowest panel of its column
+            ax.xaxis.set_tick_params(labelbottom=True)
+            ax.set_xticks(range(len(models)), models, rotation=60 if turned else 0,
+                          ha="right" if turned else "center", fontsize=8)
+            ax.set_xlabel("network")
     _bottom_legend(fig, [Line2D([], [], ls="", marker=_VARIANT_MARKERS[v], color=vc[v],
                                 label=f"kernel variant {v}") for v in variants])
     return _png(fig)
@@ -528,7 +545,7 @@ def plot_variants(nets: Sequence[Mapping[str, Any]]) -> Png | None:
 
 def plot_sweeps(sweeps: Sequence[Mapping[str, Any]]) -> Png | None:
     """Paper Figures 4–5: latency against the swept dense input length or input channels, one
-    panel per calibration-log section (rows) and board (columns); ``s8-opt`` points coloured by
+    panel per board (rows) and calibration-log section (columns); ``s8-opt`` points coloured by
     the alignment class of the swept quantity, the other variants grey, the paper MACs on a
     second axis."""
     from matplotlib.lines import Line2D
@@ -545,11 +562,12 @@ def plot_sweeps(sweeps: Sequence[Mapping[str, Any]]) -> Png | None:
                      ("#9a9a9a", "#c4c4c4", "#6e6e6e")))
     thousands = FuncFormatter(lambda v, _: f"{v:,.0f}")
     plt = _pyplot()
-    fig, axes = plt.subplots(len(sections), len(boards),
-                             figsize=(3.8 * len(boards) + 0.6, 2.6 * len(sections) + 0.9),
+    fig, axes = plt.subplots(len(boards), len(sections),
+                             figsize=(min(_PAGE_IN, 2.9 * len(sections) + 0.4),
+                                      1.55 * len(boards) + 0.8),
                              layout="constrained", squeeze=False)
-    for i, sec in enumerate(sections):
-        for j, b in enumerate(boards):
+    for i, b in enumerate(boards):
+        for j, sec in enumerate(sections):
             ax = axes[i][j]
             mine = [s for s in sweeps if s["section"] == sec and s["board"] == b]
             if not mine:
@@ -586,16 +604,19 @@ def plot_sweeps(sweeps: Sequence[Mapping[str, Any]]) -> Png | None:
     return _png(fig)
 
 
-def plot_energy_networks(energy: Mapping[str, Any], nets: Sequence[Mapping[str, Any]]
-                         ) -> Png | None:
-    """Paper Figures 3/6: energy against latency per run, one panel per board, colour by model
-    (filled, then hollow markers past fifteen models), marker by variant; each model's
-    Pareto-efficient configurations ringed."""
+def plot_energy(energy: Mapping[str, Any], nets: Sequence[Mapping[str, Any]],
+                layers: Sequence[Mapping[str, Any]]) -> Png | None:
+    """Paper Figures 3/6 and 7 in one figure: energy against latency per run, one panel per
+    board, colour by model (filled, then hollow markers past fifteen models), marker by variant,
+    each model's Pareto-efficient configurations ringed; and a last panel per layer, colour by
+    board (Figure 7)."""
     from matplotlib.lines import Line2D
 
     pts = [n for n in nets if n["status"] == "ok" and _finite(n["energy_uj"])
            and _finite(n["measured_ms"])]
-    if not pts:
+    lay = [r for r in layers if _finite(r["energy_uj"]) and _finite(r["measured_ms"])
+           and r["energy_uj"] > 0 and r["measured_ms"] > 0]
+    if not pts and not lay:
         return None
     boards = list(dict.fromkeys(n["board"] for n in pts))
     models = list(dict.fromkeys(n["model"] for n in pts))
@@ -607,10 +628,22 @@ def plot_energy_networks(energy: Mapping[str, Any], nets: Sequence[Mapping[str, 
         return ({"facecolors": "none", "edgecolors": mc[m], "lw": 1.0} if hollow[m]
                 else {"color": mc[m], "lw": 0})
 
+    handles = ([Line2D([], [], ls="", marker="o", color=mc[m], label=m,
+                       markerfacecolor="none" if hollow[m] else mc[m]) for m in models]
+               + [Line2D([], [], ls="", marker=_VARIANT_MARKERS[v], color="#555", label=v)
+                  for v in variants]
+               + [Line2D([], [], ls="", marker="o", markerfacecolor="none", color="k",
+                         markersize=9, label="Pareto-efficient for its model")] if pts else [])
     plt = _pyplot()
-    fig, axes = plt.subplots(1, len(boards), figsize=(3.9 * len(boards) + 0.6, 4.2),
-                             layout="constrained", squeeze=False, sharex=True, sharey=True)
-    for ax, b in zip(axes[0], boards):
+    panels = len(boards) + (1 if lay else 0)
+    width_in = min(_PAGE_IN, max(2.9 * panels + 0.4, 6.4 if len(handles) <= 12 else 9.0))
+    fig, axes = plt.subplots(1, panels, figsize=(width_in,
+                                                 2.8 + _legend_height_in(width_in, handles)),
+                             layout="constrained", squeeze=False)
+    for k, (ax, b) in enumerate(zip(axes[0], boards)):
+        if k:
+            ax.sharex(axes[0][0])
+            ax.sharey(axes[0][0])
         for n in (n for n in pts if n["board"] == b):
             ax.scatter(n["measured_ms"], n["energy_uj"], s=30,
                        marker=_VARIANT_MARKERS.get(n["variant"], "o"), **style(n["model"]))
@@ -624,41 +657,33 @@ def plot_energy_networks(energy: Mapping[str, Any], nets: Sequence[Mapping[str, 
         ax.set_xlabel("latency, ms")
         ax.set_title(f"board {b}", fontsize=10)
         ax.grid(True, lw=0.3, alpha=0.5)
-    axes[0][0].set_ylabel("energy per inference, µJ")
-    handles = ([Line2D([], [], ls="", marker="o", color=mc[m], label=m,
-                       markerfacecolor="none" if hollow[m] else mc[m]) for m in models]
-               + [Line2D([], [], ls="", marker=_VARIANT_MARKERS[v], color="#555", label=v)
-                  for v in variants]
-               + [Line2D([], [], ls="", marker="o", markerfacecolor="none", color="k",
-                         markersize=9, label="Pareto-efficient for its model")])
+    if boards:
+        axes[0][0].set_ylabel("energy per inference, µJ")
+    if lay:
+        _energy_layers(axes[0][-1], lay)
     _bottom_legend(fig, handles, ncols=6)
     return _png(fig)
 
 
-def plot_energy_layers(layers: Sequence[Mapping[str, Any]]) -> Png | None:
-    """Paper Figure 7: energy against latency per layer, colour by board."""
+def _energy_layers(ax: Any, lay: Sequence[Mapping[str, Any]]) -> None:
+    """On ``ax``, paper Figure 7: energy against latency per layer, colour by board (its own
+    legend)."""
     from matplotlib.lines import Line2D
 
-    lay = [r for r in layers if _finite(r["energy_uj"]) and _finite(r["measured_ms"])
-           and r["energy_uj"] > 0 and r["measured_ms"] > 0]
-    if not lay:
-        return None
     boards = list(dict.fromkeys(r["board"] for r in lay))
     bc = _palette(boards)
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6.4, 4.2), layout="constrained")
     for b in boards:
         mine = [r for r in lay if r["board"] == b]
-        ax.scatter([r["measured_ms"] for r in mine], [r["energy_uj"] for r in mine], s=8,
+        ax.scatter([r["measured_ms"] for r in mine], [r["energy_uj"] for r in mine], s=6,
                    color=bc[b], alpha=0.7, lw=0)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("layer latency, ms")
     ax.set_ylabel("layer energy, µJ")
+    ax.set_title("per layer (Figure 7)", fontsize=10)
     ax.grid(True, lw=0.3, alpha=0.5)
     ax.legend(handles=[Line2D([], [], ls="", marker="o", color=bc[b], label=f"board {b}")
-                       for b in boards], fontsize=8, loc="upper left")
-    return _png(fig)
+                       for b in boards], fontsize=7, loc="upper left", frameon=False)
 
 
 # -- summary -------------------------------------------------------------------------------------
@@ -767,13 +792,19 @@ def _headline(a: Mapping[str, Any]) -> str:
                        _coverage(e["layer_interval_coverage_pct"], e["interval_layers"],
                                  e["layers"])])
         cls.append("all" if g == "all" else "")
+    met = _target_results(a)
+    targets = list(dict.fromkeys(t for m in met.values() for t in m))
+    for g, row in zip(keys, rows):
+        row += _target_cells(g, targets, met)
     short = ["richer", "paper", "MAC proxy"]
     table = html_table(["board/variant", "networks", *short, "layers", *short, "networks",
-                        "layers"], rows,
+                        "layers", *targets], rows,
                        groups=[("", 1), ("", 1), ("network MAPE", 3), ("", 1),
                                (f"layers within ±{100 * WITHIN:.0f} %", 3),
-                               ("95 % interval covers", 2)], row_class=cls)
-    return sentence + table
+                               ("95 % interval covers", 2)]
+                       + ([("the richer model's targets", len(targets))] if targets else []),
+                       row_class=cls)
+    return sentence + f'<div class="targets">{table}</div>'
 
 
 def _summary(a: Mapping[str, Any], meta: Mapping[str, Any]) -> str:
@@ -872,7 +903,7 @@ def _networks_table(nets: Sequence[Mapping[str, Any]]) -> str:
         if show_notes:
             row.append(_run_notes(n))
         rows.append(row)
-    return html_table(heads, rows, left=(0, 1, 2), scroll=len(rows) > 25)
+    return html_table(heads, rows, left=(0, 1, 2), fold=6, what="runs")
 
 
 def _network_errors_table(a: Mapping[str, Any]) -> str:
@@ -918,7 +949,7 @@ def _networks(a: Mapping[str, Any]) -> str:
         _figure(plot_network_parity(nets),
                 "Predicted against measured latency per network, one panel per predictor "
                 "(log-log; colour: board, marker: kernel variant; grey band: ±10 %)."),
-        _network_errors_table(a), _targets_table(a),
+        _network_errors_table(a),
         "<h3>Every run</h3>", _networks_table(nets), _tables_used(a)])
 
 
@@ -960,7 +991,7 @@ def _worst_table(rows: Sequence[Mapping[str, Any]]) -> str:
                         r["path"], r["alignment"], r["macs"], fmt_cycles(r["measured_cycles"]),
                         fmt_err(r["err_rich"]), fmt_err(r["err_paper"]), fmt_err(r["err_mac"])]
                        + ([r["note"] or ""] if notes else []) for r in rows],
-                      left=(0, 1, 2, 3, 4, 5, 11))
+                      left=(0, 1, 2, 3, 4, 5, 11), fold=5, what="layers")
 
 
 def _fallback_table(layers: Sequence[Mapping[str, Any]]) -> str:
@@ -973,7 +1004,7 @@ def _fallback_table(layers: Sequence[Mapping[str, Any]]) -> str:
                          [[r["model"], f"{r['board']}/{r['variant']}", _layer_cell(r), r["op"],
                            fmt_cycles(r["measured_cycles"]), fmt_cycles(r["chosen_cycles"]),
                            fmt_err(r["err_chosen"]), r["note"] or ""] for r in fb],
-                         left=(0, 1, 2, 3, 7), scroll=len(fb) > 25))
+                         left=(0, 1, 2, 3, 7), fold=8, what="layers"))
 
 
 def _layers(a: Mapping[str, Any]) -> str:
@@ -989,9 +1020,8 @@ def _layers(a: Mapping[str, Any]) -> str:
                 "Predicted against measured cycles per layer, one panel per predictor (log-log; "
                 "colour: kernel path; "
                 + ("black crosses: fallback layers (predicted by the MAC proxy); "
-                   if any(r["fallback"] for r in layers) else "") + "grey band: ±10 %)."),
-        _figure(plot_error_histogram(layers),
-                "Distribution of the per-layer errors of each predictor (grey: ±10 %)."),
+                   if any(r["fallback"] for r in layers) else "") + "grey band: ±10 %); right: "
+                "the distribution of each predictor's per-layer errors."),
         _layer_errors_table(a),
         "<h3>Layers the richer model misses most</h3>" + _worst_table(worst["rich"])
         if worst["rich"] else "",
@@ -1016,7 +1046,7 @@ def condition_groups(mis: Sequence[Mapping[str, Any]], n: int = 12) -> list[dict
 
 def _groups_label(rows: Sequence[Mapping[str, Any]]) -> str:
     g = [m["group"] for m in rows]
-    return ", ".join(g) if len(g) <= 3 else f"{len(g)}: {', '.join(g[:2])}, …"
+    return ", ".join(g) if len(g) <= 2 else f"{len(g)}: {g[0]}, …"
 
 
 def _conditions_table(cond: Sequence[Mapping[str, Any]]) -> str:
@@ -1028,7 +1058,8 @@ def _conditions_table(cond: Sequence[Mapping[str, Any]]) -> str:
              _pct_range([m["rich_within_pct"] for m in c["groups"]])] for c in cond]
     return html_table(["condition", "boards/variants", "layers", "MAC proxy MAPE",
                        "MAC proxy bias", "paper model MAPE", "richer model MAPE",
-                       f"richer within ±{100 * WITHIN:.0f} %"], rows, left=(0, 1))
+                       f"richer within ±{100 * WITHIN:.0f} %"], rows, left=(0, 1), fold=5,
+                      what="conditions")
 
 
 def _no_mac_table(a: Mapping[str, Any]) -> str:
@@ -1042,7 +1073,7 @@ def _no_mac_table(a: Mapping[str, Any]) -> str:
             "share of the measured cycles is what it misses outright.</p>"
             + html_table(["board/variant", "layers without MACs", "operators",
                           "share of measured cycles", "richer model MAPE"], rows,
-                         left=(0, 1, 2)))
+                         left=(0, 1, 2), fold=4, what="boards/variants"))
 
 
 def _rich_misses_table(mis: Sequence[Mapping[str, Any]]) -> str:
@@ -1058,7 +1089,8 @@ def _rich_misses_table(mis: Sequence[Mapping[str, Any]]) -> str:
                           "richer model MAPE", f"within ±{100 * WITHIN:.0f} %"],
                          [[m["condition"], m["group"], m["layers"],
                            fmt_pct(m["rich_abs_error_share_pct"]), fmt_pct(m["rich_mape_pct"]),
-                           fmt_pct(m["rich_within_pct"])] for m in worse], left=(0, 1)))
+                           fmt_pct(m["rich_within_pct"])] for m in worse], left=(0, 1),
+                         fold=4, what="conditions"))
 
 
 def _corr_table(a: Mapping[str, Any]) -> str:
@@ -1077,7 +1109,8 @@ def _corr_table(a: Mapping[str, Any]) -> str:
             "and Spearman ρ (rank) with the measured cycles, per board and variant.</p>"
             + html_table(["board/variant", "level", "n"] + ["r", "ρ"] * 4, rows, left=(0, 1),
                          groups=[("", 1), ("", 1), ("", 1), ("MACs", 2), ("parameters", 2),
-                                 ("richer model", 2), ("MAC proxy", 2)], scroll=len(rows) > 20))
+                                 ("richer model", 2), ("MAC proxy", 2)], fold=4,
+                         what="rows"))
 
 
 def _proxies(a: Mapping[str, Any]) -> str:
@@ -1106,34 +1139,31 @@ def _source(text: str) -> str:
     return f"<p class='source'>Data: {_esc(text)}.</p>"
 
 
-def _same_formats(text: str) -> str:
-    """A finding's numbers in the report's formats: percentages with one decimal, ratios with
-    one decimal and ``×``, correlations with three decimals."""
-    text = re.sub(r"(-?\d+\.\d+) %", lambda m: fmt_pct(float(m.group(1))), text)
-    text = re.sub(r"\b(\d+\.\d+)[x×]", lambda m: fmt_ratio(float(m.group(1))), text)
-    return re.sub(r"\br = (-?\d+\.\d+)", lambda m: f"r = {fmt_r(float(m.group(1)))}", text)
-
-
 #: The ``source`` of the findings that are tinymodel's accuracy targets, not the paper's claims.
 _TARGETS = "accuracy"
 
 
-def _targets_table(a: Mapping[str, Any]) -> str:
-    """The accuracy-target findings (claims ``"BOARD/variant: target"``) as one row per
-    board/variant and one column per target."""
+def _target_results(a: Mapping[str, Any]) -> dict[str, dict[str, bool]]:
+    """The accuracy-target findings (claims ``"BOARD/variant: …"``): per board/variant, whether
+    each ``target`` holds."""
     met: dict[str, dict[str, bool]] = defaultdict(dict)
-    targets: dict[str, None] = {}
     for f in a["findings"]:
-        if f["source"] != _TARGETS or f["holds"] is None:
-            continue
-        g, _, target = f["claim"].partition(": ")
-        met[g][target] = f["holds"]
-        targets[target] = None
-    if not met:
-        return ""
-    return ("<h3>The richer model's accuracy targets</h3>"
-            + html_table(["board/variant", *targets],
-                         [[g, *(_yes_no(m.get(t)) for t in targets)] for g, m in met.items()]))
+        if f["source"] == _TARGETS and f["holds"] is not None:
+            met[f["claim"].partition(": ")[0]][f["target"]] = f["holds"]
+    return met
+
+
+def _target_cells(g: str, targets: Sequence[str], met: Mapping[str, Mapping[str, bool]]
+                  ) -> list[Any]:
+    """The summary's cells of the richer model's targets for board/variant ``g``: yes / NO per
+    target (``all``: how many boards/variants meet it)."""
+    if g != "all":
+        return [_yes_no(met.get(g, {}).get(t)) for t in targets]
+    out: list[Any] = []
+    for t in targets:
+        held = [m[t] for m in met.values() if t in m]
+        out.append(f"{sum(held):,} of {len(held):,}" if held else None)
+    return out
 
 
 def _findings(a: Mapping[str, Any]) -> str:
@@ -1142,7 +1172,7 @@ def _findings(a: Mapping[str, Any]) -> str:
     unchecked = len(claims) - len(checked)
     if not checked:
         return ""
-    rows = [[_yes_no(f["holds"]), f["claim"], _same_formats(f["detail"]), f["source"],
+    rows = [[_yes_no(f["holds"]), f["claim"], f["detail"], f["source"],
              "calibration logs" if f.get("data") == "calibration logs" else "this run"]
             for f in checked]
     more = (f"<p class='note'>{_count(unchecked, 'further claim')} could not be checked: these "
@@ -1152,8 +1182,9 @@ def _findings(a: Mapping[str, Any]) -> str:
     return ("<h3>The paper's claims, checked</h3>"
             + _source("this run's measurements, and for the Table 4 claims of “calibration "
                       "sweeps” the calibration logs (column “data”)")
+            + '<div class="findings">'
             + html_table(["holds", "claim", "numbers", "paper", "data"], rows,
-                         left=(0, 1, 2, 3, 4), scroll=len(rows) > 20) + more)
+                         left=(0, 1, 2, 3, 4), fold=5, what="claims") + "</div>" + more)
 
 
 def _table1(a: Mapping[str, Any]) -> str:
@@ -1199,7 +1230,8 @@ def _table2(a: Mapping[str, Any]) -> str:
     return ("<h3>Table 2: unoptimised against optimised</h3>" + _source(DATA_THIS_RUN)
             + html_table(["model", "board", "U (f32-soft) ms", "O (s8-opt) ms", "speed-up U/O",
                           "slowest variant", "fastest variant", "predicted U ms",
-                          "predicted O ms"], rows, left=(0, 1, 5, 6)))
+                          "predicted O ms"], rows, left=(0, 1, 5, 6), fold=8,
+                         what="networks and boards"))
 
 
 def _table3(a: Mapping[str, Any]) -> str:
@@ -1212,28 +1244,39 @@ def _table3(a: Mapping[str, Any]) -> str:
             for r in t]
     return ("<h3>Table 3: ratios between networks</h3>" + _source(DATA_THIS_RUN)
             + html_table(["ratio", "board", "parameters", "Ops (paper MACs)", "MACs",
-                          "latency U", "latency O"], rows, left=(0, 1)))
+                          "latency U", "latency O"], rows, left=(0, 1), fold=4,
+                         what="ratios"))
 
 
 def _table4(a: Mapping[str, Any]) -> str:
+    """Table 4 as two tables side by side, the calibration logs' sweeps and this run's layers,
+    each with a group of rows per board."""
     data = a.get("table4_data") or {}
-    parts = []
+    by_source: dict[str, list[list[Any]]] = {DATA_CALIBRATION: [], DATA_THIS_RUN: []}
+    first: dict[str, list[str]] = {DATA_CALIBRATION: [], DATA_THIS_RUN: []}
     for name, t in a["table4"].items():
-        rows = [[r["layer_type"]] + [fmt_ns(r.get(k)) for k in
-                                     ("delta_ref_ns", "delta_opt_ns", "delta_opt_odd_ns",
-                                      "delta_opt_even_ns", "delta_opt_div4_ns")]
-                + [fmt_ratio(r.get(k)) for k in ("gain_all", "gain_odd", "gain_even",
-                                                 "gain_div4")] for r in t["rows"]]
-        if not rows:
-            continue
         src = DATA_CALIBRATION if data.get(name) == "calibration logs" else DATA_THIS_RUN
-        parts.append(f"<h4>{_esc(name)}</h4>" + _source(src) + html_table(
-            ["layer type", "s8-ref", "s8-opt", "s8-opt odd", "s8-opt even", "s8-opt %4",
-             "all", "odd", "even", "%4"], rows,
-            groups=[("", 1), ("δ, ns per paper MAC", 5), ("gain G = δ ref / δ opt", 4)]))
+        for k, r in enumerate(t["rows"]):
+            by_source[src].append(
+                [t.get("board", name) if k == 0 else "", r["layer_type"]]
+                + [fmt_ns(r.get(k)) for k in ("delta_ref_ns", "delta_opt_ns", "delta_opt_odd_ns",
+                                              "delta_opt_even_ns", "delta_opt_div4_ns")]
+                + [fmt_ratio(r.get(k)) for k in ("gain_all", "gain_odd", "gain_even",
+                                                 "gain_div4")])
+            first[src].append("board" if k == 0 else "")
+    parts = []
+    for src, title in ((DATA_CALIBRATION, "calibration sweeps"),
+                       (DATA_THIS_RUN, "validation layers")):
+        if by_source[src]:
+            parts.append(f"<h4>{title}</h4>" + _source(src) + html_table(
+                ["board", "layer type", "s8-ref", "s8-opt", "odd", "even", "%4", "all", "odd",
+                 "even", "%4"], by_source[src], left=(0, 1), row_class=first[src],
+                groups=[("", 1), ("", 1), ("δ", 2), ("s8-opt δ by class", 3),
+                        ("gain G = δ ref / δ opt", 4)]))
     if not parts:
         return ""
-    return "<h3>Table 4: latency per operation</h3>" + "\n".join(parts)
+    return ('<h3>Table 4: latency per operation (δ: ns per paper MAC)</h3><div class="t4">'
+            + _side_by_side(*parts) + "</div>")
 
 
 def _sweeps(a: Mapping[str, Any]) -> str:
@@ -1247,17 +1290,16 @@ def _sweeps(a: Mapping[str, Any]) -> str:
 
 
 def _energy(a: Mapping[str, Any]) -> str:
-    fig_n = _figure(plot_energy_networks(a["energy"], a["networks"]),
-                    "Figures 3 and 6: energy against latency per run, one panel per board "
-                    "(colour: network, marker: kernel variant; ringed: the Pareto-efficient "
-                    "configurations of each network).")
-    fig_l = _figure(plot_energy_layers(a["layers"]),
-                    "Figure 7: energy against latency per layer (colour: board).")
-    if not fig_n and not fig_l:
+    fig = _figure(plot_energy(a["energy"], a["networks"], a["layers"]),
+                  "Figures 3 and 6: energy against latency per run, one panel per board (colour: "
+                  "network, marker: kernel variant; ringed: the Pareto-efficient configurations "
+                  "of each network); Figure 7, right: energy against latency per layer (colour: "
+                  "board).")
+    if not fig:
         return ""
     return ("<h3>Figures 3, 6 and 7: energy and latency</h3>"
             + _source(DATA_THIS_RUN + " (on the virtual board, the emulator's energy estimate)")
-            + fig_n + fig_l)
+            + fig)
 
 
 def _appendix(a: Mapping[str, Any]) -> str:
@@ -1365,17 +1407,6 @@ __all__ = [
     "Cell",
     "Png",
     "condition_groups",
-    "fmt_count",
-    "fmt_cycles",
-    "fmt_err",
-    "fmt_ms",
-    "fmt_ns",
-    "fmt_pct",
-    "fmt_r",
-    "fmt_ratio",
-    "fmt_sig3",
-    "fmt_signed_pct",
-    "fmt_uj",
     "html_table",
     "render_html",
     "write_csv",

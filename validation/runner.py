@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tinymodel.text import counted
+from tinymodel.text import counted, fmt_ms
 from tinymodel.errors import TinymodelError
 
 from validation.suite import Job
@@ -573,7 +573,8 @@ def run_jobs(jobs: Sequence[Job], settings: RunSettings, results_path: Path, wor
         append_line(fh, rec, results_path)
         existing[rec["key"]] = rec
         bar.update(1)
-        ms = f"{rec['latency_ms']:.2f} ms" if rec.get("latency_ms") is not None else rec["status"]
+        ms = (f"{fmt_ms(rec['latency_ms'])} ms" if rec.get("latency_ms") is not None
+              else rec["status"])
         bar.set_postfix_str(f"{rec['model']} {rec['board']} {rec['variant']}: {ms}", refresh=True)
         if on_record:
             on_record(rec)

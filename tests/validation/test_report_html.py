@@ -6,6 +6,7 @@ skipped."""
 
 from __future__ import annotations
 
+import copy
 import csv
 import html
 import json
@@ -21,18 +22,18 @@ from tests.validation.synthetic import record
 from validation.analysis import analyze
 from validation.paper_tables import calibration_logs
 from validation.predictions import TableChoice
-from validation.report import (
-    SECTIONS,
+from tinymodel.text import (
     fmt_cycles,
     fmt_err,
     fmt_ms,
+    fmt_ns,
     fmt_pct,
+    fmt_r,
     fmt_ratio,
     fmt_signed_pct,
     fmt_uj,
-    html_table,
-    write_report,
 )
+from validation.report import SECTIONS, html_table, write_report
 
 CHROMIUM = next((p for p in (shutil.which(n) for n in ("chromium", "chromium-browser",
                                                        "google-chrome")) if p), None)
@@ -62,12 +63,11 @@ def _failed(model: str, board: str, variant: str, message: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def analysis():
+def records() -> list[dict]:
     """Two networks in every variant on the L4 (the paper's Tables 2–3 and Figure 2), LeNet on
-    the F4, an oversized and a failed run, the shipped L4 calibration log (Table 4, the sweeps)
-    and one fallback layer (predicted by the MAC proxy)."""
+    the F4, an oversized and a failed run."""
     lenet = [1.0, 1.1, 0.9, 1.0, 1.0, 1.3, 1.0, 1.0, 1.0]
-    recs = [_renamed(record("lenet_int8", "s8-opt", lenet), "lenet"),
+    return [_renamed(record("lenet_int8", "s8-opt", lenet), "lenet"),
             _renamed(record("lenet_int8", "s8-ref", 1.05), "lenet"),
             _renamed(record("lenet_f32", "f32", 0.97), "lenet"),
             _renamed(record("lenet_f32", "f32-soft", 1.02), "lenet"),
@@ -76,12 +76,44 @@ def analysis():
             _renamed(record("resnet20_int8", "s8-ref", 0.98), "resnet20"),
             _renamed(record("resnet20_f32", "f32-soft", status="oversized"), "resnet20"),
             _failed("resnet20", "F4", "s8-opt", FAILED)]
-    a = analyze(recs, TableChoice(), calibration_logs(["L4"]))
+
+
+@pytest.fixture(scope="module")
+def analysis(records):
+    """The analysis of :func:`records` with the shipped L4 calibration log (Table 4, the
+    sweeps) and one fallback layer (predicted by the MAC proxy)."""
+    a = analyze(copy.deepcopy(records), TableChoice(), calibration_logs(["L4"]))
     row = next(r for r in a["layers"] if r["op"] == "CONV_2D" and r["path"] == "conv-im2col")
     row.update(fallback=True, note=FALLBACK_NOTE)
     next(n for n in a["networks"] if (n["model"], n["board"], n["variant"])
          == (row["model"], row["board"], row["variant"]))["fallback_layers"] = 1
     return a
+
+
+#: The networks of the mlperf suite (validation/suites/mlperf.toml) by their example files.
+MLPERF = {"kws": "mlperf/kws_ref_model", "vww": "mlperf/vww_96_int8",
+          "ic": "mlperf/pretrainedResnet_quant", "ad": "mlperf/ad01_int8"}
+
+
+@pytest.fixture(scope="module")
+def mlperf_report(tmp_path_factory):
+    """A report the size of the mlperf suite's: its four networks on the F4, F7 and L4 in
+    s8-ref and s8-opt (24 runs), every layer measured off its richer-model prediction by a
+    seeded factor in 0.8–1.2, the shipped calibration logs of the three boards."""
+    from tinymodel.readers import load_model
+    from tinymodel.resources import examples_dir
+
+    rng = np.random.default_rng(19)
+    recs = []
+    for model, file in MLPERF.items():
+        n = len(load_model(examples_dir() / f"{file}.tflite"))
+        for board in ("F4", "F7", "L4"):
+            for variant in ("s8-ref", "s8-opt"):
+                recs.append(_renamed(record(file, variant, list(rng.uniform(0.8, 1.2, n)),
+                                            board=board), model))
+    a = analyze(recs, TableChoice(), calibration_logs(["F4", "F7", "L4"]))
+    return write_report(a, tmp_path_factory.mktemp("mlperf"),
+                        {"suite": "mlperf", "target": "virtual", "results": "results.jsonl"})
 
 
 @pytest.fixture(scope="module")
@@ -115,6 +147,8 @@ def test_number_formats_by_hand():
     assert fmt_pct(12.345) == "12.3 %" and fmt_signed_pct(-83.04) == "-83.0 %"
     assert fmt_err(0.022) == "+2.2 %" and fmt_err(None) == "–" and fmt_ms(float("nan")) == "–"
     assert fmt_ratio(17.84) == "17.8×" and fmt_ratio("oversized") == "oversized"
+    assert fmt_ratio(1.0234) == "1.02×" and fmt_ratio(0.14523) == "0.145×"
+    assert fmt_ns(29.44) == "29.4" and fmt_r(0.99987) == "1.000" and fmt_r(-0.2501) == "-0.250"
     with pytest.raises(TypeError, match="unformatted float"):
         html_table(["x"], [[1.5]])
 
@@ -182,13 +216,13 @@ def test_appendix_says_where_each_part_comes_from(page):
     parts = re.split(r"<h[34]>", appendix)[1:]
     assert len(parts) >= 8
     for part in parts:
-        if part.startswith("Table 4: latency per operation</h3>"):
+        if part.startswith("Table 4: latency per operation"):
             continue                                  # its entries (h4) each say
         assert "Data: " in part, part[:80]
     by_title = {p.split("<")[0]: html.unescape(p) for p in parts}
     assert "calibration logs" in by_title["Figures 4–5: sweeps"]
-    assert "calibration logs" in by_title["L4 calibration sweeps"]
-    assert "this run's measurements" in by_title["L4 validation layers"]
+    assert "calibration logs" in by_title["calibration sweeps"]
+    assert "this run's measurements" in by_title["validation layers"]
     for title in ("Table 2: unoptimised against optimised", "Table 3: ratios between networks",
                   "Figure 2: latency per kernel variant"):
         assert "this run's measurements" in by_title[title]
@@ -229,6 +263,82 @@ def test_numbers_have_one_format_per_unit(page):
                     seen[h.split()[-1]] += 1
                     assert _three_significant(v), (h, v)
     assert all(seen.values()), seen
+
+
+#: A number standing alone: not the digits of a name (resnet20, L4, s8-opt, div4, 1x1,
+#: pytest-3), nor a band (±10 %).
+_NUMBER = re.compile(r"(?<![\w.,/+±-])[+-]?\d+(?:,\d{3})*(?:\.\d+)?(?![\w.])")
+
+
+def _misformatted(text: str) -> list[str]:
+    """The numbers of ``text`` not written in the one format of their unit: a percentage with
+    one decimal (``12.3 %``), a correlation with three (``r = 0.998``), anything else with a
+    decimal point — ms, µJ, ns, ratios — with three significant digits (``0.0123``, ``1.50``,
+    ``29.4×``), whole numbers — counts, cycles, and ms or µJ from 100 up — with thousands
+    separators (``612``, ``1,692``)."""
+    bad = []
+    for m in _NUMBER.finditer(text):
+        v, after = m.group(), text[m.end():]
+        if after.startswith(" % interval"):             # the interval's level, a name
+            continue
+        if after.startswith(" %"):
+            ok = re.fullmatch(r"[+-]?\d+\.\d", v) is not None
+        elif text[:m.start()].endswith("r = "):
+            ok = re.fullmatch(r"-?\d\.\d{3}", v) is not None
+        elif "." in v or after.startswith("×"):
+            ok = _three_significant(v.lstrip("+-"))
+        else:
+            ok = re.fullmatch(r"[+-]?\d{1,3}(,\d{3})*", v) is not None
+        if not ok:
+            bad.append(v + (" %" if after.startswith(" %") else ""))
+    if re.search(r"\d(\.\d+)?x\b", text):
+        bad.append("a ratio written with x")
+    return bad
+
+
+def test_the_format_check_catches_other_formats():
+    assert _misformatted("612.00 cycles; 1692 µJ against 466.42 µJ; 12.34 %; r = 0.9987; "
+                         "speed-up 17.84×, gains 2.2x") == [
+        "612.00", "1692", "466.42", "12.34 %", "0.9987", "17.84", "a ratio written with x"]
+    assert _misformatted("resnet20/lenet L4 s8-opt: Ops 17.8×, O latency 0.145×, 1,692 µJ, "
+                         "466 µJ, 0.0123 ms, -83.0 %, r = -0.250 (1,234 layers), 1x1 2D Conv., within ±10 %, "
+                         "95 % interval") == []
+
+
+def test_findings_are_written_in_the_report_formats(analysis, page, report):
+    """The findings' numbers come out of the analysis in the report's formats, and the page and
+    report.json show that text as it is."""
+    findings = analysis["findings"]
+    sources = {f["source"] for f in findings if f["holds"] is not None}
+    assert {"Table 2", "Table 3", "Table 4", "Figure 6", "accuracy"} <= sources, sources
+    checked = [f for f in findings if f["holds"] is not None]
+    for f in checked:
+        assert not _misformatted(f["detail"]), (f["claim"], f["detail"])
+    shown = _text(_sections(page)["appendix"]) + _text(_sections(page)["networks"])
+    for f in checked:
+        if f["source"] != "accuracy":                   # those are the targets table's yes/no
+            assert f["detail"] in shown, f["detail"]
+    doc = json.loads(report["json"].read_text())
+    assert [f["detail"] for f in doc["findings"]] == [f["detail"] for f in findings]
+
+
+def test_validate_prints_the_report_formats(records, tmp_path, capsys):
+    """``validate --report-only``: the terminal summary's ms, µJ and percentages in the same
+    formats as the report."""
+    from tinymodel.cli import main
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert main(["validate", "--report-only", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "prediction errors" in text and "ms" in text
+    lines = [ln for ln in text.splitlines()
+             if not ln.startswith(("every number:", "report:", "validation suite", "error:"))]
+    assert not _misformatted("\n".join(lines)), _misformatted("\n".join(lines))
+    ms = {r["model"] + r["board"] + r["variant"]: r["latency_ms"] for r in records
+          if r["status"] == "ok"}
+    assert fmt_ms(ms["lenetL4s8-opt"]) in text
 
 
 def _panels_and_legends(fig) -> tuple[list, list]:
@@ -273,7 +383,7 @@ def test_no_plot_has_overlapping_panels_or_parts_outside(analysis, tmp_path, mon
 
     monkeypatch.setattr(report, "_png", check)
     write_report(analysis, tmp_path, {"suite": "synthetic"})
-    assert len(checked) >= 8 and max(checked) >= 4
+    assert len(checked) >= 6 and max(checked) >= 4
 
 
 # -- in a browser ----------------------------------------------------------------------------------
@@ -285,8 +395,10 @@ window.addEventListener('load', function(){
   function box(e){ var r=e.getBoundingClientRect();
     return {x:r.left+window.scrollX, y:r.top+window.scrollY, w:r.width, h:r.height}; }
   var doc=document.documentElement;
-  var out={width: doc.clientWidth, scroll_width: doc.scrollWidth, sections: [], figures: [],
-           images: []};
+  var out={width: doc.clientWidth, scroll_width: doc.scrollWidth, height: doc.scrollHeight,
+           sections: [], figures: [], images: [], folded: 0, folded_shown: 0};
+  document.querySelectorAll('tr.more').forEach(function(r){
+    out.folded++; if(r.getBoundingClientRect().height>0){ out.folded_shown++; } });
   document.querySelectorAll('body > section').forEach(function(s){
     out.sections.push({id: s.id, box: box(s), text: s.innerText}); });
   document.querySelectorAll('figure').forEach(function(f){ out.figures.push(box(f)); });
@@ -348,7 +460,7 @@ def test_layout_in_a_browser(report, tmp_path, width):
         assert not re.search(r"\bn/a\b|\bno data\b", s["text"], re.IGNORECASE), s["id"]
     # every image decodes, at its own aspect ratio, inside the page
     n_img = report["html"].read_text().count("<img ")
-    assert n_img >= 8 and len(layout["images"]) == n_img
+    assert n_img >= 6 and len(layout["images"]) == n_img
     assert marks == {"data-images-total": str(n_img), "data-images-loaded": str(n_img)}
     for img in layout["images"]:
         b = img["box"]
@@ -363,6 +475,38 @@ def test_layout_in_a_browser(report, tmp_path, width):
     for i in range(len(figs)):
         for j in range(i + 1, len(figs)):
             assert _overlap(figs[i], figs[j]) < 1, (width, i, j, figs[i], figs[j])
+
+
+@needs_chromium
+def test_an_mlperf_sized_page_reads_as_a_report(mlperf_report, tmp_path):
+    """The page of a suite the size of mlperf (24 runs, three boards' calibration logs) at
+    1400 px: the summary fits one screen and the whole page stays within 8,000 px (long tables
+    show their first rows, the rest behind “all N …”); at 800 px the figures still do not
+    overlap and nothing spills sideways."""
+    layout, _ = _layout(mlperf_report, tmp_path, 1400)
+    summary = layout["sections"][0]["box"]
+    assert summary["y"] + summary["h"] <= 1000, "the summary is not one screen"
+    assert layout["height"] <= 8000, f"the page is {layout['height']} px tall"
+    assert layout["folded"] > 0 and layout["folded_shown"] == 0
+    narrow, _ = _layout(mlperf_report, tmp_path, 800)
+    assert narrow["scroll_width"] <= 800
+    figs = narrow["figures"]
+    assert len(figs) >= 6
+    for i in range(len(figs)):
+        for j in range(i + 1, len(figs)):
+            assert _overlap(figs[i], figs[j]) < 1, (i, j, figs[i], figs[j])
+        assert figs[i]["x"] + figs[i]["w"] <= 800
+
+
+def test_long_tables_fold_after_their_first_rows():
+    rows = [[f"r{i}", i] for i in range(12)]
+    folded = html_table(["name", "n"], rows, fold=5, what="runs")
+    assert folded.count('<tr class="more">') == 7 and "all 12 runs" in folded
+    assert "<details>" in folded and "the first 5 only" in folded
+    # a table no more than two rows longer than its fold shows them all
+    short = html_table(["name", "n"], rows[:7], fold=5, what="runs")
+    assert "more" not in short and "<details>" not in short
+    assert html_table(["name", "n"], rows, fold=0).count("<tr>") == 13
 
 
 @needs_chromium
