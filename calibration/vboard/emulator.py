@@ -54,6 +54,16 @@ EXCEPTION_RETURN_CYCLES = 12
 #: (tests/vboard/test_fastpath.py); the switch exists to prove that.
 FAST_PATH_ENV = "TINYMODEL_VBOARD_FAST"
 
+#: Environment switch choosing the cycle engine: ``python`` (the reference,
+#: :class:`~calibration.vboard.engine.CycleEngine`) or ``native`` (the same model in compiled
+#: code, :class:`~calibration.vboard.native.NativeEngine`); the ``engine`` argument of
+#: :class:`Machine` overrides it.  Both give identical cycle counts (tests/vboard).
+ENGINE_ENV = "TINYMODEL_VBOARD_ENGINE"
+#: The cycle engines a machine can use.
+ENGINES = ("python", "native")
+#: The engine used when neither the argument nor the environment chooses one.
+DEFAULT_ENGINE = "python"
+
 
 @dataclass
 class GpioWindow:
@@ -114,6 +124,30 @@ class RunResult:
         }
 
 
+def select_engine(engine: str | None = None) -> str:
+    """The cycle engine a new machine uses: ``engine``, else ``$TINYMODEL_VBOARD_ENGINE``, else
+    :data:`DEFAULT_ENGINE`.  ``native`` falls back to ``python`` with one warning line when the
+    native library cannot be built or loaded.  Raises :class:`VboardError` for an unknown name."""
+    name = engine if engine is not None else os.environ.get(ENGINE_ENV, "").strip().lower()
+    name = name or DEFAULT_ENGINE
+    if name not in ENGINES:
+        source = "engine" if engine is not None else f"${ENGINE_ENV}"
+        raise VboardError(f"unknown virtual-board engine {name!r} ({source}); "
+                          f"expected one of {', '.join(ENGINES)}")
+    if name == "native":
+        from calibration.vboard.native import native_available
+        why = native_available()
+        if why is not None:
+            if why not in _ENGINE_WARNED:
+                _ENGINE_WARNED.add(why)
+                log.warning("%s; using the Python engine", why)
+            return "python"
+    return name
+
+
+_ENGINE_WARNED: set[str] = set()
+
+
 def board_extras(board_id: str) -> dict[str, int]:
     """The virtual board's own facts for ``board_id`` (data/extras.toml), or defaults."""
     data = tomllib.loads(EXTRAS_PATH.read_text())
@@ -132,13 +166,20 @@ class Machine:
 
     def __init__(self, board, image, *, configured: bool = False,
                  tx_callback: Callable[[bytes], None] | None = None,
-                 fast_path: bool | None = None, paced: bool = False) -> None:
+                 fast_path: bool | None = None, paced: bool = False,
+                 engine: str | None = None) -> None:
         from tinymodel.boards import load_board
 
         if fast_path is None:
             fast_path = os.environ.get(FAST_PATH_ENV, "1").strip().lower() not in (
                 "0", "no", "off", "false")
         self.fast_path = bool(fast_path)
+        self.engine_kind = select_engine(engine)
+        if self.engine_kind == "native":
+            from calibration.vboard.native import NativeLineCache
+            self._cache_class: type = NativeLineCache
+        else:
+            self._cache_class = LineCache
 
         self.board = load_board(board)
         self.image = image if isinstance(image, Image) else load_image(image)
@@ -313,18 +354,19 @@ class Machine:
         if not hasattr(self, "_caches"):
             self._caches: dict[str, LineCache] = {}
         if acc.icache_lines and "art_i" not in self._caches:
-            self._caches["art_i"] = LineCache(acc.icache_lines, acc.icache_lines,
-                                              acc.icache_line_bytes)
+            self._caches["art_i"] = self._cache_class(acc.icache_lines, acc.icache_lines,
+                                                      acc.icache_line_bytes)
         if acc.dcache_lines and "art_d" not in self._caches:
-            self._caches["art_d"] = LineCache(acc.dcache_lines, acc.dcache_lines,
-                                              acc.dcache_line_bytes)
+            self._caches["art_d"] = self._cache_class(acc.dcache_lines, acc.dcache_lines,
+                                                      acc.dcache_line_bytes)
         cc = b.cpu_cache
         if self.m7 and cc is not None:
             if "l1_i" not in self._caches:
-                self._caches["l1_i"] = LineCache(cc.icache_bytes // cc.line_bytes, cc.icache_ways,
-                                                 cc.line_bytes)
-                self._caches["l1_d"] = LineCache(cc.dcache_bytes // cc.line_bytes, cc.dcache_ways,
-                                                 cc.line_bytes)
+                make = self._cache_class
+                self._caches["l1_i"] = make(cc.icache_bytes // cc.line_bytes, cc.icache_ways,
+                                            cc.line_bytes)
+                self._caches["l1_d"] = make(cc.dcache_bytes // cc.line_bytes, cc.dcache_ways,
+                                            cc.line_bytes)
         l1_i = self.m7 and cc is not None and bool(self.scs.ccr >> 17 & 1)
         l1_d = self.m7 and cc is not None and bool(self.scs.ccr >> 16 & 1)
         art_i = self._caches.get("art_i") if ic_on and acc.icache_lines else None
@@ -480,7 +522,11 @@ class Machine:
         self.fast_registers = not type(regs).__name__.startswith("_Slow")
         self._hook_error: BaseException | None = None
         self._run_thread: int | None = None
-        self.engine = CycleEngine(self, regs, fast_path=self.fast_path)
+        if self.engine_kind == "native":
+            from calibration.vboard.native import NativeEngine
+            self.engine = NativeEngine(self, regs, fast_path=self.fast_path)
+        else:
+            self.engine = CycleEngine(self, regs, fast_path=self.fast_path)
         self.engine.install()
         self.uc.hook_add(UC_HOOK_INTR, self._on_interrupt)
         self.uc.hook_add(UC_HOOK_MEM_INVALID, self._on_invalid_access)
