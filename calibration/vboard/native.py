@@ -65,13 +65,17 @@ class CacheStruct(ctypes.Structure):
 #: The state fields of ``tmv_engine`` that are :class:`CycleEngine` attributes of the same name.
 STATE_FIELDS = ("cycles", "entry", "prev_id", "next_event", "unaligned_cycles", "mispredicts",
                 "fast_addr", "fast_size", "fast_n", "fast_budget", "fast_d", "fast_tail",
-                "fast_extra", "fast_b_id", "fast_total", "fast_stream_on")
+                "fast_extra", "fast_b_id", "fast_total", "fast_stream_on", "fast_nstreams")
+#: Flash data streams the C fast path replays itself (``TMV_MAX_STREAMS``).
+MAX_STREAMS = 16
 
 
 class EngineStruct(ctypes.Structure):
     """``tmv_engine`` of tmv_engine.c (``prev``, ``fast_b`` and ``fast_stream`` are named
     ``prev_id``, ``fast_b_id`` and ``fast_stream_on`` here: ids and a flag)."""
     _fields_ = [*((name, _I64) for name in STATE_FIELDS),
+                ("stream_lo", _I64 * MAX_STREAMS), ("stream_hi", _I64 * MAX_STREAMS),
+                ("stream_s", _I64 * MAX_STREAMS),
                 ("m7", _I64), ("flash_mask", _I64), ("data_miss", _I64),
                 ("dcache", ctypes.POINTER(CacheStruct)),
                 ("regs", _P), ("uc", _P), ("reg_read", _P), ("reg_ids", _I64 * 16),
@@ -326,6 +330,7 @@ class NativeEngine(CycleEngine):
     def fast_stream(self, v: tuple | None) -> None:
         self._stream = v
         self._st.fast_stream_on = v is not None
+        self._st.fast_nstreams = 0
 
     @property
     def btac(self) -> _Btac:

@@ -101,6 +101,7 @@ typedef int64_t (*tmv_slow_fn)(int64_t kind, int64_t a, int64_t b, int64_t c);
 typedef int (*tmv_reg_read_fn)(void *uc, int regid, void *value);
 
 #define TMV_FAST_OFF (-1)
+#define TMV_MAX_STREAMS 16
 #define TMV_TABLE 128
 
 typedef struct tmv_engine {
@@ -108,6 +109,9 @@ typedef struct tmv_engine {
     int64_t cycles, entry, prev, next_event, unaligned_cycles, mispredicts;
     int64_t fast_addr, fast_size, fast_n, fast_budget, fast_d, fast_tail, fast_extra, fast_b;
     int64_t fast_total, fast_stream;
+    /* flash data streams of the armed loop replayed in C: (lo, hi, stride) at iteration 0 */
+    int64_t fast_nstreams;
+    int64_t stream_lo[TMV_MAX_STREAMS], stream_hi[TMV_MAX_STREAMS], stream_s[TMV_MAX_STREAMS];
     /* configuration */
     int64_t m7, flash_mask, data_miss;
     tmv_cache *dcache;
@@ -577,7 +581,92 @@ static int64_t dyn_slow(tmv_engine *e, const tmv_block *b, int64_t c)
 
 /* ---- the self-loop fast path ------------------------------------------------------------ */
 
-/* CycleEngine.sync without flash data streams (those are replayed in Python). */
+static inline int64_t min64(int64_t a, int64_t b)
+{
+    return a < b ? a : b;
+}
+
+/* CycleEngine.stream_replay: the data-cache operations of n fast iterations over the armed
+ * loop's flash streams; *total gets the miss cycles of all of them, *last of the last one. */
+static void stream_replay(tmv_engine *e, int64_t n, int64_t *total, int64_t *last)
+{
+    tmv_cache *dc = e->dcache;
+    int64_t sh = dc->shift, miss = e->data_miss, ns = e->fast_nstreams;
+    int64_t j = 1;
+    *total = 0;
+    *last = 0;
+    if (ns == 1) {
+        int64_t lo0 = e->stream_lo[0], hi0 = e->stream_hi[0], s = e->stream_s[0];
+        while (j <= n) {
+            int64_t lo = lo0 + j * s, hi = hi0 + j * s, line = lo >> sh;
+            if (line == dc->mru && line == hi >> sh) {
+                int64_t r;
+                if (s > 0)
+                    r = (((line + 1) << sh) - 1 - hi) / s + 1;
+                else if (s < 0)
+                    r = (lo - (line << sh)) / -s + 1;
+                else
+                    r = n;
+                r = min64(r, n - j + 1);
+                dc->hits += r;
+                j += r;
+                *last = 0;
+            } else {
+                *last = 0;
+                for (int64_t ln = line; ln <= hi >> sh; ln++)
+                    if (!tmv_cache_access(dc, ln))
+                        *last += miss;
+                *total += *last;
+                j++;
+            }
+        }
+        return;
+    }
+    while (j <= n) {
+        int64_t end = n;
+        for (int64_t k = 0; k < ns; k++) {
+            int64_t s = e->stream_s[k];
+            if (!s)
+                continue;
+            int64_t lo = e->stream_lo[k] + j * s, hi = e->stream_hi[k] + j * s, room;
+            if (s > 0)
+                room = min64((((lo >> sh) + 1) << sh) - 1 - lo,
+                             (((hi >> sh) + 1) << sh) - 1 - hi) / s;
+            else
+                room = min64(lo - (lo >> sh << sh), hi - (hi >> sh << sh)) / -s;
+            end = min64(end, j + room);
+        }
+        while (j <= end) {
+            int64_t m0 = dc->mru, h0 = dc->hits, misses = dc->misses, cost = 0;
+            for (int64_t k = 0; k < ns; k++) {
+                int64_t s = e->stream_s[k];
+                int64_t lo = e->stream_lo[k] + j * s, hi = e->stream_hi[k] + j * s;
+                int64_t line = lo >> sh;
+                if (line == dc->mru && line == hi >> sh) {
+                    dc->hits++;
+                } else {
+                    for (int64_t ln = line; ln <= hi >> sh; ln++)
+                        if (!tmv_cache_access(dc, ln))
+                            cost += miss;
+                }
+            }
+            *total += cost;
+            *last = cost;
+            j++;
+            if (dc->misses == misses && dc->mru == m0) {
+                int64_t r = end - j + 1;
+                if (r > 0) {
+                    dc->hits += r * (dc->hits - h0);
+                    j = end + 1;
+                    *last = 0;
+                }
+                break;
+            }
+        }
+    }
+}
+
+/* CycleEngine.sync (flash data streams armed by Python are replayed in Python). */
 void tmv_sync(tmv_engine *e)
 {
     int64_t n = e->fast_n;
@@ -586,16 +675,21 @@ void tmv_sync(tmv_engine *e)
     if (n) {
         e->fast_n = 0;
         e->fast_total += n;
-        int64_t c = e->cycles + n * e->fast_d;
+        int64_t c = e->cycles + n * e->fast_d, last = 0;
+        if (e->fast_nstreams) {
+            int64_t more;
+            stream_replay(e, n, &more, &last);
+            c += more;
+        }
         e->cycles = c;
-        e->entry = c - e->fast_tail;
+        e->entry = c - e->fast_tail - last;
         e->blocks[e->fast_b].count += n;
         if (e->fast_extra)
             e->unaligned_cycles += n * e->fast_extra;
     }
 }
 
-/* CycleEngine.arm; a loop over flash data through the data cache is armed by Python. */
+/* CycleEngine.arm (more than TMV_MAX_STREAMS flash streams: armed by Python). */
 static void arm(tmv_engine *e, int64_t id, int64_t c)
 {
     tmv_block *b = &e->blocks[id];
@@ -611,7 +705,7 @@ static void arm(tmv_engine *e, int64_t id, int64_t c)
     } else {
         t = b->taken + b->entry;
     }
-    int64_t budget = (int64_t)1 << 62, tail = b->static_cycles, extra = 0;
+    int64_t budget = (int64_t)1 << 62, tail = b->static_cycles, extra = 0, worst = 0, ns = 0;
     if (b->ndyn) {
         if (b->loopx_valid) {
             extra = b->loopx;
@@ -634,12 +728,20 @@ static void arm(tmv_engine *e, int64_t id, int64_t c)
                     continue;
                 }
                 extra -= x + 1;
-                if (e->dcache) {
+                if (!e->dcache) {
+                    tail += e->data_miss * g->loads;
+                    continue;
+                }
+                if (ns == TMV_MAX_STREAMS) {
                     e->slow_calls++;
                     e->slow(TMV_SLOW_ARM, id, c, 0);
                     return;
                 }
-                tail += e->data_miss * g->loads;
+                e->stream_lo[ns] = v + g->lo;
+                e->stream_hi[ns] = v + g->hi;
+                e->stream_s[ns] = s;
+                ns++;
+                worst += e->data_miss * (((g->hi - g->lo) >> e->dcache->shift) + 2);
             }
         }
         tail += extra;
@@ -648,12 +750,12 @@ static void arm(tmv_engine *e, int64_t id, int64_t c)
     int64_t ev = e->next_event - c - t;
     if (ev <= 0)
         return;
-    if (d <= 0) {
+    if (d + worst <= 0) {
         e->slow_calls++;
         e->slow(TMV_SLOW_ARM, id, c, 0);
         return;
     }
-    int64_t k = (ev - 1) / d + 1;
+    int64_t k = (ev - 1) / (d + worst) + 1;
     if (k < budget)
         budget = k;
     if (budget <= 0)
@@ -665,6 +767,7 @@ static void arm(tmv_engine *e, int64_t id, int64_t c)
     e->fast_tail = tail;
     e->fast_extra = extra;
     e->fast_stream = 0;
+    e->fast_nstreams = ns;
     e->fast_budget = budget;
     e->fast_addr = b->addr;
     if (e->next_event <= c)
