@@ -46,7 +46,7 @@ _I64 = ctypes.c_int64
 _P = ctypes.c_void_p
 #: The Python callback the C hook calls for rare events: (kind, a, b, c) -> int64.
 SLOW_FN = ctypes.CFUNCTYPE(_I64, _I64, _I64, _I64, _I64)
-(SLOW_TRANSLATE, SLOW_SYNC, SLOW_WFI, SLOW_FETCH, SLOW_EVENT, SLOW_ARM) = range(1, 7)
+SLOW_TRANSLATE, SLOW_SYNC, SLOW_WFI, SLOW_EVENT, SLOW_ARM = 1, 2, 3, 5, 6
 _BRANCH_KINDS = {"direct": 1, "cond": 2, "indirect": 3}
 _NO_LOOPX = -(1 << 63)
 
@@ -66,6 +66,8 @@ class CacheStruct(ctypes.Structure):
 STATE_FIELDS = ("cycles", "entry", "prev_id", "next_event", "unaligned_cycles", "mispredicts",
                 "fast_addr", "fast_size", "fast_n", "fast_budget", "fast_d", "fast_tail",
                 "fast_extra", "fast_b_id", "fast_total", "fast_stream_on", "fast_nstreams")
+#: ``fetch_mark`` of the C state when there is none (Python: None).
+NO_MARK = -(1 << 63)
 #: Flash data streams the C fast path replays itself (``TMV_MAX_STREAMS``).
 MAX_STREAMS = 16
 
@@ -76,7 +78,11 @@ class EngineStruct(ctypes.Structure):
     _fields_ = [*((name, _I64) for name in STATE_FIELDS),
                 ("stream_lo", _I64 * MAX_STREAMS), ("stream_hi", _I64 * MAX_STREAMS),
                 ("stream_s", _I64 * MAX_STREAMS),
-                ("m7", _I64), ("flash_mask", _I64), ("data_miss", _I64),
+                ("last_fetch_line", _I64), ("fetch_mark_c", _I64), ("nstalls", _I64),
+                ("stall_addr", ctypes.POINTER(_I64)), ("stall_k", ctypes.POINTER(_I64)),
+                ("stall_cap", _I64),
+                ("m7", _I64), ("flash_mask", _I64), ("data_miss", _I64), ("fetch_ws", _I64),
+                ("prefetch", _I64),
                 ("dcache", ctypes.POINTER(CacheStruct)),
                 ("regs", _P), ("uc", _P), ("reg_read", _P), ("reg_ids", _I64 * 16),
                 ("slow", SLOW_FN), ("slow_calls", _I64),
@@ -116,12 +122,13 @@ def load_library() -> ctypes.CDLL:
         "tmv_engine_free": (None, [pe]),
         "tmv_table_add": (_I64, [pe, ctypes.POINTER(_I64)]),
         "tmv_block_add": (_I64, [pe, ctypes.POINTER(_I64), ctypes.POINTER(_I64), _I64,
-                                 ctypes.POINTER(_I64), _I64, pc]),
+                                 ctypes.POINTER(_I64), _I64, pc, ctypes.POINTER(_I64), _I64]),
+        "tmv_stalls_reserve": (ctypes.c_int, [pe, _I64]),
+        "tmv_block_fepoch": (_I64, [pe, _I64]),
         "tmv_blocks_clear": (None, [pe]),
         "tmv_set_pseudo": (None, [pe, _I64]),
         "tmv_block_count": (_I64, [pe, _I64]),
         "tmv_block_loopx": (_I64, [pe, _I64]),
-        "tmv_block_set_fepoch": (None, [pe, _I64, _I64]),
         "tmv_sync": (None, [pe]),
         "tmv_btac_find": (_I64, [pe, _I64]),
         "tmv_btac_set": (ctypes.c_int, [pe, _I64, _I64, _I64]),
@@ -256,6 +263,7 @@ class NativeEngine(CycleEngine):
     next_event = _state("next_event")
     unaligned_cycles = _state("unaligned_cycles")
     mispredicts = _state("mispredicts")
+    last_fetch_line = _state("last_fetch_line")
     fast_addr = _state("fast_addr")
     fast_size = _state("fast_size")
     fast_n = _state("fast_n")
@@ -333,6 +341,33 @@ class NativeEngine(CycleEngine):
         self._st.fast_nstreams = 0
 
     @property
+    def fetch_mark(self) -> int | None:
+        """The cycle right after the last block's fetch stalls (C; None: no block had any)."""
+        v = self._st.fetch_mark_c
+        return None if v == NO_MARK else v
+
+    @fetch_mark.setter
+    def fetch_mark(self, v: int | None) -> None:
+        self._st.fetch_mark_c = NO_MARK if v is None else v
+
+    @property
+    def fetch_stalls(self) -> list[tuple[int, int]]:
+        """``((line address, cycles), ...)`` of the last block's fetch stalls (C)."""
+        st = self._st
+        return [(st.stall_addr[i], st.stall_k[i]) for i in range(st.nstalls)]
+
+    @fetch_stalls.setter
+    def fetch_stalls(self, v) -> None:
+        v = list(v)
+        if self._lib.tmv_stalls_reserve(self._ptr, len(v)):
+            raise MemoryError("native engine: fetch stalls")
+        st = self._st
+        for i, (a, k) in enumerate(v):
+            st.stall_addr[i] = a
+            st.stall_k[i] = k
+        st.nstalls = len(v)
+
+    @property
     def btac(self) -> _Btac:
         """The Cortex-M7 BTAC, held in C."""
         return self._btac
@@ -366,6 +401,8 @@ class NativeEngine(CycleEngine):
         dc = m._data_cache
         self._st.dcache = dc.pointer if dc is not None else None
         self._st.data_miss = int(m._data_miss)
+        self._st.fetch_ws = int(m._fetch_ws)
+        self._st.prefetch = int(bool(m.fetch_prefetch))
 
     def invalidate_blocks(self) -> None:
         super().invalidate_blocks()
@@ -396,11 +433,13 @@ class NativeEngine(CycleEngine):
         as :data:`B_ID`)."""
         rec = super().translate(addr, size)
         br = rec[B_BRANCH]
+        fc = rec[B_FCACHE]
         head = [addr, rec[B_SIZE], rec[B_FALL], rec[B_STATIC], rec[B_TAKEN], rec[B_ENTRY],
                 rec[B_WFI], rec[B_NINSN], int(rec[B_FLINES] is not None), int(rec[B_LOOPOK]),
                 int(rec[B_FAST] is not None),
                 int(br is not None), *((br[0], _BRANCH_KINDS.get(br[1], 0), int(br[2]), br[3])
-                                       if br is not None else (0, 0, 0, 0))]
+                                       if br is not None else (0, 0, 0, 0)),
+                int(fc is not None and fc is self.machine._caches.get("l1_i"))]
         g1: list[int] = []
         fast = rec[B_FAST]
         for i, (base, tab, lo, hi, loads) in enumerate(rec[B_DYN] or ()):
@@ -409,11 +448,12 @@ class NativeEngine(CycleEngine):
         g2: list[int] = []
         for base, index, shift, unal, lo, hi, loads in rec[B_DYN2] or ():
             g2 += [base, index, shift, *unal, lo, hi, loads]
-        fc = rec[B_FCACHE]
+        fl = [x for line in rec[B_FLINES] or () for x in line]
         rid = self._lib.tmv_block_add(self._ptr, (_I64 * len(head))(*head),
                                       (_I64 * max(len(g1), 1))(*g1), len(g1) // 6,
                                       (_I64 * max(len(g2), 1))(*g2), len(g2) // 10,
-                                      fc.pointer if fc is not None else None)
+                                      fc.pointer if fc is not None else None,
+                                      (_I64 * max(len(fl), 1))(*fl), len(fl) // 3)
         if rid < 0:
             raise MemoryError("native engine: block records")
         rec.append(rid)
@@ -428,11 +468,6 @@ class NativeEngine(CycleEngine):
         """The C hook's callback for rare events (never lets an exception escape into C: -1
         after :meth:`fail`)."""
         try:
-            if kind == SLOW_FETCH:
-                rec = self._recs[a]
-                c = self.fetch_slow(rec, bool(b), c)
-                self._lib.tmv_block_set_fepoch(self._ptr, a, rec[B_FEPOCH])
-                return c
             if kind == SLOW_EVENT:
                 return 1 if self.event(a, b) else 0
             if kind == SLOW_TRANSLATE:
@@ -447,6 +482,7 @@ class NativeEngine(CycleEngine):
                 rec = self._recs[a]
                 x = self._lib.tmv_block_loopx(self._ptr, a)
                 rec[B_LOOPX] = None if x == _NO_LOOPX else x
+                rec[B_FEPOCH] = self._lib.tmv_block_fepoch(self._ptr, a)
                 self.arm(rec, b)
                 return 0
             raise VboardError(f"native engine: unknown callback kind {kind}")

@@ -4,12 +4,13 @@
  *
  * This is a port of the hot path of calibration/vboard/engine.py (CycleEngine.on_block and the
  * helpers it calls on every block): branch cost (Cortex-M4 refill, Cortex-M7 BTAC prediction),
- * the fetch-cache epoch check, static cost, register-based access groups (unaligned and
- * flash-data corrections through the data cache), groups with an index register, counting,
- * and the self-loop fast path (arm, count, sync).  Everything rare goes back to Python through
- * one callback (tmv_slow_fn): translating a new block, the instruction-fetch stalls after a
- * fetch cache changed, WFI, events (cycle limit, SysTick, pending exceptions, stop requests),
- * and the fast path over flash data streams through the data cache.  The Python engine stays
+ * instruction fetch (fetch caches with epochs, flash wait states, the read buffer), static
+ * cost, register-based access groups (unaligned and flash-data corrections through the data
+ * cache), groups with an index register, counting, and the self-loop fast path (arm, count,
+ * sync, replay of flash data streams through the data cache).  Everything rare goes back to
+ * Python through one callback (tmv_slow_fn): translating a new block, WFI, events (cycle
+ * limit, SysTick, pending exceptions, stop requests), and arming a loop with more than
+ * TMV_MAX_STREAMS flash streams.  The Python engine stays
  * the reference; calibration/vboard/native.py mirrors the structures below by name and the
  * tests compare both engines cycle for cycle.
  *
@@ -79,7 +80,8 @@ enum { TMV_BR_OTHER = 0, TMV_BR_DIRECT = 1, TMV_BR_COND = 2, TMV_BR_INDIRECT = 3
 
 typedef struct tmv_block {
     int64_t addr, size, fall, static_cycles, taken, entry, wfi, count, ninsn;
-    int64_t has_flines, fepoch;
+    int64_t has_flines, fepoch, fill, nflines;
+    int64_t *flines;    /* nflines x (line, chunks, line address) */
     tmv_cache *fcache;
     int64_t ndyn, ndyn2;
     tmv_group *dyn, *dyn2;
@@ -89,19 +91,20 @@ typedef struct tmv_block {
 
 /* Layout of the header array handed to tmv_block_add. */
 enum { H_ADDR, H_SIZE, H_FALL, H_STATIC, H_TAKEN, H_ENTRY, H_WFI, H_NINSN, H_FLINES, H_LOOPOK,
-       H_FAST, H_BR_HAS, H_BR_PC, H_BR_KIND, H_BR_BACKWARD, H_BR_PENALTY, H_COUNT };
+       H_FAST, H_BR_HAS, H_BR_PC, H_BR_KIND, H_BR_BACKWARD, H_BR_PENALTY, H_FILL, H_COUNT };
 enum { G1_BASE, G1_TABLE, G1_LO, G1_HI, G1_LOADS, G1_STRIDE, G1_COUNT };
 enum { G2_BASE, G2_INDEX, G2_SHIFT, G2_U0, G2_LO = G2_U0 + 4, G2_HI, G2_LOADS, G2_COUNT };
 
 /* Kinds of the Python callback. */
-enum { TMV_SLOW_TRANSLATE = 1, TMV_SLOW_SYNC = 2, TMV_SLOW_WFI = 3, TMV_SLOW_FETCH = 4,
-       TMV_SLOW_EVENT = 5, TMV_SLOW_ARM = 6 };
+enum { TMV_SLOW_TRANSLATE = 1, TMV_SLOW_SYNC = 2, TMV_SLOW_WFI = 3, TMV_SLOW_EVENT = 5,
+       TMV_SLOW_ARM = 6 };
 
 typedef int64_t (*tmv_slow_fn)(int64_t kind, int64_t a, int64_t b, int64_t c);
 typedef int (*tmv_reg_read_fn)(void *uc, int regid, void *value);
 
 #define TMV_FAST_OFF (-1)
 #define TMV_MAX_STREAMS 16
+#define TMV_NO_MARK INT64_MIN
 #define TMV_TABLE 128
 
 typedef struct tmv_engine {
@@ -112,8 +115,13 @@ typedef struct tmv_engine {
     /* flash data streams of the armed loop replayed in C: (lo, hi, stride) at iteration 0 */
     int64_t fast_nstreams;
     int64_t stream_lo[TMV_MAX_STREAMS], stream_hi[TMV_MAX_STREAMS], stream_s[TMV_MAX_STREAMS];
+    /* instruction fetch: the flash line fetched last without a fetch cache, and the stalls
+     * of the last block that had a fetch check (fetch_mark: TMV_NO_MARK for none) */
+    int64_t last_fetch_line, fetch_mark, nstalls;
+    int64_t *stall_addr, *stall_k;
+    int64_t stall_cap;
     /* configuration */
-    int64_t m7, flash_mask, data_miss;
+    int64_t m7, flash_mask, data_miss, fetch_ws, prefetch;
     tmv_cache *dcache;
     uint32_t *regs;             /* unicorn's R0..R15, or NULL: read through reg_read */
     void *uc;
@@ -359,6 +367,8 @@ int tmv_engine_init(tmv_engine *e)
     e->nblocks = 1;
     e->prev = 0;
     e->fast_b = -1;
+    e->last_fetch_line = -1;
+    e->fetch_mark = TMV_NO_MARK;
     return hash_grow(e);
 }
 
@@ -368,7 +378,13 @@ void tmv_engine_free(tmv_engine *e)
         free(e->blocks[i].dyn);
         free(e->blocks[i].dyn2);
     }
+    for (int64_t i = 0; i < e->nblocks; i++)
+        free(e->blocks[i].flines);
     free(e->blocks);
+    free(e->stall_addr);
+    free(e->stall_k);
+    e->stall_addr = e->stall_k = NULL;
+    e->stall_cap = 0;
     free(e->hkeys);
     free(e->hvals);
     free(e->tables);
@@ -398,10 +414,28 @@ int64_t tmv_table_add(tmv_engine *e, const int64_t *t)
 
 /* Register the record of a translated block (header h, groups g1 / g2 in the layouts above)
  * and make it the one at its address.  Returns its id, or -1 when out of memory. */
-int64_t tmv_block_add(tmv_engine *e, const int64_t *h, const int64_t *g1, int64_t n1,
-                      const int64_t *g2, int64_t n2, tmv_cache *fcache)
+/* Room for n fetch stalls. */
+int tmv_stalls_reserve(tmv_engine *e, int64_t n)
 {
-    if (blocks_reserve(e))
+    if (n <= e->stall_cap)
+        return 0;
+    int64_t *a = realloc(e->stall_addr, (size_t)n * sizeof *a);
+    if (!a)
+        return -1;
+    e->stall_addr = a;
+    int64_t *k = realloc(e->stall_k, (size_t)n * sizeof *k);
+    if (!k)
+        return -1;
+    e->stall_k = k;
+    e->stall_cap = n;
+    return 0;
+}
+
+int64_t tmv_block_add(tmv_engine *e, const int64_t *h, const int64_t *g1, int64_t n1,
+                      const int64_t *g2, int64_t n2, tmv_cache *fcache, const int64_t *fl,
+                      int64_t nfl)
+{
+    if (blocks_reserve(e) || tmv_stalls_reserve(e, nfl))
         return -1;
     tmv_block *b = &e->blocks[e->nblocks];
     memset(b, 0, sizeof *b);
@@ -423,10 +457,20 @@ int64_t tmv_block_add(tmv_engine *e, const int64_t *h, const int64_t *g1, int64_
     b->br_kind = h[H_BR_KIND];
     b->br_backward = h[H_BR_BACKWARD];
     b->br_penalty = h[H_BR_PENALTY];
+    b->fill = h[H_FILL];
+    if (nfl) {
+        b->flines = malloc((size_t)(3 * nfl) * sizeof *b->flines);
+        if (!b->flines)
+            return -1;
+        memcpy(b->flines, fl, (size_t)(3 * nfl) * sizeof *fl);
+        b->nflines = nfl;
+    }
     if (n1) {
         b->dyn = calloc((size_t)n1, sizeof *b->dyn);
-        if (!b->dyn)
+        if (!b->dyn) {
+            free(b->flines);
             return -1;
+        }
         for (int64_t i = 0; i < n1; i++) {
             const int64_t *g = g1 + i * G1_COUNT;
             tmv_group *d = &b->dyn[i];
@@ -443,6 +487,7 @@ int64_t tmv_block_add(tmv_engine *e, const int64_t *h, const int64_t *g1, int64_
     if (n2) {
         b->dyn2 = calloc((size_t)n2, sizeof *b->dyn2);
         if (!b->dyn2) {
+            free(b->flines);
             free(b->dyn);
             return -1;
         }
@@ -461,6 +506,7 @@ int64_t tmv_block_add(tmv_engine *e, const int64_t *h, const int64_t *g1, int64_
         b->ndyn2 = n2;
     }
     if (hash_put(e, b->addr, e->nblocks)) {
+        free(b->flines);
         free(b->dyn);
         free(b->dyn2);
         return -1;
@@ -497,9 +543,53 @@ int64_t tmv_block_loopx(const tmv_engine *e, int64_t id)
     return e->blocks[id].loopx_valid ? e->blocks[id].loopx : INT64_MIN;
 }
 
-void tmv_block_set_fepoch(tmv_engine *e, int64_t id, int64_t epoch)
+int64_t tmv_block_fepoch(const tmv_engine *e, int64_t id)
 {
-    e->blocks[id].fepoch = epoch;
+    return e->blocks[id].fepoch;
+}
+
+/* ---- instruction fetch ------------------------------------------------------------------ */
+
+/* CycleEngine.fetch_slow: the instruction-fetch stalls of block b (cache lookups, wait
+ * states), remembered per line for CycleEngine.now. */
+static int64_t fetch_slow(tmv_engine *e, tmv_block *b, int sequential, int64_t c)
+{
+    tmv_cache *cache = b->fcache;
+    int64_t ws = e->fetch_ws, cost = 0, nst = 0;
+    int first = 1;
+    for (int64_t i = 0; i < b->nflines; i++) {
+        int64_t line = b->flines[3 * i], chunks = b->flines[3 * i + 1];
+        if (cache) {
+            if (tmv_cache_access(cache, line)) {
+                first = 0;
+                continue;
+            }
+        } else if (line == e->last_fetch_line) {
+            first = 0;
+            continue;
+        }
+        int64_t k;
+        if (b->fill)
+            k = ws * (chunks > 1 ? chunks : 1);
+        else if (e->prefetch)
+            k = (first && !sequential) ? ws : 0;
+        else
+            k = ws * chunks;
+        if (k) {
+            cost += k;
+            e->stall_addr[nst] = b->flines[3 * i + 2];
+            e->stall_k[nst] = k;
+            nst++;
+        }
+        e->last_fetch_line = line;
+        first = 0;
+    }
+    if (cache)
+        b->fepoch = cache->epoch;
+    c += cost;
+    e->fetch_mark = c;
+    e->nstalls = nst;
+    return c;
 }
 
 /* ---- dynamic corrections ---------------------------------------------------------------- */
@@ -829,13 +919,8 @@ void tmv_hook_block(void *uc, uint64_t address, uint32_t size, void *user_data)
             return;
         b = &e->blocks[id];
     }
-    if (b->has_flines && (!b->fcache || b->fepoch != b->fcache->epoch)) {
-        e->slow_calls++;
-        c = e->slow(TMV_SLOW_FETCH, id, sequential, c);
-        if (c < 0)
-            return;
-        b = &e->blocks[id];
-    }
+    if (b->has_flines && (!b->fcache || b->fepoch != b->fcache->epoch))
+        c = fetch_slow(e, b, sequential, c);
     if (c >= e->next_event) {
         e->slow_calls++;
         if (e->slow(TMV_SLOW_EVENT, addr, c, 0))
