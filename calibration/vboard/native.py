@@ -190,6 +190,12 @@ class NativeLineCache:
         """Invalidate everything."""
         self._lib.tmv_cache_flush(ctypes.byref(self._c))
 
+    @property
+    def data(self) -> list[list[int]]:
+        """The lines of each set, least recently used first (a copy)."""
+        w = self.ways
+        return [[self._tags[s * w + i] for i in range(self._fill[s])] for s in range(self.sets)]
+
     def _get(name):     # noqa: N805 - property factory
         return property(lambda self: getattr(self._c, name),
                         lambda self, v: setattr(self._c, name, v))

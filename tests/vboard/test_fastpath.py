@@ -462,3 +462,27 @@ def test_unknown_engine_is_an_error(cc):
     from calibration.vboard.errors import VboardError
     with pytest.raises(VboardError, match="unknown virtual-board engine 'turbo' \\(engine\\)"):
         Machine("L4", cc(STREAMS_C, "L4"), engine="turbo")
+
+
+def test_native_line_cache_behaves_like_the_python_one():
+    """NativeLineCache against LineCache on a random access sequence with flushes: the same
+    hits, misses, epochs, MRU line and contents (LRU order) after every step."""
+    import random
+
+    from calibration.vboard.native import NativeLineCache
+    from calibration.vboard.timing import LineCache
+    require_native()
+    rng = random.Random(7)
+    for lines, ways, line_bytes in ((8, 8, 16), (64, 4, 32), (6, 2, 64)):
+        py, c = LineCache(lines, ways, line_bytes), NativeLineCache(lines, ways, line_bytes)
+        for step in range(3000):
+            if step % 997 == 996:
+                py.flush()
+                c.flush()
+                continue
+            line = rng.randrange(3 * lines)
+            assert c.access(line) == py.access(line), step
+            assert (c.hits, c.misses, c.epoch, c.mru) == (py.hits, py.misses, py.epoch, py.mru)
+        assert c.data == py.data
+    with pytest.raises(ValueError, match="bad cache geometry"):
+        NativeLineCache(6, 4, 16)
