@@ -486,3 +486,16 @@ def test_native_line_cache_behaves_like_the_python_one():
         assert c.data == py.data
     with pytest.raises(ValueError, match="bad cache geometry"):
         NativeLineCache(6, 4, 16)
+
+
+def test_native_engine_without_the_register_view(cc):
+    """When the zero-copy register view is unavailable the C hook reads registers through
+    unicorn's uc_reg_read, with the same counts."""
+    require_native()
+    elf = cc(STREAMS_C, "F7", opt="-O2", extra=["-DTICK=997"])
+    _, rr, memr = _run(elf, "F7", True, True)
+    m = Machine("F7", elf, configured=True, fast_path=True, engine="native")
+    m.engine._st.regs = None
+    r = m.run(50_000_000)
+    mem = bytes(m.uc.mem_read(m.image.symbols["results"], 64 * 4))
+    assert _key(r, mem) == _key(rr, memr)

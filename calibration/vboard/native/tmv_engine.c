@@ -783,7 +783,7 @@ void tmv_sync(tmv_engine *e)
 static void arm(tmv_engine *e, int64_t id, int64_t c)
 {
     tmv_block *b = &e->blocks[id];
-    if (b->has_flines && b->fepoch != b->fcache->epoch)
+    if (b->has_flines && (!b->fcache || b->fepoch != b->fcache->epoch))
         return;
     int64_t t = 0;
     if (e->m7) {
@@ -860,7 +860,11 @@ static void arm(tmv_engine *e, int64_t id, int64_t c)
     e->fast_nstreams = ns;
     e->fast_budget = budget;
     e->fast_addr = b->addr;
-    if (e->next_event <= c)
+    /* poked by another thread meanwhile (CycleEngine.poke writes next_event, then
+     * fast_budget): the fence orders the stores above before the load below, so either this
+     * load sees the poke or the poke's fast_budget = 0 lands after ours */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    if (*(volatile int64_t *)&e->next_event <= c)
         e->fast_budget = 0;
 }
 
