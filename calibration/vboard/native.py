@@ -62,10 +62,32 @@ class CacheStruct(ctypes.Structure):
                 ("tags", ctypes.POINTER(_I64)), ("fill", ctypes.POINTER(_I64))]
 
 
-#: The state fields of ``tmv_engine`` that are :class:`CycleEngine` attributes of the same name.
-STATE_FIELDS = ("cycles", "entry", "prev_id", "next_event", "unaligned_cycles", "mispredicts",
+class GroupStruct(ctypes.Structure):
+    """``tmv_group`` of tmv_engine.c: an access group (``B_DYN``: ``index`` -1, ``table`` the
+    id of its cost table; ``B_DYN2``: ``unal`` the unaligned cycles by address mod 4)."""
+    _fields_ = [*((name, _I64) for name in ("base", "index", "shift", "lo", "hi", "loads",
+                                            "stride", "table")),
+                ("unal", _I64 * 4)]
+
+
+class BlockStruct(ctypes.Structure):
+    """``tmv_block`` of tmv_engine.c: the C record of a block (the static fields mirror the
+    ``B_*`` slots of engine.py; ``count``, ``fepoch``, ``loopx`` are its dynamic state)."""
+    _fields_ = [*((name, _I64) for name in ("addr", "size", "fall", "static_cycles", "taken",
+                                            "entry", "wfi", "count", "ninsn", "has_flines",
+                                            "fepoch", "fill", "nflines")),
+                ("flines", ctypes.POINTER(_I64)), ("fcache", ctypes.POINTER(CacheStruct)),
+                ("ndyn", _I64), ("ndyn2", _I64),
+                ("dyn", ctypes.POINTER(GroupStruct)), ("dyn2", ctypes.POINTER(GroupStruct)),
+                *((name, _I64) for name in ("loopx", "loopx_valid", "loopok", "fast", "br_has",
+                                            "br_pc", "br_kind", "br_backward", "br_penalty"))]
+
+
+#: The state fields at the start of ``tmv_engine`` (``prev`` and ``fast_b`` are record ids,
+#: ``fast_stream`` says whether Python armed a loop over flash data streams).
+STATE_FIELDS = ("cycles", "entry", "prev", "next_event", "unaligned_cycles", "mispredicts",
                 "fast_addr", "fast_size", "fast_n", "fast_budget", "fast_d", "fast_tail",
-                "fast_extra", "fast_b_id", "fast_total", "fast_stream_on", "fast_nstreams")
+                "fast_extra", "fast_b", "fast_total", "fast_stream", "fast_nstreams")
 #: ``fetch_mark`` of the C state when there is none (Python: None).
 NO_MARK = -(1 << 63)
 #: Flash data streams the C fast path replays itself (``TMV_MAX_STREAMS``).
@@ -73,12 +95,11 @@ MAX_STREAMS = 16
 
 
 class EngineStruct(ctypes.Structure):
-    """``tmv_engine`` of tmv_engine.c (``prev``, ``fast_b`` and ``fast_stream`` are named
-    ``prev_id``, ``fast_b_id`` and ``fast_stream_on`` here: ids and a flag)."""
+    """``tmv_engine`` of tmv_engine.c."""
     _fields_ = [*((name, _I64) for name in STATE_FIELDS),
                 ("stream_lo", _I64 * MAX_STREAMS), ("stream_hi", _I64 * MAX_STREAMS),
                 ("stream_s", _I64 * MAX_STREAMS),
-                ("last_fetch_line", _I64), ("fetch_mark_c", _I64), ("nstalls", _I64),
+                ("last_fetch_line", _I64), ("fetch_mark", _I64), ("nstalls", _I64),
                 ("stall_addr", ctypes.POINTER(_I64)), ("stall_k", ctypes.POINTER(_I64)),
                 ("stall_cap", _I64),
                 ("m7", _I64), ("flash_mask", _I64), ("data_miss", _I64), ("fetch_ws", _I64),
@@ -86,7 +107,7 @@ class EngineStruct(ctypes.Structure):
                 ("dcache", ctypes.POINTER(CacheStruct)),
                 ("regs", _P), ("uc", _P), ("reg_read", _P), ("reg_ids", _I64 * 16),
                 ("slow", SLOW_FN), ("slow_calls", _I64),
-                ("blocks", _P), ("nblocks", _I64), ("cap_blocks", _I64),
+                ("blocks", ctypes.POINTER(BlockStruct)), ("nblocks", _I64), ("cap_blocks", _I64),
                 ("hkeys", _P), ("hvals", _P), ("hcap", _I64), ("hused", _I64),
                 ("tables", _P), ("ntables", _I64), ("cap_tables", _I64),
                 ("bpc", _P), ("bcnt", _P), ("btgt", _P), ("bcap", _I64), ("bused", _I64)]
@@ -121,8 +142,9 @@ def load_library() -> ctypes.CDLL:
         "tmv_engine_init": (ctypes.c_int, [pe]),
         "tmv_engine_free": (None, [pe]),
         "tmv_table_add": (_I64, [pe, ctypes.POINTER(_I64)]),
-        "tmv_block_add": (_I64, [pe, ctypes.POINTER(_I64), ctypes.POINTER(_I64), _I64,
-                                 ctypes.POINTER(_I64), _I64, pc, ctypes.POINTER(_I64), _I64]),
+        "tmv_block_add": (_I64, [pe, ctypes.POINTER(BlockStruct), ctypes.POINTER(GroupStruct),
+                                 ctypes.POINTER(GroupStruct), ctypes.POINTER(_I64), pc]),
+        "tmv_struct_sizes": (None, [_I64 * 4]),
         "tmv_stalls_reserve": (ctypes.c_int, [pe, _I64]),
         "tmv_block_fepoch": (_I64, [pe, _I64]),
         "tmv_blocks_clear": (None, [pe]),
@@ -294,7 +316,7 @@ class NativeEngine(CycleEngine):
         self._slow_cb = SLOW_FN(self._slow)
         st = self._st
         st.slow = self._slow_cb
-        st.fast_b_id = -1
+        st.fast_b = -1
         super().__init__(machine, regs, fast_path=fast_path)
         st.m7 = int(self.m7)
         st.flash_mask = sum(1 << b for b in self.flash_buckets if 0 <= b < 32)
@@ -314,12 +336,12 @@ class NativeEngine(CycleEngine):
     @property
     def prev(self) -> list:
         """The record of the block being executed (C: its id; id 0 is the pseudo block)."""
-        return self._recs[self._st.prev_id]
+        return self._recs[self._st.prev]
 
     @prev.setter
     def prev(self, b: list) -> None:
         if len(b) > B_ID:
-            self._st.prev_id = b[B_ID]
+            self._st.prev = b[B_ID]
         else:
             self._lib.tmv_set_pseudo(self._ptr, b[B_FALL])
             self._recs[0] = b
@@ -327,34 +349,34 @@ class NativeEngine(CycleEngine):
     @property
     def fast_b(self) -> list | None:
         """The record of the armed self-loop (C: its id)."""
-        i = self._st.fast_b_id
+        i = self._st.fast_b
         return None if i < 0 else self._recs[i]
 
     @fast_b.setter
     def fast_b(self, b: list | None) -> None:
-        self._st.fast_b_id = -1 if b is None else b[B_ID]
+        self._st.fast_b = -1 if b is None else b[B_ID]
 
     @property
     def fast_stream(self) -> tuple | None:
         """Flash data streams of the armed loop (kept in Python; C knows only whether any, and
         arming in C clears that)."""
-        return self._stream if self._st.fast_stream_on else None
+        return self._stream if self._st.fast_stream else None
 
     @fast_stream.setter
     def fast_stream(self, v: tuple | None) -> None:
         self._stream = v
-        self._st.fast_stream_on = v is not None
+        self._st.fast_stream = v is not None
         self._st.fast_nstreams = 0
 
     @property
     def fetch_mark(self) -> int | None:
         """The cycle right after the last block's fetch stalls (C; None: no block had any)."""
-        v = self._st.fetch_mark_c
+        v = self._st.fetch_mark
         return None if v == NO_MARK else v
 
     @fetch_mark.setter
     def fetch_mark(self, v: int | None) -> None:
-        self._st.fetch_mark_c = NO_MARK if v is None else v
+        self._st.fetch_mark = NO_MARK if v is None else v
 
     @property
     def fetch_stalls(self) -> list[tuple[int, int]]:
@@ -440,26 +462,29 @@ class NativeEngine(CycleEngine):
         rec = super().translate(addr, size)
         br = rec[B_BRANCH]
         fc = rec[B_FCACHE]
-        head = [addr, rec[B_SIZE], rec[B_FALL], rec[B_STATIC], rec[B_TAKEN], rec[B_ENTRY],
-                rec[B_WFI], rec[B_NINSN], int(rec[B_FLINES] is not None), int(rec[B_LOOPOK]),
-                int(rec[B_FAST] is not None),
-                int(br is not None), *((br[0], _BRANCH_KINDS.get(br[1], 0), int(br[2]), br[3])
-                                       if br is not None else (0, 0, 0, 0)),
-                int(fc is not None and fc is self.machine._caches.get("l1_i"))]
-        g1: list[int] = []
         fast = rec[B_FAST]
-        for i, (base, tab, lo, hi, loads) in enumerate(rec[B_DYN] or ()):
-            stride = fast[i][1] if fast else 0
-            g1 += [base, self._table_id(tab), lo, hi, loads, stride or 0]
-        g2: list[int] = []
-        for base, index, shift, unal, lo, hi, loads in rec[B_DYN2] or ():
-            g2 += [base, index, shift, *unal, lo, hi, loads]
-        fl = [x for line in rec[B_FLINES] or () for x in line]
-        rid = self._lib.tmv_block_add(self._ptr, (_I64 * len(head))(*head),
-                                      (_I64 * max(len(g1), 1))(*g1), len(g1) // 6,
-                                      (_I64 * max(len(g2), 1))(*g2), len(g2) // 10,
-                                      fc.pointer if fc is not None else None,
-                                      (_I64 * max(len(fl), 1))(*fl), len(fl) // 3)
+        dyn = [GroupStruct(base=base, index=-1, lo=lo, hi=hi, loads=loads,
+                           stride=(fast[i][1] or 0) if fast else 0, table=self._table_id(tab))
+               for i, (base, tab, lo, hi, loads) in enumerate(rec[B_DYN] or ())]
+        dyn2 = [GroupStruct(base=base, index=index, shift=shift, lo=lo, hi=hi, loads=loads,
+                            unal=(_I64 * 4)(*unal))
+                for base, index, shift, unal, lo, hi, loads in rec[B_DYN2] or ()]
+        flines = [x for line in rec[B_FLINES] or () for x in line]
+        spec = BlockStruct(
+            addr=addr, size=rec[B_SIZE], fall=rec[B_FALL], static_cycles=rec[B_STATIC],
+            taken=rec[B_TAKEN], entry=rec[B_ENTRY], wfi=rec[B_WFI], ninsn=rec[B_NINSN],
+            has_flines=rec[B_FLINES] is not None, nflines=len(flines) // 3,
+            fill=fc is not None and fc is self.machine._caches.get("l1_i"),
+            ndyn=len(dyn), ndyn2=len(dyn2), loopok=rec[B_LOOPOK], fast=fast is not None,
+            br_has=br is not None)
+        if br is not None:
+            spec.br_pc, spec.br_kind, spec.br_backward, spec.br_penalty = (
+                br[0], _BRANCH_KINDS.get(br[1], 0), br[2], br[3])
+        rid = self._lib.tmv_block_add(self._ptr, ctypes.byref(spec),
+                                      (GroupStruct * max(len(dyn), 1))(*dyn),
+                                      (GroupStruct * max(len(dyn2), 1))(*dyn2),
+                                      (_I64 * max(len(flines), 1))(*flines),
+                                      fc.pointer if fc is not None else None)
         if rid < 0:
             raise MemoryError("native engine: block records")
         rec.append(rid)
@@ -499,7 +524,7 @@ class NativeEngine(CycleEngine):
     def sync(self) -> None:
         """Apply the iterations counted by the fast path (in C unless they read flash data
         through the data cache, which :meth:`CycleEngine.stream_replay` replays)."""
-        if self._st.fast_stream_on and self._st.fast_addr != -1:
+        if self._st.fast_stream and self._st.fast_addr != -1:
             CycleEngine.sync(self)
         else:
             self._lib.tmv_sync(self._ptr)

@@ -89,11 +89,8 @@ typedef struct tmv_block {
     int64_t br_has, br_pc, br_kind, br_backward, br_penalty;
 } tmv_block;
 
-/* Layout of the header array handed to tmv_block_add. */
-enum { H_ADDR, H_SIZE, H_FALL, H_STATIC, H_TAKEN, H_ENTRY, H_WFI, H_NINSN, H_FLINES, H_LOOPOK,
-       H_FAST, H_BR_HAS, H_BR_PC, H_BR_KIND, H_BR_BACKWARD, H_BR_PENALTY, H_FILL, H_COUNT };
-enum { G1_BASE, G1_TABLE, G1_LO, G1_HI, G1_LOADS, G1_STRIDE, G1_COUNT };
-enum { G2_BASE, G2_INDEX, G2_SHIFT, G2_U0, G2_LO = G2_U0 + 4, G2_HI, G2_LOADS, G2_COUNT };
+/* Status of the functions that can fail. */
+enum { TMV_OK = 0, TMV_NO_MEMORY = -1 };
 
 /* Kinds of the Python callback. */
 enum { TMV_SLOW_TRANSLATE = 1, TMV_SLOW_SYNC = 2, TMV_SLOW_WFI = 3, TMV_SLOW_EVENT = 5,
@@ -173,7 +170,7 @@ static int hash_grow(tmv_engine *e)
     if (!nk || !nv) {
         free(nk);
         free(nv);
-        return -1;
+        return TMV_NO_MEMORY;
     }
     for (int64_t i = 0; i < ncap; i++)
         nk[i] = -1;
@@ -186,24 +183,24 @@ static int hash_grow(tmv_engine *e)
             hash_put(e, ok[i], ov[i]);
     free(ok);
     free(ov);
-    return 0;
+    return TMV_OK;
 }
 
 static int hash_put(tmv_engine *e, int64_t key, int64_t val)
 {
     if (2 * (e->hused + 1) > e->hcap && hash_grow(e))
-        return -1;
+        return TMV_NO_MEMORY;
     uint64_t m = (uint64_t)e->hcap - 1;
     for (uint64_t i = mix((uint64_t)key) & m;; i = (i + 1) & m) {
         if (e->hkeys[i] == key) {
             e->hvals[i] = val;
-            return 0;
+            return TMV_OK;
         }
         if (e->hkeys[i] < 0) {
             e->hkeys[i] = key;
             e->hvals[i] = val;
             e->hused++;
-            return 0;
+            return TMV_OK;
         }
     }
 }
@@ -235,7 +232,7 @@ static int btac_grow(tmv_engine *e)
         free(np);
         free(nc);
         free(nt);
-        return -1;
+        return TMV_NO_MEMORY;
     }
     for (int64_t i = 0; i < ncap; i++)
         np[i] = -1;
@@ -250,7 +247,7 @@ static int btac_grow(tmv_engine *e)
     free(op);
     free(oc);
     free(ot);
-    return 0;
+    return TMV_OK;
 }
 
 /* Slot of pc's entry, or -1. */
@@ -270,7 +267,7 @@ int64_t tmv_btac_find(const tmv_engine *e, int64_t pc)
 static int btac_put(tmv_engine *e, int64_t pc, int64_t cnt, int64_t tgt)
 {
     if (2 * (e->bused + 1) > e->bcap && btac_grow(e))
-        return -1;
+        return TMV_NO_MEMORY;
     uint64_t m = (uint64_t)e->bcap - 1;
     for (uint64_t i = mix((uint64_t)pc) & m;; i = (i + 1) & m) {
         if (e->bpc[i] == pc || e->bpc[i] < 0) {
@@ -279,7 +276,7 @@ static int btac_put(tmv_engine *e, int64_t pc, int64_t cnt, int64_t tgt)
             e->bpc[i] = pc;
             e->bcnt[i] = cnt;
             e->btgt[i] = tgt;
-            return 0;
+            return TMV_OK;
         }
     }
 }
@@ -325,7 +322,7 @@ static int64_t predict(tmv_engine *e, const tmv_block *p, int64_t addr, int take
         int pred = kind == TMV_BR_DIRECT || (kind == TMV_BR_COND && p->br_backward);
         ok = (pred == taken && kind != TMV_BR_INDIRECT) || (kind == TMV_BR_INDIRECT && !taken);
         if (btac_put(e, p->br_pc, taken ? 2 : 1, addr))
-            return -1;
+            return TMV_NO_MEMORY;
     } else {
         int pred = e->bcnt[i] >= 2;
         ok = pred == taken && (!taken || e->btgt[i] == addr);
@@ -348,21 +345,22 @@ static int64_t predict(tmv_engine *e, const tmv_block *p, int64_t addr, int take
 static int blocks_reserve(tmv_engine *e)
 {
     if (e->nblocks < e->cap_blocks)
-        return 0;
+        return TMV_OK;
     int64_t ncap = e->cap_blocks ? e->cap_blocks * 2 : 1024;
     tmv_block *nb = realloc(e->blocks, (size_t)ncap * sizeof *nb);
     if (!nb)
-        return -1;
+        return TMV_NO_MEMORY;
     e->blocks = nb;
     e->cap_blocks = ncap;
-    return 0;
+    return TMV_OK;
 }
 
-/* Set up the owned arrays: block 0 is the pseudo block (tmv_set_pseudo).  0 or -1. */
+/* Set up the owned arrays (block 0 is the pseudo block, tmv_set_pseudo): TMV_OK or
+ * TMV_NO_MEMORY. */
 int tmv_engine_init(tmv_engine *e)
 {
     if (blocks_reserve(e))
-        return -1;
+        return TMV_NO_MEMORY;
     memset(&e->blocks[0], 0, sizeof e->blocks[0]);
     e->nblocks = 1;
     e->prev = 0;
@@ -404,7 +402,7 @@ int64_t tmv_table_add(tmv_engine *e, const int64_t *t)
         int64_t ncap = e->cap_tables ? e->cap_tables * 2 : 16;
         int64_t *nt = realloc(e->tables, (size_t)(ncap * TMV_TABLE) * sizeof *nt);
         if (!nt)
-            return -1;
+            return TMV_NO_MEMORY;
         e->tables = nt;
         e->cap_tables = ncap;
     }
@@ -418,100 +416,68 @@ int64_t tmv_table_add(tmv_engine *e, const int64_t *t)
 int tmv_stalls_reserve(tmv_engine *e, int64_t n)
 {
     if (n <= e->stall_cap)
-        return 0;
+        return TMV_OK;
     int64_t *a = realloc(e->stall_addr, (size_t)n * sizeof *a);
     if (!a)
-        return -1;
+        return TMV_NO_MEMORY;
     e->stall_addr = a;
     int64_t *k = realloc(e->stall_k, (size_t)n * sizeof *k);
     if (!k)
-        return -1;
+        return TMV_NO_MEMORY;
     e->stall_k = k;
     e->stall_cap = n;
-    return 0;
+    return TMV_OK;
 }
 
-int64_t tmv_block_add(tmv_engine *e, const int64_t *h, const int64_t *g1, int64_t n1,
-                      const int64_t *g2, int64_t n2, tmv_cache *fcache, const int64_t *fl,
-                      int64_t nfl)
+/* Copy of n items of sz bytes (NULL for none); *fail set when out of memory. */
+static void *copy_of(const void *src, int64_t n, size_t sz, int *fail)
 {
-    if (blocks_reserve(e) || tmv_stalls_reserve(e, nfl))
-        return -1;
+    if (n <= 0)
+        return NULL;
+    void *p = malloc((size_t)n * sz);
+    if (!p)
+        *fail = 1;
+    else
+        memcpy(p, src, (size_t)n * sz);
+    return p;
+}
+
+/* Register the record of a translated block and make it the one at its address: spec's
+ * static fields (ndyn, ndyn2 and nflines give the lengths of dyn, dyn2 and flines, which are
+ * copied; its pointers and dynamic fields are ignored), fetched through fcache (or NULL).
+ * Returns the record's id, or TMV_NO_MEMORY. */
+int64_t tmv_block_add(tmv_engine *e, const tmv_block *spec, const tmv_group *dyn,
+                      const tmv_group *dyn2, const int64_t *flines, tmv_cache *fcache)
+{
+    if (blocks_reserve(e) || tmv_stalls_reserve(e, spec->nflines))
+        return TMV_NO_MEMORY;
     tmv_block *b = &e->blocks[e->nblocks];
-    memset(b, 0, sizeof *b);
-    b->addr = h[H_ADDR];
-    b->size = h[H_SIZE];
-    b->fall = h[H_FALL];
-    b->static_cycles = h[H_STATIC];
-    b->taken = h[H_TAKEN];
-    b->entry = h[H_ENTRY];
-    b->wfi = h[H_WFI];
-    b->ninsn = h[H_NINSN];
-    b->has_flines = h[H_FLINES];
+    *b = *spec;
+    b->count = 0;
     b->fepoch = -1;
+    b->loopx = 0;
+    b->loopx_valid = 0;
     b->fcache = fcache;
-    b->loopok = h[H_LOOPOK];
-    b->fast = h[H_FAST];
-    b->br_has = h[H_BR_HAS];
-    b->br_pc = h[H_BR_PC];
-    b->br_kind = h[H_BR_KIND];
-    b->br_backward = h[H_BR_BACKWARD];
-    b->br_penalty = h[H_BR_PENALTY];
-    b->fill = h[H_FILL];
-    if (nfl) {
-        b->flines = malloc((size_t)(3 * nfl) * sizeof *b->flines);
-        if (!b->flines)
-            return -1;
-        memcpy(b->flines, fl, (size_t)(3 * nfl) * sizeof *fl);
-        b->nflines = nfl;
-    }
-    if (n1) {
-        b->dyn = calloc((size_t)n1, sizeof *b->dyn);
-        if (!b->dyn) {
-            free(b->flines);
-            return -1;
-        }
-        for (int64_t i = 0; i < n1; i++) {
-            const int64_t *g = g1 + i * G1_COUNT;
-            tmv_group *d = &b->dyn[i];
-            d->base = g[G1_BASE];
-            d->index = -1;
-            d->table = g[G1_TABLE];
-            d->lo = g[G1_LO];
-            d->hi = g[G1_HI];
-            d->loads = g[G1_LOADS];
-            d->stride = g[G1_STRIDE];
-        }
-        b->ndyn = n1;
-    }
-    if (n2) {
-        b->dyn2 = calloc((size_t)n2, sizeof *b->dyn2);
-        if (!b->dyn2) {
-            free(b->flines);
-            free(b->dyn);
-            return -1;
-        }
-        for (int64_t i = 0; i < n2; i++) {
-            const int64_t *g = g2 + i * G2_COUNT;
-            tmv_group *d = &b->dyn2[i];
-            d->base = g[G2_BASE];
-            d->index = g[G2_INDEX];
-            d->shift = g[G2_SHIFT];
-            for (int k = 0; k < 4; k++)
-                d->unal[k] = g[G2_U0 + k];
-            d->lo = g[G2_LO];
-            d->hi = g[G2_HI];
-            d->loads = g[G2_LOADS];
-        }
-        b->ndyn2 = n2;
-    }
-    if (hash_put(e, b->addr, e->nblocks)) {
+    int fail = 0;
+    b->flines = copy_of(flines, spec->nflines, 3 * sizeof *flines, &fail);
+    b->dyn = copy_of(dyn, spec->ndyn, sizeof *dyn, &fail);
+    b->dyn2 = copy_of(dyn2, spec->ndyn2, sizeof *dyn2, &fail);
+    if (fail || hash_put(e, b->addr, e->nblocks)) {
         free(b->flines);
         free(b->dyn);
         free(b->dyn2);
-        return -1;
+        return TMV_NO_MEMORY;
     }
     return e->nblocks++;
+}
+
+/* sizeof of the structures Python mirrors (native.py): cache, group, block, engine. */
+void tmv_struct_sizes(int64_t out[4])
+{
+    out[0] = (int64_t)sizeof(tmv_cache);
+    out[1] = (int64_t)sizeof(tmv_group);
+    out[2] = (int64_t)sizeof(tmv_block);
+    out[3] = (int64_t)sizeof(tmv_engine);
 }
 
 /* Forget which record is at which address (CycleEngine.invalidate_blocks); the records stay. */
