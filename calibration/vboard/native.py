@@ -8,12 +8,12 @@ compiled code (``calibration/vboard/native/tmv_engine.c``), called by unicorn di
 properties reading and writing it, so every handler of the Python engine (``now``, ``event``,
 ``wfi``, ``fetch_slow``, ``sync`` over flash data streams, ``add_cycles``, ``stats``...) runs
 unchanged on the same state.  The C hook handles known blocks (branch cost and Cortex-M7 BTAC
-prediction, the fetch-cache epoch check, static cost, access groups with the data cache, counting,
-the self-loop fast path) and calls back into Python only for what is rare: translating a block
-(then registered in C by :meth:`NativeEngine.translate`), the fetch stalls after a fetch cache
-changed, WFI, events (cycle limit, SysTick, pending exceptions, stop requests) and the fast path
-over flash data through the data cache.  The caches are :class:`NativeLineCache`, a
-:class:`~calibration.vboard.timing.LineCache` with its tags in C.
+prediction, instruction fetch through the fetch caches, static cost, access groups with the data
+cache, counting, the self-loop fast path with its flash data streams) and calls back into Python
+(:meth:`NativeEngine._slow`) only for what is rare: translating a block (then registered in C by
+:meth:`NativeEngine.translate`), WFI, events (cycle limit, SysTick, pending exceptions, stop
+requests), and arming a loop with more than :data:`MAX_STREAMS` flash streams.  The caches are
+:class:`NativeLineCache`, a :class:`~calibration.vboard.timing.LineCache` with its tags in C.
 
 Block records stay the Python lists of engine.py with one more slot, :data:`B_ID` (the C record);
 a record's executions are its list count plus its C count (:meth:`NativeEngine.block_count`).
@@ -46,7 +46,8 @@ _I64 = ctypes.c_int64
 _P = ctypes.c_void_p
 #: The Python callback the C hook calls for rare events: (kind, a, b, c) -> int64.
 SLOW_FN = ctypes.CFUNCTYPE(_I64, _I64, _I64, _I64, _I64)
-SLOW_TRANSLATE, SLOW_SYNC, SLOW_WFI, SLOW_EVENT, SLOW_ARM = 1, 2, 3, 5, 6
+#: Its kinds (``TMV_SLOW_*`` in tmv_engine.c).
+SLOW_TRANSLATE, SLOW_SYNC, SLOW_WFI, SLOW_EVENT, SLOW_ARM = 1, 2, 3, 4, 5
 _BRANCH_KINDS = {"direct": 1, "cond": 2, "indirect": 3}
 _NO_LOOPX = -(1 << 63)
 
@@ -272,10 +273,10 @@ class _Btac:
         return self._eng._lib.tmv_btac_len(self._eng._ptr)
 
 
-def _state(name: str, field: str | None = None) -> property:
-    field = field or name
-    return property(lambda self: getattr(self._st, field),
-                    lambda self, v: setattr(self._st, field, v),
+def _state(name: str) -> property:
+    """The engine attribute ``name`` as the field of the same name of the C state."""
+    return property(lambda self: getattr(self._st, name),
+                    lambda self, v: setattr(self._st, name, v),
                     doc=f"``{name}`` of the engine state, held in C.")
 
 

@@ -38,6 +38,9 @@ def test_structures_mirror_the_c_source_by_name_and_size():
                "tmv_block": native.BlockStruct, "tmv_engine": native.EngineStruct}
     for c_name, mirror in mirrors.items():
         assert [f[0] for f in mirror._fields_] == _c_fields(source, c_name), c_name
+    kinds = dict(re.findall(r"TMV_SLOW_(\w+) = (\d+)", source))
+    assert {k: int(v) for k, v in kinds.items()} == {
+        k: getattr(native, f"SLOW_{k}") for k in ("TRANSLATE", "SYNC", "WFI", "EVENT", "ARM")}
     sizes = (ctypes.c_int64 * 4)()
     native.load_library().tmv_struct_sizes(sizes)
     assert list(sizes) == [ctypes.sizeof(m) for m in mirrors.values()]

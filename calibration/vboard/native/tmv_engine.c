@@ -93,8 +93,8 @@ typedef struct tmv_block {
 enum { TMV_OK = 0, TMV_NO_MEMORY = -1 };
 
 /* Kinds of the Python callback. */
-enum { TMV_SLOW_TRANSLATE = 1, TMV_SLOW_SYNC = 2, TMV_SLOW_WFI = 3, TMV_SLOW_EVENT = 5,
-       TMV_SLOW_ARM = 6 };
+enum { TMV_SLOW_TRANSLATE = 1, TMV_SLOW_SYNC = 2, TMV_SLOW_WFI = 3, TMV_SLOW_EVENT = 4,
+       TMV_SLOW_ARM = 5 };
 
 typedef int64_t (*tmv_slow_fn)(int64_t kind, int64_t a, int64_t b, int64_t c);
 typedef int (*tmv_reg_read_fn)(void *uc, int regid, void *value);
