@@ -9,9 +9,11 @@ Lifecycle::
     result.cycles, result.uart, result.gpio_windows
 
 The cycle model is charged per translated block from a ``UC_HOOK_BLOCK`` callback by the
-machine's :class:`~calibration.vboard.engine.CycleEngine` (``Machine.engine``): static cost from
-the core model, plus dynamic corrections for the branch outcome, instruction fetch from flash
-(wait states, ART / L1 caches), data accesses to flash and unaligned data accesses.  No unicorn
+machine's :class:`~calibration.vboard.engine.CycleEngine` (``Machine.engine``; or its port to C,
+:class:`~calibration.vboard.native.NativeEngine`, with ``TINYMODEL_VBOARD_ENGINE=native``):
+static cost from the core model, plus dynamic corrections for the branch outcome, instruction
+fetch from flash (wait states, ART / L1 caches), data accesses to flash and unaligned data
+accesses.  No unicorn
 memory hooks are installed; peripherals are ``mmio_map`` regions.  Rules and sources:
 docs/virtual-board.md.
 """
@@ -162,6 +164,11 @@ class Machine:
     ``configured=True`` starts as if the firmware's clock setup had already run: HCLK at the
     board clock, FLASH_ACR with the board's wait states and accelerator bits, the Cortex-M7 L1
     caches as in the board file, and the FPU enabled.  The default is the hardware reset state.
+
+    ``engine`` chooses the cycle engine (:func:`select_engine`: ``python``, the reference, or
+    ``native``, the same model in compiled code; default ``$TINYMODEL_VBOARD_ENGINE``, else
+    :data:`DEFAULT_ENGINE`); :attr:`engine_kind` is the one in use.  ``fast_path`` switches the
+    self-loop fast path (default ``$TINYMODEL_VBOARD_FAST``, else on).  Neither changes a cycle.
     """
 
     def __init__(self, board, image, *, configured: bool = False,
