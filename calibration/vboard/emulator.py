@@ -9,8 +9,9 @@ Lifecycle::
     result.cycles, result.uart, result.gpio_windows
 
 The cycle model is charged per translated block from a ``UC_HOOK_BLOCK`` callback by the
-machine's :class:`~calibration.vboard.engine.CycleEngine` (``Machine.engine``; or its port to C,
-:class:`~calibration.vboard.native.NativeEngine`, with ``TINYMODEL_VBOARD_ENGINE=native``):
+machine's cycle engine (``Machine.engine``: :class:`~calibration.vboard.native.NativeEngine` in
+compiled code by default, or the reference :class:`~calibration.vboard.engine.CycleEngine` with
+``TINYMODEL_VBOARD_ENGINE=python``):
 static cost from the core model, plus dynamic corrections for the branch outcome, instruction
 fetch from flash (wait states, ART / L1 caches), data accesses to flash and unaligned data
 accesses.  No unicorn
@@ -63,8 +64,10 @@ FAST_PATH_ENV = "TINYMODEL_VBOARD_FAST"
 ENGINE_ENV = "TINYMODEL_VBOARD_ENGINE"
 #: The cycle engines a machine can use.
 ENGINES = ("python", "native")
-#: The engine used when neither the argument nor the environment chooses one.
-DEFAULT_ENGINE = "python"
+#: The engine used when neither the argument nor the environment chooses one: the native one,
+#: identical to the reference on every test (tests/vboard, and the paper, mlperf and random
+#: suites in tests/vboard/test_engine_suites.py) and 5-25 times faster (docs/benchmarks.md).
+DEFAULT_ENGINE = "native"
 
 
 @dataclass

@@ -62,12 +62,12 @@ it with literal numbers, named here and by the ``B_*`` constants):
 
 Rules and sources: docs/virtual-board.md.
 
-This engine is the reference.  :mod:`calibration.vboard.native` (``TINYMODEL_VBOARD_ENGINE=native``)
-runs the same hot path in C (``native/tmv_engine.c``: :meth:`CycleEngine.on_block`,
-:meth:`predict`, :meth:`fetch_slow`, :meth:`groups_cost`, :meth:`dyn_slow`, :meth:`data_slow`,
-:meth:`arm`, :meth:`sync`, :meth:`stream_replay`) and calls the other handlers here for rare
-events: a change to one of those methods must be made in the C port too (tests/vboard compares
-both engines cycle for cycle).
+This engine is the reference (``TINYMODEL_VBOARD_ENGINE=python``).  The default engine,
+:mod:`calibration.vboard.native`, runs the same hot path in C (``native/tmv_engine.c``:
+:meth:`CycleEngine.on_block`, :meth:`predict`, :meth:`fetch_slow`, :meth:`groups_cost`,
+:meth:`dyn_slow`, :meth:`data_slow`, :meth:`arm`, :meth:`sync`, :meth:`stream_replay`) and calls
+the other handlers here for rare events: a change to one of those methods must be made in the C
+port too (tests/vboard compares both engines cycle for cycle).
 """
 
 from __future__ import annotations
