@@ -10,14 +10,19 @@
  * sync, replay of flash data streams through the data cache).  Everything rare goes back to
  * Python through one callback (tmv_slow_fn): translating a new block, WFI, events (cycle
  * limit, SysTick, pending exceptions, stop requests), and arming a loop with more than
- * TMV_MAX_STREAMS flash streams.  The Python engine stays
- * the reference; calibration/vboard/native.py mirrors the structures below by name and the
- * tests compare both engines cycle for cycle.
+ * TMV_MAX_STREAMS flash streams.  The Python engine stays the reference; a change to its hot
+ * path must be made here too.  calibration/vboard/native.py mirrors the structures below by
+ * name (tests/vboard/test_native.py checks names and sizes) and tests/vboard compares both
+ * engines cycle for cycle.
  *
  * Memory: the engine and cache structures are owned by Python (ctypes); the block records,
- * the address hash, the access cost tables and the BTAC are growable arrays owned here
- * (tmv_engine_free releases them).  Host code only: no unicorn header is needed, the register
- * read function is handed in as a pointer.
+ * the address hash, the access cost tables, the fetch-stall buffer and the BTAC are growable
+ * heap arrays owned here (tmv_engine_free releases them) -- host code, unlike the firmware,
+ * whose no-heap rule does not apply.  No unicorn header is needed: the register read function
+ * is handed in as a pointer.
+ *
+ * Threads: the hook runs on the emulator thread without the GIL; another thread may only
+ * write next_event and fast_budget (CycleEngine.poke), see the fence in arm().
  */
 #include <stdint.h>
 #include <stdlib.h>
