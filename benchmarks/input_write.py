@@ -62,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         n = min(args.bytes, info.inputs[0].bytes)
         data = bytes(n)
         chunk = MAX_PAYLOAD - 8
-        counts0 = {k: b[9] for k, b in m.engine.blocks.items()}
+        count = m.engine.block_count
+        counts0 = {k: count(b) for k, b in m.engine.blocks.items()}
         s0, c0, t0 = m.stats(), m.cycles, time.perf_counter()
         for off in range(0, n, chunk):
             client.request(Command.INPUT_WRITE,
@@ -73,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         for k, b in m.engine.blocks.items():
             addr = k if isinstance(k, int) else k[0]
             i = bisect.bisect_right(addrs, addr) - 1
-            per_fn[names[i] if i >= 0 else "?"] += (b[9] - counts0.get(k, 0)) * b[10]
+            per_fn[names[i] if i >= 0 else "?"] += (count(b) - counts0.get(k, 0)) * b[10]
     print(f"{graph.name}: {len(graph)} layers, {n:,} input bytes written to the virtual "
           f"{args.board} ({args.variant}) in {(n + chunk - 1) // chunk} INPUT_WRITE requests")
     print(f"wall {wall:.2f} s ({wall / n * 1e6:.0f} µs per byte); emulated cycles per byte "

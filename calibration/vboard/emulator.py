@@ -9,9 +9,12 @@ Lifecycle::
     result.cycles, result.uart, result.gpio_windows
 
 The cycle model is charged per translated block from a ``UC_HOOK_BLOCK`` callback by the
-machine's :class:`~calibration.vboard.engine.CycleEngine` (``Machine.engine``): static cost from
-the core model, plus dynamic corrections for the branch outcome, instruction fetch from flash
-(wait states, ART / L1 caches), data accesses to flash and unaligned data accesses.  No unicorn
+machine's cycle engine (``Machine.engine``: :class:`~calibration.vboard.native.NativeEngine` in
+compiled code by default, or the reference :class:`~calibration.vboard.engine.CycleEngine` with
+``TINYMODEL_VBOARD_ENGINE=python``):
+static cost from the core model, plus dynamic corrections for the branch outcome, instruction
+fetch from flash (wait states, ART / L1 caches), data accesses to flash and unaligned data
+accesses.  No unicorn
 memory hooks are installed; peripherals are ``mmio_map`` regions.  Rules and sources:
 docs/virtual-board.md.
 """
@@ -53,6 +56,18 @@ EXCEPTION_RETURN_CYCLES = 12
 #: ``fast_path`` argument of :class:`Machine` overrides it.  Both give identical cycle counts
 #: (tests/vboard/test_fastpath.py); the switch exists to prove that.
 FAST_PATH_ENV = "TINYMODEL_VBOARD_FAST"
+
+#: Environment switch choosing the cycle engine: ``python`` (the reference,
+#: :class:`~calibration.vboard.engine.CycleEngine`) or ``native`` (the same model in compiled
+#: code, :class:`~calibration.vboard.native.NativeEngine`); the ``engine`` argument of
+#: :class:`Machine` overrides it.  Both give identical cycle counts (tests/vboard).
+ENGINE_ENV = "TINYMODEL_VBOARD_ENGINE"
+#: The cycle engines a machine can use.
+ENGINES = ("python", "native")
+#: The engine used when neither the argument nor the environment chooses one: the native one,
+#: identical to the reference on every test (tests/vboard, and the paper, mlperf and random
+#: suites in tests/vboard/test_engine_suites.py) and 5-25 times faster (docs/benchmarks.md).
+DEFAULT_ENGINE = "native"
 
 
 @dataclass
@@ -114,6 +129,30 @@ class RunResult:
         }
 
 
+def select_engine(engine: str | None = None) -> str:
+    """The cycle engine a new machine uses: ``engine``, else ``$TINYMODEL_VBOARD_ENGINE``, else
+    :data:`DEFAULT_ENGINE`.  ``native`` falls back to ``python`` with one warning line when the
+    native library cannot be built or loaded.  Raises :class:`VboardError` for an unknown name."""
+    name = engine if engine is not None else os.environ.get(ENGINE_ENV, "").strip().lower()
+    name = name or DEFAULT_ENGINE
+    if name not in ENGINES:
+        source = "engine" if engine is not None else f"${ENGINE_ENV}"
+        raise VboardError(f"unknown virtual-board engine {name!r} ({source}); "
+                          f"expected one of {', '.join(ENGINES)}")
+    if name == "native":
+        from calibration.vboard.native import native_available
+        why = native_available()
+        if why is not None:
+            if why not in _ENGINE_WARNED:
+                _ENGINE_WARNED.add(why)
+                log.warning("%s; using the Python engine", why)
+            return "python"
+    return name
+
+
+_ENGINE_WARNED: set[str] = set()
+
+
 def board_extras(board_id: str) -> dict[str, int]:
     """The virtual board's own facts for ``board_id`` (data/extras.toml), or defaults."""
     data = tomllib.loads(EXTRAS_PATH.read_text())
@@ -128,17 +167,29 @@ class Machine:
     ``configured=True`` starts as if the firmware's clock setup had already run: HCLK at the
     board clock, FLASH_ACR with the board's wait states and accelerator bits, the Cortex-M7 L1
     caches as in the board file, and the FPU enabled.  The default is the hardware reset state.
+
+    ``engine`` chooses the cycle engine (:func:`select_engine`: ``python``, the reference, or
+    ``native``, the same model in compiled code; default ``$TINYMODEL_VBOARD_ENGINE``, else
+    :data:`DEFAULT_ENGINE`); :attr:`engine_kind` is the one in use.  ``fast_path`` switches the
+    self-loop fast path (default ``$TINYMODEL_VBOARD_FAST``, else on).  Neither changes a cycle.
     """
 
     def __init__(self, board, image, *, configured: bool = False,
                  tx_callback: Callable[[bytes], None] | None = None,
-                 fast_path: bool | None = None, paced: bool = False) -> None:
+                 fast_path: bool | None = None, paced: bool = False,
+                 engine: str | None = None) -> None:
         from tinymodel.boards import load_board
 
         if fast_path is None:
             fast_path = os.environ.get(FAST_PATH_ENV, "1").strip().lower() not in (
                 "0", "no", "off", "false")
         self.fast_path = bool(fast_path)
+        self.engine_kind = select_engine(engine)
+        if self.engine_kind == "native":
+            from calibration.vboard.native import NativeLineCache
+            self._cache_class: type = NativeLineCache
+        else:
+            self._cache_class = LineCache
 
         self.board = load_board(board)
         self.image = image if isinstance(image, Image) else load_image(image)
@@ -313,18 +364,19 @@ class Machine:
         if not hasattr(self, "_caches"):
             self._caches: dict[str, LineCache] = {}
         if acc.icache_lines and "art_i" not in self._caches:
-            self._caches["art_i"] = LineCache(acc.icache_lines, acc.icache_lines,
-                                              acc.icache_line_bytes)
+            self._caches["art_i"] = self._cache_class(acc.icache_lines, acc.icache_lines,
+                                                      acc.icache_line_bytes)
         if acc.dcache_lines and "art_d" not in self._caches:
-            self._caches["art_d"] = LineCache(acc.dcache_lines, acc.dcache_lines,
-                                              acc.dcache_line_bytes)
+            self._caches["art_d"] = self._cache_class(acc.dcache_lines, acc.dcache_lines,
+                                                      acc.dcache_line_bytes)
         cc = b.cpu_cache
         if self.m7 and cc is not None:
             if "l1_i" not in self._caches:
-                self._caches["l1_i"] = LineCache(cc.icache_bytes // cc.line_bytes, cc.icache_ways,
-                                                 cc.line_bytes)
-                self._caches["l1_d"] = LineCache(cc.dcache_bytes // cc.line_bytes, cc.dcache_ways,
-                                                 cc.line_bytes)
+                make = self._cache_class
+                self._caches["l1_i"] = make(cc.icache_bytes // cc.line_bytes, cc.icache_ways,
+                                            cc.line_bytes)
+                self._caches["l1_d"] = make(cc.dcache_bytes // cc.line_bytes, cc.dcache_ways,
+                                            cc.line_bytes)
         l1_i = self.m7 and cc is not None and bool(self.scs.ccr >> 17 & 1)
         l1_d = self.m7 and cc is not None and bool(self.scs.ccr >> 16 & 1)
         art_i = self._caches.get("art_i") if ic_on and acc.icache_lines else None
@@ -480,7 +532,11 @@ class Machine:
         self.fast_registers = not type(regs).__name__.startswith("_Slow")
         self._hook_error: BaseException | None = None
         self._run_thread: int | None = None
-        self.engine = CycleEngine(self, regs, fast_path=self.fast_path)
+        if self.engine_kind == "native":
+            from calibration.vboard.native import NativeEngine
+            self.engine = NativeEngine(self, regs, fast_path=self.fast_path)
+        else:
+            self.engine = CycleEngine(self, regs, fast_path=self.fast_path)
         self.engine.install()
         self.uc.hook_add(UC_HOOK_INTR, self._on_interrupt)
         self.uc.hook_add(UC_HOOK_MEM_INVALID, self._on_invalid_access)

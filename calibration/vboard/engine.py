@@ -61,6 +61,13 @@ it with literal numbers, named here and by the ``B_*`` constants):
 == =========== =================================================================================
 
 Rules and sources: docs/virtual-board.md.
+
+This engine is the reference (``TINYMODEL_VBOARD_ENGINE=python``).  The default engine,
+:mod:`calibration.vboard.native`, runs the same hot path in C (``native/tmv_engine.c``:
+:meth:`CycleEngine.on_block`, :meth:`predict`, :meth:`fetch_slow`, :meth:`groups_cost`,
+:meth:`dyn_slow`, :meth:`data_slow`, :meth:`arm`, :meth:`sync`, :meth:`stream_replay`) and calls
+the other handlers here for rare events: a change to one of those methods must be made in the C
+port too (tests/vboard compares both engines cycle for cycle).
 """
 
 from __future__ import annotations
@@ -955,10 +962,15 @@ class CycleEngine:
         """The timing configuration changed: drop the block records (their fetch and data
         models), keeping their retired instructions in :attr:`retired_extra`."""
         self.sync()
-        self.retired_extra += sum(b[B_COUNT] * b[B_NINSN] for b in self.blocks.values())
+        count = self.block_count
+        self.retired_extra += sum(count(b) * b[B_NINSN] for b in self.blocks.values())
         self.blocks.clear()
 
     # -- statistics ----------------------------------------------------------------------------
+
+    def block_count(self, b: list) -> int:
+        """Executions of block record ``b`` so far."""
+        return b[B_COUNT]
 
     def owner_sync(self) -> None:
         """:meth:`sync` if called from the emulator thread (or outside a run).  sync() belongs
@@ -973,9 +985,10 @@ class CycleEngine:
         mispredictions, and the hits and misses of every cache model."""
         self.owner_sync()
         blocks = self.blocks
-        out = {"instructions": self.retired_extra + sum(b[B_COUNT] * b[B_NINSN]
+        count = self.block_count
+        out = {"instructions": self.retired_extra + sum(count(b) * b[B_NINSN]
                                                         for b in blocks.values()),
-               "blocks_executed": sum(b[B_COUNT] for b in blocks.values()),
+               "blocks_executed": sum(count(b) for b in blocks.values()),
                "blocks_translated": len(self.static_cache),
                "unaligned_penalty_cycles": self.unaligned_cycles,
                "unaligned_accesses": self.unaligned_cycles // max(self.unaligned_penalty, 1)}
@@ -990,7 +1003,8 @@ class CycleEngine:
         """The ``top`` blocks by instructions executed: ``(address, executions,
         instructions)`` (since the last timing change)."""
         self.owner_sync()
-        rows = [(b[B_ADDR], b[B_COUNT], b[B_COUNT] * b[B_NINSN]) for b in self.blocks.values()]
+        count = self.block_count
+        rows = [(b[B_ADDR], count(b), count(b) * b[B_NINSN]) for b in self.blocks.values()]
         rows.sort(key=lambda r: -r[2])
         return rows[:top]
 

@@ -51,3 +51,13 @@ def test_no_subcommand_is_a_usage_error(capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert err[0].startswith("usage: tinymodel vboard")
     assert err[-1] == "tinymodel vboard: error: give a subcommand: run or serve"
+
+
+def test_unknown_engine_in_the_environment_is_one_line(asm, capsys, monkeypatch):
+    from calibration.vboard.emulator import ENGINE_ENV
+    monkeypatch.setenv(ENGINE_ENV, "turbo")
+    assert main(["vboard", "run", str(asm("  bkpt #0\n")), "--board", "L4"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "unknown virtual-board engine 'turbo' ($TINYMODEL_VBOARD_ENGINE)" in err[0]
+    assert "python, native" in err[0]

@@ -13,9 +13,13 @@ import time
 
 import pytest
 
-from calibration.vboard.emulator import FAST_PATH_ENV, Machine
+from calibration.vboard.emulator import ENGINE_ENV, FAST_PATH_ENV, Machine
+from tests.vboard.conftest import require_native
 
 BOARDS = ("L4", "F4", "F7")
+#: What is compared with the reference (the Python engine without the fast path): the Python
+#: fast path and the native engine with and without it.
+ENGINE_PATHS = (("python", True), ("native", True), ("native", False))
 
 # flash interface ACR address and a value with 4 wait states, instruction cache on, data cache
 # off (F7: the ART only serves the ITCM window; its data cache is the L1 D-cache, see SCB_CCR)
@@ -148,8 +152,10 @@ VARIANTS = [
 ]
 
 
-def _run(elf, board: str, configured: bool, fast: bool, max_cycles: int = 50_000_000):
-    m = Machine(board, elf, configured=configured, fast_path=fast)
+def _run(elf, board: str, configured: bool, fast: bool, max_cycles: int = 50_000_000,
+         engine: str = "python"):
+    m = Machine(board, elf, configured=configured, fast_path=fast, engine=engine)
+    assert m.engine_kind == engine
     r = m.run(max_cycles)
     sym = m.image.symbols.get("results")
     mem = bytes(m.uc.mem_read(sym, 64 * 4)) if sym is not None else b""
@@ -165,27 +171,36 @@ def _key(r, mem: bytes) -> tuple:
 def test_fast_path_gives_the_reference_counts(cc, board, variant):
     _, flags, configured = next(v for v in VARIANTS if v[0] == variant)
     elf = cc(STREAMS_C, board, opt="-O2", extra=flags(board))
-    mf, rf, memf = _run(elf, board, configured, True)
     mr, rr, memr = _run(elf, board, configured, False)
     assert rr.exit == "bkpt", rr.detail
-    assert _key(rf, memf) == _key(rr, memr)
-    assert mf.profile(50) == mr.profile(50)
-    results = struct.unpack("<64I", memf)
+    assert mr.fast_iterations() == 0
+    results = struct.unpack("<64I", memr)
     assert results[14] > results[0]                       # CYCCNT ran
     if variant.startswith("systick"):
         assert results[30] > 0                            # the handler ran
-    assert mr.fast_iterations() == 0 < mf.fast_iterations()
+    fast_iterations = {}
+    for engine, fast in ENGINE_PATHS:
+        if engine == "native":
+            require_native()
+        mf, rf, memf = _run(elf, board, configured, fast, engine=engine)
+        assert _key(rf, memf) == _key(rr, memr), (engine, fast)
+        assert mf.profile(50) == mr.profile(50), (engine, fast)
+        fast_iterations[engine, fast] = mf.fast_iterations()
+    assert fast_iterations["native", True] == fast_iterations["python", True] > 0
+    assert fast_iterations["native", False] == 0
 
 
 @pytest.mark.parametrize("board", BOARDS)
 def test_fast_path_stops_at_the_same_cycle_limit(cc, board):
     elf = cc(STREAMS_C, board, opt="-O2", extra=["-DTICK=997"])
     total = _run(elf, board, True, True)[1].cycles
+    require_native()
     for limit in (5_000, total // 7 + 1, total // 3, total // 2 + 3, total - 50):
-        _, rf, memf = _run(elf, board, True, True, limit)
         _, rr, memr = _run(elf, board, True, False, limit)
         assert rr.exit == "max-cycles"
-        assert _key(rf, memf) == _key(rr, memr)
+        for engine, fast in ENGINE_PATHS:
+            _, rf, memf = _run(elf, board, True, fast, limit, engine=engine)
+            assert _key(rf, memf) == _key(rr, memr), (limit, engine, fast)
 
 
 def test_fast_path_switch_follows_the_environment(cc, monkeypatch):
@@ -197,6 +212,22 @@ def test_fast_path_switch_follows_the_environment(cc, monkeypatch):
     assert not Machine("L4", elf, fast_path=False).fast_path
 
 
+def test_engine_switch_follows_the_environment(cc, monkeypatch):
+    from calibration.vboard.emulator import DEFAULT_ENGINE
+    from calibration.vboard.native import NativeEngine
+    require_native()
+    elf = cc(STREAMS_C, "L4")
+    monkeypatch.delenv(ENGINE_ENV, raising=False)
+    assert Machine("L4", elf).engine_kind == DEFAULT_ENGINE
+    monkeypatch.setenv(ENGINE_ENV, "native")
+    m = Machine("L4", elf)
+    assert m.engine_kind == "native" and isinstance(m.engine, NativeEngine)
+    monkeypatch.setenv(ENGINE_ENV, "python")
+    m = Machine("L4", elf)
+    assert m.engine_kind == "python" and not isinstance(m.engine, NativeEngine)
+    assert Machine("L4", elf, engine="native").engine_kind == "native"
+
+
 def test_bench_kernel_is_mostly_fast_iterations(cc):
     """The benchmark's inner loop (a flash weight stream) runs almost entirely on the fast
     path, with the reference counts."""
@@ -206,14 +237,18 @@ def test_bench_kernel_is_mostly_fast_iterations(cc):
     from bench_vboard import KERNEL_C
     for board in ("L4", "F7"):
         elf = cc(KERNEL_C, board)
+        require_native()
         out = {}
-        for fast in (True, False):
-            m = Machine(board, elf, configured=True, fast_path=fast)
+        for engine, fast in (("python", False), *ENGINE_PATHS):
+            m = Machine(board, elf, configured=True, fast_path=fast, engine=engine)
             r = m.run(10**9)
-            out[fast] = (r.cycles, r.instructions, r.stats, m.fast_iterations())
-        assert out[True][:3] == out[False][:3]
-        assert out[False][3] == 0
-        assert out[True][3] > 0.8 * out[True][2]["blocks_executed"]
+            out[engine, fast] = (r.cycles, r.instructions, r.stats, m.fast_iterations())
+        ref = out["python", False]
+        assert ref[3] == 0
+        for k, got in out.items():
+            assert got[:3] == ref[:3], k
+        assert out["native", True] == out["python", True]
+        assert out["python", True][3] > 0.8 * ref[2]["blocks_executed"]
 
 
 def _firmware_requests(variant: str):
@@ -248,12 +283,15 @@ def test_firmware_layers_identical_with_and_without_fast_path(tmp_path_factory, 
 
     out = tmp_path_factory.mktemp("fw") / f"{board}-{variant}-O2"
     img = build_image(board, variant, "-O2", build_dir=out, jobs=2)
+    require_native()
     seen = {}
-    for fast in ("1", "0"):
+    for engine, fast in (("python", "1"), ("python", "0"), ("native", "1"), ("native", "0")):
         monkeypatch.setenv(FAST_PATH_ENV, fast)
+        monkeypatch.setenv(ENGINE_ENV, engine)
         tr = SerialTransport(f"vboard://{board}?image={img.elf}")
         port = tr._serial
         assert port.machine.fast_path == (fast == "1")
+        assert port.machine.engine_kind == engine
         with Client(tr, timeout_s=120) as c:
             c.hello()
             timings = [c.run_layer(r) for r in _firmware_requests(variant)]
@@ -265,11 +303,14 @@ def test_firmware_layers_identical_with_and_without_fast_path(tmp_path_factory, 
         # closed: the firmware was stopped where it waits for the next command
         r = port.result
         assert r is not None and r.exit in ("uart-rx-eof", "stopped"), (r and r.exit)
-        seen[fast] = ([(t.cycles, t.min_cycles, t.max_cycles, t.overhead_cycles, t.kernel_path)
-                       for t in timings], r.cycles, r.instructions, r.stats,
-                      port.machine.fast_iterations())
-    assert seen["1"][:4] == seen["0"][:4]
-    assert seen["0"][4] == 0 and seen["1"][4] > 0
+        seen[engine, fast] = ([(t.cycles, t.min_cycles, t.max_cycles, t.overhead_cycles,
+                                t.kernel_path) for t in timings], r.cycles, r.instructions,
+                              r.stats, port.machine.fast_iterations())
+    ref = seen["python", "0"]
+    for k, got in seen.items():
+        assert got[:4] == ref[:4], k
+    assert ref[4] == 0 and seen["python", "1"][4] > 0
+    assert seen["native", "1"] == seen["python", "1"]
 
 
 #: A hand-written kernel (assembly, so the code does not depend on the compiler version) that
@@ -372,11 +413,13 @@ ENGINE_KERNEL_COUNTS = {
 
 
 @pytest.mark.parametrize("board", ["L4", "F7"])
-def test_engine_counts_are_pinned(asm, board):
-    """Absolute counts of ENGINE_KERNEL, identical with and without the fast path."""
+def test_engine_counts_are_pinned(asm, board, engine):
+    """Absolute counts of ENGINE_KERNEL, identical with and without the fast path, in both
+    engines."""
     elf = asm(ENGINE_KERNEL, board, vectors={15: "systick"})
     for fast in (True, False):
         m = Machine(board, elf, configured=True, fast_path=fast)
+        assert m.engine_kind == engine
         r = m.run(10_000_000)
         assert r.exit == "bkpt", r.detail
         sym = m.image.symbols
@@ -385,3 +428,4 @@ def test_engine_counts_are_pinned(asm, board):
         got = (r.cycles, r.instructions, r.stats, stamps, ticks)
         assert got == ENGINE_KERNEL_COUNTS[board]
         assert (m.fast_iterations() > 0) == fast
+

@@ -9,7 +9,8 @@ from calibration.vboard.emulator import Machine
 from calibration.vboard.errors import ImageError
 from tests.vboard.conftest import needs_toolchain
 
-pytestmark = needs_toolchain
+#: every test runs under both cycle engines (tests/vboard/conftest.py ``engine``)
+pytestmark = [needs_toolchain, pytest.mark.usefixtures("engine")]
 
 # L4 LPUART1 (v2 layout) helpers: r0 = base; print the zero-terminated string at r2
 UART_L4 = """

@@ -86,7 +86,7 @@ def test_pty_round_trip(asm):
     assert not t.is_alive()
 
 
-def test_reset_timing_state_empties_the_caches_while_the_firmware_waits(asm):
+def test_reset_timing_state_empties_the_caches_while_the_firmware_waits(asm, engine):
     """The defined warm-up state: with the firmware blocked reading the UART, every cache model
     is emptied (the ART caches of the configured L4) and the firmware goes on as before."""
     from calibration.vboard import machine_of
@@ -96,6 +96,7 @@ def test_reset_timing_state_empties_the_caches_while_the_firmware_waits(asm):
     port = serial.serial_for_url(f"vboard://L4?image={elf}&configured=1", timeout=10)
     try:
         m = machine_of(port)
+        assert m.engine_kind == engine
         port.write(b"a")
         assert port.read(1) == b"A"
         m.reset_timing_state()                      # waits until the firmware polls again

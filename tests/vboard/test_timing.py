@@ -12,7 +12,8 @@ import pytest
 from tests.vboard.bench import measure
 from tests.vboard.conftest import needs_toolchain
 
-pytestmark = needs_toolchain
+#: every test runs under both cycle engines (tests/vboard/conftest.py ``engine``)
+pytestmark = [needs_toolchain, pytest.mark.usefixtures("engine")]
 
 # (name, sequence, cycles on the Cortex-M4 per the TRM table and load/store rules)
 M4_CASES = [
