@@ -107,7 +107,9 @@ def test_validate_calibrate_and_deploy_write_only_under_out_and_the_cache(user):
     assert list((cache / "validation" / "images" / SOURCE_TREE_ID).glob(
         "lenet_int8-*-L4-s8-opt-O2/build/tinymodel.elf"))
     assert (cache / "firmware" / SOURCE_TREE_ID / "L4-s8-opt-O2" / "tinymodel.elf").is_file()
-    assert sorted(p.name for p in cache.iterdir()) == ["firmware", "validation"]
+    # host/: the virtual board's native cycle engine, compiled for this machine
+    assert sorted(p.name for p in cache.iterdir()) == ["firmware", "host", "validation"]
+    assert list((cache / "host").glob("*/libtmv_engine.so"))
 
 
 @pytest.mark.slow
