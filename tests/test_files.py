@@ -148,3 +148,20 @@ def test_an_unusable_cache_is_one_error_line(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"tinymodel calibrate: error: {blocker}/firmware/")
     assert "cannot build there" in err[0]
+
+
+def test_an_unusable_validation_cache_is_one_error_line_before_any_run(tmp_path, monkeypatch,
+                                                                        capsys):
+    """validate checks its cache before it measures anything: one line, exit 1, no results."""
+    from validation.cli import main
+
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    monkeypatch.setenv("TINYMODEL_CACHE", str(blocker))
+    assert main(["--models", str(LENET), "--board", "L4", "--variant", "s8-opt",
+                 "--out", str(tmp_path / "v"), "--no-progress"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"validate: error: {blocker}/validation: cannot use it as the validation cache "
+                   f"(Not a directory); set TINYMODEL_CACHE or the command's option to a writable "
+                   f"directory"]
+    assert not (tmp_path / "v" / "results.jsonl").exists()

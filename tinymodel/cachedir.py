@@ -38,6 +38,20 @@ def cache_dir(*parts: str) -> Path:
     return root.absolute().joinpath(*parts)
 
 
+def usable_dir(path: Path, what: str = "cache directory") -> Path:
+    """``path`` created if missing (with its parents) and returned; a
+    :class:`~tinymodel.errors.TinymodelError` naming it, the reason and the way out when it
+    cannot be (a file in the way, no permission): said before a command builds anything."""
+    from tinymodel.errors import TinymodelError
+
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise TinymodelError(f"{path}: cannot use it as the {what} ({e.strerror or e}); set "
+                             f"{CACHE_ENV} or the command's option to a writable directory") from None
+    return path
+
+
 def cache_rule(*parts: str) -> str:
     """The rule in one line, for help texts: ``$TINYMODEL_CACHE/<parts>, else
     $XDG_CACHE_HOME/tinymodel/<parts>, else ~/.cache/tinymodel/<parts>`` (the text only; the
@@ -46,4 +60,4 @@ def cache_rule(*parts: str) -> str:
     return f"${CACHE_ENV}{sub}, else $XDG_CACHE_HOME/tinymodel{sub}, else ~/.cache/tinymodel{sub}"
 
 
-__all__ = ["CACHE_ENV", "cache_dir", "cache_rule"]
+__all__ = ["CACHE_ENV", "cache_dir", "cache_rule", "usable_dir"]

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from tinymodel.cachedir import cache_dir, cache_rule
+from tinymodel.cachedir import cache_dir, cache_rule, usable_dir
 from tinymodel.command import (Command, Interrupted, counted, format_table, int_at_least,
                                main_for, opt_level, write_json)
 from tinymodel.dispatch import Variant
@@ -161,7 +161,7 @@ class ValidateCommand(Command):
                 from calibration.flashing import check_flasher
 
                 check_flasher(boards[0])
-        cache = (args.cache or default_cache_dir()).expanduser()
+        cache = usable_dir((args.cache or default_cache_dir()).expanduser(), "validation cache")
         out_dir = (args.out or Path(f"validation-{suite.name}")).expanduser()
         results = out_dir / "results.jsonl"
         try:
