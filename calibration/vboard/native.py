@@ -34,6 +34,7 @@ from calibration.vboard.engine import (B_BRANCH, B_COUNT, B_DYN, B_DYN2, B_ENTRY
                                        B_FAST, B_FCACHE, B_FEPOCH, B_FLINES, B_LOOPOK, B_LOOPX,
                                        B_NINSN, B_SIZE, B_STATIC, B_TAKEN, B_WFI, CycleEngine)
 from calibration.vboard.errors import VboardError
+from calibration.vboard.timing import cache_geometry
 
 #: The C source of the native engine.
 SOURCE: Path = Path(__file__).resolve().parent / "native" / "tmv_engine.c"
@@ -185,13 +186,8 @@ class NativeLineCache:
     __slots__ = ("sets", "ways", "shift", "_c", "_tags", "_fill", "_lib", "_access")
 
     def __init__(self, lines: int, ways: int, line_bytes: int) -> None:
-        if lines <= 0 or ways <= 0 or lines % ways:
-            raise ValueError(f"bad cache geometry: {lines} lines, {ways} ways")
-        self.sets = lines // ways
+        self.sets, self.shift = cache_geometry(lines, ways, line_bytes)
         self.ways = ways
-        self.shift = line_bytes.bit_length() - 1
-        if 1 << self.shift != line_bytes:
-            raise ValueError(f"line size {line_bytes} is not a power of two")
         self._lib = load_library()
         self._tags = (_I64 * lines)()
         self._fill = (_I64 * self.sets)()

@@ -48,6 +48,18 @@ class StaticTiming:
     branch: BranchInfo | None = None
 
 
+def cache_geometry(lines: int, ways: int, line_bytes: int) -> tuple[int, int]:
+    """``(sets, shift)`` of a cache of ``lines`` lines in ``ways`` ways of ``line_bytes`` bytes:
+    ``sets = lines / ways``, ``line_bytes = 2 ** shift``; ``ValueError`` for a geometry no cache
+    has (a ways count that does not divide the lines, a line size not a power of two)."""
+    if lines <= 0 or ways <= 0 or lines % ways:
+        raise ValueError(f"bad cache geometry: {lines} lines, {ways} ways")
+    shift = line_bytes.bit_length() - 1
+    if line_bytes <= 0 or 1 << shift != line_bytes:
+        raise ValueError(f"line size {line_bytes} is not a power of two")
+    return lines // ways, shift
+
+
 class LineCache:
     """A set-associative LRU cache of line numbers (only tags, no data).
 
@@ -59,13 +71,8 @@ class LineCache:
     __slots__ = ("sets", "ways", "shift", "data", "epoch", "hits", "misses", "mru")
 
     def __init__(self, lines: int, ways: int, line_bytes: int) -> None:
-        if lines <= 0 or ways <= 0 or lines % ways:
-            raise ValueError(f"bad cache geometry: {lines} lines, {ways} ways")
-        self.sets = lines // ways
+        self.sets, self.shift = cache_geometry(lines, ways, line_bytes)
         self.ways = ways
-        self.shift = line_bytes.bit_length() - 1
-        if 1 << self.shift != line_bytes:
-            raise ValueError(f"line size {line_bytes} is not a power of two")
         self.data: list[list[int]] = [[] for _ in range(self.sets)]
         self.epoch = 0
         self.hits = 0
