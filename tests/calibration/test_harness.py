@@ -443,7 +443,9 @@ def test_parallel_and_serial_runs_measure_the_same_cycles(l4_image, small_plan, 
                      settings=HarnessSettings())
         recs = layers(read_measurements(tmp_path / name))
         results.append({r["point_id"]: r["cycles"] for r in recs})
-        assert {r.get("worker") for r in recs} == ({0, 1} if jobs == 2 else {None})
+        workers = {r.get("worker") for r in recs}
+        # one queue feeds both workers: how the points split between them depends on timing
+        assert (workers and workers <= {0, 1}) if jobs == 2 else workers == {None}
     assert results[0] == results[1] == results[2] and len(results[0]) == 9
 
 
