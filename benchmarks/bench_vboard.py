@@ -133,8 +133,7 @@ def _firmware_layers(reps: int, engine: str) -> list[tuple]:
     from calibration.transport import SerialTransport
     from tinymodel.firmware_interface import CONV_GEOM, S8_QUANT
 
-    out = Path(tempfile.gettempdir()) / "bench_vboard_fw"
-    img = build_image("L4", "s8-opt", "-O2", build_dir=out / "L4-s8-opt-O2", jobs=2)
+    img = build_image("L4", "s8-opt", "-O2", jobs=2)       # in this tree's image cache
     _use_engine(engine)
     q = S8_QUANT.words(input_offset=128, output_offset=-128, act_min=-128, act_max=127,
                        multiplier=1 << 30, shift=-7)
@@ -182,6 +181,7 @@ def _resnet20(engine: str) -> list[tuple[tuple, float]]:
     the row and the wall seconds of the request.  The first decodes the blocks the process has
     not seen yet (all of them for the first engine measured)."""
     import calibration.vboard  # noqa: F401  (registers vboard://)
+    from calibration.firmware import image_cache_dir
     from calibration.protocol import Client
     from calibration.transport import SerialTransport
     from tinymodel.readers import load_model
@@ -189,7 +189,7 @@ def _resnet20(engine: str) -> list[tuple[tuple, float]]:
 
     root = Path(__file__).resolve().parent.parent
     model = root / "tinymodel" / "examples" / "resnet20_int8.tflite"
-    out = Path(tempfile.gettempdir()) / "bench_vboard_resnet20-L4-s8-opt"
+    out = image_cache_dir("bench-resnet20-L4-s8-opt")      # per tree: make's files name it
     dep = deploy_cached(load_model(str(model)), "L4", "s8-opt", out, "-O2")
     _use_engine(engine)
     tr = SerialTransport(f"vboard://L4?image={dep.elf}")

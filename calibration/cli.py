@@ -140,23 +140,21 @@ class CalibrateCommand(Command):
 
                 check_flasher(board.id)
 
-        def measured(v: str) -> list[Any]:
-            from calibration.context import network_points
+        from calibration.context import network_points
 
-            pts = plan.points_for(v)
-            return network_points(pts) if args.context == "network" else pts
-
-        point_ids = {_pid(plan.name, v, p.key) for v in variants for p in measured(v)}
+        # the ids of the points this run measures (network context: those a network can hold)
+        ids = [_pid(plan.name, v, p.key) for v in variants
+               for p in (network_points(plan.points_for(v)) if args.context == "network"
+                         else plan.points_for(v))]
+        point_ids = set(ids)
         settings = HarnessSettings()        # a virtual board's timeouts count in emulated time
         argv = sys.argv[1:] if sys.argv else None
         try:
             with MeasurementLog.open(log_path, resume=args.resume) as mlog:
                 runs = [self._variant_run(board, v, args, SerialConnector, Target, VariantRun,
                                           log_path) for v in variants]
-                total = sum(len(measured(v)) for v in variants)
-                done_before = sum(1 for v in variants for p in measured(v)
-                                  if _pid(plan.name, v, p.key) in mlog.done)
-                bar = self._progress(total, done_before, args.no_progress)
+                done_before = sum(1 for i in ids if i in mlog.done)
+                bar = self._progress(len(ids), done_before, args.no_progress)
                 try:
                     summary = run_plan(plan, runs, mlog, board=board.id, jobs=jobs,
                                        settings=settings, progress=bar.step if bar else None,

@@ -984,11 +984,11 @@ class CycleEngine:
         """Instructions, blocks executed and translated, unaligned penalties, M7 branch
         mispredictions, and the hits and misses of every cache model."""
         self.owner_sync()
-        blocks = self.blocks
-        count = self.block_count
-        out = {"instructions": self.retired_extra + sum(count(b) * b[B_NINSN]
-                                                        for b in blocks.values()),
-               "blocks_executed": sum(count(b) for b in blocks.values()),
+        # one copy of the records: another thread may call this during a run, and the emulator
+        # thread adds records meanwhile (the native engine's block_count releases the GIL)
+        counts = [(self.block_count(b), b[B_NINSN]) for b in list(self.blocks.values())]
+        out = {"instructions": self.retired_extra + sum(n * k for n, k in counts),
+               "blocks_executed": sum(n for n, _ in counts),
                "blocks_translated": len(self.static_cache),
                "unaligned_penalty_cycles": self.unaligned_cycles,
                "unaligned_accesses": self.unaligned_cycles // max(self.unaligned_penalty, 1)}
@@ -1004,7 +1004,8 @@ class CycleEngine:
         instructions)`` (since the last timing change)."""
         self.owner_sync()
         count = self.block_count
-        rows = [(b[B_ADDR], count(b), count(b) * b[B_NINSN]) for b in self.blocks.values()]
+        rows = [(b[B_ADDR], n, n * b[B_NINSN])
+                for b in list(self.blocks.values()) for n in (count(b),)]
         rows.sort(key=lambda r: -r[2])
         return rows[:top]
 

@@ -96,6 +96,11 @@ NO_MARK = -(1 << 63)
 MAX_STREAMS = 16
 
 
+class MapStruct(ctypes.Structure):
+    """``tmv_map`` of tmv_engine.c: an open-addressed map (the block index, the BTAC)."""
+    _fields_ = [("keys", _P), ("vals", _P), ("width", _I64), ("cap", _I64), ("used", _I64)]
+
+
 class EngineStruct(ctypes.Structure):
     """``tmv_engine`` of tmv_engine.c."""
     _fields_ = [*((name, _I64) for name in STATE_FIELDS),
@@ -110,9 +115,9 @@ class EngineStruct(ctypes.Structure):
                 ("regs", _P), ("uc", _P), ("reg_read", _P), ("reg_ids", _I64 * 16),
                 ("slow", SLOW_FN), ("slow_calls", _I64),
                 ("blocks", ctypes.POINTER(BlockStruct)), ("nblocks", _I64), ("cap_blocks", _I64),
-                ("hkeys", _P), ("hvals", _P), ("hcap", _I64), ("hused", _I64),
+                ("index", MapStruct),
                 ("tables", _P), ("ntables", _I64), ("cap_tables", _I64),
-                ("bpc", _P), ("bcnt", _P), ("btgt", _P), ("bcap", _I64), ("bused", _I64)]
+                ("btac", MapStruct)]
 
 
 _LIB: ctypes.CDLL | None = None
@@ -146,7 +151,7 @@ def load_library() -> ctypes.CDLL:
         "tmv_table_add": (_I64, [pe, ctypes.POINTER(_I64)]),
         "tmv_block_add": (_I64, [pe, ctypes.POINTER(BlockStruct), ctypes.POINTER(GroupStruct),
                                  ctypes.POINTER(GroupStruct), ctypes.POINTER(_I64), pc]),
-        "tmv_struct_sizes": (None, [_I64 * 4]),
+        "tmv_struct_sizes": (None, [_I64 * 5]),
         "tmv_stalls_reserve": (ctypes.c_int, [pe, _I64]),
         "tmv_block_fepoch": (_I64, [pe, _I64]),
         "tmv_blocks_clear": (None, [pe]),
@@ -531,5 +536,6 @@ class NativeEngine(CycleEngine):
         return {"python_callbacks": self._st.slow_calls, "records": self._st.nblocks - 1}
 
 
-__all__ = ["B_ID", "CFLAGS", "SOURCE", "CacheStruct", "EngineStruct", "NativeEngine",
-           "NativeEngineError", "NativeLineCache", "load_library", "native_available"]
+__all__ = ["B_ID", "CFLAGS", "SOURCE", "CacheStruct", "EngineStruct", "MapStruct",
+           "NativeEngine", "NativeEngineError", "NativeLineCache", "load_library",
+           "native_available"]

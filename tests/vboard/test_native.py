@@ -35,13 +35,14 @@ def test_structures_mirror_the_c_source_by_name_and_size():
     require_native()
     source = native.SOURCE.read_text()
     mirrors = {"tmv_cache": native.CacheStruct, "tmv_group": native.GroupStruct,
-               "tmv_block": native.BlockStruct, "tmv_engine": native.EngineStruct}
+               "tmv_block": native.BlockStruct, "tmv_engine": native.EngineStruct,
+               "tmv_map": native.MapStruct}
     for c_name, mirror in mirrors.items():
         assert [f[0] for f in mirror._fields_] == _c_fields(source, c_name), c_name
     kinds = dict(re.findall(r"TMV_SLOW_(\w+) = (\d+)", source))
     assert {k: int(v) for k, v in kinds.items()} == {
         k: getattr(native, f"SLOW_{k}") for k in ("TRANSLATE", "SYNC", "WFI", "EVENT", "ARM")}
-    sizes = (ctypes.c_int64 * 4)()
+    sizes = (ctypes.c_int64 * len(mirrors))()
     native.load_library().tmv_struct_sizes(sizes)
     assert list(sizes) == [ctypes.sizeof(m) for m in mirrors.values()]
 

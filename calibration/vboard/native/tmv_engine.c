@@ -109,6 +109,15 @@ typedef int (*tmv_reg_read_fn)(void *uc, int regid, void *value);
 #define TMV_NO_MARK INT64_MIN
 #define TMV_TABLE 128
 
+/* An open-addressed map from non-negative keys to `width` values per key (linear probing, at most
+ * half full): the block index (address -> record id, width 1) and the Cortex-M7 BTAC (branch
+ * pc -> 2-bit counter, target; width 2). */
+typedef struct tmv_map {
+    int64_t *keys;      /* cap slots, -1 when empty */
+    int64_t *vals;      /* cap x width values */
+    int64_t width, cap, used;
+} tmv_map;
+
 typedef struct tmv_engine {
     /* the cycle state (attributes of CycleEngine of the same names; prev and fast_b are ids) */
     int64_t cycles, entry, prev, next_event, unaligned_cycles, mispredicts;
@@ -135,12 +144,10 @@ typedef struct tmv_engine {
     /* owned arrays */
     tmv_block *blocks;
     int64_t nblocks, cap_blocks;
-    int64_t *hkeys, *hvals;
-    int64_t hcap, hused;
+    tmv_map index;      /* block address -> record id */
     int64_t *tables;
     int64_t ntables, cap_tables;
-    int64_t *bpc, *bcnt, *btgt;
-    int64_t bcap, bused;
+    tmv_map btac;       /* branch pc -> (2-bit counter, target) */
 } tmv_engine;
 
 static inline int64_t reg(tmv_engine *e, int64_t i)
@@ -157,7 +164,7 @@ static inline int is_flash(const tmv_engine *e, int64_t bucket)
     return bucket >= 0 && bucket < 32 && (e->flash_mask >> bucket & 1);
 }
 
-/* ---- the address -> record hash --------------------------------------------------------- */
+/* ---- the maps (tmv_map): the block index and the BTAC ---------------------------------- */
 
 static inline uint64_t mix(uint64_t k)
 {
@@ -165,156 +172,115 @@ static inline uint64_t mix(uint64_t k)
     return k ^ (k >> 29);
 }
 
-static int hash_put(tmv_engine *e, int64_t key, int64_t val);
-
-static int hash_grow(tmv_engine *e)
+/* Slot of key, or -1. */
+static inline int64_t map_find(const tmv_map *m, int64_t key)
 {
-    int64_t ocap = e->hcap, *ok = e->hkeys, *ov = e->hvals;
-    int64_t ncap = ocap ? ocap * 2 : 4096;
-    int64_t *nk = malloc((size_t)ncap * sizeof *nk), *nv = malloc((size_t)ncap * sizeof *nv);
-    if (!nk || !nv) {
-        free(nk);
-        free(nv);
-        return TMV_NO_MEMORY;
-    }
-    for (int64_t i = 0; i < ncap; i++)
-        nk[i] = -1;
-    e->hkeys = nk;
-    e->hvals = nv;
-    e->hcap = ncap;
-    e->hused = 0;
-    for (int64_t i = 0; i < ocap; i++)
-        if (ok[i] >= 0)
-            hash_put(e, ok[i], ov[i]);
-    free(ok);
-    free(ov);
-    return TMV_OK;
-}
-
-static int hash_put(tmv_engine *e, int64_t key, int64_t val)
-{
-    if (2 * (e->hused + 1) > e->hcap && hash_grow(e))
-        return TMV_NO_MEMORY;
-    uint64_t m = (uint64_t)e->hcap - 1;
-    for (uint64_t i = mix((uint64_t)key) & m;; i = (i + 1) & m) {
-        if (e->hkeys[i] == key) {
-            e->hvals[i] = val;
-            return TMV_OK;
-        }
-        if (e->hkeys[i] < 0) {
-            e->hkeys[i] = key;
-            e->hvals[i] = val;
-            e->hused++;
-            return TMV_OK;
-        }
-    }
-}
-
-static inline int64_t hash_get(const tmv_engine *e, int64_t key)
-{
-    if (!e->hcap)
+    if (!m->cap)
         return -1;
-    uint64_t m = (uint64_t)e->hcap - 1;
-    for (uint64_t i = mix((uint64_t)key) & m;; i = (i + 1) & m) {
-        if (e->hkeys[i] == key)
-            return e->hvals[i];
-        if (e->hkeys[i] < 0)
+    uint64_t mask = (uint64_t)m->cap - 1;
+    for (uint64_t i = mix((uint64_t)key) & mask;; i = (i + 1) & mask) {
+        if (m->keys[i] == key)
+            return (int64_t)i;
+        if (m->keys[i] < 0)
             return -1;
     }
 }
 
-/* ---- the Cortex-M7 BTAC: branch pc -> (2-bit counter, target) --------------------------- */
+static int map_grow(tmv_map *m, int64_t initial);
 
-static int btac_put(tmv_engine *e, int64_t pc, int64_t cnt, int64_t tgt);
-
-static int btac_grow(tmv_engine *e)
+/* Set key's values to v[0 .. width-1] (a new key grows the map when needed). */
+static int map_put(tmv_map *m, int64_t key, const int64_t *v)
 {
-    int64_t ocap = e->bcap, *op = e->bpc, *oc = e->bcnt, *ot = e->btgt;
-    int64_t ncap = ocap ? ocap * 2 : 1024;
-    int64_t *np = malloc((size_t)ncap * sizeof *np), *nc = malloc((size_t)ncap * sizeof *nc),
-            *nt = malloc((size_t)ncap * sizeof *nt);
-    if (!np || !nc || !nt) {
-        free(np);
-        free(nc);
-        free(nt);
+    if (2 * (m->used + 1) > m->cap && map_grow(m, 1024))
+        return TMV_NO_MEMORY;
+    uint64_t mask = (uint64_t)m->cap - 1;
+    for (uint64_t i = mix((uint64_t)key) & mask;; i = (i + 1) & mask) {
+        if (m->keys[i] == key || m->keys[i] < 0) {
+            if (m->keys[i] < 0)
+                m->used++;
+            m->keys[i] = key;
+            memcpy(m->vals + (int64_t)i * m->width, v, (size_t)m->width * sizeof *v);
+            return TMV_OK;
+        }
+    }
+}
+
+/* Double the capacity (an empty map gets `initial` slots) and put every entry again. */
+static int map_grow(tmv_map *m, int64_t initial)
+{
+    tmv_map old = *m;
+    int64_t cap = old.cap ? old.cap * 2 : initial;
+    int64_t *keys = malloc((size_t)cap * sizeof *keys);
+    int64_t *vals = malloc((size_t)(cap * old.width) * sizeof *vals);
+    if (!keys || !vals) {
+        free(keys);
+        free(vals);
         return TMV_NO_MEMORY;
     }
-    for (int64_t i = 0; i < ncap; i++)
-        np[i] = -1;
-    e->bpc = np;
-    e->bcnt = nc;
-    e->btgt = nt;
-    e->bcap = ncap;
-    e->bused = 0;
-    for (int64_t i = 0; i < ocap; i++)
-        if (op[i] >= 0)
-            btac_put(e, op[i], oc[i], ot[i]);
-    free(op);
-    free(oc);
-    free(ot);
+    for (int64_t i = 0; i < cap; i++)
+        keys[i] = -1;
+    m->keys = keys;
+    m->vals = vals;
+    m->cap = cap;
+    m->used = 0;
+    for (int64_t i = 0; i < old.cap; i++)
+        if (old.keys[i] >= 0)
+            map_put(m, old.keys[i], old.vals + i * old.width);
+    free(old.keys);
+    free(old.vals);
     return TMV_OK;
 }
+
+static void map_clear(tmv_map *m)
+{
+    for (int64_t i = 0; i < m->cap; i++)
+        m->keys[i] = -1;
+    m->used = 0;
+}
+
+static void map_free(tmv_map *m)
+{
+    free(m->keys);
+    free(m->vals);
+    m->keys = m->vals = NULL;
+    m->cap = m->used = 0;
+}
+
+/* The BTAC entry's counter and target (slot i of e->btac). */
+#define BTAC_CNT(e, i) ((e)->btac.vals[2 * (i)])
+#define BTAC_TGT(e, i) ((e)->btac.vals[2 * (i) + 1])
 
 /* Slot of pc's entry, or -1. */
 int64_t tmv_btac_find(const tmv_engine *e, int64_t pc)
 {
-    if (!e->bcap)
-        return -1;
-    uint64_t m = (uint64_t)e->bcap - 1;
-    for (uint64_t i = mix((uint64_t)pc) & m;; i = (i + 1) & m) {
-        if (e->bpc[i] == pc)
-            return (int64_t)i;
-        if (e->bpc[i] < 0)
-            return -1;
-    }
-}
-
-static int btac_put(tmv_engine *e, int64_t pc, int64_t cnt, int64_t tgt)
-{
-    if (2 * (e->bused + 1) > e->bcap && btac_grow(e))
-        return TMV_NO_MEMORY;
-    uint64_t m = (uint64_t)e->bcap - 1;
-    for (uint64_t i = mix((uint64_t)pc) & m;; i = (i + 1) & m) {
-        if (e->bpc[i] == pc || e->bpc[i] < 0) {
-            if (e->bpc[i] < 0)
-                e->bused++;
-            e->bpc[i] = pc;
-            e->bcnt[i] = cnt;
-            e->btgt[i] = tgt;
-            return TMV_OK;
-        }
-    }
+    return map_find(&e->btac, pc);
 }
 
 int tmv_btac_set(tmv_engine *e, int64_t pc, int64_t cnt, int64_t tgt)
 {
-    return btac_put(e, pc, cnt, tgt);
+    int64_t v[2] = {cnt, tgt};
+    return map_put(&e->btac, pc, v);
 }
 
 void tmv_btac_clear(tmv_engine *e)
 {
-    for (int64_t i = 0; i < e->bcap; i++)
-        e->bpc[i] = -1;
-    e->bused = 0;
+    map_clear(&e->btac);
 }
 
 /* Entry field k (0 counter, 1 target) of slot i; tmv_btac_put_field writes it. */
 int64_t tmv_btac_field(const tmv_engine *e, int64_t i, int64_t k)
 {
-    return k ? e->btgt[i] : e->bcnt[i];
+    return e->btac.vals[2 * i + (k ? 1 : 0)];
 }
 
 void tmv_btac_put_field(tmv_engine *e, int64_t i, int64_t k, int64_t v)
 {
-    if (k)
-        e->btgt[i] = v;
-    else
-        e->bcnt[i] = v;
+    e->btac.vals[2 * i + (k ? 1 : 0)] = v;
 }
 
 int64_t tmv_btac_len(const tmv_engine *e)
 {
-    return e->bused;
+    return e->btac.used;
 }
 
 /* CycleEngine.predict: the misprediction penalty or 0; updates the entry.  -1: out of memory. */
@@ -326,17 +292,17 @@ static int64_t predict(tmv_engine *e, const tmv_block *p, int64_t addr, int take
         int kind = (int)p->br_kind;
         int pred = kind == TMV_BR_DIRECT || (kind == TMV_BR_COND && p->br_backward);
         ok = (pred == taken && kind != TMV_BR_INDIRECT) || (kind == TMV_BR_INDIRECT && !taken);
-        if (btac_put(e, p->br_pc, taken ? 2 : 1, addr))
+        if (tmv_btac_set(e, p->br_pc, taken ? 2 : 1, addr))
             return TMV_NO_MEMORY;
     } else {
-        int pred = e->bcnt[i] >= 2;
-        ok = pred == taken && (!taken || e->btgt[i] == addr);
+        int pred = BTAC_CNT(e, i) >= 2;
+        ok = pred == taken && (!taken || BTAC_TGT(e, i) == addr);
         if (taken) {
-            if (e->bcnt[i] < 3)
-                e->bcnt[i]++;
-            e->btgt[i] = addr;
-        } else if (e->bcnt[i] > 0) {
-            e->bcnt[i]--;
+            if (BTAC_CNT(e, i) < 3)
+                BTAC_CNT(e, i)++;
+            BTAC_TGT(e, i) = addr;
+        } else if (BTAC_CNT(e, i) > 0) {
+            BTAC_CNT(e, i)--;
         }
     }
     if (ok)
@@ -372,7 +338,9 @@ int tmv_engine_init(tmv_engine *e)
     e->fast_b = -1;
     e->last_fetch_line = -1;
     e->fetch_mark = TMV_NO_MARK;
-    return hash_grow(e);
+    e->index.width = 1;
+    e->btac.width = 2;
+    return map_grow(&e->index, 4096);
 }
 
 void tmv_engine_free(tmv_engine *e)
@@ -380,24 +348,19 @@ void tmv_engine_free(tmv_engine *e)
     for (int64_t i = 0; i < e->nblocks; i++) {
         free(e->blocks[i].dyn);
         free(e->blocks[i].dyn2);
-    }
-    for (int64_t i = 0; i < e->nblocks; i++)
         free(e->blocks[i].flines);
+    }
     free(e->blocks);
     free(e->stall_addr);
     free(e->stall_k);
     e->stall_addr = e->stall_k = NULL;
     e->stall_cap = 0;
-    free(e->hkeys);
-    free(e->hvals);
+    map_free(&e->index);
+    map_free(&e->btac);
     free(e->tables);
-    free(e->bpc);
-    free(e->bcnt);
-    free(e->btgt);
     e->blocks = NULL;
-    e->hkeys = e->hvals = e->tables = e->bpc = e->bcnt = e->btgt = NULL;
-    e->nblocks = e->cap_blocks = e->hcap = e->hused = e->ntables = e->cap_tables = 0;
-    e->bcap = e->bused = 0;
+    e->tables = NULL;
+    e->nblocks = e->cap_blocks = e->ntables = e->cap_tables = 0;
 }
 
 /* Register a 128-entry access cost table (CycleEngine.group_table); its id or -1. */
@@ -467,7 +430,7 @@ int64_t tmv_block_add(tmv_engine *e, const tmv_block *spec, const tmv_group *dyn
     b->flines = copy_of(flines, spec->nflines, 3 * sizeof *flines, &fail);
     b->dyn = copy_of(dyn, spec->ndyn, sizeof *dyn, &fail);
     b->dyn2 = copy_of(dyn2, spec->ndyn2, sizeof *dyn2, &fail);
-    if (fail || hash_put(e, b->addr, e->nblocks)) {
+    if (fail || map_put(&e->index, b->addr, &e->nblocks)) {
         free(b->flines);
         free(b->dyn);
         free(b->dyn2);
@@ -476,21 +439,20 @@ int64_t tmv_block_add(tmv_engine *e, const tmv_block *spec, const tmv_group *dyn
     return e->nblocks++;
 }
 
-/* sizeof of the structures Python mirrors (native.py): cache, group, block, engine. */
-void tmv_struct_sizes(int64_t out[4])
+/* sizeof of the structures Python mirrors (native.py): cache, group, block, engine, map. */
+void tmv_struct_sizes(int64_t out[5])
 {
     out[0] = (int64_t)sizeof(tmv_cache);
     out[1] = (int64_t)sizeof(tmv_group);
     out[2] = (int64_t)sizeof(tmv_block);
     out[3] = (int64_t)sizeof(tmv_engine);
+    out[4] = (int64_t)sizeof(tmv_map);
 }
 
 /* Forget which record is at which address (CycleEngine.invalidate_blocks); the records stay. */
 void tmv_blocks_clear(tmv_engine *e)
 {
-    for (int64_t i = 0; i < e->hcap; i++)
-        e->hkeys[i] = -1;
-    e->hused = 0;
+    map_clear(&e->index);
 }
 
 /* The pseudo block (pseudo_block in engine.py): entering fall costs no branch penalty. */
@@ -760,7 +722,7 @@ static void arm(tmv_engine *e, int64_t id, int64_t c)
     if (e->m7) {
         if (b->br_has) {
             int64_t i = tmv_btac_find(e, b->br_pc);
-            if (i < 0 || e->bcnt[i] != 3 || e->btgt[i] != b->addr)
+            if (i < 0 || BTAC_CNT(e, i) != 3 || BTAC_TGT(e, i) != b->addr)
                 return;
         }
     } else {
@@ -859,7 +821,8 @@ void tmv_hook_block(void *uc, uint64_t address, uint32_t size, void *user_data)
             tmv_sync(e);
         }
     }
-    int64_t id = hash_get(e, addr);
+    int64_t slot = map_find(&e->index, addr);
+    int64_t id = slot < 0 ? -1 : e->index.vals[slot];
     if (id < 0 || e->blocks[id].size != (int64_t)size) {
         e->slow_calls++;
         id = e->slow(TMV_SLOW_TRANSLATE, addr, size, 0);
@@ -875,9 +838,9 @@ void tmv_hook_block(void *uc, uint64_t address, uint32_t size, void *user_data)
             int64_t i = tmv_btac_find(e, p->br_pc);
             int64_t k = 0;
             if (!sequential) {
-                if (i < 0 || e->bcnt[i] != 3 || e->btgt[i] != addr)
+                if (i < 0 || BTAC_CNT(e, i) != 3 || BTAC_TGT(e, i) != addr)
                     k = predict(e, p, addr, 1);
-            } else if (i < 0 || e->bcnt[i] != 0) {
+            } else if (i < 0 || BTAC_CNT(e, i) != 0) {
                 k = predict(e, p, addr, 0);
             }
             if (k < 0)
