@@ -28,9 +28,7 @@ verification.
 
 from __future__ import annotations
 
-import os
 import struct
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -38,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 import tinymodel.firmware_interface as fi
+from calibration.firmware import write_if_changed
 from tinymodel.descriptors import (
     DESCRIBERS,
     ConstantBlob,
@@ -273,25 +272,11 @@ def write_model(m: GeneratedModel, out_dir: Path) -> GeneratedModel:
 
 
 def sync_dir(src: Path, dst: Path) -> None:
-    """Copy the files of ``src`` into ``dst``, rewriting only those whose bytes changed.
-
-    A file is replaced whole (written to a temporary file in ``dst``, then renamed over the old
-    one), so a ``make`` or another process syncing the same sources into a shared cache never
-    reads a half-written file."""
+    """Copy the files of ``src`` into ``dst``, rewriting only those whose bytes changed, each
+    replaced whole (:func:`calibration.firmware.write_if_changed`)."""
     dst.mkdir(parents=True, exist_ok=True)
     for f in src.iterdir():
-        target = dst / f.name
-        data = f.read_bytes()
-        if target.exists() and target.read_bytes() == data:
-            continue
-        fd, tmp = tempfile.mkstemp(prefix=f".{f.name}-", suffix=".tmp", dir=dst)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.replace(tmp, target)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        write_if_changed(dst / f.name, f.read_bytes())
 
 
 # -- reading an image back -------------------------------------------------------------------------

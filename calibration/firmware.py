@@ -251,11 +251,25 @@ def board_make_vars(board) -> str:
             f"TM_BOARD_ID := {board.id}\n")
 
 
-def _write_if_changed(path: Path, text: str) -> None:
+def write_if_changed(path: Path, data: bytes | str) -> None:
+    """Write ``data`` (text as UTF-8) to ``path`` only when its bytes differ from the file's, so
+    ``make`` does not rebuild what did not change.  The file is replaced whole (a temporary file
+    in the same directory renamed over it): a ``make`` or another process syncing the same
+    sources into a shared cache never reads a half-written file."""
+    import tempfile
+
+    raw = data.encode() if isinstance(data, str) else data
     path.parent.mkdir(parents=True, exist_ok=True)
-    if path.exists() and path.read_text() == text:
+    if path.exists() and path.read_bytes() == raw:
         return
-    path.write_text(text)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(raw)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def write_board_config(board_id: str, out_dir: Path, weight_region_bytes: int,
@@ -265,11 +279,11 @@ def write_board_config(board_id: str, out_dir: Path, weight_region_bytes: int,
     from tinymodel.boards import load_board
 
     board = load_board(board_id)
-    _write_if_changed(out_dir / "tm_board_config.h", board_header(board))
-    _write_if_changed(out_dir / "tm_memory.ld", memory_script(board, weight_region_bytes,
+    write_if_changed(out_dir / "tm_board_config.h", board_header(board))
+    write_if_changed(out_dir / "tm_memory.ld", memory_script(board, weight_region_bytes,
                                                                stack_bytes))
-    _write_if_changed(out_dir / "tm_weights.ld", weights_script(weight_region_bytes))
-    _write_if_changed(out_dir / "board.mk", board_make_vars(board))
+    write_if_changed(out_dir / "tm_weights.ld", weights_script(weight_region_bytes))
+    write_if_changed(out_dir / "board.mk", board_make_vars(board))
 
 
 # -- build info ------------------------------------------------------------------------------------
@@ -703,7 +717,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.what == "build-info":
             cflags = args.cflags
             bid = build_id(args.files, cflags + "\0" + args.variant + "\0" + args.extra)
-            _write_if_changed(args.out, build_info_header(bid, compiler_version(args.cc), cflags,
+            write_if_changed(args.out, build_info_header(bid, compiler_version(args.cc), cflags,
                                                           args.variant))
         elif args.what == "base-sizes":
             from tinymodel.boards import all_boards
