@@ -72,8 +72,12 @@ ABORT_RESEND_S = 0.025
 #: quotes this number.
 VBOARD_WALL_CAP_S = 600.0
 
-#: How often a wait on a virtual board looks at the board's clock while no byte arrives.
-CLOCK_POLL_S = 0.05
+#: How often, at most and at least, a wait on a virtual board looks at the board's clock while
+#: no byte arrives.  Between the two the wait is the wall time the emulator needs, at the speed
+#: it ran since the last look, to use up what is left of the budget, so a fast emulator does not
+#: run far past its budget between looks.
+CLOCK_POLL_S = 0.01
+CLOCK_POLL_MIN_S = 0.001
 
 #: Registers of a FAULT report, in order.
 FAULT_REGISTERS: tuple[str, ...] = ("r0", "r1", "r2", "r3", "r12", "lr", "pc", "xpsr", "cfsr",
@@ -111,6 +115,8 @@ class Deadline:
                                else max(budget_s, 0.0))
         #: ``"budget"`` or ``"cap"`` once the deadline has passed, else ``None``.
         self.fired: str | None = None
+        #: (wall, emulated elapsed) at the last look, for the emulator's speed.
+        self._last_look = (now, 0.0)
 
     @property
     def emulated(self) -> bool:
@@ -131,17 +137,38 @@ class Deadline:
             return 0.0
         wall_left = self.wall_end - time.monotonic()
         if self.clock is not None:
-            if self.elapsed_s() >= self.budget_s:
+            elapsed = self.elapsed_s()
+            if elapsed >= self.budget_s:
                 self.fired = "budget"
                 return 0.0
             if wall_left <= 0:
                 self.fired = "cap"
                 return 0.0
-            return min(wall_left, CLOCK_POLL_S)
+            return min(wall_left, self._next_look(elapsed))
         if wall_left <= 0:
             self.fired = "budget"
             return 0.0
         return wall_left
+
+    def _next_look(self, elapsed: float) -> float:
+        """Wall seconds until the emulated clock, at the speed it advanced since the last look,
+        uses up the budget (within [CLOCK_POLL_MIN_S, CLOCK_POLL_S])."""
+        now = time.monotonic()
+        last_wall, last_elapsed = self._last_look
+        self._last_look = (now, elapsed)
+        wait = CLOCK_POLL_S
+        if elapsed > last_elapsed and now > last_wall:
+            wait = (self.budget_s - elapsed) * (now - last_wall) / (elapsed - last_elapsed)
+        return min(max(wait, CLOCK_POLL_MIN_S), CLOCK_POLL_S)
+
+    def part(self, budget_s: float) -> "Deadline":
+        """A deadline ``budget_s`` from now on this deadline's clock (the board's emulated clock
+        on a virtual board, else the wall clock) that ends no later than this one."""
+        if self.clock is None:
+            return self.sooner(budget_s)
+        d = Deadline(min(budget_s, max(self.budget_s - self.elapsed_s(), 0.0)), self.clock,
+                     max(self.wall_end - time.monotonic(), 0.0))
+        return d
 
     def sooner(self, wall_s: float) -> "Deadline":
         """This deadline, ending at the latest ``wall_s`` wall seconds from now."""
@@ -937,7 +964,7 @@ class Client:
             self.transport.write(encode_frame(Command.ABORT, seq))
             self.stats["aborts"] += 1
             kind, f = self._await(lambda f: f.cmd in (cmd | RESPONSE, Command.ABORT | RESPONSE)
-                                  and f.seq == seq, end.sooner(ABORT_RESEND_S))
+                                  and f.seq == seq, end.part(ABORT_RESEND_S))
             if kind == "frame":
                 assert f is not None
                 if f.cmd == cmd | RESPONSE:

@@ -163,6 +163,8 @@ class SerialTransport(Transport):
         except ImportError:  # pragma: no cover - pyserial is a dependency
             raise TransportError("pyserial is not installed (pip install pyserial)") from None
         self.port = port
+        if port.startswith("vboard://"):
+            import calibration.vboard  # noqa: F401  (registers the vboard:// URL handler)
         try:
             self._serial = serial.serial_for_url(port, baudrate=baudrate, bytesize=8,
                                                  parity="N", stopbits=1, timeout=0.1)
