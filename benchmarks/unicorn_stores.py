@@ -4,8 +4,9 @@ board's native engine (docs/benchmarks.md, "Virtual board: the native engine").
 A Thumb loop of four memory instructions, ``subs`` and ``bne`` runs ``--iterations`` times from
 flash-like memory at 0x0800_0000 on data at 0x2000_0000, once with four stores, once with four
 loads, once with four NOPs, for each way of mapping the data (``mem_map`` with all permissions,
-read/write only, ``mem_map_ptr``) and with unicorn's virtual TLB.  Prints seconds per variant
-and nanoseconds per memory instruction.
+read/write only, ``mem_map_ptr``) and with unicorn's virtual TLB, filled with all permissions
+(``virtual-tlb``) or, as the virtual board does, with the data page read/write only
+(``virtual-tlb-xn``).  Prints seconds per variant and nanoseconds per memory instruction.
 
     python benchmarks/unicorn_stores.py [--iterations 5000000]
 """
@@ -32,19 +33,20 @@ LOOP_TAIL = (0x3A01, 0xD1F9, 0xBE00)                 # subs r2, #1; bne body; bk
 
 def seconds(kind: str, mapping: str, iterations: int) -> float:
     """Wall seconds of ``iterations`` loop iterations of ``kind`` with the data mapped by
-    ``mapping`` (``map``, ``rw``, ``ptr`` or ``virtual-tlb``)."""
+    ``mapping`` (``map``, ``rw``, ``ptr``, ``virtual-tlb`` or ``virtual-tlb-xn``)."""
     from unicorn import (UC_ARCH_ARM, UC_HOOK_TLB_FILL, UC_MODE_MCLASS, UC_MODE_THUMB,
                          UC_PROT_ALL, UC_PROT_READ, UC_PROT_WRITE, UC_TLB_VIRTUAL, Uc)
     from unicorn.arm_const import UC_ARM_REG_R0, UC_ARM_REG_R2
 
     uc = Uc(UC_ARCH_ARM, UC_MODE_THUMB | UC_MODE_MCLASS)
     keep = None
-    if mapping == "virtual-tlb":
+    if mapping in ("virtual-tlb", "virtual-tlb-xn"):
         uc.ctl_set_tlb_mode(UC_TLB_VIRTUAL)
+        data_perms = UC_PROT_ALL if mapping == "virtual-tlb" else UC_PROT_READ | UC_PROT_WRITE
 
         def identity(uc, vaddr, access, entry, user_data):
             entry.paddr = vaddr & ~0x3FF
-            entry.perms = UC_PROT_ALL
+            entry.perms = data_perms if vaddr >= SRAM else UC_PROT_ALL
             return True
 
         uc.hook_add(UC_HOOK_TLB_FILL, identity)
@@ -77,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"unicorn {unicorn.__version__}, {args.iterations:,} iterations of 4 memory "
           f"instructions + subs + bne")
     print(f"{'kind':6} {'mapping':12} {'s':>7} {'ns per memory instruction':>26}")
-    for mapping in ("map", "rw", "ptr", "virtual-tlb"):
+    for mapping in ("map", "rw", "ptr", "virtual-tlb", "virtual-tlb-xn"):
         for kind in ("store", "load", "nop"):
             s = seconds(kind, mapping, args.iterations)
             print(f"{kind:6} {mapping:12} {s:7.3f} {s / (4 * args.iterations) * 1e9:26.2f}")

@@ -159,6 +159,10 @@ def board_extras(board_id: str) -> dict[str, int]:
     return dict(data.get(board_id, {}))
 
 
+#: EPSR with the Thumb bit set and no IT-block state (written as ``UC_ARM_REG_EPSR``, which sets
+#: only the IT and T bits).
+EPSR_THUMB = 1 << 24
+
 class Machine:
     """One virtual board running one image.  Not thread-safe except :meth:`uart_send`,
     :meth:`close_input` and :meth:`request_stop`, which other threads may call while
@@ -241,6 +245,7 @@ class Machine:
         self.uc = uc
         self._buffers: dict[str, Any] = {}
         self.regions: list[tuple[int, int, str, str]] = []     # (lo, hi, name, kind)
+        self._exec_ranges: list[tuple[int, int]] = []             # [lo, hi) the core may fetch
         b = self.board
         for r in b.memory:
             if r.alias_of is not None:
@@ -262,11 +267,14 @@ class Machine:
                 perms = UC_PROT_ALL & ~UC_PROT_EXEC
             uc.mem_map_ptr(r.address, r.size_bytes, perms, ctypes.addressof(buf))
             self.regions.append((r.address, r.end, r.name, r.kind))
+            if perms & UC_PROT_EXEC:
+                self._exec_ranges.append((r.address, r.end))
         # boot alias of the main flash at 0x0000_0000 (STM32L4/F4 boot from main flash)
         if self.flash is not None and b.region_at(0) is None:
             uc.mem_map_ptr(0, self.flash.size_bytes, UC_PROT_READ | UC_PROT_EXEC,
                            ctypes.addressof(self._buffers[self.flash.name]))
             self.regions.append((0, self.flash.size_bytes, "flash_boot_alias", "flash"))
+            self._exec_ranges.append((0, self.flash.size_bytes))
         # system memory / option bytes / device id area: readable zeros
         sysmem = 0x1FFF0000
         if not any(lo < sysmem + 0x10000 and sysmem < hi for lo, hi, *_ in self.regions):
@@ -539,7 +547,88 @@ class Machine:
             self.engine = CycleEngine(self, regs, fast_path=self.fast_path)
         self.engine.install()
         self.uc.hook_add(UC_HOOK_INTR, self._on_interrupt)
-        self.uc.hook_add(UC_HOOK_MEM_INVALID, self._on_invalid_access)
+        self._install_tlb()
+        for lo, hi in self._outside_ram():
+            self.uc.hook_add(UC_HOOK_MEM_INVALID, self._on_invalid_access, begin=lo, end=hi)
+
+    # -- the TLB: stores to RAM at unicorn's full speed ---------------------------------------------
+
+    def _ram_ranges(self) -> list[tuple[int, int]]:
+        """``[lo, hi)`` of the writable RAM regions (every mapped region but flash), merged."""
+        ranges: list[tuple[int, int]] = []
+        for lo, hi, _name, kind in sorted(self.regions):
+            if kind == "flash":
+                continue
+            if ranges and lo <= ranges[-1][1]:
+                ranges[-1] = (ranges[-1][0], max(hi, ranges[-1][1]))
+            else:
+                ranges.append((lo, hi))
+        return ranges
+
+    def _outside_ram(self) -> list[tuple[int, int]]:
+        """Inclusive ``(begin, end)`` address ranges not in :meth:`_ram_ranges`."""
+        out, start = [], 0
+        for lo, hi in self._ram_ranges():
+            if lo > start:
+                out.append((start, lo - 1))
+            start = hi
+        if start <= 0xFFFF_FFFF:
+            out.append((start, 0xFFFF_FFFF))
+        return out
+
+    def _install_tlb(self) -> None:
+        """Fill unicorn's TLB from :meth:`_tlb_fill` (``UC_TLB_VIRTUAL``) instead of the core's
+        default memory map.
+
+        Why: unicorn 2.1.4 sends a store to its slow helper (some 15-20 times a load's cost;
+        benchmarks/unicorn_stores.py) unless the page's TLB entry is not executable and no
+        memory hook covers the address; the ARMv7-M default map makes all of SRAM executable,
+        and an unbounded ``UC_HOOK_MEM_INVALID`` covers every address.  So RAM pages are mapped
+        read/write only until the core fetches an instruction from them (from then on they keep
+        execute permission and unicorn's tracking of writes over translated code), and the
+        invalid-access hook covers only the addresses outside RAM.  Nothing the firmware can
+        observe changes; cycles are the cycle engine's and do not depend on the TLB."""
+        from unicorn import (UC_HOOK_TLB_FILL, UC_MEM_FETCH, UC_PROT_ALL, UC_PROT_READ,
+                             UC_PROT_WRITE, UC_TLB_VIRTUAL)
+        from unicorn.arm_const import UC_ARM_REG_EPSR
+
+        ram = self._ram_ranges()
+        mapped = [(lo, hi) for lo, hi, *_ in self.regions]
+        executable = self._exec_ranges
+        fetched: set[int] = set()
+        data_perms = UC_PROT_READ | UC_PROT_WRITE
+
+        def may_fetch(page: int) -> bool:
+            """False in a mapped region the core cannot fetch from (elsewhere unicorn decides:
+            an unmapped or peripheral address faults as before)."""
+            return (not any(lo <= page < hi for lo, hi in mapped)
+                    or any(lo <= page < hi for lo, hi in executable))
+
+        def fill(uc, vaddr, access, entry, ud) -> bool:
+            entry.paddr = vaddr
+            if access == UC_MEM_FETCH:
+                if not may_fetch(vaddr):
+                    self._invalid_access = ("fetch", vaddr, 2, True)
+                    self._fault_pc = None
+                    return False
+                fetched.add(vaddr)
+                entry.perms = UC_PROT_ALL
+            else:
+                # unicorn restored the state of the accessing instruction before calling this
+                # hook (cpu_restore_state), including the IT-block bits, but the translated
+                # block goes on and only writes them back while still in an IT block: left
+                # alone, a fill inside an IT block leaves them set after it and the next block
+                # runs as if conditional (measured: an F4 PReLU loop ran past its end).  Inside
+                # a translated block they are zero (qemu's arm_tr_tb_start), so zero them again.
+                uc.reg_write(UC_ARM_REG_EPSR, EPSR_THUMB)
+                if vaddr in fetched or not any(lo <= vaddr < hi for lo, hi in ram):
+                    entry.perms = UC_PROT_ALL
+                else:
+                    entry.perms = data_perms
+            return True
+
+        self.uc.ctl_set_tlb_mode(UC_TLB_VIRTUAL)
+        self.uc.hook_add(UC_HOOK_TLB_FILL, fill)
 
     def now(self) -> int:
         """Cycle at which the instruction doing the current MMIO access executes (for
@@ -956,9 +1045,9 @@ class Machine:
 
     def _handle_uc_error(self, e) -> bool:
         """Turn a unicorn error into a stop reason; True if the run can continue."""
-        from unicorn import (UC_ERR_FETCH_PROT, UC_ERR_FETCH_UNMAPPED, UC_ERR_INSN_INVALID,
-                             UC_ERR_READ_PROT, UC_ERR_READ_UNMAPPED, UC_ERR_WRITE_PROT,
-                             UC_ERR_WRITE_UNMAPPED)
+        from unicorn import (UC_ERR_EXCEPTION, UC_ERR_FETCH_PROT, UC_ERR_FETCH_UNMAPPED,
+                             UC_ERR_INSN_INVALID, UC_ERR_READ_PROT, UC_ERR_READ_UNMAPPED,
+                             UC_ERR_WRITE_PROT, UC_ERR_WRITE_UNMAPPED)
         from unicorn.arm_const import UC_ARM_REG_PC
 
         self.engine.sync()
@@ -970,9 +1059,13 @@ class Machine:
         if self._stop is not None and self._stop[0] == "fault":
             return False
         acc = self._invalid_access
-        if e.errno in (UC_ERR_READ_UNMAPPED, UC_ERR_WRITE_UNMAPPED, UC_ERR_FETCH_UNMAPPED,
-                       UC_ERR_READ_PROT, UC_ERR_WRITE_PROT, UC_ERR_FETCH_PROT) and acc:
+        if acc and (e.errno in (UC_ERR_READ_UNMAPPED, UC_ERR_WRITE_UNMAPPED,
+                                UC_ERR_FETCH_UNMAPPED, UC_ERR_READ_PROT, UC_ERR_WRITE_PROT,
+                                UC_ERR_FETCH_PROT)
+                    or (e.errno == UC_ERR_EXCEPTION and acc[0] == "fetch")):
             kind, address, size, prot = acc
+            if kind == "fetch" and address <= pc < address + self.uc.ctl_get_page_size():
+                address = pc                      # the TLB saw the page, the PC is exact
             region = self._kind_at(address)
             if kind == "fetch":
                 what = (f"instruction fetch from 0x{address:08X}"
