@@ -255,21 +255,14 @@ def write_if_changed(path: Path, data: bytes | str) -> None:
     """Write ``data`` (text as UTF-8) to ``path`` only when its bytes differ from the file's, so
     ``make`` does not rebuild what did not change.  The file is replaced whole (a temporary file
     in the same directory renamed over it): a ``make`` or another process syncing the same
-    sources into a shared cache never reads a half-written file."""
-    import tempfile
+    sources into a shared cache never reads a half-written file
+    (:func:`tinymodel.cachedir.write_atomic`)."""
+    from tinymodel.cachedir import write_atomic
 
     raw = data.encode() if isinstance(data, str) else data
-    path.parent.mkdir(parents=True, exist_ok=True)
     if path.exists() and path.read_bytes() == raw:
         return
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(raw)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    write_atomic(path, raw)
 
 
 def write_board_config(board_id: str, out_dir: Path, weight_region_bytes: int,

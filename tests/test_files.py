@@ -165,3 +165,18 @@ def test_an_unusable_validation_cache_is_one_error_line_before_any_run(tmp_path,
                    f"(Not a directory); set TINYMODEL_CACHE or the command's option to a writable "
                    f"directory"]
     assert not (tmp_path / "v" / "results.jsonl").exists()
+
+
+def test_a_cache_file_is_replaced_whole_and_leaves_no_temporary_file(tmp_path):
+    from tinymodel.cachedir import write_atomic
+
+    path = tmp_path / "a" / "net.tflite"
+    write_atomic(path, b"old")
+    write_atomic(path, "new")
+    assert path.read_bytes() == b"new" and sorted(p.name for p in path.parent.iterdir()) == [
+        "net.tflite"]
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "dir" / "x").write_text("")
+    with pytest.raises(OSError):
+        write_atomic(tmp_path / "dir", b"data")           # a non-empty directory is in the way
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "dir"]

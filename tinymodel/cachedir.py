@@ -52,6 +52,26 @@ def usable_dir(path: Path, what: str = "cache directory") -> Path:
     return path
 
 
+def write_atomic(path: Path, data: bytes | str) -> None:
+    """Write ``data`` (text as UTF-8) to ``path`` as a whole: into a temporary file in the same
+    directory (created with its parents), then renamed over ``path``.  Another process reading
+    ``path`` meanwhile (parallel workers sharing a cache, a ``make`` reading a synced source)
+    sees the old file or the new one, never a part; the temporary file is removed on failure.
+    ``OSError`` as raised."""
+    import tempfile
+
+    raw = data.encode() if isinstance(data, str) else data
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(raw)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
 def cache_rule(*parts: str) -> str:
     """The rule in one line, for help texts: ``$TINYMODEL_CACHE/<parts>, else
     $XDG_CACHE_HOME/tinymodel/<parts>, else ~/.cache/tinymodel/<parts>`` (the text only; the
@@ -60,4 +80,4 @@ def cache_rule(*parts: str) -> str:
     return f"${CACHE_ENV}{sub}, else $XDG_CACHE_HOME/tinymodel{sub}, else ~/.cache/tinymodel{sub}"
 
 
-__all__ = ["CACHE_ENV", "cache_dir", "cache_rule", "usable_dir"]
+__all__ = ["CACHE_ENV", "cache_dir", "cache_rule", "usable_dir", "write_atomic"]

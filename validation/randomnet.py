@@ -23,7 +23,6 @@ import dataclasses
 import hashlib
 import json
 import logging
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from tinymodel.cachedir import write_atomic
 from tinymodel.errors import TinymodelError
 
 log = logging.getLogger(__name__)
@@ -347,10 +347,7 @@ def random_tflite(seed: int, dtype: str, cache_dir: Path, cfg: RandomNetConfig |
              arch.macs, dtype)
     model = build_keras(arch)
     data = to_tflite(model, dtype, seed=seed, input_range=(-1.0, 1.0))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    write_atomic(path, data)
     return path
 
 

@@ -22,7 +22,6 @@ TensorFlow and Keras are imported only when a model is built or converted.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from tinymodel.cachedir import write_atomic
 from tinymodel.errors import TinymodelError
 
 log = logging.getLogger(__name__)
@@ -446,10 +446,7 @@ def zoo_tflite(name: str, recipe: str, cache_dir: Path, seed: int = 0) -> Path:
         raise TinymodelError(f"zoo network {name!r}: TFLite conversion ({recipe}) failed: "
                              f"{_first_line(exc)}") from exc
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        write_atomic(path, data)
     except OSError as exc:
         raise TinymodelError(f"{path}: cannot write ({exc.strerror})") from None
     return path
