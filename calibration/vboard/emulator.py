@@ -547,8 +547,8 @@ class Machine:
             self.engine = CycleEngine(self, regs, fast_path=self.fast_path)
         self.engine.install()
         self.uc.hook_add(UC_HOOK_INTR, self._on_interrupt)
-        self._install_tlb()
-        for lo, hi in self._outside_ram():
+        self._tlb = self._install_tlb()
+        for lo, hi in (self._outside_ram() if self._tlb is not None else [(1, 0)]):
             self.uc.hook_add(UC_HOOK_MEM_INVALID, self._on_invalid_access, begin=lo, end=hi)
 
     # -- the TLB: stores to RAM at unicorn's full speed ---------------------------------------------
@@ -576,59 +576,38 @@ class Machine:
             out.append((start, 0xFFFF_FFFF))
         return out
 
-    def _install_tlb(self) -> None:
-        """Fill unicorn's TLB from :meth:`_tlb_fill` (``UC_TLB_VIRTUAL``) instead of the core's
-        default memory map.
+    def _install_tlb(self):
+        """Fill unicorn's TLB with the rule below (``UC_TLB_VIRTUAL``) instead of from the
+        core's default memory map, through ``tmv_tlb_fill`` of the native library
+        (:class:`calibration.vboard.native.NativeTlb`); ``None`` (unicorn's own TLB, every store
+        on its slow path, the same results) when the library is unavailable.
 
         Why: unicorn 2.1.4 sends a store to its slow helper (some 15-20 times a load's cost;
         benchmarks/unicorn_stores.py) unless the page's TLB entry is not executable and no
         memory hook covers the address; the ARMv7-M default map makes all of SRAM executable,
-        and an unbounded ``UC_HOOK_MEM_INVALID`` covers every address.  So RAM pages are mapped
-        read/write only until the core fetches an instruction from them (from then on they keep
-        execute permission and unicorn's tracking of writes over translated code), and the
-        invalid-access hook covers only the addresses outside RAM.  Nothing the firmware can
-        observe changes; cycles are the cycle engine's and do not depend on the TLB."""
-        from unicorn import (UC_HOOK_TLB_FILL, UC_MEM_FETCH, UC_PROT_ALL, UC_PROT_READ,
-                             UC_PROT_WRITE, UC_TLB_VIRTUAL)
-        from unicorn.arm_const import UC_ARM_REG_EPSR
+        and an unbounded ``UC_HOOK_MEM_INVALID`` covers every address.
 
-        ram = self._ram_ranges()
-        mapped = [(lo, hi) for lo, hi, *_ in self.regions]
-        executable = self._exec_ranges
-        fetched: set[int] = set()
-        data_perms = UC_PROT_READ | UC_PROT_WRITE
+        The rule: a RAM page (every mapped region but flash) is read/write until the core
+        fetches an instruction from it, and from then on keeps execute permission and with it
+        unicorn's tracking of writes over translated code; every other page gets all
+        permissions (unicorn's own checks decide there: flash is read-only, unmapped addresses
+        fault); a fetch from a mapped region the board file says the core cannot fetch from is
+        refused (:meth:`_handle_uc_error` names it).  A data fill writes EPSR back to Thumb with
+        no IT state: unicorn restored the accessing instruction's IT state before calling the
+        fill, the translated block goes on and writes those bits back only while still in an IT
+        block, and inside a block they are zero (qemu's ``arm_tr_tb_start``); left set, the
+        next block ran as if conditional (measured: an F4 PReLU loop ran past its end).  The
+        invalid-access hook then covers only the addresses outside RAM.  Nothing the firmware
+        can observe changes; cycles are the cycle engine's and do not depend on the TLB."""
+        from calibration.vboard.native import NativeEngineError, NativeTlb
 
-        def may_fetch(page: int) -> bool:
-            """False in a mapped region the core cannot fetch from (elsewhere unicorn decides:
-            an unmapped or peripheral address faults as before)."""
-            return (not any(lo <= page < hi for lo, hi in mapped)
-                    or any(lo <= page < hi for lo, hi in executable))
-
-        def fill(uc, vaddr, access, entry, ud) -> bool:
-            entry.paddr = vaddr
-            if access == UC_MEM_FETCH:
-                if not may_fetch(vaddr):
-                    self._invalid_access = ("fetch", vaddr, 2, True)
-                    self._fault_pc = None
-                    return False
-                fetched.add(vaddr)
-                entry.perms = UC_PROT_ALL
-            else:
-                # unicorn restored the state of the accessing instruction before calling this
-                # hook (cpu_restore_state), including the IT-block bits, but the translated
-                # block goes on and only writes them back while still in an IT block: left
-                # alone, a fill inside an IT block leaves them set after it and the next block
-                # runs as if conditional (measured: an F4 PReLU loop ran past its end).  Inside
-                # a translated block they are zero (qemu's arm_tr_tb_start), so zero them again.
-                uc.reg_write(UC_ARM_REG_EPSR, EPSR_THUMB)
-                if vaddr in fetched or not any(lo <= vaddr < hi for lo, hi in ram):
-                    entry.perms = UC_PROT_ALL
-                else:
-                    entry.perms = data_perms
-            return True
-
-        self.uc.ctl_set_tlb_mode(UC_TLB_VIRTUAL)
-        self.uc.hook_add(UC_HOOK_TLB_FILL, fill)
+        try:
+            return NativeTlb(self.uc, self._ram_ranges(),
+                             [(lo, hi) for lo, hi, *_ in self.regions], self._exec_ranges,
+                             EPSR_THUMB)
+        except NativeEngineError as e:
+            log.info("%s: unicorn's own TLB (stores on its slow path)", e)
+            return None
 
     def now(self) -> int:
         """Cycle at which the instruction doing the current MMIO access executes (for
@@ -1059,6 +1038,8 @@ class Machine:
         if self._stop is not None and self._stop[0] == "fault":
             return False
         acc = self._invalid_access
+        if e.errno == UC_ERR_EXCEPTION and self._tlb is not None and self._tlb.denied is not None:
+            acc = ("fetch", self._tlb.denied, 2, True)
         if acc and (e.errno in (UC_ERR_READ_UNMAPPED, UC_ERR_WRITE_UNMAPPED,
                                 UC_ERR_FETCH_UNMAPPED, UC_ERR_READ_PROT, UC_ERR_WRITE_PROT,
                                 UC_ERR_FETCH_PROT)

@@ -38,6 +38,10 @@ from calibration.vboard.timing import cache_geometry
 
 #: The C source of the native engine.
 SOURCE: Path = Path(__file__).resolve().parent / "native" / "tmv_engine.c"
+#: The virtual board's TLB fill (:class:`NativeTlb`), built into the same library.
+TLB_SOURCE: Path = Path(__file__).resolve().parent / "native" / "tmv_tlb.c"
+#: Range pairs a :class:`TlbStruct` holds per kind (``TMV_TLB_RANGES``).
+TLB_RANGES = 16
 #: Compiler flags of the native engine.
 CFLAGS: tuple[str, ...] = ("-O2", "-std=c99", "-Wall", "-Wextra", "-Werror")
 #: Index of the C record id appended to a block record (after engine.py's ``B_*``).
@@ -120,6 +124,71 @@ class EngineStruct(ctypes.Structure):
                 ("btac", MapStruct)]
 
 
+class TlbStruct(ctypes.Structure):
+    """``tmv_tlb`` of tmv_tlb.c."""
+    _fields_ = [("nram", _I64), ("nmapped", _I64), ("nexec", _I64),
+                ("ram", _I64 * (2 * TLB_RANGES)), ("mapped", _I64 * (2 * TLB_RANGES)),
+                ("exec", _I64 * (2 * TLB_RANGES)),
+                ("fetched", ctypes.POINTER(_I64)), ("nfetched", _I64), ("fetched_cap", _I64),
+                ("denied", _I64), ("fills", _I64),
+                ("fetch_type", _I64), ("prot_all", _I64), ("prot_data", _I64),
+                ("epsr_reg", _I64), ("epsr_value", _I64), ("reg_write", _P)]
+
+
+class NativeTlb:
+    """The TLB fill of :meth:`calibration.vboard.emulator.Machine._install_tlb` in compiled code
+    (``tmv_tlb_fill``), installed on ``uc`` with unicorn's TLB switched to ``UC_TLB_VIRTUAL``.
+    ``ram``, ``mapped`` and ``executable`` are ``[lo, hi)`` ranges (at most
+    :data:`TLB_RANGES` each); ``epsr`` is the EPSR value a data fill writes back.  Raises
+    :class:`NativeEngineError` when the library is unavailable (nothing is changed then)."""
+
+    def __init__(self, uc, ram, mapped, executable, epsr: int) -> None:
+        from unicorn import (UC_HOOK_TLB_FILL, UC_MEM_FETCH, UC_PROT_ALL, UC_PROT_READ,
+                             UC_PROT_WRITE, UC_TLB_VIRTUAL)
+        from unicorn.arm_const import UC_ARM_REG_EPSR
+        from unicorn.unicorn_py3 import unicorn as _ucmod
+
+        self._lib = load_library()
+        st = TlbStruct()
+        for name, ranges in (("ram", ram), ("mapped", mapped), ("exec", executable)):
+            if len(ranges) > TLB_RANGES:
+                raise NativeEngineError(f"native TLB: more than {TLB_RANGES} {name} ranges")
+            setattr(st, "n" + ("exec" if name == "exec" else name), len(ranges))
+            arr = getattr(st, name)
+            for i, (lo, hi) in enumerate(ranges):
+                arr[2 * i], arr[2 * i + 1] = lo, hi
+        st.denied = -1
+        st.fetch_type, st.prot_all = UC_MEM_FETCH, UC_PROT_ALL
+        st.prot_data = UC_PROT_READ | UC_PROT_WRITE
+        st.epsr_reg, st.epsr_value = UC_ARM_REG_EPSR, epsr
+        st.reg_write = ctypes.cast(_ucmod.uclib.uc_reg_write, _P).value
+        self._st = st
+        uc.ctl_set_tlb_mode(UC_TLB_VIRTUAL)
+        hh = _ucmod.uc_hook_h()
+        err = _ucmod.uclib.uc_hook_add(uc._uch, ctypes.byref(hh), UC_HOOK_TLB_FILL,
+                                       ctypes.cast(self._lib.tmv_tlb_fill, _P),
+                                       ctypes.cast(ctypes.pointer(st), _P),
+                                       ctypes.c_uint64(1), ctypes.c_uint64(0))
+        if err:
+            raise VboardError(f"unicorn refused the TLB fill hook (error {err})")
+        self._hook_handle = hh
+
+    @property
+    def denied(self) -> int | None:
+        """The page of the last fetch the fill refused (``None``: none)."""
+        return None if self._st.denied < 0 else int(self._st.denied)
+
+    @property
+    def fills(self) -> int:
+        """TLB fills so far."""
+        return int(self._st.fills)
+
+    def __del__(self) -> None:
+        lib = getattr(self, "_lib", None)
+        if lib is not None and getattr(self, "_st", None) is not None:
+            lib.tmv_tlb_free(ctypes.byref(self._st))
+
+
 _LIB: ctypes.CDLL | None = None
 _LIB_ERROR: str | None = None
 
@@ -136,7 +205,8 @@ def load_library() -> ctypes.CDLL:
     from calibration.hostbuild import build_shared_library
     from tinymodel.errors import TinymodelError
     try:
-        path = build_shared_library("libtmv_engine.so", [SOURCE], flags=CFLAGS, libs=())
+        path = build_shared_library("libtmv_engine.so", [SOURCE, TLB_SOURCE], flags=CFLAGS,
+                                    libs=())
         lib = ctypes.CDLL(str(path))
     except (TinymodelError, OSError) as e:
         _LIB_ERROR = f"native engine unavailable: {str(e).splitlines()[0]}"
@@ -165,6 +235,8 @@ def load_library() -> ctypes.CDLL:
         "tmv_btac_field": (_I64, [pe, _I64, _I64]),
         "tmv_btac_put_field": (None, [pe, _I64, _I64, _I64]),
         "tmv_btac_len": (_I64, [pe]),
+        "tmv_tlb_free": (None, [ctypes.POINTER(TlbStruct)]),
+        "tmv_tlb_size": (_I64, []),
     }
     for name, (res, args) in sigs.items():
         fn = getattr(lib, name)

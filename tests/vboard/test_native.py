@@ -45,6 +45,10 @@ def test_structures_mirror_the_c_source_by_name_and_size():
     sizes = (ctypes.c_int64 * len(mirrors))()
     native.load_library().tmv_struct_sizes(sizes)
     assert list(sizes) == [ctypes.sizeof(m) for m in mirrors.values()]
+    tlb = native.TLB_SOURCE.read_text()
+    assert [f[0] for f in native.TlbStruct._fields_] == _c_fields(tlb, "tmv_tlb")
+    assert f"#define TMV_TLB_RANGES {native.TLB_RANGES}" in tlb
+    assert native.load_library().tmv_tlb_size() == ctypes.sizeof(native.TlbStruct)
 
 
 def test_native_engine_falls_back_with_one_warning(cc, monkeypatch, caplog):
