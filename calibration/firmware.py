@@ -580,13 +580,22 @@ def build_image(board: str, variant: str, opt: str = "-O2", *, model_dir: Path |
     if weight_region_bytes is None:
         weight_region_bytes = 0 if model_dir is not None else DEFAULT_WEIGHT_REGION_BYTES
     out = Path(build_dir) if build_dir else image_cache_dir(config_name(board, variant, opt))
+    # the board files and the size report are written here, in this process, not by Python
+    # processes make would start (HOST_PREPARED; each costs an interpreter start and imports)
     cmd = [make, "-C", str(FIRMWARE_DIR), f"BOARD={board}", f"VARIANT={variant}", f"OPT={opt}",
            f"BUILD_DIR={out.resolve()}", f"WEIGHT_REGION_BYTES={int(weight_region_bytes)}",
+           f"STACK_BYTES={DEFAULT_STACK_BYTES}", "HOST_PREPARED=1",
            f"PYTHON={sys.executable}", f"-j{jobs or os.cpu_count() or 1}"]
     if model_dir is not None:
         cmd.append(f"MODEL_DIR={Path(model_dir).resolve()}")
     log.info("building %s: %s", config_name(board, variant, opt), " ".join(cmd))
     with build_lock(out):
+        try:
+            write_board_config(board, out.resolve() / "gen", int(weight_region_bytes),
+                               DEFAULT_STACK_BYTES)
+        except OSError as e:
+            raise FirmwareError(f"{out}: cannot write the board configuration "
+                                f"({e.strerror or e})") from None
         res = subprocess.run(cmd, capture_output=True, text=True)
         output = res.stdout + res.stderr
         if res.returncode != 0:
@@ -598,6 +607,7 @@ def build_image(board: str, variant: str, opt: str = "-O2", *, model_dir: Path |
                                 f"{tail}")
         elf = out / "tinymodel.elf"
         size = size_report(elf, board)
+        write_if_changed(out / "size.txt", size.text() + "\n")
     return Image(board, variant, opt, out, elf, out / "tinymodel.map", out / "tinymodel.bin",
                  size, output)
 
