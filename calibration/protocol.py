@@ -166,9 +166,8 @@ class Deadline:
         on a virtual board, else the wall clock) that ends no later than this one."""
         if self.clock is None:
             return self.sooner(budget_s)
-        d = Deadline(min(budget_s, max(self.budget_s - self.elapsed_s(), 0.0)), self.clock,
-                     max(self.wall_end - time.monotonic(), 0.0))
-        return d
+        return Deadline(min(budget_s, max(self.budget_s - self.elapsed_s(), 0.0)), self.clock,
+                        max(self.wall_end - time.monotonic(), 0.0))
 
     def sooner(self, wall_s: float) -> "Deadline":
         """This deadline, ending at the latest ``wall_s`` wall seconds from now."""

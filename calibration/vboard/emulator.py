@@ -163,6 +163,7 @@ def board_extras(board_id: str) -> dict[str, int]:
 #: only the IT and T bits).
 EPSR_THUMB = 1 << 24
 
+
 class Machine:
     """One virtual board running one image.  Not thread-safe except :meth:`uart_send`,
     :meth:`close_input` and :meth:`request_stop`, which other threads may call while
@@ -1038,12 +1039,13 @@ class Machine:
         if self._stop is not None and self._stop[0] == "fault":
             return False
         acc = self._invalid_access
-        if e.errno == UC_ERR_EXCEPTION and self._tlb is not None and self._tlb.denied is not None:
+        refused = (e.errno == UC_ERR_EXCEPTION and self._tlb is not None
+                   and self._tlb.denied is not None)       # a fetch the TLB fill refused
+        if refused:
             acc = ("fetch", self._tlb.denied, 2, True)
-        if acc and (e.errno in (UC_ERR_READ_UNMAPPED, UC_ERR_WRITE_UNMAPPED,
-                                UC_ERR_FETCH_UNMAPPED, UC_ERR_READ_PROT, UC_ERR_WRITE_PROT,
-                                UC_ERR_FETCH_PROT)
-                    or (e.errno == UC_ERR_EXCEPTION and acc[0] == "fetch")):
+        if acc and (refused or e.errno in (UC_ERR_READ_UNMAPPED, UC_ERR_WRITE_UNMAPPED,
+                                           UC_ERR_FETCH_UNMAPPED, UC_ERR_READ_PROT,
+                                           UC_ERR_WRITE_PROT, UC_ERR_FETCH_PROT)):
             kind, address, size, prot = acc
             if kind == "fetch" and address <= pc < address + self.uc.ctl_get_page_size():
                 address = pc                      # the TLB saw the page, the PC is exact

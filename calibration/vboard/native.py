@@ -130,7 +130,7 @@ class TlbStruct(ctypes.Structure):
                 ("ram", _I64 * (2 * TLB_RANGES)), ("mapped", _I64 * (2 * TLB_RANGES)),
                 ("exec", _I64 * (2 * TLB_RANGES)),
                 ("fetched", ctypes.POINTER(_I64)), ("nfetched", _I64), ("fetched_cap", _I64),
-                ("denied", _I64), ("fills", _I64),
+                ("denied", _I64),
                 ("fetch_type", _I64), ("prot_all", _I64), ("prot_data", _I64),
                 ("epsr_reg", _I64), ("epsr_value", _I64), ("reg_write", _P)]
 
@@ -153,7 +153,7 @@ class NativeTlb:
         for name, ranges in (("ram", ram), ("mapped", mapped), ("exec", executable)):
             if len(ranges) > TLB_RANGES:
                 raise NativeEngineError(f"native TLB: more than {TLB_RANGES} {name} ranges")
-            setattr(st, "n" + ("exec" if name == "exec" else name), len(ranges))
+            setattr(st, "n" + name, len(ranges))
             arr = getattr(st, name)
             for i, (lo, hi) in enumerate(ranges):
                 arr[2 * i], arr[2 * i + 1] = lo, hi
@@ -177,11 +177,6 @@ class NativeTlb:
     def denied(self) -> int | None:
         """The page of the last fetch the fill refused (``None``: none)."""
         return None if self._st.denied < 0 else int(self._st.denied)
-
-    @property
-    def fills(self) -> int:
-        """TLB fills so far."""
-        return int(self._st.fills)
 
     def __del__(self) -> None:
         lib = getattr(self, "_lib", None)

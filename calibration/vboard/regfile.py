@@ -153,7 +153,7 @@ def _by_route(uc, handle: int) -> int | None:
         if offset // 8 >= len(words):
             continue
         address = words[offset // 8] + distance
-        if _read(address, 52) is not None and _confirmed(uc, address):
+        if _confirmed(uc, address):
             _routes.insert(0, _routes.pop(k))
             return address
     return None

@@ -28,7 +28,6 @@ typedef struct tmv_tlb {
     int64_t *fetched;                     /* RAM pages the core fetched from */
     int64_t nfetched, fetched_cap;
     int64_t denied;                       /* page of the last refused fetch, -1 for none */
-    int64_t fills;
     int64_t fetch_type, prot_all, prot_data;  /* UC_MEM_FETCH, UC_PROT_ALL, READ | WRITE */
     int64_t epsr_reg, epsr_value;         /* UC_ARM_REG_EPSR, Thumb bit alone */
     tmv_reg_write_fn reg_write;           /* uc_reg_write */
@@ -76,7 +75,6 @@ bool tmv_tlb_fill(void *uc, uint64_t vaddr, int type, tmv_tlb_entry *e, void *us
 {
     tmv_tlb *t = user_data;
     int64_t page = (int64_t)vaddr;
-    t->fills++;
     e->paddr = vaddr;
     bool ram = in_ranges(t->ram, t->nram, page);
     if (type == t->fetch_type) {
