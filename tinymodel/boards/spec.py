@@ -143,8 +143,10 @@ class AcceleratorSpec:
     goes through the core's L1 caches instead) or ``"cbus"`` (STM32U5: one cache for the
     instruction fetches *and* the data reads of the code region, on the Cortex-M33's C-AHB).
     A cache with 0 lines is absent.  ``icache_ways`` 0 means fully associative (the ART's line
-    buffers).  ``control_address`` is the register holding ``enable_bits`` when it is not
-    FLASH_ACR (the U5's ICACHE_CR); ``prefetch`` is FLASH_ACR's PRFTEN either way.
+    buffers).  ``control_address`` is the register holding the cache enable bits when it is not
+    FLASH_ACR (the U5's ICACHE_CR: ``en``); ``prefetch`` is FLASH_ACR's PRFTEN either way, and the
+    ``prften`` entry of ``enable_bits`` always names that FLASH_ACR bit
+    (``calibration.firmware.accelerator_bits`` sorts the bits by register).
     """
 
     name: str
