@@ -15,6 +15,10 @@ cache, counting, the self-loop fast path with its flash data streams) and calls 
 requests), and arming a loop with more than :data:`MAX_STREAMS` flash streams.  The caches are
 :class:`NativeLineCache`, a :class:`~calibration.vboard.timing.LineCache` with its tags in C.
 
+:class:`NativeUart` is the machine's console UART under this engine: the receive path, the NVIC's
+clear-pending writes, the WFI wake-up and the event a change of the UART's line asks for are
+decided in C (``native/tmv_uart.c``), everything else in the Python devices.
+
 Block records stay the Python lists of engine.py with one more slot, :data:`B_ID` (the C record);
 a record's executions are its list count plus its C count (:meth:`NativeEngine.block_count`).
 

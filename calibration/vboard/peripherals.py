@@ -297,7 +297,9 @@ class Uart(Device):
     wait in a queue; the firmware sees one in RDR when it polls the status register for the
     third time in a row without touching a data register (a receive-poll loop), and the read
     blocks until the host has sent a byte.  This makes the cycle count independent of when the
-    host writes.  See docs/virtual-board.md ("UART").
+    host writes.  See docs/virtual-board.md ("UART").  Under the native engine
+    :class:`~calibration.vboard.native.NativeUart` serves the status and data reads in C
+    (``native/tmv_uart.c``) with this rule: a change here must be made there too.
     """
 
     name = "UART"
@@ -534,7 +536,9 @@ def _nothing() -> None:
 class SystemControl(Device):
     """The system control space 0xE000_E000-0xE000_EFFF: SysTick, NVIC, SCB (CPUID, ICSR, VTOR,
     AIRCR, CCR, SHPR, CPACR, cache identification), CoreDebug DEMCR, FPU and the Cortex-M7
-    cache-maintenance registers (ARMv7-M ARM B3.2-B3.4, Cortex-M7 TRM)."""
+    cache-maintenance registers (ARMv7-M ARM B3.2-B3.4, Cortex-M7 TRM).  Under the native
+    engine a write to ICPR while no interrupt is pending by software is served in C
+    (``native/tmv_uart.c``)."""
 
     name = "SCS"
 
