@@ -651,29 +651,20 @@ class Machine:
     # -- MMIO dispatch (closures over the absolute base of each mapped range) ---------------------
 
     def _map_mmio_range(self, base: int, size: int) -> None:
-        bus = self.bus
-        if self.engine_kind == "native":
+        if self.engine_kind == "native":      # the C callbacks first (NativeUart)
             self.uart.map_mmio(self.uc, base, size, self._py_read, self._py_write)
             return
 
         def rd(uc, offset, sz, ud):
-            engine = self.engine
-            engine.sync()
-            addr = base + offset
-            engine.mmio_addr = addr
-            return bus.read(addr, sz)
+            return self._py_read(base + offset, sz)
 
         def wr(uc, offset, sz, value, ud):
-            engine = self.engine
-            engine.sync()
-            addr = base + offset
-            engine.mmio_addr = addr
-            bus.write(addr, sz, value)
+            self._py_write(base + offset, sz, value)
 
         self.uc.mmio_map(base, size, rd, None, wr, None)
 
     def _py_read(self, addr: int, size: int) -> int:
-        """An MMIO read the native UART's C callback hands back (any device)."""
+        """An MMIO read by the Python devices (the native UART's C callback hands it on)."""
         engine = self.engine
         try:
             engine.sync()
@@ -684,7 +675,7 @@ class Machine:
             return 0
 
     def _py_write(self, addr: int, size: int, value: int) -> None:
-        """An MMIO write the native UART's C callback hands back (any device)."""
+        """An MMIO write by the Python devices (the native UART's C callback hands it on)."""
         engine = self.engine
         try:
             engine.sync()
