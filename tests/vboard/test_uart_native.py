@@ -14,27 +14,9 @@ import pytest
 from calibration.vboard.emulator import Machine
 from calibration.vboard.peripherals import WatchedSet
 from tests.vboard.conftest import needs_toolchain, require_native
-from tests.vboard.test_machine import UART_L4
+from tests.vboard.test_machine import ECHO, POLL_WAIT
 
 pytestmark = needs_toolchain
-
-#: Echo each received byte + 1 until 'q'.  {wait} is how the loop waits for a byte (in r3).
-ECHO = UART_L4 + """
-{setup}
-loop:
-{wait}
-  cmp r3, #'q'
-  beq done
-  add r3, r3, #1
-  strb r3, [r0, #0x28]
-  b loop
-done: bkpt #0
-.thumb_func
-uart_isr:
-  ldr r7, [r0, #0x24]
-  movs r6, #1
-  bx lr
-"""
 
 #: RXNEIE in CR1, the LPUART's interrupt (70) enabled in the NVIC
 RXNEIE = """
@@ -66,13 +48,6 @@ ISR_WAIT = """
   b 1b
 2: movs r6, #0
   mov r3, r7
-"""
-
-POLL_WAIT = """
-1: ldr r4, [r0, #0x1C]
-  tst r4, #0x20
-  beq 1b
-  ldr r3, [r0, #0x24]
 """
 
 PROGRAMS = {
