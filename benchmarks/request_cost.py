@@ -1,14 +1,17 @@
 """What a request to the virtual board costs besides its kernel (not a test): the emulator
-thread's CPU time per HELLO, and the peripheral accesses, exception entries and resumptions of
-the run (``emu_start`` calls) of one RUN_LAYER request, per engine.
+thread's CPU time per HELLO, and the peripheral accesses (in Python, and under the native engine
+in C), exception entries, resumptions of the run (``emu_start`` calls) and the native block
+hook's callbacks into Python of one RUN_LAYER request, per engine.
 
     .venv/bin/python benchmarks/request_cost.py [--hellos 50] [--engines python,native]
 
 The firmware (L4, s8-opt, -O2, in this tree's image cache) answers over ``vboard://L4``.  A HELLO
 is almost only protocol: its request's bytes are read from the UART and its reply written to it,
-register by register, by the Python peripherals whichever engine runs the blocks.  The RUN_LAYER request is the dense 2048 -> 64 layer of
-benchmarks/bench_vboard.py (one warm-up, 2 timed calls), counted on its second run.  Results are
-quoted in docs/benchmarks.md ("Virtual board: stores at unicorn's full speed").
+register by register (under the native engine the receive path in C, calibration/vboard/native/
+tmv_uart.c; the transmit path in Python under both).  The RUN_LAYER request is the dense
+2048 -> 64 layer of benchmarks/bench_vboard.py (one warm-up, 2 timed calls), counted on its
+second run.  Results are quoted in docs/benchmarks.md ("Virtual board: the UART's receive path in
+C").
 """
 
 from __future__ import annotations
@@ -57,13 +60,21 @@ def measure(engine: str, hellos: int) -> dict[str, float]:
         for _ in range(hellos):
             c.hello()
         hello_ms = (_thread_cpu(port) - t0) / hellos * 1e3
-        m.bus.read = counting("peripheral reads", m.bus.read)
-        m.bus.write = counting("peripheral writes", m.bus.write)
+        m.bus.read = counting("peripheral reads in Python", m.bus.read)
+        m.bus.write = counting("peripheral writes in Python", m.bus.write)
         m._take_exception = counting("exception entries", m._take_exception)
         m.uc.emu_start = counting("emu_start calls (the run resumed)", m.uc.emu_start)
+        native = engine == "native"
+        before = {**m.uart.stats(), **m.engine.native_stats()} if native else {}
         t0 = _thread_cpu(port)
         c.run_layer(dense)
         dense_ms = (_thread_cpu(port) - t0) * 1e3
+        if native:
+            after = {**m.uart.stats(), **m.engine.native_stats()}
+            for key, name in (("uart_fast_accesses", "peripheral accesses in C"),
+                              ("uart_fast_wfis", "WFI wake-ups in C"),
+                              ("python_callbacks", "block-hook callbacks into Python")):
+                counts[name] = after[key] - before[key]
     return {"HELLO, emulator-thread CPU ms": hello_ms,
             "dense request, emulator-thread CPU ms": dense_ms, **counts}
 

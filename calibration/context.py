@@ -563,8 +563,10 @@ def describe_network(net: CalibrationNetwork, variant: str):
 
 @dataclass(frozen=True)
 class NetworkImages:
-    """How a board comes to run a calibration network: the image is built in
-    ``<cache_dir>/<network id>`` for ``board`` / ``variant`` / ``opt``; a virtual board is started
+    """How a board comes to run a calibration network: the image is built for ``board`` /
+    ``variant`` / ``opt`` into ``<cache_dir>/<network id>/build`` (compiled in a build directory
+    under ``<cache_dir>/.build`` that successive networks reuse,
+    :func:`calibration.firmware.build_network_image`); a virtual board is started
     on it, a real board (``port`` set) is flashed with pyOCD first (``probe``: its unique id).
     ``firmware_build_id`` is the build id of the same firmware without a network (the benchmark
     image), which the records name as their firmware.  Picklable (worker processes use it)."""
@@ -585,14 +587,14 @@ class NetworkImages:
         import tempfile
 
         from calibration.codegen import sync_dir, write_model
-        from calibration.firmware import build_image
+        from calibration.firmware import build_network_image
 
         out = Path(self.cache_dir) / net.id
         with tempfile.TemporaryDirectory(prefix="tinymodel-ctx-") as tmp:
             write_model(describe_network(net, self.variant), Path(tmp))
             sync_dir(Path(tmp), out / "model")
-        return build_image(self.board, self.variant, self.opt, model_dir=out / "model",
-                           build_dir=out / "build", jobs=1)
+        return build_network_image(self.board, self.variant, self.opt, out / "model",
+                                   out / "build", slots_dir=Path(self.cache_dir) / ".build")
 
     def connector(self, elf: Path):
         """A connector to a board running ``elf`` (flashing a real board now)."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -319,8 +320,10 @@ def write_board_config(board_id: str, out_dir: Path, weight_region_bytes: int,
 
 # -- build info ------------------------------------------------------------------------------------
 
+@functools.lru_cache(maxsize=None)
 def compiler_version(cc: str) -> str:
-    """First line of ``cc --version`` (empty when the compiler cannot be run)."""
+    """First line of ``cc --version`` (empty when the compiler cannot be run); asked once per
+    process and compiler."""
     try:
         res = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired):
@@ -387,6 +390,14 @@ def build_info_header(build: str, compiler: str, cflags: str, variant: str) -> s
         f"#define TM_BUILD_CFLAGS {_c_string(' '.join(cflags.split()))}",
         f"#define TM_BUILD_VARIANT_NAME {_c_string(variant)}",
         "#endif", ""])
+
+
+def build_info(files: Iterable[Path], cc: str, cflags: str, variant: str, extra: str) -> str:
+    """``tm_build_info.h`` of an image built by ``cc`` with ``cflags`` from ``files`` (the
+    Makefile's ``BUILD_ID_*`` inputs): its build id hashes the files, the flags, the variant and
+    ``extra`` (board, weight region, stack)."""
+    bid = build_id(files, cflags + "\0" + variant + "\0" + extra)
+    return build_info_header(bid, compiler_version(cc), cflags, variant)
 
 
 # -- size report -----------------------------------------------------------------------------------
@@ -634,6 +645,7 @@ def build_image(board: str, variant: str, opt: str = "-O2", *, model_dir: Path |
         except OSError as e:
             raise FirmwareError(f"{out}: cannot write the board configuration "
                                 f"({e.strerror or e})") from None
+        write_build_info(cmd, out.resolve() / "gen", variant)
         res = subprocess.run(cmd, capture_output=True, text=True)
         output = res.stdout + res.stderr
         if res.returncode != 0:
@@ -648,6 +660,96 @@ def build_image(board: str, variant: str, opt: str = "-O2", *, model_dir: Path |
         write_if_changed(out / "size.txt", size.text() + "\n")
     return Image(board, variant, opt, out, elf, out / "tinymodel.map", out / "tinymodel.bin",
                  size, output)
+
+
+#: The products of a build :func:`build_network_image` copies out of its build directory.
+PRODUCTS = ("tinymodel.elf", "tinymodel.map", "tinymodel.bin", "tinymodel.hex", "size.txt")
+
+
+@contextlib.contextmanager
+def build_slot(slots_dir: Path, key: str) -> Iterator[Path]:
+    """A build directory under ``slots_dir`` for configuration ``key`` that no other process or
+    thread uses until the block ends: the first of ``<key>-0``, ``<key>-1``, ... whose lock
+    (``flock`` on ``<dir>.lock``, released by the kernel if the holder dies) is free."""
+    import fcntl
+
+    slots_dir = Path(slots_dir)
+    try:
+        slots_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise FirmwareError(f"{slots_dir}: cannot build there ({e.strerror or e})") from None
+    k = 0
+    while True:
+        path = slots_dir / f"{key}-{k}"
+        try:
+            fh = open(path.with_name(path.name + ".lock"), "a")
+        except OSError as e:
+            raise FirmwareError(f"{slots_dir}: cannot build there ({e.strerror or e})") from None
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.close()
+            k += 1
+            continue
+        with fh:
+            try:
+                yield path
+            finally:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+        return
+
+
+def build_network_image(board: str, variant: str, opt: str, model_dir: Path, out_dir: Path, *,
+                        slots_dir: Path, jobs: int | None = 1) -> Image:
+    """Build the image of the generated network in ``model_dir`` and put it in ``out_dir`` (its
+    :data:`PRODUCTS` and ``gen/``; the returned :class:`Image` names them there).
+
+    It is compiled in a build directory reused from network to network (:func:`build_slot`
+    under ``slots_dir``): the firmware's own objects, which do not depend on the network, are
+    compiled once per directory, and each build compiles only ``main.c`` (it carries the build
+    id) and the network's sources, which are removed first (so a network whose sources are older
+    than the previous network's objects is still compiled), then links.  The image is the one
+    :func:`build_image` would build in ``out_dir`` itself (tests/firmware/test_build.py)."""
+    key = f"{config_name(board, variant, opt)}-w0-s{DEFAULT_STACK_BYTES}"
+    out_dir = Path(out_dir)
+    with build_slot(slots_dir, key) as slot:
+        shutil.rmtree(slot / "obj" / "model", ignore_errors=True)
+        img = build_image(board, variant, opt, model_dir=model_dir, build_dir=slot,
+                          weight_region_bytes=0, jobs=jobs)
+        try:
+            for name in (*PRODUCTS, "gen"):
+                src, dst = slot / name, out_dir / name
+                if src.is_dir():
+                    shutil.copytree(src, dst, dirs_exist_ok=True)
+                elif src.exists():
+                    dst.parent.mkdir(parents=True, exist_ok=True)
+                    tmp = dst.with_name(f".{dst.name}.tmp{os.getpid()}")
+                    shutil.copy2(src, tmp)
+                    os.replace(tmp, dst)
+        except OSError as e:
+            raise FirmwareError(f"{out_dir}: cannot copy the image there ({e.strerror or e})") \
+                from None
+    return Image(board, variant, opt, out_dir, out_dir / "tinymodel.elf",
+                 out_dir / "tinymodel.map", out_dir / "tinymodel.bin", img.size, img.log)
+
+
+def write_build_info(cmd: Sequence[str], gen: Path, variant: str) -> None:
+    """Write ``gen/tm_build_info.h`` for the build ``cmd`` (a ``make`` command line with
+    ``HOST_PREPARED=1``) from the inputs its Makefile hashes, which ``make build-inputs`` prints:
+    the same header make's own ``build-info`` step writes, without starting a Python process."""
+    res = subprocess.run([*cmd, "--no-print-directory", "-s", "build-inputs"],
+                         capture_output=True, text=True)
+    lines = res.stdout.splitlines()
+    if res.returncode != 0 or len(lines) < 3:
+        tail = "; ".join(line.strip() for line in (res.stdout + res.stderr).strip()
+                         .splitlines()[-4:])
+        raise FirmwareError(f"make build-inputs failed: {tail}")
+    cc, cflags, extra, files = lines[0], lines[1], lines[2], lines[3:]
+    try:
+        write_if_changed(gen / "tm_build_info.h",
+                         build_info(map(Path, files), cc, cflags, variant, extra))
+    except OSError as e:
+        raise FirmwareError(f"{gen}: cannot write tm_build_info.h ({e.strerror or e})") from None
 
 
 # -- base sizes (tinymodel/data/firmware_base.json) ----------------------------------------------
@@ -756,10 +858,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.what == "board-config":
             write_board_config(args.board, args.out, args.weight_region_bytes, args.stack_bytes)
         elif args.what == "build-info":
-            cflags = args.cflags
-            bid = build_id(args.files, cflags + "\0" + args.variant + "\0" + args.extra)
-            write_if_changed(args.out, build_info_header(bid, compiler_version(args.cc), cflags,
-                                                          args.variant))
+            write_if_changed(args.out, build_info(args.files, args.cc, args.cflags, args.variant,
+                                                  args.extra))
         elif args.what == "base-sizes":
             from tinymodel.boards import all_boards
 

@@ -360,11 +360,17 @@ class Machine:
         self.gpio = Gpio(port_a, b.marker.pin.port, b.marker.pin.number, self._on_marker, self)
         bus.attach(port_a, 0x400 * 11, self.gpio)
         ratio = b.uart.kernel_clock_hz / b.clock_hz
-        self.uart = Uart(b.uart.base, b.uart.layout, b.uart.is_lpuart, ratio, self,
-                         self._rx_source, self._tx_sink)
+        if self.engine_kind == "native":
+            from calibration.vboard.native import NativeUart
+            self.uart: Uart = NativeUart(b.uart.base, b.uart.layout, b.uart.is_lpuart, ratio,
+                                         self, self._rx_source, self._tx_sink, self._take_rx)
+        else:
+            self.uart = Uart(b.uart.base, b.uart.layout, b.uart.is_lpuart, ratio, self,
+                             self._rx_source, self._tx_sink)
         bus.attach(b.uart.base, 0x400, self.uart)
         self.uart_irq = int(self.extras.get("uart_irq", -1))
         self.scs = SystemControl(self, int(self.extras.get("cpuid", 0x410FC241)), self.m7, 0)
+        self.scs.watch(self._irq_sets_changed)
         if self.configured:
             self.scs.cpacr = 0xF << 20
             if self.m7 and b.cpu_cache is not None and b.cpu_cache.enabled:
@@ -490,6 +496,13 @@ class Machine:
             self._rx_closed = True
             self._rx_cond.notify_all()
 
+    def _take_rx(self) -> bytes:
+        """Every host byte queued (and no longer queued): for a UART that keeps its own buffer."""
+        with self._rx_cond:
+            data = bytes(self._rx)
+            self._rx.clear()
+        return data
+
     def _rx_source(self, block: bool) -> int | None:
         with self._rx_cond:
             try:
@@ -613,6 +626,7 @@ class Machine:
         if self.engine_kind == "native":
             from calibration.vboard.native import NativeEngine
             self.engine = NativeEngine(self, regs, fast_path=self.fast_path)
+            self.uart.attach(self.engine)
         else:
             self.engine = CycleEngine(self, regs, fast_path=self.fast_path)
         self.engine.install()
@@ -706,23 +720,46 @@ class Machine:
     # -- MMIO dispatch (closures over the absolute base of each mapped range) ---------------------
 
     def _map_mmio_range(self, base: int, size: int) -> None:
-        bus = self.bus
+        if self.engine_kind == "native":      # the C callbacks first (NativeUart)
+            self.uart.map_mmio(self.uc, base, size, self._py_read, self._py_write)
+            return
 
         def rd(uc, offset, sz, ud):
-            engine = self.engine
-            engine.sync()
-            addr = base + offset
-            engine.mmio_addr = addr
-            return bus.read(addr, sz)
+            return self._py_read(base + offset, sz)
 
         def wr(uc, offset, sz, value, ud):
-            engine = self.engine
-            engine.sync()
-            addr = base + offset
-            engine.mmio_addr = addr
-            bus.write(addr, sz, value)
+            self._py_write(base + offset, sz, value)
 
         self.uc.mmio_map(base, size, rd, None, wr, None)
+
+    def _py_read(self, addr: int, size: int) -> int:
+        """An MMIO read by the Python devices (the native UART's C callback hands it on)."""
+        engine = self.engine
+        try:
+            engine.sync()
+            engine.mmio_addr = addr
+            return self.bus.read(addr, size)
+        except BaseException as e:  # never let an exception escape into C
+            engine.fail(e)
+            return 0
+
+    def _py_write(self, addr: int, size: int, value: int) -> None:
+        """An MMIO write by the Python devices (the native UART's C callback hands it on)."""
+        engine = self.engine
+        try:
+            engine.sync()
+            engine.mmio_addr = addr
+            self.bus.write(addr, size, value)
+        except BaseException as e:  # never let an exception escape into C
+            engine.fail(e)
+
+    def _irq_sets_changed(self) -> None:
+        """The NVIC's sets changed: tell a UART that serves accesses in C."""
+        irq_state = getattr(self.uart, "irq_state", None)
+        if irq_state is not None:
+            scs = self.scs
+            irq_state(not scs.pending_exc, not scs.pending_irqs,
+                      self.uart_irq >= 0 and self.uart_irq in scs.enabled_irqs)
 
     # -- reset and run -----------------------------------------------------------------------------
 
@@ -800,19 +837,27 @@ class Machine:
         self._stop = None
         idle = 0
         last = None
+        uc = self.uc
+        if self.fast_registers:          # the zero-copy view: R15 is the PC between runs
+            regs = self.engine.regs
+
+            def read_pc() -> int:
+                return regs[15]
+        else:
+            def read_pc() -> int:
+                return uc.reg_read(UC_ARM_REG_PC)
         while self._stop is None:
-            pc = self.uc.reg_read(UC_ARM_REG_PC)
             try:
-                self.uc.emu_start(pc | 1, 0xFFFFFFFF)
+                uc.emu_start(read_pc() | 1, 0xFFFFFFFF)
             except UcError as e:
                 if self._handle_uc_error(e):
                     continue
             if self._hook_error is not None:
                 err, self._hook_error = self._hook_error, None
                 raise err
-            # unicorn returns from emu_start when a hook rewrote PC (exception entry/return);
-            # resume, unless nothing moves any more
-            now = (self.uc.reg_read(UC_ARM_REG_PC), self.cycles)
+            # unicorn returns from emu_start when a hook rewrote PC (exception entry/return)
+            # or the core slept in WFI; resume, unless nothing moves any more
+            now = (read_pc(), self.cycles)
             idle = idle + 1 if now == last else 0
             last = now
             if self._stop is None and idle >= 3:

@@ -15,6 +15,10 @@ cache, counting, the self-loop fast path with its flash data streams) and calls 
 requests), and arming a loop with more than :data:`MAX_STREAMS` flash streams.  The caches are
 :class:`NativeLineCache`, a :class:`~calibration.vboard.timing.LineCache` with its tags in C.
 
+:class:`NativeUart` is the machine's console UART under this engine: the receive path, the NVIC's
+clear-pending writes, the WFI wake-up and the event a change of the UART's line asks for are
+decided in C (``native/tmv_uart.c``), everything else in the Python devices.
+
 Block records stay the Python lists of engine.py with one more slot, :data:`B_ID` (the C record);
 a record's executions are its list count plus its C count (:meth:`NativeEngine.block_count`).
 
@@ -34,12 +38,16 @@ from calibration.vboard.engine import (B_BRANCH, B_COUNT, B_DYN, B_DYN2, B_ENTRY
                                        B_FAST, B_FCACHE, B_FEPOCH, B_FLINES, B_LOOPOK, B_LOOPX,
                                        B_NINSN, B_SIZE, B_STATIC, B_TAKEN, B_WFI, CycleEngine)
 from calibration.vboard.errors import VboardError
+from calibration.vboard.peripherals import Uart
 from calibration.vboard.timing import cache_geometry
 
 #: The C source of the native engine.
 SOURCE: Path = Path(__file__).resolve().parent / "native" / "tmv_engine.c"
 #: The virtual board's TLB fill (:class:`NativeTlb`), built into the same library.
 TLB_SOURCE: Path = Path(__file__).resolve().parent / "native" / "tmv_tlb.c"
+#: The UART's receive path and the NVIC's clear-pending registers (:class:`NativeUart`), built
+#: into the same library.
+UART_SOURCE: Path = Path(__file__).resolve().parent / "native" / "tmv_uart.c"
 #: Range pairs a :class:`TlbStruct` holds per kind (``TMV_TLB_RANGES``).
 TLB_RANGES = 16
 #: Compiler flags of the native engine.
@@ -121,7 +129,7 @@ class EngineStruct(ctypes.Structure):
                 ("blocks", ctypes.POINTER(BlockStruct)), ("nblocks", _I64), ("cap_blocks", _I64),
                 ("index", MapStruct),
                 ("tables", _P), ("ntables", _I64), ("cap_tables", _I64),
-                ("btac", MapStruct)]
+                ("btac", MapStruct), ("uart", _P), ("uart_event", _I64)]
 
 
 class TlbStruct(ctypes.Structure):
@@ -184,6 +192,137 @@ class NativeTlb:
             lib.tmv_tlb_free(ctypes.byref(self._st))
 
 
+#: The Python side of an MMIO access the C callbacks do not serve: (address, size) -> value,
+#: and (address, size, value).
+PY_READ_FN = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_uint64, ctypes.c_uint64)
+PY_WRITE_FN = ctypes.CFUNCTYPE(None, ctypes.c_uint64, ctypes.c_uint64, ctypes.c_uint64)
+
+
+class UartStruct(ctypes.Structure):
+    """``tmv_uart`` of tmv_uart.c."""
+    _fields_ = [*((name, _I64) for name in ("base", "v2", "o_cr1", "o_status", "o_rdr",
+                                            "ue_bit", "cr1", "rdr", "tx_free_at", "polls",
+                                            "no_pending_exc", "no_pending_irqs",
+                                            "irq_enabled")),
+                ("uc", _P), ("reg_read", _P), ("primask_reg", _I64),
+                ("rx", _P), ("rx_head", _I64), ("rx_len", _I64), ("rx_cap", _I64),
+                ("engine", _P), ("py_read", PY_READ_FN), ("py_write", PY_WRITE_FN),
+                ("fast_accesses", _I64), ("fast_wfis", _I64)]
+
+
+class MmioStruct(ctypes.Structure):
+    """``tmv_mmio`` of tmv_uart.c: the user data of one mapped MMIO range."""
+    _fields_ = [("base", _I64), ("uart", ctypes.POINTER(UartStruct))]
+
+
+def _uart_state(name: str) -> property:
+    return property(lambda self: getattr(self._st, name),
+                    lambda self, v: setattr(self._st, name, v),
+                    doc=f"``{name}``, held in the C ``tmv_uart``.")
+
+
+class NativeUart(Uart):
+    """The console :class:`~calibration.vboard.peripherals.Uart` of a machine with the native
+    engine: its state (``rdr``, ``tx_free_at``, ``polls``, a copy of CR1) lives in a C
+    ``tmv_uart``, and every MMIO access of the machine first reaches the C callbacks of
+    tmv_uart.c, which serve the receive path (status and data reads, the NVIC's clear-pending
+    writes, WFI wake-ups) with the rule of this class and of :class:`SystemControl` and hand
+    everything else to ``py_read`` / ``py_write``, the same Python dispatch as without them.
+    Host bytes move from the machine's queue (``take_rx``) into C when a read finds none there.
+
+    What the C side needs to know of the NVIC (nothing pending, the UART's interrupt enabled)
+    the machine sets with :meth:`irq_state` whenever the NVIC's sets change."""
+
+    tx_free_at = _uart_state("tx_free_at")
+    polls = _uart_state("polls")
+
+    def __init__(self, base: int, layout: str, is_lpuart: bool, clock_ratio: float, host,
+                 rx_source, tx_sink, take_rx) -> None:
+        self._lib = load_library()
+        self._st = UartStruct()
+        self._ptr = ctypes.pointer(self._st)
+        weakref.finalize(self, self._lib.tmv_uart_free, self._ptr)
+        super().__init__(base, layout, is_lpuart, clock_ratio, host, self._rx, tx_sink)
+        self._source = rx_source
+        self._take = take_rx
+        self._ranges: list[MmioStruct] = []
+        st = self._st
+        st.base, st.v2, st.o_cr1, st.o_status, st.o_rdr, st.ue_bit = (
+            base, int(self.v2), self.o_cr1, self.o_status, self.o_rdr, self.ue_bit)
+        st.no_pending_exc = st.no_pending_irqs = 1
+
+    @property
+    def rdr(self) -> int | None:
+        v = self._st.rdr
+        return None if v < 0 else v
+
+    @rdr.setter
+    def rdr(self, v: int | None) -> None:
+        self._st.rdr = -1 if v is None else v
+
+    def write(self, addr: int, value: int, mask: int) -> None:
+        super().write(addr, value, mask)
+        if addr - self.base == self.o_cr1:
+            self._st.cr1 = self.regs.get(self.o_cr1, 0)
+
+    def _rx(self, block: bool) -> int | None:
+        """The next host byte: the C buffer's, else the machine's (then the rest of its queue
+        moves into C)."""
+        b = self._lib.tmv_uart_pop(self._ptr)
+        if b >= 0:
+            return b
+        b = self._source(block)
+        if b is not None:
+            rest = self._take()
+            if rest and self._lib.tmv_uart_push(self._ptr, rest, len(rest)):
+                raise MemoryError("native UART: receive buffer")
+        return b
+
+    def irq_state(self, no_pending_exc: bool, no_pending_irqs: bool, irq_enabled: bool) -> None:
+        """The NVIC as the C side sees it: no exception pending, no interrupt pending by
+        software, the UART's interrupt enabled."""
+        st = self._st
+        st.no_pending_exc = int(no_pending_exc)
+        st.no_pending_irqs = int(no_pending_irqs)
+        st.irq_enabled = int(irq_enabled)
+
+    def attach(self, engine: Any) -> None:
+        """Connect the engine (its C state) once it exists; the MMIO callbacks need it."""
+        from unicorn.arm_const import UC_ARM_REG_PRIMASK
+        from unicorn.unicorn_py3 import unicorn as _ucmod
+
+        st = self._st
+        st.engine = ctypes.cast(engine._ptr, _P)
+        st.uc = engine.uc._uch
+        st.reg_read = ctypes.cast(_ucmod.uclib.uc_reg_read, _P)
+        st.primask_reg = UC_ARM_REG_PRIMASK
+        engine._st.uart = ctypes.addressof(st)
+
+    def map_mmio(self, uc, base: int, size: int, py_read, py_write) -> None:
+        """Map ``[base, base + size)`` as MMIO served by the C callbacks; ``py_read(address,
+        size)`` and ``py_write(address, size, value)`` serve what C does not (the same for every
+        range; they must not raise)."""
+        from unicorn.unicorn_py3 import unicorn as _ucmod
+
+        st = self._st
+        if not st.py_read:
+            st.py_read = PY_READ_FN(py_read)
+            st.py_write = PY_WRITE_FN(py_write)
+        r = MmioStruct(base=base, uart=self._ptr)
+        self._ranges.append(r)
+        ud = ctypes.cast(ctypes.pointer(r), _P)
+        err = _ucmod.uclib.uc_mmio_map(uc._uch, base, size,
+                                       ctypes.cast(self._lib.tmv_mmio_read, _P), ud,
+                                       ctypes.cast(self._lib.tmv_mmio_write, _P), ud)
+        if err:
+            raise VboardError(f"unicorn refused the MMIO range 0x{base:08X} (error {err})")
+
+    def stats(self) -> dict[str, int]:
+        """Accesses served in C and WFI wake-ups decided in C."""
+        return {"uart_fast_accesses": self._st.fast_accesses,
+                "uart_fast_wfis": self._st.fast_wfis}
+
+
 _LIB: ctypes.CDLL | None = None
 _LIB_ERROR: str | None = None
 
@@ -200,8 +339,8 @@ def load_library() -> ctypes.CDLL:
     from calibration.hostbuild import build_shared_library
     from tinymodel.errors import TinymodelError
     try:
-        path = build_shared_library("libtmv_engine.so", [SOURCE, TLB_SOURCE], flags=CFLAGS,
-                                    libs=())
+        path = build_shared_library("libtmv_engine.so", [SOURCE, TLB_SOURCE, UART_SOURCE],
+                                    flags=CFLAGS, libs=())
         lib = ctypes.CDLL(str(path))
     except (TinymodelError, OSError) as e:
         _LIB_ERROR = f"native engine unavailable: {str(e).splitlines()[0]}"
@@ -232,6 +371,11 @@ def load_library() -> ctypes.CDLL:
         "tmv_btac_len": (_I64, [pe]),
         "tmv_tlb_free": (None, [ctypes.POINTER(TlbStruct)]),
         "tmv_tlb_size": (_I64, []),
+        "tmv_uart_size": (_I64, []),
+        "tmv_mmio_size": (_I64, []),
+        "tmv_uart_free": (None, [ctypes.POINTER(UartStruct)]),
+        "tmv_uart_push": (ctypes.c_int, [ctypes.POINTER(UartStruct), ctypes.c_char_p, _I64]),
+        "tmv_uart_pop": (_I64, [ctypes.POINTER(UartStruct)]),
     }
     for name, (res, args) in sigs.items():
         fn = getattr(lib, name)
@@ -604,5 +748,5 @@ class NativeEngine(CycleEngine):
 
 
 __all__ = ["B_ID", "CFLAGS", "SOURCE", "CacheStruct", "EngineStruct", "MapStruct",
-           "NativeEngine", "NativeEngineError", "NativeLineCache", "load_library",
-           "native_available"]
+           "MmioStruct", "NativeEngine", "NativeEngineError", "NativeLineCache", "NativeUart",
+           "UartStruct", "load_library", "native_available"]

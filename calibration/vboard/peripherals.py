@@ -14,7 +14,7 @@ address and enable bits, peripheral bases) and the STM32 reference manuals (name
 from __future__ import annotations
 
 import logging
-from typing import Protocol
+from typing import Callable, Protocol
 
 log = logging.getLogger(__name__)
 
@@ -447,7 +447,9 @@ class Uart(Device):
     wait in a queue; the firmware sees one in RDR when it polls the status register for the
     third time in a row without touching a data register (a receive-poll loop), and the read
     blocks until the host has sent a byte.  This makes the cycle count independent of when the
-    host writes.  See docs/virtual-board.md ("UART").
+    host writes.  See docs/virtual-board.md ("UART").  Under the native engine
+    :class:`~calibration.vboard.native.NativeUart` serves the status and data reads in C
+    (``native/tmv_uart.c``) with this rule: a change here must be made there too.
     """
 
     name = "UART"
@@ -649,10 +651,44 @@ class SysTick:
         self.handled_until = now + 1
 
 
+class WatchedSet(set):
+    """A set of exception or interrupt numbers that calls ``on_change()`` after every change
+    (the native engine keeps flags of the NVIC's sets in C; see :meth:`SystemControl.watch`)."""
+
+    __slots__ = ("on_change",)
+
+    def __init__(self, *args) -> None:
+        super().__init__(*args)
+        self.on_change: Callable[[], None] = _nothing
+
+
+def _changing(name: str):
+    method = getattr(set, name)
+
+    def changed(self, *args):
+        out = method(self, *args)
+        self.on_change()
+        return out
+    changed.__name__ = name
+    return changed
+
+
+for _name in ("add", "discard", "remove", "pop", "clear", "update", "difference_update",
+              "intersection_update", "symmetric_difference_update", "__ior__", "__iand__",
+              "__isub__", "__ixor__"):
+    setattr(WatchedSet, _name, _changing(_name))
+
+
+def _nothing() -> None:
+    pass
+
+
 class SystemControl(Device):
     """The system control space 0xE000_E000-0xE000_EFFF: SysTick, NVIC, SCB (CPUID, ICSR, VTOR,
     AIRCR, CCR, SHPR, CPACR, cache identification), CoreDebug DEMCR, FPU and the Cortex-M7
-    cache-maintenance registers (ARMv7-M ARM B3.2-B3.4, Cortex-M7 TRM)."""
+    cache-maintenance registers (ARMv7-M ARM B3.2-B3.4, Cortex-M7 TRM).  Under the native
+    engine a write to ICPR while no interrupt is pending by software is served in C
+    (``native/tmv_uart.c``)."""
 
     name = "SCS"
 
@@ -661,9 +697,9 @@ class SystemControl(Device):
         self.cpuid = cpuid
         self.m7 = m7
         self.systick = SysTick(machine)
-        self.enabled_irqs: set[int] = set()
-        self.pending_irqs: set[int] = set()
-        self.pending_exc: set[int] = set()
+        self.enabled_irqs: set[int] = WatchedSet()
+        self.pending_irqs: set[int] = WatchedSet()
+        self.pending_exc: set[int] = WatchedSet()
         self.priorities: dict[int, int] = {}
         self.vtor = vtor
         self.ccr = 0x200
@@ -671,6 +707,13 @@ class SystemControl(Device):
         self.demcr = 0
         self.csselr = 0
         self.regs: dict[int, int] = {0xE000EF34: 0xC0000000}
+
+    def watch(self, on_change: Callable[[], None]) -> None:
+        """Call ``on_change()`` after every change of the enabled, pending-interrupt and
+        pending-exception sets (and once now)."""
+        for s in (self.enabled_irqs, self.pending_irqs, self.pending_exc):
+            s.on_change = on_change
+        on_change()
 
     @property
     def fpu_enabled(self) -> bool:

@@ -330,3 +330,31 @@ def test_the_relu_profile_is_a_relus_output_and_some_mac_layers_have_per_tensor_
     assert net_layer(PlanPoint(spec, "k0", "s"), "f32", relu).weight_quantization is None
     pool = {"op": "MAX_POOL_2D", "input": [1, 8, 8, 4], "pool": [2, 2]}
     assert net_layer(PlanPoint(pool, "p", "s"), "s8-opt", relu).weight_quantization is None
+
+
+def test_networks_built_in_a_reused_directory_are_the_images_built_alone(tmp_path):
+    """Successive networks compile in one reused build directory (only main.c and the network's
+    sources each time); each image equals the one built alone in its own directory, also when a
+    network's sources are older than the previous network's objects."""
+    import filecmp
+    import os
+
+    from calibration.firmware import build_image, toolchain_available
+
+    if not toolchain_available():
+        pytest.skip("arm-none-eabi-gcc not installed")
+    points = network_points(_full_points("s8-opt")[:9])
+    nets = [CalibrationNetwork(f"t-n00{i}", tuple(net_layer(p, "s8-opt") for p in pts))
+            for i, pts in enumerate((points[:3], points[3:6], points[6:]))]
+    images = NetworkImages("L4", "s8-opt", "-O2", tmp_path / "nets", "b" * 16)
+    images.build(nets[2])
+    for f in (tmp_path / "nets" / nets[2].id / "model").iterdir():
+        os.utime(f, (1_000_000, 1_000_000))     # written long ago; sync_dir keeps them
+    for i, net in enumerate(nets):
+        img = images.build(net)
+        alone = build_image("L4", "s8-opt", "-O2", model_dir=tmp_path / "nets" / net.id / "model",
+                            build_dir=tmp_path / f"alone-{i}", jobs=2)
+        assert img.elf.parent == tmp_path / "nets" / net.id / "build"
+        assert filecmp.cmp(img.bin, alone.bin, shallow=False), net.id
+        assert img.build_id == alone.build_id and img.size == alone.size
+    assert len(list((tmp_path / "nets" / ".build").glob("*.lock"))) == 1

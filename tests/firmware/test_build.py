@@ -217,3 +217,24 @@ def test_the_build_id_does_not_depend_on_the_build_directory(tmp_path, monkeypat
     monkeypatch.chdir(tmp_path)
     assert (build_id([*sources, gen / "tm_board_config.h"], "L4")
             == build_id([*sources, Path("gen") / "tm_board_config.h"], "L4"))
+
+
+@pytest.mark.parametrize("variant", ["f32-soft", "s8-opt"])
+def test_build_image_writes_the_build_info_make_itself_would(tmp_path, variant):
+    """``build_image`` (HOST_PREPARED) writes ``tm_build_info.h`` from what ``make build-inputs``
+    prints; a plain ``make`` writes it with its own ``build-info`` step (a Python process): the
+    same header, build id included, and the caller's copy is not rewritten by make."""
+    import sys
+
+    from calibration.firmware import FIRMWARE_DIR, write_board_config, write_build_info
+
+    args = ["make", "-C", str(FIRMWARE_DIR), "BOARD=F4", f"VARIANT={variant}", "OPT=-O2",
+            "WEIGHT_REGION_BYTES=0", "STACK_BYTES=8192", f"PYTHON={sys.executable}"]
+    plain = tmp_path / "plain"
+    subprocess.run([*args, f"BUILD_DIR={plain}", "-n"], check=True, capture_output=True)
+    host = tmp_path / "host"
+    write_board_config("F4", host / "gen", 0, 8192)
+    write_build_info([*args, f"BUILD_DIR={host}", "HOST_PREPARED=1"], host / "gen", variant)
+    want = (plain / "gen" / "tm_build_info.h").read_text()
+    assert "TM_BUILD_ID" in want
+    assert (host / "gen" / "tm_build_info.h").read_text() == want

@@ -62,21 +62,36 @@ def test_f4_usart_v1_layout(asm):
     assert r.uart == b"K"
 
 
-def test_uart_receive_blocks_until_input_and_stops_without_it(asm):
-    echo = UART_L4 + """
+#: Echo each received byte + 1 until 'q'.  {wait} is how the loop waits for a byte (in r3);
+#: ``uart_isr`` is a handler for tests that take the UART's interrupt.
+ECHO = UART_L4 + """
+{setup}
 loop:
-  ldr r4, [r0, #0x1C]
-  tst r4, #0x20
-  beq loop
-  ldr r3, [r0, #0x24]
+{wait}
   cmp r3, #'q'
   beq done
   add r3, r3, #1
   strb r3, [r0, #0x28]
   b loop
 done: bkpt #0
+.thumb_func
+uart_isr:
+  ldr r7, [r0, #0x24]
+  movs r6, #1
+  bx lr
 """
-    elf = asm(echo)
+
+#: a status poll loop
+POLL_WAIT = """
+1: ldr r4, [r0, #0x1C]
+  tst r4, #0x20
+  beq 1b
+  ldr r3, [r0, #0x24]
+"""
+
+
+def test_uart_receive_blocks_until_input_and_stops_without_it(asm):
+    elf = asm(ECHO.format(setup="", wait=POLL_WAIT))
     m = Machine("L4", elf, configured=True)
     m.uart_send(b"abc")
     r = m.run(10_000_000)

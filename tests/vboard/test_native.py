@@ -49,6 +49,13 @@ def test_structures_mirror_the_c_source_by_name_and_size():
     assert [f[0] for f in native.TlbStruct._fields_] == _c_fields(tlb, "tmv_tlb")
     assert f"#define TMV_TLB_RANGES {native.TLB_RANGES}" in tlb
     assert native.load_library().tmv_tlb_size() == ctypes.sizeof(native.TlbStruct)
+    uart = native.UART_SOURCE.read_text()
+    for c_name, mirror in (("tmv_uart", native.UartStruct), ("tmv_mmio", native.MmioStruct)):
+        assert [f[0] for f in mirror._fields_] == _c_fields(uart, c_name), c_name
+    assert native.load_library().tmv_uart_size() == ctypes.sizeof(native.UartStruct)
+    assert native.load_library().tmv_mmio_size() == ctypes.sizeof(native.MmioStruct)
+    from calibration.vboard.peripherals import Uart
+    assert f"#define TMV_POLLS_BEFORE_BLOCK {Uart.POLLS_BEFORE_BLOCK}" in uart
 
 
 def test_native_engine_falls_back_with_one_warning(cc, monkeypatch, caplog):

@@ -148,7 +148,13 @@ typedef struct tmv_engine {
     int64_t *tables;
     int64_t ntables, cap_tables;
     tmv_map btac;       /* branch pc -> (2-bit counter, target) */
+    struct tmv_uart *uart;  /* the UART's receive path in C (tmv_uart.c), or NULL */
+    int64_t uart_event;     /* the UART's interrupt line changed (tmv_uart_event) */
 } tmv_engine;
+
+/* tmv_uart.c */
+int64_t tmv_uart_wfi(struct tmv_uart *u, int64_t c);
+int tmv_uart_deliverable(struct tmv_uart *u);
 
 static inline int64_t reg(tmv_engine *e, int64_t i)
 {
@@ -712,6 +718,30 @@ void tmv_sync(tmv_engine *e)
     }
 }
 
+/* The sync before an MMIO access served in C (NativeEngine.sync): 0 when done, 1 when Python
+ * must do it (an armed loop over flash data streams the Python engine replays). */
+int tmv_sync_mmio(tmv_engine *e)
+{
+    if (e->fast_addr == TMV_FAST_OFF)
+        return 0;
+    if (e->fast_stream)
+        return 1;
+    tmv_sync(e);
+    return 0;
+}
+
+/* The UART's interrupt line changed (Machine.irq_changed from C): the block hook looks at the
+ * next block, before the fast path can be armed again. */
+void tmv_uart_event(tmv_engine *e)
+{
+    e->uart_event = 1;
+}
+
+int64_t tmv_next_event(const tmv_engine *e)
+{
+    return e->next_event;
+}
+
 /* CycleEngine.arm (more than TMV_MAX_STREAMS flash streams: armed by Python). */
 static void arm(tmv_engine *e, int64_t id, int64_t c)
 {
@@ -855,20 +885,27 @@ void tmv_hook_block(void *uc, uint64_t address, uint32_t size, void *user_data)
         c += p->taken + b->entry;
     }
     if (p->wfi) {
-        e->slow_calls++;
-        c = e->slow(TMV_SLOW_WFI, addr, c, 0);
-        if (c < 0)
-            return;
-        b = &e->blocks[id];
+        int64_t w = e->uart ? tmv_uart_wfi(e->uart, c) : -1;
+        if (w >= 0) {
+            c = w;
+        } else {
+            e->slow_calls++;
+            c = e->slow(TMV_SLOW_WFI, addr, c, 0);
+            if (c < 0)
+                return;
+            b = &e->blocks[id];
+        }
     }
     if (b->has_flines && (!b->fcache || b->fepoch != b->fcache->epoch))
         c = fetch_slow(e, b, sequential, c);
-    if (c >= e->next_event) {
+    if (c >= e->next_event || (e->uart_event && tmv_uart_deliverable(e->uart))) {
+        e->uart_event = 0;
         e->slow_calls++;
         if (e->slow(TMV_SLOW_EVENT, addr, c, 0))
             return;
         b = &e->blocks[id];
     }
+    e->uart_event = 0;
     e->entry = c;
     c += b->static_cycles;
     if (b->ndyn) {
