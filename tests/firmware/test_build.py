@@ -28,8 +28,8 @@ CPU_FPU = {"L4": ("cortex-m4", "fpv4-sp-d16"), "F4": ("cortex-m4", "fpv4-sp-d16"
            "F7": ("cortex-m7", "fpv5-d16"), "U5": ("cortex-m33", "fpv5-sp-d16")}
 #: Boards the virtual board cannot run (none).
 NO_VBOARD: dict[str, str] = {}
-#: Boards without shipped latency tables (they come from a calibration run on the board).
-NO_TABLES = {"U5": "no calibrated U5 tables are shipped yet"}
+#: Boards without shipped latency tables (none).
+NO_TABLES: dict[str, str] = {}
 
 
 @pytest.fixture(scope="module")
