@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 
-from calibration.vboard.decode import (ALU, ALU_SHIFT, BITFIELD, BRANCH, CBZ, DIV, FLAGS,
+from calibration.vboard.decode import (ALU, ALU_SHIFT, BRANCH, CBZ, DIV, FLAGS,
                                        FP_ALU, FP_DIV, FP_MAC, ISB, IT, LDM, LDRD, LOAD, MAC,
                                        MSR, MUL, PC, SIMD, STM, STORE, STRD, TB, VLDM, VLDR,
                                        VMOV_CORE, VMRS, VSTM, VSTR, Insn, _reg_numbers)
