@@ -63,9 +63,11 @@ DEFAULT_WEIGHT_REGION_BYTES = 256 * 1024
 DEFAULT_STACK_BYTES = 8 * 1024
 
 #: Board families whose C code exists, by the ``family`` field of a board file.
-FAMILY_DIRS: dict[str, str] = {"STM32L4": "L4", "STM32F4": "F4", "STM32F7": "F7"}
+FAMILY_DIRS: dict[str, str] = {"STM32L4": "L4", "STM32F4": "F4", "STM32F7": "F7",
+                               "STM32U5": "U5"}
 #: Clock-tree code per family: the F4 and F7 share one RCC/PWR/FLASH sequence.
-CLOCK_DIRS: dict[str, str] = {"STM32L4": "L4", "STM32F4": "F4F7", "STM32F7": "F4F7"}
+CLOCK_DIRS: dict[str, str] = {"STM32L4": "L4", "STM32F4": "F4F7", "STM32F7": "F4F7",
+                              "STM32U5": "U5"}
 
 
 class FirmwareError(TinymodelError):
@@ -95,28 +97,55 @@ def _hex(v: int) -> str:
     return f"0x{v:08X}u"
 
 
-def board_header(board) -> str:
-    """``tm_board_config.h`` for ``board`` (a :class:`tinymodel.boards.Board`): every address,
-    bit and clock figure the C code needs, as macros, with the data file named at the top."""
-    c, fl, acc, u, m = board.clock, board.flash, board.accelerator, board.uart, board.marker
-    family = FAMILY_DIRS.get(board.family)
-    if family is None:
-        raise FirmwareError(f"board {board.id}: family {board.family!r} has no firmware code; "
-                            f"supported: {', '.join(FAMILY_DIRS)}")
+def accelerator_bits(acc) -> tuple[int, int, int]:
+    """The accelerator's enable bits split by register, from ``acc`` (an
+    :class:`tinymodel.boards.spec.AcceleratorSpec`): ``(flash_acr_enable, flash_acr_reset,
+    control_enable)``.
+
+    ``prften`` is always FLASH_ACR's prefetch bit, set when ``prefetch`` is true.  Without a
+    ``control_address`` the caches are FLASH_ACR bits too (the ART: ``icen``/``arten`` when there
+    are instruction lines, ``dcen`` when there are data lines; ``icrst``/``dcrst``/``artrst``
+    reset them).  With one (the STM32U5's ICACHE_CR) every other named bit lives in that
+    register and is set when the accelerator has a cache (``icache_lines`` or ``dcache_lines``).
+    """
     bits = dict(acc.enable_bits)
     acr_bits = 0
     if acc.prefetch and "prften" in bits:
         acr_bits |= 1 << bits["prften"]
+    reset_bits = 0
+    control_bits = 0
+    if acc.control_address is not None:
+        if acc.icache_lines or acc.dcache_lines:
+            for name, bit in bits.items():
+                if name != "prften":
+                    control_bits |= 1 << bit
+        return acr_bits, reset_bits, control_bits
     if acc.icache_lines and "icen" in bits:
         acr_bits |= 1 << bits["icen"]
     if acc.icache_lines and "arten" in bits:
         acr_bits |= 1 << bits["arten"]
     if acc.dcache_lines and "dcen" in bits:
         acr_bits |= 1 << bits["dcen"]
-    reset_bits = 0
     for name in ("icrst", "dcrst", "artrst"):
         if name in bits:
             reset_bits |= 1 << bits[name]
+    return acr_bits, reset_bits, control_bits
+
+
+def board_header(board) -> str:
+    """``tm_board_config.h`` for ``board`` (a :class:`tinymodel.boards.Board`): every address,
+    bit and clock figure the C code needs, as macros, with the data file named at the top.
+
+    A board whose accelerator has its own control register (``accelerator.control_address``,
+    the STM32U5's ICACHE_CR) also gets ``TM_ACCEL_CTRL``, ``TM_ACCEL_ENABLE_BITS`` and
+    ``TM_ACCEL_ICACHE_WAYS`` (:func:`accelerator_bits`); the other boards' headers do not change.
+    """
+    c, fl, acc, u, m = board.clock, board.flash, board.accelerator, board.uart, board.marker
+    family = FAMILY_DIRS.get(board.family)
+    if family is None:
+        raise FirmwareError(f"board {board.id}: family {board.family!r} has no firmware code; "
+                            f"supported: {', '.join(FAMILY_DIRS)}")
+    acr_bits, reset_bits, control_bits = accelerator_bits(acc)
     tx_port, rx_port = board.gpio_port(u.tx.port), board.gpio_port(u.rx.port)
     mk_port = board.gpio_port(m.pin.port)
     osc = {"msi": "MSI", "hsi": "HSI", "hse": "HSE", "hse-bypass": "HSE_BYPASS"}[c.oscillator]
@@ -153,6 +182,15 @@ def board_header(board) -> str:
         f"#define TM_FLASH_ACR_ENABLE_BITS {_hex(acr_bits)}",
         f"#define TM_FLASH_ACR_RESET_BITS {_hex(reset_bits)}",
         f"#define TM_CPU_CACHES {1 if board.cpu_cache is not None and board.cpu_cache.enabled else 0}",
+    ]
+    if acc.control_address is not None:
+        lines += [
+            f"/* {acc.name}: its own control register ([accelerator] control_address) */",
+            f"#define TM_ACCEL_CTRL {_hex(acc.control_address)}",
+            f"#define TM_ACCEL_ENABLE_BITS {_hex(control_bits)}",
+            f"#define TM_ACCEL_ICACHE_WAYS {acc.icache_ways}u",
+        ]
+    lines += [
         "",
         "/* peripherals ([peripherals]) */",
         f"#define TM_RCC_BASE {_hex(board.peripheral('rcc'))}",

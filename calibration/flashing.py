@@ -15,9 +15,11 @@ from pathlib import Path
 from tinymodel.errors import TinymodelError
 
 #: pyOCD target names (CMSIS-Pack part numbers) of the shipped boards.  Install the pack once with
-#: ``pyocd pack install <target>``.
+#: ``pyocd pack install <target>``.  U5: part STM32U575ZITx of Keil.STM32U5xx_DFP (pyOCD has no
+#: built-in STM32U5 target; its maintainers point to the pack, pyOCD issue #1351); pyOCD spells
+#: pack targets as the lower-case part number.
 PYOCD_TARGETS: dict[str, str] = {"L4": "stm32l496zgtx", "F4": "stm32f469nihx",
-                                 "F7": "stm32f767zitx"}
+                                 "F7": "stm32f767zitx", "U5": "stm32u575zitx"}
 
 
 class FlashError(TinymodelError):

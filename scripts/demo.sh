@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job on the built-in default: predict latency, energy and memory of the bundled example
-# models (the paper's LeNet and ResNet-20, and the four MLPerf Tiny models) on the three boards,
+# models (the paper's LeNet and ResNet-20, and the four MLPerf Tiny models) on the four boards,
 # then validate the predictions on a few seeded random networks measured on the virtual L4 and
 # write the HTML report (predicted vs measured, and where MACs mispredict). A few minutes on 2 cores.
 set -euo pipefail

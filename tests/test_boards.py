@@ -78,12 +78,12 @@ def region_index(data: dict[str, Any], name: str) -> int:
 
 # -- the shipped boards ----------------------------------------------------------------------------
 
-def test_board_ids_are_the_three_shipped_boards_sorted() -> None:
-    assert board_ids() == ("F4", "F7", "L4")
-    assert [b.id for b in all_boards()] == ["F4", "F7", "L4"]
+def test_board_ids_are_the_four_shipped_boards_sorted() -> None:
+    assert board_ids() == ("F4", "F7", "L4", "U5")
+    assert [b.id for b in all_boards()] == ["F4", "F7", "L4", "U5"]
 
 
-@pytest.mark.parametrize("board_id", ["L4", "F4", "F7"])
+@pytest.mark.parametrize("board_id", ["L4", "F4", "F7", "U5"])
 def test_shipped_boards_load_and_are_cached(board_id: str) -> None:
     b = load_board(board_id)
     assert isinstance(b, Board)
@@ -105,6 +105,7 @@ def test_the_file_path_gives_an_equal_board() -> None:
     ("L4", "NUCLEO-L496ZG", "STM32L496ZG", "cortex-m4", "fpv4-sp-d16", False),
     ("F4", "32F469IDISCOVERY", "STM32F469NI", "cortex-m4", "fpv4-sp-d16", False),
     ("F7", "NUCLEO-F767ZI", "STM32F767ZI", "cortex-m7", "fpv5-d16", True),
+    ("U5", "NUCLEO-U575ZI-Q", "STM32U575ZIT6Q", "cortex-m33", "fpv5-sp-d16", True),
 ])
 def test_identity_and_core(board_id: str, name: str, mcu: str, core: str, fpu: str,
                            dual_issue: bool) -> None:
@@ -120,6 +121,7 @@ def test_identity_and_core(board_id: str, name: str, mcu: str, core: str, fpu: s
     ("L4", 80_000_000, 80_000_000, 80_000_000, 1024 * KIB, 320 * KIB, 4),
     ("F4", 180_000_000, 45_000_000, 90_000_000, 2048 * KIB, 320 * KIB, 5),
     ("F7", 216_000_000, 54_000_000, 108_000_000, 2048 * KIB, 512 * KIB, 7),
+    ("U5", 160_000_000, 160_000_000, 160_000_000, 2048 * KIB, 784 * KIB, 4),
 ])
 def test_clock_memory_and_flash_facts(board_id: str, clock_hz: int, apb1_hz: int, apb2_hz: int,
                                       flash_bytes: int, ram_bytes: int, ws: int) -> None:
@@ -152,6 +154,14 @@ def test_ram_details_per_board() -> None:
     assert f7.region_at(0x0020_0100).name == "flash_itcm"
     assert f7.region_at(0x2007_FFFF).name == "sram2"
     assert f7.region_at(0x3000_0000) is None
+    # U5: SRAM1 192 + SRAM2 64 + SRAM3 512 = 768 KiB contiguous from 0x2000_0000, SRAM4 16 KiB
+    # apart at 0x2800_0000 (REF 2.1)
+    u5 = load_board("U5")
+    assert u5.max_contiguous_ram_bytes == 768 * KIB
+    assert [(r.address, r.size_bytes) for r in u5.regions("sram")] == [
+        (0x2000_0000, 768 * KIB), (0x2800_0000, 16 * KIB)]
+    assert [r.name for r in u5.image_ram_regions] == ["sram"]
+    assert [r.name for r in u5.unused_ram_regions] == ["sram4"]
 
 
 def test_image_ram_is_the_largest_contiguous_run_and_says_what_is_left_out() -> None:
@@ -189,6 +199,7 @@ def test_region_lookup_errors() -> None:
     ("L4", "LPUART1", 0x4000_8000, "v2", True, "PG7", "PG8", 8, 0x2B672),
     ("F4", "USART3", 0x4000_4800, "v1", False, "PB10", "PB11", 7, 0x187),
     ("F7", "USART3", 0x4000_4800, "v2", False, "PD8", "PD9", 7, 0x1D5),
+    ("U5", "USART1", 0x4001_3800, "v2", False, "PA9", "PA10", 7, 0x56D),
 ])
 def test_uart(board_id: str, peripheral: str, base: int, layout: str, lpuart: bool, tx: str,
               rx: str, af: int, brr: int) -> None:
@@ -208,19 +219,23 @@ def test_uart_clock_enables_and_vddio2() -> None:
     assert (l4.vddio2.iosv.address, l4.vddio2.iosv.bit) == (0x4000_7004, 9)
     assert (l4.vddio2.pwr_enable.address, l4.vddio2.pwr_enable.bit) == (0x4002_1058, 28)
     assert f4.vddio2 is None and f7.vddio2 is None
+    u5 = load_board("U5")
+    assert (u5.uart.enable.address, u5.uart.enable.bit) == (0x4602_0CA4, 14)
+    assert u5.vddio2 is None and not u5.gpio_port("A").vddio2
+    assert (u5.gpio_port("F").base, u5.gpio_port("F").enable.bit) == (0x4202_1400, 5)
     assert f4.gpio_port("B").base == 0x4002_0400
     assert f7.gpio_port("D").base == 0x4002_0C00
     with pytest.raises(BoardError, match="GPIO port 'Z'"):
         f7.gpio_port("Z")
 
 
-@pytest.mark.parametrize("board_id, rcc, flash_r", [
-    ("L4", 0x4002_1000, 0x4002_2000), ("F4", 0x4002_3800, 0x4002_3C00),
-    ("F7", 0x4002_3800, 0x4002_3C00)])
-def test_peripherals_and_marker(board_id: str, rcc: int, flash_r: int) -> None:
+@pytest.mark.parametrize("board_id, rcc, pwr, flash_r", [
+    ("L4", 0x4002_1000, 0x4000_7000, 0x4002_2000), ("F4", 0x4002_3800, 0x4000_7000, 0x4002_3C00),
+    ("F7", 0x4002_3800, 0x4000_7000, 0x4002_3C00), ("U5", 0x4602_0C00, 0x4602_0800, 0x4002_2000)])
+def test_peripherals_and_marker(board_id: str, rcc: int, pwr: int, flash_r: int) -> None:
     b = load_board(board_id)
     assert b.peripheral("rcc") == rcc
-    assert b.peripheral("pwr") == 0x4000_7000
+    assert b.peripheral("pwr") == pwr
     assert b.peripheral("flash_r") == flash_r == b.flash.acr_address
     assert b.marker.pin.port in {g.port for g in b.gpio}
     assert b.marker.pin not in (b.uart.tx, b.uart.rx)
@@ -242,6 +257,21 @@ def test_f7_caches_and_accelerators() -> None:
     assert dict(f4.enable_bits) == {"prften": 8, "icen": 9, "dcen": 10, "icrst": 11, "dcrst": 12}
 
 
+def test_u5_icache() -> None:
+    """8 KiB, 2-way, 16-byte lines on the C-AHB, enabled in its own register ICACHE_CR (EN b0);
+    prefetch is FLASH_ACR's PRFTEN (b8) (REF 2.4)."""
+    u5 = load_board("U5")
+    a = u5.accelerator
+    assert (a.name, a.path, a.prefetch) == ("ICACHE", "cbus", True)
+    assert (a.icache_lines, a.icache_line_bytes, a.icache_bytes, a.icache_ways) == (
+        512, 16, 8 * KIB, 2)
+    assert a.dcache_lines == 0
+    assert a.control_address == 0x4003_0400 and u5.peripheral("icache") == a.control_address
+    assert dict(a.enable_bits) == {"en": 0, "prften": 8}
+    assert u5.cpu_cache is None
+    assert load_board("L4").accelerator.control_address is None
+
+
 def test_wait_state_tables() -> None:
     f7 = load_board("F7").flash
     assert f7.required_wait_states(30_000_000) == 0
@@ -254,12 +284,20 @@ def test_wait_state_tables() -> None:
     assert [l4.required_wait_states(f) for f in (16e6, 16e6 + 1, 64e6, 80e6)] == [0, 1, 3, 4]
     f4 = load_board("F4").flash
     assert f4.ws_max_hz == tuple(30_000_000 * n for n in range(1, 7))
+    u5 = load_board("U5").flash     # range 1: 32 MHz per wait state (REF 2.2)
+    assert [u5.required_wait_states(f) for f in (32e6, 32e6 + 1, 128e6, 160e6)] == [0, 1, 3, 4]
+
+
+#: The supply each board's run current is quoted at: the data sheets' 3.3 V tables (L4, F4, F7);
+#: the U5's figure comes from MLPerf Tiny energy runs on the board at VDD = 1.8 V (REF 4).
+SUPPLY_V = {"L4": 3.3, "F4": 3.3, "F7": 3.3, "U5": 1.8}
 
 
 def test_power_and_provenance() -> None:
+    assert sorted(SUPPLY_V) == sorted(board_ids())
     for b in all_boards():
-        assert b.power.supply_v == 3.3
-        assert b.run_power_mw == pytest.approx(b.power.run_current_ma * 3.3)
+        assert b.power.supply_v == SUPPLY_V[b.id]
+        assert b.run_power_mw == pytest.approx(b.power.run_current_ma * SUPPLY_V[b.id])
         # the flag is derived from the file's `unconfirmed` list, never stated twice
         assert b.power.confirmed == ("power.run_current_ma" not in b.unconfirmed)
         cited = dict(b.sources)
@@ -291,6 +329,7 @@ def test_cycles_to_ms_oracle() -> None:
     assert load_board("L4").cycles_to_ms(80_000) == pytest.approx(1.0)
     assert load_board("F4").cycles_to_ms(180_000_000) == pytest.approx(1000.0)
     assert load_board("F7").cycles_to_ms(216) == pytest.approx(0.001)
+    assert load_board("U5").cycles_to_ms(160_000) == pytest.approx(1.0)
     cycles = np.array([0, 80_000, 800_000])
     np.testing.assert_allclose(load_board("L4").cycles_to_ms(cycles), [0.0, 1.0, 10.0])
 
@@ -371,7 +410,7 @@ MALFORMED = [
     ("bool-not-int", _mutate(("flash", "wait_states"), True), "flash.wait_states", "wrong type"),
     ("int-not-bool", _mutate(("isa", "dsp"), 1), "isa.dsp", "wrong type"),
     ("overlap", _sram2_into_sram1, "memory[2].address", "overlaps"),
-    ("unknown-core", _mutate(("board", "core"), "cortex-m33"), "board.core", "cortex-m4"),
+    ("unknown-core", _mutate(("board", "core"), "cortex-m55"), "board.core", "cortex-m33"),
     ("unknown-kind", _mutate(("memory", 1, "kind"), "sdram"), "memory[1].kind", "dtcm"),
     ("address-over-32-bits", _mutate(("uart", "base"), 0x1_0000_0000), "uart.base", "32-bit"),
     ("region-past-4GiB", _mutate(("memory", 1, "address"), 0xFFFF_0000), "memory[1].size_bytes",
@@ -449,7 +488,7 @@ def test_unknown_id_lists_the_known_boards() -> None:
         load_board("Z9")
     message = str(info.value)
     assert "'Z9'" in message
-    for board_id in ("F4", "F7", "L4"):
+    for board_id in ("F4", "F7", "L4", "U5"):
         assert board_id in message
 
 

@@ -167,8 +167,10 @@ def test_boards_table_and_json():
     assert ("  L4: sram1, 256 of the board's 320 KiB of RAM; sram2 (64 KiB at 0x1000_0000) is not "
             "adjacent to it, so the firmware does not use it") in lines
     assert "  F4: sram1 + sram2 + sram3, all of the board's RAM" in lines
+    assert ("  U5: sram, 768 of the board's 784 KiB of RAM; sram4 (16 KiB at 0x2800_0000) is not "
+            "adjacent to it, so the firmware does not use it") in lines
     code, text = run(["boards", "--json"])
-    assert {b["id"] for b in json.loads(text)["boards"]} == {"L4", "F4", "F7"}
+    assert {b["id"] for b in json.loads(text)["boards"]} == {"L4", "F4", "F7", "U5"}
 
 
 def test_unknown_board_lists_known(capsys):

@@ -4,7 +4,7 @@ A suite is a TOML file (the shipped ones are ``validation/suites/{paper,mlperf,r
 
     name = "paper"
     description = "..."
-    boards = ["L4", "F4", "F7"]                  # default boards
+    boards = ["L4", "F4", "F7", "U5"]            # default boards
     variants = ["f32-soft", "f32", "s8-ref", "s8-opt"]
     warmups = 1                                   # untimed inferences before the timed ones
     reps = 1                                      # timed inferences (the virtual board is deterministic)
@@ -62,7 +62,7 @@ SUITES_DIR = Path(__file__).resolve().parent / "suites"
 VARIANT_DTYPES: dict[str, str] = {v.value: v.dtype for v in Variant}
 VARIANTS: tuple[str, ...] = tuple(VARIANT_DTYPES)
 #: Boards in the paper's order (its Table 2).
-BOARDS: tuple[str, ...] = ("L4", "F4", "F7")
+BOARDS: tuple[str, ...] = ("L4", "F4", "F7", "U5")
 
 _TOP_KEYS = {"name", "description", "boards", "variants", "warmups", "reps", "verify_inputs",
              "models", "random", "zoo"}

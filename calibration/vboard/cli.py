@@ -26,10 +26,11 @@ _SERVE_EXAMPLES = (
 
 class VboardCommand(Command):
     name = "vboard"
-    help = "run firmware on the virtual L4/F4/F7 (cycle-approximate emulator)"
+    help = "run firmware on the virtual L4/F4/F7/U5 (cycle-approximate emulator)"
     description = (
         "The virtual board runs an unmodified bare-metal Cortex-M ELF in a cycle-approximate "
-        "emulator of the NUCLEO-L496ZG (L4), 32F469IDISCOVERY (F4) or NUCLEO-F767ZI (F7). "
+        "emulator of the NUCLEO-L496ZG (L4), 32F469IDISCOVERY (F4), NUCLEO-F767ZI (F7) or "
+        "NUCLEO-U575ZI-Q (U5). "
         "'run' executes from reset until the program halts (BKPT, semihosting exit, fault) or a "
         "cycle limit and prints the UART output; 'serve' exposes the board's UART as a "
         "pseudo-terminal for any serial client. Timing rules and their limits: "

@@ -1,4 +1,4 @@
-"""The virtual board: a Cortex-M4/M7 in unicorn with the board's memory map and peripherals and
+"""The virtual board: a Cortex-M4/M7/M33 in unicorn with the board's memory map and peripherals and
 a cycle model, running an unmodified firmware ELF.
 
 Lifecycle::
@@ -33,12 +33,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from calibration.vboard import cortex_m4, cortex_m7, cortex_m33
 from calibration.vboard.decode import decode_block
 from calibration.vboard.engine import CycleEngine
 from calibration.vboard.errors import FaultError, ImageError, VboardError
 from calibration.vboard.image import Image, load_image
 from calibration.vboard.peripherals import (SVCALL_EXCEPTION, Bus, Dwt, FlashInterface, Gpio,
-                                            Pwr, Rcc, SystemControl, Uart)
+                                            ICache, Pwr, PwrU5, Rcc, RccU5, SystemControl, Uart)
 from calibration.vboard.power import PowerModel
 from calibration.vboard.semihosting import Semihosting
 from calibration.vboard.timing import LineCache
@@ -48,7 +49,9 @@ log = logging.getLogger(__name__)
 EXTRAS_PATH = Path(__file__).resolve().parent / "data" / "extras.toml"
 
 #: Exception entry and return on the Cortex-M4/M7: 12 cycles interrupt latency with zero-wait
-#: memory (S29); the return cost was not found in a source and is taken equal [U].
+#: memory (S29); the return cost was not found in a source and is taken equal [U].  The
+#: Cortex-M33's latency is also 12 without a security-state change (S2 of
+#: shared/reference/cortex-m33-u575.md); its return cost is not published either [U].
 EXCEPTION_ENTRY_CYCLES = 12
 EXCEPTION_RETURN_CYCLES = 12
 
@@ -68,6 +71,17 @@ ENGINES = ("python", "native")
 #: identical to the reference on every test (tests/vboard, and the paper, mlperf and random
 #: suites in tests/vboard/test_engine_suites.py) and 5-25 times faster (docs/benchmarks.md).
 DEFAULT_ENGINE = "native"
+
+
+#: The static timing model of each core the board files name (``board.core``), and unicorn's
+#: CPU model for it (unicorn.arm_const names).  Without an explicit model unicorn runs an M33
+#: (shared/reference/cortex-m33-u575.md 5.1), so the model is always selected.
+CORE_MODELS = {"cortex-m4": cortex_m4, "cortex-m7": cortex_m7, "cortex-m33": cortex_m33}
+UNICORN_CPUS = {"cortex-m4": "UC_CPU_ARM_CORTEX_M4", "cortex-m7": "UC_CPU_ARM_CORTEX_M7",
+                "cortex-m33": "UC_CPU_ARM_CORTEX_M33"}
+#: STM32 families whose clock registers the machine models (``Machine.family``): the board
+#: file's ``board.family`` prefix -> family key.  Anything else is taken as F4/F7-like.
+FAMILIES = {"STM32L4": "l4", "STM32U5": "u5"}
 
 
 @dataclass
@@ -198,7 +212,11 @@ class Machine:
 
         self.board = load_board(board)
         self.image = image if isinstance(image, Image) else load_image(image)
-        self.m7 = self.board.core == "cortex-m7"
+        self.core = self.board.core
+        self.core_model = CORE_MODELS[self.core]
+        self.m7 = self.core == "cortex-m7"
+        self.family = next((v for k, v in FAMILIES.items()
+                            if self.board.family.upper().startswith(k)), "f4")
         self.configured = configured
         self.extras = board_extras(self.board.id)
         self.power = PowerModel(self.board)
@@ -239,10 +257,10 @@ class Machine:
 
     def _setup_uc(self) -> None:
         from unicorn import UC_ARCH_ARM, UC_MODE_MCLASS, UC_MODE_THUMB, Uc
-        from unicorn.arm_const import UC_CPU_ARM_CORTEX_M4, UC_CPU_ARM_CORTEX_M7
+        from unicorn import arm_const
 
         uc = Uc(UC_ARCH_ARM, UC_MODE_THUMB | UC_MODE_MCLASS)
-        uc.ctl_set_cpu_model(UC_CPU_ARM_CORTEX_M7 if self.m7 else UC_CPU_ARM_CORTEX_M4)
+        uc.ctl_set_cpu_model(getattr(arm_const, UNICORN_CPUS[self.core]))
         self.uc = uc
         self._buffers: dict[str, Any] = {}
         self.regions: list[tuple[int, int, str, str]] = []     # (lo, hi, name, kind)
@@ -300,25 +318,42 @@ class Machine:
 
     def _setup_peripherals(self) -> None:
         b = self.board
-        family = "l4" if b.family.upper().startswith("STM32L4") else "f4"
+        family = self.family
         self.bus = bus = Bus()
-        self.rcc = Rcc(b.peripheral("rcc"), family, self, int(self.extras.get("hse_hz",
-                                                                                8_000_000)))
+        hse_hz = int(self.extras.get("hse_hz", 8_000_000))
+        if family == "u5":
+            self.rcc = RccU5(b.peripheral("rcc"), self, hse_hz)
+            self.pwr = PwrU5(b.peripheral("pwr"))
+        else:
+            self.rcc = Rcc(b.peripheral("rcc"), family, self, hse_hz)
+            self.pwr = Pwr(b.peripheral("pwr"), family)
         bus.attach(self.rcc.base, 0x400, self.rcc)
-        self.pwr = Pwr(b.peripheral("pwr"), family)
         bus.attach(self.pwr.base, 0x400, self.pwr)
         acc = dict(b.accelerator.enable_bits)
+        # the ART's enable bits live in FLASH_ACR; a cache with its own control register
+        # (accelerator.control_address: the U5's ICACHE_CR, EN) keeps only PRFTEN in FLASH_ACR
+        acr_names = ("prften",) if b.accelerator.control_address is not None else tuple(acc)
         reset_acr = 0x600 if family == "l4" else 0
         if self.configured:
             reset_acr = b.flash.wait_states
             for name in ("icen", "dcen", "arten"):
-                if name in acc:
+                if name in acc and name in acr_names:
                     reset_acr |= 1 << acc[name]
             if b.accelerator.prefetch and "prften" in acc:
                 reset_acr |= 1 << acc["prften"]
-        self.acr_bits = acc
+        self.acr_bits = {k: v for k, v in acc.items() if k in acr_names}
         self.flash_if = FlashInterface(b.flash.acr_address, reset_acr, self)
         bus.attach(b.flash.acr_address & ~0x3FF, 0x400, self.flash_if)
+        self.icache_ctl: ICache | None = None
+        ctl = b.accelerator.control_address
+        if ctl is not None:
+            # U5 ICACHE_CR: WAYSEL (b2) = 1 after reset; EN as the board file says when
+            # configured (REF 2.4: disabled after reset)
+            reset_cr = 1 << 2
+            if self.configured and "en" in acc:
+                reset_cr |= 1 << acc["en"]
+            self.icache_ctl = ICache(ctl, self, reset_cr)
+            bus.attach(ctl & ~0x3FF, 0x400, self.icache_ctl)
         # GPIO: every port of the family, derived from one described port's base
         g0 = b.gpio[0]
         port_a = g0.base - 0x400 * (ord(g0.port) - ord("A"))
@@ -341,7 +376,7 @@ class Machine:
             if self.m7 and b.cpu_cache is not None and b.cpu_cache.enabled:
                 self.scs.ccr |= 3 << 16
         bus.attach(0xE000E000, 0x1000, self.scs)
-        self.dwt = Dwt(self, lockable=self.m7)
+        self.dwt = Dwt(self, lockable=self.m7)      # Armv8-M's DWT has no LAR (REF 3.3, S16)
         bus.attach(0xE0001000, 0x1000, self.dwt)
         # map MMIO over the peripheral and PPB spaces, around RAM regions that live there
         ram = [(lo, hi) for lo, hi, *_ in self.regions]
@@ -378,7 +413,8 @@ class Machine:
         self._fetch_cfg: dict[str, tuple] = {}
         if not hasattr(self, "_caches"):
             self._caches: dict[str, LineCache] = {}
-        if acc.icache_lines and "art_i" not in self._caches:
+            self._retired_caches: list[LineCache] = []
+        if acc.icache_lines and "art_i" not in self._caches and acc.path != "cbus":
             self._caches["art_i"] = self._cache_class(acc.icache_lines, acc.icache_lines,
                                                       acc.icache_line_bytes)
         if acc.dcache_lines and "art_d" not in self._caches:
@@ -396,7 +432,9 @@ class Machine:
         l1_d = self.m7 and cc is not None and bool(self.scs.ccr >> 16 & 1)
         art_i = self._caches.get("art_i") if ic_on and acc.icache_lines else None
         art_line = acc.icache_line_bytes if art_i is not None else read_bytes
-        if acc.path == "icode_dcode":
+        if acc.path == "cbus":
+            self._configure_cbus(read_bytes)
+        elif acc.path == "icode_dcode":
             self._fetch_cfg["flash"] = (art_i, art_line, read_bytes, False)
             self._fetch_cfg["flash_alias"] = self._fetch_cfg["flash"]
             self._data_cache = self._caches.get("art_d") if dc_on and acc.dcache_lines else None
@@ -410,6 +448,37 @@ class Machine:
             self._data_cache = self._caches["l1_d"] if l1_d else None
             self._data_miss = self.ws * max(1, (cc.line_bytes if cc else 32) // read_bytes)
         self._fetch_ws = self.ws
+
+    def _configure_cbus(self, read_bytes: int) -> None:
+        """STM32U5: one cache (the ICACHE, ``icache``) on the Cortex-M33's C-AHB serves the
+        instruction fetches and the data reads of the code region (REF 2.1, 2.4; S10).
+
+        Enabled (ICACHE_CR.EN): a line of ``icache_line_bytes`` (16) is one flash read of
+        ``read_width_bits`` (128), so a miss costs LATENCY cycles whether a fetch or a load
+        causes it, and a hit costs nothing (0 wait states, S10); fetches follow the ART rule
+        (with PRFTEN only the first line after a taken branch stalls).  The real miss penalty
+        is not published [U].  Disabled: every fetch and every data read from flash waits
+        LATENCY cycles (a fetch line equal to the previous one excepted, as with the ART off).
+        WAYSEL picks 2 ways (reset) or 1 (direct mapped) for the same 512 x 16 bytes."""
+        acc = self.board.accelerator
+        ctl = self.icache_ctl
+        on = ctl is not None and ctl.enabled
+        ways = (acc.icache_ways or acc.icache_lines) if (ctl is None or ctl.ways_2) else 1
+        cache = self._caches.get("icache")
+        if cache is None or cache.ways != ways:
+            if cache is not None:
+                self._retired_caches.append(cache)   # records may still point at it
+            cache = self._cache_class(acc.icache_lines, ways, acc.icache_line_bytes)
+            self._caches["icache"] = cache
+        if on:
+            cfg = (cache, acc.icache_line_bytes, max(read_bytes, acc.icache_line_bytes), False)
+            self._data_cache = cache
+        else:
+            cfg = (None, read_bytes, read_bytes, False)
+            self._data_cache = None
+        self._fetch_cfg["flash"] = cfg
+        self._fetch_cfg["flash_alias"] = cfg
+        self._data_miss = self.ws
 
     # -- host-facing UART ----------------------------------------------------------------------
 
@@ -884,6 +953,12 @@ class Machine:
         if self.flash_if.acr & (1 << self.acr_bits.get("dcrst", 99)) and "art_d" in self._caches:
             self._caches["art_d"].flush()
 
+    def invalidate_flash_cache(self) -> None:
+        """The U5 ICACHE was invalidated (CACHEINV, or disabled): empty its model."""
+        if "icache" in self._caches:
+            self.engine.sync()
+            self._caches["icache"].flush()
+
     def invalidate_icache(self) -> None:
         if "l1_i" in self._caches:
             self._caches["l1_i"].flush()
@@ -1116,7 +1191,8 @@ class Machine:
                 ins = decode_block(raw, pc)[0]
                 txt = f" ({ins.text})" if ins.name != "UNKNOWN" else f" (0x{raw[:2][::-1].hex()})"
                 if ins.double and not self.m7:
-                    txt += "; double precision is not in the Cortex-M4 FPU"
+                    core = {"cortex-m33": "Cortex-M33"}.get(self.core, "Cortex-M4")
+                    txt += f"; double precision is not in the {core} FPU"
             cause = f"invalid instruction{txt}"
         else:
             cause = f"emulator error: {e}"

@@ -3,7 +3,7 @@ advance it, one per event kind.
 
 :class:`CycleEngine` is created by :class:`calibration.vboard.emulator.Machine` and charges
 cycles per translated block from a ``UC_HOOK_BLOCK`` callback: static cost from the core model
-(:mod:`cortex_m4`, :mod:`cortex_m7`), plus dynamic corrections for the branch outcome,
+(:mod:`cortex_m4`, :mod:`cortex_m7`, :mod:`cortex_m33`), plus dynamic corrections for the branch outcome,
 instruction fetch from flash (wait states, ART / L1 caches), data accesses to flash and
 unaligned data accesses.  The events and their handlers:
 
@@ -40,7 +40,7 @@ it with literal numbers, named here and by the ``B_*`` constants):
  0 B_SIZE      size in bytes (unicorn may re-translate the same address with another size)
  1 B_FALL      fall-through address (``addr + size``)
  2 B_STATIC    static cost of the block with zero-wait memory
- 3 B_TAKEN     cycles added when the block's last instruction changed the PC (Cortex-M4)
+ 3 B_TAKEN     cycles added when the block's last instruction changed the PC (Cortex-M4/M33)
  4 B_ENTRY     cycles added when the block is entered by a taken branch
  5 B_FLINES    fetch lines ``((line, chunks, line address), ...)``, None without wait states
  6 B_FEPOCH    fetch-cache epoch after the last fetch check (skip re-checking while unchanged)
@@ -76,7 +76,6 @@ import ctypes
 import threading
 from typing import Any
 
-from calibration.vboard import cortex_m4, cortex_m7
 from calibration.vboard.decode import (FP_ALU, FP_DIV, FP_MAC, IT, VLDM, VLDR, VMOV_CORE, VMRS,
                                        VSTM, VSTR, WFI, decode_block)
 from calibration.vboard.errors import FaultError, VboardError
@@ -126,8 +125,9 @@ class CycleEngine:
     * ``machine``, ``uc`` -- the machine and its unicorn instance.
     * ``regs`` -- the core registers R0-R15 (read-only view, valid at block entry and in MMIO
       callbacks).
-    * ``core``, ``m7`` -- the core model module (:mod:`cortex_m4` or :mod:`cortex_m7`) and
-      whether it is the Cortex-M7 (branch prediction instead of the fixed refill).
+    * ``core``, ``m7`` -- the core model module (``Machine.core_model``: :mod:`cortex_m4`,
+      :mod:`cortex_m7` or :mod:`cortex_m33`) and whether it is the Cortex-M7 (branch
+      prediction instead of the fixed taken-branch refill of the M4 and M33).
     * ``unaligned_penalty`` -- extra cycles of an unaligned single load or store.
     * ``flash_buckets`` -- the 128 MiB regions (``address >> 27``) holding flash.
 
@@ -199,7 +199,7 @@ class CycleEngine:
         self.uc = machine.uc
         self.regs = regs
         self.m7 = bool(machine.m7)
-        self.core = cortex_m7 if self.m7 else cortex_m4
+        self.core = machine.core_model
         self.unaligned_penalty: int = self.core.UNALIGNED_CYCLES
         self.fast_enabled = bool(fast_path)
         flash = machine.flash
@@ -306,8 +306,8 @@ class CycleEngine:
                     elif e is None or e[0] != 0:
                         c += self.predict(br, addr, False)
             elif addr != p[1]:                      # B_FALL
-                # Cortex-M4: a block not entered by falling through costs the previous block's
-                # taken-branch refill and its own entry cycles
+                # Cortex-M4/M33: a block not entered by falling through costs the previous
+                # block's taken-branch refill and its own entry cycles
                 c += p[3] + b[4]                    # B_TAKEN, B_ENTRY
             if p[8]:                                # B_WFI
                 c = self.wfi(addr, c)
@@ -784,6 +784,11 @@ class CycleEngine:
                     dc = machine._data_cache
                     if dc is None:
                         tail += machine._data_miss * nload
+                    elif dc is b[B_FCACHE]:
+                        # one cache serves this loop's fetches and its flash data (U5 ICACHE):
+                        # a data fill changes the epoch, so the normal path looks the fetch
+                        # lines up again each iteration; replaying only the data would differ
+                        return
                     else:
                         if stream is None:
                             stream = []

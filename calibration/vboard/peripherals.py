@@ -26,6 +26,7 @@ class Host(Protocol):
     def stall(self, cycles: int) -> None: ...       # the accessing instruction waits
     def irq_changed(self) -> None: ...              # re-evaluate pending interrupts
     def timing_changed(self) -> None: ...           # flash/cache configuration changed
+    def invalidate_flash_cache(self) -> None: ...   # the flash-side cache was invalidated
     def set_clock(self, hz: int) -> None: ...       # SYSCLK/HCLK changed
     def warn(self, message: str) -> None: ...
     def request_stop(self, reason: str, detail: str = "") -> None: ...
@@ -198,6 +199,155 @@ class Pwr(Device):
     @property
     def iosv(self) -> bool:
         return bool(self.regs.get(0x04, 0) & (1 << 9))
+
+
+#: STM32U5 MSIS frequencies by MSISRANGE index 0..15 (REF 2.5, S6 ``system_stm32u5xx.c``).
+_MSIS_HZ_U5 = [48_000_000, 24_000_000, 16_000_000, 12_000_000, 4_000_000, 2_000_000, 1_330_000,
+               1_000_000, 3_072_000, 1_536_000, 1_024_000, 768_000, 400_000, 200_000, 133_000,
+               100_000]
+#: RCC_CR (STM32U5): (ON bit, RDY bit) pairs whose ready flag follows the enable at once:
+#: MSIS, HSI16, HSE, PLL1 (REF 3.4, S6).
+_U5_READY = ((0, 2), (8, 10), (16, 17), (24, 25))
+
+
+class RccU5(Device):
+    """STM32U5 reset and clock control (RM0456; register and bit positions from the CMSIS
+    device header, S6 of shared/reference/cortex-m33-u575.md, REF 2.5 and 3.4).
+
+    CR (0x00) ready flags follow their ON bits at once (MSISRDY b2, HSIRDY b10, HSERDY b17,
+    PLL1RDY b25); CFGR1 (0x1C) SWS[3:2] follows SW[1:0]; HCLK = SYSCLK / HPRE (CFGR2 0x20
+    HPRE[3:0]) with SYSCLK from SW: 00 MSIS, 01 HSI16, 10 HSE, 11 PLL1 R output =
+    source / (PLL1M + 1) * (PLL1N + 1) / (PLL1R + 1), source from PLL1CFGR (0x28) PLL1SRC[1:0]
+    (01 MSIS, 10 HSI16, 11 HSE) and M[11:8], N and R from PLL1DIVR (0x34) [8:0] and [30:24].
+    MSIS runs at 4 MHz after reset; ICSCR1 (0x08) MSISRANGE[31:28] selects another range when
+    MSIRGSEL (b23) is set (those two positions are not in the reference notes: [U]).  The
+    fractional PLL1 divider (PLL1FRACR) is ignored."""
+
+    name = "RCC"
+
+    def __init__(self, base: int, host: Host, hse_hz: int) -> None:
+        self.base = base
+        self.host = host
+        self.hse_hz = hse_hz
+        self.regs = {0x00: 0x35}                    # MSISON | MSISRDY | MSIKON | MSIKRDY
+
+    def read(self, addr: int) -> int:
+        off = addr - self.base
+        v = self.regs.get(off, 0)
+        if off == 0x00:
+            for on, rdy in _U5_READY:
+                v = (v & ~(1 << rdy)) | ((v >> on & 1) << rdy)
+        elif off == 0x1C:
+            v = (v & ~0xC) | ((v & 3) << 2)
+        return v
+
+    def write(self, addr: int, value: int, mask: int) -> None:
+        off = addr - self.base
+        self.regs[off] = (self.regs.get(off, 0) & ~mask) | (value & mask)
+        if off in (0x00, 0x08, 0x1C, 0x20, 0x28, 0x34):
+            self.host.set_clock(self.hclk_hz())
+
+    def msis_hz(self) -> int:
+        icscr1 = self.regs.get(0x08, 0)
+        if icscr1 >> 23 & 1:
+            return _MSIS_HZ_U5[icscr1 >> 28 & 0xF]
+        return 4_000_000
+
+    def sysclk_hz(self) -> int:
+        r = self.regs
+        sw = r.get(0x1C, 0) & 3
+        if sw == 0:
+            return self.msis_hz()
+        if sw == 1:
+            return 16_000_000
+        if sw == 2:
+            return self.hse_hz
+        cfg = r.get(0x28, 0)
+        src = {1: self.msis_hz(), 2: 16_000_000, 3: self.hse_hz}.get(cfg & 3, 0)
+        m = (cfg >> 8 & 0xF) + 1
+        div = r.get(0x34, 0)
+        n = (div & 0x1FF) + 1
+        rdiv = (div >> 24 & 0x7F) + 1
+        return src * n // m // rdiv
+
+    def hclk_hz(self) -> int:
+        hpre = self.regs.get(0x20, 0) & 0xF
+        return self.sysclk_hz() // _HPRE.get(hpre, 1)
+
+
+class PwrU5(Device):
+    """STM32U5 power control (REF 2.3 and 3.4, S6/S7): VOSR (0x0C) VOSRDY b15 is always set and
+    BOOSTRDY b14 follows BOOSTEN b18; SVMSR (0x3C) reports ACTVOS[17:16] = VOSR.VOS, ACTVOSRDY
+    b15 and REGS b1 = CR3 (0x08) REGSEL b1.  Everything else is a plain register."""
+
+    name = "PWR"
+
+    def __init__(self, base: int) -> None:
+        self.base = base
+        self.regs: dict[int, int] = {}
+
+    def read(self, addr: int) -> int:
+        off = addr - self.base
+        v = self.regs.get(off, 0)
+        if off == 0x0C:
+            v = (v & ~(3 << 14)) | (1 << 15) | ((v >> 18 & 1) << 14)
+        elif off == 0x3C:
+            vos = self.regs.get(0x0C, 0) >> 16 & 3
+            regs = self.regs.get(0x08, 0) >> 1 & 1
+            v = (v & ~((3 << 16) | (1 << 15) | 2)) | (vos << 16) | (1 << 15) | (regs << 1)
+        return v
+
+    def write(self, addr: int, value: int, mask: int) -> None:
+        off = addr - self.base
+        self.regs[off] = (self.regs.get(off, 0) & ~mask) | (value & mask)
+
+
+class ICache(Device):
+    """STM32U5 ICACHE registers (REF 2.4, S6/S7): CR (+0x00) EN b0, CACHEINV b1 (invalidate,
+    reads back 0), WAYSEL b2 (1 = 2-way, the reset value; 0 = direct mapped, taken only while
+    disabled); SR (+0x04) reads BUSYF b0 = 0 and BSYENDF b1 = 1 (invalidation is instantaneous);
+    the hit/miss monitors HMONR/MMONR read 0 (not modelled).  Enabling, disabling or changing
+    WAYSEL reconfigures the timing model (``host.timing_changed()``); disabling or CACHEINV
+    empties the cache model (``host.invalidate_flash_cache()``)."""
+
+    name = "ICACHE"
+
+    def __init__(self, base: int, host: Host, reset_cr: int) -> None:
+        self.base = base
+        self.host = host
+        self.regs: dict[int, int] = {0x00: reset_cr}
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.regs[0x00] & 1)
+
+    @property
+    def ways_2(self) -> bool:
+        return bool(self.regs[0x00] >> 2 & 1)
+
+    def read(self, addr: int) -> int:
+        off = addr - self.base
+        if off == 0x04:
+            return 0x2                                # BSYENDF, never busy
+        if off in (0x10, 0x14):
+            return 0
+        return self.regs.get(off, 0)
+
+    def write(self, addr: int, value: int, mask: int) -> None:
+        off = addr - self.base
+        if off != 0x00:
+            self.regs[off] = (self.regs.get(off, 0) & ~mask) | (value & mask)
+            return
+        old = self.regs[0x00]
+        new = (old & ~mask) | (value & mask)
+        if old & 1:
+            new = (new & ~4) | (old & 4)              # WAYSEL is read-only while enabled
+        invalidate = bool(new & 2) or (old & 1 and not new & 1)
+        self.regs[0x00] = new & ~2
+        if (old ^ new) & 5:
+            self.host.timing_changed()
+        if invalidate:
+            self.host.invalidate_flash_cache()
 
 
 class FlashInterface(Device):

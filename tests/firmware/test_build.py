@@ -1,4 +1,4 @@
-"""The benchmark firmware builds for all 3 boards x 4 variants; each size report is printed.
+"""The benchmark firmware builds for all 4 boards x 4 variants; each size report is printed.
 
 Builds run in parallel (three makes at a time, each with -j2) into the session's cache
 (``calibration.firmware.image_cache_dir(<cfg>)``); the size reports are also written to
@@ -21,8 +21,15 @@ from tinymodel.boards import load_board
 
 pytestmark = pytest.mark.skipif(not toolchain_available(), reason="arm-none-eabi-gcc not installed")
 
-BOARDS = ("L4", "F4", "F7")
+BOARDS = ("L4", "F4", "F7", "U5")
 CONFIGS = [(b, v) for b in BOARDS for v in VARIANTS]
+#: -mcpu and -mfpu of each board (oracle: the boards' data sheets, not the board files)
+CPU_FPU = {"L4": ("cortex-m4", "fpv4-sp-d16"), "F4": ("cortex-m4", "fpv4-sp-d16"),
+           "F7": ("cortex-m7", "fpv5-d16"), "U5": ("cortex-m33", "fpv5-sp-d16")}
+#: Boards the virtual board cannot run (none).
+NO_VBOARD: dict[str, str] = {}
+#: Boards without shipped latency tables (none).
+NO_TABLES: dict[str, str] = {}
 
 
 @pytest.fixture(scope="module")
@@ -65,12 +72,17 @@ def test_image_builds_with_map_and_size_report(images, board, variant, record_pr
 
 def test_memory_maps_follow_the_board_files(images):
     # F7: DTCM + SRAM1 + SRAM2 contiguous from 0x2000_0000 (512 KiB); F4: SRAM1-3 (320 KiB);
-    # L4: SRAM1 (256 KiB)
+    # L4: SRAM1 (256 KiB); U5: SRAM1-3 contiguous from 0x2000_0000 (768 KiB)
     assert images[("F7", "s8-opt")].size.ram_bytes == 512 * 1024
     assert images[("F4", "s8-opt")].size.ram_bytes == 320 * 1024
     assert images[("L4", "s8-opt")].size.ram_bytes == 256 * 1024
+    assert images[("U5", "s8-opt")].size.ram_bytes == 768 * 1024
     ld = (images[("F7", "f32")].build_dir / "gen" / "tm_memory.ld").read_text()
     assert "ORIGIN = 0x08000000, LENGTH = 2097152" in ld and "ITCM_RAM" in ld
+    ld = (images[("U5", "f32")].build_dir / "gen" / "tm_memory.ld").read_text()
+    assert "FLASH (rx) : ORIGIN = 0x08000000, LENGTH = 2097152" in ld
+    assert "RAM (rwx) : ORIGIN = 0x20000000, LENGTH = 786432" in ld
+    assert "SRAM4 (rw) : ORIGIN = 0x28000000, LENGTH = 16384" in ld
 
 
 def test_build_records_compiler_and_flags(images):
@@ -78,13 +90,13 @@ def test_build_records_compiler_and_flags(images):
         info = (img.build_dir / "gen" / "tm_build_info.h").read_text()
         data = img.elf.read_bytes()
         assert b"arm-none-eabi-gcc" in data
-        cpu = "cortex-m7" if board == "F7" else "cortex-m4"
-        assert f"-mcpu={cpu}".encode() in data
+        cpu, fpu = CPU_FPU[board]
+        assert f"-mcpu={cpu} ".encode() in data
         assert f'TM_BUILD_VARIANT_NAME "{variant}"' in info
         if variant == "f32-soft":
-            assert b"-mfloat-abi=soft" in data
+            assert b"-mfloat-abi=soft" in data and b"-mfpu=" not in data
         else:
-            assert b"-mfloat-abi=hard" in data
+            assert b"-mfloat-abi=hard" in data and f"-mfpu={fpu} ".encode() in data
 
 
 def test_f32_soft_has_no_fpu_instructions(images):
@@ -107,6 +119,10 @@ def test_s8_opt_links_every_simd_kernel(images):
             symtab = ELFFile(fh).get_section_by_name(".symtab")
             defined = {s.name for s in symtab.iter_symbols() if s["st_shndx"] != "SHN_UNDEF"}
         assert set(want) <= defined, set(want) - defined
+        # the SIMD paths are compiled in (__ARM_FEATURE_DSP), also on the M33
+        dis = subprocess.run(["arm-none-eabi-objdump", "-d", str(images[(board, "s8-opt")].elf)],
+                             capture_output=True, text=True, check=True).stdout
+        assert "\tsmlad" in dis and "\tsxtb16" in dis, board
 
 
 def test_weight_region_holds_the_fill_pattern(images):
@@ -118,7 +134,8 @@ def test_weight_region_holds_the_fill_pattern(images):
     assert set(struct.unpack(f"<{len(data) // 4}f", data)) == {struct.unpack("<f", struct.pack("<I", 0x3C23D70A))[0]}
 
 
-@pytest.mark.parametrize("board", BOARDS)
+@pytest.mark.parametrize("board", [pytest.param(b, marks=pytest.mark.skip(reason=NO_VBOARD[b]))
+                                   if b in NO_VBOARD else b for b in BOARDS])
 def test_hello_ping_run_layer_on_the_virtual_board(images, board):
     import calibration.vboard  # noqa: F401  (registers the vboard:// URL scheme)
     from calibration.protocol import Client, LayerRequest, Op
@@ -146,14 +163,37 @@ def test_generated_board_files_name_no_absolute_path():
     from calibration.firmware import REPO, board_header, board_make_vars, memory_script
     from tinymodel.boards import load_board
 
-    for board_id in ("L4", "F4", "F7"):
+    for board_id in BOARDS:
         board = load_board(board_id)
         for text in (board_header(board), memory_script(board), board_make_vars(board)):
             assert str(REPO) not in text
             assert f"tinymodel/boards/data/{board_id}.toml" in text.splitlines()[0]
 
 
-@pytest.mark.parametrize("cfg", CONFIGS, ids=[f"{b}-{v}" for b, v in CONFIGS])
+def test_accelerator_bits_go_to_the_register_that_holds_them():
+    """The ART's bits are FLASH_ACR's (L4/F4/F7 headers: no TM_ACCEL_ macros, so those images
+    and their build ids do not change); the U5's ICACHE enable is ICACHE_CR's, its prefetch
+    FLASH_ACR's PRFTEN (oracle: REF 2.4, ICACHE_CR 0x4003_0400 EN b0, FLASH_ACR PRFTEN b8)."""
+    from calibration.firmware import accelerator_bits, board_header
+
+    for board_id in ("L4", "F4", "F7"):
+        assert "TM_ACCEL_" not in board_header(load_board(board_id))
+    # L4: I- and D-cache on, prefetch off; F4: all three on (ICEN 9, DCEN 10, PRFTEN 8)
+    assert accelerator_bits(load_board("L4").accelerator) == ((1 << 9) | (1 << 10),
+                                                              (1 << 11) | (1 << 12), 0)
+    assert accelerator_bits(load_board("F4").accelerator)[0] == 0x700
+    u5 = board_header(load_board("U5"))
+    assert accelerator_bits(load_board("U5").accelerator) == (1 << 8, 0, 1 << 0)
+    for line in ("#define TM_FLASH_ACR_ENABLE_BITS 0x00000100u",
+                 "#define TM_ACCEL_CTRL 0x40030400u", "#define TM_ACCEL_ENABLE_BITS 0x00000001u",
+                 "#define TM_ACCEL_ICACHE_WAYS 2u", "#define TM_FAMILY_U5 1",
+                 "#define TM_CORE_CORTEX_M33 1"):
+        assert line in u5.splitlines(), line
+
+
+@pytest.mark.parametrize("cfg", [pytest.param(c, marks=pytest.mark.skip(reason=NO_TABLES[c[0]]))
+                                 if c[0] in NO_TABLES else c for c in CONFIGS],
+                         ids=[f"{b}-{v}" for b, v in CONFIGS])
 def test_the_build_id_is_the_shipped_tables_wherever_the_image_is_built(images, cfg):
     """The id hashes sources and generated files in an order that does not depend on where the
     checkout or the build directory is (the session's cache here, firmware/build when the tables

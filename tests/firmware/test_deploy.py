@@ -168,8 +168,16 @@ def test_pyocd_command():
         "pyocd", "flash", "--target", "stm32l496zgtx", "--format", "elf", "/x/tinymodel.elf"]
     assert pyocd_command(Path("a.elf"), "f7", probe="0669FF")[2:6] == [
         "--target", "stm32f767zitx", "--uid", "0669FF"]
+    assert pyocd_command(Path("a.elf"), "U5")[2:4] == ["--target", "stm32u575zitx"]
     with pytest.raises(FlashError, match="no pyOCD target known"):
         pyocd_command(Path("a.elf"), "H7")
+
+
+def test_every_shipped_board_has_a_pyocd_target():
+    from calibration.flashing import PYOCD_TARGETS
+    from tinymodel.boards import board_ids
+
+    assert sorted(PYOCD_TARGETS) == sorted(board_ids())
 
 
 def test_flash_without_pyocd(monkeypatch, tmp_path):

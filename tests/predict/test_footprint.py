@@ -32,7 +32,8 @@ def test_predicted_memory_matches_the_linked_image(tmp_path, model, variant):
     assert p.memory["RAM"].size_bytes == image.size.ram_bytes
 
 
-@pytest.mark.parametrize("board,variant", [("L4", "s8-opt"), ("F7", "f32"), ("F7", "s8-ref")])
+@pytest.mark.parametrize("board,variant", [("L4", "s8-opt"), ("F7", "f32"), ("F7", "s8-ref"),
+                                           ("U5", "s8-opt")])
 def test_shipped_base_sizes_are_the_current_firmware(board, variant):
     """Predictions use the shipped base sizes on every machine; they must be what the current
     firmware builds measure (regenerate with ``python -m calibration.firmware base-sizes

@@ -23,7 +23,7 @@ def test_shipped_suites_load():
     assert set(shipped_suites()) >= {"paper", "mlperf", "random"}
     paper = load_suite("paper")
     assert [m.name for m in paper.models] == ["lenet", "resnet20"]
-    assert paper.boards == ("L4", "F4", "F7")
+    assert paper.boards == ("L4", "F4", "F7", "U5")
     assert paper.variants == ("f32-soft", "f32", "s8-ref", "s8-opt")
     lenet = paper.models[0]
     assert lenet.file_for("s8-opt") == EXAMPLES / "lenet_int8.tflite"

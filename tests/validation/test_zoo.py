@@ -45,7 +45,7 @@ def test_the_shipped_zoo_suite_runs_every_architecture_three_ways():
             "effnet_block", "dilated", "lstm_unrolled", "gru_unrolled", "lstm_unrolled_batch1",
             "gru_unrolled_batch1",
             "lstm_while", "gru_while", "mlp", "tiny_cnn"} <= names
-    assert s.boards == ("L4", "F4", "F7") and len(s.variants) == 4
+    assert s.boards == ("L4", "F4", "F7", "U5") and len(s.variants) == 4
 
 
 def test_resolve_names_the_models_and_gives_each_variant_its_file(tmp_path, monkeypatch):

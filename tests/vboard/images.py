@@ -15,6 +15,7 @@ BOARD_MEMORY = {
     "L4": (0x08000000, 0x20000000, 0x40000),
     "F4": (0x08000000, 0x20000000, 0x28000),
     "F7": (0x08000000, 0x20020000, 0x5C000),   # SRAM1: the M7 cannot fetch from DTCM
+    "U5": (0x08000000, 0x20000000, 0xC0000),   # SRAM1-3, contiguous
 }
 
 
@@ -25,6 +26,8 @@ def toolchain_available() -> bool:
 def _cpu_flags(board: str) -> list[str]:
     if board == "F7":
         return ["-mcpu=cortex-m7", "-mthumb", "-mfpu=fpv5-d16", "-mfloat-abi=hard"]
+    if board == "U5":
+        return ["-mcpu=cortex-m33", "-mthumb", "-mfpu=fpv5-sp-d16", "-mfloat-abi=hard"]
     return ["-mcpu=cortex-m4", "-mthumb", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard"]
 
 

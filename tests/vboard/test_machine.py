@@ -377,3 +377,194 @@ def test_m7_double_precision_is_emulated(cc):
     sym = m.image.symbols["out"]
     out = struct.unpack("<6d", bytes(m.uc.mem_read(sym, 48)))
     assert out == (1.5 - 2.25, 1.5 * -2.25, 1.5 / -2.25, 1.5 + 2.25, 2.0, -22.0)
+
+
+# -- STM32U5 / Cortex-M33 ------------------------------------------------------------------------
+
+# ST's path to 160 MHz (shared/reference/cortex-m33-u575.md 2.5): PWR clock, range 1 + booster,
+# PLL1 = MSIS 4 MHz / 1 * 80 / 2, FLASH_ACR 4 WS + PRFTEN, BOOSTRDY, SW = PLL1; r0 = RCC
+CLOCK_U5 = """
+  ldr r0, =0x46020C00
+  ldr r1, [r0, #0x94]
+  orr r1, r1, #4             @ AHB3ENR.PWREN
+  str r1, [r0, #0x94]
+  ldr r2, =0x46020800
+  ldr r1, =0x00070000        @ VOS = 11, BOOSTEN
+  str r1, [r2, #0x0C]
+1: ldr r1, [r2, #0x0C]
+  tst r1, #(1 << 15)         @ VOSRDY
+  beq 1b
+1: ldr r1, [r2, #0x3C]
+  tst r1, #(1 << 15)         @ SVMSR.ACTVOSRDY
+  beq 1b
+  ldr r1, =0x00040001        @ PLL1CFGR: PLL1SRC = MSIS, M = 1, PLL1REN
+  str r1, [r0, #0x28]
+  ldr r1, =0x0101024F        @ PLL1DIVR: N = 80, P = Q = R = 2
+  str r1, [r0, #0x34]
+  ldr r1, [r0]
+  orr r1, r1, #(1 << 24)     @ PLL1ON
+  str r1, [r0]
+1: ldr r1, [r0]
+  tst r1, #(1 << 25)         @ PLL1RDY
+  beq 1b
+  ldr r3, =0x40022000
+  ldr r1, =0x104             @ LATENCY = 4, PRFTEN
+  str r1, [r3]
+1: ldr r1, [r3]
+  and r1, r1, #0xF
+  cmp r1, #4
+  bne 1b
+1: ldr r1, [r2, #0x0C]
+  tst r1, #(1 << 14)         @ BOOSTRDY
+  beq 1b
+  ldr r1, [r0, #0x1C]
+  orr r1, r1, #3             @ SW = PLL1
+  str r1, [r0, #0x1C]
+1: ldr r1, [r0, #0x1C]
+  and r1, r1, #0xC
+  cmp r1, #0xC
+  bne 1b
+  ldr r3, =0x40030400
+  movs r1, #5                @ ICACHE_CR: WAYSEL (2-way), EN
+  str r1, [r3]
+1: ldr r1, [r3, #4]
+  tst r1, #2                 @ ICACHE_SR.BSYENDF
+  beq 1b
+"""
+
+
+def test_u5_clock_switch_to_160_mhz(asm):
+    """From the reset state (MSIS 4 MHz, 0 WS, ICACHE off) the firmware's register sequence
+    gives HCLK = 160 MHz computed from PLL1CFGR/PLL1DIVR, without a wait-state warning, and the
+    ICACHE on."""
+    m = Machine("U5", asm(CLOCK_U5 + "  bkpt #0\n", "U5"))
+    assert m.hclk_hz == 4_000_000 and m.ws == 0 and m._data_cache is None
+    r = m.run(1_000_000)
+    assert r.exit == "bkpt", r.detail
+    assert m.hclk_hz == r.clock_hz == 160_000_000
+    assert m.ws == 4 and m.fetch_prefetch and m._data_cache is m._caches["icache"]
+    assert not r.warnings, r.warnings
+    assert [hz for _, hz in m.clock_changes] == [4_000_000, 160_000_000]
+
+
+def test_u5_switch_before_the_wait_states_warns(asm):
+    """SW = PLL1 at 160 MHz while FLASH_ACR still says 0 WS: warned (hardware would misread)."""
+    body = CLOCK_U5.replace("ldr r1, =0x104", "ldr r1, =0x100").replace("cmp r1, #4", "cmp r1, #0")
+    r = Machine("U5", asm(body + "  bkpt #0\n", "U5")).run(1_000_000)
+    assert r.exit == "bkpt" and any("LATENCY=0" in w for w in r.warnings)
+
+
+def test_u5_one_way_icache(asm):
+    """WAYSEL = 0 (written while disabled, as ST's Nucleo examples do) makes the ICACHE direct
+    mapped: 512 sets of one 16-byte line."""
+    m = Machine("U5", asm(CLOCK_U5.replace("movs r1, #5 ", "movs r1, #1 ") + "  bkpt #0\n",
+                          "U5"))
+    r = m.run(1_000_000)
+    assert r.exit == "bkpt"
+    cache = m._caches["icache"]
+    assert (cache.ways, cache.sets) == (1, 512) and m._data_cache is cache
+
+
+SYSTICK_U5 = """
+  ldr r0, =0xE000E010
+  ldr r1, =999
+  str r1, [r0, #4]
+  movs r1, #0
+  str r1, [r0, #8]
+  movs r1, #7
+  str r1, [r0]
+  movs r5, #0
+1: wfi
+  cmp r5, #3
+  blt 1b
+  movs r1, #0
+  str r1, [r0]
+  svc #1
+  cmp r6, #1
+  bne 2f
+  bkpt #0
+2: bkpt #1
+.thumb_func
+systick:
+  adds r5, r5, #1
+  bx lr
+.thumb_func
+svc_handler:
+  push {r4, lr}
+  movs r6, #1
+  pop {r4, pc}
+"""
+
+
+def test_m33_exception_return(asm):
+    """unicorn's Cortex-M33 raises an interrupt (intno 8) on every branch to EXC_RETURN
+    (reference 5.2); the machine unstacks the frame for BX LR (SysTick) and POP {pc} (SVC)."""
+    r = Machine("U5", asm(SYSTICK_U5, "U5", vectors={11: "svc_handler", 15: "systick"})).run(
+        1_000_000)
+    assert r.exit == "bkpt" and r.exit_code == 0, r.detail
+    assert 3000 <= r.cycles <= 3200
+
+
+@pytest.mark.parametrize("branch", ["  bx r0\n", "  push {r0}\n  pop {pc}\n"])
+def test_m33_exc_return_in_thread_mode_is_a_fault(asm, branch):
+    """The same branch in Thread mode (no exception active) stops with a fault at once: the
+    run cannot loop on unicorn's repeated prefetch abort."""
+    r = Machine("U5", asm("  ldr r0, =0xFFFFFFF9\n" + branch, "U5")).run(1_000_000)
+    assert r.exit == "fault" and "exception return outside a handler" in r.detail
+    assert r.cycles < 20
+
+
+def test_u5_usart1_and_its_interrupt(asm):
+    """USART1 ("v2" layout at 0x4001_3800): receive interrupt IRQ 61 echoes host bytes."""
+    elf = asm("""
+  ldr r0, =0x40013800
+  ldr r1, =1389
+  str r1, [r0, #0x0C]        @ BRR: 160 MHz / 115200
+  movs r1, #0x2D             @ UE | RE | TE | RXNEIE
+  str r1, [r0]
+  ldr r1, =0xE000E104        @ NVIC_ISER1: IRQ 61 = bit 29
+  mov r2, #(1 << 29)
+  str r2, [r1]
+  movs r5, #0
+1: wfi
+  cmp r5, #2
+  blt 1b
+  bkpt #0
+.thumb_func
+uart_isr:
+  ldr r3, [r0, #0x24]
+  strb r3, [r0, #0x28]
+  adds r5, r5, #1
+  bx lr
+""", "U5", vectors={16 + 61: "uart_isr"})
+    m = Machine("U5", elf, configured=True)
+    m.uart_send(b"xy")
+    r = m.run(10_000_000)
+    assert r.exit == "bkpt" and r.uart == b"xy"
+
+
+def test_m33_dwt_has_no_lock_and_cpuid(asm):
+    """Armv8-M's DWT has no LAR: CYCCNT counts without an unlock write; CPUID names a
+    Cortex-M33 (part number 0xD21)."""
+    body = DWT + "  nop\n  nop\n  ldr r5, [r10, #4]\n  ldr r1, =0xE000ED00\n  ldr r6, [r1]\n" \
+        "  bkpt #0\n"
+    from unicorn.arm_const import UC_ARM_REG_R5, UC_ARM_REG_R6
+    m = Machine("U5", asm(body, "U5"))
+    r = m.run(100_000)
+    assert m.uc.reg_read(UC_ARM_REG_R5) > 0 and not r.warnings
+    assert m.uc.reg_read(UC_ARM_REG_R6) >> 4 & 0xFFF == 0xD21
+
+
+def test_m33_double_precision_is_a_fault(asm):
+    """The U575's FPU is single precision: VADD.F64 stops the run (as on silicon)."""
+    r = Machine("U5", asm("""
+  ldr r1, =0xE000ED88
+  ldr r2, [r1]
+  orr r2, r2, #(0xF << 20)
+  str r2, [r1]
+  b 1f                       @ a new block: translated after the CPACR write
+1: .fpu fpv5-d16
+  vadd.f64 d0, d1, d2
+  bkpt #0
+""", "U5")).run(100_000)
+    assert r.exit == "fault" and "Cortex-M33" in r.detail

@@ -17,7 +17,8 @@ Tables and keys (``?`` = optional)::
     [[memory]]    name, kind, address, size_bytes, executable, cacheable, zero_wait, alias_of?
     [flash]       wait_states, ws_max_hz, ws_condition, read_width_bits, acr_address
     [accelerator] name, path, prefetch, icache_lines, icache_line_bytes, dcache_lines,
-                  dcache_line_bytes, enable_bits (table: bit name -> bit number)
+                  dcache_line_bytes, enable_bits (table: bit name -> bit number),
+                  icache_ways?, control_address?
     [cpu_cache]?  icache_bytes, icache_ways, dcache_bytes, dcache_ways, line_bytes, enabled
     [uart]        peripheral, base, layout, is_lpuart, tx, rx, af, kernel_clock,
                   kernel_clock_hz, baud, enable_register, enable_address, enable_bit
@@ -67,7 +68,7 @@ from tinymodel.errors import BoardError
 SCHEMA_VERSIONS: tuple[int, ...] = (1,)
 OSCILLATORS: tuple[str, ...] = ("hse", "hse-bypass", "hsi", "msi")
 PLL_OUTPUTS: tuple[str, ...] = ("P", "R")
-ACCELERATOR_PATHS: tuple[str, ...] = ("icode_dcode", "itcm")
+ACCELERATOR_PATHS: tuple[str, ...] = ("icode_dcode", "itcm", "cbus")
 UART_LAYOUTS: tuple[str, ...] = ("v1", "v2")
 KERNEL_CLOCKS: tuple[str, ...] = ("pclk1", "pclk2", "sysclk", "hsi16")
 ADDRESS_LIMIT = 1 << 32
@@ -413,7 +414,15 @@ def _read_accelerator(t: _Table) -> AcceleratorSpec:
                         icache_line_bytes=t.int("icache_line_bytes", lo=1, hi=256, what="bytes"),
                         dcache_lines=t.int("dcache_lines", lo=0, hi=4096),
                         dcache_line_bytes=t.int("dcache_line_bytes", lo=1, hi=256, what="bytes"),
-                        enable_bits=tuple(bits))
+                        enable_bits=tuple(bits),
+                        icache_ways=t.int("icache_ways", lo=0, hi=16, required=False) or 0,
+                        control_address=t.address("control_address", required=False))
+    if a.icache_ways and a.icache_lines % a.icache_ways:
+        raise t.fail("icache_ways", a.icache_ways, f"a divisor of icache_lines = {a.icache_lines}",
+                     "not a whole number of sets")
+    if a.path == "cbus" and a.dcache_lines:
+        raise t.fail("dcache_lines", a.dcache_lines, "0 for path = \"cbus\" (one cache serves "
+                     "fetches and data reads)", "a separate data cache")
     t.finish()
     return a
 
@@ -547,12 +556,14 @@ def board_from_mapping(data: Mapping[str, Any], origin: str, path: Path | None =
     isa = IsaSpec(dsp=i.bool("dsp"), fpu=i.str("fpu", choices=FPUS),
                   dual_issue=i.bool("dual_issue"))
     allowed_fpus = {"cortex-m4": ("none", "fpv4-sp-d16"),
-                    "cortex-m7": ("none", "fpv5-sp-d16", "fpv5-d16")}[core]
+                    "cortex-m7": ("none", "fpv5-sp-d16", "fpv5-d16"),
+                    "cortex-m33": ("none", "fpv5-sp-d16")}[core]
     if isa.fpu not in allowed_fpus:
         raise i.fail("fpu", isa.fpu, f"for {core}: " + ", ".join(allowed_fpus),
                      "wrong FPU for core")
-    if isa.dual_issue != (core == "cortex-m7"):
-        raise i.fail("dual_issue", isa.dual_issue, f"{str(core == 'cortex-m7').lower()} for {core}",
+    dual = core in ("cortex-m7", "cortex-m33")
+    if isa.dual_issue != dual:
+        raise i.fail("dual_issue", isa.dual_issue, f"{str(dual).lower()} for {core}",
                      "inconsistent with the core")
     i.finish()
 

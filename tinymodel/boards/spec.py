@@ -24,7 +24,7 @@ MEMORY_KINDS: tuple[str, ...] = ("backup", "ccm", "dtcm", "flash", "itcm", "sram
 DATA_RAM_KINDS: tuple[str, ...] = ("sram", "dtcm")
 
 #: Cores the cost model and the virtual board know.
-CORES: tuple[str, ...] = ("cortex-m4", "cortex-m7")
+CORES: tuple[str, ...] = ("cortex-m4", "cortex-m7", "cortex-m33")
 
 #: Floating-point units by name (GCC ``-mfpu`` spelling).  ``fpv5-d16`` has double precision.
 FPUS: tuple[str, ...] = ("none", "fpv4-sp-d16", "fpv5-sp-d16", "fpv5-d16")
@@ -36,7 +36,8 @@ class IsaSpec:
 
     dsp: bool            # ARMv7E-M DSP/SIMD instructions (SMLAD, QADD8, ...)
     fpu: str             # one of FPUS
-    dual_issue: bool     # the core can issue two instructions per cycle (Cortex-M7)
+    dual_issue: bool     # the core can issue two instructions per cycle (Cortex-M7; the M33
+                         # pairs two 16-bit instructions in some cases)
 
     @property
     def double_precision_fpu(self) -> bool:
@@ -134,11 +135,18 @@ class FlashSpec:
 
 @dataclass(frozen=True)
 class AcceleratorSpec:
-    """The ST flash accelerator (ART): prefetch and small instruction/data line caches.
+    """The cache in front of the flash: the ST ART accelerator (prefetch and small instruction
+    and data line caches) or the STM32U5's ICACHE.
 
-    ``path`` says which bus it serves: ``"icode_dcode"`` (STM32L4/F4: every flash fetch) or
+    ``path`` says which bus it serves: ``"icode_dcode"`` (STM32L4/F4: every flash fetch),
     ``"itcm"`` (STM32F7: only flash read through the ITCM alias; the AXI window at 0x0800_0000
-    goes through the core's L1 caches instead).  A cache with 0 lines is absent.
+    goes through the core's L1 caches instead) or ``"cbus"`` (STM32U5: one cache for the
+    instruction fetches *and* the data reads of the code region, on the Cortex-M33's C-AHB).
+    A cache with 0 lines is absent.  ``icache_ways`` 0 means fully associative (the ART's line
+    buffers).  ``control_address`` is the register holding the cache enable bits when it is not
+    FLASH_ACR (the U5's ICACHE_CR: ``en``); ``prefetch`` is FLASH_ACR's PRFTEN either way, and the
+    ``prften`` entry of ``enable_bits`` always names that FLASH_ACR bit
+    (``calibration.firmware.accelerator_bits`` sorts the bits by register).
     """
 
     name: str
@@ -148,7 +156,9 @@ class AcceleratorSpec:
     icache_line_bytes: int
     dcache_lines: int
     dcache_line_bytes: int
-    enable_bits: tuple[tuple[str, int], ...]     # FLASH_ACR bit name -> bit position
+    enable_bits: tuple[tuple[str, int], ...]     # bit name -> bit position
+    icache_ways: int = 0
+    control_address: int | None = None
 
     @property
     def icache_bytes(self) -> int:

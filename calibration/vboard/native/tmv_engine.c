@@ -785,6 +785,10 @@ static void arm(tmv_engine *e, int64_t id, int64_t c)
                     tail += e->data_miss * g->loads;
                     continue;
                 }
+                /* one cache serves the fetches and the flash data (U5 ICACHE): not armed,
+                 * as in CycleEngine.arm */
+                if (e->dcache == b->fcache)
+                    return;
                 if (ns == TMV_MAX_STREAMS) {
                     e->slow_calls++;
                     e->slow(TMV_SLOW_ARM, id, c, 0);
