@@ -14,25 +14,30 @@ from pathlib import Path
 
 from tinymodel.errors import TinymodelError
 
-#: pyOCD target names (CMSIS-Pack part numbers) of the shipped boards.  Install the pack once with
-#: ``pyocd pack install <target>``.  U5: part STM32U575ZITx of Keil.STM32U5xx_DFP (pyOCD has no
-#: built-in STM32U5 target; its maintainers point to the pack, pyOCD issue #1351); pyOCD spells
-#: pack targets as the lower-case part number.
-PYOCD_TARGETS: dict[str, str] = {"L4": "stm32l496zgtx", "F4": "stm32f469nihx",
-                                 "F7": "stm32f767zitx", "U5": "stm32u575zitx"}
-
-
 class FlashError(TinymodelError):
     """Writing the image to the board failed (no pyOCD, no probe, or pyOCD reported an error)."""
+
+
+def pyocd_target(board: str) -> str:
+    """The pyOCD target of ``board`` (an id or a board file): its board file's
+    ``board.pyocd_target``; a one-line :class:`FlashError` when the file names none."""
+    from tinymodel.boards import load_board
+    from tinymodel.errors import BoardError
+
+    try:
+        b = load_board(board)
+    except BoardError as e:
+        raise FlashError(str(e)) from None
+    if not b.pyocd_target:
+        raise FlashError(f"board {b.id}: its board file names no pyOCD target "
+                         f"([board] pyocd_target = \"...\")")
+    return b.pyocd_target
 
 
 def pyocd_command(image: Path, board: str, probe: str | None = None,
                   pyocd: str = "pyocd") -> list[str]:
     """The pyOCD command line that writes ``image`` to ``board`` (and resets it to run)."""
-    target = PYOCD_TARGETS.get(board.upper())
-    if target is None:
-        raise FlashError(f"no pyOCD target known for board {board!r}; "
-                         f"known: {', '.join(PYOCD_TARGETS)}")
+    target = pyocd_target(board)
     cmd = [pyocd, "flash", "--target", target]
     if probe:
         cmd += ["--uid", probe]
@@ -48,7 +53,7 @@ def check_flasher(board: str, pyocd: str = "pyocd") -> str:
     exe = shutil.which(pyocd)
     if exe is None:
         raise FlashError("pyOCD not found: install it with 'pip install pyocd' and the target "
-                         f"pack with 'pyocd pack install {PYOCD_TARGETS[board.upper()]}'")
+                         f"pack with 'pyocd pack install {pyocd_target(board)}'")
     return exe
 
 
@@ -69,8 +74,9 @@ def flash_image(image: Path, board: str, probe: str | None = None, pyocd: str = 
             raise FlashError(f"no debug probe found{which}: connect the board's ST-LINK USB port "
                              f"(pyocd list shows the probes)")
         if "target type" in low and "not recognized" in low:
-            raise FlashError(f"pyOCD does not know target {PYOCD_TARGETS[board.upper()]}: run "
-                             f"'pyocd pack install {PYOCD_TARGETS[board.upper()]}'")
+            target = pyocd_target(board)
+            raise FlashError(f"pyOCD does not know target {target}: run "
+                             f"'pyocd pack install {target}'")
         last = [line for line in output.strip().splitlines() if line.strip()]
         raise FlashError(f"pyOCD failed (exit {res.returncode}): "
                          f"{last[-1].strip() if last else 'no output'}")

@@ -169,15 +169,25 @@ def test_pyocd_command():
     assert pyocd_command(Path("a.elf"), "f7", probe="0669FF")[2:6] == [
         "--target", "stm32f767zitx", "--uid", "0669FF"]
     assert pyocd_command(Path("a.elf"), "U5")[2:4] == ["--target", "stm32u575zitx"]
-    with pytest.raises(FlashError, match="no pyOCD target known"):
+    with pytest.raises(FlashError, match="unknown board 'H7'"):
         pyocd_command(Path("a.elf"), "H7")
 
 
-def test_every_shipped_board_has_a_pyocd_target():
-    from calibration.flashing import PYOCD_TARGETS
-    from tinymodel.boards import board_ids
+def test_every_shipped_board_names_its_pyocd_target(tmp_path):
+    """The target is the board file's ``pyocd_target``; a board file without one is refused in
+    one line when flashing."""
+    from calibration.flashing import pyocd_target
+    from tinymodel.boards import DATA_DIR, all_boards
 
-    assert sorted(PYOCD_TARGETS) == sorted(board_ids())
+    assert {b.id: pyocd_target(b.id) for b in all_boards()} == {
+        "F4": "stm32f469nihx", "F7": "stm32f767zitx", "L4": "stm32l496zgtx",
+        "U5": "stm32u575zitx"}
+    text = (DATA_DIR / "L4.toml").read_text()
+    mine = tmp_path / "mine.toml"
+    mine.write_text("".join(line for line in text.splitlines(keepends=True)
+                            if not line.startswith("pyocd_target")))
+    with pytest.raises(FlashError, match=r"^board L4: its board file names no pyOCD target"):
+        pyocd_command(Path("a.elf"), str(mine))
 
 
 def test_flash_without_pyocd(monkeypatch, tmp_path):

@@ -9,7 +9,7 @@ A board file is TOML.  Every table may carry two provenance keys besides its dat
 Tables and keys (``?`` = optional)::
 
     schema = 1
-    [board]       id, name, mcu, family, core
+    [board]       id, name, mcu, family, core, pyocd_target?
     [isa]         dsp, fpu, dual_issue
     [clock]       oscillator, oscillator_hz, pll_m, pll_n, pll_div, pll_output, sysclk_hz,
                   ahb_div, apb1_div, apb2_div, hclk_hz, apb1_hz, apb2_hz, voltage_scale,
@@ -550,6 +550,8 @@ def board_from_mapping(data: Mapping[str, Any], origin: str, path: Path | None =
     mcu = b.str("mcu")
     family = b.str("family")
     core = b.str("core", choices=CORES)
+    pyocd_target = b.str("pyocd_target", required=False,
+                         what="pyOCD's target name, e.g. stm32l496zgtx") or ""
     b.finish()
 
     i = table("isa")
@@ -615,4 +617,5 @@ def board_from_mapping(data: Mapping[str, Any], origin: str, path: Path | None =
                  memory=memory, flash=flash, accelerator=accelerator, cpu_cache=cpu_cache,
                  uart=uart, gpio=tuple(ports[k] for k in sorted(ports)), vddio2=vddio2,
                  marker=marker, peripherals=tuple(peripherals), power=power,
-                 sources=tuple(tags.items()), unconfirmed=tuple(unconfirmed), path=path)
+                 sources=tuple(tags.items()), unconfirmed=tuple(unconfirmed), path=path,
+                 pyocd_target=pyocd_target)

@@ -329,6 +329,7 @@ class Board:
     sources: tuple[tuple[str, str], ...]
     unconfirmed: tuple[str, ...]
     path: Path | None = field(default=None, compare=False)
+    pyocd_target: str = ""       # pyOCD's target name (the CMSIS-Pack part), "" if none
 
     # -- clock and memory ------------------------------------------------------------------------
 
