@@ -1,5 +1,5 @@
 """The virtual board: the project's firmware (or any bare-metal Cortex-M ELF) running on an
-emulated L4, F4 or F7 with a cycle-approximate timing model.
+emulated L4, F4, F7 or U5 with a cycle-approximate timing model.
 
 Importing this package registers the ``vboard://`` pyserial URL handler, so
 ``serial.serial_for_url("vboard://L4?image=fw.elf")`` works.  Heavy modules (unicorn,
