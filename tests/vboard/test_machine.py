@@ -234,12 +234,16 @@ def test_wfi_without_wakeup_source_stops(asm):
     assert r.exit == "wfi-deadlock"
 
 
-def test_uart_rx_interrupt(asm):
-    elf = asm(UART_L4 + """
+#: A UART's receive interrupt echoes two host bytes: {base} of the UART, {brr}, the NVIC's
+#: ISER word {iser} and {bit} of the UART's IRQ in it (the handler is the vector of that IRQ).
+UART_IRQ_ECHO = """
+  ldr r0, ={base}
+  ldr r1, ={brr}
+  str r1, [r0, #0x0C]       @ BRR
   movs r1, #0x2D            @ UE | RE | TE | RXNEIE
   str r1, [r0]
-  ldr r1, =0xE000E108       @ NVIC_ISER2: IRQ 70 = bit 6
-  movs r2, #(1 << 6)
+  ldr r1, ={iser}
+  mov r2, #(1 << {bit})
   str r2, [r1]
   movs r5, #0
 1: wfi
@@ -252,10 +256,21 @@ uart_isr:
   strb r3, [r0, #0x28]
   adds r5, r5, #1
   bx lr
-""", vectors={16 + 70: "uart_isr"})
-    m = Machine("L4", elf, configured=True)
+"""
+
+
+def _uart_irq_echo(asm, board: str, base: int, brr: int, irq: int):
+    elf = asm(UART_IRQ_ECHO.format(base=hex(base), brr=hex(brr),
+                                   iser=hex(0xE000E100 + 4 * (irq // 32)), bit=irq % 32),
+              board, vectors={16 + irq: "uart_isr"})
+    m = Machine(board, elf, configured=True)
     m.uart_send(b"xy")
-    r = m.run(10_000_000)
+    return m.run(10_000_000)
+
+
+def test_uart_rx_interrupt(asm):
+    """LPUART1 of the L4 (IRQ 70)."""
+    r = _uart_irq_echo(asm, "L4", 0x40008000, 0x2B672, 70)
     assert r.exit == "bkpt" and r.uart == b"xy"
 
 
@@ -516,30 +531,7 @@ def test_m33_exc_return_in_thread_mode_is_a_fault(asm, branch):
 
 def test_u5_usart1_and_its_interrupt(asm):
     """USART1 ("v2" layout at 0x4001_3800): receive interrupt IRQ 61 echoes host bytes."""
-    elf = asm("""
-  ldr r0, =0x40013800
-  ldr r1, =1389
-  str r1, [r0, #0x0C]        @ BRR: 160 MHz / 115200
-  movs r1, #0x2D             @ UE | RE | TE | RXNEIE
-  str r1, [r0]
-  ldr r1, =0xE000E104        @ NVIC_ISER1: IRQ 61 = bit 29
-  mov r2, #(1 << 29)
-  str r2, [r1]
-  movs r5, #0
-1: wfi
-  cmp r5, #2
-  blt 1b
-  bkpt #0
-.thumb_func
-uart_isr:
-  ldr r3, [r0, #0x24]
-  strb r3, [r0, #0x28]
-  adds r5, r5, #1
-  bx lr
-""", "U5", vectors={16 + 61: "uart_isr"})
-    m = Machine("U5", elf, configured=True)
-    m.uart_send(b"xy")
-    r = m.run(10_000_000)
+    r = _uart_irq_echo(asm, "U5", 0x40013800, 1389, 61)       # BRR: 160 MHz / 115200
     assert r.exit == "bkpt" and r.uart == b"xy"
 
 
