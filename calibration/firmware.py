@@ -427,6 +427,11 @@ class SizeReport:
     ram_static_bytes: int
     arena_bytes: int
 
+    def file_text(self) -> str:
+        """``size.txt``'s contents: :meth:`text` and a final newline (written by
+        :func:`build_image` and by ``python -m calibration.firmware size-report --out``)."""
+        return self.text() + "\n"
+
     def text(self) -> str:
         """A short multi-line report."""
         def pct(a: int, b: int) -> str:
@@ -657,7 +662,7 @@ def build_image(board: str, variant: str, opt: str = "-O2", *, model_dir: Path |
                                 f"{tail}")
         elf = out / "tinymodel.elf"
         size = size_report(elf, board)
-        write_if_changed(out / "size.txt", size.text() + "\n")
+        write_if_changed(out / "size.txt", size.file_text())
     return Image(board, variant, opt, out, elf, out / "tinymodel.map", out / "tinymodel.bin",
                  size, output)
 
@@ -870,7 +875,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 json.dump(configs, sys.stdout, indent=1)
                 sys.stdout.write("\n")
         else:
-            text = size_report(args.elf, args.board).text() + "\n"
+            text = size_report(args.elf, args.board).file_text()
             if args.out:
                 args.out.write_text(text)
             sys.stdout.write(text)
