@@ -140,9 +140,9 @@ class VboardCommand(Command):
         out.flush()
         try:
             result = bridge.serve(args.max_cycles)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:      # the command's own line and exit 130 (docs/cli.md)
             bridge.stop()
-            return 0
+            raise
         finally:
             bridge.close()
         print(f"{command_label(args)}: board stopped: {result.exit}"

@@ -61,3 +61,30 @@ def test_unknown_engine_in_the_environment_is_one_line(asm, capsys, monkeypatch)
     assert len(err) == 1
     assert "unknown virtual-board engine 'turbo' ($TINYMODEL_VBOARD_ENGINE)" in err[0]
     assert "python, native" in err[0]
+
+
+def test_serve_stops_on_ctrl_c_with_exit_130(asm):
+    """``vboard serve`` prints its pty's path; Ctrl-C stops it with the commands' interrupt line
+    and exit 130, not 0."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    elf = asm("1: wfi\n  b 1b\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    proc = subprocess.Popen([sys.executable, "-m", "tinymodel.cli", "vboard", "serve", "--image",
+                             str(elf), "--board", "L4"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)
+    try:
+        path = proc.stdout.readline().strip()
+        assert path.startswith("/dev/pts/"), path
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "tinymodel vboard: interrupted"
