@@ -32,7 +32,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tinymodel.cachedir import cache_dir
+from tinymodel.cachedir import cache_dir, write_atomic
 from tinymodel.dispatch import Variant
 from tinymodel.errors import TinymodelError
 from tinymodel.footprint import image_overflow_bytes, memory_layout, oversized_text
@@ -296,8 +296,6 @@ def write_if_changed(path: Path, data: bytes | str) -> None:
     in the same directory renamed over it): a ``make`` or another process syncing the same
     sources into a shared cache never reads a half-written file
     (:func:`tinymodel.cachedir.write_atomic`)."""
-    from tinymodel.cachedir import write_atomic
-
     raw = data.encode() if isinstance(data, str) else data
     if path.exists() and path.read_bytes() == raw:
         return
@@ -727,10 +725,7 @@ def build_network_image(board: str, variant: str, opt: str, model_dir: Path, out
                 if src.is_dir():
                     shutil.copytree(src, dst, dirs_exist_ok=True)
                 elif src.exists():
-                    dst.parent.mkdir(parents=True, exist_ok=True)
-                    tmp = dst.with_name(f".{dst.name}.tmp{os.getpid()}")
-                    shutil.copy2(src, tmp)
-                    os.replace(tmp, dst)
+                    write_atomic(dst, src.read_bytes())
         except OSError as e:
             raise FirmwareError(f"{out_dir}: cannot copy the image there ({e.strerror or e})") \
                 from None

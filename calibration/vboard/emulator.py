@@ -329,18 +329,17 @@ class Machine:
             self.pwr = Pwr(b.peripheral("pwr"), family)
         bus.attach(self.rcc.base, 0x400, self.rcc)
         bus.attach(self.pwr.base, 0x400, self.pwr)
+        from calibration.firmware import accelerator_bits
+
         acc = dict(b.accelerator.enable_bits)
         # the ART's enable bits live in FLASH_ACR; a cache with its own control register
         # (accelerator.control_address: the U5's ICACHE_CR, EN) keeps only PRFTEN in FLASH_ACR
         acr_names = ("prften",) if b.accelerator.control_address is not None else tuple(acc)
+        # configured: the accelerator bits the firmware's clock code sets (one rule for both)
+        acr_set, _, ctl_set = accelerator_bits(b.accelerator)
         reset_acr = 0x600 if family == "l4" else 0
         if self.configured:
-            reset_acr = b.flash.wait_states
-            for name in ("icen", "dcen", "arten"):
-                if name in acc and name in acr_names:
-                    reset_acr |= 1 << acc[name]
-            if b.accelerator.prefetch and "prften" in acc:
-                reset_acr |= 1 << acc["prften"]
+            reset_acr = b.flash.wait_states | acr_set
         self.acr_bits = {k: v for k, v in acc.items() if k in acr_names}
         self.flash_if = FlashInterface(b.flash.acr_address, reset_acr, self)
         bus.attach(b.flash.acr_address & ~0x3FF, 0x400, self.flash_if)
@@ -349,9 +348,7 @@ class Machine:
         if ctl is not None:
             # U5 ICACHE_CR: WAYSEL (b2) = 1 after reset; EN as the board file says when
             # configured (REF 2.4: disabled after reset)
-            reset_cr = 1 << 2
-            if self.configured and "en" in acc:
-                reset_cr |= 1 << acc["en"]
+            reset_cr = (1 << 2) | (ctl_set if self.configured else 0)
             self.icache_ctl = ICache(ctl, self, reset_cr)
             bus.attach(ctl & ~0x3FF, 0x400, self.icache_ctl)
         # GPIO: every port of the family, derived from one described port's base

@@ -192,6 +192,14 @@ class NativeTlb:
             lib.tmv_tlb_free(ctypes.byref(self._st))
 
 
+def _state(name: str) -> property:
+    """The attribute ``name`` as the field of the same name of the object's C state (``_st``:
+    the engine's ``tmv_engine``, the UART's ``tmv_uart``)."""
+    return property(lambda self: getattr(self._st, name),
+                    lambda self, v: setattr(self._st, name, v),
+                    doc=f"``{name}``, held in C.")
+
+
 #: The Python side of an MMIO access the C callbacks do not serve: (address, size) -> value,
 #: and (address, size, value).
 PY_READ_FN = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_uint64, ctypes.c_uint64)
@@ -215,12 +223,6 @@ class MmioStruct(ctypes.Structure):
     _fields_ = [("base", _I64), ("uart", ctypes.POINTER(UartStruct))]
 
 
-def _uart_state(name: str) -> property:
-    return property(lambda self: getattr(self._st, name),
-                    lambda self, v: setattr(self._st, name, v),
-                    doc=f"``{name}``, held in the C ``tmv_uart``.")
-
-
 class NativeUart(Uart):
     """The console :class:`~calibration.vboard.peripherals.Uart` of a machine with the native
     engine: its state (``rdr``, ``tx_free_at``, ``polls``, a copy of CR1) lives in a C
@@ -233,8 +235,8 @@ class NativeUart(Uart):
     What the C side needs to know of the NVIC (nothing pending, the UART's interrupt enabled)
     the machine sets with :meth:`irq_state` whenever the NVIC's sets change."""
 
-    tx_free_at = _uart_state("tx_free_at")
-    polls = _uart_state("polls")
+    tx_free_at = _state("tx_free_at")
+    polls = _state("polls")
 
     def __init__(self, base: int, layout: str, is_lpuart: bool, clock_ratio: float, host,
                  rx_source, tx_sink, take_rx) -> None:
@@ -483,13 +485,6 @@ class _Btac:
 
     def __len__(self) -> int:
         return self._eng._lib.tmv_btac_len(self._eng._ptr)
-
-
-def _state(name: str) -> property:
-    """The engine attribute ``name`` as the field of the same name of the C state."""
-    return property(lambda self: getattr(self._st, name),
-                    lambda self, v: setattr(self._st, name, v),
-                    doc=f"``{name}`` of the engine state, held in C.")
 
 
 class NativeEngine(CycleEngine):

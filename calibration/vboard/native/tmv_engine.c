@@ -898,14 +898,14 @@ void tmv_hook_block(void *uc, uint64_t address, uint32_t size, void *user_data)
     }
     if (b->has_flines && (!b->fcache || b->fepoch != b->fcache->epoch))
         c = fetch_slow(e, b, sequential, c);
-    if (c >= e->next_event || (e->uart_event && tmv_uart_deliverable(e->uart))) {
-        e->uart_event = 0;
+    int event = c >= e->next_event || (e->uart_event && tmv_uart_deliverable(e->uart));
+    e->uart_event = 0;
+    if (event) {
         e->slow_calls++;
         if (e->slow(TMV_SLOW_EVENT, addr, c, 0))
             return;
         b = &e->blocks[id];
     }
-    e->uart_event = 0;
     e->entry = c;
     c += b->static_cycles;
     if (b->ndyn) {
