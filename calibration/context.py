@@ -701,7 +701,7 @@ def measure_network(net: CalibrationNetwork, images: NetworkImages, *, target, s
 
 
 def _init_worker(parent_pid: int) -> None:
-    from calibration.workers import die_with_parent
+    from tinymodel.workers import die_with_parent
 
     die_with_parent(parent_pid)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s worker: %(message)s")

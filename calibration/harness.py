@@ -35,7 +35,7 @@ Lifecycle of one variant (:func:`run_plan` does this for every variant asked for
 4. **In parallel** (``jobs > 1``, virtual boards only): the points are handed out through a
    queue to ``jobs`` worker processes, each with its own virtual board; only the parent writes
    the log, as results arrive.  Workers end with the parent however it ends, even killed
-   (:mod:`calibration.workers`); on Ctrl-C the parent logs the points the workers finished,
+   (:mod:`tinymodel.workers`); on Ctrl-C the parent logs the points the workers finished,
    stops the workers and raises ``KeyboardInterrupt``.
 
 :func:`fit_tables` turns the log's records into calibrated tables (through
@@ -77,7 +77,7 @@ from calibration.protocol import (
     version_mismatch,
 )
 from calibration.transport import PortOpenError, SerialTransport, Transport, TransportError
-from calibration.workers import stop_processes
+from tinymodel.workers import stop_processes
 from tinymodel.text import counted
 from tinymodel.errors import TinymodelError
 from tinymodel.tables import table_path  # where calibrate writes a table (re-exported)
@@ -772,8 +772,8 @@ def _worker_main(wid: int, run: VariantRun, settings: HarnessSettings, ops: tupl
                  plan_name: str, warmups: int, reps: int, run_id: str, task_q: Any, result_q: Any,
                  parent_pid: int) -> None:
     """A worker process: its own board, points from ``task_q``, results to ``result_q``; it
-    ends with its parent (:func:`calibration.workers.die_with_parent`)."""
-    from calibration.workers import die_with_parent
+    ends with its parent (:func:`tinymodel.workers.die_with_parent`)."""
+    from tinymodel.workers import die_with_parent
 
     die_with_parent(parent_pid)
     logging.basicConfig(level=logging.WARNING, format=f"%(levelname)s worker {wid}: %(message)s")
@@ -865,7 +865,7 @@ def _run_parallel(plan: Plan, run: VariantRun, todo: Sequence[PlanPoint], mlog: 
 def _keep_finished_points(result_q: Any, mlog: MeasurementLog, vs: VariantSummary,
                           progress: Progress | None) -> None:
     """On an interrupt: log the points that workers finished and queued before it (the
-    workers ignore SIGINT and keep their board; :func:`calibration.workers.stop_processes`
+    workers ignore SIGINT and keep their board; :func:`tinymodel.workers.stop_processes`
     stops them after this)."""
     while True:
         try:

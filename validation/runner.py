@@ -542,7 +542,7 @@ def run_jobs(jobs: Sequence[Job], settings: RunSettings, results_path: Path, wor
 
     The results file is opened with :func:`tinymodel.records.open_for_append` (locked against a
     second run; a line cut off by a killed run moved aside first).  Worker processes end with
-    this process however it ends (:func:`calibration.workers.die_with_parent`).  On an
+    this process however it ends (:func:`tinymodel.workers.die_with_parent`).  On an
     interrupt (``KeyboardInterrupt``) or any other error the records of runs that finished are
     appended, runs not started are cancelled, running ones are terminated, and the exception
     propagates."""
@@ -597,7 +597,7 @@ def _run_in_pool(todo: Sequence[Job], settings: RunSettings, workers: int,
                  done: Callable[[dict[str, Any]], None]) -> None:
     """:func:`measure` every job in ``workers`` processes, ``done(record)`` as each finishes
     (see :func:`run_jobs` for what an interrupt does)."""
-    from calibration.workers import die_with_parent, stop_processes
+    from tinymodel.workers import die_with_parent, stop_processes
 
     ctx = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=die_with_parent,
