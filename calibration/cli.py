@@ -2,7 +2,8 @@
 
 Without ``--port`` every variant runs on a virtual board (:mod:`calibration.vboard`) loaded with
 that variant's firmware image, built on first use (:func:`calibration.firmware.build_image`);
-``--jobs N`` runs N of them in parallel processes.  With ``--port`` the same requests go over
+``--jobs N`` runs N of them in local worker processes, ``--scheduler`` on a Dask cluster's
+workers (:mod:`tinymodel.execution`, docs/cluster.md).  With ``--port`` the same requests go over
 pyserial to a real board, which must already run the right image (HELLO is checked and the error
 says what to flash).
 
@@ -60,6 +61,9 @@ class CalibrateCommand(Command):
         ("--board F7 --variant s8-ref,s8-opt --plan quick --jobs 2 --json",
          "both int8 variants on two virtual F7s in parallel; the summary with the paper's "
          "Table 4 analogue as JSON"),
+        ("--board L4 --plan full --scheduler tcp://10.0.0.5:8786 --out l4-full.jsonl",
+         "the full plan on the workers of a Dask scheduler (dask scheduler / dask worker "
+         "--nthreads 1; docs/cluster.md), the log written here as points arrive"),
         ("--board L4 --port /dev/ttyACM0 --variant s8-opt --probe 0668FF3",
          "the same on a real NUCLEO-L496ZG: each calibration network is flashed with pyOCD "
          "(probe 0668FF3) before it runs; add --context layer to time single layers with "
