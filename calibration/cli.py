@@ -58,9 +58,6 @@ class CalibrateCommand(Command):
          "build/l4-quick.s8-opt.table.json"),
         ("--board L4 --variant s8-opt --plan quick --out build/l4-quick.jsonl --resume",
          "continue that run after an interruption, measuring only the missing points"),
-        ("--board F7 --variant s8-ref,s8-opt --plan quick --jobs 2 --json",
-         "both int8 variants on two virtual F7s in parallel; the summary with the paper's "
-         "Table 4 analogue as JSON"),
         ("--board L4 --plan full --scheduler tcp://10.0.0.5:8786 --out l4-full.jsonl",
          "the full plan on the workers of a Dask scheduler (dask scheduler / dask worker "
          "--nthreads 1; docs/cluster.md), the log written here as points arrive"),

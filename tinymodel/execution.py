@@ -201,8 +201,11 @@ class Pool:
             return
         from distributed import LocalCluster
 
+        # the scheduler serves HTTP (health, metrics) even without a dashboard, by default on
+        # port 8787, which another cluster may hold: any free loopback port instead
         self.cluster = LocalCluster(n_workers=self.engine.jobs, threads_per_worker=1,
-                                    processes=True, dashboard_address=None,
+                                    processes=True, host="127.0.0.1",
+                                    dashboard_address="127.0.0.1:0",
                                     worker_dashboard_address=None,
                                     silence_logs=logging.ERROR, memory_limit=0)
         self.client = Client(self.cluster, set_as_default=False)
