@@ -271,8 +271,10 @@ class Pool:
         import dask.base
 
         token = dask.base.tokenize(time.time_ns(), os.getpid(), id(items))[:10]
-        # what every job shares (an image, settings) goes to the cluster once, not per job
-        shared = {k: self.client.scatter([v], hash=False)[0] for k, v in kwargs.items()}
+        # what every job shares (an image, settings) goes to the workers once, not with every
+        # job; to every worker, so that a worker's death does not take the only copy with it
+        shared = {k: self.client.scatter([v], hash=False, broadcast=True)[0]
+                  for k, v in kwargs.items()}
         futures = [self.client.submit(fn, item, **shared, key=f"{key}-{token}-{i}", pure=False)
                    for i, item in enumerate(items)]
         index = {f.key: i for i, f in enumerate(futures)}
