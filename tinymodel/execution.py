@@ -182,6 +182,8 @@ class Pool:
         dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES})
         from distributed import Client
 
+        _quiet_dask_logs()
+
         if self.engine.remote:
             address = self.engine.scheduler
             try:
@@ -201,9 +203,12 @@ class Pool:
             return
         from distributed import LocalCluster
 
+        # no dashboard; the scheduler's HTTP server (which it always starts) on a free loopback
+        # port, not 8787, which another cluster on this machine may hold (a warning each run)
         self.cluster = LocalCluster(n_workers=self.engine.jobs, threads_per_worker=1,
                                     processes=True, dashboard_address=None,
                                     worker_dashboard_address=None,
+                                    scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
                                     silence_logs=logging.ERROR, memory_limit=0)
         self.client = Client(self.cluster, set_as_default=False)
         self.client.register_plugin(_end_with_client_plugin(os.getpid()))
@@ -299,6 +304,15 @@ class Pool:
         if self.client is None:
             return {"local": fn(*args)}
         return self.client.run(fn, *args)
+
+
+def _quiet_dask_logs() -> None:
+    """Dask's own log lines: errors only, everything with ``-vv`` (the root logger at DEBUG).
+    ``distributed`` imported after a command set up logging keeps its loggers at INFO and
+    propagating to the command's handler, which then prints a line for every worker started or
+    stopped among the progress bars (``silence_logs`` only quiets handlers of its own)."""
+    debug = logging.getLogger().getEffectiveLevel() <= logging.DEBUG
+    logging.getLogger("distributed").setLevel(logging.DEBUG if debug else logging.ERROR)
 
 
 def _reason(e: BaseException) -> str:
