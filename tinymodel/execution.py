@@ -182,6 +182,8 @@ class Pool:
         dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES})
         from distributed import Client
 
+        _quiet_dask_logs()
+
         if self.engine.remote:
             address = self.engine.scheduler
             try:
@@ -306,6 +308,15 @@ class Pool:
         if self.client is None:
             return {"local": fn(*args)}
         return self.client.run(fn, *args)
+
+
+def _quiet_dask_logs() -> None:
+    """Dask's own log lines: errors only, everything with ``-vv`` (the root logger at DEBUG).
+    ``distributed`` imported after a command set up logging keeps its loggers at INFO and
+    propagating to the command's handler, which then prints a line for every worker started or
+    stopped among the progress bars (``silence_logs`` only quiets handlers of its own)."""
+    debug = logging.getLogger().getEffectiveLevel() <= logging.DEBUG
+    logging.getLogger("distributed").setLevel(logging.DEBUG if debug else logging.ERROR)
 
 
 def _reason(e: BaseException) -> str:
