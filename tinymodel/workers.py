@@ -29,8 +29,6 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterable
-from typing import Any
 
 log = logging.getLogger(__name__)
 
