@@ -82,7 +82,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -955,8 +955,36 @@ class BatchPrediction:
     #: Half-widths below the predictions (``None``: the same as :attr:`half_width_cycles`).
     half_width_low_cycles: np.ndarray | None = None
 
+    #: The per-graph arrays (besides :attr:`half_width_low_cycles`, which may be ``None``).
+    ARRAYS: ClassVar[tuple[str, ...]] = ("cycles", "half_width_cycles", "layers",
+                                         "fallback_layers", "not_predicted_layers",
+                                         "peak_ram_bytes", "flash_bytes", "ram_bytes")
+
     def __len__(self) -> int:
         return len(self.cycles)
+
+    @classmethod
+    def concat(cls, parts: Sequence[BatchPrediction]) -> BatchPrediction:
+        """The predictions of ``parts`` one after the other, as one batch (what
+        :meth:`Estimator.predict_many` gives for all their graphs in one call).  The parts must
+        come from one board and variant (:class:`PredictionError` otherwise)."""
+        if not parts:
+            raise PredictionError("no batch predictions to concatenate")
+        first = parts[0]
+        same = ("board", "variant", "clock_hz", "run_power_mw", "flash_size_bytes",
+                "ram_size_bytes")
+        for part in parts[1:]:
+            other = [f for f in same if getattr(part, f) != getattr(first, f)]
+            if other:
+                raise PredictionError(
+                    f"cannot concatenate batch predictions of {first.board} / {first.variant} "
+                    f"and {part.board} / {part.variant}: {', '.join(other)} differ")
+        arrays = {f: np.concatenate([getattr(p, f) for p in parts]) for f in cls.ARRAYS}
+        low = None
+        if any(p.half_width_low_cycles is not None for p in parts):
+            low = np.concatenate([p.half_width_cycles if p.half_width_low_cycles is None
+                                  else p.half_width_low_cycles for p in parts])
+        return cls(**{f: getattr(first, f) for f in same}, **arrays, half_width_low_cycles=low)
 
     @property
     def ms(self) -> np.ndarray:
@@ -1034,6 +1062,15 @@ class Estimator:
         self.table = table
         self.firmware_build = firmware_build
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled as its parameters and fitted attributes (``table_``, ``coef_``,
+        ``fit_report_``): what it resolved (board, table, layer catalogue, compiled graphs) is
+        resolved again on first use after unpickling, so an estimator travels to worker
+        processes as a few bytes plus its table when the table is an object."""
+        state = dict(self.__dict__)
+        state.pop("_state", None)
+        return state
+
     # -- fitting -------------------------------------------------------------------------------
     def fit(self, measurements: Any) -> Estimator:
         """Fit a table from measurement records (dicts as the harness logs them, or the path of a
@@ -1094,6 +1131,14 @@ class Estimator:
     def table_in_use(self) -> LatencyTable:
         """The table predictions use (fitted, given, or the shipped default)."""
         return self._get_state().table
+
+    def portable(self) -> Estimator:
+        """An estimator that predicts the same, with the resolved board and table objects as
+        parameters instead of ids and file paths: what is sent to worker processes, which may
+        run on machines without this one's files (:mod:`tinymodel.batch`).  Resolving it here
+        raises what resolving raises (an unknown board, a table for another board)."""
+        state = self._get_state()
+        return Estimator(state.board, state.variant, state.table, self.firmware_build)
 
     # -- compiling -----------------------------------------------------------------------------
     def compile(self, graph: ModelGraph | CompiledGraph) -> CompiledGraph:
