@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import platform
 import sys
@@ -92,8 +93,9 @@ def main(argv: list[str] | None = None) -> int:
 
     for n in (int(w) for w in args.workers.split(",") if w.strip()):
         t = time.perf_counter()
-        with LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                          dashboard_address=None, memory_limit=0) as cluster, \
+        with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
+                          dashboard_address="127.0.0.1:0", worker_dashboard_address=None,
+                          silence_logs=logging.ERROR, memory_limit=0) as cluster, \
                 engine_for(1, cluster.scheduler_address, env={}).open() as pool:
             startup_s = time.perf_counter() - t
             cpu0 = pool.run_on_workers(time.process_time)
