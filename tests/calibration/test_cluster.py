@@ -138,3 +138,44 @@ def test_an_unreachable_scheduler_is_one_line(capsys, tmp_path, l4_image):
     assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in err
     code, out, err = calibrate(["--board", "L4", "--scheduler", "nohost"], capsys)
     assert code == 2 and "invalid scheduler address 'nohost'" in err
+
+
+def test_ctrl_c_on_a_cluster_run_keeps_the_points_and_cancels_the_rest(l4_image, tmp_path):
+    """SIGINT to ``calibrate --scheduler`` while the workers measure: exit 130 with the
+    one line that says how many points are saved, every point in the log once, and no job left
+    on the scheduler."""
+    import signal
+    import subprocess
+    import sys
+
+    from distributed import Client
+
+    from tests.support.processes import wait_until
+
+    l4_image("s8-ref")
+    (tmp_path / "kill.toml").write_text(KILL_PLAN.replace("[1, 40]", "[1, 400]"))
+    log = tmp_path / "run.jsonl"
+    with loopback_cluster(2) as cluster:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", "from calibration.cli import main; raise SystemExit(main())",
+             "--board", "L4", "--variant", "s8-ref", "--plan", str(tmp_path / "kill.toml"),
+             "--context", "layer", "--scheduler", cluster.address, "--out", str(log),
+             "--no-progress", "--no-fit"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            wait_until(lambda: log.exists() and log.read_bytes().count(b'"kind":"layer"') >= 5,
+                       120, "points logged", proc)
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        with Client(cluster.address, timeout="10s", set_as_default=False) as client:
+            wait_until(lambda: not client.run_on_scheduler(
+                lambda dask_scheduler: len(dask_scheduler.tasks)), 30, "the jobs cancelled")
+    text = err.decode()
+    assert proc.returncode == 130 and "Traceback" not in text, text
+    done = [r for r in read_measurements(log) if r["kind"] in ("layer", "skip")]
+    assert 5 <= len(done) < 400 and len({r["point_id"] for r in done}) == len(done)
+    assert text.strip().splitlines()[-1] == (
+        f"calibrate: interrupted: {len(done)} of 400 points saved in {log}; rerun with --resume "
+        f"to continue")
