@@ -11,7 +11,7 @@ import pytest
 from calibration.harness import HarnessSettings, SerialConnector, Target, VariantRun, run_plan
 from calibration.measurements import MeasurementLog, without_timing
 from calibration.plans import load_plan
-from tests.calibration.conftest import SMALL_PLAN, needs_arm
+from tests.calibration.conftest import SMALL_PLAN, dense_plan, needs_arm
 from tests.support.cluster import loopback_cluster
 from tinymodel.execution import SCHEDULER_ENV, engine_for
 from tinymodel.records import read_measurements
@@ -24,18 +24,7 @@ pytestmark = needs_arm
 PER_RUN = {"worker", "network", "image_build_id"}
 
 #: Enough dense points that a killed worker is still measuring when it dies.
-KILL_PLAN = """
-name = "kill"
-variants = ["s8-ref"]
-[virtual]
-warmups = 1
-reps = 2
-[[sweep]]
-name = "dense"
-base = { op = "FULLY_CONNECTED", input = [1, 1], units = 4 }
-key = "input.1"
-range = [1, 40]
-"""
+KILL_PLAN = dense_plan("kill", 40)
 
 
 def calibrate(argv, capsys):
@@ -153,7 +142,7 @@ def test_ctrl_c_on_a_cluster_run_keeps_the_points_and_cancels_the_rest(l4_image,
     from tests.support.processes import wait_until
 
     l4_image("s8-ref")
-    (tmp_path / "kill.toml").write_text(KILL_PLAN.replace("[1, 40]", "[1, 400]"))
+    (tmp_path / "kill.toml").write_text(dense_plan("kill", 400))
     log = tmp_path / "run.jsonl"
     with loopback_cluster(2) as cluster:
         proc = subprocess.Popen(
