@@ -19,8 +19,8 @@ memory, its machine gone) loses only the jobs it was running: the scheduler runs
 another worker (:data:`ALLOWED_FAILURES` times at most).  On an interrupt or an error the results
 that finished are still handed out, the other jobs are cancelled, and the exception propagates.
 
-A run on a cluster checks first that the workers run the same tinymodel version as this client
-(:func:`worker_facts`).  docs/cluster.md says how to start a scheduler and workers, what the
+A run on a cluster checks first that the workers run the same tinymodel as this client: the same
+version and the same Python sources (:func:`worker_facts`, :func:`code_digest`).  docs/cluster.md says how to start a scheduler and workers, what the
 workers need installed and what is sent over the network.
 """
 
@@ -135,13 +135,36 @@ def engine_for(jobs: int, scheduler: str | None = None,
     return Engine(max(1, jobs))
 
 
+#: The packages of the tinymodel distribution whose Python sources :func:`code_digest` covers
+#: (named, not imported: the core does not import the others).
+PACKAGES = ("tinymodel", "calibration", "validation")
+_DIGEST: list[str] = []
+
+
+def code_digest() -> str:
+    """16 hex digits of SHA-256 over the Python sources of :data:`PACKAGES` as installed beside
+    this module (relative paths and contents, in path order): two processes with the same digest
+    run the same code, whatever the version string says (a checkout between releases)."""
+    if not _DIGEST:
+        import hashlib
+        from pathlib import Path
+
+        root = Path(__file__).resolve().parent.parent
+        h = hashlib.sha256()
+        for pkg in PACKAGES:
+            for path in sorted((root / pkg).rglob("*.py")):
+                h.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+        _DIGEST.append(h.hexdigest()[:16])
+    return _DIGEST[0]
+
+
 def worker_facts() -> dict[str, Any]:
     """What a worker runs (compared with this process's before a cluster run)."""
     import platform
 
     from tinymodel import __version__
 
-    return {"tinymodel": __version__, "python": platform.python_version(),
+    return {"tinymodel": __version__, "code": code_digest(), "python": platform.python_version(),
             "host": platform.node(), "pid": os.getpid()}
 
 
@@ -217,13 +240,19 @@ class Pool:
         from tinymodel import __version__
 
         facts = self.client.run(worker_facts)
-        other = {addr: f for addr, f in facts.items() if f["tinymodel"] != __version__}
+        mine = code_digest()
+        other = {addr: f for addr, f in facts.items()
+                 if f["tinymodel"] != __version__ or f.get("code") != mine}
         if other:
             addr, f = sorted(other.items())[0]
-            raise ClusterError(f"worker {addr} runs tinymodel {f['tinymodel']}, this client "
-                               f"{__version__}"
+            what = (f"tinymodel {f['tinymodel']}, this client {__version__}"
+                    if f["tinymodel"] != __version__ else
+                    f"other tinymodel code than this client (sources {f.get('code')}, here "
+                    f"{mine})")
+            raise ClusterError(f"worker {addr} runs {what}"
                                + (f" (and {len(other) - 1} more)" if len(other) > 1 else "")
-                               + ": install the same tinymodel on every worker")
+                               + ": install the same tinymodel checkout on every worker "
+                                 "(docs/cluster.md)")
 
     def close(self) -> None:
         """Disconnect (and stop a local cluster)."""
@@ -341,5 +370,6 @@ def _describe(item: Any) -> str:
     return type(item).__name__
 
 
-__all__ = ["ALLOWED_FAILURES", "CONNECT_TIMEOUT_S", "ClusterError", "Engine", "Pool",
-           "SCHEDULER_ENV", "check_scheduler_address", "engine_for", "worker_facts"]
+__all__ = ["ALLOWED_FAILURES", "CONNECT_TIMEOUT_S", "ClusterError", "Engine", "PACKAGES", "Pool",
+           "SCHEDULER_ENV", "check_scheduler_address", "code_digest", "engine_for",
+           "worker_facts"]
