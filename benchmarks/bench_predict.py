@@ -46,34 +46,6 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 
-#: Output channels of the 1x1 convolutions: any count (every layer shape new), or a discrete menu
-#: as NAS search spaces use (multiples of 8), where layer shapes repeat across candidates.
-SPACES = {"random": list(range(4, 65)), "discrete": [8, 16, 24, 32, 48, 64]}
-
-
-def candidate(rng: random.Random, name: str, layers: int = 20, space: str = "random"):
-    """A random int8 candidate from a MobileNet-like search space: ``layers`` layers."""
-    from tinymodel.builder import GraphBuilder
-
-    b = GraphBuilder(name, dtype="int8")
-    x = b.input((1, rng.choice([32, 48, 64]), rng.choice([32, 48, 64]), 3))
-    x = b.conv2d(x, rng.choice([8, 12, 16]), kernel=3, strides=2)
-    n = 1
-    while n < layers - 3:
-        kind = rng.random()
-        if kind < 0.45:
-            x = b.depthwise_conv2d(x, kernel=rng.choice([3, 5]),
-                                   strides=2 if x.shape[1] > 8 and rng.random() < 0.3 else 1)
-        elif kind < 0.9 or x.shape[1] < 4:
-            x = b.conv2d(x, rng.choice(SPACES[space]), kernel=1, padding="valid")
-        else:
-            x = b.avg_pool(x, 2)
-        n += 1
-    x = b.mean(x)
-    x = b.dense(x, rng.choice([2, 10, 12]), activation="none")
-    return b.build([b.softmax(x)])
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--table", help="latency table (default: the shipped L4 s8-opt table)")
@@ -81,6 +53,8 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()
 
+    # the candidates: tinymodel.candidates (a MobileNet-like space, channels from SPACES)
+    from tinymodel.candidates import SPACES, random_candidate as candidate
     from tinymodel.estimator import Estimator
     from tinymodel.readers import load_model
     from tinymodel.tables import default_table, load_table

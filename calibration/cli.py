@@ -2,7 +2,8 @@
 
 Without ``--port`` every variant runs on a virtual board (:mod:`calibration.vboard`) loaded with
 that variant's firmware image, built on first use (:func:`calibration.firmware.build_image`);
-``--jobs N`` runs N of them in parallel processes.  With ``--port`` the same requests go over
+``--jobs N`` runs N of them in local worker processes, ``--scheduler`` on a Dask cluster's
+workers (:mod:`tinymodel.execution`, docs/cluster.md).  With ``--port`` the same requests go over
 pyserial to a real board, which must already run the right image (HELLO is checked and the error
 says what to flash).
 
@@ -26,7 +27,7 @@ from tinymodel.command import (Command, Interrupted, counted, format_table, int_
                                main_for, opt_level, write_json)
 from tinymodel.errors import UsageError
 from tinymodel.options import ALL, add_board_option, add_json_option, add_port_options, \
-    add_variant_option
+    add_scheduler_option, add_variant_option
 
 ALIGNMENTS = ("odd", "even", "div4")
 
@@ -57,9 +58,9 @@ class CalibrateCommand(Command):
          "build/l4-quick.s8-opt.table.json"),
         ("--board L4 --variant s8-opt --plan quick --out build/l4-quick.jsonl --resume",
          "continue that run after an interruption, measuring only the missing points"),
-        ("--board F7 --variant s8-ref,s8-opt --plan quick --jobs 2 --json",
-         "both int8 variants on two virtual F7s in parallel; the summary with the paper's "
-         "Table 4 analogue as JSON"),
+        ("--board L4 --plan full --scheduler tcp://10.0.0.5:8786 --out l4-full.jsonl",
+         "the full plan on the workers of a Dask scheduler (dask scheduler / dask worker "
+         "--nthreads 1; docs/cluster.md), the log written here as points arrive"),
         ("--board L4 --port /dev/ttyACM0 --variant s8-opt --probe 0668FF3",
          "the same on a real NUCLEO-L496ZG: each calibration network is flashed with pyOCD "
          "(probe 0668FF3) before it runs; add --context layer to time single layers with "
@@ -81,8 +82,10 @@ class CalibrateCommand(Command):
         parser.add_argument("--resume", action="store_true",
                             help="continue the log given by --out, skipping points it holds")
         parser.add_argument("--jobs", type=int_at_least("jobs"), default=None, metavar="N",
-                            help="virtual boards run in parallel processes "
-                                 "(default: one per CPU, at most 4; always 1 with --port)")
+                            help="virtual boards run in N local worker processes (a Dask "
+                                 "cluster on this machine; default: one per CPU, at most 4; "
+                                 "always 1 with --port)")
+        add_scheduler_option(parser, what="points and calibration networks")
         parser.add_argument("--opt", default="-O2", type=opt_level, metavar="Os|O2|Ofast",
                             help="compiler optimisation level of the virtual board's image (default O2)")
         parser.add_argument("--context", choices=("network", "layer"), default="network",
@@ -127,6 +130,11 @@ class CalibrateCommand(Command):
         if not virtual and args.jobs and args.jobs > 1:
             raise UsageError("--jobs needs virtual boards; a real board (--port) runs one request "
                              "at a time")
+        from tinymodel.execution import engine_for
+
+        engine = engine_for(jobs, args.scheduler)
+        if not virtual:
+            engine.refuse_port(args.port)
 
         if args.probe and (args.port is None or args.context != "network"):
             raise UsageError("--probe needs --port and --context network")
@@ -152,16 +160,18 @@ class CalibrateCommand(Command):
         try:
             with MeasurementLog.open(log_path, resume=args.resume) as mlog:
                 runs = [self._variant_run(board, v, args, SerialConnector, Target, VariantRun,
-                                          log_path) for v in variants]
+                                          log_path, engine.remote) for v in variants]
                 done_before = sum(1 for i in ids if i in mlog.done)
-                bar = self._progress(len(ids), done_before, args.no_progress)
-                try:
-                    summary = run_plan(plan, runs, mlog, board=board.id, jobs=jobs,
-                                       settings=settings, progress=bar.step if bar else None,
-                                       argv=argv)
-                finally:
-                    if bar:
-                        bar.close()
+                with engine.open() as pool:
+                    bar = self._progress(len(ids), done_before, args.no_progress,
+                                         pool.describe() if engine.parallel else "")
+                    try:
+                        summary = run_plan(plan, runs, mlog, board=board.id, settings=settings,
+                                           progress=bar.step if bar else None, argv=argv,
+                                           pool=pool)
+                    finally:
+                        if bar:
+                            bar.close()
                 records = list(mlog.records)
             tables: dict[str, Path] = {}
             if not args.no_fit:
@@ -183,7 +193,10 @@ class CalibrateCommand(Command):
 
     @staticmethod
     def _variant_run(board: Any, variant: str, args: argparse.Namespace, SerialConnector: Any,
-                     Target: Any, VariantRun: Any, log_path: Path) -> Any:
+                     Target: Any, VariantRun: Any, log_path: Path, remote: bool) -> Any:
+        """How this variant's board is reached.  On a cluster (``remote``) the workers get the
+        image's bytes (layer context) or build the calibration networks in their own cache
+        (network context), since this machine's paths need not exist there."""
         image_hint = (f"the {variant} image: make -C firmware BOARD={board.id} "
                       f"VARIANT={variant} OPT={args.opt}, then flash firmware/build/"
                       f"{board.id}-{variant}{args.opt}/tinymodel.elf (e.g. pyocd flash)")
@@ -192,7 +205,8 @@ class CalibrateCommand(Command):
             from calibration.firmware import build_image
 
             firmware = build_image(board.id, variant, args.opt).build_id
-            cache = log_path.with_name(f"{log_path.stem}.networks") / f"{variant}{args.opt}"
+            cache = (None if remote else
+                     log_path.with_name(f"{log_path.stem}.networks") / f"{variant}{args.opt}")
             real = None if args.port is None or args.port.startswith("vboard://") else args.port
             images = NetworkImages(board.id, variant, args.opt, cache, firmware, real, args.baud,
                                    args.probe)
@@ -204,21 +218,26 @@ class CalibrateCommand(Command):
         if args.port is None:
             from calibration.firmware import build_image
 
+            from calibration.harness import ImageConnector
+
             img = build_image(board.id, variant, args.opt)
             url = f"vboard://{board.id}?image={img.elf}"
-            return VariantRun(variant, SerialConnector(url),
+            connect = ImageConnector.for_workers(board.id, img.elf) if remote \
+                else SerialConnector(url)
+            return VariantRun(variant, connect,
                               Target(board.id, variant, url, True, board.clock_hz, image_hint))
         return VariantRun(variant, SerialConnector(args.port, args.baud),
                           Target(board.id, variant, args.port, args.port.startswith("vboard://"),
                                  board.clock_hz, image_hint))
 
     @staticmethod
-    def _progress(total: int, done: int, disabled: bool) -> Any:
+    def _progress(total: int, done: int, disabled: bool, where: str) -> Any:
         if disabled:
             return None
         from tqdm import tqdm
 
-        bar = tqdm(total=total, initial=done, unit="pt", desc="calibrate", file=sys.stderr,
+        bar = tqdm(total=total, initial=done, unit="pt",
+                   desc=f"calibrate on {where}" if where else "calibrate", file=sys.stderr,
                    dynamic_ncols=True, disable=None)
 
         def step(n: int, label: str) -> None:
@@ -256,7 +275,10 @@ class CalibrateCommand(Command):
     @staticmethod
     def _text(result: dict[str, Any], delta_text: str | None) -> str:
         lines = [(f"plan {result['plan']} on {result['board']}: log {result['log']} "
-                  f"({result['seconds']:.1f} s)")]
+                  f"({result['seconds']:.1f} s"
+                  + (f", on {result['engine']}" if result.get("engine") not in ("", None,
+                                                                              "this process")
+                     else "") + ")")]
         rows = [[v["variant"], v["points"], v["already_done"], v["measured"], v["skipped"],
                  v.get("build_id") or "-"] for v in result["variants"]]
         lines.append(format_table(["variant", "points", "resumed", "measured", "skipped", "build"],

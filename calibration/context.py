@@ -574,7 +574,7 @@ class NetworkImages:
     board: str
     variant: str
     opt: str
-    cache_dir: Path
+    cache_dir: Path | None
     firmware_build_id: str
     port: str | None = None
     baud: int | None = None
@@ -589,12 +589,44 @@ class NetworkImages:
         from calibration.codegen import sync_dir, write_model
         from calibration.firmware import build_network_image
 
-        out = Path(self.cache_dir) / net.id
+        base = self.build_dir()
+        if self.cache_dir is None:
+            self._check_worker_firmware()
+        out = base / net.id
         with tempfile.TemporaryDirectory(prefix="tinymodel-ctx-") as tmp:
             write_model(describe_network(net, self.variant), Path(tmp))
             sync_dir(Path(tmp), out / "model")
         return build_network_image(self.board, self.variant, self.opt, out / "model",
-                                   out / "build", slots_dir=Path(self.cache_dir) / ".build")
+                                   out / "build", slots_dir=base / ".build")
+
+    def build_dir(self) -> Path:
+        """Where this process builds the images: ``cache_dir``, or without one (a run on a Dask
+        cluster, whose workers may not see this machine's files) the user cache's
+        ``calibration-networks/<board>-<variant><opt>`` of the process that builds."""
+        if self.cache_dir is not None:
+            return Path(self.cache_dir)
+        from tinymodel.cachedir import cache_dir
+
+        return cache_dir("calibration-networks", f"{self.board}-{self.variant}{self.opt}")
+
+    def _check_worker_firmware(self) -> None:
+        """On a cluster's worker: its own firmware (sources and compiler) must give the build id
+        the records name, else its images would be measured under another build's name; the
+        benchmark image is built (once, in the worker's image cache) to know."""
+        from calibration.firmware import build_image
+        from calibration.harness import FirmwareMismatchError
+
+        key = (self.board, self.variant, self.opt)
+        if key not in _CHECKED_FIRMWARE:
+            _CHECKED_FIRMWARE[key] = build_image(self.board, self.variant, self.opt).build_id
+        if _CHECKED_FIRMWARE[key] != self.firmware_build_id:
+            import socket
+
+            raise FirmwareMismatchError(
+                f"worker {socket.gethostname()} builds {self.board} {self.variant} firmware "
+                f"{_CHECKED_FIRMWARE[key]}, this run's is {self.firmware_build_id}: install the "
+                f"same tinymodel checkout and Arm compiler on every worker (docs/cluster.md)")
+
 
     def connector(self, elf: Path):
         """A connector to a board running ``elf`` (flashing a real board now)."""
@@ -606,6 +638,10 @@ class NetworkImages:
 
         flash_image(Path(elf), self.board, self.probe)
         return SerialConnector(self.port, self.baud)
+
+
+#: Per process: the build id this process's firmware gives, by (board, variant, opt).
+_CHECKED_FIRMWARE: dict[tuple[str, str, str], str] = {}
 
 
 def _firmware(hello, build_id: str) -> dict[str, Any]:
@@ -700,43 +736,19 @@ def measure_network(net: CalibrationNetwork, images: NetworkImages, *, target, s
     return records
 
 
-def _init_worker(parent_pid: int) -> None:
-    from calibration.workers import die_with_parent
-
-    die_with_parent(parent_pid)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s worker: %(message)s")
-
-
 def run_networks(networks: Sequence[CalibrationNetwork], images: NetworkImages, *, target,
                  settings, ops: Sequence[str], plan: str, warmups: int, reps: int, run_id: str,
-                 jobs: int, record: Any) -> None:
-    """Measure ``networks``, ``jobs`` at a time (worker processes, each building and running
-    whole networks), handing every record to ``record`` as soon as its network is done."""
-    import concurrent.futures as cf
-    import multiprocessing as mp
-    import os
+                 pool, record: Any) -> None:
+    """Measure ``networks``, one job of ``pool`` (:class:`tinymodel.execution.Pool`) each:
+    the worker builds the network's image and runs it on its own board; every record is handed
+    to ``record`` as soon as its network is done."""
+    def on_result(_i: int, records: list[dict[str, Any]]) -> None:
+        for rec in records:
+            record(rec)
 
-    args = dict(target=target, settings=settings, ops=tuple(ops), plan=plan, warmups=warmups,
-                reps=reps, run_id=run_id)
-    if jobs <= 1 or len(networks) <= 1:
-        for net in networks:
-            for rec in measure_network(net, images, **args):
-                record(rec)
-        return
-    pool = cf.ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"),
-                                  initializer=_init_worker, initargs=(os.getpid(),))
-    futures: list[Any] = []
-    try:
-        futures = [pool.submit(measure_network, net, images, **args) for net in networks]
-        for fut in cf.as_completed(futures):
-            for rec in fut.result():
-                record(rec)
-    except BaseException:
-        for fut in futures:
-            fut.cancel()
-        raise
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+    pool.map(measure_network, networks, on_result, key=f"network-{images.variant}",
+             images=images, target=target, settings=settings, ops=tuple(ops), plan=plan,
+             warmups=warmups, reps=reps, run_id=run_id)
 
 
 __all__ = ["BUDGET_SHARE", "CONTEXTS", "MAX_NETWORK_LAYERS", "PACKING_SEED", "ArenaLayout",

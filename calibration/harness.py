@@ -32,11 +32,15 @@ Lifecycle of one variant (:func:`run_plan` does this for every variant asked for
    how many points are safe in the log and to rerun with ``--resume`` (when it holds any); a
    port that cannot be opened at all is the transport's one line
    (:func:`calibration.transport.open_error`).
-4. **In parallel** (``jobs > 1``, virtual boards only): the points are handed out through a
-   queue to ``jobs`` worker processes, each with its own virtual board; only the parent writes
-   the log, as results arrive.  Workers end with the parent however it ends, even killed
-   (:mod:`calibration.workers`); on Ctrl-C the parent logs the points the workers finished,
-   stops the workers and raises ``KeyboardInterrupt``.
+4. **In parallel** (virtual boards only): every point is a job of the run's
+   :class:`tinymodel.execution.Pool` — ``--jobs`` local worker processes (a Dask cluster on
+   this machine) or the workers of a Dask scheduler (``--scheduler``).  Each worker keeps one
+   virtual board per variant for the points it measures (:func:`measure_point_job`), sends each
+   record back as it is done, and only this process writes the log.  A worker that dies loses
+   only the point it was measuring, which another worker measures again; local workers end
+   with this process however it ends (:mod:`tinymodel.workers`); on Ctrl-C the points that
+   finished are logged, the rest are cancelled and ``KeyboardInterrupt`` propagates.  A real
+   board (``--port``) never leaves this machine: its points run here, one at a time.
 
 :func:`fit_tables` turns the log's records into calibrated tables (through
 :func:`tinymodel.fitting.fit_table`, or any function of the same shape).
@@ -47,14 +51,13 @@ from __future__ import annotations
 import logging
 import os
 import platform
-import queue
 import socket
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from calibration.measurements import MeasurementLog, point_id, summarize, utc_now
 from calibration.plans import Plan, PlanPoint
@@ -77,10 +80,12 @@ from calibration.protocol import (
     version_mismatch,
 )
 from calibration.transport import PortOpenError, SerialTransport, Transport, TransportError
-from calibration.workers import stop_processes
 from tinymodel.text import counted
 from tinymodel.errors import TinymodelError
 from tinymodel.tables import table_path  # where calibrate writes a table (re-exported)
+
+if TYPE_CHECKING:
+    from tinymodel.execution import Pool
 
 log = logging.getLogger(__name__)
 
@@ -179,6 +184,38 @@ class SerialConnector:
         if self.baud:
             return SerialTransport(self.url, baudrate=self.baud)
         return SerialTransport(self.url)
+
+
+@dataclass(frozen=True)
+class ImageConnector:
+    """Opens a virtual ``board`` running the image whose bytes it carries: the image is written
+    once into the user cache of the process that connects (``vboard-images/<sha256>.elf``,
+    :func:`tinymodel.cachedir.cache_dir`), so a Dask worker on another machine runs the very
+    image this machine built.  Picklable; :func:`for_workers` makes one from an ELF path."""
+
+    board: str
+    elf: bytes
+    sha256: str
+
+    @classmethod
+    def for_workers(cls, board: str, elf: str | os.PathLike[str]) -> ImageConnector:
+        import hashlib
+
+        data = Path(elf).read_bytes()
+        return cls(board, data, hashlib.sha256(data).hexdigest())
+
+    def path(self) -> Path:
+        """Where this process keeps the image (written when missing)."""
+        from tinymodel.cachedir import cache_dir, write_atomic
+
+        path = cache_dir("vboard-images") / f"{self.sha256}.elf"
+        if not path.is_file():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(path, self.elf)
+        return path
+
+    def __call__(self) -> Transport:
+        return SerialConnector(f"vboard://{self.board}?image={self.path()}")()
 
 
 @dataclass(frozen=True)
@@ -582,6 +619,8 @@ class RunSummary:
     board: str
     variants: list[VariantSummary] = field(default_factory=list)
     seconds: float = 0.0
+    #: Where the jobs ran (:meth:`tinymodel.execution.Pool.describe`).
+    engine: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -637,22 +676,48 @@ def _hello_record(hello: Hello, run: VariantRun, run_id: str, worker: int | None
 
 def run_plan(plan: Plan, runs: Sequence[VariantRun], mlog: MeasurementLog, *, board: str,
              jobs: int = 1, settings: HarnessSettings = HarnessSettings(),
-             progress: Progress | None = None, argv: Sequence[str] | None = None) -> RunSummary:
+             progress: Progress | None = None, argv: Sequence[str] | None = None,
+             pool: Pool | None = None) -> RunSummary:
     """Measure every point of ``plan`` for each of ``runs`` that ``mlog`` does not hold yet.
 
-    ``progress(n, label)`` is called with the number of points finished (measured or skipped)
-    since the last call.  Errors leave every finished point in the log; the message says so.
+    The points (or calibration networks) are jobs of ``pool`` (:mod:`tinymodel.execution`: this
+    process, a local cluster or a Dask cluster); without one, a pool of ``jobs`` local
+    processes is opened for the run.  A run on a real board (a port that is not ``vboard://``)
+    runs in this process, and a cluster is refused for it.  ``progress(n, label)`` is called
+    with the number of points finished (measured or skipped) since the last call.  Errors leave
+    every finished point in the log; the message says so.
     """
+    from tinymodel.execution import Engine
+
+    if pool is None:
+        real = any(not r.target.virtual for r in runs)
+        with Engine(1 if real else jobs).open() as own:
+            return run_plan(plan, runs, mlog, board=board, settings=settings, progress=progress,
+                            argv=argv, pool=own)
+    for r in runs:
+        if not r.target.virtual:
+            pool.engine.refuse_port(r.target.port)
+            if pool.engine.parallel:
+                raise CalibrationError(f"a real board ({r.target.port}) runs one request at a "
+                                       f"time: measure it with --jobs 1")
+    return _run_plan(plan, runs, mlog, board=board, settings=settings, progress=progress,
+                     argv=argv, pool=pool)
+
+
+def _run_plan(plan: Plan, runs: Sequence[VariantRun], mlog: MeasurementLog, *, board: str,
+              settings: HarnessSettings, progress: Progress | None,
+              argv: Sequence[str] | None, pool: Pool) -> RunSummary:
     from tinymodel import __version__
 
     _check_log_compatible(mlog, plan, board)
     run_id = uuid.uuid4().hex[:12]
     t0 = time.monotonic()
-    summary = RunSummary(run_id, str(mlog.path), plan.name, board)
+    summary = RunSummary(run_id, str(mlog.path), plan.name, board, engine=pool.describe())
     mlog.append({"kind": "run", "run_id": run_id, "started": utc_now(), "board": board,
                  "plan": plan.provenance(), "variants": [r.variant for r in runs],
                  "transport": [dict(r.target.transport_info(), variant=r.variant) for r in runs],
-                 "jobs": jobs, "resumed": bool(mlog.resumed_points),
+                 "jobs": pool.workers(), "engine": pool.engine.as_dict(),
+                 "resumed": bool(mlog.resumed_points),
                  "resumed_points": mlog.resumed_points, "host": _host_info(),
                  "tinymodel_version": __version__, "argv": list(argv) if argv is not None else None})
     try:
@@ -670,15 +735,12 @@ def run_plan(plan: Plan, runs: Sequence[VariantRun], mlog: MeasurementLog, *, bo
                 continue
             warmups, reps = plan.repetitions(run.target.virtual)
             if run.network is not None:
-                _run_in_networks(plan, run, mlog, vs, run_id, warmups, reps, jobs, settings,
+                _run_in_networks(plan, run, mlog, vs, run_id, warmups, reps, pool, settings,
                                  progress)
                 continue
             _check_context(mlog, run.variant, "layer")
-            if jobs > 1 and len(todo) > 1:
-                _run_parallel(plan, run, todo, mlog, vs, run_id, warmups, reps, min(jobs, len(todo)),
-                              settings, progress)
-            else:
-                _run_serial(plan, run, todo, mlog, vs, run_id, warmups, reps, settings, progress)
+            _run_points(plan, run, todo, mlog, vs, run_id, warmups, reps, pool, settings,
+                        progress)
     except CalibrationError as e:
         done = sum(1 for r in mlog.records if r.get("kind") in ("layer", "skip"))
         if not done:
@@ -700,7 +762,7 @@ def _check_context(mlog: MeasurementLog, variant: str, context: str) -> None:
 
 
 def _run_in_networks(plan: Plan, run: VariantRun, mlog: MeasurementLog, vs: VariantSummary,
-                     run_id: str, warmups: int, reps: int, jobs: int, settings: HarnessSettings,
+                     run_id: str, warmups: int, reps: int, pool: Pool, settings: HarnessSettings,
                      progress: Progress | None) -> None:
     """Measure the variant's missing points as layers of calibration networks
     (:mod:`calibration.context`)."""
@@ -732,8 +794,8 @@ def _run_in_networks(plan: Plan, run: VariantRun, mlog: MeasurementLog, vs: Vari
         _record_result(mlog, rec, vs, progress)
 
     run_networks(todo, images, target=run.target, settings=settings, ops=plan.ops(run.variant),
-                 plan=plan.name, warmups=warmups, reps=reps, run_id=run_id,
-                 jobs=jobs if run.target.virtual else 1, record=record)
+                 plan=plan.name, warmups=warmups, reps=reps, run_id=run_id, pool=pool,
+                 record=record)
 
 
 def _record_result(mlog: MeasurementLog, rec: Mapping[str, Any], vs: VariantSummary,
@@ -750,132 +812,89 @@ def _record_result(mlog: MeasurementLog, rec: Mapping[str, Any], vs: VariantSumm
         progress(1, f"{vs.variant} {rec.get('section', '')}")
 
 
-def _run_serial(plan: Plan, run: VariantRun, todo: Sequence[PlanPoint], mlog: MeasurementLog,
-                vs: VariantSummary, run_id: str, warmups: int, reps: int,
+def _run_points(plan: Plan, run: VariantRun, todo: Sequence[PlanPoint], mlog: MeasurementLog,
+                vs: VariantSummary, run_id: str, warmups: int, reps: int, pool: Pool,
                 settings: HarnessSettings, progress: Progress | None) -> None:
-    session = BoardSession(run.connect, run.target, settings, plan.ops(run.variant))
+    """Measure ``todo`` with RUN_LAYER, one job per point (:func:`measure_point_job`): each
+    worker keeps one board per variant for the jobs it runs; the first result from a worker
+    brings its HELLO, which is checked against the log and the other workers and logged before
+    the worker's points."""
+    key = f"{run_id}-{run.variant}"
+    workers: dict[str, int] = {}
+    first: list[Hello] = []
+
+    def on_result(_i: int, result: tuple[str, Hello | None, dict[str, Any]]) -> None:
+        worker, hello, rec = result
+        if hello is not None and worker not in workers:
+            if not first:
+                _check_same_build(mlog, run.variant, hello, run.target.port)
+                first.append(hello)
+                vs.build_id, vs.clock_hz = hello.build_id, hello.core_clock_hz
+            elif hello.build_id != first[0].build_id:
+                raise FirmwareMismatchError(
+                    f"worker {len(workers)} runs build {hello.build_id}, worker 0 build "
+                    f"{first[0].build_id}: every worker must run the same image")
+            workers[worker] = len(workers)
+            mlog.append(_hello_record(hello, run, run_id,
+                                      worker=workers[worker] if pool.engine.parallel else None))
+        if pool.engine.parallel:
+            rec["worker"] = workers.get(worker, 0)
+        _record_result(mlog, rec, vs, progress)
+
     try:
-        hello = session.open()
-        _check_same_build(mlog, run.variant, hello, run.target.port)
-        vs.build_id, vs.clock_hz = hello.build_id, hello.core_clock_hz
-        mlog.append(_hello_record(hello, run, run_id))
-        for p in todo:
-            rec = measure_point(session, p, plan=plan.name, warmups=warmups, reps=reps, run_id=run_id)
-            _record_result(mlog, rec, vs, progress)
+        pool.map(measure_point_job, todo, on_result, key=f"point-{run.variant}", session_key=key,
+                 run=run, settings=settings, ops=plan.ops(run.variant), plan_name=plan.name,
+                 warmups=warmups, reps=reps, run_id=run_id)
     finally:
-        session.close()
-
-
-# -- parallel workers ------------------------------------------------------------------------------
-
-def _worker_main(wid: int, run: VariantRun, settings: HarnessSettings, ops: tuple[str, ...],
-                 plan_name: str, warmups: int, reps: int, run_id: str, task_q: Any, result_q: Any,
-                 parent_pid: int) -> None:
-    """A worker process: its own board, points from ``task_q``, results to ``result_q``; it
-    ends with its parent (:func:`calibration.workers.die_with_parent`)."""
-    from calibration.workers import die_with_parent
-
-    die_with_parent(parent_pid)
-    logging.basicConfig(level=logging.WARNING, format=f"%(levelname)s worker {wid}: %(message)s")
-    session = BoardSession(run.connect, run.target, settings, ops)
-    try:
-        hello = session.open()
-        result_q.put(("hello", wid, hello))
-        while True:
-            point = task_q.get()
-            if point is None:
-                break
-            rec = measure_point(session, point, plan=plan_name, warmups=warmups, reps=reps,
-                                run_id=run_id)
-            rec["worker"] = wid
-            result_q.put(("point", wid, rec))
-        result_q.put(("done", wid, None))
-    except TinymodelError as e:
-        result_q.put(("error", wid, (type(e).__name__, str(e))))
-    except BaseException as e:  # a bug: report it rather than die silently
-        result_q.put(("error", wid, ("CalibrationError", f"worker {wid} crashed: {e!r}")))
-    finally:
-        session.close()
-
-
-_ERRORS = {"FirmwareMismatchError": FirmwareMismatchError, "BoardLostError": BoardLostError,
-           "KernelPathMismatchError": KernelPathMismatchError}
-
-
-def _run_parallel(plan: Plan, run: VariantRun, todo: Sequence[PlanPoint], mlog: MeasurementLog,
-                  vs: VariantSummary, run_id: str, warmups: int, reps: int, jobs: int,
-                  settings: HarnessSettings, progress: Progress | None) -> None:
-    import multiprocessing as mp
-
-    ctx = mp.get_context("spawn")      # the parent may run threads (progress bar, vboard)
-    task_q = ctx.Queue()
-    result_q = ctx.Queue()
-    for p in todo:
-        task_q.put(p)
-    for _ in range(jobs):
-        task_q.put(None)
-    procs = [ctx.Process(target=_worker_main, name=f"calibrate-worker-{w}", daemon=True,
-                         args=(w, run, settings, plan.ops(run.variant), plan.name, warmups, reps,
-                               run_id, task_q, result_q, os.getpid()))
-             for w in range(jobs)]
-    for p in procs:
-        p.start()
-    finished: set[int] = set()
-    suspect: set[int] = set()
-    build: str | None = None
-    try:
-        while len(finished) < jobs:
-            try:
-                kind, wid, payload = result_q.get(timeout=0.5)
-            except queue.Empty:
-                for w, p in enumerate(procs):
-                    if w in finished or p.is_alive():
-                        continue
-                    if w in suspect:
-                        raise CalibrationError(f"worker {w} ({run.target.port}) died with exit code "
-                                               f"{p.exitcode}")
-                    suspect.add(w)
-                continue
-            if kind == "hello":
-                hello: Hello = payload
-                if build is None:
-                    _check_same_build(mlog, run.variant, hello, run.target.port)
-                    build = hello.build_id
-                    vs.build_id, vs.clock_hz = hello.build_id, hello.core_clock_hz
-                elif hello.build_id != build:
-                    raise FirmwareMismatchError(f"worker {wid} runs build {hello.build_id}, "
-                                                f"worker 0 build {build}")
-                mlog.append(_hello_record(hello, run, run_id, worker=wid))
-            elif kind == "point":
-                _record_result(mlog, payload, vs, progress)
-            elif kind == "done":
-                finished.add(wid)
-            else:
-                name, message = payload
-                raise _ERRORS.get(name, CalibrationError)(message)
-    except KeyboardInterrupt:
-        _keep_finished_points(result_q, mlog, vs, progress)
-        raise
-    finally:
-        stop_processes(procs)
-        task_q.cancel_join_thread()
-        result_q.cancel_join_thread()
-
-
-def _keep_finished_points(result_q: Any, mlog: MeasurementLog, vs: VariantSummary,
-                          progress: Progress | None) -> None:
-    """On an interrupt: log the points that workers finished and queued before it (the
-    workers ignore SIGINT and keep their board; :func:`calibration.workers.stop_processes`
-    stops them after this)."""
-    while True:
         try:
-            kind, _wid, payload = result_q.get_nowait()
-        except queue.Empty:
-            return
-        except (EOFError, OSError):     # pragma: no cover - a worker died mid-message
-            return
-        if kind == "point":
-            _record_result(mlog, payload, vs, progress)
+            pool.run_on_workers(close_worker_sessions, key)
+        except Exception as e:  # noqa: BLE001 - a worker gone already has no board to close
+            log.debug("closing the workers' boards: %s", e)
+
+
+#: The boards a process keeps open for :func:`measure_point_job`, by (session key, thread).
+_SESSIONS: dict[tuple[str, int], BoardSession] = {}
+
+
+def measure_point_job(point: PlanPoint, *, session_key: str, run: VariantRun,
+                      settings: HarnessSettings, ops: tuple[str, ...], plan_name: str,
+                      warmups: int, reps: int, run_id: str
+                      ) -> tuple[str, Hello | None, dict[str, Any]]:
+    """One point as a job of :meth:`tinymodel.execution.Pool.map`: measured on this process's
+    (and thread's) board for ``session_key``, opened by the first job that needs it and kept
+    for the next (:func:`close_worker_sessions` closes it).  Returns the worker's name, the
+    board's HELLO when this job opened it (else ``None``) and the point's record.  A board that
+    failed is closed, so the next job opens it again."""
+    import threading
+
+    where = (session_key, threading.get_ident())
+    session = _SESSIONS.get(where)
+    hello = None
+    if session is None:
+        session = BoardSession(run.connect, run.target, settings, ops)
+        try:
+            hello = session.open()
+        except BaseException:
+            session.close()
+            raise
+        _SESSIONS[where] = session
+    try:
+        rec = measure_point(session, point, plan=plan_name, warmups=warmups, reps=reps,
+                            run_id=run_id)
+    except BaseException:
+        _SESSIONS.pop(where, None)
+        session.close()
+        raise
+    return f"{socket.gethostname()}:{os.getpid()}:{where[1]}", hello, rec
+
+
+def close_worker_sessions(session_key: str) -> int:
+    """Close this process's boards of ``session_key`` (run on every worker at the end of a
+    variant); returns how many were open."""
+    mine = [k for k in _SESSIONS if k[0] == session_key]
+    for k in mine:
+        _SESSIONS.pop(k).close()
+    return len(mine)
 
 
 # -- fitting ---------------------------------------------------------------------------------------
@@ -914,6 +933,7 @@ def fit_tables(records: Sequence[Mapping[str, Any]], *, board: str, variants: It
 
 
 __all__ = ["default_jobs", "BoardLostError", "BoardSession", "CalibrationError", "FirmwareMismatchError",
-           "HarnessSettings", "RunSummary", "SerialConnector", "Target", "VariantRun",
+           "HarnessSettings", "ImageConnector", "RunSummary", "SerialConnector", "Target", "VariantRun",
            "VariantSummary", "check_hello", "default_fitter", "firmware_info",
-           "fit_tables", "measure_point", "run_plan", "table_path"]
+           "close_worker_sessions", "fit_tables", "measure_point", "measure_point_job", "run_plan",
+           "table_path"]

@@ -4,6 +4,7 @@ to shipped models."""
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,11 @@ TEST_CACHE = REPO / "build" / "test-cache"
 
 def pytest_configure(config: pytest.Config) -> None:
     os.environ["TINYMODEL_CACHE"] = str(TEST_CACHE)
+    # a suite started in the background by a non-interactive shell inherits SIGINT ignored, and
+    # so would the commands the tests interrupt with it (an ignored signal stays ignored across
+    # exec): handle it, so that they start with the default and turn it into KeyboardInterrupt
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -82,7 +82,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -132,6 +132,7 @@ class _Evaluator:
     model: str
     form: LinearForm
     cols: tuple[int, ...]       # columns with a non-zero coefficient or covariance
+    cold_start: bool = True     # the entry's cold-start term included (TableEntry.linear_form)
 
 
 @dataclass(frozen=True)
@@ -174,27 +175,30 @@ class _CompiledTable:
 
     def _add(self, ev: _Evaluator) -> int:
         self.evaluators.append(ev)
-        self._cov = None
+        self._ranks = None
         return len(self.evaluators) - 1
 
-    def covariances(self) -> tuple[np.ndarray, list[int]]:
-        """Coefficient covariances of all evaluators, stacked ``(evaluators, k, k)`` over the
-        ``k`` feature columns any of them uses (zeros for models without one)."""
-        if getattr(self, "_cov", None) is None:
-            cols = sorted({c for e in self.evaluators if e.form.cov is not None for c in e.cols})
-            cov = np.zeros((len(self.evaluators), len(cols), len(cols)))
-            for i, e in enumerate(self.evaluators):
-                if e.form.cov is not None:
-                    cov[i] = e.form.cov[np.ix_(cols, cols)]
-            self._cov = (cov, cols)
-        return self._cov
+    def ranks(self) -> np.ndarray:
+        """Each evaluator's place in the order of (entry key, model, cold start), and one more
+        entry, 0, for index -1 (no evaluator).  Sums over a graph's evaluators are added in this
+        order: it does not depend on the order the estimator met the evaluators, so a graph's
+        totals are the same to the last bit whatever graphs were predicted before it
+        (:mod:`tinymodel.batch` relies on it)."""
+        if getattr(self, "_ranks", None) is None:
+            evs = self.evaluators
+            order = sorted(range(len(evs)),
+                           key=lambda i: (evs[i].key, evs[i].model, evs[i].cold_start))
+            ranks = np.zeros(len(evs) + 1, np.int64)
+            ranks[order] = np.arange(len(evs))
+            self._ranks = ranks
+        return self._ranks
 
     def _evaluator(self, key: str, model: str, cold_start: bool = True) -> int:
         i = self._index.get((key, model, cold_start))
         if i is None:
             form = self.table.entries[key].linear_form(model, cold_start)
             i = self._index[(key, model, cold_start)] = self._add(
-                _Evaluator(key, model, form, form.columns))
+                _Evaluator(key, model, form, form.columns, cold_start))
         return i
 
     def choose(self, op: str, path: str, alignment: str | None) -> _Choice:
@@ -951,8 +955,36 @@ class BatchPrediction:
     #: Half-widths below the predictions (``None``: the same as :attr:`half_width_cycles`).
     half_width_low_cycles: np.ndarray | None = None
 
+    #: The per-graph arrays (besides :attr:`half_width_low_cycles`, which may be ``None``).
+    ARRAYS: ClassVar[tuple[str, ...]] = ("cycles", "half_width_cycles", "layers",
+                                         "fallback_layers", "not_predicted_layers",
+                                         "peak_ram_bytes", "flash_bytes", "ram_bytes")
+
     def __len__(self) -> int:
         return len(self.cycles)
+
+    @classmethod
+    def concat(cls, parts: Sequence[BatchPrediction]) -> BatchPrediction:
+        """The predictions of ``parts`` one after the other, as one batch (what
+        :meth:`Estimator.predict_many` gives for all their graphs in one call).  The parts must
+        come from one board and variant (:class:`PredictionError` otherwise)."""
+        if not parts:
+            raise PredictionError("no batch predictions to concatenate")
+        first = parts[0]
+        same = ("board", "variant", "clock_hz", "run_power_mw", "flash_size_bytes",
+                "ram_size_bytes")
+        for part in parts[1:]:
+            other = [f for f in same if getattr(part, f) != getattr(first, f)]
+            if other:
+                raise PredictionError(
+                    f"cannot concatenate batch predictions of {first.board} / {first.variant} "
+                    f"and {part.board} / {part.variant}: {', '.join(other)} differ")
+        arrays = {f: np.concatenate([getattr(p, f) for p in parts]) for f in cls.ARRAYS}
+        low = None
+        if any(p.half_width_low_cycles is not None for p in parts):
+            low = np.concatenate([p.half_width_cycles if p.half_width_low_cycles is None
+                                  else p.half_width_low_cycles for p in parts])
+        return cls(**{f: getattr(first, f) for f in same}, **arrays, half_width_low_cycles=low)
 
     @property
     def ms(self) -> np.ndarray:
@@ -1030,6 +1062,15 @@ class Estimator:
         self.table = table
         self.firmware_build = firmware_build
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled as its parameters and fitted attributes (``table_``, ``coef_``,
+        ``fit_report_``): what it resolved (board, table, layer catalogue, compiled graphs) is
+        resolved again on first use after unpickling, so an estimator travels to worker
+        processes as a few bytes plus its table when the table is an object."""
+        state = dict(self.__dict__)
+        state.pop("_state", None)
+        return state
+
     # -- fitting -------------------------------------------------------------------------------
     def fit(self, measurements: Any) -> Estimator:
         """Fit a table from measurement records (dicts as the harness logs them, or the path of a
@@ -1090,6 +1131,14 @@ class Estimator:
     def table_in_use(self) -> LatencyTable:
         """The table predictions use (fitted, given, or the shipped default)."""
         return self._get_state().table
+
+    def portable(self) -> Estimator:
+        """An estimator that predicts the same, with the resolved board and table objects as
+        parameters instead of ids and file paths: what is sent to worker processes, which may
+        run on machines without this one's files (:mod:`tinymodel.batch`).  Resolving it here
+        raises what resolving raises (an unknown board, a table for another board)."""
+        state = self._get_state()
+        return Estimator(state.board, state.variant, state.table, self.firmware_build)
 
     # -- compiling -----------------------------------------------------------------------------
     def compile(self, graph: ModelGraph | CompiledGraph) -> CompiledGraph:
@@ -1319,9 +1368,12 @@ class _State:
             h_low = np.minimum(h, np.where(ok, np.maximum(y, 0.0), 0.0))
             # layers predicted by one table entry in one graph share its error (the same kernel
             # path in the same data regime; identical layers make the identical error): their
-            # half-widths add up before the errors of different entries are combined with ρ
+            # half-widths add up before the errors of different entries are combined with ρ;
+            # the units are numbered in the evaluators' canonical order (ranks), a layer without
+            # an evaluator is a unit of its own (its half-width is 0)
             ev = arr["ev"][idx]
-            unit = np.where(ev >= 0, ev, len(self.ctable.evaluators) + idx)  # none: its shape
+            rank = self.ctable.ranks()
+            unit = np.where(ev >= 0, rank[ev], len(rank) + idx)
             half = network_half_width(*entry_shared_sums(h, gid, unit, n_graphs), rho)
             half_low = network_half_width(*entry_shared_sums(h_low, gid, unit, n_graphs), rho)
         else:
@@ -1335,20 +1387,20 @@ class _State:
         var = np.bincount(gid, arr["vres"][idx], n_graphs)
         rich = arr["rich"][idx]
         if rich.any():
-            # coefficient uncertainty: per graph and evaluator the summed features s, then sᵀ Σ s
-            cov, cols = self.ctable.covariances()
-            n_ev = len(cov)
-            ev = arr["ev"][idx[rich]]
-            Xr = arr["X"][idx[rich]][:, cols]
-            if n_graphs == 1:
-                S = np.zeros((n_ev, len(cols)))
-                np.add.at(S, ev, Xr)
-                var += max(float(np.einsum("ef,efh,eh->", S, cov, S)), 0.0)
-            else:
-                key = gid[rich] * n_ev + ev
-                S = np.stack([np.bincount(key, Xr[:, j], n_graphs * n_ev)
-                              for j in range(len(cols))], 1).reshape(n_graphs, n_ev, len(cols))
-                var += np.maximum(np.einsum("gef,efh,geh->g", S, cov, S), 0.0)
+            # coefficient uncertainty: per graph and evaluator the summed features s over the
+            # evaluator's own columns, then sᵀ Σ s, added evaluator by evaluator in their
+            # canonical order (ranks: the sum does not depend on which graphs came before)
+            evs, rank = self.ctable.evaluators, self.ctable.ranks()
+            rows, g = idx[rich], gid[rich]
+            ev = arr["ev"][rows]
+            for k in sorted(np.unique(ev).tolist(), key=rank.__getitem__):
+                sel = ev == k
+                cols = list(evs[k].cols)
+                X = arr["X"][rows[sel]][:, cols]
+                S = np.stack([np.bincount(g[sel], X[:, j], n_graphs) for j in range(len(cols))],
+                             1)
+                cov = evs[k].form.cov[np.ix_(cols, cols)]
+                var += np.maximum(np.einsum("gf,fh,gh->g", S, cov, S), 0.0)
         return Z95 * np.sqrt(var)
 
     def _totals(self, cgs: Sequence[CompiledGraph], gid: np.ndarray, idx: np.ndarray,

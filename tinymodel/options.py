@@ -213,3 +213,15 @@ def add_table_option(parser: argparse.ArgumentParser, *, repeatable: bool = Fals
                         help="latency table to predict with instead of the shipped one "
                              + ("(repeatable: one per board and variant)" if repeatable else
                                 "(it must be for the board and variant)"))
+
+
+def add_scheduler_option(parser: argparse.ArgumentParser, *, what: str = "jobs") -> None:
+    """``--scheduler ADDRESS``: run the command's ``what`` on a Dask cluster
+    (:mod:`tinymodel.execution`; default: the ``TINYMODEL_SCHEDULER`` environment variable, else
+    ``--jobs`` local processes)."""
+    from tinymodel.execution import SCHEDULER_ENV
+
+    parser.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                        help=f"run the {what} on the workers of this Dask scheduler "
+                             f"(started with 'dask scheduler'; docs/cluster.md) instead of "
+                             f"--jobs local processes (default: ${SCHEDULER_ENV} when set)")

@@ -128,8 +128,10 @@ class LinearForm:
 
     def evaluate(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """For rows ``X`` (``(n, len(MODEL_FEATURES))``): cycles, coefficient variance and residual
-        variance."""
-        y = X @ self.coef
+        variance.  Each row's numbers depend on that row alone, not on the others in ``X``
+        (``X @ coef`` would go to a BLAS whose summation order, and so the last bit, changes
+        with the number of rows): a layer is predicted the same in any batch."""
+        y = np.einsum("if,f->i", X, self.coef)
         if self.cov is not None:
             var_coef = np.maximum(np.einsum("if,fg,ig->i", X, self.cov, X), 0.0)
         else:

@@ -6,8 +6,12 @@ For every model × board × variant of a suite (:mod:`validation.suite`) the run
 marker windows and the on-target verification against TFLite, and appends the record to
 ``OUT/results.jsonl`` as it arrives.  A rerun with the same ``--out`` skips what is already
 there and says how many runs it reused (``reused_runs``, ``measured_runs``); Ctrl-C says how
-many are saved.  With ``--port`` the device is opened once before anything is built
-(:func:`calibration.transport.check_port`).  At the end a plain-text summary is printed
+many are saved.  The runs go to an engine (:mod:`tinymodel.execution`): ``--jobs N`` local
+worker processes (an embedded Dask cluster; 1: this process), or the workers of the Dask
+scheduler at ``--scheduler`` (or ``$TINYMODEL_SCHEDULER``), which may be other machines; either
+way every record comes back here and is written here.  A real board (``--port``) never leaves
+this machine: ``--port`` with a scheduler is a usage error.  With ``--port`` the device is
+opened once before anything is built (:func:`calibration.transport.check_port`).  At the end a plain-text summary is printed
 (``--json``: one JSON object) and written to ``OUT/summary.json``.
 
 :func:`report_outputs` then joins the records with predictions from the calibrated tables
@@ -31,7 +35,7 @@ from tinymodel.command import (Command, Interrupted, counted, format_table, int_
 from tinymodel.dispatch import Variant
 from tinymodel.errors import TinymodelError, UsageError
 from tinymodel.options import add_board_option, add_json_option, add_port_options, \
-    add_table_option, add_variant_option
+    add_scheduler_option, add_table_option, add_variant_option
 from tinymodel.text import fmt_ms, fmt_pct, fmt_uj
 
 
@@ -65,8 +69,10 @@ class ValidateCommand(Command):
         ("--models tinymodel/examples/lenet_int8.tflite --board L4 --variant s8-opt "
          "--out build/lenet-l4",
          "LeNet on the virtual L4: per-layer cycles, energy, verification, report.html"),
-        ("--suite paper --board L4,F7 --variant s8-ref,s8-opt --out build/paper",
-         "the paper's LeNet and ResNet-20 on two virtual boards, both int8 variants"),
+        ("--suite paper --board L4,F7 --variant s8-ref,s8-opt --scheduler tcp://10.0.0.5:8786 "
+         "--out build/paper",
+         "the paper's LeNet and ResNet-20 on two virtual boards, both int8 variants, measured by "
+         "the workers of a Dask scheduler (docs/cluster.md); the results are written here"),
         ("--suite zoo --board all --variant all --out build/zoo",
          "every zoo architecture, converted three ways, on the three virtual boards"),
         ("--suite paper --board L4 --port /dev/ttyACM0 --flash --out build/paper-real",
@@ -92,12 +98,16 @@ class ValidateCommand(Command):
         parser.add_argument("--cache", type=Path, metavar="DIR",
                             help="where generated networks (random, zoo) and images are cached "
                                  f"(default: {cache_rule('validation')}; here "
-                                 f"{cache_dir('validation')})")
+                                 f"{cache_dir('validation')}; with --scheduler the workers "
+                                 f"cache models and images in their own)")
         parser.add_argument("--fresh", action="store_true",
                             help="start a new results file instead of resuming DIR/results.jsonl")
         parser.add_argument("--jobs", type=int_at_least("jobs"), default=None, metavar="N",
-                            help="virtual boards in parallel processes (default: one per CPU, "
-                                 "at most 4; always 1 with --port)")
+                            help="virtual boards in parallel: the local worker processes of the "
+                                 "embedded Dask cluster (default: one per CPU, at most 4; 1 "
+                                 "runs in this process, as always with --port; not used with "
+                                 "--scheduler)")
+        add_scheduler_option(parser, what="measurements")
         parser.add_argument("--count", type=int_at_least("count"), metavar="N",
                             help="number of random networks (suites with random networks)")
         parser.add_argument("--seed", type=int_at_least("seed", 0), metavar="N",
@@ -134,7 +144,8 @@ class ValidateCommand(Command):
         add_json_option(parser, "the summary")
 
     def run(self, args: argparse.Namespace, out: TextIO) -> int:
-        from validation.runner import RunSettings, run_jobs, summarize
+        from tinymodel.execution import engine_for
+        from validation.runner import RunSettings, engine_of, run_jobs, summarize
         from validation.suite import adhoc_suite, load_suite, plan_jobs
 
         if args.report_only:
@@ -143,6 +154,13 @@ class ValidateCommand(Command):
             raise UsageError("--flash and --probe need --port")
         if args.probe and not args.flash:
             raise UsageError("--probe needs --flash")
+        if args.jobs is not None:
+            workers = args.jobs
+        else:
+            from calibration.harness import default_jobs
+            workers = default_jobs()
+        # a real board on a cluster is refused before a file is read or the port opened
+        engine = engine_of(engine_for(workers, args.scheduler), args.port)
         if args.models:
             suite = adhoc_suite(args.models, args.board or ("L4",), args.variant)
         else:
@@ -176,25 +194,20 @@ class ValidateCommand(Command):
         if not jobs:
             raise TinymodelError(f"suite {suite.name}: no model has a file for variants "
                                  f"{', '.join(variants)}")
-        if args.jobs is not None:
-            workers = args.jobs
-        else:
-            from calibration.harness import default_jobs
-            workers = default_jobs()
         settings = RunSettings(cache_dir=cache, port=args.port, baud=args.baud, flash=args.flash,
                                probe=args.probe, timeout_s=float(args.timeout),
                                wall_cap_s=float(args.wall_cap),
-                               make_jobs=1 if workers > 1 and args.port is None else None)
+                               make_jobs=1 if engine.parallel else None)
         new_records: list[dict[str, Any]] = []
         try:
-            records = run_jobs(jobs, settings, results, workers, progress=not args.no_progress,
+            records = run_jobs(jobs, settings, results, engine, progress=not args.no_progress,
                                on_record=new_records.append)
             summary = summarize(records.values())
             summary.update(suite=suite.name, source=suite.source, boards=list(boards),
                            variants=list(variants), target=settings.target, port=args.port,
                            results=str(results), out_dir=str(out_dir),
                            reused_runs=len(records) - len(new_records),
-                           measured_runs=len(new_records))
+                           measured_runs=len(new_records), engine=engine.as_dict())
             report = report_outputs(summary, out_dir,
                                     None if args.no_report else records.values(),
                                     tables=args.table, calibration=args.calibration_log,

@@ -21,27 +21,30 @@ For one :class:`~validation.suite.Job` (a model file, a board, a kernel variant)
 6. returns one record (schema in ``docs/validation.md``), never raising for a problem of the
    model, the build or the device — those are recorded with ``status = "error"``.
 
-:func:`run_jobs` runs many jobs — in parallel processes for virtual boards, which end with it
-however it ends — and appends each record to a JSONL file the moment it arrives; jobs whose
-record is already there are skipped (resume), and an interrupted run keeps every finished run.
+:func:`run_jobs` runs many jobs on an :class:`~tinymodel.execution.Engine` — this process, a
+local Dask cluster of worker processes that end with it however it ends, or the workers of a
+Dask scheduler — and appends each record to a JSONL file the moment it arrives in this process;
+jobs whose record is already there are skipped (resume), and an interrupted run keeps every
+finished run.  A worker of a scheduler may be another machine: it gets the model file's bytes
+with the job and measures its own copy (:func:`measure_remote`).  A real board (``--port``)
+runs its jobs in this process only.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
-import multiprocessing
-import os
 import platform
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from tinymodel.text import counted, fmt_ms
 from tinymodel.errors import TinymodelError
+from tinymodel.execution import Engine
+from tinymodel.text import counted, fmt_ms
 
 from validation.suite import Job
 
@@ -533,21 +536,86 @@ def saved_runs(results_path: Path, jobs: Sequence[Job], target: str) -> int:
     return sum(1 for j in jobs if reusable(saved.get(record_key(j, target))))
 
 
-def run_jobs(jobs: Sequence[Job], settings: RunSettings, results_path: Path, workers: int = 1,
-             progress: bool = True,
+def engine_of(engine: Engine, port: str | None) -> Engine:
+    """The engine jobs on ``port`` (:attr:`RunSettings.port`) run on: ``engine`` for virtual
+    boards; this process, one job at a time, for a real board, which a cluster engine cannot
+    reach (:meth:`Engine.refuse_port` raises a :class:`~tinymodel.errors.UsageError`)."""
+    if port is None:
+        return engine
+    engine.refuse_port(port)
+    return Engine(1)
+
+
+@dataclass(frozen=True)
+class RemoteJob:
+    """A job as a worker of a Dask scheduler gets it: the :class:`Job` and its model file's
+    bytes, since the worker may be another machine, where the client's path does not exist (a
+    model file is kilobytes to a few megabytes)."""
+
+    job: Job
+    model_bytes: bytes
+
+    @property
+    def key(self) -> str:
+        """The job's key (names the job in cluster errors)."""
+        return self.job.key
+
+
+def worker_model_copy(model_bytes: bytes, name: str) -> Path:
+    """The copy of a model file sent to this worker: ``models/<sha256 of the bytes>/<name>`` in
+    the worker's validation cache (:func:`tinymodel.cachedir.cache_dir`), written once,
+    atomically (workers of one machine share it).  The file keeps its name, so messages that
+    name it read as on the client."""
+    from tinymodel.cachedir import cache_dir, write_atomic
+
+    path = cache_dir("validation", "models", hashlib.sha256(model_bytes).hexdigest(), name)
+    if not path.is_file():
+        try:
+            write_atomic(path, model_bytes)
+        except OSError as e:
+            raise TinymodelError(f"worker {platform.node()}: cannot write {path} "
+                                 f"({e.strerror or e}); set TINYMODEL_CACHE on the worker to a "
+                                 f"writable directory") from None
+    return path
+
+
+def measure_remote(task: RemoteJob, settings: RunSettings) -> dict[str, Any]:
+    """:func:`measure` on a worker of a Dask scheduler: the model file is the worker's copy of
+    the bytes sent (:func:`worker_model_copy`) and images are built in the worker's own
+    validation cache (``settings.cache_dir`` is the client's path); the record names the
+    client's model file, as a local run's does (``host`` and ``image.elf`` are the worker's:
+    where it ran and where the image is)."""
+    from tinymodel.cachedir import cache_dir, usable_dir
+
+    job = task.job
+    copy = worker_model_copy(task.model_bytes, job.model_file.name)
+    rec = measure(replace(job, model_file=copy),
+                  replace(settings, cache_dir=usable_dir(cache_dir("validation"),
+                                                         "validation cache")))
+    rec["model_file"] = str(job.model_file)
+    if rec.get("error"):
+        rec["error"] = rec["error"].replace(str(copy), str(job.model_file))
+    return rec
+
+
+def run_jobs(jobs: Sequence[Job], settings: RunSettings, results_path: Path,
+             engine: Engine = Engine(), progress: bool = True,
              on_record: Callable[[dict[str, Any]], None] | None = None) -> dict[str, dict[str, Any]]:
-    """Run the jobs whose final record is not yet in ``results_path``; append each new record as
-    it arrives.  Virtual-board jobs run in ``workers`` processes; jobs on a real port run one at
-    a time.  Returns the records of all ``jobs`` (old and new) by key.
+    """Run the jobs whose final record is not yet in ``results_path`` on ``engine`` (default:
+    this process; :func:`engine_of`: a real board always here); append each new record as it
+    arrives in this process.  Returns the records of all ``jobs`` (old and new) by key.
 
     The results file is opened with :func:`tinymodel.records.open_for_append` (locked against a
-    second run; a line cut off by a killed run moved aside first).  Worker processes end with
-    this process however it ends (:func:`calibration.workers.die_with_parent`).  On an
-    interrupt (``KeyboardInterrupt``) or any other error the records of runs that finished are
-    appended, runs not started are cancelled, running ones are terminated, and the exception
+    second run; a line cut off by a killed run moved aside first).  Every job is one
+    :meth:`tinymodel.execution.Pool.map` job: :func:`measure` (this process, a local cluster)
+    or :func:`measure_remote` (a scheduler's workers); a worker that dies loses only the job it
+    was running, which runs again elsewhere.  Local worker processes end with this process
+    however it ends.  On an interrupt (``KeyboardInterrupt``) or any other error the records of
+    runs that finished are appended, the other runs are cancelled, and the exception
     propagates."""
     from tinymodel.records import append_line, open_for_append
 
+    engine = engine_of(engine, settings.port)
     results_path = Path(results_path)
     fh, scan = open_for_append(results_path, busy="another validate run is writing this file",
                                **RESULT_RECORDS)
@@ -563,63 +631,49 @@ def run_jobs(jobs: Sequence[Job], settings: RunSettings, results_path: Path, wor
     if len(todo) < len(jobs):
         log.info("%d of %s already in %s; %d to go", len(jobs) - len(todo),
                  counted(len(jobs), "run"), results_path, len(todo))
-    workers = 1 if settings.port is not None else max(1, min(workers, len(todo) or 1))
+    if not engine.remote and engine.jobs > len(todo):
+        engine = Engine(max(1, len(todo)))
     from tqdm import tqdm
 
     bar = tqdm(total=len(todo), unit="run", file=sys.stderr, disable=not progress or not todo,
                dynamic_ncols=True)
 
-    def done(rec: dict[str, Any]) -> None:
+    def show_running(i: int) -> None:
+        # in this process the jobs run in order: say which one runs now
+        if not engine.parallel and i < len(todo):
+            job = todo[i]
+            bar.set_postfix_str(f"{job.model} {job.board} {job.variant}: running", refresh=True)
+
+    def done(i: int, rec: dict[str, Any]) -> None:
         append_line(fh, rec, results_path)
         existing[rec["key"]] = rec
         bar.update(1)
         ms = (f"{fmt_ms(rec['latency_ms'])} ms" if rec.get("latency_ms") is not None
               else rec["status"])
+        if engine.remote:
+            bar.set_description_str(pool.describe(), refresh=False)
         bar.set_postfix_str(f"{rec['model']} {rec['board']} {rec['variant']}: {ms}", refresh=True)
         if on_record:
             on_record(rec)
+        show_running(i + 1)
 
     try:
-        if workers == 1:
-            for job in todo:
-                bar.set_postfix_str(f"{job.model} {job.board} {job.variant}: running",
-                                    refresh=True)
-                done(measure(job, settings))
-        else:
-            _run_in_pool(todo, settings, workers, done)
+        if todo:
+            with engine.open() as pool:
+                log.info("%s on %s", counted(len(todo), "run"), pool.describe())
+                if engine.parallel:
+                    bar.set_description_str(pool.describe(), refresh=True)
+                if engine.remote:
+                    files = {p: Path(p).read_bytes() for p in {j.model_file for j in todo}}
+                    pool.map(measure_remote, [RemoteJob(j, files[j.model_file]) for j in todo],
+                             done, key="validate", settings=settings)
+                else:
+                    show_running(0)
+                    pool.map(measure, todo, done, key="validate", settings=settings)
     finally:
         bar.close()
         fh.close()
     return {k: existing[k] for k in keys if k in existing}
-
-
-def _run_in_pool(todo: Sequence[Job], settings: RunSettings, workers: int,
-                 done: Callable[[dict[str, Any]], None]) -> None:
-    """:func:`measure` every job in ``workers`` processes, ``done(record)`` as each finishes
-    (see :func:`run_jobs` for what an interrupt does)."""
-    from calibration.workers import die_with_parent, stop_processes
-
-    ctx = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=die_with_parent,
-                               initargs=(os.getpid(),))
-    futures = [pool.submit(measure, job, settings) for job in todo]
-    recorded: set[Any] = set()
-    try:
-        for fut in as_completed(futures):
-            recorded.add(fut)
-            done(fut.result())
-    except BaseException:
-        # keep the runs that finished (their records may not have been handed out yet), then
-        # stop the rest at once rather than wait for the running ones
-        finished = [f for f in futures if f not in recorded and f.done() and not f.cancelled()
-                    and f.exception() is None]
-        processes = list((getattr(pool, "_processes", None) or {}).values())
-        pool.shutdown(wait=False, cancel_futures=True)
-        stop_processes(processes)
-        for f in finished:
-            done(f.result())
-        raise
-    pool.shutdown(wait=True)
 
 
 def summarize(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
@@ -646,7 +700,7 @@ def summarize(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
             "networks": runs}
 
 
-__all__ = ["FINAL_STATUSES", "RunSettings", "SCHEMA_VERSION", "image_dir",
-           "layer_records", "measure", "read_results", "record_key", "reusable", "run_jobs",
-           "saved_runs", "summarize",
+__all__ = ["FINAL_STATUSES", "RemoteJob", "RunSettings", "SCHEMA_VERSION", "engine_of",
+           "image_dir", "layer_records", "measure", "measure_remote", "read_results",
+           "record_key", "reusable", "run_jobs", "saved_runs", "summarize", "worker_model_copy",
            "verify_outputs", "seeded_inputs", "INT8_TOLERANCE"]

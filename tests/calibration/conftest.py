@@ -32,6 +32,23 @@ holdout_every = 3
 """
 
 
+def dense_plan(name: str, points: int, variant: str = "s8-ref") -> str:
+    """A plan of ``points`` dense layers (inputs 1 to ``points``) for one variant: enough work to
+    keep virtual boards busy while a test kills or interrupts a run."""
+    return f"""
+name = "{name}"
+variants = ["{variant}"]
+[virtual]
+warmups = 1
+reps = 2
+[[sweep]]
+name = "dense"
+base = {{ op = "FULLY_CONNECTED", input = [1, 1], units = 4 }}
+key = "input.1"
+range = [1, {points}]
+"""
+
+
 class HostConnector:
     """Opens a fresh host device (its state reset, like a board whose port was reopened) and
     counts the openings."""

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from calibration.plans import load_plan
-from tests.calibration.conftest import needs_arm
+from tests.calibration.conftest import dense_plan, needs_arm
 from tests.support.processes import alive, descendants, kill_and_expect_no_orphans, wait_until
 from tinymodel.records import read_measurements
 
@@ -22,18 +22,7 @@ REPO = Path(__file__).resolve().parents[2]
 CALIBRATE = [sys.executable, "-c", "from calibration.cli import main; raise SystemExit(main())"]
 
 #: Enough dense points to keep two virtual boards busy for a while.
-LONG_PLAN = """
-name = "long"
-variants = ["s8-ref"]
-[virtual]
-warmups = 1
-reps = 2
-[[sweep]]
-name = "dense"
-base = { op = "FULLY_CONNECTED", input = [1, 1], units = 4 }
-key = "input.1"
-range = [1, 400]
-"""
+LONG_PLAN = dense_plan("long", 400)
 
 
 def _layer_lines(log: Path) -> int:

@@ -1,6 +1,7 @@
 """What ``validate`` says without a board: a missing ``--port`` or pyOCD before anything is built
-or written, Ctrl-C with the runs saved and how to resume, and a rerun that reuses saved runs
-(runs faked by patching :func:`validation.runner.measure`)."""
+or written, Ctrl-C with the runs saved and how to resume, a rerun that reuses saved runs (runs
+faked by patching :func:`validation.runner.measure`), a real board on a Dask cluster and an
+unreachable scheduler."""
 
 from __future__ import annotations
 
@@ -172,3 +173,38 @@ def test_one_run_is_singular(tmp_path, capsys, monkeypatch):
     code, text, _ = _validate(argv, capsys)
     assert "(1 run)" in text and "reused 1 of 1 run from" in text
     assert "1 runs" not in text
+
+
+@pytest.mark.parametrize("how", ["--scheduler", "TINYMODEL_SCHEDULER"])
+def test_a_real_board_on_a_cluster_is_refused_in_one_line(how, tmp_path, capsys, no_run,
+                                                          monkeypatch):
+    """A real board stays on the machine it is plugged into: ``--port`` with a scheduler (the
+    option or the environment variable) is a usage error before the port is opened."""
+    out = tmp_path / "out"
+    argv = _argv(out, "--port", MISSING)
+    if how == "--scheduler":
+        argv += ["--scheduler", "tcp://127.0.0.1:1"]
+    else:
+        monkeypatch.setenv("TINYMODEL_SCHEDULER", "tcp://127.0.0.1:1")
+    code, text, err = _validate(argv, capsys)
+    assert (code, text) == (2, "")
+    errors = [line for line in err.splitlines() if line.startswith("validate: error:")]
+    assert errors == [err.splitlines()[-1]] and "Traceback" not in err
+    assert errors[0] == (f"validate: error: a real board (--port {MISSING}) runs only on the "
+                         f"machine it is plugged into, not on a Dask cluster "
+                         f"({'--scheduler' if how == '--scheduler' else how + ' is set'}): drop "
+                         f"the scheduler for this run")
+    assert not out.exists()
+
+
+def test_an_unreachable_scheduler_is_one_line(tmp_path, capsys, no_run, monkeypatch):
+    from tinymodel import execution
+
+    # the connection is refused at once, and Dask retries until the timeout: 10 s by default,
+    # 2 s here (the message is the same)
+    monkeypatch.setattr(execution, "CONNECT_TIMEOUT_S", 2.0)
+    code, text, err = _validate(_argv(tmp_path / "out", "--scheduler", "127.0.0.1:1"), capsys)
+    assert (code, text) == (1, "")
+    assert err.count("\n") == 1 and err.startswith(
+        "validate: error: cannot reach the Dask scheduler at tcp://127.0.0.1:1 (")
+    assert err.endswith("start one with 'dask scheduler' (docs/cluster.md)\n")

@@ -1,7 +1,8 @@
 """Worker processes that never outlive the run that started them.
 
-``calibrate --jobs N`` and ``validate --jobs N`` hand their points and runs to worker processes
-(one virtual board each).  A parent killed outright (``SIGKILL``, the out-of-memory killer, a
+``calibrate --jobs N`` and ``validate --jobs N`` hand their points and runs to the worker
+processes of a local Dask cluster (:mod:`tinymodel.execution`; one virtual board each), whose
+nannies run in the command's process.  A parent killed outright (``SIGKILL``, the out-of-memory killer, a
 closed terminal) runs no clean-up, so a worker must notice by itself, or it lives on holding its
 memory (≈600 MB for a ``validate`` worker with TensorFlow loaded), the parent's stdout and stderr
 and multiprocessing's resource tracker (which exits when the last process holding its pipe does).
@@ -10,12 +11,12 @@ and multiprocessing's resource tracker (which exits when the last process holdin
 * on Linux the kernel sends the worker ``SIGKILL`` when its parent dies
   (``prctl(PR_SET_PDEATHSIG)``, prctl(2)).  The signal follows the death of the parent *thread*
   that started the worker, so workers must be started from a thread that lives as long as the
-  run (the main thread, as both commands do);
+  run (the local cluster's event-loop thread, which ends when the cluster is closed);
 * everywhere, a daemon thread checks every :data:`PARENT_POLL_S` seconds that the parent is
   still the process's parent (``os.getppid()``) and ends the worker when it is not;
 * the worker ignores ``SIGINT``: Ctrl-C in a terminal goes to the whole process group, and the
-  parent decides what an interrupt does (it keeps the finished results and stops the workers,
-  :func:`stop_processes`).
+  parent decides what an interrupt does (it keeps the finished results, cancels the other jobs
+  and closes the cluster).
 """
 
 from __future__ import annotations
@@ -28,8 +29,6 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterable
-from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -72,19 +71,4 @@ def die_with_parent(parent_pid: int) -> None:
                      daemon=True).start()
 
 
-def stop_processes(processes: Iterable[Any], timeout_s: float = 5.0) -> None:
-    """Terminate the live ``multiprocessing`` processes among ``processes``, wait up to
-    ``timeout_s`` for them, and kill those still alive."""
-    procs = [p for p in processes if p.is_alive()]
-    for p in procs:
-        p.terminate()
-    deadline = time.monotonic() + timeout_s
-    for p in procs:
-        p.join(max(0.0, deadline - time.monotonic()))
-    for p in procs:
-        if p.is_alive():
-            p.kill()
-            p.join(1.0)
-
-
-__all__ = ["ORPHAN_EXIT", "PARENT_POLL_S", "die_with_parent", "stop_processes"]
+__all__ = ["ORPHAN_EXIT", "PARENT_POLL_S", "die_with_parent"]
