@@ -28,6 +28,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -584,12 +585,36 @@ def image_cache_dir(*parts: str) -> Path:
 LOCK_NAME = ".tinymodel-build.lock"
 
 
+#: Per thread: the descriptors of the build locks this thread holds (:func:`held_locks`).
+_HELD = threading.local()
+
+
+@contextlib.contextmanager
+def _holding(fd: int) -> Iterator[None]:
+    stack = _HELD.__dict__.setdefault("fds", [])
+    stack.append(fd)
+    try:
+        yield
+    finally:
+        stack.remove(fd)
+
+
+def held_locks() -> tuple[int, ...]:
+    """The descriptors of the build locks (:func:`build_lock`, :func:`build_slot`) the calling
+    thread holds.  :func:`build_image` passes them to ``make``: a ``flock`` lives as long as any
+    process holds its open file, so a build whose caller was killed (a Dask worker, SIGKILL)
+    keeps its directory locked until the orphaned ``make`` and its compilers end, and no other
+    process builds in the same directory meanwhile."""
+    return tuple(getattr(_HELD, "fds", ()))
+
+
 @contextlib.contextmanager
 def build_lock(build_dir: Path) -> Iterator[None]:
     """Hold an exclusive lock on ``build_dir`` (creating it) until the block ends: a process or
     thread that builds into the same directory waits, then finds the image up to date, instead of
     running ``make`` on the same objects at the same time.  The lock is ``flock`` on the file
-    :data:`LOCK_NAME` inside the directory, released by the kernel if the holder dies."""
+    :data:`LOCK_NAME` inside the directory, released by the kernel when the holder — and the
+    ``make`` it started (:func:`held_locks`) — are gone."""
     import fcntl
 
     build_dir = Path(build_dir)
@@ -601,7 +626,8 @@ def build_lock(build_dir: Path) -> Iterator[None]:
     with fh:
         fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
         try:
-            yield
+            with _holding(fh.fileno()):
+                yield
         finally:
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
@@ -649,7 +675,7 @@ def build_image(board: str, variant: str, opt: str = "-O2", *, model_dir: Path |
             raise FirmwareError(f"{out}: cannot write the board configuration "
                                 f"({e.strerror or e})") from None
         write_build_info(cmd, out.resolve() / "gen", variant)
-        res = subprocess.run(cmd, capture_output=True, text=True)
+        res = subprocess.run(cmd, capture_output=True, text=True, pass_fds=held_locks())
         output = res.stdout + res.stderr
         if res.returncode != 0:
             overflow = parse_overflow(output)
@@ -673,7 +699,8 @@ PRODUCTS = ("tinymodel.elf", "tinymodel.map", "tinymodel.bin", "tinymodel.hex", 
 def build_slot(slots_dir: Path, key: str) -> Iterator[Path]:
     """A build directory under ``slots_dir`` for configuration ``key`` that no other process or
     thread uses until the block ends: the first of ``<key>-0``, ``<key>-1``, ... whose lock
-    (``flock`` on ``<dir>.lock``, released by the kernel if the holder dies) is free."""
+    (``flock`` on ``<dir>.lock``, released by the kernel when the holder and the ``make`` it
+    started are gone, :func:`held_locks`) is free."""
     import fcntl
 
     slots_dir = Path(slots_dir)
@@ -696,7 +723,8 @@ def build_slot(slots_dir: Path, key: str) -> Iterator[Path]:
             continue
         with fh:
             try:
-                yield path
+                with _holding(fh.fileno()):
+                    yield path
             finally:
                 fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
         return

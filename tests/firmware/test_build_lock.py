@@ -73,6 +73,41 @@ def test_two_processes_building_into_one_directory_take_turns(tmp_path):
 
 
 @needs_arm
+def test_a_killed_builders_make_keeps_the_directory_locked(tmp_path):
+    """The process that holds the lock is SIGKILLed (a Dask worker killed mid-build) while its
+    make runs: that make, orphaned, keeps running and keeps the lock (calibration.firmware.
+    held_locks), so a second build into the directory starts only after it ends."""
+    import signal
+    import time
+
+    elf = build_image("L4", "s8-opt", "-O2").elf
+    make = tmp_path / "fake-make"
+    make.write_text(FAKE_MAKE.format(python=sys.executable))
+    make.chmod(0o755)
+    log = tmp_path / "make.log"
+    env = dict(os.environ, FAKE_MAKE_LOG=str(log), FAKE_MAKE_ELF=str(elf),
+               PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    shared = tmp_path / "shared"
+
+    def start():
+        return subprocess.Popen([sys.executable, "-c", BUILD, str(shared), str(make)], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    first = start()
+    deadline = time.monotonic() + 60
+    while not (log.exists() and "start" in log.read_text()):
+        assert first.poll() is None and time.monotonic() < deadline, first.stderr.read()
+        time.sleep(0.02)
+    first.send_signal(signal.SIGKILL)
+    first.wait(10)
+    second = start()
+    out, err = second.communicate(timeout=120)
+    assert second.returncode == 0, err[-2000:]
+    events = [line.split() for line in log.read_text().splitlines()]
+    assert [e[0] for e in events] == ["start", "end", "start", "end"]
+
+
+@needs_arm
 def test_concurrent_real_builds_of_one_configuration(tmp_path):
     out = tmp_path / "b"
     with ThreadPoolExecutor(max_workers=2) as pool:
