@@ -96,6 +96,13 @@ class Engine:
                              f"plugged into, not on a Dask cluster ({where}): drop the scheduler "
                              f"for this run")
 
+    def check_reachable(self) -> None:
+        """For a command to call before it builds anything: a scheduler address where nothing
+        listens is a :class:`ClusterError` now, not after the images are built (nothing for a
+        local engine)."""
+        if self.remote:
+            _check_listening(self.scheduler)
+
     @contextmanager
     def open(self) -> Iterator[Pool]:
         """The :class:`Pool` of this engine, for one command's run (a local cluster is
