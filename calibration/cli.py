@@ -135,6 +135,7 @@ class CalibrateCommand(Command):
         engine = engine_for(jobs, args.scheduler)
         if not virtual:
             engine.refuse_port(args.port)
+        engine.check_reachable()            # before any image is built
 
         if args.probe and (args.port is None or args.context != "network"):
             raise UsageError("--probe needs --port and --context network")

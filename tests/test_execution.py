@@ -72,3 +72,20 @@ def _scaled(x, factor):
 
 def _inverse(x):
     return 1 / x
+
+
+def test_a_scheduler_address_where_nothing_listens_is_refused_at_once():
+    import socket
+
+    with socket.socket() as s:                  # a port that was free a moment ago
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    # "connection refused" comes from the check before the client (the client would retry the
+    # address for 10 s and then say it timed out)
+    with pytest.raises(ClusterError, match=rf"cannot reach the Dask scheduler at "
+                                           rf"tcp://127.0.0.1:{port} \(connection refused"):
+        with engine_for(1, f"127.0.0.1:{port}").open():
+            pass
+    with pytest.raises(ClusterError, match="unknown host no-such-host.invalid"):
+        with engine_for(1, "tcp://no-such-host.invalid:8786").open():
+            pass

@@ -96,6 +96,13 @@ class Engine:
                              f"plugged into, not on a Dask cluster ({where}): drop the scheduler "
                              f"for this run")
 
+    def check_reachable(self) -> None:
+        """For a command to call before it builds anything: a scheduler address where nothing
+        listens is a :class:`ClusterError` now, not after the images are built (nothing for a
+        local engine)."""
+        if self.remote:
+            _check_listening(self.scheduler)
+
     @contextmanager
     def open(self) -> Iterator[Pool]:
         """The :class:`Pool` of this engine, for one command's run (a local cluster is
@@ -209,6 +216,7 @@ class Pool:
 
         if self.engine.remote:
             address = self.engine.scheduler
+            _check_listening(address)
             try:
                 self.client = Client(address, timeout=f"{CONNECT_TIMEOUT_S}s",
                                      set_as_default=False)
@@ -346,6 +354,29 @@ def _quiet_dask_logs() -> None:
     stopped among the progress bars (``silence_logs`` only quiets handlers of its own)."""
     debug = logging.getLogger().getEffectiveLevel() <= logging.DEBUG
     logging.getLogger("distributed").setLevel(logging.DEBUG if debug else logging.ERROR)
+
+
+def _check_listening(address: str) -> None:
+    """A scheduler address where nothing listens (the usual mistake: no scheduler started) is
+    refused at once; Dask's client would retry it for :data:`CONNECT_TIMEOUT_S`.  A host that
+    does not answer at all is left to that timeout."""
+    import socket
+
+    proto, _, rest = address.partition("://")
+    if proto not in ("tcp", "tls"):
+        return
+    host, _, port = rest.rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S):
+            return
+    except ConnectionRefusedError:
+        reason = "connection refused: nothing listens there"
+    except socket.gaierror:
+        reason = f"unknown host {host}"
+    except OSError:
+        return                              # timed out or unreachable: the client says so
+    raise ClusterError(f"cannot reach the Dask scheduler at {address} ({reason}): start one with "
+                       f"'dask scheduler' (docs/cluster.md)")
 
 
 def _reason(e: BaseException) -> str:

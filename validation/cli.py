@@ -161,6 +161,7 @@ class ValidateCommand(Command):
             workers = default_jobs()
         # a real board on a cluster is refused before a file is read or the port opened
         engine = engine_of(engine_for(workers, args.scheduler), args.port)
+        engine.check_reachable()            # before a network is generated or an image built
         if args.models:
             suite = adhoc_suite(args.models, args.board or ("L4",), args.variant)
         else:
