@@ -50,19 +50,28 @@ print(img.size.flash_used_bytes)
 """
 
 
-@needs_arm
-def test_two_processes_building_into_one_directory_take_turns(tmp_path):
-    elf = build_image("L4", "s8-opt", "-O2").elf          # a real image, from the session cache
+def _builders(tmp_path):
+    """(the stand-in make's log, ``start(build_dir)``: a process that builds into ``build_dir``
+    with the stand-in make, which writes a real image from the session cache slowly)."""
+    elf = build_image("L4", "s8-opt", "-O2").elf
     make = tmp_path / "fake-make"
     make.write_text(FAKE_MAKE.format(python=sys.executable))
     make.chmod(0o755)
     log = tmp_path / "make.log"
     env = dict(os.environ, FAKE_MAKE_LOG=str(log), FAKE_MAKE_ELF=str(elf),
                PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+
+    def start(build_dir):
+        return subprocess.Popen([sys.executable, "-c", BUILD, str(build_dir), str(make)],
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return log, start
+
+
+@needs_arm
+def test_two_processes_building_into_one_directory_take_turns(tmp_path):
+    log, start = _builders(tmp_path)
     shared = tmp_path / "shared"
-    procs = [subprocess.Popen([sys.executable, "-c", BUILD, str(shared), str(make)], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(2)]
+    procs = [start(shared) for _ in range(2)]
     outs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], [err[-2000:] for _, err in outs]
     assert outs[0][0] == outs[1][0]                           # both read a whole image
@@ -80,27 +89,16 @@ def test_a_killed_builders_make_keeps_the_directory_locked(tmp_path):
     import signal
     import time
 
-    elf = build_image("L4", "s8-opt", "-O2").elf
-    make = tmp_path / "fake-make"
-    make.write_text(FAKE_MAKE.format(python=sys.executable))
-    make.chmod(0o755)
-    log = tmp_path / "make.log"
-    env = dict(os.environ, FAKE_MAKE_LOG=str(log), FAKE_MAKE_ELF=str(elf),
-               PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    log, start = _builders(tmp_path)
     shared = tmp_path / "shared"
-
-    def start():
-        return subprocess.Popen([sys.executable, "-c", BUILD, str(shared), str(make)], env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-    first = start()
+    first = start(shared)
     deadline = time.monotonic() + 60
     while not (log.exists() and "start" in log.read_text()):
         assert first.poll() is None and time.monotonic() < deadline, first.stderr.read()
         time.sleep(0.02)
     first.send_signal(signal.SIGKILL)
     first.wait(10)
-    second = start()
+    second = start(shared)
     out, err = second.communicate(timeout=120)
     assert second.returncode == 0, err[-2000:]
     events = [line.split() for line in log.read_text().splitlines()]
