@@ -164,8 +164,7 @@ class CalibrateCommand(Command):
                                           log_path, engine.remote) for v in variants]
                 done_before = sum(1 for i in ids if i in mlog.done)
                 with engine.open() as pool:
-                    bar = self._progress(len(ids), done_before, args.no_progress,
-                                         pool.describe() if engine.parallel else "")
+                    bar = self._progress(len(ids), done_before, args.no_progress, pool)
                     try:
                         summary = run_plan(plan, runs, mlog, board=board.id, settings=settings,
                                            progress=bar.step if bar else None, argv=argv,
@@ -232,16 +231,26 @@ class CalibrateCommand(Command):
                                  board.clock_hz, image_hint))
 
     @staticmethod
-    def _progress(total: int, done: int, disabled: bool, where: str) -> Any:
+    def _progress(total: int, done: int, disabled: bool, pool: Any) -> Any:
+        """The progress bar; on a cluster its description says where the points run, with the
+        number of workers kept current (workers may join or leave during the run)."""
         if disabled:
             return None
+        import time
+
         from tqdm import tqdm
 
-        bar = tqdm(total=total, initial=done, unit="pt",
-                   desc=f"calibrate on {where}" if where else "calibrate", file=sys.stderr,
+        def desc() -> str:
+            return f"calibrate on {pool.describe()}" if pool.engine.parallel else "calibrate"
+
+        bar = tqdm(total=total, initial=done, unit="pt", desc=desc(), file=sys.stderr,
                    dynamic_ncols=True, disable=None)
+        shown = [time.monotonic()]
 
         def step(n: int, label: str) -> None:
+            if pool.engine.remote and time.monotonic() - shown[0] > 2.0:
+                shown[0] = time.monotonic()
+                bar.set_description_str(desc(), refresh=False)
             bar.set_postfix_str(label, refresh=False)
             bar.update(n)
 
