@@ -168,3 +168,19 @@ def test_ctrl_c_on_a_cluster_run_keeps_the_points_and_cancels_the_rest(l4_image,
     assert text.strip().splitlines()[-1] == (
         f"calibrate: interrupted: {len(done)} of 400 points saved in {log}; rerun with --resume "
         f"to continue")
+
+
+def test_the_progress_bar_says_where_the_points_run(cluster, l4_image, tmp_path):
+    """In a terminal, calibrate's bar names the cluster and its number of workers."""
+    from tests.test_tfruntime import run_in_terminal
+
+    l4_image("s8-opt")
+    plan = tmp_path / "small.toml"
+    plan.write_text(SMALL_PLAN)
+    code, text = run_in_terminal(
+        ["-c", "from calibration.cli import main; raise SystemExit(main())", "--board", "L4",
+         "--variant", "s8-opt", "--plan", str(plan), "--context", "layer", "--no-fit",
+         "--scheduler", cluster.address, "--out", str(tmp_path / "bar.jsonl")], timeout_s=300)
+    assert code == 0, text
+    assert f"calibrate on the Dask cluster at {cluster.address} (2 workers)" in text, text
+    assert "9/9" in text
