@@ -132,9 +132,7 @@ class CalibrateCommand(Command):
                              "at a time")
         from tinymodel.execution import engine_for
 
-        engine = engine_for(jobs, args.scheduler)
-        if not virtual:
-            engine.refuse_port(args.port)
+        engine = engine_for(jobs, args.scheduler).for_port(args.port)
         engine.check_reachable()            # before any image is built
 
         if args.probe and (args.port is None or args.context != "network"):

@@ -206,13 +206,9 @@ class ImageConnector:
 
     def path(self) -> Path:
         """Where this process keeps the image (written when missing)."""
-        from tinymodel.cachedir import cache_dir, write_atomic
+        from tinymodel.cachedir import received_copy
 
-        path = cache_dir("vboard-images") / f"{self.sha256}.elf"
-        if not path.is_file():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(path, self.elf)
-        return path
+        return received_copy(self.elf, "vboard-images", f"{self.sha256}.elf")
 
     def __call__(self) -> Transport:
         return SerialConnector(f"vboard://{self.board}?image={self.path()}")()
@@ -689,17 +685,18 @@ def run_plan(plan: Plan, runs: Sequence[VariantRun], mlog: MeasurementLog, *, bo
     """
     from tinymodel.execution import Engine
 
+    real = [r.target.port for r in runs if not r.target.virtual]
     if pool is None:
-        real = any(not r.target.virtual for r in runs)
-        with Engine(1 if real else jobs).open() as own:
+        engine = Engine(jobs)
+        for port in real:
+            engine = engine.for_port(port)
+        with engine.open() as own:
             return run_plan(plan, runs, mlog, board=board, settings=settings, progress=progress,
                             argv=argv, pool=own)
-    for r in runs:
-        if not r.target.virtual:
-            pool.engine.refuse_port(r.target.port)
-            if pool.engine.parallel:
-                raise CalibrationError(f"a real board ({r.target.port}) runs one request at a "
-                                       f"time: measure it with --jobs 1")
+    for port in real:
+        if pool.engine.for_port(port) != pool.engine:
+            raise CalibrationError(f"a real board ({port}) runs one request at a time: measure "
+                                   f"it with --jobs 1")
     return _run_plan(plan, runs, mlog, board=board, settings=settings, progress=progress,
                      argv=argv, pool=pool)
 

@@ -94,3 +94,19 @@ def test_the_help_says_where_the_cache_is(home, capsys):
     assert squeezed("built when needed in the user cache: $TINYMODEL_CACHE/firmware, else "
                     "$XDG_CACHE_HOME/tinymodel/firmware, else ~/.cache/tinymodel/firmware") \
         in squeezed(capsys.readouterr().out)
+
+
+def test_received_bytes_are_kept_once_and_a_cache_in_the_way_is_one_error(tmp_path, monkeypatch):
+    from tinymodel.cachedir import received_copy
+    from tinymodel.errors import TinymodelError
+
+    monkeypatch.setenv("TINYMODEL_CACHE", str(tmp_path / "cache"))
+    path = received_copy(b"image", "vboard-images", "abc.elf")
+    assert path == tmp_path / "cache" / "vboard-images" / "abc.elf" and path.read_bytes() == b"image"
+    before = path.stat().st_mtime_ns
+    assert received_copy(b"image", "vboard-images", "abc.elf") == path
+    assert path.stat().st_mtime_ns == before                         # not written again
+    (tmp_path / "cache" / "models").write_text("a file where a directory should be")
+    with pytest.raises(TinymodelError, match=r"cannot write .*models/x/m.tflite .*set "
+                                             r"TINYMODEL_CACHE on the worker"):
+        received_copy(b"model", "models", "x", "m.tflite")

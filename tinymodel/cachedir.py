@@ -72,6 +72,27 @@ def write_atomic(path: Path, data: bytes | str) -> None:
             os.unlink(tmp)
 
 
+def received_copy(data: bytes, *parts: str) -> Path:
+    """The file ``cache_dir(*parts)`` holding ``data``, bytes a process received (a Dask
+    worker: a firmware image, a model file) and keeps under a name that says what they are (a
+    digest of them): written once, with :func:`write_atomic` (the workers of one machine share
+    the cache), and not again while it is there.  A cache it cannot write is a
+    :class:`~tinymodel.errors.TinymodelError` naming the host, the path and the way out."""
+    path = cache_dir(*parts)
+    if not path.is_file():
+        try:
+            write_atomic(path, data)
+        except OSError as e:
+            import platform
+
+            from tinymodel.errors import TinymodelError
+
+            raise TinymodelError(f"worker {platform.node()}: cannot write {path} "
+                                 f"({e.strerror or e}); set {CACHE_ENV} on the worker to a "
+                                 f"writable directory") from None
+    return path
+
+
 def cache_rule(*parts: str) -> str:
     """The rule in one line, for help texts: ``$TINYMODEL_CACHE/<parts>, else
     $XDG_CACHE_HOME/tinymodel/<parts>, else ~/.cache/tinymodel/<parts>`` (the text only; the
@@ -80,4 +101,5 @@ def cache_rule(*parts: str) -> str:
     return f"${CACHE_ENV}{sub}, else $XDG_CACHE_HOME/tinymodel{sub}, else ~/.cache/tinymodel{sub}"
 
 
-__all__ = ["CACHE_ENV", "cache_dir", "cache_rule", "usable_dir", "write_atomic"]
+__all__ = ["CACHE_ENV", "cache_dir", "cache_rule", "received_copy", "usable_dir",
+           "write_atomic"]

@@ -103,6 +103,15 @@ class Engine:
         if self.remote:
             _check_listening(self.scheduler)
 
+    def for_port(self, port: str | None) -> Engine:
+        """The engine of jobs on ``port``: this one for virtual boards (no port, or a
+        ``vboard://`` URL); for a real board this process, one job at a time, and a cluster is
+        refused (:meth:`refuse_port`)."""
+        if port is None or port.startswith("vboard://"):
+            return self
+        self.refuse_port(port)
+        return Engine(1)
+
     @contextmanager
     def open(self) -> Iterator[Pool]:
         """The :class:`Pool` of this engine, for one command's run (a local cluster is
@@ -115,14 +124,20 @@ class Engine:
             pool.close()
 
 
+def _parts(address: str) -> tuple[str, str, str]:
+    """(protocol, host, port) of ``PROTO://HOST:PORT``."""
+    proto, _, rest = address.partition("://")
+    host, _, port = rest.rpartition(":")
+    return proto, host, port
+
+
 def check_scheduler_address(text: str) -> str:
     """``tcp://HOST:PORT`` (``HOST:PORT`` gets ``tcp://``); anything else is a
     :class:`UsageError` naming the form."""
     address = text.strip()
     if "://" not in address:
         address = f"tcp://{address}"
-    proto, _, rest = address.partition("://")
-    host, _, port = rest.rpartition(":")
+    proto, host, port = _parts(address)
     if proto not in ("tcp", "tls", "ws", "wss", "inproc") or not host or not port.isdigit():
         raise UsageError(f"invalid scheduler address {text!r}: give tcp://HOST:PORT "
                          f"(e.g. tcp://10.0.0.5:8786)")
@@ -362,10 +377,9 @@ def _check_listening(address: str) -> None:
     does not answer at all is left to that timeout."""
     import socket
 
-    proto, _, rest = address.partition("://")
+    proto, host, port = _parts(address)
     if proto not in ("tcp", "tls"):
         return
-    host, _, port = rest.rpartition(":")
     try:
         with socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S):
             return

@@ -145,7 +145,7 @@ class ValidateCommand(Command):
 
     def run(self, args: argparse.Namespace, out: TextIO) -> int:
         from tinymodel.execution import engine_for
-        from validation.runner import RunSettings, engine_of, run_jobs, summarize
+        from validation.runner import RunSettings, run_jobs, summarize
         from validation.suite import adhoc_suite, load_suite, plan_jobs
 
         if args.report_only:
@@ -160,7 +160,7 @@ class ValidateCommand(Command):
             from calibration.harness import default_jobs
             workers = default_jobs()
         # a real board on a cluster is refused before a file is read or the port opened
-        engine = engine_of(engine_for(workers, args.scheduler), args.port)
+        engine = engine_for(workers, args.scheduler).for_port(args.port)
         engine.check_reachable()            # before a network is generated or an image built
         if args.models:
             suite = adhoc_suite(args.models, args.board or ("L4",), args.variant)

@@ -536,16 +536,6 @@ def saved_runs(results_path: Path, jobs: Sequence[Job], target: str) -> int:
     return sum(1 for j in jobs if reusable(saved.get(record_key(j, target))))
 
 
-def engine_of(engine: Engine, port: str | None) -> Engine:
-    """The engine jobs on ``port`` (:attr:`RunSettings.port`) run on: ``engine`` for virtual
-    boards; this process, one job at a time, for a real board, which a cluster engine cannot
-    reach (:meth:`Engine.refuse_port` raises a :class:`~tinymodel.errors.UsageError`)."""
-    if port is None:
-        return engine
-    engine.refuse_port(port)
-    return Engine(1)
-
-
 @dataclass(frozen=True)
 class RemoteJob:
     """A job as a worker of a Dask scheduler gets it: the :class:`Job` and its model file's
@@ -566,17 +556,10 @@ def worker_model_copy(model_bytes: bytes, name: str) -> Path:
     the worker's validation cache (:func:`tinymodel.cachedir.cache_dir`), written once,
     atomically (workers of one machine share it).  The file keeps its name, so messages that
     name it read as on the client."""
-    from tinymodel.cachedir import cache_dir, write_atomic
+    from tinymodel.cachedir import received_copy
 
-    path = cache_dir("validation", "models", hashlib.sha256(model_bytes).hexdigest(), name)
-    if not path.is_file():
-        try:
-            write_atomic(path, model_bytes)
-        except OSError as e:
-            raise TinymodelError(f"worker {platform.node()}: cannot write {path} "
-                                 f"({e.strerror or e}); set TINYMODEL_CACHE on the worker to a "
-                                 f"writable directory") from None
-    return path
+    return received_copy(model_bytes, "validation", "models",
+                         hashlib.sha256(model_bytes).hexdigest(), name)
 
 
 def measure_remote(task: RemoteJob, settings: RunSettings) -> dict[str, Any]:
@@ -602,7 +585,7 @@ def run_jobs(jobs: Sequence[Job], settings: RunSettings, results_path: Path,
              engine: Engine = Engine(), progress: bool = True,
              on_record: Callable[[dict[str, Any]], None] | None = None) -> dict[str, dict[str, Any]]:
     """Run the jobs whose final record is not yet in ``results_path`` on ``engine`` (default:
-    this process; :func:`engine_of`: a real board always here); append each new record as it
+    this process; a real board always here, :meth:`Engine.for_port`); append each new record as it
     arrives in this process.  Returns the records of all ``jobs`` (old and new) by key.
 
     The results file is opened with :func:`tinymodel.records.open_for_append` (locked against a
@@ -615,7 +598,7 @@ def run_jobs(jobs: Sequence[Job], settings: RunSettings, results_path: Path,
     propagates."""
     from tinymodel.records import append_line, open_for_append
 
-    engine = engine_of(engine, settings.port)
+    engine = engine.for_port(settings.port)
     results_path = Path(results_path)
     fh, scan = open_for_append(results_path, busy="another validate run is writing this file",
                                **RESULT_RECORDS)
@@ -700,7 +683,6 @@ def summarize(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
             "networks": runs}
 
 
-__all__ = ["FINAL_STATUSES", "RemoteJob", "RunSettings", "SCHEMA_VERSION", "engine_of",
-           "image_dir", "layer_records", "measure", "measure_remote", "read_results",
+__all__ = ["FINAL_STATUSES", "RemoteJob", "RunSettings", "SCHEMA_VERSION", "image_dir", "layer_records", "measure", "measure_remote", "read_results",
            "record_key", "reusable", "run_jobs", "saved_runs", "summarize", "worker_model_copy",
            "verify_outputs", "seeded_inputs", "INT8_TOLERANCE"]

@@ -20,6 +20,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.support.processes import wait_until
+
 #: Seconds the scheduler and the workers have to come up.
 START_TIMEOUT_S = 60.0
 
@@ -75,12 +77,11 @@ def loopback_cluster(n_workers: int = 2, env: Mapping[str, str] | None = None
                  "--port", "0", "--no-dashboard", "--scheduler-file", str(sfile)],
                 env=penv, stdout=slog, stderr=subprocess.STDOUT, cwd=tmp)
             procs.append(sched)
-            deadline = time.monotonic() + START_TIMEOUT_S
-            while not sfile.exists() or not sfile.read_text().strip():
-                if sched.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the test scheduler did not start: "
-                                       + (tmp_path / "scheduler.log").read_text())
-                time.sleep(0.1)
+            try:
+                wait_until(lambda: sfile.exists() and sfile.read_text().strip(), START_TIMEOUT_S,
+                           "the test scheduler to start", sched)
+            except AssertionError as e:
+                raise AssertionError(f"{e}: {(tmp_path / 'scheduler.log').read_text()}") from None
             address = json.loads(sfile.read_text())["address"]
             cluster = LoopbackCluster(address, sched, logs=tmp_path)
             for i in range(n_workers):
